@@ -1,0 +1,17 @@
+"""URLs every portal host serves: sign-in, the API and its documentation, theme assets."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from tenants.views import auth
+
+urlpatterns = [
+    path("login/", auth.LoginView.as_view(), name="login"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("theme/logo", auth.logo, name="theme-logo"),
+    path("healthz", auth.healthz, name="healthz"),
+    path("api/v1/", include("tenants.api.urls")),
+    path("api/v1/", include("telephony.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

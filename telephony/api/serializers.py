@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from telephony.models import Extension
+
+
+class ExtensionUserSerializer(serializers.ModelSerializer):
+    """An employee: login account and extension in one object."""
+
+    email = serializers.EmailField(source="account.email")
+    name = serializers.CharField(source="account.name", max_length=100)
+    is_active = serializers.BooleanField(source="account.is_active", required=False)
+    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    display_name = serializers.CharField(required=False, max_length=100)
+    sip_username = serializers.CharField(required=False, max_length=64)
+    sip_secret = serializers.SerializerMethodField(
+        help_text="The SIP secret: returned once, when the user is created or the secret reset."
+    )
+
+    class Meta:
+        model = Extension
+        fields = [
+            "id", "account_id", "email", "name", "is_active", "password", "number", "display_name",
+            "sip_username", "sip_secret", "secret_changed_at", "created_at",
+        ]
+        read_only_fields = ["account_id", "secret_changed_at", "created_at"]
+        validators = []  # unique number and SIP user name are checked by the services, per field
+        extra_kwargs = {"number": {"validators": []}}
+
+    def get_sip_secret(self, extension: Extension) -> str | None:
+        return self.context.get("sip_secret")
+
+
+class SecretResetSerializer(serializers.Serializer):
+    sip_username = serializers.CharField(required=False, max_length=64)
+
+
+class SipCredentialsSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    display_name = serializers.CharField()
+    username = serializers.CharField()
+    domain = serializers.CharField()
+    proxy = serializers.CharField()
+    secret_changed_at = serializers.DateTimeField()

@@ -1,0 +1,12 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from telephony.api import views
+
+router = SimpleRouter(trailing_slash="/?")
+router.register("users", views.UserViewSet, basename="user")
+
+urlpatterns = [
+    path("me/sip/", views.MySipView.as_view(), name="me-sip"),
+    *router.urls,
+]

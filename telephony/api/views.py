@@ -1,0 +1,108 @@
+"""API for a client's employees (on the client's host): users with extensions and SIP credentials."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from telephony import services
+from telephony.api import serializers as s
+from telephony.models import Extension
+from telephony.selectors import sip_credentials
+from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.models import Role
+from tenants.services import account_set_password, account_update
+
+
+class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Employees of the client whose host is called; the client's operators manage them."""
+
+    model = Extension
+    serializer_class = s.ExtensionUserSerializer
+    search_fields = ["number", "display_name", "sip_username", "account__email", "account__name"]
+    ordering_fields = ["number", "display_name", "created_at"]
+
+    def get_queryset(self):
+        if self.request.tenant is None:  # platform and brand hosts have no employees
+            return Extension.objects.none()
+        return super().get_queryset().select_related("account")
+
+    def service_kwargs(self) -> dict:
+        return {"actor": self.request.user, "client": self.request.tenant}
+
+    def create(self, request):
+        if request.tenant is None:
+            raise Http404
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        extension, secret = services.extension_create(
+            **self.service_kwargs(), email=data["account"]["email"], name=data["account"]["name"],
+            password=data.get("password", ""), number=data["number"],
+            display_name=data.get("display_name", ""), sip_username=data.get("sip_username", ""),
+        )
+        return Response(
+            s.ExtensionUserSerializer(extension, context={"sip_secret": secret}).data, status=status.HTTP_201_CREATED
+        )
+
+    def partial_update(self, request, pk=None):
+        extension = self.get_object()
+        serializer = self.get_serializer(extension, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = changed_fields(serializer)
+        account_fields = fields.pop("account", {})
+        fields.pop("password", None)
+        if fields.get("sip_username", extension.sip_username) != extension.sip_username:
+            raise ValidationError(
+                {"sip_username": "The SIP user name changes with a new secret: use reset-secret."}
+            )
+        fields.pop("sip_username", None)
+        if account_fields:
+            account_update(actor=request.user, account=extension.account, **account_fields)
+        if "password" in serializer.validated_data:
+            account_set_password(
+                actor=request.user, account=extension.account, password=serializer.validated_data["password"]
+            )
+        if fields:
+            extension = services.extension_update(**self.service_kwargs(), extension=extension, **fields)
+        return Response(self.get_serializer(extension).data)
+
+    def destroy(self, request, pk=None):
+        services.extension_delete(**self.service_kwargs(), extension=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=s.SecretResetSerializer, responses=s.ExtensionUserSerializer)
+    @action(detail=True, methods=["post"], url_path="reset-secret")
+    def reset_secret(self, request, pk=None):
+        extension = self.get_object()
+        serializer = s.SecretResetSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        secret = services.extension_reset_secret(
+            **self.service_kwargs(), extension=extension, sip_username=serializer.validated_data.get("sip_username")
+        )
+        return Response(s.ExtensionUserSerializer(extension, context={"sip_secret": secret}).data)
+
+
+class MySipView(APIView):
+    """The calling employee's SIP credentials (the secret itself is never shown again)."""
+
+    def _extension(self, request) -> Extension:
+        if request.user.role != Role.USER or request.tenant is None:
+            raise Http404
+        return Extension.objects.restrict(request.user).get(account_id=request.user.pk)
+
+    @extend_schema(responses=s.SipCredentialsSerializer)
+    def get(self, request):
+        return Response(sip_credentials(client=request.tenant, extension=self._extension(request)))
+
+    @extend_schema(request=None, responses={200: {"type": "object", "properties": {"secret": {"type": "string"}}}})
+    def post(self, request):
+        """Reset my SIP secret: the answer carries the new secret, once."""
+        extension = self._extension(request)
+        secret = services.extension_reset_secret(actor=request.user, client=request.tenant, extension=extension)
+        return Response({**sip_credentials(client=request.tenant, extension=extension), "secret": secret})

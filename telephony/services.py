@@ -1,0 +1,120 @@
+"""Writes on a client's telephony: employees and their extensions and SIP credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from tenants.audit import audit
+from tenants.errors import NotAllowed
+from tenants.models import Client, Role, User
+from tenants.services import account_validate_new
+from telephony.models import Extension
+
+
+def sip_ha1(username: str, realm: str, secret: str) -> tuple[str, str]:
+    """The MD5 and SHA-256 digest HA1 of a SIP secret (RFC 7616 section 3.4.2)."""
+    material = f"{username}:{realm}:{secret}".encode()
+    return hashlib.md5(material).hexdigest(), hashlib.sha256(material).hexdigest()
+
+
+def new_sip_secret() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _require_operator(actor: User, client: Client) -> None:
+    if actor.role != Role.CLIENT or actor.client_id != client.pk:
+        raise NotAllowed("Only the client's operators manage its users.")
+
+
+def _set_secret(extension: Extension, client: Client, secret: str) -> None:
+    extension.ha1_md5, extension.ha1_sha256 = sip_ha1(extension.sip_username, client.sip_domain, secret)
+    extension.secret_changed_at = timezone.now()
+
+
+@transaction.atomic
+def extension_create(*, actor: User, client: Client, email: str, name: str, password: str, number: str,
+                     display_name: str = "", sip_username: str = "") -> tuple[Extension, str]:
+    """An employee with a login and an extension; returns the generated SIP secret, shown once."""
+    _require_operator(actor, client)
+    with tenant_context(client):
+        extension = Extension(
+            number=number.strip(), display_name=(display_name or name).strip(),
+            sip_username=(sip_username.strip() or number.strip()),
+        )
+        errors = {}
+        try:
+            email = account_validate_new(email=email, password=password, name=name)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        try:
+            extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if errors:
+            raise ValidationError(errors)
+        account = User.objects.create_user(email, password, name=name.strip(), role=Role.USER, client=client)
+        secret = new_sip_secret()
+        extension.account = account
+        _set_secret(extension, client, secret)
+        extension.save()
+        audit(actor, "extension.create", extension, client=client, email=email)
+    return extension, secret
+
+
+@transaction.atomic
+def extension_update(*, actor: User, client: Client, extension: Extension, **fields) -> Extension:
+    """Operators change number and caller name; a user their caller name (the SIP user name
+    changes only with a new secret, see extension_reset_secret, since the hashes include it)."""
+    allowed = {"number", "display_name"} if actor.role == Role.CLIENT else {"display_name"}
+    if actor.role == Role.USER and extension.account_id != actor.pk:
+        raise NotAllowed("You may only change your own line.")
+    if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
+        raise NotAllowed("Only the client's operators manage its users.")
+    if set(fields) - allowed:
+        raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
+    with tenant_context(client):
+        for name, value in fields.items():
+            setattr(extension, name, value.strip())
+        extension.full_clean(exclude=["account"])
+        extension.save()
+        audit(actor, "extension.update", extension, client=client, fields=sorted(fields))
+    return extension
+
+
+@transaction.atomic
+def extension_reset_secret(*, actor: User, client: Client, extension: Extension,
+                           sip_username: str | None = None, secret: str | None = None) -> str:
+    """A new SIP secret (and optionally user name) for a line; returned once, only hashes kept.
+
+    The secret is generated unless one is given (the demo data gives known ones)."""
+    if not (
+        (actor.role == Role.CLIENT and actor.client_id == client.pk)
+        or (actor.role == Role.USER and extension.account_id == actor.pk)
+    ):
+        raise NotAllowed("You may not reset this secret.")
+    with tenant_context(client):
+        if sip_username:
+            extension.sip_username = sip_username.strip()
+            extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"])
+        secret = secret or new_sip_secret()
+        _set_secret(extension, client, secret)
+        extension.save()
+        audit(actor, "extension.reset_secret", extension, client=client)
+    return secret
+
+
+@transaction.atomic
+def extension_delete(*, actor: User, client: Client, extension: Extension) -> None:
+    """Remove an employee: their extension in the client schema and their login account."""
+    _require_operator(actor, client)
+    with tenant_context(client):
+        account = User.objects.get(pk=extension.account_id)
+        audit(actor, "extension.delete", extension, client=client, email=account.email)
+        extension.delete()
+        account.delete()

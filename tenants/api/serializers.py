@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from tenants.api.base import ScopedRelatedField
+from tenants.models import ApiToken, Brand, Client, Role, User
+from tenants.services import client_primary_domain
+
+
+class BrandSerializer(serializers.ModelSerializer):
+    has_logo = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Brand
+        fields = ["id", "name", "domain", "primary_colour", "accent_colour", "has_logo", "created_at"]
+        read_only_fields = ["created_at"]
+
+    def get_has_logo(self, brand: Brand) -> bool:
+        return bool(brand.logo)
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    brand = ScopedRelatedField(Brand, required=False)
+    domain = serializers.CharField(required=False, max_length=253, help_text="Portal host; default <slug>.<brand domain>.")
+
+    class Meta:
+        model = Client
+        fields = [
+            "id", "brand", "name", "slug", "kind", "domain", "sip_domain", "max_calls", "timezone", "status",
+            "primary_colour", "accent_colour", "created_at",
+        ]
+        read_only_fields = ["status", "created_at"]
+        extra_kwargs = {"sip_domain": {"required": False}, "timezone": {"required": False}}
+        validators = []  # uniqueness per brand is checked by client_create, naming the field
+
+    def to_representation(self, client: Client) -> dict:
+        data = super().to_representation(client)
+        data["domain"] = client_primary_domain(client)
+        return data
+
+
+class ClientHardDeleteSerializer(serializers.Serializer):
+    confirm = serializers.CharField(help_text="The client's slug, typed to confirm.")
+
+
+class OperatorSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=[Role.GOD, Role.BRAND, Role.CLIENT])
+    brand = ScopedRelatedField(Brand, required=False, allow_null=True)
+    client = ScopedRelatedField(Client, required=False, allow_null=True)
+    password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role", "brand", "client", "is_active", "password", "created_at"]
+        read_only_fields = ["created_at"]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role", "brand", "client"]
+        read_only_fields = ["role", "brand", "client"]
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = serializers.CharField(style={"input_type": "password"})
+    new_password = serializers.CharField(style={"input_type": "password"})
+
+    def validate_current_password(self, value: str) -> str:
+        if not self.context["request"].user.check_password(value):
+            raise serializers.ValidationError("The current password is not right.")
+        return value
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    key = serializers.SerializerMethodField(help_text="The key, returned only when the token is created.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "key"]
+        read_only_fields = ["prefix", "created_at", "last_used_at"]
+
+    def get_key(self, token: ApiToken) -> str | None:
+        return self.context.get("key")

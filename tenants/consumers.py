@@ -1,0 +1,66 @@
+"""WebSocket side of the portals: the same host routing and scope rule as HTTP.
+
+`/ws/events/` streams the live events of the connected account's scope (later issues publish call
+and conference events through `events.publish`).
+"""
+
+from __future__ import annotations
+
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import close_old_connections
+from django.urls import path
+
+from tenants.events import groups_for
+from tenants.routing import actor_refusal, host_of, portal_for_host
+
+
+@database_sync_to_async
+def _resolve_portal(host: str):
+    return portal_for_host(host)
+
+
+class _PortalResolver:
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers", []))
+        host = host_of(headers.get(b"host", b"").decode("latin-1"))
+        scope = dict(scope, portal=await _resolve_portal(host))
+        return await self.inner(scope, receive, send)
+
+
+def PortalWebSocketMiddleware(inner):  # noqa: N802 - a middleware stack, named like one
+    """Host -> portal first (the session table lives in the public schema), then session auth."""
+    return _PortalResolver(AuthMiddlewareStack(inner))
+
+
+@database_sync_to_async
+def _groups(user, portal) -> list[str] | None:
+    close_old_connections()
+    if portal is None or actor_refusal(user, portal):
+        return None
+    return groups_for(user)
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.groups_joined = await _groups(self.scope.get("user"), self.scope.get("portal"))
+        if self.groups_joined is None:
+            await self.close(code=4401)
+            return
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in self.groups_joined or []:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def platform_event(self, message):
+        await self.send_json(message["event"])
+
+
+websocket_urlpatterns = [path("ws/events/", EventsConsumer.as_asgi())]

@@ -1,0 +1,234 @@
+"""The four-level hierarchy in the public schema: brands, clients (one schema each), accounts."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django_tenants.models import DomainMixin, TenantMixin
+
+from tenants.scoping import RestrictedQuerySet
+
+hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")
+hostname = RegexValidator(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
+    "Enter a lower-case host name such as pbx.example.com.",
+)
+
+
+class Role(models.TextChoices):
+    GOD = "god", "Platform operator"
+    BRAND = "brand", "Brand operator"
+    CLIENT = "client", "Client operator"
+    USER = "user", "User"
+
+
+class Theme(models.Model):
+    """Portal colours and logo; a brand's theme, optionally overridden by a client."""
+
+    primary_colour = models.CharField(max_length=7, blank=True, validators=[hex_colour])
+    accent_colour = models.CharField(max_length=7, blank=True, validators=[hex_colour])
+    logo = models.BinaryField(blank=True, null=True, editable=False)
+    logo_type = models.CharField(max_length=40, blank=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class BrandQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(pk=actor.brand_id)
+        return self.none()
+
+
+class Brand(Theme):
+    """A reseller: sells the platform under its own name, domain and look to its clients."""
+
+    name = models.CharField(max_length=100, unique=True)
+    domain = models.CharField(
+        max_length=253, unique=True, validators=[hostname], help_text="Host of the brand's portal."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BrandQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClientQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(brand_id=actor.brand_id)
+        if actor.role in (Role.CLIENT, Role.USER):
+            return self.filter(pk=actor.client_id)
+        return self.none()
+
+
+class Client(TenantMixin, Theme):
+    """A customer company of a brand, with its own PostgreSQL schema."""
+
+    class Kind(models.TextChoices):
+        PBX = "pbx", "Virtual PBX"
+        CONFERENCING = "conferencing", "Conferencing"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+        DELETED = "deleted", "Deleted"
+
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="clients")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=40, help_text="Short name, used in the default domains.")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PBX)
+    sip_domain = models.CharField(
+        max_length=253, unique=True, validators=[hostname], help_text="SIP realm of the client's phones."
+    )
+    max_calls = models.PositiveIntegerField(default=10, help_text="Maximum concurrent calls.")
+    timezone = models.CharField(max_length=64, default="UTC")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False  # hard delete drops it explicitly, see client_hard_delete
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "slug"], name="client_slug_unique_per_brand"),
+            models.UniqueConstraint(fields=["brand", "name"], name="client_name_unique_per_brand"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+
+class Domain(DomainMixin):
+    """A host name that serves a client's portal (the first is the client's primary domain)."""
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class UserQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """Accounts an actor may see: each level sees its own level and the operators below it."""
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(Q(brand_id=actor.brand_id) | Q(client__brand_id=actor.brand_id))
+        if actor.role == Role.CLIENT:
+            return self.filter(client_id=actor.client_id)
+        return self.filter(pk=actor.pk)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields):
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields):
+        return self.create_user(email, password, role=Role.GOD, **fields)
+
+
+class User(AbstractBaseUser):
+    """A person who logs in: a platform operator, a brand operator, a client operator or an employee."""
+
+    email = models.EmailField(unique=True)
+    name = models.CharField(max_length=100)
+    role = models.CharField(max_length=10, choices=Role.choices)
+    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="operators")
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="accounts")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                name="user_scope_matches_role",
+                condition=(
+                    Q(role=Role.GOD, brand__isnull=True, client__isnull=True)
+                    | Q(role=Role.BRAND, brand__isnull=False, client__isnull=True)
+                    | Q(role__in=[Role.CLIENT, Role.USER], brand__isnull=True, client__isnull=False)
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role != Role.USER
+
+    @property
+    def is_staff(self) -> bool:  # Django's auth views and templates ask for it
+        return False
+
+
+class ApiToken(models.Model):
+    """A named API key of one account; only its SHA-256 is stored, the key is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=8, help_text="First characters of the key, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}...)"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, kept for operators: one row per write that matters."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor_email = models.CharField(max_length=254, blank=True)
+    action = models.CharField(max_length=60)
+    brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    target = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email} {self.action} {self.target}"

@@ -1,0 +1,376 @@
+"""Writes on the hierarchy: brands, clients, operator accounts, API tokens.
+
+Every function takes the acting account first (`actor`) and checks the actor's right to do the
+write; callers (portal views, API views, commands) stay thin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from tenants.audit import audit
+from tenants.errors import NotAllowed
+from tenants.models import ApiToken, Brand, Client, Domain, Role, User, hostname
+
+LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
+LOGO_MAX_BYTES = 256 * 1024
+
+
+def _require(actor: User, *roles: str) -> None:
+    if actor.role not in roles:
+        raise NotAllowed("Your role may not do this.")
+
+
+def _full_clean(obj, exclude=None) -> None:
+    # Uniqueness across rows is checked by the services themselves, naming the field.
+    obj.full_clean(exclude=exclude, validate_unique=True, validate_constraints=False)
+
+
+def domain_in_use(host: str, *, ignore: object = None) -> bool:
+    """Whether a host already serves a portal (the platform's, a brand's or a client's)."""
+    if host in settings.OCX_PLATFORM_HOSTS:
+        return True
+    brands = Brand.objects.filter(domain=host)
+    domains = Domain.objects.filter(domain=host)
+    if isinstance(ignore, Brand):
+        brands = brands.exclude(pk=ignore.pk)
+    if isinstance(ignore, Client):
+        domains = domains.exclude(tenant=ignore)
+    return brands.exists() or domains.exists()
+
+
+def _check_host(host: str, *, ignore: object = None) -> str:
+    host = host.strip().lower()
+    try:
+        hostname(host)
+    except ValidationError as exc:
+        raise ValidationError({"domain": exc.messages}) from exc
+    if domain_in_use(host, ignore=ignore):
+        raise ValidationError({"domain": f"The domain {host} is already in use."})
+    return host
+
+
+def logo_checked(data: bytes | None) -> tuple[bytes, str]:
+    """A logo upload as (bytes, content type); PNG or JPEG up to 256 KB."""
+    if not data:
+        raise ValidationError({"logo": "The file is empty."})
+    if len(data) > LOGO_MAX_BYTES:
+        raise ValidationError({"logo": "A logo may be at most 256 KB."})
+    for magic, content_type in LOGO_TYPES.items():
+        if data.startswith(magic):
+            return data, content_type
+    raise ValidationError({"logo": "Upload a PNG or JPEG image."})
+
+
+def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> None:
+    for name in ("primary_colour", "accent_colour"):
+        if name in fields:
+            setattr(owner, name, fields[name] or "")
+    if clear_logo:
+        owner.logo, owner.logo_type = None, ""
+    elif logo is not None:
+        owner.logo, owner.logo_type = logo_checked(logo)
+
+
+# Brands ----------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def brand_create(*, actor: User, name: str, domain: str, primary_colour: str = "",
+                 accent_colour: str = "", logo: bytes | None = None) -> Brand:
+    _require(actor, Role.GOD)
+    brand = Brand(name=name.strip(), domain=domain.strip().lower())
+    _apply_theme(brand, {"primary_colour": primary_colour, "accent_colour": accent_colour}, logo, False)
+    _full_clean(brand)
+    _check_host(brand.domain)
+    brand.save()
+    audit(actor, "brand.create", brand, brand=brand)
+    return brand
+
+
+@transaction.atomic
+def brand_update(*, actor: User, brand: Brand, logo: bytes | None = None, clear_logo: bool = False,
+                 **fields) -> Brand:
+    """God edits any brand; a brand operator edits its own name, domain and theme."""
+    _require(actor, Role.GOD, Role.BRAND)
+    if actor.role == Role.BRAND and actor.brand_id != brand.pk:
+        raise NotAllowed("Your role may not do this.")
+    for name in ("name", "domain"):
+        if name in fields:
+            setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
+    _apply_theme(brand, fields, logo, clear_logo)
+    _full_clean(brand)
+    _check_host(brand.domain, ignore=brand)
+    brand.save()
+    audit(actor, "brand.update", brand, brand=brand, fields=sorted(fields))
+    return brand
+
+
+@transaction.atomic
+def brand_delete(*, actor: User, brand: Brand) -> None:
+    _require(actor, Role.GOD)
+    if brand.clients.exists():
+        raise ValidationError("Delete or move this brand's clients first.")
+    audit(actor, "brand.delete", brand)
+    brand.delete()
+
+
+# Clients ---------------------------------------------------------------------------------------
+
+
+def _check_timezone(name: str) -> None:
+    if name not in zoneinfo.available_timezones():
+        raise ValidationError({"timezone": "Unknown time zone; use a name such as Europe/Paris."})
+
+
+def client_schema_name(brand: Brand, slug: str) -> str:
+    return f"b{brand.pk}_{slug.replace('-', '_')}"[:63]
+
+
+@transaction.atomic
+def client_create(*, actor: User, brand: Brand, name: str, slug: str, kind: str = Client.Kind.PBX,
+                  max_calls: int = 10, timezone_name: str = "UTC", domain: str = "",
+                  sip_domain: str = "") -> Client:
+    """Create a client of a brand with its schema, portal domain and SIP domain."""
+    _require(actor, Role.GOD, Role.BRAND)
+    if actor.role == Role.BRAND and actor.brand_id != brand.pk:
+        raise NotAllowed("Your role may not do this.")
+    slug = slug.strip().lower()
+    default_host = f"{slug}.{brand.domain}"
+    client = Client(
+        brand=brand, name=name.strip(), slug=slug, kind=kind, max_calls=max_calls,
+        timezone=timezone_name, sip_domain=(sip_domain.strip().lower() or default_host),
+        schema_name=client_schema_name(brand, slug),
+    )
+    _full_clean(client, exclude=["schema_name"])
+    _check_timezone(timezone_name)
+    if Client.objects.filter(brand=brand, slug=slug).exists():
+        raise ValidationError({"slug": "This brand already has a client with this short name."})
+    if Client.objects.filter(brand=brand, name=client.name).exists():
+        raise ValidationError({"name": "This brand already has a client with this name."})
+    host = _check_host(domain or default_host)
+    client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
+    Domain.objects.create(domain=host, tenant=client, is_primary=True)
+    connection.set_schema_to_public()
+    audit(actor, "client.create", client, client=client)
+    return client
+
+
+@transaction.atomic
+def client_update(*, actor: User, client: Client, logo: bytes | None = None, clear_logo: bool = False,
+                  domain: str | None = None, **fields) -> Client:
+    """Brand and god edit a client's contract; the client's operators edit its settings and theme."""
+    if actor.role in (Role.GOD, Role.BRAND):
+        allowed = {"name", "kind", "max_calls", "timezone", "primary_colour", "accent_colour"}
+    elif actor.role == Role.CLIENT and actor.client_id == client.pk:
+        allowed = {"timezone", "primary_colour", "accent_colour"}
+        if domain is not None:
+            raise NotAllowed("Only the brand changes a client's domain.")
+    else:
+        raise NotAllowed("Your role may not do this.")
+    if set(fields) - allowed:
+        raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
+    for name in ("name", "kind", "max_calls", "timezone"):
+        if name in fields:
+            setattr(client, name, fields[name])
+    if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
+        raise ValidationError({"name": "This brand already has a client with this name."})
+    _apply_theme(client, fields, logo, clear_logo)
+    _full_clean(client, exclude=["schema_name"])
+    _check_timezone(client.timezone)
+    if domain is not None:
+        domain = _check_host(domain, ignore=client)
+        Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)
+    client.save()
+    audit(actor, "client.update", client, client=client, fields=sorted([*fields, *(["domain"] if domain else [])]))
+    return client
+
+
+def client_primary_domain(client: Client) -> str:
+    primary = client.domains.filter(is_primary=True).first() or client.domains.first()
+    return primary.domain if primary else ""
+
+
+def _client_status(actor: User, client: Client, status: str, action: str) -> Client:
+    _require(actor, Role.GOD, Role.BRAND)
+    client.status = status
+    client.save(update_fields=["status"])
+    audit(actor, action, client, client=client)
+    return client
+
+
+@transaction.atomic
+def client_suspend(*, actor: User, client: Client) -> Client:
+    """Suspend: logins, sessions and API tokens of the client stop at once; data is kept."""
+    return _client_status(actor, client, Client.Status.SUSPENDED, "client.suspend")
+
+
+@transaction.atomic
+def client_activate(*, actor: User, client: Client) -> Client:
+    """Bring a suspended or deleted client back into service."""
+    return _client_status(actor, client, Client.Status.ACTIVE, "client.activate")
+
+
+@transaction.atomic
+def client_delete(*, actor: User, client: Client) -> Client:
+    """Delete reversibly: the client disappears from its portal, its data stays."""
+    return _client_status(actor, client, Client.Status.DELETED, "client.delete")
+
+
+@transaction.atomic
+def client_hard_delete(*, actor: User, client: Client, confirm: str) -> None:
+    """Drop the client's schema and rows for good: god only, confirmed by typing the client's slug."""
+    _require(actor, Role.GOD)
+    if confirm != client.slug:
+        raise ValidationError({"confirm": f"Type the client's short name ({client.slug}) to confirm."})
+    if client.status != Client.Status.DELETED:
+        raise ValidationError("Delete the client first; hard delete only removes deleted clients.")
+    audit(actor, "client.hard_delete", client, brand=client.brand, schema=client.schema_name)
+    connection.set_schema_to_public()
+    client.delete(force_drop=True)
+
+
+# Operator accounts -----------------------------------------------------------------------------
+
+# Which operator roles each role creates: its own level and the level below it.
+CREATES = {
+    Role.GOD: {Role.GOD, Role.BRAND, Role.CLIENT},
+    Role.BRAND: {Role.BRAND, Role.CLIENT},
+    Role.CLIENT: {Role.CLIENT},
+}
+
+
+def _check_operator_scope(actor: User, role: str, brand: Brand | None, client: Client | None) -> None:
+    if role not in CREATES.get(actor.role, set()):
+        raise NotAllowed("Your role may not manage these accounts.")
+    if role == Role.BRAND and brand is None:
+        raise ValidationError({"brand": "Choose the brand this operator works for."})
+    if role == Role.CLIENT and client is None:
+        raise ValidationError({"client": "Choose the client this operator works for."})
+    if actor.role == Role.BRAND and (
+        (brand is not None and brand.pk != actor.brand_id)
+        or (client is not None and client.brand_id != actor.brand_id)
+    ):
+        raise NotAllowed("Your role may not manage these accounts.")
+    if actor.role == Role.CLIENT and client is not None and client.pk != actor.client_id:
+        raise NotAllowed("Your role may not manage these accounts.")
+
+
+def account_validate_new(*, email: str, password: str, name: str) -> str:
+    email = User.objects.normalize_email(email.strip()).lower()
+    probe = User(email=email, name=name)
+    try:
+        probe.full_clean(exclude=["password", "role", "brand", "client"])
+    except ValidationError as exc:
+        raise ValidationError({k: v for k, v in exc.message_dict.items()}) from exc
+    try:
+        validate_password(password, probe)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    return email
+
+
+@transaction.atomic
+def operator_create(*, actor: User, role: str, email: str, name: str, password: str,
+                    brand: Brand | None = None, client: Client | None = None) -> User:
+    # An operator creating one of its own level means its own brand or client by default.
+    if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
+        brand = actor.brand
+    if role == Role.CLIENT and client is None and actor.role == Role.CLIENT:
+        client = actor.client
+    brand = brand if role == Role.BRAND else None
+    client = client if role in (Role.CLIENT, Role.USER) else None
+    _check_operator_scope(actor, role, brand, client)
+    email = account_validate_new(email=email, password=password, name=name)
+    user = User.objects.create_user(email, password, name=name.strip(), role=role, brand=brand, client=client)
+    audit(actor, "operator.create", user, brand=brand, client=client, role=role)
+    return user
+
+
+@transaction.atomic
+def account_update(*, actor: User, account: User, **fields) -> User:
+    """Change an account's name, e-mail or active flag (operators in scope, or the account itself)."""
+    if actor.pk != account.pk:
+        _check_operator_scope(actor, account.role if account.role != Role.USER else Role.CLIENT,
+                              account.brand, account.client)
+    elif "is_active" in fields:
+        raise NotAllowed("You cannot deactivate yourself.")
+    for name in ("email", "name", "is_active"):
+        if name in fields:
+            value = fields[name]
+            setattr(account, name, value.strip().lower() if name == "email" else value)
+    account.full_clean(exclude=["password"])
+    account.save()
+    audit(actor, "account.update", account, brand=account.brand, client=account.client, fields=sorted(fields))
+    return account
+
+
+@transaction.atomic
+def account_set_password(*, actor: User, account: User, password: str) -> None:
+    if actor.pk != account.pk:
+        _check_operator_scope(actor, account.role if account.role != Role.USER else Role.CLIENT,
+                              account.brand, account.client)
+    try:
+        validate_password(password, account)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    account.set_password(password)
+    account.save(update_fields=["password"])
+    audit(actor, "account.password", account, brand=account.brand, client=account.client)
+
+
+@transaction.atomic
+def operator_delete(*, actor: User, account: User) -> None:
+    if account.role == Role.USER:
+        raise NotAllowed("Employees are removed with their extension.")
+    if account.pk == actor.pk:
+        raise NotAllowed("You cannot delete your own account.")
+    _check_operator_scope(actor, account.role, account.brand, account.client)
+    audit(actor, "operator.delete", account, brand=account.brand, client=account.client)
+    account.delete()
+
+
+# API tokens ------------------------------------------------------------------------------------
+
+
+def token_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def token_create(*, actor: User, name: str) -> tuple[ApiToken, str]:
+    """A new API key for the actor's own account; the key itself is returned once, never stored."""
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the token a name."})
+    key = "ocx_" + secrets.token_urlsafe(30)
+    token = ApiToken.objects.create(user=actor, name=name[:100], prefix=key[4:12], key_hash=token_hash(key))
+    audit(actor, "token.create", token, brand=actor.brand, client=actor.client)
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, actor: User, token: ApiToken) -> None:
+    if token.user_id != actor.pk:
+        raise NotAllowed("Only the token's owner revokes it.")
+    audit(actor, "token.revoke", token, brand=actor.brand, client=actor.client)
+    token.delete()
+
+
+def token_user(key: str) -> User | None:
+    """The account an API key belongs to (and mark the token used), or None."""
+    token = ApiToken.objects.select_related("user__client", "user__brand").filter(key_hash=token_hash(key)).first()
+    if token is None:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user

@@ -1,0 +1,141 @@
+"""Fixtures shared by all tests.
+
+`world` is built once per test database and committed: two brands, three clients (each with its
+own schema), their operators and employees. Tests run inside a transaction that is rolled back,
+so they can change anything and the next test still finds the same world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client as HttpClient
+from django_tenants.utils import tenant_context
+from rest_framework.test import APIClient
+
+from telephony.models import Extension
+from telephony.services import extension_create
+from tenants.models import Brand, Client, Role, User
+from tenants.services import brand_create, client_create, client_primary_domain, operator_create, token_create
+
+PASSWORD = "test-password-1"
+
+
+@dataclass
+class World:
+    god: User
+    brand_a: Brand
+    brand_b: Brand
+    brand_a_op: User
+    brand_b_op: User
+    client_a1: Client
+    client_a2: Client
+    client_b1: Client
+    client_a1_op: User
+    client_a2_op: User
+    client_b1_op: User
+    user_a1: User
+    user_a1b: User
+    user_b1: User
+    hosts: dict = field(default_factory=dict)
+
+    def host_of(self, account: User) -> str:
+        """The host of the portal an account signs in to."""
+        if account.role == Role.GOD:
+            return settings.OCX_PLATFORM_HOSTS[0]
+        if account.role == Role.BRAND:
+            return Brand.objects.get(pk=account.brand_id).domain
+        return client_primary_domain(Client.objects.get(pk=account.client_id))
+
+    def extension_of(self, account: User) -> Extension:
+        with tenant_context(account.client):
+            return Extension.objects.get(account_id=account.pk)
+
+
+def _get_or_build_world() -> World:
+    god = User.objects.filter(email="god@test.example").first()
+    if god is None:
+        god = User.objects.create_user("god@test.example", PASSWORD, name="God", role=Role.GOD)
+        brand_a = brand_create(actor=god, name="Brand A", domain="brand-a.localhost")
+        brand_b = brand_create(actor=god, name="Brand B", domain="brand-b.localhost")
+        for brand, letter in ((brand_a, "a"), (brand_b, "b")):
+            operator_create(actor=god, role=Role.BRAND, email=f"ops@brand-{letter}.example", name=f"Ops {letter}",
+                            password=PASSWORD, brand=brand)
+        specs = [("a1", brand_a, Client.Kind.PBX), ("a2", brand_a, Client.Kind.CONFERENCING),
+                 ("b1", brand_b, Client.Kind.PBX)]
+        for tag, brand, kind in specs:
+            client = client_create(actor=god, brand=brand, name=f"Client {tag}", slug=f"client-{tag}", kind=kind)
+            op = operator_create(actor=god, role=Role.CLIENT, email=f"admin@client-{tag}.example",
+                                 name=f"Admin {tag}", password=PASSWORD, client=client)
+            extension_create(actor=op, client=client, email=f"user@client-{tag}.example", name=f"User {tag}",
+                             password=PASSWORD, number="101")
+            if tag == "a1":
+                extension_create(actor=op, client=client, email="user2@client-a1.example", name="User a1b",
+                                 password=PASSWORD, number="102")
+    connection.set_schema_to_public()
+    by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
+    clients = {c.slug: c for c in Client.objects.select_related("brand")}
+    return World(
+        god=by_email["god@test.example"],
+        brand_a=Brand.objects.get(domain="brand-a.localhost"),
+        brand_b=Brand.objects.get(domain="brand-b.localhost"),
+        brand_a_op=by_email["ops@brand-a.example"],
+        brand_b_op=by_email["ops@brand-b.example"],
+        client_a1=clients["client-a1"],
+        client_a2=clients["client-a2"],
+        client_b1=clients["client-b1"],
+        client_a1_op=by_email["admin@client-a1.example"],
+        client_a2_op=by_email["admin@client-a2.example"],
+        client_b1_op=by_email["admin@client-b1.example"],
+        user_a1=by_email["user@client-a1.example"],
+        user_a1b=by_email["user2@client-a1.example"],
+        user_b1=by_email["user@client-b1.example"],
+    )
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Migrate the test database (pytest-django), then build the world once, committed."""
+    with django_db_blocker.unblock():
+        _get_or_build_world()
+
+
+@pytest.fixture
+def world(db) -> World:
+    return _get_or_build_world()
+
+
+@pytest.fixture
+def portal(world):
+    """portal(account) -> a browser-like test client signed in on that account's own host."""
+
+    def make(account: User | None = None, host: str | None = None) -> HttpClient:
+        http = HttpClient(HTTP_HOST=host or (world.host_of(account) if account else "localhost"))
+        if account is not None:
+            http.force_login(account)
+        return http
+
+    return make
+
+
+@pytest.fixture
+def api(world):
+    """api(account, host=None) -> an API client authenticated by a fresh token of that account."""
+
+    def make(account: User | None = None, host: str | None = None) -> APIClient:
+        client = APIClient(HTTP_HOST=host or (world.host_of(account) if account else "localhost"))
+        if account is not None:
+            _, key = token_create(actor=account, name="test")
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        return client
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_test():
+    yield
+    connection.set_schema_to_public()

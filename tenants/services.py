@@ -150,12 +150,12 @@ def client_create(*, actor: User, brand: Brand, name: str, slug: str, kind: str 
         timezone=timezone_name, sip_domain=(sip_domain.strip().lower() or default_host),
         schema_name=client_schema_name(brand, slug),
     )
-    _full_clean(client, exclude=["schema_name"])
-    _check_timezone(timezone_name)
     if Client.objects.filter(brand=brand, slug=slug).exists():
         raise ValidationError({"slug": "This brand already has a client with this short name."})
     if Client.objects.filter(brand=brand, name=client.name).exists():
         raise ValidationError({"name": "This brand already has a client with this name."})
+    _full_clean(client, exclude=["schema_name"])
+    _check_timezone(timezone_name)
     host = _check_host(domain or default_host)
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)

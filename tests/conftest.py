@@ -66,8 +66,13 @@ def _get_or_build_world() -> World:
                             password=PASSWORD, brand=brand)
         specs = [("a1", brand_a, Client.Kind.PBX), ("a2", brand_a, Client.Kind.CONFERENCING),
                  ("b1", brand_b, Client.Kind.PBX)]
-        for tag, brand, kind in specs:
+        for offset, (tag, brand, kind) in enumerate(specs, start=1):
             client = client_create(actor=god, brand=brand, name=f"Client {tag}", slug=f"client-{tag}", kind=kind)
+            # Each schema numbers its rows from 1; distinct ranges make "another client's id" mean a
+            # row that does not exist here, so isolation tests cannot pass by hitting an own row.
+            with connection.cursor() as cursor:
+                cursor.execute(f'ALTER SEQUENCE "{client.schema_name}".telephony_extension_id_seq '
+                               f"RESTART WITH {offset * 1000}")
             op = operator_create(actor=god, role=Role.CLIENT, email=f"admin@client-{tag}.example",
                                  name=f"Admin {tag}", password=PASSWORD, client=client)
             extension_create(actor=op, client=client, email=f"user@client-{tag}.example", name=f"User {tag}",

@@ -1,0 +1,112 @@
+"""Isolation matrix through the API: another scope's rows answer 404 and nothing changes.
+
+For every acting role below god (god's scope is everything), every object type the API exposes,
+and list / detail / update / delete: the other scope's object is absent from lists, its detail,
+update and delete answer 404, and the row is unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from telephony.models import Extension
+from tenants.models import ApiToken, Brand, Client, User
+from tenants.services import token_create
+
+# (actor, object type, the foreign object's owner) -- each actor against the objects it must not reach.
+CASES = [
+    ("brand_a_op", "brands", "brand_b"),
+    ("brand_a_op", "clients", "client_b1"),
+    ("brand_a_op", "operators", "brand_b_op"),
+    ("brand_a_op", "operators", "client_b1_op"),
+    ("brand_a_op", "tokens", "brand_b_op"),
+    ("client_a1_op", "brands", "brand_a"),
+    ("client_a1_op", "clients", "client_a2"),
+    ("client_a1_op", "clients", "client_b1"),
+    ("client_a1_op", "operators", "client_a2_op"),
+    ("client_a1_op", "operators", "brand_a_op"),
+    ("client_a1_op", "users", "user_b1"),
+    ("client_a1_op", "tokens", "client_a2_op"),
+    ("user_a1", "brands", "brand_a"),
+    ("user_a1", "clients", "client_b1"),
+    ("user_a1", "operators", "client_a1_op"),
+    ("user_a1", "users", "user_a1b"),
+    ("user_a1", "users", "user_b1"),
+    ("user_a1", "tokens", "user_a1b"),
+]
+
+
+def _foreign(world, kind: str, owner_name: str):
+    """(id, a snapshot function, strings that must never appear in the actor's answers)."""
+    owner = getattr(world, owner_name)
+    if kind == "brands":
+        return owner.pk, lambda: Brand.objects.filter(pk=owner.pk).values().first(), [owner.domain]
+    if kind == "clients":
+        return owner.pk, lambda: Client.objects.filter(pk=owner.pk).values().first(), [owner.sip_domain]
+    if kind == "operators":
+        return owner.pk, lambda: User.objects.filter(pk=owner.pk).values().first(), [owner.email]
+    if kind == "tokens":
+        token, _ = token_create(actor=owner, name="foreign")
+        return token.pk, lambda: ApiToken.objects.filter(pk=token.pk).values().first(), [token.prefix]
+    if kind == "users":
+        extension = world.extension_of(owner)
+
+        def snapshot():
+            with tenant_context(owner.client):
+                return Extension.objects.filter(pk=extension.pk).values().first()
+
+        return extension.pk, snapshot, [owner.email, extension.sip_username + "@", owner.client.sip_domain]
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(("actor_name", "kind", "owner_name"), CASES)
+def test_foreign_objects_answer_404_and_stay_unchanged(world, api, actor_name, kind, owner_name):
+    actor = getattr(world, actor_name)
+    http = api(actor)
+    pk, snapshot, secrets = _foreign(world, kind, owner_name)
+    before = snapshot()
+    assert before is not None
+
+    listing = http.get(f"/api/v1/{kind}/", {"page_size": 500})
+    assert listing.status_code == 200
+    body = listing.content.decode()
+    for text in secrets:
+        assert text not in body
+
+    detail = http.get(f"/api/v1/{kind}/{pk}/")
+    assert detail.status_code == 404
+    assert detail.json()["code"] == "not-found"
+    if kind != "tokens":  # tokens cannot be updated by anyone (405): there is nothing to probe
+        patch = http.patch(f"/api/v1/{kind}/{pk}/", {"name": "hijacked"}, format="json")
+        assert patch.status_code == 404
+    delete = http.delete(f"/api/v1/{kind}/{pk}/")
+    assert delete.status_code == 404
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("actor_name", "other_host_of"),
+    [("brand_a_op", "brand_b_op"), ("client_a1_op", "client_b1_op"), ("user_a1", "client_a2_op"),
+     ("client_a1_op", "brand_a_op"), ("brand_a_op", "god")],
+)
+def test_a_token_only_works_on_its_own_portal_host(world, api, actor_name, other_host_of):
+    actor = getattr(world, actor_name)
+    foreign_host = world.host_of(getattr(world, other_host_of))
+    response = api(actor, host=foreign_host).get("/api/v1/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication-failed"
+    assert api(actor).get("/api/v1/me/").json()["email"] == actor.email
+
+
+def test_god_sees_every_brand_and_client(world, api):
+    http = api(world.god)
+    brands = {b["domain"] for b in http.get("/api/v1/brands/").json()["results"]}
+    clients = {c["sip_domain"] for c in http.get("/api/v1/clients/").json()["results"]}
+    assert {world.brand_a.domain, world.brand_b.domain} <= brands
+    assert {world.client_a1.sip_domain, world.client_a2.sip_domain, world.client_b1.sip_domain} <= clients
+
+
+def test_brand_lists_hold_only_its_own_clients(world, api):
+    clients = {c["slug"] for c in api(world.brand_a_op).get("/api/v1/clients/").json()["results"]}
+    assert clients == {world.client_a1.slug, world.client_a2.slug}

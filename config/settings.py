@@ -12,7 +12,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def env(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name, default)
+    """A setting from the environment; an empty variable counts as unset."""
+    value = os.environ.get(name) or default
     if value is None:
         raise ImproperlyConfigured(f"Set the environment variable {name} (see .env.example).")
     return value

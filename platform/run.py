@@ -93,8 +93,11 @@ def main() -> int:
     os.environ.setdefault("CELERY_QUEUE", "ocx")
     started = prepare()
     try:
-        print(f"[run] web on http://{os.environ['OCX_WEB_BIND']}:{os.environ['OCX_WEB_PORT']} "
-              "(portals on localhost and *.localhost names); Ctrl-C stops everything", flush=True)
+        print(
+            f"[run] web on http://{os.environ['OCX_WEB_BIND']}:{os.environ['OCX_WEB_PORT']} "
+            "(portals on localhost and *.localhost names); Ctrl-C stops everything",
+            flush=True,
+        )
         return supervise(procfile())
     finally:
         services.stop(started)

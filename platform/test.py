@@ -32,8 +32,7 @@ def ensure_chromium() -> None:
     print("\n== installing Debian's chromium for the browser tests", flush=True)
     apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True,
-                   env=apt_env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=apt_env)
 
 
 def main(pytest_args: list[str]) -> int:
@@ -51,8 +50,7 @@ def main(pytest_args: list[str]) -> int:
         step("ruff check", os.path.join(bin_dir, "ruff"), "check", ".")
         step("ruff format --check", os.path.join(bin_dir, "ruff"), "format", "--check", ".")
         step("manage.py check", sys.executable, "manage.py", "check", "--fail-level", "WARNING", env=env)
-        step("makemigrations --check", sys.executable, "manage.py", "makemigrations", "--check", "--dry-run",
-             env=env)
+        step("makemigrations --check", sys.executable, "manage.py", "makemigrations", "--check", "--dry-run", env=env)
         step("pytest", sys.executable, "-m", "pytest", "--create-db", *pytest_args, env=env)
     except subprocess.CalledProcessError as exc:
         print(f"\nFAILED: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}", flush=True)

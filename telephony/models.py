@@ -10,9 +10,7 @@ from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
 extension_number = RegexValidator(r"^[0-9]{2,4}$", "An extension is 2 to 4 digits.")
-sip_username = RegexValidator(
-    r"^[a-zA-Z0-9._-]{2,64}$", "Use 2 to 64 letters, digits, dots, dashes or underscores."
-)
+sip_username = RegexValidator(r"^[a-zA-Z0-9._-]{2,64}$", "Use 2 to 64 letters, digits, dots, dashes or underscores.")
 
 
 class ExtensionQuerySet(RestrictedQuerySet):
@@ -30,9 +28,7 @@ class Extension(models.Model):
 
     # The account lives in the public schema; Django must not cascade across schemas, so the
     # services delete both sides explicitly.
-    account = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="extension"
-    )
+    account = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, related_name="extension")
     number = models.CharField(max_length=4, unique=True, validators=[extension_number])
     display_name = models.CharField(max_length=100)
     sip_username = models.CharField(max_length=64, unique=True, validators=[sip_username])

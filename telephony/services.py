@@ -10,17 +10,18 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
 from tenants.services import account_validate_new
-from telephony.models import Extension
 
 
 def sip_ha1(username: str, realm: str, secret: str) -> tuple[str, str]:
     """The MD5 and SHA-256 digest HA1 of a SIP secret (RFC 7616 section 3.4.2)."""
     material = f"{username}:{realm}:{secret}".encode()
-    return hashlib.md5(material).hexdigest(), hashlib.sha256(material).hexdigest()
+    # MD5 is what RFC 2617 digest clients speak; it is a protocol requirement, not our choice.
+    return hashlib.md5(material, usedforsecurity=False).hexdigest(), hashlib.sha256(material).hexdigest()
 
 
 def new_sip_secret() -> str:
@@ -38,13 +39,23 @@ def _set_secret(extension: Extension, client: Client, secret: str) -> None:
 
 
 @transaction.atomic
-def extension_create(*, actor: User, client: Client, email: str, name: str, password: str, number: str,
-                     display_name: str = "", sip_username: str = "") -> tuple[Extension, str]:
+def extension_create(
+    *,
+    actor: User,
+    client: Client,
+    email: str,
+    name: str,
+    password: str,
+    number: str,
+    display_name: str = "",
+    sip_username: str = "",
+) -> tuple[Extension, str]:
     """An employee with a login and an extension; returns the generated SIP secret, shown once."""
     _require_operator(actor, client)
     with tenant_context(client):
         extension = Extension(
-            number=number.strip(), display_name=(display_name or name).strip(),
+            number=number.strip(),
+            display_name=(display_name or name).strip(),
             sip_username=(sip_username.strip() or number.strip()),
         )
         errors = {}
@@ -88,8 +99,9 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
 
 
 @transaction.atomic
-def extension_reset_secret(*, actor: User, client: Client, extension: Extension,
-                           sip_username: str | None = None, secret: str | None = None) -> str:
+def extension_reset_secret(
+    *, actor: User, client: Client, extension: Extension, sip_username: str | None = None, secret: str | None = None
+) -> str:
     """A new SIP secret (and optionally user name) for a line; returned once, only hashes kept.
 
     The secret is generated unless one is given (the demo data gives known ones)."""

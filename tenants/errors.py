@@ -17,8 +17,3 @@ class NotAllowed(PlatformError):
 
     code = "not-allowed"
     status = 403
-
-
-class Conflict(PlatformError):
-    code = "conflict"
-    status = 409

@@ -140,9 +140,7 @@ class ScopeGuardMiddleware:
 
 def suspended_response(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"code": "client-suspended", "detail": "This client is suspended."}, status=403
-        )
+        return JsonResponse({"code": "client-suspended", "detail": "This client is suspended."}, status=403)
     return TemplateResponse(request, "suspended.html", status=403)
 
 

@@ -84,8 +84,9 @@ def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> N
 
 
 @transaction.atomic
-def brand_create(*, actor: User, name: str, domain: str, primary_colour: str = "",
-                 accent_colour: str = "", logo: bytes | None = None) -> Brand:
+def brand_create(
+    *, actor: User, name: str, domain: str, primary_colour: str = "", accent_colour: str = "", logo: bytes | None = None
+) -> Brand:
     _require(actor, Role.GOD)
     brand = Brand(name=name.strip(), domain=domain.strip().lower())
     _apply_theme(brand, {"primary_colour": primary_colour, "accent_colour": accent_colour}, logo, False)
@@ -97,8 +98,7 @@ def brand_create(*, actor: User, name: str, domain: str, primary_colour: str = "
 
 
 @transaction.atomic
-def brand_update(*, actor: User, brand: Brand, logo: bytes | None = None, clear_logo: bool = False,
-                 **fields) -> Brand:
+def brand_update(*, actor: User, brand: Brand, logo: bytes | None = None, clear_logo: bool = False, **fields) -> Brand:
     """God edits any brand; a brand operator edits its own name, domain and theme."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
@@ -136,9 +136,18 @@ def client_schema_name(brand: Brand, slug: str) -> str:
 
 
 @transaction.atomic
-def client_create(*, actor: User, brand: Brand, name: str, slug: str, kind: str = Client.Kind.PBX,
-                  max_calls: int = 10, timezone_name: str = "UTC", domain: str = "",
-                  sip_domain: str = "") -> Client:
+def client_create(
+    *,
+    actor: User,
+    brand: Brand,
+    name: str,
+    slug: str,
+    kind: str = Client.Kind.PBX,
+    max_calls: int = 10,
+    timezone_name: str = "UTC",
+    domain: str = "",
+    sip_domain: str = "",
+) -> Client:
     """Create a client of a brand with its schema, portal domain and SIP domain."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
@@ -146,8 +155,13 @@ def client_create(*, actor: User, brand: Brand, name: str, slug: str, kind: str 
     slug = slug.strip().lower()
     default_host = f"{slug}.{brand.domain}"
     client = Client(
-        brand=brand, name=name.strip(), slug=slug, kind=kind, max_calls=max_calls,
-        timezone=timezone_name, sip_domain=(sip_domain.strip().lower() or default_host),
+        brand=brand,
+        name=name.strip(),
+        slug=slug,
+        kind=kind,
+        max_calls=max_calls,
+        timezone=timezone_name,
+        sip_domain=(sip_domain.strip().lower() or default_host),
         schema_name=client_schema_name(brand, slug),
     )
     if Client.objects.filter(brand=brand, slug=slug).exists():
@@ -165,8 +179,15 @@ def client_create(*, actor: User, brand: Brand, name: str, slug: str, kind: str 
 
 
 @transaction.atomic
-def client_update(*, actor: User, client: Client, logo: bytes | None = None, clear_logo: bool = False,
-                  domain: str | None = None, **fields) -> Client:
+def client_update(
+    *,
+    actor: User,
+    client: Client,
+    logo: bytes | None = None,
+    clear_logo: bool = False,
+    domain: str | None = None,
+    **fields,
+) -> Client:
     """Brand and god edit a client's contract; the client's operators edit its settings and theme."""
     if actor.role in (Role.GOD, Role.BRAND):
         allowed = {"name", "kind", "max_calls", "timezone", "primary_colour", "accent_colour"}
@@ -256,8 +277,7 @@ def _check_operator_scope(actor: User, role: str, brand: Brand | None, client: C
     if role == Role.CLIENT and client is None:
         raise ValidationError({"client": "Choose the client this operator works for."})
     if actor.role == Role.BRAND and (
-        (brand is not None and brand.pk != actor.brand_id)
-        or (client is not None and client.brand_id != actor.brand_id)
+        (brand is not None and brand.pk != actor.brand_id) or (client is not None and client.brand_id != actor.brand_id)
     ):
         raise NotAllowed("Your role may not manage these accounts.")
     if actor.role == Role.CLIENT and client is not None and client.pk != actor.client_id:
@@ -279,8 +299,16 @@ def account_validate_new(*, email: str, password: str, name: str) -> str:
 
 
 @transaction.atomic
-def operator_create(*, actor: User, role: str, email: str, name: str, password: str,
-                    brand: Brand | None = None, client: Client | None = None) -> User:
+def operator_create(
+    *,
+    actor: User,
+    role: str,
+    email: str,
+    name: str,
+    password: str,
+    brand: Brand | None = None,
+    client: Client | None = None,
+) -> User:
     # An operator creating one of its own level means its own brand or client by default.
     if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
         brand = actor.brand
@@ -299,8 +327,9 @@ def operator_create(*, actor: User, role: str, email: str, name: str, password: 
 def account_update(*, actor: User, account: User, **fields) -> User:
     """Change an account's name, e-mail or active flag (operators in scope, or the account itself)."""
     if actor.pk != account.pk:
-        _check_operator_scope(actor, account.role if account.role != Role.USER else Role.CLIENT,
-                              account.brand, account.client)
+        _check_operator_scope(
+            actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
+        )
     elif "is_active" in fields:
         raise NotAllowed("You cannot deactivate yourself.")
     for name in ("email", "name", "is_active"):
@@ -316,8 +345,9 @@ def account_update(*, actor: User, account: User, **fields) -> User:
 @transaction.atomic
 def account_set_password(*, actor: User, account: User, password: str) -> None:
     if actor.pk != account.pk:
-        _check_operator_scope(actor, account.role if account.role != Role.USER else Role.CLIENT,
-                              account.brand, account.client)
+        _check_operator_scope(
+            actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
+        )
     try:
         validate_password(password, account)
     except ValidationError as exc:

@@ -62,24 +62,52 @@ def _get_or_build_world() -> World:
         brand_a = brand_create(actor=god, name="Brand A", domain="brand-a.localhost")
         brand_b = brand_create(actor=god, name="Brand B", domain="brand-b.localhost")
         for brand, letter in ((brand_a, "a"), (brand_b, "b")):
-            operator_create(actor=god, role=Role.BRAND, email=f"ops@brand-{letter}.example", name=f"Ops {letter}",
-                            password=PASSWORD, brand=brand)
-        specs = [("a1", brand_a, Client.Kind.PBX), ("a2", brand_a, Client.Kind.CONFERENCING),
-                 ("b1", brand_b, Client.Kind.PBX)]
+            operator_create(
+                actor=god,
+                role=Role.BRAND,
+                email=f"ops@brand-{letter}.example",
+                name=f"Ops {letter}",
+                password=PASSWORD,
+                brand=brand,
+            )
+        specs = [
+            ("a1", brand_a, Client.Kind.PBX),
+            ("a2", brand_a, Client.Kind.CONFERENCING),
+            ("b1", brand_b, Client.Kind.PBX),
+        ]
         for offset, (tag, brand, kind) in enumerate(specs, start=1):
             client = client_create(actor=god, brand=brand, name=f"Client {tag}", slug=f"client-{tag}", kind=kind)
             # Each schema numbers its rows from 1; distinct ranges make "another client's id" mean a
             # row that does not exist here, so isolation tests cannot pass by hitting an own row.
             with connection.cursor() as cursor:
-                cursor.execute(f'ALTER SEQUENCE "{client.schema_name}".telephony_extension_id_seq '
-                               f"RESTART WITH {offset * 1000}")
-            op = operator_create(actor=god, role=Role.CLIENT, email=f"admin@client-{tag}.example",
-                                 name=f"Admin {tag}", password=PASSWORD, client=client)
-            extension_create(actor=op, client=client, email=f"user@client-{tag}.example", name=f"User {tag}",
-                             password=PASSWORD, number="101")
+                cursor.execute(
+                    f'ALTER SEQUENCE "{client.schema_name}".telephony_extension_id_seq RESTART WITH {offset * 1000}'
+                )
+            op = operator_create(
+                actor=god,
+                role=Role.CLIENT,
+                email=f"admin@client-{tag}.example",
+                name=f"Admin {tag}",
+                password=PASSWORD,
+                client=client,
+            )
+            extension_create(
+                actor=op,
+                client=client,
+                email=f"user@client-{tag}.example",
+                name=f"User {tag}",
+                password=PASSWORD,
+                number="101",
+            )
             if tag == "a1":
-                extension_create(actor=op, client=client, email="user2@client-a1.example", name="User a1b",
-                                 password=PASSWORD, number="102")
+                extension_create(
+                    actor=op,
+                    client=client,
+                    email="user2@client-a1.example",
+                    name="User a1b",
+                    password=PASSWORD,
+                    number="102",
+                )
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

@@ -21,8 +21,18 @@ class ExtensionUserSerializer(serializers.ModelSerializer):
     class Meta:
         model = Extension
         fields = [
-            "id", "account_id", "email", "name", "is_active", "password", "number", "display_name",
-            "sip_username", "sip_secret", "secret_changed_at", "created_at",
+            "id",
+            "account_id",
+            "email",
+            "name",
+            "is_active",
+            "password",
+            "number",
+            "display_name",
+            "sip_username",
+            "sip_secret",
+            "secret_changed_at",
+            "created_at",
         ]
         read_only_fields = ["account_id", "secret_changed_at", "created_at"]
         validators = []  # unique number and SIP user name are checked by the services, per field

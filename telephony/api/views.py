@@ -42,9 +42,13 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         extension, secret = services.extension_create(
-            **self.service_kwargs(), email=data["account"]["email"], name=data["account"]["name"],
-            password=data.get("password", ""), number=data["number"],
-            display_name=data.get("display_name", ""), sip_username=data.get("sip_username", ""),
+            **self.service_kwargs(),
+            email=data["account"]["email"],
+            name=data["account"]["name"],
+            password=data.get("password", ""),
+            number=data["number"],
+            display_name=data.get("display_name", ""),
+            sip_username=data.get("sip_username", ""),
         )
         return Response(
             s.ExtensionUserSerializer(extension, context={"sip_secret": secret}).data, status=status.HTTP_201_CREATED
@@ -58,9 +62,7 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         account_fields = fields.pop("account", {})
         fields.pop("password", None)
         if fields.get("sip_username", extension.sip_username) != extension.sip_username:
-            raise ValidationError(
-                {"sip_username": "The SIP user name changes with a new secret: use reset-secret."}
-            )
+            raise ValidationError({"sip_username": "The SIP user name changes with a new secret: use reset-secret."})
         fields.pop("sip_username", None)
         if account_fields:
             account_update(actor=request.user, account=extension.account, **account_fields)

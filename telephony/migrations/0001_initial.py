@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,20 +15,47 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Extension',
+            name="Extension",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=4, unique=True, validators=[django.core.validators.RegexValidator('^[0-9]{2,4}$', 'An extension is 2 to 4 digits.')])),
-                ('display_name', models.CharField(max_length=100)),
-                ('sip_username', models.CharField(max_length=64, unique=True, validators=[django.core.validators.RegexValidator('^[a-zA-Z0-9._-]{2,64}$', 'Use 2 to 64 letters, digits, dots, dashes or underscores.')])),
-                ('ha1_md5', models.CharField(max_length=32)),
-                ('ha1_sha256', models.CharField(max_length=64)),
-                ('secret_changed_at', models.DateTimeField()),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('account', models.OneToOneField(on_delete=django.db.models.deletion.DO_NOTHING, related_name='extension', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "number",
+                    models.CharField(
+                        max_length=4,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator("^[0-9]{2,4}$", "An extension is 2 to 4 digits.")
+                        ],
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=100)),
+                (
+                    "sip_username",
+                    models.CharField(
+                        max_length=64,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-zA-Z0-9._-]{2,64}$", "Use 2 to 64 letters, digits, dots, dashes or underscores."
+                            )
+                        ],
+                    ),
+                ),
+                ("ha1_md5", models.CharField(max_length=32)),
+                ("ha1_sha256", models.CharField(max_length=64)),
+                ("secret_changed_at", models.DateTimeField()),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "account",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="extension",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number'],
+                "ordering": ["number"],
             },
         ),
     ]

@@ -21,13 +21,26 @@ class BrandSerializer(serializers.ModelSerializer):
 
 class ClientSerializer(serializers.ModelSerializer):
     brand = ScopedRelatedField(Brand, required=False)
-    domain = serializers.CharField(required=False, max_length=253, help_text="Portal host; default <slug>.<brand domain>.")
+    domain = serializers.CharField(
+        required=False, max_length=253, help_text="Portal host; default <slug>.<brand domain>."
+    )
 
     class Meta:
         model = Client
         fields = [
-            "id", "brand", "name", "slug", "kind", "domain", "sip_domain", "max_calls", "timezone", "status",
-            "primary_colour", "accent_colour", "created_at",
+            "id",
+            "brand",
+            "name",
+            "slug",
+            "kind",
+            "domain",
+            "sip_domain",
+            "max_calls",
+            "timezone",
+            "status",
+            "primary_colour",
+            "accent_colour",
+            "created_at",
         ]
         read_only_fields = ["status", "created_at"]
         extra_kwargs = {"sip_domain": {"required": False}, "timezone": {"required": False}}

@@ -158,9 +158,7 @@ class TokenViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         token, key = services.token_create(**self.service_kwargs(), name=serializer.validated_data["name"])
-        return Response(
-            s.TokenSerializer(token, context={"key": key}).data, status=status.HTTP_201_CREATED
-        )
+        return Response(s.TokenSerializer(token, context={"key": key}).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk=None):
         services.token_revoke(**self.service_kwargs(), token=self.get_object())

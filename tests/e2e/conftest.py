@@ -85,8 +85,9 @@ def running_platform(tmp_path_factory, django_db_blocker):
     }
     log = var_dir / "run.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "platform/run.py"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "platform/run.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     running = RunningPlatform(port=port, process=process, log=log, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -20,8 +20,14 @@ def _digest_response(ha1: str, algo, method: str, uri: str, nonce: str, nc: str,
 
 def test_stored_hashes_verify_the_generated_secret_and_nothing_else(world):
     client = world.client_a1
-    extension, secret = extension_create(actor=world.client_a1_op, client=client, email="sip@client-a1.example",
-                                         name="Sip Person", password=PASSWORD, number="170")
+    extension, secret = extension_create(
+        actor=world.client_a1_op,
+        client=client,
+        email="sip@client-a1.example",
+        name="Sip Person",
+        password=PASSWORD,
+        number="170",
+    )
     with tenant_context(client):
         stored = Extension.objects.get(pk=extension.pk)
     realm = client.sip_domain

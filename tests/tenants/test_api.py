@@ -14,14 +14,25 @@ def test_god_creates_a_brand_and_a_brand_creates_a_client_with_its_schema(world,
     assert response.status_code == 201, response.content
     brand_id = response.json()["id"]
 
-    created = god.post("/api/v1/operators/", {
-        "role": "brand", "brand": brand_id, "email": "ops@brand-c.example", "name": "Ops C",
-        "password": "a-long-password-9"}, format="json")
+    created = god.post(
+        "/api/v1/operators/",
+        {
+            "role": "brand",
+            "brand": brand_id,
+            "email": "ops@brand-c.example",
+            "name": "Ops C",
+            "password": "a-long-password-9",
+        },
+        format="json",
+    )
     assert created.status_code == 201, created.content
     brand_op = User.objects.get(email="ops@brand-c.example")
 
-    response = api(brand_op).post("/api/v1/clients/", {"name": "Initech", "slug": "initech", "kind": "pbx",
-                                                       "max_calls": 5, "timezone": "Europe/Paris"}, format="json")
+    response = api(brand_op).post(
+        "/api/v1/clients/",
+        {"name": "Initech", "slug": "initech", "kind": "pbx", "max_calls": 5, "timezone": "Europe/Paris"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     data = response.json()
     assert data["domain"] == "initech.brand-c.localhost"
@@ -41,21 +52,28 @@ def test_bad_input_answers_400_with_the_field_named(world, api):
         ("/api/v1/brands/", {"name": "Z", "domain": world.client_a1.sip_domain}, "domain"),
         ("/api/v1/brands/", {"name": "W", "domain": "localhost"}, "domain"),
         ("/api/v1/brands/", {"name": "V", "domain": "v.localhost", "primary_colour": "red"}, "primary_colour"),
-        ("/api/v1/clients/", {"name": "Q", "slug": "q", "brand": world.brand_a.pk, "timezone": "Mars/Base"},
-         "timezone"),
+        (
+            "/api/v1/clients/",
+            {"name": "Q", "slug": "q", "brand": world.brand_a.pk, "timezone": "Mars/Base"},
+            "timezone",
+        ),
         ("/api/v1/clients/", {"name": "Q", "slug": "bad slug", "brand": world.brand_a.pk}, "slug"),
         ("/api/v1/clients/", {"name": "Q", "slug": world.client_a1.slug, "brand": world.brand_a.pk}, "slug"),
         ("/api/v1/clients/", {"name": "Q", "slug": "q"}, "brand"),
         ("/api/v1/clients/", {"name": "Q", "slug": "q", "brand": 999999}, "brand"),
         ("/api/v1/clients/", {"name": "Q", "slug": "q", "brand": world.brand_a.pk, "max_calls": -1}, "max_calls"),
-        ("/api/v1/operators/", {"role": "god", "email": "nope", "name": "N", "password": "a-long-password-9"},
-         "email"),
-        ("/api/v1/operators/", {"role": "god", "email": "n@x.example", "name": "N", "password": "short"},
-         "password"),
-        ("/api/v1/operators/", {"role": "god", "email": world.user_a1.email, "name": "N",
-                                "password": "a-long-password-9"}, "email"),
-        ("/api/v1/operators/", {"role": "brand", "email": "n@x.example", "name": "N",
-                                "password": "a-long-password-9"}, "brand"),
+        ("/api/v1/operators/", {"role": "god", "email": "nope", "name": "N", "password": "a-long-password-9"}, "email"),
+        ("/api/v1/operators/", {"role": "god", "email": "n@x.example", "name": "N", "password": "short"}, "password"),
+        (
+            "/api/v1/operators/",
+            {"role": "god", "email": world.user_a1.email, "name": "N", "password": "a-long-password-9"},
+            "email",
+        ),
+        (
+            "/api/v1/operators/",
+            {"role": "brand", "email": "n@x.example", "name": "N", "password": "a-long-password-9"},
+            "brand",
+        ),
     ]
     for url, payload, field in cases:
         response = god.post(url, payload, format="json")
@@ -73,8 +91,11 @@ def test_malformed_json_is_a_400_not_a_500(world, api):
 
 def test_client_operator_manages_users_and_gets_the_sip_secret_once(world, api):
     http = api(world.client_a1_op)
-    response = http.post("/api/v1/users/", {"email": "new@client-a1.example", "name": "New Person",
-                                             "password": "a-long-password-9", "number": "150"}, format="json")
+    response = http.post(
+        "/api/v1/users/",
+        {"email": "new@client-a1.example", "name": "New Person", "password": "a-long-password-9", "number": "150"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["sip_username"] == "150"
@@ -82,12 +103,18 @@ def test_client_operator_manages_users_and_gets_the_sip_secret_once(world, api):
     again = http.get(f"/api/v1/users/{created['id']}/").json()
     assert again["sip_secret"] is None
 
-    duplicate = http.post("/api/v1/users/", {"email": "other@client-a1.example", "name": "Other",
-                                              "password": "a-long-password-9", "number": "150"}, format="json")
+    duplicate = http.post(
+        "/api/v1/users/",
+        {"email": "other@client-a1.example", "name": "Other", "password": "a-long-password-9", "number": "150"},
+        format="json",
+    )
     assert duplicate.status_code == 400
     assert "number" in duplicate.json()["fields"]
-    bad = http.post("/api/v1/users/", {"email": "x@client-a1.example", "name": "X", "password": "a-long-password-9",
-                                        "number": "12345"}, format="json")
+    bad = http.post(
+        "/api/v1/users/",
+        {"email": "x@client-a1.example", "name": "X", "password": "a-long-password-9", "number": "12345"},
+        format="json",
+    )
     assert bad.status_code == 400 and "number" in bad.json()["fields"]
 
     reset = http.post(f"/api/v1/users/{created['id']}/reset-secret/", {}, format="json")
@@ -111,8 +138,11 @@ def test_user_sees_own_sip_credentials_and_cannot_manage_others(world, api):
     assert "secret" not in sip
     listing = http.get("/api/v1/users/").json()
     assert [u["email"] for u in listing["results"]] == [world.user_a1.email]
-    forbidden = http.post("/api/v1/users/", {"email": "z@client-a1.example", "name": "Z",
-                                              "password": "a-long-password-9", "number": "160"}, format="json")
+    forbidden = http.post(
+        "/api/v1/users/",
+        {"email": "z@client-a1.example", "name": "Z", "password": "a-long-password-9", "number": "160"},
+        format="json",
+    )
     assert forbidden.status_code == 403
     assert forbidden.json()["code"] == "not-allowed"
     assert api(world.client_a1_op).get("/api/v1/me/sip/").status_code == 404
@@ -139,8 +169,10 @@ def test_delete_is_reversible_and_hard_delete_needs_god_and_confirmation(world, 
     god = api(world.god)
     wrong = god.post(f"/api/v1/clients/{client.pk}/hard-delete/", {"confirm": "nope"}, format="json")
     assert wrong.status_code == 400 and "confirm" in wrong.json()["fields"]
-    assert god.post(f"/api/v1/clients/{client.pk}/hard-delete/", {"confirm": client.slug},
-                    format="json").status_code == 204
+    assert (
+        god.post(f"/api/v1/clients/{client.pk}/hard-delete/", {"confirm": client.slug}, format="json").status_code
+        == 204
+    )
     connection.set_schema_to_public()
     assert not Client.objects.filter(pk=client.pk).exists()
     assert not schema_exists(client.schema_name)
@@ -148,14 +180,15 @@ def test_delete_is_reversible_and_hard_delete_needs_god_and_confirmation(world, 
 
 
 def test_frozen_client_fields_are_refused(world, api):
-    response = api(world.brand_a_op).patch(f"/api/v1/clients/{world.client_a1.pk}/",
-                                           {"sip_domain": "other.example"}, format="json")
+    response = api(world.brand_a_op).patch(
+        f"/api/v1/clients/{world.client_a1.pk}/", {"sip_domain": "other.example"}, format="json"
+    )
     assert response.status_code == 400 and "sip_domain" in response.json()["fields"]
-    own = api(world.client_a1_op).patch(f"/api/v1/clients/{world.client_a1.pk}/", {"max_calls": 999},
-                                        format="json")
+    own = api(world.client_a1_op).patch(f"/api/v1/clients/{world.client_a1.pk}/", {"max_calls": 999}, format="json")
     assert own.status_code == 403
-    ok = api(world.client_a1_op).patch(f"/api/v1/clients/{world.client_a1.pk}/", {"timezone": "Europe/Berlin"},
-                                       format="json")
+    ok = api(world.client_a1_op).patch(
+        f"/api/v1/clients/{world.client_a1.pk}/", {"timezone": "Europe/Berlin"}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["timezone"] == "Europe/Berlin"
 
 
@@ -181,8 +214,9 @@ def test_password_change_needs_the_current_password(world, api):
     assert wrong.status_code == 400 and "current_password" in wrong.json()["fields"]
     weak = http.post("/api/v1/me/password/", {"current_password": "test-password-1", "new_password": "123"})
     assert weak.status_code == 400 and "password" in weak.json()["fields"]
-    ok = http.post("/api/v1/me/password/", {"current_password": "test-password-1",
-                                            "new_password": "another-password-7"})
+    ok = http.post(
+        "/api/v1/me/password/", {"current_password": "test-password-1", "new_password": "another-password-7"}
+    )
     assert ok.status_code == 204
     world.user_a1.refresh_from_db()
     assert world.user_a1.check_password("another-password-7")
@@ -196,8 +230,14 @@ def test_openapi_schema_and_offline_docs(world, api, portal):
     schema = api(world.god).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/v1/brands/", "/api/v1/clients/", "/api/v1/operators/", "/api/v1/users/",
-                 "/api/v1/tokens/", "/api/v1/me/sip/"):
+    for path in (
+        "/api/v1/brands/",
+        "/api/v1/clients/",
+        "/api/v1/operators/",
+        "/api/v1/users/",
+        "/api/v1/tokens/",
+        "/api/v1/me/sip/",
+    ):
         assert path in paths
     docs = portal(world.god).get("/api/docs/")
     assert docs.status_code == 200

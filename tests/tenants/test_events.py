@@ -37,9 +37,11 @@ def test_client_operator_receives_its_clients_events_and_not_others(world):
         connected, _ = await ws.connect()
         assert connected
         await get_channel_layer().group_send(
-            group_for_client(world.client_b1.pk), {"type": "platform.event", "event": {"type": "other"}})
+            group_for_client(world.client_b1.pk), {"type": "platform.event", "event": {"type": "other"}}
+        )
         await get_channel_layer().group_send(
-            group_for_client(world.client_a1.pk), {"type": "platform.event", "event": {"type": "call.ringing"}})
+            group_for_client(world.client_a1.pk), {"type": "platform.event", "event": {"type": "call.ringing"}}
+        )
         assert await ws.receive_json_from(timeout=3) == {"type": "call.ringing"}
         assert await ws.receive_nothing(timeout=0.3)
         await ws.disconnect()
@@ -70,7 +72,8 @@ def test_publish_helper_reaches_brand_sockets(world):
         ws = _communicator(host, cookie)
         assert (await ws.connect())[0]
         await asyncio.get_running_loop().run_in_executor(
-            None, publish, group_for_brand(world.brand_a.pk), {"type": "client.suspended", "id": 7})
+            None, publish, group_for_brand(world.brand_a.pk), {"type": "client.suspended", "id": 7}
+        )
         assert await ws.receive_json_from(timeout=3) == {"type": "client.suspended", "id": 7}
         await ws.disconnect()
 

@@ -87,8 +87,13 @@ def test_foreign_objects_answer_404_and_stay_unchanged(world, api, actor_name, k
 
 @pytest.mark.parametrize(
     ("actor_name", "other_host_of"),
-    [("brand_a_op", "brand_b_op"), ("client_a1_op", "client_b1_op"), ("user_a1", "client_a2_op"),
-     ("client_a1_op", "brand_a_op"), ("brand_a_op", "god")],
+    [
+        ("brand_a_op", "brand_b_op"),
+        ("client_a1_op", "client_b1_op"),
+        ("user_a1", "client_a2_op"),
+        ("client_a1_op", "brand_a_op"),
+        ("brand_a_op", "god"),
+    ],
 )
 def test_a_token_only_works_on_its_own_portal_host(world, api, actor_name, other_host_of):
     actor = getattr(world, actor_name)

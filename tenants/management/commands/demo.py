@@ -13,15 +13,31 @@ from tenants.models import Brand, Client, Role, User
 from tenants.services import brand_create, client_create, operator_create
 
 PASSWORD = "demo-password-1"
-BRAND = {"name": "Example Telecom", "domain": "brand.localhost", "primary_colour": "#0f5c4d",
-         "accent_colour": "#f2a900"}
+BRAND = {
+    "name": "Example Telecom",
+    "domain": "brand.localhost",
+    "primary_colour": "#0f5c4d",
+    "accent_colour": "#f2a900",
+}
 CLIENTS = [
-    {"name": "Acme Ltd", "slug": "acme", "kind": Client.Kind.PBX, "max_calls": 20, "timezone_name": "Europe/London",
-     "operator": ("admin@acme.example", "Acme Admin"),
-     "users": [("alice@acme.example", "Alice Archer", "101"), ("bob@acme.example", "Bob Baker", "102")]},
-    {"name": "Globex Conferencing", "slug": "globex", "kind": Client.Kind.CONFERENCING, "max_calls": 100,
-     "timezone_name": "America/New_York", "operator": ("admin@globex.example", "Globex Admin"),
-     "users": [("carol@globex.example", "Carol Chen", "201"), ("dave@globex.example", "Dave Diaz", "202")]},
+    {
+        "name": "Acme Ltd",
+        "slug": "acme",
+        "kind": Client.Kind.PBX,
+        "max_calls": 20,
+        "timezone_name": "Europe/London",
+        "operator": ("admin@acme.example", "Acme Admin"),
+        "users": [("alice@acme.example", "Alice Archer", "101"), ("bob@acme.example", "Bob Baker", "102")],
+    },
+    {
+        "name": "Globex Conferencing",
+        "slug": "globex",
+        "kind": Client.Kind.CONFERENCING,
+        "max_calls": 100,
+        "timezone_name": "America/New_York",
+        "operator": ("admin@globex.example", "Globex Admin"),
+        "users": [("carol@globex.example", "Carol Chen", "201"), ("dave@globex.example", "Dave Diaz", "202")],
+    },
 ]
 
 
@@ -37,31 +53,34 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         god = User.objects.filter(email="god@opencentrex.example").first()
         if god is None:
-            god = User.objects.create_user("god@opencentrex.example", PASSWORD, name="Platform Operator",
-                                           role=Role.GOD)
+            god = User.objects.create_user("god@opencentrex.example", PASSWORD, name="Platform Operator", role=Role.GOD)
         brand = Brand.objects.filter(domain=BRAND["domain"]).first() or brand_create(actor=god, **BRAND)
         brand_op = User.objects.filter(email="ops@brand.example").first() or operator_create(
-            actor=god, role=Role.BRAND, email="ops@brand.example", name="Brand Operator", password=PASSWORD,
-            brand=brand)
+            actor=god, role=Role.BRAND, email="ops@brand.example", name="Brand Operator", password=PASSWORD, brand=brand
+        )
         lines = []
         for spec in CLIENTS:
             spec = dict(spec)
             op_email, op_name = spec.pop("operator")
             users = spec.pop("users")
             client = Client.objects.filter(brand=brand, slug=spec["slug"]).first() or client_create(
-                actor=brand_op, brand=brand, **spec)
+                actor=brand_op, brand=brand, **spec
+            )
             operator = User.objects.filter(email=op_email).first() or operator_create(
-                actor=brand_op, role=Role.CLIENT, email=op_email, name=op_name, password=PASSWORD, client=client)
+                actor=brand_op, role=Role.CLIENT, email=op_email, name=op_name, password=PASSWORD, client=client
+            )
             for email, name, number in users:
                 with tenant_context(client):
                     extension = Extension.objects.filter(number=number).first()
                     if extension is None:
-                        extension, _ = extension_create(actor=operator, client=client, email=email, name=name,
-                                                        password=PASSWORD, number=number)
+                        extension, _ = extension_create(
+                            actor=operator, client=client, email=email, name=name, password=PASSWORD, number=number
+                        )
                     wanted = sip_ha1(extension.sip_username, client.sip_domain, demo_sip_secret(number))[0]
                     if extension.ha1_md5 != wanted:
-                        extension_reset_secret(actor=operator, client=client, extension=extension,
-                                               secret=demo_sip_secret(number))
+                        extension_reset_secret(
+                            actor=operator, client=client, extension=extension, secret=demo_sip_secret(number)
+                        )
                 lines.append((client, email, number, extension.sip_username))
         port = settings.OCX_WEB_URL_PORT
         out = self.stdout.write
@@ -71,5 +90,7 @@ class Command(BaseCommand):
         for spec in CLIENTS:
             out(f"  client  http://{spec['slug']}.{brand.domain}:{port}/  {spec['operator'][0]}")
         for client, email, number, username in lines:
-            out(f"  user    http://{client.slug}.{brand.domain}:{port}/  {email}  "
-                f"(SIP {username}@{client.sip_domain}, secret {demo_sip_secret(number)})")
+            out(
+                f"  user    http://{client.slug}.{brand.domain}:{port}/  {email}  "
+                f"(SIP {username}@{client.sip_domain}, secret {demo_sip_secret(number)})"
+            )

@@ -63,10 +63,16 @@ def extension_create(
             email = account_validate_new(email=email, password=password, name=name)
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if Extension.objects.filter(number=extension.number).exists():
+            errors["number"] = [f"Extension {extension.number} is already in use."]
+        elif Extension.objects.filter(sip_username=extension.sip_username).exists():
+            errors["sip_username"] = [f"The SIP user name {extension.sip_username} is already in use."]
         try:
-            extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"])
+            extension.full_clean(
+                exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"], validate_unique=False
+            )
         except ValidationError as exc:
-            errors.update(exc.message_dict)
+            errors.update({k: v for k, v in exc.message_dict.items() if k not in errors})
         if errors:
             raise ValidationError(errors)
         account = User.objects.create_user(email, password, name=name.strip(), role=Role.USER, client=client)
@@ -92,6 +98,8 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
     with tenant_context(client):
         for name, value in fields.items():
             setattr(extension, name, value.strip())
+        if Extension.objects.filter(number=extension.number).exclude(pk=extension.pk).exists():
+            raise ValidationError({"number": f"Extension {extension.number} is already in use."})
         extension.full_clean(exclude=["account"])
         extension.save()
         audit(actor, "extension.update", extension, client=client, fields=sorted(fields))

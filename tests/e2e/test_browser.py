@@ -1,0 +1,140 @@
+"""Each role signs in with a real browser and does its portal's main task.
+
+Playwright drives Debian's Chromium (`/usr/bin/chromium`; Playwright's own browser download cannot
+work here) against the platform that `platform/run.py` started with the demo data. Chromium
+resolves every `*.localhost` name to the loopback address itself. Screenshots of each step land in
+test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tenants.management.commands.demo import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, running_platform, host: str, email: str, password: str = PASSWORD) -> None:
+    page.goto(running_platform.url(host, "/login/"))
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator("form.signout")).to_be_visible()
+
+
+def test_god_creates_a_brand_and_sees_the_platform_status(page, running_platform):
+    sign_in(page, running_platform, "localhost", "god@opencentrex.example")
+    page.goto(running_platform.url("localhost", "/brands/new/"))
+    page.fill("input[name=name]", "Browser Brand")
+    page.fill("input[name=domain]", "browser-brand.localhost")
+    page.fill("input[name=primary_colour]", "#553399")
+    page.click("main button[type=submit]")
+    page.goto(running_platform.url("localhost", "/brands/?q=Browser"))
+    expect(page.locator("main table")).to_contain_text("browser-brand.localhost")
+    page.goto(running_platform.url("localhost", "/status/"))
+    expect(page.locator("main")).to_contain_text("PostgreSQL")
+    expect(page.locator("main")).to_contain_text("Redis")
+    shot(page, "god-status")
+
+
+def test_brand_creates_a_client_and_the_theme_is_the_brands(page, running_platform):
+    sign_in(page, running_platform, "brand.localhost", "ops@brand.example")
+    topbar = page.locator("header.topbar")
+    expect(topbar).to_have_css("background-color", "rgb(15, 92, 77)")  # the demo brand's #0f5c4d
+    page.goto(running_platform.url("brand.localhost", "/clients/new/"))
+    page.fill("input[name=name]", "Browser Corp")
+    page.fill("input[name=slug]", "browsercorp")
+    page.click("main button[type=submit]")
+    expect(page.locator("main")).to_contain_text("browsercorp.brand.localhost")
+    shot(page, "brand-client-created")
+    # The new client's portal exists at once (its schema was created with it).
+    page.goto(running_platform.url("browsercorp.brand.localhost", "/login/"))
+    expect(page.locator("h1")).to_contain_text("Browser Corp")
+
+
+def test_client_operator_adds_a_user_and_sees_the_sip_secret_once(page, running_platform):
+    host = "acme.brand.localhost"
+    sign_in(page, running_platform, host, "admin@acme.example")
+    page.goto(running_platform.url(host, "/users/new/"))
+    page.fill("input[name=name]", "Erin Example")
+    page.fill("input[name=email]", "erin@acme.example")
+    page.fill("input[name=password]", "erin-password-1")
+    page.fill("input[name=number]", "105")
+    page.click("main button[type=submit]")
+    secret = page.locator(".secret")
+    expect(secret).to_be_visible()
+    assert len(secret.inner_text().strip()) >= 16
+    shot(page, "client-user-created")
+    page.reload()
+    expect(page.locator(".secret")).to_have_count(0)
+    page.goto(running_platform.url(host, "/users/?q=Erin"))
+    expect(page.locator("main table")).to_contain_text("105")
+
+
+def test_user_reads_their_sip_credentials(page, running_platform):
+    host = "acme.brand.localhost"
+    sign_in(page, running_platform, host, "bob@acme.example")
+    page.goto(running_platform.url(host, "/phone/"))
+    main = page.locator("main")
+    expect(main).to_contain_text("102")
+    expect(main).to_contain_text("acme.brand.localhost")
+    expect(main).to_contain_text(re.compile(r"127\.0\.0\.1:5060"))
+    shot(page, "user-phone")
+
+
+def test_bad_form_input_shows_the_field_error(page, running_platform):
+    host = "acme.brand.localhost"
+    sign_in(page, running_platform, host, "admin@acme.example")
+    page.goto(running_platform.url(host, "/users/new/"))
+    page.fill("input[name=name]", "Duplicate")
+    page.fill("input[name=email]", "dup@acme.example")
+    page.fill("input[name=password]", "dup-password-12")
+    page.fill("input[name=number]", "101")  # alice's
+    page.click("main button[type=submit]")
+    expect(page.locator("#number-error")).to_contain_text("101 is already in use")
+    expect(page.locator("input[name=email]")).to_have_value("dup@acme.example")  # nothing typed is lost
+    shot(page, "client-duplicate-extension")
+
+
+def test_an_account_cannot_sign_in_on_another_portal(page, running_platform):
+    page.goto(running_platform.url("brand.localhost", "/login/"))
+    page.fill("input[name=username]", "alice@acme.example")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator(".errors")).to_be_visible()
+    expect(page.locator("form.signout")).to_have_count(0)

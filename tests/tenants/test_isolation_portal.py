@@ -1,0 +1,97 @@
+"""Isolation matrix through the portals: another scope's rows answer 404 and nothing changes.
+
+Same cases as the API matrix (test_isolation_api.py): for every acting role below god, each object
+type the portal shows, the list page, the detail page, every update and delete form.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tenants.test_isolation_api import CASES, _foreign
+
+# Per object type: the list page, then every (method, URL) that reads or writes one row.
+PAGES = {
+    "brands": ("/brands/", [("get", "/brands/{pk}/"), ("post", "/brands/{pk}/"), ("post", "/brands/{pk}/delete/")]),
+    "clients": (
+        "/clients/",
+        [
+            ("get", "/clients/{pk}/"),
+            ("post", "/clients/{pk}/"),
+            ("post", "/clients/{pk}/suspend/"),
+            ("post", "/clients/{pk}/activate/"),
+            ("post", "/clients/{pk}/delete/"),
+            ("post", "/clients/{pk}/hard-delete/"),
+        ],
+    ),
+    "operators": (
+        "/operators/",
+        [
+            ("get", "/operators/{pk}/"),
+            ("post", "/operators/{pk}/"),
+            ("post", "/operators/{pk}/delete/"),
+        ],
+    ),
+    "users": (
+        "/users/",
+        [
+            ("get", "/users/{pk}/"),
+            ("get", "/users/{pk}/edit/"),
+            ("post", "/users/{pk}/edit/"),
+            ("post", "/users/{pk}/reset-secret/"),
+            ("post", "/users/{pk}/delete/"),
+        ],
+    ),
+    "tokens": ("/account/tokens/", [("post", "/account/tokens/{pk}/revoke/")]),
+}
+
+FORM = {
+    "name": "hijacked",
+    "email": "hijacked@example.com",
+    "domain": "hijacked.localhost",
+    "number": "999",
+    "display_name": "hijacked",
+    "confirm": "x",
+    "max_calls": "1",
+    "timezone": "UTC",
+    "kind": "pbx",
+}
+
+
+@pytest.mark.parametrize(("actor_name", "kind", "owner_name"), CASES)
+def test_foreign_objects_answer_404_in_the_portal_and_stay_unchanged(world, portal, actor_name, kind, owner_name):
+    http = portal(getattr(world, actor_name))
+    pk, snapshot, secrets = _foreign(world, kind, owner_name)
+    before = snapshot()
+    list_url, row_urls = PAGES[kind]
+
+    listing = http.get(list_url)
+    assert listing.status_code in (200, 404)
+    for text in secrets:
+        assert text not in listing.content.decode()
+
+    for method, url in row_urls:
+        response = getattr(http, method)(url.format(pk=pk), FORM if method == "post" else None)
+        assert response.status_code == 404, (method, url, response.status_code)
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("actor_name", "foreign_owner"),
+    [
+        ("brand_a_op", "brand_b_op"),
+        ("client_a1_op", "client_b1_op"),
+        ("user_a1", "client_a2_op"),
+        ("client_a1_op", "brand_a_op"),
+        ("brand_a_op", "god"),
+    ],
+)
+def test_a_session_does_not_carry_to_another_portal_host(world, portal, actor_name, foreign_owner):
+    """Even a session cookie replayed on another portal's host is anonymous there."""
+    own = portal(getattr(world, actor_name))
+    assert own.get("/").status_code == 200
+    foreign = portal(host=world.host_of(getattr(world, foreign_owner)))
+    foreign.cookies = own.cookies
+    response = foreign.get("/")
+    assert response.status_code == 302
+    assert "/login/" in response["Location"]

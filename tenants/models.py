@@ -11,6 +11,10 @@ from django_tenants.models import DomainMixin, TenantMixin
 from tenants.scoping import RestrictedQuerySet
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")
+# Dashes become underscores in the schema name, so underscores are not allowed (a-b and a_b would collide).
+client_slug = RegexValidator(
+    r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes, such as acme-london."
+)
 hostname = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
     "Enter a lower-case host name such as pbx.example.com.",
@@ -88,7 +92,11 @@ class Client(TenantMixin, Theme):
 
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="clients")
     name = models.CharField(max_length=100)
-    slug = models.SlugField(max_length=40, help_text="Short name, used in the default domains.")
+    slug = models.CharField(
+        max_length=40,
+        validators=[client_slug],
+        help_text="Short name: lower-case letters, digits and single dashes; used in the default domains.",
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PBX)
     sip_domain = models.CharField(
         max_length=253, unique=True, validators=[hostname], help_text="SIP realm of the client's phones."

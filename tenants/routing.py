@@ -141,7 +141,8 @@ class ScopeGuardMiddleware:
 def suspended_response(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return JsonResponse({"code": "client-suspended", "detail": "This client is suspended."}, status=403)
-    return TemplateResponse(request, "suspended.html", status=403)
+    # Middleware answers are not rendered by Django's template-response phase: render here.
+    return TemplateResponse(request, "suspended.html", status=403).render()
 
 
 def portal_context(request: HttpRequest) -> dict:

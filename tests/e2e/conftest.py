@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
@@ -83,6 +84,8 @@ def running_platform(tmp_path_factory, django_db_blocker):
         "OCX_VAR_DIR": str(var_dir),
         "PYTHONUNBUFFERED": "1",
     }
+    # The run's own Redis database starts empty, so whatever appears there came from this run.
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
     log = var_dir / "run.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(

@@ -1,0 +1,16 @@
+"""Client portal pages for employees and their lines."""
+
+from django.urls import path
+
+from telephony import views
+
+urlpatterns = [
+    path("users/", views.user_list, name="user_list"),
+    path("users/new/", views.user_create, name="user_create"),
+    path("users/<int:pk>/", views.user_detail, name="user_detail"),
+    path("users/<int:pk>/edit/", views.user_update, name="user_update"),
+    path("users/<int:pk>/reset-secret/", views.user_reset_secret, name="user_reset_secret"),
+    path("users/<int:pk>/delete/", views.user_delete, name="user_delete"),
+    path("phone/", views.my_phone, name="my_phone"),
+    path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
+]

@@ -1,0 +1,160 @@
+"""Client portal pages for employees: the operators' user list, and an employee's own phone."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_POST
+
+from telephony import services
+from telephony.forms import SecretResetForm, UserCreateForm, UserForm
+from telephony.models import Extension
+from telephony.selectors import sip_credentials
+from tenants.forms import changes
+from tenants.models import Client, Role, User
+from tenants.services import account_set_password, account_update
+from tenants.views.common import confirm_then, paginated, role_required, service_call, show_once, take_once
+
+SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
+
+
+def _client(request: HttpRequest) -> Client:
+    return Client.objects.get_for(request.user, pk=request.user.client_id)
+
+
+def _extensions(actor: User):
+    return Extension.objects.restrict(actor).select_related("account")
+
+
+def _secret_slot(extension: Extension) -> str:
+    return f"sip-secret:{extension.pk}"
+
+
+def _with_secret(request: HttpRequest, template: str, context: dict, extension: Extension) -> HttpResponse:
+    """Render a page that shows the line's new SIP secret if one is waiting, then forget it."""
+    secret = take_once(request, _secret_slot(extension))
+    response = render(request, template, {**context, "secret": secret})
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(Role.CLIENT)
+def user_list(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH)}
+    return render(request, "telephony/user_list.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_create(request: HttpRequest) -> HttpResponse:
+    """A new employee with a login and an extension; the generated SIP secret is shown once."""
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            extension, secret = services.extension_create(
+                actor=request.user, client=_client(request), **form.cleaned_data
+            )
+        if call.ok:
+            show_once(request, _secret_slot(extension), secret)
+            messages.success(request, f"User {extension.display_name} created with extension {extension.number}.")
+            return redirect("user_detail", pk=extension.pk)
+    context = {"title": "New user", "form": form, "submit": "Create user", "cancel_url": reverse("user_list")}
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    context = {
+        "title": f"User {extension.number} {extension.display_name}",
+        "extension": extension,
+        "sip": sip_credentials(client=_client(request), extension=extension),
+        "reset_form": SecretResetForm(),
+    }
+    return _with_secret(request, "telephony/user_detail.html", context, extension)
+
+
+@role_required(Role.CLIENT)
+def user_update(request: HttpRequest, pk: int) -> HttpResponse:
+    """Number and caller name of the line, name, e-mail, active flag and password of the account."""
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    account = extension.account
+    initial = {
+        "number": extension.number,
+        "display_name": extension.display_name,
+        "name": account.name,
+        "email": account.email,
+        "is_active": account.is_active,
+    }
+    form = UserForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            line = changes(form, "number", "display_name")
+            if line:
+                services.extension_update(actor=request.user, client=_client(request), extension=extension, **line)
+            account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))
+            if form.cleaned_data["password"]:
+                account_set_password(actor=request.user, account=account, password=form.cleaned_data["password"])
+        if call.ok:
+            messages.success(request, "User saved.")
+            return redirect("user_detail", pk=extension.pk)
+    context = {"title": f"Edit user {extension.number}", "form": form, "cancel_url": reverse("user_detail", args=[pk])}
+    return render(request, "portal/form_page.html", context)
+
+
+@require_POST
+@role_required(Role.CLIENT)
+def user_reset_secret(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new SIP secret (and optionally user name) for the line; the phone must be set up again."""
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    form = SecretResetForm(request.POST)
+    if form.is_valid():
+        with service_call(request) as call:
+            secret = services.extension_reset_secret(
+                actor=request.user,
+                client=_client(request),
+                extension=extension,
+                sip_username=form.cleaned_data["sip_username"] or None,
+            )
+        if call.ok:
+            show_once(request, _secret_slot(extension), secret)
+            messages.success(request, "New SIP secret generated; the old one no longer registers.")
+    return redirect("user_detail", pk=extension.pk)
+
+
+@role_required(Role.CLIENT)
+def user_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: services.extension_delete(actor=request.user, client=_client(request), extension=extension),
+        title=f"Delete user {extension.number}",
+        question=f"Delete {extension.account.name} ({extension.account.email}) and extension {extension.number}? "
+        "Their phone stops registering and they can no longer sign in.",
+        submit="Delete user",
+        done=f"User {extension.display_name} and extension {extension.number} deleted.",
+        done_url=reverse("user_list"),
+        back_url=reverse("user_detail", args=[pk]),
+    )
+
+
+@role_required(Role.USER)
+def my_phone(request: HttpRequest) -> HttpResponse:
+    """An employee's SIP credentials, to set up a phone or softphone."""
+    extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
+    context = {"title": "My phone", "sip": sip_credentials(client=_client(request), extension=extension)}
+    return _with_secret(request, "telephony/my_phone.html", context, extension)
+
+
+@require_POST
+@role_required(Role.USER)
+def my_phone_reset(request: HttpRequest) -> HttpResponse:
+    extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
+    with service_call(request) as call:
+        secret = services.extension_reset_secret(actor=request.user, client=_client(request), extension=extension)
+    if call.ok:
+        show_once(request, _secret_slot(extension), secret)
+        messages.success(request, "New SIP secret generated; set it in your phone.")
+    return redirect("my_phone")

@@ -1,0 +1,167 @@
+"""Portal forms for the hierarchy. They only parse input; the services validate and write."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from tenants.models import Brand, Client, Role, User
+from tenants.services import CREATES, LOGO_MAX_BYTES
+
+TIMEZONES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
+COLOUR_ATTRS = {"pattern": "#[0-9a-fA-F]{6}", "size": 8}
+NEW_PASSWORD_ATTRS = {"autocomplete": "new-password"}
+
+
+def changes(form: forms.Form, *names: str) -> dict:
+    """The named fields the user actually changed, with their cleaned values."""
+    return {name: form.cleaned_data[name] for name in names if name in form.changed_data}
+
+
+class ThemeForm(forms.Form):
+    """Colours and logo of a brand or a client."""
+
+    primary_colour = forms.CharField(
+        required=False,
+        max_length=7,
+        widget=forms.TextInput(attrs={**COLOUR_ATTRS, "placeholder": "#1f4e79"}),
+        help_text="#rrggbb; empty uses the default.",
+    )
+    accent_colour = forms.CharField(
+        required=False, max_length=7, widget=forms.TextInput(attrs={**COLOUR_ATTRS, "placeholder": "#e07a1f"})
+    )
+    logo = forms.FileField(
+        required=False,
+        help_text="PNG or JPEG, at most 256 KB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg"}),
+    )
+    clear_logo = forms.BooleanField(required=False, label="Remove the logo")
+
+    def clean_logo(self):
+        upload = self.cleaned_data.get("logo")
+        if upload and upload.size > LOGO_MAX_BYTES:
+            raise forms.ValidationError("A logo may be at most 256 KB.")
+        return upload
+
+    def logo_kwargs(self) -> dict:
+        """logo= bytes and clear_logo= for the services."""
+        upload = self.cleaned_data.get("logo")
+        return {"logo": upload.read() if upload else None, "clear_logo": self.cleaned_data.get("clear_logo", False)}
+
+
+class BrandForm(ThemeForm):
+    name = forms.CharField(max_length=100)
+    domain = forms.CharField(max_length=253, help_text="Host of the brand's portal, such as portal.example.com.")
+
+    field_order = ["name", "domain", "primary_colour", "accent_colour", "logo", "clear_logo"]
+
+    def __init__(self, *args, creating: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if creating:
+            del self.fields["clear_logo"]
+
+
+class ClientCreateForm(forms.Form):
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none())
+    name = forms.CharField(max_length=100)
+    # Dashes only: the short name becomes a host label, and its schema name turns dashes into underscores.
+    slug = forms.CharField(
+        max_length=40,
+        label="Short name",
+        validators=[SHORT_NAME],
+        help_text="Lower-case letters, digits and dashes; used in the default domains.",
+    )
+    kind = forms.ChoiceField(choices=Client.Kind.choices)
+    max_calls = forms.IntegerField(min_value=1, max_value=100000, initial=10, label="Maximum concurrent calls")
+    timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label="Time zone")
+    domain = forms.CharField(
+        max_length=253, required=False, label="Portal domain", help_text="Empty: <short name>.<brand domain>."
+    )
+    sip_domain = forms.CharField(
+        max_length=253, required=False, label="SIP domain", help_text="Empty: the same as the default portal domain."
+    )
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        if actor.role == Role.GOD:
+            self.fields["brand"].queryset = Brand.objects.restrict(actor)
+        else:  # a brand operator creates clients of its own brand
+            del self.fields["brand"]
+
+
+class ClientForm(ThemeForm):
+    """What the brand (or the platform) edits on a client."""
+
+    name = forms.CharField(max_length=100)
+    kind = forms.ChoiceField(choices=Client.Kind.choices)
+    max_calls = forms.IntegerField(min_value=1, max_value=100000, label="Maximum concurrent calls")
+    timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
+    domain = forms.CharField(max_length=253, label="Portal domain")
+
+    field_order = ["name", "kind", "max_calls", "timezone", "domain"]
+
+
+class ClientSettingsForm(ThemeForm):
+    """What a client's own operators edit: time zone and their theme override."""
+
+    timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
+
+    field_order = ["timezone"]
+
+
+class HardDeleteForm(forms.Form):
+    confirm = forms.CharField(max_length=40, label="Type the client's short name to confirm")
+
+
+class OperatorCreateForm(forms.Form):
+    role = forms.ChoiceField(choices=())
+    name = forms.CharField(max_length=100)
+    email = forms.EmailField(label="E-mail")
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs=NEW_PASSWORD_ATTRS), help_text="At least 10 characters."
+    )
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), required=False, help_text="For brand operators.")
+    client = forms.ModelChoiceField(queryset=Client.objects.none(), required=False, help_text="For client operators.")
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        creatable = CREATES.get(actor.role, set())
+        self.fields["role"].choices = [(value, label) for value, label in Role.choices if value in creatable]
+        self.fields["brand"].queryset = Brand.objects.restrict(actor)
+        self.fields["client"].queryset = (
+            Client.objects.restrict(actor).exclude(status=Client.Status.DELETED).select_related("brand")
+        )
+        if actor.role == Role.GOD:  # names repeat across brands
+            self.fields["client"].label_from_instance = lambda client: f"{client.name} ({client.brand.name})"
+        else:  # brand operators are of the actor's own brand
+            del self.fields["brand"]
+        if actor.role == Role.CLIENT:  # client operators of the actor's own client
+            for name in ("role", "client"):
+                del self.fields[name]
+
+
+class AccountForm(forms.Form):
+    """An account's name and e-mail; operators of the account also see its active flag."""
+
+    name = forms.CharField(max_length=100)
+    email = forms.EmailField(label="E-mail")
+    is_active = forms.BooleanField(required=False, label="Active (may sign in)")
+    password = forms.CharField(
+        required=False,
+        label="New password",
+        widget=forms.PasswordInput(attrs=NEW_PASSWORD_ATTRS),
+        help_text="Leave empty to keep the current password.",
+    )
+
+    def __init__(self, *args, own: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if own:  # one's own account: no deactivating, and the password has its own page
+            del self.fields["is_active"]
+            del self.fields["password"]
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CRM sync'.")

@@ -1,0 +1,82 @@
+"""Every account's own pages: profile, password and API tokens."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_POST
+
+from tenants.forms import AccountForm, TokenForm, changes
+from tenants.models import ApiToken, Role
+from tenants.services import account_set_password, account_update, token_create, token_revoke
+from tenants.views.common import role_required, service_call, show_once, take_once
+
+EVERYONE = tuple(Role.values)
+NEW_KEY = "api-key"
+
+
+@role_required(*EVERYONE)
+def profile(request: HttpRequest) -> HttpResponse:
+    """One's own name and e-mail."""
+    user = request.user
+    form = AccountForm(request.POST or None, initial={"name": user.name, "email": user.email}, own=True)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            account_update(actor=user, account=user, **changes(form, "name", "email"))
+        if call.ok:
+            messages.success(request, "Profile saved.")
+            return redirect("account_profile")
+        user.refresh_from_db()
+    return render(request, "portal/account/profile.html", {"title": "My account", "form": form})
+
+
+@role_required(*EVERYONE)
+def password(request: HttpRequest) -> HttpResponse:
+    """Change one's password: the current one, then the new one twice; the session stays signed in."""
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form, rename={"password": "new_password1"}) as call:
+            account_set_password(actor=request.user, account=request.user, password=form.cleaned_data["new_password1"])
+        if call.ok:
+            update_session_auth_hash(request, request.user)
+            messages.success(request, "Password changed.")
+            return redirect("account_profile")
+    context = {"title": "Change password", "form": form, "submit": "Change password"}
+    return render(request, "portal/account/password.html", context)
+
+
+@role_required(*EVERYONE)
+def tokens(request: HttpRequest) -> HttpResponse:
+    """One's API tokens; a new token's key is shown on the next page, once."""
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            token, key = token_create(actor=request.user, name=form.cleaned_data["name"])
+        if call.ok:
+            show_once(request, NEW_KEY, key)
+            messages.success(request, f"Token {token.name} created.")
+            return redirect("account_tokens")
+    context = {
+        "title": "API tokens",
+        "form": form,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "new_key": take_once(request, NEW_KEY) if request.method == "GET" else None,
+    }
+    response = render(request, "portal/account/tokens.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@require_POST
+@role_required(*EVERYONE)
+def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(ApiToken, pk=pk, user=request.user)  # one's own tokens only
+    with service_call(request) as call:
+        token_revoke(actor=request.user, token=token)
+    if call.ok:
+        messages.success(request, f"Token {token.name} revoked: it no longer opens the API.")
+    return redirect("account_tokens")

@@ -1,0 +1,169 @@
+"""Client companies: the brand (and the platform) manage them; a client's operators its settings."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from tenants import services
+from tenants.forms import ClientCreateForm, ClientForm, ClientSettingsForm, HardDeleteForm, changes
+from tenants.models import Brand, Client, Role, User
+from tenants.views.common import paginated, role_required, service_call
+
+OPERATORS = (Role.GOD, Role.BRAND)
+ACTIONS = {
+    "suspend": (services.client_suspend, "suspended: its sign-in and API are closed"),
+    "activate": (services.client_activate, "active again"),
+    "delete": (services.client_delete, "deleted; activate it to bring it back"),
+}
+
+
+def _clients(actor: User):
+    return Client.objects.restrict(actor).select_related("brand").prefetch_related("domains")
+
+
+@role_required(*OPERATORS)
+def client_list(request: HttpRequest) -> HttpResponse:
+    """All clients in scope, searchable and filtered by status."""
+    clients = _clients(request.user)
+    status = request.GET.get("status", "")
+    if status in Client.Status.values:
+        clients = clients.filter(status=status)
+    context = {
+        "title": "Clients",
+        "status": status,
+        "statuses": Client.Status.choices,
+        **paginated(request, clients, ["name", "slug", "sip_domain", "brand__name"]),
+    }
+    return render(request, "portal/clients/list.html", context)
+
+
+@role_required(*OPERATORS)
+def client_create_view(request: HttpRequest) -> HttpResponse:
+    """A new client: its schema, portal domain and SIP domain are created with it."""
+    user: User = request.user
+    form = ClientCreateForm(request.POST or None, actor=user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        brand = data["brand"] if user.role == Role.GOD else Brand.objects.get_for(user, pk=user.brand_id)
+        with service_call(request, form, rename={"timezone_name": "timezone"}) as call:
+            client = services.client_create(
+                actor=user,
+                brand=brand,
+                name=data["name"],
+                slug=data["slug"],
+                kind=data["kind"],
+                max_calls=data["max_calls"],
+                timezone_name=data["timezone"],
+                domain=data["domain"],
+                sip_domain=data["sip_domain"],
+            )
+        if call.ok:
+            domain = services.client_primary_domain(client)
+            messages.success(request, f"Client {client.name} created; its portal is at {domain}.")
+            return redirect("client_detail", pk=client.pk)
+    context = {"title": "New client", "form": form, "submit": "Create client", "cancel_url": reverse("client_list")}
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*OPERATORS)
+def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One client: its facts, the contract and theme form, and the status actions."""
+    client = _clients(request.user).get_for(request.user, pk=pk)
+    initial = {
+        "name": client.name,
+        "kind": client.kind,
+        "max_calls": client.max_calls,
+        "timezone": client.timezone,
+        "domain": services.client_primary_domain(client),
+        "primary_colour": client.primary_colour,
+        "accent_colour": client.accent_colour,
+    }
+    form = ClientForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.client_update(
+                actor=request.user,
+                client=client,
+                **form.logo_kwargs(),
+                **changes(form, "name", "kind", "max_calls", "timezone", "domain", "primary_colour", "accent_colour"),
+            )
+        if call.ok:
+            messages.success(request, "Client saved.")
+            return redirect("client_detail", pk=client.pk)
+        client.refresh_from_db()
+    context = {
+        "title": f"Client {client.name}",
+        "client": client,
+        "domain": services.client_primary_domain(client),
+        "form": form,
+        "operators": User.objects.restrict(request.user).filter(client=client, role=Role.CLIENT),
+        "can_hard_delete": request.user.role == Role.GOD and client.status == Client.Status.DELETED,
+    }
+    return render(request, "portal/clients/detail.html", context)
+
+
+@require_POST
+@role_required(*OPERATORS)
+def client_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Suspend, activate or (reversibly) delete a client."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    client = Client.objects.get_for(request.user, pk=pk)
+    service, outcome = ACTIONS[action]
+    with service_call(request) as call:
+        service(actor=request.user, client=client)
+    if call.ok:
+        messages.success(request, f"Client {client.name} is {outcome}.")
+    return redirect("client_detail", pk=client.pk)
+
+
+@role_required(Role.GOD)
+def client_hard_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Drop a deleted client's schema and rows for good, confirmed by typing its short name."""
+    client = Client.objects.get_for(request.user, pk=pk)
+    form = HardDeleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.client_hard_delete(actor=request.user, client=client, confirm=form.cleaned_data["confirm"])
+        if call.ok:
+            messages.success(request, f"Client {client.name} and its schema {client.schema_name} are gone.")
+            return redirect("client_list")
+    context = {
+        "title": f"Hard delete {client.name}",
+        "question": (
+            f"This drops the schema {client.schema_name} with all of {client.name}'s users, extensions and "
+            f"settings, and cannot be undone. Type {client.slug} to confirm."
+        ),
+        "form": form,
+        "submit": "Delete for good",
+        "cancel_url": reverse("client_detail", args=[client.pk]),
+    }
+    return render(request, "portal/confirm.html", context)
+
+
+@role_required(Role.CLIENT)
+def client_settings(request: HttpRequest) -> HttpResponse:
+    """A client's own operators: time zone and theme override."""
+    client = Client.objects.get_for(request.user, pk=request.user.client_id)
+    initial = {
+        "timezone": client.timezone,
+        "primary_colour": client.primary_colour,
+        "accent_colour": client.accent_colour,
+    }
+    form = ClientSettingsForm(request.POST or None, request.FILES or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.client_update(
+                actor=request.user,
+                client=client,
+                **form.logo_kwargs(),
+                **changes(form, "timezone", "primary_colour", "accent_colour"),
+            )
+        if call.ok:
+            messages.success(request, "Settings saved.")
+            return redirect("settings")
+    return render(request, "portal/form_page.html", {"title": "Settings", "form": form})

@@ -1,0 +1,128 @@
+"""What every portal view shares: role checks, searchable lists, service errors, values shown once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import wraps
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from tenants.errors import PlatformError
+
+PAGE_SIZE = 25
+ONCE_PREFIX = "ocx-once:"
+
+
+def role_required(*roles: str) -> Callable:
+    """Signed-in accounts of these roles only; any other role gets a 404 (the page is not theirs)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def guarded(request: HttpRequest, *args, **kwargs):
+            if request.user.role not in roles:
+                raise Http404("No such page.")
+            return view(request, *args, **kwargs)
+
+        return login_required(guarded)
+
+    return decorator
+
+
+def paginated(request: HttpRequest, queryset: QuerySet, search: Iterable[str], per_page: int = PAGE_SIZE) -> dict:
+    """One page of a list, narrowed by the ?q= search over the given fields: the template context."""
+    q = request.GET.get("q", "").strip()[:100]
+    if q:
+        condition = Q()
+        for name in search:
+            condition |= Q(**{f"{name}__icontains": q})
+        queryset = queryset.filter(condition)
+    page = Paginator(queryset, per_page).get_page(request.GET.get("page"))
+    return {"page": page, "rows": page.object_list, "q": q}
+
+
+def errors_to_form(form: forms.Form, exc: ValidationError, rename: dict[str, str] | None = None) -> None:
+    """Put a service's ValidationError on the form: each key on its field, the rest above the form."""
+    rename = rename or {}
+    items = exc.message_dict.items() if hasattr(exc, "error_dict") else [(NON_FIELD_ERRORS, exc.messages)]
+    for key, errors in items:
+        key = rename.get(key, key)
+        if key in form.fields:
+            form.add_error(key, errors)
+        elif key == NON_FIELD_ERRORS:
+            form.add_error(None, errors)
+        else:
+            label = key.replace("_", " ").capitalize()
+            form.add_error(None, [f"{label}: {error}" for error in errors])
+
+
+@dataclass
+class Outcome:
+    ok: bool = False
+
+
+@contextmanager
+def service_call(
+    request: HttpRequest, form: forms.Form | None = None, rename: dict[str, str] | None = None
+) -> Iterator[Outcome]:
+    """Run service calls as one transaction; turn their refusals into form errors or messages.
+
+    `with service_call(request, form) as call: ...` then `if call.ok:`. A ValidationError lands on
+    the form (or in a message when there is no form), a PlatformError in an error message.
+    """
+    outcome = Outcome()
+    try:
+        with transaction.atomic():
+            yield outcome
+    except ValidationError as exc:
+        if form is not None:
+            errors_to_form(form, exc, rename)
+        else:
+            for error in exc.messages:
+                messages.error(request, error)
+    except PlatformError as exc:
+        messages.error(request, exc.message)
+    else:
+        outcome.ok = True
+
+
+def confirm_then(
+    request: HttpRequest,
+    act: Callable[[], object],
+    *,
+    question: str,
+    submit: str,
+    done: str,
+    done_url: str,
+    back_url: str,
+    title: str,
+) -> HttpResponse:
+    """A confirmation page; on POST run the service `act`, then go to done_url (or back, on refusal)."""
+    if request.method == "POST":
+        with service_call(request) as call:
+            act()
+        if call.ok:
+            messages.success(request, done)
+            return redirect(done_url)
+        return redirect(back_url)
+    context = {"title": title, "question": question, "submit": submit, "cancel_url": back_url}
+    return render(request, "portal/confirm.html", context)
+
+
+def show_once(request: HttpRequest, slot: str, value: str) -> None:
+    """Keep a secret for the next page view only (SIP secret, API key): it is never stored elsewhere."""
+    request.session[ONCE_PREFIX + slot] = value
+
+
+def take_once(request: HttpRequest, slot: str) -> str | None:
+    """The secret kept by show_once, removed as it is read: a reload no longer shows it."""
+    return request.session.pop(ONCE_PREFIX + slot, None)

@@ -1,0 +1,87 @@
+"""Operator accounts: each level manages its own operators and those of the level below."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from tenants.forms import AccountForm, OperatorCreateForm, changes
+from tenants.models import Role, User
+from tenants.services import account_set_password, account_update, operator_create, operator_delete
+from tenants.views.common import confirm_then, paginated, role_required, service_call
+
+OPERATORS = (Role.GOD, Role.BRAND, Role.CLIENT)
+
+
+def _operators(actor: User):
+    return User.objects.restrict(actor).exclude(role=Role.USER).select_related("brand", "client")
+
+
+@role_required(*OPERATORS)
+def operator_list(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Operators", **paginated(request, _operators(request.user), ["email", "name"])}
+    return render(request, "portal/operators/list.html", context)
+
+
+@role_required(*OPERATORS)
+def operator_create_view(request: HttpRequest) -> HttpResponse:
+    form = OperatorCreateForm(request.POST or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with service_call(request, form) as call:
+            account = operator_create(
+                actor=request.user,
+                role=data.get("role", Role.CLIENT),
+                email=data["email"],
+                name=data["name"],
+                password=data["password"],
+                brand=data.get("brand"),
+                client=data.get("client"),
+            )
+        if call.ok:
+            messages.success(request, f"{account.get_role_display()} {account.email} created.")
+            return redirect("operator_list")
+    context = {
+        "title": "New operator",
+        "form": form,
+        "submit": "Create operator",
+        "cancel_url": reverse("operator_list"),
+    }
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*OPERATORS)
+def operator_update_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Rename, change the e-mail, (de)activate or set a new password for an operator."""
+    account = _operators(request.user).get_for(request.user, pk=pk)
+    own = account.pk == request.user.pk
+    initial = {"name": account.name, "email": account.email, "is_active": account.is_active}
+    form = AccountForm(request.POST or None, initial=initial, own=own)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))
+            if form.cleaned_data.get("password"):
+                account_set_password(actor=request.user, account=account, password=form.cleaned_data["password"])
+        if call.ok:
+            messages.success(request, f"{account.email} saved.")
+            return redirect("operator_list")
+        account.refresh_from_db()
+    context = {"title": f"Operator {account.email}", "form": form, "account": account, "own": own}
+    return render(request, "portal/operators/detail.html", context)
+
+
+@role_required(*OPERATORS)
+def operator_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    account = _operators(request.user).get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: operator_delete(actor=request.user, account=account),
+        title=f"Delete {account.email}",
+        question=f"Delete the operator account {account.email} ({account.name})? They can no longer sign in.",
+        submit="Delete operator",
+        done=f"{account.email} deleted.",
+        done_url=reverse("operator_list"),
+        back_url=reverse("operator_update", args=[account.pk]),
+    )

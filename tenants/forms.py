@@ -55,8 +55,17 @@ class ThemeForm(forms.Form):
 class BrandForm(ThemeForm):
     name = forms.CharField(max_length=100)
     domain = forms.CharField(max_length=253, help_text="Host of the brand's portal, such as portal.example.com.")
+    aliases = forms.CharField(
+        required=False,
+        label="Other domains",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="More host names for the portal, one per line.",
+    )
 
-    field_order = ["name", "domain", "primary_colour", "accent_colour", "logo", "clear_logo"]
+    field_order = ["name", "domain", "aliases", "primary_colour", "accent_colour", "logo", "clear_logo"]
+
+    def clean_aliases(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["aliases"].splitlines() if line.strip()]
 
     def __init__(self, *args, creating: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

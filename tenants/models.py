@@ -67,6 +67,19 @@ class Brand(Theme):
         return self.name
 
 
+class BrandAlias(models.Model):
+    """Another host name that serves a brand's portal (the brand's `domain` is the main one)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="aliases")
+    domain = models.CharField(max_length=253, unique=True, validators=[hostname])
+
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
 class ClientQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
         if actor.role == Role.GOD:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import logout
 from django.db import connection
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
@@ -67,7 +68,7 @@ def portal_for_host(host: str) -> Portal | None:
     """The portal a host name serves, or None for a host the platform does not know."""
     if host in settings.OCX_PLATFORM_HOSTS:
         return Portal("god")
-    brand = Brand.objects.filter(domain=host).first()
+    brand = Brand.objects.filter(Q(domain=host) | Q(aliases__domain=host)).first()
     if brand is not None:
         return Portal("brand", brand=brand)
     domain = Domain.objects.select_related("tenant__brand").filter(domain=host).first()

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from tenants.audit import audit
 from tenants.errors import NotAllowed
-from tenants.models import ApiToken, Brand, Client, Domain, Role, User, hostname
+from tenants.models import ApiToken, Brand, BrandAlias, Client, Domain, Role, User, hostname
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 LOGO_MAX_BYTES = 256 * 1024
@@ -39,12 +39,14 @@ def domain_in_use(host: str, *, ignore: object = None) -> bool:
     if host in settings.OCX_PLATFORM_HOSTS:
         return True
     brands = Brand.objects.filter(domain=host)
+    aliases = BrandAlias.objects.filter(domain=host)
     domains = Domain.objects.filter(domain=host)
     if isinstance(ignore, Brand):
         brands = brands.exclude(pk=ignore.pk)
+        aliases = aliases.exclude(brand=ignore)
     if isinstance(ignore, Client):
         domains = domains.exclude(tenant=ignore)
-    return brands.exists() or domains.exists()
+    return brands.exists() or aliases.exists() or domains.exists()
 
 
 def _check_host(host: str, *, ignore: object = None) -> str:
@@ -83,9 +85,35 @@ def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> N
 # Brands ----------------------------------------------------------------------------------------
 
 
+def _set_aliases(brand: Brand, aliases: list[str]) -> None:
+    """Replace a brand's other portal hosts; each must be free and differ from its main domain."""
+    hosts = []
+    for alias in aliases:
+        host = alias.strip().lower()
+        if not host or host in hosts:
+            continue
+        try:
+            host = _check_host(host, ignore=brand)
+        except ValidationError as exc:
+            raise ValidationError({"aliases": exc.message_dict["domain"]}) from exc
+        if host == brand.domain:
+            raise ValidationError({"aliases": f"{host} is already the brand's main domain."})
+        hosts.append(host)
+    brand.aliases.exclude(domain__in=hosts).delete()
+    for host in hosts:
+        BrandAlias.objects.get_or_create(brand=brand, domain=host)
+
+
 @transaction.atomic
 def brand_create(
-    *, actor: User, name: str, domain: str, primary_colour: str = "", accent_colour: str = "", logo: bytes | None = None
+    *,
+    actor: User,
+    name: str,
+    domain: str,
+    primary_colour: str = "",
+    accent_colour: str = "",
+    logo: bytes | None = None,
+    aliases: list[str] = (),
 ) -> Brand:
     _require(actor, Role.GOD)
     brand = Brand(name=name.strip(), domain=domain.strip().lower())
@@ -93,13 +121,22 @@ def brand_create(
     _full_clean(brand)
     _check_host(brand.domain)
     brand.save()
+    _set_aliases(brand, aliases)
     audit(actor, "brand.create", brand, brand=brand)
     return brand
 
 
 @transaction.atomic
-def brand_update(*, actor: User, brand: Brand, logo: bytes | None = None, clear_logo: bool = False, **fields) -> Brand:
-    """God edits any brand; a brand operator edits its own name, domain and theme."""
+def brand_update(
+    *,
+    actor: User,
+    brand: Brand,
+    logo: bytes | None = None,
+    clear_logo: bool = False,
+    aliases: list[str] | None = None,
+    **fields,
+) -> Brand:
+    """God edits any brand; a brand operator edits its own name, domains and theme."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
         raise NotAllowed("Your role may not do this.")
@@ -110,7 +147,10 @@ def brand_update(*, actor: User, brand: Brand, logo: bytes | None = None, clear_
     _full_clean(brand)
     _check_host(brand.domain, ignore=brand)
     brand.save()
-    audit(actor, "brand.update", brand, brand=brand, fields=sorted(fields))
+    brand.aliases.filter(domain=brand.domain).delete()  # an alias promoted to main domain
+    if aliases is not None:
+        _set_aliases(brand, aliases)
+    audit(actor, "brand.update", brand, brand=brand, fields=sorted([*fields, *(["aliases"] if aliases else [])]))
     return brand
 
 

@@ -7,12 +7,22 @@ from tenants.models import ApiToken, Brand, Client, Role, User
 from tenants.services import client_primary_domain
 
 
+class AliasListField(serializers.ListField):
+    """Host names in, alias rows' host names out."""
+
+    def to_representation(self, aliases) -> list[str]:
+        return [alias.domain for alias in aliases.all()]
+
+
 class BrandSerializer(serializers.ModelSerializer):
     has_logo = serializers.SerializerMethodField()
+    aliases = AliasListField(
+        child=serializers.CharField(max_length=253), required=False, help_text="Other hosts of the brand's portal."
+    )
 
     class Meta:
         model = Brand
-        fields = ["id", "name", "domain", "primary_colour", "accent_colour", "has_logo", "created_at"]
+        fields = ["id", "name", "domain", "aliases", "primary_colour", "accent_colour", "has_logo", "created_at"]
         read_only_fields = ["created_at"]
 
     def get_has_logo(self, brand: Brand) -> bool:

@@ -21,6 +21,10 @@ class BrandViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
 
     model = Brand
     serializer_class = s.BrandSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("aliases")
+
     search_fields = ["name", "domain"]
     ordering_fields = ["name", "created_at"]
 
@@ -35,7 +39,7 @@ class BrandViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
         serializer = self.get_serializer(brand, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         brand = services.brand_update(**self.service_kwargs(), brand=brand, **changed_fields(serializer))
-        return Response(self.get_serializer(brand).data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=brand.pk)).data)  # fresh aliases
 
     def destroy(self, request, pk=None):
         services.brand_delete(**self.service_kwargs(), brand=self.get_object())

@@ -17,7 +17,13 @@ THEME_FIELDS = ("primary_colour", "accent_colour")
 
 
 def _initial(brand: Brand) -> dict:
-    return {"name": brand.name, "domain": brand.domain, **{name: getattr(brand, name) for name in THEME_FIELDS}}
+    aliases = "\n".join(alias.domain for alias in brand.aliases.all())
+    return {
+        "name": brand.name,
+        "domain": brand.domain,
+        "aliases": aliases,
+        **{n: getattr(brand, n) for n in THEME_FIELDS},
+    }
 
 
 @role_required(Role.GOD)
@@ -40,6 +46,7 @@ def brand_create_view(request: HttpRequest) -> HttpResponse:
                 primary_colour=data["primary_colour"],
                 accent_colour=data["accent_colour"],
                 logo=form.logo_kwargs()["logo"],
+                aliases=data["aliases"],
             )
         if call.ok:
             messages.success(request, f"Brand {brand.name} created; its portal is at {brand.domain}.")
@@ -55,7 +62,10 @@ def _brand_edit(request: HttpRequest, brand: Brand, *, title: str, template: str
         old_domain = brand.domain
         with service_call(request, form) as call:
             brand_update(
-                actor=request.user, brand=brand, **changes(form, "name", "domain", *THEME_FIELDS), **form.logo_kwargs()
+                actor=request.user,
+                brand=brand,
+                **changes(form, "name", "domain", "aliases", *THEME_FIELDS),
+                **form.logo_kwargs(),
             )
         if call.ok:
             messages.success(request, "Brand saved.")

@@ -246,3 +246,31 @@ def test_openapi_schema_and_offline_docs(world, api, portal):
     assert "cdn." not in html
     asset = portal(world.god).get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_a_brand_portal_answers_on_its_other_domains_and_they_stay_unique(world, api):
+    god = api(world.god)
+    response = god.patch(
+        f"/api/v1/brands/{world.brand_a.pk}/", {"aliases": ["portal.brand-a.localhost", "BRAND-A2.localhost"]},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.content
+    assert response.json()["aliases"] == ["brand-a2.localhost", "portal.brand-a.localhost"]
+    alias_api = api(world.brand_a_op, host="portal.brand-a.localhost")
+    assert alias_api.get("/api/v1/me/").json()["email"] == world.brand_a_op.email
+
+    taken = god.patch(f"/api/v1/brands/{world.brand_b.pk}/", {"aliases": ["portal.brand-a.localhost"]}, format="json")
+    assert taken.status_code == 400 and "aliases" in taken.json()["fields"]
+    as_main = god.post("/api/v1/brands/", {"name": "C", "domain": "brand-a2.localhost"}, format="json")
+    assert as_main.status_code == 400 and "domain" in as_main.json()["fields"]
+    as_client = api(world.brand_a_op).post(
+        "/api/v1/clients/", {"name": "Alias Co", "slug": "alias-co", "domain": "brand-a2.localhost"}, format="json"
+    )
+    assert as_client.status_code == 400 and "domain" in as_client.json()["fields"]
+
+    # Promoting an alias to the main domain keeps one row per host; clearing the list frees them.
+    promoted = god.patch(f"/api/v1/brands/{world.brand_a.pk}/", {"domain": "brand-a2.localhost"}, format="json")
+    assert promoted.json()["aliases"] == ["portal.brand-a.localhost"]
+    cleared = god.patch(f"/api/v1/brands/{world.brand_a.pk}/", {"aliases": []}, format="json")
+    assert cleared.json()["aliases"] == []
+    assert api(world.brand_a_op, host="portal.brand-a.localhost").get("/api/v1/me/").status_code == 404

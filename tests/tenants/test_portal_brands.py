@@ -81,3 +81,18 @@ def test_a_brand_with_clients_is_not_deleted_but_an_empty_one_is(world, portal):
     assert confirm.status_code == 200 and title_of(confirm) == "Delete brand Empty"
     assert http.post(f"/brands/{empty.pk}/delete/").status_code == 302
     assert not Brand.objects.filter(pk=empty.pk).exists()
+
+
+def test_a_brand_operator_adds_other_domains_and_the_portal_answers_there(world, portal):
+    form = {"name": "Brand A", "domain": "brand-a.localhost", "aliases": "www.brand-a.localhost\nBrand-A.example\n"}
+    assert portal(world.brand_a_op).post("/settings/", form).status_code == 302
+    assert sorted(world.brand_a.aliases.values_list("domain", flat=True)) == [
+        "brand-a.example",
+        "www.brand-a.localhost",
+    ]
+    login = portal(host="www.brand-a.localhost").get("/login/")
+    assert login.status_code == 200 and "Sign in to Brand A" in login.content.decode()
+
+    taken = {"name": "Brand B", "domain": "brand-b.localhost", "aliases": "www.brand-a.localhost"}
+    response = portal(world.brand_b_op).post("/settings/", taken)
+    assert response.status_code == 200 and "already in use" in field_error(response, "aliases")

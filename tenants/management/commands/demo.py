@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 from telephony.models import Extension
 from telephony.services import extension_create, extension_reset_secret, sip_ha1
 from tenants.models import Brand, Client, Role, User
-from tenants.services import brand_create, client_create, operator_create
+from tenants.services import brand_create, client_create, client_primary_domain, operator_create
 
 PASSWORD = "demo-password-1"
 BRAND = {
@@ -83,14 +83,12 @@ class Command(BaseCommand):
                         )
                 lines.append((client, email, number, extension.sip_username))
         port = settings.OCX_WEB_URL_PORT
-        out = self.stdout.write
-        out(f"\nDemo logins (password for all: {PASSWORD})")
-        out(f"  god     http://localhost:{port}/            god@opencentrex.example")
-        out(f"  brand   http://{brand.domain}:{port}/  ops@brand.example")
-        for spec in CLIENTS:
-            out(f"  client  http://{spec['slug']}.{brand.domain}:{port}/  {spec['operator'][0]}")
-        for client, email, number, username in lines:
-            out(
-                f"  user    http://{client.slug}.{brand.domain}:{port}/  {email}  "
-                f"(SIP {username}@{client.sip_domain}, secret {demo_sip_secret(number)})"
-            )
+        rows = [("god", "localhost", "god@opencentrex.example", ""), ("brand", brand.domain, "ops@brand.example", "")]
+        rows += [("client", f"{spec['slug']}.{brand.domain}", spec["operator"][0], "") for spec in CLIENTS]
+        rows += [
+            ("user", client_primary_domain(client), email, f"SIP {username}@{client.sip_domain} / {demo_sip_secret(n)}")
+            for client, email, n, username in lines
+        ]
+        self.stdout.write(f"\nDemo logins (password for all: {PASSWORD})")
+        for role, host, email, extra in rows:
+            self.stdout.write(f"  {role:<7}{'http://' + host + ':' + port + '/':<40}{email:<26}{extra}".rstrip())

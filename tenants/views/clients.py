@@ -69,29 +69,26 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/form_page.html", context)
 
 
+def _client_form(request: HttpRequest, client: Client, form_class: type) -> tuple:
+    """A page's client form, bound on POST and saved through client_update: (form, saved)."""
+    fields = [name for name in form_class.base_fields if name not in ("logo", "clear_logo")]
+    current = {"domain": services.client_primary_domain(client)}
+    initial = {name: current.get(name, getattr(client, name, None)) for name in fields}
+    form = form_class(request.POST or None, request.FILES or None, initial=initial)
+    if request.method != "POST" or not form.is_valid():
+        return form, False
+    with service_call(request, form) as call:
+        services.client_update(actor=request.user, client=client, **form.logo_kwargs(), **changes(form, *fields))
+    return form, call.ok
+
+
 @role_required(*OPERATORS)
 def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One client: its facts, the contract and theme form, and the status actions."""
     client = _clients(request.user).get_for(request.user, pk=pk)
-    initial = {
-        "name": client.name,
-        "kind": client.kind,
-        "max_calls": client.max_calls,
-        "timezone": client.timezone,
-        "domain": services.client_primary_domain(client),
-        "primary_colour": client.primary_colour,
-        "accent_colour": client.accent_colour,
-    }
-    form = ClientForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        with service_call(request, form) as call:
-            services.client_update(
-                actor=request.user,
-                client=client,
-                **form.logo_kwargs(),
-                **changes(form, "name", "kind", "max_calls", "timezone", "domain", "primary_colour", "accent_colour"),
-            )
-        if call.ok:
+    form, saved = _client_form(request, client, ClientForm)
+    if request.method == "POST":
+        if saved:
             messages.success(request, "Client saved.")
             return redirect("client_detail", pk=client.pk)
         client.refresh_from_db()
@@ -149,21 +146,8 @@ def client_hard_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def client_settings(request: HttpRequest) -> HttpResponse:
     """A client's own operators: time zone and theme override."""
     client = Client.objects.get_for(request.user, pk=request.user.client_id)
-    initial = {
-        "timezone": client.timezone,
-        "primary_colour": client.primary_colour,
-        "accent_colour": client.accent_colour,
-    }
-    form = ClientSettingsForm(request.POST or None, request.FILES or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        with service_call(request, form) as call:
-            services.client_update(
-                actor=request.user,
-                client=client,
-                **form.logo_kwargs(),
-                **changes(form, "timezone", "primary_colour", "accent_colour"),
-            )
-        if call.ok:
-            messages.success(request, "Settings saved.")
-            return redirect("settings")
+    form, saved = _client_form(request, client, ClientSettingsForm)
+    if saved:
+        messages.success(request, "Settings saved.")
+        return redirect("settings")
     return render(request, "portal/form_page.html", {"title": "Settings", "form": form})

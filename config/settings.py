@@ -41,6 +41,28 @@ OCX_WEB_URL_PORT = env("OCX_WEB_URL_PORT", "8000")
 OCX_SIP_PROXY = env("OCX_SIP_PROXY", "127.0.0.1:5060")
 OCX_VAR_DIR = Path(env("OCX_VAR_DIR", str(BASE_DIR / "var")))
 
+# The SIP edge (telephony/edge): addresses, registration limits and abuse protection.
+OCX_SIP = {
+    "host": env("OCX_SIP_HOST", "127.0.0.1"),
+    "port": int(env("OCX_SIP_PORT", "5060")),
+    "tls_port": int(env("OCX_SIP_TLS_PORT", "5061")),
+    "tls_cert": env("OCX_SIP_TLS_CERT", ""),
+    "tls_key": env("OCX_SIP_TLS_KEY", ""),
+    "min_expires": int(env("OCX_SIP_MIN_EXPIRES", "60")),
+    "max_expires": int(env("OCX_SIP_MAX_EXPIRES", "3600")),
+    "default_expires": int(env("OCX_SIP_DEFAULT_EXPIRES", "3600")),
+    "max_contacts": int(env("OCX_SIP_MAX_CONTACTS", "10")),
+    "nonce_ttl": int(env("OCX_SIP_NONCE_TTL", "300")),
+    "digest_algorithms": tuple(env_list("OCX_SIP_DIGEST_ALGORITHMS", "SHA-256,MD5")),
+    "flood_limit": int(env("OCX_SIP_FLOOD_LIMIT", "200")),
+    "flood_window": float(env("OCX_SIP_FLOOD_WINDOW", "2")),
+    "flood_ban": int(env("OCX_SIP_FLOOD_BAN", "300")),
+    "auth_failures": int(env("OCX_SIP_AUTH_FAILURES", "10")),
+    "auth_window": int(env("OCX_SIP_AUTH_WINDOW", "600")),
+    "auth_ban": int(env("OCX_SIP_AUTH_BAN", "900")),
+    "trusted": env_list("OCX_SIP_TRUSTED", ""),
+}
+
 SHARED_APPS = [
     "django_tenants",
     "tenants",

@@ -2,7 +2,8 @@
 
 Same bootstrap as `make run` (project-local PostgreSQL and Redis unless DATABASE_URL / REDIS_URL
 are set), on its own Redis database, key prefix and Celery queue so a running platform never
-sees the tests. Installs Debian's Chromium for the browser tests when root and missing.
+sees the tests. Installs Debian's Chromium, SIPp and Kamailio (the tests' browser and reference SIP
+peers) when root and missing.
 Extra arguments go to pytest: `python platform/test.py -k isolation`.
 """
 
@@ -23,21 +24,26 @@ def step(title: str, *argv: str, env: dict | None = None) -> None:
     subprocess.run(argv, cwd=ROOT, check=True, env=env)
 
 
-def ensure_chromium() -> None:
-    """The browser tests drive Debian's Chromium (Playwright's own browser download cannot work here)."""
-    if shutil.which("chromium"):
+# Debian packages the tests drive: command -> package. Playwright cannot download its own browser
+# here; SIPp and Kamailio are the reference SIP peers.
+DEBIAN_TOOLS = {"chromium": "chromium", "sipp": "sip-tester", "kamailio": "kamailio"}
+
+
+def ensure_debian_tools() -> None:
+    missing = [package for command, package in DEBIAN_TOOLS.items() if not shutil.which(command)]
+    if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit("The browser tests need Debian's chromium: apt-get install chromium (as root).")
-    print("\n== installing Debian's chromium for the browser tests", flush=True)
+        raise SystemExit(f"The tests need Debian's {' '.join(missing)}: apt-get install {' '.join(missing)} (as root).")
+    print(f"\n== installing Debian's {' '.join(missing)} for the tests", flush=True)
     apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], check=True, env=apt_env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"], check=True, env=apt_env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=apt_env)
 
 
 def main(pytest_args: list[str]) -> int:
     os.chdir(ROOT)
-    ensure_chromium()
+    ensure_debian_tools()
     started = services.ensure_up()
     env = dict(os.environ)
     if env["REDIS_URL"] == services.local_redis_url():

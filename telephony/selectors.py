@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from config.redis_store import get_redis, rkey
 from telephony.models import Extension
 from tenants.models import Client
 
@@ -18,3 +19,27 @@ def sip_credentials(*, client: Client, extension: Extension) -> dict:
         "proxy": settings.OCX_SIP_PROXY,
         "secret_changed_at": extension.secret_changed_at,
     }
+
+
+def registrations_of(*, client: Client, extension: Extension) -> list[dict]:
+    """The devices registered for a line now: contact, user agent, source address, seconds left."""
+    from telephony.edge.location import Binding, now_millis
+
+    now = now_millis()
+    raw = get_redis().hgetall(rkey("loc", client.pk, extension.sip_username))
+    bindings = sorted((b for b in map(Binding.from_json, raw.values()) if b.expires_at > now), key=lambda b: b.contact)
+    return [{"contact": b.contact, "user_agent": b.user_agent, "source": b.source, "nat": bool(b.received),
+             "expires_in": b.expires_in(now)} for b in bindings]  # fmt: skip
+
+
+def registration_counts(client_ids: list[int]) -> dict[int, int]:
+    """Live registrations per client (one sorted set per client, scored by expiry)."""
+    import time
+
+    if not client_ids:
+        return {}
+    now = int(time.time() * 1000)
+    pipe = get_redis().pipeline()
+    for pk in client_ids:
+        pipe.zcount(rkey("locidx", pk), now, "+inf")
+    return dict(zip(client_ids, pipe.execute(), strict=True))

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from telephony.directory import sip_directory_drop_line, sip_directory_put_line
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed
@@ -80,6 +81,7 @@ def extension_create(
         extension.account = account
         _set_secret(extension, client, secret)
         extension.save()
+        sip_directory_put_line(client, extension)
         audit(actor, "extension.create", extension, client=client, email=email)
     return extension, secret
 
@@ -102,6 +104,7 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
             raise ValidationError({"number": f"Extension {extension.number} is already in use."})
         extension.full_clean(exclude=["account"])
         extension.save()
+        sip_directory_put_line(client, extension)
         audit(actor, "extension.update", extension, client=client, fields=sorted(fields))
     return extension
 
@@ -119,12 +122,14 @@ def extension_reset_secret(
     ):
         raise NotAllowed("You may not reset this secret.")
     with tenant_context(client):
+        old_username = extension.sip_username
         if sip_username:
             extension.sip_username = sip_username.strip()
             extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"])
         secret = secret or new_sip_secret()
         _set_secret(extension, client, secret)
         extension.save()
+        sip_directory_put_line(client, extension, old_username=old_username)
         audit(actor, "extension.reset_secret", extension, client=client)
     return secret
 
@@ -136,5 +141,6 @@ def extension_delete(*, actor: User, client: Client, extension: Extension) -> No
     with tenant_context(client):
         account = User.objects.get(pk=extension.account_id)
         audit(actor, "extension.delete", extension, client=client, email=account.email)
+        sip_directory_drop_line(client, extension.sip_username)
         extension.delete()
         account.delete()

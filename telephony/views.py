@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from telephony import services
 from telephony.forms import SecretResetForm, UserCreateForm, UserForm
 from telephony.models import Extension
-from telephony.selectors import sip_credentials
+from telephony.selectors import registrations_of, sip_credentials
 from tenants.forms import changes
 from tenants.models import Client, Role, User
 from tenants.services import account_set_password, account_update
@@ -71,6 +71,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "title": f"User {extension.number} {extension.display_name}",
         "extension": extension,
         "sip": sip_credentials(client=_client(request), extension=extension),
+        "registrations": registrations_of(client=_client(request), extension=extension),
         "reset_form": SecretResetForm(),
     }
     return _with_secret(request, "telephony/user_detail.html", context, extension)
@@ -144,7 +145,11 @@ def user_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def my_phone(request: HttpRequest) -> HttpResponse:
     """An employee's SIP credentials, to set up a phone or softphone."""
     extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
-    context = {"title": "My phone", "sip": sip_credentials(client=_client(request), extension=extension)}
+    context = {
+        "title": "My phone",
+        "sip": sip_credentials(client=_client(request), extension=extension),
+        "registrations": registrations_of(client=_client(request), extension=extension),
+    }
     return _with_secret(request, "telephony/my_phone.html", context, extension)
 
 

@@ -16,6 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from telephony.directory import (
+    sip_directory_drop_client,
+    sip_directory_put_client,
+    sip_directory_refresh_account,
+)
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import ApiToken, Brand, BrandAlias, Client, Domain, Role, User, hostname
@@ -214,6 +219,7 @@ def client_create(
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)
     connection.set_schema_to_public()
+    sip_directory_put_client(client)
     audit(actor, "client.create", client, client=client)
     return client
 
@@ -251,6 +257,7 @@ def client_update(
         domain = _check_host(domain, ignore=client)
         Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)
     client.save()
+    sip_directory_put_client(client)
     audit(actor, "client.update", client, client=client, fields=sorted([*fields, *(["domain"] if domain else [])]))
     return client
 
@@ -264,6 +271,7 @@ def _client_status(actor: User, client: Client, status: str, action: str) -> Cli
     _require(actor, Role.GOD, Role.BRAND)
     client.status = status
     client.save(update_fields=["status"])
+    sip_directory_put_client(client)
     audit(actor, action, client, client=client)
     return client
 
@@ -296,6 +304,7 @@ def client_hard_delete(*, actor: User, client: Client, confirm: str) -> None:
         raise ValidationError("Delete the client first; hard delete only removes deleted clients.")
     audit(actor, "client.hard_delete", client, brand=client.brand, schema=client.schema_name)
     connection.set_schema_to_public()
+    sip_directory_drop_client(client)
     client.delete(force_drop=True)
 
 
@@ -378,6 +387,8 @@ def account_update(*, actor: User, account: User, **fields) -> User:
             setattr(account, name, value.strip().lower() if name == "email" else value)
     account.full_clean(exclude=["password"])
     account.save()
+    if account.role == Role.USER and "is_active" in fields:
+        sip_directory_refresh_account(account)  # a deactivated employee's phones stop registering
     audit(actor, "account.update", account, brand=account.brand, client=account.client, fields=sorted(fields))
     return account
 

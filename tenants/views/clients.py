@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from telephony.selectors import registration_counts
 from tenants import services
 from tenants.forms import ClientCreateForm, ClientForm, ClientSettingsForm, HardDeleteForm, changes
 from tenants.models import Brand, Client, Role, User
@@ -38,6 +39,11 @@ def client_list(request: HttpRequest) -> HttpResponse:
         "statuses": Client.Status.choices,
         **paginated(request, clients, ["name", "slug", "sip_domain", "brand__name"]),
     }
+    rows = list(context["rows"])
+    counts = registration_counts([client.pk for client in rows])
+    for client in rows:
+        client.registered = counts[client.pk]  # live registrations, from the edge's location service
+    context["rows"] = rows
     return render(request, "portal/clients/list.html", context)
 
 

@@ -81,6 +81,7 @@ def running_platform(tmp_path_factory, django_db_blocker):
         "OCX_REDIS_PREFIX": "ocx-e2e",
         "CELERY_QUEUE": "ocx-e2e",
         "OCX_WEB_PORT": str(port),
+        "OCX_SIP_PORT": str(_free_port()),
         "OCX_VAR_DIR": str(var_dir),
         "PYTHONUNBUFFERED": "1",
     }

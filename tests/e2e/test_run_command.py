@@ -30,3 +30,22 @@ def test_run_starts_celery_beat_and_worker(running_platform):
             return
         time.sleep(0.5)
     raise AssertionError("no heartbeat from beat + worker within 60 s:\n" + running_platform.log.read_text()[-3000:])
+
+
+def test_a_demo_phone_registers_with_the_edge_that_run_started(running_platform):
+    """The printed demo credentials work against the SIP edge in the process group."""
+    from tests.telephony.sipclient import SipClient
+
+    phone = SipClient(("127.0.0.1", int(running_platform.env["OCX_SIP_PORT"])), "101", "acme.brand.localhost")
+    try:
+        deadline = time.monotonic() + 30
+        answer = None
+        while time.monotonic() < deadline and answer is None:
+            try:
+                answer = phone.register("demo-sip-101")
+            except AssertionError:  # the edge is still starting
+                time.sleep(0.5)
+        assert answer is not None and answer.status == 200, answer
+        assert answer.get("Contact").startswith(f"<sip:101@127.0.0.1:{phone.port}>")
+    finally:
+        phone.close()

@@ -1,0 +1,49 @@
+"""The edge's settings (from Django settings, which read the environment; see .env.example)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    host: str = "127.0.0.1"
+    port: int = 5060
+    tls_port: int = 5061
+    tls_cert: str = ""
+    tls_key: str = ""
+    min_expires: int = 60
+    max_expires: int = 3600
+    default_expires: int = 3600
+    max_contacts: int = 10
+    nonce_ttl: int = 300
+    digest_algorithms: tuple = ("SHA-256", "MD5")  # offered in this order (RFC 8760: preferred first)
+    flood_limit: int = 200  # requests per source address per flood_window seconds
+    flood_window: float = 2.0
+    flood_ban: int = 300
+    auth_failures: int = 10  # failed authentications per user and source before a ban
+    auth_window: int = 600
+    auth_ban: int = 900
+    trusted: tuple = field(default_factory=tuple)  # networks never flood-banned (engines, SBCs)
+    redis_prefix: str = "ocx"
+
+    @classmethod
+    def from_settings(cls, **overrides) -> EdgeConfig:
+        s = settings.OCX_SIP
+        values = {**s, **overrides}
+        values["trusted"] = tuple(ipaddress.ip_network(n, strict=False) for n in values.get("trusted", ()))
+        values["redis_prefix"] = settings.OCX_REDIS_PREFIX
+        unknown = set(values["digest_algorithms"]) - {"SHA-256", "MD5"}
+        if unknown or not values["digest_algorithms"]:
+            raise ValueError(f"OCX_SIP_DIGEST_ALGORITHMS: use SHA-256 and/or MD5, not {sorted(unknown)}")
+        return cls(**values)
+
+    def is_trusted(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self.trusted)

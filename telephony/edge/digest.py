@@ -1,0 +1,93 @@
+"""Digest authentication (RFC 7616 / RFC 2617, qop=auth) against stored HA1 hashes.
+
+Nonces are stateless: time, randomness and an HMAC over both and the realm, keyed by a secret all
+edge processes share, so any edge can check a nonce another one issued. A nonce older than its
+lifetime is `stale` (the phone retries with a fresh one, without asking its user again). Replays
+are caught by the nonce-count, which must grow with each use of a nonce (checked in Redis by the
+caller, see location.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from dataclasses import dataclass
+
+from telephony.sip import format_challenge
+
+HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+HA1_FIELD = {"MD5": "md5", "SHA-256": "sha256"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    stale: bool = False
+    reason: str = ""
+    nc: int = 0
+
+
+class Digest:
+    def __init__(self, secret: bytes, nonce_ttl: int = 300, algorithms: tuple = ("SHA-256", "MD5")):
+        self.secret = secret
+        self.nonce_ttl = nonce_ttl
+        self.algorithms = algorithms
+
+    def _mac(self, stamp: str, realm: str) -> str:
+        return hmac.new(self.secret, f"{stamp}:{realm}".encode(), hashlib.sha256).hexdigest()[:24]
+
+    def nonce(self, realm: str, now: float | None = None) -> str:
+        stamp = f"{int(now or time.time()):08x}{os.urandom(6).hex()}"
+        return stamp + self._mac(stamp, realm)
+
+    def challenges(self, realm: str, *, stale: bool = False) -> list[str]:
+        """WWW-Authenticate values, preferred algorithm first (RFC 8760); a phone takes the first it knows."""
+        nonce = self.nonce(realm)
+        values = []
+        for algorithm in self.algorithms:
+            params = {"realm": realm, "nonce": nonce, "algorithm": algorithm, "qop": "auth"}
+            if stale:
+                params["stale"] = "true"
+            values.append(format_challenge(params, quoted={"realm", "nonce", "qop"}))
+        return values
+
+    def check_nonce(self, nonce: str, realm: str, now: float | None = None) -> str | None:
+        """None when the nonce is ours and fresh, else "stale" or "invalid"."""
+        if len(nonce) != 44 or not hmac.compare_digest(nonce[20:], self._mac(nonce[:20], realm)):
+            return "invalid"
+        try:
+            issued = int(nonce[:8], 16)
+        except ValueError:
+            return "invalid"
+        age = (now or time.time()) - issued
+        if age > self.nonce_ttl or age < -30:
+            return "stale"
+        return None
+
+    def verify(self, params: dict[str, str], method: str, realm: str, ha1s: dict) -> Verdict:
+        """Check a phone's Authorization parameters against the user's stored HA1 hashes."""
+        algorithm = params.get("algorithm", "MD5").upper()
+        if algorithm not in self.algorithms:
+            return Verdict(False, reason="unsupported algorithm")
+        if params.get("realm") != realm or params.get("qop") != "auth":
+            return Verdict(False, reason="wrong realm or qop")
+        nonce, uri, cnonce, nc_text, response = (params.get(k) for k in ("nonce", "uri", "cnonce", "nc", "response"))
+        if not (nonce and uri and cnonce and nc_text and response):
+            return Verdict(False, reason="incomplete credentials")
+        try:
+            nc = int(nc_text, 16)
+        except ValueError:
+            return Verdict(False, reason="bad nonce count")
+        problem = self.check_nonce(nonce, realm)
+        if problem == "invalid":
+            return Verdict(False, reason="unknown nonce")
+        h = HASHES[algorithm]
+        ha2 = h(f"{method}:{uri}".encode()).hexdigest()
+        expected = h(f"{ha1s[HA1_FIELD[algorithm]]}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        if not hmac.compare_digest(expected, response.lower()):
+            return Verdict(False, reason="wrong response")
+        if problem == "stale":  # right secret, old nonce: ask again with stale=true
+            return Verdict(False, stale=True, reason="stale nonce")
+        return Verdict(True, nc=nc)

@@ -1,0 +1,69 @@
+"""The edge's view of the SIP directory (see telephony/directory.py): cached in the process.
+
+Entries are fetched from Redis on first use and dropped when the platform publishes an
+invalidation, so a REGISTER normally costs no lookup at all. Unknown domains are cached briefly
+too, so scanning random domains cannot turn into a Redis load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+log = logging.getLogger(__name__)
+NEGATIVE_TTL = 5.0
+POSITIVE_TTL = 300.0  # a backstop: invalidations normally arrive at once
+
+
+class EdgeDirectory:
+    def __init__(self, redis, prefix: str):
+        self.redis = redis
+        self.prefix = prefix
+        self._domains: dict[str, tuple[float, dict | None]] = {}
+        self._creds: dict[tuple[int, str], tuple[float, dict | None]] = {}
+
+    async def domain(self, name: str) -> dict | None:
+        hit = self._domains.get(name)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        raw = await self.redis.hget(f"{self.prefix}:sip:domain", name)
+        record = json.loads(raw) if raw else None
+        self._domains[name] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
+        return record
+
+    async def credential(self, client_id: int, username: str) -> dict | None:
+        key = (client_id, username)
+        hit = self._creds.get(key)
+        now = time.monotonic()
+        if hit and hit[0] > now:
+            return hit[1]
+        raw = await self.redis.hget(f"{self.prefix}:sip:cred:{client_id}", username)
+        record = json.loads(raw) if raw else None
+        self._creds[key] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
+        return record
+
+    def invalidate(self, message: str) -> None:
+        kind, _, rest = message.partition(" ")
+        if kind == "all":
+            self._domains.clear()
+            self._creds.clear()
+        elif kind == "domain":
+            self._domains.pop(rest, None)
+            self._creds.clear()  # a client's state changed: its users' entries may be stale too
+        elif kind == "cred":
+            client, _, user = rest.partition(" ")
+            self._creds.pop((int(client), user), None)
+
+    async def listen(self, pubsub) -> None:
+        """Apply invalidations as they are published (runs for the life of the edge)."""
+        await pubsub.subscribe(f"{self.prefix}:sip:invalidate")
+        async for message in pubsub.listen():
+            if message["type"] == "message":
+                try:
+                    self.invalidate(message["data"].decode())
+                except (ValueError, UnicodeDecodeError):
+                    log.warning("bad directory invalidation %r", message["data"])
+            await asyncio.sleep(0)

@@ -1,0 +1,113 @@
+"""REGISTER handling: digest authentication, then bindings in the shared location service.
+
+Unknown domains and unknown users are challenged like known ones and then refused exactly like a
+wrong secret, so the answers never tell which domains or users exist.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from telephony.edge.location import Binding, OutOfOrder, Replay, now_millis
+from telephony.sip import NameAddr, Response, SipError, parse_contacts, parse_credentials, parse_name_addr
+
+if TYPE_CHECKING:
+    from telephony.edge.server import Edge, ServerTx
+
+
+def _default_port(scheme: str) -> int:
+    return 5061 if scheme == "sips" else 5060
+
+
+def _seconds(text: str, what: str) -> int:
+    if not text.isascii() or not text.isdigit() or len(text) > 10:
+        raise SipError(400, f"Bad {what}")
+    return int(text)
+
+
+class Registrar:
+    def __init__(self, edge: Edge):
+        self.edge = edge
+        self.config = edge.config
+
+    def challenge(self, tx: ServerTx, realm: str, *, stale: bool = False) -> Response:
+        headers = [("WWW-Authenticate", value) for value in self.edge.digest.challenges(realm, stale=stale)]
+        return tx.response(401, headers=headers)
+
+    @staticmethod
+    def _aor(tx: ServerTx) -> NameAddr:
+        return parse_name_addr(tx.request.headers.get("To") or "", sip_only=True)
+
+    def answer_now(self, tx: ServerTx) -> Response | None:
+        """The challenge needs no lookup; a request with credentials goes on to authenticate()."""
+        header = tx.request.headers.get("Authorization")
+        realm = self._aor(tx).uri.host
+        if not header:
+            return self.challenge(tx, realm)
+        scheme, params = parse_credentials(header)
+        if scheme.lower() != "digest" or params.get("realm") != realm:
+            return self.challenge(tx, realm)
+        if self.edge.guard.auth_banned(tx.source.ip, params.get("username", "")):
+            return tx.response(403)
+        return None
+
+    async def refuse(self, tx: ServerTx, user: str) -> Response:
+        await self.edge.guard.auth_failed(tx.source.ip, user)
+        return tx.response(403)
+
+    async def authenticate(self, tx: ServerTx) -> Response:
+        request = tx.request
+        aor = self._aor(tx)
+        realm, user = aor.uri.host, aor.uri.user_unescaped or ""
+        _, params = parse_credentials(request.headers.get("Authorization") or "")
+        username = params.get("username", "")
+        domain = await self.edge.directory.domain(realm)
+        credential = await self.edge.directory.credential(domain["client"], username) if domain else None
+        if not (domain and credential and domain["active"] and credential["active"] and username == user):
+            return await self.refuse(tx, username)
+        verdict = self.edge.digest.verify(params, request.method, realm, credential)
+        if verdict.stale or verdict.reason == "unknown nonce":
+            return self.challenge(tx, realm, stale=verdict.stale)
+        if not verdict.ok:
+            return await self.refuse(tx, username)
+        return await self.bind(tx, domain["client"], user, params["nonce"], verdict.nc, realm)
+
+    async def bind(self, tx: ServerTx, client_id: int, user: str, nonce: str, nc: int, realm: str) -> Response:
+        request, source = tx.request, tx.source
+        values = request.headers.get_all("Contact")
+        contacts = parse_contacts(values) if values else []
+        expires_header = request.headers.get("Expires")
+        default_expires = (
+            _seconds(expires_header, "Expires") if expires_header is not None else self.config.default_expires
+        )
+        callid, (cseq, _) = request.call_id, request.cseq
+        remove_all = contacts == "*"
+        now, changes = now_millis(), []
+        for contact in [] if remove_all else contacts:
+            if not contact.uri.is_sip:
+                raise SipError(400, "Contacts must be SIP URIs")
+            raw = contact.params.get("expires")
+            expires = _seconds(raw, "expires") if raw is not None else default_expires
+            if 0 < expires < self.config.min_expires:
+                return tx.response(423, headers=[("Min-Expires", str(self.config.min_expires))])
+            key = str(contact.uri)
+            if expires == 0:
+                changes.append((key, None))
+                continue
+            uri = contact.uri
+            nated = uri.host != source.ip or (uri.port or _default_port(uri.scheme)) != source.port
+            changes.append((key, Binding(
+                contact=key, expires_at=now + min(expires, self.config.max_expires) * 1000,
+                received=source.address if nated else None, source=source.address,
+                user_agent=(request.headers.get("User-Agent") or "")[:200], callid=callid, cseq=cseq,
+                edge=self.edge.edge_id,
+            )))  # fmt: skip
+        try:
+            bindings = await self.edge.location.update(
+                client_id, user, nonce=nonce, nc=nc, callid=callid, cseq=cseq, changes=changes, remove_all=remove_all
+            )
+        except Replay:
+            return self.challenge(tx, realm)
+        except OutOfOrder:
+            return tx.response(500, "Out of order REGISTER")
+        return tx.response(200, headers=[("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in bindings])

@@ -1,0 +1,72 @@
+"""Real SIP phones (pjsua2, PJSIP 2.15, in subprocesses) registering with our edge."""
+
+from __future__ import annotations
+
+import pytest
+
+from telephony.directory import sip_directory_sync
+from telephony.selectors import registrations_of
+from telephony.services import extension_reset_secret
+from tests.sip import phone as phone_helpers
+
+phones = phone_helpers.phones  # the phone fixture factory, for this module
+
+SECRET = "phone-secret-123"
+
+
+@pytest.fixture
+def proxy(edge) -> str:
+    return f"127.0.0.1:{edge.port}"
+
+
+def test_a_phone_registers_reregisters_and_unregisters(world, sip_lines, phones, proxy):
+    extension = sip_lines(world.user_a1, SECRET)
+    phone = phones()
+    event = phone.register(username="101", domain=world.client_a1.sip_domain, secret=SECRET, proxy=proxy)
+    assert (event["code"], event["active"], event["expires"]) == (200, True, 300)
+    (binding,) = registrations_of(client=world.client_a1, extension=extension)
+    assert binding["contact"].startswith("sip:101@127.0.0.1:")
+    assert "PJSUA" in binding["user_agent"] or binding["user_agent"]
+
+    assert phone.reregister("101")["code"] == 200
+    assert len(registrations_of(client=world.client_a1, extension=extension)) == 1
+    gone = phone.unregister("101")
+    assert gone["active"] is False
+    assert registrations_of(client=world.client_a1, extension=extension) == []
+
+
+def test_a_wrong_secret_is_refused_and_a_reset_secret_takes_effect(world, sip_lines, phones, proxy):
+    sip_lines(world.user_a1, SECRET)
+    phone = phones()
+    domain = world.client_a1.sip_domain
+    wrong = phone.register(username="101", domain=domain, secret="not-it", proxy=proxy)
+    assert wrong["code"] == 403 and wrong["active"] is False
+
+    new_secret = extension_reset_secret(
+        actor=world.client_a1_op, client=world.client_a1, extension=world.extension_of(world.user_a1)
+    )
+    sip_directory_sync()  # in the test's transaction the on-commit publication does not run
+    old = phones().register(username="101", domain=domain, secret=SECRET, proxy=proxy)
+    assert old["code"] == 403
+    fresh = phones().register(username="101", domain=domain, secret=new_secret, proxy=proxy)
+    assert fresh["code"] == 200
+
+
+def test_two_devices_over_udp_and_tcp_are_both_bound(world, sip_lines, phones, proxy):
+    extension = sip_lines(world.user_a1, SECRET)
+    domain = world.client_a1.sip_domain
+    desk, softphone = phones(), phones(transport="tcp")
+    assert desk.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
+    assert softphone.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
+    sources = sorted(b["source"].split(":")[0] for b in registrations_of(client=world.client_a1, extension=extension))
+    assert sources == ["tcp", "udp"]
+
+
+def test_users_of_different_clients_with_the_same_number_stay_apart(world, sip_lines, phones, proxy):
+    sip_lines(world.user_a1, SECRET)
+    sip_lines(world.user_b1, "other-secret-456")
+    phone = phones()
+    # Client b1's 101 with a1's secret, and the other way round: the realm decides whose line it is.
+    assert phone.register(username="101", domain=world.client_b1.sip_domain, secret=SECRET, proxy=proxy)["code"] == 403
+    assert phones().register(username="101", domain=world.client_b1.sip_domain, secret="other-secret-456",
+                             proxy=proxy)["code"] == 200  # fmt: skip

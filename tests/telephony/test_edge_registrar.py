@@ -1,0 +1,196 @@
+"""The SIP edge's registrar, spoken to on the wire by a hand-written UDP client."""
+
+from __future__ import annotations
+
+import time
+
+from config.redis_store import get_redis, rkey
+from tests.telephony.conftest import start_edge
+
+SECRET = "right-secret-123"
+
+
+def test_register_challenges_then_accepts_the_right_secret_with_md5_and_sha256(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    phone.send_raw(phone.register_message())
+    challenge = phone.receive()
+    assert challenge.status == 401
+    algorithms = [v.split("algorithm=")[1].split(",")[0] for v in challenge.get_all("WWW-Authenticate")]
+    assert algorithms == ["SHA-256", "MD5"]
+    assert challenge.challenge("MD5")["realm"] == world.client_a1.sip_domain
+
+    ok = phone.register(SECRET)
+    assert ok.status == 200
+    assert ok.get("Contact") == f"<sip:101@127.0.0.1:{phone.port}>;expires=300"
+    assert phone.register(SECRET, algorithm="SHA-256").status == 200
+
+
+def test_wrong_secret_unknown_user_and_unknown_domain_all_answer_alike(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    answers = [
+        sip_client(world.user_a1).register("wrong-secret"),
+        sip_client(user="999", domain=world.client_a1.sip_domain).register(SECRET),
+        sip_client(user="101", domain="nowhere.example").register(SECRET),
+    ]
+    assert [a.status for a in answers] == [403, 403, 403]
+    assert len({a.reason for a in answers}) == 1
+
+
+def test_bindings_are_kept_queried_and_removed(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    desk, mobile = sip_client(world.user_a1), sip_client(world.user_a1)
+    assert desk.register(SECRET, expires=600).status == 200
+    both = mobile.register(SECRET, expires=120)
+    assert sorted(both.get_all("Contact")) == sorted(
+        [f"<sip:101@127.0.0.1:{desk.port}>;expires=600", f"<sip:101@127.0.0.1:{mobile.port}>;expires=120"]
+    )
+    query = desk.register(SECRET, contact=None, expires=None)
+    assert query.status == 200 and len(query.get_all("Contact")) == 2
+
+    gone = mobile.register(SECRET, expires=0)
+    assert gone.get_all("Contact") == [f"<sip:101@127.0.0.1:{desk.port}>;expires=600"]
+    cleared = desk.register(SECRET, contact="*", expires=0)
+    assert cleared.status == 200 and cleared.get_all("Contact") == []
+
+
+def test_too_brief_expiry_gets_423_with_min_expires(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    answer = sip_client(world.user_a1).register(SECRET, expires=10)
+    assert answer.status == 423 and answer.get("Min-Expires") == "60"
+
+
+def test_a_replayed_authorization_is_refused(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    phone.send_raw(phone.register_message())
+    challenge = phone.receive().challenge("MD5")
+    authorization = phone.authorization(challenge, SECRET, nc=1)
+    phone.send_raw(phone.register_message(authorization=authorization))
+    assert phone.receive().status == 200
+    phone.send_raw(phone.register_message(authorization=authorization))  # same nonce, same nc, new CSeq
+    assert phone.receive().status == 401
+    phone.send_raw(phone.register_message(authorization=phone.authorization(challenge, SECRET, nc=2)))
+    assert phone.receive().status == 200
+
+
+def test_retransmissions_get_the_same_answer_without_reprocessing(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    phone.send_raw(phone.register_message())
+    challenge = phone.receive().challenge("MD5")
+    message = phone.register_message(authorization=phone.authorization(challenge, SECRET), branch="z9hG4bKretrans1")
+    phone.send_raw(message)
+    first = phone.receive()
+    phone.send_raw(message)  # a retransmission: same branch; reprocessing would be a replay (401)
+    again = phone.receive()
+    assert first.status == again.status == 200
+    assert first.raw == again.raw
+
+
+def test_nat_contact_keeps_the_received_address_and_via_gets_rport(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    answer = phone.register(SECRET, contact="<sip:101@192.0.2.10:5060>")
+    assert answer.status == 200
+    assert f"rport={phone.port}" in answer.get("Via") and "received=127.0.0.1" in answer.get("Via")
+    stored = get_redis().hgetall(rkey("loc", world.client_a1.pk, "101"))
+    (binding,) = stored.values()
+    assert f'"received": "udp:127.0.0.1:{phone.port}"' in binding.decode()
+
+
+def test_suspended_client_and_deactivated_user_cannot_register(world, sip_lines, sip_client):
+    from telephony.directory import sip_directory_sync
+    from tenants.services import account_update, client_suspend
+
+    sip_lines(world.user_a1, SECRET)
+    account_update(actor=world.client_a1_op, account=world.user_a1, is_active=False)
+    sip_directory_sync()
+    assert sip_client(world.user_a1).register(SECRET).status == 403
+    account_update(actor=world.client_a1_op, account=world.user_a1, is_active=True)
+    client_suspend(actor=world.brand_a_op, client=world.client_a1)
+    sip_directory_sync()
+    assert sip_client(world.user_a1).register(SECRET).status == 403
+
+
+def test_repeated_failures_ban_the_user_from_that_address_only(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    attacker = sip_client(world.user_a1, bind_ip="127.0.0.7")
+    for _ in range(5):
+        assert attacker.register("guess").status == 403
+    assert attacker.register(SECRET).status == 403  # banned: even the right secret is refused
+    assert get_redis().exists(rkey("ban:auth:127.0.0.7:101"))
+    assert sip_client(world.user_a1).register(SECRET).status == 200  # the real phone keeps working
+
+
+def test_a_flooding_address_is_ignored_while_others_register(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    flooder = sip_client(world.user_a1, bind_ip="127.0.0.9")
+    for _ in range(400):
+        flooder.send_raw(flooder.register_message())
+    time.sleep(0.3)
+    while flooder.receive(timeout=0.2) is not None:  # drain what was answered before the ban
+        pass
+    flooder.send_raw(flooder.register_message())
+    assert flooder.receive(timeout=1.0) is None
+    assert get_redis().exists(rkey("ban:ip:127.0.0.9"))
+    assert sip_client(world.user_a1).register(SECRET).status == 200
+
+
+def test_malformed_requests_get_400_or_are_dropped_and_the_edge_survives(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    bad_cseq = phone.register_message().replace(b"REGISTER\r\nUser-Agent", b"INVITE\r\nUser-Agent")
+    phone.send_raw(bad_cseq)
+    assert phone.receive().status == 400
+    phone.send_raw(b"\x00\xff garbage that is not SIP at all \r\n\r\n")
+    phone.send_raw(b"REGISTER sip:x SIP/2.0\r\n" + b"X-Long: " + b"a" * 20000 + b"\r\n\r\n")
+    assert phone.receive(timeout=0.5) is None
+    assert phone.register(SECRET).status == 200
+
+
+def test_two_edge_processes_share_bindings(world, sip_lines, sip_client, edge):
+    sip_lines(world.user_a1, SECRET)
+    second = start_edge()
+    try:
+        assert sip_client(world.user_a1).register(SECRET, expires=900).status == 200
+        query = sip_client(world.user_a1, target=second).register(SECRET, contact=None, expires=None)
+        assert query.status == 200
+        assert [c.split(";")[1] for c in query.get_all("Contact")] == ["expires=900"]
+    finally:
+        second.stop()
+
+
+def test_bad_addresses_and_values_are_refused_with_the_right_status(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    tel_to = phone.register_message().replace(
+        f"To: <sip:101@{world.client_a1.sip_domain}>".encode(), b"To: <tel:+15551234567>"
+    )
+    phone.send_raw(tel_to)
+    assert phone.receive().status == 416
+    assert phone.register(SECRET, contact=f"<sip:101@127.0.0.1:{phone.port}>;expires=-5").status == 400
+    assert phone.register(SECRET, contact="<mailto:someone@example.com>").status == 400
+    no_hops = phone.register_message().replace(b"Max-Forwards: 70", b"Max-Forwards: 00")
+    phone.send_raw(no_hops)
+    assert phone.receive().status == 483
+
+
+def test_tcp_register_and_keepalive_pong(world, sip_lines, edge):
+    import socket
+
+    from tests.telephony.sipclient import SipClient, parse_answer
+
+    sip_lines(world.user_a1, SECRET)
+    helper = SipClient(edge.address, "101", world.client_a1.sip_domain)  # builds the messages
+    with socket.create_connection(edge.address, timeout=3) as tcp:
+        tcp.sendall(b"\r\n\r\n")
+        assert tcp.recv(16) == b"\r\n"
+        register = helper.register_message().replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
+        tcp.sendall(register)
+        challenge = parse_answer(tcp.recv(65535))
+        assert challenge.status == 401
+        auth = helper.authorization(challenge.challenge("MD5"), SECRET)
+        tcp.sendall(helper.register_message(authorization=auth).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+        assert parse_answer(tcp.recv(65535)).status == 200
+    helper.close()

@@ -18,8 +18,8 @@ POSITIVE_TTL = 300.0  # a backstop: invalidations normally arrive at once
 
 
 class EdgeDirectory:
-    def __init__(self, redis, prefix: str):
-        self.redis = redis
+    def __init__(self, fast, prefix: str):
+        self.fast = fast  # the edge's pipelined connection (fastredis.py)
         self.prefix = prefix
         self._domains: dict[str, tuple[float, dict | None]] = {}
         self._creds: dict[tuple[int, str], tuple[float, dict | None]] = {}
@@ -29,7 +29,7 @@ class EdgeDirectory:
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        raw = await self.redis.hget(f"{self.prefix}:sip:domain", name)
+        raw = await self.fast.call("HGET", f"{self.prefix}:sip:domain", name)
         record = json.loads(raw) if raw else None
         self._domains[name] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
         return record
@@ -40,7 +40,7 @@ class EdgeDirectory:
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        raw = await self.redis.hget(f"{self.prefix}:sip:cred:{client_id}", username)
+        raw = await self.fast.call("HGET", f"{self.prefix}:sip:cred:{client_id}", username)
         record = json.loads(raw) if raw else None
         self._creds[key] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
         return record

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telephony.edge.location import Binding, OutOfOrder, Replay, now_millis
-from telephony.sip import NameAddr, Response, SipError, parse_contacts, parse_credentials, parse_name_addr
+from telephony.sip import NameAddr, Response, SipError, parse_credentials
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge, ServerTx
@@ -36,7 +36,10 @@ class Registrar:
 
     @staticmethod
     def _aor(tx: ServerTx) -> NameAddr:
-        return parse_name_addr(tx.request.headers.get("To") or "", sip_only=True)
+        aor = tx.request.name_addr("To")
+        if not aor.uri.is_sip:
+            raise SipError(416, "Unsupported URI Scheme")
+        return aor
 
     def answer_now(self, tx: ServerTx) -> Response | None:
         """The challenge needs no lookup; a request with credentials goes on to authenticate()."""
@@ -74,8 +77,7 @@ class Registrar:
 
     async def bind(self, tx: ServerTx, client_id: int, user: str, nonce: str, nc: int, realm: str) -> Response:
         request, source = tx.request, tx.source
-        values = request.headers.get_all("Contact")
-        contacts = parse_contacts(values) if values else []
+        contacts = request.contacts()
         expires_header = request.headers.get("Expires")
         default_expires = (
             _seconds(expires_header, "Expires") if expires_header is not None else self.config.default_expires

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
 from telephony.edge.directory import EdgeDirectory
+from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
 from telephony.edge.location import Location
 from telephony.edge.registrar import Registrar
@@ -31,7 +32,7 @@ TRANSACTION_LINGER = 32.0  # seconds a final answer is kept to absorb retransmis
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ServerTx:
     """One request being answered: where from, its transaction key and the To tag of our answers."""
 
@@ -45,13 +46,14 @@ class ServerTx:
 
 
 class Edge:
-    def __init__(self, config: EdgeConfig, redis, secret: bytes):
+    def __init__(self, config: EdgeConfig, redis, secret: bytes, fast: FastRedis):
         self.config = config
-        self.redis = redis
+        self.redis = redis  # redis-py asyncio: pub/sub, bans, heartbeats
+        self.fast = fast  # pipelined connection for the per-REGISTER lookups and updates
         self.edge_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.directory = EdgeDirectory(redis, config.redis_prefix)
+        self.directory = EdgeDirectory(fast, config.redis_prefix)
         self.digest = Digest(secret, nonce_ttl=config.nonce_ttl, algorithms=config.digest_algorithms)
-        self.location = Location(redis, config.redis_prefix, max_contacts=config.max_contacts,
+        self.location = Location(redis, fast, config.redis_prefix, max_contacts=config.max_contacts,
                                  nonce_ttl=config.nonce_ttl)  # fmt: skip
         self.guard = Guard(redis, config)
         self.registrar = Registrar(self)

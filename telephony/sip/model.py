@@ -9,7 +9,7 @@ from telephony.sip._lex import TOKEN_CHARS, is_digits
 from telephony.sip.errors import SipError
 from telephony.sip.headers import Headers
 from telephony.sip.reasons import reason_phrase
-from telephony.sip.uri import SipUri, parse_name_addr
+from telephony.sip.uri import NameAddr, SipUri, parse_contacts, parse_name_addr
 from telephony.sip.via import Via, parse_via
 
 SIP_VERSION = "SIP/2.0"
@@ -34,7 +34,7 @@ def _header_lines(headers: Headers, body: bytes) -> list[str]:
 
 
 class _Message:
-    __slots__ = ("body", "headers", "version")
+    __slots__ = ("_memo", "body", "headers", "version")
 
     headers: Headers
     body: bytes
@@ -56,15 +56,35 @@ class _Message:
         """(sequence number, method); SipError when the header is missing or malformed."""
         return parse_cseq(self.headers.get("CSeq"))
 
+    def _parsed(self, key: tuple, parse):
+        """A header value parsed once per message. The key holds the raw text, so a header changed
+        afterwards is parsed afresh; callers must treat what they get as read-only."""
+        try:
+            memo = self._memo
+        except AttributeError:
+            memo = self._memo = {}
+        hit = memo.get(key)
+        if hit is None:
+            hit = memo[key] = parse()
+        return hit
+
+    def name_addr(self, name: str) -> NameAddr:
+        """From, To or another single address header, parsed (read-only; SipError when malformed)."""
+        value = self.headers.get(name) or ""
+        return self._parsed((name, value), lambda: parse_name_addr(value))
+
+    def contacts(self) -> list[NameAddr] | str:
+        """The Contact values parsed ("*" for the wildcard, [] when there is none); read-only."""
+        values = self.headers.get_all("Contact")
+        return self._parsed(("Contact", *values), lambda: parse_contacts(values) if values else [])
+
     @property
     def from_tag(self) -> str | None:
-        value = self.headers.get("From")
-        return None if value is None else parse_name_addr(value).tag
+        return None if self.headers.get("From") is None else self.name_addr("From").tag
 
     @property
     def to_tag(self) -> str | None:
-        value = self.headers.get("To")
-        return None if value is None else parse_name_addr(value).tag
+        return None if self.headers.get("To") is None else self.name_addr("To").tag
 
     @property
     def top_via(self) -> Via:

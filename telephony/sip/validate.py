@@ -12,7 +12,7 @@ from telephony.sip._lex import is_digits
 from telephony.sip.errors import SipError
 from telephony.sip.model import Request
 from telephony.sip.parser import KNOWN_METHODS
-from telephony.sip.uri import parse_contacts, parse_name_addr, parse_uri
+from telephony.sip.uri import parse_name_addr, parse_uri
 from telephony.sip.via import parse_via
 
 # Headers a request carries at most once (RFC 3261 7.3.1: only list headers may repeat); RFC 4475 multi01.
@@ -47,12 +47,11 @@ def validate_request(request: Request) -> None:
     if length is not None and (not is_digits(length) or int(length) != len(request.body)):
         raise SipError(400, "Content-Length does not match the body")
     for name in ("From", "To"):
-        parse_name_addr(headers.get(name) or "")
+        request.name_addr(name)  # parsed once: the edge reads the same objects afterwards
     for value in headers.get_all("Via"):
         if parse_via(value).protocol != "SIP/2.0":
             raise SipError(400, "Bad Via protocol")
-    contacts = headers.get_all("Contact")
-    if contacts and parse_contacts(contacts) == "*":
+    if request.contacts() == "*":
         # RFC 3261 10.2.2: the wildcard only removes every binding: REGISTER with Expires: 0.
         expires = headers.get("Expires")
         if request.method != "REGISTER" or expires is None or not is_digits(expires) or int(expires) != 0:

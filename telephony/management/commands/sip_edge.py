@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand
 
 from telephony.directory import sip_directory_sync
 from telephony.edge.config import EdgeConfig
+from telephony.edge.fastredis import FastRedis
 from telephony.edge.server import Edge
 
 
@@ -40,7 +41,8 @@ class Command(BaseCommand):
         # A burst of REGISTERs queues for a connection instead of failing when all are busy.
         pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=64, timeout=5)
         redis = aioredis.Redis(connection_pool=pool)
-        edge = Edge(config, redis, secret=settings.SECRET_KEY.encode())
+        fast = FastRedis(settings.REDIS_URL)
+        edge = Edge(config, redis, secret=settings.SECRET_KEY.encode(), fast=fast)
         loop = asyncio.get_running_loop()
         runner = asyncio.create_task(edge.run())
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,4 +52,5 @@ class Command(BaseCommand):
         except asyncio.CancelledError:
             pass
         finally:
+            fast.close()
             await redis.aclose()

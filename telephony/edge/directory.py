@@ -7,7 +7,6 @@ too, so scanning random domains cannot turn into a Redis load.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -24,26 +23,21 @@ class EdgeDirectory:
         self._domains: dict[str, tuple[float, dict | None]] = {}
         self._creds: dict[tuple[int, str], tuple[float, dict | None]] = {}
 
-    async def domain(self, name: str) -> dict | None:
-        hit = self._domains.get(name)
+    async def _cached(self, cache: dict, key, redis_key: str, field: str) -> dict | None:
+        hit = cache.get(key)
         now = time.monotonic()
         if hit and hit[0] > now:
             return hit[1]
-        raw = await self.fast.call("HGET", f"{self.prefix}:sip:domain", name)
+        raw = await self.fast.call("HGET", redis_key, field)
         record = json.loads(raw) if raw else None
-        self._domains[name] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
+        cache[key] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
         return record
 
+    async def domain(self, name: str) -> dict | None:
+        return await self._cached(self._domains, name, f"{self.prefix}:sip:domain", name)
+
     async def credential(self, client_id: int, username: str) -> dict | None:
-        key = (client_id, username)
-        hit = self._creds.get(key)
-        now = time.monotonic()
-        if hit and hit[0] > now:
-            return hit[1]
-        raw = await self.fast.call("HGET", f"{self.prefix}:sip:cred:{client_id}", username)
-        record = json.loads(raw) if raw else None
-        self._creds[key] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
-        return record
+        return await self._cached(self._creds, (client_id, username), f"{self.prefix}:sip:cred:{client_id}", username)
 
     def invalidate(self, message: str) -> None:
         kind, _, rest = message.partition(" ")
@@ -59,11 +53,15 @@ class EdgeDirectory:
 
     async def listen(self, pubsub) -> None:
         """Apply invalidations as they are published (runs for the life of the edge)."""
-        await pubsub.subscribe(f"{self.prefix}:sip:invalidate")
-        async for message in pubsub.listen():
-            if message["type"] == "message":
-                try:
-                    self.invalidate(message["data"].decode())
-                except (ValueError, UnicodeDecodeError):
-                    log.warning("bad directory invalidation %r", message["data"])
-            await asyncio.sleep(0)
+        await follow(pubsub, f"{self.prefix}:sip:invalidate", self.invalidate)
+
+
+async def follow(pubsub, channel: str, apply) -> None:
+    """Call apply(text) for every message published on a channel, for the life of the edge."""
+    await pubsub.subscribe(channel)
+    async for message in pubsub.listen():
+        if message["type"] == "message":
+            try:
+                apply(message["data"].decode())
+            except (ValueError, UnicodeDecodeError):
+                log.warning("bad message on %s: %r", channel, message["data"])

@@ -13,6 +13,7 @@ import logging
 import time
 
 from telephony.edge.config import EdgeConfig
+from telephony.edge.directory import follow
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +106,4 @@ class Guard:
                 self.banned_auth[(ip, user)] = now + ttl
 
     async def listen(self, pubsub) -> None:
-        await pubsub.subscribe(f"{self.prefix}:sip:bans")
-        async for message in pubsub.listen():
-            if message["type"] == "message":
-                try:
-                    self.apply(message["data"].decode())
-                except (ValueError, UnicodeDecodeError):
-                    log.warning("bad ban message %r", message["data"])
+        await follow(pubsub, f"{self.prefix}:sip:bans", self.apply)

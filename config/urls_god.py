@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from telephony.urls import protection_urls
 from tenants import urls as pages
 from tenants.views import portal
 
@@ -11,5 +12,6 @@ urlpatterns = [
     *pages.client_urls,
     *pages.operator_urls,
     *pages.account_urls,
+    *protection_urls,
     path("", include("config.urls")),
 ]

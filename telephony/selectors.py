@@ -43,3 +43,29 @@ def registration_counts(client_ids: list[int]) -> dict[int, int]:
     for pk in client_ids:
         pipe.zcount(rkey("locidx", pk), now, "+inf")
     return dict(zip(client_ids, pipe.execute(), strict=True))
+
+
+def sip_bans(*, actor) -> list[dict]:
+    """Bans in force that the actor may see: god all of them; a brand its clients' lines' bans."""
+    from telephony.edge.guard import parse_ban_key
+    from tenants.models import Role
+
+    if actor.role not in (Role.GOD, Role.BRAND):
+        return []
+    domains = {c.sip_domain: c for c in Client.objects.restrict(actor)}
+    r, prefix, bans = get_redis(), settings.OCX_REDIS_PREFIX, []
+    for raw in r.scan_iter(match=rkey("ban:*"), count=500):
+        key = raw.decode()
+        parsed = parse_ban_key(prefix, key)
+        if parsed is None:
+            continue
+        kind, fields = parsed
+        client = domains.get(fields[0]) if kind == "auth" else None
+        if actor.role == Role.BRAND and client is None:
+            continue  # address bans are platform-wide: the platform operator's
+        ttl = r.ttl(key)
+        if ttl > 0:
+            domain, user = (fields[0], fields[1]) if kind == "auth" else ("", "")
+            bans.append({"key": key, "kind": kind, "ip": fields[-1], "user": user, "domain": domain,
+                         "client": client, "expires_in": ttl})  # fmt: skip
+    return sorted(bans, key=lambda b: (b["kind"], b["domain"], b["ip"]))

@@ -144,3 +144,25 @@ def extension_delete(*, actor: User, client: Client, extension: Extension) -> No
         sip_directory_drop_line(client, extension.sip_username)
         extension.delete()
         account.delete()
+
+
+def sip_ban_release(*, actor: User, key: str) -> None:
+    """Lift an anti-flood or brute-force ban at once on every edge (god, or the brand for its clients)."""
+    from django.http import Http404
+
+    from config.redis_store import get_redis, rkey
+    from telephony.selectors import sip_bans
+
+    ban = next((b for b in sip_bans(actor=actor) if b["key"] == key), None)
+    if ban is None:
+        raise Http404("No such ban.")
+    message = (
+        f"release ip {ban['ip']}" if ban["kind"] == "ip" else f"release auth {ban['domain']} {ban['user']} {ban['ip']}"
+    )
+    pipe = get_redis().pipeline()
+    pipe.delete(key)
+    if ban["kind"] == "auth":
+        pipe.delete(rkey(f"authfail:{ban['domain']}:{ban['user']}:{ban['ip']}"))
+    pipe.publish(rkey("sip:bans"), message)
+    pipe.execute()
+    audit(actor, "sip.ban_release", key, client=ban["client"], kind=ban["kind"], ip=ban["ip"])

@@ -14,3 +14,9 @@ urlpatterns = [
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
 ]
+
+# The god and brand portals: SIP bans in their scope.
+protection_urls = [
+    path("protection/", views.protection, name="protection"),
+    path("protection/release/", views.protection_release, name="protection_release"),
+]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from telephony import services
 from telephony.forms import SecretResetForm, UserCreateForm, UserForm
 from telephony.models import Extension
-from telephony.selectors import registrations_of, sip_credentials
+from telephony.selectors import registrations_of, sip_bans, sip_credentials
 from tenants.forms import changes
 from tenants.models import Client, Role, User
 from tenants.services import account_set_password, account_update
@@ -163,3 +163,22 @@ def my_phone_reset(request: HttpRequest) -> HttpResponse:
         show_once(request, _secret_slot(extension), secret)
         messages.success(request, "New SIP secret generated; set it in your phone.")
     return redirect("my_phone")
+
+
+@role_required(Role.GOD, Role.BRAND)
+def protection(request: HttpRequest) -> HttpResponse:
+    """Anti-flood and brute-force bans in force, with a release button each."""
+    return render(
+        request, "telephony/protection.html", {"title": "SIP protection", "bans": sip_bans(actor=request.user)}
+    )
+
+
+@require_POST
+@role_required(Role.GOD, Role.BRAND)
+def protection_release(request: HttpRequest) -> HttpResponse:
+    key = request.POST.get("key", "")
+    with service_call(request) as call:
+        services.sip_ban_release(actor=request.user, key=key)
+    if call.ok:
+        messages.success(request, "Ban released on every edge.")
+    return redirect("protection")

@@ -18,13 +18,33 @@ from telephony.edge.directory import follow
 log = logging.getLogger(__name__)
 
 
+def ip_ban_key(prefix: str, ip: str) -> str:
+    return f"{prefix}:ban:ip:{ip}"
+
+
+def auth_ban_key(prefix: str, domain: str, user: str, ip: str) -> str:
+    """The address goes last: IPv6 addresses hold colons, SIP domains and user names do not."""
+    return f"{prefix}:ban:auth:{domain}:{user}:{ip}"
+
+
+def parse_ban_key(prefix: str, key: str) -> tuple[str, tuple[str, ...]] | None:
+    """("ip", (ip,)) or ("auth", (domain, user, ip)) for a ban key, else None."""
+    kind, _, rest = key[len(prefix) + len(":ban:") :].partition(":")
+    if kind == "ip" and rest:
+        return "ip", (rest,)
+    parts = rest.split(":", 2)
+    if kind == "auth" and len(parts) == 3:
+        return "auth", tuple(parts)
+    return None
+
+
 class Guard:
     def __init__(self, redis, config: EdgeConfig):
         self.redis = redis
         self.config = config
         self.prefix = config.redis_prefix
         self.banned_ips: dict[str, float] = {}  # ip -> until (epoch seconds)
-        self.banned_auth: dict[tuple[str, str], float] = {}  # (ip, user) -> until
+        self.banned_auth: dict[tuple[str, str, str], float] = {}  # (domain, user, ip) -> until
         self._window_start = time.monotonic()
         self._counts: dict[str, int] = {}
         self.dropped = 0
@@ -49,8 +69,8 @@ class Guard:
             return False
         return True
 
-    def auth_banned(self, ip: str, user: str) -> bool:
-        until = self.banned_auth.get((ip, user))
+    def auth_banned(self, domain: str, user: str, ip: str) -> bool:
+        until = self.banned_auth.get((domain, user, ip))
         return until is not None and until > time.time()
 
     # Bans -----------------------------------------------------------------------------------------
@@ -59,23 +79,26 @@ class Guard:
         until = time.time() + seconds
         self.banned_ips[ip] = until
         log.warning("flood from %s: banned for %s s", ip, seconds)
-        asyncio.get_running_loop().create_task(self._publish_ban(f"ban:ip:{ip}", seconds, f"ip {ip} {until}"))
+        ban = self._publish_ban(ip_ban_key(self.prefix, ip), seconds, f"ip {ip} {until}")
+        asyncio.get_running_loop().create_task(ban)
 
-    async def auth_failed(self, ip: str, user: str) -> None:
-        key = f"{self.prefix}:authfail:{ip}:{user}"
+    async def auth_failed(self, domain: str, user: str, ip: str) -> None:
+        key = f"{self.prefix}:authfail:{domain}:{user}:{ip}"
         pipe = self.redis.pipeline()
         pipe.incr(key)
         pipe.expire(key, self.config.auth_window)  # failures count while each follows the last within the window
         failures, _ = await pipe.execute()
         if failures >= self.config.auth_failures:
             until = time.time() + self.config.auth_ban
-            self.banned_auth[(ip, user)] = until
-            log.warning("%s failed authentications for %s from %s: banned", failures, user, ip)
-            await self._publish_ban(f"ban:auth:{ip}:{user}", self.config.auth_ban, f"auth {ip} {user} {until}")
+            self.banned_auth[(domain, user, ip)] = until
+            log.warning("%s failed authentications for %s@%s from %s: banned", failures, user, domain, ip)
+            await self._publish_ban(
+                auth_ban_key(self.prefix, domain, user, ip), self.config.auth_ban, f"auth {domain} {user} {ip} {until}"
+            )
 
     async def _publish_ban(self, key: str, seconds: int, message: str) -> None:
         pipe = self.redis.pipeline()
-        pipe.set(f"{self.prefix}:{key}", "1", ex=seconds)
+        pipe.set(key, "1", ex=seconds)
         pipe.publish(f"{self.prefix}:sip:bans", message)
         await pipe.execute()
 
@@ -84,12 +107,12 @@ class Guard:
         parts = message.split()
         if parts[:1] == ["ip"] and len(parts) == 3:
             self.banned_ips[parts[1]] = float(parts[2])
-        elif parts[:1] == ["auth"] and len(parts) == 4:
-            self.banned_auth[(parts[1], parts[2])] = float(parts[3])
+        elif parts[:1] == ["auth"] and len(parts) == 5:
+            self.banned_auth[(parts[1], parts[2], parts[3])] = float(parts[4])
         elif parts[:2] == ["release", "ip"] and len(parts) == 3:
             self.banned_ips.pop(parts[2], None)
-        elif parts[:2] == ["release", "auth"] and len(parts) == 4:
-            self.banned_auth.pop((parts[2], parts[3]), None)
+        elif parts[:2] == ["release", "auth"] and len(parts) == 5:
+            self.banned_auth.pop((parts[2], parts[3], parts[4]), None)
 
     async def load(self) -> None:
         """Bans already in force when this edge starts."""
@@ -98,12 +121,11 @@ class Guard:
             ttl = await self.redis.ttl(key)
             if ttl <= 0:
                 continue
-            kind, _, rest = key.decode()[len(self.prefix) + len(":ban:") :].partition(":")
-            if kind == "ip":
-                self.banned_ips[rest] = now + ttl
-            elif kind == "auth":  # <ip>:<user>; user names hold no colon, IPv6 addresses do
-                ip, _, user = rest.rpartition(":")
-                self.banned_auth[(ip, user)] = now + ttl
+            parsed = parse_ban_key(self.prefix, key.decode())
+            if parsed and parsed[0] == "ip":
+                self.banned_ips[parsed[1][0]] = now + ttl
+            elif parsed:
+                self.banned_auth[parsed[1]] = now + ttl
 
     async def listen(self, pubsub) -> None:
         await follow(pubsub, f"{self.prefix}:sip:bans", self.apply)

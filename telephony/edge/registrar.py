@@ -50,12 +50,12 @@ class Registrar:
         scheme, params = parse_credentials(header)
         if scheme.lower() != "digest" or params.get("realm") != realm:
             return self.challenge(tx, realm)
-        if self.edge.guard.auth_banned(tx.source.ip, params.get("username", "")):
+        if self.edge.guard.auth_banned(realm, params.get("username", ""), tx.source.ip):
             return tx.response(403)
         return None
 
     async def refuse(self, tx: ServerTx, user: str) -> Response:
-        await self.edge.guard.auth_failed(tx.source.ip, user)
+        await self.edge.guard.auth_failed(self._aor(tx).uri.host, user, tx.source.ip)
         return tx.response(403)
 
     async def authenticate(self, tx: ServerTx) -> Response:

@@ -15,14 +15,37 @@ from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis, rkey
 from telephony.models import Extension
-from tenants.models import Client, User
+from tenants.models import Client, SipAddressRule, User
 
 INVALIDATE_CHANNEL = "sip:invalidate"
 
 
+def _rules(client: Client | None) -> dict[str, list[str]]:
+    rules = {"allow": [], "deny": []}
+    for action, network in SipAddressRule.objects.filter(client=client).values_list("action", "network"):
+        rules[action].append(network)
+    return rules
+
+
 def domain_record(client: Client) -> str:
     return json.dumps({"client": client.pk, "brand": client.brand_id, "active": client.is_active,
-                       "max_calls": client.max_calls})  # fmt: skip
+                       "max_calls": client.max_calls, **_rules(client)})  # fmt: skip
+
+
+def sip_directory_put_rules(client: Client | None) -> None:
+    """Address rules changed: a client's travel in its domain record, the global ones on their own."""
+    if client is not None:
+        sip_directory_put_client(client)
+        return
+    record = json.dumps(_rules(None))
+
+    def write():
+        pipe = get_redis().pipeline()
+        pipe.set(rkey("sip:acl"), record)
+        pipe.publish(rkey("sip:bans"), "acl")  # the edges' guards reload their global rules
+        pipe.execute()
+
+    _after_commit(write)
 
 
 def credential_record(extension: Extension, account_active: bool) -> str:
@@ -132,6 +155,8 @@ def sip_directory_sync() -> dict:
     pipe.delete(rkey("sip:domain"))
     if domains:
         pipe.hset(rkey("sip:domain"), mapping=domains)
+    pipe.set(rkey("sip:acl"), json.dumps(_rules(None)))
     _publish(pipe, "all")
+    pipe.publish(rkey("sip:bans"), "acl")
     pipe.execute()
     return {"domains": len(domains), "lines": lines}

@@ -37,3 +37,21 @@ class SecretResetForm(forms.Form):
     sip_username = forms.CharField(
         max_length=64, required=False, label="New SIP user name", help_text="Optional; empty keeps the current one."
     )
+
+
+class SipRuleForm(forms.Form):
+    """An address rule at the SIP edge; god may leave the client empty (a rule for every client)."""
+
+    client = forms.ModelChoiceField(queryset=None, required=False, empty_label="Every client (platform-wide)")
+    network = forms.CharField(max_length=43, help_text="An address or network, such as 203.0.113.0/24.")
+    action = forms.ChoiceField(choices=(("deny", "Deny"), ("allow", "Allow only")))
+    note = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, actor, **kwargs):
+        from tenants.models import Client, Role
+
+        super().__init__(*args, **kwargs)
+        self.fields["client"].queryset = Client.objects.restrict(actor).exclude(status=Client.Status.DELETED)
+        if actor.role != Role.GOD:
+            self.fields["client"].required = True
+            self.fields["client"].empty_label = None

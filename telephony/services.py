@@ -166,3 +166,41 @@ def sip_ban_release(*, actor: User, key: str) -> None:
     pipe.publish(rkey("sip:bans"), message)
     pipe.execute()
     audit(actor, "sip.ban_release", key, client=ban["client"], kind=ban["kind"], ip=ban["ip"])
+
+
+@transaction.atomic
+def sip_rule_create(*, actor: User, client: Client | None, network: str, action: str, note: str = "") -> object:
+    """Allow or deny a network at the edge, for one client (brand or god) or for all (god)."""
+    import ipaddress
+
+    from telephony.directory import sip_directory_put_rules
+    from tenants.models import SipAddressRule
+
+    if actor.role not in (Role.GOD, Role.BRAND) or (client is None and actor.role != Role.GOD):
+        raise NotAllowed("Only the platform operator sets rules for every client.")
+    if client is not None and not Client.objects.restrict(actor).filter(pk=client.pk).exists():
+        raise NotAllowed("Not one of your clients.")
+    try:
+        network = str(ipaddress.ip_network(network.strip(), strict=False))
+    except ValueError as exc:
+        raise ValidationError({"network": "Enter an address or a network such as 203.0.113.0/24."}) from exc
+    if action not in SipAddressRule.Action.values:
+        raise ValidationError({"action": "Choose allow or deny."})
+    if SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
+        raise ValidationError({"network": "This rule exists already."})
+    rule = SipAddressRule.objects.create(client=client, network=network, action=action, note=note.strip()[:200])
+    sip_directory_put_rules(client)
+    audit(actor, "sip.rule_create", rule, client=client, network=network, rule=action)
+    return rule
+
+
+@transaction.atomic
+def sip_rule_delete(*, actor: User, rule) -> None:
+    from telephony.directory import sip_directory_put_rules
+
+    if actor.role != Role.GOD and (rule.client is None or rule.client.brand_id != actor.brand_id):
+        raise NotAllowed("Not one of your rules.")
+    audit(actor, "sip.rule_delete", rule, client=rule.client, network=rule.network, rule=rule.action)
+    client = rule.client
+    rule.delete()
+    sip_directory_put_rules(client)

@@ -19,4 +19,5 @@ urlpatterns = [
 protection_urls = [
     path("protection/", views.protection, name="protection"),
     path("protection/release/", views.protection_release, name="protection_release"),
+    path("protection/rules/<int:pk>/delete/", views.protection_rule_delete, name="protection_rule_delete"),
 ]

@@ -10,11 +10,11 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from telephony import services
-from telephony.forms import SecretResetForm, UserCreateForm, UserForm
+from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
 from telephony.selectors import registrations_of, sip_bans, sip_credentials
 from tenants.forms import changes
-from tenants.models import Client, Role, User
+from tenants.models import Client, Role, SipAddressRule, User
 from tenants.services import account_set_password, account_update
 from tenants.views.common import confirm_then, paginated, role_required, service_call, show_once, take_once
 
@@ -167,10 +167,34 @@ def my_phone_reset(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.GOD, Role.BRAND)
 def protection(request: HttpRequest) -> HttpResponse:
-    """Anti-flood and brute-force bans in force, with a release button each."""
-    return render(
-        request, "telephony/protection.html", {"title": "SIP protection", "bans": sip_bans(actor=request.user)}
-    )
+    """Bans in force (each releasable) and address rules (add, remove) in the actor's scope."""
+    form = SipRuleForm(request.POST or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with service_call(request, form) as call:
+            services.sip_rule_create(actor=request.user, client=data["client"], network=data["network"],
+                                     action=data["action"], note=data["note"])  # fmt: skip
+        if call.ok:
+            messages.success(request, "Rule added; every edge applies it at once.")
+            return redirect("protection")
+    context = {
+        "title": "SIP protection",
+        "bans": sip_bans(actor=request.user),
+        "rules": SipAddressRule.objects.restrict(request.user).select_related("client"),
+        "form": form,
+    }
+    return render(request, "telephony/protection.html", context)
+
+
+@require_POST
+@role_required(Role.GOD, Role.BRAND)
+def protection_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    rule = SipAddressRule.objects.get_for(request.user, pk=pk)
+    with service_call(request) as call:
+        services.sip_rule_delete(actor=request.user, rule=rule)
+    if call.ok:
+        messages.success(request, f"Rule {rule} removed.")
+    return redirect("protection")
 
 
 @require_POST

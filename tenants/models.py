@@ -219,6 +219,46 @@ class User(AbstractBaseUser):
         return False
 
 
+class SipAddressRuleQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(client__brand_id=actor.brand_id)
+        return self.none()
+
+
+class SipAddressRule(models.Model):
+    """A network allowed or denied at the SIP edge: for every client (no client) or for one client.
+
+    Deny wins. When a client has allow rules, its lines register only from those networks; when
+    global allow rules exist, the edge answers only those networks.
+    """
+
+    class Action(models.TextChoices):
+        ALLOW = "allow", "Allow"
+        DENY = "deny", "Deny"
+
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="sip_rules")
+    network = models.CharField(max_length=43, help_text="An address or network, such as 203.0.113.0/24.")
+    action = models.CharField(max_length=5, choices=Action.choices)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = SipAddressRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["client_id", "action", "network"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "network", "action"], name="sip_rule_unique", nulls_distinct=False
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.network}"
+
+
 class ApiToken(models.Model):
     """A named API key of one account; only its SHA-256 is stored, the key is shown once."""
 

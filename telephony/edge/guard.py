@@ -9,6 +9,8 @@ dictionary lookups only.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import json
 import logging
 import time
 
@@ -16,6 +18,17 @@ from telephony.edge.config import EdgeConfig
 from telephony.edge.directory import follow
 
 log = logging.getLogger(__name__)
+
+
+def permitted(ip: str, allow: list, deny: list) -> bool:
+    """Deny wins; with allow rules, only their networks pass. Rules are networks or their text."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if any(address in ipaddress.ip_network(n) for n in deny):
+        return False
+    return not allow or any(address in ipaddress.ip_network(n) for n in allow)
 
 
 def ip_ban_key(prefix: str, ip: str) -> str:
@@ -48,10 +61,21 @@ class Guard:
         self._window_start = time.monotonic()
         self._counts: dict[str, int] = {}
         self.dropped = 0
+        self.global_allow: list = []  # networks; when any, the edge answers only these
+        self.global_deny: list = []
+        self._acl_verdicts: dict[str, bool] = {}  # ip -> allowed by the global rules
+        self._tasks: set[asyncio.Task] = set()
 
     # Packet path ----------------------------------------------------------------------------------
 
     def packet_allowed(self, ip: str) -> bool:
+        if self.global_allow or self.global_deny:
+            allowed = self._acl_verdicts.get(ip)
+            if allowed is None:
+                allowed = self._acl_verdicts[ip] = permitted(ip, self.global_allow, self.global_deny)
+            if not allowed:
+                self.dropped += 1
+                return False
         until = self.banned_ips.get(ip)
         if until is not None:
             if until > time.time():
@@ -68,6 +92,19 @@ class Guard:
             self.dropped += 1
             return False
         return True
+
+    @staticmethod
+    def client_allows(domain_record: dict, ip: str) -> bool:
+        """A client's own address rules (carried in its SIP directory record)."""
+        allow, deny = domain_record.get("allow") or [], domain_record.get("deny") or []
+        return (not allow and not deny) or permitted(ip, allow, deny)
+
+    async def load_acl(self) -> None:
+        raw = await self.redis.get(f"{self.prefix}:sip:acl")
+        rules = json.loads(raw) if raw else {}
+        self.global_allow = [ipaddress.ip_network(n) for n in rules.get("allow", [])]
+        self.global_deny = [ipaddress.ip_network(n) for n in rules.get("deny", [])]
+        self._acl_verdicts = {}
 
     def auth_banned(self, domain: str, user: str, ip: str) -> bool:
         until = self.banned_auth.get((domain, user, ip))
@@ -105,7 +142,11 @@ class Guard:
     def apply(self, message: str) -> None:
         """A ban or release published by any edge or by the portals."""
         parts = message.split()
-        if parts[:1] == ["ip"] and len(parts) == 3:
+        if parts == ["acl"]:
+            task = asyncio.get_running_loop().create_task(self.load_acl())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif parts[:1] == ["ip"] and len(parts) == 3:
             self.banned_ips[parts[1]] = float(parts[2])
         elif parts[:1] == ["auth"] and len(parts) == 5:
             self.banned_auth[(parts[1], parts[2], parts[3])] = float(parts[4])
@@ -115,7 +156,8 @@ class Guard:
             self.banned_auth.pop((parts[2], parts[3], parts[4]), None)
 
     async def load(self) -> None:
-        """Bans already in force when this edge starts."""
+        """Bans and global address rules already in force when this edge starts."""
+        await self.load_acl()
         now = time.time()
         async for key in self.redis.scan_iter(match=f"{self.prefix}:ban:*", count=500):
             ttl = await self.redis.ttl(key)

@@ -68,6 +68,8 @@ class Registrar:
         credential = await self.edge.directory.credential(domain["client"], username) if domain else None
         if not (domain and credential and domain["active"] and credential["active"] and username == user):
             return await self.refuse(tx, username)
+        if not self.edge.guard.client_allows(domain, tx.source.ip):
+            return tx.response(403)  # the client's address rules: not a failed login, so not counted
         verdict = self.edge.digest.verify(params, request.method, realm, credential)
         if verdict.stale or verdict.reason == "unknown nonce":
             return self.challenge(tx, realm, stale=verdict.stale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 from config.redis_store import get_redis, rkey
@@ -184,8 +185,6 @@ def test_bad_addresses_and_values_are_refused_with_the_right_status(world, sip_l
 
 
 def test_tcp_register_and_keepalive_pong(world, sip_lines, edge):
-    import socket
-
     from tests.telephony.sipclient import SipClient, parse_answer
 
     sip_lines(world.user_a1, SECRET)
@@ -201,3 +200,48 @@ def test_tcp_register_and_keepalive_pong(world, sip_lines, edge):
         tcp.sendall(helper.register_message(authorization=auth).replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
         assert parse_answer(tcp.recv(65535)).status == 200
     helper.close()
+
+
+def test_tls_register_with_a_configured_certificate(world, sip_lines, tmp_path):
+    """With OCX_SIP_TLS_CERT/KEY the edge also speaks TLS on OCX_SIP_TLS_PORT."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from tests.telephony.conftest import free_port
+    from tests.telephony.sipclient import SipClient, parse_answer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sip.test.invalid")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    sip_lines(world.user_a1, SECRET)
+    tls_port = free_port()
+    edge = start_edge(OCX_SIP_TLS_PORT=str(tls_port), OCX_SIP_TLS_CERT=str(tmp_path / "cert.pem"),
+                      OCX_SIP_TLS_KEY=str(tmp_path / "key.pem"))  # fmt: skip
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # a self-signed test certificate
+    helper = SipClient(edge.address, "101", world.client_a1.sip_domain)
+    try:
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=3) as raw, context.wrap_socket(raw) as tls:
+            tls.sendall(helper.register_message().replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"))
+            challenge = parse_answer(tls.recv(65535))
+            assert challenge.status == 401
+            auth = helper.authorization(challenge.challenge("MD5"), SECRET)
+            tls.sendall(helper.register_message(authorization=auth).replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"))
+            assert parse_answer(tls.recv(65535)).status == 200
+        stored = get_redis().hgetall(rkey("loc", world.client_a1.pk, "101"))
+        assert any(b'"source": "tls:127.0.0.1:' in value for value in stored.values())
+    finally:
+        helper.close()
+        edge.stop()

@@ -38,7 +38,6 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "*")
 OCX_PLATFORM_HOSTS = env_list("OCX_PLATFORM_HOSTS", "localhost,127.0.0.1")
 # What the portals tell users about where things run.
 OCX_WEB_URL_PORT = env("OCX_WEB_URL_PORT", "8000")
-OCX_SIP_PROXY = env("OCX_SIP_PROXY", "127.0.0.1:5060")
 OCX_VAR_DIR = Path(env("OCX_VAR_DIR", str(BASE_DIR / "var")))
 
 # The SIP edge (telephony/edge): addresses, registration limits and abuse protection.
@@ -62,6 +61,9 @@ OCX_SIP = {
     "auth_ban": int(env("OCX_SIP_AUTH_BAN", "900")),
     "trusted": env_list("OCX_SIP_TRUSTED", ""),
 }
+# The address the portals tell users to set as their phones' proxy: the edge's, unless a public
+# name or load balancer stands in front of it.
+OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")
 
 SHARED_APPS = [
     "django_tenants",

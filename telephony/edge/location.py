@@ -27,6 +27,7 @@ if nckey ~= '' then
   if nc <= last then return {-1} end
   redis.call('SET', nckey, nc, 'EX', nonce_ttl)
 end
+local changed = 0
 local current = {}
 local flat = redis.call('HGETALL', loc)
 for i = 1, #flat, 2 do
@@ -46,17 +47,19 @@ if remove_all then
     if current[contact].callid == callid and current[contact].cseq >= cseq then return {-2} end
   end
   for contact, _ in pairs(current) do
-    redis.call('HDEL', loc, contact); redis.call('ZREM', idx, user .. '|' .. contact)
+    changed = changed + redis.call('HDEL', loc, contact); redis.call('ZREM', idx, user .. '|' .. contact)
   end
   current = {}
 end
 for i = 9, #ARGV, 2 do
   local contact, record = ARGV[i], ARGV[i + 1]
   if record == '' then
-    redis.call('HDEL', loc, contact); redis.call('ZREM', idx, user .. '|' .. contact); current[contact] = nil
+    changed = changed + redis.call('HDEL', loc, contact)
+    redis.call('ZREM', idx, user .. '|' .. contact); current[contact] = nil
   else
     local b = cjson.decode(record)
-    redis.call('HSET', loc, contact, record); redis.call('ZADD', idx, b.expires_at, user .. '|' .. contact)
+    changed = changed + redis.call('HSET', loc, contact, record)
+    redis.call('ZADD', idx, b.expires_at, user .. '|' .. contact)
     current[contact] = b
   end
 end
@@ -65,9 +68,9 @@ for contact, b in pairs(current) do table.insert(list, {contact, b}) end
 table.sort(list, function(a, b) return a[2].expires_at > b[2].expires_at end)
 while #list > max_contacts do
   local victim = table.remove(list)
-  redis.call('HDEL', loc, victim[1]); redis.call('ZREM', idx, user .. '|' .. victim[1])
+  changed = changed + redis.call('HDEL', loc, victim[1]); redis.call('ZREM', idx, user .. '|' .. victim[1])
 end
-local latest, out = now, {}
+local latest, out = now, {changed}
 for _, item in ipairs(list) do
   if item[2].expires_at > latest then latest = item[2].expires_at end
   table.insert(out, cjson.encode(item[2]))
@@ -111,6 +114,12 @@ class Binding:
         return max(0, round((self.expires_at - (now_ms or now_millis())) / 1000))
 
 
+@dataclass(frozen=True)
+class Update:
+    changed: bool
+    bindings: list[Binding]
+
+
 def now_millis() -> int:
     return int(time.time() * 1000)
 
@@ -149,8 +158,9 @@ class Location:
         cseq: int,
         changes: list[tuple[str, Binding | None]],
         remove_all: bool = False,
-    ) -> list[Binding]:
-        """Apply a REGISTER's changes (None removes a contact); the bindings that remain."""
+    ) -> Update:
+        """Apply a REGISTER's changes (None removes a contact): the bindings that remain, and whether
+        a device came or went (a refresh of a known contact is not a change)."""
         args = [now_millis(), nc, self.nonce_ttl, callid, cseq, "1" if remove_all else "0", self.max_contacts, user]
         for contact, binding in changes:
             args += [contact, binding.to_json() if binding else ""]
@@ -162,11 +172,11 @@ class Location:
                 raise
             await self.fast.call("SCRIPT", "LOAD", UPDATE_SCRIPT)  # first use since Redis started
             result = await self.fast.call("EVALSHA", self._sha, 3, *keys, *args)
-        if result and result[0] == -1:
+        if result[0] == -1:
             raise Replay()
-        if result and result[0] == -2:
+        if result[0] == -2:
             raise OutOfOrder()
-        return [Binding.from_json(item) for item in result]
+        return Update(changed=result[0] > 0, bindings=[Binding.from_json(item) for item in result[1:]])
 
     async def lookup(self, client_id: int, user: str) -> list[Binding]:
         now = now_millis()

@@ -75,10 +75,10 @@ class Registrar:
             return self.challenge(tx, realm, stale=verdict.stale)
         if not verdict.ok:
             return await self.refuse(tx, username)
-        return await self.bind(tx, domain["client"], user, params["nonce"], verdict.nc, realm)
+        return await self.bind(tx, domain, credential, params["nonce"], verdict.nc, realm)
 
-    async def bind(self, tx: ServerTx, client_id: int, user: str, nonce: str, nc: int, realm: str) -> Response:
-        request, source = tx.request, tx.source
+    async def bind(self, tx: ServerTx, domain: dict, credential: dict, nonce: str, nc: int, realm: str) -> Response:
+        request, source, client_id, user = tx.request, tx.source, domain["client"], self._aor(tx).uri.user_unescaped
         contacts = request.contacts()
         expires_header = request.headers.get("Expires")
         default_expires = (
@@ -107,11 +107,16 @@ class Registrar:
                 edge=self.edge.edge_id,
             )))  # fmt: skip
         try:
-            bindings = await self.edge.location.update(
+            update = await self.edge.location.update(
                 client_id, user, nonce=nonce, nc=nc, callid=callid, cseq=cseq, changes=changes, remove_all=remove_all
             )
         except Replay:
             return self.challenge(tx, realm)
         except OutOfOrder:
             return tx.response(500, "Out of order REGISTER")
-        return tx.response(200, headers=[("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in bindings])
+        if update.changed:  # a device came or went: the portals' live views follow
+            self.edge.announce(
+                "registration.changed", domain, credential["account"], line=user, devices=len(update.bindings)
+            )
+        contacts = [("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in update.bindings]
+        return tx.response(200, headers=contacts)

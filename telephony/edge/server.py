@@ -17,6 +17,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from channels.layers import get_channel_layer
+
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
 from telephony.edge.directory import EdgeDirectory
@@ -26,6 +28,7 @@ from telephony.edge.location import Location
 from telephony.edge.registrar import Registrar
 from telephony.edge.transport import Source, listen
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
+from tenants.events import group_for_brand, group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
 TRANSACTION_LINGER = 32.0  # seconds a final answer is kept to absorb retransmissions (RFC 3261 Timer J)
@@ -137,6 +140,20 @@ class Edge:
         if response.status >= 200:
             self.answered[tx.key] = (time.monotonic() + TRANSACTION_LINGER, data)
         tx.source.send(data)
+
+    def announce(self, kind: str, domain: dict, account: int, **fields) -> None:
+        """A live event for the portals of the client, its brand and the line's owner (fire and forget)."""
+        event = {"type": kind, "client": domain["client"], **fields}
+        groups = (group_for_client(domain["client"]), group_for_brand(domain["brand"]), group_for_user(account))
+        layer = get_channel_layer()
+
+        async def send() -> None:
+            for group in groups:
+                await layer.group_send(group, {"type": "platform.event", "event": event})
+
+        task = asyncio.get_running_loop().create_task(send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # Running --------------------------------------------------------------------------------------
 

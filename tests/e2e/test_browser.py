@@ -8,7 +8,6 @@ test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -113,7 +112,7 @@ def test_user_reads_their_sip_credentials(page, running_platform):
     main = page.locator("main")
     expect(main).to_contain_text("102")
     expect(main).to_contain_text("acme.brand.localhost")
-    expect(main).to_contain_text(re.compile(r"127\.0\.0\.1:5060"))
+    expect(main).to_contain_text(f"127.0.0.1:{running_platform.env['OCX_SIP_PORT']}")  # the edge's address
     shot(page, "user-phone")
 
 
@@ -138,3 +137,21 @@ def test_an_account_cannot_sign_in_on_another_portal(page, running_platform):
     page.click("button[type=submit]")
     expect(page.locator(".errors")).to_be_visible()
     expect(page.locator("form.signout")).to_have_count(0)
+
+
+def test_my_phone_page_shows_a_device_registering_live(page, running_platform):
+    from tests.telephony.sipclient import SipClient
+
+    host = "acme.brand.localhost"
+    sign_in(page, running_platform, host, "bob@acme.example")
+    page.goto(running_platform.url(host, "/phone/"))
+    expect(page.locator("main")).to_contain_text("No device is registered")
+    page.wait_for_timeout(1000)  # the page's WebSocket connects
+    phone = SipClient(("127.0.0.1", int(running_platform.env["OCX_SIP_PORT"])), "102", host)
+    try:
+        assert phone.register("demo-sip-102").status == 200
+        expect(page.locator("main")).to_contain_text(f"sip:102@127.0.0.1:{phone.port}", timeout=10_000)
+        expect(page.locator("main")).to_contain_text(f"127.0.0.1:{running_platform.env['OCX_SIP_PORT']}")
+        shot(page, "user-phone-registered")
+    finally:
+        phone.close()

@@ -70,3 +70,37 @@ def test_users_of_different_clients_with_the_same_number_stay_apart(world, sip_l
     assert phone.register(username="101", domain=world.client_b1.sip_domain, secret=SECRET, proxy=proxy)["code"] == 403
     assert phones().register(username="101", domain=world.client_b1.sip_domain, secret="other-secret-456",
                              proxy=proxy)["code"] == 200  # fmt: skip
+
+
+def test_registration_changes_reach_the_portals_live(world, sip_lines, sip_client):
+    """A new device announces itself to the client's, the brand's and the owner's sockets."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from tenants.events import group_for_brand, group_for_client, group_for_user
+
+    sip_lines(world.user_a1, SECRET)
+    layer = get_channel_layer()
+    phone = sip_client(world.user_a1)
+
+    async def scenario():
+        channel = await layer.new_channel()
+        for group in (group_for_client(world.client_a1.pk), group_for_brand(world.brand_a.pk),
+                      group_for_user(world.user_a1.pk)):  # fmt: skip
+            await layer.group_add(group, channel)
+        answer = await asyncio.get_running_loop().run_in_executor(None, phone.register, SECRET)
+        assert answer.status == 200
+        events = [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(3)]
+        assert {e["event"]["type"] for e in events} == {"registration.changed"}
+        assert events[0]["event"]["line"] == "101" and events[0]["event"]["devices"] == 1
+        refresh = await asyncio.get_running_loop().run_in_executor(None, phone.register, SECRET)
+        assert refresh.status == 200
+        try:  # a refresh of the same device is not a change: nothing more arrives
+            extra = await asyncio.wait_for(layer.receive(channel), timeout=1)
+        except TimeoutError:
+            extra = None
+        assert extra is None
+
+    async_to_sync(scenario)()

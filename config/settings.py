@@ -60,6 +60,8 @@ OCX_SIP = {
     "auth_window": int(env("OCX_SIP_AUTH_WINDOW", "600")),
     "auth_ban": int(env("OCX_SIP_AUTH_BAN", "900")),
     "trusted": env_list("OCX_SIP_TRUSTED", ""),
+    "keepalive_interval": float(env("OCX_SIP_KEEPALIVE", "30")),
+    "keepalive_misses": int(env("OCX_SIP_KEEPALIVE_MISSES", "3")),
 }
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.

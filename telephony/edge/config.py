@@ -28,6 +28,8 @@ class EdgeConfig:
     auth_window: int = 600
     auth_ban: int = 900
     trusted: tuple = field(default_factory=tuple)  # networks never flood-banned (engines, SBCs)
+    keepalive_interval: float = 30.0  # seconds between OPTIONS to NATed phones; 0 turns them off
+    keepalive_misses: int = 3  # unanswered in a row before the binding is removed
     redis_prefix: str = "ocx"
 
     @classmethod

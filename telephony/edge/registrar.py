@@ -114,6 +114,7 @@ class Registrar:
             return self.challenge(tx, realm)
         except OutOfOrder:
             return tx.response(500, "Out of order REGISTER")
+        self.edge.keepalive.follow(domain, credential["account"], user, update.bindings)
         if update.changed:  # a device came or went: the portals' live views follow
             self.edge.announce(
                 "registration.changed", domain, credential["account"], line=user, devices=len(update.bindings)

@@ -24,6 +24,7 @@ from telephony.edge.digest import Digest
 from telephony.edge.directory import EdgeDirectory
 from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
+from telephony.edge.keepalive import NatKeepalive
 from telephony.edge.location import Location
 from telephony.edge.registrar import Registrar
 from telephony.edge.transport import Source, listen
@@ -60,6 +61,8 @@ class Edge:
                                  nonce_ttl=config.nonce_ttl)  # fmt: skip
         self.guard = Guard(redis, config)
         self.registrar = Registrar(self)
+        self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
+        self.udp = None  # the UDP transport, for requests the edge sends itself
         self.connections: dict[str, object] = {}
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
         self.stats: Counter = Counter()
@@ -86,7 +89,8 @@ class Edge:
     def dispatch(self, message: Request | Response, source: Source) -> None:
         self.stats["received"] += 1
         if isinstance(message, Response):
-            self.stats["responses"] += 1  # proxying (client transactions) comes with the call engines
+            self.stats["responses"] += 1
+            self.keepalive.on_response(message)  # proxying (client transactions) comes with the call engines
             return
         via = stamp_received(message, source)
         branch = via.branch or f"{message.call_id}/{message.cseq[0]}"
@@ -141,6 +145,10 @@ class Edge:
             self.answered[tx.key] = (time.monotonic() + TRANSACTION_LINGER, data)
         tx.source.send(data)
 
+    def send_udp(self, data: bytes, address: tuple[str, int]) -> None:
+        if self.udp is not None:
+            self.udp.sendto(data, address)
+
     def announce(self, kind: str, domain: dict, account: int, **fields) -> None:
         """A live event for the portals of the client, its brand and the line's owner (fire and forget)."""
         event = {"type": kind, "client": domain["client"], **fields}
@@ -175,6 +183,8 @@ class Edge:
         await self.guard.load()
         servers = await listen(self)
         background.append(asyncio.create_task(self.housekeeping()))
+        if self.config.keepalive_interval > 0:
+            background.append(asyncio.create_task(self.keepalive.run()))
         log.info("SIP edge %s on %s:%s (udp, tcp%s)", self.edge_id, self.config.host, self.config.port,
                  ", tls" if self.config.tls_cert else "")  # fmt: skip
         if ready is not None:

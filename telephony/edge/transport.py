@@ -112,6 +112,7 @@ async def listen(edge: Edge) -> list:
     tcp = await loop.create_server(
         lambda: StreamProtocol(edge, "tcp"), sock=_socket(config.host, config.port, socket.SOCK_STREAM)
     )
+    edge.udp = udp
     servers = [udp, tcp]
     if config.tls_cert:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

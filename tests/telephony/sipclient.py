@@ -78,6 +78,21 @@ class SipClient:
             return None
         return parse_answer(data)
 
+    def receive_raw(self, timeout: float = 2.0) -> bytes | None:
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recvfrom(65535)[0]
+        except TimeoutError:
+            return None
+
+    def answer_ok(self, request: bytes) -> None:
+        """Answer a request the edge sent us (an OPTIONS ping) with 200 OK."""
+        head = request.decode().split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+        keep = [
+            line for line in head if line.split(":", 1)[0].strip().lower() in ("via", "from", "to", "call-id", "cseq")
+        ]
+        self.send_raw(("SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n").encode())
+
     def register_message(self, *, contact: str | None = "default", expires: int | None = 300,
                          authorization: str | None = None, branch: str | None = None) -> bytes:  # fmt: skip
         self.cseq += 1

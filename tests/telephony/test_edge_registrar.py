@@ -245,3 +245,35 @@ def test_tls_register_with_a_configured_certificate(world, sip_lines, tmp_path):
     finally:
         helper.close()
         edge.stop()
+
+
+def test_natted_phones_are_pinged_and_removed_when_they_stop_answering(world, sip_lines, sip_client):
+    from telephony.selectors import registrations_of
+
+    extension = sip_lines(world.user_a1, SECRET)
+    edge = start_edge(OCX_SIP_KEEPALIVE="0.4", OCX_SIP_KEEPALIVE_MISSES="2")
+    try:
+        phone = sip_client(world.user_a1, target=edge)
+        assert phone.register(SECRET, contact="<sip:101@192.0.2.10:5060>").status == 200  # behind NAT
+        for _ in range(4):  # answered pings keep the binding
+            ping = phone.receive_raw(timeout=3)
+            assert ping is not None and ping.startswith(b"OPTIONS sip:101@192.0.2.10:5060 SIP/2.0")
+            phone.answer_ok(ping)
+        assert len(registrations_of(client=world.client_a1, extension=extension)) == 1
+        deadline = time.monotonic() + 5  # now silence: after two missed pings the binding goes
+        while registrations_of(client=world.client_a1, extension=extension) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert registrations_of(client=world.client_a1, extension=extension) == []
+    finally:
+        edge.stop()
+
+
+def test_phones_not_behind_nat_are_not_pinged(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    edge = start_edge(OCX_SIP_KEEPALIVE="0.3", OCX_SIP_KEEPALIVE_MISSES="2")
+    try:
+        phone = sip_client(world.user_a1, target=edge)
+        assert phone.register(SECRET).status == 200  # the contact is the address it sends from
+        assert phone.receive_raw(timeout=1.2) is None
+    finally:
+        edge.stop()

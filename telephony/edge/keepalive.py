@@ -1,0 +1,112 @@
+"""OPTIONS keep-alives to phones registered from behind NAT, and removal of the dead ones.
+
+A NATed UDP binding is only reachable while the NAT keeps its mapping open, so the edge that
+accepted the REGISTER sends it an OPTIONS every `keepalive_interval` seconds (through the shared
+port: with SO_REUSEPORT the kernel hashes the phone's address to that same process, so the answer
+comes back here). Any answer proves the phone alive; after `keepalive_misses` unanswered pings in
+a row the binding is removed, so calls are not forked to a phone that is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from telephony.sip import Headers, Request, Response
+
+if TYPE_CHECKING:
+    from telephony.edge.location import Binding
+    from telephony.edge.server import Edge
+
+log = logging.getLogger(__name__)
+BRANCH_PREFIX = "z9hG4bK-ka-"
+
+
+@dataclass
+class Watched:
+    contact: str
+    ip: str
+    port: int
+    domain: dict
+    account: int
+    missed: int = 0
+    token: str = ""
+
+
+class NatKeepalive:
+    def __init__(self, edge: Edge, interval: float, misses: int):
+        self.edge = edge
+        self.interval = interval
+        self.misses = misses
+        self.watched: dict[tuple[int, str, str], Watched] = {}  # (client, user, contact) -> what to ping
+        self.tokens: dict[str, tuple[int, str, str]] = {}  # the latest ping's branch token -> its binding
+
+    def follow(self, domain: dict, account: int, user: str, bindings: list[Binding]) -> None:
+        """After a REGISTER: watch this line's NATed UDP bindings that this edge accepted, only those."""
+        client = domain["client"]
+        current = set()
+        for binding in bindings:
+            if binding.edge == self.edge.edge_id and binding.received and binding.received.startswith("udp:"):
+                ip, _, port = binding.received[len("udp:") :].rpartition(":")  # IPv6 holds colons too
+                key = (client, user, binding.contact)
+                current.add(key)
+                if key not in self.watched:
+                    self.watched[key] = Watched(binding.contact, ip, int(port), domain, account)
+        for key in [k for k in self.watched if k[:2] == (client, user) and k not in current]:
+            self._drop(key)
+
+    def _drop(self, key) -> None:
+        watched = self.watched.pop(key, None)
+        if watched is not None:
+            self.tokens.pop(watched.token, None)
+
+    def on_response(self, response: Response) -> bool:
+        """True when the response answers one of our pings (the phone is alive)."""
+        branch = response.branch or ""
+        if not branch.startswith(BRANCH_PREFIX):
+            return False
+        key = self.tokens.get(branch[len(BRANCH_PREFIX) :])
+        if key in self.watched:
+            self.watched[key].missed = 0
+        return True
+
+    def ping(self, key, watched: Watched) -> None:
+        self.tokens.pop(watched.token, None)
+        watched.token = os.urandom(8).hex()
+        self.tokens[watched.token] = key
+        host, port = self.edge.config.host, self.edge.config.port
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/UDP {host}:{port};branch={BRANCH_PREFIX}{watched.token};rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", f"<sip:keepalive@{host}>;tag={watched.token[:8]}")
+        headers.add("To", f"<{watched.contact}>")
+        headers.add("Call-ID", f"ka-{watched.token}@{host}")
+        headers.add("CSeq", "1 OPTIONS")
+        self.edge.send_udp(Request("OPTIONS", watched.contact, headers).to_bytes(), (watched.ip, watched.port))
+
+    async def expire(self, key, watched: Watched) -> None:
+        client, user, contact = key
+        self._drop(key)
+        log.info("no answer from %s (%s@%s): binding removed", contact, user, client)
+        update = await self.edge.location.update(
+            client, user, nonce=None, nc=0, callid=f"keepalive-{watched.token}", cseq=0, changes=[(contact, None)]
+        )
+        if update.changed:
+            self.edge.announce("registration.changed", watched.domain, watched.account, line=user,
+                               devices=len(update.bindings))  # fmt: skip
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            for key, watched in list(self.watched.items()):
+                if watched.missed >= self.misses:
+                    try:
+                        await self.expire(key, watched)
+                    except Exception:  # Redis away: try again at the next round
+                        log.exception("could not remove the dead binding %s", key)
+                    continue
+                watched.missed += 1
+                self.ping(key, watched)

@@ -32,6 +32,7 @@ class Watched:
     port: int
     domain: dict
     account: int
+    line: tuple[int, str] = (0, "")
     missed: int = 0
     token: str = ""
 
@@ -41,42 +42,43 @@ class NatKeepalive:
         self.edge = edge
         self.interval = interval
         self.misses = misses
-        self.watched: dict[tuple[int, str, str], Watched] = {}  # (client, user, contact) -> what to ping
-        self.tokens: dict[str, tuple[int, str, str]] = {}  # the latest ping's branch token -> its binding
+        # (client, user) -> contact -> what to ping: a REGISTER touches its own line only
+        self.watched: dict[tuple[int, str], dict[str, Watched]] = {}
+        self.tokens: dict[str, Watched] = {}  # the latest ping's branch token -> its binding
 
     def follow(self, domain: dict, account: int, user: str, bindings: list[Binding]) -> None:
         """After a REGISTER: watch this line's NATed UDP bindings that this edge accepted, only those."""
-        client = domain["client"]
-        current = set()
+        line = (domain["client"], user)
+        before = self.watched.get(line, {})
+        after = {}
         for binding in bindings:
             if binding.edge == self.edge.edge_id and binding.received and binding.received.startswith("udp:"):
                 ip, _, port = binding.received[len("udp:") :].rpartition(":")  # IPv6 holds colons too
-                key = (client, user, binding.contact)
-                current.add(key)
-                if key not in self.watched:
-                    self.watched[key] = Watched(binding.contact, ip, int(port), domain, account)
-        for key in [k for k in self.watched if k[:2] == (client, user) and k not in current]:
-            self._drop(key)
-
-    def _drop(self, key) -> None:
-        watched = self.watched.pop(key, None)
-        if watched is not None:
-            self.tokens.pop(watched.token, None)
+                after[binding.contact] = before.get(binding.contact) or Watched(
+                    binding.contact, ip, int(port), domain, account, line=line
+                )
+        for contact, gone in before.items():
+            if contact not in after:
+                self.tokens.pop(gone.token, None)
+        if after:
+            self.watched[line] = after
+        else:
+            self.watched.pop(line, None)
 
     def on_response(self, response: Response) -> bool:
         """True when the response answers one of our pings (the phone is alive)."""
         branch = response.branch or ""
         if not branch.startswith(BRANCH_PREFIX):
             return False
-        key = self.tokens.get(branch[len(BRANCH_PREFIX) :])
-        if key in self.watched:
-            self.watched[key].missed = 0
+        watched = self.tokens.get(branch[len(BRANCH_PREFIX) :])
+        if watched is not None:
+            watched.missed = 0
         return True
 
-    def ping(self, key, watched: Watched) -> None:
+    def ping(self, watched: Watched) -> None:
         self.tokens.pop(watched.token, None)
         watched.token = os.urandom(8).hex()
-        self.tokens[watched.token] = key
+        self.tokens[watched.token] = watched
         host, port = self.edge.config.host, self.edge.config.port
         headers = Headers()
         headers.add("Via", f"SIP/2.0/UDP {host}:{port};branch={BRANCH_PREFIX}{watched.token};rport")
@@ -87,9 +89,13 @@ class NatKeepalive:
         headers.add("CSeq", "1 OPTIONS")
         self.edge.send_udp(Request("OPTIONS", watched.contact, headers).to_bytes(), (watched.ip, watched.port))
 
-    async def expire(self, key, watched: Watched) -> None:
-        client, user, contact = key
-        self._drop(key)
+    async def expire(self, watched: Watched) -> None:
+        (client, user), contact = watched.line, watched.contact
+        self.tokens.pop(watched.token, None)
+        line = self.watched.get(watched.line, {})
+        line.pop(contact, None)
+        if not line:
+            self.watched.pop(watched.line, None)
         log.info("no answer from %s (%s@%s): binding removed", contact, user, client)
         update = await self.edge.location.update(
             client, user, nonce=None, nc=0, callid=f"keepalive-{watched.token}", cseq=0, changes=[(contact, None)]
@@ -101,12 +107,12 @@ class NatKeepalive:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            for key, watched in list(self.watched.items()):
+            for watched in [w for line in self.watched.values() for w in line.values()]:
                 if watched.missed >= self.misses:
                     try:
-                        await self.expire(key, watched)
+                        await self.expire(watched)
                     except Exception:  # Redis away: try again at the next round
-                        log.exception("could not remove the dead binding %s", key)
+                        log.exception("could not remove the dead binding %s", watched.contact)
                     continue
                 watched.missed += 1
-                self.ping(key, watched)
+                self.ping(watched)

@@ -125,21 +125,16 @@ def now_millis() -> int:
 
 
 class Location:
-    """Bindings of every address of record, in Redis.
+    """Bindings of every address of record, in Redis, updated over the edge's pipelined connection
+    (telephony/edge/fastredis.py): one EVALSHA per REGISTER."""
 
-    `fast` is the edge's pipelined connection (telephony/edge/fastredis.py): a REGISTER's update is
-    one EVALSHA on it; `redis` (redis-py asyncio) serves the rarer reads.
-    """
-
-    def __init__(self, redis, fast, prefix: str, *, max_contacts: int = 10, nonce_ttl: int = 300):
-        self.redis = redis
+    def __init__(self, fast, prefix: str, *, max_contacts: int = 10, nonce_ttl: int = 300):
         self.fast = fast
         self.prefix = prefix
         self.max_contacts = max_contacts
         self.nonce_ttl = nonce_ttl
-        self._sha = hashlib.sha1(
-            UPDATE_SCRIPT.encode(), usedforsecurity=False
-        ).hexdigest()  # Redis names scripts by SHA-1
+        # Redis names scripts by their SHA-1.
+        self._sha = hashlib.sha1(UPDATE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
     def aor_key(self, client_id: int, user: str) -> str:
         return f"{self.prefix}:loc:{client_id}:{user}"
@@ -177,9 +172,3 @@ class Location:
         if result[0] == -2:
             raise OutOfOrder()
         return Update(changed=result[0] > 0, bindings=[Binding.from_json(item) for item in result[1:]])
-
-    async def lookup(self, client_id: int, user: str) -> list[Binding]:
-        now = now_millis()
-        raw = await self.redis.hgetall(self.aor_key(client_id, user))
-        return sorted((b for b in map(Binding.from_json, raw.values()) if b.expires_at > now),
-                      key=lambda b: -b.expires_at)  # fmt: skip

@@ -57,13 +57,12 @@ class Edge:
         self.edge_id = f"{socket.gethostname()}:{os.getpid()}"
         self.directory = EdgeDirectory(fast, config.redis_prefix)
         self.digest = Digest(secret, nonce_ttl=config.nonce_ttl, algorithms=config.digest_algorithms)
-        self.location = Location(redis, fast, config.redis_prefix, max_contacts=config.max_contacts,
+        self.location = Location(fast, config.redis_prefix, max_contacts=config.max_contacts,
                                  nonce_ttl=config.nonce_ttl)  # fmt: skip
         self.guard = Guard(redis, config)
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
         self.udp = None  # the UDP transport, for requests the edge sends itself
-        self.connections: dict[str, object] = {}
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()

@@ -80,7 +80,6 @@ class StreamProtocol(asyncio.Protocol):
         ip, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
         self.source = Source(self.kind, ip, port, transport.write)
-        self.edge.connections[self.source.address] = self
 
     def data_received(self, data: bytes) -> None:
         if not self.edge.guard.packet_allowed(self.source.ip):
@@ -97,9 +96,6 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.write(b"\r\n" * (self.framer.pings - pings))
         for message in messages:
             self.edge.dispatch(message, self.source)
-
-    def connection_lost(self, exc) -> None:
-        self.edge.connections.pop(self.source.address, None)
 
 
 async def listen(edge: Edge) -> list:

@@ -62,6 +62,11 @@ OCX_SIP = {
     "trusted": env_list("OCX_SIP_TRUSTED", ""),
     "keepalive_interval": float(env("OCX_SIP_KEEPALIVE", "30")),
     "keepalive_misses": int(env("OCX_SIP_KEEPALIVE_MISSES", "3")),
+    "advertise": env("OCX_SIP_ADVERTISE", ""),
+    "t1": float(env("OCX_SIP_T1", "0.5")),
+    "engine_timeout": float(env("OCX_SIP_ENGINE_TIMEOUT", "2")),
+    "timer_c": float(env("OCX_SIP_TIMER_C", "180")),
+    "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
 }
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
+import hashlib
 from urllib.parse import urlparse
 
 import hiredis
@@ -94,6 +96,22 @@ class FastRedis:
             protocol = self._protocol
         return await self._send(protocol, args)
 
+    async def script(self, text: str, *args):
+        """EVALSHA of a Lua script, loading it on first use since Redis started."""
+        sha = _sha1(text)
+        try:
+            return await self.call("EVALSHA", sha, *args)
+        except RedisReplyError as exc:
+            if not str(exc).startswith("NOSCRIPT"):
+                raise
+        await self.call("SCRIPT", "LOAD", text)
+        return await self.call("EVALSHA", sha, *args)
+
     def close(self) -> None:
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
+
+
+@functools.cache
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()  # how Redis names scripts

@@ -10,12 +10,9 @@ the changes, evicts beyond the per-user maximum and answers the current bindings
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
-
-from telephony.edge.fastredis import RedisReplyError
 
 UPDATE_SCRIPT = """
 local loc, nckey, idx = KEYS[1], KEYS[2], KEYS[3]
@@ -79,6 +76,14 @@ if #list > 0 then redis.call('PEXPIRE', loc, latest - now + 1000) end
 return out
 """
 
+# KEYS[1] = nc:<nonce>; ARGV: nc, ttl. 1 when the nonce-count grew (and is now recorded), 0 for a replay.
+NONCE_SCRIPT = """
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) <= last then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+"""
+
 
 class Replay(Exception):
     """The nonce-count did not grow: a replayed or duplicated request."""
@@ -133,8 +138,6 @@ class Location:
         self.prefix = prefix
         self.max_contacts = max_contacts
         self.nonce_ttl = nonce_ttl
-        # Redis names scripts by their SHA-1.
-        self._sha = hashlib.sha1(UPDATE_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
     def aor_key(self, client_id: int, user: str) -> str:
         return f"{self.prefix}:loc:{client_id}:{user}"
@@ -160,15 +163,20 @@ class Location:
         for contact, binding in changes:
             args += [contact, binding.to_json() if binding else ""]
         keys = [self.aor_key(client_id, user), f"{self.prefix}:nc:{nonce}" if nonce else "", self.index_key(client_id)]
-        try:
-            result = await self.fast.call("EVALSHA", self._sha, 3, *keys, *args)
-        except RedisReplyError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-            await self.fast.call("SCRIPT", "LOAD", UPDATE_SCRIPT)  # first use since Redis started
-            result = await self.fast.call("EVALSHA", self._sha, 3, *keys, *args)
+        result = await self.fast.script(UPDATE_SCRIPT, 3, *keys, *args)
         if result[0] == -1:
             raise Replay()
         if result[0] == -2:
             raise OutOfOrder()
         return Update(changed=result[0] > 0, bindings=[Binding.from_json(item) for item in result[1:]])
+
+    async def bindings(self, client_id: int, user: str) -> list[Binding]:
+        """The live bindings of an address of record (where a call to the user forks)."""
+        flat = await self.fast.call("HGETALL", self.aor_key(client_id, user))
+        now = now_millis()
+        found = (Binding.from_json(flat[i + 1]) for i in range(0, len(flat or ()), 2))
+        return sorted((b for b in found if b.expires_at > now), key=lambda b: b.contact)
+
+    async def nonce_count_grew(self, nonce: str, nc: int) -> bool:
+        """Replay protection for requests other than REGISTER (whose update script checks it itself)."""
+        return bool(await self.fast.script(NONCE_SCRIPT, 1, f"{self.prefix}:nc:{nonce}", nc, self.nonce_ttl))

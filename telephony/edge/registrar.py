@@ -30,9 +30,10 @@ class Registrar:
         self.edge = edge
         self.config = edge.config
 
-    def challenge(self, tx: ServerTx, realm: str, *, stale: bool = False) -> Response:
-        headers = [("WWW-Authenticate", value) for value in self.edge.digest.challenges(realm, stale=stale)]
-        return tx.response(401, headers=headers)
+    def challenge(self, tx: ServerTx, realm: str, *, stale: bool = False, header: str = "WWW-Authenticate") -> Response:
+        """401 with WWW-Authenticate (registrar), or 407 with Proxy-Authenticate (proxy)."""
+        headers = [(header, value) for value in self.edge.digest.challenges(realm, stale=stale)]
+        return tx.response(407 if header == "Proxy-Authenticate" else 401, headers=headers)
 
     @staticmethod
     def _aor(tx: ServerTx) -> NameAddr:
@@ -54,8 +55,9 @@ class Registrar:
             return tx.response(403)
         return None
 
-    async def refuse(self, tx: ServerTx, user: str) -> Response:
-        await self.edge.guard.auth_failed(self._aor(tx).uri.host, user, tx.source.ip)
+    async def refuse(self, tx: ServerTx, realm: str, user: str) -> Response:
+        """A failed authentication: counted towards a brute-force ban of this user and source."""
+        await self.edge.guard.auth_failed(realm, user, tx.source.ip)
         return tx.response(403)
 
     async def authenticate(self, tx: ServerTx) -> Response:
@@ -67,14 +69,14 @@ class Registrar:
         domain = await self.edge.directory.domain(realm)
         credential = await self.edge.directory.credential(domain["client"], username) if domain else None
         if not (domain and credential and domain["active"] and credential["active"] and username == user):
-            return await self.refuse(tx, username)
+            return await self.refuse(tx, realm, username)
         if not self.edge.guard.client_allows(domain, tx.source.ip):
             return tx.response(403)  # the client's address rules: not a failed login, so not counted
         verdict = self.edge.digest.verify(params, request.method, realm, credential)
         if verdict.stale or verdict.reason == "unknown nonce":
             return self.challenge(tx, realm, stale=verdict.stale)
         if not verdict.ok:
-            return await self.refuse(tx, username)
+            return await self.refuse(tx, realm, username)
         return await self.bind(tx, domain, credential, params["nonce"], verdict.nc, realm)
 
     async def bind(self, tx: ServerTx, domain: dict, credential: dict, nonce: str, nc: int, realm: str) -> Response:

@@ -8,7 +8,9 @@ in its own task; an exception in one answers 500 to that request and never stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -22,12 +24,14 @@ from channels.layers import get_channel_layer
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
 from telephony.edge.directory import EdgeDirectory
+from telephony.edge.engines import EngineRegistry
 from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
 from telephony.edge.keepalive import NatKeepalive
 from telephony.edge.location import Location
+from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
-from telephony.edge.transport import Source, listen
+from telephony.edge.transport import Source, listen, open_peer_socket
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
@@ -55,6 +59,11 @@ class Edge:
         self.redis = redis  # redis-py asyncio: pub/sub, bans, heartbeats
         self.fast = fast  # pipelined connection for the per-REGISTER lookups and updates
         self.edge_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.token = hashlib.blake2s(self.edge_id.encode(), digest_size=3).hexdigest()  # in our Via branches
+        self.secret = secret
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        self.advertised = config.advertise or f"{host}:{config.port}"
+        self.own_hosts = {config.host, self.advertised.rsplit(":", 1)[0].strip("[]")}
         self.directory = EdgeDirectory(fast, config.redis_prefix)
         self.digest = Digest(secret, nonce_ttl=config.nonce_ttl, algorithms=config.digest_algorithms)
         self.location = Location(fast, config.redis_prefix, max_contacts=config.max_contacts,
@@ -62,7 +71,12 @@ class Edge:
         self.guard = Guard(redis, config)
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
+        self.engines = EngineRegistry(fast, config.redis_prefix)
+        self.proxy = Proxy(self)
         self.udp = None  # the UDP transport, for requests the edge sends itself
+        self.streams: dict[tuple[str, str, int], object] = {}  # open TCP/TLS connections by (transport, ip, port)
+        self.peer = None  # this edge's private UDP socket, where other edge processes relay our responses
+        self.peers: dict[str, tuple[str, int]] = {}  # other edges' tokens -> their private sockets
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
@@ -89,7 +103,7 @@ class Edge:
         self.stats["received"] += 1
         if isinstance(message, Response):
             self.stats["responses"] += 1
-            self.keepalive.on_response(message)  # proxying (client transactions) comes with the call engines
+            self.on_response(message, source)
             return
         via = stamp_received(message, source)
         branch = via.branch or f"{message.call_id}/{message.cseq[0]}"
@@ -99,7 +113,14 @@ class Edge:
             self.stats["retransmissions"] += 1
             source.send(cached[1])
             return
-        if message.method == "ACK":
+        if message.method in ("ACK", "CANCEL"):
+            self.ack_or_cancel(message, source, branch)
+            return
+        proxied = self.proxy.server_txs.get(key)
+        if proxied is not None:  # a retransmission of a request being proxied: our last answer again
+            self.stats["retransmissions"] += 1
+            if proxied.last_sent is not None:
+                source.send(proxied.last_sent)
             return
         tag = hashlib.blake2s(f"{message.call_id}|{branch}|{self.edge_id}".encode(), digest_size=6).hexdigest()
         tx = ServerTx(message, source, key, tag)
@@ -110,9 +131,34 @@ class Edge:
         if response is not None:
             self.send_final(tx, response)
             return
-        task = asyncio.get_running_loop().create_task(self._answer_later(tx))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background(self._answer_later(tx))
+
+    def on_response(self, response: Response, source: Source) -> None:
+        try:
+            if self.proxy.on_response(response, source) or self.keepalive.on_response(response):
+                return
+        except SipError:
+            self.stats["malformed"] += 1
+            return
+        branch = response.branch or ""
+        if branch.startswith("z9hG4bK") and source.transport == "udp":
+            self.relay(branch[7:13], response, source)  # another edge process's transaction
+
+    def ack_or_cancel(self, request: Request, source: Source, branch: str) -> None:
+        """ACK: absorbed when it acknowledges our non-2xx answer, else forwarded along its route.
+        CANCEL: answered here and passed on to the branches of the INVITE it cancels."""
+        invite_key = (branch, "INVITE", source.address)
+        if request.method == "ACK":
+            if invite_key not in self.answered:
+                self.proxy.forward_ack(ServerTx(request, source, (branch, "ACK", source.address), ""))
+            return
+        tx = ServerTx(request, source, (branch, "CANCEL", source.address), "")
+        proxied = self.proxy.server_txs.get(invite_key)
+        if proxied is None or proxied.final_sent:
+            self.send_final(tx, tx.response(481 if proxied is None else 200))
+            return
+        self.send_final(tx, tx.response(200))
+        proxied.cancel()
 
     def answer_now(self, tx: ServerTx) -> Response | None:
         """Answers that need no lookup (most of them); None when the request needs Redis."""
@@ -122,14 +168,18 @@ class Edge:
             return tx.response(483)
         if request.method == "REGISTER":
             return self.registrar.answer_now(tx)
-        if request.method == "OPTIONS":
-            return tx.response(200, headers=[("Allow", ALLOW)])
-        # Calls need the call engines (the next issue): say so plainly instead of failing oddly.
-        return tx.response(503, "No Call Engine Available", headers=[("Retry-After", "60")])
+        if request.method == "OPTIONS" and request.to_tag is None:
+            return tx.response(200, headers=[("Allow", ALLOW)])  # out of dialog: the edge answers for itself
+        return self.proxy.needs_auth(tx)
 
     async def _answer_later(self, tx: ServerTx) -> None:
         try:
-            response = await self.registrar.authenticate(tx)
+            if tx.request.method == "REGISTER":
+                response = await self.registrar.authenticate(tx)
+            else:
+                response = await self.proxy.route(tx)
+                if response is None:  # proxied: the transaction answers by itself
+                    return
         except SipError as exc:
             response = tx.response(exc.status, exc.reason)
         except Exception:  # a bug answers 500 to this request only
@@ -148,6 +198,63 @@ class Edge:
         if self.udp is not None:
             self.udp.sendto(data, address)
 
+    def send_to(self, hop: tuple[str, str, int], data: bytes) -> bool:
+        """Send to (transport, ip, port): UDP from the shared port, TCP/TLS over the phone's open
+        connection (phones behind NAT cannot be connected to). False when that is impossible."""
+        transport, ip, port = hop
+        if transport == "udp":
+            if self.udp is None:
+                return False
+            self.udp.sendto(data, (ip, port))
+            return True
+        stream = self.streams.get(hop)
+        if stream is None or stream.is_closing():
+            return False
+        stream.write(data)
+        return True
+
+    def background(self, coroutine) -> None:
+        """Run a coroutine on its own; keep a reference so it is not collected before it ends."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # Several edge processes on one address ------------------------------------------------------------
+    # The kernel spreads datagrams over the processes by source address, so the answer to a request
+    # one edge sent may reach another. Our branches carry the sending edge's token; an edge that gets
+    # a response for another's token relays it to that edge's private socket, signed with the shared
+    # secret so nobody else can inject through it.
+
+    def _seal(self, payload: bytes) -> bytes:
+        return hmac.new(self.secret, payload, hashlib.sha256).digest()[:16]
+
+    def relay(self, token: str, response: Response, source: Source) -> None:
+        address = self.peers.get(token)
+        if address is None or self.peer is None:
+            self.stats["unmatched_responses"] += 1
+            return
+        payload = f"{source.ip} {source.port}\n".encode() + response.to_bytes()
+        self.peer.sendto(self._seal(payload) + payload, address)
+        self.stats["relayed"] += 1
+
+    def on_relayed(self, data: bytes) -> None:
+        seal, payload = data[:16], data[16:]
+        if not hmac.compare_digest(seal, self._seal(payload)):
+            return
+        head, _, message = payload.partition(b"\n")
+        ip, _, port = head.decode().rpartition(" ")
+        udp = self.udp
+
+        def send(payload: bytes, address=(ip, int(port))) -> None:
+            udp.sendto(payload, address)
+
+        try:
+            response = parse(message)
+        except SipError:
+            return
+        if isinstance(response, Response):
+            self.on_response(response, Source("udp", ip, int(port), send))
+
     def announce(self, kind: str, domain: dict, account: int, **fields) -> None:
         """A live event for the portals of the client, its brand and the line's owner (fire and forget)."""
         event = {"type": kind, "client": domain["client"], **fields}
@@ -158,9 +265,7 @@ class Edge:
             for group in groups:
                 await layer.group_send(group, {"type": "platform.event", "event": event})
 
-        task = asyncio.get_running_loop().create_task(send())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.background(send())
 
     # Running --------------------------------------------------------------------------------------
 
@@ -172,16 +277,33 @@ class Edge:
                 del self.answered[key]
             status = {"id": self.edge_id, "at": time.time(), "host": self.config.host, "port": self.config.port,
                       "stats": dict(self.stats), "dropped": self.guard.dropped}  # fmt: skip
-            await self.redis.set(f"{self.config.redis_prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
+            prefix = self.config.redis_prefix
+            await self.redis.set(f"{prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
+            if self.peer is not None:
+                host, port = self.peer.get_extra_info("sockname")[:2]
+                await self.redis.hset(f"{prefix}:edges", self.token, json.dumps([host, port, time.time()]))
+            await self.load_peers()
             await asyncio.sleep(5)
+
+    async def load_peers(self) -> None:
+        """The private sockets of the other live edge processes (see relay())."""
+        peers = {}
+        for token, raw in (await self.redis.hgetall(f"{self.config.redis_prefix}:edges")).items():
+            host, port, at = json.loads(raw)
+            if token.decode() != self.token and time.time() - at < 30:
+                peers[token.decode()] = (host, port)
+        self.peers = peers
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         directory_sub, bans_sub = self.redis.pubsub(), self.redis.pubsub()
         background = [asyncio.create_task(self.directory.listen(directory_sub)),
                       asyncio.create_task(self.guard.listen(bans_sub))]  # fmt: skip
         await self.guard.load()
+        await self.engines.refresh()
         servers = await listen(self)
-        background.append(asyncio.create_task(self.housekeeping()))
+        self.peer = await open_peer_socket(self)
+        servers.append(self.peer)
+        background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run())]
         if self.config.keepalive_interval > 0:
             background.append(asyncio.create_task(self.keepalive.run()))
         log.info("SIP edge %s on %s:%s (udp, tcp%s)", self.edge_id, self.config.host, self.config.port,
@@ -193,6 +315,8 @@ class Edge:
         finally:
             for server in servers:
                 server.close()
+            with contextlib.suppress(Exception):  # Redis gone too: the entry ages out
+                await self.redis.hdel(f"{self.config.redis_prefix}:edges", self.token)
             for task in background:
                 task.cancel()
 

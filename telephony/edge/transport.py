@@ -80,6 +80,13 @@ class StreamProtocol(asyncio.Protocol):
         ip, port = transport.get_extra_info("peername")[:2]
         self.transport = transport
         self.source = Source(self.kind, ip, port, transport.write)
+        self.edge.streams[(self.kind, ip, port)] = transport  # requests to this phone go back over it
+
+    def connection_lost(self, exc) -> None:
+        if self.source is not None:
+            key = (self.kind, self.source.ip, self.source.port)
+            if self.edge.streams.get(key) is self.transport:
+                del self.edge.streams[key]
 
     def data_received(self, data: bytes) -> None:
         if not self.edge.guard.packet_allowed(self.source.ip):
@@ -96,6 +103,24 @@ class StreamProtocol(asyncio.Protocol):
             self.transport.write(b"\r\n" * (self.framer.pings - pings))
         for message in messages:
             self.edge.dispatch(message, self.source)
+
+
+class PeerProtocol(asyncio.DatagramProtocol):
+    """This edge's private socket: responses other edge processes relay to it (Edge.relay)."""
+
+    def __init__(self, edge: Edge):
+        self.edge = edge
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.edge.on_relayed(data)
+
+
+async def open_peer_socket(edge: Edge):
+    loop = asyncio.get_running_loop()
+    wildcard = edge.config.host in ("0.0.0.0", "::")  # noqa: S104 - a comparison: the peer socket is local
+    host = "127.0.0.1" if wildcard else edge.config.host
+    transport, _ = await loop.create_datagram_endpoint(lambda: PeerProtocol(edge), local_addr=(host, 0))
+    return transport
 
 
 async def listen(edge: Edge) -> list:

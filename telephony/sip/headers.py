@@ -148,6 +148,12 @@ class Headers:
         key = canonical(name)[1]
         self._items = [item for item in self._items if item[0] != key]
 
+    def remove_prefix(self, prefix: str) -> None:
+        """Remove every header whose name starts with prefix (case-insensitive): private headers from outside."""
+        lowered = prefix.lower()
+        if any(item[0].startswith(lowered) for item in self._items):
+            self._items = [item for item in self._items if not item[0].startswith(lowered)]
+
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value: for list headers one element, as a proxy pops its Route."""
         key = canonical(name)[1]

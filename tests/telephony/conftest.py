@@ -97,7 +97,7 @@ def edge() -> Iterator[EdgeProcess]:
 def sip_lines(world):
     """Give lines known secrets and publish the directory: sip_lines(account, secret)."""
     r = get_redis()
-    for pattern in ("loc:*", "locidx:*", "nc:*", "authfail:*"):
+    for pattern in ("loc:*", "locidx:*", "nc:*", "authfail:*", "calls:*"):
         keys = list(r.scan_iter(rkey(pattern)))
         if keys:
             r.delete(*keys)

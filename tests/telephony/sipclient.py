@@ -8,16 +8,29 @@ from __future__ import annotations
 import hashlib
 import re
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 
 
 @dataclass
 class Answer:
+    """A message received: a response (status > 0) or a request (method and uri set, status 0)."""
+
     status: int
     reason: str
     headers: list[tuple[str, str]]
     raw: str
+    method: str = ""
+    uri: str = ""
+
+    @property
+    def body(self) -> str:
+        return self.raw.split("\r\n\r\n", 1)[1] if "\r\n\r\n" in self.raw else ""
+
+    @property
+    def cseq_method(self) -> str:
+        return (self.get("CSeq") or " ").split()[-1]
 
     def get(self, name: str) -> str | None:
         return next((v for n, v in self.headers if n.lower() == name.lower()), None)
@@ -25,8 +38,8 @@ class Answer:
     def get_all(self, name: str) -> list[str]:
         return [v for n, v in self.headers if n.lower() == name.lower()]
 
-    def challenge(self, algorithm: str = "MD5") -> dict[str, str]:
-        for value in self.get_all("WWW-Authenticate"):
+    def challenge(self, algorithm: str = "MD5", header: str = "WWW-Authenticate") -> dict[str, str]:
+        for value in self.get_all(header):
             params = dict(re.findall(r'(\w+)="?([^",]*)"?', value))
             if params.get("algorithm", "MD5").upper() == algorithm:
                 return params
@@ -36,9 +49,25 @@ class Answer:
 def parse_answer(data: bytes) -> Answer:
     text = data.decode()
     head = text.split("\r\n\r\n", 1)[0].split("\r\n")
-    _, status, reason = [*head[0].split(" ", 2), ""][:3]
+    first, second, third = [*head[0].split(" ", 2), "", ""][:3]
     headers = [(line.split(":", 1)[0].strip(), line.split(":", 1)[1].strip()) for line in head[1:] if ":" in line]
-    return Answer(int(status), reason, headers, text)
+    if first.startswith("SIP/"):
+        return Answer(int(second), third, headers, text)
+    return Answer(0, "", headers, text, method=first, uri=second)
+
+
+def reply_to(request: Answer, status: int, reason: str, *, to_tag: str | None = None,
+             headers: tuple[tuple[str, str], ...] = (), body: str = "") -> bytes:  # fmt: skip
+    """A response to a received request, as a UAS builds it: Vias, From, To (+ tag), Call-ID, CSeq,
+    Record-Route copied (RFC 3261 12.1.1)."""
+    lines = [f"SIP/2.0 {status} {reason}"]
+    for name, value in request.headers:
+        if name.lower() in ("via", "v", "from", "f", "call-id", "i", "cseq", "record-route"):
+            lines.append(f"{name}: {value}")
+        elif name.lower() in ("to", "t"):
+            lines.append(f"{name}: {value}" + (f";tag={to_tag}" if to_tag and ";tag=" not in value else ""))
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + f"\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
 
 
 def digest_response(algorithm: str, username: str, realm: str, secret: str, method: str, uri: str, nonce: str,
@@ -77,6 +106,19 @@ class SipClient:
         except TimeoutError:
             return None
         return parse_answer(data)
+
+    def expect(self, what: str | int, timeout: float = 3.0) -> Answer:
+        """The next message that is the request `what` (a method) or a response with status `what`;
+        others received meanwhile (retransmissions, 100 Trying) are skipped."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = self.receive(timeout=left)
+            if message is not None and what in (message.method, message.status):
+                return message
+        raise AssertionError(f"{self.user}: no {what} within {timeout} s")
+
+    def send_to(self, data: bytes, address: tuple[str, int]) -> None:
+        self.sock.sendto(data, address)
 
     def receive_raw(self, timeout: float = 2.0) -> bytes | None:
         self.sock.settimeout(timeout)
@@ -117,10 +159,11 @@ class SipClient:
         return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
 
     def authorization(self, challenge: dict[str, str], secret: str, *, algorithm: str = "MD5", nc: int = 1,
-                      username: str | None = None) -> str:  # fmt: skip
+                      username: str | None = None, method: str = "REGISTER",
+                      uri: str | None = None) -> str:  # fmt: skip
         username = username or self.user
-        uri, cnonce, nc_text = f"sip:{self.domain}", uuid.uuid4().hex[:12], f"{nc:08x}"
-        response = digest_response(algorithm, username, challenge["realm"], secret, "REGISTER", uri,
+        uri, cnonce, nc_text = uri or f"sip:{self.domain}", uuid.uuid4().hex[:12], f"{nc:08x}"
+        response = digest_response(algorithm, username, challenge["realm"], secret, method, uri,
                                    challenge["nonce"], nc_text, cnonce)  # fmt: skip
         return (f'Digest username="{username}", realm="{challenge["realm"]}", nonce="{challenge["nonce"]}", '
                 f'uri="{uri}", response="{response}", algorithm={algorithm}, qop=auth, nc={nc_text}, '
@@ -141,3 +184,65 @@ class SipClient:
         final = self.receive()
         assert final is not None, "no answer to the authenticated REGISTER"
         return final
+
+    # Calls -----------------------------------------------------------------------------------------
+
+    def request_message(self, method: str, uri: str, call: Call, *, cseq: int | None = None, branch: str | None = None,
+                        headers: tuple[tuple[str, str], ...] = (), body: str = "") -> bytes:  # fmt: skip
+        to = f"<{call.to_uri}>" + (f";tag={call.to_tag}" if call.to_tag else "")
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP {self.bind_ip}:{self.port};branch={branch or call.branch};rport",
+            "Max-Forwards: 70",
+            f"From: <sip:{self.user}@{self.domain}>;tag={call.from_tag}",
+            f"To: {to}",
+            f"Call-ID: {call.call_id}",
+            f"CSeq: {cseq or call.cseq} {method}",
+            f"Contact: <sip:{self.user}@{self.bind_ip}:{self.port}>",
+            *[f"Route: {route}" for route in call.route],
+            *[f"{name}: {value}" for name, value in headers],
+        ]
+        return ("\r\n".join(lines) + f"\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
+
+    def invite(self, target: str, secret: str, *, headers: tuple[tuple[str, str], ...] = ()) -> Call:
+        """INVITE target through the edge, answering its 407 challenge; returns the call (the
+        authenticated INVITE sent, nothing read after it)."""
+        call = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+        call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        self.send_raw(self.request_message("INVITE", target, call, headers=headers))
+        challenge = self.expect(407)
+        ack_call = Call(target, call.call_id, call.from_tag, to_tag=_tag(challenge.get("To")), branch=call.branch)
+        self.send_raw(self.request_message("ACK", target, ack_call))
+        call.cseq += 1
+        call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        credentials = self.authorization(challenge.challenge("MD5", "Proxy-Authenticate"), secret, method="INVITE",
+                                         uri=target)  # fmt: skip
+        authorized = (("Proxy-Authorization", credentials), *headers)
+        call.sent = self.request_message("INVITE", target, call, headers=authorized)
+        self.send_raw(call.sent)
+        return call
+
+
+@dataclass
+class Call:
+    """What a test phone keeps of a call it placed: enough to ACK, CANCEL and BYE by hand."""
+
+    to_uri: str
+    call_id: str
+    from_tag: str
+    to_tag: str | None = None
+    branch: str = ""
+    cseq: int = 1
+    route: list[str] = field(default_factory=list)
+    sent: bytes = b""  # the last INVITE sent, to retransmit it
+
+    def established(self, answer: Answer) -> None:
+        """Take the dialog's To tag and route set (Record-Route reversed) from a 2xx."""
+        self.to_tag = _tag(answer.get("To"))
+        records = [part.strip() for value in answer.get_all("Record-Route") for part in value.split(",")]
+        self.route = list(reversed(records))
+
+
+def _tag(value: str | None) -> str | None:
+    match = re.search(r";tag=([^;>\s]+)", value or "")
+    return match.group(1) if match else None

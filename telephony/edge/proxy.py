@@ -1,0 +1,568 @@
+"""Proxying: phones' calls to the least-busy call engine, engines' calls to every device of a user,
+and in-dialog requests along the route the edge recorded.
+
+The rules, in the order a request meets them:
+- From a phone, a dialog-creating request (INVITE, and MESSAGE, SUBSCRIBE... outside a dialog) must
+  carry digest credentials (407 challenge, as Kamailio's proxy_authorize); its client's address
+  rules and, for INVITE, concurrent call limit apply; then it goes to an engine. If the engine does
+  not answer within `engine_timeout` or answers 503, the next engine gets it.
+- From an engine (known by its address in the engine registry), a request to `user@client-domain`
+  forks to every registered contact of that user; the first 2xx wins and the other branches are
+  cancelled. No contact: 480.
+- In-dialog requests (To tag) must name the edge in their top Route. A phone's go to an engine
+  and nowhere else; an engine's go where the route says, a phone's NAT address being carried in
+  the edge's Record-Route (`ocxf=`, a flow token), so no Contact needs rewriting.
+
+Transaction-stateful (RFC 3261 section 16): retransmissions of a request are answered from the
+server transaction, the edge retransmits over UDP itself (timers A/E), answers 100 Trying at once,
+ACKs non-2xx answers hop by hop, propagates CANCEL, answers 408 (or 480 for a user none of whose
+devices answered) on timeouts, and passes 2xx answers and ACKs for 2xx end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import TYPE_CHECKING
+
+from telephony.edge.location import Binding
+from telephony.sip import Request, Response, SipError, make_response, parse_credentials, parse_uri, parse_via
+
+if TYPE_CHECKING:
+    from telephony.edge.server import Edge, ServerTx
+    from telephony.engines import EngineInfo
+
+log = logging.getLogger(__name__)
+
+FLOW = "ocxf"  # Record-Route parameter: where the phone side of the dialog is reached
+CALL = "ocxc"  # Record-Route parameter: the client whose call limit counts this dialog
+IDENTITY = "X-Ocx-Auth"  # what the edge vouches for, on requests to engines (stripped from phones)
+DIALOG_FREE = {"ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"}
+
+# KEYS[1] = calls:<client>; ARGV: now, max age (s), limit, Call-ID. 1 = counted (or already), 0 = full.
+CALL_LIMIT_SCRIPT = """
+local key, now, age, limit, callid = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - age)
+if redis.call('ZSCORE', key, callid) then return 1 end
+if redis.call('ZCARD', key) >= limit then return 0 end
+redis.call('ZADD', key, now, callid)
+redis.call('EXPIRE', key, age)
+return 1
+"""
+
+
+def flow_token(transport: str, ip: str, port: int) -> str:
+    return f"{transport}-{ip}-{port}"
+
+
+def parse_flow(token: str) -> tuple[str, str, int] | None:
+    transport, _, rest = token.partition("-")
+    ip, _, port = rest.rpartition("-")
+    if transport not in ("udp", "tcp", "tls") or not ip or not port.isdigit():
+        return None
+    return transport, ip, int(port)
+
+
+def uri_address(uri_text: str) -> tuple[str, str, int] | None:
+    """(transport, ip, port) a URI points at, when its host is an address (the edge resolves no names)."""
+    try:
+        uri = parse_uri(uri_text)
+    except SipError:
+        return None
+    host = uri.host.strip("[]")
+    if not host or not (host.replace(".", "").isdigit() or ":" in host):
+        return None
+    transport = (uri.params.get("transport") or ("tls" if uri.scheme == "sips" else "udp")).lower()
+    return transport, host, uri.port or (5061 if transport == "tls" else 5060)
+
+
+class Branch:
+    """One client transaction: a request sent to one target, its retransmissions, timers and answer."""
+
+    def __init__(self, proxy: Proxy, owner: ProxyTx, request: Request, hop: tuple[str, str, int],
+                 engine: EngineInfo | None = None):  # fmt: skip
+        self.proxy, self.owner, self.request, self.hop, self.engine = proxy, owner, request, hop, engine
+        self.id = proxy.new_branch()
+        self.invite = request.method == "INVITE"
+        self.state = "calling"  # calling -> proceeding -> completed (final received) | dead
+        self.final: Response | None = None
+        self.cancel_pending = False
+        self.cancel_data: bytes | None = None
+        self._retx: asyncio.TimerHandle | None = None
+        self._timeout: asyncio.TimerHandle | None = None
+        self._ringing: asyncio.TimerHandle | None = None
+        request.headers.prepend("Via", f"SIP/2.0/{hop[0].upper()} {proxy.edge.advertised};branch={self.id};rport")
+        self.data = request.to_bytes()
+
+    def start(self) -> None:
+        self.proxy.branches[self.id] = self
+        if not self.proxy.edge.send_to(self.hop, self.data):
+            self.give_up(503, "Unreachable")
+            return
+        config = self.proxy.config
+        if self.hop[0] == "udp":
+            self._retx = self._later(config.t1, self._retransmit, config.t1)
+        # An engine that says nothing within engine_timeout is skipped for the next; others get Timer B/F.
+        self._timeout = self._later(config.engine_timeout if self.engine else 64 * config.t1, self._no_answer)
+
+    def _later(self, delay: float, callback, *args) -> asyncio.TimerHandle:
+        return asyncio.get_running_loop().call_later(delay, callback, *args)
+
+    def _stop_timers(self) -> None:
+        for timer in (self._retx, self._timeout, self._ringing):
+            if timer is not None:
+                timer.cancel()
+        self._retx = self._timeout = self._ringing = None
+
+    def _retransmit(self, interval: float) -> None:
+        """Timer A (INVITE, until a provisional) and timer E (others, until the final, capped at T2)."""
+        if self.state == "calling" or (self.state == "proceeding" and not self.invite):
+            self.proxy.edge.send_to(self.hop, self.data)
+            self.proxy.edge.stats["retransmitted"] += 1
+            following = interval * 2 if self.invite else min(interval * 2, self.proxy.config.t2)
+            self._retx = self._later(following, self._retransmit, following)
+
+    def _no_answer(self) -> None:
+        """Timer B / F (or the engine timeout): nothing final came back in time."""
+        if self.state == "calling" or (self.state == "proceeding" and not self.invite):
+            self.give_up(408, "Request Timeout", timed_out=True)
+
+    def _timer_c(self) -> None:
+        """A device that rings and rings: cancel it after timer_c (RFC 3261 16.8), give up later."""
+        if self.state == "proceeding":
+            self.cancel()
+            self._ringing = self._later(64 * self.proxy.config.t1, self._cancel_unanswered)
+
+    def _cancel_unanswered(self) -> None:
+        if self.state == "proceeding":
+            self.give_up(408, "Request Timeout", timed_out=True)
+
+    def give_up(self, status: int, reason: str, *, timed_out: bool = False) -> None:
+        """This branch ends without an answer from the far side: a local final response stands in."""
+        self._stop_timers()
+        self.state = "dead"
+        self.final = make_response(self.owner.tx.request, status, reason, to_tag=self.owner.tx.tag)
+        self.owner.branch_failed(self, timed_out=timed_out)
+        self.proxy.forget_later(self)
+
+    def on_response(self, response: Response) -> None:
+        method = response.cseq[1]
+        if method == "CANCEL":
+            self.cancel_data = None  # answered: stop repeating it
+            return
+        if self.state in ("completed", "dead"):
+            if response.status >= 200 and self.state == "completed" and not 200 <= response.status < 300:
+                self.proxy.edge.send_to(self.hop, self.ack_for(response))  # our ACK was lost: again
+            elif 200 <= response.status < 300 and self.final is not None and 200 <= self.final.status < 300:
+                self.owner.relay(response)  # a retransmitted 2xx goes end to end
+            return
+        if response.status < 200:
+            if self.state == "calling":
+                self.state = "proceeding"
+                if self.invite:  # retransmissions stop; timer C replaces timer B
+                    self._stop_timers()
+                if self.cancel_pending:
+                    self.cancel()
+            if self.invite and self.engine is None:  # each provisional restarts timer C (engines time their own)
+                if self._ringing is not None:
+                    self._ringing.cancel()
+                self._ringing = self._later(self.proxy.config.timer_c, self._timer_c)
+            self.owner.provisional(self, response)
+            return
+        self._stop_timers()
+        self.state = "completed"
+        self.final = response
+        if self.invite and response.status >= 300:
+            self.proxy.edge.send_to(self.hop, self.ack_for(response))
+        self.owner.branch_final(self, response)
+        self.proxy.forget_later(self)
+
+    def ack_for(self, response: Response) -> bytes:
+        """The hop-by-hop ACK for a non-2xx answer (RFC 3261 17.1.1.3): our Via, the answer's To."""
+        ack = Request("ACK", self.request.uri)
+        ack.headers.add("Via", self.request.headers.get_all("Via")[0])
+        for route in self.request.headers.get_lines("Route"):
+            ack.headers.add("Route", route)
+        ack.headers.add("Max-Forwards", "70")
+        ack.headers.add("From", self.request.headers.get("From") or "")
+        ack.headers.add("To", response.headers.get("To") or "")
+        ack.headers.add("Call-ID", self.request.call_id or "")
+        ack.headers.add("CSeq", f"{self.request.cseq[0]} ACK")
+        return ack.to_bytes()
+
+    def cancel(self) -> None:
+        """Cancel this branch: at once when it is ringing, at its first provisional when still calling."""
+        if not self.invite or self.state not in ("calling", "proceeding"):
+            return
+        if self.state == "calling":
+            self.cancel_pending = True
+            return
+        cancel = Request("CANCEL", self.request.uri)
+        cancel.headers.add("Via", self.request.headers.get_all("Via")[0])
+        for route in self.request.headers.get_lines("Route"):
+            cancel.headers.add("Route", route)
+        cancel.headers.add("Max-Forwards", "70")
+        for name in ("From", "To", "Call-ID"):
+            cancel.headers.add(name, self.request.headers.get(name) or "")
+        cancel.headers.add("CSeq", f"{self.request.cseq[0]} CANCEL")
+        self.cancel_data = cancel.to_bytes()
+        self._send_cancel(self.proxy.config.t1)
+
+    def _send_cancel(self, interval: float) -> None:
+        if self.cancel_data is None or self.state != "proceeding":
+            return
+        self.proxy.edge.send_to(self.hop, self.cancel_data)
+        if self.hop[0] == "udp" and interval < 64 * self.proxy.config.t1:
+            self._later(interval, self._send_cancel, interval * 2)
+
+
+class ProxyTx:
+    """The server side of a proxied request: the branches it went out on and the answer it gives."""
+
+    def __init__(self, proxy: Proxy, tx: ServerTx, *, fork: bool, engines: list[EngineInfo] | None = None,
+                 counted: tuple[int, str] | None = None):  # fmt: skip
+        self.proxy, self.tx = proxy, tx
+        self.invite = tx.request.method == "INVITE"
+        self.fork = fork  # a fork to a user's devices: all timed out means 480
+        self.spare_engines = list(engines or [])
+        self.counted = counted  # (client, Call-ID) held against the call limit until the call fails or ends
+        self.branches: list[Branch] = []
+        self.last_sent: bytes | None = None  # what a retransmission of the request gets
+        self.final_sent = False
+        self.cancelled = False
+
+    def begin(self) -> None:
+        self.proxy.server_txs[self.tx.key] = self
+        if self.invite:
+            self.send(make_response(self.tx.request, 100).to_bytes())
+
+    def add(self, *branches: Branch) -> None:
+        """Send on new branches; all are listed before any starts, so one failing at once is not the last."""
+        self.branches.extend(branches)
+        for branch in branches:
+            branch.start()
+
+    def send(self, data: bytes) -> None:
+        self.last_sent = data
+        self.tx.source.send(data)
+
+    def relay(self, response: Response) -> None:
+        self.send(response.to_bytes())
+
+    def provisional(self, branch: Branch, response: Response) -> None:
+        if response.status > 100 and not self.final_sent:
+            self.relay(response)
+
+    def branch_final(self, branch: Branch, response: Response) -> None:
+        if 200 <= response.status < 300:
+            first = not self.final_sent
+            self.final_sent = True
+            self.relay(response)
+            if first:
+                for other in self.branches:
+                    if other is not branch:
+                        other.cancel()
+                self.proxy.finish(self, linger=True)
+            return
+        if branch.engine is not None and response.status == 503 and self.try_next_engine():
+            return
+        if response.status >= 600 and not self.final_sent:
+            for other in self.branches:
+                if other is not branch:
+                    other.cancel()
+        self.maybe_done()
+
+    def branch_failed(self, branch: Branch, *, timed_out: bool) -> None:
+        if branch.engine is not None and timed_out and self.try_next_engine():
+            return
+        self.maybe_done()
+
+    def try_next_engine(self) -> bool:
+        if self.cancelled or self.final_sent or not self.spare_engines:
+            return False
+        engine = self.spare_engines.pop(0)
+        log.info("engine %s did not take %s: trying %s", self.branches[-1].engine.id, self.tx.request.call_id,
+                 engine.id)  # fmt: skip
+        self.add(self.proxy.engine_branch(self, engine))
+        return True
+
+    def maybe_done(self) -> None:
+        if self.final_sent or any(b.state in ("calling", "proceeding") for b in self.branches):
+            return
+        self.final_sent = True
+        self.proxy.edge.send_final(self.tx, self.best())
+        self.proxy.finish(self, linger=False)
+
+    def best(self) -> Response:
+        """RFC 3261 16.7 step 6: a 6xx if any, else the lowest class; answers from the far side beat our own."""
+        answers = [b.final for b in self.branches if b.final is not None]
+        real = [b.final for b in self.branches if b.state == "completed" and b.final is not None]
+        if not real:
+            if self.cancelled:
+                return self.tx.response(487)
+            if self.fork and any(b.final.status == 408 for b in self.branches if b.final is not None):
+                return self.tx.response(480, "Temporarily Unavailable")
+            if any(b.engine is not None for b in self.branches):
+                return self.tx.response(503, "No Call Engine Available", headers=[("Retry-After", "5")])
+            return answers[0] if answers else self.tx.response(408)
+        six = [r for r in real if r.status >= 600]
+        if six:
+            return six[0]
+        return min(real, key=lambda r: r.status // 100)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        for branch in self.branches:
+            branch.cancel()
+
+
+class Proxy:
+    def __init__(self, edge: Edge):
+        self.edge = edge
+        self.config = edge.config
+        self.branches: dict[str, Branch] = {}
+        self.server_txs: dict[tuple, ProxyTx] = {}
+        self.branch_prefix = f"z9hG4bK{edge.token}"
+
+    def new_branch(self) -> str:
+        return self.branch_prefix + os.urandom(6).hex()
+
+    def forget_later(self, branch: Branch) -> None:
+        """Keep a finished branch a while to absorb the far side's retransmitted answers (Timer D/K)."""
+        asyncio.get_running_loop().call_later(64 * self.config.t1, self.branches.pop, branch.id, None)
+
+    def finish(self, ptx: ProxyTx, *, linger: bool) -> None:
+        if ptx.counted and not linger:
+            self.release_call(*ptx.counted)
+        loop = asyncio.get_running_loop()
+        loop.call_later(64 * self.config.t1 if linger else 0, self.server_txs.pop, ptx.tx.key, None)
+
+    # Entry points ----------------------------------------------------------------------------------
+
+    def needs_auth(self, tx: ServerTx) -> Response | None:
+        """The 407 challenge for a phone's dialog-creating request without credentials (no lookup needed)."""
+        request, source = tx.request, tx.source
+        if request.to_tag is not None or self.edge.engines.is_engine(source.ip, source.port):
+            return None
+        realm = request.name_addr("From").uri.host
+        header = request.headers.get("Proxy-Authorization")
+        if header:
+            scheme, params = parse_credentials(header)
+            if scheme.lower() == "digest" and params.get("realm") == realm:
+                if self.edge.guard.auth_banned(realm, params.get("username", ""), source.ip):
+                    return tx.response(403)
+                return None
+        return self.edge.registrar.challenge(tx, realm, header="Proxy-Authenticate")
+
+    async def route(self, tx: ServerTx) -> Response | None:
+        """Send a request on its way; a Response when the edge answers it itself, None when proxied."""
+        request, source = tx.request, tx.source
+        from_engine = self.edge.engines.is_engine(source.ip, source.port)
+        if not from_engine:
+            request.headers.remove_prefix("X-Ocx-")
+        if request.to_tag is not None or request.method in DIALOG_FREE:
+            return self.in_dialog(tx, from_engine)
+        if from_engine:
+            return await self.to_user(tx)
+        return await self.from_phone(tx)
+
+    # Phones to engines -----------------------------------------------------------------------------
+
+    async def from_phone(self, tx: ServerTx) -> Response | None:
+        request, source = tx.request, tx.source
+        caller = request.name_addr("From").uri
+        realm, user = caller.host, caller.user_unescaped or ""
+        _, params = parse_credentials(request.headers.get("Proxy-Authorization") or "")
+        username = params.get("username", "")
+        directory = self.edge.directory
+        domain = await directory.domain(realm)
+        credential = await directory.credential(domain["client"], username) if domain else None
+        if not (domain and credential and domain["active"] and credential["active"] and username == user):
+            return await self.edge.registrar.refuse(tx, realm, username)
+        if not self.edge.guard.client_allows(domain, source.ip):
+            return tx.response(403)
+        verdict = self.edge.digest.verify(params, request.method, realm, credential)
+        if verdict.stale or verdict.reason == "unknown nonce":
+            return self.edge.registrar.challenge(tx, realm, stale=verdict.stale, header="Proxy-Authenticate")
+        if not verdict.ok:
+            return await self.edge.registrar.refuse(tx, realm, username)
+        if not await self.edge.location.nonce_count_grew(params["nonce"], verdict.nc):
+            return self.edge.registrar.challenge(tx, realm, header="Proxy-Authenticate")
+        counted = None
+        if request.method == "INVITE":
+            if not await self.take_call(domain["client"], request.call_id, domain["max_calls"]):
+                return tx.response(403, "Concurrent Call Limit Reached", headers=[
+                    ("Reason", f'SIP;cause=403;text="the client\'s limit of {domain["max_calls"]} calls is reached"'),
+                ])  # fmt: skip
+            counted = (domain["client"], request.call_id)
+        engines = self.edge.engines.candidates()
+        if not engines:
+            if counted:
+                self.release_call(*counted)
+            return tx.response(503, "No Call Engine Available", headers=[("Retry-After", "5")])
+        request.headers.remove("Proxy-Authorization")
+        request.headers.remove("Route")  # a phone's preloaded route names the edge; it goes nowhere else
+        identity = f"client={domain['client']};brand={domain['brand']};account={credential['account']}"
+        request.headers.add(IDENTITY, f"{identity};ext={credential['ext']};user={username}")
+        record_route = self.record_route(source.transport, source.ip, source.port, client=counted and counted[0])
+        request.headers.prepend("Record-Route", record_route)
+        ptx = ProxyTx(self, tx, fork=False, engines=engines[1:], counted=counted)
+        ptx.begin()
+        ptx.add(self.engine_branch(ptx, engines[0]))
+        return None
+
+    def engine_branch(self, ptx: ProxyTx, engine: EngineInfo) -> Branch:
+        self.edge.engines.handed_to(engine)
+        return Branch(self, ptx, self.forwarded(ptx.tx.request), ("udp", engine.host, engine.port), engine)
+
+    # Engines to phones -----------------------------------------------------------------------------
+
+    async def to_user(self, tx: ServerTx) -> Response | None:
+        request = tx.request
+        try:
+            target = parse_uri(request.uri)
+        except SipError:
+            return tx.response(416)
+        domain = await self.edge.directory.domain(target.host)
+        if domain is None:
+            return tx.response(404, "Unknown Domain")
+        if not domain["active"]:
+            return tx.response(480, "Client Not Active")
+        user = target.user_unescaped or ""
+        bindings = await self.edge.location.bindings(domain["client"], user)
+        hops = []
+        for binding in bindings:
+            hop = binding_hop(binding)
+            if hop is not None:
+                hops.append((binding, hop))
+        if not hops:
+            return tx.response(480, "Temporarily Unavailable")
+        ptx = ProxyTx(self, tx, fork=True)
+        ptx.begin()
+        branches = []
+        for binding, hop in hops:
+            forwarded = self.forwarded(request, uri=binding.contact)
+            forwarded.headers.prepend("Record-Route", self.record_route(*hop))
+            branches.append(Branch(self, ptx, forwarded, hop))
+        ptx.add(*branches)
+        return None
+
+    # In-dialog requests ----------------------------------------------------------------------------
+
+    def in_dialog(self, tx: ServerTx, from_engine: bool) -> Response | None:
+        request = tx.request
+        flow, client = None, None
+        popped = False
+        while (route := request.headers.get("Route")) is not None and self.is_self(route):
+            request.headers.remove_first("Route")
+            params = parse_uri(route.strip().lstrip("<").split(">", 1)[0]).params
+            flow = flow or params.get(FLOW)
+            client = client or params.get(CALL)
+            popped = True
+        if not popped:
+            return tx.response(403, "Not Routed Through This Proxy")
+        next_uri = request.headers.get("Route")
+        next_uri = next_uri.strip().lstrip("<").split(">", 1)[0] if next_uri else request.uri
+        if from_engine and flow and (hop := parse_flow(flow)) is not None:
+            pass
+        else:
+            hop = uri_address(next_uri)
+            if hop is None:
+                return tx.response(404, "Not Routable")
+            if not from_engine and not self.edge.engines.is_engine(hop[1], hop[2]):
+                return tx.response(403, "Not Routable")  # a phone reaches engines only
+        if request.method == "BYE" and client and client.isdigit():
+            self.release_call(int(client), request.call_id)
+        forwarded = self.forwarded(request)
+        if request.method == "ACK":  # an ACK for a 2xx: its own transaction, end to end, stateless
+            via = f"SIP/2.0/{hop[0].upper()} {self.edge.advertised};branch={self.new_branch()};rport"
+            forwarded.headers.prepend("Via", via)
+            self.edge.send_to(hop, forwarded.to_bytes())
+            return None
+        ptx = ProxyTx(self, tx, fork=False)
+        ptx.begin()
+        ptx.add(Branch(self, ptx, forwarded, hop))
+        return None
+
+    def forward_ack(self, tx: ServerTx) -> None:
+        """An ACK that matches no transaction here (it acknowledges a 2xx): along its route, if it has ours."""
+        request, source = tx.request, tx.source
+        from_engine = self.edge.engines.is_engine(source.ip, source.port)
+        if not from_engine:
+            request.headers.remove_prefix("X-Ocx-")
+        self.in_dialog(tx, from_engine)
+
+    # Responses -------------------------------------------------------------------------------------
+
+    def on_response(self, response: Response, source) -> bool:
+        """Match a response to the branch it answers; False when it is not ours."""
+        branch_id = response.branch or ""
+        branch = self.branches.get(branch_id)
+        if branch is None:
+            if branch_id.startswith(self.branch_prefix):
+                self.edge.stats["stray_responses"] += 1
+                self.forward_stateless(response)
+                return True
+            return False
+        if not self.edge.engines.is_engine(source.ip, source.port):
+            response.headers.remove_prefix("X-Ocx-")
+        response.headers.remove_first("Via")
+        branch.on_response(response)
+        return True
+
+    def forward_stateless(self, response: Response) -> None:
+        """A 2xx retransmitted after its transaction ended: pop our Via and follow the next one."""
+        if not 200 <= response.status < 300:
+            return
+        response.headers.remove_first("Via")
+        value = response.headers.get("Via")
+        if value is None:
+            return
+        via = parse_via(value)
+        port = int(via.rport) if via.rport else (via.port or 5060)
+        self.edge.send_to((via.transport.lower(), via.received or via.host.strip("[]"), port), response.to_bytes())
+
+    # Helpers ---------------------------------------------------------------------------------------
+
+    def forwarded(self, request: Request, *, uri: str | None = None) -> Request:
+        copy = request.copy()
+        if uri is not None:
+            copy.uri = uri
+        forwards = request.max_forwards
+        copy.headers.set("Max-Forwards", str((70 if forwards is None else forwards) - 1))
+        return copy
+
+    def record_route(self, transport: str, ip: str, port: int, client: int | None = None) -> str:
+        params = f";lr;{FLOW}={flow_token(transport, ip, port)}"
+        if client:
+            params += f";{CALL}={client}"
+        if transport != "udp":
+            params += f";transport={transport}"
+        return f"<sip:{self.edge.advertised}{params}>"
+
+    def is_self(self, route: str) -> bool:
+        try:
+            uri = parse_uri(route.strip().lstrip("<").split(">", 1)[0])
+        except SipError:
+            return False
+        port = uri.port or (5061 if uri.scheme == "sips" else 5060)
+        return uri.host.strip("[]") in self.edge.own_hosts and port in (self.config.port, self.config.tls_port)
+
+    async def take_call(self, client: int, call_id: str, limit: int) -> bool:
+        key = f"{self.config.redis_prefix}:calls:{client}"
+        args = (int(time.time()), self.config.call_max_age, limit, call_id)
+        return bool(await self.edge.fast.script(CALL_LIMIT_SCRIPT, 1, key, *args))
+
+    def release_call(self, client: int, call_id: str) -> None:
+        self.edge.background(self.edge.fast.call("ZREM", f"{self.config.redis_prefix}:calls:{client}", call_id))
+
+
+def binding_hop(binding: Binding) -> tuple[str, str, int] | None:
+    """Where to send a request for a binding: its NAT address when it had one, else its contact."""
+    if binding.received:
+        transport, _, rest = binding.received.partition(":")
+        ip, _, port = rest.rpartition(":")
+        return (transport, ip, int(port)) if port.isdigit() else None
+    return uri_address(binding.contact)

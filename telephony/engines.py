@@ -1,0 +1,53 @@
+"""The call engines' registry in Redis: every engine heartbeats its SIP address and load, edges read it.
+
+One hash, `<prefix>:engines`, field = engine id, value = the engine's JSON record. An engine writes
+its record every HEARTBEAT seconds and deletes it when it stops; the edges take an engine whose
+record is older than STALE_AFTER seconds for dead and send it no new calls. Django-free: the edge
+and the engines both import it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+HEARTBEAT = 1.0
+STALE_AFTER = 3.5
+
+
+def registry_key(prefix: str) -> str:
+    return f"{prefix}:engines"
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    id: str
+    host: str  # the engine's SIP address, where the edge sends it requests (UDP)
+    port: int
+    calls: int = 0  # calls the engine holds now
+    capacity: int = 100  # calls it takes at most
+    draining: bool = False  # stopping: finishes its calls and takes no new one
+    at: float = 0.0  # epoch seconds of the heartbeat
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "at": self.at or time.time()})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> EngineInfo:
+        data = json.loads(text)
+        return cls(str(data["id"]), str(data["host"]), int(data["port"]), int(data.get("calls", 0)),
+                   int(data.get("capacity", 100)), bool(data.get("draining")), float(data.get("at", 0)))  # fmt: skip
+
+    def fresh(self, now: float | None = None) -> bool:
+        return (now or time.time()) - self.at <= STALE_AFTER
+
+
+def engine_heartbeat(redis, prefix: str, info: EngineInfo):
+    """Publish an engine's record (redis-py sync or asyncio client: await the result of the latter)."""
+    return redis.hset(registry_key(prefix), info.id, info.to_json())
+
+
+def engine_withdraw(redis, prefix: str, engine_id: str):
+    """Remove an engine's record when it stops (sync or asyncio client, as above)."""
+    return redis.hdel(registry_key(prefix), engine_id)

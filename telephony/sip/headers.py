@@ -50,13 +50,19 @@ CANONICAL: dict[str, tuple[str, str]] = {name.lower(): (name, name.lower()) for 
 CANONICAL.update({letter: (name, name.lower()) for letter, name in COMPACT.items()})
 
 
+_SEEN: dict[str, tuple[str, str]] = {}  # names as code spells them ("Via", "Call-ID"): a handful, looked up often
+
+
 def canonical(name: str) -> tuple[str, str]:
     """(spelling to write, key to compare) for a header name given in any case or compact form."""
+    seen = _SEEN.get(name)
+    if seen is not None:
+        return seen
     lowered = name.lower()
-    known = CANONICAL.get(lowered)
-    if known is not None:
-        return known
-    return name, lowered
+    known = CANONICAL.get(lowered) or (name, lowered)
+    if len(_SEEN) < 512:
+        _SEEN[name] = known
+    return known
 
 
 def _check(name: str, value: str) -> None:

@@ -88,15 +88,15 @@ class _Message:
 
     @property
     def top_via(self) -> Via:
+        """The first Via, parsed once per message (read-only)."""
         value = self.headers.get("Via")
         if value is None:
             raise SipError(400, "Missing Via")
-        return parse_via(value)
+        return self._parsed(("Via", value), lambda: parse_via(value))
 
     @property
     def branch(self) -> str | None:
-        value = self.headers.get("Via")
-        return None if value is None else parse_via(value).branch
+        return None if self.headers.get("Via") is None else self.top_via.branch
 
     @property
     def max_forwards(self) -> int | None:
@@ -212,7 +212,7 @@ def make_response(
         out.add("Via", value)
     for name in ("From", "To", "Call-ID", "CSeq"):
         for value in request.headers.get_lines(name)[:1]:
-            if name == "To" and to_tag is not None and not _has_tag(value):
+            if name == "To" and to_tag is not None and not _has_tag(request, value):
                 value = f"{value};tag={to_tag}"
             out.add(name, value)
     for name, value in headers:
@@ -221,9 +221,10 @@ def make_response(
     return Response(status, reason, out)
 
 
-def _has_tag(to_value: str) -> bool:
+def _has_tag(request: Request, to_value: str) -> bool:
     try:
-        return parse_name_addr(to_value).tag is not None
+        return request.name_addr("To").tag is not None if to_value == request.headers.get("To") else (
+            parse_name_addr(to_value).tag is not None)  # fmt: skip
     except SipError:
         # A To we cannot parse (the reason for a 400, maybe) gets the tag appended all the same.
         return False

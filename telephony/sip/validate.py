@@ -48,9 +48,9 @@ def validate_request(request: Request) -> None:
         raise SipError(400, "Content-Length does not match the body")
     for name in ("From", "To"):
         request.name_addr(name)  # parsed once: the edge reads the same objects afterwards
-    for value in headers.get_all("Via"):
-        if parse_via(value).protocol != "SIP/2.0":
-            raise SipError(400, "Bad Via protocol")
+    vias = headers.get_all("Via")
+    if request.top_via.protocol != "SIP/2.0" or any(parse_via(v).protocol != "SIP/2.0" for v in vias[1:]):
+        raise SipError(400, "Bad Via protocol")
     if request.contacts() == "*":
         # RFC 3261 10.2.2: the wildcard only removes every binding: REGISTER with Expires: 0.
         expires = headers.get("Expires")

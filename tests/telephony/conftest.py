@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from django.conf import settings
 
 from config.redis_store import get_redis, rkey
 from telephony.directory import sip_directory_sync
+from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw
 from telephony.services import extension_reset_secret
 from tests.telephony.sipclient import SipClient
 
@@ -84,6 +87,33 @@ def options_message(client: SipClient) -> bytes:
         "Max-Forwards: 70\r\nFrom: <sip:probe@probe.invalid>;tag=p\r\nTo: <sip:probe@probe.invalid>\r\n"
         f"Call-ID: probe-{time.monotonic_ns()}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     ).encode()
+
+
+class EngineHeartbeat:
+    """Announce a SIP address in the engine registry as a call engine does, every 0.5 s until stopped;
+    the stand-in engines of edge tests (hand-written or SIPp user agents) use it."""
+
+    def __init__(self, port: int, calls: int = 0, host: str = "127.0.0.1"):
+        self.info = EngineInfo(id=f"test-{uuid.uuid4().hex[:6]}", host=host, port=port, calls=calls)
+        self._stop = threading.Event()
+        self._beat()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        engine_heartbeat(get_redis(), settings.OCX_REDIS_PREFIX, self.info)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._beat()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, self.info.id)
+
+
+ENGINE_REGISTRY_REFRESH = 1.2  # seconds: the edge rereads the engine registry every second
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,6 @@ announces itself in the engine registry in Redis, as an engine does, and answers
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -15,13 +14,12 @@ from django.conf import settings
 
 from config.redis_store import get_redis
 from telephony.directory import sip_directory_sync
-from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
-from tests.telephony.conftest import start_edge
+from telephony.engines import registry_key
+from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, EngineHeartbeat, start_edge
 from tests.telephony.sipclient import Call, SipClient, reply_to
 
 SECRET = "proxy-secret-123"
 FAST_TIMERS = {"OCX_SIP_T1": "0.05", "OCX_SIP_ENGINE_TIMEOUT": "0.5", "OCX_SIP_TIMER_C": "1.5"}
-REGISTRY_REFRESH = 1.2  # the edge rereads the engine registry every second
 
 
 @pytest.fixture(scope="module")
@@ -36,23 +34,10 @@ class FakeEngine(SipClient):
 
     def __init__(self, calls: int = 0):
         super().__init__(("127.0.0.1", 0), "engine", "engine.invalid")
-        self.info = EngineInfo(id=f"test-{uuid.uuid4().hex[:6]}", host="127.0.0.1", port=self.port, calls=calls)
-        self._stop = threading.Event()
-        self._beat()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        engine_heartbeat(get_redis(), settings.OCX_REDIS_PREFIX, self.info)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self._beat()
+        self.heartbeat = EngineHeartbeat(self.port, calls)
 
     def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, self.info.id)
+        self.heartbeat.stop()
         self.close()
 
     def send_to_edge(self, data: bytes, edge) -> None:
@@ -72,7 +57,7 @@ def engines():
     def make(count: int = 1, *, calls: tuple[int, ...] = ()) -> list[FakeEngine]:
         new = [FakeEngine(calls[i] if i < len(calls) else 0) for i in range(count)]
         made.extend(new)
-        time.sleep(REGISTRY_REFRESH)
+        time.sleep(ENGINE_REGISTRY_REFRESH)
         return new
 
     yield make

@@ -36,6 +36,20 @@ class _Protocol(asyncio.Protocol):
         self.waiting: collections.deque[asyncio.Future] = collections.deque()
         self.transport: asyncio.Transport | None = None
         self.lost = False
+        self.pending: list[bytes] = []  # commands of this loop iteration, written together
+
+    def write(self, data: bytes) -> None:
+        """Queue a command; the queue goes out in one write at the end of this loop iteration, so
+        the REGISTERs handled in one iteration share one system call (measured: a write per
+        command was a sixth of the edge's CPU under load)."""
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(data)
+
+    def flush(self) -> None:
+        if self.pending and not self.lost:
+            self.transport.write(b"".join(self.pending))
+        self.pending.clear()
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -83,7 +97,7 @@ class FastRedis:
     def _send(protocol: _Protocol, args: tuple) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         protocol.waiting.append(future)
-        protocol.transport.write(encode(args))
+        protocol.write(encode(args))
         return future
 
     async def call(self, *args):

@@ -77,6 +77,7 @@ class Edge:
         self.streams: dict[tuple[str, str, int], object] = {}  # open TCP/TLS connections by (transport, ip, port)
         self.peer = None  # this edge's private UDP socket, where other edge processes relay our responses
         self.peers: dict[str, tuple[str, int]] = {}  # other edges' tokens -> their private sockets
+        self._peers_loaded = 0.0
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
@@ -229,11 +230,25 @@ class Edge:
         return hmac.new(self.secret, payload, hashlib.sha256).digest()[:16]
 
     def relay(self, token: str, response: Response, source: Source) -> None:
+        payload = f"{source.ip} {source.port}\n".encode() + response.to_bytes()
+        if token in self.peers:
+            self._relay(token, payload)
+        elif time.monotonic() - self._peers_loaded > 0.5:  # an edge started since we last looked?
+            self._peers_loaded = time.monotonic()
+
+            async def reload_then_relay() -> None:
+                await self.load_peers()
+                self._relay(token, payload)
+
+            self.background(reload_then_relay())
+        else:
+            self.stats["unmatched_responses"] += 1
+
+    def _relay(self, token: str, payload: bytes) -> None:
         address = self.peers.get(token)
         if address is None or self.peer is None:
             self.stats["unmatched_responses"] += 1
             return
-        payload = f"{source.ip} {source.port}\n".encode() + response.to_bytes()
         self.peer.sendto(self._seal(payload) + payload, address)
         self.stats["relayed"] += 1
 

@@ -28,7 +28,7 @@ import time
 from typing import TYPE_CHECKING
 
 from telephony.edge.location import Binding
-from telephony.sip import Request, Response, SipError, make_response, parse_credentials, parse_uri, parse_via
+from telephony.sip import Request, Response, SipError, make_response, parse_uri, parse_via
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge, ServerTx
@@ -349,7 +349,7 @@ class Proxy:
         realm = request.name_addr("From").uri.host
         header = request.headers.get("Proxy-Authorization")
         if header:
-            scheme, params = parse_credentials(header)
+            scheme, params = request.credentials("Proxy-Authorization")
             if scheme.lower() == "digest" and params.get("realm") == realm:
                 if self.edge.guard.auth_banned(realm, params.get("username", ""), source.ip):
                     return tx.response(403)
@@ -374,7 +374,7 @@ class Proxy:
         request, source = tx.request, tx.source
         caller = request.name_addr("From").uri
         realm, user = caller.host, caller.user_unescaped or ""
-        _, params = parse_credentials(request.headers.get("Proxy-Authorization") or "")
+        _, params = request.credentials("Proxy-Authorization")
         username = params.get("username", "")
         directory = self.edge.directory
         domain = await directory.domain(realm)

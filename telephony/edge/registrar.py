@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from telephony.edge.location import Binding, OutOfOrder, Replay, now_millis
-from telephony.sip import NameAddr, Response, SipError, parse_credentials
+from telephony.sip import NameAddr, Response, SipError
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge, ServerTx
@@ -36,7 +36,7 @@ class Registrar:
         return tx.response(407 if header == "Proxy-Authenticate" else 401, headers=headers)
 
     @staticmethod
-    def _aor(tx: ServerTx) -> NameAddr:
+    def aor(tx: ServerTx) -> NameAddr:
         aor = tx.request.name_addr("To")
         if not aor.uri.is_sip:
             raise SipError(416, "Unsupported URI Scheme")
@@ -45,10 +45,10 @@ class Registrar:
     def answer_now(self, tx: ServerTx) -> Response | None:
         """The challenge needs no lookup; a request with credentials goes on to authenticate()."""
         header = tx.request.headers.get("Authorization")
-        realm = self._aor(tx).uri.host
+        realm = self.aor(tx).uri.host
         if not header:
             return self.challenge(tx, realm)
-        scheme, params = parse_credentials(header)
+        scheme, params = tx.request.credentials()
         if scheme.lower() != "digest" or params.get("realm") != realm:
             return self.challenge(tx, realm)
         if self.edge.guard.auth_banned(realm, params.get("username", ""), tx.source.ip):
@@ -62,9 +62,9 @@ class Registrar:
 
     async def authenticate(self, tx: ServerTx) -> Response:
         request = tx.request
-        aor = self._aor(tx)
+        aor = self.aor(tx)
         realm, user = aor.uri.host, aor.uri.user_unescaped or ""
-        _, params = parse_credentials(request.headers.get("Authorization") or "")
+        _, params = request.credentials()
         username = params.get("username", "")
         domain = await self.edge.directory.domain(realm)
         credential = await self.edge.directory.credential(domain["client"], username) if domain else None
@@ -80,7 +80,7 @@ class Registrar:
         return await self.bind(tx, domain, credential, params["nonce"], verdict.nc, realm)
 
     async def bind(self, tx: ServerTx, domain: dict, credential: dict, nonce: str, nc: int, realm: str) -> Response:
-        request, source, client_id, user = tx.request, tx.source, domain["client"], self._aor(tx).uri.user_unescaped
+        request, source, client_id, user = tx.request, tx.source, domain["client"], self.aor(tx).uri.user_unescaped
         contacts = request.contacts()
         expires_header = request.headers.get("Expires")
         default_expires = (

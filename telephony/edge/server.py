@@ -164,9 +164,15 @@ class Edge:
     def answer_now(self, tx: ServerTx) -> Response | None:
         """Answers that need no lookup (most of them); None when the request needs Redis."""
         request = tx.request
-        validate_request(request)
         if request.max_forwards == 0:
             return tx.response(483)
+        if request.method == "REGISTER" and "Authorization" not in request.headers:
+            # The challenge only echoes the transaction's headers (checked by parse()) and creates no
+            # state, so it goes out before the full check, which the request with credentials gets
+            # (then a malformed REGISTER is answered 400). Measured: validation was a third of the cost
+            # of a challenge, and challenges are half of a registration's requests.
+            return self.registrar.challenge(tx, self.registrar.aor(tx).uri.host)
+        validate_request(request)
         if request.method == "REGISTER":
             return self.registrar.answer_now(tx)
         if request.method == "OPTIONS" and request.to_tag is None:
@@ -346,10 +352,7 @@ def stamp_received(request: Request, source: Source) -> Via:
     elif via.host == source.ip:
         return via
     via.params["received"] = source.ip
-    values = request.headers.get_all("Via")
-    request.headers.remove("Via")
-    for value in reversed([str(via), *values[1:]]):
-        request.headers.prepend("Via", value)
+    request.headers.replace_first("Via", str(via))
     return via
 
 

@@ -154,6 +154,17 @@ class Headers:
         key = canonical(name)[1]
         self._items = [item for item in self._items if item[0] != key]
 
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value (for list headers, the first element of the first line), in place."""
+        _check(name, value)
+        key = canonical(name)[1]
+        for index, (item_key, spelling, old) in enumerate(self._items):
+            if item_key == key:
+                parts = split_list(old) if key in LIST_HEADERS else []
+                self._items[index] = (key, spelling, ", ".join([value, *parts[1:]]))
+                return
+        raise KeyError(name)
+
     def remove_prefix(self, prefix: str) -> None:
         """Remove every header whose name starts with prefix (case-insensitive): private headers from outside."""
         lowered = prefix.lower()

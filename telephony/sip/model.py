@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 from telephony.sip._lex import TOKEN_CHARS, is_digits
+from telephony.sip.auth import parse_credentials
 from telephony.sip.errors import SipError
 from telephony.sip.headers import Headers
 from telephony.sip.reasons import reason_phrase
@@ -72,6 +73,11 @@ class _Message:
         """From, To or another single address header, parsed (read-only; SipError when malformed)."""
         value = self.headers.get(name) or ""
         return self._parsed((name, value), lambda: parse_name_addr(value))
+
+    def credentials(self, name: str = "Authorization") -> tuple[str, dict[str, str]]:
+        """Authorization or Proxy-Authorization parsed: (scheme, params); read-only, SipError when malformed."""
+        value = self.headers.get(name) or ""
+        return self._parsed((name, value), lambda: parse_credentials(value))
 
     def contacts(self) -> list[NameAddr] | str:
         """The Contact values parsed ("*" for the wildcard, [] when there is none); read-only."""

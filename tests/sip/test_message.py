@@ -379,3 +379,27 @@ def test_make_response_keeps_an_existing_to_tag_and_knows_the_usual_reasons():
     assert make_response(request, 503, "No Call Engine Available").reason == "No Call Engine Available"
     with pytest.raises(ValueError):
         make_response(request, 99)
+
+
+def test_replace_first_changes_only_the_first_element_of_a_list_header_in_place():
+    headers = Headers([("To", "<sip:a@x>"), ("Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2"),
+                       ("Via", "SIP/2.0/UDP c;branch=z9hG4bK3")])  # fmt: skip
+    headers.replace_first("Via", "SIP/2.0/UDP a;branch=z9hG4bK1;received=10.0.0.1")
+    assert headers.get_all("Via") == [
+        "SIP/2.0/UDP a;branch=z9hG4bK1;received=10.0.0.1",
+        "SIP/2.0/UDP b;branch=z9hG4bK2",
+        "SIP/2.0/UDP c;branch=z9hG4bK3",
+    ]
+    assert [name for name, _ in headers] == ["To", "Via", "Via"]
+    with pytest.raises(KeyError):
+        headers.replace_first("Route", "<sip:x;lr>")
+
+
+def test_credentials_are_parsed_once_and_follow_a_changed_header():
+    request = Request("REGISTER", "sip:x.example", Headers([("Authorization", 'Digest username="a", nonce="n"')]))
+    first = request.credentials()
+    assert first == ("Digest", {"username": "a", "nonce": "n"}) and request.credentials() is first
+    request.headers.set("Authorization", 'Digest username="b"')
+    assert request.credentials()[1] == {"username": "b"}
+    with pytest.raises(SipError):
+        Request("INVITE", "sip:x", Headers()).credentials("Proxy-Authorization")

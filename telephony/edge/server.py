@@ -17,7 +17,7 @@ import os
 import socket
 import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
@@ -346,7 +346,7 @@ def stamp_received(request: Request, source: Source) -> Via:
     """RFC 3261 18.2.1 and RFC 3581: note on the top Via where the request really came from."""
     via = request.top_via
     if "rport" in via.params or via.host != source.ip:
-        via = replace(via, params=dict(via.params))  # the parsed one is shared (read-only)
+        via = Via(via.transport, via.host, via.port, dict(via.params), via.protocol)  # the parsed one is shared
     if "rport" in via.params:
         via.params["rport"] = str(source.port)
     elif via.host == source.ip:

@@ -76,10 +76,12 @@ def _check(name: str, value: str) -> None:
 class Headers:
     """Ordered (name, value) pairs; names compare case-insensitively and compact forms count as long ones."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_first", "_items", "memo")
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items: list[tuple[str, str, str]] = []
+        self._first: dict[str, str] | None = None  # key -> first line's value, built on the first get()
+        self.memo: dict = {}  # values parsed by the message (model.py), forgotten when a header changes
         for name, value in items:
             self.add(name, value)
 
@@ -88,18 +90,34 @@ class Headers:
         """The parser's fast path: items are already (key, canonical name, checked value)."""
         headers = cls.__new__(cls)
         headers._items = items
+        headers._first = None
+        headers.memo = {}
         return headers
+
+    def _changed(self) -> None:
+        self._first = None
+        if self.memo:
+            self.memo = {}
+
+    def _index(self) -> dict[str, str]:
+        """Each name's first line (a message is read far more often than changed: built once)."""
+        first = self._first
+        if first is None:
+            first = {}
+            for key, _, value in self._items:
+                if key not in first:
+                    first[key] = value
+            self._first = first
+        return first
 
     def get(self, name: str) -> str | None:
         """The first value; for list headers (Via, Route, Contact...) the first element of the first line."""
         key = canonical(name)[1]
-        for item_key, _, value in self._items:
-            if item_key == key:
-                if key in LIST_HEADERS:
-                    parts = split_list(value)
-                    return parts[0] if parts else value
-                return value
-        return None
+        value = self._index().get(key)
+        if value is not None and key in LIST_HEADERS:
+            parts = split_list(value)
+            return parts[0] if parts else value
+        return value
 
     def get_all(self, name: str) -> list[str]:
         """Every value in order, with list headers split into their elements."""
@@ -121,11 +139,13 @@ class Headers:
 
     def add(self, name: str, value: str) -> None:
         _check(name, value)
+        self._changed()
         spelling, key = canonical(name)
         self._items.append((key, spelling, value))
 
     def prepend(self, name: str, value: str) -> None:
         """Insert before the first line of this name (a proxy's Via or Record-Route), or at the top."""
+        self._changed()
         _check(name, value)
         spelling, key = canonical(name)
         for index, item in enumerate(self._items):
@@ -136,6 +156,7 @@ class Headers:
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of this name by one, where the first one was (at the end if there was none)."""
+        self._changed()
         _check(name, value)
         spelling, key = canonical(name)
         items = []
@@ -151,11 +172,13 @@ class Headers:
         self._items = items
 
     def remove(self, name: str) -> None:
+        self._changed()
         key = canonical(name)[1]
         self._items = [item for item in self._items if item[0] != key]
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the first value (for list headers, the first element of the first line), in place."""
+        self._changed()
         _check(name, value)
         key = canonical(name)[1]
         for index, (item_key, spelling, old) in enumerate(self._items):
@@ -169,10 +192,12 @@ class Headers:
         """Remove every header whose name starts with prefix (case-insensitive): private headers from outside."""
         lowered = prefix.lower()
         if any(item[0].startswith(lowered) for item in self._items):
+            self._changed()
             self._items = [item for item in self._items if not item[0].startswith(lowered)]
 
     def remove_first(self, name: str) -> str | None:
         """Remove and return the first value: for list headers one element, as a proxy pops its Route."""
+        self._changed()
         key = canonical(name)[1]
         for index, (item_key, spelling, value) in enumerate(self._items):
             if item_key != key:
@@ -191,8 +216,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = canonical(name)[1]
-        return any(item[0] == key for item in self._items)
+        return canonical(name)[1] in self._index()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return ((spelling, value) for _, spelling, value in self._items)

@@ -35,7 +35,7 @@ def _header_lines(headers: Headers, body: bytes) -> list[str]:
 
 
 class _Message:
-    __slots__ = ("_memo", "body", "headers", "version")
+    __slots__ = ("body", "headers", "version")
 
     headers: Headers
     body: bytes
@@ -57,13 +57,10 @@ class _Message:
         """(sequence number, method); SipError when the header is missing or malformed."""
         return parse_cseq(self.headers.get("CSeq"))
 
-    def _parsed(self, key: tuple, parse):
-        """A header value parsed once per message. The key holds the raw text, so a header changed
-        afterwards is parsed afresh; callers must treat what they get as read-only."""
-        try:
-            memo = self._memo
-        except AttributeError:
-            memo = self._memo = {}
+    def _parsed(self, key, parse):
+        """A header value parsed once per message, kept until a header changes (Headers.memo);
+        callers must treat what they get as read-only."""
+        memo = self.headers.memo
         hit = memo.get(key)
         if hit is None:
             hit = memo[key] = parse()
@@ -71,18 +68,20 @@ class _Message:
 
     def name_addr(self, name: str) -> NameAddr:
         """From, To or another single address header, parsed (read-only; SipError when malformed)."""
-        value = self.headers.get(name) or ""
-        return self._parsed((name, value), lambda: parse_name_addr(value))
+        return self._parsed(("addr", name), lambda: parse_name_addr(self.headers.get(name) or ""))
 
     def credentials(self, name: str = "Authorization") -> tuple[str, dict[str, str]]:
         """Authorization or Proxy-Authorization parsed: (scheme, params); read-only, SipError when malformed."""
-        value = self.headers.get(name) or ""
-        return self._parsed((name, value), lambda: parse_credentials(value))
+        return self._parsed(("credentials", name), lambda: parse_credentials(self.headers.get(name) or ""))
 
     def contacts(self) -> list[NameAddr] | str:
         """The Contact values parsed ("*" for the wildcard, [] when there is none); read-only."""
-        values = self.headers.get_all("Contact")
-        return self._parsed(("Contact", *values), lambda: parse_contacts(values) if values else [])
+
+        def parse() -> list[NameAddr] | str:
+            values = self.headers.get_all("Contact")
+            return parse_contacts(values) if values else []
+
+        return self._parsed("contacts", parse)
 
     @property
     def from_tag(self) -> str | None:
@@ -95,14 +94,18 @@ class _Message:
     @property
     def top_via(self) -> Via:
         """The first Via, parsed once per message (read-only)."""
-        value = self.headers.get("Via")
-        if value is None:
-            raise SipError(400, "Missing Via")
-        return self._parsed(("Via", value), lambda: parse_via(value))
+
+        def parse() -> Via:
+            value = self.headers.get("Via")
+            if value is None:
+                raise SipError(400, "Missing Via")
+            return parse_via(value)
+
+        return self._parsed("top via", parse)
 
     @property
     def branch(self) -> str | None:
-        return None if self.headers.get("Via") is None else self.top_via.branch
+        return None if "Via" not in self.headers else self.top_via.branch
 
     @property
     def max_forwards(self) -> int | None:

@@ -94,7 +94,6 @@ def test_sipp_calls_pass_the_edge_with_proxy_authentication_to_an_engine(world, 
         final = final_stats(stats)
         assert result.returncode == 0, (result.stdout[-2000:], edge.log_tail())
         assert (int(final["SuccessfulCall(C)"]), int(final["FailedCall(C)"])) == (20, 0)
-        assert int(final["Retransmissions(C)"]) == 0
     finally:
         heartbeat.stop()
         engine.terminate()

@@ -9,6 +9,28 @@ allows 4 calls and 8 accounts per process, so tests that need more identities st
 phones). Events are read by a background thread; `wait_for` takes the first not yet consumed
 event that matches, so events that arrive before a test waits for them are not lost.
 
+Calls (the agent's commands and events are documented in phone_agent.py):
+
+    alice, bob = phones(name="alice"), phones(name="bob")
+    alice.account("alice")                                    # no registration: call by IP URI
+    bob.account("bob", incoming={"answer": 200, "ring_ms": 300})
+    alice.call("c1", bob.uri("bob"), headers={"X-Test": "1"})  # "c1": a label the test chooses
+    incoming = bob.wait_incoming()                            # incoming["call"] == "in-1"
+    alice.wait_call_state("c1", "confirmed")
+    alice.wait_media("c1")
+    alice.dtmf("c1", "123#");  assert bob.wait_dtmf("in-1", 4) == "123#"
+    bob.record("in-1", tmp_path / "bob.wav");  alice.play_tone("c1", [1000], 500)
+    alice.hangup("c1");  bob.wait_call_state("in-1", "disconnected");  bob.wait_recorded("in-1")
+
+Incoming behaviour per account (account/register `incoming=` or set_incoming): {"answer": 180}
+(the default: ring, then `phone.answer(label)`), {"answer": 200, "ring_ms": 300} (auto answer),
+{"answer": 486} (reject), {"answer": 183} (early media, then answer). At most MAX_CALLS (4) calls
+per phone: a 5th `call` is refused with an error event (carrying call=<label>), a 5th incoming
+INVITE is answered 486 by pjsua itself (a "rejected" event on that phone). DTMF arrives about
+200 ms a digit; a tone needs active media; a recording's WAV is complete once wait_recorded()
+returned. RTP counters: phone.stats(label). Codecs: phone.set_codecs("PCMU", "PCMA") before
+calling (pjsua's default order puts speex/16000 first).
+
 `phones` is a pytest fixture factory (import it into a conftest or test module) that closes
 every phone it made when the test ends.
 """
@@ -32,6 +54,8 @@ import pytest
 
 AGENT = Path(__file__).resolve().parent / "phone_agent.py"
 DEFAULT_TIMEOUT = 10.0
+MAX_CALLS = 4  # of this pjsua2 build, per phone (agent) process
+CALL_STATES = ("calling", "incoming", "early", "connecting", "confirmed", "disconnected")
 
 
 class PhoneError(AssertionError):
@@ -199,12 +223,15 @@ class Phone:
         timeout: float = DEFAULT_TIMEOUT,
         *,
         fail_on_error_for: str | None = None,
+        fail_on: Callable[[dict], bool] | None = None,
     ) -> dict:
         """The first unconsumed event matching `event` (its name) and `predicate`; marks it consumed.
 
-        Raises PhoneError (an AssertionError) on timeout, when the agent exits, or, with
-        fail_on_error_for=<account id>, when the agent reports an error about that account;
-        the message holds the events seen, the agent's stderr and its log tail.
+        Raises PhoneError (an AssertionError) on timeout, when the agent exits, with
+        fail_on_error_for=<account id or call label> when the agent reports an error about that
+        account or call, or when an unconsumed event matches `fail_on` (e.g. the call ended while
+        waiting for it to be answered); the message holds the events seen, the agent's stderr and
+        its log tail.
         """
 
         def matches(e: dict) -> bool:
@@ -222,9 +249,18 @@ class Phone:
                         while self._consumed in self._taken:
                             self._consumed += 1
                         return e
-                    if e.get("event") == "error" and fail_on_error_for and e.get("id") == fail_on_error_for:
+                    if (
+                        e.get("event") == "error"
+                        and fail_on_error_for
+                        and fail_on_error_for in (e.get("id"), e.get("call"))
+                    ):
                         self._taken.add(index)
                         raise PhoneError(f"{self.name}: agent error: {e.get('message')}\n{self.diagnostics()}")
+                    if fail_on is not None and fail_on(e):
+                        raise PhoneError(
+                            f"{self.name}: {json.dumps(e)} while waiting for {event or 'an event'}\n"
+                            + self.diagnostics()
+                        )
                     if e.get("event") == "exited":
                         raise PhoneError(
                             f"{self.name}: agent exited (code {self.proc.poll()}) while waiting for "
@@ -267,10 +303,15 @@ class Phone:
         expires: int = 300,
         transport: str | None = None,
         realm: str = "*",
+        incoming: dict | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> dict:
-        """Create an account and register it; returns the final reg event (code >= 200)."""
+        """Create an account and register it; returns the final reg event (code >= 200).
+
+        incoming: what the account does with incoming calls (see set_incoming); default ring.
+        """
         acc_id = id or username
+        extra = {"incoming": incoming} if incoming is not None else {}
         self.send(
             "register",
             id=acc_id,
@@ -279,10 +320,206 @@ class Phone:
             secret=secret,
             proxy=proxy,
             expires=expires,
-            transport=transport or ("udp" if self.transport == "both" else self.transport),
+            transport=transport or self._default_transport(),
             realm=realm,
+            **extra,
         )
         return self.wait_reg(acc_id, timeout=timeout)
+
+    def _default_transport(self) -> str:
+        return "udp" if self.transport == "both" else self.transport
+
+    def account(
+        self,
+        username: str,
+        *,
+        id: str | None = None,
+        domain: str = "127.0.0.1",
+        secret: str | None = None,
+        proxy: str | None = None,
+        transport: str | None = None,
+        realm: str = "*",
+        display: str | None = None,
+        incoming: dict | None = None,
+        default: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict:
+        """Create an account that does not register (sip:<username>@<domain>); returns its event.
+
+        Without proxy, calls go straight to the URI dialled (e.g. another phone's uri()); with
+        proxy ("127.0.0.1:5060"), through it, and secret answers its digest challenges.
+        """
+        acc_id = id or username
+        fields: dict[str, Any] = {
+            "id": acc_id,
+            "username": username,
+            "domain": domain,
+            "transport": transport or self._default_transport(),
+            "realm": realm,
+            "default": default,
+        }
+        for key, value in (("secret", secret), ("proxy", proxy), ("display", display), ("incoming", incoming)):
+            if value is not None:
+                fields[key] = value
+        self.send("account", **fields)
+        return self.wait_for("account", lambda e: e.get("id") == acc_id, timeout, fail_on_error_for=acc_id)
+
+    def set_incoming(
+        self, acc_id: str, *, answer: int, ring_ms: int = 0, ring: int = 180, timeout: float = DEFAULT_TIMEOUT
+    ) -> dict:
+        """How the account treats incoming calls from now on; returns the account event.
+
+        answer 1xx: send it (180 ringing, 183 early media) and wait for answer(); 2xx: answer,
+        after `ring` for ring_ms when ring_ms > 0; 3xx-6xx: reject likewise; 0: only 100 Trying.
+        """
+        self.send("set_incoming", id=acc_id, answer=answer, ring_ms=ring_ms, ring=ring)
+        return self.wait_for("account", lambda e: e.get("id") == acc_id, timeout, fail_on_error_for=acc_id)
+
+    def uri(self, user: str, *, transport: str | None = None) -> str:
+        """This phone's SIP URI for `user` by IP (what another phone dials to reach it directly)."""
+        transport = transport or self._default_transport()
+        suffix = ";transport=tcp" if transport == "tcp" else ""
+        return f"sip:{user}@127.0.0.1:{self.sip_port}{suffix}"
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    def call(
+        self,
+        label: str,
+        uri: str,
+        *,
+        id: str | None = None,
+        headers: dict[str, str] | None = None,
+        wait: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> dict | None:
+        """INVITE `uri` from account `id` (default: the phone's only or first account).
+
+        Returns the call's first event ("calling"), or None with wait=False (then a refusal is an
+        error event carrying call=label). Raises PhoneError if the agent refuses the call.
+        """
+        self.send("call", id=id or self._first_account(), call=label, uri=uri, headers=headers or {})
+        if not wait:
+            return None
+        return self.wait_for("call", lambda e: e.get("call") == label, timeout, fail_on_error_for=label)
+
+    def _first_account(self) -> str:
+        for e in self.events():
+            if e.get("event") == "account" or (e.get("event") == "reg" and e.get("id")):
+                return e["id"]
+        raise PhoneError(f"{self.name}: no account yet; call account() or register() first")
+
+    def wait_incoming(self, timeout: float = DEFAULT_TIMEOUT, *, id: str | None = None) -> dict:
+        """The next incoming-call event (its "call" is the label to use: "in-1", ...)."""
+        return self.wait_for("incoming", (lambda e: e.get("id") == id) if id else None, timeout)
+
+    def wait_call_state(self, label: str, state: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """The next call event of `label` in `state`; fails at once if the call ends instead."""
+        if state not in CALL_STATES:
+            raise ValueError(f"state must be one of {CALL_STATES}")
+        ended = None
+        if state != "disconnected":
+
+            def ended(e: dict) -> bool:
+                return e.get("event") == "call" and e.get("call") == label and e.get("state") == "disconnected"
+
+        return self.wait_for(
+            "call",
+            lambda e: e.get("call") == label and e.get("state") == state,
+            timeout,
+            fail_on_error_for=label,
+            fail_on=ended,
+        )
+
+    def call_states(self, label: str) -> list[str]:
+        """Every state reported so far for `label` (consumed or not), in order."""
+        return [e["state"] for e in self.events() if e.get("event") == "call" and e.get("call") == label]
+
+    def answer(self, label: str, code: int = 200) -> None:
+        self.send("answer", call=label, code=code)
+
+    def hangup(self, label: str, code: int | None = None) -> None:
+        self.send("hangup", call=label, **({"code": code} if code else {}))
+
+    def wait_media(self, label: str, active: bool = True, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """The next media event of `label` with active=`active`."""
+        return self.wait_for(
+            "media", lambda e: e.get("call") == label and e.get("active") is active, timeout, fail_on_error_for=label
+        )
+
+    def dtmf(
+        self, label: str, digits: str, *, method: str = "rfc2833", duration_ms: int = 160, timeout: float = 5.0
+    ) -> dict:
+        """Send DTMF (RFC 4733 events, or SIP INFO); returns once the agent queued them."""
+        self.send("dtmf", call=label, digits=digits, method=method, duration_ms=duration_ms)
+        return self.wait_for("dtmf_sent", lambda e: e.get("call") == label, timeout, fail_on_error_for=label)
+
+    def wait_dtmf(self, label: str, count: int, timeout: float = DEFAULT_TIMEOUT) -> str:
+        """The next `count` DTMF digits received on `label`, as a string (about 200 ms a digit)."""
+        deadline = time.monotonic() + timeout
+        digits = ""
+        for _ in range(count):
+            left = max(deadline - time.monotonic(), 0.01)
+            digits += self.wait_for("dtmf", lambda e: e.get("call") == label, left)["digit"]
+        return digits
+
+    def play_tone(
+        self,
+        label: str,
+        freq: list[int] | int,
+        ms: int,
+        *,
+        volume: int | None = None,
+        loop: bool = False,
+        timeout: float = 5.0,
+    ) -> dict:
+        """Play a tone (one frequency or two) into the call; returns the "playing" event."""
+        fields: dict[str, Any] = {"call": label, "freq": freq if isinstance(freq, list) else [freq], "ms": ms}
+        if volume is not None:
+            fields["volume"] = volume
+        if loop:
+            fields["loop"] = True
+        self.send("play_tone", **fields)
+        return self.wait_for(
+            "tone", lambda e: e.get("call") == label and e.get("state") == "playing", timeout, fail_on_error_for=label
+        )
+
+    def wait_tone_done(self, label: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        return self.wait_for("tone", lambda e: e.get("call") == label and e.get("state") == "done", timeout)
+
+    def stop_tone(self, label: str, timeout: float = 5.0) -> dict:
+        self.send("stop_tone", call=label)
+        return self.wait_for(
+            "tone", lambda e: e.get("call") == label and e.get("state") == "stopped", timeout, fail_on_error_for=label
+        )
+
+    def record(self, label: str, path: str | Path, timeout: float = 5.0) -> dict:
+        """Record what this phone receives on the call into a WAV file (complete once stopped)."""
+        self.send("record", call=label, path=str(path))
+        return self.wait_for(
+            "record", lambda e: e.get("call") == label and e.get("state") == "started", timeout, fail_on_error_for=label
+        )
+
+    def stop_record(self, label: str, timeout: float = 5.0) -> dict:
+        self.send("stop_record", call=label)
+        return self.wait_recorded(label, timeout)
+
+    def wait_recorded(self, label: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """The "record stopped" event of `label` (after hangup or stop_record): the WAV is complete."""
+        return self.wait_for(
+            "record", lambda e: e.get("call") == label and e.get("state") == "stopped", timeout, fail_on_error_for=label
+        )
+
+    def stats(self, label: str, timeout: float = 5.0) -> dict:
+        """RTP counters of the call's audio stream (tx/rx packets and bytes, loss, jitter)."""
+        self.send("stats", call=label)
+        return self.wait_for("stats", lambda e: e.get("call") == label, timeout, fail_on_error_for=label)
+
+    def set_codecs(self, *order: str, timeout: float = 5.0) -> list[str]:
+        """Offer/accept only these codecs, in this order ("PCMU", "PCMA/8000", ...); returns them."""
+        self.send("codecs", order=list(order))
+        refused = lambda e: e.get("event") == "error" and e.get("cmd") == "codecs"  # noqa: E731
+        return self.wait_for("codecs", timeout=timeout, fail_on=refused)["codecs"]
 
     def wait_reg(self, acc_id: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
         """The next final registration event (code >= 200) of an account."""

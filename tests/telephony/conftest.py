@@ -19,9 +19,9 @@ from django.conf import settings
 
 from config.redis_store import get_redis, rkey
 from telephony.directory import sip_directory_sync
-from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw
+from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from telephony.services import extension_reset_secret
-from tests.telephony.sipclient import SipClient
+from tests.telephony.sipclient import Call, SipClient
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
             "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3"}  # fmt: skip
@@ -114,6 +114,43 @@ class EngineHeartbeat:
 
 
 ENGINE_REGISTRY_REFRESH = 1.2  # seconds: the edge rereads the engine registry every second
+
+
+class FakeEngine(SipClient):
+    """A UDP user agent that heartbeats into the engine registry like a call engine."""
+
+    def __init__(self, calls: int = 0):
+        super().__init__(("127.0.0.1", 0), "engine", "engine.invalid")
+        self.heartbeat = EngineHeartbeat(self.port, calls)
+
+    def stop(self) -> None:
+        self.heartbeat.stop()
+        self.close()
+
+    def send_to_edge(self, data: bytes, edge) -> None:
+        self.send_to(data, edge.address)
+
+    def invite(self, target: str, **_) -> Call:  # an engine places calls without credentials
+        call = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+        call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        return call
+
+
+@pytest.fixture
+def engines():
+    """Stand-in call engines: engines(count, calls=(load, ...)) -> FakeEngines the edge already sees."""
+    get_redis().delete(registry_key(settings.OCX_REDIS_PREFIX))
+    made = []
+
+    def make(count: int = 1, *, calls: tuple[int, ...] = ()) -> list[FakeEngine]:
+        new = [FakeEngine(calls[i] if i < len(calls) else 0) for i in range(count)]
+        made.extend(new)
+        time.sleep(ENGINE_REGISTRY_REFRESH)
+        return new
+
+    yield make
+    for engine in made:
+        engine.stop()
 
 
 @pytest.fixture(scope="session")

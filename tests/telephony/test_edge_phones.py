@@ -8,6 +8,7 @@ from telephony.directory import sip_directory_sync
 from telephony.selectors import registrations_of
 from telephony.services import extension_reset_secret
 from tests.sip import phone as phone_helpers
+from tests.telephony.sipclient import reply_to
 
 phones = phone_helpers.phones  # the phone fixture factory, for this module
 
@@ -104,3 +105,47 @@ def test_registration_changes_reach_the_portals_live(world, sip_lines, sip_clien
         assert extra is None
 
     async_to_sync(scenario)()
+
+
+def engine_sdp(port: int) -> str:
+    return (f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")  # fmt: skip
+
+
+def test_a_real_phone_calls_an_engine_through_the_edge_and_takes_its_call(world, sip_lines, phones, proxy, edge,
+                                                                         engines):  # fmt: skip
+    """pjsua2 answers the edge's 407 itself, keeps the edge in its route set, and is reached back
+    through the edge: the proxy speaks SIP the way a real phone expects."""
+    sip_lines(world.user_a1, SECRET)
+    domain = world.client_a1.sip_domain
+    [engine] = engines()
+    phone = phones()
+    phone.register(username="101", domain=domain, secret=SECRET, proxy=proxy, incoming={"answer": 200})
+    sdp = (("Content-Type", "application/sdp"), ("Contact", f"<sip:engine@127.0.0.1:{engine.port}>"))
+
+    phone.call("out", f"sip:102@{domain}")
+    invite = engine.expect("INVITE", timeout=5)
+    assert invite.get("X-Ocx-Auth").endswith(";user=101") and "m=audio" in invite.body
+    engine.send_to_edge(reply_to(invite, 200, "OK", to_tag="e1", headers=sdp, body=engine_sdp(40000)), edge)
+    phone.wait_call_state("out", "confirmed")
+    assert engine.expect("ACK").uri == f"sip:engine@127.0.0.1:{engine.port}"
+    phone.hangup("out")
+    bye = engine.expect("BYE")
+    engine.send_to_edge(reply_to(bye, 200, "OK"), edge)
+    phone.wait_call_state("out", "disconnected")
+
+    call = engine.invite(f"sip:101@{domain}")
+    engine.send_to_edge(engine.request_message("INVITE", call.to_uri, call, headers=sdp[:1], body=engine_sdp(40002)),
+                        edge)  # fmt: skip
+    incoming = phone.wait_incoming()
+    answered = engine.expect(200, timeout=5)
+    assert "m=audio" in answered.body
+    call.established(answered)
+    contact = answered.get("Contact").strip("<>").split(">")[0]
+    call.branch = "z9hG4bKack" + call.call_id[:8]
+    engine.send_to_edge(engine.request_message("ACK", contact, call), edge)
+    phone.wait_call_state(incoming["call"], "confirmed")
+    call.cseq, call.branch = 2, "z9hG4bKbye" + call.call_id[:8]
+    engine.send_to_edge(engine.request_message("BYE", contact, call), edge)
+    assert engine.expect(200).cseq_method == "BYE"
+    phone.wait_call_state(incoming["call"], "disconnected")

@@ -10,12 +10,9 @@ import time
 import uuid
 
 import pytest
-from django.conf import settings
 
-from config.redis_store import get_redis
 from telephony.directory import sip_directory_sync
-from telephony.engines import registry_key
-from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, EngineHeartbeat, start_edge
+from tests.telephony.conftest import FakeEngine, start_edge
 from tests.telephony.sipclient import Call, SipClient, reply_to
 
 SECRET = "proxy-secret-123"
@@ -27,42 +24,6 @@ def proxy_edge():
     edge = start_edge(**FAST_TIMERS)
     yield edge
     edge.stop()
-
-
-class FakeEngine(SipClient):
-    """A UDP user agent that heartbeats into the engine registry like a call engine."""
-
-    def __init__(self, calls: int = 0):
-        super().__init__(("127.0.0.1", 0), "engine", "engine.invalid")
-        self.heartbeat = EngineHeartbeat(self.port, calls)
-
-    def stop(self) -> None:
-        self.heartbeat.stop()
-        self.close()
-
-    def send_to_edge(self, data: bytes, edge) -> None:
-        self.send_to(data, edge.address)
-
-    def invite(self, target: str, **_) -> Call:  # an engine places calls without credentials
-        call = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
-        call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
-        return call
-
-
-@pytest.fixture
-def engines():
-    get_redis().delete(registry_key(settings.OCX_REDIS_PREFIX))
-    made = []
-
-    def make(count: int = 1, *, calls: tuple[int, ...] = ()) -> list[FakeEngine]:
-        new = [FakeEngine(calls[i] if i < len(calls) else 0) for i in range(count)]
-        made.extend(new)
-        time.sleep(ENGINE_REGISTRY_REFRESH)
-        return new
-
-    yield make
-    for engine in made:
-        engine.stop()
 
 
 def quiet(client: SipClient, seconds: float = 0.4) -> list:

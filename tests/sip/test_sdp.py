@@ -1,0 +1,50 @@
+"""SDP parsing and building for the engine's offer/answer (telephony/sip/sdp.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from telephony.sip import SipError
+from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
+
+PJSUA_OFFER = (
+    "v=0\r\no=- 3906425839 3906425839 IN IP4 192.168.1.20\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\n"
+    "a=X-nat:0\r\nm=audio 4000 RTP/AVP 8 0 9 101\r\nc=IN IP4 192.168.1.20\r\nb=TIAS:64000\r\n"
+    "a=rtcp:4001 IN IP4 192.168.1.20\r\na=sendrecv\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\n"
+)
+
+
+def test_a_real_offer_gives_the_media_address_and_codecs_in_order():
+    session = parse_sdp(PJSUA_OFFER.encode())
+    assert session.audio_address() == ("192.168.1.20", 4000)
+    audio = session.audio
+    assert [(c.payload, c.name, c.rate) for c in audio.codecs] == [
+        (8, "PCMA", 8000), (0, "PCMU", 8000), (9, "G722", 8000), (101, "TELEPHONE-EVENT", 8000)]  # fmt: skip
+    assert audio.codecs[3].fmtp == "0-16" and audio.ptime == 20 and audio.direction == "sendrecv"
+
+
+def test_hold_and_session_level_connection():
+    text = "v=0\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\na=sendonly\r\n"
+    session = parse_sdp(text)
+    assert session.audio_address() is None and session.audio.direction == "sendonly"
+
+
+@pytest.mark.parametrize("text", ["", "v=0\r\n", "v=0\r\nm=audio x RTP/AVP 0\r\n", "v=0\r\nc=IN XX 1.2.3.4\r\n",
+                                  "garbage", "v=0\r\nm=audio 70000 RTP/AVP 0\r\n"])  # fmt: skip
+def test_unusable_sdp_is_488(text):
+    with pytest.raises(SipError) as error:
+        parse_sdp(text)
+    assert error.value.status == 488
+
+
+def test_an_answer_built_here_parses_back_and_keeps_only_common_codecs():
+    offer = parse_sdp(PJSUA_OFFER).audio.codecs
+    supported = [Codec(0, "PCMU", 8000), Codec(101, "TELEPHONE-EVENT", 8000)]
+    common = common_codecs(offer, supported)
+    assert [c.name for c in common] == ["PCMU", "TELEPHONE-EVENT"]
+    body = build_sdp("10.0.0.5", 20000, common, session_id=42)
+    back = parse_sdp(body)
+    assert back.audio_address() == ("10.0.0.5", 20000)
+    assert [(c.payload, c.name) for c in back.audio.codecs] == [(0, "PCMU"), (101, "TELEPHONE-EVENT")]
+    assert b"a=fmtp:101 0-16" in body and b"a=rtpmap:101 telephone-event/8000" in body

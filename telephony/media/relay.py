@@ -1,0 +1,77 @@
+"""Two legs with the same codec joined: each RTP and RTCP packet goes on to the other leg unchanged.
+
+The relay only wires the endpoints' sinks to the other endpoint's send methods, so a packet costs
+one receive callback on one leg (validation, latching, statistics) and one `sendto` from the other
+leg's socket; the relay itself does nothing per packet. A packet that arrives while the other leg's
+remote address is unknown is dropped and counted in that leg's `packets_unsent`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telephony.media.rtp import RtpEndpoint
+
+
+class Relay:
+    """Forward RTP and RTCP between `a` and `b` until `stop()`.
+
+    `a_to_b` / `b_to_a` switch one direction of RTP off and on (hold, one-way audio) without
+    touching RTCP, which keeps flowing so both sides still see each other alive. Packets of a
+    direction that is off are still received (latching and statistics go on) and then dropped.
+    """
+
+    def __init__(self, a: RtpEndpoint, b: RtpEndpoint) -> None:
+        if a is b:
+            raise ValueError("a relay needs two endpoints")
+        self.a = a
+        self.b = b
+        self._a_to_b = self._b_to_a = True
+        self.running = True
+        self._wire()
+
+    def _wire(self) -> None:
+        a, b = self.a, self.b
+        a.sink = b.send_rtp if self._a_to_b else None
+        b.sink = a.send_rtp if self._b_to_a else None
+        a.rtcp_sink = b.send_rtcp
+        b.rtcp_sink = a.send_rtcp
+
+    @property
+    def a_to_b(self) -> bool:
+        return self._a_to_b
+
+    @a_to_b.setter
+    def a_to_b(self, enabled: bool) -> None:
+        self._a_to_b = enabled
+        if self.running:
+            self._wire()
+
+    @property
+    def b_to_a(self) -> bool:
+        return self._b_to_a
+
+    @b_to_a.setter
+    def b_to_a(self, enabled: bool) -> None:
+        self._b_to_a = enabled
+        if self.running:
+            self._wire()
+
+    def stop(self) -> None:
+        """Unplug from both endpoints (they stay open: a mixer or a player may take them over)."""
+        if not self.running:
+            return
+        self.running = False
+        a, b = self.a, self.b
+        # Only undo our own wiring: another consumer may have taken an endpoint over already.
+        if a.sink == b.send_rtp:
+            a.sink = None
+        if b.sink == a.send_rtp:
+            b.sink = None
+        if a.rtcp_sink == b.send_rtcp:
+            a.rtcp_sink = None
+        if b.rtcp_sink == a.send_rtcp:
+            b.rtcp_sink = None
+
+    def stats(self) -> dict[str, Any]:
+        return {"a": self.a.stats(), "b": self.b.stats(), "a_to_b": self._a_to_b, "b_to_a": self._b_to_a}

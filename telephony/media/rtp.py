@@ -1,0 +1,291 @@
+"""One call leg's media sockets: RTP and RTCP on an allocated port pair, with symmetric RTP.
+
+Symmetric RTP (latching): the remote address starts as the SDP said (or unknown) and follows the
+source of the first packet received, so phones behind NAT work without STUN. Once latched, another
+source is refused until the current one has been silent for `relatch_after` seconds, so a packet
+spoofed mid-call cannot steal the stream. RTP and RTCP latch separately.
+
+Consumers (the relay now; later a mixer, a player, a recorder, a DTMF detector) plug in through
+`sink`: a callable given every valid RTP packet received (the bytes, unchanged), and `rtcp_sink`
+the same for RTCP. An endpoint has one of each; whoever takes the leg over sets them. Sending goes
+through `send_rtp()`/`send_rtcp()`, to the latched remote.
+
+The receive path runs for every packet (50 a second per leg with 20 ms G.711), so it does one clock
+read, one header unpack and no logging; only latching, which is rare, logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from struct import Struct
+from typing import Any
+
+from telephony.media.ports import PortPair, PortPool
+from telephony.media.stats import RtpStats
+
+log = logging.getLogger(__name__)
+
+Address = tuple[Any, ...]  # what the socket module gives: (host, port) or (host, port, flow, scope)
+Sink = Callable[[bytes], None]
+
+RTP_MIN_LENGTH = 12  # the fixed header
+RTCP_MIN_LENGTH = 8  # the shortest sender or receiver report
+RELATCH_AFTER = 1.0  # seconds of silence from the latched source before another may take over
+_SEQ_TS_SSRC = Struct("!HII")  # at offset 2 of the RTP header
+
+
+class _MediaSocket(asyncio.DatagramProtocol):
+    """One UDP socket of an endpoint: latching, counters, the sink and sending. RTCP as it is."""
+
+    def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float]) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+        self.remote = remote  # where we send: from SDP, then the latched source
+        self.source: Address | None = None  # the latched source; None: the next valid packet latches
+        self.last_heard = 0.0
+        self.relatch_after = relatch_after
+        self.clock = clock
+        self.sink: Sink | None = None
+        self.on_closed: Callable[[], None] | None = None
+        self.received = self.received_bytes = self.sent = self.sent_bytes = 0
+        self.invalid = self.refused = self.unsent = self.latches = 0
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        if len(data) < RTCP_MIN_LENGTH or data[0] & 0xC0 != 0x80 or not 192 <= data[1] <= 223:
+            self.invalid += 1
+            return
+        now = self.clock()
+        if addr != self.source and not self._latch(addr, now):
+            return
+        self.last_heard = now
+        self.received += 1
+        self.received_bytes += len(data)
+        sink = self.sink
+        if sink is not None:
+            sink(data)
+
+    def _latch(self, addr: Address, now: float) -> bool:
+        if self.source is not None and now - self.last_heard < self.relatch_after:
+            self.refused += 1
+            return False
+        log.info("%s latched to %s:%s (was %s, SDP/last %s)", self.name, addr[0], addr[1], self.source, self.remote)
+        self.source = self.remote = addr
+        self.latches += 1
+        return True
+
+    def send(self, data: bytes) -> None:
+        remote = self.remote
+        if remote is None:
+            self.unsent += 1
+            return
+        self.transport.sendto(data, remote)
+        self.sent += 1
+        self.sent_bytes += len(data)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable: the phone went away; RTP just stops
+        log.debug("%s: %s", self.name, exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self.on_closed is not None:
+            self.on_closed()
+
+
+class _RtpSocket(_MediaSocket):
+    """The RTP socket: validity checked as RTP, reception statistics per RFC 3550."""
+
+    def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float],
+                 clock_rate: int) -> None:  # fmt: skip
+        super().__init__(name, remote, relatch_after, clock)
+        self.stats = RtpStats(clock_rate)
+        self.on_latch: Callable[[Address], None] | None = None
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        # Version 2 and the fixed header; RTCP multiplexed here (RFC 5761, types 192-223) is not RTP.
+        if len(data) < RTP_MIN_LENGTH or data[0] & 0xC0 != 0x80 or 64 <= data[1] & 0x7F <= 95:
+            self.invalid += 1
+            return
+        now = self.clock()
+        if addr != self.source and not self._latch(addr, now):
+            return
+        self.last_heard = now
+        self.received += 1
+        self.received_bytes += len(data)
+        seq, ts, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        self.stats.update(seq, ts, ssrc, now)
+        sink = self.sink
+        if sink is not None:
+            sink(data)
+
+    def _latch(self, addr: Address, now: float) -> bool:
+        if not super()._latch(addr, now):
+            return False
+        if self.on_latch is not None:
+            self.on_latch(addr)
+        return True
+
+
+class RtpEndpoint:
+    """One leg's RTP and RTCP sockets on a pair from a PortPool. Create with `await RtpEndpoint.open(...)`.
+
+    `send_rtp(data)` / `send_rtcp(data)` send from this endpoint's sockets to the latched remote
+    (dropped and counted in `unsent` while the remote is unknown). `sink` / `rtcp_sink` receive.
+    """
+
+    def __init__(self, pool: PortPool, pair: PortPair, *, remote: Address | None, remote_rtcp: Address | None,
+                 clock_rate: int, relatch_after: float, clock: Callable[[], float]) -> None:  # fmt: skip
+        self.pool = pool
+        self.pair = pair
+        self.host = pair.host
+        self.port = pair.rtp_port
+        self.rtcp_port = pair.rtcp_port
+        label = f"rtp {pair.host}:{pair.rtp_port}"
+        self.rtp = _RtpSocket(label, None, relatch_after, clock, clock_rate)
+        self.rtcp = _MediaSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
+        self.rtp.on_latch = self._rtp_latched
+        self._rtcp_implicit = True
+        self.closed = False
+        self.set_remote(remote, remote_rtcp)
+        # Bound methods of the sockets themselves: a consumer's call goes straight to the sending code.
+        self.send_rtp: Sink = self.rtp.send
+        self.send_rtcp: Sink = self.rtcp.send
+
+    @classmethod
+    async def open(cls, pool: PortPool, *, remote: Address | None = None, remote_rtcp: Address | None = None,
+                   clock_rate: int = 8000, relatch_after: float = RELATCH_AFTER,
+                   clock: Callable[[], float] = time.monotonic) -> RtpEndpoint:  # fmt: skip
+        """Take a port pair from `pool` and listen on it. `remote` is the SDP's connection address and
+        media port (None if not known yet); `remote_rtcp` its a=rtcp, by default the RTP port + 1."""
+        pair = pool.acquire()
+        endpoint = cls(pool, pair, remote=remote, remote_rtcp=remote_rtcp, clock_rate=clock_rate,
+                       relatch_after=relatch_after, clock=clock)  # fmt: skip
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.create_datagram_endpoint(lambda: endpoint.rtp, sock=pair.rtp_socket)
+            await loop.create_datagram_endpoint(lambda: endpoint.rtcp, sock=pair.rtcp_socket)
+        except BaseException:
+            endpoint.close()
+            raise
+        return endpoint
+
+    # -- where to send
+
+    def set_remote(self, remote: Address | None, remote_rtcp: Address | None = None) -> None:
+        """The address an offer or answer gave (a re-INVITE too): send there, and let the next
+        packet from anywhere latch, as the other side may have moved."""
+        if self.closed:
+            return
+        self.rtp.remote = remote
+        self.rtp.source = None
+        self._rtcp_implicit = remote_rtcp is None
+        if remote_rtcp is None and remote is not None:
+            remote_rtcp = (remote[0], remote[1] + 1)
+        self.rtcp.remote = remote_rtcp
+        self.rtcp.source = None
+
+    def _rtp_latched(self, addr: Address) -> None:
+        # A NAT maps the RTCP port on its own; until RTCP arrives, the RTP source's port + 1 is the best guess.
+        if self._rtcp_implicit and self.rtcp.source is None:
+            self.rtcp.remote = (addr[0], addr[1] + 1)
+
+    @property
+    def remote(self) -> Address | None:
+        return self.rtp.remote
+
+    @property
+    def remote_rtcp(self) -> Address | None:
+        return self.rtcp.remote
+
+    @property
+    def latched(self) -> bool:
+        return self.rtp.source is not None
+
+    # -- consumers
+
+    @property
+    def sink(self) -> Sink | None:
+        return self.rtp.sink
+
+    @sink.setter
+    def sink(self, sink: Sink | None) -> None:
+        self.rtp.sink = sink
+
+    @property
+    def rtcp_sink(self) -> Sink | None:
+        return self.rtcp.sink
+
+    @rtcp_sink.setter
+    def rtcp_sink(self, sink: Sink | None) -> None:
+        self.rtcp.sink = sink
+
+    @property
+    def clock_rate(self) -> int:
+        return self.rtp.stats.clock_rate
+
+    @clock_rate.setter
+    def clock_rate(self, rate: int) -> None:
+        """When the negotiated codec's RTP clock is not 8000 Hz (G.722 keeps 8000; Opus 48000)."""
+        self.rtp.stats.clock_rate = rate
+
+    # -- figures and the end
+
+    def stats(self) -> dict[str, Any]:
+        rtp, rtcp, rx = self.rtp, self.rtcp, self.rtp.stats
+        return {
+            "local": f"{self.host}:{self.port}",
+            "remote": _format(rtp.remote),
+            "remote_rtcp": _format(rtcp.remote),
+            "packets_received": rtp.received,
+            "bytes_received": rtp.received_bytes,
+            "packets_sent": rtp.sent,
+            "bytes_sent": rtp.sent_bytes,
+            "packets_expected": rx.expected,
+            "packets_lost": rx.lost,
+            "loss_fraction": rx.fraction_lost,
+            "jitter_ms": rx.jitter_ms,
+            "packets_invalid": rtp.invalid,
+            "packets_refused": rtp.refused,
+            "packets_unsent": rtp.unsent,
+            "latches": rtp.latches,
+            "rtcp_packets_received": rtcp.received,
+            "rtcp_packets_sent": rtcp.sent,
+            "rtcp_packets_invalid": rtcp.invalid,
+            "rtcp_packets_refused": rtcp.refused,
+            "rtcp_packets_unsent": rtcp.unsent,
+            "rtcp_latches": rtcp.latches,
+        }
+
+    def close(self) -> None:
+        """Stop sending and receiving and close both sockets; safe to call twice. The pair goes back
+        to the pool once the loop has closed the sockets (its next turn), so it can be bound again."""
+        if self.closed:
+            return
+        self.closed = True
+        self._open_sockets = 2
+        for side, sock in ((self.rtp, self.pair.rtp_socket), (self.rtcp, self.pair.rtcp_socket)):
+            side.sink = None
+            side.remote = None
+            if side.transport is None:  # never wrapped (open() failed half-way): ours to close
+                sock.close()
+                self._socket_closed()
+            else:
+                side.on_closed = self._socket_closed
+                side.transport.close()
+
+    def _socket_closed(self) -> None:
+        self._open_sockets -= 1
+        if self._open_sockets == 0:
+            self.pool.release(self.port)
+
+    def __repr__(self) -> str:
+        return f"<RtpEndpoint {self.host}:{self.port} remote={_format(self.rtp.remote)}>"
+
+
+def _format(address: Address | None) -> str | None:
+    return None if address is None else f"{address[0]}:{address[1]}"

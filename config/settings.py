@@ -68,6 +68,18 @@ OCX_SIP = {
     "timer_c": float(env("OCX_SIP_TIMER_C", "180")),
     "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
 }
+# The call engines (telephony/engine): where each listens for the edge, its RTP ports and limits.
+_rtp_first, _, _rtp_last = env("OCX_ENGINE_RTP_PORTS", "20000-29999").partition("-")
+OCX_ENGINE = {
+    "host": env("OCX_ENGINE_HOST", "127.0.0.1"),
+    "port": int(env("OCX_ENGINE_PORT", "5070")),
+    "rtp_first": int(_rtp_first),
+    "rtp_last": int(_rtp_last),
+    "edge": env("OCX_ENGINE_EDGE", f"{OCX_SIP['host']}:{OCX_SIP['port']}"),
+    "capacity": int(env("OCX_ENGINE_CAPACITY", "400")),
+    "ring_timeout": float(env("OCX_ENGINE_RING_TIMEOUT", "60")),
+    "drain": float(env("OCX_ENGINE_DRAIN", "30")),
+}
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.
 OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")

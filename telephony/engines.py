@@ -28,6 +28,7 @@ class EngineInfo:
     calls: int = 0  # calls the engine holds now
     capacity: int = 100  # calls it takes at most
     draining: bool = False  # stopping: finishes its calls and takes no new one
+    free_ports: int = 0  # RTP port pairs left
     at: float = 0.0  # epoch seconds of the heartbeat
 
     def to_json(self) -> str:
@@ -37,10 +38,16 @@ class EngineInfo:
     def from_json(cls, text: str | bytes) -> EngineInfo:
         data = json.loads(text)
         return cls(str(data["id"]), str(data["host"]), int(data["port"]), int(data.get("calls", 0)),
-                   int(data.get("capacity", 100)), bool(data.get("draining")), float(data.get("at", 0)))  # fmt: skip
+                   int(data.get("capacity", 100)), bool(data.get("draining")), int(data.get("free_ports", 0)),
+                   float(data.get("at", 0)))  # fmt: skip
 
     def fresh(self, now: float | None = None) -> bool:
         return (now or time.time()) - self.at <= STALE_AFTER
+
+
+def engine_channel(engine_id: str) -> str:
+    """The channel-layer channel where an engine takes call-control commands (API -> engine)."""
+    return "engine." + "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in engine_id)
 
 
 def engine_heartbeat(redis, prefix: str, info: EngineInfo):

@@ -9,16 +9,20 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
+from billing.models import Cdr
 from telephony import services
+from telephony.calls import call_hangup
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
 from telephony.selectors import registrations_of, sip_bans, sip_credentials
+from tenants.errors import PlatformError
 from tenants.forms import changes
 from tenants.models import Client, Role, SipAddressRule, User
 from tenants.services import account_set_password, account_update
 from tenants.views.common import confirm_then, paginated, role_required, service_call, show_once, take_once
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
+CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name"]
 
 
 def _client(request: HttpRequest) -> Client:
@@ -206,3 +210,34 @@ def protection_release(request: HttpRequest) -> HttpResponse:
     if call.ok:
         messages.success(request, "Ban released on every edge.")
     return redirect("protection")
+
+
+@role_required(Role.CLIENT, Role.USER)
+def call_list(request: HttpRequest) -> HttpResponse:
+    """Calls in progress (with hang-up) and the history: the client's for operators, a user's own."""
+    calls = Cdr.objects.restrict(request.user)
+    history = calls.filter(ended_at__isnull=False)
+    disposition = request.GET.get("disposition", "")
+    if disposition in Cdr.Disposition.values:
+        history = history.filter(disposition=disposition)
+    context = {
+        "title": "Calls" if request.user.role == Role.CLIENT else "My calls",
+        "active": list(calls.active()[:200]),
+        "dispositions": [c for c in Cdr.Disposition.choices if c[0] != Cdr.Disposition.IN_PROGRESS],
+        "disposition": disposition,
+        **paginated(request, history, CALL_SEARCH),
+    }
+    return render(request, "telephony/call_list.html", context)
+
+
+@role_required(Role.CLIENT, Role.USER)
+@require_POST
+def call_hangup_view(request: HttpRequest, call_uuid) -> HttpResponse:
+    cdr = Cdr.objects.get_for(request.user, call_uuid=call_uuid)
+    try:
+        call_hangup(actor=request.user, cdr=cdr)
+    except PlatformError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"The call {cdr.caller_number} → {cdr.callee_number} is being hung up.")
+    return redirect("call_list")

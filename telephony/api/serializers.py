@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billing.models import Cdr
 from telephony.models import Extension
 
 
@@ -53,3 +54,20 @@ class SipCredentialsSerializer(serializers.Serializer):
     domain = serializers.CharField()
     proxy = serializers.CharField()
     secret_changed_at = serializers.DateTimeField()
+
+
+class CallSerializer(serializers.ModelSerializer):
+    """A call's record: in progress while `ended_at` is empty."""
+
+    id = serializers.UUIDField(source="call_uuid", read_only=True)
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cdr
+        fields = ["id", "active", "direction", "disposition", "caller_number", "caller_name", "callee_number",
+                  "callee_name", "started_at", "answered_at", "ended_at", "duration", "billsec", "hangup_cause",
+                  "hangup_side", "engine", "quality"]  # fmt: skip
+        read_only_fields = fields
+
+    def get_active(self, cdr: Cdr) -> bool:
+        return cdr.ended_at is None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -10,8 +14,10 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
+from telephony.calls import call_hangup
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
@@ -108,3 +114,57 @@ class MySipView(APIView):
         extension = self._extension(request)
         secret = services.extension_reset_secret(actor=request.user, client=request.tenant, extension=extension)
         return Response({**sip_credentials(client=request.tenant, extension=extension), "secret": secret})
+
+
+class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Calls in the caller's scope, newest first: ?active=1 for the calls in progress; since, until
+    (ISO dates or times), disposition and direction filter the history; hangup ends one."""
+
+    model = Cdr
+    serializer_class = s.CallSerializer
+    lookup_field = "call_uuid"
+    lookup_url_kwarg = "pk"
+    lookup_value_regex = r"[0-9a-fA-F-]{36}"
+    search_fields = ["caller_number", "callee_number", "caller_name", "callee_name"]
+    ordering_fields = ["started_at", "duration", "billsec"]
+
+    def get_queryset(self):
+        calls = super().get_queryset()
+        params = self.request.query_params
+        if self.action != "list":
+            return calls
+        errors = {}
+        for name, lookup in (("since", "started_at__gte"), ("until", "started_at__lt")):
+            if params.get(name):
+                moment = parse_moment(params[name])
+                if moment is None:
+                    errors[name] = ["Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."]
+                else:
+                    calls = calls.filter(**{lookup: moment})
+        for name, choices in (("disposition", Cdr.Disposition.values), ("direction", Cdr.Direction.values)):
+            if params.get(name):
+                if params[name] not in choices:
+                    errors[name] = [f"Choose one of: {', '.join(choices)}."]
+                calls = calls.filter(**{name: params[name]})
+        if params.get("active") in ("1", "true"):
+            calls = calls.active()
+        if errors:
+            raise ValidationError(errors)
+        return calls
+
+    @extend_schema(request=None, responses={202: None})
+    @action(detail=True, methods=["post"])
+    def hangup(self, request, pk=None):
+        call_hangup(actor=request.user, cdr=self.get_object())
+        return Response({"detail": "Hanging up."}, status=status.HTTP_202_ACCEPTED)
+
+
+def parse_moment(text: str):
+    """An aware datetime from an ISO date or date-time (dates are midnight in UTC), else None."""
+    moment = parse_datetime(text)
+    if moment is None:
+        day = parse_date(text)
+        moment = dt.datetime(day.year, day.month, day.day) if day else None
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment

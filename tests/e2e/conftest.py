@@ -82,6 +82,8 @@ def running_platform(tmp_path_factory, django_db_blocker):
         "CELERY_QUEUE": "ocx-e2e",
         "OCX_WEB_PORT": str(port),
         "OCX_SIP_PORT": str(_free_port()),
+        "OCX_ENGINE_PORT": str(_free_port()),
+        "OCX_ENGINE_RTP_PORTS": f"{(rtp := _free_port())}-{rtp + 40}",
         "OCX_VAR_DIR": str(var_dir),
         "PYTHONUNBUFFERED": "1",
     }

@@ -49,3 +49,27 @@ def test_a_demo_phone_registers_with_the_edge_that_run_started(running_platform)
         assert answer.get("Contact").startswith(f"<sip:101@127.0.0.1:{phone.port}>")
     finally:
         phone.close()
+
+
+def test_demo_phones_call_each_other_through_the_edge_and_engine_that_run_started(running_platform, tmp_path):
+    """Alice (101) calls Bob (102) with the printed credentials: the whole call path of `make run`."""
+    from tests.sip.phone import Phone
+
+    proxy, domain = f"127.0.0.1:{running_platform.env['OCX_SIP_PORT']}", "acme.brand.localhost"
+    registry = redis.Redis.from_url(running_platform.env["REDIS_URL"])
+    deadline = time.monotonic() + 30
+    while not registry.hlen(f"{running_platform.env['OCX_REDIS_PREFIX']}:engines"):
+        log = running_platform.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no call engine announced itself:\n{log}"
+        time.sleep(0.3)
+    time.sleep(1.2)  # the edge rereads the engine registry every second
+    with Phone(name="alice", log_dir=tmp_path) as alice, Phone(name="bob", log_dir=tmp_path) as bob:
+        assert alice.register(username="101", domain=domain, secret="demo-sip-101", proxy=proxy)["code"] == 200
+        assert bob.register(username="102", domain=domain, secret="demo-sip-102", proxy=proxy,
+                            incoming={"answer": 200})["code"] == 200  # fmt: skip
+        alice.call("c1", f"sip:102@{domain}")
+        label = bob.wait_incoming(timeout=15)["call"]
+        alice.wait_call_state("c1", "confirmed")
+        bob.wait_call_state(label, "confirmed")
+        alice.hangup("c1")
+        bob.wait_call_state(label, "disconnected")

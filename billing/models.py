@@ -1,0 +1,91 @@
+"""Call detail records, in the public schema so brand and platform reports aggregate across clients
+with one indexed query (ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from tenants.models import Role
+from tenants.scoping import RestrictedQuerySet
+
+
+class CdrQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """God: every call; a brand: its clients'; a client operator: the client's; a user: the calls
+        they placed or took."""
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(brand_id=actor.brand_id)
+        if actor.role == Role.CLIENT:
+            return self.filter(client_id=actor.client_id)
+        if actor.role == Role.USER:
+            return self.filter(client_id=actor.client_id).filter(
+                models.Q(account_id=actor.pk) | models.Q(callee_account_id=actor.pk)
+            )
+        return self.none()
+
+    def active(self):
+        return self.filter(ended_at__isnull=True)
+
+
+class Cdr(models.Model):
+    """One call. Written when the call starts (so a call in progress already has its row), updated
+    when it is answered and when it ends; `legs` keeps the detail of each leg."""
+
+    class Disposition(models.TextChoices):
+        IN_PROGRESS = "in-progress", "In progress"
+        ANSWERED = "answered", "Answered"
+        BUSY = "busy", "Busy"
+        NO_ANSWER = "no-answer", "No answer"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Direction(models.TextChoices):
+        INTERNAL = "internal", "Internal"
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    # History outlives the rows it names (a hard-deleted client keeps its calls): ids without constraints.
+    brand = models.ForeignKey("tenants.Brand", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    client = models.ForeignKey("tenants.Client", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    account = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True,
+                                related_name="+", help_text="The user who placed the call, when one did.")  # fmt: skip
+    callee_account = models.ForeignKey(
+        "tenants.User",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        related_name="+",
+        help_text="The user called, if one was.",
+    )
+    call_uuid = models.UUIDField(unique=True)
+    engine = models.CharField(max_length=100)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    disposition = models.CharField(max_length=12, choices=Disposition.choices, default=Disposition.IN_PROGRESS)
+    caller_number = models.CharField(max_length=64)
+    caller_name = models.CharField(max_length=100, blank=True)
+    callee_number = models.CharField(max_length=64)
+    callee_name = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.PositiveIntegerField(default=0, help_text="Seconds from start to end.")
+    billsec = models.PositiveIntegerField(default=0, help_text="Seconds from answer to end.")
+    hangup_cause = models.CharField(max_length=40, blank=True, help_text="SIP status or reason, e.g. 486, bye.")
+    hangup_side = models.CharField(max_length=10, blank=True, help_text="caller, callee or engine")
+    quality = models.JSONField(default=dict, blank=True, help_text="RTP figures per leg (loss, jitter).")
+    legs = models.JSONField(default=list, blank=True)
+
+    objects = CdrQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["client", "started_at"], name="cdr_client_started"),
+            models.Index(fields=["brand", "started_at"], name="cdr_brand_started"),
+            models.Index(fields=["engine"], name="cdr_open_by_engine", condition=models.Q(ended_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller_number} -> {self.callee_number} ({self.disposition})"

@@ -1,0 +1,56 @@
+"""Call control from the portals and the API: a command to the engine that holds the call, over the
+channel layer, with an answer awaited for a bounded time, so a dead engine gives a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from billing.models import Cdr
+from config.redis_store import get_redis
+from telephony.engines import EngineInfo, engine_channel, registry_key
+from tenants.errors import PlatformError
+
+ENGINE_ANSWER_TIMEOUT = 3.0
+
+
+class CallEnded(PlatformError):
+    code = "call-ended"
+    status = 409
+
+
+class EngineUnavailable(PlatformError):
+    """The engine that holds the call is gone or does not answer."""
+
+    code = "engine-unavailable"
+    status = 503
+
+
+def live_engines() -> dict[str, EngineInfo]:
+    records = get_redis().hvals(registry_key(settings.OCX_REDIS_PREFIX))
+    engines = (EngineInfo.from_json(raw) for raw in records)
+    return {engine.id: engine for engine in engines if engine.fresh()}
+
+
+async def _ask(engine_id: str, message: dict) -> dict:
+    layer = get_channel_layer()
+    reply_to = await layer.new_channel("engine-reply.")
+    await layer.send(engine_channel(engine_id), {**message, "reply_to": reply_to})
+    return await asyncio.wait_for(layer.receive(reply_to), ENGINE_ANSWER_TIMEOUT)
+
+
+def call_hangup(*, actor, cdr: Cdr) -> None:
+    """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
+    if cdr.ended_at is not None:
+        raise CallEnded("This call has ended already.")
+    if cdr.engine not in live_engines():
+        raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) is not running.")
+    try:
+        answer = async_to_sync(_ask)(cdr.engine, {"type": "engine.hangup", "call": str(cdr.call_uuid)})
+    except TimeoutError:
+        raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) does not answer.") from None
+    if not answer.get("ok"):
+        raise CallEnded("The engine holds no such call any more.")

@@ -1,0 +1,318 @@
+"""A call anchored in the engine (B2BUA): the caller's leg (A, the engine answers it) and the
+callee's leg (B, the engine places it back through the edge), the media bridged between them,
+and the call's record.
+
+States, in order (any of them can go to ENDED):
+
+    ROUTING  -- the dial plan runs (a thread: it reads the client's schema)
+    RINGING  -- B was sent; provisional answers are passed to A; the ring timeout runs
+    ANSWERED -- B answered: A got 200 with the engine's media address, RTP is relayed
+    ENDED    -- a final non-2xx, CANCEL, BYE, ring timeout or missing ACK; the CDR is closed
+
+Each transition is one method; an exception in one call is caught by the UA and never reaches
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+
+from billing.models import Cdr
+from telephony.engine.cdrs import cdr_answered, cdr_close, cdr_open
+from telephony.engine.dialplan import route_call
+from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
+from telephony.media.ports import MediaError
+from telephony.sip import Request, Response, SipError, parse_uri
+from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
+
+if TYPE_CHECKING:
+    from telephony.engine.server import Engine
+
+log = logging.getLogger(__name__)
+SUPPORTED = [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(9, "G722", 8000),
+             Codec(101, "TELEPHONE-EVENT", 8000)]  # fmt: skip
+# What the caller hears when the callee's side fails: the callee's answer where it says something
+# useful, else a status that does.
+PASS_THROUGH = {404, 410, 480, 484, 486, 600, 603}
+DISPOSITIONS = {486: Cdr.Disposition.BUSY, 600: Cdr.Disposition.BUSY, 480: Cdr.Disposition.NO_ANSWER,
+                408: Cdr.Disposition.NO_ANSWER, 487: Cdr.Disposition.CANCELLED, 603: Cdr.Disposition.BUSY}  # fmt: skip
+
+
+def _identity(request: Request) -> dict[str, str]:
+    value = request.headers.get("X-Ocx-Auth") or ""
+    return dict(part.split("=", 1) for part in value.split(";") if "=" in part)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Call:
+    def __init__(self, engine: Engine, request: Request, stx: ServerTx):
+        self.engine, self.ua = engine, engine.ua
+        self.uuid = uuid.uuid4()
+        self.state = "ROUTING"
+        self.stx = stx  # A's INVITE
+        self.started_at = _now()
+        self.answered_at: dt.datetime | None = None
+        self.a = Leg(call_id=request.call_id, local_uri=request.headers.get("To") or "", local_tag=new_tag(),
+                     remote_uri=_without_tag(request.headers.get("From") or ""), name="caller")  # fmt: skip
+        self.a.remote_tag = request.from_tag
+        self.a.remote_cseq = request.cseq[0]
+        self.a.invite = request
+        self.a.learn(request, uac=False)
+        self.b: Leg | None = None
+        self.b_tx: ClientTx | None = None
+        self.route = None
+        self.media_a = self.media_b = None
+        self.relay = None
+        self.offered: list[Codec] = []
+        self.codec: Codec | None = None
+        self.ring_timer: asyncio.TimerHandle | None = None
+        self.cancel_requested = False
+        self.unacked: dict[tuple[str, int], ServerTx] = {(request.call_id, request.cseq[0]): stx}
+        self.ended_with: tuple[str, str, str] | None = None  # disposition, cause, side
+
+    # Routing -----------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        request = self.a.invite
+        self.ua.respond(self.stx, 100)
+        identity = _identity(request)
+        if not identity.get("client", "").isdigit() or not identity.get("ext", "").isdigit():
+            self.end_before_answer(403, "Not From The Edge", cdr=False)
+            return
+        try:
+            offer = parse_sdp(request.body) if request.body else None
+        except SipError:
+            offer = None
+        codecs = common_codecs(offer.audio.codecs, SUPPORTED) if offer and offer.audio else []
+        if not [c for c in codecs if c.name != "TELEPHONE-EVENT"]:
+            self.end_before_answer(488, "Not Acceptable Here", cdr=False)
+            return
+        dialled = parse_uri(request.uri).user_unescaped or ""
+        route = await sync_to_async(self._route_and_open, thread_sensitive=False)(identity, dialled)
+        self.route = route
+        if self.state == "ENDED":  # cancelled while routing: the record opened meanwhile is closed now
+            self.write_close({})
+            return
+        if route.status:
+            self.end_before_answer(route.status, route.reason)
+            return
+        try:
+            self.media_a = await self.engine.media.open(remote=offer.audio_address())
+            self.media_b = await self.engine.media.open(remote=None)
+        except MediaError:
+            self.end_before_answer(503, "No Media Ports", cause="no-media-ports")
+            return
+        if self.state == "ENDED":  # cancelled meanwhile: finish() could not close what was not open yet
+            self.close_media()
+            return
+        self.offered = codecs
+        self.place_b(route)
+
+    def _route_and_open(self, identity: dict, dialled: str):
+        route = route_call(int(identity["client"]), int(identity["ext"]), dialled)
+        cdr_open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at, dialled=dialled)
+        return route
+
+    def place_b(self, route) -> None:
+        callee, caller, domain = route.callee, route.caller, route.domain
+        self.b = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="callee",
+                     local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>',
+                     remote_uri=f"<sip:{callee.sip_username}@{domain}>")  # fmt: skip
+        self.b.remote_target = f"sip:{callee.sip_username}@{domain}"
+        body = build_sdp(self.engine.media.host, self.media_b.port, self.offered, session_id=self.uuid.int % 10**9)
+        invite = self.b.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
+        self.b.invite = invite
+        self.engine.index(self.b.call_id, self)
+        self.state = "RINGING"
+        self.b_tx = self.ua.request(invite, self.on_b_response)
+        self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+
+    # B's answers -------------------------------------------------------------------------------------
+
+    def on_b_response(self, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            if status in (180, 183) and self.state == "RINGING":
+                self.ua.respond(self.stx, 180, to_tag=self.a.local_tag)
+            return
+        if 200 <= status < 300:
+            self.b_answered(response)
+            return
+        if self.state != "RINGING":
+            return
+        if self.cancel_requested or status == 487:
+            self.finish(Cdr.Disposition.CANCELLED, "cancel", "caller")
+            return
+        self.end_before_answer(status if status in PASS_THROUGH else 480 if status == 408 else 503,
+                               response.reason if status in PASS_THROUGH else None,
+                               disposition=DISPOSITIONS.get(status, Cdr.Disposition.FAILED), cause=str(status),
+                               side="callee")  # fmt: skip
+
+    def b_answered(self, response: Response) -> None:
+        if self.b.remote_tag is None:
+            self.b.remote_tag = response.to_tag
+            self.b.learn(response, uac=True)
+        leg = self.b
+        if response.to_tag != self.b.remote_tag:  # a second device answered too: that dialog is not wanted
+            leg = Leg(call_id=self.b.call_id, local_uri=self.b.local_uri, remote_uri=self.b.remote_uri,
+                      local_tag=self.b.local_tag, remote_tag=response.to_tag, cseq=self.b.cseq)  # fmt: skip
+            leg.learn(response, uac=True)
+        self.ua.ack_2xx(leg, response)
+        if leg is not self.b or self.state != "RINGING":  # or answered after we gave up: hang it up
+            if leg is not self.b or self.state == "ENDED":
+                self.ua.request(leg.request("BYE", self.ua), lambda r: None)
+            return
+        self._stop_ringing()
+        try:
+            answer = parse_sdp(response.body)
+        except SipError:
+            answer = None
+        codecs = common_codecs(answer.audio.codecs, self.offered) if answer and answer.audio else []
+        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
+        if not voice:
+            self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
+            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
+            return
+        self.codec = voice[0]
+        self.media_b.set_remote(answer.audio_address())
+        events = [c for c in codecs if c.name == "TELEPHONE-EVENT"]
+        body = build_sdp(self.engine.media.host, self.media_a.port, [self.codec, *events],
+                         session_id=self.uuid.int % 10**9)  # fmt: skip
+        self.ua.respond(self.stx, 200, to_tag=self.a.local_tag, body=body)
+        self.relay = self.engine.media.bridge(self.media_a, self.media_b)
+        self.state = "ANSWERED"
+        self.answered_at = _now()
+        self.engine.background(sync_to_async(cdr_answered, thread_sensitive=False)(self.uuid, self.answered_at))
+        self.engine.event(self, "call.answered")
+
+    def ring_timeout(self) -> None:
+        if self.state == "RINGING":
+            self.b_tx.cancel() if self.b_tx.proceeding else None
+            self.end_before_answer(480, "No Answer", disposition=Cdr.Disposition.NO_ANSWER, cause="ring-timeout",
+                                   side="engine")  # fmt: skip
+
+    # Requests inside the call ------------------------------------------------------------------------
+
+    def on_cancel(self, stx: ServerTx) -> None:
+        self.ua.respond(stx, 200)
+        if self.state in ("ROUTING", "RINGING"):
+            self.cancel_requested = True
+            if self.b_tx is not None:
+                self.b_tx.cancel() if self.b_tx.proceeding else None
+            self.end_before_answer(487, None, disposition=Cdr.Disposition.CANCELLED, cause="cancel", side="caller")
+
+    def on_ack(self, request: Request) -> None:
+        acked(self.unacked.pop((request.call_id, request.cseq[0]), None))
+
+    def on_request(self, request: Request, stx: ServerTx) -> None:
+        leg = self.a if request.call_id == self.a.call_id else self.b
+        if request.method == "BYE":
+            self.ua.respond(stx, 200)
+            if self.state == "ANSWERED":
+                other = self.b if leg is self.a else self.a
+                self.ua.request(other.request("BYE", self.ua), lambda r: None)
+                self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
+            return
+        if request.method == "INVITE" and self.state == "ANSWERED":  # re-INVITE: the same media, still here
+            port = self.media_a.port if leg is self.a else self.media_b.port
+            body = build_sdp(self.engine.media.host, port, [self.codec], session_id=self.uuid.int % 10**9, version=2)
+            self.unacked[(request.call_id, request.cseq[0])] = stx
+            self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+            return
+        if request.method in ("INFO", "UPDATE", "OPTIONS", "NOTIFY"):
+            self.ua.respond(stx, 200)
+            return
+        self.ua.respond(stx, 501)
+
+    def on_no_ack(self) -> None:
+        if self.state == "ANSWERED":
+            self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
+            self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
+            self.finish(Cdr.Disposition.ANSWERED, "no-ack", "engine")
+
+    # Ending ------------------------------------------------------------------------------------------
+
+    def end_before_answer(self, status: int, reason: str | None, *, disposition: str = Cdr.Disposition.FAILED,
+                          cause: str | None = None, side: str = "engine", cdr: bool = True) -> None:  # fmt: skip
+        if self.state == "ENDED":
+            return
+        self.ua.respond(self.stx, status, reason, to_tag=self.a.local_tag)
+        self.finish(disposition, cause or str(status), side, cdr=cdr)
+
+    def hangup(self, side: str = "engine") -> None:
+        """End the call from outside (API, shutdown): BYE both legs, or refuse the caller if unanswered."""
+        if self.state == "ANSWERED":
+            self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
+            self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
+            self.finish(Cdr.Disposition.ANSWERED, "hangup", side)
+        elif self.state in ("ROUTING", "RINGING"):
+            if self.b_tx is not None and self.b_tx.proceeding:
+                self.b_tx.cancel()
+            self.end_before_answer(480, "Temporarily Unavailable", cause="hangup", side=side)
+
+    def finish(self, disposition: str, cause: str, side: str, *, cdr: bool = True) -> None:
+        if self.state == "ENDED":
+            return
+        self.state = "ENDED"
+        self._stop_ringing()
+        quality = self.close_media()
+        legs = [{"leg": "caller", "call_id": self.a.call_id}]
+        if self.b is not None:
+            legs.append({"leg": "callee", "call_id": self.b.call_id})
+        self.engine.forget(self)
+        self.legs = legs
+        self.ended_with = (disposition, cause, side) if cdr else None
+        if self.route is not None:  # else routing is still running: start() closes the record after it
+            self.write_close(quality)
+        self.engine.event(self, "call.ended", disposition=disposition, cause=cause)
+
+    def write_close(self, quality: dict) -> None:
+        if self.ended_with is None:
+            return
+        disposition, cause, side = self.ended_with
+        close = sync_to_async(cdr_close, thread_sensitive=False)
+        self.engine.background(close(self.uuid, ended_at=_now(), disposition=disposition, cause=cause, side=side,
+                                     quality=quality, legs=self.legs))  # fmt: skip
+
+    def close_media(self) -> dict:
+        """Stop relaying and give the ports back; the legs' RTP figures for the record."""
+        if self.relay is not None:
+            self.relay.stop()
+        quality = {}
+        for name, media in (("caller", self.media_a), ("callee", self.media_b)):
+            if media is not None:
+                quality[name] = {k: v for k, v in media.stats().items() if not isinstance(v, float) or v == v}
+                media.close()
+        return quality
+
+    def _stop_ringing(self) -> None:
+        if self.ring_timer is not None:
+            self.ring_timer.cancel()
+            self.ring_timer = None
+
+    def summary(self) -> dict:
+        route = self.route
+        callee = route.callee.number if route and route.callee else ""
+        return {
+            "id": str(self.uuid), "state": self.state.lower(), "engine": self.engine.id,
+            "caller": route.caller.number if route else "", "callee": callee,
+            "started_at": self.started_at.isoformat(), "answered_at": self.answered_at and self.answered_at.isoformat(),
+            "codec": self.codec.name if self.codec else None,
+        }  # fmt: skip
+
+
+def _without_tag(name_addr: str) -> str:
+    head, sep, params = name_addr.partition(">")
+    if not sep:
+        return name_addr.split(";tag=")[0]
+    kept = ";".join(p for p in params.split(";") if p and not p.strip().startswith("tag="))
+    return head + ">" + (";" + kept if kept else "")

@@ -1,0 +1,217 @@
+"""The call engine process: a SIP user agent behind the edge, the calls it anchors, their media,
+its heartbeat in the engine registry and its command channel on the channel layer.
+
+Commands arrive on the channel layer (channel `engine.<id>`), so the API reaches the engine that
+owns a call; call events go to the client's Channels group. On shutdown the engine withdraws from
+the registry (no new calls), waits for its calls to end up to `drain` seconds, then hangs up the
+rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from telephony.engine.calls import Call
+from telephony.engine.sipua import EngineUA, ServerTx
+from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw
+from telephony.sip import Request, Response
+from tenants.events import group_for_client, group_for_user
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    host: str = "127.0.0.1"
+    port: int = 5070
+    rtp_first: int = 20000
+    rtp_last: int = 29999
+    edge: tuple[str, int] = ("127.0.0.1", 5060)
+    capacity: int = 400
+    ring_timeout: float = 60.0
+    drain: float = 30.0
+    redis_prefix: str = "ocx"
+
+    @classmethod
+    def from_settings(cls, **overrides) -> EngineConfig:
+        values = {**settings.OCX_ENGINE, **{k: v for k, v in overrides.items() if v is not None}}
+        edge_host, _, edge_port = values.pop("edge").rpartition(":")
+        return cls(edge=(edge_host, int(edge_port)), redis_prefix=settings.OCX_REDIS_PREFIX, **values)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig, redis, media):
+        self.config = config
+        self.redis = redis
+        self.media = media  # telephony.engine.media.Media: RTP endpoints and bridges
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{config.port}"
+        self.channel = engine_channel(self.id)
+        self.ua = EngineUA(config.host, config.port, config.edge, self)
+        self.calls: dict[str, Call] = {}  # both legs' Call-IDs -> call
+        self.draining = False
+        self._tasks: set[asyncio.Task] = set()
+
+    # Calls -------------------------------------------------------------------------------------------
+
+    @property
+    def active(self) -> set[Call]:
+        return set(self.calls.values())
+
+    def index(self, call_id: str, call: Call) -> None:
+        self.calls[call_id] = call
+
+    def forget(self, call: Call) -> None:
+        """A call ended: keep its legs findable a little while, to answer late BYEs and retransmissions."""
+        loop = asyncio.get_running_loop()
+        for leg in (call.a, call.b):
+            if leg is not None:
+                loop.call_later(32, self._drop, leg.call_id, call)
+
+    def _drop(self, call_id: str, call: Call) -> None:
+        if self.calls.get(call_id) is call:
+            del self.calls[call_id]
+
+    def on_request(self, request: Request, stx: ServerTx) -> None:
+        call = self.calls.get(request.call_id)
+        if call is not None:
+            if request.method == "CANCEL":
+                call.on_cancel(stx)
+            else:
+                call.on_request(request, stx)
+            return
+        if request.method == "INVITE" and request.to_tag is None:
+            live = sum(1 for c in self.active if c.state != "ENDED")
+            if self.draining or live >= self.config.capacity:
+                self.ua.respond(stx, 503, "Engine Busy", headers=[("Retry-After", "5")])
+                return
+            call = Call(self, request, stx)
+            self.index(request.call_id, call)
+            self.background(call.start())
+            return
+        if request.method == "OPTIONS":
+            self.ua.respond(stx, 200)
+            return
+        self.ua.respond(stx, 481)
+
+    def on_ack(self, request: Request) -> None:
+        call = self.calls.get(request.call_id)
+        if call is not None:
+            call.on_ack(request)
+
+    def on_stray_2xx(self, response: Response) -> None:
+        call = self.calls.get(response.call_id)
+        if call is not None and call.b is not None and response.call_id == call.b.call_id:
+            self.ua.ack_2xx(call.b, response)
+
+    def on_no_ack(self, stx: ServerTx) -> None:
+        call = self.calls.get(stx.request.call_id)
+        if call is not None:
+            call.on_no_ack()
+
+    # Events and background work ----------------------------------------------------------------------
+
+    def background(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("engine task failed", exc_info=task.exception())
+
+    def event(self, call: Call, kind: str, **fields) -> None:
+        """A call event for the client's portals (fire and forget)."""
+        if call.route is None:
+            return
+        layer, route = get_channel_layer(), call.route
+        event = {"type": kind, "client": route.client, "call": call.summary(), **fields}
+        groups = [group_for_client(route.client)] + [
+            group_for_user(party.account) for party in (route.caller, route.callee) if party and party.account
+        ]
+
+        async def send() -> None:
+            for group in groups:
+                await layer.group_send(group, {"type": "platform.event", "event": event})
+
+        self.background(send())
+
+    # Running -----------------------------------------------------------------------------------------
+
+    def info(self) -> EngineInfo:
+        live = sum(1 for c in self.active if c.state != "ENDED")
+        return EngineInfo(self.id, self.config.host, self.config.port, calls=live, capacity=self.config.capacity,
+                          draining=self.draining, free_ports=self.media.free_ports, at=time.time())  # fmt: skip
+
+    async def heartbeat(self) -> None:
+        while True:
+            try:
+                await engine_heartbeat(self.redis, self.config.redis_prefix, self.info())
+            except Exception:  # Redis away for a moment: the edges see us as stale, then back
+                log.exception("engine heartbeat failed")
+            await asyncio.sleep(1.0)
+
+    async def commands(self) -> None:
+        """Call control from the API, on this engine's channel."""
+        layer = get_channel_layer()
+        while True:
+            message = await layer.receive(self.channel)
+            try:
+                await self.command(message)
+            except Exception:
+                log.exception("engine command failed: %r", message)
+
+    async def command(self, message: dict) -> None:
+        reply_to = message.get("reply_to")
+        result: dict = {"ok": True}
+        if message.get("type") == "engine.hangup":
+            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
+            if calls:
+                calls[0].hangup("api")
+            else:
+                result = {"ok": False, "error": "no such call"}
+        elif message.get("type") == "engine.calls":
+            result["calls"] = [c.summary() for c in self.active if c.state != "ENDED"]
+        if reply_to:
+            await get_channel_layer().send(reply_to, {"type": "engine.reply", **result})
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: self.ua,
+                                                           local_addr=(self.config.host, self.config.port))  # fmt: skip
+        tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands())]
+        log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
+                 self.config.rtp_first, self.config.rtp_last)  # fmt: skip
+        if ready is not None:
+            ready.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.drain()
+            for task in tasks:
+                task.cancel()
+            transport.close()
+
+    async def drain(self) -> None:
+        """Take no new calls, let the current ones end (up to config.drain seconds), hang up the rest."""
+        self.draining = True
+        try:
+            await engine_withdraw(self.redis, self.config.redis_prefix, self.id)
+        except Exception:
+            log.exception("could not withdraw from the engine registry")
+        deadline = time.monotonic() + self.config.drain
+        while any(c.state != "ENDED" for c in self.active) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        for call in [c for c in self.active if c.state != "ENDED"]:
+            call.hangup("engine")
+        await asyncio.sleep(0.3)  # let the BYEs leave and the records be written
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)

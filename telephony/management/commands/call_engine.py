@@ -1,0 +1,50 @@
+"""Run one call engine process (OCX_ENGINE_*): calls from the edge, anchored here with their media."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from telephony.engine.media import Media
+from telephony.engine.server import Engine, EngineConfig
+
+
+class Command(BaseCommand):
+    help = __doc__
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, help="SIP port (default OCX_ENGINE_PORT).")
+        parser.add_argument("--rtp-ports", help="RTP port range first-last (default OCX_ENGINE_RTP_PORTS).")
+        parser.add_argument("--edge", help="host:port of the edge (default OCX_ENGINE_EDGE).")
+
+    def handle(self, *args, **options):
+        overrides = {"port": options.get("port"), "edge": options.get("edge")}
+        if options.get("rtp_ports"):
+            first, _, last = options["rtp_ports"].partition("-")
+            overrides.update(rtp_first=int(first), rtp_last=int(last))
+        config = EngineConfig.from_settings(**overrides)
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:  # pragma: no cover - uvloop is in requirements.txt
+            pass
+        asyncio.run(self.serve(config))
+
+    async def serve(self, config: EngineConfig) -> None:
+        redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        engine = Engine(config, redis, Media(config.host, config.rtp_first, config.rtp_last))
+        loop = asyncio.get_running_loop()
+        runner = asyncio.create_task(engine.run())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.cancel)
+        try:
+            await runner
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await redis.aclose()

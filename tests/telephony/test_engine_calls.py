@@ -1,0 +1,185 @@
+"""Calls between real phones (pjsua2) through the edge and a call engine (`manage.py call_engine`):
+the engine answers the caller, rings the callee back through the edge, relays the media between
+them and writes the call's record."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from billing.models import Cdr
+from config.redis_store import get_redis
+from telephony.engines import EngineInfo, registry_key
+from tests.sip import phone as phone_helpers
+from tests.sip.audio import CANDIDATES, dominant, loud_ms, loudest_part, read_wav
+from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, free_port
+
+phones = phone_helpers.phones
+SECRET = "engine-secret-123"
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def engine(edge):
+    """One engine process behind the session's edge, on free SIP and RTP ports."""
+    port, rtp = free_port(), free_port()
+    log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}.log"
+    env = {**os.environ, "DATABASE_URL": database_url(), "OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 200}",
+             "--edge", f"127.0.0.1:{edge.port}"],
+            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    key = registry_key(settings.OCX_REDIS_PREFIX)
+    deadline = time.monotonic() + 20
+    while not any(EngineInfo.from_json(v).port == port for v in get_redis().hvals(key)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"call_engine did not announce itself: {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    time.sleep(ENGINE_REGISTRY_REFRESH)
+    yield process
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def lines(world, sip_lines, phones, edge, engine):
+    """Phones registered as 101 (caller) and 102 (callee, answering after a short ring)."""
+    sip_lines(world.user_a1, SECRET)
+    sip_lines(world.user_a1b, SECRET)
+    domain, proxy = world.client_a1.sip_domain, f"127.0.0.1:{edge.port}"
+    caller, callee = phones(name="caller"), phones(name="callee")
+    assert caller.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
+    assert callee.register(username="102", domain=domain, secret=SECRET, proxy=proxy,
+                           incoming={"answer": 200, "ring_ms": 300})["code"] == 200  # fmt: skip
+    return caller, callee, domain
+
+
+def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
+    """The newest closed record of client A1 (the engine writes it from its own thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cdr = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id").first()
+        if cdr is not None:
+            return cdr
+        time.sleep(0.1)
+    raise AssertionError(f"no closed CDR matching {match}")
+
+
+def test_a_calls_b_both_hear_each_other_and_the_call_is_recorded(world, lines, tmp_path):
+    caller, callee, domain = lines
+    before = Cdr.objects.count()
+    caller.call("c1", f"sip:102@{domain}")
+    incoming = callee.wait_incoming()
+    label = incoming["call"]
+    assert incoming["from"].startswith('"') and "<sip:101@" in incoming["from"], "caller ID from the profile"
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+
+    heard_by_callee, heard_by_caller = tmp_path / "callee.wav", tmp_path / "caller.wav"
+    callee.record(label, heard_by_callee)
+    caller.record("c1", heard_by_caller)
+    caller.play_tone("c1", [1000], 600)
+    callee.play_tone(label, [600], 400)
+    caller.wait_tone_done("c1")
+    callee.wait_tone_done(label)
+    time.sleep(0.3)
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    callee.wait_recorded(label)
+    caller.wait_recorded("c1")
+
+    rate, samples = read_wav(heard_by_callee)
+    assert loud_ms(rate, samples) >= 400
+    freq, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
+    assert freq == 1000 and ratio > 5, (freq, ratio)
+    rate, samples = read_wav(heard_by_caller)
+    assert loud_ms(rate, samples) >= 250
+    freq, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
+    assert freq == 600 and ratio > 5, (freq, ratio)
+
+    cdr = cdr_of(world)
+    assert Cdr.objects.count() == before + 1
+    assert (cdr.caller_number, cdr.callee_number, cdr.disposition) == ("101", "102", "answered")
+    assert (cdr.direction, cdr.hangup_side, cdr.account_id) == ("internal", "caller", world.user_a1.pk)
+    assert cdr.answered_at and cdr.billsec >= 1 and cdr.duration >= cdr.billsec
+    assert cdr.quality["caller"]["packets_received"] > 20 and cdr.quality["callee"]["packets_received"] > 20
+
+
+def test_busy_unregistered_and_unknown_numbers_get_clear_answers_and_records(world, lines):
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=486)
+    caller.call("busy", f"sip:102@{domain}")
+    assert caller.wait_call_state("busy", "disconnected")["code"] == 486
+    assert cdr_of(world, disposition="busy").callee_number == "102"
+
+    caller.call("nobody", f"sip:999@{domain}")
+    assert caller.wait_call_state("nobody", "disconnected")["code"] == 404
+    assert cdr_of(world, callee_number="999").disposition == "failed"
+
+    callee.unregister("102")
+    caller.call("away", f"sip:102@{domain}")
+    assert caller.wait_call_state("away", "disconnected")["code"] == 480
+
+
+def test_the_caller_cancels_while_it_rings(world, lines):
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=180)
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "early")
+    caller.hangup("c1")
+    assert caller.wait_call_state("c1", "disconnected")["code"] == 487
+    callee.wait_call_state(label, "disconnected")
+    assert cdr_of(world, disposition="cancelled").hangup_side == "caller"
+
+
+def test_active_calls_are_listed_in_scope_and_hung_up_through_the_api(world, lines, api):
+    caller, callee, domain = lines
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+
+    listed = api(world.client_a1_op).get("/api/v1/calls/?active=1").json()["results"]
+    assert [(c["caller_number"], c["callee_number"], c["active"]) for c in listed] == [("101", "102", True)]
+    call_id = listed[0]["id"]
+    assert [c["id"] for c in api(world.user_a1b).get("/api/v1/calls/?active=1").json()["results"]] == [call_id]
+    assert api(world.user_b1).get("/api/v1/calls/?active=1").json()["results"] == []
+    assert api(world.user_b1).post(f"/api/v1/calls/{call_id}/hangup/").status_code == 404
+
+    assert api(world.user_a1).post(f"/api/v1/calls/{call_id}/hangup/").status_code == 202
+    assert caller.wait_call_state("c1", "disconnected")
+    callee.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, call_uuid=call_id)
+    assert (cdr.disposition, cdr.hangup_side) == ("answered", "api")
+    ended = api(world.user_a1).post(f"/api/v1/calls/{call_id}/hangup/")
+    assert (ended.status_code, ended.json()["code"]) == (409, "call-ended")
+
+
+def test_a_call_on_a_dead_engine_answers_a_clear_error_and_bad_filters_name_the_field(world, api):
+    lost = Cdr.objects.create(
+        brand_id=world.brand_a.pk, client_id=world.client_a1.pk, call_uuid=uuid.uuid4(), engine="gone:1:5070",
+        direction="internal", caller_number="101", callee_number="102", started_at=timezone.now(),
+    )  # fmt: skip
+    answer = api(world.client_a1_op).post(f"/api/v1/calls/{lost.call_uuid}/hangup/")
+    assert (answer.status_code, answer.json()["code"]) == (503, "engine-unavailable")
+    assert "gone:1:5070" in answer.json()["detail"]
+    bad = api(world.client_a1_op).get("/api/v1/calls/?since=yesterday&disposition=maybe")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"since", "disposition"}
+    day = api(world.client_a1_op).get(f"/api/v1/calls/?since={timezone.now().date().isoformat()}&direction=internal")
+    assert lost.call_uuid.hex in [c["id"].replace("-", "") for c in day.json()["results"]]

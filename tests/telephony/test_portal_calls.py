@@ -1,0 +1,49 @@
+"""The calls pages: in progress and history, the client's for operators and a user's own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.utils import timezone
+
+from billing.models import Cdr
+
+
+def record(world, caller, callee, *, ended: bool = True, client=None, **fields) -> Cdr:
+    client = client or world.client_a1
+    start = timezone.now() - dt.timedelta(minutes=5)
+    fields.setdefault("disposition", "answered" if ended else "in-progress")
+    return Cdr.objects.create(
+        brand_id=client.brand_id, client_id=client.pk, call_uuid=uuid.uuid4(), engine="test:1:5070",
+        direction="internal", caller_number=caller[0], account_id=caller[1], callee_number=callee[0],
+        callee_account_id=callee[1], started_at=start, answered_at=start, ended_at=start + dt.timedelta(seconds=42)
+        if ended else None, billsec=42 if ended else 0, **fields,
+    )  # fmt: skip
+
+
+def test_operators_see_their_clients_calls_and_users_their_own(world, portal):
+    mine = record(world, ("101", world.user_a1.pk), ("102", world.user_a1b.pk))
+    others = record(world, ("102", world.user_a1b.pk), ("150", None), disposition="busy")
+    elsewhere = record(world, ("101", world.user_b1.pk), ("102", None), client=world.client_b1)
+    talking = record(world, ("101", world.user_a1.pk), ("102", world.user_a1b.pk), ended=False)
+
+    page = portal(world.client_a1_op).get("/calls/").content.decode()
+    assert "150" in page and "Busy" in page and str(talking.call_uuid) in page and "42 s" in page
+    assert str(elsewhere.call_uuid) not in page
+    own = portal(world.user_a1).get("/calls/").content.decode()
+    assert "150" not in own and "My calls" in own and mine.caller_number in own
+    filtered = portal(world.client_a1_op).get("/calls/?disposition=busy").content.decode()
+    assert "150" in filtered and filtered.count("<td>Answered</td>") == 0
+    assert others.pk
+
+
+def test_hanging_up_a_call_outside_the_scope_is_404_and_a_lost_engine_is_explained(world, portal):
+    talking = record(world, ("101", world.user_b1.pk), ("102", None), client=world.client_b1, ended=False)
+    assert portal(world.client_a1_op).post(f"/calls/{talking.call_uuid}/hangup/").status_code == 404
+    assert portal(world.user_a1).get("/calls/").status_code == 200
+    assert portal(world.brand_a_op).get("/calls/").status_code == 404
+
+    own = record(world, ("101", world.user_a1.pk), ("102", world.user_a1b.pk), ended=False)
+    answer = portal(world.user_a1).post(f"/calls/{own.call_uuid}/hangup/", follow=True)
+    assert "is not running" in answer.content.decode()

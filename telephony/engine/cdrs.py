@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db import transaction
+
 from billing.models import Cdr
 
 
@@ -35,12 +37,15 @@ def cdr_close(call_uuid, *, ended_at: dt.datetime, disposition: str, cause: str,
                             "quality", "legs"])  # fmt: skip
 
 
-def cdr_close_lost(engine: str, *, at: dt.datetime) -> int:
-    """Close the open records of an engine that died: its calls are gone with it."""
+def cdr_close_lost(live: set[str], *, at: dt.datetime) -> int:
+    """Close the open records of engines that are not live (died, killed): their calls went with them.
+    Any surviving engine may run this; rows another survivor is closing are skipped."""
     closed = 0
-    for cdr in Cdr.objects.filter(engine=engine, ended_at__isnull=True):
-        disposition = Cdr.Disposition.ANSWERED if cdr.answered_at else Cdr.Disposition.FAILED
-        cdr_close(cdr.call_uuid, ended_at=at, disposition=disposition, cause="engine-lost", side="engine",
-                  quality=cdr.quality, legs=cdr.legs)  # fmt: skip
-        closed += 1
+    with transaction.atomic():
+        lost = Cdr.objects.select_for_update(skip_locked=True).filter(ended_at__isnull=True).exclude(engine__in=live)
+        for cdr in lost:
+            disposition = Cdr.Disposition.ANSWERED if cdr.answered_at else Cdr.Disposition.FAILED
+            cdr_close(cdr.call_uuid, ended_at=at, disposition=disposition, cause="engine-lost", side="engine",
+                      quality=cdr.quality, legs=cdr.legs)  # fmt: skip
+            closed += 1
     return closed

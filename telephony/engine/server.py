@@ -10,22 +10,27 @@ rest.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from telephony.engine.calls import Call
+from telephony.engine.cdrs import cdr_close_lost
 from telephony.engine.sipua import EngineUA, ServerTx
-from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw
+from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.sip import Request, Response
 from tenants.events import group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
+LOST_CHECK = 5.0  # seconds between looks for the records of dead engines
+LOST_AFTER = 15.0  # an engine silent this long is dead (the edges stop sending it calls after 3.5 s)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class EngineConfig:
         values = {**settings.OCX_ENGINE, **{k: v for k, v in overrides.items() if v is not None}}
         edge_host, _, edge_port = values.pop("edge").rpartition(":")
         return cls(edge=(edge_host, int(edge_port)), redis_prefix=settings.OCX_REDIS_PREFIX, **values)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class Engine:
@@ -159,6 +168,22 @@ class Engine:
                 log.exception("engine heartbeat failed")
             await asyncio.sleep(1.0)
 
+    async def close_lost_calls(self) -> None:
+        """Every few seconds: the records left open by engines that stopped heartbeating are closed
+        (cause engine-lost), by whichever survivor gets there first."""
+        key = registry_key(self.config.redis_prefix)
+        while True:
+            await asyncio.sleep(LOST_CHECK)
+            try:
+                now = time.time()
+                records = [EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)]
+                live = {e.id for e in records if now - e.at < LOST_AFTER} | {self.id}
+                closed = await sync_to_async(cdr_close_lost, thread_sensitive=False)(live, at=_now())
+                if closed:
+                    log.warning("closed %d call records of engines that are gone", closed)
+            except Exception:
+                log.exception("could not close the records of lost engines")
+
     async def commands(self) -> None:
         """Call control from the API, on this engine's channel."""
         layer = get_channel_layer()
@@ -187,7 +212,8 @@ class Engine:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: self.ua,
                                                            local_addr=(self.config.host, self.config.port))  # fmt: skip
-        tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands())]
+        tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
+                 asyncio.create_task(self.close_lost_calls())]  # fmt: skip
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:

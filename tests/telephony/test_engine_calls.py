@@ -12,6 +12,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.utils import timezone
@@ -183,3 +184,30 @@ def test_a_call_on_a_dead_engine_answers_a_clear_error_and_bad_filters_name_the_
     assert bad.status_code == 400 and set(bad.json()["fields"]) == {"since", "disposition"}
     day = api(world.client_a1_op).get(f"/api/v1/calls/?since={timezone.now().date().isoformat()}&direction=internal")
     assert lost.call_uuid.hex in [c["id"].replace("-", "") for c in day.json()["results"]]
+
+
+def test_records_left_open_by_a_dead_engine_are_closed_by_a_survivor(world, engine):
+    """An engine that dies (kill -9, lost host) cannot close its calls' records: a live one does."""
+    call_uuid = uuid.uuid4()
+    with psycopg.connect(database_url(), autocommit=True) as db:  # committed, so the engine sees it
+        db.execute(
+            "INSERT INTO billing_cdr (brand_id, client_id, call_uuid, engine, direction, disposition, caller_number,"
+            " caller_name, callee_number, callee_name, started_at, answered_at, duration, billsec, hangup_cause,"
+            " hangup_side, quality, legs) VALUES (%s, %s, %s, 'dead:1:5070', 'internal', 'in-progress', '101', '',"
+            " '102', '', now() - interval '1 minute', now() - interval '50 seconds', 0, 0, '', '', '{}', '[]')",
+            [world.brand_a.pk, world.client_a1.pk, call_uuid],
+        )
+        try:
+            deadline = time.monotonic() + 12
+            row = None
+            while time.monotonic() < deadline:
+                row = db.execute("SELECT disposition, hangup_cause, hangup_side, billsec FROM billing_cdr"
+                                 " WHERE call_uuid = %s AND ended_at IS NOT NULL", [call_uuid]).fetchone()  # fmt: skip
+                if row:
+                    break
+                time.sleep(0.3)
+            assert row is not None, "the survivor did not close the dead engine's record"
+            disposition, cause, side, billsec = row
+            assert (disposition, cause, side) == ("answered", "engine-lost", "engine") and billsec >= 50
+        finally:
+            db.execute("DELETE FROM billing_cdr WHERE call_uuid = %s", [call_uuid])

@@ -27,6 +27,7 @@ from billing.models import Cdr
 from telephony.engine.cdrs import cdr_answered, cdr_close, cdr_open
 from telephony.engine.dialplan import route_call
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
+from telephony.media.g711 import transcoder
 from telephony.media.ports import MediaError
 from telephony.sip import Request, Response, SipError, parse_uri
 from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
@@ -42,6 +43,31 @@ SUPPORTED = [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(9, "G722", 80
 PASS_THROUGH = {404, 410, 480, 484, 486, 600, 603}
 DISPOSITIONS = {486: Cdr.Disposition.BUSY, 600: Cdr.Disposition.BUSY, 480: Cdr.Disposition.NO_ANSWER,
                 408: Cdr.Disposition.NO_ANSWER, 487: Cdr.Disposition.CANCELLED, 603: Cdr.Disposition.BUSY}  # fmt: skip
+
+
+TRANSCODABLE = {"PCMU", "PCMA"}
+
+
+def media_plan(offered: list[Codec], answered: list[Codec]):
+    """(A's codec, B's codec, converter A->B, converter B->A) for B's answer to an offer built from A's
+    codecs; converters are None when B took one of A's codecs (relay), G.711 tables when B took the
+    other law; None when nothing fits."""
+    voice = [c for c in answered if c.name != "TELEPHONE-EVENT"]
+    if not voice:
+        return None
+    chosen = voice[0]
+    same = next((c for c in offered if (c.name, c.rate) == (chosen.name, chosen.rate)), None)
+    if same is not None:
+        return same, chosen, None, None
+    mine = next((c for c in offered if c.name in TRANSCODABLE), None)
+    if mine is None or chosen.name not in TRANSCODABLE:
+        return None
+    event_a = next((c.payload for c in offered if c.name == "TELEPHONE-EVENT"), None)
+    event_b = next((c.payload for c in answered if c.name == "TELEPHONE-EVENT"), None)
+    a_to_b, b_to_a = {mine.payload: chosen.payload}, {chosen.payload: mine.payload}
+    if event_a is not None and event_b is not None:
+        a_to_b[event_a], b_to_a[event_b] = event_b, event_a
+    return mine, chosen, transcoder(mine.name, chosen.name, a_to_b), transcoder(chosen.name, mine.name, b_to_a)
 
 
 def _identity(request: Request) -> dict[str, str]:
@@ -72,8 +98,10 @@ class Call:
         self.route = None
         self.media_a = self.media_b = None
         self.relay = None
-        self.offered: list[Codec] = []
-        self.codec: Codec | None = None
+        self.offered: list[Codec] = []  # A's codecs the engine knows, in A's order
+        self.offered_b: list[Codec] = []
+        self.codec: Codec | None = None  # the voice codec on A's leg
+        self.codec_b: Codec | None = None  # and on B's (another one when the engine transcodes)
         self.ring_timer: asyncio.TimerHandle | None = None
         self.cancel_requested = False
         self.unacked: dict[tuple[str, int], ServerTx] = {(request.call_id, request.cseq[0]): stx}
@@ -128,7 +156,12 @@ class Call:
                      local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>',
                      remote_uri=f"<sip:{callee.sip_username}@{domain}>")  # fmt: skip
         self.b.remote_target = f"sip:{callee.sip_username}@{domain}"
-        body = build_sdp(self.engine.media.host, self.media_b.port, self.offered, session_id=self.uuid.int % 10**9)
+        # B is offered what A offered first (so that no transcoding is needed when B can), then the
+        # other codecs the engine converts to and from.
+        known = {c.name for c in self.offered}
+        extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name not in known] if known & TRANSCODABLE else []
+        self.offered_b = self.offered + extra
+        body = build_sdp(self.engine.media.host, self.media_b.port, self.offered_b, session_id=self.uuid.int % 10**9)
         invite = self.b.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
         self.b.invite = invite
         self.engine.index(self.b.call_id, self)
@@ -176,19 +209,19 @@ class Call:
             answer = parse_sdp(response.body)
         except SipError:
             answer = None
-        codecs = common_codecs(answer.audio.codecs, self.offered) if answer and answer.audio else []
-        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
-        if not voice:
+        codecs = common_codecs(answer.audio.codecs, self.offered_b) if answer and answer.audio else []
+        plan = media_plan(self.offered, codecs)
+        if plan is None:
             self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
             self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
             return
-        self.codec = voice[0]
+        self.codec, self.codec_b, to_b, to_a = plan
         self.media_b.set_remote(answer.audio_address())
-        events = [c for c in codecs if c.name == "TELEPHONE-EVENT"]
+        events = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
         body = build_sdp(self.engine.media.host, self.media_a.port, [self.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         self.ua.respond(self.stx, 200, to_tag=self.a.local_tag, body=body)
-        self.relay = self.engine.media.bridge(self.media_a, self.media_b)
+        self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
         self.state = "ANSWERED"
         self.answered_at = _now()
         self.engine.background(sync_to_async(cdr_answered, thread_sensitive=False)(self.uuid, self.answered_at))
@@ -307,6 +340,7 @@ class Call:
             "caller": route.caller.number if route else "", "callee": callee,
             "started_at": self.started_at.isoformat(), "answered_at": self.answered_at and self.answered_at.isoformat(),
             "codec": self.codec.name if self.codec else None,
+            "callee_codec": self.codec_b.name if self.codec_b else None,
         }  # fmt: skip
 
 

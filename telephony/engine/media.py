@@ -16,9 +16,9 @@ class Media:
         """A leg's RTP/RTCP sockets; PortsExhausted when the range is used up."""
         return await RtpEndpoint.open(self.pool, remote=remote)
 
-    def bridge(self, a: RtpEndpoint, b: RtpEndpoint) -> Relay:
-        """Both legs share the codec: packets are relayed without decoding."""
-        return Relay(a, b)
+    def bridge(self, a: RtpEndpoint, b: RtpEndpoint, *, convert_a_to_b=None, convert_b_to_a=None) -> Relay:
+        """Packets relayed between the legs: unchanged when they share the codec, else converted."""
+        return Relay(a, b, convert_a_to_b=convert_a_to_b, convert_b_to_a=convert_b_to_a)
 
     @property
     def free_ports(self) -> int:

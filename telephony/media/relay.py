@@ -3,14 +3,18 @@
 The relay only wires the endpoints' sinks to the other endpoint's send methods, so a packet costs
 one receive callback on one leg (validation, latching, statistics) and one `sendto` from the other
 leg's socket; the relay itself does nothing per packet. A packet that arrives while the other leg's
-remote address is unknown is dropped and counted in that leg's `packets_unsent`.
+remote address is unknown is dropped and counted in that leg's `packets_unsent`. Legs with
+different G.711 laws get a converter per direction (g711.transcoder): one table lookup per byte.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from telephony.media.rtp import RtpEndpoint
+
+Convert = Callable[[bytes], bytes]
 
 
 class Relay:
@@ -21,19 +25,24 @@ class Relay:
     direction that is off are still received (latching and statistics go on) and then dropped.
     """
 
-    def __init__(self, a: RtpEndpoint, b: RtpEndpoint) -> None:
+    def __init__(self, a: RtpEndpoint, b: RtpEndpoint, *, convert_a_to_b: Convert | None = None,
+                 convert_b_to_a: Convert | None = None) -> None:  # fmt: skip
+        """convert_*: a packet converter for legs with different codecs (g711.transcoder); without
+        one, packets pass unchanged."""
         if a is b:
             raise ValueError("a relay needs two endpoints")
         self.a = a
         self.b = b
         self._a_to_b = self._b_to_a = True
         self.running = True
+        self._to_b = _through(convert_a_to_b, b.send_rtp)
+        self._to_a = _through(convert_b_to_a, a.send_rtp)
         self._wire()
 
     def _wire(self) -> None:
         a, b = self.a, self.b
-        a.sink = b.send_rtp if self._a_to_b else None
-        b.sink = a.send_rtp if self._b_to_a else None
+        a.sink = self._to_b if self._a_to_b else None
+        b.sink = self._to_a if self._b_to_a else None
         a.rtcp_sink = b.send_rtcp
         b.rtcp_sink = a.send_rtcp
 
@@ -64,9 +73,9 @@ class Relay:
         self.running = False
         a, b = self.a, self.b
         # Only undo our own wiring: another consumer may have taken an endpoint over already.
-        if a.sink == b.send_rtp:
+        if a.sink == self._to_b:
             a.sink = None
-        if b.sink == a.send_rtp:
+        if b.sink == self._to_a:
             b.sink = None
         if a.rtcp_sink == b.send_rtcp:
             a.rtcp_sink = None
@@ -75,3 +84,13 @@ class Relay:
 
     def stats(self) -> dict[str, Any]:
         return {"a": self.a.stats(), "b": self.b.stats(), "a_to_b": self._a_to_b, "b_to_a": self._b_to_a}
+
+
+def _through(convert: Convert | None, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    if convert is None:
+        return send  # the plain relay's hot path: the endpoint calls the other's send directly
+
+    def converted(packet: bytes) -> None:
+        send(convert(packet))
+
+    return converted

@@ -211,3 +211,26 @@ def test_records_left_open_by_a_dead_engine_are_closed_by_a_survivor(world, engi
             assert (disposition, cause, side) == ("answered", "engine-lost", "engine") and billsec >= 50
         finally:
             db.execute("DELETE FROM billing_cdr WHERE call_uuid = %s", [call_uuid])
+
+
+def test_phones_without_a_common_codec_are_transcoded_between_pcmu_and_pcma(world, lines, tmp_path):
+    caller, callee, domain = lines
+    caller.set_codecs("PCMU")
+    callee.set_codecs("PCMA")
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+    heard = tmp_path / "callee.wav"
+    callee.record(label, heard)
+    caller.play_tone("c1", [1000], 600)
+    caller.wait_tone_done("c1")
+    time.sleep(0.3)
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    callee.wait_recorded(label)
+    rate, samples = read_wav(heard)
+    assert loud_ms(rate, samples) >= 400
+    freq, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
+    assert freq == 1000 and ratio > 5, (freq, ratio)
+    assert cdr_of(world).quality["callee"]["packets_sent"] > 20

@@ -261,6 +261,14 @@ class Call:
             self.unacked[(request.call_id, request.cseq[0])] = stx
             self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
             return
+        if request.method == "INFO" and self.state == "ANSWERED" and request.body:
+            # DTMF by SIP INFO (application/dtmf-relay and the like): passed on to the other leg.
+            other = self.b if leg is self.a else self.a
+            kind = request.headers.get("Content-Type") or "application/dtmf-relay"
+            self.ua.request(other.request("INFO", self.ua, headers=[("Content-Type", kind)], body=request.body),
+                            lambda r: None)  # fmt: skip
+            self.ua.respond(stx, 200)
+            return
         if request.method in ("INFO", "UPDATE", "OPTIONS", "NOTIFY"):
             self.ua.respond(stx, 200)
             return

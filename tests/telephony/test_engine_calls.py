@@ -234,3 +234,17 @@ def test_phones_without_a_common_codec_are_transcoded_between_pcmu_and_pcma(worl
     freq, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
     assert freq == 1000 and ratio > 5, (freq, ratio)
     assert cdr_of(world).quality["callee"]["packets_sent"] > 20
+
+
+def test_dtmf_passes_both_ways_as_rfc4733_events_and_as_sip_info(world, lines):
+    caller, callee, domain = lines
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+    caller.dtmf("c1", "159#")
+    assert callee.wait_dtmf(label, 4) == "159#"
+    callee.dtmf(label, "42", method="info")
+    assert caller.wait_dtmf("c1", 2) == "42"
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")

@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 
 from billing.models import Cdr
-from telephony.engine.cdrs import cdr_answered, cdr_close, cdr_open
-from telephony.engine.dialplan import route_call
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.g711 import transcoder
 from telephony.media.ports import MediaError
@@ -125,7 +123,11 @@ class Call:
             self.end_before_answer(488, "Not Acceptable Here", cdr=False)
             return
         dialled = parse_uri(request.uri).user_unescaped or ""
-        route = await sync_to_async(self._route_and_open, thread_sensitive=False)(identity, dialled)
+        plans, client = self.engine.dialplans, int(identity["client"])
+        plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
+        route = plan.route(int(identity["ext"]), dialled)
+        self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
+                              dialled=dialled)  # fmt: skip
         self.route = route
         if self.state == "ENDED":  # cancelled while routing: the record opened meanwhile is closed now
             self.write_close({})
@@ -144,11 +146,6 @@ class Call:
             return
         self.offered = codecs
         self.place_b(route)
-
-    def _route_and_open(self, identity: dict, dialled: str):
-        route = route_call(int(identity["client"]), int(identity["ext"]), dialled)
-        cdr_open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at, dialled=dialled)
-        return route
 
     def place_b(self, route) -> None:
         callee, caller, domain = route.callee, route.caller, route.domain
@@ -224,7 +221,7 @@ class Call:
         self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
         self.state = "ANSWERED"
         self.answered_at = _now()
-        self.engine.background(sync_to_async(cdr_answered, thread_sensitive=False)(self.uuid, self.answered_at))
+        self.engine.cdrs.answered(self.uuid, self.answered_at)
         self.engine.event(self, "call.answered")
 
     def ring_timeout(self) -> None:
@@ -320,9 +317,17 @@ class Call:
         if self.ended_with is None:
             return
         disposition, cause, side = self.ended_with
-        close = sync_to_async(cdr_close, thread_sensitive=False)
-        self.engine.background(close(self.uuid, ended_at=_now(), disposition=disposition, cause=cause, side=side,
-                                     quality=quality, legs=self.legs))  # fmt: skip
+        self.engine.cdrs.close(
+            self.uuid,
+            started_at=self.started_at,
+            answered_at=self.answered_at,
+            ended_at=_now(),
+            disposition=disposition,
+            cause=cause,
+            side=side,
+            quality=quality,
+            legs=self.legs,
+        )
 
     def close_media(self) -> dict:
         """Stop relaying and give the ports back; the legs' RTP figures for the record."""

@@ -3,6 +3,7 @@ never on the loop that paces media."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django_tenants.utils import schema_context
@@ -32,19 +33,62 @@ class Route:
     reason: str = ""
 
 
-def route_call(client_id: int, caller_extension: int, dialled: str) -> Route:
-    """First dial plan: an extension number rings every registered device of its user."""
+@dataclass(frozen=True)
+class ClientPlan:
+    """What the dial plan needs of one client, read in one query."""
+
+    client: int
+    brand: int
+    domain: str
+    active: bool
+    by_number: dict[str, Party]
+    by_extension: dict[int, Party]
+
+    def route(self, caller_extension: int, dialled: str) -> Route:
+        """First dial plan: an extension number rings every registered device of its user."""
+        caller = self.by_extension.get(caller_extension)
+        common = {"client": self.client, "brand": self.brand, "domain": self.domain, "caller": caller or Party("", "")}
+        if caller is None:
+            return Route(**common, callee=None, status=403, reason="Unknown Caller")
+        if not self.active:
+            return Route(**common, callee=None, status=403, reason="Client Not Active")
+        callee = self.by_number.get(dialled)
+        if callee is None:
+            return Route(**common, callee=None, status=404, reason="No Such Extension")
+        return Route(**common, callee=callee)
+
+
+def load_plan(client_id: int) -> ClientPlan:
     client = Client.objects.get(pk=client_id)
     with schema_context(client.schema_name):
-        own = Extension.objects.filter(pk=caller_extension).first()
-        target = Extension.objects.filter(number=dialled).first() if dialled.isdigit() else None
-    caller = Party(own.number, own.display_name, own.account_id, own.sip_username) if own else Party("", "")
-    common = {"client": client.pk, "brand": client.brand_id, "domain": client.sip_domain, "caller": caller}
-    if own is None:
-        return Route(**common, callee=None, status=403, reason="Unknown Caller")
-    if not client.is_active:
-        return Route(**common, callee=None, status=403, reason="Client Not Active")
-    if target is None:
-        return Route(**common, callee=None, status=404, reason="No Such Extension")
-    callee = Party(target.number, target.display_name, target.account_id, target.sip_username)
-    return Route(**common, callee=callee)
+        rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username"))
+    by_extension = {pk: Party(number, name, account, username) for pk, number, name, account, username in rows}
+    by_number = {party.number: party for party in by_extension.values()}
+    return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension)
+
+
+class Dialplans:
+    """Each client's plan, kept in the engine so that a call costs no query to route; dropped when the
+    SIP directory announces a change (the same pub/sub the edges follow) and after TTL seconds."""
+
+    TTL = 60.0
+
+    def __init__(self):
+        self._plans: dict[int, tuple[float, ClientPlan]] = {}
+
+    def cached(self, client_id: int) -> ClientPlan | None:
+        hit = self._plans.get(client_id)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def load(self, client_id: int) -> ClientPlan:
+        """Database work: run it in a thread."""
+        plan = load_plan(client_id)
+        self._plans[client_id] = (time.monotonic() + self.TTL, plan)
+        return plan
+
+    def invalidate(self, message: str) -> None:
+        kind, _, rest = message.partition(" ")
+        if kind == "cred" and rest.split(" ")[0].isdigit():
+            self._plans.pop(int(rest.split(" ")[0]), None)
+        else:  # a client changed (domain) or everything did
+            self._plans.clear()

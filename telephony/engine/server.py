@@ -21,8 +21,10 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from telephony.edge.directory import follow
 from telephony.engine.calls import Call
-from telephony.engine.cdrs import cdr_close_lost
+from telephony.engine.cdrs import CdrWriter, cdr_close_lost
+from telephony.engine.dialplan import Dialplans
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.sip import Request, Response
@@ -65,6 +67,8 @@ class Engine:
         self.channel = engine_channel(self.id)
         self.ua = EngineUA(config.host, config.port, config.edge, self)
         self.calls: dict[str, Call] = {}  # both legs' Call-IDs -> call
+        self.dialplans = Dialplans()
+        self.cdrs = CdrWriter()
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -212,8 +216,11 @@ class Engine:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_datagram_endpoint(lambda: self.ua,
                                                            local_addr=(self.config.host, self.config.port))  # fmt: skip
+        changes = self.redis.pubsub()
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
-                 asyncio.create_task(self.close_lost_calls())]  # fmt: skip
+                 asyncio.create_task(self.close_lost_calls()),
+                 asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
+                                            self.dialplans.invalidate))]  # fmt: skip
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:
@@ -238,6 +245,8 @@ class Engine:
             await asyncio.sleep(0.2)
         for call in [c for c in self.active if c.state != "ENDED"]:
             call.hangup("engine")
-        await asyncio.sleep(0.3)  # let the BYEs leave and the records be written
+        await asyncio.sleep(0.3)  # let the BYEs leave
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if not await asyncio.to_thread(self.cdrs.wait, 10.0):
+            log.error("%d call records were not written before the engine stopped", self.cdrs.pending)

@@ -86,10 +86,11 @@ class SipClient:
     bind_ip: str = "127.0.0.1"
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cseq: int = 0
+    bind_port: int = 0
 
     def __post_init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((self.bind_ip, 0))
+        self.sock.bind((self.bind_ip, self.bind_port))
         self.sock.settimeout(2.0)
         self.port = self.sock.getsockname()[1]
 
@@ -204,12 +205,12 @@ class SipClient:
         ]
         return ("\r\n".join(lines) + f"\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode()
 
-    def invite(self, target: str, secret: str, *, headers: tuple[tuple[str, str], ...] = ()) -> Call:
+    def invite(self, target: str, secret: str, *, headers: tuple[tuple[str, str], ...] = (), body: str = "") -> Call:
         """INVITE target through the edge, answering its 407 challenge; returns the call (the
         authenticated INVITE sent, nothing read after it)."""
         call = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
         call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
-        self.send_raw(self.request_message("INVITE", target, call, headers=headers))
+        self.send_raw(self.request_message("INVITE", target, call, headers=headers, body=body))
         challenge = self.expect(407)
         ack_call = Call(target, call.call_id, call.from_tag, to_tag=_tag(challenge.get("To")), branch=call.branch)
         self.send_raw(self.request_message("ACK", target, ack_call))
@@ -218,7 +219,7 @@ class SipClient:
         credentials = self.authorization(challenge.challenge("MD5", "Proxy-Authenticate"), secret, method="INVITE",
                                          uri=target)  # fmt: skip
         authorized = (("Proxy-Authorization", credentials), *headers)
-        call.sent = self.request_message("INVITE", target, call, headers=authorized)
+        call.sent = self.request_message("INVITE", target, call, headers=authorized, body=body)
         self.send_raw(call.sent)
         return call
 

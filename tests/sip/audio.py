@@ -72,3 +72,11 @@ def share_of_windows_dominated_by(rate: int, samples: array, freq: int, candidat
 
 
 CANDIDATES = [350, 600, 850, 1000, 1300, 1700, 2200]
+
+
+def assert_heard(path: Path, freq: int, *, loud_at_least_ms: int) -> None:
+    """The recording holds a tone of `freq` (beating every other candidate 5 times) for long enough."""
+    rate, samples = read_wav(path)
+    assert loud_ms(rate, samples) >= loud_at_least_ms, loud_ms(rate, samples)
+    found, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
+    assert found == freq and ratio > 5, (found, ratio)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.services import run_service
 from telephony.engine.media import Media
 from telephony.engine.server import Engine, EngineConfig
 
@@ -27,24 +25,11 @@ class Command(BaseCommand):
             first, _, last = options["rtp_ports"].partition("-")
             overrides.update(rtp_first=int(first), rtp_last=int(last))
         config = EngineConfig.from_settings(**overrides)
-        try:
-            import uvloop
-
-            uvloop.install()
-        except ImportError:  # pragma: no cover - uvloop is in requirements.txt
-            pass
-        asyncio.run(self.serve(config))
+        run_service(lambda: self.serve(config))
 
     async def serve(self, config: EngineConfig) -> None:
         redis = aioredis.Redis.from_url(settings.REDIS_URL)
-        engine = Engine(config, redis, Media(config.host, config.rtp_first, config.rtp_last))
-        loop = asyncio.get_running_loop()
-        runner = asyncio.create_task(engine.run())
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.cancel)
         try:
-            await runner
-        except asyncio.CancelledError:
-            pass
+            await Engine(config, redis, Media(config.host, config.rtp_first, config.rtp_last)).run()
         finally:
             await redis.aclose()

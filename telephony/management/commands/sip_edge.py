@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import signal
-
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.services import run_service
 from telephony.directory import sip_directory_sync
 from telephony.edge.config import EdgeConfig
 from telephony.edge.fastredis import FastRedis
@@ -29,28 +27,15 @@ class Command(BaseCommand):
         if not options["no_sync"]:
             counts = sip_directory_sync()  # the only database work the edge does
             self.stdout.write(f"SIP directory: {counts['domains']} domains, {counts['lines']} lines")
-        try:
-            import uvloop
-
-            uvloop.install()
-        except ImportError:  # pragma: no cover - uvloop is in requirements.txt
-            pass
-        asyncio.run(self.serve(config))
+        run_service(lambda: self.serve(config))
 
     async def serve(self, config: EdgeConfig) -> None:
         # A burst of REGISTERs queues for a connection instead of failing when all are busy.
         pool = aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=64, timeout=5)
         redis = aioredis.Redis(connection_pool=pool)
         fast = FastRedis(settings.REDIS_URL)
-        edge = Edge(config, redis, secret=settings.SECRET_KEY.encode(), fast=fast)
-        loop = asyncio.get_running_loop()
-        runner = asyncio.create_task(edge.run())
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.cancel)
         try:
-            await runner
-        except asyncio.CancelledError:
-            pass
+            await Edge(config, redis, secret=settings.SECRET_KEY.encode(), fast=fast).run()
         finally:
             fast.close()
             await redis.aclose()

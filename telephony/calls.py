@@ -8,6 +8,7 @@ import asyncio
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import ValidationError
 
 from billing.models import Cdr
 from config.redis_store import get_redis
@@ -42,15 +43,48 @@ async def _ask(engine_id: str, message: dict) -> dict:
     return await asyncio.wait_for(layer.receive(reply_to), ENGINE_ANSWER_TIMEOUT)
 
 
-def call_hangup(*, actor, cdr: Cdr) -> None:
-    """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
+class NotPossible(PlatformError):
+    code = "not-possible"
+    status = 409
+
+
+def _command(cdr: Cdr, message: dict) -> dict:
+    """Send a command to the engine that holds the call; its answer, or a clear error."""
     if cdr.ended_at is not None:
         raise CallEnded("This call has ended already.")
     if cdr.engine not in live_engines():
         raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) is not running.")
     try:
-        answer = async_to_sync(_ask)(cdr.engine, {"type": "engine.hangup", "call": str(cdr.call_uuid)})
+        return async_to_sync(_ask)(cdr.engine, {**message, "call": str(cdr.call_uuid)})
     except TimeoutError:
         raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) does not answer.") from None
-    if not answer.get("ok"):
+
+
+def call_hangup(*, actor, cdr: Cdr) -> None:
+    """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
+    if not _command(cdr, {"type": "engine.hangup"}).get("ok"):
         raise CallEnded("The engine holds no such call any more.")
+
+
+def call_hold(*, actor, cdr: Cdr, held: str | None = None) -> str:
+    """Put a party on hold (it hears music, the other party silence); by default the actor's other
+    party when the actor is in the call. Returns who is held."""
+    if held is None:
+        if actor.pk == cdr.account_id:
+            held = "callee"
+        elif actor.pk == cdr.callee_account_id:
+            held = "caller"
+        else:
+            raise ValidationError({"held": "Say who to put on hold: caller or callee."})
+    if held not in ("caller", "callee"):
+        raise ValidationError({"held": "Choose caller or callee."})
+    answer = _command(cdr, {"type": "engine.hold", "held": held})
+    if not answer.get("ok"):
+        raise NotPossible(f"Not possible: {answer.get('error', 'refused')}.")
+    return held
+
+
+def call_resume(*, actor, cdr: Cdr) -> None:
+    answer = _command(cdr, {"type": "engine.resume"})
+    if not answer.get("ok"):
+        raise NotPossible(f"Not possible: {answer.get('error', 'refused')}.")

@@ -71,3 +71,7 @@ class CallSerializer(serializers.ModelSerializer):
 
     def get_active(self, cdr: Cdr) -> bool:
         return cdr.ended_at is None
+
+
+class HoldSerializer(serializers.Serializer):
+    held = serializers.ChoiceField(choices=["caller", "callee"], required=False)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
-from telephony.calls import call_hangup
+from telephony.calls import call_hangup, call_hold, call_resume
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
@@ -157,6 +157,21 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def hangup(self, request, pk=None):
         call_hangup(actor=request.user, cdr=self.get_object())
         return Response({"detail": "Hanging up."}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.HoldSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def hold(self, request, pk=None):
+        """Music on hold for one party ("held": caller or callee; by default the actor's other party)."""
+        serializer = s.HoldSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        held = call_hold(actor=request.user, cdr=self.get_object(), held=serializer.validated_data.get("held"))
+        return Response({"detail": f"The {held} is on hold.", "held": held})
+
+    @extend_schema(request=None, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        call_resume(actor=request.user, cdr=self.get_object())
+        return Response({"detail": "Resumed."})
 
 
 def parse_moment(text: str):

@@ -26,6 +26,7 @@ from asgiref.sync import sync_to_async
 from billing.models import Cdr
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.g711 import transcoder
+from telephony.media.player import ENCODERS, Player, hold_music
 from telephony.media.ports import MediaError
 from telephony.sip import Request, Response, SipError, parse_uri
 from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
@@ -96,6 +97,8 @@ class Call:
         self.route = None
         self.media_a = self.media_b = None
         self.relay = None
+        self.music: Player | None = None
+        self.held: str | None = None  # "caller" or "callee" while on hold
         self.offered: list[Codec] = []  # A's codecs the engine knows, in A's order
         self.offered_b: list[Codec] = []
         self.codec: Codec | None = None  # the voice codec on A's leg
@@ -252,11 +255,8 @@ class Call:
                 self.ua.request(other.request("BYE", self.ua), lambda r: None)
                 self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
             return
-        if request.method == "INVITE" and self.state == "ANSWERED":  # re-INVITE: the same media, still here
-            port = self.media_a.port if leg is self.a else self.media_b.port
-            body = build_sdp(self.engine.media.host, port, [self.codec], session_id=self.uuid.int % 10**9, version=2)
-            self.unacked[(request.call_id, request.cseq[0])] = stx
-            self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+        if request.method == "INVITE" and self.state == "ANSWERED":
+            self.reinvited(leg, request, stx)
             return
         if request.method == "INFO" and self.state == "ANSWERED" and request.body:
             # DTMF by SIP INFO (application/dtmf-relay and the like): passed on to the other leg.
@@ -270,6 +270,67 @@ class Call:
             self.ua.respond(stx, 200)
             return
         self.ua.respond(stx, 501)
+
+    def reinvited(self, leg: Leg, request: Request, stx: ServerTx) -> None:
+        """A phone's re-INVITE: hold (a=sendonly or inactive, or the old c=0.0.0.0) and resume, or a
+        new media address. The engine answers for itself; the other leg is never re-INVITEd: the
+        engine anchors the media, so the held party simply hears music from here."""
+        media, codec = (self.media_a, self.codec) if leg is self.a else (self.media_b, self.codec_b)
+        try:
+            offer = parse_sdp(request.body) if request.body else None
+        except SipError:
+            offer = None
+        direction = "sendrecv"
+        if offer is not None and offer.audio is not None:
+            direction = offer.audio.direction
+            address = offer.audio_address()
+            if address is None:
+                direction = "inactive" if direction == "recvonly" else "sendonly"
+            elif address != media.remote:
+                media.set_remote(address)
+        other = "callee" if leg is self.a else "caller"
+        if direction in ("sendonly", "inactive"):
+            self.hold(other)
+        elif self.held == other:
+            self.resume()
+        answer = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
+        events = [c for c in (self.offered if leg is self.a else self.offered_b) if c.name == "TELEPHONE-EVENT"][:1]
+        leg.sdp_version += 1
+        body = build_sdp(self.engine.media.host, media.port, [codec, *events], session_id=self.uuid.int % 10**9,
+                         version=leg.sdp_version, direction=answer)  # fmt: skip
+        self.unacked[(request.call_id, request.cseq[0])] = stx
+        self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+
+    # Hold ------------------------------------------------------------------------------------------
+
+    def hold(self, held: str) -> bool:
+        """Put one party ("caller" or "callee") on hold: it hears music, the other hears nothing."""
+        if self.state != "ANSWERED":
+            return False
+        self.relay.a_to_b = self.relay.b_to_a = False
+        self.stop_music()
+        endpoint, codec = (self.media_a, self.codec) if held == "caller" else (self.media_b, self.codec_b)
+        if codec.name in ENCODERS:  # G.711 legs get the music; others hear silence
+            self.music = Player(endpoint, codec.payload, hold_music(codec.name))
+            self.music.start()
+        if self.held != held:
+            self.held = held
+            self.engine.event(self, "call.held", held=held)
+        return True
+
+    def resume(self) -> bool:
+        if self.state != "ANSWERED" or self.held is None:
+            return False
+        self.stop_music()
+        self.relay.a_to_b = self.relay.b_to_a = True
+        self.held = None
+        self.engine.event(self, "call.resumed")
+        return True
+
+    def stop_music(self) -> None:
+        if self.music is not None:
+            self.music.stop()
+            self.music = None
 
     def on_no_ack(self) -> None:
         if self.state == "ANSWERED":
@@ -331,6 +392,7 @@ class Call:
 
     def close_media(self) -> dict:
         """Stop relaying and give the ports back; the legs' RTP figures for the record."""
+        self.stop_music()
         if self.relay is not None:
             self.relay.stop()
         quality = {}
@@ -353,7 +415,7 @@ class Call:
             "caller": route.caller.number if route else "", "callee": callee,
             "started_at": self.started_at.isoformat(), "answered_at": self.answered_at and self.answered_at.isoformat(),
             "codec": self.codec.name if self.codec else None,
-            "callee_codec": self.codec_b.name if self.codec_b else None,
+            "callee_codec": self.codec_b.name if self.codec_b else None, "held": self.held,
         }  # fmt: skip
 
 

@@ -207,6 +207,14 @@ class Engine:
                 calls[0].hangup("api")
             else:
                 result = {"ok": False, "error": "no such call"}
+        elif message.get("type") in ("engine.hold", "engine.resume"):
+            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
+            if not calls:
+                result = {"ok": False, "error": "no such call"}
+            elif message["type"] == "engine.hold":
+                result = {"ok": calls[0].hold(message.get("held", "callee")), "error": "the call is not answered"}
+            else:
+                result = {"ok": calls[0].resume(), "error": "the call is not on hold"}
         elif message.get("type") == "engine.calls":
             result["calls"] = [c.summary() for c in self.active if c.state != "ENDED"]
         if reply_to:

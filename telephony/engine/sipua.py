@@ -47,6 +47,7 @@ class Leg:
     remote_cseq: int = 0
     invite: Request | None = None  # the request that created the dialog (to CANCEL or answer it)
     name: str = ""
+    sdp_version: int = 1  # of the SDP the engine gives this leg (o= line), raised with each change
 
     def request(self, method: str, ua: EngineUA, *, headers=(), body: bytes = b"", cseq: int | None = None) -> Request:
         if cseq is None:

@@ -80,3 +80,12 @@ def assert_heard(path: Path, freq: int, *, loud_at_least_ms: int) -> None:
     assert loud_ms(rate, samples) >= loud_at_least_ms, loud_ms(rate, samples)
     found, ratio = dominant(rate, loudest_part(rate, samples), CANDIDATES)
     assert found == freq and ratio > 5, (found, ratio)
+
+
+def assert_music(path: Path, notes: list[int], *, loud_at_least_ms: int) -> None:
+    """Most loud 20 ms windows of the recording are ruled by one of the notes (hold music, prompts)."""
+    rate, samples = read_wav(path)
+    assert loud_ms(rate, samples) >= loud_at_least_ms, loud_ms(rate, samples)
+    candidates = sorted({*notes, *CANDIDATES} - {600})  # 600 Hz sits between the notes of the hold music
+    share = sum(share_of_windows_dominated_by(rate, samples, note, candidates) for note in notes)
+    assert share >= 0.8, share

@@ -224,8 +224,10 @@ class Phone:
         *,
         fail_on_error_for: str | None = None,
         fail_on: Callable[[dict], bool] | None = None,
+        since: int = 0,
     ) -> dict:
         """The first unconsumed event matching `event` (its name) and `predicate`; marks it consumed.
+        since=mark(): only events that arrived after that mark.
 
         Raises PhoneError (an AssertionError) on timeout, when the agent exits, with
         fail_on_error_for=<account id or call label> when the agent reports an error about that
@@ -240,7 +242,7 @@ class Phone:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for index in range(self._consumed, len(self._events)):
+                for index in range(max(self._consumed, since), len(self._events)):
                     if index in self._taken:
                         continue
                     e = self._events[index]
@@ -440,6 +442,25 @@ class Phone:
 
     def hangup(self, label: str, code: int | None = None) -> None:
         self.send("hangup", call=label, **({"code": code} if code else {}))
+
+    def mark(self) -> int:
+        """A point in the event stream, for wait_for(since=...)."""
+        with self._cond:
+            return len(self._events)
+
+    def hold(self, label: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Put the call on hold; returns the media event once the far end agreed (local_hold)."""
+        since = self.mark()
+        self.send("hold", call=label)
+        return self.wait_for("media", lambda e: e.get("call") == label and e.get("status") == "local_hold", timeout,
+                             fail_on_error_for=label, since=since)  # fmt: skip
+
+    def unhold(self, label: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Resume a held call; returns the media event once it is active again."""
+        since = self.mark()
+        self.send("unhold", call=label)
+        return self.wait_for("media", lambda e: e.get("call") == label and e.get("status") == "active", timeout,
+                             fail_on_error_for=label, since=since)  # fmt: skip
 
     def wait_media(self, label: str, active: bool = True, timeout: float = DEFAULT_TIMEOUT) -> dict:
         """The next media event of `label` with active=`active`."""

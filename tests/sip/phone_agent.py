@@ -32,6 +32,8 @@ name the call with "call": a label the test chooses for outgoing calls, "in-<n>"
   answer      call, code=200            (1xx: provisional, 2xx: answer, 3xx-6xx: reject)
   hangup      call, code?               (unanswered incoming: the final code, default 603;
                                          early outgoing: CANCEL; confirmed: BYE)
+  hold        call                      (re-INVITE a=sendonly; media event status "local_hold")
+  unhold      call                      (re-INVITE a=sendrecv; media event status "active")
   dtmf        call, digits, method="rfc2833"|"info", duration_ms=160   -> "dtmf_sent"
   play_tone   call, freq=[Hz] or [Hz, Hz] (dual tone), ms, volume?, loop=false
               -> a pj.ToneGenerator transmits into the call (needs active media); "tone" events
@@ -442,6 +444,8 @@ class Agent:
             "call": self.cmd_call,
             "answer": self.cmd_answer,
             "hangup": self.cmd_hangup,
+            "hold": self.cmd_hold,
+            "unhold": self.cmd_unhold,
             "dtmf": self.cmd_dtmf,
             "play_tone": self.cmd_play_tone,
             "stop_tone": self.cmd_stop_tone,
@@ -870,6 +874,16 @@ class Agent:
         if c.get("code"):
             prm.statusCode = int(c["code"])
         call.hangup(prm)
+
+    def cmd_hold(self, c: dict) -> None:
+        """Put the call on hold (re-INVITE with a=sendonly); the media event says local_hold."""
+        self._call(c).setHold(pj.CallOpParam(True))
+
+    def cmd_unhold(self, c: dict) -> None:
+        """Take it off hold (re-INVITE with a=sendrecv)."""
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self._call(c).reinvite(prm)
 
     def cmd_dtmf(self, c: dict) -> None:
         call = self._call(c)

@@ -21,11 +21,12 @@ from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, registry_key
 from tests.sip import phone as phone_helpers
-from tests.sip.audio import assert_heard
+from tests.sip.audio import assert_heard, assert_music
 from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, free_port
 
 phones = phone_helpers.phones
 SECRET = "engine-secret-123"
+HOLD_NOTES = [440, 523, 659]  # telephony/media/player.py HOLD_MUSIC
 
 
 def database_url() -> str:
@@ -237,5 +238,54 @@ def test_dtmf_passes_both_ways_as_rfc4733_events_and_as_sip_info(world, lines):
     assert callee.wait_dtmf(label, 4) == "159#"
     callee.dtmf(label, "42", method="info")
     assert caller.wait_dtmf("c1", 2) == "42"
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+
+
+def connected(caller, callee, domain) -> str:
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+    return label
+
+
+def test_a_phone_puts_the_call_on_hold_the_other_hears_music_then_the_call_resumes(world, lines, tmp_path):
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    assert caller.hold("c1")["status"] == "local_hold"
+    on_hold = tmp_path / "on-hold.wav"
+    callee.record(label, on_hold)
+    time.sleep(1.0)
+    callee.stop_record(label)
+    assert_music(on_hold, HOLD_NOTES, loud_at_least_ms=300)
+
+    caller.unhold("c1")
+    after = tmp_path / "after.wav"
+    callee.record(label, after)
+    caller.play_tone("c1", [1000], 500)
+    caller.wait_tone_done("c1")
+    time.sleep(0.3)
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    callee.wait_recorded(label)
+    assert_heard(after, 1000, loud_at_least_ms=300)
+
+
+def test_hold_and_resume_through_the_api(world, lines, api, tmp_path):
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    call_id = api(world.client_a1_op).get("/api/v1/calls/?active=1").json()["results"][0]["id"]
+    assert api(world.client_a1_op).post(f"/api/v1/calls/{call_id}/hold/").status_code == 400  # who? an operator says
+    held = api(world.user_a1).post(f"/api/v1/calls/{call_id}/hold/")
+    assert (held.status_code, held.json()["held"]) == (200, "callee")
+    on_hold = tmp_path / "on-hold.wav"
+    callee.record(label, on_hold)
+    time.sleep(1.0)
+    callee.stop_record(label)
+    assert_music(on_hold, HOLD_NOTES, loud_at_least_ms=300)
+    assert api(world.client_a1_op).post(f"/api/v1/calls/{call_id}/resume/").status_code == 200
+    again = api(world.client_a1_op).post(f"/api/v1/calls/{call_id}/resume/")
+    assert (again.status_code, again.json()["code"]) == (409, "not-possible")
     caller.hangup("c1")
     callee.wait_call_state(label, "disconnected")

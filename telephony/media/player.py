@@ -1,0 +1,99 @@
+"""Playing audio into a call leg: RTP packets of 20 ms, paced by the event loop's clock.
+
+Music on hold, prompts and tones all come down to a list of encoded 20 ms frames sent on an
+endpoint as a stream of its own (SSRC, sequence, timestamp); the first packet carries the marker
+bit so the phone resynchronises its jitter buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import struct
+from collections.abc import Callable
+
+from telephony.media import g711
+from telephony.media.rtp import RtpEndpoint
+
+FRAME = 0.020
+SAMPLES = 160  # 20 ms at 8 kHz
+_HEADER = struct.Struct("!BBHII")
+ENCODERS = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
+
+
+class Player:
+    def __init__(self, endpoint: RtpEndpoint, payload_type: int, frames: list[bytes], *, loop: bool = True,
+                 on_done: Callable[[], None] | None = None):  # fmt: skip
+        if not frames:
+            raise ValueError("nothing to play")
+        self.endpoint, self.payload_type, self.frames = endpoint, payload_type, frames
+        self.loop, self.on_done = loop, on_done
+        self.ssrc = int.from_bytes(os.urandom(4), "big")
+        self.seq = int.from_bytes(os.urandom(2), "big")
+        self.timestamp = int.from_bytes(os.urandom(4), "big")
+        self.sent = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._start = 0.0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._start = loop.time()
+        self._timer = loop.call_soon(self._tick)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @property
+    def playing(self) -> bool:
+        return self._timer is not None
+
+    def _tick(self) -> None:
+        index = self.sent % len(self.frames) if self.loop else self.sent
+        if index >= len(self.frames):
+            self._timer = None
+            if self.on_done is not None:
+                self.on_done()
+            return
+        marker = 0x80 if self.sent == 0 else 0
+        header = _HEADER.pack(0x80, marker | self.payload_type, self.seq, self.timestamp, self.ssrc)
+        self.endpoint.send_rtp(header + self.frames[index])
+        self.sent += 1
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.timestamp = (self.timestamp + SAMPLES) & 0xFFFFFFFF
+        # Due times from the start, not from now: lateness in one tick does not add up.
+        self._timer = asyncio.get_running_loop().call_at(self._start + self.sent * FRAME, self._tick)
+
+
+def encode(samples: list[int], codec: str) -> list[bytes]:
+    """16-bit samples at 8 kHz -> 20 ms frames of a G.711 codec (the last one padded with silence)."""
+    encoder = ENCODERS[codec]
+    padded = samples + [0] * (-len(samples) % SAMPLES)
+    data = bytes(encoder(sample) for sample in padded)
+    return [data[i : i + SAMPLES] for i in range(0, len(data), SAMPLES)]
+
+
+def tones(notes: list[tuple[tuple[float, ...], float]], *, level: float = 6000.0) -> list[int]:
+    """Samples of a sequence of (frequencies, seconds); no frequency is a pause. Soft edges, no clicks."""
+    samples: list[int] = []
+    for freqs, seconds in notes:
+        count = int(seconds * 8000)
+        fade = min(80, count // 4)
+        for n in range(count):
+            envelope = min(1.0, n / fade, (count - n) / fade) if fade else 1.0
+            value = sum(math.sin(2 * math.pi * f * n / 8000) for f in freqs) / max(len(freqs), 1)
+            samples.append(int(level * envelope * value))
+    return samples
+
+
+# Music on hold until prompts can be uploaded: a slow arpeggio (A minor, 440 Hz first).
+HOLD_MUSIC = [((440.0,), 0.4), ((523.25,), 0.4), ((659.25,), 0.4), ((523.25,), 0.4), ((), 0.2)]
+_hold_frames: dict[str, list[bytes]] = {}
+
+
+def hold_music(codec: str) -> list[bytes]:
+    if codec not in _hold_frames:
+        _hold_frames[codec] = encode(tones(HOLD_MUSIC), codec)
+    return _hold_frames[codec]

@@ -105,6 +105,7 @@ class Call:
         self.codec_b: Codec | None = None  # and on B's (another one when the engine transcodes)
         self.ring_timer: asyncio.TimerHandle | None = None
         self.cancel_requested = False
+        self.rang = False
         self.unacked: dict[tuple[str, int], ServerTx] = {(request.call_id, request.cseq[0]): stx}
         self.ended_with: tuple[str, str, str] | None = None  # disposition, cause, side
 
@@ -176,6 +177,9 @@ class Call:
         if status < 200:
             if status in (180, 183) and self.state == "RINGING":
                 self.ua.respond(self.stx, 180, to_tag=self.a.local_tag)
+                if not self.rang:
+                    self.rang = True
+                    self.engine.event(self, "call.ringing")
             return
         if 200 <= status < 300:
             self.b_answered(response)

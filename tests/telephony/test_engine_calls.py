@@ -4,6 +4,7 @@ them and writes the call's record."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -14,12 +15,15 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, registry_key
+from tenants.events import group_for_client, group_for_user
 from tests.sip import phone as phone_helpers
 from tests.sip.audio import assert_heard, assert_music
 from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, free_port
@@ -289,3 +293,26 @@ def test_hold_and_resume_through_the_api(world, lines, api, tmp_path):
     assert (again.status_code, again.json()["code"]) == (409, "not-possible")
     caller.hangup("c1")
     callee.wait_call_state(label, "disconnected")
+
+
+def test_call_events_reach_the_clients_and_the_users_groups(world, lines):
+    caller, callee, domain = lines
+    layer = get_channel_layer()
+    client_channel = async_to_sync(layer.new_channel)()
+    user_channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group_for_client(world.client_a1.pk), client_channel)
+    async_to_sync(layer.group_add)(group_for_user(world.user_a1b.pk), user_channel)
+
+    label = connected(caller, callee, domain)
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+
+    def kinds(channel: str) -> list[str]:
+        seen = []
+        while "call.ended" not in seen:
+            message = async_to_sync(asyncio.wait_for)(layer.receive(channel), 5)
+            seen.append(message["event"]["type"])
+        return seen
+
+    assert kinds(client_channel) == ["call.ringing", "call.answered", "call.ended"]
+    assert kinds(user_channel) == ["call.ringing", "call.answered", "call.ended"]

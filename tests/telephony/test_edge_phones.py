@@ -149,3 +149,24 @@ def test_a_real_phone_calls_an_engine_through_the_edge_and_takes_its_call(world,
     engine.send_to_edge(engine.request_message("BYE", contact, call), edge)
     assert engine.expect(200).cseq_method == "BYE"
     phone.wait_call_state(incoming["call"], "disconnected")
+
+
+def test_a_call_forks_to_udp_and_tcp_devices_over_the_phones_own_connection(world, sip_lines, phones, proxy, edge,
+                                                                             engines):  # fmt: skip
+    sip_lines(world.user_a1, SECRET)
+    domain = world.client_a1.sip_domain
+    [engine] = engines()
+    desk, softphone = phones(), phones(transport="tcp")
+    assert desk.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
+    assert softphone.register(username="101", domain=domain, secret=SECRET, proxy=proxy,
+                              incoming={"answer": 200, "ring_ms": 200})["code"] == 200  # fmt: skip
+    sdp = (("Content-Type", "application/sdp"),)
+    call = engine.invite(f"sip:101@{domain}")
+    engine.send_to_edge(engine.request_message("INVITE", call.to_uri, call, headers=sdp, body=engine_sdp(40004)),
+                        edge)  # fmt: skip
+    desk.wait_incoming()
+    softphone.wait_incoming()
+    answered = engine.expect(200, timeout=5)
+    assert "transport=tcp" in answered.get("Record-Route") and "ocxf=tcp-127.0.0.1-" in answered.get("Record-Route")
+    desk_label = desk.wait_for("call", lambda e: e.get("state") == "disconnected", timeout=5)["call"]
+    assert desk_label, "the desk phone's ringing stops: the edge cancelled it"

@@ -75,6 +75,7 @@ OCX_ENGINE = {
     "port": int(env("OCX_ENGINE_PORT", "5070")),
     "rtp_first": int(_rtp_first),
     "rtp_last": int(_rtp_last),
+    "rtp_advertise": env("OCX_ENGINE_RTP_ADVERTISE", ""),
     "edge": env("OCX_ENGINE_EDGE", f"{OCX_SIP['host']}:{OCX_SIP['port']}"),
     "capacity": int(env("OCX_ENGINE_CAPACITY", "400")),
     "ring_timeout": float(env("OCX_ENGINE_RING_TIMEOUT", "60")),

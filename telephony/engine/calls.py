@@ -162,7 +162,7 @@ class Call:
         known = {c.name for c in self.offered}
         extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name not in known] if known & TRANSCODABLE else []
         self.offered_b = self.offered + extra
-        body = build_sdp(self.engine.media.host, self.media_b.port, self.offered_b, session_id=self.uuid.int % 10**9)
+        body = build_sdp(self.engine.media.address, self.media_b.port, self.offered_b, session_id=self.uuid.int % 10**9)
         invite = self.b.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
         self.b.invite = invite
         self.engine.index(self.b.call_id, self)
@@ -222,7 +222,7 @@ class Call:
         self.codec, self.codec_b, to_b, to_a = plan
         self.media_b.set_remote(answer.audio_address())
         events = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
-        body = build_sdp(self.engine.media.host, self.media_a.port, [self.codec, *events],
+        body = build_sdp(self.engine.media.address, self.media_a.port, [self.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         self.ua.respond(self.stx, 200, to_tag=self.a.local_tag, body=body)
         self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
@@ -300,7 +300,7 @@ class Call:
         answer = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
         events = [c for c in (self.offered if leg is self.a else self.offered_b) if c.name == "TELEPHONE-EVENT"][:1]
         leg.sdp_version += 1
-        body = build_sdp(self.engine.media.host, media.port, [codec, *events], session_id=self.uuid.int % 10**9,
+        body = build_sdp(self.engine.media.address, media.port, [codec, *events], session_id=self.uuid.int % 10**9,
                          version=leg.sdp_version, direction=answer)  # fmt: skip
         self.unacked[(request.call_id, request.cseq[0])] = stx
         self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)

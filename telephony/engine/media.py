@@ -8,8 +8,9 @@ from telephony.media.rtp import RtpEndpoint
 
 
 class Media:
-    def __init__(self, host: str, first: int, last: int):
+    def __init__(self, host: str, first: int, last: int, advertise: str = ""):
         self.host = host
+        self.address = advertise or host  # what the engine's SDP tells phones (a public address behind NAT)
         self.pool = PortPool(first, last, host)
 
     async def open(self, remote: tuple[str, int] | None) -> RtpEndpoint:

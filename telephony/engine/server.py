@@ -41,6 +41,7 @@ class EngineConfig:
     port: int = 5070
     rtp_first: int = 20000
     rtp_last: int = 29999
+    rtp_advertise: str = ""  # the media address in SDP, when phones reach the engine by another one
     edge: tuple[str, int] = ("127.0.0.1", 5060)
     capacity: int = 400
     ring_timeout: float = 60.0

@@ -30,6 +30,7 @@ class Command(BaseCommand):
     async def serve(self, config: EngineConfig) -> None:
         redis = aioredis.Redis.from_url(settings.REDIS_URL)
         try:
-            await Engine(config, redis, Media(config.host, config.rtp_first, config.rtp_last)).run()
+            media = Media(config.host, config.rtp_first, config.rtp_last, config.rtp_advertise)
+            await Engine(config, redis, media).run()
         finally:
             await redis.aclose()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
@@ -37,10 +38,15 @@ def live_engines() -> dict[str, EngineInfo]:
 
 
 async def _ask(engine_id: str, message: dict) -> dict:
-    layer = get_channel_layer()
-    reply_to = await layer.new_channel("engine-reply.")
-    await layer.send(engine_channel(engine_id), {**message, "reply_to": reply_to})
-    return await asyncio.wait_for(layer.receive(reply_to), ENGINE_ANSWER_TIMEOUT)
+    # A layer of its own: receiving binds a layer to the event loop it runs on, and a sync view's
+    # async_to_sync may run on a new loop each time.
+    layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+    try:
+        reply_to = await layer.new_channel("engine-reply.")
+        await layer.send(engine_channel(engine_id), {**message, "reply_to": reply_to})
+        return await asyncio.wait_for(layer.receive(reply_to), ENGINE_ANSWER_TIMEOUT)
+    finally:
+        await layer.close_pools()
 
 
 class NotPossible(PlatformError):

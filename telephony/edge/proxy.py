@@ -22,6 +22,8 @@ devices answered) on timeouts, and passes 2xx answers and ACKs for 2xx end to en
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import time
@@ -89,6 +91,7 @@ class Branch:
         self.state = "calling"  # calling -> proceeding -> completed (final received) | dead
         self.final: Response | None = None
         self.cancel_pending = False
+        self.late_cancel_sent = False
         self.cancel_data: bytes | None = None
         self._retx: asyncio.TimerHandle | None = None
         self._timeout: asyncio.TimerHandle | None = None
@@ -125,15 +128,16 @@ class Branch:
             self._retx = self._later(following, self._retransmit, following)
 
     def _no_answer(self) -> None:
-        """Timer B / F (or the engine timeout): nothing final came back in time."""
+        """Timer B / F (or the engine timeout): nothing came back in time. Should the far side wake up
+        and ring after all, the dead branch cancels it (on_response)."""
         if self.state == "calling" or (self.state == "proceeding" and not self.invite):
             self.give_up(408, "Request Timeout", timed_out=True)
 
     def _timer_c(self) -> None:
-        """A device that rings and rings: cancel it after timer_c (RFC 3261 16.8), give up later."""
+        """A device (or engine) that rings and rings: cancel it after timer_c (RFC 3261 16.8); cancel()
+        gives up on it if even the CANCEL goes unanswered."""
         if self.state == "proceeding":
             self.cancel()
-            self._ringing = self._later(64 * self.proxy.config.t1, self._cancel_unanswered)
 
     def _cancel_unanswered(self) -> None:
         if self.state == "proceeding":
@@ -153,10 +157,13 @@ class Branch:
             self.cancel_data = None  # answered: stop repeating it
             return
         if self.state in ("completed", "dead"):
-            if response.status >= 200 and self.state == "completed" and not 200 <= response.status < 300:
-                self.proxy.edge.send_to(self.hop, self.ack_for(response))  # our ACK was lost: again
-            elif 200 <= response.status < 300 and self.final is not None and 200 <= self.final.status < 300:
-                self.owner.relay(response)  # a retransmitted 2xx goes end to end
+            if response.status >= 300:
+                self.proxy.edge.send_to(self.hop, self.ack_for(response))  # our ACK was lost, or a late answer
+            elif response.status >= 200:
+                self.owner.relay(response)  # every 2xx goes end to end, late ones too (RFC 3261 16.7 step 5)
+            elif self.state == "dead" and self.invite and not self.late_cancel_sent:
+                self.late_cancel_sent = True  # a branch we gave up on rings after all: stop it
+                self.proxy.edge.send_to(self.hop, self.cancel_message())
             return
         if response.status < 200:
             if self.state == "calling":
@@ -165,7 +172,7 @@ class Branch:
                     self._stop_timers()
                 if self.cancel_pending:
                     self.cancel()
-            if self.invite and self.engine is None:  # each provisional restarts timer C (engines time their own)
+            if self.invite:  # each provisional restarts timer C
                 if self._ringing is not None:
                     self._ringing.cancel()
                 self._ringing = self._later(self.proxy.config.timer_c, self._timer_c)
@@ -199,6 +206,16 @@ class Branch:
         if self.state == "calling":
             self.cancel_pending = True
             return
+        if self.cancel_data is not None:
+            return
+        self.cancel_data = self.cancel_message()
+        self._send_cancel(self.proxy.config.t1)
+        # A far side that never answers the CANCEL (gone, crashed) does not hold the transaction open.
+        if self._ringing is not None:
+            self._ringing.cancel()
+        self._ringing = self._later(64 * self.proxy.config.t1, self._cancel_unanswered)
+
+    def cancel_message(self) -> bytes:
         cancel = Request("CANCEL", self.request.uri)
         cancel.headers.add("Via", self.request.headers.get_all("Via")[0])
         for route in self.request.headers.get_lines("Route"):
@@ -207,8 +224,7 @@ class Branch:
         for name in ("From", "To", "Call-ID"):
             cancel.headers.add(name, self.request.headers.get(name) or "")
         cancel.headers.add("CSeq", f"{self.request.cseq[0]} CANCEL")
-        self.cancel_data = cancel.to_bytes()
-        self._send_cancel(self.proxy.config.t1)
+        return cancel.to_bytes()
 
     def _send_cancel(self, interval: float) -> None:
         if self.cancel_data is None or self.state != "proceeding":
@@ -232,10 +248,14 @@ class ProxyTx:
         self.last_sent: bytes | None = None  # what a retransmission of the request gets
         self.final_sent = False
         self.cancelled = False
+        self.release_on_2xx: tuple[int, str] | None = None
 
     def begin(self) -> None:
+        waiting = self.proxy.server_txs.get(self.tx.key)
         self.proxy.server_txs[self.tx.key] = self
-        if self.invite:
+        if isinstance(waiting, Pending) and waiting.last_sent is not None:
+            self.last_sent = waiting.last_sent  # the 100 Trying went out already
+        elif self.invite:
             self.send(make_response(self.tx.request, 100).to_bytes())
 
     def add(self, *branches: Branch) -> None:
@@ -256,6 +276,9 @@ class ProxyTx:
             self.relay(response)
 
     def branch_final(self, branch: Branch, response: Response) -> None:
+        if 200 <= response.status < 300 and self.release_on_2xx is not None:
+            self.proxy.release_call(*self.release_on_2xx)
+            self.release_on_2xx = None
         if 200 <= response.status < 300:
             first = not self.final_sent
             self.final_sent = True
@@ -318,6 +341,19 @@ class ProxyTx:
             branch.cancel()
 
 
+class Pending:
+    """A request whose credentials are being checked (Redis): its retransmissions get a 100 Trying and
+    a CANCEL meanwhile is kept, so that the call is not sent on once checked."""
+
+    def __init__(self, last_sent: bytes | None):
+        self.last_sent = last_sent
+        self.final_sent = False
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class Proxy:
     def __init__(self, edge: Edge):
         self.edge = edge
@@ -325,6 +361,21 @@ class Proxy:
         self.branches: dict[str, Branch] = {}
         self.server_txs: dict[tuple, ProxyTx] = {}
         self.branch_prefix = f"z9hG4bK{edge.token}"
+
+    def pending(self, tx: ServerTx) -> None:
+        trying = None
+        if tx.request.method == "INVITE":
+            trying = make_response(tx.request, 100).to_bytes()
+            tx.source.send(trying)
+        self.server_txs[tx.key] = Pending(trying)
+
+    def unpend(self, tx: ServerTx) -> None:
+        if isinstance(self.server_txs.get(tx.key), Pending):
+            del self.server_txs[tx.key]
+
+    def was_cancelled(self, tx: ServerTx) -> bool:
+        waiting = self.server_txs.get(tx.key)
+        return isinstance(waiting, Pending) and waiting.cancelled
 
     def new_branch(self) -> str:
         return self.branch_prefix + os.urandom(6).hex()
@@ -402,6 +453,10 @@ class Proxy:
             if counted:
                 self.release_call(*counted)
             return tx.response(503, "No Call Engine Available", headers=[("Retry-After", "5")])
+        if self.was_cancelled(tx):
+            if counted:
+                self.release_call(*counted)
+            return tx.response(487)
         request.headers.remove("Proxy-Authorization")
         request.headers.remove("Route")  # a phone's preloaded route names the edge; it goes nowhere else
         identity = f"client={domain['client']};brand={domain['brand']};account={credential['account']}"
@@ -439,6 +494,8 @@ class Proxy:
                 hops.append((binding, hop))
         if not hops:
             return tx.response(480, "Temporarily Unavailable")
+        if self.was_cancelled(tx):
+            return tx.response(487)
         ptx = ProxyTx(self, tx, fork=True)
         ptx.begin()
         branches = []
@@ -458,8 +515,8 @@ class Proxy:
         while (route := request.headers.get("Route")) is not None and self.is_self(route):
             request.headers.remove_first("Route")
             params = parse_uri(route.strip().lstrip("<").split(">", 1)[0]).params
-            flow = flow or params.get(FLOW)
-            client = client or params.get(CALL)
+            flow = flow or self.verified(params.get(FLOW))
+            client = client or self.verified(params.get(CALL))
             popped = True
         if not popped:
             return tx.response(403, "Not Routed Through This Proxy")
@@ -473,8 +530,7 @@ class Proxy:
                 return tx.response(404, "Not Routable")
             if not from_engine and not self.edge.engines.is_engine(hop[1], hop[2]):
                 return tx.response(403, "Not Routable")  # a phone reaches engines only
-        if request.method == "BYE" and client and client.isdigit():
-            self.release_call(int(client), request.call_id)
+        release = (int(client), request.call_id) if request.method == "BYE" and client and client.isdigit() else None
         forwarded = self.forwarded(request)
         if request.method == "ACK":  # an ACK for a 2xx: its own transaction, end to end, stateless
             via = f"SIP/2.0/{hop[0].upper()} {self.edge.advertised};branch={self.new_branch()};rport"
@@ -482,6 +538,7 @@ class Proxy:
             self.edge.send_to(hop, forwarded.to_bytes())
             return None
         ptx = ProxyTx(self, tx, fork=False)
+        ptx.release_on_2xx = release  # a BYE frees its call's slot once the far side accepted it
         ptx.begin()
         ptx.add(Branch(self, ptx, forwarded, hop))
         return None
@@ -503,7 +560,7 @@ class Proxy:
         if branch is None:
             if branch_id.startswith(self.branch_prefix):
                 self.edge.stats["stray_responses"] += 1
-                self.forward_stateless(response)
+                self.forward_stateless(response, source)
                 return True
             return False
         if not self.edge.engines.is_engine(source.ip, source.port):
@@ -512,8 +569,9 @@ class Proxy:
         branch.on_response(response)
         return True
 
-    def forward_stateless(self, response: Response) -> None:
-        """A 2xx retransmitted after its transaction ended: pop our Via and follow the next one."""
+    def forward_stateless(self, response: Response, source) -> None:
+        """A 2xx retransmitted after its transaction ended: pop our Via and follow the next one, but only
+        where calls go (a phone's answer to an engine, an engine's to a phone): never a relay for others."""
         if not 200 <= response.status < 300:
             return
         response.headers.remove_first("Via")
@@ -522,7 +580,12 @@ class Proxy:
             return
         via = parse_via(value)
         port = int(via.rport) if via.rport else (via.port or 5060)
-        self.edge.send_to((via.transport.lower(), via.received or via.host.strip("[]"), port), response.to_bytes())
+        hop = (via.transport.lower(), via.received or via.host.strip("[]"), port)
+        from_engine = self.edge.engines.is_engine(source.ip, source.port)
+        if from_engine == self.edge.engines.is_engine(hop[1], hop[2]):
+            self.edge.stats["stray_refused"] += 1
+            return
+        self.edge.send_to(hop, response.to_bytes())
 
     # Helpers ---------------------------------------------------------------------------------------
 
@@ -535,12 +598,27 @@ class Proxy:
         return copy
 
     def record_route(self, transport: str, ip: str, port: int, client: int | None = None) -> str:
-        params = f";lr;{FLOW}={flow_token(transport, ip, port)}"
+        params = f";lr;{FLOW}={self.sign(flow_token(transport, ip, port))}"
         if client:
-            params += f";{CALL}={client}"
+            params += f";{CALL}={self.sign(str(client))}"
+        address = self.edge.advertised
         if transport != "udp":
             params += f";transport={transport}"
-        return f"<sip:{self.edge.advertised}{params}>"
+        if transport == "tls":  # a TLS phone must come back to the TLS port
+            address = f"{address.rsplit(':', 1)[0]}:{self.config.tls_port}"
+        return f"<sip:{address}{params}>"
+
+    def sign(self, value: str) -> str:
+        """A Record-Route parameter value the edge can trust when it comes back: value + "-" + MAC."""
+        mac = hmac.new(self.edge.secret, value.encode(), hashlib.sha256).hexdigest()[:12]
+        return f"{value}-{mac}"
+
+    def verified(self, signed: str | None) -> str | None:
+        """The value of a parameter the edge signed, or None when it is missing or forged."""
+        value = (signed or "").rpartition("-")[0]
+        if not value or not hmac.compare_digest(self.sign(value), signed):
+            return None
+        return value
 
     def is_self(self, route: str) -> bool:
         try:

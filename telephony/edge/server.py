@@ -79,6 +79,7 @@ class Edge:
         self.peers: dict[str, tuple[str, int]] = {}  # other edges' tokens -> their private sockets
         self._peers_loaded = 0.0
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
+        self.unacked: dict[tuple, asyncio.TimerHandle] = {}  # non-2xx INVITE answers repeated until ACKed
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
 
@@ -101,6 +102,12 @@ class Edge:
         self.dispatch(message, source)
 
     def dispatch(self, message: Request | Response, source: Source) -> None:
+        try:
+            self._dispatch(message, source)
+        except SipError:  # a header parsed only now turned out malformed (a Via, a Max-Forwards...)
+            self.stats["malformed"] += 1
+
+    def _dispatch(self, message: Request | Response, source: Source) -> None:
         self.stats["received"] += 1
         if isinstance(message, Response):
             self.stats["responses"] += 1
@@ -132,6 +139,10 @@ class Edge:
         if response is not None:
             self.send_final(tx, response)
             return
+        if message.method != "REGISTER":
+            # While the credentials are checked in Redis, retransmissions get a 100 Trying and a CANCEL
+            # is remembered (the proxy answers 487 instead of sending the call on).
+            self.proxy.pending(tx)
         self.background(self._answer_later(tx))
 
     def on_response(self, response: Response, source: Source) -> None:
@@ -150,7 +161,11 @@ class Edge:
         CANCEL: answered here and passed on to the branches of the INVITE it cancels."""
         invite_key = (branch, "INVITE", source.address)
         if request.method == "ACK":
-            if invite_key not in self.answered:
+            if invite_key in self.answered:
+                repeating = self.unacked.pop(invite_key, None)
+                if repeating is not None:
+                    repeating.cancel()
+            else:
                 self.proxy.forward_ack(ServerTx(request, source, (branch, "ACK", source.address), ""))
             return
         tx = ServerTx(request, source, (branch, "CANCEL", source.address), "")
@@ -192,6 +207,7 @@ class Edge:
         except Exception:  # a bug answers 500 to this request only
             log.exception("error handling %s from %s", tx.request.method, tx.source.address)
             response = tx.response(500)
+        self.proxy.unpend(tx)
         self.send_final(tx, response)
 
     def send_final(self, tx: ServerTx, response: Response) -> None:
@@ -200,6 +216,22 @@ class Edge:
         if response.status >= 200:
             self.answered[tx.key] = (time.monotonic() + TRANSACTION_LINGER, data)
         tx.source.send(data)
+        if tx.request.method == "INVITE" and response.status >= 300 and tx.source.transport == "udp":
+            self.unacked[tx.key] = asyncio.get_running_loop().call_later(
+                self.config.t1, self._repeat_final, tx, data, self.config.t1, 0.0
+            )  # fmt: skip
+
+    def _repeat_final(self, tx: ServerTx, data: bytes, interval: float, waited: float) -> None:
+        """Timer G: a non-2xx answer to an INVITE is sent again until its ACK arrives (timer H: 64*T1);
+        after a 100 Trying the phone no longer repeats its INVITE, so a lost answer would be final."""
+        waited += interval
+        if waited >= 64 * self.config.t1:
+            self.unacked.pop(tx.key, None)
+            return
+        tx.source.send(data)
+        interval = min(interval * 2, self.config.t2)
+        self.unacked[tx.key] = asyncio.get_running_loop().call_later(interval, self._repeat_final, tx, data, interval,
+                                                                     waited)  # fmt: skip
 
     def send_udp(self, data: bytes, address: tuple[str, int]) -> None:
         if self.udp is not None:
@@ -296,15 +328,21 @@ class Edge:
             now = time.monotonic()
             for key in [k for k, (until, _) in self.answered.items() if until < now]:
                 del self.answered[key]
-            status = {"id": self.edge_id, "at": time.time(), "host": self.config.host, "port": self.config.port,
-                      "stats": dict(self.stats), "dropped": self.guard.dropped}  # fmt: skip
-            prefix = self.config.redis_prefix
-            await self.redis.set(f"{prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
-            if self.peer is not None:
-                host, port = self.peer.get_extra_info("sockname")[:2]
-                await self.redis.hset(f"{prefix}:edges", self.token, json.dumps([host, port, time.time()]))
-            await self.load_peers()
+            try:
+                await self._publish_status()
+            except Exception:  # Redis away for a moment: purge on, publish again next round
+                log.exception("edge status not published")
             await asyncio.sleep(5)
+
+    async def _publish_status(self) -> None:
+        status = {"id": self.edge_id, "at": time.time(), "host": self.config.host, "port": self.config.port,
+                  "stats": dict(self.stats), "dropped": self.guard.dropped}  # fmt: skip
+        prefix = self.config.redis_prefix
+        await self.redis.set(f"{prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
+        if self.peer is not None:
+            host, port = self.peer.get_extra_info("sockname")[:2]
+            await self.redis.hset(f"{prefix}:edges", self.token, json.dumps([host, port, time.time()]))
+        await self.load_peers()
 
     async def load_peers(self) -> None:
         """The private sockets of the other live edge processes (see relay())."""

@@ -112,6 +112,15 @@ class Call:
     # Routing -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Route and place the call; any failure answers the caller 500 and frees what was taken."""
+        try:
+            await self._start()
+        except Exception:
+            log.exception("call %s failed to start", self.uuid)
+            self.close_media()
+            self.end_before_answer(500, "Engine Error", cause="engine-error")
+
+    async def _start(self) -> None:
         request = self.a.invite
         self.ua.respond(self.stx, 100)
         identity = _identity(request)
@@ -143,6 +152,7 @@ class Call:
             self.media_a = await self.engine.media.open(remote=offer.audio_address())
             self.media_b = await self.engine.media.open(remote=None)
         except MediaError:
+            self.close_media()
             self.end_before_answer(503, "No Media Ports", cause="no-media-ports")
             return
         if self.state == "ENDED":  # cancelled meanwhile: finish() could not close what was not open yet
@@ -233,7 +243,7 @@ class Call:
 
     def ring_timeout(self) -> None:
         if self.state == "RINGING":
-            self.b_tx.cancel() if self.b_tx.proceeding else None
+            self.b_tx.cancel()
             self.end_before_answer(480, "No Answer", disposition=Cdr.Disposition.NO_ANSWER, cause="ring-timeout",
                                    side="engine")  # fmt: skip
 
@@ -244,7 +254,7 @@ class Call:
         if self.state in ("ROUTING", "RINGING"):
             self.cancel_requested = True
             if self.b_tx is not None:
-                self.b_tx.cancel() if self.b_tx.proceeding else None
+                self.b_tx.cancel()
             self.end_before_answer(487, None, disposition=Cdr.Disposition.CANCELLED, cause="cancel", side="caller")
 
     def on_ack(self, request: Request) -> None:
@@ -252,12 +262,18 @@ class Call:
 
     def on_request(self, request: Request, stx: ServerTx) -> None:
         leg = self.a if request.call_id == self.a.call_id else self.b
+        # RFC 3261 12.2.2: a request of this dialog carries our tag in To and the other side's in From.
+        if request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
+            self.ua.respond(stx, 481)
+            return
         if request.method == "BYE":
+            if self.state != "ANSWERED":
+                self.ua.respond(stx, 481)
+                return
             self.ua.respond(stx, 200)
-            if self.state == "ANSWERED":
-                other = self.b if leg is self.a else self.a
-                self.ua.request(other.request("BYE", self.ua), lambda r: None)
-                self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
+            other = self.b if leg is self.a else self.a
+            self.ua.request(other.request("BYE", self.ua), lambda r: None)
+            self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
             return
         if request.method == "INVITE" and self.state == "ANSWERED":
             self.reinvited(leg, request, stx)
@@ -358,7 +374,7 @@ class Call:
             self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
             self.finish(Cdr.Disposition.ANSWERED, "hangup", side)
         elif self.state in ("ROUTING", "RINGING"):
-            if self.b_tx is not None and self.b_tx.proceeding:
+            if self.b_tx is not None:
                 self.b_tx.cancel()
             self.end_before_answer(480, "Temporarily Unavailable", cause="hangup", side=side)
 

@@ -36,10 +36,16 @@ def open_values(*, call_uuid, engine: str, route, started_at: dt.datetime, diall
         "call_uuid": call_uuid, "engine": engine, "brand_id": route.brand, "client_id": route.client,
         "account_id": caller.account, "callee_account_id": callee.account if callee else None,
         "direction": direction, "disposition": Cdr.Disposition.IN_PROGRESS, "caller_number": caller.number,
-        "caller_name": caller.name, "callee_number": callee.number if callee else dialled,
+        "caller_name": caller.name, "callee_number": callee.number if callee else printable(dialled, 64),
         "callee_name": callee.name if callee else "", "started_at": started_at, "duration": 0, "billsec": 0,
         "hangup_cause": "", "hangup_side": "", "quality": {}, "legs": [],
     }  # fmt: skip
+
+
+def printable(text: str, limit: int) -> str:
+    """What a phone dialled, as a record can hold it: valid text, no control characters, bounded."""
+    clean = text.encode("utf-8", "replace").decode("utf-8", "replace")
+    return "".join(ch for ch in clean if ch.isprintable())[:limit]
 
 
 def close_values(*, started_at: dt.datetime, answered_at: dt.datetime | None, ended_at: dt.datetime,
@@ -56,7 +62,8 @@ def _sql_value(value):
 
 
 def insert_sql(values: dict) -> tuple[sql.Composed, list]:
-    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+    """An INSERT that a retry after a lost COMMIT answer cannot turn into a duplicate or an error."""
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (call_uuid) DO NOTHING").format(
         sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, values)),
         sql.SQL(", ").join(sql.Placeholder() * len(values)),
     )  # fmt: skip
@@ -103,6 +110,42 @@ class CdrWriter:
         """Until every queued write is in the database (shutdown); False on timeout."""
         return self.idle.wait(timeout)
 
+    def _write(self, connection, batch: list) -> psycopg.Connection:
+        """The batch in one transaction; if the database refuses it, each statement on its own, so one bad
+        record (logged and dropped) never holds back the others; the database being away is waited out.
+        Retrying is safe: the INSERT ignores a row already there, the UPDATEs set the same values."""
+        while True:
+            try:
+                if connection is None or connection.closed:
+                    connection = psycopg.connect(**self.dsn, options="-c search_path=public")
+                try:
+                    with connection.transaction(), connection.cursor() as cursor:
+                        for statement, params in batch:
+                            cursor.execute(statement, params)
+                except psycopg.OperationalError:
+                    raise
+                except Exception:
+                    log.warning("a batch of call records was refused; writing them one by one", exc_info=True)
+                    for statement, params in batch:
+                        self._one(connection, statement, params)
+                return connection
+            except psycopg.OperationalError:
+                log.exception("the database is away; %d call records wait", len(batch))
+                if connection is not None:
+                    connection.close()
+                connection = None
+                time.sleep(1.0)
+
+    @staticmethod
+    def _one(connection, statement, params) -> None:
+        try:
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.execute(statement, params)
+        except psycopg.OperationalError:
+            raise
+        except Exception:
+            log.exception("a call record was refused and dropped: %r", params)
+
     def _run(self) -> None:
         connection = None
         while True:
@@ -112,19 +155,7 @@ class CdrWriter:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            while True:  # the batch goes in whole, whatever it takes: records are not dropped
-                try:
-                    if connection is None or connection.closed:
-                        connection = psycopg.connect(**self.dsn, options="-c search_path=public")
-                    with connection.transaction(), connection.cursor() as cursor:
-                        for statement, params in batch:
-                            cursor.execute(statement, params)
-                    break
-                except psycopg.Error:
-                    log.exception("could not write %d call records; retrying", len(batch))
-                    if connection is not None:
-                        connection.close()
-                    time.sleep(1.0)
+            connection = self._write(connection, batch)
             with self._lock:
                 self.pending -= len(batch)
                 if self.pending == 0:

@@ -193,7 +193,12 @@ class Engine:
         """Call control from the API, on this engine's channel."""
         layer = get_channel_layer()
         while True:
-            message = await layer.receive(self.channel)
+            try:
+                message = await layer.receive(self.channel)
+            except Exception:  # Redis away for a moment: wait and listen again
+                log.exception("engine command channel failed")
+                await asyncio.sleep(1.0)
+                continue
             try:
                 await self.command(message)
             except Exception:

@@ -88,6 +88,7 @@ class ClientTx:
         self.data = request.to_bytes()
         self.done = False
         self.proceeding = False
+        self.cancel_pending = self.cancelled = False
         loop = asyncio.get_running_loop()
         self._retx = loop.call_later(T1, self._retransmit, T1)
         self._timeout = loop.call_later(64 * T1, self._time_out)
@@ -115,6 +116,8 @@ class ClientTx:
             if self.invite and not self.proceeding:
                 self.proceeding = True
                 self._timeout.cancel()  # the ring timeout of the call takes over
+                if self.cancel_pending:
+                    self.cancel()
             if not self.done:
                 self.on_response(response)
             return
@@ -140,7 +143,14 @@ class ClientTx:
         return Request("ACK", self.request.uri, ack).to_bytes()
 
     def cancel(self) -> None:
-        """CANCEL the INVITE (sent as soon as it is answered provisionally, RFC 3261 9.1)."""
+        """CANCEL the INVITE: now if it was answered provisionally, else at its first provisional
+        (RFC 3261 9.1); nothing once it has a final answer."""
+        if self.done or self.cancelled:
+            return
+        if not self.proceeding:
+            self.cancel_pending = True
+            return
+        self.cancelled = True
         cancel = Headers()
         cancel.add("Via", self.request.headers.get_all("Via")[0])
         for route in self.request.headers.get_lines("Route"):
@@ -164,6 +174,7 @@ class _CancelTx(ClientTx):
         self.done = True
         self._retx.cancel()
         self._timeout.cancel()
+        asyncio.get_running_loop().call_later(64 * T1, self.ua.client_txs.pop, self.branch + "/CANCEL", None)
 
 
 @dataclass
@@ -172,6 +183,7 @@ class ServerTx:
     source: tuple[str, int]
     last: bytes | None = None
     acked: asyncio.Event | None = None
+    given_up: bool = False
 
 
 class EngineUA(asyncio.DatagramProtocol):
@@ -232,6 +244,9 @@ class EngineUA(asyncio.DatagramProtocol):
                 self.send(known.last)
             return
         if request.method == "ACK":
+            invite = self.server_txs.get((key[0], "INVITE"))  # an ACK for a non-2xx: the INVITE's branch
+            if invite is not None and invite.acked is not None:
+                invite.acked.set()
             self.handler.on_ack(request)
             return
         stx = ServerTx(request, source)
@@ -240,10 +255,14 @@ class EngineUA(asyncio.DatagramProtocol):
         self.handler.on_request(request, stx)
 
     def _forget(self, key, stx: ServerTx) -> None:
-        if self.server_txs.get(key) is stx and (stx.acked is None or stx.acked.is_set()):
-            del self.server_txs[key]
-        elif self.server_txs.get(key) is stx:  # an unacknowledged 2xx: look again later
+        """Drop a finished server transaction; one whose 2xx is still being repeated stays until that
+        ends (ACKed, or given up after 64*T1: _repeat_2xx)."""
+        if self.server_txs.get(key) is not stx:
+            return
+        if stx.acked is not None and not stx.acked.is_set() and not stx.given_up:
             asyncio.get_running_loop().call_later(64 * T1, self._forget, key, stx)
+            return
+        del self.server_txs[key]
 
     # Sending ---------------------------------------------------------------------------------------
 
@@ -260,22 +279,28 @@ class EngineUA(asyncio.DatagramProtocol):
         data = response.to_bytes()
         stx.last = data
         self.send(data)
-        if stx.request.method == "INVITE" and 200 <= status < 300:
+        if stx.request.method == "INVITE" and status >= 200:
+            if stx.acked is not None:
+                stx.acked.set()  # an earlier final answer's repetition stops
             stx.acked = asyncio.Event()
-            asyncio.get_running_loop().create_task(self._repeat_2xx(stx, data))
+            asyncio.get_running_loop().create_task(self._repeat_final(stx, data, success=status < 300))
         return response
 
-    async def _repeat_2xx(self, stx: ServerTx, data: bytes) -> None:
-        interval, waited = T1, 0.0
+    async def _repeat_final(self, stx: ServerTx, data: bytes, *, success: bool) -> None:
+        """A final answer to an INVITE is repeated until its ACK: a 2xx by the dialog (RFC 3261
+        13.3.1.4), a non-2xx by timer G, as the INVITE is no longer repeated after our 100 Trying."""
+        acked, interval, waited = stx.acked, T1, 0.0
         while waited < 64 * T1:
             try:
-                await asyncio.wait_for(stx.acked.wait(), interval)
+                await asyncio.wait_for(acked.wait(), interval)
                 return
             except TimeoutError:
                 waited += interval
                 self.send(data)
                 interval = min(interval * 2, T2)
-        self.handler.on_no_ack(stx)
+        stx.given_up = True
+        if success:
+            self.handler.on_no_ack(stx)
 
     def request(self, request: Request, on_response: Callable[[Response], None]) -> ClientTx:
         tx = ClientTx(self, request, on_response)

@@ -78,6 +78,7 @@ def transcoder(source: str, target: str, payload_types: dict[int, int]) -> Calla
         header = packet[:1] + bytes(((second & 0x80) | mapped,)) + packet[2:head]
         if payload_type != voice:
             return header + packet[head:]
-        return header + packet[head:].translate(table)
+        end = len(packet) - (packet[-1] if first & 0x20 else 0)  # RTP padding (P bit): its bytes stay as they are
+        return header + packet[head:end].translate(table) + packet[end:]
 
     return convert

@@ -244,6 +244,15 @@ def test_the_clients_concurrent_call_limit_refuses_the_call_too_many(world, sip_
 
         engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
         first.cseq += 1
+        refused_bye = phone.request_message("BYE", engine_uri, first, branch="z9hG4bKb" + uuid.uuid4().hex[:8])
+        phone.send_raw(refused_bye)
+        bye = engine.expect("BYE")
+        engine.send_to_edge(reply_to(bye, 481, "Call Does Not Exist"), proxy_edge)  # a BYE the engine refuses
+        assert phone.expect(481).cseq_method == "BYE"
+        phone.invite(target, SECRET)
+        assert phone.expect(403).reason == "Concurrent Call Limit Reached", "only an accepted BYE frees the slot"
+
+        first.cseq += 1
         phone.send_raw(phone.request_message("BYE", engine_uri, first, branch="z9hG4bKb" + uuid.uuid4().hex[:8]))
         bye = engine.expect("BYE")
         engine.send_to_edge(reply_to(bye, 200, "OK"), proxy_edge)
@@ -270,6 +279,13 @@ def test_phones_reach_engines_only_and_in_dialog_requests_need_the_edges_route(w
     phone.send_raw(phone.request_message("BYE", f"sip:engine@127.0.0.1:{engine.port}", unrouted, cseq=9))
     assert phone.expect(403).reason == "Not Routed Through This Proxy"
     assert other.receive(timeout=0.3) is None and not [m for m in quiet(engine) if m.method in ("BYE", "MESSAGE")]
+
+    # A flow token the edge did not sign (say, forged by a callee in its 200's Record-Route) is ignored.
+    forged = Call(to_uri=call.to_uri, call_id=call.call_id, from_tag="e1", to_tag=call.from_tag, branch="z9hG4bKf1",
+                  route=[f"<sip:127.0.0.1:{proxy_edge.port};lr;ocxf=udp-127.0.0.1-{other.port}>"])  # fmt: skip
+    engine.send_to_edge(engine.request_message("BYE", f"sip:101@127.0.0.1:{phone.port}", forged), proxy_edge)
+    assert phone.expect("BYE").uri == f"sip:101@127.0.0.1:{phone.port}"
+    assert other.receive(timeout=0.3) is None
 
 
 def test_two_edge_processes_relay_answers_to_the_one_that_forked(world, sip_lines, sip_client, proxy_edge, engines):

@@ -88,6 +88,25 @@ def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
     raise AssertionError(f"no closed CDR matching {match}")
 
 
+def connected(caller, callee, domain) -> str:
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+    return label
+
+
+def tone_then_hang_up(caller, callee, label: str, path, ms: int) -> None:
+    """The caller plays 1000 Hz for ms while the callee records, then hangs up; the recording is complete."""
+    callee.record(label, path)
+    caller.play_tone("c1", [1000], ms)
+    caller.wait_tone_done("c1")
+    time.sleep(0.3)  # the last packets' way through the jitter buffer
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    callee.wait_recorded(label)
+
+
 def test_a_calls_b_both_hear_each_other_and_the_call_is_recorded(world, lines, tmp_path):
     caller, callee, domain = lines
     before = Cdr.objects.count()
@@ -217,18 +236,9 @@ def test_phones_without_a_common_codec_are_transcoded_between_pcmu_and_pcma(worl
     caller, callee, domain = lines
     caller.set_codecs("PCMU")
     callee.set_codecs("PCMA")
-    caller.call("c1", f"sip:102@{domain}")
-    label = callee.wait_incoming()["call"]
-    caller.wait_call_state("c1", "confirmed")
-    callee.wait_call_state(label, "confirmed")
+    label = connected(caller, callee, domain)
     heard = tmp_path / "callee.wav"
-    callee.record(label, heard)
-    caller.play_tone("c1", [1000], 600)
-    caller.wait_tone_done("c1")
-    time.sleep(0.3)
-    caller.hangup("c1")
-    callee.wait_call_state(label, "disconnected")
-    callee.wait_recorded(label)
+    tone_then_hang_up(caller, callee, label, heard, 600)
     assert_heard(heard, 1000, loud_at_least_ms=400)
     assert cdr_of(world).quality["callee"]["packets_sent"] > 20
 
@@ -247,14 +257,6 @@ def test_dtmf_passes_both_ways_as_rfc4733_events_and_as_sip_info(world, lines):
     callee.wait_call_state(label, "disconnected")
 
 
-def connected(caller, callee, domain) -> str:
-    caller.call("c1", f"sip:102@{domain}")
-    label = callee.wait_incoming()["call"]
-    caller.wait_call_state("c1", "confirmed")
-    callee.wait_call_state(label, "confirmed")
-    return label
-
-
 def test_a_phone_puts_the_call_on_hold_the_other_hears_music_then_the_call_resumes(world, lines, tmp_path):
     caller, callee, domain = lines
     label = connected(caller, callee, domain)
@@ -267,13 +269,7 @@ def test_a_phone_puts_the_call_on_hold_the_other_hears_music_then_the_call_resum
 
     caller.unhold("c1")
     after = tmp_path / "after.wav"
-    callee.record(label, after)
-    caller.play_tone("c1", [1000], 500)
-    caller.wait_tone_done("c1")
-    time.sleep(0.3)
-    caller.hangup("c1")
-    callee.wait_call_state(label, "disconnected")
-    callee.wait_recorded(label)
+    tone_then_hang_up(caller, callee, label, after, 500)
     assert_heard(after, 1000, loud_at_least_ms=300)
 
 

@@ -37,14 +37,14 @@ def live_engines() -> dict[str, EngineInfo]:
     return {engine.id: engine for engine in engines if engine.fresh()}
 
 
-async def _ask(engine_id: str, message: dict) -> dict:
+async def _ask(engine_id: str, message: dict, timeout: float) -> dict:
     # A layer of its own: receiving binds a layer to the event loop it runs on, and a sync view's
     # async_to_sync may run on a new loop each time.
     layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
     try:
         reply_to = await layer.new_channel("engine-reply.")
         await layer.send(engine_channel(engine_id), {**message, "reply_to": reply_to})
-        return await asyncio.wait_for(layer.receive(reply_to), ENGINE_ANSWER_TIMEOUT)
+        return await asyncio.wait_for(layer.receive(reply_to), timeout)
     finally:
         await layer.close_pools()
 
@@ -54,14 +54,14 @@ class NotPossible(PlatformError):
     status = 409
 
 
-def _command(cdr: Cdr, message: dict) -> dict:
+def _command(cdr: Cdr, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> dict:
     """Send a command to the engine that holds the call; its answer, or a clear error."""
     if cdr.ended_at is not None:
         raise CallEnded("This call has ended already.")
     if cdr.engine not in live_engines():
         raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) is not running.")
     try:
-        return async_to_sync(_ask)(cdr.engine, {**message, "call": str(cdr.call_uuid)})
+        return async_to_sync(_ask)(cdr.engine, {**message, "call": str(cdr.call_uuid)}, timeout)
     except TimeoutError:
         raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) does not answer.") from None
 
@@ -94,3 +94,21 @@ def call_resume(*, actor, cdr: Cdr) -> None:
     answer = _command(cdr, {"type": "engine.resume"})
     if not answer.get("ok"):
         raise NotPossible(f"Not possible: {answer.get('error', 'refused')}.")
+
+
+def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> str:
+    """Blind transfer: `leaving` ("caller" or "callee"; by default the actor, when in the call) goes,
+    the other party is connected to extension `to`. Waits for the target's answer (up to the engine's
+    ring timeout); NotPossible with the reason when it failed (the call goes on as it was)."""
+    if leaving is None:
+        if actor.pk == cdr.account_id:
+            leaving = "caller"
+        elif actor.pk == cdr.callee_account_id:
+            leaving = "callee"
+        else:
+            raise ValidationError({"leaving": "Say who leaves the call: caller or callee."})
+    answer = _command(cdr, {"type": "engine.transfer", "to": to, "leaving": leaving},
+                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
+    if not answer.get("ok"):
+        raise NotPossible(f"Not transferred: {answer.get('error', 'refused')}.")
+    return leaving

@@ -39,6 +39,7 @@ class World:
     client_b1_op: User
     user_a1: User
     user_a1b: User
+    user_a1c: User
     user_b1: User
     hosts: dict = field(default_factory=dict)
 
@@ -108,6 +109,14 @@ def _get_or_build_world() -> World:
                     password=PASSWORD,
                     number="102",
                 )
+                extension_create(
+                    actor=op,
+                    client=client,
+                    email="user3@client-a1.example",
+                    name="User a1c",
+                    password=PASSWORD,
+                    number="103",
+                )
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}
@@ -125,6 +134,7 @@ def _get_or_build_world() -> World:
         client_b1_op=by_email["admin@client-b1.example"],
         user_a1=by_email["user@client-a1.example"],
         user_a1b=by_email["user2@client-a1.example"],
+        user_a1c=by_email["user3@client-a1.example"],
         user_b1=by_email["user@client-b1.example"],
     )
 

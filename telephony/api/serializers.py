@@ -75,3 +75,8 @@ class CallSerializer(serializers.ModelSerializer):
 
 class HoldSerializer(serializers.Serializer):
     held = serializers.ChoiceField(choices=["caller", "callee"], required=False)
+
+
+class TransferSerializer(serializers.Serializer):
+    to = serializers.RegexField(r"^[0-9]{2,4}$", error_messages={"invalid": "An extension number: 2 to 4 digits."})
+    leaving = serializers.ChoiceField(choices=["caller", "callee"], required=False)

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
-from telephony.calls import call_hangup, call_hold, call_resume
+from telephony.calls import call_hangup, call_hold, call_resume, call_transfer
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
@@ -166,6 +166,16 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         serializer.is_valid(raise_exception=True)
         held = call_hold(actor=request.user, cdr=self.get_object(), held=serializer.validated_data.get("held"))
         return Response({"detail": f"The {held} is on hold.", "held": held})
+
+    @extend_schema(request=s.TransferSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def transfer(self, request, pk=None):
+        """Blind transfer: "leaving" (by default the actor) goes, the other party is put through to "to"."""
+        serializer = s.TransferSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        leaving = call_transfer(actor=request.user, cdr=self.get_object(), to=data["to"], leaving=data.get("leaving"))
+        return Response({"detail": f"Transferred to {data['to']}.", "leaving": leaving})
 
     @extend_schema(request=None, responses={200: None})
     @action(detail=True, methods=["post"])

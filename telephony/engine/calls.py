@@ -28,6 +28,7 @@ from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.g711 import transcoder
 from telephony.media.player import ENCODERS, Player, hold_music
 from telephony.media.ports import MediaError
+from telephony.media.rtp import RtpEndpoint
 from telephony.sip import Request, Response, SipError, parse_uri
 from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
 
@@ -99,6 +100,8 @@ class Call:
         self.relay = None
         self.music: Player | None = None
         self.held: str | None = None  # "caller" or "callee" while on hold
+        self.transferring = False
+        self.legs_log: list[dict] = []  # the legs that joined later (transfers), for the record
         self.offered: list[Codec] = []  # A's codecs the engine knows, in A's order
         self.offered_b: list[Codec] = []
         self.codec: Codec | None = None  # the voice codec on A's leg
@@ -278,6 +281,17 @@ class Call:
         if request.method == "INVITE" and self.state == "ANSWERED":
             self.reinvited(leg, request, stx)
             return
+        if request.method == "REFER" and self.state == "ANSWERED":
+            try:
+                dialled = request.name_addr("Refer-To").uri.user_unescaped or ""
+            except SipError:
+                dialled = ""
+            if not dialled or self.transferring:
+                self.ua.respond(stx, 400 if not dialled else 491, "Bad Refer-To" if not dialled else None)
+                return
+            self.ua.respond(stx, 202)
+            self.engine.background(self.transfer(leg.name, dialled, referrer=leg))
+            return
         if request.method == "INFO" and self.state == "ANSWERED" and request.body:
             # DTMF by SIP INFO (application/dtmf-relay and the like): passed on to the other leg.
             other = self.b if leg is self.a else self.a
@@ -320,6 +334,132 @@ class Call:
                          version=leg.sdp_version, direction=answer)  # fmt: skip
         self.unacked[(request.call_id, request.cseq[0])] = stx
         self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+
+    # Transfer --------------------------------------------------------------------------------------
+
+    def side(self, name: str) -> tuple[Leg, RtpEndpoint, Codec, list[Codec]]:
+        if name == "caller":
+            return self.a, self.media_a, self.codec, self.offered
+        return self.b, self.media_b, self.codec_b, self.offered_b
+
+    def set_side(self, name: str, leg: Leg, media: RtpEndpoint, codec: Codec, offered: list[Codec]) -> None:
+        if name == "caller":
+            self.a, self.media_a, self.codec, self.offered = leg, media, codec, offered
+        else:
+            self.b, self.media_b, self.codec_b, self.offered_b = leg, media, codec, offered
+
+    async def transfer(self, leaving: str, dialled: str, *, referrer: Leg | None = None) -> str | None:
+        """Blind transfer: the `leaving` party ("caller" or "callee") goes, the other is connected to the
+        extension `dialled` (hearing music while it rings). A phone's REFER gets NOTIFYs with the
+        outcome (RFC 3515). None when it worked, else why not."""
+        if self.state != "ANSWERED" or self.transferring:
+            return "the call is not answered" if self.state != "ANSWERED" else "a transfer is running"
+        self.transferring = True
+        try:
+            return await self._transfer(leaving, dialled, referrer)
+        except Exception:
+            log.exception("transfer of call %s failed", self.uuid)
+            self._transfer_failed(referrer, 500, "Server Internal Error", None)
+            return "the engine failed"
+        finally:
+            self.transferring = False
+
+    async def _transfer(self, leaving: str, dialled: str, referrer: Leg | None) -> str | None:
+        staying = "callee" if leaving == "caller" else "caller"
+        self._notify(referrer, "100 Trying")
+        self.hold(staying)
+        plans = self.engine.dialplans
+        plan = plans.cached(self.route.client) or await sync_to_async(plans.load, thread_sensitive=False)(
+            self.route.client)  # fmt: skip
+        target = plan.by_number.get(dialled)
+        if target is None:
+            return self._transfer_failed(referrer, 404, "Not Found", None)
+        _, _, stay_codec, stay_offered = self.side(staying)
+        party = self.route.caller if staying == "caller" else self.route.callee
+        media = await self.engine.media.open(remote=None)
+        events = [c for c in stay_offered if c.name == "TELEPHONE-EVENT"][:1]
+        extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name != stay_codec.name]
+        offered = [stay_codec, *events, *(extra if stay_codec.name in TRANSCODABLE else [])]
+        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name=leaving,
+                  local_uri=f'"{party.name}" <sip:{party.number}@{plan.domain}>',
+                  remote_uri=f"<sip:{target.sip_username}@{plan.domain}>")  # fmt: skip
+        leg.remote_target = f"sip:{target.sip_username}@{plan.domain}"
+        body = build_sdp(self.engine.media.address, media.port, offered, session_id=self.uuid.int % 10**9)
+        leg.invite = leg.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
+        self.engine.index(leg.call_id, self)
+        answered = asyncio.get_running_loop().create_future()
+
+        def on_response(response: Response) -> None:
+            if response.status >= 200 and not answered.done():
+                answered.set_result(response)
+            elif 200 <= response.status < 300 and answered.done() and leg.remote_tag == response.to_tag:
+                self.ua.ack_2xx(leg, response)  # a retransmitted 2xx: ACK it again
+
+        tx = self.ua.request(leg.invite, on_response)
+        try:
+            response = await asyncio.wait_for(asyncio.shield(answered), self.engine.config.ring_timeout)
+        except TimeoutError:
+            tx.cancel()
+            return self._transfer_failed(referrer, 480, "Temporarily Unavailable", media)
+        if self.state != "ANSWERED":  # the staying party hung up meanwhile
+            if 200 <= response.status < 300:
+                leg.remote_tag = response.to_tag
+                leg.learn(response, uac=True)
+                self.ua.ack_2xx(leg, response)
+                self.ua.request(leg.request("BYE", self.ua), lambda r: None)
+            media.close()
+            return "the call ended"
+        if not 200 <= response.status < 300:
+            return self._transfer_failed(referrer, response.status, response.reason, media)
+        leg.remote_tag = response.to_tag
+        leg.learn(response, uac=True)
+        self.ua.ack_2xx(leg, response)
+        try:
+            answer = parse_sdp(response.body)
+        except SipError:
+            answer = None
+        codecs = common_codecs(answer.audio.codecs, offered) if answer and answer.audio else []
+        plan_media = media_plan([stay_codec, *events], codecs)
+        if plan_media is None:
+            self.ua.request(leg.request("BYE", self.ua), lambda r: None)
+            return self._transfer_failed(referrer, 488, "Not Acceptable Here", media)
+        _, new_codec, stay_to_new, new_to_stay = plan_media
+        media.set_remote(answer.audio_address())
+        # The target answered: the leaving party goes, the staying one is joined to the target.
+        self._notify(referrer, "200 OK", final=True)
+        old_leg, old_media, _, _ = self.side(leaving)
+        self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
+        self.stop_music()
+        self.relay.stop()
+        old_media.close()
+        self.set_side(leaving, leg, media, new_codec, offered)
+        if staying == "caller":
+            self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=stay_to_new,
+                                                  convert_b_to_a=new_to_stay)  # fmt: skip
+        else:
+            self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=new_to_stay,
+                                                  convert_b_to_a=stay_to_new)  # fmt: skip
+        self.held = None
+        self.legs_log.append({"leg": leaving, "call_id": leg.call_id, "transferred_to": target.number,
+                              "at": _now().isoformat()})  # fmt: skip
+        self.engine.event(self, "call.transferred", leaving=leaving, to=target.number)
+        return None
+
+    def _transfer_failed(self, referrer: Leg | None, status: int, reason: str, media) -> str:
+        self._notify(referrer, f"{status} {reason}", final=True)
+        if media is not None:
+            media.close()
+        self.resume()
+        return f"the target answered {status} {reason}"
+
+    def _notify(self, referrer: Leg | None, status_line: str, *, final: bool = False) -> None:
+        """RFC 3515: the REFER's implicit subscription, told how the transfer goes (message/sipfrag)."""
+        if referrer is None or self.state != "ANSWERED":
+            return
+        state = "terminated;reason=noresource" if final else "active;expires=60"
+        headers = [("Event", "refer"), ("Subscription-State", state), ("Content-Type", "message/sipfrag;version=2.0")]
+        body = f"SIP/2.0 {status_line}\r\n".encode()
+        self.ua.request(referrer.request("NOTIFY", self.ua, headers=headers, body=body), lambda r: None)
 
     # Hold ------------------------------------------------------------------------------------------
 
@@ -387,6 +527,7 @@ class Call:
         legs = [{"leg": "caller", "call_id": self.a.call_id}]
         if self.b is not None:
             legs.append({"leg": "callee", "call_id": self.b.call_id})
+        legs += self.legs_log
         self.engine.forget(self)
         self.legs = legs
         self.ended_with = (disposition, cause, side) if cdr else None

@@ -121,9 +121,11 @@ class Engine:
             call.on_ack(request)
 
     def on_stray_2xx(self, response: Response) -> None:
+        """A 2xx to one of our INVITEs repeated after its transaction ended: our ACK was lost."""
         call = self.calls.get(response.call_id)
-        if call is not None and call.b is not None and response.call_id == call.b.call_id:
-            self.ua.ack_2xx(call.b, response)
+        for leg in (call.a, call.b) if call is not None else ():
+            if leg is not None and leg.call_id == response.call_id and leg.remote_tag == response.to_tag:
+                self.ua.ack_2xx(leg, response)
 
     def on_no_ack(self, stx: ServerTx) -> None:
         call = self.calls.get(stx.request.call_id)
@@ -221,6 +223,19 @@ class Engine:
                 result = {"ok": calls[0].hold(message.get("held", "callee")), "error": "the call is not answered"}
             else:
                 result = {"ok": calls[0].resume(), "error": "the call is not on hold"}
+        elif message.get("type") == "engine.transfer":
+            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
+            if calls:  # it takes as long as the target rings: answered from a task of its own
+
+                async def transfer_then_reply(call: Call = calls[0]) -> None:
+                    problem = await call.transfer(message["leaving"], message["to"])
+                    if reply_to:
+                        reply = {"type": "engine.reply", "ok": problem is None, "error": problem or ""}
+                        await get_channel_layer().send(reply_to, reply)
+
+                self.background(transfer_then_reply())
+                return
+            result = {"ok": False, "error": "no such call"}
         elif message.get("type") == "engine.calls":
             result["calls"] = [c.summary() for c in self.active if c.state != "ENDED"]
         if reply_to:

@@ -443,6 +443,13 @@ class Phone:
     def hangup(self, label: str, code: int | None = None) -> None:
         self.send("hangup", call=label, **({"code": code} if code else {}))
 
+    def transfer(self, label: str, uri: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Blind transfer by REFER; returns the final NOTIFY's "transfer" event (its code: 200 done)."""
+        since = self.mark()
+        self.send("transfer", call=label, uri=uri)
+        return self.wait_for("transfer", lambda e: e.get("call") == label and e.get("final"), timeout,
+                             fail_on_error_for=label, since=since)  # fmt: skip
+
     def mark(self) -> int:
         """A point in the event stream, for wait_for(since=...)."""
         with self._cond:

@@ -34,6 +34,7 @@ name the call with "call": a label the test chooses for outgoing calls, "in-<n>"
                                          early outgoing: CANCEL; confirmed: BYE)
   hold        call                      (re-INVITE a=sendonly; media event status "local_hold")
   unhold      call                      (re-INVITE a=sendrecv; media event status "active")
+  transfer    call, uri                 (REFER; {"event": "transfer", "call", "code", "reason", "final"} per NOTIFY)
   dtmf        call, digits, method="rfc2833"|"info", duration_ms=160   -> "dtmf_sent"
   play_tone   call, freq=[Hz] or [Hz, Hz] (dual tone), ms, volume?, loop=false
               -> a pj.ToneGenerator transmits into the call (needs active media); "tone" events
@@ -325,6 +326,14 @@ class PhoneCall(pj.Call):
             "role": self.role,
         }
 
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        """The far end's NOTIFYs about a transfer this phone asked for (REFER)."""
+        try:
+            self.agent.emit("transfer", call=self.label, code=int(prm.statusCode), reason=str(prm.reason),
+                            final=bool(prm.finalNotify))  # fmt: skip
+        except Exception as exc:  # pragma: no cover - defensive
+            self.agent.emit("error", message=f"onCallTransferStatus: {exc!r}", call=self.label)
+
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         try:
             info = self.getInfo()
@@ -445,6 +454,7 @@ class Agent:
             "answer": self.cmd_answer,
             "hangup": self.cmd_hangup,
             "hold": self.cmd_hold,
+            "transfer": self.cmd_transfer,
             "unhold": self.cmd_unhold,
             "dtmf": self.cmd_dtmf,
             "play_tone": self.cmd_play_tone,
@@ -884,6 +894,10 @@ class Agent:
         prm = pj.CallOpParam(True)
         prm.opt.flag = pj.PJSUA_CALL_UNHOLD
         self._call(c).reinvite(prm)
+
+    def cmd_transfer(self, c: dict) -> None:
+        """Blind transfer: REFER the far end to `uri`; "transfer" events follow the NOTIFYs."""
+        self._call(c).xfer(str(c["uri"]), pj.CallOpParam(True))
 
     def cmd_dtmf(self, c: dict) -> None:
         call = self._call(c)

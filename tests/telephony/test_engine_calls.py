@@ -320,3 +320,51 @@ def test_call_events_reach_the_clients_and_the_users_groups(world, lines):
 
     for_client, for_user = async_to_sync(scenario)()
     assert for_client == for_user == ["call.ringing", "call.answered", "call.ended"]
+
+
+@pytest.fixture
+def third(world, sip_lines, phones, edge, engine):
+    """A third phone registered as 103, answering at once."""
+    sip_lines(world.user_a1c, SECRET)
+    phone = phones(name="third")
+    assert phone.register(username="103", domain=world.client_a1.sip_domain, secret=SECRET,
+                          proxy=f"127.0.0.1:{edge.port}", incoming={"answer": 200})["code"] == 200  # fmt: skip
+    return phone
+
+
+def test_the_callee_transfers_the_caller_to_a_third_phone_by_refer(world, lines, third, tmp_path):
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    done = callee.transfer(label, f"sip:103@{domain}")
+    assert done["code"] == 200
+    callee.wait_call_state(label, "disconnected")
+    at_third = third.wait_incoming()["call"]
+    third.wait_call_state(at_third, "confirmed")
+
+    heard = tmp_path / "third.wav"
+    third.record(at_third, heard)
+    caller.play_tone("c1", [1000], 500)
+    caller.wait_tone_done("c1")
+    time.sleep(0.3)
+    caller.hangup("c1")
+    third.wait_call_state(at_third, "disconnected")
+    third.wait_recorded(at_third)
+    assert_heard(heard, 1000, loud_at_least_ms=300)
+    cdr = cdr_of(world)
+    assert cdr.disposition == "answered" and [leg.get("transferred_to") for leg in cdr.legs][-1] == "103"
+
+
+def test_a_transfer_to_nobody_keeps_the_call_and_the_api_transfers_too(world, lines, third, api):
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    assert callee.transfer(label, f"sip:999@{domain}")["code"] == 404
+    call_id = api(world.client_a1_op).get("/api/v1/calls/?active=1").json()["results"][0]["id"]
+    bad = api(world.client_a1_op).post(f"/api/v1/calls/{call_id}/transfer/", {"to": "x1"})
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"to"}
+    moved = api(world.user_a1).post(f"/api/v1/calls/{call_id}/transfer/", {"to": "103"})  # the caller leaves
+    assert (moved.status_code, moved.json()["leaving"]) == (200, "caller")
+    caller.wait_call_state("c1", "disconnected")
+    at_third = third.wait_incoming()["call"]
+    third.wait_call_state(at_third, "confirmed")
+    callee.hangup(label)
+    third.wait_call_state(at_third, "disconnected")

@@ -149,7 +149,7 @@ def test_deleting_a_user_removes_the_line_and_the_login(world, portal):
 
 def test_client_operator_dashboard_counts_its_users(world, portal):
     page = portal(world.client_a1_op).get("/").content.decode()
-    assert re.search(r"<b>2</b> users", page) and "client-a1.brand-a.localhost" in page
+    assert re.search(r"<b>3</b> users", page) and "client-a1.brand-a.localhost" in page
 
 
 # The employee's own pages ----------------------------------------------------------------------

@@ -134,7 +134,10 @@ class Call:
             offer = parse_sdp(request.body) if request.body else None
         except SipError:
             offer = None
-        codecs = common_codecs(offer.audio.codecs, SUPPORTED) if offer and offer.audio else []
+        if not request.body:  # a delayed offer (RFC 3261 13.2.1): the engine offers in its 200, the ACK answers
+            codecs = list(SUPPORTED)
+        else:
+            codecs = common_codecs(offer.audio.codecs, SUPPORTED) if offer and offer.audio else []
         if not [c for c in codecs if c.name != "TELEPHONE-EVENT"]:
             self.end_before_answer(488, "Not Acceptable Here", cdr=False)
             return
@@ -152,7 +155,7 @@ class Call:
             self.end_before_answer(route.status, route.reason)
             return
         try:
-            self.media_a = await self.engine.media.open(remote=offer.audio_address())
+            self.media_a = await self.engine.media.open(remote=offer.audio_address() if offer else None)
             self.media_b = await self.engine.media.open(remote=None)
         except MediaError:
             self.close_media()
@@ -262,6 +265,13 @@ class Call:
 
     def on_ack(self, request: Request) -> None:
         acked(self.unacked.pop((request.call_id, request.cseq[0]), None))
+        if request.body and request.call_id == self.a.call_id and self.media_a is not None:
+            try:  # the answer to the offer our 200 made (a delayed-offer caller)
+                answer = parse_sdp(request.body)
+            except SipError:
+                return
+            if answer.audio_address() is not None:
+                self.media_a.set_remote(answer.audio_address())
 
     def on_request(self, request: Request, stx: ServerTx) -> None:
         leg = self.a if request.call_id == self.a.call_id else self.b

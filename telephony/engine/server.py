@@ -102,6 +102,10 @@ class Engine:
                 call.on_request(request, stx)
             return
         if request.method == "INVITE" and request.to_tag is None:
+            required = [r.strip() for r in request.headers.get_all("Require") if r.strip()]
+            if required:  # 100rel, timer...: extensions the engine does not implement (RFC 3261 8.2.2.3)
+                self.ua.respond(stx, 420, headers=[("Unsupported", ", ".join(required))])
+                return
             live = sum(1 for c in self.active if c.state != "ENDED")
             if self.draining or live >= self.config.capacity:
                 self.ua.respond(stx, 503, "Engine Busy", headers=[("Retry-After", "5")])

@@ -368,3 +368,29 @@ def test_a_transfer_to_nobody_keeps_the_call_and_the_api_transfers_too(world, li
     third.wait_call_state(at_third, "confirmed")
     callee.hangup(label)
     third.wait_call_state(at_third, "disconnected")
+
+
+def test_a_delayed_offer_is_answered_in_the_ack_and_unknown_extensions_get_420(world, lines, sip_client, edge):
+    _, callee, domain = lines
+    phone = sip_client(world.user_a1, target=edge)
+    call = phone.invite(f"sip:102@{domain}", SECRET)  # no SDP: the engine must offer in its 200
+    label = callee.wait_incoming()["call"]
+    ok = phone.expect(200, timeout=5)
+    offer = [line for line in ok.body.splitlines() if line.startswith("m=audio")]
+    assert offer and offer[0].split()[3] in ("0", "8"), ok.body  # the engine's offer, G.711 first
+    call.established(ok)
+    contact = ok.get("Contact").strip("<>").split(">")[0]
+    answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40010 RTP/AVP 0\r\n"
+    ack = phone.request_message("ACK", contact, call, branch="z9hG4bKack" + call.call_id[:8],
+                                headers=(("Content-Type", "application/sdp"),), body=answer)  # fmt: skip
+    phone.send_raw(ack)
+    callee.wait_call_state(label, "confirmed")
+    call.cseq += 1
+    phone.send_raw(phone.request_message("BYE", contact, call, branch="z9hG4bKbye" + call.call_id[:8]))
+    assert phone.expect(200).cseq_method == "BYE"
+    callee.wait_call_state(label, "disconnected")
+
+    strict = sip_client(world.user_a1, target=edge)
+    strict.invite(f"sip:102@{domain}", SECRET, headers=(("Require", "100rel"),))
+    refused = strict.expect(420, timeout=5)
+    assert refused.get("Unsupported") == "100rel"

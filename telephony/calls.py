@@ -14,7 +14,8 @@ from django.core.exceptions import ValidationError
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, engine_channel, registry_key
-from tenants.errors import PlatformError
+from tenants.errors import NotAllowed, PlatformError
+from tenants.models import Role
 
 ENGINE_ANSWER_TIMEOUT = 3.0
 
@@ -112,3 +113,20 @@ def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> st
     if not answer.get("ok"):
         raise NotPossible(f"Not transferred: {answer.get('error', 'refused')}.")
     return leaving
+
+
+def call_originate(*, actor, client, to: str, extension) -> str:
+    """Click-to-call: the least-busy engine rings the line's devices, then calls `to` once the user
+    answers. Returns the new call's id at once (its progress shows in the call events and the list)."""
+    if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
+        raise NotAllowed("Only the client's operators and users place calls.")
+    live = [e for e in live_engines().values() if not e.draining and e.calls < e.capacity]
+    if not live:
+        raise EngineUnavailable("No call engine is running.")
+    engine = min(live, key=lambda e: e.calls / max(e.capacity, 1))
+    message = {"type": "engine.originate", "client": client.pk, "extension": extension.pk, "to": to}
+    try:
+        answer = async_to_sync(_ask)(engine.id, message, ENGINE_ANSWER_TIMEOUT)
+    except TimeoutError:
+        raise EngineUnavailable(f"The call engine {engine.id} does not answer.") from None
+    return answer["call"]

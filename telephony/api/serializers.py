@@ -80,3 +80,10 @@ class HoldSerializer(serializers.Serializer):
 class TransferSerializer(serializers.Serializer):
     to = serializers.RegexField(r"^[0-9]{2,4}$", error_messages={"invalid": "An extension number: 2 to 4 digits."})
     leaving = serializers.ChoiceField(choices=["caller", "callee"], required=False)
+
+
+class OriginateSerializer(serializers.Serializer):
+    to = serializers.RegexField(r"^[0-9]{2,4}$", error_messages={"invalid": "An extension number: 2 to 4 digits."})
+    line = serializers.RegexField(
+        r"^[0-9]{2,4}$", required=False, help_text="The extension whose phones ring first (operators only)."
+    )

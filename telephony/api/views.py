@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
-from telephony.calls import call_hangup, call_hold, call_resume, call_transfer
+from telephony.calls import call_hangup, call_hold, call_originate, call_resume, call_transfer
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
@@ -151,6 +151,25 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         if errors:
             raise ValidationError(errors)
         return calls
+
+    @extend_schema(request=s.OriginateSerializer, responses={202: None})
+    def create(self, request):
+        """Click-to-call: ring the line's phones, then call "to" once answered (a user's own line; an
+        operator names the line)."""
+        if request.tenant is None:
+            raise Http404
+        serializer = s.OriginateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if request.user.role == Role.USER:
+            extension = Extension.objects.filter(account=request.user).first()
+        else:
+            extension = Extension.objects.filter(number=data.get("line", "")).first()
+        if extension is None:
+            raise ValidationError({"line": ["Name an existing extension whose phones ring first."]})
+        call_id = call_originate(actor=request.user, client=request.tenant, to=data["to"], extension=extension)
+        return Response({"id": call_id, "detail": f"Calling {extension.number}, then {data['to']}."},
+                        status=status.HTTP_202_ACCEPTED)  # fmt: skip
 
     @extend_schema(request=None, responses={202: None})
     @action(detail=True, methods=["post"])

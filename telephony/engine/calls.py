@@ -81,18 +81,24 @@ def _now() -> dt.datetime:
 
 class Call:
     def __init__(self, engine: Engine, request: Request, stx: ServerTx):
-        self.engine, self.ua = engine, engine.ua
-        self.uuid = uuid.uuid4()
-        self.state = "ROUTING"
+        self._init(engine)
         self.stx = stx  # A's INVITE
-        self.started_at = _now()
-        self.answered_at: dt.datetime | None = None
         self.a = Leg(call_id=request.call_id, local_uri=request.headers.get("To") or "", local_tag=new_tag(),
                      remote_uri=_without_tag(request.headers.get("From") or ""), name="caller")  # fmt: skip
         self.a.remote_tag = request.from_tag
         self.a.remote_cseq = request.cseq[0]
         self.a.invite = request
         self.a.learn(request, uac=False)
+        self.unacked[(request.call_id, request.cseq[0])] = stx
+
+    def _init(self, engine: Engine) -> None:
+        self.engine, self.ua = engine, engine.ua
+        self.uuid = uuid.uuid4()
+        self.state = "ROUTING"
+        self.stx: ServerTx | None = None
+        self.started_at = _now()
+        self.answered_at: dt.datetime | None = None
+        self.a: Leg | None = None
         self.b: Leg | None = None
         self.b_tx: ClientTx | None = None
         self.route = None
@@ -109,8 +115,21 @@ class Call:
         self.ring_timer: asyncio.TimerHandle | None = None
         self.cancel_requested = False
         self.rang = False
-        self.unacked: dict[tuple[str, int], ServerTx] = {(request.call_id, request.cseq[0]): stx}
+        self.unacked: dict[tuple[str, int], ServerTx] = {}
         self.ended_with: tuple[str, str, str] | None = None  # disposition, cause, side
+        self.caller_connected = False  # the caller's dialog is confirmed while B still rings (click-to-call)
+
+    # What the caller's leg is told: an answered INVITE for a phone that called; overridden for
+    # click-to-call, where the engine called the caller's phone itself.
+
+    def caller_ringing(self) -> None:
+        self.ua.respond(self.stx, 180, to_tag=self.a.local_tag)
+
+    def caller_answer(self, body: bytes) -> None:
+        self.ua.respond(self.stx, 200, to_tag=self.a.local_tag, body=body)
+
+    def caller_refuse(self, status: int, reason: str | None) -> None:
+        self.ua.respond(self.stx, status, reason, to_tag=self.a.local_tag)
 
     # Routing -----------------------------------------------------------------------------------------
 
@@ -192,7 +211,7 @@ class Call:
         status = response.status
         if status < 200:
             if status in (180, 183) and self.state == "RINGING":
-                self.ua.respond(self.stx, 180, to_tag=self.a.local_tag)
+                self.caller_ringing()
                 if not self.rang:
                     self.rang = True
                     self.engine.event(self, "call.ringing")
@@ -240,7 +259,7 @@ class Call:
         events = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
         body = build_sdp(self.engine.media.address, self.media_a.port, [self.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
-        self.ua.respond(self.stx, 200, to_tag=self.a.local_tag, body=body)
+        self.caller_answer(body)
         self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
         self.state = "ANSWERED"
         self.answered_at = _now()
@@ -280,6 +299,12 @@ class Call:
             self.ua.respond(stx, 481)
             return
         if request.method == "BYE":
+            if self.state != "ANSWERED" and leg is self.a and self.caller_connected:
+                self.ua.respond(stx, 200)  # click-to-call: the user hung up while the callee rang
+                if self.b_tx is not None:
+                    self.b_tx.cancel()
+                self.finish(Cdr.Disposition.CANCELLED, "bye", "caller")
+                return
             if self.state != "ANSWERED":
                 self.ua.respond(stx, 481)
                 return
@@ -514,7 +539,7 @@ class Call:
                           cause: str | None = None, side: str = "engine", cdr: bool = True) -> None:  # fmt: skip
         if self.state == "ENDED":
             return
-        self.ua.respond(self.stx, status, reason, to_tag=self.a.local_tag)
+        self.caller_refuse(status, reason)
         self.finish(disposition, cause or str(status), side, cdr=cdr)
 
     def hangup(self, side: str = "engine") -> None:
@@ -534,7 +559,7 @@ class Call:
         self.state = "ENDED"
         self._stop_ringing()
         quality = self.close_media()
-        legs = [{"leg": "caller", "call_id": self.a.call_id}]
+        legs = [{"leg": "caller", "call_id": self.a.call_id}] if self.a is not None else []
         if self.b is not None:
             legs.append({"leg": "callee", "call_id": self.b.call_id})
         legs += self.legs_log
@@ -588,6 +613,98 @@ class Call:
             "codec": self.codec.name if self.codec else None,
             "callee_codec": self.codec_b.name if self.codec_b else None, "held": self.held,
         }  # fmt: skip
+
+
+class OriginatedCall(Call):
+    """Click-to-call: the engine rings the user's own devices first (the caller's leg, the engine as
+    UAC); once the user answers, it calls the target (the callee's leg) and joins the two. From then
+    on it is a call like any other: hold, transfer and hang-up work the same."""
+
+    def __init__(self, engine: Engine, *, client: int, extension: int, dialled: str):
+        self._init(engine)
+        self.client, self.extension, self.dialled = client, extension, dialled
+        self.a_tx: ClientTx | None = None
+
+    async def _start(self) -> None:
+        plans = self.engine.dialplans
+        plan = plans.cached(self.client) or await sync_to_async(plans.load, thread_sensitive=False)(self.client)
+        route = plan.route(self.extension, self.dialled)
+        self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
+                              dialled=self.dialled)  # fmt: skip
+        self.route = route
+        if route.status:
+            self.finish(Cdr.Disposition.FAILED, str(route.status), "engine")
+            return
+        try:
+            self.media_a = await self.engine.media.open(remote=None)
+            self.media_b = await self.engine.media.open(remote=None)
+        except MediaError:
+            self.close_media()
+            self.finish(Cdr.Disposition.FAILED, "no-media-ports", "engine")
+            return
+        user, target = route.caller, route.callee
+        self.a = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="caller",
+                     local_uri=f'"{target.name}" <sip:{target.number}@{route.domain}>',
+                     remote_uri=f"<sip:{user.sip_username}@{route.domain}>")  # fmt: skip
+        self.a.remote_target = f"sip:{user.sip_username}@{route.domain}"
+        self.offered = list(SUPPORTED)
+        body = build_sdp(self.engine.media.address, self.media_a.port, self.offered, session_id=self.uuid.int % 10**9)
+        self.a.invite = self.a.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
+        self.engine.index(self.a.call_id, self)
+        self.a_tx = self.ua.request(self.a.invite, self.on_a_response)
+        self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+
+    def on_a_response(self, response: Response) -> None:
+        if response.status < 200:
+            return
+        if not 200 <= response.status < 300:
+            if self.state != "ENDED":
+                disposition = DISPOSITIONS.get(response.status, Cdr.Disposition.FAILED)
+                self.finish(disposition, str(response.status), "caller")
+            return
+        if self.a.remote_tag is None:
+            self.a.remote_tag = response.to_tag
+            self.a.learn(response, uac=True)
+        self.ua.ack_2xx(self.a, response)
+        if self.caller_connected or self.state != "ROUTING":
+            if self.state == "ENDED":
+                self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
+            return
+        try:
+            answer = parse_sdp(response.body)
+        except SipError:
+            answer = None
+        codecs = common_codecs(answer.audio.codecs, SUPPORTED) if answer and answer.audio else []
+        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
+        if not voice:
+            self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
+            self.finish(Cdr.Disposition.FAILED, "488", "caller")
+            return
+        self.caller_connected = True
+        self._stop_ringing()
+        self.offered = [voice[0], *[c for c in codecs if c.name == "TELEPHONE-EVENT"][:1]]
+        self.media_a.set_remote(answer.audio_address())
+        self.place_b(self.route)
+
+    def ring_timeout(self) -> None:
+        if self.state == "ROUTING" and not self.caller_connected:  # the user's own phone did not answer
+            if self.a_tx is not None:
+                self.a_tx.cancel()
+            self.finish(Cdr.Disposition.NO_ANSWER, "ring-timeout", "caller")
+            return
+        super().ring_timeout()
+
+    def caller_ringing(self) -> None:
+        pass  # the user's phone is answered already; it hears the callee being rung as silence
+
+    def caller_answer(self, body: bytes) -> None:
+        pass  # the user's leg has its media since it answered
+
+    def caller_refuse(self, status: int, reason: str | None) -> None:
+        if self.caller_connected:
+            self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
+        elif self.a_tx is not None:
+            self.a_tx.cancel()
 
 
 def _without_tag(name_addr: str) -> str:

@@ -22,7 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from telephony.edge.directory import follow
-from telephony.engine.calls import Call
+from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.sipua import EngineUA, ServerTx
@@ -240,6 +240,11 @@ class Engine:
                 self.background(transfer_then_reply())
                 return
             result = {"ok": False, "error": "no such call"}
+        elif message.get("type") == "engine.originate":
+            call = OriginatedCall(self, client=int(message["client"]), extension=int(message["extension"]),
+                                  dialled=str(message["to"]))  # fmt: skip
+            self.background(call.start())
+            result["call"] = str(call.uuid)
         elif message.get("type") == "engine.calls":
             result["calls"] = [c.summary() for c in self.active if c.state != "ENDED"]
         if reply_to:

@@ -394,3 +394,24 @@ def test_a_delayed_offer_is_answered_in_the_ack_and_unknown_extensions_get_420(w
     strict.invite(f"sip:102@{domain}", SECRET, headers=(("Require", "100rel"),))
     refused = strict.expect(420, timeout=5)
     assert refused.get("Unsupported") == "100rel"
+
+
+def test_click_to_call_rings_the_users_phone_then_the_target(world, lines, api):
+    caller, callee, _ = lines
+    caller.set_incoming("101", answer=200)
+    bad = api(world.user_a1).post("/api/v1/calls/", {"to": "abc"})
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"to"}
+    assert api(world.client_a1_op).post("/api/v1/calls/", {"to": "102"}).json()["fields"].keys() == {"line"}
+
+    placed = api(world.user_a1).post("/api/v1/calls/", {"to": "102"})
+    assert placed.status_code == 202
+    mine = caller.wait_incoming()
+    assert "<sip:102@" in mine["from"], "the user's phone shows whom it is about to call"
+    theirs = callee.wait_incoming()
+    assert "<sip:101@" in theirs["from"], "the target sees the user, not the engine"
+    callee.wait_call_state(theirs["call"], "confirmed")
+    caller.hangup(mine["call"])
+    callee.wait_call_state(theirs["call"], "disconnected")
+    cdr = cdr_of(world, call_uuid=placed.json()["id"])
+    assert (cdr.caller_number, cdr.callee_number, cdr.disposition, cdr.hangup_side) == ("101", "102", "answered",
+                                                                                      "caller")  # fmt: skip

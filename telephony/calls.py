@@ -67,6 +67,16 @@ def _command(cdr: Cdr, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT)
         raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) does not answer.") from None
 
 
+def _other_party(actor, cdr: Cdr, field: str, question: str) -> str:
+    """The party in the call that is not the actor ("caller" or "callee"); an actor who is not in the
+    call (an operator) must say, in `field`."""
+    if actor.pk == cdr.account_id:
+        return "callee"
+    if actor.pk == cdr.callee_account_id:
+        return "caller"
+    raise ValidationError({field: question})
+
+
 def call_hangup(*, actor, cdr: Cdr) -> None:
     """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
     if not _command(cdr, {"type": "engine.hangup"}).get("ok"):
@@ -77,12 +87,7 @@ def call_hold(*, actor, cdr: Cdr, held: str | None = None) -> str:
     """Put a party on hold (it hears music, the other party silence); by default the actor's other
     party when the actor is in the call. Returns who is held."""
     if held is None:
-        if actor.pk == cdr.account_id:
-            held = "callee"
-        elif actor.pk == cdr.callee_account_id:
-            held = "caller"
-        else:
-            raise ValidationError({"held": "Say who to put on hold: caller or callee."})
+        held = _other_party(actor, cdr, "held", "Say who to put on hold: caller or callee.")
     if held not in ("caller", "callee"):
         raise ValidationError({"held": "Choose caller or callee."})
     answer = _command(cdr, {"type": "engine.hold", "held": held})
@@ -101,13 +106,9 @@ def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> st
     """Blind transfer: `leaving` ("caller" or "callee"; by default the actor, when in the call) goes,
     the other party is connected to extension `to`. Waits for the target's answer (up to the engine's
     ring timeout); NotPossible with the reason when it failed (the call goes on as it was)."""
-    if leaving is None:
-        if actor.pk == cdr.account_id:
-            leaving = "caller"
-        elif actor.pk == cdr.callee_account_id:
-            leaving = "callee"
-        else:
-            raise ValidationError({"leaving": "Say who leaves the call: caller or callee."})
+    if leaving is None:  # the actor leaves: the actor is the party the actor's other party is not
+        other = _other_party(actor, cdr, "leaving", "Say who leaves: caller or callee.")
+        leaving = "callee" if other == "caller" else "caller"
     answer = _command(cdr, {"type": "engine.transfer", "to": to, "leaving": leaving},
                       timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     if not answer.get("ok"):

@@ -12,7 +12,7 @@ urlpatterns = [
     path("users/<int:pk>/reset-secret/", views.user_reset_secret, name="user_reset_secret"),
     path("users/<int:pk>/delete/", views.user_delete, name="user_delete"),
     path("calls/", views.call_list, name="call_list"),
-    path("calls/<uuid:call_uuid>/hangup/", views.call_hangup_view, name="call_hangup"),
+    path("calls/<uuid:call_uuid>/<str:action>/", views.call_action, name="call_action"),
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
 ]

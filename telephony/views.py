@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -11,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from billing.models import Cdr
 from telephony import services
-from telephony.calls import call_hangup
+from telephony.calls import call_hangup, call_hold, call_resume, call_transfer
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
 from telephony.selectors import registrations_of, sip_bans, sip_credentials
@@ -232,12 +233,32 @@ def call_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(Role.CLIENT, Role.USER)
 @require_POST
-def call_hangup_view(request: HttpRequest, call_uuid) -> HttpResponse:
+def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
+    """Hang up, hold, resume or transfer a call in progress, through the engine that holds it."""
+    if action not in ("hangup", "hold", "resume", "transfer"):
+        raise Http404("No such action.")
     cdr = Cdr.objects.get_for(request.user, call_uuid=call_uuid)
+    party = request.POST.get("party") or None
     try:
-        call_hangup(actor=request.user, cdr=cdr)
+        if action == "hangup":
+            call_hangup(actor=request.user, cdr=cdr)
+            done = "is being hung up"
+        elif action == "hold":
+            held = call_hold(actor=request.user, cdr=cdr, held=party)
+            done = f"is on hold ({held} hears music)"
+        elif action == "resume":
+            call_resume(actor=request.user, cdr=cdr)
+            done = "is resumed"
+        else:
+            to = request.POST.get("to", "").strip()
+            if not (to.isdigit() and 2 <= len(to) <= 4):
+                raise ValidationError({"to": "Transfer to an extension number: 2 to 4 digits."})
+            call_transfer(actor=request.user, cdr=cdr, to=to, leaving=party)
+            done = f"is transferred to {to}"
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     except PlatformError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"The call {cdr.caller_number} → {cdr.callee_number} is being hung up.")
+        messages.success(request, f"The call {cdr.caller_number} → {cdr.callee_number} {done}.")
     return redirect("call_list")

@@ -415,3 +415,25 @@ def test_click_to_call_rings_the_users_phone_then_the_target(world, lines, api):
     cdr = cdr_of(world, call_uuid=placed.json()["id"])
     assert (cdr.caller_number, cdr.callee_number, cdr.disposition, cdr.hangup_side) == ("101", "102", "answered",
                                                                                       "caller")  # fmt: skip
+
+
+def test_the_portal_holds_resumes_and_transfers_a_call_in_progress(world, lines, third, portal):
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    ours = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=True).order_by("-started_at").first()
+    call_id = ours.call_uuid
+    http = portal(world.client_a1_op)
+    page = http.get("/calls/").content.decode()
+    assert f"/calls/{call_id}/hold/" in page and f"/calls/{call_id}/transfer/" in page
+    held = http.post(f"/calls/{call_id}/hold/", {"party": "callee"}, follow=True).content.decode()
+    assert "is on hold (callee hears music)" in held
+    assert "is resumed" in http.post(f"/calls/{call_id}/resume/", follow=True).content.decode()
+    wrong = http.post(f"/calls/{call_id}/transfer/", {"to": "x", "party": "caller"}, follow=True).content.decode()
+    assert "Transfer to an extension number" in wrong
+    assert http.post(f"/calls/{call_id}/explode/").status_code == 404
+    moved = http.post(f"/calls/{call_id}/transfer/", {"to": "103", "party": "caller"}, follow=True)
+    assert "is transferred to 103" in moved.content.decode()
+    caller.wait_call_state("c1", "disconnected")
+    at_third = third.wait_incoming()["call"]
+    callee.hangup(label)
+    third.wait_call_state(at_third, "disconnected")

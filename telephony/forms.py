@@ -30,7 +30,9 @@ class UserForm(AccountForm):
 
     number = forms.CharField(max_length=4, label="Extension", help_text="2 to 4 digits.")
     display_name = forms.CharField(max_length=100, label="Caller name")
-    field_order = ["number", "display_name", "name", "email", "is_active", "password"]
+    may_intercept = forms.BooleanField(required=False, label="May pick up colleagues' ringing calls")
+    may_barge = forms.BooleanField(required=False, label="May barge in, monitor and whisper")
+    field_order = ["number", "display_name", "may_intercept", "may_barge", "name", "email", "is_active", "password"]
 
 
 class SecretResetForm(forms.Form):

@@ -36,6 +36,9 @@ class Extension(models.Model):
     ha1_md5 = models.CharField(max_length=32)
     ha1_sha256 = models.CharField(max_length=64)
     secret_changed_at = models.DateTimeField()
+    # What the client's operators grant a line beyond its own calls.
+    may_intercept = models.BooleanField(default=False, help_text="May pick up colleagues' ringing calls (*8, **ext).")
+    may_barge = models.BooleanField(default=False, help_text="May barge in on, monitor and whisper into calls.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ExtensionQuerySet.as_manager()

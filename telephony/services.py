@@ -88,9 +88,10 @@ def extension_create(
 
 @transaction.atomic
 def extension_update(*, actor: User, client: Client, extension: Extension, **fields) -> Extension:
-    """Operators change number and caller name; a user their caller name (the SIP user name
+    """Operators change number, caller name and permissions; a user their caller name (the SIP user name
     changes only with a new secret, see extension_reset_secret, since the hashes include it)."""
-    allowed = {"number", "display_name"} if actor.role == Role.CLIENT else {"display_name"}
+    operator_fields = {"number", "display_name", "may_intercept", "may_barge"}  # permissions are granted, not taken
+    allowed = operator_fields if actor.role == Role.CLIENT else {"display_name"}
     if actor.role == Role.USER and extension.account_id != actor.pk:
         raise NotAllowed("You may only change your own line.")
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
@@ -99,7 +100,7 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
         raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
     with tenant_context(client):
         for name, value in fields.items():
-            setattr(extension, name, value.strip())
+            setattr(extension, name, value.strip() if isinstance(value, str) else value)
         if Extension.objects.filter(number=extension.number).exclude(pk=extension.pk).exists():
             raise ValidationError({"number": f"Extension {extension.number} is already in use."})
         extension.full_clean(exclude=["account"])

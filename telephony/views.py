@@ -90,6 +90,8 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "number": extension.number,
         "display_name": extension.display_name,
+        "may_intercept": extension.may_intercept,
+        "may_barge": extension.may_barge,
         "name": account.name,
         "email": account.email,
         "is_active": account.is_active,
@@ -97,7 +99,7 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
     form = UserForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            line = changes(form, "number", "display_name")
+            line = changes(form, "number", "display_name", "may_intercept", "may_barge")
             if line:
                 services.extension_update(actor=request.user, client=_client(request), extension=extension, **line)
             account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))

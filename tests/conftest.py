@@ -17,7 +17,7 @@ from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from telephony.models import Extension
-from telephony.services import extension_create
+from telephony.services import extension_create, extension_update
 from tenants.models import Brand, Client, Role, User
 from tenants.services import brand_create, client_create, client_primary_domain, operator_create, token_create
 
@@ -109,7 +109,7 @@ def _get_or_build_world() -> World:
                     password=PASSWORD,
                     number="102",
                 )
-                extension_create(
+                third, _ = extension_create(
                     actor=op,
                     client=client,
                     email="user3@client-a1.example",
@@ -117,6 +117,7 @@ def _get_or_build_world() -> World:
                     password=PASSWORD,
                     number="103",
                 )
+                extension_update(actor=op, client=client, extension=third, may_intercept=True)
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

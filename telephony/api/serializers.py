@@ -30,6 +30,8 @@ class ExtensionUserSerializer(serializers.ModelSerializer):
             "password",
             "number",
             "display_name",
+            "may_intercept",
+            "may_barge",
             "sip_username",
             "sip_secret",
             "secret_changed_at",

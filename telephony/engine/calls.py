@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 
 from billing.models import Cdr
+from telephony.engine.dialplan import Party, Route
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.g711 import transcoder
 from telephony.media.player import ENCODERS, Player, hold_music
@@ -46,6 +47,7 @@ DISPOSITIONS = {486: Cdr.Disposition.BUSY, 600: Cdr.Disposition.BUSY, 480: Cdr.D
 
 
 TRANSCODABLE = {"PCMU", "PCMA"}
+PICKUP, DIRECTED_PICKUP = "*8", "**"  # dial codes: pick up the client's oldest ringing call, or a line's
 
 
 def media_plan(offered: list[Codec], answered: list[Codec]):
@@ -100,6 +102,7 @@ class Call:
         self.answered_at: dt.datetime | None = None
         self.a: Leg | None = None
         self.b: Leg | None = None
+        self.b_origin: Leg | None = None
         self.b_tx: ClientTx | None = None
         self.route = None
         self.media_a = self.media_b = None
@@ -163,6 +166,10 @@ class Call:
         dialled = parse_uri(request.uri).user_unescaped or ""
         plans, client = self.engine.dialplans, int(identity["client"])
         plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
+        if dialled == PICKUP or dialled.startswith(DIRECTED_PICKUP):
+            self.offered = codecs
+            await self.intercept(plan, int(identity["ext"]), dialled, offer)
+            return
         route = plan.route(int(identity["ext"]), dialled)
         self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
                               dialled=dialled)  # fmt: skip
@@ -192,6 +199,7 @@ class Call:
                      local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>',
                      remote_uri=f"<sip:{callee.sip_username}@{domain}>")  # fmt: skip
         self.b.remote_target = f"sip:{callee.sip_username}@{domain}"
+        self.b_origin = self.b
         # B is offered what A offered first (so that no transcoding is needed when B can), then the
         # other codecs the engine converts to and from.
         known = {c.name for c in self.offered}
@@ -230,13 +238,14 @@ class Call:
                                side="callee")  # fmt: skip
 
     def b_answered(self, response: Response) -> None:
-        if self.b.remote_tag is None:
-            self.b.remote_tag = response.to_tag
-            self.b.learn(response, uac=True)
-        leg = self.b
-        if response.to_tag != self.b.remote_tag:  # a second device answered too: that dialog is not wanted
-            leg = Leg(call_id=self.b.call_id, local_uri=self.b.local_uri, remote_uri=self.b.remote_uri,
-                      local_tag=self.b.local_tag, remote_tag=response.to_tag, cseq=self.b.cseq)  # fmt: skip
+        origin = self.b_origin  # the INVITE this answers (self.b may have been replaced since)
+        if self.b is origin and origin.remote_tag is None:
+            origin.remote_tag = response.to_tag
+            origin.learn(response, uac=True)
+        leg = origin
+        if self.b is not origin or response.to_tag != origin.remote_tag:  # not (or no longer) the wanted dialog
+            leg = Leg(call_id=origin.call_id, local_uri=origin.local_uri, remote_uri=origin.remote_uri,
+                      local_tag=origin.local_tag, remote_tag=response.to_tag, cseq=origin.cseq)  # fmt: skip
             leg.learn(response, uac=True)
         self.ua.ack_2xx(leg, response)
         if leg is not self.b or self.state != "RINGING":  # or answered after we gave up: hang it up
@@ -369,6 +378,76 @@ class Call:
                          version=leg.sdp_version, direction=answer)  # fmt: skip
         self.unacked[(request.call_id, request.cseq[0])] = stx
         self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+
+    # Intercept -------------------------------------------------------------------------------------
+
+    async def intercept(self, plan, extension: int, dialled: str, offer) -> None:
+        """Pick up a colleague's ringing call (*8: the oldest ringing in the client, **<ext>: that line's).
+        The ringing call stops ringing its callee and continues with this caller in the callee's place;
+        this call object then ends (its leg belongs to the other call). Only lines granted it may."""
+        caller = plan.by_extension.get(extension)
+        self.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller or Party("", ""),
+                           callee=None)  # fmt: skip
+
+        def refuse(status: int, reason: str) -> None:
+            self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=self.route,
+                                  started_at=self.started_at, dialled=dialled)  # fmt: skip
+            self.end_before_answer(status, reason)
+
+        if caller is None or not caller.may_intercept:
+            return refuse(403, "Intercept Not Allowed")
+        number = dialled[len(DIRECTED_PICKUP) :] if dialled.startswith(DIRECTED_PICKUP) else None
+        ringing = [c for c in self.engine.active if c is not self and c.state == "RINGING" and c.route is not None
+                   and c.route.client == plan.client and c.route.callee is not None and c.media_a is not None
+                   and (number is None or c.route.callee.number == number)]  # fmt: skip
+        if not ringing:
+            return refuse(404, "Nothing To Pick Up")
+        target = min(ringing, key=lambda c: c.started_at)
+        media_plan_ = media_plan(target.offered, self.offered)
+        if media_plan_ is None:
+            return refuse(488, "Not Acceptable Here")
+        try:
+            self.media_a = await self.engine.media.open(remote=offer.audio_address() if offer else None)
+        except MediaError:
+            return refuse(503, "No Media Ports")
+        if target.state != "RINGING" or self.state == "ENDED":  # answered or gone meanwhile
+            self.close_media()
+            return refuse(404, "Nothing To Pick Up")
+        target.picked_up_by(self, caller, media_plan_)
+
+    def picked_up_by(self, other: Call, party: Party, plan) -> None:
+        """This ringing call is answered by `other`'s caller (intercept)."""
+        codec_a, codec_other, to_other, to_a = plan
+        self._stop_ringing()
+        if self.b_tx is not None:
+            self.b_tx.cancel()
+        address = self.engine.media.address
+        events_a = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
+        events_other = [c for c in other.offered if c.name == "TELEPHONE-EVENT"][:1]
+        session = self.uuid.int % 10**9
+        self.caller_answer(build_sdp(address, self.media_a.port, [codec_a, *events_a], session_id=session))
+        other.ua.respond(other.stx, 200, to_tag=other.a.local_tag,
+                         body=build_sdp(address, other.media_a.port, [codec_other, *events_other],
+                                        session_id=other.uuid.int % 10**9))  # fmt: skip
+        self.unacked[(other.a.call_id, other.a.invite.cseq[0])] = other.stx
+        old_media = self.media_b
+        other.a.name = "callee"
+        self.set_side("callee", other.a, other.media_a, codec_other, other.offered)
+        self.codec = codec_a
+        if old_media is not None:
+            old_media.close()
+        self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_other,
+                                              convert_b_to_a=to_a)  # fmt: skip
+        self.state = "ANSWERED"
+        self.answered_at = _now()
+        self.engine.cdrs.answered(self.uuid, self.answered_at)
+        self.legs_log.append({"leg": "callee", "call_id": other.a.call_id, "intercepted_by": party.number,
+                              "at": self.answered_at.isoformat()})  # fmt: skip
+        self.engine.index(other.a.call_id, self)
+        other.media_a = None  # now this call's
+        other.state = "ENDED"  # no record of its own: the call it took over has one
+        self.engine.event(self, "call.intercepted", by=party.number)
+        self.engine.event(self, "call.answered")
 
     # Transfer --------------------------------------------------------------------------------------
 

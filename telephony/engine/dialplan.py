@@ -18,6 +18,8 @@ class Party:
     name: str
     account: int | None = None
     sip_username: str = ""
+    may_intercept: bool = False
+    may_barge: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,9 @@ class ClientPlan:
 def load_plan(client_id: int) -> ClientPlan:
     client = Client.objects.get(pk=client_id)
     with schema_context(client.schema_name):
-        rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username"))
-    by_extension = {pk: Party(number, name, account, username) for pk, number, name, account, username in rows}
+        rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
+                                                  "may_intercept", "may_barge"))  # fmt: skip
+    by_extension = {row[0]: Party(*row[1:]) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension)
 

@@ -437,3 +437,24 @@ def test_the_portal_holds_resumes_and_transfers_a_call_in_progress(world, lines,
     at_third = third.wait_incoming()["call"]
     callee.hangup(label)
     third.wait_call_state(at_third, "disconnected")
+
+
+def test_a_granted_line_picks_up_a_colleagues_ringing_call_and_others_may_not(world, lines, third):
+    """103 may intercept (the test world grants it), 101 may not."""
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=180)  # 102 rings and rings
+    third.call("p0", f"sip:*8@{domain}")
+    assert third.wait_call_state("p0", "disconnected")["code"] == 404  # nothing rings
+    caller.call("c1", f"sip:102@{domain}")
+    ringing = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "early")
+    assert caller.call("p1", f"sip:**102@{domain}") and caller.wait_call_state("p1", "disconnected")["code"] == 403
+
+    third.call("p2", f"sip:**102@{domain}")
+    third.wait_call_state("p2", "confirmed")
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(ringing, "disconnected")  # its ringing stopped
+    third.hangup("p2")
+    caller.wait_call_state("c1", "disconnected")
+    cdr = cdr_of(world, callee_number="102", disposition="answered")
+    assert cdr.legs[-1]["intercepted_by"] == "103"

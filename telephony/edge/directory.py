@@ -8,10 +8,10 @@ too, so scanning random domains cannot turn into a Redis load.
 from __future__ import annotations
 
 import json
-import logging
 import time
 
-log = logging.getLogger(__name__)
+from config.redis_store import follow
+
 NEGATIVE_TTL = 5.0
 POSITIVE_TTL = 300.0  # a backstop: invalidations normally arrive at once
 
@@ -54,14 +54,3 @@ class EdgeDirectory:
     async def listen(self, pubsub) -> None:
         """Apply invalidations as they are published (runs for the life of the edge)."""
         await follow(pubsub, f"{self.prefix}:sip:invalidate", self.invalidate)
-
-
-async def follow(pubsub, channel: str, apply) -> None:
-    """Call apply(text) for every message published on a channel, for the life of the edge."""
-    await pubsub.subscribe(channel)
-    async for message in pubsub.listen():
-        if message["type"] == "message":
-            try:
-                apply(message["data"].decode())
-            except (ValueError, UnicodeDecodeError):
-                log.warning("bad message on %s: %r", channel, message["data"])

@@ -14,8 +14,8 @@ import json
 import logging
 import time
 
+from config.redis_store import follow
 from telephony.edge.config import EdgeConfig
-from telephony.edge.directory import follow
 
 log = logging.getLogger(__name__)
 

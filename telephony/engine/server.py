@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from telephony.edge.directory import follow
+from config.redis_store import follow
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.dialplan import Dialplans
@@ -77,7 +77,15 @@ class Engine:
 
     @property
     def active(self) -> set[Call]:
+        """Calls this engine knows, including ended ones kept a moment for late messages."""
         return set(self.calls.values())
+
+    def live(self) -> list[Call]:
+        return [c for c in self.active if c.state != "ENDED"]
+
+    def find(self, call_uuid) -> Call | None:
+        """A live call by its id (the record's call_uuid), for commands from the API."""
+        return next((c for c in self.live() if str(c.uuid) == call_uuid), None)
 
     def index(self, call_id: str, call: Call) -> None:
         self.calls[call_id] = call
@@ -106,8 +114,7 @@ class Engine:
             if required:  # 100rel, timer...: extensions the engine does not implement (RFC 3261 8.2.2.3)
                 self.ua.respond(stx, 420, headers=[("Unsupported", ", ".join(required))])
                 return
-            live = sum(1 for c in self.active if c.state != "ENDED")
-            if self.draining or live >= self.config.capacity:
+            if self.draining or len(self.live()) >= self.config.capacity:
                 self.ua.respond(stx, 503, "Engine Busy", headers=[("Retry-After", "5")])
                 return
             call = Call(self, request, stx)
@@ -167,9 +174,9 @@ class Engine:
     # Running -----------------------------------------------------------------------------------------
 
     def info(self) -> EngineInfo:
-        live = sum(1 for c in self.active if c.state != "ENDED")
-        return EngineInfo(self.id, self.config.host, self.config.port, calls=live, capacity=self.config.capacity,
-                          draining=self.draining, free_ports=self.media.free_ports, at=time.time())  # fmt: skip
+        return EngineInfo(self.id, self.config.host, self.config.port, calls=len(self.live()),
+                          capacity=self.config.capacity, draining=self.draining, free_ports=self.media.free_ports,
+                          at=time.time())  # fmt: skip
 
     async def heartbeat(self) -> None:
         while True:
@@ -211,42 +218,37 @@ class Engine:
                 log.exception("engine command failed: %r", message)
 
     async def command(self, message: dict) -> None:
-        reply_to = message.get("reply_to")
-        result: dict = {"ok": True}
-        if message.get("type") == "engine.hangup":
-            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
-            if calls:
-                calls[0].hangup("api")
-            else:
-                result = {"ok": False, "error": "no such call"}
-        elif message.get("type") in ("engine.hold", "engine.resume"):
-            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
-            if not calls:
-                result = {"ok": False, "error": "no such call"}
-            elif message["type"] == "engine.hold":
-                result = {"ok": calls[0].hold(message.get("held", "callee")), "error": "the call is not answered"}
-            else:
-                result = {"ok": calls[0].resume(), "error": "the call is not on hold"}
-        elif message.get("type") == "engine.transfer":
-            calls = [c for c in self.active if str(c.uuid) == message.get("call")]
-            if calls:  # it takes as long as the target rings: answered from a task of its own
-
-                async def transfer_then_reply(call: Call = calls[0]) -> None:
-                    problem = await call.transfer(message["leaving"], message["to"])
-                    if reply_to:
-                        reply = {"type": "engine.reply", "ok": problem is None, "error": problem or ""}
-                        await get_channel_layer().send(reply_to, reply)
-
-                self.background(transfer_then_reply())
-                return
-            result = {"ok": False, "error": "no such call"}
-        elif message.get("type") == "engine.originate":
+        kind, reply_to = message.get("type"), message.get("reply_to")
+        call = self.find(message.get("call"))
+        if kind == "engine.originate":
             call = OriginatedCall(self, client=int(message["client"]), extension=int(message["extension"]),
                                   dialled=str(message["to"]))  # fmt: skip
             self.background(call.start())
-            result["call"] = str(call.uuid)
-        elif message.get("type") == "engine.calls":
-            result["calls"] = [c.summary() for c in self.active if c.state != "ENDED"]
+            result = {"ok": True, "call": str(call.uuid)}
+        elif kind == "engine.calls":
+            result = {"ok": True, "calls": [c.summary() for c in self.live()]}
+        elif call is None:
+            result = {"ok": False, "error": "no such call"}
+        elif kind == "engine.hangup":
+            call.hangup("api")
+            result = {"ok": True}
+        elif kind == "engine.hold":
+            result = {"ok": call.hold(message.get("held", "callee")), "error": "the call is not answered"}
+        elif kind == "engine.resume":
+            result = {"ok": call.resume(), "error": "the call is not on hold"}
+        elif kind == "engine.transfer":  # as long as the target rings: answered from a task of its own
+
+            async def transfer_then_reply() -> None:
+                problem = await call.transfer(message["leaving"], message["to"])
+                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
+
+            self.background(transfer_then_reply())
+            return
+        else:
+            result = {"ok": False, "error": f"unknown command {kind!r}"}
+        await self.reply(reply_to, result)
+
+    async def reply(self, reply_to: str | None, result: dict) -> None:
         if reply_to:
             await get_channel_layer().send(reply_to, {"type": "engine.reply", **result})
 
@@ -279,9 +281,9 @@ class Engine:
         except Exception:
             log.exception("could not withdraw from the engine registry")
         deadline = time.monotonic() + self.config.drain
-        while any(c.state != "ENDED" for c in self.active) and time.monotonic() < deadline:
+        while self.live() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        for call in [c for c in self.active if c.state != "ENDED"]:
+        for call in self.live():
             call.hangup("engine")
         await asyncio.sleep(0.3)  # let the BYEs leave
         while self._tasks:

@@ -171,9 +171,7 @@ def test_the_caller_cancels_while_it_rings(world, lines):
 
 def test_active_calls_are_listed_in_scope_and_hung_up_through_the_api(world, lines, api):
     caller, callee, domain = lines
-    caller.call("c1", f"sip:102@{domain}")
-    label = callee.wait_incoming()["call"]
-    caller.wait_call_state("c1", "confirmed")
+    label = connected(caller, callee, domain)
 
     listed = api(world.client_a1_op).get("/api/v1/calls/?active=1").json()["results"]
     assert [(c["caller_number"], c["callee_number"], c["active"]) for c in listed] == [("101", "102", True)]
@@ -245,10 +243,7 @@ def test_phones_without_a_common_codec_are_transcoded_between_pcmu_and_pcma(worl
 
 def test_dtmf_passes_both_ways_as_rfc4733_events_and_as_sip_info(world, lines):
     caller, callee, domain = lines
-    caller.call("c1", f"sip:102@{domain}")
-    label = callee.wait_incoming()["call"]
-    caller.wait_call_state("c1", "confirmed")
-    callee.wait_call_state(label, "confirmed")
+    label = connected(caller, callee, domain)
     caller.dtmf("c1", "159#")
     assert callee.wait_dtmf(label, 4) == "159#"
     callee.dtmf(label, "42", method="info")

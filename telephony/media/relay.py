@@ -4,7 +4,8 @@ The relay only wires the endpoints' sinks to the other endpoint's send methods, 
 one receive callback on one leg (validation, latching, statistics) and one `sendto` from the other
 leg's socket; the relay itself does nothing per packet. A packet that arrives while the other leg's
 remote address is unknown is dropped and counted in that leg's `packets_unsent`. Legs with
-different G.711 laws get a converter per direction (g711.transcoder): one table lookup per byte.
+different codecs get a converter per direction (transcode.transcoder; g711.transcoder's table for
+the two G.711 laws); a converter may drop a packet it cannot convert (it returns None).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from telephony.media.rtp import RtpEndpoint
 
-Convert = Callable[[bytes], bytes]
+Convert = Callable[[bytes], bytes | None]
 
 
 class Relay:
@@ -27,7 +28,7 @@ class Relay:
 
     def __init__(self, a: RtpEndpoint, b: RtpEndpoint, *, convert_a_to_b: Convert | None = None,
                  convert_b_to_a: Convert | None = None) -> None:  # fmt: skip
-        """convert_*: a packet converter for legs with different codecs (g711.transcoder); without
+        """convert_*: a packet converter for legs with different codecs (transcode.transcoder); without
         one, packets pass unchanged."""
         if a is b:
             raise ValueError("a relay needs two endpoints")
@@ -35,14 +36,17 @@ class Relay:
         self.b = b
         self._a_to_b = self._b_to_a = True
         self.running = True
+        self._tap_a: Callable[[bytes], None] | None = None  # a recorder's, while recording
+        self._tap_b: Callable[[bytes], None] | None = None
+        self.convert_a_to_b, self.convert_b_to_a = convert_a_to_b, convert_b_to_a
         self._to_b = _through(convert_a_to_b, b.send_rtp)
         self._to_a = _through(convert_b_to_a, a.send_rtp)
         self._wire()
 
     def _wire(self) -> None:
         a, b = self.a, self.b
-        a.sink = self._to_b if self._a_to_b else None
-        b.sink = self._to_a if self._b_to_a else None
+        a.sink = self._sink_a = _tee(self._to_b, self._tap_a) if self._a_to_b else None
+        b.sink = self._sink_b = _tee(self._to_a, self._tap_b) if self._b_to_a else None
         a.rtcp_sink = b.send_rtcp
         b.rtcp_sink = a.send_rtcp
 
@@ -66,6 +70,13 @@ class Relay:
         if self.running:
             self._wire()
 
+    def tap(self, from_a: Callable[[bytes], None] | None, from_b: Callable[[bytes], None] | None) -> None:
+        """Also give each RTP packet relayed from a (`from_a`) and from b (`from_b`) to a callable, as
+        received (a recorder's jitter buffers); None takes a tap away. Untapped, the hot path is as is."""
+        self._tap_a, self._tap_b = from_a, from_b
+        if self.running:
+            self._wire()
+
     def stop(self) -> None:
         """Unplug from both endpoints (they stay open: a mixer or a player may take them over)."""
         if not self.running:
@@ -73,9 +84,9 @@ class Relay:
         self.running = False
         a, b = self.a, self.b
         # Only undo our own wiring: another consumer may have taken an endpoint over already.
-        if a.sink == self._to_b:
+        if a.sink is not None and a.sink == self._sink_a:
             a.sink = None
-        if b.sink == self._to_a:
+        if b.sink is not None and b.sink == self._sink_b:
             b.sink = None
         if a.rtcp_sink == b.send_rtcp:
             a.rtcp_sink = None
@@ -83,7 +94,11 @@ class Relay:
             b.rtcp_sink = None
 
     def stats(self) -> dict[str, Any]:
-        return {"a": self.a.stats(), "b": self.b.stats(), "a_to_b": self._a_to_b, "b_to_a": self._b_to_a}
+        figures = {"a": self.a.stats(), "b": self.b.stats(), "a_to_b": self._a_to_b, "b_to_a": self._b_to_a}
+        for name, convert in (("a_to_b", self.convert_a_to_b), ("b_to_a", self.convert_b_to_a)):
+            if hasattr(convert, "dropped"):  # a transcoder: packets it could not convert
+                figures[f"{name}_dropped"] = convert.dropped
+        return figures
 
 
 def _through(convert: Convert | None, send: Callable[[bytes], None]) -> Callable[[bytes], None]:
@@ -91,6 +106,19 @@ def _through(convert: Convert | None, send: Callable[[bytes], None]) -> Callable
         return send  # the plain relay's hot path: the endpoint calls the other's send directly
 
     def converted(packet: bytes) -> None:
-        send(convert(packet))
+        out = convert(packet)
+        if out is not None:
+            send(out)
 
     return converted
+
+
+def _tee(send: Callable[[bytes], None], tap: Callable[[bytes], None] | None) -> Callable[[bytes], None]:
+    if tap is None:
+        return send
+
+    def tapped(packet: bytes) -> None:
+        send(packet)
+        tap(packet)
+
+    return tapped

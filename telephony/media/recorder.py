@@ -1,0 +1,222 @@
+"""Recording calls and conferences to WAV files: 16-bit PCM at 8 kHz, mono or one party per channel.
+
+`Recorder` takes one 20 ms frame per channel per tick and writes them in chunks (a second by
+default) with `os.pwrite`: the data, then the header with the sizes so far. No thread, and about
+two small system calls a second per recording; a process that dies leaves a WAV file that plays
+up to its last chunk. `close()` writes what is left.
+
+Where the frames come from:
+
+- a mixer (its own clock): `mixer.on_mix = recorder.feed()` for the whole conference,
+  `party.on_hears = recorder.feed()` for what one party hears, or for a two-party call in stereo
+  `a.on_says = recorder.feed(0); b.on_says = recorder.feed(1)`;
+- RTP packets (`RtpRecording`, on a 20 ms clock of its own, a jitter buffer per stream):
+  `record_relay()` taps both directions of a relayed call (the relay's hot path gains one call per
+  packet, only while recording), `record_endpoint()` records what one leg sends (voicemail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from telephony.media import codecs
+from telephony.media.jitter import InboundStream
+from telephony.media.relay import Relay
+from telephony.media.rtp import RtpEndpoint
+
+FRAME = 0.020
+SAMPLES = codecs.FRAME_SAMPLES
+log = logging.getLogger(__name__)
+MAX_SKEW = 5  # frames one channel may run ahead of another before the missing one is filled with silence
+_HEADER = struct.Struct("<4sI4s4sIHHIIHH4sI")
+
+Frame = np.ndarray
+
+
+def wav_header(*, channels: int, rate: int, data_bytes: int) -> bytes:
+    """The 44-byte header of a 16-bit PCM WAV file holding `data_bytes` of samples."""
+    block = 2 * channels
+    return _HEADER.pack(b"RIFF", 36 + data_bytes, b"WAVE", b"fmt ", 16, 1, channels, rate, rate * block, block,
+                        16, b"data", data_bytes)  # fmt: skip
+
+
+class Recorder:
+    """A WAV file written a chunk at a time from 20 ms frames (None is silence)."""
+
+    def __init__(self, path: str | os.PathLike, *, channels: int = 1, chunk: float = 1.0,
+                 rate: int = codecs.RATE) -> None:  # fmt: skip
+        if channels not in (1, 2):
+            raise ValueError("a recording has one or two channels")
+        self.path = Path(path)
+        self.channels, self.rate = channels, rate
+        self.frames = 0  # ticks written to the file (per channel)
+        self.data_bytes = 0
+        self.closed = False
+        self.error: OSError | None = None  # why writing stopped (a full disk): the call goes on unrecorded
+        self._chunk = max(1, round(chunk / FRAME))
+        self._buffer: list[bytes] = []
+        self._pending: list[deque[Frame | None]] = [deque() for _ in range(channels)]
+        self._silence = bytes(2 * SAMPLES * channels)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        os.pwrite(self._fd, wav_header(channels=channels, rate=rate, data_bytes=0), 0)
+
+    @property
+    def seconds(self) -> float:
+        return (self.frames + len(self._buffer)) * FRAME
+
+    def write(self, *frames: Frame | None) -> None:
+        """One tick: a frame per channel."""
+        if self.closed or self.error is not None:
+            return
+        if len(frames) != self.channels:
+            raise ValueError(f"{self.channels} channel(s), {len(frames)} frame(s)")
+        if self.channels == 1:
+            frame = frames[0]
+            self._buffer.append(self._silence if frame is None else frame.astype("<i2", copy=False).tobytes())
+        elif frames[0] is None and frames[1] is None:
+            self._buffer.append(self._silence)
+        else:
+            both = np.zeros((SAMPLES, 2), dtype="<i2")
+            for channel, frame in enumerate(frames):
+                if frame is not None:
+                    both[:, channel] = frame
+            self._buffer.append(both.tobytes())
+        if len(self._buffer) >= self._chunk:
+            self.flush()
+
+    def feed(self, channel: int = 0) -> Callable[[Frame | None], None]:
+        """A callable for one channel's frames (a mixer's tap); channels fed from different taps
+        of the same tick line up, and one that stops being fed is filled with silence."""
+        if not 0 <= channel < self.channels:
+            raise ValueError(f"no channel {channel}")
+        if self.channels == 1:
+            return self.write
+        pending = self._pending
+
+        def feed(frame: Frame | None) -> None:
+            pending[channel].append(frame)
+            if all(pending):
+                self.write(*(queue.popleft() for queue in pending))
+            elif len(pending[channel]) > MAX_SKEW:
+                self.write(*(queue.popleft() if queue else None for queue in pending))
+
+        return feed
+
+    def flush(self) -> None:
+        """Write the buffered frames, then the header that counts them."""
+        if not self._buffer or self.closed or self.error is not None:
+            return
+        data = b"".join(self._buffer)
+        self._buffer.clear()
+        try:
+            written = os.pwrite(self._fd, data, 44 + self.data_bytes)
+            if written != len(data):
+                raise OSError(f"short write: {written} of {len(data)} bytes")
+            self.data_bytes += written
+            self.frames = self.data_bytes // len(self._silence)
+            os.pwrite(self._fd, wav_header(channels=self.channels, rate=self.rate, data_bytes=self.data_bytes), 0)
+        except OSError as error:  # the file keeps what it had; the caller's tick must not fail
+            self.error = error
+            log.error("recording %s stopped: %s", self.path, error)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        while any(self._pending):
+            self.write(*(queue.popleft() if queue else None for queue in self._pending))
+        self.flush()
+        self.closed = True
+        os.close(self._fd)
+
+
+class RtpRecording:
+    """Records RTP streams through their own jitter buffers on a 20 ms clock: one channel per
+    stream, or their mix in one. Made by `record_relay()` and `record_endpoint()`."""
+
+    def __init__(self, recorder: Recorder, streams: Iterable[InboundStream], *, mix: bool = False,
+                 on_stop: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self.recorder = recorder
+        self.streams = list(streams)
+        self.mix = mix
+        if (1 if mix else len(self.streams)) != recorder.channels:
+            raise ValueError("one channel per stream, or one for their mix")
+        self.on_stop = on_stop
+        self._timer: asyncio.TimerHandle | None = None
+        self._start = 0.0
+        self._count = 0
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._start, self._count = loop.time(), 0
+        self._timer = loop.call_soon(self._tick)
+
+    @property
+    def running(self) -> bool:
+        return self._timer is not None
+
+    def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._count += 1
+        if loop.time() - (self._start + (self._count - 1) * FRAME) > 0.1:  # held up: no burst of catching up
+            self._count = int((loop.time() - self._start) / FRAME) + 1
+        self._timer = loop.call_at(self._start + self._count * FRAME, self._tick)
+        frames = [stream.next_frame() for stream in self.streams]
+        if not self.mix:
+            self.recorder.write(*frames)
+            return
+        present = [frame for frame in frames if frame is not None]
+        if len(present) <= 1:
+            self.recorder.write(present[0] if present else None)
+        else:
+            total = np.sum(present, axis=0, dtype=np.int32)
+            self.recorder.write(np.clip(total, -32768, 32767).astype(np.int16))
+
+    def stop(self) -> None:
+        """Stop, give the taps back and close the file; safe to call twice."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.on_stop is not None:
+            self.on_stop()
+            self.on_stop = None
+        self.recorder.close()
+
+
+def record_relay(relay: Relay, path: str | os.PathLike, *, codec_a: str, codec_b: str | None = None,
+                 event_pts: Iterable[int] = (), stereo: bool = True, chunk: float = 1.0) -> RtpRecording:  # fmt: skip
+    """Record a relayed call: what a sends on the left channel, what b sends on the right (or both
+    mixed in mono). codec_b defaults to codec_a; event_pts are kept out of the audio."""
+    events = tuple(event_pts)
+    from_a = InboundStream(codec_a, event_pts=events, clock_rate=relay.a.clock_rate)
+    from_b = InboundStream(codec_b or codec_a, event_pts=events, clock_rate=relay.b.clock_rate)
+    relay.tap(from_a.push, from_b.push)
+    recording = RtpRecording(Recorder(path, channels=2 if stereo else 1, chunk=chunk), [from_a, from_b],
+                             mix=not stereo, on_stop=lambda: relay.tap(None, None))  # fmt: skip
+    recording.start()
+    return recording
+
+
+def record_endpoint(endpoint: RtpEndpoint, path: str | os.PathLike, *, codec: str, voice_pt: int | None = None,
+                    event_pts: Iterable[int] = (), on_event: Callable[[bytes], None] | None = None,
+                    chunk: float = 1.0) -> RtpRecording:  # fmt: skip
+    """Record what one leg sends (voicemail): takes the endpoint's sink over, gives it back on stop.
+    Telephone events go to `on_event` (a DtmfCollector's push_packet, to end on '#')."""
+    stream = InboundStream(codec, voice_pt=voice_pt, event_pts=event_pts, on_event=on_event,
+                           clock_rate=endpoint.clock_rate)  # fmt: skip
+    endpoint.sink = stream.push
+
+    def give_back() -> None:
+        if endpoint.sink == stream.push:
+            endpoint.sink = None
+
+    recording = RtpRecording(Recorder(path, chunk=chunk), [stream], on_stop=give_back)
+    recording.start()
+    return recording

@@ -2,7 +2,8 @@
 
 Music on hold, prompts and tones all come down to a list of encoded 20 ms frames sent on an
 endpoint as a stream of its own (SSRC, sequence, timestamp); the first packet carries the marker
-bit so the phone resynchronises its jitter buffer.
+bit so the phone resynchronises its jitter buffer. Any codec codecs.py has can be played; the
+timestamp advances by 20 ms of the codec's RTP clock (160 for G.711 and G.722, 960 for Opus).
 """
 
 from __future__ import annotations
@@ -12,14 +13,26 @@ import math
 import os
 import struct
 from collections.abc import Callable
+from functools import partial
 
-from telephony.media import g711
+import numpy as np
+
+from telephony.media import codecs
 from telephony.media.rtp import RtpEndpoint
 
 FRAME = 0.020
 SAMPLES = 160  # 20 ms at 8 kHz
 _HEADER = struct.Struct("!BBHII")
-ENCODERS = {"PCMU": g711.ulaw_encode, "PCMA": g711.alaw_encode}
+# The codecs encode() can play in: name -> a new encoder (per stream: G.722 and Opus keep state).
+ENCODERS = {name: partial(codecs.new_encoder, name) for name in codecs.NAMES}
+
+
+class Frames(list):
+    """Encoded 20 ms frames, and how far each moves the RTP timestamp (20 ms of the codec's clock)."""
+
+    def __init__(self, frames: list[bytes], timestamp_step: int = SAMPLES) -> None:
+        super().__init__(frames)
+        self.timestamp_step = timestamp_step
 
 
 class Player:
@@ -32,6 +45,7 @@ class Player:
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.seq = int.from_bytes(os.urandom(2), "big")
         self.timestamp = int.from_bytes(os.urandom(4), "big")
+        self.step = getattr(frames, "timestamp_step", SAMPLES)
         self.sent = 0
         self._timer: asyncio.TimerHandle | None = None
         self._start = 0.0
@@ -62,17 +76,18 @@ class Player:
         self.endpoint.send_rtp(header + self.frames[index])
         self.sent += 1
         self.seq = (self.seq + 1) & 0xFFFF
-        self.timestamp = (self.timestamp + SAMPLES) & 0xFFFFFFFF
+        self.timestamp = (self.timestamp + self.step) & 0xFFFFFFFF
         # Due times from the start, not from now: lateness in one tick does not add up.
         self._timer = asyncio.get_running_loop().call_at(self._start + self.sent * FRAME, self._tick)
 
 
 def encode(samples: list[int], codec: str) -> list[bytes]:
-    """16-bit samples at 8 kHz -> 20 ms frames of a G.711 codec (the last one padded with silence)."""
-    encoder = ENCODERS[codec]
-    padded = samples + [0] * (-len(samples) % SAMPLES)
-    data = bytes(encoder(sample) for sample in padded)
-    return [data[i : i + SAMPLES] for i in range(0, len(data), SAMPLES)]
+    """16-bit samples at 8 kHz -> 20 ms frames of `codec` (the last one padded with silence), encoded as
+    one stream in order (a Frames list, which tells the Player its timestamp step)."""
+    encoder = ENCODERS[codec]()
+    padded = np.array(samples + [0] * (-len(samples) % SAMPLES), dtype=np.int16)
+    frames = [encoder(padded[i : i + SAMPLES]) for i in range(0, len(padded), SAMPLES)]
+    return Frames(frames, codecs.rtp_clock(codec) * SAMPLES // codecs.RATE)
 
 
 def tones(notes: list[tuple[tuple[float, ...], float]], *, level: float = 6000.0) -> list[int]:

@@ -13,18 +13,21 @@ from telephony.sip.errors import SipError
 # Static payload types (RFC 3551) the engine knows; dynamic ones come from a=rtpmap.
 STATIC = {0: ("PCMU", 8000), 8: ("PCMA", 8000), 9: ("G722", 8000), 3: ("GSM", 8000), 18: ("G729", 8000)}
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+# Encoding names are case-insensitive (RFC 4855), but these are written as their RFCs spell them.
+SPELLING = {"TELEPHONE-EVENT": "telephone-event", "OPUS": "opus"}
 
 
 @dataclass
 class Codec:
     payload: int
     name: str  # upper case: PCMU, PCMA, G722, TELEPHONE-EVENT, OPUS...
-    rate: int
+    rate: int  # the RTP clock: 8000 for G.722 (RFC 3551), 48000 for Opus (RFC 7587)
     fmtp: str = ""
+    channels: int = 1  # rtpmap's encoding parameters: Opus is always "opus/48000/2" (RFC 7587)
 
     def rtpmap(self) -> str:
-        name = "telephone-event" if self.name == "TELEPHONE-EVENT" else self.name
-        return f"a=rtpmap:{self.payload} {name}/{self.rate}"
+        channels = f"/{self.channels}" if self.channels != 1 else ""
+        return f"a=rtpmap:{self.payload} {SPELLING.get(self.name, self.name)}/{self.rate}{channels}"
 
 
 @dataclass
@@ -125,6 +128,8 @@ def _attribute(media: Media, value: str) -> None:
         codec.name = encoding[0].upper()
         if len(encoding) > 1 and encoding[1].isdigit():
             codec.rate = int(encoding[1])
+        if len(encoding) > 2 and encoding[2].isdigit():
+            codec.channels = int(encoding[2])
 
 
 def build_sdp(address: str, port: int, codecs: list[Codec], *, session_id: int, version: int = 1,

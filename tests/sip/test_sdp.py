@@ -48,3 +48,27 @@ def test_an_answer_built_here_parses_back_and_keeps_only_common_codecs():
     assert back.audio_address() == ("10.0.0.5", 20000)
     assert [(c.payload, c.name) for c in back.audio.codecs] == [(0, "PCMU"), (101, "TELEPHONE-EVENT")]
     assert b"a=fmtp:101 0-16" in body and b"a=rtpmap:101 telephone-event/8000" in body
+
+
+WEBRTC_OFFER = (
+    "v=0\r\no=- 1 2 IN IP4 10.0.0.9\r\ns=-\r\nc=IN IP4 10.0.0.9\r\nt=0 0\r\nm=audio 9000 RTP/AVP 111 0 110 126\r\n"
+    "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\n"
+    "a=rtpmap:110 telephone-event/48000\r\na=rtpmap:126 telephone-event/8000\r\n"
+)
+
+
+def test_opus_keeps_its_channels_both_ways_and_its_48k_clock():
+    codecs = parse_sdp(WEBRTC_OFFER).audio.codecs
+    assert [(c.payload, c.name, c.rate, c.channels) for c in codecs] == [
+        (111, "OPUS", 48000, 2), (0, "PCMU", 8000, 1), (110, "TELEPHONE-EVENT", 48000, 1),
+        (126, "TELEPHONE-EVENT", 8000, 1)]  # fmt: skip
+    supported = [Codec(111, "OPUS", 48000, channels=2), Codec(101, "TELEPHONE-EVENT", 48000)]
+    common = common_codecs(codecs, supported)
+    assert [(c.payload, c.rate) for c in common] == [(111, 48000), (110, 48000)]
+    body = build_sdp("10.0.0.5", 20000, common, session_id=7)
+    # RFC 7587: the rtpmap is opus/48000/2 whatever the sender codes; RFC 4855 spellings
+    assert b"a=rtpmap:111 opus/48000/2\r\n" in body and b"a=rtpmap:110 telephone-event/48000\r\n" in body
+    assert b"a=fmtp:111 minptime=10;useinbandfec=1" in body
+    back = parse_sdp(body).audio.codecs
+    assert [(c.name, c.rate, c.channels) for c in back] == [("OPUS", 48000, 2), ("TELEPHONE-EVENT", 48000, 1)]
+    assert b"PCMU/8000\r\n" in build_sdp("10.0.0.5", 20000, [Codec(0, "PCMU", 8000)], session_id=7)

@@ -79,6 +79,7 @@ OCX_ENGINE = {
     "edge": env("OCX_ENGINE_EDGE", f"{OCX_SIP['host']}:{OCX_SIP['port']}"),
     "capacity": int(env("OCX_ENGINE_CAPACITY", "400")),
     "ring_timeout": float(env("OCX_ENGINE_RING_TIMEOUT", "60")),
+    "park_timeout": float(env("OCX_ENGINE_PARK_TIMEOUT", "120")),
     "drain": float(env("OCX_ENGINE_DRAIN", "30")),
 }
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public

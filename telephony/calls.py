@@ -116,6 +116,63 @@ def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> st
     return leaving
 
 
+def call_join(*, actor, cdr: Cdr, other: Cdr) -> None:
+    """Attended transfer: the line that is in both calls (the actor's, after a consultation call)
+    leaves them, and the two other parties talk; `other` (the consultation call) ends."""
+    if other.call_uuid == cdr.call_uuid:
+        raise ValidationError({"with": "Name the other call: the consultation call."})
+    if other.ended_at is not None:
+        raise CallEnded("The consultation call has ended already.")
+    if other.engine != cdr.engine:
+        raise NotPossible("Not transferred: the two calls are held by different engines.")
+    answer = _command(cdr, {"type": "engine.join", "with": str(other.call_uuid)})
+    if not answer.get("ok"):
+        raise NotPossible(f"Not transferred: {answer.get('error', 'refused')}.")
+
+
+SUPERVISION_MODES = ("monitor", "whisper", "barge")
+
+
+def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "callee") -> None:
+    """Monitor (listen), whisper (talk to the `agent` side only) or barge into (talk with both) a call:
+    the engine rings line `extension`, which the client's operators must have allowed to, and joins
+    it once answered (waits up to the ring timeout)."""
+    if mode not in SUPERVISION_MODES:
+        raise ValidationError({"mode": f"Choose one of: {', '.join(SUPERVISION_MODES)}."})
+    if agent not in ("caller", "callee"):
+        raise ValidationError({"agent": "Choose caller or callee."})
+    if not extension.may_barge:
+        raise NotAllowed(f"Line {extension.number} may not monitor, whisper or barge; an operator can allow it.")
+    answer = _command(cdr, {"type": "engine.supervise", "number": extension.number, "mode": mode, "agent": agent},
+                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
+    if not answer.get("ok"):
+        raise NotPossible(f"Not joined: {answer.get('error', 'refused')}.")
+
+
+def call_park(*, actor, cdr: Cdr, parked: str | None = None) -> int:
+    """Park a party ("caller" or "callee"; by default the actor's other party) in the client's first
+    free slot: it hears music, the other party is let go. Returns the slot; any line of the client
+    takes the call back by dialling *71<slot>, or through call_retrieve."""
+    if parked is None:
+        parked = _other_party(actor, cdr, "parked", "Say who to park: caller or callee.")
+    if parked not in ("caller", "callee"):
+        raise ValidationError({"parked": "Choose caller or callee."})
+    answer = _command(cdr, {"type": "engine.park", "parked": parked})
+    if not answer.get("ok"):
+        raise NotPossible(f"Not parked: {answer.get('error', 'refused')}.")
+    return answer["slot"]
+
+
+def call_retrieve(*, actor, cdr: Cdr, extension) -> None:
+    """Take a parked call back: the engine rings the line `extension` and joins it to the parked party
+    once answered (waits up to the ring timeout); NotPossible when the call is not parked or nobody
+    answered (the call stays parked)."""
+    answer = _command(cdr, {"type": "engine.retrieve", "number": extension.number},
+                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
+    if not answer.get("ok"):
+        raise NotPossible(f"Not retrieved: {answer.get('error', 'refused')}.")
+
+
 def call_originate(*, actor, client, to: str, extension) -> str:
     """Click-to-call: the least-busy engine rings the line's devices, then calls `to` once the user
     answers. Returns the new call's id at once (its progress shows in the call events and the list)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -11,8 +12,18 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from billing.models import Cdr
+from config.redis_store import get_redis
 from telephony import services
-from telephony.calls import call_hangup, call_hold, call_resume, call_transfer
+from telephony.callindex import parked_calls
+from telephony.calls import (
+    call_hangup,
+    call_hold,
+    call_park,
+    call_resume,
+    call_retrieve,
+    call_supervise,
+    call_transfer,
+)
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
 from telephony.selectors import registrations_of, sip_bans, sip_credentials
@@ -223,9 +234,16 @@ def call_list(request: HttpRequest) -> HttpResponse:
     disposition = request.GET.get("disposition", "")
     if disposition in Cdr.Disposition.values:
         history = history.filter(disposition=disposition)
+    active = list(calls.active()[:200])
+    if active:  # which of them wait in a park slot (the engines' call index)
+        parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
+        for call in active:
+            call.park_slot = parked.get(str(call.call_uuid))
     context = {
         "title": "Calls" if request.user.role == Role.CLIENT else "My calls",
-        "active": list(calls.active()[:200]),
+        "active": active,
+        # Users see their own calls only: granted lines supervise others' by dial code (*81/*82/*83<ext>).
+        "may_supervise": request.user.role == Role.CLIENT,
         "dispositions": [c for c in Cdr.Disposition.choices if c[0] != Cdr.Disposition.IN_PROGRESS],
         "disposition": disposition,
         **paginated(request, history, CALL_SEARCH),
@@ -233,11 +251,24 @@ def call_list(request: HttpRequest) -> HttpResponse:
     return render(request, "telephony/call_list.html", context)
 
 
+def _acting_line(request: HttpRequest, problem: str) -> Extension:
+    """The line an action rings: a user's own; an operator names it in the form's "to"."""
+    if request.user.role == Role.USER:
+        extension = Extension.objects.filter(account=request.user).first()
+    else:
+        line = request.POST.get("to", "").strip()
+        extension = Extension.objects.filter(number=line).first() if line else None
+    if extension is None:
+        raise ValidationError({"to": problem})
+    return extension
+
+
 @role_required(Role.CLIENT, Role.USER)
 @require_POST
 def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
-    """Hang up, hold, resume or transfer a call in progress, through the engine that holds it."""
-    if action not in ("hangup", "hold", "resume", "transfer"):
+    """Hang up, hold, resume, transfer, park or retrieve a call in progress, through the engine that
+    holds it."""
+    if action not in ("hangup", "hold", "resume", "transfer", "park", "retrieve", "supervise"):
         raise Http404("No such action.")
     cdr = Cdr.objects.get_for(request.user, call_uuid=call_uuid)
     party = request.POST.get("party") or None
@@ -251,6 +282,19 @@ def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
         elif action == "resume":
             call_resume(actor=request.user, cdr=cdr)
             done = "is resumed"
+        elif action == "park":
+            slot = call_park(actor=request.user, cdr=cdr, parked=party)
+            done = f"is parked in slot {slot} (dial *71{slot} to take it back)"
+        elif action == "retrieve":
+            extension = _acting_line(request, "Name the extension whose phones ring to take the call.")
+            call_retrieve(actor=request.user, cdr=cdr, extension=extension)
+            done = f"is retrieved to {extension.number}"
+        elif action == "supervise":
+            extension = _acting_line(request, "Name the extension whose phones ring to join the call.")
+            mode = request.POST.get("mode", "")
+            call_supervise(actor=request.user, cdr=cdr, extension=extension, mode=mode,
+                           agent=request.POST.get("agent") or "callee")  # fmt: skip
+            done = f"has {extension.number} in it ({mode})"
         else:
             to = request.POST.get("to", "").strip()
             if not (to.isdigit() and 2 <= len(to) <= 4):

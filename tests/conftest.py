@@ -117,7 +117,7 @@ def _get_or_build_world() -> World:
                     password=PASSWORD,
                     number="103",
                 )
-                extension_update(actor=op, client=client, extension=third, may_intercept=True)
+                extension_update(actor=op, client=client, extension=third, may_intercept=True, may_barge=True)
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

@@ -80,8 +80,36 @@ class HoldSerializer(serializers.Serializer):
 
 
 class TransferSerializer(serializers.Serializer):
-    to = serializers.RegexField(r"^[0-9]{2,4}$", error_messages={"invalid": "An extension number: 2 to 4 digits."})
+    to = serializers.RegexField(r"^[0-9]{2,4}$", required=False,
+                                error_messages={"invalid": "An extension number: 2 to 4 digits."})  # fmt: skip
     leaving = serializers.ChoiceField(choices=["caller", "callee"], required=False)
+    consultation = serializers.UUIDField(
+        required=False, help_text="Attended transfer: the consultation call whose other party this call's joins."
+    )
+
+    def validate(self, data):
+        if not data.get("to") and not data.get("consultation"):
+            raise serializers.ValidationError({"to": "Name the extension to transfer to, or the consultation call."})
+        return data
+
+
+class SuperviseSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["monitor", "whisper", "barge"])
+    agent = serializers.ChoiceField(choices=["caller", "callee"], default="callee",
+                                    help_text="whisper: the party who hears the supervisor")  # fmt: skip
+    line = serializers.RegexField(
+        r"^[0-9]{2,4}$", required=False, help_text="The supervisor's extension, which rings (operators only)."
+    )
+
+
+class ParkSerializer(serializers.Serializer):
+    parked = serializers.ChoiceField(choices=["caller", "callee"], required=False)
+
+
+class RetrieveSerializer(serializers.Serializer):
+    line = serializers.RegexField(
+        r"^[0-9]{2,4}$", required=False, help_text="The extension whose phones ring to take the call (operators only)."
+    )
 
 
 class OriginateSerializer(serializers.Serializer):

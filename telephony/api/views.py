@@ -17,7 +17,17 @@ from rest_framework.views import APIView
 from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
-from telephony.calls import call_hangup, call_hold, call_originate, call_resume, call_transfer
+from telephony.calls import (
+    call_hangup,
+    call_hold,
+    call_join,
+    call_originate,
+    call_park,
+    call_resume,
+    call_retrieve,
+    call_supervise,
+    call_transfer,
+)
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
@@ -161,12 +171,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         serializer = s.OriginateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        if request.user.role == Role.USER:
-            extension = Extension.objects.filter(account=request.user).first()
-        else:
-            extension = Extension.objects.filter(number=data.get("line", "")).first()
-        if extension is None:
-            raise ValidationError({"line": ["Name an existing extension whose phones ring first."]})
+        extension = self._line(request, data, "Name an existing extension whose phones ring first.")
         call_id = call_originate(actor=request.user, client=request.tenant, to=data["to"], extension=extension)
         return Response({"id": call_id, "detail": f"Calling {extension.number}, then {data['to']}."},
                         status=status.HTTP_202_ACCEPTED)  # fmt: skip
@@ -189,12 +194,64 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     @extend_schema(request=s.TransferSerializer, responses={200: None})
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
-        """Blind transfer: "leaving" (by default the actor) goes, the other party is put through to "to"."""
+        """Blind transfer: "leaving" (by default the actor) goes, the other party is put through to "to".
+        Attended transfer: "consultation" names the actor's other call; the line in both leaves them
+        and the two other parties talk."""
         serializer = s.TransferSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if data.get("consultation"):
+            other = Cdr.objects.restrict(request.user).filter(call_uuid=data["consultation"]).first()
+            if other is None:
+                raise ValidationError({"consultation": ["No such call of yours."]})
+            call_join(actor=request.user, cdr=self.get_object(), other=other)
+            return Response({"detail": "Transferred: the other parties of both calls talk."})
         leaving = call_transfer(actor=request.user, cdr=self.get_object(), to=data["to"], leaving=data.get("leaving"))
         return Response({"detail": f"Transferred to {data['to']}.", "leaving": leaving})
+
+    @extend_schema(request=s.ParkSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def park(self, request, pk=None):
+        """Park a party ("parked": caller or callee; by default the actor's other party) in the first free
+        slot; the other party is let go. Any line takes it back by dialling *71<slot>."""
+        serializer = s.ParkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        slot = call_park(actor=request.user, cdr=self.get_object(), parked=serializer.validated_data.get("parked"))
+        return Response({"detail": f"Parked in slot {slot}; dial *71{slot} to take it back.", "slot": slot})
+
+    @extend_schema(request=s.RetrieveSerializer, responses={200: None})
+    @action(detail=True, methods=["post"], url_path="retrieve")
+    def unpark(self, request, pk=None):
+        """Take a parked call back: the actor's line rings (an operator names the line) and is joined to
+        the parked party once answered."""
+        serializer = s.RetrieveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        extension = self._line(request, serializer.validated_data, "Name an existing extension to ring.")
+        call_retrieve(actor=request.user, cdr=self.get_object(), extension=extension)
+        return Response({"detail": f"Retrieved to {extension.number}."})
+
+    @extend_schema(request=s.SuperviseSerializer, responses={200: None})
+    @action(detail=True, methods=["post"])
+    def supervise(self, request, pk=None):
+        """Monitor, whisper or barge: the supervisor's line rings (a user's own; an operator names the
+        line), and joins the call once answered. Only lines the operators allowed to."""
+        serializer = s.SuperviseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        extension = self._line(request, data, "Name an existing extension to ring.")
+        call_supervise(actor=request.user, cdr=self.get_object(), extension=extension, mode=data["mode"],
+                       agent=data["agent"])  # fmt: skip
+        return Response({"detail": f"{extension.number} joined the call ({data['mode']})."})
+
+    def _line(self, request, data: dict, problem: str) -> Extension:
+        """The line an action rings: a user's own, or the one an operator names in "line"."""
+        if request.user.role == Role.USER:
+            extension = Extension.objects.filter(account=request.user).first()
+        else:
+            extension = Extension.objects.filter(number=data.get("line", "")).first()
+        if extension is None:
+            raise ValidationError({"line": [problem]})
+        return extension
 
     @extend_schema(request=None, responses={200: None})
     @action(detail=True, methods=["post"])

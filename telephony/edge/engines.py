@@ -68,5 +68,10 @@ class EngineRegistry:
 
         return sorted((e for e in live if load(e) < 1), key=load)
 
+    def by_id(self, engine_id: str) -> EngineInfo | None:
+        """A live engine by id (draining or not), or None."""
+        engine = self.engines.get(engine_id)
+        return engine if engine is not None and engine.fresh() else None
+
     def handed_to(self, engine: EngineInfo) -> None:
         self.handed[engine.id] += 1

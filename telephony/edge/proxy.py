@@ -29,6 +29,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from telephony.callindex import code_target, index_field, ringing_key, where_key
 from telephony.edge.location import Binding
 from telephony.sip import Request, Response, SipError, make_response, parse_uri, parse_via
 
@@ -448,7 +449,7 @@ class Proxy:
                     ("Reason", f'SIP;cause=403;text="the client\'s limit of {domain["max_calls"]} calls is reached"'),
                 ])  # fmt: skip
             counted = (domain["client"], request.call_id)
-        engines = self.edge.engines.candidates()
+        engines = await self.engines_for(domain["client"], request, credential.get("number", ""))
         if not engines:
             if counted:
                 self.release_call(*counted)
@@ -467,6 +468,37 @@ class Proxy:
         ptx.begin()
         ptx.add(self.engine_branch(ptx, engines[0]))
         return None
+
+    async def engines_for(self, client: int, request: Request, caller_number: str) -> list[EngineInfo]:
+        """The engines to try for a phone's new call, least busy first, except that the engine holding
+        the call a dial code asks for (telephony/callindex.py) comes first, and so does the engine of
+        the caller's other call, so that a consultation call can be joined to it by a transfer."""
+        registry = self.edge.engines
+        engines = registry.candidates()
+        try:
+            dialled = parse_uri(request.uri).user_unescaped or ""
+        except SipError:
+            return engines
+        code = code_target(dialled)
+        try:
+            owner = await self.call_owner(client, code, caller_number)
+        except Exception:  # Redis away for a moment: route as usual
+            log.exception("call index lookup failed")
+            return engines
+        chosen = registry.by_id(owner) if owner else None
+        if chosen is None or (code is None and chosen not in engines):
+            return engines  # (a call that a code names may be on a draining engine: it still goes there)
+        return [chosen, *[e for e in engines if e.id != chosen.id]]
+
+    async def call_owner(self, client: int, code: tuple[str, str] | None, caller_number: str) -> str | None:
+        fast, prefix = self.edge.fast, self.config.redis_prefix
+        if code is not None and index_field(*code) is None:  # *8: the oldest ringing call
+            first = await fast.call("ZRANGE", ringing_key(prefix, client), 0, 0)
+            owner = first[0].split(b" ", 1)[1] if first else None
+        else:
+            field = index_field(*code) if code is not None else f"line:{caller_number}"
+            owner = await fast.call("HGET", where_key(prefix, client), field)
+        return owner.split(b" ", 1)[0].decode() if owner else None
 
     def engine_branch(self, ptx: ProxyTx, engine: EngineInfo) -> Branch:
         self.edge.engines.handed_to(engine)

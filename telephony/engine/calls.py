@@ -19,17 +19,23 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
 from asgiref.sync import sync_to_async
 
 from billing.models import Cdr
+from telephony.callindex import PARK, code_target
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
-from telephony.media.g711 import transcoder
+from telephony.media.codecs import supported as decodable
+from telephony.media.mixer import Mixer
+from telephony.media.mixer import Party as MixerParty
 from telephony.media.player import ENCODERS, Player, hold_music
 from telephony.media.ports import MediaError
 from telephony.media.rtp import RtpEndpoint
+from telephony.media.transcode import transcoder
 from telephony.sip import Request, Response, SipError, parse_uri
 from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
 
@@ -37,8 +43,10 @@ if TYPE_CHECKING:
     from telephony.engine.server import Engine
 
 log = logging.getLogger(__name__)
+# Opus: a dynamic type, always opus/48000/2 (RFC 7587); DTMF beside it on its 48 kHz clock (RFC 4733 2.1).
 SUPPORTED = [Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(9, "G722", 8000),
-             Codec(101, "TELEPHONE-EVENT", 8000)]  # fmt: skip
+             Codec(111, "OPUS", 48000, channels=2), Codec(101, "TELEPHONE-EVENT", 8000),
+             Codec(110, "TELEPHONE-EVENT", 48000)]  # fmt: skip
 # What the caller hears when the callee's side fails: the callee's answer where it says something
 # useful, else a status that does.
 PASS_THROUGH = {404, 410, 480, 484, 486, 600, 603}
@@ -46,30 +54,63 @@ DISPOSITIONS = {486: Cdr.Disposition.BUSY, 600: Cdr.Disposition.BUSY, 480: Cdr.D
                 408: Cdr.Disposition.NO_ANSWER, 487: Cdr.Disposition.CANCELLED, 603: Cdr.Disposition.BUSY}  # fmt: skip
 
 
-TRANSCODABLE = {"PCMU", "PCMA"}
-PICKUP, DIRECTED_PICKUP = "*8", "**"  # dial codes: pick up the client's oldest ringing call, or a line's
+TRANSCODABLE = {"PCMU", "PCMA", "G722", "OPUS"}  # any pair is converted (telephony/media/transcode.py)
 
 
 def media_plan(offered: list[Codec], answered: list[Codec]):
     """(A's codec, B's codec, converter A->B, converter B->A) for B's answer to an offer built from A's
-    codecs; converters are None when B took one of A's codecs (relay), G.711 tables when B took the
-    other law; None when nothing fits."""
+    codecs; None when nothing fits. Converters are None when B took one of A's codecs under the same
+    payload types (relay); when only the numbers differ (dynamic Opus, telephone-event) they rewrite
+    the payload type; between codecs, G.711 tables or decoding and encoding (media/transcode.py).
+    Every conversion goes through 8 kHz audio, so A's G.711 (cheapest) is taken when it has one."""
     voice = [c for c in answered if c.name != "TELEPHONE-EVENT"]
     if not voice:
         return None
     chosen = voice[0]
-    same = next((c for c in offered if (c.name, c.rate) == (chosen.name, chosen.rate)), None)
-    if same is not None:
-        return same, chosen, None, None
-    mine = next((c for c in offered if c.name in TRANSCODABLE), None)
-    if mine is None or chosen.name not in TRANSCODABLE:
-        return None
-    event_a = next((c.payload for c in offered if c.name == "TELEPHONE-EVENT"), None)
-    event_b = next((c.payload for c in answered if c.name == "TELEPHONE-EVENT"), None)
-    a_to_b, b_to_a = {mine.payload: chosen.payload}, {chosen.payload: mine.payload}
-    if event_a is not None and event_b is not None:
-        a_to_b[event_a], b_to_a[event_b] = event_b, event_a
-    return mine, chosen, transcoder(mine.name, chosen.name, a_to_b), transcoder(chosen.name, mine.name, b_to_a)
+    event_a = next((c for c in offered if c.name == "TELEPHONE-EVENT"), None)
+    event_b = next((c for c in answered if c.name == "TELEPHONE-EVENT"), None)
+    events = (event_a, event_b) if event_a is not None and event_b is not None else None
+    mine = next((c for c in offered if (c.name, c.rate) == (chosen.name, chosen.rate)), None)
+    if mine is not None:
+        if mine.payload == chosen.payload and (events is None or event_a.payload == event_b.payload):
+            return mine, chosen, None, None
+    else:
+        ours = [c for c in offered if c.name in TRANSCODABLE]
+        mine = next((c for c in ours if c.name in ("PCMU", "PCMA")), ours[0] if ours else None)
+        if mine is None or chosen.name not in TRANSCODABLE:
+            return None
+    back = (event_b, event_a) if events else None
+    return mine, chosen, transcoder(mine, chosen, events=events), transcoder(chosen, mine, events=back)
+
+
+@dataclass
+class Supervisor:
+    """A supervisor's leg in a call (monitor, whisper or barge) and its place in the call's mixer."""
+
+    leg: Leg
+    media: RtpEndpoint
+    codec: Codec
+    offered: list[Codec]
+    party: MixerParty
+    number: str
+    mode: str
+
+
+def _event_payload(offered: list[Codec], codec: Codec) -> int | None:
+    """The telephone-event payload type on a leg: the one at the voice codec's clock rate."""
+    return next((c.payload for c in offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate), None)
+
+
+@dataclass
+class Dialled:
+    """A leg the engine placed to a line and that line answered (Call.dial_line)."""
+
+    leg: Leg
+    media: RtpEndpoint
+    codec: Codec  # the line's codec
+    offered: list[Codec]  # what the engine offered it
+    to_new: object  # converters from the codec asked for to the line's, and back (None: same codec)
+    from_new: object
 
 
 def _identity(request: Request) -> dict[str, str]:
@@ -121,6 +162,14 @@ class Call:
         self.unacked: dict[tuple[str, int], ServerTx] = {}
         self.ended_with: tuple[str, str, str] | None = None  # disposition, cause, side
         self.caller_connected = False  # the caller's dialog is confirmed while B still rings (click-to-call)
+        self.lines: dict[str, str] = {}  # side -> the number of the line on it, as the call index has it
+        self.ringing_line: str | None = None  # the callee's number while it rings (call index)
+        self.park_slot: int | None = None  # PARKED: the slot, the number that parked it and the timer
+        self.parker = ""
+        self.park_timer: asyncio.TimerHandle | None = None
+        self.mixer: Mixer | None = None  # while supervised: the parties' media is mixed, not relayed
+        self.mixed: dict[str, MixerParty] = {}  # "caller"/"callee" -> their place in the mixer
+        self.supervisors: list[Supervisor] = []
 
     # What the caller's leg is told: an answered INVITE for a phone that called; overridden for
     # click-to-call, where the engine called the caller's phone itself.
@@ -166,9 +215,10 @@ class Call:
         dialled = parse_uri(request.uri).user_unescaped or ""
         plans, client = self.engine.dialplans, int(identity["client"])
         plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
-        if dialled == PICKUP or dialled.startswith(DIRECTED_PICKUP):
+        code = code_target(dialled)
+        if code is not None:
             self.offered = codecs
-            await self.intercept(plan, int(identity["ext"]), dialled, offer)
+            await self.join_by_code(plan, int(identity["ext"]), dialled, code, offer)
             return
         route = plan.route(int(identity["ext"]), dialled)
         self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
@@ -210,6 +260,9 @@ class Call:
         self.b.invite = invite
         self.engine.index(self.b.call_id, self)
         self.state = "RINGING"
+        self.set_line("caller", caller.number)
+        self.ringing_line = callee.number
+        self.engine.background(self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp()))
         self.b_tx = self.ua.request(invite, self.on_b_response)
         self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
 
@@ -264,6 +317,7 @@ class Call:
             self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
             return
         self.codec, self.codec_b, to_b, to_a = plan
+        self.media_a.clock_rate, self.media_b.clock_rate = self.codec.rate, self.codec_b.rate  # (RTP statistics)
         self.media_b.set_remote(answer.audio_address())
         events = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
         body = build_sdp(self.engine.media.address, self.media_a.port, [self.codec, *events],
@@ -271,6 +325,7 @@ class Call:
         self.caller_answer(body)
         self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
         self.state = "ANSWERED"
+        self.set_line("callee", self.route.callee.number)
         self.answered_at = _now()
         self.engine.cdrs.answered(self.uuid, self.answered_at)
         self.engine.event(self, "call.answered")
@@ -302,10 +357,21 @@ class Call:
                 self.media_a.set_remote(answer.audio_address())
 
     def on_request(self, request: Request, stx: ServerTx) -> None:
-        leg = self.a if request.call_id == self.a.call_id else self.b
+        supervisor = next((v for v in self.supervisors if v.leg.call_id == request.call_id), None)
+        if supervisor is not None:
+            self.supervisor_request(supervisor, request, stx)
+            return
+        leg = next((g for g in (self.a, self.b) if g is not None and g.call_id == request.call_id), None)
         # RFC 3261 12.2.2: a request of this dialog carries our tag in To and the other side's in From.
-        if request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
+        if leg is None or request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
             self.ua.respond(stx, 481)
+            return
+        if request.method == "BYE" and self.state == "PARKED":  # the parked party gave up waiting
+            self.ua.respond(stx, 200)
+            self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
+            return
+        if request.method == "INVITE" and self.state == "PARKED":
+            self.reinvited(leg, request, stx)
             return
         if request.method == "BYE":
             if self.state != "ANSWERED" and leg is self.a and self.caller_connected:
@@ -327,9 +393,15 @@ class Call:
             return
         if request.method == "REFER" and self.state == "ANSWERED":
             try:
-                dialled = request.name_addr("Refer-To").uri.user_unescaped or ""
+                refer_to = request.name_addr("Refer-To").uri
+                dialled = refer_to.user_unescaped or ""
             except SipError:
-                dialled = ""
+                refer_to, dialled = None, ""
+            headers = refer_to.headers if refer_to is not None else {}
+            replaces = next((v for k, v in headers.items() if k.lower() == "replaces"), None)
+            if replaces is not None:  # attended transfer (RFC 3891): join our other party to the consulted one
+                self.refer_replaces(leg, unquote(replaces), stx)
+                return
             if not dialled or self.transferring:
                 self.ua.respond(stx, 400 if not dialled else 491, "Bad Refer-To" if not dialled else None)
                 return
@@ -349,6 +421,28 @@ class Call:
             return
         self.ua.respond(stx, 501)
 
+    def supervisor_request(self, supervisor: Supervisor, request: Request, stx: ServerTx) -> None:
+        leg = supervisor.leg
+        if request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
+            self.ua.respond(stx, 481)
+        elif request.method == "BYE":
+            self.ua.respond(stx, 200)
+            self.supervisor_left(supervisor, bye=False)
+        elif request.method == "INVITE":  # a refresh or a new address; the mixer goes on as it was
+            try:
+                offer = parse_sdp(request.body) if request.body else None
+            except SipError:
+                offer = None
+            if offer is not None and offer.audio_address() is not None:
+                supervisor.media.set_remote(offer.audio_address())
+            leg.sdp_version += 1
+            body = build_sdp(self.engine.media.address, supervisor.media.port, supervisor.offered,
+                             session_id=self.uuid.int % 10**9, version=leg.sdp_version)  # fmt: skip
+            self.unacked[(request.call_id, request.cseq[0])] = stx
+            self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
+        else:
+            self.ua.respond(stx, 200 if request.method in ("INFO", "UPDATE", "OPTIONS", "NOTIFY") else 501)
+
     def reinvited(self, leg: Leg, request: Request, stx: ServerTx) -> None:
         """A phone's re-INVITE: hold (a=sendonly or inactive, or the old c=0.0.0.0) and resume, or a
         new media address. The engine answers for itself; the other leg is never re-INVITEd: the
@@ -367,7 +461,9 @@ class Call:
             elif address != media.remote:
                 media.set_remote(address)
         other = "callee" if leg is self.a else "caller"
-        if direction in ("sendonly", "inactive"):
+        if self.state != "ANSWERED":
+            pass  # parked: the engine plays music to the phone whatever it says
+        elif direction in ("sendonly", "inactive"):
             self.hold(other)
         elif self.held == other:
             self.resume()
@@ -379,12 +475,14 @@ class Call:
         self.unacked[(request.call_id, request.cseq[0])] = stx
         self.ua.respond(stx, 200, to_tag=leg.local_tag, body=body)
 
-    # Intercept -------------------------------------------------------------------------------------
+    # Joining a call by a dial code: intercept, retrieve from park ----------------------------------
 
-    async def intercept(self, plan, extension: int, dialled: str, offer) -> None:
-        """Pick up a colleague's ringing call (*8: the oldest ringing in the client, **<ext>: that line's).
-        The ringing call stops ringing its callee and continues with this caller in the callee's place;
-        this call object then ends (its leg belongs to the other call). Only lines granted it may."""
+    async def join_by_code(self, plan, extension: int, dialled: str, code: tuple[str, str], offer) -> None:
+        """A dial code that joins this caller to a call the engine holds: pick up a colleague's ringing
+        call (*8: the client's oldest, **<ext>: that line's; lines granted intercept only) or retrieve
+        a parked one (*71<slot>). The edge sends such INVITEs to the engine the call index names.
+        The caller's leg goes over to that call and this call object ends without a record of its own
+        (the call it joined has one); a refusal gets a record."""
         caller = plan.by_extension.get(extension)
         self.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller or Party("", ""),
                            callee=None)  # fmt: skip
@@ -394,26 +492,101 @@ class Call:
                                   started_at=self.started_at, dialled=dialled)  # fmt: skip
             self.end_before_answer(status, reason)
 
-        if caller is None or not caller.may_intercept:
-            return refuse(403, "Intercept Not Allowed")
-        number = dialled[len(DIRECTED_PICKUP) :] if dialled.startswith(DIRECTED_PICKUP) else None
-        ringing = [c for c in self.engine.active if c is not self and c.state == "RINGING" and c.route is not None
-                   and c.route.client == plan.client and c.route.callee is not None and c.media_a is not None
-                   and (number is None or c.route.callee.number == number)]  # fmt: skip
-        if not ringing:
-            return refuse(404, "Nothing To Pick Up")
-        target = min(ringing, key=lambda c: c.started_at)
-        media_plan_ = media_plan(target.offered, self.offered)
-        if media_plan_ is None:
+        kind, argument = code
+        if caller is None:
+            return refuse(403, "Unknown Caller")
+        if kind == "pickup":
+            if not caller.may_intercept:
+                return refuse(403, "Intercept Not Allowed")
+            ringing = [c for c in self.engine.live() if c is not self and c.state == "RINGING" and c.route is not None
+                       and c.route.client == plan.client and c.route.callee is not None and c.media_a is not None
+                       and (not argument or c.route.callee.number == argument)]  # fmt: skip
+            if not ringing:
+                return refuse(404, "Nothing To Pick Up")
+            target = min(ringing, key=lambda c: c.started_at)
+            theirs, state = target.offered, "RINGING"
+        elif kind == "retrieve":
+            target = self.engine.parked(plan.client, int(argument))
+            if target is None:
+                return refuse(404, "Nothing Parked There")
+            _, _, codec, offered = target.side(target.held)
+            theirs, state = [codec, *[c for c in offered if c.name == "TELEPHONE-EVENT"][:1]], "PARKED"
+        else:
+            return await self._join_as_supervisor(plan, caller, kind, argument, offer, refuse)
+        plan_ = media_plan(theirs, self.offered)
+        if plan_ is None:
             return refuse(488, "Not Acceptable Here")
         try:
             self.media_a = await self.engine.media.open(remote=offer.audio_address() if offer else None)
         except MediaError:
             return refuse(503, "No Media Ports")
-        if target.state != "RINGING" or self.state == "ENDED":  # answered or gone meanwhile
+        if target.state != state or target.transferring or self.state == "ENDED":  # gone meanwhile
             self.close_media()
-            return refuse(404, "Nothing To Pick Up")
-        target.picked_up_by(self, caller, media_plan_)
+            return refuse(404, "Nothing To Pick Up" if kind == "pickup" else "Nothing Parked There")
+        if kind == "pickup":
+            target.picked_up_by(self, caller, plan_)
+        else:
+            target.retrieved_by(self, caller, plan_)
+
+    async def _join_as_supervisor(self, plan, caller: Party, mode: str, number: str, offer, refuse) -> None:
+        """*81/*82/*83<ext>: this caller (a line granted it) monitors, whispers to or barges into the
+        call of line <ext>, which is on this engine (the edge routes by the call index)."""
+        if not caller.may_barge:
+            return refuse(403, "Supervision Not Allowed")
+        calls = [c for c in self.engine.live() if c is not self and c.state == "ANSWERED" and c.route is not None
+                 and c.route.client == plan.client
+                 and number in (c.lines.get("caller"), c.lines.get("callee"))]  # fmt: skip
+        if not calls:
+            return refuse(404, "No Call To Join")
+        target = min(calls, key=lambda c: c.started_at)
+        if caller.number in target.lines.values():
+            return refuse(403, "Own Call")
+        agent = "caller" if target.lines.get("caller") == number else "callee"
+        codec = next((c for c in self.offered if c.name != "TELEPHONE-EVENT" and decodable(c.name)), None)
+        if codec is None:
+            return refuse(488, "Not Acceptable Here")
+        try:
+            self.media_a = await self.engine.media.open(remote=offer.audio_address() if offer else None)
+        except MediaError:
+            return refuse(503, "No Media Ports")
+        if target.state != "ANSWERED" or self.state == "ENDED":
+            self.close_media()
+            return refuse(404, "No Call To Join")
+        events = [c for c in self.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate][:1]
+        self.ua.respond(self.stx, 200, to_tag=self.a.local_tag,
+                        body=build_sdp(self.engine.media.address, self.media_a.port, [codec, *events],
+                                       session_id=self.uuid.int % 10**9))  # fmt: skip
+        target.unacked[(self.a.call_id, self.a.invite.cseq[0])] = self.stx
+        target.supervise(self.a, self.media_a, codec, [codec, *events], caller.number, mode, agent)
+        self.media_a = None  # now the supervised call's
+        self.state = "ENDED"  # no record of its own: the supervised call's lists the supervisor
+
+    def adopt(self, other: Call, side: str, codec_other: Codec, stay_to_new, new_to_stay) -> None:
+        """`other`'s caller leg, answered here, becomes this call's `side` and is bridged to the party on
+        the other side; `other` ends without a record (its leg and media are this call's now)."""
+        events = [c for c in other.offered if c.name == "TELEPHONE-EVENT"][:1]
+        other.ua.respond(other.stx, 200, to_tag=other.a.local_tag,
+                         body=build_sdp(self.engine.media.address, other.media_a.port, [codec_other, *events],
+                                        session_id=other.uuid.int % 10**9))  # fmt: skip
+        self.unacked[(other.a.call_id, other.a.invite.cseq[0])] = other.stx
+        _, old_media, _, _ = self.side(side)
+        other.a.name = side
+        self.set_side(side, other.a, other.media_a, codec_other, other.offered)
+        if old_media is not None:
+            old_media.close()
+        self.rebridge("callee" if side == "caller" else "caller", stay_to_new, new_to_stay)
+        self.set_line(side, other.route.caller.number)
+        self.engine.index(other.a.call_id, self)
+        other.media_a = None  # now this call's
+        other.state = "ENDED"
+
+    def rebridge(self, staying: str, stay_to_new, new_to_stay) -> None:
+        """Relay between the two sides again after one of them changed (converters from the staying
+        party's codec to the new one's and back, None when they share it)."""
+        if self.relay is not None:
+            self.relay.stop()
+        a_to_b, b_to_a = (stay_to_new, new_to_stay) if staying == "caller" else (new_to_stay, stay_to_new)
+        self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=a_to_b, convert_b_to_a=b_to_a)
 
     def picked_up_by(self, other: Call, party: Party, plan) -> None:
         """This ringing call is answered by `other`'s caller (intercept)."""
@@ -421,33 +594,175 @@ class Call:
         self._stop_ringing()
         if self.b_tx is not None:
             self.b_tx.cancel()
-        address = self.engine.media.address
         events_a = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
-        events_other = [c for c in other.offered if c.name == "TELEPHONE-EVENT"][:1]
-        session = self.uuid.int % 10**9
-        self.caller_answer(build_sdp(address, self.media_a.port, [codec_a, *events_a], session_id=session))
-        other.ua.respond(other.stx, 200, to_tag=other.a.local_tag,
-                         body=build_sdp(address, other.media_a.port, [codec_other, *events_other],
-                                        session_id=other.uuid.int % 10**9))  # fmt: skip
-        self.unacked[(other.a.call_id, other.a.invite.cseq[0])] = other.stx
-        old_media = self.media_b
-        other.a.name = "callee"
-        self.set_side("callee", other.a, other.media_a, codec_other, other.offered)
-        self.codec = codec_a
-        if old_media is not None:
-            old_media.close()
-        self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_other,
-                                              convert_b_to_a=to_a)  # fmt: skip
+        self.caller_answer(build_sdp(self.engine.media.address, self.media_a.port, [codec_a, *events_a],
+                                     session_id=self.uuid.int % 10**9))  # fmt: skip
+        self.codec, self.media_a.clock_rate = codec_a, codec_a.rate
+        self.adopt(other, "callee", codec_other, to_other, to_a)
         self.state = "ANSWERED"
         self.answered_at = _now()
         self.engine.cdrs.answered(self.uuid, self.answered_at)
-        self.legs_log.append({"leg": "callee", "call_id": other.a.call_id, "intercepted_by": party.number,
+        self.legs_log.append({"leg": "callee", "call_id": self.b.call_id, "intercepted_by": party.number,
                               "at": self.answered_at.isoformat()})  # fmt: skip
-        self.engine.index(other.a.call_id, self)
-        other.media_a = None  # now this call's
-        other.state = "ENDED"  # no record of its own: the call it took over has one
         self.engine.event(self, "call.intercepted", by=party.number)
         self.engine.event(self, "call.answered")
+
+    # Supervision: monitor, whisper, barge ------------------------------------------------------------
+
+    def supervise(self, leg: Leg, media: RtpEndpoint, codec: Codec, offered: list[Codec], supervisor: str,
+                  mode: str, agent: str) -> None:  # fmt: skip
+        """A supervisor's answered leg joins this call: `monitor` hears both parties and is heard by
+        none, `whisper` is heard by the `agent` side only, `barge` talks with both. The call's media
+        goes from the relay to a mixer for as long as a supervisor is in it."""
+        if self.mixer is None:
+            if self.relay is not None:
+                self.relay.stop()
+                self.relay = None
+            self.mixer = Mixer()
+            for side in ("caller", "callee"):
+                _, endpoint, side_codec, side_offered = self.side(side)
+                self.mixed[side] = self.mixer.add(endpoint, side_codec.name, voice_pt=side_codec.payload,
+                                                  event_pt=_event_payload(side_offered, side_codec), name=side,
+                                                  clock_rate=side_codec.rate)  # fmt: skip
+        party = self.mixer.add(media, codec.name, voice_pt=codec.payload, event_pt=_event_payload(offered, codec),
+                               name=f"supervisor {supervisor}", muted=mode == "monitor", clock_rate=codec.rate,
+                               heard_by=[self.mixed[agent]] if mode == "whisper" else None)  # fmt: skip
+        leg.name, media.clock_rate = "supervisor", codec.rate
+        self.supervisors.append(Supervisor(leg, media, codec, offered, party, supervisor, mode))
+        self.engine.index(leg.call_id, self)
+        self.set_line(f"supervisor {leg.call_id}", supervisor)
+        self.legs_log.append({"leg": "supervisor", "call_id": leg.call_id, "supervisor": supervisor, "mode": mode,
+                              "agent": agent, "at": _now().isoformat()})  # fmt: skip
+        self.engine.event(self, "call.supervised", supervisor=supervisor, mode=mode, agent=agent)
+
+    def supervisor_left(self, supervisor: Supervisor, *, bye: bool) -> None:
+        """A supervisor hung up (or is let go: bye=True sends the BYE); the last one out puts the two
+        parties back on the plain relay."""
+        if bye:
+            self.ua.request(supervisor.leg.request("BYE", self.ua), lambda r: None)
+        self.supervisors.remove(supervisor)
+        self.mixer.remove(supervisor.party)
+        supervisor.media.close()
+        self.set_line(f"supervisor {supervisor.leg.call_id}", None)
+        self.legs_log.append({"leg": "supervisor", "call_id": supervisor.leg.call_id, "left": _now().isoformat()})
+        if not self.supervisors:
+            self.mixer.close()
+            self.mixer, self.mixed = None, {}
+            if self.state == "ANSWERED":
+                events_a = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
+                events_b = [c for c in self.offered_b if c.name == "TELEPHONE-EVENT"][:1]
+                _, _, a_to_b, b_to_a = media_plan([self.codec, *events_a], [self.codec_b, *events_b])
+                self.rebridge("caller", a_to_b, b_to_a)
+
+    def unsupervise(self) -> None:
+        """Let every supervisor go (before hold, transfer or park change the call's media)."""
+        for supervisor in list(self.supervisors):
+            self.supervisor_left(supervisor, bye=True)
+
+    async def supervise_to(self, number: str, mode: str, agent: str) -> str | None:
+        """The API's supervision: ring line `number` and, once it answers, join it in `mode`. None when
+        it worked, else why not."""
+        if self.state != "ANSWERED":
+            return "the call is not answered"
+        plans = self.engine.dialplans
+        plan = plans.cached(self.route.client) or await sync_to_async(plans.load, thread_sensitive=False)(
+            self.route.client)  # fmt: skip
+        party = plan.by_number.get(number)
+        if party is None or not party.may_barge:
+            return "the line may not supervise calls"
+        if number in self.lines.values():
+            return "the line is in this call"
+        _, _, codec, offered = self.side(agent)
+        shown = self.route.caller if agent == "caller" else self.route.callee
+        dialed = await self.dial_line(party, shown or party, "supervisor", codec, offered,
+                                      still=lambda: self.state == "ANSWERED")  # fmt: skip
+        if isinstance(dialed, tuple):
+            return dialed[1] if dialed[0] == 0 else f"the line answered {dialed[0]} {dialed[1]}"
+        self.supervise(dialed.leg, dialed.media, dialed.codec, dialed.offered, number, mode, agent)
+        return None
+
+    # Park ------------------------------------------------------------------------------------------
+
+    async def park(self, parked: str, *, referrer: Leg | None = None) -> int | str:
+        """Park one party ("caller" or "callee") in the client's first free slot: it hears music, the
+        other party is let go. The slot (an int), or why not (a str). Any line of the client retrieves
+        it by dialling *71<slot>; after the engine's park timeout it rings back the line that parked."""
+        if self.state != "ANSWERED":
+            return "the call is not answered"
+        self.unsupervise()
+        leaving = "callee" if parked == "caller" else "caller"
+        slot = await self.engine.callindex.claim_slot(self.route.client, self.uuid)
+        if slot is None:
+            self._notify(referrer, "503 No Free Park Slot", final=True)
+            return "no park slot is free"
+        if self.state != "ANSWERED":
+            await self.engine.callindex.free_slot(self.route.client, slot, self.uuid)
+            return "the call ended"
+        self._notify(referrer, f"200 Parked In Slot {slot}", final=True)
+        old_leg, old_media, _, _ = self.side(leaving)
+        self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
+        self.relay.stop()
+        self.relay = None
+        old_media.close()
+        self.set_side(leaving, None, None, None, [])
+        self.parker = self.lines.get(leaving, "")
+        self.set_line(leaving, None)
+        self.state, self.park_slot, self.held = "PARKED", slot, parked
+        self.play_music(parked)
+        self.park_timer = asyncio.get_running_loop().call_later(self.engine.config.park_timeout, self.park_expired,
+                                                                leaving)  # fmt: skip
+        self.legs_log.append({"leg": leaving, "call_id": old_leg.call_id, "parked_in": slot, "at": _now().isoformat()})
+        self.engine.event(self, "call.parked", slot=slot, by=self.parker)
+        return slot
+
+    def park_expired(self, vacated: str) -> None:
+        """Nobody retrieved the call: ring the line that parked it (a failed ring-back ends the call)."""
+        self.park_timer = None
+        if self.state == "PARKED":
+            self.engine.background(self._ring_back(vacated))
+
+    async def _ring_back(self, vacated: str) -> None:
+        problem = await self.transfer(vacated, self.parker) if self.parker else "nobody to ring back"
+        if problem is not None and self.state == "PARKED":
+            self.hangup("engine", cause="park-timeout")
+
+    def unpark(self) -> None:
+        """Give the slot back (the call was retrieved, rung back or ended)."""
+        if self.park_timer is not None:
+            self.park_timer.cancel()
+            self.park_timer = None
+        if self.park_slot is not None:
+            self.engine.background(self.engine.callindex.free_slot(self.route.client, self.park_slot, self.uuid))
+            self.park_slot = None
+
+    async def retrieve_to(self, number: str) -> str | None:
+        """The API's retrieve: ring line `number` and join it to the parked party once it answers (the
+        call stays parked if it does not). None when it worked, else why not."""
+        if self.state != "PARKED":
+            return "the call is not parked"
+        if self.park_timer is not None:
+            self.park_timer.cancel()
+        vacated = "callee" if self.held == "caller" else "caller"
+        problem = await self.transfer(vacated, number)
+        if problem is not None and self.state == "PARKED":  # nobody answered: parked again, timer anew
+            self.park_timer = asyncio.get_running_loop().call_later(self.engine.config.park_timeout,
+                                                                    self.park_expired, vacated)  # fmt: skip
+        return problem
+
+    def retrieved_by(self, other: Call, party: Party, plan) -> None:
+        """`other`'s caller dialled this call's slot: it takes the vacated side, the parked party's
+        music stops and the two talk."""
+        _, codec_other, parked_to_new, new_to_parked = plan
+        parked = self.held
+        vacated = "callee" if parked == "caller" else "caller"
+        slot = self.park_slot
+        self.unpark()
+        self.stop_music()
+        self.adopt(other, vacated, codec_other, parked_to_new, new_to_parked)
+        self.state, self.held = "ANSWERED", None
+        self.legs_log.append({"leg": vacated, "call_id": other.a.call_id, "retrieved_by": party.number,
+                              "from_slot": slot, "at": _now().isoformat()})  # fmt: skip
+        self.engine.event(self, "call.retrieved", slot=slot, by=party.number)
 
     # Transfer --------------------------------------------------------------------------------------
 
@@ -457,6 +772,8 @@ class Call:
         return self.b, self.media_b, self.codec_b, self.offered_b
 
     def set_side(self, name: str, leg: Leg, media: RtpEndpoint, codec: Codec, offered: list[Codec]) -> None:
+        if media is not None:
+            media.clock_rate = codec.rate
         if name == "caller":
             self.a, self.media_a, self.codec, self.offered = leg, media, codec, offered
         else:
@@ -465,15 +782,19 @@ class Call:
     async def transfer(self, leaving: str, dialled: str, *, referrer: Leg | None = None) -> str | None:
         """Blind transfer: the `leaving` party ("caller" or "callee") goes, the other is connected to the
         extension `dialled` (hearing music while it rings). A phone's REFER gets NOTIFYs with the
-        outcome (RFC 3515). None when it worked, else why not."""
-        if self.state != "ANSWERED" or self.transferring:
+        outcome (RFC 3515). None when it worked, else why not. The park code *70 as the target parks
+        the staying party; a parked call is transferred to the line that parked it when nobody took it."""
+        if self.state not in ("ANSWERED", "PARKED") or self.transferring:
             return "the call is not answered" if self.state != "ANSWERED" else "a transfer is running"
+        if dialled == PARK:
+            slot = await self.park("callee" if leaving == "caller" else "caller", referrer=referrer)
+            return None if isinstance(slot, int) else slot
         self.transferring = True
         try:
             return await self._transfer(leaving, dialled, referrer)
         except Exception:
             log.exception("transfer of call %s failed", self.uuid)
-            self._transfer_failed(referrer, 500, "Server Internal Error", None)
+            self._transfer_failed(referrer, 500, "Server Internal Error")
             return "the engine failed"
         finally:
             self.transferring = False
@@ -481,24 +802,54 @@ class Call:
     async def _transfer(self, leaving: str, dialled: str, referrer: Leg | None) -> str | None:
         staying = "callee" if leaving == "caller" else "caller"
         self._notify(referrer, "100 Trying")
-        self.hold(staying)
+        if self.state == "ANSWERED":
+            self.hold(staying)
         plans = self.engine.dialplans
         plan = plans.cached(self.route.client) or await sync_to_async(plans.load, thread_sensitive=False)(
             self.route.client)  # fmt: skip
         target = plan.by_number.get(dialled)
         if target is None:
-            return self._transfer_failed(referrer, 404, "Not Found", None)
+            return self._transfer_failed(referrer, 404, "Not Found")
         _, _, stay_codec, stay_offered = self.side(staying)
         party = self.route.caller if staying == "caller" else self.route.callee
+        dialed = await self.dial_line(target, party, leaving, stay_codec, stay_offered,
+                                      still=lambda: self.state in ("ANSWERED", "PARKED"))  # fmt: skip
+        if isinstance(dialed, tuple):
+            status, reason = dialed
+            return self._transfer_failed(referrer, status, reason) if status else reason
+        # The target answered: the leaving party goes, the staying one is joined to the target.
+        self._notify(referrer, "200 OK", final=True)
+        old_leg, old_media, _, _ = self.side(leaving)
+        if old_leg is not None:  # (a parked call rung back has nobody on that side)
+            self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
+            old_media.close()
+        self.stop_music()
+        self.unpark()
+        self.set_side(leaving, dialed.leg, dialed.media, dialed.codec, dialed.offered)
+        self.set_line(leaving, target.number)
+        self.rebridge(staying, dialed.to_new, dialed.from_new)
+        self.state, self.held = "ANSWERED", None
+        self.legs_log.append({"leg": leaving, "call_id": dialed.leg.call_id, "transferred_to": target.number,
+                              "at": _now().isoformat()})  # fmt: skip
+        self.engine.event(self, "call.transferred", leaving=leaving, to=target.number)
+        return None
+
+    async def dial_line(self, target: Party, shown: Party, name: str, codec: Codec, offered: list[Codec], *,
+                        still) -> Dialled | tuple[int, str]:  # fmt: skip
+        """Ring every device of line `target` for this call, showing `shown` as the caller and offering
+        `codec` (the party it will talk to has it) first, then the codecs the engine converts to. The
+        answered leg (named `name`) with its media and converters from `codec` and back; else (status,
+        reason) of the failure, or (0, why) when `still()` says the call ended while it rang."""
         media = await self.engine.media.open(remote=None)
-        events = [c for c in stay_offered if c.name == "TELEPHONE-EVENT"][:1]
-        extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name != stay_codec.name]
-        offered = [stay_codec, *events, *(extra if stay_codec.name in TRANSCODABLE else [])]
-        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name=leaving,
-                  local_uri=f'"{party.name}" <sip:{party.number}@{plan.domain}>',
-                  remote_uri=f"<sip:{target.sip_username}@{plan.domain}>")  # fmt: skip
-        leg.remote_target = f"sip:{target.sip_username}@{plan.domain}"
-        body = build_sdp(self.engine.media.address, media.port, offered, session_id=self.uuid.int % 10**9)
+        events = [c for c in offered if c.name == "TELEPHONE-EVENT"][:1]
+        extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name != codec.name]
+        offer = [codec, *events, *(extra if codec.name in TRANSCODABLE else [])]
+        domain = self.route.domain
+        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name=name,
+                  local_uri=f'"{shown.name}" <sip:{shown.number}@{domain}>',
+                  remote_uri=f"<sip:{target.sip_username}@{domain}>")  # fmt: skip
+        leg.remote_target = f"sip:{target.sip_username}@{domain}"
+        body = build_sdp(self.engine.media.address, media.port, offer, session_id=self.uuid.int % 10**9)
         leg.invite = leg.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
         self.engine.index(leg.call_id, self)
         answered = asyncio.get_running_loop().create_future()
@@ -514,55 +865,97 @@ class Call:
             response = await asyncio.wait_for(asyncio.shield(answered), self.engine.config.ring_timeout)
         except TimeoutError:
             tx.cancel()
-            return self._transfer_failed(referrer, 480, "Temporarily Unavailable", media)
-        if self.state != "ANSWERED":  # the staying party hung up meanwhile
+            media.close()
+            return 480, "Temporarily Unavailable"
+        if 200 <= response.status < 300:
+            leg.remote_tag = response.to_tag
+            leg.learn(response, uac=True)
+            self.ua.ack_2xx(leg, response)
+        if not still():
             if 200 <= response.status < 300:
-                leg.remote_tag = response.to_tag
-                leg.learn(response, uac=True)
-                self.ua.ack_2xx(leg, response)
                 self.ua.request(leg.request("BYE", self.ua), lambda r: None)
             media.close()
-            return "the call ended"
+            return 0, "the call ended"
         if not 200 <= response.status < 300:
-            return self._transfer_failed(referrer, response.status, response.reason, media)
-        leg.remote_tag = response.to_tag
-        leg.learn(response, uac=True)
-        self.ua.ack_2xx(leg, response)
+            media.close()
+            return response.status, response.reason
         try:
             answer = parse_sdp(response.body)
         except SipError:
             answer = None
-        codecs = common_codecs(answer.audio.codecs, offered) if answer and answer.audio else []
-        plan_media = media_plan([stay_codec, *events], codecs)
-        if plan_media is None:
+        codecs = common_codecs(answer.audio.codecs, offer) if answer and answer.audio else []
+        plan = media_plan([codec, *events], codecs)
+        if plan is None:
             self.ua.request(leg.request("BYE", self.ua), lambda r: None)
-            return self._transfer_failed(referrer, 488, "Not Acceptable Here", media)
-        _, new_codec, stay_to_new, new_to_stay = plan_media
+            media.close()
+            return 488, "Not Acceptable Here"
+        _, new_codec, to_new, from_new = plan
         media.set_remote(answer.audio_address())
-        # The target answered: the leaving party goes, the staying one is joined to the target.
+        return Dialled(leg, media, new_codec, offer, to_new, from_new)
+
+    def refer_replaces(self, leg: Leg, replaces: str, stx: ServerTx) -> None:
+        """A REFER whose Refer-To names the dialog the referrer has with the consulted party (Replaces:
+        Call-ID;to-tag;from-tag, as the referrer sees it): that call must be on this engine."""
+        call_id, *params = replaces.split(";")
+        tags = dict(p.strip().split("=", 1) for p in params if "=" in p)
+        other = self.engine.calls.get(call_id.strip())
+        mine = next((g for g in ((other.a, other.b) if other else ()) if g is not None and g.call_id == call_id.strip()
+                     and g.local_tag == tags.get("to-tag") and g.remote_tag == tags.get("from-tag")), None)  # fmt: skip
+        if other is None or mine is None or other is self or other.state != "ANSWERED":
+            self.ua.respond(stx, 481 if other is None or mine is None else 400, "Replaced Call Not Here")
+            return
+        self.ua.respond(stx, 202)
+        self._notify(leg, "100 Trying")
+        other_leaving = "caller" if mine is other.a else "callee"
+        problem = self.join_with(other, leg.name if leg.name in ("caller", "callee") else "caller", other_leaving,
+                                 referrer=leg)  # fmt: skip
+        if problem is not None:
+            self._notify(leg, "488 Not Acceptable Here", final=True)
+
+    def join_with(self, other: Call, leaving: str, other_leaving: str, *, referrer: Leg | None = None) -> str | None:
+        """Attended transfer: the party `leaving` this call (who also is `other_leaving` in `other`, the
+        consultation call) goes; the party staying here and the one left in `other` talk. `other` ends
+        (its record closes with cause "transferred"); this call goes on with the new party. None when
+        it worked, else why not."""
+        if self.state != "ANSWERED" or other.state != "ANSWERED" or other is self:
+            return "both calls must be answered"
+        staying = "callee" if leaving == "caller" else "caller"
+        moving = "callee" if other_leaving == "caller" else "caller"
+        _, _, stay_codec, stay_offered = self.side(staying)
+        move_leg, move_media, move_codec, move_offered = other.side(moving)
+        stay_events = [c for c in stay_offered if c.name == "TELEPHONE-EVENT"][:1]
+        move_events = [c for c in move_offered if c.name == "TELEPHONE-EVENT"][:1]
+        plan = media_plan([stay_codec, *stay_events], [move_codec, *move_events])
+        if plan is None:
+            return "the parties have no codec in common and none the engine converts"
+        _, _, stay_to_new, new_to_stay = plan
+        self.unsupervise()
+        other.unsupervise()
         self._notify(referrer, "200 OK", final=True)
         old_leg, old_media, _, _ = self.side(leaving)
-        self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
+        gone_leg, _, _, _ = other.side(other_leaving)
+        for bye in (old_leg, gone_leg):
+            self.ua.request(bye.request("BYE", self.ua), lambda r: None)
+        number = other.lines.get(moving)
+        other.relay.stop()
+        other.stop_music()
+        other.set_side(moving, None, None, None, [])  # its leg and media are this call's now
+        other.finish(Cdr.Disposition.ANSWERED, "transferred", other_leaving)
         self.stop_music()
-        self.relay.stop()
         old_media.close()
-        self.set_side(leaving, leg, media, new_codec, offered)
-        if staying == "caller":
-            self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=stay_to_new,
-                                                  convert_b_to_a=new_to_stay)  # fmt: skip
-        else:
-            self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=new_to_stay,
-                                                  convert_b_to_a=stay_to_new)  # fmt: skip
+        move_leg.name = leaving
+        self.set_side(leaving, move_leg, move_media, move_codec, move_offered)
+        self.set_line(leaving, number)
+        self.rebridge(staying, stay_to_new, new_to_stay)
         self.held = None
-        self.legs_log.append({"leg": leaving, "call_id": leg.call_id, "transferred_to": target.number,
-                              "at": _now().isoformat()})  # fmt: skip
-        self.engine.event(self, "call.transferred", leaving=leaving, to=target.number)
+        self.engine.index(move_leg.call_id, self)
+        self.legs_log.append({"leg": leaving, "call_id": move_leg.call_id, "transferred_to": number or "",
+                              "attended": True, "consultation": str(other.uuid), "at": _now().isoformat()})  # fmt: skip
+        self.engine.event(self, "call.transferred", leaving=leaving, to=number or "", attended=True)
         return None
 
-    def _transfer_failed(self, referrer: Leg | None, status: int, reason: str, media) -> str:
+    def _transfer_failed(self, referrer: Leg | None, status: int, reason: str) -> str:
         self._notify(referrer, f"{status} {reason}", final=True)
-        if media is not None:
-            media.close()
         self.resume()
         return f"the target answered {status} {reason}"
 
@@ -581,12 +974,9 @@ class Call:
         """Put one party ("caller" or "callee") on hold: it hears music, the other hears nothing."""
         if self.state != "ANSWERED":
             return False
+        self.unsupervise()
         self.relay.a_to_b = self.relay.b_to_a = False
-        self.stop_music()
-        endpoint, codec = (self.media_a, self.codec) if held == "caller" else (self.media_b, self.codec_b)
-        if codec.name in ENCODERS:  # G.711 legs get the music; others hear silence
-            self.music = Player(endpoint, codec.payload, hold_music(codec.name))
-            self.music.start()
+        self.play_music(held)
         if self.held != held:
             self.held = held
             self.engine.event(self, "call.held", held=held)
@@ -600,6 +990,13 @@ class Call:
         self.held = None
         self.engine.event(self, "call.resumed")
         return True
+
+    def play_music(self, side: str) -> None:
+        self.stop_music()
+        _, endpoint, codec, _ = self.side(side)
+        if codec.name in ENCODERS:  # every codec the engine encodes gets the music
+            self.music = Player(endpoint, codec.payload, hold_music(codec.name))
+            self.music.start()
 
     def stop_music(self) -> None:
         if self.music is not None:
@@ -621,12 +1018,13 @@ class Call:
         self.caller_refuse(status, reason)
         self.finish(disposition, cause or str(status), side, cdr=cdr)
 
-    def hangup(self, side: str = "engine") -> None:
+    def hangup(self, side: str = "engine", *, cause: str = "hangup") -> None:
         """End the call from outside (API, shutdown): BYE both legs, or refuse the caller if unanswered."""
-        if self.state == "ANSWERED":
-            self.ua.request(self.a.request("BYE", self.ua), lambda r: None)
-            self.ua.request(self.b.request("BYE", self.ua), lambda r: None)
-            self.finish(Cdr.Disposition.ANSWERED, "hangup", side)
+        if self.state in ("ANSWERED", "PARKED"):
+            for leg in (self.a, self.b):
+                if leg is not None:
+                    self.ua.request(leg.request("BYE", self.ua), lambda r: None)
+            self.finish(Cdr.Disposition.ANSWERED, cause, side)
         elif self.state in ("ROUTING", "RINGING"):
             if self.b_tx is not None:
                 self.b_tx.cancel()
@@ -637,6 +1035,10 @@ class Call:
             return
         self.state = "ENDED"
         self._stop_ringing()
+        self.unpark()
+        self.unsupervise()
+        for name in list(self.lines):
+            self.set_line(name, None)
         quality = self.close_media()
         legs = [{"leg": "caller", "call_id": self.a.call_id}] if self.a is not None else []
         if self.b is not None:
@@ -681,6 +1083,20 @@ class Call:
         if self.ring_timer is not None:
             self.ring_timer.cancel()
             self.ring_timer = None
+        if self.ringing_line is not None:
+            self.engine.background(self.engine.callindex.not_ringing(self.route.client, self.ringing_line))
+            self.ringing_line = None
+
+    def set_line(self, side: str, number: str | None) -> None:
+        """Tell the call index which line is on a side (None: nobody now), so that the edges send that
+        line's next calls (a consultation before a transfer, a supervisor's) to this engine."""
+        index, client = self.engine.callindex, self.route.client
+        old = self.lines.pop(side, None)
+        if old:
+            self.engine.background(index.line_free(client, old))
+        if number:
+            self.lines[side] = number
+            self.engine.background(index.line_busy(client, number))
 
     def summary(self) -> dict:
         route = self.route
@@ -691,6 +1107,7 @@ class Call:
             "started_at": self.started_at.isoformat(), "answered_at": self.answered_at and self.answered_at.isoformat(),
             "codec": self.codec.name if self.codec else None,
             "callee_codec": self.codec_b.name if self.codec_b else None, "held": self.held,
+            "park_slot": self.park_slot,
         }  # fmt: skip
 
 

@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.redis_store import follow
+from telephony.callindex import EngineIndex
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.dialplan import Dialplans
@@ -45,6 +46,7 @@ class EngineConfig:
     edge: tuple[str, int] = ("127.0.0.1", 5060)
     capacity: int = 400
     ring_timeout: float = 60.0
+    park_timeout: float = 120.0
     drain: float = 30.0
     redis_prefix: str = "ocx"
 
@@ -70,6 +72,7 @@ class Engine:
         self.calls: dict[str, Call] = {}  # both legs' Call-IDs -> call
         self.dialplans = Dialplans()
         self.cdrs = CdrWriter()
+        self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -86,6 +89,10 @@ class Engine:
     def find(self, call_uuid) -> Call | None:
         """A live call by its id (the record's call_uuid), for commands from the API."""
         return next((c for c in self.live() if str(c.uuid) == call_uuid), None)
+
+    def parked(self, client: int, slot: int) -> Call | None:
+        return next((c for c in self.live() if c.state == "PARKED" and c.route.client == client
+                     and c.park_slot == slot and not c.transferring), None)  # fmt: skip
 
     def index(self, call_id: str, call: Call) -> None:
         self.calls[call_id] = call
@@ -243,6 +250,40 @@ class Engine:
                 await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
 
             self.background(transfer_then_reply())
+            return
+        elif kind == "engine.park":
+
+            async def park_then_reply() -> None:
+                slot = await call.park(message.get("parked", "caller"))
+                ok = isinstance(slot, int)
+                await self.reply(reply_to, {"ok": ok, "slot": slot if ok else None, "error": "" if ok else slot})
+
+            self.background(park_then_reply())
+            return
+        elif kind == "engine.join":  # attended transfer: the line common to both calls leaves them
+            other = self.find(message.get("with"))
+            mine = {number: side for side, number in call.lines.items()}
+            common = [(mine[n], side) for side, n in (other.lines.items() if other else ()) if n in mine]
+            if other is None or not common:
+                result = {"ok": False, "error": "the calls have no line in common" if other else "no such call"}
+            else:
+                problem = call.join_with(other, *common[0])
+                result = {"ok": problem is None, "error": problem or ""}
+        elif kind == "engine.supervise":  # ring the supervisor's line; the reply waits for its answer
+
+            async def supervise_then_reply() -> None:
+                problem = await call.supervise_to(str(message["number"]), message["mode"], message["agent"])
+                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
+
+            self.background(supervise_then_reply())
+            return
+        elif kind == "engine.retrieve":  # ring the retrieving line; the reply waits for its answer
+
+            async def retrieve_then_reply() -> None:
+                problem = await call.retrieve_to(str(message["number"]))
+                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
+
+            self.background(retrieve_then_reply())
             return
         else:
             result = {"ok": False, "error": f"unknown command {kind!r}"}

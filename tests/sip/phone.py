@@ -450,6 +450,13 @@ class Phone:
         return self.wait_for("transfer", lambda e: e.get("call") == label and e.get("final"), timeout,
                              fail_on_error_for=label, since=since)  # fmt: skip
 
+    def transfer_replaces(self, label: str, to: str, timeout: float = DEFAULT_TIMEOUT) -> dict:
+        """Attended transfer: REFER `label`'s far end to `to`'s (Replaces); the final "transfer" event."""
+        since = self.mark()
+        self.send("transfer_replaces", call=label, to=to)
+        return self.wait_for("transfer", lambda e: e.get("call") == label and e.get("final"), timeout,
+                             fail_on_error_for=label, since=since)  # fmt: skip
+
     def mark(self) -> int:
         """A point in the event stream, for wait_for(since=...)."""
         with self._cond:

@@ -35,6 +35,7 @@ name the call with "call": a label the test chooses for outgoing calls, "in-<n>"
   hold        call                      (re-INVITE a=sendonly; media event status "local_hold")
   unhold      call                      (re-INVITE a=sendrecv; media event status "active")
   transfer    call, uri                 (REFER; {"event": "transfer", "call", "code", "reason", "final"} per NOTIFY)
+  transfer_replaces call, to            (attended: REFER with Replaces naming call `to`; events as transfer)
   dtmf        call, digits, method="rfc2833"|"info", duration_ms=160   -> "dtmf_sent"
   play_tone   call, freq=[Hz] or [Hz, Hz] (dual tone), ms, volume?, loop=false
               -> a pj.ToneGenerator transmits into the call (needs active media); "tone" events
@@ -455,6 +456,7 @@ class Agent:
             "hangup": self.cmd_hangup,
             "hold": self.cmd_hold,
             "transfer": self.cmd_transfer,
+            "transfer_replaces": self.cmd_transfer_replaces,
             "unhold": self.cmd_unhold,
             "dtmf": self.cmd_dtmf,
             "play_tone": self.cmd_play_tone,
@@ -898,6 +900,11 @@ class Agent:
     def cmd_transfer(self, c: dict) -> None:
         """Blind transfer: REFER the far end to `uri`; "transfer" events follow the NOTIFYs."""
         self._call(c).xfer(str(c["uri"]), pj.CallOpParam(True))
+
+    def cmd_transfer_replaces(self, c: dict) -> None:
+        """Attended transfer: REFER the far end of `call` to the far end of `to` (Refer-To with
+        Replaces naming the `to` call's dialog); "transfer" events follow the NOTIFYs."""
+        self._call(c).xferReplaces(self._call({"call": c["to"]}), pj.CallOpParam(True))
 
     def cmd_dtmf(self, c: dict) -> None:
         call = self._call(c)

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from billing.models import Cdr
 from config.redis_store import get_redis, rkey
 from telephony.directory import sip_directory_sync
 from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from telephony.services import extension_reset_secret
+from tests.sip import phone as phone_helpers
 from tests.telephony.sipclient import Call, SipClient
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
@@ -191,3 +193,95 @@ def sip_client(edge, world):
     yield make
     for client in clients:
         client.close()
+
+
+# Call engine fixtures: a real `manage.py call_engine` behind the session's edge, and pjsua2 phones.
+
+phones = phone_helpers.phones  # the pjsua2 phone fixture, for the engine fixtures below
+SECRET = "engine-secret-123"
+HOLD_NOTES = [440, 523, 659]  # telephony/media/player.py HOLD_MUSIC
+PARK_TIMEOUT = 6  # seconds before a parked call rings back the line that parked it
+
+
+def database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture(scope="module")
+def engine(edge):
+    """One engine process behind the session's edge, on free SIP and RTP ports."""
+    port, rtp = free_port(), free_port()
+    log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}.log"
+    env = {**os.environ, "DATABASE_URL": database_url(), "OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2",
+           "OCX_ENGINE_PARK_TIMEOUT": str(PARK_TIMEOUT)}  # fmt: skip
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 200}",
+             "--edge", f"127.0.0.1:{edge.port}"],
+            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    key = registry_key(settings.OCX_REDIS_PREFIX)
+    deadline = time.monotonic() + 20
+    while not any(EngineInfo.from_json(v).port == port for v in get_redis().hvals(key)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"call_engine did not announce itself: {log.read_text()[-3000:]}")
+        time.sleep(0.1)
+    time.sleep(ENGINE_REGISTRY_REFRESH)
+    yield process
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def lines(world, sip_lines, phones, edge, engine):
+    """Phones registered as 101 (caller) and 102 (callee, answering after a short ring)."""
+    sip_lines(world.user_a1, SECRET)
+    sip_lines(world.user_a1b, SECRET)
+    domain, proxy = world.client_a1.sip_domain, f"127.0.0.1:{edge.port}"
+    caller, callee = phones(name="caller"), phones(name="callee")
+    assert caller.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
+    assert callee.register(username="102", domain=domain, secret=SECRET, proxy=proxy,
+                           incoming={"answer": 200, "ring_ms": 300})["code"] == 200  # fmt: skip
+    return caller, callee, domain
+
+
+def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
+    """The newest closed record of client A1 (the engine writes it from its own thread)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cdr = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id").first()
+        if cdr is not None:
+            return cdr
+        time.sleep(0.1)
+    raise AssertionError(f"no closed CDR matching {match}")
+
+
+def connected(caller, callee, domain) -> str:
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(label, "confirmed")
+    return label
+
+
+def tone_then_hang_up(caller, callee, label: str, path, ms: int) -> None:
+    """The caller plays 1000 Hz for ms while the callee records, then hangs up; the recording is complete."""
+    callee.record(label, path)
+    caller.play_tone("c1", [1000], ms)
+    caller.wait_tone_done("c1")
+    time.sleep(0.3)  # the last packets' way through the jitter buffer
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    callee.wait_recorded(label)
+
+
+@pytest.fixture
+def third(world, sip_lines, phones, edge, engine):
+    """A third phone registered as 103, answering at once."""
+    sip_lines(world.user_a1c, SECRET)
+    phone = phones(name="third")
+    assert phone.register(username="103", domain=world.client_a1.sip_domain, secret=SECRET,
+                          proxy=f"127.0.0.1:{edge.port}", incoming={"answer": 200})["code"] == 200  # fmt: skip
+    return phone

@@ -5,106 +5,19 @@ them and writes the call's record."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
-import pytest
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
-from django.conf import settings
 from django.utils import timezone
 
 from billing.models import Cdr
-from config.redis_store import get_redis
-from telephony.engines import EngineInfo, registry_key
 from tenants.events import group_for_client, group_for_user
-from tests.sip import phone as phone_helpers
 from tests.sip.audio import assert_heard, assert_music
-from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, free_port
-
-phones = phone_helpers.phones
-SECRET = "engine-secret-123"
-HOLD_NOTES = [440, 523, 659]  # telephony/media/player.py HOLD_MUSIC
-
-
-def database_url() -> str:
-    db = settings.DATABASES["default"]
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-@pytest.fixture(scope="module")
-def engine(edge):
-    """One engine process behind the session's edge, on free SIP and RTP ports."""
-    port, rtp = free_port(), free_port()
-    log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}.log"
-    env = {**os.environ, "DATABASE_URL": database_url(), "OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2"}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 200}",
-             "--edge", f"127.0.0.1:{edge.port}"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    key = registry_key(settings.OCX_REDIS_PREFIX)
-    deadline = time.monotonic() + 20
-    while not any(EngineInfo.from_json(v).port == port for v in get_redis().hvals(key)):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"call_engine did not announce itself: {log.read_text()[-3000:]}")
-        time.sleep(0.1)
-    time.sleep(ENGINE_REGISTRY_REFRESH)
-    yield process
-    process.terminate()
-    process.wait(10)
-
-
-@pytest.fixture
-def lines(world, sip_lines, phones, edge, engine):
-    """Phones registered as 101 (caller) and 102 (callee, answering after a short ring)."""
-    sip_lines(world.user_a1, SECRET)
-    sip_lines(world.user_a1b, SECRET)
-    domain, proxy = world.client_a1.sip_domain, f"127.0.0.1:{edge.port}"
-    caller, callee = phones(name="caller"), phones(name="callee")
-    assert caller.register(username="101", domain=domain, secret=SECRET, proxy=proxy)["code"] == 200
-    assert callee.register(username="102", domain=domain, secret=SECRET, proxy=proxy,
-                           incoming={"answer": 200, "ring_ms": 300})["code"] == 200  # fmt: skip
-    return caller, callee, domain
-
-
-def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
-    """The newest closed record of client A1 (the engine writes it from its own thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        cdr = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id").first()
-        if cdr is not None:
-            return cdr
-        time.sleep(0.1)
-    raise AssertionError(f"no closed CDR matching {match}")
-
-
-def connected(caller, callee, domain) -> str:
-    caller.call("c1", f"sip:102@{domain}")
-    label = callee.wait_incoming()["call"]
-    caller.wait_call_state("c1", "confirmed")
-    callee.wait_call_state(label, "confirmed")
-    return label
-
-
-def tone_then_hang_up(caller, callee, label: str, path, ms: int) -> None:
-    """The caller plays 1000 Hz for ms while the callee records, then hangs up; the recording is complete."""
-    callee.record(label, path)
-    caller.play_tone("c1", [1000], ms)
-    caller.wait_tone_done("c1")
-    time.sleep(0.3)  # the last packets' way through the jitter buffer
-    caller.hangup("c1")
-    callee.wait_call_state(label, "disconnected")
-    callee.wait_recorded(label)
+from tests.telephony.conftest import HOLD_NOTES, SECRET, cdr_of, connected, database_url, tone_then_hang_up
 
 
 def test_a_calls_b_both_hear_each_other_and_the_call_is_recorded(world, lines, tmp_path):
@@ -315,16 +228,6 @@ def test_call_events_reach_the_clients_and_the_users_groups(world, lines):
 
     for_client, for_user = async_to_sync(scenario)()
     assert for_client == for_user == ["call.ringing", "call.answered", "call.ended"]
-
-
-@pytest.fixture
-def third(world, sip_lines, phones, edge, engine):
-    """A third phone registered as 103, answering at once."""
-    sip_lines(world.user_a1c, SECRET)
-    phone = phones(name="third")
-    assert phone.register(username="103", domain=world.client_a1.sip_domain, secret=SECRET,
-                          proxy=f"127.0.0.1:{edge.port}", incoming={"answer": 200})["code"] == 200  # fmt: skip
-    return phone
 
 
 def test_the_callee_transfers_the_caller_to_a_third_phone_by_refer(world, lines, third, tmp_path):

@@ -1,0 +1,136 @@
+"""Where a client's calls are, across call engines: written by the engines, read by the edges.
+
+A call lives in one engine's memory, but the phone that wants it (to pick it up, retrieve it from
+park, barge in, or consult and transfer) may reach any engine. So the engines keep a small index in
+Redis per client and the edge sends such a phone's INVITE straight to the engine that holds the
+call:
+
+    <prefix>:where:<client>     hash  ring:<number> -> engine    a call is ringing that line
+                                      line:<number> -> engine    that line has a call there
+                                      park:<slot>   -> "<engine> <call id>"  parked in that slot
+    <prefix>:ringing:<client>   zset  "<number> <engine>" by start time (for *8: the oldest)
+
+A park slot is claimed with HSETNX, so two engines never give out the same slot. Entries are
+removed only by the engine that wrote them (compare-and-delete), so a line with calls on two
+engines keeps the newer one's entry; a dead engine's entries point at an engine the edge no longer
+lists, and the edge then routes as usual. Dial codes (also in the dial plan):
+
+    *8          pick up the client's oldest ringing call
+    **<ext>     pick up the call ringing extension <ext>
+    *70         (as a transfer target) park the other party in the first free slot
+    *71<slot>   retrieve the call parked in <slot>
+    *81<ext>, *82<ext>, *83<ext>   monitor, whisper to, barge into <ext>'s call
+
+Django-free: the edge and the engines both import it.
+"""
+
+from __future__ import annotations
+
+PICKUP, DIRECTED_PICKUP = "*8", "**"
+PARK, RETRIEVE = "*70", "*71"
+MONITOR, WHISPER, BARGE = "*81", "*82", "*83"
+SUPERVISE = {MONITOR: "monitor", WHISPER: "whisper", BARGE: "barge"}
+PARK_SLOTS = range(1, 21)  # slots 1..20 per client
+ENTRY_TTL = 4 * 3600  # a crashed engine's entries go away on their own
+
+# KEYS[1] = hash; ARGV = field, value: delete the field only if it still holds our value.
+DELETE_IF_MINE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+def where_key(prefix: str, client: int) -> str:
+    return f"{prefix}:where:{client}"
+
+
+def ringing_key(prefix: str, client: int) -> str:
+    return f"{prefix}:ringing:{client}"
+
+
+def code_target(dialled: str) -> tuple[str, str] | None:
+    """(kind, argument) for a dial code: ("pickup", ""), ("pickup", ext), ("retrieve", slot),
+    ("monitor"|"whisper"|"barge", ext); None for anything else."""
+    if dialled == PICKUP:
+        return ("pickup", "")
+    if dialled.startswith(DIRECTED_PICKUP) and dialled[2:].isdigit():
+        return ("pickup", dialled[2:])
+    if dialled.startswith(RETRIEVE) and dialled[3:].isdigit():
+        return ("retrieve", dialled[3:])
+    if dialled[:3] in SUPERVISE and dialled[3:].isdigit():
+        return (SUPERVISE[dialled[:3]], dialled[3:])
+    return None
+
+
+def index_field(kind: str, argument: str) -> str | None:
+    """The `where` field that locates a code's call (None for *8, which reads the ringing zset)."""
+    if kind == "pickup":
+        return f"ring:{argument}" if argument else None
+    if kind == "retrieve":
+        return f"park:{argument}"
+    return f"line:{argument}"
+
+
+class EngineIndex:
+    """An engine's writes to the index (redis-py asyncio client). Lines are counted locally so that
+    a line with two calls on this engine keeps its entry until both have ended."""
+
+    def __init__(self, redis, prefix: str, engine_id: str):
+        self.redis, self.prefix, self.engine_id = redis, prefix, engine_id
+        self.lines: dict[tuple[int, str], int] = {}
+
+    async def _set(self, client: int, field: str) -> None:
+        key = where_key(self.prefix, client)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, field, self.engine_id)
+            pipe.expire(key, ENTRY_TTL)
+            await pipe.execute()
+
+    async def _unset(self, client: int, field: str, value: str | None = None) -> None:
+        await self.redis.eval(DELETE_IF_MINE, 1, where_key(self.prefix, client), field, value or self.engine_id)
+
+    async def ringing(self, client: int, number: str, since: float) -> None:
+        await self._set(client, f"ring:{number}")
+        key = ringing_key(self.prefix, client)
+        await self.redis.zadd(key, {f"{number} {self.engine_id}": since})
+        await self.redis.expire(key, ENTRY_TTL)
+
+    async def not_ringing(self, client: int, number: str) -> None:
+        await self._unset(client, f"ring:{number}")
+        await self.redis.zrem(ringing_key(self.prefix, client), f"{number} {self.engine_id}")
+
+    async def line_busy(self, client: int, number: str) -> None:
+        count = self.lines.get((client, number), 0)
+        self.lines[(client, number)] = count + 1
+        await self._set(client, f"line:{number}")
+
+    async def line_free(self, client: int, number: str) -> None:
+        count = self.lines.get((client, number), 0) - 1
+        if count > 0:
+            self.lines[(client, number)] = count
+            return
+        self.lines.pop((client, number), None)
+        await self._unset(client, f"line:{number}")
+
+    async def claim_slot(self, client: int, call_uuid) -> int | None:
+        """The first free park slot of the client, now this engine's call's; None when all are taken."""
+        key = where_key(self.prefix, client)
+        for slot in PARK_SLOTS:
+            if await self.redis.hsetnx(key, f"park:{slot}", f"{self.engine_id} {call_uuid}"):
+                await self.redis.expire(key, ENTRY_TTL)
+                return slot
+        return None
+
+    async def free_slot(self, client: int, slot: int, call_uuid) -> None:
+        await self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
+
+
+def parked_calls(redis, prefix: str, client: int) -> dict[str, int]:
+    """Call id -> park slot of a client's parked calls (redis-py sync client: for the portal)."""
+    fields = redis.hgetall(where_key(prefix, client))
+    parked = {}
+    for field, value in fields.items():
+        field, value = field.decode(), value.decode()
+        if field.startswith("park:") and " " in value:
+            parked[value.split(" ", 1)[1]] = int(field[5:])
+    return parked

@@ -30,19 +30,23 @@ def _sql(url: str, statement: str) -> None:
         conn.execute(statement)
 
 
-def provision(n: int) -> list[tuple[str, str, str]]:
-    """n (at most 10,000: extensions have 4 digits) lines in a fresh client of a fresh brand."""
+def provision(
+    n: int, *, database: str = BENCH_DB, redis_db: int = 4, prefix: str = "ocx-bench"
+) -> list[tuple[str, str, str]]:
+    """n (at most 10,000: extensions have 4 digits) lines in a fresh client of a fresh brand; user i
+    has extension number f"{i:04d}". `database`, `redis_db` and `prefix` are the scratch database, the
+    Redis database (flushed) and the key prefix: a bench that may run next to another takes its own."""
     started = services.ensure_up()
     atexit.register(services.stop, started)
     admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    _sql(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    _sql(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    atexit.register(_sql, admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+    _sql(admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    _sql(admin, f'CREATE DATABASE "{database}"')
+    atexit.register(_sql, admin, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _env.update({
-        "DATABASE_URL": admin.rsplit("/", 1)[0] + f"/{BENCH_DB}",
-        "REDIS_URL": services.local_redis_url(db=4) if "REDIS_URL" not in os.environ or
+        "DATABASE_URL": admin.rsplit("/", 1)[0] + f"/{database}",
+        "REDIS_URL": services.local_redis_url(db=redis_db) if "REDIS_URL" not in os.environ or
         os.environ["REDIS_URL"] == services.local_redis_url() else os.environ["REDIS_URL"],
-        "OCX_REDIS_PREFIX": "ocx-bench",
+        "OCX_REDIS_PREFIX": prefix,
         "DJANGO_SETTINGS_MODULE": "config.settings",
     })  # fmt: skip
     os.environ.update(_env)

@@ -12,7 +12,9 @@ built-in UAC calls its built-in UAS directly at the same rates: the machine's li
 load generator, with nothing of ours in between.
 
 Media: these calls carry SDP but no RTP (SIPp sends none); the RTP relay is measured by
-bench/rtp_relay.py. Conditions and figures are printed, then one RESULT line per figure.
+bench/rtp_relay.py, and calls held with RTP through the edge and the engine by bench/engine_media.py
+(which starts the engine with start_engine() below). Conditions and figures are printed, then one
+RESULT line per figure.
 """
 
 from __future__ import annotations
@@ -36,9 +38,11 @@ from sip_register import free_port, read_final_stats, tree_cpu  # noqa: E402
 DEFAULT_RATES = [25, 50, 100, 150, 200, 250, 300]
 
 
-def start_engine(edge_port: int, log: Path) -> tuple[subprocess.Popen, int]:
+def start_engine(edge_port: int, log: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """One `manage.py call_engine` behind the edge (RTP ports 30000-39999); (process, SIP port)."""
     port, rtp = free_port(), 30000
-    env = {**os.environ, **edge_setup._env, "OCX_LOG_LEVEL": "WARNING", "OCX_ENGINE_CAPACITY": "5000"}
+    env = {**os.environ, **edge_setup._env, "OCX_LOG_LEVEL": "WARNING", "OCX_ENGINE_CAPACITY": "5000",
+           **(extra_env or {})}  # fmt: skip
     command = [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 9999}",
                "--edge", f"127.0.0.1:{edge_port}"]  # fmt: skip
     with log.open("wb") as out:

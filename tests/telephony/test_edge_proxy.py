@@ -10,7 +10,10 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 
+from config.redis_store import get_redis
+from telephony.callindex import ringing_key, where_key
 from telephony.directory import sip_directory_sync
 from tests.telephony.conftest import FakeEngine, start_edge
 from tests.telephony.sipclient import Call, SipClient, reply_to
@@ -307,3 +310,42 @@ def test_two_edge_processes_relay_answers_to_the_one_that_forked(world, sip_line
             assert phone.register(SECRET, expires=0).status == 200
     finally:
         second.stop()
+
+
+def test_codes_and_a_lines_next_call_go_to_the_engine_the_call_index_names(world, sip_lines, sip_client,
+                                                                         proxy_edge, engines):  # fmt: skip
+    """Pickup, retrieve and supervision codes go where the call is (telephony/callindex.py), even to a
+    busier or draining engine; a line's new call goes to its current call's engine; without an entry,
+    or when the named engine is gone, the least busy one gets the call."""
+    sip_lines(world.user_a1, SECRET)
+    idle, busy = engines(2, calls=(0, 30))
+    redis, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1.pk
+    where = where_key(prefix, client)
+    redis.delete(where, ringing_key(prefix, client))
+    redis.hset(where, mapping={"park:3": f"{busy.heartbeat.info.id} some-call", "ring:102": busy.heartbeat.info.id,
+                               "line:103": busy.heartbeat.info.id})  # fmt: skip
+    redis.zadd(ringing_key(prefix, client), {f"102 {busy.heartbeat.info.id}": 1.0})
+    phone = sip_client(world.user_a1, target=proxy_edge)
+    domain = world.client_a1.sip_domain
+    try:
+        for dialled, expected in (("*713", busy), ("**102", busy), ("*8", busy), ("*83103", busy),
+                                  ("*714", idle), ("102", idle)):  # fmt: skip
+            phone.invite(f"sip:{dialled}@{domain}", SECRET)
+            invite = expected.expect("INVITE", timeout=2)
+            assert invite.uri.startswith(f"sip:{dialled}@"), (dialled, invite.uri)
+            expected.send_to_edge(reply_to(invite, 486, "Busy Here", to_tag="x1"), proxy_edge)
+            assert phone.expect(486).status == 486
+
+        redis.hset(where, "line:101", busy.heartbeat.info.id)  # 101 has a call on the busy engine
+        phone.invite(f"sip:102@{domain}", SECRET)
+        invite = busy.expect("INVITE", timeout=2)
+        busy.send_to_edge(reply_to(invite, 486, "Busy Here", to_tag="x2"), proxy_edge)
+        assert phone.expect(486).status == 486
+
+        redis.hset(where, "line:101", "engine-that-is-gone")
+        phone.invite(f"sip:102@{domain}", SECRET)
+        invite = idle.expect("INVITE", timeout=2)
+        idle.send_to_edge(reply_to(invite, 486, "Busy Here", to_tag="x3"), proxy_edge)
+        assert phone.expect(486).status == 486
+    finally:
+        redis.delete(where, ringing_key(prefix, client))

@@ -24,6 +24,7 @@ from struct import Struct
 from typing import Any
 
 from telephony.media.ports import PortPair, PortPool
+from telephony.media.rtcp import ReportBlock, report_blocks
 from telephony.media.stats import RtpStats
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,23 @@ class _RtpSocket(_MediaSocket):
         return True
 
 
+class _RtcpSocket(_MediaSocket):
+    """The RTCP socket: packets pass as they are; the last report block the phone sent is kept (what
+    it says of the audio it receives), parsed at the reports' own pace (one every few seconds)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.report: ReportBlock | None = None
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        received = self.received
+        super().datagram_received(data, addr)
+        if self.received != received:  # accepted
+            blocks = report_blocks(data)
+            if blocks:
+                self.report = blocks[-1]
+
+
 class RtpEndpoint:
     """One leg's RTP and RTCP sockets on a pair from a PortPool. Create with `await RtpEndpoint.open(...)`.
 
@@ -147,7 +165,7 @@ class RtpEndpoint:
         self.rtcp_port = pair.rtcp_port
         label = f"rtp {pair.host}:{pair.rtp_port}"
         self.rtp = _RtpSocket(label, None, relatch_after, clock, clock_rate)
-        self.rtcp = _MediaSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
+        self.rtcp = _RtcpSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
         self.rtp.on_latch = self._rtp_latched
         self._rtcp_implicit = True
         self.closed = False
@@ -259,6 +277,7 @@ class RtpEndpoint:
             "rtcp_packets_refused": rtcp.refused,
             "rtcp_packets_unsent": rtcp.unsent,
             "rtcp_latches": rtcp.latches,
+            "phone_report": rtcp.report.summary(rx.clock_rate) if rtcp.report is not None else None,
         }
 
     def close(self) -> None:

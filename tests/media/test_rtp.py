@@ -14,6 +14,7 @@ import pytest
 import uvloop
 
 from telephony.media import PortPool, PortsExhausted, Relay, RtpEndpoint, RtpStats
+from tests.media.test_rtcp import SDES, block, receiver_report
 
 HOST = "127.0.0.1"
 SSRC = 0x5EED1234
@@ -530,5 +531,21 @@ def test_an_endpoint_reports_the_statistics_of_what_it_received(run, pools):
         assert s["loss_fraction"] == pytest.approx(3 / 13)
         assert s["jitter_ms"] == pytest.approx(expected_jitter_ms(), abs=1e-9)
         assert s["local"] == f"{HOST}:{endpoint.port}" and s["remote"] == f"{HOST}:{phone.pair.rtp_port}"
+
+    run(main())
+
+
+def test_an_endpoint_keeps_the_phones_last_report(run, pools):
+    async def main():
+        engine_pool, phone_pool = pools
+        phone = await Phone(phone_pool).start()
+        endpoint = await open_endpoint(engine_pool, remote=phone.sdp)
+        assert endpoint.stats()["phone_report"] is None
+        phone.rtcp.send(receiver_report(9, block(5, 128, 40, 100, 16)), (HOST, endpoint.rtcp_port))
+        await until(lambda: endpoint.stats()["phone_report"] is not None)
+        assert endpoint.stats()["phone_report"] == {"fraction_lost": 0.5, "packets_lost": 40, "jitter_ms": 2.0}
+        phone.rtcp.send(SDES, (HOST, endpoint.rtcp_port))  # no report in it: the last one stays
+        await until(lambda: endpoint.stats()["rtcp_packets_received"] == 2)
+        assert endpoint.stats()["phone_report"]["packets_lost"] == 40
 
     run(main())

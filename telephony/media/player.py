@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable
 from functools import partial
 
+import av
 import numpy as np
 
 from telephony.media import codecs
@@ -81,11 +82,12 @@ class Player:
         self._timer = asyncio.get_running_loop().call_at(self._start + self.sent * FRAME, self._tick)
 
 
-def encode(samples: list[int], codec: str) -> list[bytes]:
+def encode(samples: list[int] | np.ndarray, codec: str) -> list[bytes]:
     """16-bit samples at 8 kHz -> 20 ms frames of `codec` (the last one padded with silence), encoded as
     one stream in order (a Frames list, which tells the Player its timestamp step)."""
     encoder = ENCODERS[codec]()
-    padded = np.array(samples + [0] * (-len(samples) % SAMPLES), dtype=np.int16)
+    samples = np.asarray(samples, dtype=np.int16)
+    padded = np.concatenate([samples, np.zeros(-len(samples) % SAMPLES, dtype=np.int16)])
     frames = [encoder(padded[i : i + SAMPLES]) for i in range(0, len(padded), SAMPLES)]
     return Frames(frames, codecs.rtp_clock(codec) * SAMPLES // codecs.RATE)
 
@@ -100,6 +102,36 @@ def tones(notes: list[tuple[tuple[float, ...], float]], *, level: float = 6000.0
             envelope = min(1.0, n / fade, (count - n) / fade) if fade else 1.0
             value = sum(math.sin(2 * math.pi * f * n / 8000) for f in freqs) / max(len(freqs), 1)
             samples.append(int(level * envelope * value))
+    return samples
+
+
+class AudioFileError(ValueError):
+    """A file that is not audio the engine can play (the message says why)."""
+
+
+def file_samples(path, *, max_seconds: float = 600.0) -> np.ndarray:
+    """The audio of a file (WAV, MP3, Ogg, FLAC... whatever FFmpeg reads) as 16-bit mono samples at
+    8 kHz, for encode(). File work: run it in a thread, not on the media loop."""
+    try:
+        with av.open(str(path)) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                raise AudioFileError(f"{path}: no audio in it")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
+            parts: list[np.ndarray] = []
+            limit = int(max_seconds * 8000)
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray().reshape(-1))
+                if sum(len(p) for p in parts) > limit:
+                    raise AudioFileError(f"{path}: longer than {max_seconds:.0f} s")
+            for out in resampler.resample(None):
+                parts.append(out.to_ndarray().reshape(-1))
+    except (av.FFmpegError, OSError) as exc:
+        raise AudioFileError(f"{path}: not a readable audio file ({exc})") from None
+    samples = np.concatenate(parts).astype(np.int16) if parts else np.zeros(0, dtype=np.int16)
+    if not len(samples):
+        raise AudioFileError(f"{path}: no audio in it")
     return samples
 
 

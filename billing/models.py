@@ -43,8 +43,13 @@ class Cdr(models.Model):
 
     class Direction(models.TextChoices):
         INTERNAL = "internal", "Internal"
-        INBOUND = "inbound", "Inbound"
-        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"  # (conferences: dial-in)
+        OUTBOUND = "outbound", "Outbound"  # (conferences: dial-out)
+
+    class Service(models.TextChoices):
+        CALL = "call", "Call"
+        CONFERENCE = "conference", "Conference"
+        NOTIFICATION = "notification", "Notification"
 
     # History outlives the rows it names (a hard-deleted client keeps its calls): ids without constraints.
     brand = models.ForeignKey("tenants.Brand", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
@@ -60,6 +65,12 @@ class Cdr(models.Model):
         help_text="The user called, if one was.",
     )
     call_uuid = models.UUIDField(unique=True)
+    service = models.CharField(max_length=12, choices=Service.choices, default=Service.CALL, db_default=Service.CALL)
+    # A conference participant's record: called at = started_at, joined at = answered_at,
+    # disconnected at = ended_at; the room's conference ID and its moderator.
+    conference = models.CharField(max_length=9, blank=True, default="", db_default="")
+    moderator = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True,
+                                  blank=True, related_name="+")  # fmt: skip
     engine = models.CharField(max_length=100)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     disposition = models.CharField(max_length=12, choices=Disposition.choices, default=Disposition.IN_PROGRESS)

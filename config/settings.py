@@ -80,8 +80,12 @@ OCX_ENGINE = {
     "capacity": int(env("OCX_ENGINE_CAPACITY", "400")),
     "ring_timeout": float(env("OCX_ENGINE_RING_TIMEOUT", "60")),
     "park_timeout": float(env("OCX_ENGINE_PARK_TIMEOUT", "120")),
+    "conference_capacity": int(env("OCX_ENGINE_CONFERENCE_CAPACITY", "500")),
     "drain": float(env("OCX_ENGINE_DRAIN", "30")),
 }
+# The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
+OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
+OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.
 OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")

@@ -8,6 +8,8 @@ call:
     <prefix>:where:<client>     hash  ring:<number> -> engine    a call is ringing that line
                                       line:<number> -> engine    that line has a call there
                                       park:<slot>   -> "<engine> <call id>"  parked in that slot
+                                      conf:<id>     -> engine    the conference runs there
+                                      num:<number>  -> engine    a running room's access number
     <prefix>:ringing:<client>   zset  "<number> <engine>" by start time (for *8: the oldest)
 
 A park slot is claimed with HSETNX, so two engines never give out the same slot. Entries are
@@ -20,6 +22,8 @@ lists, and the edge then routes as usual. Dial codes (also in the dial plan):
     *70         (as a transfer target) park the other party in the first free slot
     *71<slot>   retrieve the call parked in <slot>
     *81<ext>, *82<ext>, *83<ext>   monitor, whisper to, barge into <ext>'s call
+    *88, *88<id>                   join a conference (asked for its ID, or that one): conf:<id>
+    a room's access number         join that room's conference: num:<number>
 
 Django-free: the edge and the engines both import it.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 PICKUP, DIRECTED_PICKUP = "*8", "**"
 PARK, RETRIEVE = "*70", "*71"
+CONFERENCE = "*88"
 MONITOR, WHISPER, BARGE = "*81", "*82", "*83"
 SUPERVISE = {MONITOR: "monitor", WHISPER: "whisper", BARGE: "barge"}
 PARK_SLOTS = range(1, 21)  # slots 1..20 per client
@@ -50,7 +55,7 @@ def ringing_key(prefix: str, client: int) -> str:
 
 def code_target(dialled: str) -> tuple[str, str] | None:
     """(kind, argument) for a dial code: ("pickup", ""), ("pickup", ext), ("retrieve", slot),
-    ("monitor"|"whisper"|"barge", ext); None for anything else."""
+    ("monitor"|"whisper"|"barge", ext), ("conference", "" or id); None for anything else."""
     if dialled == PICKUP:
         return ("pickup", "")
     if dialled.startswith(DIRECTED_PICKUP) and dialled[2:].isdigit():
@@ -59,6 +64,8 @@ def code_target(dialled: str) -> tuple[str, str] | None:
         return ("retrieve", dialled[3:])
     if dialled[:3] in SUPERVISE and dialled[3:].isdigit():
         return (SUPERVISE[dialled[:3]], dialled[3:])
+    if dialled == CONFERENCE or (dialled.startswith(CONFERENCE) and dialled[3:].isdigit()):
+        return ("conference", dialled[3:])
     return None
 
 
@@ -68,6 +75,8 @@ def index_field(kind: str, argument: str) -> str | None:
         return f"ring:{argument}" if argument else None
     if kind == "retrieve":
         return f"park:{argument}"
+    if kind == "conference":
+        return f"conf:{argument}" if argument else None
     return f"line:{argument}"
 
 
@@ -120,6 +129,26 @@ class EngineIndex:
                 await self.redis.expire(key, ENTRY_TTL)
                 return slot
         return None
+
+    async def claim_conference(self, client: int, conference_id: str, access_number: str = "", *,
+                               force: bool = False) -> str | None:  # fmt: skip
+        """Run the conference here: None when claimed, else the engine that has it (force: take it)."""
+        key = where_key(self.prefix, client)
+        if force:
+            await self.redis.hset(key, f"conf:{conference_id}", self.engine_id)
+        elif not await self.redis.hsetnx(key, f"conf:{conference_id}", self.engine_id):
+            owner = await self.redis.hget(key, f"conf:{conference_id}")
+            if owner is not None and owner.decode() != self.engine_id:
+                return owner.decode()
+        if access_number:
+            await self.redis.hset(key, f"num:{access_number}", self.engine_id)
+        await self.redis.expire(key, ENTRY_TTL)
+        return None
+
+    async def free_conference(self, client: int, conference_id: str, access_number: str = "") -> None:
+        await self._unset(client, f"conf:{conference_id}")
+        if access_number:
+            await self._unset(client, f"num:{access_number}")
 
     async def free_slot(self, client: int, slot: int, call_uuid) -> None:
         await self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")

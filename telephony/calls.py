@@ -50,6 +50,16 @@ async def _ask(engine_id: str, message: dict, timeout: float) -> dict:
         await layer.close_pools()
 
 
+def ask_engine(engine_id: str, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> dict:
+    """A command to a live engine and its answer; EngineUnavailable when it is gone or silent."""
+    if engine_id not in live_engines():
+        raise EngineUnavailable(f"The engine {engine_id} is not running.")
+    try:
+        return async_to_sync(_ask)(engine_id, message, timeout)
+    except TimeoutError:
+        raise EngineUnavailable(f"The engine {engine_id} does not answer.") from None
+
+
 class NotPossible(PlatformError):
     code = "not-possible"
     status = 409
@@ -59,12 +69,7 @@ def _command(cdr: Cdr, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT)
     """Send a command to the engine that holds the call; its answer, or a clear error."""
     if cdr.ended_at is not None:
         raise CallEnded("This call has ended already.")
-    if cdr.engine not in live_engines():
-        raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) is not running.")
-    try:
-        return async_to_sync(_ask)(cdr.engine, {**message, "call": str(cdr.call_uuid)}, timeout)
-    except TimeoutError:
-        raise EngineUnavailable(f"The engine that holds this call ({cdr.engine}) does not answer.") from None
+    return ask_engine(cdr.engine, {**message, "call": str(cdr.call_uuid)}, timeout=timeout)
 
 
 def _other_party(actor, cdr: Cdr, field: str, question: str) -> str:
@@ -183,8 +188,4 @@ def call_originate(*, actor, client, to: str, extension) -> str:
         raise EngineUnavailable("No call engine is running.")
     engine = min(live, key=lambda e: e.calls / max(e.capacity, 1))
     message = {"type": "engine.originate", "client": client.pk, "extension": extension.pk, "to": to}
-    try:
-        answer = async_to_sync(_ask)(engine.id, message, ENGINE_ANSWER_TIMEOUT)
-    except TimeoutError:
-        raise EngineUnavailable(f"The call engine {engine.id} does not answer.") from None
-    return answer["call"]
+    return ask_engine(engine.id, message)["call"]

@@ -160,3 +160,14 @@ def sip_directory_sync() -> dict:
     pipe.publish(rkey("sip:bans"), "acl")
     pipe.execute()
     return {"domains": len(domains), "lines": lines}
+
+
+def sip_directory_rooms_changed(client: Client) -> None:
+    """A client's conference rooms changed: the engines drop its cached dial plan (after commit)."""
+
+    def write() -> None:
+        with get_redis().pipeline() as pipe:
+            _publish(pipe, f"room {client.pk}")
+            pipe.execute()
+
+    _after_commit(write)

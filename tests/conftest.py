@@ -16,6 +16,7 @@ from django.test import Client as HttpClient
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
+from conferencing.services import room_create
 from telephony.models import Extension
 from telephony.services import extension_create, extension_update
 from tenants.models import Brand, Client, Role, User
@@ -92,7 +93,7 @@ def _get_or_build_world() -> World:
                 password=PASSWORD,
                 client=client,
             )
-            extension_create(
+            first, _ = extension_create(
                 actor=op,
                 client=client,
                 email=f"user@client-{tag}.example",
@@ -118,6 +119,9 @@ def _get_or_build_world() -> World:
                     number="103",
                 )
                 extension_update(actor=op, client=client, extension=third, may_intercept=True, may_barge=True)
+                # 101 moderates a conference room: *884242 or 800, PIN 1111 (moderator 9999).
+                room_create(actor=op, client=client, moderator=first.account, name="Team room", conference_id="4242",
+                            participant_pin="1111", moderator_pin="9999", access_number="800")  # fmt: skip
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

@@ -481,7 +481,7 @@ class Proxy:
             return engines
         code = code_target(dialled)
         try:
-            owner = await self.call_owner(client, code, caller_number)
+            owner = await self.call_owner(client, code, dialled, caller_number)
         except Exception:  # Redis away for a moment: route as usual
             log.exception("call index lookup failed")
             return engines
@@ -490,14 +490,18 @@ class Proxy:
             return engines  # (a call that a code names may be on a draining engine: it still goes there)
         return [chosen, *[e for e in engines if e.id != chosen.id]]
 
-    async def call_owner(self, client: int, code: tuple[str, str] | None, caller_number: str) -> str | None:
-        fast, prefix = self.edge.fast, self.config.redis_prefix
-        if code is not None and index_field(*code) is None:  # *8: the oldest ringing call
+    async def call_owner(self, client: int, code: tuple[str, str] | None, dialled: str,
+                         caller_number: str) -> str | None:  # fmt: skip
+        fast, prefix, key = self.edge.fast, self.config.redis_prefix, where_key(self.config.redis_prefix, client)
+        if code == ("pickup", ""):  # *8: the oldest ringing call
             first = await fast.call("ZRANGE", ringing_key(prefix, client), 0, 0)
             owner = first[0].split(b" ", 1)[1] if first else None
-        else:
-            field = index_field(*code) if code is not None else f"line:{caller_number}"
-            owner = await fast.call("HGET", where_key(prefix, client), field)
+        elif code is not None:
+            field = index_field(*code)
+            owner = await fast.call("HGET", key, field) if field else None
+        else:  # a running conference's access number, else the engine of the caller's other call
+            room, line = await fast.call("HMGET", key, f"num:{dialled}", f"line:{caller_number}")
+            owner = room or line
         return owner.split(b" ", 1)[0].decode() if owner else None
 
     def engine_branch(self, ptx: ProxyTx, engine: EngineInfo) -> Branch:

@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 
 from billing.models import Cdr
 from telephony.callindex import PARK, code_target
+from telephony.engine.conference import dial_in
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.codecs import supported as decodable
@@ -113,6 +114,18 @@ class Dialled:
     from_new: object
 
 
+def info_digit(body: bytes) -> str:
+    """The key of a SIP INFO DTMF body (application/dtmf-relay "Signal=5", or application/dtmf "5")."""
+    text = body.decode("ascii", "replace").strip()
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        if name.strip().lower() == "signal":
+            text = value
+            break
+    text = text.strip()
+    return text if len(text) == 1 and text in "0123456789*#ABCD" else ""
+
+
 def _identity(request: Request) -> dict[str, str]:
     value = request.headers.get("X-Ocx-Auth") or ""
     return dict(part.split("=", 1) for part in value.split(";") if "=" in part)
@@ -170,6 +183,8 @@ class Call:
         self.mixer: Mixer | None = None  # while supervised: the parties' media is mixed, not relayed
         self.mixed: dict[str, MixerParty] = {}  # "caller"/"callee" -> their place in the mixer
         self.supervisors: list[Supervisor] = []
+        self.participant = None  # CONFERENCE: its place in the conference (telephony/engine/conference.py)
+        self.keys = None  # IVR, CONFERENCE: the DtmfCollector the caller's keys go to (RFC 4733 or INFO)
 
     # What the caller's leg is told: an answered INVITE for a phone that called; overridden for
     # click-to-call, where the engine called the caller's phone itself.
@@ -216,6 +231,19 @@ class Call:
         plans, client = self.engine.dialplans, int(identity["client"])
         plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
         code = code_target(dialled)
+        room = plan.room_numbers.get(dialled) if code is None else None
+        if room is not None or (code is not None and code[0] == "conference"):
+            self.offered = codecs
+            if room is None and code[1]:
+                room = plan.rooms.get(code[1])
+                if room is None:
+                    self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=plan.route(
+                        int(identity["ext"]), dialled), started_at=self.started_at, dialled=dialled)  # fmt: skip
+                    self.route = plan.route(int(identity["ext"]), dialled)
+                    self.end_before_answer(404, "No Such Conference")
+                    return
+            await dial_in(self, plan, int(identity["ext"]), dialled, room, offer)
+            return
         if code is not None:
             self.offered = codecs
             await self.join_by_code(plan, int(identity["ext"]), dialled, code, offer)
@@ -366,12 +394,19 @@ class Call:
         if leg is None or request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
             self.ua.respond(stx, 481)
             return
-        if request.method == "BYE" and self.state == "PARKED":  # the parked party gave up waiting
+        if request.method == "BYE" and self.state in ("PARKED", "IVR", "CONFERENCE"):  # the only party left
             self.ua.respond(stx, 200)
-            self.finish(Cdr.Disposition.ANSWERED, "bye", leg.name)
+            joined = self.state == "PARKED" or self.answered_at is not None
+            self.finish(Cdr.Disposition.ANSWERED if joined else Cdr.Disposition.CANCELLED, "bye", leg.name)
             return
-        if request.method == "INVITE" and self.state == "PARKED":
+        if request.method == "INVITE" and self.state in ("PARKED", "IVR", "CONFERENCE"):
             self.reinvited(leg, request, stx)
+            return
+        if request.method == "INFO" and self.state in ("IVR", "CONFERENCE"):  # keys by SIP INFO
+            self.ua.respond(stx, 200)
+            digit = info_digit(request.body)
+            if digit and self.keys is not None:
+                self.keys.press(digit)
             return
         if request.method == "BYE":
             if self.state != "ANSWERED" and leg is self.a and self.caller_connected:
@@ -1020,11 +1055,12 @@ class Call:
 
     def hangup(self, side: str = "engine", *, cause: str = "hangup") -> None:
         """End the call from outside (API, shutdown): BYE both legs, or refuse the caller if unanswered."""
-        if self.state in ("ANSWERED", "PARKED"):
+        if self.state in ("ANSWERED", "PARKED", "IVR", "CONFERENCE"):
             for leg in (self.a, self.b):
                 if leg is not None:
                     self.ua.request(leg.request("BYE", self.ua), lambda r: None)
-            self.finish(Cdr.Disposition.ANSWERED, cause, side)
+            joined = self.state != "IVR" or self.answered_at is not None
+            self.finish(Cdr.Disposition.ANSWERED if joined else Cdr.Disposition.FAILED, cause, side)
         elif self.state in ("ROUTING", "RINGING"):
             if self.b_tx is not None:
                 self.b_tx.cancel()
@@ -1037,6 +1073,9 @@ class Call:
         self._stop_ringing()
         self.unpark()
         self.unsupervise()
+        if self.participant is not None:
+            self.participant.conference.leave(self.participant, cause)
+            self.participant = None
         for name in list(self.lines):
             self.set_line(name, None)
         quality = self.close_media()

@@ -30,7 +30,8 @@ BATCH = 200
 
 
 def open_values(*, call_uuid, engine: str, route, started_at: dt.datetime, dialled: str = "",
-                direction: str = Cdr.Direction.INTERNAL) -> dict:  # fmt: skip
+                direction: str = Cdr.Direction.INTERNAL, service: str = Cdr.Service.CALL, conference: str = "",
+                moderator: int | None = None) -> dict:  # fmt: skip
     caller, callee = route.caller, route.callee
     return {
         "call_uuid": call_uuid, "engine": engine, "brand_id": route.brand, "client_id": route.client,
@@ -38,7 +39,8 @@ def open_values(*, call_uuid, engine: str, route, started_at: dt.datetime, diall
         "direction": direction, "disposition": Cdr.Disposition.IN_PROGRESS, "caller_number": caller.number,
         "caller_name": caller.name, "callee_number": callee.number if callee else printable(dialled, 64),
         "callee_name": callee.name if callee else "", "started_at": started_at, "duration": 0, "billsec": 0,
-        "hangup_cause": "", "hangup_side": "", "quality": {}, "legs": [],
+        "hangup_cause": "", "hangup_side": "", "quality": {}, "legs": [], "service": service,
+        "conference": conference, "moderator_id": moderator,
     }  # fmt: skip
 
 
@@ -96,6 +98,9 @@ class CdrWriter:
 
     def answered(self, call_uuid, at: dt.datetime) -> None:
         self._put(update_sql(call_uuid, {"answered_at": at}))
+
+    def update(self, call_uuid, **values) -> None:
+        self._put(update_sql(call_uuid, values))
 
     def close(self, call_uuid, **fields) -> None:
         self._put(update_sql(call_uuid, close_values(**fields)))

@@ -4,10 +4,11 @@ never on the loop that paces media."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django_tenants.utils import schema_context
 
+from conferencing.models import Room
 from telephony.models import Extension
 from tenants.models import Client
 
@@ -36,6 +37,28 @@ class Route:
 
 
 @dataclass(frozen=True)
+class RoomInfo:
+    """A conference room as the engine needs it (conferencing.models.Room)."""
+
+    id: int
+    name: str
+    conference_id: str
+    moderator: int  # the moderator's account id
+    participant_pin: str
+    moderator_pin: str
+    access_number: str = ""
+    starts_at: object = None
+    ends_at: object = None
+    recurrence: str = ""
+    max_participants: int = 50
+    max_minutes: int = 240
+    entry_tone: bool = True
+    wait_for_moderator: bool = False
+    end_with_moderator: bool = False
+    record: bool = False
+
+
+@dataclass(frozen=True)
 class ClientPlan:
     """What the dial plan needs of one client, read in one query."""
 
@@ -45,6 +68,8 @@ class ClientPlan:
     active: bool
     by_number: dict[str, Party]
     by_extension: dict[int, Party]
+    rooms: dict[str, RoomInfo] = field(default_factory=dict)  # conference ID -> room
+    room_numbers: dict[str, RoomInfo] = field(default_factory=dict)  # access number -> room
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""
@@ -65,9 +90,15 @@ def load_plan(client_id: int) -> ClientPlan:
     with schema_context(client.schema_name):
         rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
                                                   "may_intercept", "may_barge"))  # fmt: skip
+        rooms = [RoomInfo(**values) for values in Room.objects.values(*ROOM_FIELDS)]
     by_extension = {row[0]: Party(*row[1:]) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
-    return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension)
+    return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
+                      {room.conference_id: room for room in rooms},
+                      {room.access_number: room for room in rooms if room.access_number})  # fmt: skip
+
+
+ROOM_FIELDS = list(RoomInfo.__dataclass_fields__)
 
 
 class Dialplans:
@@ -91,7 +122,7 @@ class Dialplans:
 
     def invalidate(self, message: str) -> None:
         kind, _, rest = message.partition(" ")
-        if kind == "cred" and rest.split(" ")[0].isdigit():
+        if kind in ("cred", "room") and rest.split(" ")[0].isdigit():
             self._plans.pop(int(rest.split(" ")[0]), None)
         else:  # a client changed (domain) or everything did
             self._plans.clear()

@@ -25,11 +25,13 @@ from config.redis_store import follow
 from telephony.callindex import EngineIndex
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
+from telephony.engine.conference import Conference
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
+from telephony.media.prompts import Prompts
 from telephony.sip import Request, Response
-from tenants.events import group_for_client, group_for_user
+from tenants.events import group_for_brand, group_for_client, group_for_platform, group_for_user
 
 log = logging.getLogger(__name__)
 LOST_CHECK = 5.0  # seconds between looks for the records of dead engines
@@ -47,6 +49,7 @@ class EngineConfig:
     capacity: int = 400
     ring_timeout: float = 60.0
     park_timeout: float = 120.0
+    conference_capacity: int = 500  # conference participants this engine mixes at most, in all rooms
     drain: float = 30.0
     redis_prefix: str = "ocx"
 
@@ -73,6 +76,8 @@ class Engine:
         self.dialplans = Dialplans()
         self.cdrs = CdrWriter()
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
+        self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
+        self.prompts = Prompts(settings.OCX_PROMPTS_DIR)
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -93,6 +98,47 @@ class Engine:
     def parked(self, client: int, slot: int) -> Call | None:
         return next((c for c in self.live() if c.state == "PARKED" and c.route.client == client
                      and c.park_slot == slot and not c.transferring), None)  # fmt: skip
+
+    # Conferences ---------------------------------------------------------------------------------
+
+    async def conference(self, client: int, room) -> Conference | None:
+        """The room's running conference here, started if it runs nowhere; None when another live
+        engine holds it (its callers are routed there by the call index)."""
+        conference = self.conferences.get((client, room.conference_id))
+        if conference is not None and not conference.ended:
+            return conference
+        owner = await self.callindex.claim_conference(client, room.conference_id, room.access_number)
+        if owner is not None:
+            alive = await self.redis.hget(registry_key(self.config.redis_prefix), owner)
+            if alive is not None and time.time() - EngineInfo.from_json(alive).at < LOST_AFTER:
+                return None
+            await self.callindex.claim_conference(client, room.conference_id, room.access_number, force=True)
+        conference = self.conferences[(client, room.conference_id)] = Conference(self, client, room)
+        log.info("conference %s of client %s started", room.conference_id, client)
+        return conference
+
+    def conference_closed(self, conference: Conference) -> None:
+        if self.conferences.get((conference.client, conference.id)) is conference:
+            del self.conferences[(conference.client, conference.id)]
+        self.background(self.callindex.free_conference(conference.client, conference.id, conference.room.access_number))
+
+    def conference_parties(self) -> int:
+        return sum(len(c.participants) for c in self.conferences.values())
+
+    def conference_event(self, conference: Conference, kind: str, **fields) -> None:
+        """A conference event for its live page: the client's operators, the moderator, the brand and
+        the platform (the provider sees every company's conferences)."""
+        layer, plan = get_channel_layer(), self.dialplans.cached(conference.client)
+        event = {"type": kind, "client": conference.client, "conference": conference.id, **fields}
+        groups = [group_for_client(conference.client), group_for_user(conference.room.moderator), group_for_platform()]
+        if plan is not None:
+            groups.append(group_for_brand(plan.brand))
+
+        async def send() -> None:
+            for group in groups:
+                await layer.group_send(group, {"type": "platform.event", "event": event})
+
+        self.background(send())
 
     def index(self, call_id: str, call: Call) -> None:
         self.calls[call_id] = call
@@ -234,6 +280,11 @@ class Engine:
             result = {"ok": True, "call": str(call.uuid)}
         elif kind == "engine.calls":
             result = {"ok": True, "calls": [c.summary() for c in self.live()]}
+        elif kind == "engine.conference":
+            result = self.conference_command(message)
+        elif kind == "engine.conferences":
+            result = {"ok": True, "conferences": [c.summary() for c in self.conferences.values()
+                                                  if message.get("client") in (None, c.client)]}  # fmt: skip
         elif call is None:
             result = {"ok": False, "error": "no such call"}
         elif kind == "engine.hangup":
@@ -289,6 +340,33 @@ class Engine:
             result = {"ok": False, "error": f"unknown command {kind!r}"}
         await self.reply(reply_to, result)
 
+    def conference_command(self, message: dict) -> dict:
+        """Live control of a running conference: show, mute/unmute (a participant or all), kick, lock,
+        unlock, record, stop-record, end."""
+        conference = self.conferences.get((int(message.get("client", 0)), str(message.get("conference"))))
+        if conference is None or conference.ended:
+            return {"ok": False, "error": "the conference is not running"}
+        action, who = message.get("action"), str(message.get("participant") or "")
+        if action == "show":
+            return {"ok": True, "conference": conference.summary()}
+        if action in ("mute", "unmute", "kick") and who not in conference.participants:
+            return {"ok": False, "error": "no such participant"}
+        if action in ("mute", "unmute"):
+            conference.mute(who, action == "mute")
+        elif action == "kick":
+            conference.kick(who)
+        elif action in ("mute-all", "unmute-all"):
+            conference.mute_all(action == "mute-all", except_id=who or None)
+        elif action in ("lock", "unlock"):
+            conference.lock(action == "lock")
+        elif action in ("record", "stop-record"):
+            conference.record(action == "record")
+        elif action == "end":
+            conference.end("ended-by-api")
+        else:
+            return {"ok": False, "error": f"unknown action {action!r}"}
+        return {"ok": True, "conference": conference.summary()}
+
     async def reply(self, reply_to: str | None, result: dict) -> None:
         if reply_to:
             await get_channel_layer().send(reply_to, {"type": "engine.reply", **result})
@@ -302,6 +380,7 @@ class Engine:
                  asyncio.create_task(self.close_lost_calls()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate))]  # fmt: skip
+        await asyncio.to_thread(self.prompts.prepare)
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:

@@ -189,6 +189,10 @@ class DtmfCollector:
         self._counted.append(self._event)
         self._digit(self._event_digit)
 
+    def press(self, digit: str) -> None:
+        """A key the caller pressed, known otherwise (SIP INFO)."""
+        self._digit(digit)
+
     def _digit(self, digit: str) -> None:
         self._pending.append(digit)
         if self.on_digit is not None:

@@ -89,3 +89,15 @@ def assert_music(path: Path, notes: list[int], *, loud_at_least_ms: int) -> None
     candidates = sorted({*notes, *CANDIDATES} - {600})  # 600 Hz sits between the notes of the hold music
     share = sum(share_of_windows_dominated_by(rate, samples, note, candidates) for note in notes)
     assert share >= 0.8, share
+
+
+def heard_ms(path, freq: int) -> int:
+    """How many ms of a recording are ruled by `freq` (loud 20 ms windows where it is the strongest)."""
+    rate, samples = read_wav(path)
+    window = rate // 50
+    ruled = 0
+    for start in range(0, len(samples) - window + 1, window):
+        part = samples[start : start + window]
+        if loud_ms(rate, part) and dominant(rate, part, CANDIDATES)[0] == freq:
+            ruled += 20
+    return ruled

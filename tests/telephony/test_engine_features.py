@@ -11,7 +11,7 @@ from django.conf import settings
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.callindex import where_key
-from tests.sip.audio import CANDIDATES, assert_heard, assert_music, dominant, loud_ms, read_wav
+from tests.sip.audio import assert_heard, assert_music, heard_ms
 from tests.telephony.conftest import HOLD_NOTES, PARK_TIMEOUT, cdr_of, connected
 
 
@@ -167,18 +167,6 @@ def test_attended_transfer_through_the_api(world, lines, third, api):
     caller.hangup("c1")
     third.wait_call_state(at_third, "disconnected")
     assert cdr_of(world, call_uuid=consultation).hangup_cause == "transferred"
-
-
-def heard_ms(path, freq: int) -> int:
-    """How many ms of a recording are ruled by `freq` (loud 20 ms windows where it is the strongest)."""
-    rate, samples = read_wav(path)
-    window = rate // 50
-    ruled = 0
-    for start in range(0, len(samples) - window + 1, window):
-        part = samples[start : start + window]
-        if loud_ms(rate, part) and dominant(rate, part, CANDIDATES)[0] == freq:
-            ruled += 20
-    return ruled
 
 
 @pytest.mark.parametrize(

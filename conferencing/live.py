@@ -1,0 +1,68 @@
+"""Live control of running conferences from the portals and the API: the engine that runs a room's
+conference is named in the call index (telephony/callindex.py); commands reach it over the channel
+layer (telephony.calls.ask_engine) and answer with the conference as it is now."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from conferencing.models import Room
+from config.redis_store import get_redis
+from telephony.callindex import where_key
+from telephony.calls import EngineUnavailable, NotPossible, ask_engine, live_engines
+from tenants.errors import NotAllowed
+from tenants.models import Role
+
+ACTIONS = ("show", "mute", "unmute", "kick", "mute-all", "unmute-all", "lock", "unlock", "record", "stop-record",
+           "end")  # fmt: skip
+PARTICIPANT_ACTIONS = ("mute", "unmute", "kick")
+
+
+def may_control(actor, room: Room, client) -> bool:
+    """The room's moderator and the client's operators (the provider and brands watch from their
+    own views of running conferences)."""
+    if actor.role == Role.CLIENT:
+        return actor.client_id == client.pk
+    return actor.role == Role.USER and actor.client_id == client.pk and room.moderator_id == actor.pk
+
+
+def conference_engine(client_id: int, conference_id: str) -> str | None:
+    owner = get_redis().hget(where_key(settings.OCX_REDIS_PREFIX, client_id), f"conf:{conference_id}")
+    return owner.decode() if owner else None
+
+
+def conference_live(*, actor, client, room: Room, action: str = "show", participant: str = "") -> dict | None:
+    """The running conference of a room after `action` (None when it is not running: nobody in it)."""
+    if not may_control(actor, room, client):
+        raise NotAllowed("Only the room's moderator and the client's operators control its conference.")
+    if action not in ACTIONS:
+        raise ValidationError({"action": f"Choose one of: {', '.join(ACTIONS)}."})
+    if action in PARTICIPANT_ACTIONS and not participant:
+        raise ValidationError({"participant": "Name the participant (its id in the conference)."})
+    engine = conference_engine(client.pk, room.conference_id)
+    if engine is None or engine not in live_engines():
+        if action == "show":
+            return None
+        raise NotPossible("The conference is not running: nobody is in it.")
+    command = {"type": "engine.conference", "client": client.pk, "conference": room.conference_id,
+               "action": action, "participant": participant}  # fmt: skip
+    answer = ask_engine(engine, command)
+    if not answer.get("ok"):
+        if action == "show":
+            return None
+        raise NotPossible(f"Not done: {answer.get('error', 'refused')}.")
+    return answer["conference"]
+
+
+def running_conferences(client_id: int | None = None) -> list[dict]:
+    """Every running conference (of one client, or of all: the provider's and brands' views), as the
+    engines report them; an engine that does not answer is skipped."""
+    found = []
+    for engine_id in live_engines():
+        try:
+            answer = ask_engine(engine_id, {"type": "engine.conferences", "client": client_id})
+        except EngineUnavailable:  # a silent engine leaves its conferences out; the others show
+            continue
+        found += answer.get("conferences", [])
+    return found

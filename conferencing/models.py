@@ -1,0 +1,73 @@
+"""Conference rooms, stored in the client's own schema: each belongs to a moderator (a user of the
+client) and is reached by its conference ID (dial *88, or *88<id>) or by an access number of its own.
+The running conference lives in a call engine (telephony/engine/conference.py); its joins and leaves
+are call records (billing.Cdr, service "conference")."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from tenants.models import Role
+from tenants.scoping import RestrictedQuerySet
+
+conference_id = RegexValidator(r"^[0-9]{4,9}$", "A conference ID is 4 to 9 digits.")
+pin = RegexValidator(r"^[0-9]{4,8}$", "A PIN is 4 to 8 digits.")
+access_number = RegexValidator(r"^[0-9]{2,4}$", "An access number is 2 to 4 digits, like an extension.")
+
+
+class RoomQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """The schema holds one client: its operators see every room, a moderator their own."""
+        if actor.role == Role.CLIENT:
+            return self.all()
+        if actor.role == Role.USER:
+            return self.filter(moderator_id=actor.pk)
+        return self.none()
+
+
+class Room(models.Model):
+    class Recurrence(models.TextChoices):
+        NONE = "", "Once"
+        DAILY = "daily", "Every day"
+        WEEKDAYS = "weekdays", "Every weekday"
+        WEEKLY = "weekly", "Every week"
+
+    # The moderator's account lives in the public schema: no cascade across schemas.
+    moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                                  related_name="+")  # fmt: skip
+    name = models.CharField(max_length=100)
+    conference_id = models.CharField(max_length=9, unique=True, validators=[conference_id])
+    participant_pin = models.CharField(max_length=8, validators=[pin])
+    moderator_pin = models.CharField(max_length=8, validators=[pin])
+    access_number = models.CharField(max_length=4, blank=True, validators=[access_number],
+                                     help_text="Dialled like an extension, it asks only for the PIN.")  # fmt: skip
+    # Schedule: empty start means always open; with a start, open from 10 minutes before each
+    # occurrence until its end (or start + max_minutes).
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    recurrence = models.CharField(max_length=10, choices=Recurrence.choices, blank=True, default="")
+    max_participants = models.PositiveIntegerField(default=50, validators=[MinValueValidator(2),
+                                                                           MaxValueValidator(500)])  # fmt: skip
+    max_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1), MaxValueValidator(1440)])
+    entry_tone = models.BooleanField(default=True, help_text="A tone when someone joins or leaves.")
+    wait_for_moderator = models.BooleanField(
+        default=False, help_text="Participants hear music until the moderator joins."
+    )
+    end_with_moderator = models.BooleanField(default=False, help_text="The conference ends when the moderator leaves.")
+    record = models.BooleanField(default=False, help_text="Record the conference from its start.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "conference_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_number"], condition=~models.Q(access_number=""), name="room_access_number_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.conference_id})"

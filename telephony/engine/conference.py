@@ -1,0 +1,395 @@
+"""Conferences in the call engine: rooms (conferencing.models.Room) come to life when their first
+caller joins and end when the last one leaves.
+
+A caller reaches a room by dialling *88 (asked for the conference ID), *88<id>, or the room's access
+number; the engine answers, asks for the PIN (participant or moderator) with prompts and DTMF, then
+moves the caller's leg into the conference's mixer. The caller's Call object stays the owner of the
+leg and of its record: a join is one call record (service "conference": called at = started_at,
+joined at = answered_at, disconnected at = ended_at). Each participant hears everyone but itself.
+
+Keys in the conference (RFC 4733 or SIP INFO digits): *6 mutes or unmutes oneself; a moderator's
+*1 mutes everyone else, *2 unmutes everyone, *3 locks or unlocks, *4 starts or stops recording,
+*5 says how many are in. The same controls, and kick, dial-out and end, come through the API
+(engine commands "engine.conference"), and every change is an event for the room's live page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from billing.models import Cdr
+from telephony.engine.dialplan import Party, RoomInfo, Route
+from telephony.media.codecs import supported as decodable
+from telephony.media.dtmf import DtmfCollector
+from telephony.media.mixer import Mixer
+from telephony.media.player import Frames, Player, encode
+from telephony.media.ports import MediaError
+from telephony.media.prompts import ENTRY_TONE, EXIT_TONE
+from telephony.media.recorder import Recorder
+from telephony.sip.sdp import build_sdp
+
+if TYPE_CHECKING:
+    from telephony.engine.calls import Call
+    from telephony.engine.server import Engine
+
+log = logging.getLogger(__name__)
+TRIES = 3  # conference ID and PIN attempts
+EARLY_OPEN = dt.timedelta(minutes=10)  # a scheduled room opens this long before its start
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def room_is_open(room: RoomInfo, now: dt.datetime) -> bool:
+    """Unscheduled rooms are always open; a scheduled one from 10 minutes before each occurrence
+    until its end (or its start + max_minutes), repeating daily, on weekdays or weekly."""
+    if room.starts_at is None:
+        return True
+    length = (room.ends_at - room.starts_at) if room.ends_at else dt.timedelta(minutes=room.max_minutes)
+    start = room.starts_at
+    if room.recurrence and now > start:
+        step = dt.timedelta(days=7 if room.recurrence == "weekly" else 1)
+        start += step * ((now - start) // step)
+        if room.recurrence == "weekdays" and start.weekday() >= 5:
+            return False
+    return start - EARLY_OPEN <= now <= start + length
+
+
+# -- Dial-in: prompts and digits on the caller's answered leg ------------------------------------------
+
+
+class Ivr:
+    """Prompts played to one leg and the digits it sends (type-ahead kept; a key stops the prompt)."""
+
+    def __init__(self, call: Call, event_pt: int | None):
+        self.call = call
+        self.digits = call.keys = DtmfCollector(event_pt=event_pt, on_digit=self._key)
+        call.media_a.sink = self.digits.push_packet
+        self._done: asyncio.Future | None = None
+
+    def _key(self, _digit: str) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.call.stop_music()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def play(self, *names: str, frames: Frames | None = None) -> None:
+        call = self.call
+        if call.state == "ENDED":
+            return
+        frames = frames or call.engine.prompts.frames(call.codec.name, *names)
+        self._done = done = asyncio.get_running_loop().create_future()
+        call.stop_music()
+        call.music = Player(call.media_a, call.codec.payload, frames, loop=False, on_done=self.stop)
+        call.music.start()
+        await asyncio.wait_for(done, len(frames) * 0.02 + 2)
+
+    async def ask(self, name: str, max_digits: int) -> str:
+        if not self.digits.pending:
+            await self.play(name)
+        if self.call.state == "ENDED":
+            return ""
+        return (await self.digits.collect(max_digits=max_digits, terminator="#", first=10.0, between=5.0)).digits
+
+
+async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo | None, offer) -> None:
+    """A phone called a conference: answer, ask for the conference ID (when not dialled) and the PIN,
+    check the room is open and has room, then join. Every attempt has its record."""
+    engine = call.engine
+    caller = plan.by_extension.get(extension) or Party("", "")
+    call.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller, callee=None)
+    engine.cdrs.open(call_uuid=call.uuid, engine=engine.id, route=call.route, started_at=call.started_at,
+                     dialled=dialled, direction=Cdr.Direction.INBOUND, service=Cdr.Service.CONFERENCE,
+                     conference=room.conference_id if room else "",
+                     moderator=room.moderator if room else None)  # fmt: skip
+    codec = next((c for c in call.offered if c.name != "TELEPHONE-EVENT" and decodable(c.name)), None)
+    if codec is None:
+        call.end_before_answer(488, "Not Acceptable Here")
+        return
+    try:
+        call.media_a = await engine.media.open(remote=offer.audio_address() if offer else None)
+    except MediaError:
+        call.end_before_answer(503, "No Media Ports", cause="no-media-ports")
+        return
+    if call.state == "ENDED":
+        call.close_media()
+        return
+    events = [c for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate][:1]
+    call.codec, call.media_a.clock_rate, call.offered = codec, codec.rate, [codec, *events]
+    call.ua.respond(call.stx, 200, to_tag=call.a.local_tag,
+                    body=build_sdp(engine.media.address, call.media_a.port, call.offered,
+                                   session_id=call.uuid.int % 10**9))  # fmt: skip
+    call.state = "IVR"
+    ivr = Ivr(call, events[0].payload if events else None)
+    if room is None:
+        for _ in range(TRIES):
+            room = plan.rooms.get(await ivr.ask("conference_id", 9))
+            if room is not None or call.state == "ENDED":
+                break
+            await ivr.play("unknown_conference")
+        if room is None:
+            return await _refuse(call, ivr, "unknown-conference")
+        engine.cdrs.update(call.uuid, conference=room.conference_id, moderator_id=room.moderator)
+    role = None
+    for _ in range(TRIES):
+        pin = await ivr.ask("pin", 8)
+        role = "moderator" if pin == room.moderator_pin else "participant" if pin == room.participant_pin else None
+        if role is not None or call.state == "ENDED":
+            break
+        await ivr.play("wrong_pin")
+    if role is None:
+        return await _refuse(call, ivr, "wrong-pin")
+    if not room_is_open(room, _now()):
+        return await _refuse(call, ivr, "closed", prompt="closed")
+    conference = await engine.conference(plan.client, room)
+    if conference is None:
+        return await _refuse(call, ivr, "conference-elsewhere", prompt="closed")
+    problem = conference.refusal(role)
+    if problem is not None:
+        return await _refuse(call, ivr, problem, prompt=problem)
+    if call.state == "ENDED":
+        return
+    ivr.stop()
+    call.media_a.sink = None
+    conference.join(call, role, caller)
+
+
+async def _refuse(call: Call, ivr: Ivr, cause: str, prompt: str = "goodbye") -> None:
+    if call.state == "ENDED":
+        return
+    await ivr.play(*([prompt, "goodbye"] if prompt != "goodbye" else ["goodbye"]))
+    call.hangup("engine", cause=cause)
+
+
+# -- The running conference ------------------------------------------------------------------------
+
+
+class Participant:
+    def __init__(self, conference: Conference, call: Call, role: str, party: Party, direction: str):
+        self.conference, self.call, self.role, self.direction = conference, call, role, direction
+        self.id = str(call.uuid)
+        self.number, self.name = party.number, party.name
+        self.joined_at = _now()
+        self.party = None  # its place in the mixer (None while waiting for the moderator)
+        self.muted = False
+        self.keys = DtmfCollector(on_digit=self._key)
+        self._star = False
+
+    def _key(self, digit: str) -> None:
+        if digit == "*":
+            self._star = True
+            return
+        if self._star:
+            self._star = False
+            self.conference.on_key(self, digit)
+
+    def summary(self) -> dict:
+        party = self.party
+        return {"id": self.id, "number": self.number, "name": self.name, "role": self.role,
+                "direction": self.direction, "joined_at": self.joined_at.isoformat(), "muted": self.muted,
+                "talking": bool(party and party.talking), "waiting": party is None}  # fmt: skip
+
+
+class Conference:
+    def __init__(self, engine: Engine, client: int, room: RoomInfo):
+        self.engine, self.client, self.room = engine, client, room
+        self.id = room.conference_id
+        self.mixer = Mixer()
+        self.mixer.on_talking = self._talking
+        self.participants: dict[str, Participant] = {}
+        self.locked = False
+        self.recording: Recorder | None = None
+        self.recording_path = ""
+        self.started_at = _now()
+        self.ended = False
+        self.announcer = None  # (player endpoint, mixer endpoint) for tones and prompts to everyone
+        self._end_timer = asyncio.get_running_loop().call_later(room.max_minutes * 60, self.end, "max-duration")
+
+    # Joining and leaving
+
+    def refusal(self, role: str) -> str | None:
+        """Why a caller in `role` may not join now (a prompt's name), or None."""
+        if self.locked and role != "moderator":
+            return "locked"
+        if len(self.participants) >= self.room.max_participants:
+            return "full"
+        if self.engine.conference_parties() >= self.engine.config.conference_capacity:
+            return "full"  # the engine's own limit: refused with a prompt, never degraded for everyone
+        return None
+
+    @property
+    def moderator_present(self) -> bool:
+        return any(p.role == "moderator" for p in self.participants.values())
+
+    def join(self, call: Call, role: str, party: Party, *, direction: str = "dial-in") -> Participant:
+        participant = Participant(self, call, role, party, direction)
+        self.participants[participant.id] = participant
+        call.state, call.participant, call.keys = "CONFERENCE", participant, participant.keys
+        call.answered_at = participant.joined_at
+        self.engine.cdrs.answered(call.uuid, call.answered_at)
+        if self.room.wait_for_moderator and role != "moderator" and not self.moderator_present:
+            call.play_music("caller")  # music until the moderator comes
+            call.media_a.sink = participant.keys.push_packet
+        else:
+            self._mix(participant)
+            if role == "moderator":
+                for waiting in [p for p in self.participants.values() if p.party is None]:
+                    waiting.call.stop_music()
+                    self._mix(waiting)
+        if self.room.entry_tone:
+            self.announce(ENTRY_TONE)
+        if self.room.record and self.recording is None:
+            self.record(True)
+        self.event("conference.joined", participant=participant.summary())
+        return participant
+
+    def _mix(self, participant: Participant) -> None:
+        call = participant.call
+        codec = call.codec
+        event_pt = next((c.payload for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate), None)
+        participant.party = self.mixer.add(call.media_a, codec.name, voice_pt=codec.payload, event_pt=event_pt,
+                                           name=participant.number or participant.id, muted=participant.muted,
+                                           clock_rate=codec.rate)  # fmt: skip
+        participant.party.on_telephone_event = participant.keys.push_packet
+
+    def leave(self, participant: Participant, cause: str) -> None:
+        """The participant's call ended (hung up, kicked, conference ended): out of the mix."""
+        if self.participants.pop(participant.id, None) is None:
+            return
+        if participant.party is not None:
+            self.mixer.remove(participant.party)
+        self.event("conference.left", participant=participant.summary(), cause=cause)
+        if not self.participants:
+            self.close()
+            return
+        if self.room.entry_tone:
+            self.announce(EXIT_TONE)
+        if participant.role == "moderator" and self.room.end_with_moderator and not self.moderator_present:
+            self.end("moderator-left")
+
+    # Control
+
+    def mute(self, participant_id: str, muted: bool) -> bool:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return False
+        participant.muted = muted
+        if participant.party is not None:
+            participant.party.muted = muted
+        self.event("conference.muted" if muted else "conference.unmuted", participant=participant.summary())
+        return True
+
+    def mute_all(self, muted: bool, *, except_id: str | None = None) -> None:
+        for participant in self.participants.values():
+            if participant.id != except_id and participant.role != "moderator":
+                participant.muted = muted
+                if participant.party is not None:
+                    participant.party.muted = muted
+        self.event("conference.all_muted" if muted else "conference.all_unmuted")
+
+    def kick(self, participant_id: str) -> bool:
+        participant = self.participants.get(participant_id)
+        if participant is None:
+            return False
+        participant.call.hangup("engine", cause="kicked")
+        return True
+
+    def lock(self, locked: bool) -> None:
+        self.locked = locked
+        self.event("conference.locked" if locked else "conference.unlocked")
+
+    def record(self, on: bool) -> str:
+        """Start or stop recording the whole mix to a WAV file (var/recordings/<client>/...)."""
+        if on and self.recording is None:
+            folder = Path(settings.OCX_RECORDINGS_DIR) / str(self.client)
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"conference-{self.id}-{_now():%Y%m%dT%H%M%S}.wav"
+            self.recording, self.recording_path = Recorder(path), str(path)
+            self.mixer.on_mix = self.recording.write
+            self.event("conference.recording", recording=True, path=self.recording_path)
+        elif not on and self.recording is not None:
+            self.mixer.on_mix = None
+            self.recording.close()
+            self.recording = None
+            self.event("conference.recording", recording=False, path=self.recording_path)
+        return self.recording_path
+
+    def end(self, cause: str = "ended") -> None:
+        """Everyone is let go (the API, the moderator leaving, the maximum duration)."""
+        for participant in list(self.participants.values()):
+            participant.call.hangup("engine", cause=cause)
+        self.close()
+
+    def close(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._end_timer.cancel()
+        self.record(False)
+        for participant in list(self.participants.values()):
+            if participant.party is not None:
+                self.mixer.remove(participant.party)
+        self.mixer.close()
+        if self.announcer is not None:
+            for endpoint in self.announcer:
+                endpoint.close()
+        self.engine.conference_closed(self)
+        self.event("conference.ended")
+
+    # Tones and prompts to everyone: a player on an endpoint of its own, sending into a mixer party
+
+    def announce(self, samples) -> None:
+        self.engine.background(self._announce(samples))
+
+    async def _announce(self, samples) -> None:
+        if self.ended:
+            return
+        if self.announcer is None:
+            into = await self.engine.media.open(remote=None)
+            source = await self.engine.media.open(remote=(self.engine.media.host, into.port))
+            self.mixer.add(into, "PCMU", voice_pt=0, name="announcements", deaf=True)
+            self.announcer = (source, into)
+        player = Player(self.announcer[0], 0, encode(samples, "PCMU"), loop=False)
+        player.start()
+
+    def on_key(self, participant: Participant, digit: str) -> None:
+        moderator = participant.role == "moderator"
+        if digit == "6":
+            self.mute(participant.id, not participant.muted)
+        elif moderator and digit == "1":
+            self.mute_all(True, except_id=participant.id)
+        elif moderator and digit == "2":
+            self.mute_all(False)
+        elif moderator and digit == "3":
+            self.lock(not self.locked)
+        elif moderator and digit == "4":
+            self.record(self.recording is None)
+        elif moderator and digit == "5":
+            count = str(len(self.participants))
+            self.announce(self.engine.prompts.samples("participants", *count))
+
+    # Events
+
+    def _talking(self, party, talking: bool) -> None:
+        participant = next((p for p in self.participants.values() if p.party is party), None)
+        if participant is not None:
+            self.event("conference.talking", participant=participant.summary())
+
+    def summary(self) -> dict:
+        return {"conference": self.id, "client": self.client, "room": self.room.id, "name": self.room.name,
+                "engine": self.engine.id,
+                "started_at": self.started_at.isoformat(), "locked": self.locked,
+                "recording": self.recording is not None,
+                "participants": [p.summary() for p in self.participants.values()]}  # fmt: skip
+
+    def event(self, kind: str, **fields) -> None:
+        self.engine.conference_event(self, kind, **fields)

@@ -1,0 +1,130 @@
+"""Conferences in the call engine with real phones (pjsua2): dial-in by *88<id>, *88 and a room's
+access number, PINs by DTMF, mixing (each hears the others, not itself), live control, records.
+
+The test world's room: "Team room", conference ID 4242, access number 800, participants' PIN 1111,
+moderator PIN 9999, moderated by 101."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from billing.models import Cdr
+from conferencing.live import conference_live
+from conferencing.models import Room
+from tests.sip.audio import heard_ms
+from tests.telephony.conftest import cdr_of
+
+ROOM = "4242"
+
+
+def room_of(world) -> Room:
+    with tenant_context(world.client_a1):
+        return Room.objects.get(conference_id=ROOM)
+
+
+def live(world, action: str = "show", participant: str = "") -> dict | None:
+    return conference_live(actor=world.client_a1_op, client=world.client_a1, room=room_of(world), action=action,
+                           participant=participant)  # fmt: skip
+
+
+def wait_participants(world, count: int, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    state = None
+    while time.monotonic() < deadline:
+        state = live(world)
+        if state is not None and len([p for p in state["participants"] if not p["waiting"]]) == count:
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"expected {count} in the conference, have {state}")
+
+
+def dial_in(phone, label: str, uri: str, *digits: str) -> None:
+    phone.call(label, uri)
+    phone.wait_call_state(label, "confirmed")
+    for keys in digits:
+        time.sleep(0.3)
+        phone.dtmf(label, keys)
+
+
+@pytest.fixture
+def members(lines, third):
+    caller, callee, domain = lines
+    return caller, callee, third, domain
+
+
+def test_three_phones_join_each_hears_the_others_not_itself_and_muting_silences_one(world, members, tmp_path):
+    moderator, second, third, domain = members
+    assert live(world) is None, "nothing runs before anyone joins"
+    dial_in(moderator, "m", f"sip:*88{ROOM}@{domain}", "9999#")  # the moderator, by *88<id>
+    dial_in(second, "s", f"sip:800@{domain}", "1111#")  # by the room's access number
+    dial_in(third, "t", f"sip:*88@{domain}", "4242#", "1111#")  # asked for the ID, then the PIN
+    state = wait_participants(world, 3)
+    roles = sorted((p["number"], p["role"]) for p in state["participants"])
+    assert roles == [("101", "moderator"), ("102", "participant"), ("103", "participant")]
+    time.sleep(0.6)  # the join tones are over
+
+    heard = {name: tmp_path / f"{name}.wav" for name in ("m", "s", "t")}
+    for phone, label in ((moderator, "m"), (second, "s"), (third, "t")):
+        phone.record(label, heard[label])
+    for phone, label, freq in ((moderator, "m", 1000), (second, "s", 600), (third, "t", 1300)):
+        phone.play_tone(label, [freq], 500)
+        phone.wait_tone_done(label)
+        time.sleep(0.15)
+    # 102 is muted by the API: its next tone reaches nobody.
+    muted_id = next(p["id"] for p in state["participants"] if p["number"] == "102")
+    assert next(p for p in live(world, "mute", muted_id)["participants"] if p["id"] == muted_id)["muted"]
+    second.play_tone("s", [1700], 500)
+    second.wait_tone_done("s")
+    time.sleep(0.3)
+    for phone, label in ((moderator, "m"), (second, "s"), (third, "t")):
+        phone.hangup(label)
+        phone.wait_call_state(label, "disconnected")
+        phone.wait_recorded(label)
+
+    assert heard_ms(heard["m"], 600) >= 300 and heard_ms(heard["m"], 1300) >= 300
+    assert heard_ms(heard["s"], 1000) >= 300 and heard_ms(heard["s"], 1300) >= 300
+    assert heard_ms(heard["t"], 1000) >= 300 and heard_ms(heard["t"], 600) >= 300
+    for label, own in (("m", 1000), ("s", 600), ("t", 1300)):
+        assert heard_ms(heard[label], own) < 100, f"{label} hears itself"
+    assert heard_ms(heard["m"], 1700) < 100 and heard_ms(heard["t"], 1700) < 100, "the muted one is heard"
+
+    joins = Cdr.objects.filter(client_id=world.client_a1.pk, service="conference", conference=ROOM,
+                               ended_at__isnull=False).order_by("-id")[:3]  # fmt: skip
+    assert sorted(c.caller_number for c in joins) == ["101", "102", "103"]
+    for cdr in joins:
+        assert (cdr.direction, cdr.disposition, cdr.moderator_id) == ("inbound", "answered", world.user_a1.pk)
+        assert cdr.answered_at > cdr.started_at and cdr.billsec >= 1
+    assert live(world) is None, "the conference ended with its last participant"
+
+
+def test_wrong_pins_a_locked_room_and_kicks(world, members):
+    moderator, second, third, domain = members
+    dial_in(third, "t", f"sip:*88{ROOM}@{domain}", "0000#", "0001#", "0002#")
+    third.wait_call_state("t", "disconnected", timeout=30)
+    refused = cdr_of(world, caller_number="103", service="conference")
+    assert (refused.disposition, refused.hangup_cause, refused.answered_at) == ("failed", "wrong-pin", None)
+    third.call("x", f"sip:*889999@{domain}")
+    assert third.wait_call_state("x", "disconnected")["code"] == 404, "no such conference"
+
+    dial_in(moderator, "m", f"sip:*88{ROOM}@{domain}", "9999#")
+    dial_in(second, "s", f"sip:800@{domain}", "1111#")
+    state = wait_participants(world, 2)
+    moderator.dtmf("m", "*3")  # the moderator locks the room from the phone
+    deadline = time.monotonic() + 5
+    while not live(world)["locked"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert live(world)["locked"]
+    dial_in(third, "t2", f"sip:800@{domain}", "1111#")
+    third.wait_call_state("t2", "disconnected", timeout=20)
+    assert cdr_of(world, caller_number="103", service="conference", hangup_cause="locked").answered_at is None
+
+    kicked = next(p["id"] for p in state["participants"] if p["number"] == "102")
+    live(world, "kick", kicked)
+    second.wait_call_state("s", "disconnected")
+    assert cdr_of(world, caller_number="102", service="conference").hangup_cause == "kicked"
+    live(world, "end")
+    moderator.wait_call_state("m", "disconnected")
+    assert live(world) is None

@@ -15,7 +15,8 @@ from tenants.errors import NotAllowed
 from tenants.models import Role
 
 ACTIONS = ("show", "mute", "unmute", "kick", "mute-all", "unmute-all", "lock", "unlock", "record", "stop-record",
-           "end")  # fmt: skip
+           "end", "dial-out", "trigger")  # fmt: skip
+STARTING = ("dial-out", "trigger")  # these start the conference when it does not run
 PARTICIPANT_ACTIONS = ("mute", "unmute", "kick")
 
 
@@ -32,21 +33,31 @@ def conference_engine(client_id: int, conference_id: str) -> str | None:
     return owner.decode() if owner else None
 
 
-def conference_live(*, actor, client, room: Room, action: str = "show", participant: str = "") -> dict | None:
-    """The running conference of a room after `action` (None when it is not running: nobody in it)."""
+def conference_live(*, actor, client, room: Room, action: str = "show", participant: str = "",
+                    number: str = "") -> dict | None:  # fmt: skip
+    """The running conference of a room after `action` (None when it is not running: nobody in it).
+    dial-out calls `number` into it; trigger calls the room's list (a hot conference)."""
     if not may_control(actor, room, client):
         raise NotAllowed("Only the room's moderator and the client's operators control its conference.")
     if action not in ACTIONS:
         raise ValidationError({"action": f"Choose one of: {', '.join(ACTIONS)}."})
     if action in PARTICIPANT_ACTIONS and not participant:
         raise ValidationError({"participant": "Name the participant (its id in the conference)."})
+    if action == "dial-out" and not (number.isdigit() and 2 <= len(number) <= 4):
+        raise ValidationError({"number": "Dial out to an extension number: 2 to 4 digits."})
+    if action == "trigger" and not room.hot_list:
+        raise ValidationError({"action": "The room has no numbers to call: fill in its list first."})
+    engines = live_engines()
     engine = conference_engine(client.pk, room.conference_id)
-    if engine is None or engine not in live_engines():
+    if (engine is None or engine not in engines) and action in STARTING:
+        ready = [e for e in engines.values() if not e.draining]
+        engine = min(ready, key=lambda e: e.calls / max(e.capacity, 1)).id if ready else None
+    if engine is None or engine not in engines:
         if action == "show":
             return None
         raise NotPossible("The conference is not running: nobody is in it.")
     command = {"type": "engine.conference", "client": client.pk, "conference": room.conference_id,
-               "action": action, "participant": participant}  # fmt: skip
+               "action": action, "participant": participant, "number": number}  # fmt: skip
     answer = ask_engine(engine, command)
     if not answer.get("ok"):
         if action == "show":

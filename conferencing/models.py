@@ -14,7 +14,7 @@ from tenants.scoping import RestrictedQuerySet
 
 conference_id = RegexValidator(r"^[0-9]{4,9}$", "A conference ID is 4 to 9 digits.")
 pin = RegexValidator(r"^[0-9]{4,8}$", "A PIN is 4 to 8 digits.")
-access_number = RegexValidator(r"^[0-9]{2,4}$", "An access number is 2 to 4 digits, like an extension.")
+short_number = RegexValidator(r"^[0-9]{2,4}$", "2 to 4 digits, like an extension number.")
 
 
 class RoomQuerySet(RestrictedQuerySet):
@@ -41,7 +41,7 @@ class Room(models.Model):
     conference_id = models.CharField(max_length=9, unique=True, validators=[conference_id])
     participant_pin = models.CharField(max_length=8, validators=[pin])
     moderator_pin = models.CharField(max_length=8, validators=[pin])
-    access_number = models.CharField(max_length=4, blank=True, validators=[access_number],
+    access_number = models.CharField(max_length=4, blank=True, validators=[short_number],
                                      help_text="Dialled like an extension, it asks only for the PIN.")  # fmt: skip
     # Schedule: empty start means always open; with a start, open from 10 minutes before each
     # occurrence until its end (or start + max_minutes).
@@ -57,6 +57,21 @@ class Room(models.Model):
     )
     end_with_moderator = models.BooleanField(default=False, help_text="The conference ends when the moderator leaves.")
     record = models.BooleanField(default=False, help_text="Record the conference from its start.")
+    # A "hot" (emergency) conference: triggered from the portal, the API or by dialling the trigger
+    # number, the engine calls every number of the list at once; each answered call joins.
+    hot_numbers = models.TextField(blank=True, help_text="Numbers called when the conference is triggered.")
+    hot_retries = models.PositiveSmallIntegerField(
+        default=2, validators=[MaxValueValidator(10)], help_text="Further attempts for a number that did not join."
+    )
+    hot_retry_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(5), MaxValueValidator(3600)]
+    )
+    trigger_number = models.CharField(
+        max_length=4,
+        blank=True,
+        validators=[short_number],
+        help_text="Dialled like an extension: triggers the call-out.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = RoomQuerySet.as_manager()
@@ -71,3 +86,16 @@ class Room(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.conference_id})"
+
+    @property
+    def hot_list(self) -> list[str]:
+        return numbers_of(self.hot_numbers)
+
+
+def numbers_of(text: str) -> list[str]:
+    """The numbers of a list typed one a line (or separated by commas or spaces), in order, once each."""
+    seen: list[str] = []
+    for number in text.replace(",", " ").split():
+        if number not in seen:
+            seen.append(number)
+    return seen

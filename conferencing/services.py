@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django_tenants.utils import tenant_context
 
-from conferencing.models import Room
+from conferencing.models import Room, numbers_of
 from telephony.directory import sip_directory_rooms_changed
 from telephony.models import Extension
 from tenants.audit import audit
@@ -17,7 +17,8 @@ from tenants.models import Client, Role, User
 
 FIELDS = {"name", "conference_id", "participant_pin", "moderator_pin", "access_number", "starts_at", "ends_at",
           "recurrence", "max_participants", "max_minutes", "entry_tone", "wait_for_moderator",
-          "end_with_moderator", "record"}  # fmt: skip
+          "end_with_moderator", "record", "hot_numbers", "hot_retries", "hot_retry_seconds",
+          "trigger_number"}  # fmt: skip
 
 
 def _digits(count: int) -> str:
@@ -39,11 +40,21 @@ def _check(room: Room, client: Client) -> None:
     others = Room.objects.exclude(pk=room.pk)
     if "conference_id" not in errors and others.filter(conference_id=room.conference_id).exists():
         errors["conference_id"] = [f"Conference ID {room.conference_id} is already in use."]
-    if room.access_number and "access_number" not in errors:
-        if others.filter(access_number=room.access_number).exists():
-            errors["access_number"] = [f"Access number {room.access_number} is already a room's."]
-        elif Extension.objects.filter(number=room.access_number).exists():
-            errors["access_number"] = [f"{room.access_number} is an extension's number."]
+    for name in ("access_number", "trigger_number"):
+        number = getattr(room, name)
+        if not number or name in errors:
+            continue
+        if others.filter(models.Q(access_number=number) | models.Q(trigger_number=number)).exists():
+            errors[name] = [f"{number} is already another room's number."]
+        elif Extension.objects.filter(number=number).exists():
+            errors[name] = [f"{number} is an extension's number."]
+    if room.access_number and room.access_number == room.trigger_number:
+        errors["trigger_number"] = ["The trigger number must differ from the access number."]
+    lines = set(Extension.objects.values_list("number", flat=True))
+    strangers = [n for n in numbers_of(room.hot_numbers) if n not in lines]
+    if strangers:
+        errors["hot_numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. Calling outside "
+                                 "numbers needs a carrier, which the platform does not have yet."]  # fmt: skip
     if room.participant_pin and room.participant_pin == room.moderator_pin:
         errors["moderator_pin"] = ["The moderator PIN must differ from the participants' PIN."]
     if room.starts_at and room.ends_at and room.ends_at <= room.starts_at:

@@ -82,9 +82,8 @@ def _get_or_build_world() -> World:
             # Each schema numbers its rows from 1; distinct ranges make "another client's id" mean a
             # row that does not exist here, so isolation tests cannot pass by hitting an own row.
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f'ALTER SEQUENCE "{client.schema_name}".telephony_extension_id_seq RESTART WITH {offset * 1000}'
-                )
+                for table in ("telephony_extension", "conferencing_room"):
+                    cursor.execute(f'ALTER SEQUENCE "{client.schema_name}".{table}_id_seq RESTART WITH {offset * 1000}')
             op = operator_create(
                 actor=god,
                 role=Role.CLIENT,
@@ -119,9 +118,11 @@ def _get_or_build_world() -> World:
                     number="103",
                 )
                 extension_update(actor=op, client=client, extension=third, may_intercept=True, may_barge=True)
-                # 101 moderates a conference room: *884242 or 800, PIN 1111 (moderator 9999).
+                # 101 moderates a conference room: *884242 or 800, PIN 1111 (moderator 9999); 801 (or the
+                # API) calls 102 and 103 into it, once more after 5 s for who did not join.
                 room_create(actor=op, client=client, moderator=first.account, name="Team room", conference_id="4242",
-                            participant_pin="1111", moderator_pin="9999", access_number="800")  # fmt: skip
+                            participant_pin="1111", moderator_pin="9999", access_number="800", trigger_number="801",
+                            hot_numbers="102\n103", hot_retries=1, hot_retry_seconds=5)  # fmt: skip
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

@@ -232,6 +232,10 @@ class Call:
         plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
         code = code_target(dialled)
         room = plan.room_numbers.get(dialled) if code is None else None
+        if code is None and dialled in plan.room_triggers:
+            self.offered = codecs
+            await dial_in(self, plan, int(identity["ext"]), dialled, plan.room_triggers[dialled], offer, trigger=True)
+            return
         if room is not None or (code is not None and code[0] == "conference"):
             self.offered = codecs
             if room is None and code[1]:
@@ -1170,24 +1174,31 @@ class OriginatedCall(Call):
         if route.status:
             self.finish(Cdr.Disposition.FAILED, str(route.status), "engine")
             return
+        await self.ring_line(route.caller, route.callee, second_leg=True)
+
+    async def ring_line(self, line: Party, shown: Party, *, second_leg: bool) -> bool:
+        """Ring every device of `line` (the engine as caller, showing `shown`), with media for it and,
+        when the call will have one, for the second leg. False (the call finished) without ports."""
         try:
             self.media_a = await self.engine.media.open(remote=None)
-            self.media_b = await self.engine.media.open(remote=None)
+            if second_leg:
+                self.media_b = await self.engine.media.open(remote=None)
         except MediaError:
             self.close_media()
             self.finish(Cdr.Disposition.FAILED, "no-media-ports", "engine")
-            return
-        user, target = route.caller, route.callee
+            return False
+        domain = self.route.domain
         self.a = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="caller",
-                     local_uri=f'"{target.name}" <sip:{target.number}@{route.domain}>',
-                     remote_uri=f"<sip:{user.sip_username}@{route.domain}>")  # fmt: skip
-        self.a.remote_target = f"sip:{user.sip_username}@{route.domain}"
+                     local_uri=f'"{shown.name}" <sip:{shown.number}@{domain}>',
+                     remote_uri=f"<sip:{line.sip_username}@{domain}>")  # fmt: skip
+        self.a.remote_target = f"sip:{line.sip_username}@{domain}"
         self.offered = list(SUPPORTED)
         body = build_sdp(self.engine.media.address, self.media_a.port, self.offered, session_id=self.uuid.int % 10**9)
         self.a.invite = self.a.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
         self.engine.index(self.a.call_id, self)
         self.a_tx = self.ua.request(self.a.invite, self.on_a_response)
         self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+        return True
 
     def on_a_response(self, response: Response) -> None:
         if response.status < 200:
@@ -1217,8 +1228,12 @@ class OriginatedCall(Call):
             return
         self.caller_connected = True
         self._stop_ringing()
-        self.offered = [voice[0], *[c for c in codecs if c.name == "TELEPHONE-EVENT"][:1]]
+        self.offered = [voice[0], *[c for c in codecs if c.name == "TELEPHONE-EVENT" and c.rate == voice[0].rate][:1]]
         self.media_a.set_remote(answer.audio_address())
+        self.line_answered()
+
+    def line_answered(self) -> None:
+        """The rung line answered (its leg has media): click-to-call now calls the target."""
         self.place_b(self.route)
 
     def ring_timeout(self) -> None:

@@ -101,9 +101,11 @@ class Ivr:
         return (await self.digits.collect(max_digits=max_digits, terminator="#", first=10.0, between=5.0)).digits
 
 
-async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo | None, offer) -> None:
+async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo | None, offer, *,
+                  trigger: bool = False) -> None:  # fmt: skip
     """A phone called a conference: answer, ask for the conference ID (when not dialled) and the PIN,
-    check the room is open and has room, then join. Every attempt has its record."""
+    check the room is open and has room, then join. Every attempt has its record. A room's trigger
+    number (`trigger`) takes the moderator PIN only, and starts the call-out to the room's list."""
     engine = call.engine
     caller = plan.by_extension.get(extension) or Party("", "")
     call.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller, callee=None)
@@ -146,7 +148,7 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
         if role is not None or call.state == "ENDED":
             break
         await ivr.play("wrong_pin")
-    if role is None:
+    if role is None or (trigger and role != "moderator"):
         return await _refuse(call, ivr, "wrong-pin")
     if not room_is_open(room, _now()):
         return await _refuse(call, ivr, "closed", prompt="closed")
@@ -161,6 +163,8 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
     ivr.stop()
     call.media_a.sink = None
     conference.join(call, role, caller)
+    if trigger:
+        conference.trigger()
 
 
 async def _refuse(call: Call, ivr: Ivr, cause: str, prompt: str = "goodbye") -> None:
@@ -212,6 +216,8 @@ class Conference:
         self.started_at = _now()
         self.ended = False
         self.announcer = None  # (player endpoint, mixer endpoint) for tones and prompts to everyone
+        self.callout = None  # a hot conference's call-out to its list (telephony/engine/dialout.py)
+        self.dialling: set[str] = set()  # dial-outs ringing (their call ids): the conference waits for them
         self._end_timer = asyncio.get_running_loop().call_later(room.max_minutes * 60, self.end, "max-duration")
 
     # Joining and leaving
@@ -268,8 +274,7 @@ class Conference:
         if participant.party is not None:
             self.mixer.remove(participant.party)
         self.event("conference.left", participant=participant.summary(), cause=cause)
-        if not self.participants:
-            self.close()
+        if self.maybe_close():
             return
         if self.room.entry_tone:
             self.announce(EXIT_TONE)
@@ -323,6 +328,41 @@ class Conference:
             self.event("conference.recording", recording=False, path=self.recording_path)
         return self.recording_path
 
+    def dial_out(self, number: str, role: str = "participant") -> str:
+        """Call a line and add it to the conference once it answers; the new call's id."""
+        from telephony.engine.dialout import DialOut  # (dialout imports calls, which imports this module)
+
+        call = DialOut(self.engine, self, number, role=role)
+        self.dialling.add(str(call.uuid))
+        self.engine.background(call.start())
+        self.event("conference.dialling", number=number)
+        return str(call.uuid)
+
+    def trigger(self) -> list[dict]:
+        """A hot conference: call every number of the room's list at once (again for those who did not
+        join, `hot_retries` times); a second trigger while it runs only calls who is missing."""
+        from conferencing.models import numbers_of
+        from telephony.engine.dialout import CallOut
+
+        if self.callout is not None:
+            self.callout.stop()
+        room = self.room
+        self.callout = CallOut(self, numbers_of(room.hot_numbers), room.hot_retries, room.hot_retry_seconds)
+        self.callout.start()
+        self.event("conference.callout", callout=self.callout.summary())
+        return self.callout.summary()
+
+    def dial_out_ended(self, call_id: str) -> None:
+        self.dialling.discard(call_id)
+        self.maybe_close()
+
+    def maybe_close(self) -> bool:
+        """Close when nobody is in it, nobody is being called and no call-out retry is due."""
+        if self.participants or self.dialling or (self.callout is not None and self.callout.due):
+            return False
+        self.close()
+        return True
+
     def end(self, cause: str = "ended") -> None:
         """Everyone is let go (the API, the moderator leaving, the maximum duration)."""
         for participant in list(self.participants.values()):
@@ -334,6 +374,8 @@ class Conference:
             return
         self.ended = True
         self._end_timer.cancel()
+        if self.callout is not None:
+            self.callout.stop()
         self.record(False)
         for participant in list(self.participants.values()):
             if participant.party is not None:
@@ -389,6 +431,7 @@ class Conference:
                 "engine": self.engine.id,
                 "started_at": self.started_at.isoformat(), "locked": self.locked,
                 "recording": self.recording is not None,
+                "callout": self.callout.summary() if self.callout is not None else None,
                 "participants": [p.summary() for p in self.participants.values()]}  # fmt: skip
 
     def event(self, kind: str, **fields) -> None:

@@ -56,6 +56,10 @@ class RoomInfo:
     wait_for_moderator: bool = False
     end_with_moderator: bool = False
     record: bool = False
+    hot_numbers: str = ""
+    hot_retries: int = 2
+    hot_retry_seconds: int = 60
+    trigger_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class ClientPlan:
     by_extension: dict[int, Party]
     rooms: dict[str, RoomInfo] = field(default_factory=dict)  # conference ID -> room
     room_numbers: dict[str, RoomInfo] = field(default_factory=dict)  # access number -> room
+    room_triggers: dict[str, RoomInfo] = field(default_factory=dict)  # trigger number -> hot room
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""
@@ -95,7 +100,8 @@ def load_plan(client_id: int) -> ClientPlan:
     by_number = {party.number: party for party in by_extension.values()}
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
                       {room.conference_id: room for room in rooms},
-                      {room.access_number: room for room in rooms if room.access_number})  # fmt: skip
+                      {room.access_number: room for room in rooms if room.access_number},
+                      {room.trigger_number: room for room in rooms if room.trigger_number})  # fmt: skip
 
 
 ROOM_FIELDS = list(RoomInfo.__dataclass_fields__)

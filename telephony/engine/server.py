@@ -281,7 +281,7 @@ class Engine:
         elif kind == "engine.calls":
             result = {"ok": True, "calls": [c.summary() for c in self.live()]}
         elif kind == "engine.conference":
-            result = self.conference_command(message)
+            result = await self.conference_command(message)
         elif kind == "engine.conferences":
             result = {"ok": True, "conferences": [c.summary() for c in self.conferences.values()
                                                   if message.get("client") in (None, c.client)]}  # fmt: skip
@@ -340,13 +340,21 @@ class Engine:
             result = {"ok": False, "error": f"unknown command {kind!r}"}
         await self.reply(reply_to, result)
 
-    def conference_command(self, message: dict) -> dict:
-        """Live control of a running conference: show, mute/unmute (a participant or all), kick, lock,
-        unlock, record, stop-record, end."""
-        conference = self.conferences.get((int(message.get("client", 0)), str(message.get("conference"))))
+    async def conference_command(self, message: dict) -> dict:
+        """Live control of a conference: show, mute/unmute (a participant or all), kick, lock, unlock,
+        record, stop-record, end; dial-out (a number) and trigger (a hot room's call-out) also start it."""
+        client, conference_id = int(message.get("client", 0)), str(message.get("conference"))
+        action, who = message.get("action"), str(message.get("participant") or "")
+        conference = self.conferences.get((client, conference_id))
+        if action in ("dial-out", "trigger") and (conference is None or conference.ended):
+            plan = self.dialplans.cached(client) or await sync_to_async(self.dialplans.load,
+                                                                        thread_sensitive=False)(client)  # fmt: skip
+            room = plan.rooms.get(conference_id)
+            conference = await self.conference(client, room) if room is not None else None
+            if conference is None:
+                return {"ok": False, "error": "no such room, or its conference runs on another engine"}
         if conference is None or conference.ended:
             return {"ok": False, "error": "the conference is not running"}
-        action, who = message.get("action"), str(message.get("participant") or "")
         if action == "show":
             return {"ok": True, "conference": conference.summary()}
         if action in ("mute", "unmute", "kick") and who not in conference.participants:
@@ -363,6 +371,15 @@ class Engine:
             conference.record(action == "record")
         elif action == "end":
             conference.end("ended-by-api")
+        elif action == "dial-out":
+            number = str(message.get("number") or "")
+            if not number.isdigit():
+                return {"ok": False, "error": "name the number to call"}
+            conference.dial_out(number)
+        elif action == "trigger":
+            if not conference.room.hot_numbers.strip():
+                return {"ok": False, "error": "the room has no numbers to call"}
+            conference.trigger()
         else:
             return {"ok": False, "error": f"unknown action {action!r}"}
         return {"ok": True, "conference": conference.summary()}

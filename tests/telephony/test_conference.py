@@ -6,9 +6,12 @@ moderator PIN 9999, moderated by 101."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
 from django_tenants.utils import tenant_context
 
 from billing.models import Cdr
@@ -16,6 +19,7 @@ from conferencing.live import conference_live
 from conferencing.models import Room
 from tests.sip.audio import heard_ms
 from tests.telephony.conftest import cdr_of
+from tests.tenants.test_events import _communicator, _session_cookie
 
 ROOM = "4242"
 
@@ -25,9 +29,9 @@ def room_of(world) -> Room:
         return Room.objects.get(conference_id=ROOM)
 
 
-def live(world, action: str = "show", participant: str = "") -> dict | None:
+def live(world, action: str = "show", participant: str = "", number: str = "") -> dict | None:
     return conference_live(actor=world.client_a1_op, client=world.client_a1, room=room_of(world), action=action,
-                           participant=participant)  # fmt: skip
+                           participant=participant, number=number)  # fmt: skip
 
 
 def wait_participants(world, count: int, timeout: float = 15.0) -> dict:
@@ -128,3 +132,106 @@ def test_wrong_pins_a_locked_room_and_kicks(world, members):
     live(world, "end")
     moderator.wait_call_state("m", "disconnected")
     assert live(world) is None
+
+
+def test_the_moderator_dials_out_and_a_hot_conference_calls_its_list_with_a_retry(world, members, tmp_path):
+    moderator, second, third, domain = members
+    with pytest.raises(ValidationError):
+        live(world, "dial-out", number="x9")
+    dial_in(moderator, "m", f"sip:*88{ROOM}@{domain}", "9999#")
+    wait_participants(world, 1)
+    live(world, "dial-out", number="102")  # 102 rings and answers: it joins
+    at_second = second.wait_incoming()["call"]
+    second.wait_call_state(at_second, "confirmed")
+    state = wait_participants(world, 2)
+    joined = next(p for p in state["participants"] if p["number"] == "102")
+    assert joined["direction"] == "dial-out"
+    heard = tmp_path / "second.wav"
+    second.record(at_second, heard)
+    time.sleep(0.4)
+    moderator.play_tone("m", [1000], 500)
+    moderator.wait_tone_done("m")
+    time.sleep(0.3)
+    live(world, "end")
+    second.wait_call_state(at_second, "disconnected")
+    second.wait_recorded(at_second)
+    moderator.wait_call_state("m", "disconnected")
+    assert heard_ms(heard, 1000) >= 300
+    out = cdr_of(world, caller_number="102", service="conference")
+    assert (out.direction, out.disposition, out.conference) == ("outbound", "answered", ROOM)
+
+    # The trigger number: the moderator's PIN, then 102 and 103 are called; 103 refuses at first.
+    third.set_incoming("103", answer=486)
+    dial_in(moderator, "h", f"sip:801@{domain}", "9999#")
+    at_second = second.wait_incoming()["call"]
+    second.wait_call_state(at_second, "confirmed")
+    state = wait_participants(world, 2)
+    callout = [(c["number"], c["attempts"], c["joined"]) for c in state["callout"]]
+    assert callout == [("102", 1, True), ("103", 1, False)]
+    refused = third.wait_incoming()["call"]
+    third.wait_call_state(refused, "disconnected")
+    third.set_incoming("103", answer=200)
+    at_third = third.wait_incoming(timeout=15)["call"]  # called again after the room's 5 s
+    third.wait_call_state(at_third, "confirmed")
+    state = wait_participants(world, 3)
+    callout = [(c["number"], c["attempts"], c["joined"]) for c in state["callout"]]
+    assert callout == [("102", 1, True), ("103", 2, True)]
+    live(world, "end")
+    for phone, label in ((moderator, "h"), (second, at_second), (third, at_third)):
+        phone.wait_call_state(label, "disconnected")
+
+
+def test_the_api_and_the_pages_show_and_control_the_running_conference(world, members, api, portal):
+    moderator, second, _, domain = members
+    team = room_of(world)
+    url = f"/api/v1/rooms/{team.pk}/live/"
+    http = api(world.user_a1)  # the room's moderator
+    assert http.get(url).json()["running"] is False
+    dial_in(moderator, "m", f"sip:*88{ROOM}@{domain}", "9999#")
+    wait_participants(world, 1)
+
+    host = world.host_of(world.user_a1)
+    cookie = _session_cookie(world.user_a1, host)
+
+    async def second_joins() -> list[dict]:
+        """What the moderator's open room page hears over its WebSocket while 102 joins."""
+        ws = _communicator(host, cookie)
+        assert (await ws.connect())[0]
+        await asyncio.to_thread(dial_in, second, "s", f"sip:800@{domain}", "1111#")
+        events = [await ws.receive_json_from(timeout=10)]
+        while events[-1]["type"] != "conference.joined":
+            events.append(await ws.receive_json_from(timeout=10))
+        await ws.disconnect()
+        return events
+
+    joined = async_to_sync(second_joins)()[-1]
+    assert (joined["conference"], joined["client"], joined["participant"]["number"]) == (ROOM, world.client_a1.pk, "102")
+    state = http.get(url).json()
+    assert state["running"] and state["conference"] == ROOM and not state["locked"] and not state["recording"]
+    people = {p["number"]: p for p in state["participants"]}
+    assert {n: (p["role"], p["muted"]) for n, p in people.items()} == {"101": ("moderator", False),
+                                                                        "102": ("participant", False)}  # fmt: skip
+    assert {"id", "number", "name", "role", "joined_at", "muted", "talking"} <= set(people["102"])
+
+    muted = http.post(url, {"action": "mute", "participant": people["102"]["id"]}, format="json")
+    assert muted.status_code == 200 and {p["number"]: p["muted"] for p in muted.json()["participants"]}["102"]
+    page = portal(world.client_a1_op).get(f"/conferences/{team.pk}/").content.decode()
+    assert "Running since" in page and 'value="unmute"' in page and 'value="kick"' in page
+    assert portal(world.user_a1).post(f"/conferences/{team.pk}/live/", {"action": "lock"}).status_code == 302
+    assert live(world)["locked"]
+    # The provider and the room's brand see it running; the other brand does not.
+    for account, sees in ((world.god, True), (world.brand_a_op, True), (world.brand_b_op, False)):
+        listing = portal(account).get("/conferences/").content.decode()
+        assert ("Team room" in listing and "Client a1" in listing) is sees, account
+
+    kicked = http.post(url, {"action": "kick", "participant": people["102"]["id"]}, format="json")
+    assert kicked.status_code == 200
+    second.wait_call_state("s", "disconnected")
+    assert cdr_of(world, caller_number="102", service="conference").hangup_cause == "kicked"
+    assert http.post(url, {"action": "kick", "participant": people["102"]["id"]}, format="json").status_code == 409
+    assert http.post(url, {"action": "end"}, format="json").status_code == 200
+    moderator.wait_call_state("m", "disconnected")
+    deadline = time.monotonic() + 5
+    while http.get(url).json()["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert http.get(url).json()["running"] is False

@@ -99,3 +99,82 @@ def numbers_of(text: str) -> list[str]:
         if number not in seen:
             seen.append(number)
     return seen
+
+
+class Message(models.Model):
+    """A prerecorded message of the company's library (mass notification, announcements): uploaded
+    (any audio file, stored as 8 kHz mono WAV) or recorded by phone (dial *89<id>)."""
+
+    name = models.CharField(max_length=100)
+    seconds = models.FloatField(default=0)
+    recorded = models.BooleanField(default=False, help_text="There is audio (uploaded or recorded by phone).")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                                   related_name="+")  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(models.Model):
+    """A mass notification: call every number of a list, play a message, ask for a key to confirm,
+    call again who did not confirm; one target row per number tells how it went."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    name = models.CharField(max_length=100)
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="campaigns")
+    confirm_digit = models.CharField(max_length=1, default="1", validators=[RegexValidator(r"^[0-9]$", "One digit.")])
+    retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(10)])
+    retry_seconds = models.PositiveIntegerField(
+        default=300, validators=[MinValueValidator(5), MaxValueValidator(86400)]
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                                   related_name="+")  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Target(models.Model):
+    """One number of a campaign and its outcome."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CALLING = "calling", "Calling"
+        CONFIRMED = "confirmed", "Confirmed"
+        ANSWERED = "answered", "Answered, not confirmed"
+        NO_ANSWER = "no-answer", "No answer"
+        BUSY = "busy", "Busy"
+        FAILED = "failed", "Failed"
+
+    FINAL = {State.CONFIRMED}
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    number = models.CharField(max_length=32)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_called_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    cause = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="target_once_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.number} ({self.state})"

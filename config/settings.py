@@ -86,6 +86,7 @@ OCX_ENGINE = {
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
+OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.
 OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")

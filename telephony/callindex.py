@@ -23,6 +23,7 @@ lists, and the edge then routes as usual. Dial codes (also in the dial plan):
     *71<slot>   retrieve the call parked in <slot>
     *81<ext>, *82<ext>, *83<ext>   monitor, whisper to, barge into <ext>'s call
     *88, *88<id>                   join a conference (asked for its ID, or that one): conf:<id>
+    *89<id>                        record library message <id> by phone
     a room's access number         join that room's conference: num:<number>
 
 Django-free: the edge and the engines both import it.
@@ -33,6 +34,7 @@ from __future__ import annotations
 PICKUP, DIRECTED_PICKUP = "*8", "**"
 PARK, RETRIEVE = "*70", "*71"
 CONFERENCE = "*88"
+RECORD_MESSAGE = "*89"
 MONITOR, WHISPER, BARGE = "*81", "*82", "*83"
 SUPERVISE = {MONITOR: "monitor", WHISPER: "whisper", BARGE: "barge"}
 PARK_SLOTS = range(1, 21)  # slots 1..20 per client
@@ -55,7 +57,8 @@ def ringing_key(prefix: str, client: int) -> str:
 
 def code_target(dialled: str) -> tuple[str, str] | None:
     """(kind, argument) for a dial code: ("pickup", ""), ("pickup", ext), ("retrieve", slot),
-    ("monitor"|"whisper"|"barge", ext), ("conference", "" or id); None for anything else."""
+    ("monitor"|"whisper"|"barge", ext), ("conference", "" or id), ("record", message id); None for
+    anything else."""
     if dialled == PICKUP:
         return ("pickup", "")
     if dialled.startswith(DIRECTED_PICKUP) and dialled[2:].isdigit():
@@ -66,6 +69,8 @@ def code_target(dialled: str) -> tuple[str, str] | None:
         return (SUPERVISE[dialled[:3]], dialled[3:])
     if dialled == CONFERENCE or (dialled.startswith(CONFERENCE) and dialled[3:].isdigit()):
         return ("conference", dialled[3:])
+    if dialled.startswith(RECORD_MESSAGE) and dialled[3:].isdigit():
+        return ("record", dialled[3:])
     return None
 
 
@@ -77,6 +82,8 @@ def index_field(kind: str, argument: str) -> str | None:
         return f"park:{argument}"
     if kind == "conference":
         return f"conf:{argument}" if argument else None
+    if kind == "record":
+        return None
     return f"line:{argument}"
 
 

@@ -29,6 +29,7 @@ from billing.models import Cdr
 from telephony.callindex import PARK, code_target
 from telephony.engine.conference import dial_in
 from telephony.engine.dialplan import Party, Route
+from telephony.engine.ivr import record_message
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
 from telephony.media.codecs import supported as decodable
 from telephony.media.mixer import Mixer
@@ -247,6 +248,10 @@ class Call:
                     self.end_before_answer(404, "No Such Conference")
                     return
             await dial_in(self, plan, int(identity["ext"]), dialled, room, offer)
+            return
+        if code is not None and code[0] == "record":
+            self.offered = codecs
+            await record_message(self, plan, int(identity["ext"]), dialled, int(code[1]), offer)
             return
         if code is not None:
             self.offered = codecs

@@ -25,14 +25,12 @@ from django.conf import settings
 
 from billing.models import Cdr
 from telephony.engine.dialplan import Party, RoomInfo, Route
-from telephony.media.codecs import supported as decodable
+from telephony.engine.ivr import Ivr, answer, event_payload
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
-from telephony.media.player import Frames, Player, encode
-from telephony.media.ports import MediaError
+from telephony.media.player import Player, encode
 from telephony.media.prompts import ENTRY_TONE, EXIT_TONE
 from telephony.media.recorder import Recorder
-from telephony.sip.sdp import build_sdp
 
 if TYPE_CHECKING:
     from telephony.engine.calls import Call
@@ -62,45 +60,6 @@ def room_is_open(room: RoomInfo, now: dt.datetime) -> bool:
     return start - EARLY_OPEN <= now <= start + length
 
 
-# -- Dial-in: prompts and digits on the caller's answered leg ------------------------------------------
-
-
-class Ivr:
-    """Prompts played to one leg and the digits it sends (type-ahead kept; a key stops the prompt)."""
-
-    def __init__(self, call: Call, event_pt: int | None):
-        self.call = call
-        self.digits = call.keys = DtmfCollector(event_pt=event_pt, on_digit=self._key)
-        call.media_a.sink = self.digits.push_packet
-        self._done: asyncio.Future | None = None
-
-    def _key(self, _digit: str) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        self.call.stop_music()
-        if self._done is not None and not self._done.done():
-            self._done.set_result(None)
-
-    async def play(self, *names: str, frames: Frames | None = None) -> None:
-        call = self.call
-        if call.state == "ENDED":
-            return
-        frames = frames or call.engine.prompts.frames(call.codec.name, *names)
-        self._done = done = asyncio.get_running_loop().create_future()
-        call.stop_music()
-        call.music = Player(call.media_a, call.codec.payload, frames, loop=False, on_done=self.stop)
-        call.music.start()
-        await asyncio.wait_for(done, len(frames) * 0.02 + 2)
-
-    async def ask(self, name: str, max_digits: int) -> str:
-        if not self.digits.pending:
-            await self.play(name)
-        if self.call.state == "ENDED":
-            return ""
-        return (await self.digits.collect(max_digits=max_digits, terminator="#", first=10.0, between=5.0)).digits
-
-
 async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo | None, offer, *,
                   trigger: bool = False) -> None:  # fmt: skip
     """A phone called a conference: answer, ask for the conference ID (when not dialled) and the PIN,
@@ -113,25 +72,9 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
                      dialled=dialled, direction=Cdr.Direction.INBOUND, service=Cdr.Service.CONFERENCE,
                      conference=room.conference_id if room else "",
                      moderator=room.moderator if room else None)  # fmt: skip
-    codec = next((c for c in call.offered if c.name != "TELEPHONE-EVENT" and decodable(c.name)), None)
-    if codec is None:
-        call.end_before_answer(488, "Not Acceptable Here")
+    if not await answer(call, offer):
         return
-    try:
-        call.media_a = await engine.media.open(remote=offer.audio_address() if offer else None)
-    except MediaError:
-        call.end_before_answer(503, "No Media Ports", cause="no-media-ports")
-        return
-    if call.state == "ENDED":
-        call.close_media()
-        return
-    events = [c for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate][:1]
-    call.codec, call.media_a.clock_rate, call.offered = codec, codec.rate, [codec, *events]
-    call.ua.respond(call.stx, 200, to_tag=call.a.local_tag,
-                    body=build_sdp(engine.media.address, call.media_a.port, call.offered,
-                                   session_id=call.uuid.int % 10**9))  # fmt: skip
-    call.state = "IVR"
-    ivr = Ivr(call, events[0].payload if events else None)
+    ivr = Ivr(call, event_payload(call))
     if room is None:
         for _ in range(TRIES):
             room = plan.rooms.get(await ivr.ask("conference_id", 9))
@@ -261,10 +204,9 @@ class Conference:
     def _mix(self, participant: Participant) -> None:
         call = participant.call
         codec = call.codec
-        event_pt = next((c.payload for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate), None)
-        participant.party = self.mixer.add(call.media_a, codec.name, voice_pt=codec.payload, event_pt=event_pt,
-                                           name=participant.number or participant.id, muted=participant.muted,
-                                           clock_rate=codec.rate)  # fmt: skip
+        participant.party = self.mixer.add(call.media_a, codec.name, voice_pt=codec.payload,
+                                           event_pt=event_payload(call), name=participant.number or participant.id,
+                                           muted=participant.muted, clock_rate=codec.rate)  # fmt: skip
         participant.party.on_telephone_event = participant.keys.push_packet
 
     def leave(self, participant: Participant, cause: str) -> None:

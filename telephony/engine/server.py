@@ -26,9 +26,11 @@ from telephony.callindex import EngineIndex
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.conference import Conference
+from telephony.engine.dialout import Notify
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
+from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
 from telephony.sip import Request, Response
 from tenants.events import group_for_brand, group_for_client, group_for_platform, group_for_user
@@ -78,6 +80,7 @@ class Engine:
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
         self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
         self.prompts = Prompts(settings.OCX_PROMPTS_DIR)
+        self._messages: dict[tuple[str, float, str], Frames] = {}  # (path, mtime, codec) -> frames
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
 
@@ -116,6 +119,17 @@ class Engine:
         conference = self.conferences[(client, room.conference_id)] = Conference(self, client, room)
         log.info("conference %s of client %s started", room.conference_id, client)
         return conference
+
+    async def message_frames(self, path: str, codec: str) -> Frames:
+        """A library message's audio in `codec` (file work in a thread; kept while the file is unchanged)."""
+        mtime = os.stat(path).st_mtime if os.path.exists(path) else 0.0
+        key = (path, mtime, codec)
+        if key not in self._messages:
+            samples = await asyncio.to_thread(file_samples, path, max_seconds=600)
+            if len(self._messages) > 64:
+                self._messages.clear()
+            self._messages[key] = encode(samples, codec)
+        return self._messages[key]
 
     def conference_closed(self, conference: Conference) -> None:
         if self.conferences.get((conference.client, conference.id)) is conference:
@@ -280,6 +294,12 @@ class Engine:
             result = {"ok": True, "call": str(call.uuid)}
         elif kind == "engine.calls":
             result = {"ok": True, "calls": [c.summary() for c in self.live()]}
+        elif kind == "engine.notify":
+            call = Notify(self, client=int(message["client"]), target=int(message["target"]),
+                          number=str(message["number"]), message=str(message["message"]),
+                          digit=str(message.get("digit", "1")))  # fmt: skip
+            self.background(call.start())
+            result = {"ok": True, "call": str(call.uuid)}
         elif kind == "engine.conference":
             result = await self.conference_command(message)
         elif kind == "engine.conferences":

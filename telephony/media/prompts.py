@@ -40,11 +40,16 @@ TEXTS = {
     "recording_on": "This conference is being recorded.",
     "recording_off": "Recording has stopped.",
     "participants": "Participants in the conference:",
+    "confirm": "To confirm that you received this message, press",
+    "thanks": "Thank you. Goodbye.",
+    "record_after_tone": "Record your message after the tone. Press the pound key when you are done.",
+    "recorded": "Your message is saved. Goodbye.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))
 ENTRY_TONE = tones([((880.0,), 0.12), ((1320.0,), 0.12)], level=4000.0)
 EXIT_TONE = tones([((1320.0,), 0.12), ((880.0,), 0.12)], level=4000.0)
+TONES = {"beep": np.array(tones([((1000.0,), 0.3)], level=5000.0), dtype=np.int16)}
 
 
 def _fallback(name: str) -> np.ndarray:
@@ -87,7 +92,10 @@ class Prompts:
         pause = np.zeros(800, dtype=np.int16)
         parts = []
         for name in names:
-            parts += [self._samples.get(name) if name in self._samples else _fallback(name), pause]
+            samples = TONES.get(name)
+            if samples is None:
+                samples = self._samples[name] if name in self._samples else _fallback(name)
+            parts += [samples, pause]
         return np.concatenate(parts) if parts else pause
 
     def frames(self, codec: str, *names: str) -> Frames:

@@ -1,0 +1,197 @@
+"""Mass notification: the message library and campaigns that call a list of numbers, play a message
+and ask for a key to confirm.
+
+A campaign runs as a Celery task (`conferencing.tasks.campaign_dispatch`): it hands each number to a
+call engine ("engine.notify"), which rings the line, plays the message, collects the key and writes
+the outcome back (target_result, from the engine's thread). The task runs again after the
+campaign's retry interval for the numbers that did not confirm, until they did or have used their
+attempts; then the campaign is done. Messages are WAV files (8 kHz mono) under OCX_MESSAGES_DIR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from django_tenants.utils import schema_context, tenant_context
+
+from conferencing.models import Campaign, Message, Target, numbers_of
+from telephony.media.player import AudioFileError, file_samples
+from telephony.models import Extension
+from tenants.audit import audit
+from tenants.errors import NotAllowed
+from tenants.models import Client, Role, User
+
+MAX_MESSAGE_SECONDS = 300
+STUCK_AFTER = dt.timedelta(minutes=10)  # a target still "calling" this long: its engine died
+
+
+def message_path(client_id: int, message_id: int) -> Path:
+    return Path(settings.OCX_MESSAGES_DIR) / str(client_id) / f"message-{message_id}.wav"
+
+
+def _require_member(actor: User, client: Client) -> None:
+    if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
+        raise NotAllowed("Only the client's operators and users manage its messages and notifications.")
+
+
+def write_wav(path: Path, samples: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    with wave.open(str(partial), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(samples.astype("<i2").tobytes())
+    partial.replace(path)  # whole or not at all: an engine never plays half a file
+
+
+@transaction.atomic
+def message_create(*, actor: User, client: Client, name: str, upload=None) -> Message:
+    """A library message; with `upload` (a file object of any audio format FFmpeg reads) its audio,
+    else it waits to be recorded by phone (dial *89<id>)."""
+    _require_member(actor, client)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the message."})
+    samples = None
+    if upload is not None:
+        with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
+            for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
+                tmp.write(chunk)
+            tmp.flush()
+            try:
+                samples = file_samples(tmp.name, max_seconds=MAX_MESSAGE_SECONDS)
+            except AudioFileError as exc:
+                raise ValidationError({"audio": f"Not a usable audio file: {str(exc).split(': ', 1)[-1]}"}) from None
+    with tenant_context(client):
+        message = Message.objects.create(name=name[:100], created_by_id=actor.pk, recorded=samples is not None,
+                                         seconds=len(samples) / 8000 if samples is not None else 0)  # fmt: skip
+        if samples is not None:
+            write_wav(message_path(client.pk, message.pk), samples)
+        audit(actor, "message.create", message, client=client)
+    return message
+
+
+def message_recorded(client_id: int, message_id: int, seconds: float) -> None:
+    """The engine recorded the message by phone (its file is in place)."""
+    client = Client.objects.get(pk=client_id)
+    with schema_context(client.schema_name):
+        Message.objects.filter(pk=message_id).update(recorded=True, seconds=seconds)
+
+
+def message_for_recording(client_id: int, message_id: int, account_id: int | None) -> Path | None:
+    """Where a line may record message `message_id` by phone: its creator's line only."""
+    client = Client.objects.get(pk=client_id)
+    with schema_context(client.schema_name):
+        message = Message.objects.filter(pk=message_id).first()
+    if message is None or account_id is None or message.created_by_id != account_id:
+        return None
+    return message_path(client_id, message_id)
+
+
+@transaction.atomic
+def campaign_create(*, actor: User, client: Client, name: str, message: Message, numbers: str,
+                    confirm_digit: str = "1", retries: int = 2, retry_seconds: int = 300) -> Campaign:  # fmt: skip
+    _require_member(actor, client)
+    with tenant_context(client):
+        campaign = Campaign(name=(name or "").strip(), message=message, confirm_digit=confirm_digit, retries=retries,
+                            retry_seconds=retry_seconds, created_by_id=actor.pk)  # fmt: skip
+        errors: dict[str, list[str]] = {}
+        try:
+            campaign.full_clean(exclude=["created_by"])
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        listed = numbers_of(numbers or "")
+        lines = set(Extension.objects.values_list("number", flat=True))
+        strangers = [n for n in listed if n not in lines]
+        if not listed:
+            errors["numbers"] = ["List the numbers to call, one a line."]
+        elif strangers:
+            errors["numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. Calling outside "
+                                 "numbers needs a carrier, which the platform does not have yet."]  # fmt: skip
+        if not message.recorded:
+            errors["message"] = ["The message has no audio yet: upload it or record it by phone."]
+        if errors:
+            raise ValidationError(errors)
+        campaign.save()
+        Target.objects.bulk_create(Target(campaign=campaign, number=n) for n in listed)
+        audit(actor, "campaign.create", campaign, client=client, numbers=len(listed))
+    return campaign
+
+
+def campaign_start(*, actor: User, client: Client, campaign: Campaign) -> Campaign:
+    """Start calling (a running or finished campaign is not started again)."""
+    from conferencing.tasks import campaign_dispatch
+
+    _require_member(actor, client)
+    with tenant_context(client):
+        started = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
+            status=Campaign.Status.RUNNING, started_at=timezone.now())  # fmt: skip
+        campaign.refresh_from_db()
+    if not started:
+        raise ValidationError({"status": f"The campaign is {campaign.get_status_display().lower()} already."})
+    audit(actor, "campaign.start", campaign, client=client)
+    transaction.on_commit(lambda: campaign_dispatch.delay(client.pk, campaign.pk))
+    return campaign
+
+
+def targets_due(campaign: Campaign, now: dt.datetime) -> tuple[list[Target], float | None]:
+    """The targets to call now, and in how many seconds the next retry falls due (None: nothing
+    left to retry). Runs in the client's schema."""
+    due, next_in = [], None
+    for target in campaign.targets.all():
+        if target.state == Target.State.CONFIRMED or target.attempts > campaign.retries:
+            continue
+        if target.state == Target.State.CALLING:
+            if target.last_called_at and now - target.last_called_at > STUCK_AFTER:
+                target.state, target.cause = Target.State.FAILED, "engine-lost"
+                target.save(update_fields=["state", "cause"])
+            else:
+                next_in = min(next_in or campaign.retry_seconds, campaign.retry_seconds)
+                continue
+        if target.state == Target.State.PENDING:
+            due.append(target)
+            continue
+        if target.attempts > campaign.retries:
+            continue
+        wait = (target.last_called_at + dt.timedelta(seconds=campaign.retry_seconds) - now).total_seconds()
+        if wait <= 0:
+            due.append(target)
+        else:
+            next_in = wait if next_in is None else min(next_in, wait)
+    return due, next_in
+
+
+def target_result(client_id: int, target_id: int, *, state: str, cause: str, answered_at, confirmed_at) -> None:
+    """The engine's word on one call of a campaign (from its thread); the campaign is done when no
+    number is left to call."""
+    client = Client.objects.get(pk=client_id)
+    with schema_context(client.schema_name), transaction.atomic():
+        target = Target.objects.select_for_update().select_related("campaign").filter(pk=target_id).first()
+        if target is None:
+            return
+        target.state, target.cause = state, cause[:40]
+        target.answered_at = answered_at or target.answered_at  # an earlier attempt's answer stays known
+        target.confirmed_at = confirmed_at
+        target.save(update_fields=["state", "cause", "answered_at", "confirmed_at"])
+        campaign_maybe_done(target.campaign)
+
+
+def campaign_maybe_done(campaign: Campaign) -> bool:
+    """Mark a running campaign done when every number confirmed or used its attempts (client schema)."""
+    busy = models.Q(state__in=[Target.State.PENDING, Target.State.CALLING])
+    open_targets = campaign.targets.exclude(state=Target.State.CONFIRMED).filter(
+        busy | models.Q(attempts__lte=campaign.retries)
+    )
+    if campaign.status != Campaign.Status.RUNNING or open_targets.exists():
+        return False
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.DONE, finished_at=timezone.now())
+    return True

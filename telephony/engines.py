@@ -30,6 +30,9 @@ class EngineInfo:
     draining: bool = False  # stopping: finishes its calls and takes no new one
     free_ports: int = 0  # RTP port pairs left
     at: float = 0.0  # epoch seconds of the heartbeat
+    conferences: int = 0  # conferences running
+    participants: int = 0  # conference participants mixed (the conference ports in use)
+    conference_capacity: int = 0  # participants it mixes at most
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "at": self.at or time.time()})
@@ -39,7 +42,8 @@ class EngineInfo:
         data = json.loads(text)
         return cls(str(data["id"]), str(data["host"]), int(data["port"]), int(data.get("calls", 0)),
                    int(data.get("capacity", 100)), bool(data.get("draining")), int(data.get("free_ports", 0)),
-                   float(data.get("at", 0)))  # fmt: skip
+                   float(data.get("at", 0)), int(data.get("conferences", 0)), int(data.get("participants", 0)),
+                   int(data.get("conference_capacity", 0)))  # fmt: skip
 
     def fresh(self, now: float | None = None) -> bool:
         return (now or time.time()) - self.at <= STALE_AFTER

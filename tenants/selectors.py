@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import time
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
 
+from telephony.engines import EngineInfo, registry_key
 from tenants.models import Brand, Client, Role, User
 from tenants.tasks import HEARTBEAT_KEY
 
@@ -117,4 +119,41 @@ def platform_status() -> dict:
         ("Celery", _check(_celery)),
         ("Channel layer", _check(_channel_layer)),
     ]
-    return {"services": services, "versions": versions()}
+    try:
+        telephony = telephony_status()
+    except redis.RedisError:
+        telephony = {"edges": [], "engines": []}
+    return {"services": services, "versions": versions(), **telephony}
+
+
+def telephony_status() -> dict:
+    """The SIP edges and call engines that announce themselves in Redis, with their load: calls,
+    conference ports (participants mixed) in use and free, RTP port pairs free."""
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+    prefix, now = settings.OCX_REDIS_PREFIX, time.time()
+    try:
+        edges = [json.loads(raw) for raw in client.mget(list(client.scan_iter(f"{prefix}:edge:*", count=100))) if raw]
+        engines = [EngineInfo.from_json(raw) for raw in client.hvals(registry_key(prefix))]
+    finally:
+        client.close()
+    edge_rows = [
+        {"id": e["id"], "address": f"{e['host']}:{e['port']}", "age": round(now - e["at"], 1), "up": now - e["at"] < 15}
+        for e in edges
+    ]
+    engine_rows = [
+        {
+            "id": e.id,
+            "address": f"{e.host}:{e.port}",
+            "calls": e.calls,
+            "capacity": e.capacity,
+            "conferences": e.conferences,
+            "participants": e.participants,
+            "conference_free": max(e.conference_capacity - e.participants, 0),
+            "rtp_free": e.free_ports,
+            "draining": e.draining,
+            "age": round(now - e.at, 1),
+            "up": e.fresh(now),
+        }
+        for e in engines
+    ]
+    return {"edges": sorted(edge_rows, key=lambda e: e["id"]), "engines": sorted(engine_rows, key=lambda e: e["id"])}

@@ -243,7 +243,8 @@ class Engine:
     def info(self) -> EngineInfo:
         return EngineInfo(self.id, self.config.host, self.config.port, calls=len(self.live()),
                           capacity=self.config.capacity, draining=self.draining, free_ports=self.media.free_ports,
-                          at=time.time())  # fmt: skip
+                          at=time.time(), conferences=len(self.conferences), participants=self.conference_parties(),
+                          conference_capacity=self.config.conference_capacity)  # fmt: skip
 
     async def heartbeat(self) -> None:
         while True:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from config.redis_store import get_redis
+from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw
 from tenants.forms import TokenForm
 from tenants.models import ApiToken, Role, User
 from tenants.tasks import HEARTBEAT_KEY
@@ -203,3 +207,24 @@ def test_service_errors_land_on_the_matching_field_or_above_the_form():
     assert plain.is_valid()
     errors_to_form(plain, ValidationError("Delete the client first."))
     assert plain.non_field_errors() == ["Delete the client first."]
+
+
+def test_the_status_page_lists_the_sip_edges_and_call_engines_with_their_load(world, portal):
+    redis_client, prefix = get_redis(), settings.OCX_REDIS_PREFIX
+    engine = EngineInfo("status-test-engine", "127.0.0.1", 5999, calls=7, capacity=400, free_ports=4990,
+                        conferences=2, participants=31, conference_capacity=500)  # fmt: skip
+    engine_heartbeat(redis_client, prefix, engine)
+    edge = {"id": "status-test-edge", "at": time.time(), "host": "127.0.0.1", "port": 5998}
+    redis_client.set(f"{prefix}:edge:status-test-edge", json.dumps(edge), ex=15)
+    try:
+        page = portal(world.god).get("/status/").content.decode()
+    finally:
+        engine_withdraw(redis_client, prefix, engine.id)
+        redis_client.delete(f"{prefix}:edge:status-test-edge")
+    engines = page.split('id="engines"')[1].split("</table>")[0]
+    row = engines.split("status-test-engine")[1].split("</tr>")[0]
+    cells = re.findall(r"<td>([^<]*)</td>", row)
+    assert cells[:6] == ["127.0.0.1:5999", "7 / 400", "2", "31", "469", "4990"], cells
+    assert "taking calls" in row
+    assert "status-test-edge" in page.split('id="edges"')[1].split("</table>")[0]
+    assert portal(world.brand_a_op).get("/status/").status_code in (403, 404), "the operator's page only"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", auth.healthz, name="healthz"),
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
+    path("api/v1/", include("conferencing.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from conferencing.urls import provider_urls as conference_urls
 from telephony.urls import protection_urls
 from tenants import urls as pages
 from tenants.views import portal
@@ -13,5 +14,6 @@ urlpatterns = [
     *pages.brand_urls,
     *pages.account_urls,
     *protection_urls,
+    *conference_urls,
     path("", include("config.urls")),
 ]

@@ -11,6 +11,7 @@ from tenants.views import portal
 urlpatterns = [
     path("", portal.home, name="home"),
     path("", include("telephony.urls")),
+    path("", include("conferencing.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *pages.account_urls,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from django_tenants.utils import tenant_context
 
+from conferencing.models import Room
+from conferencing.services import room_create
 from telephony.models import Extension
 from tenants.models import ApiToken, Brand, Client, User
 from tenants.services import token_create
@@ -34,6 +36,11 @@ CASES = [
     ("user_a1", "users", "user_a1b"),
     ("user_a1", "users", "user_b1"),
     ("user_a1", "tokens", "user_a1b"),
+    ("brand_a_op", "rooms", "user_a1"),
+    ("client_a1_op", "rooms", "user_b1"),
+    ("client_a2_op", "rooms", "user_a1"),
+    ("user_a1", "rooms", "user_a1b"),
+    ("user_a1", "rooms", "user_b1"),
 ]
 
 
@@ -57,6 +64,15 @@ def _foreign(world, kind: str, owner_name: str):
                 return Extension.objects.filter(pk=extension.pk).values().first()
 
         return extension.pk, snapshot, [owner.email, extension.sip_username + "@", owner.client.sip_domain]
+    if kind == "rooms":  # a room the owner moderates
+        room = room_create(actor=owner, client=owner.client, name="Foreign room", conference_id="735190468",
+                           participant_pin="24681357", moderator_pin="13579246")  # fmt: skip
+
+        def snapshot():
+            with tenant_context(owner.client):
+                return Room.objects.filter(pk=room.pk).values().first()
+
+        return room.pk, snapshot, ["Foreign room", room.conference_id, room.participant_pin, room.moderator_pin]
     raise AssertionError(kind)
 
 

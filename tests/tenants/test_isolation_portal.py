@@ -43,6 +43,17 @@ PAGES = {
         ],
     ),
     "tokens": ("/account/tokens/", [("post", "/account/tokens/{pk}/revoke/")]),
+    "rooms": (
+        "/conferences/",
+        [
+            ("get", "/conferences/{pk}/"),
+            ("get", "/conferences/{pk}/edit/"),
+            ("post", "/conferences/{pk}/edit/"),
+            ("get", "/conferences/{pk}/live/"),
+            ("post", "/conferences/{pk}/live/"),
+            ("post", "/conferences/{pk}/delete/"),
+        ],
+    ),
 }
 
 FORM = {
@@ -55,6 +66,7 @@ FORM = {
     "max_calls": "1",
     "timezone": "UTC",
     "kind": "pbx",
+    "action": "end",
 }
 
 

@@ -1,0 +1,165 @@
+"""Portal pages for conference rooms: the client's operators see every room, a user the rooms they
+moderate; each room's page has its dial-in facts and the live conference with its controls. The
+provider's and brands' portals list the conferences running in their scope."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+
+from conferencing import services
+from conferencing.forms import RoomForm
+from conferencing.live import ACTIONS, conference_live, running_conferences
+from conferencing.models import Room
+from conferencing.selectors import ROOM_FIELDS, dial_code, live_state, moderators_of, running_conferences_for
+from tenants.errors import PlatformError
+from tenants.forms import changes
+from tenants.models import Client, Role, User
+from tenants.views.common import confirm_then, paginated, role_required, service_call
+
+SEARCH = ["name", "conference_id", "access_number"]
+MEMBERS = (Role.CLIENT, Role.USER)
+DONE = {
+    "mute": "Participant muted.",
+    "unmute": "Participant unmuted.",
+    "kick": "Participant removed from the conference.",
+    "mute-all": "Everyone but the moderators is muted.",
+    "unmute-all": "Everyone is unmuted.",
+    "lock": "The conference is locked: only moderators may join now.",
+    "unlock": "The conference is open again.",
+    "record": "Recording started.",
+    "stop-record": "Recording stopped.",
+    "end": "The conference is ending: everyone is let go.",
+    "dial-out": "Calling the number into the conference.",
+    "trigger": "Calling the room's list into the conference.",
+}
+
+
+def _client(request: HttpRequest) -> Client:
+    return Client.objects.get_for(request.user, pk=request.user.client_id)
+
+
+def _room(request: HttpRequest, pk: int) -> Room:
+    return Room.objects.get_for(request.user, pk=pk)
+
+
+def _live(request: HttpRequest, room: Room) -> dict:
+    """The room's conference for the live part of its page; an engine that does not answer is said."""
+    try:
+        state = live_state(conference_live(actor=request.user, client=_client(request), room=room))
+    except PlatformError as exc:
+        return {**live_state(None), "problem": exc.message}
+    return state
+
+
+@role_required(*MEMBERS)
+def room_list(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Conference rooms" if request.user.role == Role.CLIENT else "My conference rooms",
+               **paginated(request, Room.objects.restrict(request.user), SEARCH)}  # fmt: skip
+    moderators = moderators_of(context["rows"])
+    running = {c["conference"]: len(c.get("participants", [])) for c in running_conferences(request.user.client_id)}
+    for room in context["rows"]:
+        room.moderator_user = moderators.get(room.moderator_id)
+        room.in_it = running.get(room.conference_id)
+        room.dial_code = dial_code(room)
+    response = render(request, "conferencing/room_list.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(*MEMBERS)
+def room_create(request: HttpRequest) -> HttpResponse:
+    client = _client(request)
+    form = RoomForm(request.POST or None, actor=request.user, client=client)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        with service_call(request, form) as call:
+            room = services.room_create(actor=request.user, client=client, moderator=data.pop("moderator", None),
+                                        **data)  # fmt: skip
+        if call.ok:
+            messages.success(request, f"Room {room.name} created: conference ID {room.conference_id}.")
+            return redirect("room_detail", pk=room.pk)
+    context = {"title": "New conference room", "form": form, "submit": "Create room",
+               "cancel_url": reverse("room_list")}  # fmt: skip
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*MEMBERS)
+def room_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    room = _room(request, pk)
+    context = {"title": f"Room {room.name}", "room": room, "dial_code": dial_code(room),
+               "moderator": User.objects.filter(pk=room.moderator_id).first(),
+               "live": _live(request, room)}  # fmt: skip
+    response = render(request, "conferencing/room_detail.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(*MEMBERS)
+def room_live(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: the live part of the room's page alone (the page's script swaps it in on events).
+    POST: one control of the running conference (plain forms, no script needed), then the page."""
+    room = _room(request, pk)
+    if request.method != "POST":
+        response = render(request, "conferencing/room_live.html", {"room": room, "live": _live(request, room)})
+        add_never_cache_headers(response)
+        return response
+    action = request.POST.get("action", "")
+    if action not in ACTIONS or action == "show":
+        raise Http404("No such action.")
+    try:
+        conference_live(actor=request.user, client=_client(request), room=room, action=action,
+                        participant=request.POST.get("participant", ""),
+                        number=request.POST.get("number", "").strip())  # fmt: skip
+    except ValidationError as exc:
+        messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
+    except PlatformError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, DONE.get(action, "Done."))
+    return redirect("room_detail", pk=room.pk)
+
+
+@role_required(*MEMBERS)
+def room_update(request: HttpRequest, pk: int) -> HttpResponse:
+    room = _room(request, pk)
+    client = _client(request)
+    form = RoomForm(request.POST or None, actor=request.user, client=client, room=room)
+    if request.method == "POST" and form.is_valid():
+        fields = changes(form, *ROOM_FIELDS)
+        moderator = form.cleaned_data.get("moderator") if "moderator" in form.changed_data else None
+        with service_call(request, form) as call:
+            services.room_update(actor=request.user, client=client, room=room, moderator=moderator, **fields)
+        if call.ok:
+            messages.success(request, "Room saved.")
+            return redirect("room_detail", pk=room.pk)
+    context = {"title": f"Edit room {room.name}", "form": form, "cancel_url": reverse("room_detail", args=[pk])}
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*MEMBERS)
+def room_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    room = _room(request, pk)
+    return confirm_then(
+        request,
+        lambda: services.room_delete(actor=request.user, client=_client(request), room=room),
+        title=f"Delete room {room.name}",
+        question=f"Delete the room {room.name} (conference ID {room.conference_id})? Its numbers stop answering.",
+        submit="Delete room",
+        done=f"Room {room.name} deleted.",
+        done_url=reverse("room_list"),
+        back_url=reverse("room_detail", args=[pk]),
+    )
+
+
+@role_required(Role.GOD, Role.BRAND)
+def conference_list(request: HttpRequest) -> HttpResponse:
+    """Every conference running now in the actor's scope (all companies, or the brand's), read-only."""
+    context = {"title": "Running conferences", "conferences": running_conferences_for(actor=request.user)}
+    response = render(request, "conferencing/conference_list.html", context)
+    add_never_cache_headers(response)
+    return response

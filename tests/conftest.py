@@ -82,7 +82,8 @@ def _get_or_build_world() -> World:
             # Each schema numbers its rows from 1; distinct ranges make "another client's id" mean a
             # row that does not exist here, so isolation tests cannot pass by hitting an own row.
             with connection.cursor() as cursor:
-                for table in ("telephony_extension", "conferencing_room"):
+                for table in ("telephony_extension", "conferencing_room", "conferencing_message",
+                              "conferencing_campaign"):  # fmt: skip
                     cursor.execute(f'ALTER SEQUENCE "{client.schema_name}".{table}_id_seq RESTART WITH {offset * 1000}')
             op = operator_create(
                 actor=god,
@@ -101,7 +102,7 @@ def _get_or_build_world() -> World:
                 number="101",
             )
             if tag == "a1":
-                extension_create(
+                second, _ = extension_create(
                     actor=op,
                     client=client,
                     email="user2@client-a1.example",
@@ -123,6 +124,10 @@ def _get_or_build_world() -> World:
                 room_create(actor=op, client=client, moderator=first.account, name="Team room", conference_id="4242",
                             participant_pin="1111", moderator_pin="9999", access_number="800", trigger_number="801",
                             hot_numbers="102\n103", hot_retries=1, hot_retry_seconds=5)  # fmt: skip
+                # 102 moderates a room for two: music until the moderator comes, ended when they leave.
+                room_create(actor=op, client=client, moderator=second.account, name="Board", conference_id="5151",
+                            participant_pin="2222", moderator_pin="8888", max_participants=2,
+                            wait_for_moderator=True, end_with_moderator=True)  # fmt: skip
     connection.set_schema_to_public()
     by_email = {u.email: u for u in User.objects.select_related("brand", "client")}
     clients = {c.slug: c for c in Client.objects.select_related("brand")}

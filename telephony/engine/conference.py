@@ -51,10 +51,10 @@ def room_is_open(room: RoomInfo, now: dt.datetime) -> bool:
     if room.starts_at is None:
         return True
     length = (room.ends_at - room.starts_at) if room.ends_at else dt.timedelta(minutes=room.max_minutes)
-    start = room.starts_at
-    if room.recurrence and now > start:
+    start, probe = room.starts_at, now + EARLY_OPEN  # (the occurrence that is open or opening now)
+    if room.recurrence and probe > start:
         step = dt.timedelta(days=7 if room.recurrence == "weekly" else 1)
-        start += step * ((now - start) // step)
+        start += step * ((probe - start) // step)
         if room.recurrence == "weekdays" and start.weekday() >= 5:
             return False
     return start - EARLY_OPEN <= now <= start + length
@@ -372,7 +372,7 @@ class Conference:
         return {"conference": self.id, "client": self.client, "room": self.room.id, "name": self.room.name,
                 "engine": self.engine.id,
                 "started_at": self.started_at.isoformat(), "locked": self.locked,
-                "recording": self.recording is not None,
+                "recording": self.recording is not None, "recording_path": self.recording_path,
                 "callout": self.callout.summary() if self.callout is not None else None,
                 "participants": [p.summary() for p in self.participants.values()]}  # fmt: skip
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -19,21 +21,22 @@ from django_tenants.utils import tenant_context
 from billing.models import Cdr
 from conferencing.live import conference_live
 from conferencing.models import Room
+from conferencing.reports import conference_usage
 from tenants.events import group_for_user
-from tests.sip.audio import heard_ms
-from tests.telephony.conftest import cdr_of
+from tests.sip.audio import assert_music, heard_ms
+from tests.telephony.conftest import HOLD_NOTES, cdr_of
 
 ROOM = "4242"
 
 
-def room_of(world) -> Room:
+def room_of(world, conference_id: str = ROOM) -> Room:
     with tenant_context(world.client_a1):
-        return Room.objects.get(conference_id=ROOM)
+        return Room.objects.get(conference_id=conference_id)
 
 
-def live(world, action: str = "show", participant: str = "", number: str = "") -> dict | None:
-    return conference_live(actor=world.client_a1_op, client=world.client_a1, room=room_of(world), action=action,
-                           participant=participant, number=number)  # fmt: skip
+def live(world, action: str = "show", participant: str = "", number: str = "", room: str = ROOM) -> dict | None:
+    return conference_live(actor=world.client_a1_op, client=world.client_a1, room=room_of(world, room),
+                           action=action, participant=participant, number=number)  # fmt: skip
 
 
 def wait_participants(world, count: int, timeout: float = 15.0) -> dict:
@@ -105,6 +108,9 @@ def test_three_phones_join_each_hears_the_others_not_itself_and_muting_silences_
         assert (cdr.direction, cdr.disposition, cdr.moderator_id) == ("inbound", "answered", world.user_a1.pk)
         assert cdr.answered_at > cdr.started_at and cdr.billsec >= 1
     assert live(world) is None, "the conference ended with its last participant"
+    [usage] = conference_usage(world.client_a1_op, since=t0)  # the report is made of these records
+    assert (usage["moderator_id"], usage["events"], usage["conferences"]) == (world.user_a1.pk, 3, 1)
+    assert usage["minutes"] == round(sum(c.billsec for c in joins) / 60, 2)
 
 
 def test_wrong_pins_a_locked_room_and_kicks(world, members):
@@ -245,3 +251,46 @@ def test_the_api_and_the_pages_show_and_control_the_running_conference(world, me
     while http.get(url).json()["running"] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert http.get(url).json()["running"] is False
+
+
+def test_music_until_the_moderator_a_full_room_keys_recording_and_the_end_with_the_moderator(world, members,
+                                                                                               tmp_path):  # fmt: skip
+    """Board (5151, for two, moderated by 102): waits for its moderator, ends when they leave."""
+    caller, moderator, third, domain = members
+    board = "5151"
+    dial_in(third, "p", f"sip:*88{board}@{domain}", "2222#")
+    waiting = tmp_path / "waiting.wav"
+    third.record("p", waiting)
+    time.sleep(2.5)
+    dial_in(moderator, "m", f"sip:*88{board}@{domain}", "8888#")
+    deadline = time.monotonic() + 10
+    while (state := live(world, room=board)) is None or len(state["participants"]) < 2:
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+    assert not any(p["waiting"] for p in state["participants"]), "the moderator came: the music stops"
+
+    dial_in(caller, "x", f"sip:*88{board}@{domain}", "2222#")  # a third one: the room is for two
+    caller.wait_call_state("x", "disconnected", timeout=20)
+
+    moderator.dtmf("m", "*4")  # the moderator starts recording
+    third.dtmf("p", "*6")  # and the participant mutes itself
+    deadline = time.monotonic() + 5
+    while not ((state := live(world, room=board))["recording"] and any(p["muted"] for p in state["participants"])):
+        assert time.monotonic() < deadline, state
+        time.sleep(0.1)
+    recording = Path(state["recording_path"])
+    moderator.play_tone("m", [1000], 600)
+    moderator.wait_tone_done("m")
+    time.sleep(0.4)
+    moderator.hangup("m")  # the moderator leaves: the conference ends for everyone
+    third.wait_call_state("p", "disconnected")
+    third.wait_recorded("p")
+    assert live(world, room=board) is None
+    first = tmp_path / "waiting-first.wav"  # what it heard before the moderator came
+    with wave.open(str(waiting)) as whole, wave.open(str(first), "wb") as part:
+        part.setparams(whole.getparams())
+        part.writeframes(whole.readframes(int(whole.getframerate() * 2.3)))
+    assert_music(first, HOLD_NOTES, loud_at_least_ms=1200)
+    assert heard_ms(recording, 1000) >= 400, "the recording holds the conference"
+    full = cdr_of(world, caller_number="101", service="conference", hangup_cause="full")
+    assert (full.conference, full.answered_at) == (board, None)

@@ -1,0 +1,43 @@
+"""When a scheduled room lets callers in (telephony/engine/conference.py room_is_open)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from telephony.engine.conference import room_is_open
+from telephony.engine.dialplan import RoomInfo
+
+MONDAY_9 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)  # a Monday
+
+
+def room(**schedule) -> RoomInfo:
+    return RoomInfo(id=1, name="r", conference_id="1234", moderator=1, participant_pin="1111", moderator_pin="2222",
+                    max_minutes=60, **schedule)  # fmt: skip
+
+
+def at(days: int = 0, minutes: int = 0) -> dt.datetime:
+    return MONDAY_9 + dt.timedelta(days=days, minutes=minutes)
+
+
+def test_unscheduled_rooms_are_always_open():
+    assert room_is_open(room(), at(days=-400)) and room_is_open(room(), at(days=400))
+
+
+def test_a_one_off_meeting_opens_ten_minutes_early_and_closes_at_its_end_or_after_max_minutes():
+    once = room(starts_at=MONDAY_9, ends_at=at(minutes=30))
+    assert [room_is_open(once, at(minutes=m)) for m in (-11, -10, 0, 30, 31)] == [False, True, True, True, False]
+    open_ended = room(starts_at=MONDAY_9)  # max_minutes: 60
+    assert room_is_open(open_ended, at(minutes=59)) and not room_is_open(open_ended, at(minutes=61))
+    assert not room_is_open(once, at(days=1)), "not again the next day"
+
+
+def test_recurring_meetings_daily_weekly_and_on_weekdays():
+    daily = room(starts_at=MONDAY_9, ends_at=at(minutes=30), recurrence="daily")
+    assert room_is_open(daily, at(days=3, minutes=5)) and not room_is_open(daily, at(days=3, minutes=45))
+    weekly = room(starts_at=MONDAY_9, ends_at=at(minutes=30), recurrence="weekly")
+    assert room_is_open(weekly, at(days=7, minutes=1)) and not room_is_open(weekly, at(days=3, minutes=1))
+    weekdays = room(starts_at=MONDAY_9, ends_at=at(minutes=30), recurrence="weekdays")
+    assert room_is_open(weekdays, at(days=4, minutes=1)), "Friday"
+    assert not room_is_open(weekdays, at(days=5, minutes=1)), "Saturday"
+    assert not room_is_open(daily, at(days=-1, minutes=1)), "not before the first occurrence"
+    assert room_is_open(daily, at(days=2, minutes=-8)), "ten minutes early, every time"

@@ -98,11 +98,10 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
     conference = await engine.conference(plan.client, room)
     if conference is None:
         return await _refuse(call, ivr, "conference-elsewhere", prompt="closed")
-    problem = conference.refusal(role)
+    problem = conference.refusal(role) if call.state != "ENDED" else "ended"
     if problem is not None:
+        conference.maybe_close()  # (one started for this caller alone closes again)
         return await _refuse(call, ivr, problem, prompt=problem)
-    if call.state == "ENDED":
-        return
     ivr.stop()
     call.media_a.sink = None
     conference.join(call, role, caller)

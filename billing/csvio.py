@@ -46,3 +46,12 @@ def csv_lines(columns: list[str], rows: Iterable[dict], *, bom: bool = False) ->
     for row in rows:
         writer.writerow([cell(row.get(column)) for column in columns])
         yield buffer.take()
+
+
+def csv_response(columns: list[str], rows: Iterable[dict], *, filename: str, bom: bool = True):
+    """A CSV download streamed line by line (a BOM by default, for spreadsheet programs)."""
+    from django.http import StreamingHttpResponse
+
+    response = StreamingHttpResponse(csv_lines(columns, rows, bom=bom), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

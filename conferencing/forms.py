@@ -1,11 +1,14 @@
-"""Portal forms for conference rooms. They only parse input; the services validate and write."""
+"""Portal forms for conference rooms, the message library, notifications and the reports' filters.
+They only parse input; the services validate and write."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django import forms
 from django.forms.models import fields_for_model, model_to_dict
 
-from conferencing.models import Room
+from conferencing.models import Campaign, Message, Room
 from conferencing.selectors import ROOM_FIELDS
 from tenants.models import Client, Role, User
 
@@ -41,3 +44,69 @@ class RoomForm(forms.Form):
             if room is None:
                 self.fields[name].required = False
                 self.fields[name].help_text = "Empty: generated."
+
+
+class MessageUploadForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    audio = forms.FileField(label="Audio file", help_text="WAV, MP3, Ogg, FLAC or another audio format, at most 5 "
+                            "minutes; it is kept as 8 kHz mono, what the phones play.")  # fmt: skip
+
+
+class MessageRecordForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="Then you dial *89 and the message's number from your phone.")
+
+
+class MessageChoice(forms.ModelChoiceField):
+    def label_from_instance(self, message: Message) -> str:
+        if not message.recorded:
+            return f"{message.name} (no audio yet)"
+        return f"{message.name} ({int(message.seconds) // 60}:{int(message.seconds) % 60:02d})"
+
+
+class CampaignForm(forms.Form):
+    """A new notification: the services check the numbers (the company's extensions) and the message."""
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["name"] = forms.CharField(max_length=100)
+        self.fields["message"] = MessageChoice(Message.objects.restrict(actor), empty_label="Choose a message")
+        self.fields["numbers"] = forms.CharField(
+            label="Numbers to call", widget=forms.Textarea(attrs={"rows": 6}),
+            help_text="The company's extensions, one a line.",
+        )  # fmt: skip
+        labels = {"confirm_digit": "Confirm key", "retries": "Retries", "retry_seconds": "Seconds between retries"}
+        self.fields.update(fields_for_model(Campaign, fields=list(labels), labels=labels))
+        self.fields["confirm_digit"].help_text = "The key a callee presses to say they heard the message."
+        self.fields["retries"].help_text = "Further calls to a number that did not confirm."
+        self.fields["confirm_digit"].widget.attrs["inputmode"] = "numeric"
+
+
+class PeriodForm(forms.Form):
+    """A report's days, both included (midnight to midnight, UTC)."""
+
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", "The last day must not come before the first.")
+        return data
+
+    def period(self) -> dict:
+        """since and until for the reports: the first day's midnight, the midnight after the last day."""
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        return {"since": _midnight(since) if since else None,
+                "until": _midnight(until + dt.timedelta(days=1)) if until else None}  # fmt: skip
+
+
+class JoinsFilterForm(PeriodForm):
+    """The per-conference report narrowed to a conference, a moderator or a company (ids from links)."""
+
+    conference = forms.CharField(required=False, max_length=9, label="Conference ID")
+    moderator = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    client = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

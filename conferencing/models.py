@@ -101,6 +101,16 @@ def numbers_of(text: str) -> list[str]:
     return seen
 
 
+class OwnedQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """The schema holds one client: its operators see every row, a user the rows they made."""
+        if actor.role == Role.CLIENT:
+            return self.all()
+        if actor.role == Role.USER:
+            return self.filter(created_by_id=actor.pk)
+        return self.none()
+
+
 class Message(models.Model):
     """A prerecorded message of the company's library (mass notification, announcements): uploaded
     (any audio file, stored as 8 kHz mono WAV) or recorded by phone (dial *89<id>)."""
@@ -111,6 +121,8 @@ class Message(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
                                    related_name="+")  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
@@ -141,6 +153,8 @@ class Campaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

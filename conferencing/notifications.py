@@ -26,7 +26,7 @@ from conferencing.models import Campaign, Message, Target, numbers_of
 from telephony.media.player import AudioFileError, file_samples
 from telephony.models import Extension
 from tenants.audit import audit
-from tenants.errors import NotAllowed
+from tenants.errors import NotAllowed, PlatformError
 from tenants.models import Client, Role, User
 
 MAX_MESSAGE_SECONDS = 300
@@ -70,7 +70,13 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
             try:
                 samples = file_samples(tmp.name, max_seconds=MAX_MESSAGE_SECONDS)
             except AudioFileError as exc:
-                raise ValidationError({"audio": f"Not a usable audio file: {str(exc).split(': ', 1)[-1]}"}) from None
+                # The reason without the temporary file's path and FFmpeg's error number.
+                why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
+                if why.startswith("not a readable"):
+                    why = "not audio in a format that can be read"
+                problem = (f"Not a usable audio file: {why}. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
+                           f"at most {MAX_MESSAGE_SECONDS // 60} minutes.")  # fmt: skip
+                raise ValidationError({"audio": problem}) from None
     with tenant_context(client):
         message = Message.objects.create(name=name[:100], created_by_id=actor.pk, recorded=samples is not None,
                                          seconds=len(samples) / 8000 if samples is not None else 0)  # fmt: skip
@@ -78,6 +84,30 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
             write_wav(message_path(client.pk, message.pk), samples)
         audit(actor, "message.create", message, client=client)
     return message
+
+
+class MessageInUse(PlatformError):
+    """A message that a campaign plays (its report needs it) cannot be deleted."""
+
+    code = "message-in-use"
+    status = 409
+
+
+@transaction.atomic
+def message_delete(*, actor: User, client: Client, message: Message) -> None:
+    """Delete a library message and its audio; refused while a campaign uses it."""
+    _require_member(actor, client)
+    if actor.role == Role.USER and message.created_by_id != actor.pk:
+        raise NotAllowed("You may only delete your own messages.")
+    with tenant_context(client):
+        using = list(Campaign.objects.filter(message_id=message.pk).values_list("name", flat=True)[:3])
+        if using:
+            raise MessageInUse(f"The message {message.name} is used by the notification "
+                               f"{', '.join(using)}: it stays while a campaign needs it.")  # fmt: skip
+        audit(actor, "message.delete", message, client=client)
+        path = message_path(client.pk, message.pk)
+        message.delete()
+    transaction.on_commit(lambda: path.unlink(missing_ok=True))
 
 
 def message_recorded(client_id: int, message_id: int, seconds: float) -> None:

@@ -1,15 +1,20 @@
-"""Reads for the conferencing pages and API: which room fields are edited, what runs where."""
+"""Reads for the conferencing pages and API: which room fields are edited, what runs where, how the
+campaigns stand, the rows of the reports."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.utils.dateparse import parse_datetime
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
+from billing.models import Cdr
 from conferencing.live import running_conferences
-from conferencing.models import Room
+from conferencing.models import Campaign, Message, Room, Target
+from conferencing.reports import DETAIL_COLUMNS, detail_row
 from conferencing.services import FIELDS
-from tenants.models import Client, User
+from tenants.models import Client, Role, User
 
 # The fields the services write, in the model's order: the API and the portal form offer exactly these.
 ROOM_FIELDS = [field.name for field in Room._meta.fields if field.name in FIELDS]
@@ -60,3 +65,64 @@ def running_conferences_for(*, actor: User) -> list[dict]:
 
 def _moment(text: str | None) -> dt.datetime | None:
     return parse_datetime(text) if text else None
+
+
+# The per-number report of a campaign, as the page, the API and the CSV show it.
+TARGET_COLUMNS = ["number", "state", "attempts", "last_called_at", "answered_at", "confirmed_at", "cause"]
+
+
+def record_code(message: Message) -> str:
+    """What its maker's phone dials to record a library message."""
+    return f"*89{message.pk}"
+
+
+def accounts_of(ids) -> dict[int, User]:
+    """Accounts by id, in one query (they live in the public schema, rows in the client's)."""
+    return {user.pk: user for user in User.objects.filter(pk__in=set(ids))}
+
+
+def campaigns_counted(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
+    """Campaigns with their message and how their numbers stand: how many numbers, confirmed,
+    answered at least once, and still to call (pending or ringing)."""
+    waiting = [Target.State.PENDING, Target.State.CALLING]
+    counted = campaigns.select_related("message").annotate(
+        numbers_count=Count("targets"),
+        confirmed_count=Count("targets", filter=Q(targets__state=Target.State.CONFIRMED)),
+        answered_count=Count("targets", filter=Q(targets__answered_at__isnull=False)),
+        waiting_count=Count("targets", filter=Q(targets__state__in=waiting)),
+    )
+    return counted.order_by(*Campaign._meta.ordering)  # a grouped query does not take the model's ordering
+
+
+def target_row(target: Target) -> dict:
+    return {name: getattr(target, name) for name in TARGET_COLUMNS}
+
+
+def usage_totals(rows: list[dict]) -> dict:
+    """The totals row of a conference usage report."""
+    return {"events": sum(r["events"] for r in rows), "conferences": sum(r["conferences"] for r in rows),
+            "minutes": round(sum(r["minutes"] for r in rows), 2)}  # fmt: skip
+
+
+def parse_moment(text: str) -> dt.datetime | None:
+    """An aware datetime from an ISO date or date-time (a date is its midnight in UTC), else None."""
+    try:
+        moment = parse_datetime(text)
+        day = parse_date(text) if moment is None else None
+    except ValueError:  # well formed but impossible, like 2026-02-30
+        return None
+    if day is not None:
+        moment = dt.datetime(day.year, day.month, day.day)
+    if moment is not None and timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment
+
+
+def detail_columns(actor: User) -> list[str]:
+    """The per-conference report's columns: the provider and brands see the company too."""
+    return ["company", *DETAIL_COLUMNS] if actor.role in (Role.GOD, Role.BRAND) else DETAIL_COLUMNS
+
+
+def join_row(cdr: Cdr) -> dict:
+    """One join of the per-conference report, with its company (select_related("client"))."""
+    return {"company": cdr.client.name, "client_id": cdr.client_id, **detail_row(cdr)}

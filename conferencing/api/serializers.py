@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conferencing.live import ACTIONS
-from conferencing.models import Room
-from conferencing.selectors import ROOM_FIELDS, dial_code
+from conferencing.models import Campaign, Message, Room, Target
+from conferencing.selectors import ROOM_FIELDS, TARGET_COLUMNS, dial_code, parse_moment, record_code
+from tenants.api.base import ScopedRelatedField
 from tenants.models import Role, User
 
 GENERATED = "Empty: generated (6 digits)."
@@ -79,3 +82,155 @@ class LiveActionSerializer(serializers.Serializer):
                                         help_text="mute, unmute, kick: the participant's id.")  # fmt: skip
     number = serializers.CharField(required=False, default="", allow_blank=True,
                                    help_text="dial-out: the extension called into the conference.")  # fmt: skip
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A message of the company's library: uploaded audio (any format, stored as 8 kHz mono WAV), or
+    none yet: then its maker records it by phone, dialling `record_code`."""
+
+    audio = serializers.FileField(
+        write_only=True,
+        required=False,
+        help_text="An audio file (multipart upload): WAV, MP3, Ogg, FLAC...; without it the message waits to be "
+        "recorded by phone.",
+    )
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, help_text="Its maker's account id.")
+    record_code = serializers.SerializerMethodField(help_text="What its maker's phone dials to record it (again).")
+
+    class Meta:
+        model = Message
+        fields = ["id", "name", "audio", "seconds", "recorded", "created_by", "record_code", "created_at"]
+        read_only_fields = ["seconds", "recorded", "created_at"]
+
+    def get_record_code(self, message: Message) -> str:
+        return record_code(message)
+
+
+@extend_schema_field({"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]})
+class NumbersField(serializers.Field):
+    """The numbers to call: a list, or text with one number a line (commas and spaces separate too)."""
+
+    default_error_messages = {"invalid": "Send the numbers as a list, or as text with one number a line."}
+
+    def to_internal_value(self, data) -> str:
+        if isinstance(data, list) and all(isinstance(n, str | int) and not isinstance(n, bool) for n in data):
+            return "\n".join(str(n) for n in data)
+        if isinstance(data, str):
+            return data
+        self.fail("invalid")
+
+    def to_representation(self, value) -> str:
+        return value
+
+
+class CountsSerializer(serializers.Serializer):
+    numbers = serializers.IntegerField(source="numbers_count", help_text="Numbers the campaign calls.")
+    confirmed = serializers.IntegerField(source="confirmed_count", help_text="Confirmed by the key.")
+    answered = serializers.IntegerField(source="answered_count", help_text="Answered at least once.")
+    waiting = serializers.IntegerField(source="waiting_count", help_text="Not called yet, or ringing now.")
+
+
+class TargetSerializer(serializers.ModelSerializer):
+    """One number of a campaign and how it went."""
+
+    class Meta:
+        model = Target
+        fields = TARGET_COLUMNS
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    """A mass notification: call every number, play the message, ask for the confirming key, call
+    again who did not confirm (`retries` times, `retry_seconds` apart). Created as a draft; `start`
+    starts calling."""
+
+    message = ScopedRelatedField(Message, help_text="A message of the library, with audio.")
+    numbers = NumbersField(write_only=True, help_text="The company's extensions to call: a list, or one a line.")
+    counts = CountsSerializer(source="*", read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, help_text="Its maker's account id.")
+
+    class Meta:
+        model = Campaign
+        fields = ["id", "name", "message", "numbers", "confirm_digit", "retries", "retry_seconds", "status", "counts",
+                  "created_by", "created_at", "started_at", "finished_at"]  # fmt: skip
+        read_only_fields = ["status", "created_at", "started_at", "finished_at"]
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    """A campaign with its per-number report."""
+
+    targets = TargetSerializer(many=True, read_only=True)
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [*CampaignSerializer.Meta.fields, "targets"]
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentField(serializers.Field):
+    """An ISO date (its midnight in UTC) or date-time."""
+
+    default_error_messages = {"invalid": "Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."}
+
+    def to_internal_value(self, data):
+        moment = parse_moment(str(data).strip())
+        if moment is None:
+            self.fail("invalid")
+        return moment
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class PeriodSerializer(serializers.Serializer):
+    since = MomentField(required=False, help_text="From (included): an ISO date (midnight UTC) or date-time.")
+    until = MomentField(required=False, help_text="Until (excluded): an ISO date (midnight UTC) or date-time.")
+
+    def validate(self, data: dict) -> dict:
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise serializers.ValidationError({"until": ["Until must come after since."]})
+        return data
+
+
+class DetailQuerySerializer(PeriodSerializer):
+    conference = serializers.CharField(required=False, allow_blank=True, max_length=9, help_text="A conference ID.")
+    client = serializers.IntegerField(required=False, min_value=1, help_text="A company's id (provider and brands).")
+    moderator = serializers.IntegerField(required=False, min_value=1, help_text="A moderator's account id.")
+
+
+class UsageRowSerializer(serializers.Serializer):
+    company = serializers.CharField()
+    client_id = serializers.IntegerField()
+    moderator = serializers.CharField()
+    moderator_id = serializers.IntegerField(allow_null=True)
+    service = serializers.CharField()
+    events = serializers.IntegerField(help_text="Joins (dial-in or dial-out).")
+    conferences = serializers.IntegerField(help_text="Distinct conference IDs.")
+    minutes = serializers.FloatField()
+
+
+class UsageTotalsSerializer(serializers.Serializer):
+    events = serializers.IntegerField()
+    conferences = serializers.IntegerField()
+    minutes = serializers.FloatField()
+
+
+class UsageSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    results = UsageRowSerializer(many=True)
+    totals = UsageTotalsSerializer()
+
+
+class ConferenceJoinSerializer(serializers.Serializer):
+    """One join of a conference (a call record)."""
+
+    company = serializers.CharField()
+    client_id = serializers.IntegerField()
+    conference = serializers.CharField()
+    caller_number = serializers.CharField()
+    caller_name = serializers.CharField()
+    direction = serializers.ChoiceField(choices=["dial-in", "dial-out"])
+    called_at = serializers.DateTimeField()
+    joined_at = serializers.DateTimeField(allow_null=True)
+    disconnected_at = serializers.DateTimeField()
+    minutes = serializers.FloatField()
+    engine = serializers.CharField()

@@ -82,14 +82,14 @@ def test_controls_of_a_conference_that_does_not_run_say_so(world, portal):
 def test_an_operator_creates_a_room_for_a_user_then_edits_and_deletes_it(world, portal):
     http = portal(world.client_a1_op)
     form = http.get("/conferences/new/")
-    created = http.post("/conferences/new/", filled(form, name="Board", moderator=world.user_a1c.pk,
+    created = http.post("/conferences/new/", filled(form, name="Sales board", moderator=world.user_a1c.pk,
                                                     access_number="850"))  # fmt: skip
-    board = room(world, name="Board")
+    board = room(world, name="Sales board")
     assert created.status_code == 302 and created["Location"] == f"/conferences/{board.pk}/", created.content
     assert (board.moderator_id, board.access_number, len(board.conference_id)) == (world.user_a1c.pk, "850", 6)
     assert board.participant_pin.isdigit() and board.participant_pin != board.moderator_pin
     page = http.get(created["Location"])
-    assert messages_of(page) == [f"Room Board created: conference ID {board.conference_id}."]
+    assert messages_of(page) == [f"Room Sales board created: conference ID {board.conference_id}."]
     assert board.moderator_pin in page.content.decode()
 
     edit = http.get(f"/conferences/{board.pk}/edit/")
@@ -131,7 +131,7 @@ def test_a_user_sees_and_makes_only_their_own_rooms(world, portal):
     team = room(world, conference_id="4242")
     colleague = portal(world.user_a1b)
     listing = colleague.get("/conferences/").content.decode()
-    assert "Team room" not in listing and "No rooms." in listing
+    assert "Team room" not in listing and "Board" in listing, "101's room is not listed, 102's own is"
     for url in (f"/conferences/{team.pk}/", f"/conferences/{team.pk}/edit/", f"/conferences/{team.pk}/live/"):
         assert colleague.get(url).status_code == 404, url
     assert colleague.post(f"/conferences/{team.pk}/live/", {"action": "end"}).status_code == 404

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from django_tenants.utils import tenant_context
 
-from conferencing.models import Room
+from conferencing.models import Campaign, Message, Room
+from conferencing.notifications import campaign_create, message_create
 from conferencing.services import room_create
 from telephony.models import Extension
 from tenants.models import ApiToken, Brand, Client, User
@@ -41,7 +42,31 @@ CASES = [
     ("client_a2_op", "rooms", "user_a1"),
     ("user_a1", "rooms", "user_a1b"),
     ("user_a1", "rooms", "user_b1"),
+    ("brand_a_op", "messages", "user_a1"),
+    ("client_a1_op", "messages", "user_b1"),
+    ("client_a2_op", "messages", "client_a1_op"),
+    ("user_a1", "messages", "user_a1b"),
+    ("user_a1", "messages", "client_a1_op"),
+    ("user_a1", "messages", "user_b1"),
+    ("brand_a_op", "campaigns", "user_a1"),
+    ("client_a1_op", "campaigns", "user_b1"),
+    ("client_a2_op", "campaigns", "client_a1_op"),
+    ("user_a1", "campaigns", "user_a1b"),
+    ("user_a1", "campaigns", "client_a1_op"),
+    ("user_a1", "campaigns", "user_b1"),
 ]
+# What else each object type answers on its own URL (all must be 404 for a foreign row).
+MORE = {
+    "rooms": [("get", "/api/v1/rooms/{pk}/live/"), ("post", "/api/v1/rooms/{pk}/live/")],
+    "campaigns": [
+        ("post", "/api/v1/campaigns/{pk}/start/"),
+        ("get", "/api/v1/campaigns/{pk}/report.csv"),
+        ("get", "/api/v1/campaigns/{pk}/?format=csv"),
+    ],
+}
+# Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
+NOT_UPDATED = {"tokens", "messages", "campaigns"}
+NOT_DELETED = {"campaigns"}
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -73,6 +98,22 @@ def _foreign(world, kind: str, owner_name: str):
                 return Room.objects.filter(pk=room.pk).values().first()
 
         return room.pk, snapshot, ["Foreign room", room.conference_id, room.participant_pin, room.moderator_pin]
+    if kind in ("messages", "campaigns"):  # a message (with a campaign that plays it) the owner made
+        message = message_create(actor=owner, client=owner.client, name="Foreign message")
+        with tenant_context(owner.client):
+            Message.objects.filter(pk=message.pk).update(recorded=True, seconds=1.0)
+            message.recorded = True
+        campaign = campaign_create(actor=owner, client=owner.client, name="Foreign campaign", message=message,
+                                   numbers="101")  # fmt: skip
+        row = message if kind == "messages" else campaign
+
+        def snapshot():
+            with tenant_context(owner.client):
+                return (Message.objects.filter(pk=message.pk).values().first(),
+                        Campaign.objects.filter(pk=campaign.pk).values().first(),
+                        list(campaign.targets.values()))  # fmt: skip
+
+        return row.pk, snapshot, ["Foreign message", "Foreign campaign"]
     raise AssertionError(kind)
 
 
@@ -93,11 +134,15 @@ def test_foreign_objects_answer_404_and_stay_unchanged(world, api, actor_name, k
     detail = http.get(f"/api/v1/{kind}/{pk}/")
     assert detail.status_code == 404
     assert detail.json()["code"] == "not-found"
-    if kind != "tokens":  # tokens cannot be updated by anyone (405): there is nothing to probe
+    if kind not in NOT_UPDATED:
         patch = http.patch(f"/api/v1/{kind}/{pk}/", {"name": "hijacked"}, format="json")
         assert patch.status_code == 404
-    delete = http.delete(f"/api/v1/{kind}/{pk}/")
-    assert delete.status_code == 404
+    if kind not in NOT_DELETED:
+        delete = http.delete(f"/api/v1/{kind}/{pk}/")
+        assert delete.status_code == 404
+    for method, url in MORE.get(kind, []):
+        response = getattr(http, method)(url.format(pk=pk), {"action": "end"} if method == "post" else None)
+        assert response.status_code == 404, (method, url, response.status_code)
     assert snapshot() == before
 
 

@@ -54,6 +54,15 @@ PAGES = {
             ("post", "/conferences/{pk}/delete/"),
         ],
     ),
+    "messages": ("/messages/", [("get", "/messages/{pk}/delete/"), ("post", "/messages/{pk}/delete/")]),
+    "campaigns": (
+        "/notifications/",
+        [
+            ("get", "/notifications/{pk}/"),
+            ("post", "/notifications/{pk}/start/"),
+            ("get", "/notifications/{pk}/report.csv"),
+        ],
+    ),
 }
 
 FORM = {

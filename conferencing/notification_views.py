@@ -1,0 +1,154 @@
+"""Portal pages for mass notification: the company's message library (upload, record by phone,
+delete) and its campaigns (create, start, the per-number report and its CSV). Operators see every
+message and campaign of the client, a user the ones they made."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_POST
+
+from billing.csvio import csv_response
+from conferencing import notifications
+from conferencing.forms import CampaignForm, MessageRecordForm, MessageUploadForm
+from conferencing.models import Campaign, Message
+from conferencing.selectors import TARGET_COLUMNS, accounts_of, campaigns_counted, record_code, target_row
+from telephony.models import Extension
+from tenants.models import Client, Role
+from tenants.views.common import confirm_then, paginated, role_required, service_call
+
+MEMBERS = (Role.CLIENT, Role.USER)
+
+
+def _client(request: HttpRequest) -> Client:
+    return Client.objects.get_for(request.user, pk=request.user.client_id)
+
+
+def _line(request: HttpRequest) -> Extension | None:
+    """The actor's own phone line (operators usually have none): only it records their messages."""
+    return Extension.objects.filter(account_id=request.user.pk).first()
+
+
+@role_required(*MEMBERS)
+def message_list(request: HttpRequest) -> HttpResponse:
+    library = Message.objects.restrict(request.user).annotate(campaign_count=Count("campaigns")).order_by("name", "id")
+    context = {"title": "Messages" if request.user.role == Role.CLIENT else "My messages",
+               "may_record": _line(request) is not None, **paginated(request, library, ["name"])}  # fmt: skip
+    makers = accounts_of(m.created_by_id for m in context["rows"])
+    for message in context["rows"]:
+        message.maker = makers.get(message.created_by_id)
+        message.record_code = record_code(message)
+        message.mine = message.created_by_id == request.user.pk
+    return render(request, "conferencing/message_list.html", context)
+
+
+@role_required(*MEMBERS)
+def message_upload(request: HttpRequest) -> HttpResponse:
+    form = MessageUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        with service_call(request, form) as call:
+            message = notifications.message_create(actor=request.user, client=_client(request), name=data["name"],
+                                                   upload=data["audio"])  # fmt: skip
+        if call.ok:
+            messages.success(request, f"Message {message.name} uploaded ({message.seconds:.1f} s).")
+            return redirect("message_list")
+    context = {"title": "Upload a message", "form": form, "submit": "Upload", "cancel_url": reverse("message_list")}
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*MEMBERS)
+def message_record(request: HttpRequest) -> HttpResponse:
+    """A message without audio yet: its maker's phone records it by dialling *89<id>."""
+    line = _line(request)
+    if line is None:
+        messages.error(request, "Your account has no phone line to record from: upload the message as a file, or "
+                       "ask a user with a line to record it.")  # fmt: skip
+        return redirect("message_upload")
+    form = MessageRecordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            message = notifications.message_create(actor=request.user, client=_client(request),
+                                                   name=form.cleaned_data["name"])  # fmt: skip
+        if call.ok:
+            messages.success(request, f"Message {message.name} created: dial {record_code(message)} from your phone "
+                             f"({line.number}), speak after the tone and press # to finish.")  # fmt: skip
+            return redirect("message_list")
+    context = {"title": "Record a message by phone", "form": form, "submit": "Create, then record",
+               "cancel_url": reverse("message_list")}  # fmt: skip
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*MEMBERS)
+def message_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    message = Message.objects.get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: notifications.message_delete(actor=request.user, client=_client(request), message=message),
+        title=f"Delete message {message.name}",
+        question=f"Delete the message {message.name} and its audio?",
+        submit="Delete message",
+        done=f"Message {message.name} deleted.",
+        done_url=reverse("message_list"),
+        back_url=reverse("message_list"),
+    )
+
+
+@role_required(*MEMBERS)
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    campaigns = campaigns_counted(Campaign.objects.restrict(request.user))
+    context = {"title": "Notifications" if request.user.role == Role.CLIENT else "My notifications",
+               **paginated(request, campaigns, ["name", "message__name"])}  # fmt: skip
+    makers = accounts_of(c.created_by_id for c in context["rows"])
+    for campaign in context["rows"]:
+        campaign.maker = makers.get(campaign.created_by_id)
+    response = render(request, "conferencing/campaign_list.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(*MEMBERS)
+def campaign_create(request: HttpRequest) -> HttpResponse:
+    form = CampaignForm(request.POST or None, actor=request.user)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            campaign = notifications.campaign_create(actor=request.user, client=_client(request), **form.cleaned_data)
+        if call.ok:
+            messages.success(request, f"Notification {campaign.name} created: check it, then start it.")
+            return redirect("campaign_detail", pk=campaign.pk)
+    context = {"title": "New notification", "form": form, "submit": "Create notification",
+               "cancel_url": reverse("campaign_list")}  # fmt: skip
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*MEMBERS)
+def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = campaigns_counted(Campaign.objects.restrict(request.user)).get_for(request.user, pk=pk)
+    context = {"title": f"Notification {campaign.name}", "campaign": campaign, "targets": campaign.targets.all(),
+               "maker": accounts_of([campaign.created_by_id]).get(campaign.created_by_id)}  # fmt: skip
+    response = render(request, "conferencing/campaign_detail.html", context)
+    add_never_cache_headers(response)
+    return response
+
+
+@role_required(*MEMBERS)
+@require_POST
+def campaign_start(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = Campaign.objects.get_for(request.user, pk=pk)
+    with service_call(request) as call:
+        notifications.campaign_start(actor=request.user, client=_client(request), campaign=campaign)
+    if call.ok:
+        messages.success(request, f"Notification {campaign.name} started: the report fills in as the numbers answer.")
+    return redirect("campaign_detail", pk=campaign.pk)
+
+
+@role_required(*MEMBERS)
+def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """The per-number report as CSV."""
+    campaign = Campaign.objects.get_for(request.user, pk=pk)
+    rows = (target_row(t) for t in campaign.targets.all())
+    return csv_response(TARGET_COLUMNS, rows, filename=f"notification-{campaign.pk}-report.csv")

@@ -1,0 +1,108 @@
+"""Portal pages for conference usage, in every portal with its own scope (conferencing/reports.py):
+the provider sees every company, a brand its companies, an operator the company, a moderator the
+conferences of their rooms. Usage per company and moderator with totals, the per-conference report
+(one row per join), both as CSV. The days chosen are whole days in UTC; the current month by default."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.csvio import csv_response
+from conferencing.forms import JoinsFilterForm, PeriodForm
+from conferencing.reports import USAGE_COLUMNS, conference_detail, conference_usage
+from conferencing.selectors import accounts_of, detail_columns, join_row, usage_totals
+from tenants.models import Client, Role
+from tenants.views.common import paginated, role_required
+
+EVERYONE = (Role.GOD, Role.BRAND, Role.CLIENT, Role.USER)
+PROVIDERS = (Role.GOD, Role.BRAND)
+
+
+def _filter(request: HttpRequest, form_class: type[PeriodForm]) -> PeriodForm:
+    """The report's filter from the query; without one, the current month so far."""
+    if any(name in request.GET for name in ("since", "until")):
+        return form_class(request.GET)
+    today = timezone.now().date()
+    return form_class({**request.GET.dict(), "since": today.replace(day=1).isoformat(), "until": today.isoformat()})
+
+
+def _query(form: PeriodForm, **more) -> str:
+    """The query string of the form's days (and more), for links and downloads."""
+    days = {name: form.cleaned_data[name].isoformat() for name in ("since", "until") if form.cleaned_data.get(name)}
+    return urlencode({**days, **{k: v for k, v in more.items() if v not in (None, "")}})
+
+
+def _usage(request: HttpRequest) -> tuple[PeriodForm, list[dict]]:
+    form = _filter(request, PeriodForm)
+    return form, conference_usage(request.user, **form.period()) if form.is_valid() else []
+
+
+@role_required(*EVERYONE)
+def report_usage(request: HttpRequest) -> HttpResponse:
+    form, rows = _usage(request)
+    providers = request.user.role in PROVIDERS
+    for row in rows:
+        row["detail_query"] = _query(form, moderator=row["moderator_id"], client=row["client_id"] if providers else "")
+    context = {"title": "Conference usage", "form": form, "rows": rows, "totals": usage_totals(rows),
+               "providers": providers, "query": _query(form) if form.is_valid() else ""}  # fmt: skip
+    return render(request, "conferencing/report_usage.html", context)
+
+
+@role_required(*EVERYONE)
+def report_usage_csv(request: HttpRequest) -> HttpResponse:
+    form, rows = _usage(request)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Check the days: " + form.errors.as_text(), content_type="text/plain")
+    return csv_response(USAGE_COLUMNS, rows, filename="conference-usage.csv")
+
+
+def _joins(request: HttpRequest) -> tuple[JoinsFilterForm, object]:
+    form = _filter(request, JoinsFilterForm)
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    joins = conference_detail(request.user, conference=data["conference"].strip(), client_id=data["client"],
+                              moderator_id=data["moderator"], **form.period())  # fmt: skip
+    return form, joins.select_related("client")
+
+
+@role_required(*EVERYONE)
+def report_detail(request: HttpRequest) -> HttpResponse:
+    form, joins = _joins(request)
+    context = {"title": "Conference report", "form": form, "providers": request.user.role in PROVIDERS}
+    if joins is None:
+        context.update(rows=[], page=None, q="")
+    else:
+        data = form.cleaned_data
+        context.update(paginated(request, joins, ["caller_number", "caller_name"]))
+        context["rows"] = [join_row(cdr) for cdr in context["rows"]]
+        for row in context["rows"]:
+            row["conference_query"] = _query(form, conference=row["conference"], client=row["client_id"])
+        narrowed = []
+        if data["client"]:
+            company = Client.objects.restrict(request.user).filter(pk=data["client"]).first()
+            narrowed.append(f"company {company.name if company else data['client']}")
+        if data["moderator"]:
+            moderator = accounts_of([data["moderator"]]).get(data["moderator"])
+            narrowed.append(f"moderator {moderator.name if moderator else data['moderator']}")
+        if data["conference"]:
+            narrowed.append(f"conference {data['conference']}")
+        context["narrowed"] = narrowed
+        context["query"] = _query(form, conference=data["conference"], moderator=data["moderator"],
+                                  client=data["client"])  # fmt: skip
+        context["usage_url"] = reverse("report_usage") + "?" + _query(form)
+    return render(request, "conferencing/report_detail.html", context)
+
+
+@role_required(*EVERYONE)
+def report_detail_csv(request: HttpRequest) -> HttpResponse:
+    form, joins = _joins(request)
+    if joins is None:
+        return HttpResponseBadRequest("Check the filter: " + form.errors.as_text(), content_type="text/plain")
+    rows = (join_row(cdr) for cdr in joins.iterator())
+    return csv_response(detail_columns(request.user), rows, filename="conference-report.csv")

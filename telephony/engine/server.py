@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
@@ -38,6 +39,7 @@ from tenants.events import group_for_brand, group_for_client, group_for_platform
 log = logging.getLogger(__name__)
 LOST_CHECK = 5.0  # seconds between looks for the records of dead engines
 LOST_AFTER = 15.0  # an engine silent this long is dead (the edges stop sending it calls after 3.5 s)
+OUTBOX_LIMIT = 10_000  # queued portal events at most; older ones are dropped first
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class Engine:
         self._messages: dict[tuple[str, float, str], Frames] = {}  # (path, mtime, codec) -> frames
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
+        self._outbox: deque[tuple[list[str], dict]] = deque()  # events for the portals, sent in order
+        self._outbox_ready = asyncio.Event()
+        self.events_dropped = 0
 
     # Calls -------------------------------------------------------------------------------------------
 
@@ -142,17 +147,35 @@ class Engine:
     def conference_event(self, conference: Conference, kind: str, **fields) -> None:
         """A conference event for its live page: the client's operators, the moderator, the brand and
         the platform (the provider sees every company's conferences)."""
-        layer, plan = get_channel_layer(), self.dialplans.cached(conference.client)
+        plan = self.dialplans.cached(conference.client)
         event = {"type": kind, "client": conference.client, "conference": conference.id, **fields}
         groups = [group_for_client(conference.client), group_for_user(conference.room.moderator), group_for_platform()]
         if plan is not None:
             groups.append(group_for_brand(plan.brand))
+        self.publish(groups, event)
 
-        async def send() -> None:
-            for group in groups:
-                await layer.group_send(group, {"type": "platform.event", "event": event})
+    def publish(self, groups: list[str], event: dict) -> None:
+        """Queue an event for the portals' WebSocket groups. One task sends them in order, so a burst
+        (hundreds joining a conference) never opens more channel-layer connections than one; when
+        the layer cannot keep up, the oldest queued events are dropped and counted."""
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.popleft()
+            self.events_dropped += 1
+        self._outbox.append((groups, event))
+        self._outbox_ready.set()
 
-        self.background(send())
+    async def send_events(self) -> None:
+        layer = get_channel_layer()
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            while self._outbox:
+                groups, event = self._outbox.popleft()
+                try:
+                    for group in groups:
+                        await layer.group_send(group, {"type": "platform.event", "event": event})
+                except Exception:  # Redis away for a moment: this event is lost, the next ones go
+                    log.exception("an event for the portals could not be sent")
 
     def index(self, call_id: str, call: Call) -> None:
         self.calls[call_id] = call
@@ -226,17 +249,12 @@ class Engine:
         """A call event for the client's portals (fire and forget)."""
         if call.route is None:
             return
-        layer, route = get_channel_layer(), call.route
+        route = call.route
         event = {"type": kind, "client": route.client, "call": call.summary(), **fields}
         groups = [group_for_client(route.client)] + [
             group_for_user(party.account) for party in (route.caller, route.callee) if party and party.account
         ]
-
-        async def send() -> None:
-            for group in groups:
-                await layer.group_send(group, {"type": "platform.event", "event": event})
-
-        self.background(send())
+        self.publish(groups, event)
 
     # Running -----------------------------------------------------------------------------------------
 
@@ -415,6 +433,7 @@ class Engine:
                                                            local_addr=(self.config.host, self.config.port))  # fmt: skip
         changes = self.redis.pubsub()
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
+                 asyncio.create_task(self.send_events()),
                  asyncio.create_task(self.close_lost_calls()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate))]  # fmt: skip

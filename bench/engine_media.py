@@ -70,6 +70,7 @@ class Step:
     cpu: float = 0.0  # the relaying process, over the window
     wall: float = 0.0
     machine: dict = field(default_factory=dict)  # every core's time over the window, by kind (machine_times)
+    waited: float = 0.0  # s the measured process's main thread was ready to run but had no core, over the window
     error: str = ""
 
     @property
@@ -145,20 +146,36 @@ class Step:
 
 def machine_times() -> dict[str, float]:
     """CPU seconds of all cores since boot (/proc/stat): tasks (user, nice, system), irq + softirq
-    (the kernel's packet work is partly here, charged to no process) and steal (the hypervisor's)."""
+    (the kernel's packet work is partly here, charged to no process) and steal (the hypervisor's);
+    also udp_drops, the datagrams the kernel dropped for a full socket receive buffer (/proc/net/snmp
+    RcvbufErrors, every socket of the machine)."""
     user, nice, system, _, _, irq, softirq, steal = (
         int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
     )
-    return {"tasks": (user + nice + system) / CLK_TCK, "irq": (irq + softirq) / CLK_TCK, "steal": steal / CLK_TCK}
+    snmp = Path("/proc/net/snmp").read_text().splitlines()
+    names, values = [line.split() for line in snmp if line.startswith("Udp:")]
+    return {"tasks": (user + nice + system) / CLK_TCK, "irq": (irq + softirq) / CLK_TCK, "steal": steal / CLK_TCK,
+            "udp_drops": float(values[names.index("RcvbufErrors")])}  # fmt: skip
+
+
+def waited_for_core(pid: int) -> float:
+    """Seconds the main thread of `pid` has spent runnable, waiting for a core (/proc/<pid>/schedstat)."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):  # gone, or a kernel without schedstats
+        return 0.0
 
 
 def run_step(target: str, pid: int, n: int, phone_args: list[str], args: argparse.Namespace, log: Path) -> Step:
-    return asyncio.run(_step(Step(target, n), pid, phone_args, args, log))
+    return asyncio.run(phones_step(Step(target, n), pid, phone_args, args, log))
 
 
-async def _step(step: Step, pid: int, phone_args: list[str], args: argparse.Namespace, log: Path) -> Step:
+async def phones_step(step: Step, pid: int, phone_args: list[str], args: argparse.Namespace, log: Path,
+                      script: Path = PHONES) -> Step:  # fmt: skip
+    """One step: the phones subprocess (`script`, JSON lines on stdout) and the CPU of process `pid`
+    over its window; bench/conference.py runs its participants (conference_phones.py) with it too."""
     n = step.calls
-    command = [sys.executable, str(PHONES), "--calls", str(n), "--warmup", str(args.warmup), "--seconds",
+    command = [sys.executable, str(script), "--calls", str(n), "--warmup", str(args.warmup), "--seconds",
                str(args.seconds), "--setup-rate", str(args.setup_rate), *phone_args]  # fmt: skip
     with log.open("ab") as errors:
         process = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdin=subprocess.DEVNULL,
@@ -175,9 +192,10 @@ async def _step(step: Step, pid: int, phone_args: list[str], args: argparse.Name
         if step.established:
             await message(args.warmup + 30)  # start
             cpu0, machine0, t0 = tree_cpu([pid]), machine_times(), time.monotonic()
+            waited0 = waited_for_core(pid)
             await message(args.seconds + 30)  # stop
             cpu1, machine1, t1 = tree_cpu([pid]), machine_times(), time.monotonic()
-            step.cpu, step.wall = cpu1 - cpu0, t1 - t0
+            step.cpu, step.wall, step.waited = cpu1 - cpu0, t1 - t0, waited_for_core(pid) - waited0
             step.machine = {kind: machine1[kind] - machine0[kind] for kind in machine0}
             step.rtp = (await message(60))["rtp"]
         step.teardown = (await message(n / 100 + CALL_TIMEOUT + 30))["teardown"]

@@ -1,6 +1,7 @@
 """The phones of bench/engine_media.py: a subprocess that sets up N calls, holds them while RTP flows
 both ways, measures what comes back, then hangs them up. Started by engine_media.py; it talks JSON
-lines on stdout (setup, start, stop, rtp, teardown) and logs nothing else there.
+lines on stdout (setup, start, stop, rtp, teardown) and logs nothing else there. The conference
+participants of bench/conference.py (bench/conference_phones.py) reuse its user agent, phones and runner.
 
 Two ways to set the calls up, the same RTP afterwards:
 
@@ -175,7 +176,10 @@ def quantiles(values: list, scale: float = 1e-6) -> dict[str, float]:
     return {"p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
 
 
-async def talk(phones: list[Phone], window: Window, warmup: float, seconds: float) -> dict:
+async def talk(phones: list[Phone], window: Window, warmup: float, seconds: float, summary=None) -> dict:
+    """Every phone sends for `warmup` + `seconds` (emitting start and stop around the window); then
+    the window, this process's CPU over it and the figures: summary() (default: both directions of
+    bridged calls)."""
     start = time.monotonic()
     await pace(phones, start, start + warmup)
     window.start = time.time_ns()
@@ -187,6 +191,13 @@ async def talk(phones: list[Phone], window: Window, warmup: float, seconds: floa
     emit(event="stop")
     await asyncio.sleep(0.5)  # what is in flight arrives
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    window_s = (window.stop - window.start) / 1e9
+    figures = summary() if summary is not None else bridged(phones)
+    return {"window_s": round(window_s, 3), "phones_cpu_s": round(cpu, 3), **figures}
+
+
+def bridged(phones: list[Phone]) -> dict:
+    """Loss, delay and |D| of each direction of bridged calls (A even, B odd)."""
     directions = {}
     for name, receivers_parity in (("a_to_b", 1), ("b_to_a", 0)):
         receivers = [p for p in phones if p.index & 1 == receivers_parity]
@@ -203,8 +214,7 @@ async def talk(phones: list[Phone], window: Window, warmup: float, seconds: floa
             "reordered": sum(p.reordered for p in receivers),
             "send_errors": sum(p.send_errors for p in phones if p.index & 1 != receivers_parity),
         }
-    window_s = (window.stop - window.start) / 1e9
-    return {"window_s": round(window_s, 3), "phones_cpu_s": round(cpu, 3), **directions}
+    return directions
 
 
 # -- SIP
@@ -356,7 +366,7 @@ class SipCalls:
 
     def __init__(self, spec: dict, edge_port: int, callee_port: int) -> None:
         self.domain = spec["domain"]
-        self.callee_user, self.callee_secret, self.callee_number = spec["callee"]
+        self.callee_user, self.callee_secret, self.callee_number = spec.get("callee", ("", "", ""))
         self.callers = spec["callers"]  # (user, secret, number) a call
         self.edge = (HOST, edge_port)
         self.callee_port = callee_port
@@ -401,13 +411,23 @@ class SipCalls:
 
     async def open(self, index: int, a_port: int, b_port: int) -> tuple[int, int]:
         """Place call `index` from phone A's port to phone B's; (engine port of A's leg, of B's leg)."""
-        user, secret, number = self.callers[index]
-        ua = self.caller
-        call_id, from_tag = f"{uuid.uuid4().hex}@bench", uuid.uuid4().hex[:12]
-        target = f"sip:{self.callee_number}@{self.domain}"
-        body = build_sdp(HOST, a_port, PCMU, session_id=index + 1)
+        number = self.callers[index][2]
         self.expected[number] = (index, b_port)
         leg_b = self.b_legs[index] = asyncio.get_running_loop().create_future()
+        answer = await self.invite(index, self.callee_number, build_sdp(HOST, a_port, PCMU, session_id=index + 1))
+        engine_a = parse_sdp(answer.body).audio_address()
+        done, _ = await asyncio.wait({leg_b}, timeout=5.0)
+        if not done or engine_a is None:
+            raise SetupError("the callee's leg did not arrive")
+        return engine_a[1], leg_b.result()
+
+    async def invite(self, index: int, dialled: str, body: bytes) -> Response:
+        """INVITE `dialled` as calling line `index` (407 answered with credentials), ACK its 200 along
+        the Record-Route and keep the dialog for close(); the 200, or SetupError."""
+        user, secret, _ = self.callers[index]
+        ua = self.caller
+        call_id, from_tag = f"{uuid.uuid4().hex}@bench", uuid.uuid4().hex[:12]
+        target = f"sip:{dialled}@{self.domain}"
         common = {"call_id": call_id, "from_tag": from_tag, "user": user}
         branch = new_branch()
         invite = ua.request("INVITE", target, **common, to=f"<{target}>", cseq=1, branch=branch, body=body)
@@ -429,11 +449,7 @@ class SipCalls:
         ack = ua.request("ACK", dialog.target, **common, to=dialog.to, cseq=cseq, route=dialog.route)
         ua.acks[call_id] = ack
         ua.send(ack)
-        engine_a = parse_sdp(answer.body).audio_address()
-        done, _ = await asyncio.wait({leg_b}, timeout=5.0)
-        if not done or engine_a is None:
-            raise SetupError("the callee's leg did not arrive")
-        return engine_a[1], leg_b.result()
+        return answer
 
     async def close(self, index: int) -> bool:
         dialog = self.dialogs.get(index)
@@ -652,6 +668,16 @@ async def for_each(count: int, rate: float, in_flight: int, action) -> tuple[lis
     return results, errors
 
 
+async def hang_up(calls, indexes: list[int], in_flight: int) -> None:
+    """BYE (or delete) every call that was set up, 200 a second; the teardown message."""
+    started = time.monotonic()
+    closed, errors = await for_each(len(indexes), 200, in_flight, lambda k: calls.close(indexes[k]))
+    await asyncio.sleep(0.3)  # the engine's BYEs to the callee's leg
+    emit(teardown={"ended": sum(1 for c in closed if c), "failed": sum(1 for c in closed if not c),
+                   "errors": dict(errors.most_common(5)), "seconds": round(time.monotonic() - started, 2),
+                   "far_end": dict(getattr(calls, "counts", {}))})  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     n = args.calls
@@ -689,12 +715,7 @@ async def run(args: argparse.Namespace) -> int:
             loop.remove_reader(phone.sock.fileno())
         if args.via == "sip":
             calls.hanging_up = True
-        started = time.monotonic()
-        closed, close_errors = await for_each(len(up), 200, args.in_flight, lambda k: calls.close(up[k]))
-        await asyncio.sleep(0.3)  # the engine's BYEs to the callee's leg
-        emit(teardown={"ended": sum(1 for c in closed if c), "failed": sum(1 for c in closed if not c),
-                       "errors": dict(close_errors.most_common(5)), "seconds": round(time.monotonic() - started, 2),
-                       "far_end": dict(getattr(calls, "counts", {}))})  # fmt: skip
+        await hang_up(calls, up, args.in_flight)
     finally:
         await calls.stop()
         for sock in socks:

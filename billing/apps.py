@@ -2,6 +2,6 @@ from django.apps import AppConfig
 
 
 class BillingConfig(AppConfig):
-    """Call records, rating and exports (public schema); filled in by the billing issue."""
+    """Call records and their rating: carriers, rate decks, pricing plans, ratings, statements (public schema)."""
 
     name = "billing"

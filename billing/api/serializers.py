@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.decks import MAX_BYTES
+from billing.models import MONEY, Carrier, PricingPlan, Rate, RateDeck
+from tenants.api.base import ScopedRelatedField
+from tenants.models import Brand, Client
+
+
+def money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(**MONEY, **kwargs)
+
+
+class CarrierSerializer(serializers.ModelSerializer):
+    deck = serializers.SerializerMethodField(help_text="The id of the carrier's cost deck.")
+
+    class Meta:
+        model = Carrier
+        fields = ["id", "name", "priority", "deck", "created_at"]
+        read_only_fields = ["created_at"]
+        validators = []
+        extra_kwargs = {"name": {"validators": []}}  # the service names a clash
+
+    def get_deck(self, carrier: Carrier) -> int | None:
+        deck = carrier.decks.first()
+        return deck.pk if deck else None
+
+
+class RateDeckSerializer(serializers.ModelSerializer):
+    brand = ScopedRelatedField(Brand, required=False, help_text="God names the brand; a brand's decks are its own.")
+    rate_count = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta:
+        model = RateDeck
+        fields = ["id", "name", "brand", "carrier", "currency", "rate_count", "created_at", "updated_at"]
+        read_only_fields = ["carrier", "created_at", "updated_at"]
+        validators = []  # a name clash within the brand is the service's field error
+        extra_kwargs = {"currency": {"validators": []}}  # checked by the service once upper-cased
+
+
+class RateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Rate
+        fields = [
+            "prefix",
+            "description",
+            "price_per_minute",
+            "connection_fee",
+            "initial_seconds",
+            "increment_seconds",
+            "effective_from",
+            "effective_to",
+        ]
+
+
+class DeckImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV: prefix, description, price_per_minute and optionally connection_fee, "
+        "initial_seconds, increment_seconds, effective_from, effective_to."
+    )
+
+    def validate_file(self, upload):
+        if upload.size > MAX_BYTES:
+            raise serializers.ValidationError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
+        return upload
+
+
+class ProblemSerializer(serializers.Serializer):
+    line = serializers.IntegerField(allow_null=True)
+    column = serializers.CharField()
+    message = serializers.CharField()
+
+
+class DeckImportResultSerializer(serializers.Serializer):
+    imported = serializers.IntegerField()
+
+
+class PricingPlanSerializer(serializers.ModelSerializer):
+    client = ScopedRelatedField(Client)
+    deck = ScopedRelatedField(RateDeck, help_text="One of the client's brand's decks.")
+    monthly_fee = money(min_value=0, required=False, help_text="Flat plans only.")
+    conference_rate = money(
+        min_value=0,
+        required=False,
+        allow_null=True,
+        help_text="Per started minute of a conference join; null: joins are unrated.",
+    )
+
+    class Meta:
+        model = PricingPlan
+        fields = ["id", "client", "kind", "deck", "monthly_fee", "included_minutes", "conference_rate", "updated_at"]
+        read_only_fields = ["updated_at"]
+        validators = []
+        extra_kwargs = {"client": {"validators": []}}
+
+
+class MonthQuerySerializer(serializers.Serializer):
+    month = serializers.RegexField(
+        r"^\d{4}-(0[1-9]|1[0-2])$",
+        required=False,
+        error_messages={"invalid": "Give a month as YYYY-MM, such as 2026-11."},
+        help_text="A calendar month in UTC; the current one by default.",
+    )
+
+
+class StatementSummarySerializer(serializers.Serializer):
+    client_id = serializers.IntegerField()
+    company = serializers.CharField()
+    brand = serializers.CharField()
+    month = serializers.CharField()
+    plan = serializers.CharField()
+    rated_calls = serializers.IntegerField()
+    unrated_calls = serializers.IntegerField()
+    usage_total = money()
+    monthly_fee = money()
+    total = money()
+    currency = serializers.CharField()
+
+
+class UsageLineSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    direction = serializers.CharField()
+    calls = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+
+class ChargeLineSerializer(serializers.Serializer):
+    service = serializers.CharField()
+    description = serializers.CharField()
+    calls = serializers.IntegerField()
+    minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
+    included_minutes = serializers.DecimalField(max_digits=14, decimal_places=2)
+    amount = money()
+
+
+class PlanSummarySerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    deck = serializers.IntegerField(source="deck_id")
+    deck_name = serializers.CharField(source="deck.name")
+    monthly_fee = money()
+    included_minutes = serializers.IntegerField()
+    conference_rate = money(allow_null=True)
+
+
+class StatementSerializer(serializers.Serializer):
+    client = serializers.IntegerField(source="client.pk")
+    company = serializers.CharField(source="client.name")
+    month = serializers.DateField(format="%Y-%m")
+    currency = serializers.CharField()
+    plan = PlanSummarySerializer(allow_null=True)
+    usage = UsageLineSerializer(many=True)
+    charges = ChargeLineSerializer(many=True)
+    included_minutes = serializers.IntegerField()
+    included_minutes_used = serializers.DecimalField(max_digits=14, decimal_places=2)
+    usage_total = money()
+    monthly_fee = money()
+    total = money()
+    unrated_calls = serializers.IntegerField(source="unrated")
+
+
+class UnratedSerializer(serializers.Serializer):
+    call_id = serializers.IntegerField()
+    call_uuid = serializers.UUIDField()
+    company = serializers.CharField()
+    client_id = serializers.IntegerField()
+    service = serializers.CharField()
+    direction = serializers.CharField()
+    caller_number = serializers.CharField()
+    callee_number = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    seconds = serializers.IntegerField()
+    reason = serializers.CharField()
+
+
+class PeriodSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(required=False, help_text="Calls started at or after.")
+    until = serializers.DateTimeField(required=False, help_text="Calls started before.")
+
+
+class RetryResultSerializer(serializers.Serializer):
+    rated = serializers.IntegerField()
+    unrated = serializers.IntegerField()

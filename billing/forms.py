@@ -1,0 +1,93 @@
+"""Portal forms for rating: carriers, rate decks and their import, pricing plans. They only parse
+input; the services validate and write."""
+
+from __future__ import annotations
+
+from django import forms
+
+from billing.decks import MAX_BYTES
+from billing.models import MONEY, PricingPlan, RateDeck
+from tenants.models import Brand, Client, Role, User
+
+MONEY_ATTRS = {"inputmode": "decimal"}
+
+
+class CarrierForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    priority = forms.IntegerField(
+        min_value=0,
+        max_value=32767,
+        initial=10,
+        help_text="Lower first: a call's cost comes from the first carrier with a rate.",
+    )
+
+
+class DeckForm(forms.Form):
+    """A brand's deck: god chooses the brand when creating one."""
+
+    brand = forms.ModelChoiceField(Brand.objects.none(), empty_label="Choose a brand")
+    name = forms.CharField(max_length=100)
+    currency = forms.CharField(max_length=3, initial="EUR", help_text="ISO 4217, such as EUR or USD.")
+
+    def __init__(self, *args, actor: User, creating: bool, carrier: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if actor.role != Role.GOD or not creating:
+            del self.fields["brand"]
+        else:
+            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
+        if carrier:
+            del self.fields["name"]  # a carrier's deck has the carrier's name
+
+
+class DeckImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "Columns: prefix, description, price_per_minute and optionally connection_fee, initial_seconds, "
+            "increment_seconds (60 and 60 by default), effective_from, effective_to. The file replaces the deck's "
+            f"rates when every row is good; at most {MAX_BYTES // 1024 // 1024} MB."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_BYTES:
+            raise forms.ValidationError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
+        return upload
+
+
+class DeckChoice(forms.ModelChoiceField):
+    def label_from_instance(self, deck: RateDeck) -> str:
+        return f"{deck.name} ({deck.currency})"
+
+
+class PlanForm(forms.Form):
+    kind = forms.ChoiceField(choices=PricingPlan.Kind.choices, widget=forms.RadioSelect, initial=PricingPlan.Kind.DECK)
+    deck = DeckChoice(RateDeck.objects.none(), empty_label="Choose a deck")
+    monthly_fee = forms.DecimalField(
+        **MONEY, min_value=0, required=False, widget=forms.TextInput(MONEY_ATTRS), help_text="Flat plans only."
+    )
+    included_minutes = forms.IntegerField(
+        min_value=0, max_value=10_000_000, required=False, help_text="Flat plans only: per calendar month (UTC)."
+    )
+    conference_rate = forms.DecimalField(
+        **MONEY,
+        min_value=0,
+        required=False,
+        widget=forms.TextInput(MONEY_ATTRS),
+        help_text="Per started minute of a conference join; empty: conference joins are listed as unrated.",
+    )
+
+    def __init__(self, *args, client: Client, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["deck"].queryset = RateDeck.objects.filter(brand_id=client.brand_id).order_by("name")
+
+    def plan_kwargs(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "kind": data["kind"],
+            "deck": data["deck"],
+            "monthly_fee": data["monthly_fee"] or 0,
+            "included_minutes": data["included_minutes"] or 0,
+            "conference_rate": data["conference_rate"],
+        }

@@ -1,0 +1,230 @@
+"""Writes of the rating part of billing: carriers (god), rate decks and their CSV import (god and
+brands), clients' pricing plans, and rating unrated calls again. Each takes the acting account first,
+checks its right, writes atomically and leaves an audit row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from billing.decks import deck_replace_rates, parse_deck
+from billing.models import Carrier, PricingPlan, RateDeck, Rating
+from billing.rating import RatingRun, rate_again
+from tenants.audit import audit
+from tenants.errors import NotAllowed, PlatformError
+from tenants.models import Brand, Client, Role, User
+
+
+class DeckInUse(PlatformError):
+    code = "deck-in-use"
+    status = 409
+
+
+def _require(actor: User, *roles: str) -> None:
+    if actor.role not in roles:
+        raise NotAllowed("Your role may not do this.")
+
+
+def _in_scope(actor: User, brand_id: int | None) -> None:
+    """Defence in depth: the views already reach rows through restrict()."""
+    if actor.role == Role.BRAND and brand_id != actor.brand_id:
+        raise NotAllowed("Not in your brand.")
+
+
+def _clean(obj, exclude=None) -> None:
+    obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+
+
+# Carriers --------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def carrier_create(*, actor: User, name: str, priority: int = 10, currency: str = "EUR") -> Carrier:
+    """A carrier and its (empty) cost deck, named after it."""
+    _require(actor, Role.GOD)
+    carrier = Carrier(name=name.strip(), priority=priority)
+    _clean(carrier)
+    if Carrier.objects.filter(name__iexact=carrier.name).exists():
+        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+    carrier.save()
+    deck = RateDeck(carrier=carrier, name=carrier.name, currency=currency)
+    _clean(deck)
+    deck.save()
+    audit(actor, "carrier.create", carrier)
+    return carrier
+
+
+@transaction.atomic
+def carrier_update(*, actor: User, carrier: Carrier, **fields) -> Carrier:
+    _require(actor, Role.GOD)
+    for name in ("name", "priority"):
+        if name in fields:
+            setattr(carrier, name, fields[name].strip() if name == "name" else fields[name])
+    _clean(carrier)
+    if Carrier.objects.filter(name__iexact=carrier.name).exclude(pk=carrier.pk).exists():
+        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+    carrier.save()
+    RateDeck.objects.filter(carrier=carrier).update(name=carrier.name)
+    audit(actor, "carrier.update", carrier, **{k: str(v) for k, v in fields.items()})
+    return carrier
+
+
+@transaction.atomic
+def carrier_delete(*, actor: User, carrier: Carrier) -> None:
+    """Its deck goes with it; calls already rated keep their cost."""
+    _require(actor, Role.GOD)
+    audit(actor, "carrier.delete", carrier)
+    carrier.delete()
+
+
+# Rate decks ------------------------------------------------------------------------------------
+
+
+def _name_free(brand: Brand, name: str, deck: RateDeck | None = None) -> None:
+    taken = RateDeck.objects.filter(brand=brand, name__iexact=name)
+    if deck is not None:
+        taken = taken.exclude(pk=deck.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"The brand has a deck named {name} already."})
+
+
+@transaction.atomic
+def deck_create(*, actor: User, brand: Brand, name: str, currency: str = "EUR") -> RateDeck:
+    """An empty sell deck of a brand (god: any brand; a brand operator: their own)."""
+    _require(actor, Role.GOD, Role.BRAND)
+    if actor.role == Role.BRAND and brand.pk != actor.brand_id:
+        raise ValidationError({"brand": "Choose your own brand."})
+    deck = RateDeck(brand=brand, name=name.strip(), currency=currency.strip().upper())
+    _clean(deck)
+    _name_free(brand, deck.name)
+    deck.save()
+    audit(actor, "deck.create", deck, brand=brand)
+    return deck
+
+
+@transaction.atomic
+def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
+    """Rename a deck or change its currency (a carrier's deck is named after its carrier)."""
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, deck.brand_id)
+    if "name" in fields:
+        if deck.carrier_id:
+            raise ValidationError({"name": "A carrier's deck has the carrier's name; rename the carrier."})
+        deck.name = fields["name"].strip()
+    if "currency" in fields:
+        deck.currency = fields["currency"].strip().upper()
+    _clean(deck, exclude=["brand", "carrier"])
+    if deck.brand_id:
+        _name_free(deck.brand, deck.name, deck)
+    deck.save()
+    audit(actor, "deck.update", deck, brand=deck.brand, **{k: str(v) for k, v in fields.items()})
+    return deck
+
+
+@transaction.atomic
+def deck_delete(*, actor: User, deck: RateDeck) -> None:
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, deck.brand_id)
+    if deck.carrier_id:
+        raise ValidationError("A carrier's deck goes with its carrier.")
+    users = list(deck.plans.select_related("client").values_list("client__name", flat=True)[:5])
+    if users:
+        raise DeckInUse(f"The deck prices the calls of {', '.join(users)}; give them another deck first.")
+    audit(actor, "deck.delete", deck, brand=deck.brand)
+    deck.delete()
+
+
+def deck_import(*, actor: User, deck: RateDeck, data: bytes) -> int:
+    """Replace a deck's rates with a CSV file's, all or nothing (billing.decks.DeckInvalid names every
+    bad row). The number of rates imported."""
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, deck.brand_id)
+    rows = parse_deck(data)
+    with transaction.atomic():
+        RateDeck.objects.select_for_update().get(pk=deck.pk)  # two imports of one deck queue up
+        count = deck_replace_rates(deck, rows)
+        deck.save(update_fields=["updated_at"])
+        audit(actor, "deck.import", deck, brand=deck.brand, rates=count)
+    return count
+
+
+# Pricing plans ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def plan_set(
+    *,
+    actor: User,
+    client: Client,
+    deck: RateDeck,
+    kind: str = PricingPlan.Kind.DECK,
+    monthly_fee: Decimal = Decimal(0),
+    included_minutes: int = 0,
+    conference_rate: Decimal | None = None,
+) -> PricingPlan:
+    """Give a client its pricing plan, or change it; the deck is one of the client's brand's. Calls
+    already rated keep their price."""
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, client.brand_id)
+    if deck.brand_id != client.brand_id:
+        raise ValidationError({"deck": "Choose one of the client's brand's decks."})
+    plan = PricingPlan.objects.filter(client=client).first() or PricingPlan(client=client)
+    plan.kind, plan.deck = kind, deck
+    flat = kind == PricingPlan.Kind.FLAT
+    plan.monthly_fee = monthly_fee if flat else Decimal(0)
+    plan.included_minutes = included_minutes if flat else 0
+    plan.conference_rate = conference_rate
+    _clean(plan, exclude=["client"])
+    for name in ("monthly_fee", "conference_rate"):
+        if (getattr(plan, name) or 0) < 0:
+            raise ValidationError({name: "Must not be negative."})
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:
+        raise ValidationError({"client": "The client has a plan already."}) from None
+    audit(
+        actor,
+        "plan.set",
+        plan,
+        client=client,
+        kind=kind,
+        deck=deck.pk,
+        monthly_fee=str(plan.monthly_fee),
+        included_minutes=plan.included_minutes,
+        conference_rate=str(conference_rate),
+    )
+    return plan
+
+
+@transaction.atomic
+def plan_delete(*, actor: User, plan: PricingPlan) -> None:
+    """The client's next calls are unrated until it has a plan again."""
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, plan.client.brand_id)
+    audit(actor, "plan.delete", plan, client=plan.client)
+    plan.delete()
+
+
+# Rating ----------------------------------------------------------------------------------------
+
+
+def rating_retry(
+    *, actor: User, since: dt.datetime | None = None, until: dt.datetime | None = None, client: Client | None = None
+) -> RatingRun:
+    """Rate the unrated calls in the actor's scope again (after a plan or a rate was added)."""
+    _require(actor, Role.GOD, Role.BRAND)
+    ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED)
+    if since is not None:
+        ratings = ratings.filter(started_at__gte=since)
+    if until is not None:
+        ratings = ratings.filter(started_at__lt=until)
+    if client is not None:
+        ratings = ratings.filter(client_id=client.pk)
+    run = rate_again(ratings)
+    audit(actor, "rating.retry", "unrated calls", brand=actor.brand, rated=run.rated, unrated=run.unrated)
+    return run

@@ -1,0 +1,269 @@
+"""Portal pages for rating, in the god and brand portals: rate decks (rows with search, CSV import
+with its validation report, export), the clients' pricing plans, the unrated calls; god also the
+carriers, whose decks give the platform's cost. Rows come through restrict(): another brand's deck
+or client answers 404."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing import services
+from billing.csvio import csv_response
+from billing.decks import COLUMNS, DeckInvalid, deck_csv_rows
+from billing.forms import CarrierForm, DeckForm, DeckImportForm, PlanForm
+from billing.models import Carrier, PricingPlan, RateDeck
+from billing.selectors import carriers_of, deck_rates, decks_of, plan_clients, unrated_calls, unrated_row
+from tenants.models import Client, Role
+from tenants.views.common import confirm_then, paginated, role_required, service_call
+
+PROVIDERS = (Role.GOD, Role.BRAND)
+
+
+@role_required(*PROVIDERS)
+def deck_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": "Rate decks",
+        **paginated(request, decks_of(request.user), ["name", "brand__name", "carrier__name"]),
+    }
+    return render(request, "billing/deck_list.html", context)
+
+
+@role_required(*PROVIDERS)
+def deck_create(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    form = DeckForm(request.POST or None, actor=user, creating=True)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        brand = data["brand"] if user.role == Role.GOD else user.brand
+        with service_call(request, form) as call:
+            deck = services.deck_create(actor=user, brand=brand, name=data["name"], currency=data["currency"])
+        if call.ok:
+            messages.success(request, f"Deck {deck.name} created; import its rates from a CSV file.")
+            return redirect("rating_deck_import", pk=deck.pk)
+    context = {
+        "title": "New rate deck",
+        "form": form,
+        "submit": "Create deck",
+        "cancel_url": reverse("rating_deck_list"),
+    }
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(*PROVIDERS)
+def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A deck's rows, searchable by prefix or description; the deck's name and currency."""
+    deck = RateDeck.objects.select_related("brand", "carrier").get_for(request.user, pk=pk)
+    form = DeckForm(
+        request.POST or None,
+        actor=request.user,
+        creating=False,
+        carrier=bool(deck.carrier_id),
+        initial={"name": deck.name, "currency": deck.currency},
+    )
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.deck_update(actor=request.user, deck=deck, **form.cleaned_data)
+        if call.ok:
+            messages.success(request, "Deck saved.")
+            return redirect("rating_deck_detail", pk=deck.pk)
+    q = request.GET.get("q", "")
+    rates = paginated(request, deck_rates(deck, q), [], per_page=50)
+    context = {
+        "title": f"Rate deck {deck.name}",
+        "deck": deck,
+        "form": form,
+        "plans": deck.plans.select_related("client").order_by("client__name"),
+        **rates,
+        "q": q.strip()[:100],
+    }
+    return render(request, "billing/deck_detail.html", context)
+
+
+@role_required(*PROVIDERS)
+def deck_import(request: HttpRequest, pk: int) -> HttpResponse:
+    """Upload a CSV file: every bad row is listed and nothing changes, or the file replaces the rates."""
+    deck = RateDeck.objects.get_for(request.user, pk=pk)
+    form = DeckImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            count = services.deck_import(actor=request.user, deck=deck, data=form.cleaned_data["file"].read())
+        except DeckInvalid as exc:  # the page shows the whole report
+            report = exc
+        else:
+            messages.success(request, f"{count} rates imported into {deck.name}.")
+            return redirect("rating_deck_detail", pk=deck.pk)
+    context = {
+        "title": f"Import rates into {deck.name}",
+        "deck": deck,
+        "form": form,
+        "report": report,
+        "submit": "Import",
+        "cancel_url": reverse("rating_deck_detail", args=[deck.pk]),
+    }
+    return render(request, "billing/deck_import.html", context)
+
+
+@role_required(*PROVIDERS)
+def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
+    deck = RateDeck.objects.get_for(request.user, pk=pk)
+    return csv_response(COLUMNS, deck_csv_rows(deck), filename=f"rate-deck-{deck.pk}.csv")
+
+
+@role_required(*PROVIDERS)
+def deck_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    deck = RateDeck.objects.get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: services.deck_delete(actor=request.user, deck=deck),
+        question=f"Delete the deck {deck.name} and its rates? Calls already rated keep their price.",
+        submit="Delete deck",
+        done=f"Deck {deck.name} deleted.",
+        done_url=reverse("rating_deck_list"),
+        back_url=reverse("rating_deck_detail", args=[deck.pk]),
+        title=f"Delete {deck.name}",
+    )
+
+
+# Pricing plans -----------------------------------------------------------------------------------
+
+
+@role_required(*PROVIDERS)
+def plan_list(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Pricing plans", **paginated(request, plan_clients(request.user), ["name", "brand__name"])}
+    return render(request, "billing/plan_list.html", context)
+
+
+@role_required(*PROVIDERS)
+def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    client = Client.objects.select_related("brand").get_for(request.user, pk=pk)
+    plan = PricingPlan.objects.filter(client=client).first()
+    initial = (
+        {name: getattr(plan, name) for name in ("kind", "deck", "monthly_fee", "included_minutes", "conference_rate")}
+        if plan
+        else {}
+    )
+    form = PlanForm(request.POST or None, client=client, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.plan_set(actor=request.user, client=client, **form.plan_kwargs())
+        if call.ok:
+            messages.success(request, f"{client.name}'s pricing plan saved; their next calls are rated with it.")
+            return redirect("rating_plan_list")
+    context = {
+        "title": f"Pricing plan of {client.name}",
+        "form": form,
+        "plan": plan,
+        "client": client,
+        "submit": "Save plan",
+        "cancel_url": reverse("rating_plan_list"),
+    }
+    return render(request, "billing/plan_form.html", context)
+
+
+@role_required(*PROVIDERS)
+def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    client = Client.objects.get_for(request.user, pk=pk)
+    plan = PricingPlan.objects.get_for(request.user, client=client)
+    return confirm_then(
+        request,
+        lambda: services.plan_delete(actor=request.user, plan=plan),
+        question=f"Remove {client.name}'s pricing plan? Their next calls will be listed as unrated.",
+        submit="Remove plan",
+        done="Plan removed.",
+        done_url=reverse("rating_plan_list"),
+        back_url=reverse("rating_plan_edit", args=[client.pk]),
+        title=f"Remove {client.name}'s plan",
+    )
+
+
+# Unrated calls -----------------------------------------------------------------------------------
+
+
+@role_required(*PROVIDERS)
+def unrated_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": "Unrated calls",
+        **paginated(request, unrated_calls(request.user), ["client__name", "cdr__callee_number", "reason"]),
+    }
+    context["rows"] = [unrated_row(rating) for rating in context["rows"]]
+    return render(request, "billing/unrated_list.html", context)
+
+
+@require_POST
+@role_required(*PROVIDERS)
+def unrated_retry(request: HttpRequest) -> HttpResponse:
+    with service_call(request) as call:
+        run = services.rating_retry(actor=request.user)
+    if call.ok:
+        messages.success(request, f"Rated again: {run.rated} now rated, {run.unrated} still unrated.")
+    return redirect("rating_unrated")
+
+
+# Carriers (god) ----------------------------------------------------------------------------------
+
+
+@role_required(Role.GOD)
+def carrier_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "title": "Carriers",
+        **paginated(request, carriers_of(request.user).order_by("priority", "name"), ["name"]),
+    }
+    return render(request, "billing/carrier_list.html", context)
+
+
+@role_required(Role.GOD)
+def carrier_create(request: HttpRequest) -> HttpResponse:
+    form = CarrierForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            carrier = services.carrier_create(actor=request.user, **form.cleaned_data)
+        if call.ok:
+            messages.success(request, f"Carrier {carrier.name} created; import its rates into its deck.")
+            return redirect("rating_deck_import", pk=carrier.decks.get().pk)
+    context = {
+        "title": "New carrier",
+        "form": form,
+        "submit": "Create carrier",
+        "cancel_url": reverse("rating_carrier_list"),
+    }
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(Role.GOD)
+def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
+    carrier = Carrier.objects.get_for(request.user, pk=pk)
+    form = CarrierForm(request.POST or None, initial={"name": carrier.name, "priority": carrier.priority})
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.carrier_update(actor=request.user, carrier=carrier, **form.cleaned_data)
+        if call.ok:
+            messages.success(request, "Carrier saved.")
+            return redirect("rating_carrier_list")
+    context = {
+        "title": f"Carrier {carrier.name}",
+        "form": form,
+        "carrier": carrier,
+        "deck": carrier.decks.first(),
+        "cancel_url": reverse("rating_carrier_list"),
+    }
+    return render(request, "billing/carrier_form.html", context)
+
+
+@role_required(Role.GOD)
+def carrier_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    carrier = Carrier.objects.get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: services.carrier_delete(actor=request.user, carrier=carrier),
+        question=f"Delete the carrier {carrier.name} and its deck? Calls already rated keep their cost.",
+        submit="Delete carrier",
+        done=f"Carrier {carrier.name} deleted.",
+        done_url=reverse("rating_carrier_list"),
+        back_url=reverse("rating_carrier_update", args=[pk]),
+        title=f"Delete {carrier.name}",
+    )

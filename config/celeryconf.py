@@ -10,5 +10,9 @@ app = Celery("opencentrex")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.beat_schedule = {
     "platform-heartbeat": {"task": "tenants.tasks.platform_heartbeat", "schedule": 15.0},
+    # CDR pushes: each destination's own schedule and retry backoff live in its row (next_run_at).
+    "cdr-push-due": {"task": "exports.tasks.cdr_push_due", "schedule": 60.0},
+    "exports-housekeeping": {"task": "exports.tasks.exports_housekeeping", "schedule": 3600.0},
+    "billing-rate-new-calls": {"task": "billing.tasks.rate_new_calls", "schedule": 60.0},
 }
 app.autodiscover_tasks()

@@ -87,6 +87,31 @@ OCX_ENGINE = {
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
+# CDR exports and scheduled pushes (exports/): files of export jobs, the size a request may stream,
+# how long late-committed records are still caught by a push, retry backoff, transfer timeout.
+OCX_EXPORTS = {
+    "dir": Path(env("OCX_EXPORTS_DIR", str(OCX_VAR_DIR / "exports"))),
+    "stream_max_rows": int(env("OCX_EXPORT_STREAM_MAX_ROWS", "100000")),
+    "keep_days": int(env("OCX_EXPORT_KEEP_DAYS", "7")),
+    "push_lookback_hours": int(env("OCX_PUSH_LOOKBACK_HOURS", "24")),
+    "push_retry_base": int(env("OCX_PUSH_RETRY_BASE", "60")),
+    "push_retry_max": int(env("OCX_PUSH_RETRY_MAX", "3600")),
+    "push_timeout": float(env("OCX_PUSH_TIMEOUT", "60")),
+}
+# Fernet keys for credentials stored at rest (push destinations), comma-separated, the first encrypts
+# and all decrypt (rotation). Unset: a key derived from DJANGO_SECRET_KEY.
+OCX_CREDENTIALS_KEY = env("OCX_CREDENTIALS_KEY", "")
+# Mail (push failure alerts): the console locally, SMTP when DJANGO_DEBUG=0 unless set.
+EMAIL_BACKEND = env(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(env("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "opencentrex@localhost")
 # The address the portals tell users to set as their phones' proxy: the edge's, unless a public
 # name or load balancer stands in front of it.
 OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")
@@ -95,6 +120,7 @@ SHARED_APPS = [
     "django_tenants",
     "tenants",
     "billing",
+    "exports",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

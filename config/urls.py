@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
     path("api/v1/", include("conferencing.api.urls")),
+    path("api/v1/", include("billing.api.urls")),
+    path("api/v1/", include("exports.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from billing.urls import rating_urls
 from conferencing.urls import provider_urls as conference_urls
 from telephony.urls import protection_urls
 from tenants import urls as pages
@@ -15,5 +16,7 @@ urlpatterns = [
     *pages.account_urls,
     *protection_urls,
     *conference_urls,
+    *rating_urls,
+    path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

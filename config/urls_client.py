@@ -5,6 +5,7 @@ Operators and employees share the host; the views tell them apart by role.
 
 from django.urls import include, path
 
+from billing.urls import statement_urls
 from tenants import urls as pages
 from tenants.views import portal
 
@@ -14,6 +15,8 @@ urlpatterns = [
     path("", include("conferencing.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
+    *statement_urls,
     *pages.account_urls,
+    path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

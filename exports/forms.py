@@ -1,0 +1,91 @@
+"""Portal forms of the exports: the export's filters and a push destination. They parse; services write."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django import forms
+
+from billing.models import Cdr
+from exports.models import PushDestination
+from exports.selectors import CdrFilter
+from tenants.models import Brand, Client, Role, User
+
+DAY = forms.DateInput(attrs={"type": "date"})
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+class ExportForm(forms.Form):
+    """Calls made on these days (both included, UTC), of a company, a service and a direction."""
+
+    since = forms.DateField(required=False, label="From", widget=DAY)
+    until = forms.DateField(required=False, label="To", widget=DAY)
+    client = forms.ModelChoiceField(Client.objects.none(), required=False, label="Company", empty_label="All")
+    service = forms.ChoiceField(choices=[("", "All"), *Cdr.Service.choices], required=False)
+    direction = forms.ChoiceField(choices=[("", "All"), *Cdr.Direction.choices], required=False)
+    bom = forms.BooleanField(required=False, initial=True, label="BOM for spreadsheets")
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        if actor.role in (Role.GOD, Role.BRAND):
+            self.fields["client"].queryset = Client.objects.restrict(actor).order_by("name")
+        else:
+            del self.fields["client"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", "The last day must not come before the first.")
+        return data
+
+    def filters(self) -> CdrFilter:
+        data = self.cleaned_data
+        client = data.get("client")
+        return CdrFilter(
+            since=_midnight(data["since"]) if data.get("since") else None,
+            until=_midnight(data["until"] + dt.timedelta(days=1)) if data.get("until") else None,
+            client=client.pk if client else None,
+            service=data.get("service") or "",
+            direction=data.get("direction") or "",
+        )
+
+
+class DestinationForm(forms.ModelForm):
+    """A push destination; the secret is write-only (left empty, the stored one stays)."""
+
+    secret = forms.CharField(
+        required=False,
+        label="Password or private key",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Stored encrypted and never shown again; leave empty to keep the stored one.",
+    )
+    starts_at = forms.DateTimeField(required=False, label="Send records finished from",
+                                    widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+                                    help_text="UTC; empty: from now on.")  # fmt: skip
+
+    class Meta:
+        model = PushDestination
+        fields = ["name", "brand", "client", "protocol", "host", "port", "username", "uses_key", "host_key",
+                  "tls_verify", "remote_dir", "schedule", "every_minutes", "daily_at", "bom", "alert_emails",
+                  "enabled"]  # fmt: skip
+        widgets = {"daily_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+                   "host_key": forms.Textarea(attrs={"rows": 2})}  # fmt: skip
+
+    def __init__(self, *args, actor: User, **kwargs):
+        super().__init__(*args, **kwargs)
+        editing = self.instance.pk is not None
+        if actor.role == Role.GOD and not editing:
+            self.fields["brand"].queryset = Brand.objects.order_by("name")
+            self.fields["brand"].required = False
+        else:
+            del self.fields["brand"]
+        if actor.role in (Role.GOD, Role.BRAND) and not editing:
+            self.fields["client"].queryset = Client.objects.restrict(actor).order_by("name")
+            self.fields["client"].empty_label = "Every client of the brand"
+        else:
+            del self.fields["client"]
+        if editing:
+            del self.fields["starts_at"]

@@ -21,6 +21,7 @@ from itertools import pairwise
 
 from billing.csvio import FORMULA_STARTS
 from billing.models import Rate, RateDeck
+from tenants.dates import parse_moment
 from tenants.errors import PlatformError
 
 COLUMNS = [
@@ -101,14 +102,10 @@ def _seconds(text: str, *, low: int) -> int:
 def _moment(text: str, *, default: dt.datetime | None) -> dt.datetime | None:
     if not text:
         return default
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = parse_moment(text)
+    if moment is None:
+        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).")
+    return moment
 
 
 def _description(text: str) -> str:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.dateparse import parse_datetime
 
 from billing.models import Cdr
 from conferencing.live import running_conferences
@@ -102,20 +101,6 @@ def usage_totals(rows: list[dict]) -> dict:
     """The totals row of a conference usage report."""
     return {"events": sum(r["events"] for r in rows), "conferences": sum(r["conferences"] for r in rows),
             "minutes": round(sum(r["minutes"] for r in rows), 2)}  # fmt: skip
-
-
-def parse_moment(text: str) -> dt.datetime | None:
-    """An aware datetime from an ISO date or date-time (a date is its midnight in UTC), else None."""
-    try:
-        moment = parse_datetime(text)
-        day = parse_date(text) if moment is None else None
-    except ValueError:  # well formed but impossible, like 2026-02-30
-        return None
-    if day is not None:
-        moment = dt.datetime(day.year, day.month, day.day)
-    if moment is not None and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment
 
 
 def detail_columns(actor: User) -> list[str]:

@@ -6,8 +6,9 @@ from rest_framework import serializers
 
 from conferencing.live import ACTIONS
 from conferencing.models import Campaign, Message, Room, Target
-from conferencing.selectors import ROOM_FIELDS, TARGET_COLUMNS, dial_code, parse_moment, record_code
+from conferencing.selectors import ROOM_FIELDS, TARGET_COLUMNS, dial_code, record_code
 from tenants.api.base import ScopedRelatedField
+from tenants.dates import parse_moment
 from tenants.models import Role, User
 
 GENERATED = "Empty: generated (6 digits)."

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.http import Http404
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -31,6 +27,7 @@ from telephony.calls import (
 from telephony.models import Extension
 from telephony.selectors import sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.dates import parse_moment
 from tenants.models import Role
 from tenants.services import account_set_password, account_update
 
@@ -258,14 +255,3 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def resume(self, request, pk=None):
         call_resume(actor=request.user, cdr=self.get_object())
         return Response({"detail": "Resumed."})
-
-
-def parse_moment(text: str):
-    """An aware datetime from an ISO date or date-time (dates are midnight in UTC), else None."""
-    moment = parse_datetime(text)
-    if moment is None:
-        day = parse_date(text)
-        moment = dt.datetime(day.year, day.month, day.day) if day else None
-    if moment is not None and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment

@@ -12,14 +12,14 @@ from django.core.management.base import BaseCommand, CommandError
 from billing.models import Rating
 from billing.rating import rate_again, rate_new, rate_period
 from billing.statements import month_bounds, parse_month
+from tenants.dates import parse_moment
 
 
 def _moment(text: str) -> dt.datetime:
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise CommandError(f"{text!r} is not a date or time (2026-11-01, 2026-11-01T08:00:00+00:00).") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = parse_moment(text)
+    if moment is None:
+        raise CommandError(f"{text!r} is not a date or time (2026-11-01, 2026-11-01T08:00:00+00:00).")
+    return moment
 
 
 class Command(BaseCommand):

@@ -7,6 +7,8 @@ from django import forms
 
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, PricingPlan, RateDeck
+from billing.usage import SERVICES, groups_for
+from conferencing.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}
@@ -91,3 +93,26 @@ class PlanForm(forms.Form):
             "included_minutes": data["included_minutes"] or 0,
             "conference_rate": data["conference_rate"],
         }
+
+
+class UsageForm(PeriodForm):
+    """The usage report's filter: days, service, grouping (the actor's choices), and the company and
+    person ids that links narrow it to."""
+
+    service = forms.ChoiceField(choices=[(s, s.capitalize()) for s in SERVICES], required=False, label="Service")
+    group = forms.ChoiceField(choices=[], required=False, label="Per")
+    client = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    person = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+    def __init__(self, *args, actor, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = groups_for(actor)
+        self.fields["group"].choices = [(g, g.capitalize()) for g in choices]
+        if len(choices) == 1:
+            self.fields["group"].widget = forms.HiddenInput()
+
+    def filters(self) -> dict:
+        """The keyword arguments of billing.usage for the cleaned filter."""
+        data = self.cleaned_data
+        return {**self.period(), "service": data.get("service") or "all", "client_id": data.get("client"),
+                "person_id": data.get("person")}  # fmt: skip

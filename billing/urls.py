@@ -2,7 +2,14 @@
 
 from django.urls import path
 
-from billing import statement_views, views
+from billing import statement_views, usage_views, views
+
+# Usage across services, in every portal with its own scope.
+usage_urls = [
+    path("usage/", usage_views.usage_page, name="usage_page"),
+    path("usage.csv", usage_views.usage_csv, name="usage_csv"),
+    path("usage/calls/", usage_views.usage_calls, name="usage_calls"),
+]
 
 statement_urls = [
     path("statements/", statement_views.statement_list, name="statement_list"),

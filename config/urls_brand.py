@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from billing.urls import rating_urls
+from billing.urls import rating_urls, usage_urls
 from conferencing.urls import provider_urls as conference_urls
 from telephony.urls import protection_urls
 from tenants import urls as pages
@@ -17,6 +17,7 @@ urlpatterns = [
     *protection_urls,
     *conference_urls,
     *rating_urls,
+    *usage_urls,
     path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

@@ -5,7 +5,7 @@ Operators and employees share the host; the views tell them apart by role.
 
 from django.urls import include, path
 
-from billing.urls import statement_urls
+from billing.urls import statement_urls, usage_urls
 from tenants import urls as pages
 from tenants.views import portal
 
@@ -16,6 +16,7 @@ urlpatterns = [
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,
+    *usage_urls,
     *pages.account_urls,
     path("", include("exports.urls")),
     path("", include("config.urls")),

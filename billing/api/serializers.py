@@ -4,6 +4,8 @@ from rest_framework import serializers
 
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, Rate, RateDeck
+from billing.usage import GROUPS, SERVICES
+from conferencing.api.serializers import PeriodSerializer as DaysSerializer
 from tenants.api.base import ScopedRelatedField
 from tenants.models import Brand, Client
 
@@ -182,3 +184,55 @@ class PeriodSerializer(serializers.Serializer):
 class RetryResultSerializer(serializers.Serializer):
     rated = serializers.IntegerField()
     unrated = serializers.IntegerField()
+
+
+# Usage across services (billing/usage.py) ---------------------------------------------------------
+
+
+class UsageQuerySerializer(DaysSerializer):
+    service = serializers.ChoiceField(choices=SERVICES, required=False, default="all")
+    group = serializers.ChoiceField(
+        choices=list(GROUPS), required=False, help_text="person, company (god, brands) or brand (god); by role."
+    )
+    client = serializers.IntegerField(required=False, min_value=1, help_text="A company's id.")
+    person = serializers.IntegerField(required=False, min_value=1, help_text="A person's account id.")
+
+
+class UsageRowSerializer(serializers.Serializer):
+    brand = serializers.CharField(required=False)
+    brand_id = serializers.IntegerField(required=False)
+    company = serializers.CharField(required=False)
+    client_id = serializers.IntegerField(required=False)
+    person = serializers.CharField(required=False)
+    person_id = serializers.IntegerField(required=False, allow_null=True)
+    service = serializers.CharField(required=False)
+    events = serializers.IntegerField()
+    minutes = serializers.FloatField()
+    price = money(allow_null=True)
+
+
+class UsageTotalsSerializer(serializers.Serializer):
+    events = serializers.IntegerField()
+    minutes = serializers.FloatField()
+    price = money(allow_null=True)
+
+
+class DayMinutesSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    minutes = serializers.FloatField()
+
+
+class HourCallsSerializer(serializers.Serializer):
+    hour = serializers.IntegerField()
+    calls = serializers.IntegerField()
+
+
+class UsageSerializer(serializers.Serializer):
+    since = serializers.DateTimeField(allow_null=True)
+    until = serializers.DateTimeField(allow_null=True)
+    service = serializers.CharField()
+    group = serializers.CharField()
+    results = UsageRowSerializer(many=True)
+    totals = UsageTotalsSerializer()
+    minutes_per_day = DayMinutesSerializer(many=True)
+    calls_per_hour = HourCallsSerializer(many=True)

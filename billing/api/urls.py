@@ -1,3 +1,4 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from billing.api import views
@@ -9,4 +10,7 @@ router.register("pricing-plans", views.PricingPlanViewSet, basename="pricing-pla
 router.register("statements", views.StatementViewSet, basename="statement")
 router.register("unrated", views.UnratedViewSet, basename="unrated")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("reports/usage/", views.UsageView.as_view(), name="report-usage"),
+    *router.urls,
+]

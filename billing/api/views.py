@@ -12,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from billing import services
 from billing.api import serializers as s
@@ -20,6 +21,8 @@ from billing.decks import COLUMNS, DeckInvalid, deck_csv_rows
 from billing.models import Carrier, PricingPlan, RateDeck
 from billing.selectors import deck_rates, decks_of, plans_of, unrated_calls, unrated_row
 from billing.statements import STATEMENT_COLUMNS, parse_month, statement_clients, statement_for, statement_summaries
+from billing.usage import COLUMNS as USAGE_COLUMNS
+from billing.usage import UsageFilterError, groups_for, shows_price, usage_rows, usage_series, usage_totals
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.downloads import CsvMixin
 from tenants.models import Role
@@ -245,3 +248,31 @@ class UnratedViewSet(viewsets.GenericViewSet):
         query.is_valid(raise_exception=True)
         run = services.rating_retry(actor=request.user, **query.validated_data)
         return Response({"rated": run.rated, "unrated": run.unrated})
+
+
+class UsageView(CsvMixin, APIView):
+    """Usage in the caller's scope, per `group`: person (company, person, service: the moderator of a
+    conference join, the caller of a call, the person called by a notification), company (god and
+    brands) or brand (god); events, minutes and price where rated; totals; and the charts' series:
+    minutes per day and calls per hour of day (UTC). `?format=csv` for the rows."""
+
+    @extend_schema(parameters=[s.UsageQuerySerializer],
+                   responses={200: s.UsageSerializer, (200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
+    def get(self, request):
+        query = s.UsageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        group = q.get("group") or groups_for(request.user)[0]
+        filters = {"since": q.get("since"), "until": q.get("until"), "service": q["service"],
+                   "client_id": q.get("client"), "person_id": q.get("person")}  # fmt: skip
+        try:
+            rows = usage_rows(request.user, group=group, **filters)
+            series = usage_series(request.user, **filters)
+        except UsageFilterError as exc:
+            raise ValidationError({exc.field: [exc.message]}, code=exc.code) from exc
+        if self.wants_csv():
+            columns = [c for c in USAGE_COLUMNS[group] if c != "price" or shows_price(request.user)]
+            return self.csv(columns, rows, filename=f"usage-{group}.csv")
+        answer = {"since": filters["since"], "until": filters["until"], "service": q["service"], "group": group,
+                  "results": rows, "totals": usage_totals(rows), **series}  # fmt: skip
+        return Response(s.UsageSerializer(answer).data)

@@ -9,41 +9,10 @@ import io
 import pytest
 
 from conferencing.reports import DETAIL_COLUMNS, USAGE_COLUMNS
-from tests.conferencing.test_reports import join
 
 USAGE = "/api/v1/reports/conference-usage/"
 DETAIL = "/api/v1/reports/conference-detail/"
 NOVEMBER = {"since": "2026-11-01", "until": "2026-12-01"}
-
-
-@pytest.fixture
-def conferences(world):
-    """Client a1: room 4242 (101 for 10 min, 102 for 2 min) and 7777 (a dial-out, 30 s), moderated by
-    user a1; client b1: its own 4242, 5 min."""
-    a1, b1 = world.client_a1, world.client_b1
-    join(world, a1, number="101", name="User a1", seconds=600, moderator=world.user_a1, account=world.user_a1)
-    join(
-        world,
-        a1,
-        number="102",
-        name='=HYPERLINK("x")',
-        seconds=120,
-        moderator=world.user_a1,
-        account=world.user_a1b,
-        minutes_in=1,
-    )
-    join(
-        world,
-        a1,
-        number="555",
-        name="Guest",
-        seconds=30,
-        moderator=world.user_a1,
-        conference="7777",
-        minutes_in=2,
-        direction="outbound",
-    )
-    join(world, b1, number="101", name="User b1", seconds=300, moderator=world.user_b1, account=world.user_b1)
 
 
 def csv_rows(response) -> list[dict]:

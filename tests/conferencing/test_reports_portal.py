@@ -14,38 +14,9 @@ from django.utils import timezone
 
 from conferencing.reports import DETAIL_COLUMNS, USAGE_COLUMNS
 from tests.conferencing.test_notifications_portal import table_rows
-from tests.conferencing.test_reports import join
 from tests.pages import field_error, title_of
 
 NOVEMBER = {"since": "2026-11-01", "until": "2026-11-30"}
-
-
-@pytest.fixture
-def conferences(world):
-    a1, b1 = world.client_a1, world.client_b1
-    join(world, a1, number="101", name="User a1", seconds=600, moderator=world.user_a1, account=world.user_a1)
-    join(
-        world,
-        a1,
-        number="102",
-        name='=HYPERLINK("x")',
-        seconds=120,
-        moderator=world.user_a1,
-        account=world.user_a1b,
-        minutes_in=1,
-    )
-    join(
-        world,
-        a1,
-        number="555",
-        name="Guest",
-        seconds=30,
-        moderator=world.user_a1,
-        conference="7777",
-        minutes_in=2,
-        direction="outbound",
-    )
-    join(world, b1, number="101", name="User b1", seconds=300, moderator=world.user_b1, account=world.user_b1)
 
 
 def totals(response) -> list[str]:

@@ -53,7 +53,7 @@ PHONES = ROOT / "bench" / "conference_phones.py"
 sys.path.insert(0, str(ROOT / "bench"))
 import edge_setup  # noqa: E402  (bench/edge_setup.py)
 from engine import start_engine, wait_for_engine  # noqa: E402  (bench/engine.py)
-from engine_media import Step, phones_step  # noqa: E402  (bench/engine_media.py)
+from engine_media import Step, _interrupted, phones_step  # noqa: E402  (bench/engine_media.py)
 from sip_register import free_port, stop_procs  # noqa: E402
 
 DEFAULT_SINGLE = [50, 100, 200, 300, 400, 500]
@@ -316,12 +316,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not 0 < args.seconds <= 60 or not 0 <= args.warmup <= 10 or not 1 <= args.setup_rate <= 200:
         parser.error("--seconds up to 60, --warmup up to 10, --setup-rate 1-200")
     return args
-
-
-def _interrupted(signum, frame) -> None:
-    """SIGTERM unwinds like Ctrl-C: every finally stops what it started (a second one is ignored)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from billing.models import Cdr
 from config.redis_store import get_redis, rkey
@@ -247,9 +248,23 @@ def lines(world, sip_lines, phones, edge, engine):
     return caller, callee, domain
 
 
+_test_started: list = [None]
+
+
+@pytest.fixture(autouse=True)
+def _records_of_this_test():
+    """cdr_of() reads the records of the running test only: the engine writes a record a moment
+    after the call ends, and an older one of an earlier test must not be taken for it meanwhile."""
+    _test_started[0] = timezone.now()
+    yield
+
+
 def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
-    """The newest closed record of client A1 (the engine writes it from its own thread)."""
+    """The newest closed record of client A1 started during this test (the engine writes it from its
+    own thread)."""
     deadline = time.monotonic() + timeout
+    if _test_started[0] is not None:
+        match.setdefault("started_at__gte", _test_started[0])
     while time.monotonic() < deadline:
         cdr = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id").first()
         if cdr is not None:

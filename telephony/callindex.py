@@ -31,6 +31,10 @@ Django-free: the edge and the engines both import it.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+log = logging.getLogger(__name__)
 PICKUP, DIRECTED_PICKUP = "*8", "**"
 PARK, RETRIEVE = "*70", "*71"
 CONFERENCE = "*88"
@@ -89,47 +93,71 @@ def index_field(kind: str, argument: str) -> str | None:
 
 class EngineIndex:
     """An engine's writes to the index (redis-py asyncio client). Lines are counted locally so that
-    a line with two calls on this engine keeps its entry until both have ended."""
+    a line with two calls on this engine keeps its entry until both have ended.
+
+    A call's writes (its lines, its ringing) cost no Redis round trip of their own: they are queued
+    and `run()` writes what gathered in one pipeline every FLUSH seconds, in order. The edges read
+    an index that is at most that much behind, which is nothing next to a person dialling a code.
+    Claims (a park slot, a conference) need their answer at once: they flush first, then ask."""
+
+    FLUSH = 0.05
 
     def __init__(self, redis, prefix: str, engine_id: str):
         self.redis, self.prefix, self.engine_id = redis, prefix, engine_id
         self.lines: dict[tuple[int, str], int] = {}
+        self._queued: list[tuple] = []  # (pipeline method, *arguments), written in order
 
-    async def _set(self, client: int, field: str) -> None:
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.FLUSH)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._queued:
+            return
+        commands, self._queued = self._queued, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for method, *arguments in commands:
+                    getattr(pipe, method)(*arguments)
+                await pipe.execute()
+        except Exception:  # Redis away: the index is a routing hint, its entries expire on their own
+            log.exception("could not write %d call index entries", len(commands))
+
+    def _set(self, client: int, field: str) -> None:
         key = where_key(self.prefix, client)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, field, self.engine_id)
-            pipe.expire(key, ENTRY_TTL)
-            await pipe.execute()
+        self._queued += [("hset", key, field, self.engine_id), ("expire", key, ENTRY_TTL)]
 
-    async def _unset(self, client: int, field: str, value: str | None = None) -> None:
-        await self.redis.eval(DELETE_IF_MINE, 1, where_key(self.prefix, client), field, value or self.engine_id)
+    def _unset(self, client: int, field: str, value: str | None = None) -> None:
+        self._queued.append(("eval", DELETE_IF_MINE, 1, where_key(self.prefix, client), field,
+                             value or self.engine_id))  # fmt: skip
 
-    async def ringing(self, client: int, number: str, since: float) -> None:
-        await self._set(client, f"ring:{number}")
+    def ringing(self, client: int, number: str, since: float) -> None:
+        self._set(client, f"ring:{number}")
         key = ringing_key(self.prefix, client)
-        await self.redis.zadd(key, {f"{number} {self.engine_id}": since})
-        await self.redis.expire(key, ENTRY_TTL)
+        self._queued += [("zadd", key, {f"{number} {self.engine_id}": since}), ("expire", key, ENTRY_TTL)]
 
-    async def not_ringing(self, client: int, number: str) -> None:
-        await self._unset(client, f"ring:{number}")
-        await self.redis.zrem(ringing_key(self.prefix, client), f"{number} {self.engine_id}")
+    def not_ringing(self, client: int, number: str) -> None:
+        self._unset(client, f"ring:{number}")
+        self._queued.append(("zrem", ringing_key(self.prefix, client), f"{number} {self.engine_id}"))
 
-    async def line_busy(self, client: int, number: str) -> None:
+    def line_busy(self, client: int, number: str) -> None:
         count = self.lines.get((client, number), 0)
         self.lines[(client, number)] = count + 1
-        await self._set(client, f"line:{number}")
+        if count == 0:
+            self._set(client, f"line:{number}")
 
-    async def line_free(self, client: int, number: str) -> None:
+    def line_free(self, client: int, number: str) -> None:
         count = self.lines.get((client, number), 0) - 1
         if count > 0:
             self.lines[(client, number)] = count
             return
         self.lines.pop((client, number), None)
-        await self._unset(client, f"line:{number}")
+        self._unset(client, f"line:{number}")
 
     async def claim_slot(self, client: int, call_uuid) -> int | None:
         """The first free park slot of the client, now this engine's call's; None when all are taken."""
+        await self.flush()
         key = where_key(self.prefix, client)
         for slot in PARK_SLOTS:
             if await self.redis.hsetnx(key, f"park:{slot}", f"{self.engine_id} {call_uuid}"):
@@ -140,6 +168,7 @@ class EngineIndex:
     async def claim_conference(self, client: int, conference_id: str, access_number: str = "", *,
                                force: bool = False) -> str | None:  # fmt: skip
         """Run the conference here: None when claimed, else the engine that has it (force: take it)."""
+        await self.flush()
         key = where_key(self.prefix, client)
         if force:
             await self.redis.hset(key, f"conf:{conference_id}", self.engine_id)
@@ -152,13 +181,13 @@ class EngineIndex:
         await self.redis.expire(key, ENTRY_TTL)
         return None
 
-    async def free_conference(self, client: int, conference_id: str, access_number: str = "") -> None:
-        await self._unset(client, f"conf:{conference_id}")
+    def free_conference(self, client: int, conference_id: str, access_number: str = "") -> None:
+        self._unset(client, f"conf:{conference_id}")
         if access_number:
-            await self._unset(client, f"num:{access_number}")
+            self._unset(client, f"num:{access_number}")
 
-    async def free_slot(self, client: int, slot: int, call_uuid) -> None:
-        await self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
+    def free_slot(self, client: int, slot: int, call_uuid) -> None:
+        self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
 
 
 def parked_calls(redis, prefix: str, client: int) -> dict[str, int]:

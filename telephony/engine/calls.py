@@ -299,7 +299,7 @@ class Call:
         self.state = "RINGING"
         self.set_line("caller", caller.number)
         self.ringing_line = callee.number
-        self.engine.background(self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp()))
+        self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp())
         self.b_tx = self.ua.request(invite, self.on_b_response)
         self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
 
@@ -740,7 +740,7 @@ class Call:
             self._notify(referrer, "503 No Free Park Slot", final=True)
             return "no park slot is free"
         if self.state != "ANSWERED":
-            await self.engine.callindex.free_slot(self.route.client, slot, self.uuid)
+            self.engine.callindex.free_slot(self.route.client, slot, self.uuid)
             return "the call ended"
         self._notify(referrer, f"200 Parked In Slot {slot}", final=True)
         old_leg, old_media, _, _ = self.side(leaving)
@@ -776,7 +776,7 @@ class Call:
             self.park_timer.cancel()
             self.park_timer = None
         if self.park_slot is not None:
-            self.engine.background(self.engine.callindex.free_slot(self.route.client, self.park_slot, self.uuid))
+            self.engine.callindex.free_slot(self.route.client, self.park_slot, self.uuid)
             self.park_slot = None
 
     async def retrieve_to(self, number: str) -> str | None:
@@ -1132,7 +1132,7 @@ class Call:
             self.ring_timer.cancel()
             self.ring_timer = None
         if self.ringing_line is not None:
-            self.engine.background(self.engine.callindex.not_ringing(self.route.client, self.ringing_line))
+            self.engine.callindex.not_ringing(self.route.client, self.ringing_line)
             self.ringing_line = None
 
     def set_line(self, side: str, number: str | None) -> None:
@@ -1141,10 +1141,10 @@ class Call:
         index, client = self.engine.callindex, self.route.client
         old = self.lines.pop(side, None)
         if old:
-            self.engine.background(index.line_free(client, old))
+            index.line_free(client, old)
         if number:
             self.lines[side] = number
-            self.engine.background(index.line_busy(client, number))
+            index.line_busy(client, number)
 
     def summary(self) -> dict:
         route = self.route

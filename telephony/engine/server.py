@@ -139,7 +139,7 @@ class Engine:
     def conference_closed(self, conference: Conference) -> None:
         if self.conferences.get((conference.client, conference.id)) is conference:
             del self.conferences[(conference.client, conference.id)]
-        self.background(self.callindex.free_conference(conference.client, conference.id, conference.room.access_number))
+        self.callindex.free_conference(conference.client, conference.id, conference.room.access_number)
 
     def conference_parties(self) -> int:
         return sum(len(c.participants) for c in self.conferences.values())
@@ -433,7 +433,7 @@ class Engine:
                                                            local_addr=(self.config.host, self.config.port))  # fmt: skip
         changes = self.redis.pubsub()
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
-                 asyncio.create_task(self.send_events()),
+                 asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
                  asyncio.create_task(self.close_lost_calls()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate))]  # fmt: skip
@@ -446,6 +446,7 @@ class Engine:
             await asyncio.Event().wait()
         finally:
             await self.drain()
+            await self.callindex.flush()  # the ended calls' entries go too
             for task in tasks:
                 task.cancel()
             transport.close()

@@ -31,11 +31,18 @@ EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-        udp.bind(("127.0.0.1", 0))
-        port = udp.getsockname()[1]
-        tcp.bind(("127.0.0.1", port))  # the edge needs the port free for both transports
-        return port
+    """A port free for both UDP and TCP (the edge needs both); the kernel's free UDP port may be
+    taken for TCP, so another one is tried."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no port free for both UDP and TCP")
 
 
 @dataclass

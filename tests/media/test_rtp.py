@@ -6,7 +6,6 @@ Phones are plain UDP sockets on 127.0.0.1; each test runs on plain asyncio and o
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 import struct
 
@@ -14,6 +13,7 @@ import pytest
 import uvloop
 
 from telephony.media import PortPool, PortsExhausted, Relay, RtpEndpoint, RtpStats
+from tests.media.conftest import free_range as first_free_port
 from tests.media.test_rtcp import SDES, block, receiver_report
 
 HOST = "127.0.0.1"
@@ -50,22 +50,9 @@ async def open_endpoint(pool: PortPool, **options) -> RtpEndpoint:
 
 
 def free_range(count: int) -> tuple[int, int]:
-    """`count` consecutive UDP ports on 127.0.0.1 that bind now, starting even, below the ephemeral range."""
-    for _ in range(200):
-        first = random.randrange(20000, 32000, 2)
-        socks = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(sock)
-                sock.bind((HOST, port))
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-        return first, first + count - 1
-    raise AssertionError("no free port range")
+    """The first and last of `count` consecutive free UDP ports (tests/media/conftest.py)."""
+    first = first_free_port(count)
+    return first, first + count - 1
 
 
 def rtp(seq: int, ts: int = 0, ssrc: int = SSRC, payload: bytes = b"\xd5" * 160, pt: int = 0) -> bytes:

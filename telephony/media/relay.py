@@ -1,7 +1,7 @@
 """Two legs with the same codec joined: each RTP and RTCP packet goes on to the other leg unchanged.
 
 The relay only wires the endpoints' sinks to the other endpoint's send methods, so a packet costs
-one receive callback on one leg (validation, latching, statistics) and one `sendto` from the other
+one receive callback on one leg (validation, latching, statistics) and one send from the other
 leg's socket; the relay itself does nothing per packet. A packet that arrives while the other leg's
 remote address is unknown is dropped and counted in that leg's `packets_unsent`. Legs with
 different codecs get a converter per direction (transcode.transcoder; g711.transcoder's table for

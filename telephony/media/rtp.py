@@ -5,19 +5,38 @@ source of the first packet received, so phones behind NAT work without STUN. Onc
 source is refused until the current one has been silent for `relatch_after` seconds, so a packet
 spoofed mid-call cannot steal the stream. RTP and RTCP latch separately.
 
-Consumers (the relay now; later a mixer, a player, a recorder, a DTMF detector) plug in through
-`sink`: a callable given every valid RTP packet received (the bytes, unchanged), and `rtcp_sink`
-the same for RTCP. An endpoint has one of each; whoever takes the leg over sets them. Sending goes
-through `send_rtp()`/`send_rtcp()`, to the latched remote.
+Consumers (the relay, a mixer, a player, a recorder, a DTMF detector) plug in through `sink`: a
+callable given every valid RTP packet received (the bytes, unchanged), and `rtcp_sink` the same for
+RTCP. An endpoint has one of each; whoever takes the leg over sets them. Sending goes through
+`send_rtp()`/`send_rtcp()`, to the latched remote.
 
 The receive path runs for every packet (50 a second per leg with 20 ms G.711), so it does one clock
-read, one header unpack and no logging; only latching, which is rare, logs.
+read, one header unpack and no logging; only latching, which is rare, logs. What it costs beyond
+that is the system calls, so the sockets are driven to make as few and as cheap ones as they can:
+
+- One epoll set, not asyncio transports: every media socket of an event loop is in the set of its
+  `MediaPoller`, which the loop watches as a single reader, and each turn reads one datagram from
+  each ready socket. A datagram transport (uvloop's, through libuv) reads until the socket says
+  EAGAIN, so with one packet per socket per turn, which is what 20 ms audio gives, every packet cost
+  two receive calls and a Python callback of its own.
+- A latched RTP socket is connected to its source: the kernel then delivers only that source's
+  packets, `recv` and `send` take and give no address (no address string made per packet nor
+  parsed per send), and the kernel keeps the route. While connected, another source's packets are
+  dropped by the kernel instead of counted as refused. The poller's sweep (every SWEEP seconds)
+  disconnects a socket whose source has been silent for `relatch_after`, so another may latch as
+  before, and connects it again when its source is heard again.
+- Sending is a plain non-blocking send: a packet the kernel will not take at once is dropped and
+  counted in `unsent`, as late audio is no audio, rather than queued behind the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
+import os
+import select
+import socket
 import time
 from collections.abc import Callable
 from struct import Struct
@@ -35,27 +54,143 @@ Sink = Callable[[bytes], None]
 RTP_MIN_LENGTH = 12  # the fixed header
 RTCP_MIN_LENGTH = 8  # the shortest sender or receiver report
 RELATCH_AFTER = 1.0  # seconds of silence from the latched source before another may take over
+DATAGRAM_MAX = 2048  # larger than any RTP packet a path with a 1500-byte MTU carries
+SWEEP = 0.25  # seconds between the poller's checks of which RTP sockets to connect or disconnect
 _SEQ_TS_SSRC = Struct("!HII")  # at offset 2 of the RTP header
 
+# connect() to an address of family AF_UNSPEC dissolves a UDP socket's association (connect(2)); the
+# socket module only connects to addresses of the socket's own family, so this goes through libc.
+_libc = ctypes.CDLL(None, use_errno=True)
+_UNSPEC = (ctypes.c_ubyte * 16)()  # a sockaddr whose family is 0, AF_UNSPEC
 
-class _MediaSocket(asyncio.DatagramProtocol):
+
+def disconnect(sock: socket.socket) -> None:
+    """Undo a UDP socket's connect(): it receives from anyone again and sends only with sendto."""
+    if _libc.connect(sock.fileno(), _UNSPEC, len(_UNSPEC)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, os.strerror(errno))
+
+
+class MediaPoller:
+    """Every media socket of one event loop in one epoll set, which the loop watches as one reader.
+
+    `MediaPoller.of(loop)` gives the loop's poller, made on first use; it leaves the loop (and closes
+    its epoll set) when its last socket is removed. Each time the set is readable, `_ready` reads one
+    datagram from every ready socket and hands it to that socket's `datagram_received`; a socket
+    with more waiting stays ready for the next turn. An exception from one socket's handling is
+    logged and the others go on. `sweep()` runs every SWEEP seconds (module docstring).
+    """
+
+    _by_loop: dict[asyncio.AbstractEventLoop, MediaPoller] = {}
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> MediaPoller:
+        poller = cls._by_loop.get(loop)
+        if poller is None or loop.is_closed():
+            if poller is not None:  # a loop that closed with sockets still in (a test that leaked them)
+                poller._close()
+            poller = cls._by_loop[loop] = cls(loop)
+        return poller
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.sockets: dict[int, _MediaSocket] = {}
+        loop.add_reader(self.epoll.fileno(), self._ready)
+        self._sweeper = loop.call_later(SWEEP, self._sweep_again)
+
+    def add(self, media: _MediaSocket) -> None:
+        fd = media.sock.fileno()
+        self.epoll.register(fd, select.EPOLLIN)
+        self.sockets[fd] = media
+
+    def remove(self, media: _MediaSocket) -> None:
+        fd = media.sock.fileno()
+        if self.sockets.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+        if not self.sockets:
+            self._close()
+
+    def _close(self) -> None:
+        if self._by_loop.get(self.loop) is self:
+            del self._by_loop[self.loop]
+        self._sweeper.cancel()
+        if not self.loop.is_closed():
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+
+    def _ready(self) -> None:
+        sockets = self.sockets
+        for fd, _ in self.epoll.poll(0):
+            media = sockets.get(fd)
+            if media is None:  # removed by an earlier packet's handling this turn
+                continue
+            try:
+                if media.connected:
+                    media.datagram_received(media.sock.recv(DATAGRAM_MAX), media.source)
+                else:
+                    data, addr = media.sock.recvfrom(DATAGRAM_MAX)
+                    media.datagram_received(data, addr)
+            except BlockingIOError:
+                pass
+            except OSError as exc:  # an ICMP error reported on the socket: the other side went away
+                log.debug("%s: %s", media.name, exc)
+            except Exception:
+                log.exception("%s: a received packet could not be handled", media.name)
+
+    def sweep(self) -> None:
+        """Connect each latched RTP socket whose source is talking, disconnect each whose source has
+        been silent for its `relatch_after` (so another source may take over)."""
+        for media in list(self.sockets.values()):
+            if media.connects and media.source is not None:
+                talking = media.clock() - media.last_heard < media.relatch_after
+                if talking != media.connected:
+                    media.connect(talking)
+
+    def _sweep_again(self) -> None:
+        try:
+            self.sweep()
+        finally:
+            self._sweeper = self.loop.call_later(SWEEP, self._sweep_again)
+
+
+class _MediaSocket:
     """One UDP socket of an endpoint: latching, counters, the sink and sending. RTCP as it is."""
+
+    connects = False  # connected to the latched source (RTP: the module docstring); RTCP is too rare to bother
+
+    __slots__ = (
+        "clock",
+        "connected",
+        "invalid",
+        "last_heard",
+        "latches",
+        "name",
+        "received",
+        "received_bytes",
+        "refused",
+        "relatch_after",
+        "remote",
+        "sent",
+        "sent_bytes",
+        "sink",
+        "sock",
+        "source",
+        "unsent",
+    )
 
     def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float]) -> None:
         self.name = name
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock: socket.socket | None = None  # while open
+        self.connected = False
         self.remote = remote  # where we send: from SDP, then the latched source
         self.source: Address | None = None  # the latched source; None: the next valid packet latches
         self.last_heard = 0.0
         self.relatch_after = relatch_after
         self.clock = clock
         self.sink: Sink | None = None
-        self.on_closed: Callable[[], None] | None = None
         self.received = self.received_bytes = self.sent = self.sent_bytes = 0
         self.invalid = self.refused = self.unsent = self.latches = 0
-
-    def connection_made(self, transport) -> None:
-        self.transport = transport
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         if len(data) < RTCP_MIN_LENGTH or data[0] & 0xC0 != 0x80 or not 192 <= data[1] <= 223:
@@ -76,30 +211,58 @@ class _MediaSocket(asyncio.DatagramProtocol):
             self.refused += 1
             return False
         log.info("%s latched to %s:%s (was %s, SDP/last %s)", self.name, addr[0], addr[1], self.source, self.remote)
+        if self.connected:  # a packet queued before the socket was connected
+            self.connect(False)
         self.source = self.remote = addr
         self.latches += 1
+        if self.connects:
+            self.connect(True)
         return True
 
+    def unlatch(self, remote: Address | None) -> None:
+        """Send to `remote` from now on, and let the next packet from anywhere latch."""
+        if self.connected:
+            self.connect(False)
+        self.remote = remote
+        self.source = None
+
+    def connect(self, to_source: bool) -> None:
+        """Connect the socket to the latched source, or undo that; a failure leaves it unconnected
+        (packets still flow, through recvfrom and sendto)."""
+        try:
+            if to_source:
+                self.sock.connect(self.source)
+            else:
+                disconnect(self.sock)
+        except OSError as exc:
+            log.warning("%s: could not %s: %s", self.name, "connect" if to_source else "disconnect", exc)
+            if to_source:
+                return
+        self.connected = to_source
+
     def send(self, data: bytes) -> None:
-        remote = self.remote
-        if remote is None:
+        try:
+            if self.connected:
+                self.sock.send(data)
+            else:
+                remote = self.remote
+                if remote is None:
+                    self.unsent += 1
+                    return
+                self.sock.sendto(data, remote)
+        except OSError:  # the send buffer is full (dropped, not queued), or an ICMP error was reported
             self.unsent += 1
             return
-        self.transport.sendto(data, remote)
         self.sent += 1
         self.sent_bytes += len(data)
-
-    def error_received(self, exc: Exception) -> None:  # ICMP unreachable: the phone went away; RTP just stops
-        log.debug("%s: %s", self.name, exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        if self.on_closed is not None:
-            self.on_closed()
 
 
 class _RtpSocket(_MediaSocket):
     """The RTP socket: validity checked as RTP, reception statistics per RFC 3550."""
+
+    connects = True
+
+    __slots__ = ("on_latch", "stats")
 
     def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float],
                  clock_rate: int) -> None:  # fmt: skip
@@ -136,6 +299,8 @@ class _RtcpSocket(_MediaSocket):
     """The RTCP socket: packets pass as they are; the last report block the phone sent is kept (what
     it says of the audio it receives), parsed at the reports' own pace (one every few seconds)."""
 
+    __slots__ = ("report",)
+
     def __init__(self, *args) -> None:
         super().__init__(*args)
         self.report: ReportBlock | None = None
@@ -168,6 +333,7 @@ class RtpEndpoint:
         self.rtcp = _RtcpSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
         self.rtp.on_latch = self._rtp_latched
         self._rtcp_implicit = True
+        self.poller: MediaPoller | None = None
         self.closed = False
         self.set_remote(remote, remote_rtcp)
         # Bound methods of the sockets themselves: a consumer's call goes straight to the sending code.
@@ -183,10 +349,11 @@ class RtpEndpoint:
         pair = pool.acquire()
         endpoint = cls(pool, pair, remote=remote, remote_rtcp=remote_rtcp, clock_rate=clock_rate,
                        relatch_after=relatch_after, clock=clock)  # fmt: skip
-        loop = asyncio.get_running_loop()
+        endpoint.poller = poller = MediaPoller.of(asyncio.get_running_loop())
         try:
-            await loop.create_datagram_endpoint(lambda: endpoint.rtp, sock=pair.rtp_socket)
-            await loop.create_datagram_endpoint(lambda: endpoint.rtcp, sock=pair.rtcp_socket)
+            for side, sock in ((endpoint.rtp, pair.rtp_socket), (endpoint.rtcp, pair.rtcp_socket)):
+                side.sock = sock
+                poller.add(side)
         except BaseException:
             endpoint.close()
             raise
@@ -199,13 +366,11 @@ class RtpEndpoint:
         packet from anywhere latch, as the other side may have moved."""
         if self.closed:
             return
-        self.rtp.remote = remote
-        self.rtp.source = None
+        self.rtp.unlatch(remote)
         self._rtcp_implicit = remote_rtcp is None
         if remote_rtcp is None and remote is not None:
             remote_rtcp = (remote[0], remote[1] + 1)
-        self.rtcp.remote = remote_rtcp
-        self.rtcp.source = None
+        self.rtcp.unlatch(remote_rtcp)
 
     def _rtp_latched(self, addr: Address) -> None:
         # A NAT maps the RTCP port on its own; until RTCP arrives, the RTP source's port + 1 is the best guess.
@@ -281,26 +446,19 @@ class RtpEndpoint:
         }
 
     def close(self) -> None:
-        """Stop sending and receiving and close both sockets; safe to call twice. The pair goes back
-        to the pool once the loop has closed the sockets (its next turn), so it can be bound again."""
+        """Stop sending and receiving, close both sockets and give the pair back to the pool; safe to
+        call twice."""
         if self.closed:
             return
         self.closed = True
-        self._open_sockets = 2
         for side, sock in ((self.rtp, self.pair.rtp_socket), (self.rtcp, self.pair.rtcp_socket)):
             side.sink = None
             side.remote = None
-            if side.transport is None:  # never wrapped (open() failed half-way): ours to close
-                sock.close()
-                self._socket_closed()
-            else:
-                side.on_closed = self._socket_closed
-                side.transport.close()
-
-    def _socket_closed(self) -> None:
-        self._open_sockets -= 1
-        if self._open_sockets == 0:
-            self.pool.release(self.port)
+            side.connected = False
+            if side.sock is not None:
+                self.poller.remove(side)
+            sock.close()
+        self.pool.release(self.port)
 
     def __repr__(self) -> str:
         return f"<RtpEndpoint {self.host}:{self.port} remote={_format(self.rtp.remote)}>"

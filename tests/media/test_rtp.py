@@ -314,7 +314,17 @@ def test_a_natted_phone_is_reached_where_its_packets_come_from_not_where_its_sdp
         b.rtp.send(rtp(2), (HOST, eb.port))
         assert await a_public.receive(1) == [(rtp(2), (HOST, ea.port))]
         assert await nothing_more(private)
-        assert ea.stats()["latches"] == 1
+        assert ea.stats()["latches"] == 1 and ea.rtp.connected
+
+        ea.set_remote(private.address)  # a re-INVITE: send where it says, and latch afresh
+        assert not ea.latched and not ea.rtp.connected
+        b.rtp.send(rtp(3), (HOST, eb.port))
+        assert [d for d, _ in await private.receive(1)] == [rtp(3)]
+        private.send(rtp(501), (HOST, ea.port))
+        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(501)]
+        assert ea.remote == private.address and ea.rtp.connected and ea.stats()["latches"] == 2
+        a_public.send(rtp(502), (HOST, ea.port))  # the old source is a stranger now
+        assert await nothing_more(b.rtp)
 
     run(main())
 
@@ -349,31 +359,43 @@ def test_another_source_cannot_take_the_stream_while_the_phone_talks_only_after_
         eb = await open_endpoint(engine_pool, remote=b.sdp)
         Relay(ea, eb)
 
-        async def from_a(seq: int, at: float, sender=None) -> None:
+        async def from_a(seq: int, at: float, sender=None) -> None:  # a packet that reaches the endpoint
             now[0] = at
             (sender or a.rtp).send(rtp(seq, payload=b"a" if sender is None else b"spoof"), (HOST, ea.port))
             before = ea.rtp.received + ea.rtp.refused
             await until(lambda: ea.rtp.received + ea.rtp.refused > before)
 
+        def sweep(at: float) -> None:
+            now[0] = at
+            ea.poller.sweep()
+
         await from_a(1, 0.00)
         await from_a(2, 0.50)
-        await from_a(100, 0.60, spoofer)  # the phone spoke 0.1 s ago: refused
-        await from_a(3, 0.70)
-        await from_a(101, 1.65, spoofer)  # 0.95 s of silence: still refused
-        assert ea.remote == a.sdp and ea.stats()["packets_refused"] == 2
-        assert [d for d, _ in await b.rtp.receive(2)] == [rtp(1, payload=b"a"), rtp(2, payload=b"a")]
-        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(3, payload=b"a")]
+        assert ea.rtp.connected  # latched: the socket takes packets from the phone only
+        spoofer.send(rtp(100, payload=b"spoof"), (HOST, ea.port))  # dropped by the kernel
+        await from_a(3, 0.70)  # (had the spoofed packet been let in, it would have been read first)
+        sweep(1.65)  # 0.95 s of silence: still the phone's
+        assert ea.rtp.connected
+        spoofer.send(rtp(101, payload=b"spoof"), (HOST, ea.port))
+        sweep(1.75)  # 1.05 s: the socket hears anybody again, but the phone is still the source
+        assert not ea.rtp.connected and ea.remote == a.sdp
+        await from_a(4, 1.76)
+        await from_a(102, 1.77, spoofer)  # the phone spoke 0.01 s ago: refused
+        sweep(1.78)  # the phone talks again: connected again
+        assert ea.rtp.connected and ea.stats()["packets_refused"] == 1
+        assert [d for d, _ in await b.rtp.receive(4)] == [rtp(seq, payload=b"a") for seq in (1, 2, 3, 4)]
         assert await nothing_more(b.rtp)
 
-        await from_a(102, 1.75, spoofer)  # 1.05 s of silence: the stream moves (the phone roamed)
-        assert ea.remote == spoofer.address
-        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(102, payload=b"spoof")]
+        sweep(2.80)  # 1.04 s of silence
+        await from_a(103, 2.80, spoofer)  # the stream moves (the phone roamed) and connects there
+        assert ea.remote == spoofer.address and ea.rtp.connected
+        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(103, payload=b"spoof")]
         b.rtp.send(rtp(9), (HOST, eb.port))
         assert [d for d, _ in await spoofer.receive(1)] == [rtp(9)]
-        await from_a(4, 1.80)  # now the old address is the stranger
+        a.rtp.send(rtp(5, payload=b"a"), (HOST, ea.port))  # now the old address is the stranger
         assert await nothing_more(b.rtp, a.rtp)
         s = ea.stats()
-        assert (s["latches"], s["packets_refused"], s["packets_received"]) == (2, 3, 4)
+        assert (s["latches"], s["packets_refused"], s["packets_received"]) == (2, 1, 5)
 
     run(main())
 

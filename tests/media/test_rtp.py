@@ -558,3 +558,26 @@ def test_an_endpoint_keeps_the_phones_last_report(run, pools):
         assert endpoint.stats()["phone_report"]["packets_lost"] == 40
 
     run(main())
+
+
+def test_a_consumer_that_fails_loses_its_own_packet_and_no_other(run, pools):
+    async def main():
+        engine_pool, phone_pool = pools
+        a = await Phone(phone_pool).start()
+        broken, working = await open_endpoint(engine_pool, remote=a.sdp), await open_endpoint(engine_pool, remote=a.sdp)
+        got = []
+
+        def fails(data: bytes) -> None:
+            raise RuntimeError("a consumer's bug")
+
+        broken.sink, working.sink = fails, got.append
+        for seq, endpoint in ((1, broken), (2, working), (3, broken), (4, working)):  # read in the same turns
+            a.rtp.send(rtp(seq), (HOST, endpoint.port))
+        await until(lambda: len(got) == 2 and broken.rtp.received == 2)
+        assert got == [rtp(2), rtp(4)]
+        broken.close()
+        assert engine_pool.used == 1, "a closed endpoint's pair is back in the pool at once"
+        a.rtp.send(rtp(5), (HOST, working.port))
+        await until(lambda: len(got) == 3)
+
+    run(main())

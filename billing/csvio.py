@@ -48,13 +48,12 @@ def csv_lines(columns: list[str], rows: Iterable[dict], *, bom: bool = False) ->
         yield buffer.take()
 
 
-def csv_response(columns: list[str], rows: Iterable[dict], *, filename: str, bom: bool = True):
-    """A CSV download streamed line by line (a BOM by default, for spreadsheet programs)."""
-    from django.http import StreamingHttpResponse
+def csv_response(request, columns: list[str], rows: Iterable[dict], *, filename: str, bom: bool = True):
+    """A CSV download (a BOM by default, for spreadsheet programs), streamed in chunks as the rows
+    are read, under daphne too (config/downloads.py)."""
+    from config.downloads import download, text_chunks
 
-    response = StreamingHttpResponse(csv_lines(columns, rows, bom=bom), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return download(request, text_chunks(csv_lines(columns, rows, bom=bom)), filename=filename)
 
 
 # The same rules written by PostgreSQL. Big exports stream COPY's own CSV: Python's csv writer over

@@ -81,6 +81,7 @@ def statement_detail(request: HttpRequest, pk: int, month: str) -> HttpResponse:
 def statement_csv(request: HttpRequest, pk: int, month: str) -> HttpResponse:
     statement = _statement(request, pk, month)
     return csv_response(
+        request,
         STATEMENT_COLUMNS,
         statement.csv_rows(),
         filename=f"statement-{statement.client.slug}-{statement.month:%Y-%m}.csv",

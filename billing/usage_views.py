@@ -112,7 +112,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
     if rows is None:
         return HttpResponseBadRequest("Check the filter: " + form.errors.as_text(), content_type="text/plain")
     columns = [c for c in COLUMNS[group] if c != "price" or shows_price(request.user)]
-    return csv_response(columns, rows, filename=f"usage-{group}.csv")
+    return csv_response(request, columns, rows, filename=f"usage-{group}.csv")
 
 
 @role_required(*EVERYONE)

@@ -111,7 +111,7 @@ def deck_import(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*PROVIDERS)
 def deck_export(request: HttpRequest, pk: int) -> HttpResponse:
     deck = RateDeck.objects.get_for(request.user, pk=pk)
-    return csv_response(COLUMNS, deck_csv_rows(deck), filename=f"rate-deck-{deck.pk}.csv")
+    return csv_response(request, COLUMNS, deck_csv_rows(deck), filename=f"rate-deck-{deck.pk}.csv")
 
 
 @role_required(*PROVIDERS)

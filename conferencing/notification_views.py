@@ -151,4 +151,4 @@ def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
     """The per-number report as CSV."""
     campaign = Campaign.objects.get_for(request.user, pk=pk)
     rows = (target_row(t) for t in campaign.targets.all())
-    return csv_response(TARGET_COLUMNS, rows, filename=f"notification-{campaign.pk}-report.csv")
+    return csv_response(request, TARGET_COLUMNS, rows, filename=f"notification-{campaign.pk}-report.csv")

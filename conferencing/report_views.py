@@ -58,7 +58,7 @@ def report_usage_csv(request: HttpRequest) -> HttpResponse:
     form, rows = _usage(request)
     if not form.is_valid():
         return HttpResponseBadRequest("Check the days: " + form.errors.as_text(), content_type="text/plain")
-    return csv_response(USAGE_COLUMNS, rows, filename="conference-usage.csv")
+    return csv_response(request, USAGE_COLUMNS, rows, filename="conference-usage.csv")
 
 
 def _joins(request: HttpRequest) -> tuple[JoinsFilterForm, object]:
@@ -105,4 +105,4 @@ def report_detail_csv(request: HttpRequest) -> HttpResponse:
     if joins is None:
         return HttpResponseBadRequest("Check the filter: " + form.errors.as_text(), content_type="text/plain")
     rows = (join_row(cdr) for cdr in joins.iterator())
-    return csv_response(detail_columns(request.user), rows, filename="conference-report.csv")
+    return csv_response(request, detail_columns(request.user), rows, filename="conference-report.csv")

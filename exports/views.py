@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
+from config.downloads import download, file_chunks
 from exports import services
 from exports.forms import DestinationForm, ExportForm
-from exports.http import download, file_chunks
 from exports.models import ExportJob, PushDestination
 from exports.selectors import cdr_csv, cdr_export_records, count_upto, export_jobs_of
 from tenants.models import Role

@@ -142,7 +142,7 @@ class RateDeckViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     @action(detail=True, methods=["get"])
     def export(self, request, pk=None):
         deck = self.get_object()
-        return csv_response(COLUMNS, deck_csv_rows(deck), filename=f"rate-deck-{deck.pk}.csv", bom=False)
+        return csv_response(request, COLUMNS, deck_csv_rows(deck), filename=f"rate-deck-{deck.pk}.csv", bom=False)
 
 
 class PricingPlanViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -12,9 +12,9 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.downloads import download, file_chunks
 from exports import services
 from exports.api import serializers as s
-from exports.http import download, file_chunks
 from exports.models import ExportJob
 from exports.selectors import cdr_csv, cdr_export_records, count_upto
 from tenants.api.base import ScopedViewSet

@@ -40,7 +40,7 @@ class CsvMixin:
         return renderer is not None and renderer.format == "csv"
 
     def csv(self, columns: list[str], rows, *, filename: str):
-        return csv_response(columns, rows, filename=filename, bom=False)
+        return csv_response(self.request, columns, rows, filename=filename, bom=False)
 
     def handle_exception(self, exc):
         if self.wants_csv():

@@ -8,6 +8,8 @@ import io
 import re
 
 import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient, Client
 
 from tests.billing.test_usage import write_usage
 from tests.conferencing.test_notifications_portal import table_rows
@@ -126,3 +128,23 @@ def test_isolation_and_bad_filters(world, portal, usage):
     assert portal(world.client_a1_op).get("/usage.csv", {**NOVEMBER, "group": "brand"}).status_code == 400
     long = portal(world.god).get("/usage/", {"since": "2020-01-01", "until": "2026-01-01"})
     assert field_error(long, "until")
+
+
+def test_the_csv_streams_under_asgi_as_it_does_under_wsgi(world, usage, settings):
+    """Report CSVs go through config/downloads.py: under daphne the chunks are pulled one by one,
+    not read into a list first, and the file is the same."""
+    settings.OCX_PLATFORM_HOSTS = [*settings.OCX_PLATFORM_HOSTS, "testserver"]  # the test clients' host
+    query = {**NOVEMBER, "group": "company"}
+    wsgi, asgi = Client(), AsyncClient()
+    for client in (wsgi, asgi):
+        client.force_login(world.god)
+    expected = b"".join(wsgi.get("/usage.csv", query).streaming_content)
+    response = async_to_sync(asgi.get)("/usage.csv", query)
+    assert response.status_code == 200 and response.is_async
+
+    async def body():
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    assert async_to_sync(body)() == expected
+    rows = list(csv.DictReader(io.StringIO(expected.decode("utf-8-sig"))))
+    assert {r["company"] for r in rows} == {world.client_a1.name, world.client_a2.name, world.client_b1.name}

@@ -187,7 +187,7 @@ def test_portal_download_in_each_portal(world, portal, calls):
 
 
 def test_streams_under_asgi(world, calls, settings):
-    """Under daphne the chunks are pulled one by one (exports/http.py), not read into a list first."""
+    """Under daphne the chunks are pulled one by one (config/downloads.py), not read into a list first."""
     settings.OCX_PLATFORM_HOSTS = [*settings.OCX_PLATFORM_HOSTS, "testserver"]  # AsyncClient's host
     client = AsyncClient()
     client.force_login(world.god)

@@ -1,4 +1,4 @@
-"""Streaming downloads that stay streaming under daphne.
+"""File downloads (CSV exports and reports, export files) that stay streaming under daphne.
 
 Django's ASGI handler reads a StreamingHttpResponse built on a plain iterator into a list before
 sending it (django.http.response.StreamingHttpResponse.__aiter__), which would hold a whole export in
@@ -8,7 +8,7 @@ request's thread (the database cursor lives there); the test client and WSGI get
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
@@ -31,6 +31,21 @@ def download(request, chunks: Iterator[bytes], *, filename: str, content_type: s
     response = StreamingHttpResponse(content, content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def text_chunks(lines: Iterable[str], size: int = 1 << 16) -> Iterator[bytes]:
+    """Lines of text joined into UTF-8 chunks of about `size` bytes: under ASGI each chunk is one
+    hop to the request's thread, which a chunk per line would make the cost of the download."""
+    part: list[str] = []
+    length = 0
+    for line in lines:
+        part.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(part).encode()
+            part, length = [], 0
+    if part:
+        yield "".join(part).encode()
 
 
 def file_chunks(path: Path, size: int = 1 << 16) -> Iterator[bytes]:

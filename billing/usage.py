@@ -5,7 +5,7 @@ same filter: minutes per day and calls per hour of day, both counted by the data
 
 The person of a record is the moderator for a conference join, the user who placed a call, and the
 user called for a notification. Everyone sees their scope (Cdr.objects.restrict); a user only the
-rows where they are the person. Days and hours are UTC.
+rows where they are the person. Days and hours are in the current time zone (tenants.dates).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Sum, When
 from django.db.models.functions import ExtractHour, TruncDate
+from django.utils import timezone
 
 from billing.models import Cdr, Rating
 from conferencing.reports import minutes
@@ -128,14 +129,15 @@ def usage_series(actor, *, since: dt.datetime | None = None, until: dt.datetime 
                  **filters) -> dict:  # fmt: skip
     """Minutes per day (every day of the period, zeros included) and calls per hour of day (0-23)."""
     records = usage_records(actor, since=since, until=until, **filters)
+    zone = timezone.get_current_timezone()
     per_day = dict(
-        records.annotate(day=TruncDate("started_at", tzinfo=dt.UTC))
+        records.annotate(day=TruncDate("started_at", tzinfo=zone))
         .values("day")
         .annotate(seconds=Sum("billsec"))
         .values_list("day", "seconds")
     )
     per_hour = dict(
-        records.annotate(hour=ExtractHour("started_at", tzinfo=dt.UTC))
+        records.annotate(hour=ExtractHour("started_at", tzinfo=zone))
         .values("hour")
         .annotate(n=Count("id"))
         .values_list("hour", "n")
@@ -143,12 +145,9 @@ def usage_series(actor, *, since: dt.datetime | None = None, until: dt.datetime 
     bounds = {"first": None, "last": None}
     if since is None or until is None:  # an open period: as far as the records go
         bounds = records.aggregate(first=Min("started_at"), last=Max("started_at"))
-    first = since.date() if since else bounds["first"] and bounds["first"].astimezone(dt.UTC).date()
-    last = (
-        (until - dt.timedelta(microseconds=1)).date()
-        if until
-        else bounds["last"] and bounds["last"].astimezone(dt.UTC).date()
-    )
+    first = since or bounds["first"]
+    last = until - dt.timedelta(microseconds=1) if until else bounds["last"]
+    first, last = (moment and moment.astimezone(zone).date() for moment in (first, last))
     days = []
     if first and last:
         if (last - first).days >= MAX_DAYS:

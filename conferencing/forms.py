@@ -3,13 +3,12 @@ They only parse input; the services validate and write."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 from django.forms.models import fields_for_model, model_to_dict
 
 from conferencing.models import Campaign, Message, Room
 from conferencing.selectors import ROOM_FIELDS
+from tenants.forms import PeriodForm
 from tenants.models import Client, Role, User
 
 GENERATED = ("conference_id", "participant_pin", "moderator_pin")
@@ -81,32 +80,9 @@ class CampaignForm(forms.Form):
         self.fields["confirm_digit"].widget.attrs["inputmode"] = "numeric"
 
 
-class PeriodForm(forms.Form):
-    """A report's days, both included (midnight to midnight, UTC)."""
-
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["until"] < data["since"]:
-            self.add_error("until", "The last day must not come before the first.")
-        return data
-
-    def period(self) -> dict:
-        """since and until for the reports: the first day's midnight, the midnight after the last day."""
-        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
-        return {"since": _midnight(since) if since else None,
-                "until": _midnight(until + dt.timedelta(days=1)) if until else None}  # fmt: skip
-
-
 class JoinsFilterForm(PeriodForm):
     """The per-conference report narrowed to a conference, a moderator or a company (ids from links)."""
 
     conference = forms.CharField(required=False, max_length=9, label="Conference ID")
     moderator = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     client = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django import forms
 
 from billing.models import Cdr
 from exports.models import PushDestination
 from exports.selectors import CdrFilter
+from tenants.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
 
-DAY = forms.DateInput(attrs={"type": "date"})
 
+class ExportForm(PeriodForm):
+    """Calls made on these days (both included, in the portal's time zone), of a company, a service
+    and a direction."""
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-
-
-class ExportForm(forms.Form):
-    """Calls made on these days (both included, UTC), of a company, a service and a direction."""
-
-    since = forms.DateField(required=False, label="From", widget=DAY)
-    until = forms.DateField(required=False, label="To", widget=DAY)
     client = forms.ModelChoiceField(Client.objects.none(), required=False, label="Company", empty_label="All")
     service = forms.ChoiceField(choices=[("", "All"), *Cdr.Service.choices], required=False)
     direction = forms.ChoiceField(choices=[("", "All"), *Cdr.Direction.choices], required=False)
@@ -35,18 +27,11 @@ class ExportForm(forms.Form):
         else:
             del self.fields["client"]
 
-    def clean(self):
-        data = super().clean()
-        if data.get("since") and data.get("until") and data["until"] < data["since"]:
-            self.add_error("until", "The last day must not come before the first.")
-        return data
-
     def filters(self) -> CdrFilter:
         data = self.cleaned_data
         client = data.get("client")
         return CdrFilter(
-            since=_midnight(data["since"]) if data.get("since") else None,
-            until=_midnight(data["until"] + dt.timedelta(days=1)) if data.get("until") else None,
+            **self.period(),
             client=client.pk if client else None,
             service=data.get("service") or "",
             direction=data.get("direction") or "",

@@ -1,4 +1,9 @@
-"""Reading the dates and times people type into filters, forms and commands."""
+"""Reading the dates and times people type into filters, forms and commands.
+
+A date or a time without a zone is read in the current time zone: a client portal's pages run in
+their client's (tenants.routing.PortalMiddleware), everything else (the API, the provider portals,
+commands, tasks) in UTC.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 
+def day_start(day: dt.date) -> dt.datetime:
+    """The midnight that begins `day` in the current time zone."""
+    return dt.datetime(day.year, day.month, day.day, tzinfo=timezone.get_current_timezone())
+
+
 def parse_moment(text: str) -> dt.datetime | None:
-    """An aware datetime from an ISO date or date-time (a date is its midnight in UTC; a time without
-    a zone is UTC), else None (also for well-formed but impossible ones, like 2026-02-30)."""
+    """An aware datetime from an ISO date or date-time (a date is its midnight, a time without a
+    zone is in the current time zone), else None (also for well-formed but impossible ones, like
+    2026-02-30)."""
     text = (text or "").strip()
     try:
         moment = parse_datetime(text)
@@ -18,7 +29,7 @@ def parse_moment(text: str) -> dt.datetime | None:
     except ValueError:
         return None
     if day is not None:
-        moment = dt.datetime(day.year, day.month, day.day)
+        return day_start(day)
     if moment is not None and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
+        moment = timezone.make_aware(moment, timezone.get_current_timezone())
     return moment

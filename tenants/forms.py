@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from django import forms
 from django.core.validators import RegexValidator
 
+from tenants.dates import day_start
 from tenants.models import Brand, Client, Role, User
 from tenants.services import CREATES, LOGO_MAX_BYTES
 
@@ -174,3 +176,22 @@ class AccountForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CRM sync'.")
+
+
+class PeriodForm(forms.Form):
+    """A report's days, both included, midnight to midnight in the current time zone (tenants.dates)."""
+
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+            self.add_error("until", "The last day must not come before the first.")
+        return data
+
+    def period(self) -> dict:
+        """since and until for the reports: the first day's midnight, the midnight after the last day."""
+        since, until = self.cleaned_data.get("since"), self.cleaned_data.get("until")
+        return {"since": day_start(since) if since else None,
+                "until": day_start(until + dt.timedelta(days=1)) if until else None}  # fmt: skip

@@ -7,6 +7,8 @@ requests, API tokens and WebSocket connections (`actor_refusal`).
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -15,6 +17,7 @@ from django.db import connection
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from tenants.models import Brand, Client, Domain, Role
 
@@ -42,6 +45,16 @@ class Portal:
                 colours["primary"] = owner.primary_colour or colours["primary"]
                 colours["accent"] = owner.accent_colour or colours["accent"]
         return colours
+
+    @property
+    def zone(self) -> dt.tzinfo:
+        """The time zone the portal's pages show and read times in: a client's own, else UTC."""
+        if self.client is not None:
+            try:
+                return zoneinfo.ZoneInfo(self.client.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # saved before validation existed
+                pass
+        return dt.UTC
 
     @property
     def logo_owner(self):
@@ -116,8 +129,11 @@ class PortalMiddleware:
         request.tenant = portal.client
         request.urlconf = URLCONFS[portal.kind]
         enter_schema(portal)
+        # Pages show and read times in the portal's zone; the API speaks UTC whatever the portal.
+        zone = dt.UTC if request.path.startswith("/api/") else portal.zone
         try:
-            return self.get_response(request)
+            with timezone.override(zone):
+                return self.get_response(request)
         finally:
             connection.set_schema_to_public()
 
@@ -150,4 +166,4 @@ def portal_context(request: HttpRequest) -> dict:
     portal = getattr(request, "portal", None)
     if portal is None:
         return {}
-    return {"portal": portal, "theme": portal.theme}
+    return {"portal": portal, "theme": portal.theme, "time_zone": timezone.get_current_timezone_name()}

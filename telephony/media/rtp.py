@@ -21,10 +21,14 @@ that is the system calls, so the sockets are driven to make as few and as cheap 
   two receive calls and a Python callback of its own.
 - A latched RTP socket is connected to its source: the kernel then delivers only that source's
   packets, `recv` and `send` take and give no address (no address string made per packet nor
-  parsed per send), and the kernel keeps the route. While connected, another source's packets are
-  dropped by the kernel instead of counted as refused. The poller's sweep (every SWEEP seconds)
-  disconnects a socket whose source has been silent for `relatch_after`, so another may latch as
-  before, and connects it again when its source is heard again.
+  parsed per send), and the kernel keeps the route. Packets queued before the connect are read
+  with their real sources first (`drain`), so a stranger's are refused as before; after it, the
+  kernel drops them (answering ICMP port unreachable) instead of counting them as refused. The
+  poller's sweep (every SWEEP seconds) disconnects a socket whose source has been silent for
+  `relatch_after`, so another may latch (up to SWEEP later than before), and connects it again
+  when its source is heard again. A socket bound to an unspecified address (0.0.0.0, ::) is never
+  connected: connect() would tie it to the one local address routing picks, and packets sent to
+  the host's other addresses would be lost; bind the engine's RTP to its address for the fast path.
 - Sending is a plain non-blocking send: a packet the kernel will not take at once is dropped and
   counted in `unsent`, as late audio is no audio, rather than queued behind the next one.
 """
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import ipaddress
 import logging
 import os
 import select
@@ -86,9 +91,9 @@ class MediaPoller:
     @classmethod
     def of(cls, loop: asyncio.AbstractEventLoop) -> MediaPoller:
         poller = cls._by_loop.get(loop)
-        if poller is None or loop.is_closed():
-            if poller is not None:  # a loop that closed with sockets still in (a test that leaked them)
-                poller._close()
+        if poller is None:
+            for stale in [p for p in cls._by_loop.values() if p.loop.is_closed()]:
+                stale._close()  # a loop that closed with endpoints never closed (their sockets go with it)
             poller = cls._by_loop[loop] = cls(loop)
         return poller
 
@@ -121,20 +126,24 @@ class MediaPoller:
 
     def _ready(self) -> None:
         sockets = self.sockets
-        for fd, _ in self.epoll.poll(0):
+        for fd, _ in self.epoll.poll(0):  # at most 1023 ready sockets a turn; the rest are ready next turn
             media = sockets.get(fd)
             if media is None:  # removed by an earlier packet's handling this turn
                 continue
+            connected = media.connected
             try:
-                if media.connected:
-                    media.datagram_received(media.sock.recv(DATAGRAM_MAX), media.source)
+                if connected:
+                    data, addr = media.sock.recv(DATAGRAM_MAX), media.source
                 else:
                     data, addr = media.sock.recvfrom(DATAGRAM_MAX)
-                    media.datagram_received(data, addr)
-            except BlockingIOError:
-                pass
-            except OSError as exc:  # an ICMP error reported on the socket: the other side went away
-                log.debug("%s: %s", media.name, exc)
+            except OSError as exc:  # nothing after all, or an ICMP error reported: the other side went away
+                if not isinstance(exc, BlockingIOError):
+                    log.debug("%s: %s", media.name, exc)
+                continue
+            try:
+                media.datagram_received(data, addr)
+                if media.connected and not connected:  # this packet latched it
+                    media.drain()
             except Exception:
                 log.exception("%s: a received packet could not be handled", media.name)
 
@@ -146,6 +155,8 @@ class MediaPoller:
                 talking = media.clock() - media.last_heard < media.relatch_after
                 if talking != media.connected:
                     media.connect(talking)
+                    if media.connected:
+                        media.drain()
 
     def _sweep_again(self) -> None:
         try:
@@ -157,11 +168,10 @@ class MediaPoller:
 class _MediaSocket:
     """One UDP socket of an endpoint: latching, counters, the sink and sending. RTCP as it is."""
 
-    connects = False  # connected to the latched source (RTP: the module docstring); RTCP is too rare to bother
-
     __slots__ = (
         "clock",
         "connected",
+        "connects",
         "invalid",
         "last_heard",
         "latches",
@@ -182,6 +192,9 @@ class _MediaSocket:
     def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float]) -> None:
         self.name = name
         self.sock: socket.socket | None = None  # while open
+        # Connected to the latched source (the module docstring): RTP sockets not bound to an
+        # unspecified address; RTCP is too rare to bother.
+        self.connects = False
         self.connected = False
         self.remote = remote  # where we send: from SDP, then the latched source
         self.source: Address | None = None  # the latched source; None: the next valid packet latches
@@ -211,7 +224,7 @@ class _MediaSocket:
             self.refused += 1
             return False
         log.info("%s latched to %s:%s (was %s, SDP/last %s)", self.name, addr[0], addr[1], self.source, self.remote)
-        if self.connected:  # a packet queued before the socket was connected
+        if self.connected:  # a queued packet read by drain() after a long silence of the source
             self.connect(False)
         self.source = self.remote = addr
         self.latches += 1
@@ -227,8 +240,8 @@ class _MediaSocket:
         self.source = None
 
     def connect(self, to_source: bool) -> None:
-        """Connect the socket to the latched source, or undo that; a failure leaves it unconnected
-        (packets still flow, through recvfrom and sendto)."""
+        """Connect the socket to the latched source, or undo that. A failure to connect leaves it
+        unconnected for good (packets still flow, through recvfrom and sendto)."""
         try:
             if to_source:
                 self.sock.connect(self.source)
@@ -237,8 +250,20 @@ class _MediaSocket:
         except OSError as exc:
             log.warning("%s: could not %s: %s", self.name, "connect" if to_source else "disconnect", exc)
             if to_source:
+                self.connects = False
                 return
         self.connected = to_source
+
+    def drain(self) -> None:
+        """Just connected: read what was queued before, with its real sources (a stranger's packets
+        are refused, not taken for the source's), until the queue is empty. Only the source's
+        packets can join the queue meanwhile, so this ends."""
+        while self.sock is not None:
+            try:
+                data, addr = self.sock.recvfrom(DATAGRAM_MAX)
+            except OSError:  # BlockingIOError: empty
+                return
+            self.datagram_received(data, addr)
 
     def send(self, data: bytes) -> None:
         try:
@@ -260,13 +285,12 @@ class _MediaSocket:
 class _RtpSocket(_MediaSocket):
     """The RTP socket: validity checked as RTP, reception statistics per RFC 3550."""
 
-    connects = True
-
     __slots__ = ("on_latch", "stats")
 
     def __init__(self, name: str, remote: Address | None, relatch_after: float, clock: Callable[[], float],
-                 clock_rate: int) -> None:  # fmt: skip
+                 clock_rate: int, connects: bool = True) -> None:  # fmt: skip
         super().__init__(name, remote, relatch_after, clock)
+        self.connects = connects
         self.stats = RtpStats(clock_rate)
         self.on_latch: Callable[[Address], None] | None = None
 
@@ -329,7 +353,7 @@ class RtpEndpoint:
         self.port = pair.rtp_port
         self.rtcp_port = pair.rtcp_port
         label = f"rtp {pair.host}:{pair.rtp_port}"
-        self.rtp = _RtpSocket(label, None, relatch_after, clock, clock_rate)
+        self.rtp = _RtpSocket(label, None, relatch_after, clock, clock_rate, connects=not _unspecified(pair.host))
         self.rtcp = _RtcpSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
         self.rtp.on_latch = self._rtp_latched
         self._rtcp_implicit = True
@@ -349,8 +373,8 @@ class RtpEndpoint:
         pair = pool.acquire()
         endpoint = cls(pool, pair, remote=remote, remote_rtcp=remote_rtcp, clock_rate=clock_rate,
                        relatch_after=relatch_after, clock=clock)  # fmt: skip
-        endpoint.poller = poller = MediaPoller.of(asyncio.get_running_loop())
         try:
+            endpoint.poller = poller = MediaPoller.of(asyncio.get_running_loop())
             for side, sock in ((endpoint.rtp, pair.rtp_socket), (endpoint.rtcp, pair.rtcp_socket)):
                 side.sock = sock
                 poller.add(side)
@@ -462,6 +486,13 @@ class RtpEndpoint:
 
     def __repr__(self) -> str:
         return f"<RtpEndpoint {self.host}:{self.port} remote={_format(self.rtp.remote)}>"
+
+
+def _unspecified(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name: bound to what it resolved to
+        return False
 
 
 def _format(address: Address | None) -> str | None:

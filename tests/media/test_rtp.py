@@ -13,6 +13,7 @@ import pytest
 import uvloop
 
 from telephony.media import PortPool, PortsExhausted, Relay, RtpEndpoint, RtpStats
+from telephony.media import rtp as rtp_module
 from tests.media.conftest import free_range as first_free_port
 from tests.media.test_rtcp import SDES, block, receiver_report
 
@@ -349,7 +350,9 @@ def test_packets_are_dropped_and_counted_until_the_other_side_is_known(run, pool
     run(main())
 
 
-def test_another_source_cannot_take_the_stream_while_the_phone_talks_only_after_it_fell_silent(run, pools):
+def test_another_source_cannot_take_the_stream_while_the_phone_talks_only_after_it_fell_silent(run, pools, monkeypatch):
+    monkeypatch.setattr(rtp_module, "SWEEP", 3600.0)  # only the test's sweeps, on its clock
+
     async def main():
         engine_pool, phone_pool = pools
         now = [0.0]
@@ -579,5 +582,46 @@ def test_a_consumer_that_fails_loses_its_own_packet_and_no_other(run, pools):
         assert engine_pool.used == 1, "a closed endpoint's pair is back in the pool at once"
         a.rtp.send(rtp(5), (HOST, working.port))
         await until(lambda: len(got) == 3)
+
+    run(main())
+
+
+def test_what_strangers_queued_before_the_latch_is_refused_not_taken_for_the_phones(run, pools):
+    async def main():
+        engine_pool, phone_pool = pools
+        a, b = await Phone(phone_pool).start(), await Phone(phone_pool).start()
+        stranger = await udp()
+        ea, eb = await open_endpoint(engine_pool, remote=a.sdp), await open_endpoint(engine_pool, remote=b.sdp)
+        Relay(ea, eb)
+        a.rtp.send(rtp(1, payload=b"a"), (HOST, ea.port))  # all three queued before the engine reads
+        stranger.send(rtp(100, payload=b"x"), (HOST, ea.port))
+        stranger.send(rtp(101, payload=b"x"), (HOST, ea.port))
+        await until(lambda: ea.rtp.refused == 2)
+        assert ea.rtp.connected and ea.remote == a.sdp
+        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(1, payload=b"a")]
+        a.rtp.send(rtp(2, payload=b"a"), (HOST, ea.port))
+        assert [d for d, _ in await b.rtp.receive(1)] == [rtp(2, payload=b"a")]
+        assert await nothing_more(b.rtp)
+
+    run(main())
+
+
+def test_a_socket_bound_to_every_address_stays_unconnected_and_hears_each_of_them(run, pools):
+    async def main():
+        first, last = free_range(4)
+        wildcard = PortPool(first, last, "0.0.0.0")
+        _, phone_pool = pools
+        a = await Phone(phone_pool).start()
+        got = []
+        endpoint = await RtpEndpoint.open(wildcard, remote=a.sdp)
+        endpoint.sink = got.append
+        try:
+            for seq, local in enumerate(("127.0.0.1", "127.0.0.2", "127.0.0.1")):  # the host's other address too
+                a.rtp.send(rtp(seq), (local, endpoint.port))
+                await until(lambda n=seq + 1: len(got) == n)
+            assert endpoint.latched and not endpoint.rtp.connected
+            assert endpoint.stats()["latches"] == 1
+        finally:
+            endpoint.close()
 
     run(main())

@@ -28,7 +28,7 @@ from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserFo
 from telephony.models import Extension
 from telephony.selectors import registrations_of, sip_bans, sip_credentials
 from tenants.errors import PlatformError
-from tenants.forms import changes
+from tenants.forms import PeriodForm, changes
 from tenants.models import Client, Role, SipAddressRule, User
 from tenants.services import account_set_password, account_update
 from tenants.views.common import confirm_then, paginated, role_required, service_call, show_once, take_once
@@ -234,6 +234,13 @@ def call_list(request: HttpRequest) -> HttpResponse:
     disposition = request.GET.get("disposition", "")
     if disposition in Cdr.Disposition.values:
         history = history.filter(disposition=disposition)
+    days = PeriodForm(request.GET)  # days in the client's time zone; a bad one is shown, not applied
+    if days.is_valid():
+        period = days.period()
+        if period["since"]:
+            history = history.filter(started_at__gte=period["since"])
+        if period["until"]:
+            history = history.filter(started_at__lt=period["until"])
     active = list(calls.active()[:200])
     if active:  # which of them wait in a park slot (the engines' call index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
@@ -246,6 +253,8 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "may_supervise": request.user.role == Role.CLIENT,
         "dispositions": [c for c in Cdr.Disposition.choices if c[0] != Cdr.Disposition.IN_PROGRESS],
         "disposition": disposition,
+        "days": days,
+        "filtered": bool(disposition or request.GET.get("since") or request.GET.get("until")),
         **paginated(request, history, CALL_SEARCH),
     }
     return render(request, "telephony/call_list.html", context)

@@ -47,3 +47,24 @@ def test_hanging_up_a_call_outside_the_scope_is_404_and_a_lost_engine_is_explain
     own = record(world, ("101", world.user_a1.pk), ("102", world.user_a1b.pk), ended=False)
     answer = portal(world.user_a1).post(f"/calls/{own.call_uuid}/hangup/", follow=True)
     assert "is not running" in answer.content.decode()
+
+
+def test_the_history_is_filtered_by_days_and_a_bad_day_is_a_field_error(world, portal):
+    day = timezone.now() - dt.timedelta(days=3)
+    old = record(world, ("101", world.user_a1.pk), ("102", None), callee_name="Yan Early")
+    Cdr.objects.filter(pk=old.pk).update(started_at=day, answered_at=day, ended_at=day + dt.timedelta(seconds=42))
+    record(world, ("101", world.user_a1.pk), ("102", None), callee_name="Yan Late")
+    http = portal(world.client_a1_op)
+
+    that_day = http.get("/calls/", {"q": "Yan", "since": f"{day:%Y-%m-%d}", "until": f"{day:%Y-%m-%d}"})
+    page = that_day.content.decode()
+    assert "Yan Early" in page and "Yan Late" not in page
+    later = http.get("/calls/", {"q": "Yan", "since": f"{day + dt.timedelta(days=1):%Y-%m-%d}"}).content.decode()
+    assert "Yan Late" in later and "Yan Early" not in later
+
+    bad = http.get("/calls/", {"q": "Yan", "since": "2026-02-30", "until": "2026-01-01"})
+    assert bad.status_code == 200
+    text = bad.content.decode()
+    assert 'id="since-error"' in text and "Yan Early" in text and "Yan Late" in text, "shown, not applied"
+    backwards = http.get("/calls/", {"since": "2026-11-02", "until": "2026-11-01"}).content.decode()
+    assert 'id="until-error"' in backwards

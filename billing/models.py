@@ -245,34 +245,6 @@ class PricingPlan(models.Model):
         return f"{self.client} ({self.kind})"
 
 
-class PlanTerms(models.Model):
-    """A client's pricing plan as it stood from `valid_from` until the client's next row: a month's
-    statement bills the terms in force at the month's end, so changing a plan never rewrites a past
-    month. An empty `kind`: no plan from then on. Written by billing.services.plan_set/plan_delete."""
-
-    client = models.ForeignKey("tenants.Client", on_delete=models.CASCADE, related_name="plan_terms")
-    valid_from = models.DateTimeField()
-    kind = models.CharField(max_length=4, choices=PricingPlan.Kind.choices, blank=True)
-    deck = models.ForeignKey(RateDeck, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    deck_name = models.CharField(max_length=100, blank=True)
-    currency = models.CharField(max_length=3, blank=True)
-    monthly_fee = models.DecimalField(**MONEY, default=0)
-    included_minutes = models.PositiveIntegerField(default=0)
-    conference_rate = models.DecimalField(**MONEY, null=True, blank=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["client", "valid_from"], name="plan_terms_client_from")]
-
-    def __str__(self) -> str:
-        return f"{self.client} from {self.valid_from:%Y-%m-%d %H:%M} ({self.kind or 'no plan'})"
-
-    @classmethod
-    def of(cls, plan: PricingPlan, valid_from) -> PlanTerms:
-        return cls(client_id=plan.client_id, valid_from=valid_from, kind=plan.kind, deck_id=plan.deck_id,
-                   deck_name=plan.deck.name, currency=plan.deck.currency, monthly_fee=plan.monthly_fee,
-                   included_minutes=plan.included_minutes, conference_rate=plan.conference_rate)  # fmt: skip
-
-
 class RatingQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
         """God: every rating; a brand: its clients'; a client operator: the client's; users: none."""

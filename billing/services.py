@@ -10,10 +10,9 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from billing.decks import deck_replace_rates, parse_deck
-from billing.models import Carrier, PlanTerms, PricingPlan, RateDeck, Rating
+from billing.models import Carrier, PricingPlan, RateDeck, Rating
 from billing.rating import RatingRun, rate_again
 from tenants.audit import audit
 from tenants.errors import NotAllowed, PlatformError
@@ -186,7 +185,6 @@ def plan_set(
     try:
         with transaction.atomic():
             plan.save()
-            PlanTerms.of(plan, timezone.now()).save()
     except IntegrityError:
         raise ValidationError({"client": "The client has a plan already."}) from None
     audit(
@@ -209,9 +207,7 @@ def plan_delete(*, actor: User, plan: PricingPlan) -> None:
     _require(actor, Role.GOD, Role.BRAND)
     _in_scope(actor, plan.client.brand_id)
     audit(actor, "plan.delete", plan, client=plan.client)
-    with transaction.atomic():
-        PlanTerms.objects.create(client_id=plan.client_id, valid_from=timezone.now(), kind="")
-        plan.delete()
+    plan.delete()
 
 
 # Rating ----------------------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 stored): usage (calls and minutes per service and direction, every finished record), charges (per
 destination description, the rated calls), the included minutes used, the flat fee and the totals.
 Unrated calls are counted apart and are not in the totals. Months are calendar months in UTC, the
-same months that included minutes are counted in. The plan (kind, fee, included minutes, currency)
-is the one in force at the month's end (billing.models.PlanTerms): changing a plan changes the
-current month's statement and the next ones, never an earlier month's.
+same months that included minutes are counted in. The fee is the client's plan's as it is now.
 
 Who sees which: god every client's, a brand its clients', a client's operators their own; users none.
 """
@@ -21,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import Cdr, PlanTerms, PricingPlan, Rating
+from billing.models import Cdr, PricingPlan, Rating
 from billing.pricing import money
 from tenants.models import Client, Role
 
@@ -75,17 +73,14 @@ def statement_clients(actor) -> QuerySet[Client]:
     """The clients whose statements the actor may see."""
     if actor.role == Role.USER:
         return Client.objects.none()
-    return Client.objects.restrict(actor).select_related("brand")
+    return Client.objects.restrict(actor).select_related("brand", "pricing_plan__deck")
 
 
-def plan_terms(client_ids, moment: dt.datetime) -> dict[int, PlanTerms]:
-    """The plan in force at `moment` of each of these clients that had one then."""
-    rows = (
-        PlanTerms.objects.filter(client_id__in=client_ids, valid_from__lt=moment)
-        .order_by("client_id", "-valid_from", "-id")
-        .distinct("client_id")
-    )
-    return {terms.client_id: terms for terms in rows if terms.kind}
+def _plan(client: Client) -> PricingPlan | None:
+    try:
+        return client.pricing_plan
+    except PricingPlan.DoesNotExist:
+        return None
 
 
 @dataclass
@@ -94,7 +89,7 @@ class Statement:
 
     client: Client
     month: dt.date
-    plan: PlanTerms | None  # in force at the month's end
+    plan: PricingPlan | None
     usage: list[dict] = field(default_factory=list)
     charges: list[dict] = field(default_factory=list)
     included_used_seconds: int = 0
@@ -102,7 +97,7 @@ class Statement:
 
     @property
     def currency(self) -> str:
-        return self.plan.currency if self.plan else ""
+        return self.plan.deck.currency if self.plan else ""
 
     @property
     def monthly_fee(self) -> Decimal:
@@ -146,7 +141,7 @@ class Statement:
 def statement_for(*, client: Client, month: dt.date) -> Statement:
     """The client's statement for a month (the caller has checked the client is in scope)."""
     start, end = month_bounds(month)
-    statement = Statement(client=client, month=month, plan=plan_terms([client.pk], end).get(client.pk))
+    statement = Statement(client=client, month=month, plan=_plan(client))
     records = Cdr.objects.filter(client_id=client.pk, started_at__gte=start, started_at__lt=end, ended_at__isnull=False)
     for row in (
         records.values("service", "direction")
@@ -205,11 +200,9 @@ def statement_summaries(actor, *, month: dt.date) -> list[dict]:
         )
         .order_by()
     }
-    clients = list(statement_clients(actor).order_by("name", "pk"))
-    plans = plan_terms([client.pk for client in clients], end)
     lines = []
-    for client in clients:
-        plan, row = plans.get(client.pk), totals.get(client.pk, {})
+    for client in statement_clients(actor).order_by("name", "pk"):
+        plan, row = _plan(client), totals.get(client.pk, {})
         if plan is None and not row:
             continue
         statement = Statement(client=client, month=month, plan=plan)

@@ -140,7 +140,7 @@ class ChargeLineSerializer(serializers.Serializer):
 class PlanSummarySerializer(serializers.Serializer):
     kind = serializers.CharField()
     deck = serializers.IntegerField(source="deck_id")
-    deck_name = serializers.CharField()
+    deck_name = serializers.CharField(source="deck.name")
     monthly_fee = money()
     included_minutes = serializers.IntegerField()
     conference_rate = money(allow_null=True)

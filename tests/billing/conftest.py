@@ -8,11 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import Cdr, PlanTerms, PricingPlan, RateDeck
+from billing.models import Cdr, PricingPlan, RateDeck
 from billing.services import carrier_create, deck_create, deck_import, plan_set
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
-LONG_AGO = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 HEADER = (
     "prefix,description,price_per_minute,connection_fee,initial_seconds,increment_seconds,effective_from,effective_to\n"
@@ -111,5 +110,4 @@ def priced(world, deck_factory, carrier_factory):
         included_minutes=10,
     )
     plan_set(actor=world.god, client=world.client_b1, deck=deck_b)
-    PlanTerms.objects.update(valid_from=LONG_AGO)  # in force in the months the tests bill, whatever today is
     return {"carrier": carrier, "deck_a": deck_a, "deck_b": deck_b}

@@ -11,9 +11,8 @@ from decimal import Decimal
 from django.db.models import Sum
 
 from billing.csvio import csv_lines
-from billing.models import PlanTerms, PricingPlan, Rating
+from billing.models import Rating
 from billing.rating import rate_new
-from billing.services import plan_delete, plan_set
 from billing.statements import STATEMENT_COLUMNS, statement_for, statement_summaries
 from billing.tasks import rate_new_calls
 from config.celeryconf import app
@@ -96,26 +95,3 @@ def test_the_beat_task_rates_new_calls(world, priced, cdr_factory):
     cdr_factory(world.client_a1, seconds=60)
     assert rate_new_calls() == {"rated": 1, "unrated": 0, "busy": False}
     assert rate_new_calls()["rated"] == 0
-
-
-def test_a_plan_change_bills_from_its_month_on_and_never_rewrites_an_earlier_month(world, priced, api):
-    a2 = world.client_a2  # flat: 25.00 a month with 10 minutes, in force long before
-    plan_set(actor=world.god, client=a2, deck=priced["deck_a"], kind=PricingPlan.Kind.FLAT,
-             monthly_fee=Decimal("40.0000"), included_minutes=20)  # fmt: skip
-    PlanTerms.objects.filter(pk=PlanTerms.objects.latest("id").pk).update(
-        valid_from=dt.datetime(2026, 11, 15, 12, tzinfo=dt.UTC))  # fmt: skip
-    plan_delete(actor=world.god, plan=PricingPlan.objects.get(client=a2))
-    PlanTerms.objects.filter(pk=PlanTerms.objects.latest("id").pk).update(
-        valid_from=dt.datetime(2026, 12, 3, tzinfo=dt.UTC))  # fmt: skip
-
-    october, november, december = (statement_for(client=a2, month=dt.date(2026, m, 1)) for m in (10, 11, 12))
-    assert (october.monthly_fee, october.included_minutes, october.currency) == (Decimal("25.0000"), 10, "EUR")
-    assert (november.monthly_fee, november.included_minutes) == (Decimal("40.0000"), 20), "in force at the month's end"
-    assert december.plan is None and december.monthly_fee == 0 and december.currency == ""
-
-    lines = {line["month"]: line for m in ("10", "11") for line in
-             statement_summaries(world.god, month=dt.date(2026, int(m), 1)) if line["client_id"] == a2.pk}  # fmt: skip
-    assert [lines[month]["monthly_fee"] for month in ("2026-10", "2026-11")] == [Decimal("25.0000"), Decimal("40.0000")]
-    body = api(world.brand_a_op).get(f"/api/v1/statements/{a2.pk}/", {"month": "2026-10"}).json()
-    assert body["plan"]["monthly_fee"] == "25.0000" and body["plan"]["deck_name"] == priced["deck_a"].name
-    assert body["total"] == "25.0000"

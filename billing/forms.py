@@ -8,7 +8,7 @@ from django import forms
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, PricingPlan, RateDeck
 from billing.usage import SERVICES, groups_for
-from conferencing.forms import PeriodForm
+from tenants.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}

@@ -1,7 +1,8 @@
 """The Usage page in every portal, each in its scope (billing/usage.py): the provider per brand or
 company, a brand per company with a person breakdown, an operator the company's people, a user their
 own; with the date range and service filter, totals, links to the details, two bar charts drawn by
-the server, and the table as CSV. Days are whole days in UTC; the current month by default."""
+the server, and the table as CSV. Days are whole days in the portal's time zone (a client's own,
+else UTC); the current month by default."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _form(request: HttpRequest) -> UsageForm:
     """The filter from the query; without days, the current month so far."""
     data = request.GET.dict()
     if not any(name in request.GET for name in ("since", "until")):
-        today = timezone.now().date()
+        today = timezone.localdate()  # in the portal's zone, as the days are read
         data.update(since=today.replace(day=1).isoformat(), until=today.isoformat())
     return UsageForm(data, actor=request.user)
 
@@ -88,7 +89,10 @@ def _charts(request: HttpRequest, form: UsageForm) -> dict:
     return {
         "minutes_chart": bar_chart(chart_id="minutes-per-day", title="Minutes per day", points=days, unit="min"),
         "calls_chart": bar_chart(
-            chart_id="calls-per-hour", title="Calls per hour of day (UTC)", points=hours, unit="calls"
+            chart_id="calls-per-hour",
+            title=f"Calls per hour of day ({timezone.get_current_timezone_name()})",
+            points=hours,
+            unit="calls",
         ),
     }
 

@@ -1,7 +1,8 @@
 """Portal pages for conference usage, in every portal with its own scope (conferencing/reports.py):
 the provider sees every company, a brand its companies, an operator the company, a moderator the
 conferences of their rooms. Usage per company and moderator with totals, the per-conference report
-(one row per join), both as CSV. The days chosen are whole days in UTC; the current month by default."""
+(one row per join), both as CSV. The days chosen are whole days in the portal's time zone; the
+current month by default."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def _filter(request: HttpRequest, form_class: type[PeriodForm]) -> PeriodForm:
     """The report's filter from the query; without one, the current month so far."""
     if any(name in request.GET for name in ("since", "until")):
         return form_class(request.GET)
-    today = timezone.now().date()
+    today = timezone.localdate()  # in the portal's zone, as the days are read
     return form_class({**request.GET.dict(), "since": today.replace(day=1).isoformat(), "until": today.isoformat()})
 
 

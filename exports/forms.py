@@ -49,7 +49,7 @@ class DestinationForm(forms.ModelForm):
     )
     starts_at = forms.DateTimeField(required=False, label="Send records finished from",
                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-                                    help_text="UTC; empty: from now on.")  # fmt: skip
+                                    help_text="In the portal's time zone; empty: from now on.")  # fmt: skip
 
     class Meta:
         model = PushDestination

@@ -5,20 +5,15 @@ failure, sooner, with a doubling backoff."""
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 
 from django.conf import settings
 
 from exports.models import PushDestination
+from tenants.dates import zone_named
 
 
 def _zone(destination: PushDestination) -> dt.tzinfo:
-    if destination.client_id is None:
-        return dt.UTC
-    try:
-        return zoneinfo.ZoneInfo(destination.client.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return dt.UTC
+    return dt.UTC if destination.client_id is None else zone_named(destination.client.timezone)
 
 
 def next_run_after(destination: PushDestination, moment: dt.datetime) -> dt.datetime:

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from config.downloads import download, file_chunks
@@ -76,9 +77,9 @@ def export_push_new(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             destination = services.push_destination_create(actor=request.user, **data)
         if call.ok:
-            messages.success(
-                request, f"{destination.name} created; first run {destination.next_run_at:%Y-%m-%d %H:%M} UTC."
-            )
+            first_run = timezone.localtime(destination.next_run_at)
+            zone = timezone.get_current_timezone_name()
+            messages.success(request, f"{destination.name} created; first run {first_run:%Y-%m-%d %H:%M} ({zone}).")
             return redirect("export_push_detail", pk=destination.pk)
     context = {"title": "New CDR push", "form": form, "submit": "Create", "cancel_url": reverse("export_push_list")}
     return render(request, "portal/form_page.html", context)

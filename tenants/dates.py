@@ -8,9 +8,19 @@ commands, tasks) in UTC.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+
+
+def zone_named(name: str | None) -> dt.tzinfo:
+    """The time zone of that name (a client's `timezone`); UTC for none or one this system no longer
+    knows."""
+    try:
+        return zoneinfo.ZoneInfo(name) if name else dt.UTC
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return dt.UTC
 
 
 def day_start(day: dt.date) -> dt.datetime:

@@ -186,7 +186,9 @@ class PeriodForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("since") and data.get("until") and data["until"] < data["since"]:
+        if data.get("until") == dt.date.max:  # its next midnight, where the period ends, does not exist
+            self.add_error("until", "Choose an earlier day.")
+        elif data.get("since") and data.get("until") and data["until"] < data["since"]:
             self.add_error("until", "The last day must not come before the first.")
         return data
 

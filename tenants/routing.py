@@ -8,7 +8,6 @@ requests, API tokens and WebSocket connections (`actor_refusal`).
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from tenants.dates import zone_named
 from tenants.models import Brand, Client, Domain, Role
 
 URLCONFS = {
@@ -49,12 +49,7 @@ class Portal:
     @property
     def zone(self) -> dt.tzinfo:
         """The time zone the portal's pages show and read times in: a client's own, else UTC."""
-        if self.client is not None:
-            try:
-                return zoneinfo.ZoneInfo(self.client.timezone)
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # saved before validation existed
-                pass
-        return dt.UTC
+        return zone_named(self.client.timezone) if self.client is not None else dt.UTC
 
     @property
     def logo_owner(self):

@@ -31,6 +31,7 @@ from telephony.media.mixer import Mixer
 from telephony.media.player import Player, encode
 from telephony.media.prompts import ENTRY_TONE, EXIT_TONE
 from telephony.media.recorder import Recorder
+from tenants.dates import zone_named
 
 if TYPE_CHECKING:
     from telephony.engine.calls import Call
@@ -47,16 +48,21 @@ def _now() -> dt.datetime:
 
 def room_is_open(room: RoomInfo, now: dt.datetime) -> bool:
     """Unscheduled rooms are always open; a scheduled one from 10 minutes before each occurrence
-    until its end (or its start + max_minutes), repeating daily, on weekdays or weekly."""
+    until its end (or its start + max_minutes), repeating daily, on weekdays or weekly. Occurrences
+    keep the first one's wall-clock time in the client's zone (across summer time), and weekdays
+    are the client's."""
     if room.starts_at is None:
         return True
     length = (room.ends_at - room.starts_at) if room.ends_at else dt.timedelta(minutes=room.max_minutes)
     start, probe = room.starts_at, now + EARLY_OPEN  # (the occurrence that is open or opening now)
     if room.recurrence and probe > start:
+        zone = zone_named(room.zone)
+        first, wall = (moment.astimezone(zone).replace(tzinfo=None) for moment in (start, probe))
         step = dt.timedelta(days=7 if room.recurrence == "weekly" else 1)
-        start += step * ((probe - start) // step)
-        if room.recurrence == "weekdays" and start.weekday() >= 5:
+        occurrence = first + step * ((wall - first) // step)  # the latest one at or before the probe
+        if room.recurrence == "weekdays" and occurrence.weekday() >= 5:
             return False
+        start = occurrence.replace(tzinfo=zone).astimezone(dt.UTC)
     return start - EARLY_OPEN <= now <= start + length
 
 

@@ -60,6 +60,7 @@ class RoomInfo:
     hot_retries: int = 2
     hot_retry_seconds: int = 60
     trigger_number: str = ""
+    zone: str = "UTC"  # the client's time zone, where a schedule's days and times are (not a Room field)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def load_plan(client_id: int) -> ClientPlan:
     with schema_context(client.schema_name):
         rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
                                                   "may_intercept", "may_barge"))  # fmt: skip
-        rooms = [RoomInfo(**values) for values in Room.objects.values(*ROOM_FIELDS)]
+        rooms = [RoomInfo(**values, zone=client.timezone) for values in Room.objects.values(*ROOM_FIELDS)]
     by_extension = {row[0]: Party(*row[1:]) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
@@ -104,7 +105,7 @@ def load_plan(client_id: int) -> ClientPlan:
                       {room.trigger_number: room for room in rooms if room.trigger_number})  # fmt: skip
 
 
-ROOM_FIELDS = list(RoomInfo.__dataclass_fields__)
+ROOM_FIELDS = [name for name in RoomInfo.__dataclass_fields__ if name != "zone"]
 
 
 class Dialplans:

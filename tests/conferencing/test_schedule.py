@@ -41,3 +41,19 @@ def test_recurring_meetings_daily_weekly_and_on_weekdays():
     assert not room_is_open(weekdays, at(days=5, minutes=1)), "Saturday"
     assert not room_is_open(daily, at(days=-1, minutes=1)), "not before the first occurrence"
     assert room_is_open(daily, at(days=2, minutes=-8)), "ten minutes early, every time"
+
+
+def test_a_schedule_keeps_the_clients_wall_clock_and_weekdays():
+    # Weekdays at 08:00 in Auckland from Monday 30 November: 19:00 UTC on the Sunday before.
+    auckland = room(starts_at=dt.datetime(2026, 11, 29, 19, 0, tzinfo=dt.UTC), ends_at=dt.datetime(
+        2026, 11, 29, 19, 30, tzinfo=dt.UTC), recurrence="weekdays", zone="Pacific/Auckland")  # fmt: skip
+    friday, saturday = dt.datetime(2026, 12, 3, 19, 5, tzinfo=dt.UTC), dt.datetime(2026, 12, 4, 19, 5, tzinfo=dt.UTC)
+    assert room_is_open(auckland, friday), "08:05 on Friday in Auckland (Thursday in UTC)"
+    assert not room_is_open(auckland, saturday), "Saturday in Auckland, though a Friday in UTC"
+
+    # Daily at 09:00 in Paris from 2 March (08:00 UTC in winter): at 09:00 in summer time too (07:00 UTC).
+    paris = room(starts_at=dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC), ends_at=dt.datetime(
+        2026, 3, 2, 8, 30, tzinfo=dt.UTC), recurrence="daily", zone="Europe/Paris")  # fmt: skip
+    assert room_is_open(paris, dt.datetime(2026, 11, 30, 8, 5, tzinfo=dt.UTC)), "09:05 in Paris"
+    assert not room_is_open(paris, dt.datetime(2026, 11, 30, 7, 5, tzinfo=dt.UTC)), "08:05 in Paris: too early"
+    assert room_is_open(paris, dt.datetime(2026, 7, 1, 7, 5, tzinfo=dt.UTC)), "09:05 in Paris in summer (07:05 UTC)"

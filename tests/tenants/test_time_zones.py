@@ -3,7 +3,10 @@ provider portals speak UTC."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from tests.billing.test_usage import record
 from tests.billing.test_usage_portal import bars
@@ -55,3 +58,20 @@ def test_a_zone_that_no_longer_exists_falls_back_to_utc(world, portal, paris):
     type(world.client_a1).objects.filter(pk=world.client_a1.pk).update(timezone="Mars/Olympus_Mons")
     page = portal(world.client_a1_op).get("/usage/", NEXT_DAY)
     assert page.status_code == 200 and "times in UTC" in page.content.decode()
+
+
+def test_the_reports_default_to_the_clients_own_current_month(world, portal, monkeypatch):
+    world.client_a1.timezone = "America/Los_Angeles"
+    world.client_a1.save(update_fields=["timezone"])
+    evening = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)  # 19:00 on 30 November in Los Angeles
+    monkeypatch.setattr(timezone, "now", lambda: evening)
+    for url in ("/usage/", "/reports/"):
+        page = portal(world.client_a1_op).get(url).content.decode()
+        assert 'value="2026-11-01"' in page and 'value="2026-11-30"' in page, url
+
+
+def test_a_last_day_past_the_calendar_is_a_field_error(world, portal):
+    http = portal(world.client_a1_op)
+    for url in ("/calls/", "/usage/", "/reports/"):
+        answer = http.get(url, {"since": "2026-11-01", "until": "9999-12-31"})
+        assert answer.status_code == 200 and 'id="until-error"' in answer.content.decode(), url

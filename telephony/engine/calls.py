@@ -39,7 +39,7 @@ from telephony.media.ports import MediaError
 from telephony.media.rtp import RtpEndpoint
 from telephony.media.transcode import transcoder
 from telephony.sip import Request, Response, SipError, parse_uri
-from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
+from telephony.sip.sdp import Codec, build_sdp, common_codecs, event_payload, parse_sdp, telephone_events
 
 if TYPE_CHECKING:
     from telephony.engine.server import Engine
@@ -69,19 +69,18 @@ def media_plan(offered: list[Codec], answered: list[Codec]):
     if not voice:
         return None
     chosen = voice[0]
-    event_a = next((c for c in offered if c.name == "TELEPHONE-EVENT"), None)
-    event_b = next((c for c in answered if c.name == "TELEPHONE-EVENT"), None)
-    events = (event_a, event_b) if event_a is not None and event_b is not None else None
     mine = next((c for c in offered if (c.name, c.rate) == (chosen.name, chosen.rate)), None)
-    if mine is not None:
-        if mine.payload == chosen.payload and (events is None or event_a.payload == event_b.payload):
-            return mine, chosen, None, None
-    else:
+    same = mine is not None
+    if not same:
         ours = [c for c in offered if c.name in TRANSCODABLE]
         mine = next((c for c in ours if c.name in ("PCMU", "PCMA")), ours[0] if ours else None)
         if mine is None or chosen.name not in TRANSCODABLE:
             return None
-    back = (event_b, event_a) if events else None
+    event_a, event_b = telephone_events(offered, mine), telephone_events(answered, chosen)
+    events = (event_a[0], event_b[0]) if event_a and event_b else None
+    if same and mine.payload == chosen.payload and (events is None or events[0].payload == events[1].payload):
+        return mine, chosen, None, None
+    back = events[::-1] if events else None
     return mine, chosen, transcoder(mine, chosen, events=events), transcoder(chosen, mine, events=back)
 
 
@@ -96,11 +95,6 @@ class Supervisor:
     party: MixerParty
     number: str
     mode: str
-
-
-def _event_payload(offered: list[Codec], codec: Codec) -> int | None:
-    """The telephone-event payload type on a leg: the one at the voice codec's clock rate."""
-    return next((c.payload for c in offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate), None)
 
 
 @dataclass
@@ -356,7 +350,7 @@ class Call:
         self.codec, self.codec_b, to_b, to_a = plan
         self.media_a.clock_rate, self.media_b.clock_rate = self.codec.rate, self.codec_b.rate  # (RTP statistics)
         self.media_b.set_remote(answer.audio_address())
-        events = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
+        events = telephone_events(self.offered, self.codec)
         body = build_sdp(self.engine.media.address, self.media_a.port, [self.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         self.caller_answer(body)
@@ -512,7 +506,7 @@ class Call:
         elif self.held == other:
             self.resume()
         answer = {"sendonly": "recvonly", "recvonly": "sendonly"}.get(direction, direction)
-        events = [c for c in (self.offered if leg is self.a else self.offered_b) if c.name == "TELEPHONE-EVENT"][:1]
+        events = telephone_events(self.offered if leg is self.a else self.offered_b, codec)
         leg.sdp_version += 1
         body = build_sdp(self.engine.media.address, media.port, [codec, *events], session_id=self.uuid.int % 10**9,
                          version=leg.sdp_version, direction=answer)  # fmt: skip
@@ -554,7 +548,7 @@ class Call:
             if target is None:
                 return refuse(404, "Nothing Parked There")
             _, _, codec, offered = target.side(target.held)
-            theirs, state = [codec, *[c for c in offered if c.name == "TELEPHONE-EVENT"][:1]], "PARKED"
+            theirs, state = [codec, *telephone_events(offered, codec)], "PARKED"
         else:
             return await self._join_as_supervisor(plan, caller, kind, argument, offer, refuse)
         plan_ = media_plan(theirs, self.offered)
@@ -596,7 +590,7 @@ class Call:
         if target.state != "ANSWERED" or self.state == "ENDED":
             self.close_media()
             return refuse(404, "No Call To Join")
-        events = [c for c in self.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate][:1]
+        events = telephone_events(self.offered, codec)
         self.ua.respond(self.stx, 200, to_tag=self.a.local_tag,
                         body=build_sdp(self.engine.media.address, self.media_a.port, [codec, *events],
                                        session_id=self.uuid.int % 10**9))  # fmt: skip
@@ -608,7 +602,7 @@ class Call:
     def adopt(self, other: Call, side: str, codec_other: Codec, stay_to_new, new_to_stay) -> None:
         """`other`'s caller leg, answered here, becomes this call's `side` and is bridged to the party on
         the other side; `other` ends without a record (its leg and media are this call's now)."""
-        events = [c for c in other.offered if c.name == "TELEPHONE-EVENT"][:1]
+        events = telephone_events(other.offered, codec_other)
         other.ua.respond(other.stx, 200, to_tag=other.a.local_tag,
                          body=build_sdp(self.engine.media.address, other.media_a.port, [codec_other, *events],
                                         session_id=other.uuid.int % 10**9))  # fmt: skip
@@ -638,7 +632,7 @@ class Call:
         self._stop_ringing()
         if self.b_tx is not None:
             self.b_tx.cancel()
-        events_a = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
+        events_a = telephone_events(self.offered, codec_a)
         self.caller_answer(build_sdp(self.engine.media.address, self.media_a.port, [codec_a, *events_a],
                                      session_id=self.uuid.int % 10**9))  # fmt: skip
         self.codec, self.media_a.clock_rate = codec_a, codec_a.rate
@@ -666,9 +660,9 @@ class Call:
             for side in ("caller", "callee"):
                 _, endpoint, side_codec, side_offered = self.side(side)
                 self.mixed[side] = self.mixer.add(endpoint, side_codec.name, voice_pt=side_codec.payload,
-                                                  event_pt=_event_payload(side_offered, side_codec), name=side,
+                                                  event_pt=event_payload(side_offered, side_codec), name=side,
                                                   clock_rate=side_codec.rate)  # fmt: skip
-        party = self.mixer.add(media, codec.name, voice_pt=codec.payload, event_pt=_event_payload(offered, codec),
+        party = self.mixer.add(media, codec.name, voice_pt=codec.payload, event_pt=event_payload(offered, codec),
                                name=f"supervisor {supervisor}", muted=mode == "monitor", clock_rate=codec.rate,
                                heard_by=[self.mixed[agent]] if mode == "whisper" else None)  # fmt: skip
         leg.name, media.clock_rate = "supervisor", codec.rate
@@ -693,9 +687,10 @@ class Call:
             self.mixer.close()
             self.mixer, self.mixed = None, {}
             if self.state == "ANSWERED":
-                events_a = [c for c in self.offered if c.name == "TELEPHONE-EVENT"][:1]
-                events_b = [c for c in self.offered_b if c.name == "TELEPHONE-EVENT"][:1]
-                _, _, a_to_b, b_to_a = media_plan([self.codec, *events_a], [self.codec_b, *events_b])
+                _, _, a_to_b, b_to_a = media_plan(
+                    [self.codec, *telephone_events(self.offered, self.codec)],
+                    [self.codec_b, *telephone_events(self.offered_b, self.codec_b)],
+                )
                 self.rebridge("caller", a_to_b, b_to_a)
 
     def unsupervise(self) -> None:
@@ -885,7 +880,7 @@ class Call:
         answered leg (named `name`) with its media and converters from `codec` and back; else (status,
         reason) of the failure, or (0, why) when `still()` says the call ended while it rang."""
         media = await self.engine.media.open(remote=None)
-        events = [c for c in offered if c.name == "TELEPHONE-EVENT"][:1]
+        events = telephone_events(offered, codec)
         extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name != codec.name]
         offer = [codec, *events, *(extra if codec.name in TRANSCODABLE else [])]
         domain = self.route.domain
@@ -967,9 +962,10 @@ class Call:
         moving = "callee" if other_leaving == "caller" else "caller"
         _, _, stay_codec, stay_offered = self.side(staying)
         move_leg, move_media, move_codec, move_offered = other.side(moving)
-        stay_events = [c for c in stay_offered if c.name == "TELEPHONE-EVENT"][:1]
-        move_events = [c for c in move_offered if c.name == "TELEPHONE-EVENT"][:1]
-        plan = media_plan([stay_codec, *stay_events], [move_codec, *move_events])
+        plan = media_plan(
+            [stay_codec, *telephone_events(stay_offered, stay_codec)],
+            [move_codec, *telephone_events(move_offered, move_codec)],
+        )
         if plan is None:
             return "the parties have no codec in common and none the engine converts"
         _, _, stay_to_new, new_to_stay = plan
@@ -1233,7 +1229,7 @@ class OriginatedCall(Call):
             return
         self.caller_connected = True
         self._stop_ringing()
-        self.offered = [voice[0], *[c for c in codecs if c.name == "TELEPHONE-EVENT" and c.rate == voice[0].rate][:1]]
+        self.offered = [voice[0], *telephone_events(codecs, voice[0])]
         self.media_a.set_remote(answer.audio_address())
         self.line_answered()
 

@@ -25,12 +25,13 @@ from django.conf import settings
 
 from billing.models import Cdr
 from telephony.engine.dialplan import Party, RoomInfo, Route
-from telephony.engine.ivr import Ivr, answer, event_payload
+from telephony.engine.ivr import Ivr, answer
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
 from telephony.media.player import Player, encode
 from telephony.media.prompts import ENTRY_TONE, EXIT_TONE
 from telephony.media.recorder import Recorder
+from telephony.sip.sdp import event_payload
 from tenants.dates import zone_named
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
                      moderator=room.moderator if room else None)  # fmt: skip
     if not await answer(call, offer):
         return
-    ivr = Ivr(call, event_payload(call))
+    ivr = Ivr(call, event_payload(call.offered, call.codec))
     if room is None:
         for _ in range(TRIES):
             room = plan.rooms.get(await ivr.ask("conference_id", 9))
@@ -210,7 +211,8 @@ class Conference:
         call = participant.call
         codec = call.codec
         participant.party = self.mixer.add(call.media_a, codec.name, voice_pt=codec.payload,
-                                           event_pt=event_payload(call), name=participant.number or participant.id,
+                                           event_pt=event_payload(call.offered, codec),
+                                           name=participant.number or participant.id,
                                            muted=participant.muted, clock_rate=codec.rate)  # fmt: skip
         participant.party.on_telephone_event = participant.keys.push_packet
 

@@ -18,8 +18,9 @@ from billing.models import Cdr
 from conferencing.notifications import target_result
 from telephony.engine.calls import OriginatedCall
 from telephony.engine.dialplan import Party, Route
-from telephony.engine.ivr import Ivr, event_payload
+from telephony.engine.ivr import Ivr
 from telephony.media.player import AudioFileError
+from telephony.sip.sdp import event_payload
 
 if TYPE_CHECKING:
     from telephony.engine.conference import Conference
@@ -148,7 +149,7 @@ class Notify(OriginatedCall):
         self.engine.background(self.deliver())
 
     async def deliver(self) -> None:
-        ivr = Ivr(self, event_payload(self))
+        ivr = Ivr(self, event_payload(self.offered, self.codec))
         try:
             frames = await self.engine.message_frames(self.message, self.codec.name)
         except AudioFileError:

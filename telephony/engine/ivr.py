@@ -20,7 +20,7 @@ from telephony.media.dtmf import DtmfCollector
 from telephony.media.player import Frames, Player
 from telephony.media.ports import MediaError
 from telephony.media.recorder import record_endpoint
-from telephony.sip.sdp import build_sdp
+from telephony.sip.sdp import build_sdp, event_payload, telephone_events
 
 if TYPE_CHECKING:
     from telephony.engine.calls import Call
@@ -72,11 +72,6 @@ class Ivr:
         return False
 
 
-def event_payload(call: Call) -> int | None:
-    codec = call.codec
-    return next((c.payload for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate), None)
-
-
 async def answer(call: Call, offer) -> bool:
     """Answer a phone's INVITE with the engine's own media (the first codec it can decode), for a voice
     menu; False (the call refused) when no codec fits or no port is free."""
@@ -93,7 +88,7 @@ async def answer(call: Call, offer) -> bool:
     if call.state == "ENDED":
         call.close_media()
         return False
-    events = [c for c in call.offered if c.name == "TELEPHONE-EVENT" and c.rate == codec.rate][:1]
+    events = telephone_events(call.offered, codec)
     call.codec, call.media_a.clock_rate, call.offered = codec, codec.rate, [codec, *events]
     call.ua.respond(call.stx, 200, to_tag=call.a.local_tag,
                     body=build_sdp(engine.media.address, call.media_a.port, call.offered,
@@ -116,12 +111,12 @@ async def record_message(call: Call, plan, extension: int, dialled: str, message
         return
     if not await answer(call, offer):
         return
-    ivr = Ivr(call, event_payload(call))
+    ivr = Ivr(call, event_payload(call.offered, call.codec))
     await ivr.play("record_after_tone", "beep")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".recording.wav")
     recording = record_endpoint(call.media_a, partial, codec=call.codec.name, voice_pt=call.codec.payload,
-                                event_pts=[p for p in [event_payload(call)] if p is not None],
+                                event_pts=[p for p in [event_payload(call.offered, call.codec)] if p is not None],
                                 on_event=ivr.digits.push_packet)  # fmt: skip
     started = time.monotonic()
     await ivr.wait_for_key("#", MAX_RECORDING)

@@ -152,6 +152,18 @@ def build_sdp(address: str, port: int, codecs: list[Codec], *, session_id: int, 
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
+def telephone_events(codecs: list[Codec], voice: Codec) -> list[Codec]:
+    """The telephone-event codec (RFC 4733 DTMF) among `codecs` that goes with `voice`: the one at its
+    clock rate, as a list of one (or none) to follow `voice` in an SDP."""
+    return [c for c in codecs if c.name == "TELEPHONE-EVENT" and c.rate == voice.rate][:1]
+
+
+def event_payload(codecs: list[Codec], voice: Codec) -> int | None:
+    """The payload type of telephone_events(codecs, voice), None without one."""
+    events = telephone_events(codecs, voice)
+    return events[0].payload if events else None
+
+
 def common_codecs(offer: list[Codec], supported: list[Codec]) -> list[Codec]:
     """The offered codecs that the other side supports too, in the offer's order of preference;
     telephone-event kept when both have it (RFC 4733 DTMF)."""

@@ -72,3 +72,19 @@ def test_opus_keeps_its_channels_both_ways_and_its_48k_clock():
     back = parse_sdp(body).audio.codecs
     assert [(c.name, c.rate, c.channels) for c in back] == [("OPUS", 48000, 2), ("TELEPHONE-EVENT", 48000, 1)]
     assert b"PCMU/8000\r\n" in build_sdp("10.0.0.5", 20000, [Codec(0, "PCMU", 8000)], session_id=7)
+
+
+def test_dtmf_goes_with_the_voice_codecs_clock_rate_whatever_the_offers_order():
+    from telephony.engine.calls import media_plan
+    from telephony.sip.sdp import event_payload, telephone_events
+
+    pcmu, pcma, opus = Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(111, "OPUS", 48000, channels=2)
+    wide, narrow = Codec(110, "TELEPHONE-EVENT", 48000), Codec(101, "TELEPHONE-EVENT", 8000)
+    offer = [opus, wide, pcmu, narrow]
+    assert telephone_events(offer, pcmu) == [narrow] and telephone_events(offer, opus) == [wide]
+    assert event_payload(offer, pcmu) == 101 and event_payload([pcmu], pcmu) is None
+    # The phone answers PCMU with the engine's 8 kHz events: relayed untouched, whichever event came first.
+    assert media_plan([pcmu, wide, narrow], [pcmu, narrow])[2:] == (None, None)
+    # PCMA against the caller's PCMU: the events are converted between the 8 kHz types.
+    _, _, to_b, _ = media_plan([pcmu, wide, narrow], [pcma, Codec(96, "TELEPHONE-EVENT", 8000)])
+    assert to_b is not None

@@ -11,7 +11,20 @@ from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
 
-class CdrQuerySet(RestrictedQuerySet):
+class StartedWithin(RestrictedQuerySet):
+    """Call rows (records, ratings) of a period: started at `since` or later and before `until`;
+    an open end (None) does not narrow."""
+
+    def started_within(self, since=None, until=None):
+        rows = self
+        if since is not None:
+            rows = rows.filter(started_at__gte=since)
+        if until is not None:
+            rows = rows.filter(started_at__lt=until)
+        return rows
+
+
+class CdrQuerySet(StartedWithin):
     def restrict(self, actor):
         """God: every call; a brand: its clients'; a client operator: the client's; a user: the calls
         they placed or took."""
@@ -245,7 +258,7 @@ class PricingPlan(models.Model):
         return f"{self.client} ({self.kind})"
 
 
-class RatingQuerySet(RestrictedQuerySet):
+class RatingQuerySet(StartedWithin):
     def restrict(self, actor):
         """God: every rating; a brand: its clients'; a client operator: the client's; users: none."""
         if actor.role == Role.GOD:

@@ -66,11 +66,7 @@ def unrated_calls(actor, *, since: dt.datetime | None = None, until: dt.datetime
     """Billable calls that could not be priced, newest first, with the reason."""
     if actor.role not in (Role.GOD, Role.BRAND):
         return Rating.objects.none()
-    ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED)
-    if since is not None:
-        ratings = ratings.filter(started_at__gte=since)
-    if until is not None:
-        ratings = ratings.filter(started_at__lt=until)
+    ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED).started_within(since, until)
     return ratings.select_related("cdr", "client").order_by("-started_at", "-cdr_id")
 
 

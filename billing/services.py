@@ -218,11 +218,7 @@ def rating_retry(
 ) -> RatingRun:
     """Rate the unrated calls in the actor's scope again (after a plan or a rate was added)."""
     _require(actor, Role.GOD, Role.BRAND)
-    ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED)
-    if since is not None:
-        ratings = ratings.filter(started_at__gte=since)
-    if until is not None:
-        ratings = ratings.filter(started_at__lt=until)
+    ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED).started_within(since, until)
     if client is not None:
         ratings = ratings.filter(client_id=client.pk)
     run = rate_again(ratings)

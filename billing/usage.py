@@ -70,10 +70,7 @@ def usage_records(actor, *, service: str = "all", since: dt.datetime | None = No
         records = records.filter(person_id=actor.pk)
     if service != "all":
         records = records.filter(service=service)
-    if since is not None:
-        records = records.filter(started_at__gte=since)
-    if until is not None:
-        records = records.filter(started_at__lt=until)
+    records = records.started_within(since, until)
     if client_id is not None:
         records = records.filter(client_id=client_id)
     if person_id is not None:

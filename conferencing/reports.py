@@ -9,8 +9,6 @@ company, a moderator the conferences of their own rooms.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.db.models import Count, Q, QuerySet, Sum
 
 from billing.models import Cdr
@@ -29,14 +27,6 @@ def conference_records(actor) -> QuerySet[Cdr]:
     return joins.restrict(actor)
 
 
-def _period(records: QuerySet[Cdr], since: dt.datetime | None, until: dt.datetime | None) -> QuerySet[Cdr]:
-    if since is not None:
-        records = records.filter(started_at__gte=since)
-    if until is not None:
-        records = records.filter(started_at__lt=until)
-    return records
-
-
 def minutes(seconds: int | None) -> float:
     return round((seconds or 0) / 60, 2)
 
@@ -44,7 +34,8 @@ def minutes(seconds: int | None) -> float:
 def conference_usage(actor, *, since=None, until=None) -> list[dict]:
     """Per company and moderator: joins (events), distinct conferences and minutes in conferences."""
     rows = (
-        _period(conference_records(actor), since, until)
+        conference_records(actor)
+        .started_within(since, until)
         .filter(ended_at__isnull=False)
         .values("client_id", "client__name", "moderator_id", "moderator__name")
         .annotate(events=Count("id"), conferences=Count("conference", distinct=True), seconds=Sum("billsec"))
@@ -68,7 +59,7 @@ def conference_usage(actor, *, since=None, until=None) -> list[dict]:
 def conference_detail(actor, *, conference: str = "", client_id: int | None = None, moderator_id: int | None = None,
                       since=None, until=None) -> QuerySet[Cdr]:  # fmt: skip
     """The joins (one row each), newest first, narrowed to a conference, company or moderator."""
-    records = _period(conference_records(actor), since, until).filter(ended_at__isnull=False)
+    records = conference_records(actor).started_within(since, until).filter(ended_at__isnull=False)
     if conference:
         records = records.filter(conference=conference)
     if client_id is not None:

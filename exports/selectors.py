@@ -56,11 +56,7 @@ class CdrFilter:
 
 def cdr_export_records(*, actor: User, filters: CdrFilter) -> QuerySet[Cdr]:
     """The finished calls the actor may export (Cdr.restrict), narrowed by the filters."""
-    records = Cdr.objects.restrict(actor).filter(ended_at__isnull=False)
-    if filters.since is not None:
-        records = records.filter(started_at__gte=filters.since)
-    if filters.until is not None:
-        records = records.filter(started_at__lt=filters.until)
+    records = Cdr.objects.restrict(actor).filter(ended_at__isnull=False).started_within(filters.since, filters.until)
     if filters.client is not None:
         records = records.filter(client_id=filters.client)
     if filters.service:

@@ -236,11 +236,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
         history = history.filter(disposition=disposition)
     days = PeriodForm(request.GET)  # days in the client's time zone; a bad one is shown, not applied
     if days.is_valid():
-        period = days.period()
-        if period["since"]:
-            history = history.filter(started_at__gte=period["since"])
-        if period["until"]:
-            history = history.filter(started_at__lt=period["until"])
+        history = history.started_within(**days.period())
     active = list(calls.active()[:200])
     if active:  # which of them wait in a park slot (the engines' call index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)

@@ -6,7 +6,16 @@ from django.conf import settings
 
 from config.redis_store import get_redis, rkey
 from telephony.models import Extension
-from tenants.models import Client
+from tenants.models import Client, Role
+
+
+def acting_line(actor, number: str = "") -> Extension | None:
+    """The line an action rings for the actor (a park retrieval, a supervision): a user's own; the
+    line an operator names by its number. None when there is no such line in the actor's scope."""
+    lines = Extension.objects.restrict(actor)
+    if actor.role == Role.USER:
+        return lines.first()
+    return lines.filter(number=number).first() if number else None
 
 
 def sip_credentials(*, client: Client, extension: Extension) -> dict:

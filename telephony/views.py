@@ -26,7 +26,7 @@ from telephony.calls import (
 )
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
-from telephony.selectors import registrations_of, sip_bans, sip_credentials
+from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
 from tenants.models import Client, Role, SipAddressRule, User
@@ -258,11 +258,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
 
 def _acting_line(request: HttpRequest, problem: str) -> Extension:
     """The line an action rings: a user's own; an operator names it in the form's "to"."""
-    if request.user.role == Role.USER:
-        extension = Extension.objects.filter(account=request.user).first()
-    else:
-        line = request.POST.get("to", "").strip()
-        extension = Extension.objects.filter(number=line).first() if line else None
+    extension = acting_line(request.user, request.POST.get("to", "").strip())
     if extension is None:
         raise ValidationError({"to": problem})
     return extension

@@ -25,7 +25,7 @@ from telephony.calls import (
     call_transfer,
 )
 from telephony.models import Extension
-from telephony.selectors import sip_credentials
+from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.dates import parse_moment
 from tenants.models import Role
@@ -242,10 +242,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     def _line(self, request, data: dict, problem: str) -> Extension:
         """The line an action rings: a user's own, or the one an operator names in "line"."""
-        if request.user.role == Role.USER:
-            extension = Extension.objects.filter(account=request.user).first()
-        else:
-            extension = Extension.objects.filter(number=data.get("line", "")).first()
+        extension = acting_line(request.user, data.get("line", ""))
         if extension is None:
             raise ValidationError({"line": [problem]})
         return extension

@@ -14,8 +14,9 @@ call:
 
 A park slot is claimed with HSETNX, so two engines never give out the same slot. Entries are
 removed only by the engine that wrote them (compare-and-delete), so a line with calls on two
-engines keeps the newer one's entry; a dead engine's entries point at an engine the edge no longer
-lists, and the edge then routes as usual. Dial codes (also in the dial plan):
+engines keeps the newer one's entry. A dead engine's entries are removed by the survivor that finds
+it dead (`forget_engine`, with its records): until then the edge, which no longer lists it, routes
+as usual. Dial codes (also in the dial plan):
 
     *8          pick up the client's oldest ringing call
     **<ext>     pick up the call ringing extension <ext>
@@ -42,7 +43,7 @@ RECORD_MESSAGE = "*89"
 MONITOR, WHISPER, BARGE = "*81", "*82", "*83"
 SUPERVISE = {MONITOR: "monitor", WHISPER: "whisper", BARGE: "barge"}
 PARK_SLOTS = range(1, 21)  # slots 1..20 per client
-ENTRY_TTL = 4 * 3600  # a crashed engine's entries go away on their own
+ENTRY_TTL = 4 * 3600  # a client's index goes away after this long without a write
 
 # KEYS[1] = hash; ARGV = field, value: delete the field only if it still holds our value.
 DELETE_IF_MINE = """
@@ -188,6 +189,22 @@ class EngineIndex:
 
     def free_slot(self, client: int, slot: int, call_uuid) -> None:
         self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
+
+
+async def forget_engine(redis, prefix: str, engine_id: str) -> int:
+    """Remove a dead engine's entries from every client's index (redis-py asyncio client): its park
+    slots become free, *8 no longer finds its ringing calls first. Compare-and-delete, so an entry
+    another engine has written since stays. The number of entries removed."""
+    removed = 0
+    async for key in redis.scan_iter(match=where_key(prefix, "*"), count=500):
+        for field, value in (await redis.hgetall(key)).items():
+            if value.decode().split(" ", 1)[0] == engine_id:
+                removed += await redis.eval(DELETE_IF_MINE, 1, key, field, value)
+    async for key in redis.scan_iter(match=ringing_key(prefix, "*"), count=500):
+        dead = [m for m in await redis.zrange(key, 0, -1) if m.decode().rsplit(" ", 1)[-1] == engine_id]
+        if dead:
+            removed += await redis.zrem(key, *dead)
+    return removed
 
 
 def parked_calls(redis, prefix: str, client: int) -> dict[str, int]:

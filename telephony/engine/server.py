@@ -23,7 +23,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.redis_store import follow
-from telephony.callindex import EngineIndex
+from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.conference import Conference
@@ -274,17 +274,22 @@ class Engine:
 
     async def close_lost_calls(self) -> None:
         """Every few seconds: the records left open by engines that stopped heartbeating are closed
-        (cause engine-lost), by whichever survivor gets there first."""
-        key = registry_key(self.config.redis_prefix)
+        (cause engine-lost), by whichever survivor gets there first; then each dead engine's call
+        index entries are removed and it leaves the registry."""
+        key, prefix = registry_key(self.config.redis_prefix), self.config.redis_prefix
         while True:
             await asyncio.sleep(LOST_CHECK)
             try:
                 now = time.time()
-                records = [EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)]
-                live = {e.id for e in records if now - e.at < LOST_AFTER} | {self.id}
+                records = {raw: EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)}
+                live = {e.id for e in records.values() if now - e.at < LOST_AFTER} | {self.id}
                 closed = await sync_to_async(cdr_close_lost, thread_sensitive=False)(live, at=_now())
                 if closed:
                     log.warning("closed %d call records of engines that are gone", closed)
+                for raw, dead in ((raw, e) for raw, e in records.items() if e.id not in live):
+                    forgotten = await forget_engine(self.redis, prefix, dead.id)
+                    await self.redis.eval(DELETE_IF_MINE, 1, key, dead.id, raw)  # unless it came back
+                    log.warning("engine %s is gone: %d call index entries removed", dead.id, forgotten)
             except Exception:
                 log.exception("could not close the records of lost engines")
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from billing.csvio import csv_response
 from conferencing.forms import JoinsFilterForm, PeriodForm
-from conferencing.reports import USAGE_COLUMNS, conference_detail, conference_usage
-from conferencing.selectors import accounts_of, detail_columns, join_row, usage_totals
+from conferencing.reports import USAGE_COLUMNS, conference_detail, conference_records, conference_usage
+from conferencing.selectors import detail_columns, join_row, usage_totals
 from tenants.models import Client, Role
 from tenants.views.common import paginated, role_required
 
@@ -89,8 +89,10 @@ def report_detail(request: HttpRequest) -> HttpResponse:
             company = Client.objects.restrict(request.user).filter(pk=data["client"]).first()
             narrowed.append(f"company {company.name if company else data['client']}")
         if data["moderator"]:
-            moderator = accounts_of([data["moderator"]]).get(data["moderator"])
-            narrowed.append(f"moderator {moderator.name if moderator else data['moderator']}")
+            # The name from a join the actor may see: an id from the query names nobody else.
+            records = conference_records(request.user).filter(moderator_id=data["moderator"])
+            name = records.values_list("moderator__name", flat=True).first()
+            narrowed.append(f"moderator {name or data['moderator']}")
         if data["conference"]:
             narrowed.append(f"conference {data['conference']}")
         context["narrowed"] = narrowed

@@ -24,12 +24,6 @@ def dial_code(room: Room) -> str:
     return f"*88{room.conference_id}"
 
 
-def moderators_of(rooms) -> dict[int, User]:
-    """The rooms' moderators by id, in one query (their accounts live in the public schema)."""
-    ids = {room.moderator_id for room in rooms}
-    return {user.pk: user for user in User.objects.filter(pk__in=ids)}
-
-
 def live_state(conference: dict | None) -> dict:
     """The engine's summary of a running conference in the shape the API and the pages show; the
     same keys when it does not run, so readers need no special case."""

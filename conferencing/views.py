@@ -15,7 +15,7 @@ from conferencing import services
 from conferencing.forms import RoomForm
 from conferencing.live import ACTIONS, conference_live, running_conferences
 from conferencing.models import Room
-from conferencing.selectors import ROOM_FIELDS, dial_code, live_state, moderators_of, running_conferences_for
+from conferencing.selectors import ROOM_FIELDS, accounts_of, dial_code, live_state, running_conferences_for
 from tenants.errors import PlatformError
 from tenants.forms import changes
 from tenants.models import Client, Role, User
@@ -60,7 +60,7 @@ def _live(request: HttpRequest, room: Room) -> dict:
 def room_list(request: HttpRequest) -> HttpResponse:
     context = {"title": "Conference rooms" if request.user.role == Role.CLIENT else "My conference rooms",
                **paginated(request, Room.objects.restrict(request.user), SEARCH)}  # fmt: skip
-    moderators = moderators_of(context["rows"])
+    moderators = accounts_of(room.moderator_id for room in context["rows"])
     running = {c["conference"]: len(c.get("participants", [])) for c in running_conferences(request.user.client_id)}
     for room in context["rows"]:
         room.moderator_user = moderators.get(room.moderator_id)

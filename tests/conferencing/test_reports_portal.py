@@ -71,6 +71,13 @@ def test_an_operator_reads_usage_per_moderator_and_follows_it_to_the_conferences
     assert [row[1] for row in table_rows(http.get(to_moderator + "&q=guest"), "joins")] == ["555"]
 
 
+def test_a_moderator_id_from_another_scope_names_nobody(world, portal, conferences):
+    page = portal(world.client_a1_op).get("/reports/conferences/", {**NOVEMBER, "moderator": world.user_b1.pk})
+    text = page.content.decode()
+    assert page.status_code == 200 and f"moderator {world.user_b1.pk}" in text
+    assert world.user_b1.name not in text and table_rows(page, "joins") == [["No conference joins."]]
+
+
 def test_the_dates_narrow_the_report(world, portal, conferences):
     http = portal(world.client_a1_op)
     assert table_rows(http.get("/reports/", {"since": "2026-11-03", "until": "2026-11-30"}), "usage") == [

@@ -5,8 +5,7 @@ from rest_framework import serializers
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, Rate, RateDeck
 from billing.usage import GROUPS, SERVICES
-from conferencing.api.serializers import PeriodSerializer as DaysSerializer
-from tenants.api.base import ScopedRelatedField
+from tenants.api.base import PeriodSerializer, ScopedRelatedField
 from tenants.models import Brand, Client
 
 
@@ -176,11 +175,6 @@ class UnratedSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
-class PeriodSerializer(serializers.Serializer):
-    since = serializers.DateTimeField(required=False, help_text="Calls started at or after.")
-    until = serializers.DateTimeField(required=False, help_text="Calls started before.")
-
-
 class RetryResultSerializer(serializers.Serializer):
     rated = serializers.IntegerField()
     unrated = serializers.IntegerField()
@@ -189,7 +183,7 @@ class RetryResultSerializer(serializers.Serializer):
 # Usage across services (billing/usage.py) ---------------------------------------------------------
 
 
-class UsageQuerySerializer(DaysSerializer):
+class UsageQuerySerializer(PeriodSerializer):
     service = serializers.ChoiceField(choices=SERVICES, required=False, default="all")
     group = serializers.ChoiceField(
         choices=list(GROUPS), required=False, help_text="person, company (god, brands) or brand (god); by role."

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from conferencing.live import ACTIONS
 from conferencing.models import Campaign, Message, Room, Target
 from conferencing.selectors import ROOM_FIELDS, TARGET_COLUMNS, dial_code, record_code
-from tenants.api.base import ScopedRelatedField
-from tenants.dates import parse_moment
+from tenants.api.base import PeriodSerializer, ScopedRelatedField
 from tenants.models import Role, User
 
 GENERATED = "Empty: generated (6 digits)."
@@ -163,32 +161,6 @@ class CampaignDetailSerializer(CampaignSerializer):
 
     class Meta(CampaignSerializer.Meta):
         fields = [*CampaignSerializer.Meta.fields, "targets"]
-
-
-@extend_schema_field(OpenApiTypes.DATETIME)
-class MomentField(serializers.Field):
-    """An ISO date (its midnight in UTC) or date-time."""
-
-    default_error_messages = {"invalid": "Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."}
-
-    def to_internal_value(self, data):
-        moment = parse_moment(str(data).strip())
-        if moment is None:
-            self.fail("invalid")
-        return moment
-
-    def to_representation(self, value) -> str:
-        return value.isoformat()
-
-
-class PeriodSerializer(serializers.Serializer):
-    since = MomentField(required=False, help_text="From (included): an ISO date (midnight UTC) or date-time.")
-    until = MomentField(required=False, help_text="Until (excluded): an ISO date (midnight UTC) or date-time.")
-
-    def validate(self, data: dict) -> dict:
-        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
-            raise serializers.ValidationError({"until": ["Until must come after since."]})
-        return data
 
 
 class DetailQuerySerializer(PeriodSerializer):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
+
+from tenants.dates import parse_moment
 
 
 class ScopedViewSet(viewsets.GenericViewSet):
@@ -32,3 +36,31 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
 def changed_fields(serializer) -> dict:
     """Validated fields that a PATCH/PUT actually sent."""
     return {key: value for key, value in serializer.validated_data.items() if key in serializer.initial_data}
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class MomentField(serializers.Field):
+    """An ISO date (its midnight in UTC, the API's zone) or date-time (tenants.dates.parse_moment)."""
+
+    default_error_messages = {"invalid": "Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."}
+
+    def to_internal_value(self, data):
+        moment = parse_moment(str(data).strip())
+        if moment is None:
+            self.fail("invalid")
+        return moment
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class PeriodSerializer(serializers.Serializer):
+    """A period of call records for list and report queries; a bad or backwards one is a field error."""
+
+    since = MomentField(required=False, help_text="From (included): an ISO date (midnight UTC) or date-time.")
+    until = MomentField(required=False, help_text="Until (excluded): an ISO date (midnight UTC) or date-time.")
+
+    def validate(self, data: dict) -> dict:
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise serializers.ValidationError({"until": ["Until must come after since."]})
+        return data

@@ -86,3 +86,10 @@ def normalise_number(number: str) -> str:
     if digits.startswith("00"):
         digits = digits[2:]
     return digits
+
+
+def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The calendar month (UTC) of `month`'s year and month: its first moment and the next month's.
+    Included minutes and statements count in these months."""
+    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
+    return start, dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=dt.UTC)

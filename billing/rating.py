@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.models import Cdr, PricingPlan, Rate, RateDeck, Rating, RatingCursor
-from billing.pricing import DeckIndex, Tariff, billed_seconds, charge, money, normalise_number
+from billing.pricing import DeckIndex, Tariff, billed_seconds, charge, money, month_bounds, normalise_number
 
 BATCH = 5000  # records per window
 SETTLE = dt.timedelta(minutes=2)  # longer than any transaction of the CDR writer stays open
@@ -116,8 +116,7 @@ class Rater:
     def _included_used(self, key: tuple[int, int, int]) -> int:
         if key not in self.used:
             client_id, year, month = key
-            start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
-            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
+            start, end = month_bounds(dt.date(year, month, 1))
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT coalesce(sum(included_seconds), 0) FROM {RATING} "  # noqa: S608

@@ -20,7 +20,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import Cdr, PricingPlan, Rating
-from billing.pricing import money
+from billing.pricing import money, month_bounds
 from tenants.models import Client, Role
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -58,11 +58,6 @@ def parse_month(text: str | None) -> dt.date:
     if not found or not (1 <= int(found[2]) <= 12) or not (2000 <= int(found[1]) <= 2999):
         raise ValidationError({"month": "Give a month as YYYY-MM, such as 2026-11."})
     return dt.date(int(found[1]), int(found[2]), 1)
-
-
-def month_bounds(month: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
-    return start, dt.datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=dt.UTC)
 
 
 def minutes(seconds: int | None) -> Decimal:

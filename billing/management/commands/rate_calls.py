@@ -10,8 +10,9 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.models import Rating
+from billing.pricing import month_bounds
 from billing.rating import rate_again, rate_new, rate_period
-from billing.statements import month_bounds, parse_month
+from billing.statements import parse_month
 from tenants.dates import parse_moment
 
 

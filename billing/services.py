@@ -213,14 +213,10 @@ def plan_delete(*, actor: User, plan: PricingPlan) -> None:
 # Rating ----------------------------------------------------------------------------------------
 
 
-def rating_retry(
-    *, actor: User, since: dt.datetime | None = None, until: dt.datetime | None = None, client: Client | None = None
-) -> RatingRun:
+def rating_retry(*, actor: User, since: dt.datetime | None = None, until: dt.datetime | None = None) -> RatingRun:
     """Rate the unrated calls in the actor's scope again (after a plan or a rate was added)."""
     _require(actor, Role.GOD, Role.BRAND)
     ratings = Rating.objects.restrict(actor).filter(status=Rating.Status.UNRATED).started_within(since, until)
-    if client is not None:
-        ratings = ratings.filter(client_id=client.pk)
     run = rate_again(ratings)
     audit(actor, "rating.retry", "unrated calls", brand=actor.brand, rated=run.rated, unrated=run.unrated)
     return run

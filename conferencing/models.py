@@ -175,8 +175,6 @@ class Target(models.Model):
         BUSY = "busy", "Busy"
         FAILED = "failed", "Failed"
 
-    FINAL = {State.CONFIRMED}
-
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     number = models.CharField(max_length=32)
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)

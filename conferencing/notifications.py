@@ -190,8 +190,6 @@ def targets_due(campaign: Campaign, now: dt.datetime) -> tuple[list[Target], flo
         if target.state == Target.State.PENDING:
             due.append(target)
             continue
-        if target.attempts > campaign.retries:
-            continue
         wait = (target.last_called_at + dt.timedelta(seconds=campaign.retry_seconds) - now).total_seconds()
         if wait <= 0:
             due.append(target)

@@ -67,12 +67,6 @@ class DeckImportSerializer(serializers.Serializer):
         return upload
 
 
-class ProblemSerializer(serializers.Serializer):
-    line = serializers.IntegerField(allow_null=True)
-    column = serializers.CharField()
-    message = serializers.CharField()
-
-
 class DeckImportResultSerializer(serializers.Serializer):
     imported = serializers.IntegerField()
 

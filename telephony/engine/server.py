@@ -118,7 +118,7 @@ class Engine:
         owner = await self.callindex.claim_conference(client, room.conference_id, room.access_number)
         if owner is not None:
             alive = await self.redis.hget(registry_key(self.config.redis_prefix), owner)
-            if alive is not None and time.time() - EngineInfo.from_json(alive).at < LOST_AFTER:
+            if alive is not None and EngineInfo.from_json(alive).fresh():  # the edges' test: they route there
                 return None
             await self.callindex.claim_conference(client, room.conference_id, room.access_number, force=True)
         conference = self.conferences[(client, room.conference_id)] = Conference(self, client, room)

@@ -18,14 +18,10 @@ from conferencing.forms import CampaignForm, MessageRecordForm, MessageUploadFor
 from conferencing.models import Campaign, Message
 from conferencing.selectors import TARGET_COLUMNS, accounts_of, campaigns_counted, record_code, target_row
 from telephony.models import Extension
-from tenants.models import Client, Role
-from tenants.views.common import confirm_then, paginated, role_required, service_call
+from tenants.models import Role
+from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
 
 MEMBERS = (Role.CLIENT, Role.USER)
-
-
-def _client(request: HttpRequest) -> Client:
-    return Client.objects.get_for(request.user, pk=request.user.client_id)
 
 
 def _line(request: HttpRequest) -> Extension | None:
@@ -52,7 +48,7 @@ def message_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         with service_call(request, form) as call:
-            message = notifications.message_create(actor=request.user, client=_client(request), name=data["name"],
+            message = notifications.message_create(actor=request.user, client=own_client(request), name=data["name"],
                                                    upload=data["audio"])  # fmt: skip
         if call.ok:
             messages.success(request, f"Message {message.name} uploaded ({message.seconds:.1f} s).")
@@ -72,7 +68,7 @@ def message_record(request: HttpRequest) -> HttpResponse:
     form = MessageRecordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            message = notifications.message_create(actor=request.user, client=_client(request),
+            message = notifications.message_create(actor=request.user, client=own_client(request),
                                                    name=form.cleaned_data["name"])  # fmt: skip
         if call.ok:
             messages.success(request, f"Message {message.name} created: dial {record_code(message)} from your phone "
@@ -88,7 +84,7 @@ def message_delete(request: HttpRequest, pk: int) -> HttpResponse:
     message = Message.objects.get_for(request.user, pk=pk)
     return confirm_then(
         request,
-        lambda: notifications.message_delete(actor=request.user, client=_client(request), message=message),
+        lambda: notifications.message_delete(actor=request.user, client=own_client(request), message=message),
         title=f"Delete message {message.name}",
         question=f"Delete the message {message.name} and its audio?",
         submit="Delete message",
@@ -116,7 +112,9 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None, actor=request.user)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            campaign = notifications.campaign_create(actor=request.user, client=_client(request), **form.cleaned_data)
+            campaign = notifications.campaign_create(
+                actor=request.user, client=own_client(request), **form.cleaned_data
+            )
         if call.ok:
             messages.success(request, f"Notification {campaign.name} created: check it, then start it.")
             return redirect("campaign_detail", pk=campaign.pk)
@@ -140,7 +138,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def campaign_start(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = Campaign.objects.get_for(request.user, pk=pk)
     with service_call(request) as call:
-        notifications.campaign_start(actor=request.user, client=_client(request), campaign=campaign)
+        notifications.campaign_start(actor=request.user, client=own_client(request), campaign=campaign)
     if call.ok:
         messages.success(request, f"Notification {campaign.name} started: the report fills in as the numbers answer.")
     return redirect("campaign_detail", pk=campaign.pk)

@@ -18,8 +18,8 @@ from conferencing.models import Room
 from conferencing.selectors import ROOM_FIELDS, accounts_of, dial_code, live_state, running_conferences_for
 from tenants.errors import PlatformError
 from tenants.forms import changes
-from tenants.models import Client, Role, User
-from tenants.views.common import confirm_then, paginated, role_required, service_call
+from tenants.models import Role, User
+from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
 
 SEARCH = ["name", "conference_id", "access_number"]
 MEMBERS = (Role.CLIENT, Role.USER)
@@ -39,10 +39,6 @@ DONE = {
 }
 
 
-def _client(request: HttpRequest) -> Client:
-    return Client.objects.get_for(request.user, pk=request.user.client_id)
-
-
 def _room(request: HttpRequest, pk: int) -> Room:
     return Room.objects.get_for(request.user, pk=pk)
 
@@ -50,7 +46,7 @@ def _room(request: HttpRequest, pk: int) -> Room:
 def _live(request: HttpRequest, room: Room) -> dict:
     """The room's conference for the live part of its page; an engine that does not answer is said."""
     try:
-        state = live_state(conference_live(actor=request.user, client=_client(request), room=room))
+        state = live_state(conference_live(actor=request.user, client=own_client(request), room=room))
     except PlatformError as exc:
         return {**live_state(None), "problem": exc.message}
     return state
@@ -73,7 +69,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
 
 @role_required(*MEMBERS)
 def room_create(request: HttpRequest) -> HttpResponse:
-    client = _client(request)
+    client = own_client(request)
     form = RoomForm(request.POST or None, actor=request.user, client=client)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
@@ -112,7 +108,7 @@ def room_live(request: HttpRequest, pk: int) -> HttpResponse:
     if action not in ACTIONS or action == "show":
         raise Http404("No such action.")
     try:
-        conference_live(actor=request.user, client=_client(request), room=room, action=action,
+        conference_live(actor=request.user, client=own_client(request), room=room, action=action,
                         participant=request.POST.get("participant", ""),
                         number=request.POST.get("number", "").strip())  # fmt: skip
     except ValidationError as exc:
@@ -127,7 +123,7 @@ def room_live(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*MEMBERS)
 def room_update(request: HttpRequest, pk: int) -> HttpResponse:
     room = _room(request, pk)
-    client = _client(request)
+    client = own_client(request)
     form = RoomForm(request.POST or None, actor=request.user, client=client, room=room)
     if request.method == "POST" and form.is_valid():
         fields = changes(form, *ROOM_FIELDS)
@@ -146,7 +142,7 @@ def room_delete(request: HttpRequest, pk: int) -> HttpResponse:
     room = _room(request, pk)
     return confirm_then(
         request,
-        lambda: services.room_delete(actor=request.user, client=_client(request), room=room),
+        lambda: services.room_delete(actor=request.user, client=own_client(request), room=room),
         title=f"Delete room {room.name}",
         question=f"Delete the room {room.name} (conference ID {room.conference_id})? Its numbers stop answering.",
         submit="Delete room",

@@ -29,16 +29,12 @@ from telephony.models import Extension
 from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
-from tenants.models import Client, Role, SipAddressRule, User
+from tenants.models import Role, SipAddressRule, User
 from tenants.services import account_set_password, account_update
-from tenants.views.common import confirm_then, paginated, role_required, service_call, show_once, take_once
+from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call, show_once, take_once
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
 CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name"]
-
-
-def _client(request: HttpRequest) -> Client:
-    return Client.objects.get_for(request.user, pk=request.user.client_id)
 
 
 def _extensions(actor: User):
@@ -70,7 +66,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
             extension, secret = services.extension_create(
-                actor=request.user, client=_client(request), **form.cleaned_data
+                actor=request.user, client=own_client(request), **form.cleaned_data
             )
         if call.ok:
             show_once(request, _secret_slot(extension), secret)
@@ -86,8 +82,8 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "title": f"User {extension.number} {extension.display_name}",
         "extension": extension,
-        "sip": sip_credentials(client=_client(request), extension=extension),
-        "registrations": registrations_of(client=_client(request), extension=extension),
+        "sip": sip_credentials(client=own_client(request), extension=extension),
+        "registrations": registrations_of(client=own_client(request), extension=extension),
         "reset_form": SecretResetForm(),
     }
     return _with_secret(request, "telephony/user_detail.html", context, extension)
@@ -112,7 +108,7 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             line = changes(form, "number", "display_name", "may_intercept", "may_barge")
             if line:
-                services.extension_update(actor=request.user, client=_client(request), extension=extension, **line)
+                services.extension_update(actor=request.user, client=own_client(request), extension=extension, **line)
             account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))
             if form.cleaned_data["password"]:
                 account_set_password(actor=request.user, account=account, password=form.cleaned_data["password"])
@@ -133,7 +129,7 @@ def user_reset_secret(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request) as call:
             secret = services.extension_reset_secret(
                 actor=request.user,
-                client=_client(request),
+                client=own_client(request),
                 extension=extension,
                 sip_username=form.cleaned_data["sip_username"] or None,
             )
@@ -148,7 +144,7 @@ def user_delete(request: HttpRequest, pk: int) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, pk=pk)
     return confirm_then(
         request,
-        lambda: services.extension_delete(actor=request.user, client=_client(request), extension=extension),
+        lambda: services.extension_delete(actor=request.user, client=own_client(request), extension=extension),
         title=f"Delete user {extension.number}",
         question=f"Delete {extension.account.name} ({extension.account.email}) and extension {extension.number}? "
         "Their phone stops registering and they can no longer sign in.",
@@ -165,8 +161,8 @@ def my_phone(request: HttpRequest) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
     context = {
         "title": "My phone",
-        "sip": sip_credentials(client=_client(request), extension=extension),
-        "registrations": registrations_of(client=_client(request), extension=extension),
+        "sip": sip_credentials(client=own_client(request), extension=extension),
+        "registrations": registrations_of(client=own_client(request), extension=extension),
     }
     return _with_secret(request, "telephony/my_phone.html", context, extension)
 
@@ -176,7 +172,7 @@ def my_phone(request: HttpRequest) -> HttpResponse:
 def my_phone_reset(request: HttpRequest) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
     with service_call(request) as call:
-        secret = services.extension_reset_secret(actor=request.user, client=_client(request), extension=extension)
+        secret = services.extension_reset_secret(actor=request.user, client=own_client(request), extension=extension)
     if call.ok:
         show_once(request, _secret_slot(extension), secret)
         messages.success(request, "New SIP secret generated; set it in your phone.")

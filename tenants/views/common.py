@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from tenants.errors import PlatformError
+from tenants.models import Client
 
 PAGE_SIZE = 25
 ONCE_PREFIX = "ocx-once:"
@@ -36,6 +37,11 @@ def role_required(*roles: str) -> Callable:
         return login_required(guarded)
 
     return decorator
+
+
+def own_client(request: HttpRequest) -> Client:
+    """The client of the signed-in operator or user (through its scope: 404 for anyone else)."""
+    return Client.objects.get_for(request.user, pk=request.user.client_id)
 
 
 def paginated(request: HttpRequest, queryset: QuerySet, search: Iterable[str], per_page: int = PAGE_SIZE) -> dict:

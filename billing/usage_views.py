@@ -6,8 +6,6 @@ else UTC); the current month by default."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
@@ -36,19 +34,12 @@ PROVIDERS = (Role.GOD, Role.BRAND)
 
 def _form(request: HttpRequest) -> UsageForm:
     """The filter from the query; without days, the current month so far."""
-    data = request.GET.dict()
-    if not any(name in request.GET for name in ("since", "until")):
-        today = timezone.localdate()  # in the portal's zone, as the days are read
-        data.update(since=today.replace(day=1).isoformat(), until=today.isoformat())
-    return UsageForm(data, actor=request.user)
+    return UsageForm(UsageForm.month_so_far(request.GET), actor=request.user)
 
 
 def _query(form: UsageForm, **more) -> str:
-    data = form.cleaned_data
-    base = {name: data[name].isoformat() for name in ("since", "until") if data.get(name)}
-    if data.get("service") and data["service"] != "all":
-        base["service"] = data["service"]
-    return urlencode({k: v for k, v in {**base, **more}.items() if v not in (None, "")})
+    service = form.cleaned_data.get("service")
+    return form.query(**{"service": service if service != "all" else None, **more})
 
 
 def _usage(request: HttpRequest) -> tuple[UsageForm, str, list[dict] | None]:

@@ -6,12 +6,9 @@ current month by default."""
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
 from billing.csvio import csv_response
 from conferencing.forms import JoinsFilterForm, PeriodForm
@@ -26,16 +23,7 @@ PROVIDERS = (Role.GOD, Role.BRAND)
 
 def _filter(request: HttpRequest, form_class: type[PeriodForm]) -> PeriodForm:
     """The report's filter from the query; without one, the current month so far."""
-    if any(name in request.GET for name in ("since", "until")):
-        return form_class(request.GET)
-    today = timezone.localdate()  # in the portal's zone, as the days are read
-    return form_class({**request.GET.dict(), "since": today.replace(day=1).isoformat(), "until": today.isoformat()})
-
-
-def _query(form: PeriodForm, **more) -> str:
-    """The query string of the form's days (and more), for links and downloads."""
-    days = {name: form.cleaned_data[name].isoformat() for name in ("since", "until") if form.cleaned_data.get(name)}
-    return urlencode({**days, **{k: v for k, v in more.items() if v not in (None, "")}})
+    return form_class(form_class.month_so_far(request.GET))
 
 
 def _usage(request: HttpRequest) -> tuple[PeriodForm, list[dict]]:
@@ -48,9 +36,9 @@ def report_usage(request: HttpRequest) -> HttpResponse:
     form, rows = _usage(request)
     providers = request.user.role in PROVIDERS
     for row in rows:
-        row["detail_query"] = _query(form, moderator=row["moderator_id"], client=row["client_id"] if providers else "")
+        row["detail_query"] = form.query(moderator=row["moderator_id"], client=row["client_id"] if providers else "")
     context = {"title": "Conference usage", "form": form, "rows": rows, "totals": usage_totals(rows),
-               "providers": providers, "query": _query(form) if form.is_valid() else ""}  # fmt: skip
+               "providers": providers, "query": form.query() if form.is_valid() else ""}  # fmt: skip
     return render(request, "conferencing/report_usage.html", context)
 
 
@@ -83,7 +71,7 @@ def report_detail(request: HttpRequest) -> HttpResponse:
         context.update(paginated(request, joins, ["caller_number", "caller_name"]))
         context["rows"] = [join_row(cdr) for cdr in context["rows"]]
         for row in context["rows"]:
-            row["conference_query"] = _query(form, conference=row["conference"], client=row["client_id"])
+            row["conference_query"] = form.query(conference=row["conference"], client=row["client_id"])
         narrowed = []
         if data["client"]:
             company = Client.objects.restrict(request.user).filter(pk=data["client"]).first()
@@ -96,9 +84,9 @@ def report_detail(request: HttpRequest) -> HttpResponse:
         if data["conference"]:
             narrowed.append(f"conference {data['conference']}")
         context["narrowed"] = narrowed
-        context["query"] = _query(form, conference=data["conference"], moderator=data["moderator"],
+        context["query"] = form.query(conference=data["conference"], moderator=data["moderator"],
                                   client=data["client"])  # fmt: skip
-        context["usage_url"] = reverse("report_usage") + "?" + _query(form)
+        context["usage_url"] = reverse("report_usage") + "?" + form.query()
     return render(request, "conferencing/report_detail.html", context)
 
 

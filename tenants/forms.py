@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.utils import timezone
 
 from tenants.dates import day_start
 from tenants.models import Brand, Client, Role, User
@@ -183,6 +185,22 @@ class PeriodForm(forms.Form):
 
     since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+
+    @staticmethod
+    def month_so_far(query) -> dict:
+        """The query's fields, with this month so far (in the current time zone) when it names no day:
+        a report's data when nothing was chosen yet."""
+        data = query.dict()
+        if not any(name in query for name in ("since", "until")):
+            today = timezone.localdate()
+            data.update(since=today.replace(day=1).isoformat(), until=today.isoformat())
+        return data
+
+    def query(self, **more) -> str:
+        """The query string of the form's days and `more` (empty values left out), for links and
+        downloads."""
+        days = {name: self.cleaned_data[name].isoformat() for name in ("since", "until") if self.cleaned_data.get(name)}
+        return urlencode({k: v for k, v in {**days, **more}.items() if v not in (None, "")})
 
     def clean(self):
         data = super().clean()

@@ -8,10 +8,10 @@ from django.core.validators import RegexValidator
 from django.db import models
 
 from tenants.models import Role
-from tenants.scoping import RestrictedQuerySet
+from tenants.scoping import ProviderScopedQuerySet, RestrictedQuerySet
 
 
-class StartedWithin(RestrictedQuerySet):
+class StartedWithin(ProviderScopedQuerySet):
     """Call rows (records, ratings) of a period: started at `since` or later and before `until`;
     an open end (None) does not narrow."""
 
@@ -26,19 +26,12 @@ class StartedWithin(RestrictedQuerySet):
 
 class CdrQuerySet(StartedWithin):
     def restrict(self, actor):
-        """God: every call; a brand: its clients'; a client operator: the client's; a user: the calls
-        they placed or took."""
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(brand_id=actor.brand_id)
-        if actor.role == Role.CLIENT:
-            return self.filter(client_id=actor.client_id)
+        """As ProviderScopedQuerySet; and a user: the calls they placed or took."""
         if actor.role == Role.USER:
             return self.filter(client_id=actor.client_id).filter(
                 models.Q(account_id=actor.pk) | models.Q(callee_account_id=actor.pk)
             )
-        return self.none()
+        return super().restrict(actor)
 
     def active(self):
         return self.filter(ended_at__isnull=True)
@@ -217,15 +210,8 @@ class Rate(models.Model):
         return f"{self.prefix} {self.description}"
 
 
-class PricingPlanQuerySet(RestrictedQuerySet):
-    def restrict(self, actor):
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(client__brand_id=actor.brand_id)
-        if actor.role == Role.CLIENT:
-            return self.filter(client_id=actor.client_id)
-        return self.none()
+class PricingPlanQuerySet(ProviderScopedQuerySet):
+    brand_field = "client__brand_id"  # a plan knows its brand through its client
 
 
 class PricingPlan(models.Model):
@@ -259,15 +245,7 @@ class PricingPlan(models.Model):
 
 
 class RatingQuerySet(StartedWithin):
-    def restrict(self, actor):
-        """God: every rating; a brand: its clients'; a client operator: the client's; users: none."""
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(brand_id=actor.brand_id)
-        if actor.role == Role.CLIENT:
-            return self.filter(client_id=actor.client_id)
-        return self.none()
+    """Scoped as ProviderScopedQuerySet: users see no rating."""
 
 
 class Rating(models.Model):

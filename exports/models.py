@@ -9,29 +9,17 @@ from __future__ import annotations
 from django.db import models
 
 from tenants.models import Role
-from tenants.scoping import RestrictedQuerySet
+from tenants.scoping import ProviderScopedQuerySet
 
 
-def _scope_filter(actor) -> models.Q | None:
-    """Rows of the actor's scope: god all, a brand its own and its clients', a client operator the client's."""
-    if actor.role == Role.GOD:
-        return models.Q()
-    if actor.role == Role.BRAND:
-        return models.Q(brand_id=actor.brand_id)
-    if actor.role == Role.CLIENT:
-        return models.Q(client_id=actor.client_id)
-    return None
-
-
-class ExportJobQuerySet(RestrictedQuerySet):
+class ExportJobQuerySet(ProviderScopedQuerySet):
     def restrict(self, actor):
         """God: all; a brand operator: the brand's jobs; a client operator: the client's; a user: their own."""
         if actor.role == Role.USER:
             return self.filter(requested_by_id=actor.pk)
         if actor.role == Role.BRAND:
             return self.filter(brand_id=actor.brand_id, client__isnull=True)
-        scope = _scope_filter(actor)
-        return self.none() if scope is None else self.filter(scope)
+        return super().restrict(actor)
 
 
 class ExportJob(models.Model):
@@ -71,10 +59,8 @@ class ExportJob(models.Model):
         return self.status in (self.Status.DONE, self.Status.FAILED)
 
 
-class DestinationQuerySet(RestrictedQuerySet):
-    def restrict(self, actor):
-        scope = _scope_filter(actor)
-        return self.none() if scope is None else self.filter(scope)
+class DestinationQuerySet(ProviderScopedQuerySet):
+    """God all, a brand its own destinations and its clients', a client operator the client's."""
 
     def due(self, now):
         return self.filter(enabled=True, next_run_at__lte=now).filter(

@@ -20,3 +20,23 @@ class RestrictedQuerySet(models.QuerySet):
             return self.restrict(actor).get(**lookup)
         except (self.model.DoesNotExist, ValueError, TypeError) as exc:
             raise Http404(f"No {self.model._meta.verbose_name} matches the given query.") from exc
+
+
+class ProviderScopedQuerySet(RestrictedQuerySet):
+    """Rows that belong to a brand and, within it, to one client (call records, ratings, plans,
+    exports in the public schema): god sees all, a brand operator its brand's, a client operator its
+    client's, users none; a model with more to say overrides `restrict` and falls back on this one.
+    `brand_field` and `client_field` name the columns that hold the row's brand and client."""
+
+    brand_field = "brand_id"
+    client_field = "client_id"
+
+    def restrict(self, actor):
+        role = actor.role  # the values of tenants.models.Role, which imports this module
+        if role == "god":
+            return self.all()
+        if role == "brand":
+            return self.filter(**{self.brand_field: actor.brand_id})
+        if role == "client":
+            return self.filter(**{self.client_field: actor.client_id})
+        return self.none()

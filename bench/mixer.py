@@ -38,13 +38,14 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from rtp_relay import PTIME, cpu_seconds, pace  # noqa: E402  (bench/rtp_relay.py: the senders' pacing)
 
 from telephony.media import Mixer, PortPool, RtpEndpoint  # noqa: E402
 from telephony.media.codecs import new_encoder  # noqa: E402
 
 HOST = "127.0.0.1"
-PTIME = 0.020
-SLOTS = 20
 
 
 # -- the phones (sender subprocess)
@@ -114,20 +115,6 @@ async def talk(socks: list[socket.socket], parties: int, talkers: int, warmup: f
     await asyncio.sleep(0.3)
     report = {"sent": sum(p.seq for p in phones), "received_measured": received, "seconds_measured": measured}
     print(json.dumps(report), flush=True)
-
-
-async def pace(phones: list[PhoneSocket], start: float, until: float) -> None:
-    slots = [phones[s::SLOTS] for s in range(SLOTS)]
-    step = PTIME / SLOTS
-    total = round((until - start) / step)
-    done = 0
-    while done < total:
-        due = min(total, int((time.monotonic() - start) / step) + 1)
-        while done < due:
-            for phone in slots[done % SLOTS]:
-                phone.send()
-            done += 1
-        await asyncio.sleep(max(0.0005, start + done * step - time.monotonic()))
 
 
 # -- the mixer (this process)
@@ -246,10 +233,6 @@ async def without_sockets(args: argparse.Namespace, parties: int, ticks: int = 5
             push, receive = push + between - before, receive + after - between
     mixer.close()
     return {"parties": parties, "push_us": push / ticks / parties * 1e6, "tick_us": receive / ticks * 1e6}
-
-
-def cpu_seconds(before: resource.struct_rusage, after: resource.struct_rusage) -> float:
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 async def run_all(args: argparse.Namespace) -> list[dict]:

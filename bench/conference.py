@@ -53,13 +53,11 @@ PHONES = ROOT / "bench" / "conference_phones.py"
 sys.path.insert(0, str(ROOT / "bench"))
 import edge_setup  # noqa: E402  (bench/edge_setup.py)
 from engine import start_engine, wait_for_engine  # noqa: E402  (bench/engine.py)
-from engine_media import Step, _interrupted, phones_step  # noqa: E402  (bench/engine_media.py)
+from engine_media import JITTER_LIMIT, LOSS_LIMIT, Step, _interrupted, best, phones_step  # noqa: E402
 from sip_register import free_port, stop_procs  # noqa: E402
 
 DEFAULT_SINGLE = [50, 100, 200, 300, 400, 500]
 DEFAULT_TOTAL = [200, 400, 500, 600, 800]
-LOSS_LIMIT = 1.0  # %
-JITTER_LIMIT = 10.0  # ms, p99 of |D|
 ROOM_LIMIT = 500  # a room's max_participants at most (conferencing.models.Room)
 DATABASE, REDIS_DB, PREFIX = "ocx_bench_conference", 6, "ocx-bench-conference"  # nobody else's
 PIN, MODERATOR_PIN = "2468", "1357"
@@ -244,11 +242,6 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, list[ConferenceS
 
 
 # -- report
-
-
-def best(steps: list[ConferenceStep]) -> ConferenceStep | None:
-    clean = [s for s in steps if not s.problems()]
-    return clean[-1] if clean else None
 
 
 def report(results: dict[str, list[ConferenceStep]], args: argparse.Namespace, load0: float, wall: float) -> None:

@@ -3,7 +3,7 @@ them as CSV through PostgreSQL's COPY (billing.csvio), at about `psql \\copy`'s 
 
 The columns a billing system needs: id, created at, company, user (a conference's moderator), service
 type and id, destination number, direction, called at, joined at, disconnected at, duration, billable
-seconds, cost, price, engine. Cost and price come from billing's rating once it exists (rated_prices).
+seconds, cost, price, engine. Cost and price come from billing's rating (rated_prices).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from django.apps import apps
 from django.db import connection
 from django.db.models import QuerySet
 
 from billing.csvio import copy_csv, text_sql, time_sql
-from billing.models import Cdr
+from billing.models import Cdr, Rating
 from exports.models import ExportJob
 from tenants.models import Client, User
 
@@ -71,19 +70,11 @@ def count_upto(records: QuerySet[Cdr], limit: int) -> int:
     return records.order_by()[: limit + 1].count()
 
 
-def rated_prices() -> tuple[str, str, str, str] | None:
-    """Where billing's rating keeps each call's cost and price, as (table, CDR column, cost column,
-    price column), when the model `billing.Rating` (one row per CDR) exists; else None, and the export's
-    cost and price stay empty. The only place that knows about rating."""
-    try:
-        model = apps.get_model("billing", "Rating")
-    except LookupError:
-        return None
-    fields = {field.name: field for field in model._meta.concrete_fields}
-    link = next((f for f in fields.values() if f.is_relation and f.related_model is Cdr), None)
-    if link is None or "cost" not in fields or "price" not in fields:
-        return None
-    return model._meta.db_table, link.column, fields["cost"].column, fields["price"].column
+def rated_prices() -> tuple[str, str, str, str]:
+    """Where billing's rating keeps each call's cost and price (billing.Rating, one row per CDR): its
+    table, CDR column, cost column and price column. An unrated call's cost and price stay empty."""
+    meta = Rating._meta
+    return meta.db_table, meta.get_field("cdr").column, meta.get_field("cost").column, meta.get_field("price").column
 
 
 def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at", "id")) -> tuple[str, tuple]:
@@ -93,12 +84,9 @@ def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at"
     inner, params = records.order_by().values(*CDR_FIELDS).query.sql_with_params()
     q = connection.ops.quote_name
     user = "CASE WHEN c.service = 'conference' THEN c.moderator_id ELSE coalesce(c.account_id, c.callee_account_id) END"
-    rated = rated_prices()
-    cost, price, join_rated = "NULL", "NULL", ""
-    if rated is not None:
-        table, link, cost_column, price_column = rated
-        join_rated = f" LEFT JOIN {q(table)} r ON r.{q(link)} = c.id"
-        cost, price = f"r.{q(cost_column)}", f"r.{q(price_column)}"
+    table, link, cost_column, price_column = rated_prices()
+    join_rated = f" LEFT JOIN {q(table)} r ON r.{q(link)} = c.id"
+    cost, price = f"r.{q(cost_column)}", f"r.{q(price_column)}"
     columns = [
         "c.id", "c.call_uuid", time_sql("c.started_at"), text_sql("cl.name"), "c.client_id", user, text_sql("u.name"),
         "c.service", text_sql("CASE WHEN c.service = 'conference' THEN c.conference ELSE '' END"),

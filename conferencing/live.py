@@ -11,6 +11,7 @@ from conferencing.models import Room
 from config.redis_store import get_redis
 from telephony.callindex import where_key
 from telephony.calls import EngineUnavailable, NotPossible, ask_engine, live_engines
+from telephony.engines import least_busy
 from tenants.errors import NotAllowed
 from tenants.models import Role
 
@@ -50,8 +51,8 @@ def conference_live(*, actor, client, room: Room, action: str = "show", particip
     engines = live_engines()
     engine = conference_engine(client.pk, room.conference_id)
     if (engine is None or engine not in engines) and action in STARTING:
-        ready = [e for e in engines.values() if not e.draining]
-        engine = min(ready, key=lambda e: e.calls / max(e.capacity, 1)).id if ready else None
+        starter = least_busy(engines.values())
+        engine = starter.id if starter else None
     if engine is None or engine not in engines:
         if action == "show":
             return None

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 
 from billing.models import Cdr
 from config.redis_store import get_redis
-from telephony.engines import EngineInfo, engine_channel, registry_key
+from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
 from tenants.errors import NotAllowed, PlatformError
 from tenants.models import Role
 
@@ -183,9 +183,8 @@ def call_originate(*, actor, client, to: str, extension) -> str:
     answers. Returns the new call's id at once (its progress shows in the call events and the list)."""
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
         raise NotAllowed("Only the client's operators and users place calls.")
-    live = [e for e in live_engines().values() if not e.draining and e.calls < e.capacity]
-    if not live:
+    engine = least_busy(live_engines().values())
+    if engine is None:
         raise EngineUnavailable("No call engine is running.")
-    engine = min(live, key=lambda e: e.calls / max(e.capacity, 1))
     message = {"type": "engine.originate", "client": client.pk, "extension": extension.pk, "to": to}
     return ask_engine(engine.id, message)["call"]

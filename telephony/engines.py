@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 HEARTBEAT = 1.0
@@ -47,6 +48,13 @@ class EngineInfo:
 
     def fresh(self, now: float | None = None) -> bool:
         return (now or time.time()) - self.at <= STALE_AFTER
+
+
+def least_busy(engines: Iterable[EngineInfo]) -> EngineInfo | None:
+    """Of these engines, the one that takes calls (not draining, below its capacity) with the
+    smallest share of its capacity in use; None when none takes calls."""
+    ready = [e for e in engines if not e.draining and e.calls < e.capacity]
+    return min(ready, key=lambda e: e.calls / max(e.capacity, 1), default=None)
 
 
 def engine_channel(engine_id: str) -> str:

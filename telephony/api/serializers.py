@@ -4,9 +4,10 @@ from rest_framework import serializers
 
 from billing.models import Cdr
 from telephony.models import Extension
+from tenants.api.base import RefuseUnchangeable
 
 
-class ExtensionUserSerializer(serializers.ModelSerializer):
+class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     """An employee: login account and extension in one object."""
 
     email = serializers.EmailField(source="account.email")

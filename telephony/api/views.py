@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -72,19 +73,22 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         serializer = self.get_serializer(extension, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         fields = changed_fields(serializer)
-        account_fields = fields.pop("account", {})
+        fields.pop("account", None)
+        # e-mail, name and active flag have sources under `account`: all of them that were sent.
+        account_fields = serializer.validated_data.get("account", {})
         fields.pop("password", None)
         if fields.get("sip_username", extension.sip_username) != extension.sip_username:
             raise ValidationError({"sip_username": "The SIP user name changes with a new secret: use reset-secret."})
         fields.pop("sip_username", None)
-        if account_fields:
-            account_update(actor=request.user, account=extension.account, **account_fields)
-        if "password" in serializer.validated_data:
-            account_set_password(
-                actor=request.user, account=extension.account, password=serializer.validated_data["password"]
-            )
-        if fields:
-            extension = services.extension_update(**self.service_kwargs(), extension=extension, **fields)
+        with transaction.atomic():  # all of the change or none of it
+            if account_fields:
+                account_update(actor=request.user, account=extension.account, **account_fields)
+            if "password" in serializer.validated_data:
+                account_set_password(
+                    actor=request.user, account=extension.account, password=serializer.validated_data["password"]
+                )
+            if fields:
+                extension = services.extension_update(**self.service_kwargs(), extension=extension, **fields)
         return Response(self.get_serializer(extension).data)
 
     def destroy(self, request, pk=None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
@@ -36,6 +37,46 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
 def changed_fields(serializer) -> dict:
     """Validated fields that a PATCH/PUT actually sent."""
     return {key: value for key, value in serializer.validated_data.items() if key in serializer.initial_data}
+
+
+class RefuseUnchangeable:
+    """Serializer mixin: on an update, a sent field that cannot change here (read-only, one of
+    `Meta.frozen_fields`, or unknown) is a field error unless it repeats the current value; it is
+    never silently ignored, so a 200 means every field sent was applied."""
+
+    CANNOT_CHANGE = "This field cannot be changed here."
+
+    def to_internal_value(self, data):
+        if self.instance is None or not isinstance(data, dict | QueryDict):
+            return super().to_internal_value(data)
+        frozen = set(getattr(self.Meta, "frozen_fields", ()))
+        current = self.to_representation(self.instance)
+        refused = {}
+        for name in data:
+            field = self.fields.get(name)
+            if field is None:
+                refused[name] = ["Unknown field."]
+            elif field.read_only and not _same(data[name], current.get(name)):
+                refused[name] = [self.CANNOT_CHANGE]
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if refused and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **refused}) from exc
+            raise
+        for name in frozen & set(data):
+            field = self.fields[name]
+            sent = value.get(field.source)
+            if not _same(None if sent is None else field.to_representation(sent), current.get(name)):
+                refused[name] = [self.CANNOT_CHANGE]
+        if refused:
+            raise serializers.ValidationError(refused)
+        return value
+
+
+def _same(sent, current) -> bool:
+    """A sent value repeats the current one (form posts send text: 3 and "3" are the same)."""
+    return sent == current or (current is not None and str(sent).lower() == str(current).lower())
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

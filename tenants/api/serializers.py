@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from tenants.api.base import ScopedRelatedField
+from tenants.api.base import RefuseUnchangeable, ScopedRelatedField
 from tenants.models import ApiToken, Brand, Client, Role, User
 from tenants.services import client_primary_domain
 
@@ -14,7 +14,7 @@ class AliasListField(serializers.ListField):
         return [alias.domain for alias in aliases.all()]
 
 
-class BrandSerializer(serializers.ModelSerializer):
+class BrandSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     has_logo = serializers.SerializerMethodField()
     aliases = AliasListField(
         child=serializers.CharField(max_length=253), required=False, help_text="Other hosts of the brand's portal."
@@ -29,7 +29,7 @@ class BrandSerializer(serializers.ModelSerializer):
         return bool(brand.logo)
 
 
-class ClientSerializer(serializers.ModelSerializer):
+class ClientSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     brand = ScopedRelatedField(Brand, required=False)
     domain = serializers.CharField(
         required=False, max_length=253, help_text="Portal host; default <slug>.<brand domain>."
@@ -66,7 +66,7 @@ class ClientHardDeleteSerializer(serializers.Serializer):
     confirm = serializers.CharField(help_text="The client's slug, typed to confirm.")
 
 
-class OperatorSerializer(serializers.ModelSerializer):
+class OperatorSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     role = serializers.ChoiceField(choices=[Role.GOD, Role.BRAND, Role.CLIENT])
     brand = ScopedRelatedField(Brand, required=False, allow_null=True)
     client = ScopedRelatedField(Client, required=False, allow_null=True)
@@ -76,9 +76,10 @@ class OperatorSerializer(serializers.ModelSerializer):
         model = User
         fields = ["id", "email", "name", "role", "brand", "client", "is_active", "password", "created_at"]
         read_only_fields = ["created_at"]
+        frozen_fields = ["role", "brand", "client"]  # given at creation only
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "email", "name", "role", "brand", "client"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from config.redis_store import get_redis, rkey
 from tenants.models import ApiToken, AuditEvent, Client, User
 
 
@@ -274,3 +277,51 @@ def test_a_brand_portal_answers_on_its_other_domains_and_they_stay_unique(world,
     cleared = god.patch(f"/api/v1/brands/{world.brand_a.pk}/", {"aliases": []}, format="json")
     assert cleared.json()["aliases"] == []
     assert api(world.brand_a_op, host="portal.brand-a.localhost").get("/api/v1/me/").status_code == 404
+
+
+def test_operator_renames_and_deactivates_an_employee_through_the_api(world, api, django_capture_on_commit_callbacks):
+    extension = world.extension_of(world.user_a1b)
+    http = api(world.client_a1_op)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = http.patch(
+            f"/api/v1/users/{extension.pk}/",
+            {"name": "Leaving Person", "email": "Leaving@client-a1.example", "is_active": False},
+            format="json",
+        )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["name"], body["email"], body["is_active"]) == ("Leaving Person", "leaving@client-a1.example", False)
+    account = User.objects.get(pk=world.user_a1b.pk)
+    assert (account.name, account.email, account.is_active) == ("Leaving Person", "leaving@client-a1.example", False)
+    # The SIP directory the edge reads follows: the line no longer authenticates.
+    record = get_redis().hget(rkey("sip:cred", world.client_a1.pk), extension.sip_username)
+    assert json.loads(record)["active"] is False
+    # The account's API token stops working too.
+    assert api(world.user_a1b).get("/api/v1/me/").status_code == 401
+
+
+def test_fields_that_cannot_change_are_refused_not_ignored(world, api):
+    extension = world.extension_of(world.user_a1)
+    client_op, god = api(world.client_a1_op), api(world.god)
+    cases = [
+        (api(world.user_a1), "/api/v1/me/", {"role": "god"}, "role"),
+        (api(world.user_a1), "/api/v1/me/", {"client": world.client_b1.pk}, "client"),
+        (api(world.user_a1), "/api/v1/me/", {"password": "a-long-password-9"}, "password"),  # has its own endpoint
+        (god, f"/api/v1/operators/{world.client_a1_op.pk}/", {"role": "god"}, "role"),
+        (god, f"/api/v1/operators/{world.client_a1_op.pk}/", {"client": world.client_a2.pk}, "client"),
+        (god, f"/api/v1/clients/{world.client_a1.pk}/", {"status": "deleted"}, "status"),
+        (client_op, f"/api/v1/users/{extension.pk}/", {"account_id": world.user_a1b.pk}, "account_id"),
+        (client_op, f"/api/v1/users/{extension.pk}/", {"role": "client"}, "role"),
+    ]
+    for http, url, payload, field in cases:
+        response = http.patch(url, payload, format="json")
+        assert response.status_code == 400, (url, payload, response.content)
+        assert field in response.json()["fields"], (url, payload, response.json())
+    world.user_a1.refresh_from_db()
+    assert world.user_a1.role == "user" and world.user_a1.client_id == world.client_a1.pk
+    # Repeating a current value is not a change, and the rest of the request applies.
+    same = god.patch(
+        f"/api/v1/operators/{world.client_a1_op.pk}/", {"role": "client", "name": "Admin A1"}, format="json"
+    )
+    assert same.status_code == 200, same.content
+    assert User.objects.get(pk=world.client_a1_op.pk).name == "Admin A1"

@@ -11,11 +11,13 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from tenants.consumers import PortalWebSocketMiddleware, websocket_urlpatterns  # noqa: E402
+from tenants.consumers import PortalWebSocketMiddleware, SameHostOriginValidator, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(PortalWebSocketMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            SameHostOriginValidator(PortalWebSocketMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -40,6 +40,16 @@ OCX_PLATFORM_HOSTS = env_list("OCX_PLATFORM_HOSTS", "localhost,127.0.0.1")
 OCX_WEB_URL_PORT = env("OCX_WEB_URL_PORT", "8000")
 OCX_VAR_DIR = Path(env("OCX_VAR_DIR", str(BASE_DIR / "var")))
 
+# Brute-force protection of portal sign-ins and password checks (tenants/signin.py): this many
+# wrong passwords for one account, or from one address, each within `window` seconds of the last,
+# lock that account or address for `lockout` seconds (operators can unlock an account early).
+OCX_SIGNIN = {
+    "account_failures": int(env("OCX_SIGNIN_ACCOUNT_FAILURES", "10")),
+    "address_failures": int(env("OCX_SIGNIN_ADDRESS_FAILURES", "30")),
+    "window": int(env("OCX_SIGNIN_WINDOW", "900")),
+    "lockout": int(env("OCX_SIGNIN_LOCKOUT", "900")),
+}
+
 # The SIP edge (telephony/edge): addresses, registration limits and abuse protection.
 OCX_SIP = {
     "host": env("OCX_SIP_HOST", "127.0.0.1"),

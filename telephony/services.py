@@ -14,6 +14,7 @@ from telephony.directory import sip_directory_drop_line, sip_directory_put_line
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed
+from tenants.events import CLOSE_SIGNED_OUT, group_for_sockets_of_user, sockets_close
 from tenants.models import Client, Role, User
 from tenants.services import account_validate_new
 
@@ -143,6 +144,7 @@ def extension_delete(*, actor: User, client: Client, extension: Extension) -> No
         account = User.objects.get(pk=extension.account_id)
         audit(actor, "extension.delete", extension, client=client, email=account.email)
         sip_directory_drop_line(client, extension.sip_username)
+        sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
         extension.delete()
         account.delete()
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("users/<int:pk>/edit/", views.user_update, name="user_update"),
     path("users/<int:pk>/reset-secret/", views.user_reset_secret, name="user_reset_secret"),
     path("users/<int:pk>/delete/", views.user_delete, name="user_delete"),
+    path("users/<int:pk>/unlock/", views.user_unlock, name="user_unlock"),
     path("calls/", views.call_list, name="call_list"),
     path("calls/<uuid:call_uuid>/<str:action>/", views.call_action, name="call_action"),
     path("phone/", views.my_phone, name="my_phone"),

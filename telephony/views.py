@@ -30,8 +30,17 @@ from telephony.selectors import acting_line, registrations_of, sip_bans, sip_cre
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
 from tenants.models import Role, SipAddressRule, User
-from tenants.services import account_set_password, account_update
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call, show_once, take_once
+from tenants.services import account_set_password, account_unlock, account_update
+from tenants.views.common import (
+    confirm_then,
+    mark_signin_locks,
+    own_client,
+    paginated,
+    role_required,
+    service_call,
+    show_once,
+    take_once,
+)
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
 CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name"]
@@ -56,6 +65,7 @@ def _with_secret(request: HttpRequest, template: str, context: dict, extension: 
 @role_required(Role.CLIENT)
 def user_list(request: HttpRequest) -> HttpResponse:
     context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH)}
+    mark_signin_locks(context["rows"], lambda extension: extension.account)
     return render(request, "telephony/user_list.html", context)
 
 
@@ -79,6 +89,7 @@ def user_create(request: HttpRequest) -> HttpResponse:
 @role_required(Role.CLIENT)
 def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, pk=pk)
+    mark_signin_locks([extension], lambda extension: extension.account)
     context = {
         "title": f"User {extension.number} {extension.display_name}",
         "extension": extension,
@@ -117,6 +128,18 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
             return redirect("user_detail", pk=extension.pk)
     context = {"title": f"Edit user {extension.number}", "form": form, "cancel_url": reverse("user_detail", args=[pk])}
     return render(request, "portal/form_page.html", context)
+
+
+@require_POST
+@role_required(Role.CLIENT)
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift the sign-in lock that wrong passwords put on an employee's account."""
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    with service_call(request) as call:
+        account_unlock(actor=request.user, account=extension.account)
+    if call.ok:
+        messages.success(request, f"{extension.account.email} may sign in again.")
+    return redirect("user_detail", pk=extension.pk)
 
 
 @require_POST

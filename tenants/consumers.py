@@ -6,13 +6,16 @@ and conference events through `events.publish`).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.security.websocket import WebsocketDenier
 from django.db import close_old_connections
 from django.urls import path
 
-from tenants.events import groups_for
+from tenants.events import group_for_sockets_of_client, group_for_sockets_of_user, groups_for
 from tenants.routing import actor_refusal, host_of, portal_for_host
 
 
@@ -32,6 +35,29 @@ class _PortalResolver:
         return await self.inner(scope, receive, send)
 
 
+class SameHostOriginValidator:
+    """A socket opens only from a page of the host it connects to.
+
+    Sibling clients' portals share a site (client-a.brand.example and client-b.brand.example), so a
+    page on one could open a socket to the other with the browser's cookie for it; browsers always
+    send Origin on a WebSocket handshake, so a missing or foreign Origin is refused (403).
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    async def __call__(self, scope, receive, send):
+        headers = dict(scope.get("headers", []))
+        host = host_of(headers.get(b"host", b"").decode("latin-1"))
+        try:
+            origin = urlsplit(headers.get(b"origin", b"").decode("latin-1")).hostname
+        except ValueError:
+            origin = None
+        if not host or origin is None or host_of(origin) != host:
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.inner(scope, receive, send)
+
+
 def PortalWebSocketMiddleware(inner):  # noqa: N802 - a middleware stack, named like one
     """Host -> portal first (the session table lives in the public schema), then session auth."""
     return _PortalResolver(AuthMiddlewareStack(inner))
@@ -39,10 +65,14 @@ def PortalWebSocketMiddleware(inner):  # noqa: N802 - a middleware stack, named 
 
 @database_sync_to_async
 def _groups(user, portal) -> list[str] | None:
+    """The event groups and the control groups (closing) of an account's socket on this portal."""
     close_old_connections()
     if portal is None or actor_refusal(user, portal):
         return None
-    return groups_for(user)
+    control = [group_for_sockets_of_user(user.pk)]
+    if user.client_id is not None:
+        control.append(group_for_sockets_of_client(user.client_id))
+    return [*groups_for(user), *control]
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
@@ -61,6 +91,10 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def platform_event(self, message):
         await self.send_json(message["event"])
+
+    async def sockets_close(self, message):
+        """The account's right ended (tenants.events.sockets_close): suspension, deactivation, new password."""
+        await self.close(code=message["code"])
 
 
 websocket_urlpatterns = [path("ws/events/", EventsConsumer.as_asgi())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 
 from tenants.models import Role
 
@@ -33,6 +34,27 @@ def groups_for(user) -> list[str]:
     if user.role == Role.CLIENT:
         return [group_for_client(user.client_id)]
     return [group_for_user(user.pk)]
+
+
+# Control groups: every socket of an account, and every socket of a client's accounts, so that a
+# suspension, a deactivation or a password change closes the sockets already open.
+def group_for_sockets_of_user(user_id: int) -> str:
+    return f"ocx.sockets.user.{user_id}"
+
+
+def group_for_sockets_of_client(client_id: int) -> str:
+    return f"ocx.sockets.client.{client_id}"
+
+
+CLOSE_SIGNED_OUT = 4401  # the account may no longer use the socket (deactivated, deleted, new password)
+CLOSE_SUSPENDED = 4403  # the account's client is suspended or deleted
+
+
+def sockets_close(group: str, code: int) -> None:
+    """Close every socket in a control group once the transaction that ended their right commits."""
+    transaction.on_commit(
+        lambda: async_to_sync(get_channel_layer().group_send)(group, {"type": "sockets.close", "code": code})
+    )
 
 
 def publish(group: str, event: dict) -> None:

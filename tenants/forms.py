@@ -7,12 +7,14 @@ import zoneinfo
 from urllib.parse import urlencode
 
 from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
 from django.core.validators import RegexValidator
 from django.utils import timezone
 
 from tenants.dates import day_start
 from tenants.models import Brand, Client, Role, User
 from tenants.services import CREATES, LOGO_MAX_BYTES
+from tenants.signin import SignInLocked, signin_check, signin_failed
 
 TIMEZONES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
@@ -174,6 +176,32 @@ class AccountForm(forms.Form):
         if own:  # one's own account: no deactivating, and the password has its own page
             del self.fields["is_active"]
             del self.fields["password"]
+
+
+class PasswordForm(PasswordChangeForm):
+    """One's own password: the current one (counted against guessing like a sign-in), the new one
+    twice, and whether to sign out everywhere else."""
+
+    sign_out_elsewhere = forms.BooleanField(
+        required=False,
+        label="Sign out everywhere else",
+        help_text="Also revoke all my API tokens. My other sessions and open live views end with the change anyway.",
+    )
+
+    def __init__(self, user, *args, address: str, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.address = address
+
+    def clean_old_password(self):
+        try:
+            signin_check(email=self.user.email, address=self.address)
+        except SignInLocked as exc:
+            raise forms.ValidationError(exc.message, code="locked") from exc
+        try:
+            return super().clean_old_password()
+        except forms.ValidationError:
+            signin_failed(email=self.user.email, address=self.address)
+            raise
 
 
 class TokenForm(forms.Form):

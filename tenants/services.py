@@ -23,7 +23,15 @@ from telephony.directory import (
 )
 from tenants.audit import audit
 from tenants.errors import NotAllowed
+from tenants.events import (
+    CLOSE_SIGNED_OUT,
+    CLOSE_SUSPENDED,
+    group_for_sockets_of_client,
+    group_for_sockets_of_user,
+    sockets_close,
+)
 from tenants.models import ApiToken, Brand, BrandAlias, Client, Domain, Role, User, hostname
+from tenants.signin import signin_unlock
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 LOGO_MAX_BYTES = 256 * 1024
@@ -272,6 +280,8 @@ def _client_status(actor: User, client: Client, status: str, action: str) -> Cli
     client.status = status
     client.save(update_fields=["status"])
     sip_directory_put_client(client)
+    if status != Client.Status.ACTIVE:  # open live views of its accounts end with their sessions
+        sockets_close(group_for_sockets_of_client(client.pk), CLOSE_SUSPENDED)
     audit(actor, action, client, client=client)
     return client
 
@@ -389,12 +399,16 @@ def account_update(*, actor: User, account: User, **fields) -> User:
     account.save()
     if account.role == Role.USER and "is_active" in fields:
         sip_directory_refresh_account(account)  # a deactivated employee's phones stop registering
+    if not account.is_active:
+        sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
     audit(actor, "account.update", account, brand=account.brand, client=account.client, fields=sorted(fields))
     return account
 
 
 @transaction.atomic
 def account_set_password(*, actor: User, account: User, password: str) -> None:
+    """A new password. Sessions signed in with the old one end (Django's session hash), and so do
+    the account's open WebSockets; API tokens stay (see token_revoke_all)."""
     if actor.pk != account.pk:
         _check_operator_scope(
             actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
@@ -405,7 +419,20 @@ def account_set_password(*, actor: User, account: User, password: str) -> None:
         raise ValidationError({"password": exc.messages}) from exc
     account.set_password(password)
     account.save(update_fields=["password"])
+    sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
     audit(actor, "account.password", account, brand=account.brand, client=account.client)
+
+
+@transaction.atomic
+def account_unlock(*, actor: User, account: User) -> None:
+    """Lift the sign-in lock that wrong passwords put on an account (tenants/signin.py)."""
+    if actor.pk == account.pk:
+        raise NotAllowed("Another operator unlocks your account.")
+    _check_operator_scope(
+        actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
+    )
+    signin_unlock(email=account.email)
+    audit(actor, "account.unlock", account, brand=account.brand, client=account.client)
 
 
 @transaction.atomic
@@ -416,6 +443,7 @@ def operator_delete(*, actor: User, account: User) -> None:
         raise NotAllowed("You cannot delete your own account.")
     _check_operator_scope(actor, account.role, account.brand, account.client)
     audit(actor, "operator.delete", account, brand=account.brand, client=account.client)
+    sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
     account.delete()
 
 
@@ -436,6 +464,17 @@ def token_create(*, actor: User, name: str) -> tuple[ApiToken, str]:
     token = ApiToken.objects.create(user=actor, name=name[:100], prefix=key[4:12], key_hash=token_hash(key))
     audit(actor, "token.create", token, brand=actor.brand, client=actor.client)
     return token, key
+
+
+@transaction.atomic
+def token_revoke_all(*, actor: User, keep: ApiToken | None = None) -> int:
+    """Revoke every API token of the actor's own account (but `keep`, the one making this call);
+    how many."""
+    tokens = ApiToken.objects.filter(user=actor).exclude(pk=getattr(keep, "pk", None))
+    count = tokens.count()
+    tokens.delete()
+    audit(actor, "token.revoke_all", actor, brand=actor.brand, client=actor.client, count=count)
+    return count
 
 
 @transaction.atomic

@@ -16,6 +16,7 @@ operator_urls = [
     path("operators/new/", operators.operator_create_view, name="operator_create"),
     path("operators/<int:pk>/", operators.operator_update_view, name="operator_update"),
     path("operators/<int:pk>/delete/", operators.operator_delete_view, name="operator_delete"),
+    path("operators/<int:pk>/unlock/", operators.operator_unlock_view, name="operator_unlock"),
 ]
 
 # The god and brand portals manage clients with the same pages.

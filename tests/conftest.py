@@ -17,6 +17,7 @@ from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from conferencing.services import room_create
+from config.redis_store import get_redis, rkey
 from telephony.models import Extension
 from telephony.services import extension_create, extension_update
 from tenants.models import Brand, Client, Role, User
@@ -193,3 +194,13 @@ def api(world):
 def _public_schema_after_test():
     yield
     connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _signin_counters_cleared():
+    """Failed sign-ins live in Redis, outside the rolled-back transaction: each test starts afresh."""
+    yield
+    r = get_redis()
+    keys = list(r.scan_iter(match=rkey("signin", "*"), count=500))
+    if keys:
+        r.delete(*keys)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 
 from tenants.routing import actor_refusal
-from tenants.services import token_user
+from tenants.services import token_hash, token_user
 
 
 class TokenAuthentication(authentication.BaseAuthentication):
@@ -22,7 +22,7 @@ class TokenAuthentication(authentication.BaseAuthentication):
         user = token_user(header[1])
         if user is None or actor_refusal(user, request._request.portal):
             raise exceptions.AuthenticationFailed("Invalid token for this host.")
-        return user, None
+        return user, token_hash(header[1])  # request.auth: which token made the call
 
     def authenticate_header(self, request):
         return "Token"

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from tenants.api.base import RefuseUnchangeable, ScopedRelatedField
 from tenants.models import ApiToken, Brand, Client, Role, User
 from tenants.services import client_primary_domain
+from tenants.signin import client_address, signin_check, signin_failed
 
 
 class AliasListField(serializers.ListField):
@@ -89,9 +90,18 @@ class MeSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 class PasswordChangeSerializer(serializers.Serializer):
     current_password = serializers.CharField(style={"input_type": "password"})
     new_password = serializers.CharField(style={"input_type": "password"})
+    sign_out_elsewhere = serializers.BooleanField(
+        default=False,
+        help_text="Also revoke all my API tokens but the one making this call. Other sessions and open "
+        "WebSockets end with the change anyway.",
+    )
 
     def validate_current_password(self, value: str) -> str:
-        if not self.context["request"].user.check_password(value):
+        """Wrong guesses count like failed sign-ins (tenants/signin.py): too many answer 429 `locked`."""
+        request = self.context["request"]
+        signin_check(email=request.user.email, address=client_address(request))
+        if not request.user.check_password(value):
+            signin_failed(email=request.user.email, address=client_address(request))
             raise serializers.ValidationError("The current password is not right.")
         return value
 

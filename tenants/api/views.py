@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import update_session_auth_hash
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -185,15 +186,20 @@ class MeView(APIView):
 
 
 class PasswordView(APIView):
-    """Change the caller's own password."""
+    """Change the caller's own password: the caller's other sessions and WebSockets end; with
+    `sign_out_elsewhere`, its API tokens but the calling one are revoked too."""
 
     @extend_schema(request=s.PasswordChangeSerializer, responses={204: None})
     def post(self, request):
         serializer = s.PasswordChangeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        services.account_set_password(
-            actor=request.user, account=request.user, password=serializer.validated_data["new_password"]
-        )
+        with transaction.atomic():
+            services.account_set_password(
+                actor=request.user, account=request.user, password=serializer.validated_data["new_password"]
+            )
+            if serializer.validated_data["sign_out_elsewhere"]:
+                calling = ApiToken.objects.filter(key_hash=request.auth).first() if request.auth else None
+                services.token_revoke_all(actor=request.user, keep=calling)
         if request.session.session_key:
             update_session_auth_hash(request, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
-from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from tenants.forms import AccountForm, TokenForm, changes
+from tenants.forms import AccountForm, PasswordForm, TokenForm, changes
 from tenants.models import ApiToken, Role
-from tenants.services import account_set_password, account_update, token_create, token_revoke
+from tenants.services import account_set_password, account_update, token_create, token_revoke, token_revoke_all
+from tenants.signin import client_address
 from tenants.views.common import role_required, service_call, show_once, take_once
 
 EVERYONE = tuple(Role.values)
@@ -36,14 +36,18 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @role_required(*EVERYONE)
 def password(request: HttpRequest) -> HttpResponse:
-    """Change one's password: the current one, then the new one twice; the session stays signed in."""
-    form = PasswordChangeForm(request.user, request.POST or None)
+    """Change one's password: the current one, then the new one twice; this session stays signed in,
+    the others end (and, when asked, the API tokens are revoked)."""
+    form = PasswordForm(request.user, request.POST or None, address=client_address(request))
     if request.method == "POST" and form.is_valid():
+        revoked = 0
         with service_call(request, form, rename={"password": "new_password1"}) as call:
             account_set_password(actor=request.user, account=request.user, password=form.cleaned_data["new_password1"])
+            if form.cleaned_data["sign_out_elsewhere"]:
+                revoked = token_revoke_all(actor=request.user)
         if call.ok:
             update_session_auth_hash(request, request.user)
-            messages.success(request, "Password changed.")
+            messages.success(request, f"Password changed{f'; {revoked} API tokens revoked' if revoked else ''}.")
             return redirect("account_profile")
     context = {"title": "Change password", "form": form, "submit": "Change password"}
     return render(request, "portal/account/password.html", context)

@@ -12,12 +12,29 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from tenants.routing import actor_refusal
+from tenants.signin import SignInLocked, client_address, signin_check, signin_failed, signin_succeeded
 
 
 class PortalAuthenticationForm(AuthenticationForm):
-    """Only the accounts that belong to this host's portal may sign in here."""
+    """Only the accounts that belong to this host's portal may sign in here, and wrong passwords
+    lock the account and the address for a while (tenants/signin.py)."""
 
     username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+    def clean(self):
+        email, address = self.data.get("username", ""), client_address(self.request)
+        try:
+            signin_check(email=email, address=address)
+        except SignInLocked as exc:
+            raise forms.ValidationError(exc.message, code="locked") from exc
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            signin_failed(email=email, address=address)
+            raise
+        if self.user_cache is not None:  # not when a field was missing: nothing was checked
+            signin_succeeded(email=email)
+        return cleaned
 
     def confirm_login_allowed(self, user):
         super().confirm_login_allowed(user)

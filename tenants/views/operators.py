@@ -6,11 +6,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from tenants.forms import AccountForm, OperatorCreateForm, changes
 from tenants.models import Role, User
-from tenants.services import account_set_password, account_update, operator_create, operator_delete
-from tenants.views.common import confirm_then, paginated, role_required, service_call
+from tenants.services import account_set_password, account_unlock, account_update, operator_create, operator_delete
+from tenants.views.common import confirm_then, mark_signin_locks, paginated, role_required, service_call
 
 OPERATORS = (Role.GOD, Role.BRAND, Role.CLIENT)
 
@@ -22,6 +23,7 @@ def _operators(actor: User):
 @role_required(*OPERATORS)
 def operator_list(request: HttpRequest) -> HttpResponse:
     context = {"title": "Operators", **paginated(request, _operators(request.user), ["email", "name"])}
+    mark_signin_locks(context["rows"])
     return render(request, "portal/operators/list.html", context)
 
 
@@ -68,8 +70,21 @@ def operator_update_view(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"{account.email} saved.")
             return redirect("operator_list")
         account.refresh_from_db()
+    mark_signin_locks([account])
     context = {"title": f"Operator {account.email}", "form": form, "account": account, "own": own}
     return render(request, "portal/operators/detail.html", context)
+
+
+@require_POST
+@role_required(*OPERATORS)
+def operator_unlock_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Lift the sign-in lock that wrong passwords put on an operator's account."""
+    account = _operators(request.user).get_for(request.user, pk=pk)
+    with service_call(request) as call:
+        account_unlock(actor=request.user, account=account)
+    if call.ok:
+        messages.success(request, f"{account.email} may sign in again.")
+    return redirect("operator_list")
 
 
 @role_required(*OPERATORS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -13,6 +13,7 @@ from django.test import Client as HttpClient
 
 from config.asgi import application
 from tenants.events import group_for_brand, group_for_client, publish
+from tenants.services import account_set_password, account_update, client_suspend
 
 
 def _session_cookie(account, host: str) -> bytes:
@@ -97,3 +98,66 @@ def test_channel_layer_survives_idling_longer_than_redis_socket_timeout():
         return message
 
     assert async_to_sync(scenario)() == {"type": "ping"}
+
+
+@pytest.mark.parametrize("origin", ["sibling", "missing", "other-site"])
+def test_sockets_open_only_from_a_page_of_their_own_host(world, origin):
+    host = world.host_of(world.client_a1_op)
+    cookie = _session_cookie(world.client_a1_op, host)
+    sent = {
+        "sibling": f"http://{world.host_of(world.client_a2_op)}",  # same site: the cookie would travel along
+        "missing": None,
+        "other-site": "https://evil.example",
+    }[origin]
+    headers = [(b"host", host.encode()), (b"cookie", cookie)]
+    if sent:
+        headers.append((b"origin", sent.encode()))
+
+    async def scenario():
+        ws = WebsocketCommunicator(application, "/ws/events/", headers=headers)
+        connected, _ = await ws.connect()
+        assert not connected
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
+@pytest.fixture
+def connections_kept(monkeypatch):
+    """Consumers close "old" database connections around each query; inside a test's transaction that
+    would close the test's own connection, so several sockets in one test keep it."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
+    monkeypatch.setattr("tenants.consumers.close_old_connections", lambda: None)
+
+
+@pytest.mark.parametrize("change", ["suspend", "deactivate", "password"])
+def test_open_sockets_close_when_their_right_ends(world, change, connections_kept, django_capture_on_commit_callbacks):
+    """A suspended client's, a deactivated account's and a changed password's sockets are closed."""
+    accounts = [world.user_a1, world.client_a1_op]
+    sockets = [_communicator(world.host_of(a), _session_cookie(a, world.host_of(a))) for a in accounts]
+    bystander = _communicator(world.brand_a.domain, _session_cookie(world.brand_a_op, world.brand_a.domain))
+
+    def act():
+        with django_capture_on_commit_callbacks(execute=True):
+            if change == "suspend":
+                client_suspend(actor=world.brand_a_op, client=world.client_a1)
+            elif change == "deactivate":
+                account_update(actor=world.client_a1_op, account=world.user_a1, is_active=False)
+            else:
+                account_set_password(actor=world.user_a1, account=world.user_a1, password="another-password-7")
+
+    async def scenario():
+        for ws in [*sockets, bystander]:
+            assert (await ws.connect())[0]
+        await sync_to_async(act)()
+        closed = {"suspend": [4403, 4403], "deactivate": [4401, None], "password": [4401, None]}[change]
+        for ws, code in zip(sockets, closed, strict=True):
+            if code is None:
+                assert await ws.receive_nothing(timeout=0.3)
+            else:
+                assert await ws.receive_output(timeout=3) == {"type": "websocket.close", "code": code}
+            await ws.disconnect()
+        assert await bystander.receive_nothing(timeout=0.1)
+        await bystander.disconnect()
+
+    async_to_sync(scenario)()

@@ -1,0 +1,114 @@
+"""Brute-force protection for password checks: failures counted per account and per address in Redis.
+
+Like the SIP edge's guard (telephony/edge/guard.py) for phones: failures count while each follows
+the last within the window; at the limit the account (or the address) is locked for a while, and
+even the right password is refused until the lock ends or an operator lifts it (account_unlock).
+Every web process shares the counters. Sign-ins on the portals and the password checks of a
+password change go through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import redis
+from django.conf import settings
+from django.http import HttpRequest
+
+from config.redis_store import get_redis, rkey
+from tenants.errors import PlatformError
+
+log = logging.getLogger(__name__)
+
+
+class SignInLocked(PlatformError):
+    """Too many wrong passwords for this account or from this address: wait, or ask an operator."""
+
+    code = "locked"
+    status = 429
+
+    def __init__(self, seconds: int):
+        minutes = max(1, math.ceil(seconds / 60))
+        super().__init__(
+            f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes != 1 else ''}, "
+            "or ask an operator to unlock the account."
+        )
+        self.seconds = seconds
+
+
+def _key(state: str, kind: str, who: str) -> str:
+    return rkey("signin", state, kind, who)
+
+
+def client_address(request: HttpRequest) -> str:
+    """The caller's address (daphne puts the proxy's X-Forwarded-For here when run with --proxy-headers)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _who(email: str) -> str:
+    return email.strip().lower()
+
+
+def signin_check(*, email: str, address: str) -> None:
+    """Raise SignInLocked while the account or the address is locked."""
+    try:
+        pipe = get_redis().pipeline()
+        pipe.ttl(_key("lock", "account", _who(email)))
+        pipe.ttl(_key("lock", "address", address))
+        seconds = max(pipe.execute())
+    except redis.RedisError:  # without Redis, sign-in keeps working unthrottled rather than not at all
+        log.exception("sign-in throttle unavailable")
+        return
+    if seconds > 0:
+        raise SignInLocked(seconds)
+
+
+def signin_failed(*, email: str, address: str) -> None:
+    """Count a wrong password; lock the account or the address that reaches its limit."""
+    config = settings.OCX_SIGNIN
+    try:
+        r = get_redis()
+        pipe = r.pipeline()
+        for kind, who in (("account", _who(email)), ("address", address)):
+            pipe.incr(_key("fail", kind, who))
+            pipe.expire(_key("fail", kind, who), config["window"])
+        account_failures, _, address_failures, _ = pipe.execute()
+        for kind, who, failures, limit in (
+            ("account", _who(email), account_failures, config["account_failures"]),
+            ("address", address, address_failures, config["address_failures"]),
+        ):
+            if failures >= limit:
+                log.warning("%s failed sign-ins for %s %s: locked for %s s", failures, kind, who, config["lockout"])
+                pipe.set(_key("lock", kind, who), "1", ex=config["lockout"])
+                pipe.delete(_key("fail", kind, who))
+        pipe.execute()
+    except redis.RedisError:
+        log.exception("sign-in throttle unavailable")
+
+
+def signin_succeeded(*, email: str) -> None:
+    """The right password: the account's count starts again (the address's runs on)."""
+    try:
+        get_redis().delete(_key("fail", "account", _who(email)))
+    except redis.RedisError:
+        log.exception("sign-in throttle unavailable")
+
+
+def signin_locks(emails: list[str]) -> dict[str, int]:
+    """Seconds left of each locked account's lock, by e-mail (accounts not locked are left out)."""
+    if not emails:
+        return {}
+    try:
+        pipe = get_redis().pipeline()
+        for email in emails:
+            pipe.ttl(_key("lock", "account", _who(email)))
+        return {email: ttl for email, ttl in zip(emails, pipe.execute(), strict=True) if ttl > 0}
+    except redis.RedisError:
+        log.exception("sign-in throttle unavailable")
+        return {}
+
+
+def signin_unlock(*, email: str) -> bool:
+    """Lift an account's lock and forget its failures; whether there was anything to lift."""
+    return bool(get_redis().delete(_key("lock", "account", _who(email)), _key("fail", "account", _who(email))))

@@ -36,11 +36,27 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A browser tab; whatever a test does in it must not break the Content-Security-Policy."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    violations = []
+    page.on("console", lambda message: "Content Security Policy" in message.text and violations.append(message.text))
     yield page
     context.close()
+    assert not violations, violations
+
+
+def csp_violations_seen(page: Page) -> list[str]:
+    """Violations the page itself reported (the securitypolicyviolation events since it loaded)."""
+    return page.evaluate("window.__cspViolations || []")
+
+
+CSP_PROBE = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__cspViolations.push(
+  e.violatedDirective + " " + (e.blockedURI || "inline") + " at " + e.sourceFile + ":" + e.lineNumber));
+"""
 
 
 def shot(page: Page, name: str) -> None:
@@ -155,3 +171,29 @@ def test_my_phone_page_shows_a_device_registering_live(page, running_platform):
         shot(page, "user-phone-registered")
     finally:
         phone.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "email", "paths"),
+    [
+        ("localhost", "god@opencentrex.example", ["/", "/clients/", "/status/", "/api/docs/"]),
+        ("brand.localhost", "ops@brand.example", ["/", "/clients/", "/operators/"]),
+        ("acme.brand.localhost", "admin@acme.example", ["/", "/users/", "/calls/", "/conferences/", "/exports/"]),
+        ("acme.brand.localhost", "bob@acme.example", ["/", "/phone/", "/account/password/"]),
+    ],
+)
+def test_every_page_keeps_to_the_content_security_policy(page, running_platform, host, email, paths):
+    """The portals send a strict policy; their own scripts and styles (nonce) still run, nothing is
+    refused (the page fixture fails on any violation in the console)."""
+    page.add_init_script(CSP_PROBE)
+    sign_in(page, running_platform, host, email)
+    for path in paths:
+        response = page.goto(running_platform.url(host, path))
+        assert response.status == 200, path
+        policy = response.headers["content-security-policy"]
+        assert "script-src 'self' 'nonce-" in policy and "unsafe-inline" not in policy
+        if path == "/api/docs/":
+            expect(page.locator(".swagger-ui .info")).to_be_visible()  # Swagger UI started
+        else:  # the theme's colours come from the page's own inline style
+            expect(page.locator("header.topbar")).not_to_have_css("background-color", "rgba(0, 0, 0, 0)")
+        assert csp_violations_seen(page) == [], path

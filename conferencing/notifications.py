@@ -63,6 +63,10 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
         raise ValidationError({"name": "Name the message."})
     samples = None
     if upload is not None:
+        limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
+        if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
+            raise ValidationError({"audio": f"The file is larger than {limit / 1024 / 1024:g} MB; "
+                                            "upload a shorter or compressed recording."})  # fmt: skip
         with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
             for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
                 tmp.write(chunk)

@@ -97,6 +97,15 @@ OCX_ENGINE = {
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
+# The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
+# 16-bit mono at 44.1 kHz is about 26 MB; compressed formats are far smaller).
+OCX_AUDIO_UPLOAD_MAX_BYTES = int(env("OCX_AUDIO_UPLOAD_MAX_MB", "32")) * 1024 * 1024
+# Request bodies: form fields at most 2.5 MB in memory (Django's default, said here), files above
+# 2.5 MB stream to a temporary file rather than memory, and a request carries at most 10 files.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+DATA_UPLOAD_MAX_NUMBER_FILES = 10
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # CDR exports and scheduled pushes (exports/): files of export jobs, the size a request may stream,
 # how long late-committed records are still caught by a push, retry backoff, transfer timeout.
 OCX_EXPORTS = {

@@ -302,3 +302,18 @@ def test_the_openapi_schema_describes_messages_campaigns_and_reports(world, api)
     assert {"since", "until"} <= {p["name"] for p in usage["parameters"]}
     detail = paths["/api/v1/reports/conference-detail/"]["get"]
     assert {"conference", "since", "until", "client", "moderator"} <= {p["name"] for p in detail["parameters"]}
+
+
+def test_an_audio_file_over_the_size_limit_is_refused_before_decoding(world, api, settings, monkeypatch):
+    settings.OCX_AUDIO_UPLOAD_MAX_BYTES = 10_000  # a 0.5 s WAV at 16 kHz is 16 KB
+
+    def not_decoded(*args, **kwargs):
+        raise AssertionError("an oversized upload reached the decoder")
+
+    monkeypatch.setattr("conferencing.notifications.file_samples", not_decoded)
+    response = api(world.client_a1_op).post(
+        "/api/v1/messages/", {"name": "Big", "audio": wav_upload("big.wav", 0.5)}, format="multipart"
+    )
+    assert response.status_code == 400, response.content
+    assert "larger than" in " ".join(response.json()["fields"]["audio"])
+    assert not in_a1(world, lambda: Message.objects.filter(name="Big").exists())

@@ -276,3 +276,12 @@ def test_the_provider_and_brands_have_no_library_pages(world, portal, account):
         assert http.get(url).status_code == 404, url
     page = http.get("/reports/").content.decode()
     assert ">Messages<" not in page and ">Notifications<" not in page
+
+
+def test_an_audio_file_over_the_size_limit_shows_a_field_error(world, portal, settings):
+    settings.OCX_AUDIO_UPLOAD_MAX_BYTES = 1_000
+    upload = SimpleUploadedFile("long.wav", b"RIFF" + b"\x00" * 2_000)
+    response = portal(world.client_a1_op).post("/messages/new/", {"name": "Big", "audio": upload})
+    assert response.status_code == 200
+    assert "The file is larger than" in field_error(response, "audio"), field_error(response, "audio")
+    assert not in_a1(world, lambda: Message.objects.filter(name="Big").exists())

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from billing.models import Cdr
 from telephony.models import Extension
 from tenants.api.base import RefuseUnchangeable
+from tenants.signin import signin_locks
 
 
 class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
@@ -18,6 +19,10 @@ class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     sip_username = serializers.CharField(required=False, max_length=64)
     sip_secret = serializers.SerializerMethodField(
         help_text="The SIP secret: returned once, when the user is created or the secret reset."
+    )
+    signin_locked_seconds = serializers.SerializerMethodField(
+        help_text="Seconds the account stays locked out of signing in after wrong passwords (0: not locked); "
+        "POST unlock lifts it."
     )
 
     class Meta:
@@ -35,6 +40,7 @@ class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "may_barge",
             "sip_username",
             "sip_secret",
+            "signin_locked_seconds",
             "secret_changed_at",
             "created_at",
         ]
@@ -44,6 +50,9 @@ class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 
     def get_sip_secret(self, extension: Extension) -> str | None:
         return self.context.get("sip_secret")
+
+    def get_signin_locked_seconds(self, extension: Extension) -> int:
+        return signin_locks([extension.account.email]).get(extension.account.email, 0)
 
 
 class SecretResetSerializer(serializers.Serializer):

@@ -30,7 +30,7 @@ from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.dates import parse_moment
 from tenants.models import Role
-from tenants.services import account_set_password, account_update
+from tenants.services import account_set_password, account_unlock, account_update
 
 
 class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -94,6 +94,14 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def destroy(self, request, pk=None):
         services.extension_delete(**self.service_kwargs(), extension=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def unlock(self, request, pk=None):
+        """Lift the sign-in lock that wrong passwords put on the employee's account."""
+        extension = self.get_object()
+        account_unlock(actor=request.user, account=extension.account)
+        return Response(self.get_serializer(extension).data)
 
     @extend_schema(request=s.SecretResetSerializer, responses=s.ExtensionUserSerializer)
     @action(detail=True, methods=["post"], url_path="reset-secret")

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from tenants.api.base import RefuseUnchangeable, ScopedRelatedField
 from tenants.models import ApiToken, Brand, Client, Role, User
 from tenants.services import client_primary_domain
-from tenants.signin import client_address, signin_check, signin_failed
+from tenants.signin import client_address, signin_check, signin_failed, signin_locks
 
 
 class AliasListField(serializers.ListField):
@@ -72,12 +72,22 @@ class OperatorSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     brand = ScopedRelatedField(Brand, required=False, allow_null=True)
     client = ScopedRelatedField(Client, required=False, allow_null=True)
     password = serializers.CharField(write_only=True, required=False, style={"input_type": "password"})
+    signin_locked_seconds = serializers.SerializerMethodField(
+        help_text="Seconds the account stays locked out of signing in after wrong passwords (0: not locked); "
+        "POST unlock lifts it."
+    )
 
     class Meta:
         model = User
-        fields = ["id", "email", "name", "role", "brand", "client", "is_active", "password", "created_at"]
+        fields = [
+            "id", "email", "name", "role", "brand", "client", "is_active", "password", "signin_locked_seconds",
+            "created_at",
+        ]  # fmt: skip
         read_only_fields = ["created_at"]
         frozen_fields = ["role", "brand", "client"]  # given at creation only
+
+    def get_signin_locked_seconds(self, account: User) -> int:
+        return signin_locks([account.email]).get(account.email, 0)
 
 
 class MeSerializer(RefuseUnchangeable, serializers.ModelSerializer):

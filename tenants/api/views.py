@@ -150,6 +150,14 @@ class OperatorViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         services.operator_delete(**self.service_kwargs(), account=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def unlock(self, request, pk=None):
+        """Lift the sign-in lock that wrong passwords put on the account."""
+        account = self.get_object()
+        services.account_unlock(**self.service_kwargs(), account=account)
+        return Response(self.get_serializer(account).data)
+
 
 class TokenViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """The caller's own API tokens. The key is in the answer to create, and nowhere else."""

@@ -144,3 +144,21 @@ def test_a_password_change_can_revoke_the_api_tokens_and_ends_other_sessions(wor
     assert response.status_code == 204, response.content
     assert first.get("/api/v1/me/").status_code == 200
     assert second.get("/api/v1/me/").status_code == 401
+
+
+def test_the_api_shows_the_lock_and_lifts_it(world, api, limits):
+    for account in (world.client_a1_op, world.user_a1b):
+        for _ in range(LIMITS["account_failures"]):
+            _sign_in(_browser(world, account, "198.51.100.30"), account.email, "not-the-password")
+    brand = api(world.brand_a_op)
+    url = f"/api/v1/operators/{world.client_a1_op.pk}/"
+    assert 840 < brand.get(url).json()["signin_locked_seconds"] <= 900
+    assert api(world.client_a2_op).post(f"{url}unlock/").status_code == 404  # not in its scope
+    unlocked = brand.post(f"{url}unlock/")
+    assert unlocked.status_code == 200 and unlocked.json()["signin_locked_seconds"] == 0
+
+    extension = world.extension_of(world.user_a1b)
+    users = api(world.client_a1_op)
+    assert users.get(f"/api/v1/users/{extension.pk}/").json()["signin_locked_seconds"] > 0
+    assert users.post(f"/api/v1/users/{extension.pk}/unlock/").json()["signin_locked_seconds"] == 0
+    assert _signed_in(_sign_in(_browser(world, world.user_a1b, "198.51.100.31"), world.user_a1b.email, PASSWORD))

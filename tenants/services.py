@@ -399,7 +399,7 @@ def account_update(*, actor: User, account: User, **fields) -> User:
     account.save()
     if account.role == Role.USER and "is_active" in fields:
         sip_directory_refresh_account(account)  # a deactivated employee's phones stop registering
-    if not account.is_active:
+    if "is_active" in fields and not account.is_active:
         sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
     audit(actor, "account.update", account, brand=account.brand, client=account.client, fields=sorted(fields))
     return account

@@ -47,7 +47,7 @@ def client_address(request: HttpRequest) -> str:
 
 
 def _who(email: str) -> str:
-    return email.strip().lower()
+    return email.strip().lower()[:254]  # what was typed, e-mail or not, bounded
 
 
 def signin_check(*, email: str, address: str) -> None:

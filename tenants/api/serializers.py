@@ -46,6 +46,7 @@ class ClientSerializer(serializers.ModelSerializer):
             "domain",
             "sip_domain",
             "max_calls",
+            "sip_digest",
             "timezone",
             "status",
             "primary_colour",

@@ -1,7 +1,9 @@
 """REGISTER handling: digest authentication, then bindings in the shared location service.
 
 Unknown domains and unknown users are challenged like known ones and then refused exactly like a
-wrong secret, so the answers never tell which domains or users exist.
+wrong secret, so the answers never tell which users exist, nor which domains do unless a client
+chose digest algorithms of its own (the challenge offers a client's choice; unknown domains get the
+platform's default).
 """
 
 from __future__ import annotations

@@ -142,7 +142,8 @@ def main() -> int:
             code, stats, _ = sipp(
                 [f"127.0.0.1:{edge_port}", "-sf", str(SCENARIOS / "call_auth.xml"), "-inf",
                  str(workdir / "callers.csv"), "-s", "0000", "-t", "u1", "-r", str(rate), "-m", str(count),
-                 "-l", str(rate * 3), "-p", str(free_port()), "-mp", str(free_port()), "-cp", str(free_port())],
+                 "-l", str(rate * 3), "-auth_uri", f"0000@{callee[1]}", "-p", str(free_port()), "-mp", str(free_port()),
+                 "-cp", str(free_port())],
                 workdir, f"platform-{rate}", args.step_seconds * 3 + 20,
             )  # fmt: skip
             wall, cpu = time.monotonic() - started, tree_cpu([p.pid for p in procs]) - before

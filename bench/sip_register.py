@@ -221,6 +221,8 @@ def run_sipp(
         str(SCENARIO),
         "-inf",
         str(users_csv),
+        "-auth_uri",
+        BENCH_DOMAIN,  # the digest uri is the Request-URI (SIPp's own default is the target's address)
         "-t",
         "un",
         "-i",

@@ -62,7 +62,7 @@ OCX_SIP = {
     "default_expires": int(env("OCX_SIP_DEFAULT_EXPIRES", "3600")),
     "max_contacts": int(env("OCX_SIP_MAX_CONTACTS", "10")),
     "nonce_ttl": int(env("OCX_SIP_NONCE_TTL", "300")),
-    "digest_algorithms": tuple(env_list("OCX_SIP_DIGEST_ALGORITHMS", "SHA-256,MD5")),
+    "digest_algorithms": tuple(env_list("OCX_SIP_DIGEST_ALGORITHMS", "MD5")),
     "flood_limit": int(env("OCX_SIP_FLOOD_LIMIT", "200")),
     "flood_window": float(env("OCX_SIP_FLOOD_WINDOW", "2")),
     "flood_ban": int(env("OCX_SIP_FLOOD_BAN", "300")),

@@ -26,7 +26,8 @@ def step(title: str, *argv: str, env: dict | None = None) -> None:
 
 # Debian packages the tests drive: command -> package. Playwright cannot download its own browser
 # here; SIPp and Kamailio are the reference SIP peers; espeak-ng speaks the engine's prompts.
-DEBIAN_TOOLS = {"chromium": "chromium", "sipp": "sip-tester", "kamailio": "kamailio", "espeak-ng": "espeak-ng"}
+DEBIAN_TOOLS = {"chromium": "chromium", "sipp": "sip-tester", "kamailio": "kamailio", "espeak-ng": "espeak-ng",
+                "baresip": "baresip"}  # fmt: skip
 
 
 def ensure_debian_tools() -> None:

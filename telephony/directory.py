@@ -29,7 +29,8 @@ def _rules(client: Client | None) -> dict[str, list[str]]:
 
 def domain_record(client: Client) -> str:
     return json.dumps({"client": client.pk, "brand": client.brand_id, "active": client.is_active,
-                       "max_calls": client.max_calls, **_rules(client)})  # fmt: skip
+                       "max_calls": client.max_calls, "digest": client.sip_digest_algorithms,
+                       **_rules(client)})  # fmt: skip
 
 
 def sip_directory_put_rules(client: Client | None) -> None:

@@ -79,6 +79,9 @@ class BrandForm(ThemeForm):
             del self.fields["clear_logo"]
 
 
+SIP_DIGEST_HELP = "What the SIP edge asks the client's phones for; choose SHA-256 only if all of them answer it."
+
+
 class ClientCreateForm(forms.Form):
     brand = forms.ModelChoiceField(queryset=Brand.objects.none())
     name = forms.CharField(max_length=100)
@@ -91,6 +94,8 @@ class ClientCreateForm(forms.Form):
     )
     kind = forms.ChoiceField(choices=Client.Kind.choices)
     max_calls = forms.IntegerField(min_value=1, max_value=100000, initial=10, label="Maximum concurrent calls")
+    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
+                                   help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label="Time zone")
     domain = forms.CharField(
         max_length=253, required=False, label="Portal domain", help_text="Empty: <short name>.<brand domain>."
@@ -113,10 +118,12 @@ class ClientForm(ThemeForm):
     name = forms.CharField(max_length=100)
     kind = forms.ChoiceField(choices=Client.Kind.choices)
     max_calls = forms.IntegerField(min_value=1, max_value=100000, label="Maximum concurrent calls")
+    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
+                                   help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
     domain = forms.CharField(max_length=253, label="Portal domain")
 
-    field_order = ["name", "kind", "max_calls", "timezone", "domain"]
+    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "domain"]
 
 
 class ClientSettingsForm(ThemeForm):

@@ -103,6 +103,14 @@ class Client(TenantMixin, Theme):
         SUSPENDED = "suspended", "Suspended"
         DELETED = "deleted", "Deleted"
 
+    class SipDigest(models.TextChoices):
+        """Digest algorithms the SIP edge offers this client's phones (RFC 8760: preferred first)."""
+
+        PLATFORM = "", "Platform default"
+        MD5 = "md5", "MD5 (every phone)"
+        SHA256_MD5 = "sha256+md5", "SHA-256 preferred, MD5 accepted"
+        SHA256 = "sha256", "SHA-256 only"
+
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="clients")
     name = models.CharField(max_length=100)
     slug = models.CharField(
@@ -115,6 +123,13 @@ class Client(TenantMixin, Theme):
         max_length=253, unique=True, validators=[hostname], help_text="SIP realm of the client's phones."
     )
     max_calls = models.PositiveIntegerField(default=10, help_text="Maximum concurrent calls.")
+    sip_digest = models.CharField(
+        max_length=12,
+        choices=SipDigest.choices,
+        default=SipDigest.PLATFORM,
+        blank=True,
+        help_text="Digest algorithms offered to the client's phones; many phones answer MD5 only.",
+    )
     timezone = models.CharField(max_length=64, default="UTC")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -137,6 +152,18 @@ class Client(TenantMixin, Theme):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    @property
+    def sip_digest_algorithms(self) -> list[str] | None:
+        """The algorithms the edge offers, preferred first; None: the platform's OCX_SIP_DIGEST_ALGORITHMS."""
+        return DIGEST_ALGORITHMS.get(self.sip_digest)
+
+
+DIGEST_ALGORITHMS = {
+    Client.SipDigest.MD5: ["MD5"],
+    Client.SipDigest.SHA256_MD5: ["SHA-256", "MD5"],
+    Client.SipDigest.SHA256: ["SHA-256"],
+}
 
 
 class Domain(DomainMixin):

@@ -200,6 +200,7 @@ def client_create(
     timezone_name: str = "UTC",
     domain: str = "",
     sip_domain: str = "",
+    sip_digest: str = Client.SipDigest.PLATFORM,
 ) -> Client:
     """Create a client of a brand with its schema, portal domain and SIP domain."""
     _require(actor, Role.GOD, Role.BRAND)
@@ -213,6 +214,7 @@ def client_create(
         slug=slug,
         kind=kind,
         max_calls=max_calls,
+        sip_digest=sip_digest,
         timezone=timezone_name,
         sip_domain=(sip_domain.strip().lower() or default_host),
         schema_name=client_schema_name(brand, slug),
@@ -244,7 +246,7 @@ def client_update(
 ) -> Client:
     """Brand and god edit a client's contract; the client's operators edit its settings and theme."""
     if actor.role in (Role.GOD, Role.BRAND):
-        allowed = {"name", "kind", "max_calls", "timezone", "primary_colour", "accent_colour"}
+        allowed = {"name", "kind", "max_calls", "sip_digest", "timezone", "primary_colour", "accent_colour"}
     elif actor.role == Role.CLIENT and actor.client_id == client.pk:
         allowed = {"timezone", "primary_colour", "accent_colour"}
         if domain is not None:
@@ -253,7 +255,7 @@ def client_update(
         raise NotAllowed("Your role may not do this.")
     if set(fields) - allowed:
         raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
-    for name in ("name", "kind", "max_calls", "timezone"):
+    for name in ("name", "kind", "max_calls", "sip_digest", "timezone"):
         if name in fields:
             setattr(client, name, fields[name])
     if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():

@@ -20,7 +20,7 @@ class EdgeConfig:
     default_expires: int = 3600
     max_contacts: int = 10
     nonce_ttl: int = 300
-    digest_algorithms: tuple = ("SHA-256", "MD5")  # offered in this order (RFC 8760: preferred first)
+    digest_algorithms: tuple = ("MD5",)  # offered in this order (RFC 8760: preferred first); clients may choose
     flood_limit: int = 200  # requests per source address per flood_window seconds
     flood_window: float = 2.0
     flood_ban: int = 300

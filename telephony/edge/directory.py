@@ -33,6 +33,13 @@ class EdgeDirectory:
         cache[key] = (now + (POSITIVE_TTL if record else NEGATIVE_TTL), record)
         return record
 
+    def peek(self, name: str) -> tuple[bool, dict | None]:
+        """(True, record) when the domain's entry (None for an unknown domain) is cached, else (False, None)."""
+        hit = self._domains.get(name)
+        if hit and hit[0] > time.monotonic():
+            return True, hit[1]
+        return False, None
+
     async def domain(self, name: str) -> dict | None:
         return await self._cached(self._domains, name, f"{self.prefix}:sip:domain", name)
 

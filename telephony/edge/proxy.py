@@ -30,6 +30,7 @@ import time
 from typing import TYPE_CHECKING
 
 from telephony.callindex import code_target, index_field, ringing_key, where_key
+from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding
 from telephony.sip import Request, Response, SipError, make_response, parse_uri, parse_via
 
@@ -399,14 +400,12 @@ class Proxy:
         if request.to_tag is not None or self.edge.engines.is_engine(source.ip, source.port):
             return None
         realm = request.name_addr("From").uri.host
-        header = request.headers.get("Proxy-Authorization")
-        if header:
-            scheme, params = request.credentials("Proxy-Authorization")
-            if scheme.lower() == "digest" and params.get("realm") == realm:
-                if self.edge.guard.auth_banned(realm, params.get("username", ""), source.ip):
-                    return tx.response(403)
-                return None
-        return self.edge.registrar.challenge(tx, realm, header="Proxy-Authenticate")
+        params = self.edge.registrar.credentials(tx, realm, "Proxy-Authorization")
+        if params is not None:
+            if self.edge.guard.auth_banned(realm, params.get("username", ""), source.ip):
+                return tx.response(403)
+            return None
+        return self.edge.registrar.challenge_now(tx, realm, header="Proxy-Authenticate")  # None: see route()
 
     async def route(self, tx: ServerTx) -> Response | None:
         """Send a request on its way; a Response when the edge answers it itself, None when proxied."""
@@ -414,6 +413,11 @@ class Proxy:
         from_engine = self.edge.engines.is_engine(source.ip, source.port)
         if not from_engine:
             request.headers.remove_prefix("X-Ocx-")
+        if not from_engine and request.to_tag is None:
+            realm = request.name_addr("From").uri.host
+            if self.edge.registrar.credentials(tx, realm, "Proxy-Authorization") is None:  # realm was not cached
+                domain = await self.edge.directory.domain(realm)
+                return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
         if request.to_tag is not None or request.method in DIALOG_FREE:
             return self.in_dialog(tx, from_engine)
         if from_engine:
@@ -427,6 +431,7 @@ class Proxy:
         caller = request.name_addr("From").uri
         realm, user = caller.host, caller.user_unescaped or ""
         _, params = request.credentials("Proxy-Authorization")
+        check_uri(params, request.uri)
         username = params.get("username", "")
         directory = self.edge.directory
         domain = await directory.domain(realm)
@@ -435,13 +440,14 @@ class Proxy:
             return await self.edge.registrar.refuse(tx, realm, username)
         if not self.edge.guard.client_allows(domain, source.ip):
             return tx.response(403)
-        verdict = self.edge.digest.verify(params, request.method, realm, credential)
-        if verdict.stale or verdict.reason == "unknown nonce":
-            return self.edge.registrar.challenge(tx, realm, stale=verdict.stale, header="Proxy-Authenticate")
+        algorithms = self.edge.digest.algorithms_for(domain)
+        verdict = self.edge.digest.verify(params, request.method, realm, credential, algorithms=algorithms)
+        if verdict.stale or verdict.again:
+            return self.edge.registrar.challenge(tx, realm, domain, stale=verdict.stale, header="Proxy-Authenticate")
         if not verdict.ok:
             return await self.edge.registrar.refuse(tx, realm, username)
         if not await self.edge.location.nonce_count_grew(params["nonce"], verdict.nc):
-            return self.edge.registrar.challenge(tx, realm, header="Proxy-Authenticate")
+            return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
         counted = None
         if request.method == "INVITE":
             if not await self.take_call(domain["client"], request.call_id, domain["max_calls"]):

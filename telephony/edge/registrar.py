@@ -1,13 +1,16 @@
 """REGISTER handling: digest authentication, then bindings in the shared location service.
 
 Unknown domains and unknown users are challenged like known ones and then refused exactly like a
-wrong secret, so the answers never tell which domains or users exist.
+wrong secret, so the answers never tell which users exist, nor which domains do unless a client
+chose digest algorithms of its own (the challenge offers a client's choice; unknown domains get the
+platform's default).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding, OutOfOrder, Replay, now_millis
 from telephony.sip import NameAddr, Response, SipError
 
@@ -30,10 +33,27 @@ class Registrar:
         self.edge = edge
         self.config = edge.config
 
-    def challenge(self, tx: ServerTx, realm: str, *, stale: bool = False, header: str = "WWW-Authenticate") -> Response:
-        """401 with WWW-Authenticate (registrar), or 407 with Proxy-Authenticate (proxy)."""
-        headers = [(header, value) for value in self.edge.digest.challenges(realm, stale=stale)]
-        return tx.response(407 if header == "Proxy-Authenticate" else 401, headers=headers)
+    def challenge(self, tx: ServerTx, realm: str, domain: dict | None, *, stale: bool = False,
+                  header: str = "WWW-Authenticate") -> Response:  # fmt: skip
+        """401 with WWW-Authenticate (registrar), or 407 with Proxy-Authenticate (proxy), offering the
+        digest algorithms of the realm's client (`domain`: its directory record, None when unknown)."""
+        algorithms = self.edge.digest.algorithms_for(domain)
+        values = self.edge.digest.challenges(realm, stale=stale, algorithms=algorithms)
+        return tx.response(407 if header == "Proxy-Authenticate" else 401, headers=[(header, v) for v in values])
+
+    def challenge_now(self, tx: ServerTx, realm: str, *, header: str = "WWW-Authenticate") -> Response | None:
+        """The challenge, when the realm's directory entry is cached (as it is after its first request);
+        None when it must be looked up first: authenticate() (or the proxy's route()) then challenges."""
+        cached, domain = self.edge.directory.peek(realm)
+        return self.challenge(tx, realm, domain, header=header) if cached else None
+
+    @staticmethod
+    def credentials(tx: ServerTx, realm: str, header: str = "Authorization") -> dict[str, str] | None:
+        """The request's Digest credentials for this realm; None when it has none (its answer is a challenge)."""
+        if header not in tx.request.headers:
+            return None
+        scheme, params = tx.request.credentials(header)
+        return params if scheme.lower() == "digest" and params.get("realm") == realm else None
 
     @staticmethod
     def aor(tx: ServerTx) -> NameAddr:
@@ -44,13 +64,10 @@ class Registrar:
 
     def answer_now(self, tx: ServerTx) -> Response | None:
         """The challenge needs no lookup; a request with credentials goes on to authenticate()."""
-        header = tx.request.headers.get("Authorization")
         realm = self.aor(tx).uri.host
-        if not header:
-            return self.challenge(tx, realm)
-        scheme, params = tx.request.credentials()
-        if scheme.lower() != "digest" or params.get("realm") != realm:
-            return self.challenge(tx, realm)
+        params = self.credentials(tx, realm)
+        if params is None:
+            return self.challenge_now(tx, realm)
         if self.edge.guard.auth_banned(realm, params.get("username", ""), tx.source.ip):
             return tx.response(403)
         return None
@@ -64,17 +81,21 @@ class Registrar:
         request = tx.request
         aor = self.aor(tx)
         realm, user = aor.uri.host, aor.uri.user_unescaped or ""
-        _, params = request.credentials()
-        username = params.get("username", "")
+        params = self.credentials(tx, realm)
         domain = await self.edge.directory.domain(realm)
+        if params is None:  # no credentials, and the realm was not cached for answer_now()
+            return self.challenge(tx, realm, domain)
+        check_uri(params, request.uri)
+        username = params.get("username", "")
         credential = await self.edge.directory.credential(domain["client"], username) if domain else None
         if not (domain and credential and domain["active"] and credential["active"] and username == user):
             return await self.refuse(tx, realm, username)
         if not self.edge.guard.client_allows(domain, tx.source.ip):
             return tx.response(403)  # the client's address rules: not a failed login, so not counted
-        verdict = self.edge.digest.verify(params, request.method, realm, credential)
-        if verdict.stale or verdict.reason == "unknown nonce":
-            return self.challenge(tx, realm, stale=verdict.stale)
+        algorithms = self.edge.digest.algorithms_for(domain)
+        verdict = self.edge.digest.verify(params, request.method, realm, credential, algorithms=algorithms)
+        if verdict.stale or verdict.again:
+            return self.challenge(tx, realm, domain, stale=verdict.stale)
         if not verdict.ok:
             return await self.refuse(tx, realm, username)
         return await self.bind(tx, domain, credential, params["nonce"], verdict.nc, realm)
@@ -113,7 +134,7 @@ class Registrar:
                 client_id, user, nonce=nonce, nc=nc, callid=callid, cseq=cseq, changes=changes, remove_all=remove_all
             )
         except Replay:
-            return self.challenge(tx, realm)
+            return self.challenge(tx, realm, domain)
         except OutOfOrder:
             return tx.response(500, "Out of order REGISTER")
         self.edge.keepalive.follow(domain, credential["account"], user, update.bindings)

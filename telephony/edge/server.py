@@ -186,7 +186,7 @@ class Edge:
             # state, so it goes out before the full check, which the request with credentials gets
             # (then a malformed REGISTER is answered 400). Measured: validation was a third of the cost
             # of a challenge, and challenges are half of a registration's requests.
-            return self.registrar.challenge(tx, self.registrar.aor(tx).uri.host)
+            return self.registrar.challenge_now(tx, self.registrar.aor(tx).uri.host)  # None: realm not cached
         validate_request(request)
         if request.method == "REGISTER":
             return self.registrar.answer_now(tx)

@@ -34,6 +34,7 @@ from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engi
 from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
 from telephony.sip import Request, Response
+from telephony.sip.sdp import unreadable_body
 from tenants.events import group_for_brand, group_for_client, group_for_platform, group_for_user
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,12 @@ class Engine:
             del self.calls[call_id]
 
     def on_request(self, request: Request, stx: ServerTx) -> None:
+        if request.method == "INVITE":
+            accept = unreadable_body(request.headers.get("Content-Type"), request.headers.get("Content-Encoding"),
+                                     request.body)  # fmt: skip
+            if accept is not None:  # an offer in a format the engine cannot read (RFC 3261 21.4.13)
+                self.ua.respond(stx, 415, to_tag=os.urandom(4).hex(), headers=accept)
+                return
         call = self.calls.get(request.call_id)
         if call is not None:
             if request.method == "CANCEL":

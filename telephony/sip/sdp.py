@@ -60,6 +60,23 @@ class Session:
         return address, audio.port
 
 
+def unreadable_body(
+    content_type: str | None, content_encoding: str | None, body: bytes
+) -> list[tuple[str, str]] | None:
+    """A request body the engine cannot read: the headers of its 415 Unsupported Media Type (RFC 3261
+    8.2.3: Accept listing what it reads, or Accept-Encoding for an unknown encoding); None when readable.
+    A body without Content-Type is read as SDP, as phones that leave it out mean."""
+    if not body:
+        return None
+    encoding = (content_encoding or "").strip().lower()
+    if encoding and encoding != "identity":
+        return [("Accept-Encoding", "identity")]
+    kind = (content_type or "application/sdp").split(";", 1)[0].strip().lower()
+    if kind != "application/sdp":
+        return [("Accept", "application/sdp")]
+    return None
+
+
 def _bad(why: str) -> SipError:
     return SipError(488, f"Bad SDP: {why}")
 

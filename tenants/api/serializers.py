@@ -47,6 +47,7 @@ class ClientSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "domain",
             "sip_domain",
             "max_calls",
+            "sip_digest",
             "timezone",
             "status",
             "primary_colour",

@@ -63,6 +63,7 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
                 slug=data["slug"],
                 kind=data["kind"],
                 max_calls=data["max_calls"],
+                sip_digest=data["sip_digest"],
                 timezone_name=data["timezone"],
                 domain=data["domain"],
                 sip_domain=data["sip_domain"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from telephony.sip import SipError
-from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp
+from telephony.sip.sdp import Codec, build_sdp, common_codecs, parse_sdp, unreadable_body
 
 PJSUA_OFFER = (
     "v=0\r\no=- 3906425839 3906425839 IN IP4 192.168.1.20\r\ns=pjmedia\r\nb=AS:84\r\nt=0 0\r\n"
@@ -88,3 +88,19 @@ def test_dtmf_goes_with_the_voice_codecs_clock_rate_whatever_the_offers_order():
     # PCMA against the caller's PCMU: the events are converted between the 8 kHz types.
     _, _, to_b, _ = media_plan([pcmu, wide, narrow], [pcma, Codec(96, "TELEPHONE-EVENT", 8000)])
     assert to_b is not None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encoding", "body", "answer"),
+    [
+        ("application/sdp", None, b"v=0", None),
+        ("Application/SDP; charset=utf-8", "identity", b"v=0", None),  # media types compare without case
+        (None, None, b"v=0", None),  # no Content-Type: read as SDP, as phones that leave it out mean
+        ("text/plain", None, b"", None),  # no body: a delayed offer
+        ("text/plain", None, b"hello", [("Accept", "application/sdp")]),
+        ("multipart/mixed; boundary=x", None, b"--x", [("Accept", "application/sdp")]),
+        ("application/sdp", "gzip", b"\x1f\x8b", [("Accept-Encoding", "identity")]),
+    ],
+)
+def test_a_body_the_engine_cannot_read_gets_the_headers_of_a_415(content_type, encoding, body, answer):
+    assert unreadable_body(content_type, encoding, body) == answer

@@ -4,27 +4,111 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 
 from config.redis_store import get_redis, rkey
 from tests.telephony.conftest import start_edge
+from tests.telephony.sipclient import Call
 
 SECRET = "right-secret-123"
 
 
-def test_register_challenges_then_accepts_the_right_secret_with_md5_and_sha256(world, sip_lines, sip_client):
+def offered(answer, header: str = "WWW-Authenticate") -> list[str]:
+    """The digest algorithms of a challenge, in the order offered."""
+    return [v.split("algorithm=")[1].split(",")[0] for v in answer.get_all(header)]
+
+
+def test_register_challenges_with_md5_only_by_default_then_accepts_the_right_secret(world, sip_lines, sip_client):
+    """MD5 alone by default: SIPp and Debian's baresip give up on any challenge naming SHA-256."""
     sip_lines(world.user_a1, SECRET)
     phone = sip_client(world.user_a1)
     phone.send_raw(phone.register_message())
     challenge = phone.receive()
     assert challenge.status == 401
-    algorithms = [v.split("algorithm=")[1].split(",")[0] for v in challenge.get_all("WWW-Authenticate")]
-    assert algorithms == ["SHA-256", "MD5"]
+    assert offered(challenge) == ["MD5"]
     assert challenge.challenge("MD5")["realm"] == world.client_a1.sip_domain
 
     ok = phone.register(SECRET)
     assert ok.status == 200
     assert ok.get("Contact") == f"<sip:101@127.0.0.1:{phone.port}>;expires=300"
-    assert phone.register(SECRET, algorithm="SHA-256").status == 200
+
+
+def first_challenge(phone, algorithms: list[str], timeout: float = 5.0):
+    """REGISTER without credentials until the challenge offers `algorithms` (a directory change reaches
+    the edge by pub/sub, a moment after it is written)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        phone.send_raw(phone.register_message())
+        challenge = phone.receive()
+        if offered(challenge) == algorithms or time.monotonic() > deadline:
+            assert offered(challenge) == algorithms
+            return challenge
+        time.sleep(0.05)
+
+
+def test_a_client_chooses_sha256_and_its_phones_are_offered_it_from_the_first_challenge(world, sip_lines, sip_client):
+    from telephony.directory import sip_directory_sync
+    from tenants.services import client_update
+
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    assert phone.register(SECRET).status == 200  # the session edge now holds the client's entry
+    try:
+        client_update(actor=world.brand_a_op, client=world.client_a1, sip_digest="sha256+md5")
+        sip_directory_sync()
+        first_challenge(phone, ["SHA-256", "MD5"])
+        assert phone.register(SECRET, algorithm="SHA-256").status == 200
+        assert phone.register(SECRET).status == 200  # MD5 still answers
+
+        client_update(actor=world.brand_a_op, client=world.client_a1, sip_digest="sha256")
+        sip_directory_sync()
+        challenge = first_challenge(phone, ["SHA-256"]).challenge("SHA-256")
+        assert phone.register(SECRET, algorithm="SHA-256").status == 200
+        # An MD5 answer (to an offer made before the change) is challenged again, not counted as a failure.
+        phone.send_raw(phone.register_message(authorization=phone.authorization(challenge, SECRET)))
+        again = phone.receive()
+        assert again.status == 401 and offered(again) == ["SHA-256"]
+
+        fresh = start_edge()  # nothing cached: the first challenge waits for the directory
+        try:
+            cold = sip_client(world.user_a1, target=fresh)
+            cold.send_raw(cold.register_message())
+            assert offered(cold.receive()) == ["SHA-256"]
+            stranger = sip_client(user="101", domain="nowhere.example", target=fresh)
+            stranger.send_raw(stranger.register_message())
+            assert offered(stranger.receive()) == ["MD5"]  # an unknown domain: the platform's default
+            caller = sip_client(world.user_a1, target=fresh)
+            call = Call(f"sip:102@{world.client_a1.sip_domain}", uuid.uuid4().hex, "ft", branch="z9hG4bKcold1")
+            caller.send_raw(caller.request_message("INVITE", call.to_uri, call))
+            assert offered(caller.expect(407), "Proxy-Authenticate") == ["SHA-256"]
+        finally:
+            fresh.stop()
+    finally:
+        client_update(actor=world.brand_a_op, client=world.client_a1, sip_digest="")
+        sip_directory_sync()
+
+
+def test_credentials_for_another_uri_than_the_request_uri_are_refused(world, sip_lines, sip_client):
+    sip_lines(world.user_a1, SECRET)
+    phone = sip_client(world.user_a1)
+    domain = world.client_a1.sip_domain
+    phone.send_raw(phone.register_message())
+    challenge = phone.receive().challenge("MD5")
+    elsewhere = phone.authorization(challenge, SECRET, uri="sip:elsewhere.example")
+    phone.send_raw(phone.register_message(authorization=elsewhere))
+    refused = phone.receive()
+    assert (refused.status, refused.reason) == (400, "Digest uri differs from the Request-URI")
+    same = phone.authorization(challenge, SECRET, nc=2, uri=f"SIP:{domain.upper()}")  # the same URI, spelt otherwise
+    phone.send_raw(phone.register_message(authorization=same))
+    assert phone.receive().status == 200
+
+    call = Call(f"sip:102@{domain}", uuid.uuid4().hex, "tag1", branch="z9hG4bKuri1")
+    phone.send_raw(phone.request_message("INVITE", call.to_uri, call))
+    proxy_challenge = phone.expect(407).challenge("MD5", "Proxy-Authenticate")
+    credentials = phone.authorization(proxy_challenge, SECRET, method="INVITE", uri=f"sip:103@{domain}")
+    call.cseq, call.branch = 2, "z9hG4bKuri2"
+    phone.send_raw(phone.request_message("INVITE", call.to_uri, call, headers=(("Proxy-Authorization", credentials),)))
+    assert phone.expect(400).reason == "Digest uri differs from the Request-URI"
 
 
 def test_wrong_secret_unknown_user_and_unknown_domain_all_answer_alike(world, sip_lines, sip_client):

@@ -49,13 +49,14 @@ def test_sipp_registers_200_times_without_a_failure_or_retransmission(world, sip
     users = tmp_path / "users.csv"
     users.write_text("SEQUENTIAL\n" + "".join(
         f"{u};{domain};{s};[authentication username={u} password={s}]\n" for u, s in lines))  # fmt: skip
-    edge = start_edge(OCX_SIP_DIGEST_ALGORITHMS="MD5", OCX_SIP_TRUSTED="127.0.0.0/8")
+    edge = start_edge(OCX_SIP_TRUSTED="127.0.0.0/8")
     try:
         stats = tmp_path / "stats.csv"
         result = subprocess.run(
-            ["sipp", f"127.0.0.1:{edge.port}", "-sf", str(SCENARIO), "-inf", str(users), "-t", "un",
-             "-max_socket", "1000", "-r", "100", "-m", "200", "-i", "127.0.0.1", "-bind_local", "-p", str(free_port()),
-             "-cp", str(free_port()), "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1", "-timeout", "30s"],
+            ["sipp", f"127.0.0.1:{edge.port}", "-sf", str(SCENARIO), "-inf", str(users), "-auth_uri", domain,
+             "-t", "un", "-max_socket", "1000", "-r", "100", "-m", "200", "-i", "127.0.0.1", "-bind_local", "-p",
+             str(free_port()), "-cp", str(free_port()), "-nostdin", "-trace_stat", "-stf", str(stats), "-fd", "1",
+             "-timeout", "30s"],
             cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         final = final_stats(stats)
@@ -73,7 +74,7 @@ def test_sipp_calls_pass_the_edge_with_proxy_authentication_to_an_engine(world, 
     caller, secret = sipp_lines(world.client_a2, 1)[0]
     users = tmp_path / "callers.csv"
     users.write_text(f"SEQUENTIAL\n{caller};{domain};{secret};[authentication username={caller} password={secret}]\n")
-    edge = start_edge(OCX_SIP_DIGEST_ALGORITHMS="MD5")
+    edge = start_edge()
     engine_port = free_port()
     common = ["-i", "127.0.0.1", "-bind_local", "-nostdin", "-trace_stat", "-fd", "1", "-timeout", "30s"]
     engine = subprocess.Popen(
@@ -87,8 +88,8 @@ def test_sipp_calls_pass_the_edge_with_proxy_authentication_to_an_engine(world, 
         stats = tmp_path / "calls.csv"
         result = subprocess.run(
             ["sipp", f"127.0.0.1:{edge.port}", "-sf", str(SCENARIOS / "call_auth.xml"), "-inf", str(users),
-             "-s", "102", "-t", "u1", "-r", "10", "-m", "20", "-p", str(free_port()), "-mp", str(free_port()),
-             "-cp", str(free_port()), "-stf", str(stats), *common],
+             "-s", "102", "-auth_uri", f"102@{domain}", "-t", "u1", "-r", "10", "-m", "20", "-p", str(free_port()),
+             "-mp", str(free_port()), "-cp", str(free_port()), "-stf", str(stats), *common],
             cwd=tmp_path, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         final = final_stats(stats)

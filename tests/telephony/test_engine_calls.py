@@ -294,6 +294,21 @@ def test_a_delayed_offer_is_answered_in_the_ack_and_unknown_extensions_get_420(w
     assert refused.get("Unsupported") == "100rel"
 
 
+def test_an_offer_that_is_not_sdp_gets_415_with_what_the_engine_accepts(world, lines, sip_client, edge):
+    """RFC 3261 8.2.3 / 21.4.13: a body the engine cannot read is 415 with Accept (or Accept-Encoding)."""
+    _, callee, domain = lines
+    text = sip_client(world.user_a1, target=edge)
+    text.invite(f"sip:102@{domain}", SECRET, headers=(("Content-Type", "text/plain"),), body="hello")
+    refused = text.expect(415, timeout=5)
+    assert refused.get("Accept") == "application/sdp"
+    sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40010 RTP/AVP 0\r\n"
+    packed = sip_client(world.user_a1, target=edge)
+    packed.invite(f"sip:102@{domain}", SECRET, body=sdp,
+                  headers=(("Content-Type", "application/sdp"), ("Content-Encoding", "gzip")))  # fmt: skip
+    assert packed.expect(415, timeout=5).get("Accept-Encoding") == "identity"
+    assert not [e for e in callee.events() if e.get("event") == "incoming"]  # nothing rang
+
+
 def test_click_to_call_rings_the_users_phone_then_the_target(world, lines, api):
     caller, callee, _ = lines
     caller.set_incoming("101", answer=200)

@@ -325,3 +325,23 @@ def test_fields_that_cannot_change_are_refused_not_ignored(world, api):
     )
     assert same.status_code == 200, same.content
     assert User.objects.get(pk=world.client_a1_op.pk).name == "Admin A1"
+
+
+def test_the_brand_sets_a_clients_sip_digest_and_the_sip_directory_carries_it(
+    world, api, django_capture_on_commit_callbacks
+):
+    import json
+
+    from config.redis_store import get_redis, rkey
+
+    url = f"/api/v1/clients/{world.client_a1.pk}/"
+    assert api(world.brand_a_op).get(url).json()["sip_digest"] == ""  # the platform's default
+    with django_capture_on_commit_callbacks(execute=True):
+        ok = api(world.brand_a_op).patch(url, {"sip_digest": "sha256+md5"}, format="json")
+    assert ok.status_code == 200 and ok.json()["sip_digest"] == "sha256+md5"
+    record = json.loads(get_redis().hget(rkey("sip:domain"), world.client_a1.sip_domain))
+    assert record["digest"] == ["SHA-256", "MD5"]  # what the edge offers the client's phones, preferred first
+    bad = api(world.brand_a_op).patch(url, {"sip_digest": "sha1"}, format="json")
+    assert bad.status_code == 400 and "sip_digest" in bad.json()["fields"]
+    own = api(world.client_a1_op).patch(url, {"sip_digest": "md5"}, format="json")
+    assert own.status_code == 403

@@ -7,6 +7,7 @@ from django.db import connection
 from django_tenants.utils import schema_exists
 
 from tenants.models import Client, Domain
+from tenants.services import client_primary_domain
 from tests.conftest import PASSWORD
 from tests.pages import errors_above_form, field_error, messages_of
 
@@ -145,3 +146,13 @@ def test_a_client_operator_changes_its_settings(world, portal):
     assert ok.status_code == 302
     client = Client.objects.get(pk=world.client_a1.pk)
     assert client.timezone == "Europe/Berlin" and client.primary_colour == "#223344"
+
+
+def test_the_brand_chooses_the_digest_algorithms_of_a_clients_phones(world, portal):
+    http = portal(world.brand_a_op)
+    url = f"/clients/{world.client_a1.pk}/"
+    assert 'name="sip_digest"' in http.get(url).content.decode()
+    form = {"name": "Client a1", "kind": "pbx", "max_calls": "10", "sip_digest": "sha256", "timezone": "UTC",
+            "domain": client_primary_domain(world.client_a1)}  # fmt: skip
+    assert http.post(url, form).status_code == 302
+    assert Client.objects.get(pk=world.client_a1.pk).sip_digest_algorithms == ["SHA-256"]

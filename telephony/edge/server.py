@@ -88,6 +88,7 @@ class Edge:
         self.unacked: dict[tuple, asyncio.TimerHandle] = {}  # non-2xx INVITE answers repeated until ACKed
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
+        self._unavailable_logged = 0.0
 
     # Receiving ------------------------------------------------------------------------------------
 
@@ -212,7 +213,9 @@ class Edge:
             response = tx.response(exc.status, exc.reason)
         except UNAVAILABLE as exc:
             self.stats["unavailable"] += 1
-            log.warning("%s from %s answered 503: %s", tx.request.method, tx.source.address, exc)
+            if time.monotonic() - self._unavailable_logged > 1.0:  # one line a second, not one per request
+                self._unavailable_logged = time.monotonic()
+                log.warning("answering 503 while Redis is away (%s; %d so far)", exc, self.stats["unavailable"])
             response = tx.response(503, headers=[("Retry-After", RETRY_AFTER)])
         except Exception:  # a bug answers 500 to this request only
             log.exception("error handling %s from %s", tx.request.method, tx.source.address)

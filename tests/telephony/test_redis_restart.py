@@ -27,11 +27,20 @@ from billing.models import Cdr
 from config.redis_store import get_redis, rkey
 from telephony.directory import MARKER, sip_directory_sync
 from telephony.edge.guard import auth_ban_key
+from telephony.engines import registry_key
 from telephony.models import Extension
 from telephony.services import extension_reset_secret, sip_ban_release
 from tenants.services import client_activate, client_suspend
 from tests.conftest import _get_or_build_world
-from tests.telephony.conftest import EDGE_ENV, connected, database_url, free_port, start_edge, start_engine
+from tests.telephony.conftest import (
+    EDGE_ENV,
+    ENGINE_REGISTRY_REFRESH,
+    connected,
+    database_url,
+    free_port,
+    start_edge,
+    start_engine,
+)
 from tests.telephony.sipclient import SipClient
 
 _spec = importlib.util.spec_from_file_location("ocx_platform_services", settings.BASE_DIR / "platform" / "services.py")
@@ -221,6 +230,21 @@ def test_after_a_restart_with_its_data_bindings_bans_and_secret_resets_still_wor
             extension_reset_secret(actor=world.user_a1, client=world.client_a1, extension=extension, secret="new-1234x")
         wait_for(lambda: line.register("new-1234x").status == 200, "the new secret works")
         assert line.register(SECRET).status == 403
+
+        # Without its data: the directory is rebuilt from the database, the engine announces itself
+        # again, and once the phones have registered again (as they do within their expiry) calls go on.
+        own_redis.kill()
+        own_redis.restart(keep_data=False)
+        wait_for(lambda: own_redis.client.exists(rkey(MARKER)), "the directory is rebuilt")
+        wait_for(lambda: own_redis.client.hlen(registry_key(settings.OCX_REDIS_PREFIX)), "the engine is back")
+        time.sleep(ENGINE_REGISTRY_REFRESH)
+        assert caller.reregister("101")["code"] == 200 and callee.reregister("102")["code"] == 200
+        caller.call("c2", f"sip:102@{domain}")
+        label = callee.wait_incoming()["call"]
+        caller.wait_call_state("c2", "confirmed")
+        caller.hangup("c2")
+        callee.wait_call_state(label, "disconnected")
+        assert own_redis.keys("ban:*") == []
         assert engine.poll() is None and edge.process.poll() is None
     finally:
         engine.terminate()

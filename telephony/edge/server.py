@@ -328,8 +328,11 @@ class Edge:
         layer = get_channel_layer()
 
         async def send() -> None:
-            for group in groups:
-                await layer.group_send(group, {"type": "platform.event", "event": event})
+            try:
+                for group in groups:
+                    await layer.group_send(group, {"type": "platform.event", "event": event})
+            except UNAVAILABLE as exc:  # Redis away: the portals miss this one, the next is sent again
+                log.warning("live event %s not sent: %s", kind, exc)
 
         self.background(send())
 

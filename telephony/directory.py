@@ -4,20 +4,32 @@
 each SIP user name to its digest hashes. The services write through on every change (after the
 transaction commits) and publish an invalidation, so edges drop what they cached;
 `sip_directory_sync()` rebuilds everything from the database (at start, or after a restore).
+
+`sip:directory`, written last by a rebuild, says the directory is whole. Without it (Redis restarted
+without its data, or was flushed) the edges cannot tell a wrong guess from a missing entry: whoever
+finds it missing rebuilds, through `sip_directory_ensure()`, one process at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import time
 
 from django.db import transaction
 from django_tenants.utils import tenant_context
+from redis.exceptions import LockError
 
 from config.redis_store import get_redis, rkey
 from telephony.models import Extension
 from tenants.models import Client, SipAddressRule, User
 
 INVALIDATE_CHANNEL = "sip:invalidate"
+MARKER = "sip:directory"  # written last by sip_directory_sync(): the directory is whole
+REBUILD_LOCK = "sip:directory:rebuilding"
+REBUILD_LOCK_TTL = 300  # seconds: a rebuilder that died frees the lock after this
+log = logging.getLogger(__name__)
 
 
 def _rules(client: Client | None) -> dict[str, list[str]]:
@@ -157,10 +169,30 @@ def sip_directory_sync() -> dict:
     if domains:
         pipe.hset(rkey("sip:domain"), mapping=domains)
     pipe.set(rkey("sip:acl"), json.dumps(_rules(None)))
+    counts = {"domains": len(domains), "lines": lines}
+    pipe.set(rkey(MARKER), json.dumps({**counts, "at": time.time()}))
     _publish(pipe, "all")
     pipe.publish(rkey("sip:bans"), "acl")
     pipe.execute()
-    return {"domains": len(domains), "lines": lines}
+    return counts
+
+
+def sip_directory_ensure() -> dict | None:
+    """Rebuild the directory when its marker is missing, unless another process is already at it;
+    the counts when this call rebuilt it."""
+    r = get_redis()
+    if r.exists(rkey(MARKER)):
+        return None
+    lock = r.lock(rkey(REBUILD_LOCK), timeout=REBUILD_LOCK_TTL, blocking=False)
+    if not lock.acquire():
+        return None
+    try:
+        counts = sip_directory_sync()
+        log.warning("the SIP directory was missing in Redis: rebuilt (%(domains)s domains, %(lines)s lines)", counts)
+        return counts
+    finally:
+        with contextlib.suppress(LockError):  # held past its timeout: nothing left to release
+            lock.release()
 
 
 def sip_directory_rooms_changed(client: Client) -> None:

@@ -22,6 +22,10 @@ class RedisReplyError(Exception):
     """An error reply from Redis (such as NOSCRIPT)."""
 
 
+class RedisLoading(ConnectionError):
+    """Redis is up but still loading its data (after a restart): like a connection not yet there."""
+
+
 def encode(args: tuple) -> bytes:
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
@@ -61,7 +65,8 @@ class _Protocol(asyncio.Protocol):
             if future.done():
                 continue
             if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(RedisReplyError(str(reply)))
+                loading = str(reply).startswith("LOADING")
+                future.set_exception((RedisLoading if loading else RedisReplyError)(str(reply)))
             else:
                 future.set_result(reply)
 
@@ -83,6 +88,7 @@ class FastRedis:
         self.password = parsed.password
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
+        self.connections = 0  # connections made so far: a new one may face a Redis that restarted
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -107,6 +113,7 @@ class FastRedis:
             async with self._connecting:
                 if self._protocol is None or self._protocol.lost:
                     self._protocol = await self._connect()
+                    self.connections += 1
             protocol = self._protocol
         return await self._send(protocol, args)
 

@@ -117,7 +117,14 @@ class Guard:
         self.banned_ips[ip] = until
         log.warning("flood from %s: banned for %s s", ip, seconds)
         ban = self._publish_ban(ip_ban_key(self.prefix, ip), seconds, f"ip {ip} {until}")
-        asyncio.get_running_loop().create_task(ban)
+        task = asyncio.get_running_loop().create_task(ban)
+        self._tasks.add(task)
+        task.add_done_callback(self._published)
+
+    def _published(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # Redis away: this edge's ban holds
+            log.warning("ban not shared with the other edges: %s", task.exception())
 
     async def auth_failed(self, domain: str, user: str, ip: str) -> None:
         key = f"{self.prefix}:authfail:{domain}:{user}:{ip}"
@@ -156,18 +163,22 @@ class Guard:
             self.banned_auth.pop((parts[2], parts[3], parts[4]), None)
 
     async def load(self) -> None:
-        """Bans and global address rules already in force when this edge starts."""
+        """The bans and global address rules in force: when this edge starts, and again whenever its
+        subscription is renewed (Redis restarted: bans and releases published meanwhile were missed,
+        and the bans Redis no longer holds are over)."""
         await self.load_acl()
         now = time.time()
+        banned_ips, banned_auth = {}, {}
         async for key in self.redis.scan_iter(match=f"{self.prefix}:ban:*", count=500):
             ttl = await self.redis.ttl(key)
             if ttl <= 0:
                 continue
             parsed = parse_ban_key(self.prefix, key.decode())
             if parsed and parsed[0] == "ip":
-                self.banned_ips[parsed[1][0]] = now + ttl
+                banned_ips[parsed[1][0]] = now + ttl
             elif parsed:
-                self.banned_auth[parsed[1]] = now + ttl
+                banned_auth[parsed[1]] = now + ttl
+        self.banned_ips, self.banned_auth = banned_ips, banned_auth
 
     async def listen(self, pubsub) -> None:
-        await follow(pubsub, f"{self.prefix}:sip:bans", self.apply)
+        await follow(pubsub, f"{self.prefix}:sip:bans", self.apply, resync=self.load)

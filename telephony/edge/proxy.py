@@ -436,7 +436,7 @@ class Proxy:
         directory = self.edge.directory
         domain = await directory.domain(realm)
         credential = await directory.credential(domain["client"], username) if domain else None
-        if not (domain and credential and domain["active"] and credential["active"] and username == user):
+        if not (domain and credential and username == user):
             return await self.edge.registrar.refuse(tx, realm, username)
         if not self.edge.guard.client_allows(domain, source.ip):
             return tx.response(403)
@@ -446,6 +446,8 @@ class Proxy:
             return self.edge.registrar.challenge(tx, realm, domain, stale=verdict.stale, header="Proxy-Authenticate")
         if not verdict.ok:
             return await self.edge.registrar.refuse(tx, realm, username)
+        if not (domain["active"] and credential["active"]):
+            return tx.response(403)  # a suspended client or account: the platform's state, not counted
         if not await self.edge.location.nonce_count_grew(params["nonce"], verdict.nc):
             return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
         counted = None

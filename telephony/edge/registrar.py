@@ -88,7 +88,7 @@ class Registrar:
         check_uri(params, request.uri)
         username = params.get("username", "")
         credential = await self.edge.directory.credential(domain["client"], username) if domain else None
-        if not (domain and credential and domain["active"] and credential["active"] and username == user):
+        if not (domain and credential and username == user):
             return await self.refuse(tx, realm, username)
         if not self.edge.guard.client_allows(domain, tx.source.ip):
             return tx.response(403)  # the client's address rules: not a failed login, so not counted
@@ -98,6 +98,8 @@ class Registrar:
             return self.challenge(tx, realm, domain, stale=verdict.stale)
         if not verdict.ok:
             return await self.refuse(tx, realm, username)
+        if not (domain["active"] and credential["active"]):
+            return tx.response(403)  # a suspended client or account, right secret: not a guess, not counted
         return await self.bind(tx, domain, credential, params["nonce"], verdict.nc, realm)
 
     async def bind(self, tx: ServerTx, domain: dict, credential: dict, nonce: str, nc: int, realm: str) -> Response:

@@ -19,11 +19,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+import redis
 from channels.layers import get_channel_layer
 
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
-from telephony.edge.directory import EdgeDirectory
+from telephony.edge.directory import DirectoryUnavailable, EdgeDirectory
 from telephony.edge.engines import EngineRegistry
 from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
@@ -36,8 +37,13 @@ from telephony.sip import Request, Response, SipError, Via, make_response, parse
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
+STARTUP_REBUILD_WAIT = 60.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
 TRANSACTION_LINGER = 32.0  # seconds a final answer is kept to absorb retransmissions (RFC 3261 Timer J)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE"
+# Redis restarting or out of reach, or the SIP directory being rebuilt: 503 and a retry, never a 500
+# (and never a refusal counted towards a ban).
+UNAVAILABLE = (DirectoryUnavailable, OSError, redis.ConnectionError, redis.TimeoutError)
+RETRY_AFTER = "5"  # seconds
 
 
 @dataclass(slots=True)
@@ -82,6 +88,7 @@ class Edge:
         self.unacked: dict[tuple, asyncio.TimerHandle] = {}  # non-2xx INVITE answers repeated until ACKed
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
+        self._unavailable_logged = 0.0
 
     # Receiving ------------------------------------------------------------------------------------
 
@@ -204,6 +211,12 @@ class Edge:
                     return
         except SipError as exc:
             response = tx.response(exc.status, exc.reason)
+        except UNAVAILABLE as exc:
+            self.stats["unavailable"] += 1
+            if time.monotonic() - self._unavailable_logged > 1.0:  # one line a second, not one per request
+                self._unavailable_logged = time.monotonic()
+                log.warning("answering 503 while Redis is away (%s; %d so far)", exc, self.stats["unavailable"])
+            response = tx.response(503, headers=[("Retry-After", RETRY_AFTER)])
         except Exception:  # a bug answers 500 to this request only
             log.exception("error handling %s from %s", tx.request.method, tx.source.address)
             response = tx.response(500)
@@ -315,19 +328,24 @@ class Edge:
         layer = get_channel_layer()
 
         async def send() -> None:
-            for group in groups:
-                await layer.group_send(group, {"type": "platform.event", "event": event})
+            try:
+                for group in groups:
+                    await layer.group_send(group, {"type": "platform.event", "event": event})
+            except UNAVAILABLE as exc:  # Redis away: the portals miss this one, the next is sent again
+                log.warning("live event %s not sent: %s", kind, exc)
 
         self.background(send())
 
     # Running --------------------------------------------------------------------------------------
 
     async def housekeeping(self) -> None:
-        """Forget old transactions; publish this edge's liveness and counters every few seconds."""
+        """Forget old transactions; publish this edge's liveness and counters every few seconds; see
+        that the SIP directory is in Redis (rebuilt if not)."""
         while True:
             now = time.monotonic()
             for key in [k for k, (until, _) in self.answered.items() if until < now]:
                 del self.answered[key]
+            self.directory.check_soon()
             try:
                 await self._publish_status()
             except Exception:  # Redis away for a moment: purge on, publish again next round
@@ -359,6 +377,8 @@ class Edge:
                       asyncio.create_task(self.guard.listen(bans_sub))]  # fmt: skip
         await self.guard.load()
         await self.engines.refresh()
+        if not await self.directory.ensure(wait=STARTUP_REBUILD_WAIT):  # a rebuild of its own, or another's
+            log.error("the SIP directory is missing and was not rebuilt: REGISTERs get 503 until it is")
         servers = await listen(self)
         self.peer = await open_peer_socket(self)
         servers.append(self.peer)

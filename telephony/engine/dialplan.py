@@ -133,3 +133,7 @@ class Dialplans:
             self._plans.pop(int(rest.split(" ")[0]), None)
         else:  # a client changed (domain) or everything did
             self._plans.clear()
+
+    def clear(self) -> None:
+        """Changes may have been missed (the subscription was renewed): every plan is read again."""
+        self._plans.clear()

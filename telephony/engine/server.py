@@ -448,7 +448,7 @@ class Engine:
                  asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
                  asyncio.create_task(self.close_lost_calls()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
-                                            self.dialplans.invalidate))]  # fmt: skip
+                                            self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip

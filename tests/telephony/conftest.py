@@ -72,7 +72,8 @@ def start_edge(port: int | None = None, **env) -> EdgeProcess:
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "sip_edge", "--port", str(port), "--no-sync"],
-            cwd=settings.BASE_DIR, env={**os.environ, **EDGE_ENV, **env}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=settings.BASE_DIR, env={**os.environ, "DATABASE_URL": database_url(), **EDGE_ENV, **env},
+            stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     edge = EdgeProcess(port, process, log)
     probe = SipClient(edge.address, "probe", "probe.invalid")
@@ -216,15 +217,13 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-@pytest.fixture(scope="module")
-def engine(edge, django_db_blocker):
-    """One engine process behind the session's edge, on free SIP and RTP ports. The call records it
-    committed are deleted when it stops, so tests after this module start without them."""
-    started = timezone.now()
+def start_engine(edge: EdgeProcess, **env) -> subprocess.Popen:
+    """A `manage.py call_engine` behind an edge, on free SIP and RTP ports, once it announced itself
+    (in the Redis of get_redis(): env may name another REDIS_URL only with settings pointing there)."""
     port, rtp = free_port(), free_port()
     log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}.log"
     env = {**os.environ, "DATABASE_URL": database_url(), "OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2",
-           "OCX_ENGINE_PARK_TIMEOUT": str(PARK_TIMEOUT)}  # fmt: skip
+           "OCX_ENGINE_PARK_TIMEOUT": str(PARK_TIMEOUT), **env}  # fmt: skip
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 200}",
@@ -239,6 +238,15 @@ def engine(edge, django_db_blocker):
             raise AssertionError(f"call_engine did not announce itself: {log.read_text()[-3000:]}")
         time.sleep(0.1)
     time.sleep(ENGINE_REGISTRY_REFRESH)
+    return process
+
+
+@pytest.fixture(scope="module")
+def engine(edge, django_db_blocker):
+    """One engine process behind the session's edge, on free SIP and RTP ports. The call records it
+    committed are deleted when it stops, so tests after this module start without them."""
+    started = timezone.now()
+    process = start_engine(edge)
     yield process
     process.terminate()
     process.wait(10)

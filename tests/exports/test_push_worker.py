@@ -59,13 +59,14 @@ def ids_in(body: bytes) -> list[int]:
 
 
 def wait_for(condition, what: str, timeout: float, poke=None):
-    deadline = time.monotonic() + timeout
+    deadline, poked = time.monotonic() + timeout, 0.0
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        if poke is not None:
+        if poke is not None and time.monotonic() - poked >= 1:
             poke()
+            poked = time.monotonic()
         time.sleep(0.2)
     raise AssertionError(f"not within {timeout} s: {what}")
 
@@ -73,7 +74,7 @@ def wait_for(condition, what: str, timeout: float, poke=None):
 @pytest.fixture
 def workers(tmp_path):
     """workers() -> a started Celery worker process (solo pool) on the tests' queue and database,
-    with a short push lease; each is killed at the end if still running."""
+    with a short push lease; each is stopped at the end if still running."""
     db = settings.DATABASES["default"]
     env = {**os.environ, "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
            "OCX_PUSH_LEASE_SECONDS": str(LEASE_SECONDS),
@@ -92,10 +93,13 @@ def workers(tmp_path):
         return worker
 
     yield start
-    for worker in started:
-        if worker.poll() is None:
+    for worker in started:  # a warm shutdown hands back what it had prefetched for the next worker
+        worker.terminate()
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
             worker.kill()
-        worker.wait(10)
+            worker.wait(10)
 
 
 @pytest.fixture

@@ -99,12 +99,12 @@ def schema_copy(target: str, *, source: str = TEMPLATE_SCHEMA) -> bool:
             return False
         # Definitions read with an empty search_path name every table with its schema; the template's
         # are then renamed to the target's, the public schema's stay as they are.
-        cursor.execute("SELECT current_setting('search_path'), set_config('search_path', '', true)")
+        cursor.execute("SELECT current_setting('search_path'), set_config('search_path', '', false)")
         search_path = cursor.fetchone()[0]
         try:
             statements = _copy_statements(cursor, source, target)
         finally:
-            cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
+            cursor.execute("SELECT set_config('search_path', %s, false)", [search_path])
         for statement in statements:
             cursor.execute(statement)
     return True

@@ -1,4 +1,4 @@
-"""Benchmark: time to create a client (schema created and every tenant app migrated).
+"""Benchmark: time to create a client (its schema copied from the migrated template, tenants/schemas.py).
 
 Runs alone: `.venv/bin/python bench/tenant_create.py [N]` starts project-local PostgreSQL and Redis
 if needed, works in a scratch database it drops at the end, creates one client in a fresh database,

@@ -32,11 +32,12 @@ def minutes(seconds: int | None) -> float:
 
 
 def conference_usage(actor, *, since=None, until=None) -> list[dict]:
-    """Per company and moderator: joins (events), distinct conferences and minutes in conferences."""
+    """Per company and moderator: joins (events), distinct conferences and minutes in conferences.
+    Attempts that never joined (a dial-out refused or unanswered, a wrong PIN) are not usage."""
     rows = (
         conference_records(actor)
         .started_within(since, until)
-        .filter(ended_at__isnull=False)
+        .filter(ended_at__isnull=False, answered_at__isnull=False)
         .values("client_id", "client__name", "moderator_id", "moderator__name")
         .annotate(events=Count("id"), conferences=Count("conference", distinct=True), seconds=Sum("billsec"))
         .order_by("client__name", "moderator__name", "moderator_id")
@@ -67,6 +68,16 @@ def conference_detail(actor, *, conference: str = "", client_id: int | None = No
     if moderator_id is not None:
         records = records.filter(moderator_id=moderator_id)
     return records.order_by("-started_at", "-id")
+
+
+def dial_outs_failed(actor, *, client_id: int, conference: str, since) -> QuerySet[Cdr]:
+    """A room's calls out that never joined (busy, 480, no answer, no such line), newest first."""
+    return (
+        conference_records(actor)
+        .filter(client_id=client_id, conference=conference, direction=Cdr.Direction.OUTBOUND)
+        .filter(started_at__gte=since, ended_at__isnull=False, answered_at__isnull=True)
+        .order_by("-started_at", "-id")
+    )
 
 
 def detail_row(cdr: Cdr) -> dict:

@@ -4,17 +4,21 @@ provider's and brands' portals list the conferences running in their scope."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from conferencing import services
 from conferencing.forms import RoomForm
 from conferencing.live import ACTIONS, conference_live, running_conferences
 from conferencing.models import Room
+from conferencing.reports import dial_outs_failed
 from conferencing.selectors import ROOM_FIELDS, accounts_of, dial_code, live_state, running_conferences_for
 from tenants.errors import PlatformError
 from tenants.forms import changes
@@ -22,6 +26,7 @@ from tenants.models import Role, User
 from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
 
 SEARCH = ["name", "conference_id", "access_number"]
+FAILED_DIAL_OUTS_SHOWN = dt.timedelta(hours=1)
 MEMBERS = (Role.CLIENT, Role.USER)
 DONE = {
     "mute": "Participant muted.",
@@ -44,12 +49,16 @@ def _room(request: HttpRequest, pk: int) -> Room:
 
 
 def _live(request: HttpRequest, room: Room) -> dict:
-    """The room's conference for the live part of its page; an engine that does not answer is said."""
+    """The room's conference for the live part of its page; an engine that does not answer is said,
+    and so are the calls into it of the last hour that never joined (from their records)."""
+    client = own_client(request)
+    failed = dial_outs_failed(request.user, client_id=client.pk, conference=room.conference_id,
+                              since=timezone.now() - FAILED_DIAL_OUTS_SHOWN)[:10]  # fmt: skip
     try:
-        state = live_state(conference_live(actor=request.user, client=own_client(request), room=room))
+        state = live_state(conference_live(actor=request.user, client=client, room=room))
     except PlatformError as exc:
-        return {**live_state(None), "problem": exc.message}
-    return state
+        state = {**live_state(None), "problem": exc.message}
+    return {**state, "failed": list(failed)}
 
 
 @role_required(*MEMBERS)

@@ -116,6 +116,7 @@ OCX_EXPORTS = {
     "push_retry_base": int(env("OCX_PUSH_RETRY_BASE", "60")),
     "push_retry_max": int(env("OCX_PUSH_RETRY_MAX", "3600")),
     "push_timeout": float(env("OCX_PUSH_TIMEOUT", "60")),
+    "push_lease_seconds": int(env("OCX_PUSH_LEASE_SECONDS", "60")),
 }
 # Fernet keys for credentials stored at rest (push destinations), comma-separated, the first encrypts
 # and all decrypt (rotation). Unset: a key derived from DJANGO_SECRET_KEY.

@@ -63,8 +63,10 @@ class DestinationQuerySet(ProviderScopedQuerySet):
     """God all, a brand its own destinations and its clients', a client operator the client's."""
 
     def due(self, now):
-        return self.filter(enabled=True, next_run_at__lte=now).filter(
-            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now)
+        """Enabled, its time come or a run asked for, and no live push holding it."""
+        return self.filter(enabled=True).filter(
+            models.Q(next_run_at__lte=now) | models.Q(run_requested_at__isnull=False),
+            models.Q(lease_until__isnull=True) | models.Q(lease_until__lt=now),
         )
 
 
@@ -111,7 +113,13 @@ class PushDestination(models.Model):
     last_cdr_id = models.BigIntegerField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     next_run_at = models.DateTimeField()
+    # The lease of the push running now: short, renewed while it runs (exports/push.py), so a worker
+    # killed mid-push frees the destination within OCX_PUSH_LEASE_SECONDS.
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_holder = models.CharField(max_length=200, blank=True, help_text="The worker running a push: host:pid.")
+    run_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="Run now was asked: runs as soon as no push holds the destination."
+    )
     failures = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)

@@ -26,6 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
+import threading
+import time
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -43,7 +48,6 @@ from exports.transfer import TransferError, upload
 from tenants.models import Role, User
 
 log = logging.getLogger(__name__)
-LEASE = dt.timedelta(minutes=30)
 
 
 def destination_records(destination: PushDestination) -> QuerySet[Cdr]:
@@ -71,8 +75,8 @@ def push_destination_run(destination_id: int, *, now: dt.datetime | None = None)
     """One run for a destination (Celery): the file to send, sent and verified, or the failure recorded
     with a retry planned. None when another worker holds the destination or there is nothing to do."""
     now = now or timezone.now()
-    # The lease: one worker at a time per destination; a worker that dies gives it up after LEASE.
-    if not PushDestination.objects.due(now).filter(pk=destination_id).update(lease_until=now + LEASE):
+    lease = Lease(destination_id, now)
+    if not lease.take():
         return None
     try:
         destination = PushDestination.objects.select_related("brand", "client").get(pk=destination_id)
@@ -84,7 +88,61 @@ def push_destination_run(destination_id: int, *, now: dt.datetime | None = None)
         file.refresh_from_db()
         return file
     finally:
-        PushDestination.objects.filter(pk=destination_id).update(lease_until=None)
+        lease.release()
+
+
+class Lease:
+    """One worker at a time per destination, and only while it lives: the lease is short
+    (OCX_PUSH_LEASE_SECONDS) and a thread renews it while the push runs, so a worker killed mid-push
+    (SIGKILL, OOM, host lost) frees the destination within that time. It names its holder (host:pid),
+    which the destination's page shows. Times follow the run's `now`, moved on by the time elapsed."""
+
+    def __init__(self, destination_id: int, now: dt.datetime):
+        self.destination_id, self.began, self.started = destination_id, now, time.monotonic()
+        self.seconds = settings.OCX_EXPORTS["push_lease_seconds"]
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._renew, name=f"push-lease-{destination_id}", daemon=True)
+
+    def _until(self) -> dt.datetime:
+        return self.began + dt.timedelta(seconds=time.monotonic() - self.started + self.seconds)
+
+    def _mine(self) -> QuerySet[PushDestination]:
+        return PushDestination.objects.filter(pk=self.destination_id, lease_holder=self.holder)
+
+    def take(self) -> bool:
+        """Hold the destination if it is due and free; a run asked for is then this one."""
+        taken = (
+            PushDestination.objects.due(self.began)
+            .filter(pk=self.destination_id)
+            .update(lease_until=self._until(), lease_holder=self.holder, run_requested_at=None)
+        )
+        if taken:
+            self.thread.start()
+        return bool(taken)
+
+    def _renew(self) -> None:
+        try:
+            while not self.stopped.wait(self.seconds / 3):
+                try:
+                    if not self._mine().update(lease_until=self._until()):
+                        log.warning("CDR push %s: the lease of %s was lost", self.destination_id, self.holder)
+                        return
+                except Exception:  # the database away: try again next time; the claims keep records once
+                    log.exception("CDR push %s: could not renew the lease", self.destination_id)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def release(self) -> None:
+        """Give the destination up; a Run now asked while this push ran starts at once."""
+        self.stopped.set()
+        self.thread.join(timeout=10)
+        self._mine().update(lease_until=None, lease_holder="")
+        if PushDestination.objects.filter(pk=self.destination_id, run_requested_at__isnull=False).exists():
+            from exports.tasks import cdr_push_run
+
+            transaction.on_commit(lambda: cdr_push_run.delay(self.destination_id))
 
 
 def _file_to_send(destination: PushDestination, now: dt.datetime) -> PushFile | None:

@@ -210,12 +210,25 @@ def push_destination_delete(*, actor: User, destination: PushDestination) -> Non
     destination.delete()
 
 
-def push_destination_run_now(*, actor: User, destination: PushDestination) -> None:
-    """Run the destination at once (its next scheduled run stays as it was after)."""
+def push_destination_run_now(*, actor: User, destination: PushDestination) -> str:
+    """Ask for a run at once (the next scheduled run stays as it was) and say what happens: "started"
+    (a worker takes it now) or "queued" (a push of this destination is running; this run follows as
+    soon as it ends, or once its lease ran out if its worker died)."""
     from exports.tasks import cdr_push_run
 
     if actor.role not in (Role.GOD, Role.BRAND, Role.CLIENT):
         raise NotAllowed("Only operators manage CDR pushes.")
-    PushDestination.objects.filter(pk=destination.pk).update(next_run_at=timezone.now())
-    audit(actor, "cdr_push.run", destination, brand=destination.brand, client=destination.client)
+    if not destination.enabled:
+        raise ValidationError("This push is disabled: enable it first (Edit), then run it.")
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked: a push ending meanwhile releases the destination after this commits, and then sees the request.
+        lease_until = (
+            PushDestination.objects.select_for_update().values_list("lease_until", flat=True).get(pk=destination.pk)
+        )
+        PushDestination.objects.filter(pk=destination.pk).update(run_requested_at=now)
+        audit(actor, "cdr_push.run", destination, brand=destination.brand, client=destination.client)
+    if lease_until is not None and lease_until > now:
+        return "queued"  # the running push starts it when it releases the destination (exports/push.py)
     transaction.on_commit(lambda: cdr_push_run.delay(destination.pk))
+    return "started"

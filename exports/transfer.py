@@ -57,6 +57,11 @@ class Uploaded:
     host_key: str = ""  # SFTP: the server's public key (kept on first use)
 
 
+def reason(exc: BaseException) -> str:
+    """What went wrong, never empty: many errors (EOFError, a reset socket) carry no message, only their type."""
+    return str(exc).strip() or type(exc).__name__
+
+
 def upload(destination: PushDestination, path: Path, name: str, *, on_sending: Callable[[], None]) -> Uploaded:
     """Put `path` at the destination's remote directory as `name`, verified by size."""
     if destination.protocol == PushDestination.Protocol.SFTP:
@@ -78,7 +83,7 @@ def _ftp(destination: PushDestination, path: Path, name: str, on_sending: Callab
         try:
             ftp.connect(destination.host, destination.port or 21)
         except (OSError, EOFError, ftplib.Error) as exc:
-            raise ConnectFailed(f"Cannot reach {where}: {exc or type(exc).__name__}.") from exc
+            raise ConnectFailed(f"Cannot reach {where}: {reason(exc)}.") from exc
         try:
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.auth()
@@ -86,15 +91,15 @@ def _ftp(destination: PushDestination, path: Path, name: str, on_sending: Callab
             if isinstance(ftp, ftplib.FTP_TLS):
                 ftp.prot_p()
         except ftplib.error_perm as exc:
-            raise LoginFailed(f"{where} refused the login of {destination.username}: {exc}.") from exc
+            raise LoginFailed(f"{where} refused the login of {destination.username}: {reason(exc)}.") from exc
         except (OSError, EOFError, ftplib.Error) as exc:
-            raise ConnectFailed(f"{where} closed the session before login: {exc or type(exc).__name__}.") from exc
+            raise ConnectFailed(f"{where} closed the session before login: {reason(exc)}.") from exc
         try:
             if destination.remote_dir:
                 ftp.cwd(destination.remote_dir)
             ftp.voidcmd("TYPE I")
         except (OSError, EOFError, ftplib.Error) as exc:
-            raise RemoteDirFailed(f"{where}: cannot use the remote directory: {exc}.") from exc
+            raise RemoteDirFailed(f"{where}: cannot use the remote directory: {reason(exc)}.") from exc
         on_sending()
         try:
             with path.open("rb") as data:
@@ -109,7 +114,7 @@ def _ftp(destination: PushDestination, path: Path, name: str, on_sending: Callab
         except VerifyFailed:
             raise
         except (OSError, EOFError, ftplib.Error) as exc:
-            raise UploadFailed(f"Sending {name} to {where} failed: {exc or type(exc).__name__}.") from exc
+            raise UploadFailed(f"Sending {name} to {where} failed: {reason(exc)}.") from exc
         return Uploaded(size=size)
     finally:
         with contextlib.suppress(OSError):
@@ -153,18 +158,18 @@ async def _sftp_open(destination: PushDestination):
         connection = await asyncio.wait_for(asyncssh.connect(destination.host, destination.port or 22, **options),
                                             timeout)  # fmt: skip
     except asyncssh.PermissionDenied as exc:
-        raise LoginFailed(f"{where} refused the login of {destination.username}: {exc.reason}.") from exc
+        raise LoginFailed(f"{where} refused the login of {destination.username}: {exc.reason or reason(exc)}.") from exc
     except asyncssh.HostKeyNotVerifiable as exc:
         raise ConnectFailed(f"{where} did not show the server key on record (changed or impersonated).") from exc
     except (OSError, TimeoutError, asyncssh.Error) as exc:
-        raise ConnectFailed(f"Cannot reach {where}: {exc or type(exc).__name__}.") from exc
+        raise ConnectFailed(f"Cannot reach {where}: {reason(exc)}.") from exc
     try:
         sftp = await connection.start_sftp_client()
         if destination.remote_dir:
             await sftp.chdir(destination.remote_dir)
     except (OSError, asyncssh.Error) as exc:
         connection.close()
-        raise RemoteDirFailed(f"{where}: cannot use the remote directory: {exc}.") from exc
+        raise RemoteDirFailed(f"{where}: cannot use the remote directory: {reason(exc)}.") from exc
     key = connection.get_server_host_key()
     return connection, sftp, key.export_public_key().decode().strip() if key else ""
 
@@ -184,5 +189,5 @@ async def _sftp_put(destination: PushDestination, sftp, path: Path, name: str) -
     except VerifyFailed:
         raise
     except (OSError, asyncssh.Error) as exc:
-        raise UploadFailed(f"Sending {name} to {where} failed: {exc or type(exc).__name__}.") from exc
+        raise UploadFailed(f"Sending {name} to {where} failed: {reason(exc)}.") from exc
     return size

@@ -89,8 +89,10 @@ def export_push_new(request: HttpRequest) -> HttpResponse:
 def export_push_detail(request: HttpRequest, pk: int) -> HttpResponse:
     destination = _destination(request, pk)
     files = destination.files.all()[:50]
+    running = destination.lease_until is not None and destination.lease_until > timezone.now()
     response = render(request, "exports/push_detail.html",
-                      {"title": destination.name, "destination": destination, "files": files})  # fmt: skip
+                      {"title": destination.name, "destination": destination, "files": files,
+                       "running": running})  # fmt: skip
     add_never_cache_headers(response)
     return response
 
@@ -134,7 +136,10 @@ def export_push_run(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return redirect("export_push_detail", pk=destination.pk)
     with service_call(request) as call:
-        services.push_destination_run_now(actor=request.user, destination=destination)
-    if call.ok:
-        messages.success(request, "The push runs now; reload this page to see its file.")
+        outcome = services.push_destination_run_now(actor=request.user, destination=destination)
+    if call.ok and outcome == "queued":
+        messages.success(request, "A push to this server is running now; this run starts as soon as it ends. "
+                                  "Reload this page to see its file.")  # fmt: skip
+    elif call.ok:
+        messages.success(request, "The push starts now; reload this page to see its file.")
     return redirect("export_push_detail", pk=destination.pk)

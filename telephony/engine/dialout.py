@@ -2,7 +2,9 @@
 of a "hot" (emergency) conference to its whole list, with retries for those who did not join.
 
 A dial-out rings every device of the line (as click-to-call does); once answered, the line joins
-the conference. Its record is a conference join like a dial-in's, with direction outbound.
+the conference. Its record is a conference join like a dial-in's, with direction outbound; one that
+never joined (busy, 480, no answer) is an event "conference.dial_failed" for the room's page, which
+lists such records, and is not usage (conferencing/reports.py counts joins only).
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class DialOut(OriginatedCall):
             return
         joined = self.answered_at is not None
         super().finish(disposition, cause, side, cdr=cdr)
+        if not joined:  # for the room's page, before the conference may close for want of anyone in it
+            self.conference.event("conference.dial_failed", number=self.number, disposition=disposition, cause=cause)
         if self.on_end is not None:
             self.on_end(self.number, joined, cause)
         self.conference.dial_out_ended(str(self.uuid))

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
+from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
 from billing.models import Cdr
@@ -102,14 +102,15 @@ class Cutting:
 
 
 class FtpServer:
-    """pyftpdlib in a thread: `stop()` and `start()` again on the same port, `cut_after(n)` uploads."""
+    """pyftpdlib in a thread: `stop()` and `start()` again on the same port, `cut_after(n)` uploads,
+    `throttle(bytes_per_second)` them (plain FTP)."""
 
     def __init__(self, root: Path, *, tls_cert: Path | None = None):
         self.root, self.tls_cert, self.port = root, tls_cert, free_port()
         self.root.mkdir(parents=True, exist_ok=True)
         self.server: FTPServer | None = None
         self.thread: threading.Thread | None = None
-        self.dtp = type("Dtp", (Cutting, TLS_DTPHandler if tls_cert else DTPHandler), {})
+        self.dtp = type("Dtp", (Cutting, TLS_DTPHandler if tls_cert else ThrottledDTPHandler), {})
 
     def start(self) -> None:
         authorizer = DummyAuthorizer()
@@ -131,6 +132,10 @@ class FtpServer:
 
     def cut_after(self, size: int | None) -> None:
         self.dtp.cut_after = size
+
+    def throttle(self, bytes_per_second: int) -> None:
+        """Receive uploads at most this fast (0: no limit), from the next data connection on."""
+        self.dtp.read_limit = bytes_per_second
 
     def files(self, folder: str = "") -> dict[str, bytes]:
         where = self.root / folder

@@ -7,6 +7,7 @@ moderator PIN 9999, moderated by 101."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 import wave
 from pathlib import Path
@@ -193,6 +194,57 @@ def test_the_moderator_dials_out_and_a_hot_conference_calls_its_list_with_a_retr
     live(world, "end")
     for phone, label in ((moderator, "h"), (second, at_second), (third, at_third)):
         phone.wait_call_state(label, "disconnected")
+
+
+def test_a_dial_out_refused_with_480_is_on_the_room_page_and_is_not_usage(world, members, portal):
+    t0 = timezone.now()  # the records of this test only
+    moderator, _, third, domain = members
+    team = room_of(world)
+    third.set_incoming("103", answer=480)
+    before = Cdr.objects.filter(conference=ROOM, hangup_cause="480", started_at__gte=t0 - dt.timedelta(hours=1)).count()
+    dial_in(moderator, "m", f"sip:*88{ROOM}@{domain}", "9999#")
+    wait_participants(world, 1)
+    group = group_for_user(world.user_a1.pk)
+
+    async def dial_out_fails() -> dict:
+        """What the moderator's open room page hears while 103 refuses."""
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        await asyncio.to_thread(live, world, "dial-out", "", "103")
+        event = (await asyncio.wait_for(layer.receive(channel), 10))["event"]
+        while event["type"] != "conference.dial_failed":
+            event = (await asyncio.wait_for(layer.receive(channel), 10))["event"]
+        await layer.group_discard(group, channel)
+        return event
+
+    failed = async_to_sync(dial_out_fails)()
+    assert (failed["conference"], failed["number"], failed["cause"]) == (ROOM, "103", "480")
+
+    def refusals_shown(count: int, timeout: float = 10) -> str:
+        """The room's page once it lists `count` refusals of 103 (480) from this test on (the engine
+        writes the record a moment after the call ends)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = portal(world.user_a1).get(f"/conferences/{team.pk}/").content.decode()
+            listed = shown.split('id="failed-dial-outs"')[1] if 'id="failed-dial-outs"' in shown else ""
+            if listed.count("No answer (480)") - before >= count or time.monotonic() > deadline:
+                assert listed.count("No answer (480)") - before == count, listed
+                return shown
+            time.sleep(0.2)
+
+    shown = refusals_shown(1)
+    assert "Calls into the conference that did not join" in shown
+    live(world, "end")
+    moderator.wait_call_state("m", "disconnected")
+
+    # Into a room where nobody is: the call starts the conference, which ends with the refusal.
+    live(world, "dial-out", number="103")
+    refusals_shown(2)
+    assert live(world) is None, "the conference started for the call ended with it"
+    usage = conference_usage(world.client_a1_op, since=t0)
+    assert [(r["events"], r["conferences"]) for r in usage] == [(1, 1)], "the moderator's join only"
+    third.set_incoming("103", answer=200)
 
 
 def test_the_api_and_the_pages_show_and_control_the_running_conference(world, members, api, portal):

@@ -83,6 +83,10 @@ OCX_ENGINE = {
     "park_timeout": float(env("OCX_ENGINE_PARK_TIMEOUT", "120")),
     "conference_capacity": int(env("OCX_ENGINE_CONFERENCE_CAPACITY", "500")),
     "drain": float(env("OCX_ENGINE_DRAIN", "30")),
+    "rtp_timeout": float(env("OCX_ENGINE_RTP_TIMEOUT", "60")),
+    "session_expires": float(env("OCX_ENGINE_SESSION_EXPIRES", "1800")),
+    "min_se": int(env("OCX_ENGINE_MIN_SE", "90")),
+    "lost_after": float(env("OCX_ENGINE_LOST_AFTER", "15")),
 }
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))

@@ -194,6 +194,27 @@ def test_the_engine_refreshes_when_it_is_the_refresher_and_ends_the_session_when
         raw.close()
 
 
+def test_a_phone_that_does_not_allow_update_is_refreshed_by_re_invite(world, lines, sip_client, edge):
+    _, callee, domain = lines
+    phone = sip_client(world.user_a1, target=edge)
+    timer = (("Supported", "timer"), ("Session-Expires", "4;refresher=uas"), ("Allow", "INVITE, ACK, BYE, CANCEL"))
+    raw = RawCall(phone, domain, timer=timer)
+    try:
+        raw.send_rtp()
+        label = answered_by(callee)
+        reinvite = phone.expect("INVITE", timeout=3.5)
+        assert reinvite.get("Session-Expires") == "4;refresher=uac" and "m=audio" in reinvite.body
+        assert reinvite.body.split("o=", 1)[1].split()[2] == raw.ok.body.split("o=", 1)[1].split()[2], "same version"
+        phone.send_raw(reply_to(reinvite, 200, "OK", headers=(("Content-Type", "application/sdp"),),
+                                body=offer(raw.port)))  # fmt: skip
+        assert phone.expect("ACK", timeout=3).method == "ACK"
+        assert raw.request("BYE").status == 200
+        callee.wait_call_state(label, "disconnected")
+        assert cdr_of(world).hangup_cause == "bye"
+    finally:
+        raw.close()
+
+
 def test_a_dead_engines_calls_are_hung_up_at_both_phones_by_a_survivor(world, lines, edge, engine):
     """kill -9 of the engine holding a call: the survivor (this module's engine) sends both phones a
     BYE from the dialogs the dead engine left in the call index; the caller's slot is free again."""

@@ -10,8 +10,9 @@ Every TICK seconds the engine looks at each of its live calls:
   the interval; a leg whose refresh never came, or whose refresh was answered 408 or 481, ends the
   call, cause `session-expired`.
 - Its dialogs: each call's legs (Call-ID, tags, URIs, remote target, route set, CSeq) are written to
-  the call index (telephony/callindex.py) when they change, so that the edges know which calls are
-  alive and a survivor can hang up the phones if this engine dies.
+  the call index (telephony/callindex.py) when they change, and all of them every REWRITE seconds
+  (entries of calls it no longer has removed), so that the edges know which calls are alive and a
+  survivor can hang up the phones if this engine dies.
 
 A survivor that finds an engine dead (server.py close_lost_calls) takes its dialogs and sends each
 confirmed leg a BYE through the edge, with a CSeq above any the dead engine can have used; the
@@ -26,7 +27,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from telephony.callindex import take_dialogs
+from telephony.callindex import dialogs_key, take_dialogs
 from telephony.engine import sessiontimer
 from telephony.engine.sipua import Leg
 from telephony.sip import Response, SipError
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TICK = 0.5  # seconds between looks at the calls
+REWRITE = 30.0  # seconds between rewrites of every entry (a write lost while Redis was away comes back)
 CSEQ_MARGIN = 100  # a survivor's BYE is this far above the last CSeq written (written at most TICK late)
 WATCHED = {"ANSWERED": ("caller", "callee"), "IVR": ("caller",), "CONFERENCE": ("caller",)}
 HOLDING = ("sendonly", "inactive")  # a phone that offered these holds the call: it may send nothing
@@ -61,6 +63,7 @@ class Watch:
         self.engine = engine
         self.published: dict[str, dict] = {}  # call uuid -> the entry written
         self.held_at: weakref.WeakKeyDictionary[Call, float] = weakref.WeakKeyDictionary()
+        self.rewritten = time.monotonic()
 
     async def run(self) -> None:
         while True:
@@ -77,6 +80,10 @@ class Watch:
                 self.check_session(call, now)
             if call.state != "ENDED":
                 self.check_media(call, now)
+        if now - self.rewritten >= REWRITE:
+            self.rewritten = now
+            self.published.clear()
+            self.engine.background(self.prune())
         self.publish([c for c in calls if c.state != "ENDED"])
 
     # RTP inactivity ----------------------------------------------------------------------------------
@@ -177,6 +184,18 @@ class Watch:
         for key in [k for k in self.published if k not in seen]:
             index.dialog_ended(key)
             del self.published[key]
+
+    async def prune(self) -> None:
+        """Remove the entries of calls this engine no longer has (an HDEL lost while Redis was away)."""
+        key = dialogs_key(self.engine.config.redis_prefix, self.engine.id)
+        try:
+            written = {field.decode() for field in await self.engine.redis.hkeys(key)}
+        except Exception:  # Redis away: next time
+            log.exception("could not read this engine's dialogs")
+            return
+        live = {str(c.uuid) for c in self.engine.live()}
+        for stale in written - live:
+            self.engine.callindex.dialog_ended(stale)
 
 
 async def end_lost_calls(engine: Engine, dead_id: str) -> int:

@@ -30,6 +30,21 @@ def offer(port: int, direction: str = "sendrecv", version: int = 1) -> str:
             f"m=audio {port} RTP/AVP 0\r\na={direction}\r\n")  # fmt: skip
 
 
+def send_rtp(sock: socket.socket, sdp: str, stop: threading.Event) -> None:
+    """Send G.711 packets from `sock` to the media address of `sdp` every 20 ms, in a thread, until `stop`."""
+    host = next(line.split()[-1] for line in sdp.splitlines() if line.startswith("c="))
+    port = int(next(line.split()[1] for line in sdp.splitlines() if line.startswith("m=audio")))
+
+    def run() -> None:
+        seq = 0
+        while not stop.wait(0.02):
+            header = bytes([0x80, 0]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big") + bytes(4)
+            sock.sendto(header + b"\xff" * 160, (host, port))
+            seq = (seq + 1) % 65536
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 class RawCall:
     """A call placed by the raw SIP client to 102, answered and ACKed, with an RTP socket of its own."""
 
@@ -68,21 +83,8 @@ class RawCall:
         raise AssertionError(f"no answer to {method}")
 
     def send_rtp(self) -> None:
-        """Send G.711 packets to the engine every 20 ms (in a thread) until stop_rtp()."""
-        body = self.ok.body
-        host = next(line.split()[-1] for line in body.splitlines() if line.startswith("c="))
-        port = int(next(line.split()[1] for line in body.splitlines() if line.startswith("m=audio")))
-
-        def run() -> None:
-            seq = 0
-            while not self._sending.wait(0.02):
-                header = (
-                    bytes([0x80, 0]) + seq.to_bytes(2, "big") + (seq * 160).to_bytes(4, "big") + b"\x00\x00\x00\x07"
-                )
-                self.rtp.sendto(header + b"\xff" * 160, (host, port))
-                seq = (seq + 1) % 65536
-
-        threading.Thread(target=run, daemon=True).start()
+        """Send G.711 packets to the engine every 20 ms until stop_rtp()."""
+        send_rtp(self.rtp, self.ok.body, self._sending)
 
     def stop_rtp(self) -> None:
         self._sending.set()
@@ -213,6 +215,38 @@ def test_a_phone_that_does_not_allow_update_is_refreshed_by_re_invite(world, lin
         assert cdr_of(world).hangup_cause == "bye"
     finally:
         raw.close()
+
+
+def test_a_callee_that_stops_refreshing_its_session_is_hung_up(world, lines, sip_lines, sip_client, edge):
+    """The engine's INVITE to a callee offers a session timer; a callee that takes the refresher's role
+    (refresher=uas in its 200) and then falls silent on SIP is hung up, cause session-expired."""
+    caller, _, domain = lines
+    sip_lines(world.user_a1c, SECRET)
+    phone = sip_client(world.user_a1c, target=edge)
+    assert phone.register(SECRET).status == 200
+    rtp, stop = socket.socket(socket.AF_INET, socket.SOCK_DGRAM), threading.Event()
+    rtp.bind(("127.0.0.1", 0))
+    try:
+        caller.call("c1", f"sip:103@{domain}")
+        invite = phone.expect("INVITE", timeout=5)
+        assert (invite.get("Supported"), invite.get("Session-Expires"), invite.get("Min-SE")) == ("timer", "4", "2")
+        ok = reply_to(invite, 200, "OK", to_tag="callee1", body=offer(rtp.getsockname()[1]), headers=(
+            ("Contact", f"<sip:103@127.0.0.1:{phone.port}>"), ("Content-Type", "application/sdp"),
+            ("Session-Expires", "4;refresher=uas"), ("Require", "timer")))  # fmt: skip
+        phone.send_raw(ok)
+        assert phone.expect("ACK", timeout=3).method == "ACK"
+        answered = time.monotonic()
+        send_rtp(rtp, invite.body, stop)
+        caller.wait_call_state("c1", "confirmed")
+        no_bye_for(phone, 2.0)
+        bye_within(phone, 3)  # due by 4 - 4/3 s: the callee never refreshed
+        assert time.monotonic() - answered >= 2.4
+        caller.wait_call_state("c1", "disconnected")
+        cdr = cdr_of(world)
+        assert (cdr.disposition, cdr.hangup_cause, cdr.hangup_side) == ("answered", "session-expired", "callee")
+    finally:
+        stop.set()
+        rtp.close()
 
 
 def test_a_dead_engines_calls_are_hung_up_at_both_phones_by_a_survivor(world, lines, edge, engine):

@@ -663,6 +663,18 @@ class Proxy:
             return None
         return value
 
+    def route_client(self, routes) -> int | None:
+        """The client whose call limit counts a dialog with this route set (the edge's signed parameter)."""
+        for route in routes:
+            try:
+                uri = parse_uri(route.strip().lstrip("<").split(">", 1)[0])
+            except SipError:
+                continue
+            client = self.verified(uri.params.get(CALL))
+            if client and client.isdigit():
+                return int(client)
+        return None
+
     def is_self(self, route: str) -> bool:
         try:
             uri = parse_uri(route.strip().lstrip("<").split(">", 1)[0])

@@ -418,3 +418,47 @@ def test_slots_of_calls_no_engine_holds_are_freed_and_held_ones_stay(world, sip_
         client.max_calls = limit
         client.save(update_fields=["max_calls"])
         sip_directory_sync()
+
+
+def test_a_call_that_goes_on_after_a_refused_bye_is_counted_again(world, sip_lines, sip_client, engines):
+    """A BYE frees the slot whatever its answer; a phone that sends one the engine refuses (481) while
+    its call goes on gets the slot back at the next checks: the engine still lists the dialog."""
+    sip_lines(world.user_a1, SECRET)
+    client = world.client_a1
+    limit = client.max_calls
+    client.max_calls = 1
+    client.save(update_fields=["max_calls"])
+    sip_directory_sync()
+    edge = start_edge(**FAST_TIMERS, OCX_SIP_CALL_CHECK="1")
+    redis, prefix = get_redis(), settings.OCX_REDIS_PREFIX
+    [engine] = engines()
+    dialogs = dialogs_key(prefix, engine.heartbeat.info.id)
+    try:
+        phone = sip_client(world.user_a1, target=edge)
+        target = f"sip:102@{client.sip_domain}"
+        call, invite = place_call(phone, engine, edge, target)
+        leg = {"call_id": call.call_id, "route": [invite.get("Record-Route")], "confirmed": True}
+        redis.hset(dialogs, "the-call", json.dumps({"client": client.pk, "legs": [leg]}))
+        call.cseq += 1
+        forged = Call(call.to_uri, call.call_id, call.from_tag, to_tag="not-the-engines", route=call.route)
+        engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
+        phone.send_raw(phone.request_message("BYE", engine_uri, forged, cseq=call.cseq, branch="z9hG4bKfb1"))
+        engine.send_to_edge(reply_to(engine.expect("BYE"), 481, "Call Does Not Exist"), edge)
+        assert phone.expect(481).cseq_method == "BYE"
+        slots = f"{prefix}:calls:{client.pk}"
+        deadline = time.monotonic() + 0.8
+        while redis.zscore(slots, call.call_id) is not None:
+            assert time.monotonic() < deadline, "the BYE's answer did not free the slot"
+            time.sleep(0.05)
+        deadline = time.monotonic() + 4
+        while redis.zscore(slots, call.call_id) is None:
+            assert time.monotonic() < deadline, "the call that goes on was not counted again"
+            time.sleep(0.1)
+        phone.invite(target, SECRET)
+        assert not [m for m in quiet(engine, 0.5) if m.method == "INVITE"], "a call over the limit went through"
+    finally:
+        edge.stop()
+        redis.delete(dialogs)
+        client.max_calls = limit
+        client.save(update_fields=["max_calls"])
+        sip_directory_sync()

@@ -47,6 +47,13 @@ CONFIRMED = {"ANSWERED", "PARKED", "IVR", "CONFERENCE"}
 FACTS = ("call_id", "local_uri", "remote_uri", "local_tag", "remote_tag", "remote_target", "route", "cseq")
 
 
+def fingerprint(call: Call) -> tuple:
+    """What an entry depends on, cheaply (the legs' identities and CSeqs, and the state)."""
+    return (call.state, call.caller_connected, call.route is None, len(call.supervisors),
+            *((leg.call_id, leg.remote_tag, leg.cseq) if leg is not None else None for leg in (call.a, call.b)),
+            *((s.leg.remote_tag, s.leg.cseq) for s in call.supervisors))  # fmt: skip
+
+
 def dialog_entry(call: Call) -> dict:
     """What the call index keeps of a call: its client and the SIP facts of each of its legs."""
     legs = []
@@ -61,7 +68,7 @@ def dialog_entry(call: Call) -> dict:
 class Watch:
     def __init__(self, engine: Engine):
         self.engine = engine
-        self.published: dict[str, dict] = {}  # call uuid -> the entry written
+        self.published: dict[str, tuple] = {}  # call uuid -> the fingerprint of the entry written
         self.held_at: weakref.WeakKeyDictionary[Call, float] = weakref.WeakKeyDictionary()
         self.rewritten = time.monotonic()
 
@@ -177,10 +184,13 @@ class Watch:
         for call in calls:
             key = str(call.uuid)
             seen.add(key)
+            mark = fingerprint(call)
+            if self.published.get(key) == mark:
+                continue
             entry = dialog_entry(call)
-            if entry["legs"] and self.published.get(key) != entry:
+            if entry["legs"]:
                 index.dialog(key, entry)
-                self.published[key] = entry
+                self.published[key] = mark
         for key in [k for k in self.published if k not in seen]:
             index.dialog_ended(key)
             del self.published[key]

@@ -77,6 +77,7 @@ OCX_SIP = {
     "engine_timeout": float(env("OCX_SIP_ENGINE_TIMEOUT", "2")),
     "timer_c": float(env("OCX_SIP_TIMER_C", "180")),
     "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
+    "call_check": float(env("OCX_SIP_CALL_CHECK", "15")),
 }
 # The call engines (telephony/engine): where each listens for the edge, its RTP ports and limits.
 _rtp_first, _, _rtp_last = env("OCX_ENGINE_RTP_PORTS", "20000-29999").partition("-")
@@ -92,6 +93,10 @@ OCX_ENGINE = {
     "park_timeout": float(env("OCX_ENGINE_PARK_TIMEOUT", "120")),
     "conference_capacity": int(env("OCX_ENGINE_CONFERENCE_CAPACITY", "500")),
     "drain": float(env("OCX_ENGINE_DRAIN", "30")),
+    "rtp_timeout": float(env("OCX_ENGINE_RTP_TIMEOUT", "60")),
+    "session_expires": float(env("OCX_ENGINE_SESSION_EXPIRES", "1800")),
+    "min_se": int(env("OCX_ENGINE_MIN_SE", "90")),
+    "lost_after": float(env("OCX_ENGINE_LOST_AFTER", "15")),
 }
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))

@@ -11,6 +11,14 @@ call:
                                       conf:<id>     -> engine    the conference runs there
                                       num:<number>  -> engine    a running room's access number
     <prefix>:ringing:<client>   zset  "<number> <engine>" by start time (for *8: the oldest)
+    <prefix>:dialogs:<engine>   hash  <call uuid> -> JSON {"client", "legs": [the SIP facts of each leg]}
+
+The dialogs hash says which calls an engine holds and how to end them: each leg's Call-ID, tags,
+URIs, remote target, route set and last CSeq, and whether it is confirmed. The engine rewrites a
+call's entry when its legs change (at most TICK seconds late, telephony/engine/liveness.py) and
+removes it when the call ends. The edges free the concurrent-call slots of calls no live engine
+holds (telephony/edge/slots.py); a survivor takes a dead engine's hash (`take_dialogs`) and sends
+each confirmed leg a BYE, so that the phones of a lost engine's calls hang up.
 
 A park slot is claimed with HSETNX, so two engines never give out the same slot. Entries are
 removed only by the engine that wrote them (compare-and-delete), so a line with calls on two
@@ -33,6 +41,7 @@ Django-free: the edge and the engines both import it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,18 @@ def where_key(prefix: str, client: int) -> str:
 
 def ringing_key(prefix: str, client: int) -> str:
     return f"{prefix}:ringing:{client}"
+
+
+def dialogs_key(prefix: str, engine_id: str) -> str:
+    return f"{prefix}:dialogs:{engine_id}"
+
+
+def dialog_call_ids(entry: bytes | str) -> set[str]:
+    """The Call-IDs of the legs of one dialogs entry (an unreadable entry has none)."""
+    try:
+        return {str(leg["call_id"]) for leg in json.loads(entry)["legs"]}
+    except (ValueError, KeyError, TypeError):
+        return set()
 
 
 def code_target(dialled: str) -> tuple[str, str] | None:
@@ -189,6 +210,33 @@ class EngineIndex:
 
     def free_slot(self, client: int, slot: int, call_uuid) -> None:
         self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
+
+    def dialog(self, call_uuid, entry: dict) -> None:
+        """A call's legs as they are now (telephony/engine/liveness.py dialog_entry)."""
+        key = dialogs_key(self.prefix, self.engine_id)
+        self._queued += [("hset", key, str(call_uuid), json.dumps(entry)), ("expire", key, ENTRY_TTL)]
+
+    def dialog_ended(self, call_uuid) -> None:
+        self._queued.append(("hdel", dialogs_key(self.prefix, self.engine_id), str(call_uuid)))
+
+    def dialogs_ended(self) -> None:
+        """Every call of this engine ended (it stops)."""
+        self._queued.append(("delete", dialogs_key(self.prefix, self.engine_id)))
+
+
+async def take_dialogs(redis, prefix: str, engine_id: str) -> list[dict]:
+    """A dead engine's dialogs entries, removed in the same step, so that only one survivor ends its
+    calls (redis-py asyncio client)."""
+    key = dialogs_key(prefix, engine_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        entries, _ = await pipe.hvals(key).delete(key).execute()
+    taken = []
+    for raw in entries:
+        try:
+            taken.append(json.loads(raw))
+        except ValueError:
+            log.warning("unreadable dialogs entry of engine %s", engine_id)
+    return taken
 
 
 async def forget_engine(redis, prefix: str, engine_id: str) -> int:

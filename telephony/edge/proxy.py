@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from telephony.callindex import code_target, index_field, ringing_key, where_key
 from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding
+from telephony.edge.slots import calls_key
 from telephony.sip import Request, Response, SipError, make_response, parse_uri, parse_via
 
 if TYPE_CHECKING:
@@ -250,7 +251,7 @@ class ProxyTx:
         self.last_sent: bytes | None = None  # what a retransmission of the request gets
         self.final_sent = False
         self.cancelled = False
-        self.release_on_2xx: tuple[int, str] | None = None
+        self.release_on_end: tuple[int, str] | None = None  # a BYE's call slot, freed whatever its answer
 
     def begin(self) -> None:
         waiting = self.proxy.server_txs.get(self.tx.key)
@@ -277,10 +278,15 @@ class ProxyTx:
         if response.status > 100 and not self.final_sent:
             self.relay(response)
 
+    def release(self) -> None:
+        """A BYE's transaction ended: its dialog is over whatever the answer (RFC 3261 15.1.1; a 481 or
+        a timeout means the far side has no such dialog any more), so its call slot is free."""
+        if self.release_on_end is not None:
+            self.proxy.release_call(*self.release_on_end)
+            self.release_on_end = None
+
     def branch_final(self, branch: Branch, response: Response) -> None:
-        if 200 <= response.status < 300 and self.release_on_2xx is not None:
-            self.proxy.release_call(*self.release_on_2xx)
-            self.release_on_2xx = None
+        self.release()
         if 200 <= response.status < 300:
             first = not self.final_sent
             self.final_sent = True
@@ -300,6 +306,7 @@ class ProxyTx:
         self.maybe_done()
 
     def branch_failed(self, branch: Branch, *, timed_out: bool) -> None:
+        self.release()
         if branch.engine is not None and timed_out and self.try_next_engine():
             return
         self.maybe_done()
@@ -582,7 +589,7 @@ class Proxy:
             self.edge.send_to(hop, forwarded.to_bytes())
             return None
         ptx = ProxyTx(self, tx, fork=False)
-        ptx.release_on_2xx = release  # a BYE frees its call's slot once the far side accepted it
+        ptx.release_on_end = release  # a BYE frees its call's slot once answered, or not answered in time
         ptx.begin()
         ptx.add(Branch(self, ptx, forwarded, hop))
         return None
@@ -664,6 +671,18 @@ class Proxy:
             return None
         return value
 
+    def route_client(self, routes) -> int | None:
+        """The client whose call limit counts a dialog with this route set (the edge's signed parameter)."""
+        for route in routes:
+            try:
+                uri = parse_uri(route.strip().lstrip("<").split(">", 1)[0])
+            except SipError:
+                continue
+            client = self.verified(uri.params.get(CALL))
+            if client and client.isdigit():
+                return int(client)
+        return None
+
     def is_self(self, route: str) -> bool:
         try:
             uri = parse_uri(route.strip().lstrip("<").split(">", 1)[0])
@@ -673,12 +692,12 @@ class Proxy:
         return uri.host.strip("[]") in self.edge.own_hosts and port in (self.config.port, self.config.tls_port)
 
     async def take_call(self, client: int, call_id: str, limit: int) -> bool:
-        key = f"{self.config.redis_prefix}:calls:{client}"
+        key = calls_key(self.config.redis_prefix, client)
         args = (int(time.time()), self.config.call_max_age, limit, call_id)
         return bool(await self.edge.fast.script(CALL_LIMIT_SCRIPT, 1, key, *args))
 
     def release_call(self, client: int, call_id: str) -> None:
-        self.edge.background(self.edge.fast.call("ZREM", f"{self.config.redis_prefix}:calls:{client}", call_id))
+        self.edge.background(self.edge.fast.call("ZREM", calls_key(self.config.redis_prefix, client), call_id))
 
 
 def binding_hop(binding: Binding) -> tuple[str, str, int] | None:

@@ -32,6 +32,7 @@ from telephony.edge.keepalive import NatKeepalive
 from telephony.edge.location import Location
 from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
+from telephony.edge.slots import check_slots
 from telephony.edge.transport import Source, listen, open_peer_socket
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from tenants.events import group_for_brand, group_for_client, group_for_user
@@ -382,7 +383,8 @@ class Edge:
         servers = await listen(self)
         self.peer = await open_peer_socket(self)
         servers.append(self.peer)
-        background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run())]
+        background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run()),
+                       asyncio.create_task(check_slots(self))]  # fmt: skip
         if self.config.keepalive_interval > 0:
             background.append(asyncio.create_task(self.keepalive.run()))
         log.info("SIP edge %s on %s:%s (udp, tcp%s)", self.edge_id, self.config.host, self.config.port,

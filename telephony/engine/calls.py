@@ -27,6 +27,7 @@ from asgiref.sync import sync_to_async
 
 from billing.models import Cdr
 from telephony.callindex import PARK, code_target
+from telephony.engine import sessiontimer
 from telephony.engine.conference import dial_in
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.ivr import record_message
@@ -140,6 +141,7 @@ class Call:
         self.a.remote_cseq = request.cseq[0]
         self.a.invite = request
         self.a.learn(request, uac=False)
+        self.a.session = stx.session  # negotiated by the engine before the call was made (sessiontimer.py)
         self.unacked[(request.call_id, request.cseq[0])] = stx
 
     def _init(self, engine: Engine) -> None:
@@ -287,7 +289,9 @@ class Call:
         extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name not in known] if known & TRANSCODABLE else []
         self.offered_b = self.offered + extra
         body = build_sdp(self.engine.media.address, self.media_b.port, self.offered_b, session_id=self.uuid.int % 10**9)
-        invite = self.b.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
+        config = self.engine.config
+        timer = sessiontimer.offer_headers(config.session_expires, config.min_se)
+        invite = self.b.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp"), *timer], body=body)
         self.b.invite = invite
         self.engine.index(self.b.call_id, self)
         self.state = "RINGING"
@@ -312,6 +316,8 @@ class Call:
             self.b_answered(response)
             return
         if self.state != "RINGING":
+            return
+        if status == 422 and self.b is self.b_origin and self.reoffer_b(sessiontimer.min_se_of(response)):
             return
         if self.cancel_requested or status == 487:
             self.finish(Cdr.Disposition.CANCELLED, "cancel", "caller")
@@ -354,12 +360,26 @@ class Call:
         body = build_sdp(self.engine.media.address, self.media_a.port, [self.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         self.caller_answer(body)
+        self.b.session = sessiontimer.answered(response)
         self.relay = self.engine.media.bridge(self.media_a, self.media_b, convert_a_to_b=to_b, convert_b_to_a=to_a)
         self.state = "ANSWERED"
         self.set_line("callee", self.route.callee.number)
         self.answered_at = _now()
         self.engine.cdrs.answered(self.uuid, self.answered_at)
         self.engine.event(self, "call.answered")
+
+    def reoffer_b(self, min_se: int) -> bool:
+        """The callee refused the session interval as too small (422): INVITE it again with its Min-SE
+        (RFC 4028 7.4), once. False when that cannot help."""
+        invite = self.b.invite
+        asked = sessiontimer.parse_session_expires(invite.headers.get("Session-Expires"))
+        if not min_se or (asked is not None and asked[0] >= min_se):
+            return False
+        headers = [(n, v) for n, v in invite.headers if n.lower() == "content-type"]
+        headers += [("Supported", "timer"), ("Session-Expires", str(min_se)), ("Min-SE", str(min_se))]
+        self.b.invite = self.b.request("INVITE", self.ua, headers=headers, body=invite.body)
+        self.b_tx = self.ua.request(self.b.invite, self.on_b_response)
+        return True
 
     def ring_timeout(self) -> None:
         if self.state == "RINGING":
@@ -397,6 +417,13 @@ class Call:
         if leg is None or request.to_tag != leg.local_tag or (leg.remote_tag and request.from_tag != leg.remote_tag):
             self.ua.respond(stx, 481)
             return
+        if request.method in ("INVITE", "UPDATE"):  # a session refresh too (RFC 4028), whatever else it does
+            config = self.engine.config
+            timer = sessiontimer.negotiate(request, current=leg.session, wanted=0, min_se=config.min_se)
+            if timer == 422:
+                self.ua.respond(stx, 422, "Session Interval Too Small", headers=[("Min-SE", str(config.min_se))])
+                return
+            leg.session = stx.session = timer
         if request.method == "BYE" and self.state in ("PARKED", "IVR", "CONFERENCE"):  # the only party left
             self.ua.respond(stx, 200)
             joined = self.state == "PARKED" or self.answered_at is not None
@@ -498,6 +525,7 @@ class Call:
                 direction = "inactive" if direction == "recvonly" else "sendonly"
             elif address != media.remote:
                 media.set_remote(address)
+        leg.direction = direction
         other = "callee" if leg is self.a else "caller"
         if self.state != "ANSWERED":
             pass  # parked: the engine plays music to the phone whatever it says

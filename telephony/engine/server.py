@@ -29,6 +29,8 @@ from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.conference import Conference
 from telephony.engine.dialout import Notify
 from telephony.engine.dialplan import Dialplans
+from telephony.engine.liveness import Watch, end_lost_calls
+from telephony.engine.sessiontimer import negotiate
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples
@@ -38,8 +40,7 @@ from telephony.sip.sdp import unreadable_body
 from tenants.events import group_for_brand, group_for_client, group_for_platform, group_for_user
 
 log = logging.getLogger(__name__)
-LOST_CHECK = 5.0  # seconds between looks for the records of dead engines
-LOST_AFTER = 15.0  # an engine silent this long is dead (the edges stop sending it calls after 3.5 s)
+LOST_CHECK = 5.0  # seconds between looks for the records of dead engines (at most a third of lost_after)
 OUTBOX_LIMIT = 10_000  # queued portal events at most; older ones are dropped first
 
 
@@ -56,6 +57,10 @@ class EngineConfig:
     park_timeout: float = 120.0
     conference_capacity: int = 500  # conference participants this engine mixes at most, in all rooms
     drain: float = 30.0
+    rtp_timeout: float = 60.0  # a party silent this long (no RTP nor RTCP) ends its answered call; 0: never
+    session_expires: float = 1800.0  # RFC 4028 interval imposed on phones that do not ask; 0: none
+    min_se: int = 90  # the shortest session interval accepted (422 below)
+    lost_after: float = 15.0  # an engine silent this long is dead (the edges stop sending it calls after 3.5 s)
     redis_prefix: str = "ocx"
 
     @classmethod
@@ -81,6 +86,7 @@ class Engine:
         self.dialplans = Dialplans()
         self.cdrs = CdrWriter()
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
+        self.watch = Watch(self)  # RTP timeouts, session timers, the calls' dialogs in the call index
         self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
         self.prompts = Prompts(settings.OCX_PROMPTS_DIR)
         self._messages: dict[tuple[str, float, str], Frames] = {}  # (path, mtime, codec) -> frames
@@ -207,13 +213,18 @@ class Engine:
                 call.on_request(request, stx)
             return
         if request.method == "INVITE" and request.to_tag is None:
-            required = [r.strip() for r in request.headers.get_all("Require") if r.strip()]
-            if required:  # 100rel, timer...: extensions the engine does not implement (RFC 3261 8.2.2.3)
+            required = [r.strip() for r in request.headers.get_all("Require") if r.strip().lower() not in ("", "timer")]
+            if required:  # 100rel...: extensions the engine does not implement (RFC 3261 8.2.2.3)
                 self.ua.respond(stx, 420, headers=[("Unsupported", ", ".join(required))])
                 return
             if self.draining or len(self.live()) >= self.config.capacity:
                 self.ua.respond(stx, 503, "Engine Busy", headers=[("Retry-After", "5")])
                 return
+            timer = negotiate(request, current=None, wanted=self.config.session_expires, min_se=self.config.min_se)
+            if timer == 422:
+                self.ua.respond(stx, 422, "Session Interval Too Small", headers=[("Min-SE", str(self.config.min_se))])
+                return
+            stx.session = timer
             call = Call(self, request, stx)
             self.index(request.call_id, call)
             self.background(call.start())
@@ -285,18 +296,20 @@ class Engine:
         index entries are removed and it leaves the registry."""
         key, prefix = registry_key(self.config.redis_prefix), self.config.redis_prefix
         while True:
-            await asyncio.sleep(LOST_CHECK)
+            await asyncio.sleep(min(LOST_CHECK, self.config.lost_after / 3))
             try:
                 now = time.time()
                 records = {raw: EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)}
-                live = {e.id for e in records.values() if now - e.at < LOST_AFTER} | {self.id}
+                live = {e.id for e in records.values() if now - e.at < self.config.lost_after} | {self.id}
                 closed = await sync_to_async(cdr_close_lost, thread_sensitive=False)(live, at=_now())
                 if closed:
                     log.warning("closed %d call records of engines that are gone", closed)
                 for raw, dead in ((raw, e) for raw, e in records.items() if e.id not in live):
+                    ended = await end_lost_calls(self, dead.id)  # BYE to their phones (liveness.py)
                     forgotten = await forget_engine(self.redis, prefix, dead.id)
                     await self.redis.eval(DELETE_IF_MINE, 1, key, dead.id, raw)  # unless it came back
-                    log.warning("engine %s is gone: %d call index entries removed", dead.id, forgotten)
+                    log.warning("engine %s is gone: %d call index entries removed, %d legs hung up", dead.id,
+                                forgotten, ended)  # fmt: skip
             except Exception:
                 log.exception("could not close the records of lost engines")
 
@@ -446,7 +459,7 @@ class Engine:
         changes = self.redis.pubsub()
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
                  asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
-                 asyncio.create_task(self.close_lost_calls()),
+                 asyncio.create_task(self.close_lost_calls()), asyncio.create_task(self.watch.run()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)
@@ -458,6 +471,7 @@ class Engine:
             await asyncio.Event().wait()
         finally:
             await self.drain()
+            self.callindex.dialogs_ended()
             await self.callindex.flush()  # the ended calls' entries go too
             for task in tasks:
                 task.cancel()

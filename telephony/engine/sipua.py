@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from telephony.engine.sessiontimer import SessionTimer
 from telephony.sip import Headers, Request, Response, SipError, make_response, parse, validate_request
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ class Leg:
     invite: Request | None = None  # the request that created the dialog (to CANCEL or answer it)
     name: str = ""
     sdp_version: int = 1  # of the SDP the engine gives this leg (o= line), raised with each change
+    direction: str = "sendrecv"  # of the other side's last re-offer: sendonly or inactive while it holds
+    allow: str = ""  # the methods the other side said it allows (Allow), to refresh by UPDATE when it may
+    session: SessionTimer | None = None  # RFC 4028, when this dialog has a session timer
 
     def request(self, method: str, ua: EngineUA, *, headers=(), body: bytes = b"", cseq: int | None = None) -> Request:
         if cseq is None:
@@ -74,6 +78,7 @@ class Leg:
             self.remote_target = str(contacts[0].uri)
         records = message.headers.get_all("Record-Route")
         self.route = list(reversed(records)) if uac else records
+        self.allow = ",".join(message.headers.get_all("Allow")).upper()
 
 
 def _uri_of(name_addr: str) -> str:
@@ -184,6 +189,7 @@ class ServerTx:
     last: bytes | None = None
     acked: asyncio.Event | None = None
     given_up: bool = False
+    session: SessionTimer | None = None  # an INVITE's or UPDATE's: its 2xx says so and (re)starts it
 
 
 class EngineUA(asyncio.DatagramProtocol):
@@ -273,6 +279,10 @@ class EngineUA(asyncio.DatagramProtocol):
             for value in stx.request.headers.get_lines("Record-Route"):  # dialog-forming answers copy it
                 response.headers.add("Record-Route", value)
             response.headers.add("Contact", f"<sip:engine@{self.address}>")
+        if 200 <= status < 300 and stx.session is not None and stx.request.method in ("INVITE", "UPDATE"):
+            for name, value in stx.session.answer_headers():
+                response.headers.add(name, value)
+            stx.session.restart()
         if body:
             response.headers.add("Content-Type", "application/sdp")
             response.body = body

@@ -217,19 +217,22 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+ENGINE_ENV = {"OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2", "OCX_ENGINE_PARK_TIMEOUT": str(PARK_TIMEOUT)}
+
+
 def start_engine(edge: EdgeProcess, **env) -> subprocess.Popen:
-    """A `manage.py call_engine` behind an edge, on free SIP and RTP ports, once it announced itself
-    (in the Redis of get_redis(): env may name another REDIS_URL only with settings pointing there)."""
+    """A `manage.py call_engine` process behind `edge` on free SIP and RTP ports, once it announced
+    itself and the edges see it (its `port` attribute is its SIP port)."""
     port, rtp = free_port(), free_port()
     log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}.log"
-    env = {**os.environ, "DATABASE_URL": database_url(), "OCX_ENGINE_RING_TIMEOUT": "8", "OCX_ENGINE_DRAIN": "2",
-           "OCX_ENGINE_PARK_TIMEOUT": str(PARK_TIMEOUT), **env}  # fmt: skip
+    env = {**os.environ, "DATABASE_URL": database_url(), **ENGINE_ENV, **env}
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 200}",
              "--edge", f"127.0.0.1:{edge.port}"],
             cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    process.port, process.log = port, log
     key = registry_key(settings.OCX_REDIS_PREFIX)
     deadline = time.monotonic() + 20
     while not any(EngineInfo.from_json(v).port == port for v in get_redis().hvals(key)):
@@ -242,11 +245,12 @@ def start_engine(edge: EdgeProcess, **env) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def engine(edge, django_db_blocker):
-    """One engine process behind the session's edge, on free SIP and RTP ports. The call records it
-    committed are deleted when it stops, so tests after this module start without them."""
+def engine(edge, django_db_blocker, request):
+    """One engine process behind the session's edge, on free SIP and RTP ports, with the module's
+    ENGINE_SETTINGS (environment) if it has any. The call records it committed are deleted when it
+    stops, so tests after this module start without them."""
     started = timezone.now()
-    process = start_engine(edge)
+    process = start_engine(edge, **getattr(request.module, "ENGINE_SETTINGS", {}))
     yield process
     process.terminate()
     process.wait(10)

@@ -1,14 +1,16 @@
-"""The call index's clean-up after an engine dies (telephony/callindex.py forget_engine)."""
+"""The call index's clean-up after an engine dies (telephony/callindex.py forget_engine, take_dialogs)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from types import SimpleNamespace
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from telephony.callindex import EngineIndex, forget_engine, ringing_key, where_key
+from telephony.callindex import EngineIndex, dialogs_key, forget_engine, ringing_key, take_dialogs, where_key
+from telephony.engine.liveness import Watch
 
 CLIENT = 7
 
@@ -39,6 +41,38 @@ def test_a_dead_engines_entries_go_and_its_park_slots_are_free_again():
             for pattern in (where_key(prefix, "*"), ringing_key(prefix, "*")):
                 async for key in redis.scan_iter(match=pattern):
                     await redis.delete(key)
+            await redis.aclose()
+
+    asyncio.run(main())
+
+
+def test_an_engines_dialogs_are_taken_once_and_entries_of_calls_it_no_longer_has_are_pruned():
+    """A dead engine's dialogs go to one survivor only; a live engine removes the entries of calls it
+    no longer has (an HDEL lost while Redis was away) when it rewrites its entries."""
+    prefix = f"ocx-test-index-{uuid.uuid4().hex[:8]}"
+
+    async def main():
+        redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        try:
+            dead = EngineIndex(redis, prefix, "dead:1:5070")
+            dead.dialog("call-a", {"client": CLIENT, "legs": [{"call_id": "x@phone", "confirmed": True}]})
+            await dead.flush()
+            first, second = await asyncio.gather(take_dialogs(redis, prefix, "dead:1:5070"),
+                                                 take_dialogs(redis, prefix, "dead:1:5070"))  # fmt: skip
+            assert sorted([first, second], key=len) == [[], [{"client": CLIENT, "legs": [
+                {"call_id": "x@phone", "confirmed": True}]}]]  # fmt: skip
+
+            live = EngineIndex(redis, prefix, "live:2:5070")
+            live.dialog("ended-call", {"client": CLIENT, "legs": [{"call_id": "y@phone"}]})
+            await live.flush()
+            engine = SimpleNamespace(config=SimpleNamespace(redis_prefix=prefix), id="live:2:5070", redis=redis,
+                                     callindex=live, live=lambda: [])  # fmt: skip
+            await Watch(engine).prune()
+            await live.flush()
+            assert await redis.hkeys(dialogs_key(prefix, "live:2:5070")) == []
+        finally:
+            async for key in redis.scan_iter(match=f"{prefix}:*"):
+                await redis.delete(key)
             await redis.aclose()
 
     asyncio.run(main())

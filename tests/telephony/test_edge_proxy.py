@@ -6,6 +6,7 @@ announces itself in the engine registry in Redis, as an engine does, and answers
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -13,7 +14,7 @@ import pytest
 from django.conf import settings
 
 from config.redis_store import get_redis
-from telephony.callindex import ringing_key, where_key
+from telephony.callindex import dialogs_key, ringing_key, where_key
 from telephony.directory import sip_directory_sync
 from tests.telephony.conftest import FakeEngine, start_edge
 from tests.telephony.sipclient import Call, SipClient, reply_to
@@ -247,20 +248,50 @@ def test_the_clients_concurrent_call_limit_refuses_the_call_too_many(world, sip_
 
         engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
         first.cseq += 1
-        refused_bye = phone.request_message("BYE", engine_uri, first, branch="z9hG4bKb" + uuid.uuid4().hex[:8])
-        phone.send_raw(refused_bye)
-        bye = engine.expect("BYE")
-        engine.send_to_edge(reply_to(bye, 481, "Call Does Not Exist"), proxy_edge)  # a BYE the engine refuses
-        assert phone.expect(481).cseq_method == "BYE"
-        phone.invite(target, SECRET)
-        assert phone.expect(403).reason == "Concurrent Call Limit Reached", "only an accepted BYE frees the slot"
-
-        first.cseq += 1
         phone.send_raw(phone.request_message("BYE", engine_uri, first, branch="z9hG4bKb" + uuid.uuid4().hex[:8]))
         bye = engine.expect("BYE")
         engine.send_to_edge(reply_to(bye, 200, "OK"), proxy_edge)
         assert phone.expect(200).cseq_method == "BYE"
         place_call(phone, engine, proxy_edge, target)  # the ended call no longer counts
+    finally:
+        client.max_calls = limit
+        client.save(update_fields=["max_calls"])
+        sip_directory_sync()
+
+
+def test_a_bye_frees_the_call_slot_whatever_its_answer_even_none(world, sip_lines, sip_client, proxy_edge,
+                                                                  engines):  # fmt: skip
+    """A BYE ends the dialog whatever comes back (RFC 3261 15.1.1): refused with 481, or sent by the
+    engine to a phone that vanished and never answers, the call's slot is free once it is over."""
+    sip_lines(world.user_a1, SECRET)
+    client = world.client_a1
+    limit = client.max_calls
+    client.max_calls = 1
+    client.save(update_fields=["max_calls"])
+    sip_directory_sync()
+    try:
+        [engine] = engines()
+        phone = sip_client(world.user_a1, target=proxy_edge)
+        target = f"sip:102@{client.sip_domain}"
+        first, _ = place_call(phone, engine, proxy_edge, target)
+        engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
+        first.cseq += 1
+        phone.send_raw(phone.request_message("BYE", engine_uri, first, branch="z9hG4bKb" + uuid.uuid4().hex[:8]))
+        bye = engine.expect("BYE")
+        engine.send_to_edge(reply_to(bye, 481, "Call Does Not Exist"), proxy_edge)  # the engine has no such call
+        assert phone.expect(481).cseq_method == "BYE"
+
+        second, invite = place_call(phone, engine, proxy_edge, target)  # the slot was freed by the refused BYE
+        phone.invite(target, SECRET)
+        assert phone.expect(403).reason == "Concurrent Call Limit Reached"
+        # The engine hangs up (say, no RTP any more) on a phone that has vanished: nobody answers the BYE.
+        gone = Call(to_uri=f"sip:101@{client.sip_domain}", call_id=second.call_id, from_tag="e1",
+                    to_tag=second.from_tag, branch="z9hG4bKg" + uuid.uuid4().hex[:8],
+                    route=[invite.get("Record-Route")])  # fmt: skip
+        engine.send_to_edge(engine.request_message("BYE", f"sip:101@127.0.0.1:{phone.port}", gone, cseq=2), proxy_edge)
+        assert phone.expect("BYE").method == "BYE"  # and not a word back
+        assert engine.expect(408, timeout=6).cseq_method == "BYE"  # timer F, 64*T1
+        place_call(phone, engine, proxy_edge, target)
     finally:
         client.max_calls = limit
         client.save(update_fields=["max_calls"])
@@ -349,3 +380,85 @@ def test_codes_and_a_lines_next_call_go_to_the_engine_the_call_index_names(world
         assert phone.expect(486).status == 486
     finally:
         redis.delete(where, ringing_key(prefix, client))
+
+
+def test_slots_of_calls_no_engine_holds_are_freed_and_held_ones_stay(world, sip_lines, sip_client, engines):
+    """The edge checks the counted calls against the engines' dialogs in the call index: a call
+    whose end it never saw (its engine died, the BYE went through another edge) stops counting."""
+    sip_lines(world.user_a1, SECRET)
+    client = world.client_a1
+    limit = client.max_calls
+    client.max_calls = 1
+    client.save(update_fields=["max_calls"])
+    sip_directory_sync()
+    edge = start_edge(**FAST_TIMERS, OCX_SIP_CALL_CHECK="0.3")
+    redis = get_redis()
+    [engine] = engines()
+    dialogs = dialogs_key(settings.OCX_REDIS_PREFIX, engine.heartbeat.info.id)
+    try:
+        phone = sip_client(world.user_a1, target=edge)
+        target = f"sip:102@{client.sip_domain}"
+        held, _ = place_call(phone, engine, edge, target)
+        redis.hset(dialogs, "some-call", json.dumps({"client": client.pk, "legs": [{"call_id": held.call_id}]}))
+        deadline = time.monotonic() + 1.5  # five checks: the engine holds the call, it keeps its slot
+        while time.monotonic() < deadline:
+            phone.invite(target, SECRET)
+            assert not [m for m in quiet(engine, 0.3) if m.method == "INVITE"], "a call over the limit went through"
+
+        redis.hdel(dialogs, "some-call")  # the engine no longer has it
+        deadline = time.monotonic() + 3
+        while True:
+            phone.invite(target, SECRET)
+            if [m for m in quiet(engine, 0.3) if m.method == "INVITE"]:
+                break
+            assert time.monotonic() < deadline, "the slot of a call no engine holds was not freed"
+    finally:
+        edge.stop()
+        redis.delete(dialogs)
+        client.max_calls = limit
+        client.save(update_fields=["max_calls"])
+        sip_directory_sync()
+
+
+def test_a_call_that_goes_on_after_a_refused_bye_is_counted_again(world, sip_lines, sip_client, engines):
+    """A BYE frees the slot whatever its answer; a phone that sends one the engine refuses (481) while
+    its call goes on gets the slot back at the next checks: the engine still lists the dialog."""
+    sip_lines(world.user_a1, SECRET)
+    client = world.client_a1
+    limit = client.max_calls
+    client.max_calls = 1
+    client.save(update_fields=["max_calls"])
+    sip_directory_sync()
+    edge = start_edge(**FAST_TIMERS, OCX_SIP_CALL_CHECK="1")
+    redis, prefix = get_redis(), settings.OCX_REDIS_PREFIX
+    [engine] = engines()
+    dialogs = dialogs_key(prefix, engine.heartbeat.info.id)
+    try:
+        phone = sip_client(world.user_a1, target=edge)
+        target = f"sip:102@{client.sip_domain}"
+        call, invite = place_call(phone, engine, edge, target)
+        leg = {"call_id": call.call_id, "route": [invite.get("Record-Route")], "confirmed": True}
+        redis.hset(dialogs, "the-call", json.dumps({"client": client.pk, "legs": [leg]}))
+        call.cseq += 1
+        forged = Call(call.to_uri, call.call_id, call.from_tag, to_tag="not-the-engines", route=call.route)
+        engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
+        phone.send_raw(phone.request_message("BYE", engine_uri, forged, cseq=call.cseq, branch="z9hG4bKfb1"))
+        engine.send_to_edge(reply_to(engine.expect("BYE"), 481, "Call Does Not Exist"), edge)
+        assert phone.expect(481).cseq_method == "BYE"
+        slots = f"{prefix}:calls:{client.pk}"
+        deadline = time.monotonic() + 0.8
+        while redis.zscore(slots, call.call_id) is not None:
+            assert time.monotonic() < deadline, "the BYE's answer did not free the slot"
+            time.sleep(0.05)
+        deadline = time.monotonic() + 4
+        while redis.zscore(slots, call.call_id) is None:
+            assert time.monotonic() < deadline, "the call that goes on was not counted again"
+            time.sleep(0.1)
+        phone.invite(target, SECRET)
+        assert not [m for m in quiet(engine, 0.5) if m.method == "INVITE"], "a call over the limit went through"
+    finally:
+        edge.stop()
+        redis.delete(dialogs)
+        client.max_calls = limit
+        client.save(update_fields=["max_calls"])
+        sip_directory_sync()

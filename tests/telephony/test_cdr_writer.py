@@ -10,6 +10,7 @@ import psycopg
 from django.utils import timezone
 
 from billing.models import Cdr
+from telephony.engine import spool as spool_module
 from telephony.engine.cdrs import CdrWriter, close_values, open_values
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.spool import Spool, Write
@@ -97,3 +98,27 @@ def test_a_dead_engines_spool_taken_over_twice_still_gives_one_row_per_call_with
     finally:
         with psycopg.connect(database_url(), autocommit=True) as db:
             db.execute("DELETE FROM billing_cdr WHERE call_uuid = ANY(%s)", [[ended, cut_short]])
+
+
+def test_the_spool_holds_only_what_waits_for_the_database(world, tmp_path, monkeypatch):
+    """Past ROTATE bytes a new spool file starts; the old ones go once written, the last one empties."""
+    monkeypatch.setattr(spool_module, "ROTATE", 600)  # about two writes per file
+    route = Route(client=world.client_a1.pk, brand=world.brand_a.pk, domain="x", caller=Party("101", "A", None),
+                  callee=None, status=404)  # fmt: skip
+    writer = CdrWriter(Spool(tmp_path, "host:5151:5070"))
+    calls = [uuid.uuid4() for _ in range(6)]
+    try:
+        for call_uuid in calls:
+            writer.open(call_uuid=call_uuid, engine="host:5151:5070", route=route, started_at=timezone.now(),
+                        dialled="200")  # fmt: skip
+        assert writer.wait(10), "the writer stalled"
+        files = list(tmp_path.glob("*.cdrs"))
+        assert len(files) == 1 and files[0].stat().st_size == 0, [(f.name, f.stat().st_size) for f in files]
+        assert writer.spool.segments[-1].number >= 2, "the spool did not rotate"
+        with psycopg.connect(database_url()) as db:
+            assert db.execute("SELECT count(*) FROM billing_cdr WHERE call_uuid = ANY(%s)", [calls]).fetchone() == (6,)
+        writer.close_spool()
+        assert list(tmp_path.glob("*.cdrs")) == [], "a clean stop leaves no empty spool behind"
+    finally:
+        with psycopg.connect(database_url(), autocommit=True) as db:
+            db.execute("DELETE FROM billing_cdr WHERE call_uuid = ANY(%s)", [calls])

@@ -88,7 +88,8 @@ OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
 # Where each engine spools its call-record writes before PostgreSQL has them (telephony/engine/spool.py);
-# the engines of one host share it, so one takes over the spool of another that died.
+# the engines of one host share it (a folder per database in it), so one takes over the spool of another
+# that died.
 OCX_CDR_SPOOL_DIR = env("OCX_CDR_SPOOL_DIR", str(OCX_VAR_DIR / "cdr-spool"))
 # CDR exports and scheduled pushes (exports/): files of export jobs, the size a request may stream,
 # how long late-committed records are still caught by a push, retry backoff, transfer timeout.

@@ -17,6 +17,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -81,7 +82,8 @@ class Engine:
         self.calls: dict[str, Call] = {}  # both legs' Call-IDs -> call
         self.database = Database()  # Django's connections, reopened after PostgreSQL restarts
         self.dialplans = Dialplans(self.database)
-        self.cdrs = CdrWriter(Spool(settings.OCX_CDR_SPOOL_DIR, self.id))
+        spool = Path(settings.OCX_CDR_SPOOL_DIR) / settings.DATABASES["default"]["NAME"]  # for this database only
+        self.cdrs = CdrWriter(Spool(spool, self.id))
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
         self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
         self.prompts = Prompts(settings.OCX_PROMPTS_DIR)

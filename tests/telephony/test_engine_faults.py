@@ -253,7 +253,8 @@ def test_records_of_an_engine_that_died_while_postgresql_was_away_are_written_by
     assert (short_row[1], short_row[2]) == ("answered", "engine-lost")
     assert short_row[5] <= killed_at, "the call ends at the dead engine's last sign of life, not when it was found"
     assert killed_at - short_row[5] < dt.timedelta(seconds=2.5)
-    assert not list(spool.glob("*.cdrs")) or all(p.stat().st_size == 0 for p in spool.glob("*.cdrs"))
+    wait_until(lambda: all(p.stat().st_size == 0 for p in spool.glob("*/*.cdrs")), 5, "the spools do not empty")
+    assert not [p for p in spool.glob("*/*.cdrs") if engine_id.replace(":", "-") in p.name]
 
 
 def test_a_dead_engines_open_records_end_at_its_last_heartbeat(world, edge, started, tmp_path, clean_records):

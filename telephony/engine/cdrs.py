@@ -135,16 +135,20 @@ class CdrWriter:
         """File work (run it in a thread): the spools of this host's engines that died go into ours, in
         their order, and the calls they never closed end at their last sign of life. Returns the writes
         taken over."""
-        if self.spool is None:
+        spool = self.spool
+        if spool is None:
             return 0
         adopted = 0
-        for name, writes, last_seen in self.spool.orphans():
+        for name, writes, last_seen in spool.orphans():
             ended = {w.call_uuid for w in writes if w.op in ("close", "lost")}
             for write in writes:
                 self._put(write)
             for call_uuid in dict.fromkeys(w.call_uuid for w in writes if w.call_uuid not in ended):
                 self.lost(call_uuid, last_seen)
-            self.spool.sync()  # ours holds them on disk before theirs goes
+            with self._lock:
+                if self.spool is None:  # we are stopping: theirs stays for the next engine (writing twice is harmless)
+                    break
+                self.spool.sync()  # ours holds them on disk before theirs goes
             adopted += len(writes)
             if writes:
                 log.warning("took over %d call record writes of engine %s, which died", len(writes), name)

@@ -252,8 +252,9 @@ def test_records_of_an_engine_that_died_while_postgresql_was_away_are_written_by
     assert (ended_row[1], ended_row[2]) == ("answered", "bye") and ended_row[6] >= 1
     assert (short_row[1], short_row[2]) == ("answered", "engine-lost")
     assert short_row[5] <= killed_at, "the call ends at the dead engine's last sign of life, not when it was found"
-    assert killed_at - short_row[5] < dt.timedelta(seconds=2.5)
+    assert killed_at - short_row[5] < dt.timedelta(seconds=5)
     wait_until(lambda: all(p.stat().st_size == 0 for p in spool.glob("*/*.cdrs")), 5, "the spools do not empty")
+    engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, engine_id)  # the dead engine's record, for later tests
     assert not [p for p in spool.glob("*/*.cdrs") if engine_id.replace(":", "-") in p.name]
 
 

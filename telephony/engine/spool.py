@@ -22,6 +22,7 @@ import fcntl
 import json
 import logging
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -74,7 +75,9 @@ class Spool:
     def __init__(self, folder: str | os.PathLike, owner: str):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in owner)
+        # The engine id plus a token: a restarted engine may get its predecessor's id (the same pid in a
+        # container), and must not take its predecessor's file names before it took over their lines.
+        self.name = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in owner) + "-" + secrets.token_hex(4)
         self.segments: list[Segment] = []
         self._next = 0
         self._start_segment()

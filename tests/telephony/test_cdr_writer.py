@@ -122,3 +122,17 @@ def test_the_spool_holds_only_what_waits_for_the_database(world, tmp_path, monke
     finally:
         with psycopg.connect(database_url(), autocommit=True) as db:
             db.execute("DELETE FROM billing_cdr WHERE call_uuid = ANY(%s)", [calls])
+
+
+def test_an_engine_restarted_with_its_predecessors_id_takes_over_its_spool_instead_of_overwriting_it(tmp_path):
+    """In a container the engine's pid, so its id, may be the same after a restart."""
+    dead = Spool(tmp_path, "host:7:5070")
+    dead.append(Write("update", str(uuid.uuid4()), {"answered_at": timezone.now()}))
+    for segment in dead.segments:  # the engine dies
+        os.close(segment.fd)
+    successor = Spool(tmp_path, "host:7:5070")
+    try:
+        [(_, writes, _)] = list(successor.orphans())
+        assert [write.op for write in writes] == ["update"]
+    finally:
+        successor.close()

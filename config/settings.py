@@ -111,6 +111,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Where each engine spools its call-record writes before PostgreSQL has them (telephony/engine/spool.py);
+# the engines of one host share it (a folder per database in it), so one takes over the spool of another
+# that died.
+OCX_CDR_SPOOL_DIR = env("OCX_CDR_SPOOL_DIR", str(OCX_VAR_DIR / "cdr-spool"))
 # CDR exports and scheduled pushes (exports/): files of export jobs, the size a request may stream,
 # how long late-committed records are still caught by a push, retry backoff, transfer timeout.
 OCX_EXPORTS = {

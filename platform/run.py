@@ -2,12 +2,14 @@
 
 Starts project-local PostgreSQL and Redis (unless DATABASE_URL / REDIS_URL point elsewhere),
 migrates the public and client schemas, loads the demo data, then starts every process of
-platform/Procfile as one process group. Ctrl-C (or SIGTERM) stops them all, then the servers this
+platform/Procfile and keeps them running: a process that exits is started again, after a delay that
+grows while it keeps dying (supervise()). Ctrl-C (or SIGTERM) stops them all, then the servers this
 run started. Running it again reuses the data under var/.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -50,38 +52,67 @@ def prepare() -> list:
     return started
 
 
-def supervise(entries: list[tuple[str, list[str]]]) -> int:
-    """Start each process; when one exits or we are told to stop, stop the others."""
+RESTART_FIRST = 1.0  # seconds before a process that died is started again; doubled at each quick death
+RESTART_MAX = 30.0
+STABLE_AFTER = 60.0  # a process that ran this long before it died is restarted after RESTART_FIRST again
+
+
+def supervise(entries: list[tuple[str, list[str]]], *, first: float = RESTART_FIRST,
+              longest: float = RESTART_MAX) -> int:  # fmt: skip
+    """Start each process and keep it running, as systemd would: one that exits is started again
+    after a delay that doubles while it keeps dying quickly (first, 2 x first... up to `longest`).
+    Only Ctrl-C (SIGINT) or SIGTERM stops them all; then 0."""
     procs: dict[str, subprocess.Popen] = {}
+    started: dict[str, float] = {}
+    delays: dict[str, float] = {}
+    restart_at: dict[str, float] = {}
     stopping = False
 
     def stop(signum=None, frame=None):
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    for name, command in entries:
+    def start(name: str, command: list[str]) -> None:
         print(f"[run] starting {name}: {shlex.join(command)}", flush=True)
         procs[name] = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
-    code = 0
+        started[name] = time.monotonic()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    commands = dict(entries)
+    for name, command in entries:
+        start(name, command)
     while not stopping:
+        now = time.monotonic()
         for name, proc in procs.items():
-            if proc.poll() is not None:
-                print(f"[run] {name} exited with {proc.returncode}; stopping the platform", flush=True)
-                code, stopping = proc.returncode or 1, True
-                break
+            if name in restart_at:
+                if now >= restart_at[name]:
+                    del restart_at[name]
+                    start(name, commands[name])
+                continue
+            if proc.poll() is None:
+                continue
+            ran = now - started[name]
+            delay = first if ran >= STABLE_AFTER else min(delays.get(name, first / 2) * 2, longest)
+            delays[name] = delay
+            restart_at[name] = now + delay
+            with contextlib.suppress(ProcessLookupError):  # what it started and left behind goes too
+                os.killpg(proc.pid, signal.SIGKILL)
+            print(f"[run] {name} exited with {proc.returncode} after {ran:.1f} s; restarting it in {delay:g} s",
+                  flush=True)  # fmt: skip
         time.sleep(0.2)
-    for proc in procs.values():
-        if proc.poll() is None:
+    running = [proc for name, proc in procs.items() if name not in restart_at]
+    for proc in running:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
-    for proc in procs.values():
+    for proc in running:
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return code
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    return 0
 
 
 def main() -> int:

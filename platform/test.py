@@ -51,6 +51,10 @@ def main(pytest_args: list[str]) -> int:
         env["REDIS_URL"] = services.local_redis_url(db=1)
     env.setdefault("OCX_REDIS_PREFIX", "ocx-test")
     env.setdefault("CELERY_QUEUE", "ocx-test")
+    # The test engines' call-record spools: never the running platform's, and emptied with the test
+    # database (--create-db), so that no engine takes over writes meant for another database.
+    env.setdefault("OCX_CDR_SPOOL_DIR", str(services.VAR / "test-cdr-spool"))
+    shutil.rmtree(env["OCX_CDR_SPOOL_DIR"], ignore_errors=True)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     bin_dir = os.path.dirname(sys.executable)
     try:

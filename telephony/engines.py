@@ -34,6 +34,7 @@ class EngineInfo:
     conferences: int = 0  # conferences running
     participants: int = 0  # conference participants mixed (the conference ports in use)
     conference_capacity: int = 0  # participants it mixes at most
+    database: bool = True  # it reaches PostgreSQL (else it takes only calls its cached dial plans route)
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "at": self.at or time.time()})
@@ -44,7 +45,7 @@ class EngineInfo:
         return cls(str(data["id"]), str(data["host"]), int(data["port"]), int(data.get("calls", 0)),
                    int(data.get("capacity", 100)), bool(data.get("draining")), int(data.get("free_ports", 0)),
                    float(data.get("at", 0)), int(data.get("conferences", 0)), int(data.get("participants", 0)),
-                   int(data.get("conference_capacity", 0)))  # fmt: skip
+                   int(data.get("conference_capacity", 0)), bool(data.get("database", True)))  # fmt: skip
 
     def fresh(self, now: float | None = None) -> bool:
         return (now or time.time()) - self.at <= STALE_AFTER

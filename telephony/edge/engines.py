@@ -59,14 +59,15 @@ class EngineRegistry:
         return (ip, port) in self.addresses
 
     def candidates(self) -> list[EngineInfo]:
-        """Live engines that take calls, least busy first."""
+        """Live engines that take calls, least busy first; those that lost PostgreSQL last (they
+        answer 503 to what their cached dial plans cannot route, and the next engine gets it)."""
         now = time.time()
         live = [e for e in self.engines.values() if e.fresh(now) and not e.draining]
 
         def load(engine: EngineInfo) -> float:
             return (engine.calls + self.handed[engine.id]) / max(engine.capacity, 1)
 
-        return sorted((e for e in live if load(e) < 1), key=load)
+        return sorted((e for e in live if load(e) < 1), key=lambda e: (not e.database, load(e)))
 
     def by_id(self, engine_id: str) -> EngineInfo | None:
         """A live engine by id (draining or not), or None."""

@@ -5,7 +5,7 @@ The rules, in the order a request meets them:
 - From a phone, a dialog-creating request (INVITE, and MESSAGE, SUBSCRIBE... outside a dialog) must
   carry digest credentials (407 challenge, as Kamailio's proxy_authorize); its client's address
   rules and, for INVITE, concurrent call limit apply; then it goes to an engine. If the engine does
-  not answer within `engine_timeout` or answers 503, the next engine gets it.
+  not answer within `engine_timeout` or answers 503 (or 500: an engine in trouble), the next engine gets it.
 - From an engine (known by its address in the engine registry), a request to `user@client-domain`
   forks to every registered contact of that user; the first 2xx wins and the other branches are
   cancelled. No contact: 480.
@@ -297,7 +297,7 @@ class ProxyTx:
                         other.cancel()
                 self.proxy.finish(self, linger=True)
             return
-        if branch.engine is not None and response.status == 503 and self.try_next_engine():
+        if branch.engine is not None and response.status in (500, 503) and self.try_next_engine():
             return
         if response.status >= 600 and not self.final_sent:
             for other in self.branches:

@@ -29,6 +29,7 @@ from billing.models import Cdr
 from telephony.callindex import PARK, code_target
 from telephony.engine import sessiontimer
 from telephony.engine.conference import dial_in
+from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.ivr import record_message
 from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
@@ -198,9 +199,14 @@ class Call:
     # Routing -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Route and place the call; any failure answers the caller 500 and frees what was taken."""
+        """Route and place the call; any failure answers the caller 500 (503 while the database is away)
+        and frees what was taken."""
         try:
             await self._start()
+        except DatabaseAway:  # the edge tries another engine; a record opened already is closed
+            log.warning("call %s refused: the database is away", self.uuid)
+            self.close_media()
+            self.end_before_answer(503, "Database Unavailable", cause="database-away", cdr=self.route is not None)
         except Exception:
             log.exception("call %s failed to start", self.uuid)
             self.close_media()

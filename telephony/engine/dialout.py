@@ -183,8 +183,8 @@ class Notify(OriginatedCall):
             state = "answered"
         else:
             state = {Cdr.Disposition.BUSY: "busy", Cdr.Disposition.NO_ANSWER: "no-answer"}.get(disposition, "failed")
-        report = sync_to_async(target_result, thread_sensitive=False)
-        self.engine.background(report(self.client, self.target, state=state, cause=cause,
+        report = self.engine.database.call
+        self.engine.background(report(target_result, self.client, self.target, state=state, cause=cause,
                                       answered_at=self.answered_at, confirmed_at=self.confirmed_at))  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django_tenants.utils import schema_context
 
 from conferencing.models import Room
+from telephony.engine.database import Database
 from telephony.models import Extension
 from tenants.models import Client
 
@@ -110,12 +111,14 @@ ROOM_FIELDS = [name for name in RoomInfo.__dataclass_fields__ if name != "zone"]
 
 class Dialplans:
     """Each client's plan, kept in the engine so that a call costs no query to route; dropped when the
-    SIP directory announces a change (the same pub/sub the edges follow) and after TTL seconds."""
+    SIP directory announces a change (the same pub/sub the edges follow) and after TTL seconds. Loading
+    goes through the engine's Database: it reconnects after a restart, DatabaseAway while it is down."""
 
     TTL = 60.0
 
-    def __init__(self):
+    def __init__(self, database: Database | None = None):
         self._plans: dict[int, tuple[float, ClientPlan]] = {}
+        self.database = database or Database()
 
     def cached(self, client_id: int) -> ClientPlan | None:
         hit = self._plans.get(client_id)
@@ -123,7 +126,7 @@ class Dialplans:
 
     def load(self, client_id: int) -> ClientPlan:
         """Database work: run it in a thread."""
-        plan = load_plan(client_id)
+        plan = self.database.run(load_plan, client_id)
         self._plans[client_id] = (time.monotonic() + self.TTL, plan)
         return plan
 

@@ -11,8 +11,6 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from asgiref.sync import sync_to_async
-
 from conferencing.notifications import message_for_recording, message_recorded
 from telephony.engine.dialplan import Party, Route
 from telephony.media.codecs import supported as decodable
@@ -105,7 +103,7 @@ async def record_message(call: Call, plan, extension: int, dialled: str, message
     call.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller, callee=None)
     engine.cdrs.open(call_uuid=call.uuid, engine=engine.id, route=call.route, started_at=call.started_at,
                      dialled=dialled)  # fmt: skip
-    path = await sync_to_async(message_for_recording, thread_sensitive=False)(plan.client, message_id, caller.account)
+    path = await engine.database.call(message_for_recording, plan.client, message_id, caller.account)
     if path is None:
         call.end_before_answer(403, "Not Your Message")
         return
@@ -124,7 +122,7 @@ async def record_message(call: Call, plan, extension: int, dialled: str, message
     seconds = time.monotonic() - started
     if seconds >= 1.0:
         os.replace(partial, path)
-        await sync_to_async(message_recorded, thread_sensitive=False)(plan.client, message_id, round(seconds, 1))
+        await engine.database.call(message_recorded, plan.client, message_id, round(seconds, 1))
     else:
         partial.unlink(missing_ok=True)
     if call.state != "ENDED":

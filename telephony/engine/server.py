@@ -17,6 +17,7 @@ import socket
 import time
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -27,11 +28,13 @@ from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.conference import Conference
+from telephony.engine.database import Database, DatabaseAway
 from telephony.engine.dialout import Notify
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.liveness import Watch, end_lost_calls
 from telephony.engine.sessiontimer import negotiate
 from telephony.engine.sipua import EngineUA, ServerTx
+from telephony.engine.spool import Spool
 from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
@@ -83,8 +86,10 @@ class Engine:
         self.channel = engine_channel(self.id)
         self.ua = EngineUA(config.host, config.port, config.edge, self)
         self.calls: dict[str, Call] = {}  # both legs' Call-IDs -> call
-        self.dialplans = Dialplans()
-        self.cdrs = CdrWriter()
+        self.database = Database()  # Django's connections, reopened after PostgreSQL restarts
+        self.dialplans = Dialplans(self.database)
+        spool = Path(settings.OCX_CDR_SPOOL_DIR) / settings.DATABASES["default"]["NAME"]  # for this database only
+        self.cdrs = CdrWriter(Spool(spool, self.id))
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
         self.watch = Watch(self)  # RTP timeouts, session timers, the calls' dialogs in the call index
         self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
@@ -280,7 +285,8 @@ class Engine:
         return EngineInfo(self.id, self.config.host, self.config.port, calls=len(self.live()),
                           capacity=self.config.capacity, draining=self.draining, free_ports=self.media.free_ports,
                           at=time.time(), conferences=len(self.conferences), participants=self.conference_parties(),
-                          conference_capacity=self.config.conference_capacity)  # fmt: skip
+                          conference_capacity=self.config.conference_capacity,
+                          database=self.database.ok)  # fmt: skip
 
     async def heartbeat(self) -> None:
         while True:
@@ -288,20 +294,32 @@ class Engine:
                 await engine_heartbeat(self.redis, self.config.redis_prefix, self.info())
             except Exception:  # Redis away for a moment: the edges see us as stale, then back
                 log.exception("engine heartbeat failed")
+            try:
+                self.cdrs.touch()  # our spool's sign of life: where our calls end if we die
+            except OSError:
+                log.exception("the call record spool could not be touched")
             await asyncio.sleep(1.0)
 
     async def close_lost_calls(self) -> None:
-        """Every few seconds: the records left open by engines that stopped heartbeating are closed
-        (cause engine-lost), by whichever survivor gets there first; then each dead engine's call
-        index entries are removed and it leaves the registry."""
+        """At start and every few seconds: the spools of this host's dead engines are taken over; the
+        records left open by engines that stopped heartbeating are closed (cause engine-lost, at their
+        last heartbeat), by whichever survivor gets there first; then each dead engine's call index
+        entries are removed and it leaves the registry."""
         key, prefix = registry_key(self.config.redis_prefix), self.config.redis_prefix
         while True:
+            try:
+                await asyncio.to_thread(self.cdrs.adopt_orphans)
+            except Exception:
+                log.exception("could not take over the call record spools of dead engines")
             await asyncio.sleep(min(LOST_CHECK, self.config.lost_after / 3))
             try:
                 now = time.time()
                 records = {raw: EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)}
                 live = {e.id for e in records.values() if now - e.at < self.config.lost_after} | {self.id}
-                closed = await sync_to_async(cdr_close_lost, thread_sensitive=False)(live, at=_now())
+                last_seen = {
+                    e.id: dt.datetime.fromtimestamp(e.at, dt.UTC) for e in records.values() if e.id not in live
+                }
+                closed = await self.database.call(cdr_close_lost, live, last_seen=last_seen, now=_now())
                 if closed:
                     log.warning("closed %d call records of engines that are gone", closed)
                 for raw, dead in ((raw, e) for raw, e in records.items() if e.id not in live):
@@ -310,6 +328,8 @@ class Engine:
                     await self.redis.eval(DELETE_IF_MINE, 1, key, dead.id, raw)  # unless it came back
                     log.warning("engine %s is gone: %d call index entries removed, %d legs hung up", dead.id,
                                 forgotten, ended)  # fmt: skip
+            except DatabaseAway:  # said once by Database; the next round tries again
+                pass
             except Exception:
                 log.exception("could not close the records of lost engines")
 
@@ -460,6 +480,7 @@ class Engine:
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
                  asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
                  asyncio.create_task(self.close_lost_calls()), asyncio.create_task(self.watch.run()),
+                 asyncio.create_task(self.database.watch()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)
@@ -493,4 +514,6 @@ class Engine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         if not await asyncio.to_thread(self.cdrs.wait, 10.0):
-            log.error("%d call records were not written before the engine stopped", self.cdrs.pending)
+            log.error("%d call records were not written before the engine stopped; they wait in the spool for "
+                      "the next engine of this host", self.cdrs.pending)  # fmt: skip
+        self.cdrs.close_spool()

@@ -85,6 +85,7 @@ def running_platform(tmp_path_factory, django_db_blocker):
         "OCX_ENGINE_PORT": str(_free_port()),
         "OCX_ENGINE_RTP_PORTS": f"{(rtp := _free_port())}-{rtp + 40}",
         "OCX_VAR_DIR": str(var_dir),
+        "OCX_CDR_SPOOL_DIR": str(var_dir / "cdr-spool"),  # its engines' spools, never the other tests' engines'
         "PYTHONUNBUFFERED": "1",
     }
     # The run's own Redis database starts empty, so whatever appears there came from this run.

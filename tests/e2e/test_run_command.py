@@ -1,10 +1,18 @@
-"""`make run` as a newcomer meets it: demo data, every portal host answering, clean Ctrl-C."""
+"""`make run` as a newcomer meets it: demo data, every portal host answering, processes that die
+started again, clean Ctrl-C."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import redis
+from django.conf import settings
 
 from tenants.tasks import HEARTBEAT_KEY
 
@@ -51,19 +59,25 @@ def test_a_demo_phone_registers_with_the_edge_that_run_started(running_platform)
         phone.close()
 
 
-def test_demo_phones_call_each_other_through_the_edge_and_engine_that_run_started(running_platform, tmp_path):
-    """Alice (101) calls Bob (102) with the printed credentials: the whole call path of `make run`."""
+def wait_for_engine(running_platform, other_than: str = "") -> str:
+    """The id of a call engine heartbeating in the run's registry (another one than `other_than`)."""
+    registry = redis.Redis.from_url(running_platform.env["REDIS_URL"])
+    key = f"{running_platform.env['OCX_REDIS_PREFIX']}:engines"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        fresh = [e.decode() for e, raw in registry.hgetall(key).items() if e.decode() != other_than
+                 and time.time() - json.loads(raw)["at"] < 2]  # fmt: skip
+        if fresh:
+            return fresh[0]
+        time.sleep(0.3)
+    raise AssertionError(f"no call engine announced itself:\n{running_platform.log.read_text()[-3000:]}")
+
+
+def alice_calls_bob(running_platform, log_dir) -> None:
     from tests.sip.phone import Phone
 
     proxy, domain = f"127.0.0.1:{running_platform.env['OCX_SIP_PORT']}", "acme.brand.localhost"
-    registry = redis.Redis.from_url(running_platform.env["REDIS_URL"])
-    deadline = time.monotonic() + 30
-    while not registry.hlen(f"{running_platform.env['OCX_REDIS_PREFIX']}:engines"):
-        log = running_platform.log.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"no call engine announced itself:\n{log}"
-        time.sleep(0.3)
-    time.sleep(1.2)  # the edge rereads the engine registry every second
-    with Phone(name="alice", log_dir=tmp_path) as alice, Phone(name="bob", log_dir=tmp_path) as bob:
+    with Phone(name="alice", log_dir=log_dir) as alice, Phone(name="bob", log_dir=log_dir) as bob:
         assert alice.register(username="101", domain=domain, secret="demo-sip-101", proxy=proxy)["code"] == 200
         assert bob.register(username="102", domain=domain, secret="demo-sip-102", proxy=proxy,
                             incoming={"answer": 200})["code"] == 200  # fmt: skip
@@ -73,3 +87,59 @@ def test_demo_phones_call_each_other_through_the_edge_and_engine_that_run_starte
         bob.wait_call_state(label, "confirmed")
         alice.hangup("c1")
         bob.wait_call_state(label, "disconnected")
+
+
+def test_demo_phones_call_each_other_through_the_edge_and_engine_that_run_started(running_platform, tmp_path):
+    """Alice (101) calls Bob (102) with the printed credentials: the whole call path of `make run`."""
+    wait_for_engine(running_platform)
+    time.sleep(1.2)  # the edge rereads the engine registry every second
+    alice_calls_bob(running_platform, tmp_path)
+
+
+def test_a_killed_engine_is_started_again_and_the_rest_of_the_platform_stays_up(running_platform, tmp_path):
+    """Killing one process (the engine) stops nothing else: `make run` starts it again, calls work."""
+    engine = wait_for_engine(running_platform)
+    os.kill(int(engine.split(":")[1]), signal.SIGKILL)
+    restarted = wait_for_engine(running_platform, other_than=engine)
+    assert restarted != engine
+    log = running_platform.log.read_text()
+    assert "[run] engine exited with -9" in log and "restarting it in" in log
+    assert running_platform.process.poll() is None
+    assert running_platform.get("localhost", "/healthz")[0] == 200
+    time.sleep(1.2)  # the edge rereads the engine registry every second
+    alice_calls_bob(running_platform, tmp_path)
+
+
+def test_supervise_restarts_a_dying_process_later_each_time_and_stops_everything_on_ctrl_c(tmp_path):
+    pid_file = tmp_path / "steady.pid"
+    entries = [
+        ("flaky", [sys.executable, "-c", "import sys; sys.exit(3)"]),
+        ("steady", [sys.executable, "-c", f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid()));"
+                                          " time.sleep(600)"]),
+    ]  # fmt: skip
+    script = (f"import sys; sys.path.insert(0, 'platform'); import run;"
+              f" sys.exit(run.supervise({entries!r}, first=0.2, longest=0.8))")  # fmt: skip
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(settings.BASE_DIR), stdout=subprocess.PIPE,
+                                  text=True, start_new_session=True)  # fmt: skip
+    lines = []
+    try:
+        deadline = time.monotonic() + 20
+        while sum("flaky exited" in line for line in lines) < 5 and time.monotonic() < deadline:
+            lines.append(supervisor.stdout.readline())
+        delays = [line.rsplit(" in ", 1)[1].split()[0] for line in lines if "flaky exited with 3" in line]
+        assert delays[:5] == ["0.2", "0.4", "0.8", "0.8", "0.8"], lines
+        assert sum("starting steady" in line for line in lines) == 1, "the other process was left alone"
+        os.kill(int(pid_file.read_text()), 0)  # still running
+    finally:
+        supervisor.send_signal(signal.SIGINT)
+        assert supervisor.wait(20) == 0
+    steady = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(steady, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("Ctrl-C did not stop the other process")

@@ -124,6 +124,22 @@ def test_the_least_busy_engine_gets_the_call_and_the_next_one_when_it_fails(worl
     assert not [m for m in quiet(phone) if m.status == 503], "a failed engine's 503 never reaches the phone"
 
 
+def test_an_engine_that_answers_500_is_passed_over_like_one_that_answers_503(world, sip_lines, sip_client,
+                                                                              proxy_edge, engines):  # fmt: skip
+    """An engine in trouble (its database away, a bug) answers 500: the next engine gets the call."""
+    sip_lines(world.user_a1, SECRET)
+    broken, spare = engines(2, calls=(0, 10))
+    phone = sip_client(world.user_a1, target=proxy_edge)
+    phone.invite(f"sip:102@{world.client_a1.sip_domain}", SECRET)
+    invite = broken.expect("INVITE")
+    broken.send_to_edge(reply_to(invite, 500, "Engine Error", to_tag="b1"), proxy_edge)
+    assert broken.expect("ACK").cseq_method == "ACK"
+    invite = spare.expect("INVITE")
+    spare.send_to_edge(reply_to(invite, 486, "Busy Here", to_tag="s1"), proxy_edge)
+    assert phone.expect(486).status == 486
+    assert not [m for m in quiet(phone) if m.status == 500], "the broken engine's 500 never reaches the phone"
+
+
 def test_cancel_reaches_the_engine_and_the_phone_gets_487(world, sip_lines, sip_client, proxy_edge, engines):
     sip_lines(world.user_a1, SECRET)
     [engine] = engines()

@@ -3,7 +3,8 @@ them as CSV through PostgreSQL's COPY (billing.csvio), at about `psql \\copy`'s 
 
 The columns a billing system needs: id, created at, company, user (a conference's moderator), service
 type and id, destination number, direction, called at, joined at, disconnected at, duration, billable
-seconds, cost, price, engine. Cost and price come from billing's rating (rated_prices).
+seconds, cost, price, engine; then who answered, who talked with whom (segments) and who listened in
+(supervisions). Cost and price come from billing's rating (rated_prices).
 """
 
 from __future__ import annotations
@@ -22,11 +23,25 @@ from tenants.models import Client, User
 
 COLUMNS = ["id", "call_uuid", "created_at", "company", "company_id", "user_id", "user_name", "service_type",
            "service_id", "caller_number", "caller_name", "destination_number", "direction", "disposition", "called_at",
-           "joined_at", "disconnected_at", "duration", "billable_seconds", "cost", "price", "engine"]  # fmt: skip
+           "joined_at", "disconnected_at", "duration", "billable_seconds", "cost", "price", "engine", "answered_by",
+           "segments", "supervisions"]  # fmt: skip
 # The record's own columns the export reads (the scope and filters come from the ORM, see export_sql).
 CDR_FIELDS = ["id", "call_uuid", "client_id", "account_id", "callee_account_id", "moderator_id", "service",
               "conference", "caller_number", "caller_name", "callee_number", "direction", "disposition", "started_at",
-              "answered_at", "ended_at", "duration", "billsec", "engine"]  # fmt: skip
+              "answered_at", "ended_at", "duration", "billsec", "engine", "answered_by", "segments",
+              "supervisions"]  # fmt: skip
+# Who talked with whom (a record's segments) and who listened in (its supervisions), one cell each:
+# "101-102 answer 10s; 101-103 transfer 23s" and "103 monitor 102 <from>/<to> 8s".
+SEGMENTS_SQL = (
+    "(SELECT string_agg(concat_ws(' ', concat(s->>'caller', '-', s->>'callee'), s->>'reason', "
+    "concat(s->>'seconds', 's')), '; ' ORDER BY n) FROM jsonb_array_elements(c.segments) "
+    "WITH ORDINALITY AS t(s, n))"
+)
+SUPERVISIONS_SQL = (
+    "(SELECT string_agg(concat_ws(' ', s->>'supervisor', s->>'mode', s->>'agent_number', "
+    "concat(s->>'began_at', '/', s->>'ended_at'), concat(s->>'seconds', 's')), '; ' ORDER BY n) "
+    "FROM jsonb_array_elements(c.supervisions) WITH ORDINALITY AS t(s, n))"
+)
 
 
 @dataclass(frozen=True)
@@ -93,7 +108,8 @@ def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at"
         text_sql("c.caller_number"), text_sql("c.caller_name"), text_sql("c.callee_number"), "c.direction",
         "c.disposition",
         time_sql("c.started_at"), time_sql("c.answered_at"), time_sql("c.ended_at"), "c.duration", "c.billsec",
-        cost, price, text_sql("c.engine"),
+        cost, price, text_sql("c.engine"), text_sql("c.answered_by"), text_sql(f"coalesce({SEGMENTS_SQL}, '')"),
+        text_sql(f"coalesce({SUPERVISIONS_SQL}, '')"),
     ]  # fmt: skip
     sql = (  # identifiers quoted, values bound
         f"SELECT {', '.join(columns)} FROM ({inner}) c"  # noqa: S608

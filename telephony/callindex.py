@@ -11,6 +11,8 @@ call:
                                       conf:<id>     -> engine    the conference runs there
                                       num:<number>  -> engine    a running room's access number
     <prefix>:ringing:<client>   zset  "<number> <engine>" by start time (for *8: the oldest)
+    <prefix>:live:<client>      hash  <call id> -> the call's summary (JSON) as its last event had it:
+                                      who is on each side now, held, parked, supervised (live views)
 
 A park slot is claimed with HSETNX, so two engines never give out the same slot. Entries are
 removed only by the engine that wrote them (compare-and-delete), so a line with calls on two
@@ -33,6 +35,7 @@ Django-free: the edge and the engines both import it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,10 @@ def where_key(prefix: str, client: int) -> str:
 
 def ringing_key(prefix: str, client: int) -> str:
     return f"{prefix}:ringing:{client}"
+
+
+def live_key(prefix: str, client: int) -> str:
+    return f"{prefix}:live:{client}"
 
 
 def code_target(dialled: str) -> tuple[str, str] | None:
@@ -190,6 +197,14 @@ class EngineIndex:
     def free_slot(self, client: int, slot: int, call_uuid) -> None:
         self._unset(client, f"park:{slot}", f"{self.engine_id} {call_uuid}")
 
+    def live(self, client: int, summary: dict) -> None:
+        """A call's state for the live views, replaced at each of its events."""
+        key = live_key(self.prefix, client)
+        self._queued += [("hset", key, summary["id"], json.dumps(summary)), ("expire", key, ENTRY_TTL)]
+
+    def not_live(self, client: int, call_uuid: str) -> None:
+        self._queued.append(("hdel", live_key(self.prefix, client), call_uuid))
+
 
 async def forget_engine(redis, prefix: str, engine_id: str) -> int:
     """Remove a dead engine's entries from every client's index (redis-py asyncio client): its park
@@ -205,6 +220,12 @@ async def forget_engine(redis, prefix: str, engine_id: str) -> int:
         if dead:
             removed += await redis.zrem(key, *dead)
     return removed
+
+
+def live_calls(redis, prefix: str, client: int) -> dict[str, dict]:
+    """Call id -> the summary of each call the engines hold for the client (redis-py sync client: for
+    the portal). A dead engine's entries stay until they expire: read them for calls still open only."""
+    return {k.decode(): json.loads(v) for k, v in redis.hgetall(live_key(prefix, client)).items()}
 
 
 def parked_calls(redis, prefix: str, client: int) -> dict[str, int]:

@@ -10,10 +10,12 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django_tenants.utils import schema_context
 
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
+from telephony.models import Extension
 from tenants.errors import NotAllowed, PlatformError
 from tenants.models import Role
 
@@ -183,6 +185,11 @@ def call_originate(*, actor, client, to: str, extension) -> str:
     answers. Returns the new call's id at once (its progress shows in the call events and the list)."""
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
         raise NotAllowed("Only the client's operators and users place calls.")
+    with schema_context(client.schema_name):  # the dial plan rings extensions only: say so now, not by silence
+        if not Extension.objects.filter(number=to).exists():
+            raise ValidationError({"to": f"No extension {to} here: call an existing extension."})
+        if to == extension.number:
+            raise ValidationError({"to": "That is the line that rings first: call another extension."})
     engine = least_busy(live_engines().values())
     if engine is None:
         raise EngineUnavailable("No call engine is running.")

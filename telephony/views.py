@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony import services
-from telephony.callindex import parked_calls
+from telephony.callindex import live_calls, parked_calls
 from telephony.calls import (
     call_hangup,
     call_hold,
@@ -234,10 +234,12 @@ def call_list(request: HttpRequest) -> HttpResponse:
     if days.is_valid():
         history = history.started_within(**days.period())
     active = list(calls.active()[:200])
-    if active:  # which of them wait in a park slot (the engines' call index)
+    if active:  # which of them wait in a park slot, who is in them now, held, supervised (the engines' index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
+        live = live_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
         for call in active:
             call.park_slot = parked.get(str(call.call_uuid))
+            call.live = live.get(str(call.call_uuid))
     context = {
         "title": "Calls" if request.user.role == Role.CLIENT else "My calls",
         "active": active,

@@ -23,9 +23,11 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from billing.models import Cdr
+from tenants.models import AuditEvent
 
 log = logging.getLogger(__name__)
 TABLE = Cdr._meta.db_table
+AUDIT_TABLE = AuditEvent._meta.db_table
 BATCH = 200
 
 
@@ -51,12 +53,29 @@ def printable(text: str, limit: int) -> str:
 
 
 def close_values(*, started_at: dt.datetime, answered_at: dt.datetime | None, ended_at: dt.datetime,
-                 disposition: str, cause: str, side: str, quality: dict, legs: list) -> dict:  # fmt: skip
-    return {
+                 disposition: str, cause: str, side: str, quality: dict, legs: list, segments: list | None = None,
+                 supervisions: list | None = None) -> dict:  # fmt: skip
+    values = {
         "ended_at": ended_at, "duration": max(0, round((ended_at - started_at).total_seconds())),
         "billsec": max(0, round((ended_at - answered_at).total_seconds())) if answered_at else 0,
         "disposition": disposition, "hangup_cause": cause[:40], "hangup_side": side, "quality": quality, "legs": legs,
     }  # fmt: skip
+    if segments is not None:
+        values["segments"] = close_open(segments, ended_at)
+    if supervisions is not None:
+        values["supervisions"] = close_open(supervisions, ended_at)
+    return values
+
+
+def close_open(periods: list[dict], at: dt.datetime) -> list[dict]:
+    """Segments or supervisions with the one still open (no `ended_at`) ended at `at`."""
+    closed = []
+    for period in periods:
+        if period.get("ended_at") is None and period.get("began_at"):
+            began = dt.datetime.fromisoformat(period["began_at"])
+            period = {**period, "ended_at": at.isoformat(), "seconds": max(0, round((at - began).total_seconds()))}
+        closed.append(period)
+    return closed
 
 
 def _sql_value(value):
@@ -67,6 +86,19 @@ def insert_sql(values: dict) -> tuple[sql.Composed, list]:
     """An INSERT that a retry after a lost COMMIT answer cannot turn into a duplicate or an error."""
     statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (call_uuid) DO NOTHING").format(
         sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, values)),
+        sql.SQL(", ").join(sql.Placeholder() * len(values)),
+    )  # fmt: skip
+    return statement, [_sql_value(v) for v in values.values()]
+
+
+def audit_sql(
+    *, action: str, brand: int, client: int, target: str, data: dict, at: dt.datetime
+) -> tuple[sql.Composed, list]:
+    """An audit row (tenants.AuditEvent) for what the engine did on nobody's web request (a supervision)."""
+    values = {"at": at, "actor_email": "", "action": action, "brand_id": brand, "client_id": client,
+              "target": target[:200], "data": data}  # fmt: skip
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(AUDIT_TABLE), sql.SQL(", ").join(map(sql.Identifier, values)),
         sql.SQL(", ").join(sql.Placeholder() * len(values)),
     )  # fmt: skip
     return statement, [_sql_value(v) for v in values.values()]
@@ -96,8 +128,11 @@ class CdrWriter:
     def open(self, **fields) -> None:
         self._put(insert_sql(open_values(**fields)))
 
-    def answered(self, call_uuid, at: dt.datetime) -> None:
-        self._put(update_sql(call_uuid, {"answered_at": at}))
+    def answered(self, call_uuid, at: dt.datetime, by: str = "") -> None:
+        self._put(update_sql(call_uuid, {"answered_at": at, **({"answered_by": by} if by else {})}))
+
+    def audit(self, **fields) -> None:
+        self._put(audit_sql(**fields))
 
     def update(self, call_uuid, **values) -> None:
         self._put(update_sql(call_uuid, values))
@@ -177,7 +212,7 @@ def cdr_close_lost(live: set[str], *, at: dt.datetime) -> int:
             disposition = Cdr.Disposition.ANSWERED if cdr.answered_at else Cdr.Disposition.FAILED
             values = close_values(started_at=cdr.started_at, answered_at=cdr.answered_at, ended_at=at,
                                   disposition=disposition, cause="engine-lost", side="engine", quality=cdr.quality,
-                                  legs=cdr.legs)  # fmt: skip
+                                  legs=cdr.legs, segments=cdr.segments, supervisions=cdr.supervisions)  # fmt: skip
             Cdr.objects.filter(pk=cdr.pk).update(**values)
             closed += 1
     return closed

@@ -251,6 +251,10 @@ class Engine:
             return
         route = call.route
         event = {"type": kind, "client": route.client, "call": call.summary(), **fields}
+        if kind == "call.ended":
+            self.callindex.not_live(route.client, event["call"]["id"])
+        else:
+            self.callindex.live(route.client, event["call"])
         groups = [group_for_client(route.client)] + [
             group_for_user(party.account) for party in (route.caller, route.callee) if party and party.account
         ]

@@ -4,7 +4,10 @@ the providers: per company (brand portal) and per brand (god portal). With the c
 same filter: minutes per day and calls per hour of day, both counted by the database.
 
 The person of a record is the moderator for a conference join, the user who placed a call, and the
-user called for a notification. Everyone sees their scope (Cdr.objects.restrict); a user only the
+user called for a notification. A call whose parties changed (transfer, park, retrieve: its segments)
+is billed per segment to the party on the caller's side of it: the caller for as long as they were
+in the call, then whoever took that side (a caller who transferred away pays nothing after it left);
+the record's price stays with the caller. Everyone sees their scope (Cdr.objects.restrict); a user only the
 rows where they are the person. Days and hours are in the current time zone (tenants.dates).
 """
 
@@ -13,13 +16,15 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, Sum, When
+from django.db import connection
+from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet, Sum, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from billing.models import Cdr, Rating
 from conferencing.reports import minutes
-from tenants.models import Role, User
+from tenants.models import Client, Role, User
 
 SERVICES = ["all", *Cdr.Service.values]
 GROUPS = {"person": ("client_id", "person_id", "service"), "company": ("client_id",), "brand": ("brand_id",)}
@@ -29,6 +34,16 @@ COLUMNS = {
     "brand": ["brand", "events", "minutes", "price"],
 }
 MAX_DAYS = 366
+CDR = Cdr._meta.db_table
+# The seconds a call's person (its caller) is billed for: all of them, or with segments the segments
+# the caller was on the caller's side of.
+OWN_SECONDS = RawSQL(  # noqa: S611 - no outside input: the table name and literals
+    f"(CASE WHEN {CDR}.service = 'call' AND jsonb_array_length({CDR}.segments) > 0 THEN (SELECT "  # noqa: S608
+    f"coalesce(sum((s->>'seconds')::int), 0) FROM jsonb_array_elements({CDR}.segments) s "
+    f"WHERE (s->>'caller_account')::bigint = {CDR}.account_id) ELSE {CDR}.billsec END)::int",
+    [],
+    output_field=IntegerField(),
+)
 
 
 class UsageFilterError(ValueError):
@@ -53,7 +68,17 @@ def shows_price(actor) -> bool:
 
 def usage_records(actor, *, service: str = "all", since: dt.datetime | None = None, until: dt.datetime | None = None,
                   client_id: int | None = None, person_id: int | None = None) -> QuerySet[Cdr]:  # fmt: skip
-    """The finished records in the actor's scope and filter, each with its `person_id`."""
+    """The finished records in the actor's scope and filter, each with its `person_id` and the
+    `seconds` that person is billed for (see above)."""
+    records = _scoped(actor, service=service, since=since, until=until, client_id=client_id)
+    if actor.role == Role.USER:
+        records = records.filter(person_id=actor.pk)
+    if person_id is not None:
+        records = records.filter(person_id=person_id)
+    return records
+
+
+def _scoped(actor, *, service: str, since, until, client_id) -> QuerySet[Cdr]:
     if service not in SERVICES:
         raise UsageFilterError("service", f"Choose one of {', '.join(SERVICES)}.")
     # A user's own usage includes the joins of the rooms they moderate (their Cdr scope does not).
@@ -64,18 +89,35 @@ def usage_records(actor, *, service: str = "all", since: dt.datetime | None = No
             When(service=Cdr.Service.CONFERENCE, then=F("moderator_id")),
             When(service=Cdr.Service.NOTIFICATION, then=F("callee_account_id")),
             default=F("account_id"),
-        )
+        ),
+        seconds=OWN_SECONDS,
     )
-    if actor.role == Role.USER:
-        records = records.filter(person_id=actor.pk)
     if service != "all":
         records = records.filter(service=service)
     records = records.started_within(since, until)
     if client_id is not None:
         records = records.filter(client_id=client_id)
-    if person_id is not None:
-        records = records.filter(person_id=person_id)
     return records
+
+
+def segments_of_others(actor, *, service: str = "all", since=None, until=None, client_id=None,
+                       person_id=None) -> dict[tuple[int, int], tuple[int, int]]:  # fmt: skip
+    """(client, person) -> (calls, seconds) of the segments people were billed for in calls placed by
+    someone else (they took the caller's side by a transfer or retrieve)."""
+    if service not in ("all", Cdr.Service.CALL):
+        return {}
+    records = _scoped(actor, service=Cdr.Service.CALL, since=since, until=until, client_id=client_id)
+    inner, params = records.order_by().values("id", "client_id", "account_id", "segments").query.sql_with_params()
+    person = person_id if actor.role != Role.USER else actor.pk
+    sql = (
+        "SELECT c.client_id, (s->>'caller_account')::bigint, count(DISTINCT c.id), sum((s->>'seconds')::int) "  # noqa: S608
+        f"FROM ({inner}) c CROSS JOIN LATERAL jsonb_array_elements(c.segments) s "
+        "WHERE s->>'caller_account' IS NOT NULL AND (s->>'caller_account')::bigint IS DISTINCT FROM c.account_id"
+        f"{' AND (s->>%s)::bigint = %s' if person is not None else ''} GROUP BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *(["caller_account", person] if person is not None else [])])
+        return {(client, who): (calls, seconds) for client, who, calls, seconds in cursor.fetchall()}
 
 
 def usage_rows(actor, *, group: str = "", **filters) -> list[dict]:
@@ -91,17 +133,23 @@ def usage_rows(actor, *, group: str = "", **filters) -> list[dict]:
         .values(
             *keys, *(names[k] for k in keys if k in names), *(["brand_id", "brand__name"] if group == "company" else [])
         )
-        .annotate(events=Count("id"), seconds=Sum("billsec"), price=Sum("rating__price", filter=rated))
+        .annotate(
+            events=Count("id"),
+            talked=Sum("seconds" if group == "person" else "billsec"),
+            price=Sum("rating__price", filter=rated),
+        )
         .order_by(
             *(["brand__name"] if group != "person" else []), *(["client__name"] if group != "brand" else []), *keys
         )
     )
     rows = list(rows)
+    if group == "person":
+        _add_segments_of_others(actor, rows, filters)
     people = User.objects.in_bulk([r["person_id"] for r in rows if r.get("person_id")]) if group == "person" else {}
     price = shows_price(actor)
     result = []
     for r in rows:
-        row = {"events": r["events"], "minutes": minutes(r["seconds"]), "price": r["price"] if price else None}
+        row = {"events": r["events"], "minutes": minutes(r["talked"]), "price": r["price"] if price else None}
         if group in ("brand", "company"):
             row.update(brand=r["brand__name"], brand_id=r.get("brand_id"))
         if group in ("company", "person"):
@@ -113,6 +161,25 @@ def usage_rows(actor, *, group: str = "", **filters) -> list[dict]:
     if group == "person":
         result.sort(key=lambda row: (row["company"], row["person"].lower(), row["person_id"] or 0, row["service"]))
     return result
+
+
+def _add_segments_of_others(actor, rows: list[dict], filters: dict) -> None:
+    """Per person: the calls others placed in which they took the caller's side, with its seconds."""
+    others = segments_of_others(actor, **filters)
+    if not others:
+        return
+    by_key = {(r["client_id"], r["person_id"], r["service"]): r for r in rows}
+    names = dict(Client.objects.filter(pk__in={client for client, _ in others}).values_list("pk", "name"))
+    for (client, person), (calls, seconds) in others.items():
+        row = by_key.get((client, person, Cdr.Service.CALL))
+        if row is None:
+            row = by_key[(client, person, Cdr.Service.CALL)] = {
+                "client_id": client, "client__name": names.get(client, ""), "person_id": person,
+                "service": Cdr.Service.CALL, "events": 0, "talked": 0, "price": None,
+            }  # fmt: skip
+            rows.append(row)
+        row["events"] += calls
+        row["talked"] = (row["talked"] or 0) + int(seconds)
 
 
 def usage_totals(rows: list[dict]) -> dict:

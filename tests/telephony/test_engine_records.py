@@ -6,15 +6,19 @@ CSV and the portal show them; the live view shows who is in a call now, held and
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import time
+import uuid
 
 from django.conf import settings
+from django.utils import timezone
 
 from billing.models import Cdr
 from config.redis_store import get_redis
 from exports.selectors import cdr_csv
 from telephony.callindex import live_calls
+from telephony.engine.cdrs import cdr_close_lost
 from tenants.models import AuditEvent
 from tests.telephony.conftest import cdr_of, connected
 
@@ -157,3 +161,29 @@ def test_click_to_call_to_a_number_that_does_not_exist_is_a_field_error(world, a
     assert nobody.status_code == 400 and set(nobody.json()["fields"]) == {"to"}, nobody.json()
     itself = api(world.user_a1).post("/api/v1/calls/", {"to": "101"})
     assert itself.status_code == 400 and set(itself.json()["fields"]) == {"to"}, itself.json()
+
+
+def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world):
+    """The engine writes the segments as they change: a survivor closing the record of a dead engine
+    ends the open segment and supervision at the moment it closes the call."""
+    started = timezone.now() - dt.timedelta(seconds=30)
+    talking = {"reason": "transfer", "caller": "101", "caller_account": world.user_a1.pk, "callee": "103",
+               "callee_account": world.user_a1c.pk, "began_at": (started + dt.timedelta(seconds=10)).isoformat(),
+               "ended_at": None, "seconds": 0}  # fmt: skip
+    listening = {"supervisor": "104", "supervisor_account": None, "mode": "monitor", "agent": "callee",
+                 "agent_number": "103", "began_at": (started + dt.timedelta(seconds=20)).isoformat(),
+                 "ended_at": None, "seconds": 0}  # fmt: skip
+    cdr = Cdr.objects.create(
+        brand_id=world.brand_a.pk, client_id=world.client_a1.pk, call_uuid=uuid.uuid4(), engine="gone",
+        direction="internal", caller_number="101", callee_number="102", answered_by="102", started_at=started,
+        answered_at=started, segments=[{**talking, "reason": "answer", "callee": "102", "ended_at": talking[
+            "began_at"], "seconds": 10}, talking], supervisions=[listening],
+    )  # fmt: skip
+    at = started + dt.timedelta(seconds=30)
+    assert cdr_close_lost({"alive"}, at=at) == 1
+    cdr.refresh_from_db()
+    assert [(s["callee"], s["ended_at"], s["seconds"]) for s in cdr.segments] == [
+        ("102", talking["began_at"], 10),
+        ("103", at.isoformat(), 20),
+    ]
+    assert (cdr.supervisions[0]["ended_at"], cdr.supervisions[0]["seconds"]) == (at.isoformat(), 10)

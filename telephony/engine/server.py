@@ -255,8 +255,9 @@ class Engine:
             self.callindex.not_live(route.client, event["call"]["id"])
         else:
             self.callindex.live(route.client, event["call"])
+        parties = {route.caller, route.callee, *call.parties.values()}  # and who took a side since (transfer...)
         groups = [group_for_client(route.client)] + [
-            group_for_user(party.account) for party in (route.caller, route.callee) if party and party.account
+            group_for_user(account) for account in sorted({p.account for p in parties if p and p.account})
         ]
         self.publish(groups, event)
 

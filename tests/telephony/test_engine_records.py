@@ -5,12 +5,16 @@ CSV and the portal show them; the live view shows who is in a call now, held and
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import time
 import uuid
 
+from asgiref.sync import async_to_sync
+from channels import DEFAULT_CHANNEL_LAYER
+from channels.layers import channel_layers
 from django.conf import settings
 from django.utils import timezone
 
@@ -19,6 +23,7 @@ from config.redis_store import get_redis
 from exports.selectors import cdr_csv
 from telephony.callindex import live_calls
 from telephony.engine.cdrs import cdr_close_lost
+from tenants.events import group_for_client, group_for_user
 from tenants.models import AuditEvent
 from tests.telephony.conftest import cdr_of, connected
 
@@ -187,3 +192,41 @@ def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world):
         ("103", at.isoformat(), 20),
     ]
     assert (cdr.supervisions[0]["ended_at"], cdr.supervisions[0]["seconds"]) == (at.isoformat(), 10)
+
+
+def test_call_events_carry_who_is_in_the_call_now_to_everyone_in_it(world, lines, third):
+    """102 holds, then transfers 101 to 103 by REFER: the events say who is held and, after the
+    transfer, that 101 talks with 103; 103's own group gets the call's events from then on."""
+    caller, callee, domain = lines
+
+    def hold_transfer_hang_up() -> None:
+        label = connected(caller, callee, domain)
+        callee.hold(label)
+        assert callee.transfer(label, f"sip:103@{domain}")["code"] == 200
+        at_third = third.wait_incoming()["call"]
+        third.wait_call_state(at_third, "confirmed")
+        caller.hangup("c1")
+        third.wait_call_state(at_third, "disconnected")
+
+    async def call_events(layer, channel: str) -> list[dict]:
+        seen: list[dict] = []
+        while not seen or seen[-1]["type"] != "call.ended":
+            message = await asyncio.wait_for(layer.receive(channel), 15)
+            if message["event"]["type"].startswith("call."):
+                seen.append(message["event"])
+        return seen
+
+    async def scenario() -> tuple[list[dict], list[dict]]:
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        client_channel, third_channel = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add(group_for_client(world.client_a1.pk), client_channel)
+        await layer.group_add(group_for_user(world.user_a1c.pk), third_channel)
+        await asyncio.to_thread(hold_transfer_hang_up)
+        return await call_events(layer, client_channel), await call_events(layer, third_channel)
+
+    for_client, for_third = async_to_sync(scenario)()
+    by_type = {event["type"]: event["call"] for event in for_client}
+    assert by_type["call.held"]["held"] == "caller" and by_type["call.held"]["callee"] == "102"
+    moved = by_type["call.transferred"]
+    assert (moved["caller"], moved["callee"], moved["dialled"], moved["held"]) == ("101", "103", "102", None)
+    assert [event["type"] for event in for_third][-2:] == ["call.transferred", "call.ended"]

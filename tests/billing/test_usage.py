@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Cdr
 from billing.rating import rate_period
-from billing.usage import usage_rows, usage_series, usage_totals
+from billing.usage import usage_records, usage_rows, usage_series, usage_totals
 
 URL = "/api/v1/reports/usage/"
 NOVEMBER = {"since": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "until": dt.datetime(2026, 12, 1, tzinfo=dt.UTC)}
@@ -217,3 +217,5 @@ def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world):
     assert keyed(usage_rows(world.user_a1, **NOVEMBER)) == {(world.user_a1.pk, "call"): (1, 0.5)}
     company = usage_rows(world.brand_a_op, group="company", **NOVEMBER)
     assert [(r["company"], r["events"], r["minutes"]) for r in company] == [(world.client_a1.name, 1, 2.0)]
+    detail = usage_records(world.client_a1_op, person_id=world.user_a1.pk, **NOVEMBER)
+    assert [r.seconds for r in detail] == [30], "the usage detail lists what the caller is billed for"

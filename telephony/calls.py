@@ -16,8 +16,9 @@ from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
 from telephony.models import Extension
+from tenants.audit import audit
 from tenants.errors import NotAllowed, PlatformError
-from tenants.models import Role
+from tenants.models import Client, Role
 
 ENGINE_ANSWER_TIMEOUT = 3.0
 
@@ -154,6 +155,9 @@ def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "calle
                       timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     if not answer.get("ok"):
         raise NotPossible(f"Not joined: {answer.get('error', 'refused')}.")
+    # The engine's own audit row names the line; this one the person who asked for it.
+    audit(actor, "call.supervise.request", cdr.call_uuid, client=Client.objects.get(pk=cdr.client_id),
+          line=extension.number, mode=mode, agent=agent)  # fmt: skip
 
 
 def call_park(*, actor, cdr: Cdr, parked: str | None = None) -> int:

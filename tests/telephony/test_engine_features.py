@@ -11,6 +11,7 @@ from django.conf import settings
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.callindex import where_key
+from tenants.models import AuditEvent
 from tests.sip.audio import assert_heard, assert_music, heard_ms
 from tests.telephony.conftest import HOLD_NOTES, PARK_TIMEOUT, cdr_of, connected
 
@@ -242,6 +243,9 @@ def test_supervision_through_the_api_needs_a_granted_line(world, lines, third, a
     third.wait_call_state(at_third, "disconnected")  # the call ended: its supervisor is let go
     cdr = cdr_of(world, call_uuid=call_id)
     assert [(leg["supervisor"], leg["mode"]) for leg in cdr.legs if leg.get("supervisor")] == [("103", "barge")]
+    asked = AuditEvent.objects.get(action="call.supervise.request", target=call_id)
+    assert (asked.actor, asked.client, asked.data["line"], asked.data["mode"]) == (
+        world.client_a1_op, world.client_a1, "103", "barge")  # fmt: skip
 
 
 def test_the_portal_parks_retrieves_and_supervises(world, lines, third, portal):

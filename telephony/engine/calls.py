@@ -685,7 +685,7 @@ class Call:
         self.set_line(f"supervisor {leg.call_id}", supervisor)
         self.legs_log.append({"leg": "supervisor", "call_id": leg.call_id, "supervisor": supervisor, "mode": mode,
                               "agent": agent, "at": began.isoformat()})  # fmt: skip
-        self.engine.cdrs.update(self.uuid, supervisions=self.supervisions)
+        self.engine.cdrs.update(self.uuid, supervisions=[dict(v) for v in self.supervisions])  # (the writer's copy)
         opened = {k: v for k, v in record.items() if k not in ("ended_at", "seconds")}
         self.engine.cdrs.audit(action="call.supervise", brand=self.route.brand, client=self.route.client,
                                target=str(self.uuid), at=began, data=opened)  # fmt: skip
@@ -703,7 +703,7 @@ class Call:
         left = _now()
         self.legs_log.append({"leg": "supervisor", "call_id": supervisor.leg.call_id, "left": left.isoformat()})
         supervisor.record.update(close_open([supervisor.record], left)[0])
-        self.engine.cdrs.update(self.uuid, supervisions=self.supervisions)
+        self.engine.cdrs.update(self.uuid, supervisions=[dict(v) for v in self.supervisions])  # (the writer's copy)
         if self.state != "ENDED":
             self.engine.event(self, "call.unsupervised", supervisor=supervisor.number)
         if not self.supervisors:
@@ -1161,7 +1161,7 @@ class Call:
             segment[name] = party.number if party else ""
             segment[f"{name}_account"] = party.account if party else None
         self.segments.append(segment)
-        self.engine.cdrs.update(self.uuid, segments=self.segments)
+        self.engine.cdrs.update(self.uuid, segments=list(self.segments))  # (the writer's copy)
 
     def keep_quality(self, side: str, media: RtpEndpoint | None) -> None:
         """The RTP figures of a leg that leaves before the call ends, under the party it carried (the

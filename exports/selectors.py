@@ -31,17 +31,21 @@ CDR_FIELDS = ["id", "call_uuid", "client_id", "account_id", "callee_account_id",
               "answered_at", "ended_at", "duration", "billsec", "engine", "answered_by", "segments",
               "supervisions"]  # fmt: skip
 # Who talked with whom (a record's segments) and who listened in (its supervisions), one cell each:
-# "101-102 answer 10s; 101-103 transfer 23s" and "103 monitor 102 <from>/<to> 8s".
-SEGMENTS_SQL = (
-    "(SELECT string_agg(concat_ws(' ', concat(s->>'caller', '-', s->>'callee'), s->>'reason', "
-    "concat(s->>'seconds', 's')), '; ' ORDER BY n) FROM jsonb_array_elements(c.segments) "
-    "WITH ORDINALITY AS t(s, n))"
-)
-SUPERVISIONS_SQL = (
-    "(SELECT string_agg(concat_ws(' ', s->>'supervisor', s->>'mode', s->>'agent_number', "
-    "concat(s->>'began_at', '/', s->>'ended_at'), concat(s->>'seconds', 's')), '; ' ORDER BY n) "
-    "FROM jsonb_array_elements(c.supervisions) WITH ORDINALITY AS t(s, n))"
-)
+# "answer 101-102 10s; transfer 101-103 23s" and "monitor 103 102 <from>/<to> 8s". The cells start with
+# a word and hold numbers, times and words the engine wrote: nothing a spreadsheet takes for a formula.
+SEGMENT = "concat_ws(' ', {0}->>'reason', concat({0}->>'caller', '-', {0}->>'callee'), concat({0}->>'seconds', 's'))"
+SUPERVISION = ("concat_ws(' ', {0}->>'mode', {0}->>'supervisor', {0}->>'agent_number', "
+               "concat({0}->>'began_at', '/', {0}->>'ended_at'), concat({0}->>'seconds', 's'))")  # fmt: skip
+
+
+def periods_sql(column: str, element: str) -> str:
+    """The cell of a JSON list of segments or supervisions: empty, the one (most answered calls have
+    one segment: no subquery), or each in order; on one line."""
+    many = (f"(SELECT string_agg({element.format('e')}, '; ' ORDER BY n) "  # noqa: S608
+            f"FROM jsonb_array_elements({column}) WITH ORDINALITY AS t(e, n))")  # fmt: skip
+    one = element.format(f"({column}->0)")
+    cell = f"CASE jsonb_array_length({column}) WHEN 0 THEN '' WHEN 1 THEN {one} ELSE {many} END"
+    return f"translate({cell}, E'\\r\\n', '  ')"
 
 
 @dataclass(frozen=True)
@@ -108,8 +112,8 @@ def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at"
         text_sql("c.caller_number"), text_sql("c.caller_name"), text_sql("c.callee_number"), "c.direction",
         "c.disposition",
         time_sql("c.started_at"), time_sql("c.answered_at"), time_sql("c.ended_at"), "c.duration", "c.billsec",
-        cost, price, text_sql("c.engine"), text_sql("c.answered_by"), text_sql(f"coalesce({SEGMENTS_SQL}, '')"),
-        text_sql(f"coalesce({SUPERVISIONS_SQL}, '')"),
+        cost, price, text_sql("c.engine"), text_sql("c.answered_by"),
+        periods_sql("c.segments", SEGMENT), periods_sql("c.supervisions", SUPERVISION),
     ]  # fmt: skip
     sql = (  # identifiers quoted, values bound
         f"SELECT {', '.join(columns)} FROM ({inner}) c"  # noqa: S608

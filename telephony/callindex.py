@@ -208,8 +208,9 @@ class EngineIndex:
 
 async def forget_engine(redis, prefix: str, engine_id: str) -> int:
     """Remove a dead engine's entries from every client's index (redis-py asyncio client): its park
-    slots become free, *8 no longer finds its ringing calls first. Compare-and-delete, so an entry
-    another engine has written since stays. The number of entries removed."""
+    slots become free, *8 no longer finds its ringing calls first, its calls leave the live views.
+    Compare-and-delete, so an entry another engine has written since stays. The number of entries
+    removed."""
     removed = 0
     async for key in redis.scan_iter(match=where_key(prefix, "*"), count=500):
         for field, value in (await redis.hgetall(key)).items():
@@ -219,12 +220,16 @@ async def forget_engine(redis, prefix: str, engine_id: str) -> int:
         dead = [m for m in await redis.zrange(key, 0, -1) if m.decode().rsplit(" ", 1)[-1] == engine_id]
         if dead:
             removed += await redis.zrem(key, *dead)
+    async for key in redis.scan_iter(match=live_key(prefix, "*"), count=500):
+        for field, value in (await redis.hgetall(key)).items():
+            if json.loads(value).get("engine") == engine_id:
+                removed += await redis.eval(DELETE_IF_MINE, 1, key, field, value)
     return removed
 
 
 def live_calls(redis, prefix: str, client: int) -> dict[str, dict]:
     """Call id -> the summary of each call the engines hold for the client (redis-py sync client: for
-    the portal). A dead engine's entries stay until they expire: read them for calls still open only."""
+    the portal). A dead engine's entries stay until a survivor finds it dead (forget_engine)."""
     return {k.decode(): json.loads(v) for k, v in redis.hgetall(live_key(prefix, client)).items()}
 
 

@@ -34,7 +34,7 @@ from tenants.services import account_set_password, account_update
 from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call, show_once, take_once
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
-CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name"]
+CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name", "answered_by"]
 
 
 def _extensions(actor: User):

@@ -128,6 +128,9 @@ def test_a_pickup_names_the_line_that_answered(world, lines, third, api, portal)
     shown = api(world.client_a1_op).get(f"/api/v1/calls/{call_id}/").json()
     assert (shown["callee_number"], shown["answered_by"]) == ("102", "103")
     assert "answered by 103" in portal(world.client_a1_op).get("/calls/").content.decode()
+    found = api(world.client_a1_op).get("/api/v1/calls/", {"search": "103"}).json()["results"]
+    assert [c["id"] for c in found] == [call_id], "the line that answered is searchable"
+    assert "answered by 103" in portal(world.client_a1_op).get("/calls/", {"q": "103"}).content.decode()
     assert csv_row(cdr)["answered_by"] == "103"
 
 

@@ -100,24 +100,34 @@ def _scoped(actor, *, service: str, since, until, client_id) -> QuerySet[Cdr]:
     return records
 
 
-def segments_of_others(actor, *, service: str = "all", since=None, until=None, client_id=None,
-                       person_id=None) -> dict[tuple[int, int], tuple[int, int]]:  # fmt: skip
+def segments_of_others(actor, **filters) -> dict[tuple[int, int], tuple[int, int]]:
     """(client, person) -> (calls, seconds) of the segments people were billed for in calls placed by
     someone else (they took the caller's side by a transfer or retrieve)."""
+    return {(client, who): (calls, seconds) for client, who, calls, seconds in _others(actor, [], **filters)}
+
+
+def _others(actor, keys: list[tuple[str, list]], *, service: str = "all", since=None, until=None, client_id=None,
+            person_id=None) -> list[tuple]:  # fmt: skip
+    """Rows of (*keys, client, person, calls, seconds) for segments_of_others; keys are SQL over the
+    record `c` with their parameters."""
     if service not in ("all", Cdr.Service.CALL):
-        return {}
+        return []
     records = _scoped(actor, service=Cdr.Service.CALL, since=since, until=until, client_id=client_id)
-    inner, params = records.order_by().values("id", "client_id", "account_id", "segments").query.sql_with_params()
+    inner, params = records.order_by().values("id", "client_id", "account_id", "segments",
+                                              "started_at").query.sql_with_params()  # fmt: skip
     person = person_id if actor.role != Role.USER else actor.pk
+    grouped = ", ".join([*(key for key, _ in keys), "c.client_id", "(s->>'caller_account')::bigint"])
     sql = (
-        "SELECT c.client_id, (s->>'caller_account')::bigint, count(DISTINCT c.id), sum((s->>'seconds')::int) "  # noqa: S608
+        f"SELECT {grouped}, count(DISTINCT c.id), sum((s->>'seconds')::int) "  # noqa: S608
         f"FROM ({inner}) c CROSS JOIN LATERAL jsonb_array_elements(c.segments) s "
         "WHERE s->>'caller_account' IS NOT NULL AND (s->>'caller_account')::bigint IS DISTINCT FROM c.account_id"
-        f"{' AND (s->>%s)::bigint = %s' if person is not None else ''} GROUP BY 1, 2"
+        f"{' AND (s->>%s)::bigint = %s' if person is not None else ''} "
+        f"GROUP BY {', '.join(str(n + 1) for n in range(len(keys) + 2))}"
     )
+    arguments = [*(value for _, values in keys for value in values), *params]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *(["caller_account", person] if person is not None else [])])
-        return {(client, who): (calls, seconds) for client, who, calls, seconds in cursor.fetchall()}
+        cursor.execute(sql, [*arguments, *(["caller_account", person] if person is not None else [])])
+        return [(*row[:-2], row[-2], int(row[-1])) for row in cursor.fetchall()]
 
 
 def usage_rows(actor, *, group: str = "", **filters) -> list[dict]:
@@ -191,14 +201,17 @@ def usage_totals(rows: list[dict]) -> dict:
 
 def usage_series(actor, *, since: dt.datetime | None = None, until: dt.datetime | None = None,
                  **filters) -> dict:  # fmt: skip
-    """Minutes per day (every day of the period, zeros included) and calls per hour of day (0-23)."""
+    """Minutes per day (every day of the period, zeros included) and calls per hour of day (0-23). For
+    one person (a user's own, or a person filter): what they are billed for, their segments of calls
+    others placed included (see above)."""
     records = usage_records(actor, since=since, until=until, **filters)
     zone = timezone.get_current_timezone()
+    one_person = actor.role == Role.USER or filters.get("person_id") is not None
     per_day = dict(
         records.annotate(day=TruncDate("started_at", tzinfo=zone))
         .values("day")
-        .annotate(seconds=Sum("billsec"))
-        .values_list("day", "seconds")
+        .annotate(talked=Sum("seconds" if one_person else "billsec"))
+        .values_list("day", "talked")
     )
     per_hour = dict(
         records.annotate(hour=ExtractHour("started_at", tzinfo=zone))
@@ -206,6 +219,12 @@ def usage_series(actor, *, since: dt.datetime | None = None, until: dt.datetime 
         .annotate(n=Count("id"))
         .values_list("hour", "n")
     )
+    if one_person:
+        local = ("c.started_at AT TIME ZONE %s", [str(zone)])
+        keys = [(f"({local[0]})::date", local[1]), (f"extract(hour FROM {local[0]})::int", local[1])]
+        for day, hour, _, _, calls, seconds in _others(actor, keys, since=since, until=until, **filters):
+            per_day[day] = (per_day.get(day) or 0) + seconds
+            per_hour[hour] = per_hour.get(hour, 0) + calls
     bounds = {"first": None, "last": None}
     if since is None or until is None:  # an open period: as far as the records go
         bounds = records.aggregate(first=Min("started_at"), last=Max("started_at"))

@@ -219,3 +219,8 @@ def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world):
     assert [(r["company"], r["events"], r["minutes"]) for r in company] == [(world.client_a1.name, 1, 2.0)]
     detail = usage_records(world.client_a1_op, person_id=world.user_a1.pk, **NOVEMBER)
     assert [r.seconds for r in detail] == [30], "the usage detail lists what the caller is billed for"
+    for person, talked in ((world.user_a1, 0.5), (world.user_a1c, 1.5)):
+        series = usage_series(person, **NOVEMBER)
+        day = next(d for d in series["minutes_per_day"] if d["day"] == dt.date(2026, 11, 2))
+        assert (day["minutes"], series["calls_per_hour"][9]["calls"]) == (talked, 1), person
+        assert sum(d["minutes"] for d in series["minutes_per_day"]) == talked

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BigIntegerField, QuerySet, Value
 
 from billing.csvio import copy_csv, text_sql, time_sql
 from billing.models import Cdr, Rating
 from exports.models import ExportJob
-from tenants.models import Client, User
+from tenants.models import Client, Role, User
 
 COLUMNS = ["id", "call_uuid", "created_at", "company", "company_id", "user_id", "user_name", "service_type",
            "service_id", "caller_number", "caller_name", "destination_number", "direction", "disposition", "called_at",
@@ -81,6 +81,8 @@ def cdr_export_records(*, actor: User, filters: CdrFilter) -> QuerySet[Cdr]:
         records = records.filter(service=filters.service)
     if filters.direction:
         records = records.filter(direction=filters.direction)
+    if actor.role == Role.USER:  # a user's own supervisions only (telephony.selectors.supervisions_seen_by)
+        records = records.annotate(supervisions_of=Value(actor.pk, output_field=BigIntegerField()))
     return records
 
 
@@ -100,7 +102,15 @@ def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at"
     """The SELECT (and its parameters) of the export's columns for these records, in this order. The
     scope and filters are the ORM's; names come by LEFT JOIN, so calls of a company or user since deleted
     are still exported."""
-    inner, params = records.order_by().values(*CDR_FIELDS).query.sql_with_params()
+    own = "supervisions_of" in records.query.annotations  # (cdr_export_records: a user's export)
+    inner, params = (
+        records.order_by().values(*CDR_FIELDS, *(["supervisions_of"] if own else [])).query.sql_with_params()
+    )
+    supervisions = "c.supervisions"
+    if own:
+        supervisions = ("(SELECT coalesce(jsonb_agg(e ORDER BY n), '[]'::jsonb) FROM "
+                        "jsonb_array_elements(c.supervisions) WITH ORDINALITY AS t(e, n) "
+                        "WHERE (e->>'supervisor_account')::bigint = c.supervisions_of)")  # fmt: skip
     q = connection.ops.quote_name
     user = "CASE WHEN c.service = 'conference' THEN c.moderator_id ELSE coalesce(c.account_id, c.callee_account_id) END"
     table, link, cost_column, price_column = rated_prices()
@@ -113,7 +123,7 @@ def export_sql(records: QuerySet[Cdr], *, order: tuple[str, ...] = ("started_at"
         "c.disposition",
         time_sql("c.started_at"), time_sql("c.answered_at"), time_sql("c.ended_at"), "c.duration", "c.billsec",
         cost, price, text_sql("c.engine"), text_sql("c.answered_by"),
-        periods_sql("c.segments", SEGMENT), periods_sql("c.supervisions", SUPERVISION),
+        periods_sql("c.segments", SEGMENT), periods_sql(supervisions, SUPERVISION),
     ]  # fmt: skip
     sql = (  # identifiers quoted, values bound
         f"SELECT {', '.join(columns)} FROM ({inner}) c"  # noqa: S608

@@ -26,7 +26,7 @@ from telephony.calls import (
 )
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
-from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials
+from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials, supervisions_seen_by
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
 from tenants.models import Role, SipAddressRule, User
@@ -251,6 +251,8 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "filtered": bool(disposition or request.GET.get("since") or request.GET.get("until")),
         **paginated(request, history, CALL_SEARCH),
     }
+    for call in context["rows"]:
+        call.supervisions = supervisions_seen_by(request.user, call.supervisions)
     return render(request, "telephony/call_list.html", context)
 
 

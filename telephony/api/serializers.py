@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.models import Cdr
 from telephony.models import Extension
+from telephony.selectors import supervisions_seen_by
 
 
 class ExtensionUserSerializer(serializers.ModelSerializer):
@@ -106,6 +107,13 @@ class CallSerializer(serializers.ModelSerializer):
 
     def get_active(self, cdr: Cdr) -> bool:
         return cdr.ended_at is None
+
+    def to_representation(self, cdr: Cdr) -> dict:
+        data = super().to_representation(cdr)
+        request = self.context.get("request")
+        if request is not None:
+            data["supervisions"] = supervisions_seen_by(request.user, data["supervisions"])
+        return data
 
 
 class HoldSerializer(serializers.Serializer):

@@ -144,6 +144,9 @@ def test_a_supervision_is_in_the_record_the_api_the_csv_the_history_and_the_audi
     assert entry["supervisors"] == [{"number": "103", "mode": "monitor", "agent": "callee"}]
     page = portal(world.client_a1_op).get("/calls/").content.decode()
     assert "monitor: 103" in page.split(f'data-call="{call_id}"')[1].split("</tr>")[0]
+    monitored = portal(world.user_a1b).get("/calls/").content.decode()
+    row = monitored.split(f'data-call="{call_id}"')[1].split("</tr>")[0]
+    assert "talking" in row and "103" not in row, "the monitored party is not told"
     during = api(world.client_a1_op).get(f"/api/v1/calls/{call_id}/").json()["supervisions"]
     assert [(v["supervisor"], v["mode"], v["ended_at"]) for v in during] == [("103", "monitor", None)]
     third.hangup("s1")
@@ -161,7 +164,14 @@ def test_a_supervision_is_in_the_record_the_api_the_csv_the_history_and_the_audi
     assert [(v["supervisor"], v["mode"], v["agent_number"]) for v in shown] == [("103", "monitor", "102")]
     assert csv_row(cdr)["supervisions"].startswith("monitor 103 102 "), csv_row(cdr)["supervisions"]
     assert "103 monitor (callee 102)" in portal(world.client_a1_op).get("/calls/").content.decode()
-    assert api(world.user_a1c).get(f"/api/v1/calls/{call_id}/").status_code == 200, "the supervisor's own history"
+    own = api(world.user_a1c).get(f"/api/v1/calls/{call_id}/")
+    assert [v["supervisor"] for v in own.json()["supervisions"]] == ["103"], "the supervisor's own history"
+    assert api(world.user_a1b).get(f"/api/v1/calls/{call_id}/").json()["supervisions"] == [], "not the monitored's"
+    assert "103 monitor" not in portal(world.user_a1b).get("/calls/").content.decode()
+    exported = api(world.user_a1b).get("/api/v1/cdrs/export.csv")
+    mine = next(r for r in csv.DictReader(io.StringIO(b"".join(exported.streaming_content).decode().lstrip("\ufeff")))
+                if r["call_uuid"] == call_id)  # fmt: skip
+    assert mine["segments"] and mine["supervisions"] == "", "a user's export: their own supervisions only"
     audit = wait_for(lambda: AuditEvent.objects.filter(action="call.supervise", target=call_id).first(), what="audit")
     assert (audit.client_id, audit.data["supervisor"], audit.data["mode"]) == (world.client_a1.pk, "103", "monitor")
 

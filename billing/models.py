@@ -26,10 +26,15 @@ class StartedWithin(ProviderScopedQuerySet):
 
 class CdrQuerySet(StartedWithin):
     def restrict(self, actor):
-        """As ProviderScopedQuerySet; and a user: the calls they placed or took."""
+        """As ProviderScopedQuerySet; and a user: the calls they placed, were called by, talked in
+        (a transfer, pickup or retrieve put them in it) or listened in on."""
         if actor.role == Role.USER:
             return self.filter(client_id=actor.client_id).filter(
-                models.Q(account_id=actor.pk) | models.Q(callee_account_id=actor.pk)
+                models.Q(account_id=actor.pk)
+                | models.Q(callee_account_id=actor.pk)
+                | models.Q(segments__contains=[{"caller_account": actor.pk}])
+                | models.Q(segments__contains=[{"callee_account": actor.pk}])
+                | models.Q(supervisions__contains=[{"supervisor_account": actor.pk}])
             )
         return super().restrict(actor)
 
@@ -95,6 +100,26 @@ class Cdr(models.Model):
     hangup_side = models.CharField(max_length=10, blank=True, help_text="caller, callee or engine")
     quality = models.JSONField(default=dict, blank=True, help_text="RTP figures per leg (loss, jitter).")
     legs = models.JSONField(default=list, blank=True)
+    # Who actually talked (issue 12): the callee number above is who was dialled; the line that answered
+    # may be another (a pickup), and transfers, park and retrieve change the parties during the call.
+    answered_by = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The line that answered: the callee, or the line that picked the call up.",
+    )
+    segments = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], models.JSONField()),
+        help_text="Who talked with whom, in order: caller and callee numbers (and accounts) on each side, began_at, "
+        "ended_at, seconds, and why the segment began (answer, pickup, transfer, attended-transfer, park, retrieve); "
+        "a parked segment has one side empty.",
+    )  # fmt: skip
+    supervisions = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], models.JSONField()),
+        help_text="Who listened in: supervisor number and account, mode (monitor, whisper, barge), the agent side and "
+        "its number, began_at, ended_at, seconds.",
+    )  # fmt: skip
 
     objects = CdrQuerySet.as_manager()
 

@@ -11,7 +11,9 @@ What is billable (decided here, documented in README.md):
   rate (on-net: cost 0); a plan without a conference rate leaves them unrated;
 - internal calls (extension to extension) and inbound calls are not billed and get no row.
 
-Only answered calls with billable seconds count. The rater reads the records in windows of ids
+Only answered calls with billable seconds count. A call whose parties changed (its segments: a
+transfer, park, retrieve) is billed for the seconds the rated number was in it, not after it left.
+The rater reads the records in windows of ids
 (the primary key), prices them in memory (billing/pricing.py) and writes each window with COPY in
 one transaction; a PostgreSQL advisory lock lets one rater run at a time, and the `Rating` primary
 key (the record's id) makes a second rating of a call impossible, so rerunning never double-rates.
@@ -204,9 +206,17 @@ def rater_lock(*, wait: bool) -> Iterator[bool]:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
 
+# The seconds a record is billed for: with segments, those the rated (callee) number was in the call.
+SECONDS = (
+    "CASE WHEN jsonb_array_length(c.segments) > 0 AND c.service <> 'conference' THEN (SELECT "
+    "coalesce(sum((s->>'seconds')::int), 0) FROM jsonb_array_elements(c.segments) s "
+    "WHERE c.callee_number IN (s->>'caller', s->>'callee')) ELSE c.billsec END"
+)
+
+
 def _records(where: str, params: list) -> list[tuple]:
     sql = (
-        f"SELECT c.id, c.brand_id, c.client_id, c.service, c.callee_number, c.started_at, c.billsec "  # noqa: S608
+        f"SELECT c.id, c.brand_id, c.client_id, c.service, c.callee_number, c.started_at, {SECONDS} "  # noqa: S608
         f"FROM {CDR} c WHERE {where} AND {BILLABLE} ORDER BY c.id"
     )
     with connection.cursor() as cursor:

@@ -127,7 +127,7 @@ def usage_calls(request: HttpRequest) -> HttpResponse:
                 "callee_number": c.callee_number,
                 "called_at": c.started_at,
                 "disconnected_at": c.ended_at,
-                "minutes": minutes(c.billsec),
+                "minutes": minutes(c.seconds),  # what the person is billed for (billing.usage)
             }
             for c in context["rows"]
         ]

@@ -12,6 +12,8 @@ call:
                                       num:<number>  -> engine    a running room's access number
     <prefix>:ringing:<client>   zset  "<number> <engine>" by start time (for *8: the oldest)
     <prefix>:dialogs:<engine>   hash  <call uuid> -> JSON {"client", "legs": [the SIP facts of each leg]}
+    <prefix>:live:<client>      hash  <call id> -> the call's summary (JSON) as its last event had it:
+                                      who is on each side now, held, parked, supervised (live views)
 
 The dialogs hash says which calls an engine holds and how to end them: each leg's Call-ID, tags,
 URIs, remote target, route set and last CSeq, and whether it is confirmed. The engine rewrites a
@@ -79,6 +81,10 @@ def dialog_call_ids(entry: bytes | str) -> set[str]:
         return {str(leg["call_id"]) for leg in json.loads(entry)["legs"]}
     except (ValueError, KeyError, TypeError):
         return set()
+
+
+def live_key(prefix: str, client: int) -> str:
+    return f"{prefix}:live:{client}"
 
 
 def code_target(dialled: str) -> tuple[str, str] | None:
@@ -238,11 +244,20 @@ async def take_dialogs(redis, prefix: str, engine_id: str) -> list[dict]:
             log.warning("unreadable dialogs entry of engine %s", engine_id)
     return taken
 
+    def live(self, client: int, summary: dict) -> None:
+        """A call's state for the live views, replaced at each of its events."""
+        key = live_key(self.prefix, client)
+        self._queued += [("hset", key, summary["id"], json.dumps(summary)), ("expire", key, ENTRY_TTL)]
+
+    def not_live(self, client: int, call_uuid: str) -> None:
+        self._queued.append(("hdel", live_key(self.prefix, client), call_uuid))
+
 
 async def forget_engine(redis, prefix: str, engine_id: str) -> int:
     """Remove a dead engine's entries from every client's index (redis-py asyncio client): its park
-    slots become free, *8 no longer finds its ringing calls first. Compare-and-delete, so an entry
-    another engine has written since stays. The number of entries removed."""
+    slots become free, *8 no longer finds its ringing calls first, its calls leave the live views.
+    Compare-and-delete, so an entry another engine has written since stays. The number of entries
+    removed."""
     removed = 0
     async for key in redis.scan_iter(match=where_key(prefix, "*"), count=500):
         for field, value in (await redis.hgetall(key)).items():
@@ -252,7 +267,17 @@ async def forget_engine(redis, prefix: str, engine_id: str) -> int:
         dead = [m for m in await redis.zrange(key, 0, -1) if m.decode().rsplit(" ", 1)[-1] == engine_id]
         if dead:
             removed += await redis.zrem(key, *dead)
+    async for key in redis.scan_iter(match=live_key(prefix, "*"), count=500):
+        for field, value in (await redis.hgetall(key)).items():
+            if json.loads(value).get("engine") == engine_id:
+                removed += await redis.eval(DELETE_IF_MINE, 1, key, field, value)
     return removed
+
+
+def live_calls(redis, prefix: str, client: int) -> dict[str, dict]:
+    """Call id -> the summary of each call the engines hold for the client (redis-py sync client: for
+    the portal). A dead engine's entries stay until a survivor finds it dead (forget_engine)."""
+    return {k.decode(): json.loads(v) for k, v in redis.hgetall(live_key(prefix, client)).items()}
 
 
 def parked_calls(redis, prefix: str, client: int) -> dict[str, int]:

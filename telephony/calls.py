@@ -10,12 +10,15 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django_tenants.utils import schema_context
 
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
+from telephony.models import Extension
+from tenants.audit import audit
 from tenants.errors import NotAllowed, PlatformError
-from tenants.models import Role
+from tenants.models import Client, Role
 
 ENGINE_ANSWER_TIMEOUT = 3.0
 
@@ -152,6 +155,9 @@ def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "calle
                       timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     if not answer.get("ok"):
         raise NotPossible(f"Not joined: {answer.get('error', 'refused')}.")
+    # The engine's own audit row names the line; this one the person who asked for it.
+    audit(actor, "call.supervise.request", cdr.call_uuid, client=Client.objects.get(pk=cdr.client_id),
+          line=extension.number, mode=mode, agent=agent)  # fmt: skip
 
 
 def call_park(*, actor, cdr: Cdr, parked: str | None = None) -> int:
@@ -183,6 +189,11 @@ def call_originate(*, actor, client, to: str, extension) -> str:
     answers. Returns the new call's id at once (its progress shows in the call events and the list)."""
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
         raise NotAllowed("Only the client's operators and users place calls.")
+    with schema_context(client.schema_name):  # the dial plan rings extensions only: say so now, not by silence
+        if not Extension.objects.filter(number=to).exists():
+            raise ValidationError({"to": f"No extension {to} here: call an existing extension."})
+        if to == extension.number:
+            raise ValidationError({"to": "That is the line that rings first: call another extension."})
     engine = least_busy(live_engines().values())
     if engine is None:
         raise EngineUnavailable("No call engine is running.")

@@ -18,6 +18,14 @@ def acting_line(actor, number: str = "") -> Extension | None:
     return lines.filter(number=number).first() if number else None
 
 
+def supervisions_seen_by(actor, supervisions: list[dict]) -> list[dict]:
+    """A call record's supervisions as the actor may see them: all of them for operators; for a user
+    only those they did (a monitored party is not told: supervision is the operators' business)."""
+    if actor.role != Role.USER:
+        return supervisions
+    return [v for v in supervisions if v.get("supervisor_account") == actor.pk]
+
+
 def sip_credentials(*, client: Client, extension: Extension) -> dict:
     """What a phone needs to register: user name, domain (realm) and the edge's address."""
     return {

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony import services
-from telephony.callindex import parked_calls
+from telephony.callindex import live_calls, parked_calls
 from telephony.calls import (
     call_hangup,
     call_hold,
@@ -26,7 +26,7 @@ from telephony.calls import (
 )
 from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension
-from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials
+from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials, supervisions_seen_by
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
 from tenants.models import Role, SipAddressRule, User
@@ -43,7 +43,7 @@ from tenants.views.common import (
 )
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
-CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name"]
+CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name", "answered_by"]
 
 
 def _extensions(actor: User):
@@ -257,10 +257,12 @@ def call_list(request: HttpRequest) -> HttpResponse:
     if days.is_valid():
         history = history.started_within(**days.period())
     active = list(calls.active()[:200])
-    if active:  # which of them wait in a park slot (the engines' call index)
+    if active:  # which of them wait in a park slot, who is in them now, held, supervised (the engines' index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
+        live = live_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
         for call in active:
             call.park_slot = parked.get(str(call.call_uuid))
+            call.live = live.get(str(call.call_uuid))
     context = {
         "title": "Calls" if request.user.role == Role.CLIENT else "My calls",
         "active": active,
@@ -272,6 +274,8 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "filtered": bool(disposition or request.GET.get("since") or request.GET.get("until")),
         **paginated(request, history, CALL_SEARCH),
     }
+    for call in context["rows"]:
+        call.supervisions = supervisions_seen_by(request.user, call.supervisions)
     return render(request, "telephony/call_list.html", context)
 
 

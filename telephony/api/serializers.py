@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.models import Cdr
 from telephony.models import Extension
+from telephony.selectors import supervisions_seen_by
 from tenants.api.base import RefuseUnchangeable
 from tenants.signin import signin_locks
 
@@ -68,21 +69,61 @@ class SipCredentialsSerializer(serializers.Serializer):
     secret_changed_at = serializers.DateTimeField()
 
 
+class CallSegmentSerializer(serializers.Serializer):
+    """Who talked with whom, from when to when: a call has one segment per change of parties."""
+
+    reason = serializers.ChoiceField(
+        choices=["answer", "pickup", "transfer", "attended-transfer", "park", "retrieve"],
+        help_text="Why the segment began; `park`: one side is empty, the other party waits in a park slot.",
+    )
+    caller = serializers.CharField(help_text="The number on the caller's side (empty: nobody).")
+    caller_account = serializers.IntegerField(allow_null=True, help_text="Its user, when it is a user's line.")
+    callee = serializers.CharField(help_text="The number on the callee's side (empty: nobody).")
+    callee_account = serializers.IntegerField(allow_null=True)
+    began_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True, help_text="Empty while the segment goes on.")
+    seconds = serializers.IntegerField()
+
+
+class CallSupervisionSerializer(serializers.Serializer):
+    """A supervisor in the call: who, how, with which party, from when to when."""
+
+    supervisor = serializers.CharField(help_text="The supervisor's line.")
+    supervisor_account = serializers.IntegerField(allow_null=True)
+    mode = serializers.ChoiceField(choices=["monitor", "whisper", "barge"])
+    agent = serializers.ChoiceField(choices=["caller", "callee"], help_text="whisper: the side that hears it")
+    agent_number = serializers.CharField(help_text="The number on the agent's side then.")
+    began_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True, help_text="Empty while the supervisor is in the call.")
+    seconds = serializers.IntegerField()
+
+
 class CallSerializer(serializers.ModelSerializer):
-    """A call's record: in progress while `ended_at` is empty."""
+    """A call's record: in progress while `ended_at` is empty. `callee_number` is who was dialled,
+    `answered_by` the line that answered (another one after a pickup); `segments` say who talked with
+    whom and for how long (transfers, park, retrieve), `supervisions` who listened in."""
 
     id = serializers.UUIDField(source="call_uuid", read_only=True)
     active = serializers.SerializerMethodField()
+    segments = CallSegmentSerializer(many=True, read_only=True)
+    supervisions = CallSupervisionSerializer(many=True, read_only=True)
 
     class Meta:
         model = Cdr
         fields = ["id", "active", "direction", "disposition", "caller_number", "caller_name", "callee_number",
-                  "callee_name", "started_at", "answered_at", "ended_at", "duration", "billsec", "hangup_cause",
-                  "hangup_side", "engine", "quality"]  # fmt: skip
+                  "callee_name", "answered_by", "started_at", "answered_at", "ended_at", "duration", "billsec",
+                  "hangup_cause", "hangup_side", "engine", "quality", "segments", "supervisions"]  # fmt: skip
         read_only_fields = fields
 
     def get_active(self, cdr: Cdr) -> bool:
         return cdr.ended_at is None
+
+    def to_representation(self, cdr: Cdr) -> dict:
+        data = super().to_representation(cdr)
+        request = self.context.get("request")
+        if request is not None:
+            data["supervisions"] = supervisions_seen_by(request.user, data["supervisions"])
+        return data
 
 
 class HoldSerializer(serializers.Serializer):

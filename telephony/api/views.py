@@ -144,7 +144,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     lookup_field = "call_uuid"
     lookup_url_kwarg = "pk"
     lookup_value_regex = r"[0-9a-fA-F-]{36}"
-    search_fields = ["caller_number", "callee_number", "caller_name", "callee_name"]
+    search_fields = ["caller_number", "callee_number", "caller_name", "callee_name", "answered_by"]
     ordering_fields = ["started_at", "duration", "billsec"]
 
     def get_queryset(self):

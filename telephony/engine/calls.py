@@ -19,7 +19,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
@@ -28,6 +28,7 @@ from asgiref.sync import sync_to_async
 from billing.models import Cdr
 from telephony.callindex import PARK, code_target
 from telephony.engine import sessiontimer
+from telephony.engine.cdrs import close_open
 from telephony.engine.conference import dial_in
 from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route
@@ -97,6 +98,7 @@ class Supervisor:
     party: MixerParty
     number: str
     mode: str
+    record: dict = field(default_factory=dict)  # its entry in the call's record (Call.supervisions)
 
 
 @dataclass
@@ -163,6 +165,10 @@ class Call:
         self.held: str | None = None  # "caller" or "callee" while on hold
         self.transferring = False
         self.legs_log: list[dict] = []  # the legs that joined later (transfers), for the record
+        self.parties: dict[str, Party | None] = {}  # "caller"/"callee" -> who talks on that side now
+        self.segments: list[dict] = []  # who talked with whom, when (the record's segments)
+        self.supervisions: list[dict] = []  # who listened in, how, when (the record's supervisions)
+        self.former_quality: list[dict] = []  # RTP figures of the legs that left during the call
         self.offered: list[Codec] = []  # A's codecs the engine knows, in A's order
         self.offered_b: list[Codec] = []
         self.codec: Codec | None = None  # the voice codec on A's leg
@@ -371,7 +377,8 @@ class Call:
         self.state = "ANSWERED"
         self.set_line("callee", self.route.callee.number)
         self.answered_at = _now()
-        self.engine.cdrs.answered(self.uuid, self.answered_at)
+        self.engine.cdrs.answered(self.uuid, self.answered_at, by=self.route.callee.number)
+        self.seat("answer", caller=self.route.caller, callee=self.route.callee)
         self.engine.event(self, "call.answered")
 
     def reoffer_b(self, min_se: int) -> bool:
@@ -629,7 +636,7 @@ class Call:
                         body=build_sdp(self.engine.media.address, self.media_a.port, [codec, *events],
                                        session_id=self.uuid.int % 10**9))  # fmt: skip
         target.unacked[(self.a.call_id, self.a.invite.cseq[0])] = self.stx
-        target.supervise(self.a, self.media_a, codec, [codec, *events], caller.number, mode, agent)
+        target.supervise(self.a, self.media_a, codec, [codec, *events], caller.number, mode, agent, caller.account)
         self.media_a = None  # now the supervised call's
         self.state = "ENDED"  # no record of its own: the supervised call's lists the supervisor
 
@@ -673,16 +680,17 @@ class Call:
         self.adopt(other, "callee", codec_other, to_other, to_a)
         self.state = "ANSWERED"
         self.answered_at = _now()
-        self.engine.cdrs.answered(self.uuid, self.answered_at)
+        self.engine.cdrs.answered(self.uuid, self.answered_at, by=party.number)
         self.legs_log.append({"leg": "callee", "call_id": self.b.call_id, "intercepted_by": party.number,
                               "at": self.answered_at.isoformat()})  # fmt: skip
+        self.seat("pickup", caller=self.route.caller, callee=party)
         self.engine.event(self, "call.intercepted", by=party.number)
         self.engine.event(self, "call.answered")
 
     # Supervision: monitor, whisper, barge ------------------------------------------------------------
 
     def supervise(self, leg: Leg, media: RtpEndpoint, codec: Codec, offered: list[Codec], supervisor: str,
-                  mode: str, agent: str) -> None:  # fmt: skip
+                  mode: str, agent: str, account: int | None = None) -> None:  # fmt: skip
         """A supervisor's answered leg joins this call: `monitor` hears both parties and is heard by
         none, `whisper` is heard by the `agent` side only, `barge` talks with both. The call's media
         goes from the relay to a mixer for as long as a supervisor is in it."""
@@ -700,11 +708,21 @@ class Call:
                                name=f"supervisor {supervisor}", muted=mode == "monitor", clock_rate=codec.rate,
                                heard_by=[self.mixed[agent]] if mode == "whisper" else None)  # fmt: skip
         leg.name, media.clock_rate = "supervisor", codec.rate
-        self.supervisors.append(Supervisor(leg, media, codec, offered, party, supervisor, mode))
+        began = _now()
+        agent_party = self.parties.get(agent)
+        record = {"supervisor": supervisor, "supervisor_account": account, "mode": mode, "agent": agent,
+                  "agent_number": agent_party.number if agent_party else "", "began_at": began.isoformat(),
+                  "ended_at": None, "seconds": 0}  # fmt: skip
+        self.supervisions.append(record)
+        self.supervisors.append(Supervisor(leg, media, codec, offered, party, supervisor, mode, record))
         self.engine.index(leg.call_id, self)
         self.set_line(f"supervisor {leg.call_id}", supervisor)
         self.legs_log.append({"leg": "supervisor", "call_id": leg.call_id, "supervisor": supervisor, "mode": mode,
-                              "agent": agent, "at": _now().isoformat()})  # fmt: skip
+                              "agent": agent, "at": began.isoformat()})  # fmt: skip
+        self.engine.cdrs.update(self.uuid, supervisions=[dict(v) for v in self.supervisions])  # (the writer's copy)
+        opened = {k: v for k, v in record.items() if k not in ("ended_at", "seconds")}
+        self.engine.cdrs.audit(self.uuid, action="call.supervise", brand=self.route.brand, client=self.route.client,
+                               target=str(self.uuid), at=began, data=opened)  # fmt: skip
         self.engine.event(self, "call.supervised", supervisor=supervisor, mode=mode, agent=agent)
 
     def supervisor_left(self, supervisor: Supervisor, *, bye: bool) -> None:
@@ -716,7 +734,12 @@ class Call:
         self.mixer.remove(supervisor.party)
         supervisor.media.close()
         self.set_line(f"supervisor {supervisor.leg.call_id}", None)
-        self.legs_log.append({"leg": "supervisor", "call_id": supervisor.leg.call_id, "left": _now().isoformat()})
+        left = _now()
+        self.legs_log.append({"leg": "supervisor", "call_id": supervisor.leg.call_id, "left": left.isoformat()})
+        supervisor.record.update(close_open([supervisor.record], left)[0])
+        self.engine.cdrs.update(self.uuid, supervisions=[dict(v) for v in self.supervisions])  # (the writer's copy)
+        if self.state != "ENDED":
+            self.engine.event(self, "call.unsupervised", supervisor=supervisor.number)
         if not self.supervisors:
             self.mixer.close()
             self.mixer, self.mixed = None, {}
@@ -751,7 +774,7 @@ class Call:
                                       still=lambda: self.state == "ANSWERED")  # fmt: skip
         if isinstance(dialed, tuple):
             return dialed[1] if dialed[0] == 0 else f"the line answered {dialed[0]} {dialed[1]}"
-        self.supervise(dialed.leg, dialed.media, dialed.codec, dialed.offered, number, mode, agent)
+        self.supervise(dialed.leg, dialed.media, dialed.codec, dialed.offered, number, mode, agent, party.account)
         return None
 
     # Park ------------------------------------------------------------------------------------------
@@ -776,6 +799,7 @@ class Call:
         self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
         self.relay.stop()
         self.relay = None
+        self.keep_quality(leaving, old_media)
         old_media.close()
         self.set_side(leaving, None, None, None, [])
         self.parker = self.lines.get(leaving, "")
@@ -785,6 +809,7 @@ class Call:
         self.park_timer = asyncio.get_running_loop().call_later(self.engine.config.park_timeout, self.park_expired,
                                                                 leaving)  # fmt: skip
         self.legs_log.append({"leg": leaving, "call_id": old_leg.call_id, "parked_in": slot, "at": _now().isoformat()})
+        self.seat("park", **{leaving: None})
         self.engine.event(self, "call.parked", slot=slot, by=self.parker)
         return slot
 
@@ -835,6 +860,7 @@ class Call:
         self.state, self.held = "ANSWERED", None
         self.legs_log.append({"leg": vacated, "call_id": other.a.call_id, "retrieved_by": party.number,
                               "from_slot": slot, "at": _now().isoformat()})  # fmt: skip
+        self.seat("retrieve", **{vacated: party})
         self.engine.event(self, "call.retrieved", slot=slot, by=party.number)
 
     # Transfer --------------------------------------------------------------------------------------
@@ -895,7 +921,9 @@ class Call:
         old_leg, old_media, _, _ = self.side(leaving)
         if old_leg is not None:  # (a parked call rung back has nobody on that side)
             self.ua.request(old_leg.request("BYE", self.ua), lambda r: None)
+            self.keep_quality(leaving, old_media)
             old_media.close()
+        reason = "retrieve" if self.state == "PARKED" else "transfer"
         self.stop_music()
         self.unpark()
         self.set_side(leaving, dialed.leg, dialed.media, dialed.codec, dialed.offered)
@@ -904,6 +932,7 @@ class Call:
         self.state, self.held = "ANSWERED", None
         self.legs_log.append({"leg": leaving, "call_id": dialed.leg.call_id, "transferred_to": target.number,
                               "at": _now().isoformat()})  # fmt: skip
+        self.seat(reason, **{leaving: target})
         self.engine.event(self, "call.transferred", leaving=leaving, to=target.number)
         return None
 
@@ -1011,11 +1040,13 @@ class Call:
         for bye in (old_leg, gone_leg):
             self.ua.request(bye.request("BYE", self.ua), lambda r: None)
         number = other.lines.get(moving)
+        moved = other.parties.get(moving)
         other.relay.stop()
         other.stop_music()
         other.set_side(moving, None, None, None, [])  # its leg and media are this call's now
         other.finish(Cdr.Disposition.ANSWERED, "transferred", other_leaving)
         self.stop_music()
+        self.keep_quality(leaving, old_media)
         old_media.close()
         move_leg.name = leaving
         self.set_side(leaving, move_leg, move_media, move_codec, move_offered)
@@ -1025,6 +1056,7 @@ class Call:
         self.engine.index(move_leg.call_id, self)
         self.legs_log.append({"leg": leaving, "call_id": move_leg.call_id, "transferred_to": number or "",
                               "attended": True, "consultation": str(other.uuid), "at": _now().isoformat()})  # fmt: skip
+        self.seat("attended-transfer", **{leaving: moved})
         self.engine.event(self, "call.transferred", leaving=leaving, to=number or "", attended=True)
         return None
 
@@ -1133,6 +1165,8 @@ class Call:
         if self.ended_with is None:
             return
         disposition, cause, side = self.ended_with
+        if self.former_quality:
+            quality = {**quality, "former": self.former_quality}
         self.engine.cdrs.close(
             self.uuid,
             started_at=self.started_at,
@@ -1143,7 +1177,34 @@ class Call:
             side=side,
             quality=quality,
             legs=self.legs,
+            segments=self.segments,
+            supervisions=self.supervisions,
         )
+
+    # Who talks: the record's segments and the live view ----------------------------------------------
+
+    def seat(self, reason: str, **sides: Party | None) -> None:
+        """The parties changed (answer, pickup, transfer, park, retrieve): the record's current segment
+        ends and one with the parties now on each side begins (a side nobody is on stays empty)."""
+        now = _now()
+        self.segments[:] = close_open(self.segments, now)
+        self.parties.update(sides)
+        segment = {"reason": reason, "began_at": now.isoformat(), "ended_at": None, "seconds": 0}
+        for name in ("caller", "callee"):
+            party = self.parties.get(name)
+            segment[name] = party.number if party else ""
+            segment[f"{name}_account"] = party.account if party else None
+        self.segments.append(segment)
+        self.engine.cdrs.update(self.uuid, segments=list(self.segments))  # (the writer's copy)
+
+    def keep_quality(self, side: str, media: RtpEndpoint | None) -> None:
+        """The RTP figures of a leg that leaves before the call ends, under the party it carried (the
+        figures at the end are the last parties')."""
+        if media is None:
+            return
+        party = self.parties.get(side)
+        stats = {k: v for k, v in media.stats().items() if not isinstance(v, float) or v == v}
+        self.former_quality.append({"side": side, "number": party.number if party else "", **stats})
 
     def close_media(self) -> dict:
         """Stop relaying and give the ports back; the legs' RTP figures for the record."""
@@ -1154,6 +1215,9 @@ class Call:
         for name, media in (("caller", self.media_a), ("callee", self.media_b)):
             if media is not None:
                 quality[name] = {k: v for k, v in media.stats().items() if not isinstance(v, float) or v == v}
+                party = self.parties.get(name)
+                if party is not None:  # whose leg the figures are, once the parties changed
+                    quality[name]["number"] = party.number
                 media.close()
         return quality
 
@@ -1177,15 +1241,24 @@ class Call:
             index.line_busy(client, number)
 
     def summary(self) -> dict:
+        """The call as the live views show it: who is on each side now (`caller`/`callee`, the dialled
+        number in `dialled`), its state (`held`: the party hearing music; the supervisors in it)."""
         route = self.route
-        callee = route.callee.number if route and route.callee else ""
+        dialled = route.callee.number if route and route.callee else ""
+        caller, callee = self.parties.get("caller"), self.parties.get("callee")
+        if not self.parties:  # not answered yet: the parties the call is between
+            caller, callee = (route.caller if route else None), (route.callee if route else None)
         return {
             "id": str(self.uuid), "state": self.state.lower(), "engine": self.engine.id,
-            "caller": route.caller.number if route else "", "callee": callee,
-            "started_at": self.started_at.isoformat(), "answered_at": self.answered_at and self.answered_at.isoformat(),
+            "caller": caller.number if caller else "", "caller_name": caller.name if caller else "",
+            "callee": callee.number if callee else "", "callee_name": callee.name if callee else "",
+            "dialled": dialled, "started_at": self.started_at.isoformat(),
+            "answered_at": self.answered_at and self.answered_at.isoformat(),
             "codec": self.codec.name if self.codec else None,
             "callee_codec": self.codec_b.name if self.codec_b else None, "held": self.held,
             "park_slot": self.park_slot,
+            "supervisors": [{"number": v.number, "mode": v.mode, "agent": v.record.get("agent", "")}
+                            for v in self.supervisors],
         }  # fmt: skip
 
 

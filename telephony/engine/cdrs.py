@@ -26,9 +26,11 @@ from psycopg.types.json import Jsonb
 
 from billing.models import Cdr
 from telephony.engine.spool import Spool, Write
+from tenants.models import AuditEvent
 
 log = logging.getLogger(__name__)
 TABLE = Cdr._meta.db_table
+AUDIT_TABLE = AuditEvent._meta.db_table
 BATCH = 200
 
 
@@ -54,12 +56,29 @@ def printable(text: str, limit: int) -> str:
 
 
 def close_values(*, started_at: dt.datetime, answered_at: dt.datetime | None, ended_at: dt.datetime,
-                 disposition: str, cause: str, side: str, quality: dict, legs: list) -> dict:  # fmt: skip
-    return {
+                 disposition: str, cause: str, side: str, quality: dict, legs: list, segments: list | None = None,
+                 supervisions: list | None = None) -> dict:  # fmt: skip
+    values = {
         "ended_at": ended_at, "duration": max(0, round((ended_at - started_at).total_seconds())),
         "billsec": max(0, round((ended_at - answered_at).total_seconds())) if answered_at else 0,
         "disposition": disposition, "hangup_cause": cause[:40], "hangup_side": side, "quality": quality, "legs": legs,
     }  # fmt: skip
+    if segments is not None:
+        values["segments"] = close_open(segments, ended_at)
+    if supervisions is not None:
+        values["supervisions"] = close_open(supervisions, ended_at)
+    return values
+
+
+def close_open(periods: list[dict], at: dt.datetime) -> list[dict]:
+    """Segments or supervisions with the one still open (no `ended_at`) ended at `at`."""
+    closed = []
+    for period in periods:
+        if period.get("ended_at") is None and period.get("began_at"):
+            began = dt.datetime.fromisoformat(period["began_at"])
+            period = {**period, "ended_at": at.isoformat(), "seconds": max(0, round((at - began).total_seconds()))}
+        closed.append(period)
+    return closed
 
 
 def _sql_value(value):
@@ -70,6 +89,19 @@ def insert_sql(values: dict) -> tuple[sql.Composed, list]:
     """An INSERT that a retry after a lost COMMIT answer cannot turn into a duplicate or an error."""
     statement = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (call_uuid) DO NOTHING").format(
         sql.Identifier(TABLE), sql.SQL(", ").join(map(sql.Identifier, values)),
+        sql.SQL(", ").join(sql.Placeholder() * len(values)),
+    )  # fmt: skip
+    return statement, [_sql_value(v) for v in values.values()]
+
+
+def audit_sql(
+    *, action: str, brand: int, client: int, target: str, data: dict, at: dt.datetime
+) -> tuple[sql.Composed, list]:
+    """An audit row (tenants.AuditEvent) for what the engine did on nobody's web request (a supervision)."""
+    values = {"at": at, "actor_email": "", "action": action, "brand_id": brand, "client_id": client,
+              "target": target[:200], "data": data}  # fmt: skip
+    statement = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        sql.Identifier(AUDIT_TABLE), sql.SQL(", ").join(map(sql.Identifier, values)),
         sql.SQL(", ").join(sql.Placeholder() * len(values)),
     )  # fmt: skip
     return statement, [_sql_value(v) for v in values.values()]
@@ -102,8 +134,12 @@ class CdrWriter:
         values = open_values(**fields)
         self._put(Write("open", str(values["call_uuid"]), values))
 
-    def answered(self, call_uuid, at: dt.datetime) -> None:
-        self._put(Write("update", str(call_uuid), {"answered_at": at}))
+    def answered(self, call_uuid, at: dt.datetime, by: str = "") -> None:
+        self._put(Write("update", str(call_uuid), {"answered_at": at, **({"answered_by": by} if by else {})}))
+
+    def audit(self, call_uuid, **fields) -> None:
+        """An audit row about a call (a supervision), written in the call's order."""
+        self._put(Write("audit", str(call_uuid), fields))
 
     def update(self, call_uuid, **values) -> None:
         self._put(Write("update", str(call_uuid), values))
@@ -236,22 +272,28 @@ def _execute(cursor, write: Write) -> None:
         cursor.execute(*update_sql(write.call_uuid, write.values))
     elif write.op == "lost":
         row = cursor.execute(
-            sql.SQL("SELECT started_at, answered_at, quality, legs FROM {} WHERE call_uuid = %s "
-                    "AND (ended_at IS NULL OR hangup_cause = 'engine-lost') FOR UPDATE").format(sql.Identifier(TABLE)),
+            sql.SQL("SELECT started_at, answered_at, quality, legs, segments, supervisions FROM {} WHERE "
+                    "call_uuid = %s AND (ended_at IS NULL OR hangup_cause = 'engine-lost') FOR UPDATE"
+                    ).format(sql.Identifier(TABLE)),
             [write.call_uuid],
         ).fetchone()  # fmt: skip
         if row is not None:
             cursor.execute(*update_sql(write.call_uuid, lost_values(*row, at=write.values["ended_at"])))
+    elif write.op == "audit":
+        at = write.values["at"]  # a string when the write comes back from a spool
+        values = {**write.values, "at": dt.datetime.fromisoformat(at) if isinstance(at, str) else at}
+        cursor.execute(*audit_sql(**values))
     else:
         raise ValueError(f"unknown call record write {write.op!r}")
 
 
-def lost_values(started_at: dt.datetime, answered_at: dt.datetime | None, quality: dict, legs: list, *,
-                at: dt.datetime) -> dict:  # fmt: skip
+def lost_values(started_at: dt.datetime, answered_at: dt.datetime | None, quality: dict, legs: list,
+                segments: list, supervisions: list, *, at: dt.datetime) -> dict:  # fmt: skip
     """How a call ends when its engine died: at the engine's last sign of life (never before it began)."""
     return close_values(started_at=started_at, answered_at=answered_at, ended_at=max(at, answered_at or started_at),
                         disposition=Cdr.Disposition.ANSWERED if answered_at else Cdr.Disposition.FAILED,
-                        cause="engine-lost", side="engine", quality=quality, legs=legs)  # fmt: skip
+                        cause="engine-lost", side="engine", quality=quality, legs=legs,
+                        segments=segments, supervisions=supervisions)  # fmt: skip
 
 
 def cdr_close_lost(live: set[str], *, last_seen: dict[str, dt.datetime], now: dt.datetime) -> int:
@@ -265,7 +307,8 @@ def cdr_close_lost(live: set[str], *, last_seen: dict[str, dt.datetime], now: dt
             at = last_seen.get(cdr.engine)
             if at is None:
                 log.warning("engine %s is not in the registry: its call %s ends now", cdr.engine, cdr.call_uuid)
-            values = lost_values(cdr.started_at, cdr.answered_at, cdr.quality, cdr.legs, at=at or now)
+            values = lost_values(cdr.started_at, cdr.answered_at, cdr.quality, cdr.legs, cdr.segments,
+                                 cdr.supervisions, at=at or now)  # fmt: skip
             Cdr.objects.filter(pk=cdr.pk).update(**values)
             closed += 1
     return closed

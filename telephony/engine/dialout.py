@@ -149,7 +149,7 @@ class Notify(OriginatedCall):
         self.codec = self.offered[0]
         self.media_a.clock_rate = self.codec.rate
         self.state, self.answered_at = "IVR", _now()
-        self.engine.cdrs.answered(self.uuid, self.answered_at)
+        self.engine.cdrs.answered(self.uuid, self.answered_at, by=self.number)
         self.engine.background(self.deliver())
 
     async def deliver(self) -> None:

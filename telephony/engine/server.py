@@ -274,10 +274,19 @@ class Engine:
             return
         route = call.route
         event = {"type": kind, "client": route.client, "call": call.summary(), **fields}
-        groups = [group_for_client(route.client)] + [
-            group_for_user(party.account) for party in (route.caller, route.callee) if party and party.account
-        ]
-        self.publish(groups, event)
+        if kind == "call.ended":
+            self.callindex.not_live(route.client, event["call"]["id"])
+        else:
+            self.callindex.live(route.client, event["call"])
+        self.publish([group_for_client(route.client)], event)
+        # The parties' own pages: also who took a side since (transfer, pickup, retrieve); not who listens
+        # in (the client's operators' business: a monitored party is not told).
+        if kind in ("call.supervised", "call.unsupervised"):
+            return
+        parties = {route.caller, route.callee, *call.parties.values()}
+        users = [group_for_user(account) for account in sorted({p.account for p in parties if p and p.account})]
+        if users:
+            self.publish(users, {**event, "call": {k: v for k, v in event["call"].items() if k != "supervisors"}})
 
     # Running -----------------------------------------------------------------------------------------
 

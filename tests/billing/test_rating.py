@@ -169,3 +169,21 @@ def test_the_cursor_waits_for_calls_in_progress_and_late_commits(world, priced, 
     assert rate_new().calls == 0
     assert RatingCursor.objects.get(name=CURSOR).last_id == last.pk
     assert Rating.objects.count() == 5
+
+
+def test_a_transferred_call_is_rated_for_the_seconds_the_number_was_in_it(world, priced, cdr_factory):
+    """101 calls London; after 20 s London is transferred away and 101 talks on with 103: the London
+    number is billed its 20 s (30/6: 30 s), not the call's 61."""
+    call = cdr_factory(world.client_a1, number="442071234567", seconds=61)
+    call.segments = [
+        {"reason": "answer", "caller": "101", "caller_account": None, "callee": "442071234567",
+         "callee_account": None, "began_at": "", "ended_at": "", "seconds": 20},
+        {"reason": "transfer", "caller": "101", "caller_account": None, "callee": "103", "callee_account": None,
+         "began_at": "", "ended_at": "", "seconds": 41},
+    ]  # fmt: skip
+    call.save()
+    plain = cdr_factory(world.client_a1, number="442071234567", seconds=61)
+    assert rate_new().rated == 2
+    r = Rating.objects.get(cdr=call)
+    assert (r.seconds, r.billed_seconds, r.price) == (20, 30, Decimal("0.0050"))
+    assert Rating.objects.get(cdr=plain).seconds == 61, "a call without segments: answer to end"

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import Cdr
 from billing.rating import rate_period
-from billing.usage import usage_rows, usage_series, usage_totals
+from billing.usage import usage_records, usage_rows, usage_series, usage_totals
 
 URL = "/api/v1/reports/usage/"
 NOVEMBER = {"since": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "until": dt.datetime(2026, 12, 1, tzinfo=dt.UTC)}
@@ -194,3 +194,33 @@ def test_prices_show_where_rated_and_never_to_users(world, priced, usage):
     assert rows[(world.user_a1.pk, "conference")] == Decimal("0.0750")  # 5 minutes at 0.015
     assert usage_totals(usage_rows(world.god, **NOVEMBER))["price"] >= Decimal("0.0950")
     assert {r["price"] for r in usage_rows(world.user_a1, **NOVEMBER)} == {None}
+
+
+def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world):
+    """101 (user a1) calls 102 and after 30 s transfers 102 to 103 (user a1c), who talks 90 s more:
+    101 is billed its 30 s, 103 the 90 s after 101 left (the record's segments)."""
+    call = record(world.client_a1, at="2026-11-02T09:00", seconds=120, account=world.user_a1, callee=world.user_a1b)
+    call.segments = [
+        {"reason": "answer", "caller": "101", "caller_account": world.user_a1.pk, "callee": "102",
+         "callee_account": world.user_a1b.pk, "began_at": "2026-11-02T09:00:00+00:00",
+         "ended_at": "2026-11-02T09:00:30+00:00", "seconds": 30},
+        {"reason": "transfer", "caller": "103", "caller_account": world.user_a1c.pk, "callee": "102",
+         "callee_account": world.user_a1b.pk, "began_at": "2026-11-02T09:00:30+00:00",
+         "ended_at": "2026-11-02T09:02:00+00:00", "seconds": 90},
+    ]  # fmt: skip
+    call.save()
+    assert keyed(usage_rows(world.client_a1_op, **NOVEMBER)) == {
+        (world.user_a1.pk, "call"): (1, 0.5),
+        (world.user_a1c.pk, "call"): (1, 1.5),
+    }
+    assert keyed(usage_rows(world.user_a1c, **NOVEMBER)) == {(world.user_a1c.pk, "call"): (1, 1.5)}
+    assert keyed(usage_rows(world.user_a1, **NOVEMBER)) == {(world.user_a1.pk, "call"): (1, 0.5)}
+    company = usage_rows(world.brand_a_op, group="company", **NOVEMBER)
+    assert [(r["company"], r["events"], r["minutes"]) for r in company] == [(world.client_a1.name, 1, 2.0)]
+    detail = usage_records(world.client_a1_op, person_id=world.user_a1.pk, **NOVEMBER)
+    assert [r.seconds for r in detail] == [30], "the usage detail lists what the caller is billed for"
+    for person, talked in ((world.user_a1, 0.5), (world.user_a1c, 1.5)):
+        series = usage_series(person, **NOVEMBER)
+        day = next(d for d in series["minutes_per_day"] if d["day"] == dt.date(2026, 11, 2))
+        assert (day["minutes"], series["calls_per_hour"][9]["calls"]) == (talked, 1), person
+        assert sum(d["minutes"] for d in series["minutes_per_day"]) == talked

@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test import AsyncClient
 
+from billing.models import Cdr
 from exports import selectors
 from exports.selectors import COLUMNS, CdrFilter, cdr_csv, cdr_export_records, rated_prices
 
@@ -217,3 +218,25 @@ def test_cost_and_price_come_from_rating_when_it_exists(world, calls, monkeypatc
                                                                                   filters=CdrFilter()))))}  # fmt: skip
     assert (rows[calls["plain"].pk]["cost"], rows[calls["plain"].pk]["price"]) == ("0.0123", "0.05")
     assert rows[calls["b1"].pk]["price"] == "", "not rated yet: empty"
+
+
+def test_who_answered_talked_and_listened_in_are_cells(world, make_cdr):
+    """A pickup by 103, then a park (one side empty), a retrieve by 104 and a supervision: one line,
+    one cell each, in order; a call with none has empty cells."""
+    segment = {"caller": "101", "callee": "103", "caller_account": None, "callee_account": None, "began_at": "",
+               "ended_at": ""}  # fmt: skip
+    moved = make_cdr(
+        world.client_a1, answered_by="103", callee_number="102",
+        segments=[{**segment, "reason": "pickup", "seconds": 10},
+                  {**segment, "callee": "", "reason": "park", "seconds": 5},
+                  {**segment, "callee": "104", "reason": "retrieve", "seconds": 45}],
+        supervisions=[{"supervisor": "105", "mode": "whisper", "agent": "callee", "agent_number": "104",
+                       "began_at": "2026-11-02T09:00:20+00:00", "ended_at": "2026-11-02T09:00:30+00:00",
+                       "seconds": 10}],
+    )  # fmt: skip
+    plain = make_cdr(world.client_a1, minutes=1)
+    rows = {int(r["id"]): r for r in rows_of(b"".join(cdr_csv(Cdr.objects.filter(pk__in=[moved.pk, plain.pk]))))}
+    assert (rows[moved.pk]["destination_number"], rows[moved.pk]["answered_by"]) == ("102", "103")
+    assert rows[moved.pk]["segments"] == "pickup 101-103 10s; park 101- 5s; retrieve 101-104 45s"
+    assert rows[moved.pk]["supervisions"] == ("whisper 105 104 2026-11-02T09:00:20+00:00/2026-11-02T09:00:30+00:00 10s")
+    assert (rows[plain.pk]["answered_by"], rows[plain.pk]["segments"], rows[plain.pk]["supervisions"]) == ("", "", "")

@@ -9,7 +9,15 @@ from types import SimpleNamespace
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from telephony.callindex import EngineIndex, dialogs_key, forget_engine, ringing_key, take_dialogs, where_key
+from telephony.callindex import (
+    EngineIndex,
+    dialogs_key,
+    forget_engine,
+    live_key,
+    ringing_key,
+    take_dialogs,
+    where_key,
+)
 from telephony.engine.liveness import Watch
 
 CLIENT = 7
@@ -27,18 +35,21 @@ def test_a_dead_engines_entries_go_and_its_park_slots_are_free_again():
             dead.line_busy(CLIENT, "102")
             alive.ringing(CLIENT, "103", since=2.0)
             alive.line_busy(CLIENT, "104")
+            dead.live(CLIENT, {"id": "call-a", "engine": "dead:1:5070", "callee": "102"})
+            alive.live(CLIENT, {"id": "call-b", "engine": "alive:2:5070", "callee": "104"})
             await dead.flush()
             await alive.flush()
             assert await alive.claim_slot(CLIENT, "call-b") == 2, "slot 1 is the dead engine's"
 
-            assert await forget_engine(redis, prefix, "dead:1:5070") == 4
+            assert await forget_engine(redis, prefix, "dead:1:5070") == 5
             where = {k.decode(): v.decode() for k, v in (await redis.hgetall(where_key(prefix, CLIENT))).items()}
             assert where == {"ring:103": "alive:2:5070", "line:104": "alive:2:5070", "park:2": "alive:2:5070 call-b"}
             assert await redis.zrange(ringing_key(prefix, CLIENT), 0, -1) == [b"103 alive:2:5070"]
+            assert list(await redis.hgetall(live_key(prefix, CLIENT))) == [b"call-b"], "the dead engine's calls left"
             assert await alive.claim_slot(CLIENT, "call-c") == 1
             assert await forget_engine(redis, prefix, "dead:1:5070") == 0
         finally:
-            for pattern in (where_key(prefix, "*"), ringing_key(prefix, "*")):
+            for pattern in (where_key(prefix, "*"), ringing_key(prefix, "*"), live_key(prefix, "*")):
                 async for key in redis.scan_iter(match=pattern):
                     await redis.delete(key)
             await redis.aclose()

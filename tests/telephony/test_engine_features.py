@@ -11,6 +11,7 @@ from django.conf import settings
 from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony.callindex import where_key
+from tenants.models import AuditEvent
 from tests.sip.audio import assert_heard, assert_music, heard_ms
 from tests.telephony.conftest import HOLD_NOTES, PARK_TIMEOUT, cdr_of, connected
 
@@ -68,6 +69,13 @@ def test_a_phone_parks_the_call_and_another_line_retrieves_it_by_slot(world, lin
     assert [(leg.get("retrieved_by"), leg.get("from_slot")) for leg in cdr.legs if "retrieved_by" in leg] == [
         ("103", 1)
     ]
+    # Who talked: 101 with 102, then 101 alone in the slot, then 101 with 103 (issue 12).
+    assert [(s["caller"], s["callee"], s["reason"]) for s in cdr.segments] == [
+        ("101", "102", "answer"),
+        ("101", "", "park"),
+        ("101", "103", "retrieve"),
+    ]
+    assert cdr.segments[2]["callee_account"] == world.user_a1c.pk
     assert Cdr.objects.filter(callee_number="*711").count() == before, "no record of its own"
     wait_for(lambda: not index_of(world), what="the index to empty")
 
@@ -142,6 +150,11 @@ def test_attended_transfer_by_refer_with_replaces(world, lines, third, tmp_path)
     moved = [leg for leg in cdr.legs if leg.get("attended")]
     assert [(leg["transferred_to"], leg["consultation"]) for leg in moved] == [("103", str(consultation.call_uuid))]
     assert cdr.hangup_side == "caller"
+    assert [(s["caller"], s["callee"], s["reason"]) for s in cdr.segments] == [
+        ("101", "102", "answer"),
+        ("101", "103", "attended-transfer"),
+    ]
+    assert [(s["caller"], s["callee"]) for s in consultation.segments] == [("102", "103")]
 
 
 def test_attended_transfer_through_the_api(world, lines, third, api):
@@ -230,6 +243,9 @@ def test_supervision_through_the_api_needs_a_granted_line(world, lines, third, a
     third.wait_call_state(at_third, "disconnected")  # the call ended: its supervisor is let go
     cdr = cdr_of(world, call_uuid=call_id)
     assert [(leg["supervisor"], leg["mode"]) for leg in cdr.legs if leg.get("supervisor")] == [("103", "barge")]
+    asked = AuditEvent.objects.get(action="call.supervise.request", target=call_id)
+    assert (asked.actor, asked.client, asked.data["line"], asked.data["mode"]) == (
+        world.client_a1_op, world.client_a1, "103", "barge")  # fmt: skip
 
 
 def test_the_portal_parks_retrieves_and_supervises(world, lines, third, portal):

@@ -229,6 +229,14 @@ class EngineIndex:
         """Every call of this engine ended (it stops)."""
         self._queued.append(("delete", dialogs_key(self.prefix, self.engine_id)))
 
+    def live(self, client: int, summary: dict) -> None:
+        """A call's state for the live views, replaced at each of its events."""
+        key = live_key(self.prefix, client)
+        self._queued += [("hset", key, summary["id"], json.dumps(summary)), ("expire", key, ENTRY_TTL)]
+
+    def not_live(self, client: int, call_uuid: str) -> None:
+        self._queued.append(("hdel", live_key(self.prefix, client), call_uuid))
+
 
 async def take_dialogs(redis, prefix: str, engine_id: str) -> list[dict]:
     """A dead engine's dialogs entries, removed in the same step, so that only one survivor ends its
@@ -243,14 +251,6 @@ async def take_dialogs(redis, prefix: str, engine_id: str) -> list[dict]:
         except ValueError:
             log.warning("unreadable dialogs entry of engine %s", engine_id)
     return taken
-
-    def live(self, client: int, summary: dict) -> None:
-        """A call's state for the live views, replaced at each of its events."""
-        key = live_key(self.prefix, client)
-        self._queued += [("hset", key, summary["id"], json.dumps(summary)), ("expire", key, ENTRY_TTL)]
-
-    def not_live(self, client: int, call_uuid: str) -> None:
-        self._queued.append(("hdel", live_key(self.prefix, client), call_uuid))
 
 
 async def forget_engine(redis, prefix: str, engine_id: str) -> int:

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis.asyncio as aioredis
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 
 from config.redis_store import get_redis
+from telephony.callindex import forget_engine
 from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, SECRET, database_url, free_port
 from tests.telephony.tcpcut import TcpCut
@@ -73,6 +76,21 @@ def start_engine(edge, *, database: str, spool: Path, port: int | None = None) -
         raise AssertionError(f"call_engine exited: {engine.log_tail()}")
     time.sleep(ENGINE_REGISTRY_REFRESH)  # the edge rereads the registry every second
     return engine
+
+
+def forget(engine_id: str) -> None:
+    """A dead engine out of the registry and the call index, as its survivor would do after
+    OCX_ENGINE_LOST_AFTER: later tests must not find its lines' entries."""
+    engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, engine_id)
+
+    async def clean() -> None:
+        redis = aioredis.from_url(settings.REDIS_URL)
+        try:
+            await forget_engine(redis, settings.OCX_REDIS_PREFIX, engine_id)
+        finally:
+            await redis.aclose()
+
+    async_to_sync(clean)()
 
 
 def wait_until(condition, timeout: float, what: str):
@@ -254,7 +272,7 @@ def test_records_of_an_engine_that_died_while_postgresql_was_away_are_written_by
     assert short_row[5] <= killed_at, "the call ends at the dead engine's last sign of life, not when it was found"
     assert killed_at - short_row[5] < dt.timedelta(seconds=5)
     wait_until(lambda: all(p.stat().st_size == 0 for p in spool.glob("*/*.cdrs")), 5, "the spools do not empty")
-    engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, engine_id)  # the dead engine's record, for later tests
+    forget(engine_id)  # the dead engine's record and index entries, for later tests
 
 
 def test_a_dead_engines_open_records_end_at_its_last_heartbeat(world, edge, started, tmp_path, clean_records):

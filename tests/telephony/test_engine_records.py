@@ -200,7 +200,7 @@ def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world):
             "began_at"], "seconds": 10}, talking], supervisions=[listening],
     )  # fmt: skip
     at = started + dt.timedelta(seconds=30)
-    assert cdr_close_lost({"alive"}, at=at) == 1
+    assert cdr_close_lost({"alive"}, last_seen={"gone": at}, now=timezone.now()) == 1
     cdr.refresh_from_db()
     assert [(s["callee"], s["ended_at"], s["seconds"]) for s in cdr.segments] == [
         ("102", talking["began_at"], 10),

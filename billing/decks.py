@@ -21,7 +21,7 @@ from itertools import pairwise
 
 from billing.csvio import FORMULA_STARTS
 from billing.models import Rate, RateDeck
-from tenants.dates import parse_moment
+from tenants.dates import BadMoment, MomentOutOfRange, read_moment
 from tenants.errors import PlatformError
 
 COLUMNS = [
@@ -102,10 +102,12 @@ def _seconds(text: str, *, low: int) -> int:
 def _moment(text: str, *, default: dt.datetime | None) -> dt.datetime | None:
     if not text:
         return default
-    moment = parse_moment(text)
-    if moment is None:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).")
-    return moment
+    try:
+        return read_moment(text)
+    except MomentOutOfRange as exc:
+        raise ValueError(f"{text!r}: {exc.message}") from None
+    except BadMoment:
+        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).") from None
 
 
 def _description(text: str) -> str:

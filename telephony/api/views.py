@@ -27,7 +27,7 @@ from telephony.calls import (
 from telephony.models import Extension
 from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
-from tenants.dates import parse_moment
+from tenants.dates import BadMoment, read_moment
 from tenants.models import Role
 from tenants.services import account_set_password, account_update
 
@@ -143,11 +143,10 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         errors = {}
         for name, lookup in (("since", "started_at__gte"), ("until", "started_at__lt")):
             if params.get(name):
-                moment = parse_moment(params[name])
-                if moment is None:
-                    errors[name] = ["Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."]
-                else:
-                    calls = calls.filter(**{lookup: moment})
+                try:
+                    calls = calls.filter(**{lookup: read_moment(params[name])})
+                except BadMoment as exc:
+                    errors[name] = [exc.message]
         for name, choices in (("disposition", Cdr.Disposition.values), ("direction", Cdr.Direction.values)):
             if params.get(name):
                 if params[name] not in choices:

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from billing.models import Cdr
 from telephony.models import Extension
+from tenants.api.base import PeriodSerializer
 
 
 class ExtensionUserSerializer(serializers.ModelSerializer):
@@ -58,6 +59,10 @@ class SipCredentialsSerializer(serializers.Serializer):
     secret_changed_at = serializers.DateTimeField()
 
 
+class NewSipSecretSerializer(SipCredentialsSerializer):
+    secret = serializers.CharField(help_text="The new SIP secret, shown this once.")
+
+
 class CallSerializer(serializers.ModelSerializer):
     """A call's record: in progress while `ended_at` is empty."""
 
@@ -73,6 +78,24 @@ class CallSerializer(serializers.ModelSerializer):
 
     def get_active(self, cdr: Cdr) -> bool:
         return cdr.ended_at is None
+
+
+class CallQuerySerializer(PeriodSerializer):
+    """The filters of the calls list (an empty one is no filter)."""
+
+    active = serializers.BooleanField(required=False, help_text="1 or true: only the calls in progress.")
+    disposition = serializers.ChoiceField(choices=Cdr.Disposition.choices, required=False)
+    direction = serializers.ChoiceField(choices=Cdr.Direction.choices, required=False)
+
+
+class CallActionAnswerSerializer(serializers.Serializer):
+    """What a call action answers: a sentence, and what the action chose when it chose."""
+
+    detail = serializers.CharField()
+    id = serializers.CharField(required=False, help_text="Click-to-call: the new call's id.")
+    held = serializers.ChoiceField(choices=["caller", "callee"], required=False, help_text="hold: who is held.")
+    leaving = serializers.ChoiceField(choices=["caller", "callee"], required=False, help_text="transfer: who left.")
+    slot = serializers.IntegerField(required=False, help_text="park: the park slot.")
 
 
 class HoldSerializer(serializers.Serializer):

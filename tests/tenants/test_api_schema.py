@@ -10,64 +10,30 @@ import json
 
 import pytest
 import schemathesis
-from django.core.handlers.wsgi import WSGIHandler
 from django.core.management import call_command
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections, connection, transaction
-from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 
-from tenants.services import token_create
+from tests.openapi import CHECKS, DOCUMENT, SCHEMA, as_account, send
 
-DOCUMENT = SchemaGenerator().get_schema(request=None, public=True)
-CHECKS = [
-    schemathesis.checks.not_a_server_error,
-    schemathesis.checks.response_schema_conformance,
-    schemathesis.checks.status_code_conformance,
-    schemathesis.checks.content_type_conformance,
-]
-APP = WSGIHandler()
-
-schema = schemathesis.openapi.from_dict(DOCUMENT)
 # Bounded so the whole run takes well under a minute here: the fuzzing phase only (valid and invalid
 # requests alike), a few examples per operation and caller. Schemathesis' coverage phase (every
 # boundary and negative value of every field) took 7.5 minutes over about 24,000 requests on this
 # machine; run it by hand after a large API change, with this line removed and more examples.
-schema.config.phases.coverage.enabled = False
+SCHEMA.config.phases.coverage.enabled = False
 
 
 @pytest.fixture
 def callers(world):
     """(base URL, headers) for each role that runs the fuzz: a client operator, a user of that client,
     a brand operator and the platform operator, each with a token on their own portal's host."""
-    found = []
-    for account in (world.client_a1_op, world.user_a1, world.brand_a_op, world.god):
-        _, key = token_create(actor=account, name="fuzz")
-        found.append((f"http://{world.host_of(account)}", {"Authorization": f"Token {key}"}))
-    return found
+    return [as_account(world, account) for account in (world.client_a1_op, world.user_a1, world.brand_a_op, world.god)]
 
 
-@pytest.fixture
-def in_test_transaction(world):
-    """Requests go straight to Django's WSGI handler in this thread, inside the test's transaction;
-    Django must not close that connection around them (its own test client does not either)."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    yield
-    request_started.connect(close_old_connections)
-    request_finished.connect(close_old_connections)
-
-
-@schema.parametrize()
+@SCHEMA.parametrize()
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_every_operation_answers_as_its_schema_says(case, callers, in_test_transaction):
+def test_every_operation_answers_as_its_schema_says(case, callers):
     for base_url, headers in callers:
-        savepoint = transaction.savepoint()  # each request starts from the same world
-        try:
-            response = case.call(base_url=base_url, headers=headers, app=APP)
-        finally:
-            transaction.savepoint_rollback(savepoint)
-            connection.set_schema_to_public()
+        response = send(case, base_url, headers)  # each request starts from the same world
         checks = CHECKS
         if response.status_code == 503 and response.json().get("code") == "engine-unavailable":
             # This world runs no call engine: what needs one answers its documented 503 (still checked

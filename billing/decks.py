@@ -21,7 +21,7 @@ from itertools import pairwise
 
 from billing.csvio import FORMULA_STARTS
 from billing.models import Rate, RateDeck
-from tenants.dates import parse_moment
+from tenants.dates import BadMoment, MomentOutOfRange, read_moment
 from tenants.errors import PlatformError
 
 COLUMNS = [
@@ -41,6 +41,8 @@ MAX_ROWS = 200_000
 MAX_PROBLEMS = 200
 MAX_MONEY = Decimal(10) ** 10  # 14 digits, 4 of them decimals
 PREFIX = re.compile(r"^[0-9]{1,20}$")
+NUL = "\x00"
+NUL_PROBLEM = "contains a NUL character (binary data?); save the file as CSV text."
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,12 @@ def _seconds(text: str, *, low: int) -> int:
 def _moment(text: str, *, default: dt.datetime | None) -> dt.datetime | None:
     if not text:
         return default
-    moment = parse_moment(text)
-    if moment is None:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).")
-    return moment
+    try:
+        return read_moment(text)
+    except MomentOutOfRange as exc:
+        raise ValueError(f"{text!r}: {exc.message}") from None
+    except BadMoment:
+        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).") from None
 
 
 def _description(text: str) -> str:
@@ -164,6 +168,8 @@ def parse_deck(data: bytes) -> list[dict]:
         raise DeckInvalid([Problem(1, "", f"is not CSV ({exc}).")]) from None
     if not any(cell.strip() for cell in first):
         raise DeckInvalid([Problem(None, "", "is empty; its first line names the columns.")])
+    if any(NUL in cell for cell in first):
+        raise DeckInvalid([Problem(1, "", NUL_PROBLEM)])
     names, problems = _header(first)
     if problems:
         raise DeckInvalid(problems)
@@ -187,6 +193,10 @@ def parse_deck(data: bytes) -> list[dict]:
                 continue
             row, good = {"line": line}, True
             for name, cell in zip(names, cells, strict=True):
+                if NUL in cell:  # no database text holds one
+                    report(Problem(line, name, NUL_PROBLEM))
+                    good = False
+                    continue
                 try:
                     row[name] = PARSERS[name](cell.strip())
                 except ValueError as exc:

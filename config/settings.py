@@ -175,6 +175,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tenants.api.errors.ApiNotFoundMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "tenants.security.ContentSecurityPolicyMiddleware",
     "tenants.routing.PortalMiddleware",
@@ -285,7 +286,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["rest_framework.filters.SearchFilter", "rest_framework.filters.OrderingFilter"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.ApiSchema",
     "EXCEPTION_HANDLER": "tenants.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -299,7 +300,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"CampaignStatusEnum": "conferencing.models.Campaign.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "CampaignStatusEnum": "conferencing.models.Campaign.Status",
+        "CallDirectionEnum": "billing.models.Cdr.Direction",
+        "CallPartyEnum": ["caller", "callee"],
+    },
 }
 
 LOGGING = {

@@ -15,7 +15,7 @@ import asyncssh
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from exports.crypto import encrypt
@@ -90,7 +90,7 @@ def export_job_run(job_id: int) -> ExportJob:
     except Exception as exc:
         log.exception("export job %s failed", job.pk)
         partial.unlink(missing_ok=True)
-        ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error=str(exc)[:2000],
+        ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, error=_job_error(exc)[:2000],
                                                    finished_at=timezone.now())  # fmt: skip
         job.refresh_from_db()
         return job
@@ -100,6 +100,14 @@ def export_job_run(job_id: int) -> ExportJob:
     cache.delete(PROGRESS_KEY.format(job.pk))
     job.refresh_from_db()
     return job
+
+
+def _job_error(exc: Exception) -> str:
+    """Why a job failed, for the people who asked for it: the database's own first line, never the
+    query it quotes after it (the server log has the whole)."""
+    if isinstance(exc, DatabaseError):
+        return "The database refused the export: " + (str(exc).strip().splitlines() or ["no reason given"])[0]
+    return str(exc)
 
 
 def export_files_expire(*, now=None) -> int:

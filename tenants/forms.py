@@ -11,7 +11,7 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.core.validators import RegexValidator
 from django.utils import timezone
 
-from tenants.dates import day_start
+from tenants.dates import DAY_OUT_OF_RANGE, FIRST_DAY, LAST_DAY, day_start
 from tenants.models import Brand, Client, Role, User
 from tenants.services import CREATES, LOGO_MAX_BYTES
 from tenants.signin import SignInLocked, signin_check, signin_failed
@@ -239,9 +239,10 @@ class PeriodForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("until") == dt.date.max:  # its next midnight, where the period ends, does not exist
-            self.add_error("until", "Choose an earlier day.")
-        elif data.get("since") and data.get("until") and data["until"] < data["since"]:
+        for name in ("since", "until"):  # midnights the platform can hold (tenants.dates)
+            if data.get(name) and not FIRST_DAY <= data[name] <= LAST_DAY:
+                self.add_error(name, DAY_OUT_OF_RANGE)
+        if data.get("since") and data.get("until") and data["until"] < data["since"]:
             self.add_error("until", "The last day must not come before the first.")
         return data
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.decks import MAX_BYTES
@@ -29,7 +30,12 @@ class CarrierSerializer(serializers.ModelSerializer):
 
 
 class RateDeckSerializer(serializers.ModelSerializer):
-    brand = ScopedRelatedField(Brand, required=False, help_text="God names the brand; a brand's decks are its own.")
+    brand = ScopedRelatedField(
+        Brand,
+        required=False,
+        allow_null=True,
+        help_text="God names the brand; a brand's decks are its own. Null: a carrier's cost deck.",
+    )
     rate_count = serializers.IntegerField(read_only=True, default=0)
 
     class Meta:
@@ -38,6 +44,11 @@ class RateDeckSerializer(serializers.ModelSerializer):
         read_only_fields = ["carrier", "created_at", "updated_at"]
         validators = []  # a name clash within the brand is the service's field error
         extra_kwargs = {"currency": {"validators": []}}  # checked by the service once upper-cased
+
+
+class DeckQuerySerializer(serializers.Serializer):
+    brand = serializers.IntegerField(required=False, min_value=1, help_text="Only this brand's decks.")
+    carrier = serializers.IntegerField(required=False, min_value=1, help_text="Only this carrier's deck (god).")
 
 
 class RateSerializer(serializers.ModelSerializer):
@@ -99,6 +110,14 @@ class MonthQuerySerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-11"})
+class MonthField(serializers.DateField):
+    """A calendar month as YYYY-MM."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="%Y-%m", **kwargs)
+
+
 class StatementSummarySerializer(serializers.Serializer):
     client_id = serializers.IntegerField()
     company = serializers.CharField()
@@ -111,6 +130,13 @@ class StatementSummarySerializer(serializers.Serializer):
     monthly_fee = money()
     total = money()
     currency = serializers.CharField()
+
+
+class StatementListSerializer(serializers.Serializer):
+    """The statements of a month: one line per client in scope."""
+
+    month = serializers.CharField(help_text="YYYY-MM")
+    results = StatementSummarySerializer(many=True)
 
 
 class UsageLineSerializer(serializers.Serializer):
@@ -142,7 +168,7 @@ class PlanSummarySerializer(serializers.Serializer):
 class StatementSerializer(serializers.Serializer):
     client = serializers.IntegerField(source="client.pk")
     company = serializers.CharField(source="client.name")
-    month = serializers.DateField(format="%Y-%m")
+    month = MonthField()
     currency = serializers.CharField()
     plan = PlanSummarySerializer(allow_null=True)
     usage = UsageLineSerializer(many=True)

@@ -25,6 +25,7 @@ from billing.usage import COLUMNS as USAGE_COLUMNS
 from billing.usage import UsageFilterError, groups_for, shows_price, usage_rows, usage_series, usage_totals
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.downloads import CsvMixin
+from tenants.api.schema import error_answers
 from tenants.models import Role
 
 
@@ -72,11 +73,15 @@ class RateDeckViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
 
     def get_queryset(self):
         decks = decks_of(self.request.user)
-        for name in ("brand", "carrier"):
-            value = self.request.query_params.get(name, "")
-            if value.isdigit():
-                decks = decks.filter(**{f"{name}_id": int(value)})
-        return decks
+        if self.action != "list":
+            return decks
+        query = s.DeckQuerySerializer(data={k: v for k, v in self.request.query_params.items() if v != ""})
+        query.is_valid(raise_exception=True)
+        return decks.filter(**{f"{name}_id": value for name, value in query.validated_data.items()})
+
+    @extend_schema(parameters=[s.DeckQuerySerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
@@ -98,6 +103,7 @@ class RateDeckViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
         services.deck_update(**self.service_kwargs(), deck=deck, **fields)
         return Response(self.get_serializer(self.get_queryset().get(pk=deck.pk)).data)
 
+    @extend_schema(responses={204: None, **error_answers(409)})
     def destroy(self, request, pk=None):
         services.deck_delete(**self.service_kwargs(), deck=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -204,12 +210,15 @@ class StatementViewSet(CsvMixin, viewsets.GenericViewSet):
     pagination_class = None
     csv_actions = {"retrieve"}
     serializer_class = s.StatementSerializer
+    list_answers_object = True  # the month and its lines (tenants.api.schema)
 
-    @extend_schema(parameters=[s.MonthQuerySerializer], responses=s.StatementSummarySerializer(many=True))
+    @extend_schema(
+        operation_id="v1_statements_list", parameters=[s.MonthQuerySerializer], responses=s.StatementListSerializer
+    )
     def list(self, request):
         month = _month(request)
         lines = statement_summaries(request.user, month=month)
-        return Response({"month": f"{month:%Y-%m}", "results": s.StatementSummarySerializer(lines, many=True).data})
+        return Response(s.StatementListSerializer({"month": f"{month:%Y-%m}", "results": lines}).data)
 
     @extend_schema(
         parameters=[s.MonthQuerySerializer], responses={200: s.StatementSerializer, (200, "text/csv"): OpenApiTypes.STR}

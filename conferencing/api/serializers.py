@@ -169,7 +169,7 @@ class DetailQuerySerializer(PeriodSerializer):
     moderator = serializers.IntegerField(required=False, min_value=1, help_text="A moderator's account id.")
 
 
-class UsageRowSerializer(serializers.Serializer):
+class ConferenceUsageRowSerializer(serializers.Serializer):
     company = serializers.CharField()
     client_id = serializers.IntegerField()
     moderator = serializers.CharField()
@@ -180,17 +180,17 @@ class UsageRowSerializer(serializers.Serializer):
     minutes = serializers.FloatField()
 
 
-class UsageTotalsSerializer(serializers.Serializer):
+class ConferenceUsageTotalsSerializer(serializers.Serializer):
     events = serializers.IntegerField()
     conferences = serializers.IntegerField()
     minutes = serializers.FloatField()
 
 
-class UsageSerializer(serializers.Serializer):
+class ConferenceUsageSerializer(serializers.Serializer):
     since = serializers.DateTimeField(allow_null=True)
     until = serializers.DateTimeField(allow_null=True)
-    results = UsageRowSerializer(many=True)
-    totals = UsageTotalsSerializer()
+    results = ConferenceUsageRowSerializer(many=True)
+    totals = ConferenceUsageTotalsSerializer()
 
 
 class ConferenceJoinSerializer(serializers.Serializer):

@@ -29,6 +29,7 @@ from conferencing.selectors import (
 )
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.downloads import CsvMixin
+from tenants.api.schema import error_answers
 from tenants.models import Role, User
 
 
@@ -85,14 +86,14 @@ class RoomViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         services.room_delete(**self.service_kwargs(), room=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses=s.LiveSerializer)
+    @extend_schema(request=None, responses={200: s.LiveSerializer, **error_answers(409, 503)})
     @action(detail=True, methods=["get"])
     def live(self, request, pk=None):
         """The room's running conference: participants (mute state, talking), lock and recording."""
         conference = conference_live(**self.service_kwargs(), room=self.get_object())
         return Response(s.LiveSerializer(live_state(conference)).data)
 
-    @extend_schema(request=s.LiveActionSerializer, responses=s.LiveSerializer)
+    @extend_schema(request=s.LiveActionSerializer, responses={200: s.LiveSerializer, **error_answers(409, 503)})
     @live.mapping.post
     def live_control(self, request, pk=None):
         """Control the running conference: mute, unmute or kick a participant (by its id), mute-all,
@@ -134,6 +135,7 @@ class MessageViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
         message = notifications.message_create(**self.service_kwargs(), name=data["name"], upload=data.get("audio"))
         return Response(self.get_serializer(message).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={204: None, **error_answers(409)})
     def destroy(self, request, pk=None):
         notifications.message_delete(**self.service_kwargs(), message=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -205,7 +207,7 @@ class ConferenceUsageView(CsvMixin, APIView):
     distinct conferences, minutes; with totals. `?format=csv` for CSV."""
 
     @extend_schema(parameters=[s.PeriodSerializer],
-                   responses={200: s.UsageSerializer, (200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
+                   responses={200: s.ConferenceUsageSerializer, (200, "text/csv"): OpenApiTypes.STR})  # fmt: skip
     def get(self, request):
         query = s.PeriodSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -213,7 +215,7 @@ class ConferenceUsageView(CsvMixin, APIView):
         rows = conference_usage(request.user, **period)
         if self.wants_csv():
             return self.csv(USAGE_COLUMNS, rows, filename="conference-usage.csv")
-        return Response(s.UsageSerializer({**period, "results": rows, "totals": usage_totals(rows)}).data)
+        return Response(s.ConferenceUsageSerializer({**period, "results": rows, "totals": usage_totals(rows)}).data)
 
 
 class ConferenceDetailView(CsvMixin, GenericAPIView):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from billing.models import Cdr
 from telephony.models import Extension
 from telephony.selectors import supervisions_seen_by
-from tenants.api.base import RefuseUnchangeable
+from tenants.api.base import PeriodSerializer, RefuseUnchangeable
 from tenants.signin import signin_locks
 
 
@@ -98,6 +98,10 @@ class CallSupervisionSerializer(serializers.Serializer):
     seconds = serializers.IntegerField()
 
 
+class NewSipSecretSerializer(SipCredentialsSerializer):
+    secret = serializers.CharField(help_text="The new SIP secret, shown this once.")
+
+
 class CallSerializer(serializers.ModelSerializer):
     """A call's record: in progress while `ended_at` is empty. `callee_number` is who was dialled,
     `answered_by` the line that answered (another one after a pickup); `segments` say who talked with
@@ -124,6 +128,24 @@ class CallSerializer(serializers.ModelSerializer):
         if request is not None:
             data["supervisions"] = supervisions_seen_by(request.user, data["supervisions"])
         return data
+
+
+class CallQuerySerializer(PeriodSerializer):
+    """The filters of the calls list (an empty one is no filter)."""
+
+    active = serializers.BooleanField(required=False, help_text="1 or true: only the calls in progress.")
+    disposition = serializers.ChoiceField(choices=Cdr.Disposition.choices, required=False)
+    direction = serializers.ChoiceField(choices=Cdr.Direction.choices, required=False)
+
+
+class CallActionAnswerSerializer(serializers.Serializer):
+    """What a call action answers: a sentence, and what the action chose when it chose."""
+
+    detail = serializers.CharField()
+    id = serializers.CharField(required=False, help_text="Click-to-call: the new call's id.")
+    held = serializers.ChoiceField(choices=["caller", "callee"], required=False, help_text="hold: who is held.")
+    leaving = serializers.ChoiceField(choices=["caller", "callee"], required=False, help_text="transfer: who left.")
+    slot = serializers.IntegerField(required=False, help_text="park: the park slot.")
 
 
 class HoldSerializer(serializers.Serializer):

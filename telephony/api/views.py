@@ -28,7 +28,7 @@ from telephony.calls import (
 from telephony.models import Extension
 from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
-from tenants.dates import parse_moment
+from tenants.api.schema import error_answers
 from tenants.models import Role
 from tenants.services import account_set_password, account_unlock, account_update
 
@@ -127,12 +127,15 @@ class MySipView(APIView):
     def get(self, request):
         return Response(sip_credentials(client=request.tenant, extension=self._extension(request)))
 
-    @extend_schema(request=None, responses={200: {"type": "object", "properties": {"secret": {"type": "string"}}}})
+    @extend_schema(request=None, responses=s.NewSipSecretSerializer)
     def post(self, request):
         """Reset my SIP secret: the answer carries the new secret, once."""
         extension = self._extension(request)
         secret = services.extension_reset_secret(actor=request.user, client=request.tenant, extension=extension)
         return Response({**sip_credentials(client=request.tenant, extension=extension), "secret": secret})
+
+
+ENGINE_ERRORS = error_answers(409, 503)  # the call's state, or no engine answered (telephony.calls)
 
 
 class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -149,29 +152,22 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
 
     def get_queryset(self):
         calls = super().get_queryset()
-        params = self.request.query_params
         if self.action != "list":
             return calls
-        errors = {}
-        for name, lookup in (("since", "started_at__gte"), ("until", "started_at__lt")):
-            if params.get(name):
-                moment = parse_moment(params[name])
-                if moment is None:
-                    errors[name] = ["Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."]
-                else:
-                    calls = calls.filter(**{lookup: moment})
-        for name, choices in (("disposition", Cdr.Disposition.values), ("direction", Cdr.Direction.values)):
-            if params.get(name):
-                if params[name] not in choices:
-                    errors[name] = [f"Choose one of: {', '.join(choices)}."]
-                calls = calls.filter(**{name: params[name]})
-        if params.get("active") in ("1", "true"):
-            calls = calls.active()
-        if errors:
-            raise ValidationError(errors)
-        return calls
+        query = s.CallQuerySerializer(data={k: v for k, v in self.request.query_params.items() if v != ""})
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        calls = calls.started_within(q.get("since"), q.get("until"))
+        for name in ("disposition", "direction"):
+            if q.get(name):
+                calls = calls.filter(**{name: q[name]})
+        return calls.active() if q.get("active") else calls
 
-    @extend_schema(request=s.OriginateSerializer, responses={202: None})
+    @extend_schema(parameters=[s.CallQuerySerializer])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.OriginateSerializer, responses={202: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     def create(self, request):
         """Click-to-call: ring the line's phones, then call "to" once answered (a user's own line; an
         operator names the line)."""
@@ -185,13 +181,13 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response({"id": call_id, "detail": f"Calling {extension.number}, then {data['to']}."},
                         status=status.HTTP_202_ACCEPTED)  # fmt: skip
 
-    @extend_schema(request=None, responses={202: None})
+    @extend_schema(request=None, responses={202: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def hangup(self, request, pk=None):
         call_hangup(actor=request.user, cdr=self.get_object())
         return Response({"detail": "Hanging up."}, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=s.HoldSerializer, responses={200: None})
+    @extend_schema(request=s.HoldSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def hold(self, request, pk=None):
         """Music on hold for one party ("held": caller or callee; by default the actor's other party)."""
@@ -200,7 +196,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         held = call_hold(actor=request.user, cdr=self.get_object(), held=serializer.validated_data.get("held"))
         return Response({"detail": f"The {held} is on hold.", "held": held})
 
-    @extend_schema(request=s.TransferSerializer, responses={200: None})
+    @extend_schema(request=s.TransferSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def transfer(self, request, pk=None):
         """Blind transfer: "leaving" (by default the actor) goes, the other party is put through to "to".
@@ -218,7 +214,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         leaving = call_transfer(actor=request.user, cdr=self.get_object(), to=data["to"], leaving=data.get("leaving"))
         return Response({"detail": f"Transferred to {data['to']}.", "leaving": leaving})
 
-    @extend_schema(request=s.ParkSerializer, responses={200: None})
+    @extend_schema(request=s.ParkSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def park(self, request, pk=None):
         """Park a party ("parked": caller or callee; by default the actor's other party) in the first free
@@ -228,7 +224,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         slot = call_park(actor=request.user, cdr=self.get_object(), parked=serializer.validated_data.get("parked"))
         return Response({"detail": f"Parked in slot {slot}; dial *71{slot} to take it back.", "slot": slot})
 
-    @extend_schema(request=s.RetrieveSerializer, responses={200: None})
+    @extend_schema(request=s.RetrieveSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"], url_path="retrieve")
     def unpark(self, request, pk=None):
         """Take a parked call back: the actor's line rings (an operator names the line) and is joined to
@@ -239,7 +235,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         call_retrieve(actor=request.user, cdr=self.get_object(), extension=extension)
         return Response({"detail": f"Retrieved to {extension.number}."})
 
-    @extend_schema(request=s.SuperviseSerializer, responses={200: None})
+    @extend_schema(request=s.SuperviseSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def supervise(self, request, pk=None):
         """Monitor, whisper or barge: the supervisor's line rings (a user's own; an operator names the
@@ -259,7 +255,7 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
             raise ValidationError({"line": [problem]})
         return extension
 
-    @extend_schema(request=None, responses={200: None})
+    @extend_schema(request=None, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
     @action(detail=True, methods=["post"])
     def resume(self, request, pk=None):
         call_resume(actor=request.user, cdr=self.get_object())

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
-from tenants.dates import parse_moment
+from tenants.dates import BadMoment, read_moment
 
 
 class ScopedViewSet(viewsets.GenericViewSet):
@@ -81,15 +81,14 @@ def _same(sent, current) -> bool:
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class MomentField(serializers.Field):
-    """An ISO date (its midnight in UTC, the API's zone) or date-time (tenants.dates.parse_moment)."""
-
-    default_error_messages = {"invalid": "Use an ISO date or date-time, e.g. 2026-11-30 or 2026-11-30T08:00:00Z."}
+    """An ISO date (its midnight in UTC, the API's zone) or date-time (tenants.dates.read_moment): one
+    that cannot be read or held is a field error."""
 
     def to_internal_value(self, data):
-        moment = parse_moment(str(data).strip())
-        if moment is None:
-            self.fail("invalid")
-        return moment
+        try:
+            return read_moment(str(data))
+        except BadMoment as exc:
+            raise serializers.ValidationError(exc.message, code="invalid") from None
 
     def to_representation(self, value) -> str:
         return value.isoformat()

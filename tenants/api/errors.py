@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,3 +38,21 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
         response.data = {"code": str(exc.default_code).replace("_", "-"), "detail": str(detail)}
     return response
+
+
+class ApiNotFoundMiddleware:
+    """A 404 under /api/ is JSON like every other API error, whoever answered it: a path no view
+    serves, a host the platform does not serve, or Django's own page (DEBUG's included)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 404
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse({"code": "not-found", "detail": "Not found."}, status=404)
+        return response

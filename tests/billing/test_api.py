@@ -144,3 +144,35 @@ def test_statements_and_unrated_through_the_api(world, api, priced, cdr_factory)
     retried = api(world.brand_a_op).post("/api/v1/unrated/retry/", {}, format="json")
     assert retried.json() == {"rated": 0, "unrated": 1}
     assert Decimal(detail["usage_total"]) == Decimal("0.0110")
+
+
+def test_list_filters_are_checked_as_documented(world, api, deck_factory, carrier_factory, cdr_factory):
+    """The calls' and the decks' list filters are in the OpenAPI document and read by the same
+    serializers: a bad value is a field error (a Unicode digit in ?brand= was a 500)."""
+    answered = cdr_factory(world.client_a1, direction="outbound")
+    ringing = cdr_factory(world.client_a1, direction="internal", ended=False)
+    calls = api(world.client_a1_op)
+
+    def ids(**params) -> set[str]:
+        answer = calls.get("/api/v1/calls/", params)
+        assert answer.status_code == 200, answer.content
+        return {c["id"] for c in answer.json()["results"]}
+
+    assert ids() == {str(answered.call_uuid), str(ringing.call_uuid)}
+    assert ids(active="1") == ids(active="true") == {str(ringing.call_uuid)}
+    assert ids(active="0", direction="outbound", disposition="answered") == {str(answered.call_uuid)}
+    assert ids(direction="", disposition="", since="", until="") == ids(), "an empty filter is no filter"
+    bad = calls.get("/api/v1/calls/", {"active": "maybe", "direction": "sideways", "since": "2026-11-02T10:00:00Z",
+                                       "until": "2026-11-02T09:00:00Z"})  # fmt: skip
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"active", "direction"}
+    backwards = calls.get("/api/v1/calls/", {"since": "2026-11-02T10:00:00Z", "until": "2026-11-02T09:00:00Z"})
+    assert backwards.json()["fields"] == {"until": ["Until must come after since."]}
+
+    deck, carrier = deck_factory(), carrier_factory()
+    god = api(world.god)
+    assert [d["id"] for d in god.get("/api/v1/rate-decks/", {"brand": world.brand_a.pk}).json()["results"]] == [deck.pk]
+    [cost] = god.get("/api/v1/rate-decks/", {"carrier": carrier.pk}).json()["results"]
+    assert cost["brand"] is None and cost["carrier"] == carrier.pk, "a carrier's cost deck has no brand"
+    for value in ("²", "abc", "0"):
+        answer = god.get("/api/v1/rate-decks/", {"brand": value})
+        assert answer.status_code == 400 and list(answer.json()["fields"]) == ["brand"], (value, answer.status_code)

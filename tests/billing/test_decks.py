@@ -6,11 +6,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing.csvio import csv_lines
-from billing.decks import COLUMNS, DeckInvalid, deck_csv_rows, parse_deck
+from billing.decks import COLUMNS, NUL_PROBLEM, DeckInvalid, deck_csv_rows, parse_deck
 from billing.models import Rate
 from billing.services import deck_create, deck_import
+from tenants.dates import OUT_OF_RANGE
 from tests.billing.conftest import HEADER, SELL
 
 
@@ -110,3 +112,54 @@ def test_an_import_replaces_the_deck(world, deck_factory):
     deck = deck_factory()
     deck_import(actor=world.god, deck=deck, data=b"prefix,description,price_per_minute\n1,USA,0.01\n")
     assert list(deck.rates.values_list("prefix", flat=True)) == ["1"]
+
+
+NUL_FILE = b"prefix,description,price_per_minute\n33,France,0.01\n44,United\x00Kingdom,0.02\n"
+
+
+def test_a_nul_byte_is_a_problem_of_its_line_in_the_api_and_the_portal(world, deck_factory, api, portal):
+    """PostgreSQL text cannot hold a NUL: the file is refused with the line, never a server error."""
+    deck = deck_factory()
+    before = snapshot(deck)
+    with pytest.raises(DeckInvalid) as raised:
+        parse_deck(NUL_FILE)
+    assert [str(p) for p in raised.value.problems] == [f"Line 3, description: {NUL_PROBLEM}"]
+    with pytest.raises(DeckInvalid) as raised:
+        parse_deck(b"prefix,descr\x00iption,price_per_minute\n33,France,0.01\n")
+    assert [str(p) for p in raised.value.problems] == [f"Line 1: {NUL_PROBLEM}"]
+
+    upload = SimpleUploadedFile("deck.csv", NUL_FILE, content_type="text/csv")
+    answer = api(world.brand_a_op).post(f"/api/v1/rate-decks/{deck.pk}/import/", {"file": upload}, format="multipart")
+    assert answer.status_code == 400
+    assert answer.json()["problems"] == [{"line": 3, "column": "description", "message": NUL_PROBLEM}]
+    upload = SimpleUploadedFile("deck.csv", NUL_FILE, content_type="text/csv")
+    page = portal(world.brand_a_op).post(f"/rating/decks/{deck.pk}/import/", {"file": upload})
+    assert page.status_code == 200
+    assert "<tr><td>3</td><td>description</td><td>contains a NUL character" in page.content.decode()
+    assert snapshot(deck) == before
+
+
+def test_a_quoted_line_break_inside_a_description_is_csv_and_imports(world, deck_factory, api, portal):
+    """A quoted field may hold a CR, a LF or both (RFC 4180); the export writes them back quoted."""
+    deck = deck_factory()
+    text = b'prefix,description,price_per_minute\r\n33,"France\rmetro",0.01\r\n34,"Spain\nmainland",0.02\r\n'
+    text += b'35,"Andorra\r\nla Vella",0.03\r\n'
+    upload = SimpleUploadedFile("deck.csv", text, content_type="text/csv")
+    answer = api(world.brand_a_op).post(f"/api/v1/rate-decks/{deck.pk}/import/", {"file": upload}, format="multipart")
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"imported": 3}
+    descriptions = ["France\rmetro", "Spain\nmainland", "Andorra\r\nla Vella"]
+    assert list(deck.rates.order_by("prefix").values_list("description", flat=True)) == descriptions
+    copy = deck_create(actor=world.god, brand=world.brand_a, name="Copy")
+    upload = SimpleUploadedFile("deck.csv", export(deck).encode(), content_type="text/csv")
+    page = portal(world.brand_a_op).post(f"/rating/decks/{copy.pk}/import/", {"file": upload})
+    assert page.status_code == 302, page.content.decode()
+    assert snapshot(copy) == snapshot(deck)
+
+
+def test_an_effective_date_the_platform_cannot_hold_is_a_problem():
+    data = HEADER + "33,France,0.01,0,60,60,9999-12-31T23:00:00-05:00,\n34,Spain,0.01,0,60,60,2026-01-01T00:00+23:00,\n"
+    with pytest.raises(DeckInvalid) as raised:
+        parse_deck(data.encode())
+    assert [(p.line, p.column) for p in raised.value.problems] == [(2, "effective_from"), (3, "effective_from")]
+    assert raised.value.problems[0].message == f"'9999-12-31T23:00:00-05:00': {OUT_OF_RANGE}"

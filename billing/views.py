@@ -18,7 +18,7 @@ from billing.forms import CarrierForm, DeckForm, DeckImportForm, PlanForm
 from billing.models import Carrier, PricingPlan, RateDeck
 from billing.selectors import carriers_of, deck_rates, decks_of, plan_clients, unrated_calls, unrated_row
 from tenants.models import Client, Role
-from tenants.views.common import confirm_then, paginated, role_required, service_call
+from tenants.views.common import confirm_then, paginated, role_required, search_text, service_call
 
 PROVIDERS = (Role.GOD, Role.BRAND)
 
@@ -70,7 +70,7 @@ def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if call.ok:
             messages.success(request, "Deck saved.")
             return redirect("rating_deck_detail", pk=deck.pk)
-    q = request.GET.get("q", "")
+    q = search_text(request)
     rates = paginated(request, deck_rates(deck, q), [], per_page=50)
     context = {
         "title": f"Rate deck {deck.name}",
@@ -78,7 +78,7 @@ def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "plans": deck.plans.select_related("client").order_by("client__name"),
         **rates,
-        "q": q.strip()[:100],
+        "q": q,
     }
     return render(request, "billing/deck_detail.html", context)
 

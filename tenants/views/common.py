@@ -46,9 +46,14 @@ def own_client(request: HttpRequest) -> Client:
     return Client.objects.get_for(request.user, pk=request.user.client_id)
 
 
+def search_text(request: HttpRequest) -> str:
+    """The ?q= search as the database can take it: bounded, and without NUL (PostgreSQL text holds none)."""
+    return request.GET.get("q", "").replace("\x00", "").strip()[:100]
+
+
 def paginated(request: HttpRequest, queryset: QuerySet, search: Iterable[str], per_page: int = PAGE_SIZE) -> dict:
     """One page of a list, narrowed by the ?q= search over the given fields: the template context."""
-    q = request.GET.get("q", "").strip()[:100]
+    q = search_text(request)
     if q:
         condition = Q()
         for name in search:

@@ -228,3 +228,14 @@ def test_the_status_page_lists_the_sip_edges_and_call_engines_with_their_load(wo
     assert "taking calls" in row
     assert "status-test-edge" in page.split('id="edges"')[1].split("</table>")[0]
     assert portal(world.brand_a_op).get("/status/").status_code in (403, 404), "the operator's page only"
+
+
+@pytest.mark.parametrize(
+    "account_name, url",
+    [("client_a1_op", "/users/"), ("client_a1_op", "/calls/"), ("user_a1", "/calls/"), ("god", "/clients/")],
+)
+def test_a_search_with_a_nul_byte_is_searched_without_it(world, portal, account_name, url):
+    """PostgreSQL text holds no NUL: a ?q= carrying one answered 500."""
+    response = portal(getattr(world, account_name)).get(url, {"q": "Us\x00er"})
+    assert response.status_code == 200
+    assert b"Us\x00er" not in response.content

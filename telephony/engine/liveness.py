@@ -69,7 +69,7 @@ class Watch:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.published: dict[str, tuple] = {}  # call uuid -> the fingerprint of the entry written
-        self.held_at: weakref.WeakKeyDictionary[Call, float] = weakref.WeakKeyDictionary()
+        self.quiet_since: weakref.WeakKeyDictionary[Call, float] = weakref.WeakKeyDictionary()
         self.rewritten = time.monotonic()
 
     async def run(self) -> None:
@@ -100,11 +100,11 @@ class Watch:
         sides = WATCHED.get(call.state, ())
         holding = any(leg is not None and leg.direction in HOLDING for leg in (call.a, call.b))
         if call.held is not None or holding or call.transferring or not sides:
-            self.held_at[call] = now
+            self.quiet_since[call] = now
             return
         if timeout <= 0:
             return
-        quiet_from = self.held_at.get(call, 0.0)
+        quiet_from = self.quiet_since.setdefault(call, now)  # silence counts from the first look, or the resume
         for side in sides:
             _, media, _, _ = call.side(side)
             if media is None or media.closed:

@@ -357,7 +357,6 @@ class RtpEndpoint:
         self.rtcp = _RtcpSocket(f"rtcp {pair.host}:{pair.rtcp_port}", None, relatch_after, clock)
         self.rtp.on_latch = self._rtp_latched
         self._rtcp_implicit = True
-        self.opened_at = clock()
         self.poller: MediaPoller | None = None
         self.closed = False
         self.set_remote(remote, remote_rtcp)
@@ -416,8 +415,8 @@ class RtpEndpoint:
 
     @property
     def last_heard(self) -> float:
-        """When the other side was last heard (RTP or RTCP), or the endpoint opened, on its clock."""
-        return max(self.rtp.last_heard, self.rtcp.last_heard, self.opened_at)
+        """When the other side was last heard (RTP or RTCP) on the endpoint's clock; 0 before it was."""
+        return max(self.rtp.last_heard, self.rtcp.last_heard)
 
     # -- consumers
 

@@ -28,47 +28,13 @@ from exports.services import push_destination_run_now
 from exports.tasks import cdr_push_due, cdr_push_run
 from tenants.models import AuditEvent
 from tests.exports.conftest import FTP_PASSWORD, FTP_USER, T0
+from tests.waiting import committed, wait_for
 
 LEASE_SECONDS = 4
 
 
-def committed(function, *args, **kwargs):
-    """Run `function` on a connection of its own (autocommit), as a worker would see its result."""
-    box = {}
-
-    def run():
-        from django.db import connection
-
-        try:
-            box["value"] = function(*args, **kwargs)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
-
-
 def ids_in(body: bytes) -> list[int]:
     return [int(row["id"]) for row in csv.DictReader(io.StringIO(body.decode()))]
-
-
-def wait_for(condition, what: str, timeout: float, poke=None):
-    deadline, poked = time.monotonic() + timeout, 0.0
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if poke is not None and time.monotonic() - poked >= 1:
-            poke()
-            poked = time.monotonic()
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture

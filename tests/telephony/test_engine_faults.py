@@ -30,6 +30,7 @@ from telephony.callindex import forget_engine
 from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, SECRET, database_url, free_port
 from tests.telephony.tcpcut import TcpCut
+from tests.waiting import wait_for
 
 
 @dataclass
@@ -71,7 +72,7 @@ def start_engine(edge, *, database: str, spool: Path, port: int | None = None) -
             cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     engine = EngineProcess(port, process, log)
-    wait_until(lambda: engine.info() is not None or process.poll() is not None, 20, "the engine did not start")
+    wait_for(lambda: engine.info() is not None or process.poll() is not None, "the engine did not start", 20)
     if process.poll() is not None:
         raise AssertionError(f"call_engine exited: {engine.log_tail()}")
     time.sleep(ENGINE_REGISTRY_REFRESH)  # the edge rereads the registry every second
@@ -91,15 +92,6 @@ def forget(engine_id: str) -> None:
             await redis.aclose()
 
     async_to_sync(clean)()
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(what)
 
 
 def through(cut: TcpCut) -> str:
@@ -200,14 +192,20 @@ def test_an_engine_answers_503_while_postgresql_is_away_and_takes_calls_again_wh
     caller.call("c2", f"sip:102@{domain}")
     refused = caller.wait_call_state("c2", "disconnected")
     assert refused["code"] == 503, (refused, engine.log_tail())  # the only engine: the edge has no other to try
-    wait_until(lambda: engine.info() is not None and not engine.info().database, 5,
-               "the engine does not tell the edges that it lost the database")  # fmt: skip
+    wait_for(
+        lambda: engine.info() is not None and not engine.info().database,
+        "the engine does not tell the edges that it lost the database",
+        5,
+    )
 
     pg_cut.restore()
-    wait_until(lambda: engine.info().database, 5, "the engine does not see the database back")
+    wait_for(lambda: engine.info().database, "the engine does not see the database back", 5)
     hang_up(caller, callee, "c3", call(caller, callee, domain, "c3"))
-    rows = wait_until(lambda: len(rows := records_since(clean_records)) == 2 and all(r[5] for r in rows) and rows, 10,
-                      "the calls' records are not all written")  # fmt: skip
+    rows = wait_for(
+        lambda: len(rows := records_since(clean_records)) == 2 and all(r[5] for r in rows) and rows,
+        "the calls' records are not all written",
+        10,
+    )
     assert [r[1] for r in rows] == ["answered", "answered"]
     assert "the connection is closed" not in engine.log_tail()
 
@@ -229,8 +227,11 @@ def test_while_one_engine_lost_postgresql_the_edge_gives_calls_to_the_other(
     for n in range(2):  # the least busy engine lost the database: the calls still go through
         hang_up(caller, callee, f"c{n}", call(caller, callee, domain, f"c{n}"))
     hang_up(third, callee, "held", held)
-    rows = wait_until(lambda: len(rows := records_since(clean_records)) == 3 and all(r[5] for r in rows) and rows, 10,
-                      "the calls' records are not all written")  # fmt: skip
+    rows = wait_for(
+        lambda: len(rows := records_since(clean_records)) == 3 and all(r[5] for r in rows) and rows,
+        "the calls' records are not all written",
+        10,
+    )
     assert {r[7].split(":")[1] for r in rows} == {str(healthy.process.pid)}
 
 
@@ -246,7 +247,7 @@ def test_records_of_an_engine_that_died_while_postgresql_was_away_are_written_by
     started.append(first)
     warm = call(caller, callee, domain, "warm")  # the dial plan is cached: calls go on without the database
     hang_up(caller, callee, "warm", warm)
-    wait_until(lambda: record(engine=first.info().id) is not None, 5, "the first record is not written")
+    wait_for(lambda: record(engine=first.info().id) is not None, "the first record is not written", 5)
 
     pg_cut.cut()
     ended = call(caller, callee, domain, "ended")
@@ -263,15 +264,18 @@ def test_records_of_an_engine_that_died_while_postgresql_was_away_are_written_by
 
     successor = start_engine(edge, database=database_url(), spool=spool)
     started.append(successor)
-    rows = wait_until(lambda: len(rows := records_since(clean_records)) == 3 and all(r[5] for r in rows) and rows, 10,
-                      "the dead engine's records were not written by its successor")  # fmt: skip
+    rows = wait_for(
+        lambda: len(rows := records_since(clean_records)) == 3 and all(r[5] for r in rows) and rows,
+        "the dead engine's records were not written by its successor",
+        10,
+    )
     _, ended_row, short_row = rows
     assert all(row[7] == engine_id for row in rows)
     assert (ended_row[1], ended_row[2]) == ("answered", "bye") and ended_row[6] >= 1
     assert (short_row[1], short_row[2]) == ("answered", "engine-lost")
     assert short_row[5] <= killed_at, "the call ends at the dead engine's last sign of life, not when it was found"
     assert killed_at - short_row[5] < dt.timedelta(seconds=5)
-    wait_until(lambda: all(p.stat().st_size == 0 for p in spool.glob("*/*.cdrs")), 5, "the spools do not empty")
+    wait_for(lambda: all(p.stat().st_size == 0 for p in spool.glob("*/*.cdrs")), "the spools do not empty", 5)
     forget(engine_id)  # the dead engine's record and index entries, for later tests
 
 
@@ -293,7 +297,7 @@ def test_a_dead_engines_open_records_end_at_its_last_heartbeat(world, edge, star
                 " '[]')",
                 [world.brand_a.pk, world.client_a1.pk, call_uuid, dead.id],
             )  # fmt: skip
-        row = wait_until(lambda: (r := record(call_uuid=call_uuid)) and r[5] and r, 12, "the record was not closed")
+        row = wait_for(lambda: (r := record(call_uuid=call_uuid)) and r[5] and r, "the record was not closed", 12)
         assert (row[1], row[2]) == ("answered", "engine-lost")
         assert abs(row[5].timestamp() - dead.at) < 0.01, (row[5], dead.at)
         assert row[6] == 50  # billed up to the last heartbeat: 70 s answered, silent for the last 20

@@ -14,21 +14,12 @@ from telephony.callindex import where_key
 from tenants.models import AuditEvent
 from tests.sip.audio import assert_heard, assert_music, heard_ms
 from tests.telephony.conftest import HOLD_NOTES, PARK_TIMEOUT, cdr_of, connected
+from tests.waiting import wait_for
 
 
 def index_of(world) -> dict[str, str]:
     raw = get_redis().hgetall(where_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk))
     return {k.decode(): v.decode() for k, v in raw.items()}
-
-
-def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_phone_parks_the_call_and_another_line_retrieves_it_by_slot(world, lines, third, api, tmp_path):

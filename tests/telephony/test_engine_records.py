@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import re
-import time
 import uuid
 
 from asgiref.sync import async_to_sync
@@ -27,16 +26,7 @@ from telephony.engine.cdrs import cdr_close_lost
 from tenants.events import group_for_client, group_for_user
 from tenants.models import AuditEvent
 from tests.telephony.conftest import cdr_of, connected
-
-
-def wait_for(predicate, timeout: float = 5.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.waiting import wait_for
 
 
 def live(world, call_id: str) -> dict | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import struct
-import threading
 import time
 import wave
 from pathlib import Path
@@ -22,28 +21,7 @@ from conferencing import tasks
 from conferencing.models import Campaign, Message, Target
 from conferencing.notifications import campaign_create, message_create, message_path
 from tests.sip.audio import heard_ms
-
-
-def committed(function, *args, **kwargs):
-    """Run `function` on a connection of its own (autocommit), as the engine would see its result."""
-    box = {}
-
-    def run():
-        from django.db import connection
-
-        try:
-            box["value"] = function(*args, **kwargs)
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("value")
+from tests.waiting import committed
 
 
 def tone_wav(freq: float, seconds: float) -> bytes:

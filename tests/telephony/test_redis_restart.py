@@ -42,6 +42,7 @@ from tests.telephony.conftest import (
     start_engine,
 )
 from tests.telephony.sipclient import SipClient
+from tests.waiting import wait_for
 
 _spec = importlib.util.spec_from_file_location("ocx_platform_services", settings.BASE_DIR / "platform" / "services.py")
 services = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
@@ -120,16 +121,6 @@ def edge_on(own: OwnRedis, *, synced: bool = True):
     if synced:
         sip_directory_sync()
     return start_edge(REDIS_URL=own.url, DATABASE_URL=database_url())
-
-
-def wait_for(condition, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def register_through(client: SipClient, secret: str, timeout: float = 10.0) -> list[int]:

@@ -11,15 +11,15 @@ def _nonce(response) -> str:
 
 
 def test_every_page_carries_a_fresh_nonce_that_only_its_own_inline_code_has(world, portal):
-    http = portal(world.client_a1_op)
-    first, second = http.get("/calls/"), http.get("/calls/")
+    http = portal(world.brand_a_op)  # its clients page has inline code (a live view's script)
+    first, second = http.get("/clients/"), http.get("/clients/")
     assert first.status_code == 200
     policy = first["Content-Security-Policy"]
     for directive in ("default-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"):
         assert directive in policy
     assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
-    host = world.host_of(world.client_a1_op)
-    assert f"connect-src 'self' ws://{host} wss://{host}" in policy  # the live view's socket, nowhere else
+    host = world.host_of(world.brand_a_op)
+    assert f"connect-src 'self' ws://{host} wss://{host}" in policy  # the live views' socket, nowhere else
     nonce = _nonce(first)
     assert nonce != _nonce(second)
     page = first.content.decode()

@@ -57,11 +57,15 @@ RESTART_MAX = 30.0
 STABLE_AFTER = 60.0  # a process that ran this long before it died is restarted after RESTART_FIRST again
 
 
+SERVERS_CHECK = 2.0  # seconds between looks at the PostgreSQL and Redis this run started
+
+
 def supervise(entries: list[tuple[str, list[str]]], *, first: float = RESTART_FIRST,
-              longest: float = RESTART_MAX) -> int:  # fmt: skip
+              longest: float = RESTART_MAX, servers: list = ()) -> int:  # fmt: skip
     """Start each process and keep it running, as systemd would: one that exits is started again
     after a delay that doubles while it keeps dying quickly (first, 2 x first... up to `longest`).
-    Only Ctrl-C (SIGINT) or SIGTERM stops them all; then 0."""
+    The servers this run started (PostgreSQL, Redis: platform/services.py) are started again when
+    found down. Only Ctrl-C (SIGINT) or SIGTERM stops them all; then 0."""
     procs: dict[str, subprocess.Popen] = {}
     started: dict[str, float] = {}
     delays: dict[str, float] = {}
@@ -82,8 +86,12 @@ def supervise(entries: list[tuple[str, list[str]]], *, first: float = RESTART_FI
     commands = dict(entries)
     for name, command in entries:
         start(name, command)
+    servers_checked = time.monotonic()
     while not stopping:
         now = time.monotonic()
+        if servers and now - servers_checked >= SERVERS_CHECK:
+            servers_checked = now
+            revive(servers)
         for name, proc in procs.items():
             if name in restart_at:
                 if now >= restart_at[name]:
@@ -115,6 +123,18 @@ def supervise(entries: list[tuple[str, list[str]]], *, first: float = RESTART_FI
     return 0
 
 
+def revive(servers: list) -> None:
+    """Start again each server that is down (killed, crashed); a failure is logged and tried again later."""
+    for server in servers:
+        if server.running():
+            continue
+        print(f"[run] {type(server).__name__} is down; starting it again", flush=True)
+        try:
+            server.start()
+        except (OSError, subprocess.SubprocessError, SystemExit) as exc:
+            print(f"[run] {type(server).__name__} did not start: {exc}", flush=True)
+
+
 def main() -> int:
     os.chdir(ROOT)
     os.environ.setdefault("OCX_WEB_BIND", "127.0.0.1")
@@ -129,7 +149,7 @@ def main() -> int:
             "(portals on localhost and *.localhost names); Ctrl-C stops everything",
             flush=True,
         )
-        return supervise(procfile())
+        return supervise(procfile(), servers=started)
     finally:
         services.stop(started)
         print("[run] stopped", flush=True)

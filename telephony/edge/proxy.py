@@ -620,11 +620,15 @@ class Proxy:
         branch.on_response(response)
         return True
 
-    def forward_stateless(self, response: Response, source) -> None:
-        """A 2xx retransmitted after its transaction ended: pop our Via and follow the next one, but only
-        where calls go (a phone's answer to an engine, an engine's to a phone): never a relay for others."""
-        if not 200 <= response.status < 300:
+    def forward_stateless(self, response: Response, source, *, orphan: bool = False) -> None:
+        """A 2xx retransmitted after its transaction ended, or (orphan) any answer to a transaction of an
+        edge process that died on our port: pop our Via and follow the next one, but only where calls
+        go (a phone's answer to an engine, an engine's to a phone): never a relay for others."""
+        if not (orphan or 200 <= response.status < 300):
             return
+        top = response.headers.get("Via")
+        if orphan and (top is None or parse_via(top).sent_by != self.edge.advertised):
+            return  # not a Via this port's edges put there
         response.headers.remove_first("Via")
         value = response.headers.get("Via")
         if value is None:

@@ -38,7 +38,7 @@ from telephony.sip import Request, Response, SipError, Via, make_response, parse
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
-STARTUP_REBUILD_WAIT = 60.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
+STARTUP_REBUILD_WAIT = 10.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
 TRANSACTION_LINGER = 32.0  # seconds a final answer is kept to absorb retransmissions (RFC 3261 Timer J)
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE"
 # Redis restarting or out of reach, or the SIP directory being rebuilt: 503 and a retry, never a 500
@@ -284,22 +284,32 @@ class Edge:
     def relay(self, token: str, response: Response, source: Source) -> None:
         payload = f"{source.ip} {source.port}\n".encode() + response.to_bytes()
         if token in self.peers:
-            self._relay(token, payload)
+            self._relay(token, payload, response, source)
         elif time.monotonic() - self._peers_loaded > 0.5:  # an edge started since we last looked?
             self._peers_loaded = time.monotonic()
 
             async def reload_then_relay() -> None:
                 await self.load_peers()
-                self._relay(token, payload)
+                self._relay(token, payload, response, source)
 
             self.background(reload_then_relay())
         else:
-            self.stats["unmatched_responses"] += 1
+            self.orphaned(response, source)
 
-    def _relay(self, token: str, payload: bytes) -> None:
+    def orphaned(self, response: Response, source: Source) -> None:
+        """An answer to a transaction of an edge process that is gone (it died, and we took its port):
+        passed on along its Vias as a stateless proxy would, so that a phone answering a call that was
+        ringing when that process died still reaches the engine."""
+        self.stats["unmatched_responses"] += 1
+        self.proxy.forward_stateless(response, source, orphan=True)
+
+    def _relay(self, token: str, payload: bytes, response: Response, source: Source) -> None:
         address = self.peers.get(token)
-        if address is None or self.peer is None:
+        if self.peer is None:
             self.stats["unmatched_responses"] += 1
+            return
+        if address is None:
+            self.orphaned(response, source)
             return
         self.peer.sendto(self._seal(payload) + payload, address)
         self.stats["relayed"] += 1
@@ -360,15 +370,17 @@ class Edge:
         await self.redis.set(f"{prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
         if self.peer is not None:
             host, port = self.peer.get_extra_info("sockname")[:2]
-            await self.redis.hset(f"{prefix}:edges", self.token, json.dumps([host, port, time.time()]))
+            await self.redis.hset(f"{prefix}:edges", self.token, json.dumps([host, port, time.time(), os.getpid()]))
         await self.load_peers()
 
     async def load_peers(self) -> None:
-        """The private sockets of the other live edge processes (see relay())."""
+        """The private sockets of the other live edge processes (see relay()). They share our port, so
+        they run on this host: one whose process is gone (killed: its entry is still fresh) is no
+        peer, and the answers to its transactions are passed on statelessly (orphaned())."""
         peers = {}
         for token, raw in (await self.redis.hgetall(f"{self.config.redis_prefix}:edges")).items():
-            host, port, at = json.loads(raw)
-            if token.decode() != self.token and time.time() - at < 30:
+            host, port, at, *pid = json.loads(raw)
+            if token.decode() != self.token and time.time() - at < 30 and (not pid or process_alive(pid[0])):
                 peers[token.decode()] = (host, port)
         self.peers = peers
 
@@ -376,10 +388,16 @@ class Edge:
         directory_sub, bans_sub = self.redis.pubsub(), self.redis.pubsub()
         background = [asyncio.create_task(self.directory.listen(directory_sub)),
                       asyncio.create_task(self.guard.listen(bans_sub))]  # fmt: skip
-        await self.guard.load()
-        await self.engines.refresh()
-        if not await self.directory.ensure(wait=STARTUP_REBUILD_WAIT):  # a rebuild of its own, or another's
-            log.error("the SIP directory is missing and was not rebuilt: REGISTERs get 503 until it is")
+        try:
+            await self.guard.load()
+            await self.engines.refresh()
+            if not await self.directory.ensure(wait=STARTUP_REBUILD_WAIT):  # a rebuild of its own, or another's
+                log.error("the SIP directory is missing and was not rebuilt: REGISTERs get 503 until it is")
+        except (OSError, redis.RedisError) as exc:
+            # Start all the same: phones get 503 with Retry-After rather than no answer, and the
+            # subscriptions load the bans and the directory watch rebuilds once Redis is back.
+            log.error("Redis is away at start (%s): requests get 503 until it is back", exc)
+            self.directory.check_soon()
         servers = await listen(self)
         self.peer = await open_peer_socket(self)
         servers.append(self.peer)
@@ -400,6 +418,16 @@ class Edge:
                 await self.redis.hdel(f"{self.config.redis_prefix}:edges", self.token)
             for task in background:
                 task.cancel()
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 def stamp_received(request: Request, source: Source) -> Via:

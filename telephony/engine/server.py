@@ -311,9 +311,10 @@ class Engine:
 
     async def close_lost_calls(self) -> None:
         """At start and every few seconds: the spools of this host's dead engines are taken over; the
-        records left open by engines that stopped heartbeating are closed (cause engine-lost, at their
-        last heartbeat), by whichever survivor gets there first; then each dead engine's call index
-        entries are removed and it leaves the registry."""
+        phones of the calls of engines that stopped heartbeating get a BYE and those engines' call index
+        entries are removed (neither needs the database); then their open records are closed (cause
+        engine-lost, at their last heartbeat), by whichever survivor gets there first, and only then
+        does each leave the registry, which holds that last heartbeat until the database has it."""
         key, prefix = registry_key(self.config.redis_prefix), self.config.redis_prefix
         while True:
             try:
@@ -325,18 +326,19 @@ class Engine:
                 now = time.time()
                 records = {raw: EngineInfo.from_json(raw) for raw in await self.redis.hvals(key)}
                 live = {e.id for e in records.values() if now - e.at < self.config.lost_after} | {self.id}
-                last_seen = {
-                    e.id: dt.datetime.fromtimestamp(e.at, dt.UTC) for e in records.values() if e.id not in live
-                }
+                dead = {raw: e for raw, e in records.items() if e.id not in live}
+                for engine in dead.values():
+                    ended = await end_lost_calls(self, engine.id)  # BYE to their phones (liveness.py)
+                    forgotten = await forget_engine(self.redis, prefix, engine.id)
+                    if ended or forgotten:
+                        log.warning("engine %s is gone: %d call index entries removed, %d legs hung up",
+                                    engine.id, forgotten, ended)  # fmt: skip
+                last_seen = {e.id: dt.datetime.fromtimestamp(e.at, dt.UTC) for e in dead.values()}
                 closed = await self.database.call(cdr_close_lost, live, last_seen=last_seen, now=_now())
                 if closed:
                     log.warning("closed %d call records of engines that are gone", closed)
-                for raw, dead in ((raw, e) for raw, e in records.items() if e.id not in live):
-                    ended = await end_lost_calls(self, dead.id)  # BYE to their phones (liveness.py)
-                    forgotten = await forget_engine(self.redis, prefix, dead.id)
-                    await self.redis.eval(DELETE_IF_MINE, 1, key, dead.id, raw)  # unless it came back
-                    log.warning("engine %s is gone: %d call index entries removed, %d legs hung up", dead.id,
-                                forgotten, ended)  # fmt: skip
+                for raw, engine in dead.items():
+                    await self.redis.eval(DELETE_IF_MINE, 1, key, engine.id, raw)  # unless it came back
             except DatabaseAway:  # said once by Database; the next round tries again
                 pass
             except Exception:

@@ -3,9 +3,11 @@ started again, clean Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -143,3 +145,44 @@ def test_supervise_restarts_a_dying_process_later_each_time_and_stops_everything
         time.sleep(0.1)
     else:
         raise AssertionError("Ctrl-C did not stop the other process")
+
+
+def test_supervise_starts_a_killed_redis_of_its_own_again(tmp_path):
+    """The PostgreSQL and Redis that `make run` started are part of the platform: killed, they come
+    back (here a real redis-server as platform/services.py starts it, killed with SIGKILL)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = (f"services.Redis(data=pathlib.Path({str(tmp_path / 'redis')!r}), port={port},"
+              f" log=pathlib.Path({str(tmp_path / 'redis.log')!r}))")  # fmt: skip
+    script = (
+        f"import pathlib, sys; sys.path.insert(0, 'platform'); import run, services; server = {server};"
+        f" server.start(); code = run.supervise([], servers=[server]); server.stop(); sys.exit(code)"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=Path(settings.BASE_DIR), stdout=subprocess.PIPE,
+                                  text=True, start_new_session=True)  # fmt: skip
+    client = redis.Redis(port=port)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.RedisError):
+                if client.ping():
+                    break
+            time.sleep(0.1)
+        client.set("kept", "yes")
+        pid = int((tmp_path / "redis" / "redis.pid").read_text())
+        time.sleep(1.2)  # the append-only file is written every second
+        os.kill(pid, signal.SIGKILL)
+        deadline, back = time.monotonic() + 20, None
+        while time.monotonic() < deadline and back is None:
+            with contextlib.suppress(redis.RedisError, ValueError, FileNotFoundError):
+                if int((tmp_path / "redis" / "redis.pid").read_text()) != pid and client.ping():
+                    back = client.get("kept")
+            time.sleep(0.2)
+        assert back == b"yes", "the killed Redis was not started again with its data"
+    finally:
+        supervisor.send_signal(signal.SIGINT)
+        assert supervisor.wait(20) == 0
+        client.close()
+    assert "Redis is down; starting it again" in supervisor.stdout.read()

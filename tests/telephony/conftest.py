@@ -66,12 +66,14 @@ class EdgeProcess:
             self.process.kill()
 
 
-def start_edge(port: int | None = None, **env) -> EdgeProcess:
+def start_edge(port: int | None = None, *, sync: bool = False, **env) -> EdgeProcess:
+    """A `manage.py sip_edge` on a free port (or `port`), once it answers OPTIONS; sync: it rebuilds the
+    SIP directory at start as `make run`'s edge does (the suite's edges share one, published by tests)."""
     port = port or free_port()
     log = Path(tempfile.gettempdir()) / f"ocx-test-edge-{port}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "sip_edge", "--port", str(port), "--no-sync"],
+            [sys.executable, "manage.py", "sip_edge", "--port", str(port), *([] if sync else ["--no-sync"])],
             cwd=settings.BASE_DIR, env={**os.environ, "DATABASE_URL": database_url(), **EDGE_ENV, **env},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -60,11 +60,11 @@ class EngineProcess:
                 self.process.wait()
 
 
-def start_engine(edge, *, database: str, spool: Path, port: int | None = None) -> EngineProcess:
+def start_engine(edge, *, database: str, spool: Path, port: int | None = None, **settings_env) -> EngineProcess:
     port, rtp = port or free_port(), free_port()
     log = Path(tempfile.gettempdir()) / f"ocx-test-engine-{port}-{time.monotonic_ns()}.log"
     env = {**os.environ, "DATABASE_URL": database, "OCX_CDR_SPOOL_DIR": str(spool), "OCX_ENGINE_DRAIN": "1",
-           "OCX_ENGINE_RING_TIMEOUT": "8"}  # fmt: skip
+           "OCX_ENGINE_RING_TIMEOUT": "8", **settings_env}  # fmt: skip
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "manage.py", "call_engine", "--port", str(port), "--rtp-ports", f"{rtp}-{rtp + 40}",
@@ -305,3 +305,27 @@ def test_a_dead_engines_open_records_end_at_its_last_heartbeat(world, edge, star
         engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, dead.id)
         with psycopg.connect(database_url(), autocommit=True) as db:
             db.execute("DELETE FROM billing_cdr WHERE call_uuid = %s", [call_uuid])
+
+
+def test_the_phones_of_an_engine_that_died_while_postgresql_was_away_are_hung_up_at_once(
+    two_lines, edge, pg_cut, started, tmp_path, clean_records
+):
+    """Ending a dead engine's calls at the phones needs no database: the survivor sends the BYEs while
+    PostgreSQL is still away, and closes the record when it returns."""
+    caller, callee, domain = two_lines
+    first = start_engine(edge, database=through(pg_cut), spool=tmp_path / "a", OCX_ENGINE_LOST_AFTER="3")
+    started.append(first)
+    incoming = call(caller, callee, domain, "c1")  # the only engine: the call is on it
+    survivor = start_engine(edge, database=through(pg_cut), spool=tmp_path / "b", OCX_ENGINE_LOST_AFTER="3")
+    started.append(survivor)
+    pg_cut.cut()
+    dead_id = first.info().id
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    callee.wait_call_state(incoming, "disconnected", timeout=15)
+    caller.wait_call_state("c1", "disconnected", timeout=5)
+    assert record(engine=dead_id)[5] is None, "the database is still away: nothing closed the record yet"
+    pg_cut.restore()
+    row = wait_for(lambda: (r := record(engine=dead_id)) and r[5] and r, "the record is closed", 15)
+    assert (row[1], row[2]) == ("answered", "engine-lost")
+    forget(dead_id)

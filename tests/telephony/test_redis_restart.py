@@ -266,3 +266,19 @@ def test_a_suspended_client_is_refused_without_counting_towards_a_ban(world, sip
         client_activate(actor=world.god, client=world.client_a1)
         sip_directory_sync()
     assert phone.register(SECRET).status == 200
+
+
+def test_an_edge_started_while_redis_is_down_answers_503_and_serves_once_it_is_back(own_redis, committed_lines, world):
+    """`make run` restarts an edge that died during a Redis outage: it must start all the same (its
+    start-up directory rebuild fails) and tell phones to come back, not leave them without an answer."""
+    own_redis.kill()
+    edge = start_edge(sync=True, REDIS_URL=own_redis.url, DATABASE_URL=database_url())
+    try:
+        phone = SipClient(edge.address, "101", world.client_a1.sip_domain)
+        answer = phone.register(SECRET)
+        assert answer.status == 503 and answer.get("Retry-After"), answer.raw
+        own_redis.restart(keep_data=False)
+        register_through(phone, SECRET, timeout=20)  # the directory is rebuilt once Redis is back
+        assert edge.process.poll() is None, edge.log_tail()
+    finally:
+        edge.stop()

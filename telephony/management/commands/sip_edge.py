@@ -5,6 +5,8 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from config.services import run_service
 from telephony.directory import sip_directory_sync
@@ -25,8 +27,14 @@ class Command(BaseCommand):
         overrides = {k: options[k] for k in ("host", "port") if options.get(k)}
         config = EdgeConfig.from_settings(**overrides)
         if not options["no_sync"]:
-            counts = sip_directory_sync()  # the only database work the edge does
-            self.stdout.write(f"SIP directory: {counts['domains']} domains, {counts['lines']} lines")
+            try:
+                counts = sip_directory_sync()  # the only database work the edge does
+            except (DatabaseError, RedisError) as exc:
+                # The edge serves from what Redis holds, and rebuilds the directory when it finds it
+                # missing; a PostgreSQL or Redis outage must not keep it from starting.
+                self.stderr.write(f"SIP directory not rebuilt at start ({exc}); serving what Redis holds")
+            else:
+                self.stdout.write(f"SIP directory: {counts['domains']} domains, {counts['lines']} lines")
         run_service(lambda: self.serve(config))
 
     async def serve(self, config: EdgeConfig) -> None:

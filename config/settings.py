@@ -209,9 +209,14 @@ TEMPLATES = [
     },
 ]
 
+# Connections are not kept between requests by default: daphne runs each request's database work on a
+# thread of its own, and persistent connections piled up per thread until PostgreSQL refused new ones
+# ("too many clients", answered 500) under a burst of requests. A pooler (PgBouncer) is the way to
+# reuse them in production.
 DATABASES = {
     "default": dj_database_url.parse(
-        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/opencentrex"), conn_max_age=60
+        env("DATABASE_URL", "postgres://postgres@127.0.0.1:5433/opencentrex"),
+        conn_max_age=int(env("OCX_DB_CONN_MAX_AGE", "0")),
     )
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"

@@ -14,7 +14,7 @@ from django.utils import timezone
 from tenants.dates import DAY_OUT_OF_RANGE, FIRST_DAY, LAST_DAY, day_start
 from tenants.models import Brand, Client, Role, User
 from tenants.services import CREATES, LOGO_MAX_BYTES
-from tenants.signin import SignInLocked, signin_check, signin_failed
+from tenants.signin import SignInLocked, signin_check, signin_failed, signin_succeeded
 
 TIMEZONES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
@@ -205,10 +205,12 @@ class PasswordForm(PasswordChangeForm):
         except SignInLocked as exc:
             raise forms.ValidationError(exc.message, code="locked") from exc
         try:
-            return super().clean_old_password()
+            old_password = super().clean_old_password()
         except forms.ValidationError:
             signin_failed(email=self.user.email, address=self.address)
             raise
+        signin_succeeded(email=self.user.email, address=self.address)
+        return old_password
 
 
 class TokenForm(forms.Form):

@@ -50,13 +50,46 @@ def _who(email: str) -> str:
     return email.strip().lower()[:254]  # what was typed, e-mail or not, bounded
 
 
+# Checks the locks and counts the attempt in one step, so that parallel attempts cannot all pass the
+# check before any of them is counted. KEYS: account lock, address lock, account count, address count;
+# ARGV: window, account limit, address limit, lockout. Returns the seconds of a lock, or 0.
+RESERVE = """
+local ttl = math.max(redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2]))
+if ttl > 0 then return ttl end
+local locked = 0
+for i, limit in ipairs({tonumber(ARGV[2]), tonumber(ARGV[3])}) do
+    local count = redis.call('INCR', KEYS[i + 2])
+    redis.call('EXPIRE', KEYS[i + 2], ARGV[1])
+    if count > limit then
+        redis.call('SET', KEYS[i], '1', 'EX', ARGV[4])
+        redis.call('DEL', KEYS[i + 2])
+        locked = tonumber(ARGV[4])
+    end
+end
+return locked
+"""
+# Gives an attempt back (it was no failure): each count down by one, never below nothing.
+RELEASE = """
+for _, key in ipairs(KEYS) do
+    if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0
+"""
+
+
+def _keys(kind_state: str, email: str, address: str) -> list[str]:
+    return [_key(kind_state, "account", _who(email)), _key(kind_state, "address", address)]
+
+
 def signin_check(*, email: str, address: str) -> None:
-    """Raise SignInLocked while the account or the address is locked."""
+    """Take an attempt before the password is checked: raise SignInLocked while the account or the
+    address is locked, or when this attempt is one past its limit. The attempt counts as a failure
+    until signin_succeeded or signin_released gives it back."""
+    config = settings.OCX_SIGNIN
     try:
-        pipe = get_redis().pipeline()
-        pipe.ttl(_key("lock", "account", _who(email)))
-        pipe.ttl(_key("lock", "address", address))
-        seconds = max(pipe.execute())
+        seconds = get_redis().eval(RESERVE, 4, *_keys("lock", email, address), *_keys("fail", email, address),
+                                   config["window"], config["account_failures"], config["address_failures"],
+                                   config["lockout"])  # fmt: skip
     except redis.RedisError:  # without Redis, sign-in keeps working unthrottled rather than not at all
         log.exception("sign-in throttle unavailable")
         return
@@ -65,15 +98,13 @@ def signin_check(*, email: str, address: str) -> None:
 
 
 def signin_failed(*, email: str, address: str) -> None:
-    """Count a wrong password; lock the account or the address that reaches its limit."""
+    """A wrong password (already counted by signin_check): lock the account or the address that
+    reached its limit, so that operators see the lock at once."""
     config = settings.OCX_SIGNIN
     try:
         r = get_redis()
+        account_failures, address_failures = (int(n or 0) for n in r.mget(_keys("fail", email, address)))
         pipe = r.pipeline()
-        for kind, who in (("account", _who(email)), ("address", address)):
-            pipe.incr(_key("fail", kind, who))
-            pipe.expire(_key("fail", kind, who), config["window"])
-        account_failures, _, address_failures, _ = pipe.execute()
         for kind, who, failures, limit in (
             ("account", _who(email), account_failures, config["account_failures"]),
             ("address", address, address_failures, config["address_failures"]),
@@ -87,10 +118,20 @@ def signin_failed(*, email: str, address: str) -> None:
         log.exception("sign-in throttle unavailable")
 
 
-def signin_succeeded(*, email: str) -> None:
-    """The right password: the account's count starts again (the address's runs on)."""
+def signin_succeeded(*, email: str, address: str) -> None:
+    """The right password: the account's count starts again, the address's gets this attempt back."""
     try:
-        get_redis().delete(_key("fail", "account", _who(email)))
+        r = get_redis()
+        r.eval(RELEASE, 1, _key("fail", "address", address))
+        r.delete(_key("fail", "account", _who(email)))
+    except redis.RedisError:
+        log.exception("sign-in throttle unavailable")
+
+
+def signin_released(*, email: str, address: str) -> None:
+    """No password was checked after all (a field was missing): the attempt is given back."""
+    try:
+        get_redis().eval(RELEASE, 2, *_keys("fail", email, address))
     except redis.RedisError:
         log.exception("sign-in throttle unavailable")
 

@@ -28,6 +28,7 @@ ERRORS = {
     "401": "No credentials, or a token or session not valid on this host.",
     "403": "Not allowed for the caller's role, or the client is suspended.",
     "404": "Nothing here: no such object in the caller's scope, no such page, or not served on this host.",
+    "429": "Too many wrong passwords for this account or from this address (`locked`): wait, or ask an operator.",
     "409": "In conflict with the object's state (such as a deck or message still in use, a call already ended).",
     "503": "No call engine could take the command; try again.",
 }

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from tenants.api.base import RefuseUnchangeable, ScopedRelatedField
 from tenants.models import ApiToken, Brand, Client, Role, User
 from tenants.services import client_primary_domain
-from tenants.signin import client_address, signin_check, signin_failed, signin_locks
+from tenants.signin import client_address, signin_check, signin_failed, signin_locks, signin_succeeded
 
 
 class AliasListField(serializers.ListField):
@@ -110,10 +110,12 @@ class PasswordChangeSerializer(serializers.Serializer):
     def validate_current_password(self, value: str) -> str:
         """Wrong guesses count like failed sign-ins (tenants/signin.py): too many answer 429 `locked`."""
         request = self.context["request"]
-        signin_check(email=request.user.email, address=client_address(request))
+        email, address = request.user.email, client_address(request)
+        signin_check(email=email, address=address)
         if not request.user.check_password(value):
-            signin_failed(email=request.user.email, address=client_address(request))
+            signin_failed(email=email, address=address)
             raise serializers.ValidationError("The current password is not right.")
+        signin_succeeded(email=email, address=address)
         return value
 
 

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from tenants import services
 from tenants.api import serializers as s
 from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.api.schema import error_answers
 from tenants.models import ApiToken, Brand, Client, Role, User
 
 
@@ -197,7 +198,7 @@ class PasswordView(APIView):
     """Change the caller's own password: the caller's other sessions and WebSockets end; with
     `sign_out_elsewhere`, its API tokens but the calling one are revoked too."""
 
-    @extend_schema(request=s.PasswordChangeSerializer, responses={204: None})
+    @extend_schema(request=s.PasswordChangeSerializer, responses={204: None, **error_answers(429)})
     def post(self, request):
         serializer = s.PasswordChangeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)

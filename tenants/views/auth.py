@@ -12,7 +12,14 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from tenants.routing import actor_refusal
-from tenants.signin import SignInLocked, client_address, signin_check, signin_failed, signin_succeeded
+from tenants.signin import (
+    SignInLocked,
+    client_address,
+    signin_check,
+    signin_failed,
+    signin_released,
+    signin_succeeded,
+)
 
 
 class PortalAuthenticationForm(AuthenticationForm):
@@ -32,8 +39,10 @@ class PortalAuthenticationForm(AuthenticationForm):
         except forms.ValidationError:
             signin_failed(email=email, address=address)
             raise
-        if self.user_cache is not None:  # not when a field was missing: nothing was checked
-            signin_succeeded(email=email)
+        if self.user_cache is not None:
+            signin_succeeded(email=email, address=address)
+        else:  # a field was missing: nothing was checked
+            signin_released(email=email, address=address)
         return cleaned
 
     def confirm_login_allowed(self, user):

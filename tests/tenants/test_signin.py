@@ -3,10 +3,14 @@ operators see the lock and lift it, and a password change can revoke everything 
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.test import Client as HttpClient
 
 from tenants.models import ApiToken, AuditEvent
+from tenants.signin import SignInLocked, signin_check, signin_failed
 from tests.conftest import PASSWORD
 from tests.pages import errors_above_form, field_error, messages_of
 
@@ -162,3 +166,28 @@ def test_the_api_shows_the_lock_and_lifts_it(world, api, limits):
     assert users.get(f"/api/v1/users/{extension.pk}/").json()["signin_locked_seconds"] > 0
     assert users.post(f"/api/v1/users/{extension.pk}/unlock/").json()["signin_locked_seconds"] == 0
     assert _signed_in(_sign_in(_browser(world, world.user_a1b, "198.51.100.31"), world.user_a1b.email, PASSWORD))
+
+
+def test_parallel_guesses_get_no_more_tries_than_sequential_ones(world, limits):
+    """Forty guesses at once (each as slow as a password hash) pass the check at most as often as the
+    limit allows: the attempt is counted before the password is checked, not after."""
+    email, passed, start = world.client_a2_op.email, [], threading.Barrier(40)
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            signin_check(email=email, address=f"192.0.2.{n}")
+        except SignInLocked:
+            return
+        passed.append(n)
+        time.sleep(0.05)  # the password hash
+        signin_failed(email=email, address=f"192.0.2.{n}")
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(passed) == LIMITS["account_failures"]
+    with pytest.raises(SignInLocked):
+        signin_check(email=email, address="192.0.2.200")

@@ -9,16 +9,15 @@ from django.core.exceptions import ValidationError
 
 from conferencing.models import Room
 from config.redis_store import get_redis
+from telephony import commands
 from telephony.callindex import where_key
-from telephony.calls import EngineUnavailable, NotPossible, ask_engine, live_engines
+from telephony.calls import EngineUnavailable, NotPossible, ask_engine, live_engines, refusal
+from telephony.commands import STARTING, ConferenceAction, ListConferences
 from telephony.engines import least_busy
 from tenants.errors import NotAllowed
 from tenants.models import Role
 
-ACTIONS = ("show", "mute", "unmute", "kick", "mute-all", "unmute-all", "lock", "unlock", "record", "stop-record",
-           "end", "dial-out", "trigger")  # fmt: skip
-STARTING = ("dial-out", "trigger")  # these start the conference when it does not run
-PARTICIPANT_ACTIONS = ("mute", "unmute", "kick")
+ACTIONS = commands.ACTIONS  # checked by the command type; the portal and the API offer them
 
 
 def may_control(actor, room: Room, client) -> bool:
@@ -40,12 +39,11 @@ def conference_live(*, actor, client, room: Room, action: str = "show", particip
     dial-out calls `number` into it; trigger calls the room's list (a hot conference)."""
     if not may_control(actor, room, client):
         raise NotAllowed("Only the room's moderator and the client's operators control its conference.")
-    if action not in ACTIONS:
-        raise ValidationError({"action": f"Choose one of: {', '.join(ACTIONS)}."})
-    if action in PARTICIPANT_ACTIONS and not participant:
-        raise ValidationError({"participant": "Name the participant (its id in the conference)."})
-    if action == "dial-out" and not (number.isdigit() and 2 <= len(number) <= 4):
-        raise ValidationError({"number": "Dial out to an extension number: 2 to 4 digits."})
+    command = ConferenceAction(client=client.pk, conference=room.conference_id, action=action,
+                               participant=participant, number=number)  # fmt: skip
+    problems = command.problems()
+    if problems:
+        raise ValidationError(problems)
     if action == "trigger" and not room.hot_list:
         raise ValidationError({"action": "The room has no numbers to call: fill in its list first."})
     engines = live_engines()
@@ -57,13 +55,11 @@ def conference_live(*, actor, client, room: Room, action: str = "show", particip
         if action == "show":
             return None
         raise NotPossible("The conference is not running: nobody is in it.")
-    command = {"type": "engine.conference", "client": client.pk, "conference": room.conference_id,
-               "action": action, "participant": participant, "number": number}  # fmt: skip
     answer = ask_engine(engine, command)
-    if not answer.get("ok"):
+    if not answer.ok:
         if action == "show":
             return None
-        raise NotPossible(f"Not done: {answer.get('error', 'refused')}.")
+        raise refusal(answer, "Not done")
     return answer["conference"]
 
 
@@ -73,7 +69,7 @@ def running_conferences(client_id: int | None = None) -> list[dict]:
     found = []
     for engine_id in live_engines():
         try:
-            answer = ask_engine(engine_id, {"type": "engine.conferences", "client": client_id})
+            answer = ask_engine(engine_id, ListConferences(client=client_id))
         except EngineUnavailable:  # a silent engine leaves its conferences out; the others show
             continue
         found += answer.get("conferences", [])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from celery import shared_task
 from django.utils import timezone
@@ -11,6 +12,8 @@ from django_tenants.utils import tenant_context
 from conferencing.models import Campaign, Target
 from conferencing.notifications import campaign_maybe_done, message_path, targets_due
 from telephony.calls import EngineUnavailable, ask_engine, live_engines
+from telephony.commands import Notify
+from telephony.engines import least_busy
 from tenants.models import Client
 
 log = logging.getLogger(__name__)
@@ -28,27 +31,30 @@ def campaign_dispatch(client_id: int, campaign_id: int) -> int:
             return 0
         now = timezone.now()
         due, next_in = targets_due(campaign, now)
-        engines = {e.id: e.calls for e in live_engines().values() if not e.draining and e.calls < e.capacity}
+        engines, sent = live_engines(), Counter()  # the calls sent to each engine in this round
         handed = 0
         for target in due:
-            if not engines:
+            engine = least_busy(engines.values(), sent)
+            if engine is None:
                 next_in = NO_ENGINE_RETRY
                 break
-            engine = min(engines, key=engines.get)
-            message = {"type": "engine.notify", "client": client.pk, "target": target.pk, "number": target.number,
-                       "message": str(message_path(client.pk, campaign.message_id)),
-                       "digit": campaign.confirm_digit}  # fmt: skip
+            command = Notify(client=client.pk, target=target.pk, number=target.number,
+                             message=str(message_path(client.pk, campaign.message_id)),
+                             digit=campaign.confirm_digit)  # fmt: skip
             Target.objects.filter(pk=target.pk).update(state=Target.State.CALLING, attempts=target.attempts + 1,
                                                        last_called_at=now, cause="")  # fmt: skip
             try:
-                ask_engine(engine, message)
+                answer = ask_engine(engine.id, command)
             except EngineUnavailable:
-                log.warning("engine %s did not take a notification call; trying another", engine)
+                answer = None
+            if answer is None or not answer.ok:
+                log.warning("engine %s did not take a notification call (%s); trying another", engine.id,
+                            answer.detail if answer else "no answer")  # fmt: skip
                 Target.objects.filter(pk=target.pk).update(state=target.state, attempts=target.attempts)
-                engines.pop(engine)
+                engines.pop(engine.id)
                 next_in = NO_ENGINE_RETRY
                 continue
-            engines[engine] += 1
+            sent[engine.id] += 1
             handed += 1
         if due and next_in is None:
             next_in = campaign.retry_seconds

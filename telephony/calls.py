@@ -14,25 +14,36 @@ from django_tenants.utils import schema_context
 
 from billing.models import Cdr
 from config.redis_store import get_redis
+from telephony import commands
+from telephony.commands import Answer, CallCommand, Code, Command
 from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
 from telephony.models import Extension
 from tenants.audit import audit
-from tenants.errors import NotAllowed, PlatformError
+from tenants.errors import CallEnded, EngineUnavailable, NotAllowed, NotPossible, PlatformError
 from tenants.models import Client, Role
 
 ENGINE_ANSWER_TIMEOUT = 3.0
 
 
-class CallEnded(PlatformError):
-    code = "call-ended"
-    status = 409
+# The API's error for each code an engine answers (telephony.commands.Code): the one place they meet.
+API_ERRORS: dict[Code, type[PlatformError]] = {
+    Code.BAD_COMMAND: EngineUnavailable,
+    Code.ENGINE_UNAVAILABLE: EngineUnavailable,
+    Code.NO_SUCH_CALL: CallEnded,
+    Code.NOT_ANSWERED: NotPossible,
+    Code.NOT_ON_HOLD: NotPossible,
+    Code.NO_LINE_IN_COMMON: NotPossible,
+    Code.NOT_POSSIBLE: NotPossible,
+    Code.CONFERENCE_NOT_RUNNING: NotPossible,
+    Code.NO_SUCH_ROOM: NotPossible,
+    Code.NO_SUCH_PARTICIPANT: NotPossible,
+    Code.NO_NUMBERS_TO_CALL: NotPossible,
+}
 
 
-class EngineUnavailable(PlatformError):
-    """The engine that holds the call is gone or does not answer."""
-
-    code = "engine-unavailable"
-    status = 503
+def refusal(answer: Answer, doing: str) -> PlatformError:
+    """The API's error for an engine's refusal, its detail after `doing` ("Not parked: ...")."""
+    return API_ERRORS[answer.code](f"{doing}: {answer.detail or answer.code}.")
 
 
 def live_engines() -> dict[str, EngineInfo]:
@@ -53,26 +64,25 @@ async def _ask(engine_id: str, message: dict, timeout: float) -> dict:
         await layer.close_pools()
 
 
-def ask_engine(engine_id: str, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> dict:
+def ask_engine(engine_id: str, command: Command, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> Answer:
     """A command to a live engine and its answer; EngineUnavailable when it is gone or silent."""
     if engine_id not in live_engines():
         raise EngineUnavailable(f"The engine {engine_id} is not running.")
     try:
-        return async_to_sync(_ask)(engine_id, message, timeout)
+        return Answer.from_message(async_to_sync(_ask)(engine_id, command.to_message(), timeout))
     except TimeoutError:
         raise EngineUnavailable(f"The engine {engine_id} does not answer.") from None
 
 
-class NotPossible(PlatformError):
-    code = "not-possible"
-    status = 409
-
-
-def _command(cdr: Cdr, message: dict, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> dict:
-    """Send a command to the engine that holds the call; its answer, or a clear error."""
+def _command(cdr: Cdr, command: type[CallCommand], doing: str, *, timeout: float = ENGINE_ANSWER_TIMEOUT,
+             **fields) -> Answer:  # fmt: skip
+    """Send a command to the engine that holds the call; its answer, or the API's error for its refusal."""
     if cdr.ended_at is not None:
         raise CallEnded("This call has ended already.")
-    return ask_engine(cdr.engine, {**message, "call": str(cdr.call_uuid)}, timeout=timeout)
+    answer = ask_engine(cdr.engine, command(call=str(cdr.call_uuid), **fields), timeout=timeout)
+    if not answer.ok:
+        raise refusal(answer, doing)
+    return answer
 
 
 def _other_party(actor, cdr: Cdr, field: str, question: str) -> str:
@@ -87,8 +97,7 @@ def _other_party(actor, cdr: Cdr, field: str, question: str) -> str:
 
 def call_hangup(*, actor, cdr: Cdr) -> None:
     """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
-    if not _command(cdr, {"type": "engine.hangup"}).get("ok"):
-        raise CallEnded("The engine holds no such call any more.")
+    _command(cdr, commands.Hangup, "Not hung up")
 
 
 def call_hold(*, actor, cdr: Cdr, held: str | None = None) -> str:
@@ -98,16 +107,12 @@ def call_hold(*, actor, cdr: Cdr, held: str | None = None) -> str:
         held = _other_party(actor, cdr, "held", "Say who to put on hold: caller or callee.")
     if held not in ("caller", "callee"):
         raise ValidationError({"held": "Choose caller or callee."})
-    answer = _command(cdr, {"type": "engine.hold", "held": held})
-    if not answer.get("ok"):
-        raise NotPossible(f"Not possible: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Hold, "Not possible", held=held)
     return held
 
 
 def call_resume(*, actor, cdr: Cdr) -> None:
-    answer = _command(cdr, {"type": "engine.resume"})
-    if not answer.get("ok"):
-        raise NotPossible(f"Not possible: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Resume, "Not possible")
 
 
 def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> str:
@@ -117,10 +122,8 @@ def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> st
     if leaving is None:  # the actor leaves: the actor is the party the actor's other party is not
         other = _other_party(actor, cdr, "leaving", "Say who leaves: caller or callee.")
         leaving = "callee" if other == "caller" else "caller"
-    answer = _command(cdr, {"type": "engine.transfer", "to": to, "leaving": leaving},
-                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
-    if not answer.get("ok"):
-        raise NotPossible(f"Not transferred: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Transfer, "Not transferred", to=to, leaving=leaving,
+             timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     return leaving
 
 
@@ -133,12 +136,10 @@ def call_join(*, actor, cdr: Cdr, other: Cdr) -> None:
         raise CallEnded("The consultation call has ended already.")
     if other.engine != cdr.engine:
         raise NotPossible("Not transferred: the two calls are held by different engines.")
-    answer = _command(cdr, {"type": "engine.join", "with": str(other.call_uuid)})
-    if not answer.get("ok"):
-        raise NotPossible(f"Not transferred: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Join, "Not transferred", other=str(other.call_uuid))
 
 
-SUPERVISION_MODES = ("monitor", "whisper", "barge")
+SUPERVISION_MODES = commands.SUPERVISION_MODES
 
 
 def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "callee") -> None:
@@ -151,10 +152,8 @@ def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "calle
         raise ValidationError({"agent": "Choose caller or callee."})
     if not extension.may_barge:
         raise NotAllowed(f"Line {extension.number} may not monitor, whisper or barge; an operator can allow it.")
-    answer = _command(cdr, {"type": "engine.supervise", "number": extension.number, "mode": mode, "agent": agent},
-                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
-    if not answer.get("ok"):
-        raise NotPossible(f"Not joined: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Supervise, "Not joined", number=extension.number, mode=mode, agent=agent,
+             timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     # The engine's own audit row names the line; this one the person who asked for it.
     audit(actor, "call.supervise.request", cdr.call_uuid, client=Client.objects.get(pk=cdr.client_id),
           line=extension.number, mode=mode, agent=agent)  # fmt: skip
@@ -168,20 +167,15 @@ def call_park(*, actor, cdr: Cdr, parked: str | None = None) -> int:
         parked = _other_party(actor, cdr, "parked", "Say who to park: caller or callee.")
     if parked not in ("caller", "callee"):
         raise ValidationError({"parked": "Choose caller or callee."})
-    answer = _command(cdr, {"type": "engine.park", "parked": parked})
-    if not answer.get("ok"):
-        raise NotPossible(f"Not parked: {answer.get('error', 'refused')}.")
-    return answer["slot"]
+    return _command(cdr, commands.Park, "Not parked", parked=parked)["slot"]
 
 
 def call_retrieve(*, actor, cdr: Cdr, extension) -> None:
     """Take a parked call back: the engine rings the line `extension` and joins it to the parked party
     once answered (waits up to the ring timeout); NotPossible when the call is not parked or nobody
     answered (the call stays parked)."""
-    answer = _command(cdr, {"type": "engine.retrieve", "number": extension.number},
-                      timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
-    if not answer.get("ok"):
-        raise NotPossible(f"Not retrieved: {answer.get('error', 'refused')}.")
+    _command(cdr, commands.Retrieve, "Not retrieved", number=extension.number,
+             timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
 
 
 def call_originate(*, actor, client, to: str, extension) -> str:
@@ -197,5 +191,7 @@ def call_originate(*, actor, client, to: str, extension) -> str:
     engine = least_busy(live_engines().values())
     if engine is None:
         raise EngineUnavailable("No call engine is running.")
-    message = {"type": "engine.originate", "client": client.pk, "extension": extension.pk, "to": to}
-    return ask_engine(engine.id, message)["call"]
+    answer = ask_engine(engine.id, commands.Originate(client=client.pk, extension=extension.pk, to=to))
+    if not answer.ok:
+        raise refusal(answer, "Not called")
+    return answer["call"]

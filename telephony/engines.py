@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 HEARTBEAT = 1.0
@@ -51,11 +51,25 @@ class EngineInfo:
         return (now or time.time()) - self.at <= STALE_AFTER
 
 
-def least_busy(engines: Iterable[EngineInfo]) -> EngineInfo | None:
-    """Of these engines, the one that takes calls (not draining, below its capacity) with the
-    smallest share of its capacity in use; None when none takes calls."""
-    ready = [e for e in engines if not e.draining and e.calls < e.capacity]
-    return min(ready, key=lambda e: e.calls / max(e.capacity, 1), default=None)
+def load(engine: EngineInfo, handed: int = 0) -> float:
+    """The share of an engine's capacity in use: the calls it reported plus `handed`, the calls sent
+    to it since its heartbeat by whoever is choosing."""
+    return (engine.calls + handed) / max(engine.capacity, 1)
+
+
+def by_load(engines: Iterable[EngineInfo], handed: Mapping[str, int] | None = None) -> list[EngineInfo]:
+    """The engines that take calls (not draining, below their capacity), least busy first, those
+    that lost PostgreSQL last (they take only what their cached dial plans route). The one ordering
+    rule for every choice of engine: the edge's new calls, click-to-call, conferences, campaigns."""
+    handed = handed or {}
+    ready = [e for e in engines if not e.draining and load(e, handed.get(e.id, 0)) < 1]
+    return sorted(ready, key=lambda e: (not e.database, load(e, handed.get(e.id, 0))))
+
+
+def least_busy(engines: Iterable[EngineInfo], handed: Mapping[str, int] | None = None) -> EngineInfo | None:
+    """The first engine by_load() would choose; None when none takes calls."""
+    ranked = by_load(engines, handed)
+    return ranked[0] if ranked else None
 
 
 def engine_channel(engine_id: str) -> str:

@@ -17,3 +17,23 @@ class NotAllowed(PlatformError):
 
     code = "not-allowed"
     status = 403
+
+
+class NotPossible(PlatformError):
+    """Not possible in the object's state now (an engine refused a call or conference command...)."""
+
+    code = "not-possible"
+    status = 409
+
+
+class CallEnded(PlatformError):
+    code = "call-ended"
+    status = 409
+
+
+class EngineUnavailable(PlatformError):
+    """No call engine could take the command: the one that holds the call is gone or does not
+    answer, none runs, or it did not understand the command (another version, during an upgrade)."""
+
+    code = "engine-unavailable"
+    status = 503

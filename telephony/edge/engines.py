@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 
-from telephony.engines import EngineInfo, registry_key
+from telephony.engines import EngineInfo, by_load, registry_key
 
 log = logging.getLogger(__name__)
 REFRESH = 1.0
@@ -62,12 +62,7 @@ class EngineRegistry:
         """Live engines that take calls, least busy first; those that lost PostgreSQL last (they
         answer 503 to what their cached dial plans cannot route, and the next engine gets it)."""
         now = time.time()
-        live = [e for e in self.engines.values() if e.fresh(now) and not e.draining]
-
-        def load(engine: EngineInfo) -> float:
-            return (engine.calls + self.handed[engine.id]) / max(engine.capacity, 1)
-
-        return sorted((e for e in live if load(e) < 1), key=lambda e: (not e.database, load(e)))
+        return by_load((e for e in self.engines.values() if e.fresh(now)), self.handed)
 
     def by_id(self, engine_id: str) -> EngineInfo | None:
         """A live engine by id (draining or not), or None."""

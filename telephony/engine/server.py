@@ -24,7 +24,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.redis_store import follow
+from telephony import commands
 from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
+from telephony.commands import Answer, CallCommand, Code, parse
 from telephony.engine.calls import Call, OriginatedCall
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.conference import Conference
@@ -360,100 +362,105 @@ class Engine:
                 log.exception("engine command failed: %r", message)
 
     async def command(self, message: dict) -> None:
-        kind, reply_to = message.get("type"), message.get("reply_to")
-        call = self.find(message.get("call"))
-        if kind == "engine.originate":
-            call = OriginatedCall(self, client=int(message["client"]), extension=int(message["extension"]),
-                                  dialled=str(message["to"]))  # fmt: skip
-            self.background(call.start())
-            result = {"ok": True, "call": str(call.uuid)}
-        elif kind == "engine.calls":
-            result = {"ok": True, "calls": [c.summary() for c in self.live()]}
-        elif kind == "engine.notify":
-            call = Notify(self, client=int(message["client"]), target=int(message["target"]),
-                          number=str(message["number"]), message=str(message["message"]),
-                          digit=str(message.get("digit", "1")))  # fmt: skip
-            self.background(call.start())
-            result = {"ok": True, "call": str(call.uuid)}
-        elif kind == "engine.conference":
-            result = await self.conference_command(message)
-        elif kind == "engine.conferences":
-            result = {"ok": True, "conferences": [c.summary() for c in self.conferences.values()
-                                                  if message.get("client") in (None, c.client)]}  # fmt: skip
-        elif call is None:
-            result = {"ok": False, "error": "no such call"}
-        elif kind == "engine.hangup":
-            call.hangup("api")
-            result = {"ok": True}
-        elif kind == "engine.hold":
-            result = {"ok": call.hold(message.get("held", "callee")), "error": "the call is not answered"}
-        elif kind == "engine.resume":
-            result = {"ok": call.resume(), "error": "the call is not on hold"}
-        elif kind == "engine.transfer":  # as long as the target rings: answered from a task of its own
-
-            async def transfer_then_reply() -> None:
-                problem = await call.transfer(message["leaving"], message["to"])
-                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
-
-            self.background(transfer_then_reply())
+        """One command (telephony/commands.py) through the dispatch table; a message that is none is
+        answered `bad-command`. Commands that ring a phone answer from a task of their own."""
+        reply_to = message.get("reply_to") if isinstance(message, dict) else None
+        command = parse(message)
+        if isinstance(command, Answer):
+            log.warning("bad engine command %r: %s", message, command.detail)
+            await self.reply(reply_to, command)
             return
-        elif kind == "engine.park":
-
-            async def park_then_reply() -> None:
-                slot = await call.park(message.get("parked", "caller"))
-                ok = isinstance(slot, int)
-                await self.reply(reply_to, {"ok": ok, "slot": slot if ok else None, "error": "" if ok else slot})
-
-            self.background(park_then_reply())
-            return
-        elif kind == "engine.join":  # attended transfer: the line common to both calls leaves them
-            other = self.find(message.get("with"))
-            mine = {number: side for side, number in call.lines.items()}
-            common = [(mine[n], side) for side, n in (other.lines.items() if other else ()) if n in mine]
-            if other is None or not common:
-                result = {"ok": False, "error": "the calls have no line in common" if other else "no such call"}
-            else:
-                problem = call.join_with(other, *common[0])
-                result = {"ok": problem is None, "error": problem or ""}
-        elif kind == "engine.supervise":  # ring the supervisor's line; the reply waits for its answer
-
-            async def supervise_then_reply() -> None:
-                problem = await call.supervise_to(str(message["number"]), message["mode"], message["agent"])
-                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
-
-            self.background(supervise_then_reply())
-            return
-        elif kind == "engine.retrieve":  # ring the retrieving line; the reply waits for its answer
-
-            async def retrieve_then_reply() -> None:
-                problem = await call.retrieve_to(str(message["number"]))
-                await self.reply(reply_to, {"ok": problem is None, "error": problem or ""})
-
-            self.background(retrieve_then_reply())
-            return
+        if isinstance(command, CallCommand):
+            call = self.find(command.call)
+            if call is None:
+                await self.reply(reply_to, Answer.refused(Code.NO_SUCH_CALL, "no such call"))
+                return
+            work = CALL_HANDLERS[type(command)](self, call, command)
         else:
-            result = {"ok": False, "error": f"unknown command {kind!r}"}
-        await self.reply(reply_to, result)
+            work = HANDLERS[type(command)](self, command)
+        if command.answers_later:
 
-    async def conference_command(self, message: dict) -> dict:
-        """Live control of a conference: show, mute/unmute (a participant or all), kick, lock, unlock,
-        record, stop-record, end; dial-out (a number) and trigger (a hot room's call-out) also start it."""
-        client, conference_id = int(message.get("client", 0)), str(message.get("conference"))
-        action, who = message.get("action"), str(message.get("participant") or "")
-        conference = self.conferences.get((client, conference_id))
-        if action in ("dial-out", "trigger") and (conference is None or conference.ended):
+            async def answer_later() -> None:
+                await self.reply(reply_to, await work)
+
+            self.background(answer_later())
+            return
+        await self.reply(reply_to, await work)
+
+    async def _originate(self, command: commands.Originate) -> Answer:
+        call = OriginatedCall(self, client=command.client, extension=command.extension, dialled=command.to)
+        self.background(call.start())
+        return Answer.done(call=str(call.uuid))
+
+    async def _notify(self, command: commands.Notify) -> Answer:
+        call = Notify(self, client=command.client, target=command.target, number=command.number,
+                      message=command.message, digit=command.digit)  # fmt: skip
+        self.background(call.start())
+        return Answer.done(call=str(call.uuid))
+
+    async def _list_calls(self, command: commands.ListCalls) -> Answer:
+        return Answer.done(calls=[c.summary() for c in self.live()])
+
+    async def _list_conferences(self, command: commands.ListConferences) -> Answer:
+        return Answer.done(conferences=[c.summary() for c in self.conferences.values()
+                                        if command.client in (None, c.client)])  # fmt: skip
+
+    async def _hangup(self, call: Call, command: commands.Hangup) -> Answer:
+        call.hangup("api")
+        return Answer.done()
+
+    async def _hold(self, call: Call, command: commands.Hold) -> Answer:
+        return (
+            Answer.done() if call.hold(command.held) else Answer.refused(Code.NOT_ANSWERED, "the call is not answered")
+        )
+
+    async def _resume(self, call: Call, command: commands.Resume) -> Answer:
+        return Answer.done() if call.resume() else Answer.refused(Code.NOT_ON_HOLD, "the call is not on hold")
+
+    async def _transfer(self, call: Call, command: commands.Transfer) -> Answer:  # as long as the target rings
+        problem = await call.transfer(command.leaving, command.to)
+        return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
+
+    async def _park(self, call: Call, command: commands.Park) -> Answer:
+        slot = await call.park(command.parked)
+        return Answer.done(slot=slot) if isinstance(slot, int) else Answer.refused(Code.NOT_POSSIBLE, slot)
+
+    async def _join(self, call: Call, command: commands.Join) -> Answer:
+        """Attended transfer: the line common to both calls leaves them."""
+        other = self.find(command.other)
+        if other is None:
+            return Answer.refused(Code.NO_SUCH_CALL, "no such call")
+        mine = {number: side for side, number in call.lines.items()}
+        common = [(mine[n], side) for side, n in other.lines.items() if n in mine]
+        if not common:
+            return Answer.refused(Code.NO_LINE_IN_COMMON, "the calls have no line in common")
+        problem = call.join_with(other, *common[0])
+        return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
+
+    async def _supervise(self, call: Call, command: commands.Supervise) -> Answer:  # waits for the answer
+        problem = await call.supervise_to(command.number, command.mode, command.agent)
+        return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
+
+    async def _retrieve(self, call: Call, command: commands.Retrieve) -> Answer:  # waits for the answer
+        problem = await call.retrieve_to(command.number)
+        return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
+
+    async def _conference(self, command: commands.ConferenceAction) -> Answer:
+        """Live control of a conference (the action checked by its command type); dial-out and
+        trigger also start it."""
+        client, action, who = command.client, command.action, command.participant
+        conference = self.conferences.get((client, command.conference))
+        if action in commands.STARTING and (conference is None or conference.ended):
             plan = self.dialplans.cached(client) or await sync_to_async(self.dialplans.load,
                                                                         thread_sensitive=False)(client)  # fmt: skip
-            room = plan.rooms.get(conference_id)
+            room = plan.rooms.get(command.conference)
             conference = await self.conference(client, room) if room is not None else None
             if conference is None:
-                return {"ok": False, "error": "no such room, or its conference runs on another engine"}
+                return Answer.refused(Code.NO_SUCH_ROOM, "no such room, or its conference runs on another engine")
         if conference is None or conference.ended:
-            return {"ok": False, "error": "the conference is not running"}
-        if action == "show":
-            return {"ok": True, "conference": conference.summary()}
-        if action in ("mute", "unmute", "kick") and who not in conference.participants:
-            return {"ok": False, "error": "no such participant"}
+            return Answer.refused(Code.CONFERENCE_NOT_RUNNING, "the conference is not running")
+        if action in commands.PARTICIPANT_ACTIONS and who not in conference.participants:
+            return Answer.refused(Code.NO_SUCH_PARTICIPANT, "no such participant")
         if action in ("mute", "unmute"):
             conference.mute(who, action == "mute")
         elif action == "kick":
@@ -467,21 +474,16 @@ class Engine:
         elif action == "end":
             conference.end("ended-by-api")
         elif action == "dial-out":
-            number = str(message.get("number") or "")
-            if not number.isdigit():
-                return {"ok": False, "error": "name the number to call"}
-            conference.dial_out(number)
+            conference.dial_out(command.number)
         elif action == "trigger":
             if not conference.room.hot_numbers.strip():
-                return {"ok": False, "error": "the room has no numbers to call"}
+                return Answer.refused(Code.NO_NUMBERS_TO_CALL, "the room has no numbers to call")
             conference.trigger()
-        else:
-            return {"ok": False, "error": f"unknown action {action!r}"}
-        return {"ok": True, "conference": conference.summary()}
+        return Answer.done(conference=conference.summary())
 
-    async def reply(self, reply_to: str | None, result: dict) -> None:
+    async def reply(self, reply_to: str | None, answer: Answer) -> None:
         if reply_to:
-            await get_channel_layer().send(reply_to, {"type": "engine.reply", **result})
+            await get_channel_layer().send(reply_to, answer.to_message())
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -528,3 +530,23 @@ class Engine:
             log.error("%d call records were not written before the engine stopped; they wait in the spool for "
                       "the next engine of this host", self.cdrs.pending)  # fmt: skip
         self.cdrs.close_spool()
+
+
+# The engine's commands, by type (telephony/commands.py): those about one call get it found first.
+HANDLERS = {
+    commands.Originate: Engine._originate,
+    commands.Notify: Engine._notify,
+    commands.ListCalls: Engine._list_calls,
+    commands.ListConferences: Engine._list_conferences,
+    commands.ConferenceAction: Engine._conference,
+}
+CALL_HANDLERS = {
+    commands.Hangup: Engine._hangup,
+    commands.Hold: Engine._hold,
+    commands.Resume: Engine._resume,
+    commands.Transfer: Engine._transfer,
+    commands.Park: Engine._park,
+    commands.Join: Engine._join,
+    commands.Supervise: Engine._supervise,
+    commands.Retrieve: Engine._retrieve,
+}

@@ -7,11 +7,11 @@ a thread (its own connection, committed) and removed at the end."""
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 import time
 import wave
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -25,14 +25,14 @@ from tests.waiting import committed
 
 
 def tone_wav(freq: float, seconds: float) -> bytes:
-    path = Path("/tmp") / f"ocx-test-tone-{freq}.wav"
-    with wave.open(str(path), "wb") as out:
+    buffer = io.BytesIO()  # in memory: a shared file in /tmp was raced by another checkout's run
+    with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(16000)
         out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 16000)))
                                  for n in range(int(16000 * seconds))))  # fmt: skip
-    return path.read_bytes()
+    return buffer.getvalue()
 
 
 def in_client(world, function):

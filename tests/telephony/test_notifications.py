@@ -96,7 +96,7 @@ def test_a_campaign_plays_its_message_records_confirmations_and_calls_again_who_
     assert committed(tasks.campaign_dispatch, world.client_a1.pk, campaign.pk) == 1, "only 103 is called again"
     at_third = third.wait_incoming()["call"]
     third.wait_call_state(at_third, "confirmed")
-    time.sleep(1.0)
+    time.sleep(1.0)  # the callee listens a second, then hangs up without confirming
     third.hangup(at_third)  # heard it, did not confirm
     deadline = time.monotonic() + 10
     while targets()["103"].state == "calling" and time.monotonic() < deadline:
@@ -118,9 +118,9 @@ def test_a_message_is_recorded_by_phone_by_its_maker_only(world, lines, library)
 
     caller.call("r", f"sip:*89{message.pk}@{domain}")
     caller.wait_call_state("r", "confirmed")
-    time.sleep(0.5)
+    time.sleep(0.5)  # the prompt plays a moment before the key cuts it
     caller.dtmf("r", "*")  # any key cuts the prompt short: the recording starts
-    time.sleep(0.8)
+    time.sleep(0.8)  # the beep, and the recording has begun, before the caller speaks
     caller.play_tone("r", [600], 1500)
     caller.wait_tone_done("r")
     caller.dtmf("r", "#")

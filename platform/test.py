@@ -80,13 +80,18 @@ def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | 
 
 
 def delete_keys(redis_url: str, prefix: str) -> None:
-    """This run's keys only: other runs on the same Redis keep theirs."""
+    """This run's keys only: other runs on the same Redis keep theirs. In its Redis database and the
+    end-to-end platform's (2, tests/e2e): keys under the run's prefixes, its Celery queues (named like
+    the prefixes) and their bindings."""
     import redis
 
-    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(redis_url) as client:
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
+    patterns = [f"{name}{tail}" for name in (prefix, f"{prefix}-e2e") for tail in (":*", "")]
+    patterns += [f"_kombu.binding*.{name}" for name in (prefix, f"{prefix}-e2e")]
+    for url in {redis_url, redis_url.rsplit("/", 1)[0] + "/2"}:
+        with contextlib.suppress(redis.RedisError), redis.Redis.from_url(url) as client:
+            keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
 
 
 def main(pytest_args: list[str]) -> int:

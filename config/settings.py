@@ -220,6 +220,10 @@ DATABASES = {
     )
 }
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# The test database's name (pytest-django): platform/test.py gives each run its own, so two checkouts
+# can run their tests at once on one PostgreSQL.
+if env("OCX_TEST_DB_NAME", ""):
+    DATABASES["default"]["TEST"] = {"NAME": env("OCX_TEST_DB_NAME", "")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6380/0")

@@ -19,6 +19,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,14 +215,48 @@ class Redis:
             time.sleep(0.05)
 
 
+# Test runs using the servers on these ports, one file per run (platform/test.py): the run that
+# started the servers stops them only when no other run, from any checkout, still uses them.
+LEASES = Path(tempfile.gettempdir()) / f"ocx-test-runs-{PG_PORT}-{REDIS_PORT}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def lease_take() -> Path:
+    LEASES.mkdir(parents=True, exist_ok=True)
+    lease = LEASES / str(os.getpid())
+    lease.touch()
+    return lease
+
+
+def lease_give_back(lease: Path) -> bool:
+    """Give the lease back; True when no other live run holds one (the servers may stop)."""
+    lease.unlink(missing_ok=True)
+    others = [p for p in LEASES.iterdir() if p.name.isdigit() and _alive(int(p.name))] if LEASES.exists() else []
+    return not others
+
+
 def ensure_up() -> list:
     """Start what is needed and not running; set DATABASE_URL / REDIS_URL; return what we started."""
     started = []
     if not os.environ.get("DATABASE_URL"):
         pg = Postgres()
         if not pg.running():
-            pg.start()
-            started.append(pg)
+            try:
+                pg.start()
+                started.append(pg)
+            except (subprocess.CalledProcessError, SystemExit):
+                if not pg.running():  # else another checkout started its server on our port meanwhile
+                    raise
+                pg.create_database(PG_DB)
         else:
             pg.create_database(PG_DB)
         os.environ["DATABASE_URL"] = local_database_url()

@@ -2,13 +2,18 @@
 
 Same bootstrap as `make run` (project-local PostgreSQL and Redis unless DATABASE_URL / REDIS_URL
 are set), on its own Redis database, key prefix and Celery queue so a running platform never
-sees the tests. Installs Debian's Chromium, SIPp and Kamailio (the tests' browser and reference SIP
+sees the tests. Each run names its own test database, key prefix, Celery queue and call-record
+spool after a run id (the checkout and the process), so two checkouts can test at once on the same
+servers; the run drops its test database and keys at the end, and leaves the servers up while
+another run still uses them. Installs Debian's Chromium, SIPp and Kamailio (the tests' browser and reference SIP
 peers) when root and missing.
 Extra arguments go to pytest: `python platform/test.py -k isolation`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import shutil
 import subprocess
@@ -42,21 +47,72 @@ def ensure_debian_tools() -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=apt_env)
 
 
+def run_id() -> str:
+    """This run's own name: the checkout (short hash of its path) and the process."""
+    return f"{hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]}_{os.getpid()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | None = None) -> None:
+    """Drop these databases, and (stale_of = a checkout's hash) that checkout's test databases whose
+    run died without dropping them."""
+    import psycopg
+
+    admin = database_url.rsplit("/", 1)[0] + "/postgres"
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        if stale_of:
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"test_ocx_{stale_of}_%"])
+            for (name,) in rows.fetchall():
+                pid = name.removeprefix(f"test_ocx_{stale_of}_").split("_", 1)[0]
+                if pid.isdigit() and not _pid_alive(int(pid)):
+                    names = [*names, name]
+        for name in names:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_keys(redis_url: str, prefix: str) -> None:
+    """This run's keys only: other runs on the same Redis keep theirs. In its Redis database and the
+    end-to-end platform's (2, tests/e2e): keys under the run's prefixes, its Celery queues (named like
+    the prefixes) and their bindings."""
+    import redis
+
+    patterns = [f"{name}{tail}" for name in (prefix, f"{prefix}-e2e") for tail in (":*", "")]
+    patterns += [f"_kombu.binding*.{name}" for name in (prefix, f"{prefix}-e2e")]
+    for url in {redis_url, redis_url.rsplit("/", 1)[0] + "/2"}:
+        with contextlib.suppress(redis.RedisError), redis.Redis.from_url(url) as client:
+            keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
+            for start in range(0, len(keys), 1000):
+                client.delete(*keys[start : start + 1000])
+
+
 def main(pytest_args: list[str]) -> int:
     os.chdir(ROOT)
     ensure_debian_tools()
     started = services.ensure_up()
+    run = run_id()
+    lease = services.lease_take()
     env = dict(os.environ)
     if env["REDIS_URL"] == services.local_redis_url():
         env["REDIS_URL"] = services.local_redis_url(db=1)
-    env.setdefault("OCX_REDIS_PREFIX", "ocx-test")
-    env.setdefault("CELERY_QUEUE", "ocx-test")
-    # The test engines' call-record spools: never the running platform's, and emptied with the test
-    # database (--create-db), so that no engine takes over writes meant for another database.
-    env.setdefault("OCX_CDR_SPOOL_DIR", str(services.VAR / "test-cdr-spool"))
+    env.setdefault("OCX_TEST_DB_NAME", f"test_ocx_{run}")
+    env.setdefault("OCX_REDIS_PREFIX", f"ocx-test-{run}")
+    env.setdefault("CELERY_QUEUE", f"ocx-test-{run}")
+    # The test engines' call-record spools: never the running platform's nor another run's, and
+    # emptied with the test database, so that no engine takes over writes meant for another database.
+    env.setdefault("OCX_CDR_SPOOL_DIR", str(services.VAR / "test-cdr-spool" / run))
     shutil.rmtree(env["OCX_CDR_SPOOL_DIR"], ignore_errors=True)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     bin_dir = os.path.dirname(sys.executable)
+    drop_test_databases(env["DATABASE_URL"], [], stale_of=run.split("_")[0])
     try:
         step("ruff check", os.path.join(bin_dir, "ruff"), "check", ".")
         step("ruff format --check", os.path.join(bin_dir, "ruff"), "format", "--check", ".")
@@ -67,7 +123,14 @@ def main(pytest_args: list[str]) -> int:
         print(f"\nFAILED: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}", flush=True)
         return exc.returncode or 1
     finally:
-        services.stop(started)
+        test_db = env["OCX_TEST_DB_NAME"]
+        drop_test_databases(env["DATABASE_URL"], [test_db, f"{test_db}_e2e"])
+        delete_keys(env["REDIS_URL"], env["OCX_REDIS_PREFIX"])
+        shutil.rmtree(env["OCX_CDR_SPOOL_DIR"], ignore_errors=True)
+        if services.lease_give_back(lease):
+            services.stop(started)
+        elif started:
+            print("\n== the servers stay up: another test run still uses them", flush=True)
     return 0
 
 

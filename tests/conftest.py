@@ -7,6 +7,8 @@ so they can change anything and the next test still finds the same world.
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,6 +18,7 @@ from django.test import Client as HttpClient
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
+from billing.models import Cdr
 from conferencing.services import room_create
 from config.redis_store import get_redis, rkey
 from telephony.models import Extension
@@ -24,6 +27,7 @@ from tenants.models import Brand, Client, Role, User
 from tenants.services import brand_create, client_create, client_primary_domain, operator_create, token_create
 
 PASSWORD = "test-password-1"
+T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # the call records' default start
 
 
 @dataclass
@@ -186,6 +190,46 @@ def api(world):
             _, key = token_create(actor=account, name="test")
             client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
+
+    return make
+
+
+@pytest.fixture
+def cdr_factory(world):
+    """cdr_factory(client=None, **fields) -> a call record of that client (client a1 if none): by
+    default an answered outbound call from 101 to `number`, started at `started_at` (+ `minutes`),
+    answered `answer_after` s later (None: not answered) and talking for `seconds`; ended=False
+    leaves it in progress, `ended_at` sets its end. Any other field of Cdr may be given. Records of
+    one client never share a start: a second one at the same instant starts a microsecond later, so
+    creation order is start order. For a record another process must see, build it with
+    tests.waiting.committed(cdr_factory, ...)."""
+    starts: set = set()
+
+    def make(client=None, *, number: str = "442071234567", seconds: int = 61, answer_after: float | None = 3,
+             started_at: dt.datetime = T0, minutes: float = 0, ended: bool = True, ended_at: dt.datetime | None = None,
+             disposition: str = "answered", service: str = "call", account=None, callee_account=None,
+             moderator=None, **fields) -> Cdr:  # fmt: skip
+        client = client or world.client_a1
+        start = started_at + dt.timedelta(minutes=minutes)
+        while (client.pk, start) in starts:
+            start += dt.timedelta(microseconds=1)
+        starts.add((client.pk, start))
+        answered = start + dt.timedelta(seconds=answer_after) if answer_after is not None else None
+        if disposition != "answered":
+            answered = None
+        end = (ended_at or (answered or start) + dt.timedelta(seconds=seconds)) if ended else None
+        values = {
+            "brand_id": client.brand_id, "client_id": client.pk, "call_uuid": uuid.uuid4(), "engine": "e1",
+            "direction": "outbound", "disposition": disposition if ended else "in-progress", "caller_number": "101",
+            "callee_number": number, "service": service, "conference": "4242" if service == "conference" else "",
+            "account_id": account.pk if account else None,
+            "callee_account_id": callee_account.pk if callee_account else None,
+            "moderator_id": moderator.pk if moderator else None, "started_at": start, "answered_at": answered,
+            "ended_at": end, "duration": int((end - start).total_seconds()) if end else 0,
+            "billsec": seconds if answered and ended else 0,
+        }  # fmt: skip
+        values.update(fields)
+        return Cdr.objects.create(**values)
 
     return make
 

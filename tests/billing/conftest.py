@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from decimal import Decimal
 
 import pytest
 
-from billing.models import Cdr, PricingPlan, RateDeck
+from billing.models import PricingPlan, RateDeck
 from billing.services import carrier_create, deck_create, deck_import, plan_set
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -49,46 +48,6 @@ def carrier_factory(world):
         carrier = carrier_create(actor=world.god, name=name, priority=priority)
         deck_import(actor=world.god, deck=carrier.decks.get(), data=csv.encode())
         return carrier
-
-    return make
-
-
-@pytest.fixture
-def cdr_factory(world):
-    counter = iter(range(1, 1_000_000))
-
-    def make(
-        client,
-        *,
-        number: str = "442071234567",
-        seconds: int = 61,
-        service: str = "call",
-        direction: str = "outbound",
-        disposition: str = "answered",
-        started_at: dt.datetime = T0,
-        callee_account=None,
-        ended: bool = True,
-    ) -> Cdr:
-        started_at = started_at + dt.timedelta(microseconds=next(counter))  # distinct, in creation order
-        answered = started_at + dt.timedelta(seconds=3) if disposition == "answered" else None
-        return Cdr.objects.create(
-            brand_id=client.brand_id,
-            client_id=client.pk,
-            call_uuid=uuid.uuid4(),
-            engine="e1",
-            direction=direction,
-            disposition=disposition if ended else "in-progress",
-            caller_number="101",
-            callee_number=number,
-            callee_account_id=callee_account.pk if callee_account else None,
-            service=service,
-            conference="4242" if service == "conference" else "",
-            started_at=started_at,
-            answered_at=answered,
-            ended_at=(answered or started_at) + dt.timedelta(seconds=seconds) if ended else None,
-            duration=seconds + 3,
-            billsec=seconds if answered and ended else 0,
-        )
 
     return make
 

@@ -15,7 +15,7 @@ NOVEMBER = {"since": "2026-11-01", "until": "2026-12-01"}
 
 @pytest.fixture
 def rated(world, priced, cdr_factory):
-    write_usage(world)
+    write_usage(world, cdr_factory)
     cdr_factory(world.client_a1, number="442071234567", seconds=61)
     cdr_factory(world.client_a1, number="12125550100", seconds=60)  # no rate: unrated
     cdr_factory(world.client_a2, number="447700900123", seconds=600)  # the flat plan's minutes

@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import uuid
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import Cdr
 from billing.rating import rate_period
 from billing.usage import usage_records, usage_rows, usage_series, usage_totals
 
@@ -22,25 +20,24 @@ NOVEMBER = {"since": dt.datetime(2026, 11, 1, tzinfo=dt.UTC), "until": dt.dateti
 NOVEMBER_QUERY = {"since": "2026-11-01", "until": "2026-12-01"}
 
 
-def record(client, *, at: str, seconds: int, service: str = "call", account=None, callee=None, moderator=None,
-           ended: bool = True) -> Cdr:  # fmt: skip
-    start = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
-    return Cdr.objects.create(
-        brand_id=client.brand_id, client_id=client.pk, call_uuid=uuid.uuid4(), engine="e1", direction="outbound",
-        disposition="answered" if ended else "in-progress", caller_number="101", caller_name="Caller",
-        callee_number="442071234567", service=service, conference="4242" if service == "conference" else "",
-        account_id=account.pk if account else None, callee_account_id=callee.pk if callee else None,
-        moderator_id=moderator.pk if moderator else None, started_at=start, answered_at=start,
-        ended_at=start + dt.timedelta(seconds=seconds) if ended else None, duration=seconds,
-        billsec=seconds if ended else 0,
-    )  # fmt: skip
+def usage_recorder(cdr_factory):
+    """record(client, at=..., seconds=..., callee=None, **fields) -> a call answered at once at `at`
+    (UTC), talking `seconds`: the root cdr_factory with this module's way of saying it."""
+
+    def record(client, *, at: str, seconds: int, callee=None, **fields):
+        start = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC)
+        return cdr_factory(client, started_at=start, answer_after=0, seconds=seconds, callee_account=callee,
+                           caller_name="Caller", **fields)  # fmt: skip
+
+    return record
 
 
-def write_usage(world) -> None:
+def write_usage(world, cdr_factory) -> None:
     """Client a1: user a1 calls twice (2 + 1 min) and moderates a 5 min join (of user a1b); user a1b is
     notified (30 s); outside the period or still running: not counted. Client a2: one 3 min call by
     its operator. Client b1 (brand B): user b1 calls for 10 min."""
     a1, a2, b1 = world.client_a1, world.client_a2, world.client_b1
+    record = usage_recorder(cdr_factory)
     record(a1, at="2026-11-02T09:00", seconds=120, account=world.user_a1)
     record(a1, at="2026-11-03T14:00", seconds=60, account=world.user_a1, callee=world.user_a1c)
     record(a1, at="2026-11-03T14:30", seconds=300, service="conference", account=world.user_a1b,
@@ -53,8 +50,8 @@ def write_usage(world) -> None:
 
 
 @pytest.fixture
-def usage(world):
-    write_usage(world)
+def usage(world, cdr_factory):
+    write_usage(world, cdr_factory)
 
 
 def keyed(rows: list[dict]) -> dict:
@@ -196,10 +193,12 @@ def test_prices_show_where_rated_and_never_to_users(world, priced, usage):
     assert {r["price"] for r in usage_rows(world.user_a1, **NOVEMBER)} == {None}
 
 
-def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world):
+def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world, cdr_factory):
     """101 (user a1) calls 102 and after 30 s transfers 102 to 103 (user a1c), who talks 90 s more:
     101 is billed its 30 s, 103 the 90 s after 101 left (the record's segments)."""
-    call = record(world.client_a1, at="2026-11-02T09:00", seconds=120, account=world.user_a1, callee=world.user_a1b)
+    call = usage_recorder(cdr_factory)(
+        world.client_a1, at="2026-11-02T09:00", seconds=120, account=world.user_a1, callee=world.user_a1b
+    )
     call.segments = [
         {"reason": "answer", "caller": "101", "caller_account": world.user_a1.pk, "callee": "102",
          "callee_account": world.user_a1b.pk, "began_at": "2026-11-02T09:00:00+00:00",

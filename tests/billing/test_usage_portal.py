@@ -20,8 +20,8 @@ NOVEMBER = {"since": "2026-11-01", "until": "2026-11-30"}
 
 
 @pytest.fixture
-def usage(world):
-    write_usage(world)
+def usage(world, cdr_factory):
+    write_usage(world, cdr_factory)
 
 
 def bars(response, chart_id: str) -> list[str]:

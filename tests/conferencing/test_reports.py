@@ -5,10 +5,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import uuid
 
 from billing.csvio import csv_lines
-from billing.models import Cdr
 from conferencing.reports import DETAIL_COLUMNS, USAGE_COLUMNS, conference_detail, conference_usage, detail_row
 from tests.conferencing.conftest import T0
 
@@ -40,13 +38,11 @@ def test_the_conference_report_and_its_csv(world, conferences):
     assert usage.splitlines()[1] == f"Client a1,User a1,{world.user_a1.pk},conference,3,2,12.5"
 
 
-def test_a_dial_out_that_never_joined_is_not_usage(world, conferences):
+def test_a_dial_out_that_never_joined_is_not_usage(world, conferences, cdr_factory):
     """A room's call out refused with 480 has its record (it was a call), but no one joined: no event,
     no conference, no minutes; the per-conference report still lists it, with no join time."""
-    Cdr.objects.create(brand_id=world.client_a1.brand_id, client_id=world.client_a1.pk, call_uuid=uuid.uuid4(),
-                       engine="e1", direction="outbound", disposition="no-answer", hangup_cause="480",
-                       caller_number="103", callee_number="8888", started_at=T0, ended_at=T0 + dt.timedelta(seconds=3),
-                       duration=3, service="conference", conference="8888", moderator_id=world.user_a1.pk)  # fmt: skip
+    cdr_factory(disposition="no-answer", hangup_cause="480", caller_number="103", number="8888", seconds=3,
+                service="conference", conference="8888", moderator=world.user_a1)  # fmt: skip
     usage = conference_usage(world.client_a1_op, since=T0 - dt.timedelta(days=1))
     assert [(r["events"], r["conferences"], r["minutes"]) for r in usage] == [(3, 2, 12.5)]
     rows = [detail_row(c) for c in conference_detail(world.client_a1_op, conference="8888")]

@@ -22,7 +22,10 @@ import redis
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-E2E_DB = "ocx_e2e"
+# Named after this run's test database and key prefix (platform/test.py makes them the run's own), so
+# two checkouts testing at once on one PostgreSQL and Redis never share them.
+E2E_DB = f"{settings.DATABASES['default'].get('TEST', {}).get('NAME') or 'test_ocx'}_e2e"
+E2E_PREFIX = f"{settings.OCX_REDIS_PREFIX}-e2e"
 
 
 def _free_port() -> int:
@@ -66,6 +69,13 @@ def _admin_url() -> str:
     return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/postgres"
 
 
+def _delete_keys(url: str) -> None:
+    store = redis.Redis.from_url(url)
+    keys = list(store.scan_iter(match=f"{E2E_PREFIX}:*", count=1000))
+    if keys:
+        store.delete(*keys)
+
+
 @pytest.fixture(scope="session")
 def running_platform(tmp_path_factory, django_db_blocker):
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
@@ -78,8 +88,8 @@ def running_platform(tmp_path_factory, django_db_blocker):
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{E2E_DB}",
         "REDIS_URL": settings.REDIS_URL.rsplit("/", 1)[0] + "/2",
-        "OCX_REDIS_PREFIX": "ocx-e2e",
-        "CELERY_QUEUE": "ocx-e2e",
+        "OCX_REDIS_PREFIX": E2E_PREFIX,
+        "CELERY_QUEUE": E2E_PREFIX,
         "OCX_WEB_PORT": str(port),
         "OCX_SIP_PORT": str(_free_port()),
         "OCX_ENGINE_PORT": str(_free_port()),
@@ -88,8 +98,9 @@ def running_platform(tmp_path_factory, django_db_blocker):
         "OCX_CDR_SPOOL_DIR": str(var_dir / "cdr-spool"),  # its engines' spools, never the other tests' engines'
         "PYTHONUNBUFFERED": "1",
     }
-    # The run's own Redis database starts empty, so whatever appears there came from this run.
-    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    # The run's own keys start empty, so whatever appears under its prefix came from this run; other
+    # runs' keys in that Redis database are theirs.
+    _delete_keys(env["REDIS_URL"])
     log = var_dir / "run.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -113,4 +124,5 @@ def running_platform(tmp_path_factory, django_db_blocker):
     code = running.stop()
     with psycopg.connect(_admin_url(), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{E2E_DB}" WITH (FORCE)')
+    _delete_keys(env["REDIS_URL"])
     assert code == 0, f"Ctrl-C did not stop the platform cleanly ({code}):\n{log.read_text()[-3000:]}"

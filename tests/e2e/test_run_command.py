@@ -17,6 +17,7 @@ import redis
 from django.conf import settings
 
 from tenants.tasks import HEARTBEAT_KEY
+from tests.e2e.conftest import E2E_PREFIX
 
 
 def test_run_serves_every_portal_host_with_demo_data(running_platform):
@@ -36,7 +37,7 @@ def test_run_starts_celery_beat_and_worker(running_platform):
     store = redis.Redis.from_url(running_platform.env["REDIS_URL"])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if any(HEARTBEAT_KEY in key.decode() for key in store.keys("ocx-e2e:cache*")):
+        if any(HEARTBEAT_KEY in key.decode() for key in store.keys(f"{E2E_PREFIX}:cache*")):
             return
         time.sleep(0.5)
     raise AssertionError("no heartbeat from beat + worker within 60 s:\n" + running_platform.log.read_text()[-3000:])

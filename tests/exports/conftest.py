@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import socket
 import threading
-import uuid
 from pathlib import Path
 
 import asyncssh
@@ -20,7 +19,6 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler, TLS_DTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import FTPServer
 
-from billing.models import Cdr
 from exports.models import PushDestination
 from exports.services import push_destination_create
 
@@ -37,22 +35,14 @@ def exports_dir(settings, tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def make_cdr(world):
-    """make_cdr(client, minutes=..., seconds=..., **fields) -> a finished call of that client, started
-    `minutes` after T0 and lasting `seconds` (answered after 5 s)."""
+def make_cdr(cdr_factory):
+    """The root cdr_factory with the export tests' call: make_cdr(client, minutes=..., seconds=..., **fields)
+    -> a call of that client started `minutes` after T0, answered after 5 s, talking `seconds` (60)."""
 
-    def make(client, *, minutes: float = 0, seconds: int = 60, ended_at: dt.datetime | None = None,
-             unfinished: bool = False, **fields) -> Cdr:  # fmt: skip
-        start = T0 + dt.timedelta(minutes=minutes)
-        end = ended_at or start + dt.timedelta(seconds=5 + seconds)
-        values = {"brand_id": client.brand_id, "client_id": client.pk, "call_uuid": uuid.uuid4(), "engine": "engine-1",
-                  "direction": "outbound", "disposition": "answered", "caller_number": "101", "caller_name": "Caller",
-                  "callee_number": "0044201234567", "started_at": start, "answered_at": start + dt.timedelta(seconds=5),
-                  "ended_at": end, "duration": int((end - start).total_seconds()), "billsec": seconds}  # fmt: skip
-        if unfinished:
-            values.update(ended_at=None, duration=0, billsec=0, disposition="in-progress")
-        values.update(fields)
-        return Cdr.objects.create(**values)
+    def make(client, *, unfinished: bool = False, **fields):
+        fields = {"answer_after": 5, "seconds": 60, "engine": "engine-1", "caller_name": "Caller",
+                  "number": "0044201234567", **fields}  # fmt: skip
+        return cdr_factory(client, ended=not unfinished, **fields)
 
     return make
 

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 
 import pytest
 from django.conf import settings
@@ -69,7 +68,7 @@ def workers(tmp_path):
 
 
 @pytest.fixture
-def pushed_records(world):
+def pushed_records(world, make_cdr):
     """A destination of client A1 on a server, and records(n) -> n committed calls of client A1; all
     deleted at the end."""
     made: list[int] = []
@@ -89,15 +88,9 @@ def pushed_records(world):
 
     def records(count: int, *, ended_at: dt.datetime | None = None) -> list[int]:
         def create():
-            rows = []
-            for i in range(count):
-                end = ended_at or T0 + dt.timedelta(minutes=1, seconds=i)
-                rows.append(Cdr(brand_id=world.client_a1.brand_id, client_id=world.client_a1.pk, engine="engine-1",
-                                direction="outbound", disposition="answered", caller_number="101",
-                                caller_name="x" * 95, callee_number="0044201234567", call_uuid=uuid.uuid4(),
-                                started_at=end - dt.timedelta(seconds=65), answered_at=end - dt.timedelta(seconds=60),
-                                ended_at=end, duration=65, billsec=60))  # fmt: skip
-            return [cdr.pk for cdr in Cdr.objects.bulk_create(rows)]
+            ends = [ended_at or T0 + dt.timedelta(minutes=1, seconds=i) for i in range(count)]
+            return [make_cdr(world.client_a1, started_at=end - dt.timedelta(seconds=65), ended_at=end,
+                             caller_name="x" * 95).pk for end in ends]  # fmt: skip
 
         ids = committed(create)
         made.extend(ids)

@@ -91,9 +91,9 @@ def test_media_keeps_flowing_after_the_first_second(phones) -> None:
     # Regression guard: with pjsua's default sndAutoCloseTime (1 s) the idle null sound device
     # closes, the conference clock stops, and no RTP leaves either phone after about 1 s.
     alice, bob, label = connect(phones)
-    time.sleep(1.3)
+    time.sleep(1.3)  # past sndAutoCloseTime: the regression this guards appears after about 1 s
     before_a, before_b = alice.stats("c1"), bob.stats(label)
-    time.sleep(0.5)
+    time.sleep(0.5)  # the RTP counted over half a second
     after_a, after_b = alice.stats("c1"), bob.stats(label)
     for before, after in ((before_a, after_a), (before_b, after_b)):
         # 20 ms packets: 25 in 0.5 s; allow for the scheduling of this test.
@@ -154,7 +154,7 @@ def test_a_recording_without_a_tone_is_silent(phones, tmp_path: Path) -> None:
     _alice, bob, label = connect(phones)
     path = tmp_path / "silence.wav"
     bob.record(label, path)
-    time.sleep(0.5)
+    time.sleep(0.5)  # half a second of silence recorded
     assert bob.stop_record(label)["path"] == str(path)
     rate, samples = read_wav(path)
     assert len(samples) / rate >= 0.4
@@ -192,7 +192,7 @@ def test_a_ringing_call_is_answered_by_command(phones) -> None:
     alice.call("c1", bob.uri("bob"))
     label = bob.wait_incoming()["call"]
     assert alice.wait_call_state("c1", "early")["code"] == 180
-    time.sleep(0.3)
+    time.sleep(0.3)  # nobody answers for a while: the call stays early
     assert alice.call_states("c1")[-1] == "early"  # still ringing: nobody answered
     bob.answer(label)
     assert alice.wait_call_state("c1", "confirmed")["code"] == 200

@@ -25,6 +25,7 @@ from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, reg
 from telephony.services import extension_reset_secret
 from tests.sip import phone as phone_helpers
 from tests.telephony.sipclient import Call, SipClient
+from tests.waiting import wait_for
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
             "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3"}  # fmt: skip
@@ -287,15 +288,10 @@ def _records_of_this_test():
 def cdr_of(world, timeout: float = 5.0, **match) -> Cdr:
     """The newest closed record of client A1 started during this test (the engine writes it from its
     own thread)."""
-    deadline = time.monotonic() + timeout
     if _test_started[0] is not None:
         match.setdefault("started_at__gte", _test_started[0])
-    while time.monotonic() < deadline:
-        cdr = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id").first()
-        if cdr is not None:
-            return cdr
-        time.sleep(0.1)
-    raise AssertionError(f"no closed CDR matching {match}")
+    closed = Cdr.objects.filter(client_id=world.client_a1.pk, ended_at__isnull=False, **match).order_by("-id")
+    return wait_for(closed.first, f"a closed CDR matching {match}", timeout)
 
 
 def connected(caller, callee, domain) -> str:

@@ -55,7 +55,7 @@ def dial_in(phone, label: str, uri: str, *digits: str) -> None:
     phone.call(label, uri)
     phone.wait_call_state(label, "confirmed")
     for keys in digits:
-        time.sleep(0.3)
+        time.sleep(0.3)  # a pause between key presses, as a person makes
         phone.dtmf(label, keys)
 
 
@@ -83,13 +83,13 @@ def test_three_phones_join_each_hears_the_others_not_itself_and_muting_silences_
     for phone, label, freq in ((moderator, "m", 1000), (second, "s", 600), (third, "t", 1300)):
         phone.play_tone(label, [freq], 500)
         phone.wait_tone_done(label)
-        time.sleep(0.15)
+        time.sleep(0.15)  # a gap between the tones, told apart in the recording
     # 102 is muted by the API: its next tone reaches nobody.
     muted_id = next(p["id"] for p in state["participants"] if p["number"] == "102")
     assert next(p for p in live(world, "mute", muted_id)["participants"] if p["id"] == muted_id)["muted"]
     second.play_tone("s", [1700], 500)
     second.wait_tone_done("s")
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the mixer and jitter buffers
     for phone, label in ((moderator, "m"), (second, "s"), (third, "t")):
         phone.hangup(label)
         phone.wait_call_state(label, "disconnected")
@@ -163,10 +163,10 @@ def test_the_moderator_dials_out_and_a_hot_conference_calls_its_list_with_a_retr
     assert joined["direction"] == "dial-out"
     heard = tmp_path / "second.wav"
     second.record(at_second, heard)
-    time.sleep(0.4)
+    time.sleep(0.4)  # the join tones are over before the measured tone
     moderator.play_tone("m", [1000], 500)
     moderator.wait_tone_done("m")
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the mixer and jitter buffers
     live(world, "end")
     second.wait_call_state(at_second, "disconnected")
     second.wait_recorded(at_second)
@@ -313,7 +313,7 @@ def test_music_until_the_moderator_a_full_room_keys_recording_and_the_end_with_t
     dial_in(third, "p", f"sip:*88{board}@{domain}", "2222#")
     waiting = tmp_path / "waiting.wav"
     third.record("p", waiting)
-    time.sleep(2.5)
+    time.sleep(2.5)  # what the early participant hears while waiting: recorded for 2.5 s
     dial_in(moderator, "m", f"sip:*88{board}@{domain}", "8888#")
     deadline = time.monotonic() + 10
     while (state := live(world, room=board)) is None or len(state["participants"]) < 2:
@@ -333,7 +333,7 @@ def test_music_until_the_moderator_a_full_room_keys_recording_and_the_end_with_t
     recording = Path(state["recording_path"])
     moderator.play_tone("m", [1000], 600)
     moderator.wait_tone_done("m")
-    time.sleep(0.4)
+    time.sleep(0.4)  # the last packets' way through the mixer and jitter buffers
     moderator.hangup("m")  # the moderator leaves: the conference ends for everyone
     third.wait_call_state("p", "disconnected")
     third.wait_recorded("p")

@@ -179,7 +179,7 @@ def test_retransmissions_are_absorbed_and_the_edge_retransmits_until_the_engine_
     assert len(invites) >= 2, "over UDP the edge retransmits an unanswered INVITE (timer A)"
     assert len({m.get_all("Via")[0] for m in invites}) == 1, "one transaction for the phone's two copies"
     engine.send_to_edge(reply_to(invites[0], 100, "Trying"), proxy_edge)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the provisional reaches the edge before the quiet period is measured
     assert not [m for m in quiet(engine, 0.4) if m.method == "INVITE"], "a provisional stops the retransmissions"
 
 

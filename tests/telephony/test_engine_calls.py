@@ -5,10 +5,9 @@ them and writes the call's record."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
-import uuid
 
-import psycopg
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
@@ -17,7 +16,8 @@ from django.utils import timezone
 from billing.models import Cdr
 from tenants.events import group_for_client, group_for_user
 from tests.sip.audio import assert_heard, assert_music
-from tests.telephony.conftest import HOLD_NOTES, SECRET, cdr_of, connected, database_url, tone_then_hang_up
+from tests.telephony.conftest import HOLD_NOTES, SECRET, cdr_of, connected, tone_then_hang_up
+from tests.waiting import committed, wait_for
 
 
 def test_a_calls_b_both_hear_each_other_and_the_call_is_recorded(world, lines, tmp_path):
@@ -37,7 +37,7 @@ def test_a_calls_b_both_hear_each_other_and_the_call_is_recorded(world, lines, t
     callee.play_tone(label, [600], 400)
     caller.wait_tone_done("c1")
     callee.wait_tone_done(label)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the jitter buffers
     caller.hangup("c1")
     callee.wait_call_state(label, "disconnected")
     callee.wait_recorded(label)
@@ -102,11 +102,9 @@ def test_active_calls_are_listed_in_scope_and_hung_up_through_the_api(world, lin
     assert (ended.status_code, ended.json()["code"]) == (409, "call-ended")
 
 
-def test_a_call_on_a_dead_engine_answers_a_clear_error_and_bad_filters_name_the_field(world, api):
-    lost = Cdr.objects.create(
-        brand_id=world.brand_a.pk, client_id=world.client_a1.pk, call_uuid=uuid.uuid4(), engine="gone:1:5070",
-        direction="internal", caller_number="101", callee_number="102", started_at=timezone.now(),
-    )  # fmt: skip
+def test_a_call_on_a_dead_engine_answers_a_clear_error_and_bad_filters_name_the_field(world, api, cdr_factory):
+    lost = cdr_factory(engine="gone:1:5070", direction="internal", number="102", started_at=timezone.now(),
+                       ended=False)  # fmt: skip
     answer = api(world.client_a1_op).post(f"/api/v1/calls/{lost.call_uuid}/hangup/")
     assert (answer.status_code, answer.json()["code"]) == (503, "engine-unavailable")
     assert "gone:1:5070" in answer.json()["detail"]
@@ -116,31 +114,17 @@ def test_a_call_on_a_dead_engine_answers_a_clear_error_and_bad_filters_name_the_
     assert lost.call_uuid.hex in [c["id"].replace("-", "") for c in day.json()["results"]]
 
 
-def test_records_left_open_by_a_dead_engine_are_closed_by_a_survivor(world, engine):
+def test_records_left_open_by_a_dead_engine_are_closed_by_a_survivor(world, engine, cdr_factory):
     """An engine that dies (kill -9, lost host) cannot close its calls' records: a live one does."""
-    call_uuid = uuid.uuid4()
-    with psycopg.connect(database_url(), autocommit=True) as db:  # committed, so the engine sees it
-        db.execute(
-            "INSERT INTO billing_cdr (brand_id, client_id, call_uuid, engine, direction, disposition, caller_number,"
-            " caller_name, callee_number, callee_name, started_at, answered_at, duration, billsec, hangup_cause,"
-            " hangup_side, quality, legs) VALUES (%s, %s, %s, 'dead:1:5070', 'internal', 'in-progress', '101', '',"
-            " '102', '', now() - interval '1 minute', now() - interval '50 seconds', 0, 0, '', '', '{}', '[]')",
-            [world.brand_a.pk, world.client_a1.pk, call_uuid],
-        )
-        try:
-            deadline = time.monotonic() + 12
-            row = None
-            while time.monotonic() < deadline:
-                row = db.execute("SELECT disposition, hangup_cause, hangup_side, billsec FROM billing_cdr"
-                                 " WHERE call_uuid = %s AND ended_at IS NOT NULL", [call_uuid]).fetchone()  # fmt: skip
-                if row:
-                    break
-                time.sleep(0.3)
-            assert row is not None, "the survivor did not close the dead engine's record"
-            disposition, cause, side, billsec = row
-            assert (disposition, cause, side) == ("answered", "engine-lost", "engine") and billsec >= 50
-        finally:
-            db.execute("DELETE FROM billing_cdr WHERE call_uuid = %s", [call_uuid])
+    lost = committed(cdr_factory, engine="dead:1:5070", direction="internal", number="102", answer_after=10,
+                     started_at=timezone.now() - dt.timedelta(minutes=1), ended=False)  # fmt: skip
+    try:
+        closed = wait_for(lambda: committed(Cdr.objects.filter(pk=lost.pk, ended_at__isnull=False).first),
+                          "the survivor closes the dead engine's record", timeout=12)  # fmt: skip
+        assert (closed.disposition, closed.hangup_cause, closed.hangup_side) == ("answered", "engine-lost", "engine")
+        assert closed.billsec >= 50
+    finally:
+        committed(Cdr.objects.filter(pk=lost.pk).delete)
 
 
 def test_phones_without_a_common_codec_are_transcoded_between_pcmu_and_pcma(world, lines, tmp_path):
@@ -171,7 +155,7 @@ def test_a_phone_puts_the_call_on_hold_the_other_hears_music_then_the_call_resum
     assert caller.hold("c1")["status"] == "local_hold"
     on_hold = tmp_path / "on-hold.wav"
     callee.record(label, on_hold)
-    time.sleep(1.0)
+    time.sleep(1.0)  # a second of what the held party hears
     callee.stop_record(label)
     assert_music(on_hold, HOLD_NOTES, loud_at_least_ms=300)
 
@@ -190,7 +174,7 @@ def test_hold_and_resume_through_the_api(world, lines, api, tmp_path):
     assert (held.status_code, held.json()["held"]) == (200, "callee")
     on_hold = tmp_path / "on-hold.wav"
     callee.record(label, on_hold)
-    time.sleep(1.0)
+    time.sleep(1.0)  # a second of what the held party hears
     callee.stop_record(label)
     assert_music(on_hold, HOLD_NOTES, loud_at_least_ms=300)
     assert api(world.client_a1_op).post(f"/api/v1/calls/{call_id}/resume/").status_code == 200
@@ -243,7 +227,7 @@ def test_the_callee_transfers_the_caller_to_a_third_phone_by_refer(world, lines,
     third.record(at_third, heard)
     caller.play_tone("c1", [1000], 500)
     caller.wait_tone_done("c1")
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the jitter buffer
     caller.hangup("c1")
     third.wait_call_state(at_third, "disconnected")
     third.wait_recorded(at_third)

@@ -86,7 +86,7 @@ def test_a_g722_phone_on_hold_hears_the_music(world, lines, tmp_path):
     assert caller.hold("c1")["status"] == "local_hold"
     on_hold = tmp_path / "on-hold.wav"
     callee.record(label, on_hold)
-    time.sleep(1.0)
+    time.sleep(1.0)  # a second of what the held party hears
     callee.stop_record(label)
     assert_music(on_hold, HOLD_NOTES, loud_at_least_ms=300)
     caller.hangup("c1")

@@ -36,7 +36,7 @@ def test_a_phone_parks_the_call_and_another_line_retrieves_it_by_slot(world, lin
     assert index_of(world)["park:1"].split(" ")[0] == engine_id
     music = tmp_path / "parked.wav"
     caller.record("c1", music)
-    time.sleep(1.5)
+    time.sleep(1.5)  # a second and a half of what the parked caller hears
     call_id = api(world.client_a1_op).get("/api/v1/calls/?active=1").json()["results"][0]["id"]
     assert index_of(world)["park:1"] == f"{engine_id} {call_id}"
 
@@ -46,7 +46,7 @@ def test_a_phone_parks_the_call_and_another_line_retrieves_it_by_slot(world, lin
     third.record("r1", heard)
     caller.play_tone("c1", [1000], 500)
     caller.wait_tone_done("c1")
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the jitter buffer
     caller.hangup("c1")
     third.wait_call_state("r1", "disconnected")
     third.wait_recorded("r1")
@@ -127,7 +127,7 @@ def test_attended_transfer_by_refer_with_replaces(world, lines, third, tmp_path)
     third.play_tone(at_third, [600], 400)
     caller.wait_tone_done("c1")
     third.wait_tone_done(at_third)
-    time.sleep(0.3)
+    time.sleep(0.3)  # the last packets' way through the jitter buffers
     caller.hangup("c1")
     third.wait_call_state(at_third, "disconnected")
     third.wait_recorded(at_third)
@@ -194,8 +194,8 @@ def test_a_granted_line_monitors_whispers_or_barges_by_dial_code(world, lines, t
     for phone, call, freq in ((caller, "c1", 1000), (callee, label, 600), (third, "s1", 1300)):
         phone.play_tone(call, [freq], 500)
         phone.wait_tone_done(call)
-        time.sleep(0.15)
-    time.sleep(0.3)
+        time.sleep(0.15)  # a gap between the tones, told apart in the recording
+    time.sleep(0.3)  # the last packets' way through the jitter buffers
     third.hangup("s1")
     third.wait_recorded("s1")
     caller.hangup("c1")

@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import re
-import uuid
 
 from asgiref.sync import async_to_sync
 from channels import DEFAULT_CHANNEL_LAYER
@@ -173,7 +172,7 @@ def test_click_to_call_to_a_number_that_does_not_exist_is_a_field_error(world, a
     assert itself.status_code == 400 and set(itself.json()["fields"]) == {"to"}, itself.json()
 
 
-def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world):
+def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world, cdr_factory):
     """The engine writes the segments as they change: a survivor closing the record of a dead engine
     ends the open segment and supervision at the moment it closes the call."""
     started = timezone.now() - dt.timedelta(seconds=30)
@@ -183,10 +182,9 @@ def test_a_dead_engines_record_keeps_its_segments_and_supervisions_ended(world):
     listening = {"supervisor": "104", "supervisor_account": None, "mode": "monitor", "agent": "callee",
                  "agent_number": "103", "began_at": (started + dt.timedelta(seconds=20)).isoformat(),
                  "ended_at": None, "seconds": 0}  # fmt: skip
-    cdr = Cdr.objects.create(
-        brand_id=world.brand_a.pk, client_id=world.client_a1.pk, call_uuid=uuid.uuid4(), engine="gone",
-        direction="internal", caller_number="101", callee_number="102", answered_by="102", started_at=started,
-        answered_at=started, segments=[{**talking, "reason": "answer", "callee": "102", "ended_at": talking[
+    cdr = cdr_factory(
+        engine="gone", direction="internal", number="102", answered_by="102", started_at=started, answer_after=0,
+        ended=False, segments=[{**talking, "reason": "answer", "callee": "102", "ended_at": talking[
             "began_at"], "seconds": 10}, talking], supervisions=[listening],
     )  # fmt: skip
     at = started + dt.timedelta(seconds=30)

@@ -7,11 +7,11 @@ a thread (its own connection, committed) and removed at the end."""
 
 from __future__ import annotations
 
+import io
 import math
 import struct
 import time
 import wave
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -25,14 +25,14 @@ from tests.waiting import committed
 
 
 def tone_wav(freq: float, seconds: float) -> bytes:
-    path = Path("/tmp") / f"ocx-test-tone-{freq}.wav"
-    with wave.open(str(path), "wb") as out:
+    buffer = io.BytesIO()  # in memory: a shared file in /tmp was raced by another checkout's run
+    with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(16000)
         out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 16000)))
                                  for n in range(int(16000 * seconds))))  # fmt: skip
-    return path.read_bytes()
+    return buffer.getvalue()
 
 
 def in_client(world, function):
@@ -96,7 +96,7 @@ def test_a_campaign_plays_its_message_records_confirmations_and_calls_again_who_
     assert committed(tasks.campaign_dispatch, world.client_a1.pk, campaign.pk) == 1, "only 103 is called again"
     at_third = third.wait_incoming()["call"]
     third.wait_call_state(at_third, "confirmed")
-    time.sleep(1.0)
+    time.sleep(1.0)  # the callee listens a second, then hangs up without confirming
     third.hangup(at_third)  # heard it, did not confirm
     deadline = time.monotonic() + 10
     while targets()["103"].state == "calling" and time.monotonic() < deadline:
@@ -118,9 +118,9 @@ def test_a_message_is_recorded_by_phone_by_its_maker_only(world, lines, library)
 
     caller.call("r", f"sip:*89{message.pk}@{domain}")
     caller.wait_call_state("r", "confirmed")
-    time.sleep(0.5)
+    time.sleep(0.5)  # the prompt plays a moment before the key cuts it
     caller.dtmf("r", "*")  # any key cuts the prompt short: the recording starts
-    time.sleep(0.8)
+    time.sleep(0.8)  # the beep, and the recording has begun, before the caller speaks
     caller.play_tone("r", [600], 1500)
     caller.wait_tone_done("r")
     caller.dtmf("r", "#")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
 
 from config.redis_store import get_redis
 from telephony.edge.guard import auth_ban_key, ip_ban_key
+from tests.waiting import wait_for
 
 
 def _ban(key: str) -> None:
@@ -88,10 +87,14 @@ def test_the_edge_applies_global_and_client_rules(world, sip_lines, sip_client):
     allow = sip_rule_create(actor=world.brand_a_op, client=world.client_a1, network="10.0.0.0/8", action="allow")
     sip_directory_sync()  # in the test's transaction the on-commit publication does not run
     try:
-        time.sleep(0.3)  # the edge reloads its global rules on the published "acl"
         denied = sip_client(world.user_a1, bind_ip="127.0.0.12")
-        denied.send_raw(denied.register_message())
-        assert denied.receive(timeout=0.5) is None  # ignored, not even challenged
+
+        def ignored() -> bool:  # not even challenged
+            denied.send_raw(denied.register_message())
+            return denied.receive(timeout=0.5) is None
+
+        # The edge reloads its global rules on the published "acl": the address is ignored once it has.
+        wait_for(ignored, "the edge ignores an address its global rules deny")
         assert sip_client(world.user_a1).register(secret).status == 403  # outside the client's allow list
         sip_rule_delete(actor=world.brand_a_op, rule=allow)
         sip_directory_sync()

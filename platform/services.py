@@ -220,7 +220,8 @@ class Redis:
 LEASES = Path(tempfile.gettempdir()) / f"ocx-test-runs-{PG_PORT}-{REDIS_PORT}"
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is still there."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -240,7 +241,7 @@ def lease_take() -> Path:
 def lease_give_back(lease: Path) -> bool:
     """Give the lease back; True when no other live run holds one (the servers may stop)."""
     lease.unlink(missing_ok=True)
-    others = [p for p in LEASES.iterdir() if p.name.isdigit() and _alive(int(p.name))] if LEASES.exists() else []
+    others = [p for p in LEASES.iterdir() if p.name.isdigit() and pid_alive(int(p.name))] if LEASES.exists() else []
     return not others
 
 

@@ -52,16 +52,6 @@ def run_id() -> str:
     return f"{hashlib.sha256(str(ROOT).encode()).hexdigest()[:6]}_{os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | None = None) -> None:
     """Drop these databases, and (stale_of = a checkout's hash) that checkout's test databases whose
     run died without dropping them."""
@@ -73,7 +63,7 @@ def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | 
             rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"test_ocx_{stale_of}_%"])
             for (name,) in rows.fetchall():
                 pid = name.removeprefix(f"test_ocx_{stale_of}_").split("_", 1)[0]
-                if pid.isdigit() and not _pid_alive(int(pid)):
+                if pid.isdigit() and not services.pid_alive(int(pid)):
                     names = [*names, name]
         for name in names:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,7 +14,7 @@ from telephony.engine import spool as spool_module
 from telephony.engine.cdrs import CdrWriter, close_values, open_values
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.spool import Spool, Write
-from tests.telephony.test_engine_calls import database_url
+from tests.telephony.conftest import database_url
 
 
 def test_a_refused_record_is_dropped_alone_and_odd_dialled_text_is_stored_clean(world):

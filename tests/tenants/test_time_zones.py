@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from tests.billing.test_usage import record
+from tests.billing.test_usage import usage_recorder
 from tests.billing.test_usage_portal import bars
 from tests.conferencing.test_notifications_portal import table_rows
 
@@ -17,10 +17,10 @@ NEXT_DAY = {"since": "2026-11-02", "until": "2026-11-02"}
 
 
 @pytest.fixture
-def paris(world):
+def paris(world, cdr_factory):
     world.client_a1.timezone = "Europe/Paris"
     world.client_a1.save(update_fields=["timezone"])
-    return record(world.client_a1, at=LATE, seconds=120, account=world.user_a1)
+    return usage_recorder(cdr_factory)(world.client_a1, at=LATE, seconds=120, account=world.user_a1)
 
 
 def calls_per_hour(page) -> dict[str, int]:

@@ -84,7 +84,9 @@ def _scoped(actor, *, service: str, since, until, client_id) -> QuerySet[Cdr]:
     # A user's own usage includes the joins of the rooms they moderate (their Cdr scope does not).
     own = actor.role == Role.USER
     records = Cdr.objects.filter(client_id=actor.client_id) if own else Cdr.objects.restrict(actor)
-    records = records.filter(ended_at__isnull=False).annotate(
+    # A conference's usage is its joins: a dial-out that never joined (refused, unanswered) is no event.
+    records = records.filter(ended_at__isnull=False).exclude(service=Cdr.Service.CONFERENCE, answered_at__isnull=True)
+    records = records.annotate(
         person_id=Case(
             When(service=Cdr.Service.CONFERENCE, then=F("moderator_id")),
             When(service=Cdr.Service.NOTIFICATION, then=F("callee_account_id")),

@@ -223,3 +223,13 @@ def test_a_call_whose_caller_transferred_away_is_billed_per_segment(world, cdr_f
         day = next(d for d in series["minutes_per_day"] if d["day"] == dt.date(2026, 11, 2))
         assert (day["minutes"], series["calls_per_hour"][9]["calls"]) == (talked, 1), person
         assert sum(d["minutes"] for d in series["minutes_per_day"]) == talked
+
+
+def test_a_conference_dial_out_that_never_joined_is_no_usage(world, usage, cdr_factory):
+    """A room's call out that was refused or not answered (480, busy) joined nothing: like the
+    conference report, the usage across services counts joins only."""
+    start = dt.datetime(2026, 11, 6, 9, tzinfo=dt.UTC)
+    cdr_factory(world.client_a1, started_at=start, answer_after=None, disposition="failed", service="conference",
+                moderator=world.user_a1)  # fmt: skip
+    conferences = usage_rows(world.client_a1_op, service="conference", **NOVEMBER)
+    assert keyed(conferences) == {(world.user_a1.pk, "conference"): (1, 5.0)}

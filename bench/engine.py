@@ -51,7 +51,7 @@ def start_engine(edge_port: int, log: Path, extra_env: dict[str, str] | None = N
 
 def wait_for_engine(port: int) -> None:
     from config.redis_store import get_redis
-    from telephony.engines import EngineInfo, registry_key
+    from telephony.engine_registry import EngineInfo, registry_key
 
     key = registry_key(os.environ["OCX_REDIS_PREFIX"])
     deadline = time.monotonic() + 30

@@ -1,6 +1,6 @@
 """Live control of running conferences from the portals and the API: the engine that runs a room's
 conference is named in the call index (telephony/callindex.py); commands reach it over the channel
-layer (telephony.calls.ask_engine) and answer with the conference as it is now."""
+layer (telephony.control.ask_engine) and answer with the conference as it is now."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from conferencing.models import Room
 from config.redis_store import get_redis
 from telephony import commands
 from telephony.callindex import where_key
-from telephony.calls import EngineUnavailable, NotPossible, ask_engine, live_engines, refusal
 from telephony.commands import STARTING, ConferenceAction, ListConferences
-from telephony.engines import least_busy
+from telephony.control import EngineUnavailable, NotPossible, ask_engine, live_engines, refusal
+from telephony.engine_registry import least_busy
 from tenants.errors import NotAllowed
 from tenants.models import Role
 

@@ -11,9 +11,9 @@ from django_tenants.utils import tenant_context
 
 from conferencing.models import Campaign, Target
 from conferencing.notifications import campaign_maybe_done, message_path, targets_due
-from telephony.calls import EngineUnavailable, ask_engine, live_engines
 from telephony.commands import Notify
-from telephony.engines import least_busy
+from telephony.control import EngineUnavailable, ask_engine, live_engines
+from telephony.engine_registry import least_busy
 from tenants.models import Client
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 type per command, imported by both sides (the API, portals and Celery tasks send them; the engine's
 dispatch table in telephony/engine/server.py takes them), and one Answer whose error `code` is one
 of a closed set of stable strings (Code). The API turns each code into its HTTP error in one place
-(telephony.calls.API_ERRORS); `detail` is English for people and never parsed.
+(telephony.control.API_ERRORS); `detail` is English for people and never parsed.
 
 A message that is not a valid command (an unknown type, a missing or wrong field) is parsed into an
 Answer with code `bad-command`, never an exception in the engine. Django-free.

@@ -15,7 +15,7 @@ from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony import services
 from telephony.callindex import live_calls, parked_calls
-from telephony.calls import (
+from telephony.control import (
     call_hangup,
     call_hold,
     call_park,

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
 
-from telephony.engines import EngineInfo, registry_key
+from telephony.engine_registry import EngineInfo, registry_key
 from tenants.models import Brand, Client, Role, User
 from tenants.tasks import HEARTBEAT_KEY
 

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from billing.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
-from telephony.calls import (
+from telephony.control import (
     call_hangup,
     call_hold,
     call_join,
@@ -135,7 +135,7 @@ class MySipView(APIView):
         return Response({**sip_credentials(client=request.tenant, extension=extension), "secret": secret})
 
 
-ENGINE_ERRORS = error_answers(409, 503)  # the call's state, or no engine answered (telephony.calls)
+ENGINE_ERRORS = error_answers(409, 503)  # the call's state, or no engine answered (telephony.control)
 
 
 class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -37,7 +37,7 @@ from telephony.sip import Request, Response, SipError, make_response, parse_uri,
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge, ServerTx
-    from telephony.engines import EngineInfo
+    from telephony.engine_registry import EngineInfo
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from channels.layers import get_channel_layer
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
 from telephony.edge.directory import DirectoryUnavailable, EdgeDirectory
-from telephony.edge.engines import EngineRegistry
+from telephony.edge.engine_choice import EngineRegistry
 from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
 from telephony.edge.keepalive import NatKeepalive

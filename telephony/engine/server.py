@@ -37,7 +37,7 @@ from telephony.engine.liveness import Watch, end_lost_calls
 from telephony.engine.sessiontimer import negotiate
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engine.spool import Spool
-from telephony.engines import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
+from telephony.engine_registry import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
 from telephony.sip import Request, Response
@@ -83,7 +83,7 @@ class Engine:
     def __init__(self, config: EngineConfig, redis, media):
         self.config = config
         self.redis = redis
-        self.media = media  # telephony.engine.media.Media: RTP endpoints and bridges
+        self.media = media  # telephony.engine.media_ports.Media: RTP endpoints and bridges
         self.id = f"{socket.gethostname()}:{os.getpid()}:{config.port}"
         self.channel = engine_channel(self.id)
         self.ua = EngineUA(config.host, config.port, config.edge, self)

@@ -21,7 +21,7 @@ from django.utils import timezone
 from billing.models import Cdr
 from config.redis_store import get_redis, rkey
 from telephony.directory import sip_directory_sync
-from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
+from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from telephony.services import extension_reset_secret
 from tests.sip import phone as phone_helpers
 from tests.telephony.sipclient import Call, SipClient

@@ -16,7 +16,7 @@ from django.conf import settings
 
 from config.redis_store import get_redis
 from telephony.callindex import dialogs_key, where_key
-from telephony.engines import EngineInfo, registry_key
+from telephony.engine_registry import EngineInfo, registry_key
 from tests.telephony.conftest import SECRET, cdr_of, start_engine
 from tests.telephony.sipclient import Answer, Call, SipClient, reply_to
 

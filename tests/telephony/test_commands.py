@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from telephony import commands
-from telephony.calls import API_ERRORS, refusal
 from telephony.commands import COMMANDS, Answer, BadCommand, Code, parse
-from telephony.engines import EngineInfo, by_load, least_busy
+from telephony.control import API_ERRORS, refusal
+from telephony.engine_registry import EngineInfo, by_load, least_busy
 from tenants.errors import CallEnded, EngineUnavailable, NotPossible
 
 CALL = "5f0e6a1c-7d2b-4f7e-9a59-0c1d2e3f4a5b"

@@ -10,8 +10,8 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from billing.models import Cdr
-from telephony.calls import _ask, live_engines
 from telephony.commands import Answer, Code
+from telephony.control import _ask, live_engines
 
 
 def engine_id(engine) -> str:

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from config.redis_store import get_redis
 from telephony.callindex import forget_engine
-from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
+from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, SECRET, database_url, free_port
 from tests.telephony.tcpcut import TcpCut
 from tests.waiting import committed, wait_for

@@ -27,7 +27,7 @@ from billing.models import Cdr
 from config.redis_store import get_redis, rkey
 from telephony.directory import MARKER, sip_directory_sync
 from telephony.edge.guard import auth_ban_key
-from telephony.engines import registry_key
+from telephony.engine_registry import registry_key
 from telephony.models import Extension
 from telephony.services import extension_reset_secret, sip_ban_release
 from tenants.services import client_activate, client_suspend

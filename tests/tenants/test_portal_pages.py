@@ -12,7 +12,7 @@ from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from config.redis_store import get_redis
-from telephony.engines import EngineInfo, engine_heartbeat, engine_withdraw
+from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withdraw
 from tenants.forms import TokenForm
 from tenants.models import ApiToken, Role, User
 from tenants.tasks import HEARTBEAT_KEY

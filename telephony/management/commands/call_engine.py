@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from config.services import run_service
-from telephony.engine.media import Media
+from telephony.engine.media_ports import Media
 from telephony.engine.server import Engine, EngineConfig
 
 

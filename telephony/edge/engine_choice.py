@@ -1,4 +1,4 @@
-"""The edge's view of the call engines (telephony/engines.py): refreshed from Redis every second.
+"""The edge's view of the call engines (telephony/engine_registry.py): refreshed from Redis every second.
 
 New calls go to the least-busy live engine: the load an engine last reported plus the calls this
 edge has handed it since, over its capacity, so a burst of INVITEs between two heartbeats spreads
@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 
-from telephony.engines import EngineInfo, by_load, registry_key
+from telephony.engine_registry import EngineInfo, by_load, registry_key
 
 log = logging.getLogger(__name__)
 REFRESH = 1.0

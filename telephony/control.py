@@ -16,7 +16,7 @@ from billing.models import Cdr
 from config.redis_store import get_redis
 from telephony import commands
 from telephony.commands import Answer, CallCommand, Code, Command
-from telephony.engines import EngineInfo, engine_channel, least_busy, registry_key
+from telephony.engine_registry import EngineInfo, engine_channel, least_busy, registry_key
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import CallEnded, EngineUnavailable, NotAllowed, NotPossible, PlatformError

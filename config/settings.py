@@ -98,6 +98,8 @@ OCX_ENGINE = {
     "min_se": int(env("OCX_ENGINE_MIN_SE", "90")),
     "lost_after": float(env("OCX_ENGINE_LOST_AFTER", "15")),
 }
+# Feature applications the engines and edges load besides the built-in ones (telephony/engine/application.py).
+OCX_ENGINE_APPLICATIONS = env_list("OCX_ENGINE_APPLICATIONS", "")
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))

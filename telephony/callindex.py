@@ -26,16 +26,8 @@ A park slot is claimed with HSETNX, so two engines never give out the same slot.
 removed only by the engine that wrote them (compare-and-delete), so a line with calls on two
 engines keeps the newer one's entry. A dead engine's entries are removed by the survivor that finds
 it dead (`forget_engine`, with its records): until then the edge, which no longer lists it, routes
-as usual. Dial codes (also in the dial plan):
-
-    *8          pick up the client's oldest ringing call
-    **<ext>     pick up the call ringing extension <ext>
-    *70         (as a transfer target) park the other party in the first free slot
-    *71<slot>   retrieve the call parked in <slot>
-    *81<ext>, *82<ext>, *83<ext>   monitor, whisper to, barge into <ext>'s call
-    *88, *88<id>                   join a conference (asked for its ID, or that one): conf:<id>
-    *89<id>                        record library message <id> by phone
-    a room's access number         join that room's conference: num:<number>
+as usual. The feature codes that name a call here (pickup, retrieve, supervision, conference) and
+the field each reads are in telephony/features.py.
 
 Django-free: the edge and the engines both import it.
 """
@@ -47,12 +39,6 @@ import json
 import logging
 
 log = logging.getLogger(__name__)
-PICKUP, DIRECTED_PICKUP = "*8", "**"
-PARK, RETRIEVE = "*70", "*71"
-CONFERENCE = "*88"
-RECORD_MESSAGE = "*89"
-MONITOR, WHISPER, BARGE = "*81", "*82", "*83"
-SUPERVISE = {MONITOR: "monitor", WHISPER: "whisper", BARGE: "barge"}
 PARK_SLOTS = range(1, 21)  # slots 1..20 per client
 ENTRY_TTL = 4 * 3600  # a client's index goes away after this long without a write
 
@@ -85,38 +71,6 @@ def dialog_call_ids(entry: bytes | str) -> set[str]:
 
 def live_key(prefix: str, client: int) -> str:
     return f"{prefix}:live:{client}"
-
-
-def code_target(dialled: str) -> tuple[str, str] | None:
-    """(kind, argument) for a dial code: ("pickup", ""), ("pickup", ext), ("retrieve", slot),
-    ("monitor"|"whisper"|"barge", ext), ("conference", "" or id), ("record", message id); None for
-    anything else."""
-    if dialled == PICKUP:
-        return ("pickup", "")
-    if dialled.startswith(DIRECTED_PICKUP) and dialled[2:].isdigit():
-        return ("pickup", dialled[2:])
-    if dialled.startswith(RETRIEVE) and dialled[3:].isdigit():
-        return ("retrieve", dialled[3:])
-    if dialled[:3] in SUPERVISE and dialled[3:].isdigit():
-        return (SUPERVISE[dialled[:3]], dialled[3:])
-    if dialled == CONFERENCE or (dialled.startswith(CONFERENCE) and dialled[3:].isdigit()):
-        return ("conference", dialled[3:])
-    if dialled.startswith(RECORD_MESSAGE) and dialled[3:].isdigit():
-        return ("record", dialled[3:])
-    return None
-
-
-def index_field(kind: str, argument: str) -> str | None:
-    """The `where` field that locates a code's call (None for *8, which reads the ringing zset)."""
-    if kind == "pickup":
-        return f"ring:{argument}" if argument else None
-    if kind == "retrieve":
-        return f"park:{argument}"
-    if kind == "conference":
-        return f"conf:{argument}" if argument else None
-    if kind == "record":
-        return None
-    return f"line:{argument}"
 
 
 class EngineIndex:

@@ -29,7 +29,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from telephony.callindex import code_target, index_field, ringing_key, where_key
+from telephony import features
+from telephony.callindex import ringing_key, where_key
 from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding
 from telephony.edge.slots import calls_key
@@ -494,7 +495,7 @@ class Proxy:
             dialled = parse_uri(request.uri).user_unescaped or ""
         except SipError:
             return engines
-        code = code_target(dialled)
+        code = features.match(dialled)
         try:
             owner = await self.call_owner(client, code, dialled, caller_number)
         except Exception:  # Redis away for a moment: route as usual
@@ -505,14 +506,14 @@ class Proxy:
             return engines  # (a call that a code names may be on a draining engine: it still goes there)
         return [chosen, *[e for e in engines if e.id != chosen.id]]
 
-    async def call_owner(self, client: int, code: tuple[str, str] | None, dialled: str,
+    async def call_owner(self, client: int, code: tuple[features.FeatureCode, str] | None, dialled: str,
                          caller_number: str) -> str | None:  # fmt: skip
         fast, prefix, key = self.edge.fast, self.config.redis_prefix, where_key(self.config.redis_prefix, client)
-        if code == ("pickup", ""):  # *8: the oldest ringing call
+        field = features.index_field(*code) if code is not None else None
+        if field == features.OLDEST_RINGING:  # *8: the oldest ringing call
             first = await fast.call("ZRANGE", ringing_key(prefix, client), 0, 0)
             owner = first[0].split(b" ", 1)[1] if first else None
         elif code is not None:
-            field = index_field(*code)
             owner = await fast.call("HGET", key, field) if field else None
         else:  # a running conference's access number, else the engine of the caller's other call
             room, line = await fast.call("HMGET", key, f"num:{dialled}", f"line:{caller_number}")

@@ -34,6 +34,7 @@ from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
 from telephony.edge.slots import check_slots
 from telephony.edge.transport import Source, listen, open_peer_socket
+from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
@@ -62,6 +63,7 @@ class ServerTx:
 
 class Edge:
     def __init__(self, config: EdgeConfig, redis, secret: bytes, fast: FastRedis):
+        application.load()  # the feature codes and which call each names (telephony/features.py)
         self.config = config
         self.redis = redis  # redis-py asyncio: pub/sub, bans, heartbeats
         self.fast = fast  # pipelined connection for the per-REGISTER lookups and updates

@@ -30,37 +30,35 @@ from typing import TYPE_CHECKING
 from telephony.callindex import dialogs_key, take_dialogs
 from telephony.engine import sessiontimer
 from telephony.engine.sipua import Leg
+from telephony.engine.states import CONFIRMED, State
 from telephony.sip import Response, SipError
 from telephony.sip.sdp import build_sdp, parse_sdp, telephone_events
 
 if TYPE_CHECKING:
-    from telephony.engine.calls import Call
+    from telephony.engine.call import Call
     from telephony.engine.server import Engine
 
 log = logging.getLogger(__name__)
 TICK = 0.5  # seconds between looks at the calls
 REWRITE = 30.0  # seconds between rewrites of every entry (a write lost while Redis was away comes back)
 CSEQ_MARGIN = 100  # a survivor's BYE is this far above the last CSeq written (written at most TICK late)
-WATCHED = {"ANSWERED": ("caller", "callee"), "IVR": ("caller",), "CONFERENCE": ("caller",)}
+WATCHED = {State.ANSWERED: ("caller", "callee"), State.IVR: ("caller",), State.CONFERENCE: ("caller",)}
 HOLDING = ("sendonly", "inactive")  # a phone that offered these holds the call: it may send nothing
-CONFIRMED = {"ANSWERED", "PARKED", "IVR", "CONFERENCE"}
 FACTS = ("call_id", "local_uri", "remote_uri", "local_tag", "remote_tag", "remote_target", "route", "cseq")
 
 
 def fingerprint(call: Call) -> tuple:
     """What an entry depends on, cheaply (the legs' identities and CSeqs, and the state)."""
-    return (call.state, call.caller_connected, call.route is None, len(call.supervisors),
-            *((leg.call_id, leg.remote_tag, leg.cseq) if leg is not None else None for leg in (call.a, call.b)),
-            *((s.leg.remote_tag, s.leg.cseq) for s in call.supervisors))  # fmt: skip
+    return (call.state, call.route is None, *((leg.call_id, leg.remote_tag, leg.cseq) for leg in call.legs()))
 
 
 def dialog_entry(call: Call) -> dict:
     """What the call index keeps of a call: its client and the SIP facts of each of its legs."""
     legs = []
-    for leg in (call.a, call.b, *(s.leg for s in call.supervisors)):
-        if leg is None or leg.remote_tag is None:
+    for leg in call.legs():
+        if leg.remote_tag is None:
             continue
-        confirmed = call.state in CONFIRMED or (leg is call.a and call.caller_connected)
+        confirmed = call.state in CONFIRMED or (leg is call.caller.leg and call.state == State.CONNECTING)
         legs.append({**{name: getattr(leg, name) for name in FACTS}, "confirmed": confirmed})
     return {"client": call.route.client if call.route is not None else None, "legs": legs}
 
@@ -83,22 +81,22 @@ class Watch:
     def tick(self, now: float) -> None:
         calls = self.engine.live()
         for call in calls:
-            if call.state != "ENDED":
+            if call.state != State.ENDED:
                 self.check_session(call, now)
-            if call.state != "ENDED":
+            if call.state != State.ENDED:
                 self.check_media(call, now)
         if now - self.rewritten >= REWRITE:
             self.rewritten = now
             self.published.clear()
             self.engine.background(self.prune())
-        self.publish([c for c in calls if c.state != "ENDED"])
+        self.publish([c for c in calls if c.state != State.ENDED])
 
     # RTP inactivity ----------------------------------------------------------------------------------
 
     def check_media(self, call: Call, now: float) -> None:
         timeout = self.engine.config.rtp_timeout
         sides = WATCHED.get(call.state, ())
-        holding = any(leg is not None and leg.direction in HOLDING for leg in (call.a, call.b))
+        holding = any(s.leg is not None and s.leg.direction in HOLDING for s in (call.caller, call.callee))
         if call.held is not None or holding or call.transferring or not sides:
             self.quiet_since[call] = now
             return
@@ -106,7 +104,7 @@ class Watch:
             return
         quiet_from = self.quiet_since.setdefault(call, now)  # silence counts from the first look, or the resume
         for side in sides:
-            _, media, _, _ = call.side(side)
+            media = call.side(side).media
             if media is None or media.closed:
                 continue
             if now - max(media.last_heard, quiet_from) >= timeout:
@@ -117,7 +115,7 @@ class Watch:
     # Session timers ----------------------------------------------------------------------------------
 
     def check_session(self, call: Call, now: float) -> None:
-        for leg in (call.a, call.b):
+        for leg in (call.caller.leg, call.callee.leg):
             timer = leg.session if leg is not None else None
             if timer is None:
                 continue
@@ -135,7 +133,8 @@ class Watch:
         method = "UPDATE" if timer.by_update and (not leg.allow or "UPDATE" in leg.allow) else "INVITE"
         body = b""
         if method == "INVITE":
-            _, media, codec, offered = call.side(leg.name)
+            side = call.side(leg.name)
+            media, codec, offered = side.media, side.codec, side.offered
             if media is None or codec is None:
                 timer.by_update = True
                 method = "UPDATE"
@@ -158,10 +157,10 @@ class Watch:
                         address = parse_sdp(response.body).audio_address()
                     except SipError:
                         address = None
-                    _, media, _, _ = call.side(leg.name)
+                    media = call.side(leg.name).media
                     if address is not None and media is not None and address != media.remote:
                         media.set_remote(address)
-            if leg.session is not timer or call.state == "ENDED":
+            if leg.session is not timer or call.state == State.ENDED:
                 return
             timer.refreshing = False
             if response.status < 300:

@@ -27,16 +27,21 @@ from config.redis_store import follow
 from telephony import commands
 from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
 from telephony.commands import Answer, CallCommand, Code, parse
-from telephony.engine.calls import Call, OriginatedCall
+from telephony.engine import application
+from telephony.engine.applications.clicktocall import OriginatedCall
+from telephony.engine.applications.conference import Conference
+from telephony.engine.applications.notify import Notify
+from telephony.engine.applications.supervision import supervise_to
+from telephony.engine.applications.transfer import join_with, park, retrieve_to, transfer
+from telephony.engine.call import Call
 from telephony.engine.cdrs import CdrWriter, cdr_close_lost
-from telephony.engine.conference import Conference
 from telephony.engine.database import Database, DatabaseAway
-from telephony.engine.dialout import Notify
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.liveness import Watch, end_lost_calls
 from telephony.engine.sessiontimer import negotiate
 from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engine.spool import Spool
+from telephony.engine.states import State
 from telephony.engine_registry import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
@@ -81,6 +86,7 @@ def _now() -> dt.datetime:
 
 class Engine:
     def __init__(self, config: EngineConfig, redis, media):
+        application.load()  # the feature applications register their codes and numbers
         self.config = config
         self.redis = redis
         self.media = media  # telephony.engine.media_ports.Media: RTP endpoints and bridges
@@ -111,15 +117,11 @@ class Engine:
         return set(self.calls.values())
 
     def live(self) -> list[Call]:
-        return [c for c in self.active if c.state != "ENDED"]
+        return [c for c in self.active if c.state != State.ENDED]
 
     def find(self, call_uuid) -> Call | None:
         """A live call by its id (the record's call_uuid), for commands from the API."""
         return next((c for c in self.live() if str(c.uuid) == call_uuid), None)
-
-    def parked(self, client: int, slot: int) -> Call | None:
-        return next((c for c in self.live() if c.state == "PARKED" and c.route.client == client
-                     and c.park_slot == slot and not c.transferring), None)  # fmt: skip
 
     # Conferences ---------------------------------------------------------------------------------
 
@@ -197,7 +199,7 @@ class Engine:
     def forget(self, call: Call) -> None:
         """A call ended: keep its legs findable a little while, to answer late BYEs and retransmissions."""
         loop = asyncio.get_running_loop()
-        for leg in (call.a, call.b):
+        for leg in (call.caller.leg, call.callee.leg):
             if leg is not None:
                 loop.call_later(32, self._drop, leg.call_id, call)
 
@@ -249,7 +251,7 @@ class Engine:
     def on_stray_2xx(self, response: Response) -> None:
         """A 2xx to one of our INVITEs repeated after its transaction ended: our ACK was lost."""
         call = self.calls.get(response.call_id)
-        for leg in (call.a, call.b) if call is not None else ():
+        for leg in (call.caller.leg, call.callee.leg) if call is not None else ():
             if leg is not None and leg.call_id == response.call_id and leg.remote_tag == response.to_tag:
                 self.ua.ack_2xx(leg, response)
 
@@ -285,7 +287,7 @@ class Engine:
         # in (the client's operators' business: a monitored party is not told).
         if kind in ("call.supervised", "call.unsupervised"):
             return
-        parties = {route.caller, route.callee, *call.parties.values()}
+        parties = {route.caller, route.callee, call.caller.party, call.callee.party}
         users = [group_for_user(account) for account in sorted({p.account for p in parties if p and p.account})]
         if users:
             self.publish(users, {**event, "call": {k: v for k, v in event["call"].items() if k != "supervisors"}})
@@ -418,11 +420,11 @@ class Engine:
         return Answer.done() if call.resume() else Answer.refused(Code.NOT_ON_HOLD, "the call is not on hold")
 
     async def _transfer(self, call: Call, command: commands.Transfer) -> Answer:  # as long as the target rings
-        problem = await call.transfer(command.leaving, command.to)
+        problem = await transfer(call, command.leaving, command.to)
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _park(self, call: Call, command: commands.Park) -> Answer:
-        slot = await call.park(command.parked)
+        slot = await park(call, command.parked)
         return Answer.done(slot=slot) if isinstance(slot, int) else Answer.refused(Code.NOT_POSSIBLE, slot)
 
     async def _join(self, call: Call, command: commands.Join) -> Answer:
@@ -434,15 +436,15 @@ class Engine:
         common = [(mine[n], side) for side, n in other.lines.items() if n in mine]
         if not common:
             return Answer.refused(Code.NO_LINE_IN_COMMON, "the calls have no line in common")
-        problem = call.join_with(other, *common[0])
+        problem = join_with(call, other, *common[0])
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _supervise(self, call: Call, command: commands.Supervise) -> Answer:  # waits for the answer
-        problem = await call.supervise_to(command.number, command.mode, command.agent)
+        problem = await supervise_to(call, command.number, command.mode, command.agent)
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _retrieve(self, call: Call, command: commands.Retrieve) -> Answer:  # waits for the answer
-        problem = await call.retrieve_to(command.number)
+        problem = await retrieve_to(call, command.number)
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _conference(self, command: commands.ConferenceAction) -> Answer:

@@ -75,7 +75,7 @@ def test_opus_keeps_its_channels_both_ways_and_its_48k_clock():
 
 
 def test_dtmf_goes_with_the_voice_codecs_clock_rate_whatever_the_offers_order():
-    from telephony.engine.calls import media_plan
+    from telephony.engine.negotiation import media_plan
     from telephony.sip.sdp import event_payload, telephone_events
 
     pcmu, pcma, opus = Codec(0, "PCMU", 8000), Codec(8, "PCMA", 8000), Codec(111, "OPUS", 48000, channels=2)

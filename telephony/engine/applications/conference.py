@@ -24,8 +24,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from billing.models import Cdr
-from telephony.engine.dialplan import Party, RoomInfo, Route
-from telephony.engine.ivr import Ivr, answer
+from telephony import features
+from telephony.engine.application import Application, Incoming, Prompter, feature, numbers
+from telephony.engine.applications.dialout import CallOut, DialOut
+from telephony.engine.dialplan import Party, RoomInfo
+from telephony.engine.states import State
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
 from telephony.media.player import Player, encode
@@ -35,11 +38,12 @@ from telephony.sip.sdp import event_payload
 from tenants.dates import zone_named
 
 if TYPE_CHECKING:
-    from telephony.engine.calls import Call
+    from telephony.engine.call import Call
     from telephony.engine.server import Engine
 
 log = logging.getLogger(__name__)
 TRIES = 3  # conference ID and PIN attempts
+CODE = features.FeatureCode("*88", "conference", features.OPTIONAL, locate="conf:")
 EARLY_OPEN = dt.timedelta(minutes=10)  # a scheduled room opens this long before its start
 
 
@@ -67,25 +71,46 @@ def room_is_open(room: RoomInfo, now: dt.datetime) -> bool:
     return start - EARLY_OPEN <= now <= start + length
 
 
-async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo | None, offer, *,
-                  trigger: bool = False) -> None:  # fmt: skip
+@feature(CODE)
+async def by_code(call: Call, incoming: Incoming) -> None:
+    """*88 (asked for the conference ID) or *88<id>."""
+    room = None
+    if incoming.argument:
+        room = incoming.plan.rooms.get(incoming.argument)
+        if room is None:
+            call.open_record(incoming.plan.route(incoming.extension, incoming.dialled), incoming.dialled)
+            call.end_before_answer(404, "No Such Conference")
+            return
+    await dial_in(call, incoming, room)
+
+
+@numbers
+def by_number(plan, dialled: str):
+    """A room's access number, or a hot room's trigger number."""
+    if dialled in plan.room_triggers:
+        return lambda call, incoming: dial_in(call, incoming, plan.room_triggers[dialled], trigger=True)
+    if dialled in plan.room_numbers:
+        return lambda call, incoming: dial_in(call, incoming, plan.room_numbers[dialled])
+    return None
+
+
+async def dial_in(call: Call, incoming: Incoming, room: RoomInfo | None, *, trigger: bool = False) -> None:
     """A phone called a conference: answer, ask for the conference ID (when not dialled) and the PIN,
     check the room is open and has room, then join. Every attempt has its record. A room's trigger
     number (`trigger`) takes the moderator PIN only, and starts the call-out to the room's list."""
-    engine = call.engine
-    caller = plan.by_extension.get(extension) or Party("", "")
-    call.route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller, callee=None)
-    engine.cdrs.open(call_uuid=call.uuid, engine=engine.id, route=call.route, started_at=call.started_at,
-                     dialled=dialled, direction=Cdr.Direction.INBOUND, service=Cdr.Service.CONFERENCE,
-                     conference=room.conference_id if room else "",
+    engine, plan = call.engine, incoming.plan
+    caller = incoming.caller or Party("", "")
+    call.open_record(call.route_alone(incoming), incoming.dialled, direction=Cdr.Direction.INBOUND,
+                     service=Cdr.Service.CONFERENCE, conference=room.conference_id if room else "",
                      moderator=room.moderator if room else None)  # fmt: skip
-    if not await answer(call, offer):
+    if not await call.answer_alone(incoming.offer):
         return
-    ivr = Ivr(call, event_payload(call.offered, call.codec))
+    ivr = Prompter(call)
+    call.take(ivr)
     if room is None:
         for _ in range(TRIES):
             room = plan.rooms.get(await ivr.ask("conference_id", 9))
-            if room is not None or call.state == "ENDED":
+            if room is not None or call.state == State.ENDED:
                 break
             await ivr.play("unknown_conference")
         if room is None:
@@ -95,7 +120,7 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
     for _ in range(TRIES):
         pin = await ivr.ask("pin", 8)
         role = "moderator" if pin == room.moderator_pin else "participant" if pin == room.participant_pin else None
-        if role is not None or call.state == "ENDED":
+        if role is not None or call.state == State.ENDED:
             break
         await ivr.play("wrong_pin")
     if role is None or (trigger and role != "moderator"):
@@ -105,19 +130,19 @@ async def dial_in(call: Call, plan, extension: int, dialled: str, room: RoomInfo
     conference = await engine.conference(plan.client, room)
     if conference is None:
         return await _refuse(call, ivr, "conference-elsewhere", prompt="closed")
-    problem = conference.refusal(role) if call.state != "ENDED" else "ended"
+    problem = conference.refusal(role) if call.state != State.ENDED else "ended"
     if problem is not None:
         conference.maybe_close()  # (one started for this caller alone closes again)
         return await _refuse(call, ivr, problem, prompt=problem)
     ivr.stop()
-    call.media_a.sink = None
+    call.listen(None)
     conference.join(call, role, caller)
     if trigger:
         conference.trigger()
 
 
-async def _refuse(call: Call, ivr: Ivr, cause: str, prompt: str = "goodbye") -> None:
-    if call.state == "ENDED":
+async def _refuse(call: Call, ivr: Prompter, cause: str, prompt: str = "goodbye") -> None:
+    if call.state == State.ENDED:
         return
     await ivr.play(*([prompt, "goodbye"] if prompt != "goodbye" else ["goodbye"]))
     call.hangup("engine", cause=cause)
@@ -126,7 +151,12 @@ async def _refuse(call: Call, ivr: Ivr, cause: str, prompt: str = "goodbye") -> 
 # -- The running conference ------------------------------------------------------------------------
 
 
-class Participant:
+class Participant(Application):
+    """A call in a conference: the application holding it while it is in the room's mixer (or waits
+    for the moderator with music)."""
+
+    state = State.CONFERENCE
+
     def __init__(self, conference: Conference, call: Call, role: str, party: Party, direction: str):
         self.conference, self.call, self.role, self.direction = conference, call, role, direction
         self.id = str(call.uuid)
@@ -136,6 +166,12 @@ class Participant:
         self.muted = False
         self.keys = DtmfCollector(on_digit=self._key)
         self._star = False
+
+    def key(self, call: Call, digit: str) -> None:
+        self.keys.press(digit)
+
+    def ended(self, call: Call, cause: str) -> None:
+        self.conference.leave(self, cause)
 
     def _key(self, digit: str) -> None:
         if digit == "*":
@@ -165,7 +201,7 @@ class Conference:
         self.started_at = _now()
         self.ended = False
         self.announcer = None  # (player endpoint, mixer endpoint) for tones and prompts to everyone
-        self.callout = None  # a hot conference's call-out to its list (telephony/engine/dialout.py)
+        self.callout = None  # a hot conference's call-out to its list (applications/dialout.py)
         self.dialling: set[str] = set()  # dial-outs ringing (their call ids): the conference waits for them
         self._end_timer = asyncio.get_running_loop().call_later(room.max_minutes * 60, self.end, "max-duration")
 
@@ -188,17 +224,16 @@ class Conference:
     def join(self, call: Call, role: str, party: Party, *, direction: str = "dial-in") -> Participant:
         participant = Participant(self, call, role, party, direction)
         self.participants[participant.id] = participant
-        call.state, call.participant, call.keys = "CONFERENCE", participant, participant.keys
-        call.answered_at = participant.joined_at
-        self.engine.cdrs.answered(call.uuid, call.answered_at)
+        call.take(participant)
+        call.answered(at=participant.joined_at)
         if self.room.wait_for_moderator and role != "moderator" and not self.moderator_present:
             call.play_music("caller")  # music until the moderator comes
-            call.media_a.sink = participant.keys.push_packet
+            call.listen(participant.keys.push_packet)
         else:
             self._mix(participant)
             if role == "moderator":
                 for waiting in [p for p in self.participants.values() if p.party is None]:
-                    waiting.call.stop_music()
+                    waiting.call.stop_playing()
                     self._mix(waiting)
         if self.room.entry_tone:
             self.announce(ENTRY_TONE)
@@ -208,10 +243,10 @@ class Conference:
         return participant
 
     def _mix(self, participant: Participant) -> None:
-        call = participant.call
-        codec = call.codec
-        participant.party = self.mixer.add(call.media_a, codec.name, voice_pt=codec.payload,
-                                           event_pt=event_payload(call.offered, codec),
+        side = participant.call.caller
+        codec = side.codec
+        participant.party = self.mixer.add(side.media, codec.name, voice_pt=codec.payload,
+                                           event_pt=event_payload(side.offered, codec),
                                            name=participant.number or participant.id,
                                            muted=participant.muted, clock_rate=codec.rate)  # fmt: skip
         participant.party.on_telephone_event = participant.keys.push_packet
@@ -279,8 +314,6 @@ class Conference:
 
     def dial_out(self, number: str, role: str = "participant") -> str:
         """Call a line and add it to the conference once it answers; the new call's id."""
-        from telephony.engine.dialout import DialOut  # (dialout imports calls, which imports this module)
-
         call = DialOut(self.engine, self, number, role=role)
         self.dialling.add(str(call.uuid))
         self.engine.background(call.start())
@@ -291,7 +324,6 @@ class Conference:
         """A hot conference: call every number of the room's list at once (again for those who did not
         join, `hot_retries` times); a second trigger while it runs only calls who is missing."""
         from conferencing.models import numbers_of
-        from telephony.engine.dialout import CallOut
 
         if self.callout is not None:
             self.callout.stop()

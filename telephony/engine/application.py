@@ -1,0 +1,174 @@
+"""Feature applications: how a feature takes over a call, or a leg of one, from the call core.
+
+An application is a module in telephony/engine/applications/ (or one named in the setting
+OCX_ENGINE_APPLICATIONS) that registers, when imported:
+- the feature codes it answers (`feature`), each with the coroutine that runs a caller who dialled
+  it (an `Incoming`), and the numbers of the dial plan it answers (`numbers`: a conference room's
+  access number);
+- and, while it holds a call, an `Application` object as the call's `app` (or among its `attached`
+  ones): the core tells it what it cannot decide itself (keys by SIP INFO, requests on legs the
+  application added, the call's media about to change, the call's end).
+
+What an application does to a call goes through the core's methods, never its fields:
+`answer_alone` (the engine answers the caller with its own media), `play`/`stop_playing`,
+`keys` (a DTMF collector on the caller's media and its SIP INFO), `take` (the call in the
+application's state), `replace_side`/`vacate` and `bridge` (a new party on a side), `hangup`.
+`Prompter` is the voice-menu helper on top: play prompts, collect digits, wait for a key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+from telephony import features
+from telephony.engine.states import State
+from telephony.media.player import Frames
+
+if TYPE_CHECKING:
+    from telephony.engine.call import Call
+    from telephony.engine.dialplan import ClientPlan as Plan
+    from telephony.engine.dialplan import Party
+    from telephony.sip.sdp import Sdp
+
+BUILTIN = (
+    "telephony.engine.applications.pickup",
+    "telephony.engine.applications.transfer",
+    "telephony.engine.applications.supervision",
+    "telephony.engine.applications.conference",
+    "telephony.engine.applications.library",
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A phone's new call as an application sees it: the caller's client's dial plan, the caller's line
+    (None when the extension is unknown), what was dialled and the SDP offer (None: a delayed offer)."""
+
+    plan: Plan
+    extension: int
+    caller: Party | None
+    dialled: str
+    offer: Sdp | None
+    argument: str = ""  # the digits after a feature code
+
+
+Runner = Callable[["Call", Incoming], Awaitable[None]]
+_runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
+_numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
+_loaded = False
+
+
+def feature(*codes: features.FeatureCode):
+    """Decorator: register the codes in the feature table and the coroutine as what a caller who
+    dialled one of them gets."""
+
+    def register(runner: Runner) -> Runner:
+        features.register(*codes)
+        for code in codes:
+            _runners[code.prefix] = runner
+        return runner
+
+    return register
+
+
+def numbers(resolver: Callable[[Plan, str], Runner | None]):
+    """Decorator: `resolver(plan, dialled)` names the coroutine for a number the application answers
+    (None: not one of its numbers). Asked before the dial plan routes to a line."""
+    _numbers.append(resolver)
+    return resolver
+
+
+def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:
+    """What runs a new call to `dialled` instead of the dial plan's routing to a line, with the digits
+    after its feature code: a feature code first, then an application's number."""
+    found = features.match(dialled)
+    if found is not None and not found[0].transfer_target:
+        return _runners[found[0].prefix], found[1]
+    for resolver in _numbers:
+        runner = resolver(plan, dialled)
+        if runner is not None:
+            return runner, ""
+    return None
+
+
+def load() -> None:
+    """Import the built-in applications and those the settings add (once per process)."""
+    global _loaded
+    if _loaded:
+        return
+    for name in (*BUILTIN, *settings.OCX_ENGINE_APPLICATIONS):
+        importlib.import_module(name)
+    _loaded = True
+
+
+class Application:
+    """What an application is to a call that it holds (`call.app`) or is attached to (`call.attached`).
+    Every hook has a default that is right for an application that does not care."""
+
+    state: State = State.IVR  # the call's state while the application holds it
+
+    def key(self, call: Call, digit: str) -> None:
+        """A key the caller sent by SIP INFO (RFC 4733 events reach the application's own collector)."""
+
+    def leg_request(self, call: Call, leg, request, stx) -> None:
+        """A request on a leg the application added to the call (`call.add_leg`)."""
+        call.ua.respond(stx, 481)
+
+    def media_changing(self, call: Call) -> None:
+        """The core is about to change the call's media (hold, park, transfer): let go of what depends on it."""
+
+    def ended(self, call: Call, cause: str) -> None:
+        """The call ended while the application held it or was attached to it."""
+
+
+class Prompter(Application):
+    """A voice menu on the caller's side: prompts played, digits collected (type-ahead kept; a key
+    stops the prompt). Holds the call in state IVR."""
+
+    def __init__(self, call: Call):
+        self.call = call
+        self.digits = call.keys(on_digit=self._key)
+        self._done: asyncio.Future | None = None
+
+    def key(self, call: Call, digit: str) -> None:
+        self.digits.press(digit)
+
+    def _key(self, _digit: str) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        self.call.stop_playing()
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    async def play(self, *names: str, frames: Frames | None = None) -> None:
+        call = self.call
+        if call.state == State.ENDED:
+            return
+        side = call.caller
+        frames = frames or call.engine.prompts.frames(side.codec.name, *names)
+        self._done = done = asyncio.get_running_loop().create_future()
+        call.play("caller", frames, loop=False, on_done=self.stop)
+        await asyncio.wait_for(done, len(frames) * 0.02 + 2)
+
+    async def ask(self, name: str, max_digits: int) -> str:
+        if not self.digits.pending:
+            await self.play(name)
+        if self.call.state == State.ENDED:
+            return ""
+        return (await self.digits.collect(max_digits=max_digits, terminator="#", first=10.0, between=5.0)).digits
+
+    async def wait_for_key(self, key: str, limit: float) -> bool:
+        """Until `key` is pressed (True), the call ends or `limit` seconds pass."""
+        deadline = time.monotonic() + limit
+        while self.call.state != State.ENDED and time.monotonic() < deadline:
+            if (await self.digits.collect(max_digits=1, terminator=None, first=1.0)).digits == key:
+                return True
+        return False

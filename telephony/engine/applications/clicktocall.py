@@ -1,0 +1,128 @@
+"""Calls the engine places itself: its first leg rings a line of the client (the engine as UAC), and
+what happens once that line answers is the subclass's `line_answered`. Click-to-call (`OriginatedCall`
+itself) then calls the target as the callee side and joins the two; from then on it is a call like
+any other (hold, transfer and hang-up work the same). A conference's dial-out and a notification
+call (dialout.py, notify.py) give the answered line to an application instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING
+
+from billing.models import Cdr
+from telephony.engine.call import DISPOSITIONS, Call
+from telephony.engine.dialplan import Party
+from telephony.engine.negotiation import SUPPORTED
+from telephony.engine.sipua import Leg, new_tag
+from telephony.engine.states import State
+from telephony.media.ports import MediaError
+from telephony.sip import Response, SipError
+from telephony.sip.sdp import build_sdp, common_codecs, parse_sdp, telephone_events
+
+if TYPE_CHECKING:
+    from telephony.engine.server import Engine
+
+S = State
+
+
+class OriginatedCall(Call):
+    def __init__(self, engine: Engine, *, client: int, extension: int, dialled: str):
+        self._init(engine)
+        self.client, self.extension, self.dialled = client, extension, dialled
+
+    async def _start(self) -> None:
+        plan = await self.plan(self.client)
+        route = plan.route(self.extension, self.dialled)
+        self.open_record(route, self.dialled)
+        if route.status:
+            self.finish(Cdr.Disposition.FAILED, str(route.status), "engine")
+            return
+        await self.ring_line(route.caller, route.callee, second_leg=True)
+
+    async def ring_line(self, line: Party, shown: Party, *, second_leg: bool) -> bool:
+        """Ring every device of `line` (the engine as caller, showing `shown`), with media for it and,
+        when the call will have one, for the second leg. False (the call finished) without ports."""
+        caller = self.caller
+        try:
+            caller.media = await self.engine.media.open(remote=None)
+            if second_leg:
+                self.callee.media = await self.engine.media.open(remote=None)
+        except MediaError:
+            self.close_media()
+            self.finish(Cdr.Disposition.FAILED, "no-media-ports", "engine")
+            return False
+        domain = self.route.domain
+        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="caller",
+                  local_uri=f'"{shown.name}" <sip:{shown.number}@{domain}>',
+                  remote_uri=f"<sip:{line.sip_username}@{domain}>")  # fmt: skip
+        leg.remote_target = f"sip:{line.sip_username}@{domain}"
+        caller.leg = caller.origin = leg
+        caller.offered = list(SUPPORTED)
+        body = build_sdp(self.engine.media.address, caller.media.port, caller.offered, session_id=self.uuid.int % 10**9)
+        leg.invite = leg.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp")], body=body)
+        self.engine.index(leg.call_id, self)
+        caller.tx = self.ua.request(leg.invite, self.on_line_response)
+        self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+        return True
+
+    def on_line_response(self, response: Response) -> None:
+        if response.status < 200:
+            return
+        caller, leg = self.caller, self.caller.leg
+        if not 200 <= response.status < 300:
+            if self.state != S.ENDED:
+                disposition = DISPOSITIONS.get(response.status, Cdr.Disposition.FAILED)
+                self.finish(disposition, str(response.status), "caller")
+            return
+        if leg.remote_tag is None:
+            leg.remote_tag = response.to_tag
+            leg.learn(response, uac=True)
+        self.ua.ack_2xx(leg, response)
+        if caller.tx is None or self.state != S.ROUTING:  # answered already, or the call is over
+            if self.state == S.ENDED:
+                self.bye(leg)
+            return
+        try:
+            answer = parse_sdp(response.body)
+        except SipError:
+            answer = None
+        codecs = common_codecs(answer.audio.codecs, SUPPORTED) if answer and answer.audio else []
+        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
+        if not voice:
+            self.bye(leg)
+            self.finish(Cdr.Disposition.FAILED, "488", "caller")
+            return
+        caller.tx = None
+        self.stop_ringing()
+        caller.fill(leg, caller.media, voice[0], [voice[0], *telephone_events(codecs, voice[0])])
+        caller.media.set_remote(answer.audio_address())
+        self.line_answered()
+
+    def caller_confirmed(self) -> bool:
+        return self.caller.tx is None and self.caller.leg is not None
+
+    def line_answered(self) -> None:
+        """The rung line answered (its leg has media): click-to-call now calls the target."""
+        self.place_callee(self.route)
+
+    def ring_timeout(self) -> None:
+        if self.state == S.ROUTING:  # the user's own phone did not answer
+            if self.caller.tx is not None:
+                self.caller.tx.cancel()
+            self.finish(Cdr.Disposition.NO_ANSWER, "ring-timeout", "caller")
+            return
+        super().ring_timeout()
+
+    def caller_ringing(self) -> None:
+        pass  # the user's phone is answered already; it hears the callee being rung as silence
+
+    def caller_answer(self, body: bytes) -> None:
+        pass  # the user's leg has its media since it answered
+
+    def caller_refuse(self, status: int, reason: str | None) -> None:
+        if self.state == S.CONNECTING or self.caller.tx is None:
+            self.bye(self.caller.leg)
+        else:
+            self.caller.tx.cancel()

@@ -4,11 +4,11 @@ never on the loop that paces media."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django_tenants.utils import schema_context
 
-from conferencing.models import Room
 from telephony.engine.database import Database
 from telephony.models import Extension
 from tenants.models import Client
@@ -38,33 +38,6 @@ class Route:
 
 
 @dataclass(frozen=True)
-class RoomInfo:
-    """A conference room as the engine needs it (conferencing.models.Room)."""
-
-    id: int
-    name: str
-    conference_id: str
-    moderator: int  # the moderator's account id
-    participant_pin: str
-    moderator_pin: str
-    access_number: str = ""
-    starts_at: object = None
-    ends_at: object = None
-    recurrence: str = ""
-    max_participants: int = 50
-    max_minutes: int = 240
-    entry_tone: bool = True
-    wait_for_moderator: bool = False
-    end_with_moderator: bool = False
-    record: bool = False
-    hot_numbers: str = ""
-    hot_retries: int = 2
-    hot_retry_seconds: int = 60
-    trigger_number: str = ""
-    zone: str = "UTC"  # the client's time zone, where a schedule's days and times are (not a Room field)
-
-
-@dataclass(frozen=True)
 class ClientPlan:
     """What the dial plan needs of one client, read in one query."""
 
@@ -74,9 +47,7 @@ class ClientPlan:
     active: bool
     by_number: dict[str, Party]
     by_extension: dict[int, Party]
-    rooms: dict[str, RoomInfo] = field(default_factory=dict)  # conference ID -> room
-    room_numbers: dict[str, RoomInfo] = field(default_factory=dict)  # access number -> room
-    room_triggers: dict[str, RoomInfo] = field(default_factory=dict)  # trigger number -> hot room
+    sections: dict[str, object] = field(default_factory=dict)  # what applications read with the plan (`section`)
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""
@@ -92,21 +63,31 @@ class ClientPlan:
         return Route(**common, callee=callee)
 
 
+_sections: dict[str, Callable[[Client], object]] = {}
+
+
+def section(name: str):
+    """Decorator: `loader(client)` reads what an application needs of a client's dial plan (a
+    conference's rooms and their numbers), in the client's schema, whenever the plan is loaded; the
+    plan keeps it under `name` (ClientPlan.sections). Telephony owns the plan, applications fill it."""
+
+    def register(loader: Callable[[Client], object]) -> Callable[[Client], object]:
+        _sections[name] = loader
+        return loader
+
+    return register
+
+
 def load_plan(client_id: int) -> ClientPlan:
     client = Client.objects.get(pk=client_id)
     with schema_context(client.schema_name):
         rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
                                                   "may_intercept", "may_barge"))  # fmt: skip
-        rooms = [RoomInfo(**values, zone=client.timezone) for values in Room.objects.values(*ROOM_FIELDS)]
+        sections = {name: loader(client) for name, loader in _sections.items()}
     by_extension = {row[0]: Party(*row[1:]) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
-                      {room.conference_id: room for room in rooms},
-                      {room.access_number: room for room in rooms if room.access_number},
-                      {room.trigger_number: room for room in rooms if room.trigger_number})  # fmt: skip
-
-
-ROOM_FIELDS = [name for name in RoomInfo.__dataclass_fields__ if name != "zone"]
+                      sections)  # fmt: skip
 
 
 class Dialplans:

@@ -29,7 +29,7 @@ from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
 from telephony.commands import Answer, CallCommand, Code, parse
 from telephony.engine import application
 from telephony.engine.applications.clicktocall import OriginatedCall
-from telephony.engine.applications.conference import Conference
+from telephony.engine.applications.conference import Conference, rooms_of
 from telephony.engine.applications.notify import Notify
 from telephony.engine.applications.supervision import supervise_to
 from telephony.engine.applications.transfer import join_with, park, retrieve_to, transfer
@@ -455,7 +455,7 @@ class Engine:
         if action in commands.STARTING and (conference is None or conference.ended):
             plan = self.dialplans.cached(client) or await sync_to_async(self.dialplans.load,
                                                                         thread_sensitive=False)(client)  # fmt: skip
-            room = plan.rooms.get(command.conference)
+            room = rooms_of(plan).by_id.get(command.conference)
             conference = await self.conference(client, room) if room is not None else None
             if conference is None:
                 return Answer.refused(Code.NO_SUCH_ROOM, "no such room, or its conference runs on another engine")

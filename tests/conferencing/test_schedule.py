@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from telephony.engine.applications.conference import room_is_open
-from telephony.engine.dialplan import RoomInfo
+from telephony.engine.applications.conference import RoomInfo, room_is_open
 
 MONDAY_9 = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)  # a Monday
 

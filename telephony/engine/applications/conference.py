@@ -18,16 +18,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from billing.models import Cdr
+from conferencing.models import Room
 from telephony import features
 from telephony.engine.application import Application, Incoming, Prompter, feature, numbers
 from telephony.engine.applications.dialout import CallOut, DialOut
-from telephony.engine.dialplan import Party, RoomInfo
+from telephony.engine.dialplan import ClientPlan, Party, section
 from telephony.engine.states import State
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
@@ -45,6 +47,57 @@ log = logging.getLogger(__name__)
 TRIES = 3  # conference ID and PIN attempts
 CODE = features.FeatureCode("*88", "conference", features.OPTIONAL, locate="conf:")
 EARLY_OPEN = dt.timedelta(minutes=10)  # a scheduled room opens this long before its start
+
+
+@dataclass(frozen=True)
+class RoomInfo:
+    """A conference room as the engine needs it (conferencing.models.Room)."""
+
+    id: int
+    name: str
+    conference_id: str
+    moderator: int  # the moderator's account id
+    participant_pin: str
+    moderator_pin: str
+    access_number: str = ""
+    starts_at: object = None
+    ends_at: object = None
+    recurrence: str = ""
+    max_participants: int = 50
+    max_minutes: int = 240
+    entry_tone: bool = True
+    wait_for_moderator: bool = False
+    end_with_moderator: bool = False
+    record: bool = False
+    hot_numbers: str = ""
+    hot_retries: int = 2
+    hot_retry_seconds: int = 60
+    trigger_number: str = ""
+    zone: str = "UTC"  # the client's time zone, where a schedule's days and times are (not a Room field)
+
+
+ROOM_FIELDS = [name for name in RoomInfo.__dataclass_fields__ if name != "zone"]
+
+
+@dataclass(frozen=True)
+class Rooms:
+    """A client's rooms as its dial plan keeps them: by conference ID, access number and trigger number."""
+
+    by_id: dict[str, RoomInfo]
+    by_number: dict[str, RoomInfo]
+    by_trigger: dict[str, RoomInfo]
+
+
+@section("rooms")
+def load_rooms(client) -> Rooms:
+    rooms = [RoomInfo(**values, zone=client.timezone) for values in Room.objects.values(*ROOM_FIELDS)]
+    return Rooms({room.conference_id: room for room in rooms},
+                 {room.access_number: room for room in rooms if room.access_number},
+                 {room.trigger_number: room for room in rooms if room.trigger_number})  # fmt: skip
+
+
+def rooms_of(plan: ClientPlan) -> Rooms:
+    return plan.sections.get("rooms") or Rooms({}, {}, {})
 
 
 def _now() -> dt.datetime:
@@ -76,7 +129,7 @@ async def by_code(call: Call, incoming: Incoming) -> None:
     """*88 (asked for the conference ID) or *88<id>."""
     room = None
     if incoming.argument:
-        room = incoming.plan.rooms.get(incoming.argument)
+        room = rooms_of(incoming.plan).by_id.get(incoming.argument)
         if room is None:
             call.open_record(incoming.plan.route(incoming.extension, incoming.dialled), incoming.dialled)
             call.end_before_answer(404, "No Such Conference")
@@ -87,10 +140,11 @@ async def by_code(call: Call, incoming: Incoming) -> None:
 @numbers
 def by_number(plan, dialled: str):
     """A room's access number, or a hot room's trigger number."""
-    if dialled in plan.room_triggers:
-        return lambda call, incoming: dial_in(call, incoming, plan.room_triggers[dialled], trigger=True)
-    if dialled in plan.room_numbers:
-        return lambda call, incoming: dial_in(call, incoming, plan.room_numbers[dialled])
+    rooms = rooms_of(plan)
+    if dialled in rooms.by_trigger:
+        return lambda call, incoming: dial_in(call, incoming, rooms.by_trigger[dialled], trigger=True)
+    if dialled in rooms.by_number:
+        return lambda call, incoming: dial_in(call, incoming, rooms.by_number[dialled])
     return None
 
 
@@ -109,7 +163,7 @@ async def dial_in(call: Call, incoming: Incoming, room: RoomInfo | None, *, trig
     call.take(ivr)
     if room is None:
         for _ in range(TRIES):
-            room = plan.rooms.get(await ivr.ask("conference_id", 9))
+            room = rooms_of(plan).by_id.get(await ivr.ask("conference_id", 9))
             if room is not None or call.state == State.ENDED:
                 break
             await ivr.play("unknown_conference")

@@ -17,8 +17,9 @@ from django.db import connection
 from django.db.models import BigIntegerField, QuerySet, Value
 
 from billing.csvio import copy_csv, text_sql, time_sql
-from billing.models import Cdr, Rating
+from billing.models import Rating
 from exports.models import ExportJob
+from records.models import Cdr
 from tenants.models import Client, Role, User
 
 COLUMNS = ["id", "call_uuid", "created_at", "company", "company_id", "user_id", "user_name", "service_type",

@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from billing.models import Cdr
 from config.redis_store import get_redis
+from records.models import Cdr
 from telephony import services
 from telephony.callindex import live_calls, parked_calls
 from telephony.control import (

@@ -25,10 +25,10 @@ from urllib.parse import unquote
 
 from asgiref.sync import sync_to_async
 
-from billing.models import Cdr
+from records.models import Cdr
+from records.writer import close_open
 from telephony.callindex import PARK, code_target
 from telephony.engine import sessiontimer
-from telephony.engine.cdrs import close_open
 from telephony.engine.conference import dial_in
 from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony.engine.dialplan import Party, RoomInfo, Route
 from telephony.engine.ivr import Ivr, answer
 from telephony.media.dtmf import DtmfCollector

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
-from billing.models import Cdr
 from conferencing.notifications import target_result
+from records.models import Cdr
 from telephony.engine.calls import OriginatedCall
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.ivr import Ivr

@@ -312,7 +312,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "conferencing.models.Campaign.Status",
-        "CallDirectionEnum": "billing.models.Cdr.Direction",
+        "CallDirectionEnum": "records.models.Cdr.Direction",
         "CallPartyEnum": ["caller", "callee"],
     },
 }

@@ -261,7 +261,7 @@ def main() -> int:
         report_sql, report_params = grouped.annotate(calls=Count("id"), seconds=Sum("billsec")).query.sql_with_params()
         print("EXPLAIN brand usage report (group by client):")
         print("\n".join("  " + line for line in explain(report_sql, report_params)[:30]))
-        from billing.models import Cdr
+        from records.models import Cdr
 
         claim = Cdr.objects.filter(brand_id=actor.brand_id, ended_at__gte="2026-10-15T00:00:00Z",
                                    ended_at__lt="2026-10-15T01:00:00Z").order_by().values("id", "ended_at")  # fmt: skip

@@ -78,8 +78,9 @@ def build(args) -> dict:
     """The world and the records; what was made, for the report."""
     from django.db import connection
 
-    from billing.models import Cdr, PricingPlan, Rate
+    from billing.models import PricingPlan, Rate
     from billing.services import carrier_create, deck_create
+    from records.models import Cdr
     from tenants.models import Client, Role, User
     from tenants.services import brand_create
 

@@ -172,7 +172,7 @@ def provision(args: argparse.Namespace, workdir: Path) -> tuple[Path, int]:
 def joins_recorded(ids: list[int], since, expected: int) -> dict[str, int]:
     """The engine's call records of the step's participants (service conference: answered = joined
     the mix), once all have ended or after 10 s (the engine writes them from a thread of its own)."""
-    from billing.models import Cdr
+    from records.models import Cdr
 
     rows = Cdr.objects.filter(service=Cdr.Service.CONFERENCE, conference__in=[str(i) for i in ids],
                               started_at__gte=since)  # fmt: skip

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class BillingConfig(AppConfig):
-    """Call records and their rating: carriers, rate decks, pricing plans, ratings, statements (public schema)."""
+    """The rating of call records (records.Cdr): carriers, rate decks, pricing plans, ratings, statements, usage
+    (public schema)."""
 
     name = "billing"

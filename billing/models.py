@@ -1,146 +1,14 @@
-"""Call detail records, in the public schema so brand and platform reports aggregate across clients
-with one indexed query (ARCHITECTURE.md); and their rating: carriers, rate decks, clients' pricing
-plans and one Rating per billable record (billing/rating.py)."""
+"""The rating of call records (records.Cdr): carriers, rate decks, clients' pricing plans and one
+Rating per billable record (billing/rating.py), in the public schema beside the records."""
 
 from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.db import models
 
+from records.models import Cdr, StartedWithin
 from tenants.models import Role
 from tenants.scoping import ProviderScopedQuerySet, RestrictedQuerySet
-
-
-class StartedWithin(ProviderScopedQuerySet):
-    """Call rows (records, ratings) of a period: started at `since` or later and before `until`;
-    an open end (None) does not narrow."""
-
-    def started_within(self, since=None, until=None):
-        rows = self
-        if since is not None:
-            rows = rows.filter(started_at__gte=since)
-        if until is not None:
-            rows = rows.filter(started_at__lt=until)
-        return rows
-
-
-class CdrQuerySet(StartedWithin):
-    def restrict(self, actor):
-        """As ProviderScopedQuerySet; and a user: the calls they placed, were called by, talked in
-        (a transfer, pickup or retrieve put them in it) or listened in on."""
-        if actor.role == Role.USER:
-            return self.filter(client_id=actor.client_id).filter(
-                models.Q(account_id=actor.pk)
-                | models.Q(callee_account_id=actor.pk)
-                | models.Q(segments__contains=[{"caller_account": actor.pk}])
-                | models.Q(segments__contains=[{"callee_account": actor.pk}])
-                | models.Q(supervisions__contains=[{"supervisor_account": actor.pk}])
-            )
-        return super().restrict(actor)
-
-    def active(self):
-        return self.filter(ended_at__isnull=True)
-
-
-class Cdr(models.Model):
-    """One call. Written when the call starts (so a call in progress already has its row), updated
-    when it is answered and when it ends; `legs` keeps the detail of each leg."""
-
-    class Disposition(models.TextChoices):
-        IN_PROGRESS = "in-progress", "In progress"
-        ANSWERED = "answered", "Answered"
-        BUSY = "busy", "Busy"
-        NO_ANSWER = "no-answer", "No answer"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    class Direction(models.TextChoices):
-        INTERNAL = "internal", "Internal"
-        INBOUND = "inbound", "Inbound"  # (conferences: dial-in)
-        OUTBOUND = "outbound", "Outbound"  # (conferences: dial-out)
-
-    class Service(models.TextChoices):
-        CALL = "call", "Call"
-        CONFERENCE = "conference", "Conference"
-        NOTIFICATION = "notification", "Notification"
-
-    # History outlives the rows it names (a hard-deleted client keeps its calls): ids without constraints.
-    brand = models.ForeignKey("tenants.Brand", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    client = models.ForeignKey("tenants.Client", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    account = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True,
-                                related_name="+", help_text="The user who placed the call, when one did.")  # fmt: skip
-    callee_account = models.ForeignKey(
-        "tenants.User",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        related_name="+",
-        help_text="The user called, if one was.",
-    )
-    call_uuid = models.UUIDField(unique=True)
-    service = models.CharField(max_length=12, choices=Service.choices, default=Service.CALL, db_default=Service.CALL)
-    # A conference participant's record: called at = started_at, joined at = answered_at,
-    # disconnected at = ended_at; the room's conference ID and its moderator.
-    conference = models.CharField(max_length=9, blank=True, default="", db_default="")
-    moderator = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True,
-                                  blank=True, related_name="+")  # fmt: skip
-    engine = models.CharField(max_length=100)
-    direction = models.CharField(max_length=10, choices=Direction.choices)
-    disposition = models.CharField(max_length=12, choices=Disposition.choices, default=Disposition.IN_PROGRESS)
-    caller_number = models.CharField(max_length=64)
-    caller_name = models.CharField(max_length=100, blank=True)
-    callee_number = models.CharField(max_length=64)
-    callee_name = models.CharField(max_length=100, blank=True)
-    started_at = models.DateTimeField()
-    answered_at = models.DateTimeField(null=True, blank=True)
-    ended_at = models.DateTimeField(null=True, blank=True)
-    duration = models.PositiveIntegerField(default=0, help_text="Seconds from start to end.")
-    billsec = models.PositiveIntegerField(default=0, help_text="Seconds from answer to end.")
-    hangup_cause = models.CharField(max_length=40, blank=True, help_text="SIP status or reason, e.g. 486, bye.")
-    hangup_side = models.CharField(max_length=10, blank=True, help_text="caller, callee or engine")
-    quality = models.JSONField(default=dict, blank=True, help_text="RTP figures per leg (loss, jitter).")
-    legs = models.JSONField(default=list, blank=True)
-    # Who actually talked (issue 12): the callee number above is who was dialled; the line that answered
-    # may be another (a pickup), and transfers, park and retrieve change the parties during the call.
-    answered_by = models.CharField(
-        max_length=64,
-        blank=True,
-        default="",
-        db_default="",
-        help_text="The line that answered: the callee, or the line that picked the call up.",
-    )
-    segments = models.JSONField(
-        default=list, blank=True, db_default=models.Value([], models.JSONField()),
-        help_text="Who talked with whom, in order: caller and callee numbers (and accounts) on each side, began_at, "
-        "ended_at, seconds, and why the segment began (answer, pickup, transfer, attended-transfer, park, retrieve); "
-        "a parked segment has one side empty.",
-    )  # fmt: skip
-    supervisions = models.JSONField(
-        default=list, blank=True, db_default=models.Value([], models.JSONField()),
-        help_text="Who listened in: supervisor number and account, mode (monitor, whisper, barge), the agent side and "
-        "its number, began_at, ended_at, seconds.",
-    )  # fmt: skip
-
-    objects = CdrQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-started_at", "-id"]
-        indexes = [
-            models.Index(fields=["client", "started_at"], name="cdr_client_started"),
-            models.Index(fields=["brand", "started_at"], name="cdr_brand_started"),
-            models.Index(fields=["engine"], name="cdr_open_by_engine", condition=models.Q(ended_at__isnull=True)),
-            # Pushes and exports select calls by when they finished (exports/push.py).
-            models.Index(
-                fields=["brand", "ended_at"], name="cdr_brand_ended", condition=models.Q(ended_at__isnull=False)
-            ),
-            models.Index(
-                fields=["client", "ended_at"], name="cdr_client_ended", condition=models.Q(ended_at__isnull=False)
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.caller_number} -> {self.callee_number} ({self.disposition})"
-
 
 # Rating (issue 6) --------------------------------------------------------------------------------
 # Money is Decimal with 4 places everywhere; a deck's rows are matched by the longest prefix of the

@@ -31,8 +31,9 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.models import Cdr, PricingPlan, Rate, RateDeck, Rating, RatingCursor
+from billing.models import PricingPlan, Rate, RateDeck, Rating, RatingCursor
 from billing.pricing import DeckIndex, Tariff, billed_seconds, charge, money, month_bounds, normalise_number
+from records.models import Cdr
 
 BATCH = 5000  # records per window
 SETTLE = dt.timedelta(minutes=2)  # longer than any transaction of the CDR writer stays open

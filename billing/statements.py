@@ -19,8 +19,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import Cdr, PricingPlan, Rating
+from billing.models import PricingPlan, Rating
 from billing.pricing import money, month_bounds
+from records.models import Cdr
 from tenants.models import Client, Role
 
 MONTH = re.compile(r"^(\d{4})-(\d{2})$")

@@ -1,4 +1,4 @@
-"""Usage across services, straight from the call records (billing.Cdr), grouped as a conferencing
+"""Usage across services, straight from the call records (records.Cdr), grouped as a conferencing
 bridge bills: per company, person and service (events, minutes, price where rated), and coarser for
 the providers: per company (brand portal) and per brand (god portal). With the chart series of the
 same filter: minutes per day and calls per hour of day, both counted by the database.
@@ -22,8 +22,9 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
-from billing.models import Cdr, Rating
+from billing.models import Rating
 from conferencing.reports import minutes
+from records.models import Cdr
 from tenants.models import Client, Role, User
 
 SERVICES = ["all", *Cdr.Service.values]

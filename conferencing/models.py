@@ -1,7 +1,7 @@
 """Conference rooms, stored in the client's own schema: each belongs to a moderator (a user of the
 client) and is reached by its conference ID (dial *88, or *88<id>) or by an access number of its own.
 The running conference lives in a call engine (telephony/engine/conference.py); its joins and leaves
-are call records (billing.Cdr, service "conference")."""
+are call records (records.Cdr, service "conference")."""
 
 from __future__ import annotations
 

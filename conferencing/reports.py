@@ -1,4 +1,4 @@
-"""Conference usage, straight from the call records (billing.Cdr, service "conference": one row per
+"""Conference usage, straight from the call records (records.Cdr, service "conference": one row per
 join, called at = started_at, joined at = answered_at, disconnected at = ended_at).
 
 Usage per company and moderator (events, total minutes, conferences) and the per-conference
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from billing.models import Cdr
+from records.models import Cdr
 from tenants.models import Role
 
 USAGE_COLUMNS = ["company", "moderator", "moderator_id", "service", "events", "conferences", "minutes"]

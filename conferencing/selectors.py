@@ -8,11 +8,11 @@ import datetime as dt
 from django.db.models import Count, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
-from billing.models import Cdr
 from conferencing.live import running_conferences
 from conferencing.models import Campaign, Message, Room, Target
 from conferencing.reports import DETAIL_COLUMNS, detail_row
 from conferencing.services import FIELDS
+from records.models import Cdr
 from tenants.models import Client, Role, User
 
 # The fields the services write, in the model's order: the API and the portal form offer exactly these.

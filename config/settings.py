@@ -113,7 +113,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 10
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
-# Where each engine spools its call-record writes before PostgreSQL has them (telephony/engine/spool.py);
+# Where each engine spools its call-record writes before PostgreSQL has them (records/spool.py);
 # the engines of one host share it (a folder per database in it), so one takes over the spool of another
 # that died.
 OCX_CDR_SPOOL_DIR = env("OCX_CDR_SPOOL_DIR", str(OCX_VAR_DIR / "cdr-spool"))
@@ -150,6 +150,7 @@ OCX_SIP_PROXY = env("OCX_SIP_PROXY", f"{OCX_SIP['host']}:{OCX_SIP['port']}")
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "records",
     "billing",
     "exports",
     "django.contrib.contenttypes",
@@ -313,7 +314,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "CampaignStatusEnum": "conferencing.models.Campaign.Status",
-        "CallDirectionEnum": "billing.models.Cdr.Direction",
+        "CallDirectionEnum": "records.models.Cdr.Direction",
         "CallPartyEnum": ["caller", "callee"],
     },
 }

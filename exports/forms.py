@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.models import Cdr
 from exports.models import PushDestination
 from exports.selectors import CdrFilter
+from records.models import Cdr
 from tenants.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
 

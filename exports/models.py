@@ -1,4 +1,4 @@
-"""Export jobs and push destinations (public schema, beside billing.Cdr).
+"""Export jobs and push destinations (public schema, beside records.Cdr).
 
 Each row belongs to one scope, a brand or one client (`client` set), and is reached through
 `restrict(actor)`: another scope's job or destination is a 404.

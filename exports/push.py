@@ -13,7 +13,7 @@ Exactly once, across any failure:
   records and name are fixed, and every retry sends the same name, overwriting what a cut transfer
   left; it is DONE when the size on the server matched, and only then does the cursor advance.
 - Late records. `ended_at` is the engine's clock, and the engines write a record's end a few
-  milliseconds later, or much later when the database was away (telephony/engine/cdrs.py retries
+  milliseconds later, or much later when the database was away (records/writer.py retries
   until it succeeds), so a record can become visible with an end before the cursor. Rather than a
   safety lag (which only narrows the gap), each run looks again at the records that ended up to
   OCX_PUSH_LOOKBACK_HOURS (default 24) before the cursor and takes those no file has claimed: a
@@ -40,11 +40,11 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from billing.models import Cdr
 from exports.models import PushDestination, PushedCdr, PushFile
 from exports.schedule import next_run_after, retry_after
 from exports.selectors import cdr_csv
 from exports.transfer import TransferError, upload
+from records.models import Cdr
 from tenants.models import Role, User
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,10 @@ from django.db import connection
 from django.db.models import BigIntegerField, QuerySet, Value
 
 from billing.csvio import copy_csv, text_sql, time_sql
-from billing.models import Cdr, Rating
+from billing.models import Rating
 from exports.models import ExportJob
+from records.models import Cdr
+from records.selectors import records_finished
 from tenants.models import Client, Role, User
 
 COLUMNS = ["id", "call_uuid", "created_at", "company", "company_id", "user_id", "user_name", "service_type",
@@ -74,7 +76,7 @@ class CdrFilter:
 
 def cdr_export_records(*, actor: User, filters: CdrFilter) -> QuerySet[Cdr]:
     """The finished calls the actor may export (Cdr.restrict), narrowed by the filters."""
-    records = Cdr.objects.restrict(actor).filter(ended_at__isnull=False).started_within(filters.since, filters.until)
+    records = records_finished(actor=actor, since=filters.since, until=filters.until)
     if filters.client is not None:
         records = records.filter(client_id=filters.client)
     if filters.service:

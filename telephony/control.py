@@ -12,8 +12,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_tenants.utils import schema_context
 
-from billing.models import Cdr
 from config.redis_store import get_redis
+from records.models import Cdr
 from telephony import commands
 from telephony.commands import Answer, CallCommand, Code, Command
 from telephony.engine_registry import EngineInfo, engine_channel, least_busy, registry_key

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
-from billing.models import Cdr
 from config.redis_store import get_redis
+from records.models import Cdr
+from records.selectors import records_finished
 from telephony import services
 from telephony.callindex import live_calls, parked_calls
 from telephony.control import (
@@ -249,13 +250,11 @@ def protection_release(request: HttpRequest) -> HttpResponse:
 def call_list(request: HttpRequest) -> HttpResponse:
     """Calls in progress (with hang-up) and the history: the client's for operators, a user's own."""
     calls = Cdr.objects.restrict(request.user)
-    history = calls.filter(ended_at__isnull=False)
+    days = PeriodForm(request.GET)  # days in the client's time zone; a bad one is shown, not applied
+    history = records_finished(actor=request.user, **(days.period() if days.is_valid() else {}))
     disposition = request.GET.get("disposition", "")
     if disposition in Cdr.Disposition.values:
         history = history.filter(disposition=disposition)
-    days = PeriodForm(request.GET)  # days in the client's time zone; a bad one is shown, not applied
-    if days.is_valid():
-        history = history.started_within(**days.period())
     active = list(calls.active()[:200])
     if active:  # which of them wait in a park slot, who is in them now, held, supervised (the engines' index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)

@@ -18,9 +18,9 @@ from django.test import Client as HttpClient
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
-from billing.models import Cdr
 from conferencing.services import room_create
 from config.redis_store import get_redis, rkey
+from records.models import Cdr
 from telephony.models import Extension
 from telephony.services import extension_create, extension_update
 from tenants.models import Brand, Client, Role, User

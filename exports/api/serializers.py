@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from billing.models import Cdr
 from exports.models import ExportJob
 from exports.selectors import CdrFilter
 from exports.services import export_job_progress
+from records.models import Cdr
 from tenants.api.base import PeriodSerializer
 from tenants.models import Client
 

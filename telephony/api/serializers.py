@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony.models import Extension
 from telephony.selectors import supervisions_seen_by
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable

@@ -11,7 +11,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
 from telephony.control import (

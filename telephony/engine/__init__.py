@@ -10,7 +10,7 @@
   `callee`: the dialog, RTP endpoint, codec and party on each), the state (`states.py`: the states
   and the transitions allowed between them, changed only by `Call.move`), the table of what each
   in-dialog request does in each state (`REQUESTS`), routing to a line, hold, ending, and the call
-  record (`cdrs.py` writes it through the spool, `spool.py`). Codec negotiation is `negotiation.py`;
+  record (written through the spool by records/writer.py). Codec negotiation is `negotiation.py`;
   the dial plan `dialplan.py`; the watch over every call (RTP timeouts, session timers, dialogs in
   the call index) `liveness.py` and `sessiontimer.py`.
 - Where a feature plugs in. `application.py` is the interface: an application registers its feature

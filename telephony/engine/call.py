@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
-from billing.models import Cdr
+from records.models import Cdr
+from records.writer import close_open
 from telephony.engine import application, sessiontimer
 from telephony.engine.application import Application, Incoming
-from telephony.engine.cdrs import close_open
 from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.negotiation import SUPPORTED, TRANSCODABLE, info_digit, media_plan

@@ -24,6 +24,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from config.redis_store import follow
+from records.spool import Spool
+from records.writer import CdrWriter, cdr_close_lost
 from telephony import commands
 from telephony.callindex import DELETE_IF_MINE, EngineIndex, forget_engine
 from telephony.commands import Answer, CallCommand, Code, parse
@@ -34,13 +36,11 @@ from telephony.engine.applications.notify import Notify
 from telephony.engine.applications.supervision import supervise_to
 from telephony.engine.applications.transfer import join_with, park, retrieve_to, transfer
 from telephony.engine.call import Call
-from telephony.engine.cdrs import CdrWriter, cdr_close_lost
 from telephony.engine.database import Database, DatabaseAway
 from telephony.engine.dialplan import Dialplans
 from telephony.engine.liveness import Watch, end_lost_calls
 from telephony.engine.sessiontimer import negotiate
 from telephony.engine.sipua import EngineUA, ServerTx
-from telephony.engine.spool import Spool
 from telephony.engine.states import State
 from telephony.engine_registry import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples

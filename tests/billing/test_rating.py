@@ -9,9 +9,10 @@ from decimal import Decimal
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import Cdr, Rating, RatingCursor
+from billing.models import Rating, RatingCursor
 from billing.rating import CURSOR, SETTLE, rate_new, rate_period
 from billing.services import plan_delete, rating_retry
+from records.models import Cdr
 from tests.billing.conftest import T0
 
 NOV, DEC = dt.datetime(2026, 11, 1, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, tzinfo=dt.UTC)

@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from billing.models import Cdr
+from records.models import Cdr
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 

@@ -11,9 +11,9 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test import AsyncClient
 
-from billing.models import Cdr
 from exports import selectors
 from exports.selectors import COLUMNS, CdrFilter, cdr_csv, cdr_export_records, rated_prices
+from records.models import Cdr
 
 EXPORT = "/api/v1/cdrs/export.csv"
 

@@ -20,11 +20,11 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from billing.models import Cdr
 from exports.crypto import encrypt
 from exports.models import PushDestination, PushFile
 from exports.services import push_destination_run_now
 from exports.tasks import cdr_push_due, cdr_push_run
+from records.models import Cdr
 from tenants.models import AuditEvent
 from tests.exports.conftest import FTP_PASSWORD, FTP_USER, T0
 from tests.waiting import committed, wait_for

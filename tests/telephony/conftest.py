@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from billing.models import Cdr
 from config.redis_store import get_redis, rkey
+from records.models import Cdr
 from telephony.directory import sip_directory_sync
 from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
 from telephony.services import extension_reset_secret

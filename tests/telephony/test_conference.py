@@ -19,10 +19,10 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from billing.models import Cdr
 from conferencing.live import conference_live
 from conferencing.models import Room
 from conferencing.reports import conference_usage
+from records.models import Cdr
 from tenants.events import group_for_user
 from tests.sip.audio import assert_music, heard_ms
 from tests.telephony.conftest import HOLD_NOTES, cdr_of

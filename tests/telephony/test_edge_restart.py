@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from billing.models import Cdr
 from config.redis_store import get_redis
+from records.models import Cdr
 from tests.telephony.conftest import SECRET, start_edge, start_engine
 from tests.waiting import committed, wait_for
 

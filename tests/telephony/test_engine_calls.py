@@ -13,7 +13,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.utils import timezone
 
-from billing.models import Cdr
+from records.models import Cdr
 from tenants.events import group_for_client, group_for_user
 from tests.sip.audio import assert_heard, assert_music
 from tests.telephony.conftest import HOLD_NOTES, SECRET, cdr_of, connected, tone_then_hang_up

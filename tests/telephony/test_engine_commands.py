@@ -9,7 +9,7 @@ import uuid
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony.commands import Answer, Code
 from telephony.control import _ask, live_engines
 

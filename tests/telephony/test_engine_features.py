@@ -8,8 +8,8 @@ import time
 import pytest
 from django.conf import settings
 
-from billing.models import Cdr
 from config.redis_store import get_redis
+from records.models import Cdr
 from telephony.callindex import where_key
 from tenants.models import AuditEvent
 from tests.sip.audio import assert_heard, assert_music, heard_ms

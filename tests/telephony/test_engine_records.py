@@ -17,11 +17,11 @@ from channels.layers import channel_layers
 from django.conf import settings
 from django.utils import timezone
 
-from billing.models import Cdr
 from config.redis_store import get_redis
 from exports.selectors import cdr_csv
+from records.models import Cdr
+from records.writer import cdr_close_lost
 from telephony.callindex import live_calls
-from telephony.engine.cdrs import cdr_close_lost
 from tenants.events import group_for_client, group_for_user
 from tenants.models import AuditEvent
 from tests.telephony.conftest import cdr_of, connected

@@ -6,7 +6,7 @@ import datetime as dt
 
 from django.utils import timezone
 
-from billing.models import Cdr
+from records.models import Cdr
 
 
 def record(cdr_factory, caller, callee, *, client=None, **fields) -> Cdr:

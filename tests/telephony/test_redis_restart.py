@@ -23,8 +23,8 @@ from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from billing.models import Cdr
 from config.redis_store import get_redis, rkey
+from records.models import Cdr
 from telephony.directory import MARKER, sip_directory_sync
 from telephony.edge.guard import auth_ban_key
 from telephony.engine_registry import registry_key

@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from typing import TYPE_CHECKING
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony.engine.call import DISPOSITIONS, Call
 from telephony.engine.dialplan import Party
 from telephony.engine.negotiation import SUPPORTED

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from billing.models import Cdr
 from conferencing.models import Room
+from records.models import Cdr
 from telephony import features
 from telephony.engine.application import Application, Incoming, Prompter, feature, numbers
 from telephony.engine.applications.dialout import CallOut, DialOut

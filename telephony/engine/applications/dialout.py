@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.states import State

@@ -7,8 +7,8 @@ import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
-from billing.models import Cdr
 from conferencing.notifications import target_result
+from records.models import Cdr
 from telephony.engine.application import Prompter
 from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.dialplan import Party, Route

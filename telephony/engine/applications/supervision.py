@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from records.writer import close_open
 from telephony import features
 from telephony.engine.application import Application, Incoming, feature
 from telephony.engine.call import Call
-from telephony.engine.cdrs import close_open
 from telephony.engine.dialplan import Party
 from telephony.engine.sipua import Leg, ServerTx
 from telephony.engine.states import State

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from billing.models import Cdr
+from records.models import Cdr
 from telephony import features
 from telephony.engine.application import Application, Incoming, feature
 from telephony.engine.call import Call, Side, accept, other

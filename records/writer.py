@@ -1,10 +1,10 @@
-"""Writing call detail records (billing.Cdr) from the engine.
+"""Writing call detail records (records.Cdr) from the engine.
 
 A call's row is written when it starts, updated when it is answered and when it ends. The engine
 hands these writes to one writer thread with its own PostgreSQL connection: they reach the
 database in order, a few milliseconds later, and when calls come fast several go in one
 transaction. The event loop never waits for the database. Each write is first a line in the engine's
-spool on local disk (telephony/engine/spool.py), so a record outlives the engine while the database
+spool on local disk (records/spool.py), so a record outlives the engine while the database
 is away; a write that fails (database restarting) is retried, in order, until it succeeds. Records an
 engine leaves open when it dies are closed by the survivors at its last heartbeat (cdr_close_lost),
 and its spool is adopted by an engine of the same host (CdrWriter.adopt_orphans).
@@ -24,8 +24,8 @@ from django.db import transaction
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from billing.models import Cdr
-from telephony.engine.spool import Spool, Write
+from records.models import Cdr
+from records.spool import Spool, Write
 from tenants.models import AuditEvent
 
 log = logging.getLogger(__name__)

@@ -9,11 +9,11 @@ import uuid
 import psycopg
 from django.utils import timezone
 
-from billing.models import Cdr
-from telephony.engine import spool as spool_module
-from telephony.engine.cdrs import CdrWriter, close_values, open_values
+from records import spool as spool_module
+from records.models import Cdr
+from records.spool import Spool, Write
+from records.writer import CdrWriter, close_values, open_values
 from telephony.engine.dialplan import Party, Route
-from telephony.engine.spool import Spool, Write
 from tests.telephony.conftest import database_url
 
 

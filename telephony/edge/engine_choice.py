@@ -29,6 +29,8 @@ class EngineRegistry:
         self.engines: dict[str, EngineInfo] = {}
         self.addresses: dict[tuple[str, int], EngineInfo] = {}
         self.handed: Counter = Counter()  # engine id -> calls sent since its last heartbeat
+        self.live: frozenset[str] = frozenset()  # the engines whose heartbeat is fresh, as last read
+        self.on_change = None  # called when that set changes (the edge publishes its status at once)
 
     async def refresh(self) -> None:
         flat = await self.fast.call("HGETALL", self.key)
@@ -46,6 +48,11 @@ class EngineRegistry:
         now = time.time()
         self.engines = {k: v for k, v in engines.items() if now - v.at <= TRUSTED_FOR}
         self.addresses = {(v.host, v.port): v for v in self.engines.values()}
+        live = frozenset(k for k, v in self.engines.items() if v.fresh(now))
+        if live != self.live:
+            self.live = live
+            if self.on_change is not None:
+                self.on_change()
 
     async def run(self) -> None:
         while True:

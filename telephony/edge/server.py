@@ -81,6 +81,7 @@ class Edge:
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
         self.engines = EngineRegistry(fast, config.redis_prefix)
+        self.engines.on_change = lambda: self.background(self.publish_status())  # who we send calls to, at once
         self.proxy = Proxy(self)
         self.udp = None  # the UDP transport, for requests the edge sends itself
         self.streams: dict[tuple[str, str, int], object] = {}  # open TCP/TLS connections by (transport, ip, port)
@@ -359,15 +360,20 @@ class Edge:
             for key in [k for k, (until, _) in self.answered.items() if until < now]:
                 del self.answered[key]
             self.directory.check_soon()
-            try:
-                await self._publish_status()
-            except Exception:  # Redis away for a moment: purge on, publish again next round
-                log.exception("edge status not published")
+            await self.publish_status()
             await asyncio.sleep(5)
+
+    async def publish_status(self) -> None:
+        """This edge's status for the status page (and which engines it sends calls to) in Redis."""
+        try:
+            await self._publish_status()
+        except Exception:  # Redis away for a moment: published again next round
+            log.exception("edge status not published")
 
     async def _publish_status(self) -> None:
         status = {"id": self.edge_id, "at": time.time(), "host": self.config.host, "port": self.config.port,
-                  "stats": dict(self.stats), "dropped": self.guard.dropped}  # fmt: skip
+                  "stats": dict(self.stats), "dropped": self.guard.dropped,
+                  "engines": sorted(self.engines.live)}  # fmt: skip
         prefix = self.config.redis_prefix
         await self.redis.set(f"{prefix}:edge:{self.edge_id}", json.dumps(status), ex=15)
         if self.peer is not None:

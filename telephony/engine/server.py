@@ -463,24 +463,9 @@ class Engine:
             return Answer.refused(Code.CONFERENCE_NOT_RUNNING, "the conference is not running")
         if action in commands.PARTICIPANT_ACTIONS and who not in conference.participants:
             return Answer.refused(Code.NO_SUCH_PARTICIPANT, "no such participant")
-        if action in ("mute", "unmute"):
-            conference.mute(who, action == "mute")
-        elif action == "kick":
-            conference.kick(who)
-        elif action in ("mute-all", "unmute-all"):
-            conference.mute_all(action == "mute-all", except_id=who or None)
-        elif action in ("lock", "unlock"):
-            conference.lock(action == "lock")
-        elif action in ("record", "stop-record"):
-            conference.record(action == "record")
-        elif action == "end":
-            conference.end("ended-by-api")
-        elif action == "dial-out":
-            conference.dial_out(command.number)
-        elif action == "trigger":
-            if not conference.room.hot_numbers.strip():
-                return Answer.refused(Code.NO_NUMBERS_TO_CALL, "the room has no numbers to call")
-            conference.trigger()
+        if action == "trigger" and not conference.room.hot_numbers.strip():
+            return Answer.refused(Code.NO_NUMBERS_TO_CALL, "the room has no numbers to call")
+        CONFERENCE_ACTIONS[action](conference, command)
         return Answer.done(conference=conference.summary())
 
     async def reply(self, reply_to: str | None, answer: Answer) -> None:
@@ -534,6 +519,22 @@ class Engine:
         self.cdrs.close_spool()
 
 
+# What each conference action does to the running conference (the action checked by its command type).
+CONFERENCE_ACTIONS = {
+    "show": lambda conference, command: None,
+    "mute": lambda conference, command: conference.mute(command.participant, True),
+    "unmute": lambda conference, command: conference.mute(command.participant, False),
+    "kick": lambda conference, command: conference.kick(command.participant),
+    "mute-all": lambda conference, command: conference.mute_all(True, except_id=command.participant or None),
+    "unmute-all": lambda conference, command: conference.mute_all(False, except_id=command.participant or None),
+    "lock": lambda conference, command: conference.lock(True),
+    "unlock": lambda conference, command: conference.lock(False),
+    "record": lambda conference, command: conference.record(True),
+    "stop-record": lambda conference, command: conference.record(False),
+    "end": lambda conference, command: conference.end("ended-by-api"),
+    "dial-out": lambda conference, command: conference.dial_out(command.number),
+    "trigger": lambda conference, command: conference.trigger(),
+}
 # The engine's commands, by type (telephony/commands.py): those about one call get it found first.
 HANDLERS = {
     commands.Originate: Engine._originate,

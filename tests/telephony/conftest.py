@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.utils import timezone
 
@@ -51,6 +53,19 @@ class EdgeProcess:
     port: int
     process: subprocess.Popen
     log: Path
+    redis_url: str = ""  # its own Redis, when not the suite's
+
+    def sees(self, engine_id: str, *, present: bool = True, timeout: float = 10.0) -> None:
+        """Wait until this edge sends new calls to that engine (or, present=False, no longer does): the
+        engines it sees are in the status it publishes whenever they change (telephony/edge/server.py)."""
+        client = redis.Redis.from_url(self.redis_url) if self.redis_url else get_redis()
+        key = f"{settings.OCX_REDIS_PREFIX}:edge:{socket.gethostname()}:{self.process.pid}"
+
+        def seen() -> bool:
+            raw = client.get(key)
+            return raw is not None and (engine_id in json.loads(raw).get("engines", ())) == present
+
+        wait_for(seen, f"edge {self.port} {'sees' if present else 'no longer sees'} engine {engine_id}", timeout)
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-3000:]
@@ -67,6 +82,16 @@ class EdgeProcess:
             self.process.kill()
 
 
+_edges: list[EdgeProcess] = []  # the edges the tests started
+
+
+def edges_see(engine_id: str) -> None:
+    """Every running edge of the suite's Redis sends new calls to that engine."""
+    for edge in _edges:
+        if edge.process.poll() is None and not edge.redis_url:
+            edge.sees(engine_id)
+
+
 def start_edge(port: int | None = None, *, sync: bool = False, **env) -> EdgeProcess:
     """A `manage.py sip_edge` on a free port (or `port`), once it answers OPTIONS; sync: it rebuilds the
     SIP directory at start as `make run`'s edge does (the suite's edges share one, published by tests)."""
@@ -78,7 +103,8 @@ def start_edge(port: int | None = None, *, sync: bool = False, **env) -> EdgePro
             cwd=settings.BASE_DIR, env={**os.environ, "DATABASE_URL": database_url(), **EDGE_ENV, **env},
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    edge = EdgeProcess(port, process, log)
+    edge = EdgeProcess(port, process, log, redis_url=env.get("REDIS_URL", ""))
+    _edges.append(edge)
     probe = SipClient(edge.address, "probe", "probe.invalid")
     try:
         deadline = time.monotonic() + 20
@@ -127,9 +153,6 @@ class EngineHeartbeat:
         engine_withdraw(get_redis(), settings.OCX_REDIS_PREFIX, self.info.id)
 
 
-ENGINE_REGISTRY_REFRESH = 1.2  # seconds: the edge rereads the engine registry every second
-
-
 class FakeEngine(SipClient):
     """A UDP user agent that heartbeats into the engine registry like a call engine."""
 
@@ -159,7 +182,8 @@ def engines():
     def make(count: int = 1, *, calls: tuple[int, ...] = ()) -> list[FakeEngine]:
         new = [FakeEngine(calls[i] if i < len(calls) else 0) for i in range(count)]
         made.extend(new)
-        time.sleep(ENGINE_REGISTRY_REFRESH)
+        for engine in new:
+            edges_see(engine.heartbeat.info.id)
         return new
 
     yield make
@@ -238,12 +262,12 @@ def start_engine(edge: EdgeProcess, **env) -> subprocess.Popen:
     process.port, process.log = port, log
     key = registry_key(settings.OCX_REDIS_PREFIX)
     deadline = time.monotonic() + 20
-    while not any(EngineInfo.from_json(v).port == port for v in get_redis().hvals(key)):
+    while not (mine := [i for v in get_redis().hvals(key) if (i := EngineInfo.from_json(v)).port == port]):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
             raise AssertionError(f"call_engine did not announce itself: {log.read_text()[-3000:]}")
         time.sleep(0.1)
-    time.sleep(ENGINE_REGISTRY_REFRESH)
+    edge.sees(mine[0].id)
     return process
 
 

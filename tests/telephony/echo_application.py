@@ -11,6 +11,7 @@ from telephony.engine.call import Call
 from telephony.engine.states import State
 
 ECHO = features.FeatureCode("*43", "echo")
+ECHO_SSRC = bytes.fromhex("0ec0ec00")  # a phone drops packets that carry its own SSRC
 
 
 class Echo(Application):
@@ -18,7 +19,11 @@ class Echo(Application):
 
     def __init__(self, call: Call):
         media = call.caller.media
-        call.listen(media.send)  # every packet the caller sends comes straight back
+
+        def back(packet: bytes) -> None:  # every packet comes straight back, as from another source
+            media.send(packet[:8] + ECHO_SSRC + packet[12:])
+
+        call.listen(back)
 
 
 @feature(ECHO)

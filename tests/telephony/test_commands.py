@@ -129,3 +129,10 @@ def test_every_choice_of_engine_follows_one_ordering():
     assert least_busy(engines, {"c": 60}) == half
     assert by_load(engines, {"b": 5, "c": 150}) == [idle_no_db]
     assert least_busy([full, draining]) is None
+
+
+def test_every_command_and_conference_action_has_its_handler_in_the_engine():
+    from telephony.engine.server import CALL_HANDLERS, CONFERENCE_ACTIONS, HANDLERS
+
+    assert set(CONFERENCE_ACTIONS) == set(commands.ACTIONS)
+    assert set(HANDLERS) | set(CALL_HANDLERS) == set(COMMANDS.values())

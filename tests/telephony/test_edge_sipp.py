@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,7 +14,7 @@ from telephony.directory import sip_directory_sync
 from telephony.models import Extension
 from telephony.services import sip_ha1
 from tenants.models import Role, User
-from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, EngineHeartbeat, free_port, start_edge
+from tests.telephony.conftest import EngineHeartbeat, free_port, start_edge
 
 SCENARIOS = settings.BASE_DIR / "tests" / "sip" / "sipp"
 SCENARIO = SCENARIOS / "register_auth.xml"
@@ -84,7 +83,7 @@ def test_sipp_calls_pass_the_edge_with_proxy_authentication_to_an_engine(world, 
     )  # fmt: skip
     heartbeat = EngineHeartbeat(engine_port)
     try:
-        time.sleep(ENGINE_REGISTRY_REFRESH)
+        edge.sees(heartbeat.info.id)
         stats = tmp_path / "calls.csv"
         result = subprocess.run(
             ["sipp", f"127.0.0.1:{edge.port}", "-sf", str(SCENARIOS / "call_auth.xml"), "-inf", str(users),

@@ -28,7 +28,7 @@ from django.utils import timezone
 from config.redis_store import get_redis
 from telephony.callindex import forget_engine
 from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withdraw, registry_key
-from tests.telephony.conftest import ENGINE_REGISTRY_REFRESH, SECRET, database_url, free_port
+from tests.telephony.conftest import SECRET, database_url, free_port
 from tests.telephony.tcpcut import TcpCut
 from tests.waiting import committed, wait_for
 
@@ -75,7 +75,7 @@ def start_engine(edge, *, database: str, spool: Path, port: int | None = None, *
     wait_for(lambda: engine.info() is not None or process.poll() is not None, "the engine did not start", 20)
     if process.poll() is not None:
         raise AssertionError(f"call_engine exited: {engine.log_tail()}")
-    time.sleep(ENGINE_REGISTRY_REFRESH)  # the edge rereads the registry every second
+    edge.sees(engine.info().id)
     return engine
 
 

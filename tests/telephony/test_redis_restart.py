@@ -27,14 +27,13 @@ from config.redis_store import get_redis, rkey
 from records.models import Cdr
 from telephony.directory import MARKER, sip_directory_sync
 from telephony.edge.guard import auth_ban_key
-from telephony.engine_registry import registry_key
+from telephony.engine_registry import EngineInfo, registry_key
 from telephony.models import Extension
 from telephony.services import extension_reset_secret, sip_ban_release
 from tenants.services import client_activate, client_suspend
 from tests.conftest import _get_or_build_world
 from tests.telephony.conftest import (
     EDGE_ENV,
-    ENGINE_REGISTRY_REFRESH,
     connected,
     database_url,
     free_port,
@@ -233,7 +232,7 @@ def test_after_a_restart_with_its_data_bindings_bans_and_secret_resets_still_wor
         own_redis.restart(keep_data=False)
         wait_for(lambda: own_redis.client.exists(rkey(MARKER)), "the directory is rebuilt")
         wait_for(lambda: own_redis.client.hlen(registry_key(settings.OCX_REDIS_PREFIX)), "the engine is back")
-        time.sleep(ENGINE_REGISTRY_REFRESH)
+        edge.sees(EngineInfo.from_json(own_redis.client.hvals(registry_key(settings.OCX_REDIS_PREFIX))[0]).id)
         assert caller.reregister("101")["code"] == 200 and callee.reregister("102")["code"] == 200
         caller.call("c2", f"sip:102@{domain}")
         label = callee.wait_incoming()["call"]

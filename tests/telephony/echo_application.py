@@ -21,7 +21,7 @@ class Echo(Application):
         media = call.caller.media
 
         def back(packet: bytes) -> None:  # every packet comes straight back, as from another source
-            media.send(packet[:8] + ECHO_SSRC + packet[12:])
+            media.send_rtp(packet[:8] + ECHO_SSRC + packet[12:])
 
         call.listen(back)
 

@@ -24,7 +24,12 @@ def test_a_phone_hears_itself_through_an_application_that_only_the_tests_have(wo
     caller.wait_recorded("c1")
     assert_heard(heard, 1000, loud_at_least_ms=300)
     cdr = cdr_of(world, callee_number="*43")
-    assert (cdr.disposition, cdr.caller_number, cdr.cause) == ("answered", "101", "bye")
+    assert (cdr.disposition, cdr.caller_number, cdr.hangup_cause, cdr.hangup_side) == (
+        "answered",
+        "101",
+        "bye",
+        "caller",
+    )
 
 
 @pytest.mark.parametrize(

@@ -300,7 +300,7 @@ class Proxy:
         if ptx.counted and not linger:
             self.release_call(*ptx.counted)
         loop = asyncio.get_running_loop()
-        loop.call_later(64 * self.config.t1 if linger else 0, self.server_txs.pop, ptx.tx.key, None)
+        loop.call_later(self.timers.linger if linger else 0, self.server_txs.pop, ptx.tx.key, None)
 
     # Entry points ----------------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 ClientTx = ClientTransaction
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class ServerTx(ServerTransaction):
     session: SessionTimer | None = None  # an INVITE's or UPDATE's: its 2xx says so and (re)starts it
 

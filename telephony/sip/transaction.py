@@ -284,7 +284,7 @@ class AnswerRepeat:
         self.handle = asyncio.get_running_loop().call_later(self.interval, self._again)
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False)
 class ServerTransaction:
     """A request being answered: where it came from, our last answer (what a retransmission of the
     request gets again) and, for an INVITE's final answer, its repetition until the ACK."""

@@ -2,8 +2,9 @@
 is reliable (RFC 3261 section 18). Over an unreliable one (UDP) the transactions retransmit
 (telephony/sip/transaction.py); over a reliable one (TCP, TLS, later WebSocket) they do not.
 
-The edge's UDP, TCP and TLS (telephony/edge/transport.py) implement `Transport`; the engine's one
-UDP socket to the edge is a transport with a single next hop (telephony/engine/sipua.py).
+The edge's UDP, TCP and TLS (telephony/edge/transport.py) implement `Transport`, and its proxy's
+transactions send through them. The engine has a single next hop, the edge, over one UDP socket:
+its transactions take EngineUA.send (telephony/engine/sipua.py).
 """
 
 from __future__ import annotations

@@ -295,3 +295,13 @@ def test_a_final_answer_to_an_invite_is_repeated_until_its_ack_then_given_up_aft
         assert asyncio.get_running_loop().time() - started >= FAST.linger - 0.01  # timer H: 64*T1
 
     run(main())
+
+
+def test_the_edges_transports_are_what_transactions_send_through():
+    from telephony.edge.transport import StreamTransport, UdpTransport
+    from telephony.sip.transport import Transport, is_reliable
+
+    udp, tcp, tls = UdpTransport(None), StreamTransport(None, "tcp"), StreamTransport(None, "tls")
+    assert all(isinstance(t, Transport) for t in (udp, tcp, tls))
+    assert [(t.name, t.reliable) for t in (udp, tcp, tls)] == [("udp", False), ("tcp", True), ("tls", True)]
+    assert [is_reliable(name) for name in ("udp", "tcp", "tls", "ws")] == [False, True, True, True]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from telephony.sip.transaction import T1, T2
+
 
 @dataclass(frozen=True)
 class EdgeConfig:
@@ -31,8 +33,8 @@ class EdgeConfig:
     keepalive_interval: float = 30.0  # seconds between OPTIONS to NATed phones; 0 turns them off
     keepalive_misses: int = 3  # unanswered in a row before the binding is removed
     advertise: str = ""  # the address written in Via and Record-Route when host is a wildcard or private
-    t1: float = 0.5  # RFC 3261 timer T1 (round-trip estimate); timers B, F and transaction lingering are 64*T1
-    t2: float = 4.0
+    t1: float = T1  # RFC 3261 timer T1 (round-trip estimate); timers B, F and transaction lingering are 64*T1
+    t2: float = T2
     engine_timeout: float = 2.0  # an engine silent this long after an INVITE: the next engine gets it
     timer_c: float = 180.0  # a device ringing this long is cancelled (RFC 3261 16.8)
     call_max_age: int = 12 * 3600  # a call whose end the edge never saw stops counting against the limit

@@ -1,4 +1,6 @@
-"""Digest authentication (RFC 7616 / RFC 2617, qop=auth) against stored HA1 hashes.
+"""Digest authentication (RFC 7616 / RFC 2617, qop=auth) against stored HA1 hashes: the edge's policy
+(nonces, offers, verdicts). The hashing and the header grammar are the SIP stack's, shared with the
+client side (telephony/sip/digest.py, telephony/sip/auth.py).
 
 Nonces are stateless: time, randomness and an HMAC over both and the realm, keyed by a secret all
 edge processes share, so any edge can check a nonce another one issued. A nonce older than its
@@ -16,9 +18,9 @@ import time
 from dataclasses import dataclass
 
 from telephony.sip import SipError, format_challenge, parse_uri
+from telephony.sip.digest import HA1_FIELD, HASHES, response_value
 
-HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
-HA1_FIELD = {"MD5": "md5", "SHA-256": "sha256"}
+__all__ = ["HA1_FIELD", "HASHES", "Digest", "Verdict", "check_uri", "same_uri"]
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,8 @@ class Digest:
         problem = self.check_nonce(nonce, realm)
         if problem == "invalid":
             return Verdict(False, again=True, reason="unknown nonce")
-        h = HASHES[algorithm]
-        ha2 = h(f"{method}:{uri}".encode()).hexdigest()
-        expected = h(f"{ha1s[HA1_FIELD[algorithm]]}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}".encode()).hexdigest()
+        expected = response_value(algorithm, ha1s[HA1_FIELD[algorithm]], method=method, uri=uri, nonce=nonce,
+                                  qop="auth", nc=nc_text, cnonce=cnonce)  # fmt: skip
         if not hmac.compare_digest(expected, response.lower()):
             return Verdict(False, reason="wrong response")
         if problem == "stale":  # right secret, old nonce: ask again with stale=true

@@ -17,11 +17,19 @@ Transaction-stateful (RFC 3261 section 16): retransmissions of a request are ans
 server transaction, the edge retransmits over UDP itself (timers A/E), answers 100 Trying at once,
 ACKs non-2xx answers hop by hop, propagates CANCEL, answers 408 (or 480 for a user none of whose
 devices answered) on timeouts, and passes 2xx answers and ACKs for 2xx end to end.
+
+What moved to the one SIP stack in telephony/sip/ (shared with the engine's user agent): the client
+transaction (retransmissions, timers A/B/E/F, the ACK of a non-2xx answer, CANCEL and its own
+transaction, the late CANCEL of a branch given up on) is telephony/sip/transaction.py's
+`ClientTransaction`, of which `Branch` is the proxy's kind (engine timeout, timer C, answers to its
+ProxyTx); the repetition of a final answer until its ACK (timer G), used by edge/server.py, is its
+`AnswerRepeat`; whether a hop's transport is reliable is telephony/sip/transport.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import logging
@@ -35,6 +43,8 @@ from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding
 from telephony.edge.slots import calls_key
 from telephony.sip import Request, Response, SipError, make_response, parse_uri, parse_via
+from telephony.sip.transaction import PROCEEDING, ClientTransaction, Timers
+from telephony.sip.transport import is_reliable
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge, ServerTx
@@ -84,158 +94,54 @@ def uri_address(uri_text: str) -> tuple[str, str, int] | None:
     return transport, host, uri.port or (5061 if transport == "tls" else 5060)
 
 
-class Branch:
-    """One client transaction: a request sent to one target, its retransmissions, timers and answer."""
+class Branch(ClientTransaction):
+    """One client transaction of the proxy (telephony/sip/transaction.py): a request sent to one target,
+    with what the proxy adds: the engine timeout, timer C, and answers that go to its ProxyTx."""
 
     def __init__(self, proxy: Proxy, owner: ProxyTx, request: Request, hop: tuple[str, str, int],
                  engine: EngineInfo | None = None):  # fmt: skip
-        self.proxy, self.owner, self.request, self.hop, self.engine = proxy, owner, request, hop, engine
+        self.proxy, self.owner, self.hop, self.engine = proxy, owner, hop, engine
         self.id = proxy.new_branch()
-        self.invite = request.method == "INVITE"
-        self.state = "calling"  # calling -> proceeding -> completed (final received) | dead
-        self.final: Response | None = None
-        self.cancel_pending = False
-        self.late_cancel_sent = False
-        self.cancel_data: bytes | None = None
-        self._retx: asyncio.TimerHandle | None = None
-        self._timeout: asyncio.TimerHandle | None = None
-        self._ringing: asyncio.TimerHandle | None = None
+        self._ringing: asyncio.TimerHandle | None = None  # timer C
         request.headers.prepend("Via", f"SIP/2.0/{hop[0].upper()} {proxy.edge.advertised};branch={self.id};rport")
-        self.data = request.to_bytes()
-
-    def start(self) -> None:
-        self.proxy.branches[self.id] = self
-        if not self.proxy.edge.send_to(self.hop, self.data):
-            self.give_up(503, "Unreachable")
-            return
-        config = self.proxy.config
-        if self.hop[0] == "udp":
-            self._retx = self._later(config.t1, self._retransmit, config.t1)
         # An engine that says nothing within engine_timeout is skipped for the next; others get Timer B/F.
-        self._timeout = self._later(config.engine_timeout if self.engine else 64 * config.t1, self._no_answer)
-
-    def _later(self, delay: float, callback, *args) -> asyncio.TimerHandle:
-        return asyncio.get_running_loop().call_later(delay, callback, *args)
+        timeout = proxy.config.engine_timeout if engine else None
+        super().__init__(request, functools.partial(proxy.edge.send_to, hop), reliable=is_reliable(hop[0]),
+                         timers=proxy.timers, timeout=timeout, table=proxy.branches, branch=self.id)  # fmt: skip
 
     def _stop_timers(self) -> None:
-        for timer in (self._retx, self._timeout, self._ringing):
-            if timer is not None:
-                timer.cancel()
-        self._retx = self._timeout = self._ringing = None
-
-    def _retransmit(self, interval: float) -> None:
-        """Timer A (INVITE, until a provisional) and timer E (others, until the final, capped at T2)."""
-        if self.state == "calling" or (self.state == "proceeding" and not self.invite):
-            self.proxy.edge.send_to(self.hop, self.data)
-            self.proxy.edge.stats["retransmitted"] += 1
-            following = interval * 2 if self.invite else min(interval * 2, self.proxy.config.t2)
-            self._retx = self._later(following, self._retransmit, following)
-
-    def _no_answer(self) -> None:
-        """Timer B / F (or the engine timeout): nothing came back in time. Should the far side wake up
-        and ring after all, the dead branch cancels it (on_response)."""
-        if self.state == "calling" or (self.state == "proceeding" and not self.invite):
-            self.give_up(408, "Request Timeout", timed_out=True)
-
-    def _timer_c(self) -> None:
-        """A device (or engine) that rings and rings: cancel it after timer_c (RFC 3261 16.8); cancel()
-        gives up on it if even the CANCEL goes unanswered."""
-        if self.state == "proceeding":
-            self.cancel()
-
-    def _cancel_unanswered(self) -> None:
-        if self.state == "proceeding":
-            self.give_up(408, "Request Timeout", timed_out=True)
-
-    def give_up(self, status: int, reason: str, *, timed_out: bool = False) -> None:
-        """This branch ends without an answer from the far side: a local final response stands in."""
-        self._stop_timers()
-        self.state = "dead"
-        self.final = make_response(self.owner.tx.request, status, reason, to_tag=self.owner.tx.tag)
-        self.owner.branch_failed(self, timed_out=timed_out)
-        self.proxy.forget_later(self)
-
-    def on_response(self, response: Response) -> None:
-        method = response.cseq[1]
-        if method == "CANCEL":
-            self.cancel_data = None  # answered: stop repeating it
-            return
-        if self.state in ("completed", "dead"):
-            if response.status >= 300:
-                self.proxy.edge.send_to(self.hop, self.ack_for(response))  # our ACK was lost, or a late answer
-            elif response.status >= 200:
-                self.owner.relay(response)  # every 2xx goes end to end, late ones too (RFC 3261 16.7 step 5)
-            elif self.state == "dead" and self.invite and not self.late_cancel_sent:
-                self.late_cancel_sent = True  # a branch we gave up on rings after all: stop it
-                self.proxy.edge.send_to(self.hop, self.cancel_message())
-            return
-        if response.status < 200:
-            if self.state == "calling":
-                self.state = "proceeding"
-                if self.invite:  # retransmissions stop; timer C replaces timer B
-                    self._stop_timers()
-                if self.cancel_pending:
-                    self.cancel()
-            if self.invite:  # each provisional restarts timer C
-                if self._ringing is not None:
-                    self._ringing.cancel()
-                self._ringing = self._later(self.proxy.config.timer_c, self._timer_c)
-            self.owner.provisional(self, response)
-            return
-        self._stop_timers()
-        self.state = "completed"
-        self.final = response
-        if self.invite and response.status >= 300:
-            self.proxy.edge.send_to(self.hop, self.ack_for(response))
-        self.owner.branch_final(self, response)
-        self.proxy.forget_later(self)
-
-    def ack_for(self, response: Response) -> bytes:
-        """The hop-by-hop ACK for a non-2xx answer (RFC 3261 17.1.1.3): our Via, the answer's To."""
-        ack = Request("ACK", self.request.uri)
-        ack.headers.add("Via", self.request.headers.get_all("Via")[0])
-        for route in self.request.headers.get_lines("Route"):
-            ack.headers.add("Route", route)
-        ack.headers.add("Max-Forwards", "70")
-        ack.headers.add("From", self.request.headers.get("From") or "")
-        ack.headers.add("To", response.headers.get("To") or "")
-        ack.headers.add("Call-ID", self.request.call_id or "")
-        ack.headers.add("CSeq", f"{self.request.cseq[0]} ACK")
-        return ack.to_bytes()
-
-    def cancel(self) -> None:
-        """Cancel this branch: at once when it is ringing, at its first provisional when still calling."""
-        if not self.invite or self.state not in ("calling", "proceeding"):
-            return
-        if self.state == "calling":
-            self.cancel_pending = True
-            return
-        if self.cancel_data is not None:
-            return
-        self.cancel_data = self.cancel_message()
-        self._send_cancel(self.proxy.config.t1)
-        # A far side that never answers the CANCEL (gone, crashed) does not hold the transaction open.
+        super()._stop_timers()
         if self._ringing is not None:
             self._ringing.cancel()
-        self._ringing = self._later(64 * self.proxy.config.t1, self._cancel_unanswered)
+            self._ringing = None
 
-    def cancel_message(self) -> bytes:
-        cancel = Request("CANCEL", self.request.uri)
-        cancel.headers.add("Via", self.request.headers.get_all("Via")[0])
-        for route in self.request.headers.get_lines("Route"):
-            cancel.headers.add("Route", route)
-        cancel.headers.add("Max-Forwards", "70")
-        for name in ("From", "To", "Call-ID"):
-            cancel.headers.add(name, self.request.headers.get(name) or "")
-        cancel.headers.add("CSeq", f"{self.request.cseq[0]} CANCEL")
-        return cancel.to_bytes()
+    def _timer_c(self) -> None:
+        """A device (or engine) that rings and rings: cancel it after timer_c (RFC 3261 16.8); should even
+        the CANCEL go unanswered, the transaction gives up 64*T1 later."""
+        if self.state == PROCEEDING:
+            self.cancel()
 
-    def _send_cancel(self, interval: float) -> None:
-        if self.cancel_data is None or self.state != "proceeding":
-            return
-        self.proxy.edge.send_to(self.hop, self.cancel_data)
-        if self.hop[0] == "udp" and interval < 64 * self.proxy.config.t1:
-            self._later(interval, self._send_cancel, interval * 2)
+    def retransmitted(self) -> None:
+        self.proxy.edge.stats["retransmitted"] += 1
+
+    def local_response(self, status: int, reason: str) -> Response:
+        return make_response(self.owner.tx.request, status, reason, to_tag=self.owner.tx.tag)
+
+    def provisional(self, response: Response) -> None:
+        if self.invite:  # each provisional restarts timer C
+            if self._ringing is not None:
+                self._ringing.cancel()
+            self._ringing = asyncio.get_running_loop().call_later(self.proxy.config.timer_c, self._timer_c)
+        self.owner.provisional(self, response)
+
+    def answered(self, response: Response) -> None:
+        self.owner.branch_final(self, response)
+
+    def failed(self, response: Response, *, timed_out: bool) -> None:
+        self.owner.branch_failed(self, timed_out=timed_out)
+
+    def final_again(self, response: Response) -> None:
+        self.owner.relay(response)  # every 2xx goes end to end, late ones too (RFC 3261 16.7 step 5)
 
 
 class ProxyTx:
@@ -368,6 +274,7 @@ class Proxy:
     def __init__(self, edge: Edge):
         self.edge = edge
         self.config = edge.config
+        self.timers = Timers(t1=self.config.t1, t2=self.config.t2)
         self.branches: dict[str, Branch] = {}
         self.server_txs: dict[tuple, ProxyTx] = {}
         self.branch_prefix = f"z9hG4bK{edge.token}"
@@ -390,15 +297,11 @@ class Proxy:
     def new_branch(self) -> str:
         return self.branch_prefix + os.urandom(6).hex()
 
-    def forget_later(self, branch: Branch) -> None:
-        """Keep a finished branch a while to absorb the far side's retransmitted answers (Timer D/K)."""
-        asyncio.get_running_loop().call_later(64 * self.config.t1, self.branches.pop, branch.id, None)
-
     def finish(self, ptx: ProxyTx, *, linger: bool) -> None:
         if ptx.counted and not linger:
             self.release_call(*ptx.counted)
         loop = asyncio.get_running_loop()
-        loop.call_later(64 * self.config.t1 if linger else 0, self.server_txs.pop, ptx.tx.key, None)
+        loop.call_later(self.timers.linger if linger else 0, self.server_txs.pop, ptx.tx.key, None)
 
     # Entry points ----------------------------------------------------------------------------------
 
@@ -618,7 +521,7 @@ class Proxy:
         if not self.edge.engines.is_engine(source.ip, source.port):
             response.headers.remove_prefix("X-Ocx-")
         response.headers.remove_first("Via")
-        branch.on_response(response)
+        branch.receive(response)
         return True
 
     def forward_stateless(self, response: Response, source, *, orphan: bool = False) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import json
@@ -33,9 +34,10 @@ from telephony.edge.location import Location
 from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
 from telephony.edge.slots import check_slots
-from telephony.edge.transport import Source, listen, open_peer_socket
+from telephony.edge.transport import Source, StreamTransport, UdpTransport, listen, open_peer_socket
 from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
+from telephony.sip.transaction import AnswerRepeat
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
@@ -84,12 +86,14 @@ class Edge:
         self.engines.on_change = lambda: self.background(self.publish_status())  # who we send calls to, at once
         self.proxy = Proxy(self)
         self.udp = None  # the UDP transport, for requests the edge sends itself
+        self.transports = {"udp": UdpTransport(self), "tcp": StreamTransport(self, "tcp"),
+                           "tls": StreamTransport(self, "tls")}  # fmt: skip
         self.streams: dict[tuple[str, str, int], object] = {}  # open TCP/TLS connections by (transport, ip, port)
         self.peer = None  # this edge's private UDP socket, where other edge processes relay our responses
         self.peers: dict[str, tuple[str, int]] = {}  # other edges' tokens -> their private sockets
         self._peers_loaded = 0.0
         self.answered: dict[tuple, tuple[float, bytes]] = {}  # server transactions' final answers
-        self.unacked: dict[tuple, asyncio.TimerHandle] = {}  # non-2xx INVITE answers repeated until ACKed
+        self.unacked: dict[tuple, AnswerRepeat] = {}  # non-2xx INVITE answers repeated until ACKed
         self.stats: Counter = Counter()
         self._tasks: set[asyncio.Task] = set()
         self._unavailable_logged = 0.0
@@ -175,7 +179,7 @@ class Edge:
             if invite_key in self.answered:
                 repeating = self.unacked.pop(invite_key, None)
                 if repeating is not None:
-                    repeating.cancel()
+                    repeating.stop()
             else:
                 self.proxy.forward_ack(ServerTx(request, source, (branch, "ACK", source.address), ""))
             return
@@ -234,21 +238,10 @@ class Edge:
             self.answered[tx.key] = (time.monotonic() + TRANSACTION_LINGER, data)
         tx.source.send(data)
         if tx.request.method == "INVITE" and response.status >= 300 and tx.source.transport == "udp":
-            self.unacked[tx.key] = asyncio.get_running_loop().call_later(
-                self.config.t1, self._repeat_final, tx, data, self.config.t1, 0.0
-            )  # fmt: skip
-
-    def _repeat_final(self, tx: ServerTx, data: bytes, interval: float, waited: float) -> None:
-        """Timer G: a non-2xx answer to an INVITE is sent again until its ACK arrives (timer H: 64*T1);
-        after a 100 Trying the phone no longer repeats its INVITE, so a lost answer would be final."""
-        waited += interval
-        if waited >= 64 * self.config.t1:
-            self.unacked.pop(tx.key, None)
-            return
-        tx.source.send(data)
-        interval = min(interval * 2, self.config.t2)
-        self.unacked[tx.key] = asyncio.get_running_loop().call_later(interval, self._repeat_final, tx, data, interval,
-                                                                     waited)  # fmt: skip
+            # Timer G: a non-2xx answer to an INVITE is sent again until its ACK arrives (timer H: 64*T1);
+            # after a 100 Trying the phone no longer repeats its INVITE, so a lost answer would be final.
+            forget = functools.partial(self.unacked.pop, tx.key, None)
+            self.unacked[tx.key] = AnswerRepeat(tx.source.send, data, timers=self.proxy.timers, on_give_up=forget)
 
     def send_udp(self, data: bytes, address: tuple[str, int]) -> None:
         if self.udp is not None:
@@ -257,17 +250,8 @@ class Edge:
     def send_to(self, hop: tuple[str, str, int], data: bytes) -> bool:
         """Send to (transport, ip, port): UDP from the shared port, TCP/TLS over the phone's open
         connection (phones behind NAT cannot be connected to). False when that is impossible."""
-        transport, ip, port = hop
-        if transport == "udp":
-            if self.udp is None:
-                return False
-            self.udp.sendto(data, (ip, port))
-            return True
-        stream = self.streams.get(hop)
-        if stream is None or stream.is_closing():
-            return False
-        stream.write(data)
-        return True
+        transport = self.transports.get(hop[0])
+        return transport is not None and transport.send(data, (hop[1], hop[2]))
 
     def background(self, coroutine) -> None:
         """Run a coroutine on its own; keep a reference so it is not collected before it ends."""

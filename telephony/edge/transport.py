@@ -1,5 +1,8 @@
 """SIP transports of the edge: UDP, TCP and (with a certificate) TLS, on asyncio.
 
+`UdpTransport` and `StreamTransport` are what the SIP stack's transactions send through
+(telephony/sip/transport.py's `Transport`); the protocols below receive.
+
 Sockets are opened with SO_REUSEPORT so several edge processes can listen on one address and the
 kernel spreads sources across them.
 """
@@ -35,6 +38,38 @@ class Source:
     @property
     def address(self) -> str:
         return f"{self.transport}:{self.ip}:{self.port}"
+
+
+class UdpTransport:
+    """Sending from the edge's shared UDP port."""
+
+    name, reliable = "udp", False
+
+    def __init__(self, edge: Edge):
+        self.edge = edge
+
+    def send(self, data: bytes, address: tuple[str, int]) -> bool:
+        udp = self.edge.udp
+        if udp is None:
+            return False
+        udp.sendto(data, address)
+        return True
+
+
+class StreamTransport:
+    """Sending over a phone's open TCP or TLS connection (phones behind NAT cannot be connected to)."""
+
+    reliable = True
+
+    def __init__(self, edge: Edge, name: str):
+        self.edge, self.name = edge, name
+
+    def send(self, data: bytes, address: tuple[str, int]) -> bool:
+        stream = self.edge.streams.get((self.name, address[0], address[1]))
+        if stream is None or stream.is_closing():
+            return False
+        stream.write(data)
+        return True
 
 
 def _socket(host: str, port: int, kind: int) -> socket.socket:

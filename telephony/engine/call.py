@@ -33,7 +33,7 @@ from telephony.engine.application import Application, Incoming
 from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route
 from telephony.engine.negotiation import SUPPORTED, TRANSCODABLE, info_digit, media_plan
-from telephony.engine.sipua import ClientTx, Leg, ServerTx, acked, new_tag
+from telephony.engine.sipua import ServerTx, acked
 from telephony.engine.states import ALONE, TRANSITIONS, UNANSWERED, IllegalTransition, State
 from telephony.media.codecs import supported as decodable
 from telephony.media.dtmf import DtmfCollector
@@ -41,7 +41,9 @@ from telephony.media.player import ENCODERS, Frames, Player, hold_music
 from telephony.media.ports import MediaError
 from telephony.media.rtp import RtpEndpoint
 from telephony.sip import Request, Response, SipError, parse_uri
+from telephony.sip.dialog import Leg, new_tag
 from telephony.sip.sdp import Codec, build_sdp, common_codecs, event_payload, parse_sdp, telephone_events
+from telephony.sip.transaction import ClientTransaction
 
 if TYPE_CHECKING:
     from telephony.engine.server import Engine
@@ -72,7 +74,7 @@ class Side:
     codec: Codec | None = None
     offered: list[Codec] = field(default_factory=list)
     party: Party | None = None
-    tx: ClientTx | None = None  # the INVITE the engine sent on this side, while it is unanswered
+    tx: ClientTransaction | None = None  # the INVITE the engine sent on this side, while it is unanswered
     origin: Leg | None = None  # the dialog that INVITE makes (another fork's 2xx is hung up)
 
     def codecs(self) -> list[Codec]:

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING
 
 from telephony.callindex import dialogs_key, take_dialogs
 from telephony.engine import sessiontimer
-from telephony.engine.sipua import Leg
 from telephony.engine.states import CONFIRMED, State
 from telephony.sip import Response, SipError
+from telephony.sip.dialog import Leg
 from telephony.sip.sdp import build_sdp, parse_sdp, telephone_events
 
 if TYPE_CHECKING:

@@ -1,6 +1,10 @@
-"""SIP messages (RFC 3261): parsing, framing, header values and responses; stdlib only, no Django.
+"""The SIP stack (RFC 3261), shared by the SIP edge (telephony/edge) and the call engines; stdlib only,
+no Django.
 
-Shared by the SIP edge (telephony/edge) and the call engines.
+Messages: parsing, framing, header values and responses (this package's namespace). The layers above
+them are modules of their own: transaction.py (client and server transactions, timers), dialog.py
+(the dialog, `Leg`; tags and branches), transport.py (what a transaction needs of a transport) and
+digest.py (digest hashing; the client side), auth.py (the auth header grammar).
 """
 
 from __future__ import annotations

@@ -478,3 +478,21 @@ def test_a_call_that_goes_on_after_a_refused_bye_is_counted_again(world, sip_lin
         client.max_calls = limit
         client.save(update_fields=["max_calls"])
         sip_directory_sync()
+
+
+def test_a_repeated_refusal_of_a_bye_is_not_acked(world, sip_lines, sip_client, proxy_edge, engines):
+    """Only an INVITE's non-2xx answer gets an ACK (RFC 3261 17.1.1.3): a BYE's 481 that the far side
+    repeats (it missed nothing: UDP duplicated it) is absorbed, no ACK goes back."""
+    sip_lines(world.user_a1, SECRET)
+    [engine] = engines()
+    phone = sip_client(world.user_a1, target=proxy_edge)
+    call, _ = place_call(phone, engine, proxy_edge, f"sip:102@{world.client_a1.sip_domain}")
+    call.cseq += 1
+    engine_uri = f"sip:engine@127.0.0.1:{engine.port}"
+    phone.send_raw(phone.request_message("BYE", engine_uri, call, branch="z9hG4bKb" + uuid.uuid4().hex[:8]))
+    bye = engine.expect("BYE")
+    refusal = reply_to(bye, 481, "Call Does Not Exist")
+    engine.send_to_edge(refusal, proxy_edge)
+    assert phone.expect(481).cseq_method == "BYE"
+    engine.send_to_edge(refusal, proxy_edge)
+    assert not [m for m in quiet(engine) if m.method == "ACK"]

@@ -15,10 +15,10 @@ from records.models import Cdr
 from telephony.engine.call import DISPOSITIONS, Call
 from telephony.engine.dialplan import Party
 from telephony.engine.negotiation import SUPPORTED
-from telephony.engine.sipua import Leg, new_tag
 from telephony.engine.states import State
 from telephony.media.ports import MediaError
 from telephony.sip import Response, SipError
+from telephony.sip.dialog import Leg, new_tag
 from telephony.sip.sdp import build_sdp, common_codecs, parse_sdp, telephone_events
 
 if TYPE_CHECKING:

@@ -15,13 +15,14 @@ from telephony import features
 from telephony.engine.application import Application, Incoming, feature
 from telephony.engine.call import Call
 from telephony.engine.dialplan import Party
-from telephony.engine.sipua import Leg, ServerTx
+from telephony.engine.sipua import ServerTx
 from telephony.engine.states import State
 from telephony.media.codecs import supported as decodable
 from telephony.media.mixer import Mixer
 from telephony.media.mixer import Party as MixerParty
 from telephony.media.rtp import RtpEndpoint
 from telephony.sip import Request, SipError
+from telephony.sip.dialog import Leg
 from telephony.sip.sdp import Codec, build_sdp, event_payload, parse_sdp, telephone_events
 
 S = State

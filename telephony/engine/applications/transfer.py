@@ -25,7 +25,8 @@ from telephony.sip import Request, SipError
 if TYPE_CHECKING:
     from telephony.engine.dialplan import Party
     from telephony.engine.server import Engine
-    from telephony.engine.sipua import Leg, ServerTx
+    from telephony.engine.sipua import ServerTx
+    from telephony.sip.dialog import Leg
 
 log = logging.getLogger(__name__)
 S = State

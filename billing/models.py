@@ -21,18 +21,37 @@ currency_code = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code 
 
 class CarrierQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """Carriers are the platform's business: god only."""
-        return self.all() if actor.role == Role.GOD else self.none()
+        """God: every carrier; a brand operator: its own carriers (the platform's are god's business)."""
+        if actor.role == Role.GOD:
+            return self.all()
+        if actor.role == Role.BRAND:
+            return self.filter(brand_id=actor.brand_id)
+        return self.none()
 
 
 class Carrier(models.Model):
-    """A network that carries the platform's calls to numbers; its deck is what a call costs the platform."""
+    """A network that carries calls to and from numbers (a SIP trunk): the platform's (no brand) or a
+    brand's own. Its deck is what a call costs; its gateways (pstn.Gateway) are where calls go."""
+
+    class NumberFormat(models.TextChoices):
+        PLUS = "plus", "+E.164 (+493012345678)"
+        DIGITS = "digits", "E.164 digits (493012345678)"
+        INTERNATIONAL = "00", "International prefix 00 (00493012345678)"
+        NATIONAL = "national", "National, in the carrier's country (03012345678)"
 
     name = models.CharField(max_length=100, unique=True)
+    brand = models.ForeignKey("tenants.Brand", null=True, blank=True, on_delete=models.CASCADE,
+                              related_name="carriers", help_text="Empty: the platform's carrier.")  # fmt: skip
     priority = models.PositiveSmallIntegerField(
         default=10,
         help_text="Lower first: a call's cost comes from the first carrier whose deck has a rate for the number.",
     )
+    enabled = models.BooleanField(default=True)
+    max_calls = models.PositiveIntegerField(default=0, help_text="Concurrent calls at most (0: no limit).")
+    number_format = models.CharField(max_length=8, choices=NumberFormat.choices, default=NumberFormat.PLUS,
+                                     help_text="How numbers are written to the carrier, and read from it.")  # fmt: skip
+    country = models.CharField(max_length=2, default="US", help_text="ISO 3166 code, for the national format.")
+    codecs = models.CharField(max_length=100, default="PCMU,PCMA", help_text="In order of preference.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = CarrierQuerySet.as_manager()

@@ -152,6 +152,7 @@ SHARED_APPS = [
     "tenants",
     "records",
     "billing",
+    "pstn",
     "exports",
     "django.contrib.contenttypes",
     "django.contrib.auth",

@@ -96,6 +96,9 @@ class Cdr(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(default=0, help_text="Seconds from start to end.")
     billsec = models.PositiveIntegerField(default=0, help_text="Seconds from answer to end.")
+    carrier = models.ForeignKey("billing.Carrier", null=True, blank=True, on_delete=models.DO_NOTHING,
+                                db_constraint=False, related_name="+",
+                                help_text="The carrier of a call to or from the phone network.")  # fmt: skip
     hangup_cause = models.CharField(max_length=40, blank=True, help_text="SIP status or reason, e.g. 486, bye.")
     hangup_side = models.CharField(max_length=10, blank=True, help_text="caller, callee or engine")
     quality = models.JSONField(default=dict, blank=True, help_text="RTP figures per leg (loss, jitter).")

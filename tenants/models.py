@@ -132,6 +132,9 @@ class Client(TenantMixin, Theme):
         help_text="Digest algorithms offered to the client's phones; many phones answer MD5 only.",
     )
     timezone = models.CharField(max_length=64, default="UTC")
+    country = models.CharField(
+        max_length=2, default="US", help_text="ISO 3166 code: how its users dial and see numbers."
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     created_at = models.DateTimeField(auto_now_add=True)
 

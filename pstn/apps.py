@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PstnConfig(AppConfig):
+    name = "pstn"
+    verbose_name = "Phone network: carriers' gateways, numbers, outbound routes"
+    default_auto_field = "django.db.models.BigAutoField"

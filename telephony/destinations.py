@@ -1,0 +1,87 @@
+"""Where a call can be sent: one idea used by numbers, forwarding, schedules and (later) menus and
+queues. A destination is a kind and a target, stored as two columns wherever something points at
+one (pstn.Number.destination_kind/_target, ...).
+
+Each kind is registered once, here or by the app that owns what it points at (conferencing registers
+"conference"): its label, and `clean(client, target)`, run in the client's schema, which returns the
+target as stored or raises ValidationError with a message for people. The engine runs a destination
+through the kind's runner (telephony/engine/destinations.py); a new kind is one module that
+registers both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django_tenants.utils import schema_context
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str
+    clean: Callable  # (client, target) -> the target as stored; ValidationError when it is not one
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def kind(name: str, label: str):
+    """Decorator: register `clean` as destination kind `name`."""
+
+    def register(clean: Callable) -> Callable:
+        _kinds[name] = Kind(name, label, clean)
+        return clean
+
+    return register
+
+
+def kinds() -> list[Kind]:
+    return list(_kinds.values())
+
+
+def clean(client, kind_name: str, target: str, *, field: str = "destination") -> tuple[str, str]:
+    """(kind, target) as stored, checked in `client`'s schema; ValidationError naming `field`_kind or
+    `field`_target. An empty kind is no destination (and its target must be empty too)."""
+    kind_name, target = (kind_name or "").strip(), (target or "").strip()
+    if not kind_name:
+        return "", ""
+    found = _kinds.get(kind_name)
+    if found is None:
+        choices = ", ".join(sorted(_kinds))
+        raise ValidationError({f"{field}_kind": f"Choose one of: {choices}."})
+    try:
+        with schema_context(client.schema_name):
+            return kind_name, found.clean(client, target)
+    except ValidationError as error:
+        raise ValidationError({f"{field}_target": error.messages}) from error
+
+
+@kind("user", "A user (their devices, then their forwarding)")
+def _user(client, target: str) -> str:
+    from telephony.models import Extension
+
+    if not Extension.objects.filter(number=target).exists():
+        raise ValidationError(f"No user has extension {target or '(empty)'}.")
+    return target
+
+
+@kind("external", "An external number")
+def _external(client, target: str) -> str:
+    try:
+        number = phonenumbers.parse(target, client.country)
+    except phonenumbers.NumberParseException as error:
+        raise ValidationError(f"{target or '(empty)'} is not a phone number.") from error
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError(f"{target} is not a valid number in {client.country}.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@kind("hangup", "Hang up (after a short message)")
+def _hangup(client, target: str) -> str:
+    if target not in ("", "closed", "goodbye"):
+        raise ValidationError("Choose no message, closed or goodbye.")
+    return target

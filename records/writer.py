@@ -36,7 +36,7 @@ BATCH = 200
 
 def open_values(*, call_uuid, engine: str, route, started_at: dt.datetime, dialled: str = "",
                 direction: str = Cdr.Direction.INTERNAL, service: str = Cdr.Service.CALL, conference: str = "",
-                moderator: int | None = None) -> dict:  # fmt: skip
+                moderator: int | None = None, carrier: int | None = None) -> dict:  # fmt: skip
     caller, callee = route.caller, route.callee
     return {
         "call_uuid": call_uuid, "engine": engine, "brand_id": route.brand, "client_id": route.client,
@@ -45,7 +45,7 @@ def open_values(*, call_uuid, engine: str, route, started_at: dt.datetime, diall
         "caller_name": caller.name, "callee_number": callee.number if callee else printable(dialled, 64),
         "callee_name": callee.name if callee else "", "started_at": started_at, "duration": 0, "billsec": 0,
         "hangup_cause": "", "hangup_side": "", "quality": {}, "legs": [], "service": service,
-        "conference": conference, "moderator_id": moderator,
+        "conference": conference, "moderator_id": moderator, "carrier_id": carrier,
     }  # fmt: skip
 
 

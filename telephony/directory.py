@@ -22,6 +22,7 @@ from django_tenants.utils import tenant_context
 from redis.exceptions import LockError
 
 from config.redis_store import get_redis, rkey
+from pstn.directory import pstn_directory_write
 from telephony.models import Extension
 from tenants.models import Client, SipAddressRule, User
 
@@ -169,7 +170,7 @@ def sip_directory_sync() -> dict:
     if domains:
         pipe.hset(rkey("sip:domain"), mapping=domains)
     pipe.set(rkey("sip:acl"), json.dumps(_rules(None)))
-    counts = {"domains": len(domains), "lines": lines}
+    counts = {"domains": len(domains), "lines": lines, **pstn_directory_write(pipe)}
     pipe.set(rkey(MARKER), json.dumps({**counts, "at": time.time()}))
     _publish(pipe, "all")
     pipe.publish(rkey("sip:bans"), "acl")

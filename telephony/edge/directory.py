@@ -57,6 +57,7 @@ class EdgeDirectory:
         self._present_until, self._present_on = 0.0, 0
         self._watcher: asyncio.Task | None = None  # while the marker is missing: rebuild, look again
         self._tasks: set[asyncio.Task] = set()
+        self.on_pstn = None  # called when the phone-network part changed (the edge's carrier table)
 
     async def _fetch(self, cache: dict, key, redis_key: str, field: str) -> dict | None:
         raw = await self.fast.call("HGET", redis_key, field)
@@ -143,6 +144,8 @@ class EdgeDirectory:
 
     def invalidate(self, message: str) -> None:
         kind, _, rest = message.partition(" ")
+        if kind in ("all", "pstn") and self.on_pstn is not None:
+            self.on_pstn()  # the carriers' table reads its part again
         if kind == "all":
             self._domains.clear()
             self._creds.clear()
@@ -156,7 +159,7 @@ class EdgeDirectory:
     def resync(self) -> None:
         """The subscription was (re)confirmed: invalidations may have been missed, and Redis may have
         come back without the directory."""
-        self.invalidate("all")
+        self.invalidate("all")  # (the carrier table too)
         self._present_until = 0.0
         self.check_soon()
 

@@ -310,6 +310,8 @@ class Proxy:
         request, source = tx.request, tx.source
         if request.to_tag is not None or self.edge.engines.is_engine(source.ip, source.port):
             return None
+        if request.method == "INVITE" and self.edge.carriers.match(source.ip) is not None:
+            return None  # a carrier's call: its number is checked in route()
         realm = request.name_addr("From").uri.host
         params = self.edge.registrar.credentials(tx, realm, "Proxy-Authorization")
         if params is not None:
@@ -324,6 +326,10 @@ class Proxy:
         from_engine = self.edge.engines.is_engine(source.ip, source.port)
         if not from_engine:
             request.headers.remove_prefix("X-Ocx-")
+        if not from_engine and request.to_tag is None and request.method == "INVITE":
+            carrier = self.edge.carriers.match(source.ip)
+            if carrier is not None:
+                return await self.from_carrier(tx, carrier)
         if not from_engine and request.to_tag is None:
             realm = request.name_addr("From").uri.host
             if self.edge.registrar.credentials(tx, realm, "Proxy-Authorization") is None:  # realm was not cached
@@ -383,6 +389,41 @@ class Proxy:
         request.headers.add(IDENTITY, f"{identity};ext={credential['ext']};user={username}")
         record_route = self.record_route(source.transport, source.ip, source.port, client=counted and counted[0])
         request.headers.prepend("Record-Route", record_route)
+        ptx = ProxyTx(self, tx, fork=False, engines=engines[1:], counted=counted)
+        ptx.begin()
+        ptx.add(self.engine_branch(ptx, engines[0]))
+        return None
+
+    # Carriers to engines ---------------------------------------------------------------------------
+
+    async def from_carrier(self, tx: ServerTx, carrier: dict) -> Response | None:
+        """A carrier's INVITE: for a number the platform has at that carrier (else 404: no relay), of a
+        client that is active and under its call limit; it goes to an engine with the number and the
+        carrier in the edge's identity header, no digest asked."""
+        request, source = tx.request, tx.source
+        try:
+            dialled = parse_uri(request.uri).user_unescaped or ""
+        except SipError:
+            return tx.response(416)
+        number = await self.edge.carriers.number(carrier, dialled)
+        if number is None:
+            return tx.response(404, "No Such Number")
+        domain = await self.edge.directory.domain(number["domain"])
+        if domain is None or not domain["active"]:
+            return tx.response(480, "Temporarily Unavailable")
+        if not await self.take_call(domain["client"], request.call_id, domain["max_calls"]):
+            return tx.response(486, "Busy Here")  # the client's limit of concurrent calls
+        counted = (domain["client"], request.call_id)
+        engines = await self.engines_for(domain["client"], request, "")
+        if not engines or self.was_cancelled(tx):
+            self.release_call(*counted)
+            return tx.response(487) if engines else tx.response(503, headers=[("Retry-After", "5")])
+        caller = request.name_addr("From").uri.user_unescaped or ""
+        request.headers.add(IDENTITY, f"client={domain['client']};brand={domain['brand']};carrier={carrier['carrier']};"
+                                      f"did={number['e164']};from={caller};format={carrier['format']};"
+                                      f"country={carrier['country']}")  # fmt: skip
+        request.headers.prepend("Record-Route", self.record_route(source.transport, source.ip, source.port,
+                                                                  client=domain["client"]))  # fmt: skip
         ptx = ProxyTx(self, tx, fork=False, engines=engines[1:], counted=counted)
         ptx.begin()
         ptx.add(self.engine_branch(ptx, engines[0]))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import redis
 from channels.layers import get_channel_layer
 
+from telephony.edge.carriers import CarrierTable
 from telephony.edge.config import EdgeConfig
 from telephony.edge.digest import Digest
 from telephony.edge.directory import DirectoryUnavailable, EdgeDirectory
@@ -83,6 +84,8 @@ class Edge:
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
         self.engines = EngineRegistry(fast, config.redis_prefix)
+        self.carriers = CarrierTable(fast, config.redis_prefix)  # carriers' networks and the numbers they bring
+        self.directory.on_pstn = self.carriers.changed
         self.engines.on_change = lambda: self.background(self.publish_status())  # who we send calls to, at once
         self.proxy = Proxy(self)
         self.udp = None  # the UDP transport, for requests the edge sends itself
@@ -383,6 +386,7 @@ class Edge:
         try:
             await self.guard.load()
             await self.engines.refresh()
+            await self.carriers.refresh()
             if not await self.directory.ensure(wait=STARTUP_REBUILD_WAIT):  # a rebuild of its own, or another's
                 log.error("the SIP directory is missing and was not rebuilt: REGISTERs get 503 until it is")
         except (OSError, redis.RedisError) as exc:
@@ -394,7 +398,7 @@ class Edge:
         self.peer = await open_peer_socket(self)
         servers.append(self.peer)
         background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run()),
-                       asyncio.create_task(check_slots(self))]  # fmt: skip
+                       asyncio.create_task(check_slots(self)), asyncio.create_task(self.carriers.run())]  # fmt: skip
         if self.config.keepalive_interval > 0:
             background.append(asyncio.create_task(self.keepalive.run()))
         log.info("SIP edge %s on %s:%s (udp, tcp%s)", self.edge_id, self.config.host, self.config.port,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from telephony.sip.sdp import Sdp
 
 BUILTIN = (
+    "telephony.engine.applications.network",
     "telephony.engine.applications.pickup",
     "telephony.engine.applications.transfer",
     "telephony.engine.applications.supervision",
@@ -57,11 +58,13 @@ class Incoming:
     dialled: str
     offer: Sdp | None
     argument: str = ""  # the digits after a feature code
+    network: dict | None = None  # a carrier's call: what the edge says of it (carrier, did, from, format...)
 
 
 Runner = Callable[["Call", Incoming], Awaitable[None]]
 _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
+_network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _loaded = False
 
 
@@ -83,6 +86,19 @@ def numbers(resolver: Callable[[Plan, str], Runner | None]):
     (None: not one of its numbers). Asked before the dial plan routes to a line."""
     _numbers.append(resolver)
     return resolver
+
+
+def network(runner: Runner) -> Runner:
+    """Decorator: the coroutine that runs calls from the phone network (one application registers it)."""
+    _network[:] = [runner]
+    return runner
+
+
+async def from_network(call: Call, incoming: Incoming) -> None:
+    if not _network:
+        call.end_before_answer(404, "No Such Number", cdr=False)
+        return
+    await _network[0](call, incoming)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

@@ -167,6 +167,7 @@ class Call:
         self.ended_with: tuple[str, str, str] | None = None  # disposition, cause, side
         self.lines: dict[str, str] = {}  # side (or an application's leg) -> its line's number (call index)
         self.ringing_line: str | None = None  # the callee's number while it rings (call index)
+        self.record_defaults: dict = {}  # see record_as()
 
     def side(self, name: str) -> Side:
         return self.caller if name == "caller" else self.callee
@@ -220,7 +221,8 @@ class Call:
         request = self.caller.leg.invite
         self.ua.respond(self.stx, 100)
         identity = _identity(request)
-        if not identity.get("client", "").isdigit() or not identity.get("ext", "").isdigit():
+        network = identity.get("carrier", "").isdigit()  # a carrier's call to one of the platform's numbers
+        if not identity.get("client", "").isdigit() or not (network or identity.get("ext", "").isdigit()):
             self.end_before_answer(403, "Not From The Edge", cdr=False)
             return
         try:
@@ -235,8 +237,12 @@ class Call:
             self.end_before_answer(488, "Not Acceptable Here", cdr=False)
             return
         dialled = parse_uri(request.uri).user_unescaped or ""
-        plan, extension = await self.plan(int(identity["client"])), int(identity["ext"])
         self.caller.offered = codecs
+        if network:
+            plan = await self.plan(int(identity["client"]))
+            await application.from_network(self, Incoming(plan, 0, None, identity["did"], offer, network=identity))
+            return
+        plan, extension = await self.plan(int(identity["client"])), int(identity["ext"])
         found = application.runner_for(plan, dialled)
         if found is not None:  # a feature code or an application's number (a conference's)
             runner, argument = found
@@ -244,6 +250,11 @@ class Call:
             return
         route = plan.route(extension, dialled)
         self.open_record(route, dialled)
+        await self.call_line(route, offer)
+
+    async def call_line(self, route, offer) -> None:
+        """Ring the route's callee for this caller (whose record is open): media for both sides, then
+        the callee's leg; the route's refusal (404, 403...) when it has one."""
         if self.state == S.ENDED:  # cancelled while routing: the record opened meanwhile is closed now
             self.write_close({})
             return
@@ -303,8 +314,12 @@ class Call:
     def open_record(self, route, dialled: str, **fields) -> None:
         """The call's record is opened (in the writer's spool), for `route`."""
         self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
-                              dialled=dialled, **fields)  # fmt: skip
+                              dialled=dialled, **{**self.record_defaults, **fields})  # fmt: skip
         self.route = route
+
+    def record_as(self, **fields) -> None:
+        """Fields every record this call opens carries (a carrier's call: inbound, the carrier)."""
+        self.record_defaults.update(fields)
 
     def place_callee(self, route) -> None:
         callee, caller, domain = route.callee, route.caller, route.domain

@@ -48,6 +48,7 @@ class ClientPlan:
     by_number: dict[str, Party]
     by_extension: dict[int, Party]
     sections: dict[str, object] = field(default_factory=dict)  # what applications read with the plan (`section`)
+    country: str = "US"  # how the client's users dial and read numbers (ISO 3166)
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""
@@ -87,7 +88,7 @@ def load_plan(client_id: int) -> ClientPlan:
     by_extension = {row[0]: Party(*row[1:]) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
-                      sections)  # fmt: skip
+                      sections, client.country)  # fmt: skip
 
 
 class Dialplans:

@@ -29,6 +29,7 @@ from records.models import Cdr
 from telephony import features
 from telephony.engine.application import Application, Incoming, Prompter, feature, numbers
 from telephony.engine.applications.dialout import CallOut, DialOut
+from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, section
 from telephony.engine.states import State
 from telephony.media.dtmf import DtmfCollector
@@ -146,6 +147,16 @@ def by_number(plan, dialled: str):
     if dialled in rooms.by_number:
         return lambda call, incoming: dial_in(call, incoming, rooms.by_number[dialled])
     return None
+
+
+@runs("conference")
+async def to_room(call: Call, target: str, incoming: Incoming) -> None:
+    """A number or a forwarding that points at a room: the caller is asked for the PIN."""
+    room = rooms_of(incoming.plan).by_id.get(target)
+    if room is None:
+        call.refuse(incoming, 404, "No Such Conference")
+        return
+    await dial_in(call, incoming, room)
 
 
 async def dial_in(call: Call, incoming: Incoming, room: RoomInfo | None, *, trigger: bool = False) -> None:

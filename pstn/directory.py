@@ -1,0 +1,98 @@
+"""What the edges need of the phone network, in Redis beside the SIP directory (telephony/directory.py,
+whose rebuild writes this too): the carriers' gateways with the networks their calls come from, and
+per carrier the numbers the platform has, as that carrier writes them, with the client each is for.
+
+    pstn:gateways          JSON list: {"carrier", "gateway", "networks": [CIDR...], "format", "country"}
+    pstn:did:<carrier>     hash: the number as the carrier writes it -> JSON {"client", "brand",
+                           "domain", "e164", "number"}
+    pstn:carriers          set: the carriers that have a did hash (so a rebuild removes stale ones)
+
+Written again as a whole after every change to a carrier, a gateway or a number (after the
+transaction commits), and announced with "pstn" on the SIP directory's invalidation channel.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+
+from django.db import transaction
+
+from billing.models import Carrier
+from config.redis_store import get_redis, rkey
+from pstn.models import Gateway, Number
+from pstn.numbering import to_carrier
+
+log = logging.getLogger(__name__)
+GATEWAYS, CARRIERS = "pstn:gateways", "pstn:carriers"
+
+
+def did_key(carrier_id: int) -> str:
+    return rkey("pstn:did", carrier_id)
+
+
+def networks_of(gateway: Gateway) -> list[str]:
+    """The networks a gateway's calls may come from: its own lines, else its host's address."""
+    found = []
+    for line in gateway.inbound_networks.splitlines():
+        line = line.strip()
+        if line:
+            try:
+                found.append(str(ipaddress.ip_network(line, strict=False)))
+            except ValueError:
+                log.warning("gateway %s: %r is not a network", gateway.pk, line)
+    if not found:
+        try:
+            found.append(str(ipaddress.ip_network(socket.gethostbyname(gateway.host))))
+        except (OSError, ValueError):
+            log.warning("gateway %s: %s cannot be resolved", gateway.pk, gateway.host)
+    return found
+
+
+def pstn_records() -> tuple[list[dict], dict[int, dict[str, str]]]:
+    carriers = {c.pk: c for c in Carrier.objects.filter(enabled=True)}
+    gateways = [
+        {"carrier": g.carrier_id, "gateway": g.pk, "networks": networks_of(g),
+         "format": carriers[g.carrier_id].number_format, "country": carriers[g.carrier_id].country}
+        for g in Gateway.objects.filter(enabled=True, carrier_id__in=carriers)
+    ]  # fmt: skip
+    dids: dict[int, dict[str, str]] = {}
+    numbers = Number.objects.filter(client__isnull=False, carrier_id__in=carriers).select_related("client")
+    for number in numbers.exclude(client__status="deleted"):
+        carrier = carriers[number.carrier_id]
+        written = to_carrier(number.e164, carrier.number_format, carrier.country)
+        dids.setdefault(carrier.pk, {})[written] = json.dumps({
+            "client": number.client_id, "brand": number.brand_id, "domain": number.client.sip_domain,
+            "e164": number.e164, "number": number.pk,
+        })  # fmt: skip
+    return gateways, dids
+
+
+def pstn_directory_write(pipe) -> dict:
+    """Queue the whole phone-network part of the directory on a Redis pipeline; returns counts."""
+    gateways, dids = pstn_records()
+    old = {int(c) for c in get_redis().smembers(rkey(CARRIERS))}
+    for carrier_id in old - set(dids):
+        pipe.delete(did_key(carrier_id))
+    for carrier_id, records in dids.items():
+        pipe.delete(did_key(carrier_id))
+        pipe.hset(did_key(carrier_id), mapping=records)
+    pipe.delete(rkey(CARRIERS))
+    if dids:
+        pipe.sadd(rkey(CARRIERS), *dids)
+    pipe.set(rkey(GATEWAYS), json.dumps(gateways))
+    return {"gateways": len(gateways), "numbers": sum(len(r) for r in dids.values())}
+
+
+def pstn_directory_changed() -> None:
+    """A carrier, gateway or number changed: rewrite after the commit and tell the edges and engines."""
+
+    def write() -> None:
+        with get_redis().pipeline() as pipe:
+            pstn_directory_write(pipe)
+            pipe.publish(rkey("sip:invalidate"), "pstn")
+            pipe.execute()
+
+    transaction.on_commit(write)

@@ -1,0 +1,64 @@
+"""The one place the engine runs a destination (telephony/destinations.py says what one is): a
+number's, a forwarding's, a schedule's. Each kind's runner is registered with `runs` by the module
+that owns the kind: "user" and "hangup" here, "conference" by the conference application; a new
+kind is one new module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from telephony.engine.application import Incoming, Prompter
+from telephony.engine.dialplan import Party, Route
+
+if TYPE_CHECKING:
+    from telephony.engine.call import Call
+
+DestinationRunner = Callable[["Call", str, Incoming], Awaitable[None]]
+_runners: dict[str, DestinationRunner] = {}
+
+
+def runs(kind: str):
+    """Decorator: the coroutine that sends a call to a destination of `kind` (with its target)."""
+
+    def register(runner: DestinationRunner) -> DestinationRunner:
+        _runners[kind] = runner
+        return runner
+
+    return register
+
+
+async def run(call: Call, kind: str, target: str, incoming: Incoming) -> None:
+    """Send the call where (kind, target) says; a kind no runner knows, or none, refuses it (404)."""
+    runner = _runners.get(kind)
+    if runner is None:
+        call.refuse(incoming, 404, "Not In Service")
+        return
+    await runner(call, target, incoming)
+
+
+@runs("user")
+async def _user(call: Call, target: str, incoming: Incoming) -> None:
+    """A user: every registered device of their line rings."""
+    plan = incoming.plan
+    callee = plan.by_number.get(target)
+    route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=incoming.caller or Party("", ""),
+                  callee=callee, status=0 if callee else 404, reason="" if callee else "Not In Service")  # fmt: skip
+    call.open_record(route, incoming.dialled)
+    await call.call_line(route, incoming.offer)
+
+
+@runs("hangup")
+async def _hangup(call: Call, target: str, incoming: Incoming) -> None:
+    """Answer, say the message (closed, goodbye, or nothing), hang up."""
+    call.open_record(call.route_alone(incoming), incoming.dialled)
+    if not target:
+        call.end_before_answer(480, "Temporarily Unavailable")
+        return
+    if not await call.answer_alone(incoming.offer):
+        return
+    prompter = Prompter(call)
+    call.take(prompter)
+    await prompter.play(*([target, "goodbye"] if target != "goodbye" else ["goodbye"]))
+    call.hangup("engine", cause=target)

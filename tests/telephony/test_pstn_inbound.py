@@ -1,0 +1,115 @@
+"""Calls from the phone network: a carrier's gateway (a test user agent on a carrier's network) calls
+one of the platform's numbers through the real edge and engine, and the client's phone rings; a
+number the platform does not have, or an address that is no carrier's, gets nothing without digest."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from billing.models import Carrier
+from pstn.models import Gateway, Number
+from records.models import Cdr
+from tests.telephony.conftest import cdr_of
+from tests.telephony.sipclient import Call, SipClient
+from tests.waiting import committed, wait_for
+
+DID = "+4930901820"
+CALLER = "+4915112345678"
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n")  # fmt: skip
+
+
+@pytest.fixture
+def carrier(world):
+    """A carrier whose gateway is 127.0.0.1 (where the test's user agent sends from), with DID for
+    client A1 pointing at user 102; removed afterwards."""
+
+    def create():
+        made = Carrier.objects.create(name=f"test-{uuid.uuid4().hex[:6]}", country="DE")
+        Gateway.objects.create(carrier=made, name="gw", host="127.0.0.1", inbound_networks="127.0.0.1/32")
+        Number.objects.create(brand=world.brand_a, e164=DID, carrier=made, client=world.client_a1,
+                              destination_kind="user", destination_target="102")  # fmt: skip
+        return made
+
+    made = committed(create)
+    yield made
+
+    def remove():
+        Number.objects.filter(carrier=made).delete()
+        made.delete()
+
+    committed(remove)
+
+
+def invite(agent: SipClient, number: str) -> Call:
+    call = Call(to_uri=f"sip:{number}@127.0.0.1", call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+    call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+    call.sent = agent.request_message("INVITE", call.to_uri, call, headers=(("Content-Type", "application/sdp"),),
+                                      body=SDP)  # fmt: skip
+    agent.send_raw(call.sent)
+    return call
+
+
+def final(agent: SipClient, timeout: float = 3.0) -> int:
+    """The status of the next final answer (0: none within `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        answer = agent.receive(timeout=left)
+        if answer is not None and answer.status and answer.status >= 200:
+            return answer.status
+    return 0
+
+
+def known_as_carrier(agent: SipClient) -> None:
+    """The edge reads the carriers' table when the directory announces a change: until then a
+    carrier is challenged like anyone. Known once a number the platform lacks gets 404, not 407."""
+    wait_for(lambda: invite(agent, "+4930000000") and final(agent) == 404, "the edge knows the carrier", 10)
+
+
+def test_a_carriers_call_to_a_number_rings_the_user_it_points_at(world, lines, edge, carrier):
+    _, callee, _ = lines
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    try:
+        known_as_carrier(agent)
+        call = invite(agent, DID)
+        incoming = callee.wait_incoming(timeout=10)
+        label = incoming["call"]
+        assert incoming["from"].startswith('"+49 1511 2345678" <sip:+4915112345678@'), incoming["from"]
+        ok = agent.expect(200, timeout=10)
+        call.established(ok)
+        target = ok.get("Contact").strip().lstrip("<").split(">")[0]  # the engine, reached through the edge
+        agent.send_raw(agent.request_message("ACK", target, call, branch="z9hG4bK" + uuid.uuid4().hex[:12]))
+        callee.wait_call_state(label, "confirmed")
+        call.cseq += 1
+        agent.send_raw(agent.request_message("BYE", target, call, branch="z9hG4bK" + uuid.uuid4().hex[:12]))
+        while (answer := agent.expect(200)).cseq_method != "BYE":  # (a 200 to the INVITE sent again meanwhile)
+            assert answer.cseq_method == "INVITE"
+        callee.wait_call_state(label, "disconnected")
+    finally:
+        agent.close()
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.direction, cdr.carrier_id, cdr.disposition, cdr.hangup_side) == (
+        Cdr.Direction.INBOUND,
+        carrier.pk,
+        "answered",
+        "caller",
+    )
+    assert (cdr.caller_number, cdr.caller_name) == (CALLER, "+49 1511 2345678")  # client A1 is in the US
+    assert cdr.account_id is None and cdr.callee_account_id == world.user_a1b.pk
+
+
+def test_nobody_else_reaches_a_number_without_digest_and_a_carrier_reaches_only_the_platforms(edge, carrier):
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    stranger = SipClient(edge.address, CALLER, "carrier.example", bind_ip="127.0.0.2")
+    try:
+        known_as_carrier(agent)  # (and: a number the platform does not have is 404 for the carrier)
+        invite(stranger, DID)
+        assert final(stranger) == 407  # not a carrier's address: challenged like any phone
+        invite(agent, "not-a-number")
+        assert final(agent) == 404
+    finally:
+        agent.close()
+        stranger.close()

@@ -78,6 +78,7 @@ OCX_SIP = {
     "timer_c": float(env("OCX_SIP_TIMER_C", "180")),
     "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
     "call_check": float(env("OCX_SIP_CALL_CHECK", "15")),
+    "gateway_ping": float(env("OCX_SIP_GATEWAY_PING", "15")),
 }
 # The call engines (telephony/engine): where each listens for the edge, its RTP ports and limits.
 _rtp_first, _, _rtp_last = env("OCX_ENGINE_RTP_PORTS", "20000-29999").partition("-")

@@ -2,7 +2,11 @@
 whose rebuild writes this too): the carriers' gateways with the networks their calls come from, and
 per carrier the numbers the platform has, as that carrier writes them, with the client each is for.
 
-    pstn:gateways          JSON list: {"carrier", "gateway", "networks": [CIDR...], "format", "country"}
+    pstn:gateways          JSON list: {"carrier", "gateway", "networks": [CIDR...], "format", "country",
+                           "host", "ip", "port", "transport", "register", "username", "password", "realm"}
+                           (the edge that keeps the gateways pings them and registers: telephony/edge/trunks.py)
+    pstn:gw:<gateway>      its state, written by that edge: {"alive", "rtt_ms", "checked_at", "missed",
+                           "registered", "registration", "expires_at"}
     pstn:did:<carrier>     hash: the number as the carrier writes it -> JSON {"client", "brand",
                            "domain", "e164", "number"}
     pstn:carriers          set: the carriers that have a did hash (so a rebuild removes stale ones)
@@ -51,11 +55,34 @@ def networks_of(gateway: Gateway) -> list[str]:
     return found
 
 
+def address_of(host: str) -> str:
+    """The gateway's IP address (its host, or what its name resolves to when the directory is written)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return ""
+
+
+def gateway_states(gateway_ids) -> dict[int, dict]:
+    """What the edge that keeps the gateways last found of each (alive, registered...): for the
+    carrier pages and the routing."""
+    ids = list(gateway_ids)
+    raw = get_redis().mget([rkey("pstn:gw", i) for i in ids]) if ids else []
+    return {i: json.loads(value) for i, value in zip(ids, raw, strict=True) if value}
+
+
 def pstn_records() -> tuple[list[dict], dict[int, dict[str, str]]]:
     carriers = {c.pk: c for c in Carrier.objects.filter(enabled=True)}
     gateways = [
         {"carrier": g.carrier_id, "gateway": g.pk, "networks": networks_of(g),
-         "format": carriers[g.carrier_id].number_format, "country": carriers[g.carrier_id].country}
+         "format": carriers[g.carrier_id].number_format, "country": carriers[g.carrier_id].country,
+         "host": g.host, "ip": address_of(g.host), "port": g.port or (5061 if g.transport == "tls" else 5060),
+         "transport": g.transport, "register": g.register, "username": g.username, "password": g.password,
+         "realm": g.realm}
         for g in Gateway.objects.filter(enabled=True, carrier_id__in=carriers)
     ]  # fmt: skip
     dids: dict[int, dict[str, str]] = {}

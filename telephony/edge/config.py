@@ -38,6 +38,7 @@ class EdgeConfig:
     engine_timeout: float = 2.0  # an engine silent this long after an INVITE: the next engine gets it
     timer_c: float = 180.0  # a device ringing this long is cancelled (RFC 3261 16.8)
     call_max_age: int = 12 * 3600  # a call whose end the edge never saw stops counting against the limit
+    gateway_ping: float = 15.0  # seconds between OPTIONS to each carrier gateway (and registration checks); 0: off
     call_check: float = 15.0  # seconds between checks that the calls counted against limits are held by an engine
     redis_prefix: str = "ocx"
 

@@ -36,6 +36,7 @@ from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
 from telephony.edge.slots import check_slots
 from telephony.edge.transport import Source, StreamTransport, UdpTransport, listen, open_peer_socket
+from telephony.edge.trunks import GatewayKeeper
 from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from telephony.sip.transaction import AnswerRepeat
@@ -86,6 +87,7 @@ class Edge:
         self.engines = EngineRegistry(fast, config.redis_prefix)
         self.carriers = CarrierTable(fast, config.redis_prefix)  # carriers' networks and the numbers they bring
         self.directory.on_pstn = self.carriers.changed
+        self.trunks = GatewayKeeper(self, config.gateway_ping)  # pings carrier gateways, registers where asked
         self.engines.on_change = lambda: self.background(self.publish_status())  # who we send calls to, at once
         self.proxy = Proxy(self)
         self.udp = None  # the UDP transport, for requests the edge sends itself
@@ -165,7 +167,8 @@ class Edge:
 
     def on_response(self, response: Response, source: Source) -> None:
         try:
-            if self.proxy.on_response(response, source) or self.keepalive.on_response(response):
+            if self.trunks.on_response(response) or self.proxy.on_response(response, source) \
+                    or self.keepalive.on_response(response):  # fmt: skip
                 return
         except SipError:
             self.stats["malformed"] += 1
@@ -399,6 +402,8 @@ class Edge:
         servers.append(self.peer)
         background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run()),
                        asyncio.create_task(check_slots(self)), asyncio.create_task(self.carriers.run())]  # fmt: skip
+        if self.config.gateway_ping > 0:
+            background.append(asyncio.create_task(self.trunks.run()))
         if self.config.keepalive_interval > 0:
             background.append(asyncio.create_task(self.keepalive.run()))
         log.info("SIP edge %s on %s:%s (udp, tcp%s)", self.edge_id, self.config.host, self.config.port,

@@ -30,7 +30,8 @@ from tests.telephony.sipclient import Call, SipClient
 from tests.waiting import wait_for
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
-            "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3"}  # fmt: skip
+            "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3",
+            "OCX_SIP_GATEWAY_PING": "0"}  # fmt: skip
 
 
 def free_port() -> int:

@@ -23,18 +23,21 @@ class CarrierTable:
     def __init__(self, fast, prefix: str):
         self.fast, self.prefix = fast, prefix
         self.networks: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, dict]] = []
+        self.gateways: dict[tuple[str, int], dict] = {}  # (ip, port) -> gateway: where engines may send calls
         self._wake = asyncio.Event()
 
     async def refresh(self) -> None:
         raw = await self.fast.call("GET", f"{self.prefix}:pstn:gateways")
-        networks = []
+        networks, gateways = [], {}
         for entry in json.loads(raw) if raw else ():
+            if entry.get("ip") and entry.get("transport", "udp") == "udp":
+                gateways[(entry["ip"], int(entry["port"]))] = entry
             for network in entry.get("networks", ()):
                 try:
                     networks.append((ipaddress.ip_network(network, strict=False), entry))
                 except ValueError:
                     log.warning("carrier %s: bad network %r", entry.get("carrier"), network)
-        self.networks = networks
+        self.networks, self.gateways = networks, gateways
 
     def changed(self) -> None:
         self._wake.set()
@@ -58,6 +61,10 @@ class CarrierTable:
         except ValueError:
             return None
         return next((entry for network, entry in self.networks if address in network), None)
+
+    def gateway(self, host: str, port: int | None) -> dict | None:
+        """The carrier gateway an engine's request is for (its Request-URI's host and port)."""
+        return self.gateways.get((host, port or 5060))
 
     async def number(self, carrier: dict, dialled: str) -> dict | None:
         """The platform's number that `dialled` (as the carrier writes it) is at this carrier."""

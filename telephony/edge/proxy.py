@@ -476,6 +476,9 @@ class Proxy:
             target = parse_uri(request.uri)
         except SipError:
             return tx.response(416)
+        gateway = self.edge.carriers.gateway(target.host, target.port)
+        if gateway is not None:
+            return self.to_carrier(tx, gateway)
         domain = await self.edge.directory.domain(target.host)
         if domain is None:
             return tx.response(404, "Unknown Domain")
@@ -501,6 +504,17 @@ class Proxy:
             branches.append(Branch(self, ptx, forwarded, hop))
         ptx.add(*branches)
         return None
+
+    def to_carrier(self, tx: ServerTx, gateway: dict) -> None:
+        """An engine's call to the phone network, through one of a carrier's gateways (UDP today): the
+        edge is on its route, so the carrier's in-dialog requests come back through the edge."""
+        hop = ("udp", gateway["ip"], int(gateway["port"]))
+        forwarded = self.forwarded(tx.request)
+        forwarded.headers.remove_prefix("X-Ocx-")
+        forwarded.headers.prepend("Record-Route", self.record_route(*hop))
+        ptx = ProxyTx(self, tx, fork=False)
+        ptx.begin()
+        ptx.add(Branch(self, ptx, forwarded, hop))
 
     # In-dialog requests ----------------------------------------------------------------------------
 

@@ -65,6 +65,7 @@ Runner = Callable[["Call", Incoming], Awaitable[None]]
 _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
+_outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
 _loaded = False
 
 
@@ -99,6 +100,17 @@ async def from_network(call: Call, incoming: Incoming) -> None:
         call.end_before_answer(404, "No Such Number", cdr=False)
         return
     await _network[0](call, incoming)
+
+
+def outbound(runner):
+    """Decorator: the coroutine that takes a number no line of the client has out to the phone network
+    (True when it took the call: placed, or refused with its own answer)."""
+    _outbound[:] = [runner]
+    return runner
+
+
+async def to_network(call: Call, incoming: Incoming) -> bool:
+    return bool(_outbound) and await _outbound[0](call, incoming)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

@@ -168,6 +168,7 @@ class Call:
         self.lines: dict[str, str] = {}  # side (or an application's leg) -> its line's number (call index)
         self.ringing_line: str | None = None  # the callee's number while it rings (call index)
         self.record_defaults: dict = {}  # see record_as()
+        self.placing = None  # what places the callee's leg beyond a line (telephony/engine/applications/network.py)
 
     def side(self, name: str) -> Side:
         return self.caller if name == "caller" else self.callee
@@ -249,6 +250,9 @@ class Call:
             await runner(self, Incoming(plan, extension, plan.by_extension.get(extension), dialled, offer, argument))
             return
         route = plan.route(extension, dialled)
+        incoming = Incoming(plan, extension, plan.by_extension.get(extension), dialled, offer)
+        if route.status == 404 and await application.to_network(self, incoming):
+            return  # a number of the phone network
         self.open_record(route, dialled)
         await self.call_line(route, offer)
 
@@ -261,17 +265,23 @@ class Call:
         if route.status:
             self.end_before_answer(route.status, route.reason)
             return
+        if await self.open_media(offer):
+            self.place_callee(route)
+
+    async def open_media(self, offer) -> bool:
+        """RTP endpoints for both sides; False (the call refused, or over) without ports or when it was
+        cancelled meanwhile."""
         try:
             self.caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
             self.callee.media = await self.engine.media.open(remote=None)
         except MediaError:
             self.close_media()
             self.end_before_answer(503, "No Media Ports", cause="no-media-ports")
-            return
+            return False
         if self.state == S.ENDED:  # cancelled meanwhile: finish() could not close what was not open yet
             self.close_media()
-            return
-        self.place_callee(route)
+            return False
+        return True
 
     def route_alone(self, incoming: Incoming) -> Route:
         """The route of a call that rings no line (a feature code, an application's number): the
@@ -317,16 +327,23 @@ class Call:
                               dialled=dialled, **{**self.record_defaults, **fields})  # fmt: skip
         self.route = route
 
+    def update_record(self, **values) -> None:
+        """Fields of the call's record that became known during the call (the carrier it took)."""
+        self.engine.cdrs.update(self.uuid, **values)
+
     def record_as(self, **fields) -> None:
         """Fields every record this call opens carries (a carrier's call: inbound, the carrier)."""
         self.record_defaults.update(fields)
 
-    def place_callee(self, route) -> None:
+    def place_callee(self, route, *, target: str = "", headers=()) -> None:
+        """INVITE the callee: the route's line (every device of it, through the edge), or `target` (a
+        URI: a carrier's gateway, which the edge reaches for us) with `headers` of the caller's identity.
+        Placed again on the same call, it replaces the leg that failed (another carrier)."""
         callee, caller, domain = route.callee, route.caller, route.domain
+        remote = target or f"sip:{callee.sip_username}@{domain}"
         leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="callee",
-                  local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>',
-                  remote_uri=f"<sip:{callee.sip_username}@{domain}>")  # fmt: skip
-        leg.remote_target = f"sip:{callee.sip_username}@{domain}"
+                  local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>', remote_uri=f"<{remote}>")  # fmt: skip
+        leg.remote_target = remote
         # The callee is offered what the caller offered first (so that no transcoding is needed when it
         # can), then the other codecs the engine converts to and from.
         offered = self.caller.offered
@@ -338,14 +355,24 @@ class Call:
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         config = self.engine.config
         timer = sessiontimer.offer_headers(config.session_expires, config.min_se)
-        leg.invite = leg.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp"), *timer], body=body)
+        leg.invite = leg.request("INVITE", self.ua, headers=[("Content-Type", "application/sdp"), *timer, *headers],
+                                 body=body)  # fmt: skip
         self.engine.index(leg.call_id, self)
         self.move(S.CONNECTING if self.state == S.ROUTING and self.caller_confirmed() else S.RINGING)
         self.set_line("caller", caller.number)
-        self.ringing_line = callee.number
-        self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp())
+        if not target:  # a line of the client rings: colleagues may pick it up
+            self.ringing_line = callee.number
+            self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp())
         self.callee.tx = self.ua.request(leg.invite, self.on_callee_response)
+        if self.ring_timer is not None:
+            self.ring_timer.cancel()
         self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+
+    def resend_callee(self, invite: Request) -> None:
+        """The callee's INVITE once more in the same dialog (answering a challenge: credentials)."""
+        leg = self.callee.leg
+        leg.invite, leg.cseq = invite, invite.cseq[0]
+        self.callee.tx = self.ua.request(invite, self.on_callee_response)
 
     def caller_confirmed(self) -> bool:
         """Whether the caller's dialog is confirmed before the callee answers (click-to-call)."""
@@ -356,6 +383,8 @@ class Call:
     def on_callee_response(self, response: Response) -> None:
         status = response.status
         if status < 200:
+            if self.placing is not None and status > 100:
+                self.placing.provisional(self, response)
             if status in (180, 183) and self.state in (S.RINGING, S.CONNECTING):
                 self.caller_ringing()
                 if not self.rang:
@@ -372,6 +401,8 @@ class Call:
         if self.cancel_requested or status == 487:
             self.finish(Cdr.Disposition.CANCELLED, "cancel", "caller")
             return
+        if self.placing is not None and self.placing.failed(self, response):
+            return  # it tries again (credentials, another carrier)
         self.end_before_answer(status if status in PASS_THROUGH else 480 if status == 408 else 503,
                                response.reason if status in PASS_THROUGH else None,
                                disposition=DISPOSITIONS.get(status, Cdr.Disposition.FAILED), cause=str(status),
@@ -413,6 +444,8 @@ class Call:
         self.caller_answer(body)
         callee.leg.session = sessiontimer.answered(response)
         callee.tx = None
+        if self.placing is not None:
+            self.placing.answered(self, response)
         self.relay = self.engine.media.bridge(self.caller.media, callee.media, convert_a_to_b=to_callee,
                                               convert_b_to_a=to_caller)  # fmt: skip
         self.move(S.ANSWERED)

@@ -65,6 +65,14 @@ class ClientPlan:
 
 
 _sections: dict[str, Callable[[Client], object]] = {}
+_listeners: list[Callable[[str], None]] = []
+
+
+def on_invalidate(listener: Callable[[str], None]) -> Callable[[str], None]:
+    """Decorator: `listener(message)` hears every invalidation the dial plans hear (an application's
+    own caches: a brand's carrier routing)."""
+    _listeners.append(listener)
+    return listener
 
 
 def section(name: str):
@@ -113,6 +121,8 @@ class Dialplans:
         return plan
 
     def invalidate(self, message: str) -> None:
+        for listener in _listeners:
+            listener(message)
         kind, _, rest = message.partition(" ")
         if kind in ("cred", "room") and rest.split(" ")[0].isdigit():
             self._plans.pop(int(rest.split(" ")[0]), None)
@@ -122,3 +132,5 @@ class Dialplans:
     def clear(self) -> None:
         """Changes may have been missed (the subscription was renewed): every plan is read again."""
         self._plans.clear()
+        for listener in _listeners:
+            listener("all")

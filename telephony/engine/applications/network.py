@@ -7,17 +7,24 @@ the carrier.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import socket
+import time
 from dataclasses import dataclass
 
 import phonenumbers
 
-from pstn import numbering
+from pstn import health, numbering, policy, routing
 from pstn.models import Number
 from records.models import Cdr
 from telephony.engine import destinations
-from telephony.engine.application import Incoming, network
+from telephony.engine.application import Application, Incoming, network, outbound
 from telephony.engine.call import Call
-from telephony.engine.dialplan import ClientPlan, Party, section
+from telephony.engine.destinations import runs
+from telephony.engine.dialplan import ClientPlan, Party, Route, on_invalidate, section
+from telephony.engine.states import State
+from telephony.sip.digest import Credentials, authorize
 
 
 @dataclass(frozen=True)
@@ -64,3 +71,202 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
         call.refuse(incoming, 404, "Not In Service")
         return
     await destinations.run(call, number.kind, number.target, incoming)
+
+
+# Calls to the phone network ---------------------------------------------------------------------------
+
+SERVER_FAILURES = range(500, 600)  # the carrier's trouble: the next carrier gets the call
+ROUTER_TTL = 30.0  # seconds a brand's router is kept (dropped at once when the directory says "pstn")
+_routers: dict[int, tuple[float, object]] = {}
+
+
+@on_invalidate
+def routers_changed(message: str) -> None:
+    if message.split(" ")[0] in ("pstn", "all"):
+        _routers.clear()
+
+
+async def router_of(call: Call, brand: int):
+    hit = _routers.get(brand)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    router = await call.engine.database.call(routing.Router.load, brand)
+    _routers[brand] = (time.monotonic() + ROUTER_TTL, router)
+    return router
+
+
+@section("outbound")
+def load_policy(client) -> policy.Policy:
+    return policy.load_policy(client.pk)
+
+
+@outbound
+async def to_network(call: Call, incoming: Incoming) -> bool:
+    """A number no line of the client has: when it is a phone number (as the client's users dial),
+    the client's policy allows it and a carrier takes it, the call goes out; True when taken."""
+    dialled = numbering.classify(incoming.dialled, incoming.plan.country)
+    if dialled is None:
+        return False
+    await place_out(call, incoming, dialled)
+    return True
+
+
+@runs("external")
+async def to_external(call: Call, target: str, incoming: Incoming) -> None:
+    """A number, a forwarding or a schedule that points at an external number (E.164)."""
+    dialled = numbering.classify(target, incoming.plan.country)
+    if dialled is None:
+        call.refuse(incoming, 404, "Not In Service")
+        return
+    await place_out(call, incoming, dialled, forwarded=True)
+
+
+async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool = False) -> None:
+    plan, engine = incoming.plan, call.engine
+    rules: policy.Policy = plan.sections.get("outbound") or policy.Policy()
+    caller = incoming.caller or Party("", "")
+    emergency = dialled.kind == "emergency"
+    shown = policy.caller_id(rules, [caller.number] if caller.number.startswith("+") else [])
+    route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=Party(shown, caller.name,
+                  caller.account), callee=Party(dialled.e164 or dialled.dialled, ""))  # fmt: skip
+    call.record_as(direction=Cdr.Direction.OUTBOUND)
+    call.open_record(route, incoming.dialled)
+    if call.state == State.ENDED:  # cancelled meanwhile: the record opened now is closed now
+        call.write_close({})
+        return
+    refusal = None if forwarded else policy.refusal(rules, dialled)
+    if refusal is not None:
+        call.end_before_answer(*refusal)
+        return
+    redis, prefix = engine.redis, engine.config.redis_prefix
+    international = dialled.kind == "international"
+    if international and not forwarded and not await policy.admit_international(redis, prefix, plan.client, rules):
+        call.end_before_answer(403, "International Calls Limit Reached")
+        return
+    router = await router_of(call, plan.brand)
+    carriers = router.carriers_of(dialled.e164) if hasattr(router, "carriers_of") else None
+    health_now = await health.snapshot(redis, prefix, carriers) if carriers is not None else {}
+    choices = router.candidates(dialled.e164, health_now, set(), emergency=emergency)
+    if not choices:
+        call.end_before_answer(503, "No Carrier Available")
+        return
+    out = Outbound(call, route, choices, international=international, emergency=emergency)
+    await out.next_carrier(incoming.offer, first=True)
+
+
+class Outbound(Application):
+    """The network side of a call to an external number: the carriers still to try, the claim on the
+    one ringing now (its concurrent-call limit), its health and the spending guard's minutes. The
+    call core asks it what to do when the carrier's leg fails (`failed`) and tells it of answers."""
+
+    def __init__(self, call: Call, route: Route, choices: list, *, international: bool, emergency: bool):
+        self.call, self.route, self.choices, self.international = call, route, list(choices), international
+        self.emergency = emergency  # no carrier limit stops it
+        self.choice = None
+        self.gateways: list = []
+        self.claimed: int | None = None
+        self.sent_at = 0.0
+        self.pdd: float | None = None
+        self.answered_at: float | None = None
+        self.challenged = False
+        call.placing = self
+        call.attach(self)
+
+    async def next_carrier(self, offer=None, *, first: bool = False) -> bool:
+        """Place the leg at the next gateway of this carrier, else at the next carrier that takes the
+        call (its limit); False when none is left (the call was refused)."""
+        call = self.call
+        engine = call.engine
+        redis, prefix = engine.redis, engine.config.redis_prefix
+        while True:
+            if self.gateways:
+                gateway = self.gateways.pop(0)
+                break
+            await self.release()
+            if not self.choices:
+                call.end_before_answer(503, "No Carrier Available")
+                return False
+            self.choice = self.choices.pop(0)
+            limit = 0 if self.emergency else router_limit(self.choice)
+            if limit and not await health.claim(redis, prefix, self.choice.carrier_id, str(call.uuid), limit):
+                continue
+            self.claimed = self.choice.carrier_id
+            self.gateways = list(self.choice.gateways)
+        call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
+        address = await gateway_address(gateway.host)
+        if address is None:
+            return await self.next_carrier()
+        target = f"sip:{self.choice.number}@{address}:{gateway.port or 5060}"
+        self.challenged, self.sent_at, self.pdd = False, time.monotonic(), None
+        if first and not await call.open_media(offer):
+            return False
+        headers = [("P-Asserted-Identity", f"<sip:{self.route.caller.number}@{self.route.domain}>")]
+        call.place_callee(self.route, target=target, headers=headers)
+        return True
+
+    def provisional(self, call: Call, response) -> None:
+        if self.pdd is None and response.status in (180, 183):
+            self.pdd = time.monotonic() - self.sent_at
+
+    def failed(self, call: Call, response) -> bool:
+        status = response.status
+        if status in (401, 407) and not self.challenged and self.choice is not None:
+            self.challenged = True
+            credentials = gateway_credentials(self.choice, call.callee.leg)
+            again = authorize(call.callee.leg.invite, response, credentials) if credentials else None
+            if again is not None:
+                call.resend_callee(again)
+                return True
+        engine = call.engine
+        outcome = "server-error" if status in SERVER_FAILURES else "timeout" if status == 408 else "refused"
+        call.engine.background(health.record(engine.redis, engine.config.redis_prefix, self.choice.carrier_id,
+                                             outcome, self.pdd or 0.0, 0.0))  # fmt: skip
+        if outcome == "refused":
+            return False  # busy, not found, declined...: the far end's answer, the same at any carrier
+        call.engine.background(self.next_carrier())
+        return True
+
+    def answered(self, call: Call, response) -> None:
+        self.answered_at = time.monotonic()
+        if self.pdd is None:
+            self.pdd = self.answered_at - self.sent_at
+
+    def ended(self, call: Call, cause: str) -> None:
+        engine = call.engine
+        redis, prefix = engine.redis, engine.config.redis_prefix
+        seconds = time.monotonic() - self.answered_at if self.answered_at is not None else 0.0
+        if self.answered_at is not None and self.choice is not None:
+            engine.background(health.record(redis, prefix, self.choice.carrier_id, "answered", self.pdd or 0.0,
+                                            seconds))  # fmt: skip
+        if self.international and seconds:
+            engine.background(policy.spent(redis, prefix, call.route.client, seconds))
+        engine.background(self.release())
+
+    async def release(self) -> None:
+        if self.claimed is not None:
+            claimed, self.claimed = self.claimed, None
+            engine = self.call.engine
+            await health.release(engine.redis, engine.config.redis_prefix, claimed, str(self.call.uuid))
+
+
+def router_limit(choice) -> int:
+    return getattr(choice, "max_calls", 0) or 0
+
+
+def gateway_credentials(choice, leg) -> Credentials | None:
+    gateway = next((g for g in choice.gateways if g.username), None)
+    if gateway is None:
+        return None
+    return Credentials(gateway.username, password=gateway.password, realm=gateway.realm or None)
+
+
+async def gateway_address(host: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None, family=socket.AF_INET)
+    except OSError:
+        return None
+    return found[0][4][0] if found else None

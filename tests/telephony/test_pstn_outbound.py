@@ -1,0 +1,95 @@
+"""Calls to the phone network through carriers stood in by SIPp: a user dials a number as people in
+the client's country do, the brand's route sends it to its first carrier, which fails (503), and the
+call goes on at the next one; a busy answer is the far end's, so no other carrier is tried; the
+client's policy refuses what it does not allow, but never an emergency number."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+from django.conf import settings
+
+from billing.models import Carrier
+from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+from records.models import Cdr
+from tests.telephony.conftest import cdr_of, free_port
+from tests.waiting import committed, wait_for
+
+SCENARIOS = settings.BASE_DIR / "tests" / "sip" / "sipp"
+NUMBER, E164 = "6502530000", "+16502530000"  # as a user in the US dials it, and in E.164
+
+
+def sipp_gateway(tmp_path, name: str, *scenario: str) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        ["sipp", "-sf", str(SCENARIOS / scenario[0]), *scenario[1:], "-i", "127.0.0.1", "-bind_local", "-p", str(port),
+         "-mp", str(free_port()), "-cp", str(free_port()), "-nostdin", "-t", "u1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    return process, port
+
+
+@pytest.fixture
+def carriers(world, tmp_path):
+    """Two carriers of brand A in one priority route: the first answers 503, the second answers."""
+    failing, failing_port = sipp_gateway(tmp_path, "failing", "carrier_refuse.xml", "-key", "status", "503",
+                                         "-key", "reason", "Service Unavailable")  # fmt: skip
+    answering, answering_port = sipp_gateway(tmp_path, "answering", "engine_uas.xml")
+
+    def create():
+        made = []
+        for name, port in (("first", failing_port), ("second", answering_port)):
+            carrier = Carrier.objects.create(
+                name=f"out-{name}-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US"
+            )
+            Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=port)
+            made.append(carrier)
+        route = OutboundRoute.objects.create(brand=world.brand_a, name="all", pattern="", position=1)
+        for priority, carrier in enumerate(made, start=1):
+            RouteCarrier.objects.create(route=route, carrier=carrier, priority=priority)
+        OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_national": True})
+        return made, route
+
+    made, route = committed(create)
+    yield made
+    for process in (failing, answering):
+        process.terminate()
+        process.wait(5)
+
+    def remove():
+        route.delete()
+        OutboundPolicy.objects.filter(client=world.client_a1).delete()
+        for carrier in made:
+            carrier.delete()
+
+    committed(remove)
+
+
+def test_an_outbound_call_fails_over_from_a_failing_carrier_to_the_next(world, lines, carriers):
+    caller, _, domain = lines
+    first, second = carriers
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=15)
+    caller.hangup("c1")
+    caller.wait_call_state("c1", "disconnected")
+    cdr = cdr_of(world, callee_number=E164)
+    assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.OUTBOUND, second.pk, "answered")
+
+
+def test_the_policy_refuses_what_the_client_does_not_allow_and_never_an_emergency_call(world, lines, carriers):
+    caller, _, domain = lines
+    committed(lambda: OutboundPolicy.objects.filter(client=world.client_a1).update(allow_national=False))
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    ended = caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert ended["code"] == 403, ended
+    wait_for(
+        lambda: Cdr.objects.filter(callee_number=E164, ended_at__isnull=False).exists(), "the refused call's record"
+    )
+
+    caller.call("c2", f"sip:911@{domain}")  # allowed whatever the policy says; it reaches a carrier
+    caller.wait_call_state("c2", "confirmed", timeout=15)
+    caller.hangup("c2")
+    cdr = cdr_of(world, callee_number="911")
+    assert (cdr.direction, cdr.disposition) == (Cdr.Direction.OUTBOUND, "answered")

@@ -69,7 +69,7 @@ def carriers(world, tmp_path):
 
 def test_an_outbound_call_fails_over_from_a_failing_carrier_to_the_next(world, lines, carriers):
     caller, _, domain = lines
-    first, second = carriers
+    _, second = carriers
     caller.call("c1", f"sip:{NUMBER}@{domain}")
     caller.wait_call_state("c1", "confirmed", timeout=15)
     caller.hangup("c1")

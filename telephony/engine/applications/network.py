@@ -144,13 +144,11 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
         call.end_before_answer(403, "International Calls Limit Reached")
         return
     router = await router_of(call, plan.brand)
-    carriers = router.carriers_of(dialled.e164) if hasattr(router, "carriers_of") else None
-    health_now = await health.snapshot(redis, prefix, carriers) if carriers is not None else {}
-    choices = router.candidates(dialled.e164, health_now, set(), emergency=emergency)
+    choices = await router.route(redis, prefix, dialled.e164, emergency=emergency)  # health and limits now
     if not choices:
         call.end_before_answer(503, "No Carrier Available")
         return
-    out = Outbound(call, route, choices, international=international, emergency=emergency)
+    out = Outbound(call, route, choices, limits={} if emergency else router.limits(), international=international)
     await out.next_carrier(incoming.offer, first=True)
 
 
@@ -159,9 +157,9 @@ class Outbound(Application):
     one ringing now (its concurrent-call limit), its health and the spending guard's minutes. The
     call core asks it what to do when the carrier's leg fails (`failed`) and tells it of answers."""
 
-    def __init__(self, call: Call, route: Route, choices: list, *, international: bool, emergency: bool):
+    def __init__(self, call: Call, route: Route, choices: list, *, limits: dict[int, int], international: bool):
         self.call, self.route, self.choices, self.international = call, route, list(choices), international
-        self.emergency = emergency  # no carrier limit stops it
+        self.limits = limits  # carrier -> its concurrent calls at most (none for an emergency call)
         self.choice = None
         self.gateways: list = []
         self.claimed: int | None = None
@@ -187,7 +185,7 @@ class Outbound(Application):
                 call.end_before_answer(503, "No Carrier Available")
                 return False
             self.choice = self.choices.pop(0)
-            limit = 0 if self.emergency else router_limit(self.choice)
+            limit = self.limits.get(self.choice.carrier_id, 0)
             if limit and not await health.claim(redis, prefix, self.choice.carrier_id, str(call.uuid), limit):
                 continue
             self.claimed = self.choice.carrier_id
@@ -247,10 +245,6 @@ class Outbound(Application):
             claimed, self.claimed = self.claimed, None
             engine = self.call.engine
             await health.release(engine.redis, engine.config.redis_prefix, claimed, str(self.call.uuid))
-
-
-def router_limit(choice) -> int:
-    return getattr(choice, "max_calls", 0) or 0
 
 
 def gateway_credentials(choice, leg) -> Credentials | None:

@@ -107,10 +107,10 @@ def test_the_brands_routing_policy_gives_the_thresholds(world):
 def test_a_carriers_concurrent_calls_are_limited_and_released(prefix):
     async def scenario(redis):
         taken = await asyncio.gather(*(claim(redis, prefix, 9, f"call-{i}", 3) for i in range(10)))
-        again = await claim(redis, prefix, 9, "call-0", 3) if taken[0] else None
+        winner = next(f"call-{i}" for i, ok in enumerate(taken) if ok)
+        again = await claim(redis, prefix, 9, winner, 3)  # the same call again: still its one slot
         counts = await in_use(redis, prefix, [9, 10])
         full = await busy(redis, prefix, {9: 3, 10: 5, 11: 0})
-        winner = next(f"call-{i}" for i, ok in enumerate(taken) if ok)
         await release(redis, prefix, 9, winner)
         after = await busy(redis, prefix, {9: 3})
         unlimited = all(await asyncio.gather(*(claim(redis, prefix, 10, f"c{i}", 0) for i in range(20))))

@@ -117,3 +117,27 @@ def test_a_carriers_concurrent_calls_are_limited_and_released(prefix):
         return taken.count(True), again, counts, full, after, unlimited
 
     assert run(scenario) == (3, True, {9: 3, 10: 0}, {9}, set(), True)
+
+
+def test_the_edges_pipelined_redis_connection_serves_as_well(prefix):
+    """The engine may hand the modules the edge's FastRedis (EVALSHA) instead of redis-py's client."""
+    from django.conf import settings
+
+    from pstn.policy import Policy, admit_international
+    from telephony.edge.fastredis import FastRedis
+
+    async def scenario():
+        fast = FastRedis(settings.REDIS_URL)
+        try:
+            await calls(fast, prefix, 21, [SERVER_ERROR] * 5)
+            found = await snapshot(fast, prefix, [21, 22], thresholds=RULES, now=T + 10)
+            taken = [await claim(fast, prefix, 21, f"c{i}", 2) for i in range(3)]
+            await release(fast, prefix, 21, "c0")
+            counts = await in_use(fast, prefix, [21])
+            policy = Policy(client_id=5, international_calls_per_hour=1)
+            admitted = [await admit_international(fast, prefix, 5, policy, now=T, notify=lambda *a: None) for _ in "ab"]
+            return found[21].state, found[22].state, taken, counts, admitted
+        finally:
+            fast.close()
+
+    assert asyncio.run(scenario()) == (OUT, IN, [True, True, False], {21: 1}, [True, False])

@@ -55,7 +55,9 @@ def test_classes_and_blocked_prefixes_are_refused_with_a_clear_reason():
 
 
 def test_emergency_numbers_are_never_refused_even_by_a_policy_that_blocks_everything():
-    nothing = Policy(client_id=1, country="DE", allow_national=False, allow_mobile=False, blocked_prefixes=("+",))
+    nothing = Policy(
+        client_id=1, country="DE", allow_national=False, allow_mobile=False, blocked_prefixes=("+", "1", "11")
+    )
     assert refusal(nothing, classify("112", "DE")) is None
     assert refusal(nothing, classify("110", "DE")) is None
     assert refusal(nothing, classify("030 12345678", "DE"))[0] == 403

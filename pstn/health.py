@@ -153,6 +153,25 @@ async def record(redis, prefix: str, carrier_id: int, outcome: str, pdd: float, 
     await run_script(redis, RECORD_SCRIPT, keys, [entry, "1" if code in SUCCESSES else "0", f"{now:.3f}", KEEP])
 
 
+def outcome_for(status: int | None) -> str:
+    """A carrier call's outcome from its final SIP status (None: no final answer, or a transport
+    error): 2xx answered; 5xx a server error; 408 and none a timeout; any other 3xx-6xx the far
+    end's refusal (busy, not found, declined, no answer), never the carrier's fault. The engine
+    fails over to the next carrier on SERVER_ERROR and TIMEOUT only."""
+    if status is None or status == 408:
+        return TIMEOUT
+    if 200 <= status < 300:
+        return ANSWERED
+    if 500 <= status < 600:
+        return SERVER_ERROR
+    return REFUSED
+
+
+def fails_over(outcome: str) -> bool:
+    """Whether a call goes on to the next carrier after this outcome at one."""
+    return outcome in (SERVER_ERROR, TIMEOUT)
+
+
 def judge(carrier_id: int, entries: list, streak: int, thresholds: Thresholds) -> Health:
     """A carrier's figures and state from its outcomes (newest first), before any trial."""
     answered = refused = failed = 0

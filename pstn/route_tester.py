@@ -83,7 +83,7 @@ def route_test(*, brand: Brand, number: str, country: str) -> tuple[str, Explana
         raise ValidationError({"number": ["Not a phone number of that country (nor an emergency number)."]})
     router = Router.load(brand.pk)
     ids = list(router.carriers)
-    found, counts = async_to_sync(_live)(settings.OCX_REDIS_PREFIX, ids, health.Thresholds.for_brand(brand.pk))
+    found, counts = async_to_sync(_live)(settings.OCX_REDIS_PREFIX, ids, router.thresholds)
     limits = router.limits()
     busy = {cid for cid, count in counts.items() if limits.get(cid) and count >= limits[cid]}
     return dialled.kind, router.explain(dialled.e164, found, busy, emergency=dialled.emergency, in_use=counts)

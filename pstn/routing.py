@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pstn.health import DOWN, IN, OUT, Health
+from pstn import health as carrier_health
+from pstn.health import DOWN, IN, OUT, Health, Thresholds
 from pstn.numbering import to_carrier
 
 log = logging.getLogger(__name__)
@@ -140,8 +141,10 @@ class Router:
     """A brand's outbound routes, carriers and carrier rates, held in memory."""
 
     def __init__(self, brand_id: int, routes: list[Route], carriers: dict[int, CarrierInfo],
-                 rates: dict[int, Rates], *, rng: random.Random | None = None):  # fmt: skip
+                 rates: dict[int, Rates], *, rng: random.Random | None = None,
+                 thresholds: Thresholds | None = None):  # fmt: skip
         self.brand_id, self.routes, self.carriers, self.rates = brand_id, routes, carriers, rates
+        self.thresholds = thresholds or Thresholds()
         self.loaded_at = time.time()
         self.rng = rng or random.Random()
 
@@ -190,7 +193,7 @@ class Router:
                     [deck_id],
                 )
                 rates[carrier_id] = Rates(dict(cursor.fetchall()))
-        return cls(brand_id, routes, carriers, rates)
+        return cls(brand_id, routes, carriers, rates, thresholds=Thresholds.for_brand(brand_id))
 
     def route_for(self, digits: str) -> Route | None:
         for route in self.routes:
@@ -281,6 +284,14 @@ class Router:
             Choice(c.id, c.name, c.gateways, to_carrier(e164, c.number_format, c.country), cost, why)
             for c, cost, why, _ in tried
         ]
+
+    async def route(self, redis, prefix: str, e164: str, *, emergency: bool = False) -> list[Choice]:
+        """candidates() with the carriers' health and call counts read from Redis now (two round
+        trips; an "out" carrier whose quiet period is over may get this call as its trial)."""
+        ids = list(self.carriers)
+        health = await carrier_health.snapshot(redis, prefix, ids, thresholds=self.thresholds)
+        busy = await carrier_health.busy(redis, prefix, self.limits())
+        return self.candidates(e164, health, busy, emergency=emergency)
 
     def explain(self, e164: str, health: dict[int, Health], busy: set[int], *, emergency: bool = False,
                 in_use: dict[int, int] | None = None) -> Explanation:  # fmt: skip

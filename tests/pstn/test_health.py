@@ -18,7 +18,9 @@ from pstn.health import (
     Thresholds,
     busy,
     claim,
+    fails_over,
     in_use,
+    outcome_for,
     record,
     release,
     snapshot,
@@ -141,3 +143,14 @@ def test_the_edges_pipelined_redis_connection_serves_as_well(prefix):
             fast.close()
 
     assert asyncio.run(scenario()) == (OUT, IN, [True, True, False], {21: 1}, [True, False])
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome", "next_carrier"),
+    [(200, ANSWERED, False), (486, REFUSED, False), (404, REFUSED, False), (603, REFUSED, False),
+     (480, REFUSED, False), (487, REFUSED, False), (503, SERVER_ERROR, True), (500, SERVER_ERROR, True),
+     (408, TIMEOUT, True), (None, TIMEOUT, True)],
+)  # fmt: skip
+def test_final_answers_are_outcomes_and_only_the_carriers_failures_fail_over(status, outcome, next_carrier):
+    assert outcome_for(status) == outcome
+    assert fails_over(outcome) is next_carrier

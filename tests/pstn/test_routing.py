@@ -8,10 +8,10 @@ from collections import Counter
 from decimal import Decimal
 
 from billing.models import Rate
-from pstn.health import DOWN, OUT, TRIAL, Health
-from pstn.models import Gateway
+from pstn.health import DOWN, OUT, SERVER_ERROR, TRIAL, Health, claim, record
+from pstn.models import Gateway, RoutingPolicy
 from pstn.routing import Router
-from tests.pstn.conftest import ALWAYS
+from tests.pstn.conftest import ALWAYS, run
 
 LONDON = "+442079460958"
 
@@ -142,3 +142,24 @@ def test_a_route_with_a_bad_regular_expression_is_skipped_not_fatal(world, pstn_
     route_factory([good], name="Broken", pattern="(44", kind="regex", position=1)
     route_factory([good], name="Fine", pattern="44", position=2)
     assert names(Router.load(world.brand_a.pk).candidates(LONDON, {}, set())) == ["Good"]
+
+
+def test_route_reads_health_and_limits_from_redis_with_the_brands_thresholds(
+    world, prefix, pstn_carrier, route_factory
+):
+    RoutingPolicy.objects.create(brand=world.brand_a, min_asr=50, max_server_errors=15, window=5)
+    a, b, c = (pstn_carrier(n, brand=world.brand_a, max_calls=2) for n in "ABC")
+    route_factory([(a, 1), (b, 2), (c, 3)])
+    router = Router.load(world.brand_a.pk)
+    assert (router.thresholds.min_asr, router.thresholds.window) == (50, 5)
+
+    async def scenario(redis):
+        before = names(await router.route(redis, prefix, LONDON))
+        for outcome in ["answered"] * 4 + [SERVER_ERROR]:  # 20% errors > 15%, < 30%: down
+            await record(redis, prefix, a.pk, outcome, 1.0, 30)
+        assert await claim(redis, prefix, b.pk, "x", 2) and await claim(redis, prefix, b.pk, "y", 2)
+        after = names(await router.route(redis, prefix, LONDON))
+        emergency = names(await router.route(redis, prefix, "999", emergency=True))
+        return before, after, emergency
+
+    assert run(scenario) == (["A", "B", "C"], ["C", "A"], ["C", "A", "B"])

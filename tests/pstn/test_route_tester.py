@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from pstn.health import SERVER_ERROR, claim, record
+from tests.pages import title_of
 from tests.pstn.conftest import run
 
 LONDON_DE = "0044 20 7946 0958"
@@ -31,6 +32,12 @@ def live_state(prefix_name, failing, dear):
 def test_a_brand_operator_sees_the_order_and_why_in_the_portal(world, portal, pstn_carrier, route_factory):
     _, dear, failing = setup_routes(world, pstn_carrier, route_factory)
     live_state(settings.OCX_REDIS_PREFIX, failing, dear)
+    empty = portal(world.brand_a_op).get("/routing/test/")
+    assert (
+        empty.status_code == 200
+        and title_of(empty) == "Route tester"
+        and "route-carriers" not in empty.content.decode()
+    )
     page = portal(world.brand_a_op).get("/routing/test/", {"number": LONDON_DE, "country": "DE"})
     assert page.status_code == 200
     rows = page.context["rows"]

@@ -3,6 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from pstn import route_tester
 from tenants.views import auth
 
 urlpatterns = [
@@ -15,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("conferencing.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("exports.api.urls")),
+    path("api/v1/route-test/", route_tester.RouteTestView.as_view(), name="route-test"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the start-up script is a file, so the docs keep to the portals' Content-Security-Policy.
     path(

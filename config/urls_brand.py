@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from billing.urls import rating_urls, usage_urls
 from conferencing.urls import provider_urls as conference_urls
+from pstn import route_tester
 from telephony.urls import protection_urls
 from tenants import urls as pages
 from tenants.views import portal
@@ -18,6 +19,7 @@ urlpatterns = [
     *conference_urls,
     *rating_urls,
     *usage_urls,
+    path("routing/test/", route_tester.tester_page, name="route_tester"),
     path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

@@ -155,6 +155,10 @@ class Application:
     def ended(self, call: Call, cause: str) -> None:
         """The call ended while the application held it or was attached to it."""
 
+    def shown(self) -> dict:
+        """What the application adds to the call as the live views show it (Call.summary)."""
+        return {}
+
 
 class Prompter(Application):
     """A voice menu on the caller's side: prompts played, digits collected (type-ahead kept; a key

@@ -335,14 +335,16 @@ class Call:
         """Fields every record this call opens carries (a carrier's call: inbound, the carrier)."""
         self.record_defaults.update(fields)
 
-    def place_callee(self, route, *, target: str = "", headers=()) -> None:
+    def place_callee(self, route, *, target: str = "", identity: str = "", headers=()) -> None:
         """INVITE the callee: the route's line (every device of it, through the edge), or `target` (a
-        URI: a carrier's gateway, which the edge reaches for us) with `headers` of the caller's identity.
-        Placed again on the same call, it replaces the leg that failed (another carrier)."""
+        URI: a carrier's gateway, which the edge reaches for us) shown `identity` (the From name-addr:
+        the caller ID the client presents) with `headers`. Placed again on the same call, it replaces
+        the leg that failed (another carrier)."""
         callee, caller, domain = route.callee, route.caller, route.domain
         remote = target or f"sip:{callee.sip_username}@{domain}"
-        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="callee",
-                  local_uri=f'"{caller.name}" <sip:{caller.number}@{domain}>', remote_uri=f"<{remote}>")  # fmt: skip
+        local = identity or f'"{caller.name}" <sip:{caller.number}@{domain}>'
+        leg = Leg(call_id=f"{uuid.uuid4().hex}@ocx", local_tag=new_tag(), name="callee", local_uri=local,
+                  remote_uri=f"<{remote}>")  # fmt: skip
         leg.remote_target = remote
         # The callee is offered what the caller offered first (so that no transcoding is needed when it
         # can), then the other codecs the engine converts to and from.
@@ -939,7 +941,7 @@ class Call:
             "park_slot": None, "supervisors": [],
         }  # fmt: skip
         for app in [*([self.app] if self.app is not None else []), *self.attached]:
-            shown.update(getattr(app, "shown", dict)())
+            shown.update(app.shown())
         return shown
 
 

@@ -34,8 +34,7 @@ def sipp_gateway(tmp_path, name: str, *scenario: str) -> tuple[subprocess.Popen,
 @pytest.fixture
 def carriers(world, tmp_path):
     """Two carriers of brand A in one priority route: the first answers 503, the second answers."""
-    failing, failing_port = sipp_gateway(tmp_path, "failing", "carrier_refuse.xml", "-key", "status", "503",
-                                         "-key", "reason", "Service Unavailable")  # fmt: skip
+    failing, failing_port = sipp_gateway(tmp_path, "failing", "carrier_503.xml")
     answering, answering_port = sipp_gateway(tmp_path, "answering", "engine_uas.xml")
 
     def create():
@@ -44,7 +43,9 @@ def carriers(world, tmp_path):
             carrier = Carrier.objects.create(
                 name=f"out-{name}-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US"
             )
-            Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=port)
+            # (its calls would come from a network of its own: the test's phones are on 127.0.0.1 too)
+            Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=port,
+                                   inbound_networks="192.0.2.1/32")  # fmt: skip
             made.append(carrier)
         route = OutboundRoute.objects.create(brand=world.brand_a, name="all", pattern="", position=1)
         for priority, carrier in enumerate(made, start=1):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, on_invalidate, section
 from telephony.engine.states import State
 from telephony.sip.digest import Credentials, authorize
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,6 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
 
 # Calls to the phone network ---------------------------------------------------------------------------
 
-SERVER_FAILURES = range(500, 600)  # the carrier's trouble: the next carrier gets the call
 ROUTER_TTL = 30.0  # seconds a brand's router is kept (dropped at once when the directory says "pstn")
 _routers: dict[int, tuple[float, object]] = {}
 
@@ -127,8 +129,8 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
     caller = incoming.caller or Party("", "")
     emergency = dialled.kind == "emergency"
     shown = policy.caller_id(rules, [caller.number] if caller.number.startswith("+") else [])
-    route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=Party(shown, caller.name,
-                  caller.account), callee=Party(dialled.e164 or dialled.dialled, ""))  # fmt: skip
+    route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller,
+                  callee=Party(dialled.e164 or dialled.dialled, ""))  # fmt: skip
     call.record_as(direction=Cdr.Direction.OUTBOUND)
     call.open_record(route, incoming.dialled)
     if call.state == State.ENDED:  # cancelled meanwhile: the record opened now is closed now
@@ -148,7 +150,8 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
     if not choices:
         call.end_before_answer(503, "No Carrier Available")
         return
-    out = Outbound(call, route, choices, limits={} if emergency else router.limits(), international=international)
+    out = Outbound(call, route, choices, shown, limits={} if emergency else router.limits(),
+                   international=international)  # fmt: skip
     await out.next_carrier(incoming.offer, first=True)
 
 
@@ -157,8 +160,10 @@ class Outbound(Application):
     one ringing now (its concurrent-call limit), its health and the spending guard's minutes. The
     call core asks it what to do when the carrier's leg fails (`failed`) and tells it of answers."""
 
-    def __init__(self, call: Call, route: Route, choices: list, *, limits: dict[int, int], international: bool):
+    def __init__(self, call: Call, route: Route, choices: list, shown: str, *, limits: dict[int, int],
+                 international: bool):  # fmt: skip
         self.call, self.route, self.choices, self.international = call, route, list(choices), international
+        self.caller_id = shown  # the caller ID presented (E.164), "" when the client has none: anonymous
         self.limits = limits  # carrier -> its concurrent calls at most (none for an emergency call)
         self.choice = None
         self.gateways: list = []
@@ -198,8 +203,12 @@ class Outbound(Application):
         self.challenged, self.sent_at, self.pdd = False, time.monotonic(), None
         if first and not await call.open_media(offer):
             return False
-        headers = [("P-Asserted-Identity", f"<sip:{self.route.caller.number}@{self.route.domain}>")]
-        call.place_callee(self.route, target=target, headers=headers)
+        if self.caller_id:
+            identity = f'"{self.route.caller.name}" <sip:{self.caller_id}@{self.route.domain}>'
+            headers = [("P-Asserted-Identity", f"<sip:{self.caller_id}@{self.route.domain}>")]
+        else:  # no number of the client to show (RFC 3323: anonymous, and say so)
+            identity, headers = '"Anonymous" <sip:anonymous@anonymous.invalid>', [("Privacy", "id")]
+        call.place_callee(self.route, target=target, identity=identity, headers=headers)
         return True
 
     def provisional(self, call: Call, response) -> None:
@@ -216,10 +225,12 @@ class Outbound(Application):
                 call.resend_callee(again)
                 return True
         engine = call.engine
-        outcome = "server-error" if status in SERVER_FAILURES else "timeout" if status == 408 else "refused"
+        outcome = health.outcome_for(status)
+        log.info("call %s: carrier %s answered %s %s (%s)", call.uuid, self.choice.carrier_id, status, response.reason,
+                 outcome)  # fmt: skip
         call.engine.background(health.record(engine.redis, engine.config.redis_prefix, self.choice.carrier_id,
                                              outcome, self.pdd or 0.0, 0.0))  # fmt: skip
-        if outcome == "refused":
+        if not health.fails_over(outcome):
             return False  # busy, not found, declined...: the far end's answer, the same at any carrier
         call.engine.background(self.next_carrier())
         return True

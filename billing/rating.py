@@ -1,5 +1,6 @@
 """Rating the call records: every finished billable call gets exactly one `Rating` row, with its
-price (the client's plan) and its cost (the platform's carriers), or, when it cannot be priced, the
+price (the client's plan) and its cost (the carrier the call took when the record names one, else
+the platform's carriers by priority), or, when it cannot be priced, the
 status "unrated" and the reason, so that it is listed and never silently free.
 
 What is billable (decided here, documented in README.md):
@@ -129,7 +130,7 @@ class Rater:
                 self.used[key] = cursor.fetchone()[0]
         return self.used[key]
 
-    def rate(self, cdr_id, brand_id, client_id, service, callee, started_at, billsec) -> tuple:
+    def rate(self, cdr_id, brand_id, client_id, service, callee, started_at, billsec, carrier=None) -> tuple:
         """One record's Rating row, as a tuple in COLUMNS order."""
         rated = (cdr_id, brand_id, client_id, started_at, service, billsec, Rating.Status.RATED)
         unrated = (*rated[:-1], Rating.Status.UNRATED)
@@ -149,9 +150,11 @@ class Rater:
         tariff = deck.match(number, started_at)
         if tariff is None:
             return self._row(unrated, reason=f"No rate for {number} in the deck {deck.name}.", number=number)
-        carrier_id, cost_tariff = self._cost_tariff(number, started_at)
+        carrier_id, cost_tariff = self._cost_tariff(number, started_at, carrier)
         if cost_tariff is None:
-            return self._row(unrated, reason=f"No carrier has a rate for {number}.", number=number)
+            reason = f"No carrier has a rate for {number}." if carrier is None else \
+                f"The carrier the call took ({carrier}) has no rate for {number}."  # fmt: skip
+            return self._row(unrated, reason=reason, number=number)
         billed = billed_seconds(billsec, tariff.initial_seconds, tariff.increment_seconds)
         included = 0
         if plan.included_seconds:
@@ -167,13 +170,18 @@ class Rater:
                          carrier_id=carrier_id, carrier_deck_id=cost_tariff.deck_id,
                          carrier_prefix=cost_tariff.prefix)  # fmt: skip
 
-    def _cost_tariff(self, number: str, at: dt.datetime) -> tuple[int | None, Tariff | None]:
-        """The first carrier, by priority, with a rate for the number: (carrier id, its row)."""
+    def _cost_tariff(
+        self, number: str, at: dt.datetime, carrier: int | None = None
+    ) -> tuple[int | None, Tariff | None]:
+        """The call's cost row: from the decks of the carrier the call took when the record names one,
+        else from the first carrier, by priority, with a rate for the number: (carrier id, its row)."""
         for carrier_id, deck in self.carriers:
+            if carrier is not None and carrier_id != carrier:
+                continue
             tariff = deck.match(number, at)
             if tariff is not None:
                 return carrier_id, tariff
-        return None, None
+        return carrier, None
 
     def _row(self, head: tuple, **outcome) -> tuple:
         return (*head, *[outcome.get(name, UNSET.get(name)) for name in OUTCOME], self.now)
@@ -217,7 +225,8 @@ SECONDS = (
 
 def _records(where: str, params: list) -> list[tuple]:
     sql = (
-        f"SELECT c.id, c.brand_id, c.client_id, c.service, c.callee_number, c.started_at, {SECONDS} "  # noqa: S608
+        f"SELECT c.id, c.brand_id, c.client_id, c.service, c.callee_number, c.started_at, {SECONDS}, "  # noqa: S608
+        "c.carrier_id "
         f"FROM {CDR} c WHERE {where} AND {BILLABLE} ORDER BY c.id"
     )
     with connection.cursor() as cursor:

@@ -102,6 +102,20 @@ def test_the_first_carrier_by_priority_gives_the_cost(world, priced, cdr_factory
     assert Rating.objects.get(cdr=paris).carrier_id == priced["carrier"].pk
 
 
+def test_the_carrier_a_call_took_gives_its_cost_whatever_the_priorities(world, priced, cdr_factory, carrier_factory):
+    cheap = carrier_factory(name="Cheap", priority=1, csv="prefix,description,price_per_minute\n4420,London,0.0010\n")
+    took = cdr_factory(world.client_a1, number="442071234567", seconds=60, carrier_id=priced["carrier"].pk)
+    rateless = cdr_factory(world.client_a1, number="33123456789", seconds=60, carrier_id=cheap.pk)
+    rate_new()
+    assert (Rating.objects.get(cdr=took).carrier_id, Rating.objects.get(cdr=took).cost) == (
+        priced["carrier"].pk,
+        Decimal("0.0050"),
+    )  # not the cheaper carrier's 0.0010: that is not where it went
+    unrated = Rating.objects.get(cdr=rateless)
+    assert (unrated.status, unrated.carrier_id) == ("unrated", None)
+    assert unrated.reason == f"The carrier the call took ({cheap.pk}) has no rate for 33123456789."
+
+
 def test_conference_minutes_at_the_plan_conference_rate(world, priced, cdr_factory):
     join = cdr_factory(world.client_a1, service="conference", direction="inbound", number="4242", seconds=125)
     other = cdr_factory(world.client_b1, service="conference", direction="inbound", number="4242", seconds=60)

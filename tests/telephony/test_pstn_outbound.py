@@ -5,13 +5,18 @@ client's policy refuses what it does not allow, but never an emergency number.""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
+from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from billing.models import Carrier
+from config.redis_store import get_redis
+from pstn import health
 from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
 from tests.telephony.conftest import cdr_of, free_port
@@ -70,13 +75,20 @@ def carriers(world, tmp_path):
 
 def test_an_outbound_call_fails_over_from_a_failing_carrier_to_the_next(world, lines, carriers):
     caller, _, domain = lines
-    _, second = carriers
+    first, second = carriers
     caller.call("c1", f"sip:{NUMBER}@{domain}")
     caller.wait_call_state("c1", "confirmed", timeout=15)
     caller.hangup("c1")
     caller.wait_call_state("c1", "disconnected")
     cdr = cdr_of(world, callee_number=E164)
     assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.OUTBOUND, second.pk, "answered")
+
+    def first_failed():
+        figures = async_to_sync(snapshot_of)([first.pk])[first.pk]
+        return figures if figures.calls else None
+
+    failed = wait_for(first_failed, "the first carrier's failure counted")
+    assert (failed.calls, failed.server_errors) == (1, 100.0)
 
 
 def test_the_policy_refuses_what_the_client_does_not_allow_and_never_an_emergency_call(world, lines, carriers):
@@ -94,3 +106,25 @@ def test_the_policy_refuses_what_the_client_does_not_allow_and_never_an_emergenc
     caller.hangup("c2")
     cdr = cdr_of(world, callee_number="911")
     assert (cdr.direction, cdr.disposition) == (Cdr.Direction.OUTBOUND, "answered")
+
+
+def test_a_carrier_whose_gateways_are_out_of_service_is_not_tried(world, lines, carriers):
+    caller, _, domain = lines
+    first, second = carriers
+    prefix, redis = settings.OCX_REDIS_PREFIX, get_redis()
+    for gateway in Gateway.objects.filter(carrier=first):
+        redis.set(f"{prefix}:pstn:gw:{gateway.pk}", json.dumps({"alive": False, "missed": 2}), ex=60)
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=15)
+    caller.hangup("c1")
+    assert cdr_of(world, callee_number=E164).carrier_id == second.pk
+    seen = async_to_sync(snapshot_of)([first.pk, second.pk])
+    assert seen[first.pk].calls == 0, "the silent carrier was not tried, so nothing counts against it"
+
+
+async def snapshot_of(carrier_ids):
+    client = aioredis.from_url(settings.REDIS_URL)
+    try:
+        return await health.snapshot(client, settings.OCX_REDIS_PREFIX, carrier_ids)
+    finally:
+        await client.aclose()

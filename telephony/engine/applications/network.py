@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import socket
 import time
@@ -151,7 +152,7 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
         call.end_before_answer(503, "No Carrier Available")
         return
     out = Outbound(call, route, choices, shown, limits={} if emergency else router.limits(),
-                   international=international)  # fmt: skip
+                   international=international, emergency=emergency)  # fmt: skip
     await out.next_carrier(incoming.offer, first=True)
 
 
@@ -161,10 +162,11 @@ class Outbound(Application):
     call core asks it what to do when the carrier's leg fails (`failed`) and tells it of answers."""
 
     def __init__(self, call: Call, route: Route, choices: list, shown: str, *, limits: dict[int, int],
-                 international: bool):  # fmt: skip
+                 international: bool, emergency: bool = False):  # fmt: skip
         self.call, self.route, self.choices, self.international = call, route, list(choices), international
         self.caller_id = shown  # the caller ID presented (E.164), "" when the client has none: anonymous
         self.limits = limits  # carrier -> its concurrent calls at most (none for an emergency call)
+        self.emergency = emergency  # every gateway is tried, silent or not
         self.choice = None
         self.gateways: list = []
         self.claimed: int | None = None
@@ -194,7 +196,7 @@ class Outbound(Application):
             if limit and not await health.claim(redis, prefix, self.choice.carrier_id, str(call.uuid), limit):
                 continue
             self.claimed = self.choice.carrier_id
-            self.gateways = list(self.choice.gateways)
+            self.gateways = await in_service(engine, self.choice.gateways, emergency=self.emergency)
         call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
         address = await gateway_address(gateway.host)
         if address is None:
@@ -256,6 +258,19 @@ class Outbound(Application):
             claimed, self.claimed = self.claimed, None
             engine = self.call.engine
             await health.release(engine.redis, engine.config.redis_prefix, claimed, str(self.call.uuid))
+
+
+async def in_service(engine, gateways, *, emergency: bool = False) -> list:
+    """The gateways the edge that keeps them has not found silent (pstn/directory.py `pstn:gw:<id>`; a
+    gateway nobody pinged yet counts as in service); every one for an emergency call."""
+    if emergency:
+        return list(gateways)
+    prefix = engine.config.redis_prefix
+    try:
+        states = await engine.redis.mget([f"{prefix}:pstn:gw:{g.id}" for g in gateways]) if gateways else []
+    except Exception:  # Redis away for a moment: every gateway is tried
+        return list(gateways)
+    return [g for g, raw in zip(gateways, states, strict=True) if raw is None or json.loads(raw).get("alive", True)]
 
 
 def gateway_credentials(choice, leg) -> Credentials | None:

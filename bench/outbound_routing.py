@@ -52,7 +52,10 @@ def _prefixes(rng: random.Random, count: int) -> list[str]:
     return sorted(found)
 
 
-def build(args) -> dict:
+def build(args, *, brand=None, gateways: list[tuple[str, int]] | None = None) -> dict:
+    """Three carriers of `brand` (a new one by default) with `args.rows`-row decks and one least-cost
+    route; each carrier's gateways at 192.0.2.x:5060, or (bench/outbound.py) one at gateways[i], with
+    a network of its own for inbound calls."""
     from django.db import connection
 
     from billing.models import Carrier, Rate, RateDeck
@@ -60,12 +63,16 @@ def build(args) -> dict:
     from tenants.models import Brand
 
     rng = random.Random(14)
-    brand = Brand.objects.create(name="Bench routing", domain="bench-routing.example")
+    brand = brand or Brand.objects.create(name="Bench routing", domain="bench-routing.example")
     route = OutboundRoute.objects.create(brand=brand, name="Least cost", mode=OutboundRoute.Mode.LEAST_COST)
     carriers, all_prefixes = [], set()
     for index in range(3):
-        carrier = Carrier.objects.create(name=f"Bench carrier {index + 1}", brand=brand, max_calls=100)
-        for g in range(2):
+        carrier = Carrier.objects.create(name=f"Bench carrier {index + 1}", brand=brand, max_calls=1000)
+        if gateways is not None:
+            host, port = gateways[index]
+            Gateway.objects.create(carrier=carrier, name="gw", host=host, port=port,
+                                   inbound_networks=f"192.0.2.{index + 1}/32")  # fmt: skip
+        for g in range(2 if gateways is None else 0):
             Gateway.objects.create(carrier=carrier, name=f"gw{g}", host=f"192.0.2.{index * 2 + g + 1}", port=5060)
         deck = RateDeck.objects.create(carrier=carrier, name=carrier.name)
         prefixes = _prefixes(rng, args.rows)

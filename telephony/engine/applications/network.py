@@ -81,6 +81,7 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
 
 ROUTER_TTL = 30.0  # seconds a brand's router is kept (dropped at once when the directory says "pstn")
 _routers: dict[int, tuple[float, object]] = {}
+_loading: dict[int, asyncio.Future] = {}  # brand -> its router being read
 
 
 @on_invalidate
@@ -90,12 +91,36 @@ def routers_changed(message: str) -> None:
 
 
 async def router_of(call: Call, brand: int):
+    """The brand's router, loaded once however many calls ask for it at the same moment (loading
+    reads three 100,000-row decks: a second or so of a thread's time)."""
     hit = _routers.get(brand)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    router = await call.engine.database.call(routing.Router.load, brand)
+    loading = _loading.get(brand)
+    if loading is None:
+        loading = _loading[brand] = asyncio.ensure_future(call.engine.database.call(routing.Router.load, brand))
+        loading.add_done_callback(lambda _: _loading.pop(brand, None))
+    router = await asyncio.shield(loading)
     _routers[brand] = (time.monotonic() + ROUTER_TTL, router)
     return router
+
+
+STATE_FOR = 0.25  # seconds a brand's carriers' health and call counts are read once for all its calls
+_states: dict[int, tuple[float, dict, set]] = {}
+
+
+async def routing_state(call: Call, router) -> tuple[dict, set]:
+    """The brand's carriers' health and those at their limit, read from Redis at most every STATE_FOR
+    seconds (a burst of calls asks once; a carrier's limit is still enforced by each call's claim)."""
+    hit = _states.get(router.brand_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1], hit[2]
+    engine = call.engine
+    redis, prefix = engine.redis, engine.config.redis_prefix
+    found = await health.snapshot(redis, prefix, list(router.carriers), thresholds=router.thresholds)
+    full = await health.busy(redis, prefix, router.limits())
+    _states[router.brand_id] = (time.monotonic() + STATE_FOR, found, full)
+    return found, full
 
 
 @section("outbound")
@@ -147,7 +172,8 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
         call.end_before_answer(403, "International Calls Limit Reached")
         return
     router = await router_of(call, plan.brand)
-    choices = await router.route(redis, prefix, dialled.e164, emergency=emergency)  # health and limits now
+    found, full = await routing_state(call, router)
+    choices = router.candidates(dialled.e164, found, full, emergency=emergency)
     if not choices:
         call.end_before_answer(503, "No Carrier Available")
         return

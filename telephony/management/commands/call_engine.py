@@ -28,7 +28,9 @@ class Command(BaseCommand):
         run_service(lambda: self.serve(config))
 
     async def serve(self, config: EngineConfig) -> None:
-        redis = aioredis.Redis.from_url(settings.REDIS_URL)
+        # redis-py 8 caps a pool at 100 connections and fails beyond: a busy engine's calls each hold one for
+        # a moment (health, limits, spending), so the cap is the Redis server's business, not the pool's.
+        redis = aioredis.Redis.from_url(settings.REDIS_URL, max_connections=2000)
         try:
             media = Media(config.host, config.rtp_first, config.rtp_last, config.rtp_advertise)
             await Engine(config, redis, media).run()

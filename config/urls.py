@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("conferencing.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("exports.api.urls")),
+    path("api/v1/", include("pstn.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the start-up script is a file, so the docs keep to the portals' Content-Security-Policy.
     path(

@@ -2,8 +2,9 @@
 
 from django.urls import include, path
 
-from billing.urls import rating_urls, usage_urls
+from billing.urls import carrier_urls, rating_urls, usage_urls
 from conferencing.urls import provider_urls as conference_urls
+from pstn import urls as pstn_urls
 from telephony.urls import protection_urls
 from tenants import urls as pages
 from tenants.views import portal
@@ -18,6 +19,9 @@ urlpatterns = [
     *conference_urls,
     *rating_urls,
     *usage_urls,
+    *carrier_urls,
+    *pstn_urls.provider_urls,
+    *pstn_urls.brand_urls,
     path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

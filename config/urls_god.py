@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from billing.urls import carrier_urls, rating_urls, usage_urls
 from conferencing.urls import provider_urls as conference_urls
+from pstn import urls as pstn_urls
 from telephony.urls import protection_urls
 from tenants import urls as pages
 from tenants.views import portal
@@ -19,6 +20,7 @@ urlpatterns = [
     *rating_urls,
     *usage_urls,
     *carrier_urls,
+    *pstn_urls.provider_urls,
     path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

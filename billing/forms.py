@@ -29,15 +29,25 @@ class CarrierForm(forms.Form):
     )
     enabled = forms.BooleanField(required=False, initial=True)
     max_calls = forms.IntegerField(
-        min_value=0, max_value=1_000_000, initial=0, label="Maximum concurrent calls", help_text="0: no limit."
+        min_value=0,
+        max_value=1_000_000,
+        initial=0,
+        required=False,
+        label="Maximum concurrent calls",
+        help_text="0: no limit.",
     )
     number_format = forms.ChoiceField(
+        required=False,
         choices=Carrier.NumberFormat.choices,
         initial=Carrier.NumberFormat.PLUS,
         help_text="How numbers are written to the carrier, and read from it.",
     )
-    country = forms.CharField(max_length=2, initial="US", help_text="ISO 3166 code, for the national format.")
-    codecs = forms.CharField(max_length=100, initial="PCMU,PCMA", help_text="In order of preference: PCMA,G722.")
+    country = forms.CharField(
+        max_length=2, initial="US", required=False, help_text="ISO 3166 code, for the national format."
+    )
+    codecs = forms.CharField(
+        max_length=100, initial="PCMU,PCMA", required=False, help_text="In order of preference: PCMA,G722."
+    )
 
     def __init__(self, *args, actor: User, creating: bool, **kwargs):
         super().__init__(*args, **kwargs)
@@ -45,6 +55,10 @@ class CarrierForm(forms.Form):
             self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
         else:
             del self.fields["brand"]
+
+    def service_kwargs(self) -> dict:
+        """The fields given: one left empty keeps its current value (a new carrier's default)."""
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
 
 
 class DeckForm(forms.Form):

@@ -220,7 +220,7 @@ def carrier_create(request: HttpRequest) -> HttpResponse:
     form = CarrierForm(request.POST or None, actor=request.user, creating=True)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            carrier = services.carrier_create(actor=request.user, **form.cleaned_data)
+            carrier = services.carrier_create(actor=request.user, **form.service_kwargs())
         if call.ok:
             messages.success(request, f"Carrier {carrier.name} created; add its gateways and import its rates.")
             return redirect("rating_carrier_update", pk=carrier.pk)
@@ -242,7 +242,7 @@ def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
     form = CarrierForm(request.POST or None, actor=request.user, creating=False, initial=initial)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            services.carrier_update(actor=request.user, carrier=carrier, **form.cleaned_data)
+            services.carrier_update(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:
             messages.success(request, "Carrier saved.")
             return redirect("rating_carrier_update", pk=carrier.pk)

@@ -123,7 +123,7 @@ def gateway_create(*, actor: User, carrier: Carrier, **fields) -> Gateway:
     gateway = Gateway(carrier=carrier, **fields)
     _gateway_check(gateway)
     gateway.save()
-    audit(actor, "gateway.create", gateway, brand=carrier.brand, carrier=carrier.pk, **_changes(fields))
+    audit(actor, "gateway.create", gateway, brand=carrier.brand, carrier=carrier.pk, changed=_changes(fields))
     return gateway
 
 
@@ -138,7 +138,7 @@ def gateway_update(*, actor: User, gateway: Gateway, **fields) -> Gateway:
             setattr(gateway, name, fields[name])
     _gateway_check(gateway)
     gateway.save()
-    audit(actor, "gateway.update", gateway, brand=gateway.carrier.brand, **_changes(fields))
+    audit(actor, "gateway.update", gateway, brand=gateway.carrier.brand, changed=_changes(fields))
     return gateway
 
 
@@ -373,7 +373,7 @@ def number_update(*, actor: User, number: Number, **fields) -> Number:
         _route_fields(number, fields)
     _clean(number, exclude=["e164"])
     number.save()
-    audit(actor, "number.update", number, brand=number.brand, client=number.client, **_changes(fields))
+    audit(actor, "number.update", number, brand=number.brand, client=number.client, changed=_changes(fields))
     return number
 
 
@@ -444,7 +444,7 @@ def outbound_route_create(*, actor: User, brand: Brand, carriers: list | None = 
     _route_check(route)
     route.save()
     _members_set(route, carriers or [])
-    audit(actor, "route.create", route, brand=brand, **_changes(fields))
+    audit(actor, "route.create", route, brand=brand, changed=_changes(fields))
     return route
 
 
@@ -463,7 +463,7 @@ def outbound_route_update(
     route.save()
     if carriers is not None:
         _members_set(route, carriers)
-    audit(actor, "route.update", route, brand=route.brand, **_changes(fields),
+    audit(actor, "route.update", route, brand=route.brand, changed=_changes(fields),
           **({"carriers": [str(m) for m in carriers]} if carriers is not None else {}))  # fmt: skip
     return route
 
@@ -494,7 +494,7 @@ def routing_policy_update(*, actor: User, brand: Brand, **fields) -> RoutingPoli
             setattr(policy, name, fields[name])
     _clean(policy, exclude=["brand"])
     policy.save()
-    audit(actor, "routing_policy.update", policy, brand=brand, **_changes(fields))
+    audit(actor, "routing_policy.update", policy, brand=brand, changed=_changes(fields))
     return policy
 
 
@@ -537,5 +537,5 @@ def outbound_policy_update(*, actor: User, client: Client, **fields) -> Outbound
         raise ValidationError({"main_number": "Choose one of the company's own numbers."})
     _clean(policy, exclude=["client"])
     policy.save()
-    audit(actor, "outbound_policy.update", policy, client=client, **_changes(fields))
+    audit(actor, "outbound_policy.update", policy, client=client, changed=_changes(fields))
     return policy

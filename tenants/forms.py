@@ -123,10 +123,14 @@ class ClientForm(ThemeForm):
     sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
                                    help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
-    country = forms.ChoiceField(choices=COUNTRIES, help_text="How its users dial and see numbers.")
+    country = forms.ChoiceField(choices=COUNTRIES, required=False, help_text="How its users dial and see numbers.")
     domain = forms.CharField(max_length=253, label="Portal domain")
 
     field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "domain"]
+
+    def clean_country(self) -> str:
+        """Left out: the current country."""
+        return self.cleaned_data["country"] or self.initial.get("country") or "US"
 
 
 class ClientSettingsForm(ThemeForm):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import MONEY, Carrier
@@ -7,6 +9,11 @@ from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCar
 from pstn.services import MAX_BULK, carriers_usable, national
 from tenants.api.base import ScopedRelatedField
 from tenants.models import Brand, Client, Role
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ScopedId(ScopedRelatedField):
+    """A row in the caller's scope, by id, in a serializer without a model."""
 
 
 class UsableCarrierField(serializers.PrimaryKeyRelatedField):
@@ -72,7 +79,7 @@ class NumberSerializer(serializers.ModelSerializer):
 
 
 class NumberBulkSerializer(serializers.Serializer):
-    brand = ScopedRelatedField(Brand, required=False, help_text="God names the brand.")
+    brand = ScopedId(Brand, required=False, help_text="God names the brand.")
     carrier = UsableCarrierField(queryset=Carrier.objects.none())
     numbers = serializers.CharField(
         max_length=200_000,
@@ -81,7 +88,7 @@ class NumberBulkSerializer(serializers.Serializer):
     )
     monthly_cost = serializers.DecimalField(**MONEY, required=False, min_value=0)
     monthly_price = serializers.DecimalField(**MONEY, required=False, min_value=0)
-    client = ScopedRelatedField(Client, required=False, allow_null=True)
+    client = ScopedId(Client, required=False, allow_null=True)
 
 
 class NumberBulkResultSerializer(serializers.Serializer):

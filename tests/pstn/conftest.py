@@ -10,7 +10,7 @@ import pytest
 from billing.models import Carrier
 from billing.services import carrier_create
 from pstn.models import Gateway, Number, OutboundRoute
-from pstn.services import gateway_create, number_create, outbound_route_create, outbound_policy_of
+from pstn.services import gateway_create, number_create, outbound_policy_of, outbound_route_create
 from tests.conftest import World
 
 
@@ -43,8 +43,9 @@ def pstn(world: World) -> Pstn:
                               client=world.client_a2)  # fmt: skip
     number_b1 = number_create(actor=world.brand_b_op, brand=world.brand_b, e164="+12125550100", carrier=carrier_b,
                               client=world.client_b1)  # fmt: skip
+    members = [{"carrier": carrier_a}, {"carrier": platform, "priority": 2}]
     route_a = outbound_route_create(actor=world.brand_a_op, brand=world.brand_a, name="UK", pattern="44",
-                                    carriers=[{"carrier": carrier_a}, {"carrier": platform, "priority": 2}])  # fmt: skip
+                                    carriers=members)  # fmt: skip
     route_b = outbound_route_create(actor=world.brand_b_op, brand=world.brand_b, name="US", pattern="1",
                                     carriers=[{"carrier": carrier_b}])  # fmt: skip
     for client in (world.client_a1, world.client_a2, world.client_b1):

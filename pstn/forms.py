@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.models import MONEY
+from billing.models import MONEY, Carrier
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RoutingPolicy
 from pstn.services import POLICY_FIELDS, carriers_usable
 from telephony import destinations
@@ -78,7 +78,10 @@ class NumberForm(forms.Form):
         if not creating:
             del self.fields["e164"]
         brand_id = brand.pk if brand else None
-        self.fields["carrier"].queryset = carriers_usable(brand_id) if brand else carriers_usable(None)
+        # God adding a number for a brand it chooses on the same form: any carrier (the service
+        # refuses another brand's); everyone else: the carriers the number's brand may use.
+        carriers = Carrier.objects.order_by("priority", "name") if brand is None else carriers_usable(brand_id)
+        self.fields["carrier"].queryset = carriers
         clients = Client.objects.restrict(actor).order_by("name")
         self.fields["client"].queryset = clients.filter(brand_id=brand_id) if brand else clients
 

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 import phonenumbers
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 
 from billing.models import Carrier
@@ -232,7 +232,11 @@ def number_create(
                     monthly_price=_money(monthly_price, "monthly_price"))  # fmt: skip
     _number_client(number, client)
     _clean(number)
-    number.save()
+    try:
+        with transaction.atomic():
+            number.save()
+    except IntegrityError:  # added by someone else a moment ago
+        raise ValidationError({"e164": f"{e164} is in an inventory already."}) from None
     audit(actor, "number.create", number, brand=brand, client=client, carrier=carrier.pk)
     return number
 
@@ -311,11 +315,15 @@ def number_bulk_add(
     if client is not None and client.brand_id != brand.pk:
         raise ValidationError({"client": "Choose one of the brand's clients."})
     rows = parse_bulk(numbers, monthly_cost, monthly_price)
-    created = Number.objects.bulk_create(
-        Number(brand=brand, e164=r.e164, carrier=carrier, monthly_cost=r.monthly_cost, monthly_price=r.monthly_price,
-               client=client)
-        for r in rows
-    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            created = Number.objects.bulk_create(
+                Number(brand=brand, e164=r.e164, carrier=carrier, monthly_cost=r.monthly_cost,
+                       monthly_price=r.monthly_price, client=client)
+                for r in rows
+            )  # fmt: skip
+    except IntegrityError:  # some were added by someone else a moment ago
+        raise ValidationError({"numbers": "Some of these numbers were just added elsewhere; try again."}) from None
     audit(actor, "number.bulk_add", f"{len(created)} numbers", brand=brand, client=client, carrier=carrier.pk,
           first=rows[0].e164, last=rows[-1].e164)  # fmt: skip
     return created

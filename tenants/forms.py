@@ -99,6 +99,9 @@ class ClientCreateForm(forms.Form):
     sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
                                    help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label="Time zone")
+    country = forms.ChoiceField(
+        choices=COUNTRIES, initial="US", required=False, help_text="How its users dial and see numbers."
+    )
     domain = forms.CharField(
         max_length=253, required=False, label="Portal domain", help_text="Empty: <short name>.<brand domain>."
     )

@@ -249,9 +249,10 @@ class BulkRow:
     monthly_price: Decimal
 
 
-def _expand(line: int, text: str) -> list[str]:
-    """A line's numbers: one, or a range first-last (same length, at most MAX_BULK)."""
-    if "-" in text.strip().lstrip("+")[1:] and re.fullmatch(r"\s*\+?[0-9 ]+\s*-\s*\+?[0-9 ]+\s*", text):
+def _expand(text: str) -> list[str]:
+    """A line's numbers: one (written with spaces or dashes too), or a range +first-+last (same
+    length, at most MAX_BULK)."""
+    if re.fullmatch(r"\s*\+[0-9 ]+\s*-\s*\+[0-9 ]+\s*", text):
         first, last = (normalise_e164(part) for part in text.split("-", 1))
         if len(first) != len(last) or int(last[1:]) < int(first[1:]):
             raise ValueError("A range goes from a first to a last number of the same length.")
@@ -280,7 +281,7 @@ def parse_bulk(text: str, monthly_cost=0, monthly_price=0) -> list[BulkRow]:
                 raise ValueError("Use number, monthly cost, monthly price.")
             row_cost = _money(cells[1], "monthly_cost") if len(cells) > 1 and cells[1] else cost
             row_price = _money(cells[2], "monthly_price") if len(cells) > 2 and cells[2] else price
-            numbers = _expand(line, cells[0])
+            numbers = _expand(cells[0])
         except (ValueError, ValidationError) as exc:
             message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
             errors.append(f"Line {line}: {message}")

@@ -97,7 +97,7 @@ def test_numbers_one_and_many_with_per_line_errors(world, api, pstn):
     assert any(e.startswith("Line 3:") and "+442079460001" in e for e in errors), errors
     assert any(e.startswith("Line 4:") for e in errors) and any(e.startswith("Line 5:") for e in errors), errors
     assert not Number.objects.filter(e164="+442079460020").exists()
-    good = "+442079460020-+442079460029\n+442079460030,0.5,2"
+    good = "+442079460020-+442079460029\n+44 20 7946-0030,0.5,2"
     answer = http.post("/api/v1/numbers/bulk/", {"carrier": pstn.carrier_a.pk, "numbers": good,
                                                  "client": world.client_a1.pk}, format="json")  # fmt: skip
     assert answer.status_code == 201 and answer.json()["created"] == 11, answer.content

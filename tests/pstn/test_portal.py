@@ -131,3 +131,22 @@ def test_client_country_is_edited_with_the_clients_settings(world, portal):
     assert answer.status_code == 302, field_error(answer, "country")
     world.client_a1.refresh_from_db()
     assert world.client_a1.country == "FR"
+
+
+def test_god_gives_a_brand_a_carrier_and_adds_numbers_for_any_brand(world, portal, pstn):
+    http = portal(world.god)
+    body = {"brand": world.brand_b.pk, "name": "B Extra", "priority": 7, "enabled": "on", "country": "US",
+            "codecs": "PCMU", "number_format": "plus", "max_calls": 0}  # fmt: skip
+    assert http.post("/rating/carriers/new/", body).status_code == 302
+    extra = Carrier.objects.get(name="B Extra")
+    assert extra.brand_id == world.brand_b.pk
+    assert "B Extra" in portal(world.brand_b_op).get("/rating/carriers/").content.decode()
+    number = {"brand": world.brand_b.pk, "e164": "+12125550111", "carrier": extra.pk, "monthly_cost": 0,
+              "monthly_price": 1, "client": world.client_b1.pk}  # fmt: skip
+    assert http.post("/numbers/new/", number).status_code == 302
+    assert Number.objects.get(e164="+12125550111").brand_id == world.brand_b.pk
+    # Brand A's carrier is not brand B's to use, whoever asks.
+    answer = http.post("/numbers/new/", {**number, "e164": "+12125550112", "carrier": pstn.carrier_a.pk})
+    assert "brand's own" in field_error(answer, "carrier")
+    listing = http.get("/numbers/").content.decode()
+    assert "Brand A" in listing and "Brand B" in listing

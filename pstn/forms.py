@@ -11,6 +11,7 @@ from telephony import destinations
 from tenants.models import Brand, Client, Role, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}
+MAX_CSV_BYTES = 1024 * 1024
 
 
 def _kind_choices() -> list[tuple[str, str]]:
@@ -88,16 +89,36 @@ class NumberForm(forms.Form):
 
 class NumberBulkForm(NumberForm):
     numbers = forms.CharField(
+        required=False,
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text="One a line: a number, or a range first-last (+493012345600-+493012345699), optionally "
         "followed by its monthly cost and price (CSV).",
     )
+    file = forms.FileField(required=False, label="Or a CSV file", help_text="The same lines, at most 1 MB.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, creating=True, **kwargs)
         del self.fields["e164"]
         self.fields["monthly_cost"].help_text = "For lines that give none."
         self.fields["monthly_price"].help_text = "For lines that give none."
+
+    def clean(self):
+        data = super().clean()
+        upload = data.pop("file", None)
+        if upload is not None:
+            if upload.size > MAX_CSV_BYTES:
+                self.add_error("file", "The file is larger than 1 MB.")
+                return data
+            try:
+                data["numbers"] = upload.read().decode("utf-8-sig")
+            except UnicodeDecodeError:
+                self.add_error("file", "The file is not UTF-8 text.")
+                return data
+            if "\x00" in data["numbers"]:
+                self.add_error("file", "The file is not CSV text.")
+        if not data.get("numbers") and not self.errors:
+            self.add_error("numbers", "Give the numbers, or a CSV file of them.")
+        return data
 
 
 class NumberRouteForm(forms.Form):

@@ -111,7 +111,7 @@ def number_create(request: HttpRequest) -> HttpResponse:
 def number_bulk(request: HttpRequest) -> HttpResponse:
     """Many numbers at once: every bad line is listed and nothing is added, or all are."""
     brand = Brand.objects.get_for(request.user, pk=request.user.brand_id) if request.user.role == Role.BRAND else None
-    form = NumberBulkForm(request.POST or None, actor=request.user, brand=brand)
+    form = NumberBulkForm(request.POST or None, request.FILES or None, actor=request.user, brand=brand)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         brand = data.pop("brand", None) or brand

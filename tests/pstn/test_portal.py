@@ -4,6 +4,7 @@ assign them; clients point their numbers somewhere; bad input shows next to its 
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing.models import Carrier
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RoutingPolicy
@@ -66,6 +67,17 @@ def test_a_brand_adds_a_carrier_a_gateway_and_numbers(world, portal, pstn):
     answer = http.post("/numbers/bulk/", body)
     assert answer.status_code == 302
     assert Number.objects.filter(carrier=carrier, client=world.client_a1).count() == 3
+    # Or a CSV file: number, monthly cost, monthly price.
+    upload = SimpleUploadedFile("numbers.csv", b"\xef\xbb\xbfnumber,monthly_cost,monthly_price\n+442079460044,1,5\n")
+    answer = http.post("/numbers/bulk/", {"carrier": carrier.pk, "monthly_cost": "0", "monthly_price": "0",
+                                          "numbers": "", "file": upload})  # fmt: skip
+    assert answer.status_code == 302 and Number.objects.get(e164="+442079460044").monthly_price == 5
+    upload = SimpleUploadedFile("numbers.csv", b"+442079460045\n+99\n")
+    answer = http.post("/numbers/bulk/", {"carrier": carrier.pk, "monthly_cost": "0", "monthly_price": "0",
+                                          "file": upload})  # fmt: skip
+    assert "Line 2:" in field_error(answer, "numbers") and not Number.objects.filter(e164="+442079460045").exists()
+    answer = http.post("/numbers/bulk/", {"carrier": carrier.pk, "monthly_cost": "0", "monthly_price": "0"})
+    assert field_error(answer, "numbers")
     # Another brand's carrier is no choice for this brand's numbers.
     answer = http.post("/numbers/new/", {"e164": "+442079460043", "carrier": pstn.carrier_b.pk, "monthly_cost": 0,
                                          "monthly_price": 0})  # fmt: skip

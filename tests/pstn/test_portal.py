@@ -162,3 +162,38 @@ def test_god_gives_a_brand_a_carrier_and_adds_numbers_for_any_brand(world, porta
     assert "brand's own" in field_error(answer, "carrier")
     listing = http.get("/numbers/").content.decode()
     assert "Brand A" in listing and "Brand B" in listing
+
+
+@pytest.mark.parametrize("value", ["\x00", "9" * 40, "-1", "x" * 5000])
+def test_bad_values_in_every_form_are_field_errors_never_500(world, portal, pstn, value):
+    brand, client = portal(world.brand_a_op), portal(world.client_a1_op)
+    posts = [
+        (brand, "/rating/carriers/new/", ["name", "priority", "max_calls", "country", "codecs"]),
+        (brand, f"/rating/carriers/{pstn.carrier_a.pk}/gateways/new/", ["name", "host", "port", "inbound_networks"]),
+        (brand, f"/rating/gateways/{pstn.gateway_a.pk}/", ["username", "password", "realm"]),
+        (brand, "/numbers/new/", ["e164", "monthly_cost", "monthly_price", "client"]),
+        (brand, "/numbers/bulk/", ["numbers", "monthly_cost"]),
+        (brand, "/routes/new/", ["name", "pattern", "position"]),
+        (brand, f"/routes/{pstn.route_a.pk}/", ["name", "pattern", "position"]),
+        (brand, "/routing-policy/", ["min_asr", "window"]),
+        (
+            brand,
+            f"/clients/{world.client_a1.pk}/outbound-policy/",
+            ["blocked_prefixes", "international_calls_per_hour"],
+        ),
+        (client, f"/numbers/{pstn.number_a1.pk}/", ["destination_target", "schedule", "closed_target"]),
+        (client, "/outbound-policy/", ["caller_id", "main_number"]),
+    ]
+    base = {"name": "ok", "host": "192.0.2.9", "priority": 1, "max_calls": 0, "country": "GB", "codecs": "PCMU",
+            "number_format": "plus", "transport": "udp", "e164": "+442079460077", "carrier": pstn.carrier_a.pk,
+            "monthly_cost": 0, "monthly_price": 0, "numbers": "+442079460078", "pattern_kind": "regex",
+            "pattern": "^44", "mode": "priority", "position": 1, "min_asr": 20, "max_server_errors": 30,
+            "window": 20, "caller_id": "main", "international_calls_per_hour": 1,
+            "international_minutes_per_hour": 1, "destination_kind": "user", "destination_target": "101"}  # fmt: skip
+    for http, url, fields in posts:
+        for field in fields:
+            answer = http.post(url, {**base, field: value})
+            assert answer.status_code in (200, 302), (url, field, answer.status_code)
+            if answer.status_code == 200 and value == "\x00":
+                page = answer.content.decode()
+                assert 'class="error"' in page or 'class="errors"' in page, (url, field)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 
 from billing.decks import MAX_BYTES
-from billing.models import MONEY, PricingPlan, RateDeck
+from billing.models import MONEY, Carrier, PricingPlan, RateDeck
 from billing.usage import SERVICES, groups_for
 from tenants.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
@@ -15,6 +15,11 @@ MONEY_ATTRS = {"inputmode": "decimal"}
 
 
 class CarrierForm(forms.Form):
+    """A carrier: god may give a new one to a brand (empty: the platform's); a brand's are its own."""
+
+    brand = forms.ModelChoiceField(
+        Brand.objects.none(), required=False, empty_label="The platform", help_text="Whose carrier it is."
+    )
     name = forms.CharField(max_length=100)
     priority = forms.IntegerField(
         min_value=0,
@@ -22,6 +27,38 @@ class CarrierForm(forms.Form):
         initial=10,
         help_text="Lower first: a call's cost comes from the first carrier with a rate.",
     )
+    enabled = forms.BooleanField(required=False, initial=True)
+    max_calls = forms.IntegerField(
+        min_value=0,
+        max_value=1_000_000,
+        initial=0,
+        required=False,
+        label="Maximum concurrent calls",
+        help_text="0: no limit.",
+    )
+    number_format = forms.ChoiceField(
+        required=False,
+        choices=Carrier.NumberFormat.choices,
+        initial=Carrier.NumberFormat.PLUS,
+        help_text="How numbers are written to the carrier, and read from it.",
+    )
+    country = forms.CharField(
+        max_length=2, initial="US", required=False, help_text="ISO 3166 code, for the national format."
+    )
+    codecs = forms.CharField(
+        max_length=100, initial="PCMU,PCMA", required=False, help_text="In order of preference: PCMA,G722."
+    )
+
+    def __init__(self, *args, actor: User, creating: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if actor.role == Role.GOD and creating:
+            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
+        else:
+            del self.fields["brand"]
+
+    def service_kwargs(self) -> dict:
+        """The fields given: one left empty keeps its current value (a new carrier's default)."""
+        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
 
 
 class DeckForm(forms.Form):

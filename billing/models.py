@@ -65,11 +65,12 @@ class Carrier(models.Model):
 
 class RateDeckQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """God: every deck (brands' and carriers'); a brand: its own sell decks; nobody else."""
+        """God: every deck (brands' and carriers'); a brand: its own sell decks and its own carriers'
+        cost decks; nobody else."""
         if actor.role == Role.GOD:
             return self.all()
         if actor.role == Role.BRAND:
-            return self.filter(brand_id=actor.brand_id)
+            return self.filter(models.Q(brand_id=actor.brand_id) | models.Q(carrier__brand_id=actor.brand_id))
         return self.none()
 
 

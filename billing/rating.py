@@ -95,8 +95,10 @@ class Rater:
         }
         self.decks: dict[int, DeckIndex] = {}
         self.carriers = [
-            (deck.carrier_id, self.deck(deck.pk))
-            for deck in RateDeck.objects.filter(carrier__isnull=False).order_by("carrier__priority", "carrier__name")
+            (deck.carrier_id, deck.carrier.brand_id, self.deck(deck.pk))
+            for deck in RateDeck.objects.filter(carrier__isnull=False)
+            .select_related("carrier")
+            .order_by("carrier__priority", "carrier__name")
         ]
         self.used: dict[tuple[int, int, int], int] = {}  # (client, year, month) -> included seconds used
 
@@ -150,7 +152,7 @@ class Rater:
         tariff = deck.match(number, started_at)
         if tariff is None:
             return self._row(unrated, reason=f"No rate for {number} in the deck {deck.name}.", number=number)
-        carrier_id, cost_tariff = self._cost_tariff(number, started_at, carrier)
+        carrier_id, cost_tariff = self._cost_tariff(number, started_at, brand_id, carrier)
         if cost_tariff is None:
             reason = f"No carrier has a rate for {number}." if carrier is None else \
                 f"The carrier the call took ({carrier}) has no rate for {number}."  # fmt: skip
@@ -170,13 +172,13 @@ class Rater:
                          carrier_id=carrier_id, carrier_deck_id=cost_tariff.deck_id,
                          carrier_prefix=cost_tariff.prefix)  # fmt: skip
 
-    def _cost_tariff(
-        self, number: str, at: dt.datetime, carrier: int | None = None
-    ) -> tuple[int | None, Tariff | None]:
+    def _cost_tariff(self, number: str, at: dt.datetime, brand_id: int,
+                     carrier: int | None = None) -> tuple[int | None, Tariff | None]:  # fmt: skip
         """The call's cost row: from the decks of the carrier the call took when the record names one,
-        else from the first carrier, by priority, with a rate for the number: (carrier id, its row)."""
-        for carrier_id, deck in self.carriers:
-            if carrier is not None and carrier_id != carrier:
+        else from the first carrier, by priority, with a rate for the number: (carrier id, its row).
+        Only the platform's carriers and the call's brand's own: another brand's never carries it."""
+        for carrier_id, carrier_brand_id, deck in self.carriers:
+            if carrier_brand_id not in (None, brand_id) or (carrier is not None and carrier_id != carrier):
                 continue
             tariff = deck.match(number, at)
             if tariff is not None:

@@ -1,6 +1,6 @@
-"""Writes of the rating part of billing: carriers (god), rate decks and their CSV import (god and
-brands), clients' pricing plans, and rating unrated calls again. Each takes the acting account first,
-checks its right, writes atomically and leaves an audit row.
+"""Writes of the rating part of billing: carriers (god: the platform's; brands: their own), rate decks
+and their CSV import (god and brands), clients' pricing plans, and rating unrated calls again. Each
+takes the acting account first, checks its right, writes atomically and leaves an audit row.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
@@ -24,6 +25,11 @@ class DeckInUse(PlatformError):
     status = 409
 
 
+class CarrierInUse(PlatformError):
+    code = "carrier-in-use"
+    status = 409
+
+
 def _require(actor: User, *roles: str) -> None:
     if actor.role not in roles:
         raise NotAllowed("Your role may not do this.")
@@ -35,49 +41,84 @@ def _in_scope(actor: User, brand_id: int | None) -> None:
         raise NotAllowed("Not in your brand.")
 
 
+def _deck_brand(deck: RateDeck) -> int | None:
+    """The brand a deck belongs to: its own, or its carrier's (None: a platform carrier's deck)."""
+    return deck.brand_id or (deck.carrier.brand_id if deck.carrier_id else None)
+
+
 def _clean(obj, exclude=None) -> None:
     obj.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
 
 
 # Carriers --------------------------------------------------------------------------------------
 
+CARRIER_FIELDS = ("name", "priority", "enabled", "max_calls", "number_format", "country", "codecs")
+CODECS = {"PCMU", "PCMA", "G722", "GSM", "OPUS", "SPEEX", "ILBC", "L16", "TELEPHONE-EVENT"}
+
+
+def _carrier_check(carrier: Carrier) -> None:
+    """Field errors for what full_clean does not know: the country and the codecs list."""
+    carrier.country = (carrier.country or "").strip().upper()
+    if carrier.country not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"country": "Use a two-letter ISO 3166 country code, such as DE or US."})
+    codecs = [c.strip().upper() for c in (carrier.codecs or "").split(",") if c.strip()]
+    unknown = [c for c in codecs if c not in CODECS]
+    if not codecs or unknown:
+        raise ValidationError({"codecs": f"List codecs separated by commas, among {', '.join(sorted(CODECS))}."[:300]})
+    carrier.codecs = ",".join(dict.fromkeys(codecs))
+    if Carrier.objects.filter(name__iexact=carrier.name).exclude(pk=carrier.pk).exists():
+        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+
 
 @transaction.atomic
-def carrier_create(*, actor: User, name: str, priority: int = 10, currency: str = "EUR") -> Carrier:
-    """A carrier and its (empty) cost deck, named after it."""
-    _require(actor, Role.GOD)
-    carrier = Carrier(name=name.strip(), priority=priority)
+def carrier_create(
+    *, actor: User, name: str, priority: int = 10, currency: str = "EUR", brand: Brand | None = None, **fields
+) -> Carrier:
+    """A carrier and its (empty) cost deck, named after it: god's are the platform's (or a brand's it
+    names), a brand operator's are its brand's own."""
+    _require(actor, Role.GOD, Role.BRAND)
+    if actor.role == Role.BRAND:
+        if brand is not None and brand.pk != actor.brand_id:
+            raise ValidationError({"brand": "Choose your own brand."})
+        brand = actor.brand
+    unknown = set(fields) - set(CARRIER_FIELDS)
+    if unknown:
+        raise ValidationError({name: "Unknown field." for name in unknown})
+    carrier = Carrier(name=name.strip(), priority=priority, brand=brand, **fields)
     _clean(carrier)
-    if Carrier.objects.filter(name__iexact=carrier.name).exists():
-        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+    _carrier_check(carrier)
     carrier.save()
     deck = RateDeck(carrier=carrier, name=carrier.name, currency=currency)
     _clean(deck)
     deck.save()
-    audit(actor, "carrier.create", carrier)
+    audit(actor, "carrier.create", carrier, brand=brand)
     return carrier
 
 
 @transaction.atomic
 def carrier_update(*, actor: User, carrier: Carrier, **fields) -> Carrier:
-    _require(actor, Role.GOD)
-    for name in ("name", "priority"):
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, carrier.brand_id)
+    for name in CARRIER_FIELDS:
         if name in fields:
             setattr(carrier, name, fields[name].strip() if name == "name" else fields[name])
     _clean(carrier)
-    if Carrier.objects.filter(name__iexact=carrier.name).exclude(pk=carrier.pk).exists():
-        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+    _carrier_check(carrier)
     carrier.save()
     RateDeck.objects.filter(carrier=carrier).update(name=carrier.name)
-    audit(actor, "carrier.update", carrier, **{k: str(v) for k, v in fields.items()})
+    audit(actor, "carrier.update", carrier, brand=carrier.brand, **{k: str(v) for k, v in fields.items()})
     return carrier
 
 
 @transaction.atomic
 def carrier_delete(*, actor: User, carrier: Carrier) -> None:
-    """Its deck goes with it; calls already rated keep their cost."""
-    _require(actor, Role.GOD)
-    audit(actor, "carrier.delete", carrier)
+    """Its deck and gateways go with it; calls already rated keep their cost. A carrier that numbers
+    come from stays until they move to another carrier."""
+    _require(actor, Role.GOD, Role.BRAND)
+    _in_scope(actor, carrier.brand_id)
+    if carrier.numbers.exists():
+        raise CarrierInUse(f"{carrier.numbers.count()} numbers come from {carrier.name}; move them first.")
+    audit(actor, "carrier.delete", carrier, brand=carrier.brand)
     carrier.delete()
 
 
@@ -110,7 +151,7 @@ def deck_create(*, actor: User, brand: Brand, name: str, currency: str = "EUR") 
 def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
     """Rename a deck or change its currency (a carrier's deck is named after its carrier)."""
     _require(actor, Role.GOD, Role.BRAND)
-    _in_scope(actor, deck.brand_id)
+    _in_scope(actor, _deck_brand(deck))
     if "name" in fields:
         if deck.carrier_id:
             raise ValidationError({"name": "A carrier's deck has the carrier's name; rename the carrier."})
@@ -128,7 +169,7 @@ def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
 @transaction.atomic
 def deck_delete(*, actor: User, deck: RateDeck) -> None:
     _require(actor, Role.GOD, Role.BRAND)
-    _in_scope(actor, deck.brand_id)
+    _in_scope(actor, _deck_brand(deck))
     if deck.carrier_id:
         raise ValidationError("A carrier's deck goes with its carrier.")
     users = list(deck.plans.select_related("client").values_list("client__name", flat=True)[:5])
@@ -142,7 +183,7 @@ def deck_import(*, actor: User, deck: RateDeck, data: bytes) -> int:
     """Replace a deck's rates with a CSV file's, all or nothing (billing.decks.DeckInvalid names every
     bad row). The number of rates imported."""
     _require(actor, Role.GOD, Role.BRAND)
-    _in_scope(actor, deck.brand_id)
+    _in_scope(actor, _deck_brand(deck))
     rows = parse_deck(data)
     with transaction.atomic():
         RateDeck.objects.select_for_update().get(pk=deck.pk)  # two imports of one deck queue up

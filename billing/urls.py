@@ -33,7 +33,7 @@ rating_urls = [
     *statement_urls,
 ]
 
-# The god portal only.
+# The god and brand portals (each its own carriers).
 carrier_urls = [
     path("rating/carriers/", views.carrier_list, name="rating_carrier_list"),
     path("rating/carriers/new/", views.carrier_create, name="rating_carrier_create"),

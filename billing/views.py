@@ -1,6 +1,7 @@
 """Portal pages for rating, in the god and brand portals: rate decks (rows with search, CSV import
-with its validation report, export), the clients' pricing plans, the unrated calls; god also the
-carriers, whose decks give the platform's cost. Rows come through restrict(): another brand's deck
+with its validation report, export), the clients' pricing plans, the unrated calls, and the carriers
+(god: the platform's and every brand's; a brand: its own) with their gateways, whose decks give the
+cost. Rows come through restrict(): another brand's deck
 or client answers 404."""
 
 from __future__ import annotations
@@ -204,27 +205,25 @@ def unrated_retry(request: HttpRequest) -> HttpResponse:
     return redirect("rating_unrated")
 
 
-# Carriers (god) ----------------------------------------------------------------------------------
+# Carriers (god: every one; brands: their own) -------------------------------------------------
 
 
-@role_required(Role.GOD)
+@role_required(*PROVIDERS)
 def carrier_list(request: HttpRequest) -> HttpResponse:
-    context = {
-        "title": "Carriers",
-        **paginated(request, carriers_of(request.user).order_by("priority", "name"), ["name"]),
-    }
+    carriers = carriers_of(request.user).select_related("brand").order_by("priority", "name")
+    context = {"title": "Carriers", **paginated(request, carriers, ["name", "brand__name"])}
     return render(request, "billing/carrier_list.html", context)
 
 
-@role_required(Role.GOD)
+@role_required(*PROVIDERS)
 def carrier_create(request: HttpRequest) -> HttpResponse:
-    form = CarrierForm(request.POST or None)
+    form = CarrierForm(request.POST or None, actor=request.user, creating=True)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            carrier = services.carrier_create(actor=request.user, **form.cleaned_data)
+            carrier = services.carrier_create(actor=request.user, **form.service_kwargs())
         if call.ok:
-            messages.success(request, f"Carrier {carrier.name} created; import its rates into its deck.")
-            return redirect("rating_deck_import", pk=carrier.decks.get().pk)
+            messages.success(request, f"Carrier {carrier.name} created; add its gateways and import its rates.")
+            return redirect("rating_carrier_update", pk=carrier.pk)
     context = {
         "title": "New carrier",
         "form": form,
@@ -234,33 +233,37 @@ def carrier_create(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/form_page.html", context)
 
 
-@role_required(Role.GOD)
+@role_required(*PROVIDERS)
 def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
-    carrier = Carrier.objects.get_for(request.user, pk=pk)
-    form = CarrierForm(request.POST or None, initial={"name": carrier.name, "priority": carrier.priority})
+    """A carrier's settings, its cost deck and its gateways."""
+    carrier = Carrier.objects.select_related("brand").get_for(request.user, pk=pk)
+    names = [name for name in CarrierForm.base_fields if name != "brand"]
+    initial = {name: getattr(carrier, name) for name in names}
+    form = CarrierForm(request.POST or None, actor=request.user, creating=False, initial=initial)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
-            services.carrier_update(actor=request.user, carrier=carrier, **form.cleaned_data)
+            services.carrier_update(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:
             messages.success(request, "Carrier saved.")
-            return redirect("rating_carrier_list")
+            return redirect("rating_carrier_update", pk=carrier.pk)
     context = {
         "title": f"Carrier {carrier.name}",
         "form": form,
         "carrier": carrier,
         "deck": carrier.decks.first(),
+        "gateways": carrier.gateways.all(),
         "cancel_url": reverse("rating_carrier_list"),
     }
     return render(request, "billing/carrier_form.html", context)
 
 
-@role_required(Role.GOD)
+@role_required(*PROVIDERS)
 def carrier_delete(request: HttpRequest, pk: int) -> HttpResponse:
     carrier = Carrier.objects.get_for(request.user, pk=pk)
     return confirm_then(
         request,
         lambda: services.carrier_delete(actor=request.user, carrier=carrier),
-        question=f"Delete the carrier {carrier.name} and its deck? Calls already rated keep their cost.",
+        question=f"Delete the carrier {carrier.name}, its gateways and its deck? Calls already rated keep their cost.",
         submit="Delete carrier",
         done=f"Carrier {carrier.name} deleted.",
         done_url=reverse("rating_carrier_list"),

@@ -318,6 +318,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "conferencing.models.Campaign.Status",
         "CallDirectionEnum": "records.models.Cdr.Direction",
         "CallPartyEnum": ["caller", "callee"],
+        "RouteModeEnum": "pstn.models.OutboundRoute.Mode",
+        "SupervisionModeEnum": ["monitor", "whisper", "barge"],
     },
 }
 

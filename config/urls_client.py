@@ -6,6 +6,7 @@ Operators and employees share the host; the views tell them apart by role.
 from django.urls import include, path
 
 from billing.urls import statement_urls, usage_urls
+from pstn import urls as pstn_urls
 from tenants import urls as pages
 from tenants.views import portal
 
@@ -18,6 +19,7 @@ urlpatterns = [
     *statement_urls,
     *usage_urls,
     *pages.account_urls,
+    *pstn_urls.client_urls,
     path("", include("exports.urls")),
     path("", include("config.urls")),
 ]

@@ -6,6 +6,7 @@ import datetime as dt
 import zoneinfo
 from urllib.parse import urlencode
 
+import phonenumbers
 from django import forms
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.validators import RegexValidator
@@ -17,6 +18,7 @@ from tenants.services import CREATES, LOGO_MAX_BYTES
 from tenants.signin import SignInLocked, signin_check, signin_failed, signin_succeeded
 
 TIMEZONES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
+COUNTRIES = [(code, code) for code in sorted(phonenumbers.SUPPORTED_REGIONS)]
 SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
 COLOUR_ATTRS = {"pattern": "#[0-9a-fA-F]{6}", "size": 8}
 NEW_PASSWORD_ATTRS = {"autocomplete": "new-password"}
@@ -97,6 +99,9 @@ class ClientCreateForm(forms.Form):
     sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
                                    help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label="Time zone")
+    country = forms.ChoiceField(
+        choices=COUNTRIES, initial="US", required=False, help_text="How its users dial and see numbers."
+    )
     domain = forms.CharField(
         max_length=253, required=False, label="Portal domain", help_text="Empty: <short name>.<brand domain>."
     )
@@ -121,9 +126,14 @@ class ClientForm(ThemeForm):
     sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
                                    help_text=SIP_DIGEST_HELP)  # fmt: skip
     timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
+    country = forms.ChoiceField(choices=COUNTRIES, required=False, help_text="How its users dial and see numbers.")
     domain = forms.CharField(max_length=253, label="Portal domain")
 
-    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "domain"]
+    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "domain"]
+
+    def clean_country(self) -> str:
+        """Left out: the current country."""
+        return self.cleaned_data["country"] or self.initial.get("country") or "US"
 
 
 class ClientSettingsForm(ThemeForm):

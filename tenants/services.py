@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import zoneinfo
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -179,6 +180,11 @@ def brand_delete(*, actor: User, brand: Brand) -> None:
 # Clients ---------------------------------------------------------------------------------------
 
 
+def _check_country(code: str) -> None:
+    if code not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError({"country": "Use a two-letter ISO 3166 country code in capitals, such as DE or US."})
+
+
 def _check_timezone(name: str) -> None:
     if name not in zoneinfo.available_timezones():
         raise ValidationError({"timezone": "Unknown time zone; use a name such as Europe/Paris."})
@@ -201,6 +207,7 @@ def client_create(
     domain: str = "",
     sip_domain: str = "",
     sip_digest: str = Client.SipDigest.PLATFORM,
+    country: str = "US",
 ) -> Client:
     """Create a client of a brand with its schema, portal domain and SIP domain."""
     _require(actor, Role.GOD, Role.BRAND)
@@ -216,6 +223,7 @@ def client_create(
         max_calls=max_calls,
         sip_digest=sip_digest,
         timezone=timezone_name,
+        country=country,
         sip_domain=(sip_domain.strip().lower() or default_host),
         schema_name=client_schema_name(brand, slug),
     )
@@ -225,6 +233,7 @@ def client_create(
         raise ValidationError({"name": "This brand already has a client with this name."})
     _full_clean(client, exclude=["schema_name"])
     _check_timezone(timezone_name)
+    _check_country(country)
     host = _check_host(domain or default_host)
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)
@@ -246,7 +255,7 @@ def client_update(
 ) -> Client:
     """Brand and god edit a client's contract; the client's operators edit its settings and theme."""
     if actor.role in (Role.GOD, Role.BRAND):
-        allowed = {"name", "kind", "max_calls", "sip_digest", "timezone", "primary_colour", "accent_colour"}
+        allowed = {"name", "kind", "max_calls", "sip_digest", "timezone", "country", "primary_colour", "accent_colour"}
     elif actor.role == Role.CLIENT and actor.client_id == client.pk:
         allowed = {"timezone", "primary_colour", "accent_colour"}
         if domain is not None:
@@ -255,7 +264,7 @@ def client_update(
         raise NotAllowed("Your role may not do this.")
     if set(fields) - allowed:
         raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
-    for name in ("name", "kind", "max_calls", "sip_digest", "timezone"):
+    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
         if name in fields:
             setattr(client, name, fields[name])
     if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
@@ -263,6 +272,7 @@ def client_update(
     _apply_theme(client, fields, logo, clear_logo)
     _full_clean(client, exclude=["schema_name"])
     _check_timezone(client.timezone)
+    _check_country(client.country)
     if domain is not None:
         domain = _check_host(domain, ignore=client)
         Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)

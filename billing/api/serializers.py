@@ -15,11 +15,18 @@ def money(**kwargs) -> serializers.DecimalField:
 
 
 class CarrierSerializer(serializers.ModelSerializer):
+    brand = ScopedRelatedField(
+        Brand,
+        required=False,
+        allow_null=True,
+        help_text="Whose carrier: null, the platform's (god only); a brand operator's carriers are its own.",
+    )
     deck = serializers.SerializerMethodField(help_text="The id of the carrier's cost deck.")
 
     class Meta:
         model = Carrier
-        fields = ["id", "name", "priority", "deck", "created_at"]
+        fields = ["id", "name", "brand", "priority", "enabled", "max_calls", "number_format", "country", "codecs",
+                  "deck", "created_at"]  # fmt: skip
         read_only_fields = ["created_at"]
         validators = []
         extra_kwargs = {"name": {"validators": []}}  # the service names a clash

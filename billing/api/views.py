@@ -30,9 +30,11 @@ from tenants.models import Role
 
 
 class CarrierViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    """The platform's carriers (god only): a call's cost comes from the first carrier, by priority,
-    whose deck has a rate for its number. Each carrier has one cost deck (`deck`), filled through
-    /rate-decks/<deck>/import/."""
+    """Carriers (SIP trunks): god's are the platform's (`brand` null) and sees every brand's; a brand
+    operator manages its own. A call's cost comes from the first carrier, by priority, whose deck has
+    a rate for its number. Each carrier has one cost deck (`deck`), filled through
+    /rate-decks/<deck>/import/, and its gateways at /gateways/. A carrier numbers come from cannot
+    be deleted (409)."""
 
     model = Carrier
     serializer_class = s.CarrierSerializer
@@ -52,9 +54,13 @@ class CarrierViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
         carrier = self.get_object()
         serializer = self.get_serializer(carrier, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        carrier = services.carrier_update(**self.service_kwargs(), carrier=carrier, **changed_fields(serializer))
+        fields = changed_fields(serializer)
+        if fields.pop("brand", carrier.brand) != carrier.brand:
+            raise ValidationError({"brand": "A carrier's brand cannot change."})
+        carrier = services.carrier_update(**self.service_kwargs(), carrier=carrier, **fields)
         return Response(self.get_serializer(carrier).data)
 
+    @extend_schema(responses={204: None, **error_answers(409)})
     def destroy(self, request, pk=None):
         services.carrier_delete(**self.service_kwargs(), carrier=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

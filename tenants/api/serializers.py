@@ -49,13 +49,18 @@ class ClientSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "max_calls",
             "sip_digest",
             "timezone",
+            "country",
             "status",
             "primary_colour",
             "accent_colour",
             "created_at",
         ]
         read_only_fields = ["status", "created_at"]
-        extra_kwargs = {"sip_domain": {"required": False}, "timezone": {"required": False}}
+        extra_kwargs = {
+            "sip_domain": {"required": False},
+            "timezone": {"required": False},
+            "country": {"required": False},
+        }
         validators = []  # uniqueness per brand is checked by client_create, naming the field
 
     def to_representation(self, client: Client) -> dict:

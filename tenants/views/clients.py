@@ -65,6 +65,7 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
                 max_calls=data["max_calls"],
                 sip_digest=data["sip_digest"],
                 timezone_name=data["timezone"],
+                country=data["country"] or "US",
                 domain=data["domain"],
                 sip_domain=data["sip_domain"],
             )

@@ -107,7 +107,7 @@ def test_plans_through_the_api(world, api, deck_factory):
     assert not PricingPlan.objects.filter(client=world.client_a1).exists()
 
 
-def test_carriers_are_gods(world, api):
+def test_platform_carriers_are_gods_brands_have_their_own(world, api):
     god = api(world.god)
     made = god.post("/api/v1/carriers/", {"name": "Wholesale", "priority": 5}, format="json")
     assert made.status_code == 201, made.content
@@ -118,8 +118,11 @@ def test_carriers_are_gods(world, api):
     assert god.get("/api/v1/rate-decks/", {"carrier": made.json()["id"]}).json()["count"] == 1
     brand = api(world.brand_a_op)
     assert brand.get("/api/v1/carriers/").json()["count"] == 0
-    assert brand.post("/api/v1/carriers/", {"name": "Mine"}, format="json").status_code == 403
     assert brand.get(f"/api/v1/rate-decks/{deck_id}/").status_code == 404, "a carrier's deck is the platform's"
+    mine = brand.post("/api/v1/carriers/", {"name": "Mine"}, format="json")
+    assert mine.status_code == 201 and mine.json()["brand"] == world.brand_a.pk, "a brand's own carrier"
+    assert brand.get(f"/api/v1/rate-decks/{mine.json()['deck']}/").status_code == 200
+    assert api(world.client_a1_op).post("/api/v1/carriers/", {"name": "Ours"}, format="json").status_code == 403
 
 
 def test_statements_and_unrated_through_the_api(world, api, priced, cdr_factory):

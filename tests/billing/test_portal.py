@@ -72,4 +72,5 @@ def test_god_manages_carriers(world, portal):
     assert made.status_code == 302
     page = http.get("/rating/carriers/").content.decode()
     assert "Wholesale" in page
-    assert portal(world.brand_a_op).get("/rating/carriers/").status_code == 404
+    assert "Wholesale" not in portal(world.brand_a_op).get("/rating/carriers/").content.decode()
+    assert portal(world.client_a1_op).get("/rating/carriers/").status_code == 404

@@ -116,6 +116,21 @@ def test_the_carrier_a_call_took_gives_its_cost_whatever_the_priorities(world, p
     assert unrated.reason == f"The carrier the call took ({cheap.pk}) has no rate for 33123456789."
 
 
+def test_a_brands_own_carrier_never_gives_another_brands_cost(world, priced, cdr_factory):
+    """Brand B's own carrier, cheapest and first by priority, gives the cost of brand B's calls only;
+    brand A's calls take the platform's carrier (and never see B's rates)."""
+    from billing.services import carrier_create, deck_import
+    from tests.billing.conftest import COST
+
+    own = carrier_create(actor=world.brand_b_op, name="B Own", priority=1)
+    deck_import(actor=world.brand_b_op, deck=own.decks.get(), data=COST.replace("0.0050", "0.0001").encode())
+    a_call = cdr_factory(world.client_a1, number="442071234567")
+    b_call = cdr_factory(world.client_b1, number="442071234567")
+    rate_new()
+    assert Rating.objects.get(cdr=a_call).carrier_id == priced["carrier"].pk
+    assert Rating.objects.get(cdr=b_call).carrier_id == own.pk
+
+
 def test_conference_minutes_at_the_plan_conference_rate(world, priced, cdr_factory):
     join = cdr_factory(world.client_a1, service="conference", direction="inbound", number="4242", seconds=125)
     other = cdr_factory(world.client_b1, service="conference", direction="inbound", number="4242", seconds=60)

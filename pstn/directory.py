@@ -123,3 +123,8 @@ def pstn_directory_changed() -> None:
             pipe.execute()
 
     transaction.on_commit(write)
+
+
+def pstn_announce() -> None:
+    """Routes or policies changed: after the commit, the engines drop what they cached of them."""
+    transaction.on_commit(lambda: get_redis().publish(rkey("sip:invalidate"), "pstn"))

@@ -8,8 +8,9 @@ import json
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
 from pstn.directory import GATEWAYS, did_key
-from pstn.models import Gateway, Number
+from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute
 from telephony.directory import sip_directory_sync
+from tests.waiting import wait_for
 
 
 def test_gateways_and_assigned_numbers_reach_redis_and_come_back_after_a_rebuild(
@@ -40,3 +41,18 @@ def test_gateways_and_assigned_numbers_reach_redis_and_come_back_after_a_rebuild
         carrier.save()
     assert not redis.exists(did_key(carrier.pk))
     assert carrier.pk not in {g["carrier"] for g in json.loads(redis.get(rkey(GATEWAYS)))}
+
+
+def test_a_change_to_a_route_or_a_policy_tells_the_engines(world, django_capture_on_commit_callbacks):
+    listener = get_redis().pubsub()
+    listener.subscribe(rkey("sip:invalidate"))
+    listener.get_message(timeout=1)  # the subscription's confirmation
+    with django_capture_on_commit_callbacks(execute=True):
+        route = OutboundRoute.objects.create(brand=world.brand_a, name="announced", pattern="49")
+    heard = wait_for(lambda: listener.get_message(timeout=0.2), "the announcement")
+    assert heard["data"] == b"pstn"
+    with django_capture_on_commit_callbacks(execute=True):
+        OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_international": True})
+    assert wait_for(lambda: listener.get_message(timeout=0.2), "the announcement")["data"] == b"pstn"
+    listener.close()
+    route.delete()

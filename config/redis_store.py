@@ -25,6 +25,19 @@ def rkey(*parts: object) -> str:
     return ":".join([settings.OCX_REDIS_PREFIX, *map(str, parts)])
 
 
+# Concurrent calls counted against a limit (a client's at the edge, a carrier's in the engine): a sorted
+# set of Call-IDs by the time they were counted, the ones older than a call can last dropped first.
+# KEYS[1] = the set; ARGV: now, max age (s), limit, Call-ID. 1 = counted (or already), 0 = full.
+CALL_LIMIT_SCRIPT = """
+local key, now, age, limit, callid = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - age)
+if redis.call('ZSCORE', key, callid) then return 1 end
+if redis.call('ZCARD', key) >= limit then return 0 end
+redis.call('ZADD', key, now, callid)
+redis.call('EXPIRE', key, age)
+return 1
+"""
+
 RESUBSCRIBE_FIRST, RESUBSCRIBE_LAST = 0.1, 1.0  # seconds between attempts to subscribe again, doubling
 
 

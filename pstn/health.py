@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from config.redis_store import CALL_LIMIT_SCRIPT
 from pstn.policy import _call, run_script
 
 ANSWERED, REFUSED, SERVER_ERROR, TIMEOUT = "answered", "refused", "error", "timeout"
@@ -112,16 +113,6 @@ redis.call('HSET', marks, 'trial', now)
 return 1
 """
 
-# The concurrent-call limit: the edge's CALL_LIMIT_SCRIPT (telephony/edge/proxy.py), per carrier.
-CALL_LIMIT_SCRIPT = """
-local key, now, age, limit, callid = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - age)
-if redis.call('ZSCORE', key, callid) then return 1 end
-if redis.call('ZCARD', key) >= limit then return 0 end
-redis.call('ZADD', key, now, callid)
-redis.call('EXPIRE', key, age)
-return 1
-"""
 
 SNAPSHOT_SCRIPT = """
 local out, window = {}, tonumber(ARGV[1])

@@ -37,6 +37,7 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from config.redis_store import CALL_LIMIT_SCRIPT
 from telephony import features
 from telephony.callindex import ringing_key, where_key
 from telephony.edge.digest import check_uri
@@ -56,17 +57,6 @@ FLOW = "ocxf"  # Record-Route parameter: where the phone side of the dialog is r
 CALL = "ocxc"  # Record-Route parameter: the client whose call limit counts this dialog
 IDENTITY = "X-Ocx-Auth"  # what the edge vouches for, on requests to engines (stripped from phones)
 DIALOG_FREE = {"ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"}
-
-# KEYS[1] = calls:<client>; ARGV: now, max age (s), limit, Call-ID. 1 = counted (or already), 0 = full.
-CALL_LIMIT_SCRIPT = """
-local key, now, age, limit, callid = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - age)
-if redis.call('ZSCORE', key, callid) then return 1 end
-if redis.call('ZCARD', key) >= limit then return 0 end
-redis.call('ZADD', key, now, callid)
-redis.call('EXPIRE', key, age)
-return 1
-"""
 
 
 def flow_token(transport: str, ip: str, port: int) -> str:

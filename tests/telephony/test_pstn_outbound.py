@@ -128,3 +128,31 @@ async def snapshot_of(carrier_ids):
         return await health.snapshot(client, settings.OCX_REDIS_PREFIX, carrier_ids)
     finally:
         await client.aclose()
+
+
+def test_a_carrier_that_refuses_our_credentials_is_passed_over_like_a_failing_one(world, lines, carriers, tmp_path):
+    caller, _, domain = lines
+    first, second = carriers
+    asking, port = sipp_gateway(tmp_path, "asking", "carrier_407.xml")
+
+    def create():
+        carrier = Carrier.objects.create(name=f"out-asking-{uuid.uuid4().hex[:6]}", brand=world.brand_a)
+        Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=port, username="trunk",
+                               password="wrong-one", realm="carrier.example",
+                               inbound_networks="192.0.2.2/32")  # fmt: skip
+        RouteCarrier.objects.create(route=OutboundRoute.objects.get(brand=world.brand_a, name="all"),
+                                    carrier=carrier, priority=0)  # fmt: skip
+        return carrier
+
+    carrier = committed(create)
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=15)  # 407 twice, then 503, then answered
+        caller.hangup("c1")
+        assert cdr_of(world, callee_number=E164).carrier_id == second.pk
+        figures = async_to_sync(snapshot_of)([carrier.pk, first.pk])
+        assert (figures[carrier.pk].calls, figures[first.pk].calls) == (1, 1)
+    finally:
+        asking.terminate()
+        asking.wait(5)
+        committed(carrier.delete)

@@ -253,7 +253,8 @@ class Outbound(Application):
                 call.resend_callee(again)
                 return True
         engine = call.engine
-        outcome = health.outcome_for(status)
+        # Credentials refused again are the carrier's (or our configuration's) trouble, not the far end's.
+        outcome = health.SERVER_ERROR if status in (401, 407) else health.outcome_for(status)
         log.info("call %s: carrier %s answered %s %s (%s)", call.uuid, self.choice.carrier_id, status, response.reason,
                  outcome)  # fmt: skip
         call.engine.background(health.record(engine.redis, engine.config.redis_prefix, self.choice.carrier_id,

@@ -57,3 +57,15 @@ class SipRuleForm(forms.Form):
         if actor.role != Role.GOD:
             self.fields["client"].required = True
             self.fields["client"].empty_label = None
+
+
+class ScheduleForm(forms.Form):
+    """Office hours as lines, holidays as dates (telephony/schedules.py); the service checks them all,
+    the name too, so every error shows at once."""
+
+    name = forms.CharField(max_length=60, required=False)
+    hours = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}),
+                            help_text="One line per days: mon-fri 09:00-12:30, 13:30-17:00. Days without a line "
+                            "are closed.")  # fmt: skip
+    holidays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
+                               help_text="Closed all day, one date a line: 2026-12-25 Christmas")  # fmt: skip

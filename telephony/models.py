@@ -48,3 +48,27 @@ class Extension(models.Model):
 
     def __str__(self) -> str:
         return f"{self.number} {self.display_name}"
+
+
+class ScheduleQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's schedules are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class Schedule(models.Model):
+    """A client's office hours and holidays (telephony/schedules.py says how they are written), in the
+    client's time zone; numbers point at one to go elsewhere while it says closed."""
+
+    name = models.CharField(max_length=60, unique=True)
+    hours = models.TextField(blank=True, help_text="Lines such as: mon-fri 09:00-12:30, 13:30-17:00")
+    holidays = models.TextField(blank=True, help_text="Closed dates, one a line: 2026-12-25 Christmas")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ScheduleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -10,8 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from pstn.directory import pstn_announce
 from telephony.directory import sip_directory_drop_line, sip_directory_put_line
-from telephony.models import Extension
+from telephony.models import Extension, Schedule
+from telephony.schedules import parse_holidays, parse_hours
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.events import CLOSE_SIGNED_OUT, group_for_sockets_of_user, sockets_close
@@ -207,3 +209,60 @@ def sip_rule_delete(*, actor: User, rule) -> None:
     client = rule.client
     rule.delete()
     sip_directory_put_rules(client)
+
+
+# Schedules: office hours and holidays (telephony/schedules.py) -------------------------------------
+
+SCHEDULE_FIELDS = ("name", "hours", "holidays")
+
+
+@transaction.atomic
+def schedule_save(*, actor: User, client: Client, schedule: Schedule | None = None, **fields) -> Schedule:
+    """Create (schedule None) or change a schedule; every bad line of the hours or holidays is a
+    field error. The engines read the client's numbers and schedules again."""
+    _require_operator(actor, client)
+    refused = set(fields) - set(SCHEDULE_FIELDS)
+    if refused:
+        raise ValidationError({name: "Unknown field." for name in refused})
+    bad = {name: "Must not contain NUL characters." for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+    if bad:
+        raise ValidationError(bad)
+    with tenant_context(client):
+        schedule = schedule or Schedule()
+        for name, value in fields.items():
+            setattr(schedule, name, value.strip() if isinstance(value, str) else value)
+        errors = {}
+        for check in (lambda: parse_hours(schedule.hours), lambda: parse_holidays(schedule.holidays)):
+            try:
+                check()
+            except ValidationError as error:
+                errors.update(error.message_dict)
+        try:
+            schedule.full_clean(validate_unique=False)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+        if Schedule.objects.filter(name=schedule.name).exclude(pk=schedule.pk).exists():
+            errors["name"] = [f"A schedule named {schedule.name} exists already."]
+        if errors:
+            raise ValidationError(errors)
+        created = schedule.pk is None
+        schedule.save()
+        audit(actor, "schedule.create" if created else "schedule.update", schedule, client=client,
+              fields=sorted(fields))  # fmt: skip
+    pstn_announce()
+    return schedule
+
+
+@transaction.atomic
+def schedule_delete(*, actor: User, client: Client, schedule: Schedule) -> None:
+    """Remove a schedule no number uses."""
+    _require_operator(actor, client)
+    from pstn.models import Number
+
+    users = list(Number.objects.filter(client=client, schedule=schedule.pk).values_list("e164", flat=True)[:5])
+    if users:
+        raise ValidationError({"schedule": f"Numbers use it: {', '.join(users)}. Point them elsewhere first."})
+    with tenant_context(client):
+        audit(actor, "schedule.delete", schedule, client=client, name=schedule.name)
+        schedule.delete()
+    pstn_announce()

@@ -14,6 +14,10 @@ urlpatterns = [
     path("users/<int:pk>/unlock/", views.user_unlock, name="user_unlock"),
     path("calls/", views.call_list, name="call_list"),
     path("calls/<uuid:call_uuid>/<str:action>/", views.call_action, name="call_action"),
+    path("schedules/", views.schedule_list, name="schedule_list"),
+    path("schedules/new/", views.schedule_edit, name="schedule_create"),
+    path("schedules/<int:pk>/", views.schedule_edit, name="schedule_edit"),
+    path("schedules/<int:pk>/delete/", views.schedule_delete, name="schedule_delete"),
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
 ]

@@ -25,8 +25,8 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.forms import SecretResetForm, SipRuleForm, UserCreateForm, UserForm
-from telephony.models import Extension
+from telephony.forms import ScheduleForm, SecretResetForm, SipRuleForm, UserCreateForm, UserForm
+from telephony.models import Extension, Schedule
 from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials, supervisions_seen_by
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
@@ -331,3 +331,46 @@ def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
     else:
         messages.success(request, f"The call {cdr.caller_number} → {cdr.callee_number} {done}.")
     return redirect("call_list")
+
+
+# Schedules: office hours and holidays that numbers follow --------------------------------------------
+
+
+@role_required(Role.CLIENT)
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    context = {"title": "Schedules", **paginated(request, Schedule.objects.restrict(request.user), ["name"])}
+    return render(request, "telephony/schedule_list.html", context)
+
+
+@role_required(Role.CLIENT)
+def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    schedule = Schedule.objects.get_for(request.user, pk=pk) if pk is not None else None
+    initial = {"name": schedule.name, "hours": schedule.hours, "holidays": schedule.holidays} if schedule else None
+    form = ScheduleForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            saved = services.schedule_save(actor=request.user, client=own_client(request), schedule=schedule,
+                                           **form.cleaned_data)  # fmt: skip
+        if call.ok:
+            messages.success(request, f"Schedule {saved.name} saved.")
+            return redirect("schedule_list")
+    context = {"title": f"Schedule {schedule.name}" if schedule else "New schedule", "form": form,
+               "submit": "Save schedule", "cancel_url": reverse("schedule_list"),
+               "intro": "When the company is open, in its time zone. A number that follows this schedule "
+                        "rings its closed destination the rest of the time."}  # fmt: skip
+    return render(request, "telephony/schedule_form.html", context)
+
+
+@role_required(Role.CLIENT)
+def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    schedule = Schedule.objects.get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: services.schedule_delete(actor=request.user, client=own_client(request), schedule=schedule),
+        title=f"Delete schedule {schedule.name}",
+        question=f"Delete the schedule {schedule.name}?",
+        submit="Delete schedule",
+        done=f"Schedule {schedule.name} deleted.",
+        done_url=reverse("schedule_list"),
+        back_url=reverse("schedule_edit", args=[pk]),
+    )

@@ -12,11 +12,13 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django_tenants.utils import schema_context
 
 from billing.models import Carrier
 from pstn.models import Number, OutboundPolicy
 from pstn.services.common import _brand_scope, _changes, _clean, _no_nul, _require, _usable
 from telephony import destinations
+from telephony.models import Schedule
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Brand, Client, Role, User
@@ -223,6 +225,10 @@ def _route_fields(number: Number, fields: dict) -> None:
             raise ValidationError({"schedule": "Use a schedule's id (a whole number above 0), or nothing."})
     if schedule and not closed[0]:
         raise ValidationError({"closed_kind": "Say where calls go when the schedule says closed."})
+    if schedule:
+        with schema_context(client.schema_name):
+            if not Schedule.objects.filter(pk=schedule).exists():
+                raise ValidationError({"schedule": "The company has no such schedule."})
     number.destination_kind, number.destination_target = kind, target
     number.closed_kind, number.closed_target = closed
     number.schedule = schedule

@@ -3,7 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from records.models import Cdr
-from telephony.models import Extension
+from telephony.models import Extension, Schedule
 from telephony.selectors import supervisions_seen_by
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable
 from tenants.signin import signin_locks
@@ -190,3 +190,15 @@ class OriginateSerializer(serializers.Serializer):
     line = serializers.RegexField(
         r"^[0-9]{2,4}$", required=False, help_text="The extension whose phones ring first (operators only)."
     )
+
+
+class ScheduleSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    """Office hours as lines (`mon-fri 09:00-12:30, 13:30-17:00`), holidays as dates a line; checked by
+    the service, which names every bad line."""
+
+    class Meta:
+        model = Schedule
+        fields = ["id", "name", "hours", "holidays", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        # (the name's uniqueness too: the service answers every field's error at once)
+        extra_kwargs = {"hours": {"required": False}, "holidays": {"required": False}, "name": {"validators": []}}

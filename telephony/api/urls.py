@@ -6,6 +6,7 @@ from telephony.api import views
 router = SimpleRouter(trailing_slash="/?")
 router.register("users", views.UserViewSet, basename="user")
 router.register("calls", views.CallViewSet, basename="call")
+router.register("schedules", views.ScheduleViewSet, basename="schedule")
 
 urlpatterns = [
     path("me/sip/", views.MySipView.as_view(), name="me-sip"),

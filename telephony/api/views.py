@@ -25,7 +25,7 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.models import Extension
+from telephony.models import Extension, Schedule
 from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.schema import error_answers
@@ -260,3 +260,40 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def resume(self, request, pk=None):
         call_resume(actor=request.user, cdr=self.get_object())
         return Response({"detail": "Resumed."})
+
+
+class ScheduleViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The client's office hours and holidays, which its numbers may follow (its operators only)."""
+
+    model = Schedule
+    serializer_class = s.ScheduleSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+
+    def get_queryset(self):
+        if self.request.tenant is None:
+            return Schedule.objects.none()
+        return super().get_queryset()
+
+    def create(self, request):
+        if request.tenant is None:
+            raise Http404
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        schedule = services.schedule_save(actor=request.user, client=request.tenant, **serializer.validated_data)
+        return Response(self.get_serializer(schedule).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None):
+        schedule = self.get_object()
+        serializer = self.get_serializer(schedule, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        schedule = services.schedule_save(actor=request.user, client=request.tenant, schedule=schedule,
+                                          **changed_fields(serializer))  # fmt: skip
+        return Response(self.get_serializer(schedule).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk)
+
+    def destroy(self, request, pk=None):
+        services.schedule_delete(actor=request.user, client=request.tenant, schedule=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -119,15 +119,20 @@ def test_a_client_operator_points_its_number_at_a_destination(world, api, pstn):
     )
     assert "destination_kind" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"destination_kind": "moon"}))
     assert "schedule" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"schedule": 0}))
-    assert "closed_kind" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"schedule": 3}))
+    office = http.post("/api/v1/schedules/", {"name": "Office", "hours": "mon-fri 09:00-17:00"}).json()["id"]
+    assert "schedule" in _fields(
+        http.patch(f"/api/v1/numbers/{number.pk}/", {"schedule": office + 1000, "closed_kind": "hangup"})
+    )  # none such
+    assert "closed_kind" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"schedule": office}))
     # What only the brand changes is refused, naming the field.
     assert "monthly_price" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"monthly_price": "0"}))
     assert "client" in _fields(http.patch(f"/api/v1/numbers/{number.pk}/", {"client": None}, format="json"))
-    answer = http.patch(f"/api/v1/numbers/{number.pk}/", {"destination_kind": "user", "destination_target": "102",
-                        "schedule": 3, "closed_kind": "hangup", "closed_target": "closed"}, format="json")  # fmt: skip
+    routed = {"destination_kind": "user", "destination_target": "102", "schedule": office, "closed_kind": "hangup",
+              "closed_target": "closed"}  # fmt: skip
+    answer = http.patch(f"/api/v1/numbers/{number.pk}/", routed, format="json")
     assert answer.status_code == 200, answer.content
     number.refresh_from_db()
-    assert (number.destination_kind, number.destination_target, number.schedule) == ("user", "102", 3)
+    assert (number.destination_kind, number.destination_target, number.schedule) == ("user", "102", office)
     assert AuditEvent.objects.filter(action="number.update", client=world.client_a1).exists()
     # In the client's own country the number reads nationally.
     world.client_a1.country = "GB"

@@ -113,3 +113,34 @@ def test_nobody_else_reaches_a_number_without_digest_and_a_carrier_reaches_only_
     finally:
         agent.close()
         stranger.close()
+
+
+def test_while_its_schedule_says_closed_a_number_rings_its_closed_destination(world, lines, third, edge, carrier):
+    from django_tenants.utils import tenant_context
+
+    from telephony.models import Schedule
+
+    def closed_schedule():
+        with tenant_context(world.client_a1):
+            schedule = Schedule.objects.create(name=f"never-{uuid.uuid4().hex[:6]}", hours="")  # no hours: closed
+        Number.objects.filter(e164=DID).update(schedule=schedule.pk, closed_kind="user", closed_target="103")
+        return schedule
+
+    schedule = committed(closed_schedule)
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    try:
+        known_as_carrier(agent)
+        invite(agent, DID)
+        label = third.wait_incoming(timeout=10)["call"]  # 103, not 102
+        third.wait_call_state(label, "confirmed")
+        third.hangup(label)
+    finally:
+        agent.close()
+
+        def remove():
+            with tenant_context(world.client_a1):
+                Schedule.objects.filter(pk=schedule.pk).delete()
+
+        committed(remove)
+    cdr = cdr_of(world, callee_number="103")
+    assert (cdr.direction, cdr.carrier_id, cdr.caller_number) == (Cdr.Direction.INBOUND, carrier.pk, CALLER)

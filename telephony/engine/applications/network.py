@@ -8,6 +8,7 @@ the carrier.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ipaddress
 import json
 import logging
@@ -16,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import phonenumbers
+from django.core.exceptions import ValidationError
 
 from pstn import health, numbering, policy, routing
 from pstn.models import Number
@@ -26,7 +28,10 @@ from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, on_invalidate, section
 from telephony.engine.states import State
+from telephony.models import Schedule
+from telephony.schedules import Hours, hours_of
 from telephony.sip.digest import Credentials, authorize
+from tenants.dates import zone_named
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +41,46 @@ class NumberInfo:
     e164: str
     kind: str
     target: str
+    schedule: int | None = None  # while it says closed, calls go to the closed destination
+    closed_kind: str = ""
+    closed_target: str = ""
+
+
+@dataclass(frozen=True)
+class Numbers:
+    """A client's numbers as its dial plan keeps them, with the schedules they follow and its zone."""
+
+    by_e164: dict[str, NumberInfo]
+    schedules: dict[int, Hours]
+    zone: dt.tzinfo
 
 
 @section("numbers")
-def load_numbers(client) -> dict[str, NumberInfo]:
-    """The client's numbers and where each goes (public schema rows, read with the dial plan)."""
-    rows = Number.objects.filter(client_id=client.pk).values_list("e164", "destination_kind", "destination_target")
-    return {e164: NumberInfo(e164, kind, target) for e164, kind, target in rows}
+def load_numbers(client) -> Numbers:
+    """The client's numbers and where each goes (public schema rows, read with the dial plan), and its
+    schedules (a schedule written wrong, which the services refuse, is taken as always open)."""
+    rows = Number.objects.filter(client_id=client.pk).values_list(
+        "e164", "destination_kind", "destination_target", "schedule", "closed_kind", "closed_target"
+    )
+    schedules = {}
+    for pk, hours, holidays in Schedule.objects.values_list("pk", "hours", "holidays"):
+        try:
+            schedules[pk] = hours_of(hours, holidays)
+        except ValidationError:
+            log.warning("schedule %s of client %s cannot be read: taken as always open", pk, client.pk)
+    return Numbers({row[0]: NumberInfo(*row) for row in rows}, schedules, zone_named(client.timezone))
 
 
-def numbers_of(plan: ClientPlan) -> dict[str, NumberInfo]:
-    return plan.sections.get("numbers") or {}
+def numbers_of(plan: ClientPlan) -> Numbers:
+    return plan.sections.get("numbers") or Numbers({}, {}, dt.UTC)
+
+
+def where_now(number: NumberInfo, numbers: Numbers) -> tuple[str, str]:
+    """Where a call to the number goes now: its destination, or its closed one while its schedule says closed."""
+    hours = numbers.schedules.get(number.schedule) if number.schedule else None
+    if hours is not None and number.closed_kind and not hours.is_open(dt.datetime.now(dt.UTC), numbers.zone):
+        return number.closed_kind, number.closed_target
+    return number.kind, number.target
 
 
 def shown(e164: str, country: str) -> str:
@@ -70,11 +104,12 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
     country = plan.country or facts.get("country", "US")
     caller = Party(caller_e164 or "anonymous", shown(caller_e164, country) if caller_e164 else "Anonymous")
     incoming = Incoming(plan, 0, caller, incoming.dialled, incoming.offer, network=facts)
-    number = numbers_of(plan).get(incoming.dialled)
+    numbers = numbers_of(plan)
+    number = numbers.by_e164.get(incoming.dialled)
     if number is None or not number.kind:
         call.refuse(incoming, 404, "Not In Service")
         return
-    await destinations.run(call, number.kind, number.target, incoming)
+    await destinations.run(call, *where_now(number, numbers), incoming)
 
 
 # Calls to the phone network ---------------------------------------------------------------------------

@@ -37,6 +37,13 @@ def did_key(carrier_id: int) -> str:
     return rkey("pstn:did", carrier_id)
 
 
+NARROWEST = {4: 16, 6: 48}  # a carrier's network is at most a /16 (IPv4) or a /48 (IPv6): never the internet
+
+
+def too_broad(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return network.prefixlen < NARROWEST[network.version]
+
+
 def networks_of(gateway: Gateway) -> list[str]:
     """The networks a gateway's calls may come from: its own lines, else its host's address."""
     found = []
@@ -44,9 +51,14 @@ def networks_of(gateway: Gateway) -> list[str]:
         line = line.strip()
         if line:
             try:
-                found.append(str(ipaddress.ip_network(line, strict=False)))
+                network = ipaddress.ip_network(line, strict=False)
             except ValueError:
                 log.warning("gateway %s: %r is not a network", gateway.pk, line)
+                continue
+            if too_broad(network):  # (the services refuse it; rows written otherwise are not trusted)
+                log.warning("gateway %s: %s is too broad to trust", gateway.pk, network)
+                continue
+            found.append(str(network))
     if not found:
         try:
             found.append(str(ipaddress.ip_network(socket.gethostbyname(gateway.host))))

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from billing.models import Carrier
+from pstn.directory import NARROWEST, too_broad
 from pstn.models import Gateway
 from pstn.services.common import _brand_scope, _changes, _clean, _no_nul, _require
 from tenants.audit import audit
@@ -30,9 +31,15 @@ def parse_networks(text: str) -> str:
     networks, errors = [], []
     for number, line in enumerate(lines, start=1):
         try:
-            networks.append(str(ipaddress.ip_network(line, strict=False)))
+            network = ipaddress.ip_network(line, strict=False)
         except ValueError:
             errors.append(f"Line {number}: {line[:60]} is not an IP address or network (such as 192.0.2.0/24).")
+            continue
+        if too_broad(network):
+            errors.append(f"Line {number}: {network} is too broad: a carrier's network is at most a "
+                          f"/{NARROWEST[network.version]}.")  # fmt: skip
+            continue
+        networks.append(str(network))
     if errors:
         raise ValidationError({"inbound_networks": errors})
     return "\n".join(networks)

@@ -101,9 +101,10 @@ class FastRedis:
 
     @staticmethod
     def _send(protocol: _Protocol, args: tuple) -> asyncio.Future:
+        data = encode(args)  # first: a command that cannot be written must not leave a reply waiting for it
         future = asyncio.get_running_loop().create_future()
         protocol.waiting.append(future)
-        protocol.write(encode(args))
+        protocol.write(data)
         return future
 
     async def call(self, *args):

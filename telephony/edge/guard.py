@@ -61,6 +61,7 @@ class Guard:
         self._window_start = time.monotonic()
         self._counts: dict[str, int] = {}
         self.dropped = 0
+        self.carrier = lambda ip: False  # whether an address is a carrier gateway's (trusted like OCX_SIP_TRUSTED)
         self.global_allow: list = []  # networks; when any, the edge answers only these
         self.global_deny: list = []
         self._acl_verdicts: dict[str, bool] = {}  # ip -> allowed by the global rules
@@ -87,7 +88,7 @@ class Guard:
             self._window_start, self._counts = now, {}
         count = self._counts.get(ip, 0) + 1
         self._counts[ip] = count
-        if count > self.config.flood_limit and not self.config.is_trusted(ip):
+        if count > self.config.flood_limit and not self.config.is_trusted(ip) and not self.carrier(ip):
             self.ban_ip(ip, self.config.flood_ban)
             self.dropped += 1
             return False

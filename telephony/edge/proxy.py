@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -57,6 +58,8 @@ FLOW = "ocxf"  # Record-Route parameter: where the phone side of the dialog is r
 CALL = "ocxc"  # Record-Route parameter: the client whose call limit counts this dialog
 IDENTITY = "X-Ocx-Auth"  # what the edge vouches for, on requests to engines (stripped from phones)
 DIALOG_FREE = {"ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"}
+NUMBER_LIKE = re.compile(r"\+?[0-9]{1,20}")  # how a carrier may write one of the platform's numbers
+CALLER_UNSAFE = re.compile(r"[^0-9A-Za-z+*#._-]")
 
 
 def flow_token(transport: str, ip: str, port: int) -> str:
@@ -300,7 +303,7 @@ class Proxy:
         request, source = tx.request, tx.source
         if request.to_tag is not None or self.edge.engines.is_engine(source.ip, source.port):
             return None
-        if request.method == "INVITE" and self.edge.carriers.match(source.ip) is not None:
+        if self.carrier_call(tx) is not None:
             return None  # a carrier's call: its number is checked in route()
         realm = request.name_addr("From").uri.host
         params = self.edge.registrar.credentials(tx, realm, "Proxy-Authorization")
@@ -316,10 +319,8 @@ class Proxy:
         from_engine = self.edge.engines.is_engine(source.ip, source.port)
         if not from_engine:
             request.headers.remove_prefix("X-Ocx-")
-        if not from_engine and request.to_tag is None and request.method == "INVITE":
-            carrier = self.edge.carriers.match(source.ip)
-            if carrier is not None:
-                return await self.from_carrier(tx, carrier)
+        if not from_engine and (carrier := self.carrier_call(tx)) is not None:
+            return await self.from_carrier(tx, carrier)
         if not from_engine and request.to_tag is None:
             realm = request.name_addr("From").uri.host
             if self.edge.registrar.credentials(tx, realm, "Proxy-Authorization") is None:  # realm was not cached
@@ -386,15 +387,25 @@ class Proxy:
 
     # Carriers to engines ---------------------------------------------------------------------------
 
+    def carrier_call(self, tx: ServerTx) -> dict | None:
+        """The carrier gateway a new INVITE comes from, when it is a carrier's call: from one of its
+        networks and without credentials (a phone that shares a carrier's address authenticates)."""
+        request = tx.request
+        if request.method != "INVITE" or request.to_tag is not None or "Proxy-Authorization" in request.headers:
+            return None
+        return self.edge.carriers.match(tx.source.ip)
+
     async def from_carrier(self, tx: ServerTx, carrier: dict) -> Response | None:
         """A carrier's INVITE: for a number the platform has at that carrier (else 404: no relay), of a
         client that is active and under its call limit; it goes to an engine with the number and the
         carrier in the edge's identity header, no digest asked."""
-        request, source = tx.request, tx.source
+        request = tx.request
         try:
             dialled = parse_uri(request.uri).user_unescaped or ""
         except SipError:
             return tx.response(416)
+        if not NUMBER_LIKE.fullmatch(dialled):  # (never sent to Redis: a number the carrier could write)
+            return tx.response(404, "No Such Number")
         number = await self.edge.carriers.number(carrier, dialled)
         if number is None:
             return tx.response(404, "No Such Number")
@@ -404,11 +415,21 @@ class Proxy:
         if not await self.take_call(domain["client"], request.call_id, domain["max_calls"]):
             return tx.response(486, "Busy Here")  # the client's limit of concurrent calls
         counted = (domain["client"], request.call_id)
+        try:
+            return await self._carrier_to_engine(tx, carrier, number, domain, counted)
+        except BaseException:
+            self.release_call(*counted)  # whatever went wrong, the client's slot is not held by it
+            raise
+
+    async def _carrier_to_engine(self, tx: ServerTx, carrier: dict, number: dict, domain: dict,
+                                 counted: tuple) -> Response | None:  # fmt: skip
+        request, source = tx.request, tx.source
         engines = await self.engines_for(domain["client"], request, "")
         if not engines or self.was_cancelled(tx):
             self.release_call(*counted)
             return tx.response(487) if engines else tx.response(503, headers=[("Retry-After", "5")])
-        caller = request.name_addr("From").uri.user_unescaped or ""
+        # What the carrier says the caller is goes into our own header: only the characters a number has.
+        caller = CALLER_UNSAFE.sub("", request.name_addr("From").uri.user_unescaped or "")[:32] or "anonymous"
         request.headers.add(IDENTITY, f"client={domain['client']};brand={domain['brand']};carrier={carrier['carrier']};"
                                       f"did={number['e164']};from={caller};format={carrier['format']};"
                                       f"country={carrier['country']}")  # fmt: skip

@@ -87,6 +87,7 @@ class Edge:
         self.engines = EngineRegistry(fast, config.redis_prefix)
         self.carriers = CarrierTable(fast, config.redis_prefix)  # carriers' networks and the numbers they bring
         self.directory.on_pstn = self.carriers.changed
+        self.guard.carrier = lambda ip: self.carriers.match(ip) is not None  # a carrier's traffic is no flood
         self.trunks = GatewayKeeper(self, config.gateway_ping)  # pings carrier gateways, registers where asked
         self.engines.on_change = lambda: self.background(self.publish_status())  # who we send calls to, at once
         self.proxy = Proxy(self)

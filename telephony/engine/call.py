@@ -100,8 +100,11 @@ class Placed:
 
 
 def _identity(request: Request) -> dict[str, str]:
+    """What the edge vouches for (X-Ocx-Auth); nothing when a field comes twice (not the edge's own)."""
     value = request.headers.get("X-Ocx-Auth") or ""
-    return dict(part.split("=", 1) for part in value.split(";") if "=" in part)
+    pairs = [part.split("=", 1) for part in value.split(";") if "=" in part]
+    fields = dict(pairs)
+    return fields if len(fields) == len(pairs) else {}
 
 
 def _now() -> dt.datetime:

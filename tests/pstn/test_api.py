@@ -27,12 +27,12 @@ def test_a_brand_adds_its_carrier_and_gateway_password_never_shown(world, api, p
     assert http.get(f"/api/v1/rate-decks/{carrier['deck']}/").status_code == 200
     gateway = {"carrier": carrier["id"], "name": "primary", "host": "sip.carrier.example", "transport": "tls",
                "register": True, "username": "acct", "password": "s3cret",
-               "inbound_networks": "198.51.100.7\n2001:db8::/32\n203.0.113.9/24"}  # fmt: skip
+               "inbound_networks": "198.51.100.7\n2001:db8::/48\n203.0.113.9/24"}  # fmt: skip
     answer = http.post("/api/v1/gateways/", gateway, format="json")
     assert answer.status_code == 201, answer.content
     body = answer.json()
     assert "password" not in body and body["password_set"] is True
-    assert body["inbound_networks"] == "198.51.100.7/32\n2001:db8::/32\n203.0.113.0/24"
+    assert body["inbound_networks"] == "198.51.100.7/32\n2001:db8::/48\n203.0.113.0/24"
     assert "s3cret" not in http.get(f"/api/v1/gateways/{body['id']}/").content.decode()
     # A PATCH without a password keeps it.
     assert http.patch(f"/api/v1/gateways/{body['id']}/", {"port": 5061}, format="json").status_code == 200

@@ -181,15 +181,17 @@ async def to_external(call: Call, target: str, incoming: Incoming) -> None:
     if dialled is None:
         call.refuse(incoming, 404, "Not In Service")
         return
-    await place_out(call, incoming, dialled, forwarded=True)
+    await place_out(call, incoming, dialled)
 
 
-async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool = False) -> None:
+async def place_out(call: Call, incoming: Incoming, dialled) -> None:
     plan, engine = incoming.plan, call.engine
     rules: policy.Policy = plan.sections.get("outbound") or policy.Policy()
     caller = incoming.caller or Party("", "")
     emergency = dialled.kind == "emergency"
-    shown = policy.caller_id(rules, [caller.number] if caller.number.startswith("+") else [])
+    # (a call from the network forwarded out shows the client's number, never the outside caller's)
+    own = [caller.number] if incoming.network is None and caller.number.startswith("+") else []
+    shown = policy.caller_id(rules, own)
     route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller,
                   callee=Party(dialled.e164 or dialled.dialled, ""))  # fmt: skip
     call.record_as(direction=Cdr.Direction.OUTBOUND)
@@ -197,13 +199,15 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
     if call.state == State.ENDED:  # cancelled meanwhile: the record opened now is closed now
         call.write_close({})
         return
-    refusal = None if forwarded else policy.refusal(rules, dialled)
+    # The policy and the spending guard hold for a forwarding too: a number pointed abroad is still the
+    # client's call abroad (and the way toll fraud would go).
+    refusal = policy.refusal(rules, dialled)
     if refusal is not None:
         call.end_before_answer(*refusal)
         return
     redis, prefix = engine.redis, engine.config.redis_prefix
     international = dialled.kind == "international"
-    if international and not forwarded and not await policy.admit_international(redis, prefix, plan.client, rules):
+    if international and not await policy.admit_international(redis, prefix, plan.client, rules):
         call.end_before_answer(403, "International Calls Limit Reached")
         return
     router = await router_of(call, plan.brand)
@@ -212,9 +216,11 @@ async def place_out(call: Call, incoming: Incoming, dialled, *, forwarded: bool 
     if not choices:
         call.end_before_answer(503, "No Carrier Available")
         return
+    if not await call.open_media(incoming.offer):
+        return
     out = Outbound(call, route, choices, shown, limits={} if emergency else router.limits(),
                    international=international, emergency=emergency)  # fmt: skip
-    await out.next_carrier(incoming.offer, first=True)
+    await out.next_carrier()
 
 
 class Outbound(Application):
@@ -238,7 +244,7 @@ class Outbound(Application):
         call.placing = self
         call.attach(self)
 
-    async def next_carrier(self, offer=None, *, first: bool = False) -> bool:
+    async def next_carrier(self) -> bool:
         """Place the leg at the next gateway of this carrier, else at the next carrier that takes the
         call (its limit); False when none is left (the call was refused)."""
         call = self.call
@@ -264,8 +270,6 @@ class Outbound(Application):
             return await self.next_carrier()
         target = f"sip:{self.choice.number}@{address}:{gateway.port or 5060}"
         self.challenged, self.sent_at, self.pdd = False, time.monotonic(), None
-        if first and not await call.open_media(offer):
-            return False
         if self.caller_id:
             identity = f'"{self.route.caller.name}" <sip:{self.caller_id}@{self.route.domain}>'
             headers = [("P-Asserted-Identity", f"<sip:{self.caller_id}@{self.route.domain}>")]

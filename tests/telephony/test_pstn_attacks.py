@@ -10,9 +10,11 @@ import uuid
 import pytest
 
 from billing.models import Carrier
-from pstn.models import Gateway, Number
+from config.redis_store import get_redis, rkey
+from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
-from tests.telephony.sipclient import SipClient
+from tests.telephony.conftest import EDGE_ENV, cdr_of
+from tests.telephony.sipclient import SipClient, reply_to
 from tests.telephony.test_pstn_inbound import CALLER, final, invite, known_as_carrier
 from tests.waiting import committed, wait_for
 
@@ -42,6 +44,17 @@ def numbers(world, edge, engine):
         made.delete()
 
     committed(remove)
+
+
+def final_of(agent: SipClient, call_id: str, timeout: float) -> int:
+    """The status of the final answer to the INVITE of `call_id` (0: none within `timeout`); the edge
+    repeats its earlier non-2xx answers (never ACKed here) meanwhile."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        answer = agent.receive(timeout=left)
+        if answer is not None and answer.status >= 200 and answer.get("Call-ID") == call_id:
+            return answer.status
+    return 0
 
 
 def records_since(started: float, **match) -> list[tuple]:
@@ -82,3 +95,144 @@ def test_a_carriers_from_user_cannot_make_its_call_a_users_outbound_call(world, 
         assert not records_since(started, direction=Cdr.Direction.OUTBOUND), "a carrier's call went out as a user's"
     finally:
         agent.close()
+
+
+FLOODED = "127.0.0.3"  # the carrier's gateway of the flood test (no other test sends from it)
+
+
+def test_a_flood_with_a_carriers_source_address_does_not_cut_the_carrier_off(world, edge, engine):
+    """FAILS: the edge's flood guard bans any source address past OCX_SIP_FLOOD_LIMIT packets a window, a
+    carrier's gateway too (its networks are not trusted): anyone who sends UDP with the gateway's address
+    as source (or a carrier busier than ~25 calls/s) bans it for OCX_SIP_FLOOD_BAN seconds, on every edge,
+    and every call from it (and every answer it gives to outbound calls) is dropped meanwhile."""
+
+    def create():
+        made = Carrier.objects.create(name=f"flooded-{uuid.uuid4().hex[:6]}", country="DE")
+        Gateway.objects.create(carrier=made, name="gw", host=FLOODED, inbound_networks=f"{FLOODED}/32")
+        Number.objects.create(brand=world.brand_a, e164=DID, carrier=made, client=world.client_a1,
+                              destination_kind="hangup", destination_target="")  # fmt: skip
+        return made
+
+    made = committed(create)
+    agent = SipClient(edge.address, CALLER, "carrier.example", bind_ip=FLOODED)
+    try:
+        wait_for(lambda: invite(agent, "+4930000000") and final(agent) == 404, "the edge knows the carrier", 10)
+        for _ in range(int(EDGE_ENV["OCX_SIP_FLOOD_LIMIT"]) + 1):  # a burst of junk with the gateway's address
+            agent.send_raw(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n")
+        while agent.receive(timeout=0.3) is not None:  # (the edge's answers to the burst, if any)
+            pass
+        call = invite(agent, DID)  # the carrier's next real call
+        assert final_of(agent, call.call_id, timeout=5) == 480, (
+            "the carrier's call got no answer: its gateway is banned"
+        )
+    finally:
+        agent.close()
+        redis = get_redis()
+        redis.delete(rkey("ban:ip", FLOODED))
+        redis.publish(rkey("sip:bans"), f"release ip {FLOODED}")
+
+        def remove():
+            Number.objects.filter(carrier=made).delete()
+            made.delete()
+
+        committed(remove)
+
+
+# A careless carrier on the way out ----------------------------------------------------------------------
+
+NUMBER, E164 = "6502530000", "+16502530000"  # as a user in the US dials it, and in E.164
+
+
+@pytest.fixture
+def gateway(world):
+    """Brand A's only route to one carrier whose gateway (with credentials, for a 401) is a raw UDP
+    client of the test: it answers what each test scripts."""
+    agent = SipClient(("127.0.0.1", 9), "gateway", "carrier.example")
+
+    def create():
+        carrier = Carrier.objects.create(name=f"careless-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US")
+        Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=agent.port, username="trunk",
+                               password="secret", realm="carrier.example", inbound_networks="192.0.2.2/32")  # fmt: skip
+        route = OutboundRoute.objects.create(brand=world.brand_a, name="careless", pattern="", position=1)
+        RouteCarrier.objects.create(route=route, carrier=carrier, priority=1)
+        OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_national": True})
+        return carrier, route
+
+    carrier, route = committed(create)
+    yield agent
+    agent.close()
+
+    def remove():
+        route.delete()
+        OutboundPolicy.objects.filter(client=world.client_a1).delete()
+        carrier.delete()
+
+    committed(remove)
+
+
+def answer(agent: SipClient, request, edge, status: int, reason: str, **more) -> None:
+    agent.send_to(reply_to(request, status, reason, to_tag="gw1", **more), edge.address)
+
+
+def closed_record(world):
+    return cdr_of(world, timeout=15, callee_number=E164)
+
+
+def test_a_carrier_answering_200_without_sdp_leaves_no_silent_call(world, lines, edge, gateway):
+    """The carrier answers the engine's offer with a 200 that has no answer in it (RFC 3264 says it must):
+    the caller must not be left connected to nothing; the call ends with a final answer and a closed record."""
+    caller, _, domain = lines
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    invite_in = gateway.expect("INVITE", timeout=10)
+    answer(gateway, invite_in, edge, 200, "OK", headers=(("Contact", f"<sip:gw@127.0.0.1:{gateway.port}>"),))
+    ack = gateway.expect("ACK", timeout=5)
+    assert ack is not None
+    bye = gateway.expect("BYE", timeout=5)  # an answer without SDP is no answer: the engine hangs up
+    gateway.send_to(reply_to(bye, 200, "OK"), edge.address)
+    ended = caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert ended["code"] >= 400, ended
+    assert closed_record(world).disposition != "answered"
+
+
+def test_a_carrier_with_a_bad_challenge_still_gives_the_caller_a_final_answer(world, lines, edge, gateway):
+    """A 401 whose challenge the engine cannot answer (no nonce, unknown algorithm): the caller gets a final
+    answer at once and the record is closed."""
+    caller, _, domain = lines
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    invite_in = gateway.expect("INVITE", timeout=10)
+    answer(gateway, invite_in, edge, 401, "Unauthorized", headers=(("WWW-Authenticate", "Digest algorithm=ROT13"),))
+    ended = caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert ended["code"] >= 400, ended
+    assert closed_record(world).disposition != "answered"
+
+
+def test_a_carrier_challenging_again_and_again_gets_one_answer(world, lines, edge, gateway):
+    """A 407 to the answered challenge too (a 407 loop): the engine answers once, then gives up; the caller
+    gets a final answer and the record is closed."""
+    caller, _, domain = lines
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    challenge = (("Proxy-Authenticate", 'Digest realm="carrier.example", nonce="n1", algorithm=MD5'),)
+    invites = 0
+    while True:
+        invite_in = gateway.receive(timeout=5)
+        if invite_in is None:
+            break
+        if invite_in.method == "INVITE":
+            invites += 1
+            answer(gateway, invite_in, edge, 407, "Proxy Authentication Required", headers=challenge)
+    assert invites == 2, f"{invites} INVITEs"
+    ended = caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert ended["code"] >= 400, ended
+    assert closed_record(world).disposition != "answered"
+
+
+def test_a_carrier_ringing_then_failing_gives_the_caller_its_failure(world, lines, edge, gateway):
+    """183 with early media, then 503: no carrier is left, so the caller gets a failure and a closed record."""
+    caller, _, domain = lines
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    invite_in = gateway.expect("INVITE", timeout=10)
+    answer(gateway, invite_in, edge, 183, "Session Progress")
+    answer(gateway, invite_in, edge, 503, "Service Unavailable")
+    ended = caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert ended["code"] >= 500, ended
+    assert closed_record(world).disposition != "answered"

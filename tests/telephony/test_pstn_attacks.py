@@ -236,3 +236,37 @@ def test_a_carrier_ringing_then_failing_gives_the_caller_its_failure(world, line
     ended = caller.wait_call_state("c1", "disconnected", timeout=10)
     assert ended["code"] >= 500, ended
     assert closed_record(world).disposition != "answered"
+
+
+FORWARDED = "+4930901832"  # client A1's number pointed at an international number
+ABROAD = "+442071234567"  # international for client A1 (US), which its policy does not allow
+
+
+def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edge, numbers, gateway):
+    """FAILS: the brand's outbound policy for a client (no international, no premium, blocked prefixes,
+    international calls and minutes per hour) binds its users' calls only: the client's own operator may
+    point a number at any valid external number (telephony/destinations.py checks validity) and the
+    engine sends calls to it with `forwarded=True`, which skips the policy and the spending guard. Anyone
+    calling the number from the phone network then makes international (or premium) calls on the
+    client's bill, as often as they like."""
+    assert not OutboundPolicy.objects.get(client=world.client_a1).allow_international
+
+    def create():
+        Number.objects.create(brand=world.brand_a, e164=FORWARDED, carrier=numbers, client=world.client_a1,
+                              destination_kind="external", destination_target=ABROAD)  # fmt: skip
+
+    committed(create)
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    placed = None
+    try:
+        known_as_carrier(agent)
+        call = invite(agent, FORWARDED)
+        status = final_of(agent, call.call_id, timeout=4)
+        while (message := gateway.receive(timeout=0.5)) is not None:
+            if message.method == "INVITE":
+                placed = message
+                answer(gateway, message, edge, 486, "Busy Here")  # (so that the call ends)
+        assert placed is None, f"the call went out to {placed.uri}"
+        assert status == 403, status
+    finally:
+        agent.close()

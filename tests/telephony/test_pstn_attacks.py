@@ -15,7 +15,7 @@ from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCar
 from records.models import Cdr
 from tests.telephony.conftest import EDGE_ENV, cdr_of
 from tests.telephony.sipclient import SipClient, reply_to
-from tests.telephony.test_pstn_inbound import CALLER, final, invite, known_as_carrier
+from tests.telephony.test_pstn_inbound import CALLER, SDP, final, invite, known_as_carrier
 from tests.waiting import committed, wait_for
 
 DID = "+4930901830"  # client A1's number at the attacked carrier
@@ -270,3 +270,29 @@ def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edg
         assert status == 403, status
     finally:
         agent.close()
+
+
+def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world, lines, edge, gateway):
+    """FAILS: the carrier's first gateway (by name) is a DNS name that does not resolve; the call should go
+    to its next gateway, which answers. Seen: network.py's next_carrier() calls itself again without
+    `offer, first=first`, so the caller's media is never opened and place_callee() raises AttributeError
+    ('NoneType' object has no attribute 'port'); no gateway gets the INVITE. (Only while the gateways are
+    not kept, OCX_SIP_GATEWAY_PING=0, or before the keeper's first round; the keeper marks it silent.)"""
+    caller, _, domain = lines
+
+    def add():
+        carrier = Gateway.objects.get(port=gateway.port).carrier
+        Gateway.objects.create(carrier=carrier, name="a-unresolvable", host="no-such-gateway.invalid", port=5060)
+
+    committed(add)
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    invite_in = gateway.expect("INVITE", timeout=10)
+    contact = ("Contact", f"<sip:gw@127.0.0.1:{gateway.port}>")
+    answer(gateway, invite_in, edge, 200, "OK", body=SDP, headers=(contact, ("Content-Type", "application/sdp")))
+    gateway.expect("ACK", timeout=5)
+    caller.wait_call_state("c1", "confirmed", timeout=10)
+    caller.hangup("c1")
+    bye = gateway.expect("BYE", timeout=5)
+    gateway.send_to(reply_to(bye, 200, "OK"), edge.address)
+    caller.wait_call_state("c1", "disconnected", timeout=10)
+    assert closed_record(world).disposition == "answered"

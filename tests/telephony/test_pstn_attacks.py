@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
@@ -296,3 +297,29 @@ def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world
     gateway.send_to(reply_to(bye, 200, "OK"), edge.address)
     caller.wait_call_state("c1", "disconnected", timeout=10)
     assert closed_record(world).disposition == "answered"
+
+
+def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge, engine):
+    """FAILS: a brand's operator gives its own carrier's gateway the inbound network 0.0.0.0/0 (any CIDR
+    is accepted, pstn/services/gateways.py): the edge then takes every INVITE from anywhere, every brand's
+    phones' included, for that carrier's, asks no digest and answers 404 (no such number at that carrier).
+    One brand cuts every phone of the platform off; the network should be refused, or a phone's INVITE
+    still challenged."""
+    from pstn.services.gateways import gateway_create
+
+    own = committed(lambda: Carrier.objects.create(name=f"own-{uuid.uuid4().hex[:6]}", brand=world.brand_a))
+    stranger = SipClient(edge.address, "101", world.client_b1.sip_domain, bind_ip="127.0.0.2")
+    try:
+        try:
+            committed(gateway_create, actor=world.brand_a_op, carrier=own, name="gw", host="192.0.2.10",
+                      inbound_networks="0.0.0.0/0")  # fmt: skip
+        except ValidationError:
+            return  # refused: fine
+        deadline = time.monotonic() + 3  # the edge reads the carriers' table at once after the change
+        while time.monotonic() < deadline:
+            call = invite(stranger, "102")
+            status = final_of(stranger, call.call_id, timeout=2)
+            assert status == 407, f"a phone's INVITE from anywhere answered {status}, not challenged"
+    finally:
+        stranger.close()
+        committed(own.delete)

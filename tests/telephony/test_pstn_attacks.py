@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from billing.models import Carrier
@@ -323,3 +324,27 @@ def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge
     finally:
         stranger.close()
         committed(own.delete)
+
+
+def test_a_carriers_from_user_with_an_escaped_line_break_gets_a_clear_answer_and_holds_no_call(world, edge, numbers):
+    """FAILS: a carrier's From user with %0D%0A: from_carrier() takes a call slot of the client, then its
+    X-Ocx-Auth (with the decoded user) raises ValueError (CR or LF in a header value): the carrier gets
+    500 and the slot stays counted against the client's concurrent-call limit after the answer (until the
+    edge's call check drops it, OCX_SIP_CALL_CHECK); a flood of these fills the client's limit.
+    Expected: a 4xx, no slot."""
+    from telephony.edge.slots import calls_key
+
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    slots = calls_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk)
+    call = None
+    try:
+        known_as_carrier(agent)
+        agent.user = f"{CALLER}%0D%0AX-Injected:%20yes"
+        call = invite(agent, DID)
+        status = final_of(agent, call.call_id, timeout=5)
+        held = get_redis().zscore(slots, call.call_id)
+        assert (400 <= status < 500, held) == (True, None), (status, held)
+    finally:
+        agent.close()
+        if call is not None:
+            get_redis().zrem(slots, call.call_id)  # (not to count against the client in later tests)

@@ -64,6 +64,7 @@ def records_since(started: float, **match) -> list[tuple]:
     return list(since.values_list("client_id", "direction", "callee_number", "account_id"))
 
 
+# FAILS: the carrier's From user, %-decoded, overrides client= and did= in the edge's X-Ocx-Auth.
 def test_a_carriers_from_user_cannot_rewrite_the_edges_identity_header(world, edge, numbers):
     """FAILS: the edge writes the carrier's From user, %-decoded, into X-Ocx-Auth as `from=...` and the
     engine reads that header into a dict where a later key wins: `;client=<B1>;did=<OTHER>` in the From
@@ -81,6 +82,7 @@ def test_a_carriers_from_user_cannot_rewrite_the_edges_identity_header(world, ed
         agent.close()
 
 
+# FAILS: the carrier's From user overrides carrier=, ext= and client= in X-Ocx-Auth: a user's call of B1.
 def test_a_carriers_from_user_cannot_make_its_call_a_users_outbound_call(world, edge, numbers):
     """FAILS: same injection, `;carrier=x;ext=101;client=<B1>`: with no carrier id left the engine takes
     the carrier's call for a call of extension 101 of client B1 (another brand) dialling the DID: a user's
@@ -102,6 +104,7 @@ def test_a_carriers_from_user_cannot_make_its_call_a_users_outbound_call(world, 
 FLOODED = "127.0.0.3"  # the carrier's gateway of the flood test (no other test sends from it)
 
 
+# FAILS: the flood guard bans a carrier's gateway address like any other (spoofable over UDP).
 def test_a_flood_with_a_carriers_source_address_does_not_cut_the_carrier_off(world, edge, engine):
     """FAILS: the edge's flood guard bans any source address past OCX_SIP_FLOOD_LIMIT packets a window, a
     carrier's gateway too (its networks are not trusted): anyone who sends UDP with the gateway's address
@@ -244,6 +247,7 @@ FORWARDED = "+4930901832"  # client A1's number pointed at an international numb
 ABROAD = "+442071234567"  # international for client A1 (US), which its policy does not allow
 
 
+# FAILS: a number's external destination skips the outbound policy and the spending guard.
 def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edge, numbers, gateway):
     """FAILS: the brand's outbound policy for a client (no international, no premium, blocked prefixes,
     international calls and minutes per hour) binds its users' calls only: the client's own operator may
@@ -274,6 +278,7 @@ def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edg
         agent.close()
 
 
+# FAILS: next_carrier() retries without `first`: no media opened, AttributeError, no INVITE sent.
 def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world, lines, edge, gateway):
     """FAILS: the carrier's first gateway (by name) is a DNS name that does not resolve; the call should go
     to its next gateway, which answers. Seen: network.py's next_carrier() calls itself again without
@@ -300,6 +305,7 @@ def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world
     assert closed_record(world).disposition == "answered"
 
 
+# FAILS: any inbound network is accepted, 0.0.0.0/0 too, and then no phone's INVITE is challenged.
 def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge, engine):
     """FAILS: a brand's operator gives its own carrier's gateway the inbound network 0.0.0.0/0 (any CIDR
     is accepted, pstn/services/gateways.py): the edge then takes every INVITE from anywhere, every brand's
@@ -326,6 +332,7 @@ def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge
         committed(own.delete)
 
 
+# FAILS: ValueError (CR LF in X-Ocx-Auth) after the call slot is taken: 500 and a held slot.
 def test_a_carriers_from_user_with_an_escaped_line_break_gets_a_clear_answer_and_holds_no_call(world, edge, numbers):
     """FAILS: a carrier's From user with %0D%0A: from_carrier() takes a call slot of the client, then its
     X-Ocx-Auth (with the decoded user) raises ValueError (CR or LF in a header value): the carrier gets
@@ -348,3 +355,34 @@ def test_a_carriers_from_user_with_an_escaped_line_break_gets_a_clear_answer_and
         agent.close()
         if call is not None:
             get_redis().zrem(slots, call.call_id)  # (not to count against the client in later tests)
+
+
+def test_a_carrier_reaches_nothing_but_the_platforms_numbers_at_it(world, edge, numbers):
+    """From a carrier's network, no digest: a feature code, a user's extension, an external number, another
+    number form of the DID, a garbage or huge user and an over-long From each get a 4xx, never a ring or
+    a 500 (pass today)."""
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    try:
+        known_as_carrier(agent)
+        for dialled in ("*71", "*8", "101", "102", "+16502530000", "4930901830", "004930901830", "%2B4930901830x",
+                        "a" * 2000, "%00"):  # fmt: skip
+            call = invite(agent, dialled)
+            status = final_of(agent, call.call_id, timeout=3)
+            assert 400 <= status < 500, (dialled[:20], status)
+        agent.user = "9" * 20000
+        call = invite(agent, "+4930000000")
+        assert 400 <= final_of(agent, call.call_id, timeout=3) < 500
+    finally:
+        agent.close()
+
+
+# FAILS: a Request-URI user that is not UTF-8 once %-decoded reaches Redis as a str with surrogates
+# (UnicodeEncodeError in from_carrier's number lookup): the carrier gets 500, not 404.
+def test_a_carriers_request_uri_user_that_is_not_utf8_is_not_a_server_error(world, edge, numbers):
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    try:
+        known_as_carrier(agent)
+        call = invite(agent, "%FF%FE")
+        assert final_of(agent, call.call_id, timeout=3) == 404
+    finally:
+        agent.close()

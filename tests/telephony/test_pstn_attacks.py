@@ -1,5 +1,6 @@
 """The phone-network paths attacked from a carrier's network and by a careless carrier, through the
-real edge and engine (a raw UDP SIP client stands in for the carrier's gateway)."""
+real edge and engine (a raw UDP SIP client stands in for the carrier's gateway). A docstring that
+starts "Was:" says what a test found broken before it was fixed; the test keeps it fixed."""
 
 from __future__ import annotations
 
@@ -64,9 +65,8 @@ def records_since(started: float, **match) -> list[tuple]:
     return list(since.values_list("client_id", "direction", "callee_number", "account_id"))
 
 
-# FAILS: the carrier's From user, %-decoded, overrides client= and did= in the edge's X-Ocx-Auth.
 def test_a_carriers_from_user_cannot_rewrite_the_edges_identity_header(world, edge, numbers):
-    """FAILS: the edge writes the carrier's From user, %-decoded, into X-Ocx-Auth as `from=...` and the
+    """Was: the edge writes the carrier's From user, %-decoded, into X-Ocx-Auth as `from=...` and the
     engine reads that header into a dict where a later key wins: `;client=<B1>;did=<OTHER>` in the From
     user sends the call into another client's (another brand's) number, counted against A1's limit."""
     agent = SipClient(edge.address, CALLER, "carrier.example")
@@ -82,9 +82,8 @@ def test_a_carriers_from_user_cannot_rewrite_the_edges_identity_header(world, ed
         agent.close()
 
 
-# FAILS: the carrier's From user overrides carrier=, ext= and client= in X-Ocx-Auth: a user's call of B1.
 def test_a_carriers_from_user_cannot_make_its_call_a_users_outbound_call(world, edge, numbers):
-    """FAILS: same injection, `;carrier=x;ext=101;client=<B1>`: with no carrier id left the engine takes
+    """Was: same injection, `;carrier=x;ext=101;client=<B1>`: with no carrier id left the engine takes
     the carrier's call for a call of extension 101 of client B1 (another brand) dialling the DID: a user's
     call, with that user's dial plan and outbound rights, on B1's bill (seen: an internal record of B1)."""
     agent = SipClient(edge.address, CALLER, "carrier.example")
@@ -104,9 +103,8 @@ def test_a_carriers_from_user_cannot_make_its_call_a_users_outbound_call(world, 
 FLOODED = "127.0.0.3"  # the carrier's gateway of the flood test (no other test sends from it)
 
 
-# FAILS: the flood guard bans a carrier's gateway address like any other (spoofable over UDP).
 def test_a_flood_with_a_carriers_source_address_does_not_cut_the_carrier_off(world, edge, engine):
-    """FAILS: the edge's flood guard bans any source address past OCX_SIP_FLOOD_LIMIT packets a window, a
+    """Was: the edge's flood guard bans any source address past OCX_SIP_FLOOD_LIMIT packets a window, a
     carrier's gateway too (its networks are not trusted): anyone who sends UDP with the gateway's address
     as source (or a carrier busier than ~25 calls/s) bans it for OCX_SIP_FLOOD_BAN seconds, on every edge,
     and every call from it (and every answer it gives to outbound calls) is dropped meanwhile."""
@@ -247,9 +245,8 @@ FORWARDED = "+4930901832"  # client A1's number pointed at an international numb
 ABROAD = "+442071234567"  # international for client A1 (US), which its policy does not allow
 
 
-# FAILS: a number's external destination skips the outbound policy and the spending guard.
 def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edge, numbers, gateway):
-    """FAILS: the brand's outbound policy for a client (no international, no premium, blocked prefixes,
+    """Was: the brand's outbound policy for a client (no international, no premium, blocked prefixes,
     international calls and minutes per hour) binds its users' calls only: the client's own operator may
     point a number at any valid external number (telephony/destinations.py checks validity) and the
     engine sends calls to it with `forwarded=True`, which skips the policy and the spending guard. Anyone
@@ -278,9 +275,8 @@ def test_a_number_pointed_abroad_does_not_get_round_the_brands_policy(world, edg
         agent.close()
 
 
-# FAILS: next_carrier() retries without `first`: no media opened, AttributeError, no INVITE sent.
 def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world, lines, edge, gateway):
-    """FAILS: the carrier's first gateway (by name) is a DNS name that does not resolve; the call should go
+    """Was: the carrier's first gateway (by name) is a DNS name that does not resolve; the call should go
     to its next gateway, which answers. Seen: network.py's next_carrier() calls itself again without
     `offer, first=first`, so the caller's media is never opened and place_callee() raises AttributeError
     ('NoneType' object has no attribute 'port'); no gateway gets the INVITE. (Only while the gateways are
@@ -305,9 +301,8 @@ def test_a_gateway_whose_name_does_not_resolve_is_passed_over_for_the_next(world
     assert closed_record(world).disposition == "answered"
 
 
-# FAILS: any inbound network is accepted, 0.0.0.0/0 too, and then no phone's INVITE is challenged.
 def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge, engine):
-    """FAILS: a brand's operator gives its own carrier's gateway the inbound network 0.0.0.0/0 (any CIDR
+    """Was: a brand's operator gives its own carrier's gateway the inbound network 0.0.0.0/0 (any CIDR
     is accepted, pstn/services/gateways.py): the edge then takes every INVITE from anywhere, every brand's
     phones' included, for that carrier's, asks no digest and answers 404 (no such number at that carrier).
     One brand cuts every phone of the platform off; the network should be refused, or a phone's INVITE
@@ -332,9 +327,8 @@ def test_a_brands_carrier_cannot_claim_every_address_on_the_internet(world, edge
         committed(own.delete)
 
 
-# FAILS: ValueError (CR LF in X-Ocx-Auth) after the call slot is taken: 500 and a held slot.
 def test_a_carriers_from_user_with_an_escaped_line_break_gets_a_clear_answer_and_holds_no_call(world, edge, numbers):
-    """FAILS: a carrier's From user with %0D%0A: from_carrier() takes a call slot of the client, then its
+    """Was: a carrier's From user with %0D%0A: from_carrier() takes a call slot of the client, then its
     X-Ocx-Auth (with the decoded user) raises ValueError (CR or LF in a header value): the carrier gets
     500 and the slot stays counted against the client's concurrent-call limit after the answer (until the
     edge's call check drops it, OCX_SIP_CALL_CHECK); a flood of these fills the client's limit.
@@ -376,7 +370,6 @@ def test_a_carrier_reaches_nothing_but_the_platforms_numbers_at_it(world, edge, 
         agent.close()
 
 
-# FAILS: a Request-URI user that is not UTF-8 once %-decoded (%FF%FE) goes to the edge's pipelined Redis
 # client (telephony/edge/fastredis.py) as a str with surrogates: encode() raises UnicodeEncodeError after
 # _send() queued the reply's future, so no command went out but a waiter did: every later reply on that
 # connection goes to the request before it (the carrier table, the engine registry, the SIP directory's
@@ -440,7 +433,6 @@ def test_a_carriers_refer_does_not_transfer_its_call_out_to_the_phone_network(wo
         agent.close()
 
 
-# FAILS: the same desynchronisation from any user with a password: a phone dialling sip:%FF%FE@<domain>
 # reaches engines_for()'s HMGET with the surrogates (after digest, before the engine), and the edge is
 # broken for everyone. Its own edge process, so the suite's edge is not poisoned.
 def test_a_phone_dialling_a_user_that_is_not_utf8_leaves_the_edge_sane(world, lines, numbers):

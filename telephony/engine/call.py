@@ -76,6 +76,7 @@ class Side:
     party: Party | None = None
     tx: ClientTransaction | None = None  # the INVITE the engine sent on this side, while it is unanswered
     origin: Leg | None = None  # the dialog that INVITE makes (another fork's 2xx is hung up)
+    outside: bool = False  # the party on it is reached through a carrier: it may not transfer the call
 
     def codecs(self) -> list[Codec]:
         """The voice codec and the telephone-event types that go with it (for an SDP answer)."""
@@ -84,6 +85,8 @@ class Side:
     def fill(self, leg: Leg | None, media: RtpEndpoint | None, codec: Codec | None, offered: list[Codec]) -> None:
         if media is not None:
             media.clock_rate = codec.rate
+        if leg is not self.leg:
+            self.outside = False  # another party: whoever places it says where it is
         self.leg, self.media, self.codec, self.offered = leg, media, codec, offered
 
 
@@ -333,6 +336,10 @@ class Call:
     def update_record(self, **values) -> None:
         """Fields of the call's record that became known during the call (the carrier it took)."""
         self.engine.cdrs.update(self.uuid, **values)
+
+    def from_outside(self, name: str) -> None:
+        """The party on side `name` is reached through a carrier (it may not transfer the call)."""
+        self.side(name).outside = True
 
     def record_as(self, **fields) -> None:
         """Fields every record this call opens carries (a carrier's call: inbound, the carrier)."""

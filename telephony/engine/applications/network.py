@@ -98,6 +98,7 @@ def shown(e164: str, country: str) -> str:
 async def carrier_call(call: Call, incoming: Incoming) -> None:
     facts, plan = incoming.network, incoming.plan
     call.record_as(direction=Cdr.Direction.INBOUND, carrier=int(facts["carrier"]))
+    call.from_outside("caller")
     caller_e164 = (
         numbering.from_carrier(facts.get("from", ""), facts.get("format", "plus"), facts.get("country", "US")) or ""
     )
@@ -276,6 +277,7 @@ class Outbound(Application):
         else:  # no number of the client to show (RFC 3323: anonymous, and say so)
             identity, headers = '"Anonymous" <sip:anonymous@anonymous.invalid>', [("Privacy", "id")]
         call.place_callee(self.route, target=target, identity=identity, headers=headers)
+        call.from_outside("callee")
         return True
 
     def provisional(self, call: Call, response) -> None:

@@ -111,6 +111,9 @@ def _notify(call: Call, referrer: Leg | None, status_line: str, *, final: bool =
 
 @accept("REFER", S.ANSWERED)
 def on_refer(call: Call, side: Side, request: Request, stx: ServerTx) -> None:
+    if side.outside:  # a caller from the phone network does not move the client's call around
+        call.ua.respond(stx, 403, "Transfer Not Allowed")
+        return
     try:
         refer_to = request.name_addr("Refer-To").uri
         dialled = refer_to.user_unescaped or ""

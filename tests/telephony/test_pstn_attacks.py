@@ -26,27 +26,12 @@ OTHER = "+4930901831"  # client B1's (another brand's) number
 
 
 @pytest.fixture
-def numbers(world, edge, engine):
+def numbers(world, edge, engine, carrier_factory_pstn):
     """A carrier whose gateway is 127.0.0.1 with DID for client A1 and OTHER for client B1, both hanging up
     at once (480, a record each), so the test sees whose record a call leaves; removed afterwards."""
 
-    def create():
-        made = Carrier.objects.create(name=f"attacked-{uuid.uuid4().hex[:6]}", country="DE")
-        Gateway.objects.create(carrier=made, name="gw", host="127.0.0.1", inbound_networks="127.0.0.1/32")
-        Number.objects.create(brand=world.brand_a, e164=DID, carrier=made, client=world.client_a1,
-                              destination_kind="hangup", destination_target="")  # fmt: skip
-        Number.objects.create(brand=world.brand_b, e164=OTHER, carrier=made, client=world.client_b1,
-                              destination_kind="hangup", destination_target="")  # fmt: skip
-        return made
-
-    made = committed(create)
-    yield made
-
-    def remove():
-        Number.objects.filter(carrier=made).delete()
-        made.delete()
-
-    committed(remove)
+    return carrier_factory_pstn([(world.brand_a, DID, world.client_a1, "hangup", ""),
+                                 (world.brand_b, OTHER, world.client_b1, "hangup", "")])  # fmt: skip
 
 
 def final_of(agent: SipClient, call_id: str, timeout: float) -> int:

@@ -328,8 +328,9 @@ def test_a_carriers_from_user_with_an_escaped_line_break_gets_a_clear_answer_and
         agent.user = f"{CALLER}%0D%0AX-Injected:%20yes"
         call = invite(agent, DID)
         status = final_of(agent, call.call_id, timeout=5)
-        held = get_redis().zscore(slots, call.call_id)
-        assert (400 <= status < 500, held) == (True, None), (status, held)
+        assert 400 <= status < 500, status
+        # The slot goes with the call's answer (its release is written a moment later, not at the next check).
+        wait_for(lambda: get_redis().zscore(slots, call.call_id) is None, "the call slot given back", 2)
     finally:
         agent.close()
         if call is not None:

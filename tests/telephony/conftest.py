@@ -27,7 +27,7 @@ from telephony.engine_registry import EngineInfo, engine_heartbeat, engine_withd
 from telephony.services import extension_reset_secret
 from tests.sip import phone as phone_helpers
 from tests.telephony.sipclient import Call, SipClient
-from tests.waiting import wait_for
+from tests.waiting import committed, wait_for
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
             "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3",
@@ -346,3 +346,36 @@ def third(world, sip_lines, phones, edge, engine):
     assert phone.register(username="103", domain=world.client_a1.sip_domain, secret=SECRET,
                           proxy=f"127.0.0.1:{edge.port}", incoming={"answer": 200})["code"] == 200  # fmt: skip
     return phone
+
+
+@pytest.fixture
+def carrier_factory_pstn(world):
+    """carrier_factory_pstn(numbers, networks="127.0.0.1/32") -> a carrier (committed, as the edge and
+    engine read it) whose gateway is 127.0.0.1 with those numbers: (brand, e164, client, kind, target)
+    each; everything removed afterwards."""
+    from billing.models import Carrier
+    from pstn.models import Gateway, Number
+
+    made = []
+
+    def make(numbers, networks: str = "127.0.0.1/32"):
+        def create():
+            carrier = Carrier.objects.create(name=f"test-{uuid.uuid4().hex[:6]}", country="DE")
+            Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", inbound_networks=networks)
+            for brand, e164, client, kind, target in numbers:
+                Number.objects.create(brand=brand, e164=e164, carrier=carrier, client=client,
+                                      destination_kind=kind, destination_target=target)  # fmt: skip
+            return carrier
+
+        carrier = committed(create)
+        made.append(carrier)
+        return carrier
+
+    yield make
+
+    def remove():
+        for carrier in made:
+            Number.objects.filter(carrier=carrier).delete()
+            carrier.delete()
+
+    committed(remove)

@@ -9,8 +9,7 @@ import uuid
 
 import pytest
 
-from billing.models import Carrier
-from pstn.models import Gateway, Number
+from pstn.models import Number
 from records.models import Cdr
 from tests.telephony.conftest import cdr_of
 from tests.telephony.sipclient import Call, SipClient
@@ -23,25 +22,10 @@ SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 
 
 @pytest.fixture
-def carrier(world):
+def carrier(world, carrier_factory_pstn):
     """A carrier whose gateway is 127.0.0.1 (where the test's user agent sends from), with DID for
-    client A1 pointing at user 102; removed afterwards."""
-
-    def create():
-        made = Carrier.objects.create(name=f"test-{uuid.uuid4().hex[:6]}", country="DE")
-        Gateway.objects.create(carrier=made, name="gw", host="127.0.0.1", inbound_networks="127.0.0.1/32")
-        Number.objects.create(brand=world.brand_a, e164=DID, carrier=made, client=world.client_a1,
-                              destination_kind="user", destination_target="102")  # fmt: skip
-        return made
-
-    made = committed(create)
-    yield made
-
-    def remove():
-        Number.objects.filter(carrier=made).delete()
-        made.delete()
-
-    committed(remove)
+    client A1 pointing at user 102."""
+    return carrier_factory_pstn([(world.brand_a, DID, world.client_a1, "user", "102")])
 
 
 def invite(agent: SipClient, number: str) -> Call:

@@ -6,6 +6,7 @@ client's policy refuses what it does not allow, but never an emergency number.""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import uuid
 
@@ -33,6 +34,18 @@ def sipp_gateway(tmp_path, name: str, *scenario: str) -> tuple[subprocess.Popen,
          "-mp", str(free_port()), "-cp", str(free_port()), "-nostdin", "-t", "u1"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+    def listening() -> bool:  # the port is SIPp's once we can no longer bind it
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+        finally:
+            probe.close()
+        return process.poll() is not None
+
+    wait_for(listening, f"SIPp {name} listening", 5)
     return process, port
 
 

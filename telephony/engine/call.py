@@ -337,6 +337,18 @@ class Call:
         """Fields of the call's record that became known during the call (the carrier it took)."""
         self.engine.cdrs.update(self.uuid, **values)
 
+    def place_with(self, placing) -> None:
+        """`placing` is told of the callee leg's answers and failures (telephony/engine/applications/network.py)."""
+        self.placing = placing
+
+    def set_held(self, side: str | None) -> None:
+        """Which side hears music (None: nobody), when an application moved the parties (park, transfer)."""
+        self.held = side
+
+    def expect_ack(self, leg: Leg, stx: ServerTx) -> None:
+        """The ACK of the 2xx answering `leg`'s INVITE (through `stx`) belongs to this call."""
+        self.unacked[(leg.call_id, leg.invite.cseq[0])] = stx
+
     def from_outside(self, name: str) -> None:
         """The party on side `name` is reached through a carrier (it may not transfer the call)."""
         self.side(name).outside = True
@@ -705,7 +717,7 @@ class Call:
         joining.caller_answer(build_sdp(self.engine.media.address, theirs.media.port,
                                         [codec, *telephone_events(theirs.offered, codec)],
                                         session_id=joining.uuid.int % 10**9))  # fmt: skip
-        self.unacked[(theirs.leg.call_id, theirs.leg.invite.cseq[0])] = joining.stx
+        self.expect_ack(theirs.leg, joining.stx)
         old = self.side(name).media
         self.replace_side(name, theirs.leg, theirs.media, codec, theirs.offered)
         if old is not None:

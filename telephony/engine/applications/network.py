@@ -242,7 +242,7 @@ class Outbound(Application):
         self.pdd: float | None = None
         self.answered_at: float | None = None
         self.challenged = False
-        call.placing = self
+        call.place_with(self)
         call.attach(self)
 
     async def next_carrier(self) -> bool:

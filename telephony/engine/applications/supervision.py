@@ -182,7 +182,7 @@ async def by_code(call: Call, incoming: Incoming) -> None:
     codecs = [codec, *telephone_events(side.offered, codec)]
     call.caller_answer(build_sdp(call.engine.media.address, side.media.port, codecs,
                                  session_id=call.uuid.int % 10**9))  # fmt: skip
-    target.unacked[(side.leg.call_id, side.leg.invite.cseq[0])] = call.stx
+    target.expect_ack(side.leg, call.stx)
     supervise(target, side.leg, side.media, codec, codecs, caller.number, mode, agent, caller.account)
     call.give_away()  # no record of its own: the supervised call's lists the supervisor
 

@@ -83,7 +83,7 @@ async def _transfer(call: Call, leaving: str, dialled: str, referrer: Leg | None
     call.set_line(leaving, target.number)
     call.bridge(staying.name, placed.to_new, placed.from_new)
     call.move(S.ANSWERED)
-    call.held = None
+    call.set_held(None)
     call.log_leg(leaving, placed.leg.call_id, transferred_to=target.number)
     call.seat(reason, **{leaving: target})
     call.engine.event(call, "call.transferred", leaving=leaving, to=target.number)
@@ -184,7 +184,7 @@ def join_with(call: Call, consulted: Call, leaving: str, consulted_leaving: str,
     call.replace_side(leaving, leg, media, codec, offered)
     call.set_line(leaving, number)
     call.bridge(staying.name, stay_to_new, new_to_stay)
-    call.held = None
+    call.set_held(None)
     call.log_leg(leaving, leg.call_id, transferred_to=number or "", attended=True, consultation=str(consulted.uuid))
     call.seat("attended-transfer", **{leaving: moved})
     call.engine.event(call, "call.transferred", leaving=leaving, to=number or "", attended=True)
@@ -257,7 +257,7 @@ async def park(call: Call, parked: str, *, referrer: Leg | None = None) -> int |
     parker = call.lines.get(leaving, "")
     call.set_line(leaving, None)
     call.take(Parked(call, slot, parker, leaving))
-    call.held = parked
+    call.set_held(parked)
     call.play_music(parked)
     call.log_leg(leaving, gone.call_id, parked_in=slot)
     call.seat("park", **{leaving: None})
@@ -317,7 +317,7 @@ def _retrieved_by(call: Call, joining: Call, party: Party, plan) -> None:
     call.stop_playing()
     call.adopt(joining, vacated, codec, parked_to_new, new_to_parked)
     call.move(S.ANSWERED)
-    call.held = None
+    call.set_held(None)
     call.log_leg(vacated, call.side(vacated).leg.call_id, retrieved_by=party.number, from_slot=slot)
     call.seat("retrieve", **{vacated: party})
     call.engine.event(call, "call.retrieved", slot=slot, by=party.number)

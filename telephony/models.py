@@ -72,3 +72,43 @@ class Schedule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ForwardingQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """The client's operators see every user's; a user their own."""
+        if actor.role == Role.CLIENT:
+            return self.all()
+        if actor.role == Role.USER:
+            return self.filter(extension__account_id=actor.pk)
+        return self.none()
+
+
+class Forwarding(models.Model):
+    """How a user's calls are handled beyond ringing their devices: do-not-disturb, forwarding (each a
+    destination, telephony/destinations.py: a kind and a target) and find-me. A line without a row
+    rings its devices only. The engine reads it with the dial plan (telephony/engine/applications/
+    forwarding.py); the services that save it announce the change."""
+
+    extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="forwarding")
+    dnd = models.BooleanField("Do not disturb", default=False,
+                              help_text="Calls go where busy forwarding says, or get busy.")  # fmt: skip
+    always_kind = models.CharField(max_length=20, blank=True)
+    always_target = models.CharField(max_length=100, blank=True)
+    busy_kind = models.CharField(max_length=20, blank=True)
+    busy_target = models.CharField(max_length=100, blank=True)
+    no_answer_kind = models.CharField(max_length=20, blank=True)
+    no_answer_target = models.CharField(max_length=100, blank=True)
+    no_answer_after = models.PositiveSmallIntegerField(default=20, help_text="Seconds of ringing (5 to 120).")
+    unreachable_kind = models.CharField(max_length=20, blank=True)
+    unreachable_target = models.CharField(max_length=100, blank=True)
+    find_me = models.CharField(max_length=16, blank=True,
+                               help_text="An external number (E.164) that rings with the desk phone.")  # fmt: skip
+    find_me_confirm = models.BooleanField(default=True,
+                                          help_text="The external number must press 1 to take the call.")  # fmt: skip
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ForwardingQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"forwarding of {self.extension_id}"

@@ -11,8 +11,8 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from pstn.directory import pstn_announce
-from telephony.directory import sip_directory_drop_line, sip_directory_put_line
-from telephony.models import Extension, Schedule
+from telephony.directory import sip_directory_drop_line, sip_directory_put_line, sip_directory_rooms_changed
+from telephony.models import Extension, Forwarding, Schedule
 from telephony.schedules import parse_holidays, parse_hours
 from tenants.audit import audit
 from tenants.errors import NotAllowed
@@ -266,3 +266,78 @@ def schedule_delete(*, actor: User, client: Client, schedule: Schedule) -> None:
         audit(actor, "schedule.delete", schedule, client=client, name=schedule.name)
         schedule.delete()
     pstn_announce()
+
+
+# Forwarding, do-not-disturb and find-me (telephony.models.Forwarding) --------------------------------
+
+FORWARDING_FIELDS = ("dnd", "always_kind", "always_target", "busy_kind", "busy_target", "no_answer_kind",
+                     "no_answer_target", "no_answer_after", "unreachable_kind", "unreachable_target", "find_me",
+                     "find_me_confirm")  # fmt: skip
+FORWARDING_WHEN = ("always", "busy", "no_answer", "unreachable")
+
+
+def _may_handle(actor: User, client: Client, extension: Extension) -> None:
+    """The client's operators set any user's forwarding; a user their own."""
+    if actor.role == Role.CLIENT and actor.client_id == client.pk:
+        return
+    if actor.role == Role.USER and actor.client_id == client.pk and extension.account_id == actor.pk:
+        return
+    raise NotAllowed("Not your line.")
+
+
+def forwarding_of(client: Client, extension: Extension) -> Forwarding:
+    """The line's forwarding as stored, or the defaults (nothing forwarded) when it has none yet."""
+    with tenant_context(client):
+        return Forwarding.objects.filter(extension=extension).first() or Forwarding(extension=extension)
+
+
+@transaction.atomic
+def forwarding_save(*, actor: User | None, client: Client, extension: Extension, **fields) -> Forwarding:
+    """Change a line's forwarding (the fields given; the others keep their values). Every bad field is
+    a field error naming it: a destination that does not exist, a forwarding to the line itself, a
+    find-me number that is not a phone number of the client's country or abroad. `actor` None is the
+    line's own phone (a feature code). The engines read the client's dial plan again."""
+    from telephony.destinations import clean
+
+    if actor is not None:
+        _may_handle(actor, client, extension)
+    refused = set(fields) - set(FORWARDING_FIELDS)
+    if refused:
+        raise ValidationError({name: "Unknown field." for name in refused})
+    forwarding = forwarding_of(client, extension)
+    errors: dict[str, list[str]] = {}
+    for name, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            errors[name] = ["Must not contain NUL characters."]
+        else:
+            setattr(forwarding, name, value.strip() if isinstance(value, str) else value)
+    for when in FORWARDING_WHEN:
+        kind, target = getattr(forwarding, f"{when}_kind"), getattr(forwarding, f"{when}_target")
+        if kind == "user" and target.strip() == extension.number:
+            errors.setdefault(f"{when}_target", []).append("A line cannot forward to itself.")
+            continue
+        try:
+            kind, target = clean(client, kind, target, field=when)
+        except ValidationError as error:
+            for name, messages in error.message_dict.items():
+                errors.setdefault(name, []).extend(messages)
+            continue
+        setattr(forwarding, f"{when}_kind", kind)
+        setattr(forwarding, f"{when}_target", target)
+    if forwarding.find_me:
+        try:
+            _, forwarding.find_me = clean(client, "external", forwarding.find_me, field="find_me")
+        except ValidationError as error:
+            errors.setdefault("find_me", []).extend(error.message_dict.get("find_me_target", error.messages))
+    after = forwarding.no_answer_after
+    if not isinstance(after, int) or not 5 <= after <= 120:
+        errors.setdefault("no_answer_after", []).append("Between 5 and 120 seconds.")
+    if errors:
+        raise ValidationError(errors)
+    with tenant_context(client):
+        forwarding.full_clean(exclude=["extension"], validate_unique=False)
+        forwarding.save()
+        if actor is not None:
+            audit(actor, "forwarding.update", forwarding, client=client, fields=sorted(fields))
+    sip_directory_rooms_changed(client)
+    return forwarding

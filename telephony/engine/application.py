@@ -44,6 +44,7 @@ BUILTIN = (
     "telephony.engine.applications.supervision",
     "telephony.engine.applications.conference",
     "telephony.engine.applications.library",
+    "telephony.engine.applications.forwarding",
 )
 
 

@@ -28,7 +28,7 @@ from asgiref.sync import sync_to_async
 
 from records.models import Cdr
 from records.writer import close_open
-from telephony.engine import application, sessiontimer
+from telephony.engine import application, destinations, sessiontimer
 from telephony.engine.application import Application, Incoming
 from telephony.engine.database import DatabaseAway
 from telephony.engine.dialplan import Party, Route
@@ -259,12 +259,16 @@ class Call:
         incoming = Incoming(plan, extension, plan.by_extension.get(extension), dialled, offer)
         if route.status == 404 and await application.to_network(self, incoming):
             return  # a number of the phone network
-        self.open_record(route, dialled)
-        await self.call_line(route, offer)
+        if route.status:
+            self.open_record(route, dialled)
+            await self.call_line(route, offer)
+            return
+        await destinations.run(self, "user", dialled, incoming)  # a colleague: their devices, their forwarding
 
-    async def call_line(self, route, offer) -> None:
+    async def call_line(self, route, offer, *, ring_for: float | None = None) -> None:
         """Ring the route's callee for this caller (whose record is open): media for both sides, then
-        the callee's leg; the route's refusal (404, 403...) when it has one."""
+        the callee's leg (for `ring_for` seconds, else the engine's ring timeout); the route's refusal
+        (404, 403...) when it has one."""
         if self.state == S.ENDED:  # cancelled while routing: the record opened meanwhile is closed now
             self.write_close({})
             return
@@ -272,14 +276,16 @@ class Call:
             self.end_before_answer(route.status, route.reason)
             return
         if await self.open_media(offer):
-            self.place_callee(route)
+            self.place_callee(route, ring_for=ring_for)
 
     async def open_media(self, offer) -> bool:
-        """RTP endpoints for both sides; False (the call refused, or over) without ports or when it was
-        cancelled meanwhile."""
+        """RTP endpoints for both sides (those a forwarded call has already are kept); False (the call
+        refused, or over) without ports or when it was cancelled meanwhile."""
         try:
-            self.caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
-            self.callee.media = await self.engine.media.open(remote=None)
+            if self.caller.media is None:
+                self.caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
+            if self.callee.media is None:
+                self.callee.media = await self.engine.media.open(remote=None)
         except MediaError:
             self.close_media()
             self.end_before_answer(503, "No Media Ports", cause="no-media-ports")
@@ -317,7 +323,8 @@ class Call:
         no longer true once it is open: `gone` is the reason given)."""
         offer = incoming.offer
         try:
-            self.caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
+            if self.caller.media is None:  # (a forwarded call has its port already)
+                self.caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
         except MediaError:
             self.refuse(incoming, 503, "No Media Ports")
             return False
@@ -357,11 +364,13 @@ class Call:
         """Fields every record this call opens carries (a carrier's call: inbound, the carrier)."""
         self.record_defaults.update(fields)
 
-    def place_callee(self, route, *, target: str = "", identity: str = "", headers=()) -> None:
+    def place_callee(self, route, *, target: str = "", identity: str = "", headers=(),
+                     ring_for: float | None = None) -> None:  # fmt: skip
         """INVITE the callee: the route's line (every device of it, through the edge), or `target` (a
         URI: a carrier's gateway, which the edge reaches for us) shown `identity` (the From name-addr:
-        the caller ID the client presents) with `headers`. Placed again on the same call, it replaces
-        the leg that failed (another carrier)."""
+        the caller ID the client presents) with `headers`; it rings `ring_for` seconds (else the
+        engine's ring timeout). Placed again on the same call, it replaces the leg that failed
+        (another carrier) or was given up (a forwarding)."""
         callee, caller, domain = route.callee, route.caller, route.domain
         remote = target or f"sip:{callee.sip_username}@{domain}"
         local = identity or f'"{caller.name}" <sip:{caller.number}@{domain}>'
@@ -387,16 +396,47 @@ class Call:
         if not target:  # a line of the client rings: colleagues may pick it up
             self.ringing_line = callee.number
             self.engine.callindex.ringing(route.client, callee.number, self.started_at.timestamp())
-        self.callee.tx = self.ua.request(leg.invite, self.on_callee_response)
+        self.callee.tx = self.ua.request(leg.invite, self.responses_of(leg))
         if self.ring_timer is not None:
             self.ring_timer.cancel()
-        self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
+        ring_for = ring_for or self.engine.config.ring_timeout
+        self.ring_timer = asyncio.get_running_loop().call_later(ring_for, self.ring_timeout)
+
+    def responses_of(self, leg: Leg) -> Callable[[Response], None]:
+        """What hears the answers to `leg`'s INVITE: the call, while it is the callee's leg; after it
+        was given up (`reroute`), a late 2xx is acknowledged and ended, anything else ignored."""
+
+        def on_response(response: Response) -> None:
+            if leg is self.callee.origin:
+                self.on_callee_response(response)
+            elif 200 <= response.status < 300:
+                late = Leg(call_id=leg.call_id, local_uri=leg.local_uri, remote_uri=leg.remote_uri,
+                           local_tag=leg.local_tag, remote_tag=response.to_tag, cseq=leg.cseq)  # fmt: skip
+                late.learn(response, uac=True)
+                self.ua.ack_2xx(late, response)
+                self.bye(late)
+
+        return on_response
+
+    def reroute(self, route) -> None:
+        """The call is routed again (a forwarding) towards `route`'s callee: the callee's leg, if it
+        still rings, is cancelled and given up, and the call is ROUTING until the next leg is placed.
+        The record keeps the callee first dialled; who answers is `answered_by`."""
+        callee = self.callee
+        if callee.tx is not None:
+            callee.tx.cancel()
+            callee.tx = None
+        callee.origin = None
+        callee.leg = None
+        self.stop_ringing()
+        self.route = route
+        self.move(S.ROUTING)
 
     def resend_callee(self, invite: Request) -> None:
         """The callee's INVITE once more in the same dialog (answering a challenge: credentials)."""
         leg = self.callee.leg
         leg.invite, leg.cseq = invite, invite.cseq[0]
-        self.callee.tx = self.ua.request(invite, self.on_callee_response)
+        self.callee.tx = self.ua.request(invite, self.responses_of(self.callee.leg))
 
     def caller_confirmed(self) -> bool:
         """Whether the caller's dialog is confirmed before the callee answers (click-to-call)."""
@@ -454,22 +494,29 @@ class Call:
         except SipError:
             answer = None
         codecs = common_codecs(answer.audio.codecs, callee.offered) if answer and answer.audio else []
+        callee.leg.session = sessiontimer.answered(response)
+        if self.connect_callee(codecs, answer.audio_address() if answer else None) and self.placing is not None:
+            self.placing.answered(self, response)
+
+    def connect_callee(self, codecs: list[Codec], remote) -> bool:
+        """The callee's leg answered with `codecs` (those it takes of what it was offered) and its media
+        at `remote`: the caller is answered and the two are bridged; False (the call refused, 488) when
+        no codec serves both."""
+        callee = self.callee
         plan = media_plan(self.caller.offered, codecs)
         if plan is None:
             self.bye(callee.leg)
             self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
-            return
+            return False
         self.caller.codec, callee.codec, to_callee, to_caller = plan
         self.caller.media.clock_rate, callee.media.clock_rate = self.caller.codec.rate, callee.codec.rate
-        callee.media.set_remote(answer.audio_address())
+        if remote is not None:
+            callee.media.set_remote(remote)
         events = telephone_events(self.caller.offered, self.caller.codec)
         body = build_sdp(self.engine.media.address, self.caller.media.port, [self.caller.codec, *events],
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         self.caller_answer(body)
-        callee.leg.session = sessiontimer.answered(response)
         callee.tx = None
-        if self.placing is not None:
-            self.placing.answered(self, response)
         self.relay = self.engine.media.bridge(self.caller.media, callee.media, convert_a_to_b=to_callee,
                                               convert_b_to_a=to_caller)  # fmt: skip
         self.move(S.ANSWERED)
@@ -477,6 +524,31 @@ class Call:
         self.answered(by=self.route.callee.number)
         self.seat("answer", caller=self.route.caller, callee=self.route.callee)
         self.engine.event(self, "call.answered")
+        return True
+
+    def take_callee(self, other: Call, *, by: Party) -> None:
+        """`other`'s answered callee leg (a find-me call to the user's mobile) becomes this call's
+        callee, instead of the leg ringing here (cancelled): the caller is answered and bridged to it.
+        `other` keeps its own record; the leg and its media are this call's now."""
+        theirs, callee = other.callee, self.callee
+        if callee.tx is not None:
+            callee.tx.cancel()
+        self.stop_ringing()
+        other.stop_playing()
+        old = callee.media
+        leg, media, codec, offered = theirs.leg, theirs.media, theirs.codec, theirs.offered
+        media.sink = None
+        theirs.fill(None, None, None, [])
+        theirs.origin = None
+        leg.name = "callee"
+        callee.fill(leg, media, codec, offered)
+        callee.origin, callee.tx = leg, None
+        callee.outside = True
+        self.engine.index(leg.call_id, self)
+        if old is not None:
+            old.close()
+        self.log_leg("callee", leg.call_id, reason="find-me", by=by.number)
+        self.connect_callee([codec, *telephone_events(offered, codec)], None)
 
     def reoffer(self, min_se: int) -> bool:
         """The callee refused the session interval as too small (422): INVITE it again with its Min-SE
@@ -489,10 +561,13 @@ class Call:
         headers = [(n, v) for n, v in invite.headers if n.lower() == "content-type"]
         headers += [("Supported", "timer"), ("Session-Expires", str(min_se)), ("Min-SE", str(min_se))]
         leg.invite = leg.request("INVITE", self.ua, headers=headers, body=invite.body)
-        self.callee.tx = self.ua.request(leg.invite, self.on_callee_response)
+        self.callee.tx = self.ua.request(leg.invite, self.responses_of(leg))
         return True
 
     def ring_timeout(self) -> None:
+        timed_out = getattr(self.placing, "timed_out", None)
+        if self.state == S.RINGING and timed_out is not None and timed_out(self):
+            return  # it goes on elsewhere (forwarding when not answered)
         if self.state in (S.RINGING, S.CONNECTING):
             self.callee.tx.cancel()
             self.end_before_answer(480, "No Answer", disposition=Cdr.Disposition.NO_ANSWER, cause="ring-timeout",
@@ -598,7 +673,8 @@ class Call:
             self.end_before_answer(488, "Not Acceptable Here")
             return False
         try:
-            caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
+            if caller.media is None:  # (a forwarded call has its port already)
+                caller.media = await self.engine.media.open(remote=offer.audio_address() if offer else None)
         except MediaError:
             self.end_before_answer(503, "No Media Ports", cause="no-media-ports")
             return False
@@ -622,12 +698,12 @@ class Call:
         self.answered_at = at or _now()
         self.engine.cdrs.answered(self.uuid, self.answered_at, **({"by": by} if by is not None else {}))
 
-    def keys(self, *, on_digit=None) -> DtmfCollector:
-        """A collector for the caller's keys: RFC 4733 events from its media (SIP INFO keys reach the
-        holding application's `key`)."""
-        caller = self.caller
-        collector = DtmfCollector(event_pt=event_payload(caller.offered, caller.codec), on_digit=on_digit)
-        caller.media.sink = collector.push_packet
+    def keys(self, *, on_digit=None, side: str = "caller") -> DtmfCollector:
+        """A collector for the keys of a side's party (the caller's, unless said): RFC 4733 events from
+        its media (SIP INFO keys reach the holding application's `key`)."""
+        party = self.side(side)
+        collector = DtmfCollector(event_pt=event_payload(party.offered, party.codec), on_digit=on_digit)
+        party.media.sink = collector.push_packet
         return collector
 
     def listen(self, sink) -> None:

@@ -1,7 +1,8 @@
 """The one place the engine runs a destination (telephony/destinations.py says what one is): a
 number's, a forwarding's, a schedule's. Each kind's runner is registered with `runs` by the module
-that owns the kind: "user" and "hangup" here, "conference" by the conference application; a new
-kind is one new module.
+that owns the kind: "hangup" here, "user" by the forwarding application (a user's devices ring,
+then their forwarding says where the call goes), "conference" by the conference application,
+"external" by the network application; a new kind is one new module.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from telephony.engine.application import Incoming, Prompter
-from telephony.engine.dialplan import Party, Route
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
@@ -36,17 +36,6 @@ async def run(call: Call, kind: str, target: str, incoming: Incoming) -> None:
         call.refuse(incoming, 404, "Not In Service")
         return
     await runner(call, target, incoming)
-
-
-@runs("user")
-async def _user(call: Call, target: str, incoming: Incoming) -> None:
-    """A user: every registered device of their line rings."""
-    plan = incoming.plan
-    callee = plan.by_number.get(target)
-    route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=incoming.caller or Party("", ""),
-                  callee=callee, status=0 if callee else 404, reason="" if callee else "Not In Service")  # fmt: skip
-    call.open_record(route, incoming.dialled)
-    await call.call_line(route, incoming.offer)
 
 
 @runs("hangup")

@@ -1,7 +1,8 @@
 """A call's states and the transitions between them: the one place that says which exist.
 
     ROUTING     the dial plan runs; for a call the engine places itself, the first line rings
-    RINGING     the callee's leg rings; the caller has not been answered (provisional answers pass)
+    RINGING     the callee's leg rings; the caller has not been answered (provisional answers pass);
+                a forwarding (busy, not answered...) routes it again
     CONNECTING  the engine's own first leg answered (click-to-call: the user), the callee rings
     ANSWERED    both sides talk through the engine's relay or mixer (one may be on hold)
     PARKED      one party waits in a park slot hearing music; the other side is empty
@@ -32,7 +33,7 @@ class State(StrEnum):
 S = State
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.ROUTING: frozenset({S.RINGING, S.CONNECTING, S.IVR, S.CONFERENCE, S.ENDED}),
-    S.RINGING: frozenset({S.ANSWERED, S.ENDED}),
+    S.RINGING: frozenset({S.ANSWERED, S.ROUTING, S.ENDED}),  # (ROUTING again: a forwarding)
     S.CONNECTING: frozenset({S.ANSWERED, S.ENDED}),
     S.ANSWERED: frozenset({S.PARKED, S.ENDED}),
     S.PARKED: frozenset({S.ANSWERED, S.ENDED}),

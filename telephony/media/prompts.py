@@ -44,6 +44,12 @@ TEXTS = {
     "thanks": "Thank you. Goodbye.",
     "record_after_tone": "Record your message after the tone. Press the pound key when you are done.",
     "recorded": "Your message is saved. Goodbye.",
+    "find_me": "You have a call. Press 1 to take it.",
+    "forwarding_on": "Call forwarding is on.",
+    "forwarding_off": "Call forwarding is off.",
+    "dnd_on": "Do not disturb is on.",
+    "dnd_off": "Do not disturb is off.",
+    "not_possible": "That is not possible.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

@@ -195,8 +195,12 @@ async def place_out(call: Call, incoming: Incoming, dialled) -> None:
     shown = policy.caller_id(rules, own)
     route = Route(client=plan.client, brand=plan.brand, domain=plan.domain, caller=caller,
                   callee=Party(dialled.e164 or dialled.dialled, ""))  # fmt: skip
-    call.record_as(direction=Cdr.Direction.OUTBOUND)
-    call.open_record(route, incoming.dialled)
+    if call.route is None:
+        call.record_as(direction=Cdr.Direction.OUTBOUND)
+        call.open_record(route, incoming.dialled)
+    else:  # a forwarding: the call's record goes on, as a call out now
+        call.reroute(route)
+        call.update_record(direction=Cdr.Direction.OUTBOUND)
     if call.state == State.ENDED:  # cancelled meanwhile: the record opened now is closed now
         call.write_close({})
         return

@@ -1,0 +1,232 @@
+"""A user's forwarding, do-not-disturb and find-me, through edge and engine with real pjsua2 phones:
+101 calls 102, whose forwarding sends the call on (to 103, or out through a carrier that is another
+pjsua2 phone standing in for a mobile). One record per call: it keeps 102 as the callee, says who
+answered, and lists the forwarding among its legs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from billing.models import Carrier
+from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+from records.models import Cdr
+from telephony.models import Forwarding
+from tests.telephony.conftest import cdr_of
+from tests.waiting import committed, wait_for
+
+MOBILE = "+16502530001"
+
+
+def forward(world, **fields):
+    """102's forwarding, committed (the engine reads it with the dial plan, which the save drops)."""
+    from telephony.services import forwarding_save
+
+    client = world.client_a1
+    extension = world.extension_of(world.user_a1b)
+    return committed(lambda: forwarding_save(actor=None, client=client, extension=extension, **fields))
+
+
+@pytest.fixture(autouse=True)
+def _no_forwarding(world):
+    yield
+
+    def clear():
+        with tenant_context(world.client_a1):
+            Forwarding.objects.all().delete()
+
+    committed(clear)
+
+
+def forwarded_legs(cdr: Cdr) -> list[dict]:
+    return [leg for leg in cdr.legs if leg.get("leg") == "forward"]
+
+
+def test_a_busy_line_forwards_to_a_colleague(world, lines, third):
+    caller, callee, domain = lines
+    forward(world, busy_kind="user", busy_target="103")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    label = third.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    third.wait_call_state(label, "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.answered_by) == ("answered", "103")
+    assert [(leg["reason"], leg["to"]) for leg in forwarded_legs(cdr)] == [("busy", "user:103")]
+
+
+def test_an_unanswered_line_forwards_after_its_seconds(world, lines, third):
+    caller, callee, domain = lines
+    forward(world, no_answer_kind="user", no_answer_target="103", no_answer_after=5)
+    callee.set_incoming("102", answer=180)
+    started = time.monotonic()
+    caller.call("c1", f"sip:102@{domain}")
+    rang = callee.wait_incoming()["call"]
+    label = third.wait_incoming(timeout=15)["call"]
+    assert time.monotonic() - started >= 4.5
+    callee.wait_call_state(rang, "disconnected")  # the desk phone stops ringing
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, callee_number="102")
+    assert cdr.answered_by == "103"
+    assert [leg["reason"] for leg in forwarded_legs(cdr)] == ["no_answer"]
+
+
+def test_a_line_with_no_phone_registered_forwards_as_unreachable(world, lines, third):
+    caller, callee, domain = lines
+    forward(world, unreachable_kind="user", unreachable_target="103")
+    callee.unregister("102")
+    caller.call("c1", f"sip:102@{domain}")
+    label = third.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    assert [leg["reason"] for leg in forwarded_legs(cdr_of(world, callee_number="102"))] == ["unreachable"]
+
+
+def test_always_forwarding_does_not_ring_the_line_and_a_loop_rings_the_first_line(world, lines, third):
+    caller, callee, domain = lines
+    forward(world, always_kind="user", always_target="103")
+    caller.call("c1", f"sip:102@{domain}")
+    label = third.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    assert not [e for e in callee.events() if e.get("event") == "incoming"], "102 never rang"
+
+    # 103 forwards back to 102: the chain stops at a line met before, which just rings
+    from telephony.services import forwarding_save
+
+    client, extension = world.client_a1, world.extension_of(world.user_a1c)
+    committed(lambda: forwarding_save(actor=None, client=client, extension=extension, always_kind="user",
+                                      always_target="102"))  # fmt: skip
+    caller.call("c2", f"sip:102@{domain}")
+    rang = callee.wait_incoming()["call"]  # 102 -> 103 -> 102, met before: it rings
+    callee.wait_call_state(rang, "confirmed")
+    caller.hangup("c2")
+    cdr = cdr_of(world, callee_number="102", answered_by="102")
+    assert [leg["to"] for leg in forwarded_legs(cdr)] == ["user:103", "user:102"]
+
+
+def test_do_not_disturb_answers_busy_or_goes_where_busy_forwarding_says(world, lines, third):
+    caller, callee, domain = lines
+    forward(world, dnd=True)
+    caller.call("c1", f"sip:102@{domain}")
+    assert caller.wait_call_state("c1", "disconnected")["code"] == 486
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.hangup_cause) == (Cdr.Disposition.BUSY, "dnd")
+
+    forward(world, busy_kind="user", busy_target="103")
+    caller.call("c2", f"sip:102@{domain}")
+    label = third.wait_incoming()["call"]
+    caller.wait_call_state("c2", "confirmed")
+    caller.hangup("c2")
+    third.wait_call_state(label, "disconnected")
+    assert not [e for e in callee.events() if e.get("event") == "incoming"], "102 never rang"
+
+
+def test_feature_codes_set_the_phones_own_forwarding(world, lines, third):
+    _caller, callee, domain = lines
+
+    def handling():
+        with tenant_context(world.client_a1):
+            return Forwarding.objects.filter(extension__number="102").first()
+
+    for code, done in (("*78", lambda f: f and f.dnd), ("*79", lambda f: f and not f.dnd),
+                       ("*72103", lambda f: f and (f.always_kind, f.always_target) == ("user", "103")),
+                       ("*73", lambda f: f and not f.always_kind)):  # fmt: skip
+        label = f"code{code}"
+        callee.call(label, f"sip:{code}@{domain}")
+        callee.wait_call_state(label, "confirmed")
+        callee.wait_call_state(label, "disconnected", timeout=15)  # the engine says so and hangs up
+        wait_for(lambda done=done: done(handling()), f"{code} applied")
+
+    callee.call("bad", f"sip:*72999@{domain}")  # no such extension, not a phone number: nothing changes
+    callee.wait_call_state("bad", "disconnected", timeout=15)
+    assert not handling().always_kind
+
+
+@pytest.fixture
+def mobile(world, phones, edge):
+    """A carrier of brand A whose gateway is a pjsua2 phone (the user's mobile), in a route for every
+    number; the phone answers when told."""
+    phone = phones(name="mobile")
+    phone.account("mobile", domain="127.0.0.1", default=True, incoming={"answer": 180})
+
+    def create():
+        carrier = Carrier.objects.create(name=f"mobile-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US")
+        Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=phone.sip_port,
+                               inbound_networks="192.0.2.9/32")  # fmt: skip
+        route = OutboundRoute.objects.create(brand=world.brand_a, name="mobiles", pattern="", position=1)
+        RouteCarrier.objects.create(route=route, carrier=carrier, priority=1)
+        OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_national": True,
+                                                                                   "allow_mobile": True})  # fmt: skip
+        return carrier, route
+
+    carrier, route = committed(create)
+    yield phone, carrier
+
+    def remove():
+        route.delete()
+        OutboundPolicy.objects.filter(client=world.client_a1).delete()
+        carrier.delete()
+
+    committed(remove)
+
+
+def test_find_me_rings_the_mobile_with_the_desk_and_connects_once_it_presses_one(world, lines, mobile):
+    caller, callee, domain = lines
+    phone, carrier = mobile
+    forward(world, find_me=MOBILE)
+    callee.set_incoming("102", answer=180)
+    caller.call("c1", f"sip:102@{domain}")
+    desk = callee.wait_incoming()["call"]
+    away = phone.wait_incoming()["call"]
+    phone.answer(away)
+    phone.wait_call_state(away, "confirmed")
+    time.sleep(0.5)  # the prompt starts; a key before it is taken too
+    assert caller.call_states("c1")[-1] != "confirmed", "not connected before the key"
+    phone.dtmf(away, "1")
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(desk, "disconnected")  # the desk stops ringing
+    caller.hangup("c1")
+    phone.wait_call_state(away, "disconnected")
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.answered_by) == ("answered", "102")
+    reach = cdr_of(world, callee_number=MOBILE)
+    assert (reach.direction, reach.carrier_id, reach.disposition) == (Cdr.Direction.OUTBOUND, carrier.pk, "answered")
+    assert reach.caller_number == "102" and reach.billsec >= 0
+
+
+def test_find_me_stops_ringing_the_mobile_when_the_desk_answers(world, lines, mobile):
+    caller, _callee, domain = lines
+    phone, _ = mobile
+    forward(world, find_me=MOBILE)
+    caller.call("c1", f"sip:102@{domain}")  # 102 answers after 300 ms
+    away = phone.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    phone.wait_call_state(away, "disconnected")
+    caller.hangup("c1")
+    assert cdr_of(world, callee_number=MOBILE).disposition != "answered"
+
+
+def test_a_busy_line_forwards_out_through_a_carrier(world, lines, mobile):
+    caller, callee, domain = lines
+    phone, carrier = mobile
+    forward(world, busy_kind="external", busy_target=MOBILE)
+    callee.set_incoming("102", answer=486)
+    phone.set_incoming("mobile", answer=200)
+    caller.call("c1", f"sip:102@{domain}")
+    away = phone.wait_incoming()["call"]
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    phone.wait_call_state(away, "disconnected")
+    cdr = cdr_of(world, callee_number=MOBILE)  # the record is now of a call out, through that carrier
+    assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.OUTBOUND, carrier.pk, "answered")
+    assert [leg["reason"] for leg in forwarded_legs(cdr)] == ["busy"]

@@ -13,6 +13,8 @@ engine. The built-in codes:
     *81<ext>, *82<ext>, *83<ext>   monitor, whisper to, barge into    supervision.py
     *88, *88<id>                   join a conference                  conference.py
     *89<id>                        record library message <id>        library.py
+    *72<number>, *73               forward every call (to), stop it   forwarding.py
+    *78, *79                       do-not-disturb on, off             forwarding.py
 
 Django-free.
 """

@@ -128,3 +128,17 @@ def test_while_its_schedule_says_closed_a_number_rings_its_closed_destination(wo
         committed(remove)
     cdr = cdr_of(world, callee_number="103")
     assert (cdr.direction, cdr.carrier_id, cdr.caller_number) == (Cdr.Direction.INBOUND, carrier.pk, CALLER)
+
+
+def test_a_user_calling_one_of_the_clients_own_numbers_reaches_it_without_a_carrier(world, lines, carrier_factory_pstn):
+    # (its calls would come from elsewhere: the phones are on 127.0.0.1; and no outbound route, so a
+    # call that went out would find no carrier)
+    carrier_factory_pstn([(world.brand_a, DID, world.client_a1, "user", "102")], networks="192.0.2.1/32")
+    caller, callee, domain = lines
+    caller.call("c1", f"sip:+{DID[1:]}@{domain}")
+    label = callee.wait_incoming(timeout=10)["call"]
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    callee.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.INTERNAL, None, "answered")

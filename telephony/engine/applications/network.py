@@ -167,10 +167,16 @@ def load_policy(client) -> policy.Policy:
 @outbound
 async def to_network(call: Call, incoming: Incoming) -> bool:
     """A number no line of the client has: when it is a phone number (as the client's users dial),
-    the client's policy allows it and a carrier takes it, the call goes out; True when taken."""
+    one of the client's own numbers goes where it points, without a carrier; another goes out when
+    the client's policy allows it and a carrier takes it. True when taken."""
     dialled = numbering.classify(incoming.dialled, incoming.plan.country)
     if dialled is None:
         return False
+    numbers = numbers_of(incoming.plan)
+    own = numbers.by_e164.get(dialled.e164) if dialled.e164 else None
+    if own is not None and own.kind:  # one of the client's own numbers: no carrier, straight where it goes
+        await destinations.run(call, *where_now(own, numbers), incoming)
+        return True
     await place_out(call, incoming, dialled)
     return True
 

@@ -174,6 +174,7 @@ class Call:
         self.lines: dict[str, str] = {}  # side (or an application's leg) -> its line's number (call index)
         self.ringing_line: str | None = None  # the callee's number while it rings (call index)
         self.record_defaults: dict = {}  # see record_as()
+        self.record_opened = False
         self.placing = None  # what places the callee's leg beyond a line (telephony/engine/applications/network.py)
 
     def side(self, name: str) -> Side:
@@ -335,9 +336,18 @@ class Call:
         return True
 
     def open_record(self, route, dialled: str, **fields) -> None:
-        """The call's record is opened (in the writer's spool), for `route`."""
+        """The call's record is opened (in the writer's spool), for `route`. Opened already (a forwarded
+        call), the record goes on: what the new destination says of it (`fields`: a conference's
+        service and room) is written over."""
+        if self.record_opened:
+            renamed = {"moderator": "moderator_id", "carrier": "carrier_id"}
+            if fields:
+                self.update_record(**{renamed.get(name, name): value for name, value in fields.items()})
+            self.route = route
+            return
         self.engine.cdrs.open(call_uuid=self.uuid, engine=self.engine.id, route=route, started_at=self.started_at,
                               dialled=dialled, **{**self.record_defaults, **fields})  # fmt: skip
+        self.record_opened = True
         self.route = route
 
     def update_record(self, **values) -> None:

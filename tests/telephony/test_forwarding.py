@@ -230,3 +230,15 @@ def test_a_busy_line_forwards_out_through_a_carrier(world, lines, mobile):
     cdr = cdr_of(world, callee_number=MOBILE)  # the record is now of a call out, through that carrier
     assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.OUTBOUND, carrier.pk, "answered")
     assert [leg["reason"] for leg in forwarded_legs(cdr)] == ["busy"]
+
+
+def test_a_call_forwarded_into_a_conference_room_is_recorded_as_a_conference_join(world, lines):
+    caller, callee, domain = lines
+    forward(world, busy_kind="conference", busy_target="4242")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed")  # the room's PIN prompt answers
+    caller.hangup("c1")
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.service, cdr.conference, cdr.direction) == (Cdr.Service.CONFERENCE, "4242", Cdr.Direction.INBOUND)
+    assert [leg["to"] for leg in forwarded_legs(cdr)] == ["conference:4242"]

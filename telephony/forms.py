@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import ProhibitNullCharactersValidator
 
 from tenants.forms import NEW_PASSWORD_ATTRS, AccountForm
 
@@ -69,3 +70,57 @@ class ScheduleForm(forms.Form):
                             "are closed.")  # fmt: skip
     holidays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                help_text="Closed all day, one date a line: 2026-12-25 Christmas")  # fmt: skip
+
+
+class ServiceCheckedText(forms.CharField):
+    """Text passed to the service as typed: the service names every bad value (NUL characters too)
+    per field, so all of a form's errors show at once."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
+FORWARDING_LABELS = {
+    "always": "Always forward to",
+    "busy": "When busy, forward to",
+    "no_answer": "When not answered, forward to",
+    "unreachable": "When unreachable, forward to",
+}
+
+
+class ForwardingForm(forms.Form):
+    """A line's call handling (telephony.models.Forwarding): the fields only parse; forwarding_save
+    checks them all (a destination that does not exist, a line forwarding to itself, a bad number, the
+    seconds), so every error shows at once on its field."""
+
+    dnd = forms.BooleanField(required=False, label="Do not disturb",
+                             help_text="Calls go where busy forwarding says, or get busy.")  # fmt: skip
+    always_kind = ServiceCheckedText(required=False, label=FORWARDING_LABELS["always"])
+    always_target = ServiceCheckedText(required=False, label="Which (always)",
+                                       help_text="An extension, a number, a conference id...")  # fmt: skip
+    busy_kind = ServiceCheckedText(required=False, label=FORWARDING_LABELS["busy"])
+    busy_target = ServiceCheckedText(required=False, label="Which (busy)")
+    no_answer_kind = ServiceCheckedText(required=False, label=FORWARDING_LABELS["no_answer"])
+    no_answer_target = ServiceCheckedText(required=False, label="Which (not answered)")
+    no_answer_after = forms.IntegerField(required=False, label="Not answered after (seconds)",
+                                         help_text="Seconds of ringing, 5 to 120.")  # fmt: skip
+    unreachable_kind = ServiceCheckedText(required=False, label=FORWARDING_LABELS["unreachable"])
+    unreachable_target = ServiceCheckedText(required=False, label="Which (unreachable)",
+                                            help_text="When no phone of the line is registered.")  # fmt: skip
+    find_me = ServiceCheckedText(required=False, label="Find-me number",
+                                 help_text="An external number (a mobile) that rings with the desk phone.")  # fmt: skip
+    find_me_confirm = forms.BooleanField(required=False, label="The find-me number presses 1 to take the call",
+                                         help_text="So that a mobile's voicemail cannot take it.")  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        from telephony import destinations
+
+        super().__init__(*args, **kwargs)
+        choices = [("", "Not forwarded")] + [(k.name, k.label) for k in destinations.kinds()]
+        for when in FORWARDING_LABELS:
+            name, known = f"{when}_kind", choices
+            sent = self.data.get(self.add_prefix(name), "") if self.is_bound else ""
+            if sent and sent not in {value for value, _ in choices} and "\x00" not in sent:
+                known = [*choices, (sent, sent)]  # kept as sent, next to its error
+            self.fields[name].widget = forms.Select(choices=known)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from config.redis_store import get_redis, rkey
-from telephony.models import Extension
+from telephony.models import Extension, Forwarding
 from tenants.models import Client, Role
 
 
@@ -86,3 +86,29 @@ def sip_bans(*, actor) -> list[dict]:
             bans.append({"key": key, "kind": kind, "ip": fields[-1], "user": user, "domain": domain,
                          "client": client, "expires_in": ttl})  # fmt: skip
     return sorted(bans, key=lambda b: (b["kind"], b["domain"], b["ip"]))
+
+
+FORWARDING_SHORT = {"always": "always", "busy": "busy", "no_answer": "not answered", "unreachable": "unreachable"}
+
+
+def forwarding_summary(forwarding: Forwarding) -> list[str]:
+    """What a glance shows of a line's call handling: do-not-disturb, each forwarding in force and
+    find-me; empty when calls just ring the line's phones."""
+    shown = ["Do not disturb"] if forwarding.dnd else []
+    for when, words in FORWARDING_SHORT.items():
+        kind, target = getattr(forwarding, f"{when}_kind"), getattr(forwarding, f"{when}_target")
+        if kind:
+            after = f" ({forwarding.no_answer_after} s)" if when == "no_answer" else ""
+            shown.append(f"Forwarded {words}{after} to {kind} {target}".rstrip())
+    if forwarding.find_me:
+        shown.append(f"Find-me {forwarding.find_me}")
+    return shown
+
+
+def mark_call_handling(extensions) -> None:
+    """Give each line `call_handling`: forwarding_summary() of its forwarding (in the schema in use)."""
+    extensions = list(extensions)
+    rows = {f.extension_id: f for f in Forwarding.objects.filter(extension__in=[e.pk for e in extensions])}
+    for extension in extensions:
+        found = rows.get(extension.pk)
+        extension.call_handling = forwarding_summary(found) if found else []

@@ -304,7 +304,10 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
     refused = set(fields) - set(FORWARDING_FIELDS)
     if refused:
         raise ValidationError({name: "Unknown field." for name in refused})
-    forwarding = forwarding_of(client, extension)
+    with tenant_context(client):
+        # Locked for the rest of the transaction: a change made meanwhile (another portal page, the phone's
+        # feature code) is read first and kept, never overwritten, and two first saves do not both insert.
+        forwarding, _ = Forwarding.objects.select_for_update().get_or_create(extension=extension)
     errors: dict[str, list[str]] = {}
     for name, value in fields.items():
         if isinstance(value, str) and "\x00" in value:

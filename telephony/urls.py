@@ -12,6 +12,7 @@ urlpatterns = [
     path("users/<int:pk>/reset-secret/", views.user_reset_secret, name="user_reset_secret"),
     path("users/<int:pk>/delete/", views.user_delete, name="user_delete"),
     path("users/<int:pk>/unlock/", views.user_unlock, name="user_unlock"),
+    path("users/<int:pk>/forwarding/", views.user_forwarding, name="user_forwarding"),
     path("calls/", views.call_list, name="call_list"),
     path("calls/<uuid:call_uuid>/<str:action>/", views.call_action, name="call_action"),
     path("schedules/", views.schedule_list, name="schedule_list"),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("schedules/<int:pk>/delete/", views.schedule_delete, name="schedule_delete"),
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
+    path("phone/forwarding/", views.my_forwarding, name="my_forwarding"),
 ]
 
 # The god and brand portals: SIP bans in their scope.

@@ -25,9 +25,17 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.forms import ScheduleForm, SecretResetForm, SipRuleForm, UserCreateForm, UserForm
+from telephony.forms import ForwardingForm, ScheduleForm, SecretResetForm, SipRuleForm, UserCreateForm, UserForm
 from telephony.models import Extension, Schedule
-from telephony.selectors import acting_line, registrations_of, sip_bans, sip_credentials, supervisions_seen_by
+from telephony.selectors import (
+    acting_line,
+    forwarding_summary,
+    mark_call_handling,
+    registrations_of,
+    sip_bans,
+    sip_credentials,
+    supervisions_seen_by,
+)
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm, changes
 from tenants.models import Role, SipAddressRule, User
@@ -67,6 +75,7 @@ def _with_secret(request: HttpRequest, template: str, context: dict, extension: 
 def user_list(request: HttpRequest) -> HttpResponse:
     context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH)}
     mark_signin_locks(context["rows"], lambda extension: extension.account)
+    mark_call_handling(context["rows"])
     return render(request, "telephony/user_list.html", context)
 
 
@@ -97,6 +106,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "sip": sip_credentials(client=own_client(request), extension=extension),
         "registrations": registrations_of(client=own_client(request), extension=extension),
         "reset_form": SecretResetForm(),
+        "call_handling": forwarding_summary(services.forwarding_of(own_client(request), extension)),
     }
     return _with_secret(request, "telephony/user_detail.html", context, extension)
 
@@ -201,6 +211,41 @@ def my_phone_reset(request: HttpRequest) -> HttpResponse:
         show_once(request, _secret_slot(extension), secret)
         messages.success(request, "New SIP secret generated; set it in your phone.")
     return redirect("my_phone")
+
+
+# Call handling: do-not-disturb, forwarding and find-me (telephony.models.Forwarding) -------------------
+
+
+def _forwarding_page(request: HttpRequest, extension: Extension, *, title: str, done_url: str,
+                     cancel_url: str | None = None) -> HttpResponse:  # fmt: skip
+    """One form for both portals: the operators' for any line of their client, a user's for their own
+    (forwarding_save checks who may, and every field)."""
+    client = own_client(request)
+    current = services.forwarding_of(client, extension)
+    form = ForwardingForm(request.POST or None, initial={n: getattr(current, n) for n in services.FORWARDING_FIELDS})
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.forwarding_save(actor=request.user, client=client, extension=extension, **form.cleaned_data)
+        if call.ok:
+            messages.success(request, "Call handling saved.")
+            return redirect(done_url)
+    context = {"title": title, "form": form, "submit": "Save call handling", "cancel_url": cancel_url,
+               "extension": extension, "call_handling": forwarding_summary(current)}  # fmt: skip
+    return render(request, "telephony/forwarding_form.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_forwarding(request: HttpRequest, pk: int) -> HttpResponse:
+    extension = _extensions(request.user).get_for(request.user, pk=pk)
+    detail = reverse("user_detail", args=[pk])
+    return _forwarding_page(request, extension, title=f"Call handling of {extension.number} {extension.display_name}",
+                            done_url=detail, cancel_url=detail)  # fmt: skip
+
+
+@role_required(Role.USER)
+def my_forwarding(request: HttpRequest) -> HttpResponse:
+    extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
+    return _forwarding_page(request, extension, title="Call handling", done_url=reverse("my_forwarding"))
 
 
 @role_required(Role.GOD, Role.BRAND)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.core.validators import ProhibitNullCharactersValidator
+from django.utils.functional import lazy
 from rest_framework import serializers
 
 from records.models import Cdr
-from telephony.models import Extension, Schedule
+from telephony.models import Extension, Forwarding, Schedule
 from telephony.selectors import supervisions_seen_by
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable
 from tenants.signin import signin_locks
@@ -202,3 +204,50 @@ class ScheduleSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
         # (the name's uniqueness too: the service answers every field's error at once)
         extra_kwargs = {"hours": {"required": False}, "holidays": {"required": False}, "name": {"validators": []}}
+
+
+class ServiceCheckedChar(serializers.CharField):
+    """Text passed to the service as sent: forwarding_save names every bad value (NUL characters too)
+    per field, so that one answer lists all of them."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, required=False, **kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+
+
+def _kinds_help() -> str:
+    from telephony.destinations import kinds
+
+    return "A destination kind: " + ", ".join(k.name for k in kinds()) + "; empty: not forwarded."
+
+
+KIND_HELP = lazy(_kinds_help, str)()
+TARGET_HELP = "Which one: an extension, a number (as the client's people dial it, or E.164), a conference id..."
+
+
+class ForwardingSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    """A line's call handling: do-not-disturb, forwarding when unconditional (`always`), `busy`, not
+    answered after `no_answer_after` seconds (5 to 120) and `unreachable`, each a destination (a kind
+    and a target), and `find_me`, an external number that rings with the line's phones (it presses 1
+    to take the call while `find_me_confirm`). PUT sets all of it (a field not sent takes its default:
+    not forwarded), PATCH the fields sent; every bad field is named in one answer."""
+
+    number = serializers.CharField(source="extension.number", read_only=True, help_text="The line's extension.")
+    always_kind = ServiceCheckedChar(help_text=KIND_HELP)
+    always_target = ServiceCheckedChar(help_text=TARGET_HELP)
+    busy_kind = ServiceCheckedChar(help_text=KIND_HELP)
+    busy_target = ServiceCheckedChar(help_text=TARGET_HELP)
+    no_answer_kind = ServiceCheckedChar(help_text=KIND_HELP)
+    no_answer_target = ServiceCheckedChar(help_text=TARGET_HELP)
+    no_answer_after = serializers.IntegerField(required=False, help_text="Seconds of ringing, 5 to 120.")
+    unreachable_kind = ServiceCheckedChar(help_text=KIND_HELP)
+    unreachable_target = ServiceCheckedChar(help_text=TARGET_HELP)
+    find_me = ServiceCheckedChar(help_text="An external number that rings with the line's phones; empty: none.")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never set.")
+
+    class Meta:
+        model = Forwarding
+        fields = ["number", "dnd", "always_kind", "always_target", "busy_kind", "busy_target", "no_answer_kind",
+                  "no_answer_target", "no_answer_after", "unreachable_kind", "unreachable_target", "find_me",
+                  "find_me_confirm", "updated_at"]  # fmt: skip
+        read_only_fields = ["number", "updated_at"]

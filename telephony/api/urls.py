@@ -10,5 +10,6 @@ router.register("schedules", views.ScheduleViewSet, basename="schedule")
 
 urlpatterns = [
     path("me/sip/", views.MySipView.as_view(), name="me-sip"),
+    path("me/forwarding/", views.MyForwardingView.as_view(), name="me-forwarding"),
     *router.urls,
 ]

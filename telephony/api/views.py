@@ -25,12 +25,38 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.models import Extension, Schedule
+from telephony.models import Extension, Forwarding, Schedule
 from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.schema import error_answers
 from tenants.models import Role
 from tenants.services import account_set_password, account_unlock, account_update
+
+# Call handling: do-not-disturb, forwarding and find-me, a user's own and their operators' --------------
+
+FORWARDING_DEFAULTS = {name: Forwarding._meta.get_field(name).get_default() for name in services.FORWARDING_FIELDS}
+
+
+def forwarding_answer(request, extension: Extension) -> Response:
+    """GET the line's call handling; PUT all of it (what is not sent takes its default), PATCH the
+    fields sent. forwarding_save checks who may and every field."""
+    current = services.forwarding_of(request.tenant, extension)
+    if request.method == "GET":
+        return Response(s.ForwardingSerializer(current).data)
+    partial = request.method == "PATCH"
+    serializer = s.ForwardingSerializer(current, data=request.data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    fields = changed_fields(serializer) if partial else {**FORWARDING_DEFAULTS, **changed_fields(serializer)}
+    saved = services.forwarding_save(actor=request.user, client=request.tenant, extension=extension, **fields)
+    return Response(s.ForwardingSerializer(saved).data)
+
+
+def _with_forwarding_schema(view):
+    """The document's GET, PUT and PATCH of a line's call handling."""
+    view = extend_schema(methods=["GET"], request=None, responses=s.ForwardingSerializer)(view)
+    return extend_schema(methods=["PUT", "PATCH"], request=s.ForwardingSerializer, responses=s.ForwardingSerializer)(
+        view
+    )
 
 
 class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
@@ -103,6 +129,14 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         account_unlock(actor=request.user, account=extension.account)
         return Response(self.get_serializer(extension).data)
 
+    @_with_forwarding_schema
+    @action(detail=True, methods=["get", "put", "patch"])
+    def forwarding(self, request, pk=None):
+        """The user's call handling, for the client's operators: do-not-disturb, forwarding and find-me."""
+        if request.user.role != Role.CLIENT:
+            raise Http404  # a user has their own at me/forwarding/
+        return forwarding_answer(request, self.get_object())
+
     @extend_schema(request=s.SecretResetSerializer, responses=s.ExtensionUserSerializer)
     @action(detail=True, methods=["post"], url_path="reset-secret")
     def reset_secret(self, request, pk=None):
@@ -115,13 +149,17 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response(s.ExtensionUserSerializer(extension, context={"sip_secret": secret}).data)
 
 
-class MySipView(APIView):
-    """The calling employee's SIP credentials (the secret itself is never shown again)."""
+class OwnLine:
+    """An API view about the calling employee's own line (any other role: 404)."""
 
     def _extension(self, request) -> Extension:
         if request.user.role != Role.USER or request.tenant is None:
             raise Http404
         return Extension.objects.restrict(request.user).get(account_id=request.user.pk)
+
+
+class MySipView(OwnLine, APIView):
+    """The calling employee's SIP credentials (the secret itself is never shown again)."""
 
     @extend_schema(responses=s.SipCredentialsSerializer)
     def get(self, request):
@@ -133,6 +171,22 @@ class MySipView(APIView):
         extension = self._extension(request)
         secret = services.extension_reset_secret(actor=request.user, client=request.tenant, extension=extension)
         return Response({**sip_credentials(client=request.tenant, extension=extension), "secret": secret})
+
+
+class MyForwardingView(OwnLine, APIView):
+    """The calling employee's call handling (see users/<id>/forwarding/ for their operators)."""
+
+    @_with_forwarding_schema
+    def get(self, request):
+        return forwarding_answer(request, self._extension(request))
+
+    @_with_forwarding_schema
+    def put(self, request):
+        return forwarding_answer(request, self._extension(request))
+
+    @_with_forwarding_schema
+    def patch(self, request):
+        return forwarding_answer(request, self._extension(request))
 
 
 ENGINE_ERRORS = error_answers(409, 503)  # the call's state, or no engine answered (telephony.control)

@@ -13,7 +13,7 @@ from django_tenants.utils import tenant_context
 from conferencing.models import Campaign, Message, Room
 from conferencing.notifications import campaign_create, message_create
 from conferencing.services import room_create
-from telephony.models import Extension
+from telephony.models import Extension, Forwarding
 from tenants.models import ApiToken, Brand, Client, User
 from tenants.services import token_create
 
@@ -57,6 +57,11 @@ CASES = [
 ]
 # What else each object type answers on its own URL (all must be 404 for a foreign row).
 MORE = {
+    "users": [
+        ("get", "/api/v1/users/{pk}/forwarding/"),
+        ("put", "/api/v1/users/{pk}/forwarding/"),
+        ("patch", "/api/v1/users/{pk}/forwarding/"),
+    ],
     "rooms": [("get", "/api/v1/rooms/{pk}/live/"), ("post", "/api/v1/rooms/{pk}/live/")],
     "campaigns": [
         ("post", "/api/v1/campaigns/{pk}/start/"),
@@ -64,6 +69,7 @@ MORE = {
         ("get", "/api/v1/campaigns/{pk}/?format=csv"),
     ],
 }
+MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
 NOT_UPDATED = {"tokens", "messages", "campaigns"}
 NOT_DELETED = {"campaigns"}
@@ -86,7 +92,8 @@ def _foreign(world, kind: str, owner_name: str):
 
         def snapshot():
             with tenant_context(owner.client):
-                return Extension.objects.filter(pk=extension.pk).values().first()
+                line = Extension.objects.filter(pk=extension.pk).values().first()
+                return line, Forwarding.objects.filter(extension_id=extension.pk).values().first()
 
         return extension.pk, snapshot, [owner.email, extension.sip_username + "@", owner.client.sip_domain]
     if kind == "rooms":  # a room the owner moderates
@@ -141,7 +148,7 @@ def test_foreign_objects_answer_404_and_stay_unchanged(world, api, actor_name, k
         delete = http.delete(f"/api/v1/{kind}/{pk}/")
         assert delete.status_code == 404
     for method, url in MORE.get(kind, []):
-        response = getattr(http, method)(url.format(pk=pk), {"action": "end"} if method == "post" else None)
+        response = getattr(http, method)(url.format(pk=pk), MORE_BODIES.get(method))
         assert response.status_code == 404, (method, url, response.status_code)
     assert snapshot() == before
 

@@ -40,6 +40,8 @@ PAGES = {
             ("post", "/users/{pk}/edit/"),
             ("post", "/users/{pk}/reset-secret/"),
             ("post", "/users/{pk}/delete/"),
+            ("get", "/users/{pk}/forwarding/"),
+            ("post", "/users/{pk}/forwarding/"),
         ],
     ),
     "tokens": ("/account/tokens/", [("post", "/account/tokens/{pk}/revoke/")]),
@@ -76,6 +78,7 @@ FORM = {
     "timezone": "UTC",
     "kind": "pbx",
     "action": "end",
+    "dnd": "on",
 }
 
 

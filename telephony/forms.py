@@ -69,3 +69,28 @@ class ScheduleForm(forms.Form):
                             "are closed.")  # fmt: skip
     holidays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}),
                                help_text="Closed all day, one date a line: 2026-12-25 Christmas")  # fmt: skip
+
+
+class BlockForm(forms.Form):
+    """An entry of a blocking list; the service reads the number or prefix in the company's country and
+    names every field at fault."""
+
+    direction = forms.ChoiceField(
+        label="List",
+        choices=(
+            ("inbound", "Blocked callers: calls from it are refused"),
+            ("outbound", "Blocked destinations: users may not call it"),
+        ),
+    )
+    kind = forms.ChoiceField(choices=(("number", "A number"), ("prefix", "Numbers starting with"),
+                                      ("anonymous", "Anonymous callers (no number shown)")))  # fmt: skip
+    value = forms.CharField(required=False, label="Number or prefix",
+                            help_text="As your people write it (030 1234567, 0900) or with + (+4490). Empty for "
+                            "anonymous callers.")  # fmt: skip
+    note = forms.CharField(required=False, max_length=200)
+
+
+class CallerBlockingForm(forms.Form):
+    action = forms.ChoiceField(label="Blocked callers' calls",
+                               choices=(("decline", "Declined (603 Decline)"), ("forbidden", "Refused (403 Forbidden)"),
+                                        ("message", "Answered with a message, then hung up")))  # fmt: skip

@@ -18,6 +18,10 @@ urlpatterns = [
     path("schedules/new/", views.schedule_edit, name="schedule_create"),
     path("schedules/<int:pk>/", views.schedule_edit, name="schedule_edit"),
     path("schedules/<int:pk>/delete/", views.schedule_delete, name="schedule_delete"),
+    path("blocking/", views.blocking, name="blocking"),
+    path("blocking/new/", views.block_edit, name="block_create"),
+    path("blocking/<int:pk>/", views.block_edit, name="block_edit"),
+    path("blocking/<int:pk>/delete/", views.block_delete, name="block_delete"),
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
 ]

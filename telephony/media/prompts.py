@@ -44,6 +44,8 @@ TEXTS = {
     "thanks": "Thank you. Goodbye.",
     "record_after_tone": "Record your message after the tone. Press the pound key when you are done.",
     "recorded": "Your message is saved. Goodbye.",
+    "call_not_accepted": "Your call cannot be accepted.",
+    "anonymous_not_accepted": "Calls without a caller number are not accepted. Please call again showing your number.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

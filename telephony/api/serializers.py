@@ -225,7 +225,9 @@ class BlockSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 class CallerBlockingSerializer(serializers.ModelSerializer):
     """What blocked callers get: decline (603), forbidden (403), or message (answered, told, hung up)."""
 
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
+
     class Meta:
         model = CallerBlocking
         fields = ["action", "updated_at"]
-        read_only_fields = ["updated_at"]
+        extra_kwargs = {"action": {"required": True}}

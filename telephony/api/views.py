@@ -352,13 +352,14 @@ class CallerBlockingView(OperatorsOnly, APIView):
         return Response(s.CallerBlockingSerializer(services.caller_blocking_of(request.tenant)).data)
 
     @extend_schema(request=s.CallerBlockingSerializer, responses=s.CallerBlockingSerializer)
-    def put(self, request):
-        serializer = s.CallerBlockingSerializer(data=request.data)
+    def put(self, request, partial: bool = False):
+        current = services.caller_blocking_of(request.tenant)
+        serializer = s.CallerBlockingSerializer(current, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        setting = services.caller_blocking_update(actor=request.user, client=request.tenant,
-                                                  action=serializer.validated_data["action"])  # fmt: skip
+        action = serializer.validated_data.get("action", current.action)
+        setting = services.caller_blocking_update(actor=request.user, client=request.tenant, action=action)
         return Response(s.CallerBlockingSerializer(setting).data)
 
     @extend_schema(request=s.CallerBlockingSerializer, responses=s.CallerBlockingSerializer)
     def patch(self, request):
-        return self.put(request)
+        return self.put(request, partial=True)

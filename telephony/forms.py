@@ -124,3 +124,28 @@ class ForwardingForm(forms.Form):
             if sent and sent not in {value for value, _ in choices} and "\x00" not in sent:
                 known = [*choices, (sent, sent)]  # kept as sent, next to its error
             self.fields[name].widget = forms.Select(choices=known)
+
+
+class BlockForm(forms.Form):
+    """An entry of a blocking list; the service reads the number or prefix in the company's country and
+    names every field at fault."""
+
+    direction = forms.ChoiceField(
+        label="List",
+        choices=(
+            ("inbound", "Blocked callers: calls from it are refused"),
+            ("outbound", "Blocked destinations: users may not call it"),
+        ),
+    )
+    kind = forms.ChoiceField(choices=(("number", "A number"), ("prefix", "Numbers starting with"),
+                                      ("anonymous", "Anonymous callers (no number shown)")))  # fmt: skip
+    value = forms.CharField(required=False, label="Number or prefix",
+                            help_text="As your people write it (030 1234567, 0900) or with + (+4490). Empty for "
+                            "anonymous callers.")  # fmt: skip
+    note = forms.CharField(required=False, max_length=200)
+
+
+class CallerBlockingForm(forms.Form):
+    action = forms.ChoiceField(label="Blocked callers' calls",
+                               choices=(("decline", "Declined (603 Decline)"), ("forbidden", "Refused (403 Forbidden)"),
+                                        ("message", "Answered with a message, then hung up")))  # fmt: skip

@@ -112,3 +112,61 @@ class Forwarding(models.Model):
 
     def __str__(self) -> str:
         return f"forwarding of {self.extension_id}"
+
+
+class BlockQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's blocking lists are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class Block(models.Model):
+    """An entry of a client's blocking lists (telephony/blocking.py): a caller from the phone network
+    it refuses (a number, a prefix, or every anonymous caller), or a number or prefix its own users
+    may not call (on top of the brand's outbound policy; emergency numbers are never blocked)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Blocked caller"
+        OUTBOUND = "outbound", "Blocked destination"
+
+    class Kind(models.TextChoices):
+        NUMBER = "number", "Number"
+        PREFIX = "prefix", "Prefix"
+        ANONYMOUS = "anonymous", "Anonymous callers"
+
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    kind = models.CharField(max_length=9, choices=Kind.choices)
+    value = models.CharField(max_length=16, blank=True, help_text="E.164: a whole number or its first digits; "
+                             "empty for anonymous callers.")  # fmt: skip
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = BlockQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["direction", "value", "kind"]
+        constraints = [models.UniqueConstraint(fields=["direction", "kind", "value"], name="block_once_per_list")]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.value or self.get_kind_display()}"
+
+
+class CallerBlockingQuerySet(BlockQuerySet):
+    pass
+
+
+class CallerBlocking(models.Model):
+    """What a client does with a blocked caller's call (one row per client; none: declined)."""
+
+    class Action(models.TextChoices):
+        DECLINE = "decline", "Decline (603)"
+        FORBIDDEN = "forbidden", "Refuse (403 Forbidden)"
+        MESSAGE = "message", "Answer, say the call is not accepted, hang up"
+
+    action = models.CharField(max_length=9, choices=Action.choices, default=Action.DECLINE)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CallerBlockingQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"blocked callers: {self.action}"

@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 
 from pstn.directory import pstn_announce
 from telephony.directory import sip_directory_drop_line, sip_directory_put_line, sip_directory_rooms_changed
-from telephony.models import Extension, Forwarding, Schedule
+from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.schedules import parse_holidays, parse_hours
 from tenants.audit import audit
 from tenants.errors import NotAllowed
@@ -344,3 +344,82 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
             audit(actor, "forwarding.update", forwarding, client=client, fields=sorted(fields))
     sip_directory_rooms_changed(client)
     return forwarding
+
+
+# Blocking lists: blocked callers and blocked destinations (telephony/blocking.py) ----------------------
+
+BLOCK_FIELDS = ("direction", "kind", "value", "note")
+
+
+@transaction.atomic
+def block_save(*, actor: User, client: Client, block: Block | None = None, **fields) -> Block:
+    """Add (block None) or change an entry of the client's blocking lists. A number or prefix is read
+    as the client's people write it (in its country) and stored as E.164; a bad one, a duplicate, an
+    emergency number, a full list, NUL characters and overlong text are field errors naming the field.
+    The engines read the client's dial plan again."""
+    from telephony import blocking
+
+    _require_operator(actor, client)
+    refused = set(fields) - set(BLOCK_FIELDS)
+    if refused:
+        raise ValidationError({name: "Unknown field." for name in refused})
+    bad = {name: "Must not contain NUL characters." for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+    if bad:
+        raise ValidationError(bad)
+    if block is not None and fields.get("direction", block.direction) != block.direction:
+        raise ValidationError({"direction": "An entry stays on its list: remove it and add it to the other."})
+    with tenant_context(client):
+        block = block or Block()
+        for name, value in fields.items():
+            setattr(block, name, value.strip() if isinstance(value, str) else value)
+        errors: dict[str, list[str]] = {}
+        if len(block.note) > 200:
+            errors["note"] = ["At most 200 characters."]
+        try:
+            block.kind, block.value = blocking.clean_entry(block.direction, block.kind, block.value, client.country)
+        except ValidationError as error:
+            errors.update(error.message_dict)
+        if not errors:
+            same = Block.objects.filter(direction=block.direction, kind=block.kind, value=block.value)
+            if same.exclude(pk=block.pk).exists():
+                entry = block.value or "Anonymous callers"
+                errors["kind" if block.kind == blocking.ANONYMOUS else "value"] = [f"{entry} is on the list already."]
+            elif block.pk is None and Block.objects.filter(direction=block.direction).count() >= blocking.MAX_ENTRIES:
+                errors["value"] = [f"The list is full: at most {blocking.MAX_ENTRIES} entries."]
+        if errors:
+            raise ValidationError(errors)
+        created = block.pk is None
+        block.save()
+        audit(actor, "block.create" if created else "block.update", block, client=client, direction=block.direction,
+              kind=block.kind, value=block.value)  # fmt: skip
+    sip_directory_rooms_changed(client)
+    return block
+
+
+@transaction.atomic
+def block_delete(*, actor: User, client: Client, block: Block) -> None:
+    _require_operator(actor, client)
+    with tenant_context(client):
+        audit(actor, "block.delete", block, client=client, direction=block.direction, kind=block.kind,
+              value=block.value)  # fmt: skip
+        block.delete()
+    sip_directory_rooms_changed(client)
+
+
+def caller_blocking_of(client: Client) -> CallerBlocking:
+    """What the client does with blocked callers' calls (the default, decline, when never set)."""
+    with tenant_context(client):
+        return CallerBlocking.objects.filter(pk=1).first() or CallerBlocking(pk=1)
+
+
+@transaction.atomic
+def caller_blocking_update(*, actor: User, client: Client, action: str) -> CallerBlocking:
+    """Decline blocked callers' calls (603), refuse them (403), or answer them with a message."""
+    _require_operator(actor, client)
+    if action not in CallerBlocking.Action.values:
+        raise ValidationError({"action": f"Choose one of: {', '.join(CallerBlocking.Action.values)}."})
+    with tenant_context(client):
+        setting, _ = CallerBlocking.objects.update_or_create(pk=1, defaults={"action": action})  # one row
+        audit(actor, "caller_blocking.update", setting, client=client, chosen=action)
+    sip_directory_rooms_changed(client)
+    return setting

@@ -25,8 +25,17 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.forms import ForwardingForm, ScheduleForm, SecretResetForm, SipRuleForm, UserCreateForm, UserForm
-from telephony.models import Extension, Schedule
+from telephony.forms import (
+    BlockForm,
+    CallerBlockingForm,
+    ForwardingForm,
+    ScheduleForm,
+    SecretResetForm,
+    SipRuleForm,
+    UserCreateForm,
+    UserForm,
+)
+from telephony.models import Block, Extension, Schedule
 from telephony.selectors import (
     acting_line,
     forwarding_summary,
@@ -418,4 +427,79 @@ def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
         done=f"Schedule {schedule.name} deleted.",
         done_url=reverse("schedule_list"),
         back_url=reverse("schedule_edit", args=[pk]),
+    )
+
+
+# Blocking lists: blocked callers and blocked destinations ----------------------------------------------
+
+
+def _blocks_shown(rows, country: str) -> list:
+    """Each entry with `shown`: a number as the company's people read it, a prefix as stored."""
+    from pstn.numbering import national
+
+    rows = list(rows)
+    for block in rows:
+        block.shown = national(block.value, country) if block.kind == "number" else block.value
+    return rows
+
+
+@role_required(Role.CLIENT)
+def blocking(request: HttpRequest) -> HttpResponse:
+    """Both lists, and what blocked callers get; the action is saved here."""
+    client = own_client(request)
+    setting = services.caller_blocking_of(client)
+    form = CallerBlockingForm(request.POST or None, initial={"action": setting.action})
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.caller_blocking_update(actor=request.user, client=client, action=form.cleaned_data["action"])
+        if call.ok:
+            chosen = dict(form.fields["action"].choices)[form.cleaned_data["action"]]
+            messages.success(request, f"Saved: blocked callers' calls are {chosen[0].lower()}{chosen[1:]}.")
+            return redirect("blocking")
+    blocks = Block.objects.restrict(request.user)
+    context = {
+        "title": "Blocked numbers",
+        "form": form,
+        "callers": _blocks_shown(blocks.filter(direction=Block.Direction.INBOUND), client.country),
+        "destinations": _blocks_shown(blocks.filter(direction=Block.Direction.OUTBOUND), client.country),
+    }
+    return render(request, "telephony/blocking.html", context)
+
+
+@role_required(Role.CLIENT)
+def block_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    block = Block.objects.get_for(request.user, pk=pk) if pk is not None else None
+    if block is not None:
+        initial = {"direction": block.direction, "kind": block.kind, "value": block.value, "note": block.note}
+    else:
+        initial = {"direction": "outbound" if request.GET.get("direction") == "outbound" else "inbound"}
+    form = BlockForm(request.POST or None, initial=initial)
+    if block is not None:
+        form.fields["direction"].disabled = True  # an entry stays on its list
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            saved = services.block_save(actor=request.user, client=own_client(request), block=block,
+                                        **form.cleaned_data)  # fmt: skip
+        if call.ok:
+            messages.success(request, f"{saved} saved.")
+            return redirect("blocking")
+    context = {"title": "Blocked number" if block else "Block a number", "form": form, "submit": "Save",
+               "cancel_url": reverse("blocking"),
+               "intro": "Numbers are read the way your company's people write them. Emergency numbers are never "
+                        "blocked."}  # fmt: skip
+    return render(request, "telephony/block_form.html", context)
+
+
+@role_required(Role.CLIENT)
+def block_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    block = Block.objects.get_for(request.user, pk=pk)
+    return confirm_then(
+        request,
+        lambda: services.block_delete(actor=request.user, client=own_client(request), block=block),
+        title="Remove a blocked number",
+        question=f"Remove {block} from the list?",
+        submit="Remove",
+        done=f"{block} removed.",
+        done_url=reverse("blocking"),
+        back_url=reverse("block_edit", args=[pk]),
     )

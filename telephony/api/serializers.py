@@ -5,7 +5,7 @@ from django.utils.functional import lazy
 from rest_framework import serializers
 
 from records.models import Cdr
-from telephony.models import Extension, Forwarding, Schedule
+from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.selectors import supervisions_seen_by
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable
 from tenants.signin import signin_locks
@@ -251,3 +251,32 @@ class ForwardingSerializer(RefuseUnchangeable, serializers.ModelSerializer):
                   "no_answer_target", "no_answer_after", "unreachable_kind", "unreachable_target", "find_me",
                   "find_me_confirm", "updated_at"]  # fmt: skip
         read_only_fields = ["number", "updated_at"]
+
+
+class BlockSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    """An entry of the blocking lists: direction inbound (a blocked caller: a number, a prefix or
+    anonymous) or outbound (a blocked destination: a number or a prefix). The number or prefix is
+    read as the company's people write it and answered as E.164; the service names every bad field."""
+
+    value = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
+                                  help_text="A number or prefix: 030 1234567, 0900, +4490.")  # fmt: skip
+    note = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+
+    class Meta:
+        model = Block
+        fields = ["id", "direction", "kind", "value", "note", "created_at"]
+        read_only_fields = ["id", "created_at"]
+        frozen_fields = ["direction"]
+        validators = []  # (duplicates: the service answers them per field)
+        extra_kwargs = {"direction": {"required": False}, "kind": {"required": False}}
+
+
+class CallerBlockingSerializer(serializers.ModelSerializer):
+    """What blocked callers get: decline (603), forbidden (403), or message (answered, told, hung up)."""
+
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null: never changed.")
+
+    class Meta:
+        model = CallerBlocking
+        fields = ["action", "updated_at"]
+        extra_kwargs = {"action": {"required": True}}

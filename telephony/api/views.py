@@ -25,7 +25,7 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.models import Extension, Forwarding, Schedule
+from telephony.models import Block, Extension, Forwarding, Schedule
 from telephony.selectors import acting_line, sip_credentials
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.schema import error_answers
@@ -351,3 +351,69 @@ class ScheduleViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
     def destroy(self, request, pk=None):
         services.schedule_delete(actor=request.user, client=request.tenant, schedule=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class OperatorsOnly:
+    """The client's operators only: anyone else (its users, other hosts) gets a 404."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.tenant is None or request.user.role != Role.CLIENT or request.user.client_id != request.tenant.pk:
+            raise Http404
+
+
+class BlockViewSet(OperatorsOnly, ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The client's blocked callers (direction inbound) and blocked destinations (outbound);
+    ?direction= lists one of them."""
+
+    model = Block
+    serializer_class = s.BlockSerializer
+    search_fields = ["value", "note"]
+    ordering_fields = ["value", "created_at"]
+
+    def get_queryset(self):
+        rows = super().get_queryset()
+        direction = self.request.query_params.get("direction")
+        return rows.filter(direction=direction) if direction in Block.Direction.values else rows
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        block = services.block_save(actor=request.user, client=request.tenant, **serializer.validated_data)
+        return Response(self.get_serializer(block).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None):
+        block = self.get_object()
+        serializer = self.get_serializer(block, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        block = services.block_save(actor=request.user, client=request.tenant, block=block,
+                                    **changed_fields(serializer))  # fmt: skip
+        return Response(self.get_serializer(block).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk)
+
+    def destroy(self, request, pk=None):
+        services.block_delete(actor=request.user, client=request.tenant, block=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CallerBlockingView(OperatorsOnly, APIView):
+    """What the client's blocked callers get (decline, forbidden or message)."""
+
+    @extend_schema(responses=s.CallerBlockingSerializer)
+    def get(self, request):
+        return Response(s.CallerBlockingSerializer(services.caller_blocking_of(request.tenant)).data)
+
+    @extend_schema(request=s.CallerBlockingSerializer, responses=s.CallerBlockingSerializer)
+    def put(self, request, partial: bool = False):
+        current = services.caller_blocking_of(request.tenant)
+        serializer = s.CallerBlockingSerializer(current, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        action = serializer.validated_data.get("action", current.action)
+        setting = services.caller_blocking_update(actor=request.user, client=request.tenant, action=action)
+        return Response(s.CallerBlockingSerializer(setting).data)
+
+    @extend_schema(request=s.CallerBlockingSerializer, responses=s.CallerBlockingSerializer)
+    def patch(self, request):
+        return self.put(request, partial=True)

@@ -50,6 +50,8 @@ TEXTS = {
     "dnd_on": "Do not disturb is on.",
     "dnd_off": "Do not disturb is off.",
     "not_possible": "That is not possible.",
+    "call_not_accepted": "Your call cannot be accepted.",
+    "anonymous_not_accepted": "Calls without a caller number are not accepted. Please call again showing your number.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

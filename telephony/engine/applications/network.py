@@ -24,6 +24,7 @@ from pstn.models import Number
 from records.models import Cdr
 from telephony.engine import destinations
 from telephony.engine.application import Application, Incoming, network, outbound
+from telephony.engine.applications.blocking import refuse_blocked_caller, refuse_blocked_destination
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, on_invalidate, section
@@ -105,6 +106,8 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
     country = plan.country or facts.get("country", "US")
     caller = Party(caller_e164 or "anonymous", shown(caller_e164, country) if caller_e164 else "Anonymous")
     incoming = Incoming(plan, 0, caller, incoming.dialled, incoming.offer, network=facts)
+    if await refuse_blocked_caller(call, incoming, caller_e164):
+        return
     numbers = numbers_of(plan)
     number = numbers.by_e164.get(incoming.dialled)
     if number is None or not number.kind:
@@ -215,6 +218,8 @@ async def place_out(call: Call, incoming: Incoming, dialled) -> None:
     refusal = policy.refusal(rules, dialled)
     if refusal is not None:
         call.end_before_answer(*refusal)
+        return
+    if refuse_blocked_destination(call, plan, dialled):  # the client's own list, on top of the brand's policy
         return
     redis, prefix = engine.redis, engine.config.redis_prefix
     international = dialled.kind == "international"

@@ -9,7 +9,8 @@ Lookups are asynchronous (dnspython's asyncio resolver: they never block the eve
 for their records' TTL (dnspython's cache, negative answers too). The servers asked are the system's
 (/etc/resolv.conf) unless OCX_SIP_DNS_SERVERS names others (`ip` or `ip:port`, comma separated). An
 A/AAAA lookup that finds nothing in DNS falls back to the system's resolver (getaddrinfo: /etc/hosts
-names such as localhost), kept for FALLBACK_TTL seconds.
+names such as localhost), kept for FALLBACK_TTL seconds; a query no server answered is not asked
+again for FAILED_TTL seconds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
 FALLBACK_TTL = 60.0  # seconds a name the system resolver found (no TTL known) is kept
+FAILED_TTL = 30.0  # seconds a query that failed (no server answered) is not asked again
 FAILURES = (dns.exception.DNSException, OSError)
 
 
@@ -81,6 +83,7 @@ class Resolver:
             self.dns.timeout = min(timeout, 2.0)
             self.dns.cache = dns.resolver.Cache()
         self.system: dict[str, tuple[float, list[str]]] = {}  # name -> (until, addresses) from getaddrinfo
+        self.failed: dict[tuple[str, str], float] = {}  # (name, type) -> until when it is not asked again
 
     async def targets(self, host: str, port: int | None, transport: str = "udp") -> list[tuple[str, int]]:
         """The (ip, port) pairs for `host` (RFC 3263 4.2), best first; empty when the name is unknown."""
@@ -117,7 +120,8 @@ class Resolver:
 
     async def addresses(self, name: str) -> list[str]:
         """The name's IPv4 then IPv6 addresses; from the system resolver when DNS has none."""
-        found = [r.address for kind in ("A", "AAAA") for r in await self._query(name, kind)]
+        v4, v6 = await asyncio.gather(self._query(name, "A"), self._query(name, "AAAA"))
+        found = [r.address for r in (*v4, *v6)]
         if found:
             return found
         cached = self.system.get(name)
@@ -132,14 +136,15 @@ class Resolver:
         return addresses
 
     async def _query(self, name: str, kind: str) -> list:
-        if self.dns is None:
+        if self.dns is None or self.failed.get((name, kind), 0) > time.monotonic():
             return []
         try:
             answer = await self.dns.resolve(name, kind, raise_on_no_answer=False, search=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
-        except FAILURES as exc:
+        except FAILURES as exc:  # no server answered: not asked again for a while (every call would wait)
             log.warning("DNS %s %s: %s", kind, name, exc)
+            self.failed[(name, kind)] = time.monotonic() + FAILED_TTL
             return []
         return list(answer.rrset) if answer.rrset is not None else []
 

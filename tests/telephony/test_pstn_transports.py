@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -16,8 +17,9 @@ from django.conf import settings
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
 from pstn.directory import gateway_states
-from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
+from telephony.sip import Response, StreamFramer
 from tests.telephony.carrier_standin import LoopThread, StandInDns, StandInGateway, make_ca, server_context
 from tests.telephony.conftest import SECRET, cdr_of, free_port, start_edge, start_engine
 from tests.waiting import committed, wait_for
@@ -26,6 +28,9 @@ SCENARIOS = settings.BASE_DIR / "tests" / "sip" / "sipp"
 NUMBER, E164 = "6502530000", "+16502530000"
 USER, PASSWORD = "platform-trunk", "trunk-secret-1"
 NOT_US = "192.0.2.1/32"  # the gateways' calls come from elsewhere: the test's phones are on 127.0.0.1 too
+DID = "+4930901821"
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,7 @@ def carrier_with(world):
     def make(*gateways: dict, brand=None):
         def create():
             carrier = Carrier.objects.create(name=f"tx-{uuid.uuid4().hex[:6]}", brand=brand, country="US")
-            rows = [Gateway.objects.create(carrier=carrier, name=f"gw{i}", inbound_networks=NOT_US, **fields)
+            rows = [Gateway.objects.create(carrier=carrier, name=f"gw{i}", **{"inbound_networks": NOT_US, **fields})
                     for i, fields in enumerate(gateways)]  # fmt: skip
             return carrier, rows
 
@@ -130,11 +135,11 @@ def network(dns_server, django_db_blocker):
     edge.stop()
 
 
-def sipp_gateway(tmp_path, transport: str) -> tuple[subprocess.Popen, int]:
+def sipp_gateway(tmp_path, transport: str, scenario: str = "engine_uas.xml") -> tuple[subprocess.Popen, int]:
     """SIPp answering calls (tests/sip/sipp/engine_uas.xml) over UDP ("u1") or TCP ("t1")."""
     port = free_port()
     process = subprocess.Popen(
-        ["sipp", "-sf", str(SCENARIOS / "engine_uas.xml"), "-i", "127.0.0.1", "-bind_local", "-p", str(port),
+        ["sipp", "-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-bind_local", "-p", str(port),
          "-mp", str(free_port()), "-cp", str(free_port()), "-nostdin", "-aa", "-t", transport],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -210,6 +215,23 @@ def test_an_outbound_call_reaches_a_tcp_gateway_and_is_answered(world, tmp_path,
         sipp.wait(5)
 
 
+def test_a_tcp_gateways_own_bye_comes_back_over_the_edges_connection_and_ends_the_call(
+    world, tmp_path, carrier_with, routed, caller
+):  # fmt: skip
+    sipp, port = sipp_gateway(tmp_path, "t1", "carrier_hangs_up.xml")
+    try:
+        carrier, _ = carrier_with(dict(host="127.0.0.1", port=port, transport="tcp"), brand=world.brand_a)
+        routed(carrier)
+        caller.call("c1", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=15)
+        caller.wait_call_state("c1", "disconnected", timeout=10)  # the far end hung up
+        cdr = cdr_of(world, callee_number=E164)
+        assert (cdr.carrier_id, cdr.disposition, cdr.hangup_side) == (carrier.pk, "answered", "callee")
+    finally:
+        sipp.terminate()
+        sipp.wait(5)
+
+
 def test_a_gateway_by_name_gets_its_calls_at_the_port_its_srv_record_gives(
     world, tmp_path, carrier_with, routed, caller, dns_server
 ):  # fmt: skip
@@ -227,3 +249,72 @@ def test_a_gateway_by_name_gets_its_calls_at_the_port_its_srv_record_gives(
     finally:
         sipp.terminate()
         sipp.wait(5)
+
+
+class StreamAgent:
+    """A carrier's user agent over TCP: requests written by hand, answers framed off the stream."""
+
+    def __init__(self, edge_port: int):
+        self.sock = socket.create_connection(("127.0.0.1", edge_port), timeout=5)
+        self.port = self.sock.getsockname()[1]
+        self.framer = StreamFramer()
+        self.waiting: list = []
+
+    def send(self, method: str, uri: str, call_id: str, branch: str, *, to_tag: str = "", body: str = "") -> None:
+        head = (f"{method} {uri} SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:{self.port};branch={branch}\r\n"
+                f"Max-Forwards: 70\r\nFrom: <sip:+4915112345678@carrier.example>;tag=c1\r\n"
+                f"To: <{uri}>{to_tag}\r\nCall-ID: {call_id}\r\nCSeq: 1 {method}\r\n"
+                f"Contact: <sip:carrier@127.0.0.1:{self.port};transport=tcp>\r\n")  # fmt: skip
+        if body:
+            head += "Content-Type: application/sdp\r\n"
+        self.sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n{body}".encode())
+
+    def final(self, method: str, timeout: float = 5.0) -> int:
+        """The status of the next final answer to `method`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.waiting:
+                answer = self.waiting.pop(0)
+                if isinstance(answer, Response) and answer.status >= 200 and answer.cseq[1] == method:
+                    return answer.status
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self.waiting += self.framer.feed(self.sock.recv(65536))
+            except TimeoutError:
+                break
+        return 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_carriers_call_over_tcp_from_its_gateway_by_name_is_trusted_and_rings_the_user(
+    world, carrier_with, caller, phones, sip_lines, network, dns_server
+):  # fmt: skip
+    name = f"inbound-{uuid.uuid4().hex[:6]}.ocx.test"
+    dns_server.records[(name, "A")] = ["127.0.0.1"]
+    sip_lines(world.user_a1b, SECRET)
+    callee = phones(name="callee")
+    assert callee.register(username="102", domain=world.client_a1.sip_domain, secret=SECRET,
+                           proxy=f"127.0.0.1:{network.port}")["code"] == 200  # fmt: skip
+    # No networks of its own: its calls may come from the address its name has.
+    carrier, _ = carrier_with(dict(host=name, port=5060, transport="tcp", inbound_networks=""))
+    committed(lambda: Number.objects.create(brand=world.brand_a, e164=DID, carrier=carrier, client=world.client_a1,
+                                            destination_kind="user", destination_target="102"))  # fmt: skip
+    agent = StreamAgent(network.port)
+    try:
+
+        def unknown_number_refused() -> bool:  # a carrier's: 404 for a number the platform lacks, not 407
+            branch = f"z9hG4bK{uuid.uuid4().hex[:12]}"
+            agent.send("INVITE", f"sip:+4930000000@127.0.0.1:{network.port}", uuid.uuid4().hex, branch, body=SDP)
+            return agent.final("INVITE") == 404
+
+        wait_for(unknown_number_refused, "the edge trusts the gateway's address over TCP", 10)
+        call_id, branch = uuid.uuid4().hex, f"z9hG4bK{uuid.uuid4().hex[:12]}"
+        agent.send("INVITE", f"sip:{DID}@127.0.0.1:{network.port}", call_id, branch, body=SDP)
+        callee.wait_incoming(timeout=10)
+        agent.send("CANCEL", f"sip:{DID}@127.0.0.1:{network.port}", call_id, branch)
+        assert agent.final("INVITE") == 487  # the edge's answers came back over the carrier's connection
+    finally:
+        agent.close()
+        committed(lambda: Number.objects.filter(e164=DID).delete())

@@ -67,6 +67,8 @@ class CarrierTable:
                 except ValueError:
                     log.warning("carrier %s: bad network %r", entry.get("carrier"), network)
         self.entries, self.networks, self.gateways = entries, networks, gateways
+        current = {entry["gateway"] for entry in entries}
+        self.located = {gateway: found for gateway, found in self.located.items() if gateway in current}
 
     def changed(self) -> None:
         self._wake.set()

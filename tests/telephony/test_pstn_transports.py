@@ -161,13 +161,14 @@ def sipp_gateway(tmp_path, transport: str, scenario: str = "engine_uas.xml") -> 
 
 @pytest.fixture
 def routed(world):
-    """routed(carrier): brand A's calls to every number go to that carrier; undone afterwards."""
+    """routed(carrier, ...): brand A's calls to every number go to those carriers in order; undone afterwards."""
     made = []
 
-    def route(carrier):
+    def route(*carriers):
         def create():
             route = OutboundRoute.objects.create(brand=world.brand_a, name="all", pattern="", position=1)
-            RouteCarrier.objects.create(route=route, carrier=carrier, priority=1)
+            for priority, carrier in enumerate(carriers, start=1):
+                RouteCarrier.objects.create(route=route, carrier=carrier, priority=priority)
             OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_national": True})
             return route
 
@@ -210,6 +211,21 @@ def test_an_outbound_call_reaches_a_tcp_gateway_and_is_answered(world, tmp_path,
         carrier, _ = carrier_with(dict(host="127.0.0.1", port=port, transport="tcp"), brand=world.brand_a)
         routed(carrier)
         call_out(world, caller, carrier)
+    finally:
+        sipp.terminate()
+        sipp.wait(5)
+
+
+def test_a_tcp_gateway_that_refuses_the_connection_fails_over_to_the_next_carrier_at_once(
+    world, tmp_path, carrier_with, routed, caller
+):  # fmt: skip
+    sipp, port = sipp_gateway(tmp_path, "u1")
+    try:
+        closed, _ = carrier_with(dict(host="127.0.0.1", port=free_port(), transport="tcp"), brand=world.brand_a)
+        answering, _ = carrier_with(dict(host="127.0.0.1", port=port, transport="udp"), brand=world.brand_a)
+        routed(closed, answering)
+        # (without the transport error the INVITE would wait 32 s for timer B before the next carrier)
+        call_out(world, caller, answering)
     finally:
         sipp.terminate()
         sipp.wait(5)

@@ -79,6 +79,10 @@ OCX_SIP = {
     "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
     "call_check": float(env("OCX_SIP_CALL_CHECK", "15")),
     "gateway_ping": float(env("OCX_SIP_GATEWAY_PING", "15")),
+    # Carriers' gateways over TLS: their certificates are verified against the system's store and, when
+    # set, this PEM file of private CAs too. Gateways by name: the DNS servers asked (ip[:port], commas).
+    "carrier_ca": env("OCX_SIP_CARRIER_CA", ""),
+    "dns_servers": tuple(env_list("OCX_SIP_DNS_SERVERS", "")),
 }
 # The call engines (telephony/engine): where each listens for the edge, its RTP ports and limits.
 _rtp_first, _, _rtp_last = env("OCX_ENGINE_RTP_PORTS", "20000-29999").partition("-")

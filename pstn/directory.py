@@ -3,10 +3,12 @@ whose rebuild writes this too): the carriers' gateways with the networks their c
 per carrier the numbers the platform has, as that carrier writes them, with the client each is for.
 
     pstn:gateways          JSON list: {"carrier", "gateway", "networks": [CIDR...], "format", "country",
-                           "host", "ip", "port", "transport", "register", "username", "password", "realm"}
-                           (the edge that keeps the gateways pings them and registers: telephony/edge/trunks.py)
+                           "host", "ip", "port", "srv", "transport", "register", "username", "password",
+                           "realm"} (the edge that keeps the gateways pings them and registers:
+                           telephony/edge/trunks.py); "srv": the gateway has no port of its own, so the
+                           edges look its host up by DNS SRV (telephony/sip/locate.py)
     pstn:gw:<gateway>      its state, written by that edge: {"alive", "rtt_ms", "checked_at", "missed",
-                           "registered", "registration", "expires_at"}
+                           "registered", "registration", "expires_at", "error"}
     pstn:did:<carrier>     hash: the number as the carrier writes it -> JSON {"client", "brand",
                            "domain", "e164", "number"}
     pstn:carriers          set: the carriers that have a did hash (so a rebuild removes stale ones)
@@ -93,8 +95,8 @@ def pstn_records() -> tuple[list[dict], dict[int, dict[str, str]]]:
         {"carrier": g.carrier_id, "gateway": g.pk, "networks": networks_of(g),
          "format": carriers[g.carrier_id].number_format, "country": carriers[g.carrier_id].country,
          "host": g.host, "ip": address_of(g.host), "port": g.port or (5061 if g.transport == "tls" else 5060),
-         "transport": g.transport, "register": g.register, "username": g.username, "password": g.password,
-         "realm": g.realm}
+         "srv": g.port is None, "transport": g.transport, "register": g.register, "username": g.username,
+         "password": g.password, "realm": g.realm}
         for g in Gateway.objects.filter(enabled=True, carrier_id__in=carriers)
     ]  # fmt: skip
     dids: dict[int, dict[str, str]] = {}

@@ -39,6 +39,8 @@ class EdgeConfig:
     timer_c: float = 180.0  # a device ringing this long is cancelled (RFC 3261 16.8)
     call_max_age: int = 12 * 3600  # a call whose end the edge never saw stops counting against the limit
     gateway_ping: float = 15.0  # seconds between OPTIONS to each carrier gateway (and registration checks); 0: off
+    carrier_ca: str = ""  # a PEM file of private CAs trusted for carriers' TLS gateways (besides the system's)
+    dns_servers: tuple = ()  # DNS servers for gateways by name (ip[:port]); empty: the system's
     call_check: float = 15.0  # seconds between checks that the calls counted against limits are held by an engine
     redis_prefix: str = "ocx"
 

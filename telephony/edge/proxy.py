@@ -60,6 +60,7 @@ IDENTITY = "X-Ocx-Auth"  # what the edge vouches for, on requests to engines (st
 DIALOG_FREE = {"ACK", "CANCEL", "BYE", "PRACK", "UPDATE", "INFO", "REFER", "NOTIFY"}
 NUMBER_LIKE = re.compile(r"\+?[0-9]{1,20}")  # how a carrier may write one of the platform's numbers
 CALLER_UNSAFE = re.compile(r"[^0-9A-Za-z+*#._-]")
+DEFAULT_PORT = {"udp": 5060, "tcp": 5060, "tls": 5061}
 
 
 def flow_token(transport: str, ip: str, port: int) -> str:
@@ -487,9 +488,10 @@ class Proxy:
             target = parse_uri(request.uri)
         except SipError:
             return tx.response(416)
-        gateway = self.edge.carriers.gateway(target.host, target.port)
+        transport = (target.params.get("transport") or ("tls" if target.scheme == "sips" else "udp")).lower()
+        gateway = self.edge.carriers.gateway(target.host, target.port, transport)
         if gateway is not None:
-            return self.to_carrier(tx, gateway)
+            return self.to_carrier(tx, (transport, target.host.strip("[]"), target.port or DEFAULT_PORT[transport]))
         domain = await self.edge.directory.domain(target.host)
         if domain is None:
             return tx.response(404, "Unknown Domain")
@@ -516,10 +518,10 @@ class Proxy:
         ptx.add(*branches)
         return None
 
-    def to_carrier(self, tx: ServerTx, gateway: dict) -> None:
-        """An engine's call to the phone network, through one of a carrier's gateways (UDP today): the
-        edge is on its route, so the carrier's in-dialog requests come back through the edge."""
-        hop = ("udp", gateway["ip"], int(gateway["port"]))
+    def to_carrier(self, tx: ServerTx, hop: tuple[str, str, int]) -> None:
+        """An engine's call to the phone network, through one of a carrier's gateways, over its transport
+        (UDP, or TCP/TLS over the edge's connection to it): the edge is on its route, so the carrier's
+        in-dialog requests come back through the edge."""
         forwarded = self.forwarded(tx.request)
         forwarded.headers.remove_prefix("X-Ocx-")
         forwarded.headers.prepend("Record-Route", self.record_route(*hop))

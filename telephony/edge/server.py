@@ -25,6 +25,7 @@ from channels.layers import get_channel_layer
 
 from telephony.edge.carriers import CarrierTable
 from telephony.edge.config import EdgeConfig
+from telephony.edge.connections import Connector
 from telephony.edge.digest import Digest
 from telephony.edge.directory import DirectoryUnavailable, EdgeDirectory
 from telephony.edge.engine_choice import EngineRegistry
@@ -39,6 +40,7 @@ from telephony.edge.transport import Source, StreamTransport, UdpTransport, list
 from telephony.edge.trunks import GatewayKeeper
 from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
+from telephony.sip.locate import Resolver
 from telephony.sip.transaction import AnswerRepeat
 from tenants.events import group_for_brand, group_for_client, group_for_user
 
@@ -85,7 +87,8 @@ class Edge:
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
         self.engines = EngineRegistry(fast, config.redis_prefix)
-        self.carriers = CarrierTable(fast, config.redis_prefix)  # carriers' networks and the numbers they bring
+        # carriers' networks and the numbers they bring; gateways by name looked up in DNS
+        self.carriers = CarrierTable(fast, config.redis_prefix, Resolver(config.dns_servers))
         self.directory.on_pstn = self.carriers.changed
         self.guard.carrier = lambda ip: self.carriers.match(ip) is not None  # a carrier's traffic is no flood
         self.trunks = GatewayKeeper(self, config.gateway_ping)  # pings carrier gateways, registers where asked
@@ -95,6 +98,7 @@ class Edge:
         self.transports = {"udp": UdpTransport(self), "tcp": StreamTransport(self, "tcp"),
                            "tls": StreamTransport(self, "tls")}  # fmt: skip
         self.streams: dict[tuple[str, str, int], object] = {}  # open TCP/TLS connections by (transport, ip, port)
+        self.connector = Connector(self)  # the edge's own connections to carriers' TCP/TLS gateways
         self.peer = None  # this edge's private UDP socket, where other edge processes relay our responses
         self.peers: dict[str, tuple[str, int]] = {}  # other edges' tokens -> their private sockets
         self._peers_loaded = 0.0
@@ -256,9 +260,18 @@ class Edge:
 
     def send_to(self, hop: tuple[str, str, int], data: bytes) -> bool:
         """Send to (transport, ip, port): UDP from the shared port, TCP/TLS over the phone's open
-        connection (phones behind NAT cannot be connected to). False when that is impossible."""
+        connection (phones behind NAT cannot be connected to) or over ours to a carrier's gateway
+        (opened when there is none). False when that is impossible."""
         transport = self.transports.get(hop[0])
         return transport is not None and transport.send(data, (hop[1], hop[2]))
+
+    def transport_failed(self, hop: tuple[str, str, int]) -> None:
+        """A connection to `hop` could not be opened: the transactions waiting for it end now with a local
+        503 (RFC 3261 8.1.3.1), so a call fails over at once and a ping says why (trunks.py)."""
+        for table in (self.proxy.branches, self.trunks.table):
+            for tx in list(table.values()):
+                if getattr(tx, "hop", None) == hop and not tx.done:
+                    tx.give_up(503, "Service Unavailable")
 
     def background(self, coroutine) -> None:
         """Run a coroutine on its own; keep a reference so it is not collected before it ends."""

@@ -57,7 +57,8 @@ class UdpTransport:
 
 
 class StreamTransport:
-    """Sending over a phone's open TCP or TLS connection (phones behind NAT cannot be connected to)."""
+    """Sending over an open TCP or TLS connection: a phone's (phones behind NAT cannot be connected to),
+    or one the edge opens to a carrier's gateway (telephony/edge/connections.py)."""
 
     reliable = True
 
@@ -65,11 +66,7 @@ class StreamTransport:
         self.edge, self.name = edge, name
 
     def send(self, data: bytes, address: tuple[str, int]) -> bool:
-        stream = self.edge.streams.get((self.name, address[0], address[1]))
-        if stream is None or stream.is_closing():
-            return False
-        stream.write(data)
-        return True
+        return self.edge.connector.send((self.name, address[0], address[1]), data)
 
 
 def _socket(host: str, port: int, kind: int) -> socket.socket:

@@ -8,6 +8,11 @@ own address; any answer proves it alive, and after MISSES unanswered pings in a 
 service until it answers again. A registration is renewed at half its granted expiry and tried
 again every round while it fails. The state goes to Redis (`pstn:gw:<id>`, see pstn/directory.py)
 for the routing and the carrier pages.
+
+Pings and registrations go over the gateway's transport to the first address its host gives
+(edge/carriers.py: DNS SRV or A); over TCP and TLS on the edge's connection to it (edge/connections.py).
+A connection that cannot be opened (a certificate that does not verify, refused...) takes the gateway
+out of service at the first ping, with the reason in its state's `error`.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING
 from telephony.sip import Headers, Request, Response
 from telephony.sip.digest import AuthenticatedRequest, Credentials
 from telephony.sip.transaction import DEAD, ClientTransaction
+from telephony.sip.transport import is_reliable
 
 if TYPE_CHECKING:
     from telephony.edge.server import Edge
@@ -77,10 +83,9 @@ class GatewayKeeper:
             await asyncio.sleep(self.interval)
 
     async def round(self) -> None:
-        raw = await self.edge.redis.get(f"{self.prefix}:pstn:gateways")
         now = time.time()
-        for entry in json.loads(raw) if raw else ():
-            if not entry.get("ip"):
+        for entry in self.edge.carriers.entries:  # the directory's gateways with the addresses DNS gave
+            if not entry.get("targets"):
                 await self.write(entry["gateway"], alive=False, missed=MISSES, checked_at=now, error="no address")
                 continue
             self.ping(entry)
@@ -91,7 +96,8 @@ class GatewayKeeper:
 
     def request(self, method: str, entry: dict, uri: str, to: str, *, headers=()) -> Request:
         out = Headers()
-        out.add("Via", f"SIP/2.0/UDP {self.edge.advertised};branch={self.edge.proxy.new_branch()};rport")
+        transport = entry.get("transport", "udp").upper()
+        out.add("Via", f"SIP/2.0/{transport} {self.edge.advertised};branch={self.edge.proxy.new_branch()};rport")
         out.add("Max-Forwards", "70")
         out.add("From", f"{to};tag={os.urandom(4).hex()}")
         out.add("To", to)
@@ -111,15 +117,16 @@ class GatewayKeeper:
         branch of ours again, so its answer finds its way back to this process)."""
         top = request.headers.get_all("Via")[0]
         request.headers.replace_first("Via", f"{top.split(';branch=')[0]};branch={self.edge.proxy.new_branch()};rport")
-        hop = ("udp", entry["ip"], int(entry["port"]))
+        hop = hop_of(entry)
         tx = ClientTransaction(request, lambda data: self.edge.send_to(hop, data), table=self.table,
-                               timeout=PING_TIMEOUT, on_response=on_response)  # fmt: skip
+                               reliable=is_reliable(hop[0]), timeout=PING_TIMEOUT, on_response=on_response)  # fmt: skip
+        tx.hop = hop  # (a connection to it that cannot be opened fails the transaction: Edge.transport_failed)
         tx.start()
         return tx
 
     def ping(self, entry: dict) -> None:
         gateway, sent = entry["gateway"], time.monotonic()
-        uri = f"sip:{entry['host']}:{entry['port']}"
+        uri = gateway_uri(entry)
         request = self.request("OPTIONS", entry, uri, f"<{uri}>")
         sent_by: list[ClientTransaction] = []
 
@@ -131,11 +138,16 @@ class GatewayKeeper:
             if not sent_by or sent_by[0].state == DEAD:  # our own 408 (or 503: not sent): no answer
                 missed = previous.get("missed", 0) + 1
                 alive = previous.get("alive", False) and missed < MISSES
-                lost = {}
+                # A connection that could not be opened (a certificate that does not verify...) says why,
+                # and takes the gateway out at once: waiting for a second miss would not change it.
+                error = self.edge.connector.errors.get(hop_of(entry))
+                lost = {"error": error or "no answer"}
+                if error and alive:
+                    alive = False
                 if previous.get("alive") and not alive:
                     log.warning("carrier gateway %s (%s) stopped answering: out of service", gateway, uri)
                     if entry.get("register"):  # whatever it held of us may be gone when it comes back
-                        lost = {"registered": False, "registration": "the gateway stopped answering"}
+                        lost.update(registered=False, registration="the gateway stopped answering")
                 self.edge.background(self.write(gateway, alive=alive, missed=missed, checked_at=time.time(), **lost))
                 return
             if previous and not previous.get("alive"):
@@ -143,7 +155,7 @@ class GatewayKeeper:
                 self.registrations[gateway] = 0  # register again at once
             rtt = round((time.monotonic() - sent) * 1000, 1)
             self.edge.background(self.write(gateway, alive=True, missed=0, rtt_ms=rtt, checked_at=time.time(),
-                                            answer=f"{response.status} {response.reason}"))  # fmt: skip
+                                            answer=f"{response.status} {response.reason}", error=None))  # fmt: skip
 
         sent_by.append(self.start(entry, request, answered))
 
@@ -152,7 +164,7 @@ class GatewayKeeper:
         realm = entry.get("realm") or entry["host"]
         address = f"<sip:{entry['username']}@{realm}>"
         request = self.request("REGISTER", entry, f"sip:{realm}", address, headers=[
-            ("Contact", f"<sip:{entry['username']}@{self.edge.advertised}>"), ("Expires", str(REGISTER_EXPIRES)),
+            ("Contact", f"<sip:{entry['username']}@{self.contact_address(entry)}>"), ("Expires", str(REGISTER_EXPIRES)),
         ])  # fmt: skip
         credentials = Credentials(entry["username"], password=entry.get("password", ""))
         self.registrations[gateway] = time.time() + self.interval  # tried again next round unless it works
@@ -175,6 +187,16 @@ class GatewayKeeper:
         AuthenticatedRequest(lambda again, on_response: self.start(entry, again, on_response), request, credentials,
                              answered)  # fmt: skip
 
+    def contact_address(self, entry: dict) -> str:
+        """Where the gateway reaches us: the edge's address, over the gateway's transport (TLS: our TLS port)."""
+        transport = entry.get("transport", "udp")
+        if transport == "udp":
+            return self.edge.advertised
+        address = self.edge.advertised
+        if transport == "tls":
+            address = f"{address.rsplit(':', 1)[0]}:{self.edge.config.tls_port}"
+        return f"{address};transport={transport}"
+
     def forget_later(self, request: Request) -> None:
         """Our transactions leave the table a little after their answer (retransmitted answers)."""
         branch = request.top_via.branch
@@ -184,6 +206,19 @@ class GatewayKeeper:
         state = self.states.setdefault(gateway, {})
         state.update(fields)
         await self.edge.redis.set(f"{self.prefix}:pstn:gw:{gateway}", json.dumps(state), ex=STATE_TTL)
+
+
+def hop_of(entry: dict) -> tuple[str, str, int]:
+    """Where the keeper sends to a gateway: its transport and the first address DNS gave (or its own)."""
+    ip, port = entry["targets"][0]
+    return entry.get("transport", "udp"), ip, int(port)
+
+
+def gateway_uri(entry: dict) -> str:
+    """The gateway's own URI: its host (the port only when it has one: else DNS SRV found it)."""
+    port = "" if entry.get("srv") else f":{entry['port']}"
+    transport = entry.get("transport", "udp")
+    return f"sip:{entry['host']}{port}" + ("" if transport == "udp" else f";transport={transport}")
 
 
 def _expires(response: Response, default: int) -> int:

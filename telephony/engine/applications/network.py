@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import json
 import logging
-import socket
 import time
 from dataclasses import dataclass
 
@@ -31,6 +29,7 @@ from telephony.engine.dialplan import ClientPlan, Party, Route, on_invalidate, s
 from telephony.engine.states import State
 from telephony.models import Schedule
 from telephony.schedules import Hours, hours_of
+from telephony.sip import locate
 from telephony.sip.digest import Credentials, authorize
 from tenants.dates import zone_named
 
@@ -281,10 +280,10 @@ class Outbound(Application):
             self.claimed = self.choice.carrier_id
             self.gateways = await in_service(engine, self.choice.gateways, emergency=self.emergency)
         call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
-        address = await gateway_address(gateway.host)
+        address = await gateway_address(gateway)
         if address is None:
             return await self.next_carrier()
-        target = f"sip:{self.choice.number}@{address}:{gateway.port or 5060}"
+        target = f"sip:{self.choice.number}@{address}"
         self.challenged, self.sent_at, self.pdd = False, time.monotonic(), None
         if self.caller_id:
             identity = f'"{self.route.caller.name}" <sip:{self.caller_id}@{self.route.domain}>'
@@ -363,13 +362,14 @@ def gateway_credentials(choice, leg) -> Credentials | None:
     return Credentials(gateway.username, password=gateway.password, realm=gateway.realm or None)
 
 
-async def gateway_address(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
-    try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, None, family=socket.AF_INET)
-    except OSError:
+async def gateway_address(gateway) -> str | None:
+    """Where the edge is to send the call: `ip:port` of the gateway (its host looked up by DNS: SRV when
+    it has no port, else A/AAAA; telephony/sip/locate.py), with `;transport=` for TCP and TLS; None when
+    its name is not found."""
+    transport = gateway.transport or "udp"
+    found = await locate.default_resolver().targets(gateway.host, gateway.port, transport)
+    if not found:
         return None
-    return found[0][4][0] if found else None
+    ip, port = found[0]
+    host = f"[{ip}]" if ":" in ip else ip
+    return f"{host}:{port}" + ("" if transport == "udp" else f";transport={transport}")

@@ -220,3 +220,34 @@ def test_credentials_the_carrier_refuses_are_tried_once_and_the_call_fails_clean
     assert [e.split(" ci=")[0] for e in events] == ["challenge", f"refused {TRUNK} rc=-2"], events  # once
     cdr = cdr_of(world, callee_number=E164)
     assert (cdr.direction, cdr.carrier_id) == (Cdr.Direction.OUTBOUND, gateway.carrier_id)
+
+
+def test_each_gateway_of_a_carrier_answers_a_challenge_with_its_own_credentials(world, lines, network, trunk,
+                                                                                tmp_path):  # fmt: skip
+    """A carrier with two points of presence, each with an account of its own: the first one is silent
+    (out of service), the call goes to the second, Kamailio, whose challenge is answered with the
+    second one's account."""
+    caller, _, domain = lines
+    carrier, _ = trunk
+    kamailio = network.carrier
+
+    def first_gateway():  # (the gateways of a carrier are tried in the order of their names)
+        return Gateway.objects.create(carrier=carrier, name="a-first", host="127.0.0.1", port=free_port(),
+                                      username="pop-a-account", password="pop-a-secret", realm=REALM,
+                                      inbound_networks="192.0.2.8/32")  # fmt: skip
+
+    first = committed(first_gateway)
+    far_end = sipp(tmp_path, "-sf", str(SCENARIOS / "engine_uas.xml"), "-p", str(network.far_end_port), "-m", "1")
+    try:
+        wait_for(lambda: state(first).get("alive") is False, "the silent gateway out of service", 10)
+        before = len(kamailio.events())
+        caller.call("c1", f"sip:{NUMBER}@{domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=15)
+        caller.hangup("c1")
+        caller.wait_call_state("c1", "disconnected")
+        events = kamailio.events()[before:]
+        assert [e.split(" ci=")[0] for e in events] == ["challenge", f"authorized {TRUNK}"], events
+    finally:
+        if far_end.poll() is None:
+            far_end.kill()
+            far_end.wait()

@@ -21,6 +21,7 @@ registrar's bindings (`bindings()`).
 from __future__ import annotations
 
 import importlib.util
+import socket
 import subprocess
 import time
 import uuid
@@ -203,9 +204,10 @@ class CarrierKamailio:
         return registrar.log_tail(self.workdir, 60)
 
     def events(self, call_id: str | None = None) -> list[str]:
-        """Its `ocx:` log lines (challenges, authorizations, calls sent on), of one call when given."""
+        """What it did with calls (challenges, authorizations, calls sent on: its `ocx:` log lines that
+        end with a Call-ID, not the registrations), of one call when given."""
         lines = [line.split("ocx: ", 1)[1] for line in self.log.read_text(errors="replace").splitlines()
-                 if "ocx: " in line]  # fmt: skip
+                 if "ocx: " in line and " ci=" in line]  # fmt: skip
         return [line for line in lines if call_id is None or line.endswith(f"ci={call_id}")]
 
     def bindings(self) -> str:
@@ -217,6 +219,15 @@ class CarrierKamailio:
 
     def stop(self) -> None:
         registrar.stop(self.process)
+
+
+def udp_bound(ip: str, port: int) -> bool:
+    """Whether a UDP socket is bound to ip:port on this machine (read from /proc/net/udp: probing by
+    binding it ourselves could take the port from under the process starting there)."""
+    local = f"{socket.inet_aton(ip)[::-1].hex().upper()}:{port:04X}"
+    wildcard = f"00000000:{port:04X}"
+    with open("/proc/net/udp") as table:
+        return any(line.split()[1] in (local, wildcard) for line in list(table)[1:])
 
 
 def answers(ip: str, port: int) -> bool:

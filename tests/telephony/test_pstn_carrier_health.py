@@ -11,7 +11,6 @@ health marks in Redis, as if the minute had passed. tests/pstn/test_health.py ha
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 import uuid
@@ -26,6 +25,7 @@ from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier, Ro
 from records.models import Cdr
 from telephony.engine.applications.network import STATE_FOR
 from tests.telephony.conftest import free_port
+from tests.telephony.kamailio_carrier import udp_bound
 from tests.telephony.test_pstn_outbound import SCENARIOS, sipp_gateway
 from tests.waiting import committed, wait_for
 
@@ -83,15 +83,7 @@ def sipp_at(tmp_path, port: int, scenario: str) -> subprocess.Popen:
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
-    def listening() -> bool:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return True
-        return process.poll() is not None
-
-    wait_for(listening, f"SIPp listening on {port}", 5)
+    wait_for(lambda: udp_bound("127.0.0.1", port) or process.poll() is not None, f"SIPp listening on {port}", 5)
     return process
 
 

@@ -104,13 +104,17 @@ def state(gateway: Gateway) -> dict:
     return gateway_states([gateway.pk]).get(gateway.pk, {})
 
 
-def sipp(tmp_path, *args: str) -> subprocess.Popen:
-    """A SIPp user agent of the phone network on 127.0.0.3, its output in tmp_path."""
-    return subprocess.Popen(
-        ["sipp", *args, "-i", PSTN_IP, "-bind_local", "-mp", str(free_port()), "-cp", str(free_port()), "-nostdin",
-         "-t", "u1", "-trace_err", "-trace_msg"],
+def sipp(tmp_path, *args: str, port: int) -> subprocess.Popen:
+    """A SIPp user agent of the phone network on 127.0.0.3:port, its output in tmp_path, once it listens."""
+    process = subprocess.Popen(
+        ["sipp", *args, "-i", PSTN_IP, "-bind_local", "-p", str(port), "-mp", str(free_port()), "-cp",
+         str(free_port()), "-nostdin", "-t", "u1", "-trace_err", "-trace_msg"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+    wait_for(lambda: kamailio_carrier.udp_bound(PSTN_IP, port) or process.poll() is not None,
+             f"SIPp listening on {PSTN_IP}:{port}", 5)  # fmt: skip
+    return process
 
 
 def sipp_messages(tmp_path) -> str:
@@ -157,8 +161,8 @@ def test_a_call_from_the_phone_network_through_the_carrier_rings_the_user_its_nu
         agent.close()
 
     caller = sipp(tmp_path, f"{CARRIER_IP}:{kamailio.port}", "-sf", str(SCENARIOS / "carrier_uac.xml"), "-s", DID,
-                  "-set", "carrier", REALM, "-p", str(free_port()), "-m", "1", "-timeout", "20",
-                  "-timeout_error")  # fmt: skip
+                  "-set", "carrier", REALM, "-m", "1", "-timeout", "20", "-timeout_error",
+                  port=free_port())  # fmt: skip
     try:
         incoming = callee.wait_incoming(timeout=10)
         assert incoming["from"].startswith('"+49 1511 2345678" <sip:+4915112345678@'), incoming["from"]
@@ -185,7 +189,7 @@ def test_a_call_to_the_phone_network_answers_the_carriers_challenge_once_and_is_
     caller, _, domain = lines
     carrier, _ = trunk
     kamailio = network.carrier
-    far_end = sipp(tmp_path, "-sf", str(SCENARIOS / "engine_uas.xml"), "-p", str(network.far_end_port), "-m", "1")
+    far_end = sipp(tmp_path, "-sf", str(SCENARIOS / "engine_uas.xml"), "-m", "1", port=network.far_end_port)
     before = len(kamailio.events())
     try:
         caller.call("c1", f"sip:{NUMBER}@{domain}")
@@ -237,7 +241,7 @@ def test_each_gateway_of_a_carrier_answers_a_challenge_with_its_own_credentials(
                                       inbound_networks="192.0.2.8/32")  # fmt: skip
 
     first = committed(first_gateway)
-    far_end = sipp(tmp_path, "-sf", str(SCENARIOS / "engine_uas.xml"), "-p", str(network.far_end_port), "-m", "1")
+    far_end = sipp(tmp_path, "-sf", str(SCENARIOS / "engine_uas.xml"), "-m", "1", port=network.far_end_port)
     try:
         wait_for(lambda: state(first).get("alive") is False, "the silent gateway out of service", 10)
         before = len(kamailio.events())

@@ -251,6 +251,7 @@ class Outbound(Application):
         self.emergency = emergency  # every gateway is tried, silent or not
         self.choice = None
         self.gateways: list = []
+        self.gateway = None  # the gateway the leg is placed at now (its credentials answer challenges)
         self.claimed: int | None = None
         self.sent_at = 0.0
         self.pdd: float | None = None
@@ -280,6 +281,7 @@ class Outbound(Application):
             self.claimed = self.choice.carrier_id
             self.gateways = await in_service(engine, self.choice.gateways, emergency=self.emergency)
         call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
+        self.gateway = gateway
         address = await gateway_address(gateway)
         if address is None:
             return await self.next_carrier()
@@ -302,7 +304,7 @@ class Outbound(Application):
         status = response.status
         if status in (401, 407) and not self.challenged and self.choice is not None:
             self.challenged = True
-            credentials = gateway_credentials(self.choice, call.callee.leg)
+            credentials = gateway_credentials(self.choice, self.gateway)
             again = authorize(call.callee.leg.invite, response, credentials) if credentials else None
             if again is not None:
                 call.resend_callee(again)
@@ -355,8 +357,11 @@ async def in_service(engine, gateways, *, emergency: bool = False) -> list:
     return [g for g, raw in zip(gateways, states, strict=True) if raw is None or json.loads(raw).get("alive", True)]
 
 
-def gateway_credentials(choice, leg) -> Credentials | None:
-    gateway = next((g for g in choice.gateways if g.username), None)
+def gateway_credentials(choice, gateway) -> Credentials | None:
+    """The credentials a gateway's challenge is answered with: its own (each of a carrier's gateways
+    may have an account of its own), else those of the carrier's first gateway that has some."""
+    if gateway is None or not gateway.username:
+        gateway = next((g for g in choice.gateways if g.username), None)
     if gateway is None:
         return None
     return Credentials(gateway.username, password=gateway.password, realm=gateway.realm or None)

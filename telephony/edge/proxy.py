@@ -405,9 +405,13 @@ class Proxy:
             dialled = parse_uri(request.uri).user_unescaped or ""
         except SipError:
             return tx.response(416)
-        if not NUMBER_LIKE.fullmatch(dialled):  # (never sent to Redis: a number the carrier could write)
-            return tx.response(404, "No Such Number")
-        number = await self.edge.carriers.number(carrier, dialled)
+        number = await self.carrier_number(carrier, dialled)
+        if number is None:  # a trunk that calls the contact we registered there names the number in To
+            try:
+                to = request.name_addr("To").uri.user_unescaped or ""
+            except SipError:
+                to = ""
+            number = await self.carrier_number(carrier, to) if to != dialled else None
         if number is None:
             return tx.response(404, "No Such Number")
         domain = await self.edge.directory.domain(number["domain"])
@@ -421,6 +425,12 @@ class Proxy:
         except BaseException:
             self.release_call(*counted)  # whatever went wrong, the client's slot is not held by it
             raise
+
+    async def carrier_number(self, carrier: dict, dialled: str) -> dict | None:
+        """The platform's number `dialled` (as the carrier writes it) at that carrier, else None."""
+        if not NUMBER_LIKE.fullmatch(dialled):  # (never sent to Redis: a number the carrier could write)
+            return None
+        return await self.edge.carriers.number(carrier, dialled)
 
     async def _carrier_to_engine(self, tx: ServerTx, carrier: dict, number: dict, domain: dict,
                                  counted: tuple) -> Response | None:  # fmt: skip

@@ -137,7 +137,7 @@ class GatewayKeeper:
             previous = self.states.get(gateway, {})
             if not sent_by or sent_by[0].state == DEAD:  # our own 408 (or 503: not sent): no answer
                 missed = previous.get("missed", 0) + 1
-                alive = previous.get("alive", False) and missed < MISSES
+                alive = previous.get("alive", True) and missed < MISSES  # (one never heard from: two misses too)
                 # A connection that could not be opened (a certificate that does not verify...) says why,
                 # and takes the gateway out at once: waiting for a second miss would not change it.
                 error = self.edge.connector.errors.get(hop_of(entry))

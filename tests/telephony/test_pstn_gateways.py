@@ -50,9 +50,10 @@ def test_the_edge_registers_at_a_carrier_and_follows_whether_its_gateway_answers
                                       username=USER, password=SECRET, realm=REALM)  # fmt: skip
         wrong = Gateway.objects.create(carrier=carrier, name="wrong secret", host="127.0.0.1", port=port,
                                        register=True, username=USER, password="not-it", realm=REALM)  # fmt: skip
-        return carrier, good, wrong
+        silent = Gateway.objects.create(carrier=carrier, name="never answers", host="127.0.0.1", port=free_port())
+        return carrier, good, wrong, silent
 
-    carrier, good, wrong = committed(create)
+    carrier, good, wrong, silent = committed(create)
     get_redis().delete(rkey("pstn:keeper"))  # (a lease left by an edge of an earlier test)
     edge = start_edge(OCX_SIP_GATEWAY_PING="0.5")
     try:
@@ -60,6 +61,9 @@ def test_the_edge_registers_at_a_carrier_and_follows_whether_its_gateway_answers
         assert state(good)["alive"] and state(good)["expires_at"] > state(good)["checked_at"]
         wait_for(lambda: state(wrong).get("registration") == "403 Forbidden", "the wrong secret refused", 10)
         assert state(wrong)["registered"] is False
+        seen: list[dict] = []  # a gateway never heard from is out after two misses, like any other
+        wait_for(lambda: seen.append(state(silent)) or seen[-1].get("alive") is False, "the silent one out", 15)
+        assert seen[-1]["missed"] >= 2 and all(s["alive"] for s in seen if s.get("missed") == 1), seen
 
         registrar.stop(carrier_registrar["proc"])  # the carrier's gateway goes silent
         wait_for(lambda: state(good).get("alive") is False, "out of service", 15)

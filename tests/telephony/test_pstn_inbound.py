@@ -142,3 +142,20 @@ def test_a_user_calling_one_of_the_clients_own_numbers_reaches_it_without_a_carr
     callee.wait_call_state(label, "disconnected")
     cdr = cdr_of(world, callee_number="102")
     assert (cdr.direction, cdr.carrier_id, cdr.disposition) == (Cdr.Direction.INTERNAL, None, "answered")
+
+
+def test_a_trunk_that_calls_our_registered_contact_names_the_number_in_to(world, lines, edge, carrier):
+    _, callee, _ = lines
+    agent = SipClient(edge.address, CALLER, "carrier.example")
+    try:
+        known_as_carrier(agent)
+        call = Call(to_uri=f"sip:{DID}@carrier.example", call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+        call.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+        agent.send_raw(agent.request_message("INVITE", f"sip:platform-trunk@{edge.address[0]}", call,
+                                             headers=(("Content-Type", "application/sdp"),), body=SDP))  # fmt: skip
+        label = callee.wait_incoming(timeout=10)["call"]
+        callee.hangup(label, 486)
+        assert final(agent) == 486
+    finally:
+        agent.close()
+    assert cdr_of(world, callee_number="102").carrier_id == carrier.pk

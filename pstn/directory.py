@@ -11,8 +11,13 @@ per carrier the numbers the platform has, as that carrier writes them, with the 
                            "domain", "e164", "number"}
     pstn:carriers          set: the carriers that have a did hash (so a rebuild removes stale ones)
 
-Written again as a whole after every change to a carrier, a gateway or a number (after the
-transaction commits), and announced with "pstn" on the SIP directory's invalidation channel.
+A change to a carrier, a gateway or a number writes only its own part after the transaction commits
+(the gateway's entry in the list, the number in its carriers' did hashes, a carrier's entries and its
+did hash), in one Redis transaction announced with "pstn" on the SIP directory's invalidation
+channel. Those writes look nothing up in DNS (the saving request must not wait for it): a gateway
+given by name keeps the address it had, or has none, until the Celery task `pstn.tasks.gateway_resolve`
+writes what the name resolves to. The whole part is written again only with the SIP directory
+(`pstn_directory_write`, from `sip_directory_sync`), which does resolve.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import ipaddress
 import json
 import logging
 import socket
+from collections.abc import Callable
 
 from django.db import transaction
+from redis.exceptions import WatchError
 
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
@@ -44,8 +51,17 @@ def too_broad(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     return network.prefixlen < NARROWEST[network.version]
 
 
-def networks_of(gateway: Gateway) -> list[str]:
-    """The networks a gateway's calls may come from: its own lines, else its host's address."""
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def networks_of(gateway: Gateway, *, resolve: bool = True) -> list[str]:
+    """The networks a gateway's calls may come from: its own lines, else its host's address (a name
+    only when `resolve`; else none)."""
     found = []
     for line in gateway.inbound_networks.splitlines():
         line = line.strip()
@@ -59,20 +75,19 @@ def networks_of(gateway: Gateway) -> list[str]:
                 log.warning("gateway %s: %s is too broad to trust", gateway.pk, network)
                 continue
             found.append(str(network))
-    if not found:
-        try:
-            found.append(str(ipaddress.ip_network(socket.gethostbyname(gateway.host))))
-        except (OSError, ValueError):
+    if not found and (resolve or is_address(gateway.host)):
+        address = address_of(gateway.host)
+        if address:
+            found.append(str(ipaddress.ip_network(address)))
+        else:
             log.warning("gateway %s: %s cannot be resolved", gateway.pk, gateway.host)
     return found
 
 
 def address_of(host: str) -> str:
-    """The gateway's IP address (its host, or what its name resolves to when the directory is written)."""
-    try:
+    """The gateway's IP address (its host, or what its name resolves to)."""
+    if is_address(host):
         return str(ipaddress.ip_address(host))
-    except ValueError:
-        pass
     try:
         return socket.gethostbyname(host)
     except OSError:
@@ -87,25 +102,47 @@ def gateway_states(gateway_ids) -> dict[int, dict]:
     return {i: json.loads(value) for i, value in zip(ids, raw, strict=True) if value}
 
 
+def gateway_entry(gateway: Gateway, carrier: Carrier, *, resolve: bool = True, known: dict | None = None) -> dict:
+    """A gateway's entry in `pstn:gateways`. Without `resolve` no DNS lookup: a name's address (and
+    its network, when it has none of its own) is the one `known` (its entry as it was) holds for the
+    same host, else empty until pstn.tasks.gateway_resolve writes it."""
+    networks = networks_of(gateway, resolve=resolve)
+    if resolve or is_address(gateway.host):
+        ip = address_of(gateway.host)
+    else:
+        ip = known.get("ip", "") if known and known.get("host") == gateway.host else ""
+        if ip and not networks:
+            networks = [str(ipaddress.ip_network(ip))]
+    return {
+        "carrier": gateway.carrier_id, "gateway": gateway.pk, "networks": networks,
+        "format": carrier.number_format, "country": carrier.country, "host": gateway.host, "ip": ip,
+        "port": gateway.port or (5061 if gateway.transport == "tls" else 5060), "transport": gateway.transport,
+        "register": gateway.register, "username": gateway.username, "password": gateway.password,
+        "realm": gateway.realm,
+    }  # fmt: skip
+
+
+def number_entry(number: Number, carrier: Carrier) -> tuple[str, str]:
+    """(the number as the carrier writes it, its record in the carrier's did hash)."""
+    written = to_carrier(number.e164, carrier.number_format, carrier.country)
+    return written, json.dumps({
+        "client": number.client_id, "brand": number.brand_id, "domain": number.client.sip_domain,
+        "e164": number.e164, "number": number.pk,
+    })  # fmt: skip
+
+
+def _routable_numbers():
+    return Number.objects.filter(client__isnull=False).exclude(client__status="deleted").select_related("client")
+
+
 def pstn_records() -> tuple[list[dict], dict[int, dict[str, str]]]:
     carriers = {c.pk: c for c in Carrier.objects.filter(enabled=True)}
-    gateways = [
-        {"carrier": g.carrier_id, "gateway": g.pk, "networks": networks_of(g),
-         "format": carriers[g.carrier_id].number_format, "country": carriers[g.carrier_id].country,
-         "host": g.host, "ip": address_of(g.host), "port": g.port or (5061 if g.transport == "tls" else 5060),
-         "transport": g.transport, "register": g.register, "username": g.username, "password": g.password,
-         "realm": g.realm}
-        for g in Gateway.objects.filter(enabled=True, carrier_id__in=carriers)
-    ]  # fmt: skip
+    gateways = [gateway_entry(g, carriers[g.carrier_id])
+                for g in Gateway.objects.filter(enabled=True, carrier_id__in=carriers)]  # fmt: skip
     dids: dict[int, dict[str, str]] = {}
-    numbers = Number.objects.filter(client__isnull=False, carrier_id__in=carriers).select_related("client")
-    for number in numbers.exclude(client__status="deleted"):
-        carrier = carriers[number.carrier_id]
-        written = to_carrier(number.e164, carrier.number_format, carrier.country)
-        dids.setdefault(carrier.pk, {})[written] = json.dumps({
-            "client": number.client_id, "brand": number.brand_id, "domain": number.client.sip_domain,
-            "e164": number.e164, "number": number.pk,
-        })  # fmt: skip
+    for number in _routable_numbers().filter(carrier_id__in=carriers):
+        written, record = number_entry(number, carriers[number.carrier_id])
+        dids.setdefault(number.carrier_id, {})[written] = record
     return gateways, dids
 
 
@@ -125,16 +162,132 @@ def pstn_directory_write(pipe) -> dict:
     return {"gateways": len(gateways), "numbers": sum(len(r) for r in dids.values())}
 
 
-def pstn_directory_changed() -> None:
-    """A carrier, gateway or number changed: rewrite after the commit and tell the edges and engines."""
+# A change writes its own part only ---------------------------------------------------------------
 
-    def write() -> None:
-        with get_redis().pipeline() as pipe:
-            pstn_directory_write(pipe)
-            pipe.publish(rkey("sip:invalidate"), "pstn")
-            pipe.execute()
+Edit = Callable[[list[dict]], list[dict]]
 
-    transaction.on_commit(write)
+
+def _write(edit: Edit | None = None, dids: Callable | None = None) -> None:
+    """One Redis transaction: the gateways' list edited by `edit` (under WATCH: a concurrent edit
+    makes it start again, so none is lost), what `dids(pipe)` queues, and the announcement."""
+    with get_redis().pipeline() as pipe:
+        while True:
+            try:
+                if edit is not None:
+                    pipe.watch(rkey(GATEWAYS))
+                    raw = pipe.get(rkey(GATEWAYS))
+                    entries = edit(json.loads(raw) if raw else [])
+                pipe.multi()
+                if edit is not None:
+                    pipe.set(rkey(GATEWAYS), json.dumps(entries))
+                if dids is not None:
+                    dids(pipe)
+                pipe.publish(rkey("sip:invalidate"), "pstn")
+                pipe.execute()
+                return
+            except WatchError:
+                continue
+
+
+def _needs_lookup(entries: list[dict]) -> list[int]:
+    return [e["gateway"] for e in entries if not is_address(e["host"])]
+
+
+def _resolve_later(gateway_ids: list[int]) -> None:
+    if gateway_ids:
+        from pstn.tasks import gateway_resolve
+
+        for gateway_id in gateway_ids:
+            gateway_resolve.delay(gateway_id)
+
+
+def pstn_gateway_write(gateway_id: int, *, resolve: bool = False) -> list[int]:
+    """Write one gateway's entry as the database has it now (or drop it: deleted, disabled, or its
+    carrier disabled); the other entries stay as they are. With `resolve` (the task, off the request)
+    its name is looked up, and a name that does not resolve keeps the address it had. Returns the
+    gateway when its name still wants a lookup."""
+    gateway = Gateway.objects.select_related("carrier").filter(pk=gateway_id).first()
+    live = gateway is not None and gateway.enabled and gateway.carrier.enabled
+    found = address_of(gateway.host) if live and resolve and not is_address(gateway.host) else ""
+    written: list[dict] = []
+
+    def edit(entries: list[dict]) -> list[dict]:
+        written.clear()
+        index = next((i for i, e in enumerate(entries) if e.get("gateway") == gateway_id), None)
+        known = {"host": gateway.host, "ip": found} if found else (entries[index] if index is not None else None)
+        new = [gateway_entry(gateway, gateway.carrier, resolve=False, known=known)] if live else []
+        written.extend(new)
+        if index is None:
+            return [*entries, *new]
+        return [*entries[:index], *new, *entries[index + 1 :]]
+
+    _write(edit)
+    return [] if resolve else _needs_lookup(written)
+
+
+def pstn_gateway_changed(gateway_id: int) -> None:
+    """A gateway changed: after the commit, its entry is written (a name is looked up by a task)."""
+    transaction.on_commit(lambda: _resolve_later(pstn_gateway_write(gateway_id)))
+
+
+def pstn_carrier_write(carrier_id: int) -> list[int]:
+    """Write one carrier's part as the database has it now: its gateways' entries and its did hash
+    (or drop them: deleted or disabled). Returns its gateways whose names need a DNS lookup."""
+    carrier = Carrier.objects.filter(pk=carrier_id, enabled=True).first()
+    gateways = list(Gateway.objects.filter(carrier_id=carrier_id, enabled=True)) if carrier else []
+    records = {}
+    if carrier is not None:
+        records = dict(number_entry(n, carrier) for n in _routable_numbers().filter(carrier_id=carrier_id))
+    written: list[dict] = []
+
+    def edit(entries: list[dict]) -> list[dict]:
+        known = {e.get("gateway"): e for e in entries if e.get("carrier") == carrier_id}
+        written[:] = [gateway_entry(g, carrier, resolve=False, known=known.get(g.pk)) for g in gateways]
+        kept = [e for e in entries if e.get("carrier") != carrier_id]
+        return [*kept, *written]
+
+    def dids(pipe) -> None:
+        pipe.delete(did_key(carrier_id))
+        if records:
+            pipe.hset(did_key(carrier_id), mapping=records)
+            pipe.sadd(rkey(CARRIERS), carrier_id)
+        else:
+            pipe.srem(rkey(CARRIERS), carrier_id)
+
+    _write(edit, dids)
+    return _needs_lookup(written)
+
+
+def pstn_carrier_changed(carrier_id: int) -> None:
+    """A carrier changed (or numbers of it were added in bulk): after the commit its part is written."""
+    transaction.on_commit(lambda: _resolve_later(pstn_carrier_write(carrier_id)))
+
+
+def pstn_number_write(number_id: int | None, before: tuple[int, str] | None) -> None:
+    """Move one number in the did hashes: out of where it was (`before`: its carrier and E.164 then),
+    into its carrier's as the database has it now (when assigned to a client and the carrier enabled)."""
+    number = _routable_numbers().filter(pk=number_id).first() if number_id is not None else None
+    ids = {before[0]} if before else set()
+    if number is not None:
+        ids.add(number.carrier_id)
+    carriers = Carrier.objects.in_bulk(ids)
+
+    def dids(pipe) -> None:
+        old = carriers.get(before[0]) if before else None
+        if old is not None:
+            pipe.hdel(did_key(old.pk), to_carrier(before[1], old.number_format, old.country))
+        new = carriers.get(number.carrier_id) if number is not None else None
+        if new is not None and new.enabled:
+            written, record = number_entry(number, new)
+            pipe.hset(did_key(new.pk), written, record)
+            pipe.sadd(rkey(CARRIERS), new.pk)
+
+    _write(dids=dids)
+
+
+def pstn_number_changed(number_id: int | None, before: tuple[int, str] | None) -> None:
+    """A number changed (`number_id` None: deleted): after the commit it is moved in the did hashes."""
+    transaction.on_commit(lambda: pstn_number_write(number_id, before))
 
 
 def pstn_announce() -> None:

@@ -109,3 +109,23 @@ def test_the_history_is_averaged_to_at_most_144_points_and_keeps_gaps():
     points = history_points(samples)
     assert len(points) == 144
     assert points[0]["asr"] == 50.0 and points[0]["pdd"] is None and points[-1]["at"].timestamp() == samples[-1]["at"]
+
+
+def test_the_beat_task_samples_each_minute_and_keeps_24_hours(world, pstn):
+    from config.celeryconf import app
+    from pstn.carrier_health import HISTORY_KEEP
+    from pstn.tasks import carrier_health_sample as task
+
+    assert app.conf.beat_schedule["pstn-carrier-health-sample"] == {
+        "task": "pstn.tasks.carrier_health_sample", "schedule": 60.0,
+    }  # fmt: skip
+    redis, key = get_redis(), history_key(pstn.carrier_a.pk)
+    try:
+        redis.rpush(key, *[json.dumps({"at": i, "state": "in", "calls": 0}) for i in range(HISTORY_KEEP)])
+        assert task.apply().get() >= 3  # every enabled carrier: the platform's and both brands'
+        assert redis.llen(key) == HISTORY_KEEP  # the oldest went
+        assert json.loads(redis.lindex(key, 0))["at"] == 1
+        assert json.loads(redis.lindex(key, -1))["state"] == "in" and json.loads(redis.lindex(key, -1))["at"] > 1000
+    finally:
+        for carrier in (pstn.platform, pstn.carrier_a, pstn.carrier_b):
+            redis.delete(history_key(carrier.pk))

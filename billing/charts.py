@@ -45,7 +45,7 @@ def bar_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float]]
     )  # fmt: skip
 
 
-LEFT = 44  # room for the value axis of a line chart
+LEFT, PAD = 44, 10  # room for the value axis of a line chart, and above its top value
 
 
 def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float | None]], unit: str,
@@ -62,8 +62,8 @@ def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float 
     def x(i: int) -> float:
         return LEFT + (i * step if len(points) > 1 else width / 2)
 
-    def y(value: float) -> float:
-        return height - min(value, scale) / scale * height
+    def y(value: float) -> float:  # (the top value's label stays inside the picture)
+        return height - min(value, scale) / scale * (height - PAD)
 
     lines, run = [], []
     for i, (_, _, value) in enumerate(points):
@@ -91,8 +91,10 @@ def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float 
          for v in (0, scale / 2, scale)),
     )  # fmt: skip
     ticks = [] if not points else sorted({0, (len(points) - 1) // 2, len(points) - 1})
-    times = format_html_join("", '<text x="{}" y="{}" font-size="10" text-anchor="middle">{}</text>',
-                             ((f"{x(i):.1f}", height + 14, points[i][1]) for i in ticks))  # fmt: skip
+    anchors = {0: "start", len(points) - 1: "end"} if len(points) > 1 else {}
+    times = format_html_join("", '<text x="{}" y="{}" font-size="10" text-anchor="{}">{}</text>',
+                             ((f"{x(i):.1f}", height + 14, anchors.get(i, "middle"), points[i][1])
+                              for i in ticks))  # fmt: skip
     if values:
         summary = format_html("{} points; lowest {} {}, highest {} {}, last {} {}.", len(values),
                               round(min(values), 1), unit, round(max(values), 1), unit,

@@ -172,7 +172,7 @@ def gateway_status_json(row: dict) -> dict:
 
 # The carrier page ----------------------------------------------------------------------------------
 
-EMPTY = "No samples yet: the chart fills in minute by minute."
+EMPTY = "No figures yet: a sample comes each minute, with figures once the carrier has calls to measure."
 CHART_POINTS = 144  # the charts' points at most: 24 hours of samples averaged by 10 minutes
 CHARTS = (  # (field, title, unit, top)
     ("asr", "Answer-seizure ratio", "%", 100),

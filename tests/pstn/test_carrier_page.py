@@ -98,7 +98,7 @@ def test_another_brands_carrier_is_not_found(world, portal, api, measured):
 def test_a_carrier_without_samples_says_so_in_its_charts(world, portal, pstn):
     page = portal(world.brand_b_op).get(f"/rating/carriers/{pstn.carrier_b.pk}/").content.decode()
     chart = re.search(r'<svg id="health-pdd".*?</svg>', page, re.S).group(0)
-    assert "No samples yet" in chart and "<circle" not in chart
+    assert "No figures yet" in chart and "<circle" not in chart
     row = row_of(page, pstn.gateway_b)
     assert "Not checked yet" in row
 

@@ -194,11 +194,16 @@ def _needs_lookup(entries: list[dict]) -> list[int]:
 
 
 def _resolve_later(gateway_ids: list[int]) -> None:
+    """Queue the lookups; the change is saved and written already, so a broker out of reach costs
+    only the address until the next change or rebuild (which resolves): said in the log, not a 500."""
     if gateway_ids:
         from pstn.tasks import gateway_resolve
 
         for gateway_id in gateway_ids:
-            gateway_resolve.delay(gateway_id)
+            try:
+                gateway_resolve.delay(gateway_id)
+            except Exception:
+                log.exception("gateway %s: its name's lookup could not be queued", gateway_id)
 
 
 def pstn_gateway_write(gateway_id: int, *, resolve: bool = False) -> list[int]:

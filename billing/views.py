@@ -18,6 +18,7 @@ from billing.decks import COLUMNS, DeckInvalid, deck_csv_rows
 from billing.forms import CarrierForm, DeckForm, DeckImportForm, PlanForm
 from billing.models import Carrier, PricingPlan, RateDeck
 from billing.selectors import carriers_of, deck_rates, decks_of, plan_clients, unrated_calls, unrated_row
+from pstn.carrier_health import carrier_page_health
 from tenants.models import Client, Role
 from tenants.views.common import confirm_then, paginated, role_required, search_text, service_call
 
@@ -235,7 +236,7 @@ def carrier_create(request: HttpRequest) -> HttpResponse:
 
 @role_required(*PROVIDERS)
 def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
-    """A carrier's settings, its cost deck and its gateways."""
+    """A carrier's settings, its cost deck, its gateways with their state, and its health."""
     carrier = Carrier.objects.select_related("brand").get_for(request.user, pk=pk)
     names = [name for name in CarrierForm.base_fields if name != "brand"]
     initial = {name: getattr(carrier, name) for name in names}
@@ -253,6 +254,7 @@ def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
         "deck": carrier.decks.first(),
         "gateways": carrier.gateways.all(),
         "cancel_url": reverse("rating_carrier_list"),
+        **carrier_page_health(carrier),
     }
     return render(request, "billing/carrier_form.html", context)
 

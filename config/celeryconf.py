@@ -14,5 +14,7 @@ app.conf.beat_schedule = {
     "cdr-push-due": {"task": "exports.tasks.cdr_push_due", "schedule": 60.0},
     "exports-housekeeping": {"task": "exports.tasks.exports_housekeeping", "schedule": 3600.0},
     "billing-rate-new-calls": {"task": "billing.tasks.rate_new_calls", "schedule": 60.0},
+    # The carrier pages' health charts: one sample a minute per carrier (pstn/carrier_health.py).
+    "pstn-carrier-health-sample": {"task": "pstn.tasks.carrier_health_sample", "schedule": 60.0},
 }
 app.autodiscover_tasks()

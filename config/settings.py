@@ -322,6 +322,7 @@ SPECTACULAR_SETTINGS = {
         "CampaignStatusEnum": "conferencing.models.Campaign.Status",
         "CallDirectionEnum": "records.models.Cdr.Direction",
         "CallPartyEnum": ["caller", "callee"],
+        "CarrierHealthStateEnum": ["in", "down", "out", "trial"],
         "RouteModeEnum": "pstn.models.OutboundRoute.Mode",
         "SupervisionModeEnum": ["monitor", "whisper", "barge"],
     },

@@ -36,6 +36,69 @@ class CarrierSerializer(serializers.ModelSerializer):
         return deck.pk if deck else None
 
 
+class GatewayStateSerializer(serializers.Serializer):
+    """A gateway's state as the edge that keeps it last found it (times in UTC)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    service = serializers.ChoiceField(["in service", "out of service", "not checked yet", "disabled"])
+    since = serializers.DateTimeField(allow_null=True, help_text="When it went in or out of service (to a minute).")
+    checked_at = serializers.DateTimeField(allow_null=True, help_text="The last OPTIONS ping's answer or timeout.")
+    missed = serializers.IntegerField(help_text="Pings unanswered in a row.")
+    last_answer = serializers.CharField(allow_null=True, help_text="The last answer to OPTIONS, such as 200 OK.")
+    rtt_ms = serializers.FloatField(allow_null=True, help_text="Its round trip, in milliseconds.")
+    registration = serializers.ChoiceField(["not registering", "registered", "failing", "not registered yet"])
+    registration_answer = serializers.CharField(allow_null=True, help_text="The registrar's last answer.")
+    registered_until = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class HealthFiguresSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(["in", "down", "out", "trial"],
+                                    help_text="in: tried in its place; down: tried last; out: not tried.")  # fmt: skip
+    calls = serializers.IntegerField(help_text="Calls in the window judged.")
+    asr = serializers.FloatField(allow_null=True, help_text="Answer-seizure ratio, percent.")
+    acd = serializers.FloatField(allow_null=True, help_text="Average call duration, seconds.")
+    pdd = serializers.FloatField(allow_null=True, help_text="Average post-dial delay, seconds.")
+    server_errors = serializers.FloatField(allow_null=True, help_text="5xx answers and timeouts, percent.")
+
+
+class HealthNowSerializer(HealthFiguresSerializer):
+    streak = serializers.IntegerField(help_text="Failures in a row.")
+    reason = serializers.CharField(help_text="Why routing treats it so.")
+
+
+class HealthSampleSerializer(HealthFiguresSerializer):
+    at = serializers.IntegerField(help_text="When (Unix time); one sample a minute, the last 24 hours.")
+
+
+class CarrierDetailSerializer(CarrierSerializer):
+    gateway_states = serializers.SerializerMethodField(help_text="Each gateway's state now.")
+    health = serializers.SerializerMethodField(help_text="The carrier's health now, as routing judges it.")
+    health_history = serializers.SerializerMethodField(help_text="Samples of its health, oldest first.")
+
+    class Meta(CarrierSerializer.Meta):
+        fields = [*CarrierSerializer.Meta.fields, "gateway_states", "health", "health_history"]
+
+    @extend_schema_field(GatewayStateSerializer(many=True))
+    def get_gateway_states(self, carrier: Carrier) -> list[dict]:
+        from pstn.carrier_health import gateway_status, gateway_status_json
+
+        return [gateway_status_json(row) for row in gateway_status(carrier.gateways.all())]
+
+    @extend_schema_field(HealthNowSerializer)
+    def get_health(self, carrier: Carrier) -> dict:
+        from pstn.carrier_health import carrier_health_now, health_dict
+
+        return health_dict(carrier_health_now([carrier])[carrier.pk])
+
+    @extend_schema_field(HealthSampleSerializer(many=True))
+    def get_health_history(self, carrier: Carrier) -> list[dict]:
+        from pstn.carrier_health import carrier_health_history
+
+        return carrier_health_history(carrier.pk)
+
+
 class RateDeckSerializer(serializers.ModelSerializer):
     brand = ScopedRelatedField(
         Brand,

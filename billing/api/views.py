@@ -34,7 +34,8 @@ class CarrierViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
     operator manages its own. A call's cost comes from the first carrier, by priority, whose deck has
     a rate for its number. Each carrier has one cost deck (`deck`), filled through
     /rate-decks/<deck>/import/, and its gateways at /gateways/. A carrier numbers come from cannot
-    be deleted (409)."""
+    be deleted (409). One carrier's answer adds its gateways' states (`gateway_states`), its health
+    now (`health`) and a sample of it each minute over the last 24 hours (`health_history`)."""
 
     model = Carrier
     serializer_class = s.CarrierSerializer
@@ -43,6 +44,9 @@ class CarrierViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelM
 
     def get_queryset(self):
         return super().get_queryset().prefetch_related("decks")
+
+    def get_serializer_class(self):
+        return s.CarrierDetailSerializer if self.action == "retrieve" else s.CarrierSerializer
 
     def create(self, request):
         serializer = self.get_serializer(data=request.data)

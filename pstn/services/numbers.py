@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django_tenants.utils import schema_context
 
 from billing.models import Carrier
+from pstn.directory import pstn_carrier_changed
 from pstn.models import Number, OutboundPolicy
 from pstn.services.common import _brand_scope, _changes, _clean, _no_nul, _require, _usable
 from telephony import destinations
@@ -199,6 +200,8 @@ def number_bulk_add(
             )  # fmt: skip
     except IntegrityError:  # some were added by someone else a moment ago
         raise ValidationError({"numbers": "Some of these numbers were just added elsewhere; try again."}) from None
+    if client is not None:  # (bulk_create sends no signal) routable at once: the carrier's did hash
+        pstn_carrier_changed(carrier.pk)
     audit(actor, "number.bulk_add", f"{len(created)} numbers", brand=brand, client=client, carrier=carrier.pk,
           first=rows[0].e164, last=rows[-1].e164)  # fmt: skip
     return created

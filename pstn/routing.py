@@ -58,6 +58,7 @@ class Choice:
     number: str
     cost: Decimal | None
     reason: str
+    codecs: tuple[str, ...] = ()  # the carrier's, in its order of preference
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class CarrierInfo:
     number_format: str
     country: str
     gateways: tuple[GatewayInfo, ...]
+    codecs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +179,14 @@ class Router:
             gateways.setdefault(g.carrier_id, []).append(info)
         carriers = {
             c.pk: CarrierInfo(
-                c.pk, c.name, c.enabled, c.max_calls, c.number_format, c.country, tuple(gateways.get(c.pk, ()))
+                c.pk,
+                c.name,
+                c.enabled,
+                c.max_calls,
+                c.number_format,
+                c.country,
+                tuple(gateways.get(c.pk, ())),
+                tuple(name.strip().upper() for name in c.codecs.split(",") if name.strip()),
             )
             for c in Carrier.objects.filter(own, pk__in=wanted)
         }
@@ -281,7 +290,7 @@ class Router:
         """The carriers to try for a number (E.164, or an emergency number's short form), in order."""
         _, tried, _ = self._decide(e164, health, busy, emergency)
         return [
-            Choice(c.id, c.name, c.gateways, to_carrier(e164, c.number_format, c.country), cost, why)
+            Choice(c.id, c.name, c.gateways, to_carrier(e164, c.number_format, c.country), cost, why, c.codecs)
             for c, cost, why, _ in tried
         ]
 

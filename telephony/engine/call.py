@@ -375,12 +375,13 @@ class Call:
         self.record_defaults.update(fields)
 
     def place_callee(self, route, *, target: str = "", identity: str = "", headers=(),
-                     ring_for: float | None = None) -> None:  # fmt: skip
+                     ring_for: float | None = None, codecs: tuple[str, ...] = ()) -> None:  # fmt: skip
         """INVITE the callee: the route's line (every device of it, through the edge), or `target` (a
         URI: a carrier's gateway, which the edge reaches for us) shown `identity` (the From name-addr:
         the caller ID the client presents) with `headers`; it rings `ring_for` seconds (else the
-        engine's ring timeout). Placed again on the same call, it replaces the leg that failed
-        (another carrier) or was given up (a forwarding)."""
+        engine's ring timeout), offered `codecs` (names, in that order: a carrier's) when given and the
+        engine can speak one of them, else what the caller offered first. Placed again on the same
+        call, it replaces the leg that failed (another carrier) or was given up (a forwarding)."""
         callee, caller, domain = route.callee, route.caller, route.domain
         remote = target or f"sip:{callee.sip_username}@{domain}"
         local = identity or f'"{caller.name}" <sip:{caller.number}@{domain}>'
@@ -393,7 +394,7 @@ class Call:
         known = {c.name for c in offered}
         extra = [c for c in SUPPORTED if c.name in TRANSCODABLE and c.name not in known] if known & TRANSCODABLE else []
         self.callee.leg = self.callee.origin = leg
-        self.callee.offered = offered + extra
+        self.callee.offered = only(offered + extra, codecs) if codecs else offered + extra
         body = build_sdp(self.engine.media.address, self.callee.media.port, self.callee.offered,
                          session_id=self.uuid.int % 10**9)  # fmt: skip
         config = self.engine.config
@@ -1106,6 +1107,15 @@ def _relay_info(call: Call, side: Side, request: Request, stx: ServerTx) -> None
         call.ua.request(leg.request("INFO", call.ua, headers=[("Content-Type", kind)], body=request.body),
                         lambda r: None)  # fmt: skip
     call.ua.respond(stx, 200)
+
+
+def only(offer: list[Codec], names: tuple[str, ...]) -> list[Codec]:
+    """`offer` narrowed to the voice codecs `names` lists, in that order, with its telephone-events;
+    `offer` as it was when it has none of them (the far end may still take one)."""
+    voice = [c for name in names for c in offer if c.name == name.upper() and c.name != "TELEPHONE-EVENT"]
+    if not voice:
+        return offer
+    return voice + [c for c in offer if c.name == "TELEPHONE-EVENT"]
 
 
 def _without_tag(name_addr: str) -> str:

@@ -379,3 +379,43 @@ def carrier_factory_pstn(world):
             carrier.delete()
 
     committed(remove)
+
+
+@pytest.fixture
+def phone_carrier(world, phones, edge):
+    """phone_carrier(codecs="PCMU,PCMA") -> (phone, carrier): a carrier of brand A whose gateway is a
+    pjsua2 phone (a mobile, a far end), in a route for every number, with client A1 allowed national
+    and mobile calls; the phone rings until told to answer (set_incoming on account "mobile")."""
+    from billing.models import Carrier
+    from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+
+    made = []
+
+    def make(codecs: str = "PCMU,PCMA"):
+        phone = phones(name="mobile")
+        phone.account("mobile", domain="127.0.0.1", default=True, incoming={"answer": 180})
+
+        def create():
+            carrier = Carrier.objects.create(name=f"far-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US",
+                                             codecs=codecs)  # fmt: skip
+            Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=phone.sip_port,
+                                   inbound_networks="192.0.2.9/32")  # fmt: skip
+            route = OutboundRoute.objects.create(brand=world.brand_a, name=f"far-{carrier.pk}", pattern="", position=1)
+            RouteCarrier.objects.create(route=route, carrier=carrier, priority=1)
+            allowed = {"allow_national": True, "allow_mobile": True}
+            OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults=allowed)
+            return carrier, route
+
+        carrier, route = committed(create)
+        made.append((carrier, route))
+        return phone, carrier
+
+    yield make
+
+    def remove():
+        for carrier, route in made:
+            route.delete()
+            carrier.delete()
+        OutboundPolicy.objects.filter(client=world.client_a1).delete()
+
+    committed(remove)

@@ -6,13 +6,10 @@ answered, and lists the forwarding among its legs."""
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 from django_tenants.utils import tenant_context
 
-from billing.models import Carrier
-from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
 from telephony.models import Forwarding
 from tests.telephony.conftest import cdr_of
@@ -153,31 +150,8 @@ def test_feature_codes_set_the_phones_own_forwarding(world, lines, third):
 
 
 @pytest.fixture
-def mobile(world, phones, edge):
-    """A carrier of brand A whose gateway is a pjsua2 phone (the user's mobile), in a route for every
-    number; the phone answers when told."""
-    phone = phones(name="mobile")
-    phone.account("mobile", domain="127.0.0.1", default=True, incoming={"answer": 180})
-
-    def create():
-        carrier = Carrier.objects.create(name=f"mobile-{uuid.uuid4().hex[:6]}", brand=world.brand_a, country="US")
-        Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=phone.sip_port,
-                               inbound_networks="192.0.2.9/32")  # fmt: skip
-        route = OutboundRoute.objects.create(brand=world.brand_a, name="mobiles", pattern="", position=1)
-        RouteCarrier.objects.create(route=route, carrier=carrier, priority=1)
-        OutboundPolicy.objects.update_or_create(client=world.client_a1, defaults={"allow_national": True,
-                                                                                   "allow_mobile": True})  # fmt: skip
-        return carrier, route
-
-    carrier, route = committed(create)
-    yield phone, carrier
-
-    def remove():
-        route.delete()
-        OutboundPolicy.objects.filter(client=world.client_a1).delete()
-        carrier.delete()
-
-    committed(remove)
+def mobile(phone_carrier):
+    return phone_carrier()
 
 
 def test_find_me_rings_the_mobile_with_the_desk_and_connects_once_it_presses_one(world, lines, mobile):

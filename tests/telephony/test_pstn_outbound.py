@@ -169,3 +169,18 @@ def test_a_carrier_that_refuses_our_credentials_is_passed_over_like_a_failing_on
         asking.terminate()
         asking.wait(5)
         committed(carrier.delete)
+
+
+def test_a_carrier_is_offered_its_own_codecs_and_the_engine_converts(world, lines, phone_carrier):
+    caller, _, domain = lines
+    far, _ = phone_carrier(codecs="PCMA")
+    far.set_incoming("mobile", answer=200)
+    caller.set_codecs("PCMU")  # (the engine converts between the two)
+    caller.call("c1", f"sip:{NUMBER}@{domain}")
+    incoming = far.wait_incoming()
+    offered = next(line for line in incoming["sdp"].splitlines() if line.startswith("m=audio")).split()[3:]
+    assert offered[0] == "8" and "0" not in offered, incoming["sdp"]
+    assert far.wait_media(incoming["call"])["codec"] == "PCMA/8000"
+    assert caller.wait_media("c1")["codec"] == "PCMU/8000"
+    caller.hangup("c1")
+    far.wait_call_state(incoming["call"], "disconnected")

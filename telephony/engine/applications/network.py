@@ -292,7 +292,7 @@ class Outbound(Application):
             headers = [("P-Asserted-Identity", f"<sip:{self.caller_id}@{self.route.domain}>")]
         else:  # no number of the client to show (RFC 3323: anonymous, and say so)
             identity, headers = '"Anonymous" <sip:anonymous@anonymous.invalid>', [("Privacy", "id")]
-        call.place_callee(self.route, target=target, identity=identity, headers=headers)
+        call.place_callee(self.route, target=target, identity=identity, headers=headers, codecs=self.choice.codecs)
         call.from_outside("callee")
         return True
 

@@ -75,6 +75,7 @@ OCX_SIP = {
     "advertise": env("OCX_SIP_ADVERTISE", ""),
     "t1": float(env("OCX_SIP_T1", "0.5")),
     "engine_timeout": float(env("OCX_SIP_ENGINE_TIMEOUT", "2")),
+    "carrier_timeout": float(env("OCX_SIP_CARRIER_TIMEOUT", "5")),
     "timer_c": float(env("OCX_SIP_TIMER_C", "180")),
     "call_max_age": int(env("OCX_SIP_CALL_MAX_AGE", "43200")),
     "call_check": float(env("OCX_SIP_CALL_CHECK", "15")),

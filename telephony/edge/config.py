@@ -36,6 +36,7 @@ class EdgeConfig:
     t1: float = T1  # RFC 3261 timer T1 (round-trip estimate); timers B, F and transaction lingering are 64*T1
     t2: float = T2
     engine_timeout: float = 2.0  # an engine silent this long after an INVITE: the next engine gets it
+    carrier_timeout: float = 5.0  # a carrier gateway silent this long after an INVITE: 408, the next is tried
     timer_c: float = 180.0  # a device ringing this long is cancelled (RFC 3261 16.8)
     call_max_age: int = 12 * 3600  # a call whose end the edge never saw stops counting against the limit
     gateway_ping: float = 15.0  # seconds between OPTIONS to each carrier gateway (and registration checks); 0: off

@@ -93,13 +93,14 @@ class Branch(ClientTransaction):
     with what the proxy adds: the engine timeout, timer C, and answers that go to its ProxyTx."""
 
     def __init__(self, proxy: Proxy, owner: ProxyTx, request: Request, hop: tuple[str, str, int],
-                 engine: EngineInfo | None = None):  # fmt: skip
+                 engine: EngineInfo | None = None, *, carrier: bool = False):  # fmt: skip
         self.proxy, self.owner, self.hop, self.engine = proxy, owner, hop, engine
         self.id = proxy.new_branch()
         self._ringing: asyncio.TimerHandle | None = None  # timer C
         request.headers.prepend("Via", f"SIP/2.0/{hop[0].upper()} {proxy.edge.advertised};branch={self.id};rport")
-        # An engine that says nothing within engine_timeout is skipped for the next; others get Timer B/F.
-        timeout = proxy.config.engine_timeout if engine else None
+        # An engine that says nothing within engine_timeout is skipped for the next; a carrier's gateway
+        # silent for carrier_timeout gets a 408 (the engine tries the next); others get Timer B/F.
+        timeout = proxy.config.engine_timeout if engine else proxy.config.carrier_timeout if carrier else None
         super().__init__(request, functools.partial(proxy.edge.send_to, hop), reliable=is_reliable(hop[0]),
                          timers=proxy.timers, timeout=timeout, table=proxy.branches, branch=self.id)  # fmt: skip
 
@@ -537,7 +538,7 @@ class Proxy:
         forwarded.headers.prepend("Record-Route", self.record_route(*hop))
         ptx = ProxyTx(self, tx, fork=False)
         ptx.begin()
-        ptx.add(Branch(self, ptx, forwarded, hop))
+        ptx.add(Branch(self, ptx, forwarded, hop, carrier=True))
 
     # In-dialog requests ----------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from tests.waiting import committed, wait_for
 
 EDGE_ENV = {"OCX_SIP_FLOOD_LIMIT": "150", "OCX_SIP_FLOOD_WINDOW": "2", "OCX_SIP_AUTH_FAILURES": "5",
             "OCX_SIP_MIN_EXPIRES": "60", "OCX_SIP_MAX_EXPIRES": "3600", "OCX_SIP_MAX_CONTACTS": "3",
-            "OCX_SIP_GATEWAY_PING": "0"}  # fmt: skip
+            "OCX_SIP_GATEWAY_PING": "0", "OCX_SIP_CARRIER_TIMEOUT": "2"}  # fmt: skip
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -184,3 +185,50 @@ def test_a_carrier_is_offered_its_own_codecs_and_the_engine_converts(world, line
     assert caller.wait_media("c1")["codec"] == "PCMU/8000"
     caller.hangup("c1")
     far.wait_call_state(incoming["call"], "disconnected")
+
+
+def first_in_route(world, port: int, name: str) -> Carrier:
+    """A carrier whose gateway is 127.0.0.1:port, put first in the carriers fixture's route."""
+
+    def create():
+        carrier = Carrier.objects.create(name=f"out-{name}-{uuid.uuid4().hex[:6]}", brand=world.brand_a)
+        Gateway.objects.create(carrier=carrier, name="gw", host="127.0.0.1", port=port, inbound_networks="192.0.2.3/32")
+        RouteCarrier.objects.create(route=OutboundRoute.objects.get(brand=world.brand_a, name="all"),
+                                    carrier=carrier, priority=0)  # fmt: skip
+        return carrier
+
+    return committed(create)
+
+
+def test_a_busy_far_end_is_the_answer_and_no_other_carrier_is_tried(world, lines, carriers, tmp_path):
+    caller, _, domain = lines
+    first, second = carriers
+    busy, port = sipp_gateway(tmp_path, "busy", "carrier_486.xml")
+    carrier = first_in_route(world, port, "busy")
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{domain}")
+        assert caller.wait_call_state("c1", "disconnected", timeout=10)["code"] == 486
+        cdr = cdr_of(world, callee_number=E164)
+        assert (cdr.carrier_id, cdr.disposition) == (carrier.pk, Cdr.Disposition.BUSY)
+        figures = async_to_sync(snapshot_of)([carrier.pk, first.pk, second.pk])
+        assert (figures[first.pk].calls, figures[second.pk].calls) == (0, 0)  # never tried
+        assert not figures[carrier.pk].server_errors  # the far end's answer is not the carrier's fault
+    finally:
+        busy.terminate()
+        busy.wait(5)
+        committed(carrier.delete)
+
+
+def test_a_gateway_that_never_answers_is_passed_over_within_seconds(world, lines, carriers):
+    caller, _, domain = lines
+    _first, second = carriers
+    carrier = first_in_route(world, free_port(), "silent")  # nothing listens there
+    try:
+        started = time.monotonic()
+        caller.call("c1", f"sip:{NUMBER}@{domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=15)  # silent (2 s), then 503, then answered
+        assert time.monotonic() - started < 10
+        caller.hangup("c1")
+        assert cdr_of(world, callee_number=E164).carrier_id == second.pk
+    finally:
+        committed(carrier.delete)

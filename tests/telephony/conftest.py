@@ -280,6 +280,12 @@ def engine(edge, django_db_blocker, request):
     started = timezone.now()
     process = start_engine(edge, **getattr(request.module, "ENGINE_SETTINGS", {}))
     yield process
+    stop_engine(process, started, django_db_blocker)
+
+
+def stop_engine(process: subprocess.Popen, started, django_db_blocker) -> None:
+    """Stop a module's engine and delete the call records committed since `started` (the engine wrote
+    them outside the tests' transactions), so that the modules after it start without them."""
     process.terminate()
     process.wait(10)
     with django_db_blocker.unblock():

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
@@ -21,7 +22,7 @@ from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCar
 from records.models import Cdr
 from telephony.sip import Response, StreamFramer
 from tests.telephony.carrier_standin import LoopThread, StandInDns, StandInGateway, make_ca, server_context
-from tests.telephony.conftest import SECRET, cdr_of, free_port, start_edge, start_engine
+from tests.telephony.conftest import SECRET, cdr_of, free_port, start_edge, start_engine, stop_engine
 from tests.waiting import committed, wait_for
 
 SCENARIOS = settings.BASE_DIR / "tests" / "sip" / "sipp"
@@ -127,11 +128,11 @@ def dns_server(loop):
 def network(dns_server, django_db_blocker):
     """An edge and an engine of their own, both asking the test's DNS server for gateways by name."""
     env = {"OCX_SIP_DNS_SERVERS": f"127.0.0.1:{dns_server.port}"}
+    started = timezone.now()
     edge = start_edge(**env)
     engine = start_engine(edge, **env)
     yield edge
-    engine.terminate()
-    engine.wait(10)
+    stop_engine(engine, started, django_db_blocker)
     edge.stop()
 
 

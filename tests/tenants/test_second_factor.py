@@ -171,12 +171,23 @@ def test_removal_by_its_owner_and_reset_by_an_operator(world, portal):
 
     _set_up(portal, account)
     reset_url = f"/accounts/{account.pk}/second-factor/reset/"
+    detail = f"/users/{world.extension_of(account).pk}/"
+    assert f'action="{reset_url}"' in portal(world.client_a1_op).get(detail).content.decode(), (
+        "the user's page offers it"
+    )
     assert portal(world.client_b1_op).post(reset_url).status_code == 404, "another client's operator"
     assert portal(world.user_a1).post(reset_url).status_code == 404, "an employee"
     assert SecondFactor.objects.filter(user=account).exists()
-    assert portal(world.client_a1_op).post(reset_url).status_code == 302
+    done = portal(world.client_a1_op).post(reset_url, {"back": detail}, follow=True)
+    assert done.redirect_chain[-1][0] == detail
+    assert f"Second factor of {account.email} reset: they sign in with their password." in messages_of(done)
     assert not SecondFactor.objects.filter(user=account).exists()
+    assert f'action="{reset_url}"' not in done.content.decode()
     assert AuditEvent.objects.filter(action="account.second_factor.reset", actor=world.client_a1_op).exists()
+    # A brand's operator page of one of its operators shows it too.
+    _set_up(portal, world.brand_a_op)
+    page = portal(world.god).get(f"/operators/{world.brand_a_op.pk}/").content.decode()
+    assert f'action="/accounts/{world.brand_a_op.pk}/second-factor/reset/"' in page
     http, _ = _password_step(world, account)
     assert _signed_in(http), "back to the password alone"
 

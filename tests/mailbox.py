@@ -30,14 +30,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(name="mailbox")
-def mailbox_fixture(settings):
-    """An SMTP server that Django's mail settings point at; Celery tasks run in the test (eagerly)."""
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture():
+    """An SMTP server on a free port: (its mailbox, its port)."""
     box = Mailbox()
     controller = Controller(box, hostname="127.0.0.1", port=_free_port())
     controller.start()
+    try:
+        yield box, controller.port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(name="mailbox")
+def mailbox_fixture(settings, smtp_server):
+    """An SMTP server that Django's mail settings point at; Celery tasks run in the test (eagerly)."""
+    box, port = smtp_server
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", controller.port, False
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", port, False
     settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
@@ -45,4 +55,3 @@ def mailbox_fixture(settings):
         yield box
     finally:
         celery_app.conf.task_always_eager = eager
-        controller.stop()

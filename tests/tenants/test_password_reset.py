@@ -5,7 +5,10 @@ no mail; another portal's accounts are not reset here; requests are throttled.""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.conf import settings
@@ -15,8 +18,9 @@ from freezegun import freeze_time
 from tenants.models import AuditEvent
 from tenants.views.reset import SENT
 from tests.conftest import PASSWORD
-from tests.mailbox import mailbox_fixture  # noqa: F401 (the mailbox fixture)
+from tests.mailbox import mailbox_fixture, smtp_server_fixture  # noqa: F401 (the mailbox fixtures)
 from tests.pages import errors_above_form, field_error, messages_of
+from tests.waiting import wait_for
 
 NEW_PASSWORD = "a-new-password-42"
 
@@ -133,3 +137,32 @@ def test_the_sign_in_page_offers_the_reset(world):
     for account in (world.god, world.brand_a_op, world.user_a1):
         page = _browser(world.host_of(account)).get("/login/")
         assert 'href="/login/reset/"' in page.content.decode(), account.role
+
+
+def test_a_celery_worker_sends_the_mail(world, smtp_server):
+    """As in production: the page queues the mail, a worker process writes and sends it over SMTP."""
+    box, port = smtp_server
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(port),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--queues",
+         settings.CELERY_TASK_DEFAULT_QUEUE, "--without-heartbeat", "--without-gossip", "--without-mingle",
+         "--loglevel", "WARNING"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        account, host = world.brand_b_op, world.host_of(world.brand_b_op)
+        assert messages_of(_ask(_browser(host), account.email)) == [SENT]
+        mail = wait_for(lambda: box.messages, "the worker's mail", timeout=60)[0]
+        assert mail["To"] == account.email and "Brand B" in mail["From"]
+        _, form = _open(_link_in(mail), host)
+        assert "new_password1" in form.content.decode()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)

@@ -159,8 +159,8 @@ def test_a_celery_worker_sends_the_mail(world, smtp_server):
     try:
         account, host = world.brand_b_op, world.host_of(world.brand_b_op)
         assert messages_of(_ask(_browser(host), account.email)) == [SENT]
-        mail = wait_for(lambda: box.messages, "the worker's mail", timeout=60)[0]
-        assert mail["To"] == account.email and "Brand B" in mail["From"]
+        mail = wait_for(lambda: [m for m in box.messages if m["To"] == account.email], "the worker's mail", 60)[0]
+        assert "Brand B" in mail["From"]
         _, form = _open(_link_in(mail), host)
         assert "new_password1" in form.content.decode()
     finally:

@@ -73,7 +73,8 @@ class PortalAuthenticationForm(AuthenticationForm):
 
 
 def _signed_in(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    response.set_cookie(SIGNED_IN_COOKIE, "1", max_age=settings.SESSION_COOKIE_AGE, httponly=True,
+    # It outlives the session cookie, so that a session that ran out of time is told as such too.
+    response.set_cookie(SIGNED_IN_COOKIE, "1", max_age=2 * settings.SESSION_COOKIE_AGE, httponly=True,
                         samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)  # fmt: skip
     return response
 

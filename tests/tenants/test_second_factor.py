@@ -199,7 +199,8 @@ def test_the_sign_in_page_says_when_one_signed_out_or_the_session_ended(world):
     assert "You have signed out." in messages_of(out) and not _signed_in(http)
     assert "Your session has ended" not in out.content.decode()
 
-    http, _ = _password_step(world, account)
+    http, signed_in = _password_step(world, account)
+    assert signed_in.cookies["ocx_signed_in"]["max-age"] > signed_in.cookies["ocx_session"]["max-age"]
     Session.objects.filter(session_key=http.session.session_key).delete()  # it expired on the server
     ended = http.get("/", follow=True)
     assert ended.redirect_chain[-1][0].startswith("/login/")

@@ -49,6 +49,24 @@ OCX_SIGNIN = {
     "window": int(env("OCX_SIGNIN_WINDOW", "900")),
     "lockout": int(env("OCX_SIGNIN_LOCKOUT", "900")),
 }
+# Password reset by e-mail (tenants/reset.py): a link works once and for this many seconds; requests are
+# counted per typed address and per caller's address, at most this many in `window` seconds (the same
+# answer is given whether the account exists or not).
+PASSWORD_RESET_TIMEOUT = int(env("OCX_PASSWORD_RESET_TIMEOUT", "3600"))
+OCX_PASSWORD_RESET = {
+    "account_failures": int(env("OCX_PASSWORD_RESET_ACCOUNT_REQUESTS", "3")),
+    "address_failures": int(env("OCX_PASSWORD_RESET_ADDRESS_REQUESTS", "10")),
+    "window": int(env("OCX_PASSWORD_RESET_WINDOW", "3600")),
+    "lockout": int(env("OCX_PASSWORD_RESET_WINDOW", "3600")),
+}
+# Second factor (tenants/second_factor.py): wrong codes at sign-in, counted apart from wrong passwords,
+# lock the account (or the address) for `lockout` seconds.
+OCX_SECOND_FACTOR = {
+    "account_failures": int(env("OCX_SECOND_FACTOR_ACCOUNT_FAILURES", "5")),
+    "address_failures": int(env("OCX_SECOND_FACTOR_ADDRESS_FAILURES", "20")),
+    "window": int(env("OCX_SECOND_FACTOR_WINDOW", "900")),
+    "lockout": int(env("OCX_SECOND_FACTOR_LOCKOUT", "900")),
+}
 
 # The SIP edge (telephony/edge): addresses, registration limits and abuse protection.
 OCX_SIP = {
@@ -138,7 +156,7 @@ OCX_EXPORTS = {
 # Fernet keys for credentials stored at rest (push destinations), comma-separated, the first encrypts
 # and all decrypt (rotation). Unset: a key derived from DJANGO_SECRET_KEY.
 OCX_CREDENTIALS_KEY = env("OCX_CREDENTIALS_KEY", "")
-# Mail (push failure alerts): the console locally, SMTP when DJANGO_DEBUG=0 unless set.
+# Mail (push failure alerts, password reset links): the console locally, SMTP when DJANGO_DEBUG=0 unless set.
 EMAIL_BACKEND = env(
     "DJANGO_EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
@@ -195,6 +213,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.routing.ScopeGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "tenants.second_factor.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -4,10 +4,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from pstn import route_tester
-from tenants.views import auth
+from tenants.views import auth, reset
 
 urlpatterns = [
     path("login/", auth.LoginView.as_view(), name="login"),
+    path("login/code/", auth.code_view, name="login_code"),
+    path("login/reset/", reset.reset_request, name="password_reset"),
+    path("login/reset/<uidb64>/<token>/", reset.ResetConfirmView.as_view(), name="password_reset_confirm"),
     path("logout/", auth.logout_view, name="logout"),
     path("theme/logo", auth.logo, name="theme-logo"),
     path("healthz", auth.healthz, name="healthz"),

@@ -336,3 +336,40 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_email} {self.action} {self.target}"
+
+
+class SecondFactor(models.Model):
+    """An account's authenticator app (TOTP): its secret, encrypted at rest, on once confirmed with a code."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="second_factor")
+    secret = models.TextField(help_text="The TOTP secret, encrypted with OCX_CREDENTIALS_KEY.")
+    confirmed_at = models.DateTimeField(null=True, blank=True, help_text="Empty while it is being set up.")
+    last_step = models.BigIntegerField(default=0, help_text="The last 30-second step a code was used for.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"second factor of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """A one-time code that stands in for the authenticator app; only its SHA-256 is stored."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.CharField(max_length=64)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}"
+
+
+class SecondFactorRule(models.Model):
+    """An operator's rule that every account of their scope signs in with a second factor: the whole
+    platform, a brand (its operators and its clients' accounts) or a client (its accounts)."""
+
+    scope = models.CharField(max_length=40, unique=True, help_text='"platform", "brand:<id>" or "client:<id>".')
+    brand = models.OneToOneField(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    client = models.OneToOneField(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"second factor required for {self.scope}"

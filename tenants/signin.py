@@ -4,7 +4,8 @@ Like the SIP edge's guard (telephony/edge/guard.py) for phones: failures count w
 the last within the window; at the limit the account (or the address) is locked for a while, and
 even the right password is refused until the lock ends or an operator lifts it (account_unlock).
 Every web process shares the counters. Sign-ins on the portals and the password checks of a
-password change go through here.
+password change go through here; so do, each with counters and limits of their own, the second
+factor's codes (tenants/second_factor.py) and password reset requests (tenants/reset.py).
 """
 
 from __future__ import annotations
@@ -81,18 +82,23 @@ def _keys(kind_state: str, email: str, address: str) -> list[str]:
     return [_key(kind_state, "account", _who(email)), _key(kind_state, "address", address)]
 
 
+def attempt_reserve(*, kind: str, config: dict, email: str, address: str) -> int:
+    """Count one attempt of a kind ("" a password, "reset-" a reset request, "code-" a second factor's
+    code) against its own limits: the seconds of the lock it is under, or 0 when it may go ahead."""
+    try:
+        return get_redis().eval(RESERVE, 4, *_keys(f"{kind}lock", email, address),
+                                *_keys(f"{kind}fail", email, address), config["window"],
+                                config["account_failures"], config["address_failures"], config["lockout"])  # fmt: skip
+    except redis.RedisError:  # without Redis, sign-in keeps working unthrottled rather than not at all
+        log.exception("sign-in throttle unavailable")
+        return 0
+
+
 def signin_check(*, email: str, address: str) -> None:
     """Take an attempt before the password is checked: raise SignInLocked while the account or the
     address is locked, or when this attempt is one past its limit. The attempt counts as a failure
     until signin_succeeded or signin_released gives it back."""
-    config = settings.OCX_SIGNIN
-    try:
-        seconds = get_redis().eval(RESERVE, 4, *_keys("lock", email, address), *_keys("fail", email, address),
-                                   config["window"], config["account_failures"], config["address_failures"],
-                                   config["lockout"])  # fmt: skip
-    except redis.RedisError:  # without Redis, sign-in keeps working unthrottled rather than not at all
-        log.exception("sign-in throttle unavailable")
-        return
+    seconds = attempt_reserve(kind="", config=settings.OCX_SIGNIN, email=email, address=address)
     if seconds > 0:
         raise SignInLocked(seconds)
 
@@ -118,12 +124,13 @@ def signin_failed(*, email: str, address: str) -> None:
         log.exception("sign-in throttle unavailable")
 
 
-def signin_succeeded(*, email: str, address: str) -> None:
-    """The right password: the account's count starts again, the address's gets this attempt back."""
+def signin_succeeded(*, email: str, address: str, kind: str = "") -> None:
+    """The right password (or code, kind "code-"): the account's count starts again, the address's
+    gets this attempt back."""
     try:
         r = get_redis()
-        r.eval(RELEASE, 1, _key("fail", "address", address))
-        r.delete(_key("fail", "account", _who(email)))
+        r.eval(RELEASE, 1, _key(f"{kind}fail", "address", address))
+        r.delete(_key(f"{kind}fail", "account", _who(email)))
     except redis.RedisError:
         log.exception("sign-in throttle unavailable")
 

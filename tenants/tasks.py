@@ -1,9 +1,17 @@
-"""Periodic platform housekeeping run by Celery beat and worker."""
+"""Platform housekeeping run by Celery beat and worker, and the mails the portals send."""
 
+import smtplib
 import time
+from email.utils import formataddr
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
+from django.core.mail import send_mail
+from django.template.loader import render_to_string
+
+from tenants.models import User
+from tenants.reset import reset_link
 
 HEARTBEAT_KEY = "heartbeat:celery"
 
@@ -14,3 +22,21 @@ def platform_heartbeat() -> float:
     now = time.time()
     cache.set(HEARTBEAT_KEY, now, timeout=600)
     return now
+
+
+@shared_task(autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30, max_retries=5)
+def password_reset_mail(*, account_id: int, base_url: str, portal_title: str, sender: str) -> bool:
+    """Mail a password reset link (tenants/reset.py) to an active account; whether one was sent."""
+    account = User.objects.filter(pk=account_id, is_active=True).first()
+    if account is None:
+        return False
+    context = {
+        "account": account,
+        "link": reset_link(account=account, base_url=base_url),
+        "portal_title": portal_title,
+        "hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
+    }
+    body = render_to_string("portal/reset_mail.txt", context)
+    from_email = formataddr((sender, settings.DEFAULT_FROM_EMAIL))
+    send_mail(f"Reset your password for {portal_title}", body, from_email, [account.email])
+    return True

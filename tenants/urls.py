@@ -2,13 +2,15 @@
 
 from django.urls import path
 
-from tenants.views import account, brands, clients, operators, status
+from tenants.views import account, brands, clients, operators, second_factor, status
 
 account_urls = [
     path("account/", account.profile, name="account_profile"),
     path("account/password/", account.password, name="account_password"),
     path("account/tokens/", account.tokens, name="account_tokens"),
     path("account/tokens/<int:pk>/revoke/", account.token_revoke_view, name="account_token_revoke"),
+    path("account/second-factor/", second_factor.second_factor_page, name="account_second_factor"),
+    path("accounts/<int:pk>/second-factor/reset/", second_factor.second_factor_reset_view, name="second_factor_reset"),
 ]
 
 operator_urls = [

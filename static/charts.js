@@ -52,7 +52,9 @@
     var count = data.values.length;
     var xs = data.values.map(function (_, i) { return i; });
     var highest = Math.max.apply(null, data.values.filter(function (v) { return v != null; }).concat([0]));
-    var top = data.top || highest || 1;
+    var whole = data.values.every(function (v) { return v == null || v % 1 === 0; });  // counts: 0, 1, 2...
+    // The value axis from 0 to its fixed top, else a round number above the highest value.
+    var top = data.top || uPlot.rangeNum(0, highest || 1, 0.1, true)[1];
     var svg = figure.querySelector("svg");
     var holder = document.createElement("div");
     holder.className = "chart-canvas";
@@ -75,7 +77,7 @@
       width: width(),
       height: height,
       legend: { show: false },
-      cursor: { drag: { x: false, y: false }, points: { size: 8, fill: primary } },
+      cursor: { y: false, drag: { x: false, y: false }, points: { size: 8, fill: primary } },
       scales: {
         x: { time: false, range: bars ? [-0.5, count - 0.5] : [0, Math.max(count - 1, 1)] },
         y: { range: [0, top] }
@@ -88,6 +90,7 @@
         },
         {
           label: data.unit, stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid },
+          incrs: whole ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000, 100000] : undefined,
           values: function (u, splits) { return splits.map(number); }
         }
       ],

@@ -84,3 +84,13 @@ def test_a_line_chart_keeps_its_gaps_for_the_browser():
                     "labels": ["10:00", "10:01", "10:02"], "ticks": ["10:00", "10:01", "10:02"],
                     "values": [50.0, None, 75.5]}  # fmt: skip
     assert chart.count("<polyline") == 2  # the gap in the server's SVG too
+
+
+def test_the_platform_serves_the_charting_library(world, portal):
+    """uPlot as npm fetched it (platform/vendor.py), from the platform's own static files."""
+    http = portal(world.client_a1_op)
+    script = http.get("/static/vendor/uplot/uPlot.iife.min.js")
+    assert script.status_code == 200 and "javascript" in script["Content-Type"]
+    assert b"var uPlot" in b"".join(script.streaming_content)[:200]
+    assert http.get("/static/vendor/uplot/uPlot.min.css").status_code == 200
+    assert http.get("/static/charts.js").status_code == 200

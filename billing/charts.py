@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
 
-WIDTH, HEIGHT, AXIS, LEFT, TOP = 720, 180, 34, 44, 16
+WIDTH, HEIGHT, AXIS, LEFT, TOP = 720, 180, 34, 44, 24  # (TOP: room for the unit above the value axis)
 NO_CALLS = "No calls in this period."
 
 

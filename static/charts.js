@@ -59,7 +59,8 @@
     var holder = document.createElement("div");
     holder.className = "chart-canvas";
     holder.setAttribute("role", "img");
-    holder.setAttribute("aria-label", svg ? svg.textContent.trim() : data.title);
+    var described = svg && svg.querySelector("desc");  // the server's title and summary of the chart
+    holder.setAttribute("aria-label", data.title + " (" + data.unit + ")" + (described ? ": " + described.textContent : ""));
     figure.insertBefore(holder, figure.firstChild);
     var height = bars ? 240 : 200;
 

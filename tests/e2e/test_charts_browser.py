@@ -95,7 +95,9 @@ def test_the_usage_charts_draw_with_values_on_hover(page, running_platform, marc
     assert "uPlot" in vendor.value.text()
     minutes = page.locator('figure.chart.drawn[data-chart="minutes-per-day"]')
     expect(minutes.locator("canvas")).to_be_visible()
-    expect(minutes.locator("svg")).to_be_hidden()  # the server's drawing gives way
+    expect(minutes.locator("svg")).to_be_hidden()  # the server's drawing gives way, its summary stays
+    summary = "Minutes per day (min): 31 bars; total 8.0 min, highest 7.0 min."
+    expect(minutes.locator(".chart-canvas[role=img]")).to_have_attribute("aria-label", summary)
     expect(minutes.locator(".u-axis").first).to_be_visible()
     day3 = minutes.locator("#minutes-per-day-table tr", has_text="2025-03-03").locator("td").nth(1)
     assert day3.text_content() == "7.0"  # 2 + 5 minutes
@@ -156,6 +158,7 @@ def test_without_javascript_the_server_s_chart_and_table_remain(browser, running
         expect(page.locator("canvas")).to_have_count(0)
         page.locator("figure[data-chart=minutes-per-day] details summary").click()
         expect(page.locator("#minutes-per-day-table")).to_contain_text("2025-03-03")
+        shot(page, "client-usage-charts-no-javascript")
     finally:
         context.close()
 

@@ -1,8 +1,9 @@
 """The Usage page in every portal, each in its scope (billing/usage.py): the provider per brand or
 company, a brand per company with a person breakdown, an operator the company's people, a user their
 own; with the date range and service filter, totals, links to the details, two bar charts drawn by
-the server, and the table as CSV. Days are whole days in the portal's time zone (a client's own,
-else UTC); the current month by default."""
+the server (billing/charts.py; drawn again by static/charts.js where scripts run), and the table as
+CSV. Days are whole days in the portal's time zone (a client's own, else UTC); the current month by
+default."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.charts import bar_chart
+from billing.charts import NO_CALLS, bar_chart
 from billing.csvio import csv_response
 from billing.forms import UsageForm
 from billing.usage import (
@@ -77,13 +78,24 @@ def _charts(request: HttpRequest, form: UsageForm) -> dict:
         return {}
     days = [(p["day"].isoformat(), str(p["day"].day), p["minutes"]) for p in series["minutes_per_day"]]
     hours = [(f"{p['hour']:02d}:00", str(p["hour"]), p["calls"]) for p in series["calls_per_hour"]]
+    if not any(value for *_, value in days + hours):  # one small line, not two blank charts
+        return {"charts_empty": NO_CALLS}
+    zone = timezone.get_current_timezone_name()
     return {
-        "minutes_chart": bar_chart(chart_id="minutes-per-day", title="Minutes per day", points=days, unit="min"),
+        "minutes_chart": bar_chart(
+            chart_id="minutes-per-day",
+            title="Minutes per day",
+            points=days,
+            unit="min",
+            axis="Day",
+            empty="No minutes in this period.",
+        ),
         "calls_chart": bar_chart(
             chart_id="calls-per-hour",
-            title=f"Calls per hour of day ({timezone.get_current_timezone_name()})",
+            title=f"Calls per hour of day ({zone})",
             points=hours,
             unit="calls",
+            axis=f"Hour ({zone})",
         ),
     }
 

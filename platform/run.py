@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import services
+import vendor
 
 ROOT = services.ROOT
 PROCFILE = Path(__file__).with_name("Procfile")
@@ -44,6 +45,7 @@ def manage(*args: str) -> None:
 
 def prepare() -> list:
     """Servers up, schemas migrated, demo data loaded; returns the servers this call started."""
+    vendor.ensure_vendor()
     started = services.ensure_up()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     manage("migrate_schemas", "--shared", "-v", "0")

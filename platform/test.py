@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import services
+import vendor
 
 ROOT = services.ROOT
 
@@ -87,6 +88,7 @@ def delete_keys(redis_url: str, prefix: str) -> None:
 def main(pytest_args: list[str]) -> int:
     os.chdir(ROOT)
     ensure_debian_tools()
+    vendor.ensure_vendor()
     started = services.ensure_up()
     run = run_id()
     lease = services.lease_take()

@@ -198,13 +198,17 @@ def history_points(samples: list[dict], *, most: int = CHART_POINTS) -> list[dic
 
 
 def carrier_health_charts(points: list[dict]) -> list:
-    from billing.charts import line_chart
+    """The four line charts; without a figure in any of them, one line saying so."""
+    from billing.charts import chart_empty, line_chart
 
+    if not any(p[field] is not None for p in points for field, *_ in CHARTS):
+        return [chart_empty(chart_id="health-charts", empty=EMPTY)]
     charts = []
     for field, title, unit, top in CHARTS:
         series = [(f"{p['at']:%Y-%m-%d %H:%M} UTC", f"{p['at']:%H:%M}", p[field]) for p in points]
         chart_id = f"health-{field.replace('_', '-')}"
-        charts.append(line_chart(chart_id=chart_id, title=title, points=series, unit=unit, top=top, empty=EMPTY))
+        charts.append(line_chart(chart_id=chart_id, title=title, points=series, unit=unit, top=top, empty=EMPTY,
+                                 axis="Time (UTC)"))  # fmt: skip
     return charts
 
 

@@ -70,6 +70,8 @@ def test_the_carrier_page_shows_its_gateways_states_and_its_health(world, portal
         asr = re.search(r'<svg id="health-asr".*?</svg>', page, re.S).group(0)
         assert asr.count("<circle") == 2 and ": 60.0 %</title>" in asr  # both samples, each with its value
         assert "<polyline" in asr and ">100<" in asr and ">0<" in asr  # the value axis
+        figures = re.search(r'<script id="health-asr-data" type="application/json">(.*?)</script>', page, re.S)
+        assert json.loads(figures.group(1))["values"] == [60.0, 60.0]  # what static/charts.js draws
         table = re.search(r'<details id="health-table">.*?</details>', page, re.S).group(0)
         assert table.count("<td>60.0</td>") == 2 and table.count("<td>40.0</td>") == 2
 
@@ -97,8 +99,9 @@ def test_another_brands_carrier_is_not_found(world, portal, api, measured):
 
 def test_a_carrier_without_samples_says_so_in_its_charts(world, portal, pstn):
     page = portal(world.brand_b_op).get(f"/rating/carriers/{pstn.carrier_b.pk}/").content.decode()
-    chart = re.search(r'<svg id="health-pdd".*?</svg>', page, re.S).group(0)
-    assert "No figures yet" in chart and "<circle" not in chart
+    charts = re.search(r'<section class="charts grid".*?</section>', page, re.S).group(0)
+    assert '<p class="chart-empty" id="health-charts">No figures yet: ' in charts  # one small line
+    assert "<svg" not in charts and "application/json" not in charts
     row = row_of(page, pstn.gateway_b)
     assert "Not checked yet" in row
 

@@ -177,7 +177,7 @@ def connections_kept(monkeypatch):
     monkeypatch.setattr("tenants.consumers.close_old_connections", lambda: None)
 
 
-def _socket(account, world) -> WebsocketCommunicator:
+def dashboard_socket(account, world) -> WebsocketCommunicator:
     host = world.host_of(account)
     http = HttpClient(HTTP_HOST=host)
     http.force_login(account)
@@ -186,7 +186,7 @@ def _socket(account, world) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/events/", headers=headers)
 
 
-async def _figures_from(ws: WebsocketCommunicator, timeout: float = 3) -> dict:
+async def figures_from(ws: WebsocketCommunicator, timeout: float = 3) -> dict:
     """The next figures the socket pushes (events in between are skipped)."""
     while True:
         message = await ws.receive_json_from(timeout=timeout)
@@ -201,13 +201,13 @@ def test_the_socket_pushes_figures_in_scope_and_not_out_of_it(traffic, connectio
     world = traffic
     watchers = ["client_a1_op", "brand_a_op", "god", "client_b1_op", "brand_b_op"]
 
-    sockets = {name: _socket(getattr(world, name), world) for name in watchers}
+    sockets = {name: dashboard_socket(getattr(world, name), world) for name in watchers}
 
     async def scenario():
         for ws in sockets.values():
             assert (await ws.connect())[0]
             await ws.send_json_to({"watch": "dashboard"})
-        first = {name: await _figures_from(ws) for name, ws in sockets.items()}
+        first = {name: await figures_from(ws) for name, ws in sockets.items()}
         assert first["client_a1_op"]["calls_now"] == 2 and first["client_b1_op"]["calls_now"] == 1
         assert first["brand_b_op"]["calls_now"] == 1 and first["god"]["calls_now"] == 3
         assert "busiest" not in first["client_b1_op"]
@@ -219,11 +219,11 @@ def test_the_socket_pushes_figures_in_scope_and_not_out_of_it(traffic, connectio
         for group in (group_for_brand(world.brand_a.pk), group_for_platform()):
             await layer.group_send(group, {"type": "platform.event", "event": {"type": "dashboard.changed"}})
 
-        assert (await _figures_from(sockets["client_a1_op"]))["calls_now"] == 3
-        brand = await _figures_from(sockets["brand_a_op"])
+        assert (await figures_from(sockets["client_a1_op"]))["calls_now"] == 3
+        brand = await figures_from(sockets["brand_a_op"])
         assert brand["calls_now"] == 3
         assert {row["name"] for row in brand["busiest"]} == {world.client_a1.name}
-        assert (await _figures_from(sockets["god"]))["calls_now"] == 4
+        assert (await figures_from(sockets["god"]))["calls_now"] == 4
         for name in ("client_b1_op", "brand_b_op"):
             assert await sockets[name].receive_nothing(timeout=1.0), f"{name} was sent something"
         for ws in sockets.values():
@@ -233,7 +233,7 @@ def test_the_socket_pushes_figures_in_scope_and_not_out_of_it(traffic, connectio
 
 
 def test_employees_get_no_figures(world, connections_kept, redis_cleared):
-    ws = _socket(world.user_a1, world)
+    ws = dashboard_socket(world.user_a1, world)
 
     async def scenario():
         assert (await ws.connect())[0]

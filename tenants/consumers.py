@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
@@ -25,6 +26,8 @@ from tenants.events import DASHBOARD_CHANGES, group_for_sockets_of_client, group
 from tenants.figures import dashboard_figures
 from tenants.models import Role
 from tenants.routing import actor_refusal, host_of, portal_for_host
+
+log = logging.getLogger(__name__)
 
 SETTLE = 0.4  # seconds between an event and the figures it changed: the engine's records and index catch up
 REFRESH = 15.0  # seconds between figures sent anyway
@@ -122,7 +125,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
 
     async def watch_dashboard(self):
         while True:
-            await self.send_json({"type": "dashboard.figures", "figures": await _figures(self.scope["user"])})
+            try:
+                figures = await _figures(self.scope["user"])
+            except Exception:  # PostgreSQL or Redis away for a moment: the page keeps its figures, we try again
+                log.exception("dashboard figures could not be computed")
+            else:
+                await self.send_json({"type": "dashboard.figures", "figures": figures})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), timeout=REFRESH)
                 await asyncio.sleep(SETTLE)  # and the events of the same moment go with it

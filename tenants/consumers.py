@@ -1,11 +1,18 @@
 """WebSocket side of the portals: the same host routing and scope rule as HTTP.
 
 `/ws/events/` streams the live events of the connected account's scope (later issues publish call
-and conference events through `events.publish`).
+and conference events through `events.publish`). An operator's dashboard also asks for its figures
+(`{"watch": "dashboard"}`): the socket sends them (`dashboard.figures`, tenants/figures.py) at once,
+again shortly after each event that changes them in its scope, and every REFRESH seconds (phones'
+registrations expire silently). Figures are computed here for the socket's own account, so a socket
+never carries another scope's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from urllib.parse import urlsplit
 
 from channels.auth import AuthMiddlewareStack
@@ -15,8 +22,15 @@ from channels.security.websocket import WebsocketDenier
 from django.db import close_old_connections
 from django.urls import path
 
-from tenants.events import group_for_sockets_of_client, group_for_sockets_of_user, groups_for
+from tenants.events import DASHBOARD_CHANGES, group_for_sockets_of_client, group_for_sockets_of_user, groups_for
+from tenants.figures import dashboard_figures
+from tenants.models import Role
 from tenants.routing import actor_refusal, host_of, portal_for_host
+
+log = logging.getLogger(__name__)
+
+SETTLE = 0.4  # seconds between an event and the figures it changed: the engine's records and index catch up
+REFRESH = 15.0  # seconds between figures sent anyway
 
 
 @database_sync_to_async
@@ -75,7 +89,16 @@ def _groups(user, portal) -> list[str] | None:
     return [*groups_for(user), *control]
 
 
+@database_sync_to_async
+def _figures(user) -> dict:
+    close_old_connections()
+    return dashboard_figures(actor=user)
+
+
 class EventsConsumer(AsyncJsonWebsocketConsumer):
+    watcher: asyncio.Task | None = None
+    changed: asyncio.Event | None = None
+
     async def connect(self):
         self.groups_joined = await _groups(self.scope.get("user"), self.scope.get("portal"))
         if self.groups_joined is None:
@@ -86,11 +109,38 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
+        if self.watcher is not None:
+            self.watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
         for group in self.groups_joined or []:
             await self.channel_layer.group_discard(group, self.channel_name)
 
+    async def receive_json(self, content, **kwargs):
+        """`{"watch": "dashboard"}`: an operator's dashboard wants its figures (once per socket)."""
+        wants = isinstance(content, dict) and content.get("watch") == "dashboard"
+        if wants and self.watcher is None and self.scope["user"].role in (Role.GOD, Role.BRAND, Role.CLIENT):
+            self.changed = asyncio.Event()
+            self.watcher = asyncio.get_running_loop().create_task(self.watch_dashboard())
+
+    async def watch_dashboard(self):
+        while True:
+            try:
+                figures = await _figures(self.scope["user"])
+            except Exception:  # PostgreSQL or Redis away for a moment: the page keeps its figures, we try again
+                log.exception("dashboard figures could not be computed")
+            else:
+                await self.send_json({"type": "dashboard.figures", "figures": figures})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), timeout=REFRESH)
+                await asyncio.sleep(SETTLE)  # and the events of the same moment go with it
+            self.changed.clear()
+
     async def platform_event(self, message):
-        await self.send_json(message["event"])
+        event = message["event"]
+        await self.send_json(event)
+        if self.changed is not None and event.get("type") in DASHBOARD_CHANGES:
+            self.changed.set()
 
     async def sockets_close(self, message):
         """The account's right ended (tenants.events.sockets_close): suspension, deactivation, new password."""

@@ -57,6 +57,17 @@ def sockets_close(group: str, code: int) -> None:
     )
 
 
+# The events after which a dashboard's figures are sent again (tenants/consumers.py): calls that
+# start, are answered or end (the client's group), registrations (the client's and brand's), the
+# conferences' (every scope's), and `dashboard.changed`, which the engines send the brand's and the
+# platform's groups at most every DASHBOARD_TICK seconds instead of each call's events.
+DASHBOARD_CHANGES = frozenset({
+    "call.ringing", "call.answered", "call.ended", "registration.changed", "dashboard.changed",
+    "conference.joined", "conference.left", "conference.ended",
+})  # fmt: skip
+DASHBOARD_TICK = 0.5
+
+
 def publish(group: str, event: dict) -> None:
     """Send an event (a JSON-able dict with a "type") to every socket in a group."""
     async_to_sync(get_channel_layer().group_send)(group, {"type": "platform.event", "event": event})

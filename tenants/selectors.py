@@ -132,7 +132,7 @@ def telephony_status() -> dict:
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     prefix, now = settings.OCX_REDIS_PREFIX, time.time()
     try:
-        edges = [json.loads(raw) for raw in client.mget(list(client.scan_iter(f"{prefix}:edge:*", count=100))) if raw]
+        edges = [json.loads(raw) for raw in client.mget(list(client.scan_iter(f"{prefix}:edge:*", count=1000))) if raw]
         engines = [EngineInfo.from_json(raw) for raw in client.hvals(registry_key(prefix))]
     finally:
         client.close()

@@ -47,7 +47,14 @@ from telephony.media.player import Frames, encode, file_samples
 from telephony.media.prompts import Prompts
 from telephony.sip import Request, Response
 from telephony.sip.sdp import unreadable_body
-from tenants.events import group_for_brand, group_for_client, group_for_platform, group_for_user
+from tenants.events import (
+    DASHBOARD_CHANGES,
+    DASHBOARD_TICK,
+    group_for_brand,
+    group_for_client,
+    group_for_platform,
+    group_for_user,
+)
 
 log = logging.getLogger(__name__)
 LOST_CHECK = 5.0  # seconds between looks for the records of dead engines (at most a third of lost_after)
@@ -108,6 +115,7 @@ class Engine:
         self._outbox: deque[tuple[list[str], dict]] = deque()  # events for the portals, sent in order
         self._outbox_ready = asyncio.Event()
         self.events_dropped = 0
+        self.dashboards_changed: set[str] = set()  # brand and platform groups told at the next dashboard tick
 
     # Calls -------------------------------------------------------------------------------------------
 
@@ -192,6 +200,15 @@ class Engine:
                         await layer.group_send(group, {"type": "platform.event", "event": event})
                 except Exception:  # Redis away for a moment: this event is lost, the next ones go
                     log.exception("an event for the portals could not be sent")
+
+    async def tell_dashboards(self) -> None:
+        """At most every DASHBOARD_TICK seconds, tell the brands' and platform's dashboards that calls
+        started or ended (their sockets recompute their own figures: tenants/consumers.py)."""
+        while True:
+            await asyncio.sleep(DASHBOARD_TICK)
+            if self.dashboards_changed:
+                groups, self.dashboards_changed = sorted(self.dashboards_changed), set()
+                self.publish(groups, {"type": "dashboard.changed"})
 
     def index(self, call_id: str, call: Call) -> None:
         self.calls[call_id] = call
@@ -283,6 +300,8 @@ class Engine:
         else:
             self.callindex.live(route.client, event["call"])
         self.publish([group_for_client(route.client)], event)
+        if kind in DASHBOARD_CHANGES:  # the brand's and platform's dashboards, without every call's detail
+            self.dashboards_changed.update((group_for_brand(route.brand), group_for_platform()))
         # The parties' own pages: also who took a side since (transfer, pickup, retrieve); not who listens
         # in (the client's operators' business: a monitored party is not told).
         if kind in ("call.supervised", "call.unsupervised"):
@@ -480,7 +499,7 @@ class Engine:
         tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
                  asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
                  asyncio.create_task(self.close_lost_calls()), asyncio.create_task(self.watch.run()),
-                 asyncio.create_task(self.database.watch()),
+                 asyncio.create_task(self.database.watch()), asyncio.create_task(self.tell_dashboards()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from telephony.models import Extension
+from tenants.figures import dashboard_figures
 from tenants.models import Client, Role, User
 from tenants.selectors import dashboard
 from tenants.services import client_primary_domain
@@ -14,12 +15,12 @@ from tenants.services import client_primary_domain
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Dashboard for operators (counts within their scope), profile for employees."""
+    """Dashboard for operators (live figures and counts within their scope), profile for employees."""
     user: User = request.user
     if user.role == Role.USER:
         extension = Extension.objects.restrict(user).first()
         return render(request, "portal/home_user.html", {"title": "Home", "extension": extension})
-    context = {"title": "Dashboard", **dashboard(actor=user)}
+    context = {"title": "Dashboard", **dashboard(actor=user), "live": dashboard_figures(actor=user)}
     if user.role == Role.CLIENT:
         client = Client.objects.get_for(user, pk=user.client_id)
         context.update(

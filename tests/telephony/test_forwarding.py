@@ -216,3 +216,22 @@ def test_a_call_forwarded_into_a_conference_room_is_recorded_as_a_conference_joi
     cdr = cdr_of(world, callee_number="102")
     assert (cdr.service, cdr.conference, cdr.direction) == (Cdr.Service.CONFERENCE, "4242", Cdr.Direction.INBOUND)
     assert [leg["to"] for leg in forwarded_legs(cdr)] == ["conference:4242"]
+
+
+def test_find_me_unanswered_while_the_desk_is_busy_goes_where_busy_forwarding_says(world, lines, third, mobile):
+    """The desk is busy, the mobile rings unanswered until the ringing time is over: the caller goes to
+    the busy forwarding (103), not to a 480, and once only."""
+    caller, callee, domain = lines
+    phone, _ = mobile
+    forward(world, find_me=MOBILE, busy_kind="user", busy_target="103", no_answer_after=5)
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    away = phone.wait_incoming()["call"]  # the mobile rings (and is never answered)
+    label = third.wait_incoming(timeout=15)["call"]
+    phone.wait_call_state(away, "disconnected")
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.answered_by) == ("answered", "103")
+    assert [leg["reason"] for leg in forwarded_legs(cdr)] == ["busy"]

@@ -161,6 +161,8 @@ class Forwarder:
 
     def timed_out(self, call: Call) -> bool:
         self.stop_find_me("no-answer")
+        if self.desk_failed is not None:  # the desk had failed: find_me_over forwarded or ended the call
+            return True
         if not self.rules.no_answer[0] or self.hops >= MAX_FORWARDS:
             return False
         call.engine.background(self.forward("no_answer", self.rules.no_answer))

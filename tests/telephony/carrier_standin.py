@@ -173,14 +173,19 @@ class _Dns(asyncio.DatagramProtocol):
             answer.answer.append(dns.rrset.from_text(question.name, self.server.ttl, "IN", kind, *records))
         elif not any(known == name for known, _ in self.server.records):
             answer.set_rcode(dns.rcode.NXDOMAIN)
+        if self.server.delay:  # a slow server: the answer comes `delay` seconds later
+            asyncio.get_running_loop().call_later(self.server.delay, self.transport.sendto, answer.to_wire(), addr)
+            return
         self.transport.sendto(answer.to_wire(), addr)
 
 
 class StandInDns:
-    """A DNS server on 127.0.0.1:<port> with the records given: {(name, type): [rdata text, ...]}."""
+    """A DNS server on 127.0.0.1:<port> with the records given: {(name, type): [rdata text, ...]},
+    answering `delay` seconds late when told to."""
 
     def __init__(self, loop: LoopThread, records: dict[tuple[str, str], list[str]], ttl: int = 60):
         self.records, self.ttl = records, ttl
+        self.delay = 0.0
         self.queries: list[tuple[str, str]] = []
         self.port = free_port()
         endpoint = loop.loop.create_datagram_endpoint(lambda: _Dns(self), local_addr=("127.0.0.1", self.port))

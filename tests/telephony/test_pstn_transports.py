@@ -20,6 +20,7 @@ from pstn.directory import gateway_states
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
 from telephony.sip import Response, StreamFramer
+from tests.sip.phone import PhoneError
 from tests.telephony.carrier_standin import LoopThread, StandInDns, StandInGateway, make_ca, server_context
 from tests.telephony.conftest import SECRET, cdr_of, free_port, start_edge, start_engine
 from tests.waiting import committed, wait_for
@@ -129,6 +130,7 @@ def network(dns_server, django_db_blocker):
     env = {"OCX_SIP_DNS_SERVERS": f"127.0.0.1:{dns_server.port}"}
     edge = start_edge(**env)
     engine = start_engine(edge, **env)
+    edge.engine = engine  # (its log: engine.log)
     yield edge
     engine.terminate()
     engine.wait(10)
@@ -334,3 +336,35 @@ def test_a_carriers_call_over_tcp_from_its_gateway_by_name_is_trusted_and_rings_
     finally:
         agent.close()
         committed(lambda: Number.objects.filter(e164=DID).delete())
+
+
+def test_a_call_cancelled_while_the_gateways_name_is_looked_up_ends_cleanly_and_never_rings_the_gateway(
+    world, carrier_with, routed, caller, phones, dns_server, network
+):  # fmt: skip
+    far = phones(name="far")  # the carrier's gateway: a phone that rings (and would say so)
+    far.account("far", domain="127.0.0.1", default=True, incoming={"answer": 180})
+    name = f"slow-{uuid.uuid4().hex[:6]}.ocx.test"
+    dns_server.records[(name, "A")] = ["127.0.0.1"]
+    carrier, _ = carrier_with(dict(host=name, port=far.sip_port, transport="udp"), brand=world.brand_a)
+    routed(carrier)
+    wait_for(lambda: (name, "A") in dns_server.queries, "the edge looked the gateway up", 10)
+    asked = dns_server.queries.count((name, "A"))
+    dns_server.delay = 1.5  # the engine's own look-up, at call time, takes that long
+    since = len(network.engine.log.read_text())
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        wait_for(lambda: dns_server.queries.count((name, "A")) > asked, "the engine looks the gateway up", 10)
+        caller.hangup("c1")  # CANCEL while the engine waits for the name
+        caller.wait_call_state("c1", "disconnected")
+        cdr = cdr_of(world, callee_number=E164)
+        assert cdr.disposition == Cdr.Disposition.CANCELLED
+        with pytest.raises(PhoneError):  # the name's answer came: still, nobody is called for a caller gone
+            far.wait_incoming(timeout=4)
+        logged = network.engine.log.read_text()[since:]
+        assert " ERROR " not in logged and "Traceback" not in logged, logged
+    finally:
+        dns_server.delay = 0.0
+    caller.call("c2", f"sip:{NUMBER}@{world.client_a1.sip_domain}")  # (a call not cancelled rings it)
+    far.wait_incoming()
+    caller.hangup("c2")
+    caller.wait_call_state("c2", "disconnected")

@@ -280,9 +280,15 @@ class Outbound(Application):
                 continue
             self.claimed = self.choice.carrier_id
             self.gateways = await in_service(engine, self.choice.gateways, emergency=self.emergency)
+        if call.state == State.ENDED:  # the caller went away meanwhile (a slot claimed since is given back)
+            await self.release()
+            return False
         call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
         self.gateway = gateway
         address = await gateway_address(gateway)
+        if call.state == State.ENDED:  # (while the gateway's name was looked up)
+            await self.release()
+            return False
         if address is None:
             return await self.next_carrier()
         target = f"sip:{self.choice.number}@{address}"

@@ -235,3 +235,30 @@ def test_find_me_unanswered_while_the_desk_is_busy_goes_where_busy_forwarding_sa
     cdr = cdr_of(world, callee_number="102")
     assert (cdr.disposition, cdr.answered_by) == ("answered", "103")
     assert [leg["reason"] for leg in forwarded_legs(cdr)] == ["busy"]
+
+
+def test_a_forwarding_to_one_of_the_clients_own_numbers_stays_inside(world, lines, third, carrier_factory_pstn):
+    """A forwarding to the company's own number goes where that number points, without a carrier (no
+    outbound route here: a call sent out would find none); one pointing back at the line just rings
+    it, instead of a loop out through the phone network and back in."""
+    caller, callee, domain = lines
+    # (its calls would come from elsewhere: the phones are on 127.0.0.1)
+    carrier_factory_pstn([(world.brand_a, "+16502530077", world.client_a1, "user", "103"),
+                          (world.brand_a, "+16502530078", world.client_a1, "user", "102")],
+                         networks="192.0.2.1/32")  # fmt: skip
+    forward(world, always_kind="external", always_target="+16502530077")
+    caller.call("c1", f"sip:102@{domain}")
+    label = third.wait_incoming(timeout=10)["call"]
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    cdr = cdr_of(world, callee_number="102", answered_by="103")
+    assert cdr.carrier_id is None
+
+    forward(world, always_kind="external", always_target="+16502530078")  # its own number: back to itself
+    caller.call("c2", f"sip:102@{domain}")
+    rang = callee.wait_incoming(timeout=10)["call"]
+    callee.wait_call_state(rang, "confirmed")
+    caller.hangup("c2")
+    cdr = cdr_of(world, callee_number="102", answered_by="102")
+    assert cdr.carrier_id is None

@@ -185,11 +185,21 @@ async def to_network(call: Call, incoming: Incoming) -> bool:
 
 @runs("external")
 async def to_external(call: Call, target: str, incoming: Incoming) -> None:
-    """A number, a forwarding or a schedule that points at an external number (E.164)."""
+    """A number, a forwarding or a schedule that points at an external number (E.164). One of the
+    client's own numbers goes where it points without a carrier, as when dialled (a forwarding to it
+    that comes back to the line is then a loop the forwarding sees, not one through the phone
+    network), unless it points out again."""
     dialled = numbering.classify(target, incoming.plan.country)
     if dialled is None:
         call.refuse(incoming, 404, "Not In Service")
         return
+    numbers = numbers_of(incoming.plan)
+    own = numbers.by_e164.get(dialled.e164) if dialled.e164 else None
+    if own is not None and own.kind:
+        kind, where = where_now(own, numbers)
+        if kind != "external":  # (external to external would never end here)
+            await destinations.run(call, kind, where, incoming)
+            return
     await place_out(call, incoming, dialled)
 
 

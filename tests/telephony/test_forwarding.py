@@ -12,6 +12,7 @@ from django_tenants.utils import tenant_context
 
 from records.models import Cdr
 from telephony.models import Forwarding
+from tests.sip.phone import PhoneError
 from tests.telephony.conftest import cdr_of
 from tests.waiting import committed, wait_for
 
@@ -262,3 +263,19 @@ def test_a_forwarding_to_one_of_the_clients_own_numbers_stays_inside(world, line
     caller.hangup("c2")
     cdr = cdr_of(world, callee_number="102", answered_by="102")
     assert cdr.carrier_id is None
+
+
+def test_find_me_never_calls_one_of_the_clients_own_numbers(world, lines, mobile, carrier_factory_pstn):
+    """A find-me number that became one of the company's own (assigned after it was set) is not called:
+    through a carrier it would come back in, ring the line, and call the find-me number once more."""
+    caller, callee, domain = lines
+    phone, _ = mobile
+    forward(world, find_me=MOBILE)  # set while it was an external number
+    carrier_factory_pstn([(world.brand_a, MOBILE, world.client_a1, "user", "102")], networks="192.0.2.1/32")
+    callee.set_incoming("102", answer=180)
+    caller.call("c1", f"sip:102@{domain}")
+    desk = callee.wait_incoming()["call"]
+    with pytest.raises(PhoneError):
+        phone.wait_incoming(timeout=3)
+    caller.hangup("c1")
+    callee.wait_call_state(desk, "disconnected")

@@ -33,7 +33,7 @@ from telephony import features
 from telephony.engine import destinations
 from telephony.engine.application import Application, Incoming, Prompter, feature
 from telephony.engine.applications.clicktocall import OriginatedCall
-from telephony.engine.applications.network import place_out
+from telephony.engine.applications.network import numbers_of, place_out
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, section
@@ -201,6 +201,11 @@ class FindMe(Application):
         call, route = self.call, self.forwarder.route
         dialled = numbering.classify(self.rules.find_me, self.forwarder.incoming.plan.country)
         if dialled is None or call.state != State.RINGING:
+            return
+        if dialled.e164 in numbers_of(self.forwarder.incoming.plan).by_e164:
+            # one of the client's own numbers (assigned since it was set): it would ring here again,
+            # through a carrier and back in, and that call's find-me once more
+            log.warning("call %s: find-me number %s is one of the client's own: not called", call.uuid, dialled.e164)
             return
         user = route.callee
         self.reach = Reach(call.engine, self, route.client, Party(user.number, user.name, user.account))

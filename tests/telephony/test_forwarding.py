@@ -279,3 +279,29 @@ def test_find_me_never_calls_one_of_the_clients_own_numbers(world, lines, mobile
         phone.wait_incoming(timeout=3)
     caller.hangup("c1")
     callee.wait_call_state(desk, "disconnected")
+
+
+def test_find_me_answered_just_before_the_ringing_time_is_over_still_has_its_seconds_to_press_one(
+    world, lines, mobile
+):  # fmt: skip
+    """The mobile answers 4 s into a 5 s ringing time: it is not hung up while it hears the prompt, and
+    its 1 a moment later takes the call."""
+    caller, callee, domain = lines
+    phone, _ = mobile
+    forward(world, find_me=MOBILE, no_answer_after=5)
+    callee.set_incoming("102", answer=180)
+    started = time.monotonic()
+    caller.call("c1", f"sip:102@{domain}")
+    desk = callee.wait_incoming()["call"]
+    away = phone.wait_incoming()["call"]
+    time.sleep(max(0.0, 4.0 - (time.monotonic() - started)))  # (the person takes the phone out of a pocket)
+    phone.answer(away)
+    phone.wait_call_state(away, "confirmed")
+    time.sleep(max(0.0, 6.5 - (time.monotonic() - started)))  # (and listens to the prompt)
+    assert phone.call_states(away)[-1] == "confirmed", "still asked for its key after the ringing time"
+    phone.dtmf(away, "1")
+    caller.wait_call_state("c1", "confirmed")
+    callee.wait_call_state(desk, "disconnected")
+    caller.hangup("c1")
+    phone.wait_call_state(away, "disconnected")
+    assert cdr_of(world, callee_number="102").disposition == "answered"

@@ -160,6 +160,9 @@ class Forwarder:
         call.end_before_answer(status, reason, disposition=disposition, cause=f"find-me-{cause}", side="callee")
 
     def timed_out(self, call: Call) -> bool:
+        if self.find_me is not None and self.find_me.confirming():
+            self.find_me.ring_over = True  # it has its seconds to press 1; not taken, the call is not answered
+            return True
         self.stop_find_me("no-answer")
         if self.desk_failed is not None:  # the desk had failed: find_me_over forwarded or ended the call
             return True
@@ -195,6 +198,7 @@ class FindMe(Application):
         self.call, self.forwarder, self.rules = call, forwarder, rules
         self.reach: Reach | None = None
         self.taken = False
+        self.ring_over = False  # the ringing time ended while the external number was asked for its key
         call.attach(self)
 
     async def start(self) -> None:
@@ -217,6 +221,10 @@ class FindMe(Application):
             and self.reach.state in (State.ROUTING, State.RINGING, State.ANSWERED)
             and (not self.taken)
         )
+
+    def confirming(self) -> bool:
+        """Whether the external number answered and is being asked to press 1."""
+        return self.reach is not None and self.reach.state == State.ANSWERED and not self.taken
 
     def stop(self, cause: str) -> None:
         if self.reach is not None and not self.taken:
@@ -250,8 +258,12 @@ class FindMe(Application):
 
     def reach_ended(self, cause: str) -> None:
         """The external number's call ended before it took the call (busy, no answer, not confirmed)."""
-        if not self.taken:
-            self.forwarder.find_me_over(cause)
+        if self.taken:
+            return
+        if self.ring_over and self.forwarder.desk_failed is None and self.call.state == State.RINGING:
+            self.call.ring_timeout()  # the ringing time was over meanwhile: not answered, as it says
+            return
+        self.forwarder.find_me_over(cause)
 
     def ended(self, call: Call, cause: str) -> None:
         if self.reach is None:

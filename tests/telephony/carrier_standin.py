@@ -107,8 +107,11 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         self.number = len(self.gateway.connections) + 1
         self.gateway.connections.append(transport)
+        self.mute = self.gateway.mute
 
     def data_received(self, data: bytes) -> None:
+        if self.mute:
+            return
         for message in self.framer.feed(data):
             if isinstance(message, Request):
                 self.gateway.requests.append((message.method, self.number))
@@ -117,7 +120,8 @@ class _Connection(asyncio.Protocol):
 
 class StandInGateway:
     """A carrier's SIP gateway on 127.0.0.1 over TCP (or TLS with `context`): OPTIONS get 200; a REGISTER
-    without credentials 401, with them 200 and the expiry. `requests` lists (method, connection number)."""
+    without credentials 401, with them 200 and the expiry. `requests` lists (method, connection number).
+    A connection accepted while `mute` is set never hears anything (a flow a firewall or NAT forgot)."""
 
     REALM = "carrier.example"
 
@@ -126,6 +130,7 @@ class StandInGateway:
         self.port = free_port()
         self.requests: list[tuple[str, int]] = []
         self.connections: list[asyncio.Transport] = []
+        self.mute = False
         self.server = loop.run(loop.loop.create_server(lambda: _Connection(self), "127.0.0.1", self.port,
                                                        ssl=context))  # fmt: skip
 

@@ -90,6 +90,21 @@ def test_the_edge_pings_and_registers_over_its_own_tcp_connection_and_reopens_it
         gateway.stop()
 
 
+def test_a_gateway_connection_that_hears_nothing_is_replaced_once_the_gateway_is_out_of_service(loop, carrier_with):
+    gateway = StandInGateway(loop)
+    gateway.mute = True  # the first connection is a dead flow: it is accepted, then nothing is ever read
+    _, (row,) = carrier_with(dict(host="127.0.0.1", port=gateway.port, transport="tcp"))
+    edge = keeper_edge()
+    try:
+        wait_for(lambda: state(row).get("alive") is False, "out of service", 20)
+        gateway.mute = False  # (a new connection would be answered)
+        wait_for(lambda: state(row).get("alive"), "in service again over a new connection", 15)
+        assert len(gateway.connections) >= 2
+    finally:
+        edge.stop()
+        gateway.stop()
+
+
 def test_a_tls_gateway_is_reached_when_its_certificate_verifies_and_out_of_service_when_not(
     loop, carrier_with, tmp_path
 ):  # fmt: skip

@@ -305,3 +305,23 @@ def test_find_me_answered_just_before_the_ringing_time_is_over_still_has_its_sec
     caller.hangup("c1")
     phone.wait_call_state(away, "disconnected")
     assert cdr_of(world, callee_number="102").disposition == "answered"
+
+
+def test_a_caller_who_hangs_up_while_the_mobile_is_asked_for_its_key_ends_both_calls(world, lines, mobile):
+    caller, callee, domain = lines
+    phone, _ = mobile
+    forward(world, find_me=MOBILE)
+    callee.set_incoming("102", answer=180)
+    caller.call("c1", f"sip:102@{domain}")
+    desk = callee.wait_incoming()["call"]
+    away = phone.wait_incoming()["call"]
+    phone.answer(away)
+    phone.wait_call_state(away, "confirmed")  # it hears "press 1"
+    caller.hangup("c1")  # CANCEL
+    caller.wait_call_state("c1", "disconnected")
+    callee.wait_call_state(desk, "disconnected")
+    phone.wait_call_state(away, "disconnected")  # the mobile is hung up too
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.ended_at is not None) == (Cdr.Disposition.CANCELLED, True)
+    reach = cdr_of(world, callee_number=MOBILE)
+    assert reach.ended_at is not None and reach.disposition == "answered"

@@ -325,3 +325,19 @@ def test_a_caller_who_hangs_up_while_the_mobile_is_asked_for_its_key_ends_both_c
     assert (cdr.disposition, cdr.ended_at is not None) == (Cdr.Disposition.CANCELLED, True)
     reach = cdr_of(world, callee_number=MOBILE)
     assert reach.ended_at is not None and reach.disposition == "answered"
+
+
+def test_find_me_to_a_premium_number_is_refused_by_the_outbound_policy_and_the_desk_rings_on(world, lines, mobile):
+    caller, callee, domain = lines
+    phone, _ = mobile  # (the carrier takes every number; the client may call national and mobile ones)
+    forward(world, find_me="+19005551234")
+    callee.set_incoming("102", answer=180)
+    caller.call("c1", f"sip:102@{domain}")
+    desk = callee.wait_incoming()["call"]
+    reach = cdr_of(world, callee_number="+19005551234")  # the find-me call's record: refused, no carrier
+    assert (reach.disposition, reach.carrier_id) == (Cdr.Disposition.FAILED, None)
+    with pytest.raises(PhoneError):
+        phone.wait_incoming(timeout=2)
+    callee.answer(desk)
+    caller.wait_call_state("c1", "confirmed")
+    caller.hangup("c1")

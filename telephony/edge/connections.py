@@ -14,8 +14,9 @@ address: RFC 5922). A connection that cannot be opened (refused, timed out, a ce
 not verify) fails the transactions waiting for it at once with a local 503 (RFC 3261 8.1.3.1: a
 transport error), and the reason is kept for the gateway's state (telephony/edge/trunks.py); for
 RETRY_AFTER seconds after that, messages to that address fail at once instead of connecting again.
-A gateway that stops answering on an open connection (its pings unanswered: out of service) has that
-connection closed, so the next ping tries a new one.
+A gateway that stops answering on an open connection (its pings unanswered: out of service, or an
+INVITE that heard not a word within the carrier timeout) has that connection closed, so the next
+message opens a new one.
 """
 
 from __future__ import annotations

@@ -115,12 +115,13 @@ class _Connection(asyncio.Protocol):
         for message in self.framer.feed(data):
             if isinstance(message, Request):
                 self.gateway.requests.append((message.method, self.number))
-                self.transport.write(self.gateway.answer(message))
+                if message.method != "ACK":
+                    self.transport.write(self.gateway.answer(message))
 
 
 class StandInGateway:
     """A carrier's SIP gateway on 127.0.0.1 over TCP (or TLS with `context`): OPTIONS get 200; a REGISTER
-    without credentials 401, with them 200 and the expiry. `requests` lists (method, connection number).
+    without credentials 401, with them 200 and the expiry; an INVITE 486. `requests` lists (method, connection number).
     A connection accepted while `mute` is set never hears anything (a flow a firewall or NAT forgot)."""
 
     REALM = "carrier.example"
@@ -135,6 +136,8 @@ class StandInGateway:
                                                        ssl=context))  # fmt: skip
 
     def answer(self, request: Request) -> bytes:
+        if request.method == "INVITE":  # (a far end that is busy: the call ends at once)
+            return make_response(request, 486, to_tag="gw").to_bytes()
         if request.method == "REGISTER" and "Authorization" not in request.headers:
             challenge = f'Digest realm="{self.REALM}", nonce="n{len(self.requests)}", algorithm=MD5'
             return make_response(request, 401, to_tag="gw", headers=[("WWW-Authenticate", challenge)]).to_bytes()

@@ -265,6 +265,24 @@ def test_a_tcp_gateways_own_bye_comes_back_over_the_edges_connection_and_ends_th
         sipp.wait(5)
 
 
+def test_a_tcp_connection_on_which_an_invite_hears_nothing_is_not_used_for_the_next_call(
+    world, loop, carrier_with, routed, caller
+):  # fmt: skip
+    gateway = StandInGateway(loop)
+    gateway.mute = True  # its first connection is a dead flow: accepted, then nothing is ever read
+    carrier, _ = carrier_with(dict(host="127.0.0.1", port=gateway.port, transport="tcp"), brand=world.brand_a)
+    routed(carrier)
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        caller.wait_call_state("c1", "disconnected", timeout=15)  # silent for the carrier timeout: no other carrier
+        gateway.mute = False
+        caller.call("c2", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        wait_for(lambda: ("INVITE", 2) in gateway.requests, "the next call's INVITE heard over a new connection", 10)
+        assert caller.wait_call_state("c2", "disconnected", timeout=10)["code"] == 486
+    finally:
+        gateway.stop()
+
+
 def test_a_gateway_by_name_gets_its_calls_at_the_port_its_srv_record_gives(
     world, tmp_path, carrier_with, routed, caller, dns_server
 ):  # fmt: skip

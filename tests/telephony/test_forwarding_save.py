@@ -103,4 +103,7 @@ def test_find_me_is_never_one_of_the_clients_own_numbers_and_nothing_forwards_to
         with pytest.raises(ValidationError) as refused:
             forwarding_save(actor=None, client=client, extension=line, **fields)
         assert field in refused.value.message_dict, fields
+    with pytest.raises(ValidationError) as refused:
+        forwarding_save(actor=None, client=client, extension=line, busy_kind="external", busy_target="911")
+    assert "emergency number" in refused.value.message_dict["busy_target"][0]  # said so, not "not a valid number"
     assert stored(client, line) is None or not stored(client, line).find_me

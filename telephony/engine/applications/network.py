@@ -188,18 +188,26 @@ async def to_external(call: Call, target: str, incoming: Incoming) -> None:
     """A number, a forwarding or a schedule that points at an external number (E.164). One of the
     client's own numbers goes where it points without a carrier, as when dialled (a forwarding to it
     that comes back to the line is then a loop the forwarding sees, not one through the phone
-    network), unless it points out again."""
-    dialled = numbering.classify(target, incoming.plan.country)
-    if dialled is None:
-        call.refuse(incoming, 404, "Not In Service")
-        return
-    numbers = numbers_of(incoming.plan)
-    own = numbers.by_e164.get(dialled.e164) if dialled.e164 else None
-    if own is not None and own.kind:
-        kind, where = where_now(own, numbers)
-        if kind != "external":  # (external to external would never end here)
-            await destinations.run(call, kind, where, incoming)
+    network); one that points out again is followed to the number it points at, and own numbers that
+    point out at each other (or at themselves) are a loop: 482."""
+    numbers, seen = numbers_of(incoming.plan), set()
+    while True:
+        dialled = numbering.classify(target, incoming.plan.country)
+        if dialled is None:
+            call.refuse(incoming, 404, "Not In Service")
             return
+        own = numbers.by_e164.get(dialled.e164) if dialled.e164 else None
+        if own is None or not own.kind:
+            break
+        kind, target = where_now(own, numbers)
+        if kind != "external":
+            await destinations.run(call, kind, target, incoming)
+            return
+        if dialled.e164 in seen:  # (through a carrier it would come back in, again and again)
+            log.warning("call %s: the client's numbers point out at each other: %s", call.uuid, sorted(seen))
+            call.refuse(incoming, 482, "Loop Detected")
+            return
+        seen.add(dialled.e164)
     await place_out(call, incoming, dialled)
 
 

@@ -71,6 +71,9 @@ def _user(client, target: str) -> str:
 
 @kind("external", "An external number")
 def _external(client, target: str) -> str:
+    compact = "".join(c for c in target if c not in " ()-./")
+    if compact.isdigit() and phonenumbers.is_emergency_number(compact, client.country or "US"):
+        raise ValidationError(f"{target} is an emergency number: calls are never sent on to one (people dial it).")
     try:
         number = phonenumbers.parse(target, client.country)
     except phonenumbers.NumberParseException as error:

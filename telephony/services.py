@@ -11,6 +11,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from pstn.directory import pstn_announce
+from pstn.models import Number
 from telephony.directory import sip_directory_drop_line, sip_directory_put_line, sip_directory_rooms_changed
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.schedules import parse_holidays, parse_hours
@@ -332,6 +333,9 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
             _, forwarding.find_me = clean(client, "external", forwarding.find_me, field="find_me")
         except ValidationError as error:
             errors.setdefault("find_me", []).extend(error.message_dict.get("find_me_target", error.messages))
+        else:
+            if Number.objects.filter(e164=forwarding.find_me, client=client).exists():  # (it would ring here)
+                errors.setdefault("find_me", []).append("One of the company's own numbers: give an external one.")
     after = forwarding.no_answer_after
     if not isinstance(after, int) or not 5 <= after <= 120:
         errors.setdefault("no_answer_after", []).append("Between 5 and 120 seconds.")

@@ -14,6 +14,9 @@ address: RFC 5922). A connection that cannot be opened (refused, timed out, a ce
 not verify) fails the transactions waiting for it at once with a local 503 (RFC 3261 8.1.3.1: a
 transport error), and the reason is kept for the gateway's state (telephony/edge/trunks.py); for
 RETRY_AFTER seconds after that, messages to that address fail at once instead of connecting again.
+A gateway that stops answering on an open connection (its pings unanswered: out of service, or an
+INVITE that heard not a word within the carrier timeout) has that connection closed, so the next
+message opens a new one.
 """
 
 from __future__ import annotations
@@ -87,6 +90,15 @@ class Connector:
         self.opening[key] = [data]
         self.edge.background(self.open(key, gateway))
         return True
+
+    def drop(self, key: Key) -> None:
+        """Close the connection to a gateway that stopped answering on it: the next message opens another.
+        (A flow a firewall or NAT forgot stays open on our side until TCP gives up, a quarter of an hour
+        or more, and everything sent meanwhile is lost.)"""
+        stream = self.edge.streams.get(key) if key[0] != "udp" else None
+        if stream is not None and not stream.is_closing():
+            log.warning("carrier gateway %s %s:%s: nothing heard on the connection: closed", *key)
+            stream.close()
 
     async def open(self, key: Key, gateway: dict) -> None:
         from telephony.edge.transport import StreamProtocol

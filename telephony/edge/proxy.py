@@ -95,6 +95,7 @@ class Branch(ClientTransaction):
     def __init__(self, proxy: Proxy, owner: ProxyTx, request: Request, hop: tuple[str, str, int],
                  engine: EngineInfo | None = None, *, carrier: bool = False):  # fmt: skip
         self.proxy, self.owner, self.hop, self.engine = proxy, owner, hop, engine
+        self.carrier, self.heard = carrier, False
         self.id = proxy.new_branch()
         self._ringing: asyncio.TimerHandle | None = None  # timer C
         request.headers.prepend("Via", f"SIP/2.0/{hop[0].upper()} {proxy.edge.advertised};branch={self.id};rport")
@@ -123,6 +124,7 @@ class Branch(ClientTransaction):
         return make_response(self.owner.tx.request, status, reason, to_tag=self.owner.tx.tag)
 
     def provisional(self, response: Response) -> None:
+        self.heard = True
         if self.invite:  # each provisional restarts timer C
             if self._ringing is not None:
                 self._ringing.cancel()
@@ -133,6 +135,8 @@ class Branch(ClientTransaction):
         self.owner.branch_final(self, response)
 
     def failed(self, response: Response, *, timed_out: bool) -> None:
+        if timed_out and self.carrier and not self.heard:  # not a word: our connection may be a dead flow
+            self.proxy.edge.connector.drop(self.hop)  # (the next message to the gateway opens another)
         self.owner.branch_failed(self, timed_out=timed_out)
 
     def final_again(self, response: Response) -> None:

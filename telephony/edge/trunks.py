@@ -144,6 +144,8 @@ class GatewayKeeper:
                 lost = {"error": error or "no answer"}
                 if error and alive:
                     alive = False
+                if not alive:  # an open connection to it hears nothing: the next ping opens another
+                    self.edge.connector.drop(hop_of(entry))
                 if previous.get("alive") and not alive:
                     log.warning("carrier gateway %s (%s) stopped answering: out of service", gateway, uri)
                     if entry.get("register"):  # whatever it held of us may be gone when it comes back

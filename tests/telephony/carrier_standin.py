@@ -107,17 +107,22 @@ class _Connection(asyncio.Protocol):
         self.transport = transport
         self.number = len(self.gateway.connections) + 1
         self.gateway.connections.append(transport)
+        self.mute = self.gateway.mute
 
     def data_received(self, data: bytes) -> None:
+        if self.mute:
+            return
         for message in self.framer.feed(data):
             if isinstance(message, Request):
                 self.gateway.requests.append((message.method, self.number))
-                self.transport.write(self.gateway.answer(message))
+                if message.method != "ACK":
+                    self.transport.write(self.gateway.answer(message))
 
 
 class StandInGateway:
     """A carrier's SIP gateway on 127.0.0.1 over TCP (or TLS with `context`): OPTIONS get 200; a REGISTER
-    without credentials 401, with them 200 and the expiry. `requests` lists (method, connection number)."""
+    without credentials 401, with them 200 and the expiry; an INVITE 486. `requests` lists (method, connection number).
+    A connection accepted while `mute` is set never hears anything (a flow a firewall or NAT forgot)."""
 
     REALM = "carrier.example"
 
@@ -126,10 +131,13 @@ class StandInGateway:
         self.port = free_port()
         self.requests: list[tuple[str, int]] = []
         self.connections: list[asyncio.Transport] = []
+        self.mute = False
         self.server = loop.run(loop.loop.create_server(lambda: _Connection(self), "127.0.0.1", self.port,
                                                        ssl=context))  # fmt: skip
 
     def answer(self, request: Request) -> bytes:
+        if request.method == "INVITE":  # (a far end that is busy: the call ends at once)
+            return make_response(request, 486, to_tag="gw").to_bytes()
         if request.method == "REGISTER" and "Authorization" not in request.headers:
             challenge = f'Digest realm="{self.REALM}", nonce="n{len(self.requests)}", algorithm=MD5'
             return make_response(request, 401, to_tag="gw", headers=[("WWW-Authenticate", challenge)]).to_bytes()
@@ -173,14 +181,19 @@ class _Dns(asyncio.DatagramProtocol):
             answer.answer.append(dns.rrset.from_text(question.name, self.server.ttl, "IN", kind, *records))
         elif not any(known == name for known, _ in self.server.records):
             answer.set_rcode(dns.rcode.NXDOMAIN)
+        if self.server.delay:  # a slow server: the answer comes `delay` seconds later
+            asyncio.get_running_loop().call_later(self.server.delay, self.transport.sendto, answer.to_wire(), addr)
+            return
         self.transport.sendto(answer.to_wire(), addr)
 
 
 class StandInDns:
-    """A DNS server on 127.0.0.1:<port> with the records given: {(name, type): [rdata text, ...]}."""
+    """A DNS server on 127.0.0.1:<port> with the records given: {(name, type): [rdata text, ...]},
+    answering `delay` seconds late when told to."""
 
     def __init__(self, loop: LoopThread, records: dict[tuple[str, str], list[str]], ttl: int = 60):
         self.records, self.ttl = records, ttl
+        self.delay = 0.0
         self.queries: list[tuple[str, str]] = []
         self.port = free_port()
         endpoint = loop.loop.create_datagram_endpoint(lambda: _Dns(self), local_addr=("127.0.0.1", self.port))

@@ -81,3 +81,29 @@ def test_two_saves_at_once_keep_both_changes(world, existing):
     finally:
         release.set()
         committed(forget, client, line)
+
+
+def test_find_me_is_never_one_of_the_clients_own_numbers_and_nothing_forwards_to_an_emergency_number(world):
+    from django.core.exceptions import ValidationError
+
+    from billing.models import Carrier
+    from pstn.models import Number
+
+    client, line = world.client_a1, world.extension_of(world.user_a1b)
+    carrier = Carrier.objects.create(name="own-numbers", brand=world.brand_a, country="US")
+    Number.objects.create(brand=world.brand_a, e164="+16502530079", carrier=carrier, client=client,
+                          destination_kind="user", destination_target="103")  # fmt: skip
+    with pytest.raises(ValidationError) as refused:  # (it would ring here, through a carrier and back in)
+        forwarding_save(actor=None, client=client, extension=line, find_me="(650) 253-0079")
+    assert "own numbers" in refused.value.message_dict["find_me"][0]
+
+    emergency = (({"find_me": "911"}, "find_me"), ({"busy_kind": "external", "busy_target": "911"}, "busy_target"),
+                 ({"always_kind": "external", "always_target": "+1 911"}, "always_target"))  # fmt: skip
+    for fields, field in emergency:
+        with pytest.raises(ValidationError) as refused:
+            forwarding_save(actor=None, client=client, extension=line, **fields)
+        assert field in refused.value.message_dict, fields
+    with pytest.raises(ValidationError) as refused:
+        forwarding_save(actor=None, client=client, extension=line, busy_kind="external", busy_target="911")
+    assert "emergency number" in refused.value.message_dict["busy_target"][0]  # said so, not "not a valid number"
+    assert stored(client, line) is None or not stored(client, line).find_me

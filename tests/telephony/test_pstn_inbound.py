@@ -159,3 +159,16 @@ def test_a_trunk_that_calls_our_registered_contact_names_the_number_in_to(world,
     finally:
         agent.close()
     assert cdr_of(world, callee_number="102").carrier_id == carrier.pk
+
+
+def test_numbers_of_the_client_that_point_out_at_each_other_are_a_loop_not_a_trip_through_a_carrier(
+    world, lines, carrier_factory_pstn
+):  # fmt: skip
+    # (no outbound route: a call sent out would find no carrier, 503)
+    other = "+4930901822"
+    numbers = [(world.brand_a, DID, world.client_a1, "external", other),
+               (world.brand_a, other, world.client_a1, "external", DID)]  # fmt: skip
+    carrier_factory_pstn(numbers, networks="192.0.2.1/32")
+    caller, _callee, domain = lines
+    caller.call("c1", f"sip:+{DID[1:]}@{domain}")
+    assert caller.wait_call_state("c1", "disconnected", timeout=10)["code"] == 482

@@ -21,6 +21,7 @@ from pstn.directory import gateway_states
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RouteCarrier
 from records.models import Cdr
 from telephony.sip import Response, StreamFramer
+from tests.sip.phone import PhoneError
 from tests.telephony.carrier_standin import LoopThread, StandInDns, StandInGateway, make_ca, server_context
 from tests.telephony.conftest import SECRET, cdr_of, free_port, start_edge, start_engine, stop_engine
 from tests.waiting import committed, wait_for
@@ -90,6 +91,21 @@ def test_the_edge_pings_and_registers_over_its_own_tcp_connection_and_reopens_it
         gateway.stop()
 
 
+def test_a_gateway_connection_that_hears_nothing_is_replaced_once_the_gateway_is_out_of_service(loop, carrier_with):
+    gateway = StandInGateway(loop)
+    gateway.mute = True  # the first connection is a dead flow: it is accepted, then nothing is ever read
+    _, (row,) = carrier_with(dict(host="127.0.0.1", port=gateway.port, transport="tcp"))
+    edge = keeper_edge()
+    try:
+        wait_for(lambda: state(row).get("alive") is False, "out of service", 20)
+        gateway.mute = False  # (a new connection would be answered)
+        wait_for(lambda: state(row).get("alive"), "in service again over a new connection", 15)
+        assert len(gateway.connections) >= 2
+    finally:
+        edge.stop()
+        gateway.stop()
+
+
 def test_a_tls_gateway_is_reached_when_its_certificate_verifies_and_out_of_service_when_not(
     loop, carrier_with, tmp_path
 ):  # fmt: skip
@@ -131,6 +147,7 @@ def network(dns_server, django_db_blocker):
     started = timezone.now()
     edge = start_edge(**env)
     engine = start_engine(edge, **env)
+    edge.engine = engine  # (its log: engine.log)
     yield edge
     stop_engine(engine, started, django_db_blocker)
     edge.stop()
@@ -249,6 +266,24 @@ def test_a_tcp_gateways_own_bye_comes_back_over_the_edges_connection_and_ends_th
         sipp.wait(5)
 
 
+def test_a_tcp_connection_on_which_an_invite_hears_nothing_is_not_used_for_the_next_call(
+    world, loop, carrier_with, routed, caller
+):  # fmt: skip
+    gateway = StandInGateway(loop)
+    gateway.mute = True  # its first connection is a dead flow: accepted, then nothing is ever read
+    carrier, _ = carrier_with(dict(host="127.0.0.1", port=gateway.port, transport="tcp"), brand=world.brand_a)
+    routed(carrier)
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        caller.wait_call_state("c1", "disconnected", timeout=15)  # silent for the carrier timeout: no other carrier
+        gateway.mute = False
+        caller.call("c2", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        wait_for(lambda: ("INVITE", 2) in gateway.requests, "the next call's INVITE heard over a new connection", 10)
+        assert caller.wait_call_state("c2", "disconnected", timeout=10)["code"] == 486
+    finally:
+        gateway.stop()
+
+
 def test_a_gateway_by_name_gets_its_calls_at_the_port_its_srv_record_gives(
     world, tmp_path, carrier_with, routed, caller, dns_server
 ):  # fmt: skip
@@ -335,3 +370,35 @@ def test_a_carriers_call_over_tcp_from_its_gateway_by_name_is_trusted_and_rings_
     finally:
         agent.close()
         committed(lambda: Number.objects.filter(e164=DID).delete())
+
+
+def test_a_call_cancelled_while_the_gateways_name_is_looked_up_ends_cleanly_and_never_rings_the_gateway(
+    world, carrier_with, routed, caller, phones, dns_server, network
+):  # fmt: skip
+    far = phones(name="far")  # the carrier's gateway: a phone that rings (and would say so)
+    far.account("far", domain="127.0.0.1", default=True, incoming={"answer": 180})
+    name = f"slow-{uuid.uuid4().hex[:6]}.ocx.test"
+    dns_server.records[(name, "A")] = ["127.0.0.1"]
+    carrier, _ = carrier_with(dict(host=name, port=far.sip_port, transport="udp"), brand=world.brand_a)
+    routed(carrier)
+    wait_for(lambda: (name, "A") in dns_server.queries, "the edge looked the gateway up", 10)
+    asked = dns_server.queries.count((name, "A"))
+    dns_server.delay = 1.5  # the engine's own look-up, at call time, takes that long
+    since = len(network.engine.log.read_text())
+    try:
+        caller.call("c1", f"sip:{NUMBER}@{world.client_a1.sip_domain}")
+        wait_for(lambda: dns_server.queries.count((name, "A")) > asked, "the engine looks the gateway up", 10)
+        caller.hangup("c1")  # CANCEL while the engine waits for the name
+        caller.wait_call_state("c1", "disconnected")
+        cdr = cdr_of(world, callee_number=E164)
+        assert cdr.disposition == Cdr.Disposition.CANCELLED
+        with pytest.raises(PhoneError):  # the name's answer came: still, nobody is called for a caller gone
+            far.wait_incoming(timeout=4)
+        logged = network.engine.log.read_text()[since:]
+        assert " ERROR " not in logged and "Traceback" not in logged, logged
+    finally:
+        dns_server.delay = 0.0
+    caller.call("c2", f"sip:{NUMBER}@{world.client_a1.sip_domain}")  # (a call not cancelled rings it)
+    far.wait_incoming()
+    caller.hangup("c2")
+    caller.wait_call_state("c2", "disconnected")

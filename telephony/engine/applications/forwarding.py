@@ -33,7 +33,7 @@ from telephony import features
 from telephony.engine import destinations
 from telephony.engine.application import Application, Incoming, Prompter, feature
 from telephony.engine.applications.clicktocall import OriginatedCall
-from telephony.engine.applications.network import place_out
+from telephony.engine.applications.network import numbers_of, place_out
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, section
@@ -160,7 +160,12 @@ class Forwarder:
         call.end_before_answer(status, reason, disposition=disposition, cause=f"find-me-{cause}", side="callee")
 
     def timed_out(self, call: Call) -> bool:
+        if self.find_me is not None and self.find_me.confirming():
+            self.find_me.ring_over = True  # it has its seconds to press 1; not taken, the call is not answered
+            return True
         self.stop_find_me("no-answer")
+        if self.desk_failed is not None:  # the desk had failed: find_me_over forwarded or ended the call
+            return True
         if not self.rules.no_answer[0] or self.hops >= MAX_FORWARDS:
             return False
         call.engine.background(self.forward("no_answer", self.rules.no_answer))
@@ -193,12 +198,18 @@ class FindMe(Application):
         self.call, self.forwarder, self.rules = call, forwarder, rules
         self.reach: Reach | None = None
         self.taken = False
+        self.ring_over = False  # the ringing time ended while the external number was asked for its key
         call.attach(self)
 
     async def start(self) -> None:
         call, route = self.call, self.forwarder.route
         dialled = numbering.classify(self.rules.find_me, self.forwarder.incoming.plan.country)
         if dialled is None or call.state != State.RINGING:
+            return
+        if dialled.e164 in numbers_of(self.forwarder.incoming.plan).by_e164:
+            # one of the client's own numbers (assigned since it was set): it would ring here again,
+            # through a carrier and back in, and that call's find-me once more
+            log.warning("call %s: find-me number %s is one of the client's own: not called", call.uuid, dialled.e164)
             return
         user = route.callee
         self.reach = Reach(call.engine, self, route.client, Party(user.number, user.name, user.account))
@@ -210,6 +221,10 @@ class FindMe(Application):
             and self.reach.state in (State.ROUTING, State.RINGING, State.ANSWERED)
             and (not self.taken)
         )
+
+    def confirming(self) -> bool:
+        """Whether the external number answered and is being asked to press 1."""
+        return self.reach is not None and self.reach.state == State.ANSWERED and not self.taken
 
     def stop(self, cause: str) -> None:
         if self.reach is not None and not self.taken:
@@ -243,8 +258,12 @@ class FindMe(Application):
 
     def reach_ended(self, cause: str) -> None:
         """The external number's call ended before it took the call (busy, no answer, not confirmed)."""
-        if not self.taken:
-            self.forwarder.find_me_over(cause)
+        if self.taken:
+            return
+        if self.ring_over and self.forwarder.desk_failed is None and self.call.state == State.RINGING:
+            self.call.ring_timeout()  # the ringing time was over meanwhile: not answered, as it says
+            return
+        self.forwarder.find_me_over(cause)
 
     def ended(self, call: Call, cause: str) -> None:
         if self.reach is None:

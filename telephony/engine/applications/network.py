@@ -185,11 +185,29 @@ async def to_network(call: Call, incoming: Incoming) -> bool:
 
 @runs("external")
 async def to_external(call: Call, target: str, incoming: Incoming) -> None:
-    """A number, a forwarding or a schedule that points at an external number (E.164)."""
-    dialled = numbering.classify(target, incoming.plan.country)
-    if dialled is None:
-        call.refuse(incoming, 404, "Not In Service")
-        return
+    """A number, a forwarding or a schedule that points at an external number (E.164). One of the
+    client's own numbers goes where it points without a carrier, as when dialled (a forwarding to it
+    that comes back to the line is then a loop the forwarding sees, not one through the phone
+    network); one that points out again is followed to the number it points at, and own numbers that
+    point out at each other (or at themselves) are a loop: 482."""
+    numbers, seen = numbers_of(incoming.plan), set()
+    while True:
+        dialled = numbering.classify(target, incoming.plan.country)
+        if dialled is None:
+            call.refuse(incoming, 404, "Not In Service")
+            return
+        own = numbers.by_e164.get(dialled.e164) if dialled.e164 else None
+        if own is None or not own.kind:
+            break
+        kind, target = where_now(own, numbers)
+        if kind != "external":
+            await destinations.run(call, kind, target, incoming)
+            return
+        if dialled.e164 in seen:  # (through a carrier it would come back in, again and again)
+            log.warning("call %s: the client's numbers point out at each other: %s", call.uuid, sorted(seen))
+            call.refuse(incoming, 482, "Loop Detected")
+            return
+        seen.add(dialled.e164)
     await place_out(call, incoming, dialled)
 
 
@@ -280,9 +298,15 @@ class Outbound(Application):
                 continue
             self.claimed = self.choice.carrier_id
             self.gateways = await in_service(engine, self.choice.gateways, emergency=self.emergency)
+        if call.state == State.ENDED:  # the caller went away meanwhile (a slot claimed since is given back)
+            await self.release()
+            return False
         call.update_record(carrier_id=self.choice.carrier_id, callee_number=self.route.callee.number)
         self.gateway = gateway
         address = await gateway_address(gateway)
+        if call.state == State.ENDED:  # (while the gateway's name was looked up)
+            await self.release()
+            return False
         if address is None:
             return await self.next_carrier()
         target = f"sip:{self.choice.number}@{address}"

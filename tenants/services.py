@@ -355,17 +355,22 @@ def _check_operator_scope(actor: User, role: str, brand: Brand | None, client: C
         raise NotAllowed("Your role may not manage these accounts.")
 
 
-def account_validate_new(*, email: str, password: str, name: str) -> str:
-    email = User.objects.normalize_email(email.strip()).lower()
-    probe = User(email=email, name=name)
+def account_validate_new(*, email: str | None, password: str | None, name: str | None) -> str:
+    """The new account's e-mail as stored; every refused field at once (None: not given, refused by
+    the form already: its errors here are the form's to show)."""
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    probe = User(email=email, name=name or "")
+    errors: dict[str, list[str]] = {}
     try:
         probe.full_clean(exclude=["password", "role", "brand", "client"])
     except ValidationError as exc:
-        raise ValidationError({k: v for k, v in exc.message_dict.items()}) from exc
+        errors.update(exc.message_dict)
     try:
-        validate_password(password, probe)
+        validate_password(password or "", probe)
     except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
     return email
 
 

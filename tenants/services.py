@@ -96,26 +96,69 @@ def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> N
         owner.logo, owner.logo_type = logo_checked(logo)
 
 
+def _collect(errors: dict[str, list[str]], check, *args, **kwargs):
+    """Run one check; its refusals join `errors` (a field keeps its first error) instead of ending the
+    service, so that one submission reports every bad field."""
+    try:
+        return check(*args, **kwargs)
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, messages)
+    return None
+
+
 # Brands ----------------------------------------------------------------------------------------
 
 
-def _set_aliases(brand: Brand, aliases: list[str]) -> None:
-    """Replace a brand's other portal hosts; each must be free and differ from its main domain."""
-    hosts = []
+def _aliases_checked(brand: Brand, aliases: list[str]) -> list[str]:
+    """A brand's other portal hosts; each must be free and differ from its main domain."""
+    hosts, errors = [], []
     for alias in aliases:
         host = alias.strip().lower()
         if not host or host in hosts:
             continue
         try:
-            host = _check_host(host, ignore=brand)
+            host = _check_host(host, ignore=brand if brand.pk else None)
         except ValidationError as exc:
-            raise ValidationError({"aliases": exc.message_dict["domain"]}) from exc
+            errors.extend(exc.message_dict["domain"])
+            continue
         if host == brand.domain:
-            raise ValidationError({"aliases": f"{host} is already the brand's main domain."})
+            errors.append(f"{host} is already the brand's main domain.")
+            continue
         hosts.append(host)
+    if errors:
+        raise ValidationError({"aliases": errors})
+    return hosts
+
+
+def _set_aliases(brand: Brand, hosts: list[str]) -> None:
     brand.aliases.exclude(domain__in=hosts).delete()
     for host in hosts:
         BrandAlias.objects.get_or_create(brand=brand, domain=host)
+
+
+def brand_check(
+    brand: Brand,
+    *,
+    logo: bytes | None = None,
+    clear_logo: bool = False,
+    aliases: list[str] | None = None,
+    **fields,
+) -> list[str] | None:
+    """Put the changes on the (unsaved) brand, refusing every bad field at once; the other domains
+    as they will be kept (None: unchanged)."""
+    errors: dict[str, list[str]] = {}
+    for name in ("name", "domain"):
+        if fields.get(name) is not None:
+            setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
+    _collect(errors, _apply_theme, brand, fields, logo, clear_logo)
+    _collect(errors, _full_clean, brand)
+    if "domain" not in errors:
+        _collect(errors, _check_host, brand.domain, ignore=brand if brand.pk else None)
+    hosts = None if aliases is None else _collect(errors, _aliases_checked, brand, aliases)
+    if errors:
+        raise ValidationError(errors)
+    return hosts
 
 
 @transaction.atomic
@@ -130,12 +173,11 @@ def brand_create(
     aliases: list[str] = (),
 ) -> Brand:
     _require(actor, Role.GOD)
-    brand = Brand(name=name.strip(), domain=domain.strip().lower())
-    _apply_theme(brand, {"primary_colour": primary_colour, "accent_colour": accent_colour}, logo, False)
-    _full_clean(brand)
-    _check_host(brand.domain)
+    brand = Brand()
+    hosts = brand_check(brand, name=name, domain=domain, primary_colour=primary_colour, accent_colour=accent_colour,
+                        logo=logo, aliases=list(aliases))  # fmt: skip
     brand.save()
-    _set_aliases(brand, aliases)
+    _set_aliases(brand, hosts)
     audit(actor, "brand.create", brand, brand=brand)
     return brand
 
@@ -154,16 +196,11 @@ def brand_update(
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
         raise NotAllowed("Your role may not do this.")
-    for name in ("name", "domain"):
-        if name in fields:
-            setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
-    _apply_theme(brand, fields, logo, clear_logo)
-    _full_clean(brand)
-    _check_host(brand.domain, ignore=brand)
+    hosts = brand_check(brand, logo=logo, clear_logo=clear_logo, aliases=aliases, **fields)
     brand.save()
     brand.aliases.filter(domain=brand.domain).delete()  # an alias promoted to main domain
-    if aliases is not None:
-        _set_aliases(brand, aliases)
+    if hosts is not None:
+        _set_aliases(brand, hosts)
     audit(actor, "brand.update", brand, brand=brand, fields=sorted([*fields, *(["aliases"] if aliases else [])]))
     return brand
 

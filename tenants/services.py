@@ -231,6 +231,49 @@ def client_schema_name(brand: Brand, slug: str) -> str:
     return f"b{brand.pk}_{slug.replace('-', '_')}"[:63]
 
 
+def client_check_new(
+    *,
+    brand: Brand | None,
+    name: str | None,
+    slug: str | None,
+    kind: str | None = Client.Kind.PBX,
+    max_calls: int | None = 10,
+    timezone_name: str | None = "UTC",
+    domain: str | None = "",
+    sip_domain: str | None = "",
+    sip_digest: str | None = Client.SipDigest.PLATFORM,
+    country: str | None = "US",
+) -> tuple[Client, str]:
+    """A new client (unsaved) and its portal host, or one ValidationError with every refused field
+    (None: a value the form refused already; its errors here are the form's to show)."""
+    slug = (slug or "").strip().lower()
+    default_host = f"{slug}.{brand.domain}" if brand else slug
+    client = Client(
+        brand=brand,
+        name=(name or "").strip(),
+        slug=slug,
+        kind=kind or "",
+        max_calls=max_calls,
+        sip_digest=sip_digest or "",
+        timezone=timezone_name or "",
+        country=country or "",
+        sip_domain=((sip_domain or "").strip().lower() or default_host),
+        schema_name=client_schema_name(brand, slug) if brand else "",
+    )
+    errors: dict[str, list[str]] = {}
+    if brand is not None and Client.objects.filter(brand=brand, slug=slug).exists():
+        errors["slug"] = ["This brand already has a client with this short name."]
+    if brand is not None and Client.objects.filter(brand=brand, name=client.name).exists():
+        errors["name"] = ["This brand already has a client with this name."]
+    _collect(errors, _full_clean, client, exclude=["schema_name"])
+    _collect(errors, _check_timezone, client.timezone)
+    _collect(errors, _check_country, client.country)
+    host = _collect(errors, _check_host, domain or default_host)
+    if errors:
+        raise ValidationError(errors)
+    return client, host
+
+
 @transaction.atomic
 def client_create(
     *,
@@ -250,34 +293,36 @@ def client_create(
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
         raise NotAllowed("Your role may not do this.")
-    slug = slug.strip().lower()
-    default_host = f"{slug}.{brand.domain}"
-    client = Client(
-        brand=brand,
-        name=name.strip(),
-        slug=slug,
-        kind=kind,
-        max_calls=max_calls,
-        sip_digest=sip_digest,
-        timezone=timezone_name,
-        country=country,
-        sip_domain=(sip_domain.strip().lower() or default_host),
-        schema_name=client_schema_name(brand, slug),
-    )
-    if Client.objects.filter(brand=brand, slug=slug).exists():
-        raise ValidationError({"slug": "This brand already has a client with this short name."})
-    if Client.objects.filter(brand=brand, name=client.name).exists():
-        raise ValidationError({"name": "This brand already has a client with this name."})
-    _full_clean(client, exclude=["schema_name"])
-    _check_timezone(timezone_name)
-    _check_country(country)
-    host = _check_host(domain or default_host)
+    client, host = client_check_new(brand=brand, name=name, slug=slug, kind=kind, max_calls=max_calls,
+                                    timezone_name=timezone_name, domain=domain, sip_domain=sip_domain,
+                                    sip_digest=sip_digest, country=country)  # fmt: skip
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)
     connection.set_schema_to_public()
     sip_directory_put_client(client)
     audit(actor, "client.create", client, client=client)
     return client
+
+
+def client_check(
+    client: Client, *, logo: bytes | None = None, clear_logo: bool = False, domain: str | None = None, **fields
+) -> str | None:
+    """Put the changes on the (unsaved) client, refusing every bad field at once; its new portal host
+    (None: unchanged)."""
+    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
+        if name in fields:
+            setattr(client, name, fields[name])
+    errors: dict[str, list[str]] = {}
+    if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
+        errors["name"] = ["This brand already has a client with this name."]
+    _collect(errors, _apply_theme, client, fields, logo, clear_logo)
+    _collect(errors, _full_clean, client, exclude=["schema_name"])
+    _collect(errors, _check_timezone, client.timezone)
+    _collect(errors, _check_country, client.country)
+    host = None if domain is None else _collect(errors, _check_host, domain, ignore=client)
+    if errors:
+        raise ValidationError(errors)
+    return host
 
 
 @transaction.atomic
@@ -301,17 +346,8 @@ def client_update(
         raise NotAllowed("Your role may not do this.")
     if set(fields) - allowed:
         raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
-    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
-        if name in fields:
-            setattr(client, name, fields[name])
-    if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
-        raise ValidationError({"name": "This brand already has a client with this name."})
-    _apply_theme(client, fields, logo, clear_logo)
-    _full_clean(client, exclude=["schema_name"])
-    _check_timezone(client.timezone)
-    _check_country(client.country)
+    domain = client_check(client, logo=logo, clear_logo=clear_logo, domain=domain, **fields)
     if domain is not None:
-        domain = _check_host(domain, ignore=client)
         Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)
     client.save()
     sip_directory_put_client(client)

@@ -447,6 +447,34 @@ def account_validate_new(*, email: str | None, password: str | None, name: str |
     return email
 
 
+def operator_check_new(
+    *,
+    actor: User,
+    role: str | None,
+    email: str | None,
+    name: str | None,
+    password: str | None,
+    brand: Brand | None = None,
+    client: Client | None = None,
+) -> tuple[str, Brand | None, Client | None]:
+    """A new operator's e-mail, brand and client as stored, or one ValidationError with every refused
+    field (None: a value the form refused already). A role the actor may not create is NotAllowed."""
+    # An operator creating one of its own level means its own brand or client by default.
+    if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
+        brand = actor.brand
+    if role == Role.CLIENT and client is None and actor.role == Role.CLIENT:
+        client = actor.client
+    brand = brand if role == Role.BRAND else None
+    client = client if role in (Role.CLIENT, Role.USER) else None
+    errors: dict[str, list[str]] = {}
+    if role is not None:
+        _collect(errors, _check_operator_scope, actor, role, brand, client)
+    email = _collect(errors, account_validate_new, email=email, password=password, name=name)
+    if errors:
+        raise ValidationError(errors)
+    return email, brand, client
+
+
 @transaction.atomic
 def operator_create(
     *,
@@ -458,15 +486,9 @@ def operator_create(
     brand: Brand | None = None,
     client: Client | None = None,
 ) -> User:
-    # An operator creating one of its own level means its own brand or client by default.
-    if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
-        brand = actor.brand
-    if role == Role.CLIENT and client is None and actor.role == Role.CLIENT:
-        client = actor.client
-    brand = brand if role == Role.BRAND else None
-    client = client if role in (Role.CLIENT, Role.USER) else None
-    _check_operator_scope(actor, role, brand, client)
-    email = account_validate_new(email=email, password=password, name=name)
+    email, brand, client = operator_check_new(
+        actor=actor, role=role, email=email, name=name, password=password, brand=brand, client=client
+    )
     user = User.objects.create_user(email, password, name=name.strip(), role=role, brand=brand, client=client)
     audit(actor, "operator.create", user, brand=brand, client=client, role=role)
     return user

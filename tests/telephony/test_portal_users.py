@@ -229,3 +229,10 @@ def test_an_edited_user_shows_every_bad_field_at_once(world, portal):
     assert "required" in field_error(response, "name")
     assert "already exists" in field_error(response, "email")
     assert "too short" in field_error(response, "password")
+
+
+def test_ones_own_profile_shows_every_bad_field_at_once(world, portal):
+    response = portal(world.user_a1).post("/account/", {"name": "", "email": world.client_a1_op.email})
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "already exists" in field_error(response, "email")

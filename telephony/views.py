@@ -258,7 +258,11 @@ def _forwarding_page(request: HttpRequest, extension: Extension, *, title: str, 
     client = own_client(request)
     current = services.forwarding_of(client, extension)
     form = ForwardingForm(request.POST or None, initial={n: getattr(current, n) for n in services.FORWARDING_FIELDS})
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid): the rest keep theirs
+        services.forwarding_save(actor=request.user, client=client, extension=extension, **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.forwarding_save(actor=request.user, client=client, extension=extension, **form.cleaned_data)
         if call.ok:

@@ -197,7 +197,15 @@ def _route_fields(form) -> dict:
 @role_required(*PROVIDERS)
 def route_create(request: HttpRequest) -> HttpResponse:
     form = RouteForm(request.POST or None, actor=request.user, creating=True)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        own = request.user.brand_id and Brand.objects.get_for(request.user, pk=request.user.brand_id)
+        brand = data.get("brand") or own
+        fields = {name: data[name] for name in services.ROUTE_FIELDS if name in data}
+        if brand:
+            services.outbound_route_create(actor=request.user, brand=brand, **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         brand = form.cleaned_data.get("brand") or Brand.objects.get_for(request.user, pk=request.user.brand_id)
         with service_call(request, form) as call:
             route = services.outbound_route_create(actor=request.user, brand=brand, **_route_fields(form))
@@ -214,7 +222,12 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A route's pattern and mode, and its carriers (added and removed one at a time)."""
     route = routes_of(request.user).get_for(request.user, pk=pk)
     form = RouteForm(request.POST or None, instance=route, actor=request.user, creating=False)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        fields = {name: data[name] for name in services.ROUTE_FIELDS if name in data}
+        services.outbound_route_update(actor=request.user, route=OutboundRoute.objects.get(pk=route.pk), **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         route = OutboundRoute.objects.get(pk=route.pk)  # the form wrote its values on the instance
         with service_call(request, form) as call:
             services.outbound_route_update(actor=request.user, route=route, **_route_fields(form))

@@ -104,6 +104,18 @@ def test_gateway_and_number_forms_show_every_bad_field_at_once(world, portal, ps
     assert "in an inventory already" in field_error(answer, "e164")
 
 
+def test_a_route_form_shows_every_bad_field_at_once(world, portal, pstn):
+    http = portal(world.brand_a_op)
+    bad = {"name": "", "pattern_kind": "regex", "pattern": "(", "mode": "priority", "position": "x"}
+    for url in ("/routes/new/", f"/routes/{pstn.route_a.pk}/"):
+        answer = http.post(url, bad)
+        assert answer.status_code == 200, url
+        assert "required" in field_error(answer, "name"), url
+        assert "whole number" in field_error(answer, "position"), url
+        assert field_error(answer, "pattern").startswith("Not a regular expression"), url
+    assert OutboundRoute.objects.get(pk=pstn.route_a.pk).name == pstn.route_a.name
+
+
 def test_a_client_operator_points_a_number_at_a_user(world, portal, pstn):
     http = portal(world.client_a1_op)
     url = f"/numbers/{pstn.number_a1.pk}/"

@@ -101,6 +101,14 @@ def test_a_new_user_with_four_bad_fields_shows_four_errors_on_a_phone(sized_page
         expect(page.locator(f"#{field}-error")).to_contain_text(text)
     expect(page.locator("#sip_username-error")).to_have_count(0)
     expect(page.locator("input[name=number]")).to_have_value("1a")
+    expect(page.locator("input[name=number]")).to_have_attribute("aria-invalid", "true")
+    described = page.eval_on_selector_all(  # what a screen reader reads with each field: its help and its errors
+        "main form [aria-describedby]",
+        "fields => fields.flatMap(f => f.getAttribute('aria-describedby').split(' '))"
+        ".map(id => [id, !!document.getElementById(id)])",
+    )
+    assert described and all(found for _, found in described), described
+    expect(page.locator("#id_number_error")).to_contain_text("2 to 4 digits")
     boxes = page.eval_on_selector_all("main form .field", "fields => fields.map(f => f.getBoundingClientRect().left)")
     assert len(set(round(left) for left in boxes)) == 1, "one column"
     assert overflow(page)[0] <= overflow(page)[1]

@@ -172,9 +172,18 @@ def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
         deck.name = fields["name"].strip()
     if "currency" in fields:
         deck.currency = fields["currency"].strip().upper()
-    _clean(deck, exclude=["brand", "carrier"])
-    if deck.brand_id:
-        _name_free(deck.brand, deck.name, deck)
+    errors = {}
+    try:
+        _clean(deck, exclude=["brand", "carrier"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if deck.brand_id and "name" not in errors:
+        try:
+            _name_free(deck.brand, deck.name, deck)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     deck.save()
     audit(actor, "deck.update", deck, brand=deck.brand, **{k: str(v) for k, v in fields.items()})
     return deck

@@ -73,7 +73,11 @@ def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
         carrier=bool(deck.carrier_id),
         initial={"name": deck.name, "currency": deck.currency},
     )
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.deck_update(actor=request.user, deck=copy(deck), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.deck_update(actor=request.user, deck=deck, **form.cleaned_data)
         if call.ok:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.models import PricingPlan
+from billing.models import PricingPlan, RateDeck
 from billing.rating import rate_new
 from tests.billing.conftest import HEADER, SELL
 
@@ -82,6 +82,10 @@ def test_deck_and_carrier_forms_show_every_bad_field_at_once(world, portal):
     http = portal(world.brand_a_op)
     assert http.post("/rating/decks/new/", {"name": "Retail", "currency": "EUR"}).status_code == 302
     deck = http.post("/rating/decks/new/", {"name": "retail", "currency": "EURO"})
+    assert "already" in field_error(deck, "name") and "at most 3" in field_error(deck, "currency")
+    assert http.post("/rating/decks/new/", {"name": "Wholesale", "currency": "EUR"}).status_code == 302
+    other = RateDeck.objects.get(brand=world.brand_a, name="Wholesale")
+    deck = http.post(f"/rating/decks/{other.pk}/", {"name": "Retail", "currency": "EURO"})
     assert "already" in field_error(deck, "name") and "at most 3" in field_error(deck, "currency")
 
     assert http.post("/rating/carriers/new/", {"name": "Wholesale", "priority": "3"}).status_code == 302

@@ -25,6 +25,7 @@ ROLES = {
     "user": ("acme.brand.localhost", "bob@acme.example"),
 }
 SKIPPED = {"/api/docs/"}  # Swagger UI's own page, not the portal's (test_browser checks it loads)
+INNER_PER_PAGE = 3  # linked pages opened from each menu page
 
 
 @pytest.fixture
@@ -42,6 +43,25 @@ def sized_page(browser, request):  # noqa: F811
 
 def overflow(page: Page) -> tuple[int, int]:
     return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def too_wide(page: Page, url: str, name: str) -> dict[str, int]:
+    """Open the page: {its path: its width} when it is wider than the screen (and a screenshot of it)."""
+    response = page.goto(url)
+    path = urlsplit(url).path
+    assert response.status == 200, path
+    scroll_width, screen_width = overflow(page)
+    if scroll_width <= screen_width:
+        return {}
+    page.screenshot(path=str(ARTIFACTS / "screens" / f"too-wide-{name}{path.replace('/', '_')}.png"), full_page=True)
+    return {path: scroll_width}
+
+
+def linked_paths(page: Page) -> list[str]:
+    """The portal pages the main part links to (no downloads, no API, nothing on another host)."""
+    hrefs = page.eval_on_selector_all("main a[href^='/']", "links => links.map(a => a.getAttribute('href'))")
+    paths = dict.fromkeys(urlsplit(h).path for h in hrefs)
+    return [p for p in paths if not p.startswith(("/api/", "/theme/")) and not p.endswith((".csv", "/download/"))]
 
 
 def menu_paths(page: Page) -> list[str]:
@@ -74,16 +94,13 @@ def test_every_menu_page_fits_the_screen_without_console_errors(sized_page, runn
 
     paths = menu_paths(page)
     assert len(paths) >= 5, paths
-    wide = {}
-    for path in paths:
-        response = page.goto(running_platform.url(host, path))
-        assert response.status == 200, path
-        page.wait_for_load_state("load")
-        scroll_width, screen_width = overflow(page)
-        if scroll_width > screen_width:
-            wide[path] = scroll_width
-            page.screenshot(path=str(ARTIFACTS / "screens" / f"{role}-too-wide-{size}{path.replace('/', '_')}.png"))
-    assert not wide, f"pages wider than the {size}'s {screen_width} px: {wide}"
+    wide, inner = {}, []
+    for path in paths:  # the menu's pages, then pages they link to (new-item forms, details)
+        wide.update(too_wide(page, running_platform.url(host, path), f"{role}-{size}"))
+        inner.extend([p for p in linked_paths(page) if p not in paths and p not in inner][:INNER_PER_PAGE])
+    for path in inner:
+        wide.update(too_wide(page, running_platform.url(host, path), f"{role}-{size}"))
+    assert not wide, f"pages wider than the {size}'s {SIZES[size]['width']} px: {wide}"
     assert not page.errors, page.errors
 
 

@@ -104,7 +104,7 @@ def form_valid(
     """
     if form.is_valid():
         return True
-    if check is not None:
+    if check is not None and form.is_bound:
         rename = rename or {}
         failed = set(form.errors)
         try:

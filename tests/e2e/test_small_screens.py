@@ -74,9 +74,10 @@ def menu_paths(page: Page) -> list[str]:
 def test_every_menu_page_fits_the_screen_without_console_errors(sized_page, running_platform, role):
     page, size = sized_page, "phone" if sized_page.viewport_size["width"] < 500 else "desktop"
     host, email = ROLES[role]
+    (ARTIFACTS / "screens").mkdir(parents=True, exist_ok=True)
+    assert not too_wide(page, running_platform.url(host, "/login/"), f"{role}-{size}")
     sign_in(page, running_platform, host, email)
     page.goto(running_platform.url(host, "/"))
-    (ARTIFACTS / "screens").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "screens" / f"{role}-dashboard-{size}.png"), full_page=True)
 
     summary, nav = page.locator("details.menu > summary"), page.locator("nav.mainnav")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.models import PricingPlan, RateDeck
+from billing.models import Carrier, PricingPlan, RateDeck
 from billing.rating import rate_new
 from tests.billing.conftest import HEADER, SELL
 
@@ -95,3 +95,11 @@ def test_deck_and_carrier_forms_show_every_bad_field_at_once(world, portal):
     for field, text in [("name", "exists already"), ("priority", "whole number"), ("country", "ISO 3166"),
                         ("codecs", "separated by commas")]:  # fmt: skip
         assert text in field_error(carrier, field), field
+    http.post("/rating/carriers/new/", {"name": "Second", "priority": "4"})
+    second = Carrier.objects.get(name="Second")
+    edited = http.post(f"/rating/carriers/{second.pk}/", {"name": "wholesale", "priority": "x", "country": "XX",
+                                                         "codecs": "PCMU,MP3"})  # fmt: skip
+    for field, text in [("name", "exists already"), ("priority", "whole number"), ("country", "ISO 3166"),
+                        ("codecs", "separated by commas")]:  # fmt: skip
+        assert text in field_error(edited, field), field
+    assert Carrier.objects.get(pk=second.pk).name == "Second"

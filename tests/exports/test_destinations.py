@@ -92,6 +92,12 @@ def test_a_destination_form_shows_every_bad_field_at_once_with_real_labels(world
         assert field_error(response, field), field
     assert 'value="files.example.net"' in response.content.decode()
     assert not PushDestination.objects.filter(host="files.example.net").exists()
+    assert http.post("/exports/pushes/new/", FORM).status_code == 302
+    destination = PushDestination.objects.get(name="Billing box")
+    edited = http.post(f"/exports/pushes/{destination.pk}/edit/", {**bad, "secret": "x"})
+    for field in ("name", "port", "uses_key", "daily_at", "remote_dir"):
+        assert field_error(edited, field), field
+    assert PushDestination.objects.get(pk=destination.pk).remote_dir == "incoming"
     page = http.get("/exports/pushes/new/").content.decode()
     labels = [html.unescape(label) for label in re.findall(r'<label for="id_[a-z_]+">([^<]+)</label>', page)]
     assert "Check the server's certificate (FTPS)" in labels and "BOM for spreadsheets" in labels

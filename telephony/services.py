@@ -212,10 +212,30 @@ def sip_ban_release(*, actor: User, key: str) -> None:
     audit(actor, "sip.ban_release", key, client=ban["client"], kind=ban["kind"], ip=ban["ip"])
 
 
+def sip_rule_check(*, client: Client | None, network: str | None, action: str | None) -> str:
+    """The rule's network as stored, or one ValidationError with every refused field (None: a value
+    the form refused already)."""
+    import ipaddress
+
+    from tenants.models import SipAddressRule
+
+    errors: dict[str, list[str]] = {}
+    try:
+        network = str(ipaddress.ip_network((network or "").strip(), strict=False))
+    except ValueError:
+        errors["network"] = ["Enter an address or a network such as 203.0.113.0/24."]
+    if action not in SipAddressRule.Action.values:
+        errors["action"] = ["Choose allow or deny."]
+    if not errors and SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
+        errors["network"] = ["This rule exists already."]
+    if errors:
+        raise ValidationError(errors)
+    return network
+
+
 @transaction.atomic
 def sip_rule_create(*, actor: User, client: Client | None, network: str, action: str, note: str = "") -> object:
     """Allow or deny a network at the edge, for one client (brand or god) or for all (god)."""
-    import ipaddress
 
     from telephony.directory import sip_directory_put_rules
     from tenants.models import SipAddressRule
@@ -224,14 +244,7 @@ def sip_rule_create(*, actor: User, client: Client | None, network: str, action:
         raise NotAllowed("Only the platform operator sets rules for every client.")
     if client is not None and not Client.objects.restrict(actor).filter(pk=client.pk).exists():
         raise NotAllowed("Not one of your clients.")
-    try:
-        network = str(ipaddress.ip_network(network.strip(), strict=False))
-    except ValueError as exc:
-        raise ValidationError({"network": "Enter an address or a network such as 203.0.113.0/24."}) from exc
-    if action not in SipAddressRule.Action.values:
-        raise ValidationError({"action": "Choose allow or deny."})
-    if SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
-        raise ValidationError({"network": "This rule exists already."})
+    network = sip_rule_check(client=client, network=network, action=action)
     rule = SipAddressRule.objects.create(client=client, network=network, action=action, note=note.strip()[:200])
     sip_directory_put_rules(client)
     audit(actor, "sip.rule_create", rule, client=client, network=network, rule=action)

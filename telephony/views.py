@@ -291,7 +291,11 @@ def my_forwarding(request: HttpRequest) -> HttpResponse:
 def protection(request: HttpRequest) -> HttpResponse:
     """Bans in force (each releasable) and address rules (add, remove) in the actor's scope."""
     form = SipRuleForm(request.POST or None, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # the network's checks when the client is refused (form_valid)
+        services.sip_rule_check(client=data.get("client"), network=data.get("network"), action=data.get("action"))
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         with service_call(request, form) as call:
             services.sip_rule_create(actor=request.user, client=data["client"], network=data["network"],

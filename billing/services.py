@@ -56,18 +56,26 @@ CARRIER_FIELDS = ("name", "priority", "enabled", "max_calls", "number_format", "
 CODECS = {"PCMU", "PCMA", "G722", "GSM", "OPUS", "SPEEX", "ILBC", "L16", "TELEPHONE-EVENT"}
 
 
-def _carrier_check(carrier: Carrier) -> None:
-    """Field errors for what full_clean does not know: the country and the codecs list."""
+def _carrier_check(carrier: Carrier, errors: dict | None = None) -> None:
+    """Field errors for the whole carrier at once: full_clean's, and what it does not know (the country,
+    the codecs list, a name in use). `errors` may hold refusals found before."""
+    errors = dict(errors or {})
+    try:
+        _clean(carrier)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     carrier.country = (carrier.country or "").strip().upper()
     if carrier.country not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError({"country": "Use a two-letter ISO 3166 country code, such as DE or US."})
+        errors.setdefault("country", ["Use a two-letter ISO 3166 country code, such as DE or US."])
     codecs = [c.strip().upper() for c in (carrier.codecs or "").split(",") if c.strip()]
     unknown = [c for c in codecs if c not in CODECS]
     if not codecs or unknown:
-        raise ValidationError({"codecs": f"List codecs separated by commas, among {', '.join(sorted(CODECS))}."[:300]})
+        errors["codecs"] = [f"List codecs separated by commas, among {', '.join(sorted(CODECS))}."[:300]]
     carrier.codecs = ",".join(dict.fromkeys(codecs))
     if Carrier.objects.filter(name__iexact=carrier.name).exclude(pk=carrier.pk).exists():
-        raise ValidationError({"name": f"A carrier named {carrier.name} exists already."})
+        errors.setdefault("name", [f"A carrier named {carrier.name} exists already."])
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic
@@ -77,16 +85,16 @@ def carrier_create(
     """A carrier and its (empty) cost deck, named after it: god's are the platform's (or a brand's it
     names), a brand operator's are its brand's own."""
     _require(actor, Role.GOD, Role.BRAND)
+    errors = {}
     if actor.role == Role.BRAND:
         if brand is not None and brand.pk != actor.brand_id:
-            raise ValidationError({"brand": "Choose your own brand."})
+            errors["brand"] = ["Choose your own brand."]
         brand = actor.brand
     unknown = set(fields) - set(CARRIER_FIELDS)
     if unknown:
         raise ValidationError({name: "Unknown field." for name in unknown})
     carrier = Carrier(name=name.strip(), priority=priority, brand=brand, **fields)
-    _clean(carrier)
-    _carrier_check(carrier)
+    _carrier_check(carrier, errors)
     carrier.save()
     deck = RateDeck(carrier=carrier, name=carrier.name, currency=currency)
     _clean(deck)
@@ -102,7 +110,6 @@ def carrier_update(*, actor: User, carrier: Carrier, **fields) -> Carrier:
     for name in CARRIER_FIELDS:
         if name in fields:
             setattr(carrier, name, fields[name].strip() if name == "name" else fields[name])
-    _clean(carrier)
     _carrier_check(carrier)
     carrier.save()
     RateDeck.objects.filter(carrier=carrier).update(name=carrier.name)
@@ -140,8 +147,15 @@ def deck_create(*, actor: User, brand: Brand, name: str, currency: str = "EUR") 
     if actor.role == Role.BRAND and brand.pk != actor.brand_id:
         raise ValidationError({"brand": "Choose your own brand."})
     deck = RateDeck(brand=brand, name=name.strip(), currency=currency.strip().upper())
-    _clean(deck)
-    _name_free(brand, deck.name)
+    errors = {}
+    for check in (lambda: _clean(deck), lambda: _name_free(brand, deck.name)):
+        try:
+            check()
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, messages)
+    if errors:
+        raise ValidationError(errors)
     deck.save()
     audit(actor, "deck.create", deck, brand=brand)
     return deck
@@ -158,9 +172,18 @@ def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
         deck.name = fields["name"].strip()
     if "currency" in fields:
         deck.currency = fields["currency"].strip().upper()
-    _clean(deck, exclude=["brand", "carrier"])
-    if deck.brand_id:
-        _name_free(deck.brand, deck.name, deck)
+    errors = {}
+    try:
+        _clean(deck, exclude=["brand", "carrier"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if deck.brand_id and "name" not in errors:
+        try:
+            _name_free(deck.brand, deck.name, deck)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     deck.save()
     audit(actor, "deck.update", deck, brand=deck.brand, **{k: str(v) for k, v in fields.items()})
     return deck

@@ -6,6 +6,8 @@ or client answers 404."""
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -20,7 +22,7 @@ from billing.models import Carrier, PricingPlan, RateDeck
 from billing.selectors import carriers_of, deck_rates, decks_of, plan_clients, unrated_calls, unrated_row
 from pstn.carrier_health import carrier_page_health
 from tenants.models import Client, Role
-from tenants.views.common import confirm_then, paginated, role_required, search_text, service_call
+from tenants.views.common import confirm_then, form_valid, paginated, role_required, search_text, service_call
 
 PROVIDERS = (Role.GOD, Role.BRAND)
 
@@ -38,7 +40,12 @@ def deck_list(request: HttpRequest) -> HttpResponse:
 def deck_create(request: HttpRequest) -> HttpResponse:
     user = request.user
     form = DeckForm(request.POST or None, actor=user, creating=True)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        brand = data.get("brand") if user.role == Role.GOD else user.brand
+        services.deck_create(actor=user, brand=brand, name=data.get("name", ""), currency=data.get("currency", ""))
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         brand = data["brand"] if user.role == Role.GOD else user.brand
         with service_call(request, form) as call:
@@ -66,7 +73,11 @@ def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
         carrier=bool(deck.carrier_id),
         initial={"name": deck.name, "currency": deck.currency},
     )
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.deck_update(actor=request.user, deck=copy(deck), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.deck_update(actor=request.user, deck=deck, **form.cleaned_data)
         if call.ok:
@@ -219,7 +230,11 @@ def carrier_list(request: HttpRequest) -> HttpResponse:
 @role_required(*PROVIDERS)
 def carrier_create(request: HttpRequest) -> HttpResponse:
     form = CarrierForm(request.POST or None, actor=request.user, creating=True)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        services.carrier_create(actor=request.user, **{"name": "", **form.service_kwargs()})
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             carrier = services.carrier_create(actor=request.user, **form.service_kwargs())
         if call.ok:
@@ -241,7 +256,11 @@ def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
     names = [name for name in CarrierForm.base_fields if name != "brand"]
     initial = {name: getattr(carrier, name) for name in names}
     form = CarrierForm(request.POST or None, actor=request.user, creating=False, initial=initial)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.carrier_update(actor=request.user, carrier=copy(carrier), **form.service_kwargs())
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.carrier_update(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:

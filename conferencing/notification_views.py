@@ -19,7 +19,7 @@ from conferencing.models import Campaign, Message
 from conferencing.selectors import TARGET_COLUMNS, accounts_of, campaigns_counted, record_code, target_row
 from telephony.models import Extension
 from tenants.models import Role
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
 
 MEMBERS = (Role.CLIENT, Role.USER)
 
@@ -45,7 +45,13 @@ def message_list(request: HttpRequest) -> HttpResponse:
 @role_required(*MEMBERS)
 def message_upload(request: HttpRequest) -> HttpResponse:
     form = MessageUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # the audio's check when the name is refused (form_valid); with a name
+        # refused, the service writes no audio file (it refuses before), and its rows are undone
+        notifications.message_create(actor=request.user, client=own_client(request), name=data.get("name", ""),
+                                     upload=data.get("audio"))  # fmt: skip
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         with service_call(request, form) as call:
             message = notifications.message_create(actor=request.user, client=own_client(request), name=data["name"],
@@ -110,7 +116,12 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @role_required(*MEMBERS)
 def campaign_create(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        fields = {"name": "", "message": None, "numbers": "", **data}
+        notifications.campaign_create(actor=request.user, client=own_client(request), **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             campaign = notifications.campaign_create(
                 actor=request.user, client=own_client(request), **form.cleaned_data

@@ -59,14 +59,15 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
     else it waits to be recorded by phone (dial *89<id>)."""
     _require_member(actor, client)
     name = (name or "").strip()
+    errors: dict[str, list[str]] = {}  # the name's and the audio's errors together
     if not name:
-        raise ValidationError({"name": "Name the message."})
+        errors["name"] = ["Name the message."]
     samples = None
     if upload is not None:
         limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
         if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
-            raise ValidationError({"audio": f"The file is larger than {limit / 1024 / 1024:g} MB; "
-                                            "upload a shorter or compressed recording."})  # fmt: skip
+            raise ValidationError({**errors, "audio": [f"The file is larger than {limit / 1024 / 1024:g} MB; "
+                                                       "upload a shorter or compressed recording."]})  # fmt: skip
         with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
             for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
                 tmp.write(chunk)
@@ -80,7 +81,9 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
                     why = "not audio in a format that can be read"
                 problem = (f"Not a usable audio file: {why}. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
                            f"at most {MAX_MESSAGE_SECONDS // 60} minutes.")  # fmt: skip
-                raise ValidationError({"audio": problem}) from None
+                errors["audio"] = [problem]
+    if errors:
+        raise ValidationError(errors)
     with tenant_context(client):
         message = Message.objects.create(name=name[:100], created_by_id=actor.pk, recorded=samples is not None,
                                          seconds=len(samples) / 8000 if samples is not None else 0)  # fmt: skip
@@ -132,7 +135,7 @@ def message_for_recording(client_id: int, message_id: int, account_id: int | Non
 
 
 @transaction.atomic
-def campaign_create(*, actor: User, client: Client, name: str, message: Message, numbers: str,
+def campaign_create(*, actor: User, client: Client, name: str, message: Message | None, numbers: str,
                     confirm_digit: str = "1", retries: int = 2, retry_seconds: int = 300) -> Campaign:  # fmt: skip
     _require_member(actor, client)
     with tenant_context(client):
@@ -151,7 +154,7 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message,
         elif strangers:
             errors["numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. Calling outside "
                                  "numbers needs a carrier, which the platform does not have yet."]  # fmt: skip
-        if not message.recorded:
+        if message is not None and not message.recorded:
             errors["message"] = ["The message has no audio yet: upload it or record it by phone."]
         if errors:
             raise ValidationError(errors)

@@ -5,6 +5,7 @@ provider's and brands' portals list the conferences running in their scope."""
 from __future__ import annotations
 
 import datetime as dt
+from copy import copy
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -23,7 +24,7 @@ from conferencing.selectors import ROOM_FIELDS, accounts_of, dial_code, live_sta
 from tenants.errors import PlatformError
 from tenants.forms import changes
 from tenants.models import Role, User
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
 
 SEARCH = ["name", "conference_id", "access_number"]
 FAILED_DIAL_OUTS_SHOWN = dt.timedelta(hours=1)
@@ -80,7 +81,11 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def room_create(request: HttpRequest) -> HttpResponse:
     client = own_client(request)
     form = RoomForm(request.POST or None, actor=request.user, client=client)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        services.room_create(actor=request.user, client=client, moderator=data.pop("moderator", None), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         data = dict(form.cleaned_data)
         with service_call(request, form) as call:
             room = services.room_create(actor=request.user, client=client, moderator=data.pop("moderator", None),
@@ -134,7 +139,12 @@ def room_update(request: HttpRequest, pk: int) -> HttpResponse:
     room = _room(request, pk)
     client = own_client(request)
     form = RoomForm(request.POST or None, actor=request.user, client=client, room=room)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        moderator = data.pop("moderator", None) if request.user.role == Role.CLIENT else None
+        services.room_update(actor=request.user, client=client, room=copy(room), moderator=moderator, **data)
+
+    if request.method == "POST" and form_valid(form, check):
         fields = changes(form, *ROOM_FIELDS)
         moderator = form.cleaned_data.get("moderator") if "moderator" in form.changed_data else None
         with service_call(request, form) as call:

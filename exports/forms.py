@@ -56,6 +56,10 @@ class DestinationForm(forms.ModelForm):
         fields = ["name", "brand", "client", "protocol", "host", "port", "username", "uses_key", "host_key",
                   "tls_verify", "remote_dir", "schedule", "every_minutes", "daily_at", "bom", "alert_emails",
                   "enabled"]  # fmt: skip
+        labels = {"username": "User name", "uses_key": "Log in with a key (SFTP)",
+                  "host_key": "Server's public key (SFTP)", "tls_verify": "Check the server's certificate (FTPS)",
+                  "remote_dir": "Directory on the server", "every_minutes": "Every how many minutes",
+                  "daily_at": "Daily at", "bom": "BOM for spreadsheets", "alert_emails": "Alert e-mails"}  # fmt: skip
         widgets = {"daily_at": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
                    "host_key": forms.Textarea(attrs={"rows": 2})}  # fmt: skip
 

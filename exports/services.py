@@ -173,16 +173,27 @@ def _check(destination: PushDestination, secret: str) -> None:
 
 def push_destination_create(*, actor: User, secret: str, brand: Brand | None = None, client: Client | None = None,
                             starts_at=None, **fields) -> PushDestination:  # fmt: skip
-    """A new destination; it sends the records finished from `starts_at` (default now) on."""
-    brand, client = _owner(actor, brand, client)
+    """A new destination; it sends the records finished from `starts_at` (default now) on. Every
+    refused field is reported at once."""
+    errors: dict[str, list[str]] = {}
+    try:
+        brand, client = _owner(actor, brand, client)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     now = timezone.now()
     starts_at = starts_at or now
     values = {name: value for name, value in fields.items() if name in DESTINATION_FIELDS}
     destination = PushDestination(brand=brand, client=client, starts_at=starts_at, cursor_at=starts_at,
                                   next_run_at=now, **values)  # fmt: skip
     if not secret:
-        raise ValidationError({"secret": ["Give the password or key."]})
-    _check(destination, secret)
+        errors["secret"] = ["Give the password or key."]
+    try:
+        _check(destination, secret)
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, messages)
+    if errors:
+        raise ValidationError(errors)
     destination.secret = encrypt(secret)
     destination.next_run_at = next_run_after(destination, now)
     destination.save()

@@ -18,7 +18,7 @@ from exports.forms import DestinationForm, ExportForm
 from exports.models import ExportJob, PushDestination
 from exports.selectors import cdr_csv, cdr_export_records, count_upto, export_jobs_of
 from tenants.models import Role
-from tenants.views.common import confirm_then, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, role_required, service_call
 
 EVERYONE = (Role.GOD, Role.BRAND, Role.CLIENT, Role.USER)
 OPERATORS = (Role.GOD, Role.BRAND, Role.CLIENT)
@@ -72,7 +72,11 @@ def _destination(request: HttpRequest, pk: int) -> PushDestination:
 @role_required(*OPERATORS)
 def export_push_new(request: HttpRequest) -> HttpResponse:
     form = DestinationForm(request.POST or None, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run of the service on the fields the form accepted (form_valid)
+        services.push_destination_create(actor=request.user, **{"secret": "", **data})
+
+    if request.method == "POST" and form_valid(form, check):
         data = dict(form.cleaned_data)
         with service_call(request, form) as call:
             destination = services.push_destination_create(actor=request.user, **data)
@@ -101,7 +105,13 @@ def export_push_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def export_push_edit(request: HttpRequest, pk: int) -> HttpResponse:
     destination = _destination(request, pk)
     form = DestinationForm(request.POST or None, instance=destination, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run of the service on the fields the form accepted (form_valid)
+        fields = {name: value for name, value in data.items() if name in services.DESTINATION_FIELDS}
+        services.push_destination_update(actor=request.user, destination=_destination(request, pk),
+                                         secret=data.get("secret", ""), **fields)  # fmt: skip
+
+    if request.method == "POST" and form_valid(form, check):
         data = {name: value for name, value in form.cleaned_data.items() if name in services.DESTINATION_FIELDS}
         destination.refresh_from_db()  # the form wrote its values on the instance; the service compares
         with service_call(request, form) as call:

@@ -5,6 +5,8 @@ outbound policies. Rows come through restrict(): anything outside the scope answ
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -26,7 +28,7 @@ from pstn.forms import (
 from pstn.models import Gateway, OutboundRoute, RouteCarrier
 from pstn.selectors import number_row, numbers_of, routes_of
 from tenants.models import Brand, Client, Role
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
 
 PROVIDERS = (Role.GOD, Role.BRAND)
 
@@ -37,7 +39,13 @@ PROVIDERS = (Role.GOD, Role.BRAND)
 def gateway_create(request: HttpRequest, pk: int) -> HttpResponse:
     carrier = Carrier.objects.get_for(request.user, pk=pk)
     form = GatewayForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        services.gateway_create(
+            actor=request.user, carrier=carrier, **{"name": "", "host": "", **form.service_kwargs()}
+        )
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             gateway = services.gateway_create(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:
@@ -54,7 +62,11 @@ def gateway_update(request: HttpRequest, pk: int) -> HttpResponse:
     names = [name for name in GatewayForm.base_fields if name not in ("password", "clear_password")]
     form = GatewayForm(request.POST or None, password_set=bool(gateway.password),
                        initial={name: getattr(gateway, name) for name in names})  # fmt: skip
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.gateway_update(actor=request.user, gateway=copy(gateway), **form.service_kwargs())
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.gateway_update(actor=request.user, gateway=gateway, **form.service_kwargs())
         if call.ok:
@@ -95,7 +107,13 @@ def number_list(request: HttpRequest) -> HttpResponse:
 def number_create(request: HttpRequest) -> HttpResponse:
     brand = Brand.objects.get_for(request.user, pk=request.user.brand_id) if request.user.role == Role.BRAND else None
     form = NumberForm(request.POST or None, actor=request.user, brand=brand, creating=True)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        chosen = data.pop("brand", None) or brand
+        if chosen is not None:
+            services.number_create(actor=request.user, brand=chosen, **{"e164": "", "carrier": None, **data})
+
+    if request.method == "POST" and form_valid(form, check):
         data = dict(form.cleaned_data)
         brand = data.pop("brand", None) or brand
         with service_call(request, form) as call:
@@ -179,7 +197,15 @@ def _route_fields(form) -> dict:
 @role_required(*PROVIDERS)
 def route_create(request: HttpRequest) -> HttpResponse:
     form = RouteForm(request.POST or None, actor=request.user, creating=True)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        own = request.user.brand_id and Brand.objects.get_for(request.user, pk=request.user.brand_id)
+        brand = data.get("brand") or own
+        fields = {name: data[name] for name in services.ROUTE_FIELDS if name in data}
+        if brand:
+            services.outbound_route_create(actor=request.user, brand=brand, **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         brand = form.cleaned_data.get("brand") or Brand.objects.get_for(request.user, pk=request.user.brand_id)
         with service_call(request, form) as call:
             route = services.outbound_route_create(actor=request.user, brand=brand, **_route_fields(form))
@@ -196,7 +222,12 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A route's pattern and mode, and its carriers (added and removed one at a time)."""
     route = routes_of(request.user).get_for(request.user, pk=pk)
     form = RouteForm(request.POST or None, instance=route, actor=request.user, creating=False)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        fields = {name: data[name] for name in services.ROUTE_FIELDS if name in data}
+        services.outbound_route_update(actor=request.user, route=OutboundRoute.objects.get(pk=route.pk), **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         route = OutboundRoute.objects.get(pk=route.pk)  # the form wrote its values on the instance
         with service_call(request, form) as call:
             services.outbound_route_update(actor=request.user, route=route, **_route_fields(form))

@@ -43,6 +43,52 @@ def _set_secret(extension: Extension, client: Client, secret: str) -> None:
     extension.secret_changed_at = timezone.now()
 
 
+def extension_check_new(
+    *,
+    client: Client,
+    email: str | None = None,
+    name: str | None = None,
+    password: str | None = None,
+    number: str | None = None,
+    display_name: str | None = "",
+    sip_username: str | None = "",
+) -> tuple[Extension, str]:
+    """A new employee's line (unsaved) and account e-mail, or one ValidationError with every refused
+    field. A field left empty follows another (caller name the name, SIP user name the extension):
+    what is wrong with it is the other field's error, not its own."""
+    number = (number or "").strip()
+    extension = Extension(
+        number=number,
+        display_name=(display_name or name or "").strip(),
+        sip_username=((sip_username or "").strip() or number),
+    )
+    errors: dict[str, list[str]] = {}
+    try:
+        email = account_validate_new(email=email, password=password, name=name)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    with tenant_context(client):
+        if Extension.objects.filter(number=extension.number).exists():
+            errors["number"] = [f"Extension {extension.number} is already in use."]
+        elif Extension.objects.filter(sip_username=extension.sip_username).exists():
+            taken = f"The SIP user name {extension.sip_username} is already in use."
+            if sip_username:
+                errors["sip_username"] = [taken]
+            else:
+                errors["number"] = [f"{taken} Give this line another SIP user name."]
+    try:
+        extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"], validate_unique=False)
+    except ValidationError as exc:
+        followers = {"display_name": display_name, "sip_username": sip_username}
+        for key, messages in exc.message_dict.items():
+            if key in followers and not followers[key]:
+                continue  # empty, it took its leader's value: the leader's error says it
+            errors.setdefault(key, messages)
+    if errors:
+        raise ValidationError(errors)
+    return extension, email
+
+
 @transaction.atomic
 def extension_create(
     *,
@@ -57,29 +103,16 @@ def extension_create(
 ) -> tuple[Extension, str]:
     """An employee with a login and an extension; returns the generated SIP secret, shown once."""
     _require_operator(actor, client)
+    extension, email = extension_check_new(
+        client=client,
+        email=email,
+        name=name,
+        password=password,
+        number=number,
+        display_name=display_name,
+        sip_username=sip_username,
+    )
     with tenant_context(client):
-        extension = Extension(
-            number=number.strip(),
-            display_name=(display_name or name).strip(),
-            sip_username=(sip_username.strip() or number.strip()),
-        )
-        errors = {}
-        try:
-            email = account_validate_new(email=email, password=password, name=name)
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-        if Extension.objects.filter(number=extension.number).exists():
-            errors["number"] = [f"Extension {extension.number} is already in use."]
-        elif Extension.objects.filter(sip_username=extension.sip_username).exists():
-            errors["sip_username"] = [f"The SIP user name {extension.sip_username} is already in use."]
-        try:
-            extension.full_clean(
-                exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"], validate_unique=False
-            )
-        except ValidationError as exc:
-            errors.update({k: v for k, v in exc.message_dict.items() if k not in errors})
-        if errors:
-            raise ValidationError(errors)
         account = User.objects.create_user(email, password, name=name.strip(), role=Role.USER, client=client)
         secret = new_sip_secret()
         extension.account = account
@@ -105,9 +138,15 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
     with tenant_context(client):
         for name, value in fields.items():
             setattr(extension, name, value.strip() if isinstance(value, str) else value)
+        errors = {}
         if Extension.objects.filter(number=extension.number).exclude(pk=extension.pk).exists():
-            raise ValidationError({"number": f"Extension {extension.number} is already in use."})
-        extension.full_clean(exclude=["account"])
+            errors["number"] = [f"Extension {extension.number} is already in use."]
+        try:
+            extension.full_clean(exclude=["account"])
+        except ValidationError as exc:
+            errors = {**exc.message_dict, **errors}
+        if errors:
+            raise ValidationError(errors)
         extension.save()
         sip_directory_put_line(client, extension)
         audit(actor, "extension.update", extension, client=client, fields=sorted(fields))
@@ -174,10 +213,30 @@ def sip_ban_release(*, actor: User, key: str) -> None:
     audit(actor, "sip.ban_release", key, client=ban["client"], kind=ban["kind"], ip=ban["ip"])
 
 
+def sip_rule_check(*, client: Client | None, network: str | None, action: str | None) -> str:
+    """The rule's network as stored, or one ValidationError with every refused field (None: a value
+    the form refused already)."""
+    import ipaddress
+
+    from tenants.models import SipAddressRule
+
+    errors: dict[str, list[str]] = {}
+    try:
+        network = str(ipaddress.ip_network((network or "").strip(), strict=False))
+    except ValueError:
+        errors["network"] = ["Enter an address or a network such as 203.0.113.0/24."]
+    if action not in SipAddressRule.Action.values:
+        errors["action"] = ["Choose allow or deny."]
+    if not errors and SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
+        errors["network"] = ["This rule exists already."]
+    if errors:
+        raise ValidationError(errors)
+    return network
+
+
 @transaction.atomic
 def sip_rule_create(*, actor: User, client: Client | None, network: str, action: str, note: str = "") -> object:
     """Allow or deny a network at the edge, for one client (brand or god) or for all (god)."""
-    import ipaddress
 
     from telephony.directory import sip_directory_put_rules
     from tenants.models import SipAddressRule
@@ -186,14 +245,7 @@ def sip_rule_create(*, actor: User, client: Client | None, network: str, action:
         raise NotAllowed("Only the platform operator sets rules for every client.")
     if client is not None and not Client.objects.restrict(actor).filter(pk=client.pk).exists():
         raise NotAllowed("Not one of your clients.")
-    try:
-        network = str(ipaddress.ip_network(network.strip(), strict=False))
-    except ValueError as exc:
-        raise ValidationError({"network": "Enter an address or a network such as 203.0.113.0/24."}) from exc
-    if action not in SipAddressRule.Action.values:
-        raise ValidationError({"action": "Choose allow or deny."})
-    if SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
-        raise ValidationError({"network": "This rule exists already."})
+    network = sip_rule_check(client=client, network=network, action=action)
     rule = SipAddressRule.objects.create(client=client, network=network, action=action, note=note.strip()[:200])
     sip_directory_put_rules(client)
     audit(actor, "sip.rule_create", rule, client=client, network=network, rule=action)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -46,11 +48,13 @@ from telephony.selectors import (
     supervisions_seen_by,
 )
 from tenants.errors import PlatformError
-from tenants.forms import PeriodForm, changes
+from tenants.forms import PeriodForm
 from tenants.models import Role, SipAddressRule, User
 from tenants.services import account_set_password, account_unlock, account_update
 from tenants.views.common import (
     confirm_then,
+    every_error,
+    form_valid,
     mark_signin_locks,
     own_client,
     paginated,
@@ -92,7 +96,11 @@ def user_list(request: HttpRequest) -> HttpResponse:
 def user_create(request: HttpRequest) -> HttpResponse:
     """A new employee with a login and an extension; the generated SIP secret is shown once."""
     form = UserCreateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:
+        services.extension_check_new(client=own_client(request), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             extension, secret = services.extension_create(
                 actor=request.user, client=own_client(request), **form.cleaned_data
@@ -135,14 +143,32 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         "is_active": account.is_active,
     }
     form = UserForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        with service_call(request, form) as call:
-            line = changes(form, "number", "display_name", "may_intercept", "may_barge")
+
+    def save(data: dict) -> None:
+        """Line, account and password, each refusing its own fields; a field the form refused keeps
+        its current value (for the check of the others)."""
+        data = {**initial, **data}
+        changed = {name: data[name] for name in initial if data[name] != initial[name]}
+        line = {
+            name: changed[name] for name in ("number", "display_name", "may_intercept", "may_barge") if name in changed
+        }
+        with every_error() as attempt:
             if line:
-                services.extension_update(actor=request.user, client=own_client(request), extension=extension, **line)
-            account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))
-            if form.cleaned_data["password"]:
-                account_set_password(actor=request.user, account=account, password=form.cleaned_data["password"])
+                attempt(
+                    services.extension_update,
+                    actor=request.user,
+                    client=own_client(request),
+                    extension=copy(extension),
+                    **line,
+                )
+            own = {name: changed[name] for name in ("name", "email", "is_active") if name in changed}
+            attempt(account_update, actor=request.user, account=copy(account), **own)
+            if data.get("password"):
+                attempt(account_set_password, actor=request.user, account=copy(account), password=data["password"])
+
+    if request.method == "POST" and form_valid(form, save):
+        with service_call(request, form) as call:
+            save(form.cleaned_data)
         if call.ok:
             messages.success(request, "User saved.")
             return redirect("user_detail", pk=extension.pk)
@@ -232,7 +258,11 @@ def _forwarding_page(request: HttpRequest, extension: Extension, *, title: str, 
     client = own_client(request)
     current = services.forwarding_of(client, extension)
     form = ForwardingForm(request.POST or None, initial={n: getattr(current, n) for n in services.FORWARDING_FIELDS})
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid): the rest keep theirs
+        services.forwarding_save(actor=request.user, client=client, extension=extension, **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.forwarding_save(actor=request.user, client=client, extension=extension, **form.cleaned_data)
         if call.ok:
@@ -261,7 +291,11 @@ def my_forwarding(request: HttpRequest) -> HttpResponse:
 def protection(request: HttpRequest) -> HttpResponse:
     """Bans in force (each releasable) and address rules (add, remove) in the actor's scope."""
     form = SipRuleForm(request.POST or None, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # the network's checks when the client is refused (form_valid)
+        services.sip_rule_check(client=data.get("client"), network=data.get("network"), action=data.get("action"))
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         with service_call(request, form) as call:
             services.sip_rule_create(actor=request.user, client=data["client"], network=data["network"],

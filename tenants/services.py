@@ -96,26 +96,69 @@ def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> N
         owner.logo, owner.logo_type = logo_checked(logo)
 
 
+def _collect(errors: dict[str, list[str]], check, *args, **kwargs):
+    """Run one check; its refusals join `errors` (a field keeps its first error) instead of ending the
+    service, so that one submission reports every bad field."""
+    try:
+        return check(*args, **kwargs)
+    except ValidationError as exc:
+        for key, messages in exc.message_dict.items():
+            errors.setdefault(key, messages)
+    return None
+
+
 # Brands ----------------------------------------------------------------------------------------
 
 
-def _set_aliases(brand: Brand, aliases: list[str]) -> None:
-    """Replace a brand's other portal hosts; each must be free and differ from its main domain."""
-    hosts = []
+def _aliases_checked(brand: Brand, aliases: list[str]) -> list[str]:
+    """A brand's other portal hosts; each must be free and differ from its main domain."""
+    hosts, errors = [], []
     for alias in aliases:
         host = alias.strip().lower()
         if not host or host in hosts:
             continue
         try:
-            host = _check_host(host, ignore=brand)
+            host = _check_host(host, ignore=brand if brand.pk else None)
         except ValidationError as exc:
-            raise ValidationError({"aliases": exc.message_dict["domain"]}) from exc
+            errors.extend(exc.message_dict["domain"])
+            continue
         if host == brand.domain:
-            raise ValidationError({"aliases": f"{host} is already the brand's main domain."})
+            errors.append(f"{host} is already the brand's main domain.")
+            continue
         hosts.append(host)
+    if errors:
+        raise ValidationError({"aliases": errors})
+    return hosts
+
+
+def _set_aliases(brand: Brand, hosts: list[str]) -> None:
     brand.aliases.exclude(domain__in=hosts).delete()
     for host in hosts:
         BrandAlias.objects.get_or_create(brand=brand, domain=host)
+
+
+def brand_check(
+    brand: Brand,
+    *,
+    logo: bytes | None = None,
+    clear_logo: bool = False,
+    aliases: list[str] | None = None,
+    **fields,
+) -> list[str] | None:
+    """Put the changes on the (unsaved) brand, refusing every bad field at once; the other domains
+    as they will be kept (None: unchanged)."""
+    errors: dict[str, list[str]] = {}
+    for name in ("name", "domain"):
+        if fields.get(name) is not None:
+            setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
+    _collect(errors, _apply_theme, brand, fields, logo, clear_logo)
+    _collect(errors, _full_clean, brand)
+    if "domain" not in errors:
+        _collect(errors, _check_host, brand.domain, ignore=brand if brand.pk else None)
+    hosts = None if aliases is None else _collect(errors, _aliases_checked, brand, aliases)
+    if errors:
+        raise ValidationError(errors)
+    return hosts
 
 
 @transaction.atomic
@@ -130,12 +173,11 @@ def brand_create(
     aliases: list[str] = (),
 ) -> Brand:
     _require(actor, Role.GOD)
-    brand = Brand(name=name.strip(), domain=domain.strip().lower())
-    _apply_theme(brand, {"primary_colour": primary_colour, "accent_colour": accent_colour}, logo, False)
-    _full_clean(brand)
-    _check_host(brand.domain)
+    brand = Brand()
+    hosts = brand_check(brand, name=name, domain=domain, primary_colour=primary_colour, accent_colour=accent_colour,
+                        logo=logo, aliases=list(aliases))  # fmt: skip
     brand.save()
-    _set_aliases(brand, aliases)
+    _set_aliases(brand, hosts)
     audit(actor, "brand.create", brand, brand=brand)
     return brand
 
@@ -154,16 +196,11 @@ def brand_update(
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
         raise NotAllowed("Your role may not do this.")
-    for name in ("name", "domain"):
-        if name in fields:
-            setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
-    _apply_theme(brand, fields, logo, clear_logo)
-    _full_clean(brand)
-    _check_host(brand.domain, ignore=brand)
+    hosts = brand_check(brand, logo=logo, clear_logo=clear_logo, aliases=aliases, **fields)
     brand.save()
     brand.aliases.filter(domain=brand.domain).delete()  # an alias promoted to main domain
-    if aliases is not None:
-        _set_aliases(brand, aliases)
+    if hosts is not None:
+        _set_aliases(brand, hosts)
     audit(actor, "brand.update", brand, brand=brand, fields=sorted([*fields, *(["aliases"] if aliases else [])]))
     return brand
 
@@ -194,6 +231,49 @@ def client_schema_name(brand: Brand, slug: str) -> str:
     return f"b{brand.pk}_{slug.replace('-', '_')}"[:63]
 
 
+def client_check_new(
+    *,
+    brand: Brand | None,
+    name: str | None,
+    slug: str | None,
+    kind: str | None = Client.Kind.PBX,
+    max_calls: int | None = 10,
+    timezone_name: str | None = "UTC",
+    domain: str | None = "",
+    sip_domain: str | None = "",
+    sip_digest: str | None = Client.SipDigest.PLATFORM,
+    country: str | None = "US",
+) -> tuple[Client, str]:
+    """A new client (unsaved) and its portal host, or one ValidationError with every refused field
+    (None: a value the form refused already; its errors here are the form's to show)."""
+    slug = (slug or "").strip().lower()
+    default_host = f"{slug}.{brand.domain}" if brand else slug
+    client = Client(
+        brand=brand,
+        name=(name or "").strip(),
+        slug=slug,
+        kind=kind or "",
+        max_calls=max_calls,
+        sip_digest=sip_digest or "",
+        timezone=timezone_name or "",
+        country=country or "",
+        sip_domain=((sip_domain or "").strip().lower() or default_host),
+        schema_name=client_schema_name(brand, slug) if brand else "",
+    )
+    errors: dict[str, list[str]] = {}
+    if brand is not None and Client.objects.filter(brand=brand, slug=slug).exists():
+        errors["slug"] = ["This brand already has a client with this short name."]
+    if brand is not None and Client.objects.filter(brand=brand, name=client.name).exists():
+        errors["name"] = ["This brand already has a client with this name."]
+    _collect(errors, _full_clean, client, exclude=["schema_name"])
+    _collect(errors, _check_timezone, client.timezone)
+    _collect(errors, _check_country, client.country)
+    host = _collect(errors, _check_host, domain or default_host)
+    if errors:
+        raise ValidationError(errors)
+    return client, host
+
+
 @transaction.atomic
 def client_create(
     *,
@@ -213,34 +293,36 @@ def client_create(
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
         raise NotAllowed("Your role may not do this.")
-    slug = slug.strip().lower()
-    default_host = f"{slug}.{brand.domain}"
-    client = Client(
-        brand=brand,
-        name=name.strip(),
-        slug=slug,
-        kind=kind,
-        max_calls=max_calls,
-        sip_digest=sip_digest,
-        timezone=timezone_name,
-        country=country,
-        sip_domain=(sip_domain.strip().lower() or default_host),
-        schema_name=client_schema_name(brand, slug),
-    )
-    if Client.objects.filter(brand=brand, slug=slug).exists():
-        raise ValidationError({"slug": "This brand already has a client with this short name."})
-    if Client.objects.filter(brand=brand, name=client.name).exists():
-        raise ValidationError({"name": "This brand already has a client with this name."})
-    _full_clean(client, exclude=["schema_name"])
-    _check_timezone(timezone_name)
-    _check_country(country)
-    host = _check_host(domain or default_host)
+    client, host = client_check_new(brand=brand, name=name, slug=slug, kind=kind, max_calls=max_calls,
+                                    timezone_name=timezone_name, domain=domain, sip_domain=sip_domain,
+                                    sip_digest=sip_digest, country=country)  # fmt: skip
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)
     connection.set_schema_to_public()
     sip_directory_put_client(client)
     audit(actor, "client.create", client, client=client)
     return client
+
+
+def client_check(
+    client: Client, *, logo: bytes | None = None, clear_logo: bool = False, domain: str | None = None, **fields
+) -> str | None:
+    """Put the changes on the (unsaved) client, refusing every bad field at once; its new portal host
+    (None: unchanged)."""
+    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
+        if name in fields:
+            setattr(client, name, fields[name])
+    errors: dict[str, list[str]] = {}
+    if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
+        errors["name"] = ["This brand already has a client with this name."]
+    _collect(errors, _apply_theme, client, fields, logo, clear_logo)
+    _collect(errors, _full_clean, client, exclude=["schema_name"])
+    _collect(errors, _check_timezone, client.timezone)
+    _collect(errors, _check_country, client.country)
+    host = None if domain is None else _collect(errors, _check_host, domain, ignore=client)
+    if errors:
+        raise ValidationError(errors)
+    return host
 
 
 @transaction.atomic
@@ -264,17 +346,8 @@ def client_update(
         raise NotAllowed("Your role may not do this.")
     if set(fields) - allowed:
         raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
-    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
-        if name in fields:
-            setattr(client, name, fields[name])
-    if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
-        raise ValidationError({"name": "This brand already has a client with this name."})
-    _apply_theme(client, fields, logo, clear_logo)
-    _full_clean(client, exclude=["schema_name"])
-    _check_timezone(client.timezone)
-    _check_country(client.country)
+    domain = client_check(client, logo=logo, clear_logo=clear_logo, domain=domain, **fields)
     if domain is not None:
-        domain = _check_host(domain, ignore=client)
         Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)
     client.save()
     sip_directory_put_client(client)
@@ -355,18 +428,51 @@ def _check_operator_scope(actor: User, role: str, brand: Brand | None, client: C
         raise NotAllowed("Your role may not manage these accounts.")
 
 
-def account_validate_new(*, email: str, password: str, name: str) -> str:
-    email = User.objects.normalize_email(email.strip()).lower()
-    probe = User(email=email, name=name)
+def account_validate_new(*, email: str | None, password: str | None, name: str | None) -> str:
+    """The new account's e-mail as stored; every refused field at once (None: not given, refused by
+    the form already: its errors here are the form's to show)."""
+    email = User.objects.normalize_email((email or "").strip()).lower()
+    probe = User(email=email, name=name or "")
+    errors: dict[str, list[str]] = {}
     try:
         probe.full_clean(exclude=["password", "role", "brand", "client"])
     except ValidationError as exc:
-        raise ValidationError({k: v for k, v in exc.message_dict.items()}) from exc
+        errors.update(exc.message_dict)
     try:
-        validate_password(password, probe)
+        validate_password(password or "", probe)
     except ValidationError as exc:
-        raise ValidationError({"password": exc.messages}) from exc
+        errors["password"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
     return email
+
+
+def operator_check_new(
+    *,
+    actor: User,
+    role: str | None,
+    email: str | None,
+    name: str | None,
+    password: str | None,
+    brand: Brand | None = None,
+    client: Client | None = None,
+) -> tuple[str, Brand | None, Client | None]:
+    """A new operator's e-mail, brand and client as stored, or one ValidationError with every refused
+    field (None: a value the form refused already). A role the actor may not create is NotAllowed."""
+    # An operator creating one of its own level means its own brand or client by default.
+    if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
+        brand = actor.brand
+    if role == Role.CLIENT and client is None and actor.role == Role.CLIENT:
+        client = actor.client
+    brand = brand if role == Role.BRAND else None
+    client = client if role in (Role.CLIENT, Role.USER) else None
+    errors: dict[str, list[str]] = {}
+    if role is not None:
+        _collect(errors, _check_operator_scope, actor, role, brand, client)
+    email = _collect(errors, account_validate_new, email=email, password=password, name=name)
+    if errors:
+        raise ValidationError(errors)
+    return email, brand, client
 
 
 @transaction.atomic
@@ -380,15 +486,9 @@ def operator_create(
     brand: Brand | None = None,
     client: Client | None = None,
 ) -> User:
-    # An operator creating one of its own level means its own brand or client by default.
-    if role == Role.BRAND and brand is None and actor.role == Role.BRAND:
-        brand = actor.brand
-    if role == Role.CLIENT and client is None and actor.role == Role.CLIENT:
-        client = actor.client
-    brand = brand if role == Role.BRAND else None
-    client = client if role in (Role.CLIENT, Role.USER) else None
-    _check_operator_scope(actor, role, brand, client)
-    email = account_validate_new(email=email, password=password, name=name)
+    email, brand, client = operator_check_new(
+        actor=actor, role=role, email=email, name=name, password=password, brand=brand, client=client
+    )
     user = User.objects.create_user(email, password, name=name.strip(), role=role, brand=brand, client=client)
     audit(actor, "operator.create", user, brand=brand, client=client, role=role)
     return user

@@ -46,19 +46,29 @@ def parse_networks(text: str) -> str:
 
 
 def _gateway_check(gateway: Gateway) -> None:
+    """Field errors for the whole gateway at once."""
+    errors: dict[str, list[str]] = {}
     gateway.host = gateway.host.strip().lower().rstrip(".")
     try:
         ipaddress.ip_address(gateway.host)
     except ValueError:
         if not HOSTNAME.match(gateway.host) or gateway.host.replace(".", "").isdigit():
-            raise ValidationError({"host": "Use an IP address or a DNS name such as sip.carrier.example."}) from None
-    gateway.inbound_networks = parse_networks(gateway.inbound_networks)
+            errors["host"] = ["Use an IP address or a DNS name such as sip.carrier.example."]
+    try:
+        gateway.inbound_networks = parse_networks(gateway.inbound_networks)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     if gateway.register and not (gateway.username and gateway.password):
-        raise ValidationError({"username": "Registration needs a username and a password."})
-    _clean(gateway, exclude=["carrier"])
+        errors["username"] = ["Registration needs a username and a password."]
+    try:
+        _clean(gateway, exclude=["carrier", *errors])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     taken = Gateway.objects.filter(carrier_id=gateway.carrier_id, name__iexact=gateway.name).exclude(pk=gateway.pk)
-    if taken.exists():
-        raise ValidationError({"name": f"The carrier has a gateway named {gateway.name} already."})
+    if "name" not in errors and taken.exists():
+        errors["name"] = [f"The carrier has a gateway named {gateway.name} already."]
+    if errors:
+        raise ValidationError(errors)
 
 
 @transaction.atomic

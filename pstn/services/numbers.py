@@ -88,7 +88,7 @@ def number_create(
     actor: User,
     brand: Brand,
     e164: str,
-    carrier: Carrier,
+    carrier: Carrier | None,
     monthly_cost=0,
     monthly_price=0,
     client: Client | None = None,
@@ -96,17 +96,29 @@ def number_create(
     """A number into a brand's inventory, free or assigned to one of its clients."""
     _require(actor, Role.GOD, Role.BRAND)
     _brand_scope(actor, brand.pk)
+    errors: dict[str, list[str]] = {}  # every refused field at once
+
+    def collect(check, *args):
+        try:
+            return check(*args)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                errors.setdefault(key, messages)
+
     try:
         e164 = normalise_e164(e164)
     except ValueError as exc:
-        raise ValidationError({"e164": str(exc)}) from None
-    _usable(carrier, brand.pk)
-    if Number.objects.filter(e164=e164).exists():
-        raise ValidationError({"e164": f"{e164} is in an inventory already."})
-    number = Number(brand=brand, e164=e164, carrier=carrier, monthly_cost=_money(monthly_cost, "monthly_cost"),
-                    monthly_price=_money(monthly_price, "monthly_price"))  # fmt: skip
-    _number_client(number, client)
-    _clean(number)
+        errors["e164"] = [str(exc)]
+    if carrier is not None:
+        collect(_usable, carrier, brand.pk)
+    if "e164" not in errors and Number.objects.filter(e164=e164).exists():
+        errors["e164"] = [f"{e164} is in an inventory already."]
+    number = Number(brand=brand, e164=e164, carrier=carrier, monthly_cost=collect(_money, monthly_cost, "monthly_cost"),
+                    monthly_price=collect(_money, monthly_price, "monthly_price"))  # fmt: skip
+    collect(_number_client, number, client)
+    collect(_clean, number)
+    if errors:
+        raise ValidationError(errors)
     try:
         with transaction.atomic():
             number.save()

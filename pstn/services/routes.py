@@ -19,9 +19,7 @@ ROUTE_FIELDS = ("name", "pattern_kind", "pattern", "mode", "position", "enabled"
 ROUTING_POLICY_FIELDS = ("min_asr", "max_server_errors", "window")
 
 
-def _route_check(route: OutboundRoute) -> None:
-    route.name = (route.name or "").strip()
-    route.pattern = (route.pattern or "").strip()
+def _pattern_check(route: OutboundRoute) -> None:
     if len(route.pattern) > 200:
         raise ValidationError({"pattern": "At most 200 characters."})
     if route.pattern_kind == OutboundRoute.Kind.PREFIX:
@@ -35,7 +33,23 @@ def _route_check(route: OutboundRoute) -> None:
             re.compile(route.pattern)
         except (re.error, RecursionError, OverflowError, ValueError) as exc:
             raise ValidationError({"pattern": f"Not a regular expression: {exc}."[:300]}) from None
-    _clean(route, exclude=["brand"])
+
+
+def _route_check(route: OutboundRoute) -> None:
+    """Field errors for the whole route at once: its pattern's and full_clean's."""
+    route.name = (route.name or "").strip()
+    route.pattern = (route.pattern or "").strip()
+    errors: dict[str, list[str]] = {}
+    try:
+        _pattern_check(route)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        _clean(route, exclude=["brand", *errors])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +15,7 @@ from tenants.forms import AccountForm, PasswordForm, TokenForm, changes
 from tenants.models import ApiToken, Role
 from tenants.services import account_set_password, account_update, token_create, token_revoke, token_revoke_all
 from tenants.signin import client_address
-from tenants.views.common import role_required, service_call, show_once, take_once
+from tenants.views.common import form_valid, role_required, service_call, show_once, take_once
 
 EVERYONE = tuple(Role.values)
 NEW_KEY = "api-key"
@@ -23,8 +25,14 @@ NEW_KEY = "api-key"
 def profile(request: HttpRequest) -> HttpResponse:
     """One's own name and e-mail."""
     user = request.user
-    form = AccountForm(request.POST or None, initial={"name": user.name, "email": user.email}, own=True)
-    if request.method == "POST" and form.is_valid():
+    initial = {"name": user.name, "email": user.email}
+    form = AccountForm(request.POST or None, initial=initial, own=True)
+
+    def check(data: dict) -> None:  # the e-mail's checks when the name is refused (form_valid)
+        fields = {name: value for name, value in data.items() if value != initial[name]}
+        account_update(actor=user, account=copy(user), **fields)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             account_update(actor=user, account=user, **changes(form, "name", "email"))
         if call.ok:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
@@ -10,8 +12,8 @@ from django.urls import reverse
 
 from tenants.forms import BrandForm, changes
 from tenants.models import Brand, Role
-from tenants.services import brand_create, brand_delete, brand_update
-from tenants.views.common import confirm_then, paginated, role_required, service_call
+from tenants.services import brand_check, brand_create, brand_delete, brand_update
+from tenants.views.common import confirm_then, form_valid, paginated, role_required, service_call
 
 THEME_FIELDS = ("primary_colour", "accent_colour")
 
@@ -26,6 +28,19 @@ def _initial(brand: Brand) -> dict:
     }
 
 
+def _checker(brand: Brand):
+    """The service's checks of the brand form's accepted fields (see form_valid), on a copy of the brand."""
+
+    def check(data: dict) -> None:
+        upload = data.pop("logo", None)
+        logo = upload.read() if upload else None
+        if upload:
+            upload.seek(0)
+        brand_check(copy(brand), logo=logo, **data)
+
+    return check
+
+
 @role_required(Role.GOD)
 def brand_list(request: HttpRequest) -> HttpResponse:
     brands = Brand.objects.restrict(request.user).annotate(client_count=Count("clients")).order_by("name")
@@ -36,7 +51,7 @@ def brand_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.GOD)
 def brand_create_view(request: HttpRequest) -> HttpResponse:
     form = BrandForm(request.POST or None, request.FILES or None, creating=True)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form_valid(form, _checker(Brand())):
         with service_call(request, form) as call:
             data = form.cleaned_data
             brand = brand_create(
@@ -58,7 +73,7 @@ def brand_create_view(request: HttpRequest) -> HttpResponse:
 def _brand_edit(request: HttpRequest, brand: Brand, *, title: str, template: str) -> HttpResponse:
     """The brand form: god's brand page and a brand's own settings page."""
     form = BrandForm(request.POST or None, request.FILES or None, initial=_initial(brand))
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form_valid(form, _checker(brand)):
         old_domain = brand.domain
         with service_call(request, form) as call:
             brand_update(

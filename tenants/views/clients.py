@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,7 +14,7 @@ from telephony.selectors import registration_counts
 from tenants import services
 from tenants.forms import ClientCreateForm, ClientForm, ClientSettingsForm, HardDeleteForm, changes
 from tenants.models import Brand, Client, Role, User
-from tenants.views.common import paginated, role_required, service_call
+from tenants.views.common import form_valid, paginated, role_required, service_call
 
 OPERATORS = (Role.GOD, Role.BRAND)
 ACTIONS = {
@@ -52,7 +54,23 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
     """A new client: its schema, portal domain and SIP domain are created with it."""
     user: User = request.user
     form = ClientCreateForm(request.POST or None, actor=user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # the service's checks of the fields the form accepted (form_valid)
+        brand = data.get("brand") if user.role == Role.GOD else Brand.objects.get_for(user, pk=user.brand_id)
+        services.client_check_new(
+            brand=brand,
+            name=data.get("name"),
+            slug=data.get("slug"),
+            kind=data.get("kind"),
+            max_calls=data.get("max_calls"),
+            sip_digest=data.get("sip_digest"),
+            timezone_name=data.get("timezone"),
+            country=data.get("country") or "US",
+            domain=data.get("domain"),
+            sip_domain=data.get("sip_domain"),
+        )
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         brand = data["brand"] if user.role == Role.GOD else Brand.objects.get_for(user, pk=user.brand_id)
         with service_call(request, form, rename={"timezone_name": "timezone"}) as call:
@@ -83,7 +101,16 @@ def _client_form(request: HttpRequest, client: Client, form_class: type) -> tupl
     current = {"domain": services.client_primary_domain(client)}
     initial = {name: current.get(name, getattr(client, name, None)) for name in fields}
     form = form_class(request.POST or None, request.FILES or None, initial=initial)
-    if request.method != "POST" or not form.is_valid():
+
+    def check(data: dict) -> None:  # the service's checks of the fields the form accepted (form_valid)
+        upload, clear_logo = data.pop("logo", None), data.pop("clear_logo", False)
+        logo = upload.read() if upload else None
+        if upload:
+            upload.seek(0)
+        changed = {name: value for name, value in data.items() if name in fields and value != initial.get(name)}
+        services.client_check(copy(client), logo=logo, clear_logo=clear_logo, **changed)
+
+    if request.method != "POST" or not form_valid(form, check):
         return form, False
     with service_call(request, form) as call:
         services.client_update(actor=request.user, client=client, **form.logo_kwargs(), **changes(form, *fields))

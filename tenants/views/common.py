@@ -87,6 +87,65 @@ def errors_to_form(form: forms.Form, exc: ValidationError, rename: dict[str, str
             form.add_error(None, [f"{label}: {error}" for error in errors])
 
 
+class _CheckPassed(Exception):
+    pass
+
+
+def form_valid(
+    form: forms.Form, check: Callable[[dict], object] | None = None, rename: dict[str, str] | None = None
+) -> bool:
+    """Whether a POSTed form may go to its service; when it may not, every bad field has its error now.
+
+    A form's own checks (required, length, format) stop the service from running, so the service's
+    checks (in use, too short a password, a bad logo) would only show on the next submission. `check`
+    is the service's validation without the write: it gets the values that passed the form's checks and
+    raises one ValidationError with everything it refuses among them; errors on fields that already have
+    the form's error, and refusals that are not a field's (PlatformError), are left for later.
+    """
+    if form.is_valid():
+        return True
+    if check is not None and form.is_bound:
+        rename = rename or {}
+        failed = set(form.errors)
+        try:
+            with transaction.atomic():
+                check(dict(form.cleaned_data))
+                raise _CheckPassed  # a check writes nothing, whatever it does: its savepoint is undone
+        except _CheckPassed:
+            pass
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                rest = {key: errors for key, errors in exc.message_dict.items() if rename.get(key, key) not in failed}
+                if rest:
+                    errors_to_form(form, ValidationError(rest), rename)
+        except PlatformError:
+            pass
+    return False
+
+
+@contextmanager
+def every_error() -> Iterator[Callable]:
+    """Several service calls behind one form, each refusing its own fields: `attempt(service, ...)`
+    runs one (in a savepoint, so a refusal leaves nothing of it), and at the end one ValidationError
+    holds every call's refusals, so the person sees all of them at once. Inside `service_call`, whose
+    transaction then undoes the calls that went through."""
+    errors: dict[str, list[str]] = {}
+
+    def attempt(service: Callable, *args, **kwargs):
+        try:
+            with transaction.atomic():
+                return service(*args, **kwargs)
+        except ValidationError as exc:
+            for key, messages in (
+                exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD_ERRORS: exc.messages}
+            ).items():
+                errors.setdefault(key, []).extend(messages)
+
+    yield attempt
+    if errors:
+        raise ValidationError(errors)
+
+
 @dataclass
 class Outcome:
     ok: bool = False

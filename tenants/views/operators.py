@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from tenants.forms import AccountForm, OperatorCreateForm, changes
+from tenants.forms import AccountForm, OperatorCreateForm
 from tenants.models import Role, User
-from tenants.services import account_set_password, account_unlock, account_update, operator_create, operator_delete
-from tenants.views.common import confirm_then, mark_signin_locks, paginated, role_required, service_call
+from tenants.services import (
+    account_set_password,
+    account_unlock,
+    account_update,
+    operator_check_new,
+    operator_create,
+    operator_delete,
+)
+from tenants.views.common import (
+    confirm_then,
+    every_error,
+    form_valid,
+    mark_signin_locks,
+    paginated,
+    role_required,
+    service_call,
+)
 
 OPERATORS = (Role.GOD, Role.BRAND, Role.CLIENT)
 
@@ -30,7 +47,14 @@ def operator_list(request: HttpRequest) -> HttpResponse:
 @role_required(*OPERATORS)
 def operator_create_view(request: HttpRequest) -> HttpResponse:
     form = OperatorCreateForm(request.POST or None, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+    fixed_role = None if "role" in form.fields else Role.CLIENT
+
+    def check(data: dict) -> None:  # the service's checks of the fields the form accepted (form_valid)
+        operator_check_new(actor=request.user, role=data.get("role", fixed_role), email=data.get("email"),
+                           name=data.get("name"), password=data.get("password"), brand=data.get("brand"),
+                           client=data.get("client"))  # fmt: skip
+
+    if request.method == "POST" and form_valid(form, check):
         data = form.cleaned_data
         with service_call(request, form) as call:
             account = operator_create(
@@ -61,11 +85,20 @@ def operator_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     own = account.pk == request.user.pk
     initial = {"name": account.name, "email": account.email, "is_active": account.is_active}
     form = AccountForm(request.POST or None, initial=initial, own=own)
-    if request.method == "POST" and form.is_valid():
+
+    def save(data: dict) -> None:
+        """Account and password, each refusing its own fields; a field the form refused keeps its
+        current value (for the check of the others)."""
+        data = {**initial, **data}
+        with every_error() as attempt:
+            fields = {name: data[name] for name in ("name", "email", "is_active") if data.get(name) != initial[name]}
+            attempt(account_update, actor=request.user, account=copy(account), **fields)
+            if data.get("password"):
+                attempt(account_set_password, actor=request.user, account=copy(account), password=data["password"])
+
+    if request.method == "POST" and form_valid(form, save):
         with service_call(request, form) as call:
-            account_update(actor=request.user, account=account, **changes(form, "name", "email", "is_active"))
-            if form.cleaned_data.get("password"):
-                account_set_password(actor=request.user, account=account, password=form.cleaned_data["password"])
+            save(form.cleaned_data)
         if call.ok:
             messages.success(request, f"{account.email} saved.")
             return redirect("operator_list")

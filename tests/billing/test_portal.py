@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.models import PricingPlan
+from billing.models import Carrier, PricingPlan, RateDeck
 from billing.rating import rate_new
 from tests.billing.conftest import HEADER, SELL
 
@@ -74,3 +74,32 @@ def test_god_manages_carriers(world, portal):
     assert "Wholesale" in page
     assert "Wholesale" not in portal(world.brand_a_op).get("/rating/carriers/").content.decode()
     assert portal(world.client_a1_op).get("/rating/carriers/").status_code == 404
+
+
+def test_deck_and_carrier_forms_show_every_bad_field_at_once(world, portal):
+    from tests.pages import field_error
+
+    http = portal(world.brand_a_op)
+    assert http.post("/rating/decks/new/", {"name": "Retail", "currency": "EUR"}).status_code == 302
+    deck = http.post("/rating/decks/new/", {"name": "retail", "currency": "EURO"})
+    assert "already" in field_error(deck, "name") and "at most 3" in field_error(deck, "currency")
+    assert http.post("/rating/decks/new/", {"name": "Wholesale", "currency": "EUR"}).status_code == 302
+    other = RateDeck.objects.get(brand=world.brand_a, name="Wholesale")
+    deck = http.post(f"/rating/decks/{other.pk}/", {"name": "Retail", "currency": "EURO"})
+    assert "already" in field_error(deck, "name") and "at most 3" in field_error(deck, "currency")
+
+    assert http.post("/rating/carriers/new/", {"name": "Wholesale", "priority": "3"}).status_code == 302
+    carrier = http.post("/rating/carriers/new/", {"name": "wholesale", "priority": "x", "country": "XX",
+                                                  "codecs": "PCMU,MP3"})  # fmt: skip
+    assert carrier.status_code == 200
+    for field, text in [("name", "exists already"), ("priority", "whole number"), ("country", "ISO 3166"),
+                        ("codecs", "separated by commas")]:  # fmt: skip
+        assert text in field_error(carrier, field), field
+    http.post("/rating/carriers/new/", {"name": "Second", "priority": "4"})
+    second = Carrier.objects.get(name="Second")
+    edited = http.post(f"/rating/carriers/{second.pk}/", {"name": "wholesale", "priority": "x", "country": "XX",
+                                                         "codecs": "PCMU,MP3"})  # fmt: skip
+    for field, text in [("name", "exists already"), ("priority", "whole number"), ("country", "ISO 3166"),
+                        ("codecs", "separated by commas")]:  # fmt: skip
+        assert text in field_error(edited, field), field
+    assert Carrier.objects.get(pk=second.pk).name == "Second"

@@ -184,6 +184,25 @@ def test_bad_notification_fields_show_field_errors(world, portal, alert, typed, 
     assert not in_a1(world, lambda: Campaign.objects.exists())
 
 
+def test_a_notification_form_shows_every_bad_field_at_once(world, portal, alert):
+    typed = {"name": "", "numbers": "102\n555", "retry_seconds": "x", "message": alert.pk}
+    response = portal(world.client_a1_op).post("/notifications/new/", {**NEW_CAMPAIGN, **typed})
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "whole number" in field_error(response, "retry_seconds")
+    assert "Not an extension of this company: 555." in field_error(response, "numbers")
+    assert not in_a1(world, lambda: Campaign.objects.exists())
+
+
+def test_a_nameless_upload_that_is_not_audio_shows_both_errors(world, portal):
+    upload = SimpleUploadedFile("minutes.txt", b"Minutes of the meeting.\n" * 30)
+    response = portal(world.client_a1_op).post("/messages/new/", {"name": "", "audio": upload})
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "Not a usable audio file" in field_error(response, "audio")
+    assert not in_a1(world, lambda: Message.objects.exists())
+
+
 def test_create_start_and_download_the_report(world, portal, alert, queued, django_capture_on_commit_callbacks):
     http = portal(world.client_a1_op)
     form = http.get("/notifications/new/").content.decode()

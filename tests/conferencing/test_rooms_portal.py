@@ -127,6 +127,24 @@ def test_bad_input_shows_field_errors(world, portal, typed, field, message):
     assert room(world, name="Bad") is None
 
 
+def test_a_room_form_shows_every_bad_field_at_once(world, portal):
+    """The form's own refusals (a name, a number of participants) do not hide the service's (an ID and a
+    number in use), when creating and when editing."""
+    http = portal(world.client_a1_op)
+    typed = {"name": "", "max_participants": "x", "conference_id": "4242", "access_number": "103",
+             "moderator": world.user_a1.pk}  # fmt: skip
+    response = http.post("/conferences/new/", filled(http.get("/conferences/new/"), **typed))
+    board = room(world, name="Board")
+    edited = http.post(f"/conferences/{board.pk}/edit/", filled(http.get(f"/conferences/{board.pk}/edit/"), **typed))
+    for answer in (response, edited):
+        assert answer.status_code == 200
+        assert "required" in field_error(answer, "name")
+        assert "whole number" in field_error(answer, "max_participants")
+        assert "already in use" in field_error(answer, "conference_id")
+        assert "extension's number" in field_error(answer, "access_number")
+    assert room(world, pk=board.pk).name == "Board"
+
+
 def test_a_user_sees_and_makes_only_their_own_rooms(world, portal):
     team = room(world, conference_id="4242")
     colleague = portal(world.user_a1b)

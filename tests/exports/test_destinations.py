@@ -4,6 +4,8 @@ the beat's choice of due destinations, and the credential keys."""
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 
 import pytest
 from cryptography.fernet import Fernet
@@ -15,6 +17,7 @@ from exports.push import push_destinations_due
 from exports.schedule import next_run_after, retry_after
 from exports.services import push_destination_create
 from tests.exports.conftest import FTP_PASSWORD, T0
+from tests.pages import field_error
 
 FORM = {"name": "Billing box", "protocol": "ftp", "host": "files.example.net", "port": "", "username": "cdrs",
         "secret": "s3cret-pass", "remote_dir": "incoming", "schedule": "every", "every_minutes": "15",
@@ -75,6 +78,30 @@ def test_destination_field_errors(world, fields, field):
     with pytest.raises(ValidationError) as error:
         push_destination_create(actor=world.brand_a_op, **values)
     assert field in error.value.message_dict
+
+
+def test_a_destination_form_shows_every_bad_field_at_once_with_real_labels(world, portal):
+    """Fields the form refuses (port, a missing name) do not hide what the service refuses (a key on FTP,
+    a daily push without its time, a directory outside the account, no password)."""
+    http = portal(world.client_a1_op)
+    bad = {**FORM, "name": "", "port": "x", "uses_key": "on", "schedule": "daily", "daily_at": "",
+           "remote_dir": "../../etc", "secret": ""}  # fmt: skip
+    response = http.post("/exports/pushes/new/", bad)
+    assert response.status_code == 200
+    for field in ("name", "port", "uses_key", "daily_at", "remote_dir", "secret"):
+        assert field_error(response, field), field
+    assert 'value="files.example.net"' in response.content.decode()
+    assert not PushDestination.objects.filter(host="files.example.net").exists()
+    assert http.post("/exports/pushes/new/", FORM).status_code == 302
+    destination = PushDestination.objects.get(name="Billing box")
+    edited = http.post(f"/exports/pushes/{destination.pk}/edit/", {**bad, "secret": "x"})
+    for field in ("name", "port", "uses_key", "daily_at", "remote_dir"):
+        assert field_error(edited, field), field
+    assert PushDestination.objects.get(pk=destination.pk).remote_dir == "incoming"
+    page = http.get("/exports/pushes/new/").content.decode()
+    labels = [html.unescape(label) for label in re.findall(r'<label for="id_[a-z_]+">([^<]+)</label>', page)]
+    assert "Check the server's certificate (FTPS)" in labels and "BOM for spreadsheets" in labels
+    assert not {"Uses key", "Tls verify", "Every minutes", "Bom"} & set(labels), labels
 
 
 def test_schedules(world):

@@ -84,6 +84,38 @@ def test_a_brand_adds_a_carrier_a_gateway_and_numbers(world, portal, pstn):
     assert field_error(answer, "carrier")
 
 
+def test_gateway_and_number_forms_show_every_bad_field_at_once(world, portal, pstn):
+    http = portal(world.brand_a_op)
+    gateway = {"name": "a-gw", "host": "not a host!", "port": "x", "transport": "udp", "register": "on",
+               "inbound_networks": "foo", "enabled": "on"}  # fmt: skip
+    for url in (f"/rating/carriers/{pstn.carrier_a.pk}/gateways/new/", f"/rating/gateways/{pstn.gateway_a.pk}/"):
+        answer = http.post(url, gateway)
+        assert answer.status_code == 200, url
+        for field, text in [("port", "whole number"), ("host", "IP address or a DNS name"),
+                            ("inbound_networks", "Line 1: foo"), ("username", "needs a username")]:  # fmt: skip
+            assert text in field_error(answer, field), (url, field)
+    assert "already" in field_error(http.post(f"/rating/carriers/{pstn.carrier_a.pk}/gateways/new/", gateway), "name")
+    assert Gateway.objects.get(pk=pstn.gateway_a.pk).host == pstn.gateway_a.host
+
+    number = {"e164": pstn.number_a1.e164, "carrier": pstn.carrier_b.pk, "monthly_cost": "x", "monthly_price": "1"}
+    answer = http.post("/numbers/new/", number)
+    assert "valid choice" in field_error(answer, "carrier")
+    assert "number" in field_error(answer, "monthly_cost")
+    assert "in an inventory already" in field_error(answer, "e164")
+
+
+def test_a_route_form_shows_every_bad_field_at_once(world, portal, pstn):
+    http = portal(world.brand_a_op)
+    bad = {"name": "", "pattern_kind": "regex", "pattern": "(", "mode": "priority", "position": "x"}
+    for url in ("/routes/new/", f"/routes/{pstn.route_a.pk}/"):
+        answer = http.post(url, bad)
+        assert answer.status_code == 200, url
+        assert "required" in field_error(answer, "name"), url
+        assert "whole number" in field_error(answer, "position"), url
+        assert field_error(answer, "pattern").startswith("Not a regular expression"), url
+    assert OutboundRoute.objects.get(pk=pstn.route_a.pk).name == pstn.route_a.name
+
+
 def test_a_client_operator_points_a_number_at_a_user(world, portal, pstn):
     http = portal(world.client_a1_op)
     url = f"/numbers/{pstn.number_a1.pk}/"

@@ -74,6 +74,16 @@ def test_every_bad_field_shows_at_once_on_its_field_with_the_values_kept(world, 
     assert forwarding_row(world, world.user_a1) is None  # nothing saved
 
 
+def test_seconds_that_are_not_a_number_do_not_hide_the_other_errors(world, portal):
+    line = world.extension_of(world.user_a1)
+    answer = portal(world.client_a1_op).post(f"/users/{line.pk}/forwarding/", {**FORM, **BAD, "no_answer_after": "x"})
+    assert answer.status_code == 200
+    assert set(answer.context["form"].errors) == BAD_FIELDS, answer.context["form"].errors
+    assert "whole number" in field_error(answer, "no_answer_after")
+    assert "No user has extension 999" in field_error(answer, "always_target")
+    assert forwarding_row(world, world.user_a1) is None  # the check saved nothing
+
+
 def test_a_user_keeps_their_own_call_handling_in_their_portal(world, portal):
     http = portal(world.user_a1)
     page = http.get("/phone/forwarding/")

@@ -201,3 +201,38 @@ def test_an_employee_gets_404_on_operator_pages(world, portal, url):
     pk = world.extension_of(world.user_a1).pk
     assert portal(world.user_a1).get(url.format(pk=pk)).status_code == 404
     assert portal(world.user_a1).post(url.format(pk=pk), NEW_USER).status_code == 404
+
+
+def test_every_bad_field_of_a_new_user_shows_its_error_in_one_submission(world, portal):
+    """Empty name, extension 1a, a used e-mail and a short password: four errors at once, the values
+    kept; the SIP user name left empty follows the extension, so it gets no error of its own."""
+    bad = {"name": "", "number": "1a", "email": "user@client-b1.example", "password": "short", "sip_username": ""}
+    response = portal(world.client_a1_op).post("/users/new/", {**NEW_USER, **bad})
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "2 to 4 digits" in field_error(response, "number")
+    assert "already exists" in field_error(response, "email")
+    assert "too short" in field_error(response, "password")
+    assert field_error(response, "sip_username") == ""
+    page = response.content.decode()
+    assert 'value="1a"' in page and 'value="user@client-b1.example"' in page
+    assert extension(world, number="1a") is None
+
+
+def test_an_edited_user_shows_every_bad_field_at_once(world, portal):
+    ext = world.extension_of(world.user_a1b)
+    form = {"number": "101", "display_name": "", "name": "", "email": world.client_a1_op.email, "password": "short"}
+    response = portal(world.client_a1_op).post(f"/users/{ext.pk}/edit/", form)
+    assert response.status_code == 200
+    assert "already" in field_error(response, "number")
+    assert "required" in field_error(response, "display_name")
+    assert "required" in field_error(response, "name")
+    assert "already exists" in field_error(response, "email")
+    assert "too short" in field_error(response, "password")
+
+
+def test_ones_own_profile_shows_every_bad_field_at_once(world, portal):
+    response = portal(world.user_a1).post("/account/", {"name": "", "email": world.client_a1_op.email})
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "already exists" in field_error(response, "email")

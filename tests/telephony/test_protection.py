@@ -77,6 +77,15 @@ def test_address_rules_are_scoped_and_validated_in_the_portal(world, portal):
     assert SipAddressRule.objects.filter(pk=global_rule.pk).exists()
 
 
+def test_an_address_rule_form_shows_every_bad_field_at_once(world, portal):
+    from tests.pages import field_error
+
+    answer = portal(world.brand_a_op).post("/protection/", {"client": "", "network": "not-a-network", "action": "deny"})
+    assert answer.status_code == 200
+    assert "required" in field_error(answer, "client")
+    assert "such as 203.0.113.0/24" in field_error(answer, "network")
+
+
 def test_the_edge_applies_global_and_client_rules(world, sip_lines, sip_client):
     from telephony.directory import sip_directory_sync
     from telephony.services import sip_rule_create, sip_rule_delete

@@ -96,3 +96,28 @@ def test_a_brand_operator_adds_other_domains_and_the_portal_answers_there(world,
     taken = {"name": "Brand B", "domain": "brand-b.localhost", "aliases": "www.brand-a.localhost"}
     response = portal(world.brand_b_op).post("/settings/", taken)
     assert response.status_code == 200 and "already in use" in field_error(response, "aliases")
+
+
+@pytest.mark.parametrize("accent", ["red", "#12345678"])  # refused by the service, by the form's length
+def test_a_bad_logo_does_not_hide_the_colour_and_domain_errors(world, portal, accent):
+    form = {"name": "", "domain": "brand-b.localhost", "primary_colour": "#12", "accent_colour": accent,
+            "logo": SimpleUploadedFile("x.gif", b"GIF89a")}  # fmt: skip
+    response = portal(world.brand_a_op).post("/settings/", form)
+    assert response.status_code == 200
+    assert "PNG or JPEG" in field_error(response, "logo")
+    assert "#rrggbb" in field_error(response, "primary_colour")
+    assert field_error(response, "accent_colour")
+    assert "already" in field_error(response, "domain")
+    assert "required" in field_error(response, "name")
+    assert 'value="brand-b.localhost"' in response.content.decode()
+    assert Brand.objects.get(pk=world.brand_a.pk).name == "Brand A"
+
+
+def test_a_new_brand_shows_every_bad_field_at_once(world, portal):
+    form = {"name": "Brand A", "domain": "Not A Host!", "accent_colour": "red", "logo": SimpleUploadedFile("x", b"x")}
+    response = portal(world.god).post("/brands/new/", form)
+    assert response.status_code == 200
+    assert "already exists" in field_error(response, "name")
+    assert "host name" in field_error(response, "domain")
+    assert "#rrggbb" in field_error(response, "accent_colour")
+    assert "PNG or JPEG" in field_error(response, "logo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django_tenants.utils import schema_exists
 
@@ -156,3 +157,36 @@ def test_the_brand_chooses_the_digest_algorithms_of_a_clients_phones(world, port
             "domain": client_primary_domain(world.client_a1)}  # fmt: skip
     assert http.post(url, form).status_code == 302
     assert Client.objects.get(pk=world.client_a1.pk).sip_digest_algorithms == ["SHA-256"]
+
+
+def test_a_new_client_shows_every_bad_field_at_once(world, portal):
+    bad = {**CLIENT_FORM, "name": "Client a2", "slug": "bad slug", "max_calls": "0", "domain": "brand-b.localhost",
+           "sip_domain": "client-b1.brand-b.localhost"}  # fmt: skip
+    response = portal(world.brand_a_op).post("/clients/new/", bad)
+    assert response.status_code == 200
+    assert "already has a client" in field_error(response, "name")
+    assert "lower-case letters" in field_error(response, "slug")
+    assert "greater than or equal to 1" in field_error(response, "max_calls")
+    assert "already in use" in field_error(response, "domain")
+    assert "already exists" in field_error(response, "sip_domain")
+    assert not Client.objects.filter(slug="bad-slug").exists()
+
+
+def test_client_forms_show_a_bad_logo_with_the_other_errors(world, portal):
+    """The brand's page of a client, and the client's own settings: a bad logo hides nothing."""
+    url = f"/clients/{world.client_a1.pk}/"
+    form = {"name": "Client a2", "kind": "pbx", "max_calls": "0", "timezone": "UTC", "accent_colour": "red",
+            "domain": "client-a2.brand-a.localhost", "logo": SimpleUploadedFile("x.gif", b"GIF89a")}  # fmt: skip
+    response = portal(world.brand_a_op).post(url, form)
+    assert response.status_code == 200
+    for field, text in [("logo", "PNG or JPEG"), ("name", "already has a client"), ("max_calls", "greater than"),
+                        ("accent_colour", "#rrggbb"), ("domain", "already in use")]:  # fmt: skip
+        assert text in field_error(response, field), field
+
+    own = {"timezone": "Mars/Base", "primary_colour": "blue", "logo": SimpleUploadedFile("x.gif", b"GIF89a")}
+    response = portal(world.client_a1_op).post("/settings/", own)
+    assert response.status_code == 200
+    assert "valid choice" in field_error(response, "timezone")
+    assert "#rrggbb" in field_error(response, "primary_colour")
+    assert "PNG or JPEG" in field_error(response, "logo")
+    assert Client.objects.get(pk=world.client_a1.pk).name == "Client a1"

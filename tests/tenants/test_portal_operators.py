@@ -53,6 +53,26 @@ def test_a_bad_operator_form_is_shown_again_with_the_error(world, portal, accoun
     assert not User.objects.filter(email="new.op@example.com").exists()
 
 
+def test_a_new_operator_shows_every_bad_field_at_once(world, portal):
+    form = {"role": "brand", "name": "", "email": "user@client-a1.example", "password": "short"}
+    response = portal(world.god).post("/operators/new/", form)
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "already exists" in field_error(response, "email")
+    assert "too short" in field_error(response, "password")
+    assert "Choose the brand" in field_error(response, "brand")
+
+
+def test_an_edited_operator_shows_every_bad_field_at_once(world, portal):
+    form = {"name": "", "email": "user@client-a1.example", "password": "short", "is_active": "on"}
+    response = portal(world.brand_a_op).post(f"/operators/{world.client_a1_op.pk}/", form)
+    assert response.status_code == 200
+    assert "required" in field_error(response, "name")
+    assert "already exists" in field_error(response, "email")
+    assert "too short" in field_error(response, "password")
+    assert User.objects.get(pk=world.client_a1_op.pk).email == world.client_a1_op.email
+
+
 def test_an_operator_is_edited_deactivated_and_deleted(world, portal):
     http = portal(world.brand_a_op)
     url = f"/operators/{world.client_a1_op.pk}/"

@@ -220,10 +220,14 @@ def unrated_retry(request: HttpRequest) -> HttpResponse:
 # Carriers (god: every one; brands: their own) -------------------------------------------------
 
 
+CARRIER_SORT = {"name": "name", "owner": "brand__name", "priority": "priority", "enabled": "enabled",
+                "rates": "rate_count"}  # fmt: skip
+
+
 @role_required(*PROVIDERS)
 def carrier_list(request: HttpRequest) -> HttpResponse:
     carriers = carriers_of(request.user).select_related("brand").order_by("priority", "name")
-    context = {"title": "Carriers", **paginated(request, carriers, ["name", "brand__name"])}
+    context = {"title": "Carriers", **paginated(request, carriers, ["name", "brand__name"], sort=CARRIER_SORT)}
     return render(request, "billing/carrier_list.html", context)
 
 

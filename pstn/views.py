@@ -96,9 +96,16 @@ def gateway_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # Numbers ---------------------------------------------------------------------------------------
 
 
+NUMBER_SORT = {"number": "e164", "brand": "brand__name", "carrier": "carrier__name", "client": "client__name",
+               "cost": "monthly_cost", "goes_to": ("destination_kind", "destination_target")}  # fmt: skip
+
+
 @role_required(Role.GOD, Role.BRAND, Role.CLIENT)
 def number_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Numbers", **paginated(request, numbers_of(request.user), ["e164", "client__name"])}
+    context = {
+        "title": "Numbers",
+        **paginated(request, numbers_of(request.user), ["e164", "client__name"], sort=NUMBER_SORT),
+    }
     context["rows"] = [number_row(number) for number in context["rows"]]
     return render(request, "pstn/number_list.html", context)
 

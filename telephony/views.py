@@ -66,6 +66,10 @@ from tenants.views.common import (
 
 SEARCH = ["number", "display_name", "sip_username", "account__email", "account__name"]
 CALL_SEARCH = ["caller_number", "callee_number", "caller_name", "callee_name", "answered_by"]
+USER_SORT = {"number": "number", "name": "display_name", "email": "account__email", "sip": "sip_username",
+             "active": "account__is_active"}  # fmt: skip
+CALL_SORT = {"started": "started_at", "from": "caller_number", "to": "callee_number", "outcome": "disposition",
+             "talk": "billsec"}  # fmt: skip
 
 
 def _extensions(actor: User):
@@ -86,7 +90,7 @@ def _with_secret(request: HttpRequest, template: str, context: dict, extension: 
 
 @role_required(Role.CLIENT)
 def user_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH)}
+    context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH, sort=USER_SORT)}
     mark_signin_locks(context["rows"], lambda extension: extension.account)
     mark_call_handling(context["rows"])
     return render(request, "telephony/user_list.html", context)
@@ -359,7 +363,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "disposition": disposition,
         "days": days,
         "filtered": bool(disposition or request.GET.get("since") or request.GET.get("until")),
-        **paginated(request, history, CALL_SEARCH),
+        **paginated(request, history, CALL_SEARCH, sort=CALL_SORT),
     }
     for call in context["rows"]:
         call.supervisions = supervisions_seen_by(request.user, call.supervisions)

@@ -41,10 +41,13 @@ def _checker(brand: Brand):
     return check
 
 
+BRAND_SORT = {"name": "name", "domain": "domain", "clients": "client_count", "created": "created_at"}
+
+
 @role_required(Role.GOD)
 def brand_list(request: HttpRequest) -> HttpResponse:
     brands = Brand.objects.restrict(request.user).annotate(client_count=Count("clients")).order_by("name")
-    context = {"title": "Brands", **paginated(request, brands, ["name", "domain"])}
+    context = {"title": "Brands", **paginated(request, brands, ["name", "domain"], sort=BRAND_SORT)}
     return render(request, "portal/brands/list.html", context)
 
 

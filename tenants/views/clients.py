@@ -28,6 +28,10 @@ def _clients(actor: User):
     return Client.objects.restrict(actor).select_related("brand").prefetch_related("domains")
 
 
+CLIENT_SORT = {"name": "name", "brand": "brand__name", "slug": "slug", "kind": "kind", "max_calls": "max_calls",
+               "status": "status"}  # fmt: skip
+
+
 @role_required(*OPERATORS)
 def client_list(request: HttpRequest) -> HttpResponse:
     """All clients in scope, searchable and filtered by status."""
@@ -39,7 +43,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
         "title": "Clients",
         "status": status,
         "statuses": Client.Status.choices,
-        **paginated(request, clients, ["name", "slug", "sip_domain", "brand__name"]),
+        **paginated(request, clients, ["name", "slug", "sip_domain", "brand__name"], sort=CLIENT_SORT),
     }
     rows = list(context["rows"])
     counts = registration_counts([client.pk for client in rows])

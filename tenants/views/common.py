@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import wraps
@@ -51,16 +51,42 @@ def search_text(request: HttpRequest) -> str:
     return request.GET.get("q", "").replace("\x00", "").strip()[:100]
 
 
-def paginated(request: HttpRequest, queryset: QuerySet, search: Iterable[str], per_page: int = PAGE_SIZE) -> dict:
-    """One page of a list, narrowed by the ?q= search over the given fields: the template context."""
+def sort_order(request: HttpRequest, sortable: Mapping[str, str | tuple[str, ...]]) -> tuple[str, list[str]]:
+    """The ?sort= of a list (`field` or `-field`) when the list allows it, and its order_by terms.
+
+    `sortable` maps what the address may say to the model's field(s), so nothing else from the address
+    reaches order_by: any other value (unknown, hostile, too long) is ignored and the list keeps its order.
+    """
+    value = request.GET.get("sort", "")[:50]
+    key = value.removeprefix("-")
+    if not key or key not in sortable:
+        return "", []
+    fields = sortable[key]
+    fields = (fields,) if isinstance(fields, str) else fields
+    descending = value.startswith("-")
+    return value, [f"-{field}" if descending else field for field in fields]
+
+
+def paginated(
+    request: HttpRequest,
+    queryset: QuerySet,
+    search: Iterable[str],
+    per_page: int = PAGE_SIZE,
+    sort: Mapping[str, str | tuple[str, ...]] | None = None,
+) -> dict:
+    """One page of a list, narrowed by the ?q= search over the given fields and ordered by ?sort= among
+    the `sort` columns (portal/sort_th.html makes their header links): the template context."""
     q = search_text(request)
     if q:
         condition = Q()
         for name in search:
             condition |= Q(**{f"{name}__icontains": q})
         queryset = queryset.filter(condition)
+    sorting, order = sort_order(request, sort or {})
+    if order:  # the primary key last: equal values keep one order from page to page
+        queryset = queryset.order_by(*order, "pk")
     page = Paginator(queryset, per_page).get_page(request.GET.get("page"))
-    return {"page": page, "rows": page.object_list, "q": q}
+    return {"page": page, "rows": page.object_list, "q": q, "sort": sorting}
 
 
 def mark_signin_locks(rows: Iterable, account_of: Callable = lambda row: row) -> None:

@@ -37,9 +37,15 @@ def _operators(actor: User):
     return User.objects.restrict(actor).exclude(role=Role.USER).select_related("brand", "client")
 
 
+OPERATOR_SORT = {"email": "email", "name": "name", "role": "role", "active": "is_active"}
+
+
 @role_required(*OPERATORS)
 def operator_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Operators", **paginated(request, _operators(request.user), ["email", "name"])}
+    context = {
+        "title": "Operators",
+        **paginated(request, _operators(request.user), ["email", "name"], sort=OPERATOR_SORT),
+    }
     mark_signin_locks(context["rows"])
     return render(request, "portal/operators/list.html", context)
 

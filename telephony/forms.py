@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 
+from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.forms import NEW_PASSWORD_ATTRS, AccountForm
 
 PASSWORD_HELP = "The employee's portal password, at least 10 characters."
@@ -149,3 +150,20 @@ class CallerBlockingForm(forms.Form):
     action = forms.ChoiceField(label="Blocked callers' calls",
                                choices=(("decline", "Declined (603 Decline)"), ("forbidden", "Refused (403 Forbidden)"),
                                         ("message", "Answered with a message, then hung up")))  # fmt: skip
+
+
+class UsersImportForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text=(
+            "Columns: extension, name, email and optionally caller_name, sip_username, may_intercept and "
+            "may_barge (true or false). Everyone is created when every row is good; at most "
+            f"{USERS_MAX_BYTES // 1024 // 1024} MB."
+        ),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > USERS_MAX_BYTES:
+            raise forms.ValidationError(f"The file is larger than {USERS_MAX_BYTES // 1024 // 1024} MB.")
+        return upload

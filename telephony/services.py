@@ -15,6 +15,7 @@ from pstn.models import Number
 from telephony.directory import sip_directory_drop_line, sip_directory_put_line, sip_directory_rooms_changed
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.schedules import parse_holidays, parse_hours
+from telephony.users_csv import FIELD_COLUMNS, Problem, parse_users, users_invalid
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.events import CLOSE_SIGNED_OUT, group_for_sockets_of_user, sockets_close
@@ -52,10 +53,14 @@ def extension_check_new(
     number: str | None = None,
     display_name: str | None = "",
     sip_username: str | None = "",
+    password_later: bool = False,
 ) -> tuple[Extension, str]:
     """A new employee's line (unsaved) and account e-mail, or one ValidationError with every refused
     field. A field left empty follows another (caller name the name, SIP user name the extension):
-    what is wrong with it is the other field's error, not its own."""
+    what is wrong with it is the other field's error, not its own. `password_later`: no password is
+    given, the person chooses one through the sign-in page's reset link (an import)."""
+    if password_later:
+        password = secrets.token_urlsafe(24)  # passes the password rules: only the rest is checked
     number = (number or "").strip()
     extension = Extension(
         number=number,
@@ -96,12 +101,14 @@ def extension_create(
     client: Client,
     email: str,
     name: str,
-    password: str,
+    password: str = "",
     number: str,
     display_name: str = "",
     sip_username: str = "",
+    password_later: bool = False,
 ) -> tuple[Extension, str]:
-    """An employee with a login and an extension; returns the generated SIP secret, shown once."""
+    """An employee with a login and an extension; returns the generated SIP secret, shown once.
+    `password_later`: the account has no usable password until its person sets one by the reset link."""
     _require_operator(actor, client)
     extension, email = extension_check_new(
         client=client,
@@ -111,8 +118,10 @@ def extension_create(
         number=number,
         display_name=display_name,
         sip_username=sip_username,
+        password_later=password_later,
     )
     with tenant_context(client):
+        password = None if password_later else password  # None: an unusable password (Django)
         account = User.objects.create_user(email, password, name=name.strip(), role=Role.USER, client=client)
         secret = new_sip_secret()
         extension.account = account
@@ -151,6 +160,39 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
         sip_directory_put_line(client, extension)
         audit(actor, "extension.update", extension, client=client, fields=sorted(fields))
     return extension
+
+
+def users_import(*, actor: User, client: Client, data: bytes) -> list[tuple[Extension, str]]:
+    """The people of a users file (telephony.users_csv), all or nobody: each is checked and created like
+    one from the form (extension_check_new, extension_create), every refusal named by line and column
+    in one UsersInvalid. Their accounts get no password (each chooses one by the reset link); the new
+    lines come back with their SIP secrets, to be shown once."""
+    _require_operator(actor, client)
+    rows, problems = parse_users(data)
+    fields = [{"number": row["extension"], "name": row["name"], "email": row["email"],
+               "display_name": row["caller_name"], "sip_username": row["sip_username"]} for row in rows]  # fmt: skip
+    for row, values in zip(rows, fields, strict=True):
+        try:
+            extension_check_new(client=client, password_later=True, **values)
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                problems += [Problem(row["line"], FIELD_COLUMNS.get(key, ""), m) for m in messages]
+    if problems:
+        raise users_invalid(problems)
+    created = []
+    with transaction.atomic():
+        for row, values in zip(rows, fields, strict=True):
+            try:
+                extension, secret = extension_create(actor=actor, client=client, password_later=True, **values)
+            except ValidationError as exc:  # taken meanwhile by another request: nothing of the file stays
+                taken = [(key, m) for key, ms in exc.message_dict.items() for m in ms]
+                raise users_invalid([Problem(row["line"], FIELD_COLUMNS.get(key, ""), m) for key, m in taken]) from None
+            flags = {name: row[name] for name in ("may_intercept", "may_barge") if row[name]}
+            if flags:
+                extension = extension_update(actor=actor, client=client, extension=extension, **flags)
+            created.append((extension, secret))
+        audit(actor, "users.import", client, client=client, count=len(created))
+    return created
 
 
 @transaction.atomic

@@ -7,6 +7,9 @@ from telephony import views
 urlpatterns = [
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create, name="user_create"),
+    path("users/export.csv", views.user_export, name="user_export"),
+    path("users/import/", views.user_import, name="user_import"),
+    path("users/import/done/", views.user_import_done, name="user_import_done"),
     path("users/<int:pk>/", views.user_detail, name="user_detail"),
     path("users/<int:pk>/edit/", views.user_update, name="user_update"),
     path("users/<int:pk>/reset-secret/", views.user_reset_secret, name="user_reset_secret"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from copy import copy
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
+from billing.csvio import csv_response
 from config.redis_store import get_redis
 from records.models import Cdr
 from records.selectors import records_finished
@@ -36,6 +38,7 @@ from telephony.forms import (
     SipRuleForm,
     UserCreateForm,
     UserForm,
+    UsersImportForm,
 )
 from telephony.models import Block, Extension, Schedule
 from telephony.selectors import (
@@ -47,6 +50,8 @@ from telephony.selectors import (
     sip_credentials,
     supervisions_seen_by,
 )
+from telephony.users_csv import COLUMNS as USER_COLUMNS
+from telephony.users_csv import UsersInvalid, users_csv_rows
 from tenants.errors import PlatformError
 from tenants.forms import PeriodForm
 from tenants.models import Role, SipAddressRule, User
@@ -115,6 +120,57 @@ def user_create(request: HttpRequest) -> HttpResponse:
             return redirect("user_detail", pk=extension.pk)
     context = {"title": "New user", "form": form, "submit": "Create user", "cancel_url": reverse("user_list")}
     return render(request, "portal/form_page.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_export(request: HttpRequest) -> HttpResponse:
+    """The client's users as CSV: the import's columns, no password and no SIP secret."""
+    client = own_client(request)
+    return csv_response(
+        request, USER_COLUMNS, list(users_csv_rows(_extensions(request.user))), filename=f"users-{client.slug}.csv"
+    )
+
+
+IMPORT_SLOT = "users-import"
+
+
+@role_required(Role.CLIENT)
+def user_import(request: HttpRequest) -> HttpResponse:
+    """Upload a CSV file: every bad row is listed and nobody is created, or everyone is, and the next
+    page shows their SIP secrets once."""
+    form = UsersImportForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.users_import(
+                actor=request.user, client=own_client(request), data=form.cleaned_data["file"].read()
+            )
+        except UsersInvalid as exc:  # the page shows the whole report
+            report = exc
+        else:
+            lines = [{"number": e.number, "name": e.display_name, "sip_username": e.sip_username, "secret": secret}
+                     for e, secret in created]  # fmt: skip
+            show_once(request, IMPORT_SLOT, json.dumps(lines))
+            messages.success(request, f"{len(created)} users created.")
+            return redirect("user_import_done")
+    context = {
+        "title": "Import users",
+        "form": form,
+        "report": report,
+        "submit": "Import",
+        "cancel_url": reverse("user_list"),
+    }
+    return render(request, "telephony/user_import.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_import_done(request: HttpRequest) -> HttpResponse:
+    """The imported lines' SIP secrets, once: a reload shows them no more."""
+    kept = take_once(request, IMPORT_SLOT)
+    context = {"title": "Users imported", "lines": json.loads(kept) if kept else None}
+    response = render(request, "telephony/user_import_done.html", context)
+    add_never_cache_headers(response)
+    return response
 
 
 @role_required(Role.CLIENT)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from records.models import Cdr
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.selectors import supervisions_seen_by
+from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable
 from tenants.signin import signin_locks
 
@@ -280,3 +281,20 @@ class CallerBlockingSerializer(serializers.ModelSerializer):
         model = CallerBlocking
         fields = ["action", "updated_at"]
         extra_kwargs = {"action": {"required": True}}
+
+
+class UsersImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="CSV: extension, name, email and optionally caller_name, sip_username, may_intercept, "
+        "may_barge (true or false). Everyone or nobody is created."
+    )
+
+    def validate_file(self, upload):
+        if upload.size > USERS_MAX_BYTES:
+            raise serializers.ValidationError(f"The file is larger than {USERS_MAX_BYTES // 1024 // 1024} MB.")
+        return upload
+
+
+class UsersImportResultSerializer(serializers.Serializer):
+    imported = serializers.IntegerField()
+    users = ExtensionUserSerializer(many=True, help_text="The new users, each with its SIP secret (shown once).")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.csvio import csv_response
 from records.models import Cdr
 from telephony import services
 from telephony.api import serializers as s
@@ -27,6 +30,8 @@ from telephony.control import (
 )
 from telephony.models import Block, Extension, Forwarding, Schedule
 from telephony.selectors import acting_line, sip_credentials
+from telephony.users_csv import COLUMNS as USER_COLUMNS
+from telephony.users_csv import UsersInvalid, users_csv_rows
 from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.schema import error_answers
 from tenants.models import Role
@@ -120,6 +125,37 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def destroy(self, request, pk=None):
         services.extension_delete(**self.service_kwargs(), extension=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request={"multipart/form-data": s.UsersImportSerializer},
+        responses={201: s.UsersImportResultSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser, FormParser])
+    def import_csv(self, request):
+        """Create users from a CSV file, all or nobody (the portal's import): every bad row is named
+        by line and column in `problems`; the new users come back with their SIP secrets, once."""
+        if request.tenant is None or request.user.role != Role.CLIENT:
+            raise Http404
+        serializer = s.UsersImportSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            created = services.users_import(**self.service_kwargs(), data=serializer.validated_data["file"].read())
+        except UsersInvalid as exc:
+            problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems]
+            answer = {"code": exc.code, "detail": exc.message, "fields": {"file": [str(p) for p in exc.problems]},
+                      "problems": problems, "more": exc.more}  # fmt: skip
+            return Response(answer, status=exc.status)
+        users = [s.ExtensionUserSerializer(e, context={"sip_secret": secret}).data for e, secret in created]
+        return Response({"imported": len(users), "users": users}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @action(detail=False, methods=["get"], url_path="export")
+    def export_csv(self, request):
+        """The client's users as CSV, in the import's columns: no password, no SIP secret."""
+        if request.tenant is None or request.user.role != Role.CLIENT:
+            raise Http404
+        rows = list(users_csv_rows(self.get_queryset()))
+        return csv_response(request, USER_COLUMNS, rows, filename=f"users-{request.tenant.slug}.csv")
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])

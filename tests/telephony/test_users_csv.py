@@ -147,3 +147,27 @@ def test_an_import_creates_users_of_the_operators_own_client_only(world, portal)
     assert response.status_code == 302
     assert numbers(world, world.client_b1) == ["101", "150"] and numbers(world) == ["101", "102", "103"]
     assert upload(portal(world.user_a1), (HEADER + "151,X,x@client-a1.example,,,,\r\n").encode()).status_code == 404
+
+
+def test_the_api_imports_all_or_nobody_and_exports(world, api):
+    http = api(world.client_a1_op)
+    bad = (HEADER + "150,Nina,nina@client-a1.example,,,,\r\n102,Used,used@client-a1.example,,,,\r\n").encode()
+    refused = http.post("/api/v1/users/import/", {"file": SimpleUploadedFile("u.csv", bad)}, format="multipart")
+    assert refused.status_code == 400 and refused.json()["code"] == "invalid-users-file"
+    assert [(p["line"], p["column"]) for p in refused.json()["problems"]] == [(3, "extension")]
+    assert numbers(world) == ["101", "102", "103"]
+
+    good = (HEADER + "150,Nina,nina@client-a1.example,,,,true\r\n").encode()
+    created = http.post("/api/v1/users/import/", {"file": SimpleUploadedFile("u.csv", good)}, format="multipart")
+    assert created.status_code == 201 and created.json()["imported"] == 1
+    user = created.json()["users"][0]
+    assert user["number"] == "150" and user["may_barge"] is True and user["sip_secret"]
+    with tenant_context(world.client_a1):
+        ext = Extension.objects.get(number="150")
+    assert sip_ha1(ext.sip_username, world.client_a1.sip_domain, user["sip_secret"])[0] == ext.ha1_md5
+
+    rows = exported(http.get("/api/v1/users/export/"))
+    assert [r["extension"] for r in rows] == ["101", "102", "103", "150"]
+    assert api(world.user_a1).get("/api/v1/users/export/").status_code == 404
+    assert api(world.brand_a_op).post("/api/v1/users/import/", {"file": SimpleUploadedFile("u.csv", good)},
+                                      format="multipart").status_code == 404  # fmt: skip

@@ -49,6 +49,14 @@ def registrations_of(*, client: Client, extension: Extension) -> list[dict]:
              "expires_in": b.expires_in(now)} for b in bindings]  # fmt: skip
 
 
+def registered_usernames(client: Client) -> set[str]:
+    """The SIP user names of the client's lines with a phone registered now (the location index)."""
+    import time
+
+    members = get_redis().zrangebyscore(rkey("locidx", client.pk), int(time.time() * 1000), "+inf")
+    return {(m.decode() if isinstance(m, bytes) else m).split("|", 1)[0] for m in members}
+
+
 def registration_counts(client_ids: list[int]) -> dict[int, int]:
     """Live registrations per client (one sorted set per client, scored by expiry)."""
     import time

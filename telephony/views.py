@@ -45,6 +45,7 @@ from telephony.selectors import (
     acting_line,
     forwarding_summary,
     mark_call_handling,
+    registered_usernames,
     registrations_of,
     sip_bans,
     sip_credentials,
@@ -93,9 +94,25 @@ def _with_secret(request: HttpRequest, template: str, context: dict, extension: 
     return response
 
 
+REGISTERED = [("yes", "Phone registered"), ("no", "No phone registered")]
+
+
 @role_required(Role.CLIENT)
 def user_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH, sort=USER_SORT)}
+    """The client's users: searched, sorted, and filtered by whether a phone is registered now."""
+    extensions = _extensions(request.user)
+    registered = request.GET.get("registered", "")
+    if registered in ("yes", "no"):
+        online = {"sip_username__in": registered_usernames(own_client(request))}
+        extensions = extensions.filter(**online) if registered == "yes" else extensions.exclude(**online)
+    else:
+        registered = ""
+    context = {
+        "title": "Users",
+        "registered": registered,
+        "registered_choices": REGISTERED,
+        **paginated(request, extensions, SEARCH, sort=USER_SORT),
+    }
     mark_signin_locks(context["rows"], lambda extension: extension.account)
     mark_call_handling(context["rows"])
     return render(request, "telephony/user_list.html", context)
@@ -403,6 +420,11 @@ def call_list(request: HttpRequest) -> HttpResponse:
     disposition = request.GET.get("disposition", "")
     if disposition in Cdr.Disposition.values:
         history = history.filter(disposition=disposition)
+    direction = request.GET.get("direction", "")
+    if direction in Cdr.Direction.values:
+        history = history.filter(direction=direction)
+    else:
+        direction = ""
     active = list(calls.active()[:200])
     if active:  # which of them wait in a park slot, who is in them now, held, supervised (the engines' index)
         parked = parked_calls(get_redis(), settings.OCX_REDIS_PREFIX, request.tenant.pk)
@@ -417,8 +439,10 @@ def call_list(request: HttpRequest) -> HttpResponse:
         "may_supervise": request.user.role == Role.CLIENT,
         "dispositions": [c for c in Cdr.Disposition.choices if c[0] != Cdr.Disposition.IN_PROGRESS],
         "disposition": disposition,
+        "directions": Cdr.Direction.choices,
+        "direction": direction,
         "days": days,
-        "filtered": bool(disposition or request.GET.get("since") or request.GET.get("until")),
+        "filtered": bool(disposition or direction or request.GET.get("since") or request.GET.get("until")),
         **paginated(request, history, CALL_SEARCH, sort=CALL_SORT),
     }
     for call in context["rows"]:

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from tests.conftest import T0
+from tests.tenants.test_dashboard import redis_cleared, register  # noqa: F401 (a fixture)
 
 
 def column(response, index: int) -> list[str]:
@@ -88,3 +89,27 @@ def test_each_main_list_sorts(world, portal, account, url, label, index):
     assert 'aria-sort="descending"' in header(response, label), url
     values = column(response, index)
     assert values == sorted(values, reverse=True), url
+
+
+@pytest.mark.usefixtures("redis_cleared")
+def test_users_filter_by_a_phone_registered_now(world, portal):
+    register(world.client_a1, "102", "sip:102@192.0.2.10:5060")
+    register(world.client_a1, "103", "sip:103@192.0.2.11:5060", seconds=-10)  # expired: not registered
+    register(world.client_b1, "101", "sip:101@192.0.2.12:5060")  # another client's 101
+    http = portal(world.client_a1_op)
+    assert column(http.get("/users/?registered=yes"), 0) == ["102"]
+    assert column(http.get("/users/?registered=no&sort=-number"), 0) == ["103", "101"]
+    assert column(http.get("/users/?registered=maybe"), 0) == ["101", "102", "103"]  # unknown: no filter
+    page = http.get("/users/?registered=yes&sort=email").content.decode()
+    assert 'name="sort" value="email"' in page and '<option value="yes" selected>' in page
+
+
+def test_calls_filter_by_direction(world, portal, cdr_factory):
+    cdr_factory(number="442070000001", direction="outbound")
+    cdr_factory(number="442070000002", direction="inbound", minutes=1)
+    cdr_factory(number="102", direction="internal", minutes=2)
+    http = portal(world.client_a1_op)
+    inbound = column(http.get("/calls/?direction=inbound"), 2)
+    assert len(inbound) == 1 and inbound[0].startswith("442070000002")
+    assert len(column(http.get("/calls/?direction=sideways"), 2)) == 3
+    assert '<option value="internal" selected>' in http.get("/calls/?direction=internal").content.decode()

@@ -245,7 +245,11 @@ def test_create_start_and_download_the_report(world, portal, alert, queued, djan
         ["102", "Confirmed", "1", "2026-11-03 10:00:00", "2026-11-03 10:00:02", "2026-11-03 10:00:08", "—"],
         ["103", "No answer", "2", "2026-11-03 10:00:00", "—", "—", "timeout"],
     ]
-    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "0"]
+    # 103 was called twice of its three tries (retries 2): one retry is still to come.
+    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "1"]
+    assert "2: 1 confirmed, 1 answered, 1 to call" in report.content.decode()
+    in_a1(world, lambda: Target.objects.filter(number="103").update(attempts=3))
+    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "0"], "tries used up"
 
     download = http.get(f"/notifications/{campaign.pk}/report.csv")
     assert download["Content-Disposition"] == f'attachment; filename="notification-{campaign.pk}-report.csv"'
@@ -254,7 +258,7 @@ def test_create_start_and_download_the_report(world, portal, alert, queued, djan
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert [(r["number"], r["state"], r["attempts"], r["confirmed_at"], r["cause"]) for r in rows] == [
         ("102", "confirmed", "1", "2026-11-03T10:00:08+00:00", ""),
-        ("103", "no-answer", "2", "", "timeout"),
+        ("103", "no-answer", "3", "", "timeout"),
     ]
 
 

@@ -42,6 +42,7 @@ from telephony.selectors import (
     acting_line,
     forwarding_summary,
     mark_call_handling,
+    mark_registered,
     registrations_of,
     sip_bans,
     sip_credentials,
@@ -89,6 +90,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
     context = {"title": "Users", **paginated(request, _extensions(request.user), SEARCH)}
     mark_signin_locks(context["rows"], lambda extension: extension.account)
     mark_call_handling(context["rows"])
+    mark_registered(client=own_client(request), extensions=context["rows"])
     return render(request, "telephony/user_list.html", context)
 
 

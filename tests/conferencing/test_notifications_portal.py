@@ -308,3 +308,38 @@ def test_an_audio_file_over_the_size_limit_shows_a_field_error(world, portal, se
     assert response.status_code == 200
     assert "The file is larger than" in field_error(response, "audio"), field_error(response, "audio")
     assert not in_a1(world, lambda: Message.objects.filter(name="Big").exists())
+
+
+def test_a_message_is_heard_in_the_library_with_byte_ranges(world, portal, alert):
+    own = message_create(actor=world.user_a1, client=world.client_a1, name="Mine", upload=wav_upload())
+    http = portal(world.client_a1_op)
+    url = f"/messages/{alert.pk}/audio.wav"
+    assert f'<audio controls preload="none" src="{url}"' in http.get("/messages/").content.decode()
+    whole = http.get(url)
+    body = b"".join(whole.streaming_content)
+    size = message_path(world.client_a1.pk, alert.pk).stat().st_size
+    assert (whole.status_code, whole["Content-Type"], whole["Accept-Ranges"]) == (200, "audio/wav", "bytes")
+    assert body[:4] == b"RIFF" and len(body) == size == int(whole["Content-Length"])
+
+    first = http.get(url, HTTP_RANGE="bytes=0-3")
+    assert (first.status_code, first.content, first["Content-Range"]) == (206, b"RIFF", f"bytes 0-3/{size}")
+    rest = http.get(url, HTTP_RANGE="bytes=40-")
+    assert rest.status_code == 206 and rest.content == body[40:] and rest["Content-Length"] == str(size - 40)
+    tail = http.get(url, HTTP_RANGE="bytes=-10")
+    assert (tail.status_code, tail.content, tail["Content-Range"]) == (
+        206,
+        body[-10:],
+        f"bytes {size - 10}-{size - 1}/{size}",
+    )
+    past = http.get(url, HTTP_RANGE=f"bytes={size}-")
+    assert (past.status_code, past["Content-Range"]) == (416, f"bytes */{size}")
+    several = http.get(url, HTTP_RANGE="bytes=0-1,4-5")
+    assert several.status_code == 200, "a Range this view does not serve is answered with the whole file"
+
+    # In scope only: a user hears their own messages, not the operator's nor a colleague's.
+    assert portal(world.user_a1).get(f"/messages/{own.pk}/audio.wav").status_code == 200
+    assert portal(world.user_a1).get(url).status_code == 404
+    assert portal(world.user_a1b).get(f"/messages/{own.pk}/audio.wav").status_code == 404
+    assert portal(world.client_b1_op).get(url).status_code == 404
+    nothing = message_create(actor=world.client_a1_op, client=world.client_a1, name="Silent", upload=None)
+    assert http.get(f"/messages/{nothing.pk}/audio.wav").status_code == 404, "no audio yet"

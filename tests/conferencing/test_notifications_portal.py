@@ -343,3 +343,32 @@ def test_a_message_is_heard_in_the_library_with_byte_ranges(world, portal, alert
     assert portal(world.client_b1_op).get(url).status_code == 404
     nothing = message_create(actor=world.client_a1_op, client=world.client_a1, name="Silent", upload=None)
     assert http.get(f"/messages/{nothing.pk}/audio.wav").status_code == 404, "no audio yet"
+
+
+def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
+    from billing.models import Carrier
+    from pstn.models import Gateway, OutboundRoute, RouteCarrier
+
+    http = portal(world.client_a1_op)
+
+    def problem(numbers: str) -> str:
+        return field_error(http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": numbers, "message": alert.pk}),
+                           "numbers")  # fmt: skip
+
+    unrouted = problem("102\n+442071234567\n555")
+    assert unrouted.startswith("Not an extension of this company: +442071234567, 555.")
+    assert "No route of the brand reaches +442071234567" in unrouted and "555 is not a phone number in US" in unrouted
+    assert "does not have" not in unrouted
+
+    carrier = Carrier.objects.create(name="Trunk One")
+    Gateway.objects.create(carrier=carrier, name="gw", host="192.0.2.1", port=5060)
+    route = OutboundRoute.objects.create(brand=world.brand_a, name="UK", pattern="44", position=10)
+    RouteCarrier.objects.create(route=route, carrier=carrier, priority=1, weight=1)
+    routed = problem("102\n+442071234567")
+    assert routed == ("Not an extension of this company: +442071234567. +442071234567 would go out through Trunk "
+                      "One, but notifications call the company's extensions only."), routed  # fmt: skip
+    other_brand = portal(world.client_b1_op)
+    own = message_create(actor=world.client_b1_op, client=world.client_b1, name="B", upload=wav_upload())
+    answer = other_brand.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": "+442071234567", "message": own.pk})
+    assert "No route of the brand reaches +442071234567" in field_error(answer, "numbers"), "brand A's route only"
+    assert not in_a1(world, lambda: Campaign.objects.exists())

@@ -201,6 +201,8 @@ def statement_summaries(actor, *, month: dt.date) -> list[dict]:
         plan, row = _plan(client), totals.get(client.pk, {})
         if plan is None and not row:
             continue
+        if not row and client.created_at >= end:  # the month ended before the client existed
+            continue
         statement = Statement(client=client, month=month, plan=plan)
         usage_total = money(row.get("amount") or ZERO)
         lines.append(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -20,6 +20,7 @@ from conferencing.selectors import TARGET_COLUMNS, accounts_of, campaigns_counte
 from telephony.models import Extension
 from tenants.models import Role
 from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
+from tenants.views.files import ranged_file
 
 MEMBERS = (Role.CLIENT, Role.USER)
 
@@ -40,6 +41,17 @@ def message_list(request: HttpRequest) -> HttpResponse:
         message.record_code = record_code(message)
         message.mine = message.created_by_id == request.user.pk
     return render(request, "conferencing/message_list.html", context)
+
+
+@role_required(*MEMBERS)
+def message_audio(request: HttpRequest, pk: int) -> HttpResponse:
+    """A message's audio for the library's player (in the actor's scope; ranges for seeking)."""
+    message = Message.objects.get_for(request.user, pk=pk)
+    if not message.recorded:
+        raise Http404("The message has no audio yet.")
+    response = ranged_file(request, notifications.message_path(own_client(request).pk, message.pk), "audio/wav")
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 @role_required(*MEMBERS)

@@ -134,6 +134,42 @@ def message_for_recording(client_id: int, message_id: int, account_id: int | Non
     return message_path(client_id, message_id)
 
 
+def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
+    """Why a campaign does not call these numbers, as the brand's outbound routing sees them
+    (pstn.routing, what the engine reads): the ones its carriers reach are still refused, for
+    notifications call the company's extensions only."""
+    from pstn.numbering import classify
+    from pstn.routing import Router
+
+    router = Router.load(client.brand_id)
+    reached: dict[str, list[str]] = {}  # number -> the carriers that would take it
+    unrouted, invalid = [], []
+    for number in numbers:
+        dialled = classify(number, client.country)
+        if dialled is None:
+            invalid.append(number)
+            continue
+        route = router.route_for(dialled.e164.lstrip("+"))
+        carriers = [router.carriers.get(m.carrier_id) for m in route.members] if route else []
+        names = [c.name for c in carriers if c is not None and c.enabled and c.gateways]
+        if names:
+            reached[number] = names
+        else:
+            unrouted.append(number)
+    said = []
+    if reached:
+        carriers = sorted({name for names in reached.values() for name in names})
+        said.append(f"{', '.join(reached)} would go out through {', '.join(carriers)}, but notifications call the "
+                    "company's extensions only")  # fmt: skip
+    if unrouted:
+        said.append(f"no route of the brand reaches {', '.join(unrouted)}")
+    if invalid:
+        said.append(f"{', '.join(invalid)} {'is not a phone number' if len(invalid) == 1 else 'are not phone numbers'}"
+                    f" in {client.country}")  # fmt: skip
+    text = "; ".join(said)
+    return text[:1].upper() + text[1:] + "."
+
+
 @transaction.atomic
 def campaign_create(*, actor: User, client: Client, name: str, message: Message | None, numbers: str,
                     confirm_digit: str = "1", retries: int = 2, retry_seconds: int = 300) -> Campaign:  # fmt: skip
@@ -152,8 +188,8 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message 
         if not listed:
             errors["numbers"] = ["List the numbers to call, one a line."]
         elif strangers:
-            errors["numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. Calling outside "
-                                 "numbers needs a carrier, which the platform does not have yet."]  # fmt: skip
+            errors["numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. "
+                                 + outside_numbers_problem(client, strangers[:5])]  # fmt: skip
         if message is not None and not message.recorded:
             errors["message"] = ["The message has no audio yet: upload it or record it by phone."]
         if errors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from conferencing.live import running_conferences
@@ -76,13 +76,15 @@ def accounts_of(ids) -> dict[int, User]:
 
 def campaigns_counted(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
     """Campaigns with their message and how their numbers stand: how many numbers, confirmed,
-    answered at least once, and still to call (pending or ringing)."""
-    waiting = [Target.State.PENDING, Target.State.CALLING]
+    answered at least once, and still to call (pending, ringing, or not confirmed with a retry still
+    to come: what campaign_maybe_done waits for)."""
+    busy = Q(targets__state__in=[Target.State.PENDING, Target.State.CALLING])
+    retry_left = ~Q(targets__state=Target.State.CONFIRMED) & Q(targets__attempts__lte=F("retries"))
     counted = campaigns.select_related("message").annotate(
         numbers_count=Count("targets"),
         confirmed_count=Count("targets", filter=Q(targets__state=Target.State.CONFIRMED)),
         answered_count=Count("targets", filter=Q(targets__answered_at__isnull=False)),
-        waiting_count=Count("targets", filter=Q(targets__state__in=waiting)),
+        waiting_count=Count("targets", filter=busy | retry_left),
     )
     return counted.order_by(*Campaign._meta.ordering)  # a grouped query does not take the model's ordering
 

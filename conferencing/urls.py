@@ -24,6 +24,7 @@ urlpatterns = [
     path("messages/new/", notification_views.message_upload, name="message_upload"),
     path("messages/record/", notification_views.message_record, name="message_record"),
     path("messages/<int:pk>/delete/", notification_views.message_delete, name="message_delete"),
+    path("messages/<int:pk>/audio.wav", notification_views.message_audio, name="message_audio"),
     path("notifications/", notification_views.campaign_list, name="campaign_list"),
     path("notifications/new/", notification_views.campaign_create, name="campaign_create"),
     path("notifications/<int:pk>/", notification_views.campaign_detail, name="campaign_detail"),

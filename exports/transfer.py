@@ -58,8 +58,9 @@ class Uploaded:
 
 
 def reason(exc: BaseException) -> str:
-    """What went wrong, never empty: many errors (EOFError, a reset socket) carry no message, only their type."""
-    return str(exc).strip() or type(exc).__name__
+    """What went wrong, never empty: many errors (EOFError, a reset socket) carry no message, only their type.
+    Without a final period: the messages that quote it end with their own (a server's "530 Login failed." too)."""
+    return str(exc).strip().rstrip(".").rstrip() or type(exc).__name__
 
 
 def upload(destination: PushDestination, path: Path, name: str, *, on_sending: Callable[[], None]) -> Uploaded:
@@ -158,7 +159,7 @@ async def _sftp_open(destination: PushDestination):
         connection = await asyncio.wait_for(asyncssh.connect(destination.host, destination.port or 22, **options),
                                             timeout)  # fmt: skip
     except asyncssh.PermissionDenied as exc:
-        raise LoginFailed(f"{where} refused the login of {destination.username}: {exc.reason or reason(exc)}.") from exc
+        raise LoginFailed(f"{where} refused the login of {destination.username}: {reason(exc)}.") from exc
     except asyncssh.HostKeyNotVerifiable as exc:
         raise ConnectFailed(f"{where} did not show the server key on record (changed or impersonated).") from exc
     except (OSError, TimeoutError, asyncssh.Error) as exc:

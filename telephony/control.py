@@ -43,7 +43,7 @@ API_ERRORS: dict[Code, type[PlatformError]] = {
 
 def refusal(answer: Answer, doing: str) -> PlatformError:
     """The API's error for an engine's refusal, its detail after `doing` ("Not parked: ...")."""
-    return API_ERRORS[answer.code](f"{doing}: {answer.detail or answer.code}.")
+    return API_ERRORS[answer.code](f"{doing}: {(answer.detail or answer.code).rstrip('.')}.")
 
 
 def live_engines() -> dict[str, EngineInfo]:

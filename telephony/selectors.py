@@ -57,6 +57,18 @@ def registered_usernames(client: Client) -> set[str]:
     return {(m.decode() if isinstance(m, bytes) else m).split("|", 1)[0] for m in members}
 
 
+def mark_registered(*, client: Client, extensions) -> None:
+    """Give each line `registered`: how many devices are registered for it now (one Redis round trip)."""
+    from telephony.edge.location import Binding, now_millis
+
+    extensions, now = list(extensions), now_millis()
+    pipe = get_redis().pipeline()
+    for extension in extensions:
+        pipe.hvals(rkey("loc", client.pk, extension.sip_username))
+    for extension, raw in zip(extensions, pipe.execute(), strict=True):
+        extension.registered = sum(1 for b in map(Binding.from_json, raw) if b.expires_at > now)
+
+
 def registration_counts(client_ids: list[int]) -> dict[int, int]:
     """Live registrations per client (one sorted set per client, scored by expiry)."""
     import time

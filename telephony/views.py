@@ -45,6 +45,7 @@ from telephony.selectors import (
     acting_line,
     forwarding_summary,
     mark_call_handling,
+    mark_registered,
     registered_usernames,
     registrations_of,
     sip_bans,
@@ -115,6 +116,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
     }
     mark_signin_locks(context["rows"], lambda extension: extension.account)
     mark_call_handling(context["rows"])
+    mark_registered(client=own_client(request), extensions=context["rows"])
     return render(request, "telephony/user_list.html", context)
 
 

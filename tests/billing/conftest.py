@@ -9,6 +9,7 @@ import pytest
 
 from billing.models import PricingPlan, RateDeck
 from billing.services import carrier_create, deck_create, deck_import, plan_set
+from tenants.models import Client
 
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
 
@@ -69,4 +70,8 @@ def priced(world, deck_factory, carrier_factory):
         included_minutes=10,
     )
     plan_set(actor=world.god, client=world.client_b1, deck=deck_b)
+    # The clients existed before the months these tests bill (statements start with the client).
+    Client.objects.filter(pk__in=[world.client_a1.pk, world.client_a2.pk, world.client_b1.pk]).update(
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    )
     return {"carrier": carrier, "deck_a": deck_a, "deck_b": deck_b}

@@ -95,3 +95,20 @@ def test_the_beat_task_rates_new_calls(world, priced, cdr_factory):
     cdr_factory(world.client_a1, seconds=60)
     assert rate_new_calls() == {"rated": 1, "unrated": 0, "busy": False}
     assert rate_new_calls()["rated"] == 0
+
+
+def test_no_statement_for_months_before_the_client_existed(world, priced, cdr_factory, portal):
+    from tenants.models import Client
+
+    Client.objects.filter(pk=world.client_a2.pk).update(created_at=dt.datetime(2026, 11, 20, tzinfo=dt.UTC))
+    october = dt.date(2026, 10, 1)
+    assert "Client a2" not in {line["company"] for line in statement_summaries(world.god, month=october)}
+    assert "Client a2" in {line["company"] for line in statement_summaries(world.god, month=NOVEMBER)}, (
+        "the month the client was created in is billed"
+    )
+    assert "Client a1" in {line["company"] for line in statement_summaries(world.god, month=october)}
+    # A client's own list of its last twelve months starts with the month it was created in.
+    listing = portal(world.client_a2_op).get("/statements/", {"month": "2026-12"}).content.decode()
+    assert f"/statements/{world.client_a2.pk}/2026-11/" in listing
+    assert f"/statements/{world.client_a2.pk}/2026-10/" not in listing
+    assert f"/statements/{world.client_a2.pk}/2026-01/" not in listing

@@ -212,7 +212,8 @@ def test_create_start_and_read_the_report_as_json_and_csv(
         ],
     )
     detail = http.get(f"/api/v1/campaigns/{campaign['id']}/").json()
-    assert detail["counts"] == {"numbers": 2, "confirmed": 1, "answered": 1, "waiting": 0}
+    # 103 is busy after one of its three tries: it is still to call.
+    assert detail["counts"] == {"numbers": 2, "confirmed": 1, "answered": 1, "waiting": 1}
     assert detail["targets"][0] == {
         "number": "102",
         "state": "confirmed",

@@ -245,7 +245,11 @@ def test_create_start_and_download_the_report(world, portal, alert, queued, djan
         ["102", "Confirmed", "1", "2026-11-03 10:00:00", "2026-11-03 10:00:02", "2026-11-03 10:00:08", "—"],
         ["103", "No answer", "2", "2026-11-03 10:00:00", "—", "—", "timeout"],
     ]
-    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "0"]
+    # 103 was called twice of its three tries (retries 2): one retry is still to come.
+    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "1"]
+    assert "2: 1 confirmed, 1 answered, 1 to call" in report.content.decode()
+    in_a1(world, lambda: Target.objects.filter(number="103").update(attempts=3))
+    assert table_rows(http.get("/notifications/"))[0][2:7] == ["running", "2", "1", "1", "0"], "tries used up"
 
     download = http.get(f"/notifications/{campaign.pk}/report.csv")
     assert download["Content-Disposition"] == f'attachment; filename="notification-{campaign.pk}-report.csv"'
@@ -254,7 +258,7 @@ def test_create_start_and_download_the_report(world, portal, alert, queued, djan
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     assert [(r["number"], r["state"], r["attempts"], r["confirmed_at"], r["cause"]) for r in rows] == [
         ("102", "confirmed", "1", "2026-11-03T10:00:08+00:00", ""),
-        ("103", "no-answer", "2", "", "timeout"),
+        ("103", "no-answer", "3", "", "timeout"),
     ]
 
 
@@ -304,3 +308,67 @@ def test_an_audio_file_over_the_size_limit_shows_a_field_error(world, portal, se
     assert response.status_code == 200
     assert "The file is larger than" in field_error(response, "audio"), field_error(response, "audio")
     assert not in_a1(world, lambda: Message.objects.filter(name="Big").exists())
+
+
+def test_a_message_is_heard_in_the_library_with_byte_ranges(world, portal, alert):
+    own = message_create(actor=world.user_a1, client=world.client_a1, name="Mine", upload=wav_upload())
+    http = portal(world.client_a1_op)
+    url = f"/messages/{alert.pk}/audio.wav"
+    assert f'<audio controls preload="none" src="{url}"' in http.get("/messages/").content.decode()
+    whole = http.get(url)
+    body = b"".join(whole.streaming_content)
+    size = message_path(world.client_a1.pk, alert.pk).stat().st_size
+    assert (whole.status_code, whole["Content-Type"], whole["Accept-Ranges"]) == (200, "audio/wav", "bytes")
+    assert body[:4] == b"RIFF" and len(body) == size == int(whole["Content-Length"])
+
+    first = http.get(url, HTTP_RANGE="bytes=0-3")
+    assert (first.status_code, first.content, first["Content-Range"]) == (206, b"RIFF", f"bytes 0-3/{size}")
+    rest = http.get(url, HTTP_RANGE="bytes=40-")
+    assert rest.status_code == 206 and rest.content == body[40:] and rest["Content-Length"] == str(size - 40)
+    tail = http.get(url, HTTP_RANGE="bytes=-10")
+    assert (tail.status_code, tail.content, tail["Content-Range"]) == (
+        206,
+        body[-10:],
+        f"bytes {size - 10}-{size - 1}/{size}",
+    )
+    past = http.get(url, HTTP_RANGE=f"bytes={size}-")
+    assert (past.status_code, past["Content-Range"]) == (416, f"bytes */{size}")
+    several = http.get(url, HTTP_RANGE="bytes=0-1,4-5")
+    assert several.status_code == 200, "a Range this view does not serve is answered with the whole file"
+
+    # In scope only: a user hears their own messages, not the operator's nor a colleague's.
+    assert portal(world.user_a1).get(f"/messages/{own.pk}/audio.wav").status_code == 200
+    assert portal(world.user_a1).get(url).status_code == 404
+    assert portal(world.user_a1b).get(f"/messages/{own.pk}/audio.wav").status_code == 404
+    assert portal(world.client_b1_op).get(url).status_code == 404
+    nothing = message_create(actor=world.client_a1_op, client=world.client_a1, name="Silent", upload=None)
+    assert http.get(f"/messages/{nothing.pk}/audio.wav").status_code == 404, "no audio yet"
+
+
+def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
+    from billing.models import Carrier
+    from pstn.models import Gateway, OutboundRoute, RouteCarrier
+
+    http = portal(world.client_a1_op)
+
+    def problem(numbers: str) -> str:
+        return field_error(http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": numbers, "message": alert.pk}),
+                           "numbers")  # fmt: skip
+
+    unrouted = problem("102\n+442071234567\n555")
+    assert unrouted.startswith("Not an extension of this company: +442071234567, 555.")
+    assert "No route of the brand reaches +442071234567" in unrouted and "555 is not a phone number in US" in unrouted
+    assert "does not have" not in unrouted
+
+    carrier = Carrier.objects.create(name="Trunk One")
+    Gateway.objects.create(carrier=carrier, name="gw", host="192.0.2.1", port=5060)
+    route = OutboundRoute.objects.create(brand=world.brand_a, name="UK", pattern="44", position=10)
+    RouteCarrier.objects.create(route=route, carrier=carrier, priority=1, weight=1)
+    routed = problem("102\n+442071234567")
+    assert routed == ("Not an extension of this company: +442071234567. +442071234567 would go out through Trunk "
+                      "One, but notifications call the company's extensions only."), routed  # fmt: skip
+    other_brand = portal(world.client_b1_op)
+    own = message_create(actor=world.client_b1_op, client=world.client_b1, name="B", upload=wav_upload())
+    answer = other_brand.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": "+442071234567", "message": own.pk})
+    assert "No route of the brand reaches +442071234567" in field_error(answer, "numbers"), "brand A's route only"
+    assert not in_a1(world, lambda: Campaign.objects.exists())

@@ -142,6 +142,7 @@ def test_wrong_credentials(world, ftp_server, make_cdr, make_destination, portal
     assert failed.status == "open"
     destination.refresh_from_db()
     assert destination.last_error.startswith(f"ftp://127.0.0.1:{ftp_server.port}/ refused the login of cdrs: 530")
+    assert destination.last_error.endswith(".") and not destination.last_error.endswith(".."), destination.last_error
     assert destination.cursor_at == T0 and ftp_server.files() == {}
     page = portal(world.brand_a_op).get(f"/exports/pushes/{destination.pk}/").content.decode()
     assert "refused the login of cdrs" in page and "1 failed try in a row" in page

@@ -114,6 +114,9 @@ def test_the_api_has_one_error_for_each_code():
         "not-possible",
         "Not possible: the call is not on hold.",
     )
+    # An engine's own sentence keeps one final period, not two.
+    unknown = parse({"type": "engine.reboot"})
+    assert refusal(unknown, "Not sent").message == "Not sent: Unknown command 'engine.reboot'."
 
 
 def test_every_choice_of_engine_follows_one_ordering():

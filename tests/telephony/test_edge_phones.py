@@ -170,3 +170,26 @@ def test_a_call_forks_to_udp_and_tcp_devices_over_the_phones_own_connection(worl
     assert "transport=tcp" in answered.get("Record-Route") and "ocxf=tcp-127.0.0.1-" in answered.get("Record-Route")
     desk_label = desk.wait_for("call", lambda e: e.get("state") == "disconnected", timeout=5)["call"]
     assert desk_label, "the desk phone's ringing stops: the edge cancelled it"
+
+
+def test_the_users_list_and_page_show_whether_the_phone_is_registered(world, sip_lines, phones, proxy, portal):
+    import html
+    import re
+
+    extension = sip_lines(world.user_a1, SECRET)
+    http = portal(world.client_a1_op)
+
+    def row_of(number: str) -> str:
+        page = html.unescape(http.get("/users/").content.decode())
+        (row,) = [r for r in re.findall(r"<tr>(.*?)</tr>", page, re.S) if f">{number}</a>" in r]
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
+
+    assert "not registered" in row_of("101")
+    phone = phones()
+    assert phone.register(username="101", domain=world.client_a1.sip_domain, secret=SECRET, proxy=proxy)["code"] == 200
+    assert "not registered" not in row_of("101") and "registered" in row_of("101")
+    assert "not registered" in row_of("102"), "only the line whose phone registered"
+    detail = http.get(f"/users/{extension.pk}/").content.decode()
+    assert "registered (1 device)" in detail
+    phone.unregister("101")
+    assert "not registered" in row_of("101")

@@ -236,3 +236,21 @@ def test_ones_own_profile_shows_every_bad_field_at_once(world, portal):
     assert response.status_code == 200
     assert "required" in field_error(response, "name")
     assert "already exists" in field_error(response, "email")
+
+
+def test_call_permissions_show_on_the_users_list_and_page(world, portal):
+    http = portal(world.client_a1_op)
+    rows = {
+        re.search(r">(\d+)</a>", row)[1]: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
+        for row in re.findall(r"<tr>(.*?)</tr>", http.get("/users/").content.decode(), re.S)
+        if "</a>" in row
+    }
+    assert "intercept" in rows["103"] and "barge, monitor, whisper" in rows["103"]
+    assert "intercept" not in rows["101"] and " none " in rows["101"]
+    third = extension(world, number="103")
+    page = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", http.get(f"/users/{third.pk}/").content.decode()))
+    assert "Call permissions intercept barge, monitor, whisper" in page
+    first = re.sub(
+        r"\s+", " ", re.sub(r"<[^>]+>", " ", http.get(f"/users/{extension(world, number='101').pk}/").content.decode())
+    )
+    assert "Call permissions none" in first and "not registered" in first

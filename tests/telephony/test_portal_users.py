@@ -243,7 +243,7 @@ def test_call_permissions_show_on_the_users_list_and_page(world, portal):
     rows = {
         re.search(r">(\d+)</a>", row)[1]: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row))
         for row in re.findall(r"<tr>(.*?)</tr>", http.get("/users/").content.decode(), re.S)
-        if "</a>" in row
+        if re.search(r">(\d+)</a>", row)  # (the header's links are the columns' sort links)
     }
     assert "intercept" in rows["103"] and "barge, monitor, whisper" in rows["103"]
     assert "intercept" not in rows["101"] and " none " in rows["101"]

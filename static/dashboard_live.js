@@ -60,7 +60,7 @@
       var name = body.getAttribute("data-list");
       if (figures[name] && columns[name]) { list(body, figures[name], columns[name]); }
     });
-    if (stateText) { stateText.textContent = "Live: updated " + new Date().toLocaleTimeString() + "."; }
+    if (stateText) { stateText.textContent = (stateText.getAttribute("data-live-updated") || "Live: updated") + " " + new Date().toLocaleTimeString() + "."; }
   }
 
   var wait = 1000;
@@ -72,7 +72,7 @@
       if (event.type === "dashboard.figures") { show(event.figures); }
     };
     socket.onclose = function (closed) {
-      if (stateText) { stateText.textContent = "Not live: reload the page for today's figures."; }
+      if (stateText) { stateText.textContent = stateText.getAttribute("data-live-lost") || "Not live: reload the page for today's figures."; }
       if (closed.code >= 4400) { return; }  // signed out or suspended: no use trying again
       setTimeout(connect, wait);
       wait = Math.min(wait * 2, 30000);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
@@ -20,6 +21,13 @@ hostname = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
     "Enter a lower-case host name such as pbx.example.com.",
 )
+
+
+def language_field(default_help: str) -> models.CharField:
+    """A portal language (settings.LANGUAGES); empty: the level above decides (tenants/i18n.py)."""
+    return models.CharField(
+        max_length=8, blank=True, default="", choices=settings.LANGUAGES, help_text=f"Empty: {default_help}."
+    )
 
 
 class Role(models.TextChoices):
@@ -57,6 +65,7 @@ class Brand(Theme):
     domain = models.CharField(
         max_length=253, unique=True, validators=[hostname], help_text="Host of the brand's portal."
     )
+    language = language_field("English")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BrandQuerySet.as_manager()
@@ -136,6 +145,7 @@ class Client(TenantMixin, Theme):
         max_length=2, default="US", help_text="ISO 3166 code: how its users dial and see numbers."
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    language = language_field("the brand's language")
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
@@ -223,6 +233,7 @@ class User(AbstractBaseUser):
     brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="operators")
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="accounts")
     is_active = models.BooleanField(default=True)
+    language = language_field("the client's language")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = UserManager()

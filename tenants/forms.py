@@ -139,8 +139,9 @@ class ClientForm(ThemeForm):
     timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
     country = forms.ChoiceField(choices=COUNTRIES, required=False, help_text="How its users dial and see numbers.")
     domain = forms.CharField(max_length=253, label="Portal domain")
+    language = language_choice(_("The brand's"))
 
-    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "domain"]
+    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "language", "domain"]
 
     def clean_country(self) -> str:
         """Left out: the current country."""
@@ -188,7 +189,8 @@ class OperatorCreateForm(forms.Form):
 
 
 class AccountForm(forms.Form):
-    """An account's name and e-mail; operators of the account also see its active flag."""
+    """An account's name and e-mail (on its own account page, its language too); operators of the account also
+    see its active flag."""
 
     name = forms.CharField(max_length=100, label=_("Name"))
     email = forms.EmailField(label=_("E-mail"))
@@ -203,15 +205,15 @@ class AccountForm(forms.Form):
 
     def __init__(self, *args, own: bool = False, default_language: str = "", **kwargs):
         super().__init__(*args, **kwargs)
-        if default_language:  # what the empty choice means for this account
+        if default_language:  # one's own account page: the empty choice says what it stands for
             names = dict(settings.LANGUAGES)
             label = _("Default: %(language)s") % {"language": names[default_language]}
             self.fields["language"].choices = [("", label), *settings.LANGUAGES]
+        else:  # an account's language is its own choice, made on its own account page
+            del self.fields["language"]
         if own:  # one's own account: no deactivating, and the password has its own page
             del self.fields["is_active"]
             del self.fields["password"]
-        else:  # an account's language is its own choice
-            del self.fields["language"]
 
 
 class PasswordForm(PasswordChangeForm):

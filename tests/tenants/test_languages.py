@@ -10,7 +10,7 @@ from django.conf import settings
 from django.test import Client as HttpClient
 from django.utils import translation
 
-from tenants.services import account_update, brand_update, client_update
+from tenants.services import account_update, client_update
 from tests.conftest import PASSWORD
 from tests.pages import field_error, messages_of
 
@@ -75,9 +75,14 @@ def test_the_client_language_applies_to_its_users_without_their_own(world, porta
 
 
 def test_a_brand_language_applies_to_its_clients_without_their_own(world, portal):
-    brand_update(actor=world.god, brand=world.brand_a, language="es")
+    brand_page = portal(world.brand_a_op).post("/settings/", {"name": "Brand A", "domain": "brand-a.localhost",
+                                                             "language": "es"})  # fmt: skip
+    assert brand_page.status_code == 302, field_error(brand_page, "language")
     assert "Mis llamadas" in _page(portal(world.user_a1).get("/"))
     assert "Panel de Brand A" in _page(portal(world.brand_a_op).get("/"))
+    # The brand chooses for one of its clients on the client's page (the client's operators in its settings).
+    client_page = _page(portal(world.brand_a_op).get(f"/clients/{world.client_a1.pk}/"))
+    assert 'name="language"' in client_page and "El de la marca" in client_page
     client_update(actor=world.brand_a_op, client=world.client_a1, language="fr")
     assert "Mes appels" in _page(portal(world.user_a1).get("/"))
     assert "My calls" in _page(portal(world.user_b1).get("/"))

@@ -12,6 +12,7 @@ from django.utils import translation
 
 from tenants.services import account_update, client_update
 from tests.conftest import PASSWORD
+from tests.mailbox import mailbox_fixture, smtp_server_fixture  # noqa: F401 (the mailbox fixtures)
 from tests.pages import field_error, messages_of
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
@@ -86,6 +87,17 @@ def test_a_brand_language_applies_to_its_clients_without_their_own(world, portal
     client_update(actor=world.brand_a_op, client=world.client_a1, language="fr")
     assert "Mes appels" in _page(portal(world.user_a1).get("/"))
     assert "My calls" in _page(portal(world.user_b1).get("/"))
+
+
+def test_the_password_reset_mail_speaks_the_accounts_language(world, mailbox):
+    _speak(world.user_a1, "de")
+    browser = HttpClient(HTTP_HOST=world.host_of(world.user_a1), REMOTE_ADDR="198.51.100.41")
+    asked = browser.post("/login/reset/", {"email": world.user_a1.email}, follow=True)
+    assert "If an account with that address" in messages_of(asked)[0]  # the page: nobody known in this browser
+    (mail,) = mailbox.messages
+    assert mail["Subject"] == "Passwort für Client a1 zurücksetzen"
+    body = mail.get_content()
+    assert body.startswith("Hallo User a1,") and "innerhalb von 1 Stunde" in body and "/login/reset/" in body
 
 
 def test_a_missing_translation_falls_back_to_english(world, portal):

@@ -20,16 +20,22 @@
     row.appendChild(td);
   }
 
+  // Texts in the page's language (data-text-* of the board), with {name} filled in.
+  function said(name, fallback, values) {
+    var text = board.getAttribute("data-text-" + name) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) { return key in values ? values[key] : whole; });
+  }
+
   var columns = {
     causes: function (r, row) { cell(row, r.label); cell(row, r.count); },
     busiest: function (r, row) { cell(row, r.name); cell(row, r.calls); cell(row, r.registered); },
     engines: function (r, row) {
       cell(row, r.id); cell(row, r.address); cell(row, r.state, r.state);
-      cell(row, r.calls + " of " + r.capacity); cell(row, r.load + "%"); cell(row, r.participants);
+      cell(row, said("calls-of", "{calls} of {capacity}", { calls: r.calls, capacity: r.capacity })); cell(row, r.load + "%"); cell(row, r.participants);
     },
     edges: function (r, row) {
       var up = r.up ? "up" : "down";
-      cell(row, r.id); cell(row, r.address); cell(row, up, up); cell(row, r.age + " s ago");
+      cell(row, r.id); cell(row, r.address); cell(row, up, up); cell(row, said("ago", "{age} s ago", { age: r.age }));
     }
   };
 

@@ -35,6 +35,11 @@ def test_an_account_in_french_sees_the_nav_and_its_dashboard_in_french(world, po
                    "appels en cours", "Pourquoi des appels ont échoué aujourd'hui"):  # fmt: skip
         assert french in page, french
     assert "Sign out" not in page and ">Users<" not in page
+    _speak(world.god, "fr")
+    god = _page(portal(world.god).get("/"))
+    assert "Tableau de bord de la plateforme" in god and "Moteurs d'appels" in god
+    # The texts the live script writes into rebuilt rows come from the page, in its language.
+    assert 'data-text-calls-of="{calls} sur {capacity}"' in god and 'data-text-ago="il y a {age} s"' in god
     # The employee beside it, without a choice of their own, still speaks English (their client's default).
     english = _page(portal(world.user_a1).get("/"))
     assert '<html lang="en">' in english and "My calls" in english and "Sign out" in english

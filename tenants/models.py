@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.utils import schema_exists
 
@@ -31,10 +32,10 @@ def language_field(default_help: str) -> models.CharField:
 
 
 class Role(models.TextChoices):
-    GOD = "god", "Platform operator"
-    BRAND = "brand", "Brand operator"
-    CLIENT = "client", "Client operator"
-    USER = "user", "User"
+    GOD = "god", _("Platform operator")
+    BRAND = "brand", _("Brand operator")
+    CLIENT = "client", _("Client operator")
+    USER = "user", _("User")
 
 
 class Theme(models.Model):
@@ -105,13 +106,13 @@ class Client(TenantMixin, Theme):
     """A customer company of a brand, with its own PostgreSQL schema."""
 
     class Kind(models.TextChoices):
-        PBX = "pbx", "Virtual PBX"
-        CONFERENCING = "conferencing", "Conferencing"
+        PBX = "pbx", _("Virtual PBX")
+        CONFERENCING = "conferencing", _("Conferencing")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        DELETED = "deleted", "Deleted"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        DELETED = "deleted", _("Deleted")
 
     class SipDigest(models.TextChoices):
         """Digest algorithms the SIP edge offers this client's phones (RFC 8760: preferred first)."""

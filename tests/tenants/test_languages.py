@@ -38,6 +38,7 @@ def test_an_account_in_french_sees_the_nav_and_its_dashboard_in_french(world, po
     _speak(world.god, "fr")
     god = _page(portal(world.god).get("/"))
     assert "Tableau de bord de la plateforme" in god and "Moteurs d'appels" in god
+    assert "Opérateur de la plateforme" in god and ">Actif<" in god  # roles' and statuses' names
     # The texts the live script writes into rebuilt rows come from the page, in its language.
     assert 'data-text-calls-of="{calls} sur {capacity}"' in god and 'data-text-ago="il y a {age} s"' in god
     # The employee beside it, without a choice of their own, still speaks English (their client's default).

@@ -25,11 +25,6 @@ def language_of_account(account: User) -> str:
     return _first(account.language, *_portal_choices(brand, client))
 
 
-def language_of_portal(brand: Brand | None, client: Client | None) -> str:
-    """The language a portal speaks to a visitor who has not signed in and brings no choice of their own."""
-    return _first(*_portal_choices(brand, client))
-
-
 def _portal_choices(brand: Brand | None, client: Client | None) -> list[str]:
     return [client.language if client is not None else "", brand.language if brand is not None else ""]
 
@@ -39,15 +34,19 @@ def _first(*choices: str) -> str:
 
 
 def request_language(request: HttpRequest) -> str:
+    """The language of this request's answer (see the module's docstring)."""
     if request.path.startswith("/api/"):
         return settings.LANGUAGE_CODE
     user = getattr(request, "user", None)
+    portal = getattr(request, "portal", None)
     if user is not None and user.is_authenticated:
-        return language_of_account(user)
+        if portal is None:
+            return language_of_account(user)
+        # The portal is the account's own (ScopeGuardMiddleware), with its client and brand at hand: no query.
+        return _first(user.language, *_portal_choices(portal.brand, portal.client))
     remembered = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
     if remembered in CODES:
         return remembered
-    portal = getattr(request, "portal", None)
     chosen = [code for code in _portal_choices(portal.brand, portal.client) if code in CODES] if portal else []
     return chosen[0] if chosen else translation.get_language_from_request(request)
 

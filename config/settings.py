@@ -212,6 +212,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "tenants.routing.ScopeGuardMiddleware",
+    "tenants.i18n.LanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "tenants.second_factor.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -302,6 +303,11 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 
 LANGUAGE_CODE = "en"
+# The portals' languages (locale/<code>/LC_MESSAGES/django.po). A page speaks its account's language, else
+# its client's, else its brand's, else English (tenants/i18n.py); the API speaks English.
+LANGUAGES = [("en", "English"), ("es", "Español"), ("fr", "Français"), ("de", "Deutsch")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_NAME = "ocx_language"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

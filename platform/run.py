@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import locales
 import services
 import vendor
 
@@ -46,6 +47,7 @@ def manage(*args: str) -> None:
 def prepare() -> list:
     """Servers up, schemas migrated, demo data loaded; returns the servers this call started."""
     vendor.ensure_vendor()
+    locales.ensure_messages()
     started = services.ensure_up()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     manage("migrate_schemas", "--shared", "-v", "0")

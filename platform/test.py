@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 
+import locales
 import services
 import vendor
 
@@ -89,6 +90,7 @@ def main(pytest_args: list[str]) -> int:
     os.chdir(ROOT)
     ensure_debian_tools()
     vendor.ensure_vendor()
+    locales.ensure_messages()
     started = services.ensure_up()
     run = run_id()
     lease = services.lease_take()

@@ -20,16 +20,22 @@
     row.appendChild(td);
   }
 
+  // Texts in the page's language (data-text-* of the board), with {name} filled in.
+  function said(name, fallback, values) {
+    var text = board.getAttribute("data-text-" + name) || fallback;
+    return text.replace(/\{(\w+)\}/g, function (whole, key) { return key in values ? values[key] : whole; });
+  }
+
   var columns = {
     causes: function (r, row) { cell(row, r.label); cell(row, r.count); },
     busiest: function (r, row) { cell(row, r.name); cell(row, r.calls); cell(row, r.registered); },
     engines: function (r, row) {
       cell(row, r.id); cell(row, r.address); cell(row, r.state, r.state);
-      cell(row, r.calls + " of " + r.capacity); cell(row, r.load + "%"); cell(row, r.participants);
+      cell(row, said("calls-of", "{calls} of {capacity}", { calls: r.calls, capacity: r.capacity })); cell(row, r.load + "%"); cell(row, r.participants);
     },
     edges: function (r, row) {
       var up = r.up ? "up" : "down";
-      cell(row, r.id); cell(row, r.address); cell(row, up, up); cell(row, r.age + " s ago");
+      cell(row, r.id); cell(row, r.address); cell(row, up, up); cell(row, said("ago", "{age} s ago", { age: r.age }));
     }
   };
 
@@ -60,7 +66,7 @@
       var name = body.getAttribute("data-list");
       if (figures[name] && columns[name]) { list(body, figures[name], columns[name]); }
     });
-    if (stateText) { stateText.textContent = "Live: updated " + new Date().toLocaleTimeString() + "."; }
+    if (stateText) { stateText.textContent = (stateText.getAttribute("data-live-updated") || "Live: updated") + " " + new Date().toLocaleTimeString() + "."; }
   }
 
   var wait = 1000;
@@ -72,7 +78,7 @@
       if (event.type === "dashboard.figures") { show(event.figures); }
     };
     socket.onclose = function (closed) {
-      if (stateText) { stateText.textContent = "Not live: reload the page for today's figures."; }
+      if (stateText) { stateText.textContent = stateText.getAttribute("data-live-lost") || "Not live: reload the page for today's figures."; }
       if (closed.code >= 4400) { return; }  // signed out or suspended: no use trying again
       setTimeout(connect, wait);
       wait = Math.min(wait * 2, 30000);

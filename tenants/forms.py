@@ -8,9 +8,11 @@ from urllib.parse import urlencode
 
 import phonenumbers
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.validators import RegexValidator
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from tenants.dates import DAY_OUT_OF_RANGE, FIRST_DAY, LAST_DAY, day_start
 from tenants.models import Brand, Client, Role, User
@@ -22,6 +24,13 @@ COUNTRIES = [(code, code) for code in sorted(phonenumbers.SUPPORTED_REGIONS)]
 SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
 COLOUR_ATTRS = {"pattern": "#[0-9a-fA-F]{6}", "size": 8}
 NEW_PASSWORD_ATTRS = {"autocomplete": "new-password"}
+
+
+def language_choice(default: str) -> forms.ChoiceField:
+    """A portal language; the empty choice leaves it to the level above (tenants/i18n.py)."""
+    return forms.ChoiceField(
+        choices=[("", default), *settings.LANGUAGES], required=False, label=_("Language of the portal")
+    )
 
 
 def changes(form: forms.Form, *names: str) -> dict:
@@ -70,7 +79,9 @@ class BrandForm(ThemeForm):
         help_text="More host names for the portal, one per line.",
     )
 
-    field_order = ["name", "domain", "aliases", "primary_colour", "accent_colour", "logo", "clear_logo"]
+    language = language_choice(_("English (the platform's)"))
+
+    field_order = ["name", "domain", "aliases", "language", "primary_colour", "accent_colour", "logo", "clear_logo"]
 
     def clean_aliases(self) -> list[str]:
         return [line.strip() for line in self.cleaned_data["aliases"].splitlines() if line.strip()]
@@ -128,8 +139,9 @@ class ClientForm(ThemeForm):
     timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
     country = forms.ChoiceField(choices=COUNTRIES, required=False, help_text="How its users dial and see numbers.")
     domain = forms.CharField(max_length=253, label="Portal domain")
+    language = language_choice(_("The brand's"))
 
-    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "domain"]
+    field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "language", "domain"]
 
     def clean_country(self) -> str:
         """Left out: the current country."""
@@ -139,9 +151,10 @@ class ClientForm(ThemeForm):
 class ClientSettingsForm(ThemeForm):
     """What a client's own operators edit: time zone and their theme override."""
 
-    timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
+    timezone = forms.ChoiceField(choices=TIMEZONES, label=_("Time zone"))
+    language = language_choice(_("The brand's"))
 
-    field_order = ["timezone"]
+    field_order = ["timezone", "language"]
 
 
 class HardDeleteForm(forms.Form):
@@ -176,10 +189,12 @@ class OperatorCreateForm(forms.Form):
 
 
 class AccountForm(forms.Form):
-    """An account's name and e-mail; operators of the account also see its active flag."""
+    """An account's name and e-mail (on its own account page, its language too); operators of the account also
+    see its active flag."""
 
-    name = forms.CharField(max_length=100)
-    email = forms.EmailField(label="E-mail")
+    name = forms.CharField(max_length=100, label=_("Name"))
+    email = forms.EmailField(label=_("E-mail"))
+    language = language_choice(_("Default"))
     is_active = forms.BooleanField(required=False, label="Active (may sign in)")
     password = forms.CharField(
         required=False,
@@ -188,8 +203,14 @@ class AccountForm(forms.Form):
         help_text="Leave empty to keep the current password.",
     )
 
-    def __init__(self, *args, own: bool = False, **kwargs):
+    def __init__(self, *args, own: bool = False, default_language: str = "", **kwargs):
         super().__init__(*args, **kwargs)
+        if default_language:  # one's own account page: the empty choice says what it stands for
+            names = dict(settings.LANGUAGES)
+            label = _("Default: %(language)s") % {"language": names[default_language]}
+            self.fields["language"].choices = [("", label), *settings.LANGUAGES]
+        else:  # an account's language is its own choice, made on its own account page
+            del self.fields["language"]
         if own:  # one's own account: no deactivating, and the password has its own page
             del self.fields["is_active"]
             del self.fields["password"]

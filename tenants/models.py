@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.utils import schema_exists
 
@@ -22,11 +24,18 @@ hostname = RegexValidator(
 )
 
 
+def language_field(default_help: str) -> models.CharField:
+    """A portal language (settings.LANGUAGES); empty: the level above decides (tenants/i18n.py)."""
+    return models.CharField(
+        max_length=8, blank=True, default="", choices=settings.LANGUAGES, help_text=f"Empty: {default_help}."
+    )
+
+
 class Role(models.TextChoices):
-    GOD = "god", "Platform operator"
-    BRAND = "brand", "Brand operator"
-    CLIENT = "client", "Client operator"
-    USER = "user", "User"
+    GOD = "god", _("Platform operator")
+    BRAND = "brand", _("Brand operator")
+    CLIENT = "client", _("Client operator")
+    USER = "user", _("User")
 
 
 class Theme(models.Model):
@@ -57,6 +66,7 @@ class Brand(Theme):
     domain = models.CharField(
         max_length=253, unique=True, validators=[hostname], help_text="Host of the brand's portal."
     )
+    language = language_field("English")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BrandQuerySet.as_manager()
@@ -96,13 +106,13 @@ class Client(TenantMixin, Theme):
     """A customer company of a brand, with its own PostgreSQL schema."""
 
     class Kind(models.TextChoices):
-        PBX = "pbx", "Virtual PBX"
-        CONFERENCING = "conferencing", "Conferencing"
+        PBX = "pbx", _("Virtual PBX")
+        CONFERENCING = "conferencing", _("Conferencing")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        SUSPENDED = "suspended", "Suspended"
-        DELETED = "deleted", "Deleted"
+        ACTIVE = "active", _("Active")
+        SUSPENDED = "suspended", _("Suspended")
+        DELETED = "deleted", _("Deleted")
 
     class SipDigest(models.TextChoices):
         """Digest algorithms the SIP edge offers this client's phones (RFC 8760: preferred first)."""
@@ -136,6 +146,7 @@ class Client(TenantMixin, Theme):
         max_length=2, default="US", help_text="ISO 3166 code: how its users dial and see numbers."
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    language = language_field("the brand's language")
     created_at = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
@@ -223,6 +234,7 @@ class User(AbstractBaseUser):
     brand = models.ForeignKey(Brand, null=True, blank=True, on_delete=models.CASCADE, related_name="operators")
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="accounts")
     is_active = models.BooleanField(default=True)
+    language = language_field("the client's language")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = UserManager()

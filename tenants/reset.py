@@ -19,6 +19,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import ngettext
 
 from tenants.audit import audit
 from tenants.errors import PlatformError
@@ -39,7 +40,12 @@ class ResetThrottled(PlatformError):
     def __init__(self, seconds: int):
         minutes = max(1, math.ceil(seconds / 60))
         super().__init__(
-            f"Too many password reset requests: try again in {minutes} minute{'s' if minutes != 1 else ''}."
+            ngettext(
+                "Too many password reset requests: try again in %(minutes)d minute.",
+                "Too many password reset requests: try again in %(minutes)d minutes.",
+                minutes,
+            )
+            % {"minutes": minutes}
         )
 
 

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from exports.crypto import decrypt, encrypt
 from tenants.audit import audit
@@ -28,7 +29,7 @@ from tenants.models import RecoveryCode, Role, SecondFactor, SecondFactorRule, U
 
 RECOVERY_CODES = 10
 VERIFIED = "ocx-second-factor"  # session key: this session signed in with its second factor
-WRONG_CODE = "That code is not right: enter the 6 digits your app shows now, or a recovery code."
+WRONG_CODE = gettext_noop("That code is not right: enter the 6 digits your app shows now, or a recovery code.")
 
 
 class SecondFactorOn(PlatformError):

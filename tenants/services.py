@@ -148,7 +148,7 @@ def brand_check(
     """Put the changes on the (unsaved) brand, refusing every bad field at once; the other domains
     as they will be kept (None: unchanged)."""
     errors: dict[str, list[str]] = {}
-    for name in ("name", "domain"):
+    for name in ("name", "domain", "language"):
         if fields.get(name) is not None:
             setattr(brand, name, fields[name].strip().lower() if name == "domain" else fields[name].strip())
     _collect(errors, _apply_theme, brand, fields, logo, clear_logo)
@@ -171,11 +171,12 @@ def brand_create(
     accent_colour: str = "",
     logo: bytes | None = None,
     aliases: list[str] = (),
+    language: str = "",
 ) -> Brand:
     _require(actor, Role.GOD)
     brand = Brand()
     hosts = brand_check(brand, name=name, domain=domain, primary_colour=primary_colour, accent_colour=accent_colour,
-                        logo=logo, aliases=list(aliases))  # fmt: skip
+                        logo=logo, aliases=list(aliases), language=language)  # fmt: skip
     brand.save()
     _set_aliases(brand, hosts)
     audit(actor, "brand.create", brand, brand=brand)
@@ -243,6 +244,7 @@ def client_check_new(
     sip_domain: str | None = "",
     sip_digest: str | None = Client.SipDigest.PLATFORM,
     country: str | None = "US",
+    language: str | None = "",
 ) -> tuple[Client, str]:
     """A new client (unsaved) and its portal host, or one ValidationError with every refused field
     (None: a value the form refused already; its errors here are the form's to show)."""
@@ -257,6 +259,7 @@ def client_check_new(
         sip_digest=sip_digest or "",
         timezone=timezone_name or "",
         country=country or "",
+        language=language or "",
         sip_domain=((sip_domain or "").strip().lower() or default_host),
         schema_name=client_schema_name(brand, slug) if brand else "",
     )
@@ -288,6 +291,7 @@ def client_create(
     sip_domain: str = "",
     sip_digest: str = Client.SipDigest.PLATFORM,
     country: str = "US",
+    language: str = "",
 ) -> Client:
     """Create a client of a brand with its schema, portal domain and SIP domain."""
     _require(actor, Role.GOD, Role.BRAND)
@@ -295,7 +299,7 @@ def client_create(
         raise NotAllowed("Your role may not do this.")
     client, host = client_check_new(brand=brand, name=name, slug=slug, kind=kind, max_calls=max_calls,
                                     timezone_name=timezone_name, domain=domain, sip_domain=sip_domain,
-                                    sip_digest=sip_digest, country=country)  # fmt: skip
+                                    sip_digest=sip_digest, country=country, language=language)  # fmt: skip
     client.save(verbosity=0)  # creates and migrates the schema, inside this transaction
     Domain.objects.create(domain=host, tenant=client, is_primary=True)
     connection.set_schema_to_public()
@@ -309,7 +313,7 @@ def client_check(
 ) -> str | None:
     """Put the changes on the (unsaved) client, refusing every bad field at once; its new portal host
     (None: unchanged)."""
-    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country"):
+    for name in ("name", "kind", "max_calls", "sip_digest", "timezone", "country", "language"):
         if name in fields:
             setattr(client, name, fields[name])
     errors: dict[str, list[str]] = {}
@@ -337,9 +341,10 @@ def client_update(
 ) -> Client:
     """Brand and god edit a client's contract; the client's operators edit its settings and theme."""
     if actor.role in (Role.GOD, Role.BRAND):
-        allowed = {"name", "kind", "max_calls", "sip_digest", "timezone", "country", "primary_colour", "accent_colour"}
+        allowed = {"name", "kind", "max_calls", "sip_digest", "timezone", "country", "language", "primary_colour",
+                   "accent_colour"}  # fmt: skip
     elif actor.role == Role.CLIENT and actor.client_id == client.pk:
-        allowed = {"timezone", "primary_colour", "accent_colour"}
+        allowed = {"timezone", "language", "primary_colour", "accent_colour"}
         if domain is not None:
             raise NotAllowed("Only the brand changes a client's domain.")
     else:
@@ -503,7 +508,9 @@ def account_update(*, actor: User, account: User, **fields) -> User:
         )
     elif "is_active" in fields:
         raise NotAllowed("You cannot deactivate yourself.")
-    for name in ("email", "name", "is_active"):
+    if "language" in fields and actor.pk != account.pk:
+        raise NotAllowed("Only the account itself chooses its language.")
+    for name in ("email", "name", "is_active", "language"):
         if name in fields:
             value = fields[name]
             setattr(account, name, value.strip().lower() if name == "email" else value)

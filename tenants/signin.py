@@ -16,6 +16,7 @@ import math
 import redis
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from config.redis_store import get_redis, rkey
 from tenants.errors import PlatformError
@@ -32,8 +33,12 @@ class SignInLocked(PlatformError):
     def __init__(self, seconds: int):
         minutes = max(1, math.ceil(seconds / 60))
         super().__init__(
-            f"Too many failed sign-ins: try again in {minutes} minute{'s' if minutes != 1 else ''}, "
-            "or ask an operator to unlock the account."
+            ngettext(
+                "Too many failed sign-ins: try again in %(minutes)d minute, or ask an operator to unlock the account.",
+                "Too many failed sign-ins: try again in %(minutes)d minutes, or ask an operator to unlock the account.",
+                minutes,
+            )
+            % {"minutes": minutes}
         )
         self.seconds = seconds
 

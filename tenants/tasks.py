@@ -9,7 +9,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
+from tenants.i18n import language_of_account
 from tenants.models import User
 from tenants.reset import reset_link
 
@@ -26,8 +29,8 @@ def platform_heartbeat() -> float:
 
 @shared_task(autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30, max_retries=5)
 def password_reset_mail(*, account_id: int, base_url: str, portal_title: str, sender: str) -> bool:
-    """Mail a password reset link (tenants/reset.py) to an active account; whether one was sent."""
-    account = User.objects.filter(pk=account_id, is_active=True).first()
+    """Mail a password reset link (tenants/reset.py) to an active account, in its language; whether one was sent."""
+    account = User.objects.select_related("client__brand", "brand").filter(pk=account_id, is_active=True).first()
     if account is None:
         return False
     context = {
@@ -36,7 +39,9 @@ def password_reset_mail(*, account_id: int, base_url: str, portal_title: str, se
         "portal_title": portal_title,
         "hours": max(1, settings.PASSWORD_RESET_TIMEOUT // 3600),
     }
-    body = render_to_string("portal/reset_mail.txt", context)
+    with translation.override(language_of_account(account)):
+        body = render_to_string("portal/reset_mail.txt", context)
+        subject = _("Reset your password for %(name)s") % {"name": portal_title}
     from_email = formataddr((sender, settings.DEFAULT_FROM_EMAIL))
-    send_mail(f"Reset your password for {portal_title}", body, from_email, [account.email])
+    send_mail(subject, body, from_email, [account.email])
     return True

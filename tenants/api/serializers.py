@@ -23,7 +23,8 @@ class BrandSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 
     class Meta:
         model = Brand
-        fields = ["id", "name", "domain", "aliases", "primary_colour", "accent_colour", "has_logo", "created_at"]
+        fields = ["id", "name", "domain", "aliases", "language", "primary_colour", "accent_colour", "has_logo",
+                  "created_at"]  # fmt: skip
         read_only_fields = ["created_at"]
 
     def get_has_logo(self, brand: Brand) -> bool:
@@ -50,6 +51,7 @@ class ClientSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "sip_digest",
             "timezone",
             "country",
+            "language",
             "status",
             "primary_colour",
             "accent_colour",
@@ -99,8 +101,10 @@ class OperatorSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 class MeSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     class Meta:
         model = User
-        fields = ["id", "email", "name", "role", "brand", "client"]
+        fields = ["id", "email", "name", "language", "role", "brand", "client"]
         read_only_fields = ["role", "brand", "client"]
+        extra_kwargs = {"language": {"help_text": "en, es, fr or de; empty: the client's language (else the "
+                                                  "brand's, else English)."}}  # fmt: skip
 
 
 class PasswordChangeSerializer(serializers.Serializer):

@@ -8,11 +8,14 @@ from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenants.forms import AccountForm, PasswordForm, TokenForm, changes
-from tenants.models import ApiToken, Role
+from tenants.i18n import language_of_account, remember_language
+from tenants.models import ApiToken, Role, User
 from tenants.services import account_set_password, account_update, token_create, token_revoke, token_revoke_all
 from tenants.signin import client_address
 from tenants.views.common import form_valid, role_required, service_call, show_once, take_once
@@ -23,10 +26,11 @@ NEW_KEY = "api-key"
 
 @role_required(*EVERYONE)
 def profile(request: HttpRequest) -> HttpResponse:
-    """One's own name and e-mail."""
+    """One's own name, e-mail and language."""
     user = request.user
-    initial = {"name": user.name, "email": user.email}
-    form = AccountForm(request.POST or None, initial=initial, own=True)
+    initial = {"name": user.name, "email": user.email, "language": user.language}
+    default = language_of_account(_without_language(user))  # what "Default" stands for
+    form = AccountForm(request.POST or None, initial=initial, own=True, default_language=default)
 
     def check(data: dict) -> None:  # the e-mail's checks when the name is refused (form_valid)
         fields = {name: value for name, value in data.items() if value != initial[name]}
@@ -34,12 +38,22 @@ def profile(request: HttpRequest) -> HttpResponse:
 
     if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
-            account_update(actor=user, account=user, **changes(form, "name", "email"))
+            account_update(actor=user, account=user, **changes(form, "name", "email", "language"))
         if call.ok:
-            messages.success(request, "Profile saved.")
-            return redirect("account_profile")
+            language = language_of_account(user)
+            with translation.override(language):  # the next page speaks the new language already
+                messages.success(request, _("Profile saved."))
+            response = redirect("account_profile")
+            remember_language(response, language)
+            return response
         user.refresh_from_db()
-    return render(request, "portal/account/profile.html", {"title": "My account", "form": form})
+    return render(request, "portal/account/profile.html", {"title": _("My account"), "form": form})
+
+
+def _without_language(user: User) -> User:
+    account = copy(user)
+    account.language = ""
+    return account
 
 
 @role_required(*EVERYONE)

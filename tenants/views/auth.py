@@ -14,10 +14,13 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from tenants.i18n import language_of_account, remember_language
 from tenants.models import User
 from tenants.routing import actor_refusal
 from tenants.second_factor import VERIFIED, WRONG_CODE, second_factor_of, second_factor_verify
@@ -43,7 +46,7 @@ class PortalAuthenticationForm(AuthenticationForm):
     """Only the accounts that belong to this host's portal may sign in here, and wrong passwords
     lock the account and the address for a while (tenants/signin.py)."""
 
-    username = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True}))
+    username = forms.EmailField(label=gettext_lazy("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True}))
 
     def clean(self):
         email, address = self.data.get("username", ""), client_address(self.request)
@@ -76,6 +79,7 @@ def _signed_in(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     # It outlives the session cookie, so that a session that ran out of time is told as such too.
     response.set_cookie(SIGNED_IN_COOKIE, "1", max_age=2 * settings.SESSION_COOKIE_AGE, httponly=True,
                         samesite="Lax", secure=settings.SESSION_COOKIE_SECURE)  # fmt: skip
+    remember_language(response, language_of_account(request.user))  # this browser's sign-in page speaks it too
     return response
 
 
@@ -90,7 +94,7 @@ class LoginView(auth_views.LoginView):
         response = super().get(request, *args, **kwargs)
         if request.COOKIES.get(SIGNED_IN_COOKIE) and not request.user.is_authenticated:
             # Rendered lazily: a message added now still shows on this page.
-            messages.info(request, "Your session has ended: sign in again.")
+            messages.info(request, _("Your session has ended: sign in again."))
             response.delete_cookie(SIGNED_IN_COOKIE, samesite="Lax")
         return response
 
@@ -103,16 +107,18 @@ class LoginView(auth_views.LoginView):
                 "at": time.time(),
                 "next": self.get_redirect_url(),
             }
-            return redirect("login_code")
+            response = redirect("login_code")
+            remember_language(response, language_of_account(user))  # the code's page speaks it
+            return response
         return _signed_in(self.request, super().form_valid(form))
 
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from your authenticator app",
+        label=gettext_lazy("Code from your authenticator app"),
         max_length=40,
         widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "one-time-code", "inputmode": "numeric"}),
-        help_text="Lost your phone? Enter one of your recovery codes instead.",
+        help_text=gettext_lazy("Lost your phone? Enter one of your recovery codes instead."),
     )
 
 
@@ -133,7 +139,7 @@ def code_view(request: HttpRequest) -> HttpResponse:
     user, pending = _pending_account(request)
     if user is None:
         request.session.pop(PENDING, None)
-        messages.info(request, "Sign in again: the code was not given in time.")
+        messages.info(request, _("Sign in again: the code was not given in time."))
         return redirect("login")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -151,14 +157,14 @@ def code_view(request: HttpRequest) -> HttpResponse:
                 target = settings.LOGIN_REDIRECT_URL
             return _signed_in(request, redirect(target))
         else:
-            form.add_error("code", WRONG_CODE)
-    return render(request, "portal/login_code.html", {"title": "Second factor", "form": form})
+            form.add_error("code", _(WRONG_CODE))
+    return render(request, "portal/login_code.html", {"title": _("Second factor"), "form": form})
 
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
-    messages.info(request, "You have signed out.")
+    messages.info(request, _("You have signed out."))
     response = redirect("login")
     response.delete_cookie(SIGNED_IN_COOKIE, samesite="Lax")
     return response

@@ -24,6 +24,7 @@ def _initial(brand: Brand) -> dict:
         "name": brand.name,
         "domain": brand.domain,
         "aliases": aliases,
+        "language": brand.language,
         **{n: getattr(brand, n) for n in THEME_FIELDS},
     }
 
@@ -61,6 +62,7 @@ def brand_create_view(request: HttpRequest) -> HttpResponse:
                 actor=request.user,
                 name=data["name"],
                 domain=data["domain"],
+                language=data["language"],
                 primary_colour=data["primary_colour"],
                 accent_colour=data["accent_colour"],
                 logo=form.logo_kwargs()["logo"],
@@ -82,7 +84,7 @@ def _brand_edit(request: HttpRequest, brand: Brand, *, title: str, template: str
             brand_update(
                 actor=request.user,
                 brand=brand,
-                **changes(form, "name", "domain", "aliases", *THEME_FIELDS),
+                **changes(form, "name", "domain", "aliases", "language", *THEME_FIELDS),
                 **form.logo_kwargs(),
             )
         if call.ok:

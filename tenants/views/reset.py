@@ -8,6 +8,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from tenants.forms import NEW_PASSWORD_ATTRS
 from tenants.reset import ResetThrottled, password_reset_complete, password_reset_request
@@ -15,14 +17,14 @@ from tenants.routing import actor_refusal
 from tenants.signin import client_address
 from tenants.views.common import service_call
 
-SENT = (
+SENT = gettext_lazy(
     "If an account with that address signs in here, we have sent it a link to choose a new password. "
     "It works once and for a limited time; check your spam folder if nothing arrives."
 )
 
 
 class ResetRequestForm(forms.Form):
-    email = forms.EmailField(label="E-mail", widget=forms.EmailInput(attrs={"autofocus": True}))
+    email = forms.EmailField(label=gettext_lazy("E-mail"), widget=forms.EmailInput(attrs={"autofocus": True}))
 
 
 def reset_request(request: HttpRequest) -> HttpResponse:
@@ -38,10 +40,11 @@ def reset_request(request: HttpRequest) -> HttpResponse:
             )
         except ResetThrottled as exc:
             form.add_error(None, exc.message)
-            return render(request, "portal/reset_request.html", {"title": "Reset password", "form": form}, status=429)
-        messages.success(request, SENT)
+            context = {"title": _("Reset password"), "form": form}
+            return render(request, "portal/reset_request.html", context, status=429)
+        messages.success(request, str(SENT))
         return redirect("login")
-    return render(request, "portal/reset_request.html", {"title": "Reset password", "form": form})
+    return render(request, "portal/reset_request.html", {"title": _("Reset password"), "form": form})
 
 
 class ResetSetPasswordForm(SetPasswordForm):
@@ -57,7 +60,7 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
 
     template_name = "portal/reset_confirm.html"
     form_class = ResetSetPasswordForm
-    title = "Choose a new password"
+    title = gettext_lazy("Choose a new password")
 
     def get_user(self, uidb64):
         user = super().get_user(uidb64)
@@ -71,5 +74,5 @@ class ResetConfirmView(auth_views.PasswordResetConfirmView):
         if not call.ok:
             return self.form_invalid(form)
         del self.request.session[auth_views.INTERNAL_RESET_SESSION_TOKEN]
-        messages.success(self.request, "Your new password is set: sign in with it.")
+        messages.success(self.request, _("Your new password is set: sign in with it."))
         return redirect("login")

@@ -67,7 +67,7 @@ def test_a_brand_connects_a_carrier_and_its_client_routes_the_number(page, runni
     sign_in(page, running_platform, CLIENT_HOST, "admin@acme.example")
     page.goto(url(CLIENT_HOST, "/numbers/"))
     fits_the_width(page)
-    page.click("#numbers a")  # the number in Acme's national format (the client is in the US)
+    page.click("#numbers tbody a")  # the number in Acme's national format (the client is in the US)
     expect(page.locator("h1")).to_have_text(f"Number {NUMBER}")
     page.select_option("select[name=destination_kind]", "user")
     page.fill("input[name=destination_target]", "999")

@@ -39,13 +39,6 @@ BENCH_DB = "ocx_bench_cdr"
 MONTH = ("2026-10-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00")  # the month exported and reported
 
 
-def admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(sql)
-
-
 def setup_django(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     os.environ["OCX_REDIS_PREFIX"] = "ocx-bench"
@@ -190,90 +183,85 @@ def main() -> int:
         child_export(*args.child_export)
         return 0
 
-    started = services.ensure_up()
-    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    url = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    admin(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    admin(admin_url, f'CREATE DATABASE "{BENCH_DB}"')
     work = Path(os.environ.get("TMPDIR", "/tmp")) / "ocx-bench-cdr"
     work.mkdir(exist_ok=True)
     try:
-        setup_django(url)
-        from django.core.management import call_command
-        from django.db import connection
-        from psycopg import ClientCursor
+        with services.scratch_django(BENCH_DB, keep=args.keep) as url:
+            from django.core.management import call_command
+            from django.db import connection
+            from psycopg import ClientCursor
 
-        from exports.selectors import export_sql
+            from exports.selectors import export_sql
 
-        call_command("migrate_schemas", "--shared", verbosity=0)
-        began = time.perf_counter()
-        populate(args.rows, args.clients, args.months)
-        generated = time.perf_counter() - began
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('billing_cdr'))")
-            size = cursor.fetchone()[0]
-        print(f"generated {args.rows:,} records for {args.clients} clients of 2 brands over {args.months} months "
-              f"in {generated:.1f} s (billing_cdr with indexes: {size})")  # fmt: skip
-
-        actor = brand_operator("bench-brand-0")
-        sql, params = export_sql(month_records(actor))
-        connection.ensure_connection()
-        inline = ClientCursor(connection.connection).mogrify(sql, params)
-        psql = psql_binary()
-        export_runs, copy_runs, peaks = [], [], []
-        for _ in range(args.runs):
-            out = work / "export.csv"
-            answer = subprocess.run([sys.executable, __file__, "--child-export", actor.email, str(out)],
-                                    capture_output=True, text=True, env={**os.environ, "DATABASE_URL": url},
-                                    check=True)  # fmt: skip
-            run = json.loads(answer.stdout.strip().splitlines()[-1])
-            export_runs.append(run["rows"] / run["seconds"])
-            peaks.append(run["peak_mb"])
-            copied = work / "psql.csv"
+            call_command("migrate_schemas", "--shared", verbosity=0)
             began = time.perf_counter()
-            subprocess.run([psql, url, "-X", "-q", "-c", f"\\copy ({inline}) TO '{copied}' WITH (FORMAT csv)"],
-                           check=True)  # fmt: skip
-            copy_seconds = time.perf_counter() - began
-            digest, copy_rows = sha_of_rows(copied, header=False)
-            copy_runs.append(copy_rows / copy_seconds)
-            same = digest == sha_of_rows(out, header=True)[0]
-            print(f"run: export {run['rows']:,} rows in {run['seconds']:.3f} s (RSS {run['before_mb']:.0f} MB before, "
-                  f"{run['peak_mb']:.0f} MB peak); psql \\copy {copy_rows:,} rows in {copy_seconds:.3f} s; "
-                  f"files identical: {same}")  # fmt: skip
+            populate(args.rows, args.clients, args.months)
+            generated = time.perf_counter() - began
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_size_pretty(pg_total_relation_size('billing_cdr'))")
+                size = cursor.fetchone()[0]
+            print(f"generated {args.rows:,} records for {args.clients} clients of 2 brands over {args.months} months "
+                  f"in {generated:.1f} s (billing_cdr with indexes: {size})")  # fmt: skip
 
-        from django.db.models import Count, Sum
+            actor = brand_operator("bench-brand-0")
+            sql, params = export_sql(month_records(actor))
+            connection.ensure_connection()
+            inline = ClientCursor(connection.connection).mogrify(sql, params)
+            psql = psql_binary()
+            export_runs, copy_runs, peaks = [], [], []
+            for _ in range(args.runs):
+                out = work / "export.csv"
+                answer = subprocess.run([sys.executable, __file__, "--child-export", actor.email, str(out)],
+                                        capture_output=True, text=True, env={**os.environ, "DATABASE_URL": url},
+                                        check=True)  # fmt: skip
+                run = json.loads(answer.stdout.strip().splitlines()[-1])
+                export_runs.append(run["rows"] / run["seconds"])
+                peaks.append(run["peak_mb"])
+                copied = work / "psql.csv"
+                began = time.perf_counter()
+                subprocess.run([psql, url, "-X", "-q", "-c", f"\\copy ({inline}) TO '{copied}' WITH (FORMAT csv)"],
+                               check=True)  # fmt: skip
+                copy_seconds = time.perf_counter() - began
+                digest, copy_rows = sha_of_rows(copied, header=False)
+                copy_runs.append(copy_rows / copy_seconds)
+                same = digest == sha_of_rows(out, header=True)[0]
+                print(f"run: export {run['rows']:,} rows in {run['seconds']:.3f} s "
+                      f"(RSS {run['before_mb']:.0f} MB before, "
+                      f"{run['peak_mb']:.0f} MB peak); psql \\copy {copy_rows:,} rows in {copy_seconds:.3f} s; "
+                      f"files identical: {same}")  # fmt: skip
 
-        def report():
-            return list(month_records(actor).order_by().values("client_id")
-                        .annotate(calls=Count("id"), seconds=Sum("billsec")))  # fmt: skip
+            from django.db.models import Count, Sum
 
-        times = []
-        for _ in range(args.report_runs):
-            began = time.perf_counter()
-            rows = report()
-            times.append((time.perf_counter() - began) * 1000)
-        times.sort()
-        p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
+            def report():
+                return list(month_records(actor).order_by().values("client_id")
+                            .annotate(calls=Count("id"), seconds=Sum("billsec")))  # fmt: skip
 
-        print("\nEXPLAIN export (brand month):")
-        print("\n".join("  " + line for line in explain(sql, params)[:40]))
-        grouped = month_records(actor).order_by().values("client_id")
-        report_sql, report_params = grouped.annotate(calls=Count("id"), seconds=Sum("billsec")).query.sql_with_params()
-        print("EXPLAIN brand usage report (group by client):")
-        print("\n".join("  " + line for line in explain(report_sql, report_params)[:30]))
-        from records.models import Cdr
+            times = []
+            for _ in range(args.report_runs):
+                began = time.perf_counter()
+                rows = report()
+                times.append((time.perf_counter() - began) * 1000)
+            times.sort()
+            p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
 
-        claim = Cdr.objects.filter(brand_id=actor.brand_id, ended_at__gte="2026-10-15T00:00:00Z",
-                                   ended_at__lt="2026-10-15T01:00:00Z").order_by().values("id", "ended_at")  # fmt: skip
-        claim_sql, claim_params = claim.query.sql_with_params()
-        print("EXPLAIN push claim (brand, records finished in one hour):")
-        print("\n".join("  " + line for line in explain(claim_sql, claim_params)[:10]))
-        connection.close()
+            print("\nEXPLAIN export (brand month):")
+            print("\n".join("  " + line for line in explain(sql, params)[:40]))
+            grouped = month_records(actor).order_by().values("client_id")
+            report = grouped.annotate(calls=Count("id"), seconds=Sum("billsec"))
+            report_sql, report_params = report.query.sql_with_params()
+            print("EXPLAIN brand usage report (group by client):")
+            print("\n".join("  " + line for line in explain(report_sql, report_params)[:30]))
+            from records.models import Cdr
+
+            claim = Cdr.objects.filter(brand_id=actor.brand_id, ended_at__gte="2026-10-15T00:00:00Z",
+                                       ended_at__lt="2026-10-15T01:00:00Z")  # fmt: skip
+            claim = claim.order_by().values("id", "ended_at")
+            claim_sql, claim_params = claim.query.sql_with_params()
+            print("EXPLAIN push claim (brand, records finished in one hour):")
+            print("\n".join("  " + line for line in explain(claim_sql, claim_params)[:10]))
+            connection.close()
     finally:
-        if not args.keep:
-            admin(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         shutil.rmtree(work, ignore_errors=True)
-        services.stop(started)
 
     export_rate, copy_rate = statistics.median(export_runs), statistics.median(copy_runs)
     month_rows = sum(r["calls"] for r in rows)

@@ -36,25 +36,6 @@ BENCH_DB = "ocx_bench_dashboard"
 ASSETS = re.compile(r'<(?:link[^>]+rel="stylesheet"[^>]+href|script[^>]+src|img[^>]+src)="([^"]+)"')
 
 
-def admin(url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(sql)
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["OCX_REDIS_PREFIX"] = "ocx-bench-dashboard"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def populate(records: int, days: int) -> dict:
     """Demo data, then history and traffic for the demo clients; the facts printed as conditions."""
     import datetime as dt
@@ -186,13 +167,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
-    started = services.ensure_up()
-    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    url = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    admin(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    admin(admin_url, f'CREATE DATABASE "{BENCH_DB}"')
-    try:
-        setup_django(url)
+    secret = os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789")
+    with services.scratch_django(BENCH_DB, prefix="ocx-bench-dashboard", keep=args.keep, DJANGO_DEBUG="0",
+                                 DJANGO_SECRET_KEY=secret):  # fmt: skip
         from django.conf import settings
 
         from tenants.models import Brand, Client, User
@@ -218,13 +195,6 @@ def main() -> int:
                   f"median {found['ms']:.1f} ms, p95 {found['p95']:.1f} ms")  # fmt: skip
             print(f"RESULT dashboard_{role}_kb={found['kb']:.1f} KB")
             print(f"RESULT dashboard_{role}_ms={found['ms']:.1f} ms")
-    finally:
-        if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            admin(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        services.stop(started)
     return 0
 
 

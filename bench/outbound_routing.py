@@ -37,13 +37,6 @@ COUNTRIES = ["1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40
              "886", "961", "962", "966", "971", "972", "974"]  # fmt: skip
 
 
-def _sql(url: str, statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(statement)
-
-
 def _prefixes(rng: random.Random, count: int) -> list[str]:
     found = dict.fromkeys(COUNTRIES)
     while len(found) < count:
@@ -169,27 +162,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--decisions", type=int, default=10_000)
     args = parser.parse_args()
-    started = services.ensure_up()
-    admin = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    _sql(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-    _sql(admin, f'CREATE DATABASE "{BENCH_DB}"')
-    try:
-        os.environ.update({"DATABASE_URL": admin.rsplit("/", 1)[0] + f"/{BENCH_DB}", "OCX_REDIS_PREFIX": "ocx-bench",
-                           "DJANGO_SETTINGS_MODULE": "config.settings"})  # fmt: skip
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+    with services.scratch_django(BENCH_DB):
         from django.core.management import call_command
-        from django.db import connection
 
         call_command("migrate_schemas", "--shared", verbosity=0)
-        made = build(args)
-        measure(args, made)
-        connection.close()
-    finally:
-        _sql(admin, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        services.stop(started)
+        measure(args, build(args))
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform as stdlib_platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,35 +21,10 @@ import services  # noqa: E402  (platform/services.py, a script folder, not a pac
 BENCH_DB = "ocx_bench_tenants"
 
 
-def psql(url: str, sql: str) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            ("import psycopg,sys; c=psycopg.connect(sys.argv[1], autocommit=True); c.execute(sys.argv[2])"),
-            url,
-            sql,
-        ],
-        check=True,
-    )
-
-
 def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
-    started = services.ensure_up()
-    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
-    psql(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
-    psql(admin_url, f'CREATE DATABASE "{BENCH_DB}"')
-    os.environ["DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + f"/{BENCH_DB}"
-    os.environ["OCX_REDIS_PREFIX"] = "ocx-bench"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(ROOT))
-    try:
-        import django
-
-        django.setup()
+    with services.scratch_django(BENCH_DB):
         from django.core.management import call_command
-        from django.db import connection
 
         from tenants.models import Role, User
         from tenants.services import brand_create, client_create
@@ -66,10 +40,6 @@ def main() -> int:
 
         first = create(0)
         times = [create(i) for i in range(1, count + 1)]
-        connection.close()
-    finally:
-        psql(admin_url, f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        services.stop(started)
 
     times.sort()
     print(

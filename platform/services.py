@@ -277,6 +277,44 @@ def stop(started: list) -> None:
         service.stop()
 
 
+def admin_sql(url: str, statement: str) -> None:
+    """One statement on its own autocommit connection (CREATE/DROP DATABASE cannot run in a transaction)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(statement)
+
+
+@contextlib.contextmanager
+def scratch_django(database: str, *, prefix: str = "ocx-bench", keep: bool = False, **settings: str):
+    """A benchmark's own throw-away database on the local servers, with Django set up on it: start
+    what is not running, (re)create `database`, point DATABASE_URL and the Redis key prefix at it
+    (plus any other `settings` as environment variables), `django.setup()`, yield the database's
+    URL; then close Django's connections, drop the database (unless `keep`) and stop what was started."""
+    started = ensure_up()
+    admin_url = os.environ["DATABASE_URL"].rsplit("/", 1)[0] + "/postgres"
+    url = admin_url.rsplit("/", 1)[0] + f"/{database}"
+    admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    admin_sql(admin_url, f'CREATE DATABASE "{database}"')
+    os.environ.update({"DATABASE_URL": url, "OCX_REDIS_PREFIX": prefix, **settings})
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    try:
+        import django
+
+        django.setup()
+        yield url
+    finally:
+        if "django.db" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if not keep:
+            admin_sql(admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        stop(started)
+
+
 def main(argv: list[str]) -> int:
     command = argv[1] if len(argv) > 1 else "status"
     if command == "up":

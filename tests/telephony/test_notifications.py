@@ -137,7 +137,7 @@ def test_a_message_is_recorded_by_phone_by_its_maker_only(world, lines, library)
 
 # Outside numbers: called through the carriers (a pjsua2 phone behind a carrier's gateway) ----------
 
-MOBILE, PREMIUM = "+16502530001", "+19005551234"
+MOBILE, PREMIUM, MAIN = "+16502530001", "+19005551234", "+16502530999"
 
 
 def targets_of(world, campaign) -> dict[str, Target]:
@@ -179,14 +179,26 @@ def dispatch(world, campaign) -> int:
 
 
 def test_a_campaign_calls_a_line_and_an_outside_number_through_the_carrier(world, lines, phone_carrier, campaign_of,
-                                                                           tmp_path):  # fmt: skip
+                                                                           carrier_factory_pstn, tmp_path):  # fmt: skip
+    from pstn.models import Number, OutboundPolicy
+
     _, callee, _ = lines
     mobile, carrier = phone_carrier()
+    carrier_factory_pstn([(world.brand_a, MAIN, world.client_a1, "user", "101")])
+
+    def main_number():  # the client's caller ID rule: calls out show its main number
+        policy = OutboundPolicy.objects.get(client=world.client_a1)
+        policy.main_number = Number.objects.get(e164=MAIN)
+        policy.save()
+
+    committed(main_number)
     campaign = campaign_of(f"102\n{MOBILE}")
     assert dispatch(world, campaign) == 2
 
     desk = callee.wait_incoming()["call"]  # both ring: the line and, through the carrier, the mobile
-    away = mobile.wait_incoming()["call"]
+    incoming = mobile.wait_incoming()
+    away = incoming["call"]
+    assert f"sip:{MAIN}@" in incoming["from"], incoming
     callee.wait_call_state(desk, "confirmed")
     callee.dtmf(desk, "1")  # (a key during the message counts: it stops the message)
     mobile.answer(away)

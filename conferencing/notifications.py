@@ -136,16 +136,18 @@ def message_for_recording(client_id: int, message_id: int, account_id: int | Non
 
 
 def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
-    """Why a campaign cannot call these numbers ("" when it can), as the brand's outbound routing sees
-    them (pstn.routing, what the engine reads): a number is called through the carriers that route it;
-    one no route reaches, an emergency number or what is no phone number is refused. (The client's
-    outbound policy and blocked destinations are the engine's to apply at each call: a number they
-    refuse is reported on its target.)"""
+    """Why a campaign cannot call these numbers ("" when it can), as the engine would place them
+    (network.place_out): what is no phone number, an emergency number, one no route of the brand
+    reaches (pstn.routing), one the client's outbound policy or its blocked destinations refuse. (The
+    engine applies the policy and the lists again at each call, as they are then: a number they
+    refuse later is reported on its target.) Runs in the client's schema."""
     from pstn.numbering import EMERGENCY, classify
+    from pstn.policy import load_policy, refusal
     from pstn.routing import Router
+    from telephony.blocking import blocklists_load
 
-    router = Router.load(client.brand_id)
-    unrouted, invalid, emergency = [], [], []
+    router, rules, lists = Router.load(client.brand_id), load_policy(client.pk), blocklists_load()
+    unrouted, invalid, emergency, refused = [], [], [], []
     for number in numbers:
         dialled = classify(number, client.country)
         if dialled is None:
@@ -158,6 +160,10 @@ def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
         carriers = [router.carriers.get(m.carrier_id) for m in route.members] if route else []
         if not [c for c in carriers if c is not None and c.enabled and c.gateways]:
             unrouted.append(number)
+        elif (why := refusal(rules, dialled)) is not None:
+            refused.append(f"{number}: {why[1][:1].lower()}{why[1][1:]}")
+        elif (entry := lists.destination_block(dialled.e164)) is not None:
+            refused.append(f"{number}: calls to it are blocked by the company's list ({entry})")
     said = []
     if unrouted:
         said.append(f"no route of the brand reaches {_some(unrouted)}")
@@ -167,6 +173,7 @@ def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
         what = ("is neither an extension of this company nor a phone number" if len(invalid) == 1 else
                 "are neither extensions of this company nor phone numbers")  # fmt: skip
         said.append(f"{_some(invalid)} {what} in {client.country}")
+    said += refused[:5]
     text = "; ".join(said)
     return text[:1].upper() + text[1:] + "." if text else ""
 

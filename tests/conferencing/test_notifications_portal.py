@@ -347,9 +347,12 @@ def test_a_message_is_heard_in_the_library_with_byte_ranges(world, portal, alert
 
 def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
     """An outside number is called through the carriers when a route of the brand reaches it; one no
-    route reaches, an emergency number and what is no number are field errors."""
+    route reaches, an emergency number, what is no number and one the company's outbound policy or
+    blocked destinations refuse are field errors."""
     from billing.models import Carrier
-    from pstn.models import Gateway, OutboundRoute, RouteCarrier
+    from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+    from telephony.models import Block
+    from telephony.services import block_save
 
     http = portal(world.client_a1_op)
 
@@ -367,8 +370,16 @@ def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
     Gateway.objects.create(carrier=carrier, name="gw", host="192.0.2.1", port=5060)
     route = OutboundRoute.objects.create(brand=world.brand_a, name="UK", pattern="44", position=10)
     RouteCarrier.objects.create(route=route, carrier=carrier, priority=1, weight=1)
+    refused = field_error(create("102\n+442071234567"), "numbers")  # routed, but the company may not call abroad
+    assert refused == "+442071234567: calls to international numbers are not allowed by the company's outbound policy."
+    policy = OutboundPolicy.objects.create(client=world.client_a1, allow_international=True)
+    block_save(actor=world.client_a1_op, client=world.client_a1, direction="outbound", kind="prefix", value="+44 20")
+    blocked = field_error(create("102\n+442071234567"), "numbers")
+    assert blocked == "+442071234567: calls to it are blocked by the company's list (+4420).", blocked
+    in_a1(world, lambda: Block.objects.all().delete())
     routed = create("102\n+442071234567")
     assert routed.status_code == 302, field_error(routed, "numbers")
+    policy.delete()  # (the engine applies the policy again at each call: refused then, on the target)
     campaign = in_a1(world, lambda: Campaign.objects.get(name="Drill"))
     assert [row[:2] for row in table_rows(http.get(routed["Location"]), "targets")] == [
         ["102", "Pending"], ["+442071234567", "Pending"]

@@ -265,9 +265,20 @@ def test_a_blocked_destination_and_a_number_the_policy_refuses_are_not_placed(
     campaign_of,
     blocked,  # noqa: F811 (the fixture imported above)
 ):
-    mobile, _ = phone_carrier()  # the client may call national and mobile numbers, not premium ones
-    blocked("outbound", "number", MOBILE)
+    from pstn.models import OutboundPolicy
+
+    mobile, _ = phone_carrier()
+
+    def allow_premium(allowed: bool):
+        policy = OutboundPolicy.objects.get(client=world.client_a1)
+        policy.allow_premium = allowed
+        policy.save()
+
+    committed(allow_premium, True)
     campaign = campaign_of(f"{MOBILE}\n{PREMIUM}", retries=3)
+    # Since the campaign was made, the company blocked the mobile and may no longer call premium numbers.
+    blocked("outbound", "number", MOBILE)
+    committed(allow_premium, False)
     assert dispatch(world, campaign) == 2
     now = settled(world, campaign, MOBILE, PREMIUM)
     assert {n: (t.state, t.attempts, t.cause) for n, t in now.items()} == {

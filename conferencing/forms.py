@@ -63,7 +63,7 @@ class MessageChoice(forms.ModelChoiceField):
 
 
 class CampaignForm(forms.Form):
-    """A new notification: the services check the numbers (the company's extensions) and the message."""
+    """A new notification: the services check the numbers (extensions, outside numbers) and the message."""
 
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -71,7 +71,7 @@ class CampaignForm(forms.Form):
         self.fields["message"] = MessageChoice(Message.objects.restrict(actor), empty_label="Choose a message")
         self.fields["numbers"] = forms.CharField(
             label="Numbers to call", widget=forms.Textarea(attrs={"rows": 6}),
-            help_text="The company's extensions, one a line.",
+            help_text="The company's extensions or outside numbers (called through the carriers), one a line.",
         )  # fmt: skip
         labels = {"confirm_digit": "Confirm key", "retries": "Retries", "retry_seconds": "Seconds between retries"}
         self.fields.update(fields_for_model(Campaign, fields=list(labels), labels=labels))

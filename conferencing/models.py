@@ -174,6 +174,7 @@ class Target(models.Model):
         NO_ANSWER = "no-answer", "No answer"
         BUSY = "busy", "Busy"
         FAILED = "failed", "Failed"
+        REFUSED = "refused", "Not called: refused"  # the company may not call it (not retried)
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     number = models.CharField(max_length=32)

@@ -31,6 +31,7 @@ from tenants.models import Client, Role, User
 
 MAX_MESSAGE_SECONDS = 300
 STUCK_AFTER = dt.timedelta(minutes=10)  # a target still "calling" this long: its engine died
+FINAL = (Target.State.CONFIRMED, Target.State.REFUSED)  # never called again
 
 
 def message_path(client_id: int, message_id: int) -> Path:
@@ -135,39 +136,51 @@ def message_for_recording(client_id: int, message_id: int, account_id: int | Non
 
 
 def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
-    """Why a campaign does not call these numbers, as the brand's outbound routing sees them
-    (pstn.routing, what the engine reads): the ones its carriers reach are still refused, for
-    notifications call the company's extensions only."""
-    from pstn.numbering import classify
+    """Why a campaign cannot call these numbers ("" when it can), as the engine would place them
+    (network.place_out): what is no phone number, an emergency number, one no route of the brand
+    reaches (pstn.routing), one the client's outbound policy or its blocked destinations refuse. (The
+    engine applies the policy and the lists again at each call, as they are then: a number they
+    refuse later is reported on its target.) Runs in the client's schema."""
+    from pstn.numbering import EMERGENCY, classify
+    from pstn.policy import load_policy, refusal
     from pstn.routing import Router
+    from telephony.blocking import blocklists_load
 
-    router = Router.load(client.brand_id)
-    reached: dict[str, list[str]] = {}  # number -> the carriers that would take it
-    unrouted, invalid = [], []
+    router, rules, lists = Router.load(client.brand_id), load_policy(client.pk), blocklists_load()
+    unrouted, invalid, emergency, refused = [], [], [], []
     for number in numbers:
         dialled = classify(number, client.country)
         if dialled is None:
             invalid.append(number)
             continue
+        if dialled.kind == EMERGENCY:
+            emergency.append(number)
+            continue
         route = router.route_for(dialled.e164.lstrip("+"))
         carriers = [router.carriers.get(m.carrier_id) for m in route.members] if route else []
-        names = [c.name for c in carriers if c is not None and c.enabled and c.gateways]
-        if names:
-            reached[number] = names
-        else:
+        if not [c for c in carriers if c is not None and c.enabled and c.gateways]:
             unrouted.append(number)
+        elif (why := refusal(rules, dialled)) is not None:
+            refused.append(f"{number}: {why[1][:1].lower()}{why[1][1:]}")
+        elif (entry := lists.destination_block(dialled.e164)) is not None:
+            refused.append(f"{number}: calls to it are blocked by the company's list ({entry})")
     said = []
-    if reached:
-        carriers = sorted({name for names in reached.values() for name in names})
-        said.append(f"{', '.join(reached)} would go out through {', '.join(carriers)}, but notifications call the "
-                    "company's extensions only")  # fmt: skip
     if unrouted:
-        said.append(f"no route of the brand reaches {', '.join(unrouted)}")
+        said.append(f"no route of the brand reaches {_some(unrouted)}")
+    if emergency:
+        said.append(f"{_some(emergency)}: a notification never calls an emergency number")
     if invalid:
-        said.append(f"{', '.join(invalid)} {'is not a phone number' if len(invalid) == 1 else 'are not phone numbers'}"
-                    f" in {client.country}")  # fmt: skip
+        what = ("is neither an extension of this company nor a phone number" if len(invalid) == 1 else
+                "are neither extensions of this company nor phone numbers")  # fmt: skip
+        said.append(f"{_some(invalid)} {what} in {client.country}")
+    said += refused[:5]
     text = "; ".join(said)
-    return text[:1].upper() + text[1:] + "."
+    return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _some(numbers: list[str], shown: int = 5) -> str:
+    more = len(numbers) - shown
+    return ", ".join(numbers[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 @transaction.atomic
@@ -184,12 +197,12 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message 
             errors.update(exc.message_dict)
         listed = numbers_of(numbers or "")
         lines = set(Extension.objects.values_list("number", flat=True))
-        strangers = [n for n in listed if n not in lines]
+        outside = [n for n in listed if n not in lines]  # called through the carriers
+        problem = outside_numbers_problem(client, outside) if outside else ""
         if not listed:
             errors["numbers"] = ["List the numbers to call, one a line."]
-        elif strangers:
-            errors["numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. "
-                                 + outside_numbers_problem(client, strangers[:5])]  # fmt: skip
+        elif problem:
+            errors["numbers"] = [problem]
         if message is not None and not message.recorded:
             errors["message"] = ["The message has no audio yet: upload it or record it by phone."]
         if errors:
@@ -221,7 +234,7 @@ def targets_due(campaign: Campaign, now: dt.datetime) -> tuple[list[Target], flo
     left to retry). Runs in the client's schema."""
     due, next_in = [], None
     for target in campaign.targets.all():
-        if target.state == Target.State.CONFIRMED or target.attempts > campaign.retries:
+        if target.state in FINAL or target.attempts > campaign.retries:
             continue
         if target.state == Target.State.CALLING:
             if target.last_called_at and now - target.last_called_at > STUCK_AFTER:
@@ -259,9 +272,7 @@ def target_result(client_id: int, target_id: int, *, state: str, cause: str, ans
 def campaign_maybe_done(campaign: Campaign) -> bool:
     """Mark a running campaign done when every number confirmed or used its attempts (client schema)."""
     busy = models.Q(state__in=[Target.State.PENDING, Target.State.CALLING])
-    open_targets = campaign.targets.exclude(state=Target.State.CONFIRMED).filter(
-        busy | models.Q(attempts__lte=campaign.retries)
-    )
+    open_targets = campaign.targets.exclude(state__in=FINAL).filter(busy | models.Q(attempts__lte=campaign.retries))
     if campaign.status != Campaign.Status.RUNNING or open_targets.exists():
         return False
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.DONE, finished_at=timezone.now())

@@ -79,7 +79,9 @@ def campaigns_counted(campaigns: QuerySet[Campaign]) -> QuerySet[Campaign]:
     answered at least once, and still to call (pending, ringing, or not confirmed with a retry still
     to come: what campaign_maybe_done waits for)."""
     busy = Q(targets__state__in=[Target.State.PENDING, Target.State.CALLING])
-    retry_left = ~Q(targets__state=Target.State.CONFIRMED) & Q(targets__attempts__lte=F("retries"))
+    retry_left = ~Q(targets__state__in=[Target.State.CONFIRMED, Target.State.REFUSED]) & Q(
+        targets__attempts__lte=F("retries")
+    )
     counted = campaigns.select_related("message").annotate(
         numbers_count=Count("targets"),
         confirmed_count=Count("targets", filter=Q(targets__state=Target.State.CONFIRMED)),

@@ -143,7 +143,9 @@ class CampaignSerializer(serializers.ModelSerializer):
     starts calling."""
 
     message = ScopedRelatedField(Message, help_text="A message of the library, with audio.")
-    numbers = NumbersField(write_only=True, help_text="The company's extensions to call: a list, or one a line.")
+    numbers = NumbersField(
+        write_only=True, help_text="The company's extensions or outside numbers to call: a list, or one a line."
+    )
     counts = CountsSerializer(source="*", read_only=True)
     created_by = serializers.IntegerField(source="created_by_id", read_only=True, help_text="Its maker's account id.")
 

@@ -162,12 +162,13 @@ class Application:
 
 
 class Prompter(Application):
-    """A voice menu on the caller's side: prompts played, digits collected (type-ahead kept; a key
-    stops the prompt). Holds the call in state IVR."""
+    """A voice menu on the caller's side (or `side`: the callee of a call the engine placed out, a
+    notification's): prompts played, digits collected (type-ahead kept; a key stops the prompt). Holds
+    the call in state IVR."""
 
-    def __init__(self, call: Call):
-        self.call = call
-        self.digits = call.keys(on_digit=self._key)
+    def __init__(self, call: Call, *, side: str = "caller"):
+        self.call, self.side = call, side
+        self.digits = call.keys(on_digit=self._key, side=side)
         self._done: asyncio.Future | None = None
 
     def key(self, call: Call, digit: str) -> None:
@@ -185,10 +186,10 @@ class Prompter(Application):
         call = self.call
         if call.state == State.ENDED:
             return
-        side = call.caller
+        side = call.side(self.side)
         frames = frames or call.engine.prompts.frames(side.codec.name, *names)
         self._done = done = asyncio.get_running_loop().create_future()
-        call.play("caller", frames, loop=False, on_done=self.stop)
+        call.play(self.side, frames, loop=False, on_done=self.stop)
         await asyncio.wait_for(done, len(frames) * 0.02 + 2)
 
     async def ask(self, name: str, max_digits: int) -> str:

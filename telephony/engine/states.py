@@ -6,7 +6,8 @@
     CONNECTING  the engine's own first leg answered (click-to-call: the user), the callee rings
     ANSWERED    both sides talk through the engine's relay or mixer (one may be on hold)
     PARKED      one party waits in a park slot hearing music; the other side is empty
-    IVR         an application talks to the caller alone: prompts, keys, recording
+    IVR         an application talks to the caller alone: prompts, keys, recording (or to the callee
+                of a call the engine placed out itself, once it answered: a notification's message)
     CONFERENCE  the caller's leg is in a conference's mixer
     ENDED       over; the record is closed (or was never the call's: the leg joined another call)
 
@@ -33,7 +34,7 @@ class State(StrEnum):
 S = State
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.ROUTING: frozenset({S.RINGING, S.CONNECTING, S.IVR, S.CONFERENCE, S.ENDED}),
-    S.RINGING: frozenset({S.ANSWERED, S.ROUTING, S.ENDED}),  # (ROUTING again: a forwarding)
+    S.RINGING: frozenset({S.ANSWERED, S.ROUTING, S.IVR, S.ENDED}),  # (ROUTING again: a forwarding)
     S.CONNECTING: frozenset({S.ANSWERED, S.ENDED}),
     S.ANSWERED: frozenset({S.PARKED, S.ENDED}),
     S.PARKED: frozenset({S.ANSWERED, S.ENDED}),

@@ -134,7 +134,7 @@ def test_a_message_without_audio_waits_to_be_recorded_by_phone(world, api):
 @pytest.mark.parametrize(
     ("fields", "field", "problem"),
     [
-        ({"numbers": "102\n555\n0044"}, "numbers", "Not an extension of this company: 555, 0044"),
+        ({"numbers": "102\n555\n0044"}, "numbers", "555, 0044 are neither extensions of this company nor phone"),
         ({"numbers": ""}, "numbers", "List the numbers"),
         ({"numbers": {"a": 1}}, "numbers", "as a list"),
         ({"message": "silent"}, "message", "no audio yet"),

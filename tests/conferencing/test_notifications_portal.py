@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tenants.utils import tenant_context
 
 from conferencing.models import Campaign, Message, Target
-from conferencing.notifications import campaign_create, message_create, message_path
+from conferencing.notifications import campaign_create, campaign_maybe_done, message_create, message_path, targets_due
 from tests.conferencing.test_notifications_api import T1, wav_upload
 from tests.pages import errors_above_form, field_error, messages_of, title_of
 
@@ -165,7 +165,7 @@ def test_a_message_a_notification_plays_is_not_deleted(world, portal, alert):
 @pytest.mark.parametrize(
     ("typed", "field", "problem"),
     [
-        ({"numbers": "102\n555"}, "numbers", "Not an extension of this company: 555."),
+        ({"numbers": "102\n555"}, "numbers", "555 is neither an extension of this company nor a phone number in US."),
         ({"numbers": ""}, "numbers", "This field is required."),
         ({"message": "silent"}, "message", "The message has no audio yet: upload it or record it by phone."),
         ({"message": ""}, "message", "This field is required."),
@@ -190,7 +190,7 @@ def test_a_notification_form_shows_every_bad_field_at_once(world, portal, alert)
     assert response.status_code == 200
     assert "required" in field_error(response, "name")
     assert "whole number" in field_error(response, "retry_seconds")
-    assert "Not an extension of this company: 555." in field_error(response, "numbers")
+    assert "555 is neither an extension of this company nor a phone number" in field_error(response, "numbers")
     assert not in_a1(world, lambda: Campaign.objects.exists())
 
 
@@ -346,29 +346,63 @@ def test_a_message_is_heard_in_the_library_with_byte_ranges(world, portal, alert
 
 
 def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
+    """An outside number is called through the carriers when a route of the brand reaches it; one no
+    route reaches, an emergency number, what is no number and one the company's outbound policy or
+    blocked destinations refuse are field errors."""
     from billing.models import Carrier
-    from pstn.models import Gateway, OutboundRoute, RouteCarrier
+    from pstn.models import Gateway, OutboundPolicy, OutboundRoute, RouteCarrier
+    from telephony.models import Block
+    from telephony.services import block_save
 
     http = portal(world.client_a1_op)
 
-    def problem(numbers: str) -> str:
-        return field_error(http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": numbers, "message": alert.pk}),
-                           "numbers")  # fmt: skip
+    def create(numbers: str):
+        return http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": numbers, "message": alert.pk})
 
-    unrouted = problem("102\n+442071234567\n555")
-    assert unrouted.startswith("Not an extension of this company: +442071234567, 555.")
-    assert "No route of the brand reaches +442071234567" in unrouted and "555 is not a phone number in US" in unrouted
-    assert "does not have" not in unrouted
+    unrouted = field_error(create("102\n+442071234567\n555\n911"), "numbers")
+    assert unrouted == (
+        "No route of the brand reaches +442071234567; 911: a notification never calls an emergency number; "
+        "555 is neither an extension of this company nor a phone number in US."
+    ), unrouted
+    assert not in_a1(world, lambda: Campaign.objects.exists())
 
     carrier = Carrier.objects.create(name="Trunk One")
     Gateway.objects.create(carrier=carrier, name="gw", host="192.0.2.1", port=5060)
     route = OutboundRoute.objects.create(brand=world.brand_a, name="UK", pattern="44", position=10)
     RouteCarrier.objects.create(route=route, carrier=carrier, priority=1, weight=1)
-    routed = problem("102\n+442071234567")
-    assert routed == ("Not an extension of this company: +442071234567. +442071234567 would go out through Trunk "
-                      "One, but notifications call the company's extensions only."), routed  # fmt: skip
+    refused = field_error(create("102\n+442071234567"), "numbers")  # routed, but the company may not call abroad
+    assert refused == "+442071234567: calls to international numbers are not allowed by the company's outbound policy."
+    policy = OutboundPolicy.objects.create(client=world.client_a1, allow_international=True)
+    block_save(actor=world.client_a1_op, client=world.client_a1, direction="outbound", kind="prefix", value="+44 20")
+    blocked = field_error(create("102\n+442071234567"), "numbers")
+    assert blocked == "+442071234567: calls to it are blocked by the company's list (+4420).", blocked
+    in_a1(world, lambda: Block.objects.all().delete())
+    routed = create("102\n+442071234567")
+    assert routed.status_code == 302, field_error(routed, "numbers")
+    policy.delete()  # (the engine applies the policy again at each call: refused then, on the target)
+    campaign = in_a1(world, lambda: Campaign.objects.get(name="Drill"))
+    assert [row[:2] for row in table_rows(http.get(routed["Location"]), "targets")] == [
+        ["102", "Pending"], ["+442071234567", "Pending"]
+    ]  # fmt: skip
     other_brand = portal(world.client_b1_op)
     own = message_create(actor=world.client_b1_op, client=world.client_b1, name="B", upload=wav_upload())
     answer = other_brand.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": "+442071234567", "message": own.pk})
     assert "No route of the brand reaches +442071234567" in field_error(answer, "numbers"), "brand A's route only"
-    assert not in_a1(world, lambda: Campaign.objects.exists())
+
+    # What the engine reports of it: refused by the company's list, it is not called again, shown with
+    # its cause, and the campaign is done once the others are.
+    in_a1(world, lambda: Campaign.objects.filter(pk=campaign.pk).update(status="running"))
+    in_a1(world, lambda: [
+        Target.objects.filter(number="102").update(state="confirmed", attempts=1, last_called_at=T1),
+        Target.objects.filter(number="+442071234567").update(state="refused", attempts=1, last_called_at=T1,
+                                                             cause="blocked-destination +44"),
+    ])  # fmt: skip
+    page = http.get(f"/notifications/{campaign.pk}/")
+    assert table_rows(page, "targets")[1] == [
+        "+442071234567", "Not called: refused", "1", "2026-11-03 10:00:00", "—", "—", "blocked-destination +44"
+    ]  # fmt: skip
+    assert "2: 1 confirmed, 0 answered, 0 to call" in page.content.decode()
+    assert in_a1(world, lambda: targets_due(Campaign.objects.get(pk=campaign.pk), T1 + dt.timedelta(days=1))) == (
+        [], None
+    )  # fmt: skip
+    assert in_a1(world, lambda: campaign_maybe_done(Campaign.objects.get(pk=campaign.pk)))

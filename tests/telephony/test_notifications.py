@@ -7,6 +7,7 @@ a thread (its own connection, committed) and removed at the end."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 import struct
@@ -15,13 +16,17 @@ import wave
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from conferencing import tasks
 from conferencing.models import Campaign, Message, Target
 from conferencing.notifications import campaign_create, message_create, message_path
+from records.models import Cdr
 from tests.sip.audio import heard_ms
-from tests.waiting import committed
+from tests.telephony.conftest import cdr_of, free_port
+from tests.telephony.test_pstn_blocking import blocked  # noqa: F401 (a fixture)
+from tests.waiting import committed, wait_for
 
 
 def tone_wav(freq: float, seconds: float) -> bytes:
@@ -128,3 +133,160 @@ def test_a_message_is_recorded_by_phone_by_its_maker_only(world, lines, library)
     saved = in_client(world, lambda: Message.objects.get(pk=message.pk))
     assert saved.recorded and saved.seconds >= 1.5
     assert heard_ms(message_path(world.client_a1.pk, message.pk), 600) >= 1000
+
+
+# Outside numbers: called through the carriers (a pjsua2 phone behind a carrier's gateway) ----------
+
+MOBILE, PREMIUM, MAIN = "+16502530001", "+19005551234", "+16502530999"
+
+
+def targets_of(world, campaign) -> dict[str, Target]:
+    return in_client(world, lambda: {t.number: t for t in Target.objects.filter(campaign_id=campaign.pk)})
+
+
+def settled(world, campaign, *numbers: str) -> dict[str, Target]:
+    """The campaign's targets once the engine wrote the outcome of each of `numbers`."""
+    return wait_for(
+        lambda: (now := targets_of(world, campaign)) and all(now[n].state != "calling" for n in numbers) and now,
+        f"the outcome of {numbers}",
+        timeout=20,
+    )
+
+
+@pytest.fixture
+def campaign_of(world, library, monkeypatch):
+    """campaign_of(numbers, retries=0) -> a running campaign of client A1 calling `numbers` (a 1.2 s
+    1300 Hz message, confirm key 1); the task's next round is not scheduled but noted in .rounds."""
+    upload = SimpleUploadedFile("alert.wav", tone_wav(1300, 1.2), content_type="audio/wav")
+    message = committed(message_create, actor=world.client_a1_op, client=world.client_a1, name="Alert",
+                        upload=upload)  # fmt: skip
+    library.append(message.pk)
+    rounds: list[float] = []
+    monkeypatch.setattr(tasks.campaign_dispatch, "apply_async", lambda args, countdown: rounds.append(countdown))
+
+    def make(numbers: str, retries: int = 0):
+        campaign = committed(campaign_create, actor=world.client_a1_op, client=world.client_a1, name="Outside",
+                             message=message, numbers=numbers, retries=retries, retry_seconds=5)  # fmt: skip
+        in_client(world, lambda: Campaign.objects.filter(pk=campaign.pk).update(status="running"))
+        campaign.rounds = rounds
+        return campaign
+
+    return make
+
+
+def dispatch(world, campaign) -> int:
+    return committed(tasks.campaign_dispatch, world.client_a1.pk, campaign.pk)
+
+
+def test_a_campaign_calls_a_line_and_an_outside_number_through_the_carrier(world, lines, phone_carrier, campaign_of,
+                                                                           carrier_factory_pstn, tmp_path):  # fmt: skip
+    from pstn.models import Number, OutboundPolicy
+
+    _, callee, _ = lines
+    mobile, carrier = phone_carrier()
+    carrier_factory_pstn([(world.brand_a, MAIN, world.client_a1, "user", "101")])
+
+    def main_number():  # the client's caller ID rule: calls out show its main number
+        policy = OutboundPolicy.objects.get(client=world.client_a1)
+        policy.main_number = Number.objects.get(e164=MAIN)
+        policy.save()
+
+    committed(main_number)
+    campaign = campaign_of(f"102\n{MOBILE}")
+    assert dispatch(world, campaign) == 2
+
+    desk = callee.wait_incoming()["call"]  # both ring: the line and, through the carrier, the mobile
+    incoming = mobile.wait_incoming()
+    away = incoming["call"]
+    assert f"sip:{MAIN}@" in incoming["from"], incoming
+    callee.wait_call_state(desk, "confirmed")
+    callee.dtmf(desk, "1")  # (a key during the message counts: it stops the message)
+    mobile.answer(away)
+    mobile.wait_call_state(away, "confirmed")
+    heard = tmp_path / "mobile.wav"
+    mobile.record(away, heard)
+    wait_for(lambda: mobile.stats(away)["rx_packets"] >= 60, "the 1.2 s message reaching the mobile", timeout=10)
+    mobile.dtmf(away, "1")
+    mobile.wait_call_state(away, "disconnected", timeout=15)  # thanked, then hung up by the engine
+    mobile.wait_recorded(away)
+    assert heard_ms(heard, 1300) >= 600, "the mobile heard the message"
+    callee.wait_call_state(desk, "disconnected", timeout=15)
+
+    now = settled(world, campaign, "102", MOBILE)
+    assert {n: (t.state, t.attempts) for n, t in now.items()} == {"102": ("confirmed", 1), MOBILE: ("confirmed", 1)}
+    assert now[MOBILE].answered_at and now[MOBILE].confirmed_at
+    done = in_client(world, lambda: Campaign.objects.get(pk=campaign.pk))
+    assert done.status == "done"
+    out = cdr_of(world, callee_number=MOBILE)  # one record, outbound with its carrier: billable as any call out
+    assert (out.direction, out.service, out.carrier_id, out.disposition, out.hangup_cause) == (
+        Cdr.Direction.OUTBOUND, Cdr.Service.NOTIFICATION, carrier.pk, Cdr.Disposition.ANSWERED, "confirmed"
+    )  # fmt: skip
+    assert out.callee_account_id is None and out.answered_by == MOBILE and out.billsec >= 1
+    assert Cdr.objects.filter(call_uuid=out.call_uuid).count() == 1
+    line = cdr_of(world, callee_number="102", service=Cdr.Service.NOTIFICATION)
+    assert (line.carrier_id, line.disposition) == (None, Cdr.Disposition.ANSWERED)
+
+
+def test_a_failing_carrier_is_retried_then_the_number_fails_with_its_cause(world, lines, phone_carrier, campaign_of,
+                                                                           portal):  # fmt: skip
+    from pstn.models import Gateway
+
+    mobile, carrier = phone_carrier()
+    mobile.set_incoming("mobile", answer=503)
+    campaign = campaign_of(MOBILE, retries=1)
+    assert dispatch(world, campaign) == 1
+    mobile.wait_incoming()
+    first = settled(world, campaign, MOBILE)[MOBILE]
+    assert (first.state, first.attempts, first.cause) == ("failed", 1, "carrier-failed 503")
+    assert campaign.rounds == [5], "the retry is due in 5 s"
+    assert cdr_of(world, callee_number=MOBILE).carrier_id == carrier.pk
+
+    # Now the carrier cannot be reached at all (nothing listens at its gateway): the retry fails too.
+    def unreachable():
+        gateway = Gateway.objects.get(carrier=carrier)
+        gateway.port = free_port()
+        gateway.save()
+
+    committed(unreachable)
+    in_client(world, lambda: Target.objects.update(last_called_at=timezone.now() - dt.timedelta(seconds=6)))
+    assert dispatch(world, campaign) == 1, "called again once its retry is due"
+    second = settled(world, campaign, MOBILE)[MOBILE]
+    assert (second.state, second.attempts) == ("failed", 2) and second.cause.startswith("carrier-failed"), second.cause
+    assert len([e for e in mobile.events() if e.get("event") == "incoming"]) == 1, "the second try never reached it"
+    assert in_client(world, lambda: Campaign.objects.get(pk=campaign.pk)).status == "done", "its attempts are used"
+    page = portal(world.client_a1_op).get(f"/notifications/{campaign.pk}/").content.decode()
+    assert f"<td>{second.cause}</td>" in page, "the cause is on the campaign's page"
+
+
+def test_a_blocked_destination_and_a_number_the_policy_refuses_are_not_placed(
+    world,
+    lines,
+    phone_carrier,
+    campaign_of,
+    blocked,  # noqa: F811 (the fixture imported above)
+):
+    from pstn.models import OutboundPolicy
+
+    mobile, _ = phone_carrier()
+
+    def allow_premium(allowed: bool):
+        policy = OutboundPolicy.objects.get(client=world.client_a1)
+        policy.allow_premium = allowed
+        policy.save()
+
+    committed(allow_premium, True)
+    campaign = campaign_of(f"{MOBILE}\n{PREMIUM}", retries=3)
+    # Since the campaign was made, the company blocked the mobile and may no longer call premium numbers.
+    blocked("outbound", "number", MOBILE)
+    committed(allow_premium, False)
+    assert dispatch(world, campaign) == 2
+    now = settled(world, campaign, MOBILE, PREMIUM)
+    assert {n: (t.state, t.attempts, t.cause) for n, t in now.items()} == {
+        MOBILE: ("refused", 1, f"blocked-destination {MOBILE}"), PREMIUM: ("refused", 1, "outbound-policy")
+    }  # fmt: skip
+    assert in_client(world, lambda: Campaign.objects.get(pk=campaign.pk)).status == "done", "not called again"
+    assert dispatch(world, campaign) == 0
+    assert not [e for e in mobile.events() if e.get("event") == "incoming"], "nothing reached the carrier"
+    for number in (MOBILE, PREMIUM):
+        cdr = cdr_of(world, callee_number=number)
+        assert (cdr.direction, cdr.disposition, cdr.carrier_id) == (Cdr.Direction.OUTBOUND, "failed", None)

@@ -3,17 +3,26 @@ what happens once that line answers is the subclass's `line_answered`. Click-to-
 itself) then calls the target as the callee side and joins the two; from then on it is a call like
 any other (hold, transfer and hang-up work the same). A conference's dial-out and a notification
 call (dialout.py, notify.py) give the answered line to an application instead.
+
+`OutsideCall` is the other kind the engine places itself: one leg, to a number of the phone network,
+placed as a user's call out is (network.place_out: the client's caller ID rules, outbound policy,
+blocked destinations and spending guard, the brand's routes and carrier failover; an outbound record
+with its carrier). What happens once it answers is the subclass's `outside_answered`: find-me asks the
+user's mobile to press 1 (forwarding.py), a notification plays its message (notify.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from typing import TYPE_CHECKING
 
 from records.models import Cdr
+from telephony.engine.application import Incoming
+from telephony.engine.applications.network import place_out
 from telephony.engine.call import DISPOSITIONS, Call
-from telephony.engine.dialplan import Party
+from telephony.engine.dialplan import ClientPlan, Party
 from telephony.engine.negotiation import SUPPORTED
 from telephony.engine.states import State
 from telephony.media.ports import MediaError
@@ -22,9 +31,11 @@ from telephony.sip.dialog import Leg, new_tag
 from telephony.sip.sdp import build_sdp, common_codecs, parse_sdp, telephone_events
 
 if TYPE_CHECKING:
+    from pstn.numbering import Dialled
     from telephony.engine.server import Engine
 
 S = State
+log = logging.getLogger(__name__)
 
 
 class OriginatedCall(Call):
@@ -126,3 +137,53 @@ class OriginatedCall(Call):
             self.bye(self.caller.leg)
         else:
             self.caller.tx.cancel()
+
+
+class OutsideCall(OriginatedCall):
+    """A call the engine places itself to a number of the phone network, through the client's carriers:
+    its one party is on the callee side (the caller side has no leg). `caller` is who the call is from
+    as the record and the caller ID rules see it (a user for find-me; nobody for a notification)."""
+
+    def __init__(self, engine: Engine, *, client: int, caller: Party):
+        super().__init__(engine, client=client, extension=0, dialled="")
+        self.party = caller
+
+    async def call_out(self, plan: ClientPlan, dialled: Dialled, offered=SUPPORTED) -> None:
+        """Place the call to `dialled` (a classified number), offering `offered`; a failure to start ends
+        it (its record says so)."""
+        self.caller.offered = list(offered)
+        incoming = Incoming(plan, 0, self.party, dialled.e164 or dialled.dialled, None)
+        try:
+            await place_out(self, incoming, dialled)
+        except Exception:
+            log.exception("call %s to %s failed to start", self.uuid, dialled.e164)
+            self.close_media()
+            self.finish(Cdr.Disposition.FAILED, "engine-error", "engine")
+
+    def connect_callee(self, codecs, remote) -> bool:
+        """Answered: instead of bridging to a caller, the subclass talks to the party (`outside_answered`)."""
+        callee = self.callee
+        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
+        if not voice:
+            self.bye(callee.leg)
+            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
+            return False
+        callee.codec = voice[0]
+        callee.media.clock_rate = callee.codec.rate
+        if remote is not None:
+            callee.media.set_remote(remote)
+        callee.tx = None
+        self.outside_answered()
+        return True
+
+    def outside_answered(self) -> None:
+        """The party answered (its leg has media): the subclass moves the call on (ANSWERED, or an
+        application's state) and counts it answered."""
+        raise NotImplementedError
+
+    def hangup(self, side: str = "engine", *, cause: str = "hangup") -> None:
+        if self.state == S.ANSWERED:
+            self.bye(self.callee.leg)
+            self.finish(Cdr.Disposition.ANSWERED, cause, side)
+        else:
+            super().hangup(side, cause=cause)

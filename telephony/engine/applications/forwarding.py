@@ -32,8 +32,8 @@ from records.models import Cdr
 from telephony import features
 from telephony.engine import destinations
 from telephony.engine.application import Application, Incoming, Prompter, feature
-from telephony.engine.applications.clicktocall import OriginatedCall
-from telephony.engine.applications.network import numbers_of, place_out
+from telephony.engine.applications.clicktocall import OutsideCall
+from telephony.engine.applications.network import numbers_of
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, section
@@ -213,7 +213,7 @@ class FindMe(Application):
             return
         user = route.callee
         self.reach = Reach(call.engine, self, route.client, Party(user.number, user.name, user.account))
-        await self.reach.run(self.forwarder.incoming.plan, dialled, call.caller.offered)
+        await self.reach.call_out(self.forwarder.incoming.plan, dialled, call.caller.offered)
 
     def ringing(self) -> bool:
         return (
@@ -274,48 +274,19 @@ class FindMe(Application):
             self.reach.hangup("engine", cause="caller-gone")
 
 
-class Reach(OriginatedCall):
+class Reach(OutsideCall):
     """The find-me call to the user's external number: the engine calls out through the client's
     carriers (the client's outbound policy holds); a record of its own, outbound, the user's."""
 
     def __init__(self, engine, find_me: FindMe, client: int, user: Party):
-        super().__init__(engine, client=client, extension=0, dialled="")
+        super().__init__(engine, client=client, caller=user)
         self.find_me, self.user = find_me, user
 
-    async def run(self, plan: ClientPlan, dialled, offered) -> None:
-        self.caller.offered = list(offered)
-        incoming = Incoming(plan, 0, self.user, dialled.e164, None)
-        try:
-            await place_out(self, incoming, dialled)
-        except Exception:
-            log.exception("find-me call %s failed to start", self.uuid)
-            self.close_media()
-            self.finish(Cdr.Disposition.FAILED, "engine-error", "engine")
-
-    def connect_callee(self, codecs, remote) -> bool:
-        """Answered: instead of bridging to a caller, the user's external number is asked to confirm."""
-        callee = self.callee
-        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
-        if not voice:
-            self.bye(callee.leg)
-            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
-            return False
-        callee.codec = voice[0]
-        callee.media.clock_rate = callee.codec.rate
-        if remote is not None:
-            callee.media.set_remote(remote)
-        callee.tx = None
+    def outside_answered(self) -> None:
+        """Instead of bridging to a caller, the user's external number is asked to confirm."""
         self.move(State.ANSWERED)
         self.answered(by=self.route.callee.number)
         self.engine.background(self.find_me.confirm())
-        return True
-
-    def hangup(self, side: str = "engine", *, cause: str = "hangup") -> None:
-        if self.state == State.ANSWERED:
-            self.bye(self.callee.leg)
-            self.finish(Cdr.Disposition.ANSWERED, cause, side)
-        else:
-            super().hangup(side, cause=cause)
 
     def finish(self, disposition: str, cause: str, side: str, *, cdr: bool = True) -> None:
         if self.state == State.ENDED:

@@ -117,6 +117,12 @@ async def carrier_call(call: Call, incoming: Incoming) -> None:
 
 # Calls to the phone network ---------------------------------------------------------------------------
 
+# Causes of a call out that never reached the far end, as its record (and a campaign's target) tells them.
+POLICY_CAUSE = "outbound-policy"  # the client may not call such numbers
+SPENDING_CAUSE = "international-limit"  # the spending guard's minutes of this hour are used up
+NO_CARRIER_CAUSE = "no-carrier"  # no carrier could take it (none routes it, or all at their limit)
+CARRIER_FAILED_CAUSE = "carrier-failed"  # every carrier tried failed; the last one's answer follows
+
 ROUTER_TTL = 30.0  # seconds a brand's router is kept (dropped at once when the directory says "pstn")
 _routers: dict[int, tuple[float, object]] = {}
 _loading: dict[int, asyncio.Future] = {}  # brand -> its router being read
@@ -234,20 +240,20 @@ async def place_out(call: Call, incoming: Incoming, dialled) -> None:
     # client's call abroad (and the way toll fraud would go).
     refusal = policy.refusal(rules, dialled)
     if refusal is not None:
-        call.end_before_answer(*refusal)
+        call.end_before_answer(*refusal, cause=POLICY_CAUSE)
         return
     if refuse_blocked_destination(call, plan, dialled):  # the client's own list, on top of the brand's policy
         return
     redis, prefix = engine.redis, engine.config.redis_prefix
     international = dialled.kind == "international"
     if international and not await policy.admit_international(redis, prefix, plan.client, rules):
-        call.end_before_answer(403, "International Calls Limit Reached")
+        call.end_before_answer(403, "International Calls Limit Reached", cause=SPENDING_CAUSE)
         return
     router = await router_of(call, plan.brand)
     found, full = await routing_state(call, router)
     choices = router.candidates(dialled.e164, found, full, emergency=emergency)
     if not choices:
-        call.end_before_answer(503, "No Carrier Available")
+        call.end_before_answer(503, "No Carrier Available", cause=NO_CARRIER_CAUSE)
         return
     if not await call.open_media(incoming.offer):
         return
@@ -275,6 +281,7 @@ class Outbound(Application):
         self.pdd: float | None = None
         self.answered_at: float | None = None
         self.challenged = False
+        self.last_failure = ""  # the last carrier's answer when it failed over (a SIP status)
         call.place_with(self)
         call.attach(self)
 
@@ -290,7 +297,8 @@ class Outbound(Application):
                 break
             await self.release()
             if not self.choices:
-                call.end_before_answer(503, "No Carrier Available")
+                cause = f"{CARRIER_FAILED_CAUSE} {self.last_failure}" if self.last_failure else NO_CARRIER_CAUSE
+                call.end_before_answer(503, "No Carrier Available", cause=cause)
                 return False
             self.choice = self.choices.pop(0)
             limit = self.limits.get(self.choice.carrier_id, 0)
@@ -342,6 +350,7 @@ class Outbound(Application):
                                              outcome, self.pdd or 0.0, 0.0))  # fmt: skip
         if not health.fails_over(outcome):
             return False  # busy, not found, declined...: the far end's answer, the same at any carrier
+        self.last_failure = str(status)
         call.engine.background(self.next_carrier())
         return True
 

@@ -65,7 +65,7 @@ def test_a_german_brand_operator_rates_in_german(world, portal, carrier_factory)
     assert "problems; nothing was imported" not in report and "is not 1 to 20 digits" not in report
 
 
-def test_statements_and_usage_in_french_and_an_english_account_beside(world, portal):
+def test_statements_and_usage_in_french_and_an_english_account_beside(world, portal, cdr_factory):
     _speak(world.client_a1_op, "fr")
     http = portal(world.client_a1_op)
     statements = _page(http.get("/statements/"))
@@ -84,6 +84,15 @@ def test_statements_and_usage_in_french_and_an_english_account_beside(world, por
         assert english not in usage, english
     refused = http.get("/usage/", {"since": "2026-11-01", "until": "2026-11-30", "service": "fax"})
     assert "Sélectionnez un choix valide" in field_error(refused, "service")  # Django's, on our choices
+
+    # A month with a call: the record's codes in words of the page (the CSV keeps the codes).
+    cdr_factory(world.client_a1, number="442071234567", seconds=61)
+    detail = _page(http.get(f"/statements/{world.client_a1.pk}/2026-11/"))
+    assert "<td>appel</td><td>sortant</td>" in detail and "Relevé de Client a1, novembre 2026" in detail
+    assert "<td>call</td>" not in detail and "Statement of" not in detail
+    usage = _page(http.get("/usage/", {"since": "2026-11-01", "until": "2026-11-30"}))
+    assert "<td>appel</td>" in usage and "Minutes par jour" in usage and "Appels par heure de la journée" in usage
+    assert "Minutes per day" not in usage and "bars; total" not in usage
 
     # An operator of another company, without a language, keeps English.
     english = _page(portal(world.client_b1_op).get("/statements/"))

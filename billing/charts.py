@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, gettext_noop
 
 WIDTH, HEIGHT, AXIS, LEFT, TOP = 720, 180, 34, 44, 24  # (TOP: room for the unit above the value axis)
-NO_CALLS = "No calls in this period."
+NO_CALLS = gettext_noop("No calls in this period.")  # (translated where it is shown)
 
 
 def chart_data(*, chart_id: str, kind: str, title: str, unit: str, axis: str,
@@ -48,11 +49,12 @@ def _value_axis(values: tuple[float, ...], y, *, left: int, right: int, unit: st
 
 
 def bar_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float]], unit: str, axis: str = "",
-              empty: str = NO_CALLS) -> SafeString:  # fmt: skip
+              empty: str | None = None) -> SafeString:  # fmt: skip
     """One bar per (label, short axis label, value), from 0 to the largest value; the value axis shows
     0, half and the top with the unit, the time axis the short labels (`axis` names it). With no
-    value above 0 the chart is one line saying `empty`."""
+    value above 0 the chart is one line saying `empty` (default: no calls in this period)."""
     if not any(value for _, _, value in points):
+        empty = gettext(NO_CALLS) if empty is None else empty
         return chart_empty(chart_id=chart_id, title=title, empty=empty)
     top = max(value for _, _, value in points)
     step = (WIDTH - LEFT) / len(points)
@@ -85,18 +87,21 @@ def bar_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float]]
     return format_html(
         '<figure class="chart bars" data-chart="{}"><svg id="{}" role="img" aria-labelledby="{}-title {}-desc" '
         'viewBox="0 0 {} {}" width="100%" fill="currentColor">'
-        '<title id="{}-title">{}</title><desc id="{}-desc">{} bars; total {} {}, highest {} {}.</desc>{}{}'
+        '<title id="{}-title">{}</title><desc id="{}-desc">{}</desc>{}{}'
         '<text class="unit" x="{}" y="{}" font-size="11" text-anchor="end">{}</text></svg>'
-        "<figcaption>{} (highest {} {})</figcaption>{}"
-        '<details class="chart-figures"><summary>The figures</summary><div class="table-scroll">'
+        "<figcaption>{} ({})</figcaption>{}"
+        '<details class="chart-figures"><summary>{}</summary><div class="table-scroll">'
         '<table id="{}-table"><thead><tr><th>{}</th><th>{} ({})</th></tr></thead><tbody>{}</tbody></table>'
         "</div></details></figure>",
         chart_id, chart_id, chart_id, chart_id, WIDTH, TOP + HEIGHT + AXIS,
-        chart_id, title, chart_id, len(points), round(total, 2), unit, top, unit,
+        chart_id, title, chart_id,
+        gettext("%(bars)s bars; total %(total)s %(unit)s, highest %(top)s %(unit)s.")
+        % {"bars": len(points), "total": round(total, 2), "unit": unit, "top": top},
         _value_axis((0, top / 2, top), y, left=LEFT, right=WIDTH, unit=unit), bars,
         WIDTH, TOP + HEIGHT + AXIS - 2, axis,
-        title, top, unit, chart_data(chart_id=chart_id, kind="bar", title=title, unit=unit, axis=axis, points=points),
-        chart_id, axis or "When", title, unit, rows,
+        title, gettext("highest %(top)s %(unit)s") % {"top": top, "unit": unit},
+        chart_data(chart_id=chart_id, kind="bar", title=title, unit=unit, axis=axis, points=points),
+        gettext("The figures"), chart_id, axis or gettext("When"), title, unit, rows,
     )  # fmt: skip
 
 
@@ -105,7 +110,7 @@ LINE_WIDTH, LINE_HEIGHT, PAD, FONT = 480, 160, 12, 12
 
 
 def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float | None]], unit: str,
-               top: float | None = None, empty: str = "No figures yet.", axis: str = "") -> SafeString:  # fmt: skip
+               top: float | None = None, empty: str | None = None, axis: str = "") -> SafeString:  # fmt: skip
     """A line over time, one point per (label, short axis label, value; None: no figure then, a gap),
     from 0 to `top` (default: the highest value). The value axis shows 0, half and the top with the
     unit; the time axis the first, middle and last short labels (`axis` names it); each point its
@@ -113,6 +118,7 @@ def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float 
     is in the portal's primary colour (static/ocx.css)."""
     values = [value for _, _, value in points if value is not None]
     if not values:
+        empty = gettext("No figures yet.") if empty is None else empty
         return chart_empty(chart_id=chart_id, title=f"{title} ({unit})", empty=empty)
     height, width = LINE_HEIGHT, LINE_WIDTH - LEFT - 6  # (room for the last point)
     scale = top or max(values) or 1
@@ -147,9 +153,10 @@ def line_chart(*, chart_id: str, title: str, points: list[tuple[str, str, float 
     times = format_html_join("", '<text x="{}" y="{}" font-size="{}" text-anchor="{}">{}</text>',
                              ((f"{x(i):.1f}", TOP + height + 16, FONT, anchors.get(i, "middle"), points[i][1])
                               for i in ticks))  # fmt: skip
-    summary = format_html("{} points; lowest {} {}, highest {} {}, last {} {}.", len(values),
-                          round(min(values), 1), unit, round(max(values), 1), unit,
-                          round(values[-1], 1), unit)  # fmt: skip
+    summary = gettext(
+        "%(points)s points; lowest %(low)s %(unit)s, highest %(high)s %(unit)s, last %(last)s %(unit)s."
+    ) % {"points": len(values), "low": round(min(values), 1), "high": round(max(values), 1),
+         "last": round(values[-1], 1), "unit": unit}  # fmt: skip
     return format_html(
         '<figure class="chart" data-chart="{}"><svg id="{}" role="img" aria-labelledby="{}-title {}-desc" '
         'viewBox="0 0 {} {}" width="100%" fill="currentColor">'

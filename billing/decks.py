@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, ngettext
+
 from billing.csvio import FORMULA_STARTS
 from billing.models import Rate, RateDeck
 from tenants.dates import BadMoment, MomentOutOfRange, read_moment
@@ -42,7 +45,7 @@ MAX_PROBLEMS = 200
 MAX_MONEY = Decimal(10) ** 10  # 14 digits, 4 of them decimals
 PREFIX = re.compile(r"^[0-9]{1,20}$")
 NUL = "\x00"
-NUL_PROBLEM = "contains a NUL character (binary data?); save the file as CSV text."
+NUL_PROBLEM = gettext_noop("contains a NUL character (binary data?); save the file as CSV text.")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = "File" if self.line is None else f"Line {self.line}"
+        where = _("File") if self.line is None else _("Line %(line)s") % {"line": self.line}
         return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
 
 
@@ -66,7 +69,14 @@ class DeckInvalid(PlatformError):
 
     def __init__(self, problems: list[Problem], more: int = 0):
         count = len(problems) + more
-        super().__init__(f"The file has {count} problem{'s' if count != 1 else ''}; nothing was imported.")
+        super().__init__(
+            ngettext(
+                "The file has %(count)s problem; nothing was imported.",
+                "The file has %(count)s problems; nothing was imported.",
+                count,
+            )
+            % {"count": count}
+        )
         self.problems, self.more = problems, more
 
 
@@ -74,19 +84,21 @@ def _money(text: str, *, default: str | None = None) -> Decimal:
     if not text and default is not None:
         text = default
     if not text:
-        raise ValueError("is required.")
+        raise ValueError(_("is required."))
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"{text!r} is not a number (use a dot for decimals, such as 0.0125).") from None
+        raise ValueError(
+            _("%(text)r is not a number (use a dot for decimals, such as 0.0125).") % {"text": text}
+        ) from None
     if not value.is_finite():
-        raise ValueError(f"{text!r} is not a number.")
+        raise ValueError(_("%(text)r is not a number.") % {"text": text})
     if value < 0:
-        raise ValueError("must not be negative.")
+        raise ValueError(_("must not be negative."))
     if value.as_tuple().exponent < -4:
-        raise ValueError("has more than 4 decimal places.")
+        raise ValueError(_("has more than 4 decimal places."))
     if value >= MAX_MONEY:
-        raise ValueError("is too large.")
+        raise ValueError(_("is too large."))
     return value.quantize(Decimal("0.0001"))
 
 
@@ -94,10 +106,10 @@ def _seconds(text: str, *, low: int) -> int:
     if not text:
         return 60
     if not text.isascii() or not text.isdigit():
-        raise ValueError(f"{text!r} is not a whole number of seconds.")
+        raise ValueError(_("%(text)r is not a whole number of seconds.") % {"text": text})
     value = int(text)
     if not low <= value <= 3600:
-        raise ValueError(f"must be between {low} and 3600.")
+        raise ValueError(_("must be between %(low)s and 3600.") % {"low": low})
     return value
 
 
@@ -109,23 +121,25 @@ def _moment(text: str, *, default: dt.datetime | None) -> dt.datetime | None:
     except MomentOutOfRange as exc:
         raise ValueError(f"{text!r}: {exc.message}") from None
     except BadMoment:
-        raise ValueError(f"{text!r} is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).") from None
+        raise ValueError(
+            _("%(text)r is not a date (2026-11-01) or a time (2026-11-01T00:00:00+00:00).") % {"text": text}
+        ) from None
 
 
 def _description(text: str) -> str:
     if len(text) > 1 and text[0] == "'" and text[1].startswith(FORMULA_STARTS):
         text = text[1:]  # neutralised by our own export
     if not text:
-        raise ValueError("is required.")
+        raise ValueError(_("is required."))
     if len(text) > 100:
-        raise ValueError("is longer than 100 characters.")
+        raise ValueError(_("is longer than 100 characters."))
     return text
 
 
 def _prefix(text: str) -> str:
     text = text.removeprefix("+")
     if not PREFIX.match(text):
-        raise ValueError(f"{text!r} is not 1 to 20 digits.")
+        raise ValueError(_("%(text)r is not 1 to 20 digits.") % {"text": text})
     return text
 
 
@@ -144,32 +158,38 @@ PARSERS = {
 def _header(cells: list[str]) -> tuple[list[str], list[Problem]]:
     names = [cell.strip().lower() for cell in cells]
     problems = [
-        Problem(1, name or f"column {i + 1}", f"unknown column; use {', '.join(COLUMNS)}.")
+        Problem(
+            1,
+            name or _("column %(number)s") % {"number": i + 1},
+            _("unknown column; use %(columns)s.") % {"columns": ", ".join(COLUMNS)},
+        )
         for i, name in enumerate(names)
         if name not in COLUMNS
     ]
-    problems += [Problem(1, name, "appears twice.") for i, name in enumerate(names) if name in names[:i]]
-    problems += [Problem(1, name, "is missing.") for name in REQUIRED if name not in names]
+    problems += [Problem(1, name, _("appears twice.")) for i, name in enumerate(names) if name in names[:i]]
+    problems += [Problem(1, name, _("is missing.")) for name in REQUIRED if name not in names]
     return names, problems
 
 
 def parse_deck(data: bytes) -> list[dict]:
     """The rates of a deck file, each as Rate fields, or DeckInvalid naming every problem."""
     if len(data) > MAX_BYTES:
-        raise DeckInvalid([Problem(None, "", f"is larger than {MAX_BYTES // 1024 // 1024} MB.")])
+        raise DeckInvalid(
+            [Problem(None, "", _("is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024})]
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise DeckInvalid([Problem(None, "", "is not UTF-8 text.")]) from None
+        raise DeckInvalid([Problem(None, "", _("is not UTF-8 text."))]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         first = next(reader, [])
     except csv.Error as exc:
-        raise DeckInvalid([Problem(1, "", f"is not CSV ({exc}).")]) from None
+        raise DeckInvalid([Problem(1, "", _("is not CSV (%(error)s).") % {"error": exc})]) from None
     if not any(cell.strip() for cell in first):
-        raise DeckInvalid([Problem(None, "", "is empty; its first line names the columns.")])
+        raise DeckInvalid([Problem(None, "", _("is empty; its first line names the columns."))])
     if any(NUL in cell for cell in first):
-        raise DeckInvalid([Problem(1, "", NUL_PROBLEM)])
+        raise DeckInvalid([Problem(1, "", _(NUL_PROBLEM))])
     names, problems = _header(first)
     if problems:
         raise DeckInvalid(problems)
@@ -189,12 +209,19 @@ def parse_deck(data: bytes) -> list[dict]:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) != len(names):
-                report(Problem(line, "", f"has {len(cells)} cells; the header has {len(names)}."))
+                report(
+                    Problem(
+                        line,
+                        "",
+                        _("has %(cells)s cells; the header has %(names)s.")
+                        % {"cells": len(cells), "names": len(names)},
+                    )
+                )
                 continue
             row, good = {"line": line}, True
             for name, cell in zip(names, cells, strict=True):
                 if NUL in cell:  # no database text holds one
-                    report(Problem(line, name, NUL_PROBLEM))
+                    report(Problem(line, name, _(NUL_PROBLEM)))
                     good = False
                     continue
                 try:
@@ -206,16 +233,16 @@ def parse_deck(data: bytes) -> list[dict]:
                 if name not in row and name not in names:
                     row[name] = PARSERS[name]("")
             if good and row["effective_to"] is not None and row["effective_to"] <= row["effective_from"]:
-                report(Problem(line, "effective_to", "must be after effective_from."))
+                report(Problem(line, "effective_to", _("must be after effective_from.")))
                 good = False
             if good:
                 rows.append(row)
     except csv.Error as exc:
-        report(Problem(reader.line_num, "", f"is not CSV ({exc})."))
+        report(Problem(reader.line_num, "", _("is not CSV (%(error)s).") % {"error": exc}))
     if not rows and not problems:
-        report(Problem(None, "", "has no rates."))
+        report(Problem(None, "", _("has no rates.")))
     if len(rows) > MAX_ROWS:
-        report(Problem(None, "", f"has more than {MAX_ROWS} rates."))
+        report(Problem(None, "", _("has more than %(count)s rates.") % {"count": MAX_ROWS}))
     _overlaps(rows, report)
     if problems:
         raise DeckInvalid(sorted(problems, key=lambda p: (p.line or 0, p.column)), more)
@@ -235,7 +262,8 @@ def _overlaps(rows: list[dict], report) -> None:
                     Problem(
                         after["line"],
                         "effective_from",
-                        f"prefix {prefix} is already in effect then (line {before['line']}).",
+                        _("prefix %(prefix)s is already in effect then (line %(line)s).")
+                        % {"prefix": prefix, "line": before["line"]},
                     )
                 )
 

@@ -4,6 +4,9 @@ input; the services validate and write."""
 from __future__ import annotations
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, RateDeck
@@ -12,41 +15,59 @@ from tenants.forms import PeriodForm
 from tenants.models import Brand, Client, Role, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}
+# The usage filter's choices, by name (the services of the call records, the groupings of billing.usage).
+SERVICE_NAMES = {"all": pgettext_lazy("services", "All"), "call": _("Call"), "conference": _("Conference"),
+                 "notification": _("Notification")}  # fmt: skip
+GROUP_NAMES = {"brand": _("Brand"), "company": _("Company"), "person": _("Person")}
 
 
 class CarrierForm(forms.Form):
     """A carrier: god may give a new one to a brand (empty: the platform's); a brand's are its own."""
 
     brand = forms.ModelChoiceField(
-        Brand.objects.none(), required=False, empty_label="The platform", help_text="Whose carrier it is."
+        Brand.objects.none(),
+        required=False,
+        label=_("Brand"),
+        empty_label=_("The platform"),
+        help_text=_("Whose carrier it is."),
     )
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, label=_("Name"))
     priority = forms.IntegerField(
         min_value=0,
         max_value=32767,
         initial=10,
-        help_text="Lower first: a call's cost comes from the first carrier with a rate.",
+        label=_("Priority"),
+        help_text=_("Lower first: a call's cost comes from the first carrier with a rate."),
     )
-    enabled = forms.BooleanField(required=False, initial=True)
+    enabled = forms.BooleanField(required=False, initial=True, label=_("Enabled"))
     max_calls = forms.IntegerField(
         min_value=0,
         max_value=1_000_000,
         initial=0,
         required=False,
-        label="Maximum concurrent calls",
-        help_text="0: no limit.",
+        label=_("Maximum concurrent calls"),
+        help_text=_("0: no limit."),
     )
     number_format = forms.ChoiceField(
         required=False,
         choices=Carrier.NumberFormat.choices,
         initial=Carrier.NumberFormat.PLUS,
-        help_text="How numbers are written to the carrier, and read from it.",
+        label=_("Number format"),
+        help_text=_("How numbers are written to the carrier, and read from it."),
     )
     country = forms.CharField(
-        max_length=2, initial="US", required=False, help_text="ISO 3166 code, for the national format."
+        max_length=2,
+        initial="US",
+        required=False,
+        label=_("Country"),
+        help_text=_("ISO 3166 code, for the national format."),
     )
     codecs = forms.CharField(
-        max_length=100, initial="PCMU,PCMA", required=False, help_text="In order of preference: PCMA,G722."
+        max_length=100,
+        initial="PCMU,PCMA",
+        required=False,
+        label=_("Codecs"),
+        help_text=_("In order of preference: PCMA,G722."),
     )
 
     def __init__(self, *args, actor: User, creating: bool, **kwargs):
@@ -64,9 +85,11 @@ class CarrierForm(forms.Form):
 class DeckForm(forms.Form):
     """A brand's deck: god chooses the brand when creating one."""
 
-    brand = forms.ModelChoiceField(Brand.objects.none(), empty_label="Choose a brand")
-    name = forms.CharField(max_length=100)
-    currency = forms.CharField(max_length=3, initial="EUR", help_text="ISO 4217, such as EUR or USD.")
+    brand = forms.ModelChoiceField(Brand.objects.none(), label=_("Brand"), empty_label=_("Choose a brand"))
+    name = forms.CharField(max_length=100, label=_("Name"))
+    currency = forms.CharField(
+        max_length=3, initial="EUR", label=_("Currency"), help_text=_("ISO 4217, such as EUR or USD.")
+    )
 
     def __init__(self, *args, actor: User, creating: bool, carrier: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -80,18 +103,23 @@ class DeckForm(forms.Form):
 
 class DeckImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text=(
-            "Columns: prefix, description, price_per_minute and optionally connection_fee, initial_seconds, "
-            "increment_seconds (60 and 60 by default), effective_from, effective_to. The file replaces the deck's "
-            f"rates when every row is good; at most {MAX_BYTES // 1024 // 1024} MB."
+        label=_("CSV file"),
+        help_text=format_lazy(
+            _(
+                "Columns: prefix, description, price_per_minute and optionally connection_fee, initial_seconds, "
+                "increment_seconds (60 and 60 by default), effective_from, effective_to. The file replaces the "
+                "deck's rates when every row is good; at most {megabytes} MB."
+            ),
+            megabytes=MAX_BYTES // 1024 // 1024,
         ),
     )
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_BYTES:
-            raise forms.ValidationError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
+            raise forms.ValidationError(
+                gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024}
+            )
         return upload
 
 
@@ -101,20 +129,32 @@ class DeckChoice(forms.ModelChoiceField):
 
 
 class PlanForm(forms.Form):
-    kind = forms.ChoiceField(choices=PricingPlan.Kind.choices, widget=forms.RadioSelect, initial=PricingPlan.Kind.DECK)
-    deck = DeckChoice(RateDeck.objects.none(), empty_label="Choose a deck")
+    kind = forms.ChoiceField(
+        choices=PricingPlan.Kind.choices, widget=forms.RadioSelect, initial=PricingPlan.Kind.DECK, label=_("Kind")
+    )
+    deck = DeckChoice(RateDeck.objects.none(), label=_("Deck"), empty_label=_("Choose a deck"))
     monthly_fee = forms.DecimalField(
-        **MONEY, min_value=0, required=False, widget=forms.TextInput(MONEY_ATTRS), help_text="Flat plans only."
+        **MONEY,
+        min_value=0,
+        required=False,
+        widget=forms.TextInput(MONEY_ATTRS),
+        label=_("Monthly fee"),
+        help_text=_("Flat plans only."),
     )
     included_minutes = forms.IntegerField(
-        min_value=0, max_value=10_000_000, required=False, help_text="Flat plans only: per calendar month (UTC)."
+        min_value=0,
+        max_value=10_000_000,
+        required=False,
+        label=_("Included minutes"),
+        help_text=_("Flat plans only: per calendar month (UTC)."),
     )
     conference_rate = forms.DecimalField(
         **MONEY,
         min_value=0,
         required=False,
         widget=forms.TextInput(MONEY_ATTRS),
-        help_text="Per started minute of a conference join; empty: conference joins are listed as unrated.",
+        label=_("Conference rate"),
+        help_text=_("Per started minute of a conference join; empty: conference joins are listed as unrated."),
     )
 
     def __init__(self, *args, client: Client, **kwargs):
@@ -136,15 +176,17 @@ class UsageForm(PeriodForm):
     """The usage report's filter: days, service, grouping (the actor's choices), and the company and
     person ids that links narrow it to."""
 
-    service = forms.ChoiceField(choices=[(s, s.capitalize()) for s in SERVICES], required=False, label="Service")
-    group = forms.ChoiceField(choices=[], required=False, label="Per")
+    service = forms.ChoiceField(choices=[(s, SERVICE_NAMES.get(s, s.capitalize())) for s in SERVICES], required=False,
+                                label=_("Service"))  # fmt: skip
+    group = forms.ChoiceField(choices=[], required=False, label=_("Per"))
     client = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
     person = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
         choices = groups_for(actor)
-        self.fields["group"].choices = [(g, g.capitalize()) for g in choices]
+        self.fields["since"].label, self.fields["until"].label = _("From"), _("To")
+        self.fields["group"].choices = [(g, GROUP_NAMES.get(g, g.capitalize())) for g in choices]
         if len(choices) == 1:
             self.fields["group"].widget = forms.HiddenInput()
 

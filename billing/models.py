@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from records.models import Cdr, StartedWithin
 from tenants.models import Role
@@ -34,10 +35,10 @@ class Carrier(models.Model):
     brand's own. Its deck is what a call costs; its gateways (pstn.Gateway) are where calls go."""
 
     class NumberFormat(models.TextChoices):
-        PLUS = "plus", "+E.164 (+493012345678)"
-        DIGITS = "digits", "E.164 digits (493012345678)"
-        INTERNATIONAL = "00", "International prefix 00 (00493012345678)"
-        NATIONAL = "national", "National, in the carrier's country (03012345678)"
+        PLUS = "plus", _("+E.164 (+493012345678)")
+        DIGITS = "digits", _("E.164 digits (493012345678)")
+        INTERNATIONAL = "00", _("International prefix 00 (00493012345678)")
+        NATIONAL = "national", _("National, in the carrier's country (03012345678)")
 
     name = models.CharField(max_length=100, unique=True)
     brand = models.ForeignKey("tenants.Brand", null=True, blank=True, on_delete=models.CASCADE,
@@ -132,8 +133,8 @@ class PricingPlan(models.Model):
     minutes are used first, then the deck."""
 
     class Kind(models.TextChoices):
-        DECK = "deck", "Per call (rate deck)"
-        FLAT = "flat", "Flat monthly fee with included minutes, then the deck"
+        DECK = "deck", _("Per call (rate deck)")
+        FLAT = "flat", _("Flat monthly fee with included minutes, then the deck")
 
     client = models.OneToOneField("tenants.Client", on_delete=models.CASCADE, related_name="pricing_plan")
     kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.DECK)
@@ -166,8 +167,8 @@ class Rating(models.Model):
     could not be priced (no plan, no rate), the reason, so that the call is listed and never free."""
 
     class Status(models.TextChoices):
-        RATED = "rated", "Rated"
-        UNRATED = "unrated", "Unrated"
+        RATED = "rated", _("Rated")
+        UNRATED = "unrated", _("Unrated")
 
     # Like the record's own references, no database constraint: nothing may stop a record's removal.
     cdr = models.OneToOneField(Cdr, primary_key=True, on_delete=models.CASCADE, db_constraint=False,

@@ -11,6 +11,7 @@ from decimal import Decimal
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from billing.decks import deck_replace_rates, parse_deck
 from billing.models import Carrier, PricingPlan, RateDeck, Rating
@@ -32,13 +33,13 @@ class CarrierInUse(PlatformError):
 
 def _require(actor: User, *roles: str) -> None:
     if actor.role not in roles:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(_("Your role may not do this."))
 
 
 def _in_scope(actor: User, brand_id: int | None) -> None:
     """Defence in depth: the views already reach rows through restrict()."""
     if actor.role == Role.BRAND and brand_id != actor.brand_id:
-        raise NotAllowed("Not in your brand.")
+        raise NotAllowed(_("Not in your brand."))
 
 
 def _deck_brand(deck: RateDeck) -> int | None:
@@ -66,14 +67,16 @@ def _carrier_check(carrier: Carrier, errors: dict | None = None) -> None:
         errors.update(exc.message_dict)
     carrier.country = (carrier.country or "").strip().upper()
     if carrier.country not in phonenumbers.SUPPORTED_REGIONS:
-        errors.setdefault("country", ["Use a two-letter ISO 3166 country code, such as DE or US."])
+        errors.setdefault("country", [_("Use a two-letter ISO 3166 country code, such as DE or US.")])
     codecs = [c.strip().upper() for c in (carrier.codecs or "").split(",") if c.strip()]
     unknown = [c for c in codecs if c not in CODECS]
     if not codecs or unknown:
-        errors["codecs"] = [f"List codecs separated by commas, among {', '.join(sorted(CODECS))}."[:300]]
+        errors["codecs"] = [
+            (_("List codecs separated by commas, among %(codecs)s.") % {"codecs": ", ".join(sorted(CODECS))})[:300]
+        ]
     carrier.codecs = ",".join(dict.fromkeys(codecs))
     if Carrier.objects.filter(name__iexact=carrier.name).exclude(pk=carrier.pk).exists():
-        errors.setdefault("name", [f"A carrier named {carrier.name} exists already."])
+        errors.setdefault("name", [_("A carrier named %(name)s exists already.") % {"name": carrier.name}])
     if errors:
         raise ValidationError(errors)
 
@@ -88,11 +91,11 @@ def carrier_create(
     errors = {}
     if actor.role == Role.BRAND:
         if brand is not None and brand.pk != actor.brand_id:
-            errors["brand"] = ["Choose your own brand."]
+            errors["brand"] = [_("Choose your own brand.")]
         brand = actor.brand
     unknown = set(fields) - set(CARRIER_FIELDS)
     if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+        raise ValidationError({name: _("Unknown field.") for name in unknown})
     carrier = Carrier(name=name.strip(), priority=priority, brand=brand, **fields)
     _carrier_check(carrier, errors)
     carrier.save()
@@ -124,7 +127,10 @@ def carrier_delete(*, actor: User, carrier: Carrier) -> None:
     _require(actor, Role.GOD, Role.BRAND)
     _in_scope(actor, carrier.brand_id)
     if carrier.numbers.exists():
-        raise CarrierInUse(f"{carrier.numbers.count()} numbers come from {carrier.name}; move them first.")
+        raise CarrierInUse(
+            _("%(count)s numbers come from %(name)s; move them first.")
+            % {"count": carrier.numbers.count(), "name": carrier.name}
+        )
     audit(actor, "carrier.delete", carrier, brand=carrier.brand)
     carrier.delete()
 
@@ -137,7 +143,7 @@ def _name_free(brand: Brand, name: str, deck: RateDeck | None = None) -> None:
     if deck is not None:
         taken = taken.exclude(pk=deck.pk)
     if taken.exists():
-        raise ValidationError({"name": f"The brand has a deck named {name} already."})
+        raise ValidationError({"name": _("The brand has a deck named %(name)s already.") % {"name": name}})
 
 
 @transaction.atomic
@@ -145,7 +151,7 @@ def deck_create(*, actor: User, brand: Brand, name: str, currency: str = "EUR") 
     """An empty sell deck of a brand (god: any brand; a brand operator: their own)."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and brand.pk != actor.brand_id:
-        raise ValidationError({"brand": "Choose your own brand."})
+        raise ValidationError({"brand": _("Choose your own brand.")})
     deck = RateDeck(brand=brand, name=name.strip(), currency=currency.strip().upper())
     errors = {}
     for check in (lambda: _clean(deck), lambda: _name_free(brand, deck.name)):
@@ -168,7 +174,7 @@ def deck_update(*, actor: User, deck: RateDeck, **fields) -> RateDeck:
     _in_scope(actor, _deck_brand(deck))
     if "name" in fields:
         if deck.carrier_id:
-            raise ValidationError({"name": "A carrier's deck has the carrier's name; rename the carrier."})
+            raise ValidationError({"name": _("A carrier's deck has the carrier's name; rename the carrier.")})
         deck.name = fields["name"].strip()
     if "currency" in fields:
         deck.currency = fields["currency"].strip().upper()
@@ -194,10 +200,12 @@ def deck_delete(*, actor: User, deck: RateDeck) -> None:
     _require(actor, Role.GOD, Role.BRAND)
     _in_scope(actor, _deck_brand(deck))
     if deck.carrier_id:
-        raise ValidationError("A carrier's deck goes with its carrier.")
+        raise ValidationError(_("A carrier's deck goes with its carrier."))
     users = list(deck.plans.select_related("client").values_list("client__name", flat=True)[:5])
     if users:
-        raise DeckInUse(f"The deck prices the calls of {', '.join(users)}; give them another deck first.")
+        raise DeckInUse(
+            _("The deck prices the calls of %(clients)s; give them another deck first.") % {"clients": ", ".join(users)}
+        )
     audit(actor, "deck.delete", deck, brand=deck.brand)
     deck.delete()
 
@@ -235,7 +243,7 @@ def plan_set(
     _require(actor, Role.GOD, Role.BRAND)
     _in_scope(actor, client.brand_id)
     if deck.brand_id != client.brand_id:
-        raise ValidationError({"deck": "Choose one of the client's brand's decks."})
+        raise ValidationError({"deck": _("Choose one of the client's brand's decks.")})
     plan = PricingPlan.objects.filter(client=client).first() or PricingPlan(client=client)
     plan.kind, plan.deck = kind, deck
     flat = kind == PricingPlan.Kind.FLAT
@@ -245,12 +253,12 @@ def plan_set(
     _clean(plan, exclude=["client"])
     for name in ("monthly_fee", "conference_rate"):
         if (getattr(plan, name) or 0) < 0:
-            raise ValidationError({name: "Must not be negative."})
+            raise ValidationError({name: _("Must not be negative.")})
     try:
         with transaction.atomic():
             plan.save()
     except IntegrityError:
-        raise ValidationError({"client": "The client has a plan already."}) from None
+        raise ValidationError({"client": _("The client has a plan already.")}) from None
     audit(
         actor,
         "plan.set",

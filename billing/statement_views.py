@@ -8,6 +8,8 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from billing.csvio import csv_response
 from billing.statements import (
@@ -45,7 +47,7 @@ def statement_list(request: HttpRequest) -> HttpResponse:
     else:
         rows = statement_summaries(request.user, month=month)
     context = {
-        "title": "Statements",
+        "title": _("Statements"),
         "month": f"{month:%Y-%m}",
         "rows": rows,
         "error": error,
@@ -58,7 +60,7 @@ def _statement(request: HttpRequest, pk: int, month: str):
     try:
         first = parse_month(month)
     except ValidationError as exc:
-        raise Http404("No such month.") from exc
+        raise Http404(_("No such month.")) from exc
     client = statement_clients(request.user).filter(pk=pk).first()
     if client is None:
         raise Http404(f"No {Client._meta.verbose_name} matches the given query.")
@@ -69,7 +71,8 @@ def _statement(request: HttpRequest, pk: int, month: str):
 def statement_detail(request: HttpRequest, pk: int, month: str) -> HttpResponse:
     statement = _statement(request, pk, month)
     context = {
-        "title": f"Statement of {statement.client.name}, {statement.month:%B %Y}",
+        "title": _("Statement of %(client)s, %(month)s")
+        % {"client": statement.client.name, "month": date_format(statement.month, "YEAR_MONTH_FORMAT")},
         "s": statement,
         "month": f"{statement.month:%Y-%m}",
         "providers": request.user.role != Role.CLIENT,

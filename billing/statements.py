@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from billing.models import PricingPlan, Rating
 from billing.pricing import money, month_bounds
@@ -57,7 +58,7 @@ def parse_month(text: str | None) -> dt.date:
         return timezone.now().astimezone(dt.UTC).date().replace(day=1)
     found = MONTH.match(text.strip())
     if not found or not (1 <= int(found[2]) <= 12) or not (2000 <= int(found[1]) <= 2999):
-        raise ValidationError({"month": "Give a month as YYYY-MM, such as 2026-11."})
+        raise ValidationError({"month": gettext("Give a month as YYYY-MM, such as 2026-11.")})
     return dt.date(int(found[1]), int(found[2]), 1)
 
 
@@ -211,7 +212,7 @@ def statement_summaries(actor, *, month: dt.date) -> list[dict]:
                 "company": client.name,
                 "brand": client.brand.name,
                 "month": f"{month:%Y-%m}",
-                "plan": plan.get_kind_display() if plan else "No plan",
+                "plan": plan.get_kind_display() if plan else gettext("No plan"),
                 "rated_calls": row.get("rated", 0),
                 "unrated_calls": row.get("unrated", 0),
                 "usage_total": usage_total,

@@ -21,6 +21,7 @@ from django.db.models import Case, Count, F, IntegerField, Max, Min, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from billing.models import Rating
 from conferencing.reports import minutes
@@ -81,7 +82,7 @@ def usage_records(actor, *, service: str = "all", since: dt.datetime | None = No
 
 def _scoped(actor, *, service: str, since, until, client_id) -> QuerySet[Cdr]:
     if service not in SERVICES:
-        raise UsageFilterError("service", f"Choose one of {', '.join(SERVICES)}.")
+        raise UsageFilterError("service", gettext("Choose one of %(choices)s.") % {"choices": ", ".join(SERVICES)})
     # A user's own usage includes the joins of the rooms they moderate (their Cdr scope does not).
     own = actor.role == Role.USER
     records = Cdr.objects.filter(client_id=actor.client_id) if own else Cdr.objects.restrict(actor)
@@ -137,7 +138,9 @@ def usage_rows(actor, *, group: str = "", **filters) -> list[dict]:
     """The usage table: one row per group (see GROUPS), ordered by brand, company, person, service."""
     group = group or groups_for(actor)[0]
     if group not in groups_for(actor):
-        raise UsageFilterError("group", f"Choose one of {', '.join(groups_for(actor))}.")
+        raise UsageFilterError(
+            "group", gettext("Choose one of %(choices)s.") % {"choices": ", ".join(groups_for(actor))}
+        )
     keys = GROUPS[group]
     rated = Q(rating__status=Rating.Status.RATED)
     names = {"brand_id": "brand__name", "client_id": "client__name"}
@@ -237,7 +240,9 @@ def usage_series(actor, *, since: dt.datetime | None = None, until: dt.datetime 
     days = []
     if first and last:
         if (last - first).days >= MAX_DAYS:
-            raise UsageFilterError("until", f"Choose at most {MAX_DAYS} days for the charts.")
+            raise UsageFilterError(
+                "until", gettext("Choose at most %(days)s days for the charts.") % {"days": MAX_DAYS}
+            )
         days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
     return {
         "minutes_per_day": [{"day": day, "minutes": minutes(per_day.get(day))} for day in days],

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from billing.charts import NO_CALLS, bar_chart
 from billing.csvio import csv_response
@@ -79,23 +80,23 @@ def _charts(request: HttpRequest, form: UsageForm) -> dict:
     days = [(p["day"].isoformat(), str(p["day"].day), p["minutes"]) for p in series["minutes_per_day"]]
     hours = [(f"{p['hour']:02d}:00", str(p["hour"]), p["calls"]) for p in series["calls_per_hour"]]
     if not any(value for *_, value in days + hours):  # one small line, not two blank charts
-        return {"charts_empty": NO_CALLS}
+        return {"charts_empty": gettext(NO_CALLS)}
     zone = timezone.get_current_timezone_name()
     return {
         "minutes_chart": bar_chart(
             chart_id="minutes-per-day",
-            title="Minutes per day",
+            title=gettext("Minutes per day"),
             points=days,
-            unit="min",
-            axis="Day",
-            empty="No minutes in this period.",
+            unit=gettext("min"),
+            axis=gettext("Day"),
+            empty=gettext("No minutes in this period."),
         ),
         "calls_chart": bar_chart(
             chart_id="calls-per-hour",
-            title=f"Calls per hour of day ({zone})",
+            title=gettext("Calls per hour of day (%(zone)s)") % {"zone": zone},
             points=hours,
-            unit="calls",
-            axis=f"Hour ({zone})",
+            unit=gettext("calls"),
+            axis=gettext("Hour (%(zone)s)") % {"zone": zone},
         ),
     }
 
@@ -103,8 +104,8 @@ def _charts(request: HttpRequest, form: UsageForm) -> dict:
 @role_required(*EVERYONE)
 def usage_page(request: HttpRequest) -> HttpResponse:
     form, group, rows = _usage(request)
-    context = {"title": "Usage", "form": form, "group": group, "rows": rows or [], "price": shows_price(request.user),
-               "providers": request.user.role in PROVIDERS}  # fmt: skip
+    context = {"title": gettext("Usage"), "form": form, "group": group, "rows": rows or [],
+               "price": shows_price(request.user), "providers": request.user.role in PROVIDERS}  # fmt: skip
     if rows is not None:
         for row in rows:
             row["link"] = _link(request, form, group, row)
@@ -117,7 +118,7 @@ def usage_page(request: HttpRequest) -> HttpResponse:
 def usage_csv(request: HttpRequest) -> HttpResponse:
     form, group, rows = _usage(request)
     if rows is None:
-        return HttpResponseBadRequest("Check the filter: " + form.errors.as_text(), content_type="text/plain")
+        return HttpResponseBadRequest(gettext("Check the filter: ") + form.errors.as_text(), content_type="text/plain")
     columns = [c for c in COLUMNS[group] if c != "price" or shows_price(request.user)]
     return csv_response(request, columns, rows, filename=f"usage-{group}.csv")
 
@@ -126,7 +127,7 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
 def usage_calls(request: HttpRequest) -> HttpResponse:
     """The calls behind a usage row, newest first: caller, called, when, minutes."""
     form = _form(request)
-    context = {"title": "Usage detail", "form": form, "providers": request.user.role in PROVIDERS, "rows": []}
+    context = {"title": gettext("Usage detail"), "form": form, "providers": request.user.role in PROVIDERS, "rows": []}
     if form.is_valid():
         records = usage_records(request.user, **form.filters()).select_related("client").order_by("-started_at", "-id")
         context.update(paginated(request, records, ["caller_number", "caller_name", "callee_number"]))

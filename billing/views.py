@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from billing import services
@@ -30,7 +31,7 @@ PROVIDERS = (Role.GOD, Role.BRAND)
 @role_required(*PROVIDERS)
 def deck_list(request: HttpRequest) -> HttpResponse:
     context = {
-        "title": "Rate decks",
+        "title": _("Rate decks"),
         **paginated(request, decks_of(request.user), ["name", "brand__name", "carrier__name"]),
     }
     return render(request, "billing/deck_list.html", context)
@@ -51,12 +52,14 @@ def deck_create(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             deck = services.deck_create(actor=user, brand=brand, name=data["name"], currency=data["currency"])
         if call.ok:
-            messages.success(request, f"Deck {deck.name} created; import its rates from a CSV file.")
+            messages.success(
+                request, _("Deck %(name)s created; import its rates from a CSV file.") % {"name": deck.name}
+            )
             return redirect("rating_deck_import", pk=deck.pk)
     context = {
-        "title": "New rate deck",
+        "title": _("New rate deck"),
         "form": form,
-        "submit": "Create deck",
+        "submit": _("Create deck"),
         "cancel_url": reverse("rating_deck_list"),
     }
     return render(request, "portal/form_page.html", context)
@@ -81,12 +84,12 @@ def deck_detail(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.deck_update(actor=request.user, deck=deck, **form.cleaned_data)
         if call.ok:
-            messages.success(request, "Deck saved.")
+            messages.success(request, _("Deck saved."))
             return redirect("rating_deck_detail", pk=deck.pk)
     q = search_text(request)
     rates = paginated(request, deck_rates(deck, q), [], per_page=50)
     context = {
-        "title": f"Rate deck {deck.name}",
+        "title": _("Rate deck %(name)s") % {"name": deck.name},
         "deck": deck,
         "form": form,
         "plans": deck.plans.select_related("client").order_by("client__name"),
@@ -108,14 +111,16 @@ def deck_import(request: HttpRequest, pk: int) -> HttpResponse:
         except DeckInvalid as exc:  # the page shows the whole report
             report = exc
         else:
-            messages.success(request, f"{count} rates imported into {deck.name}.")
+            messages.success(
+                request, _("%(count)s rates imported into %(name)s.") % {"count": count, "name": deck.name}
+            )
             return redirect("rating_deck_detail", pk=deck.pk)
     context = {
-        "title": f"Import rates into {deck.name}",
+        "title": _("Import rates into %(name)s") % {"name": deck.name},
         "deck": deck,
         "form": form,
         "report": report,
-        "submit": "Import",
+        "submit": _("Import"),
         "cancel_url": reverse("rating_deck_detail", args=[deck.pk]),
     }
     return render(request, "billing/deck_import.html", context)
@@ -133,12 +138,13 @@ def deck_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.deck_delete(actor=request.user, deck=deck),
-        question=f"Delete the deck {deck.name} and its rates? Calls already rated keep their price.",
-        submit="Delete deck",
-        done=f"Deck {deck.name} deleted.",
+        question=_("Delete the deck %(name)s and its rates? Calls already rated keep their price.")
+        % {"name": deck.name},
+        submit=_("Delete deck"),
+        done=_("Deck %(name)s deleted.") % {"name": deck.name},
         done_url=reverse("rating_deck_list"),
         back_url=reverse("rating_deck_detail", args=[deck.pk]),
-        title=f"Delete {deck.name}",
+        title=_("Delete %(name)s") % {"name": deck.name},
     )
 
 
@@ -147,7 +153,7 @@ def deck_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*PROVIDERS)
 def plan_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Pricing plans", **paginated(request, plan_clients(request.user), ["name", "brand__name"])}
+    context = {"title": _("Pricing plans"), **paginated(request, plan_clients(request.user), ["name", "brand__name"])}
     return render(request, "billing/plan_list.html", context)
 
 
@@ -165,14 +171,17 @@ def plan_edit(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.plan_set(actor=request.user, client=client, **form.plan_kwargs())
         if call.ok:
-            messages.success(request, f"{client.name}'s pricing plan saved; their next calls are rated with it.")
+            messages.success(
+                request,
+                _("%(client)s's pricing plan saved; their next calls are rated with it.") % {"client": client.name},
+            )
             return redirect("rating_plan_list")
     context = {
-        "title": f"Pricing plan of {client.name}",
+        "title": _("Pricing plan of %(client)s") % {"client": client.name},
         "form": form,
         "plan": plan,
         "client": client,
-        "submit": "Save plan",
+        "submit": _("Save plan"),
         "cancel_url": reverse("rating_plan_list"),
     }
     return render(request, "billing/plan_form.html", context)
@@ -185,12 +194,13 @@ def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.plan_delete(actor=request.user, plan=plan),
-        question=f"Remove {client.name}'s pricing plan? Their next calls will be listed as unrated.",
-        submit="Remove plan",
-        done="Plan removed.",
+        question=_("Remove %(client)s's pricing plan? Their next calls will be listed as unrated.")
+        % {"client": client.name},
+        submit=_("Remove plan"),
+        done=_("Plan removed."),
         done_url=reverse("rating_plan_list"),
         back_url=reverse("rating_plan_edit", args=[client.pk]),
-        title=f"Remove {client.name}'s plan",
+        title=_("Remove %(client)s's plan") % {"client": client.name},
     )
 
 
@@ -200,7 +210,7 @@ def plan_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*PROVIDERS)
 def unrated_list(request: HttpRequest) -> HttpResponse:
     context = {
-        "title": "Unrated calls",
+        "title": _("Unrated calls"),
         **paginated(request, unrated_calls(request.user), ["client__name", "cdr__callee_number", "reason"]),
     }
     context["rows"] = [unrated_row(rating) for rating in context["rows"]]
@@ -213,7 +223,11 @@ def unrated_retry(request: HttpRequest) -> HttpResponse:
     with service_call(request) as call:
         run = services.rating_retry(actor=request.user)
     if call.ok:
-        messages.success(request, f"Rated again: {run.rated} now rated, {run.unrated} still unrated.")
+        messages.success(
+            request,
+            _("Rated again: %(rated)s now rated, %(unrated)s still unrated.")
+            % {"rated": run.rated, "unrated": run.unrated},
+        )
     return redirect("rating_unrated")
 
 
@@ -227,7 +241,7 @@ CARRIER_SORT = {"name": "name", "owner": "brand__name", "priority": "priority", 
 @role_required(*PROVIDERS)
 def carrier_list(request: HttpRequest) -> HttpResponse:
     carriers = carriers_of(request.user).select_related("brand").order_by("priority", "name")
-    context = {"title": "Carriers", **paginated(request, carriers, ["name", "brand__name"], sort=CARRIER_SORT)}
+    context = {"title": _("Carriers"), **paginated(request, carriers, ["name", "brand__name"], sort=CARRIER_SORT)}
     return render(request, "billing/carrier_list.html", context)
 
 
@@ -242,12 +256,14 @@ def carrier_create(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             carrier = services.carrier_create(actor=request.user, **form.service_kwargs())
         if call.ok:
-            messages.success(request, f"Carrier {carrier.name} created; add its gateways and import its rates.")
+            messages.success(
+                request, _("Carrier %(name)s created; add its gateways and import its rates.") % {"name": carrier.name}
+            )
             return redirect("rating_carrier_update", pk=carrier.pk)
     context = {
-        "title": "New carrier",
+        "title": _("New carrier"),
         "form": form,
-        "submit": "Create carrier",
+        "submit": _("Create carrier"),
         "cancel_url": reverse("rating_carrier_list"),
     }
     return render(request, "portal/form_page.html", context)
@@ -268,10 +284,10 @@ def carrier_update(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.carrier_update(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:
-            messages.success(request, "Carrier saved.")
+            messages.success(request, _("Carrier saved."))
             return redirect("rating_carrier_update", pk=carrier.pk)
     context = {
-        "title": f"Carrier {carrier.name}",
+        "title": _("Carrier %(name)s") % {"name": carrier.name},
         "form": form,
         "carrier": carrier,
         "deck": carrier.decks.first(),
@@ -288,10 +304,11 @@ def carrier_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.carrier_delete(actor=request.user, carrier=carrier),
-        question=f"Delete the carrier {carrier.name}, its gateways and its deck? Calls already rated keep their cost.",
-        submit="Delete carrier",
-        done=f"Carrier {carrier.name} deleted.",
+        question=_("Delete the carrier %(name)s, its gateways and its deck? Calls already rated keep their cost.")
+        % {"name": carrier.name},
+        submit=_("Delete carrier"),
+        done=_("Carrier %(name)s deleted.") % {"name": carrier.name},
         done_url=reverse("rating_carrier_list"),
         back_url=reverse("rating_carrier_update", args=[pk]),
-        title=f"Delete {carrier.name}",
+        title=_("Delete %(name)s") % {"name": carrier.name},
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 from conferencing.models import Room
 from config.redis_store import get_redis
@@ -38,14 +39,14 @@ def conference_live(*, actor, client, room: Room, action: str = "show", particip
     """The running conference of a room after `action` (None when it is not running: nobody in it).
     dial-out calls `number` into it; trigger calls the room's list (a hot conference)."""
     if not may_control(actor, room, client):
-        raise NotAllowed("Only the room's moderator and the client's operators control its conference.")
+        raise NotAllowed(_("Only the room's moderator and the client's operators control its conference."))
     command = ConferenceAction(client=client.pk, conference=room.conference_id, action=action,
                                participant=participant, number=number)  # fmt: skip
     problems = command.problems()
     if problems:
         raise ValidationError(problems)
     if action == "trigger" and not room.hot_list:
-        raise ValidationError({"action": "The room has no numbers to call: fill in its list first."})
+        raise ValidationError({"action": _("The room has no numbers to call: fill in its list first.")})
     engines = live_engines()
     engine = conference_engine(client.pk, room.conference_id)
     if (engine is None or engine not in engines) and action in STARTING:
@@ -54,12 +55,12 @@ def conference_live(*, actor, client, room: Room, action: str = "show", particip
     if engine is None or engine not in engines:
         if action == "show":
             return None
-        raise NotPossible("The conference is not running: nobody is in it.")
+        raise NotPossible(_("The conference is not running: nobody is in it."))
     answer = ask_engine(engine, command)
     if not answer.ok:
         if action == "show":
             return None
-        raise refusal(answer, "Not done")
+        raise refusal(answer, _("Not done"))
     return answer["conference"]
 
 

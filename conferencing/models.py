@@ -8,13 +8,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
-conference_id = RegexValidator(r"^[0-9]{4,9}$", "A conference ID is 4 to 9 digits.")
-pin = RegexValidator(r"^[0-9]{4,8}$", "A PIN is 4 to 8 digits.")
-short_number = RegexValidator(r"^[0-9]{2,4}$", "2 to 4 digits, like an extension number.")
+conference_id = RegexValidator(r"^[0-9]{4,9}$", _("A conference ID is 4 to 9 digits."))
+pin = RegexValidator(r"^[0-9]{4,8}$", _("A PIN is 4 to 8 digits."))
+short_number = RegexValidator(r"^[0-9]{2,4}$", _("2 to 4 digits, like an extension number."))
 
 
 class RoomQuerySet(RestrictedQuerySet):
@@ -29,10 +30,10 @@ class RoomQuerySet(RestrictedQuerySet):
 
 class Room(models.Model):
     class Recurrence(models.TextChoices):
-        NONE = "", "Once"
-        DAILY = "daily", "Every day"
-        WEEKDAYS = "weekdays", "Every weekday"
-        WEEKLY = "weekly", "Every week"
+        NONE = "", _("Once")
+        DAILY = "daily", _("Every day")
+        WEEKDAYS = "weekdays", _("Every weekday")
+        WEEKLY = "weekly", _("Every week")
 
     # The moderator's account lives in the public schema: no cascade across schemas.
     moderator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
@@ -42,7 +43,7 @@ class Room(models.Model):
     participant_pin = models.CharField(max_length=8, validators=[pin])
     moderator_pin = models.CharField(max_length=8, validators=[pin])
     access_number = models.CharField(max_length=4, blank=True, validators=[short_number],
-                                     help_text="Dialled like an extension, it asks only for the PIN.")  # fmt: skip
+                                     help_text=_("Dialled like an extension, it asks only for the PIN."))  # fmt: skip
     # Schedule: empty start means always open; with a start, open from 10 minutes before each
     # occurrence until its end (or start + max_minutes).
     starts_at = models.DateTimeField(null=True, blank=True)
@@ -51,17 +52,19 @@ class Room(models.Model):
     max_participants = models.PositiveIntegerField(default=50, validators=[MinValueValidator(2),
                                                                            MaxValueValidator(500)])  # fmt: skip
     max_minutes = models.PositiveIntegerField(default=240, validators=[MinValueValidator(1), MaxValueValidator(1440)])
-    entry_tone = models.BooleanField(default=True, help_text="A tone when someone joins or leaves.")
+    entry_tone = models.BooleanField(default=True, help_text=_("A tone when someone joins or leaves."))
     wait_for_moderator = models.BooleanField(
-        default=False, help_text="Participants hear music until the moderator joins."
+        default=False, help_text=_("Participants hear music until the moderator joins.")
     )
-    end_with_moderator = models.BooleanField(default=False, help_text="The conference ends when the moderator leaves.")
-    record = models.BooleanField(default=False, help_text="Record the conference from its start.")
+    end_with_moderator = models.BooleanField(
+        default=False, help_text=_("The conference ends when the moderator leaves.")
+    )
+    record = models.BooleanField(default=False, help_text=_("Record the conference from its start."))
     # A "hot" (emergency) conference: triggered from the portal, the API or by dialling the trigger
     # number, the engine calls every number of the list at once; each answered call joins.
-    hot_numbers = models.TextField(blank=True, help_text="Numbers called when the conference is triggered.")
+    hot_numbers = models.TextField(blank=True, help_text=_("Numbers called when the conference is triggered."))
     hot_retries = models.PositiveSmallIntegerField(
-        default=2, validators=[MaxValueValidator(10)], help_text="Further attempts for a number that did not join."
+        default=2, validators=[MaxValueValidator(10)], help_text=_("Further attempts for a number that did not join.")
     )
     hot_retry_seconds = models.PositiveIntegerField(
         default=60, validators=[MinValueValidator(5), MaxValueValidator(3600)]
@@ -70,7 +73,7 @@ class Room(models.Model):
         max_length=4,
         blank=True,
         validators=[short_number],
-        help_text="Dialled like an extension: triggers the call-out.",
+        help_text=_("Dialled like an extension: triggers the call-out."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -117,7 +120,7 @@ class Message(models.Model):
 
     name = models.CharField(max_length=100)
     seconds = models.FloatField(default=0)
-    recorded = models.BooleanField(default=False, help_text="There is audio (uploaded or recorded by phone).")
+    recorded = models.BooleanField(default=False, help_text=_("There is audio (uploaded or recorded by phone)."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
                                    related_name="+")  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
@@ -136,13 +139,15 @@ class Campaign(models.Model):
     call again who did not confirm; one target row per number tells how it went."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
+        DRAFT = "draft", _("Draft")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
 
     name = models.CharField(max_length=100)
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="campaigns")
-    confirm_digit = models.CharField(max_length=1, default="1", validators=[RegexValidator(r"^[0-9]$", "One digit.")])
+    confirm_digit = models.CharField(
+        max_length=1, default="1", validators=[RegexValidator(r"^[0-9]$", _("One digit."))]
+    )
     retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(10)])
     retry_seconds = models.PositiveIntegerField(
         default=300, validators=[MinValueValidator(5), MaxValueValidator(86400)]
@@ -167,14 +172,14 @@ class Target(models.Model):
     """One number of a campaign and its outcome."""
 
     class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CALLING = "calling", "Calling"
-        CONFIRMED = "confirmed", "Confirmed"
-        ANSWERED = "answered", "Answered, not confirmed"
-        NO_ANSWER = "no-answer", "No answer"
-        BUSY = "busy", "Busy"
-        FAILED = "failed", "Failed"
-        REFUSED = "refused", "Not called: refused"  # the company may not call it (not retried)
+        PENDING = "pending", _("Pending")
+        CALLING = "calling", _("Calling")
+        CONFIRMED = "confirmed", _("Confirmed")
+        ANSWERED = "answered", _("Answered, not confirmed")
+        NO_ANSWER = "no-answer", _("No answer")
+        BUSY = "busy", _("Busy")
+        FAILED = "failed", _("Failed")
+        REFUSED = "refused", _("Not called: refused")  # the company may not call it (not retried)
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     number = models.CharField(max_length=32)

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from billing.csvio import csv_response
@@ -33,7 +34,7 @@ def _line(request: HttpRequest) -> Extension | None:
 @role_required(*MEMBERS)
 def message_list(request: HttpRequest) -> HttpResponse:
     library = Message.objects.restrict(request.user).annotate(campaign_count=Count("campaigns")).order_by("name", "id")
-    context = {"title": "Messages" if request.user.role == Role.CLIENT else "My messages",
+    context = {"title": _("Messages") if request.user.role == Role.CLIENT else _("My messages"),
                "may_record": _line(request) is not None, **paginated(request, library, ["name"])}  # fmt: skip
     makers = accounts_of(m.created_by_id for m in context["rows"])
     for message in context["rows"]:
@@ -48,7 +49,7 @@ def message_audio(request: HttpRequest, pk: int) -> HttpResponse:
     """A message's audio for the library's player (in the actor's scope; ranges for seeking)."""
     message = Message.objects.get_for(request.user, pk=pk)
     if not message.recorded:
-        raise Http404("The message has no audio yet.")
+        raise Http404(_("The message has no audio yet."))
     response = ranged_file(request, notifications.message_path(own_client(request).pk, message.pk), "audio/wav")
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -69,9 +70,13 @@ def message_upload(request: HttpRequest) -> HttpResponse:
             message = notifications.message_create(actor=request.user, client=own_client(request), name=data["name"],
                                                    upload=data["audio"])  # fmt: skip
         if call.ok:
-            messages.success(request, f"Message {message.name} uploaded ({message.seconds:.1f} s).")
+            messages.success(
+                request,
+                _("Message %(name)s uploaded (%(seconds).1f s).") % {"name": message.name, "seconds": message.seconds},
+            )
             return redirect("message_list")
-    context = {"title": "Upload a message", "form": form, "submit": "Upload", "cancel_url": reverse("message_list")}
+    context = {"title": _("Upload a message"), "form": form, "submit": _("Upload"),
+               "cancel_url": reverse("message_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
 
@@ -80,8 +85,8 @@ def message_record(request: HttpRequest) -> HttpResponse:
     """A message without audio yet: its maker's phone records it by dialling *89<id>."""
     line = _line(request)
     if line is None:
-        messages.error(request, "Your account has no phone line to record from: upload the message as a file, or "
-                       "ask a user with a line to record it.")  # fmt: skip
+        messages.error(request, _("Your account has no phone line to record from: upload the message as a file, or "
+                                 "ask a user with a line to record it."))  # fmt: skip
         return redirect("message_upload")
     form = MessageRecordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,10 +94,11 @@ def message_record(request: HttpRequest) -> HttpResponse:
             message = notifications.message_create(actor=request.user, client=own_client(request),
                                                    name=form.cleaned_data["name"])  # fmt: skip
         if call.ok:
-            messages.success(request, f"Message {message.name} created: dial {record_code(message)} from your phone "
-                             f"({line.number}), speak after the tone and press # to finish.")  # fmt: skip
+            messages.success(request, _("Message %(name)s created: dial %(code)s from your phone (%(line)s), speak "
+                                         "after the tone and press # to finish.")
+                             % {"name": message.name, "code": record_code(message), "line": line.number})  # fmt: skip
             return redirect("message_list")
-    context = {"title": "Record a message by phone", "form": form, "submit": "Create, then record",
+    context = {"title": _("Record a message by phone"), "form": form, "submit": _("Create, then record"),
                "cancel_url": reverse("message_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -103,10 +109,10 @@ def message_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: notifications.message_delete(actor=request.user, client=own_client(request), message=message),
-        title=f"Delete message {message.name}",
-        question=f"Delete the message {message.name} and its audio?",
-        submit="Delete message",
-        done=f"Message {message.name} deleted.",
+        title=_("Delete message %(name)s") % {"name": message.name},
+        question=_("Delete the message %(name)s and its audio?") % {"name": message.name},
+        submit=_("Delete message"),
+        done=_("Message %(name)s deleted.") % {"name": message.name},
         done_url=reverse("message_list"),
         back_url=reverse("message_list"),
     )
@@ -115,7 +121,7 @@ def message_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*MEMBERS)
 def campaign_list(request: HttpRequest) -> HttpResponse:
     campaigns = campaigns_counted(Campaign.objects.restrict(request.user))
-    context = {"title": "Notifications" if request.user.role == Role.CLIENT else "My notifications",
+    context = {"title": _("Notifications") if request.user.role == Role.CLIENT else _("My notifications"),
                **paginated(request, campaigns, ["name", "message__name"])}  # fmt: skip
     makers = accounts_of(c.created_by_id for c in context["rows"])
     for campaign in context["rows"]:
@@ -139,9 +145,11 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
                 actor=request.user, client=own_client(request), **form.cleaned_data
             )
         if call.ok:
-            messages.success(request, f"Notification {campaign.name} created: check it, then start it.")
+            messages.success(
+                request, _("Notification %(name)s created: check it, then start it.") % {"name": campaign.name}
+            )
             return redirect("campaign_detail", pk=campaign.pk)
-    context = {"title": "New notification", "form": form, "submit": "Create notification",
+    context = {"title": _("New notification"), "form": form, "submit": _("Create notification"),
                "cancel_url": reverse("campaign_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -149,8 +157,9 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 @role_required(*MEMBERS)
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = campaigns_counted(Campaign.objects.restrict(request.user)).get_for(request.user, pk=pk)
-    context = {"title": f"Notification {campaign.name}", "campaign": campaign, "targets": campaign.targets.all(),
-               "maker": accounts_of([campaign.created_by_id]).get(campaign.created_by_id)}  # fmt: skip
+    maker = accounts_of([campaign.created_by_id]).get(campaign.created_by_id)
+    context = {"title": _("Notification %(name)s") % {"name": campaign.name}, "campaign": campaign,
+               "targets": campaign.targets.all(), "maker": maker}  # fmt: skip
     response = render(request, "conferencing/campaign_detail.html", context)
     add_never_cache_headers(response)
     return response
@@ -163,7 +172,8 @@ def campaign_start(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         notifications.campaign_start(actor=request.user, client=own_client(request), campaign=campaign)
     if call.ok:
-        messages.success(request, f"Notification {campaign.name} started: the report fills in as the numbers answer.")
+        messages.success(request, _("Notification %(name)s started: the report fills in as the numbers answer.")
+                         % {"name": campaign.name})  # fmt: skip
     return redirect("campaign_detail", pk=campaign.pk)
 
 

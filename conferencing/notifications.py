@@ -20,6 +20,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django_tenants.utils import schema_context, tenant_context
 
 from conferencing.models import Campaign, Message, Target, numbers_of
@@ -40,7 +42,7 @@ def message_path(client_id: int, message_id: int) -> Path:
 
 def _require_member(actor: User, client: Client) -> None:
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators and users manage its messages and notifications.")
+        raise NotAllowed(_("Only the client's operators and users manage its messages and notifications."))
 
 
 def write_wav(path: Path, samples: np.ndarray) -> None:
@@ -62,13 +64,13 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}  # the name's and the audio's errors together
     if not name:
-        errors["name"] = ["Name the message."]
+        errors["name"] = [_("Name the message.")]
     samples = None
     if upload is not None:
         limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
         if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
-            raise ValidationError({**errors, "audio": [f"The file is larger than {limit / 1024 / 1024:g} MB; "
-                                                       "upload a shorter or compressed recording."]})  # fmt: skip
+            too_big = _("The file is larger than %(megabytes)s MB; upload a shorter or compressed recording.")
+            raise ValidationError({**errors, "audio": [too_big % {"megabytes": f"{limit / 1024 / 1024:g}"}]})
         with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
             for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
                 tmp.write(chunk)
@@ -79,9 +81,11 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
                 # The reason without the temporary file's path and FFmpeg's error number.
                 why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
                 if why.startswith("not a readable"):
-                    why = "not audio in a format that can be read"
-                problem = (f"Not a usable audio file: {why}. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
-                           f"at most {MAX_MESSAGE_SECONDS // 60} minutes.")  # fmt: skip
+                    why = _("not audio in a format that can be read")
+                problem = _(
+                    "Not a usable audio file: %(why)s. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
+                    "at most %(minutes)s minutes."
+                ) % {"why": why, "minutes": MAX_MESSAGE_SECONDS // 60}
                 errors["audio"] = [problem]
     if errors:
         raise ValidationError(errors)
@@ -106,12 +110,14 @@ def message_delete(*, actor: User, client: Client, message: Message) -> None:
     """Delete a library message and its audio; refused while a campaign uses it."""
     _require_member(actor, client)
     if actor.role == Role.USER and message.created_by_id != actor.pk:
-        raise NotAllowed("You may only delete your own messages.")
+        raise NotAllowed(_("You may only delete your own messages."))
     with tenant_context(client):
         using = list(Campaign.objects.filter(message_id=message.pk).values_list("name", flat=True)[:3])
         if using:
-            raise MessageInUse(f"The message {message.name} is used by the notification "
-                               f"{', '.join(using)}: it stays while a campaign needs it.")  # fmt: skip
+            raise MessageInUse(
+                _("The message %(name)s is used by the notification %(campaigns)s: it stays while a campaign needs it.")
+                % {"name": message.name, "campaigns": ", ".join(using)}
+            )
         audit(actor, "message.delete", message, client=client)
         path = message_path(client.pk, message.pk)
         message.delete()
@@ -163,16 +169,17 @@ def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
         elif (why := refusal(rules, dialled)) is not None:
             refused.append(f"{number}: {why[1][:1].lower()}{why[1][1:]}")
         elif (entry := lists.destination_block(dialled.e164)) is not None:
-            refused.append(f"{number}: calls to it are blocked by the company's list ({entry})")
+            refused.append(_("%(number)s: calls to it are blocked by the company's list (%(entry)s)")
+                           % {"number": number, "entry": entry})  # fmt: skip
     said = []
     if unrouted:
-        said.append(f"no route of the brand reaches {_some(unrouted)}")
+        said.append(_("no route of the brand reaches %(numbers)s") % {"numbers": _some(unrouted)})
     if emergency:
-        said.append(f"{_some(emergency)}: a notification never calls an emergency number")
+        said.append(_("%(numbers)s: a notification never calls an emergency number") % {"numbers": _some(emergency)})
     if invalid:
-        what = ("is neither an extension of this company nor a phone number" if len(invalid) == 1 else
-                "are neither extensions of this company nor phone numbers")  # fmt: skip
-        said.append(f"{_some(invalid)} {what} in {client.country}")
+        said.append(ngettext("%(numbers)s is neither an extension of this company nor a phone number in %(country)s",
+                             "%(numbers)s are neither extensions of this company nor phone numbers in %(country)s",
+                             len(invalid)) % {"numbers": _some(invalid), "country": client.country})  # fmt: skip
     said += refused[:5]
     text = "; ".join(said)
     return text[:1].upper() + text[1:] + "." if text else ""
@@ -180,7 +187,9 @@ def outside_numbers_problem(client: Client, numbers: list[str]) -> str:
 
 def _some(numbers: list[str], shown: int = 5) -> str:
     more = len(numbers) - shown
-    return ", ".join(numbers[:shown]) + (f" and {more} more" if more > 0 else "")
+    listed = ", ".join(numbers[:shown])
+    return ngettext("%(listed)s and %(more)d more", "%(listed)s and %(more)d more", more) % {
+        "listed": listed, "more": more} if more > 0 else listed  # fmt: skip
 
 
 @transaction.atomic
@@ -200,11 +209,11 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message 
         outside = [n for n in listed if n not in lines]  # called through the carriers
         problem = outside_numbers_problem(client, outside) if outside else ""
         if not listed:
-            errors["numbers"] = ["List the numbers to call, one a line."]
+            errors["numbers"] = [_("List the numbers to call, one a line.")]
         elif problem:
             errors["numbers"] = [problem]
         if message is not None and not message.recorded:
-            errors["message"] = ["The message has no audio yet: upload it or record it by phone."]
+            errors["message"] = [_("The message has no audio yet: upload it or record it by phone.")]
         if errors:
             raise ValidationError(errors)
         campaign.save()
@@ -223,7 +232,12 @@ def campaign_start(*, actor: User, client: Client, campaign: Campaign) -> Campai
             status=Campaign.Status.RUNNING, started_at=timezone.now())  # fmt: skip
         campaign.refresh_from_db()
     if not started:
-        raise ValidationError({"status": f"The campaign is {campaign.get_status_display().lower()} already."})
+        raise ValidationError(
+            {
+                "status": _("The campaign is %(status)s already.")
+                % {"status": str(campaign.get_status_display()).lower()}
+            }
+        )
     audit(actor, "campaign.start", campaign, client=client)
     transaction.on_commit(lambda: campaign_dispatch.delay(client.pk, campaign.pk))
     return campaign

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from billing.csvio import csv_response
 from conferencing.forms import JoinsFilterForm, PeriodForm
@@ -23,7 +24,9 @@ PROVIDERS = (Role.GOD, Role.BRAND)
 
 def _filter(request: HttpRequest, form_class: type[PeriodForm]) -> PeriodForm:
     """The report's filter from the query; without one, the current month so far."""
-    return form_class(form_class.month_so_far(request.GET))
+    form = form_class(form_class.month_so_far(request.GET))
+    form.fields["since"].label, form.fields["until"].label = _("From"), _("To")  # (the page's language)
+    return form
 
 
 def _usage(request: HttpRequest) -> tuple[PeriodForm, list[dict]]:
@@ -37,7 +40,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
     providers = request.user.role in PROVIDERS
     for row in rows:
         row["detail_query"] = form.query(moderator=row["moderator_id"], client=row["client_id"] if providers else "")
-    context = {"title": "Conference usage", "form": form, "rows": rows, "totals": usage_totals(rows),
+    context = {"title": _("Conference usage"), "form": form, "rows": rows, "totals": usage_totals(rows),
                "providers": providers, "query": form.query() if form.is_valid() else ""}  # fmt: skip
     return render(request, "conferencing/report_usage.html", context)
 
@@ -46,7 +49,7 @@ def report_usage(request: HttpRequest) -> HttpResponse:
 def report_usage_csv(request: HttpRequest) -> HttpResponse:
     form, rows = _usage(request)
     if not form.is_valid():
-        return HttpResponseBadRequest("Check the days: " + form.errors.as_text(), content_type="text/plain")
+        return HttpResponseBadRequest(_("Check the days: ") + form.errors.as_text(), content_type="text/plain")
     return csv_response(request, USAGE_COLUMNS, rows, filename="conference-usage.csv")
 
 
@@ -63,7 +66,7 @@ def _joins(request: HttpRequest) -> tuple[JoinsFilterForm, object]:
 @role_required(*EVERYONE)
 def report_detail(request: HttpRequest) -> HttpResponse:
     form, joins = _joins(request)
-    context = {"title": "Conference report", "form": form, "providers": request.user.role in PROVIDERS}
+    context = {"title": _("Conference report"), "form": form, "providers": request.user.role in PROVIDERS}
     if joins is None:
         context.update(rows=[], page=None, q="")
     else:
@@ -75,14 +78,14 @@ def report_detail(request: HttpRequest) -> HttpResponse:
         narrowed = []
         if data["client"]:
             company = Client.objects.restrict(request.user).filter(pk=data["client"]).first()
-            narrowed.append(f"company {company.name if company else data['client']}")
+            narrowed.append(_("company %(name)s") % {"name": company.name if company else data["client"]})
         if data["moderator"]:
             # The name from a join the actor may see: an id from the query names nobody else.
             records = conference_records(request.user).filter(moderator_id=data["moderator"])
             name = records.values_list("moderator__name", flat=True).first()
-            narrowed.append(f"moderator {name or data['moderator']}")
+            narrowed.append(_("moderator %(name)s") % {"name": name or data["moderator"]})
         if data["conference"]:
-            narrowed.append(f"conference {data['conference']}")
+            narrowed.append(_("conference %(id)s") % {"id": data["conference"]})
         context["narrowed"] = narrowed
         context["query"] = form.query(conference=data["conference"], moderator=data["moderator"],
                                   client=data["client"])  # fmt: skip
@@ -94,6 +97,6 @@ def report_detail(request: HttpRequest) -> HttpResponse:
 def report_detail_csv(request: HttpRequest) -> HttpResponse:
     form, joins = _joins(request)
     if joins is None:
-        return HttpResponseBadRequest("Check the filter: " + form.errors.as_text(), content_type="text/plain")
+        return HttpResponseBadRequest(_("Check the filter: ") + form.errors.as_text(), content_type="text/plain")
     rows = (join_row(cdr) for cdr in joins.iterator())
     return csv_response(request, detail_columns(request.user), rows, filename="conference-report.csv")

@@ -6,6 +6,7 @@ import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from conferencing.models import Room, numbers_of
@@ -27,7 +28,7 @@ def _digits(count: int) -> str:
 
 def _require_member(actor: User, client: Client) -> None:
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators and moderators manage its conference rooms.")
+        raise NotAllowed(_("Only the client's operators and moderators manage its conference rooms."))
 
 
 def _check(room: Room, client: Client) -> None:
@@ -39,31 +40,32 @@ def _check(room: Room, client: Client) -> None:
         errors.update(exc.message_dict)
     others = Room.objects.exclude(pk=room.pk)
     if "conference_id" not in errors and others.filter(conference_id=room.conference_id).exists():
-        errors["conference_id"] = [f"Conference ID {room.conference_id} is already in use."]
+        errors["conference_id"] = [_("Conference ID %(id)s is already in use.") % {"id": room.conference_id}]
     for name in ("access_number", "trigger_number"):
         number = getattr(room, name)
         if not number or name in errors:
             continue
         if others.filter(models.Q(access_number=number) | models.Q(trigger_number=number)).exists():
-            errors[name] = [f"{number} is already another room's number."]
+            errors[name] = [_("%(number)s is already another room's number.") % {"number": number}]
         elif Extension.objects.filter(number=number).exists():
-            errors[name] = [f"{number} is an extension's number."]
+            errors[name] = [_("%(number)s is an extension's number.") % {"number": number}]
     if room.access_number and room.access_number == room.trigger_number:
-        errors["trigger_number"] = ["The trigger number must differ from the access number."]
+        errors["trigger_number"] = [_("The trigger number must differ from the access number.")]
     lines = set(Extension.objects.values_list("number", flat=True))
     strangers = [n for n in numbers_of(room.hot_numbers) if n not in lines]
     if strangers:
-        errors["hot_numbers"] = [f"Not an extension of this company: {', '.join(strangers[:5])}. Calling outside "
-                                 "numbers needs a carrier, which the platform does not have yet."]  # fmt: skip
+        errors["hot_numbers"] = [_("Not an extension of this company: %(numbers)s. Calling outside numbers needs a "
+                                   "carrier, which the platform does not have yet.")
+                                 % {"numbers": ", ".join(strangers[:5])}]  # fmt: skip
     if room.participant_pin and room.participant_pin == room.moderator_pin:
-        errors["moderator_pin"] = ["The moderator PIN must differ from the participants' PIN."]
+        errors["moderator_pin"] = [_("The moderator PIN must differ from the participants' PIN.")]
     if room.starts_at and room.ends_at and room.ends_at <= room.starts_at:
-        errors["ends_at"] = ["The end must come after the start."]
+        errors["ends_at"] = [_("The end must come after the start.")]
     if room.recurrence and not room.starts_at:
-        errors["recurrence"] = ["A recurring room needs a start."]
+        errors["recurrence"] = [_("A recurring room needs a start.")]
     moderator = User.objects.filter(pk=room.moderator_id, client=client, role=Role.USER).first()
     if moderator is None:
-        errors["moderator"] = ["Choose one of the client's users as the moderator."]
+        errors["moderator"] = [_("Choose one of the client's users as the moderator.")]
     if errors:
         raise ValidationError(errors)
 
@@ -74,7 +76,7 @@ def room_create(*, actor: User, client: Client, moderator: User | None = None, *
     and PINs are generated."""
     _require_member(actor, client)
     if set(fields) - FIELDS:
-        raise NotAllowed(f"Unknown room fields: {', '.join(sorted(set(fields) - FIELDS))}.")
+        raise NotAllowed(_("Unknown room fields: %(fields)s.") % {"fields": ", ".join(sorted(set(fields) - FIELDS))})
     if actor.role == Role.USER:
         moderator = actor
     with tenant_context(client):
@@ -97,11 +99,11 @@ def room_create(*, actor: User, client: Client, moderator: User | None = None, *
 def room_update(*, actor: User, client: Client, room: Room, moderator: User | None = None, **fields) -> Room:
     _require_member(actor, client)
     if actor.role == Role.USER and room.moderator_id != actor.pk:
-        raise NotAllowed("You may only change your own rooms.")
+        raise NotAllowed(_("You may only change your own rooms."))
     if set(fields) - FIELDS:
-        raise NotAllowed(f"Unknown room fields: {', '.join(sorted(set(fields) - FIELDS))}.")
+        raise NotAllowed(_("Unknown room fields: %(fields)s.") % {"fields": ", ".join(sorted(set(fields) - FIELDS))})
     if moderator is not None and actor.role != Role.CLIENT:
-        raise NotAllowed("Only operators hand a room to another moderator.")
+        raise NotAllowed(_("Only operators hand a room to another moderator."))
     with tenant_context(client):
         for name, value in fields.items():
             setattr(room, name, value.strip() if isinstance(value, str) else value)
@@ -118,7 +120,7 @@ def room_update(*, actor: User, client: Client, room: Room, moderator: User | No
 def room_delete(*, actor: User, client: Client, room: Room) -> None:
     _require_member(actor, client)
     if actor.role == Role.USER and room.moderator_id != actor.pk:
-        raise NotAllowed("You may only delete your own rooms.")
+        raise NotAllowed(_("You may only delete your own rooms."))
     with tenant_context(client):
         audit(actor, "room.delete", room, client=client, conference_id=room.conference_id)
         room.delete()

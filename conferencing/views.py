@@ -14,6 +14,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from conferencing import services
 from conferencing.forms import RoomForm
@@ -30,18 +32,18 @@ SEARCH = ["name", "conference_id", "access_number"]
 FAILED_DIAL_OUTS_SHOWN = dt.timedelta(hours=1)
 MEMBERS = (Role.CLIENT, Role.USER)
 DONE = {
-    "mute": "Participant muted.",
-    "unmute": "Participant unmuted.",
-    "kick": "Participant removed from the conference.",
-    "mute-all": "Everyone but the moderators is muted.",
-    "unmute-all": "Everyone is unmuted.",
-    "lock": "The conference is locked: only moderators may join now.",
-    "unlock": "The conference is open again.",
-    "record": "Recording started.",
-    "stop-record": "Recording stopped.",
-    "end": "The conference is ending: everyone is let go.",
-    "dial-out": "Calling the number into the conference.",
-    "trigger": "Calling the room's list into the conference.",
+    "mute": gettext_lazy("Participant muted."),
+    "unmute": gettext_lazy("Participant unmuted."),
+    "kick": gettext_lazy("Participant removed from the conference."),
+    "mute-all": gettext_lazy("Everyone but the moderators is muted."),
+    "unmute-all": gettext_lazy("Everyone is unmuted."),
+    "lock": gettext_lazy("The conference is locked: only moderators may join now."),
+    "unlock": gettext_lazy("The conference is open again."),
+    "record": gettext_lazy("Recording started."),
+    "stop-record": gettext_lazy("Recording stopped."),
+    "end": gettext_lazy("The conference is ending: everyone is let go."),
+    "dial-out": gettext_lazy("Calling the number into the conference."),
+    "trigger": gettext_lazy("Calling the room's list into the conference."),
 }
 
 
@@ -64,7 +66,7 @@ def _live(request: HttpRequest, room: Room) -> dict:
 
 @role_required(*MEMBERS)
 def room_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Conference rooms" if request.user.role == Role.CLIENT else "My conference rooms",
+    context = {"title": _("Conference rooms") if request.user.role == Role.CLIENT else _("My conference rooms"),
                **paginated(request, Room.objects.restrict(request.user), SEARCH)}  # fmt: skip
     moderators = accounts_of(room.moderator_id for room in context["rows"])
     running = {c["conference"]: len(c.get("participants", [])) for c in running_conferences(request.user.client_id)}
@@ -91,9 +93,12 @@ def room_create(request: HttpRequest) -> HttpResponse:
             room = services.room_create(actor=request.user, client=client, moderator=data.pop("moderator", None),
                                         **data)  # fmt: skip
         if call.ok:
-            messages.success(request, f"Room {room.name} created: conference ID {room.conference_id}.")
+            messages.success(
+                request,
+                _("Room %(name)s created: conference ID %(id)s.") % {"name": room.name, "id": room.conference_id},
+            )
             return redirect("room_detail", pk=room.pk)
-    context = {"title": "New conference room", "form": form, "submit": "Create room",
+    context = {"title": _("New conference room"), "form": form, "submit": _("Create room"),
                "cancel_url": reverse("room_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -101,7 +106,7 @@ def room_create(request: HttpRequest) -> HttpResponse:
 @role_required(*MEMBERS)
 def room_detail(request: HttpRequest, pk: int) -> HttpResponse:
     room = _room(request, pk)
-    context = {"title": f"Room {room.name}", "room": room, "dial_code": dial_code(room),
+    context = {"title": _("Room %(name)s") % {"name": room.name}, "room": room, "dial_code": dial_code(room),
                "moderator": User.objects.filter(pk=room.moderator_id).first(),
                "live": _live(request, room)}  # fmt: skip
     response = render(request, "conferencing/room_detail.html", context)
@@ -120,7 +125,7 @@ def room_live(request: HttpRequest, pk: int) -> HttpResponse:
         return response
     action = request.POST.get("action", "")
     if action not in ACTIONS or action == "show":
-        raise Http404("No such action.")
+        raise Http404(_("No such action."))
     try:
         conference_live(actor=request.user, client=own_client(request), room=room, action=action,
                         participant=request.POST.get("participant", ""),
@@ -130,7 +135,7 @@ def room_live(request: HttpRequest, pk: int) -> HttpResponse:
     except PlatformError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, DONE.get(action, "Done."))
+        messages.success(request, str(DONE.get(action, _("Done."))))
     return redirect("room_detail", pk=room.pk)
 
 
@@ -150,9 +155,13 @@ def room_update(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.room_update(actor=request.user, client=client, room=room, moderator=moderator, **fields)
         if call.ok:
-            messages.success(request, "Room saved.")
+            messages.success(request, _("Room saved."))
             return redirect("room_detail", pk=room.pk)
-    context = {"title": f"Edit room {room.name}", "form": form, "cancel_url": reverse("room_detail", args=[pk])}
+    context = {
+        "title": _("Edit room %(name)s") % {"name": room.name},
+        "form": form,
+        "cancel_url": reverse("room_detail", args=[pk]),
+    }
     return render(request, "portal/form_page.html", context)
 
 
@@ -162,10 +171,11 @@ def room_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.room_delete(actor=request.user, client=own_client(request), room=room),
-        title=f"Delete room {room.name}",
-        question=f"Delete the room {room.name} (conference ID {room.conference_id})? Its numbers stop answering.",
-        submit="Delete room",
-        done=f"Room {room.name} deleted.",
+        title=_("Delete room %(name)s") % {"name": room.name},
+        question=_("Delete the room %(name)s (conference ID %(id)s)? Its numbers stop answering.")
+        % {"name": room.name, "id": room.conference_id},
+        submit=_("Delete room"),
+        done=_("Room %(name)s deleted.") % {"name": room.name},
         done_url=reverse("room_list"),
         back_url=reverse("room_detail", args=[pk]),
     )
@@ -174,7 +184,7 @@ def room_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.GOD, Role.BRAND)
 def conference_list(request: HttpRequest) -> HttpResponse:
     """Every conference running now in the actor's scope (all companies, or the brand's), read-only."""
-    context = {"title": "Running conferences", "conferences": running_conferences_for(actor=request.user)}
+    context = {"title": _("Running conferences"), "conferences": running_conferences_for(actor=request.user)}
     response = render(request, "conferencing/conference_list.html", context)
     add_never_cache_headers(response)
     return response

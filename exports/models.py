@@ -7,6 +7,7 @@ Each row belongs to one scope, a brand or one client (`client` set), and is reac
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 from tenants.scoping import ProviderScopedQuerySet
@@ -26,10 +27,10 @@ class ExportJob(models.Model):
     """A CSV export of call records too big to stream in a request, written to a file by a Celery task."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     requested_by = models.ForeignKey("tenants.User", on_delete=models.CASCADE, related_name="+")
     brand = models.ForeignKey("tenants.Brand", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
@@ -75,34 +76,36 @@ class PushDestination(models.Model):
 
     class Protocol(models.TextChoices):
         FTP = "ftp", "FTP"
-        FTPS = "ftps", "FTPS (explicit TLS)"
+        FTPS = "ftps", _("FTPS (explicit TLS)")
         SFTP = "sftp", "SFTP"
 
     class Schedule(models.TextChoices):
-        EVERY = "every", "Every N minutes"
-        HOURLY = "hourly", "Hourly"
-        DAILY = "daily", "Daily at a time"
+        EVERY = "every", _("Every N minutes")
+        HOURLY = "hourly", _("Hourly")
+        DAILY = "daily", _("Daily at a time")
 
     brand = models.ForeignKey("tenants.Brand", on_delete=models.CASCADE, related_name="+")
     client = models.ForeignKey("tenants.Client", null=True, blank=True, on_delete=models.CASCADE, related_name="+",
-                               help_text="Empty: every client of the brand.")  # fmt: skip
+                               help_text=_("Empty: every client of the brand."))  # fmt: skip
     name = models.CharField(max_length=100)
     protocol = models.CharField(max_length=4, choices=Protocol.choices)
     host = models.CharField(max_length=253)
-    port = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: 21 for FTP and FTPS, 22 for SFTP.")
+    port = models.PositiveIntegerField(null=True, blank=True, help_text=_("Empty: 21 for FTP and FTPS, 22 for SFTP."))
     username = models.CharField(max_length=100)
     secret = models.TextField(blank=True, help_text="Password or SSH private key, encrypted (exports.crypto).")
-    uses_key = models.BooleanField(default=False, help_text="SFTP: the secret is a private key.")
+    uses_key = models.BooleanField(default=False, help_text=_("SFTP: the secret is a private key."))
     host_key = models.TextField(
-        blank=True, help_text="SFTP: the server's public key; empty: kept from the first login."
+        blank=True, help_text=_("SFTP: the server's public key; empty: kept from the first login.")
     )
-    tls_verify = models.BooleanField(default=True, help_text="FTPS: check the server's certificate.")
+    tls_verify = models.BooleanField(default=True, help_text=_("FTPS: check the server's certificate."))
     remote_dir = models.CharField(max_length=255, blank=True)
     schedule = models.CharField(max_length=6, choices=Schedule.choices, default=Schedule.HOURLY)
     every_minutes = models.PositiveIntegerField(default=15)
-    daily_at = models.TimeField(null=True, blank=True, help_text="Daily: in the client's time zone (a brand's: UTC).")
+    daily_at = models.TimeField(
+        null=True, blank=True, help_text=_("Daily: in the client's time zone (a brand's: UTC).")
+    )
     bom = models.BooleanField(default=False)
-    alert_emails = models.CharField(max_length=500, blank=True, help_text="Empty: the scope's operators.")
+    alert_emails = models.CharField(max_length=500, blank=True, help_text=_("Empty: the scope's operators."))
     enabled = models.BooleanField(default=True)
     starts_at = models.DateTimeField(help_text="Records finished from this moment on are sent.")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -144,9 +147,9 @@ class PushFile(models.Model):
     server, so every retry sends the same name and never a second copy."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Not sent yet"
-        SENDING = "sending", "Sending"
-        DONE = "done", "Sent and verified"
+        OPEN = "open", _("Not sent yet")
+        SENDING = "sending", _("Sending")
+        DONE = "done", _("Sent and verified")
 
     destination = models.ForeignKey(PushDestination, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=200)

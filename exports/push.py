@@ -31,20 +31,23 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from exports.models import PushDestination, PushedCdr, PushFile
 from exports.schedule import next_run_after, retry_after
 from exports.selectors import cdr_csv
 from exports.transfer import TransferError, upload
 from records.models import Cdr
+from tenants.i18n import CODES, language_of_account
 from tenants.models import Role, User
 
 log = logging.getLogger(__name__)
@@ -231,9 +234,13 @@ def _succeeded(destination: PushDestination, file: PushFile, size: int, host_key
         lookback = dt.timedelta(hours=settings.OCX_EXPORTS["push_lookback_hours"])
         PushedCdr.objects.filter(destination_id=destination.pk, ended_at__lt=file.window_to - lookback).delete()
     if recovered:
-        _alert(destination, f"CDR push to {destination.name} works again",
-               f"{file.name} ({file.rows} records) reached {destination.address} after "
-               f"{destination.failures} failed tries.")  # fmt: skip
+        facts = {"name": destination.name, "file": file.name, "rows": file.rows, "address": destination.address,
+                 "failures": destination.failures}  # fmt: skip
+        _alert(
+            destination,
+            lambda: _("CDR push to %(name)s works again") % facts,
+            lambda: _("%(file)s (%(rows)s records) reached %(address)s after %(failures)s failed tries.") % facts,
+        )
 
 
 def _failed(destination: PushDestination, file: PushFile, error: str, now: dt.datetime) -> None:
@@ -243,9 +250,16 @@ def _failed(destination: PushDestination, file: PushFile, error: str, now: dt.da
                                                              next_run_at=retry_after(failures, now))  # fmt: skip
     log.warning("CDR push %s (%s) failed: %s", destination.pk, destination.address, error)
     if failures == 1:
-        _alert(destination, f"CDR push to {destination.name} failed",
-               f"{file.name} ({file.rows} records) could not be sent to {destination.address}:\n\n{error}\n\n"
-               "It is tried again with a growing delay; no record is lost or sent twice meanwhile.")  # fmt: skip
+        facts = {"name": destination.name, "file": file.name, "rows": file.rows, "address": destination.address}
+        _alert(
+            destination,
+            lambda: _("CDR push to %(name)s failed") % facts,
+            lambda: (
+                _("%(file)s (%(rows)s records) could not be sent to %(address)s:") % facts
+                + f"\n\n{error}\n\n"
+                + _("It is tried again with a growing delay; no record is lost or sent twice meanwhile.")
+            ),
+        )
 
 
 def alert_recipients(destination: PushDestination) -> list[str]:
@@ -260,11 +274,27 @@ def alert_recipients(destination: PushDestination) -> list[str]:
     return list(operators.values_list("email", flat=True))
 
 
-def _alert(destination: PushDestination, subject: str, body: str) -> None:
+def alert_languages(destination: PushDestination, recipients: list[str]) -> dict[str, list[str]]:
+    """The recipients by the language their alert speaks: an account's own (tenants.i18n), else, for an
+    address that is nobody's account, the destination's client's, else its brand's, else English."""
+    accounts = User.objects.filter(email__in=recipients).select_related("client", "brand", "client__brand")
+    spoken = {account.email.lower(): language_of_account(account) for account in accounts}
+    scope = [destination.client.language if destination.client_id else "", destination.brand.language]
+    default = next((code for code in scope if code in CODES), settings.LANGUAGE_CODE)
+    languages: dict[str, list[str]] = {}
+    for address in recipients:
+        languages.setdefault(spoken.get(address.lower(), default), []).append(address)
+    return languages
+
+
+def _alert(destination: PushDestination, subject: Callable[[], str], body: Callable[[], str]) -> None:
+    """One mail per language among the recipients, each in it (subject and body made in that language)."""
     recipients = alert_recipients(destination)
     if not recipients:
         return
     try:
-        send_mail(subject, body, None, recipients)
+        for language, addresses in alert_languages(destination, recipients).items():
+            with translation.override(language):
+                send_mail(subject(), body(), None, addresses)
     except Exception:  # a mail server down must not stop the pushes
         log.exception("could not send the push alert for destination %s", destination.pk)

@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from exports.crypto import encrypt
 from exports.models import ExportJob, PushDestination
@@ -130,15 +131,15 @@ def _owner(actor: User, brand: Brand | None, client: Client | None) -> tuple[Bra
         return actor.client.brand, actor.client
     if actor.role == Role.BRAND:
         if client is not None and client.brand_id != actor.brand_id:
-            raise ValidationError({"client": ["Choose one of your clients."]})
+            raise ValidationError({"client": [_("Choose one of your clients.")]})
         return actor.brand, client
     if actor.role == Role.GOD:
         if client is not None:
             return client.brand, client
         if brand is None:
-            raise ValidationError({"brand": ["Choose the brand (or a client)."]})
+            raise ValidationError({"brand": [_("Choose the brand (or a client).")]})
         return brand, None
-    raise NotAllowed("Only operators manage CDR pushes.")
+    raise NotAllowed(_("Only operators manage CDR pushes."))
 
 
 def _check(destination: PushDestination, secret: str) -> None:
@@ -150,23 +151,23 @@ def _check(destination: PushDestination, secret: str) -> None:
         errors.update(exc.message_dict)
     sftp = destination.protocol == PushDestination.Protocol.SFTP
     if destination.uses_key and not sftp:
-        errors.setdefault("uses_key", []).append("Keys are for SFTP; FTP and FTPS log in with a password.")
+        errors.setdefault("uses_key", []).append(_("Keys are for SFTP; FTP and FTPS log in with a password."))
     if destination.uses_key and secret:
         try:
             asyncssh.import_private_key(secret)
         except (asyncssh.KeyImportError, ValueError):
-            errors.setdefault("secret", []).append("Paste an unencrypted private key (OpenSSH or PEM).")
+            errors.setdefault("secret", []).append(_("Paste an unencrypted private key (OpenSSH or PEM)."))
     if destination.host_key:
         try:
             asyncssh.import_public_key(destination.host_key)
         except (asyncssh.KeyImportError, ValueError):
-            errors.setdefault("host_key", []).append("Paste the server's public key, e.g. ssh-ed25519 AAAA...")
+            errors.setdefault("host_key", []).append(_("Paste the server's public key, e.g. ssh-ed25519 AAAA..."))
     if destination.schedule == PushDestination.Schedule.EVERY and not 1 <= destination.every_minutes <= 1440:
-        errors.setdefault("every_minutes", []).append("Between 1 and 1440 minutes.")
+        errors.setdefault("every_minutes", []).append(_("Between 1 and 1440 minutes."))
     if destination.schedule == PushDestination.Schedule.DAILY and destination.daily_at is None:
-        errors.setdefault("daily_at", []).append("Give the time of day.")
+        errors.setdefault("daily_at", []).append(_("Give the time of day."))
     if ".." in posixpath.normpath(destination.remote_dir).split("/"):
-        errors.setdefault("remote_dir", []).append("A directory inside the account, without '..'.")
+        errors.setdefault("remote_dir", []).append(_("A directory inside the account, without '..'."))
     if errors:
         raise ValidationError(errors)
 
@@ -186,7 +187,7 @@ def push_destination_create(*, actor: User, secret: str, brand: Brand | None = N
     destination = PushDestination(brand=brand, client=client, starts_at=starts_at, cursor_at=starts_at,
                                   next_run_at=now, **values)  # fmt: skip
     if not secret:
-        errors["secret"] = ["Give the password or key."]
+        errors["secret"] = [_("Give the password or key.")]
     try:
         _check(destination, secret)
     except ValidationError as exc:
@@ -205,7 +206,7 @@ def push_destination_update(*, actor: User, destination: PushDestination, secret
                             **fields) -> PushDestination:  # fmt: skip
     """Change a destination; an empty secret keeps the stored one. A new host or user forgets the host key."""
     if actor.role not in (Role.GOD, Role.BRAND, Role.CLIENT):
-        raise NotAllowed("Only operators manage CDR pushes.")
+        raise NotAllowed(_("Only operators manage CDR pushes."))
     moved = any(fields.get(name, getattr(destination, name)) != getattr(destination, name) for name in ("host", "port"))
     for name, value in fields.items():
         if name in DESTINATION_FIELDS:
@@ -224,7 +225,7 @@ def push_destination_update(*, actor: User, destination: PushDestination, secret
 
 def push_destination_delete(*, actor: User, destination: PushDestination) -> None:
     if actor.role not in (Role.GOD, Role.BRAND, Role.CLIENT):
-        raise NotAllowed("Only operators manage CDR pushes.")
+        raise NotAllowed(_("Only operators manage CDR pushes."))
     audit(actor, "cdr_push.delete", destination, brand=destination.brand, client=destination.client)
     destination.delete()
 
@@ -236,9 +237,9 @@ def push_destination_run_now(*, actor: User, destination: PushDestination) -> st
     from exports.tasks import cdr_push_run
 
     if actor.role not in (Role.GOD, Role.BRAND, Role.CLIENT):
-        raise NotAllowed("Only operators manage CDR pushes.")
+        raise NotAllowed(_("Only operators manage CDR pushes."))
     if not destination.enabled:
-        raise ValidationError("This push is disabled: enable it first (Edit), then run it.")
+        raise ValidationError(_("This push is disabled: enable it first (Edit), then run it."))
     now = timezone.now()
     with transaction.atomic():
         # Locked: a push ending meanwhile releases the destination after this commits, and then sees the request.

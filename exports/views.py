@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
 
 from config.downloads import download, file_chunks
 from exports import services
@@ -37,12 +38,16 @@ def export_page(request: HttpRequest) -> HttpResponse:
         with service_call(request) as call:
             job = services.cdr_export_start(actor=request.user, filters=filters, bom=bom)
         if call.ok:
-            messages.success(request, f"More than {limit:,} calls: export {job.pk} runs in the background.")
+            messages.success(
+                request,
+                _("More than %(limit)s calls: export %(job)s runs in the background.")
+                % {"limit": f"{limit:,}", "job": job.pk},
+            )
         return redirect("export_page")
     jobs = list(export_jobs_of(actor=request.user)[:20])
     for job in jobs:
         job.progress = services.export_job_progress(job)
-    context = {"title": "Call record export", "form": form, "jobs": jobs,
+    context = {"title": _("Call record export"), "form": form, "jobs": jobs,
                "refresh": any(not job.finished for job in jobs), "operator": request.user.role in OPERATORS,
                "limit": settings.OCX_EXPORTS["stream_max_rows"]}  # fmt: skip
     response = render(request, "exports/export.html", context)
@@ -55,14 +60,14 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     job = ExportJob.objects.get_for(request.user, pk=pk)
     path = services.export_job_path(job) if job.file else None
     if job.status != ExportJob.Status.DONE or path is None or not path.exists():
-        raise Http404("This export has no file (yet).")
+        raise Http404(_("This export has no file (yet)."))
     return download(request, file_chunks(path), filename=f"cdr-export-{job.pk}.csv")
 
 
 @role_required(*OPERATORS)
 def export_push_list(request: HttpRequest) -> HttpResponse:
     destinations = PushDestination.objects.restrict(request.user).select_related("brand", "client")
-    return render(request, "exports/push_list.html", {"title": "CDR pushes", "destinations": destinations})
+    return render(request, "exports/push_list.html", {"title": _("CDR pushes"), "destinations": destinations})
 
 
 def _destination(request: HttpRequest, pk: int) -> PushDestination:
@@ -83,9 +88,14 @@ def export_push_new(request: HttpRequest) -> HttpResponse:
         if call.ok:
             first_run = timezone.localtime(destination.next_run_at)
             zone = timezone.get_current_timezone_name()
-            messages.success(request, f"{destination.name} created; first run {first_run:%Y-%m-%d %H:%M} ({zone}).")
+            messages.success(
+                request,
+                _("%(name)s created; first run %(first_run)s (%(zone)s).")
+                % {"name": destination.name, "first_run": f"{first_run:%Y-%m-%d %H:%M}", "zone": zone},
+            )
             return redirect("export_push_detail", pk=destination.pk)
-    context = {"title": "New CDR push", "form": form, "submit": "Create", "cancel_url": reverse("export_push_list")}
+    context = {"title": _("New CDR push"), "form": form, "submit": _("Create"),
+               "cancel_url": reverse("export_push_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
 
@@ -118,9 +128,9 @@ def export_push_edit(request: HttpRequest, pk: int) -> HttpResponse:
             services.push_destination_update(actor=request.user, destination=destination,
                                              secret=form.cleaned_data.get("secret", ""), **data)  # fmt: skip
         if call.ok:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("export_push_detail", pk=destination.pk)
-    context = {"title": f"Edit {destination.name}", "form": form,
+    context = {"title": _("Edit %(name)s") % {"name": destination.name}, "form": form,
                "cancel_url": reverse("export_push_detail", args=[destination.pk])}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -131,12 +141,13 @@ def export_push_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.push_destination_delete(actor=request.user, destination=destination),
-        question=f"Delete the CDR push {destination.name} ({destination.address})? Files already sent stay.",
-        submit="Delete",
-        done="Deleted.",
+        question=_("Delete the CDR push %(name)s (%(address)s)? Files already sent stay.")
+        % {"name": destination.name, "address": destination.address},
+        submit=_("Delete"),
+        done=_("Deleted."),
         done_url=reverse("export_push_list"),
         back_url=reverse("export_push_detail", args=[destination.pk]),
-        title=f"Delete {destination.name}",
+        title=_("Delete %(name)s") % {"name": destination.name},
     )
 
 
@@ -148,8 +159,8 @@ def export_push_run(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         outcome = services.push_destination_run_now(actor=request.user, destination=destination)
     if call.ok and outcome == "queued":
-        messages.success(request, "A push to this server is running now; this run starts as soon as it ends. "
-                                  "Reload this page to see its file.")  # fmt: skip
+        messages.success(request, _("A push to this server is running now; this run starts as soon as it ends. "
+                                    "Reload this page to see its file."))  # fmt: skip
     elif call.ok:
-        messages.success(request, "The push starts now; reload this page to see its file.")
+        messages.success(request, _("The push starts now; reload this page to see its file."))
     return redirect("export_push_detail", pk=destination.pk)

@@ -77,13 +77,16 @@ def test_messages_and_notifications_in_german(world, portal):
                                                  "retries": "2", "retry_seconds": "300"})  # fmt: skip
     page = _page(campaign)
     for german in ("Neue Benachrichtigung", "Anzurufende Rufnummern", "Bestätigungstaste",
-                   "Die Durchwahlen der Firma, eine pro Zeile.", "Benachrichtigung anlegen"):  # fmt: skip
+                   "Die Durchwahlen der Firma oder externe Nummern (über die Carrier angerufen), eine pro Zeile.",
+                   "Benachrichtigung anlegen"):  # fmt: skip
         assert german in page, german
     assert field_error(campaign, "numbers") == "Dieses Feld ist zwingend erforderlich."
     assert field_error(campaign, "message") == "Dieses Feld ist zwingend erforderlich."
     strangers = http.post("/notifications/new/", {"name": "Übung", "numbers": "999", "confirm_digit": "1",
                                                   "retries": "2", "retry_seconds": "300"})  # fmt: skip
-    assert field_error(strangers, "numbers").startswith("Keine Durchwahl dieser Firma: 999.")
+    assert field_error(strangers, "numbers").startswith(
+        "999 ist weder eine Durchwahl dieser Firma noch eine Telefonnummer"
+    )
 
 
 def test_the_rooms_api_answers_in_english_whatever_the_accounts_language(world, api):

@@ -13,14 +13,14 @@ from django_tenants.utils import schema_exists
 
 from tenants.scoping import RestrictedQuerySet
 
-hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")
+hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #rrggbb."))
 # Dashes become underscores in the schema name, so underscores are not allowed (a-b and a_b would collide).
 client_slug = RegexValidator(
-    r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes, such as acme-london."
+    r"^[a-z0-9]+(-[a-z0-9]+)*$", _("Use lower-case letters, digits and single dashes, such as acme-london.")
 )
 hostname = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    "Enter a lower-case host name such as pbx.example.com.",
+    _("Enter a lower-case host name such as pbx.example.com."),
 )
 
 
@@ -117,10 +117,10 @@ class Client(TenantMixin, Theme):
     class SipDigest(models.TextChoices):
         """Digest algorithms the SIP edge offers this client's phones (RFC 8760: preferred first)."""
 
-        PLATFORM = "", "Platform default"
-        MD5 = "md5", "MD5 (every phone)"
-        SHA256_MD5 = "sha256+md5", "SHA-256 preferred, MD5 accepted"
-        SHA256 = "sha256", "SHA-256 only"
+        PLATFORM = "", _("Platform default")
+        MD5 = "md5", _("MD5 (every phone)")
+        SHA256_MD5 = "sha256+md5", _("SHA-256 preferred, MD5 accepted")
+        SHA256 = "sha256", _("SHA-256 only")
 
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="clients")
     name = models.CharField(max_length=100)
@@ -291,8 +291,8 @@ class SipAddressRule(models.Model):
     """
 
     class Action(models.TextChoices):
-        ALLOW = "allow", "Allow"
-        DENY = "deny", "Deny"
+        ALLOW = "allow", _("Allow")
+        DENY = "deny", _("Deny")
 
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="sip_rules")
     network = models.CharField(max_length=43, help_text="An address or network, such as 203.0.113.0/24.")

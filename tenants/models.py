@@ -38,7 +38,23 @@ class Role(models.TextChoices):
     USER = "user", _("User")
 
 
-class Theme(models.Model):
+class UniqueNamesInLanguage:
+    """Django's "<model> with this <field> already exists." refusal, with the model's and the field's names in
+    the page's language (`unique_names`: "" names the model). Their verbose names stay as they are:
+    translating those would make migrations; the English text is the same."""
+
+    unique_names: dict = {}
+
+    def unique_error_message(self, model_class, unique_check):
+        error = super().unique_error_message(model_class, unique_check)
+        (field, *more) = unique_check
+        if error.code == "unique" and not more and field in self.unique_names:
+            error.params = {**error.params, "model_name": self.unique_names[""],
+                            "field_label": self.unique_names[field]}  # fmt: skip
+        return error
+
+
+class Theme(UniqueNamesInLanguage, models.Model):
     """Portal colours and logo; a brand's theme, optionally overridden by a client."""
 
     primary_colour = models.CharField(max_length=7, blank=True, validators=[hex_colour])
@@ -70,6 +86,7 @@ class Brand(Theme):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BrandQuerySet.as_manager()
+    unique_names = {"": _("Brand"), "name": _("Name"), "domain": _("Domain")}
 
     class Meta:
         ordering = ["name"]
@@ -153,6 +170,7 @@ class Client(TenantMixin, Theme):
     auto_drop_schema = False  # hard delete drops it explicitly, see client_hard_delete
 
     objects = ClientQuerySet.as_manager()
+    unique_names = {"": _("Client"), "sip_domain": _("SIP domain")}
 
     class Meta:
         ordering = ["name"]
@@ -225,7 +243,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return self.create_user(email, password, role=Role.GOD, **fields)
 
 
-class User(AbstractBaseUser):
+class User(UniqueNamesInLanguage, AbstractBaseUser):
     """A person who logs in: a platform operator, a brand operator, a client operator or an employee."""
 
     email = models.EmailField(unique=True)
@@ -238,6 +256,7 @@ class User(AbstractBaseUser):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = UserManager()
+    unique_names = {"": _("User"), "email": _("Email")}
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"

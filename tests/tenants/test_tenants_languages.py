@@ -111,6 +111,8 @@ def test_ones_tokens_and_second_factor_pages_speak_spanish(world, portal):
     assert field_error(refused, "name") == "Este campo es requerido."  # Django's own catalogue
     created = http.post("/account/tokens/", {"name": "CRM"}, follow=True)
     assert messages_of(created) == ["Token CRM creado."]
+    header = "<code>Authorization: Token &lt;key&gt;</code>"
+    assert f"Envíela como {header} a la API de este host." in created.content.decode()
     shown = _text(created)
     assert "Su nueva clave de API" in shown and "Cópiela ahora: no se volverá a mostrar." in shown and "nunca" in shown
 

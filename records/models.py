@@ -6,6 +6,7 @@ them (records/selectors.py)."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 from tenants.scoping import ProviderScopedQuerySet
@@ -47,22 +48,22 @@ class Cdr(models.Model):
     when it is answered and when it ends; `legs` keeps the detail of each leg."""
 
     class Disposition(models.TextChoices):
-        IN_PROGRESS = "in-progress", "In progress"
-        ANSWERED = "answered", "Answered"
-        BUSY = "busy", "Busy"
-        NO_ANSWER = "no-answer", "No answer"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        IN_PROGRESS = "in-progress", _("In progress")
+        ANSWERED = "answered", _("Answered")
+        BUSY = "busy", _("Busy")
+        NO_ANSWER = "no-answer", _("No answer")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Direction(models.TextChoices):
-        INTERNAL = "internal", "Internal"
-        INBOUND = "inbound", "Inbound"  # (conferences: dial-in)
-        OUTBOUND = "outbound", "Outbound"  # (conferences: dial-out)
+        INTERNAL = "internal", _("Internal")
+        INBOUND = "inbound", _("Inbound")  # (conferences: dial-in)
+        OUTBOUND = "outbound", _("Outbound")  # (conferences: dial-out)
 
     class Service(models.TextChoices):
-        CALL = "call", "Call"
-        CONFERENCE = "conference", "Conference"
-        NOTIFICATION = "notification", "Notification"
+        CALL = "call", _("Call")
+        CONFERENCE = "conference", _("Conference")
+        NOTIFICATION = "notification", _("Notification")
 
     # History outlives the rows it names (a hard-deleted client keeps its calls): ids without constraints.
     brand = models.ForeignKey("tenants.Brand", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")

@@ -30,12 +30,12 @@
     causes: function (r, row) { cell(row, r.label); cell(row, r.count); },
     busiest: function (r, row) { cell(row, r.name); cell(row, r.calls); cell(row, r.registered); },
     engines: function (r, row) {
-      cell(row, r.id); cell(row, r.address); cell(row, r.state, r.state);
+      cell(row, r.id); cell(row, r.address); cell(row, said("state-" + r.state, r.state, {}), r.state);
       cell(row, said("calls-of", "{calls} of {capacity}", { calls: r.calls, capacity: r.capacity })); cell(row, r.load + "%"); cell(row, r.participants);
     },
     edges: function (r, row) {
       var up = r.up ? "up" : "down";
-      cell(row, r.id); cell(row, r.address); cell(row, up, up); cell(row, said("ago", "{age} s ago", { age: r.age }));
+      cell(row, r.id); cell(row, r.address); cell(row, said("state-" + up, up, {}), up); cell(row, said("ago", "{age} s ago", { age: r.age }));
     }
   };
 

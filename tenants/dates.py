@@ -17,6 +17,8 @@ import zoneinfo
 
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 EARLIEST = dt.datetime(1, 1, 2, tzinfo=dt.UTC)
 LATEST = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
@@ -29,7 +31,9 @@ OUT_OF_RANGE = (
     f"Use a moment between {EARLIEST.date().isoformat()} and {LATEST.date().isoformat()} (UTC) "
     "with a UTC offset of at most 15:59."
 )
-DAY_OUT_OF_RANGE = f"Choose a day between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}."
+DAY_OUT_OF_RANGE = format_lazy(
+    gettext_lazy("Choose a day between {first} and {last}."), first=FIRST_DAY.isoformat(), last=LAST_DAY.isoformat()
+)
 
 
 class BadMoment(ValueError):

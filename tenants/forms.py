@@ -21,7 +21,7 @@ from tenants.signin import SignInLocked, signin_check, signin_failed, signin_suc
 
 TIMEZONES = [(name, name) for name in sorted(zoneinfo.available_timezones())]
 COUNTRIES = [(code, code) for code in sorted(phonenumbers.SUPPORTED_REGIONS)]
-SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes.")
+SHORT_NAME = RegexValidator(r"^[a-z0-9]+(-[a-z0-9]+)*$", _("Use lower-case letters, digits and single dashes."))
 COLOUR_ATTRS = {"pattern": "#[0-9a-fA-F]{6}", "size": 8}
 NEW_PASSWORD_ATTRS = {"autocomplete": "new-password"}
 
@@ -44,23 +44,28 @@ class ThemeForm(forms.Form):
     primary_colour = forms.CharField(
         required=False,
         max_length=7,
+        label=_("Primary colour"),
         widget=forms.TextInput(attrs={**COLOUR_ATTRS, "placeholder": "#1f4e79"}),
-        help_text="#rrggbb; empty uses the default.",
+        help_text=_("#rrggbb; empty uses the default."),
     )
     accent_colour = forms.CharField(
-        required=False, max_length=7, widget=forms.TextInput(attrs={**COLOUR_ATTRS, "placeholder": "#e07a1f"})
+        required=False,
+        max_length=7,
+        label=_("Accent colour"),
+        widget=forms.TextInput(attrs={**COLOUR_ATTRS, "placeholder": "#e07a1f"}),
     )
     logo = forms.FileField(
         required=False,
-        help_text="PNG or JPEG, at most 256 KB.",
+        label=_("Logo"),
+        help_text=_("PNG or JPEG, at most 256 KB."),
         widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg"}),
     )
-    clear_logo = forms.BooleanField(required=False, label="Remove the logo")
+    clear_logo = forms.BooleanField(required=False, label=_("Remove the logo"))
 
     def clean_logo(self):
         upload = self.cleaned_data.get("logo")
         if upload and upload.size > LOGO_MAX_BYTES:
-            raise forms.ValidationError("A logo may be at most 256 KB.")
+            raise forms.ValidationError(_("A logo may be at most 256 KB."))
         return upload
 
     def logo_kwargs(self) -> dict:
@@ -70,13 +75,15 @@ class ThemeForm(forms.Form):
 
 
 class BrandForm(ThemeForm):
-    name = forms.CharField(max_length=100)
-    domain = forms.CharField(max_length=253, help_text="Host of the brand's portal, such as portal.example.com.")
+    name = forms.CharField(max_length=100, label=_("Name"))
+    domain = forms.CharField(
+        max_length=253, label=_("Domain"), help_text=_("Host of the brand's portal, such as portal.example.com.")
+    )
     aliases = forms.CharField(
         required=False,
-        label="Other domains",
+        label=_("Other domains"),
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="More host names for the portal, one per line.",
+        help_text=_("More host names for the portal, one per line."),
     )
 
     language = language_choice(_("English (the platform's)"))
@@ -92,33 +99,30 @@ class BrandForm(ThemeForm):
             del self.fields["clear_logo"]
 
 
-SIP_DIGEST_HELP = "What the SIP edge asks the client's phones for; choose SHA-256 only if all of them answer it."
+SIP_DIGEST_HELP = _("What the SIP edge asks the client's phones for; choose SHA-256 only if all of them answer it.")
 
 
 class ClientCreateForm(forms.Form):
-    brand = forms.ModelChoiceField(queryset=Brand.objects.none())
-    name = forms.CharField(max_length=100)
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), label=_("Brand"))
+    name = forms.CharField(max_length=100, label=_("Name"))
     # Dashes only: the short name becomes a host label, and its schema name turns dashes into underscores.
     slug = forms.CharField(
         max_length=40,
-        label="Short name",
+        label=_("Short name"),
         validators=[SHORT_NAME],
-        help_text="Lower-case letters, digits and dashes; used in the default domains.",
+        help_text=_("Lower-case letters, digits and dashes; used in the default domains."),
     )
-    kind = forms.ChoiceField(choices=Client.Kind.choices)
-    max_calls = forms.IntegerField(min_value=1, max_value=100000, initial=10, label="Maximum concurrent calls")
-    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
-                                   help_text=SIP_DIGEST_HELP)  # fmt: skip
-    timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label="Time zone")
-    country = forms.ChoiceField(
-        choices=COUNTRIES, initial="US", required=False, help_text="How its users dial and see numbers."
-    )
-    domain = forms.CharField(
-        max_length=253, required=False, label="Portal domain", help_text="Empty: <short name>.<brand domain>."
-    )
-    sip_domain = forms.CharField(
-        max_length=253, required=False, label="SIP domain", help_text="Empty: the same as the default portal domain."
-    )
+    kind = forms.ChoiceField(choices=Client.Kind.choices, label=_("Kind"))
+    max_calls = forms.IntegerField(min_value=1, max_value=100000, initial=10, label=_("Maximum concurrent calls"))
+    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False,
+                                   label=_("SIP digest algorithms"), help_text=SIP_DIGEST_HELP)  # fmt: skip
+    timezone = forms.ChoiceField(choices=TIMEZONES, initial="UTC", label=_("Time zone"))
+    country = forms.ChoiceField(choices=COUNTRIES, initial="US", required=False, label=_("Country"),
+                                help_text=_("How its users dial and see numbers."))  # fmt: skip
+    domain = forms.CharField(max_length=253, required=False, label=_("Portal domain"),
+                             help_text=_("Empty: <short name>.<brand domain>."))  # fmt: skip
+    sip_domain = forms.CharField(max_length=253, required=False, label=_("SIP domain"),
+                                 help_text=_("Empty: the same as the default portal domain."))  # fmt: skip
 
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,14 +135,15 @@ class ClientCreateForm(forms.Form):
 class ClientForm(ThemeForm):
     """What the brand (or the platform) edits on a client."""
 
-    name = forms.CharField(max_length=100)
-    kind = forms.ChoiceField(choices=Client.Kind.choices)
-    max_calls = forms.IntegerField(min_value=1, max_value=100000, label="Maximum concurrent calls")
-    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False, label="SIP digest algorithms",
-                                   help_text=SIP_DIGEST_HELP)  # fmt: skip
-    timezone = forms.ChoiceField(choices=TIMEZONES, label="Time zone")
-    country = forms.ChoiceField(choices=COUNTRIES, required=False, help_text="How its users dial and see numbers.")
-    domain = forms.CharField(max_length=253, label="Portal domain")
+    name = forms.CharField(max_length=100, label=_("Name"))
+    kind = forms.ChoiceField(choices=Client.Kind.choices, label=_("Kind"))
+    max_calls = forms.IntegerField(min_value=1, max_value=100000, label=_("Maximum concurrent calls"))
+    sip_digest = forms.ChoiceField(choices=Client.SipDigest.choices, required=False,
+                                   label=_("SIP digest algorithms"), help_text=SIP_DIGEST_HELP)  # fmt: skip
+    timezone = forms.ChoiceField(choices=TIMEZONES, label=_("Time zone"))
+    country = forms.ChoiceField(choices=COUNTRIES, required=False, label=_("Country"),
+                                help_text=_("How its users dial and see numbers."))  # fmt: skip
+    domain = forms.CharField(max_length=253, label=_("Portal domain"))
     language = language_choice(_("The brand's"))
 
     field_order = ["name", "kind", "max_calls", "sip_digest", "timezone", "country", "language", "domain"]
@@ -158,18 +163,22 @@ class ClientSettingsForm(ThemeForm):
 
 
 class HardDeleteForm(forms.Form):
-    confirm = forms.CharField(max_length=40, label="Type the client's short name to confirm")
+    confirm = forms.CharField(max_length=40, label=_("Type the client's short name to confirm"))
 
 
 class OperatorCreateForm(forms.Form):
-    role = forms.ChoiceField(choices=())
-    name = forms.CharField(max_length=100)
-    email = forms.EmailField(label="E-mail")
+    role = forms.ChoiceField(choices=(), label=_("Role"))
+    name = forms.CharField(max_length=100, label=_("Name"))
+    email = forms.EmailField(label=_("E-mail"))
     password = forms.CharField(
-        widget=forms.PasswordInput(attrs=NEW_PASSWORD_ATTRS), help_text="At least 10 characters."
+        label=_("Password"),
+        widget=forms.PasswordInput(attrs=NEW_PASSWORD_ATTRS),
+        help_text=_("At least 10 characters."),
     )
-    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), required=False, help_text="For brand operators.")
-    client = forms.ModelChoiceField(queryset=Client.objects.none(), required=False, help_text="For client operators.")
+    brand = forms.ModelChoiceField(queryset=Brand.objects.none(), required=False, label=_("Brand"),
+                                   help_text=_("For brand operators."))  # fmt: skip
+    client = forms.ModelChoiceField(queryset=Client.objects.none(), required=False, label=_("Client"),
+                                    help_text=_("For client operators."))  # fmt: skip
 
     def __init__(self, *args, actor: User, **kwargs):
         super().__init__(*args, **kwargs)
@@ -195,12 +204,12 @@ class AccountForm(forms.Form):
     name = forms.CharField(max_length=100, label=_("Name"))
     email = forms.EmailField(label=_("E-mail"))
     language = language_choice(_("Default"))
-    is_active = forms.BooleanField(required=False, label="Active (may sign in)")
+    is_active = forms.BooleanField(required=False, label=_("Active (may sign in)"))
     password = forms.CharField(
         required=False,
-        label="New password",
+        label=_("New password"),
         widget=forms.PasswordInput(attrs=NEW_PASSWORD_ATTRS),
-        help_text="Leave empty to keep the current password.",
+        help_text=_("Leave empty to keep the current password."),
     )
 
     def __init__(self, *args, own: bool = False, default_language: str = "", **kwargs):
@@ -222,8 +231,8 @@ class PasswordForm(PasswordChangeForm):
 
     sign_out_elsewhere = forms.BooleanField(
         required=False,
-        label="Sign out everywhere else",
-        help_text="Also revoke all my API tokens. My other sessions and open live views end with the change anyway.",
+        label=_("Sign out everywhere else"),
+        help_text=_("Also revoke all my API tokens. My other sessions and open live views end with the change anyway."),
     )
 
     def __init__(self, user, *args, address: str, **kwargs):
@@ -245,14 +254,14 @@ class PasswordForm(PasswordChangeForm):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What the token is for, e.g. 'CRM sync'.")
+    name = forms.CharField(max_length=100, label=_("Name"), help_text=_("What the token is for, e.g. 'CRM sync'."))
 
 
 class PeriodForm(forms.Form):
     """A report's days, both included, midnight to midnight in the current time zone (tenants.dates)."""
 
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(required=False, label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, label=_("To"), widget=forms.DateInput(attrs={"type": "date"}))
 
     @staticmethod
     def month_so_far(query) -> dict:
@@ -276,7 +285,7 @@ class PeriodForm(forms.Form):
             if data.get(name) and not FIRST_DAY <= data[name] <= LAST_DAY:
                 self.add_error(name, DAY_OUT_OF_RANGE)
         if data.get("since") and data.get("until") and data["until"] < data["since"]:
-            self.add_error("until", "The last day must not come before the first.")
+            self.add_error("until", _("The last day must not come before the first."))
         return data
 
     def period(self) -> dict:

@@ -13,14 +13,14 @@ from django_tenants.utils import schema_exists
 
 from tenants.scoping import RestrictedQuerySet
 
-hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", "Enter a colour as #rrggbb.")
+hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #rrggbb."))
 # Dashes become underscores in the schema name, so underscores are not allowed (a-b and a_b would collide).
 client_slug = RegexValidator(
-    r"^[a-z0-9]+(-[a-z0-9]+)*$", "Use lower-case letters, digits and single dashes, such as acme-london."
+    r"^[a-z0-9]+(-[a-z0-9]+)*$", _("Use lower-case letters, digits and single dashes, such as acme-london.")
 )
 hostname = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$",
-    "Enter a lower-case host name such as pbx.example.com.",
+    _("Enter a lower-case host name such as pbx.example.com."),
 )
 
 
@@ -38,7 +38,23 @@ class Role(models.TextChoices):
     USER = "user", _("User")
 
 
-class Theme(models.Model):
+class UniqueNamesInLanguage:
+    """Django's "<model> with this <field> already exists." refusal, with the model's and the field's names in
+    the page's language (`unique_names`: "" names the model). Their verbose names stay as they are:
+    translating those would make migrations; the English text is the same."""
+
+    unique_names: dict = {}
+
+    def unique_error_message(self, model_class, unique_check):
+        error = super().unique_error_message(model_class, unique_check)
+        (field, *more) = unique_check
+        if error.code == "unique" and not more and field in self.unique_names:
+            error.params = {**error.params, "model_name": self.unique_names[""],
+                            "field_label": self.unique_names[field]}  # fmt: skip
+        return error
+
+
+class Theme(UniqueNamesInLanguage, models.Model):
     """Portal colours and logo; a brand's theme, optionally overridden by a client."""
 
     primary_colour = models.CharField(max_length=7, blank=True, validators=[hex_colour])
@@ -70,6 +86,7 @@ class Brand(Theme):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = BrandQuerySet.as_manager()
+    unique_names = {"": _("Brand"), "name": _("Name"), "domain": _("Domain")}
 
     class Meta:
         ordering = ["name"]
@@ -117,10 +134,10 @@ class Client(TenantMixin, Theme):
     class SipDigest(models.TextChoices):
         """Digest algorithms the SIP edge offers this client's phones (RFC 8760: preferred first)."""
 
-        PLATFORM = "", "Platform default"
-        MD5 = "md5", "MD5 (every phone)"
-        SHA256_MD5 = "sha256+md5", "SHA-256 preferred, MD5 accepted"
-        SHA256 = "sha256", "SHA-256 only"
+        PLATFORM = "", _("Platform default")
+        MD5 = "md5", _("MD5 (every phone)")
+        SHA256_MD5 = "sha256+md5", _("SHA-256 preferred, MD5 accepted")
+        SHA256 = "sha256", _("SHA-256 only")
 
     brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="clients")
     name = models.CharField(max_length=100)
@@ -153,6 +170,7 @@ class Client(TenantMixin, Theme):
     auto_drop_schema = False  # hard delete drops it explicitly, see client_hard_delete
 
     objects = ClientQuerySet.as_manager()
+    unique_names = {"": _("Client"), "sip_domain": _("SIP domain")}
 
     class Meta:
         ordering = ["name"]
@@ -225,7 +243,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return self.create_user(email, password, role=Role.GOD, **fields)
 
 
-class User(AbstractBaseUser):
+class User(UniqueNamesInLanguage, AbstractBaseUser):
     """A person who logs in: a platform operator, a brand operator, a client operator or an employee."""
 
     email = models.EmailField(unique=True)
@@ -238,6 +256,7 @@ class User(AbstractBaseUser):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = UserManager()
+    unique_names = {"": _("User"), "email": _("Email")}
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -291,8 +310,8 @@ class SipAddressRule(models.Model):
     """
 
     class Action(models.TextChoices):
-        ALLOW = "allow", "Allow"
-        DENY = "deny", "Deny"
+        ALLOW = "allow", _("Allow")
+        DENY = "deny", _("Deny")
 
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="sip_rules")
     network = models.CharField(max_length=43, help_text="An address or network, such as 203.0.113.0/24.")

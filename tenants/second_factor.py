@@ -20,7 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.utils import timezone
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, gettext_noop
 
 from exports.crypto import decrypt, encrypt
 from tenants.audit import audit
@@ -147,10 +147,10 @@ def second_factor_confirm(*, actor: User, code: str) -> list[str]:
     """Turn the set-up second factor on with a code from the app; its recovery codes, to show once."""
     factor = SecondFactor.objects.select_for_update().filter(user=actor, confirmed_at__isnull=True).first()
     if factor is None:
-        raise ValidationError({"code": "Start the set-up again: no authenticator app is waiting for a code."})
+        raise ValidationError({"code": gettext("Start the set-up again: no authenticator app is waiting for a code.")})
     step = _matching_step(factor, code)
     if step is None:
-        raise ValidationError({"code": WRONG_CODE})
+        raise ValidationError({"code": gettext(WRONG_CODE)})
     factor.confirmed_at, factor.last_step = timezone.now(), step
     factor.save(update_fields=["confirmed_at", "last_step"])
     codes = _recovery_codes_new(actor)
@@ -222,6 +222,6 @@ class SecondFactorMiddleware:
             if request.path.startswith("/api/"):
                 detail = "Set up a second factor in the portal first (your operator requires one)."
                 return JsonResponse({"code": "second-factor-required", "detail": detail}, status=403)
-            messages.warning(request, "Your operator requires a second factor: set it up to go on.")
+            messages.warning(request, gettext("Your operator requires a second factor: set it up to go on."))
             return redirect(SETUP_PATH)
         return self.get_response(request)

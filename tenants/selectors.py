@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
+from django.utils.translation import gettext
 
 from telephony.engine_registry import EngineInfo, registry_key
 from tenants.models import Brand, Client, Role, User
@@ -77,11 +78,11 @@ def _redis() -> dict:
 def _celery() -> dict:
     beat = cache.get(HEARTBEAT_KEY)
     if beat is None:
-        return {"up": False, "detail": "No heartbeat yet: are the Celery worker and beat running?"}
+        return {"up": False, "detail": gettext("No heartbeat yet: are the Celery worker and beat running?")}
     age = time.time() - float(beat)
     return {
         "up": age < HEARTBEAT_FRESH_SECONDS,
-        "detail": f"Last heartbeat {age:.0f} s ago",
+        "detail": gettext("Last heartbeat %(age)s s ago") % {"age": f"{age:.0f}"},
         "at": datetime.fromtimestamp(float(beat), tz=UTC),
     }
 
@@ -97,7 +98,8 @@ async def _channel_round_trip() -> None:
 
 def _channel_layer() -> dict:
     async_to_sync(_channel_round_trip)()
-    return {"detail": f"{settings.CHANNEL_LAYERS['default']['BACKEND'].rsplit('.', 1)[-1]}: message round trip"}
+    backend = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    return {"detail": gettext("%(backend)s: message round trip") % {"backend": backend}}
 
 
 def versions() -> list[tuple[str, str]]:
@@ -107,7 +109,7 @@ def versions() -> list[tuple[str, str]]:
         try:
             found.append((package, metadata.version(package)))
         except metadata.PackageNotFoundError:
-            found.append((package, "not installed"))
+            found.append((package, gettext("not installed")))
     return found
 
 
@@ -117,7 +119,7 @@ def platform_status() -> dict:
         ("PostgreSQL", _check(_postgresql)),
         ("Redis", _check(_redis)),
         ("Celery", _check(_celery)),
-        ("Channel layer", _check(_channel_layer)),
+        (gettext("Channel layer"), _check(_channel_layer)),
     ]
     try:
         telephony = telephony_status()

@@ -16,6 +16,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from telephony.directory import (
     sip_directory_drop_client,
@@ -40,7 +41,7 @@ LOGO_MAX_BYTES = 256 * 1024
 
 def _require(actor: User, *roles: str) -> None:
     if actor.role not in roles:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(_("Your role may not do this."))
 
 
 def _full_clean(obj, exclude=None) -> None:
@@ -70,20 +71,20 @@ def _check_host(host: str, *, ignore: object = None) -> str:
     except ValidationError as exc:
         raise ValidationError({"domain": exc.messages}) from exc
     if domain_in_use(host, ignore=ignore):
-        raise ValidationError({"domain": f"The domain {host} is already in use."})
+        raise ValidationError({"domain": _("The domain %(host)s is already in use.") % {"host": host}})
     return host
 
 
 def logo_checked(data: bytes | None) -> tuple[bytes, str]:
     """A logo upload as (bytes, content type); PNG or JPEG up to 256 KB."""
     if not data:
-        raise ValidationError({"logo": "The file is empty."})
+        raise ValidationError({"logo": _("The file is empty.")})
     if len(data) > LOGO_MAX_BYTES:
-        raise ValidationError({"logo": "A logo may be at most 256 KB."})
+        raise ValidationError({"logo": _("A logo may be at most 256 KB.")})
     for magic, content_type in LOGO_TYPES.items():
         if data.startswith(magic):
             return data, content_type
-    raise ValidationError({"logo": "Upload a PNG or JPEG image."})
+    raise ValidationError({"logo": _("Upload a PNG or JPEG image.")})
 
 
 def _apply_theme(owner, fields: dict, logo: bytes | None, clear_logo: bool) -> None:
@@ -123,7 +124,7 @@ def _aliases_checked(brand: Brand, aliases: list[str]) -> list[str]:
             errors.extend(exc.message_dict["domain"])
             continue
         if host == brand.domain:
-            errors.append(f"{host} is already the brand's main domain.")
+            errors.append(_("%(host)s is already the brand's main domain.") % {"host": host})
             continue
         hosts.append(host)
     if errors:
@@ -196,7 +197,7 @@ def brand_update(
     """God edits any brand; a brand operator edits its own name, domains and theme."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(_("Your role may not do this."))
     hosts = brand_check(brand, logo=logo, clear_logo=clear_logo, aliases=aliases, **fields)
     brand.save()
     brand.aliases.filter(domain=brand.domain).delete()  # an alias promoted to main domain
@@ -210,7 +211,7 @@ def brand_update(
 def brand_delete(*, actor: User, brand: Brand) -> None:
     _require(actor, Role.GOD)
     if brand.clients.exists():
-        raise ValidationError("Delete or move this brand's clients first.")
+        raise ValidationError(_("Delete or move this brand's clients first."))
     audit(actor, "brand.delete", brand)
     brand.delete()
 
@@ -220,12 +221,12 @@ def brand_delete(*, actor: User, brand: Brand) -> None:
 
 def _check_country(code: str) -> None:
     if code not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValidationError({"country": "Use a two-letter ISO 3166 country code in capitals, such as DE or US."})
+        raise ValidationError({"country": _("Use a two-letter ISO 3166 country code in capitals, such as DE or US.")})
 
 
 def _check_timezone(name: str) -> None:
     if name not in zoneinfo.available_timezones():
-        raise ValidationError({"timezone": "Unknown time zone; use a name such as Europe/Paris."})
+        raise ValidationError({"timezone": _("Unknown time zone; use a name such as Europe/Paris.")})
 
 
 def client_schema_name(brand: Brand, slug: str) -> str:
@@ -265,9 +266,9 @@ def client_check_new(
     )
     errors: dict[str, list[str]] = {}
     if brand is not None and Client.objects.filter(brand=brand, slug=slug).exists():
-        errors["slug"] = ["This brand already has a client with this short name."]
+        errors["slug"] = [_("This brand already has a client with this short name.")]
     if brand is not None and Client.objects.filter(brand=brand, name=client.name).exists():
-        errors["name"] = ["This brand already has a client with this name."]
+        errors["name"] = [_("This brand already has a client with this name.")]
     _collect(errors, _full_clean, client, exclude=["schema_name"])
     _collect(errors, _check_timezone, client.timezone)
     _collect(errors, _check_country, client.country)
@@ -296,7 +297,7 @@ def client_create(
     """Create a client of a brand with its schema, portal domain and SIP domain."""
     _require(actor, Role.GOD, Role.BRAND)
     if actor.role == Role.BRAND and actor.brand_id != brand.pk:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(_("Your role may not do this."))
     client, host = client_check_new(brand=brand, name=name, slug=slug, kind=kind, max_calls=max_calls,
                                     timezone_name=timezone_name, domain=domain, sip_domain=sip_domain,
                                     sip_digest=sip_digest, country=country, language=language)  # fmt: skip
@@ -318,7 +319,7 @@ def client_check(
             setattr(client, name, fields[name])
     errors: dict[str, list[str]] = {}
     if Client.objects.filter(brand=client.brand, name=client.name).exclude(pk=client.pk).exists():
-        errors["name"] = ["This brand already has a client with this name."]
+        errors["name"] = [_("This brand already has a client with this name.")]
     _collect(errors, _apply_theme, client, fields, logo, clear_logo)
     _collect(errors, _full_clean, client, exclude=["schema_name"])
     _collect(errors, _check_timezone, client.timezone)
@@ -346,11 +347,11 @@ def client_update(
     elif actor.role == Role.CLIENT and actor.client_id == client.pk:
         allowed = {"timezone", "language", "primary_colour", "accent_colour"}
         if domain is not None:
-            raise NotAllowed("Only the brand changes a client's domain.")
+            raise NotAllowed(_("Only the brand changes a client's domain."))
     else:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(_("Your role may not do this."))
     if set(fields) - allowed:
-        raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
+        raise NotAllowed(_("You may not change: %(fields)s.") % {"fields": ", ".join(sorted(set(fields) - allowed))})
     domain = client_check(client, logo=logo, clear_logo=clear_logo, domain=domain, **fields)
     if domain is not None:
         Domain.objects.filter(tenant=client, is_primary=True).update(domain=domain)
@@ -399,9 +400,11 @@ def client_hard_delete(*, actor: User, client: Client, confirm: str) -> None:
     """Drop the client's schema and rows for good: god only, confirmed by typing the client's slug."""
     _require(actor, Role.GOD)
     if confirm != client.slug:
-        raise ValidationError({"confirm": f"Type the client's short name ({client.slug}) to confirm."})
+        raise ValidationError(
+            {"confirm": _("Type the client's short name (%(slug)s) to confirm.") % {"slug": client.slug}}
+        )
     if client.status != Client.Status.DELETED:
-        raise ValidationError("Delete the client first; hard delete only removes deleted clients.")
+        raise ValidationError(_("Delete the client first; hard delete only removes deleted clients."))
     audit(actor, "client.hard_delete", client, brand=client.brand, schema=client.schema_name)
     connection.set_schema_to_public()
     sip_directory_drop_client(client)
@@ -420,17 +423,17 @@ CREATES = {
 
 def _check_operator_scope(actor: User, role: str, brand: Brand | None, client: Client | None) -> None:
     if role not in CREATES.get(actor.role, set()):
-        raise NotAllowed("Your role may not manage these accounts.")
+        raise NotAllowed(_("Your role may not manage these accounts."))
     if role == Role.BRAND and brand is None:
-        raise ValidationError({"brand": "Choose the brand this operator works for."})
+        raise ValidationError({"brand": _("Choose the brand this operator works for.")})
     if role == Role.CLIENT and client is None:
-        raise ValidationError({"client": "Choose the client this operator works for."})
+        raise ValidationError({"client": _("Choose the client this operator works for.")})
     if actor.role == Role.BRAND and (
         (brand is not None and brand.pk != actor.brand_id) or (client is not None and client.brand_id != actor.brand_id)
     ):
-        raise NotAllowed("Your role may not manage these accounts.")
+        raise NotAllowed(_("Your role may not manage these accounts."))
     if actor.role == Role.CLIENT and client is not None and client.pk != actor.client_id:
-        raise NotAllowed("Your role may not manage these accounts.")
+        raise NotAllowed(_("Your role may not manage these accounts."))
 
 
 def account_validate_new(*, email: str | None, password: str | None, name: str | None) -> str:
@@ -507,9 +510,9 @@ def account_update(*, actor: User, account: User, **fields) -> User:
             actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
         )
     elif "is_active" in fields:
-        raise NotAllowed("You cannot deactivate yourself.")
+        raise NotAllowed(_("You cannot deactivate yourself."))
     if "language" in fields and actor.pk != account.pk:
-        raise NotAllowed("Only the account itself chooses its language.")
+        raise NotAllowed(_("Only the account itself chooses its language."))
     for name in ("email", "name", "is_active", "language"):
         if name in fields:
             value = fields[name]
@@ -546,7 +549,7 @@ def account_set_password(*, actor: User, account: User, password: str) -> None:
 def account_unlock(*, actor: User, account: User) -> None:
     """Lift the sign-in lock that wrong passwords put on an account (tenants/signin.py)."""
     if actor.pk == account.pk:
-        raise NotAllowed("Another operator unlocks your account.")
+        raise NotAllowed(_("Another operator unlocks your account."))
     _check_operator_scope(
         actor, account.role if account.role != Role.USER else Role.CLIENT, account.brand, account.client
     )
@@ -557,9 +560,9 @@ def account_unlock(*, actor: User, account: User) -> None:
 @transaction.atomic
 def operator_delete(*, actor: User, account: User) -> None:
     if account.role == Role.USER:
-        raise NotAllowed("Employees are removed with their extension.")
+        raise NotAllowed(_("Employees are removed with their extension."))
     if account.pk == actor.pk:
-        raise NotAllowed("You cannot delete your own account.")
+        raise NotAllowed(_("You cannot delete your own account."))
     _check_operator_scope(actor, account.role, account.brand, account.client)
     audit(actor, "operator.delete", account, brand=account.brand, client=account.client)
     sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
@@ -578,7 +581,7 @@ def token_create(*, actor: User, name: str) -> tuple[ApiToken, str]:
     """A new API key for the actor's own account; the key itself is returned once, never stored."""
     name = name.strip()
     if not name:
-        raise ValidationError({"name": "Give the token a name."})
+        raise ValidationError({"name": _("Give the token a name.")})
     key = "ocx_" + secrets.token_urlsafe(30)
     token = ApiToken.objects.create(user=actor, name=name[:100], prefix=key[4:12], key_hash=token_hash(key))
     audit(actor, "token.create", token, brand=actor.brand, client=actor.client)
@@ -599,7 +602,7 @@ def token_revoke_all(*, actor: User, keep: ApiToken | None = None) -> int:
 @transaction.atomic
 def token_revoke(*, actor: User, token: ApiToken) -> None:
     if token.user_id != actor.pk:
-        raise NotAllowed("Only the token's owner revokes it.")
+        raise NotAllowed(_("Only the token's owner revokes it."))
     audit(actor, "token.revoke", token, brand=actor.brand, client=actor.client)
     token.delete()
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from tenants.forms import AccountForm, PasswordForm, TokenForm, changes
@@ -69,9 +70,19 @@ def password(request: HttpRequest) -> HttpResponse:
                 revoked = token_revoke_all(actor=request.user)
         if call.ok:
             update_session_auth_hash(request, request.user)
-            messages.success(request, f"Password changed{f'; {revoked} API tokens revoked' if revoked else ''}.")
+            messages.success(
+                request,
+                ngettext(
+                    "Password changed; %(count)d API token revoked.",
+                    "Password changed; %(count)d API tokens revoked.",
+                    revoked,
+                )
+                % {"count": revoked}
+                if revoked
+                else _("Password changed."),
+            )
             return redirect("account_profile")
-    context = {"title": "Change password", "form": form, "submit": "Change password"}
+    context = {"title": _("Change password"), "form": form, "submit": _("Change password")}
     return render(request, "portal/account/password.html", context)
 
 
@@ -84,10 +95,10 @@ def tokens(request: HttpRequest) -> HttpResponse:
             token, key = token_create(actor=request.user, name=form.cleaned_data["name"])
         if call.ok:
             show_once(request, NEW_KEY, key)
-            messages.success(request, f"Token {token.name} created.")
+            messages.success(request, _("Token %(name)s created.") % {"name": token.name})
             return redirect("account_tokens")
     context = {
-        "title": "API tokens",
+        "title": _("API tokens"),
         "form": form,
         "tokens": ApiToken.objects.filter(user=request.user),
         "new_key": take_once(request, NEW_KEY) if request.method == "GET" else None,
@@ -104,5 +115,5 @@ def token_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         token_revoke(actor=request.user, token=token)
     if call.ok:
-        messages.success(request, f"Token {token.name} revoked: it no longer opens the API.")
+        messages.success(request, _("Token %(name)s revoked: it no longer opens the API.") % {"name": token.name})
     return redirect("account_tokens")

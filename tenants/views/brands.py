@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from tenants.forms import BrandForm, changes
 from tenants.models import Brand, Role
@@ -48,7 +49,7 @@ BRAND_SORT = {"name": "name", "domain": "domain", "clients": "client_count", "cr
 @role_required(Role.GOD)
 def brand_list(request: HttpRequest) -> HttpResponse:
     brands = Brand.objects.restrict(request.user).annotate(client_count=Count("clients")).order_by("name")
-    context = {"title": "Brands", **paginated(request, brands, ["name", "domain"], sort=BRAND_SORT)}
+    context = {"title": _("Brands"), **paginated(request, brands, ["name", "domain"], sort=BRAND_SORT)}
     return render(request, "portal/brands/list.html", context)
 
 
@@ -69,9 +70,13 @@ def brand_create_view(request: HttpRequest) -> HttpResponse:
                 aliases=data["aliases"],
             )
         if call.ok:
-            messages.success(request, f"Brand {brand.name} created; its portal is at {brand.domain}.")
+            messages.success(
+                request,
+                _("Brand %(name)s created; its portal is at %(domain)s.")
+                % {"name": brand.name, "domain": brand.domain},
+            )
             return redirect("brand_update", pk=brand.pk)
-    context = {"title": "New brand", "form": form, "submit": "Create brand", "cancel_url": reverse("brand_list")}
+    context = {"title": _("New brand"), "form": form, "submit": _("Create brand"), "cancel_url": reverse("brand_list")}
     return render(request, "portal/form_page.html", context)
 
 
@@ -88,7 +93,7 @@ def _brand_edit(request: HttpRequest, brand: Brand, *, title: str, template: str
                 **form.logo_kwargs(),
             )
         if call.ok:
-            messages.success(request, "Brand saved.")
+            messages.success(request, _("Brand saved."))
             if request.user.role == Role.BRAND and brand.domain != old_domain:
                 # The portal moved with the domain: continue on the new host (the session stays behind).
                 port = request.get_port()
@@ -102,7 +107,9 @@ def _brand_edit(request: HttpRequest, brand: Brand, *, title: str, template: str
 @role_required(Role.GOD)
 def brand_update_view(request: HttpRequest, pk: int) -> HttpResponse:
     brand = Brand.objects.get_for(request.user, pk=pk)
-    return _brand_edit(request, brand, title=f"Brand {brand.name}", template="portal/brands/detail.html")
+    return _brand_edit(
+        request, brand, title=_("Brand %(name)s") % {"name": brand.name}, template="portal/brands/detail.html"
+    )
 
 
 @role_required(Role.GOD)
@@ -111,10 +118,11 @@ def brand_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: brand_delete(actor=request.user, brand=brand),
-        title=f"Delete brand {brand.name}",
-        question=f"Delete the brand {brand.name} and its operators? A brand with clients cannot be deleted.",
-        submit="Delete brand",
-        done=f"Brand {brand.name} deleted.",
+        title=_("Delete brand %(name)s") % {"name": brand.name},
+        question=_("Delete the brand %(name)s and its operators? A brand with clients cannot be deleted.")
+        % {"name": brand.name},
+        submit=_("Delete brand"),
+        done=_("Brand %(name)s deleted.") % {"name": brand.name},
         done_url=reverse("brand_list"),
         back_url=reverse("brand_update", args=[brand.pk]),
     )
@@ -124,4 +132,4 @@ def brand_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
 def brand_settings(request: HttpRequest) -> HttpResponse:
     """A brand operator's own brand: name, domain and look."""
     brand = Brand.objects.get_for(request.user, pk=request.user.brand_id)
-    return _brand_edit(request, brand, title="Brand settings", template="portal/form_page.html")
+    return _brand_edit(request, brand, title=_("Brand settings"), template="portal/form_page.html")

@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from telephony.selectors import registration_counts
@@ -18,9 +20,9 @@ from tenants.views.common import form_valid, paginated, role_required, service_c
 
 OPERATORS = (Role.GOD, Role.BRAND)
 ACTIONS = {
-    "suspend": (services.client_suspend, "suspended: its sign-in and API are closed"),
-    "activate": (services.client_activate, "active again"),
-    "delete": (services.client_delete, "deleted; activate it to bring it back"),
+    "suspend": (services.client_suspend, gettext_lazy("Client %(name)s is suspended: its sign-in and API are closed.")),
+    "activate": (services.client_activate, gettext_lazy("Client %(name)s is active again.")),
+    "delete": (services.client_delete, gettext_lazy("Client %(name)s is deleted; activate it to bring it back.")),
 }
 
 
@@ -40,7 +42,7 @@ def client_list(request: HttpRequest) -> HttpResponse:
     if status in Client.Status.values:
         clients = clients.filter(status=status)
     context = {
-        "title": "Clients",
+        "title": _("Clients"),
         "status": status,
         "statuses": Client.Status.choices,
         **paginated(request, clients, ["name", "slug", "sip_domain", "brand__name"], sort=CLIENT_SORT),
@@ -93,9 +95,17 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
             )
         if call.ok:
             domain = services.client_primary_domain(client)
-            messages.success(request, f"Client {client.name} created; its portal is at {domain}.")
+            messages.success(
+                request,
+                _("Client %(name)s created; its portal is at %(domain)s.") % {"name": client.name, "domain": domain},
+            )
             return redirect("client_detail", pk=client.pk)
-    context = {"title": "New client", "form": form, "submit": "Create client", "cancel_url": reverse("client_list")}
+    context = {
+        "title": _("New client"),
+        "form": form,
+        "submit": _("Create client"),
+        "cancel_url": reverse("client_list"),
+    }
     return render(request, "portal/form_page.html", context)
 
 
@@ -128,11 +138,11 @@ def client_detail(request: HttpRequest, pk: int) -> HttpResponse:
     form, saved = _client_form(request, client, ClientForm)
     if request.method == "POST":
         if saved:
-            messages.success(request, "Client saved.")
+            messages.success(request, _("Client saved."))
             return redirect("client_detail", pk=client.pk)
         client.refresh_from_db()
     context = {
-        "title": f"Client {client.name}",
+        "title": _("Client %(name)s") % {"name": client.name},
         "client": client,
         "domain": services.client_primary_domain(client),
         "form": form,
@@ -153,7 +163,7 @@ def client_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     with service_call(request) as call:
         service(actor=request.user, client=client)
     if call.ok:
-        messages.success(request, f"Client {client.name} is {outcome}.")
+        messages.success(request, outcome % {"name": client.name})
     return redirect("client_detail", pk=client.pk)
 
 
@@ -166,16 +176,21 @@ def client_hard_delete(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.client_hard_delete(actor=request.user, client=client, confirm=form.cleaned_data["confirm"])
         if call.ok:
-            messages.success(request, f"Client {client.name} and its schema {client.schema_name} are gone.")
+            messages.success(
+                request,
+                _("Client %(name)s and its schema %(schema)s are gone.")
+                % {"name": client.name, "schema": client.schema_name},
+            )
             return redirect("client_list")
     context = {
-        "title": f"Hard delete {client.name}",
-        "question": (
-            f"This drops the schema {client.schema_name} with all of {client.name}'s users, extensions and "
-            f"settings, and cannot be undone. Type {client.slug} to confirm."
-        ),
+        "title": _("Hard delete %(name)s") % {"name": client.name},
+        "question": _(
+            "This drops the schema %(schema)s with all of %(name)s's users, extensions and settings, and cannot "
+            "be undone. Type %(slug)s to confirm."
+        )
+        % {"schema": client.schema_name, "name": client.name, "slug": client.slug},
         "form": form,
-        "submit": "Delete for good",
+        "submit": _("Delete for good"),
         "cancel_url": reverse("client_detail", args=[client.pk]),
     }
     return render(request, "portal/confirm.html", context)
@@ -187,6 +202,6 @@ def client_settings(request: HttpRequest) -> HttpResponse:
     client = Client.objects.get_for(request.user, pk=request.user.client_id)
     form, saved = _client_form(request, client, ClientSettingsForm)
     if saved:
-        messages.success(request, "Settings saved.")
+        messages.success(request, _("Settings saved."))
         return redirect("settings")
-    return render(request, "portal/form_page.html", {"title": "Settings", "form": form})
+    return render(request, "portal/form_page.html", {"title": _("Settings"), "form": form})

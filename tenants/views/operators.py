@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenants.forms import AccountForm, OperatorCreateForm
@@ -43,7 +44,7 @@ OPERATOR_SORT = {"email": "email", "name": "name", "role": "role", "active": "is
 @role_required(*OPERATORS)
 def operator_list(request: HttpRequest) -> HttpResponse:
     context = {
-        "title": "Operators",
+        "title": _("Operators"),
         **paginated(request, _operators(request.user), ["email", "name"], sort=OPERATOR_SORT),
     }
     mark_signin_locks(context["rows"])
@@ -73,12 +74,14 @@ def operator_create_view(request: HttpRequest) -> HttpResponse:
                 client=data.get("client"),
             )
         if call.ok:
-            messages.success(request, f"{account.get_role_display()} {account.email} created.")
+            messages.success(
+                request, _("%(role)s %(email)s created.") % {"role": account.get_role_display(), "email": account.email}
+            )
             return redirect("operator_list")
     context = {
-        "title": "New operator",
+        "title": _("New operator"),
         "form": form,
-        "submit": "Create operator",
+        "submit": _("Create operator"),
         "cancel_url": reverse("operator_list"),
     }
     return render(request, "portal/form_page.html", context)
@@ -106,11 +109,16 @@ def operator_update_view(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             save(form.cleaned_data)
         if call.ok:
-            messages.success(request, f"{account.email} saved.")
+            messages.success(request, _("%(email)s saved.") % {"email": account.email})
             return redirect("operator_list")
         account.refresh_from_db()
     mark_signin_locks([account])
-    context = {"title": f"Operator {account.email}", "form": form, "account": account, "own": own}
+    context = {
+        "title": _("Operator %(email)s") % {"email": account.email},
+        "form": form,
+        "account": account,
+        "own": own,
+    }
     return render(request, "portal/operators/detail.html", context)
 
 
@@ -122,7 +130,7 @@ def operator_unlock_view(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         account_unlock(actor=request.user, account=account)
     if call.ok:
-        messages.success(request, f"{account.email} may sign in again.")
+        messages.success(request, _("%(email)s may sign in again.") % {"email": account.email})
     return redirect("operator_list")
 
 
@@ -132,10 +140,11 @@ def operator_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: operator_delete(actor=request.user, account=account),
-        title=f"Delete {account.email}",
-        question=f"Delete the operator account {account.email} ({account.name})? They can no longer sign in.",
-        submit="Delete operator",
-        done=f"{account.email} deleted.",
+        title=_("Delete %(email)s") % {"email": account.email},
+        question=_("Delete the operator account %(email)s (%(name)s)? They can no longer sign in.")
+        % {"email": account.email, "name": account.name},
+        submit=_("Delete operator"),
+        done=_("%(email)s deleted.") % {"email": account.email},
         done_url=reverse("operator_list"),
         back_url=reverse("operator_update", args=[account.pk]),
     )

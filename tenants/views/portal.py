@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from telephony.models import Extension
 from tenants.figures import dashboard_figures
@@ -19,8 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
     user: User = request.user
     if user.role == Role.USER:
         extension = Extension.objects.restrict(user).first()
-        return render(request, "portal/home_user.html", {"title": "Home", "extension": extension})
-    context = {"title": "Dashboard", **dashboard(actor=user), "live": dashboard_figures(actor=user)}
+        return render(request, "portal/home_user.html", {"title": _("Home"), "extension": extension})
+    context = {"title": _("Dashboard"), **dashboard(actor=user), "live": dashboard_figures(actor=user)}
     if user.role == Role.CLIENT:
         client = Client.objects.get_for(user, pk=user.client_id)
         context.update(

@@ -10,6 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -34,20 +36,21 @@ from tenants.views.account import EVERYONE
 from tenants.views.common import role_required, service_call, show_once, take_once
 
 CODES_SLOT = "recovery-codes"
-SCOPE_NAMES = {Role.GOD: "everyone on the platform", Role.BRAND: "this brand's operators and its clients' accounts",
-               Role.CLIENT: "every account of this client"}  # fmt: skip
+SCOPE_NAMES = {Role.GOD: gettext_lazy("everyone on the platform"),
+               Role.BRAND: gettext_lazy("this brand's operators and its clients' accounts"),
+               Role.CLIENT: gettext_lazy("every account of this client")}  # fmt: skip
 
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="Code from your authenticator app",
+        label=gettext_lazy("Code from your authenticator app"),
         max_length=40,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 
 
 class RuleForm(forms.Form):
-    required = forms.BooleanField(required=False, label="Require a second factor")
+    required = forms.BooleanField(required=False, label=gettext_lazy("Require a second factor"))
 
 
 def _code_checked(request: HttpRequest, form: CodeForm) -> bool:
@@ -58,7 +61,7 @@ def _code_checked(request: HttpRequest, form: CodeForm) -> bool:
         form.add_error(None, SignInLocked(seconds).message)
         return False
     if not second_factor_verify(account=user, code=form.cleaned_data["code"]):
-        form.add_error("code", WRONG_CODE)
+        form.add_error("code", _(WRONG_CODE))
         return False
     signin_succeeded(email=user.email, address=address, kind="code-")
     return True
@@ -82,25 +85,25 @@ def second_factor_page(request: HttpRequest) -> HttpResponse:
         if call.ok:
             request.session[VERIFIED] = True
             show_once(request, CODES_SLOT, "\n".join(codes))
-            messages.success(request, "Second factor on: sign-ins now ask for a code from your app.")
+            messages.success(request, _("Second factor on: sign-ins now ask for a code from your app."))
             return redirect("account_second_factor")
     if action == "remove" and code_form.is_valid() and _code_checked(request, code_form):
         with service_call(request) as call:
             second_factor_remove(actor=user, account=user)
         if call.ok:
-            messages.success(request, "Second factor off: sign-ins ask for your password only.")
+            messages.success(request, _("Second factor off: sign-ins ask for your password only."))
             return redirect("account_second_factor")
     if action == "rule" and user.is_operator and rule_form.is_valid():
         with service_call(request, rule_form) as call:
             second_factor_rule_set(actor=user, required=rule_form.cleaned_data["required"])
         if call.ok:
-            messages.success(request, "Saved.")
+            messages.success(request, _("Saved."))
             return redirect("account_second_factor")
     factor = second_factor_of(user)
     pending = pending_factor(user) if factor is None else None
     codes = take_once(request, CODES_SLOT) if request.method == "GET" else None
     context = {
-        "title": "Second factor",
+        "title": _("Second factor"),
         "factor": factor,
         "setup": provisioning(pending, issuer=request.portal.title) if pending else None,
         "codes_left": recovery_codes_left(user) if factor else 0,
@@ -123,6 +126,8 @@ def second_factor_reset_view(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         second_factor_remove(actor=request.user, account=account)
     if call.ok:
-        messages.success(request, f"Second factor of {account.email} reset: they sign in with their password.")
+        messages.success(
+            request, _("Second factor of %(email)s reset: they sign in with their password.") % {"email": account.email}
+        )
     back = request.POST.get("back", "")
     return redirect(back if url_has_allowed_host_and_scheme(back, {request.get_host()}) else "home")

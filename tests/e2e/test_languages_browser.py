@@ -42,6 +42,9 @@ def test_an_account_that_chooses_german_sees_its_live_dashboard_in_german(browse
             # The engines' and edges' rows, rebuilt by the script from the pushed figures, in German too.
             expect(tab.locator('tbody[data-list="engines"]')).to_contain_text(re.compile(r"\d+ von \d+"))
             expect(tab.locator('tbody[data-list="edges"]')).to_contain_text(re.compile(r"vor [\d.,]+ s"))
+            # Their states as well (the script takes the words from the page), never the English ones.
+            expect(tab.locator('tbody[data-list="engines"] .badge').first).to_have_text("läuft")
+            expect(tab.locator('tbody[data-list="edges"] .badge').first).to_have_text("läuft")
             shot(tab, "dashboard-god-de")
         finally:
             _choose(tab, running_platform, "")

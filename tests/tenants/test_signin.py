@@ -133,7 +133,7 @@ def test_a_password_change_can_revoke_the_api_tokens_and_ends_other_sessions(wor
         },
         follow=True,
     )
-    assert "Password changed; 1 API tokens revoked." in messages_of(changed)
+    assert "Password changed; 1 API token revoked." in messages_of(changed)
     assert not ApiToken.objects.filter(user=account).exists()
     assert stay.get("/api/v1/me/").status_code == 401
     assert other_session.get("/operators/").status_code == 302  # back to the login page

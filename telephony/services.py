@@ -81,7 +81,8 @@ def extension_check_new(
             if sip_username:
                 errors["sip_username"] = [taken]
             else:
-                errors["number"] = [f"{taken} {gettext('Give this line another SIP user name.')}"]
+                other = gettext("Give this line another SIP user name.")
+                errors["number"] = [f"{taken} {other}"]
     try:
         extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"], validate_unique=False)
     except ValidationError as exc:

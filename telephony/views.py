@@ -466,7 +466,12 @@ def call_list(request: HttpRequest) -> HttpResponse:
         **paginated(request, history, CALL_SEARCH, sort=CALL_SORT),
     }
     for call in context["rows"]:
-        call.supervisions = supervisions_seen_by(request.user, call.supervisions)
+        call.supervisions = [{**v, "mode_shown": SUPERVISE_MODES.get(v.get("mode"), v.get("mode")),
+                              "agent_shown": ENDED_BY.get(v.get("agent"), v.get("agent"))}
+                             for v in supervisions_seen_by(request.user, call.supervisions)]  # fmt: skip
+        call.segments = [{**s, "reason_shown": SEAT_REASONS.get(s.get("reason"), s.get("reason"))}
+                         for s in call.segments or []]  # fmt: skip
+        call.ended_by = ENDED_BY.get(call.hangup_side, call.hangup_side)
     return render(request, "telephony/call_list.html", context)
 
 
@@ -474,6 +479,22 @@ SUPERVISE_MODES = {
     "monitor": pgettext_lazy("supervision mode", "monitor"),
     "whisper": pgettext_lazy("supervision mode", "whisper"),
     "barge": pgettext_lazy("supervision mode", "barge"),
+}
+
+
+# What the history shows for a segment's reason (telephony/engine/call.py seat()) and the side that hung up.
+SEAT_REASONS = {
+    "answer": pgettext_lazy("who talked", "answer"),
+    "pickup": pgettext_lazy("who talked", "pickup"),
+    "transfer": pgettext_lazy("who talked", "transfer"),
+    "attended-transfer": pgettext_lazy("who talked", "attended transfer"),
+    "park": pgettext_lazy("who talked", "park"),
+    "retrieve": pgettext_lazy("who talked", "retrieve"),
+}
+ENDED_BY = {
+    "caller": pgettext_lazy("ended by", "caller"),
+    "callee": pgettext_lazy("ended by", "callee"),
+    "engine": pgettext_lazy("ended by", "engine"),
 }
 
 

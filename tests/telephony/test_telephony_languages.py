@@ -132,7 +132,7 @@ def test_blocked_numbers_speak_french_and_the_api_stays_english(world, portal, a
     assert "12 is not a phone number in US" in str(refused.json())
 
 
-def test_calls_my_phone_and_protection_speak_their_accounts_language(world, portal):
+def test_calls_my_phone_and_protection_speak_their_accounts_language(world, portal, cdr_factory):
     _speak(world.client_a1_op, "de")
     calls = _page(portal(world.client_a1_op).get("/calls/"))
     for german in (">Laufend<", ">Verlauf<", "Kein laufender Anruf.", "Jedes Ergebnis", "Jede Richtung", ">Beginn",
@@ -140,6 +140,12 @@ def test_calls_my_phone_and_protection_speak_their_accounts_language(world, port
         assert german in calls, german
     _none_of(calls, [">In progress<", ">History<", "No call in progress.", "Any outcome", "Any direction",
                      ">Talk time", ">Who talked<", "No calls."])  # fmt: skip
+    segments = [{"reason": "answer", "caller": "101", "callee": "102", "seconds": 20},
+                {"reason": "transfer", "caller": "101", "callee": "103", "seconds": 40}]  # fmt: skip
+    cdr_factory(number="102", segments=segments, hangup_side="caller")
+    history = _page(portal(world.client_a1_op).get("/calls/"))
+    assert "101 ↔ 103 40 s <small>(Weiterleitung)</small>" in history and "<td>Anrufer</td>" in history
+    _none_of(history, ["(transfer)", "(answer)", "<td>caller</td>"])
 
     _speak(world.user_a1, "fr")
     phone = _page(portal(world.user_a1).get("/phone/"))

@@ -18,6 +18,7 @@ from dataclasses import asdict
 import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.utils.translation import gettext, gettext_noop
 
 from billing.models import Carrier
 from config.redis_store import get_redis, rkey
@@ -139,20 +140,22 @@ def gateway_status(gateways) -> list[dict]:
             "since": _when(since["since"]) if since and since["alive"] == bool(state.get("alive")) else None,
             "expires_at": _when(state.get("expires_at")), "error": state.get("error", ""),
         }  # fmt: skip
+        # The API gives these words as they are; a page shows `service_shown` and `registration_shown`.
         if not gateway.enabled:
-            row["service"] = "disabled"
+            row["service"] = gettext_noop("disabled")
         elif not state:
-            row["service"] = "not checked yet"
+            row["service"] = gettext_noop("not checked yet")
         else:
-            row["service"] = "in service" if state.get("alive") else "out of service"
+            row["service"] = gettext_noop("in service") if state.get("alive") else gettext_noop("out of service")
         if not gateway.register:
-            row["registration"] = "not registering"
+            row["registration"] = gettext_noop("not registering")
         elif state.get("registered"):
-            row["registration"] = "registered"
+            row["registration"] = gettext_noop("registered")
         elif state.get("registration"):
-            row["registration"] = "failing"
+            row["registration"] = gettext_noop("failing")
         else:
-            row["registration"] = "not registered yet"
+            row["registration"] = gettext_noop("not registered yet")
+        row["service_shown"], row["registration_shown"] = gettext(row["service"]), gettext(row["registration"])
         row["registration_answer"] = state.get("registration", "")
         rows.append(row)
     return rows
@@ -172,13 +175,13 @@ def gateway_status_json(row: dict) -> dict:
 
 # The carrier page ----------------------------------------------------------------------------------
 
-EMPTY = "No figures yet: a sample comes each minute, with figures once the carrier has calls to measure."
+EMPTY = gettext_noop("No figures yet: a sample comes each minute, with figures once the carrier has calls to measure.")
 CHART_POINTS = 144  # the charts' points at most: 24 hours of samples averaged by 10 minutes
 CHARTS = (  # (field, title, unit, top)
-    ("asr", "Answer-seizure ratio", "%", 100),
-    ("server_errors", "Server errors and timeouts", "%", 100),
-    ("pdd", "Post-dial delay", "s", None),
-    ("acd", "Average call duration", "s", None),
+    ("asr", gettext_noop("Answer-seizure ratio"), "%", 100),
+    ("server_errors", gettext_noop("Server errors and timeouts"), "%", 100),
+    ("pdd", gettext_noop("Post-dial delay"), "s", None),
+    ("acd", gettext_noop("Average call duration"), "s", None),
 )
 
 
@@ -202,13 +205,13 @@ def carrier_health_charts(points: list[dict]) -> list:
     from billing.charts import chart_empty, line_chart
 
     if not any(p[field] is not None for p in points for field, *_ in CHARTS):
-        return [chart_empty(chart_id="health-charts", empty=EMPTY)]
+        return [chart_empty(chart_id="health-charts", empty=gettext(EMPTY))]
     charts = []
     for field, title, unit, top in CHARTS:
         series = [(f"{p['at']:%Y-%m-%d %H:%M} UTC", f"{p['at']:%H:%M}", p[field]) for p in points]
         chart_id = f"health-{field.replace('_', '-')}"
-        charts.append(line_chart(chart_id=chart_id, title=title, points=series, unit=unit, top=top, empty=EMPTY,
-                                 axis="Time (UTC)"))  # fmt: skip
+        charts.append(line_chart(chart_id=chart_id, title=gettext(title), points=series, unit=unit, top=top,
+                                 empty=gettext(EMPTY), axis=gettext("Time (UTC)")))  # fmt: skip
     return charts
 
 

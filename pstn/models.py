@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import MONEY, Carrier
 from tenants.models import Role
 from tenants.scoping import ProviderScopedQuerySet, RestrictedQuerySet
 
-e164 = RegexValidator(r"^\+[1-9][0-9]{5,14}$", "Use the E.164 form: + and 6 to 15 digits, such as +493012345678.")
+e164 = RegexValidator(r"^\+[1-9][0-9]{5,14}$", _("Use the E.164 form: + and 6 to 15 digits, such as +493012345678."))
 
 
 class CarrierScopedQuerySet(RestrictedQuerySet):
@@ -44,17 +45,17 @@ class Gateway(models.Model):
 
     carrier = models.ForeignKey(Carrier, on_delete=models.CASCADE, related_name="gateways")
     name = models.CharField(max_length=60)
-    host = models.CharField(max_length=253, help_text="An IP address or a DNS name (looked up by SRV, then A).")
+    host = models.CharField(max_length=253, help_text=_("An IP address or a DNS name (looked up by SRV, then A)."))
     port = models.PositiveIntegerField(null=True, blank=True,
                                        validators=[MinValueValidator(1), MaxValueValidator(65535)],
-                                       help_text="Empty: from DNS SRV, else 5060 (5061 for TLS).")  # fmt: skip
+                                       help_text=_("Empty: from DNS SRV, else 5060 (5061 for TLS)."))  # fmt: skip
     transport = models.CharField(max_length=3, choices=Transport.choices, default=Transport.UDP)
-    register = models.BooleanField(default=False, help_text="Keep the platform registered at this gateway.")
-    username = models.CharField(max_length=100, blank=True, help_text="For registration and challenged INVITEs.")
+    register = models.BooleanField(default=False, help_text=_("Keep the platform registered at this gateway."))
+    username = models.CharField(max_length=100, blank=True, help_text=_("For registration and challenged INVITEs."))
     password = models.CharField(max_length=100, blank=True)
-    realm = models.CharField(max_length=100, blank=True, help_text="Empty: the realm the gateway challenges with.")
-    inbound_networks = models.TextField(blank=True, help_text="Addresses or networks (CIDR) its calls come from, "
-                                        "one per line; empty: the gateway's own address.")  # fmt: skip
+    realm = models.CharField(max_length=100, blank=True, help_text=_("Empty: the realm the gateway challenges with."))
+    inbound_networks = models.TextField(blank=True, help_text=_("Addresses or networks (CIDR) its calls come from, "
+                                        "one per line; empty: the gateway's own address."))  # fmt: skip
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -85,7 +86,7 @@ class Number(models.Model):
                                related_name="numbers")  # fmt: skip
     destination_kind = models.CharField(max_length=20, blank=True)
     destination_target = models.CharField(max_length=100, blank=True)
-    schedule = models.PositiveIntegerField(null=True, blank=True, help_text="The client's schedule (its id).")
+    schedule = models.PositiveIntegerField(null=True, blank=True, help_text=_("The client's schedule (its id)."))
     closed_kind = models.CharField(max_length=20, blank=True)
     closed_target = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -114,18 +115,18 @@ class OutboundRoute(models.Model):
     cheapest first by the carriers' decks (least cost). The brand's routes are tried by position."""
 
     class Kind(models.TextChoices):
-        PREFIX = "prefix", "Prefix"
-        REGEX = "regex", "Regular expression"
+        PREFIX = "prefix", _("Prefix")
+        REGEX = "regex", _("Regular expression")
 
     class Mode(models.TextChoices):
-        PRIORITY = "priority", "In order"
-        WEIGHT = "weight", "Shared by weight"
-        LEAST_COST = "lcr", "Least cost"
+        PRIORITY = "priority", _("In order")
+        WEIGHT = "weight", _("Shared by weight")
+        LEAST_COST = "lcr", _("Least cost")
 
     brand = models.ForeignKey("tenants.Brand", on_delete=models.CASCADE, related_name="outbound_routes")
     name = models.CharField(max_length=60)
     pattern_kind = models.CharField(max_length=6, choices=Kind.choices, default=Kind.PREFIX)
-    pattern = models.CharField(max_length=200, blank=True, help_text="Digits of the E.164 number (empty: all).")
+    pattern = models.CharField(max_length=200, blank=True, help_text=_("Digits of the E.164 number (empty: all)."))
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.PRIORITY)
     position = models.PositiveIntegerField(default=10)
     enabled = models.BooleanField(default=True)
@@ -159,11 +160,15 @@ class RoutingPolicy(models.Model):
 
     brand = models.OneToOneField("tenants.Brand", on_delete=models.CASCADE, related_name="routing_policy")
     min_asr = models.PositiveSmallIntegerField(default=20, validators=[MaxValueValidator(100)],
-                                               help_text="Answer-seizure ratio, in percent.")  # fmt: skip
-    max_server_errors = models.PositiveSmallIntegerField(default=30, validators=[MaxValueValidator(100)],
-                                                         help_text="5xx answers and timeouts, in percent.")  # fmt: skip
-    window = models.PositiveSmallIntegerField(default=20, validators=[MinValueValidator(5), MaxValueValidator(1000)],
-                                              help_text="How many recent calls of a carrier are judged.")  # fmt: skip
+                                               help_text=_("Answer-seizure ratio, in percent."))  # fmt: skip
+    max_server_errors = models.PositiveSmallIntegerField(
+        default=30, validators=[MaxValueValidator(100)], help_text=_("5xx answers and timeouts, in percent.")
+    )
+    window = models.PositiveSmallIntegerField(
+        default=20,
+        validators=[MinValueValidator(5), MaxValueValidator(1000)],
+        help_text=_("How many recent calls of a carrier are judged."),
+    )
 
     def __str__(self) -> str:
         return f"routing policy of brand {self.brand_id}"
@@ -178,15 +183,17 @@ class OutboundPolicy(models.Model):
     numbers are always allowed."""
 
     class CallerId(models.TextChoices):
-        MAIN = "main", "The client's main number"
-        USER = "user", "The user's own number when they have one, else the main number"
+        MAIN = "main", _("The client's main number")
+        USER = "user", _("The user's own number when they have one, else the main number")
 
     client = models.OneToOneField("tenants.Client", on_delete=models.CASCADE, related_name="outbound_policy")
     allow_national = models.BooleanField(default=True)
     allow_mobile = models.BooleanField(default=True)
     allow_international = models.BooleanField(default=False)
     allow_premium = models.BooleanField(default=False)
-    blocked_prefixes = models.TextField(blank=True, help_text="E.164 prefixes never called, one per line (+4490...).")
+    blocked_prefixes = models.TextField(
+        blank=True, help_text=_("E.164 prefixes never called, one per line (+4490...).")
+    )
     caller_id = models.CharField(max_length=4, choices=CallerId.choices, default=CallerId.MAIN)
     main_number = models.ForeignKey(Number, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     international_calls_per_hour = models.PositiveIntegerField(default=30)

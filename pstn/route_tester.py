@@ -18,38 +18,60 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pstn import health
+from pstn.models import OutboundRoute
 from pstn.numbering import classify
 from pstn.routing import Explanation, Router
 from tenants.models import Brand, Role
 from tenants.views.common import role_required
 
 PROVIDERS = (Role.GOD, Role.BRAND)
+# What the page shows for the number's kind and a carrier's health (the API gives the codes).
+KIND_SHOWN = {
+    "emergency": _("emergency"),
+    "national": _("national"),
+    "mobile": _("mobile"),
+    "international": _("international"),
+    "premium": _("premium"),
+    "tollfree": _("toll-free"),
+    "other": _("other"),
+}
+STATE_SHOWN = {
+    health.IN: _("in service"),
+    health.DOWN: _("moved last"),
+    health.OUT: _("out of service"),
+    health.TRIAL: _("trial call"),
+}
 
 
 class RouteTestForm(forms.Form):
     number = forms.CharField(
-        max_length=40, help_text="As a user dials it: national, with the international prefix, or +."
+        max_length=40,
+        label=_("Number"),
+        help_text=_("As a user dials it: national, with the international prefix, or +."),
     )
-    country = forms.CharField(max_length=2, required=False, initial="US",
-                              help_text="Whose way of dialling (ISO 3166, such as DE; empty: US).")  # fmt: skip
-    brand = forms.IntegerField(required=False, min_value=1, help_text="God: the brand whose routes are tested.")
+    country = forms.CharField(max_length=2, required=False, initial="US", label=_("Country"),
+                              help_text=_("Whose way of dialling (ISO 3166, such as DE; empty: US)."))  # fmt: skip
+    brand = forms.IntegerField(required=False, min_value=1, label=_("Brand"),
+                               help_text=_("God: the brand whose routes are tested."))  # fmt: skip
 
     def clean_country(self) -> str:
         country = self.cleaned_data["country"].strip().upper() or "US"
         if not phonenumbers.country_code_for_region(country):
-            raise ValidationError("Use a two-letter country code such as DE or US.")
+            raise ValidationError(gettext("Use a two-letter country code such as DE or US."))
         return country
 
     def clean(self):
         data = super().clean()
         if "number" in data and "country" in data and classify(data["number"], data["country"]) is None:
-            self.add_error("number", "Not a phone number of that country (nor an emergency number).")
+            self.add_error("number", gettext("Not a phone number of that country (nor an emergency number)."))
         return data
 
 
@@ -62,7 +84,7 @@ def tested_brand(actor, brand_id: int | None) -> Brand:
         return Brand.objects.get_for(actor, pk=actor.brand_id)
     if actor.role == Role.GOD:
         if brand_id is None:
-            raise ValidationError({"brand": ["Name the brand whose routes are tested."]})
+            raise ValidationError({"brand": [gettext("Name the brand whose routes are tested.")]})
         return Brand.objects.get_for(actor, pk=brand_id)
     raise Http404("No such page.")
 
@@ -80,7 +102,7 @@ def route_test(*, brand: Brand, number: str, country: str) -> tuple[str, Explana
     """(the number's kind, the carriers considered for it now)."""
     dialled = classify(number, country)
     if dialled is None:
-        raise ValidationError({"number": ["Not a phone number of that country (nor an emergency number)."]})
+        raise ValidationError({"number": [gettext("Not a phone number of that country (nor an emergency number).")]})
     router = Router.load(brand.pk)
     ids = list(router.carriers)
     found, counts = async_to_sync(_live)(settings.OCX_REDIS_PREFIX, ids, router.thresholds)
@@ -98,7 +120,7 @@ def tester_page(request: HttpRequest) -> HttpResponse:
     form = RouteTestForm(request.GET or None)
     if request.user.role != Role.GOD:
         form.fields["brand"].widget = forms.HiddenInput()
-    context = {"title": "Route tester", "form": form, "is_god": request.user.role == Role.GOD}
+    context = {"title": gettext("Route tester"), "form": form, "is_god": request.user.role == Role.GOD}
     if form.is_valid():
         try:
             brand = tested_brand(request.user, form.cleaned_data.get("brand"))
@@ -107,7 +129,9 @@ def tester_page(request: HttpRequest) -> HttpResponse:
             for field, messages in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, messages)
         else:
-            context.update(brand=brand, kind=kind, explanation=explanation, rows=_rows(explanation))
+            rows = [{**row, "state_shown": STATE_SHOWN.get(row["state"], row["state"])} for row in _rows(explanation)]
+            mode = dict(OutboundRoute.Mode.choices).get(explanation.mode, explanation.mode)
+            context.update(brand=brand, kind=KIND_SHOWN.get(kind, kind), explanation=explanation, rows=rows, mode=mode)
     elif request.GET and request.user.role == Role.BRAND:
         tested_brand(request.user, form.cleaned_data.get("brand"))  # another brand's id: 404 as for a valid query
     return render(request, "pstn/route_tester.html", context)

@@ -17,9 +17,14 @@ def numbers_of(actor) -> QuerySet[Number]:
 
 
 def number_row(number: Number) -> Number:
-    """Give a number `national`: as its client's people dial it (the carrier's country when free)."""
+    """Give a number `national`: as its client's people dial it (the carrier's country when free), and
+    its destinations' kinds as a page shows them (`destination_shown`, `closed_shown`)."""
+    from telephony.selectors import KIND_SHORT
+
     country = number.client.country if number.client_id else number.carrier.country
     number.national = national(number.e164, country)
+    number.destination_shown = KIND_SHORT.get(number.destination_kind, number.destination_kind)
+    number.closed_shown = KIND_SHORT.get(number.closed_kind, number.closed_kind)
     return number
 
 

@@ -11,6 +11,8 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from billing.models import Carrier
@@ -49,9 +51,12 @@ def gateway_create(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             gateway = services.gateway_create(actor=request.user, carrier=carrier, **form.service_kwargs())
         if call.ok:
-            messages.success(request, f"Gateway {gateway.name} added to {carrier.name}.")
+            messages.success(
+                request, _("Gateway %(name)s added to %(carrier)s.") % {"name": gateway.name, "carrier": carrier.name}
+            )
             return redirect("rating_carrier_update", pk=carrier.pk)
-    context = {"title": f"New gateway of {carrier.name}", "form": form, "submit": "Add gateway",
+    title = _("New gateway of %(carrier)s") % {"carrier": carrier.name}
+    context = {"title": title, "form": form, "submit": _("Add gateway"),
                "cancel_url": reverse("rating_carrier_update", args=[carrier.pk])}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -70,9 +75,10 @@ def gateway_update(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.gateway_update(actor=request.user, gateway=gateway, **form.service_kwargs())
         if call.ok:
-            messages.success(request, "Gateway saved.")
+            messages.success(request, _("Gateway saved."))
             return redirect("rating_carrier_update", pk=gateway.carrier_id)
-    context = {"title": f"Gateway {gateway.name} of {gateway.carrier.name}", "form": form, "gateway": gateway,
+    title = _("Gateway %(name)s of %(carrier)s") % {"name": gateway.name, "carrier": gateway.carrier.name}
+    context = {"title": title, "form": form, "gateway": gateway,
                "cancel_url": reverse("rating_carrier_update", args=[gateway.carrier_id])}  # fmt: skip
     return render(request, "pstn/gateway_form.html", context)
 
@@ -84,12 +90,13 @@ def gateway_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.gateway_delete(actor=request.user, gateway=gateway),
-        question=f"Delete the gateway {gateway.name} of {gateway.carrier.name}?",
-        submit="Delete gateway",
-        done=f"Gateway {gateway.name} deleted.",
+        question=_("Delete the gateway %(name)s of %(carrier)s?")
+        % {"name": gateway.name, "carrier": gateway.carrier.name},
+        submit=_("Delete gateway"),
+        done=_("Gateway %(name)s deleted.") % {"name": gateway.name},
         done_url=back,
         back_url=reverse("pstn_gateway_update", args=[pk]),
-        title=f"Delete {gateway.name}",
+        title=_("Delete %(name)s") % {"name": gateway.name},
     )
 
 
@@ -103,7 +110,7 @@ NUMBER_SORT = {"number": "e164", "brand": "brand__name", "carrier": "carrier__na
 @role_required(Role.GOD, Role.BRAND, Role.CLIENT)
 def number_list(request: HttpRequest) -> HttpResponse:
     context = {
-        "title": "Numbers",
+        "title": _("Numbers"),
         **paginated(request, numbers_of(request.user), ["e164", "client__name"], sort=NUMBER_SORT),
     }
     context["rows"] = [number_row(number) for number in context["rows"]]
@@ -126,9 +133,14 @@ def number_create(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             number = services.number_create(actor=request.user, brand=brand, **data)
         if call.ok:
-            messages.success(request, f"Number {number.e164} added.")
+            messages.success(request, _("Number %(number)s added.") % {"number": number.e164})
             return redirect("pstn_number_list")
-    context = {"title": "New number", "form": form, "submit": "Add number", "cancel_url": reverse("pstn_number_list")}
+    context = {
+        "title": _("New number"),
+        "form": form,
+        "submit": _("Add number"),
+        "cancel_url": reverse("pstn_number_list"),
+    }
     return render(request, "portal/form_page.html", context)
 
 
@@ -143,9 +155,17 @@ def number_bulk(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             added = services.number_bulk_add(actor=request.user, brand=brand, **data)
         if call.ok:
-            messages.success(request, f"{len(added)} numbers added.")
+            messages.success(
+                request,
+                ngettext("%(count)s number added.", "%(count)s numbers added.", len(added)) % {"count": len(added)},
+            )
             return redirect("pstn_number_list")
-    context = {"title": "Add numbers", "form": form, "submit": "Add numbers", "cancel_url": reverse("pstn_number_list")}
+    context = {
+        "title": _("Add numbers"),
+        "form": form,
+        "submit": _("Add numbers"),
+        "cancel_url": reverse("pstn_number_list"),
+    }
     return render(request, "portal/form_page.html", context)
 
 
@@ -165,10 +185,10 @@ def number_detail(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.number_update(actor=user, number=number, **form.cleaned_data)
         if call.ok:
-            messages.success(request, f"Number {number.e164} saved.")
+            messages.success(request, _("Number %(number)s saved.") % {"number": number.e164})
             return redirect("pstn_number_list")
         number.refresh_from_db()
-    context = {"title": f"Number {number.e164}", "form": form, "number": number_row(number),
+    context = {"title": _("Number %(number)s") % {"number": number.e164}, "form": form, "number": number_row(number),
                "cancel_url": reverse("pstn_number_list")}  # fmt: skip
     return render(request, "pstn/number_form.html", context)
 
@@ -179,12 +199,12 @@ def number_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.number_delete(actor=request.user, number=number),
-        question=f"Remove {number.e164} from the inventory? Calls to it will be refused.",
-        submit="Remove number",
-        done=f"Number {number.e164} removed.",
+        question=_("Remove %(number)s from the inventory? Calls to it will be refused.") % {"number": number.e164},
+        submit=_("Remove number"),
+        done=_("Number %(number)s removed.") % {"number": number.e164},
         done_url=reverse("pstn_number_list"),
         back_url=reverse("pstn_number_detail", args=[pk]),
-        title=f"Remove {number.e164}",
+        title=_("Remove %(number)s") % {"number": number.e164},
     )
 
 
@@ -193,7 +213,7 @@ def number_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(*PROVIDERS)
 def route_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Outbound routes", **paginated(request, routes_of(request.user), ["name", "pattern"])}
+    context = {"title": _("Outbound routes"), **paginated(request, routes_of(request.user), ["name", "pattern"])}
     return render(request, "pstn/route_list.html", context)
 
 
@@ -217,9 +237,9 @@ def route_create(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             route = services.outbound_route_create(actor=request.user, brand=brand, **_route_fields(form))
         if call.ok:
-            messages.success(request, f"Route {route.name} created; add its carriers.")
+            messages.success(request, _("Route %(name)s created; add its carriers.") % {"name": route.name})
             return redirect("pstn_route_detail", pk=route.pk)
-    context = {"title": "New outbound route", "form": form, "submit": "Create route",
+    context = {"title": _("New outbound route"), "form": form, "submit": _("Create route"),
                "cancel_url": reverse("pstn_route_list")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
@@ -239,9 +259,9 @@ def route_detail(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             services.outbound_route_update(actor=request.user, route=route, **_route_fields(form))
         if call.ok:
-            messages.success(request, "Route saved.")
+            messages.success(request, _("Route saved."))
             return redirect("pstn_route_detail", pk=route.pk)
-    context = {"title": f"Outbound route {route.name}", "form": form, "route": route,
+    context = {"title": _("Outbound route %(name)s") % {"name": route.name}, "form": form, "route": route,
                "members": route.members.select_related("carrier"),
                "member_form": RouteCarrierForm(brand_id=route.brand_id),
                "cancel_url": reverse("pstn_route_list")}  # fmt: skip
@@ -259,13 +279,14 @@ def route_carrier_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = RouteCarrierForm(request.POST, brand_id=route.brand_id)
     if not form.is_valid():
         for field, errors in form.errors.items():
-            messages.error(request, f"{field.capitalize()}: {' '.join(errors)}")
+            label = (form.fields[field].label if field in form.fields else None) or field.capitalize()
+            messages.error(request, f"{label}: {' '.join(errors)}")
         return redirect("pstn_route_detail", pk=route.pk)
     members = [m for m in _members(route) if m["carrier"].pk != form.cleaned_data["carrier"].pk]
     with service_call(request) as call:
         services.outbound_route_update(actor=request.user, route=route, carriers=[*members, form.cleaned_data])
     if call.ok:
-        messages.success(request, f"{form.cleaned_data['carrier'].name} is in the route.")
+        messages.success(request, _("%(carrier)s is in the route.") % {"carrier": form.cleaned_data["carrier"].name})
     return redirect("pstn_route_detail", pk=route.pk)
 
 
@@ -282,7 +303,7 @@ def route_carrier_remove(request: HttpRequest, pk: int, member: int) -> HttpResp
     with service_call(request) as call:
         services.outbound_route_update(actor=request.user, route=route, carriers=members)
     if call.ok:
-        messages.success(request, "Carrier removed from the route.")
+        messages.success(request, _("Carrier removed from the route."))
     return redirect("pstn_route_detail", pk=route.pk)
 
 
@@ -292,12 +313,12 @@ def route_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.outbound_route_delete(actor=request.user, route=route),
-        question=f"Delete the outbound route {route.name}?",
-        submit="Delete route",
-        done=f"Route {route.name} deleted.",
+        question=_("Delete the outbound route %(name)s?") % {"name": route.name},
+        submit=_("Delete route"),
+        done=_("Route %(name)s deleted.") % {"name": route.name},
         done_url=reverse("pstn_route_list"),
         back_url=reverse("pstn_route_detail", args=[pk]),
-        title=f"Delete {route.name}",
+        title=_("Delete %(name)s") % {"name": route.name},
     )
 
 
@@ -311,11 +332,11 @@ def routing_policy(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             services.routing_policy_update(actor=request.user, brand=brand, **form.cleaned_data)
         if call.ok:
-            messages.success(request, "Routing policy saved.")
+            messages.success(request, _("Routing policy saved."))
             return redirect("pstn_routing_policy")
-    context = {"title": "Routing policy", "form": form, "submit": "Save policy",
-               "intro": "A carrier below these over its recent calls is tried last, then not at all, until it "
-               "recovers.", "tab": "policy"}  # fmt: skip
+    context = {"title": _("Routing policy"), "form": form, "submit": _("Save policy"),
+               "intro": _("A carrier below these over its recent calls is tried last, then not at all, until it "
+                          "recovers."), "tab": "policy"}  # fmt: skip
     return render(request, "pstn/policy_form.html", context)
 
 
@@ -329,13 +350,16 @@ def _outbound_policy_page(request: HttpRequest, client: Client, done_url: str) -
         with service_call(request, form) as call:
             services.outbound_policy_update(actor=request.user, client=client, **form.changes())
         if call.ok:
-            messages.success(request, "Outbound policy saved.")
+            messages.success(request, _("Outbound policy saved."))
             return redirect(done_url)
-    intro = "What the company's users may dial outside the platform and who they are shown as. Emergency numbers "
-    intro += "are always allowed."
+    intro = _(
+        "What the company's users may dial outside the platform and who they are shown as. Emergency numbers "
+        "are always allowed."
+    )
     if request.user.role == Role.CLIENT:
-        intro += " Your brand sets the rest; you choose the caller ID and the main number."
-    context = {"title": f"Outbound policy of {client.name}", "form": form, "submit": "Save policy", "intro": intro,
+        intro += " " + _("Your brand sets the rest; you choose the caller ID and the main number.")
+    title = _("Outbound policy of %(name)s") % {"name": client.name}
+    context = {"title": title, "form": form, "submit": _("Save policy"), "intro": intro,
                "tab": "policy" if request.user.role == Role.CLIENT else ""}  # fmt: skip
     return render(request, "pstn/policy_form.html", context)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 from phonenumbers import NumberParseException, PhoneNumberFormat
 
 from pstn.numbering import international_prefix
@@ -45,9 +46,11 @@ def _country(country: str) -> str:
 def _compact(text: str, field: str) -> str:
     compact = SEPARATORS.sub("", text or "")
     if not compact:
-        raise ValidationError({field: "Enter a number or a prefix."})
+        raise ValidationError({field: _("Enter a number or a prefix.")})
     if len(text) > MAX_TEXT or not DIGITS.match(compact):
-        raise ValidationError({field: f"{text[:MAX_TEXT]} is not a number: use digits, with + or not."})
+        raise ValidationError(
+            {field: _("%(text)s is not a number: use digits, with + or not.") % {"text": text[:MAX_TEXT]}}
+        )
     return compact
 
 
@@ -56,7 +59,9 @@ def number_e164(text: str, country: str, *, field: str = "value") -> str:
     country = _country(country)
     compact = _compact(text, field)
     if compact[0] != "+" and phonenumbers.is_emergency_number(compact, country):
-        raise ValidationError({field: f"{compact} is an emergency number: emergency numbers are never blocked."})
+        raise ValidationError(
+            {field: _("%(number)s is an emergency number: emergency numbers are never blocked.") % {"number": compact}}
+        )
     try:
         number = phonenumbers.parse(compact, country)
     except NumberParseException:
@@ -64,8 +69,9 @@ def number_e164(text: str, country: str, *, field: str = "value") -> str:
     # Possible rather than valid: a caller's number is read the same way from the carrier
     # (pstn.numbering.from_carrier), and a nuisance caller's number need not be one the plan lists.
     if number is None or not phonenumbers.is_possible_number(number):
-        raise ValidationError({field: f"{text.strip()} is not a phone number in {country}: write it as your "
-                                      "people dial it, or with + and the country code."})  # fmt: skip
+        problem = _("%(text)s is not a phone number in %(country)s: write it as your people dial it, or with + "
+                    "and the country code.") % {"text": text.strip(), "country": country}  # fmt: skip
+        raise ValidationError({field: problem})
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -93,27 +99,29 @@ def prefix_e164(text: str, country: str, *, field: str = "value") -> str:
             national = compact[len(trunk) :] if trunk and compact.startswith(trunk) else compact
             digits = str(phonenumbers.country_code_for_region(country)) + national
     if not digits or len(digits) > 15 or not _has_country_code(digits):
-        raise ValidationError({field: f"{text.strip()} is not a prefix: start with a country code, such as +4490 "
-                                      "or (in your country) 0900."})  # fmt: skip
+        problem = _("%(text)s is not a prefix: start with a country code, such as +4490 or (in your country) "
+                    "0900.") % {"text": text.strip()}  # fmt: skip
+        raise ValidationError({field: problem})
     return "+" + digits
 
 
 def clean_entry(direction: str, kind: str, value: str, country: str) -> tuple[str, str]:
     """(kind, value) of an entry as stored, or ValidationError naming the field at fault."""
     if direction not in (INBOUND, OUTBOUND):
-        raise ValidationError({"direction": "Choose inbound (blocked callers) or outbound (blocked destinations)."})
+        raise ValidationError({"direction": _("Choose inbound (blocked callers) or outbound (blocked destinations).")})
     if kind == ANONYMOUS:
         if direction != INBOUND:
-            raise ValidationError({"kind": "Only callers can be anonymous: choose number or prefix."})
+            raise ValidationError({"kind": _("Only callers can be anonymous: choose number or prefix.")})
         if (value or "").strip():
-            raise ValidationError({"value": "Leave it empty: anonymous callers have no number."})
+            raise ValidationError({"value": _("Leave it empty: anonymous callers have no number.")})
         return ANONYMOUS, ""
     if kind == NUMBER:
         return NUMBER, number_e164(value, country)
     if kind == PREFIX:
         return PREFIX, prefix_e164(value, country)
-    choices = "number, prefix or anonymous" if direction == INBOUND else "number or prefix"
-    raise ValidationError({"kind": f"Choose {choices}."})
+    if direction == INBOUND:
+        raise ValidationError({"kind": _("Choose number, prefix or anonymous.")})
+    raise ValidationError({"kind": _("Choose number or prefix.")})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from channels import DEFAULT_CHANNEL_LAYER
 from channels.layers import channel_layers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_noop
 from django_tenants.utils import schema_context
 
 from config.redis_store import get_redis
@@ -67,21 +68,21 @@ async def _ask(engine_id: str, message: dict, timeout: float) -> dict:
 def ask_engine(engine_id: str, command: Command, *, timeout: float = ENGINE_ANSWER_TIMEOUT) -> Answer:
     """A command to a live engine and its answer; EngineUnavailable when it is gone or silent."""
     if engine_id not in live_engines():
-        raise EngineUnavailable(f"The engine {engine_id} is not running.")
+        raise EngineUnavailable(gettext("The engine %(engine)s is not running.") % {"engine": engine_id})
     try:
         return Answer.from_message(async_to_sync(_ask)(engine_id, command.to_message(), timeout))
     except TimeoutError:
-        raise EngineUnavailable(f"The engine {engine_id} does not answer.") from None
+        raise EngineUnavailable(gettext("The engine %(engine)s does not answer.") % {"engine": engine_id}) from None
 
 
 def _command(cdr: Cdr, command: type[CallCommand], doing: str, *, timeout: float = ENGINE_ANSWER_TIMEOUT,
              **fields) -> Answer:  # fmt: skip
     """Send a command to the engine that holds the call; its answer, or the API's error for its refusal."""
     if cdr.ended_at is not None:
-        raise CallEnded("This call has ended already.")
+        raise CallEnded(gettext("This call has ended already."))
     answer = ask_engine(cdr.engine, command(call=str(cdr.call_uuid), **fields), timeout=timeout)
     if not answer.ok:
-        raise refusal(answer, doing)
+        raise refusal(answer, gettext(doing))
     return answer
 
 
@@ -97,22 +98,22 @@ def _other_party(actor, cdr: Cdr, field: str, question: str) -> str:
 
 def call_hangup(*, actor, cdr: Cdr) -> None:
     """Hang up a call in the actor's scope (the caller restricted `cdr` already)."""
-    _command(cdr, commands.Hangup, "Not hung up")
+    _command(cdr, commands.Hangup, gettext_noop("Not hung up"))
 
 
 def call_hold(*, actor, cdr: Cdr, held: str | None = None) -> str:
     """Put a party on hold (it hears music, the other party silence); by default the actor's other
     party when the actor is in the call. Returns who is held."""
     if held is None:
-        held = _other_party(actor, cdr, "held", "Say who to put on hold: caller or callee.")
+        held = _other_party(actor, cdr, "held", gettext("Say who to put on hold: caller or callee."))
     if held not in ("caller", "callee"):
-        raise ValidationError({"held": "Choose caller or callee."})
-    _command(cdr, commands.Hold, "Not possible", held=held)
+        raise ValidationError({"held": gettext("Choose caller or callee.")})
+    _command(cdr, commands.Hold, gettext_noop("Not possible"), held=held)
     return held
 
 
 def call_resume(*, actor, cdr: Cdr) -> None:
-    _command(cdr, commands.Resume, "Not possible")
+    _command(cdr, commands.Resume, gettext_noop("Not possible"))
 
 
 def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> str:
@@ -120,9 +121,9 @@ def call_transfer(*, actor, cdr: Cdr, to: str, leaving: str | None = None) -> st
     the other party is connected to extension `to`. Waits for the target's answer (up to the engine's
     ring timeout); NotPossible with the reason when it failed (the call goes on as it was)."""
     if leaving is None:  # the actor leaves: the actor is the party the actor's other party is not
-        other = _other_party(actor, cdr, "leaving", "Say who leaves: caller or callee.")
+        other = _other_party(actor, cdr, "leaving", gettext("Say who leaves: caller or callee."))
         leaving = "callee" if other == "caller" else "caller"
-    _command(cdr, commands.Transfer, "Not transferred", to=to, leaving=leaving,
+    _command(cdr, commands.Transfer, gettext_noop("Not transferred"), to=to, leaving=leaving,
              timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     return leaving
 
@@ -131,12 +132,12 @@ def call_join(*, actor, cdr: Cdr, other: Cdr) -> None:
     """Attended transfer: the line that is in both calls (the actor's, after a consultation call)
     leaves them, and the two other parties talk; `other` (the consultation call) ends."""
     if other.call_uuid == cdr.call_uuid:
-        raise ValidationError({"with": "Name the other call: the consultation call."})
+        raise ValidationError({"with": gettext("Name the other call: the consultation call.")})
     if other.ended_at is not None:
-        raise CallEnded("The consultation call has ended already.")
+        raise CallEnded(gettext("The consultation call has ended already."))
     if other.engine != cdr.engine:
-        raise NotPossible("Not transferred: the two calls are held by different engines.")
-    _command(cdr, commands.Join, "Not transferred", other=str(other.call_uuid))
+        raise NotPossible(gettext("Not transferred: the two calls are held by different engines."))
+    _command(cdr, commands.Join, gettext_noop("Not transferred"), other=str(other.call_uuid))
 
 
 SUPERVISION_MODES = commands.SUPERVISION_MODES
@@ -147,12 +148,17 @@ def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "calle
     the engine rings line `extension`, which the client's operators must have allowed to, and joins
     it once answered (waits up to the ring timeout)."""
     if mode not in SUPERVISION_MODES:
-        raise ValidationError({"mode": f"Choose one of: {', '.join(SUPERVISION_MODES)}."})
+        raise ValidationError(
+            {"mode": gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(SUPERVISION_MODES)}}
+        )
     if agent not in ("caller", "callee"):
-        raise ValidationError({"agent": "Choose caller or callee."})
+        raise ValidationError({"agent": gettext("Choose caller or callee.")})
     if not extension.may_barge:
-        raise NotAllowed(f"Line {extension.number} may not monitor, whisper or barge; an operator can allow it.")
-    _command(cdr, commands.Supervise, "Not joined", number=extension.number, mode=mode, agent=agent,
+        raise NotAllowed(
+            gettext("Line %(number)s may not monitor, whisper or barge; an operator can allow it.")
+            % {"number": extension.number}
+        )
+    _command(cdr, commands.Supervise, gettext_noop("Not joined"), number=extension.number, mode=mode, agent=agent,
              timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
     # The engine's own audit row names the line; this one the person who asked for it.
     audit(actor, "call.supervise.request", cdr.call_uuid, client=Client.objects.get(pk=cdr.client_id),
@@ -164,17 +170,17 @@ def call_park(*, actor, cdr: Cdr, parked: str | None = None) -> int:
     free slot: it hears music, the other party is let go. Returns the slot; any line of the client
     takes the call back by dialling *71<slot>, or through call_retrieve."""
     if parked is None:
-        parked = _other_party(actor, cdr, "parked", "Say who to park: caller or callee.")
+        parked = _other_party(actor, cdr, "parked", gettext("Say who to park: caller or callee."))
     if parked not in ("caller", "callee"):
-        raise ValidationError({"parked": "Choose caller or callee."})
-    return _command(cdr, commands.Park, "Not parked", parked=parked)["slot"]
+        raise ValidationError({"parked": gettext("Choose caller or callee.")})
+    return _command(cdr, commands.Park, gettext_noop("Not parked"), parked=parked)["slot"]
 
 
 def call_retrieve(*, actor, cdr: Cdr, extension) -> None:
     """Take a parked call back: the engine rings the line `extension` and joins it to the parked party
     once answered (waits up to the ring timeout); NotPossible when the call is not parked or nobody
     answered (the call stays parked)."""
-    _command(cdr, commands.Retrieve, "Not retrieved", number=extension.number,
+    _command(cdr, commands.Retrieve, gettext_noop("Not retrieved"), number=extension.number,
              timeout=settings.OCX_ENGINE["ring_timeout"] + 5)  # fmt: skip
 
 
@@ -182,16 +188,18 @@ def call_originate(*, actor, client, to: str, extension) -> str:
     """Click-to-call: the least-busy engine rings the line's devices, then calls `to` once the user
     answers. Returns the new call's id at once (its progress shows in the call events and the list)."""
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators and users place calls.")
+        raise NotAllowed(gettext("Only the client's operators and users place calls."))
     with schema_context(client.schema_name):  # the dial plan rings extensions only: say so now, not by silence
         if not Extension.objects.filter(number=to).exists():
-            raise ValidationError({"to": f"No extension {to} here: call an existing extension."})
+            raise ValidationError(
+                {"to": gettext("No extension %(number)s here: call an existing extension.") % {"number": to}}
+            )
         if to == extension.number:
-            raise ValidationError({"to": "That is the line that rings first: call another extension."})
+            raise ValidationError({"to": gettext("That is the line that rings first: call another extension.")})
     engine = least_busy(live_engines().values())
     if engine is None:
-        raise EngineUnavailable("No call engine is running.")
+        raise EngineUnavailable(gettext("No call engine is running."))
     answer = ask_engine(engine.id, commands.Originate(client=client.pk, extension=extension.pk, to=to))
     if not answer.ok:
-        raise refusal(answer, "Not called")
+        raise refusal(answer, gettext("Not called"))
     return answer["call"]

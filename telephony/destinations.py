@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_tenants.utils import schema_context
 
 
@@ -52,7 +54,7 @@ def clean(client, kind_name: str, target: str, *, field: str = "destination") ->
     found = _kinds.get(kind_name)
     if found is None:
         choices = ", ".join(sorted(_kinds))
-        raise ValidationError({f"{field}_kind": f"Choose one of: {choices}."})
+        raise ValidationError({f"{field}_kind": _("Choose one of: %(choices)s.") % {"choices": choices}})
     try:
         with schema_context(client.schema_name):
             return kind_name, found.clean(client, target)
@@ -60,31 +62,36 @@ def clean(client, kind_name: str, target: str, *, field: str = "destination") ->
         raise ValidationError({f"{field}_target": error.messages}) from error
 
 
-@kind("user", "A user (their devices, then their forwarding)")
+@kind("user", gettext_lazy("A user (their devices, then their forwarding)"))
 def _user(client, target: str) -> str:
     from telephony.models import Extension
 
     if not Extension.objects.filter(number=target).exists():
-        raise ValidationError(f"No user has extension {target or '(empty)'}.")
+        raise ValidationError(_("No user has extension %(number)s.") % {"number": target or _("(empty)")})
     return target
 
 
-@kind("external", "An external number")
+@kind("external", gettext_lazy("An external number"))
 def _external(client, target: str) -> str:
     compact = "".join(c for c in target if c not in " ()-./")
     if compact.isdigit() and phonenumbers.is_emergency_number(compact, client.country or "US"):
-        raise ValidationError(f"{target} is an emergency number: calls are never sent on to one (people dial it).")
+        raise ValidationError(
+            _("%(number)s is an emergency number: calls are never sent on to one (people dial it).")
+            % {"number": target}
+        )
     try:
         number = phonenumbers.parse(target, client.country)
     except phonenumbers.NumberParseException as error:
-        raise ValidationError(f"{target or '(empty)'} is not a phone number.") from error
+        raise ValidationError(_("%(number)s is not a phone number.") % {"number": target or _("(empty)")}) from error
     if not phonenumbers.is_valid_number(number):
-        raise ValidationError(f"{target} is not a valid number in {client.country}.")
+        raise ValidationError(
+            _("%(number)s is not a valid number in %(country)s.") % {"number": target, "country": client.country}
+        )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-@kind("hangup", "Hang up (after a short message)")
+@kind("hangup", gettext_lazy("Hang up (after a short message)"))
 def _hangup(client, target: str) -> str:
     if target not in ("", "closed", "goodbye"):
-        raise ValidationError("Choose no message, closed or goodbye.")
+        raise ValidationError(_("Choose no message, closed or goodbye."))
     return target

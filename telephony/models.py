@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
-extension_number = RegexValidator(r"^[0-9]{2,4}$", "An extension is 2 to 4 digits.")
-sip_username = RegexValidator(r"^[a-zA-Z0-9._-]{2,64}$", "Use 2 to 64 letters, digits, dots, dashes or underscores.")
+extension_number = RegexValidator(r"^[0-9]{2,4}$", _("An extension is 2 to 4 digits."))
+sip_username = RegexValidator(r"^[a-zA-Z0-9._-]{2,64}$", _("Use 2 to 64 letters, digits, dots, dashes or underscores."))
 
 
 class ExtensionQuerySet(RestrictedQuerySet):
@@ -37,8 +38,10 @@ class Extension(models.Model):
     ha1_sha256 = models.CharField(max_length=64)
     secret_changed_at = models.DateTimeField()
     # What the client's operators grant a line beyond its own calls.
-    may_intercept = models.BooleanField(default=False, help_text="May pick up colleagues' ringing calls (*8, **ext).")
-    may_barge = models.BooleanField(default=False, help_text="May barge in on, monitor and whisper into calls.")
+    may_intercept = models.BooleanField(
+        default=False, help_text=_("May pick up colleagues' ringing calls (*8, **ext).")
+    )
+    may_barge = models.BooleanField(default=False, help_text=_("May barge in on, monitor and whisper into calls."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ExtensionQuerySet.as_manager()
@@ -61,8 +64,8 @@ class Schedule(models.Model):
     client's time zone; numbers point at one to go elsewhere while it says closed."""
 
     name = models.CharField(max_length=60, unique=True)
-    hours = models.TextField(blank=True, help_text="Lines such as: mon-fri 09:00-12:30, 13:30-17:00")
-    holidays = models.TextField(blank=True, help_text="Closed dates, one a line: 2026-12-25 Christmas")
+    hours = models.TextField(blank=True, help_text=_("Lines such as: mon-fri 09:00-12:30, 13:30-17:00"))
+    holidays = models.TextField(blank=True, help_text=_("Closed dates, one a line: 2026-12-25 Christmas"))
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ScheduleQuerySet.as_manager()
@@ -91,21 +94,22 @@ class Forwarding(models.Model):
     forwarding.py); the services that save it announce the change."""
 
     extension = models.OneToOneField(Extension, on_delete=models.CASCADE, related_name="forwarding")
-    dnd = models.BooleanField("Do not disturb", default=False,
-                              help_text="Calls go where busy forwarding says, or get busy.")  # fmt: skip
+    dnd = models.BooleanField(_("Do not disturb"), default=False,
+                              help_text=_("Calls go where busy forwarding says, or get busy."))  # fmt: skip
     always_kind = models.CharField(max_length=20, blank=True)
     always_target = models.CharField(max_length=100, blank=True)
     busy_kind = models.CharField(max_length=20, blank=True)
     busy_target = models.CharField(max_length=100, blank=True)
     no_answer_kind = models.CharField(max_length=20, blank=True)
     no_answer_target = models.CharField(max_length=100, blank=True)
-    no_answer_after = models.PositiveSmallIntegerField(default=20, help_text="Seconds of ringing (5 to 120).")
+    no_answer_after = models.PositiveSmallIntegerField(default=20, help_text=_("Seconds of ringing (5 to 120)."))
     unreachable_kind = models.CharField(max_length=20, blank=True)
     unreachable_target = models.CharField(max_length=100, blank=True)
     find_me = models.CharField(max_length=16, blank=True,
-                               help_text="An external number (E.164) that rings with the desk phone.")  # fmt: skip
-    find_me_confirm = models.BooleanField(default=True,
-                                          help_text="The external number must press 1 to take the call.")  # fmt: skip
+                               help_text=_("An external number (E.164) that rings with the desk phone."))  # fmt: skip
+    find_me_confirm = models.BooleanField(
+        default=True, help_text=_("The external number must press 1 to take the call.")
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = ForwardingQuerySet.as_manager()
@@ -126,18 +130,18 @@ class Block(models.Model):
     may not call (on top of the brand's outbound policy; emergency numbers are never blocked)."""
 
     class Direction(models.TextChoices):
-        INBOUND = "inbound", "Blocked caller"
-        OUTBOUND = "outbound", "Blocked destination"
+        INBOUND = "inbound", _("Blocked caller")
+        OUTBOUND = "outbound", _("Blocked destination")
 
     class Kind(models.TextChoices):
-        NUMBER = "number", "Number"
-        PREFIX = "prefix", "Prefix"
-        ANONYMOUS = "anonymous", "Anonymous callers"
+        NUMBER = "number", _("Number")
+        PREFIX = "prefix", _("Prefix")
+        ANONYMOUS = "anonymous", _("Anonymous callers")
 
     direction = models.CharField(max_length=8, choices=Direction.choices)
     kind = models.CharField(max_length=9, choices=Kind.choices)
-    value = models.CharField(max_length=16, blank=True, help_text="E.164: a whole number or its first digits; "
-                             "empty for anonymous callers.")  # fmt: skip
+    value = models.CharField(max_length=16, blank=True, help_text=_("E.164: a whole number or its first digits; "
+                             "empty for anonymous callers."))  # fmt: skip
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -159,9 +163,9 @@ class CallerBlocking(models.Model):
     """What a client does with a blocked caller's call (one row per client; none: declined)."""
 
     class Action(models.TextChoices):
-        DECLINE = "decline", "Decline (603)"
-        FORBIDDEN = "forbidden", "Refuse (403 Forbidden)"
-        MESSAGE = "message", "Answer, say the call is not accepted, hang up"
+        DECLINE = "decline", _("Decline (603)")
+        FORBIDDEN = "forbidden", _("Refuse (403 Forbidden)")
+        MESSAGE = "message", _("Answer, say the call is not accepted, hang up")
 
     action = models.CharField(max_length=9, choices=Action.choices, default=Action.DECLINE)
     updated_at = models.DateTimeField(auto_now=True)

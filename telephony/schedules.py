@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = r"([01]\d|2[0-4]):([0-5]\d)"
@@ -74,7 +75,10 @@ def parse_hours(text: str) -> tuple[tuple[tuple[int, int], ...], ...]:
                     raise ValueError(part.strip())
                 ranges.append((start, end))
         except ValueError:
-            errors.append(f"Line {number} ({line[:40]}): write days then times, such as mon-fri 09:00-17:00.")
+            errors.append(
+                gettext("Line %(number)s (%(line)s): write days then times, such as mon-fri 09:00-17:00.")
+                % {"number": number, "line": line[:40]}
+            )
             continue
         for day in days:
             week[day] += ranges
@@ -92,7 +96,10 @@ def parse_holidays(text: str) -> frozenset[dt.date]:
         try:
             dates.add(dt.date.fromisoformat(word))
         except ValueError:
-            errors.append(f"Line {number} ({word[:20]}): write a date such as 2026-12-25.")
+            errors.append(
+                gettext("Line %(number)s (%(word)s): write a date such as 2026-12-25.")
+                % {"number": number, "word": word[:20]}
+            )
     if errors:
         raise ValidationError({"holidays": errors[:20]})
     return frozenset(dates)

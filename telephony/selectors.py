@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 
 from config.redis_store import get_redis, rkey
 from telephony.models import Extension, Forwarding
@@ -108,20 +109,31 @@ def sip_bans(*, actor) -> list[dict]:
     return sorted(bans, key=lambda b: (b["kind"], b["domain"], b["ip"]))
 
 
-FORWARDING_SHORT = {"always": "always", "busy": "busy", "no_answer": "not answered", "unreachable": "unreachable"}
+FORWARDING_SHORT = {
+    "always": gettext_lazy("Forwarded always to %(kind)s %(target)s"),
+    "busy": gettext_lazy("Forwarded busy to %(kind)s %(target)s"),
+    "no_answer": gettext_lazy("Forwarded not answered (%(seconds)s s) to %(kind)s %(target)s"),
+    "unreachable": gettext_lazy("Forwarded unreachable to %(kind)s %(target)s"),
+}
+KIND_SHORT = {  # a destination's kind (telephony/destinations.py) at a glance
+    "user": pgettext_lazy("destination kind", "user"),
+    "external": pgettext_lazy("destination kind", "external"),
+    "hangup": pgettext_lazy("destination kind", "hangup"),
+    "conference": pgettext_lazy("destination kind", "conference"),
+}
 
 
 def forwarding_summary(forwarding: Forwarding) -> list[str]:
     """What a glance shows of a line's call handling: do-not-disturb, each forwarding in force and
     find-me; empty when calls just ring the line's phones."""
-    shown = ["Do not disturb"] if forwarding.dnd else []
+    shown = [gettext("Do not disturb")] if forwarding.dnd else []
     for when, words in FORWARDING_SHORT.items():
         kind, target = getattr(forwarding, f"{when}_kind"), getattr(forwarding, f"{when}_target")
         if kind:
-            after = f" ({forwarding.no_answer_after} s)" if when == "no_answer" else ""
-            shown.append(f"Forwarded {words}{after} to {kind} {target}".rstrip())
+            values = {"kind": KIND_SHORT.get(kind, kind), "target": target, "seconds": forwarding.no_answer_after}
+            shown.append((words % values).rstrip())
     if forwarding.find_me:
-        shown.append(f"Find-me {forwarding.find_me}")
+        shown.append(gettext("Find-me %(number)s") % {"number": forwarding.find_me})
     return shown
 
 

@@ -8,6 +8,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_tenants.utils import tenant_context
 
 from pstn.directory import pstn_announce
@@ -36,7 +37,7 @@ def new_sip_secret() -> str:
 
 def _require_operator(actor: User, client: Client) -> None:
     if actor.role != Role.CLIENT or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators manage its users.")
+        raise NotAllowed(gettext("Only the client's operators manage its users."))
 
 
 def _set_secret(extension: Extension, client: Client, secret: str) -> None:
@@ -74,13 +75,14 @@ def extension_check_new(
         errors.update(exc.message_dict)
     with tenant_context(client):
         if Extension.objects.filter(number=extension.number).exists():
-            errors["number"] = [f"Extension {extension.number} is already in use."]
+            errors["number"] = [gettext("Extension %(number)s is already in use.") % {"number": extension.number}]
         elif Extension.objects.filter(sip_username=extension.sip_username).exists():
-            taken = f"The SIP user name {extension.sip_username} is already in use."
+            taken = gettext("The SIP user name %(name)s is already in use.") % {"name": extension.sip_username}
             if sip_username:
                 errors["sip_username"] = [taken]
             else:
-                errors["number"] = [f"{taken} Give this line another SIP user name."]
+                other = gettext("Give this line another SIP user name.")
+                errors["number"] = [f"{taken} {other}"]
     try:
         extension.full_clean(exclude=["account", "ha1_md5", "ha1_sha256", "secret_changed_at"], validate_unique=False)
     except ValidationError as exc:
@@ -139,17 +141,19 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
     operator_fields = {"number", "display_name", "may_intercept", "may_barge"}  # permissions are granted, not taken
     allowed = operator_fields if actor.role == Role.CLIENT else {"display_name"}
     if actor.role == Role.USER and extension.account_id != actor.pk:
-        raise NotAllowed("You may only change your own line.")
+        raise NotAllowed(gettext("You may only change your own line."))
     if actor.role not in (Role.CLIENT, Role.USER) or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators manage its users.")
+        raise NotAllowed(gettext("Only the client's operators manage its users."))
     if set(fields) - allowed:
-        raise NotAllowed(f"You may not change: {', '.join(sorted(set(fields) - allowed))}.")
+        raise NotAllowed(
+            gettext("You may not change: %(fields)s.") % {"fields": ", ".join(sorted(set(fields) - allowed))}
+        )
     with tenant_context(client):
         for name, value in fields.items():
             setattr(extension, name, value.strip() if isinstance(value, str) else value)
         errors = {}
         if Extension.objects.filter(number=extension.number).exclude(pk=extension.pk).exists():
-            errors["number"] = [f"Extension {extension.number} is already in use."]
+            errors["number"] = [gettext("Extension %(number)s is already in use.") % {"number": extension.number}]
         try:
             extension.full_clean(exclude=["account"])
         except ValidationError as exc:
@@ -206,7 +210,7 @@ def extension_reset_secret(
         (actor.role == Role.CLIENT and actor.client_id == client.pk)
         or (actor.role == Role.USER and extension.account_id == actor.pk)
     ):
-        raise NotAllowed("You may not reset this secret.")
+        raise NotAllowed(gettext("You may not reset this secret."))
     with tenant_context(client):
         old_username = extension.sip_username
         if sip_username:
@@ -266,11 +270,11 @@ def sip_rule_check(*, client: Client | None, network: str | None, action: str | 
     try:
         network = str(ipaddress.ip_network((network or "").strip(), strict=False))
     except ValueError:
-        errors["network"] = ["Enter an address or a network such as 203.0.113.0/24."]
+        errors["network"] = [gettext("Enter an address or a network such as 203.0.113.0/24.")]
     if action not in SipAddressRule.Action.values:
-        errors["action"] = ["Choose allow or deny."]
+        errors["action"] = [gettext("Choose allow or deny.")]
     if not errors and SipAddressRule.objects.filter(client=client, network=network, action=action).exists():
-        errors["network"] = ["This rule exists already."]
+        errors["network"] = [gettext("This rule exists already.")]
     if errors:
         raise ValidationError(errors)
     return network
@@ -284,9 +288,9 @@ def sip_rule_create(*, actor: User, client: Client | None, network: str, action:
     from tenants.models import SipAddressRule
 
     if actor.role not in (Role.GOD, Role.BRAND) or (client is None and actor.role != Role.GOD):
-        raise NotAllowed("Only the platform operator sets rules for every client.")
+        raise NotAllowed(gettext("Only the platform operator sets rules for every client."))
     if client is not None and not Client.objects.restrict(actor).filter(pk=client.pk).exists():
-        raise NotAllowed("Not one of your clients.")
+        raise NotAllowed(gettext("Not one of your clients."))
     network = sip_rule_check(client=client, network=network, action=action)
     rule = SipAddressRule.objects.create(client=client, network=network, action=action, note=note.strip()[:200])
     sip_directory_put_rules(client)
@@ -299,7 +303,7 @@ def sip_rule_delete(*, actor: User, rule) -> None:
     from telephony.directory import sip_directory_put_rules
 
     if actor.role != Role.GOD and (rule.client is None or rule.client.brand_id != actor.brand_id):
-        raise NotAllowed("Not one of your rules.")
+        raise NotAllowed(gettext("Not one of your rules."))
     audit(actor, "sip.rule_delete", rule, client=rule.client, network=rule.network, rule=rule.action)
     client = rule.client
     rule.delete()
@@ -318,8 +322,9 @@ def schedule_save(*, actor: User, client: Client, schedule: Schedule | None = No
     _require_operator(actor, client)
     refused = set(fields) - set(SCHEDULE_FIELDS)
     if refused:
-        raise ValidationError({name: "Unknown field." for name in refused})
-    bad = {name: "Must not contain NUL characters." for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+        raise ValidationError({name: gettext("Unknown field.") for name in refused})
+    nul = gettext("Must not contain NUL characters.")
+    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
     if bad:
         raise ValidationError(bad)
     with tenant_context(client):
@@ -337,7 +342,7 @@ def schedule_save(*, actor: User, client: Client, schedule: Schedule | None = No
         except ValidationError as error:
             errors.update(error.message_dict)
         if Schedule.objects.filter(name=schedule.name).exclude(pk=schedule.pk).exists():
-            errors["name"] = [f"A schedule named {schedule.name} exists already."]
+            errors["name"] = [gettext("A schedule named %(name)s exists already.") % {"name": schedule.name}]
         if errors:
             raise ValidationError(errors)
         created = schedule.pk is None
@@ -356,7 +361,12 @@ def schedule_delete(*, actor: User, client: Client, schedule: Schedule) -> None:
 
     users = list(Number.objects.filter(client=client, schedule=schedule.pk).values_list("e164", flat=True)[:5])
     if users:
-        raise ValidationError({"schedule": f"Numbers use it: {', '.join(users)}. Point them elsewhere first."})
+        raise ValidationError(
+            {
+                "schedule": gettext("Numbers use it: %(numbers)s. Point them elsewhere first.")
+                % {"numbers": ", ".join(users)}
+            }
+        )
     with tenant_context(client):
         audit(actor, "schedule.delete", schedule, client=client, name=schedule.name)
         schedule.delete()
@@ -377,7 +387,7 @@ def _may_handle(actor: User, client: Client, extension: Extension) -> None:
         return
     if actor.role == Role.USER and actor.client_id == client.pk and extension.account_id == actor.pk:
         return
-    raise NotAllowed("Not your line.")
+    raise NotAllowed(gettext("Not your line."))
 
 
 def forwarding_of(client: Client, extension: Extension) -> Forwarding:
@@ -398,7 +408,7 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
         _may_handle(actor, client, extension)
     refused = set(fields) - set(FORWARDING_FIELDS)
     if refused:
-        raise ValidationError({name: "Unknown field." for name in refused})
+        raise ValidationError({name: gettext("Unknown field.") for name in refused})
     with tenant_context(client):
         # Locked for the rest of the transaction: a change made meanwhile (another portal page, the phone's
         # feature code) is read first and kept, never overwritten, and two first saves do not both insert.
@@ -406,7 +416,7 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
     errors: dict[str, list[str]] = {}
     for name, value in fields.items():
         if isinstance(value, str) and "\x00" in value:
-            errors[name] = ["Must not contain NUL characters."]
+            errors[name] = [gettext("Must not contain NUL characters.")]
         else:
             setattr(forwarding, name, value.strip() if isinstance(value, str) else value)
     for when in FORWARDING_WHEN:
@@ -429,10 +439,12 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
             errors.setdefault("find_me", []).extend(error.message_dict.get("find_me_target", error.messages))
         else:
             if Number.objects.filter(e164=forwarding.find_me, client=client).exists():  # (it would ring here)
-                errors.setdefault("find_me", []).append("One of the company's own numbers: give an external one.")
+                errors.setdefault("find_me", []).append(
+                    gettext("One of the company's own numbers: give an external one.")
+                )
     after = forwarding.no_answer_after
     if not isinstance(after, int) or not 5 <= after <= 120:
-        errors.setdefault("no_answer_after", []).append("Between 5 and 120 seconds.")
+        errors.setdefault("no_answer_after", []).append(gettext("Between 5 and 120 seconds."))
     if errors:
         raise ValidationError(errors)
     with tenant_context(client):
@@ -460,19 +472,20 @@ def block_save(*, actor: User, client: Client, block: Block | None = None, **fie
     _require_operator(actor, client)
     refused = set(fields) - set(BLOCK_FIELDS)
     if refused:
-        raise ValidationError({name: "Unknown field." for name in refused})
-    bad = {name: "Must not contain NUL characters." for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+        raise ValidationError({name: gettext("Unknown field.") for name in refused})
+    nul = gettext("Must not contain NUL characters.")
+    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
     if bad:
         raise ValidationError(bad)
     if block is not None and fields.get("direction", block.direction) != block.direction:
-        raise ValidationError({"direction": "An entry stays on its list: remove it and add it to the other."})
+        raise ValidationError({"direction": gettext("An entry stays on its list: remove it and add it to the other.")})
     with tenant_context(client):
         block = block or Block()
         for name, value in fields.items():
             setattr(block, name, value.strip() if isinstance(value, str) else value)
         errors: dict[str, list[str]] = {}
         if len(block.note) > 200:
-            errors["note"] = ["At most 200 characters."]
+            errors["note"] = [gettext("At most 200 characters.")]
         try:
             block.kind, block.value = blocking.clean_entry(block.direction, block.kind, block.value, client.country)
         except ValidationError as error:
@@ -480,10 +493,14 @@ def block_save(*, actor: User, client: Client, block: Block | None = None, **fie
         if not errors:
             same = Block.objects.filter(direction=block.direction, kind=block.kind, value=block.value)
             if same.exclude(pk=block.pk).exists():
-                entry = block.value or "Anonymous callers"
-                errors["kind" if block.kind == blocking.ANONYMOUS else "value"] = [f"{entry} is on the list already."]
+                entry = block.value or gettext("Anonymous callers")
+                errors["kind" if block.kind == blocking.ANONYMOUS else "value"] = [
+                    gettext("%(entry)s is on the list already.") % {"entry": entry}
+                ]
             elif block.pk is None and Block.objects.filter(direction=block.direction).count() >= blocking.MAX_ENTRIES:
-                errors["value"] = [f"The list is full: at most {blocking.MAX_ENTRIES} entries."]
+                errors["value"] = [
+                    gettext("The list is full: at most %(most)s entries.") % {"most": blocking.MAX_ENTRIES}
+                ]
         if errors:
             raise ValidationError(errors)
         created = block.pk is None
@@ -515,7 +532,9 @@ def caller_blocking_update(*, actor: User, client: Client, action: str) -> Calle
     """Decline blocked callers' calls (603), refuse them (403), or answer them with a message."""
     _require_operator(actor, client)
     if action not in CallerBlocking.Action.values:
-        raise ValidationError({"action": f"Choose one of: {', '.join(CallerBlocking.Action.values)}."})
+        raise ValidationError(
+            {"action": gettext("Choose one of: %(choices)s.") % {"choices": ", ".join(CallerBlocking.Action.values)}}
+        )
     with tenant_context(client):
         setting, _ = CallerBlocking.objects.update_or_create(pk=1, defaults={"action": action})  # one row
         audit(actor, "caller_blocking.update", setting, client=client, chosen=action)

@@ -13,6 +13,9 @@ import csv
 import io
 from collections.abc import Iterator
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from billing.csvio import FORMULA_STARTS
 from billing.decks import NUL, NUL_PROBLEM, Problem
 from tenants.errors import PlatformError
@@ -37,7 +40,14 @@ class UsersInvalid(PlatformError):
 
     def __init__(self, problems: list[Problem], more: int = 0):
         count = len(problems) + more
-        super().__init__(f"The file has {count} problem{'s' if count != 1 else ''}; nobody was created.")
+        super().__init__(
+            ngettext(
+                "The file has %(count)s problem; nobody was created.",
+                "The file has %(count)s problems; nobody was created.",
+                count,
+            )
+            % {"count": count}
+        )
         self.problems, self.more = problems, more
 
 
@@ -53,18 +63,22 @@ def _flag(text: str) -> bool:
         return True
     if value in FALSE:
         return False
-    raise ValueError(f"{text!r} is not true or false.")
+    raise ValueError(_("%(text)s is not true or false.") % {"text": repr(text)})
 
 
 def _header(cells: list[str]) -> tuple[list[str], list[Problem]]:
     names = [cell.strip().lower().removeprefix("\ufeff") for cell in cells]
     problems = [
-        Problem(1, name or f"column {i + 1}", f"unknown column; use {', '.join(COLUMNS)}.")
+        Problem(
+            1,
+            name or _("column %(number)s") % {"number": i + 1},
+            _("unknown column; use %(columns)s.") % {"columns": ", ".join(COLUMNS)},
+        )
         for i, name in enumerate(names)
         if name not in COLUMNS
     ]
-    problems += [Problem(1, name, "appears twice.") for i, name in enumerate(names) if name in names[:i]]
-    problems += [Problem(1, name, "is missing.") for name in REQUIRED if name not in names]
+    problems += [Problem(1, name, _("appears twice.")) for i, name in enumerate(names) if name in names[:i]]
+    problems += [Problem(1, name, _("is missing.")) for name in REQUIRED if name not in names]
     return names, problems
 
 
@@ -74,18 +88,20 @@ def parse_users(data: bytes) -> tuple[list[dict], list[Problem]]:
     add what the platform refuses in the good rows (a used extension or e-mail, a bad name) and report
     all at once. A file that cannot be read as a users CSV at all raises UsersInvalid."""
     if len(data) > MAX_BYTES:
-        raise UsersInvalid([Problem(None, "", f"is larger than {MAX_BYTES // 1024 // 1024} MB.")])
+        raise UsersInvalid(
+            [Problem(None, "", _("is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024})]
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise UsersInvalid([Problem(None, "", "is not UTF-8 text; save it as CSV UTF-8.")]) from None
+        raise UsersInvalid([Problem(None, "", _("is not UTF-8 text; save it as CSV UTF-8."))]) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         first = next(reader, [])
     except csv.Error as exc:
-        raise UsersInvalid([Problem(1, "", f"is not CSV ({exc}).")]) from None
+        raise UsersInvalid([Problem(1, "", _("is not CSV (%(problem)s).") % {"problem": exc})]) from None
     if not any(cell.strip() for cell in first):
-        raise UsersInvalid([Problem(None, "", "is empty; its first line names the columns.")])
+        raise UsersInvalid([Problem(None, "", _("is empty; its first line names the columns."))])
     if any(NUL in cell for cell in first):
         raise UsersInvalid([Problem(1, "", NUL_PROBLEM)])
     names, problems = _header(first)
@@ -98,7 +114,14 @@ def parse_users(data: bytes) -> tuple[list[dict], list[Problem]]:
             if not any(cell.strip() for cell in cells):
                 continue
             if len(cells) != len(names):
-                problems.append(Problem(line, "", f"has {len(cells)} cells; the header has {len(names)}."))
+                problems.append(
+                    Problem(
+                        line,
+                        "",
+                        _("has %(cells)s cells; the header has %(header)s.")
+                        % {"cells": len(cells), "header": len(names)},
+                    )
+                )
                 continue
             row, good = {"line": line, **dict.fromkeys(COLUMNS, "")}, True
             for name, cell in zip(names, cells, strict=True):
@@ -116,11 +139,13 @@ def parse_users(data: bytes) -> tuple[list[dict], list[Problem]]:
             if good:
                 rows.append(row)
     except csv.Error as exc:
-        problems.append(Problem(reader.line_num, "", f"is not CSV ({exc})."))
+        problems.append(Problem(reader.line_num, "", _("is not CSV (%(problem)s).") % {"problem": exc}))
     if not rows and not problems:
-        problems.append(Problem(None, "", "has nobody in it: one line per person after the header."))
+        problems.append(Problem(None, "", _("has nobody in it: one line per person after the header.")))
     if len(rows) > MAX_ROWS:
-        raise UsersInvalid([Problem(None, "", f"has more than {MAX_ROWS} people; import them in several files.")])
+        raise UsersInvalid(
+            [Problem(None, "", _("has more than %(most)s people; import them in several files.") % {"most": MAX_ROWS})]
+        )
     _repeats(rows, problems)
     return rows, problems
 
@@ -142,7 +167,9 @@ def _repeats(rows: list[dict], problems: list[Problem]) -> None:
                     continue  # the extension's repeat says it
                 column = "extension"
             repeated = True
-            problems.append(Problem(row["line"], column, f"{value} is also on line {first}."))
+            problems.append(
+                Problem(row["line"], column, _("%(value)s is also on line %(line)s.") % {"value": value, "line": first})
+            )
 
 
 def users_invalid(problems: list[Problem]) -> UsersInvalid:

@@ -12,6 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from billing.csvio import csv_response
@@ -95,7 +97,7 @@ def _with_secret(request: HttpRequest, template: str, context: dict, extension: 
     return response
 
 
-REGISTERED = [("yes", "Phone registered"), ("no", "No phone registered")]
+REGISTERED = [("yes", gettext_lazy("Phone registered")), ("no", gettext_lazy("No phone registered"))]
 
 
 @role_required(Role.CLIENT)
@@ -109,7 +111,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
     else:
         registered = ""
     context = {
-        "title": "Users",
+        "title": _("Users"),
         "registered": registered,
         "registered_choices": REGISTERED,
         **paginated(request, extensions, SEARCH, sort=USER_SORT),
@@ -135,9 +137,13 @@ def user_create(request: HttpRequest) -> HttpResponse:
             )
         if call.ok:
             show_once(request, _secret_slot(extension), secret)
-            messages.success(request, f"User {extension.display_name} created with extension {extension.number}.")
+            messages.success(
+                request,
+                _("User %(name)s created with extension %(number)s.")
+                % {"name": extension.display_name, "number": extension.number},
+            )
             return redirect("user_detail", pk=extension.pk)
-    context = {"title": "New user", "form": form, "submit": "Create user", "cancel_url": reverse("user_list")}
+    context = {"title": _("New user"), "form": form, "submit": _("Create user"), "cancel_url": reverse("user_list")}
     return render(request, "portal/form_page.html", context)
 
 
@@ -170,13 +176,16 @@ def user_import(request: HttpRequest) -> HttpResponse:
             lines = [{"number": e.number, "name": e.display_name, "sip_username": e.sip_username, "secret": secret}
                      for e, secret in created]  # fmt: skip
             show_once(request, IMPORT_SLOT, json.dumps(lines))
-            messages.success(request, f"{len(created)} users created.")
+            messages.success(
+                request,
+                ngettext("%(count)s user created.", "%(count)s users created.", len(created)) % {"count": len(created)},
+            )
             return redirect("user_import_done")
     context = {
-        "title": "Import users",
+        "title": _("Import users"),
         "form": form,
         "report": report,
-        "submit": "Import",
+        "submit": _("Import"),
         "cancel_url": reverse("user_list"),
     }
     return render(request, "telephony/user_import.html", context)
@@ -186,7 +195,7 @@ def user_import(request: HttpRequest) -> HttpResponse:
 def user_import_done(request: HttpRequest) -> HttpResponse:
     """The imported lines' SIP secrets, once: a reload shows them no more."""
     kept = take_once(request, IMPORT_SLOT)
-    context = {"title": "Users imported", "lines": json.loads(kept) if kept else None}
+    context = {"title": _("Users imported"), "lines": json.loads(kept) if kept else None}
     response = render(request, "telephony/user_import_done.html", context)
     add_never_cache_headers(response)
     return response
@@ -197,7 +206,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, pk=pk)
     mark_signin_locks([extension], lambda extension: extension.account)
     context = {
-        "title": f"User {extension.number} {extension.display_name}",
+        "title": _("User %(number)s %(name)s") % {"number": extension.number, "name": extension.display_name},
         "extension": extension,
         "sip": sip_credentials(client=own_client(request), extension=extension),
         "registrations": registrations_of(client=own_client(request), extension=extension),
@@ -249,9 +258,13 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request, form) as call:
             save(form.cleaned_data)
         if call.ok:
-            messages.success(request, "User saved.")
+            messages.success(request, _("User saved."))
             return redirect("user_detail", pk=extension.pk)
-    context = {"title": f"Edit user {extension.number}", "form": form, "cancel_url": reverse("user_detail", args=[pk])}
+    context = {
+        "title": _("Edit user %(number)s") % {"number": extension.number},
+        "form": form,
+        "cancel_url": reverse("user_detail", args=[pk]),
+    }
     return render(request, "portal/form_page.html", context)
 
 
@@ -263,7 +276,7 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         account_unlock(actor=request.user, account=extension.account)
     if call.ok:
-        messages.success(request, f"{extension.account.email} may sign in again.")
+        messages.success(request, _("%(email)s may sign in again.") % {"email": extension.account.email})
     return redirect("user_detail", pk=extension.pk)
 
 
@@ -283,7 +296,7 @@ def user_reset_secret(request: HttpRequest, pk: int) -> HttpResponse:
             )
         if call.ok:
             show_once(request, _secret_slot(extension), secret)
-            messages.success(request, "New SIP secret generated; the old one no longer registers.")
+            messages.success(request, _("New SIP secret generated; the old one no longer registers."))
     return redirect("user_detail", pk=extension.pk)
 
 
@@ -293,11 +306,15 @@ def user_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.extension_delete(actor=request.user, client=own_client(request), extension=extension),
-        title=f"Delete user {extension.number}",
-        question=f"Delete {extension.account.name} ({extension.account.email}) and extension {extension.number}? "
-        "Their phone stops registering and they can no longer sign in.",
-        submit="Delete user",
-        done=f"User {extension.display_name} and extension {extension.number} deleted.",
+        title=_("Delete user %(number)s") % {"number": extension.number},
+        question=_(
+            "Delete %(name)s (%(email)s) and extension %(number)s? "
+            "Their phone stops registering and they can no longer sign in."
+        )
+        % {"name": extension.account.name, "email": extension.account.email, "number": extension.number},
+        submit=_("Delete user"),
+        done=_("User %(name)s and extension %(number)s deleted.")
+        % {"name": extension.display_name, "number": extension.number},
         done_url=reverse("user_list"),
         back_url=reverse("user_detail", args=[pk]),
     )
@@ -308,7 +325,7 @@ def my_phone(request: HttpRequest) -> HttpResponse:
     """An employee's SIP credentials, to set up a phone or softphone."""
     extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
     context = {
-        "title": "My phone",
+        "title": _("My phone"),
         "sip": sip_credentials(client=own_client(request), extension=extension),
         "registrations": registrations_of(client=own_client(request), extension=extension),
     }
@@ -323,7 +340,7 @@ def my_phone_reset(request: HttpRequest) -> HttpResponse:
         secret = services.extension_reset_secret(actor=request.user, client=own_client(request), extension=extension)
     if call.ok:
         show_once(request, _secret_slot(extension), secret)
-        messages.success(request, "New SIP secret generated; set it in your phone.")
+        messages.success(request, _("New SIP secret generated; set it in your phone."))
     return redirect("my_phone")
 
 
@@ -345,9 +362,9 @@ def _forwarding_page(request: HttpRequest, extension: Extension, *, title: str, 
         with service_call(request, form) as call:
             services.forwarding_save(actor=request.user, client=client, extension=extension, **form.cleaned_data)
         if call.ok:
-            messages.success(request, "Call handling saved.")
+            messages.success(request, _("Call handling saved."))
             return redirect(done_url)
-    context = {"title": title, "form": form, "submit": "Save call handling", "cancel_url": cancel_url,
+    context = {"title": title, "form": form, "submit": _("Save call handling"), "cancel_url": cancel_url,
                "extension": extension, "call_handling": forwarding_summary(current)}  # fmt: skip
     return render(request, "telephony/forwarding_form.html", context)
 
@@ -356,14 +373,15 @@ def _forwarding_page(request: HttpRequest, extension: Extension, *, title: str, 
 def user_forwarding(request: HttpRequest, pk: int) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, pk=pk)
     detail = reverse("user_detail", args=[pk])
-    return _forwarding_page(request, extension, title=f"Call handling of {extension.number} {extension.display_name}",
+    title = _("Call handling of %(number)s %(name)s") % {"number": extension.number, "name": extension.display_name}
+    return _forwarding_page(request, extension, title=title,
                             done_url=detail, cancel_url=detail)  # fmt: skip
 
 
 @role_required(Role.USER)
 def my_forwarding(request: HttpRequest) -> HttpResponse:
     extension = _extensions(request.user).get_for(request.user, account_id=request.user.pk)
-    return _forwarding_page(request, extension, title="Call handling", done_url=reverse("my_forwarding"))
+    return _forwarding_page(request, extension, title=_("Call handling"), done_url=reverse("my_forwarding"))
 
 
 @role_required(Role.GOD, Role.BRAND)
@@ -380,10 +398,10 @@ def protection(request: HttpRequest) -> HttpResponse:
             services.sip_rule_create(actor=request.user, client=data["client"], network=data["network"],
                                      action=data["action"], note=data["note"])  # fmt: skip
         if call.ok:
-            messages.success(request, "Rule added; every edge applies it at once.")
+            messages.success(request, _("Rule added; every edge applies it at once."))
             return redirect("protection")
     context = {
-        "title": "SIP protection",
+        "title": _("SIP protection"),
         "bans": sip_bans(actor=request.user),
         "rules": SipAddressRule.objects.restrict(request.user).select_related("client"),
         "form": form,
@@ -398,7 +416,7 @@ def protection_rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     with service_call(request) as call:
         services.sip_rule_delete(actor=request.user, rule=rule)
     if call.ok:
-        messages.success(request, f"Rule {rule} removed.")
+        messages.success(request, _("Rule %(rule)s removed.") % {"rule": rule})
     return redirect("protection")
 
 
@@ -409,7 +427,7 @@ def protection_release(request: HttpRequest) -> HttpResponse:
     with service_call(request) as call:
         services.sip_ban_release(actor=request.user, key=key)
     if call.ok:
-        messages.success(request, "Ban released on every edge.")
+        messages.success(request, _("Ban released on every edge."))
     return redirect("protection")
 
 
@@ -435,7 +453,7 @@ def call_list(request: HttpRequest) -> HttpResponse:
             call.park_slot = parked.get(str(call.call_uuid))
             call.live = live.get(str(call.call_uuid))
     context = {
-        "title": "Calls" if request.user.role == Role.CLIENT else "My calls",
+        "title": _("Calls") if request.user.role == Role.CLIENT else _("My calls"),
         "active": active,
         # Users see their own calls only: granted lines supervise others' by dial code (*81/*82/*83<ext>).
         "may_supervise": request.user.role == Role.CLIENT,
@@ -448,8 +466,36 @@ def call_list(request: HttpRequest) -> HttpResponse:
         **paginated(request, history, CALL_SEARCH, sort=CALL_SORT),
     }
     for call in context["rows"]:
-        call.supervisions = supervisions_seen_by(request.user, call.supervisions)
+        call.supervisions = [{**v, "mode_shown": SUPERVISE_MODES.get(v.get("mode"), v.get("mode")),
+                              "agent_shown": ENDED_BY.get(v.get("agent"), v.get("agent"))}
+                             for v in supervisions_seen_by(request.user, call.supervisions)]  # fmt: skip
+        call.segments = [{**s, "reason_shown": SEAT_REASONS.get(s.get("reason"), s.get("reason"))}
+                         for s in call.segments or []]  # fmt: skip
+        call.ended_by = ENDED_BY.get(call.hangup_side, call.hangup_side)
     return render(request, "telephony/call_list.html", context)
+
+
+SUPERVISE_MODES = {
+    "monitor": pgettext_lazy("supervision mode", "monitor"),
+    "whisper": pgettext_lazy("supervision mode", "whisper"),
+    "barge": pgettext_lazy("supervision mode", "barge"),
+}
+
+
+# What the history shows for a segment's reason (telephony/engine/call.py seat()) and the side that hung up.
+SEAT_REASONS = {
+    "answer": pgettext_lazy("who talked", "answer"),
+    "pickup": pgettext_lazy("who talked", "pickup"),
+    "transfer": pgettext_lazy("who talked", "transfer"),
+    "attended-transfer": pgettext_lazy("who talked", "attended transfer"),
+    "park": pgettext_lazy("who talked", "park"),
+    "retrieve": pgettext_lazy("who talked", "retrieve"),
+}
+ENDED_BY = {
+    "caller": pgettext_lazy("ended by", "caller"),
+    "callee": pgettext_lazy("ended by", "callee"),
+    "engine": pgettext_lazy("ended by", "engine"),
+}
 
 
 def _acting_line(request: HttpRequest, problem: str) -> Extension:
@@ -469,41 +515,48 @@ def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
         raise Http404("No such action.")
     cdr = Cdr.objects.get_for(request.user, call_uuid=call_uuid)
     party = request.POST.get("party") or None
+    values = {}
     try:
         if action == "hangup":
             call_hangup(actor=request.user, cdr=cdr)
-            done = "is being hung up"
+            done = _("The call %(call)s is being hung up.")
         elif action == "hold":
             held = call_hold(actor=request.user, cdr=cdr, held=party)
-            done = f"is on hold ({held} hears music)"
+            if held == "caller":
+                done = _("The call %(call)s is on hold (caller hears music).")
+            else:
+                done = _("The call %(call)s is on hold (callee hears music).")
         elif action == "resume":
             call_resume(actor=request.user, cdr=cdr)
-            done = "is resumed"
+            done = _("The call %(call)s is resumed.")
         elif action == "park":
-            slot = call_park(actor=request.user, cdr=cdr, parked=party)
-            done = f"is parked in slot {slot} (dial *71{slot} to take it back)"
+            values["slot"] = call_park(actor=request.user, cdr=cdr, parked=party)
+            done = _("The call %(call)s is parked in slot %(slot)s (dial *71%(slot)s to take it back).")
         elif action == "retrieve":
-            extension = _acting_line(request, "Name the extension whose phones ring to take the call.")
+            extension = _acting_line(request, _("Name the extension whose phones ring to take the call."))
             call_retrieve(actor=request.user, cdr=cdr, extension=extension)
-            done = f"is retrieved to {extension.number}"
+            values["number"] = extension.number
+            done = _("The call %(call)s is retrieved to %(number)s.")
         elif action == "supervise":
-            extension = _acting_line(request, "Name the extension whose phones ring to join the call.")
+            extension = _acting_line(request, _("Name the extension whose phones ring to join the call."))
             mode = request.POST.get("mode", "")
             call_supervise(actor=request.user, cdr=cdr, extension=extension, mode=mode,
                            agent=request.POST.get("agent") or "callee")  # fmt: skip
-            done = f"has {extension.number} in it ({mode})"
+            values.update(number=extension.number, mode=SUPERVISE_MODES.get(mode, mode))
+            done = _("The call %(call)s has %(number)s in it (%(mode)s).")
         else:
             to = request.POST.get("to", "").strip()
             if not (to.isdigit() and 2 <= len(to) <= 4):
-                raise ValidationError({"to": "Transfer to an extension number: 2 to 4 digits."})
+                raise ValidationError({"to": _("Transfer to an extension number: 2 to 4 digits.")})
             call_transfer(actor=request.user, cdr=cdr, to=to, leaving=party)
-            done = f"is transferred to {to}"
+            values["number"] = to
+            done = _("The call %(call)s is transferred to %(number)s.")
     except ValidationError as exc:
         messages.error(request, " ".join(m for ms in exc.message_dict.values() for m in ms))
     except PlatformError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"The call {cdr.caller_number} → {cdr.callee_number} {done}.")
+        messages.success(request, done % {"call": f"{cdr.caller_number} → {cdr.callee_number}", **values})
     return redirect("call_list")
 
 
@@ -512,7 +565,7 @@ def call_action(request: HttpRequest, call_uuid, action: str) -> HttpResponse:
 
 @role_required(Role.CLIENT)
 def schedule_list(request: HttpRequest) -> HttpResponse:
-    context = {"title": "Schedules", **paginated(request, Schedule.objects.restrict(request.user), ["name"])}
+    context = {"title": _("Schedules"), **paginated(request, Schedule.objects.restrict(request.user), ["name"])}
     return render(request, "telephony/schedule_list.html", context)
 
 
@@ -526,12 +579,13 @@ def schedule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             saved = services.schedule_save(actor=request.user, client=own_client(request), schedule=schedule,
                                            **form.cleaned_data)  # fmt: skip
         if call.ok:
-            messages.success(request, f"Schedule {saved.name} saved.")
+            messages.success(request, _("Schedule %(name)s saved.") % {"name": saved.name})
             return redirect("schedule_list")
-    context = {"title": f"Schedule {schedule.name}" if schedule else "New schedule", "form": form,
-               "submit": "Save schedule", "cancel_url": reverse("schedule_list"),
-               "intro": "When the company is open, in its time zone. A number that follows this schedule "
-                        "rings its closed destination the rest of the time."}  # fmt: skip
+    title = _("Schedule %(name)s") % {"name": schedule.name} if schedule else _("New schedule")
+    context = {"title": title, "form": form,
+               "submit": _("Save schedule"), "cancel_url": reverse("schedule_list"),
+               "intro": _("When the company is open, in its time zone. A number that follows this schedule "
+                          "rings its closed destination the rest of the time.")}  # fmt: skip
     return render(request, "telephony/schedule_form.html", context)
 
 
@@ -541,10 +595,10 @@ def schedule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.schedule_delete(actor=request.user, client=own_client(request), schedule=schedule),
-        title=f"Delete schedule {schedule.name}",
-        question=f"Delete the schedule {schedule.name}?",
-        submit="Delete schedule",
-        done=f"Schedule {schedule.name} deleted.",
+        title=_("Delete schedule %(name)s") % {"name": schedule.name},
+        question=_("Delete the schedule %(name)s?") % {"name": schedule.name},
+        submit=_("Delete schedule"),
+        done=_("Schedule %(name)s deleted.") % {"name": schedule.name},
         done_url=reverse("schedule_list"),
         back_url=reverse("schedule_edit", args=[pk]),
     )
@@ -574,11 +628,12 @@ def blocking(request: HttpRequest) -> HttpResponse:
             services.caller_blocking_update(actor=request.user, client=client, action=form.cleaned_data["action"])
         if call.ok:
             chosen = dict(form.fields["action"].choices)[form.cleaned_data["action"]]
-            messages.success(request, f"Saved: blocked callers' calls are {chosen[0].lower()}{chosen[1:]}.")
+            chosen = f"{chosen[0].lower()}{chosen[1:]}"
+            messages.success(request, _("Saved: blocked callers' calls are %(action)s.") % {"action": chosen})
             return redirect("blocking")
     blocks = Block.objects.restrict(request.user)
     context = {
-        "title": "Blocked numbers",
+        "title": _("Blocked numbers"),
         "form": form,
         "callers": _blocks_shown(blocks.filter(direction=Block.Direction.INBOUND), client.country),
         "destinations": _blocks_shown(blocks.filter(direction=Block.Direction.OUTBOUND), client.country),
@@ -601,12 +656,12 @@ def block_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             saved = services.block_save(actor=request.user, client=own_client(request), block=block,
                                         **form.cleaned_data)  # fmt: skip
         if call.ok:
-            messages.success(request, f"{saved} saved.")
+            messages.success(request, _("%(entry)s saved.") % {"entry": saved})
             return redirect("blocking")
-    context = {"title": "Blocked number" if block else "Block a number", "form": form, "submit": "Save",
+    context = {"title": _("Blocked number") if block else _("Block a number"), "form": form, "submit": _("Save"),
                "cancel_url": reverse("blocking"),
-               "intro": "Numbers are read the way your company's people write them. Emergency numbers are never "
-                        "blocked."}  # fmt: skip
+               "intro": _("Numbers are read the way your company's people write them. Emergency numbers are never "
+                          "blocked.")}  # fmt: skip
     return render(request, "telephony/block_form.html", context)
 
 
@@ -616,10 +671,10 @@ def block_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return confirm_then(
         request,
         lambda: services.block_delete(actor=request.user, client=own_client(request), block=block),
-        title="Remove a blocked number",
-        question=f"Remove {block} from the list?",
-        submit="Remove",
-        done=f"{block} removed.",
+        title=_("Remove a blocked number"),
+        question=_("Remove %(entry)s from the list?") % {"entry": block},
+        submit=_("Remove"),
+        done=_("%(entry)s removed.") % {"entry": block},
         done_url=reverse("blocking"),
         back_url=reverse("block_edit", args=[pk]),
     )

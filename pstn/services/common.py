@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext
 
 from billing.models import Carrier
 from tenants.errors import NotAllowed
@@ -13,18 +14,19 @@ from tenants.models import Role, User
 
 def _require(actor: User, *roles: str) -> None:
     if actor.role not in roles:
-        raise NotAllowed("Your role may not do this.")
+        raise NotAllowed(gettext("Your role may not do this."))
 
 
 def _brand_scope(actor: User, brand_id: int | None) -> None:
     """Defence in depth: the views already reach rows through restrict()."""
     if actor.role == Role.BRAND and brand_id != actor.brand_id:
-        raise NotAllowed("Not in your brand.")
+        raise NotAllowed(gettext("Not in your brand."))
 
 
 def _no_nul(fields: dict) -> None:
     """PostgreSQL text holds no NUL: a field error rather than a database error."""
-    bad = {name: "Must not contain NUL characters." for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+    nul = gettext("Must not contain NUL characters.")
+    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
     if bad:
         raise ValidationError(bad)
 
@@ -44,4 +46,4 @@ def carriers_usable(brand_id: int | None) -> QuerySet[Carrier]:
 
 def _usable(carrier: Carrier, brand_id: int, field: str = "carrier") -> None:
     if carrier.brand_id not in (None, brand_id):
-        raise ValidationError({field: "Choose one of the platform's carriers or one of the brand's own."})
+        raise ValidationError({field: gettext("Choose one of the platform's carriers or one of the brand's own.")})

@@ -8,6 +8,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from billing.models import Carrier
 from pstn.directory import NARROWEST, too_broad
@@ -27,17 +28,21 @@ def parse_networks(text: str) -> str:
     """Each line an address or a network (CIDR), as stored (one per line, normalised)."""
     lines = [line.strip() for line in (text or "").replace("\r", "\n").split("\n") if line.strip()]
     if len(lines) > MAX_NETWORKS:
-        raise ValidationError({"inbound_networks": f"At most {MAX_NETWORKS} networks."})
+        raise ValidationError({"inbound_networks": gettext("At most %(most)s networks.") % {"most": MAX_NETWORKS}})
     networks, errors = [], []
     for number, line in enumerate(lines, start=1):
         try:
             network = ipaddress.ip_network(line, strict=False)
         except ValueError:
-            errors.append(f"Line {number}: {line[:60]} is not an IP address or network (such as 192.0.2.0/24).")
+            errors.append(
+                gettext("Line %(number)s: %(line)s is not an IP address or network (such as 192.0.2.0/24).")
+                % {"number": number, "line": line[:60]}
+            )
             continue
         if too_broad(network):
-            errors.append(f"Line {number}: {network} is too broad: a carrier's network is at most a "
-                          f"/{NARROWEST[network.version]}.")  # fmt: skip
+            errors.append(gettext("Line %(number)s: %(network)s is too broad: a carrier's network is at most a "
+                                  "/%(bits)s.") % {"number": number, "network": network,
+                                                   "bits": NARROWEST[network.version]})  # fmt: skip
             continue
         networks.append(str(network))
     if errors:
@@ -53,20 +58,20 @@ def _gateway_check(gateway: Gateway) -> None:
         ipaddress.ip_address(gateway.host)
     except ValueError:
         if not HOSTNAME.match(gateway.host) or gateway.host.replace(".", "").isdigit():
-            errors["host"] = ["Use an IP address or a DNS name such as sip.carrier.example."]
+            errors["host"] = [gettext("Use an IP address or a DNS name such as sip.carrier.example.")]
     try:
         gateway.inbound_networks = parse_networks(gateway.inbound_networks)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     if gateway.register and not (gateway.username and gateway.password):
-        errors["username"] = ["Registration needs a username and a password."]
+        errors["username"] = [gettext("Registration needs a username and a password.")]
     try:
         _clean(gateway, exclude=["carrier", *errors])
     except ValidationError as exc:
         errors.update(exc.message_dict)
     taken = Gateway.objects.filter(carrier_id=gateway.carrier_id, name__iexact=gateway.name).exclude(pk=gateway.pk)
     if "name" not in errors and taken.exists():
-        errors["name"] = [f"The carrier has a gateway named {gateway.name} already."]
+        errors["name"] = [gettext("The carrier has a gateway named %(name)s already.") % {"name": gateway.name}]
     if errors:
         raise ValidationError(errors)
 
@@ -79,7 +84,7 @@ def gateway_create(*, actor: User, carrier: Carrier, **fields) -> Gateway:
     _no_nul(fields)
     unknown = set(fields) - set(GATEWAY_FIELDS)
     if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+        raise ValidationError({name: gettext("Unknown field.") for name in unknown})
     gateway = Gateway(carrier=carrier, **fields)
     _gateway_check(gateway)
     gateway.save()

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 from django_tenants.utils import schema_context
 
 from billing.models import Carrier
@@ -33,18 +34,21 @@ def normalise_e164(text: str) -> str:
     with a message for people when it is not a valid number."""
     text = (text or "").strip()
     if "\x00" in text or len(text) > 40:
-        raise ValueError("Not a phone number.")
+        raise ValueError(gettext("Not a phone number."))
     cleaned = re.sub(r"[\s.()\-]", "", text)
     if cleaned.startswith("00"):
         cleaned = "+" + cleaned[2:]
     if not re.fullmatch(r"\+[1-9][0-9]{5,14}", cleaned):
-        raise ValueError(f"{text[:40] or '(empty)'} is not in the E.164 form (+ and 6 to 15 digits).")
+        raise ValueError(
+            gettext("%(text)s is not in the E.164 form (+ and 6 to 15 digits).")
+            % {"text": text[:40] or gettext("(empty)")}
+        )
     try:
         parsed = phonenumbers.parse(cleaned, None)
     except phonenumbers.NumberParseException:
-        raise ValueError(f"{cleaned} is not a phone number.") from None
+        raise ValueError(gettext("%(number)s is not a phone number.") % {"number": cleaned}) from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"{cleaned} is not a valid number.")
+        raise ValueError(gettext("%(number)s is not a valid number.") % {"number": cleaned})
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -64,15 +68,15 @@ def _money(value, field: str) -> Decimal:
     try:
         amount = Decimal(str(value).strip() or "0")
     except (InvalidOperation, ValueError):
-        raise ValidationError({field: "Use an amount such as 1.50."}) from None
+        raise ValidationError({field: gettext("Use an amount such as 1.50.")}) from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
-        raise ValidationError({field: "Use an amount from 0 to 9999999999."})
+        raise ValidationError({field: gettext("Use an amount from 0 to 9999999999.")})
     return amount.quantize(Decimal("0.0001"))
 
 
 def _number_client(number: Number, client: Client | None) -> None:
     if client is not None and client.brand_id != number.brand_id:
-        raise ValidationError({"client": "Choose one of the brand's clients."})
+        raise ValidationError({"client": gettext("Choose one of the brand's clients.")})
     if (client.pk if client else None) != number.client_id:
         # A number that changes hands goes nowhere until its new client points it somewhere.
         for name in NUMBER_ROUTE_FIELDS:
@@ -112,7 +116,7 @@ def number_create(
     if carrier is not None:
         collect(_usable, carrier, brand.pk)
     if "e164" not in errors and Number.objects.filter(e164=e164).exists():
-        errors["e164"] = [f"{e164} is in an inventory already."]
+        errors["e164"] = [gettext("%(number)s is in an inventory already.") % {"number": e164}]
     number = Number(brand=brand, e164=e164, carrier=carrier, monthly_cost=collect(_money, monthly_cost, "monthly_cost"),
                     monthly_price=collect(_money, monthly_price, "monthly_price"))  # fmt: skip
     collect(_number_client, number, client)
@@ -123,7 +127,7 @@ def number_create(
         with transaction.atomic():
             number.save()
     except IntegrityError:  # added by someone else a moment ago
-        raise ValidationError({"e164": f"{e164} is in an inventory already."}) from None
+        raise ValidationError({"e164": gettext("%(number)s is in an inventory already.") % {"number": e164}}) from None
     audit(actor, "number.create", number, brand=brand, client=client, carrier=carrier.pk)
     return number
 
@@ -142,9 +146,9 @@ def _expand(text: str) -> list[str]:
     if re.fullmatch(r"\s*\+[0-9 ]+\s*-\s*\+[0-9 ]+\s*", text):
         first, last = (normalise_e164(part) for part in text.split("-", 1))
         if len(first) != len(last) or int(last[1:]) < int(first[1:]):
-            raise ValueError("A range goes from a first to a last number of the same length.")
+            raise ValueError(gettext("A range goes from a first to a last number of the same length."))
         if int(last[1:]) - int(first[1:]) >= MAX_BULK:
-            raise ValueError(f"A range holds at most {MAX_BULK} numbers.")
+            raise ValueError(gettext("A range holds at most %(most)s numbers.") % {"most": MAX_BULK})
         width = len(first) - 1
         return [f"+{n:0{width}d}" for n in range(int(first[1:]), int(last[1:]) + 1)]
     return [normalise_e164(text)]
@@ -154,7 +158,7 @@ def parse_bulk(text: str, monthly_cost=0, monthly_price=0) -> list[BulkRow]:
     """Lines of `number[,monthly_cost[,monthly_price]]` (a number may be a range first-last; a first
     line naming the columns is skipped). Every bad line is a message under `numbers`."""
     if "\x00" in (text or ""):
-        raise ValidationError({"numbers": "Must not contain NUL characters."})
+        raise ValidationError({"numbers": gettext("Must not contain NUL characters.")})
     cost, price = _money(monthly_cost, "monthly_cost"), _money(monthly_price, "monthly_price")
     rows: list[BulkRow] = []
     errors: list[str] = []
@@ -165,27 +169,30 @@ def parse_bulk(text: str, monthly_cost=0, monthly_price=0) -> list[BulkRow]:
             continue
         try:
             if len(cells) > 3:
-                raise ValueError("Use number, monthly cost, monthly price.")
+                raise ValueError(gettext("Use number, monthly cost, monthly price."))
             row_cost = _money(cells[1], "monthly_cost") if len(cells) > 1 and cells[1] else cost
             row_price = _money(cells[2], "monthly_price") if len(cells) > 2 and cells[2] else price
             numbers = _expand(cells[0])
         except (ValueError, ValidationError) as exc:
             message = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-            errors.append(f"Line {line}: {message}")
+            errors.append(gettext("Line %(line)s: %(problem)s") % {"line": line, "problem": message})
             continue
         for e164 in numbers:
             if e164 in seen:
-                errors.append(f"Line {line}: {e164} is in the list twice.")
+                errors.append(
+                    gettext("Line %(line)s: %(number)s is in the list twice.") % {"line": line, "number": e164}
+                )
             seen.add(e164)
             rows.append(BulkRow(line, e164, row_cost, row_price))
         if len(rows) > MAX_BULK:
-            raise ValidationError({"numbers": f"At most {MAX_BULK} numbers at once."})
+            raise ValidationError({"numbers": gettext("At most %(most)s numbers at once.") % {"most": MAX_BULK}})
         if len(errors) >= 50:
             break
     if not rows and not errors:
-        errors.append("No numbers given.")
+        errors.append(gettext("No numbers given."))
     taken = set(Number.objects.filter(e164__in=[r.e164 for r in rows]).values_list("e164", flat=True))
-    errors += [f"Line {r.line}: {r.e164} is in an inventory already." for r in rows if r.e164 in taken][:50]
+    already = gettext("Line %(line)s: %(number)s is in an inventory already.")
+    errors += [already % {"line": r.line, "number": r.e164} for r in rows if r.e164 in taken][:50]
     if errors:
         raise ValidationError({"numbers": errors[:50]})
     return rows
@@ -201,7 +208,7 @@ def number_bulk_add(
     _brand_scope(actor, brand.pk)
     _usable(carrier, brand.pk)
     if client is not None and client.brand_id != brand.pk:
-        raise ValidationError({"client": "Choose one of the brand's clients."})
+        raise ValidationError({"client": gettext("Choose one of the brand's clients.")})
     rows = parse_bulk(numbers, monthly_cost, monthly_price)
     try:
         with transaction.atomic():
@@ -211,7 +218,9 @@ def number_bulk_add(
                 for r in rows
             )  # fmt: skip
     except IntegrityError:  # some were added by someone else a moment ago
-        raise ValidationError({"numbers": "Some of these numbers were just added elsewhere; try again."}) from None
+        raise ValidationError(
+            {"numbers": gettext("Some of these numbers were just added elsewhere; try again.")}
+        ) from None
     if client is not None:  # (bulk_create sends no signal) routable at once: the carrier's did hash
         pstn_carrier_changed(carrier.pk)
     audit(actor, "number.bulk_add", f"{len(created)} numbers", brand=brand, client=client, carrier=carrier.pk,
@@ -223,7 +232,7 @@ def _route_fields(number: Number, fields: dict) -> None:
     """Where a number goes, checked in its client's schema."""
     client = number.client
     if client is None:
-        raise ValidationError({"destination_kind": "Assign the number to a client first."})
+        raise ValidationError({"destination_kind": gettext("Assign the number to a client first.")})
     kind, target = destinations.clean(client, fields.get("destination_kind", number.destination_kind),
                                       fields.get("destination_target", number.destination_target))  # fmt: skip
     closed = destinations.clean(client, fields.get("closed_kind", number.closed_kind),
@@ -235,15 +244,17 @@ def _route_fields(number: Number, fields: dict) -> None:
         try:
             schedule = int(schedule)
         except (TypeError, ValueError):
-            raise ValidationError({"schedule": "Use a schedule's id (a whole number above 0), or nothing."}) from None
+            raise ValidationError(
+                {"schedule": gettext("Use a schedule's id (a whole number above 0), or nothing.")}
+            ) from None
         if not 0 < schedule < 2**31:
-            raise ValidationError({"schedule": "Use a schedule's id (a whole number above 0), or nothing."})
+            raise ValidationError({"schedule": gettext("Use a schedule's id (a whole number above 0), or nothing.")})
     if schedule and not closed[0]:
-        raise ValidationError({"closed_kind": "Say where calls go when the schedule says closed."})
+        raise ValidationError({"closed_kind": gettext("Say where calls go when the schedule says closed.")})
     if schedule:
         with schema_context(client.schema_name):
             if not Schedule.objects.filter(pk=schedule).exists():
-                raise ValidationError({"schedule": "The company has no such schedule."})
+                raise ValidationError({"schedule": gettext("The company has no such schedule.")})
     number.destination_kind, number.destination_target = kind, target
     number.closed_kind, number.closed_target = closed
     number.schedule = schedule
@@ -256,10 +267,10 @@ def number_update(*, actor: User, number: Number, **fields) -> Number:
     _no_nul(fields)
     if actor.role == Role.CLIENT:
         if number.client_id != actor.client_id:
-            raise NotAllowed("Not your number.")
+            raise NotAllowed(gettext("Not your number."))
         refused = set(fields) - set(NUMBER_ROUTE_FIELDS)
         if refused:
-            raise ValidationError({name: "Only the brand changes this." for name in refused})
+            raise ValidationError({name: gettext("Only the brand changes this.") for name in refused})
     else:
         _require(actor, Role.GOD, Role.BRAND)
         _brand_scope(actor, number.brand_id)

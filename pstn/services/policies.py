@@ -6,6 +6,7 @@ import re
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from pstn.models import OutboundPolicy
 from pstn.services.common import _brand_scope, _changes, _clean, _no_nul, _require
@@ -30,7 +31,7 @@ def _prefixes(text: str) -> str:
     if bad:
         raise ValidationError({"blocked_prefixes": [f"{line} is not a prefix such as +4490." for line in bad[:20]]})
     if len(lines) > 500:
-        raise ValidationError({"blocked_prefixes": "At most 500 prefixes."})
+        raise ValidationError({"blocked_prefixes": gettext("At most 500 prefixes.")})
     return "\n".join("+" + line.lstrip("+") for line in dict.fromkeys(lines))
 
 
@@ -41,10 +42,10 @@ def outbound_policy_update(*, actor: User, client: Client, **fields) -> Outbound
     _no_nul(fields)
     if actor.role == Role.CLIENT:
         if actor.client_id != client.pk:
-            raise NotAllowed("Not your company.")
+            raise NotAllowed(gettext("Not your company."))
         refused = set(fields) - set(CLIENT_POLICY_FIELDS)
         if refused:
-            raise ValidationError({name: "Only the brand changes this." for name in refused})
+            raise ValidationError({name: gettext("Only the brand changes this.") for name in refused})
     else:
         _require(actor, Role.GOD, Role.BRAND)
         _brand_scope(actor, client.brand_id)
@@ -55,7 +56,7 @@ def outbound_policy_update(*, actor: User, client: Client, **fields) -> Outbound
     if "blocked_prefixes" in fields:
         policy.blocked_prefixes = _prefixes(policy.blocked_prefixes)
     if policy.main_number is not None and policy.main_number.client_id != client.pk:
-        raise ValidationError({"main_number": "Choose one of the company's own numbers."})
+        raise ValidationError({"main_number": gettext("Choose one of the company's own numbers.")})
     _clean(policy, exclude=["client"])
     policy.save()
     audit(actor, "outbound_policy.update", policy, client=client, changed=_changes(fields))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from billing.models import Carrier
 from pstn.models import OutboundRoute, RouteCarrier, RoutingPolicy
@@ -19,20 +20,30 @@ ROUTE_FIELDS = ("name", "pattern_kind", "pattern", "mode", "position", "enabled"
 ROUTING_POLICY_FIELDS = ("min_asr", "max_server_errors", "window")
 
 
+WHOLE = {
+    "priority": lambda: gettext("The priority is a whole number from 0 to 32767."),
+    "weight": lambda: gettext("The weight is a whole number from 0 to 32767."),
+}
+
+
 def _pattern_check(route: OutboundRoute) -> None:
     if len(route.pattern) > 200:
-        raise ValidationError({"pattern": "At most 200 characters."})
+        raise ValidationError({"pattern": gettext("At most 200 characters.")})
     if route.pattern_kind == OutboundRoute.Kind.PREFIX:
         route.pattern = route.pattern.lstrip("+")
         if route.pattern and not re.fullmatch(r"[0-9]{1,15}", route.pattern):
-            raise ValidationError({"pattern": "A prefix is 1 to 15 digits of the E.164 number, such as 4420."})
+            raise ValidationError({"pattern": gettext("A prefix is 1 to 15 digits of the E.164 number, such as 4420.")})
     elif route.pattern_kind == OutboundRoute.Kind.REGEX:
         if not route.pattern:
-            raise ValidationError({"pattern": "Give a regular expression over the E.164 digits, such as ^44(20|7)."})
+            raise ValidationError(
+                {"pattern": gettext("Give a regular expression over the E.164 digits, such as ^44(20|7).")}
+            )
         try:
             re.compile(route.pattern)
         except (re.error, RecursionError, OverflowError, ValueError) as exc:
-            raise ValidationError({"pattern": f"Not a regular expression: {exc}."[:300]}) from None
+            raise ValidationError(
+                {"pattern": (gettext("Not a regular expression: %(problem)s.") % {"problem": exc})[:300]}
+            ) from None
 
 
 def _route_check(route: OutboundRoute) -> None:
@@ -65,11 +76,13 @@ def _members_set(route: OutboundRoute, members: list) -> None:
     for member in members:
         _usable(member.carrier, route.brand_id, field="carriers")
         if member.carrier.pk in seen:
-            raise ValidationError({"carriers": f"{member.carrier.name} is in the route twice."})
+            raise ValidationError(
+                {"carriers": gettext("%(carrier)s is in the route twice.") % {"carrier": member.carrier.name}}
+            )
         seen.add(member.carrier.pk)
         for name in ("priority", "weight"):
             if not 0 <= int(getattr(member, name)) <= 32767:
-                raise ValidationError({"carriers": f"The {name} is a whole number from 0 to 32767."})
+                raise ValidationError({"carriers": WHOLE[name]()})
     route.members.all().delete()
     RouteCarrier.objects.bulk_create(
         RouteCarrier(route=route, carrier=m.carrier, priority=m.priority, weight=m.weight) for m in members
@@ -84,7 +97,7 @@ def outbound_route_create(*, actor: User, brand: Brand, carriers: list | None = 
     _no_nul(fields)
     unknown = set(fields) - set(ROUTE_FIELDS)
     if unknown:
-        raise ValidationError({name: "Unknown field." for name in unknown})
+        raise ValidationError({name: gettext("Unknown field.") for name in unknown})
     route = OutboundRoute(brand=brand, **fields)
     _route_check(route)
     route.save()

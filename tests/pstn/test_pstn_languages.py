@@ -64,7 +64,7 @@ def test_routes_policies_and_the_route_tester_speak_french(world, portal, pstn):
     _speak(world.brand_a_op, "fr")
     http = portal(world.brand_a_op)
     routes = _page(http.get("/routes/"))
-    for french in ("<h1>Routes sortantes</h1>", ">Nouvelle route<", ">Motif<", ">Activée<", ">oui<", "Dans l'ordre",
+    for french in ("<h1>Routes sortantes</h1>", ">Nouvelle route<", ">Motif<", ">Activé<", ">oui<", "Dans l'ordre",
                    "Les appels sortants prennent la première route activée"):  # fmt: skip
         assert french in routes, french
     _none_of(routes, [">New route<", ">Pattern<", ">Enabled<", ">yes<", "In order", "Outbound calls take"])
@@ -105,7 +105,7 @@ def test_a_client_operator_points_a_number_in_spanish_and_the_api_stays_english(
     saved = http.post(url, {"destination_kind": "user", "destination_target": "101"}, follow=True)
     assert messages_of(saved) == [f"Número {pstn.number_a1.e164} guardado."]
     listed = _page(http.get("/numbers/"))
-    assert "usuario 101" in listed and ">Política saliente<" in listed and ">Horarios<" in listed
+    assert "usuario 101" in listed and ">Política de salida<" in listed and ">Horarios<" in listed
     _none_of(listed, ["user 101", ">Outbound policy<", ">Schedules<", "Your company's numbers"])
 
     # The same account through the API: English.

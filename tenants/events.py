@@ -58,9 +58,10 @@ def sockets_close(group: str, code: int) -> None:
 
 
 # The events after which a dashboard's figures are sent again (tenants/consumers.py): calls that
-# start, are answered or end (the client's group), registrations (the client's and brand's), the
-# conferences' (every scope's), and `dashboard.changed`, which the engines send the brand's and the
-# platform's groups at most every DASHBOARD_TICK seconds instead of each call's events.
+# start, are answered or end (the client's group), registrations (every scope's: the edges send each
+# group at most one per DASHBOARD_TICK, telephony/edge/news.py), the conferences' (every scope's), and
+# `dashboard.changed`, which the engines send the brand's and the platform's groups at most every
+# DASHBOARD_TICK seconds instead of each call's events.
 DASHBOARD_CHANGES = frozenset({
     "call.ringing", "call.answered", "call.ended", "registration.changed", "dashboard.changed",
     "conference.joined", "conference.left", "conference.ended",

@@ -48,6 +48,7 @@ def group_for_sockets_of_client(client_id: int) -> str:
 
 CLOSE_SIGNED_OUT = 4401  # the account may no longer use the socket (deactivated, deleted, new password)
 CLOSE_SUSPENDED = 4403  # the account's client is suspended or deleted
+CLOSE_SECOND_FACTOR = 4428  # an operator requires a second factor of the account, and it has none yet
 
 
 def sockets_close(group: str, code: int) -> None:

@@ -256,3 +256,9 @@ def test_sockets_follow_the_rule_as_pages_do(world, portal, monkeypatch, operato
         await ws.disconnect()
 
     async_to_sync(allowed)()
+
+
+def test_only_operators_are_offered_a_rule(world, portal):
+    """An employee has no scope to require a second factor for: their page offers no rule."""
+    assert 'name="action" value="rule"' not in portal(world.user_a1).get(PAGE).content.decode()
+    assert 'name="action" value="rule"' in portal(world.client_a1_op).get(PAGE).content.decode()

@@ -25,7 +25,7 @@ phones = phone_helpers.phones  # the pjsua2 phone fixture, for this module
 SECRET = "dashboard-secret-123"
 IN_SCOPE = ["client_a1_op", "brand_a_op", "god"]
 OUT_OF_SCOPE = ["client_b1_op", "brand_b_op"]
-PUSHED_WITHIN = 4 * DASHBOARD_TICK + 1.0  # a tick to send, the socket's settling, the figures' query
+PUSHED_WITHIN = 5.0  # seconds: a tick to send, the socket's settling, the figures' query (a loaded machine)
 
 
 @pytest.fixture
@@ -120,10 +120,11 @@ def test_a_flood_of_registrations_reaches_each_group_once_per_tick_at_most(world
         "other_brand": group_for_brand(world.brand_b.pk),
     }
     contacts = [f"<sip:101@127.0.0.1:{40000 + n}>" for n in range(3)]  # the tests' edge keeps 3 per line
-    changes = 0
+    changes, took = 0, 0.0
 
     def flood() -> None:
-        nonlocal changes
+        nonlocal changes, took
+        started = time.monotonic()
         for _ in range(4):
             for contact, expires in [(c, 300) for c in contacts] + [(c, 0) for c in contacts]:
                 assert phone.register(SECRET, contact=contact, expires=expires).status == 200
@@ -131,13 +132,16 @@ def test_a_flood_of_registrations_reaches_each_group_once_per_tick_at_most(world
         for contact in contacts[:2]:  # two devices stay
             assert phone.register(SECRET, contact=contact, expires=300).status == 200
             changes += 1
+        took = time.monotonic() - started
 
     seen = _listen_while(groups, flood)
     assert seen["other_client"] == [] and seen["other_brand"] == []
     for name in ("client", "user", "brand", "platform"):
         events = [event for event, _ in seen[name]]
         assert events and {e["type"] for e in events} == {"registration.changed"}, name
-        assert len(events) < changes / 4, f"{name}: {len(events)} events for {changes} changes"
+        assert len(events) <= took / DASHBOARD_TICK + 2, (
+            f"{name}: {len(events)} events for {changes} changes in {took:.1f} s"
+        )
         # No two events within half a tick (delivery jitter), however many changes fell within one.
         gaps = [later - earlier for (_, earlier), (_, later) in itertools.pairwise(seen[name])]
         assert all(gap >= DASHBOARD_TICK / 2 for gap in gaps), (name, gaps)

@@ -22,10 +22,18 @@ from channels.security.websocket import WebsocketDenier
 from django.db import close_old_connections
 from django.urls import path
 
-from tenants.events import DASHBOARD_CHANGES, group_for_sockets_of_client, group_for_sockets_of_user, groups_for
+from tenants.events import (
+    CLOSE_SECOND_FACTOR,
+    CLOSE_SIGNED_OUT,
+    DASHBOARD_CHANGES,
+    group_for_sockets_of_client,
+    group_for_sockets_of_user,
+    groups_for,
+)
 from tenants.figures import dashboard_figures
 from tenants.models import Role
 from tenants.routing import actor_refusal, host_of, portal_for_host
+from tenants.second_factor import second_factor_blocks
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +86,14 @@ def PortalWebSocketMiddleware(inner):  # noqa: N802 - a middleware stack, named 
 
 
 @database_sync_to_async
-def _groups(user, portal) -> list[str] | None:
-    """The event groups and the control groups (closing) of an account's socket on this portal."""
+def _groups(user, portal, session) -> list[str] | int:
+    """The event groups and the control groups (closing) of an account's socket on this portal, or the
+    code the socket is closed with: the same rules as the portal's pages (second factor included)."""
     close_old_connections()
     if portal is None or actor_refusal(user, portal):
-        return None
+        return CLOSE_SIGNED_OUT
+    if second_factor_blocks(user, session):
+        return CLOSE_SECOND_FACTOR
     control = [group_for_sockets_of_user(user.pk)]
     if user.client_id is not None:
         control.append(group_for_sockets_of_client(user.client_id))
@@ -96,14 +107,16 @@ def _figures(user) -> dict:
 
 
 class EventsConsumer(AsyncJsonWebsocketConsumer):
+    groups_joined: list[str] | None = None
     watcher: asyncio.Task | None = None
     changed: asyncio.Event | None = None
 
     async def connect(self):
-        self.groups_joined = await _groups(self.scope.get("user"), self.scope.get("portal"))
-        if self.groups_joined is None:
-            await self.close(code=4401)
+        joined = await _groups(self.scope.get("user"), self.scope.get("portal"), self.scope.get("session"))
+        if isinstance(joined, int):  # refused before accepting
+            await self.close(code=joined)
             return
+        self.groups_joined = joined
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

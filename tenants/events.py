@@ -48,6 +48,7 @@ def group_for_sockets_of_client(client_id: int) -> str:
 
 CLOSE_SIGNED_OUT = 4401  # the account may no longer use the socket (deactivated, deleted, new password)
 CLOSE_SUSPENDED = 4403  # the account's client is suspended or deleted
+CLOSE_SECOND_FACTOR = 4428  # an operator requires a second factor of the account, and it has none yet
 
 
 def sockets_close(group: str, code: int) -> None:
@@ -58,9 +59,10 @@ def sockets_close(group: str, code: int) -> None:
 
 
 # The events after which a dashboard's figures are sent again (tenants/consumers.py): calls that
-# start, are answered or end (the client's group), registrations (the client's and brand's), the
-# conferences' (every scope's), and `dashboard.changed`, which the engines send the brand's and the
-# platform's groups at most every DASHBOARD_TICK seconds instead of each call's events.
+# start, are answered or end (the client's group), registrations (every scope's: the edges send each
+# group at most one per DASHBOARD_TICK, telephony/edge/news.py), the conferences' (every scope's), and
+# `dashboard.changed`, which the engines send the brand's and the platform's groups at most every
+# DASHBOARD_TICK seconds instead of each call's events.
 DASHBOARD_CHANGES = frozenset({
     "call.ringing", "call.answered", "call.ended", "registration.changed", "dashboard.changed",
     "conference.joined", "conference.left", "conference.ended",

@@ -197,6 +197,13 @@ def recovery_codes_left(account: User) -> int:
     return RecoveryCode.objects.filter(user=account, used_at__isnull=True).count()
 
 
+def second_factor_blocks(user: User, session) -> bool:
+    """Whether an operator's rule stops this signed-in session until its account sets up a second factor:
+    its pages send it to the set-up page, its API calls get 403 second-factor-required and its WebSockets
+    are refused (tenants/consumers.py). A session that passed a code is never stopped."""
+    return not session.get(VERIFIED) and second_factor_required(user) and second_factor_of(user) is None
+
+
 SETUP_PATH = "/account/second-factor/"
 # Where an account that must set up a second factor may still go: the set-up page, signing out, assets.
 OPEN_PATHS = (SETUP_PATH, "/logout/", "/static/", "/theme/", "/healthz")
@@ -213,11 +220,9 @@ class SecondFactorMiddleware:
         user = request.user
         if (
             user.is_authenticated
-            and not request.session.get(VERIFIED)
             and not request.path.startswith(OPEN_PATHS)
             and "HTTP_AUTHORIZATION" not in request.META
-            and second_factor_required(user)
-            and second_factor_of(user) is None
+            and second_factor_blocks(user, request.session)
         ):
             if request.path.startswith("/api/"):
                 detail = "Set up a second factor in the portal first (your operator requires one)."

@@ -101,8 +101,7 @@ class NatKeepalive:
             client, user, nonce=None, nc=0, callid=f"keepalive-{watched.token}", cseq=0, changes=[(contact, None)]
         )
         if update.changed:
-            self.edge.announce("registration.changed", watched.domain, watched.account, line=user,
-                               devices=len(update.bindings))  # fmt: skip
+            self.edge.registration_changed(watched.domain, watched.account, user, len(update.bindings))
 
     async def run(self) -> None:
         while True:

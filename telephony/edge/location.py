@@ -30,7 +30,7 @@ local flat = redis.call('HGETALL', loc)
 for i = 1, #flat, 2 do
   local b = cjson.decode(flat[i + 1])
   if b.expires_at <= now then
-    redis.call('HDEL', loc, flat[i]); redis.call('ZREM', idx, user .. '|' .. flat[i])
+    changed = changed + redis.call('HDEL', loc, flat[i]); redis.call('ZREM', idx, user .. '|' .. flat[i])
   else
     current[flat[i]] = b
   end
@@ -158,7 +158,8 @@ class Location:
         remove_all: bool = False,
     ) -> Update:
         """Apply a REGISTER's changes (None removes a contact): the bindings that remain, and whether
-        a device came or went (a refresh of a known contact is not a change)."""
+        a device came or went (a refresh of a known contact is not a change; a binding found expired
+        and removed is)."""
         args = [now_millis(), nc, self.nonce_ttl, callid, cseq, "1" if remove_all else "0", self.max_contacts, user]
         for contact, binding in changes:
             args += [contact, binding.to_json() if binding else ""]

@@ -140,9 +140,8 @@ class Registrar:
         except OutOfOrder:
             return tx.response(500, "Out of order REGISTER")
         self.edge.keepalive.follow(domain, credential["account"], user, update.bindings)
-        if update.changed:  # a device came or went: the portals' live views follow
-            self.edge.announce(
-                "registration.changed", domain, credential["account"], line=user, devices=len(update.bindings)
-            )
+        self.edge.news.follow(domain, credential["account"], user, update.bindings)
+        if update.changed:  # a device came or went (or ran out): the portals' live views follow
+            self.edge.registration_changed(domain, credential["account"], user, len(update.bindings))
         contacts = [("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in update.bindings]
         return tx.response(200, headers=contacts)

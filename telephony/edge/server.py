@@ -21,7 +21,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import redis
-from channels.layers import get_channel_layer
 
 from telephony.edge.carriers import CarrierTable
 from telephony.edge.config import EdgeConfig
@@ -33,6 +32,7 @@ from telephony.edge.fastredis import FastRedis
 from telephony.edge.guard import Guard
 from telephony.edge.keepalive import NatKeepalive
 from telephony.edge.location import Location
+from telephony.edge.news import RegistrationNews
 from telephony.edge.proxy import Proxy
 from telephony.edge.registrar import Registrar
 from telephony.edge.slots import check_slots
@@ -42,7 +42,6 @@ from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from telephony.sip.locate import Resolver
 from telephony.sip.transaction import AnswerRepeat
-from tenants.events import group_for_brand, group_for_client, group_for_user
 
 log = logging.getLogger(__name__)
 STARTUP_REBUILD_WAIT = 10.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
@@ -86,6 +85,7 @@ class Edge:
         self.guard = Guard(redis, config)
         self.registrar = Registrar(self)
         self.keepalive = NatKeepalive(self, config.keepalive_interval, config.keepalive_misses)
+        self.news = RegistrationNews(self)  # registration changes for the portals, once per dashboard tick
         self.engines = EngineRegistry(fast, config.redis_prefix)
         # carriers' networks and the numbers they bring; gateways by name looked up in DNS
         self.carriers = CarrierTable(fast, config.redis_prefix, Resolver(config.dns_servers))
@@ -339,20 +339,10 @@ class Edge:
         if isinstance(response, Response):
             self.on_response(response, Source("udp", ip, int(port), send))
 
-    def announce(self, kind: str, domain: dict, account: int, **fields) -> None:
-        """A live event for the portals of the client, its brand and the line's owner (fire and forget)."""
-        event = {"type": kind, "client": domain["client"], **fields}
-        groups = (group_for_client(domain["client"]), group_for_brand(domain["brand"]), group_for_user(account))
-        layer = get_channel_layer()
-
-        async def send() -> None:
-            try:
-                for group in groups:
-                    await layer.group_send(group, {"type": "platform.event", "event": event})
-            except UNAVAILABLE as exc:  # Redis away: the portals miss this one, the next is sent again
-                log.warning("live event %s not sent: %s", kind, exc)
-
-        self.background(send())
+    def registration_changed(self, domain: dict, account: int, line: str, devices: int) -> None:
+        """A device of a line came or went: the portals' live views are told at the next dashboard tick
+        (telephony/edge/news.py), never once per REGISTER."""
+        self.news.changed(domain, account, line, devices)
 
     # Running --------------------------------------------------------------------------------------
 
@@ -415,7 +405,8 @@ class Edge:
         self.peer = await open_peer_socket(self)
         servers.append(self.peer)
         background += [asyncio.create_task(self.housekeeping()), asyncio.create_task(self.engines.run()),
-                       asyncio.create_task(check_slots(self)), asyncio.create_task(self.carriers.run())]  # fmt: skip
+                       asyncio.create_task(check_slots(self)), asyncio.create_task(self.carriers.run()),
+                       asyncio.create_task(self.news.run())]  # fmt: skip
         if self.config.gateway_ping > 0:
             background.append(asyncio.create_task(self.trunks.run()))
         if self.config.keepalive_interval > 0:

@@ -110,7 +110,7 @@ def second_factor_page(request: HttpRequest) -> HttpResponse:
         "new_codes": codes.split("\n") if codes else None,
         "required": factor is None and second_factor_required(user),
         "form": code_form,
-        "rule_form": rule_form,
+        "rule_form": rule_form if user.is_operator else None,  # only operators have a scope to set a rule for
         "scope_name": SCOPE_NAMES.get(user.role, ""),
     }
     response = render(request, "portal/account/second_factor.html", context)

@@ -95,7 +95,8 @@ def test_registration_changes_reach_the_portals_live(world, sip_lines, sip_clien
         assert answer.status == 200
         events = [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(3)]
         assert {e["event"]["type"] for e in events} == {"registration.changed"}
-        assert events[0]["event"]["line"] == "101" and events[0]["event"]["devices"] == 1
+        assert [e["event"]["lines"] for e in events if "lines" in e["event"]] == [{"101": 1}] * 2  # client, user
+        assert [e["event"]["clients"] for e in events if "clients" in e["event"]] == [[world.client_a1.pk]]  # brand
         refresh = await asyncio.get_running_loop().run_in_executor(None, phone.register, SECRET)
         assert refresh.status == 200
         try:  # a refresh of the same device is not a change: nothing more arrives

@@ -29,7 +29,7 @@ def _communicator(host: str, cookie: bytes | None) -> WebsocketCommunicator:
     return WebsocketCommunicator(application, "/ws/events/", headers=headers)
 
 
-def test_client_operator_receives_its_clients_events_and_not_others(world):
+def test_client_operator_receives_its_clients_events_and_not_others(world, connections_kept):
     host = world.host_of(world.client_a1_op)
     cookie = _session_cookie(world.client_a1_op, host)
 
@@ -65,7 +65,7 @@ def test_sockets_without_a_fitting_account_are_closed(world, case):
     async_to_sync(scenario)()
 
 
-def test_publish_helper_reaches_brand_sockets(world):
+def test_publish_helper_reaches_brand_sockets(world, connections_kept):
     host = world.brand_a.domain
     cookie = _session_cookie(world.brand_a_op, host)
 

@@ -9,10 +9,15 @@ import time
 
 import pyotp
 import pytest
+from asgiref.sync import async_to_sync
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client as HttpClient
 
-from tenants.models import AuditEvent, RecoveryCode, SecondFactor, SecondFactorRule
+from config.asgi import application
+from tenants.events import CLOSE_SECOND_FACTOR
+from tenants.models import AuditEvent, RecoveryCode, Role, SecondFactor, SecondFactorRule
 from tenants.second_factor import WRONG_CODE
 from tests.conftest import PASSWORD
 from tests.pages import errors_above_form, field_error, messages_of
@@ -207,3 +212,53 @@ def test_the_sign_in_page_says_when_one_signed_out_or_the_session_ended(world):
     assert "Your session has ended: sign in again." in messages_of(ended)
     assert "Your session has ended" not in http.get("/login/").content.decode(), "said once"
     assert "signed out" not in _browser(world, account).get("/login/").content.decode(), "not to a new visitor"
+
+
+def _socket(http: HttpClient, host: str) -> WebsocketCommunicator:
+    cookie = f"{settings.SESSION_COOKIE_NAME}={http.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+    headers = [(b"host", host.encode()), (b"origin", f"http://{host}".encode()), (b"cookie", cookie)]
+    return WebsocketCommunicator(application, "/ws/events/", headers=headers)
+
+
+@pytest.mark.parametrize(
+    "operator_name, account_name",
+    [("client_a1_op", "user_a1b"), ("client_a1_op", "client_a1_op"), ("brand_a_op", "brand_a_op"), ("god", "god")],
+)
+def test_sockets_follow_the_rule_as_pages_do(world, portal, monkeypatch, operator_name, account_name):
+    """The live socket (every live page's: dashboards, calls, conferences, a line's phones) is refused
+    before it opens to a session that the rule sends to the set-up page; once the account signed in
+    with its second factor the socket opens, and an operator's dashboard gets its figures."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)  # the test's own connection
+    monkeypatch.setattr("tenants.consumers.close_old_connections", lambda: None)
+    account = getattr(world, account_name)
+    host = world.host_of(account)
+    portal(getattr(world, operator_name)).post(PAGE, {"action": "rule", "required": "on"})
+    stopped, _ = _password_step(world, account)
+    assert stopped.get("/")["Location"] == PAGE
+
+    async def refused():
+        ws = _socket(stopped, host)
+        assert await ws.connect() == (False, CLOSE_SECOND_FACTOR)
+
+    async_to_sync(refused)()
+
+    totp, _ = _set_up(portal, account)
+    http, _ = _password_step(world, account, "198.51.100.32")
+    assert http.post("/login/code/", {"code": _next_code(totp)}).status_code == 302 and _signed_in(http)
+    assert http.get("/").status_code == 200
+
+    async def allowed():
+        ws = _socket(http, host)
+        assert (await ws.connect())[0]
+        if account.role != Role.USER:
+            await ws.send_json_to({"watch": "dashboard"})
+            assert (await ws.receive_json_from(timeout=5))["type"] == "dashboard.figures"
+        await ws.disconnect()
+
+    async_to_sync(allowed)()
+
+
+def test_only_operators_are_offered_a_rule(world, portal):
+    """An employee has no scope to require a second factor for: their page offers no rule."""
+    assert 'name="action" value="rule"' not in portal(world.user_a1).get(PAGE).content.decode()
+    assert 'name="action" value="rule"' in portal(world.client_a1_op).get(PAGE).content.decode()

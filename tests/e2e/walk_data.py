@@ -1,0 +1,87 @@
+"""One object of each kind the portals' main tasks open (a carrier, a number, a route, a rate deck and a
+plan, a push destination, a room, a library message and a campaign), added to the end-to-end platform's
+demo data through the services, as the portals would: `python -m tests.e2e.walk_data` with that
+platform's environment. Idempotent, so the browser tests may run it more than once."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import wave
+
+
+def _tone() -> io.BytesIO:
+    """Half a second of 440 Hz, 8 kHz mono WAV: a message's audio."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(
+            b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000))) for n in range(4000))
+        )
+    buffer.seek(0)
+    buffer.name = "tone.wav"
+    return buffer
+
+
+def seed() -> None:
+    from django.db import transaction
+    from django_tenants.utils import tenant_context
+
+    from billing.models import Carrier, PricingPlan, RateDeck
+    from billing.services import carrier_create, deck_create, plan_set
+    from conferencing.models import Campaign, Message, Room
+    from conferencing.notifications import campaign_create, message_create
+    from conferencing.services import room_create
+    from exports.models import PushDestination
+    from exports.services import push_destination_create
+    from pstn.models import Number, OutboundRoute
+    from pstn.services.numbers import number_create
+    from pstn.services.routes import outbound_route_create
+    from tenants.models import Brand, Client, User
+
+    god = User.objects.get(email="god@opencentrex.example")
+    brand_op = User.objects.get(email="ops@brand.example")
+    client_op = User.objects.get(email="admin@acme.example")
+    brand = Brand.objects.get(domain="brand.localhost")
+    client = Client.objects.get(brand=brand, slug="acme")
+    with transaction.atomic():
+        carrier = Carrier.objects.filter(name="Walk Trunk").first() or carrier_create(
+            actor=brand_op, name="Walk Trunk", country="GB", number_format="national"
+        )
+        if not Carrier.objects.filter(name="Walk Platform Trunk").exists():
+            carrier_create(actor=god, name="Walk Platform Trunk")
+        if not Number.objects.filter(e164="+442079460777").exists():
+            number_create(actor=brand_op, brand=brand, e164="+442079460777", carrier=carrier, client=client)
+        if not OutboundRoute.objects.filter(brand=brand, name="Walk UK").exists():
+            outbound_route_create(
+                actor=brand_op, brand=brand, name="Walk UK", pattern="44", carriers=[{"carrier": carrier}]
+            )
+        deck = RateDeck.objects.filter(brand=brand, name="Walk Retail").first() or deck_create(
+            actor=brand_op, brand=brand, name="Walk Retail"
+        )
+        if not PricingPlan.objects.filter(client=client).exists():
+            plan_set(actor=brand_op, client=client, deck=deck)
+        if not PushDestination.objects.filter(name="Walk Archive").exists():
+            push_destination_create(actor=brand_op, secret="walk-secret-1", brand=brand, name="Walk Archive",
+                                    protocol="sftp", host="192.0.2.50", username="walk")  # fmt: skip
+    with tenant_context(client):
+        exists = Room.objects.filter(name="Walk Room").exists()
+        message = Message.objects.filter(name="Walk Message").first()
+        campaign = Campaign.objects.filter(name="Walk Campaign").exists()
+    if not exists:
+        room_create(actor=client_op, client=client, moderator=User.objects.get(email="bob@acme.example"),
+                    name="Walk Room")  # fmt: skip
+    if message is None:
+        message = message_create(actor=client_op, client=client, name="Walk Message", upload=_tone())
+    if not campaign:
+        campaign_create(actor=client_op, client=client, name="Walk Campaign", message=message, numbers="101\n102")
+
+
+if __name__ == "__main__":
+    import django
+
+    django.setup()
+    seed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 
+from telephony.media.prompts import TEXTS
 from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.forms import NEW_PASSWORD_ATTRS, AccountForm
 
@@ -167,3 +168,11 @@ class UsersImportForm(forms.Form):
         if upload.size > USERS_MAX_BYTES:
             raise forms.ValidationError(f"The file is larger than {USERS_MAX_BYTES // 1024 // 1024} MB.")
         return upload
+
+
+class PromptUploadForm(forms.Form):
+    """A client's own recording of one of the platform's prompts."""
+
+    name = forms.ChoiceField(label="Prompt", choices=[(name, f"{name}: {text}") for name, text in TEXTS.items()])
+    audio = forms.FileField(label="Audio file", help_text="WAV, MP3, Ogg, FLAC or another audio format, at most 2 "
+                            "minutes; it is kept as 8 kHz mono, what the phones play.")  # fmt: skip

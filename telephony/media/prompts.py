@@ -22,6 +22,7 @@ from __future__ import annotations
 import gettext
 import json
 import logging
+import os
 import shutil
 import subprocess
 import threading
@@ -165,12 +166,16 @@ class Prompts:
             speaker = shutil.which("espeak-ng")
             if speaker and (not path.exists() or made.get(name) != said):
                 # Our own fixed texts and paths, no shell: nothing untrusted reaches the command line.
-                done = subprocess.run([speaker, "-v", VOICES[language], "-s", "150", "-w", str(path),  # noqa: S603
+                partial = path.with_suffix(f".{os.getpid()}.part")  # whole or not at all: another process may read
+                done = subprocess.run([speaker, "-v", VOICES[language], "-s", "150", "-w", str(partial),  # noqa: S603
                                        self.text(name, language)], check=False, capture_output=True,
                                       timeout=30)  # fmt: skip
                 if done.returncode == 0:
+                    partial.replace(path)
                     made[name] = said
-                    manifest.write_text(json.dumps(made, indent=1, ensure_ascii=False, sort_keys=True))
+                    written = manifest.with_suffix(f".{os.getpid()}.part")
+                    written.write_text(json.dumps(made, indent=1, ensure_ascii=False, sort_keys=True))
+                    written.replace(manifest)
             try:
                 self._samples[(language, name)] = file_samples(path, max_seconds=60)
                 return True

@@ -53,10 +53,6 @@ class PromptRow:
     language: str
     own: Prompt | None  # the client's recording that replaces it
 
-    @property
-    def pk(self) -> str:
-        return self.name
-
 
 def _require_operator(actor: User, client: Client) -> None:
     if actor.role != Role.CLIENT or actor.client_id != client.pk:

@@ -290,3 +290,39 @@ def test_the_portal_uploads_plays_and_removes_a_prompt(world, portal, prompts_di
         assert http.post("/prompts/thanks/remove/").status_code == 302
     assert http.get("/prompts/thanks/own.wav").status_code == 404
     assert "/prompts/thanks/remove/" not in http.get("/prompts/").content.decode()
+
+
+def test_a_campaigns_prompts_speak_the_clients_language(world, lines, spoken, german_client, monkeypatch, tmp_path):
+    from conferencing import tasks
+    from conferencing.models import Campaign, Message
+    from conferencing.notifications import campaign_create, message_create
+
+    _caller, callee, _domain = lines
+    op, client = world.client_a1_op, world.client_a1
+    message = committed(lambda: message_create(actor=op, client=client, name="Drill", upload=upload(data=tone_wav(2))))
+    campaign = committed(lambda: campaign_create(actor=op, client=client, name="Drill", message=message, numbers="102"))
+    try:
+
+        def running():
+            with tenant_context(client):
+                Campaign.objects.filter(pk=campaign.pk).update(status="running")
+
+        committed(running)
+        monkeypatch.setattr(tasks.campaign_dispatch, "apply_async", lambda args, countdown: None)
+        assert committed(tasks.campaign_dispatch, client.pk, campaign.pk) == 1
+        label = callee.wait_incoming()["call"]
+        callee.wait_call_state(label, "confirmed")
+        callee.record(label, tmp_path / "campaign.wav")
+        callee.dtmf(label, "1")  # confirmed during the message: thanked, then the engine hangs up
+        callee.wait_call_state(label, "disconnected", timeout=15)
+        callee.wait_recorded(label)
+    finally:
+
+        def clean():
+            with tenant_context(client):
+                Campaign.objects.filter(pk=campaign.pk).delete()
+                Message.objects.filter(pk=message.pk).delete()
+
+        committed(clean)
+    rate, samples = read_wav(tmp_path / "campaign.wav")  # the message's tone, cut short, then the thanks
+    assert_spoken_in("de", language_heard(spoken, rate, np.asarray(samples, dtype=np.int16), "thanks"))

@@ -56,6 +56,38 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
     partial.replace(path)  # whole or not at all: an engine never plays half a file
 
 
+class AudioUploadRefused(ValueError):
+    """An uploaded file that is not usable audio (too large, not audio, too long): the reason, for the user."""
+
+
+def upload_samples(upload, *, max_seconds: int) -> np.ndarray:
+    """An uploaded audio file (a file object of any format FFmpeg reads: WAV, MP3, Ogg, FLAC...) as 8 kHz
+    mono samples, for write_wav(); AudioUploadRefused says why not. Library messages, a client's prompts."""
+    limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
+    if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
+        too_big = _("The file is larger than %(megabytes)s MB; upload a shorter or compressed recording.")
+        raise AudioUploadRefused(too_big % {"megabytes": f"{limit / 1024 / 1024:g}"})
+    with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
+        for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
+            tmp.write(chunk)
+        tmp.flush()
+        try:
+            return file_samples(tmp.name, max_seconds=max_seconds)
+        except AudioFileError as exc:
+            # The reason without the temporary file's path and FFmpeg's error number.
+            why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
+            if why.startswith("not a readable"):
+                why = _("not audio in a format that can be read")
+            if max_seconds >= 120:
+                minutes = max_seconds // 60
+                length = ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+            else:
+                length = ngettext("%(count)d second", "%(count)d seconds", max_seconds) % {"count": max_seconds}
+            problem = _("Not a usable audio file: %(why)s. Upload a WAV, MP3, Ogg, FLAC or other audio file of at most "
+                        "%(length)s.")  # fmt: skip
+            raise AudioUploadRefused(problem % {"why": why, "length": length}) from None
+
+
 @transaction.atomic
 def message_create(*, actor: User, client: Client, name: str, upload=None) -> Message:
     """A library message; with `upload` (a file object of any audio format FFmpeg reads) its audio,
@@ -67,26 +99,10 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
         errors["name"] = [_("Name the message.")]
     samples = None
     if upload is not None:
-        limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
-        if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
-            too_big = _("The file is larger than %(megabytes)s MB; upload a shorter or compressed recording.")
-            raise ValidationError({**errors, "audio": [too_big % {"megabytes": f"{limit / 1024 / 1024:g}"}]})
-        with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
-            for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
-                tmp.write(chunk)
-            tmp.flush()
-            try:
-                samples = file_samples(tmp.name, max_seconds=MAX_MESSAGE_SECONDS)
-            except AudioFileError as exc:
-                # The reason without the temporary file's path and FFmpeg's error number.
-                why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
-                if why.startswith("not a readable"):
-                    why = _("not audio in a format that can be read")
-                problem = _(
-                    "Not a usable audio file: %(why)s. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
-                    "at most %(minutes)s minutes."
-                ) % {"why": why, "minutes": MAX_MESSAGE_SECONDS // 60}
-                errors["audio"] = [problem]
+        try:
+            samples = upload_samples(upload, max_seconds=MAX_MESSAGE_SECONDS)
+        except AudioUploadRefused as exc:
+            errors["audio"] = [str(exc)]
     if errors:
         raise ValidationError(errors)
     with tenant_context(client):

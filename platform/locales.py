@@ -1,7 +1,8 @@
-"""The portals' translations: `locale/<code>/LC_MESSAGES/django.po` are committed, the compiled `.mo`
-files are not (git-ignored); `make run` and `make test` (run.py, test.py) call `ensure_messages()`, which
-compiles them with Django's `compilemessages` (GNU gettext's msgfmt, Debian's `gettext`, installed as
-root when missing) whenever a `.po` is newer than its `.mo`. Run alone: `python platform/locales.py`.
+"""The portals' translations: `locale/<code>/LC_MESSAGES/django.po` (and the engine's spoken prompts,
+`prompts.po`, read by telephony/media/prompts.py) are committed, the compiled `.mo` files are not
+(git-ignored); `make run` and `make test` (run.py, test.py) call `ensure_messages()`, which compiles
+them with Django's `compilemessages` (GNU gettext's msgfmt, Debian's `gettext`, installed as root
+when missing) whenever a `.po` is newer than its `.mo`. Run alone: `python platform/locales.py`.
 """
 
 from __future__ import annotations

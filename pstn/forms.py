@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import MONEY, Carrier
@@ -143,7 +143,8 @@ class NumberRouteForm(forms.Form):
     destination_kind = forms.ChoiceField(choices=[], required=False, label=_("Goes to"))
     destination_target = forms.CharField(max_length=100, required=False, label=_("Which"),
                                          help_text=_("An extension, a number, a conference id..."))  # fmt: skip
-    schedule = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False, label=_("Schedule"),
+    schedule = forms.IntegerField(min_value=1, max_value=2**31 - 1, required=False,
+                                  label=pgettext_lazy("office hours", "Schedule"),
                                   help_text=_("The client's schedule (its id); empty: always open."))  # fmt: skip
     closed_kind = forms.ChoiceField(choices=[], required=False, label=_("When closed, goes to"))
     closed_target = forms.CharField(max_length=100, required=False, label=_("Which, when closed"))

@@ -205,3 +205,15 @@ def sip_directory_rooms_changed(client: Client) -> None:
             pipe.execute()
 
     _after_commit(write)
+
+
+def sip_directory_prompts_changed(client: Client | None = None) -> None:
+    """A client's own prompts changed (or, without a client, a brand's language that its clients may
+    speak): the engines drop the cached dial plans that carry them (after commit)."""
+
+    def write() -> None:
+        with get_redis().pipeline() as pipe:
+            _publish(pipe, f"prompts {client.pk}" if client is not None else "prompts")
+            pipe.execute()
+
+    _after_commit(write)

@@ -8,6 +8,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from telephony.media.prompts import TEXTS
 from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.forms import NEW_PASSWORD_ATTRS, AccountForm
 
@@ -193,3 +194,11 @@ class UsersImportForm(forms.Form):
                 gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": USERS_MAX_BYTES // 1024 // 1024}
             )
         return upload
+
+
+class PromptUploadForm(forms.Form):
+    """A client's own recording of one of the platform's prompts."""
+
+    name = forms.ChoiceField(label="Prompt", choices=[(name, f"{name}: {text}") for name, text in TEXTS.items()])
+    audio = forms.FileField(label="Audio file", help_text="WAV, MP3, Ogg, FLAC or another audio format, at most 2 "
+                            "minutes; it is kept as 8 kHz mono, what the phones play.")  # fmt: skip

@@ -174,3 +174,33 @@ class CallerBlocking(models.Model):
 
     def __str__(self) -> str:
         return f"blocked callers: {self.action}"
+
+
+class PromptQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's own prompts are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class Prompt(models.Model):
+    """A client's own recording of one of the platform's prompts (telephony/media/prompts.py TEXTS),
+    played to its callers instead of the platform's: 8 kHz mono WAV under OCX_MESSAGES_DIR."""
+
+    name = models.CharField(max_length=40, unique=True, help_text="The platform prompt it replaces.")
+    seconds = models.FloatField(default=0)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False,
+                                    related_name="+")  # fmt: skip
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PromptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def version(self) -> str:
+        """Changes with each upload: the engines' key for the file they read."""
+        return f"{self.pk}-{self.updated_at.timestamp():.6f}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from telephony import views
+from telephony import prompt_views, views
 
 urlpatterns = [
     path("users/", views.user_list, name="user_list"),
@@ -26,6 +26,10 @@ urlpatterns = [
     path("blocking/new/", views.block_edit, name="block_create"),
     path("blocking/<int:pk>/", views.block_edit, name="block_edit"),
     path("blocking/<int:pk>/delete/", views.block_delete, name="block_delete"),
+    path("prompts/", prompt_views.prompt_list, name="prompt_list"),
+    path("prompts/upload/", prompt_views.prompt_upload, name="prompt_upload"),
+    path("prompts/<str:name>/remove/", prompt_views.prompt_remove, name="prompt_remove"),
+    path("prompts/<str:name>/<str:version>.wav", prompt_views.prompt_audio, name="prompt_audio"),
     path("phone/", views.my_phone, name="my_phone"),
     path("phone/reset-secret/", views.my_phone_reset, name="my_phone_reset"),
     path("phone/forwarding/", views.my_forwarding, name="my_forwarding"),

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from telephony.directory import (
     sip_directory_drop_client,
+    sip_directory_prompts_changed,
     sip_directory_put_client,
     sip_directory_refresh_account,
 )
@@ -203,6 +204,8 @@ def brand_update(
     brand.aliases.filter(domain=brand.domain).delete()  # an alias promoted to main domain
     if hosts is not None:
         _set_aliases(brand, hosts)
+    if "language" in fields:  # its clients without a language of their own speak it on the phone too
+        sip_directory_prompts_changed()
     audit(actor, "brand.update", brand, brand=brand, fields=sorted([*fields, *(["aliases"] if aliases else [])]))
     return brand
 
@@ -519,8 +522,9 @@ def account_update(*, actor: User, account: User, **fields) -> User:
             setattr(account, name, value.strip().lower() if name == "email" else value)
     account.full_clean(exclude=["password"])
     account.save()
-    if account.role == Role.USER and "is_active" in fields:
-        sip_directory_refresh_account(account)  # a deactivated employee's phones stop registering
+    if account.role == Role.USER and ("is_active" in fields or "language" in fields):
+        sip_directory_refresh_account(account)  # a deactivated employee's phones stop registering; the engines
+        # drop the client's dial plan, which carries the language of the user's feature prompts
     if "is_active" in fields and not account.is_active:
         sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
     audit(actor, "account.update", account, brand=account.brand, client=account.client, fields=sorted(fields))

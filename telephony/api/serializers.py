@@ -298,3 +298,23 @@ class UsersImportSerializer(serializers.Serializer):
 class UsersImportResultSerializer(serializers.Serializer):
     imported = serializers.IntegerField()
     users = ExtensionUserSerializer(many=True, help_text="The new users, each with its SIP secret (shown once).")
+
+
+class OwnPromptSerializer(serializers.Serializer):
+    seconds = serializers.FloatField()
+    updated_at = serializers.DateTimeField()
+
+
+class PromptSerializer(serializers.Serializer):
+    """One of the platform's prompts as the client's callers hear it: what it says in the client's
+    language, and the client's own recording that replaces it (null: the platform's is played)."""
+
+    name = serializers.CharField(read_only=True)
+    text = serializers.CharField(read_only=True, help_text="What the platform's prompt says, in the client's language.")
+    language = serializers.CharField(read_only=True)
+    own = OwnPromptSerializer(read_only=True, allow_null=True, help_text="The client's recording, if it has one.")
+
+
+class PromptUploadSerializer(serializers.Serializer):
+    audio = serializers.FileField(required=False, help_text="An audio file (multipart upload): WAV, MP3, Ogg, FLAC...; "
+                                  "at most 2 minutes; kept as 8 kHz mono WAV.")  # fmt: skip

@@ -8,6 +8,7 @@ router.register("users", views.UserViewSet, basename="user")
 router.register("calls", views.CallViewSet, basename="call")
 router.register("schedules", views.ScheduleViewSet, basename="schedule")
 router.register("blocked-numbers", views.BlockViewSet, basename="blocked-number")
+router.register("prompts", views.PromptViewSet, basename="prompt")
 
 urlpatterns = [
     path("me/sip/", views.MySipView.as_view(), name="me-sip"),

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from billing.csvio import csv_response
 from records.models import Cdr
-from telephony import services
+from telephony import prompts, services
 from telephony.api import serializers as s
 from telephony.control import (
     call_hangup,
@@ -36,6 +36,7 @@ from tenants.api.base import ScopedViewSet, changed_fields
 from tenants.api.schema import error_answers
 from tenants.models import Role
 from tenants.services import account_set_password, account_unlock, account_update
+from tenants.views.files import ranged_file
 
 # Call handling: do-not-disturb, forwarding and find-me, a user's own and their operators' --------------
 
@@ -453,3 +454,53 @@ class CallerBlockingView(OperatorsOnly, APIView):
     @extend_schema(request=s.CallerBlockingSerializer, responses=s.CallerBlockingSerializer)
     def patch(self, request):
         return self.put(request, partial=True)
+
+
+class PromptViewSet(OperatorsOnly, viewsets.ViewSet):
+    """The client's prompts, by name: every prompt of the platform with what it says in the client's
+    language; PUT a multipart `audio` file to replace one with the client's own recording (again to
+    replace that), DELETE to go back to the platform's. `audio/?version=own` (or `platform`) is the
+    recording itself, with HTTP ranges. Callers hear a change from their next call."""
+
+    lookup_field = "name"
+    lookup_value_regex = r"[0-9a-z_]+"
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = s.PromptSerializer
+
+    @extend_schema(responses=s.PromptSerializer(many=True))
+    def list(self, request):
+        rows = prompts.prompt_list(client=request.tenant, actor=request.user)
+        return Response(s.PromptSerializer(rows, many=True).data)
+
+    @extend_schema(responses=s.PromptSerializer)
+    def retrieve(self, request, name=None):
+        return Response(
+            s.PromptSerializer(prompts.prompt_row(client=request.tenant, actor=request.user, name=name)).data
+        )
+
+    @extend_schema(request={"multipart/form-data": s.PromptUploadSerializer}, responses=s.PromptSerializer)
+    def update(self, request, name=None):
+        serializer = s.PromptUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        prompts.prompt_upload(actor=request.user, client=request.tenant, name=name,
+                              upload=serializer.validated_data.get("audio"))  # fmt: skip
+        return Response(
+            s.PromptSerializer(prompts.prompt_row(client=request.tenant, actor=request.user, name=name)).data
+        )
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, name=None):
+        prompts.prompt_remove(actor=request.user, client=request.tenant, name=name)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={(200, "audio/wav"): OpenApiTypes.BINARY, (206, "audio/wav"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def audio(self, request, name=None):
+        version = request.query_params.get("version", "own")
+        if version == "own":
+            path = prompts.own_prompt_file(request.tenant, request.user, name)
+        elif version == "platform":
+            path = prompts.platform_prompt_file(request.tenant, name)
+        else:
+            raise ValidationError({"version": ["own or platform"]})
+        return ranged_file(request._request, path, "audio/wav")

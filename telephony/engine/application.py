@@ -76,8 +76,13 @@ def feature(*codes: features.FeatureCode):
 
     def register(runner: Runner) -> Runner:
         features.register(*codes)
+
+        async def for_the_user(call: Call, incoming: Incoming) -> None:
+            call.voice = incoming.plan.voice_of(incoming.caller)  # a feature's prompts: the user's own language
+            await runner(call, incoming)
+
         for code in codes:
-            _runners[code.prefix] = runner
+            _runners[code.prefix] = for_the_user
         return runner
 
     return register
@@ -187,7 +192,7 @@ class Prompter(Application):
         if call.state == State.ENDED:
             return
         side = call.side(self.side)
-        frames = frames or call.engine.prompts.frames(side.codec.name, *names)
+        frames = frames or await call.engine.prompt_frames(call.voice, side.codec.name, *names)
         self._done = done = asyncio.get_running_loop().create_future()
         call.play(self.side, frames, loop=False, on_done=self.stop)
         await asyncio.wait_for(done, len(frames) * 0.02 + 2)

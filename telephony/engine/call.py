@@ -39,6 +39,7 @@ from telephony.media.codecs import supported as decodable
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.player import ENCODERS, Frames, Player, hold_music
 from telephony.media.ports import MediaError
+from telephony.media.prompts import ENGLISH
 from telephony.media.rtp import RtpEndpoint
 from telephony.sip import Request, Response, SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
@@ -176,6 +177,7 @@ class Call:
         self.record_defaults: dict = {}  # see record_as()
         self.record_opened = False
         self.placing = None  # what places the callee's leg beyond a line (telephony/engine/applications/network.py)
+        self.voice = ENGLISH  # the prompts this call hears: its client's (set with the plan), a user's own (features)
 
     def side(self, name: str) -> Side:
         return self.caller if name == "caller" else self.callee
@@ -223,7 +225,9 @@ class Call:
 
     async def plan(self, client: int):
         plans = self.engine.dialplans
-        return plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
+        plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
+        self.voice = plan.voice  # the call's prompts speak its client's language
+        return plan
 
     async def _start(self) -> None:
         request = self.caller.leg.invite

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from django_tenants.utils import schema_context
 
 from telephony.engine.database import Database
-from telephony.models import Extension
-from tenants.models import Client
+from telephony.media.prompts import ENGLISH, VOICES, Voice
+from telephony.models import Extension, Prompt
+from tenants.models import Client, User
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Party:
     sip_username: str = ""
     may_intercept: bool = False
     may_barge: bool = False
+    language: str = ""  # the account's own language for what it alone hears (empty: the client's)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,11 @@ class ClientPlan:
     by_extension: dict[int, Party]
     sections: dict[str, object] = field(default_factory=dict)  # what applications read with the plan (`section`)
     country: str = "US"  # how the client's users dial and read numbers (ISO 3166)
+    voice: Voice = ENGLISH  # the client's prompts: its language (else its brand's) and its own recordings
+
+    def voice_of(self, party: Party | None) -> Voice:
+        """The prompts a user hears alone (their feature codes): in the user's own language if they chose one."""
+        return self.voice.spoken_in(party.language) if party is not None and party.language else self.voice
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""
@@ -88,15 +95,19 @@ def section(name: str):
 
 
 def load_plan(client_id: int) -> ClientPlan:
-    client = Client.objects.get(pk=client_id)
+    client = Client.objects.select_related("brand").get(pk=client_id)
     with schema_context(client.schema_name):
         rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
                                                   "may_intercept", "may_barge"))  # fmt: skip
         sections = {name: loader(client) for name, loader in _sections.items()}
-    by_extension = {row[0]: Party(*row[1:]) for row in rows}
+        own = tuple((prompt.name, prompt.version) for prompt in Prompt.objects.only("name", "updated_at"))
+    languages = dict(User.objects.filter(pk__in=[row[3] for row in rows if row[3]]).exclude(language="")
+                     .values_list("pk", "language"))  # fmt: skip
+    by_extension = {row[0]: Party(*row[1:], language=languages.get(row[3], "")) for row in rows}
     by_number = {party.number: party for party in by_extension.values()}
+    language = next((code for code in (client.language, client.brand.language) if code in VOICES), "en")
     return ClientPlan(client.pk, client.brand_id, client.sip_domain, client.is_active, by_number, by_extension,
-                      sections, client.country)  # fmt: skip
+                      sections, client.country, Voice(language, client.pk, own))  # fmt: skip
 
 
 class Dialplans:
@@ -124,7 +135,7 @@ class Dialplans:
         for listener in _listeners:
             listener(message)
         kind, _, rest = message.partition(" ")
-        if kind in ("cred", "room") and rest.split(" ")[0].isdigit():
+        if kind in ("cred", "room", "prompts") and rest.split(" ")[0].isdigit():
             self._plans.pop(int(rest.split(" ")[0]), None)
         else:  # a client changed (domain) or everything did
             self._plans.clear()

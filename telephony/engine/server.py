@@ -44,7 +44,7 @@ from telephony.engine.sipua import EngineUA, ServerTx
 from telephony.engine.states import State
 from telephony.engine_registry import EngineInfo, engine_channel, engine_heartbeat, engine_withdraw, registry_key
 from telephony.media.player import Frames, encode, file_samples
-from telephony.media.prompts import Prompts
+from telephony.media.prompts import LANGUAGES, Prompts, Voice
 from telephony.sip import Request, Response
 from telephony.sip.sdp import unreadable_body
 from tenants.events import (
@@ -108,7 +108,7 @@ class Engine:
         self.callindex = EngineIndex(redis, config.redis_prefix, self.id)  # where the edges find our calls
         self.watch = Watch(self)  # RTP timeouts, session timers, the calls' dialogs in the call index
         self.conferences: dict[tuple[int, str], Conference] = {}  # (client, conference ID) -> running here
-        self.prompts = Prompts(settings.OCX_PROMPTS_DIR)
+        self.prompts = Prompts(settings.OCX_PROMPTS_DIR, own_directory=settings.OCX_MESSAGES_DIR)
         self._messages: dict[tuple[str, float, str], Frames] = {}  # (path, mtime, codec) -> frames
         self.draining = False
         self._tasks: set[asyncio.Task] = set()
@@ -148,6 +148,19 @@ class Engine:
         conference = self.conferences[(client, room.conference_id)] = Conference(self, client, room)
         log.info("conference %s of client %s started", room.conference_id, client)
         return conference
+
+    async def prompt_frames(self, voice: Voice, codec: str, *names: str) -> Frames:
+        """Prompts in `codec` as `voice` says them (its language, its client's own recordings): files
+        not read yet (a client's upload, a language still being prepared) are read in a thread."""
+        if self.prompts.missing(voice, names):
+            await asyncio.to_thread(self.prompts.load, voice, names)
+        return self.prompts.frames(codec, *names, voice=voice)
+
+    async def prompt_samples(self, voice: Voice, *names: str):
+        """The same as linear samples (a conference's announcements to everyone)."""
+        if self.prompts.missing(voice, names):
+            await asyncio.to_thread(self.prompts.load, voice, names)
+        return self.prompts.samples(*names, voice=voice)
 
     async def message_frames(self, path: str, codec: str) -> Frames:
         """A library message's audio in `codec` (file work in a thread; kept while the file is unchanged)."""
@@ -502,7 +515,8 @@ class Engine:
                  asyncio.create_task(self.database.watch()), asyncio.create_task(self.tell_dashboards()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
-        await asyncio.to_thread(self.prompts.prepare)
+        await asyncio.to_thread(self.prompts.prepare)  # English before the first call; the other languages after
+        tasks.append(asyncio.create_task(asyncio.to_thread(self.prompts.prepare, LANGUAGES[1:])))
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:
@@ -510,6 +524,7 @@ class Engine:
         try:
             await asyncio.Event().wait()
         finally:
+            self.prompts.closed = True
             await self.drain()
             self.callindex.dialogs_ended()
             await self.callindex.flush()  # the ended calls' entries go too

@@ -35,7 +35,7 @@ from telephony.engine.states import State
 from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
 from telephony.media.player import Player, encode
-from telephony.media.prompts import ENTRY_TONE, EXIT_TONE
+from telephony.media.prompts import ENGLISH, ENTRY_TONE, EXIT_TONE
 from telephony.media.recorder import Recorder
 from telephony.sip.sdp import event_payload
 from tenants.dates import zone_named
@@ -257,6 +257,8 @@ class Conference:
     def __init__(self, engine: Engine, client: int, room: RoomInfo):
         self.engine, self.client, self.room = engine, client, room
         self.id = room.conference_id
+        plan = engine.dialplans.cached(client)
+        self.voice = plan.voice if plan is not None else ENGLISH  # what everyone hears: the client's prompts
         self.mixer = Mixer()
         self.mixer.on_talking = self._talking
         self.participants: dict[str, Participant] = {}
@@ -449,6 +451,10 @@ class Conference:
         player = Player(self.announcer[0], 0, encode(samples, "PCMU"), loop=False)
         player.start()
 
+    async def _announce_prompts(self, *names: str) -> None:
+        plan = self.engine.dialplans.cached(self.client)  # the client's language and own recordings
+        self.announce(await self.engine.prompt_samples(plan.voice if plan is not None else self.voice, *names))
+
     def on_key(self, participant: Participant, digit: str) -> None:
         moderator = participant.role == "moderator"
         if digit == "6":
@@ -463,7 +469,7 @@ class Conference:
             self.record(self.recording is None)
         elif moderator and digit == "5":
             count = str(len(self.participants))
-            self.announce(self.engine.prompts.samples("participants", *count))
+            self.engine.background(self._announce_prompts("participants", *count))
 
     # Events
 

@@ -235,7 +235,8 @@ class FindMe(Application):
         reach = self.reach
         if self.rules.find_me_confirm:
             keys = reach.keys(side="callee")
-            reach.play("callee", reach.engine.prompts.frames(reach.callee.codec.name, "find_me"), loop=True)
+            voice = self.forwarder.incoming.plan.voice_of(self.forwarder.route.callee)  # the user alone hears it
+            reach.play("callee", await reach.engine.prompt_frames(voice, reach.callee.codec.name, "find_me"), loop=True)
             deadline = asyncio.get_running_loop().time() + CONFIRM_FOR
             pressed = False
             while reach.state == State.ANSWERED and self.call.state == State.RINGING:

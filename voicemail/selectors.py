@@ -37,7 +37,8 @@ def mailbox_counts(*, client: Client | int, number: str) -> MessageCounts | None
 
 @dataclass(frozen=True)
 class BoxView:
-    """A box as a call sees it."""
+    """A box as the engine sees it, read with the client's dial plan (so a caller leaves a message
+    while PostgreSQL is away): what it plays and takes; the message count is asked at the call."""
 
     id: int
     number: str
@@ -46,25 +47,25 @@ class BoxView:
     has_pin: bool
     max_seconds: int
     max_messages: int
-    messages: int
     operator: tuple[str, str]  # (kind, target); ("", "") none
     greetings: dict[str, Path]  # kind -> absolute path, for the greetings it has
 
-    @property
-    def full(self) -> bool:
-        return self.messages >= self.max_messages
 
-
-def mailbox_for_call(client_id: int, number: str) -> BoxView | None:
-    """Box `number` of the client, for a caller leaving a message or its owner listening."""
-    with schema_context(Client.objects.get(pk=client_id).schema_name):
-        box = Mailbox.objects.filter(number=number).annotate(count=Count("messages")).first()
-        if box is None:
-            return None
+def mailboxes_for_plan(client: Client) -> dict[str, BoxView]:
+    """The client's boxes by number; runs in the client's schema (a dial plan section)."""
+    boxes = {}
+    for box in Mailbox.objects.all():
         greetings = {kind: box.greeting(kind) for kind in GREETINGS if box.has_greeting(kind)}
-        return BoxView(box.pk, box.number, box.name, box.extension_id is not None, bool(box.pin_hash),
-                       box.max_seconds, box.max_messages, box.count, (box.operator_kind, box.operator_target),
-                       greetings)  # fmt: skip
+        boxes[box.number] = BoxView(box.pk, box.number, box.name, box.extension_id is not None, bool(box.pin_hash),
+                                    box.max_seconds, box.max_messages, (box.operator_kind, box.operator_target),
+                                    greetings)  # fmt: skip
+    return boxes
+
+
+def mailbox_message_count(client_id: int, box_id: int) -> int:
+    """How many messages box `box_id` holds (a full box takes no more)."""
+    with schema_context(Client.objects.get(pk=client_id).schema_name):
+        return Message.objects.filter(mailbox_id=box_id).count()
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django_tenants.utils import schema_context, tenant_context
 
+from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
@@ -121,8 +122,8 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
             for name, messages in error.message_dict.items():
                 errors.setdefault(name, []).extend(messages)
         else:
-            if kind == "voicemail" and target == box.number:
-                errors.setdefault("operator_target", []).append("A box's operator cannot be the box itself.")
+            if kind not in ("", "user", "external"):
+                errors.setdefault("operator_kind", []).append("The operator is a user or an external number.")
             box.operator_kind, box.operator_target = kind, target
         try:
             box.full_clean(exclude=["extension", "pin_hash", *errors], validate_unique=False)
@@ -135,6 +136,7 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
         box.save()
         audit(actor, "mailbox.create" if created else "mailbox.update", box, client=client,
               fields=sorted(fields))  # fmt: skip
+    sip_directory_rooms_changed(client)  # the engines read the boxes with the dial plan
     return box
 
 
@@ -148,6 +150,7 @@ def mailbox_delete(*, actor: User, client: Client, mailbox: Mailbox) -> None:
         audit(actor, "mailbox.delete", mailbox, client=client, number=mailbox.number)
         files = mailbox_files(mailbox)
         mailbox.delete()
+    sip_directory_rooms_changed(client)
     transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in files])
 
 
@@ -225,8 +228,10 @@ def mailbox_pin_set(client_id: int, box_id: int, pin: str) -> str | None:
     problem = pin_problem(pin)
     if problem:
         return problem
-    with schema_context(_client(client_id).schema_name):
+    client = _client(client_id)
+    with schema_context(client.schema_name):
         Mailbox.objects.filter(pk=box_id).update(pin_hash=make_password(pin))
+    sip_directory_rooms_changed(client)
     return None
 
 
@@ -235,8 +240,10 @@ def mailbox_greeting_recorded(client_id: int, box_id: int, kind: str, file: str)
     """A greeting recorded by phone is in place at `file` (relative to OCX_VOICEMAIL_DIR)."""
     if kind not in GREETINGS:
         raise ValueError(f"no greeting {kind}")
-    with schema_context(_client(client_id).schema_name):
+    client = _client(client_id)
+    with schema_context(client.schema_name):
         Mailbox.objects.filter(pk=box_id).update(**{f"greeting_{kind}": file})
+    sip_directory_rooms_changed(client)
 
 
 def message_heard(client_id: int, message_id: int) -> None:

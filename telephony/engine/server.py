@@ -503,6 +503,8 @@ class Engine:
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)
+        for hook in application.start_hooks():
+            self.background(hook(self))
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:

@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from telephony.services import extension_create, extension_delete, extension_update
 from tenants.errors import NotAllowed
 from voicemail.models import Mailbox, Message
-from voicemail.selectors import MessageCounts, mailbox_counts, mailbox_for_call, messages_for_phone
+from voicemail.selectors import MessageCounts, mailbox_counts, mailbox_message_count, messages_for_phone
 from voicemail.services import (
     mailbox_pin_check,
     mailbox_save,
@@ -97,7 +97,7 @@ def test_engine_writes_and_the_counts(world):
     assert first == again
     assert mailbox_counts(client=client, number="101") == MessageCounts(new=1, total=1)
     assert mailbox_counts(client=client.pk, number="777") is None
-    assert mailbox_for_call(client.pk, "101").messages == 1
+    assert mailbox_message_count(client.pk, own.pk) == 1
     message_heard(client.pk, first)
     assert mailbox_counts(client=client, number="101") == MessageCounts(new=0, total=1)
     message_file(client.pk, first, Message.SAVED)

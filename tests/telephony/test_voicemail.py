@@ -272,3 +272,24 @@ def test_three_wrong_pins_end_the_call_and_the_right_one_opens_the_box(world, li
     caller.dtmf("r", "102#2468##")  # in, then # in the main menu: goodbye
     caller.wait_call_state("r", "disconnected", timeout=40)
     assert cdr_of(world, hangup_cause="done").caller_number == "101"
+
+
+def test_the_owner_records_a_greeting_and_changes_the_pin_by_phone(world, lines):
+    from voicemail.services import mailbox_pin_check
+
+    caller, _, domain = lines
+    box = set_box(world, "101", pin="2468")
+    caller.call("o", f"sip:*97@{domain}")
+    caller.wait_call_state("o", "confirmed")
+    caller.dtmf("o", "2468#01")  # the PIN, the options, 1: the unavailable greeting
+    partial = box_directory(world.client_a1.pk, box.pk) / "greeting-unavailable.recording.wav"
+    wait_for(partial.exists, "the recording of the greeting begun (after its prompt and the beep)", timeout=20)
+    caller.play_tone("o", [UNAVAILABLE], 1500)
+    caller.wait_tone_done("o")
+    caller.dtmf("o", "#")
+    recorded = wait_for(lambda: box_of(world, "101").greeting_unavailable, "the greeting recorded", timeout=15)
+    assert heard_ms(VOICEMAIL_DIR / recorded, UNAVAILABLE) >= 1000
+    caller.dtmf("o", "41357#")  # 4: a new PIN
+    wait_for(lambda: committed(mailbox_pin_check, world.client_a1.pk, box.pk, "1357"), "the new PIN", timeout=15)
+    caller.hangup("o")
+    caller.wait_call_state("o", "disconnected")

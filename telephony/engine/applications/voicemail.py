@@ -499,8 +499,9 @@ class Menu(Voice):
     async def main(self) -> None:
         messages = await self.db(messages_for_phone, self.box.id)
         new = sum(1 for m in messages if not m.heard)
-        await self.play("vm_you_have", *digits_of(str(new)), "vm_new_messages", "vm_and",
-                        *digits_of(str(len(messages) - new)), "vm_saved_messages")  # fmt: skip
+        if not self.digits.pending:  # (keys typed ahead skip the counts)
+            await self.play("vm_you_have", *digits_of(str(new)), "vm_new_messages", "vm_and",
+                            *digits_of(str(len(messages) - new)), "vm_saved_messages")  # fmt: skip
         idle = 0
         while self.call.state == State.IVR and idle < TRIES:
             key = await self.choose("vm_main_menu")

@@ -120,10 +120,8 @@ class Voice(Prompter):
         self.onward_call: Onward | None = None
         self.onward_reason = ""
         self._onward_done: asyncio.Future | None = None
-        self._gone = asyncio.Event()
 
     def ended(self, call: Call, cause: str) -> None:
-        self._gone.set()
         self.stop()
         onward = self.onward_call
         if onward is not None:

@@ -128,6 +128,7 @@ OCX_ENGINE_APPLICATIONS = env_list("OCX_ENGINE_APPLICATIONS", "")
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
+OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(BASE_DIR / "var" / "voicemail"))  # boxes' greetings and messages
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
 # 16-bit mono at 44.1 kHz is about 26 MB; compressed formats are far smaller).
 OCX_AUDIO_UPLOAD_MAX_BYTES = int(env("OCX_AUDIO_UPLOAD_MAX_MB", "32")) * 1024 * 1024
@@ -193,6 +194,7 @@ SHARED_APPS = [
 TENANT_APPS = [
     "telephony",
     "conferencing",
+    "voicemail",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

@@ -15,6 +15,8 @@ engine. The built-in codes:
     *89<id>                        record library message <id>        library.py
     *72<number>, *73               forward every call (to), stop it   forwarding.py
     *78, *79                       do-not-disturb on, off             forwarding.py
+    *97                            one's own voicemail box            voicemail.py
+    *98                            any voicemail box (its PIN)        voicemail.py
 
 Django-free.
 """

@@ -22,6 +22,8 @@ from tenants.errors import NotAllowed
 from tenants.events import CLOSE_SIGNED_OUT, group_for_sockets_of_user, sockets_close
 from tenants.models import Client, Role, User
 from tenants.services import account_validate_new
+from voicemail.models import Mailbox
+from voicemail.services import mailbox_files, mailbox_follow_extension, shared_box_numbered
 
 
 def sip_ha1(username: str, realm: str, secret: str) -> tuple[str, str]:
@@ -76,6 +78,10 @@ def extension_check_new(
     with tenant_context(client):
         if Extension.objects.filter(number=extension.number).exists():
             errors["number"] = [gettext("Extension %(number)s is already in use.") % {"number": extension.number}]
+        elif shared_box_numbered(extension.number) is not None:
+            errors["number"] = [
+                gettext("%(number)s is a shared voicemail box's number.") % {"number": extension.number}
+            ]
         elif Extension.objects.filter(sip_username=extension.sip_username).exists():
             taken = gettext("The SIP user name %(name)s is already in use.") % {"name": extension.sip_username}
             if sip_username:
@@ -129,6 +135,7 @@ def extension_create(
         extension.account = account
         _set_secret(extension, client, secret)
         extension.save()
+        mailbox_follow_extension(extension)
         sip_directory_put_line(client, extension)
         audit(actor, "extension.create", extension, client=client, email=email)
     return extension, secret
@@ -154,6 +161,10 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
         errors = {}
         if Extension.objects.filter(number=extension.number).exclude(pk=extension.pk).exists():
             errors["number"] = [gettext("Extension %(number)s is already in use.") % {"number": extension.number}]
+        elif shared_box_numbered(extension.number) is not None:
+            errors["number"] = [
+                gettext("%(number)s is a shared voicemail box's number.") % {"number": extension.number}
+            ]
         try:
             extension.full_clean(exclude=["account"])
         except ValidationError as exc:
@@ -161,6 +172,7 @@ def extension_update(*, actor: User, client: Client, extension: Extension, **fie
         if errors:
             raise ValidationError(errors)
         extension.save()
+        mailbox_follow_extension(extension)
         sip_directory_put_line(client, extension)
         audit(actor, "extension.update", extension, client=client, fields=sorted(fields))
     return extension
@@ -233,7 +245,9 @@ def extension_delete(*, actor: User, client: Client, extension: Extension) -> No
         audit(actor, "extension.delete", extension, client=client, email=account.email)
         sip_directory_drop_line(client, extension.sip_username)
         sockets_close(group_for_sockets_of_user(account.pk), CLOSE_SIGNED_OUT)
-        extension.delete()
+        files = mailbox_files(Mailbox.objects.filter(extension=extension).first())
+        extension.delete()  # and the user's voicemail box with it (the files once committed)
+        transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in files])
         account.delete()
 
 

@@ -88,7 +88,8 @@ def _get_or_build_world() -> World:
             # row that does not exist here, so isolation tests cannot pass by hitting an own row.
             with connection.cursor() as cursor:
                 for table in ("telephony_extension", "conferencing_room", "conferencing_message",
-                              "conferencing_campaign", "telephony_block"):  # fmt: skip
+                              "conferencing_campaign", "telephony_block", "voicemail_mailbox",
+                              "voicemail_message"):  # fmt: skip
                     cursor.execute(f'ALTER SEQUENCE "{client.schema_name}".{table}_id_seq RESTART WITH {offset * 1000}')
             op = operator_create(
                 actor=god,

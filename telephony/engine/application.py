@@ -45,6 +45,7 @@ BUILTIN = (
     "telephony.engine.applications.conference",
     "telephony.engine.applications.library",
     "telephony.engine.applications.forwarding",
+    "telephony.engine.applications.voicemail",
 )
 
 
@@ -67,6 +68,7 @@ _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
+_at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _loaded = False
 
 
@@ -117,6 +119,18 @@ def outbound(runner):
 
 async def to_network(call: Call, incoming: Incoming) -> bool:
     return bool(_outbound) and await _outbound[0](call, incoming)
+
+
+def at_start(hook):
+    """Decorator: `hook(engine)`, a coroutine the engine runs in the background once it is up (work an
+    earlier engine left, such as voicemail messages whose rows are not written yet). It must end
+    when the engine drains (`engine.draining`)."""
+    _at_start.append(hook)
+    return hook
+
+
+def start_hooks() -> list[Callable]:
+    return list(_at_start)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

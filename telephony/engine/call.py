@@ -565,6 +565,38 @@ class Call:
         self.log_leg("callee", leg.call_id, reason="find-me", by=by.number)
         self.connect_callee([codec, *telephone_events(offered, codec)], None)
 
+    def take_answered(self, other: Call, *, by: Party, reason: str) -> bool:
+        """`other`'s answered callee leg becomes this call's callee while this call's caller talks to the
+        engine alone (IVR: a voicemail caller sent to the box's operator, a message's caller called
+        back): the caller keeps the codec it was answered with and the two are bridged. `other` keeps
+        its own record; the leg and its media are this call's now. False (the leg ended) when no
+        conversion joins their codecs."""
+        theirs, callee = other.callee, self.callee
+        leg, media, codec, offered = theirs.leg, theirs.media, theirs.codec, theirs.offered
+        media.sink = None
+        theirs.fill(None, None, None, [])
+        theirs.origin = None
+        plan = media_plan([self.caller.codec, *telephone_events(self.caller.offered, self.caller.codec)],
+                          [codec, *telephone_events(offered, codec)])  # fmt: skip
+        if plan is None:
+            self.bye(leg)
+            media.close()
+            return False
+        self.stop_playing()
+        old = callee.media
+        self.replace_side("callee", leg, media, codec, offered)
+        callee.origin, callee.tx = leg, None
+        if old is not None:
+            old.close()
+        _, _, to_callee, to_caller = plan
+        self.bridge("caller", to_callee, to_caller)
+        self.move(S.ANSWERED)
+        self.set_line("callee", by.number)
+        self.log_leg("callee", leg.call_id, reason=reason, by=by.number)
+        self.seat(reason, caller=self.route.caller if self.route else None, callee=by)
+        self.engine.event(self, "call.answered")
+        return True
+
     def reoffer(self, min_se: int) -> bool:
         """The callee refused the session interval as too small (422): INVITE it again with its Min-SE
         (RFC 4028 7.4), once. False when that cannot help."""

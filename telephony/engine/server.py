@@ -517,6 +517,8 @@ class Engine:
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)  # English before the first call; the other languages after
         tasks.append(asyncio.create_task(asyncio.to_thread(self.prompts.prepare, LANGUAGES[1:])))
+        for hook in application.start_hooks():
+            self.background(hook(self))
         log.info("call engine %s on %s:%s, RTP %s-%s", self.id, self.config.host, self.config.port,
                  self.config.rtp_first, self.config.rtp_last)  # fmt: skip
         if ready is not None:

@@ -67,6 +67,34 @@ TEXTS = {
     "not_possible": "That is not possible.",
     "call_not_accepted": "Your call cannot be accepted.",
     "anonymous_not_accepted": "Calls without a caller number are not accepted. Please call again showing your number.",
+    # Voicemail (telephony/engine/applications/voicemail.py)
+    "vm_person_at": "The person at extension",
+    "vm_mailbox": "Mailbox",
+    "vm_unavailable": "is not available. Please leave a message after the tone, then press the pound key.",
+    "vm_busy": "is busy. Please leave a message after the tone, then press the pound key.",
+    "vm_full": "This mailbox is full and cannot take a message.",
+    "vm_box_number": "Please enter your mailbox number, then press the pound key.",
+    "vm_you_have": "You have",
+    "vm_new_messages": "new messages",
+    "vm_and": "and",
+    "vm_saved_messages": "saved messages.",
+    "vm_main_menu": "Press 1 to hear your messages, 0 for mailbox options, or the pound key to hang up.",
+    "vm_message": "Message",
+    "vm_from": "from",
+    "vm_unknown_caller": "from an unknown caller",
+    "vm_received_at": "received at",
+    "vm_message_menu": "Press 5 to hear it again, 7 to delete it, 9 to save it, 6 for the next message, "
+    "4 for the previous one, or 3 then 2 to call back.",
+    "vm_deleted": "Message deleted.",
+    "vm_message_saved": "Message saved.",
+    "vm_no_more": "No more messages.",
+    "vm_options": "Press 1 to record your unavailable greeting, 2 for your busy greeting, 3 for your name, "
+    "4 to change your pin, or the star key to go back.",
+    "vm_record_after_tone": "Record after the tone, then press the pound key.",
+    "vm_greeting_saved": "Your greeting is saved.",
+    "vm_new_pin": "Please enter your new pin of 4 to 10 digits, then press the pound key.",
+    "vm_pin_changed": "Your pin is changed.",
+    "vm_connecting": "Please hold.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

@@ -124,6 +124,7 @@ class Forwarder:
         self.seen, self.hops = seen, hops
         self.find_me: FindMe | None = None
         self.desk_failed: str | None = None  # why the desk phone failed while the find-me number rang
+        self.why: str | None = None  # the forwarding that sent the call on (busy, dnd, no_answer...): a greeting's
 
     def provisional(self, call: Call, response) -> None:
         pass
@@ -182,6 +183,7 @@ class Forwarder:
         kind, target = destination
         log.info("call %s: %s forwards (%s) to %s %s", call.uuid, self.route.callee.number, when, kind, target)
         call.log_leg("forward", "", reason=when, by=self.route.callee.number, to=f"{kind}:{target}")
+        self.why = when
         call.place_with(self)  # the next user's forwarder (or a carrier's placing) replaces it
         if kind != "user":
             call.reroute(call.route)

@@ -1,0 +1,351 @@
+"""Voicemail with real phones (pjsua2) through the edge and a real engine: 101 calls 102, whose
+forwarding sends the call to 102's box; the box's greeting is the one the forwarding calls for (its
+greetings here are tones: 850 Hz unavailable, 1300 Hz busy), the caller's 600 Hz tone is the message.
+Its owner hears it back by phone (*97), with the tone intact, and saves, deletes or calls back by key.
+
+The engine writes the rows with its own database connection, so what the tests set up is committed
+(`committed`) and put back at the end; the files live in a directory of this module's."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import struct
+import tempfile
+import uuid
+import wave
+from pathlib import Path
+
+import pytest
+from django_tenants.utils import tenant_context
+
+from telephony.models import Forwarding
+from tests.sip.audio import heard_ms
+from tests.telephony.conftest import cdr_of
+from tests.waiting import committed, wait_for
+from voicemail.models import Mailbox, Message, box_directory
+
+VOICEMAIL_DIR = Path(tempfile.mkdtemp(prefix="ocx-test-voicemail-"))
+ENGINE_SETTINGS = {"OCX_VOICEMAIL_DIR": str(VOICEMAIL_DIR)}
+UNAVAILABLE, BUSY, SPOKEN = 850, 1300, 600  # Hz: the two greetings, what the caller says
+MOBILE = "+16502530001"  # an outside caller, reached through a carrier that is a pjsua2 phone
+
+
+@pytest.fixture(autouse=True)
+def _voicemail(world, settings):
+    """This module's voicemail directory; the boxes and forwardings as they were, afterwards."""
+    settings.OCX_VOICEMAIL_DIR = str(VOICEMAIL_DIR)
+    yield
+
+    def put_back():
+        with tenant_context(world.client_a1):
+            Forwarding.objects.all().delete()
+            Message.objects.all().delete()
+            Mailbox.objects.update(pin_hash="", greeting_unavailable="", greeting_busy="", greeting_name="",
+                                   max_seconds=180, max_messages=100, operator_kind="", operator_target="")  # fmt: skip
+        from telephony.directory import sip_directory_rooms_changed
+
+        sip_directory_rooms_changed(world.client_a1)
+
+    committed(put_back)
+    for path in VOICEMAIL_DIR.glob("*/*/*"):
+        path.unlink()
+
+
+def tone_file(path: Path, freq: float, seconds: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 8000)))
+                                 for n in range(int(8000 * seconds))))  # fmt: skip
+    return path
+
+
+def box_of(world, number: str) -> Mailbox:
+    def read():
+        with tenant_context(world.client_a1):
+            return Mailbox.objects.get(number=number)
+
+    return committed(read)
+
+
+def set_box(world, number: str, **fields) -> Mailbox:
+    """Change box `number` as its client's operator would (committed: the engine reads it)."""
+    from voicemail.services import mailbox_save
+
+    box = box_of(world, number)
+    return committed(mailbox_save, actor=world.client_a1_op, client=world.client_a1, mailbox=box, **fields)
+
+
+def with_greetings(world, number: str) -> Mailbox:
+    """Box `number` with its unavailable and busy greetings (tones), as if recorded."""
+    from voicemail.services import mailbox_greeting_recorded
+
+    box = box_of(world, number)
+    directory = box_directory(world.client_a1.pk, box.pk)
+    for kind, freq in (("unavailable", UNAVAILABLE), ("busy", BUSY)):
+        path = tone_file(directory / f"greeting-{kind}.wav", freq, 0.6)
+        committed(mailbox_greeting_recorded, world.client_a1.pk, box.pk, kind, str(path.relative_to(VOICEMAIL_DIR)))
+    return box
+
+
+def forward(world, **fields):
+    from telephony.services import forwarding_save
+
+    extension = world.extension_of(world.user_a1b)
+    return committed(lambda: forwarding_save(actor=None, client=world.client_a1, extension=extension, **fields))
+
+
+def messages(world, number: str) -> list[Message]:
+    def read():
+        with tenant_context(world.client_a1):
+            return list(Message.objects.filter(mailbox__number=number).order_by("received_at"))
+
+    return committed(read)
+
+
+def leave(caller, domain: str, *, end: str = "#", heard: Path | None = None, tone_ms: int = 2500,
+          skip: bool = False) -> None:  # fmt: skip
+    """101 calls 102 and, once the box answered, says its tone; `#`, or hangs up (end="hangup").
+    `skip`: a key first skips the greeting."""
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    if heard is not None:
+        caller.record("c1", heard)
+    if skip:
+        caller.dtmf("c1", "1")
+    caller.play_tone("c1", [SPOKEN], tone_ms)  # from the greeting on: its end is recorded after the beep
+    caller.wait_tone_done("c1")
+    if end == "#":
+        caller.dtmf("c1", "#")
+    else:
+        caller.hangup("c1")
+    caller.wait_call_state("c1", "disconnected", timeout=15)
+
+
+@pytest.mark.parametrize(
+    ("forwarding", "phone", "greeting"),
+    [
+        ({"no_answer_kind": "voicemail", "no_answer_target": "102", "no_answer_after": 5}, 180, "unavailable"),
+        ({"busy_kind": "voicemail", "busy_target": "102"}, 486, "busy"),
+        ({"dnd": True, "busy_kind": "voicemail", "busy_target": "102"}, 200, "busy"),
+        ({"unreachable_kind": "voicemail", "unreachable_target": "102"}, None, "unavailable"),
+    ],
+    ids=["no-answer", "busy", "do-not-disturb", "unreachable"],
+)
+def test_a_message_is_left_with_the_greeting_the_forwarding_calls_for(world, lines, tmp_path, forwarding, phone,
+                                                                       greeting):  # fmt: skip
+    caller, callee, domain = lines
+    with_greetings(world, "102")
+    forward(world, **forwarding)
+    if phone is None:
+        callee.unregister("102")  # no device: unreachable
+    else:
+        callee.set_incoming("102", answer=phone)
+    heard = tmp_path / "caller-heard.wav"
+    leave(caller, domain, heard=heard)
+    caller.wait_recorded("c1")
+    wanted, other = (BUSY, UNAVAILABLE) if greeting == "busy" else (UNAVAILABLE, BUSY)
+    # (the spoken prompts after the message have a little of either tone: a greeting would be 600 ms of it)
+    assert heard_ms(heard, wanted) >= 500 and heard_ms(heard, other) < 200, "the greeting the forwarding calls for"
+    [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
+    assert (message.caller_number, message.folder, message.heard) == ("101", "new", False)
+    assert message.seconds >= 1.0 and message.path.exists()
+    assert heard_ms(message.path, SPOKEN) >= 1000, "the caller's tone is in the message"
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.disposition, cdr.answered_by) == ("answered", "voicemail:102")
+    assert [leg["greeting"] for leg in cdr.legs if leg.get("leg") == "voicemail"] == [greeting]
+    assert str(message.call_uuid) == str(cdr.call_uuid)
+
+
+def test_a_caller_who_hangs_up_mid_message_leaves_a_message_that_plays(world, lines):
+    caller, callee, domain = lines
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    leave(caller, domain, end="hangup", skip=True)  # (the platform's own greeting, cut short by a key)
+    [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
+    assert heard_ms(message.path, SPOKEN) >= 1000 and message.seconds >= 1.0
+    assert cdr_of(world, callee_number="102").hangup_side == "caller"
+
+
+def test_a_full_box_says_so_and_takes_nothing(world, lines):
+    caller, callee, domain = lines
+    set_box(world, "102", max_messages=1)
+    deposit(world, "102", SPOKEN)
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.play_tone("c1", [SPOKEN], 1500)
+    caller.wait_call_state("c1", "disconnected", timeout=15)
+    cdr = cdr_of(world, callee_number="102")
+    assert (cdr.answered_by, cdr.hangup_cause) == ("voicemail:102", "mailbox-full")
+    assert len(messages(world, "102")) == 1
+
+
+def test_0_sends_the_caller_to_the_box_operator(world, lines, third, tmp_path):
+    caller, callee, domain = lines
+    set_box(world, "102", operator_kind="user", operator_target="103")
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.dtmf("c1", "0")  # during the greeting
+    label = third.wait_incoming(timeout=15)["call"]
+    third.wait_call_state(label, "confirmed")
+    heard = tmp_path / "operator-heard.wav"
+    third.record(label, heard)
+    caller.play_tone("c1", [SPOKEN], 1200)
+    caller.wait_tone_done("c1")
+    caller.hangup("c1")
+    third.wait_call_state(label, "disconnected")
+    third.wait_recorded(label)
+    assert heard_ms(heard, SPOKEN) >= 800, "the operator hears the caller"
+    assert messages(world, "102") == []
+    assert cdr_of(world, callee_number="102").answered_by == "voicemail:102"
+
+
+def deposit(world, number: str, freq: int, *, caller: str = "103", minutes_ago: int = 10) -> Message:
+    """A message of 1.5 s of `freq` in box `number`, as the engine writes one."""
+    from voicemail.services import message_deposit
+
+    box = box_of(world, number)
+    relative = f"{world.client_a1.pk}/{box.pk}/test-{uuid.uuid4().hex}.wav"
+    tone_file(VOICEMAIL_DIR / relative, freq, 1.5)
+    received_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    pk = committed(message_deposit, world.client_a1.pk, box.pk, relative, caller_number=caller, caller_name="",
+                   call_uuid=None, received_at=received_at, seconds=1.5)  # fmt: skip
+    return message_now(world, pk)
+
+
+def message_now(world, pk: int) -> Message | None:
+    def read():
+        with tenant_context(world.client_a1):
+            return Message.objects.filter(pk=pk).first()
+
+    return committed(read)
+
+
+def test_messages_are_heard_saved_and_deleted_by_phone(world, lines, tmp_path):
+    caller, _, domain = lines
+    set_box(world, "101", pin="2468")
+    first = deposit(world, "101", SPOKEN, minutes_ago=20)
+    second = deposit(world, "101", UNAVAILABLE, minutes_ago=10)
+    caller.call("m", f"sip:*97@{domain}")
+    caller.wait_call_state("m", "confirmed")
+    heard = tmp_path / "owner-heard.wav"
+    caller.record("m", heard)
+    caller.dtmf("m", "2468#1")  # the PIN, then 1: the messages (typed ahead)
+    wait_for(lambda: message_now(world, first.pk).heard, "the first message heard", timeout=30)
+    caller.dtmf("m", "9")
+    wait_for(lambda: message_now(world, first.pk).folder == "saved", "the first message saved", timeout=10)
+    wait_for(lambda: message_now(world, second.pk).heard, "the second message heard", timeout=30)
+    caller.dtmf("m", "7")
+    wait_for(lambda: message_now(world, second.pk) is None, "the second message deleted", timeout=10)
+    caller.hangup("m")
+    caller.wait_recorded("m")
+    assert heard_ms(heard, SPOKEN) >= 1000 and heard_ms(heard, UNAVAILABLE) >= 1000, "both heard whole"
+    wait_for(lambda: not second.path.exists(), "the deleted message's file removed")
+    assert first.path.exists()
+
+
+def test_3_2_calls_the_caller_back(world, lines, third, tmp_path):
+    caller, _, domain = lines
+    set_box(world, "101", pin="2468")
+    message = deposit(world, "101", SPOKEN, caller="103")
+    caller.call("m", f"sip:*97@{domain}")
+    caller.wait_call_state("m", "confirmed")
+    caller.dtmf("m", "2468#1")
+    wait_for(lambda: message_now(world, message.pk).heard, "the message heard", timeout=30)
+    caller.dtmf("m", "32")
+    label = third.wait_incoming(timeout=15)["call"]
+    third.wait_call_state(label, "confirmed")
+    heard = tmp_path / "called-back.wav"
+    third.record(label, heard)
+    caller.play_tone("m", [BUSY], 1200)
+    caller.wait_tone_done("m")
+    caller.hangup("m")
+    third.wait_call_state(label, "disconnected")
+    third.wait_recorded(label)
+    assert heard_ms(heard, BUSY) >= 800, "103 talks with the box's owner"
+
+
+def test_three_wrong_pins_end_the_call_and_the_right_one_opens_the_box(world, lines):
+    caller, _, domain = lines
+    set_box(world, "102", pin="2468")
+    caller.call("w", f"sip:*98@{domain}")
+    caller.wait_call_state("w", "confirmed")
+    caller.dtmf("w", "102#1111#102#2222#102#3333#")
+    caller.wait_call_state("w", "disconnected", timeout=40)
+    assert cdr_of(world, hangup_cause="wrong-pin").caller_number == "101"
+    caller.call("r", f"sip:*98@{domain}")
+    caller.wait_call_state("r", "confirmed")
+    caller.dtmf("r", "102#2468##")  # in, then # in the main menu: goodbye
+    caller.wait_call_state("r", "disconnected", timeout=40)
+    assert cdr_of(world, hangup_cause="done").caller_number == "101"
+
+
+def test_the_owner_records_a_greeting_and_changes_the_pin_by_phone(world, lines):
+    from voicemail.services import mailbox_pin_check
+
+    caller, _, domain = lines
+    box = set_box(world, "101", pin="2468")
+    caller.call("o", f"sip:*97@{domain}")
+    caller.wait_call_state("o", "confirmed")
+    caller.dtmf("o", "2468#01")  # the PIN, the options, 1: the unavailable greeting
+    partial = box_directory(world.client_a1.pk, box.pk) / "greeting-unavailable.recording.wav"
+    wait_for(partial.exists, "the recording of the greeting begun (after its prompt and the beep)", timeout=20)
+    caller.play_tone("o", [UNAVAILABLE], 1500)
+    caller.wait_tone_done("o")
+    caller.dtmf("o", "#")
+    recorded = wait_for(lambda: box_of(world, "101").greeting_unavailable, "the greeting recorded", timeout=15)
+    assert heard_ms(VOICEMAIL_DIR / recorded, UNAVAILABLE) >= 1000
+    caller.dtmf("o", "41357#")  # 4: a new PIN
+    wait_for(lambda: committed(mailbox_pin_check, world.client_a1.pk, box.pk, "1357"), "the new PIN", timeout=15)
+    caller.hangup("o")
+    caller.wait_call_state("o", "disconnected")
+
+
+def test_an_outside_caller_is_called_back_through_the_client_carriers(world, lines, phone_carrier, tmp_path):
+    from records.models import Cdr
+
+    caller, _, domain = lines
+    mobile, carrier = phone_carrier()
+    set_box(world, "101", pin="2468")
+    message = deposit(world, "101", SPOKEN, caller=MOBILE)
+    caller.call("m", f"sip:*97@{domain}")
+    caller.wait_call_state("m", "confirmed")
+    caller.dtmf("m", "2468#1")
+    wait_for(lambda: message_now(world, message.pk).heard, "the message heard", timeout=30)
+    caller.dtmf("m", "32")
+    away = mobile.wait_incoming(timeout=15)["call"]
+    mobile.answer(away)
+    mobile.wait_call_state(away, "confirmed")
+    heard = tmp_path / "mobile-heard.wav"
+    mobile.record(away, heard)
+    caller.play_tone("m", [BUSY], 1200)
+    caller.wait_tone_done("m")
+    caller.hangup("m")
+    mobile.wait_call_state(away, "disconnected")
+    mobile.wait_recorded(away)
+    assert heard_ms(heard, BUSY) >= 800, "the caller called back talks with the box's owner"
+    back = cdr_of(world, callee_number=MOBILE)
+    assert (back.direction, back.carrier_id, back.caller_number) == (Cdr.Direction.OUTBOUND, carrier.pk, "101")
+
+
+def test_a_message_under_a_second_is_not_kept(world, lines):
+    caller, callee, domain = lines
+    box = box_of(world, "102")
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.dtmf("c1", "1")  # the greeting skipped
+    directory = box_directory(world.client_a1.pk, box.pk)
+    wait_for(lambda: list(directory.glob("20*.wav")), "the message's recording begun", timeout=15)
+    caller.dtmf("c1", "#")
+    caller.wait_call_state("c1", "disconnected", timeout=15)
+    assert messages(world, "102") == [] and not list(directory.glob("20*.wav")), "nothing kept"
+    assert cdr_of(world, callee_number="102").hangup_cause == "too-short"

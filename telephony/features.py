@@ -16,6 +16,9 @@ engine. The built-in codes:
     *72<number>, *73               forward every call (to), stop it   forwarding.py
     *78, *79                       do-not-disturb on, off             forwarding.py
 
+Keys during an answered call (not dialled codes, so not in the table): *1 starts or stops recording
+where the client's policy lets the party record on demand (recording.py).
+
 Django-free.
 """
 

@@ -45,6 +45,7 @@ BUILTIN = (
     "telephony.engine.applications.conference",
     "telephony.engine.applications.library",
     "telephony.engine.applications.forwarding",
+    "telephony.engine.applications.recording",
 )
 
 
@@ -67,6 +68,7 @@ _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
+_answered: list[Callable[[Call], None]] = []  # what applications do when two parties start talking
 _loaded = False
 
 
@@ -114,6 +116,18 @@ async def to_network(call: Call, incoming: Incoming) -> bool:
     return bool(_outbound) and await _outbound[0](call, incoming)
 
 
+def on_answered(hook: Callable[[Call], None]) -> Callable[[Call], None]:
+    """Decorator: `hook(call)` runs when a two-party call is answered (the parties bridged): call
+    recording attaches there when the client's policy says so."""
+    _answered.append(hook)
+    return hook
+
+
+def answered(call: Call) -> None:
+    for hook in _answered:
+        hook(call)
+
+
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:
     """What runs a new call to `dialled` instead of the dial plan's routing to a line, with the digits
     after its feature code: a feature code first, then an application's number."""
@@ -152,6 +166,14 @@ class Application:
 
     def media_changing(self, call: Call) -> None:
         """The core is about to change the call's media (hold, park, transfer): let go of what depends on it."""
+
+    def bridged(self, call: Call) -> None:
+        """The two sides are relayed anew (after a transfer, a retrieval, the end of a supervision): what
+        tapped the old relay (a recording) taps `call.relay` now."""
+
+    def mixing(self, call: Call, parties: dict) -> None:
+        """The sides' media went into a mixer (a supervisor came in): `parties` is side name -> its mixer
+        party, whose `on_says` taps what that side says."""
 
     def ended(self, call: Call, cause: str) -> None:
         """The call ended while the application held it or was attached to it."""

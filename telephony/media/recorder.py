@@ -61,6 +61,7 @@ class Recorder:
         self.data_bytes = 0
         self.closed = False
         self.error: OSError | None = None  # why writing stopped (a full disk): the call goes on unrecorded
+        self.paused = False  # ticks written as silence (a card number said meanwhile): the timeline goes on
         self._chunk = max(1, round(chunk / FRAME))
         self._buffer: list[bytes] = []
         self._pending: list[deque[Frame | None]] = [deque() for _ in range(channels)]
@@ -78,7 +79,9 @@ class Recorder:
             return
         if len(frames) != self.channels:
             raise ValueError(f"{self.channels} channel(s), {len(frames)} frame(s)")
-        if self.channels == 1:
+        if self.paused:
+            self._buffer.append(self._silence)
+        elif self.channels == 1:
             frame = frames[0]
             self._buffer.append(self._silence if frame is None else frame.astype("<i2", copy=False).tobytes())
         elif frames[0] is None and frames[1] is None:
@@ -179,27 +182,38 @@ class RtpRecording:
             total = np.sum(present, axis=0, dtype=np.int32)
             self.recorder.write(np.clip(total, -32768, 32767).astype(np.int16))
 
-    def stop(self) -> None:
-        """Stop, give the taps back and close the file; safe to call twice."""
+    def stop(self, *, close: bool = True) -> None:
+        """Stop, give the taps back and close the file (close=False: the recorder goes on with another
+        source, a call's new relay after a transfer); safe to call twice."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self.on_stop is not None:
             self.on_stop()
             self.on_stop = None
-        self.recorder.close()
+        if close:
+            self.recorder.close()
 
 
-def record_relay(relay: Relay, path: str | os.PathLike, *, codec_a: str, codec_b: str | None = None,
-                 event_pts: Iterable[int] = (), stereo: bool = True, chunk: float = 1.0) -> RtpRecording:  # fmt: skip
+def record_relay(relay: Relay, path: str | os.PathLike | Recorder, *, codec_a: str, codec_b: str | None = None,
+                 event_pts: Iterable[int] = (), stereo: bool = True, chunk: float = 1.0,
+                 event_pts_b: Iterable[int] | None = None,
+                 on_event: tuple[Callable[[bytes], None] | None, Callable[[bytes], None] | None] = (None, None),
+                 ) -> RtpRecording:  # fmt: skip
     """Record a relayed call: what a sends on the left channel, what b sends on the right (or both
-    mixed in mono). codec_b defaults to codec_a; event_pts are kept out of the audio."""
+    mixed in mono). codec_b defaults to codec_a (a transcoded call's legs differ: each stream is decoded
+    from its own codec); event_pts (event_pts_b for b's, when they differ) are kept out of the audio and
+    given to `on_event`'s callables (a's, b's: in-call keys). `path` may be a Recorder already written
+    to (the call's new relay after a transfer): the file goes on."""
     events = tuple(event_pts)
-    from_a = InboundStream(codec_a, event_pts=events, clock_rate=relay.a.clock_rate)
-    from_b = InboundStream(codec_b or codec_a, event_pts=events, clock_rate=relay.b.clock_rate)
+    events_b = events if event_pts_b is None else tuple(event_pts_b)
+    from_a = InboundStream(codec_a, event_pts=events, clock_rate=relay.a.clock_rate, on_event=on_event[0])
+    from_b = InboundStream(codec_b or codec_a, event_pts=events_b, clock_rate=relay.b.clock_rate,
+                           on_event=on_event[1])  # fmt: skip
     relay.tap(from_a.push, from_b.push)
-    recording = RtpRecording(Recorder(path, channels=2 if stereo else 1, chunk=chunk), [from_a, from_b],
-                             mix=not stereo, on_stop=lambda: relay.tap(None, None))  # fmt: skip
+    recorder = path if isinstance(path, Recorder) else Recorder(path, channels=2 if stereo else 1, chunk=chunk)
+    recording = RtpRecording(recorder, [from_a, from_b], mix=not stereo,
+                             on_stop=lambda: relay.tap(None, None))  # fmt: skip
     recording.start()
     return recording
 

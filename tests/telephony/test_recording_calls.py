@@ -173,3 +173,93 @@ def test_a_conference_recording_is_listed_with_the_calls(world, phones, sip_line
     assert (Path(settings.OCX_RECORDINGS_DIR) / recording.file).exists()
     listed = api(world.client_a1_op).get("/api/v1/recordings/").json()["results"]
     assert [(r["id"], r["kind"]) for r in listed] == [(recording.pk, "conference")]
+
+
+def ruled_ms(rate, samples, freq: int) -> int:
+    """How many ms of one channel are loud and ruled by `freq`."""
+    window, ruled = rate // 50, 0
+    for start in range(0, len(samples) - window + 1, window):
+        part = samples[start : start + window]
+        if loud_ms(rate, part) and dominant(rate, part, CANDIDATES)[0] == freq:
+            ruled += 20
+    return ruled
+
+
+def test_a_transcoded_call_is_recorded_from_each_partys_own_codec(world, lines, recording_policy):
+    recording_policy(mode="always")
+    caller, callee, domain = lines
+    caller.set_codecs("PCMU")
+    callee.set_codecs("G722")
+    label = connected(caller, callee, domain)
+    assert (caller.wait_media("c1")["codec"], callee.wait_media(label)["codec"]) == ("PCMU/8000", "G722/16000")
+    wait_for(lambda: recordings_of(world), "the recording row")
+    both_play(caller, callee, label, 1000)
+    hang_up(caller, callee, label)
+    (recording,) = finished_recording(world)
+    rate, left, right = channels(recording_file(recording))
+    assert_channel(rate, left, CALLER_TONE, 600)
+    assert_channel(rate, right, CALLEE_TONE, 600)
+
+
+def test_the_recording_follows_a_transfer_to_a_third_phone(world, lines, third, recording_policy):
+    recording_policy(mode="always")
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    wait_for(lambda: recordings_of(world), "the recording row")
+    both_play(caller, callee, label, 800)
+    assert callee.transfer(label, f"sip:103@{domain}")["code"] == 200
+    callee.wait_call_state(label, "disconnected")
+    at_third = third.wait_incoming()["call"]
+    third.wait_call_state(at_third, "confirmed")
+    time.sleep(0.3)
+    third.play_tone(at_third, [2200], 800)
+    caller.play_tone("c1", [CALLER_TONE], 800)
+    third.wait_tone_done(at_third)
+    time.sleep(0.3)
+    caller.hangup("c1")
+    third.wait_call_state(at_third, "disconnected")
+    (recording,) = finished_recording(world)
+    rate, left, right = channels(recording_file(recording))
+    assert ruled_ms(rate, left, CALLER_TONE) >= 1000, "the caller before and after the transfer"
+    assert ruled_ms(rate, right, CALLEE_TONE) >= 400, "the callee before the transfer"
+    assert ruled_ms(rate, right, 2200) >= 400, "the third phone after it"
+    assert world.user_a1c.pk in recording.accounts, "the new party's user may hear it too"
+
+
+def test_the_recording_goes_on_while_a_supervisor_barges_in(world, lines, third, recording_policy):
+    recording_policy(mode="always")
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    wait_for(lambda: recordings_of(world), "the recording row")
+    third.call("s", f"sip:*83102@{domain}")  # 103 may barge
+    third.wait_call_state("s", "confirmed")
+    time.sleep(0.3)
+    both_play(caller, callee, label, 1000)
+    third.hangup("s")
+    hang_up(caller, callee, label)
+    (recording,) = finished_recording(world)
+    rate, left, right = channels(recording_file(recording))
+    assert ruled_ms(rate, left, CALLER_TONE) >= 600
+    assert ruled_ms(rate, right, CALLEE_TONE) >= 600
+
+
+def test_both_parties_hear_the_announcement_when_recording_starts(world, lines, recording_policy, tmp_path):
+    from tests.sip.audio import read_wav
+
+    recording_policy(mode="always", announce=True)
+    caller, callee, domain = lines
+    caller.call("c1", f"sip:102@{domain}")
+    label = callee.wait_incoming()["call"]
+    heard = {"caller": tmp_path / "caller.wav", "callee": tmp_path / "callee.wav"}
+    callee.wait_call_state(label, "confirmed")
+    callee.record(label, heard["callee"])
+    caller.wait_call_state("c1", "confirmed")
+    caller.record("c1", heard["caller"])
+    time.sleep(1.5)  # nobody talks: what they hear is the engine's
+    caller.stop_record("c1")
+    callee.stop_record(label)
+    for path in heard.values():
+        rate, samples = read_wav(path)
+        assert loud_ms(rate, samples, threshold=300) >= 300, path.name
+    hang_up(caller, callee, label)
+    finished_recording(world)

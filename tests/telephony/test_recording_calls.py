@@ -263,3 +263,27 @@ def test_both_parties_hear_the_announcement_when_recording_starts(world, lines, 
         assert loud_ms(rate, samples, threshold=300) >= 300, path.name
     hang_up(caller, callee, label)
     finished_recording(world)
+
+
+def test_a_call_picked_up_by_a_colleague_is_recorded_too(world, lines, third, recording_policy):
+    recording_policy(mode="always")
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=180)  # 102 rings and rings
+    caller.call("c1", f"sip:102@{domain}")
+    callee.wait_incoming()
+    caller.wait_call_state("c1", "early")
+    third.call("p", f"sip:**102@{domain}")  # 103 picks it up
+    third.wait_call_state("p", "confirmed")
+    caller.wait_call_state("c1", "confirmed")
+    wait_for(lambda: recordings_of(world), "the recording row")
+    time.sleep(0.3)
+    third.play_tone("p", [2200], 800)
+    caller.play_tone("c1", [CALLER_TONE], 800)
+    third.wait_tone_done("p")
+    time.sleep(0.3)
+    third.hangup("p")
+    caller.wait_call_state("c1", "disconnected")
+    (recording,) = finished_recording(world)
+    rate, left, right = channels(recording_file(recording))
+    assert ruled_ms(rate, left, CALLER_TONE) >= 500 and ruled_ms(rate, right, 2200) >= 500
+    assert world.user_a1c.pk in recording.accounts

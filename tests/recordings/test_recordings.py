@@ -187,3 +187,27 @@ def test_the_status_page_shows_the_recordings_disk(world, portal, settings):
     settings.OCX_DISK_WARN, settings.OCX_DISK_FULL = "0%", "100%"
     page = portal(world.god).get("/status/").content.decode()
     assert settings.OCX_RECORDINGS_DIR in page and "full: no new recordings" in page
+
+
+def test_the_recordings_page_has_a_player_and_a_download_per_recording(world, portal, recording_of):
+    recording = recording_of(world.user_a1)
+    page = portal(world.client_a1_op).get("/recordings/").content.decode()
+    assert f'<audio controls preload="none" src="/recordings/{recording.pk}/audio/"' in page
+    assert f"/recordings/{recording.pk}/audio/?download=1" in page
+    download = portal(world.client_a1_op).get(f"/recordings/{recording.pk}/audio/?download=1")
+    assert download["Content-Disposition"].startswith("attachment;")
+
+
+def test_a_user_chooses_on_their_recording_page_only_where_the_client_lets_them(world, portal):
+    from recordings.models import LineRecording
+
+    http = portal(world.user_a1)
+    assert "users do not choose" in http.get("/phone/recording/").content.decode()
+    http.post("/phone/recording/", {"mode": "always"})  # the field is disabled: the company's choice stays
+    with tenant_context(world.client_a1):
+        assert not LineRecording.objects.exclude(mode="client").exists()
+    set_policy(world, users_choose=True)
+    assert http.post("/phone/recording/", {"mode": "on_demand"}).status_code == 302
+    with tenant_context(world.client_a1):
+        assert LineRecording.objects.get().mode == "on_demand"
+    assert portal(world.client_a1_op).get("/phone/recording/").status_code == 404

@@ -375,14 +375,14 @@ class Conference:
             folder = Path(settings.OCX_RECORDINGS_DIR) / str(self.client)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"conference-{self.id}-{_now():%Y%m%dT%H%M%S}.wav"
-            self.recording, self.recording_path = Recorder(path), str(path)
+            self.recording, self.recording_path = Recorder(path, threaded=True), str(path)
             self.recording_row = ConferenceRow(self.engine, self.client, self.id, path, self._accounts())
             self.mixer.on_mix = self.recording.write
             self.event("conference.recording", recording=True, path=self.recording_path)
         elif not on and self.recording is not None:
             self.mixer.on_mix = None
-            self.recording.close()
-            self.recording_row.close(self.recording.seconds, self._accounts())
+            written = self.recording.close()
+            self.recording_row.close(self.recording.seconds, self._accounts(), written)
             self.recording = None
             self.event("conference.recording", recording=False, path=self.recording_path)
         return self.recording_path

@@ -221,7 +221,7 @@ class CallRecording(Application):
             if call.state == S.ENDED:
                 await engine.database.call(recording_close, call.route.client, self.row, seconds=0.0)
                 return "the call ended"
-            self.recorder = Recorder(path, channels=2)
+            self.recorder = Recorder(path, channels=2, threaded=True)
         except DatabaseAway:
             return "the database is away"
         except OSError as error:
@@ -260,18 +260,23 @@ class CallRecording(Application):
             self.tap()  # the keys again (on demand)
         if recorder is None:
             return
-        recorder.close()
+        written = recorder.close()
         call = self.call
         self.accounts |= {
             s.party.account for s in (call.caller, call.callee) if s.party is not None and s.party.account
         }
         callee = call.callee.party.number if call.callee.party is not None else None
-        call.engine.background(self._close(call.route.client, row, recorder.seconds, sorted(self.accounts), callee))
+        call.engine.background(self._close(call.route.client, row, recorder.seconds, sorted(self.accounts), callee,
+                                           written))  # fmt: skip
         if call.state != S.ENDED:
             call.engine.event(call, "call.recording", recording=None)
 
-    async def _close(self, client: int, row: int, seconds: float, accounts: list[int], callee: str | None) -> None:
+    async def _close(self, client: int, row: int, seconds: float, accounts: list[int], callee: str | None,
+                     written=None) -> None:  # fmt: skip
+        """The row says the recording is whole once its file is (the recordings thread wrote it)."""
         try:
+            if written is not None:
+                await asyncio.wrap_future(written)
             await self.call.engine.database.call(recording_close, client, row, seconds=seconds, accounts=accounts,
                                                  callee=callee)  # fmt: skip
         except DatabaseAway:
@@ -361,8 +366,10 @@ class ConferenceRow:
             log.error("conference %s recording of client %s has no row: the database is away", conference, self.client)
             return None
 
-    def close(self, seconds: float, accounts: list[int]) -> None:
+    def close(self, seconds: float, accounts: list[int], written=None) -> None:
         async def close() -> None:
+            if written is not None:
+                await asyncio.wrap_future(written)
             row = await self._opened
             if row is not None:
                 await self.engine.database.call(recording_close, self.client, row, seconds=seconds, accounts=accounts)

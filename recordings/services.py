@@ -152,6 +152,30 @@ def recording_settings(client_id: int) -> RecordingPolicy:
 # Retention -------------------------------------------------------------------------------------------
 
 
+def recordings_settle(client: Client, *, now: dt.datetime | None = None) -> int:
+    """Recordings whose engine died while writing them (no end, the file unchanged for minutes) are
+    closed with what their file holds, so they list as whole (a WAV written a chunk at a time plays
+    up to its last chunk). How many."""
+    now = now or timezone.now()
+    settled = 0
+    with tenant_context(client):
+        for recording in Recording.objects.filter(ended_at__isnull=True, started_at__lt=now - STILL_WRITTEN):
+            path = recording_file(recording)
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                stat = None
+            changed = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC) if stat else recording.started_at
+            if now - changed < STILL_WRITTEN:
+                continue
+            channels = 2 if recording.kind == Recording.Kind.CALL else 1
+            recording.seconds = round(max(0, (stat.st_size if stat else 44) - 44) / (2 * channels * 8000), 2)
+            recording.ended_at = changed
+            recording.save(update_fields=["seconds", "ended_at"])
+            settled += 1
+    return settled
+
+
 def recordings_expire(client: Client, *, now: dt.datetime | None = None) -> int:
     """Remove the client's recordings (file and row) older than its retention period; never one still
     being written (no end yet and its file changed in the last minutes). How many were removed."""

@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from config.redis_store import get_redis, rkey
 from recordings import disk
 from recordings.services import recordings_expire as expire_client
+from recordings.services import recordings_settle
 from tenants.models import Client, Role, User
 
 log = logging.getLogger(__name__)
@@ -19,10 +20,12 @@ RANK = {disk.OK: 0, disk.WARN: 1, disk.FULL: 2}
 
 @shared_task
 def recordings_expire() -> int:
-    """Every client's recordings past its retention period: files and rows removed."""
+    """Every client's recordings past its retention period: files and rows removed (and those an engine
+    left unfinished when it died are closed with what their files hold)."""
     removed = 0
     for client in Client.objects.exclude(schema_name="public").order_by("pk"):
         try:
+            recordings_settle(client)
             removed += expire_client(client)
         except Exception:  # one client's trouble does not keep the others' files
             log.exception("recordings of client %s not expired", client.pk)

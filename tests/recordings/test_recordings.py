@@ -211,3 +211,28 @@ def test_a_user_chooses_on_their_recording_page_only_where_the_client_lets_them(
     with tenant_context(world.client_a1):
         assert LineRecording.objects.get().mode == "on_demand"
     assert portal(world.client_a1_op).get("/phone/recording/").status_code == 404
+
+
+def test_a_recording_its_engine_left_unfinished_is_closed_with_what_its_file_holds(world, recording_of):
+    from recordings.services import recordings_settle
+
+    left = recording_of(world.user_a1, days_ago=1, ended=False)
+    path = Path(settings.OCX_RECORDINGS_DIR) / left.file
+    path.write_bytes(bytes(44 + 2 * 2 * 8000 * 3))  # a header and 3 s of stereo
+    stale = time.time() - 3600
+    os.utime(path, (stale, stale))
+    writing = recording_of(world.user_a1, days_ago=1, ended=False)  # its file changed just now
+    assert recordings_settle(world.client_a1) == 1
+    with tenant_context(world.client_a1):
+        left.refresh_from_db()
+        writing.refresh_from_db()
+    assert left.ended_at is not None and left.seconds == 3.0
+    assert writing.ended_at is None
+
+
+def test_the_beat_runs_retention_hourly_and_watches_the_disk_every_minute():
+    from config.celeryconf import app
+
+    schedule = app.conf.beat_schedule
+    assert schedule["recordings-expire"] == {"task": "recordings.tasks.recordings_expire", "schedule": 3600.0}
+    assert schedule["recordings-disk-watch"] == {"task": "recordings.tasks.disk_watch", "schedule": 60.0}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from telephony.engine.dialplan import Party
     from telephony.sip.sdp import Sdp
 
+log = logging.getLogger(__name__)
 BUILTIN = (
     "telephony.engine.applications.network",
     "telephony.engine.applications.pickup",
@@ -125,7 +127,10 @@ def on_answered(hook: Callable[[Call], None]) -> Callable[[Call], None]:
 
 def answered(call: Call) -> None:
     for hook in _answered:
-        hook(call)
+        try:
+            hook(call)
+        except Exception:  # a feature's fault never fails the answered call
+            log.exception("call %s: an answer hook failed", call.uuid)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

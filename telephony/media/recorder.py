@@ -219,7 +219,7 @@ class _Clock:
 
 def tick_all(recordings: list[RtpRecording]) -> list[RtpRecording]:
     """One tick of every recording: their streams' G.711 payloads decoded together, one table lookup
-    per law (a lookup per stream cost about half a recording's time); the recordings that failed."""
+    per law (a lookup per stream cost a quarter of a recording's time); the recordings that failed."""
     payloads = [[stream.next_payload() for stream in r.streams] for r in recordings]
     batches: dict[str, list[tuple[int, int]]] = {}
     for i, recording in enumerate(recordings):

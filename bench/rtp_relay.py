@@ -140,7 +140,9 @@ async def pace(phones: list[PhoneSocket], start: float, until: float) -> None:
 # -- the relay (this process)
 
 
-async def relay(args: argparse.Namespace) -> dict:
+async def relay(args: argparse.Namespace, tap=None) -> dict:
+    """One measured run; `tap(relays)` (bench/recording.py) is called once the relays exist and may
+    return what to call before they stop."""
     calls = args.calls
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--sender", "--calls", str(calls), "--seconds", str(args.seconds),
@@ -159,6 +161,7 @@ async def relay(args: argparse.Namespace) -> dict:
         pool = PortPool(args.first_port, args.first_port + 4 * calls + 99, HOST)
         endpoints = [await RtpEndpoint.open(pool, remote=(HOST, port)) for port in phones]
         relays = [Relay(endpoints[i], endpoints[i + 1]) for i in range(0, len(endpoints), 2)]
+        untap = tap(relays) if tap is not None else None
         process.stdin.write((json.dumps({"endpoints": [e.port for e in endpoints]}) + "\n").encode())
         await process.stdin.drain()
 
@@ -185,6 +188,8 @@ async def relay(args: argparse.Namespace) -> dict:
             "free_pairs": pool.free,
             "phones": phones_report,
         }
+        if untap is not None:
+            untap()
         for r in relays:
             r.stop()
         for endpoint in endpoints:

@@ -16,5 +16,8 @@ app.conf.beat_schedule = {
     "billing-rate-new-calls": {"task": "billing.tasks.rate_new_calls", "schedule": 60.0},
     # The carrier pages' health charts: one sample a minute per carrier (pstn/carrier_health.py).
     "pstn-carrier-health-sample": {"task": "pstn.tasks.carrier_health_sample", "schedule": 60.0},
+    # Recordings past their client's retention period; the recordings' disk watched (recordings/tasks.py).
+    "recordings-expire": {"task": "recordings.tasks.recordings_expire", "schedule": 3600.0},
+    "recordings-disk-watch": {"task": "recordings.tasks.disk_watch", "schedule": 60.0},
 }
 app.autodiscover_tasks()

@@ -127,6 +127,12 @@ OCX_ENGINE_APPLICATIONS = env_list("OCX_ENGINE_APPLICATIONS", "")
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
 OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
+# Free space where recordings (and voicemail) live: under OCX_DISK_WARN the platform operators are
+# mailed, under OCX_DISK_FULL no new recording starts (a share "10%" or an amount "2G"); the engine
+# reads the disk at most every OCX_DISK_CHECK_SECONDS (recordings/disk.py).
+OCX_DISK_WARN = env("OCX_DISK_WARN", "10%")
+OCX_DISK_FULL = env("OCX_DISK_FULL", "2%")
+OCX_DISK_CHECK_SECONDS = float(env("OCX_DISK_CHECK_SECONDS", "5"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
 OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(BASE_DIR / "var" / "voicemail"))  # boxes' greetings and messages
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
@@ -195,6 +201,7 @@ TENANT_APPS = [
     "telephony",
     "conferencing",
     "voicemail",
+    "recordings",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/v1/", include("tenants.api.urls")),
     path("api/v1/", include("telephony.api.urls")),
     path("api/v1/", include("conferencing.api.urls")),
+    path("api/v1/", include("recordings.api.urls")),
     path("api/v1/", include("billing.api.urls")),
     path("api/v1/", include("exports.api.urls")),
     path("api/v1/route-test/", route_tester.RouteTestView.as_view(), name="route-test"),

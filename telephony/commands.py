@@ -248,6 +248,23 @@ class Retrieve(CallCommand):
         return {**super().problems(), **({} if self.number.isdigit() else {"number": "Name the retrieving line."})}
 
 
+RECORD_ACTIONS = ("start", "pause", "resume", "stop")
+
+
+@dataclass(frozen=True)
+class Record(CallCommand):
+    """Call recording: start, pause (silence in the file meanwhile), resume or stop."""
+
+    type: ClassVar[str] = "engine.record"
+    action: str = "start"
+
+    def problems(self) -> dict[str, str]:
+        found = super().problems()
+        if self.action not in RECORD_ACTIONS:
+            found["action"] = f"Choose one of: {', '.join(RECORD_ACTIONS)}."
+        return found
+
+
 @dataclass(frozen=True)
 class Originate(Command):
     """Click-to-call: ring line `extension` (its id) of `client`, then call `to` once answered."""
@@ -323,7 +340,7 @@ class ConferenceAction(Command):
 
 
 _ALL = (Hangup, Hold, Resume, Transfer, Park, Join, Supervise, Retrieve, Originate, Notify, ListCalls, ListConferences,
-        ConferenceAction)  # fmt: skip
+        ConferenceAction, Record)  # fmt: skip
 COMMANDS: dict[str, type[Command]] = {c.type: c for c in _ALL}
 
 

@@ -143,6 +143,14 @@ def call_join(*, actor, cdr: Cdr, other: Cdr) -> None:
 SUPERVISION_MODES = commands.SUPERVISION_MODES
 
 
+def call_record(*, actor, cdr: Cdr, action: str) -> None:
+    """Start, pause, resume or stop recording a call in the actor's scope (its client's policy decides
+    what may be: the engine refuses a start where recording is off, a stop where it is always on)."""
+    if action not in commands.RECORD_ACTIONS:
+        raise ValidationError({"action": f"Choose one of: {', '.join(commands.RECORD_ACTIONS)}."})
+    _command(cdr, commands.Record, "Not possible", action=action)
+
+
 def call_supervise(*, actor, cdr: Cdr, extension, mode: str, agent: str = "callee") -> None:
     """Monitor (listen), whisper (talk to the `agent` side only) or barge into (talk with both) a call:
     the engine rings line `extension`, which the client's operators must have allowed to, and joins

@@ -18,6 +18,9 @@ engine. The built-in codes:
     *97                            one's own voicemail box            voicemail.py
     *98                            any voicemail box (its PIN)        voicemail.py
 
+Keys during an answered call (not dialled codes, so not in the table): *1 starts or stops recording
+where the client's policy lets the party record on demand (recording.py).
+
 Django-free.
 """
 

@@ -125,7 +125,9 @@ def platform_status() -> dict:
         telephony = telephony_status()
     except redis.RedisError:
         telephony = {"edges": [], "engines": []}
-    return {"services": services, "versions": versions(), **telephony}
+    from recordings.disk import disk_rows  # (the disk where recordings and voicemail live)
+
+    return {"services": services, "versions": versions(), "disks": disk_rows(), **telephony}
 
 
 def telephony_status() -> dict:

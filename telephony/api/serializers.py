@@ -151,6 +151,11 @@ class CallActionAnswerSerializer(serializers.Serializer):
     slot = serializers.IntegerField(required=False, help_text="park: the park slot.")
 
 
+class RecordSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["start", "pause", "resume", "stop"],
+                                     help_text="pause: silence in the file until resume (a card number).")  # fmt: skip
+
+
 class HoldSerializer(serializers.Serializer):
     held = serializers.ChoiceField(choices=["caller", "callee"], required=False)
 

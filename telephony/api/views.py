@@ -23,6 +23,7 @@ from telephony.control import (
     call_join,
     call_originate,
     call_park,
+    call_record,
     call_resume,
     call_retrieve,
     call_supervise,
@@ -351,6 +352,18 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
     def resume(self, request, pk=None):
         call_resume(actor=request.user, cdr=self.get_object())
         return Response({"detail": "Resumed."})
+
+    @extend_schema(request=s.RecordSerializer, responses={200: s.CallActionAnswerSerializer, **ENGINE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def record(self, request, pk=None):
+        """Recording, where the client's policy lets it be started ("on demand") or paused: "action" start,
+        pause (silence in the file meanwhile), resume or stop (not for a call always recorded)."""
+        serializer = s.RecordSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        done = serializer.validated_data["action"]
+        call_record(actor=request.user, cdr=self.get_object(), action=done)
+        words = {"start": "Recording.", "pause": "Recording paused.", "resume": "Recording again.", "stop": "Stopped."}
+        return Response({"detail": words[done]})
 
 
 class ScheduleViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

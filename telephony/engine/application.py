@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from telephony.engine.dialplan import Party
     from telephony.sip.sdp import Sdp
 
+log = logging.getLogger(__name__)
 BUILTIN = (
     "telephony.engine.applications.network",
     "telephony.engine.applications.pickup",
@@ -46,6 +48,7 @@ BUILTIN = (
     "telephony.engine.applications.library",
     "telephony.engine.applications.forwarding",
     "telephony.engine.applications.voicemail",
+    "telephony.engine.applications.recording",
 )
 
 
@@ -69,6 +72,7 @@ _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers a
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
+_answered: list[Callable[[Call], None]] = []  # what applications do when two parties start talking
 _loaded = False
 
 
@@ -133,6 +137,21 @@ def start_hooks() -> list[Callable]:
     return list(_at_start)
 
 
+def on_answered(hook: Callable[[Call], None]) -> Callable[[Call], None]:
+    """Decorator: `hook(call)` runs when a two-party call is answered (the parties bridged): call
+    recording attaches there when the client's policy says so."""
+    _answered.append(hook)
+    return hook
+
+
+def answered(call: Call) -> None:
+    for hook in _answered:
+        try:
+            hook(call)
+        except Exception:  # a feature's fault never fails the answered call
+            log.exception("call %s: an answer hook failed", call.uuid)
+
+
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:
     """What runs a new call to `dialled` instead of the dial plan's routing to a line, with the digits
     after its feature code: a feature code first, then an application's number."""
@@ -171,6 +190,14 @@ class Application:
 
     def media_changing(self, call: Call) -> None:
         """The core is about to change the call's media (hold, park, transfer): let go of what depends on it."""
+
+    def bridged(self, call: Call) -> None:
+        """The two sides are relayed anew (after a transfer, a retrieval, the end of a supervision): what
+        tapped the old relay (a recording) taps `call.relay` now."""
+
+    def mixing(self, call: Call, parties: dict) -> None:
+        """The sides' media went into a mixer (a supervisor came in): `parties` is side name -> its mixer
+        party, whose `on_says` taps what that side says."""
 
     def ended(self, call: Call, cause: str) -> None:
         """The call ended while the application held it or was attached to it."""

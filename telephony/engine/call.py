@@ -178,6 +178,7 @@ class Call:
         self.record_opened = False
         self.placing = None  # what places the callee's leg beyond a line (telephony/engine/applications/network.py)
         self.voice = ENGLISH  # the prompts this call hears: its client's (set with the plan), a user's own (features)
+        self.announcing: list[Player] = []  # a prompt both parties hear at once (announce)
 
     def side(self, name: str) -> Side:
         return self.caller if name == "caller" else self.callee
@@ -539,6 +540,7 @@ class Call:
         self.answered(by=self.route.callee.number)
         self.seat("answer", caller=self.route.caller, callee=self.route.callee)
         self.engine.event(self, "call.answered")
+        application.answered(self)
         return True
 
     def take_callee(self, other: Call, *, by: Party) -> None:
@@ -775,6 +777,36 @@ class Call:
         if self.music is not None:
             self.music.stop()
             self.music = None
+        for player in self.announcing:  # (hold, transfer, the end: whoever stopped it sets the relay)
+            player.stop()
+        self.announcing = []
+
+    def announce(self, name: str, on_done: Callable[[], None] | None = None) -> bool:
+        """Both parties hear the prompt `name` at once ("this call is recorded"), the relay paused
+        meanwhile and on again after it; False (nothing played) when the two are not talking now."""
+        relay = self.relay
+        sides = [s for s in (self.caller, self.callee) if s.codec is not None and s.codec.name in ENCODERS]
+        if self.state != S.ANSWERED or relay is None or not relay.running or self.held is not None or len(sides) < 2:
+            return False
+        relay.a_to_b = relay.b_to_a = False
+        left = [len(sides)]
+
+        def finished() -> None:
+            left[0] -= 1
+            if left[0]:
+                return
+            self.announcing = []
+            if self.relay is relay and relay.running and self.held is None:
+                relay.a_to_b = relay.b_to_a = True
+            if on_done is not None:
+                on_done()
+
+        prompts = self.engine.prompts
+        self.announcing = [Player(s.media, s.codec.payload, prompts.frames(s.codec.name, name, voice=self.voice),
+                                  loop=False, on_done=finished) for s in sides]  # fmt: skip
+        for player in self.announcing:
+            player.start()
+        return True
 
     def attach(self, app: Application, *legs: Leg) -> None:
         """`app` works beside the parties (supervision); requests on its `legs` go to it."""
@@ -803,6 +835,8 @@ class Call:
         a_to_b, b_to_a = (stay_to_new, new_to_stay) if staying == "caller" else (new_to_stay, stay_to_new)
         self.relay = self.engine.media.bridge(self.caller.media, self.callee.media, convert_a_to_b=a_to_b,
                                               convert_b_to_a=b_to_a)  # fmt: skip
+        for app in list(self.attached):
+            app.bridged(self)
 
     def unbridge(self) -> None:
         if self.relay is not None:

@@ -33,6 +33,7 @@ from telephony.engine import application
 from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.applications.conference import Conference, rooms_of
 from telephony.engine.applications.notify import Notify
+from telephony.engine.applications.recording import record as record_call
 from telephony.engine.applications.supervision import supervise_to
 from telephony.engine.applications.transfer import join_with, park, retrieve_to, transfer
 from telephony.engine.call import Call
@@ -479,6 +480,10 @@ class Engine:
         problem = await retrieve_to(call, command.number)
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
+    async def _record(self, call: Call, command: commands.Record) -> Answer:
+        problem = await record_call(call, command.action)
+        return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
+
     async def _conference(self, command: commands.ConferenceAction) -> Answer:
         """Live control of a conference (the action checked by its command type); dial-out and
         trigger also start it."""
@@ -588,4 +593,5 @@ CALL_HANDLERS = {
     commands.Join: Engine._join,
     commands.Supervise: Engine._supervise,
     commands.Retrieve: Engine._retrieve,
+    commands.Record: Engine._record,
 }

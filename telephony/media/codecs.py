@@ -47,6 +47,7 @@ Encoder = Callable[[np.ndarray], bytes]
 
 _ULAW_DECODE = np.array([g711.ulaw_decode(code) for code in range(256)], dtype=np.int16)
 _ALAW_DECODE = np.array([g711.alaw_decode(code) for code in range(256)], dtype=np.int16)
+G711_DECODE = {"PCMU": _ULAW_DECODE, "PCMA": _ALAW_DECODE}  # code -> sample (many frames decoded at once)
 # Every 16-bit sample's code, indexed by the sample as uint16 (two's complement), built once.
 _ULAW_ENCODE = np.array([g711.ulaw_encode(s - 65536 if s > 32767 else s) for s in range(65536)], dtype=np.uint8)
 _ALAW_ENCODE = np.array([g711.alaw_encode(s - 65536 if s > 32767 else s) for s in range(65536)], dtype=np.uint8)

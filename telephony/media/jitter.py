@@ -262,6 +262,18 @@ class InboundStream:
         """160 int16 samples for this tick; None is silence (nothing to play, concealment done)."""
         return self._frame(self.buffer.pop())
 
+    def next_payload(self) -> bytes | None:
+        """This tick's payload as it came, for a consumer that decodes many streams' G.711 at once and
+        then asks `frame_of` (the recordings' clock): the two together are `next_frame()`."""
+        return self.buffer.pop()
+
+    def frame_of(self, payload: bytes | None, decoded: np.ndarray | None = None) -> np.ndarray | None:
+        """What next_frame() gives for `payload`; `decoded`: its 20 ms frame, decoded by the caller."""
+        if decoded is not None:
+            self._last = decoded
+            return decoded
+        return self._frame(payload)
+
     def _frame(self, payload: bytes | None) -> np.ndarray | None:
         if payload is not None:
             frame = self.decode(payload)

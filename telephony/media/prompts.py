@@ -54,6 +54,7 @@ TEXTS = {
     "conference_unlocked": "The conference is now unlocked.",
     "recording_on": "This conference is being recorded.",
     "recording_off": "Recording has stopped.",
+    "call_recorded": "This call is recorded.",
     "participants": "Participants in the conference:",
     "confirm": "To confirm that you received this message, press",
     "thanks": "Thank you. Goodbye.",

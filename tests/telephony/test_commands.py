@@ -22,6 +22,7 @@ EXAMPLES = [
     commands.Join(call=CALL, other="0b8d0a8e-3b8f-4e43-8a8e-2f1d4c5b6a70"),
     commands.Supervise(call=CALL, number="104", mode="whisper", agent="caller"),
     commands.Retrieve(call=CALL, number="105"),
+    commands.Record(call=CALL, action="pause"),
     commands.Originate(client=7, extension=12, to="102"),
     commands.Notify(client=7, target=3, number="102", message="/var/messages/7/1.wav", digit="5"),
     commands.ListCalls(),
@@ -62,6 +63,7 @@ def test_the_message_names_are_those_the_engines_always_took():
         {"type": "engine.originate", "client": 1, "extension": [1], "to": "102"},
         {"type": "engine.notify", "client": 1, "target": 1, "number": "102", "message": "m", "digit": "12"},
         {"type": "engine.supervise", "call": CALL, "number": "104", "mode": "spy", "agent": "callee"},
+        {"type": "engine.record", "call": CALL, "action": "rewind"},
         {"type": "engine.conference", "client": 1, "conference": "1", "action": "explode"},
         {"type": "engine.conference", "client": 1, "conference": "1", "action": "mute"},  # who?
         {"type": "engine.conference", "client": 1, "conference": "1", "action": "dial-out", "number": "1x"},

@@ -54,6 +54,12 @@ CASES = [
     ("user_a1", "campaigns", "user_a1b"),
     ("user_a1", "campaigns", "client_a1_op"),
     ("user_a1", "campaigns", "user_b1"),
+    ("brand_a_op", "recordings", "user_a1"),
+    ("client_a1_op", "recordings", "user_b1"),
+    ("client_a2_op", "recordings", "client_a1_op"),
+    ("user_a1", "recordings", "user_a1b"),
+    ("user_a1", "recordings", "client_a1_op"),
+    ("user_a1", "recordings", "user_b1"),
 ]
 # What else each object type answers on its own URL (all must be 404 for a foreign row).
 MORE = {
@@ -68,11 +74,12 @@ MORE = {
         ("get", "/api/v1/campaigns/{pk}/report.csv"),
         ("get", "/api/v1/campaigns/{pk}/?format=csv"),
     ],
+    "recordings": [("get", "/api/v1/recordings/{pk}/audio/")],
 }
 MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
-NOT_UPDATED = {"tokens", "messages", "campaigns"}
-NOT_DELETED = {"campaigns"}
+NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings"}
+NOT_DELETED = {"campaigns", "recordings"}
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -121,7 +128,36 @@ def _foreign(world, kind: str, owner_name: str):
                         list(campaign.targets.values()))  # fmt: skip
 
         return row.pk, snapshot, ["Foreign message", "Foreign campaign"]
+    if kind == "recordings":  # a recording of the owner's call, in a client whose users hear their own
+        return _foreign_recording(owner)
     raise AssertionError(kind)
+
+
+def _foreign_recording(owner):
+    """A recording (row and file) of the owner's call; its client lets users hear their own calls'."""
+    import datetime as dt
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from recordings.models import Recording, RecordingPolicy
+
+    file = f"{owner.client_id}/isolation/foreign-{owner.pk}.wav"
+    path = Path(settings.OCX_RECORDINGS_DIR) / file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF-foreign-recording")
+    with tenant_context(owner.client):
+        RecordingPolicy.objects.update_or_create(pk=1, defaults={"users_listen": True})
+        recording = Recording.objects.create(pk=900000 + owner.pk, call_uuid=None, caller="5550199",
+                                             callee="5550188", started_at=dt.datetime.now(dt.UTC),
+                                             ended_at=dt.datetime.now(dt.UTC), seconds=3, file=file,
+                                             accounts=[owner.pk])  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return Recording.objects.filter(pk=recording.pk).values().first(), path.read_bytes()
+
+    return recording.pk, snapshot, ["5550199", "5550188", "foreign-recording"]
 
 
 @pytest.mark.parametrize(("actor_name", "kind", "owner_name"), CASES)

@@ -65,6 +65,7 @@ PAGES = {
             ("get", "/notifications/{pk}/report.csv"),
         ],
     ),
+    "recordings": ("/recordings/", [("get", "/recordings/{pk}/audio/")]),
 }
 
 FORM = {

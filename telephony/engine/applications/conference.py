@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 
 from conferencing.models import Room
+from recordings.disk import FULL, disk_state
 from records.models import Cdr
 from telephony import features
 from telephony.engine.application import Application, Incoming, Prompter, feature, numbers
 from telephony.engine.applications.dialout import CallOut, DialOut
+from telephony.engine.applications.recording import ConferenceRow
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, section
 from telephony.engine.states import State
@@ -364,20 +366,33 @@ class Conference:
         self.event("conference.locked" if locked else "conference.unlocked")
 
     def record(self, on: bool) -> str:
-        """Start or stop recording the whole mix to a WAV file (var/recordings/<client>/...)."""
+        """Start or stop recording the whole mix to a WAV file (var/recordings/<client>/...), listed with
+        the client's call recordings (a recordings.Recording row); none starts on a full disk."""
         if on and self.recording is None:
+            if disk_state(settings.OCX_RECORDINGS_DIR) == FULL:
+                log.warning("conference %s of client %s not recorded: the recordings' disk is full", self.id,
+                            self.client)  # fmt: skip
+                self.event("conference.recording", recording=False, refused="disk-full")
+                return ""
             folder = Path(settings.OCX_RECORDINGS_DIR) / str(self.client)
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"conference-{self.id}-{_now():%Y%m%dT%H%M%S}.wav"
-            self.recording, self.recording_path = Recorder(path), str(path)
+            self.recording, self.recording_path = Recorder(path, threaded=True), str(path)
+            self.recording_row = ConferenceRow(self.engine, self.client, self.id, path, self._accounts())
             self.mixer.on_mix = self.recording.write
             self.event("conference.recording", recording=True, path=self.recording_path)
         elif not on and self.recording is not None:
             self.mixer.on_mix = None
-            self.recording.close()
+            written = self.recording.close()
+            self.recording_row.close(self.recording.seconds, self._accounts(), written)
             self.recording = None
             self.event("conference.recording", recording=False, path=self.recording_path)
         return self.recording_path
+
+    def _accounts(self) -> list[int]:
+        """The users a conference recording is theirs: the room's moderator and who is in it."""
+        callers = (p.call.route.caller for p in self.participants.values() if p.call.route is not None)
+        return sorted({self.room.moderator, *(c.account for c in callers if c is not None and c.account)} - {None})
 
     def dial_out(self, number: str, role: str = "participant") -> str:
         """Call a line and add it to the conference once it answers; the new call's id."""

@@ -7,7 +7,7 @@ and this caller's own call object ends without a record (the call it joined has 
 from __future__ import annotations
 
 from telephony import features
-from telephony.engine.application import Incoming, feature
+from telephony.engine.application import Incoming, answered, feature
 from telephony.engine.call import Call
 from telephony.engine.states import State
 from telephony.sip.sdp import build_sdp
@@ -55,3 +55,4 @@ def _picked_up_by(call: Call, joining: Call, party, plan) -> None:
     call.seat("pickup", caller=call.route.caller, callee=party)
     call.engine.event(call, "call.intercepted", by=party.number)
     call.engine.event(call, "call.answered")
+    answered(call)  # (the two parties talk: call recording, where the policy says so)

@@ -58,6 +58,8 @@ class Supervision(Application):
             self.mixed[side.name] = self.mixer.add(side.media, codec.name, voice_pt=codec.payload,
                                                    event_pt=event_payload(side.offered, codec), name=side.name,
                                                    clock_rate=codec.rate)  # fmt: skip
+        for app in list(call.attached):  # (before this one is attached: a recording follows the mixer)
+            app.mixing(call, dict(self.mixed))
 
     @property
     def legs(self) -> list[Leg]:

@@ -1,0 +1,64 @@
+"""Celery beat work of call recording: recordings past their client's retention period, and the disk
+where recordings and voicemail live."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.core.mail import send_mail
+
+from config.redis_store import get_redis, rkey
+from recordings import disk
+from recordings.services import recordings_expire as expire_client
+from recordings.services import recordings_settle
+from tenants.models import Client, Role, User
+
+log = logging.getLogger(__name__)
+RANK = {disk.OK: 0, disk.WARN: 1, disk.FULL: 2}
+
+
+@shared_task
+def recordings_expire() -> int:
+    """Every client's recordings past its retention period: files and rows removed (and those an engine
+    left unfinished when it died are closed with what their files hold)."""
+    removed = 0
+    for client in Client.objects.exclude(schema_name="public").order_by("pk"):
+        try:
+            recordings_settle(client)
+            removed += expire_client(client)
+        except Exception:  # one client's trouble does not keep the others' files
+            log.exception("recordings of client %s not expired", client.pk)
+    return removed
+
+
+def disk_recipients() -> list[str]:
+    """Who hears of a filling disk: the platform operators. The recordings' and voicemail's disk is the
+    platform's, shared by every brand and client: only its operators can free or grow it, and a brand
+    told would be told of every other brand's calls filling it too."""
+    return list(User.objects.filter(role=Role.GOD, is_active=True).exclude(email="").values_list("email", flat=True))
+
+
+@shared_task
+def disk_watch() -> list[dict]:
+    """Each watched disk's state; a mail when it crosses into warn or full (once per crossing: the last
+    state is kept in Redis, and a disk back to ok arms the mail again)."""
+    r = get_redis()
+    found = []
+    for row in disk.disk_rows():
+        state, key = row["state"], rkey(f"disk:state:{row['path']}")
+        if state not in RANK:
+            found.append(row)
+            continue
+        before = (r.getset(key, state) or b"ok").decode()
+        if RANK[state] > RANK.get(before, 0):
+            recipients = disk_recipients()
+            if recipients:
+                free = f"{row['free'] / 1024**3:.1f} GB ({row['free_percent']}%)"
+                what = "New recordings are refused" if state == disk.FULL else "Free space is running low"
+                send_mail(f"Disk {state}: {row['path']}",
+                          f"{what} on the disk holding {row['path']}: {free} free of "
+                          f"{row['total'] / 1024**3:.1f} GB.\n", None, recipients)  # fmt: skip
+            row["mailed"] = recipients
+        found.append(row)
+    return found

@@ -1,0 +1,87 @@
+"""Client portal pages of call recording: the recordings with a player (operators: all of the client's;
+users: their own calls', where the client allows), the client's policy (operators) and a user's own
+choice. Files are served through the actor's scope with byte ranges, never from a public URL."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from recordings import services
+from recordings.forms import LineChoiceForm, RecordingPolicyForm
+from recordings.models import LineChoice, Recording
+from telephony.models import Extension
+from tenants.models import Role
+from tenants.views.common import form_valid, own_client, paginated, role_required, service_call
+from tenants.views.files import ranged_file
+
+MEMBERS = (Role.CLIENT, Role.USER)
+
+
+@role_required(*MEMBERS)
+def recording_list(request: HttpRequest) -> HttpResponse:
+    policy = services.policy_of(own_client(request))
+    rows = Recording.objects.restrict(request.user)
+    context = {"title": "Recordings" if request.user.role == Role.CLIENT else "My recordings", "policy": policy,
+               "closed": request.user.role == Role.USER and not policy.users_listen,
+               **paginated(request, rows, ["caller", "callee", "conference"])}  # fmt: skip
+    return render(request, "recordings/recording_list.html", context)
+
+
+@role_required(*MEMBERS)
+def recording_audio(request: HttpRequest, pk: int) -> HttpResponse:
+    """A recording's WAV file for the page's player and for download (in the actor's scope)."""
+    recording = Recording.objects.get_for(request.user, pk=pk)
+    response = ranged_file(request, services.recording_file(recording), "audio/wav")
+    response["Cache-Control"] = "private, no-cache"
+    kind = "attachment" if request.GET.get("download") else "inline"
+    response["Content-Disposition"] = f'{kind}; filename="recording-{recording.pk}.wav"'
+    return response
+
+
+@role_required(Role.CLIENT)
+def recording_settings(request: HttpRequest) -> HttpResponse:
+    client = own_client(request)
+    policy = services.policy_of(client)
+    initial = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
+    form = RecordingPolicyForm(request.POST or None, initial=initial)
+
+    def check(data: dict) -> None:
+        services.policy_update(actor=request.user, client=client, **{**initial, **data})
+
+    if request.method == "POST" and form_valid(form, check):
+        with service_call(request, form) as call:
+            services.policy_update(actor=request.user, client=client, **form.cleaned_data)
+        if call.ok:
+            messages.success(request, "Recording settings saved: the next calls follow them.")
+            return redirect("recording_settings")
+    context = {"title": "Recording settings", "form": form, "submit": "Save",
+               "intro": "On demand: a party presses *1 during the call to start recording and *1 again to stop; "
+                        "the API can also pause and resume (silence in the file meanwhile)."}  # fmt: skip
+    return render(request, "portal/form_page.html", context)
+
+
+@role_required(Role.USER)
+def my_recording(request: HttpRequest) -> HttpResponse:
+    client = own_client(request)
+    extension = Extension.objects.filter(account_id=request.user.pk).first()
+    if extension is None:
+        raise Http404("You have no phone line.")
+    policy = services.policy_of(client)
+    form = LineChoiceForm(request.POST or None, initial={"mode": services.line_choice_of(client, extension)})
+    if not policy.users_choose:
+        form.fields["mode"].disabled = True
+        form.fields["mode"].help_text = "Your company records calls as it chose: users do not choose."
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.line_choice_update(actor=request.user, client=client, extension=extension,
+                                        mode=form.cleaned_data["mode"])  # fmt: skip
+        if call.ok:
+            messages.success(request, "Saved: your next calls follow it.")
+            return redirect("my_recording")
+    chosen = dict(LineChoice.choices)
+    context = {"title": "Recording of my calls", "form": form, "submit": "Save",
+               "intro": f"Your company: {policy.get_mode_display().lower()}. "
+                        f"{chosen[LineChoice.ON_DEMAND]}: press *1 during a call to start, *1 to stop."}  # fmt: skip
+    return render(request, "portal/form_page.html", context)

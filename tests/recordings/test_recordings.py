@@ -164,6 +164,7 @@ def test_the_disk_is_read_at_most_every_few_seconds(settings, tmp_path, monkeypa
 
 
 def test_the_operators_are_mailed_once_per_crossing(world, settings):
+    settings.OCX_VOICEMAIL_DIR = ""  # the recordings' directory alone (voicemail's, set apart, is mailed of too)
     settings.OCX_DISK_CHECK_SECONDS = 0
     settings.OCX_DISK_WARN, settings.OCX_DISK_FULL = "100%", "0"
     get_redis().delete(rkey(f"disk:state:{settings.OCX_RECORDINGS_DIR}"))

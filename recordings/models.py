@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from telephony.models import Extension
 from tenants.models import Role
@@ -19,9 +20,9 @@ from tenants.scoping import RestrictedQuerySet
 
 
 class Mode(models.TextChoices):
-    NEVER = "never", "Never"
-    ALWAYS = "always", "Always"
-    ON_DEMAND = "on_demand", "On demand (*1 during the call, or the API)"
+    NEVER = "never", _("Never")
+    ALWAYS = "always", _("Always")
+    ON_DEMAND = "on_demand", _("On demand (*1 during the call, or the API)")
 
 
 class PolicyQuerySet(RestrictedQuerySet):
@@ -33,12 +34,12 @@ class RecordingPolicy(models.Model):
     """How a client records its calls (one row per client, pk 1; none yet: never recorded)."""
 
     mode = models.CharField(max_length=9, choices=Mode.choices, default=Mode.NEVER)
-    announce = models.BooleanField(default=False, help_text="Both parties hear \"this call is recorded\" when "
-                                                            "recording starts.")  # fmt: skip
-    users_choose = models.BooleanField(default=False, help_text="Users may choose for their own calls.")
-    users_listen = models.BooleanField(default=False, help_text="Users may hear their own calls' recordings.")
-    retention_days = models.PositiveIntegerField(default=90, help_text="Recordings are removed after this many "
-                                                                      "days (1 to 3650).")  # fmt: skip
+    announce = models.BooleanField(default=False, help_text=_("Both parties hear \"this call is recorded\" when "
+                                                              "recording starts."))  # fmt: skip
+    users_choose = models.BooleanField(default=False, help_text=_("Users may choose for their own calls."))
+    users_listen = models.BooleanField(default=False, help_text=_("Users may hear their own calls' recordings."))
+    retention_days = models.PositiveIntegerField(default=90, help_text=_("Recordings are removed after this many "
+                                                                        "days (1 to 3650)."))  # fmt: skip
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = PolicyQuerySet.as_manager()
@@ -48,10 +49,10 @@ class RecordingPolicy(models.Model):
 
 
 class LineChoice(models.TextChoices):
-    CLIENT = "client", "As the company chose"
-    ALWAYS = "always", "Always"
-    NEVER = "never", "Never"
-    ON_DEMAND = "on_demand", "On demand"
+    CLIENT = "client", _("As the company chose")
+    ALWAYS = "always", _("Always")
+    NEVER = "never", _("Never")
+    ON_DEMAND = "on_demand", _("On demand")
 
 
 class LineRecording(models.Model):
@@ -85,8 +86,8 @@ class Recording(models.Model):
     conference's mix; `file` is relative to OCX_RECORDINGS_DIR; no `ended_at` while it is written."""
 
     class Kind(models.TextChoices):
-        CALL = "call", "Call"
-        CONFERENCE = "conference", "Conference"
+        CALL = "call", _("Call")
+        CONFERENCE = "conference", _("Conference")
 
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CALL)
     call_uuid = models.UUIDField(null=True, blank=True, db_index=True, help_text="The call's record (records.Cdr).")

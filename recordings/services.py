@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context, tenant_context
 
 from recordings.models import LineChoice, LineRecording, Mode, Recording, RecordingPolicy
@@ -38,7 +39,7 @@ def _bool(value, name: str, errors: dict) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0", "yes", "no"):
         return value.lower() in ("true", "on", "1", "yes")
-    errors[name] = ["Must be true or false."]
+    errors[name] = [_("Must be true or false.")]
     return False
 
 
@@ -47,12 +48,12 @@ def policy_update(*, actor: User, client: Client, **fields) -> RecordingPolicy:
     """Change the client's recording policy: every bad field is named at once; the engines read the
     client's dial plan again (they apply it from the next call)."""
     if actor.role != Role.CLIENT or actor.client_id != client.pk:
-        raise NotAllowed("Only the client's operators choose how its calls are recorded.")
-    errors: dict[str, list[str]] = {name: ["Unknown field."] for name in set(fields) - set(POLICY_FIELDS)}
+        raise NotAllowed(_("Only the client's operators choose how its calls are recorded."))
+    errors: dict[str, list[str]] = {name: [_("Unknown field.")] for name in set(fields) - set(POLICY_FIELDS)}
     policy = policy_of(client)
     if "mode" in fields:
         if fields["mode"] not in Mode.values:
-            errors["mode"] = [f"Choose one of: {', '.join(Mode.values)}."]
+            errors["mode"] = [_("Choose one of: %(choices)s.") % {"choices": ", ".join(Mode.values)}]
         else:
             policy.mode = fields["mode"]
     for name in ("announce", "users_choose", "users_listen"):
@@ -65,7 +66,7 @@ def policy_update(*, actor: User, client: Client, **fields) -> RecordingPolicy:
         except (TypeError, ValueError):
             days = None
         if days is None or isinstance(fields["retention_days"], bool) or not 1 <= days <= MAX_RETENTION:
-            errors["retention_days"] = [f"A whole number of days from 1 to {MAX_RETENTION}."]
+            errors["retention_days"] = [_("A whole number of days from 1 to %(most)s.") % {"most": MAX_RETENTION}]
         else:
             policy.retention_days = days
     if errors:
@@ -90,12 +91,12 @@ def line_choice_update(*, actor: User, client: Client, extension: Extension, mod
     users choose."""
     own = actor.role == Role.USER and extension.account_id == actor.pk
     if not (own or actor.role == Role.CLIENT) or actor.client_id != client.pk:
-        raise NotAllowed("Only the user and the client's operators choose for a line.")
+        raise NotAllowed(_("Only the user and the client's operators choose for a line."))
     if mode not in LineChoice.values:
-        raise ValidationError({"mode": [f"Choose one of: {', '.join(LineChoice.values)}."]})
+        raise ValidationError({"mode": [_("Choose one of: %(choices)s.") % {"choices": ", ".join(LineChoice.values)}]})
     policy = policy_of(client)
     if not policy.users_choose and mode != LineChoice.CLIENT:
-        raise ValidationError({"mode": ["Your company records calls as it chose: users do not choose."]})
+        raise ValidationError({"mode": [_("Your company records calls as it chose: users do not choose.")]})
     with tenant_context(client):
         LineRecording.objects.update_or_create(extension=extension, defaults={"mode": mode})
         audit(actor, "recording_choice.update", extension, client=client, line=extension.number, mode=mode)

@@ -7,11 +7,14 @@ import logging
 
 from celery import shared_task
 from django.core.mail import send_mail
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from config.redis_store import get_redis, rkey
 from recordings import disk
 from recordings.services import recordings_expire as expire_client
 from recordings.services import recordings_settle
+from tenants.i18n import language_of_account
 from tenants.models import Client, Role, User
 
 log = logging.getLogger(__name__)
@@ -32,11 +35,30 @@ def recordings_expire() -> int:
     return removed
 
 
-def disk_recipients() -> list[str]:
-    """Who hears of a filling disk: the platform operators. The recordings' and voicemail's disk is the
-    platform's, shared by every brand and client: only its operators can free or grow it, and a brand
-    told would be told of every other brand's calls filling it too."""
-    return list(User.objects.filter(role=Role.GOD, is_active=True).exclude(email="").values_list("email", flat=True))
+def disk_recipients() -> dict[str, list[str]]:
+    """Who hears of a filling disk: the platform operators, by the language their mail speaks (each
+    account's own). The recordings' and voicemail's disk is the platform's, shared by every brand and
+    client: only its operators can free or grow it, and a brand told would be told of every other brand's
+    calls filling it too."""
+    languages: dict[str, list[str]] = {}
+    for account in User.objects.filter(role=Role.GOD, is_active=True).exclude(email="").order_by("pk"):
+        languages.setdefault(language_of_account(account), []).append(account.email)
+    return languages
+
+
+def _disk_mail(row: dict, state: str) -> tuple[str, str]:
+    """The subject and body of a disk's mail, in the active language."""
+    values = {"path": row["path"], "free": f"{row['free'] / 1024**3:.1f}", "percent": row["free_percent"],
+              "total": f"{row['total'] / 1024**3:.1f}"}  # fmt: skip
+    if state == disk.FULL:
+        subject = _("Disk full: %(path)s") % values
+        body = _("New recordings are refused on the disk holding %(path)s: %(free)s GB (%(percent)s%%) free of "
+                 "%(total)s GB.") % values  # fmt: skip
+    else:
+        subject = _("Disk low: %(path)s") % values
+        body = _("Free space is running low on the disk holding %(path)s: %(free)s GB (%(percent)s%%) free of "
+                 "%(total)s GB.") % values  # fmt: skip
+    return subject, body + "\n"
 
 
 @shared_task
@@ -52,13 +74,11 @@ def disk_watch() -> list[dict]:
             continue
         before = (r.getset(key, state) or b"ok").decode()
         if RANK[state] > RANK.get(before, 0):
-            recipients = disk_recipients()
-            if recipients:
-                free = f"{row['free'] / 1024**3:.1f} GB ({row['free_percent']}%)"
-                what = "New recordings are refused" if state == disk.FULL else "Free space is running low"
-                send_mail(f"Disk {state}: {row['path']}",
-                          f"{what} on the disk holding {row['path']}: {free} free of "
-                          f"{row['total'] / 1024**3:.1f} GB.\n", None, recipients)  # fmt: skip
+            recipients = []
+            for language, addresses in disk_recipients().items():
+                with translation.override(language):
+                    send_mail(*_disk_mail(row, state), None, addresses)
+                recipients += addresses
             row["mailed"] = recipients
         found.append(row)
     return found

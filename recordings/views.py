@@ -7,10 +7,11 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from recordings import services
 from recordings.forms import LineChoiceForm, RecordingPolicyForm
-from recordings.models import LineChoice, Recording
+from recordings.models import Mode, Recording
 from telephony.models import Extension
 from tenants.models import Role
 from tenants.views.common import form_valid, own_client, paginated, role_required, service_call
@@ -23,7 +24,7 @@ MEMBERS = (Role.CLIENT, Role.USER)
 def recording_list(request: HttpRequest) -> HttpResponse:
     policy = services.policy_of(own_client(request))
     rows = Recording.objects.restrict(request.user)
-    context = {"title": "Recordings" if request.user.role == Role.CLIENT else "My recordings", "policy": policy,
+    context = {"title": _("Recordings") if request.user.role == Role.CLIENT else _("My recordings"), "policy": policy,
                "closed": request.user.role == Role.USER and not policy.users_listen,
                **paginated(request, rows, ["caller", "callee", "conference"])}  # fmt: skip
     return render(request, "recordings/recording_list.html", context)
@@ -54,11 +55,11 @@ def recording_settings(request: HttpRequest) -> HttpResponse:
         with service_call(request, form) as call:
             services.policy_update(actor=request.user, client=client, **form.cleaned_data)
         if call.ok:
-            messages.success(request, "Recording settings saved: the next calls follow them.")
+            messages.success(request, _("Recording settings saved: the next calls follow them."))
             return redirect("recording_settings")
-    context = {"title": "Recording settings", "form": form, "submit": "Save",
-               "intro": "On demand: a party presses *1 during the call to start recording and *1 again to stop; "
-                        "the API can also pause and resume (silence in the file meanwhile)."}  # fmt: skip
+    context = {"title": _("Recording settings"), "form": form, "submit": _("Save"),
+               "intro": _("On demand: a party presses *1 during the call to start recording and *1 again to stop; "
+                          "the API can also pause and resume (silence in the file meanwhile).")}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
 
@@ -67,21 +68,22 @@ def my_recording(request: HttpRequest) -> HttpResponse:
     client = own_client(request)
     extension = Extension.objects.filter(account_id=request.user.pk).first()
     if extension is None:
-        raise Http404("You have no phone line.")
+        raise Http404(_("You have no phone line."))
     policy = services.policy_of(client)
     form = LineChoiceForm(request.POST or None, initial={"mode": services.line_choice_of(client, extension)})
     if not policy.users_choose:
         form.fields["mode"].disabled = True
-        form.fields["mode"].help_text = "Your company records calls as it chose: users do not choose."
+        form.fields["mode"].help_text = _("Your company records calls as it chose: users do not choose.")
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
             services.line_choice_update(actor=request.user, client=client, extension=extension,
                                         mode=form.cleaned_data["mode"])  # fmt: skip
         if call.ok:
-            messages.success(request, "Saved: your next calls follow it.")
+            messages.success(request, _("Saved: your next calls follow it."))
             return redirect("my_recording")
-    chosen = dict(LineChoice.choices)
-    context = {"title": "Recording of my calls", "form": form, "submit": "Save",
-               "intro": f"Your company: {policy.get_mode_display().lower()}. "
-                        f"{chosen[LineChoice.ON_DEMAND]}: press *1 during a call to start, *1 to stop."}  # fmt: skip
+    company = {Mode.NEVER: _("Your company: never."), Mode.ALWAYS: _("Your company: always."),
+               Mode.ON_DEMAND: _("Your company: on demand (*1 during the call, or the API).")}  # fmt: skip
+    on_demand = _("On demand: press *1 during a call to start, *1 to stop.")
+    context = {"title": _("Recording of my calls"), "form": form, "submit": _("Save"),
+               "intro": f"{company.get(policy.mode, company[Mode.NEVER])} {on_demand}"}  # fmt: skip
     return render(request, "portal/form_page.html", context)

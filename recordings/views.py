@@ -60,7 +60,7 @@ def recording_settings(request: HttpRequest) -> HttpResponse:
     context = {"title": _("Recording settings"), "form": form, "submit": _("Save"),
                "intro": _("On demand: a party presses *1 during the call to start recording and *1 again to stop; "
                           "the API can also pause and resume (silence in the file meanwhile).")}  # fmt: skip
-    return render(request, "portal/form_page.html", context)
+    return render(request, "recordings/recording_form.html", context)
 
 
 @role_required(Role.USER)
@@ -86,4 +86,4 @@ def my_recording(request: HttpRequest) -> HttpResponse:
     on_demand = _("On demand: press *1 during a call to start, *1 to stop.")
     context = {"title": _("Recording of my calls"), "form": form, "submit": _("Save"),
                "intro": f"{company.get(policy.mode, company[Mode.NEVER])} {on_demand}"}  # fmt: skip
-    return render(request, "portal/form_page.html", context)
+    return render(request, "recordings/recording_form.html", context)

@@ -74,6 +74,7 @@ TEXTS = {
     "vm_unavailable": "is not available. Please leave a message after the tone, then press the pound key.",
     "vm_busy": "is busy. Please leave a message after the tone, then press the pound key.",
     "vm_full": "This mailbox is full and cannot take a message.",
+    "vm_no_space": "Messages cannot be recorded at the moment. Please try again later.",
     "vm_box_number": "Please enter your mailbox number, then press the pound key.",
     "vm_you_have": "You have",
     "vm_new_messages": "new messages",

@@ -38,6 +38,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from recordings import disk
 from records.models import Cdr
 from telephony import features
 from telephony.engine import destinations
@@ -226,12 +227,15 @@ async def _deposit_call(call: Call, incoming: Incoming, box: BoxView, greeting: 
         return
     call.answered(by=f"voicemail:{box.number}")
     full = count >= box.max_messages
-    call.log_leg("voicemail", "", box=box.number, greeting=greeting, full=full)
+    # Under the disk's hard threshold no message is taken (recordings/disk.py): the caller is told.
+    disk_full = not full and disk.disk_state(voicemail_dir()) == disk.FULL
+    extra = {"refused": "disk-full"} if disk_full else {}
+    call.log_leg("voicemail", "", box=box.number, greeting=greeting, full=full, **extra)
     voice = Leaving(call, incoming, box)
     call.take(voice)
-    if full:
-        await voice.play("vm_full", "goodbye")
-        call.hangup("engine", cause="mailbox-full")
+    if full or disk_full:
+        await voice.play("vm_full" if full else "vm_no_space", "goodbye")
+        call.hangup("engine", cause="mailbox-full" if full else "disk-full")
         return
     await voice.leave(greeting)
 
@@ -627,6 +631,9 @@ class Menu(Voice):
                 return
 
     async def record_greeting(self, kind: str) -> None:
+        if disk.disk_state(voicemail_dir()) == disk.FULL:
+            await self.play("vm_no_space")
+            return
         await self.play("vm_record_after_tone", "beep")
         if self.call.state != State.IVR:
             return

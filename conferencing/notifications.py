@@ -53,6 +53,30 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
     partial.replace(path)  # whole or not at all: an engine never plays half a file
 
 
+def uploaded_samples(upload, *, max_seconds: int = MAX_MESSAGE_SECONDS) -> np.ndarray:
+    """An uploaded audio file (any format FFmpeg reads) as 8 kHz mono samples, the form every recorded
+    file of the platform takes (library messages, voicemail greetings); a ValidationError on "audio"
+    saying why it is not usable."""
+    limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
+    if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
+        raise ValidationError({"audio": [f"The file is larger than {limit / 1024 / 1024:g} MB; "
+                                         "upload a shorter or compressed recording."]})  # fmt: skip
+    with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
+        for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
+            tmp.write(chunk)
+        tmp.flush()
+        try:
+            return file_samples(tmp.name, max_seconds=max_seconds)
+        except AudioFileError as exc:
+            # The reason without the temporary file's path and FFmpeg's error number.
+            why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
+            if why.startswith("not a readable"):
+                why = "not audio in a format that can be read"
+            problem = (f"Not a usable audio file: {why}. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
+                       f"at most {max_seconds // 60} minutes.")  # fmt: skip
+            raise ValidationError({"audio": [problem]}) from None
+
+
 @transaction.atomic
 def message_create(*, actor: User, client: Client, name: str, upload=None) -> Message:
     """A library message; with `upload` (a file object of any audio format FFmpeg reads) its audio,
@@ -64,24 +88,10 @@ def message_create(*, actor: User, client: Client, name: str, upload=None) -> Me
         errors["name"] = ["Name the message."]
     samples = None
     if upload is not None:
-        limit = settings.OCX_AUDIO_UPLOAD_MAX_BYTES
-        if getattr(upload, "size", 0) > limit:  # before FFmpeg spends any time on it
-            raise ValidationError({**errors, "audio": [f"The file is larger than {limit / 1024 / 1024:g} MB; "
-                                                       "upload a shorter or compressed recording."]})  # fmt: skip
-        with tempfile.NamedTemporaryFile(suffix=Path(getattr(upload, "name", "x")).suffix) as tmp:
-            for chunk in upload.chunks() if hasattr(upload, "chunks") else [upload.read()]:
-                tmp.write(chunk)
-            tmp.flush()
-            try:
-                samples = file_samples(tmp.name, max_seconds=MAX_MESSAGE_SECONDS)
-            except AudioFileError as exc:
-                # The reason without the temporary file's path and FFmpeg's error number.
-                why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
-                if why.startswith("not a readable"):
-                    why = "not audio in a format that can be read"
-                problem = (f"Not a usable audio file: {why}. Upload a WAV, MP3, Ogg, FLAC or other audio file of "
-                           f"at most {MAX_MESSAGE_SECONDS // 60} minutes.")  # fmt: skip
-                errors["audio"] = [problem]
+        try:
+            samples = uploaded_samples(upload)
+        except ValidationError as exc:
+            errors["audio"] = exc.message_dict["audio"]
     if errors:
         raise ValidationError(errors)
     with tenant_context(client):

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", portal.home, name="home"),
     path("", include("telephony.urls")),
     path("", include("conferencing.urls")),
+    path("", include("voicemail.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

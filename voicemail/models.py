@@ -131,3 +131,21 @@ class Message(models.Model):
     @property
     def path(self) -> Path:
         return voicemail_dir() / self.file
+
+
+class Options(models.Model):
+    """The client's voicemail options, one row (none yet: the defaults): what holds for every box."""
+
+    unsolicited_mwi = models.BooleanField(
+        default=False,
+        help_text="Light the message-waiting lamp of phones that do not subscribe to it (unsolicited NOTIFY "
+        "to the registered phones of a user's box).",
+    )
+
+    def __str__(self) -> str:
+        return "voicemail options"
+
+    @classmethod
+    def current(cls) -> Options:
+        """The client's options (client schema), unsaved defaults when it has none."""
+        return cls.objects.first() or cls()

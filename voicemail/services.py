@@ -27,9 +27,11 @@ from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
+from voicemail.events import mailbox_changed
 from voicemail.models import GREETINGS, Mailbox, Message, voicemail_dir
 
 PIN = re.compile(r"^[0-9]{4,10}$")
+MAX_GREETING_SECONDS = 120  # an uploaded greeting (as one recorded by phone)
 OPERATOR_FIELDS = ("number", "name", "pin", "max_seconds", "max_messages", "operator_kind", "operator_target",
                    "email", "email_new_message", "email_attach_audio", "email_missed_call")  # fmt: skip
 USER_FIELDS = ("pin", "operator_kind", "operator_target", "email_new_message", "email_attach_audio",
@@ -149,8 +151,10 @@ def mailbox_delete(*, actor: User, client: Client, mailbox: Mailbox) -> None:
             raise ValidationError({"mailbox": "A user's box goes with the user's extension."})
         audit(actor, "mailbox.delete", mailbox, client=client, number=mailbox.number)
         files = mailbox_files(mailbox)
+        number = mailbox.number
         mailbox.delete()
     sip_directory_rooms_changed(client)
+    mailbox_changed(client.pk, number)
     transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in files])
 
 
@@ -172,6 +176,7 @@ def message_move(*, actor: User, client: Client, message: Message, folder: str) 
         except ValidationError as error:
             raise ValidationError({"folder": error.message_dict.get("folder", error.messages)}) from None
         message.save(update_fields=["folder"])
+        mailbox_changed(client.pk, message.mailbox.number)
     return message
 
 
@@ -181,6 +186,7 @@ def message_mark(*, actor: User, client: Client, message: Message, heard: bool) 
         _message_of(actor, client, message)
         message.heard = bool(heard)
         message.save(update_fields=["heard"])
+        mailbox_changed(client.pk, message.mailbox.number)
     return message
 
 
@@ -189,8 +195,10 @@ def message_delete(*, actor: User, client: Client, message: Message) -> None:
     with tenant_context(client):
         _message_of(actor, client, message)
         path = message.path
+        number = message.mailbox.number
         message.delete()
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    mailbox_changed(client.pk, number)
 
 
 # The engine's writes (positional, from its database threads) ---------------------------------------
@@ -207,12 +215,18 @@ def message_deposit(client_id: int, box_id: int, file: str, *, caller_number: st
     """The row of a message the engine recorded (`file` relative to OCX_VOICEMAIL_DIR, in place);
     its id, or None when the box is gone. Written again (a retry) it is the same row."""
     with schema_context(_client(client_id).schema_name):
-        if not Mailbox.objects.filter(pk=box_id).exists():
+        number = Mailbox.objects.filter(pk=box_id).values_list("number", flat=True).first()
+        if number is None:
             return None
-        message, _ = Message.objects.get_or_create(file=file, defaults={
+        message, created = Message.objects.get_or_create(file=file, defaults={
             "mailbox_id": box_id, "caller_number": caller_number[:32], "caller_name": caller_name[:100],
             "call_uuid": call_uuid, "received_at": received_at, "seconds": round(seconds, 1)})  # fmt: skip
-        return message.pk
+    if created:
+        from voicemail.tasks import message_mail
+
+        mailbox_changed(client_id, number)
+        transaction.on_commit(lambda: message_mail.delay(client_id=client_id, message_id=message.pk))
+    return message.pk
 
 
 def mailbox_pin_check(client_id: int, box_id: int, pin: str) -> bool:
@@ -246,24 +260,94 @@ def mailbox_greeting_recorded(client_id: int, box_id: int, kind: str, file: str)
     sip_directory_rooms_changed(client)
 
 
+def _box_number_of(message_id: int) -> str | None:
+    return Message.objects.filter(pk=message_id).values_list("mailbox__number", flat=True).first()
+
+
+@transaction.atomic
 def message_heard(client_id: int, message_id: int) -> None:
     with schema_context(_client(client_id).schema_name):
-        Message.objects.filter(pk=message_id).update(heard=True)
+        if Message.objects.filter(pk=message_id, heard=False).update(heard=True):
+            mailbox_changed(client_id, _box_number_of(message_id))
 
 
 def message_file(client_id: int, message_id: int, folder: str) -> None:
     """Move a message to a folder by phone (saved); it was heard."""
     with schema_context(_client(client_id).schema_name):
-        Message.objects.filter(pk=message_id).update(folder=folder, heard=True)
+        if Message.objects.filter(pk=message_id).update(folder=folder, heard=True):
+            mailbox_changed(client_id, _box_number_of(message_id))
 
 
 @transaction.atomic
 def message_remove(client_id: int, message_id: int) -> None:
     """Delete a message by phone: its row, then its file once that is committed."""
     with schema_context(_client(client_id).schema_name):
-        file = Message.objects.filter(pk=message_id).values_list("file", flat=True).first()
-        if file is None:
+        found = Message.objects.filter(pk=message_id).values_list("file", "mailbox__number").first()
+        if found is None:
             return
+        file, number = found
         Message.objects.filter(pk=message_id).delete()
+    mailbox_changed(client_id, number)
     path: Path = voicemail_dir() / file
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+
+
+# Greetings uploaded in the portal or the API ------------------------------------------------------
+
+
+def _greeting_kind(kind: str) -> None:
+    if kind not in GREETINGS:
+        raise ValidationError({"kind": f"A greeting is one of: {', '.join(GREETINGS)}."})
+
+
+@transaction.atomic
+def mailbox_greeting_upload(*, actor: User, client: Client, mailbox: Mailbox, kind: str, upload) -> Mailbox:
+    """A box's greeting from an uploaded audio file (any format FFmpeg reads), converted like the
+    message library's uploads (conferencing.notifications.uploaded_samples); not audio: a field error."""
+    from conferencing.notifications import uploaded_samples, write_wav
+    from voicemail.models import box_directory
+
+    with tenant_context(client):
+        _may_handle(actor, client, mailbox)
+        _greeting_kind(kind)
+        if upload is None:
+            raise ValidationError({"audio": "Choose an audio file."})
+        samples = uploaded_samples(upload, max_seconds=int(MAX_GREETING_SECONDS))
+        path = box_directory(client.pk, mailbox.pk) / f"greeting-{kind}-{uuid.uuid4().hex[:8]}.wav"
+        write_wav(path, samples)
+        old = mailbox.greeting(kind)
+        setattr(mailbox, f"greeting_{kind}", str(path.relative_to(voicemail_dir())))
+        mailbox.save(update_fields=[f"greeting_{kind}"])
+        audit(actor, "mailbox.greeting", mailbox, client=client, kind=kind, seconds=round(len(samples) / 8000, 1))
+    transaction.on_commit(lambda: old.unlink(missing_ok=True) if old else None)
+    sip_directory_rooms_changed(client)  # the engines read the greetings with the dial plan
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_greeting_remove(*, actor: User, client: Client, mailbox: Mailbox, kind: str) -> Mailbox:
+    """Remove a greeting: callers hear the platform's prompt again."""
+    with tenant_context(client):
+        _may_handle(actor, client, mailbox)
+        _greeting_kind(kind)
+        old = mailbox.greeting(kind)
+        setattr(mailbox, f"greeting_{kind}", "")
+        mailbox.save(update_fields=[f"greeting_{kind}"])
+        audit(actor, "mailbox.greeting_remove", mailbox, client=client, kind=kind)
+    transaction.on_commit(lambda: old.unlink(missing_ok=True) if old else None)
+    sip_directory_rooms_changed(client)
+    return mailbox
+
+
+@transaction.atomic
+def options_save(*, actor: User, client: Client, unsolicited_mwi: bool) -> None:
+    """The client's voicemail options (its operators)."""
+    from voicemail.models import Options
+
+    with tenant_context(client):
+        if actor.client_id != client.pk or actor.role != Role.CLIENT:
+            raise NotAllowed("Only the client's operators set its voicemail options.")
+        options = Options.current()
+        options.unsolicited_mwi = bool(unsolicited_mwi)
+        options.save()
+        audit(actor, "voicemail.options", options, client=client, unsolicited_mwi=options.unsolicited_mwi)

@@ -14,6 +14,7 @@ Two kinds of callers:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ from tenants.models import Client, Role, User
 from voicemail.events import mailbox_changed
 from voicemail.models import GREETINGS, Mailbox, Message, voicemail_dir
 
+log = logging.getLogger(__name__)
 PIN = re.compile(r"^[0-9]{4,10}$")
 MAX_GREETING_SECONDS = 120  # an uploaded greeting (as one recorded by phone)
 OPERATOR_FIELDS = ("number", "name", "pin", "max_seconds", "max_messages", "operator_kind", "operator_target",
@@ -222,11 +224,19 @@ def message_deposit(client_id: int, box_id: int, file: str, *, caller_number: st
             "mailbox_id": box_id, "caller_number": caller_number[:32], "caller_name": caller_name[:100],
             "call_uuid": call_uuid, "received_at": received_at, "seconds": round(seconds, 1)})  # fmt: skip
     if created:
-        from voicemail.tasks import message_mail
-
         mailbox_changed(client_id, number)
-        transaction.on_commit(lambda: message_mail.delay(client_id=client_id, message_id=message.pk))
+        transaction.on_commit(lambda: _queue_mail(client_id, message.pk))
     return message.pk
+
+
+def _queue_mail(client_id: int, message_id: int) -> None:
+    """The new message's mail, for the Celery worker (the message is kept whatever befalls its mail)."""
+    from voicemail.tasks import message_mail
+
+    try:
+        message_mail.delay(client_id=client_id, message_id=message_id)
+    except Exception:  # the broker away: the message is there, its mail is lost (said in the log)
+        log.exception("could not queue the mail of voicemail message %s", message_id)
 
 
 def mailbox_pin_check(client_id: int, box_id: int, pin: str) -> bool:

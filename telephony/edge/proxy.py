@@ -8,7 +8,8 @@ The rules, in the order a request meets them:
   not answer within `engine_timeout` or answers 503 (or 500: an engine in trouble), the next engine gets it.
 - From an engine (known by its address in the engine registry), a request to `user@client-domain`
   forks to every registered contact of that user; the first 2xx wins and the other branches are
-  cancelled. No contact: 480.
+  cancelled. No contact: 480. So does an engine's NOTIFY outside any dialog (an unsolicited
+  message-waiting NOTIFY, telephony/engine/applications/mwi.py).
 - In-dialog requests (To tag) must name the edge in their top Route. A phone's go to an engine
   and nowhere else; an engine's go where the route says, a phone's NAT address being carried in
   the edge's Record-Route (`ocxf=`, a flow token), so no Contact needs rewriting.
@@ -332,7 +333,8 @@ class Proxy:
             if self.edge.registrar.credentials(tx, realm, "Proxy-Authorization") is None:  # realm was not cached
                 domain = await self.edge.directory.domain(realm)
                 return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
-        if request.to_tag is not None or request.method in DIALOG_FREE:
+        unsolicited = from_engine and request.method == "NOTIFY" and request.to_tag is None  # message waiting
+        if request.to_tag is not None or (request.method in DIALOG_FREE and not unsolicited):
             return self.in_dialog(tx, from_engine)
         if from_engine:
             return await self.to_user(tx)

@@ -46,6 +46,7 @@ BUILTIN = (
     "telephony.engine.applications.library",
     "telephony.engine.applications.forwarding",
     "telephony.engine.applications.voicemail",
+    "telephony.engine.applications.mwi",
 )
 
 
@@ -68,6 +69,7 @@ _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
+_requests: dict[str, Callable] = {}  # requests outside any call an application answers (SUBSCRIBE)
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _loaded = False
 
@@ -114,6 +116,21 @@ def outbound(runner):
 
 async def to_network(call: Call, incoming: Incoming) -> bool:
     return bool(_outbound) and await _outbound[0](call, incoming)
+
+
+def answers(method: str):
+    """Decorator: `handler(engine, request, stx)` answers requests of `method` that belong to no call
+    (a SUBSCRIBE and the requests of its dialog)."""
+
+    def register(handler: Callable) -> Callable:
+        _requests[method] = handler
+        return handler
+
+    return register
+
+
+def request_handler(method: str) -> Callable | None:
+    return _requests.get(method)
 
 
 def at_start(hook):

@@ -29,7 +29,9 @@ GREETING_NAMES = {"unavailable": "Unavailable", "busy": "Busy", "name": "Recorde
 
 
 def _counted(boxes):
-    return boxes.annotate(new=Count("messages", filter=Q(messages__heard=False)), total=Count("messages"))
+    return boxes.annotate(new=Count("messages", filter=Q(messages__heard=False)), total=Count("messages")).order_by(
+        "number"
+    )
 
 
 @role_required(*MEMBERS)

@@ -65,6 +65,26 @@ PAGES = {
             ("get", "/notifications/{pk}/report.csv"),
         ],
     ),
+    "voicemail/boxes": (
+        "/voicemail/",
+        [
+            ("get", "/voicemail/{pk}/"),
+            ("get", "/voicemail/{pk}/settings/"),
+            ("post", "/voicemail/{pk}/settings/"),
+            ("post", "/voicemail/{pk}/delete/"),
+            ("get", "/voicemail/{pk}/greetings/unavailable.wav"),
+            ("post", "/voicemail/{pk}/greetings/unavailable/"),
+            ("post", "/voicemail/{pk}/greetings/unavailable/remove/"),
+        ],
+    ),
+    "voicemail/messages": (
+        "/voicemail/",
+        [
+            ("get", "/voicemail/messages/{pk}/"),
+            ("post", "/voicemail/messages/{pk}/"),
+            ("get", "/voicemail/messages/{pk}/audio.wav"),
+        ],
+    ),
 }
 
 FORM = {

@@ -47,6 +47,7 @@ BUILTIN = (
     "telephony.engine.applications.forwarding",
     "telephony.engine.applications.voicemail",
     "telephony.engine.applications.mwi",
+    "telephony.engine.applications.missed_calls",
 )
 
 
@@ -70,6 +71,7 @@ _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers a
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
 _requests: dict[str, Callable] = {}  # requests outside any call an application answers (SUBSCRIBE)
+_at_end: list[Callable] = []  # told of every call's end: hook(call, disposition)
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _loaded = False
 
@@ -143,6 +145,17 @@ def at_start(hook):
 
 def start_hooks() -> list[Callable]:
     return list(_at_start)
+
+
+def at_end(hook):
+    """Decorator: `hook(call, disposition)` is told of every call's end (a missed call's mail); it must
+    not block the loop (database or broker work goes to a thread)."""
+    _at_end.append(hook)
+    return hook
+
+
+def end_hooks() -> list[Callable]:
+    return list(_at_end)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

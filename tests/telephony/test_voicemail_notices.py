@@ -1,7 +1,9 @@
-"""Message waiting (RFC 3842) with real phones (pjsua2 reports the NOTIFYs with onMwiInfo) through
-the edge and a real engine: a phone that subscribes sees its lamp set when a message is left and
-cleared when the message is heard in the portal; a phone that does not subscribe is told unsolicited
-when the client's voicemail options say so.
+"""Voicemail's notices with real phones (pjsua2 reports the NOTIFYs with onMwiInfo) through the edge
+and a real engine, and a real Celery worker mailing through a real SMTP server (aiosmtpd):
+- message waiting (RFC 3842): a phone that subscribes sees its lamp set when a message is left and
+  cleared when the message is heard in the portal; a phone that does not subscribe is told
+  unsolicited when the client's voicemail options say so;
+- the new-message mail with the WAV attached (the caller's tone in it), and the missed-call mail.
 
 The call from 101 goes to 102's box at once (always forwarded to voicemail), so 102's phones never
 ring; its greetings are short tones (tests/telephony/test_voicemail.py), so that what the caller says
@@ -9,12 +11,20 @@ comes after the beep. The portal marks the message heard through its view, as a 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
 from django_tenants.utils import tenant_context
 
-from tests.telephony.conftest import SECRET
-from tests.telephony.test_voicemail import ENGINE_SETTINGS, _voicemail, forward, leave, messages, with_greetings  # noqa: F401
+from tests.mailbox import smtp_server_fixture  # noqa: F401 (the SMTP server fixture)
+from tests.sip.audio import heard_ms
+from tests.telephony.conftest import SECRET, database_url
+from tests.telephony.test_voicemail import ENGINE_SETTINGS, SPOKEN, _voicemail, forward, leave, messages, with_greetings  # noqa: F401
 from tests.waiting import committed, wait_for
-from voicemail.models import Options
+from voicemail.models import Mailbox, Options
 
 
 def _lamp(phone, *, waiting: str, voice: str, since: int = 0, timeout: float = 15) -> dict:
@@ -69,3 +79,65 @@ def test_a_phone_that_does_not_subscribe_is_told_unsolicited_when_the_client_say
         _lamp(callee, waiting="yes", voice="1/0")
     finally:
         committed(unsolicited, False)
+
+
+@pytest.fixture
+def mail_worker(smtp_server):
+    """A Celery worker process (as in production) that mails through the test's SMTP server; its mailbox."""
+    box, port = smtp_server
+    env = {**os.environ, "DATABASE_URL": database_url(), **ENGINE_SETTINGS, "EMAIL_HOST": "127.0.0.1",
+           "EMAIL_PORT": str(port), "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend"}  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--queues",
+         settings.CELERY_TASK_DEFAULT_QUEUE, "--without-heartbeat", "--without-gossip", "--without-mingle",
+         "--loglevel", "WARNING"],
+        cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield box
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+def mail_options(world, number: str, **fields) -> None:
+    def write():
+        with tenant_context(world.client_a1):
+            Mailbox.objects.filter(number=number).update(**fields)
+
+    committed(write)
+
+
+def test_a_new_message_is_mailed_with_its_audio_attached(world, lines, mail_worker, tmp_path):
+    caller, _callee, domain = lines
+    with_greetings(world, "102")
+    forward(world, always_kind="voicemail", always_target="102")
+    mail_options(world, "102", email_new_message=True, email_attach_audio=True)
+    try:
+        leave(caller, domain)
+        to = world.user_a1b.email
+        [mail] = wait_for(lambda: [m for m in mail_worker.messages if m["To"] == to], "the new-message mail", 60)
+    finally:
+        mail_options(world, "102", email_new_message=False)
+    assert "User a1" in mail["Subject"]  # the caller's name
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_content_type() == "audio/wav"
+    wav = tmp_path / "attached.wav"
+    wav.write_bytes(attachment.get_content())
+    assert heard_ms(wav, SPOKEN) >= 1500  # the caller's 2.5 s tone, playable from the mail
+    body = mail.get_body(("plain",)).get_content()
+    assert "101" in body and "attached" in body
+
+
+def test_a_missed_call_is_mailed_when_the_user_says_so(world, lines, mail_worker):
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=486)  # busy, and no forwarding: nobody answers, no message
+    mail_options(world, "102", email_missed_call=True)
+    try:
+        caller.call("c1", f"sip:102@{domain}")
+        caller.wait_call_state("c1", "disconnected", timeout=20)
+        to = world.user_a1b.email
+        [mail] = wait_for(lambda: [m for m in mail_worker.messages if m["To"] == to], "the missed-call mail", 60)
+    finally:
+        mail_options(world, "102", email_missed_call=False)
+    assert "Missed call from" in mail["Subject"] and "101" in mail.get_body(("plain",)).get_content()

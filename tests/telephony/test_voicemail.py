@@ -28,6 +28,7 @@ from voicemail.models import Mailbox, Message, box_directory
 VOICEMAIL_DIR = Path(tempfile.mkdtemp(prefix="ocx-test-voicemail-"))
 ENGINE_SETTINGS = {"OCX_VOICEMAIL_DIR": str(VOICEMAIL_DIR)}
 UNAVAILABLE, BUSY, SPOKEN = 850, 1300, 600  # Hz: the two greetings, what the caller says
+MOBILE = "+16502530001"  # an outside caller, reached through a carrier that is a pjsua2 phone
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +48,8 @@ def _voicemail(world, settings):
         sip_directory_rooms_changed(world.client_a1)
 
     committed(put_back)
+    for path in VOICEMAIL_DIR.glob("*/*/*"):
+        path.unlink()
 
 
 def tone_file(path: Path, freq: float, seconds: float) -> Path:
@@ -272,3 +275,67 @@ def test_three_wrong_pins_end_the_call_and_the_right_one_opens_the_box(world, li
     caller.dtmf("r", "102#2468##")  # in, then # in the main menu: goodbye
     caller.wait_call_state("r", "disconnected", timeout=40)
     assert cdr_of(world, hangup_cause="done").caller_number == "101"
+
+
+def test_the_owner_records_a_greeting_and_changes_the_pin_by_phone(world, lines):
+    from voicemail.services import mailbox_pin_check
+
+    caller, _, domain = lines
+    box = set_box(world, "101", pin="2468")
+    caller.call("o", f"sip:*97@{domain}")
+    caller.wait_call_state("o", "confirmed")
+    caller.dtmf("o", "2468#01")  # the PIN, the options, 1: the unavailable greeting
+    partial = box_directory(world.client_a1.pk, box.pk) / "greeting-unavailable.recording.wav"
+    wait_for(partial.exists, "the recording of the greeting begun (after its prompt and the beep)", timeout=20)
+    caller.play_tone("o", [UNAVAILABLE], 1500)
+    caller.wait_tone_done("o")
+    caller.dtmf("o", "#")
+    recorded = wait_for(lambda: box_of(world, "101").greeting_unavailable, "the greeting recorded", timeout=15)
+    assert heard_ms(VOICEMAIL_DIR / recorded, UNAVAILABLE) >= 1000
+    caller.dtmf("o", "41357#")  # 4: a new PIN
+    wait_for(lambda: committed(mailbox_pin_check, world.client_a1.pk, box.pk, "1357"), "the new PIN", timeout=15)
+    caller.hangup("o")
+    caller.wait_call_state("o", "disconnected")
+
+
+def test_an_outside_caller_is_called_back_through_the_client_carriers(world, lines, phone_carrier, tmp_path):
+    from records.models import Cdr
+
+    caller, _, domain = lines
+    mobile, carrier = phone_carrier()
+    set_box(world, "101", pin="2468")
+    message = deposit(world, "101", SPOKEN, caller=MOBILE)
+    caller.call("m", f"sip:*97@{domain}")
+    caller.wait_call_state("m", "confirmed")
+    caller.dtmf("m", "2468#1")
+    wait_for(lambda: message_now(world, message.pk).heard, "the message heard", timeout=30)
+    caller.dtmf("m", "32")
+    away = mobile.wait_incoming(timeout=15)["call"]
+    mobile.answer(away)
+    mobile.wait_call_state(away, "confirmed")
+    heard = tmp_path / "mobile-heard.wav"
+    mobile.record(away, heard)
+    caller.play_tone("m", [BUSY], 1200)
+    caller.wait_tone_done("m")
+    caller.hangup("m")
+    mobile.wait_call_state(away, "disconnected")
+    mobile.wait_recorded(away)
+    assert heard_ms(heard, BUSY) >= 800, "the caller called back talks with the box's owner"
+    back = cdr_of(world, callee_number=MOBILE)
+    assert (back.direction, back.carrier_id, back.caller_number) == (Cdr.Direction.OUTBOUND, carrier.pk, "101")
+
+
+def test_a_message_under_a_second_is_not_kept(world, lines):
+    caller, callee, domain = lines
+    box = box_of(world, "102")
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.dtmf("c1", "1")  # the greeting skipped
+    directory = box_directory(world.client_a1.pk, box.pk)
+    wait_for(lambda: list(directory.glob("20*.wav")), "the message's recording begun", timeout=15)
+    caller.dtmf("c1", "#")
+    caller.wait_call_state("c1", "disconnected", timeout=15)
+    assert messages(world, "102") == [] and not list(directory.glob("20*.wav")), "nothing kept"
+    assert cdr_of(world, callee_number="102").hangup_cause == "too-short"

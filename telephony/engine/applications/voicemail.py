@@ -43,7 +43,7 @@ from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.call import Call
 from telephony.engine.database import DatabaseAway
 from telephony.engine.destinations import runs
-from telephony.engine.dialplan import ClientPlan, Party, section
+from telephony.engine.dialplan import ClientPlan, section
 from telephony.engine.states import State
 from telephony.media.player import AudioFileError
 from telephony.media.recorder import RtpRecording, record_endpoint
@@ -183,8 +183,7 @@ class Voice(Prompter):
         call.play_music("caller")
         self._onward_done = done = asyncio.get_running_loop().create_future()
         self.onward_reason = reason
-        caller = self.incoming.caller or Party("", "")
-        onward = self.onward_call = Onward(self.engine, self, client=self.plan.client, caller=caller)
+        onward = self.onward_call = Onward(self.engine, self, client=self.plan.client)
         offered = [call.caller.codec, *telephone_events(call.caller.offered, call.caller.codec)]
         incoming = Incoming(self.plan, self.incoming.extension, self.incoming.caller, target, None,
                             network=self.incoming.network)  # fmt: skip
@@ -371,10 +370,9 @@ class Onward(OriginatedCall):
     through the client's carriers and policy), with a record of its own; once answered, its leg is
     the voicemail call's callee (Call.take_answered) and this call's record ends with that call."""
 
-    def __init__(self, engine, holder: Voice, *, client: int, caller: Party):
+    def __init__(self, engine, holder: Voice, *, client: int):
         super().__init__(engine, client=client, extension=0, dialled="")
         self.holder, self.handed = holder, False
-        self.shown_caller = caller
 
     async def run(self, kind: str, target: str, incoming: Incoming, offered) -> None:
         self.caller.offered = list(offered)
@@ -499,8 +497,9 @@ class Menu(Voice):
     async def main(self) -> None:
         messages = await self.db(messages_for_phone, self.box.id)
         new = sum(1 for m in messages if not m.heard)
-        await self.play("vm_you_have", *digits_of(str(new)), "vm_new_messages", "vm_and",
-                        *digits_of(str(len(messages) - new)), "vm_saved_messages")  # fmt: skip
+        if not self.digits.pending:  # (keys typed ahead skip the counts)
+            await self.play("vm_you_have", *digits_of(str(new)), "vm_new_messages", "vm_and",
+                            *digits_of(str(len(messages) - new)), "vm_saved_messages")  # fmt: skip
         idle = 0
         while self.call.state == State.IVR and idle < TRIES:
             key = await self.choose("vm_main_menu")
@@ -515,10 +514,10 @@ class Menu(Voice):
     async def hear(self) -> None:
         messages = await self.db(messages_for_phone, self.box.id)
         zone = zone_named(boxes_of(self.plan).zone)
-        index, idle = 0, 0
+        index, idle, replay = 0, 0, True
         while self.call.state == State.IVR and 0 <= index < len(messages):
             message = messages[index]
-            if idle == 0:
+            if replay:
                 when = message.received_at.astimezone(zone).strftime("%H%M")
                 caller = ["vm_from", *digits_of(message.caller_number)] if message.caller_number else [
                     "vm_unknown_caller"]  # fmt: skip
@@ -529,12 +528,9 @@ class Menu(Voice):
                     await self.db(message_heard, message.id)
             key = await self.choose("vm_message_menu")
             idle = idle + 1 if not key else 0
-            if not key:
-                if idle >= TRIES:
-                    return
-                continue
-            if key == "5":
-                continue
+            if idle >= TRIES:
+                return
+            replay = key in ("4", "5", "6", "7", "9")  # (no key, or another: the menu again)
             if key == "6":
                 index += 1
             elif key == "4":

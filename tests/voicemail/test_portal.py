@@ -152,3 +152,15 @@ def test_a_full_box_says_so_in_the_portal(world, portal, left_message):
     mailbox_save(actor=world.client_a1_op, client=world.client_a1, mailbox=box(world, "102"), max_messages=1)
     left_message(world.client_a1, "102")
     assert "The box is full" in portal(world.user_a1b).get("/voicemail/").content.decode()
+
+
+def test_an_operator_reaches_a_users_box_settings_from_the_users_page(world, portal):
+    http = portal(world.client_a1_op)
+    extension = world.extension_of(world.user_a1b)
+    own = box(world, "102")
+    page = http.get(f"/users/{extension.pk}/").content.decode()
+    assert f'href="/voicemail/{own.pk}/settings/"' in page
+    changed = http.post(f"/voicemail/{own.pk}/settings/", {"number": "102", "max_seconds": "90", "max_messages": "20",
+                                                           "email_new_message": "on"})  # fmt: skip
+    assert changed.status_code == 302
+    assert (box(world, "102").max_seconds, box(world, "102").email_new_message) == (90, True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import uuid
 
 import pytest
 from django.conf import settings
@@ -22,6 +24,7 @@ from django_tenants.utils import tenant_context
 from tests.mailbox import smtp_server_fixture  # noqa: F401 (the SMTP server fixture)
 from tests.sip.audio import heard_ms
 from tests.telephony.conftest import SECRET, database_url
+from tests.telephony.sipclient import Call, reply_to
 from tests.telephony.test_voicemail import ENGINE_SETTINGS, SPOKEN, _voicemail, forward, leave, messages, with_greetings  # noqa: F401
 from tests.waiting import committed, wait_for
 from voicemail.models import Mailbox, Options
@@ -141,3 +144,67 @@ def test_a_missed_call_is_mailed_when_the_user_says_so(world, lines, mail_worker
     finally:
         mail_options(world, "102", email_missed_call=False)
     assert "Missed call from" in mail["Subject"] and "101" in mail.get_body(("plain",)).get_content()
+
+
+def _subscribe(phone, target: str, dialog, *, expires: int, event: str = "message-summary", auth: str = "") -> None:
+    dialog.cseq += 1
+    dialog.branch = "z9hG4bK" + uuid.uuid4().hex[:16]
+    headers = [("Event", event), ("Accept", "application/simple-message-summary"), ("Expires", str(expires))]
+    if auth:
+        headers.append(("Proxy-Authorization", auth))
+    phone.send_raw(phone.request_message("SUBSCRIBE", target, dialog, headers=tuple(headers)))
+
+
+def _answer_and_notify(phone, status: int = 200):
+    """The SUBSCRIBE's answer and the NOTIFY that follows it (each NOTIFY answered 200)."""
+    answer = notify = None
+    deadline = time.monotonic() + 5
+    while (answer is None or notify is None) and time.monotonic() < deadline:
+        message = phone.receive(timeout=max(0.1, deadline - time.monotonic()))
+        if message is None:
+            continue
+        if message.method == "NOTIFY":
+            phone.send_raw(reply_to(message, 200, "OK"))
+            notify = message
+        elif message.status == status and message.cseq_method == "SUBSCRIBE":
+            answer = message
+    assert answer is not None and notify is not None, (answer, notify)
+    return answer, notify
+
+
+def test_a_subscription_is_answered_refreshed_and_ended_as_rfc_3842_says(world, sip_lines, sip_client, engine):
+    sip_lines(world.user_a1b, SECRET)
+    phone = sip_client(world.user_a1b)
+    target = f"sip:{phone.user}@{phone.domain}"
+    dialog = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+    _subscribe(phone, target, dialog, expires=120)
+    challenge = phone.expect(407).challenge("MD5", "Proxy-Authenticate")
+    auth = phone.authorization(challenge, SECRET, method="SUBSCRIBE", uri=target)
+    _subscribe(phone, target, dialog, expires=120, auth=auth)
+    answer, notify = _answer_and_notify(phone)
+    assert answer.get("Expires") == "120"
+    assert notify.get("Event") == "message-summary" and notify.get("Subscription-State") == "active;expires=120"
+    assert "Messages-Waiting: no" in notify.body and "Voice-Message: 0/0" in notify.body
+    dialog.established(answer)
+    engine_contact = answer.get("Contact").strip("<>")
+
+    _subscribe(phone, engine_contact, dialog, expires=60)  # a refresh in the dialog: answered, told again
+    answer, again = _answer_and_notify(phone)
+    assert answer.get("Expires") == "60" and again.get("Subscription-State").startswith("active;expires=")
+    assert int(again.get("CSeq").split()[0]) > int(notify.get("CSeq").split()[0])
+
+    _subscribe(phone, engine_contact, dialog, expires=0)  # unsubscribe: a last NOTIFY
+    _, last = _answer_and_notify(phone)
+    assert last.get("Subscription-State").startswith("terminated")
+    _subscribe(phone, engine_contact, dialog, expires=60)
+    assert phone.expect(481).status == 481  # gone
+
+    other = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+    _subscribe(phone, target, other, expires=120, event="presence", auth=phone.authorization(
+        challenge, SECRET, method="SUBSCRIBE", uri=target, nc=2))  # fmt: skip
+    assert phone.expect(489).get("Allow-Events") == "message-summary"
+    someone_else = f"sip:101@{phone.domain}"
+    other = Call(to_uri=someone_else, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+    _subscribe(phone, someone_else, other, expires=120, auth=phone.authorization(
+        challenge, SECRET, method="SUBSCRIBE", uri=someone_else, nc=3))  # fmt: skip
+    assert phone.expect(403).status == 403  # one's own box only

@@ -164,3 +164,18 @@ def test_an_operator_reaches_a_users_box_settings_from_the_users_page(world, por
                                                            "email_new_message": "on"})  # fmt: skip
     assert changed.status_code == 302
     assert (box(world, "102").max_seconds, box(world, "102").email_new_message) == (90, True)
+
+
+def test_a_greeting_longer_than_two_minutes_is_a_field_error(world, portal, vm_dir, tmp_path):
+    long = tmp_path / "long.wav"
+    with wave.open(str(long), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x01" * 8000 * 125)
+    own = box(world, "102")
+    upload = SimpleUploadedFile("long.wav", long.read_bytes(), content_type="audio/wav")
+    refused = portal(world.user_a1b).post(f"/voicemail/{own.pk}/greetings/name/", {"audio": upload})
+    assert refused.status_code == 200
+    assert "longer than 120 s" in " ".join(refused.context["form"].errors["audio"])
+    assert not box(world, "102").greeting_name

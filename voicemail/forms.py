@@ -14,7 +14,8 @@ LABELS = {"max_seconds": "Longest message (seconds)", "max_messages": "Messages 
           "operator_kind": "Operator (0): kind", "operator_target": "Operator (0): user or number",
           "email": "E-mail address", "email_new_message": "Mail me each new message",
           "email_attach_audio": "With the audio attached (else a link)",
-          "email_missed_call": "Mail me each missed call"}  # fmt: skip
+          "email_missed_call": "Mail me each missed call",
+          "members": "Members (users who hear its messages)"}  # fmt: skip
 OPERATOR_KINDS = [("", "Nobody (0 does nothing)"), ("user", "A user (their extension)"),
                   ("external", "An outside number")]  # fmt: skip
 
@@ -25,11 +26,14 @@ class BoxForm(forms.Form):
 
     def __init__(self, *args, fields: tuple[str, ...], mailbox: Mailbox | None = None, **kwargs):
         if mailbox is not None:
-            kwargs.setdefault("initial", {name: getattr(mailbox, name) for name in fields if name != "pin"})
+            initial = {name: getattr(mailbox, name) for name in fields if name not in ("pin", "members")}
+            if "members" in fields and mailbox.pk:
+                initial["members"] = list(mailbox.members.values_list("pk", flat=True))
+            kwargs.setdefault("initial", initial)
         super().__init__(*args, **kwargs)
         model_fields = [name for name in fields if name != "pin"]
-        if mailbox is not None and mailbox.extension_id is not None and "number" in model_fields:
-            model_fields.remove("number")  # a user's box has its extension's number
+        if mailbox is not None and mailbox.extension_id is not None:  # a user's box: its extension's number,
+            model_fields = [name for name in model_fields if name not in ("number", "members")]  # its user's
         self.fields.update(fields_for_model(Mailbox, fields=model_fields, labels=LABELS))
         if "pin" in fields:
             self.fields["pin"] = forms.CharField(
@@ -40,9 +44,11 @@ class BoxForm(forms.Form):
         if "operator_kind" in self.fields:
             self.fields["operator_kind"] = forms.ChoiceField(choices=OPERATOR_KINDS, required=False,
                                                              label=LABELS["operator_kind"])  # fmt: skip
-        for name in ("name", "email", "operator_target", "number"):
+        for name in ("name", "email", "operator_target", "number", "members"):
             if name in self.fields:
                 self.fields[name].required = name == "number"
+        if "members" in self.fields:
+            self.fields["members"].label_from_instance = lambda line: f"{line.number} {line.display_name}".strip()
 
     def changes(self) -> dict:
         """The cleaned values for the service (an empty PIN is no change)."""

@@ -28,11 +28,13 @@ def voicemail_dir() -> Path:
 
 class MailboxQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """The schema holds one client: its operators see every box, a user their own."""
+        """The schema holds one client: its operators see every box, a user their own and the shared
+        boxes they are a member of."""
         if actor.role == Role.CLIENT:
             return self.all()
         if actor.role == Role.USER:
-            return self.filter(extension__account_id=actor.pk)
+            mine = models.Q(extension__account_id=actor.pk) | models.Q(members__account_id=actor.pk)
+            return self.filter(pk__in=Mailbox.objects.filter(mine).values("pk"))
         return self.none()
 
 
@@ -64,6 +66,8 @@ class Mailbox(models.Model):
     email_new_message = models.BooleanField(default=False, help_text="Mail each new message.")
     email_attach_audio = models.BooleanField(default=True, help_text="With the audio attached (else a link).")
     email_missed_call = models.BooleanField(default=False, help_text="Mail each missed call.")
+    # A shared box's members: the users who hear, file and delete its messages in the portal and the API.
+    members = models.ManyToManyField("telephony.Extension", blank=True, related_name="shared_mailboxes")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MailboxQuerySet.as_manager()
@@ -94,11 +98,11 @@ def box_directory(client_id: int, box_id: int) -> Path:
 
 class MessageQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """The messages of the boxes the actor sees."""
+        """The messages of the boxes the actor sees (their own, the shared ones they are a member of)."""
         if actor.role == Role.CLIENT:
             return self.all()
         if actor.role == Role.USER:
-            return self.filter(mailbox__extension__account_id=actor.pk)
+            return self.filter(mailbox__in=Mailbox.objects.restrict(actor))
         return self.none()
 
 

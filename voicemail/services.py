@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 PIN = re.compile(r"^[0-9]{4,10}$")
 MAX_GREETING_SECONDS = 120  # an uploaded greeting (as one recorded by phone)
 OPERATOR_FIELDS = ("number", "name", "pin", "max_seconds", "max_messages", "operator_kind", "operator_target",
-                   "email", "email_new_message", "email_attach_audio", "email_missed_call")  # fmt: skip
+                   "email", "email_new_message", "email_attach_audio", "email_missed_call", "members")  # fmt: skip
 USER_FIELDS = ("pin", "operator_kind", "operator_target", "email_new_message", "email_attach_audio",
                "email_missed_call")  # fmt: skip
 
@@ -100,7 +100,13 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
             raise ValidationError({name: "You may not change this field." for name in sorted(refused)})
         box = mailbox or Mailbox()
         errors: dict[str, list[str]] = {}
+        members = None
         for name, value in fields.items():
+            if name == "members":
+                members, problem = _members(box, value)
+                if problem:
+                    errors["members"] = [problem]
+                continue
             if isinstance(value, str) and "\x00" in value:
                 errors[name] = ["Must not contain NUL characters."]
                 continue
@@ -138,10 +144,27 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
             raise ValidationError(errors)
         created = box.pk is None
         box.save()
+        if members is not None:
+            box.members.set(members)
         audit(actor, "mailbox.create" if created else "mailbox.update", box, client=client,
               fields=sorted(fields))  # fmt: skip
     sip_directory_rooms_changed(client)  # the engines read the boxes with the dial plan
     return box
+
+
+def _members(box: Mailbox, value) -> tuple[list, str | None]:
+    """A shared box's members (extensions or their ids), or why they are refused; client schema."""
+    from telephony.models import Extension
+
+    wanted = [getattr(item, "pk", item) for item in (value or [])]
+    if box.extension_id is not None and wanted:
+        return [], "A user's box is for its user only: share a box of its own instead."
+    if not all(isinstance(pk, int) for pk in wanted):
+        return [], "Members are users' extensions."
+    found = list(Extension.objects.filter(pk__in=wanted))
+    if len(found) != len(set(wanted)):
+        return [], "Members are users' extensions of this client."
+    return found, None
 
 
 @transaction.atomic

@@ -38,11 +38,13 @@ def _counted(boxes):
 def box_list(request: HttpRequest) -> HttpResponse:
     """An operator's list of the client's boxes; a user goes straight to their own box."""
     boxes = _counted(Mailbox.objects.restrict(request.user).select_related("extension__account"))
-    if request.user.role == Role.USER:  # their own box's page
-        own = boxes.first()
-        if own is None:
+    if request.user.role == Role.USER:  # their own box's page, unless they share boxes too
+        mine = list(boxes)
+        if not mine:
             raise Http404("You have no voicemail box (no phone line).")
-        return _box_page(request, own)
+        if len(mine) == 1:
+            return _box_page(request, mine[0])
+        return render(request, "voicemail/box_list.html", {"title": "My voicemail", "rows": mine})
     context = {"title": "Voicemail", "rows": boxes, "options": Options.current()}
     return render(request, "voicemail/box_list.html", context)
 
@@ -71,6 +73,15 @@ def _box_page(request: HttpRequest, box: Mailbox) -> HttpResponse:
 
 def _box(request: HttpRequest, pk: int) -> Mailbox:
     return Mailbox.objects.select_related("extension__account").get_for(request.user, pk=pk)
+
+
+def _handled(request: HttpRequest, pk: int) -> Mailbox:
+    """A box whose settings and greetings the actor changes: an operator any, a user their own (a shared
+    box's members hear its messages, its operators set it up)."""
+    box = _box(request, pk)
+    if request.user.role == Role.USER and box.extension_id is None:
+        raise Http404("A shared box's settings are its operators'.")
+    return box
 
 
 def _message(request: HttpRequest, pk: int) -> Message:
@@ -128,7 +139,7 @@ def greeting_audio(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 @role_required(*MEMBERS)
 def greeting_upload(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    box = _box(request, pk)
+    box = _handled(request, pk)
     if kind not in GREETINGS:
         raise Http404("No such greeting.")
     form = GreetingForm(request.POST or None, request.FILES or None)
@@ -146,7 +157,7 @@ def greeting_upload(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 
 @role_required(*MEMBERS)
 def greeting_remove(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
-    box = _box(request, pk)
+    box = _handled(request, pk)
     if kind not in GREETINGS or not box.has_greeting(kind):
         raise Http404("No such greeting.")
     back = reverse("vm_box", args=[box.pk])
@@ -167,7 +178,7 @@ def greeting_remove(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 @role_required(*MEMBERS)
 def box_settings(request: HttpRequest, pk: int) -> HttpResponse:
     """A box's settings: an operator's every field, a user's PIN, operator destination and mail."""
-    box = _box(request, pk)
+    box = _handled(request, pk)
     fields = box_fields(request.user.role == Role.CLIENT)
     return _box_form(request, box, fields, title=f"Settings of voicemail box {box}",
                      back=reverse("vm_box", args=[box.pk]))  # fmt: skip

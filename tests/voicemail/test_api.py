@@ -101,3 +101,21 @@ def test_a_greeting_upload_that_is_not_audio_is_a_field_error_and_one_that_is_ge
     assert user.put(f"/api/v1/voicemail/boxes/{own.pk}/greetings/hello/", {}, format="multipart").status_code == 404
     assert user.delete(url).json()["greetings"]["busy"] is False
     assert user.get(url).status_code == 404
+
+
+def test_shared_box_members_through_the_api(world, api, left_message):
+    operator = api(world.client_a1_op)
+    member = world.extension_of(world.user_a1b)
+    own = box(world, "102")
+    refused = operator.patch(f"/api/v1/voicemail/boxes/{own.pk}/", {"members": [member.pk]}, format="json")
+    assert refused.status_code == 400 and refused.json()["fields"]["members"]
+    made = operator.post("/api/v1/voicemail/boxes/", {"number": "860", "name": "Help", "members": [member.pk]},
+                         format="json")  # fmt: skip
+    assert made.status_code == 201 and made.json()["members"] == [member.pk]
+    left_message(world.client_a1, "860", caller_number="5550860")
+    boxes = {b["number"] for b in api(world.user_a1b).get("/api/v1/voicemail/boxes/").json()["results"]}
+    assert boxes == {"102", "860"}
+    callers = [m["caller_number"] for m in api(world.user_a1b).get("/api/v1/voicemail/messages/").json()["results"]]
+    assert callers == ["5550860"]
+    assert api(world.user_a1).get(f"/api/v1/voicemail/boxes/{made.json()['id']}/").status_code == 404
+    assert api(world.user_a1).get("/api/v1/voicemail/messages/").json()["count"] == 0

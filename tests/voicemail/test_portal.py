@@ -179,3 +179,27 @@ def test_a_greeting_longer_than_two_minutes_is_a_field_error(world, portal, vm_d
     assert refused.status_code == 200
     assert "longer than 120 s" in " ".join(refused.context["form"].errors["audio"])
     assert not box(world, "102").greeting_name
+
+
+def test_a_shared_boxs_members_hear_its_messages_and_others_do_not(world, portal, left_message):
+    op = portal(world.client_a1_op)
+    member = world.extension_of(world.user_a1b)
+    user_box = box(world, "102")
+    assert "members" not in op.get(f"/voicemail/{user_box.pk}/settings/").context["form"].fields  # the user's own
+    made = op.post("/voicemail/new/", {"number": "800", "name": "Sales", "pin": "2468", "max_seconds": "60",
+                                       "max_messages": "5", "members": [member.pk]})  # fmt: skip
+    assert made.status_code == 302
+    sales = box(world, "800")
+    message = left_message(world.client_a1, "800", caller_number="5550800")
+
+    http = portal(world.user_a1b)
+    listing = http.get("/voicemail/").content.decode()
+    assert "Sales" in listing and f'href="/voicemail/{user_box.pk}/"' in listing  # their own box and the shared one
+    assert "5550800" in http.get(f"/voicemail/{sales.pk}/").content.decode()
+    assert http.post(f"/voicemail/messages/{message.pk}/", {"action": "heard"}).status_code == 302
+    assert http.get(f"/voicemail/{sales.pk}/settings/").status_code == 404  # set up by its operators
+    assert http.post(f"/voicemail/{sales.pk}/greetings/busy/").status_code == 404
+
+    outsider = portal(world.user_a1)
+    assert outsider.get(f"/voicemail/{sales.pk}/").status_code == 404
+    assert outsider.get(f"/voicemail/messages/{message.pk}/audio.wav").status_code == 404

@@ -22,11 +22,12 @@ class VoicemailBoxSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         model = Mailbox
         fields = ["id", "number", "name", "shared", "user", "pin", "max_seconds", "max_messages", "operator_kind",
                   "operator_target", "email", "email_new_message", "email_attach_audio", "email_missed_call",
-                  "greetings", "new", "total", "created_at"]  # fmt: skip
+                  "members", "greetings", "new", "total", "created_at"]  # fmt: skip
         read_only_fields = ["created_at"]
         # The service checks numbers and limits with the other fields, so every bad one is said at once.
         extra_kwargs = {"number": {"validators": []}, "max_seconds": {"min_value": None, "max_value": None},
-                        "max_messages": {"min_value": None, "max_value": None}}  # fmt: skip
+                        "max_messages": {"min_value": None, "max_value": None},
+                        "members": {"help_text": "A shared box's members: users' ids (/api/v1/users/)."}}  # fmt: skip
 
     def get_greetings(self, box: Mailbox) -> dict[str, bool]:
         return {kind: box.has_greeting(kind) for kind in GREETINGS}

@@ -60,9 +60,10 @@ class BoxViewSet(TenantScoped, mixins.ListModelMixin, mixins.RetrieveModelMixin)
         return Response(self.get_serializer(self.get_queryset().get(pk=box.pk)).data, status=code)
 
     def create(self, request):
+        scope = self.service_kwargs()  # first: another portal's host has no boxes (nor extensions to check)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        box = services.mailbox_save(**self.service_kwargs(), **serializer.validated_data)
+        box = services.mailbox_save(**scope, **serializer.validated_data)
         return self._answer(box, status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):

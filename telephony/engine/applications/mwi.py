@@ -8,10 +8,10 @@ at once with the box's counts (`Voice-Message: new/old`), then whenever the box 
 Where subscriptions live, with the faults in mind: in Redis, with the dialog's identity, route set
 and CSeq (a counter every engine increments), until they expire. So any engine can NOTIFY any
 subscription: a box change (voicemail/events.py, on the Redis channel every engine follows) is claimed
-by one engine, which tells the box's phones; an engine restarting loses nothing, and a phone whose
-refresh reaches an engine that is gone gets a failure and subscribes anew (RFC 6665 4.1.2.2) at a
-live one. Refreshes and unsubscribes (a SUBSCRIBE in the dialog, to whichever engine answered the
-first) are read from Redis too. A change published while no engine listens is told at the next
+by one engine, which tells the box's phones; an engine restarting loses nothing. Refreshes and
+unsubscribes (a SUBSCRIBE in the dialog, to the engine that answered last) are read from Redis too,
+so when that engine is gone the edge hands the refresh to a live one (telephony/edge/proxy.py), whose
+answer makes it the dialog's target. A change published while no engine listens is told at the next
 refresh (each refresh gets a NOTIFY).
 
 Phones that do not subscribe: when the client's voicemail options say so, a change of a user's box

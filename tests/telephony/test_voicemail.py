@@ -125,28 +125,38 @@ def leave(caller, domain: str, *, end: str = "#", heard: Path | None = None, ton
     caller.wait_call_state("c1", "disconnected", timeout=15)
 
 
-@pytest.mark.parametrize(("when", "answer", "greeting"), [("no_answer", 180, UNAVAILABLE), ("busy", 486, BUSY)])
-def test_a_message_is_left_with_the_greeting_the_forwarding_calls_for(world, lines, tmp_path, when, answer, greeting):
+@pytest.mark.parametrize(
+    ("forwarding", "phone", "greeting"),
+    [
+        ({"no_answer_kind": "voicemail", "no_answer_target": "102", "no_answer_after": 5}, 180, "unavailable"),
+        ({"busy_kind": "voicemail", "busy_target": "102"}, 486, "busy"),
+        ({"dnd": True, "busy_kind": "voicemail", "busy_target": "102"}, 200, "busy"),
+        ({"unreachable_kind": "voicemail", "unreachable_target": "102"}, None, "unavailable"),
+    ],
+    ids=["no-answer", "busy", "do-not-disturb", "unreachable"],
+)
+def test_a_message_is_left_with_the_greeting_the_forwarding_calls_for(world, lines, tmp_path, forwarding, phone,
+                                                                       greeting):  # fmt: skip
     caller, callee, domain = lines
     with_greetings(world, "102")
-    forward(world, **{f"{when}_kind": "voicemail", f"{when}_target": "102"},
-            **({"no_answer_after": 5} if when == "no_answer" else {}))  # fmt: skip
-    callee.set_incoming("102", answer=answer)
+    forward(world, **forwarding)
+    if phone is None:
+        callee.unregister("102")  # no device: unreachable
+    else:
+        callee.set_incoming("102", answer=phone)
     heard = tmp_path / "caller-heard.wav"
     leave(caller, domain, heard=heard)
     caller.wait_recorded("c1")
-    other = BUSY if greeting == UNAVAILABLE else UNAVAILABLE
+    wanted, other = (BUSY, UNAVAILABLE) if greeting == "busy" else (UNAVAILABLE, BUSY)
     # (the spoken prompts after the message have a little of either tone: a greeting would be 600 ms of it)
-    assert heard_ms(heard, greeting) >= 500 and heard_ms(heard, other) < 200, "the greeting the forwarding calls for"
+    assert heard_ms(heard, wanted) >= 500 and heard_ms(heard, other) < 200, "the greeting the forwarding calls for"
     [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
     assert (message.caller_number, message.folder, message.heard) == ("101", "new", False)
     assert message.seconds >= 1.0 and message.path.exists()
     assert heard_ms(message.path, SPOKEN) >= 1000, "the caller's tone is in the message"
     cdr = cdr_of(world, callee_number="102")
     assert (cdr.disposition, cdr.answered_by) == ("answered", "voicemail:102")
-    assert [leg["greeting"] for leg in cdr.legs if leg.get("leg") == "voicemail"] == [
-        "busy" if answer == 486 else "unavailable"
-    ]
+    assert [leg["greeting"] for leg in cdr.legs if leg.get("leg") == "voicemail"] == [greeting]
     assert str(message.call_uuid) == str(cdr.call_uuid)
 
 

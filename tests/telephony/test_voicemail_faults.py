@@ -57,3 +57,29 @@ def test_a_message_left_while_postgresql_is_away_gets_its_row_later(
     [message] = wait_for(lambda: messages(world, "102"), "the message's row once the database is back", timeout=15)
     assert message.caller_number == "101" and heard_ms(message.path, SPOKEN) >= 1000
     wait_for(lambda: not notes(), "the note removed once the row is written")
+
+
+def test_a_message_cut_by_its_engine_dying_is_kept_by_the_next_engine(world, two_lines, edge, started, tmp_path):
+    caller, callee, domain = two_lines
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    env = {"OCX_VOICEMAIL_DIR": str(VOICEMAIL_DIR)}
+    first = start_engine(edge, database=database_url(), spool=tmp_path / "spool", **env)
+    started.append(first)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.dtmf("c1", "1")  # the greeting skipped
+    wait_for(lambda: list(VOICEMAIL_DIR.glob("*/*/20*.wav")), "the message's recording begun", timeout=15)
+    caller.play_tone("c1", [SPOKEN], 2500)
+    caller.wait_tone_done("c1")
+    engine_id = first.info().id
+    first.process.send_signal(signal.SIGKILL)  # while the caller still talks
+    first.process.wait()
+    caller.hangup("c1")
+    assert messages(world, "102") == []
+    started.append(start_engine(edge, database=database_url(), spool=tmp_path / "spool", **env))
+    [message] = wait_for(lambda: messages(world, "102"), "the message's row from the next engine", timeout=25)
+    assert message.caller_number == "101" and message.seconds >= 2.0
+    assert heard_ms(message.path, SPOKEN) >= 1500, "what was said up to the engine's death"
+    wait_for(lambda: not notes(), "the note removed once the row is written")
+    forget(engine_id)

@@ -11,9 +11,12 @@ up; under a second nothing is kept. The call's record says who "answered": `voic
 its legs list the box and the greeting.
 
 The message is never lost: the recorder writes the WAV a second at a time (a dying engine leaves a
-file that plays), and before its row is written a note of it (`<file>.json`) is kept beside it; the
-row is written at once, again every RETRY seconds while PostgreSQL is away, and by the next engine
-started (`at_start`) for notes an engine left. Writing a row twice is one message (its file is unique).
+file that plays), and a note of it (`<file>.json`: the box, the caller, the call, the engine that
+records it) is written beside it before the recording starts, completed with its length when it
+ends, and removed once its row is written: at once, again every RETRY seconds while PostgreSQL is
+away, and by the next engine started on the host (`at_start`) for the notes an engine left (a
+recording cut by its engine's death is as long as what its file holds). Writing a row twice is
+one message (its file is unique).
 
 Hearing them: `*97` from a user's line opens their box (its PIN asked when it has one), `*98` asks a
 box number and its PIN; three wrong tries end the call. It says the new (unheard) and saved counts;
@@ -45,6 +48,7 @@ from telephony.engine.database import DatabaseAway
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, section
 from telephony.engine.states import State
+from telephony.engine_registry import EngineInfo, registry_key
 from telephony.media.player import AudioFileError
 from telephony.media.recorder import RtpRecording, record_endpoint
 from telephony.sip.sdp import event_payload, telephone_events
@@ -69,6 +73,8 @@ MAX_GREETING = 120.0  # seconds of a greeting recorded by phone
 TRIES = 3  # wrong PINs (or box numbers) before goodbye
 RETRY = 1.0  # seconds between tries to write a message's row while the database is away
 BUSY_WHY = frozenset({"busy", "dnd"})  # forwardings that play the busy greeting
+SWEEP = 2.0  # seconds between looks at the notes an engine that just died may have left
+WAV_HEADER = 44
 
 
 @dataclass(frozen=True)
@@ -114,10 +120,8 @@ class Voice(Prompter):
         self.onward_call: Onward | None = None
         self.onward_reason = ""
         self._onward_done: asyncio.Future | None = None
-        self._gone = asyncio.Event()
 
     def ended(self, call: Call, cause: str) -> None:
-        self._gone.set()
         self.stop()
         onward = self.onward_call
         if onward is not None:
@@ -273,21 +277,21 @@ class Leaving(Voice):
         received_at = dt.datetime.now(dt.UTC)
         name = f"{received_at:%Y%m%d-%H%M%S}-{call.uuid.hex[:12]}.wav"
         path = box_directory(plan.client, box.id) / name
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        recording = self.start_recording(path)
-        ended_by = await self.record_until(box.max_seconds, "#0" if operator else "#")
-        seconds = self.stop_recording(recording)
         caller = self.incoming.caller
         caller_number = caller.number if caller else (self.incoming.network or {}).get("from", "")
         note = {"client": plan.client, "box": box.id, "file": str(path.relative_to(voicemail_dir())),
                 "caller_number": caller_number, "caller_name": caller.name if caller else "",
-                "call_uuid": str(call.uuid), "received_at": received_at.isoformat(),
-                "seconds": round(seconds, 1)}  # fmt: skip
+                "call_uuid": str(call.uuid), "received_at": received_at.isoformat(), "seconds": None,
+                "recording_by": self.engine.id}  # fmt: skip
+        await asyncio.to_thread(_write_note, path, note)  # (an engine that dies now leaves it to the next)
+        recording = self.start_recording(path)
+        ended_by = await self.record_until(box.max_seconds, "#0" if operator else "#")
+        seconds = self.stop_recording(recording)
         kept = seconds >= MIN_SECONDS
         if kept:
-            await keep(self.engine, path, note)
+            await keep(self.engine, path, {**note, "seconds": round(seconds, 1), "recording_by": None})
         else:
-            await asyncio.to_thread(path.unlink, missing_ok=True)
+            await asyncio.to_thread(_drop, path)
         log.info("call %s: message for box %s %s (%.1f s, %s)", call.uuid, box.number,
                  "kept" if kept else "too short", seconds, ended_by)  # fmt: skip
         if call.state == State.ENDED:
@@ -311,36 +315,59 @@ def _note_path(wav: Path) -> Path:
     return wav.with_suffix(".json")
 
 
+def _write_note(wav: Path, note: dict) -> None:
+    wav.parent.mkdir(parents=True, exist_ok=True)
+    partial = _note_path(wav).with_suffix(".json-part")
+    partial.write_text(json.dumps(note))
+    partial.replace(_note_path(wav))  # whole or not at all
+
+
+def _drop(wav: Path) -> None:
+    wav.unlink(missing_ok=True)
+    _note_path(wav).unlink(missing_ok=True)
+
+
 async def keep(engine, wav: Path, note: dict) -> None:
-    """The note beside the file first (so nothing recorded is lost), then the row."""
-    await asyncio.to_thread(_note_path(wav).write_text, json.dumps(note))
+    """The note of the whole message, then its row (retried while the database is away)."""
+    await asyncio.to_thread(_write_note, wav, note)
     if not await _write_row(engine, _note_path(wav)):
         engine.background(_retry(engine, _note_path(wav)))
 
 
-async def _write_row(engine, note_path: Path) -> bool:
-    """Write the row of a noted message; True when it is done with (written, or nothing to write)."""
+def _read_note(note_path: Path) -> dict | None:
     try:
-        note = json.loads(await asyncio.to_thread(note_path.read_text))
+        return json.loads(note_path.read_text())
     except (OSError, ValueError) as exc:
         log.error("voicemail note %s unreadable: %s", note_path, exc)
+        return None
+
+
+async def _write_row(engine, note_path: Path) -> bool:
+    """Write the row of a noted message; True when it is done with (written, or nothing to write). A
+    note without seconds is a recording its engine did not finish: the file's audio says how long."""
+    note = await asyncio.to_thread(_read_note, note_path)
+    if note is None:
         return True
     wav = voicemail_dir() / note["file"]
-    if not wav.exists():
-        await asyncio.to_thread(note_path.unlink, missing_ok=True)
+    try:
+        seconds = note["seconds"] or (wav.stat().st_size - WAV_HEADER) / (2 * 8000)
+    except OSError:  # the file is gone
+        seconds = 0.0
+    if seconds < MIN_SECONDS:
+        await asyncio.to_thread(_drop, wav)
         return True
     try:
         written = await engine.database.call(
             message_deposit, note["client"], note["box"], note["file"], caller_number=note["caller_number"],
             caller_name=note["caller_name"], call_uuid=note["call_uuid"],
-            received_at=dt.datetime.fromisoformat(note["received_at"]), seconds=note["seconds"],
+            received_at=dt.datetime.fromisoformat(note["received_at"]), seconds=seconds,
         )  # fmt: skip
     except DatabaseAway:
         return False
     if written is None:  # the box was deleted meanwhile: its message goes with it
         log.warning("voicemail box %s of client %s is gone: message %s dropped", note["box"], note["client"], wav)
         await asyncio.to_thread(wav.unlink, missing_ok=True)
-    await asyncio.to_thread(note_path.unlink, missing_ok=True)
+    await asyncio.to_thread(_note_path(wav).unlink, missing_ok=True)
     return True
 
 
@@ -352,13 +379,39 @@ async def _retry(engine, note_path: Path) -> None:
             return
 
 
+async def _recording_elsewhere(engine, owner: str | None) -> bool:
+    """Whether another engine that is alive (its heartbeat fresh) is still recording the message."""
+    if not owner or owner == engine.id:
+        return owner == engine.id
+    raw = await engine.redis.hget(registry_key(engine.config.redis_prefix), owner)
+    return raw is not None and EngineInfo.from_json(raw).fresh()
+
+
 @at_start
 async def messages_left_noted(engine) -> None:
-    """Rows an engine of this host could not write before it stopped."""
-    notes = await asyncio.to_thread(lambda: sorted(voicemail_dir().glob("*/*/*.json")))
-    for note in notes:
-        if not await _write_row(engine, note):
-            engine.background(_retry(engine, note))
+    """The rows of messages an engine of this host noted and did not write: it lost the database, or
+    died (while recording: the file keeps what was said up to its last second). A note whose engine
+    is still alive is its own business; one that just died is looked at again until its heartbeat
+    is stale (for about the time the engines take to call it dead)."""
+    loop = asyncio.get_running_loop()
+    until, retrying = loop.time() + engine.config.lost_after + 5, set()
+    while not engine.draining and loop.time() < until:
+        notes = await asyncio.to_thread(lambda: sorted(voicemail_dir().glob("*/*/*.json")))
+        held = False
+        for note_path in notes:
+            note = await asyncio.to_thread(_read_note, note_path) if note_path not in retrying else None
+            if note is None:
+                continue
+            owner = note.get("recording_by")
+            if await _recording_elsewhere(engine, owner):
+                held = held or owner != engine.id
+                continue
+            if not await _write_row(engine, note_path):
+                retrying.add(note_path)
+                engine.background(_retry(engine, note_path))
+        if not held:
+            return
+        await asyncio.sleep(SWEEP)
 
 
 # Sending the caller on: a call the engine places, answered into the voicemail call -----------------------

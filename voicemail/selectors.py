@@ -112,3 +112,11 @@ def mailbox_waiting(client_id: int, number: str) -> WaitingState:
             unsolicited = Mailbox.objects.filter(number=number, extension__isnull=False).values_list(
                 "extension__sip_username", flat=True).first() or ""  # fmt: skip
     return WaitingState(counts.new, counts.total - counts.new, client.sip_domain, unsolicited)
+
+
+def mailbox_member(client_id: int, number: str, extension_number: str) -> bool:
+    """Whether the line `extension_number` is a member of the shared box `number` (its phone may watch
+    the box's messages); enters the client's schema itself."""
+    with schema_context(Client.objects.get(pk=client_id).schema_name):
+        return Mailbox.objects.filter(number=number, extension__isnull=True,
+                                      members__number=extension_number).exists()  # fmt: skip

@@ -208,3 +208,28 @@ def test_a_subscription_is_answered_refreshed_and_ended_as_rfc_3842_says(world, 
     _subscribe(phone, someone_else, other, expires=120, auth=phone.authorization(
         challenge, SECRET, method="SUBSCRIBE", uri=someone_else, nc=3))  # fmt: skip
     assert phone.expect(403).status == 403  # one's own box only
+
+
+def test_a_member_of_a_shared_box_subscribes_to_it_and_nobody_else_does(world, sip_lines, sip_client, engine):
+    from voicemail.services import mailbox_delete, mailbox_save
+
+    member = world.extension_of(world.user_a1b)
+    sales = committed(mailbox_save, actor=world.client_a1_op, client=world.client_a1, number="800", name="Sales",
+                      members=[member.pk])  # fmt: skip
+    try:
+        for account, allowed in ((world.user_a1b, True), (world.user_a1, False)):
+            sip_lines(account, SECRET)
+            phone = sip_client(account)
+            target = f"sip:800@{phone.domain}"
+            dialog = Call(to_uri=target, call_id=uuid.uuid4().hex, from_tag=uuid.uuid4().hex[:8])
+            _subscribe(phone, target, dialog, expires=120)
+            challenge = phone.expect(407).challenge("MD5", "Proxy-Authenticate")
+            _subscribe(phone, target, dialog, expires=120, auth=phone.authorization(
+                challenge, SECRET, method="SUBSCRIBE", uri=target))  # fmt: skip
+            if allowed:
+                _, notify = _answer_and_notify(phone)
+                assert f"Message-Account: sip:800@{phone.domain}" in notify.body
+            else:
+                assert phone.expect(403).reason == "Not Your Box"
+    finally:
+        committed(mailbox_delete, actor=world.client_a1_op, client=world.client_a1, mailbox=sales)

@@ -1,7 +1,8 @@
 """Message waiting (RFC 3842): a phone's message-summary subscription, and its NOTIFYs.
 
 A phone SUBSCRIBEs through the edge like any dialog-creating request (digest-checked, handed to the
-least-busy engine), to its own box (the request names its SIP user name or its extension). The
+least-busy engine), to its own box (the request names its SIP user name or its extension) or to a
+shared box its line is a member of (the request names the box's number). The
 engine answers 200, keeps the subscription's dialog in Redis (not in its memory) and sends a NOTIFY
 at once with the box's counts (`Voice-Message: new/old`), then whenever the box changes.
 
@@ -34,7 +35,7 @@ from telephony.engine.call import _identity, _without_tag
 from telephony.sip import SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
 from voicemail.events import CHANGED_CHANNEL
-from voicemail.selectors import WaitingState, mailbox_waiting
+from voicemail.selectors import WaitingState, mailbox_member, mailbox_waiting
 
 if TYPE_CHECKING:
     from telephony.engine.server import Engine
@@ -109,17 +110,28 @@ async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
         asked = parse_uri(request.uri).user_unescaped or ""
     except SipError:
         asked = ""
-    if line is None or asked not in (line.number, line.sip_username, identity.get("user")):
-        ua.respond(stx, 403, "Not Your Box")  # one's own box only (shared boxes have no members yet)
+    if line is None:
+        ua.respond(stx, 403, "Not Your Box")
         return
+    number = line.number  # one's own box, or a shared box one is a member of
+    if asked not in (line.number, line.sip_username, identity.get("user")):
+        try:
+            member = await engine.database.call(mailbox_member, client, asked, line.number)
+        except Exception:
+            ua.respond(stx, 503, headers=[("Retry-After", "30")])
+            return
+        if not member:
+            ua.respond(stx, 403, "Not Your Box")
+            return
+        number = asked
     leg = Leg(call_id=request.call_id, local_uri=request.headers.get("To") or "", local_tag=new_tag(),
               remote_uri=_without_tag(request.headers.get("From") or ""), name="subscriber")  # fmt: skip
     leg.remote_tag = request.from_tag
     leg.learn(request, uac=False)
     facts = {name: getattr(leg, name) for name in FACTS}
-    record = {"client": client, "number": line.number, "domain": plan.domain, "leg": facts,
+    record = {"client": client, "number": number, "domain": plan.domain, "leg": facts,
               "until": time.time() + expires}  # fmt: skip
-    key, box = _key(engine, "sub", request.call_id), _key(engine, "box", client, line.number)
+    key, box = _key(engine, "sub", request.call_id), _key(engine, "box", client, number)
     if expires:
         async with engine.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"record": json.dumps(record), "cseq": 0})

@@ -83,8 +83,10 @@ def message_mail(*, client_id: int, message_id: int) -> bool:
 
 
 @shared_task(autoretry_for=(OSError, smtplib.SMTPException), retry_backoff=30, max_retries=5)
-def missed_call_mail(*, client_id: int, number: str, caller_number: str, caller_name: str, at: str) -> bool:
-    """Mail a missed call to the user of extension `number` when their box says so."""
+def missed_call_mail(*, client_id: int, number: str, caller_number: str, caller_name: str, at: str,
+                     call_uuid: str | None = None) -> bool:  # fmt: skip
+    """Mail a missed call to the user of extension `number` when their box says so (not when the call
+    left a message after all: its box answered it)."""
     import datetime as dt
 
     client = Client.objects.select_related("brand").filter(pk=client_id).first()
@@ -94,6 +96,8 @@ def missed_call_mail(*, client_id: int, number: str, caller_number: str, caller_
         boxes = Mailbox.objects.select_related("extension__account")
         box = boxes.filter(number=number, extension__isnull=False).first()
         if box is None or not box.email_missed_call:
+            return False
+        if call_uuid and Message.objects.filter(call_uuid=call_uuid).exists():
             return False
         to, language = recipient(client, box)
         if not to:

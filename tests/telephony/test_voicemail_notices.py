@@ -233,3 +233,20 @@ def test_a_member_of_a_shared_box_subscribes_to_it_and_nobody_else_does(world, s
                 assert phone.expect(403).reason == "Not Your Box"
     finally:
         committed(mailbox_delete, actor=world.client_a1_op, client=world.client_a1, mailbox=sales)
+
+
+def test_a_call_the_box_answered_but_that_left_no_message_is_a_missed_call(world, lines, mail_worker):
+    caller, _callee, domain = lines
+    forward(world, always_kind="voicemail", always_target="102")  # the platform's greeting: a few seconds
+    mail_options(world, "102", email_missed_call=True)
+    try:
+        caller.call("c1", f"sip:102@{domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=20)
+        caller.hangup("c1")  # during the greeting: no message
+        caller.wait_call_state("c1", "disconnected")
+        to = world.user_a1b.email
+        [mail] = wait_for(lambda: [m for m in mail_worker.messages if m["To"] == to], "the missed-call mail", 60)
+    finally:
+        mail_options(world, "102", email_missed_call=False)
+    assert "Missed call from" in mail["Subject"]
+    assert messages(world, "102") == []

@@ -46,3 +46,14 @@ def test_a_shared_box_mails_its_address_and_missed_calls_their_user(world, mailb
     mailbox_save(actor=op, client=client, mailbox=box(world, "102"), email_missed_call=True)
     assert missed_call_mail(**call)
     assert mailbox.messages[-1]["To"] == world.user_a1b.email and "Ann" in mailbox.messages[-1]["Subject"]
+
+
+def test_no_missed_call_mail_for_a_call_that_left_a_message(world, mailbox, left_message):
+    client = world.client_a1
+    mailbox_save(actor=world.client_a1_op, client=client, mailbox=box(world, "102"), email_missed_call=True)
+    message = left_message(client, "102", call_uuid="0b1b4c1e-6f0e-4c5e-9a55-2f4c0e7d1a10")
+    call = {"client_id": client.pk, "number": "102", "caller_number": "5550400", "caller_name": "",
+            "at": "2026-12-05T10:00:00+00:00"}  # fmt: skip
+    assert not missed_call_mail(**call, call_uuid=str(message.call_uuid))  # its box took a message
+    assert missed_call_mail(**call, call_uuid="9c1b4c1e-6f0e-4c5e-9a55-2f4c0e7d1a10")
+    assert [m["Subject"] for m in mailbox.messages] == ["Missed call from 5550400"]

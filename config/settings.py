@@ -135,6 +135,8 @@ OCX_DISK_FULL = env("OCX_DISK_FULL", "2%")
 OCX_DISK_CHECK_SECONDS = float(env("OCX_DISK_CHECK_SECONDS", "5"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
 OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(BASE_DIR / "var" / "voicemail"))  # boxes' greetings and messages
+# A new message's mail carries its WAV up to this size; a bigger one gets a link to the portal instead.
+OCX_VOICEMAIL_MAIL_MAX_BYTES = int(env("OCX_VOICEMAIL_MAIL_MAX_BYTES", str(10 * 1024 * 1024)))
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
 # 16-bit mono at 44.1 kHz is about 26 MB; compressed formats are far smaller).
 OCX_AUDIO_UPLOAD_MAX_BYTES = int(env("OCX_AUDIO_UPLOAD_MAX_MB", "32")) * 1024 * 1024

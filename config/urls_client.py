@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("telephony.urls")),
     path("", include("conferencing.urls")),
     path("", include("recordings.urls")),
+    path("", include("voicemail.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

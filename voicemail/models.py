@@ -28,11 +28,13 @@ def voicemail_dir() -> Path:
 
 class MailboxQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """The schema holds one client: its operators see every box, a user their own."""
+        """The schema holds one client: its operators see every box, a user their own and the shared
+        boxes they are a member of."""
         if actor.role == Role.CLIENT:
             return self.all()
         if actor.role == Role.USER:
-            return self.filter(extension__account_id=actor.pk)
+            mine = models.Q(extension__account_id=actor.pk) | models.Q(members__account_id=actor.pk)
+            return self.filter(pk__in=Mailbox.objects.filter(mine).values("pk"))
         return self.none()
 
 
@@ -64,6 +66,8 @@ class Mailbox(models.Model):
     email_new_message = models.BooleanField(default=False, help_text="Mail each new message.")
     email_attach_audio = models.BooleanField(default=True, help_text="With the audio attached (else a link).")
     email_missed_call = models.BooleanField(default=False, help_text="Mail each missed call.")
+    # A shared box's members: the users who hear, file and delete its messages in the portal and the API.
+    members = models.ManyToManyField("telephony.Extension", blank=True, related_name="shared_mailboxes")
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = MailboxQuerySet.as_manager()
@@ -94,11 +98,11 @@ def box_directory(client_id: int, box_id: int) -> Path:
 
 class MessageQuerySet(RestrictedQuerySet):
     def restrict(self, actor):
-        """The messages of the boxes the actor sees."""
+        """The messages of the boxes the actor sees (their own, the shared ones they are a member of)."""
         if actor.role == Role.CLIENT:
             return self.all()
         if actor.role == Role.USER:
-            return self.filter(mailbox__extension__account_id=actor.pk)
+            return self.filter(mailbox__in=Mailbox.objects.restrict(actor))
         return self.none()
 
 
@@ -131,3 +135,21 @@ class Message(models.Model):
     @property
     def path(self) -> Path:
         return voicemail_dir() / self.file
+
+
+class Options(models.Model):
+    """The client's voicemail options, one row (none yet: the defaults): what holds for every box."""
+
+    unsolicited_mwi = models.BooleanField(
+        default=False,
+        help_text="Light the message-waiting lamp of phones that do not subscribe to it (unsolicited NOTIFY "
+        "to the registered phones of a user's box).",
+    )
+
+    def __str__(self) -> str:
+        return "voicemail options"
+
+    @classmethod
+    def current(cls) -> Options:
+        """The client's options (client schema), unsaved defaults when it has none."""
+        return cls.objects.first() or cls()

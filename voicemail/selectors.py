@@ -87,3 +87,36 @@ def messages_for_phone(client_id: int, box_id: int) -> list[MessageView]:
         rows = Message.objects.filter(mailbox_id=box_id).order_by("heard", "received_at", "id")
         return [MessageView(m.pk, m.caller_number, m.caller_name, m.received_at, m.seconds, m.folder, m.heard,
                             m.path) for m in rows]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WaitingState:
+    """What the message-waiting lamp of box `number` shows, and to whom it is told unsolicited."""
+
+    new: int
+    old: int
+    domain: str  # the client's SIP domain
+    unsolicited_to: str  # the SIP user name of a user's box's line, when the client tells those phones; else ""
+
+
+def mailbox_waiting(client_id: int, number: str) -> WaitingState:
+    """The counts of box `number` (none: 0/0, a box removed) for message waiting; enters the client's
+    schema itself (the engine's database threads)."""
+    from voicemail.models import Options
+
+    client = Client.objects.get(pk=client_id)
+    with schema_context(client.schema_name):
+        counts = mailbox_counts(client=client, number=number) or MessageCounts(0, 0)
+        unsolicited = ""
+        if Options.current().unsolicited_mwi:
+            unsolicited = Mailbox.objects.filter(number=number, extension__isnull=False).values_list(
+                "extension__sip_username", flat=True).first() or ""  # fmt: skip
+    return WaitingState(counts.new, counts.total - counts.new, client.sip_domain, unsolicited)
+
+
+def mailbox_member(client_id: int, number: str, extension_number: str) -> bool:
+    """Whether the line `extension_number` is a member of the shared box `number` (its phone may watch
+    the box's messages); enters the client's schema itself."""
+    with schema_context(Client.objects.get(pk=client_id).schema_name):
+        return Mailbox.objects.filter(number=number, extension__isnull=True,
+                                      members__number=extension_number).exists()  # fmt: skip

@@ -14,6 +14,7 @@ Two kinds of callers:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import uuid
 from pathlib import Path
@@ -27,11 +28,14 @@ from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
+from voicemail.events import mailbox_changed
 from voicemail.models import GREETINGS, Mailbox, Message, voicemail_dir
 
+log = logging.getLogger(__name__)
 PIN = re.compile(r"^[0-9]{4,10}$")
+MAX_GREETING_SECONDS = 120  # an uploaded greeting (as one recorded by phone)
 OPERATOR_FIELDS = ("number", "name", "pin", "max_seconds", "max_messages", "operator_kind", "operator_target",
-                   "email", "email_new_message", "email_attach_audio", "email_missed_call")  # fmt: skip
+                   "email", "email_new_message", "email_attach_audio", "email_missed_call", "members")  # fmt: skip
 USER_FIELDS = ("pin", "operator_kind", "operator_target", "email_new_message", "email_attach_audio",
                "email_missed_call")  # fmt: skip
 
@@ -96,7 +100,13 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
             raise ValidationError({name: "You may not change this field." for name in sorted(refused)})
         box = mailbox or Mailbox()
         errors: dict[str, list[str]] = {}
+        members = None
         for name, value in fields.items():
+            if name == "members":
+                members, problem = _members(box, value)
+                if problem:
+                    errors["members"] = [problem]
+                continue
             if isinstance(value, str) and "\x00" in value:
                 errors[name] = ["Must not contain NUL characters."]
                 continue
@@ -134,10 +144,27 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
             raise ValidationError(errors)
         created = box.pk is None
         box.save()
+        if members is not None:
+            box.members.set(members)
         audit(actor, "mailbox.create" if created else "mailbox.update", box, client=client,
               fields=sorted(fields))  # fmt: skip
     sip_directory_rooms_changed(client)  # the engines read the boxes with the dial plan
     return box
+
+
+def _members(box: Mailbox, value) -> tuple[list, str | None]:
+    """A shared box's members (extensions or their ids), or why they are refused; client schema."""
+    from telephony.models import Extension
+
+    wanted = [getattr(item, "pk", item) for item in (value or [])]
+    if box.extension_id is not None and wanted:
+        return [], "A user's box is for its user only: share a box of its own instead."
+    if not all(isinstance(pk, int) for pk in wanted):
+        return [], "Members are users' extensions."
+    found = list(Extension.objects.filter(pk__in=wanted))
+    if len(found) != len(set(wanted)):
+        return [], "Members are users' extensions of this client."
+    return found, None
 
 
 @transaction.atomic
@@ -149,8 +176,10 @@ def mailbox_delete(*, actor: User, client: Client, mailbox: Mailbox) -> None:
             raise ValidationError({"mailbox": "A user's box goes with the user's extension."})
         audit(actor, "mailbox.delete", mailbox, client=client, number=mailbox.number)
         files = mailbox_files(mailbox)
+        number = mailbox.number
         mailbox.delete()
     sip_directory_rooms_changed(client)
+    mailbox_changed(client.pk, number)
     transaction.on_commit(lambda: [path.unlink(missing_ok=True) for path in files])
 
 
@@ -172,6 +201,7 @@ def message_move(*, actor: User, client: Client, message: Message, folder: str) 
         except ValidationError as error:
             raise ValidationError({"folder": error.message_dict.get("folder", error.messages)}) from None
         message.save(update_fields=["folder"])
+        mailbox_changed(client.pk, message.mailbox.number)
     return message
 
 
@@ -181,6 +211,7 @@ def message_mark(*, actor: User, client: Client, message: Message, heard: bool) 
         _message_of(actor, client, message)
         message.heard = bool(heard)
         message.save(update_fields=["heard"])
+        mailbox_changed(client.pk, message.mailbox.number)
     return message
 
 
@@ -189,8 +220,10 @@ def message_delete(*, actor: User, client: Client, message: Message) -> None:
     with tenant_context(client):
         _message_of(actor, client, message)
         path = message.path
+        number = message.mailbox.number
         message.delete()
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    mailbox_changed(client.pk, number)
 
 
 # The engine's writes (positional, from its database threads) ---------------------------------------
@@ -207,12 +240,26 @@ def message_deposit(client_id: int, box_id: int, file: str, *, caller_number: st
     """The row of a message the engine recorded (`file` relative to OCX_VOICEMAIL_DIR, in place);
     its id, or None when the box is gone. Written again (a retry) it is the same row."""
     with schema_context(_client(client_id).schema_name):
-        if not Mailbox.objects.filter(pk=box_id).exists():
+        number = Mailbox.objects.filter(pk=box_id).values_list("number", flat=True).first()
+        if number is None:
             return None
-        message, _ = Message.objects.get_or_create(file=file, defaults={
+        message, created = Message.objects.get_or_create(file=file, defaults={
             "mailbox_id": box_id, "caller_number": caller_number[:32], "caller_name": caller_name[:100],
             "call_uuid": call_uuid, "received_at": received_at, "seconds": round(seconds, 1)})  # fmt: skip
-        return message.pk
+    if created:
+        mailbox_changed(client_id, number)
+        transaction.on_commit(lambda: _queue_mail(client_id, message.pk))
+    return message.pk
+
+
+def _queue_mail(client_id: int, message_id: int) -> None:
+    """The new message's mail, for the Celery worker (the message is kept whatever befalls its mail)."""
+    from voicemail.tasks import message_mail
+
+    try:
+        message_mail.delay(client_id=client_id, message_id=message_id)
+    except Exception:  # the broker away: the message is there, its mail is lost (said in the log)
+        log.exception("could not queue the mail of voicemail message %s", message_id)
 
 
 def mailbox_pin_check(client_id: int, box_id: int, pin: str) -> bool:
@@ -246,24 +293,97 @@ def mailbox_greeting_recorded(client_id: int, box_id: int, kind: str, file: str)
     sip_directory_rooms_changed(client)
 
 
+def _box_number_of(message_id: int) -> str | None:
+    return Message.objects.filter(pk=message_id).values_list("mailbox__number", flat=True).first()
+
+
+@transaction.atomic
 def message_heard(client_id: int, message_id: int) -> None:
     with schema_context(_client(client_id).schema_name):
-        Message.objects.filter(pk=message_id).update(heard=True)
+        if Message.objects.filter(pk=message_id, heard=False).update(heard=True):
+            mailbox_changed(client_id, _box_number_of(message_id))
 
 
 def message_file(client_id: int, message_id: int, folder: str) -> None:
     """Move a message to a folder by phone (saved); it was heard."""
     with schema_context(_client(client_id).schema_name):
-        Message.objects.filter(pk=message_id).update(folder=folder, heard=True)
+        if Message.objects.filter(pk=message_id).update(folder=folder, heard=True):
+            mailbox_changed(client_id, _box_number_of(message_id))
 
 
 @transaction.atomic
 def message_remove(client_id: int, message_id: int) -> None:
     """Delete a message by phone: its row, then its file once that is committed."""
     with schema_context(_client(client_id).schema_name):
-        file = Message.objects.filter(pk=message_id).values_list("file", flat=True).first()
-        if file is None:
+        found = Message.objects.filter(pk=message_id).values_list("file", "mailbox__number").first()
+        if found is None:
             return
+        file, number = found
         Message.objects.filter(pk=message_id).delete()
+    mailbox_changed(client_id, number)
     path: Path = voicemail_dir() / file
     transaction.on_commit(lambda: path.unlink(missing_ok=True))
+
+
+# Greetings uploaded in the portal or the API ------------------------------------------------------
+
+
+def _greeting_kind(kind: str) -> None:
+    if kind not in GREETINGS:
+        raise ValidationError({"kind": f"A greeting is one of: {', '.join(GREETINGS)}."})
+
+
+@transaction.atomic
+def mailbox_greeting_upload(*, actor: User, client: Client, mailbox: Mailbox, kind: str, upload) -> Mailbox:
+    """A box's greeting from an uploaded audio file (any format FFmpeg reads), converted like the
+    message library's uploads (conferencing.notifications.upload_samples); not audio: a field error."""
+    from conferencing.notifications import AudioUploadRefused, upload_samples, write_wav
+    from voicemail.models import box_directory
+
+    with tenant_context(client):
+        _may_handle(actor, client, mailbox)
+        _greeting_kind(kind)
+        if upload is None:
+            raise ValidationError({"audio": "Choose an audio file."})
+        try:
+            samples = upload_samples(upload, max_seconds=int(MAX_GREETING_SECONDS))
+        except AudioUploadRefused as exc:
+            raise ValidationError({"audio": [str(exc)]}) from None
+        path = box_directory(client.pk, mailbox.pk) / f"greeting-{kind}-{uuid.uuid4().hex[:8]}.wav"
+        write_wav(path, samples)
+        old = mailbox.greeting(kind)
+        setattr(mailbox, f"greeting_{kind}", str(path.relative_to(voicemail_dir())))
+        mailbox.save(update_fields=[f"greeting_{kind}"])
+        audit(actor, "mailbox.greeting", mailbox, client=client, kind=kind, seconds=round(len(samples) / 8000, 1))
+    transaction.on_commit(lambda: old.unlink(missing_ok=True) if old else None)
+    sip_directory_rooms_changed(client)  # the engines read the greetings with the dial plan
+    return mailbox
+
+
+@transaction.atomic
+def mailbox_greeting_remove(*, actor: User, client: Client, mailbox: Mailbox, kind: str) -> Mailbox:
+    """Remove a greeting: callers hear the platform's prompt again."""
+    with tenant_context(client):
+        _may_handle(actor, client, mailbox)
+        _greeting_kind(kind)
+        old = mailbox.greeting(kind)
+        setattr(mailbox, f"greeting_{kind}", "")
+        mailbox.save(update_fields=[f"greeting_{kind}"])
+        audit(actor, "mailbox.greeting_remove", mailbox, client=client, kind=kind)
+    transaction.on_commit(lambda: old.unlink(missing_ok=True) if old else None)
+    sip_directory_rooms_changed(client)
+    return mailbox
+
+
+@transaction.atomic
+def options_save(*, actor: User, client: Client, unsolicited_mwi: bool) -> None:
+    """The client's voicemail options (its operators)."""
+    from voicemail.models import Options
+
+    with tenant_context(client):
+        if actor.client_id != client.pk or actor.role != Role.CLIENT:
+            raise NotAllowed("Only the client's operators set its voicemail options.")
+        options = Options.current()
+        options.unsolicited_mwi = bool(unsolicited_mwi)
+        options.save()
+        audit(actor, "voicemail.options", options, client=client, unsolicited_mwi=options.unsolicited_mwi)

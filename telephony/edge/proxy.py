@@ -8,9 +8,11 @@ The rules, in the order a request meets them:
   not answer within `engine_timeout` or answers 503 (or 500: an engine in trouble), the next engine gets it.
 - From an engine (known by its address in the engine registry), a request to `user@client-domain`
   forks to every registered contact of that user; the first 2xx wins and the other branches are
-  cancelled. No contact: 480.
+  cancelled. No contact: 480. So does an engine's NOTIFY outside any dialog (an unsolicited
+  message-waiting NOTIFY, telephony/engine/applications/mwi.py).
 - In-dialog requests (To tag) must name the edge in their top Route. A phone's go to an engine
-  and nowhere else; an engine's go where the route says, a phone's NAT address being carried in
+  and nowhere else (a SUBSCRIBE refresh whose engine is gone to a live one: subscriptions live in
+  Redis); an engine's go where the route says, a phone's NAT address being carried in
   the edge's Record-Route (`ocxf=`, a flow token), so no Contact needs rewriting.
 
 Transaction-stateful (RFC 3261 section 16): retransmissions of a request are answered from the
@@ -332,7 +334,8 @@ class Proxy:
             if self.edge.registrar.credentials(tx, realm, "Proxy-Authorization") is None:  # realm was not cached
                 domain = await self.edge.directory.domain(realm)
                 return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
-        if request.to_tag is not None or request.method in DIALOG_FREE:
+        unsolicited = from_engine and request.method == "NOTIFY" and request.to_tag is None  # message waiting
+        if request.to_tag is not None or (request.method in DIALOG_FREE and not unsolicited):
             return self.in_dialog(tx, from_engine)
         if from_engine:
             return await self.to_user(tx)
@@ -566,6 +569,8 @@ class Proxy:
             hop = uri_address(next_uri)
             if hop is None:
                 return tx.response(404, "Not Routable")
+            if not from_engine and request.method == "SUBSCRIBE":
+                hop = self.subscription_hop(hop)
             if not from_engine and not self.edge.engines.is_engine(hop[1], hop[2]):
                 return tx.response(403, "Not Routable")  # a phone reaches engines only
         release = (int(client), request.call_id) if request.method == "BYE" and client and client.isdigit() else None
@@ -580,6 +585,16 @@ class Proxy:
         ptx.begin()
         ptx.add(Branch(self, ptx, forwarded, hop))
         return None
+
+    def subscription_hop(self, hop: tuple[str, str, int]) -> tuple[str, str, int]:
+        """A phone's SUBSCRIBE in its dialog (a message-waiting refresh): the subscription lives in Redis,
+        not in the engine that answered it (telephony/engine/applications/mwi.py), so when that engine is
+        gone (no fresh heartbeat) a live one takes the refresh instead of the phone losing its lamp."""
+        known = self.edge.engines.addresses.get((hop[1], hop[2]))
+        if known is not None and known.fresh():
+            return hop
+        live = self.edge.engines.candidates()
+        return ("udp", live[0].host, live[0].port) if live else hop
 
     def forward_ack(self, tx: ServerTx) -> None:
         """An ACK that matches no transaction here (it acknowledges a 2xx): along its route, if it has ours."""

@@ -49,6 +49,8 @@ BUILTIN = (
     "telephony.engine.applications.forwarding",
     "telephony.engine.applications.voicemail",
     "telephony.engine.applications.recording",
+    "telephony.engine.applications.mwi",
+    "telephony.engine.applications.missed_calls",
 )
 
 
@@ -71,6 +73,8 @@ _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
+_requests: dict[str, Callable] = {}  # requests outside any call an application answers (SUBSCRIBE)
+_at_end: list[Callable] = []  # told of every call's end: hook(call, disposition)
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _answered: list[Callable[[Call], None]] = []  # what applications do when two parties start talking
 _loaded = False
@@ -125,6 +129,21 @@ async def to_network(call: Call, incoming: Incoming) -> bool:
     return bool(_outbound) and await _outbound[0](call, incoming)
 
 
+def answers(method: str):
+    """Decorator: `handler(engine, request, stx)` answers requests of `method` that belong to no call
+    (a SUBSCRIBE and the requests of its dialog)."""
+
+    def register(handler: Callable) -> Callable:
+        _requests[method] = handler
+        return handler
+
+    return register
+
+
+def request_handler(method: str) -> Callable | None:
+    return _requests.get(method)
+
+
 def at_start(hook):
     """Decorator: `hook(engine)`, a coroutine the engine runs in the background once it is up (work an
     earlier engine left, such as voicemail messages whose rows are not written yet). It must end
@@ -150,6 +169,17 @@ def answered(call: Call) -> None:
             hook(call)
         except Exception:  # a feature's fault never fails the answered call
             log.exception("call %s: an answer hook failed", call.uuid)
+
+
+def at_end(hook):
+    """Decorator: `hook(call, disposition)` is told of every call's end (a missed call's mail); it must
+    not block the loop (database or broker work goes to a thread)."""
+    _at_end.append(hook)
+    return hook
+
+
+def end_hooks() -> list[Callable]:
+    return list(_at_end)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

@@ -1017,6 +1017,11 @@ class Call:
         if self.route is not None:  # else routing is still running: start() closes the record after it
             self.write_close(quality)
         self.engine.event(self, "call.ended", disposition=disposition, cause=cause)
+        for hook in application.end_hooks():
+            try:
+                hook(self, disposition)
+            except Exception:  # one application's trouble never stops a call from ending
+                log.exception("call %s: an end hook failed", self.uuid)
 
     def write_close(self, quality: dict) -> None:
         if self.ended_with is None:

@@ -272,6 +272,10 @@ class Engine:
         if request.method == "OPTIONS":
             self.ua.respond(stx, 200)
             return
+        handler = application.request_handler(request.method)
+        if handler is not None:  # a SUBSCRIBE (message waiting) and its dialog's refreshes
+            handler(self, request, stx)
+            return
         self.ua.respond(stx, 481)
 
     def on_ack(self, request: Request) -> None:

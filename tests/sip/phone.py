@@ -307,13 +307,17 @@ class Phone:
         realm: str = "*",
         incoming: dict | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        mwi: bool = False,
     ) -> dict:
         """Create an account and register it; returns the final reg event (code >= 200).
+        mwi: the account subscribes to its message summary ("mwi" events, RFC 3842).
 
         incoming: what the account does with incoming calls (see set_incoming); default ring.
         """
         acc_id = id or username
         extra = {"incoming": incoming} if incoming is not None else {}
+        if mwi:
+            extra["mwi"] = True
         self.send(
             "register",
             id=acc_id,

@@ -8,7 +8,8 @@ flushed each time. The first event is {"event": "ready", ...} once the transport
 Commands (every command has "cmd"; account commands name the account with "id", call commands
 name the call with "call": a label the test chooses for outgoing calls, "in-<n>" for incoming):
   register    id, username, domain, secret, proxy ("127.0.0.1:5060"), expires=300,
-              transport="udp"|"tcp", realm="*", retry_interval=0, incoming={...}, default=false
+              transport="udp"|"tcp", realm="*", retry_interval=0, incoming={...}, default=false,
+              mwi=false (subscribe to message-summary; "mwi" events), mwi_expires=3600
               -> creates an account and registers it (registrar sip:<domain>, REGISTER sent via
                  the outbound proxy sip:<proxy>;lr, so the domain stays the realm and the request
                  goes to our edge's address)
@@ -57,6 +58,8 @@ Events:
       registration change; expires is what the registrar granted, refresh_in pjsua's
       info.regExpiresSec (a few seconds less: when it will refresh)
   {"event": "account", "id", "uri", "register": bool, "incoming": {...}}  account made / changed
+  {"event": "mwi", "id", "waiting": "yes|no", "voice": "new/old (..)", "state"}  a message-summary
+      NOTIFY (onMwiInfo: in the account's subscription, or unsolicited)
   {"event": "incoming", "call": "in-1", "id", "request_uri", "from", "to", "sip_call_id",
    "source": "ip:port", "headers": {lowercase full name: value, repeated ones joined by ", "},
    "sdp"?}  a new incoming INVITE, before its first "call" event
@@ -280,6 +283,22 @@ class PhoneAccount(pj.Account):
             )
         except Exception as exc:  # pragma: no cover - defensive
             self.agent.emit("error", message=f"onRegState: {exc!r}", id=self.acc_id)
+
+    def onMwiInfo(self, prm: pj.OnMwiInfoParam) -> None:
+        # A message-summary NOTIFY, in the account's subscription or unsolicited: the phone's lamp.
+        try:
+            body = prm.rdata.wholeMsg.split("\r\n\r\n", 1)[-1]
+            fields = dict(line.split(":", 1) for line in body.splitlines() if ":" in line)
+            fields = {k.strip().lower(): v.strip() for k, v in fields.items()}
+            self.agent.emit(
+                "mwi",
+                id=self.acc_id,
+                waiting=fields.get("messages-waiting", ""),
+                voice=fields.get("voice-message", ""),
+                state=int(prm.state),
+            )
+        except Exception as exc:  # pragma: no cover - defensive
+            self.agent.emit("error", message=f"onMwiInfo: {exc!r}", id=self.acc_id)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         try:
@@ -780,6 +799,9 @@ class Agent:
             cfg.regConfig.disableRegOnModify = True
         else:
             cfg.regConfig.registerOnAdd = False
+        if c.get("mwi"):  # subscribe to the account's message summary (RFC 3842)
+            cfg.mwiConfig.enabled = True
+            cfg.mwiConfig.expirationSec = int(c.get("mwi_expires", 3600))
         # The outbound proxy (a pre-loaded Route, ;lr) sends the REGISTER to the edge's address
         # while the Request-URI and To keep the SIP domain, which is also the digest realm.
         if c.get("proxy"):

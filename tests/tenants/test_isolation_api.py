@@ -60,6 +60,16 @@ CASES = [
     ("user_a1", "recordings", "user_a1b"),
     ("user_a1", "recordings", "client_a1_op"),
     ("user_a1", "recordings", "user_b1"),
+    ("brand_a_op", "voicemail/boxes", "user_a1"),
+    ("client_a1_op", "voicemail/boxes", "user_b1"),
+    ("client_a2_op", "voicemail/boxes", "user_a1"),
+    ("user_a1", "voicemail/boxes", "user_a1b"),
+    ("user_a1", "voicemail/boxes", "user_b1"),
+    ("brand_a_op", "voicemail/messages", "user_a1"),
+    ("client_a1_op", "voicemail/messages", "user_b1"),
+    ("client_a2_op", "voicemail/messages", "user_a1"),
+    ("user_a1", "voicemail/messages", "user_a1b"),
+    ("user_a1", "voicemail/messages", "user_b1"),
 ]
 # What else each object type answers on its own URL (all must be 404 for a foreign row).
 MORE = {
@@ -69,6 +79,12 @@ MORE = {
         ("patch", "/api/v1/users/{pk}/forwarding/"),
     ],
     "rooms": [("get", "/api/v1/rooms/{pk}/live/"), ("post", "/api/v1/rooms/{pk}/live/")],
+    "voicemail/boxes": [  # the box's greetings: listened to, uploaded, removed
+        ("get", "/api/v1/voicemail/boxes/{pk}/greetings/unavailable/"),
+        ("put", "/api/v1/voicemail/boxes/{pk}/greetings/unavailable/"),
+        ("delete", "/api/v1/voicemail/boxes/{pk}/greetings/unavailable/"),
+    ],
+    "voicemail/messages": [("get", "/api/v1/voicemail/messages/{pk}/audio.wav")],
     "campaigns": [
         ("post", "/api/v1/campaigns/{pk}/start/"),
         ("get", "/api/v1/campaigns/{pk}/report.csv"),
@@ -76,7 +92,7 @@ MORE = {
     ],
     "recordings": [("get", "/api/v1/recordings/{pk}/audio/")],
 }
-MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}}
+MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}, "delete": None}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
 NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings"}
 NOT_DELETED = {"campaigns", "recordings"}
@@ -130,6 +146,8 @@ def _foreign(world, kind: str, owner_name: str):
         return row.pk, snapshot, ["Foreign message", "Foreign campaign"]
     if kind == "recordings":  # a recording of the owner's call, in a client whose users hear their own
         return _foreign_recording(owner)
+    if kind.startswith("voicemail/"):  # the owner's box, named, with a greeting and a message in it
+        return _foreign_voicemail(owner, kind)
     raise AssertionError(kind)
 
 
@@ -158,6 +176,28 @@ def _foreign_recording(owner):
             return Recording.objects.filter(pk=recording.pk).values().first(), path.read_bytes()
 
     return recording.pk, snapshot, ["5550199", "5550188", "foreign-recording"]
+
+
+def _foreign_voicemail(owner, kind: str):
+    import datetime as dt
+
+    from voicemail.models import Mailbox
+    from voicemail.models import Message as VoicemailMessage
+
+    with tenant_context(owner.client):
+        box = Mailbox.objects.get(extension__account_id=owner.pk)
+        Mailbox.objects.filter(pk=box.pk).update(name="Foreign box", greeting_unavailable=f"{box.pk}/foreign.wav")
+        message = VoicemailMessage.objects.create(mailbox=box, caller_number="5559876", caller_name="Foreign caller",
+                                                  received_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC), seconds=2.0,
+                                                  file=f"{box.pk}/foreign-{owner.pk}.wav")  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (Mailbox.objects.filter(pk=box.pk).values().first(),
+                    VoicemailMessage.objects.filter(pk=message.pk).values().first())  # fmt: skip
+
+    row = box if kind == "voicemail/boxes" else message
+    return row.pk, snapshot, ["Foreign box", "Foreign caller", "5559876"]
 
 
 @pytest.mark.parametrize(("actor_name", "kind", "owner_name"), CASES)

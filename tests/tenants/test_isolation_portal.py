@@ -66,6 +66,26 @@ PAGES = {
         ],
     ),
     "recordings": ("/recordings/", [("get", "/recordings/{pk}/audio/")]),
+    "voicemail/boxes": (
+        "/voicemail/",
+        [
+            ("get", "/voicemail/{pk}/"),
+            ("get", "/voicemail/{pk}/settings/"),
+            ("post", "/voicemail/{pk}/settings/"),
+            ("post", "/voicemail/{pk}/delete/"),
+            ("get", "/voicemail/{pk}/greetings/unavailable.wav"),
+            ("post", "/voicemail/{pk}/greetings/unavailable/"),
+            ("post", "/voicemail/{pk}/greetings/unavailable/remove/"),
+        ],
+    ),
+    "voicemail/messages": (
+        "/voicemail/",
+        [
+            ("get", "/voicemail/messages/{pk}/"),
+            ("post", "/voicemail/messages/{pk}/"),
+            ("get", "/voicemail/messages/{pk}/audio.wav"),
+        ],
+    ),
 }
 
 FORM = {

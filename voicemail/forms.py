@@ -6,18 +6,20 @@ from __future__ import annotations
 
 from django import forms
 from django.forms.models import fields_for_model
+from django.utils.translation import gettext_lazy as _
 
 from voicemail.models import Mailbox
 from voicemail.services import OPERATOR_FIELDS, USER_FIELDS
 
-LABELS = {"max_seconds": "Longest message (seconds)", "max_messages": "Messages at most",
-          "operator_kind": "Operator (0): kind", "operator_target": "Operator (0): user or number",
-          "email": "E-mail address", "email_new_message": "Mail me each new message",
-          "email_attach_audio": "With the audio attached (else a link)",
-          "email_missed_call": "Mail me each missed call",
-          "members": "Members (users who hear its messages)"}  # fmt: skip
-OPERATOR_KINDS = [("", "Nobody (0 does nothing)"), ("user", "A user (their extension)"),
-                  ("external", "An outside number")]  # fmt: skip
+LABELS = {"number": _("Number"), "name": _("Name"), "max_seconds": _("Longest message (seconds)"),
+          "max_messages": _("Messages at most"), "operator_kind": _("Operator (0): kind"),
+          "operator_target": _("Operator (0): user or number"), "email": _("E-mail address"),
+          "email_new_message": _("Mail me each new message"),
+          "email_attach_audio": _("With the audio attached (else a link)"),
+          "email_missed_call": _("Mail me each missed call"),
+          "members": _("Members (users who hear its messages)")}  # fmt: skip
+OPERATOR_KINDS = [("", _("Nobody (0 does nothing)")), ("user", _("A user (their extension)")),
+                  ("external", _("An outside number"))]  # fmt: skip
 
 
 class BoxForm(forms.Form):
@@ -37,9 +39,10 @@ class BoxForm(forms.Form):
         self.fields.update(fields_for_model(Mailbox, fields=model_fields, labels=LABELS))
         if "pin" in fields:
             self.fields["pin"] = forms.CharField(
-                label="PIN", required=mailbox is None, max_length=10, strip=True,
+                label=_("PIN"), required=mailbox is None, max_length=10, strip=True,
                 widget=forms.PasswordInput(attrs={"inputmode": "numeric", "autocomplete": "new-password"}),
-                help_text="4 to 10 digits." + ("" if mailbox is None else " Empty: the PIN stays as it is."),
+                help_text=_("4 to 10 digits.") if mailbox is None
+                else _("4 to 10 digits. Empty: the PIN stays as it is."),
             )  # fmt: skip
         if "operator_kind" in self.fields:
             self.fields["operator_kind"] = forms.ChoiceField(choices=OPERATOR_KINDS, required=False,
@@ -63,12 +66,12 @@ def box_fields(actor_is_operator: bool) -> tuple[str, ...]:
 
 
 class GreetingForm(forms.Form):
-    audio = forms.FileField(label="Audio file", help_text="WAV, MP3, Ogg, FLAC or another audio format, at most "
-                            "2 minutes.")  # fmt: skip
+    audio = forms.FileField(label=_("Audio file"), help_text=_("WAV, MP3, Ogg, FLAC or another audio format, at "
+                                                              "most 2 minutes."))  # fmt: skip
 
 
 class OptionsForm(forms.Form):
     unsolicited_mwi = forms.BooleanField(
-        required=False, label="Light the message lamp of phones that do not subscribe",
-        help_text="Phones that do not subscribe to message waiting are told of new messages unsolicited.",
+        required=False, label=_("Light the message lamp of phones that do not subscribe"),
+        help_text=_("Phones that do not subscribe to message waiting are told of new messages unsolicited."),
     )  # fmt: skip

@@ -13,12 +13,13 @@ from pathlib import Path
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
-box_number = RegexValidator(r"^[0-9]{2,4}$", "A box number is 2 to 4 digits, like an extension.")
-folder_name = RegexValidator(r"^[\w -]{1,40}$", "A folder name is 1 to 40 letters, digits, spaces or dashes.")
+box_number = RegexValidator(r"^[0-9]{2,4}$", _("A box number is 2 to 4 digits, like an extension."))
+folder_name = RegexValidator(r"^[\w -]{1,40}$", _("A folder name is 1 to 40 letters, digits, spaces or dashes."))
 GREETINGS = ("unavailable", "busy", "name")  # the greetings a box may have, as recorded or uploaded
 
 
@@ -45,14 +46,16 @@ class Mailbox(models.Model):
     extension = models.OneToOneField("telephony.Extension", on_delete=models.CASCADE, null=True, blank=True,
                                      related_name="mailbox")  # fmt: skip
     number = models.CharField(max_length=4, unique=True, validators=[box_number])
-    name = models.CharField(max_length=100, blank=True, help_text="A shared box's name (sales, support...).")
+    name = models.CharField(max_length=100, blank=True, help_text=_("A shared box's name (sales, support...)."))
     # make_password() of the PIN (4 to 10 digits); empty: no PIN set yet (only the user's own line opens it).
     pin_hash = models.CharField(max_length=128, blank=True)
     max_seconds = models.PositiveSmallIntegerField(
-        default=180, validators=[MinValueValidator(2), MaxValueValidator(3600)], help_text="Longest message (seconds)."
+        default=180,
+        validators=[MinValueValidator(2), MaxValueValidator(3600)],
+        help_text=_("Longest message (seconds)."),
     )
     max_messages = models.PositiveSmallIntegerField(
-        default=100, validators=[MinValueValidator(1), MaxValueValidator(10000)], help_text="A full box takes none."
+        default=100, validators=[MinValueValidator(1), MaxValueValidator(10000)], help_text=_("A full box takes none.")
     )
     # Where a caller who presses 0 goes (telephony/destinations.py); empty kind: 0 does nothing.
     operator_kind = models.CharField(max_length=20, blank=True)
@@ -62,10 +65,10 @@ class Mailbox(models.Model):
     greeting_busy = models.CharField(max_length=255, blank=True)
     greeting_name = models.CharField(max_length=255, blank=True)
     # E-mail: a user's box mails its user's address; a shared box the address given here.
-    email = models.EmailField(blank=True, help_text="A shared box's address for new-message mail.")
-    email_new_message = models.BooleanField(default=False, help_text="Mail each new message.")
-    email_attach_audio = models.BooleanField(default=True, help_text="With the audio attached (else a link).")
-    email_missed_call = models.BooleanField(default=False, help_text="Mail each missed call.")
+    email = models.EmailField(blank=True, help_text=_("A shared box's address for new-message mail."))
+    email_new_message = models.BooleanField(default=False, help_text=_("Mail each new message."))
+    email_attach_audio = models.BooleanField(default=True, help_text=_("With the audio attached (else a link)."))
+    email_missed_call = models.BooleanField(default=False, help_text=_("Mail each missed call."))
     # A shared box's members: the users who hear, file and delete its messages in the portal and the API.
     members = models.ManyToManyField("telephony.Extension", blank=True, related_name="shared_mailboxes")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_tenants.utils import schema_context, tenant_context
 
 from telephony.directory import sip_directory_rooms_changed
@@ -41,7 +42,7 @@ USER_FIELDS = ("pin", "operator_kind", "operator_target", "email_new_message", "
 
 
 def pin_problem(pin: str) -> str | None:
-    return None if PIN.match(pin or "") else "A PIN is 4 to 10 digits."
+    return None if PIN.match(pin or "") else _("A PIN is 4 to 10 digits.")
 
 
 # The user's box follows their extension (telephony/services.py calls these) ---------------------------
@@ -76,13 +77,13 @@ def mailbox_files(mailbox: Mailbox | None) -> list[Path]:
 def _may_handle(actor: User, client: Client, mailbox: Mailbox | None) -> tuple[str, ...]:
     """The fields the actor may set on the box: operators any box's, a user their own box's few."""
     if actor.client_id != client.pk:
-        raise NotAllowed("Not one of your boxes.")
+        raise NotAllowed(_("Not one of your boxes."))
     if actor.role == Role.CLIENT:
         return OPERATOR_FIELDS
     user_box = mailbox is not None and mailbox.extension is not None
     if actor.role == Role.USER and user_box and mailbox.extension.account_id == actor.pk:
         return USER_FIELDS
-    raise NotAllowed("Only the client's operators manage its voicemail boxes.")
+    raise NotAllowed(_("Only the client's operators manage its voicemail boxes."))
 
 
 @transaction.atomic
@@ -97,7 +98,7 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
         allowed = _may_handle(actor, client, mailbox)
         refused = set(fields) - set(allowed)
         if refused:
-            raise ValidationError({name: "You may not change this field." for name in sorted(refused)})
+            raise ValidationError({name: _("You may not change this field.") for name in sorted(refused)})
         box = mailbox or Mailbox()
         errors: dict[str, list[str]] = {}
         members = None
@@ -108,7 +109,7 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
                     errors["members"] = [problem]
                 continue
             if isinstance(value, str) and "\x00" in value:
-                errors[name] = ["Must not contain NUL characters."]
+                errors[name] = [_("Must not contain NUL characters.")]
                 continue
             value = value.strip() if isinstance(value, str) else value
             if name == "pin":
@@ -118,14 +119,14 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
                 else:
                     box.pin_hash = make_password(value)
             elif name == "number" and box.extension_id is not None and value != box.number:
-                errors["number"] = ["A user's box has the user's extension number."]
+                errors["number"] = [_("A user's box has the user's extension number.")]
             else:
                 setattr(box, name, value)
         if box.extension_id is None and "number" not in errors:
             if Extension.objects.filter(number=box.number).exists():
-                errors["number"] = [f"{box.number} is an extension's number."]
+                errors["number"] = [_("%(number)s is an extension's number.") % {"number": box.number}]
             elif Mailbox.objects.filter(number=box.number).exclude(pk=box.pk).exists():
-                errors["number"] = [f"Box {box.number} exists already."]
+                errors["number"] = [_("Box %(number)s exists already.") % {"number": box.number}]
         try:
             kind, target = clean(client, box.operator_kind, box.operator_target, field="operator")
         except ValidationError as error:
@@ -133,7 +134,7 @@ def mailbox_save(*, actor: User, client: Client, mailbox: Mailbox | None = None,
                 errors.setdefault(name, []).extend(messages)
         else:
             if kind not in ("", "user", "external"):
-                errors.setdefault("operator_kind", []).append("The operator is a user or an external number.")
+                errors.setdefault("operator_kind", []).append(_("The operator is a user or an external number."))
             box.operator_kind, box.operator_target = kind, target
         try:
             box.full_clean(exclude=["extension", "pin_hash", *errors], validate_unique=False)
@@ -158,12 +159,12 @@ def _members(box: Mailbox, value) -> tuple[list, str | None]:
 
     wanted = [getattr(item, "pk", item) for item in (value or [])]
     if box.extension_id is not None and wanted:
-        return [], "A user's box is for its user only: share a box of its own instead."
+        return [], _("A user's box is for its user only: share a box of its own instead.")
     if not all(isinstance(pk, int) for pk in wanted):
-        return [], "Members are users' extensions."
+        return [], _("Members are users' extensions.")
     found = list(Extension.objects.filter(pk__in=wanted))
     if len(found) != len(set(wanted)):
-        return [], "Members are users' extensions of this client."
+        return [], _("Members are users' extensions of this client.")
     return found, None
 
 
@@ -173,7 +174,7 @@ def mailbox_delete(*, actor: User, client: Client, mailbox: Mailbox) -> None:
     with tenant_context(client):
         _may_handle(actor, client, None)
         if mailbox.extension_id is not None:
-            raise ValidationError({"mailbox": "A user's box goes with the user's extension."})
+            raise ValidationError({"mailbox": _("A user's box goes with the user's extension.")})
         audit(actor, "mailbox.delete", mailbox, client=client, number=mailbox.number)
         files = mailbox_files(mailbox)
         number = mailbox.number
@@ -185,9 +186,9 @@ def mailbox_delete(*, actor: User, client: Client, mailbox: Mailbox) -> None:
 
 def _message_of(actor: User, client: Client, message: Message) -> None:
     if actor.client_id != client.pk or actor.role not in (Role.CLIENT, Role.USER):
-        raise NotAllowed("Not one of your messages.")
+        raise NotAllowed(_("Not one of your messages."))
     if not Message.objects.restrict(actor).filter(pk=message.pk).exists():
-        raise NotAllowed("Not one of your messages.")
+        raise NotAllowed(_("Not one of your messages."))
 
 
 @transaction.atomic
@@ -330,7 +331,7 @@ def message_remove(client_id: int, message_id: int) -> None:
 
 def _greeting_kind(kind: str) -> None:
     if kind not in GREETINGS:
-        raise ValidationError({"kind": f"A greeting is one of: {', '.join(GREETINGS)}."})
+        raise ValidationError({"kind": _("A greeting is one of: %(kinds)s.") % {"kinds": ", ".join(GREETINGS)}})
 
 
 @transaction.atomic
@@ -344,7 +345,7 @@ def mailbox_greeting_upload(*, actor: User, client: Client, mailbox: Mailbox, ki
         _may_handle(actor, client, mailbox)
         _greeting_kind(kind)
         if upload is None:
-            raise ValidationError({"audio": "Choose an audio file."})
+            raise ValidationError({"audio": _("Choose an audio file.")})
         try:
             samples = upload_samples(upload, max_seconds=int(MAX_GREETING_SECONDS))
         except AudioUploadRefused as exc:
@@ -382,7 +383,7 @@ def options_save(*, actor: User, client: Client, unsolicited_mwi: bool) -> None:
 
     with tenant_context(client):
         if actor.client_id != client.pk or actor.role != Role.CLIENT:
-            raise NotAllowed("Only the client's operators set its voicemail options.")
+            raise NotAllowed(_("Only the client's operators set its voicemail options."))
         options = Options.current()
         options.unsolicited_mwi = bool(unsolicited_mwi)
         options.save()

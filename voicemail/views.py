@@ -15,6 +15,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext, pgettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from tenants.models import Role
@@ -25,7 +27,40 @@ from voicemail.forms import BoxForm, GreetingForm, OptionsForm, box_fields
 from voicemail.models import GREETINGS, Mailbox, Message, Options
 
 MEMBERS = (Role.CLIENT, Role.USER)
-GREETING_NAMES = {"unavailable": "Unavailable", "busy": "Busy", "name": "Recorded name"}
+GREETING_NAMES = {"unavailable": pgettext_lazy("voicemail greeting", "Unavailable"),
+                  "busy": pgettext_lazy("voicemail greeting", "Busy"),
+                  "name": pgettext_lazy("voicemail greeting", "Recorded name")}  # fmt: skip
+
+
+def _folder_name(folder: str) -> str:
+    """A folder as the page says it: the two every box has in the reader's language, the user's own as named."""
+    if folder == Message.NEW:
+        return pgettext("voicemail folder", "new")
+    if folder == Message.SAVED:
+        return pgettext("voicemail folder", "saved")
+    return folder
+
+
+def _folder_typed(typed: str) -> str:
+    """The folder a person typed: the name of new or saved in their language is that folder."""
+    for folder in (Message.NEW, Message.SAVED):
+        if typed.strip().casefold() == _folder_name(folder).casefold():
+            return folder
+    return typed
+
+
+def _greeting_texts(kind: str) -> dict[str, str]:
+    """The upload page's title (with %(box)s), its message and the removal's title of a `kind` greeting,
+    whole sentences in the reader's language."""
+    return {
+        "unavailable": {"upload": _("Upload the unavailable greeting of box %(box)s"),
+                        "uploaded": _("Unavailable greeting uploaded."),
+                        "remove": _("Remove the unavailable greeting")},
+        "busy": {"upload": _("Upload the busy greeting of box %(box)s"), "uploaded": _("Busy greeting uploaded."),
+                 "remove": _("Remove the busy greeting")},
+        "name": {"upload": _("Upload the recorded name of box %(box)s"), "uploaded": _("Recorded name uploaded."),
+                 "remove": _("Remove the recorded name")},
+    }[kind]  # fmt: skip
 
 
 def _counted(boxes):
@@ -41,11 +76,11 @@ def box_list(request: HttpRequest) -> HttpResponse:
     if request.user.role == Role.USER:  # their own box's page, unless they share boxes too
         mine = list(boxes)
         if not mine:
-            raise Http404("You have no voicemail box (no phone line).")
+            raise Http404(_("You have no voicemail box (no phone line)."))
         if len(mine) == 1:
             return _box_page(request, mine[0])
-        return render(request, "voicemail/box_list.html", {"title": "My voicemail", "rows": mine})
-    context = {"title": "Voicemail", "rows": boxes, "options": Options.current()}
+        return render(request, "voicemail/box_list.html", {"title": _("My voicemail"), "rows": mine})
+    context = {"title": _("Voicemail"), "rows": boxes, "options": Options.current()}
     return render(request, "voicemail/box_list.html", context)
 
 
@@ -60,9 +95,9 @@ def _box_page(request: HttpRequest, box: Mailbox) -> HttpResponse:
     folder = request.GET.get("folder", Message.NEW)[:40]
     rows = box.messages.filter(folder=folder)
     context = {
-        "title": f"Voicemail box {box}", "box": box, "rows": rows, "folder": folder,
-        "folders": sorted({Message.NEW, Message.SAVED, *folders},
-                          key=lambda f: (f != Message.NEW, f != Message.SAVED, f)),
+        "title": _("Voicemail box %(box)s") % {"box": box}, "box": box, "rows": rows, "folder": folder,
+        "folders": [(name, _folder_name(name)) for name in sorted({Message.NEW, Message.SAVED, *folders},
+                    key=lambda f: (f != Message.NEW, f != Message.SAVED, f))],
         "greetings": [(kind, GREETING_NAMES[kind], box.has_greeting(kind)) for kind in GREETINGS],
         "full": box.messages.count() >= box.max_messages, "count": box.messages.count(),
     }  # fmt: skip
@@ -80,7 +115,7 @@ def _handled(request: HttpRequest, pk: int) -> Mailbox:
     box's members hear its messages, its operators set it up)."""
     box = _box(request, pk)
     if request.user.role == Role.USER and box.extension_id is None:
-        raise Http404("A shared box's settings are its operators'.")
+        raise Http404(_("A shared box's settings are its operators'."))
     return box
 
 
@@ -99,20 +134,22 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
         with service_call(request) as call:
             if action in ("heard", "unheard"):
                 services.message_mark(**kwargs, heard=action == "heard")
-                done = f"Message marked {action}."
+                done = _("Message marked heard.") if action == "heard" else _("Message marked unheard.")
             elif action == "move":
-                services.message_move(**kwargs, folder=request.POST.get("folder", ""))
-                done = f"Message moved to {message.folder}."
+                services.message_move(**kwargs, folder=_folder_typed(request.POST.get("folder", "")))
+                done = _("Message moved to %(folder)s.") % {"folder": _folder_name(message.folder)}
             elif action == "delete":
                 services.message_delete(**kwargs)
-                done = "Message deleted."
+                done = _("Message deleted.")
             else:
-                raise Http404("No such action.")
+                raise Http404(_("No such action."))
         if call.ok:
             messages.success(request, done)
         return redirect(back)
-    context = {"title": f"Message from {message.caller_name or message.caller_number or 'unknown'}",
-               "message": message, "back": back}  # fmt: skip
+    caller = message.caller_name or message.caller_number or _("an unknown caller")
+    context = {"title": _("Message from %(caller)s") % {"caller": caller}, "message": message, "back": back,
+               "folder": _folder_name(message.folder),
+               "move_to": _folder_name(Message.SAVED if message.folder == Message.NEW else message.folder)}  # fmt: skip
     response = render(request, "voicemail/message_detail.html", context)
     add_never_cache_headers(response)
     return response
@@ -131,7 +168,7 @@ def message_audio(request: HttpRequest, pk: int) -> HttpResponse:
 def greeting_audio(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     box = _box(request, pk)
     if kind not in GREETINGS or not box.has_greeting(kind):
-        raise Http404("No such greeting.")
+        raise Http404(_("No such greeting."))
     response = ranged_file(request, box.greeting(kind), "audio/wav")
     response["Cache-Control"] = "private, no-cache"
     return response
@@ -141,17 +178,17 @@ def greeting_audio(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 def greeting_upload(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     box = _handled(request, pk)
     if kind not in GREETINGS:
-        raise Http404("No such greeting.")
+        raise Http404(_("No such greeting."))
     form = GreetingForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         with service_call(request, form) as call:
             services.mailbox_greeting_upload(actor=request.user, client=own_client(request), mailbox=box, kind=kind,
                                              upload=form.cleaned_data["audio"])  # fmt: skip
         if call.ok:
-            messages.success(request, f"{GREETING_NAMES[kind]} greeting uploaded.")
+            messages.success(request, _greeting_texts(kind)["uploaded"])
             return redirect("vm_box", box.pk)
-    context = {"title": f"Upload the {GREETING_NAMES[kind].lower()} greeting of box {box}", "form": form,
-               "submit": "Upload", "cancel_url": reverse("vm_box", args=[box.pk])}  # fmt: skip
+    context = {"title": _greeting_texts(kind)["upload"] % {"box": box}, "form": form, "submit": _("Upload"),
+               "cancel_url": reverse("vm_box", args=[box.pk])}  # fmt: skip
     return render(request, "portal/form_page.html", context)
 
 
@@ -159,17 +196,17 @@ def greeting_upload(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
 def greeting_remove(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     box = _handled(request, pk)
     if kind not in GREETINGS or not box.has_greeting(kind):
-        raise Http404("No such greeting.")
+        raise Http404(_("No such greeting."))
     back = reverse("vm_box", args=[box.pk])
     return confirm_then(
         request,
         lambda: services.mailbox_greeting_remove(
             actor=request.user, client=own_client(request), mailbox=box, kind=kind
         ),
-        title=f"Remove the {GREETING_NAMES[kind].lower()} greeting",
-        question="Remove this greeting? Callers hear the platform's own prompt instead.",
-        submit="Remove greeting",
-        done="Greeting removed.",
+        title=_greeting_texts(kind)["remove"],
+        question=_("Remove this greeting? Callers hear the platform's own prompt instead."),
+        submit=_("Remove greeting"),
+        done=_("Greeting removed."),
         done_url=back,
         back_url=back,
     )
@@ -180,14 +217,14 @@ def box_settings(request: HttpRequest, pk: int) -> HttpResponse:
     """A box's settings: an operator's every field, a user's PIN, operator destination and mail."""
     box = _handled(request, pk)
     fields = box_fields(request.user.role == Role.CLIENT)
-    return _box_form(request, box, fields, title=f"Settings of voicemail box {box}",
+    return _box_form(request, box, fields, title=_("Settings of voicemail box %(box)s") % {"box": box},
                      back=reverse("vm_box", args=[box.pk]))  # fmt: skip
 
 
 @role_required(Role.CLIENT)
 def box_create(request: HttpRequest) -> HttpResponse:
     """A shared box (sales, support...): number, name, PIN, limits, operator, mail."""
-    return _box_form(request, None, box_fields(True), title="New shared voicemail box", back=reverse("vm_list"))
+    return _box_form(request, None, box_fields(True), title=_("New shared voicemail box"), back=reverse("vm_list"))
 
 
 def _box_form(request: HttpRequest, box: Mailbox | None, fields, *, title: str, back: str) -> HttpResponse:
@@ -202,9 +239,9 @@ def _box_form(request: HttpRequest, box: Mailbox | None, fields, *, title: str, 
         with service_call(request, form) as call:
             saved = services.mailbox_save(actor=request.user, client=client, mailbox=box, **form.changes())
         if call.ok:
-            messages.success(request, f"Voicemail box {saved} saved.")
+            messages.success(request, _("Voicemail box %(box)s saved.") % {"box": saved})
             return redirect("vm_box", saved.pk)
-    context = {"title": title, "form": form, "submit": "Save", "cancel_url": back}
+    context = {"title": title, "form": form, "submit": _("Save"), "cancel_url": back}
     return render(request, "portal/form_page.html", context)
 
 
@@ -215,15 +252,18 @@ def _fresh(box: Mailbox | None) -> Mailbox | None:
 @role_required(Role.CLIENT)
 def box_delete(request: HttpRequest, pk: int) -> HttpResponse:
     box = _box(request, pk)
+    count = box.messages.count()
     if box.extension_id is not None:
-        messages.error(request, "A user's box goes with the user's phone line.")
+        messages.error(request, _("A user's box goes with the user's phone line."))
         return redirect("vm_box", box.pk)
     return confirm_then(
         request,
         lambda: services.mailbox_delete(actor=request.user, client=own_client(request), mailbox=box),
-        title=f"Delete voicemail box {box}",
-        question=f"Delete the shared box {box}, its greetings and its {box.messages.count()} messages?",
-        submit="Delete box", done=f"Voicemail box {box} deleted.", done_url=reverse("vm_list"),
+        title=_("Delete voicemail box %(box)s") % {"box": box},
+        question=ngettext("Delete the shared box %(box)s, its greetings and its %(count)s message?",
+                          "Delete the shared box %(box)s, its greetings and its %(count)s messages?",
+                          count) % {"box": box, "count": count},
+        submit=_("Delete box"), done=_("Voicemail box %(box)s deleted.") % {"box": box}, done_url=reverse("vm_list"),
         back_url=reverse("vm_box", args=[box.pk]),
     )  # fmt: skip
 
@@ -236,5 +276,5 @@ def options(request: HttpRequest) -> HttpResponse:
         with service_call(request) as call:
             services.options_save(actor=request.user, client=own_client(request), **form.cleaned_data)
         if call.ok:
-            messages.success(request, "Voicemail options saved.")
+            messages.success(request, _("Voicemail options saved."))
     return redirect("vm_list")

@@ -49,6 +49,15 @@ OCX_SIGNIN = {
     "window": int(env("OCX_SIGNIN_WINDOW", "900")),
     "lockout": int(env("OCX_SIGNIN_LOCKOUT", "900")),
 }
+# Voicemail PINs typed by phone (voicemail.services.mailbox_pin_try): wrong ones counted per box and per
+# calling line across calls; past either limit (each within `window` seconds of the last) the box, or
+# the line, opens no box for `lockout` seconds, even with the right PIN.
+OCX_VOICEMAIL_PIN = {
+    "account_failures": int(env("OCX_VOICEMAIL_PIN_BOX_FAILURES", "5")),
+    "address_failures": int(env("OCX_VOICEMAIL_PIN_LINE_FAILURES", "10")),
+    "window": int(env("OCX_VOICEMAIL_PIN_WINDOW", "900")),
+    "lockout": int(env("OCX_VOICEMAIL_PIN_LOCKOUT", "900")),
+}
 # Password reset by e-mail (tenants/reset.py): a link works once and for this many seconds; requests are
 # counted per typed address and per caller's address, at most this many in `window` seconds (the same
 # answer is given whether the account exists or not).

@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 from django_tenants.utils import schema_context, tenant_context
 
 from conferencing.models import Campaign, Message, Target, numbers_of
-from telephony.media.player import AudioFileError, file_samples
+from telephony.media.player import AUDIO_FORMATS, AudioFileError, file_samples
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed, PlatformError
@@ -72,7 +72,7 @@ def upload_samples(upload, *, max_seconds: int) -> np.ndarray:
             tmp.write(chunk)
         tmp.flush()
         try:
-            return file_samples(tmp.name, max_seconds=max_seconds)
+            return file_samples(tmp.name, max_seconds=max_seconds, formats=AUDIO_FORMATS)
         except AudioFileError as exc:
             # The reason without the temporary file's path and FFmpeg's error number.
             why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]

@@ -220,14 +220,18 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message 
             campaign.full_clean(exclude=["created_by"])
         except ValidationError as exc:
             errors.update(exc.message_dict)
-        listed = numbers_of(numbers or "")
-        lines = set(Extension.objects.values_list("number", flat=True))
-        outside = [n for n in listed if n not in lines]  # called through the carriers
-        problem = outside_numbers_problem(client, outside) if outside else ""
-        if not listed:
-            errors["numbers"] = [_("List the numbers to call, one a line.")]
-        elif problem:
-            errors["numbers"] = [problem]
+        listed, most = numbers_of(numbers or ""), settings.OCX_CAMPAIGN_MAX_NUMBERS
+        if len(listed) > most:  # said before judging each: a call each, at the company's expense
+            errors["numbers"] = [_("A campaign calls at most %(most)s numbers; this list has %(count)s.")
+                                 % {"most": most, "count": len(listed)}]  # fmt: skip
+        else:
+            lines = set(Extension.objects.values_list("number", flat=True))
+            outside = [n for n in listed if n not in lines]  # called through the carriers
+            problem = outside_numbers_problem(client, outside) if outside else ""
+            if not listed:
+                errors["numbers"] = [_("List the numbers to call, one a line.")]
+            elif problem:
+                errors["numbers"] = [problem]
         if message is not None and not message.recorded:
             errors["message"] = [_("The message has no audio yet: upload it or record it by phone.")]
         if errors:

@@ -147,6 +147,8 @@ OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(BASE_DIR / "var" / "voicemail")
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
 # 16-bit mono at 44.1 kHz is about 26 MB; compressed formats are far smaller).
 OCX_AUDIO_UPLOAD_MAX_BYTES = int(env("OCX_AUDIO_UPLOAD_MAX_MB", "32")) * 1024 * 1024
+# The most numbers one notification campaign calls (each outside number is a call the company pays for).
+OCX_CAMPAIGN_MAX_NUMBERS = int(env("OCX_CAMPAIGN_MAX_NUMBERS", "2000"))
 # Request bodies: form fields at most 2.5 MB in memory (Django's default, said here), files above
 # 2.5 MB stream to a temporary file rather than memory, and a request carries at most 10 files.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

@@ -227,11 +227,12 @@ def mailbox_pin_check(client_id: int, box_id: int, pin: str) -> bool:
 
 
 def mailbox_pin_try(client_id: int, box_number: str, box_id: int | None, pin: str, caller: str) -> bool:
-    """A PIN typed by phone for box `box_number` (`box_id` None: the client has no such box) by line
-    `caller`: whether it opens the box. Wrong tries are counted per box and per calling line across
-    calls (tenants.signin's counters, settings.OCX_VOICEMAIL_PIN): past either limit even the right
-    PIN is refused until the lock ends, so a robot that calls again and again gets nowhere. A box
-    that does not exist counts like one that does (nothing tells them apart)."""
+    """A PIN typed by phone for box `box_number` (`box_id` None: the client has no such box; the engine
+    counts its owner's tries at their own line, *97, as `own:<number>`) by line `caller`: whether it
+    opens the box. Wrong tries are counted per box and per calling line across calls (tenants.signin's
+    counters, settings.OCX_VOICEMAIL_PIN): past either limit even the right PIN is refused until the
+    lock ends, so a robot that calls again and again gets nowhere. A box that does not exist counts
+    like one that does (nothing tells them apart)."""
     box_key, line_key = f"{client_id}:{box_number}", f"{client_id}:{caller}"
     if attempt_reserve(kind="vmpin-", config=settings.OCX_VOICEMAIL_PIN, email=box_key, address=line_key) > 0:
         log.warning("voicemail PIN tries locked for box %s or line %s of client %s", box_number, caller, client_id)

@@ -546,8 +546,10 @@ class Menu(Voice):
             pin = await self.ask("pin", 10)
             if self.call.state == State.ENDED:
                 return None
+            # (*97's tries are counted apart: a robot on *98 does not lock the owner out at their own line)
+            counter = f"own:{number}" if own else number
             if pin and await self.db(
-                mailbox_pin_try, number, box.id if box else None, pin, self.incoming.caller.number
+                mailbox_pin_try, counter, box.id if box else None, pin, self.incoming.caller.number
             ):
                 return box
             await self.play("wrong_pin")

@@ -97,11 +97,7 @@ class Room(models.Model):
 
 def numbers_of(text: str) -> list[str]:
     """The numbers of a list typed one a line (or separated by commas or spaces), in order, once each."""
-    seen: list[str] = []
-    for number in text.replace(",", " ").split():
-        if number not in seen:
-            seen.append(number)
-    return seen
+    return list(dict.fromkeys(text.replace(",", " ").split()))  # (a dict: linear in a list of 100,000)
 
 
 class OwnedQuerySet(RestrictedQuerySet):

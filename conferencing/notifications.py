@@ -25,7 +25,7 @@ from django.utils.translation import ngettext
 from django_tenants.utils import schema_context, tenant_context
 
 from conferencing.models import Campaign, Message, Target, numbers_of
-from telephony.media.player import AudioFileError, file_samples
+from telephony.media.player import AUDIO_FORMATS, AudioFileError, file_samples
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed, PlatformError
@@ -72,7 +72,7 @@ def upload_samples(upload, *, max_seconds: int) -> np.ndarray:
             tmp.write(chunk)
         tmp.flush()
         try:
-            return file_samples(tmp.name, max_seconds=max_seconds)
+            return file_samples(tmp.name, max_seconds=max_seconds, formats=AUDIO_FORMATS)
         except AudioFileError as exc:
             # The reason without the temporary file's path and FFmpeg's error number.
             why = str(exc).split(": ", 1)[-1].split(" (", 1)[0]
@@ -220,14 +220,18 @@ def campaign_create(*, actor: User, client: Client, name: str, message: Message 
             campaign.full_clean(exclude=["created_by"])
         except ValidationError as exc:
             errors.update(exc.message_dict)
-        listed = numbers_of(numbers or "")
-        lines = set(Extension.objects.values_list("number", flat=True))
-        outside = [n for n in listed if n not in lines]  # called through the carriers
-        problem = outside_numbers_problem(client, outside) if outside else ""
-        if not listed:
-            errors["numbers"] = [_("List the numbers to call, one a line.")]
-        elif problem:
-            errors["numbers"] = [problem]
+        listed, most = numbers_of(numbers or ""), settings.OCX_CAMPAIGN_MAX_NUMBERS
+        if len(listed) > most:  # said before judging each: a call each, at the company's expense
+            errors["numbers"] = [_("A campaign calls at most %(most)s numbers; this list has %(count)s.")
+                                 % {"most": most, "count": len(listed)}]  # fmt: skip
+        else:
+            lines = set(Extension.objects.values_list("number", flat=True))
+            outside = [n for n in listed if n not in lines]  # called through the carriers
+            problem = outside_numbers_problem(client, outside) if outside else ""
+            if not listed:
+                errors["numbers"] = [_("List the numbers to call, one a line.")]
+            elif problem:
+                errors["numbers"] = [problem]
         if message is not None and not message.recorded:
             errors["message"] = [_("The message has no audio yet: upload it or record it by phone.")]
         if errors:

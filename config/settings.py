@@ -49,6 +49,15 @@ OCX_SIGNIN = {
     "window": int(env("OCX_SIGNIN_WINDOW", "900")),
     "lockout": int(env("OCX_SIGNIN_LOCKOUT", "900")),
 }
+# Voicemail PINs typed by phone (voicemail.services.mailbox_pin_try): wrong ones counted per box and per
+# calling line across calls; past either limit (each within `window` seconds of the last) the box, or
+# the line, opens no box for `lockout` seconds, even with the right PIN.
+OCX_VOICEMAIL_PIN = {
+    "account_failures": int(env("OCX_VOICEMAIL_PIN_BOX_FAILURES", "5")),
+    "address_failures": int(env("OCX_VOICEMAIL_PIN_LINE_FAILURES", "10")),
+    "window": int(env("OCX_VOICEMAIL_PIN_WINDOW", "900")),
+    "lockout": int(env("OCX_VOICEMAIL_PIN_LOCKOUT", "900")),
+}
 # Password reset by e-mail (tenants/reset.py): a link works once and for this many seconds; requests are
 # counted per typed address and per caller's address, at most this many in `window` seconds (the same
 # answer is given whether the account exists or not).
@@ -140,6 +149,8 @@ OCX_VOICEMAIL_MAIL_MAX_BYTES = int(env("OCX_VOICEMAIL_MAIL_MAX_BYTES", str(10 * 
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of
 # 16-bit mono at 44.1 kHz is about 26 MB; compressed formats are far smaller).
 OCX_AUDIO_UPLOAD_MAX_BYTES = int(env("OCX_AUDIO_UPLOAD_MAX_MB", "32")) * 1024 * 1024
+# The most numbers one notification campaign calls (each outside number is a call the company pays for).
+OCX_CAMPAIGN_MAX_NUMBERS = int(env("OCX_CAMPAIGN_MAX_NUMBERS", "2000"))
 # Request bodies: form fields at most 2.5 MB in memory (Django's default, said here), files above
 # 2.5 MB stream to a temporary file rather than memory, and a request carries at most 10 files.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440

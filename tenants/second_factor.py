@@ -209,6 +209,15 @@ SETUP_PATH = "/account/second-factor/"
 OPEN_PATHS = (SETUP_PATH, "/logout/", "/static/", "/theme/", "/healthz")
 
 
+def _token_call(request: HttpRequest) -> bool:
+    """An API call that names a token (tenants.api.auth.TokenAuthentication: it is the token's account,
+    or a 401, never the session's). Any other Authorization header leaves the call to the session."""
+    from tenants.api.auth import TokenAuthentication  # (the API's modules import this one)
+
+    words = request.META.get("HTTP_AUTHORIZATION", "").split()
+    return request.path.startswith("/api/") and bool(words) and words[0].lower() in TokenAuthentication.keywords
+
+
 class SecondFactorMiddleware:
     """Send accounts that an operator requires a second factor of, and that have none, to set it up
     (their sessions' API calls are refused until then; API tokens are not affected)."""
@@ -221,7 +230,7 @@ class SecondFactorMiddleware:
         if (
             user.is_authenticated
             and not request.path.startswith(OPEN_PATHS)
-            and "HTTP_AUTHORIZATION" not in request.META
+            and not _token_call(request)
             and second_factor_blocks(user, request.session)
         ):
             if request.path.startswith("/api/"):

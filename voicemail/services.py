@@ -7,7 +7,7 @@ Two kinds of callers:
   `message_delete`);
 - the call engine, from its database threads (`engine.database.call(fn, client_id, ...)`): plain
   positional functions that enter the client's schema themselves (`message_deposit`,
-  `mailbox_pin_check`, `mailbox_pin_set`, `mailbox_greeting_recorded`, `message_heard`,
+  `mailbox_pin_check`, `mailbox_pin_try`, `mailbox_pin_set`, `mailbox_greeting_recorded`, `message_heard`,
   `message_file`, `message_remove`). Each is one transaction, safe to run again.
 """
 
@@ -19,6 +19,7 @@ import re
 import uuid
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -29,6 +30,7 @@ from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
+from tenants.signin import attempt_reserve, signin_succeeded
 from voicemail.events import mailbox_changed
 from voicemail.models import GREETINGS, Mailbox, Message, voicemail_dir
 
@@ -268,6 +270,23 @@ def mailbox_pin_check(client_id: int, box_id: int, pin: str) -> bool:
     with schema_context(_client(client_id).schema_name):
         stored = Mailbox.objects.filter(pk=box_id).values_list("pin_hash", flat=True).first()
     return bool(stored) and bool(pin) and check_password(pin, stored)
+
+
+def mailbox_pin_try(client_id: int, box_number: str, box_id: int | None, pin: str, caller: str) -> bool:
+    """A PIN typed by phone for box `box_number` (`box_id` None: the client has no such box; the engine
+    counts its owner's tries at their own line, *97, as `own:<number>`) by line `caller`: whether it
+    opens the box. Wrong tries are counted per box and per calling line across calls (tenants.signin's
+    counters, settings.OCX_VOICEMAIL_PIN): past either limit even the right PIN is refused until the
+    lock ends, so a robot that calls again and again gets nowhere. A box that does not exist counts
+    like one that does (nothing tells them apart)."""
+    box_key, line_key = f"{client_id}:{box_number}", f"{client_id}:{caller}"
+    if attempt_reserve(kind="vmpin-", config=settings.OCX_VOICEMAIL_PIN, email=box_key, address=line_key) > 0:
+        log.warning("voicemail PIN tries locked for box %s or line %s of client %s", box_number, caller, client_id)
+        return False
+    if box_id is None or not mailbox_pin_check(client_id, box_id, pin):
+        return False
+    signin_succeeded(email=box_key, address=line_key, kind="vmpin-")
+    return True
 
 
 @transaction.atomic

@@ -109,11 +109,18 @@ class AudioFileError(ValueError):
     """A file that is not audio the engine can play (the message says why)."""
 
 
-def file_samples(path, *, max_seconds: float = 600.0) -> np.ndarray:
-    """The audio of a file (WAV, MP3, Ogg, FLAC... whatever FFmpeg reads) as 16-bit mono samples at
-    8 kHz, for encode(). File work: run it in a thread, not on the media loop."""
+# The demuxers an uploaded file may be read with: audio formats only. FFmpeg also reads playlists
+# (ffconcat, HLS) whose entries name other files, which an upload must never be able to do.
+AUDIO_FORMATS = "wav,w64,mp3,ogg,flac,aac,mov,matroska,webm,aiff,au,caf,amr,asf,wv,gsm,voc,ape,tta"
+
+
+def file_samples(path, *, max_seconds: float = 600.0, formats: str | None = None) -> np.ndarray:
+    """The audio of a file (WAV, MP3, Ogg, FLAC... whatever FFmpeg reads; with `formats`, only those
+    demuxers, such as AUDIO_FORMATS for a file someone uploaded) as 16-bit mono samples at 8 kHz, for
+    encode(). File work: run it in a thread, not on the media loop."""
+    options = {"format_whitelist": formats, "protocol_whitelist": "file"} if formats else None
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), options=options) as container:
             stream = next((s for s in container.streams if s.type == "audio"), None)
             if stream is None:
                 raise AudioFileError(f"{path}: no audio in it")

@@ -10,6 +10,7 @@ import datetime as dt
 import html
 import io
 import re
+import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -406,3 +407,22 @@ def test_outside_numbers_are_judged_by_the_brands_routes(world, portal, alert):
         [], None
     )  # fmt: skip
     assert in_a1(world, lambda: campaign_maybe_done(Campaign.objects.get(pk=campaign.pk)))
+
+
+def test_a_campaign_takes_at_most_the_platforms_count_of_numbers_and_answers_at_once(world, portal, alert, settings):
+    """A pasted list of 100,000 numbers kept a web process busy for over a minute (each number was
+    looked for in the list so far) and made a campaign of 100,000 calls: now it is a field error, said
+    at once, and a list at the limit is judged in seconds."""
+    settings.OCX_CAMPAIGN_MAX_NUMBERS = 2000
+    http = portal(world.client_a1_op)
+    started = time.monotonic()
+    many = "\n".join(f"+1650{2000000 + i}" for i in range(100_000))
+    refused = http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": many, "message": alert.pk})
+    assert field_error(refused, "numbers") == "A campaign calls at most 2000 numbers; this list has 100000."
+    assert time.monotonic() - started < 5
+    assert not in_a1(world, lambda: Campaign.objects.exists())
+    started = time.monotonic()
+    at_limit = "\n".join(["102", "103", *(f"+1650{2000000 + i}" for i in range(1998))])
+    judged = field_error(http.post("/notifications/new/", {**NEW_CAMPAIGN, "numbers": at_limit, "message": alert.pk}),
+                         "numbers")  # fmt: skip
+    assert judged.startswith("No route of the brand reaches +16502000000, ") and time.monotonic() - started < 5

@@ -5,6 +5,8 @@ kept in the client portal and the API (every bad field at once, other scopes get
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 import wave
 from pathlib import Path
 
@@ -225,6 +227,23 @@ def test_every_bad_field_is_refused_at_once(world, api, portal, prompts_dir, set
     with tenant_context(world.client_a1):
         assert not Prompt.objects.exists()
     assert not (prompts_dir / str(world.client_a1.pk)).exists()
+
+
+def test_an_upload_that_names_other_files_reads_none_of_them(world, api, prompts_dir):
+    """FFmpeg reads playlists too: an "audio" file that is an ffconcat list names files beside the
+    upload's temporary copy (another upload, a recording). Only audio formats are opened."""
+    elsewhere = Path(tempfile.mkdtemp(prefix="ocx-test-elsewhere-"))
+    try:
+        (elsewhere / "secret.wav").write_bytes(tone_wav(seconds=2))
+        playlist = f"ffconcat version 1.0\nfile {elsewhere.name}/secret.wav\n".encode()
+        refused = api(world.client_a1_op).put("/api/v1/prompts/goodbye/", {"audio": upload("list.wav", playlist)},
+                                              format="multipart")  # fmt: skip
+        assert refused.status_code == 400, refused.content
+        assert "Not a usable audio file" in refused.json()["fields"]["audio"][0]
+        with tenant_context(world.client_a1):
+            assert not Prompt.objects.exists()
+    finally:
+        shutil.rmtree(elsewhere)
 
 
 def test_another_scope_gets_404(world, api, portal, prompts_dir, django_capture_on_commit_callbacks):

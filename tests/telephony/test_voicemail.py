@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django_tenants.utils import tenant_context
 
+from records.models import Cdr
 from telephony.models import Forwarding
 from tests.sip.audio import heard_ms
 from tests.telephony.conftest import cdr_of
@@ -285,6 +286,33 @@ def test_three_wrong_pins_end_the_call_and_the_right_one_opens_the_box(world, li
     caller.dtmf("r", "102#2468##")  # in, then # in the main menu: goodbye
     caller.wait_call_state("r", "disconnected", timeout=40)
     assert cdr_of(world, hangup_cause="done").caller_number == "101"
+
+
+def test_a_robot_calling_again_and_again_is_locked_out_of_the_box(world, lines):
+    """Three tries a call, but the box keeps count across calls (5 wrong PINs by default): after two
+    calls of wrong PINs even the right one is refused on the third; its owner still gets in by *97."""
+    caller, _, domain = lines
+    set_box(world, "102", pin="2468")
+    since = dt.datetime.now(dt.UTC)
+    for call_id in ("b1", "b2"):
+        caller.call(call_id, f"sip:*98@{domain}")
+        caller.wait_call_state(call_id, "confirmed")
+        caller.dtmf(call_id, "102#1111#102#2222#102#3333#")
+        caller.wait_call_state(call_id, "disconnected", timeout=40)
+    caller.call("b3", f"sip:*98@{domain}")
+    caller.wait_call_state("b3", "confirmed")
+    caller.dtmf("b3", "102#2468#102#2468#102#2468#")
+    caller.wait_call_state("b3", "disconnected", timeout=40)
+    ended = Cdr.objects.filter(client_id=world.client_a1.pk, started_at__gte=since, ended_at__isnull=False)
+    wait_for(lambda: ended.count() == 3, "the three calls' records")
+    assert list(ended.values_list("hangup_cause", flat=True)) == ["wrong-pin"] * 3
+    # The owner, at their own line, still gets in: *97's tries are counted apart from *98's.
+    owner = lines[1]
+    owner.call("o", f"sip:*97@{domain}")
+    owner.wait_call_state("o", "confirmed")
+    owner.dtmf("o", "2468##")
+    owner.wait_call_state("o", "disconnected", timeout=40)
+    assert cdr_of(world, hangup_cause="done").caller_number == "102"
 
 
 def test_the_owner_records_a_greeting_and_changes_the_pin_by_phone(world, lines):

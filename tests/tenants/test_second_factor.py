@@ -150,6 +150,18 @@ def test_an_operator_requires_a_second_factor_for_their_scope(world, portal, api
     assert portal(user).get("/").status_code == 200
 
 
+def test_an_authorization_header_does_not_lift_the_rule_from_a_session(world, portal):
+    """Only a real API token is outside the rule: a session that adds any Authorization header (not a
+    token) to its requests is still sent to set up its second factor, on pages and in the API."""
+    portal(world.client_a1_op).post(PAGE, {"action": "rule", "required": "on"})
+    http, _ = _password_step(world, world.user_a1b)
+    assert _signed_in(http)
+    for header in ("Basic eDp5", "Anything", "Token"):
+        assert http.get("/", HTTP_AUTHORIZATION=header)["Location"] == PAGE, header
+        answer = http.get("/api/v1/me/", HTTP_AUTHORIZATION=header)
+        assert answer.status_code in (401, 403) and "email" not in answer.json(), header
+
+
 @pytest.mark.parametrize(
     "operator_name, covered_name, free_name",
     [("brand_a_op", "user_a1", "user_b1"), ("god", "brand_b_op", None)],

@@ -17,6 +17,7 @@ from voicemail.models import Mailbox, Message
 from voicemail.selectors import MessageCounts, mailbox_counts, mailbox_message_count, messages_for_phone
 from voicemail.services import (
     mailbox_pin_check,
+    mailbox_pin_try,
     mailbox_save,
     message_deposit,
     message_file,
@@ -82,6 +83,25 @@ def test_a_user_sets_their_own_box_only(world):
     assert "max_messages" in refused.value.message_dict
     with pytest.raises(NotAllowed):
         mailbox_save(actor=world.user_b1, client=client, mailbox=own, pin="2468")
+
+
+def test_wrong_pins_by_phone_lock_the_box_and_the_line_across_calls(world, settings):
+    """A robot that calls *98 again and again: three tries a call, but the box (and the calling line)
+    keeps count across calls; past the limit even the right PIN opens nothing for a while."""
+    settings.OCX_VOICEMAIL_PIN = {"account_failures": 5, "address_failures": 8, "window": 60, "lockout": 60}
+    client, op = world.client_a1, world.client_a1_op
+    sales = mailbox_save(actor=op, client=client, number="851", name="Sales", pin="4321")
+    support = mailbox_save(actor=op, client=client, number="852", name="Support", pin="8765")
+    assert mailbox_pin_try(client.pk, "851", sales.pk, "4321", "102")  # the right PIN opens it
+    for call in range(2):  # two calls of three wrong tries, from line 102
+        for pin in ("0000", "1111", "2222")[: 3 if call == 0 else 2]:
+            assert not mailbox_pin_try(client.pk, "851", sales.pk, pin, "102")
+    assert not mailbox_pin_try(client.pk, "851", sales.pk, "4321", "103")  # locked: from any line
+    assert mailbox_pin_try(client.pk, "852", support.pk, "8765", "103")  # another box is not
+    for tried in range(8):  # line 103 tries boxes that do not exist: they count against the line
+        assert not mailbox_pin_try(client.pk, f"90{tried}", None, "1234", "103")
+    assert not mailbox_pin_try(client.pk, "852", support.pk, "8765", "103")  # that line is locked
+    assert mailbox_pin_try(client.pk, "852", support.pk, "8765", "101")
 
 
 def test_engine_writes_and_the_counts(world):

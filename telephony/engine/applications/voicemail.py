@@ -18,14 +18,16 @@ away, and by the next engine started on the host (`at_start`) for the notes an e
 recording cut by its engine's death is as long as what its file holds). Writing a row twice is
 one message (its file is unique).
 
-Hearing them: `*97` from a user's line opens their box (its PIN asked when it has one), `*98` asks a
-box number and its PIN; three wrong tries end the call. It says the new (unheard) and saved counts;
-then 1 plays the messages, the new ones first, each group oldest first (VoiceMailMain's order), each
-with its envelope (its number, the caller, the time received in the client's time zone). Keys, as
-VoiceMailMain has them: 4 previous, 5 repeat, 6 next, 7 delete, 9 save, 3 then 2 calls the caller
-back (through the client's outbound path and policy, as the user dialling it would; a colleague's
-line rings directly), # back to the main menu. 0 in the main menu: mailbox options: 1 record the
-unavailable greeting, 2 the busy greeting, 3 the name, 4 change the PIN, * back.
+Hearing them: `*97` from a user's line opens their box (its PIN asked when it has one), `*98` asks a box
+number and its PIN; three wrong tries end the call, and wrong tries are counted per box and per line
+across calls (voicemail.services.mailbox_pin_try): past a limit the box does not open for a while. It
+says the new (unheard) and saved counts; then 1 plays the messages, the new ones first, each group
+oldest first (VoiceMailMain's order), each with its envelope (its number, the caller, the time received
+in the client's time zone). Keys, as VoiceMailMain has them: 4 previous, 5 repeat, 6 next, 7 delete, 9
+save, 3 then 2 calls the caller back (through the client's outbound path and policy, as the user
+dialling it would; a colleague's line rings directly), # back to the main menu. 0 in the main menu:
+mailbox options: 1 record the unavailable greeting, 2 the busy greeting, 3 the name, 4 change the PIN, *
+back.
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ from voicemail.models import Message, box_directory, voicemail_dir
 from voicemail.selectors import BoxView, mailbox_message_count, mailboxes_for_plan, messages_for_phone
 from voicemail.services import (
     mailbox_greeting_recorded,
-    mailbox_pin_check,
     mailbox_pin_set,
+    mailbox_pin_try,
     message_deposit,
     message_file,
     message_heard,
@@ -541,12 +543,18 @@ class Menu(Voice):
                     return None
                 if not box.has_pin:  # (set one with 0, 4) the line itself is the proof
                     return box
+                number = box.number
             else:
-                box = boxes.get(await self.ask("vm_box_number", 4))
+                number = await self.ask("vm_box_number", 4)
+                box = boxes.get(number)
             pin = await self.ask("pin", 10)
             if self.call.state == State.ENDED:
                 return None
-            if box is not None and pin and await self.db(mailbox_pin_check, box.id, pin):
+            # (*97's tries are counted apart: a robot on *98 does not lock the owner out at their own line)
+            counter = f"own:{number}" if own else number
+            if pin and await self.db(
+                mailbox_pin_try, counter, box.id if box else None, pin, self.incoming.caller.number
+            ):
                 return box
             await self.play("wrong_pin")
         return None

@@ -26,8 +26,6 @@ def recording_policy_fixture(world):
     def set_policy(**fields):
         committed(policy_update, actor=world.client_a1_op, client=world.client_a1, **fields)
 
-    yield set_policy
-
     def clean():
         with tenant_context(world.client_a1):
             for recording in Recording.objects.all():
@@ -37,6 +35,8 @@ def recording_policy_fixture(world):
             RecordingPolicy.objects.all().delete()
         sip_directory_rooms_changed(world.client_a1)
 
+    committed(clean)  # also before: a conference recorded by an earlier module leaves rows
+    yield set_policy
     committed(clean)
 
 

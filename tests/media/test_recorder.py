@@ -99,6 +99,7 @@ def test_a_relayed_call_is_recorded_in_stereo_without_changing_what_the_phones_g
         recording.stop()
         recording.stop()
         assert ea.sink == eb.send_rtp and eb.sink == ea.send_rtp  # the plain relay again
+        assert ea.tap is None and eb.tap is None
         params, samples = read(tmp_path / "call.wav")
         assert params.nchannels == 2 and 0.8 * 8000 <= params.nframes <= 1.1 * 8000
         strong(samples[:, 0], [600.0], [1000.0])

@@ -74,6 +74,8 @@ class Recorder:
         self._buffer: list = []  # per tick: bytes or an array (mono, or stereo interleaved), or a frame per channel
         self._pairs = 0  # ticks of the buffer that are a frame per channel (to interleave)
         self._pending: list[deque[Frame | None]] = [deque() for _ in range(channels)]
+        self.held: Callable[[], int] | None = None  # ticks its source holds still, not written yet
+        self.release: Callable[[], None] | None = None  # has its source write them (before closing)
         self._silence = bytes(2 * SAMPLES * channels)
         self._writer = _writer() if threaded else None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
@@ -81,7 +83,7 @@ class Recorder:
 
     @property
     def seconds(self) -> float:
-        return (self.frames + len(self._buffer)) * FRAME
+        return (self.frames + len(self._buffer) + (self.held() if self.held is not None else 0)) * FRAME
 
     def write(self, *frames: Frame | None) -> None:
         """One tick: a frame per channel."""
@@ -99,15 +101,13 @@ class Recorder:
         if len(self._buffer) >= self._due:
             self.flush()
 
-    def take(self, block: np.ndarray) -> None:
-        """One tick as the file holds it: 160 int16 samples, interleaved when stereo (the recordings'
-        clock makes them for every recording at once)."""
-        if self.closed or self.error is not None:
+    def write_ticks(self, data: bytes) -> None:
+        """Whole ticks as the file holds them, written now (the recordings' clock keeps every plain
+        recording's ticks in one array and hands each its chunk: pauses are silent in them already)."""
+        if self.closed or self.error is not None or not data:
             return
-        buffer = self._buffer
-        buffer.append(self._silence if self.paused else block)
-        if len(buffer) >= self._due:
-            self.flush()
+        self.flush()
+        self._put(data)
 
     def stagger(self) -> None:
         """Write the next chunk after a random part of a chunk, not a whole one: recordings started
@@ -139,13 +139,16 @@ class Recorder:
         data = _interleave(self._buffer) if self._pairs else b"".join(self._buffer)
         self._buffer.clear()
         self._pairs = 0
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
         self._due = self._chunk
         offset = 44 + self.data_bytes
         self.data_bytes += len(data)
         self.frames = self.data_bytes // len(self._silence)
         header = wav_header(channels=self.channels, rate=self.rate, data_bytes=self.data_bytes)
         if self._writer is not None:
-            self._writer.submit(self._write, data, offset, header)
+            _job(self._write, data, offset, header)
         else:
             self._write(data, offset, header)
 
@@ -165,17 +168,44 @@ class Recorder:
         """Write what is left and close the file (threaded: a Future done once it is whole)."""
         if self.closed:
             return None
+        if self.release is not None:
+            self.release()
         while any(self._pending):
             self.write(*(queue.popleft() if queue else None for queue in self._pending))
         self.flush()
         self.closed = True
         if self._writer is not None:
-            return self._writer.submit(os.close, self._fd)
+            done: Future = Future()
+            _job(_close, self._fd, done)
+            return done
         os.close(self._fd)
         return None
 
 
+def _close(fd: int, done: Future) -> None:
+    try:
+        os.close(fd)
+    except OSError as error:
+        done.set_exception(error)
+        return
+    done.set_result(None)
+
+
 _writers: list[ThreadPoolExecutor] = []
+_batch: list[tuple] | None = None  # while the recordings' clock ticks: the writes it makes, one job for all
+
+
+def _job(fn: Callable, *args) -> None:
+    """Give the recordings thread a write (in order); while a tick is batching, with the tick's others."""
+    if _batch is not None:
+        _batch.append((fn, *args))
+    else:
+        _writer().submit(fn, *args)
+
+
+def _run(jobs: list[tuple]) -> None:
+    for fn, *args in jobs:
+        fn(*args)
 
 
 def _writer() -> ThreadPoolExecutor:
@@ -209,8 +239,10 @@ def _fit(frame: Frame) -> Frame:
 
 class _Clock:
     """One 20 ms clock for every RtpRecording of an event loop: one timer a tick, however many calls
-    are recorded (a timer per recording cost more than the recording's own work), and the loop's
-    G.711 streams as rows of one `Slots`, placed and decoded together each tick."""
+    are recorded (a timer per recording cost more than the recording's own work). The loop's G.711
+    streams are rows of one `Slots`, placed and decoded together each tick, and the plain recordings
+    (stereo: two G.711 streams; mono: one) keep their ticks in one array per kind, a seat each, until
+    their chunk is due: a tick costs no Python per recording, a recording's second one slice."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -219,22 +251,60 @@ class _Clock:
         self._timer: asyncio.TimerHandle | None = None
         self._start = 0.0
         self._count = 0
-        self._layout: tuple | None = None  # (stereo, their rows, mono, their rows, the others); None: to make
+        self._layout: tuple | None = None  # (stereo, mono, others, rows, offsets, seats); None: to make
+        # Per kind (channels): the ticks held (seat, tick, 160[, 2]), ticks held and due per seat.
+        self._store: dict[int, np.ndarray] = {}
+        self._held: dict[int, np.ndarray] = {}
+        self._due: dict[int, np.ndarray] = {}
+        self._seats: dict[RtpRecording, tuple[int, int]] = {}  # a plain recording's (kind, seat)
+        self._free: dict[int, list[int]] = {1: [], 2: []}
 
     def add(self, recording: RtpRecording) -> None:
         self.recordings[recording] = None
         self._layout = None
+        kind = recording.plain()
+        if kind:
+            recording.recorder.flush()  # what it holds from another source goes first
+            if not self._free[kind]:
+                self._grow(kind)
+            seat = self._free[kind].pop()
+            self._held[kind][seat] = 0
+            self._due[kind][seat] = random.randint(1, min(recording.recorder._chunk, HELD))  # (staggered)
+            self._seats[recording] = (kind, seat)
+            recording.recorder.held = lambda: int(self._held[kind][seat])
+            recording.recorder.release = lambda: self._hand_over(kind, seat, recording.recorder)
         if self._timer is None:
             self._start, self._count = self.loop.time(), 0
             self._timer = self.loop.call_soon(self._tick)
+
+    def _grow(self, kind: int) -> None:
+        old = len(self._held.get(kind, ()))
+        size = max(16, 2 * old)
+        store = np.zeros((size, HELD, SAMPLES, kind) if kind == 2 else (size, HELD, SAMPLES), dtype="<i2")
+        held, due = np.zeros(size, dtype=np.int64), np.ones(size, dtype=np.int64)
+        if old:
+            store[:old], held[:old], due[:old] = self._store[kind], self._held[kind], self._due[kind]
+        self._store[kind], self._held[kind], self._due[kind] = store, held, due
+        self._free[kind] += range(size - 1, old - 1, -1)
 
     def remove(self, recording: RtpRecording) -> None:
         if recording in self.recordings:
             del self.recordings[recording]
             self._layout = None
+        place = self._seats.pop(recording, None)
+        if place is not None:
+            kind, seat = place
+            self._hand_over(kind, seat, recording.recorder)
+            recording.recorder.held = recording.recorder.release = None
+            self._free[kind].append(seat)
         if not self.recordings and self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _hand_over(self, kind: int, seat: int, recorder: Recorder) -> None:
+        """The ticks a seat holds to its file (the recording stops, or its file is closed)."""
+        recorder.write_ticks(self._store[kind][seat, : self._held[kind][seat]].tobytes())
+        self._held[kind][seat] = 0
 
     def _tick(self) -> None:
         loop = self.loop
@@ -251,50 +321,70 @@ class _Clock:
 
     def tick(self, *, gather: bool = True) -> list[RtpRecording]:
         """One tick of every recording: the G.711 streams' frames placed and decoded all at once (the
-        stereo ones straight into interleaved samples), a file's tick a list append; the recordings
-        that failed."""
+        stereo ones straight into interleaved samples) and kept in their seats; the files whose chunk
+        is due written in one job of the recordings thread; the recordings that failed."""
+        global _batch
         if self._layout is None:
             self._layout = self._arrange()
-        stereo, mono, others, rows, offsets = self._layout
+        stereo, mono, others, rows, offsets, seats = self._layout
         if len(rows):
             codes, has = self.slots.tick(rows, gather=gather)
         n, m = len(stereo), len(mono)
-        if n:
-            both = decode_stereo(codes[:n], codes[n : 2 * n], offsets[:n])
-            if not has[: 2 * n].all():
-                both[~has[:n], :, 0] = 0
-                both[~has[n : 2 * n], :, 1] = 0
-            for recording, block in zip(stereo, both, strict=True):
-                recording.recorder.take(block)
-        if m:
-            frames = decode(codes[2 * n : 2 * n + m], offsets[n : n + m])
-            frames[~has[2 * n : 2 * n + m]] = 0
-            for recording, block in zip(mono, frames, strict=True):
-                recording.recorder.take(block)
-        failed = []
-        place = 2 * n + m
-        for recording in others:
-            frames = []
-            for stream in recording.streams:
-                if isinstance(stream, SlotStream):
-                    frames.append(codecs.G711_DECODE[stream.codec][codes[place]] if has[place] else None)
-                    place += 1
-                else:
-                    frames.append(stream.next_frame())
-            try:
-                recording.tick(frames)
-            except Exception:  # one recording's fault never stops the others'
-                log.exception("recording %s failed", recording.recorder.path)
-                failed.append(recording)
+        failed: list[RtpRecording] = []
+        _batch = []
+        try:
+            if n:
+                both = decode_stereo(codes[:n], codes[n : 2 * n], offsets[:n])
+                if not has[: 2 * n].all():
+                    both[~has[:n], :, 0] = 0
+                    both[~has[n : 2 * n], :, 1] = 0
+                self._keep(2, seats[2], both, stereo)
+            if m:
+                frames = decode(codes[2 * n : 2 * n + m], offsets[n : n + m])
+                frames[~has[2 * n : 2 * n + m]] = 0
+                self._keep(1, seats[1], frames, mono)
+            place = 2 * n + m
+            for recording in others:
+                frames = []
+                for stream in recording.streams:
+                    if isinstance(stream, SlotStream):
+                        frames.append(codecs.G711_DECODE[stream.codec][codes[place]] if has[place] else None)
+                        place += 1
+                    else:
+                        frames.append(stream.next_frame())
+                try:
+                    recording.tick(frames)
+                except Exception:  # one recording's fault never stops the others'
+                    log.exception("recording %s failed", recording.recorder.path)
+                    failed.append(recording)
+        finally:
+            jobs, _batch = _batch, None
+            if jobs:
+                _writer().submit(_run, jobs)
         return failed
 
+    def _keep(self, kind: int, seats: np.ndarray, ticks: np.ndarray, recordings: list[RtpRecording]) -> None:
+        paused = [r.recorder.paused for r in recordings]
+        if any(paused):
+            ticks[np.array(paused)] = 0
+        store, held, due = self._store[kind], self._held[kind], self._due[kind]
+        at = held[seats]
+        store[seats, at] = ticks
+        at += 1
+        held[seats] = at
+        for i in np.flatnonzero(at >= due[seats]).tolist():
+            seat, recorder = seats[i], recordings[i].recorder
+            held[seat] = 0
+            recorder.write_ticks(store[seat, : at[i]].tobytes())
+            due[seat] = min(recorder._chunk, HELD)
+
     def _arrange(self) -> tuple:
-        """Which recordings take the common way (stereo: two G.711 streams; mono: one), and the rows of
-        their streams in the order tick() reads them: stereo's left, stereo's right, mono, the others'."""
+        """The plain recordings by kind and the rows of every recording's streams in the order tick()
+        reads them: stereo's left, stereo's right, mono, the others'."""
         stereo, mono, others = [], [], []
         for recording in self.recordings:
-            plain = not recording.mix and all(isinstance(s, SlotStream) for s in recording.streams)
-            (stereo if plain and len(recording.streams) == 2 else mono if plain else others).append(recording)
+            kind = recording.plain()
+            (stereo if kind == 2 else mono if kind == 1 else others).append(recording)
         law = self.slots.law
         left = [r.streams[0].row for r in stereo]
         right = [r.streams[1].row for r in stereo]
@@ -302,10 +392,13 @@ class _Clock:
         rest = [s.row for r in others for s in r.streams if isinstance(s, SlotStream)]
         rows = np.array(left + right + alone + rest, dtype=np.int64)
         offsets = np.concatenate([PAIR * (2 * law[left] + law[right]), PAIR * 3 * law[alone]]).astype(np.intp)
-        return stereo, mono, others, rows, offsets
+        seats = {kind: np.array([self._seats[r][1] for r in group], dtype=np.int64)
+                 for kind, group in ((2, stereo), (1, mono))}  # fmt: skip
+        return stereo, mono, others, rows, offsets, seats
 
 
 CATCH_UP = 50  # ticks a held-up loop catches up at once (a second); beyond, they are skipped
+HELD = 50  # ticks a plain recording's seat holds: its chunk is written by then (a second)
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clock] = weakref.WeakKeyDictionary()
@@ -356,6 +449,13 @@ class RtpRecording:
     @property
     def running(self) -> bool:
         return self._clock is not None
+
+    def plain(self) -> int:
+        """2 (stereo) or 1 (mono) when each channel is one G.711 stream as it is (the clock's common
+        way), else 0."""
+        if self.mix or not all(isinstance(s, SlotStream) for s in self.streams):
+            return 0
+        return len(self.streams)
 
     def tick(self, frames: list[Frame | None] | None = None) -> None:
         """One 20 ms tick: a frame of each stream (`frames`: taken already) into the file."""

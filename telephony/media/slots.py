@@ -45,6 +45,8 @@ _SILENT_CODE = {"PCMU": 0xFF, "PCMA": 0xD5}
 _COLUMNS = np.arange(PACKET)
 _HALF = 0x80000000
 _VOID = np.dtype(f"V{PACKET}")  # a packet as one array element: a ring slot is copied in one piece
+_PLAIN = np.dtype([("b0", "u1"), ("b1", "u1"), ("seq", ">u2"), ("ts", ">u4"), ("ssrc", ">u4"),
+                   ("payload", f"V{SAMPLES}")])  # fmt: skip
 
 
 def _pair_tables() -> np.ndarray:
@@ -225,26 +227,25 @@ class Slots:
         data = np.frombuffer(b"".join(packets), dtype=np.uint8)
         odd = np.zeros(self.capacity, dtype=bool)  # rows handled one packet at a time this tick
         if set(map(len, packets)) == {PACKET}:
-            table = data.reshape(total, PACKET)
+            plain = data.view(_PLAIN)
         else:
             lengths = np.fromiter(map(len, packets), dtype=np.int64, count=total)
-            plain = lengths == PACKET
-            odd[rows[~plain]] = True
+            fits = lengths == PACKET
+            odd[rows[~fits]] = True
             starts = np.cumsum(lengths) - lengths
-            table = data[starts[plain, None] + _COLUMNS]
-            rows = rows[plain]
-        head = np.ascontiguousarray(table[:, 4:12]).view(">u4").astype(np.int64)  # timestamp, SSRC
-        frame = (((head[:, 0] - self.anchor[rows] + _HALF) & 0xFFFFFFFF) - _HALF) // SAMPLES
+            plain = data[starts[fits, None] + _COLUMNS].view(_PLAIN)[:, 0]
+            rows = rows[fits]
+        frame = (((plain["ts"].astype(np.int64) - self.anchor[rows] + _HALF) & 0xFFFFFFFF) - _HALF) // SAMPLES
         ahead = frame - (self.tick_index - self.lag[rows])
-        ok = ((table[:, 0] == 0x80) & self.accept[rows, table[:, 1] & 0x7F] & (head[:, 1] == self.ssrc[rows])
+        ok = ((plain["b0"] == 0x80) & self.accept[rows, plain["b1"] & 0x7F] & (plain["ssrc"] == self.ssrc[rows])
               & (ahead >= 0) & (ahead < RING))  # fmt: skip
         if not ok.all():
             odd[rows[~ok]] = True
             ok &= ~odd[rows]
-            table, rows, frame = table[ok], rows[ok], frame[ok]
+            plain, rows, frame = plain[ok], rows[ok], frame[ok]
         if len(rows):
             flat = rows * RING + frame % RING
-            self._slots[flat] = np.ascontiguousarray(table).view(_VOID)[:, 0]
+            self._slots[flat] = plain.view(_VOID)
             self._filled[flat] = True
             self.high[rows] = np.maximum(self.high[rows], frame)  # (packets in order: the last is the highest)
             self.received += np.bincount(rows, minlength=self.capacity)

@@ -153,3 +153,26 @@ def test_a_recording_whose_process_was_killed_plays_up_to_its_last_chunk(tmp_pat
     params, _ = read(path)
     assert (params.nchannels, params.framerate, params.nframes) == (1, 8000, 3 * 4000)
     assert_heard(path, 1000, loud_at_least_ms=1400)
+
+
+def test_a_pause_is_silent_in_the_file_and_closing_first_writes_what_the_clock_still_held(run, pool, tmp_path):
+    async def main():
+        phone = await Phone.open()
+        leg = await endpoint(pool, phone)
+        recording = record_endpoint(leg, tmp_path / "paused.wav", codec="PCMU", voice_pt=0)
+        await phone.play(leg, 0.5, 850.0)
+        await asyncio.sleep(0.06)  # (the last packets played)
+        recording.recorder.paused = True
+        await phone.play(leg, 0.5, 850.0)
+        recording.recorder.paused = False
+        await phone.play(leg, 0.5, 850.0)
+        await asyncio.sleep(0.06)
+        seconds = recording.recorder.seconds  # written and held
+        recording.recorder.close()  # before the recording stops: the held ticks are written first
+        recording.stop()
+        params, samples = read(tmp_path / "paused.wav")
+        assert abs(params.nframes / 8000 - seconds) < 0.05 and 1.5 <= seconds <= 1.8
+        loud = [power(samples[k : k + 800, 0], 850.0) > 1e6 for k in range(0, len(samples) - 799, 800)]  # 0.1 s
+        assert loud.count(True) >= 8 and not any(loud[7:11])  # 0.7-1.1 s: paused
+
+    run(main())

@@ -141,13 +141,11 @@ def test_two_samples_a_lookup_decode_as_g711_does_in_both_laws_and_in_stereo():
 def test_a_stereo_file_takes_interleaved_ticks_and_frame_pairs_in_one_chunk(tmp_path):
     recorder = Recorder(tmp_path / "mixed.wav", channels=2)
     block = np.arange(320, dtype="<i2").reshape(160, 2)
-    recorder.take(block)  # the clock's way (a relayed call) ...
+    recorder.write_ticks(block.tobytes())  # the clock's way (a relayed call) ...
     left, right = np.full(160, 5, dtype=np.int16), np.full(160, -5, dtype=np.int16)
-    recorder.write(left, right)  # ... then a mixer's feeds (the call went into a conference)
-    recorder.paused = True
-    recorder.take(block)
+    recorder.write(left, right)  # ... then a mixer's feeds (the call went into a conference) ...
+    recorder.write_ticks(block.tobytes())  # ... and back: the buffered pair is written first
     recorder.close()
     data = np.fromfile(tmp_path / "mixed.wav", dtype="<i2", offset=44).reshape(-1, 2)
-    assert np.array_equal(data[:160], block)
+    assert len(data) == 480 and np.array_equal(data[:160], block) and np.array_equal(data[320:], block)
     assert (data[160:320, 0] == 5).all() and (data[160:320, 1] == -5).all()
-    assert not data[320:].any() and len(data) == 480

@@ -272,7 +272,7 @@ class _Clock:
             self._due[kind][seat] = random.randint(1, min(recording.recorder._chunk, HELD))  # (staggered)
             self._seats[recording] = (kind, seat)
             recording.recorder.held = lambda: int(self._held[kind][seat])
-            recording.recorder.release = lambda: self._hand_over(kind, seat, recording.recorder)
+            recording.recorder.release = lambda: self._release(recording)
         if self._timer is None:
             self._start, self._count = self.loop.time(), 0
             self._timer = self.loop.call_soon(self._tick)
@@ -291,20 +291,38 @@ class _Clock:
         if recording in self.recordings:
             del self.recordings[recording]
             self._layout = None
-        place = self._seats.pop(recording, None)
-        if place is not None:
-            kind, seat = place
-            self._hand_over(kind, seat, recording.recorder)
+        if recording in self._seats:
+            self._release(recording)
+            kind, seat = self._seats.pop(recording)
             recording.recorder.held = recording.recorder.release = None
             self._free[kind].append(seat)
         if not self.recordings and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _hand_over(self, kind: int, seat: int, recorder: Recorder) -> None:
-        """The ticks a seat holds to its file (the recording stops, or its file is closed)."""
+    def _release(self, recording: RtpRecording) -> None:
+        """A plain recording stops (or its file closes): the ticks its seat holds, then what its
+        streams still buffer (the last packets before a '#' or a hang-up), to its file."""
+        kind, seat = self._seats[recording]
+        recorder = recording.recorder
         recorder.write_ticks(self._store[kind][seat, : self._held[kind][seat]].tobytes())
         self._held[kind][seat] = 0
+        rows = np.array([s.row for s in recording.streams], dtype=np.int64)
+        self.slots.gather()  # (what came since the last tick)
+        codes, has = self.slots.drain(rows)
+        if not len(codes):
+            return
+        law = self.slots.law[rows]
+        if kind == 2:
+            ticks = decode_stereo(codes[:, 0], codes[:, 1], np.full(len(codes), PAIR * (2 * law[0] + law[1])))
+            ticks[~has[:, 0], :, 0] = 0
+            ticks[~has[:, 1], :, 1] = 0
+        else:
+            ticks = decode(codes[:, 0], np.full(len(codes), PAIR * 3 * law[0]))
+            ticks[~has[:, 0]] = 0
+        if recorder.paused:
+            ticks[:] = 0
+        recorder.write_ticks(ticks.astype("<i2", copy=False).tobytes())
 
     def _tick(self) -> None:
         loop = self.loop

@@ -197,7 +197,7 @@ class Slots:
         the codes of `rows`' frames (len(rows), 160) and whether each has one (False: silence, its
         codes mean nothing). Every stream must be in `rows`: a tick plays all."""
         if gather:
-            self._gather()
+            self.gather()
         flat = rows * RING + (self.tick_index - self.lag[rows]) % RING
         has = self._filled[flat]
         self._filled[flat] = False
@@ -207,6 +207,19 @@ class Slots:
         self.tick_index += 1
         return codes, has
 
+    def drain(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """What `rows` (streams that end) still hold, from the frame due next to the furthest placed:
+        codes (ticks, len(rows), 160) and whether each has a frame; their slots are emptied."""
+        start = self.tick_index - self.lag[rows]
+        ahead = np.where(self.ssrc[rows] >= 0, self.high[rows] - start + 1, 0)
+        count = min(RING, int(ahead.max(initial=0)))
+        if count <= 0:
+            return np.zeros((0, len(rows), SAMPLES), dtype=np.uint8), np.zeros((0, len(rows)), dtype=bool)
+        flat = rows[None, :] * RING + (start[None, :] + np.arange(count)[:, None]) % RING
+        has = self._filled[flat]
+        self._filled[flat] = False
+        return self._slots[flat].view(np.uint8).reshape(count, len(rows), PACKET)[:, :, 12:], has
+
     def skip(self, ticks: int) -> None:
         """Jump `ticks` ahead without playing them (a loop held up too long to catch up): what was
         buffered is dropped, each stream goes on at the same delay."""
@@ -215,7 +228,8 @@ class Slots:
         for box in self.inboxes:
             box.clear()
 
-    def _gather(self) -> None:
+    def gather(self) -> None:
+        """Place the packets received since the last time (each tick does, first)."""
         inboxes = self.inboxes
         counts = np.fromiter(map(len, inboxes), dtype=np.int64, count=len(inboxes))
         total = int(counts.sum())

@@ -176,3 +176,19 @@ def test_a_pause_is_silent_in_the_file_and_closing_first_writes_what_the_clock_s
         assert loud.count(True) >= 8 and not any(loud[7:11])  # 0.7-1.1 s: paused
 
     run(main())
+
+
+def test_a_recording_stopped_right_after_the_last_packet_keeps_every_frame_the_leg_sent(run, pool, tmp_path):
+    async def main():
+        phone = await Phone.open()
+        leg = await endpoint(pool, phone)
+        recording = record_endpoint(leg, tmp_path / "whole.wav", codec="PCMU", voice_pt=0)
+        await asyncio.sleep(0.1)
+        await phone.play(leg, 0.6, 850.0)  # 30 packets
+        await asyncio.sleep(0.005)  # the last one reached the socket; the clock has not ticked since
+        recording.stop()  # (a '#' or a hang-up right after the last word)
+        _, samples = read(tmp_path / "whole.wav")
+        frames = samples[: len(samples) // 160 * 160, 0].reshape(-1, 160)
+        assert sum(power(frame, 850.0) > 1e6 for frame in frames) == 30
+
+    run(main())

@@ -5,8 +5,9 @@
 Two measured runs of bench/rtp_relay.py's set-up one after the other in this process (a sender
 subprocess plays both phones of every call, 50 packets a second each way): first the calls only
 relayed, then the same number of calls each recorded the engine's way (telephony/media/recorder.py
-`record_relay`: both directions tapped into jitter buffers, decoded on a 20 ms clock per call, a
-stereo WAV written a second at a time with os.pwrite) into a temporary directory. Figures per run:
+`record_relay`: both directions tapped into the recordings' slots, placed and decoded for every
+call at once on one 20 ms clock, a stereo WAV written a second at a time with os.pwrite by the
+recordings thread) into a temporary directory. Figures per run:
 the relay process's CPU per call, loss and delay (p99) the phones measured; for the recorded run the
 bytes written per second and whether every file holds the whole call. RESULT lines at the end.
 """

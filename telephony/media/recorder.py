@@ -10,10 +10,15 @@ Where the frames come from:
 - a mixer (its own clock): `mixer.on_mix = recorder.feed()` for the whole conference,
   `party.on_hears = recorder.feed()` for what one party hears, or for a two-party call in stereo
   `a.on_says = recorder.feed(0); b.on_says = recorder.feed(1)`;
-- RTP packets (`RtpRecording`, on a 20 ms clock, a jitter buffer per stream):
-  `record_relay()` taps both directions of a relayed call (the relay's hot path gains one call per
-  packet, only while recording), `record_endpoint()` records what one leg sends (voicemail). Every
-  RtpRecording of a process ticks on one shared clock (one timer, whatever the number of calls).
+- RTP packets (`RtpRecording`): `record_relay()` taps both directions of a relayed call (the
+  endpoints' `tap`), `record_endpoint()` records what one leg sends (voicemail). Every RtpRecording
+  of a process ticks on one shared 20 ms clock (one timer, whatever the number of calls). G.711
+  streams are rows of the clock's `Slots` (slots.py: the tap is a list's append, the packets of
+  every stream placed and decoded together once a tick); other codecs go through a jitter buffer
+  and decoder of their own (jitter.InboundStream). The plain recordings (each channel one G.711
+  stream) keep their ticks in one array per kind until their chunk is due, so a tick costs no Python
+  per recording; measured with 200 recorded calls (bench/recording.py), recording adds about 20-30%
+  to a relayed call's CPU.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from telephony.media import codecs
 from telephony.media.jitter import InboundStream
 from telephony.media.relay import Relay
 from telephony.media.rtp import RtpEndpoint
+from telephony.media.slots import LAWS, PAIR, Slots, SlotStream, decode, decode_stereo
 
 FRAME = 0.020
 SAMPLES = codecs.FRAME_SAMPLES
@@ -69,9 +75,12 @@ class Recorder:
         self.closed = False
         self.error: OSError | None = None  # why writing stopped (a full disk): the call goes on unrecorded
         self.paused = False  # ticks written as silence (a card number said meanwhile): the timeline goes on
-        self._chunk = max(1, round(chunk / FRAME))
-        self._buffer: list = []  # per tick: bytes (mono), or a frame (None: silence) per channel (stereo)
+        self._chunk = self._due = max(1, round(chunk / FRAME))  # _due: ticks buffered when the next chunk is written
+        self._buffer: list = []  # per tick: bytes or an array (mono, or stereo interleaved), or a frame per channel
+        self._pairs = 0  # ticks of the buffer that are a frame per channel (to interleave)
         self._pending: list[deque[Frame | None]] = [deque() for _ in range(channels)]
+        self.held: Callable[[], int] | None = None  # ticks its source holds still, not written yet
+        self.release: Callable[[], None] | None = None  # has its source write them (before closing)
         self._silence = bytes(2 * SAMPLES * channels)
         self._writer = _writer() if threaded else None
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
@@ -79,7 +88,7 @@ class Recorder:
 
     @property
     def seconds(self) -> float:
-        return (self.frames + len(self._buffer)) * FRAME
+        return (self.frames + len(self._buffer) + (self.held() if self.held is not None else 0)) * FRAME
 
     def write(self, *frames: Frame | None) -> None:
         """One tick: a frame per channel."""
@@ -89,12 +98,26 @@ class Recorder:
             raise ValueError(f"{self.channels} channel(s), {len(frames)} frame(s)")
         if self.channels == 2:  # interleaved a chunk at a time (flush): a tick costs one append
             self._buffer.append(_SILENT_PAIR if self.paused else frames)
+            self._pairs += 1
         elif self.paused or frames[0] is None:
             self._buffer.append(self._silence)
         else:
             self._buffer.append(frames[0].astype("<i2", copy=False).tobytes())
-        if len(self._buffer) >= self._chunk:
+        if len(self._buffer) >= self._due:
             self.flush()
+
+    def write_ticks(self, data: bytes) -> None:
+        """Whole ticks as the file holds them, written now (the recordings' clock keeps every plain
+        recording's ticks in one array and hands each its chunk: pauses are silent in them already)."""
+        if self.closed or self.error is not None or not data:
+            return
+        self.flush()
+        self._put(data)
+
+    def stagger(self) -> None:
+        """Write the next chunk after a random part of a chunk, not a whole one: recordings started
+        together then write on different ticks."""
+        self._due = len(self._buffer) + random.randint(1, self._chunk)
 
     def feed(self, channel: int = 0) -> Callable[[Frame | None], None]:
         """A callable for one channel's frames (a mixer's tap); channels fed from different taps
@@ -118,14 +141,19 @@ class Recorder:
         """Write the buffered frames, then the header that counts them."""
         if not self._buffer or self.closed or self.error is not None:
             return
-        data = b"".join(self._buffer) if self.channels == 1 else _interleave(self._buffer)
+        data = _interleave(self._buffer) if self._pairs else b"".join(self._buffer)
         self._buffer.clear()
+        self._pairs = 0
+        self._put(data)
+
+    def _put(self, data: bytes) -> None:
+        self._due = self._chunk
         offset = 44 + self.data_bytes
         self.data_bytes += len(data)
         self.frames = self.data_bytes // len(self._silence)
         header = wav_header(channels=self.channels, rate=self.rate, data_bytes=self.data_bytes)
         if self._writer is not None:
-            self._writer.submit(self._write, data, offset, header)
+            _job(self._write, data, offset, header)
         else:
             self._write(data, offset, header)
 
@@ -145,17 +173,44 @@ class Recorder:
         """Write what is left and close the file (threaded: a Future done once it is whole)."""
         if self.closed:
             return None
+        if self.release is not None:
+            self.release()
         while any(self._pending):
             self.write(*(queue.popleft() if queue else None for queue in self._pending))
         self.flush()
         self.closed = True
         if self._writer is not None:
-            return self._writer.submit(os.close, self._fd)
+            done: Future = Future()
+            _job(_close, self._fd, done)
+            return done
         os.close(self._fd)
         return None
 
 
+def _close(fd: int, done: Future) -> None:
+    try:
+        os.close(fd)
+    except OSError as error:
+        done.set_exception(error)
+        return
+    done.set_result(None)
+
+
 _writers: list[ThreadPoolExecutor] = []
+_batch: list[tuple] | None = None  # while the recordings' clock ticks: the writes it makes, one job for all
+
+
+def _job(fn: Callable, *args) -> None:
+    """Give the recordings thread a write (in order); while a tick is batching, with the tick's others."""
+    if _batch is not None:
+        _batch.append((fn, *args))
+    else:
+        _writer().submit(fn, *args)
+
+
+def _run(jobs: list[tuple]) -> None:
+    for fn, *args in jobs:
+        fn(*args)
 
 
 def _writer() -> ThreadPoolExecutor:
@@ -169,8 +224,11 @@ _SILENT_PAIR = (None, None)
 _ZERO = np.zeros(SAMPLES, dtype=np.int16)
 
 
-def _interleave(ticks: list[tuple[Frame | None, Frame | None]]) -> bytes:
-    """Stereo ticks as interleaved 16-bit little-endian samples (a frame that is not 20 ms is fitted)."""
+def _interleave(ticks: list) -> bytes:
+    """Stereo ticks as interleaved 16-bit little-endian samples (a frame that is not 20 ms is fitted);
+    ticks interleaved already (a recording's source changed within the chunk) are taken as they are."""
+    if not all(type(tick) is tuple for tick in ticks):
+        return b"".join(tick if type(tick) is not tuple else _interleave([tick]) for tick in ticks)
     both = np.empty((len(ticks) * SAMPLES, 2), dtype="<i2")
     for channel in (0, 1):
         frames = [_ZERO if (f := tick[channel]) is None else f if f.shape[0] == SAMPLES else _fit(f) for tick in ticks]
@@ -186,61 +244,184 @@ def _fit(frame: Frame) -> Frame:
 
 class _Clock:
     """One 20 ms clock for every RtpRecording of an event loop: one timer a tick, however many calls
-    are recorded (a timer per recording cost more than the recording's own work)."""
+    are recorded (a timer per recording cost more than the recording's own work). The loop's G.711
+    streams are rows of one `Slots`, placed and decoded together each tick, and the plain recordings
+    (stereo: two G.711 streams; mono: one) keep their ticks in one array per kind, a seat each, until
+    their chunk is due: a tick costs no Python per recording, a recording's second one slice."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.slots = Slots()
         self.recordings: dict[RtpRecording, None] = {}  # in the order they started
         self._timer: asyncio.TimerHandle | None = None
         self._start = 0.0
         self._count = 0
+        self._layout: tuple | None = None  # (stereo, mono, others, rows, offsets, seats); None: to make
+        # Per kind (channels): the ticks held (seat, tick, 160[, 2]), ticks held and due per seat.
+        self._store: dict[int, np.ndarray] = {}
+        self._held: dict[int, np.ndarray] = {}
+        self._due: dict[int, np.ndarray] = {}
+        self._seats: dict[RtpRecording, tuple[int, int]] = {}  # a plain recording's (kind, seat)
+        self._free: dict[int, list[int]] = {1: [], 2: []}
 
     def add(self, recording: RtpRecording) -> None:
         self.recordings[recording] = None
+        self._layout = None
+        kind = recording.plain()
+        if kind:
+            recording.recorder.flush()  # what it holds from another source goes first
+            if not self._free[kind]:
+                self._grow(kind)
+            seat = self._free[kind].pop()
+            self._held[kind][seat] = 0
+            self._due[kind][seat] = random.randint(1, min(recording.recorder._chunk, HELD))  # (staggered)
+            self._seats[recording] = (kind, seat)
+            recording.recorder.held = lambda: int(self._held[kind][seat])
+            recording.recorder.release = lambda: self._release(recording)
         if self._timer is None:
             self._start, self._count = self.loop.time(), 0
             self._timer = self.loop.call_soon(self._tick)
 
+    def _grow(self, kind: int) -> None:
+        old = len(self._held.get(kind, ()))
+        size = max(16, 2 * old)
+        store = np.zeros((size, HELD, SAMPLES, kind) if kind == 2 else (size, HELD, SAMPLES), dtype="<i2")
+        held, due = np.zeros(size, dtype=np.int64), np.ones(size, dtype=np.int64)
+        if old:
+            store[:old], held[:old], due[:old] = self._store[kind], self._held[kind], self._due[kind]
+        self._store[kind], self._held[kind], self._due[kind] = store, held, due
+        self._free[kind] += range(size - 1, old - 1, -1)
+
     def remove(self, recording: RtpRecording) -> None:
-        self.recordings.pop(recording, None)
+        if recording in self.recordings:
+            del self.recordings[recording]
+            self._layout = None
+        if recording in self._seats:
+            self._release(recording)
+            kind, seat = self._seats.pop(recording)
+            recording.recorder.held = recording.recorder.release = None
+            self._free[kind].append(seat)
         if not self.recordings and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
+    def _release(self, recording: RtpRecording) -> None:
+        """A plain recording stops (or its file closes): the ticks its seat holds, then what its
+        streams still buffer (the last packets before a '#' or a hang-up), to its file."""
+        kind, seat = self._seats[recording]
+        recorder = recording.recorder
+        recorder.write_ticks(self._store[kind][seat, : self._held[kind][seat]].tobytes())
+        self._held[kind][seat] = 0
+        rows = np.array([s.row for s in recording.streams], dtype=np.int64)
+        self.slots.gather()  # (what came since the last tick)
+        codes, has = self.slots.drain(rows)
+        if not len(codes):
+            return
+        law = self.slots.law[rows]
+        if kind == 2:
+            ticks = decode_stereo(codes[:, 0], codes[:, 1], np.full(len(codes), PAIR * (2 * law[0] + law[1])))
+            ticks[~has[:, 0], :, 0] = 0
+            ticks[~has[:, 1], :, 1] = 0
+        else:
+            ticks = decode(codes[:, 0], np.full(len(codes), PAIR * 3 * law[0]))
+            ticks[~has[:, 0]] = 0
+        if recorder.paused:
+            ticks[:] = 0
+        recorder.write_ticks(ticks.astype("<i2", copy=False).tobytes())
+
     def _tick(self) -> None:
         loop = self.loop
-        self._count += 1
-        if loop.time() - (self._start + (self._count - 1) * FRAME) > 0.1:  # held up: no burst of catching up
-            self._count = int((loop.time() - self._start) / FRAME) + 1
+        ticks = max(1, int((loop.time() - self._start) / FRAME) + 1 - self._count)  # more: the loop was held up
+        if ticks > CATCH_UP:  # too many to write at once: the files skip them, every channel alike
+            self.slots.skip(ticks - 1)
+            self._count += ticks - 1
+            ticks = 1
+        self._count += ticks
         self._timer = loop.call_at(self._start + self._count * FRAME, self._tick)
-        for recording in tick_all(list(self.recordings)):  # (those that failed)
-            self.remove(recording)
+        for k in range(ticks):
+            for recording in self.tick(gather=k == 0):  # (those that failed)
+                self.remove(recording)
 
-
-def tick_all(recordings: list[RtpRecording]) -> list[RtpRecording]:
-    """One tick of every recording: their streams' G.711 payloads decoded together, one table lookup
-    per law (a lookup per stream cost a quarter of a recording's time); the recordings that failed."""
-    payloads = [[stream.next_payload() for stream in r.streams] for r in recordings]
-    batches: dict[str, list[tuple[int, int]]] = {}
-    for i, recording in enumerate(recordings):
-        for j, stream in enumerate(recording.streams):
-            payload = payloads[i][j]
-            if stream.g711 and payload is not None and len(payload) == SAMPLES:
-                batches.setdefault(stream.codec, []).append((i, j))
-    decoded: dict[tuple[int, int], Frame] = {}
-    for codec, places in batches.items():
-        joined = b"".join(payloads[i][j] for i, j in places)
-        rows = codecs.G711_DECODE[codec][np.frombuffer(joined, dtype=np.uint8)].reshape(-1, SAMPLES)
-        decoded.update(zip(places, rows, strict=True))
-    failed = []
-    for i, recording in enumerate(recordings):
+    def tick(self, *, gather: bool = True) -> list[RtpRecording]:
+        """One tick of every recording: the G.711 streams' frames placed and decoded all at once (the
+        stereo ones straight into interleaved samples) and kept in their seats; the files whose chunk
+        is due written in one job of the recordings thread; the recordings that failed."""
+        global _batch
+        if self._layout is None:
+            self._layout = self._arrange()
+        stereo, mono, others, rows, offsets, seats = self._layout
+        if len(rows):
+            codes, has = self.slots.tick(rows, gather=gather)
+        n, m = len(stereo), len(mono)
+        failed: list[RtpRecording] = []
+        _batch = []
         try:
-            recording.tick([s.frame_of(p, decoded.get((i, j)))
-                            for j, (s, p) in enumerate(zip(recording.streams, payloads[i], strict=True))])  # fmt: skip
-        except Exception:  # one recording's fault never stops the others'
-            log.exception("recording %s failed", recording.recorder.path)
-            failed.append(recording)
-    return failed
+            if n:
+                both = decode_stereo(codes[:n], codes[n : 2 * n], offsets[:n])
+                if not has[: 2 * n].all():
+                    both[~has[:n], :, 0] = 0
+                    both[~has[n : 2 * n], :, 1] = 0
+                self._keep(2, seats[2], both, stereo)
+            if m:
+                frames = decode(codes[2 * n : 2 * n + m], offsets[n : n + m])
+                frames[~has[2 * n : 2 * n + m]] = 0
+                self._keep(1, seats[1], frames, mono)
+            place = 2 * n + m
+            for recording in others:
+                frames = []
+                for stream in recording.streams:
+                    if isinstance(stream, SlotStream):
+                        frames.append(codecs.G711_DECODE[stream.codec][codes[place]] if has[place] else None)
+                        place += 1
+                    else:
+                        frames.append(stream.next_frame())
+                try:
+                    recording.tick(frames)
+                except Exception:  # one recording's fault never stops the others'
+                    log.exception("recording %s failed", recording.recorder.path)
+                    failed.append(recording)
+        finally:
+            jobs, _batch = _batch, None
+            if jobs:
+                _writer().submit(_run, jobs)
+        return failed
+
+    def _keep(self, kind: int, seats: np.ndarray, ticks: np.ndarray, recordings: list[RtpRecording]) -> None:
+        paused = [r.recorder.paused for r in recordings]
+        if any(paused):
+            ticks[np.array(paused)] = 0
+        store, held, due = self._store[kind], self._held[kind], self._due[kind]
+        at = held[seats]
+        store[seats, at] = ticks
+        at += 1
+        held[seats] = at
+        for i in np.flatnonzero(at >= due[seats]).tolist():
+            seat, recorder = seats[i], recordings[i].recorder
+            held[seat] = 0
+            recorder.write_ticks(store[seat, : at[i]].tobytes())
+            due[seat] = min(recorder._chunk, HELD)
+
+    def _arrange(self) -> tuple:
+        """The plain recordings by kind and the rows of every recording's streams in the order tick()
+        reads them: stereo's left, stereo's right, mono, the others'."""
+        stereo, mono, others = [], [], []
+        for recording in self.recordings:
+            kind = recording.plain()
+            (stereo if kind == 2 else mono if kind == 1 else others).append(recording)
+        law = self.slots.law
+        left = [r.streams[0].row for r in stereo]
+        right = [r.streams[1].row for r in stereo]
+        alone = [r.streams[0].row for r in mono]
+        rest = [s.row for r in others for s in r.streams if isinstance(s, SlotStream)]
+        rows = np.array(left + right + alone + rest, dtype=np.int64)
+        offsets = np.concatenate([PAIR * (2 * law[left] + law[right]), PAIR * 3 * law[alone]]).astype(np.intp)
+        seats = {kind: np.array([self._seats[r][1] for r in group], dtype=np.int64)
+                 for kind, group in ((2, stereo), (1, mono))}  # fmt: skip
+        return stereo, mono, others, rows, offsets, seats
+
+
+CATCH_UP = 50  # ticks a held-up loop catches up at once (a second); beyond, they are skipped
+HELD = 50  # ticks a plain recording's seat holds: its chunk is written by then (a second)
 
 
 _clocks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clock] = weakref.WeakKeyDictionary()
@@ -254,11 +435,23 @@ def _clock() -> _Clock:
     return clock
 
 
-class RtpRecording:
-    """Records RTP streams through their own jitter buffers on a 20 ms clock: one channel per
-    stream, or their mix in one. Made by `record_relay()` and `record_endpoint()`."""
+Stream = SlotStream | InboundStream
 
-    def __init__(self, recorder: Recorder, streams: Iterable[InboundStream], *, mix: bool = False,
+
+def inbound(codec: str, *, voice_pt: int | None = None, event_pts: Iterable[int] = (),
+            on_event: Callable[[bytes], None] | None = None, clock_rate: int = 8000) -> Stream:  # fmt: skip
+    """A recorded stream: a row of the loop's Slots for G.711 at 8000 Hz, else a jitter buffer and
+    the codec's decoder of its own (`push` is the endpoint's sink or tap either way)."""
+    if codec.upper() in LAWS and clock_rate == 8000:
+        return _clock().slots.add(codec, voice_pt=voice_pt, event_pts=event_pts, on_event=on_event)
+    return InboundStream(codec, voice_pt=voice_pt, event_pts=event_pts, on_event=on_event, clock_rate=clock_rate)
+
+
+class RtpRecording:
+    """Records RTP streams on the shared 20 ms clock: one channel per stream, or their mix in one.
+    Made by `record_relay()` and `record_endpoint()`."""
+
+    def __init__(self, recorder: Recorder, streams: Iterable[Stream], *, mix: bool = False,
                  on_stop: Callable[[], None] | None = None) -> None:  # fmt: skip
         self.recorder = recorder
         self.streams = list(streams)
@@ -267,27 +460,30 @@ class RtpRecording:
             raise ValueError("one channel per stream, or one for their mix")
         self.on_stop = on_stop
         self._clock: _Clock | None = None
-        # Its first chunk is written early, after a random part of a chunk: recordings that start
-        # together (a burst of calls) then write on different ticks, never all in one (measured with
-        # 200 calls: a tick writing every file held the relay up for tens of milliseconds).
-        self._early = random.randint(1, recorder._chunk)
 
     def start(self) -> None:
         self._clock = _clock()
+        # Its first chunk is written early, after a random part of a chunk: recordings that start
+        # together (a burst of calls) then write on different ticks, never all in one (measured with
+        # 200 calls: a tick writing every file held the relay up for tens of milliseconds).
+        self.recorder.stagger()
         self._clock.add(self)
 
     @property
     def running(self) -> bool:
         return self._clock is not None
 
+    def plain(self) -> int:
+        """2 (stereo) or 1 (mono) when each channel is one G.711 stream as it is (the clock's common
+        way), else 0."""
+        if self.mix or not all(isinstance(s, SlotStream) for s in self.streams):
+            return 0
+        return len(self.streams)
+
     def tick(self, frames: list[Frame | None] | None = None) -> None:
-        """One 20 ms tick of the shared clock: a frame of each stream (`frames`: taken already) into the file."""
+        """One 20 ms tick: a frame of each stream (`frames`: taken already) into the file."""
         if frames is None:
             frames = [stream.next_frame() for stream in self.streams]
-        if self._early:
-            self._early -= 1
-            if not self._early:
-                self.recorder.flush()
         if not self.mix:
             self.recorder.write(*frames)
             return
@@ -303,6 +499,9 @@ class RtpRecording:
         source, a call's new relay after a transfer); safe to call twice."""
         if self._clock is not None:
             self._clock.remove(self)
+            for stream in self.streams:
+                if isinstance(stream, SlotStream):
+                    stream.slots.remove(stream)
             self._clock = None
         if self.on_stop is not None:
             self.on_stop()
@@ -323,9 +522,8 @@ def record_relay(relay: Relay, path: str | os.PathLike | Recorder, *, codec_a: s
     to (the call's new relay after a transfer): the file goes on."""
     events = tuple(event_pts)
     events_b = events if event_pts_b is None else tuple(event_pts_b)
-    from_a = InboundStream(codec_a, event_pts=events, clock_rate=relay.a.clock_rate, on_event=on_event[0])
-    from_b = InboundStream(codec_b or codec_a, event_pts=events_b, clock_rate=relay.b.clock_rate,
-                           on_event=on_event[1])  # fmt: skip
+    from_a = inbound(codec_a, event_pts=events, clock_rate=relay.a.clock_rate, on_event=on_event[0])
+    from_b = inbound(codec_b or codec_a, event_pts=events_b, clock_rate=relay.b.clock_rate, on_event=on_event[1])
     relay.tap(from_a.push, from_b.push)
     recorder = path if isinstance(path, Recorder) else Recorder(path, channels=2 if stereo else 1, chunk=chunk)
     recording = RtpRecording(recorder, [from_a, from_b], mix=not stereo,
@@ -339,8 +537,8 @@ def record_endpoint(endpoint: RtpEndpoint, path: str | os.PathLike, *, codec: st
                     chunk: float = 1.0) -> RtpRecording:  # fmt: skip
     """Record what one leg sends (voicemail): takes the endpoint's sink over, gives it back on stop.
     Telephone events go to `on_event` (a DtmfCollector's push_packet, to end on '#')."""
-    stream = InboundStream(codec, voice_pt=voice_pt, event_pts=event_pts, on_event=on_event,
-                           clock_rate=endpoint.clock_rate)  # fmt: skip
+    stream = inbound(codec, voice_pt=voice_pt, event_pts=event_pts, on_event=on_event,
+                     clock_rate=endpoint.clock_rate)  # fmt: skip
     endpoint.sink = stream.push
 
     def give_back() -> None:

@@ -45,8 +45,10 @@ class Relay:
 
     def _wire(self) -> None:
         a, b = self.a, self.b
-        a.sink = self._sink_a = _tee(self._to_b, self._tap_a) if self._a_to_b else None
-        b.sink = self._sink_b = _tee(self._to_a, self._tap_b) if self._b_to_a else None
+        a.sink = self._sink_a = self._to_b if self._a_to_b else None
+        b.sink = self._sink_b = self._to_a if self._b_to_a else None
+        a.tap = self._tap_a if self._a_to_b else None
+        b.tap = self._tap_b if self._b_to_a else None
         a.rtcp_sink = b.send_rtcp
         b.rtcp_sink = a.send_rtcp
 
@@ -72,7 +74,7 @@ class Relay:
 
     def tap(self, from_a: Callable[[bytes], None] | None, from_b: Callable[[bytes], None] | None) -> None:
         """Also give each RTP packet relayed from a (`from_a`) and from b (`from_b`) to a callable, as
-        received (a recorder's jitter buffers); None takes a tap away. Untapped, the hot path is as is."""
+        received (a recording's streams), through the endpoints' `tap`; None takes a tap away."""
         self._tap_a, self._tap_b = from_a, from_b
         if self.running:
             self._wire()
@@ -88,6 +90,10 @@ class Relay:
             a.sink = None
         if b.sink is not None and b.sink == self._sink_b:
             b.sink = None
+        if a.tap is not None and a.tap == self._tap_a:
+            a.tap = None
+        if b.tap is not None and b.tap == self._tap_b:
+            b.tap = None
         if a.rtcp_sink == b.send_rtcp:
             a.rtcp_sink = None
         if b.rtcp_sink == a.send_rtcp:
@@ -111,14 +117,3 @@ def _through(convert: Convert | None, send: Callable[[bytes], None]) -> Callable
             send(out)
 
     return converted
-
-
-def _tee(send: Callable[[bytes], None], tap: Callable[[bytes], None] | None) -> Callable[[bytes], None]:
-    if tap is None:
-        return send
-
-    def tapped(packet: bytes) -> None:
-        send(packet)
-        tap(packet)
-
-    return tapped

@@ -99,6 +99,7 @@ def test_a_relayed_call_is_recorded_in_stereo_without_changing_what_the_phones_g
         recording.stop()
         recording.stop()
         assert ea.sink == eb.send_rtp and eb.sink == ea.send_rtp  # the plain relay again
+        assert ea.tap is None and eb.tap is None
         params, samples = read(tmp_path / "call.wav")
         assert params.nchannels == 2 and 0.8 * 8000 <= params.nframes <= 1.1 * 8000
         strong(samples[:, 0], [600.0], [1000.0])
@@ -152,3 +153,42 @@ def test_a_recording_whose_process_was_killed_plays_up_to_its_last_chunk(tmp_pat
     params, _ = read(path)
     assert (params.nchannels, params.framerate, params.nframes) == (1, 8000, 3 * 4000)
     assert_heard(path, 1000, loud_at_least_ms=1400)
+
+
+def test_a_pause_is_silent_in_the_file_and_closing_first_writes_what_the_clock_still_held(run, pool, tmp_path):
+    async def main():
+        phone = await Phone.open()
+        leg = await endpoint(pool, phone)
+        recording = record_endpoint(leg, tmp_path / "paused.wav", codec="PCMU", voice_pt=0)
+        await phone.play(leg, 0.5, 850.0)
+        await asyncio.sleep(0.06)  # (the last packets played)
+        recording.recorder.paused = True
+        await phone.play(leg, 0.5, 850.0)
+        recording.recorder.paused = False
+        await phone.play(leg, 0.5, 850.0)
+        await asyncio.sleep(0.06)
+        seconds = recording.recorder.seconds  # written and held
+        recording.recorder.close()  # before the recording stops: the held ticks are written first
+        recording.stop()
+        params, samples = read(tmp_path / "paused.wav")
+        assert abs(params.nframes / 8000 - seconds) < 0.05 and 1.5 <= seconds <= 1.8
+        loud = [power(samples[k : k + 800, 0], 850.0) > 1e6 for k in range(0, len(samples) - 799, 800)]  # 0.1 s
+        assert loud.count(True) >= 8 and not any(loud[7:11])  # 0.7-1.1 s: paused
+
+    run(main())
+
+
+def test_a_recording_stopped_right_after_the_last_packet_keeps_every_frame_the_leg_sent(run, pool, tmp_path):
+    async def main():
+        phone = await Phone.open()
+        leg = await endpoint(pool, phone)
+        recording = record_endpoint(leg, tmp_path / "whole.wav", codec="PCMU", voice_pt=0)
+        await asyncio.sleep(0.1)
+        await phone.play(leg, 0.6, 850.0)  # 30 packets
+        await asyncio.sleep(0.005)  # the last one reached the socket; the clock has not ticked since
+        recording.stop()  # (a '#' or a hang-up right after the last word)
+        _, samples = read(tmp_path / "whole.wav")
+        frames = samples[: len(samples) // 160 * 160, 0].reshape(-1, 160)
+        assert sum(power(frame, 850.0) > 1e6 for frame in frames) == 30
+
+    run(main())

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from django_tenants.utils import tenant_context
 
+from config.redis_store import get_redis, rkey
 from records.models import Cdr
 from telephony.models import Forwarding
 from tests.sip.audio import heard_ms
@@ -34,7 +35,7 @@ MOBILE = "+16502530001"  # an outside caller, reached through a carrier that is 
 
 @pytest.fixture(autouse=True)
 def _voicemail(world, settings):
-    """This module's voicemail directory; the boxes and forwardings as they were, afterwards."""
+    """This module's voicemail directory; the boxes, forwardings and subscriptions as they were, afterwards."""
     settings.OCX_VOICEMAIL_DIR = str(VOICEMAIL_DIR)
     yield
 
@@ -51,6 +52,12 @@ def _voicemail(world, settings):
     committed(put_back)
     for path in VOICEMAIL_DIR.glob("*/*/*"):
         path.unlink()
+    # Message-waiting subscriptions live in Redis past their phones (and their engines): the next tests
+    # start without them (a box with a subscriber gets no unsolicited NOTIFY).
+    redis = get_redis()
+    stale = list(redis.scan_iter(match=rkey("mwi", "*"), count=500))
+    if stale:
+        redis.delete(*stale)
 
 
 def tone_file(path: Path, freq: float, seconds: float) -> Path:

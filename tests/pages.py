@@ -32,3 +32,22 @@ def secret_on(response) -> str | None:
     """A secret or key shown once on the page, if any."""
     match = re.search(r'<p class="secret">([^<]+)</p>', response.content.decode())
     return match.group(1) if match else None
+
+
+def speak(account, language: str) -> None:
+    """The account's language, as it would set it on its account page ('' follows its client's)."""
+    from tenants.services import account_update
+
+    account_update(actor=account, account=account, language=language)
+
+
+def page_text(response) -> str:
+    """A page that answered 200, as text with its entities unescaped (to look for translated words)."""
+    assert response.status_code == 200, response.status_code
+    return html.unescape(response.content.decode())
+
+
+def none_of(page: str, english) -> None:
+    """None of these (English) texts is on the page."""
+    left = [text for text in english if text in page]
+    assert not left, left

@@ -3,22 +3,12 @@ labels, buttons, choices, the services' refusals and the deck import's report; t
 
 from __future__ import annotations
 
-import html
-
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tenants.services import account_update
 from tests.billing.conftest import HEADER
 from tests.pages import field_error, messages_of
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 
 
 def test_a_german_brand_operator_rates_in_german(world, portal, carrier_factory):

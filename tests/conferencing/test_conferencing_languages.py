@@ -3,19 +3,9 @@ headings, labels, buttons, states, the services' refusals and the flash messages
 
 from __future__ import annotations
 
-import html
-
-from tenants.services import account_update
 from tests.pages import field_error, messages_of
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 
 
 def test_a_french_operator_manages_rooms_in_french(world, portal):

@@ -5,25 +5,16 @@ destination's brand's."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 
 from django.core import mail
 
 from exports.models import PushDestination
 from exports.push import push_destination_run
 from tenants.models import Brand
-from tenants.services import account_update
 from tests.exports.conftest import T0
 from tests.pages import field_error
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 
 
 def test_a_spanish_operator_exports_and_pushes_in_spanish(world, portal):

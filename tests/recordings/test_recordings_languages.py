@@ -5,7 +5,6 @@ the status page's disk table and the disk mail; the API stays English."""
 from __future__ import annotations
 
 import datetime as dt
-import html
 import time
 from pathlib import Path
 
@@ -16,17 +15,9 @@ from django_tenants.utils import tenant_context
 from config.redis_store import get_redis, rkey
 from recordings.models import Recording, RecordingPolicy
 from recordings.tasks import disk_watch
-from tenants.services import account_update
 from tests.pages import field_error, messages_of
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 
 
 def _set_policy(world, **fields) -> None:

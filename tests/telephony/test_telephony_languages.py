@@ -4,26 +4,12 @@ field errors and the messages after a save. The API still answers in English."""
 
 from __future__ import annotations
 
-import html
-
-from tenants.services import account_update
 from tests.pages import field_error, messages_of, title_of
+from tests.pages import none_of as _none_of
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 
 API_BLOCKS = "/api/v1/blocked-numbers/"
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
-
-
-def _none_of(page: str, english: list[str]) -> None:
-    left = [word for word in english if word in page]
-    assert not left, left
 
 
 def test_the_users_pages_speak_german(world, portal):

@@ -4,24 +4,9 @@ refusals and messages. The API keeps speaking English (tenants/i18n.py)."""
 
 from __future__ import annotations
 
-import html
-
-from tenants.services import account_update
-from tests.pages import field_error, messages_of
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
-
-
-def _none_of(page: str, *english: str) -> None:
-    left = [text for text in english if text in page]
-    assert not left, left
+from tests.pages import field_error, messages_of, none_of
+from tests.pages import page_text as _text
+from tests.pages import speak as _speak
 
 
 def test_the_operators_list_and_form_speak_german(world, portal):
@@ -31,11 +16,11 @@ def test_the_operators_list_and_form_speak_german(world, portal):
     for german in ("<h1>Betreiber</h1>", "Neuer Betreiber", 'placeholder="Suchen"', ">Suchen<", ">E-Mail<",
                    ">Anmeldung<", "insgesamt"):  # fmt: skip
         assert german in page, german
-    _none_of(page, "New operator", ">Search<", ">Sign-in<", "in all")
+    none_of(page, ["New operator", ">Search<", ">Sign-in<", "in all"])
 
     form = _text(http.get("/operators/new/"))
     assert "<h1>Neuer Betreiber</h1>" in form and "Betreiber anlegen" in form and "Mindestens 10 Zeichen." in form
-    _none_of(form, "Create operator", "At least 10 characters.")
+    none_of(form, ["Create operator", "At least 10 characters."])
     # Every bad field at once, each error in German: Django's own and the services' (the e-mail in use).
     refused = http.post("/operators/new/", {"name": "", "email": world.user_a1.email, "password": "short"})
     assert field_error(refused, "name") == "Dieses Feld ist zwingend erforderlich."
@@ -54,7 +39,7 @@ def test_the_brand_settings_form_and_its_refusals_speak_german(world, portal):
     for german in ("<h1>Einstellungen der Marke</h1>", "Hauptfarbe", "Akzentfarbe", "Weitere Domains",
                    "Weitere Hostnamen für das Portal, einer pro Zeile.", "Logo entfernen", ">Speichern<"):  # fmt: skip
         assert german in page, german
-    _none_of(page, "Primary colour", "Other domains", "Remove the logo", "PNG or JPEG")
+    none_of(page, ["Primary colour", "Other domains", "Remove the logo", "PNG or JPEG"])
 
     taken = world.host_of(world.user_b1)  # another client's portal
     refused = http.post("/settings/", {"name": "Brand A", "domain": taken, "primary_colour": "blue"})
@@ -71,7 +56,7 @@ def test_the_clients_pages_and_their_actions_speak_french(world, portal):
     for french in ("<h1>Clients</h1>", "Nouveau client", "Tous les états", ">Filtrer<", ">Nom court<",
                    "Domaine du portail", "Appels max.", ">Enregistrés<"):  # fmt: skip
         assert french in page, french
-    _none_of(page, "New client", "Any status", ">Filter<", "Short name", "Max calls", ">Registered<")
+    none_of(page, ["New client", "Any status", ">Filter<", "Short name", "Max calls", ">Registered<"])
     nothing = _text(http.get("/clients/?q=nobody-at-all"))
     assert "Aucun client ne correspond." in nothing and "0 au total correspondant à « nobody-at-all »" in nothing
 
@@ -80,8 +65,8 @@ def test_the_clients_pages_and_their_actions_speak_french(world, portal):
                    "Nombre maximal d'appels simultanés", "Algorithmes de digest SIP",
                    "Valeur par défaut de la plateforme", "Nouvel opérateur"):  # fmt: skip
         assert french in detail, french
-    _none_of(detail, "Contract and look", "Outbound policy", ">Suspend<", "Maximum concurrent calls",
-              "Platform default", "New operator")  # fmt: skip
+    none_of(detail, ["Contract and look", "Outbound policy", ">Suspend<", "Maximum concurrent calls",
+              "Platform default", "New operator"])  # fmt: skip
 
     taken = world.brand_b.domain
     refused = http.post(f"/clients/{world.client_a1.pk}/", {"name": "Client a2", "kind": "pbx", "max_calls": "0",
@@ -106,7 +91,7 @@ def test_ones_tokens_and_second_factor_pages_speak_spanish(world, portal):
     for spanish in ("<h1>Tokens de API</h1>", "La clave empieza por", "Último uso", "Todavía no hay tokens.",
                     "Nuevo token", "Crear token", "Para qué sirve el token"):  # fmt: skip
         assert spanish in page, spanish
-    _none_of(page, "Key starts with", "Last used", "No tokens yet.", "Create token", "What the token is for")
+    none_of(page, ["Key starts with", "Last used", "No tokens yet.", "Create token", "What the token is for"])
     refused = http.post("/account/tokens/", {"name": ""})
     assert field_error(refused, "name") == "Este campo es requerido."  # Django's own catalogue
     created = http.post("/account/tokens/", {"name": "CRM"}, follow=True)
@@ -118,7 +103,7 @@ def test_ones_tokens_and_second_factor_pages_speak_spanish(world, portal):
 
     factor = _text(http.get("/account/second-factor/"))
     assert "Configurar un segundo factor" in factor and "Desactivado: al iniciar sesión solo se pide" in factor
-    _none_of(factor, "Set up a second factor", "Off: signing in")
+    none_of(factor, ["Set up a second factor", "Off: signing in"])
     begun = _text(http.post("/account/second-factor/", {"action": "begin"}, follow=True))
     assert "Configure su aplicación de autenticación" in begun and "Activarlo" in begun
     wrong = http.post("/account/second-factor/", {"action": "confirm", "code": "000000"})
@@ -131,7 +116,7 @@ def test_the_platform_status_speaks_german(world, portal):
     for german in ("<h1>Plattformstatus</h1>", ">Dienst<", "Versionen", "Keine Call-Engine meldet sich.",
                    "Geprüft beim Laden dieser Seite"):  # fmt: skip
         assert german in page, german
-    _none_of(page, "Versions", "No call engine announces itself.", "Probed when this page loaded")
+    none_of(page, ["Versions", "No call engine announces itself.", "Probed when this page loaded"])
 
 
 def test_the_api_keeps_english_for_a_german_account(world, api):

@@ -5,28 +5,14 @@ it, the greetings' pages, the voicemail line of a user's page. The API stays Eng
 
 from __future__ import annotations
 
-import html
-
 from django_tenants.utils import tenant_context
 
-from tenants.services import account_update
 from tests.pages import field_error, messages_of, title_of
+from tests.pages import none_of as _none_of
+from tests.pages import page_text as _page
+from tests.pages import speak as _speak
 from tests.voicemail.test_portal import box, message
 from voicemail.models import Mailbox
-
-
-def _speak(account, language: str) -> None:
-    account_update(actor=account, account=account, language=language)
-
-
-def _page(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
-
-
-def _none_of(page: str, english: list[str]) -> None:
-    left = [word for word in english if word in page]
-    assert not left, left
 
 
 def test_an_operator_lists_makes_and_deletes_shared_boxes_in_german(world, portal):

@@ -78,6 +78,22 @@ class OriginatedCall(Call):
         self.ring_timer = asyncio.get_running_loop().call_later(self.engine.config.ring_timeout, self.ring_timeout)
         return True
 
+    def callee_media_answered(self, codecs, remote) -> bool:
+        """The callee side answered a call the engine placed and nobody bridges: its media takes the first
+        voice codec of the answer and its address. Without a voice codec the leg is hung up (488), False."""
+        callee = self.callee
+        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
+        if not voice:
+            self.bye(callee.leg)
+            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
+            return False
+        callee.codec = voice[0]
+        callee.media.clock_rate = callee.codec.rate
+        if remote is not None:
+            callee.media.set_remote(remote)
+        callee.tx = None
+        return True
+
     def on_line_response(self, response: Response) -> None:
         if response.status < 200:
             return
@@ -162,17 +178,8 @@ class OutsideCall(OriginatedCall):
 
     def connect_callee(self, codecs, remote) -> bool:
         """Answered: instead of bridging to a caller, the subclass talks to the party (`outside_answered`)."""
-        callee = self.callee
-        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
-        if not voice:
-            self.bye(callee.leg)
-            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
+        if not self.callee_media_answered(codecs, remote):
             return False
-        callee.codec = voice[0]
-        callee.media.clock_rate = callee.codec.rate
-        if remote is not None:
-            callee.media.set_remote(remote)
-        callee.tx = None
         self.outside_answered()
         return True
 

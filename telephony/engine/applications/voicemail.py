@@ -456,17 +456,8 @@ class Onward(OriginatedCall):
         pass  # (finish tells the holder)
 
     def connect_callee(self, codecs, remote) -> bool:
-        callee = self.callee
-        voice = [c for c in codecs if c.name != "TELEPHONE-EVENT"]
-        if not voice:
-            self.bye(callee.leg)
-            self.end_before_answer(488, "Not Acceptable Here", cause="488", side="callee")
+        if not self.callee_media_answered(codecs, remote):
             return False
-        callee.codec = voice[0]
-        callee.media.clock_rate = callee.codec.rate
-        if remote is not None:
-            callee.media.set_remote(remote)
-        callee.tx = None
         self.move(State.ANSWERED)
         self.answered(by=self.route.callee.number)
         self.handed = self.holder.onward_answered(self)

@@ -143,8 +143,12 @@ def test_a_worker_killed_mid_push_frees_the_destination_and_records_go_once(worl
     on_server = ftp_server.files()
     assert list(on_server) == [file.name], "one file, the cut upload replaced"
     assert ids_in(on_server[file.name]) == first_ids, "every record once"
-    destination.refresh_from_db()
-    assert (destination.lease_holder, destination.lease_until, destination.run_requested_at) == ("", None, None)
+
+    def released():  # (the worker marks the file done, then gives the destination back)
+        destination.refresh_from_db()
+        return (destination.lease_holder, destination.lease_until, destination.run_requested_at) == ("", None, None)
+
+    wait_for(released, "the destination given back after the push", 10)
     assert destination.cursor_at == file.window_to
 
     # Run now while the (live) worker pushes: it says so, and that push starts the next run as it ends.

@@ -79,7 +79,7 @@ def test_a_message_cut_by_its_engine_dying_is_kept_by_the_next_engine(world, two
     assert messages(world, "102") == []
     started.append(start_engine(edge, database=database_url(), spool=tmp_path / "spool", **env))
     [message] = wait_for(lambda: messages(world, "102"), "the message's row from the next engine", timeout=25)
-    assert message.caller_number == "101" and message.seconds >= 2.0
+    assert message.caller_number == "101" and message.seconds >= 1.5  # up to the last whole second written
     assert heard_ms(message.path, SPOKEN) >= 1500, "what was said up to the engine's death"
     wait_for(lambda: not notes(), "the note removed once the row is written")
     forget(engine_id)

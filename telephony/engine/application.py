@@ -246,11 +246,13 @@ class Prompter(Application):
         self.call, self.side = call, side
         self.digits = call.keys(on_digit=self._key, side=side)
         self._done: asyncio.Future | None = None
+        self.keys_pressed = 0
 
     def key(self, call: Call, digit: str) -> None:
         self.digits.press(digit)
 
     def _key(self, _digit: str) -> None:
+        self.keys_pressed += 1
         self.stop()
 
     def stop(self) -> None:
@@ -258,12 +260,18 @@ class Prompter(Application):
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
-    async def play(self, *names: str, frames: Frames | None = None) -> None:
+    async def play(self, *names: str, frames: Frames | None = None, keys: int | None = None) -> None:
+        """The prompts `names` (or `frames`) until their end or a key. A key pressed while their audio is
+        read (or since `keys`, the count of keys when the caller began to read `frames`) stops them
+        before they start."""
         call = self.call
         if call.state == State.ENDED:
             return
         side = call.side(self.side)
+        keys = self.keys_pressed if keys is None else keys
         frames = frames or await call.engine.prompt_frames(call.voice, side.codec.name, *names)
+        if self.keys_pressed != keys or call.state == State.ENDED:
+            return
         self._done = done = asyncio.get_running_loop().create_future()
         call.play(self.side, frames, loop=False, on_done=self.stop)
         await asyncio.wait_for(done, len(frames) * 0.02 + 2)

@@ -518,13 +518,15 @@ class Engine:
         transport, _ = await loop.create_datagram_endpoint(lambda: self.ua,
                                                            local_addr=(self.config.host, self.config.port))  # fmt: skip
         changes = self.redis.pubsub()
-        tasks = [asyncio.create_task(self.heartbeat()), asyncio.create_task(self.commands()),
+        tasks = [asyncio.create_task(self.commands()),
                  asyncio.create_task(self.send_events()), asyncio.create_task(self.callindex.run()),
                  asyncio.create_task(self.close_lost_calls()), asyncio.create_task(self.watch.run()),
                  asyncio.create_task(self.database.watch()), asyncio.create_task(self.tell_dashboards()),
                  asyncio.create_task(follow(changes, f"{self.config.redis_prefix}:sip:invalidate",
                                             self.dialplans.invalidate, resync=self.dialplans.clear))]  # fmt: skip
         await asyncio.to_thread(self.prompts.prepare)  # English before the first call; the other languages after
+        # The edges send calls to an engine in the registry: it joins once it can answer them.
+        tasks.append(asyncio.create_task(self.heartbeat()))
         tasks.append(asyncio.create_task(asyncio.to_thread(self.prompts.prepare, LANGUAGES[1:])))
         for hook in application.start_hooks():
             self.background(hook(self))

@@ -143,12 +143,13 @@ class Voice(Prompter):
 
     async def play_file(self, path: Path) -> bool:
         """Play an audio file of the box (a greeting, a message); False when it cannot be read."""
+        keys = self.keys_pressed
         try:
             frames = await self.engine.message_frames(str(path), self.call.caller.codec.name)
         except (AudioFileError, OSError) as exc:
             log.warning("call %s: %s", self.call.uuid, exc)
             return False
-        await self.play(frames=frames)
+        await self.play(frames=frames, keys=keys)
         return True
 
     def start_recording(self, path: Path) -> RtpRecording:

@@ -5,6 +5,9 @@ that claims the change first tells the box's subscribed phones (NOTIFY) and, whe
 so, the phones of a user's box that do not subscribe.
 
 Each change carries an id of its own, so that of the engines that all hear it, one tells the phones.
+
+The edge publishes on the same channel when a phone registers anew (`line_registered`): a phone that
+does not subscribe learns the box's counts then, when the client tells such phones unsolicited.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from django.db import transaction
 
 from config.redis_store import get_redis, rkey
 
-CHANGED_CHANNEL = "voicemail:changed"  # "<client id> <box number> <change id>"
+CHANGED_CHANNEL = "voicemail:changed"  # "<client id> <box number> <change id>[ registered]"
+REGISTERED = "registered"  # the box did not change: a phone of its line registered anew (the edge says so)
 log = logging.getLogger(__name__)
 
 
@@ -31,3 +35,8 @@ def mailbox_changed(client_id: int, number: str) -> None:
             log.exception("could not publish voicemail change %s", message)
 
     transaction.on_commit(publish)
+
+
+def line_registered(client_id: int, number: str) -> str:
+    """The message an edge publishes when a phone of line `number` registered anew."""
+    return f"{client_id} {number} {uuid.uuid4().hex} {REGISTERED}"

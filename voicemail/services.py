@@ -407,3 +407,4 @@ def options_save(*, actor: User, client: Client, unsolicited_mwi: bool) -> None:
         options.unsolicited_mwi = bool(unsolicited_mwi)
         options.save()
         audit(actor, "voicemail.options", options, client=client, unsolicited_mwi=options.unsolicited_mwi)
+    sip_directory_rooms_changed(client)  # the engines' plans say whether phones are told of their box

@@ -24,7 +24,7 @@ if nckey ~= '' then
   if nc <= last then return {-1} end
   redis.call('SET', nckey, nc, 'EX', nonce_ttl)
 end
-local changed = 0
+local changed, fresh = 0, 0
 local current = {}
 local flat = redis.call('HGETALL', loc)
 for i = 1, #flat, 2 do
@@ -55,6 +55,7 @@ for i = 9, #ARGV, 2 do
     redis.call('ZREM', idx, user .. '|' .. contact); current[contact] = nil
   else
     local b = cjson.decode(record)
+    if current[contact] == nil or current[contact].callid ~= callid then fresh = fresh + 1 end
     changed = changed + redis.call('HSET', loc, contact, record)
     redis.call('ZADD', idx, b.expires_at, user .. '|' .. contact)
     current[contact] = b
@@ -67,7 +68,7 @@ while #list > max_contacts do
   local victim = table.remove(list)
   changed = changed + redis.call('HDEL', loc, victim[1]); redis.call('ZREM', idx, user .. '|' .. victim[1])
 end
-local latest, out = now, {changed}
+local latest, out = now, {changed, fresh}
 for _, item in ipairs(list) do
   if item[2].expires_at > latest then latest = item[2].expires_at end
   table.insert(out, cjson.encode(item[2]))
@@ -121,7 +122,8 @@ class Binding:
 
 @dataclass(frozen=True)
 class Update:
-    changed: bool
+    changed: bool  # a device came or went
+    fresh: bool  # a device registered anew: a contact not bound before, or bound from another Call-ID (it restarted)
     bindings: list[Binding]
 
 
@@ -169,7 +171,8 @@ class Location:
             raise Replay()
         if result[0] == -2:
             raise OutOfOrder()
-        return Update(changed=result[0] > 0, bindings=[Binding.from_json(item) for item in result[1:]])
+        return Update(changed=result[0] > 0, fresh=result[1] > 0,
+                      bindings=[Binding.from_json(item) for item in result[2:]])  # fmt: skip
 
     async def bindings(self, client_id: int, user: str) -> list[Binding]:
         """The live bindings of an address of record (where a call to the user forks)."""

@@ -143,5 +143,7 @@ class Registrar:
         self.edge.news.follow(domain, credential["account"], user, update.bindings)
         if update.changed:  # a device came or went (or ran out): the portals' live views follow
             self.edge.registration_changed(domain, credential["account"], user, len(update.bindings))
+        if update.fresh:  # its message-waiting lamp is told (unsolicited, where the client says so)
+            self.edge.registered_anew(domain, credential)
         contacts = [("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in update.bindings]
         return tx.response(200, headers=contacts)

@@ -42,6 +42,7 @@ from telephony.engine import application
 from telephony.sip import Request, Response, SipError, Via, make_response, parse, validate_request
 from telephony.sip.locate import Resolver
 from telephony.sip.transaction import AnswerRepeat
+from voicemail.events import CHANGED_CHANNEL, line_registered
 
 log = logging.getLogger(__name__)
 STARTUP_REBUILD_WAIT = 10.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
@@ -343,6 +344,19 @@ class Edge:
         """A device of a line came or went: the portals' live views are told at the next dashboard tick
         (telephony/edge/news.py), never once per REGISTER."""
         self.news.changed(domain, account, line, devices)
+
+    def registered_anew(self, domain: dict, credential: dict) -> None:
+        """A phone of a line registered anew: the engines hear it on voicemail's channel, and one tells the
+        phone its box's counts when the client tells phones that do not subscribe
+        (telephony/engine/applications/mwi.py)."""
+        message = line_registered(domain["client"], credential["number"])
+        self.background(self._publish(f"{self.config.redis_prefix}:{CHANGED_CHANNEL}", message))
+
+    async def _publish(self, channel: str, message: str) -> None:
+        try:
+            await self.redis.publish(channel, message)
+        except Exception:  # Redis away: the lamp is told at the box's next change
+            log.warning("could not publish %r on %s", message, channel)
 
     # Running --------------------------------------------------------------------------------------
 

@@ -19,15 +19,16 @@ import uuid
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from tests.mailbox import smtp_server_fixture  # noqa: F401 (the SMTP server fixture)
 from tests.sip.audio import heard_ms
 from tests.telephony.conftest import SECRET, database_url
-from tests.telephony.sipclient import Call, reply_to
+from tests.telephony.sipclient import Answer, Call, reply_to
 from tests.telephony.test_voicemail import ENGINE_SETTINGS, SPOKEN, _voicemail, forward, leave, messages, with_greetings  # noqa: F401
 from tests.waiting import committed, wait_for
-from voicemail.models import Mailbox, Options
+from voicemail.models import Mailbox, Message, Options
 
 
 def _lamp(phone, *, waiting: str, voice: str, since: int = 0, timeout: float = 15) -> dict:
@@ -82,6 +83,55 @@ def test_a_phone_that_does_not_subscribe_is_told_unsolicited_when_the_client_say
         _lamp(callee, waiting="yes", voice="1/0")
     finally:
         committed(unsolicited, False)
+
+
+def _notified(phone, timeout: float) -> Answer | None:
+    """The next NOTIFY the phone gets within `timeout` (answered 200), or None."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        message = phone.receive(timeout=left)
+        if message is not None and message.method == "NOTIFY":
+            phone.send_raw(reply_to(message, 200, "OK"))
+            return message
+    return None
+
+
+def test_a_phone_that_registers_anew_is_told_its_box_unsolicited_when_the_client_says_so(
+    world, sip_lines, sip_client, engine
+):
+    """A phone that restarted (or a new one) shows the lamp at once, not at the box's next change; a
+    refresh of its registration is not told again; a client that does not tell phones costs none."""
+    from voicemail.services import options_save
+
+    sip_lines(world.user_a1b, SECRET)
+    phone = sip_client(world.user_a1b)
+    with_greetings(world, "102")
+    committed(options_save, actor=world.client_a1_op, client=world.client_a1, unsolicited_mwi=True)
+    try:
+
+        def a_message() -> None:  # a row only: no box change is published (its NOTIFY would race the test's)
+            with tenant_context(world.client_a1):
+                Message.objects.create(mailbox=Mailbox.objects.get(number="102"), received_at=timezone.now(),
+                                       seconds=2.0, file=f"test/{uuid.uuid4().hex}.wav")  # fmt: skip
+
+        committed(a_message)
+        assert phone.register(SECRET).status == 200
+        notify = _notified(phone, 10)
+        assert notify is not None, "no NOTIFY for a phone that registered"
+        assert notify.get("Event") == "message-summary" and notify.get("To").startswith(f"<sip:{phone.user}@")
+        assert "Messages-Waiting: yes" in notify.body and "Voice-Message: 1/0" in notify.body
+        assert phone.register(SECRET).status == 200  # a refresh (the same Call-ID): nothing new
+        assert _notified(phone, 2) is None, "a refresh was told again"
+        phone.call_id = uuid.uuid4().hex  # the phone restarted: a new Call-ID
+        assert phone.register(SECRET).status == 200
+        assert _notified(phone, 10) is not None, "a phone that restarted was not told"
+
+        committed(options_save, actor=world.client_a1_op, client=world.client_a1, unsolicited_mwi=False)
+        phone.call_id = uuid.uuid4().hex
+        assert phone.register(SECRET).status == 200
+        assert _notified(phone, 2) is None, "told although the client does not tell phones that do not subscribe"
+    finally:
+        committed(options_save, actor=world.client_a1_op, client=world.client_a1, unsolicited_mwi=False)
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ refresh (each refresh gets a NOTIFY).
 
 Phones that do not subscribe: when the client's voicemail options say so, a change of a user's box
 that no phone subscribes to is told by an unsolicited NOTIFY (out of any dialog) to the user's line,
-which the edge forks to every registered contact.
+which the edge forks to every registered contact; so is the box's state when a phone of the line
+registers anew (the edge publishes that on the same channel), so a phone that restarted shows it.
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ from typing import TYPE_CHECKING
 
 from config.redis_store import follow
 from telephony.engine.application import answers, at_start
+from telephony.engine.applications.voicemail import boxes_of
 from telephony.engine.call import _identity, _without_tag
 from telephony.sip import SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
-from voicemail.events import CHANGED_CHANNEL
+from voicemail.events import CHANGED_CHANNEL, REGISTERED
 from voicemail.selectors import WaitingState, mailbox_member, mailbox_waiting
 
 if TYPE_CHECKING:
@@ -202,24 +204,38 @@ async def _forget(engine: Engine, call_id: str, record: dict) -> None:
 
 
 async def box_changed(engine: Engine, message: str) -> None:
-    """A box changed (voicemail/events.py): the engine that claims the change tells its phones."""
-    client_text, number, change = message.split(" ", 2)
+    """A box changed (voicemail/events.py): the engine that claims the change tells its phones. Or a
+    phone of the box's line registered anew (the edge said so): it is told unsolicited, when the client
+    says so and no phone subscribes to the box (a subscriber is told when it subscribes)."""
+    client_text, number, change, *kind = message.split(" ")
+    if kind not in ([], [REGISTERED]):
+        raise ValueError(message)
     if not await engine.redis.set(_key(engine, "told", change), engine.id, nx=True, ex=CLAIM_SECONDS):
         return  # another engine tells this one
     client = int(client_text)
-    state = await engine.database.call(mailbox_waiting, client, number)
     box = _key(engine, "box", client, number)
-    told = 0
+    subscriptions = []
     for raw_id in await engine.redis.smembers(box):
         call_id = raw_id.decode()
         raw = await engine.redis.hget(_key(engine, "sub", call_id), "record")
         if raw is None:  # expired without an unsubscribe
             await engine.redis.srem(box, call_id)
             continue
-        await tell(engine, call_id, json.loads(raw), state=state)
-        told += 1
-    if not told and state.unsolicited_to:
+        subscriptions.append((call_id, json.loads(raw)))
+    if kind and (subscriptions or not await _tells_unsolicited(engine, client)):
+        return
+    state = await engine.database.call(mailbox_waiting, client, number)
+    for call_id, record in [] if kind else subscriptions:
+        await tell(engine, call_id, record, state=state)
+    if not subscriptions and state.unsolicited_to:
         unsolicited(engine, state, number)
+
+
+async def _tells_unsolicited(engine: Engine, client: int) -> bool:
+    """Whether the client tells phones that do not subscribe (its dial plan says, without a query once
+    it is cached: a phone registering anew costs the other clients nothing)."""
+    plan = engine.dialplans.cached(client) or await asyncio.to_thread(engine.dialplans.load, client)
+    return boxes_of(plan).unsolicited
 
 
 def unsolicited(engine: Engine, state: WaitingState, number: str) -> None:

@@ -56,7 +56,7 @@ from telephony.media.player import AudioFileError
 from telephony.media.recorder import RtpRecording, record_endpoint
 from telephony.sip.sdp import event_payload, telephone_events
 from tenants.dates import zone_named
-from voicemail.models import Message, box_directory, voicemail_dir
+from voicemail.models import Message, Options, box_directory, voicemail_dir
 from voicemail.selectors import BoxView, mailbox_message_count, mailboxes_for_plan, messages_for_phone
 from voicemail.services import (
     mailbox_greeting_recorded,
@@ -84,11 +84,12 @@ WAV_HEADER = 44
 class Boxes:
     by_number: dict[str, BoxView]
     zone: str  # the client's time zone: a message's envelope says its time there
+    unsolicited: bool = False  # phones that do not subscribe are told of their box (the client's options)
 
 
 @section("voicemail")
 def load_boxes(client) -> Boxes:
-    return Boxes(mailboxes_for_plan(client), client.timezone)
+    return Boxes(mailboxes_for_plan(client), client.timezone, Options.current().unsolicited_mwi)
 
 
 def boxes_of(plan: ClientPlan) -> Boxes:

@@ -19,6 +19,7 @@ local loc, nckey, idx = KEYS[1], KEYS[2], KEYS[3]
 local now, nc, nonce_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local callid, cseq, remove_all = ARGV[4], tonumber(ARGV[5]), ARGV[6] == '1'
 local max_contacts, user = tonumber(ARGV[7]), ARGV[8]
+local channel, announcement = ARGV[9], ARGV[10]
 if nckey ~= '' then
   local last = tonumber(redis.call('GET', nckey) or '0')
   if nc <= last then return {-1} end
@@ -35,7 +36,7 @@ for i = 1, #flat, 2 do
     current[flat[i]] = b
   end
 end
-for i = 9, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
   local old = current[ARGV[i]]
   if old and old.callid == callid and old.cseq >= cseq then return {-2} end
 end
@@ -48,7 +49,7 @@ if remove_all then
   end
   current = {}
 end
-for i = 9, #ARGV, 2 do
+for i = 11, #ARGV, 2 do
   local contact, record = ARGV[i], ARGV[i + 1]
   if record == '' then
     changed = changed + redis.call('HDEL', loc, contact)
@@ -74,6 +75,7 @@ for _, item in ipairs(list) do
   table.insert(out, cjson.encode(item[2]))
 end
 if #list > 0 then redis.call('PEXPIRE', loc, latest - now + 1000) end
+if fresh > 0 and channel ~= '' then redis.call('PUBLISH', channel, announcement) end
 return out
 """
 
@@ -158,11 +160,14 @@ class Location:
         cseq: int,
         changes: list[tuple[str, Binding | None]],
         remove_all: bool = False,
+        announce: tuple[str, str] = ("", ""),
     ) -> Update:
         """Apply a REGISTER's changes (None removes a contact): the bindings that remain, and whether
         a device came or went (a refresh of a known contact is not a change; a binding found expired
-        and removed is)."""
-        args = [now_millis(), nc, self.nonce_ttl, callid, cseq, "1" if remove_all else "0", self.max_contacts, user]
+        and removed is) or registered anew. `announce`: a (channel, message) published when a device
+        registered anew, in the same script (no round trip of its own)."""
+        args = [now_millis(), nc, self.nonce_ttl, callid, cseq, "1" if remove_all else "0", self.max_contacts, user,
+                *announce]  # fmt: skip
         for contact, binding in changes:
             args += [contact, binding.to_json() if binding else ""]
         keys = [self.aor_key(client_id, user), f"{self.prefix}:nc:{nonce}" if nonce else "", self.index_key(client_id)]

@@ -133,7 +133,15 @@ class Registrar:
             )))  # fmt: skip
         try:
             update = await self.edge.location.update(
-                client_id, user, nonce=nonce, nc=nc, callid=callid, cseq=cseq, changes=changes, remove_all=remove_all
+                client_id,
+                user,
+                nonce=nonce,
+                nc=nc,
+                callid=callid,
+                cseq=cseq,
+                changes=changes,
+                remove_all=remove_all,
+                announce=self.edge.registered_anew(client_id, credential["number"]),
             )
         except Replay:
             return self.challenge(tx, realm, domain)
@@ -143,7 +151,5 @@ class Registrar:
         self.edge.news.follow(domain, credential["account"], user, update.bindings)
         if update.changed:  # a device came or went (or ran out): the portals' live views follow
             self.edge.registration_changed(domain, credential["account"], user, len(update.bindings))
-        if update.fresh:  # its message-waiting lamp is told (unsolicited, where the client says so)
-            self.edge.registered_anew(domain, credential)
         contacts = [("Contact", f"<{b.contact}>;expires={b.expires_in(now)}") for b in update.bindings]
         return tx.response(200, headers=contacts)

@@ -345,18 +345,11 @@ class Edge:
         (telephony/edge/news.py), never once per REGISTER."""
         self.news.changed(domain, account, line, devices)
 
-    def registered_anew(self, domain: dict, credential: dict) -> None:
-        """A phone of a line registered anew: the engines hear it on voicemail's channel, and one tells the
-        phone its box's counts when the client tells phones that do not subscribe
-        (telephony/engine/applications/mwi.py)."""
-        message = line_registered(domain["client"], credential["number"])
-        self.background(self._publish(f"{self.config.redis_prefix}:{CHANGED_CHANNEL}", message))
-
-    async def _publish(self, channel: str, message: str) -> None:
-        try:
-            await self.redis.publish(channel, message)
-        except Exception:  # Redis away: the lamp is told at the box's next change
-            log.warning("could not publish %r on %s", message, channel)
+    def registered_anew(self, client: int, number: str) -> tuple[str, str]:
+        """What the location publishes when a phone of line `number` registers anew: the engines hear it on
+        voicemail's channel, and one tells the phone its box's counts when the client tells phones that
+        do not subscribe (telephony/engine/applications/mwi.py)."""
+        return f"{self.config.redis_prefix}:{CHANGED_CHANNEL}", line_registered(client, number)
 
     # Running --------------------------------------------------------------------------------------
 

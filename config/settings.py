@@ -135,15 +135,15 @@ OCX_ENGINE = {
 OCX_ENGINE_APPLICATIONS = env_list("OCX_ENGINE_APPLICATIONS", "")
 # The engine's spoken prompts (WAV files, made by espeak-ng when missing) and its recordings.
 OCX_PROMPTS_DIR = env("OCX_PROMPTS_DIR", str(BASE_DIR / "var" / "prompts"))
-OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(BASE_DIR / "var" / "recordings"))
+OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(OCX_VAR_DIR / "recordings"))
 # Free space where recordings (and voicemail) live: under OCX_DISK_WARN the platform operators are
 # mailed, under OCX_DISK_FULL no new recording starts (a share "10%" or an amount "2G"); the engine
 # reads the disk at most every OCX_DISK_CHECK_SECONDS (recordings/disk.py).
 OCX_DISK_WARN = env("OCX_DISK_WARN", "10%")
 OCX_DISK_FULL = env("OCX_DISK_FULL", "2%")
 OCX_DISK_CHECK_SECONDS = float(env("OCX_DISK_CHECK_SECONDS", "5"))
-OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(BASE_DIR / "var" / "messages"))  # the companies' message libraries
-OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(BASE_DIR / "var" / "voicemail"))  # boxes' greetings and messages
+OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(OCX_VAR_DIR / "messages"))  # the companies' message libraries
+OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(OCX_VAR_DIR / "voicemail"))  # boxes' greetings and messages
 # A new message's mail carries its WAV up to this size; a bigger one gets a link to the portal instead.
 OCX_VOICEMAIL_MAIL_MAX_BYTES = int(env("OCX_VOICEMAIL_MAIL_MAX_BYTES", str(10 * 1024 * 1024)))
 # The largest audio file a message upload may be, refused before FFmpeg decodes it (a 5-minute WAV of

@@ -56,10 +56,12 @@ TASKS = {
         ("/numbers/", DETAIL.format("numbers")), ("/operators/", DETAIL.format("operators")), "/operators/new/",
         ("/conferences/", DETAIL.format("conferences"), r"^/conferences/\d+/edit/$"), "/conferences/new/",
         ("/notifications/", DETAIL.format("notifications")), "/notifications/new/", "/messages/new/",
-        ("/statements/", r"^/statements/\d+/[^/]+/$"), "/exports/pushes/new/", "/settings/", *ACCOUNT,
+        ("/statements/", r"^/statements/\d+/[^/]+/$"), "/exports/pushes/new/", "/settings/",
+        ("/voicemail/", DETAIL.format("voicemail"), r"^/voicemail/\d+/settings/$"), "/voicemail/new/",
+        "/recordings/", "/recordings/settings/", "/prompts/", "/prompts/upload/", *ACCOUNT,
     ],
     "user": ["/phone/", "/phone/forwarding/", ("/conferences/", DETAIL.format("conferences")), "/conferences/new/",
-             *ACCOUNT],
+             ("/voicemail/", r"^/voicemail/messages/\d+/$"), "/phone/recording/", "/recordings/", *ACCOUNT],
 }  # fmt: skip
 # One form per role submitted with several bad fields on the phone: (path, {field: value}, fields with errors).
 BAD_FORMS = {
@@ -242,4 +244,34 @@ def test_a_new_user_with_four_bad_fields_shows_four_errors_on_a_phone(sized_page
     assert overflow(page)[0] <= overflow(page)[1]
     (ARTIFACTS / "screens").mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "screens" / "client-user-form-errors-phone.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+LOADED = """async (selector) => {
+  const audio = document.querySelector(selector);
+  const loaded = new Promise((ok, fail) => {
+    audio.addEventListener("loadedmetadata", () => ok(audio.duration), {once: true});
+    audio.addEventListener("error", () => fail(new Error("audio error " + (audio.error && audio.error.code))),
+                           {once: true});
+  });
+  audio.load();
+  return await loaded;
+}"""
+
+
+@pytest.mark.parametrize("sized_page", ["phone"], indirect=True)
+def test_a_user_hears_a_voicemail_message_and_a_call_recording_on_a_phone(sized_page, running_platform, walk_data):
+    """Bob's message and his call's recording (walk_data.py: half a second of tone each) play in the
+    pages' players, which fit the phone's screen."""
+    page, host = sized_page, "acme.brand.localhost"
+    sign_in(page, running_platform, host, "bob@acme.example")
+    page.goto(running_platform.url(host, "/voicemail/"))
+    page.locator("main a[href^='/voicemail/messages/']").first.click()
+    expect(page.locator("main audio")).to_be_visible()
+    assert page.evaluate(LOADED, "main audio") == pytest.approx(0.5, abs=0.05)
+    assert overflow(page)[0] <= overflow(page)[1]
+    page.goto(running_platform.url(host, "/recordings/"))
+    assert page.evaluate(LOADED, "main audio[aria-label^='Listen to recording']") == pytest.approx(0.5, abs=0.05)
+    assert overflow(page)[0] <= overflow(page)[1]
+    page.screenshot(path=str(ARTIFACTS / "screens" / "user-recordings-phone.png"), full_page=True)
     assert not page.errors, page.errors

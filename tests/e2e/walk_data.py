@@ -1,5 +1,6 @@
 """One object of each kind the portals' main tasks open (a carrier, a number, a route, a rate deck and a
-plan, a push destination, a room, a library message and a campaign), added to the end-to-end platform's
+plan, a push destination, a room, a library message and a campaign, a voicemail message in Bob's box
+and a recording of one of his calls, their audio files with them), added to the end-to-end platform's
 demo data through the services, as the portals would: `python -m tests.e2e.walk_data` with that
 platform's environment. Idempotent, so the browser tests may run it more than once."""
 
@@ -9,6 +10,7 @@ import io
 import math
 import struct
 import wave
+from pathlib import Path
 
 
 def _tone() -> io.BytesIO:
@@ -78,6 +80,45 @@ def seed() -> None:
         message = message_create(actor=client_op, client=client, name="Walk Message", upload=_tone())
     if not campaign:
         campaign_create(actor=client_op, client=client, name="Walk Campaign", message=message, numbers="101\n102")
+    _voicemail_and_recording(client, client_op, User.objects.get(email="bob@acme.example"))
+
+
+def _voicemail_and_recording(client, client_op, bob) -> None:
+    """A message left in Bob's box (as the engine keeps one: its file, then its row) and a recording of a
+    call of his, with the client letting users listen to their own."""
+    import datetime as dt
+    import uuid
+
+    from django.conf import settings
+    from django.utils import timezone
+    from django_tenants.utils import tenant_context
+
+    from recordings.models import Recording
+    from recordings.services import policy_of, policy_update
+    from voicemail.models import Mailbox, Message, box_directory, voicemail_dir
+    from voicemail.services import message_deposit
+
+    now = timezone.now()
+    with tenant_context(client):
+        box = Mailbox.objects.get(extension__account=bob)
+        left = Message.objects.filter(mailbox=box, caller_name="Walk Caller").exists()
+        recorded = Recording.objects.filter(caller="walk").exists()
+    if not policy_of(client).users_listen:
+        policy_update(actor=client_op, client=client, users_listen=True)
+    if not left:
+        path = box_directory(client.pk, box.pk) / f"walk-{uuid.uuid4().hex[:8]}.wav"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_tone().getvalue())
+        message_deposit(client.pk, box.pk, str(path.relative_to(voicemail_dir())), caller_number="+442079460123",
+                        caller_name="Walk Caller", call_uuid=None, received_at=now, seconds=0.5)  # fmt: skip
+    if not recorded:
+        file = f"{client.pk}/walk-{uuid.uuid4().hex[:8]}.wav"
+        path = Path(settings.OCX_RECORDINGS_DIR) / file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_tone().getvalue())
+        with tenant_context(client):
+            Recording.objects.create(caller="walk", callee="102", started_at=now - dt.timedelta(seconds=1),
+                                     ended_at=now, seconds=0.5, file=file, accounts=[bob.pk])  # fmt: skip
 
 
 if __name__ == "__main__":

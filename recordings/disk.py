@@ -10,6 +10,7 @@ apart from reading the settings.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -44,6 +45,19 @@ def threshold_bytes(text: str, total: int) -> int:
     return int(float(text or 0))
 
 
+def _existing(path: str | Path) -> Path:
+    """`path`, or its nearest existing parent (a directory not made yet is on its parent's disk)."""
+    where = Path(path)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    return where
+
+
+def device(path: str | Path) -> int:
+    """The filesystem holding `path` (os.stat's st_dev): directories with the same one share a disk."""
+    return os.stat(_existing(path)).st_dev
+
+
 def usage(path: str | Path, *, fresh: bool = False) -> Usage:
     """The disk holding `path` (its nearest existing parent) and its state, cached for a few seconds."""
     key = str(path)
@@ -51,10 +65,7 @@ def usage(path: str | Path, *, fresh: bool = False) -> Usage:
     hit = _cache.get(key)
     if hit is not None and not fresh and hit[0] > now:
         return hit[1]
-    where = Path(path)
-    while not where.exists() and where != where.parent:
-        where = where.parent
-    disk = shutil.disk_usage(where)
+    disk = shutil.disk_usage(_existing(path))
     state = OK
     if disk.free <= threshold_bytes(settings.OCX_DISK_FULL, disk.total):
         state = FULL
@@ -91,3 +102,16 @@ def disk_rows() -> list[dict]:
         rows.append({"path": path, "state": found.state, "free": found.free, "total": found.total,
                      "free_percent": round(found.free_percent, 1)})  # fmt: skip
     return rows
+
+
+def disk_groups(rows: list[dict]) -> list[list[dict]]:
+    """The rows of disk_rows() grouped by the disk they are on (recordings and voicemail share one by
+    default), in the rows' order; a row whose disk cannot be read is a group of its own."""
+    groups: dict[object, list[dict]] = {}
+    for row in rows:
+        try:
+            key = device(row["path"]) if "total" in row else row["path"]
+        except OSError:
+            key = row["path"]
+        groups.setdefault(key, []).append(row)
+    return list(groups.values())

@@ -20,3 +20,9 @@ class RecordingPolicyForm(forms.Form):
 
 class LineChoiceForm(forms.Form):
     mode = forms.ChoiceField(choices=LineChoice.choices, label=_("Record my calls"))
+
+
+class UserLineChoiceForm(forms.Form):
+    """An operator's choice for one user's line (the user's own choice, where the client lets them)."""
+
+    mode = forms.ChoiceField(choices=LineChoice.choices, label=_("Record this user's calls"))

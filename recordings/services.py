@@ -96,7 +96,10 @@ def line_choice_update(*, actor: User, client: Client, extension: Extension, mod
         raise ValidationError({"mode": [_("Choose one of: %(choices)s.") % {"choices": ", ".join(LineChoice.values)}]})
     policy = policy_of(client)
     if not policy.users_choose and mode != LineChoice.CLIENT:
-        raise ValidationError({"mode": [_("Your company records calls as it chose: users do not choose.")]})
+        if own:
+            raise ValidationError({"mode": [_("Your company records calls as it chose: users do not choose.")]})
+        raise ValidationError({"mode": [_("A user's own choice applies only while the recording settings let users "
+                                          "choose: change them first.")]})  # fmt: skip
     with tenant_context(client):
         LineRecording.objects.update_or_create(extension=extension, defaults={"mode": mode})
         audit(actor, "recording_choice.update", extension, client=client, line=extension.number, mode=mode)

@@ -46,10 +46,12 @@ def disk_recipients() -> dict[str, list[str]]:
     return languages
 
 
-def _disk_mail(row: dict, state: str) -> tuple[str, str]:
-    """The subject and body of a disk's mail, in the active language."""
-    values = {"path": row["path"], "free": f"{row['free'] / 1024**3:.1f}", "percent": row["free_percent"],
-              "total": f"{row['total'] / 1024**3:.1f}"}  # fmt: skip
+def _disk_mail(rows: list[dict], state: str) -> tuple[str, str]:
+    """The subject and body of a disk's mail (every watched directory on it named), in the active
+    language."""
+    row = rows[0]
+    values = {"path": ", ".join(r["path"] for r in rows), "free": f"{row['free'] / 1024**3:.1f}",
+              "percent": row["free_percent"], "total": f"{row['total'] / 1024**3:.1f}"}  # fmt: skip
     if state == disk.FULL:
         subject = _("Disk full: %(path)s") % values
         body = _("New recordings are refused on the disk holding %(path)s: %(free)s GB (%(percent)s%%) free of "
@@ -63,22 +65,24 @@ def _disk_mail(row: dict, state: str) -> tuple[str, str]:
 
 @shared_task
 def disk_watch() -> list[dict]:
-    """Each watched disk's state; a mail when it crosses into warn or full (once per crossing: the last
-    state is kept in Redis, and a disk back to ok arms the mail again)."""
+    """Each watched directory's disk state; one mail per disk when it crosses into warn or full, naming
+    every watched directory on it (recordings and voicemail share a disk by default: one crossing, one
+    mail). Once per crossing: the disk's last state is kept in Redis (under its first directory), and a
+    disk back to ok arms the mail again."""
     r = get_redis()
-    found = []
-    for row in disk.disk_rows():
-        state, key = row["state"], rkey(f"disk:state:{row['path']}")
-        if state not in RANK:
-            found.append(row)
+    found = disk.disk_rows()
+    for rows in disk.disk_groups(found):
+        states = [row["state"] for row in rows if row["state"] in RANK]
+        if not states:
             continue
-        before = (r.getset(key, state) or b"ok").decode()
+        state = max(states, key=RANK.__getitem__)
+        before = (r.getset(rkey(f"disk:state:{rows[0]['path']}"), state) or b"ok").decode()
         if RANK[state] > RANK.get(before, 0):
             recipients = []
             for language, addresses in disk_recipients().items():
                 with translation.override(language):
-                    send_mail(*_disk_mail(row, state), None, addresses)
+                    send_mail(*_disk_mail(rows, state), None, addresses)
                 recipients += addresses
-            row["mailed"] = recipients
-        found.append(row)
+            for row in rows:
+                row["mailed"] = recipients
     return found

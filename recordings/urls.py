@@ -9,4 +9,5 @@ urlpatterns = [
     path("recordings/<int:pk>/audio/", views.recording_audio, name="recording_audio"),
     path("recordings/settings/", views.recording_settings, name="recording_settings"),
     path("phone/recording/", views.my_recording, name="my_recording"),
+    path("users/<int:pk>/recording/", views.user_recording, name="user_recording"),
 ]

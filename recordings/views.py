@@ -7,11 +7,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from recordings import services
-from recordings.forms import LineChoiceForm, RecordingPolicyForm
+from recordings.forms import LineChoiceForm, RecordingPolicyForm, UserLineChoiceForm
 from recordings.models import Mode, Recording
+from recordings.selectors import line_modes, mode_label
 from telephony.models import Extension
 from tenants.models import Role
 from tenants.views.common import form_valid, own_client, paginated, role_required, service_call
@@ -86,4 +88,31 @@ def my_recording(request: HttpRequest) -> HttpResponse:
     on_demand = _("On demand: press *1 during a call to start, *1 to stop.")
     context = {"title": _("Recording of my calls"), "form": form, "submit": _("Save"),
                "intro": f"{company.get(policy.mode, company[Mode.NEVER])} {on_demand}"}  # fmt: skip
+    return render(request, "recordings/recording_form.html", context)
+
+
+@role_required(Role.CLIENT)
+def user_recording(request: HttpRequest, pk: int) -> HttpResponse:
+    """An operator sets a user's own choice for their line's calls (used while the client lets users
+    choose); the page says what the line gets now."""
+    client = own_client(request)
+    extension = Extension.objects.get_for(request.user, pk=pk)
+    line = line_modes(client, [extension.pk])[extension.pk]
+    form = UserLineChoiceForm(request.POST or None, initial={"mode": line.choice})
+    if not line.users_choose:
+        form.fields["mode"].disabled = True
+        form.fields["mode"].help_text = _("Users' own choices apply only while the recording settings let users "
+                                          "choose.")  # fmt: skip
+    if request.method == "POST" and form.is_valid():
+        with service_call(request, form) as call:
+            services.line_choice_update(actor=request.user, client=client, extension=extension,
+                                        mode=form.cleaned_data["mode"])  # fmt: skip
+        if call.ok:
+            messages.success(request, _("Saved: the user's next calls follow it."))
+            return redirect("user_detail", pk=extension.pk)
+    now = _("Recording of their calls now: %(mode)s.") % {"mode": mode_label(line.effective)}
+    context = {"title": _("Recording of %(number)s %(name)s") % {"number": extension.number,
+                                                                 "name": extension.display_name},
+               "form": form, "submit": _("Save"), "intro": now,
+               "cancel_url": reverse("user_detail", args=[extension.pk])}  # fmt: skip
     return render(request, "recordings/recording_form.html", context)

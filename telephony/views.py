@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 
 from billing.csvio import csv_response
 from config.redis_store import get_redis
+from recordings.selectors import line_modes, recordings_of_calls
 from records.models import Cdr
 from records.selectors import records_finished
 from telephony import services
@@ -119,6 +120,9 @@ def user_list(request: HttpRequest) -> HttpResponse:
     mark_signin_locks(context["rows"], lambda extension: extension.account)
     mark_call_handling(context["rows"])
     mark_registered(client=own_client(request), extensions=context["rows"])
+    recording = line_modes(own_client(request), [extension.pk for extension in context["rows"]])
+    for extension in context["rows"]:
+        extension.recording = recording[extension.pk]
     return render(request, "telephony/user_list.html", context)
 
 
@@ -212,6 +216,7 @@ def user_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "registrations": registrations_of(client=own_client(request), extension=extension),
         "reset_form": SecretResetForm(),
         "call_handling": forwarding_summary(services.forwarding_of(own_client(request), extension)),
+        "recording": line_modes(own_client(request), [extension.pk])[extension.pk],
     }
     return _with_secret(request, "telephony/user_detail.html", context, extension)
 
@@ -472,6 +477,10 @@ def call_list(request: HttpRequest) -> HttpResponse:
         call.segments = [{**s, "reason_shown": SEAT_REASONS.get(s.get("reason"), s.get("reason"))}
                          for s in call.segments or []]  # fmt: skip
         call.ended_by = ENDED_BY.get(call.hangup_side, call.hangup_side)
+    heard = recordings_of_calls(actor=request.user, client=request.tenant,
+                                call_uuids=[call.call_uuid for call in context["rows"]])  # fmt: skip
+    for call in context["rows"]:
+        call.recordings = heard.get(call.call_uuid, [])
     return render(request, "telephony/call_list.html", context)
 
 

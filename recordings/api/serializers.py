@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from recordings.models import LineChoice, Recording, RecordingPolicy
+from recordings.models import LineChoice, Mode, Recording, RecordingPolicy
 
 
 class RecordingSerializer(serializers.ModelSerializer):
@@ -40,3 +40,11 @@ class RecordingPolicySerializer(serializers.ModelSerializer):
 
 class LineRecordingSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=LineChoice.choices, help_text="client: as the company chose.")
+
+
+class UserRecordingSerializer(LineRecordingSerializer):
+    """A user's line as their operators see it: `mode` the user's own choice (client: as the company
+    chose; it applies only while the client lets users choose), `effective` how the line's calls are
+    recorded now."""
+
+    effective = serializers.ChoiceField(choices=Mode.choices, read_only=True)

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from recordings import services
 from recordings.api import serializers as s
 from recordings.models import Recording
+from recordings.selectors import line_modes
 from telephony.models import Extension
 from tenants.api.base import ScopedViewSet
 from tenants.models import Role
@@ -111,3 +112,17 @@ class MyRecordingView(APIView):
         mode = services.line_choice_update(actor=request.user, client=request.tenant, extension=extension,
                                            mode=mode)  # fmt: skip
         return Response({"mode": mode})
+
+
+def user_recording_answer(request, extension: Extension) -> Response:
+    """users/<id>/recording/ for the client's operators: GET the line's choice and what it gets now;
+    PUT or PATCH `mode` (line_choice_update checks who may, and the client's policy)."""
+    if request.user.role != Role.CLIENT or request.tenant is None:
+        raise Http404  # a user has their own at me/recording/
+    if request.method in ("PUT", "PATCH"):
+        serializer = s.LineRecordingSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.line_choice_update(actor=request.user, client=request.tenant, extension=extension,
+                                    mode=serializer.validated_data["mode"])  # fmt: skip
+    line = line_modes(request.tenant, [extension.pk])[extension.pk]
+    return Response({"mode": line.choice, "effective": line.effective})

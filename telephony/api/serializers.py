@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.functional import lazy
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from recordings.selectors import recordings_of_calls
 from records.models import Cdr
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.selectors import supervisions_seen_by
@@ -105,25 +107,60 @@ class NewSipSecretSerializer(SipCredentialsSerializer):
     secret = serializers.CharField(help_text="The new SIP secret, shown this once.")
 
 
+class CallRecordingLinkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField(help_text="The recording (recordings/<id>/).")
+    audio = serializers.CharField(help_text="Its WAV file (byte ranges).")
+
+
+class CallListSerializer(serializers.ListSerializer):
+    """A page of calls: their recordings the caller may hear are read in one query for the page."""
+
+    def to_representation(self, data):
+        calls = list(data.all() if hasattr(data, "all") else data)
+        request = self.context.get("request")
+        if request is not None:
+            self.child.heard = recordings_of_calls(actor=request.user, client=getattr(request, "tenant", None),
+                                                   call_uuids=[call.call_uuid for call in calls])  # fmt: skip
+        return super().to_representation(calls)
+
+
 class CallSerializer(serializers.ModelSerializer):
     """A call's record: in progress while `ended_at` is empty. `callee_number` is who was dialled,
     `answered_by` the line that answered (another one after a pickup); `segments` say who talked with
-    whom and for how long (transfers, park, retrieve), `supervisions` who listened in."""
+    whom and for how long (transfers, park, retrieve), `supervisions` who listened in; `recordings`
+    the call's recordings the caller may hear (the client's operators all; a user their own calls'
+    where the client lets users listen; on the client's host only)."""
 
     id = serializers.UUIDField(source="call_uuid", read_only=True)
     active = serializers.SerializerMethodField()
     segments = CallSegmentSerializer(many=True, read_only=True)
     supervisions = CallSupervisionSerializer(many=True, read_only=True)
+    recordings = serializers.SerializerMethodField()
 
     class Meta:
         model = Cdr
         fields = ["id", "active", "direction", "disposition", "caller_number", "caller_name", "callee_number",
                   "callee_name", "answered_by", "started_at", "answered_at", "ended_at", "duration", "billsec",
-                  "hangup_cause", "hangup_side", "engine", "quality", "segments", "supervisions"]  # fmt: skip
+                  "hangup_cause", "hangup_side", "engine", "quality", "segments", "supervisions",
+                  "recordings"]  # fmt: skip
         read_only_fields = fields
+        list_serializer_class = CallListSerializer
 
     def get_active(self, cdr: Cdr) -> bool:
         return cdr.ended_at is None
+
+    @extend_schema_field(CallRecordingLinkSerializer(many=True))
+    def get_recordings(self, cdr: Cdr) -> list[dict]:
+        heard = getattr(self, "heard", None)
+        if heard is None:  # one call (its detail)
+            request = self.context.get("request")
+            if request is None:
+                return []
+            heard = recordings_of_calls(actor=request.user, client=getattr(request, "tenant", None),
+                                        call_uuids=[cdr.call_uuid])  # fmt: skip
+        return [{"id": r.pk, "url": f"/api/v1/recordings/{r.pk}/", "audio": f"/api/v1/recordings/{r.pk}/audio/"}
+                for r in heard.get(cdr.call_uuid, [])]  # fmt: skip
 
     def to_representation(self, cdr: Cdr) -> dict:
         data = super().to_representation(cdr)

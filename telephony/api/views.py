@@ -14,6 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.csvio import csv_response
+from recordings.api.serializers import LineRecordingSerializer, UserRecordingSerializer
+from recordings.api.views import user_recording_answer
 from records.models import Cdr
 from telephony import prompts, services
 from telephony.api import serializers as s
@@ -174,6 +176,16 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         if request.user.role != Role.CLIENT:
             raise Http404  # a user has their own at me/forwarding/
         return forwarding_answer(request, self.get_object())
+
+    @extend_schema(methods=["GET"], request=None, responses=UserRecordingSerializer)
+    @extend_schema(methods=["PUT", "PATCH"], request=LineRecordingSerializer, responses=UserRecordingSerializer)
+    @action(detail=True, methods=["get", "put", "patch"])
+    def recording(self, request, pk=None):
+        """How the user's calls are recorded, for the client's operators: their own choice (where the
+        client lets users choose) and what their line gets now."""
+        if request.user.role != Role.CLIENT:
+            raise Http404  # a user has their own at me/recording/
+        return user_recording_answer(request, self.get_object())
 
     @extend_schema(request=s.SecretResetSerializer, responses=s.ExtensionUserSerializer)
     @action(detail=True, methods=["post"], url_path="reset-secret")

@@ -214,6 +214,40 @@ def test_the_operators_are_mailed_once_per_crossing(world, settings):
     get_redis().delete(rkey(f"disk:state:{settings.OCX_RECORDINGS_DIR}"))
 
 
+def test_one_disk_is_one_mail_naming_every_directory_on_it(world, settings):
+    """Recordings and voicemail on one disk (the default) cross its thresholds together: one mail, not
+    one per directory; a directory on another disk is mailed of on its own."""
+    settings.OCX_DISK_CHECK_SECONDS = 0
+    recordings = settings.OCX_RECORDINGS_DIR
+    settings.OCX_VOICEMAIL_DIR = str(Path(recordings).parent / "voicemail")  # the default: a sibling
+    assert disk.device(recordings) == disk.device(settings.OCX_VOICEMAIL_DIR)
+    keys = [rkey(f"disk:state:{recordings}"), rkey(f"disk:state:{settings.OCX_VOICEMAIL_DIR}")]
+    get_redis().delete(*keys)
+    settings.OCX_DISK_WARN, settings.OCX_DISK_FULL = "100%", "0"
+    mail.outbox.clear()
+    try:
+        rows = disk_watch()
+        assert [row["state"] for row in rows] == [disk.WARN, disk.WARN]
+        assert len(mail.outbox) == 1 and mail.outbox[0].to == [world.god.email]
+        both = f"{recordings}, {settings.OCX_VOICEMAIL_DIR}"
+        assert mail.outbox[0].subject == f"Disk low: {both}" and f"the disk holding {both}:" in mail.outbox[0].body
+        assert all(row["mailed"] == [world.god.email] for row in rows)
+        disk_watch()
+        settings.OCX_DISK_FULL = "100%"
+        disk_watch()
+        assert len(mail.outbox) == 2 and mail.outbox[1].subject == f"Disk full: {both}"
+
+        # Voicemail set apart on another filesystem (tmpfs): each disk its own mail.
+        settings.OCX_VOICEMAIL_DIR = "/dev/shm/ocx-voicemail-test"
+        assert disk.device(recordings) != disk.device(settings.OCX_VOICEMAIL_DIR)
+        keys.append(rkey(f"disk:state:{settings.OCX_VOICEMAIL_DIR}"))
+        mail.outbox.clear()
+        disk_watch()
+        assert [m.subject for m in mail.outbox] == [f"Disk full: {settings.OCX_VOICEMAIL_DIR}"]  # recordings': known
+    finally:
+        get_redis().delete(*keys)
+
+
 def test_the_status_page_shows_the_recordings_disk(world, portal, settings):
     settings.OCX_DISK_WARN, settings.OCX_DISK_FULL = "0%", "100%"
     page = portal(world.god).get("/status/").content.decode()

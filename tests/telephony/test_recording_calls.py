@@ -45,7 +45,7 @@ def assert_channel(rate, samples, freq: int, loud_at_least_ms: int) -> None:
     assert found == freq and ratio > 5, (found, ratio)
 
 
-def test_always_the_caller_is_on_the_left_channel_and_the_callee_on_the_right(world, lines, recording_policy):
+def test_always_the_caller_is_on_the_left_channel_and_the_callee_on_the_right(world, lines, recording_policy, api):
     recording_policy(mode="always")
     caller, callee, domain = lines
     label = connected(caller, callee, domain)
@@ -61,6 +61,11 @@ def test_always_the_caller_is_on_the_left_channel_and_the_callee_on_the_right(wo
     rate, left, right = channels(recording_file(recording))
     assert_channel(rate, left, CALLER_TONE, 800)
     assert_channel(rate, right, CALLEE_TONE, 800)
+    # The call's record links to it, and its audio is the file with both parties' tones.
+    linked = api(world.client_a1_op).get(f"/api/v1/calls/{record.call_uuid}/").json()["recordings"]
+    assert [r["id"] for r in linked] == [recording.pk]
+    audio = api(world.client_a1_op).get(linked[0]["audio"])
+    assert b"".join(audio.streaming_content) == recording_file(recording).read_bytes()
 
 
 def test_paused_through_the_api_leaves_a_silent_gap_then_it_goes_on(world, lines, api, recording_policy):

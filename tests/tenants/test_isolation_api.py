@@ -77,6 +77,9 @@ MORE = {
         ("get", "/api/v1/users/{pk}/forwarding/"),
         ("put", "/api/v1/users/{pk}/forwarding/"),
         ("patch", "/api/v1/users/{pk}/forwarding/"),
+        ("get", "/api/v1/users/{pk}/recording/"),
+        ("put", "/api/v1/users/{pk}/recording/"),
+        ("patch", "/api/v1/users/{pk}/recording/"),
     ],
     "rooms": [("get", "/api/v1/rooms/{pk}/live/"), ("post", "/api/v1/rooms/{pk}/live/")],
     "voicemail/boxes": [  # the box's greetings: listened to, uploaded, removed

@@ -42,6 +42,8 @@ PAGES = {
             ("post", "/users/{pk}/delete/"),
             ("get", "/users/{pk}/forwarding/"),
             ("post", "/users/{pk}/forwarding/"),
+            ("get", "/users/{pk}/recording/"),
+            ("post", "/users/{pk}/recording/"),
         ],
     ),
     "tokens": ("/account/tokens/", [("post", "/account/tokens/{pk}/revoke/")]),

@@ -53,6 +53,7 @@ TASKS = {
     ],
     "client": [
         ("/users/", DETAIL.format("users"), r"^/users/\d+/edit/$"), "/users/new/", "/users/import/",
+        ("/users/", DETAIL.format("users"), r"^/users/\d+/recording/$"),
         ("/numbers/", DETAIL.format("numbers")), ("/operators/", DETAIL.format("operators")), "/operators/new/",
         ("/conferences/", DETAIL.format("conferences"), r"^/conferences/\d+/edit/$"), "/conferences/new/",
         ("/notifications/", DETAIL.format("notifications")), "/notifications/new/", "/messages/new/",

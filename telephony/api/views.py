@@ -34,6 +34,7 @@ from telephony.selectors import acting_line, sip_credentials
 from telephony.users_csv import COLUMNS as USER_COLUMNS
 from telephony.users_csv import UsersInvalid, users_csv_rows
 from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.api.downloads import csv_invalid_answer
 from tenants.api.schema import error_answers
 from tenants.models import Role
 from tenants.services import account_set_password, account_unlock, account_update
@@ -143,10 +144,7 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         try:
             created = services.users_import(**self.service_kwargs(), data=serializer.validated_data["file"].read())
         except UsersInvalid as exc:
-            problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems]
-            answer = {"code": exc.code, "detail": exc.message, "fields": {"file": [str(p) for p in exc.problems]},
-                      "problems": problems, "more": exc.more}  # fmt: skip
-            return Response(answer, status=exc.status)
+            return csv_invalid_answer(exc)
         users = [s.ExtensionUserSerializer(e, context={"sip_secret": secret}).data for e, secret in created]
         return Response({"imported": len(users), "users": users}, status=status.HTTP_201_CREATED)
 

@@ -364,41 +364,53 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response({"detail": words[done]})
 
 
-class ScheduleViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    """The client's office hours and holidays, which its numbers may follow (its operators only)."""
+class ClientRowViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Rows of the client whose host is called, written by two services: `save_row` creates a row or
+    changes the fields sent (PUT and PATCH alike), `delete_row` removes one; both take the row as the
+    model's name (schedule=, block=). Other hosts have none."""
 
-    model = Schedule
-    serializer_class = s.ScheduleSerializer
-    search_fields = ["name"]
-    ordering_fields = ["name", "created_at"]
+    save_row = delete_row = None  # staticmethod(services.<row>_save), staticmethod(services.<row>_delete)
 
     def get_queryset(self):
         if self.request.tenant is None:
-            return Schedule.objects.none()
+            return self.model.objects.none()
         return super().get_queryset()
+
+    def _row(self, row) -> dict:
+        return {self.model._meta.model_name: row}
 
     def create(self, request):
         if request.tenant is None:
             raise Http404
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        schedule = services.schedule_save(actor=request.user, client=request.tenant, **serializer.validated_data)
-        return Response(self.get_serializer(schedule).data, status=status.HTTP_201_CREATED)
+        row = self.save_row(actor=request.user, client=request.tenant, **serializer.validated_data)
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None):
-        schedule = self.get_object()
-        serializer = self.get_serializer(schedule, data=request.data, partial=True)
+        row = self.get_object()
+        serializer = self.get_serializer(row, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        schedule = services.schedule_save(actor=request.user, client=request.tenant, schedule=schedule,
-                                          **changed_fields(serializer))  # fmt: skip
-        return Response(self.get_serializer(schedule).data)
+        row = self.save_row(actor=request.user, client=request.tenant, **self._row(row), **changed_fields(serializer))
+        return Response(self.get_serializer(row).data)
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk)
 
     def destroy(self, request, pk=None):
-        services.schedule_delete(actor=request.user, client=request.tenant, schedule=self.get_object())
+        self.delete_row(actor=request.user, client=request.tenant, **self._row(self.get_object()))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ScheduleViewSet(ClientRowViewSet):
+    """The client's office hours and holidays, which its numbers may follow (its operators only)."""
+
+    model = Schedule
+    serializer_class = s.ScheduleSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    save_row = staticmethod(services.schedule_save)
+    delete_row = staticmethod(services.schedule_delete)
 
 
 class OperatorsOnly:
@@ -410,7 +422,7 @@ class OperatorsOnly:
             raise Http404
 
 
-class BlockViewSet(OperatorsOnly, ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class BlockViewSet(OperatorsOnly, ClientRowViewSet):
     """The client's blocked callers (direction inbound) and blocked destinations (outbound);
     ?direction= lists one of them."""
 
@@ -418,32 +430,13 @@ class BlockViewSet(OperatorsOnly, ScopedViewSet, mixins.ListModelMixin, mixins.R
     serializer_class = s.BlockSerializer
     search_fields = ["value", "note"]
     ordering_fields = ["value", "created_at"]
+    save_row = staticmethod(services.block_save)
+    delete_row = staticmethod(services.block_delete)
 
     def get_queryset(self):
         rows = super().get_queryset()
         direction = self.request.query_params.get("direction")
         return rows.filter(direction=direction) if direction in Block.Direction.values else rows
-
-    def create(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        block = services.block_save(actor=request.user, client=request.tenant, **serializer.validated_data)
-        return Response(self.get_serializer(block).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request, pk=None):
-        block = self.get_object()
-        serializer = self.get_serializer(block, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        block = services.block_save(actor=request.user, client=request.tenant, block=block,
-                                    **changed_fields(serializer))  # fmt: skip
-        return Response(self.get_serializer(block).data)
-
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk)
-
-    def destroy(self, request, pk=None):
-        services.block_delete(actor=request.user, client=request.tenant, block=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CallerBlockingView(OperatorsOnly, APIView):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -118,6 +119,14 @@ def uncell(text: str) -> str:
     if len(text) > 1 and text[0] == "'" and text[1].startswith(FORMULA_STARTS):
         return text[1:]
     return text
+
+
+def upload_within(upload, max_bytes: int):
+    """An uploaded import file, or a field error (forms and API serializers alike) when it is larger
+    than the import reads."""
+    if upload.size > max_bytes:
+        raise ValidationError(_("The file is larger than %(megabytes)s MB.") % {"megabytes": max_bytes // 1024 // 1024})
+    return upload
 
 
 @dataclass(frozen=True)

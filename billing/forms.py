@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from billing.csvio import upload_within
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, RateDeck
 from billing.usage import SERVICES, groups_for
@@ -115,12 +116,7 @@ class DeckImportForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_BYTES:
-            raise forms.ValidationError(
-                gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024}
-            )
-        return upload
+        return upload_within(self.cleaned_data["file"], MAX_BYTES)
 
 
 class DeckChoice(forms.ModelChoiceField):

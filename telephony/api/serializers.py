@@ -4,6 +4,7 @@ from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.functional import lazy
 from rest_framework import serializers
 
+from billing.csvio import upload_within
 from records.models import Cdr
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
 from telephony.selectors import supervisions_seen_by
@@ -295,9 +296,7 @@ class UsersImportSerializer(serializers.Serializer):
     )
 
     def validate_file(self, upload):
-        if upload.size > USERS_MAX_BYTES:
-            raise serializers.ValidationError(f"The file is larger than {USERS_MAX_BYTES // 1024 // 1024} MB.")
-        return upload
+        return upload_within(upload, USERS_MAX_BYTES)
 
 
 class UsersImportResultSerializer(serializers.Serializer):

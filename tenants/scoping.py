@@ -22,14 +22,12 @@ class RestrictedQuerySet(models.QuerySet):
             raise Http404(f"No {self.model._meta.verbose_name} matches the given query.") from exc
 
 
-class ProviderScopedQuerySet(RestrictedQuerySet):
-    """Rows that belong to a brand and, within it, to one client (call records, ratings, plans,
-    exports in the public schema): god sees all, a brand operator its brand's, a client operator its
-    client's, users none; a model with more to say overrides `restrict` and falls back on this one.
-    `brand_field` and `client_field` name the columns that hold the row's brand and client."""
+class BrandScopedQuerySet(RestrictedQuerySet):
+    """Rows that belong to a brand (its carriers, outbound routes, clients' SIP address rules): god
+    sees all, a brand operator its brand's, nobody else any. `brand_field` names the lookup that holds
+    the row's brand."""
 
     brand_field = "brand_id"
-    client_field = "client_id"
 
     def restrict(self, actor):
         role = actor.role  # the values of tenants.models.Role, which imports this module
@@ -37,6 +35,18 @@ class ProviderScopedQuerySet(RestrictedQuerySet):
             return self.all()
         if role == "brand":
             return self.filter(**{self.brand_field: actor.brand_id})
-        if role == "client":
-            return self.filter(**{self.client_field: actor.client_id})
         return self.none()
+
+
+class ProviderScopedQuerySet(BrandScopedQuerySet):
+    """Rows that belong to a brand and, within it, to one client (call records, ratings, plans,
+    exports in the public schema): god sees all, a brand operator its brand's, a client operator its
+    client's, users none; a model with more to say overrides `restrict` and falls back on this one.
+    `brand_field` and `client_field` name the columns that hold the row's brand and client."""
+
+    client_field = "client_id"
+
+    def restrict(self, actor):
+        if actor.role == "client":
+            return self.filter(**{self.client_field: actor.client_id})
+        return super().restrict(actor)

@@ -33,7 +33,7 @@ from telephony.models import Block, Extension, Forwarding, Schedule
 from telephony.selectors import acting_line, sip_credentials
 from telephony.users_csv import COLUMNS as USER_COLUMNS
 from telephony.users_csv import UsersInvalid, users_csv_rows
-from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.api.base import OperatorsOnly, ScopedViewSet, changed_fields
 from tenants.api.downloads import csv_invalid_answer
 from tenants.api.schema import error_answers
 from tenants.models import Role
@@ -411,15 +411,6 @@ class ScheduleViewSet(ClientRowViewSet):
     ordering_fields = ["name", "created_at"]
     save_row = staticmethod(services.schedule_save)
     delete_row = staticmethod(services.schedule_delete)
-
-
-class OperatorsOnly:
-    """The client's operators only: anyone else (its users, other hosts) gets a 404."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.tenant is None or request.user.role != Role.CLIENT or request.user.client_id != request.tenant.pk:
-            raise Http404
 
 
 class BlockViewSet(OperatorsOnly, ClientRowViewSet):

@@ -1,13 +1,30 @@
 """The one place that says what an actor may see: `Model.objects.restrict(actor)`.
 
 Every portal view and API view reaches objects through `restrict()`; a row outside the actor's
-scope is then simply not found (404), never "forbidden" with a hint that it exists.
+scope is then simply not found (404), never "forbidden" with a hint that it exists. The services
+check again what a role may do (require_role, require_brand).
 """
 
 from __future__ import annotations
 
 from django.db import models
 from django.http import Http404
+from django.utils.translation import gettext
+
+from tenants.errors import NotAllowed
+
+
+def require_role(actor, *roles: str) -> None:
+    """The actor's role may do this at all, or NotAllowed."""
+    if actor.role not in roles:
+        raise NotAllowed(gettext("Your role may not do this."))
+
+
+def require_brand(actor, brand_id: int | None) -> None:
+    """A brand operator acts on its own brand's rows only, or NotAllowed (defence in depth: the views
+    already reach rows through restrict())."""
+    if actor.role == "brand" and brand_id != actor.brand_id:  # tenants.models.Role imports this module
+        raise NotAllowed(gettext("Not in your brand."))
 
 
 class RestrictedQuerySet(models.QuerySet):

@@ -10,22 +10,18 @@ effective_from (a date or a time with its zone; default: always) and effective_t
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop, ngettext
+from django.utils.translation import ngettext
 
-from billing.csvio import FORMULA_STARTS
+from billing.csvio import CsvInvalid, Problem, csv_read, uncell
 from billing.models import Rate, RateDeck
 from tenants.dates import BadMoment, MomentOutOfRange, read_moment
-from tenants.errors import PlatformError
 
 COLUMNS = [
     "prefix",
@@ -44,40 +40,20 @@ MAX_ROWS = 200_000
 MAX_PROBLEMS = 200
 MAX_MONEY = Decimal(10) ** 10  # 14 digits, 4 of them decimals
 PREFIX = re.compile(r"^[0-9]{1,20}$")
-NUL = "\x00"
-NUL_PROBLEM = gettext_noop("contains a NUL character (binary data?); save the file as CSV text.")
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One reason a file cannot be imported: its line (None: the whole file), column and why."""
-
-    line: int | None
-    column: str
-    message: str
-
-    def __str__(self) -> str:
-        where = _("File") if self.line is None else _("Line %(line)s") % {"line": self.line}
-        return f"{where}, {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
-
-
-class DeckInvalid(PlatformError):
+class DeckInvalid(CsvInvalid):
     """A deck file with problems; nothing was imported."""
 
     code = "invalid-deck"
-    status = 400
 
-    def __init__(self, problems: list[Problem], more: int = 0):
-        count = len(problems) + more
-        super().__init__(
-            ngettext(
-                "The file has %(count)s problem; nothing was imported.",
-                "The file has %(count)s problems; nothing was imported.",
-                count,
-            )
-            % {"count": count}
-        )
-        self.problems, self.more = problems, more
+    @staticmethod
+    def summary(count: int) -> str:
+        return ngettext(
+            "The file has %(count)s problem; nothing was imported.",
+            "The file has %(count)s problems; nothing was imported.",
+            count,
+        ) % {"count": count}
 
 
 def _money(text: str, *, default: str | None = None) -> Decimal:
@@ -127,8 +103,7 @@ def _moment(text: str, *, default: dt.datetime | None) -> dt.datetime | None:
 
 
 def _description(text: str) -> str:
-    if len(text) > 1 and text[0] == "'" and text[1].startswith(FORMULA_STARTS):
-        text = text[1:]  # neutralised by our own export
+    text = uncell(text)  # neutralised by our own export
     if not text:
         raise ValueError(_("is required."))
     if len(text) > 100:
@@ -155,45 +130,9 @@ PARSERS = {
 }
 
 
-def _header(cells: list[str]) -> tuple[list[str], list[Problem]]:
-    names = [cell.strip().lower() for cell in cells]
-    problems = [
-        Problem(
-            1,
-            name or _("column %(number)s") % {"number": i + 1},
-            _("unknown column; use %(columns)s.") % {"columns": ", ".join(COLUMNS)},
-        )
-        for i, name in enumerate(names)
-        if name not in COLUMNS
-    ]
-    problems += [Problem(1, name, _("appears twice.")) for i, name in enumerate(names) if name in names[:i]]
-    problems += [Problem(1, name, _("is missing.")) for name in REQUIRED if name not in names]
-    return names, problems
-
-
 def parse_deck(data: bytes) -> list[dict]:
     """The rates of a deck file, each as Rate fields, or DeckInvalid naming every problem."""
-    if len(data) > MAX_BYTES:
-        raise DeckInvalid(
-            [Problem(None, "", _("is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024})]
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise DeckInvalid([Problem(None, "", _("is not UTF-8 text."))]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        first = next(reader, [])
-    except csv.Error as exc:
-        raise DeckInvalid([Problem(1, "", _("is not CSV (%(error)s).") % {"error": exc})]) from None
-    if not any(cell.strip() for cell in first):
-        raise DeckInvalid([Problem(None, "", _("is empty; its first line names the columns."))])
-    if any(NUL in cell for cell in first):
-        raise DeckInvalid([Problem(1, "", _(NUL_PROBLEM))])
-    names, problems = _header(first)
-    if problems:
-        raise DeckInvalid(problems)
-    rows: list[dict] = []
+    problems: list[Problem] = []
     more = 0
 
     def report(problem: Problem) -> None:
@@ -203,42 +142,13 @@ def parse_deck(data: bytes) -> list[dict]:
         else:
             more += 1
 
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) != len(names):
-                report(
-                    Problem(
-                        line,
-                        "",
-                        _("has %(cells)s cells; the header has %(names)s.")
-                        % {"cells": len(cells), "names": len(names)},
-                    )
-                )
-                continue
-            row, good = {"line": line}, True
-            for name, cell in zip(names, cells, strict=True):
-                if NUL in cell:  # no database text holds one
-                    report(Problem(line, name, _(NUL_PROBLEM)))
-                    good = False
-                    continue
-                try:
-                    row[name] = PARSERS[name](cell.strip())
-                except ValueError as exc:
-                    report(Problem(line, name, str(exc)))
-                    good = False
-            for name in COLUMNS:
-                if name not in row and name not in names:
-                    row[name] = PARSERS[name]("")
-            if good and row["effective_to"] is not None and row["effective_to"] <= row["effective_from"]:
-                report(Problem(line, "effective_to", _("must be after effective_from.")))
-                good = False
-            if good:
-                rows.append(row)
-    except csv.Error as exc:
-        report(Problem(reader.line_num, "", _("is not CSV (%(error)s).") % {"error": exc}))
+    rows: list[dict] = []
+    for row in csv_read(data, parsers=PARSERS, required=REQUIRED, invalid=DeckInvalid, max_bytes=MAX_BYTES,
+                        not_utf8=_("is not UTF-8 text."), report=report):  # fmt: skip
+        if row["effective_to"] is not None and row["effective_to"] <= row["effective_from"]:
+            report(Problem(row["line"], "effective_to", _("must be after effective_from.")))
+        else:
+            rows.append(row)
     if not rows and not problems:
         report(Problem(None, "", _("has no rates.")))
     if len(rows) > MAX_ROWS:

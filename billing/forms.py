@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from django import forms
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from billing.csvio import upload_within
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, RateDeck
 from billing.usage import SERVICES, groups_for
-from tenants.forms import PeriodForm
-from tenants.models import Brand, Client, Role, User
+from tenants.forms import PeriodForm, brand_choice
+from tenants.models import Brand, Client, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}
 # The usage filter's choices, by name (the services of the call records, the groupings of billing.usage).
@@ -72,10 +73,7 @@ class CarrierForm(forms.Form):
 
     def __init__(self, *args, actor: User, creating: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        if actor.role == Role.GOD and creating:
-            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
-        else:
-            del self.fields["brand"]
+        brand_choice(self, actor=actor, creating=creating)
 
     def service_kwargs(self) -> dict:
         """The fields given: one left empty keeps its current value (a new carrier's default)."""
@@ -93,10 +91,7 @@ class DeckForm(forms.Form):
 
     def __init__(self, *args, actor: User, creating: bool, carrier: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        if actor.role != Role.GOD or not creating:
-            del self.fields["brand"]
-        else:
-            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
+        brand_choice(self, actor=actor, creating=creating)
         if carrier:
             del self.fields["name"]  # a carrier's deck has the carrier's name
 
@@ -115,12 +110,7 @@ class DeckImportForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_BYTES:
-            raise forms.ValidationError(
-                gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024}
-            )
-        return upload
+        return upload_within(self.cleaned_data["file"], MAX_BYTES)
 
 
 class DeckChoice(forms.ModelChoiceField):

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from records.models import Cdr, StartedWithin
 from tenants.models import Role
-from tenants.scoping import ProviderScopedQuerySet, RestrictedQuerySet
+from tenants.scoping import BrandScopedQuerySet, ProviderScopedQuerySet, RestrictedQuerySet
 
 # Rating (issue 6) --------------------------------------------------------------------------------
 # Money is Decimal with 4 places everywhere; a deck's rows are matched by the longest prefix of the
@@ -20,14 +20,8 @@ digits = RegexValidator(r"^[0-9]{1,20}$", "Use 1 to 20 digits, such as 44 or 442
 currency_code = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code such as EUR.")
 
 
-class CarrierQuerySet(RestrictedQuerySet):
-    def restrict(self, actor):
-        """God: every carrier; a brand operator: its own carriers (the platform's are god's business)."""
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(brand_id=actor.brand_id)
-        return self.none()
+class CarrierQuerySet(BrandScopedQuerySet):
+    """God: every carrier; a brand operator: its own carriers (the platform's are god's business)."""
 
 
 class Carrier(models.Model):

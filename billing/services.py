@@ -17,8 +17,10 @@ from billing.decks import deck_replace_rates, parse_deck
 from billing.models import Carrier, PricingPlan, RateDeck, Rating
 from billing.rating import RatingRun, rate_again
 from tenants.audit import audit
-from tenants.errors import NotAllowed, PlatformError
+from tenants.errors import PlatformError
 from tenants.models import Brand, Client, Role, User
+from tenants.scoping import require_brand as _in_scope
+from tenants.scoping import require_role as _require
 
 
 class DeckInUse(PlatformError):
@@ -29,17 +31,6 @@ class DeckInUse(PlatformError):
 class CarrierInUse(PlatformError):
     code = "carrier-in-use"
     status = 409
-
-
-def _require(actor: User, *roles: str) -> None:
-    if actor.role not in roles:
-        raise NotAllowed(_("Your role may not do this."))
-
-
-def _in_scope(actor: User, brand_id: int | None) -> None:
-    """Defence in depth: the views already reach rows through restrict()."""
-    if actor.role == Role.BRAND and brand_id != actor.brand_id:
-        raise NotAllowed(_("Not in your brand."))
 
 
 def _deck_brand(deck: RateDeck) -> int | None:

@@ -10,6 +10,7 @@ from billing.models import MONEY, Carrier
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RoutingPolicy
 from pstn.services import POLICY_FIELDS, carriers_usable
 from telephony import destinations
+from tenants.forms import brand_choice
 from tenants.models import Brand, Client, Role, User
 
 MONEY_ATTRS = {"inputmode": "decimal"}
@@ -85,10 +86,7 @@ class NumberForm(forms.Form):
 
     def __init__(self, *args, actor: User, brand: Brand | None, creating: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        if actor.role == Role.GOD and creating:
-            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
-        else:
-            del self.fields["brand"]
+        brand_choice(self, actor=actor, creating=creating)
         if not creating:
             del self.fields["e164"]
         brand_id = brand.pk if brand else None
@@ -166,10 +164,7 @@ class RouteForm(forms.ModelForm):
 
     def __init__(self, *args, actor: User, creating: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        if actor.role == Role.GOD and creating:
-            self.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
-        else:
-            del self.fields["brand"]
+        brand_choice(self, actor=actor, creating=creating)
         self.fields["pattern"].max_length = 1000  # the service says "at most 200" naming the field
         self.fields["pattern"].validators = []
         self.fields["pattern"].help_text = _(

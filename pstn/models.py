@@ -15,23 +15,15 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import MONEY, Carrier
-from tenants.models import Role
-from tenants.scoping import ProviderScopedQuerySet, RestrictedQuerySet
+from tenants.scoping import BrandScopedQuerySet, ProviderScopedQuerySet
 
 e164 = RegexValidator(r"^\+[1-9][0-9]{5,14}$", _("Use the E.164 form: + and 6 to 15 digits, such as +493012345678."))
 
 
-class CarrierScopedQuerySet(RestrictedQuerySet):
+class CarrierScopedQuerySet(BrandScopedQuerySet):
     """Rows of a carrier: god sees every carrier's, a brand operator its own carriers' only."""
 
-    carrier_field = "carrier"
-
-    def restrict(self, actor):
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(**{f"{self.carrier_field}__brand_id": actor.brand_id})
-        return self.none()
+    brand_field = "carrier__brand_id"
 
 
 class Gateway(models.Model):
@@ -100,13 +92,8 @@ class Number(models.Model):
         return self.e164
 
 
-class OutboundRouteQuerySet(RestrictedQuerySet):
-    def restrict(self, actor):
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(brand_id=actor.brand_id)
-        return self.none()
+class OutboundRouteQuerySet(BrandScopedQuerySet):
+    """A brand's routes: god sees all, a brand operator its own."""
 
 
 class OutboundRoute(models.Model):

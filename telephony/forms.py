@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.core.validators import ProhibitNullCharactersValidator
 from django.utils.text import format_lazy
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from billing.csvio import upload_within
 from telephony.media.prompts import TEXTS
 from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.forms import NEW_PASSWORD_ATTRS, AccountForm
@@ -188,12 +188,7 @@ class UsersImportForm(forms.Form):
     )
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > USERS_MAX_BYTES:
-            raise forms.ValidationError(
-                gettext("The file is larger than %(megabytes)s MB.") % {"megabytes": USERS_MAX_BYTES // 1024 // 1024}
-            )
-        return upload
+        return upload_within(self.cleaned_data["file"], USERS_MAX_BYTES)
 
 
 class PromptUploadForm(forms.Form):

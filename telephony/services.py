@@ -42,6 +42,17 @@ def _require_operator(actor: User, client: Client) -> None:
         raise NotAllowed(gettext("Only the client's operators manage its users."))
 
 
+def _known_text(fields: dict, known: tuple[str, ...]) -> None:
+    """Only the row's own fields, and no NUL in a text (PostgreSQL holds none): field errors naming them."""
+    refused = set(fields) - set(known)
+    if refused:
+        raise ValidationError({name: gettext("Unknown field.") for name in refused})
+    nul = gettext("Must not contain NUL characters.")
+    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
+    if bad:
+        raise ValidationError(bad)
+
+
 def _set_secret(extension: Extension, client: Client, secret: str) -> None:
     extension.ha1_md5, extension.ha1_sha256 = sip_ha1(extension.sip_username, client.sip_domain, secret)
     extension.secret_changed_at = timezone.now()
@@ -334,13 +345,7 @@ def schedule_save(*, actor: User, client: Client, schedule: Schedule | None = No
     """Create (schedule None) or change a schedule; every bad line of the hours or holidays is a
     field error. The engines read the client's numbers and schedules again."""
     _require_operator(actor, client)
-    refused = set(fields) - set(SCHEDULE_FIELDS)
-    if refused:
-        raise ValidationError({name: gettext("Unknown field.") for name in refused})
-    nul = gettext("Must not contain NUL characters.")
-    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
-    if bad:
-        raise ValidationError(bad)
+    _known_text(fields, SCHEDULE_FIELDS)
     with tenant_context(client):
         schedule = schedule or Schedule()
         for name, value in fields.items():
@@ -484,13 +489,7 @@ def block_save(*, actor: User, client: Client, block: Block | None = None, **fie
     from telephony import blocking
 
     _require_operator(actor, client)
-    refused = set(fields) - set(BLOCK_FIELDS)
-    if refused:
-        raise ValidationError({name: gettext("Unknown field.") for name in refused})
-    nul = gettext("Must not contain NUL characters.")
-    bad = {name: nul for name, v in fields.items() if isinstance(v, str) and "\x00" in v}
-    if bad:
-        raise ValidationError(bad)
+    _known_text(fields, BLOCK_FIELDS)
     if block is not None and fields.get("direction", block.direction) != block.direction:
         raise ValidationError({"direction": gettext("An entry stays on its list: remove it and add it to the other.")})
     with tenant_context(client):

@@ -9,16 +9,12 @@ name), sip_username (empty: the extension), may_intercept and may_barge (true/fa
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from billing.csvio import FORMULA_STARTS
-from billing.decks import NUL, NUL_PROBLEM, Problem
-from tenants.errors import PlatformError
+from billing.csvio import CsvInvalid, Problem, csv_read, uncell
 
 COLUMNS = ["extension", "name", "email", "caller_name", "sip_username", "may_intercept", "may_barge"]
 REQUIRED = ("extension", "name", "email")
@@ -32,29 +28,18 @@ FIELD_COLUMNS = {"number": "extension", "display_name": "caller_name", "email": 
                  "sip_username": "sip_username"}  # fmt: skip
 
 
-class UsersInvalid(PlatformError):
+class UsersInvalid(CsvInvalid):
     """A users file with problems; nobody was created."""
 
     code = "invalid-users-file"
-    status = 400
 
-    def __init__(self, problems: list[Problem], more: int = 0):
-        count = len(problems) + more
-        super().__init__(
-            ngettext(
-                "The file has %(count)s problem; nobody was created.",
-                "The file has %(count)s problems; nobody was created.",
-                count,
-            )
-            % {"count": count}
-        )
-        self.problems, self.more = problems, more
-
-
-def _text(text: str) -> str:
-    if len(text) > 1 and text[0] == "'" and text[1].startswith(FORMULA_STARTS):
-        return text[1:]  # neutralised by our own export
-    return text
+    @staticmethod
+    def summary(count: int) -> str:
+        return ngettext(
+            "The file has %(count)s problem; nobody was created.",
+            "The file has %(count)s problems; nobody was created.",
+            count,
+        ) % {"count": count}
 
 
 def _flag(text: str) -> bool:
@@ -66,20 +51,7 @@ def _flag(text: str) -> bool:
     raise ValueError(_("%(text)s is not true or false.") % {"text": repr(text)})
 
 
-def _header(cells: list[str]) -> tuple[list[str], list[Problem]]:
-    names = [cell.strip().lower().removeprefix("\ufeff") for cell in cells]
-    problems = [
-        Problem(
-            1,
-            name or _("column %(number)s") % {"number": i + 1},
-            _("unknown column; use %(columns)s.") % {"columns": ", ".join(COLUMNS)},
-        )
-        for i, name in enumerate(names)
-        if name not in COLUMNS
-    ]
-    problems += [Problem(1, name, _("appears twice.")) for i, name in enumerate(names) if name in names[:i]]
-    problems += [Problem(1, name, _("is missing.")) for name in REQUIRED if name not in names]
-    return names, problems
+PARSERS = {name: _flag if name in FLAGS else uncell for name in COLUMNS}  # an empty text or flag: "" or false
 
 
 def parse_users(data: bytes) -> tuple[list[dict], list[Problem]]:
@@ -87,59 +59,9 @@ def parse_users(data: bytes) -> tuple[list[dict], list[Problem]]:
     may_intercept, may_barge}, and the problems of its rows (a bad cell, a repeat), for the service to
     add what the platform refuses in the good rows (a used extension or e-mail, a bad name) and report
     all at once. A file that cannot be read as a users CSV at all raises UsersInvalid."""
-    if len(data) > MAX_BYTES:
-        raise UsersInvalid(
-            [Problem(None, "", _("is larger than %(megabytes)s MB.") % {"megabytes": MAX_BYTES // 1024 // 1024})]
-        )
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UsersInvalid([Problem(None, "", _("is not UTF-8 text; save it as CSV UTF-8."))]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        first = next(reader, [])
-    except csv.Error as exc:
-        raise UsersInvalid([Problem(1, "", _("is not CSV (%(problem)s).") % {"problem": exc})]) from None
-    if not any(cell.strip() for cell in first):
-        raise UsersInvalid([Problem(None, "", _("is empty; its first line names the columns."))])
-    if any(NUL in cell for cell in first):
-        raise UsersInvalid([Problem(1, "", NUL_PROBLEM)])
-    names, problems = _header(first)
-    if problems:
-        raise UsersInvalid(problems)
-    rows: list[dict] = []
-    try:
-        for cells in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) != len(names):
-                problems.append(
-                    Problem(
-                        line,
-                        "",
-                        _("has %(cells)s cells; the header has %(header)s.")
-                        % {"cells": len(cells), "header": len(names)},
-                    )
-                )
-                continue
-            row, good = {"line": line, **dict.fromkeys(COLUMNS, "")}, True
-            for name, cell in zip(names, cells, strict=True):
-                if NUL in cell:
-                    problems.append(Problem(line, name, NUL_PROBLEM))
-                    good = False
-                    continue
-                try:
-                    row[name] = _flag(cell.strip()) if name in FLAGS else _text(cell.strip())
-                except ValueError as exc:
-                    problems.append(Problem(line, name, str(exc)))
-                    good = False
-            for name in FLAGS:
-                row[name] = row[name] or False
-            if good:
-                rows.append(row)
-    except csv.Error as exc:
-        problems.append(Problem(reader.line_num, "", _("is not CSV (%(problem)s).") % {"problem": exc}))
+    problems: list[Problem] = []
+    rows = list(csv_read(data, parsers=PARSERS, required=REQUIRED, invalid=UsersInvalid, max_bytes=MAX_BYTES,
+                         not_utf8=_("is not UTF-8 text; save it as CSV UTF-8."), report=problems.append))  # fmt: skip
     if not rows and not problems:
         problems.append(Problem(None, "", _("has nobody in it: one line per person after the header.")))
     if len(rows) > MAX_ROWS:

@@ -33,6 +33,15 @@ def language_choice(default: str) -> forms.ChoiceField:
     )
 
 
+def brand_choice(form: forms.Form, *, actor: User, creating: bool) -> None:
+    """Only the platform operator creating a row chooses its brand (among those it may see); anyone
+    else, and a change, keeps the row's brand: the form's `brand` field goes."""
+    if actor.role == Role.GOD and creating:
+        form.fields["brand"].queryset = Brand.objects.restrict(actor).order_by("name")
+    else:
+        del form.fields["brand"]
+
+
 def changes(form: forms.Form, *names: str) -> dict:
     """The named fields the user actually changed, with their cleaned values."""
     return {name: form.cleaned_data[name] for name in names if name in form.changed_data}

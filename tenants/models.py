@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.utils import schema_exists
 
-from tenants.scoping import RestrictedQuerySet
+from tenants.scoping import BrandScopedQuerySet, RestrictedQuerySet
 
 hex_colour = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Enter a colour as #rrggbb."))
 # Dashes become underscores in the schema name, so underscores are not allowed (a-b and a_b would collide).
@@ -293,13 +293,10 @@ class User(UniqueNamesInLanguage, AbstractBaseUser):
         return False
 
 
-class SipAddressRuleQuerySet(RestrictedQuerySet):
-    def restrict(self, actor):
-        if actor.role == Role.GOD:
-            return self.all()
-        if actor.role == Role.BRAND:
-            return self.filter(client__brand_id=actor.brand_id)
-        return self.none()
+class SipAddressRuleQuerySet(BrandScopedQuerySet):
+    """God: every rule (the global ones too); a brand operator: its clients' rules."""
+
+    brand_field = "client__brand_id"
 
 
 class SipAddressRule(models.Model):

@@ -34,15 +34,11 @@ from tenants.events import (
     sockets_close,
 )
 from tenants.models import ApiToken, Brand, BrandAlias, Client, Domain, Role, User, hostname
+from tenants.scoping import require_role as _require
 from tenants.signin import signin_unlock
 
 LOGO_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
 LOGO_MAX_BYTES = 256 * 1024
-
-
-def _require(actor: User, *roles: str) -> None:
-    if actor.role not in roles:
-        raise NotAllowed(_("Your role may not do this."))
 
 
 def _full_clean(obj, exclude=None) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.csvio import upload_within
 from billing.decks import MAX_BYTES
 from billing.models import MONEY, Carrier, PricingPlan, Rate, RateDeck
 from billing.usage import GROUPS, SERVICES
@@ -143,9 +144,7 @@ class DeckImportSerializer(serializers.Serializer):
     )
 
     def validate_file(self, upload):
-        if upload.size > MAX_BYTES:
-            raise serializers.ValidationError(f"The file is larger than {MAX_BYTES // 1024 // 1024} MB.")
-        return upload
+        return upload_within(upload, MAX_BYTES)
 
 
 class DeckImportResultSerializer(serializers.Serializer):

@@ -24,7 +24,7 @@ from billing.statements import STATEMENT_COLUMNS, parse_month, statement_clients
 from billing.usage import COLUMNS as USAGE_COLUMNS
 from billing.usage import UsageFilterError, groups_for, shows_price, usage_rows, usage_series, usage_totals
 from tenants.api.base import ScopedViewSet, changed_fields
-from tenants.api.downloads import CsvMixin
+from tenants.api.downloads import CsvMixin, csv_invalid_answer
 from tenants.api.schema import error_answers
 from tenants.models import Role
 
@@ -141,17 +141,7 @@ class RateDeckViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModel
                 **self.service_kwargs(), deck=deck, data=serializer.validated_data["file"].read()
             )
         except DeckInvalid as exc:
-            problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems]
-            return Response(
-                {
-                    "code": exc.code,
-                    "detail": exc.message,
-                    "fields": {"file": [str(p) for p in exc.problems]},
-                    "problems": problems,
-                    "more": exc.more,
-                },
-                status=exc.status,
-            )
+            return csv_invalid_answer(exc)
         return Response({"imported": count})
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})

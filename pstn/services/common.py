@@ -8,19 +8,10 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext
 
 from billing.models import Carrier
-from tenants.errors import NotAllowed
-from tenants.models import Role, User
+from tenants.scoping import require_brand, require_role
 
-
-def _require(actor: User, *roles: str) -> None:
-    if actor.role not in roles:
-        raise NotAllowed(gettext("Your role may not do this."))
-
-
-def _brand_scope(actor: User, brand_id: int | None) -> None:
-    """Defence in depth: the views already reach rows through restrict()."""
-    if actor.role == Role.BRAND and brand_id != actor.brand_id:
-        raise NotAllowed(gettext("Not in your brand."))
+_require = require_role  # the names the pstn services use
+_brand_scope = require_brand
 
 
 def _no_nul(fields: dict) -> None:

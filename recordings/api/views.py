@@ -20,7 +20,7 @@ from recordings.api import serializers as s
 from recordings.models import Recording
 from recordings.selectors import line_modes
 from telephony.models import Extension
-from tenants.api.base import ScopedViewSet
+from tenants.api.base import OperatorsOnly, ScopedViewSet
 from tenants.models import Role
 from tenants.views.files import ranged_file
 
@@ -64,13 +64,6 @@ class RecordingViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveMode
         response["Cache-Control"] = "private, no-cache"
         response["Content-Disposition"] = f'inline; filename="recording-{recording.pk}.wav"'
         return response
-
-
-class OperatorsOnly:
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.tenant is None or request.user.role != Role.CLIENT or request.user.client_id != request.tenant.pk:
-            raise Http404
 
 
 class RecordingPolicyView(OperatorsOnly, APIView):

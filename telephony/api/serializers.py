@@ -5,6 +5,7 @@ from django.utils.functional import lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.csvio import upload_within
 from recordings.selectors import recordings_of_calls
 from records.models import Cdr
 from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
@@ -332,9 +333,7 @@ class UsersImportSerializer(serializers.Serializer):
     )
 
     def validate_file(self, upload):
-        if upload.size > USERS_MAX_BYTES:
-            raise serializers.ValidationError(f"The file is larger than {USERS_MAX_BYTES // 1024 // 1024} MB.")
-        return upload
+        return upload_within(upload, USERS_MAX_BYTES)
 
 
 class UsersImportResultSerializer(serializers.Serializer):

@@ -35,7 +35,8 @@ from telephony.models import Block, Extension, Forwarding, Schedule
 from telephony.selectors import acting_line, sip_credentials
 from telephony.users_csv import COLUMNS as USER_COLUMNS
 from telephony.users_csv import UsersInvalid, users_csv_rows
-from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.api.base import OperatorsOnly, ScopedViewSet, changed_fields
+from tenants.api.downloads import csv_invalid_answer
 from tenants.api.schema import error_answers
 from tenants.models import Role
 from tenants.services import account_set_password, account_unlock, account_update
@@ -145,10 +146,7 @@ class UserViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         try:
             created = services.users_import(**self.service_kwargs(), data=serializer.validated_data["file"].read())
         except UsersInvalid as exc:
-            problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems]
-            answer = {"code": exc.code, "detail": exc.message, "fields": {"file": [str(p) for p in exc.problems]},
-                      "problems": problems, "more": exc.more}  # fmt: skip
-            return Response(answer, status=exc.status)
+            return csv_invalid_answer(exc)
         users = [s.ExtensionUserSerializer(e, context={"sip_secret": secret}).data for e, secret in created]
         return Response({"imported": len(users), "users": users}, status=status.HTTP_201_CREATED)
 
@@ -378,53 +376,56 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         return Response({"detail": words[done]})
 
 
-class ScheduleViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    """The client's office hours and holidays, which its numbers may follow (its operators only)."""
+class ClientRowViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Rows of the client whose host is called, written by two services: `save_row` creates a row or
+    changes the fields sent (PUT and PATCH alike), `delete_row` removes one; both take the row as the
+    model's name (schedule=, block=). Other hosts have none."""
 
-    model = Schedule
-    serializer_class = s.ScheduleSerializer
-    search_fields = ["name"]
-    ordering_fields = ["name", "created_at"]
+    save_row = delete_row = None  # staticmethod(services.<row>_save), staticmethod(services.<row>_delete)
 
     def get_queryset(self):
         if self.request.tenant is None:
-            return Schedule.objects.none()
+            return self.model.objects.none()
         return super().get_queryset()
+
+    def _row(self, row) -> dict:
+        return {self.model._meta.model_name: row}
 
     def create(self, request):
         if request.tenant is None:
             raise Http404
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        schedule = services.schedule_save(actor=request.user, client=request.tenant, **serializer.validated_data)
-        return Response(self.get_serializer(schedule).data, status=status.HTTP_201_CREATED)
+        row = self.save_row(actor=request.user, client=request.tenant, **serializer.validated_data)
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None):
-        schedule = self.get_object()
-        serializer = self.get_serializer(schedule, data=request.data, partial=True)
+        row = self.get_object()
+        serializer = self.get_serializer(row, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        schedule = services.schedule_save(actor=request.user, client=request.tenant, schedule=schedule,
-                                          **changed_fields(serializer))  # fmt: skip
-        return Response(self.get_serializer(schedule).data)
+        row = self.save_row(actor=request.user, client=request.tenant, **self._row(row), **changed_fields(serializer))
+        return Response(self.get_serializer(row).data)
 
     def partial_update(self, request, pk=None):
         return self.update(request, pk)
 
     def destroy(self, request, pk=None):
-        services.schedule_delete(actor=request.user, client=request.tenant, schedule=self.get_object())
+        self.delete_row(actor=request.user, client=request.tenant, **self._row(self.get_object()))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OperatorsOnly:
-    """The client's operators only: anyone else (its users, other hosts) gets a 404."""
+class ScheduleViewSet(ClientRowViewSet):
+    """The client's office hours and holidays, which its numbers may follow (its operators only)."""
 
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        if request.tenant is None or request.user.role != Role.CLIENT or request.user.client_id != request.tenant.pk:
-            raise Http404
+    model = Schedule
+    serializer_class = s.ScheduleSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    save_row = staticmethod(services.schedule_save)
+    delete_row = staticmethod(services.schedule_delete)
 
 
-class BlockViewSet(OperatorsOnly, ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class BlockViewSet(OperatorsOnly, ClientRowViewSet):
     """The client's blocked callers (direction inbound) and blocked destinations (outbound);
     ?direction= lists one of them."""
 
@@ -432,32 +433,13 @@ class BlockViewSet(OperatorsOnly, ScopedViewSet, mixins.ListModelMixin, mixins.R
     serializer_class = s.BlockSerializer
     search_fields = ["value", "note"]
     ordering_fields = ["value", "created_at"]
+    save_row = staticmethod(services.block_save)
+    delete_row = staticmethod(services.block_delete)
 
     def get_queryset(self):
         rows = super().get_queryset()
         direction = self.request.query_params.get("direction")
         return rows.filter(direction=direction) if direction in Block.Direction.values else rows
-
-    def create(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        block = services.block_save(actor=request.user, client=request.tenant, **serializer.validated_data)
-        return Response(self.get_serializer(block).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request, pk=None):
-        block = self.get_object()
-        serializer = self.get_serializer(block, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        block = services.block_save(actor=request.user, client=request.tenant, block=block,
-                                    **changed_fields(serializer))  # fmt: skip
-        return Response(self.get_serializer(block).data)
-
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk)
-
-    def destroy(self, request, pk=None):
-        services.block_delete(actor=request.user, client=request.tenant, block=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CallerBlockingView(OperatorsOnly, APIView):

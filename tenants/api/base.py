@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from django.http import QueryDict
+from django.http import Http404, QueryDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
 from tenants.dates import BadMoment, read_moment
+from tenants.models import Role
 
 
 class ScopedViewSet(viewsets.GenericViewSet):
@@ -21,6 +22,16 @@ class ScopedViewSet(viewsets.GenericViewSet):
 
     def service_kwargs(self) -> dict:
         return {"actor": self.request.user}
+
+
+class OperatorsOnly:
+    """API view mixin: the operators of the client whose host is called only; anyone else (its users,
+    other hosts) gets a 404."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.tenant is None or request.user.role != Role.CLIENT or request.user.client_id != request.tenant.pk:
+            raise Http404
 
 
 class ScopedRelatedField(serializers.PrimaryKeyRelatedField):

@@ -1,7 +1,8 @@
 """CSV answers from the API: `?format=csv` (or `Accept: text/csv`) on the views that offer it.
 
 The views stream the file themselves (billing.csvio); the renderer only makes content negotiation
-choose CSV. Errors stay JSON whatever was asked, so a bad date is still a field error.
+choose CSV. Errors stay JSON whatever was asked, so a bad date is still a field error. And the answer
+to a CSV import's file with problems (csv_invalid_answer).
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import json
 
 from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
 
-from billing.csvio import csv_response
+from billing.csvio import CsvInvalid, csv_response
 
 
 class CsvRenderer(BaseRenderer):
@@ -46,3 +48,12 @@ class CsvMixin:
         if self.wants_csv():
             self.request.accepted_renderer, self.request.accepted_media_type = JSONRenderer(), "application/json"
         return super().handle_exception(exc)
+
+
+def csv_invalid_answer(exc: CsvInvalid) -> Response:
+    """An import's file with problems: the error's code and sentence, each problem as a message of the
+    `file` field and by line and column in `problems`, and how many more there were."""
+    problems = [{"line": p.line, "column": p.column, "message": p.message} for p in exc.problems]
+    answer = {"code": exc.code, "detail": exc.message, "fields": {"file": [str(p) for p in exc.problems]},
+              "problems": problems, "more": exc.more}  # fmt: skip
+    return Response(answer, status=exc.status)

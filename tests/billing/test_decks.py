@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from billing.csvio import csv_lines
-from billing.decks import COLUMNS, NUL_PROBLEM, DeckInvalid, deck_csv_rows, parse_deck
+from billing.csvio import NUL_PROBLEM, csv_lines
+from billing.decks import COLUMNS, DeckInvalid, deck_csv_rows, parse_deck
 from billing.models import Rate
 from billing.services import deck_create, deck_import
 from tenants.dates import OUT_OF_RANGE

@@ -156,6 +156,9 @@ def test_the_api_imports_all_or_nobody_and_exports(world, api):
     assert refused.status_code == 400 and refused.json()["code"] == "invalid-users-file"
     assert [(p["line"], p["column"]) for p in refused.json()["problems"]] == [(3, "extension")]
     assert numbers(world) == ["101", "102", "103"]
+    big = SimpleUploadedFile("u.csv", HEADER.encode() + b"x" * (1024 * 1024 + 1))
+    too_big = http.post("/api/v1/users/import/", {"file": big}, format="multipart")
+    assert too_big.status_code == 400 and too_big.json()["fields"] == {"file": ["The file is larger than 1 MB."]}
 
     good = (HEADER + "150,Nina,nina@client-a1.example,,,,true\r\n").encode()
     created = http.post("/api/v1/users/import/", {"file": SimpleUploadedFile("u.csv", good)}, format="multipart")

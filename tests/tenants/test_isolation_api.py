@@ -188,9 +188,13 @@ def _foreign_voicemail(owner, kind: str):
     from voicemail.models import Message as VoicemailMessage
 
     with tenant_context(owner.client):
+        # Ids far from the actor's own (each client's schema counts from 1: the owner's box may share
+        # its id with one of the actor's, which the actor rightly sees), as for recordings above.
+        Mailbox.objects.filter(extension__account_id=owner.pk).update(id=900000 + owner.pk)
         box = Mailbox.objects.get(extension__account_id=owner.pk)
         Mailbox.objects.filter(pk=box.pk).update(name="Foreign box", greeting_unavailable=f"{box.pk}/foreign.wav")
-        message = VoicemailMessage.objects.create(mailbox=box, caller_number="5559876", caller_name="Foreign caller",
+        message = VoicemailMessage.objects.create(pk=900000 + owner.pk, mailbox=box, caller_number="5559876",
+                                                  caller_name="Foreign caller",
                                                   received_at=dt.datetime(2026, 1, 2, tzinfo=dt.UTC), seconds=2.0,
                                                   file=f"{box.pk}/foreign-{owner.pk}.wav")  # fmt: skip
 

@@ -371,6 +371,8 @@ SPECTACULAR_SETTINGS = {
         "CallDirectionEnum": "records.models.Cdr.Direction",
         "CallPartyEnum": ["caller", "callee"],
         "CarrierHealthStateEnum": ["in", "down", "out", "trial"],
+        "RecordingModeEnum": "recordings.models.Mode",
+        "LineRecordingModeEnum": "recordings.models.LineChoice",
         "RouteModeEnum": "pstn.models.OutboundRoute.Mode",
         "SupervisionModeEnum": ["monitor", "whisper", "barge"],
     },

@@ -16,6 +16,7 @@ NUMBER = "+442079460123"
 
 
 def fits_the_width(page: Page) -> None:  # noqa: F811
+    page.wait_for_load_state()  # the page's stylesheet applied (a page just shown may not have it yet)
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, (page.url, overflow)
 

@@ -95,6 +95,7 @@ def sized_page(browser, request):  # noqa: F811
 
 
 def overflow(page: Page) -> tuple[int, int]:
+    page.wait_for_load_state()  # the page's stylesheet applied (a page just shown after a submit may not have it yet)
     return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
 
 

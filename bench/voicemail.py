@@ -7,9 +7,9 @@ registers and forwards "unreachable" to its voicemail box. `--callers` other lin
 (their starts spread over `--spread` seconds), each through the edge with SIP and SDP (bench/
 media_phones.py's user agent, one UDP socket for every calling line) and its own RTP socket: it
 listens to the greeting, and `--reaction` after the beep (1000 Hz) has ended (its 15th and last
-frame received; with 0, at once) it says its own tone (500 Hz + 10 Hz per caller, so a message
-holding another caller's audio is caught) for `--seconds`, 50 PCMU packets a second, then presses #
-(RFC 4733). The engine says the message was recorded and hangs up.
+frame received; with 0, at once; silence meanwhile) it says its own tone (500 Hz + 10 Hz per
+caller, so a message holding another caller's audio is caught) for `--seconds`, 50 PCMU packets a
+second, then presses # (RFC 4733). The engine says the message was recorded and hangs up.
 
 Checked per message: a row in the box with the caller's number, its file's audio the caller's own
 frequency (dominant among every caller's), the tone's length in the file against what was sent (at
@@ -133,7 +133,10 @@ class Caller:
                 await pace([silence] * 5, until=self.beep_over)
                 if loop.time() - self.started > 60:
                     raise TimeoutError("no beep")
-            await asyncio.sleep(self.reaction)  # a person starts talking a moment after the beep
+            # A person starts talking a moment after the beep; the phone sends its silence meanwhile (its
+            # timestamps go on with the time, as RFC 3550's do: a pause without packets whose timestamps
+            # stood still would make the tone's packets look late).
+            await pace([silence] * round(self.reaction / 0.02))
             n = np.arange(round(self.seconds * 8000))
             tone = np.round(6000 * np.sin(2 * np.pi * frequency(self.index) * n / 8000)).astype(np.int16)
             frames = [ENCODE(tone[k : k + 160]) for k in range(0, len(tone), 160)]

@@ -6,9 +6,10 @@ The edge and one engine as bench/engine_media.py starts them, a scratch client w
 registers and forwards "unreachable" to its voicemail box. `--callers` other lines call 0000 at once
 (their starts spread over `--spread` seconds), each through the edge with SIP and SDP (bench/
 media_phones.py's user agent, one UDP socket for every calling line) and its own RTP socket: it
-listens to the greeting, and `--reaction` after the beep (1000 Hz) has ended it says its own tone (500 Hz + 10 Hz
-per caller, so a message holding another caller's audio is caught) for `--seconds`, 50 PCMU packets
-a second, then presses # (RFC 4733). The engine says the message was recorded and hangs up.
+listens to the greeting, and `--reaction` after the beep (1000 Hz) has ended (its 15th and last
+frame received; with 0, at once; silence meanwhile) it says its own tone (500 Hz + 10 Hz per
+caller, so a message holding another caller's audio is caught) for `--seconds`, 50 PCMU packets a
+second, then presses # (RFC 4733). The engine says the message was recorded and hangs up.
 
 Checked per message: a row in the box with the caller's number, its file's audio the caller's own
 frequency (dominant among every caller's), the tone's length in the file against what was sent (at
@@ -49,6 +50,7 @@ from telephony.sip.sdp import Codec, build_sdp, parse_sdp  # noqa: E402
 DATABASE, REDIS_DB, PREFIX = "ocx_bench_voicemail", 6, "ocx-bench-voicemail"  # nobody else's
 BOX = "0000"
 BEEP = 1000.0
+BEEP_FRAMES = 15  # the beep: 0.3 s of 1000 Hz (telephony/media/prompts.py TONES), its last frame its end
 CODECS = [Codec(0, "PCMU", 8000), Codec(101, "telephone-event", 8000)]
 RTP = struct.Struct("!BBHII")
 ENCODE, DECODE = codecs.new_encoder("PCMU"), codecs.new_decoder("PCMU")
@@ -95,8 +97,8 @@ class Caller:
             strength = power(samples, BEEP)  # a pure tone: half the frame's mean square
             if strength > 1e5 and strength > 0.3 * np.mean(samples.astype(np.float64) ** 2):
                 self.beep_frames += 1
-            elif self.beep_frames >= 10:  # (the beep is 0.3 s: 15 frames)
-                self.beep_over.set_result(None)
+                if self.beep_frames == BEEP_FRAMES:  # its last frame heard: the beep has ended
+                    self.beep_over.set_result(None)
             else:
                 self.beep_frames = 0
 
@@ -111,22 +113,30 @@ class Caller:
             ssrc, seq, ts = 0x5000 + self.index, 0, 0
             silence = ENCODE(np.zeros(160, dtype=np.int16))
 
-            async def pace(payloads, pt: int = 0, step: int = 160, fixed_ts: int | None = None) -> None:
+            async def pace(payloads, pt: int = 0, step: int = 160, fixed_ts: int | None = None,
+                           until: asyncio.Future | None = None) -> None:  # fmt: skip
+                """Send `payloads` 20 ms apart (`until`: stop as soon as it is done)."""
                 nonlocal seq, ts
                 start = loop.time()
                 for k, payload in enumerate(payloads):
+                    if until is not None and until.done():
+                        return
                     self.sock.send(RTP.pack(0x80, pt, seq & 0xFFFF, (fixed_ts if fixed_ts is not None else ts)
                                             & 0xFFFFFFFF, ssrc) + payload)  # fmt: skip
                     seq += 1
                     ts += step if fixed_ts is None else 0
-                    await asyncio.sleep(max(0.0, start + (k + 1) * 0.02 - loop.time()))
+                    delay = max(0.0, start + (k + 1) * 0.02 - loop.time())
+                    await (asyncio.sleep(delay) if until is None else asyncio.wait([until], timeout=delay))
 
             # Silence (the phone's microphone) until the beep has ended: symmetric RTP latches on it.
             while not self.beep_over.done():
-                await pace([silence] * 5)
+                await pace([silence] * 5, until=self.beep_over)
                 if loop.time() - self.started > 60:
                     raise TimeoutError("no beep")
-            await asyncio.sleep(self.reaction)  # a person starts talking a moment after the beep
+            # A person starts talking a moment after the beep; the phone sends its silence meanwhile (its
+            # timestamps go on with the time, as RFC 3550's do: a pause without packets whose timestamps
+            # stood still would make the tone's packets look late).
+            await pace([silence] * round(self.reaction / 0.02))
             n = np.arange(round(self.seconds * 8000))
             tone = np.round(6000 * np.sin(2 * np.pi * frequency(self.index) * n / 8000)).astype(np.int16)
             frames = [ENCODE(tone[k : k + 160]) for k in range(0, len(tone), 160)]

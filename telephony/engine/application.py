@@ -260,10 +260,11 @@ class Prompter(Application):
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
-    async def play(self, *names: str, frames: Frames | None = None, keys: int | None = None) -> None:
+    async def play(self, *names: str, frames: Frames | None = None, keys: int | None = None,
+                   on_last: Callable[[], None] | None = None) -> None:  # fmt: skip
         """The prompts `names` (or `frames`) until their end or a key. A key pressed while their audio is
         read (or since `keys`, the count of keys when the caller began to read `frames`) stops them
-        before they start."""
+        before they start. `on_last` is called as their last frame is sent (not when a key stopped them)."""
         call = self.call
         if call.state == State.ENDED:
             return
@@ -273,7 +274,7 @@ class Prompter(Application):
         if self.keys_pressed != keys or call.state == State.ENDED:
             return
         self._done = done = asyncio.get_running_loop().create_future()
-        call.play(self.side, frames, loop=False, on_done=self.stop)
+        call.play(self.side, frames, loop=False, on_done=self.stop, on_last=on_last)
         await asyncio.wait_for(done, len(frames) * 0.02 + 2)
 
     async def ask(self, name: str, max_digits: int) -> str:

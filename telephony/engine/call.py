@@ -759,11 +759,12 @@ class Call:
         """Where the caller's incoming RTP goes besides the relay (a key collector; None: nowhere)."""
         self.caller.media.sink = sink
 
-    def play(self, side: str, frames: Frames, *, loop: bool = True, on_done=None) -> None:
-        """Play audio to one side, instead of whatever it heard from the engine before."""
+    def play(self, side: str, frames: Frames, *, loop: bool = True, on_done=None, on_last=None) -> None:
+        """Play audio to one side, instead of whatever it heard from the engine before (on_done, on_last:
+        as the Player's)."""
         self.stop_playing()
         target = self.side(side)
-        self.music = Player(target.media, target.codec.payload, frames, loop=loop, on_done=on_done)
+        self.music = Player(target.media, target.codec.payload, frames, loop=loop, on_done=on_done, on_last=on_last)
         self.music.start()
 
     def play_music(self, side: str) -> None:

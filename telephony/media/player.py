@@ -38,11 +38,14 @@ class Frames(list):
 
 class Player:
     def __init__(self, endpoint: RtpEndpoint, payload_type: int, frames: list[bytes], *, loop: bool = True,
-                 on_done: Callable[[], None] | None = None):  # fmt: skip
+                 on_done: Callable[[], None] | None = None, on_last: Callable[[], None] | None = None):  # fmt: skip
+        """on_done: called once the frames have played (a frame's time after the last was sent);
+        on_last: called as the last frame is sent (not looping), what must begin with the audio's end
+        (voicemail records from the beep's last frame: a caller who speaks as it ends loses nothing)."""
         if not frames:
             raise ValueError("nothing to play")
         self.endpoint, self.payload_type, self.frames = endpoint, payload_type, frames
-        self.loop, self.on_done = loop, on_done
+        self.loop, self.on_done, self.on_last = loop, on_done, on_last
         self.ssrc = int.from_bytes(os.urandom(4), "big")
         self.seq = int.from_bytes(os.urandom(2), "big")
         self.timestamp = int.from_bytes(os.urandom(4), "big")
@@ -78,6 +81,8 @@ class Player:
         self.sent += 1
         self.seq = (self.seq + 1) & 0xFFFF
         self.timestamp = (self.timestamp + self.step) & 0xFFFFFFFF
+        if self.on_last is not None and not self.loop and self.sent == len(self.frames):
+            self.on_last()
         # Due times from the start, not from now: lateness in one tick does not add up.
         self._timer = asyncio.get_running_loop().call_at(self._start + self.sent * FRAME, self._tick)
 

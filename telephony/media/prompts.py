@@ -289,6 +289,14 @@ class Prompts:
             self._frames[key] = encode(self.samples(*names, voice=voice), codec)
         return self._frames[key]
 
+    def tone(self, codec: str, name: str) -> Frames:
+        """A tone of TONES ("beep") alone, without the pause after it that `frames` adds: its last frame
+        is the tone's end (voicemail starts a message's recording as that frame is sent)."""
+        key = (codec, "tone", name)
+        if key not in self._frames:
+            self._frames[key] = encode(TONES[name], codec)
+        return self._frames[key]
+
 
 class _Untranslated(gettext.NullTranslations):
     """The end of a translation's fallbacks: None says "no entry" (a French "six" is still translated)."""

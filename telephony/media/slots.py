@@ -232,10 +232,10 @@ class Slots:
         """Place the packets received since the last time (each tick does, first)."""
         inboxes = self.inboxes
         counts = np.fromiter(map(len, inboxes), dtype=np.int64, count=len(inboxes))
-        total = int(counts.sum())
+        packets = list(chain.from_iterable(inboxes))
+        total = len(packets)
         if not total:
             return
-        packets = list(chain.from_iterable(inboxes))
         deque(map(list.clear, inboxes), maxlen=0)
         rows = np.repeat(self._rows, counts)
         data = np.frombuffer(b"".join(packets), dtype=np.uint8)

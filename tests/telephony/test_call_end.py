@@ -25,9 +25,11 @@ ENGINE_SETTINGS = {"OCX_ENGINE_RTP_TIMEOUT": str(RTP_TIMEOUT), "OCX_ENGINE_SESSI
                    "OCX_ENGINE_MIN_SE": "2", "OCX_ENGINE_LOST_AFTER": "3"}  # fmt: skip
 
 
-def offer(port: int, direction: str = "sendrecv", version: int = 1) -> str:
+def offer(port: int, direction: str = "sendrecv", version: int = 1, *, events: bool = False) -> str:
+    """PCMU (events: and RFC 4733 keys, type 101)."""
+    formats = "0 101\r\na=rtpmap:101 telephone-event/8000" if events else "0"
     return (f"v=0\r\no=- 1 {version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0\r\na={direction}\r\n")  # fmt: skip
+            f"m=audio {port} RTP/AVP {formats}\r\na={direction}\r\n")  # fmt: skip
 
 
 def send_rtp(sock: socket.socket, sdp: str, stop: threading.Event) -> None:
@@ -48,13 +50,16 @@ def send_rtp(sock: socket.socket, sdp: str, stop: threading.Event) -> None:
 class RawCall:
     """A call placed by the raw SIP client to 102, answered and ACKed, with an RTP socket of its own."""
 
-    def __init__(self, phone: SipClient, domain: str, *, timer: tuple[tuple[str, str], ...] = ()):
+    def __init__(self, phone: SipClient, domain: str, *, timer: tuple[tuple[str, str], ...] = (),
+                 events: bool = False):  # fmt: skip
         self.phone = phone
         self.rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.rtp.bind(("127.0.0.1", 0))
         self.port = self.rtp.getsockname()[1]
         headers = (("Content-Type", "application/sdp"), *timer)
-        self.call: Call = phone.invite(f"sip:102@{domain}", SECRET, headers=headers, body=offer(self.port))
+        self.call: Call = phone.invite(
+            f"sip:102@{domain}", SECRET, headers=headers, body=offer(self.port, events=events)
+        )
         self.ok = phone.expect(200, timeout=8)
         self.call.established(self.ok)
         self.contact = self.ok.get("Contact").strip().lstrip("<").split(">", 1)[0]

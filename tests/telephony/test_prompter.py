@@ -35,7 +35,7 @@ class Call:
     def side(self, name):
         return SimpleNamespace(codec=SimpleNamespace(name="PCMU"))
 
-    def play(self, side, frames, *, loop, on_done):
+    def play(self, side, frames, *, loop, on_done, on_last=None):
         self.played.append(side)
         self.on_done = on_done
         asyncio.get_running_loop().call_later(len(frames) * 0.02, on_done)

@@ -12,18 +12,23 @@ import datetime as dt
 import math
 import struct
 import tempfile
+import time
 import uuid
 import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis, rkey
 from records.models import Cdr
+from telephony.media import codecs
+from telephony.media.dtmf import digit_train
 from telephony.models import Forwarding
-from tests.sip.audio import heard_ms
+from tests.sip.audio import heard_ms, read_wav, tone_power
 from tests.telephony.conftest import cdr_of
+from tests.telephony.test_call_end import RawCall, bye_within
 from tests.waiting import committed, wait_for
 from voicemail.models import Mailbox, Message, box_directory
 
@@ -176,6 +181,72 @@ def test_a_caller_who_hangs_up_mid_message_leaves_a_message_that_plays(world, li
     [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
     assert heard_ms(message.path, SPOKEN) >= 1000 and message.seconds >= 1.0
     assert cdr_of(world, callee_number="102").hangup_side == "caller"
+
+
+BEEP, BEEP_FRAMES = 1000, 15  # telephony/media/prompts.py TONES: 0.3 s of 1000 Hz
+
+
+def say_at_the_beeps_end(raw, seconds: float) -> int:
+    """A raw caller's RTP: silence until the beep's last frame arrives, then at once `seconds` of the
+    SPOKEN tone and `#` (RFC 4733, type 101); the number of tone frames sent."""
+    host = next(line.split()[-1] for line in raw.ok.body.splitlines() if line.startswith("c="))
+    port = int(next(line.split()[1] for line in raw.ok.body.splitlines() if line.startswith("m=audio")))
+    encode, decode = codecs.new_encoder("PCMU"), codecs.new_decoder("PCMU")
+    sock, seq = raw.rtp, [0]
+
+    def send(payload: bytes, pt: int = 0, ts: int | None = None) -> None:
+        stamp = seq[0] * 160 if ts is None else ts
+        sock.sendto(struct.pack("!BBHII", 0x80, pt, seq[0] & 0xFFFF, stamp & 0xFFFFFFFF, 0x600D) + payload,
+                    (host, port))  # fmt: skip
+        seq[0] += 1
+
+    silence = encode(np.zeros(160, dtype=np.int16))
+    beep, deadline, next_send = 0, time.monotonic() + 30, 0.0
+    sock.settimeout(0.005)
+    while beep < BEEP_FRAMES:  # (a frame of the greeting's pause before it: the count starts again)
+        assert time.monotonic() < deadline, "no beep"
+        if time.monotonic() >= next_send:
+            send(silence)
+            next_send = time.monotonic() + 0.02
+        try:
+            packet = sock.recv(2048)
+        except TimeoutError:
+            continue
+        frame = decode(packet[12:]).astype(np.float64)
+        n = np.arange(len(frame))
+        strength = abs(frame @ np.exp(-2j * np.pi * BEEP * n / 8000)) ** 2 / len(frame) ** 2
+        beep = beep + 1 if strength > 1e5 and strength > 0.3 * np.mean(frame**2) else 0
+    n = np.arange(round(seconds * 8000))
+    tone = np.round(6000 * np.sin(2 * np.pi * SPOKEN * n / 8000)).astype(np.int16)
+    frames = [encode(tone[k : k + 160]) for k in range(0, len(tone), 160)]
+    start = time.monotonic()
+    for k, payload in enumerate(frames):  # (paced as a phone sends: a frame every 20 ms)
+        send(payload)
+        time.sleep(max(0.0, start + (k + 1) * 0.02 - time.monotonic()))
+    key_ts = seq[0] * 160
+    for payload in digit_train("#"):
+        send(payload, pt=101, ts=key_ts)
+        time.sleep(0.02)
+    return len(frames)
+
+
+def test_a_caller_who_speaks_as_the_beep_ends_has_all_of_it_in_the_message(world, lines, sip_client, edge):
+    """The message's recording starts as the beep's last frame is sent: what the caller says from the
+    moment it arrives is kept whole (started once the beep was done playing, it lost the first frames)."""
+    _, callee, domain = lines
+    forward(world, unreachable_kind="voicemail", unreachable_target="102")
+    callee.unregister("102")
+    raw = RawCall(sip_client(world.user_a1, target=edge), domain, events=True)
+    try:
+        sent = say_at_the_beeps_end(raw, 1.5)
+        bye_within(raw.phone, 15)
+    finally:
+        raw.close()
+    [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
+    rate, samples = read_wav(message.path)
+    frames = [samples[k : k + 160] for k in range(0, len(samples) - 159, 160)]
+    said = sum(1 for frame in frames if tone_power(rate, frame, SPOKEN) > 1e5)
+    assert said == sent, f"{sent - said} of the {sent} frames said from the beep's end are not in the message"
 
 
 def test_a_full_box_says_so_and_takes_nothing(world, lines):

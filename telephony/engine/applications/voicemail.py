@@ -162,6 +162,20 @@ class Voice(Prompter):
                                event_pts=[event_pt] if event_pt is not None else [],
                                on_event=self.digits.push_packet)  # fmt: skip
 
+    async def beep_then_record(self, path: Path) -> RtpRecording | None:
+        """The beep, and what the caller says recorded into `path` from the beep's last frame on: the
+        recording starts as that frame is sent, so a caller who speaks as the beep ends loses nothing
+        (started once the beep was done playing, a frame's time and more later, it lost 1-3 frames:
+        bench/voicemail.py --reaction 0). A key that stops the beep starts it then. None: the call ended."""
+        started: list[RtpRecording] = []
+        beep = self.engine.prompts.tone(self.call.caller.codec.name, "beep")
+        await self.play(frames=beep, on_last=lambda: started.append(self.start_recording(path)))
+        if self.call.state == State.ENDED:
+            for recording in started:
+                recording.stop()
+            return None
+        return started[0] if started else self.start_recording(path)
+
     async def record_until(self, limit: float, keys: str) -> str:
         """Until one of `keys` (returned), `limit` seconds ("limit") or the caller hangs up ("hangup")."""
         loop = asyncio.get_running_loop()
@@ -279,9 +293,6 @@ class Leaving(Voice):
         if pressed == "0" and operator:
             await self.to_operator(operator)
             return
-        await self.play("beep")
-        if call.state == State.ENDED:
-            return
         received_at = dt.datetime.now(dt.UTC)
         name = f"{received_at:%Y%m%d-%H%M%S}-{call.uuid.hex[:12]}.wav"
         path = box_directory(plan.client, box.id) / name
@@ -292,7 +303,10 @@ class Leaving(Voice):
                 "call_uuid": str(call.uuid), "received_at": received_at.isoformat(), "seconds": None,
                 "recording_by": self.engine.id}  # fmt: skip
         await asyncio.to_thread(_write_note, path, note)  # (an engine that dies now leaves it to the next)
-        recording = self.start_recording(path)
+        recording = await self.beep_then_record(path)
+        if recording is None:
+            await asyncio.to_thread(_drop, path)
+            return
         ended_by = await self.record_until(box.max_seconds, "#0" if operator else "#")
         seconds = self.stop_recording(recording)
         kept = seconds >= MIN_SECONDS
@@ -635,13 +649,16 @@ class Menu(Voice):
         if disk.disk_state(voicemail_dir()) == disk.FULL:
             await self.play("vm_no_space")
             return
-        await self.play("vm_record_after_tone", "beep")
+        await self.play("vm_record_after_tone")
         if self.call.state != State.IVR:
             return
         directory = box_directory(self.plan.client, self.box.id)
         await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
         final, partial = directory / f"greeting-{kind}.wav", directory / f"greeting-{kind}.recording.wav"
-        recording = self.start_recording(partial)
+        recording = await self.beep_then_record(partial)
+        if recording is None:
+            await asyncio.to_thread(partial.unlink, missing_ok=True)
+            return
         await self.record_until(MAX_GREETING, "#")
         seconds = self.stop_recording(recording)
         if seconds < MIN_SECONDS:

@@ -311,7 +311,10 @@ def test_the_portal_uploads_plays_and_removes_a_prompt(world, portal, prompts_di
     assert "/prompts/thanks/remove/" not in http.get("/prompts/").content.decode()
 
 
-def test_a_campaigns_prompts_speak_the_clients_language(world, lines, spoken, german_client, monkeypatch, tmp_path):
+def test_a_campaigns_prompts_speak_the_clients_language(world, german_client, lines, spoken, monkeypatch, tmp_path):
+    """The client speaks German before its phones register: the engine hears of the change (Redis
+    pub/sub) while they do, not after the campaign's command (another Redis connection) reached it,
+    as it could when the language changed just before the dispatch (English heard, under load)."""
     from conferencing import tasks
     from conferencing.models import Campaign, Message
     from conferencing.notifications import campaign_create, message_create

@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -31,6 +32,8 @@ from django.conf import settings
 from telephony import features
 from telephony.engine.states import State
 from telephony.media.player import Frames
+from telephony.media.recorder import RtpRecording, record_endpoint
+from telephony.sip.sdp import event_payload
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
@@ -276,6 +279,29 @@ class Prompter(Application):
         self._done = done = asyncio.get_running_loop().create_future()
         call.play(self.side, frames, loop=False, on_done=self.stop, on_last=on_last)
         await asyncio.wait_for(done, len(frames) * 0.02 + 2)
+
+    def start_recording(self, path: Path) -> RtpRecording:
+        """Record what the menu's party says into `path`; its keys still reach `self.digits`."""
+        side = self.call.side(self.side)
+        event_pt = event_payload(side.offered, side.codec)
+        self.digits.flush()
+        return record_endpoint(side.media, path, codec=side.codec.name, voice_pt=side.codec.payload,
+                               event_pts=[event_pt] if event_pt is not None else [],
+                               on_event=self.digits.push_packet)  # fmt: skip
+
+    async def beep_then_record(self, path: Path) -> RtpRecording | None:
+        """The beep, and what the party says recorded into `path` from the beep's last frame on: the
+        recording starts as that frame is sent, so a caller who speaks as the beep ends loses nothing
+        (started once the beep was done playing, a frame's time and more later, it lost 1-3 frames:
+        bench/voicemail.py --reaction 0). A key that stops the beep starts it then. None: the call ended."""
+        started: list[RtpRecording] = []
+        beep = self.call.engine.prompts.tone(self.call.side(self.side).codec.name, "beep")
+        await self.play(frames=beep, on_last=lambda: started.append(self.start_recording(path)))
+        if self.call.state == State.ENDED:
+            for recording in started:
+                recording.stop()
+            return None
+        return started[0] if started else self.start_recording(path)
 
     async def ask(self, name: str, max_digits: int) -> str:
         if not self.digits.pending:

@@ -11,8 +11,6 @@ from telephony import features
 from telephony.engine.application import Incoming, Prompter, feature
 from telephony.engine.call import Call
 from telephony.engine.states import State
-from telephony.media.recorder import record_endpoint
-from telephony.sip.sdp import event_payload
 
 MAX_RECORDING = 300.0  # seconds of a message recorded by phone
 CODE = features.FeatureCode("*89", "record-message", features.DIGITS)
@@ -31,14 +29,12 @@ async def record_message(call: Call, incoming: Incoming) -> None:
         return
     ivr = Prompter(call)
     call.take(ivr)
-    await ivr.play("record_after_tone", "beep")
+    await ivr.play("record_after_tone")
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".recording.wav")
-    side = call.caller
-    event_pt = event_payload(side.offered, side.codec)
-    recording = record_endpoint(side.media, partial, codec=side.codec.name, voice_pt=side.codec.payload,
-                                event_pts=[event_pt] if event_pt is not None else [],
-                                on_event=ivr.digits.push_packet)  # fmt: skip
+    recording = await ivr.beep_then_record(partial)  # from the beep's last frame: a word said at once is kept
+    if recording is None:
+        return
     started = time.monotonic()
     await ivr.wait_for_key("#", MAX_RECORDING)
     recording.stop()

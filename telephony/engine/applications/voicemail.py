@@ -53,8 +53,8 @@ from telephony.engine.dialplan import ClientPlan, section
 from telephony.engine.states import State
 from telephony.engine_registry import EngineInfo, registry_key
 from telephony.media.player import AudioFileError
-from telephony.media.recorder import RtpRecording, record_endpoint
-from telephony.sip.sdp import event_payload, telephone_events
+from telephony.media.recorder import RtpRecording
+from telephony.sip.sdp import telephone_events
 from tenants.dates import zone_named
 from voicemail.models import Message, Options, box_directory, voicemail_dir
 from voicemail.selectors import BoxView, mailbox_message_count, mailboxes_for_plan, messages_for_phone
@@ -152,29 +152,6 @@ class Voice(Prompter):
             return False
         await self.play(frames=frames, keys=keys)
         return True
-
-    def start_recording(self, path: Path) -> RtpRecording:
-        """Record what the caller says into `path`; its keys still reach `self.digits`."""
-        side = self.call.caller
-        event_pt = event_payload(side.offered, side.codec)
-        self.digits.flush()
-        return record_endpoint(side.media, path, codec=side.codec.name, voice_pt=side.codec.payload,
-                               event_pts=[event_pt] if event_pt is not None else [],
-                               on_event=self.digits.push_packet)  # fmt: skip
-
-    async def beep_then_record(self, path: Path) -> RtpRecording | None:
-        """The beep, and what the caller says recorded into `path` from the beep's last frame on: the
-        recording starts as that frame is sent, so a caller who speaks as the beep ends loses nothing
-        (started once the beep was done playing, a frame's time and more later, it lost 1-3 frames:
-        bench/voicemail.py --reaction 0). A key that stops the beep starts it then. None: the call ended."""
-        started: list[RtpRecording] = []
-        beep = self.engine.prompts.tone(self.call.caller.codec.name, "beep")
-        await self.play(frames=beep, on_last=lambda: started.append(self.start_recording(path)))
-        if self.call.state == State.ENDED:
-            for recording in started:
-                recording.stop()
-            return None
-        return started[0] if started else self.start_recording(path)
 
     async def record_until(self, limit: float, keys: str) -> str:
         """Until one of `keys` (returned), `limit` seconds ("limit") or the caller hangs up ("hangup")."""

@@ -98,7 +98,7 @@ def populate(records: int, days: int) -> dict:
             user, contact, callid = f"1{n:02d}", f"sip:1{n:02d}@10.0.{client.pk}.{n}:5060", uuid.uuid4().hex
             binding = Binding(contact, now_millis() + 600_000, None, "udp:10.0.0.1:5060", "bench", callid, 1, "e")
             r.eval(UPDATE_SCRIPT, 3, rkey("loc", client.pk, user), "", rkey("locidx", client.pk),
-                   now_millis(), 0, 300, callid, 1, "0", 10, user, contact, binding.to_json())  # fmt: skip
+                   now_millis(), 0, 300, callid, 1, "0", 10, user, "", "", contact, binding.to_json())  # fmt: skip
         for _ in range(5):  # 5 calls in progress each, as the engines write them
             call_id = uuid.uuid4().hex
             r.hset(live_key(settings.OCX_REDIS_PREFIX, client.pk), call_id,

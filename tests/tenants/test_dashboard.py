@@ -46,7 +46,7 @@ def register(client, user: str, contact: str, *, seconds: int = 300) -> None:
     callid = uuid.uuid4().hex
     binding = Binding(contact, now_millis() + seconds * 1000, None, "udp:127.0.0.1:5060", "test", callid, 1, "edge1")
     keys = [rkey("loc", client.pk, user), "", rkey("locidx", client.pk)]
-    args = [now_millis(), 0, 300, callid, 1, "0", 10, user, contact, binding.to_json()]
+    args = [now_millis(), 0, 300, callid, 1, "0", 10, user, "", "", contact, binding.to_json()]  # (no announcement)
     get_redis().eval(UPDATE_SCRIPT, 3, *keys, *args)
 
 

@@ -112,3 +112,17 @@ def _carrier():
     from billing.models import Carrier
 
     return Carrier.objects.get_or_create(name="menu-test-carrier")[0]
+
+
+def test_a_library_message_that_greets_callers_of_a_menu_stays(world):
+    from conferencing.models import Message
+    from conferencing.notifications import MessageInUse, message_delete
+
+    with tenant_context(world.client_a1):
+        message = Message.objects.create(name="Welcome", recorded=True, seconds=2.0, created_by=world.client_a1_op)
+    save(world, name="Greeted", greeting_message=message.pk, timeout_kind="hangup")
+    with pytest.raises(MessageInUse) as refused:
+        message_delete(actor=world.client_a1_op, client=world.client_a1, message=message)
+    assert "Greeted" in str(refused.value.message)
+    with tenant_context(world.client_a1):
+        assert Message.objects.filter(pk=message.pk).exists()

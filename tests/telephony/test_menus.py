@@ -94,9 +94,10 @@ def menus(world, settings, carrier_factory_pstn):
     committed(remove)
 
 
-def menu_record(world):
-    """The caller's record (a person the menu called has a record of its own)."""
-    return cdr_of(world, timeout=10, legs__contains=[{"leg": "menu"}])
+def menu_record(world, **leg):
+    """The caller's record (a person the menu called has a record of its own), with a menu leg that
+    says `leg` (when given)."""
+    return cdr_of(world, timeout=10, legs__contains=[{"leg": "menu", **leg}])
 
 
 def menu_legs(cdr) -> list[dict]:
@@ -108,21 +109,23 @@ def legs(cdr) -> list[tuple]:
             for leg in menu_legs(cdr)]  # fmt: skip
 
 
-def call_menu(caller, domain: str, heard: Path | None = None, keys: str = "") -> None:
-    caller.call("c1", f"sip:+{DID[1:]}@{domain}")
-    caller.wait_call_state("c1", "confirmed", timeout=20)
+def call_menu(caller, domain: str, heard: Path | None = None, keys: str = "", label: str = "c1") -> None:
+    caller.call(label, f"sip:+{DID[1:]}@{domain}")
+    caller.wait_call_state(label, "confirmed", timeout=20)
     if heard is not None:
-        caller.record("c1", heard)
+        caller.record(label, heard)
     if keys:
-        caller.dtmf("c1", keys)
+        caller.dtmf(label, keys)
 
 
 def test_a_caller_walks_two_menus_by_keys_to_a_person(world, lines, menus, tmp_path):
     caller, callee, domain = lines
     made = menus("Main", Sales={"greeting_message": "sales", "timeout_kind": "hangup", "keys": [("1", "user", "102")]},
-          Main={"greeting_message": "main", "timeout_kind": "hangup", "keys": [("1", "menu", "Sales")]})  # fmt: skip
+          Main={"greeting_message": "main", "timeout_kind": "hangup", "direct_dial": True,
+                "keys": [("1", "menu", "Sales")]})  # fmt: skip
     main = made["Main"].pk
-    call_menu(caller, domain, keys="11")  # (typed ahead: the second 1 is the sales menu's)
+    # Typed ahead: the second 1 is the sales menu's (11 begins no extension, so direct dialing lets it go).
+    call_menu(caller, domain, keys="11")
     label = callee.wait_incoming(timeout=15)["call"]
     callee.wait_call_state(label, "confirmed")
     heard = tmp_path / "callee-heard.wav"
@@ -166,7 +169,7 @@ def test_wrong_keys_are_retried_then_the_invalid_key_destination_applies(world, 
 
 
 def test_direct_dialing_reaches_an_extension_and_a_key_still_works_beside_it(world, lines, third, menus):
-    caller, _, domain = lines
+    caller, callee, domain = lines
     menus("Main", Main={"greeting_message": "main", "direct_dial": True, "timeout_kind": "hangup",
                         "keys": [("1", "user", "102")]})  # fmt: skip
     call_menu(caller, domain, keys="103")
@@ -175,6 +178,13 @@ def test_direct_dialing_reaches_an_extension_and_a_key_still_works_beside_it(wor
     caller.hangup("c1")
     third.wait_call_state(label, "disconnected")
     assert legs(menu_record(world)) == [("Main", "103", "", "user")]
+    # 1 alone (extensions begin with 1 too: once no second digit comes) is the menu's key.
+    call_menu(caller, domain, keys="1", label="c2")
+    label = callee.wait_incoming(timeout=15)["call"]
+    callee.wait_call_state(label, "confirmed")
+    caller.hangup("c2")
+    callee.wait_call_state(label, "disconnected")
+    assert legs(menu_record(world, key="1")) == [("Main", "1", "", "user")]
 
 
 @pytest.mark.parametrize(("hours", "first"), [("mon-sun 00:00-24:00", "Main"), ("", "Sales")], ids=["open", "closed"])

@@ -120,6 +120,9 @@ class Dialplans:
     def __init__(self, database: Database | None = None):
         self._plans: dict[int, tuple[float, ClientPlan]] = {}
         self.database = database or Database()
+        # Counts the changes announced: a plan read while one came (a phone registering as the company's
+        # operator changes a forwarding) may be the old one, and is not kept.
+        self._changes = 0
 
     def cached(self, client_id: int) -> ClientPlan | None:
         hit = self._plans.get(client_id)
@@ -127,11 +130,14 @@ class Dialplans:
 
     def load(self, client_id: int) -> ClientPlan:
         """Database work: run it in a thread."""
+        changes = self._changes
         plan = self.database.run(load_plan, client_id)
-        self._plans[client_id] = (time.monotonic() + self.TTL, plan)
+        if changes == self._changes:
+            self._plans[client_id] = (time.monotonic() + self.TTL, plan)
         return plan
 
     def invalidate(self, message: str) -> None:
+        self._changes += 1
         for listener in _listeners:
             listener(message)
         kind, _, rest = message.partition(" ")
@@ -142,6 +148,7 @@ class Dialplans:
 
     def clear(self) -> None:
         """Changes may have been missed (the subscription was renewed): every plan is read again."""
+        self._changes += 1
         self._plans.clear()
         for listener in _listeners:
             listener("all")

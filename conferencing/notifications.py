@@ -134,6 +134,14 @@ def message_delete(*, actor: User, client: Client, message: Message) -> None:
                 _("The message %(name)s is used by the notification %(campaigns)s: it stays while a campaign needs it.")
                 % {"name": message.name, "campaigns": ", ".join(using)}
             )
+        from menus.models import Menu
+
+        greeting = list(Menu.objects.filter(greeting_message=message).values_list("name", flat=True)[:3])
+        if greeting:
+            raise MessageInUse(
+                _("The message %(name)s greets callers of the menu %(menus)s: it stays while a menu needs it.")
+                % {"name": message.name, "menus": ", ".join(greeting)}
+            )
         audit(actor, "message.delete", message, client=client)
         path = message_path(client.pk, message.pk)
         message.delete()

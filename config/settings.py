@@ -215,6 +215,7 @@ TENANT_APPS = [
     "conferencing",
     "voicemail",
     "recordings",
+    "menus",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

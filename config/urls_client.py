@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("conferencing.urls")),
     path("", include("recordings.urls")),
     path("", include("voicemail.urls")),
+    path("", include("menus.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

@@ -54,6 +54,7 @@ BUILTIN = (
     "telephony.engine.applications.recording",
     "telephony.engine.applications.mwi",
     "telephony.engine.applications.missed_calls",
+    "telephony.engine.applications.menus",
 )
 
 

@@ -717,6 +717,8 @@ class Call:
         """Answer the caller with the engine's own media (the first codec it can decode): the engine
         talks to the caller alone (IVR). False (the call refused) when no codec fits or no port is free."""
         caller = self.caller
+        if self.state == S.IVR and caller.codec is not None:  # answered already (a menu sends the caller on)
+            return True
         codec = next((c for c in caller.offered if c.name != "TELEPHONE-EVENT" and decodable(c.name)), None)
         if codec is None:
             self.end_before_answer(488, "Not Acceptable Here")

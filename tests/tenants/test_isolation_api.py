@@ -60,6 +60,10 @@ CASES = [
     ("user_a1", "recordings", "user_a1b"),
     ("user_a1", "recordings", "client_a1_op"),
     ("user_a1", "recordings", "user_b1"),
+    ("brand_a_op", "menus", "client_a1_op"),
+    ("client_a1_op", "menus", "client_b1_op"),
+    ("client_a2_op", "menus", "client_a1_op"),
+    ("user_a1", "menus", "client_a1_op"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -151,7 +155,23 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_recording(owner)
     if kind.startswith("voicemail/"):  # the owner's box, named, with a greeting and a message in it
         return _foreign_voicemail(owner, kind)
+    if kind == "menus":  # a menu of the owner's client, with a key
+        return _foreign_menu(owner)
     raise AssertionError(kind)
+
+
+def _foreign_menu(owner):
+    from menus.models import Menu, Option
+    from menus.services import menu_save
+
+    menu = menu_save(actor=owner, client=owner.client, name="Foreign menu", greeting_prompt="closed",
+                     options=[{"key": "7", "destination_kind": "hangup", "destination_target": "goodbye"}])  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return Menu.objects.filter(pk=menu.pk).values().first(), list(Option.objects.filter(menu=menu).values())
+
+    return menu.pk, snapshot, ["Foreign menu"]
 
 
 def _foreign_recording(owner):

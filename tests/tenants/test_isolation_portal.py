@@ -88,6 +88,7 @@ PAGES = {
             ("get", "/voicemail/messages/{pk}/audio.wav"),
         ],
     ),
+    "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
 }
 
 FORM = {

@@ -1,0 +1,54 @@
+"""Menus' API shapes: a menu with its keys nested (`options`, all of them: a PATCH that sends
+`options` replaces the menu's keys). Values are passed to the service as sent, which names every bad
+one at once (a row's as `options.<row>.<field>`)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from menus.models import Menu
+from tenants.api.base import RefuseUnchangeable
+
+LIBRARY = "A message of the company's library that has audio (null: none; else greeting_prompt, or silence)."
+DESTINATION = "A destination kind (user, voicemail, menu, conference, external, hangup...) and its target."
+
+
+class MenuOptionSerializer(serializers.Serializer):
+    key = serializers.CharField(allow_blank=True, help_text="0-9, * or #.")
+    destination_kind = serializers.CharField(allow_blank=True, help_text=DESTINATION)
+    destination_target = serializers.CharField(allow_blank=True, required=False, default="",
+                                               help_text="A menu's target is its id.")  # fmt: skip
+
+
+class MenuSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    greeting_message = serializers.IntegerField(
+        source="greeting_message_id", allow_null=True, required=False, help_text=LIBRARY
+    )
+    options = MenuOptionSerializer(many=True, required=False, help_text="The keys (each key once).")
+
+    class Meta:
+        model = Menu
+        fields = ["id", "name", "greeting_message", "greeting_prompt", "direct_dial", "timeout", "retries",
+                  "timeout_kind", "timeout_target", "invalid_kind", "invalid_target", "options", "created_at",
+                  "updated_at"]  # fmt: skip
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # The service checks them with the other fields, so every bad one is said at once.
+        extra_kwargs = {"name": {"validators": [], "required": False, "allow_blank": True},
+                        "timeout": {"min_value": None, "max_value": None},
+                        "retries": {"min_value": None, "max_value": None}}  # fmt: skip
+
+    def to_representation(self, menu):
+        data = super().to_representation(menu)
+        data["options"] = [{"key": o.key, "destination_kind": o.destination_kind,
+                            "destination_target": o.destination_target} for o in menu.options.all()]  # fmt: skip
+        return data
+
+
+def service_fields(values: dict) -> dict:
+    """The serializer's validated values as menu_save takes them."""
+    values = dict(values)
+    if "greeting_message_id" in values:
+        values["greeting_message"] = values.pop("greeting_message_id")
+    if "options" in values:
+        values["options"] = [dict(option) for option in values["options"]]
+    return values

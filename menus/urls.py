@@ -1,0 +1,13 @@
+"""Client portal pages for voice menus (menus/views.py); the names start with `menu_` (the portal's
+menu marks its entry by that prefix)."""
+
+from django.urls import path
+
+from menus import views
+
+urlpatterns = [
+    path("menus/", views.menu_list, name="menu_list"),
+    path("menus/new/", views.menu_edit, name="menu_create"),
+    path("menus/<int:pk>/", views.menu_edit, name="menu_edit"),
+    path("menus/<int:pk>/delete/", views.menu_delete, name="menu_delete"),
+]

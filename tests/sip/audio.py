@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 import sys
 import wave
 from array import array
@@ -18,6 +19,18 @@ def read_wav(path: Path) -> tuple[int, array]:
     if sys.byteorder == "big":
         samples.byteswap()
     return rate, samples
+
+
+def tone_file(path: Path, freq: float, seconds: float) -> Path:
+    """A WAV file of a tone (8 kHz, 16-bit mono), as a greeting, a message or a menu's greeting."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 8000)))
+                                 for n in range(int(8000 * seconds))))  # fmt: skip
+    return path
 
 
 def rms(samples: array) -> float:

@@ -7,17 +7,14 @@ number's schedule chooses between menus. The call's record lists the menus, keys
 
 from __future__ import annotations
 
-import math
-import struct
 import tempfile
 import uuid
-import wave
 from pathlib import Path
 
 import pytest
 from django_tenants.utils import tenant_context
 
-from tests.sip.audio import heard_ms
+from tests.sip.audio import heard_ms, tone_file
 from tests.telephony.conftest import cdr_of
 from tests.waiting import committed
 
@@ -26,17 +23,6 @@ VOICEMAIL_DIR = Path(tempfile.mkdtemp(prefix="ocx-test-menus-vm-"))
 ENGINE_SETTINGS = {"OCX_MESSAGES_DIR": str(MESSAGES_DIR), "OCX_VOICEMAIL_DIR": str(VOICEMAIL_DIR)}
 DID = "+4930901830"
 MAIN, SALES, SPOKEN = 850, 1300, 1000  # Hz: the greetings, what the caller says
-
-
-def tone_file(path: Path, freq: float, seconds: float) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 8000)))
-                                 for n in range(int(8000 * seconds))))  # fmt: skip
-    return path
 
 
 def key(k: str, kind: str, target: str) -> dict:

@@ -9,12 +9,10 @@ The engine writes the rows with its own database connection, so what the tests s
 from __future__ import annotations
 
 import datetime as dt
-import math
 import struct
 import tempfile
 import time
 import uuid
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from records.models import Cdr
 from telephony.media import codecs
 from telephony.media.dtmf import digit_train
 from telephony.models import Forwarding
-from tests.sip.audio import heard_ms, read_wav, tone_power
+from tests.sip.audio import heard_ms, read_wav, tone_file, tone_power
 from tests.telephony.conftest import cdr_of
 from tests.telephony.test_call_end import RawCall, bye_within
 from tests.waiting import committed, wait_for
@@ -71,17 +69,6 @@ def _voicemail(world, settings):
     stale = list(redis.scan_iter(match=rkey("mwi", "*"), count=500))
     if stale:
         redis.delete(*stale)
-
-
-def tone_file(path: Path, freq: float, seconds: float) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 8000)))
-                                 for n in range(int(8000 * seconds))))  # fmt: skip
-    return path
 
 
 def box_of(world, number: str) -> Mailbox:

@@ -4,27 +4,14 @@ them (a WAV of a tone and its row)."""
 from __future__ import annotations
 
 import datetime as dt
-import math
-import struct
-import wave
 from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from tests.sip.audio import tone_file
 from voicemail.models import Mailbox, Message, box_directory
-
-
-def tone_wav(path: Path, freq: float = 600, seconds: float = 1.0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(8000)
-        out.writeframes(b"".join(struct.pack("<h", int(9000 * math.sin(2 * math.pi * freq * n / 8000)))
-                                 for n in range(int(8000 * seconds))))  # fmt: skip
-    return path
 
 
 @pytest.fixture
@@ -43,7 +30,7 @@ def left_message(vm_dir):
         made[0] += 1
         with tenant_context(client):
             box = Mailbox.objects.get(number=number)
-            path = tone_wav(box_directory(client.pk, box.pk) / f"msg-{made[0]}.wav", seconds=seconds)
+            path = tone_file(box_directory(client.pk, box.pk) / f"msg-{made[0]}.wav", 600, seconds)
             return Message.objects.create(
                 mailbox=box, caller_number=caller_number, received_at=timezone.now() - dt.timedelta(minutes=made[0]),
                 seconds=seconds, file=str(path.relative_to(vm_dir)), **fields)  # fmt: skip

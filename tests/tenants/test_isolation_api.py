@@ -210,6 +210,7 @@ def _foreign_voicemail(owner, kind: str):
     with tenant_context(owner.client):
         # Ids far from the actor's own (each client's schema counts from 1: the owner's box may share
         # its id with one of the actor's, which the actor rightly sees), as for recordings above.
+        VoicemailMessage.objects.filter(mailbox__extension__account_id=owner.pk).delete()  # (engine tests' leftovers)
         Mailbox.objects.filter(extension__account_id=owner.pk).update(id=900000 + owner.pk)
         box = Mailbox.objects.get(extension__account_id=owner.pk)
         Mailbox.objects.filter(pk=box.pk).update(name="Foreign box", greeting_unavailable=f"{box.pk}/foreign.wav")

@@ -104,13 +104,23 @@ def assert_music(path: Path, notes: list[int], *, loud_at_least_ms: int) -> None
     assert share >= 0.8, share
 
 
-def heard_ms(path, freq: int) -> int:
-    """How many ms of a recording are ruled by `freq` (loud 20 ms windows where it is the strongest)."""
+def _ruled_windows(path, freq: int) -> list[bool]:
+    """Per 20 ms window of a recording: is it loud and is `freq` its strongest candidate."""
     rate, samples = read_wav(path)
     window = rate // 50
-    ruled = 0
-    for start in range(0, len(samples) - window + 1, window):
-        part = samples[start : start + window]
-        if loud_ms(rate, part) and dominant(rate, part, CANDIDATES)[0] == freq:
-            ruled += 20
-    return ruled
+    parts = (samples[start : start + window] for start in range(0, len(samples) - window + 1, window))
+    return [bool(loud_ms(rate, part)) and dominant(rate, part, CANDIDATES)[0] == freq for part in parts]
+
+
+def heard_ms(path, freq: int) -> int:
+    """How many ms of a recording are ruled by `freq` (loud 20 ms windows where it is the strongest)."""
+    return 20 * sum(_ruled_windows(path, freq))
+
+
+def longest_heard_ms(path, freq: int) -> int:
+    """The longest unbroken stretch (ms) ruled by `freq`: a tone, where speech only touches it in passing."""
+    longest = run = 0
+    for ruled in _ruled_windows(path, freq):
+        run = run + 1 if ruled else 0
+        longest = max(longest, run)
+    return 20 * longest

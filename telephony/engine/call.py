@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from asgiref.sync import sync_to_async
-
 from records.models import Cdr
 from records.writer import close_open
 from telephony.engine import application, destinations, sessiontimer
@@ -225,8 +223,7 @@ class Call:
             self.end_before_answer(500, "Engine Error", cause="engine-error")
 
     async def plan(self, client: int):
-        plans = self.engine.dialplans
-        plan = plans.cached(client) or await sync_to_async(plans.load, thread_sensitive=False)(client)
+        plan = await self.engine.dialplans.get(client)
         self.voice = plan.voice  # the call's prompts speak its client's language
         return plan
 

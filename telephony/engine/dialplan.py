@@ -3,6 +3,7 @@ never on the loop that paces media."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +128,10 @@ class Dialplans:
     def cached(self, client_id: int) -> ClientPlan | None:
         hit = self._plans.get(client_id)
         return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    async def get(self, client_id: int) -> ClientPlan:
+        """The client's plan: the cached one, else loaded in a thread (the loop never waits on PostgreSQL)."""
+        return self.cached(client_id) or await asyncio.to_thread(self.load, client_id)
 
     def load(self, client_id: int) -> ClientPlan:
         """Database work: run it in a thread."""

@@ -19,7 +19,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -494,8 +493,7 @@ class Engine:
         client, action, who = command.client, command.action, command.participant
         conference = self.conferences.get((client, command.conference))
         if action in commands.STARTING and (conference is None or conference.ended):
-            plan = self.dialplans.cached(client) or await sync_to_async(self.dialplans.load,
-                                                                        thread_sensitive=False)(client)  # fmt: skip
+            plan = await self.dialplans.get(client)
             room = rooms_of(plan).by_id.get(command.conference)
             conference = await self.conference(client, room) if room is not None else None
             if conference is None:

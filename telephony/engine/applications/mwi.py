@@ -103,7 +103,7 @@ async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
         return
     client = int(identity["client"])
     try:
-        plan = engine.dialplans.cached(client) or await asyncio.to_thread(engine.dialplans.load, client)
+        plan = await engine.dialplans.get(client)
     except Exception:  # the database away and no plan cached: the phone tries again
         ua.respond(stx, 503, headers=[("Retry-After", "30")])
         return
@@ -234,7 +234,7 @@ async def box_changed(engine: Engine, message: str) -> None:
 async def _tells_unsolicited(engine: Engine, client: int) -> bool:
     """Whether the client tells phones that do not subscribe (its dial plan says, without a query once
     it is cached: a phone registering anew costs the other clients nothing)."""
-    plan = engine.dialplans.cached(client) or await asyncio.to_thread(engine.dialplans.load, client)
+    plan = await engine.dialplans.get(client)
     return boxes_of(plan).unsolicited
 
 

@@ -451,6 +451,12 @@ class Call:
         leg.invite, leg.cseq = invite, invite.cseq[0]
         self.callee.tx = self.ua.request(invite, self.responses_of(self.callee.leg))
 
+    def hands_back(self, kind: str, target: str) -> bool:
+        """Whether a destination this call is sent to (a forwarding's) runs on another call instead: a
+        call the engine placed for an answered caller gives back what needs the caller (voicemail's
+        `Onward`). True: it was given back and this call ended."""
+        return False
+
     def caller_confirmed(self) -> bool:
         """Whether the caller's dialog is confirmed before the callee answers (click-to-call)."""
         return False

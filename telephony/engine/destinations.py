@@ -30,7 +30,10 @@ def runs(kind: str):
 
 
 async def run(call: Call, kind: str, target: str, incoming: Incoming) -> None:
-    """Send the call where (kind, target) says; a kind no runner knows, or none, refuses it (404)."""
+    """Send the call where (kind, target) says; a kind no runner knows, or none, refuses it (404). A call
+    that runs such a destination elsewhere (`Call.hands_back`) gives it away instead."""
+    if call.hands_back(kind, target):
+        return
     runner = _runners.get(kind)
     if runner is None:
         call.refuse(incoming, 404, "Not In Service")

@@ -16,7 +16,7 @@ from django_tenants.utils import tenant_context
 
 from tests.sip.audio import heard_ms, tone_file
 from tests.telephony.conftest import cdr_of
-from tests.waiting import committed
+from tests.waiting import committed, wait_for
 
 MESSAGES_DIR = Path(tempfile.mkdtemp(prefix="ocx-test-menus-"))
 VOICEMAIL_DIR = Path(tempfile.mkdtemp(prefix="ocx-test-menus-vm-"))
@@ -38,6 +38,7 @@ def menus(world, settings, carrier_factory_pstn):
     from conferencing.notifications import message_path
     from menus.models import Menu
     from menus.services import menu_save
+    from telephony.models import Forwarding
     from voicemail.models import Message as VoicemailMessage
 
     settings.OCX_MESSAGES_DIR = str(MESSAGES_DIR)
@@ -84,6 +85,7 @@ def menus(world, settings, carrier_factory_pstn):
             Message.objects.filter(pk__in=[m.pk for m in library.values()]).delete()
             # (a message a caller left through a menu: voicemail's tests count the box's messages)
             VoicemailMessage.objects.exclude(pk__in=messages_before).delete()
+            Forwarding.objects.all().delete()
         sip_directory_rooms_changed(world.client_a1)
 
     committed(remove)
@@ -180,6 +182,41 @@ def test_direct_dialing_reaches_an_extension_and_a_key_still_works_beside_it(wor
     caller.hangup("c2")
     callee.wait_call_state(label, "disconnected")
     assert legs(menu_record(world, key="1")) == [("Main", "1", "", "user")]
+
+
+def test_a_person_who_does_not_take_the_call_sends_the_caller_where_their_forwarding_says(world, lines, menus):
+    """The menu's key calls 102, whose phone is busy and whose busy forwarding is their voicemail: the
+    caller, answered by the menu, leaves the message there (not "not possible")."""
+    from telephony.services import forwarding_save
+
+    caller, callee, domain = lines
+    extension = world.extension_of(world.user_a1b)
+    committed(lambda: forwarding_save(actor=None, client=world.client_a1, extension=extension,
+                                      busy_kind="voicemail", busy_target="102"))  # fmt: skip
+    callee.set_incoming("102", answer=486)
+    menus("Main", Main={"greeting_message": "main", "timeout_kind": "hangup", "keys": [("1", "user", "102")]})
+    call_menu(caller, domain, keys="1")
+    callee.wait_incoming(timeout=15)  # (refused at once: busy)
+    # The platform's busy greeting ("the person at extension 1 0 2 is busy...", 9.7 s), the beep, the message.
+    caller.play_tone("c1", [SPOKEN], 14000)
+    caller.wait_tone_done("c1", timeout=20)
+    caller.dtmf("c1", "#")
+    caller.wait_call_state("c1", "disconnected", timeout=20)
+    cdr = menu_record(world)
+    assert legs(cdr) == [("Main", "1", "", "user")]
+    assert [(leg["box"], leg["greeting"]) for leg in cdr.legs if leg.get("leg") == "voicemail"] == [("102", "busy")]
+    message = wait_for(lambda: box_messages(world, "102"), timeout=10, what="the message's row")[0]
+    assert message.caller_number == "101" and heard_ms(VOICEMAIL_DIR / message.file, SPOKEN) >= 1000
+
+
+def box_messages(world, number: str) -> list:
+    from voicemail.models import Message
+
+    def read():
+        with tenant_context(world.client_a1):
+            return list(Message.objects.filter(mailbox__number=number))
+
+    return committed(read)
 
 
 @pytest.mark.parametrize(("hours", "first"), [("mon-sun 00:00-24:00", "Main"), ("", "Sales")], ids=["open", "closed"])

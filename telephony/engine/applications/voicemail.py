@@ -107,10 +107,11 @@ def digits_of(text: str) -> list[str]:
 @runs("voicemail")
 async def to_voicemail(call: Call, target: str, incoming: Incoming) -> None:
     box = boxes_of(incoming.plan).by_number.get(target)
-    if box is None or isinstance(call, Onward):  # (an operator's forwarding does not lead back into voicemail)
+    if box is None:
         call.refuse(incoming, 404, "No Such Mailbox")
         return
-    why = getattr(call.placing, "why", None)  # the Forwarder that sent the call here, if one did
+    # the Forwarder that sent the call here, if one did; or the one that gave a placed call's forwarding back
+    why = getattr(call.placing, "why", None) or getattr(call.app, "onward_why", None)
     await _deposit_call(call, incoming, box, "busy" if why in BUSY_WHY else "unavailable")
 
 
@@ -124,6 +125,8 @@ class Voice(Prompter):
         self.onward_call: Onward | None = None
         self.onward_reason = ""
         self._onward_done: asyncio.Future | None = None
+        self.given_back: tuple[str, str] | None = None  # where the person's forwarding sends the caller instead
+        self.onward_why: str | None = None  # which of their forwardings did (a voicemail greeting's choice)
 
     def ended(self, call: Call, cause: str) -> None:
         self.stop()
@@ -175,8 +178,11 @@ class Voice(Prompter):
 
     async def onward(self, kind: str, target: str, reason: str) -> bool:
         """Send the caller to `kind`:`target` (a user or an external number) as a call the engine places
-        (`Onward`); once answered, it is bridged to the caller. False when it was not answered."""
+        (`Onward`); once answered, it is bridged to the caller. When the person's forwarding sends the
+        call to what needs the caller (their voicemail, a menu), the caller goes there. False when it was
+        neither answered nor sent on."""
         call = self.call
+        self.given_back = None
         await self.play("vm_connecting")
         if call.state == State.ENDED:
             return False
@@ -193,6 +199,9 @@ class Voice(Prompter):
             self.onward_call = None
             if call.state != State.ENDED:
                 call.stop_playing()
+            if self.given_back is not None and call.state != State.ENDED:
+                await destinations.run(call, *self.given_back, self.incoming)
+                return True
         return answered
 
     def onward_answered(self, onward: Onward) -> bool:
@@ -438,6 +447,17 @@ class Onward(OriginatedCall):
     async def answer_alone(self, offer) -> bool:  # nobody is there to talk to the engine
         self.end_before_answer(480, "Temporarily Unavailable")
         return False
+
+    def hands_back(self, kind: str, target: str) -> bool:
+        """The person's forwarding sends the call to what needs the caller (voicemail, a menu...): the
+        waiting caller goes there, and this call's record ends unanswered."""
+        if kind in ("user", "external"):
+            return False
+        why = getattr(self.placing, "why", None)
+        self.holder.given_back, self.holder.onward_why = (kind, target), why
+        self.end_before_answer(480, "Temporarily Unavailable", disposition=Cdr.Disposition.BUSY if why in BUSY_WHY
+                               else Cdr.Disposition.NO_ANSWER, cause=f"forwarded-{kind}", side="callee")  # fmt: skip
+        return True
 
     def caller_ringing(self) -> None:
         pass  # the voicemail caller hears music meanwhile

@@ -135,25 +135,31 @@ async def claim(
     return [e.decode() if isinstance(e, bytes) else str(e) for e in got or []]
 
 
+# KEYS: waiting, offering, seen; ARGV: call uuid, join time, max callers (0: no limit). 0 when full,
+# else the caller's position (one step, so two engines never let in one caller too many).
+JOIN = """
+local count = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2])
+local most = tonumber(ARGV[3])
+if most > 0 and count >= most then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
+return count + 1
+"""
+
+
 async def join(redis, prefix: str, client: int, queue: int, uuid: str, at: float, max_callers: int) -> int:
     """Add the caller (waiting since `at`); 0 when the queue holds `max_callers` already (0: no limit),
     else the caller's position."""
-    waiting, offering = queue_key(prefix, client, queue, "waiting"), queue_key(prefix, client, queue, "offering")
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zcard(waiting).zcard(offering)
-        count = sum(await pipe.execute())
-    if max_callers and count >= max_callers:
-        return 0
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zadd(waiting, {uuid: at}).hset(queue_key(prefix, client, queue, "seen"), uuid, at)
-        await pipe.execute()
-    return count + 1
+    keys = [queue_key(prefix, client, queue, what) for what in ("waiting", "offering", "seen")]
+    return int(await redis.eval(JOIN, len(keys), *keys, uuid, at, max_callers))
 
 
-async def back_to_waiting(redis, prefix: str, client: int, queue: int, uuid: str, at: float) -> None:
+async def back_to_waiting(redis, prefix: str, client: int, queue: int, uuid: str, at: float, now: float) -> None:
+    """The caller's offers ended unanswered: waiting again in their place (`at`: when they joined)."""
     async with redis.pipeline(transaction=True) as pipe:
         pipe.zrem(queue_key(prefix, client, queue, "offering"), uuid)
         pipe.zadd(queue_key(prefix, client, queue, "waiting"), {uuid: at})
+        pipe.hset(queue_key(prefix, client, queue, "seen"), uuid, now)  # (a long ring is no silence)
         await pipe.execute()
 
 

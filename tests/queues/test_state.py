@@ -47,8 +47,8 @@ def claim(run, client, prefix, uuid: str, strategy: str, *, now: float = 1000.0,
     return run(state.claim(client, prefix, CLIENT, QUEUE, uuid, strategy, now, 1, sticky))
 
 
-def join(run, client, prefix, uuid: str, at: float) -> int:
-    return run(state.join(client, prefix, CLIENT, QUEUE, uuid, at, 0))
+def join(run, client, prefix, uuid: str, at: float, most: int = 0) -> int:
+    return run(state.join(client, prefix, CLIENT, QUEUE, uuid, at, most))
 
 
 @pytest.mark.parametrize(
@@ -111,8 +111,16 @@ def test_missed_offers_count_until_the_agent_talks(acd):
     join(run, client, prefix, "c1", 1.0)
     assert claim(run, client, prefix, "c1", "in_order") == ["101"]
     assert run(state.release(client, prefix, CLIENT, "101", "c1", missed=True)) == 1
-    run(state.back_to_waiting(client, prefix, CLIENT, QUEUE, "c1", 1.0))
+    run(state.back_to_waiting(client, prefix, CLIENT, QUEUE, "c1", 1.0, 1000.0))
     assert claim(run, client, prefix, "c1", "in_order") == ["101"]
     assert run(state.release(client, prefix, CLIENT, "101", "c1", missed=True)) == 2
     run(state.talking(client, prefix, CLIENT, "101", "c1"))
     assert run(client.hget(state.agent_key(prefix, CLIENT, "101"), "missed")) == b"0"
+
+
+def test_a_full_queue_lets_nobody_in(acd):
+    run, client, prefix = acd
+    assert join(run, client, prefix, "c1", 1.0, most=2) == 1
+    assert join(run, client, prefix, "c2", 2.0, most=2) == 2
+    assert join(run, client, prefix, "c3", 3.0, most=2) == 0
+    assert run(client.zcard(state.queue_key(prefix, CLIENT, QUEUE, "waiting"))) == 2

@@ -230,3 +230,26 @@ def test_agents_log_in_and_out_with_feature_codes(world, lines, queue):
         wait_for(lambda expected=expected: committed(logged_in) is expected, f"{code} done", 5)
     members = get_redis().hgetall(state.queue_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk, made.pk, "members"))
     assert members == {}
+
+
+def test_the_sticky_agent_is_offered_the_caller_they_talked_to(world, lines, third, queue):
+    caller, _first, domain = lines
+    queue(strategy="fewest_calls", sticky_minutes=5)
+    for n in range(2):  # fewest calls alone would give the second call to 103
+        call_queue(caller, domain, f"c{n}")
+        wait_for(lambda: busy_agent(world), "an agent took the caller", 15)
+        caller.hangup(f"c{n}")
+        caller.wait_call_state(f"c{n}", "disconnected")
+        wait_for(lambda: busy_agent(world) is None, "the agent is free again", 5)
+    assert agents_answered(world, 2) == ["102", "102"]
+
+
+def test_agents_lost_from_redis_are_rebuilt_from_postgresql(world, lines, queue):
+    caller, agent, domain = lines
+    queue(members=(("102", 0, 0),), logged_in=("102",))
+    redis = get_redis()
+    for key in redis.scan_iter(f"{state.base(settings.OCX_REDIS_PREFIX, world.client_a1.pk)}:*"):
+        redis.delete(key)  # as after a Redis restart without its data
+    call_queue(caller, domain)
+    answer_and_hang_up(caller, agent)
+    assert queue_leg(world, outcome="answered")["agent"] == "102"

@@ -327,7 +327,9 @@ class Waiting(Walk):
         if agent:
             return True
         if call.state == State.IVR:
-            await state.back_to_waiting(self.redis, self.prefix, self.client, queue.id, self.uuid, self.joined)
+            await state.back_to_waiting(
+                self.redis, self.prefix, self.client, queue.id, self.uuid, self.joined, time.time()
+            )
             call.play_music("caller")
         return False
 

@@ -62,6 +62,28 @@ def clean(client, kind_name: str, target: str, *, field: str = "destination") ->
         raise ValidationError({f"{field}_target": error.messages}) from error
 
 
+Finder = Callable  # (client, kind, target, *, exclude: tuple[str, str]) -> [what points there, for people]
+_finders: list[Finder] = []
+
+
+def finder(find: Finder) -> Finder:
+    """Decorator: `find` lists what points at a destination among the rows an app owns (numbers,
+    forwardings, menus' keys, queues' overflows); `exclude` is the (kind, id) of the row being deleted,
+    whose own pointers do not count."""
+    _finders.append(find)
+    return find
+
+
+def pointing_at(client, kind_name: str, target: str, *, exclude: tuple[str, str] = ("", "")) -> list[str]:
+    """Everything that sends calls to (kind, target), for people (in the client's schema): deleting
+    what it names is refused while this is not empty."""
+    found: list[str] = []
+    with schema_context(client.schema_name):
+        for find in _finders:
+            found += find(client, kind_name, target, exclude=exclude)
+    return sorted(set(found), key=found.index)
+
+
 @kind("user", gettext_lazy("A user (their devices, then their forwarding)"))
 def _user(client, target: str) -> str:
     from telephony.models import Extension

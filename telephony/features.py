@@ -17,6 +17,8 @@ engine. The built-in codes:
     *78, *79                       do-not-disturb on, off             forwarding.py
     *97                            one's own voicemail box            voicemail.py
     *98                            any voicemail box (its PIN)        voicemail.py
+    *45, *46                       log in to / out of all my queues   queues.py
+    *47, *48                       pause in my queues, end the pause  queues.py
 
 Keys during an answered call (not dialled codes, so not in the table): *1 starts or stops recording
 where the client's policy lets the party record on demand (recording.py).

@@ -97,6 +97,16 @@ TEXTS = {
     "vm_new_pin": "Please enter your new pin of 4 to 10 digits, then press the pound key.",
     "vm_pin_changed": "Your pin is changed.",
     "vm_connecting": "Please hold.",
+    # Queues (telephony/engine/applications/queues.py)
+    "queue_position": "You are number",
+    "queue_in_line": "in line.",
+    "queue_wait": "Your estimated wait is",
+    "queue_minutes": "minutes.",
+    "queue_wait_short": "Your call will be answered shortly.",
+    "queue_logged_in": "You are logged in to your queues.",
+    "queue_logged_out": "You are logged out of your queues.",
+    "queue_paused": "You are paused.",
+    "queue_unpaused": "You are available again.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

@@ -64,6 +64,15 @@ CASES = [
     ("client_a1_op", "menus", "client_b1_op"),
     ("client_a2_op", "menus", "client_a1_op"),
     ("user_a1", "menus", "client_a1_op"),
+    ("brand_a_op", "queues", "client_a1_op"),
+    ("client_a1_op", "queues", "client_b1_op"),
+    ("client_a2_op", "queues", "client_a1_op"),
+    ("user_a1", "queues", "client_a1_op"),
+    ("brand_a_op", "queues/agents", "user_a1"),
+    ("client_a1_op", "queues/agents", "user_b1"),
+    ("client_a2_op", "queues/agents", "user_a1"),
+    ("user_a1", "queues/agents", "user_a1b"),
+    ("user_a1", "queues/agents", "user_b1"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -98,11 +107,17 @@ MORE = {
         ("get", "/api/v1/campaigns/{pk}/?format=csv"),
     ],
     "recordings": [("get", "/api/v1/recordings/{pk}/audio/")],
+    "queues/agents": [
+        ("post", "/api/v1/queues/agents/{pk}/login/"),
+        ("post", "/api/v1/queues/agents/{pk}/logout/"),
+        ("post", "/api/v1/queues/agents/{pk}/pause/"),
+        ("post", "/api/v1/queues/agents/{pk}/unpause/"),
+    ],
 }
 MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}, "delete": None}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
-NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings"}
-NOT_DELETED = {"campaigns", "recordings"}
+NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents"}
+NOT_DELETED = {"campaigns", "recordings", "queues/agents"}
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -157,6 +172,10 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_voicemail(owner, kind)
     if kind == "menus":  # a menu of the owner's client, with a key
         return _foreign_menu(owner)
+    if kind == "queues":  # a queue of the owner's client, with a member
+        return _foreign_queue(owner)
+    if kind == "queues/agents":  # the owner's line, a queue's member, logged in and paused
+        return _foreign_agent(world, owner)
     raise AssertionError(kind)
 
 
@@ -172,6 +191,40 @@ def _foreign_menu(owner):
             return Menu.objects.filter(pk=menu.pk).values().first(), list(Option.objects.filter(menu=menu).values())
 
     return menu.pk, snapshot, ["Foreign menu"]
+
+
+def _foreign_queue(owner):
+    from queues.models import Member, Queue
+    from queues.services import queue_save
+
+    with tenant_context(owner.client):
+        first = Extension.objects.order_by("number").first()
+    queue = queue_save(actor=owner, client=owner.client, name="Foreign queue", members=[{"extension": first.number}])
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return Queue.objects.filter(pk=queue.pk).values().first(), list(Member.objects.filter(queue=queue).values())
+
+    return queue.pk, snapshot, ["Foreign queue"]
+
+
+def _foreign_agent(world, owner):
+    from queues.models import Agent, Member, Queue
+    from queues.services import agent_login, agent_pause
+
+    extension = world.extension_of(owner)
+    with tenant_context(owner.client):
+        queue = Queue.objects.create(name=f"Foreign agents queue {owner.pk}")
+        Member.objects.create(queue=queue, extension=extension)
+    agent_login(actor=None, client=owner.client, extension=extension)
+    agent_pause(actor=None, client=owner.client, extension=extension, reason="foreign-reason")
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (list(Member.objects.filter(extension=extension).values()),
+                    Agent.objects.filter(extension=extension).values().first())  # fmt: skip
+
+    return extension.pk, snapshot, ["Foreign agents queue", "foreign-reason"]
 
 
 def _foreign_recording(owner):

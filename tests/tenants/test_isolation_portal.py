@@ -89,6 +89,16 @@ PAGES = {
         ],
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
+    "queues": (
+        "/queues/",
+        [
+            ("get", "/queues/{pk}/"),
+            ("post", "/queues/{pk}/"),
+            ("post", "/queues/{pk}/delete/"),
+            ("post", "/queues/{pk}/agents/"),
+        ],
+    ),
+    "queues/agents": ("/phone/queues/", []),  # (an agent's own page: a foreign line is never named in a URL)
 }
 
 FORM = {

@@ -1,0 +1,104 @@
+"""Queues' API shapes: a queue with its members nested (`members`, all of them: a PATCH that sends
+`members` replaces them), and an agent's state. Values are passed to the service as sent, which names
+every bad one at once (a row's as `members.<row>.<field>`)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from queues.models import Queue
+from tenants.api.base import RefuseUnchangeable
+
+DESTINATION = "A destination kind (user, voicemail, menu, queue, external, hangup...) and its target."
+
+
+class MemberSerializer(serializers.Serializer):
+    extension = serializers.CharField(allow_blank=True, help_text="The agent's extension number.")
+    penalty = serializers.IntegerField(required=False, default=0, help_text="0-99: lower tiers are offered first.")
+    order = serializers.IntegerField(required=False, default=0, help_text="The place for the in_order strategy.")
+    logged_in = serializers.BooleanField(read_only=True)
+
+
+class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    strategy = serializers.CharField(
+        required=False, help_text="ring_all, longest_idle, fewest_calls, least_talk, random or in_order."
+    )
+    members = MemberSerializer(many=True, required=False, help_text="The agents (each extension once).")
+
+    class Meta:
+        model = Queue
+        fields = [
+            "id",
+            "name",
+            "number",
+            "strategy",
+            "ring_seconds",
+            "wrapup_seconds",
+            "max_wait_seconds",
+            "max_wait_kind",
+            "max_wait_target",
+            "max_callers",
+            "full_kind",
+            "full_target",
+            "announce_every",
+            "pause_after_missed",
+            "sticky_minutes",
+            "members",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        # The service checks them with the other fields, so every bad one is said at once.
+        extra_kwargs = {
+            name: {"min_value": None, "max_value": None}
+            for name in (
+                "ring_seconds",
+                "wrapup_seconds",
+                "max_wait_seconds",
+                "max_callers",
+                "announce_every",
+                "pause_after_missed",
+                "sticky_minutes",
+            )
+        }
+        extra_kwargs["name"] = {"validators": [], "required": False, "allow_blank": True}
+        extra_kwargs["number"] = {"validators": [], "required": False, "allow_blank": True}
+        extra_kwargs["max_wait_kind"] = {"help_text": DESTINATION}
+        extra_kwargs["full_kind"] = {"help_text": DESTINATION}
+
+    def to_representation(self, queue):
+        data = super().to_representation(queue)
+        data["members"] = [
+            {"extension": m.extension.number, "penalty": m.penalty, "order": m.order, "logged_in": m.logged_in}
+            for m in queue.members.all()
+        ]
+        return data
+
+
+class AgentQueueSerializer(serializers.Serializer):
+    queue = serializers.IntegerField()
+    name = serializers.CharField()
+    logged_in = serializers.BooleanField()
+
+
+class AgentSerializer(serializers.Serializer):
+    extension = serializers.CharField(read_only=True)
+    paused = serializers.BooleanField(read_only=True)
+    pause_reason = serializers.CharField(read_only=True)
+    paused_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    queues = AgentQueueSerializer(many=True, read_only=True)
+
+
+class AgentActionSerializer(serializers.Serializer):
+    queue = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Login/logout: one queue's id (none: all the agent's queues)."
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Pause: why.")
+
+
+def service_fields(values: dict) -> dict:
+    """The serializer's validated values as queue_save takes them."""
+    values = dict(values)
+    if "members" in values:
+        values["members"] = [dict(member) for member in values["members"]]
+    return values

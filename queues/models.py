@@ -1,0 +1,131 @@
+"""Call queues (ACD), in the client's own schema. A queue is a destination (kind "queue", target its
+id; optionally also dialled by its own extension-like number): callers wait, hearing music and their
+position, while the engine offers them to the queue's logged-in, unpaused agents as its strategy says
+(telephony/engine/applications/queues.py). What changes every second (who is free, who waits) is in
+Redis (queues/state.py); what must survive Redis (logged in, paused) is here too."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from telephony.models import extension_number
+from tenants.models import Role
+from tenants.scoping import RestrictedQuerySet
+
+
+class Strategy(models.TextChoices):
+    RING_ALL = "ring_all", _("Ring all available agents at once")
+    LONGEST_IDLE = "longest_idle", _("The agent idle longest")
+    FEWEST_CALLS = "fewest_calls", _("The agent with the fewest calls")
+    LEAST_TALK = "least_talk", _("The agent with the least talk time")
+    RANDOM = "random", _("A random agent")
+    IN_ORDER = "in_order", _("In the members' order")
+
+
+class QueueQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's queues are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class Queue(models.Model):
+    """A call queue: its strategy, its timings and where callers go when it is too long or too slow."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    number = models.CharField(
+        _("number"),
+        max_length=4,
+        blank=True,
+        validators=[extension_number],
+        help_text=_("Optional: colleagues dial it like an extension (2 to 4 digits)."),
+    )
+    strategy = models.CharField(_("strategy"), max_length=20, choices=Strategy.choices, default=Strategy.RING_ALL)
+    ring_seconds = models.PositiveSmallIntegerField(
+        _("ring seconds"),
+        default=15,
+        validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text=_("How long an agent's phones ring for one offer (1 to 120)."),
+    )
+    wrapup_seconds = models.PositiveSmallIntegerField(
+        _("wrap-up seconds"),
+        default=0,
+        validators=[MaxValueValidator(3600)],
+        help_text=_("Time an agent gets after a call before the next one (0 to 3600)."),
+    )
+    max_wait_seconds = models.PositiveIntegerField(
+        _("maximum wait"),
+        default=0,
+        validators=[MaxValueValidator(86400)],
+        help_text=_("Seconds a caller waits at most before going to the destination below (0: no limit)."),
+    )
+    max_wait_kind = models.CharField(max_length=20, blank=True)
+    max_wait_target = models.CharField(max_length=100, blank=True)
+    max_callers = models.PositiveIntegerField(
+        _("maximum waiting callers"),
+        default=0,
+        validators=[MaxValueValidator(10000)],
+        help_text=_("Callers beyond this many go at once to the destination below (0: no limit)."),
+    )
+    full_kind = models.CharField(max_length=20, blank=True)
+    full_target = models.CharField(max_length=100, blank=True)
+    announce_every = models.PositiveSmallIntegerField(
+        _("announce position every"),
+        default=0,
+        validators=[MaxValueValidator(3600)],
+        help_text=_("Seconds between announcements of the caller's position and estimated wait (0: never)."),
+    )
+    pause_after_missed = models.PositiveSmallIntegerField(
+        _("pause after missed offers"),
+        default=0,
+        validators=[MaxValueValidator(100)],
+        help_text=_("Missed offers in a row after which an agent is paused (0: never)."),
+    )
+    sticky_minutes = models.PositiveSmallIntegerField(
+        _("sticky agent minutes"),
+        default=0,
+        validators=[MaxValueValidator(1440)],
+        help_text=_("A caller is offered the agent they last spoke to within this many minutes (0: off)."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = QueueQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    """A user (by their line) who answers a queue's callers: their tier (penalty: the lowest tier with
+    an available agent is offered first), their place for the in-order strategy, and whether they are
+    logged in to this queue."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="members")
+    extension = models.ForeignKey("telephony.Extension", on_delete=models.CASCADE, related_name="queue_memberships")
+    penalty = models.PositiveSmallIntegerField(_("penalty"), default=0, validators=[MaxValueValidator(99)])
+    order = models.PositiveSmallIntegerField(_("order"), default=0)
+    logged_in = models.BooleanField(_("logged in"), default=False)
+
+    class Meta:
+        ordering = ["queue", "penalty", "order", "extension__number"]
+        constraints = [models.UniqueConstraint(fields=["queue", "extension"], name="queue_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} {self.extension_id}"
+
+
+class Agent(models.Model):
+    """A user's state as an agent across all their queues that must survive Redis: paused, and why."""
+
+    extension = models.OneToOneField("telephony.Extension", on_delete=models.CASCADE, related_name="agent")
+    paused = models.BooleanField(default=False)
+    pause_reason = models.CharField(max_length=60, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"agent {self.extension_id}"

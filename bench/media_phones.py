@@ -351,6 +351,22 @@ class SipUa(asyncio.DatagramProtocol):
             self.pending.pop(key, None)
 
 
+async def register(ua: SipUa, secret: str, expires: int, call_id: str, tag: str, cseq: int) -> tuple[int, int]:
+    """REGISTER `ua`'s line (its user, its socket as the contact), answering the digest challenge;
+    (final status, the last CSeq used: the next registration of this binding goes on from it)."""
+    uri, to = f"sip:{ua.domain}", f"<sip:{ua.user}@{ua.domain}>"
+    headers: tuple[tuple[str, str], ...] = (("Expires", str(expires)),)
+    for _ in range(2):
+        cseq += 1
+        data = ua.request("REGISTER", uri, call_id=call_id, from_tag=tag, to=to, cseq=cseq, headers=headers)
+        answer = await ua.transact(data, (call_id, cseq, "REGISTER"), 10)
+        if answer.status != 401:
+            return answer.status, cseq
+        credentials = digest(answer.headers.get_lines("WWW-Authenticate"), ua.user, secret, "REGISTER", uri)
+        headers = (("Expires", str(expires)), ("Authorization", credentials))
+    return answer.status, cseq
+
+
 @dataclass
 class Dialog:
     call_id: str
@@ -394,20 +410,9 @@ class SipCalls:
             raise SetupError(f"the called line did not register: {status}")
 
     async def register(self, expires: int) -> int:
-        ua, uri = self.callee, f"sip:{self.domain}"
-        to = f"<sip:{self.callee_user}@{self.domain}>"
-        headers: tuple[tuple[str, str], ...] = (("Expires", str(expires)),)
-        for _ in range(2):
-            self.register_cseq += 1
-            data = ua.request("REGISTER", uri, call_id=self.register_call_id, from_tag=self.register_tag, to=to,
-                              cseq=self.register_cseq, headers=headers)  # fmt: skip
-            answer = await ua.transact(data, (self.register_call_id, self.register_cseq, "REGISTER"), 10)
-            if answer.status != 401:
-                return answer.status
-            credentials = digest(answer.headers.get_lines("WWW-Authenticate"), self.callee_user, self.callee_secret,
-                                 "REGISTER", uri)  # fmt: skip
-            headers = (("Expires", str(expires)), ("Authorization", credentials))
-        return answer.status
+        status, self.register_cseq = await register(self.callee, self.callee_secret, expires, self.register_call_id,
+                                                    self.register_tag, self.register_cseq)  # fmt: skip
+        return status
 
     async def open(self, index: int, a_port: int, b_port: int) -> tuple[int, int]:
         """Place call `index` from phone A's port to phone B's; (engine port of A's leg, of B's leg)."""

@@ -216,6 +216,7 @@ TENANT_APPS = [
     "voicemail",
     "recordings",
     "menus",
+    "ringgroups",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from telephony.destinations import kind
+from telephony.destinations import kind, points_at
 
 
 @kind("menu", gettext_lazy("A voice menu (the caller chooses by key)"))
@@ -16,3 +16,18 @@ def _menu(client, target: str) -> str:
     if not target.isdigit() or not Menu.objects.filter(pk=int(target)).exists():
         raise ValidationError(_("No menu has the id %(id)s.") % {"id": target or _("(empty)")})
     return str(int(target))
+
+
+@points_at
+def _menus_pointing(client, kind_name: str, target: str) -> list[str]:
+    """Menus whose keys, timeout or invalid-key destination are (kind, target); a menu pointing at
+    itself goes with it."""
+    from menus.models import Menu
+
+    menus = Menu.objects.all()
+    if kind_name == "menu":
+        menus = menus.exclude(pk=int(target) if target.isdigit() else None)
+    pointing = menus.filter(options__destination_kind=kind_name, options__destination_target=target)
+    pointing = pointing | menus.filter(timeout_kind=kind_name, timeout_target=target)
+    pointing = pointing | menus.filter(invalid_kind=kind_name, invalid_target=target)
+    return [_("menu %(name)s") % {"name": name} for name in sorted(set(pointing.values_list("name", flat=True)))]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
@@ -182,26 +181,10 @@ def _trapped(item: Menu, rows: list[dict] | None) -> list[str]:
 
 
 def menu_users(client: Client, menu: Menu) -> list[str]:
-    """What points at the menu, for people: numbers, users' forwarding, other menus; client schema."""
-    from pstn.models import Number
-    from telephony.models import Forwarding
+    """What points at the menu, for people: numbers, users' forwarding, other menus, groups; client schema."""
+    from telephony.destinations import pointing_at
 
-    target, found = str(menu.pk), []
-    at_menu = Q(destination_kind="menu", destination_target=target) | Q(closed_kind="menu", closed_target=target)
-    for e164 in Number.objects.filter(at_menu, client=client).values_list("e164", flat=True):
-        found.append(_("number %(number)s") % {"number": e164})
-    for when in ("always", "busy", "no_answer", "unreachable"):
-        for number in Forwarding.objects.filter(**{f"{when}_kind": "menu", f"{when}_target": target}).values_list(
-            "extension__number", flat=True
-        ):
-            found.append(_("the forwarding of extension %(number)s") % {"number": number})
-    others = Menu.objects.exclude(pk=menu.pk)
-    pointing = others.filter(options__destination_kind="menu", options__destination_target=target)
-    pointing = pointing | others.filter(timeout_kind="menu", timeout_target=target)
-    pointing = pointing | others.filter(invalid_kind="menu", invalid_target=target)
-    for name in sorted(set(pointing.values_list("name", flat=True))):
-        found.append(_("menu %(name)s") % {"name": name})
-    return sorted(set(found), key=found.index)
+    return pointing_at(client, "menu", str(menu.pk))
 
 
 @transaction.atomic

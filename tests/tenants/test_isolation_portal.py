@@ -89,6 +89,10 @@ PAGES = {
         ],
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
+    "ring-groups": (
+        "/ring-groups/",
+        [("get", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/delete/")],
+    ),
 }
 
 FORM = {

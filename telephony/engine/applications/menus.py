@@ -30,7 +30,7 @@ from telephony.engine.states import State
 log = logging.getLogger(__name__)
 INTER_DIGIT = 2.0  # seconds between the digits of an extension dialled directly
 MAX_MENUS = 30  # menus one call may go through (the services refuse loops without a way out; this ends the rest)
-ONWARD = ("user", "external")  # destinations the engine calls and bridges to the caller
+ONWARD = ("user", "external", "group")  # destinations the engine calls and bridges to the caller
 
 
 @section("menus")

@@ -38,6 +38,7 @@ from telephony.sip.sdp import telephone_events
 
 log = logging.getLogger(__name__)
 MAX_GROUPS = 5  # groups one call may go through (a group's no-answer destination may be another group)
+STOPPED = {"ring-time": "no-answer"}  # a member's outcome when the group stops its ringing, by why
 OUTCOMES = {486: "busy", 600: "busy", 603: "busy", 404: "unavailable", 480: "unavailable", 410: "unavailable"}
 
 
@@ -268,6 +269,8 @@ class Ring(OriginatedCall):
             self.entry["call_id"] = self.callee.leg.call_id
 
     def stop(self, cause: str) -> None:
+        if self.state != State.ENDED:
+            self.entry.setdefault("outcome", STOPPED.get(cause, cause))
         self.hangup("engine", cause=cause)
 
     def connect_callee(self, codecs, remote) -> bool:
@@ -313,6 +316,8 @@ class Dial(OutsideCall):
 
     def stop(self, cause: str) -> None:
         if not self.handed:
+            if self.state != State.ENDED:
+                self.entry.setdefault("outcome", STOPPED.get(cause, cause))
             self.hangup("engine", cause=cause)
 
     def outside_answered(self) -> None:

@@ -188,3 +188,33 @@ def test_an_external_member_is_called_through_the_carrier_and_takes_the_call(wor
     assert (MOBILE, "answered") in members(cdr)
     out = cdr_of(world, timeout=10, callee_number=MOBILE)  # the call out has its own record, with its carrier
     assert (out.direction, out.carrier_id, out.disposition) == (Cdr.Direction.OUTBOUND, carrier.pk, "answered")
+
+
+def test_a_menu_key_leads_to_a_group(world, lines, third, group, carrier_factory_pstn):
+    from menus.models import Menu
+    from menus.services import menu_save
+
+    caller, _callee, domain = lines
+    made = group([("user", "103")], strategy="simultaneous", ring_time=5)
+    menu = committed(menu_save, actor=world.client_a1_op, client=world.client_a1, name="Group menu",
+                     timeout_kind="hangup", options=[{"key": "1", "destination_kind": "group",
+                                                      "destination_target": str(made.pk)}])  # fmt: skip
+    menu_did = "+4930901841"
+    carrier_factory_pstn([(world.brand_a, menu_did, world.client_a1, "menu", str(menu.pk))], networks="192.0.2.1/32")
+    try:
+        caller.call("c1", f"sip:+{menu_did[1:]}@{domain}")
+        caller.wait_call_state("c1", "confirmed", timeout=20)
+        caller.dtmf("c1", "1")
+        taken = third.wait_incoming(timeout=15)["call"]
+        third.wait_call_state(taken, "confirmed")
+        caller.hangup("c1")
+        third.wait_call_state(taken, "disconnected")
+        # The menu's call to the group (voicemail's Onward) has the group's legs; 103 answered it.
+        assert group_record(world).answered_by == "103"
+    finally:
+
+        def remove():
+            with tenant_context(world.client_a1):
+                Menu.objects.filter(pk=menu.pk).delete()
+
+        committed(remove)

@@ -3,8 +3,8 @@ forwarding, a schedule's closed branch and other menus' keys point.
 
 The engine answers, says the greeting (a library message, else a prompt, else nothing) and waits
 `timeout` seconds for a key; a key stops the greeting and keys typed ahead count. A key of the menu
-sends the caller where it says: another menu runs in the same call; a person or an external number
-is called by the engine like the caller's own call would be (voicemail's `Onward`) and bridged to
+sends the caller where it says: another menu runs in the same call; a person, an external number or a
+ring group is called by the engine like the caller's own call would be (voicemail's `Onward`) and bridged to
 the caller once answered; voicemail, a conference and the others run as the kind's runner has them,
 on the answered call. With direct dialing on, digits that make one of the client's extensions (each
 within INTER_DIGIT seconds of the last) call that user. Silence or a key the menu lacks says the

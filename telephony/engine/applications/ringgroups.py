@@ -34,6 +34,7 @@ from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, section
 from telephony.engine.states import State
+from telephony.media.ports import MediaError
 from telephony.sip.sdp import telephone_events
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,19 @@ class Ring(OriginatedCall):
         if self.state != State.ENDED:
             self.entry.setdefault("outcome", STOPPED.get(cause, cause))
         self.hangup("engine", cause=cause)
+
+    async def open_media(self, offer) -> bool:
+        """The member's side only: the caller's is the group call's. (Without a caller side, pickup
+        leaves this call alone: picking up a member's ringing would answer nobody.)"""
+        try:
+            self.callee.media = await self.engine.media.open(remote=None)
+        except MediaError:
+            self.finish(Cdr.Disposition.FAILED, "no-media-ports", "engine")
+            return False
+        if self.state == State.ENDED:
+            self.close_media()
+            return False
+        return True
 
     def connect_callee(self, codecs, remote) -> bool:
         if not self.callee_media_answered(codecs, remote):

@@ -16,8 +16,9 @@ from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
 from records.models import Cdr
+from telephony.callindex import where_key
 from tests.telephony.conftest import cdr_of
-from tests.waiting import committed
+from tests.waiting import committed, wait_for
 
 DID = "+4930901840"
 MOBILE = "+16502530001"
@@ -119,6 +120,43 @@ def test_a_busy_member_is_skipped_at_once(world, lines, third, group):
     caller.hangup("c1")
     third.wait_call_state(taken, "disconnected")
     assert members(group_record(world)) == [("102", "busy"), ("103", "answered")]
+
+
+def test_members_on_a_call_are_skipped_without_ringing(world, lines, third, group):
+    """102 talks with 103: a group of the two rings neither (the call index says their lines are busy),
+    and the caller is told at once that nobody is available."""
+    caller, callee, domain = lines
+    group([("user", "102"), ("user", "103")], strategy="in_order", ring_time=8)
+    callee.call("busy", f"sip:103@{domain}")
+    talking = third.wait_incoming(timeout=15)["call"]
+    callee.wait_call_state("busy", "confirmed")
+    index = where_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk)  # (the engine writes it every 50 ms)
+    wait_for(lambda: get_redis().hexists(index, "line:102") and get_redis().hexists(index, "line:103"),
+             "the call index says 102 and 103 are on a call")  # fmt: skip
+    started = time.monotonic()
+    call_group(caller, domain)
+    assert caller.wait_call_state("c1", "disconnected", timeout=15)["code"] == 480
+    assert time.monotonic() - started < 5, "no member rang for its ring time"
+    assert members(group_record(world)) == [("102", "busy"), ("103", "busy")]
+    assert [e for e in callee.events() if e.get("event") == "incoming"] == []
+    callee.hangup("busy")
+    third.wait_call_state(talking, "disconnected")
+
+
+def test_a_caller_who_hangs_up_stops_every_member_ringing(world, lines, third, group):
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=180)
+    third.set_incoming("103", answer=180)
+    group([("user", "102"), ("user", "103")], strategy="simultaneous", ring_time=10)
+    call_group(caller, domain)
+    first = callee.wait_incoming(timeout=15)["call"]
+    second = third.wait_incoming(timeout=15)["call"]
+    caller.hangup("c1")
+    callee.wait_call_state(first, "disconnected")
+    third.wait_call_state(second, "disconnected")
+    cdr = group_record(world)
+    assert (cdr.disposition, cdr.answered_by) == (Cdr.Disposition.CANCELLED, "")
+    assert members(cdr) == [("102", "caller-gone"), ("103", "caller-gone")]
 
 
 def test_rotating_starts_the_next_call_at_the_next_member(world, lines, third, group):

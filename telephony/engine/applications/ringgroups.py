@@ -75,6 +75,7 @@ async def to_group(call: Call, target: str, incoming: Incoming) -> None:
     call.place_with(hunt)
     call.attach(hunt)
     call.move(State.RINGING)
+    call.set_line("caller", call.route.caller.number)  # (as a line's ringing would: the edges find the caller here)
     call.caller_ringing()
     call.log_leg("group", "", group=group.id, group_name=group.name, strategy=group.strategy)
     await hunt.run()

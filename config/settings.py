@@ -217,6 +217,7 @@ TENANT_APPS = [
     "recordings",
     "menus",
     "queues",
+    "ringgroups",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

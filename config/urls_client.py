@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("voicemail.urls")),
     path("", include("menus.urls")),
     path("", include("queues.urls")),
+    path("", include("ringgroups.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

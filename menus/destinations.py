@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from telephony.destinations import finder, kind
+from telephony.destinations import kind, points_at
 
 
 @kind("menu", gettext_lazy("A voice menu (the caller chooses by key)"))
@@ -18,28 +18,16 @@ def _menu(client, target: str) -> str:
     return str(int(target))
 
 
-@finder
-def _pointing(client, kind_name: str, target: str, *, exclude: tuple[str, str]) -> list[str]:
-    """Numbers (and their schedules' closed branch), users' forwarding and menus sending calls there."""
-    from django.db.models import Q
-
+@points_at
+def _menus_pointing(client, kind_name: str, target: str) -> list[str]:
+    """Menus whose keys, timeout or invalid-key destination are (kind, target); a menu pointing at
+    itself goes with it."""
     from menus.models import Menu
-    from pstn.models import Number
-    from telephony.models import Forwarding
 
-    found = []
-    here = Q(destination_kind=kind_name, destination_target=target) | Q(closed_kind=kind_name, closed_target=target)
-    for e164 in Number.objects.filter(here, client=client).values_list("e164", flat=True):
-        found.append(_("number %(number)s") % {"number": e164})
-    for when in ("always", "busy", "no_answer", "unreachable"):
-        for number in Forwarding.objects.filter(**{f"{when}_kind": kind_name, f"{when}_target": target}).values_list(
-            "extension__number", flat=True
-        ):
-            found.append(_("the forwarding of extension %(number)s") % {"number": number})
-    menus = Menu.objects.exclude(pk=int(exclude[1])) if exclude[0] == "menu" else Menu.objects.all()
+    menus = Menu.objects.all()
+    if kind_name == "menu":
+        menus = menus.exclude(pk=int(target) if target.isdigit() else None)
     pointing = menus.filter(options__destination_kind=kind_name, options__destination_target=target)
     pointing = pointing | menus.filter(timeout_kind=kind_name, timeout_target=target)
     pointing = pointing | menus.filter(invalid_kind=kind_name, invalid_target=target)
-    for name in sorted(set(pointing.values_list("name", flat=True))):
-        found.append(_("menu %(name)s") % {"name": name})
-    return found
+    return [_("menu %(name)s") % {"name": name} for name in sorted(set(pointing.values_list("name", flat=True)))]

@@ -181,10 +181,11 @@ def _trapped(item: Menu, rows: list[dict] | None) -> list[str]:
 
 
 def menu_users(client: Client, menu: Menu) -> list[str]:
-    """What points at the menu, for people: numbers, users' forwarding, other menus, queues; client schema."""
+    """What points at the menu, for people: numbers, users' forwarding, other menus, groups, queues;
+    client schema."""
     from telephony.destinations import pointing_at
 
-    return pointing_at(client, "menu", str(menu.pk), exclude=("menu", str(menu.pk)))
+    return pointing_at(client, "menu", str(menu.pk))
 
 
 @transaction.atomic

@@ -18,7 +18,7 @@ from menus.forms import MenuForm, OptionRows
 from menus.models import Menu
 from tenants.errors import PlatformError
 from tenants.models import Role
-from tenants.views.common import confirm_then, own_client, paginated, role_required
+from tenants.views.common import confirm_then, errors_to_rows, own_client, paginated, role_required
 
 
 @role_required(Role.CLIENT)
@@ -43,7 +43,7 @@ def menu_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
                 saved = services.menu_save(actor=request.user, client=own_client(request), menu=menu,
                                            options=[row.cleaned_data for row in filled], **form.values())  # fmt: skip
         except ValidationError as error:
-            _errors_to_rows(error, form, filled)
+            errors_to_rows(error, form, filled, rows="options")
         except PlatformError as error:
             messages.error(request, error.message)
         else:
@@ -51,20 +51,6 @@ def menu_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             return redirect("menu_list")
     title = _("Menu %(name)s") % {"name": menu.name} if menu else _("New menu")
     return render(request, "menus/menu_form.html", {"title": title, "form": form, "rows": rows, "menu": menu})
-
-
-def _errors_to_rows(error: ValidationError, form: MenuForm, filled: list) -> None:
-    """Each error on its field: `options.<n>.<field>` on the n-th filled row's field."""
-    for name, texts in error.message_dict.items():
-        if name.startswith("options."):
-            _options, n, field = [*name.split(".", 2), ""][:3]
-            row = filled[int(n)] if n.isdigit() and int(n) < len(filled) else None
-            if row is not None:
-                for text in texts:
-                    row.add_error(field if field in row.fields else None, text)
-                continue
-        for text in texts:
-            form.add_error(name if name in form.fields else None, text)
 
 
 @role_required(Role.CLIENT)

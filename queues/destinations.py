@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from telephony.destinations import finder, kind
+from telephony.destinations import kind, points_at
 
 
 @kind("queue", gettext_lazy("A call queue (agents answer in turn)"))
@@ -20,10 +20,14 @@ def _queue(client, target: str) -> str:
     return str(int(target))
 
 
-@finder
-def _pointing(client, kind_name: str, target: str, *, exclude: tuple[str, str]) -> list[str]:
+@points_at
+def _queues_pointing(client, kind_name: str, target: str) -> list[str]:
+    """Queues whose maximum-wait or full destination is (kind, target); a queue pointing at itself goes
+    with it."""
     from queues.models import Queue
 
-    queues = Queue.objects.exclude(pk=int(exclude[1])) if exclude[0] == "queue" else Queue.objects.all()
+    queues = Queue.objects.all()
+    if kind_name == "queue":
+        queues = queues.exclude(pk=int(target) if target.isdigit() else None)
     here = Q(max_wait_kind=kind_name, max_wait_target=target) | Q(full_kind=kind_name, full_target=target)
     return [_("queue %(name)s") % {"name": name} for name in queues.filter(here).values_list("name", flat=True)]

@@ -187,7 +187,7 @@ def queue_delete(*, actor: User, client: Client, queue: Queue) -> None:
 
     _require_operator(actor, client)
     with tenant_context(client):
-        users = pointing_at(client, "queue", str(queue.pk), exclude=("queue", str(queue.pk)))
+        users = pointing_at(client, "queue", str(queue.pk))
         if users:
             raise ValidationError(
                 {

@@ -7,6 +7,10 @@ Each kind is registered once, here or by the app that owns what it points at (co
 target as stored or raises ValidationError with a message for people. The engine runs a destination
 through the kind's runner (telephony/engine/destinations.py); a new kind is one module that
 registers both.
+
+What points at a destination (so that it is not deleted from under them) is asked of every app that
+stores destinations: each registers `points_at(client, kind, target)` (numbers and forwarding here,
+menus' keys in menus, groups' no-answer in ringgroups), and `pointing_at` lists them all for people.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_tenants.utils import schema_context
@@ -29,6 +34,7 @@ class Kind:
 
 
 _kinds: dict[str, Kind] = {}
+_pointers: list[Callable] = []  # (client, kind, target) -> what points there, for people
 
 
 def kind(name: str, label: str):
@@ -43,6 +49,22 @@ def kind(name: str, label: str):
 
 def kinds() -> list[Kind]:
     return list(_kinds.values())
+
+
+def points_at(lister: Callable) -> Callable:
+    """Decorator: `lister(client, kind, target)`, run in the client's schema, names what of an app
+    points at that destination (a thing pointing at itself goes with it and is not named)."""
+    _pointers.append(lister)
+    return lister
+
+
+def pointing_at(client, kind_name: str, target: str) -> list[str]:
+    """Everything that points at (kind, target), for people, each once (numbers and their schedules'
+    closed branch, users' forwarding, menus' keys, groups...); run in the client's schema."""
+    found: list[str] = []
+    for lister in _pointers:
+        found += [name for name in lister(client, kind_name, target) if name not in found]
+    return found
 
 
 def clean(client, kind_name: str, target: str, *, field: str = "destination") -> tuple[str, str]:
@@ -62,26 +84,22 @@ def clean(client, kind_name: str, target: str, *, field: str = "destination") ->
         raise ValidationError({f"{field}_target": error.messages}) from error
 
 
-Finder = Callable  # (client, kind, target, *, exclude: tuple[str, str]) -> [what points there, for people]
-_finders: list[Finder] = []
+@points_at
+def _numbers_and_forwarding(client, kind_name: str, target: str) -> list[str]:
+    from pstn.models import Number
+    from telephony.models import Forwarding
 
-
-def finder(find: Finder) -> Finder:
-    """Decorator: `find` lists what points at a destination among the rows an app owns (numbers,
-    forwardings, menus' keys, queues' overflows); `exclude` is the (kind, id) of the row being deleted,
-    whose own pointers do not count."""
-    _finders.append(find)
-    return find
-
-
-def pointing_at(client, kind_name: str, target: str, *, exclude: tuple[str, str] = ("", "")) -> list[str]:
-    """Everything that sends calls to (kind, target), for people (in the client's schema): deleting
-    what it names is refused while this is not empty."""
-    found: list[str] = []
-    with schema_context(client.schema_name):
-        for find in _finders:
-            found += find(client, kind_name, target, exclude=exclude)
-    return sorted(set(found), key=found.index)
+    found = []
+    pointed = Q(destination_kind=kind_name, destination_target=target) | Q(closed_kind=kind_name,
+                                                                            closed_target=target)  # fmt: skip
+    for e164 in Number.objects.filter(pointed, client=client).values_list("e164", flat=True):
+        found.append(_("number %(number)s") % {"number": e164})
+    for when in ("always", "busy", "no_answer", "unreachable"):
+        for number in Forwarding.objects.filter(**{f"{when}_kind": kind_name, f"{when}_target": target}).values_list(
+            "extension__number", flat=True
+        ):
+            found.append(_("the forwarding of extension %(number)s") % {"number": number})
+    return found
 
 
 @kind("user", gettext_lazy("A user (their devices, then their forwarding)"))

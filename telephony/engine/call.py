@@ -546,10 +546,11 @@ class Call:
         application.answered(self)
         return True
 
-    def take_callee(self, other: Call, *, by: Party) -> None:
-        """`other`'s answered callee leg (a find-me call to the user's mobile) becomes this call's
-        callee, instead of the leg ringing here (cancelled): the caller is answered and bridged to it.
-        `other` keeps its own record; the leg and its media are this call's now."""
+    def take_callee(self, other: Call, *, by: Party, reason: str = "find-me") -> None:
+        """`other`'s answered callee leg (a find-me call to the user's mobile, a ring group's member)
+        becomes this call's callee, instead of the leg ringing here (cancelled): the caller is answered
+        and bridged to it. `other` keeps its own record; the leg and its media are this call's now;
+        the record's legs say why (`reason`)."""
         theirs, callee = other.callee, self.callee
         if callee.tx is not None:
             callee.tx.cancel()
@@ -567,7 +568,7 @@ class Call:
         self.engine.index(leg.call_id, self)
         if old is not None:
             old.close()
-        self.log_leg("callee", leg.call_id, reason="find-me", by=by.number)
+        self.log_leg("callee", leg.call_id, reason=reason, by=by.number)
         self.connect_callee([codec, *telephone_events(offered, codec)], None)
 
     def take_answered(self, other: Call, *, by: Party, reason: str) -> bool:

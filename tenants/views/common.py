@@ -113,6 +113,21 @@ def errors_to_form(form: forms.Form, exc: ValidationError, rename: dict[str, str
             form.add_error(None, [f"{label}: {error}" for error in errors])
 
 
+def errors_to_rows(error: ValidationError, form: forms.Form, filled: list, *, rows: str) -> None:
+    """A service's errors on a form with rows (a formset: a menu's keys, a group's members), each on its
+    field: `<rows>.<n>.<field>` on the n-th filled row's field, the others on the form's."""
+    for name, texts in error.message_dict.items():
+        if name.startswith(f"{rows}."):
+            _rows, n, field = [*name.split(".", 2), ""][:3]
+            row = filled[int(n)] if n.isdigit() and int(n) < len(filled) else None
+            if row is not None:
+                for text in texts:
+                    row.add_error(field if field in row.fields else None, text)
+                continue
+        for text in texts:
+            form.add_error(name if name in form.fields else None, text)
+
+
 class _CheckPassed(Exception):
     pass
 

@@ -73,6 +73,10 @@ CASES = [
     ("client_a2_op", "queues/agents", "user_a1"),
     ("user_a1", "queues/agents", "user_a1b"),
     ("user_a1", "queues/agents", "user_b1"),
+    ("brand_a_op", "ring-groups", "client_a1_op"),
+    ("client_a1_op", "ring-groups", "client_b1_op"),
+    ("client_a2_op", "ring-groups", "client_a1_op"),
+    ("user_a1", "ring-groups", "client_a1_op"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -176,6 +180,8 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_queue(owner)
     if kind == "queues/agents":  # the owner's line, a queue's member, logged in and paused
         return _foreign_agent(world, owner)
+    if kind == "ring-groups":  # a ring group of the owner's client, with a member
+        return _foreign_ring_group(owner)
     raise AssertionError(kind)
 
 
@@ -225,6 +231,22 @@ def _foreign_agent(world, owner):
                     Agent.objects.filter(extension=extension).values().first())  # fmt: skip
 
     return extension.pk, snapshot, ["Foreign agents queue", "foreign-reason"]
+
+
+def _foreign_ring_group(owner):
+    from ringgroups.models import Member, RingGroup
+    from ringgroups.services import ring_group_save
+
+    group = ring_group_save(actor=owner, client=owner.client, name="Foreign group", ring_time=7,
+                            members=[{"kind": "external", "target": "+4930901234"}])  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return RingGroup.objects.filter(pk=group.pk).values().first(), list(
+                Member.objects.filter(group=group).values()
+            )
+
+    return group.pk, snapshot, ["Foreign group", "+4930901234"]
 
 
 def _foreign_recording(owner):

@@ -99,6 +99,10 @@ PAGES = {
         ],
     ),
     "queues/agents": ("/phone/queues/", []),  # (an agent's own page: a foreign line is never named in a URL)
+    "ring-groups": (
+        "/ring-groups/",
+        [("get", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/delete/")],
+    ),
 }
 
 FORM = {

@@ -2,15 +2,15 @@
 forwarding, a schedule's closed branch and other menus' keys point. The engine answers, says the
 greeting (a library message, else a prompt, else nothing) and waits `timeout` seconds for a key; a key
 stops the greeting and keys typed ahead count. A key of the menu sends the caller where it says: another
-menu runs in the same call; a person or an external number is called by the engine like the caller's own
-call would be (voicemail's `Onward`) and bridged to the caller once answered (when their forwarding
-sends the call to what needs the caller, their voicemail or a menu, the caller goes there:
-`Onward.hands_back`); voicemail, a conference and the others run as the kind's runner has them, on the
-answered call. With direct dialing on, digits that make one of the client's extensions (each within
-INTER_DIGIT seconds of the last) call that user. Silence or a key the menu lacks says the greeting
-again, `retries` times; then the menu's timeout or invalid-key destination applies (none: goodbye). The
-call's record lists each menu visited, the key pressed (or why none) and where it led (`legs`, leg
-"menu"); it counts as answered by `menu:<id>` from the first menu on.
+menu runs in the same call; a person, an external number or a ring group is called by the engine like
+the caller's own call would be (voicemail's `Onward`) and bridged to the caller once answered (when a
+person's forwarding sends the call to what needs the caller, their voicemail or a menu, the caller goes
+there: `Onward.hands_back`); voicemail, a conference and the others run as the kind's runner has them,
+on the answered call. With direct dialing on, digits that make one of the client's extensions (each
+within INTER_DIGIT seconds of the last) call that user. Silence or a key the menu lacks says the
+greeting again, `retries` times; then the menu's timeout or invalid-key destination applies (none:
+goodbye). The call's record lists each menu visited, the key pressed (or why none) and where it led
+(`legs`, leg "menu"); it counts as answered by `menu:<id>` from the first menu on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from menus.selectors import MenuView, menus_for_plan
 from telephony.engine import destinations
 from telephony.engine.application import Incoming
-from telephony.engine.applications.voicemail import Voice
+from telephony.engine.applications.voicemail import ONWARD, Voice
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, section
@@ -30,7 +30,6 @@ from telephony.engine.states import State
 log = logging.getLogger(__name__)
 INTER_DIGIT = 2.0  # seconds between the digits of an extension dialled directly
 MAX_MENUS = 30  # menus one call may go through (the services refuse loops without a way out; this ends the rest)
-ONWARD = ("user", "external")  # destinations the engine calls and bridges to the caller
 
 
 @section("menus")

@@ -76,6 +76,7 @@ MAX_GREETING = 120.0  # seconds of a greeting recorded by phone
 TRIES = 3  # wrong PINs (or box numbers) before goodbye
 RETRY = 1.0  # seconds between tries to write a message's row while the database is away
 BUSY_WHY = frozenset({"busy", "dnd"})  # forwardings that play the busy greeting
+ONWARD = ("user", "external", "group")  # destinations a call the engine places runs itself (someone rings)
 SWEEP = 2.0  # seconds between looks at the notes an engine that just died may have left
 WAV_HEADER = 44
 
@@ -451,7 +452,7 @@ class Onward(OriginatedCall):
     def hands_back(self, kind: str, target: str) -> bool:
         """The person's forwarding sends the call to what needs the caller (voicemail, a menu...): the
         waiting caller goes there, and this call's record ends unanswered."""
-        if kind in ("user", "external"):
+        if kind in ONWARD:
             return False
         why = getattr(self.placing, "why", None)
         self.holder.given_back, self.holder.onward_why = (kind, target), why

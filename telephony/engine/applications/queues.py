@@ -376,13 +376,17 @@ class Waiting(Walk):
             self._offer_done.set_result("")
         self.wake()
         if self.agent:
-            talk = time.time() - self.answered_at
-            call.engine.background(state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent,
-                                                   self.uuid, now=time.time(), talk=talk,
-                                                   wrapup=self.queue.wrapup_seconds))  # fmt: skip
+            call.engine.background(self._agent_free(time.time(), time.time() - self.answered_at))
         else:
             self.log("abandoned")
             call.engine.background(self._leave())
+
+    async def _agent_free(self, now: float, talk: float) -> None:
+        """The agent's line free in the call index first (the call's end queued it): the claims that the
+        news wakes would see the line still busy, and wait for the next look, up to POLL later."""
+        await self.call.engine.callindex.flush()
+        await state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent, self.uuid, now=now,
+                              talk=talk, wrapup=self.queue.wrapup_seconds)  # fmt: skip
 
 
 def _digits(number: int) -> list[str]:

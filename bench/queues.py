@@ -1,7 +1,7 @@
 """Benchmark: an ACD queue with many waiting callers and agents, the time from an agent becoming free
 to their phone ringing with the next caller.
 
-    .venv/bin/python bench/queue.py [--agents 50] [--callers 200] [--seconds 30] [--talk 2-4]
+    .venv/bin/python bench/queues.py [--agents 50] [--callers 200] [--seconds 30] [--talk 2-4]
                                     [--strategy longest_idle] [--redial 0.2]
 
 The edge and one engine as bench/engine_media.py starts them, a scratch client with `--agents` +

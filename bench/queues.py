@@ -143,6 +143,7 @@ class Agent:
                              cseq=1, route=tuple(record_route))  # fmt: skip
             if board.running and board.waiting() > 1:  # (others wait: the next offer should come at once)
                 self.freed_at = time.monotonic()
+            self.busy = False  # (the next offer may come before the answer to this BYE)
             await ua.transact(bye, (invite.call_id, 1, "BYE"), 8.0)
         finally:
             board.agents_on -= 1
@@ -293,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  calls answered by agents {board.answered}; hand-overs measured {len(samples)}; callers' calls "
           f"refused {board.refused}; agents free with callers waiting, no offer within {LATE:g} s: "
           f"{board.late}")  # fmt: skip
+    print(f"  the slowest hand-overs (ms): {' '.join(f'{1000 * x:.0f}' for x in samples[-12:])}")
     print(f"RESULT queue_handovers={len(samples)} handovers")
     print(f"RESULT queue_free_to_ring_p50={at(0.5):.1f} ms")
     print(f"RESULT queue_free_to_ring_p99={at(0.99):.1f} ms")

@@ -52,8 +52,10 @@ def channel(prefix: str) -> str:
 
 
 # KEYS: members, where (call index), waiting, offering, seen.
-# ARGV: agent key prefix, call uuid, strategy, now, random seed, sticky extension ("": none).
+# ARGV: agent key prefix, call uuid, strategy, now, random seed, sticky extension ("": none), the
+# channel and message that tell the engines to try again.
 # Returns the extensions offered (empty: none now; the caller is not the head, or nobody is free).
+# When agents are left free and callers wait, the engines are told at once: the next head takes them.
 CLAIM = """
 local members, where, waiting, offering, seen = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local agent_prefix, me, strategy, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -109,6 +111,7 @@ for _, ext in ipairs(chosen) do redis.call('HSET', agent_prefix .. ext, 'offered
 local score = redis.call('ZSCORE', waiting, me)
 redis.call('ZREM', waiting, me)
 redis.call('ZADD', offering, score, me)
+if #found > #chosen and redis.call('ZCARD', waiting) > 0 then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 return chosen
 """.replace("STALE", str(STALE))
 
@@ -131,7 +134,8 @@ async def claim(
         queue_key(prefix, client, queue, "offering"),
         queue_key(prefix, client, queue, "seen"),
     ]
-    got = await redis.eval(CLAIM, len(keys), *keys, agent_key(prefix, client, ""), uuid, strategy, now, seed, sticky)
+    got = await redis.eval(CLAIM, len(keys), *keys, agent_key(prefix, client, ""), uuid, strategy, now, seed, sticky,
+                           channel(prefix), f"{client} {queue}")  # fmt: skip
     return [e.decode() if isinstance(e, bytes) else str(e) for e in got or []]
 
 

@@ -124,3 +124,30 @@ def test_a_full_queue_lets_nobody_in(acd):
     assert join(run, client, prefix, "c2", 2.0, most=2) == 2
     assert join(run, client, prefix, "c3", 3.0, most=2) == 0
     assert run(client.zcard(state.queue_key(prefix, CLIENT, QUEUE, "waiting"))) == 2
+
+
+def test_a_claim_that_leaves_agents_free_while_callers_wait_tells_the_engines(acd):
+    """The head takes one of two free agents: the engines are told at once, so that the next head
+    (on whichever engine) takes the other; with nobody left waiting, or no agent left free, no news."""
+    run, client, prefix = acd
+    setup(run, client, prefix, {"101": (0, 1), "102": (0, 2)})
+    for n, uuid in enumerate(("c1", "c2", "c3")):
+        join(run, client, prefix, uuid, float(n))
+    heard = client.pubsub()
+
+    async def listen():
+        await heard.subscribe(state.channel(prefix))
+        await heard.get_message(timeout=1)  # (the subscription's own confirmation)
+
+    async def news() -> list[str]:
+        found = []
+        while (message := await heard.get_message(timeout=0.3)) is not None:
+            found.append(message["data"].decode())
+        return found
+
+    run(listen())
+    assert claim(run, client, prefix, "c1", "in_order") == ["101"]
+    assert run(news()) == [f"{CLIENT} {QUEUE}"], "102 is free and c2, c3 wait"
+    assert claim(run, client, prefix, "c2", "in_order") == ["102"]
+    assert run(news()) == [], "nobody is free any more"
+    run(heard.aclose())

@@ -12,10 +12,12 @@ stop ringing. An offer not answered is a missed offer (`pause_after_missed` of t
 agent), and the caller is head of the queue again at once. `max_wait_seconds` and `max_callers` send
 callers to their destinations; a caller who hangs up leaves the queue at once.
 
-Agents becoming free (a queue call's end, a log-in, an unpause) are published on `<prefix>:acd`; every
-engine holding callers of that client tries again at once. An agent busy on a call that is no queue's
-is seen through the call index (`line:<ext>`), and the waiting callers look again every POLL seconds,
-which is how they learn that such a call ended.
+Agents becoming free (a queue call's end, a log-in, an unpause; a claim that left agents free) are
+published on `<prefix>:acd`; on every engine holding callers of that queue, its first waiting caller
+(the only one that may be the queue's head) tries again at once, cutting short a position
+announcement; so does the next one when that caller starts an offer or leaves. An agent busy on a call
+that is no queue's is seen through the call index (`line:<ext>`), and each engine's first waiting
+caller looks again every POLL seconds, which is how it learns that such a call ended.
 
 The call's record says, in a leg "queue": the queue, when the caller joined, how long they waited, the
 offers (agent, result), the outcome (answered, abandoned, timeout, full) and the agent who answered.
@@ -135,15 +137,25 @@ class Dispatch:
 
     def told(self, text: str) -> None:
         client, _, queue = text.partition(" ")
-        for (c, q), callers in self.waiting.items():
+        for c, q in list(self.waiting):
             if str(c) == client and queue in ("*", str(q)):
-                for caller in callers:
-                    caller.wake()
+                self.wake_head((c, q))
 
     def wake_all(self) -> None:
-        for callers in self.waiting.values():
-            for caller in callers:
-                caller.wake()
+        for key in list(self.waiting):
+            self.wake_head(key)
+
+    def head(self, key: tuple[int, int]) -> Waiting | None:
+        """This engine's first caller of the queue not being offered now: the only one of its callers who
+        may be the queue's head, so the only one that tries to claim agents (woken all, the hundreds
+        waiting would each run the claim script for one of them to get an agent)."""
+        waiting = [w for w in self.waiting.get(key, ()) if not w.offering()]
+        return min(waiting, key=lambda w: w.joined, default=None)
+
+    def wake_head(self, key: tuple[int, int]) -> None:
+        head = self.head(key)
+        if head is not None:
+            head.wake()
 
     async def ensure_loaded(self, client: int) -> None:
         """The client's agents in Redis, rebuilt from PostgreSQL when Redis lost them."""
@@ -186,9 +198,15 @@ class Waiting(Walk):
         self.logged = False
         self._woken = asyncio.Event()
         self._offer_done: asyncio.Future | None = None
+        self.announcing = False
 
     def wake(self) -> None:
         self._woken.set()
+        if self.announcing:  # (an agent may be free: the position can wait, the caller cannot)
+            self.stop()
+
+    def offering(self) -> bool:
+        return self._offer_done is not None and not self._offer_done.done()
 
     # The wait ------------------------------------------------------------------------------------------
 
@@ -210,6 +228,7 @@ class Waiting(Walk):
             await self._wait(place)
         finally:
             self.dispatch.waiting.get(key, set()).discard(self)
+            self.dispatch.wake_head(key)
             if not self.agent:
                 await self._leave()
 
@@ -232,7 +251,7 @@ class Waiting(Walk):
                 await self.go(*queue.on_max_wait)
                 return
             self._woken.clear()
-            agents = await self._claim()
+            agents = await self._claim() if self.dispatch.head((self.client, queue.id)) is self else []
             if agents:
                 if await self.offer(agents):
                     return
@@ -272,7 +291,11 @@ class Waiting(Walk):
         minutes = (seconds + 59) // 60
         wait = ["queue_wait", *_digits(minutes), "queue_minutes"] if minutes > 1 else ["queue_wait_short"]
         self.announcements += 1
-        await self.play("queue_position", *_digits(place), "queue_in_line", *wait)
+        self.announcing = True
+        try:
+            await self.play("queue_position", *_digits(place), "queue_in_line", *wait)
+        finally:
+            self.announcing = False
 
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):  # Redis away: the caller's entry goes stale and is dropped
@@ -301,6 +324,7 @@ class Waiting(Walk):
         """Ring the agents' devices; True once one answered (the caller is bridged to them)."""
         call, queue = self.call, self.queue
         self._offer_done = done = asyncio.get_running_loop().create_future()
+        self.dispatch.wake_head((self.client, queue.id))  # (a wake this caller took may be the next one's)
         offered = [call.caller.codec, *telephone_events(call.caller.offered, call.caller.codec)]
         caller = call.route.caller if call.route is not None and call.route.caller else Party("", "")
         for ext in agents:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from menus.models import KEYS, Menu, Option
+from menus.steering import Node, graph_without, node_key, pointing_at, trapped
 from telephony.directory import sip_directory_rooms_changed
 from telephony.media.prompts import TEXTS
 from tenants.audit import audit
@@ -25,7 +25,6 @@ from tenants.models import Client, Role, User
 FIELDS = ("name", "greeting_message", "greeting_prompt", "direct_dial", "timeout", "retries", "timeout_kind",
           "timeout_target", "invalid_kind", "invalid_target")  # fmt: skip
 OPTION_FIELDS = ("key", "destination_kind", "destination_target")
-NEW = "new"  # the graph's name of a menu not saved yet
 
 
 def _require_operator(actor: User, client: Client) -> None:
@@ -148,60 +147,21 @@ def _rows(client: Client, options, errors: dict) -> list[dict]:
 
 
 def _trapped(item: Menu, rows: list[dict] | None) -> list[str]:
-    """The names of the menus, among those that lead to `item` (itself included), from which no path
-    leads out of menus once `item` is saved with `rows` as its keys."""
-    me = str(item.pk) if item.pk else NEW
-    graph: dict[str, tuple[bool, list[tuple[str, str]]]] = {}
-    names = {me: item.name}
-    for menu in Menu.objects.exclude(pk=item.pk).prefetch_related("options"):
-        ways = [(o.destination_kind, o.destination_target) for o in menu.options.all()]
-        ways += [(menu.timeout_kind, menu.timeout_target), (menu.invalid_kind, menu.invalid_target)]
-        graph[str(menu.pk)], names[str(menu.pk)] = (menu.direct_dial, ways), menu.name
+    """The names of the menus and rule sets, among those that lead to `item` (itself included), from
+    which no path leads out once `item` is saved with `rows` as its keys (menus/steering.py)."""
+    me = node_key("menu", item.pk)
+    graph = graph_without(me)
     if rows is None:
         rows = list(item.options.values("destination_kind", "destination_target")) if item.pk else []
     ways = [(row["destination_kind"], row["destination_target"]) for row in rows]
     ways += [(item.timeout_kind, item.timeout_target), (item.invalid_kind, item.invalid_target)]
-    graph[me] = (item.direct_dial, ways)
-    out = {pk for pk, (direct, ways) in graph.items() if direct or any(k and k != "menu" for k, _t in ways)}
-    changed = True
-    while changed:  # a menu leads out when one of its menus does
-        changed = False
-        for pk, (_direct, ways) in graph.items():
-            if pk not in out and any(k == "menu" and t in out for k, t in ways):
-                out.add(pk)
-                changed = True
-    leading_in = {me}
-    changed = True
-    while changed:  # the menus from which `item` can be reached
-        changed = False
-        for pk, (_direct, ways) in graph.items():
-            if pk not in leading_in and any(k == "menu" and t in leading_in for k, t in ways):
-                leading_in.add(pk)
-                changed = True
-    return sorted(names[pk] for pk in leading_in - out)
+    graph[me] = Node(item.name, item.direct_dial, ways)
+    return trapped(graph, me)
 
 
 def menu_users(client: Client, menu: Menu) -> list[str]:
-    """What points at the menu, for people: numbers, users' forwarding, other menus; client schema."""
-    from pstn.models import Number
-    from telephony.models import Forwarding
-
-    target, found = str(menu.pk), []
-    at_menu = Q(destination_kind="menu", destination_target=target) | Q(closed_kind="menu", closed_target=target)
-    for e164 in Number.objects.filter(at_menu, client=client).values_list("e164", flat=True):
-        found.append(_("number %(number)s") % {"number": e164})
-    for when in ("always", "busy", "no_answer", "unreachable"):
-        for number in Forwarding.objects.filter(**{f"{when}_kind": "menu", f"{when}_target": target}).values_list(
-            "extension__number", flat=True
-        ):
-            found.append(_("the forwarding of extension %(number)s") % {"number": number})
-    others = Menu.objects.exclude(pk=menu.pk)
-    pointing = others.filter(options__destination_kind="menu", options__destination_target=target)
-    pointing = pointing | others.filter(timeout_kind="menu", timeout_target=target)
-    pointing = pointing | others.filter(invalid_kind="menu", invalid_target=target)
-    for name in sorted(set(pointing.values_list("name", flat=True))):
-        found.append(_("menu %(name)s") % {"name": name})
-    return sorted(set(found), key=found.index)
+    """What points at the menu, for people: numbers, users' forwarding, other menus, rule sets; client schema."""
+    return pointing_at(client, "menu", str(menu.pk))
 
 
 @transaction.atomic

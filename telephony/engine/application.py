@@ -55,6 +55,7 @@ BUILTIN = (
     "telephony.engine.applications.mwi",
     "telephony.engine.applications.missed_calls",
     "telephony.engine.applications.menus",
+    "telephony.engine.applications.routing",
 )
 
 

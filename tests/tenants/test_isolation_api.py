@@ -64,6 +64,10 @@ CASES = [
     ("client_a1_op", "menus", "client_b1_op"),
     ("client_a2_op", "menus", "client_a1_op"),
     ("user_a1", "menus", "client_a1_op"),
+    ("brand_a_op", "routes", "client_a1_op"),
+    ("client_a1_op", "routes", "client_b1_op"),
+    ("client_a2_op", "routes", "client_a1_op"),
+    ("user_a1", "routes", "client_a1_op"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -157,6 +161,8 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_voicemail(owner, kind)
     if kind == "menus":  # a menu of the owner's client, with a key
         return _foreign_menu(owner)
+    if kind == "routes":  # a rule set of the owner's client, with a rule
+        return _foreign_rule_set(owner)
     raise AssertionError(kind)
 
 
@@ -172,6 +178,22 @@ def _foreign_menu(owner):
             return Menu.objects.filter(pk=menu.pk).values().first(), list(Option.objects.filter(menu=menu).values())
 
     return menu.pk, snapshot, ["Foreign menu"]
+
+
+def _foreign_rule_set(owner):
+    from menus.models import Rule, RuleSet
+    from menus.routing import route_save
+
+    rule_set = route_save(actor=owner, client=owner.client, name="Foreign rule set", default_kind="hangup",
+                          rules=[{"callers": "1XX", "destination_kind": "hangup",
+                                  "destination_target": "goodbye"}])  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (RuleSet.objects.filter(pk=rule_set.pk).values().first(),
+                    list(Rule.objects.filter(rule_set=rule_set).values()))  # fmt: skip
+
+    return rule_set.pk, snapshot, ["Foreign rule set"]
 
 
 def _foreign_recording(owner):

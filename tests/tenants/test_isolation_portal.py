@@ -89,6 +89,7 @@ PAGES = {
         ],
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
+    "routes": ("/routes/", [("get", "/routes/{pk}/"), ("post", "/routes/{pk}/"), ("post", "/routes/{pk}/delete/")]),
 }
 
 FORM = {

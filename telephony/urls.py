@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from telephony import prompt_views, views
+from telephony import prompt_views, views, widget_views
 
 urlpatterns = [
+    path("c2c/<str:key>/call/", widget_views.widget_call, name="widget_public_call"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create, name="user_create"),
     path("users/export.csv", views.user_export, name="user_export"),

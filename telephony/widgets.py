@@ -125,6 +125,15 @@ def widget_delete(*, actor: User, client: Client, widget: Widget) -> None:
         widget.delete()
 
 
+def embed_snippet(widget: Widget, base_url: str) -> str:
+    """The tag a client puts on its web site: the platform's script, on the client's portal host."""
+    from django.templatetags.static import static
+    from django.utils.html import format_html
+
+    script = base_url.rstrip("/") + static("clicktocall.js")
+    return str(format_html('<script src="{}" data-ocx-widget="{}" async></script>', script, widget.key))
+
+
 def widget_allows(*, client: Client, key: str, origin: str) -> Widget:
     """The enabled widget with `key` when `origin` is one of its web sites; WidgetNotFound, OriginRefused."""
     with tenant_context(client):

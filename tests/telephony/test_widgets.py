@@ -112,3 +112,42 @@ def test_a_real_call_rings_the_user_then_the_visitor_and_joins_them(world, lines
     assert heard_ms(heard, 1000) >= 800, "the visitor hears the user"
     cdr = cdr_of(world, timeout=10, legs__contains=[{"leg": "widget", "widget": widget.pk}])
     assert (cdr.direction, cdr.callee_number, cdr.disposition) == ("outbound", E164, "answered")
+
+
+def test_operators_keep_widgets_in_the_api_with_every_error_at_once(world, api):
+    http = api(world.client_a1_op)
+    made = http.post("/api/v1/widgets/", {"name": "Shop", "destination_target": "102", "origins": f"{SHOP}/"},
+                     format="json")  # fmt: skip
+    assert made.status_code == 201, made.json()
+    body = made.json()
+    assert body["origins"] == SHOP and body["destination_kind"] == "user" and len(body["key"]) >= 24
+    assert f'data-ocx-widget="{body["key"]}"' in body["snippet"] and "/static/clicktocall.js" in body["snippet"]
+    bad = http.post("/api/v1/widgets/", {"name": "Shop", "destination_kind": "menu", "origins": "shop.example.com"},
+                    format="json")  # fmt: skip
+    assert bad.status_code == 400
+    assert set(bad.json()["fields"]) == {"name", "destination_kind", "destination_target", "origins"}
+    bad = http.post("/api/v1/widgets/", {"name": "Other", "destination_target": "999"}, format="json")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"destination_target"}
+    off = http.patch(f"/api/v1/widgets/{body['id']}/", {"enabled": False}, format="json")
+    assert off.status_code == 200 and off.json()["enabled"] is False and off.json()["key"] == body["key"]
+    assert api(world.client_a2_op).get(f"/api/v1/widgets/{body['id']}/").status_code == 404
+    assert api(world.user_a1).get("/api/v1/widgets/").status_code in (200, 403, 404)
+    assert http.delete(f"/api/v1/widgets/{body['id']}/").status_code == 204
+
+
+def test_operators_keep_widgets_in_the_portal_and_see_the_snippet(world, portal):
+    from telephony.models import Widget
+
+    http = portal(world.client_a1_op)
+    assert http.get("/widgets/").status_code == 200 and http.get("/widgets/new/").status_code == 200
+    bad = http.post("/widgets/new/", {"name": "", "destination_target": "999", "origins": "ftp://x"})
+    assert bad.status_code == 200 and set(bad.context["form"].errors) == {"name", "destination_target", "origins"}
+    made = http.post("/widgets/new/", {"name": "Shop", "destination_target": "102", "origins": SHOP, "enabled": "on"})
+    assert made.status_code == 302
+    with tenant_context(world.client_a1):
+        widget = Widget.objects.get(name="Shop")
+    page = http.get(f"/widgets/{widget.pk}/")
+    assert page.status_code == 200 and widget.key.encode() in page.content and b"clicktocall.js" in page.content
+    assert portal(world.client_a2_op).get(f"/widgets/{widget.pk}/").status_code == 404
+    assert portal(world.user_a1).get("/widgets/").status_code in (403, 404)
+    assert http.post(f"/widgets/{widget.pk}/delete/").status_code == 302

@@ -90,6 +90,10 @@ PAGES = {
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
     "routes": ("/routes/", [("get", "/routes/{pk}/"), ("post", "/routes/{pk}/"), ("post", "/routes/{pk}/delete/")]),
+    "widgets": (
+        "/widgets/",
+        [("get", "/widgets/{pk}/"), ("post", "/widgets/{pk}/"), ("post", "/widgets/{pk}/delete/")],
+    ),
 }
 
 FORM = {

@@ -127,11 +127,13 @@ def widget_delete(*, actor: User, client: Client, widget: Widget) -> None:
 
 def embed_snippet(widget: Widget, base_url: str) -> str:
     """The tag a client puts on its web site: the platform's script, on the client's portal host."""
+    from html import escape
+
     from django.templatetags.static import static
-    from django.utils.html import format_html
 
     script = base_url.rstrip("/") + static("clicktocall.js")
-    return str(format_html('<script src="{}" data-ocx-widget="{}" async></script>', script, widget.key))
+    # (plain text, never marked safe: the portal shows it escaped, as code to copy)
+    return f'<script src="{escape(script)}" data-ocx-widget="{escape(widget.key)}" async></script>'
 
 
 def widget_allows(*, client: Client, key: str, origin: str) -> Widget:

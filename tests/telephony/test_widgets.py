@@ -148,6 +148,7 @@ def test_operators_keep_widgets_in_the_portal_and_see_the_snippet(world, portal)
         widget = Widget.objects.get(name="Shop")
     page = http.get(f"/widgets/{widget.pk}/")
     assert page.status_code == 200 and widget.key.encode() in page.content and b"clicktocall.js" in page.content
+    assert b"&lt;script src=" in page.content  # shown as code to copy, never run on the portal itself
     assert portal(world.client_a2_op).get(f"/widgets/{widget.pk}/").status_code == 404
     assert portal(world.user_a1).get("/widgets/").status_code in (403, 404)
     assert http.post(f"/widgets/{widget.pk}/delete/").status_code == 302

@@ -10,8 +10,8 @@ urlpatterns = [
     path("menus/new/", views.menu_edit, name="menu_create"),
     path("menus/<int:pk>/", views.menu_edit, name="menu_edit"),
     path("menus/<int:pk>/delete/", views.menu_delete, name="menu_delete"),
-    path("routes/", views.route_list, name="route_list"),
-    path("routes/new/", views.route_edit, name="route_create"),
-    path("routes/<int:pk>/", views.route_edit, name="route_edit"),
-    path("routes/<int:pk>/delete/", views.route_delete, name="route_delete"),
+    path("routing/", views.route_list, name="route_list"),
+    path("routing/new/", views.route_edit, name="route_create"),
+    path("routing/<int:pk>/", views.route_edit, name="route_edit"),
+    path("routing/<int:pk>/delete/", views.route_delete, name="route_delete"),
 ]

@@ -168,8 +168,8 @@ def rows(*rules: dict, extra: int = 1) -> dict:
 
 def test_the_portal_keeps_rule_sets_with_each_error_on_its_row(world, portal):
     http = portal(world.client_a1_op)
-    assert http.get("/routes/").status_code == 200 and http.get("/routes/new/").status_code == 200
-    bad = http.post("/routes/new/", {"name": "", "default_kind": "", "default_target": "",
+    assert http.get("/routing/").status_code == 200 and http.get("/routing/new/").status_code == 200
+    bad = http.post("/routing/new/", {"name": "", "default_kind": "", "default_target": "",
                                      **rows({"callers": "1?", "destination_kind": "user", "destination_target": "102"},
                                             {"dialled": "+4930.", "destination_kind": "user",
                                              "destination_target": "999"})})  # fmt: skip
@@ -177,17 +177,17 @@ def test_the_portal_keeps_rule_sets_with_each_error_on_its_row(world, portal):
     assert set(bad.context["form"].errors) == {"name"}
     assert set(bad.context["rows"].forms[0].errors) == {"callers"}
     assert set(bad.context["rows"].forms[1].errors) == {"destination_target"}
-    made = http.post("/routes/new/", {"name": "Front", "default_kind": "user", "default_target": "102",
+    made = http.post("/routing/new/", {"name": "Front", "default_kind": "user", "default_target": "102",
                                       **rows({"callers": "101 1X5", "when_open": "open", "destination_kind": "user",
                                               "destination_target": "103"})})  # fmt: skip
     assert made.status_code == 302
     with tenant_context(world.client_a1):
         rule_set = RuleSet.objects.get(name="Front")
-    page = http.get(f"/routes/{rule_set.pk}/")
+    page = http.get(f"/routing/{rule_set.pk}/")
     assert page.status_code == 200 and b'value="101 1X5"' in page.content
-    assert b"Front" in http.get("/routes/").content
-    assert portal(world.client_a2_op).get(f"/routes/{rule_set.pk}/").status_code == 404
-    assert portal(world.user_a1).get("/routes/").status_code in (403, 404)
-    assert http.post(f"/routes/{rule_set.pk}/delete/").status_code == 302
+    assert b"Front" in http.get("/routing/").content
+    assert portal(world.client_a2_op).get(f"/routing/{rule_set.pk}/").status_code == 404
+    assert portal(world.user_a1).get("/routing/").status_code in (403, 404)
+    assert http.post(f"/routing/{rule_set.pk}/delete/").status_code == 302
     with tenant_context(world.client_a1):
         assert not RuleSet.objects.exists()

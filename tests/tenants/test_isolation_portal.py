@@ -89,7 +89,7 @@ PAGES = {
         ],
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
-    "routes": ("/routes/", [("get", "/routes/{pk}/"), ("post", "/routes/{pk}/"), ("post", "/routes/{pk}/delete/")]),
+    "routes": ("/routing/", [("get", "/routing/{pk}/"), ("post", "/routing/{pk}/"), ("post", "/routing/{pk}/delete/")]),
     "widgets": (
         "/widgets/",
         [("get", "/widgets/{pk}/"), ("post", "/widgets/{pk}/"), ("post", "/widgets/{pk}/delete/")],

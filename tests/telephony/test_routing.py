@@ -48,9 +48,11 @@ def routes(world, carrier_factory_pstn):
     yield make
 
     def remove():
+        from menus.models import Menu
         from telephony.directory import sip_directory_rooms_changed
 
         with tenant_context(world.client_a1):
+            Menu.objects.all().delete()
             RuleSet.objects.all().delete()
             Schedule.objects.filter(name__startswith="office-").delete()
         sip_directory_rooms_changed(world.client_a1)
@@ -98,3 +100,31 @@ def test_the_number_called_chooses_the_way(world, lines, third, routes):
     assert route_leg(world, rule=1)["to"] == "user:103"
     call_and_answer(caller, callee, domain, DID, "c2")
     assert route_leg(world, rule=0)["to"] == "user:102"
+
+
+def test_a_menus_key_leads_to_a_rule_set_that_chooses_for_the_answered_caller(world, lines, third, routes):
+    from menus.services import menu_save
+    from pstn.models import Number
+    from telephony.directory import sip_directory_rooms_changed
+
+    caller, _callee, domain = lines
+    made = routes([rule("user", "103", callers=["1X1"])], default=("user", "102"))
+
+    def menu_first():
+        key = {"key": "1", "destination_kind": "route", "destination_target": str(made.pk)}
+        menu = menu_save(actor=world.client_a1_op, client=world.client_a1, name="Main", timeout_kind="hangup",
+                         options=[key])  # fmt: skip
+        Number.objects.filter(e164=DID).update(destination_kind="menu", destination_target=str(menu.pk))
+        sip_directory_rooms_changed(world.client_a1)
+        return menu
+
+    committed(menu_first)
+    caller.call("c1", f"sip:+{DID[1:]}@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)  # the menu answered
+    caller.dtmf("c1", "1")
+    ringing = third.wait_incoming(timeout=15)["call"]  # 101 matches 1X1: to 103
+    third.wait_call_state(ringing, "confirmed")
+    caller.hangup("c1")
+    third.wait_call_state(ringing, "disconnected")
+    cdr = cdr_of(world, timeout=10, legs__contains=[{"leg": "route", "rule": 1}])
+    assert [leg["leg"] for leg in cdr.legs if leg["leg"] in ("menu", "route")] == ["menu", "route"]

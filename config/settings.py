@@ -49,6 +49,13 @@ OCX_SIGNIN = {
     "window": int(env("OCX_SIGNIN_WINDOW", "900")),
     "lockout": int(env("OCX_SIGNIN_LOCKOUT", "900")),
 }
+# Click-to-call widgets' public endpoint (telephony/widgets.py): calls asked for within `window` seconds,
+# at most `per_address` from one visitor's address and `per_widget` through one widget; past either, 429.
+OCX_CLICK_TO_CALL = {
+    "per_address": int(env("OCX_CLICK_TO_CALL_PER_ADDRESS", "3")),
+    "per_widget": int(env("OCX_CLICK_TO_CALL_PER_WIDGET", "60")),
+    "window": int(env("OCX_CLICK_TO_CALL_WINDOW", "3600")),
+}
 # Voicemail PINs typed by phone (voicemail.services.mailbox_pin_try): wrong ones counted per box and per
 # calling line across calls; past either limit (each within `window` seconds of the last) the box, or
 # the line, opens no box for `lockout` seconds, even with the right PIN.

@@ -73,3 +73,44 @@ class OptionForm(forms.Form):
 
 
 OptionRows = forms.formset_factory(OptionForm, extra=3, max_num=len(KEYS) + 3, absolute_max=len(KEYS) + 3)
+
+
+class RuleSetForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=60, required=False)
+    default_kind = forms.ChoiceField(label=_("When no rule matches: kind"), required=False)
+    default_target = forms.CharField(label=_("When no rule matches: target"), max_length=100, required=False)
+
+    def __init__(self, *args, rule_set=None, **kwargs):
+        if rule_set is not None:
+            kwargs.setdefault("initial", {name: getattr(rule_set, name) for name in self.base_fields})
+        super().__init__(*args, **kwargs)
+        self.fields["default_kind"].choices = kind_choices(_("Nowhere (refuse the call)"))
+
+
+class RuleForm(forms.Form):
+    callers = forms.CharField(label=_("Caller's number"), max_length=2000, required=False,
+                              help_text=_("Patterns: 0-9, X any digit, N 2-9, . or * anything more; + first for "
+                                          "international numbers."))  # fmt: skip
+    dialled = forms.CharField(label=_("Number dialled"), max_length=2000, required=False)
+    schedule = forms.TypedChoiceField(label=_("Schedule"), required=False, coerce=int, empty_value=None)
+    when_open = forms.TypedChoiceField(label=_("Schedule says"), required=False, coerce=lambda v: v == "open",
+                                       empty_value=True,
+                                       choices=[("open", _("open")), ("closed", _("closed"))])  # fmt: skip
+    destination_kind = forms.ChoiceField(label=_("Sends to"), required=False)
+    destination_target = forms.CharField(label=_("Target"), max_length=100, required=False)
+
+    def __init__(self, *args, schedules=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["schedule"].choices = [("", _("Any time"))] + [(s.pk, s.name) for s in schedules]
+        self.fields["destination_kind"].choices = kind_choices("-")
+        for field in self.fields.values():  # (the rows' cells have the table's headings, not labels of their own)
+            field.widget.attrs["aria-label"] = field.label
+
+    def filled(self) -> bool:
+        data = getattr(self, "cleaned_data", {})
+        return any(
+            data.get(name) for name in ("callers", "dialled", "schedule", "destination_kind", "destination_target")
+        )
+
+
+RuleRows = forms.formset_factory(RuleForm, extra=3, max_num=53, absolute_max=53)

@@ -78,3 +78,53 @@ class Option(models.Model):
 
     def __str__(self) -> str:
         return f"{self.menu_id} {self.key}"
+
+
+class RuleSetQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's rule sets are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class RuleSet(models.Model):
+    """Call routing by conditions: rules tried in order (the first whose conditions all hold sends the
+    call to its destination), else the default destination. A destination (kind "route", target its
+    id) like a menu; menus/routing.py says what a rule's conditions are."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    # Where a call no rule matches goes; empty kind: nowhere (the caller hears the call refused).
+    default_kind = models.CharField(max_length=20, blank=True)
+    default_target = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RuleSetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Rule(models.Model):
+    """One rule of a rule set: conditions that must all hold (an empty one holds always, one at least is
+    set) and where the call goes then."""
+
+    rule_set = models.ForeignKey(RuleSet, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveSmallIntegerField()
+    # Patterns (menus/routing.py): the caller's number matches one of `callers`, the number or extension
+    # the call came in on one of `dialled`.
+    callers = models.JSONField(default=list, blank=True)
+    dialled = models.JSONField(default=list, blank=True)
+    # A schedule of the client (telephony.Schedule's id) that must say open (when_open) or closed.
+    schedule = models.PositiveIntegerField(null=True, blank=True)
+    when_open = models.BooleanField(default=True)
+    destination_kind = models.CharField(max_length=20)
+    destination_target = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["rule_set", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.rule_set_id} {self.position}"

@@ -1,12 +1,15 @@
-"""Reads on menus: what the engine needs of a client's menus during a call (plain snapshots read
-with the client's dial plan, so a caller walks a menu while PostgreSQL is away)."""
+"""Reads on menus and rule sets: what the engine needs of a client's menus and call routing during a
+call (plain snapshots read with the client's dial plan, so a caller walks a menu and is routed while
+PostgreSQL is away; a rule's patterns are compiled once, here)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from conferencing.notifications import message_path
-from menus.models import Menu
+from menus.models import Menu, RuleSet
+from menus.routing import compile_patterns
 from tenants.models import Client
 
 
@@ -36,3 +39,44 @@ def menus_for_plan(client: Client) -> dict[int, MenuView]:
                                   (menu.timeout_kind, menu.timeout_target),
                                   (menu.invalid_kind, menu.invalid_target))  # fmt: skip
     return menus
+
+
+@dataclass(frozen=True)
+class RuleView:
+    position: int
+    callers: re.Pattern | None  # None: any caller
+    dialled: re.Pattern | None
+    schedule: int | None  # a schedule's id that must say open (when_open) or closed
+    when_open: bool
+    to: tuple[str, str]  # (kind, target)
+
+
+@dataclass(frozen=True)
+class RuleSetView:
+    id: int
+    name: str
+    rules: tuple[RuleView, ...]
+    default: tuple[str, str]  # ("", ""): nowhere
+
+
+def routes_for_plan(client: Client) -> dict[int, RuleSetView]:
+    """The client's rule sets by id; runs in the client's schema (a dial plan section)."""
+    return {
+        rule_set.pk: RuleSetView(
+            rule_set.pk,
+            rule_set.name,
+            tuple(
+                RuleView(
+                    rule.position,
+                    compile_patterns(rule.callers),
+                    compile_patterns(rule.dialled),
+                    rule.schedule,
+                    rule.when_open,
+                    (rule.destination_kind, rule.destination_target),
+                )
+                for rule in rule_set.rules.all()
+            ),
+            (rule_set.default_kind, rule_set.default_target),
+        )
+        for rule_set in RuleSet.objects.prefetch_related("rules")
+    }

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from menus.models import KEYS, Menu, Option
+from menus.steering import Node, graph_without, node_key, trapped
 from telephony.directory import sip_directory_rooms_changed
 from telephony.media.prompts import TEXTS
 from tenants.audit import audit
@@ -24,7 +25,6 @@ from tenants.models import Client, Role, User
 FIELDS = ("name", "greeting_message", "greeting_prompt", "direct_dial", "timeout", "retries", "timeout_kind",
           "timeout_target", "invalid_kind", "invalid_target")  # fmt: skip
 OPTION_FIELDS = ("key", "destination_kind", "destination_target")
-NEW = "new"  # the graph's name of a menu not saved yet
 
 
 def _require_operator(actor: User, client: Client) -> None:
@@ -147,42 +147,21 @@ def _rows(client: Client, options, errors: dict) -> list[dict]:
 
 
 def _trapped(item: Menu, rows: list[dict] | None) -> list[str]:
-    """The names of the menus, among those that lead to `item` (itself included), from which no path
-    leads out of menus once `item` is saved with `rows` as its keys."""
-    me = str(item.pk) if item.pk else NEW
-    graph: dict[str, tuple[bool, list[tuple[str, str]]]] = {}
-    names = {me: item.name}
-    for menu in Menu.objects.exclude(pk=item.pk).prefetch_related("options"):
-        ways = [(o.destination_kind, o.destination_target) for o in menu.options.all()]
-        ways += [(menu.timeout_kind, menu.timeout_target), (menu.invalid_kind, menu.invalid_target)]
-        graph[str(menu.pk)], names[str(menu.pk)] = (menu.direct_dial, ways), menu.name
+    """The names of the menus and rule sets, among those that lead to `item` (itself included), from
+    which no path leads out once `item` is saved with `rows` as its keys (menus/steering.py)."""
+    me = node_key("menu", item.pk)
+    graph = graph_without(me)
     if rows is None:
         rows = list(item.options.values("destination_kind", "destination_target")) if item.pk else []
     ways = [(row["destination_kind"], row["destination_target"]) for row in rows]
     ways += [(item.timeout_kind, item.timeout_target), (item.invalid_kind, item.invalid_target)]
-    graph[me] = (item.direct_dial, ways)
-    out = {pk for pk, (direct, ways) in graph.items() if direct or any(k and k != "menu" for k, _t in ways)}
-    changed = True
-    while changed:  # a menu leads out when one of its menus does
-        changed = False
-        for pk, (_direct, ways) in graph.items():
-            if pk not in out and any(k == "menu" and t in out for k, t in ways):
-                out.add(pk)
-                changed = True
-    leading_in = {me}
-    changed = True
-    while changed:  # the menus from which `item` can be reached
-        changed = False
-        for pk, (_direct, ways) in graph.items():
-            if pk not in leading_in and any(k == "menu" and t in leading_in for k, t in ways):
-                leading_in.add(pk)
-                changed = True
-    return sorted(names[pk] for pk in leading_in - out)
+    graph[me] = Node(item.name, item.direct_dial, ways)
+    return trapped(graph, me)
 
 
 def menu_users(client: Client, menu: Menu) -> list[str]:
-    """What points at the menu, for people: numbers, users' forwarding, other menus, groups, queues;
-    client schema."""
+    """What points at the menu, for people: numbers, users' forwarding, other menus, rule sets, groups,
+    queues; client schema."""
     from telephony.destinations import pointing_at
 
     return pointing_at(client, "menu", str(menu.pk))

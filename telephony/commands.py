@@ -267,12 +267,14 @@ class Record(CallCommand):
 
 @dataclass(frozen=True)
 class Originate(Command):
-    """Click-to-call: ring line `extension` (its id) of `client`, then call `to` once answered."""
+    """Click-to-call: ring line `extension` (its id) of `client`, then call `to` once answered: an
+    extension, or for a web site's widget (`widget`, its id) a number of the phone network (E.164)."""
 
     type: ClassVar[str] = "engine.originate"
     client: int
     extension: int
     to: str
+    widget: int = 0
 
     def problems(self) -> dict[str, str]:
         return {} if self.to else {"to": "Name the number to call."}

@@ -204,10 +204,16 @@ def call_originate(*, actor, client, to: str, extension) -> str:
             )
         if to == extension.number:
             raise ValidationError({"to": gettext("That is the line that rings first: call another extension.")})
+    return place_originate(client=client, extension=extension, to=to)
+
+
+def place_originate(*, client, extension, to: str, widget: int = 0) -> str:
+    """The least-busy engine rings `extension`, then calls `to` (a widget's visitor: a number of the
+    phone network, telephony/widgets.py); the new call's id."""
     engine = least_busy(live_engines().values())
     if engine is None:
         raise EngineUnavailable(gettext("No call engine is running."))
-    answer = ask_engine(engine.id, commands.Originate(client=client.pk, extension=extension.pk, to=to))
+    answer = ask_engine(engine.id, commands.Originate(client=client.pk, extension=extension.pk, to=to, widget=widget))
     if not answer.ok:
         raise refusal(answer, gettext("Not called"))
     return answer["call"]

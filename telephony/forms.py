@@ -197,3 +197,13 @@ class PromptUploadForm(forms.Form):
     name = forms.ChoiceField(label="Prompt", choices=[(name, f"{name}: {text}") for name, text in TEXTS.items()])
     audio = forms.FileField(label="Audio file", help_text="WAV, MP3, Ogg, FLAC or another audio format, at most 2 "
                             "minutes; it is kept as 8 kHz mono, what the phones play.")  # fmt: skip
+
+
+class WidgetForm(forms.Form):
+    """A click-to-call widget (telephony/widgets.py); the service checks every field at once."""
+
+    name = forms.CharField(max_length=60, required=False, label=_("Name"))
+    destination_target = forms.CharField(max_length=100, required=False, label=_("Rings first: the user's extension"))
+    origins = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), label=_("Allowed web sites"),
+                              help_text=_("Exact origins, one a line: https://shop.example.com"))  # fmt: skip
+    enabled = forms.BooleanField(required=False, initial=True, label=_("On"))

@@ -204,3 +204,34 @@ class Prompt(models.Model):
     def version(self) -> str:
         """Changes with each upload: the engines' key for the file they read."""
         return f"{self.pk}-{self.updated_at.timestamp():.6f}"
+
+
+class WidgetQuerySet(RestrictedQuerySet):
+    def restrict(self, actor):
+        """A client's click-to-call widgets are its operators' business (the schema holds one client only)."""
+        return self.all() if actor.role == Role.CLIENT else self.none()
+
+
+class Widget(models.Model):
+    """A click-to-call button on the client's own web site (telephony/widgets.py): a visitor types their
+    number, the platform rings the destination (a user), then calls the visitor and joins them."""
+
+    name = models.CharField(_("name"), max_length=60, unique=True)
+    destination_kind = models.CharField(max_length=20, default="user")
+    destination_target = models.CharField(max_length=100)
+    # The web sites allowed to use it: exact origins (scheme, host, port), one a line.
+    origins = models.TextField(_("allowed origins"), blank=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    key = models.CharField(max_length=40, unique=True)  # public: in the embed snippet
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WidgetQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def origin_list(self) -> list[str]:
+        return [line.strip() for line in self.origins.splitlines() if line.strip()]

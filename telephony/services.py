@@ -374,17 +374,17 @@ def schedule_save(*, actor: User, client: Client, schedule: Schedule | None = No
 
 @transaction.atomic
 def schedule_delete(*, actor: User, client: Client, schedule: Schedule) -> None:
-    """Remove a schedule no number uses."""
+    """Remove a schedule no number and no rule set uses."""
     _require_operator(actor, client)
+    from menus.routing import schedule_users
     from pstn.models import Number
 
     users = list(Number.objects.filter(client=client, schedule=schedule.pk).values_list("e164", flat=True)[:5])
+    with tenant_context(client):
+        users += schedule_users(schedule.pk)
     if users:
         raise ValidationError(
-            {
-                "schedule": gettext("Numbers use it: %(numbers)s. Point them elsewhere first.")
-                % {"numbers": ", ".join(users)}
-            }
+            {"schedule": gettext("These use it: %(users)s. Point them elsewhere first.") % {"users": ", ".join(users)}}
         )
     with tenant_context(client):
         audit(actor, "schedule.delete", schedule, client=client, name=schedule.name)

@@ -2,9 +2,14 @@
 
 from django.urls import path
 
-from telephony import prompt_views, views
+from telephony import prompt_views, views, widget_views
 
 urlpatterns = [
+    path("c2c/<str:key>/call/", widget_views.widget_call, name="widget_public_call"),
+    path("widgets/", widget_views.widget_list, name="widget_list"),
+    path("widgets/new/", widget_views.widget_edit, name="widget_create"),
+    path("widgets/<int:pk>/", widget_views.widget_edit, name="widget_edit"),
+    path("widgets/<int:pk>/delete/", widget_views.widget_delete, name="widget_delete"),
     path("users/", views.user_list, name="user_list"),
     path("users/new/", views.user_create, name="user_create"),
     path("users/export.csv", views.user_export, name="user_export"),

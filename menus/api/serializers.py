@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from menus.models import Menu
+from menus.models import Menu, RuleSet
 from tenants.api.base import RefuseUnchangeable
 
 LIBRARY = "A message of the company's library that has audio (null: none; else greeting_prompt, or silence)."
@@ -51,4 +51,45 @@ def service_fields(values: dict) -> dict:
         values["greeting_message"] = values.pop("greeting_message_id")
     if "options" in values:
         values["options"] = [dict(option) for option in values["options"]]
+    return values
+
+
+PATTERNS = "Patterns: digits, X (any digit), N (2-9), a trailing . or * for anything more, + first for E.164."
+
+
+class RuleSerializer(serializers.Serializer):
+    callers = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, default=list,
+                                    help_text="The caller's number matches one of these. " + PATTERNS)  # fmt: skip
+    dialled = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, default=list,
+                                    help_text="The number (E.164) or extension dialled matches one.")  # fmt: skip
+    schedule = serializers.IntegerField(allow_null=True, required=False, default=None,
+                                        help_text="A schedule's id (null: any time).")  # fmt: skip
+    when_open = serializers.BooleanField(required=False, default=True,
+                                         help_text="The schedule says open (true) or closed (false).")  # fmt: skip
+    destination_kind = serializers.CharField(allow_blank=True, help_text=DESTINATION)
+    destination_target = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class RuleSetSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    rules = RuleSerializer(many=True, required=False, help_text="In order: the first that matches sends the call.")
+
+    class Meta:
+        model = RuleSet
+        fields = ["id", "name", "default_kind", "default_target", "rules", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": [], "required": False, "allow_blank": True}}
+
+    def to_representation(self, rule_set):
+        data = super().to_representation(rule_set)
+        data["rules"] = [{"callers": r.callers, "dialled": r.dialled, "schedule": r.schedule, "when_open": r.when_open,
+                          "destination_kind": r.destination_kind, "destination_target": r.destination_target}
+                         for r in rule_set.rules.all()]  # fmt: skip
+        return data
+
+
+def rule_set_fields(values: dict) -> dict:
+    """The serializer's validated values as route_save takes them."""
+    values = dict(values)
+    if "rules" in values:
+        values["rules"] = [dict(rule) for rule in values["rules"]]
     return values

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from billing.csvio import upload_within
 from recordings.selectors import recordings_of_calls
 from records.models import Cdr
-from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule
+from telephony.models import Block, CallerBlocking, Extension, Forwarding, Schedule, Widget
 from telephony.selectors import supervisions_seen_by
 from telephony.users_csv import MAX_BYTES as USERS_MAX_BYTES
 from tenants.api.base import PeriodSerializer, RefuseUnchangeable
@@ -248,6 +248,29 @@ class ScheduleSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         read_only_fields = ["id", "created_at"]
         # (the name's uniqueness too: the service answers every field's error at once)
         extra_kwargs = {"hours": {"required": False}, "holidays": {"required": False}, "name": {"validators": []}}
+
+
+class WidgetSerializer(RefuseUnchangeable, serializers.ModelSerializer):
+    """A click-to-call widget: who rings first (a user: destination_kind "user", the extension), the web
+    sites allowed to use it (exact origins, one a line), on or off; its public key and the embed snippet
+    to put on those sites."""
+
+    snippet = serializers.SerializerMethodField(help_text="The <script> tag to put on the allowed web sites.")
+
+    class Meta:
+        model = Widget
+        fields = ["id", "name", "destination_kind", "destination_target", "origins", "enabled", "key", "snippet",
+                  "created_at"]  # fmt: skip
+        read_only_fields = ["id", "key", "created_at"]
+        extra_kwargs = {"name": {"validators": []}, "destination_kind": {"required": False},
+                        "destination_target": {"required": False, "allow_blank": True},
+                        "origins": {"required": False}}  # fmt: skip
+
+    def get_snippet(self, widget) -> str:
+        from telephony.widgets import embed_snippet
+
+        request = self.context.get("request")
+        return embed_snippet(widget, request.build_absolute_uri("/") if request is not None else "/")
 
 
 class ServiceCheckedChar(serializers.CharField):

@@ -7,6 +7,7 @@ router = SimpleRouter(trailing_slash="/?")
 router.register("users", views.UserViewSet, basename="user")
 router.register("calls", views.CallViewSet, basename="call")
 router.register("schedules", views.ScheduleViewSet, basename="schedule")
+router.register("widgets", views.WidgetViewSet, basename="widget")
 router.register("blocked-numbers", views.BlockViewSet, basename="blocked-number")
 router.register("prompts", views.PromptViewSet, basename="prompt")
 

@@ -17,7 +17,7 @@ from billing.csvio import csv_response
 from recordings.api.serializers import LineRecordingSerializer, UserRecordingSerializer
 from recordings.api.views import user_recording_answer
 from records.models import Cdr
-from telephony import prompts, services
+from telephony import prompts, services, widgets
 from telephony.api import serializers as s
 from telephony.control import (
     call_hangup,
@@ -31,7 +31,7 @@ from telephony.control import (
     call_supervise,
     call_transfer,
 )
-from telephony.models import Block, Extension, Forwarding, Schedule
+from telephony.models import Block, Extension, Forwarding, Schedule, Widget
 from telephony.selectors import acting_line, sip_credentials
 from telephony.users_csv import COLUMNS as USER_COLUMNS
 from telephony.users_csv import UsersInvalid, users_csv_rows
@@ -423,6 +423,17 @@ class ScheduleViewSet(ClientRowViewSet):
     ordering_fields = ["name", "created_at"]
     save_row = staticmethod(services.schedule_save)
     delete_row = staticmethod(services.schedule_delete)
+
+
+class WidgetViewSet(ClientRowViewSet):
+    """The client's click-to-call widgets for its web sites (telephony/widgets.py), each with its embed snippet."""
+
+    model = Widget
+    serializer_class = s.WidgetSerializer
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    save_row = staticmethod(widgets.widget_save)
+    delete_row = staticmethod(widgets.widget_delete)
 
 
 class BlockViewSet(OperatorsOnly, ClientRowViewSet):

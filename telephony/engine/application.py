@@ -57,6 +57,7 @@ BUILTIN = (
     "telephony.engine.applications.menus",
     "telephony.engine.applications.queues",
     "telephony.engine.applications.ringgroups",
+    "telephony.engine.applications.routing",
 )
 
 

@@ -426,7 +426,8 @@ class Engine:
         await self.reply(reply_to, await work)
 
     async def _originate(self, command: commands.Originate) -> Answer:
-        call = OriginatedCall(self, client=command.client, extension=command.extension, dialled=command.to)
+        call = OriginatedCall(self, client=command.client, extension=command.extension, dialled=command.to,
+                              widget=command.widget)  # fmt: skip
         self.background(call.start())
         return Answer.done(call=str(call.uuid))
 

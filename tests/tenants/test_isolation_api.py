@@ -77,6 +77,14 @@ CASES = [
     ("client_a1_op", "ring-groups", "client_b1_op"),
     ("client_a2_op", "ring-groups", "client_a1_op"),
     ("user_a1", "ring-groups", "client_a1_op"),
+    ("brand_a_op", "routes", "client_a1_op"),
+    ("client_a1_op", "routes", "client_b1_op"),
+    ("client_a2_op", "routes", "client_a1_op"),
+    ("user_a1", "routes", "client_a1_op"),
+    ("brand_a_op", "widgets", "client_a1_op"),
+    ("client_a1_op", "widgets", "client_b1_op"),
+    ("client_a2_op", "widgets", "client_a1_op"),
+    ("user_a1", "widgets", "client_a1_op"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -182,6 +190,10 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_agent(world, owner)
     if kind == "ring-groups":  # a ring group of the owner's client, with a member
         return _foreign_ring_group(owner)
+    if kind == "routes":  # a rule set of the owner's client, with a rule
+        return _foreign_rule_set(owner)
+    if kind == "widgets":  # a click-to-call widget of the owner's client (its key is a secret too)
+        return _foreign_widget(owner)
     raise AssertionError(kind)
 
 
@@ -247,6 +259,38 @@ def _foreign_ring_group(owner):
             )
 
     return group.pk, snapshot, ["Foreign group", "+4930901234"]
+
+
+def _foreign_rule_set(owner):
+    from menus.models import Rule, RuleSet
+    from menus.routing import route_save
+
+    rule_set = route_save(actor=owner, client=owner.client, name="Foreign rule set", default_kind="hangup",
+                          rules=[{"callers": "1XX", "destination_kind": "hangup",
+                                  "destination_target": "goodbye"}])  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (RuleSet.objects.filter(pk=rule_set.pk).values().first(),
+                    list(Rule.objects.filter(rule_set=rule_set).values()))  # fmt: skip
+
+    return rule_set.pk, snapshot, ["Foreign rule set"]
+
+
+def _foreign_widget(owner):
+    from telephony.models import Widget
+    from telephony.widgets import widget_save
+
+    with tenant_context(owner.client):
+        extension = Extension.objects.order_by("number").first()
+    widget = widget_save(actor=owner, client=owner.client, name="Foreign widget", destination_target=extension.number,
+                         origins="https://foreign.example.com")  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return Widget.objects.filter(pk=widget.pk).values().first()
+
+    return widget.pk, snapshot, ["Foreign widget", widget.key, "foreign.example.com"]
 
 
 def _foreign_recording(owner):

@@ -103,6 +103,11 @@ PAGES = {
         "/ring-groups/",
         [("get", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/delete/")],
     ),
+    "routes": ("/routing/", [("get", "/routing/{pk}/"), ("post", "/routing/{pk}/"), ("post", "/routing/{pk}/delete/")]),
+    "widgets": (
+        "/widgets/",
+        [("get", "/widgets/{pk}/"), ("post", "/widgets/{pk}/"), ("post", "/widgets/{pk}/delete/")],
+    ),
 }
 
 FORM = {

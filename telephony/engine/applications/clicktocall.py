@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from pstn import numbering
 from records.models import Cdr
 from telephony.engine.application import Incoming
 from telephony.engine.applications.network import place_out
@@ -39,13 +41,24 @@ log = logging.getLogger(__name__)
 
 
 class OriginatedCall(Call):
-    def __init__(self, engine: Engine, *, client: int, extension: int, dialled: str):
+    """`widget` (a click-to-call widget's id, telephony/widgets.py): `dialled` is a visitor's number of
+    the phone network (E.164), called once the line answered as the line's user would call it out
+    (network.place_out: outbound policy, blocked destinations, spending guard, carriers)."""
+
+    def __init__(self, engine: Engine, *, client: int, extension: int, dialled: str, widget: int = 0):
         self._init(engine)
-        self.client, self.extension, self.dialled = client, extension, dialled
+        self.client, self.extension, self.dialled, self.widget = client, extension, dialled, widget
+        self.plan_of_call: ClientPlan | None = None
 
     async def _start(self) -> None:
-        plan = await self.plan(self.client)
-        route = plan.route(self.extension, self.dialled)
+        plan = self.plan_of_call = await self.plan(self.client)
+        if self.widget:
+            route = plan.route(self.extension, plan.by_extension[self.extension].number
+                               if self.extension in plan.by_extension else "")  # fmt: skip
+            route = replace(route, callee=Party(self.dialled, self.dialled)) if not route.status else route
+            self.log_leg("widget", "", widget=self.widget, visitor=self.dialled)
+        else:
+            route = plan.route(self.extension, self.dialled)
         self.open_record(route, self.dialled)
         if route.status:
             self.finish(Cdr.Disposition.FAILED, str(route.status), "engine")
@@ -131,8 +144,25 @@ class OriginatedCall(Call):
         return self.caller.tx is None and self.caller.leg is not None
 
     def line_answered(self) -> None:
-        """The rung line answered (its leg has media): click-to-call now calls the target."""
+        """The rung line answered (its leg has media): click-to-call now calls the target (a widget's
+        visitor: out through the client's carriers)."""
+        if self.widget:
+            self.engine.background(self.call_visitor())
+            return
         self.place_callee(self.route)
+
+    async def call_visitor(self) -> None:
+        plan = self.plan_of_call
+        dialled = numbering.classify(self.dialled, plan.country)
+        if dialled is None or dialled.kind == numbering.EMERGENCY:  # (the web side refused these already)
+            self.hangup("engine", cause="not-a-number")
+            return
+        incoming = Incoming(plan, self.extension, self.route.caller, self.dialled, None)
+        try:
+            await place_out(self, incoming, dialled)
+        except Exception:
+            log.exception("call %s to the visitor %s failed to start", self.uuid, self.dialled)
+            self.hangup("engine", cause="engine-error")
 
     def ring_timeout(self) -> None:
         if self.state == S.ROUTING:  # the user's own phone did not answer

@@ -21,6 +21,7 @@ from pathlib import Path
 from menus.selectors import MenuView, menus_for_plan
 from telephony.engine import destinations
 from telephony.engine.application import Incoming
+from telephony.engine.applications.routing import follow
 from telephony.engine.applications.voicemail import ONWARD, Voice
 from telephony.engine.call import Call
 from telephony.engine.destinations import runs
@@ -72,6 +73,8 @@ class Walk(Voice):
             kind, target = await self.choose_in(menu)
             if call.state == State.ENDED:
                 return
+            if kind == "route":  # (rule sets choose where the answered caller goes next)
+                kind, target = follow(call, self.incoming, target)
             if kind == "menu":
                 following = _menu(self.plan, target)
                 if following is not None:  # (keys typed ahead are this menu's)

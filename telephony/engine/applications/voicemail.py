@@ -76,7 +76,8 @@ MAX_GREETING = 120.0  # seconds of a greeting recorded by phone
 TRIES = 3  # wrong PINs (or box numbers) before goodbye
 RETRY = 1.0  # seconds between tries to write a message's row while the database is away
 BUSY_WHY = frozenset({"busy", "dnd"})  # forwardings that play the busy greeting
-ONWARD = ("user", "external", "group")  # destinations a call the engine places runs itself (someone rings)
+# Destinations a call the engine places runs itself: someone rings (a rule set chooses among them first).
+ONWARD = ("user", "external", "group", "route")
 SWEEP = 2.0  # seconds between looks at the notes an engine that just died may have left
 WAV_HEADER = 44
 

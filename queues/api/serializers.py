@@ -12,7 +12,7 @@ from tenants.api.base import RefuseUnchangeable
 DESTINATION = "A destination kind (user, voicemail, menu, queue, external, hangup...) and its target."
 
 
-class MemberSerializer(serializers.Serializer):
+class QueueMemberSerializer(serializers.Serializer):
     extension = serializers.CharField(allow_blank=True, help_text="The agent's extension number.")
     penalty = serializers.IntegerField(required=False, default=0, help_text="0-99: lower tiers are offered first.")
     order = serializers.IntegerField(required=False, default=0, help_text="The place for the in_order strategy.")
@@ -23,7 +23,7 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     strategy = serializers.CharField(
         required=False, help_text="ring_all, longest_idle, fewest_calls, least_talk, random or in_order."
     )
-    members = MemberSerializer(many=True, required=False, help_text="The agents (each extension once).")
+    members = QueueMemberSerializer(many=True, required=False, help_text="The agents (each extension once).")
 
     class Meta:
         model = Queue

@@ -12,7 +12,7 @@ from tenants.api.base import RefuseUnchangeable
 DESTINATION = "A destination kind (user, voicemail, menu, group, external, hangup...) and its target; empty: 480."
 
 
-class MemberSerializer(serializers.Serializer):
+class GroupMemberSerializer(serializers.Serializer):
     kind = serializers.CharField(allow_blank=True, help_text="user (an extension: its devices) or external.")
     target = serializers.CharField(allow_blank=True, required=False, default="",
                                    help_text="The extension, or the external number.")  # fmt: skip
@@ -21,7 +21,7 @@ class MemberSerializer(serializers.Serializer):
 class RingGroupSerializer(RefuseUnchangeable, serializers.ModelSerializer):
     # (a strategy the model lacks is the service's field error, with the others)
     strategy = serializers.CharField(required=False, help_text="simultaneous, in_order or rotating.")
-    members = MemberSerializer(many=True, required=False, help_text="The members, in the order they ring.")
+    members = GroupMemberSerializer(many=True, required=False, help_text="The members, in the order they ring.")
 
     class Meta:
         model = RingGroup

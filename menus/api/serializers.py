@@ -44,16 +44,6 @@ class MenuSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         return data
 
 
-def service_fields(values: dict) -> dict:
-    """The serializer's validated values as menu_save takes them."""
-    values = dict(values)
-    if "greeting_message_id" in values:
-        values["greeting_message"] = values.pop("greeting_message_id")
-    if "options" in values:
-        values["options"] = [dict(option) for option in values["options"]]
-    return values
-
-
 PATTERNS = "Patterns: digits, X (any digit), N (2-9), a trailing . or * for anything more, + first for E.164."
 
 
@@ -85,11 +75,3 @@ class RuleSetSerializer(RefuseUnchangeable, serializers.ModelSerializer):
                           "destination_kind": r.destination_kind, "destination_target": r.destination_target}
                          for r in rule_set.rules.all()]  # fmt: skip
         return data
-
-
-def rule_set_fields(values: dict) -> dict:
-    """The serializer's validated values as route_save takes them."""
-    values = dict(values)
-    if "rules" in values:
-        values["rules"] = [dict(rule) for rule in values["rules"]]
-    return values

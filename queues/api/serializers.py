@@ -94,11 +94,3 @@ class AgentActionSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="Login/logout: one queue's id (none: all the agent's queues)."
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Pause: why.")
-
-
-def service_fields(values: dict) -> dict:
-    """The serializer's validated values as queue_save takes them."""
-    values = dict(values)
-    if "members" in values:
-        values["members"] = [dict(member) for member in values["members"]]
-    return values

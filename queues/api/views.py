@@ -7,57 +7,29 @@ client's queue or line answers 404."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from queues import services
-from queues.api.serializers import AgentActionSerializer, AgentSerializer, QueueSerializer, service_fields
+from queues.api.serializers import AgentActionSerializer, AgentSerializer, QueueSerializer
 from queues.models import Queue
 from telephony.models import Extension
-from tenants.api.base import ScopedViewSet
+from tenants.api.base import PATCH_ONLY, ClientRowViewSet, ScopedViewSet
 from tenants.models import Role
 
 
-class QueueViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class QueueViewSet(ClientRowViewSet):
     """The client's call queues, each with its members."""
 
     model = Queue
     serializer_class = QueueSerializer
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
-
-    def get_queryset(self):
-        if getattr(self.request, "tenant", None) is None:
-            return Queue.objects.none()
-        return super().get_queryset().prefetch_related("members__extension")
-
-    def _scope(self) -> dict:
-        if getattr(self.request, "tenant", None) is None:
-            raise Http404
-        return {"actor": self.request.user, "client": self.request.tenant}
-
-    def create(self, request):
-        scope = self._scope()
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        queue = services.queue_save(**scope, **service_fields(serializer.validated_data))
-        return Response(self.get_serializer(self.get_queryset().get(pk=queue.pk)).data, status=status.HTTP_201_CREATED)
-
-    def partial_update(self, request, pk=None):
-        queue = self.get_object()
-        serializer = self.get_serializer(queue, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        sent = {k: v for k, v in serializer.validated_data.items() if k in request.data}
-        services.queue_save(**self._scope(), queue=Queue.objects.get(pk=queue.pk), **service_fields(sent))
-        return Response(self.get_serializer(self.get_queryset().get(pk=queue.pk)).data)
-
-    @extend_schema(responses={204: None})
-    def destroy(self, request, pk=None):
-        services.queue_delete(**self._scope(), queue=self.get_object())
-        return Response(status=status.HTTP_204_NO_CONTENT)
+    http_method_names = PATCH_ONLY
+    save_row, delete_row = staticmethod(services.queue_save), staticmethod(services.queue_delete)
+    rows, prefetch = "members", ("members__extension",)
 
 
 class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

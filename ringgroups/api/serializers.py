@@ -37,11 +37,3 @@ class RingGroupSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         data = super().to_representation(group)
         data["members"] = [{"kind": m.kind, "target": m.target} for m in group.members.all()]
         return data
-
-
-def service_fields(values: dict) -> dict:
-    """The serializer's validated values as ring_group_save takes them."""
-    values = dict(values)
-    if "members" in values:
-        values["members"] = [dict(member) for member in values["members"]]
-    return values

@@ -35,7 +35,7 @@ from telephony.models import Block, Extension, Forwarding, Schedule, Widget
 from telephony.selectors import acting_line, sip_credentials
 from telephony.users_csv import COLUMNS as USER_COLUMNS
 from telephony.users_csv import UsersInvalid, users_csv_rows
-from tenants.api.base import OperatorsOnly, ScopedViewSet, changed_fields
+from tenants.api.base import ClientRowViewSet, OperatorsOnly, ScopedViewSet, changed_fields
 from tenants.api.downloads import csv_invalid_answer
 from tenants.api.schema import error_answers
 from tenants.models import Role
@@ -374,44 +374,6 @@ class CallViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixi
         call_record(actor=request.user, cdr=self.get_object(), action=done)
         words = {"start": "Recording.", "pause": "Recording paused.", "resume": "Recording again.", "stop": "Stopped."}
         return Response({"detail": words[done]})
-
-
-class ClientRowViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    """Rows of the client whose host is called, written by two services: `save_row` creates a row or
-    changes the fields sent (PUT and PATCH alike), `delete_row` removes one; both take the row as the
-    model's name (schedule=, block=). Other hosts have none."""
-
-    save_row = delete_row = None  # staticmethod(services.<row>_save), staticmethod(services.<row>_delete)
-
-    def get_queryset(self):
-        if self.request.tenant is None:
-            return self.model.objects.none()
-        return super().get_queryset()
-
-    def _row(self, row) -> dict:
-        return {self.model._meta.model_name: row}
-
-    def create(self, request):
-        if request.tenant is None:
-            raise Http404
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        row = self.save_row(actor=request.user, client=request.tenant, **serializer.validated_data)
-        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
-
-    def update(self, request, pk=None):
-        row = self.get_object()
-        serializer = self.get_serializer(row, data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        row = self.save_row(actor=request.user, client=request.tenant, **self._row(row), **changed_fields(serializer))
-        return Response(self.get_serializer(row).data)
-
-    def partial_update(self, request, pk=None):
-        return self.update(request, pk)
-
-    def destroy(self, request, pk=None):
-        self.delete_row(actor=request.user, client=request.tenant, **self._row(self.get_object()))
-        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ScheduleViewSet(ClientRowViewSet):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.http import Http404, QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
 
 from tenants.dates import BadMoment, read_moment
 from tenants.models import Role
@@ -22,6 +23,67 @@ class ScopedViewSet(viewsets.GenericViewSet):
 
     def service_kwargs(self) -> dict:
         return {"actor": self.request.user}
+
+
+class ClientRowViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """Rows of the client whose host is called, written only by two services of their app: `save_row`
+    creates a row or changes the fields sent (PUT and PATCH alike), `delete_row` removes one (refused,
+    400, while something points at it); both take the row by its name (`row`: schedule=, menu=...; the
+    model's name unless said). A row may carry rows of its own (a menu's keys, a group's members:
+    `rows`, prefetched with `prefetch`), all replaced when sent; `renamed` maps validated names to the
+    services' (and the request's) names. Answers read the row again. Other hosts have none."""
+
+    save_row = delete_row = None  # staticmethod(services.<row>_save), staticmethod(services.<row>_delete)
+    row = ""
+    rows = ""
+    prefetch: tuple[str, ...] = ()
+    renamed: dict[str, str] = {}
+
+    def get_queryset(self):
+        if getattr(self.request, "tenant", None) is None:
+            return self.model.objects.none()
+        return super().get_queryset().prefetch_related(*self.prefetch)
+
+    def _scope(self) -> dict:
+        if getattr(self.request, "tenant", None) is None:
+            raise Http404
+        return {"actor": self.request.user, "client": self.request.tenant}
+
+    def _fields(self, serializer, *, sent_only: bool) -> dict:
+        """The validated values as the services take them (on a change: only those the request sent)."""
+        fields = {}
+        for key, value in serializer.validated_data.items():
+            name = self.renamed.get(key, key)
+            if not sent_only or name in serializer.initial_data:
+                fields[name] = [dict(row) for row in value] if name == self.rows else value
+        return fields
+
+    def create(self, request):
+        scope = self._scope()
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = self.save_row(**scope, **self._fields(serializer, sent_only=False))
+        return Response(self.get_serializer(row).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, pk=None):
+        row = self.get_object()
+        serializer = self.get_serializer(row, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fresh = self.model.objects.get(pk=row.pk)  # (without the rows read before the change)
+        row = self.save_row(**self._scope(), **{self.row or self.model._meta.model_name: fresh},
+                            **self._fields(serializer, sent_only=True))  # fmt: skip
+        return Response(self.get_serializer(row).data)
+
+    def partial_update(self, request, pk=None):
+        return self.update(request, pk)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        self.delete_row(**self._scope(), **{self.row or self.model._meta.model_name: self.get_object()})
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+PATCH_ONLY = ["get", "post", "patch", "delete", "head", "options"]  # rows with rows: no PUT
 
 
 class OperatorsOnly:

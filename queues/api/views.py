@@ -14,17 +14,29 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from queues import services
-from queues.api.serializers import AgentActionSerializer, AgentSerializer, QueueSerializer, service_fields
+from queues.api.serializers import (
+    AgentActionSerializer,
+    AgentSerializer,
+    AgentStatsSerializer,
+    QueueSerializer,
+    StatsQuerySerializer,
+    StatsSerializer,
+    service_fields,
+)
 from queues.models import Queue
+from queues.stats import AGENT_COLUMNS, QUEUE_COLUMNS, queue_stats
 from telephony.models import Extension
 from tenants.api.base import ScopedViewSet
+from tenants.api.downloads import CsvMixin
 from tenants.models import Role
 
 
-class QueueViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    """The client's call queues, each with its members."""
+class QueueViewSet(CsvMixin, ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    """The client's call queues, each with its members; a queue's statistics for chosen days
+    (`stats/?from=&to=`, and its agents' alone: `stats/agents/`; `&format=csv` for the rows)."""
 
     model = Queue
+    csv_actions = {"stats", "agent_stats"}
     serializer_class = QueueSerializer
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
@@ -58,6 +70,32 @@ class QueueViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
     def destroy(self, request, pk=None):
         services.queue_delete(**self._scope(), queue=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _stats(self, request) -> tuple[Queue, dict]:
+        queue = self.get_object()
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data
+        found = queue_stats(client=request.tenant, queues=[queue], since=days["from"], until=days["to"])
+        return queue, found
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=StatsSerializer)
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        queue, found = self._stats(request)
+        if self.wants_csv():
+            return self.csv(QUEUE_COLUMNS, found["queues"], filename=f"queue-{queue.pk}-stats.csv")
+        answer = {**found["queues"][0], "from": found["since"], "to": found["until"], "time_zone": found["time_zone"],
+                  "agents": found["agents"], "days": found["days"]}  # fmt: skip
+        return Response(StatsSerializer(answer).data)
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=AgentStatsSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="stats/agents")
+    def agent_stats(self, request, pk=None):
+        queue, found = self._stats(request)
+        if self.wants_csv():
+            return self.csv(AGENT_COLUMNS, found["agents"], filename=f"queue-{queue.pk}-agents.csv")
+        return Response(AgentStatsSerializer(found["agents"], many=True).data)
 
 
 class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

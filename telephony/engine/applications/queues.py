@@ -288,9 +288,13 @@ class Waiting(Walk):
         self.tell("agent")
 
     def tell(self, what: str) -> None:
-        """The queue's wallboards (queues/consumers.py) look again: joined, offered, answered, left, agent."""
-        self.call.engine.publish([group_for_client(self.client)], {"type": "queue.changed", "client": self.client,
-                                                                   "queue": self.queue.id, "what": what})  # fmt: skip
+        """The queue's wallboards (queues/consumers.py) look again: joined, offered, answered, left, agent.
+        As a call event, so that the call index's live calls hold the waiting caller too (their number)."""
+        if self.call.state == State.ENDED:  # (its call.ended took it out of the live calls already)
+            event = {"type": "queue.changed", "client": self.client, "queue": self.queue.id, "what": what}
+            self.call.engine.publish([group_for_client(self.client)], event)
+            return
+        self.call.engine.event(self.call, "queue.changed", queue=self.queue.id, what=what)
 
     def log(self, outcome: str) -> None:
         if self.logged:

@@ -10,8 +10,9 @@ wait, the service level (the share of answered calls answered within the queue's
 `service_level_seconds`, in %), and the average talk and wrap-up time of answered calls. Per agent:
 offers (their phones rang for a caller), answered, missed (rang out or refused), talk and wrap-up.
 
-One SQL statement per figure set, aggregated in PostgreSQL over the client's queue calls only (the
-partial index `cdr_client_queue_started`), so a busy client's month stays a fast read.
+One SQL statement, aggregated in PostgreSQL over the client's queue calls only (the partial index
+`cdr_client_queue_started`), each leg read once, so a busy client's month stays a fast read
+(bench/queue_stats.py).
 """
 
 from __future__ import annotations
@@ -33,65 +34,49 @@ QUEUE_COLUMNS = [
 ]  # fmt: skip
 AGENT_COLUMNS = ["agent", "offers", "answered", "missed", "talk", "average_talk", "wrapup"]
 
-# The client's queue legs of the period: each leg with its call's end, its wait and its talk time.
-LEGS = """
-WITH legs AS (
-  SELECT c.started_at, leg, (leg->>'queue')::int AS queue, leg->>'outcome' AS outcome,
-         COALESCE((leg->>'wait')::float, 0) AS wait, COALESCE((leg->>'wrapup')::float, 0) AS wrapup,
+# One statement, one pass over the client's queue legs of the period (materialized once, with the few
+# values the figures need), then four groupings of it in one result: per queue, per day, each agent's
+# offers, each agent's answered calls' talk and wrap-up. Every row is (kind, key, twelve numbers).
+STATS = """
+WITH legs AS MATERIALIZED (
+  SELECT (c.started_at AT TIME ZONE %(zone)s)::date AS day, (leg->>'queue')::int AS queue,
+         leg->>'outcome' AS outcome, COALESCE((leg->>'wait')::float8, 0) AS wait,
+         COALESCE((leg->>'wrapup')::float8, 0) AS wrapup, COALESCE(leg->>'agent', '') AS agent,
+         leg ? 'callback' AS callback, leg->'offers' AS offers,
          CASE WHEN leg->>'outcome' = 'answered' AND c.ended_at IS NOT NULL
               THEN GREATEST(0, EXTRACT(EPOCH FROM c.ended_at - (leg->>'joined')::timestamptz)
-                               - COALESCE((leg->>'wait')::float, 0)) END AS talk
+                               - COALESCE((leg->>'wait')::float8, 0)) END::float8 AS talk
   FROM billing_cdr c CROSS JOIN LATERAL jsonb_array_elements(c.legs) AS leg
   WHERE c.client_id = %(client)s AND c.started_at >= %(since)s AND c.started_at < %(until)s
     AND c.legs @> '[{"leg": "queue"}]' AND leg->>'leg' = 'queue' AND (leg->>'queue')::int = ANY(%(queues)s)
 )
-"""
-
-PER_QUEUE = (
-    LEGS
-    + """
-SELECT legs.queue, count(*),
-  count(*) FILTER (WHERE outcome = 'answered'),
-  count(*) FILTER (WHERE outcome = 'abandoned' AND wait >= %(short)s),
-  count(*) FILTER (WHERE outcome = 'abandoned' AND wait < %(short)s),
-  count(*) FILTER (WHERE outcome = 'timeout'),
-  count(*) FILTER (WHERE outcome = 'full'),
-  count(*) FILTER (WHERE outcome = 'callback' OR leg ? 'callback'),
-  avg(wait) FILTER (WHERE outcome <> 'full'),
-  max(wait),
-  count(*) FILTER (WHERE outcome = 'answered' AND wait <= sl.seconds),
+SELECT 'queue', legs.queue::text, count(*)::float8,
+  count(*) FILTER (WHERE outcome = 'answered')::float8,
+  count(*) FILTER (WHERE outcome = 'abandoned' AND wait >= %(short)s)::float8,
+  count(*) FILTER (WHERE outcome = 'abandoned' AND wait < %(short)s)::float8,
+  count(*) FILTER (WHERE outcome = 'timeout')::float8,
+  count(*) FILTER (WHERE outcome = 'full')::float8,
+  count(*) FILTER (WHERE outcome = 'callback' OR callback)::float8,
+  avg(wait) FILTER (WHERE outcome <> 'full'), max(wait),
+  count(*) FILTER (WHERE outcome = 'answered' AND wait <= sl.seconds)::float8,
   avg(talk), avg(wrapup) FILTER (WHERE outcome = 'answered')
 FROM legs JOIN unnest(%(queues)s::int[], %(levels)s::int[]) AS sl(queue, seconds) ON sl.queue = legs.queue
 GROUP BY legs.queue
+UNION ALL
+SELECT 'day', day::text, count(*)::float8, count(*) FILTER (WHERE outcome = 'answered')::float8,
+  count(*) FILTER (WHERE outcome = 'abandoned')::float8, avg(wait) FILTER (WHERE outcome <> 'full'),
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM legs GROUP BY day
+UNION ALL
+SELECT 'offers', o->>'agent', count(*)::float8, count(*) FILTER (WHERE o->>'result' = 'answered')::float8,
+  count(*) FILTER (WHERE o->>'result' = 'missed')::float8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM legs CROSS JOIN LATERAL jsonb_array_elements(COALESCE(offers, '[]'::jsonb)) AS o
+GROUP BY 2
+UNION ALL
+SELECT 'talk', agent, COALESCE(sum(talk), 0), avg(talk), COALESCE(sum(wrapup), 0),
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM legs WHERE outcome = 'answered' AND agent <> '' GROUP BY agent
 """
-)
-
-PER_DAY = (
-    LEGS
-    + """
-SELECT (started_at AT TIME ZONE %(zone)s)::date, count(*), count(*) FILTER (WHERE outcome = 'answered'),
-  count(*) FILTER (WHERE outcome = 'abandoned'), avg(wait) FILTER (WHERE outcome <> 'full')
-FROM legs GROUP BY 1 ORDER BY 1
-"""
-)
-
-PER_AGENT_OFFERS = (
-    LEGS
-    + """
-SELECT o->>'agent', count(*), count(*) FILTER (WHERE o->>'result' = 'answered'),
-  count(*) FILTER (WHERE o->>'result' = 'missed')
-FROM legs CROSS JOIN LATERAL jsonb_array_elements(COALESCE(leg->'offers', '[]'::jsonb)) AS o
-GROUP BY 1
-"""
-)
-
-PER_AGENT_TALK = (
-    LEGS
-    + """
-SELECT leg->>'agent', COALESCE(sum(talk), 0), avg(talk), COALESCE(sum(wrapup), 0)
-FROM legs WHERE outcome = 'answered' AND leg->>'agent' <> '' GROUP BY 1
-"""
-)
 
 
 def period(client: Client, since: dt.date, until: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -119,29 +104,33 @@ def queue_stats(*, client: Client, queues: list[Queue], since: dt.date, until: d
     params = {"client": client.pk, "since": start, "until": end, "queues": [q.pk for q in queues],
               "levels": [q.service_level_seconds for q in queues], "short": SHORT_ABANDON,
               "zone": client.timezone if zone_named(client.timezone) is not dt.UTC else "UTC"}  # fmt: skip
-    found = {row[0]: row for row in _rows(PER_QUEUE, params)}
+    found: dict[str, dict] = {"queue": {}, "day": {}, "offers": {}, "talk": {}}
+    for kind, key, *values in _rows(STATS, params):
+        found[kind][key] = values
+    count = lambda value: int(value or 0)  # noqa: E731
     rows = []
     for queue in queues:
-        q = found.get(queue.pk) or (queue.pk, 0, 0, 0, 0, 0, 0, 0, None, None, 0, None, None)
-        answered, in_time = q[2], q[10]
+        q = found["queue"].get(str(queue.pk)) or [0] * 7 + [None, None, 0, None, None]
+        answered, in_time = count(q[1]), count(q[9])
         rows.append({
-            "queue": queue.pk, "name": queue.name, "offered": q[1], "answered": answered, "abandoned": q[3],
-            "abandoned_short": q[4], "timeouts": q[5], "full": q[6], "callbacks": q[7],
-            "average_wait": _seconds(q[8]), "longest_wait": _seconds(q[9]),
+            "queue": queue.pk, "name": queue.name, "offered": count(q[0]), "answered": answered,
+            "abandoned": count(q[2]), "abandoned_short": count(q[3]), "timeouts": count(q[4]), "full": count(q[5]),
+            "callbacks": count(q[6]), "average_wait": _seconds(q[7]), "longest_wait": _seconds(q[8]),
             "service_level": round(100.0 * in_time / answered, 1) if answered else None,
             "service_level_seconds": queue.service_level_seconds,
-            "average_talk": _seconds(q[11]), "average_wrapup": _seconds(q[12]),
+            "average_talk": _seconds(q[10]), "average_wrapup": _seconds(q[11]),
         })  # fmt: skip
-    talk = {row[0]: row for row in _rows(PER_AGENT_TALK, params)}
     agents = []
-    for agent, offers, answered, missed in sorted(_rows(PER_AGENT_OFFERS, params), key=lambda r: r[0] or ""):
-        t = talk.get(agent) or (agent, 0, None, 0)
-        agents.append({"agent": agent, "offers": offers, "answered": answered, "missed": missed,
-                       "talk": _seconds(t[1]), "average_talk": _seconds(t[2]), "wrapup": _seconds(t[3])})  # fmt: skip
+    for agent in sorted(found["offers"], key=lambda a: a or ""):
+        offers, answered, missed = found["offers"][agent][:3]
+        t = found["talk"].get(agent) or [0, None, 0]
+        agents.append({"agent": agent, "offers": count(offers), "answered": count(answered), "missed": count(missed),
+                       "talk": _seconds(t[0]), "average_talk": _seconds(t[1]), "wrapup": _seconds(t[2])})  # fmt: skip
     days = [
-        {"day": day, "offered": offered, "answered": answered, "abandoned": abandoned, "average_wait": _seconds(wait)}
-        for day, offered, answered, abandoned, wait in _rows(PER_DAY, params)
-    ]
+        {"day": dt.date.fromisoformat(day), "offered": count(v[0]), "answered": count(v[1]),
+         "abandoned": count(v[2]), "average_wait": _seconds(v[3])}
+        for day, v in sorted(found["day"].items())
+    ]  # fmt: skip
     return {"since": since, "until": until, "time_zone": params["zone"], "queues": rows, "agents": agents, "days": days}
 
 

@@ -6,6 +6,7 @@ answered. The engine queueing it for a real call is tests/telephony/test_queue_s
 from __future__ import annotations
 
 import pytest
+from django_tenants.utils import tenant_context
 
 from queues.services import queue_save
 from queues.tasks import queue_missed_call_mail
@@ -56,3 +57,21 @@ def test_the_mail_speaks_the_clients_language(world, mailbox, language):
         client.save(update_fields=["language"])
     body = mailbox.messages[0].get_body(("plain",)).get_content()
     assert "hung up while waiting" not in body and "Support" in body
+
+
+def test_operators_set_the_addresses_and_the_service_level_on_the_queues_page(world, portal):
+    from queues.models import Queue
+    from tests.queues.test_portal import fields, rows
+
+    http = portal(world.client_a1_op)
+    bad = http.post("/queues/new/", {**fields(name="Support", missed_call_emails="team@example.com, not-an-address",
+                                             service_level_seconds="0"), **rows()})  # fmt: skip
+    assert bad.status_code == 200
+    assert set(bad.context["form"].errors) == {"missed_call_emails", "service_level_seconds"}
+    assert "not-an-address is no e-mail address." in bad.content.decode()
+    made = http.post("/queues/new/", {**fields(name="Support", missed_call_emails="team@example.com",
+                                              service_level_seconds="30"), **rows()})  # fmt: skip
+    assert made.status_code == 302
+    with tenant_context(world.client_a1):
+        queue = Queue.objects.get(name="Support")
+    assert (queue.missed_call_emails, queue.service_level_seconds) == ("team@example.com", 30)

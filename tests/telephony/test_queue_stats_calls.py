@@ -59,3 +59,27 @@ def test_real_queue_calls_make_the_statistics_and_an_abandoned_caller_is_mailed(
     assert body["average_talk"] is not None and body["average_talk"] >= 0 and body["average_wrapup"] == 3.0
     [mine] = body["agents"]
     assert (mine["agent"], mine["offers"], mine["answered"], mine["missed"]) == ("102", 1, 1, 0)
+
+
+def test_the_wallboard_shows_a_real_waiting_caller_with_their_number(world, lines, queue):  # noqa: F811
+    from queues.wallboard import wallboard_snapshot
+
+    caller, _agent, domain = lines
+    made = queue(members=(("102", 0, 1),), logged_in=())
+    call_queue(caller, domain, "c1")
+    try:
+        wait_for(lambda: waiting_count(world, made.pk) == 1, "the caller waits", 5)
+
+        def board():
+            found = committed(wallboard_snapshot, client=world.client_a1, queues=[made])
+            waiting = found["queues"][0]["waiting"]
+            return found if waiting and waiting[0]["number"] else None
+
+        found = wait_for(board, "the waiting caller's number on the wallboard", 5)  # (the call index: a tick late)
+        [waiting] = found["queues"][0]["waiting"]
+        assert (waiting["number"], waiting["name"], waiting["offered"]) == ("101", "User a1", False)
+        assert [(a["extension"], a["state"]) for a in found["agents"]] == [("102", "logged_out")]
+    finally:
+        caller.hangup("c1")
+    wait_for(lambda: not committed(wallboard_snapshot, client=world.client_a1, queues=[made])["queues"][0]["waiting"],
+             "the caller left the wallboard", 5)  # fmt: skip

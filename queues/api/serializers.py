@@ -176,3 +176,15 @@ class StatsSerializer(QueueStatsSerializer):
         fields = super().get_fields()
         fields["from"], fields["to"] = serializers.DateField(), serializers.DateField()
         return fields
+
+
+class AllStatsSerializer(serializers.Serializer):
+    time_zone = serializers.CharField()
+    queues = QueueStatsSerializer(many=True)
+    agents = AgentStatsSerializer(many=True, help_text="Each agent over all the queues.")
+    days = DayStatsSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"], fields["to"] = serializers.DateField(), serializers.DateField()
+        return fields

@@ -18,6 +18,7 @@ from queues.api.serializers import (
     AgentActionSerializer,
     AgentSerializer,
     AgentStatsSerializer,
+    AllStatsSerializer,
     QueueSerializer,
     StatsQuerySerializer,
     StatsSerializer,
@@ -33,10 +34,11 @@ from tenants.models import Role
 
 class QueueViewSet(CsvMixin, ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
     """The client's call queues, each with its members; a queue's statistics for chosen days
-    (`stats/?from=&to=`, and its agents' alone: `stats/agents/`; `&format=csv` for the rows)."""
+    (`stats/?from=&to=`, and its agents' alone: `stats/agents/`; `&format=csv` for the rows), and every
+    queue's with each agent over all of them (`queues/stats/?from=&to=`)."""
 
     model = Queue
-    csv_actions = {"stats", "agent_stats"}
+    csv_actions = {"stats", "agent_stats", "all_stats"}
     serializer_class = QueueSerializer
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
@@ -88,6 +90,22 @@ class QueueViewSet(CsvMixin, ScopedViewSet, mixins.ListModelMixin, mixins.Retrie
         answer = {**found["queues"][0], "from": found["since"], "to": found["until"], "time_zone": found["time_zone"],
                   "agents": found["agents"], "days": found["days"]}  # fmt: skip
         return Response(StatsSerializer(answer).data)
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=AllStatsSerializer, operation_id="v1_queues_stats_all")
+    @action(detail=False, methods=["get"], url_path="stats")
+    def all_stats(self, request):
+        """Every queue of the client, and each agent over all of them (`format=csv`: the queues' rows)."""
+        self._scope()  # (no client's portal: 404)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data
+        queues = list(self.get_queryset().order_by("name"))
+        found = queue_stats(client=request.tenant, queues=queues, since=days["from"], until=days["to"])
+        if self.wants_csv():
+            return self.csv(QUEUE_COLUMNS, found["queues"], filename="queues-stats.csv")
+        answer = {"from": found["since"], "to": found["until"], "time_zone": found["time_zone"],
+                  "queues": found["queues"], "agents": found["agents"], "days": found["days"]}  # fmt: skip
+        return Response(AllStatsSerializer(answer).data)
 
     @extend_schema(parameters=[StatsQuerySerializer], responses=AgentStatsSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="stats/agents")

@@ -101,6 +101,21 @@ def test_the_api_counts_a_queues_calls_of_the_days_in_the_clients_time_zone(worl
     assert (before["offered"], before["answered"], before["service_level"]) == (1, 1, 100.0)
 
 
+def test_the_api_gives_every_queue_and_each_agent_over_all_of_them(world, api, records):
+    http = api(world.client_a1_op)
+    body = http.get(f"/api/v1/queues/stats/?from={DAY}&to={DAY}").json()
+    assert [(q["name"], q["offered"], q["answered"]) for q in body["queues"]] == [("Sales", 1, 1), ("Support", 7, 2)]
+    agents = {a["agent"]: a for a in body["agents"]}
+    assert (agents["102"]["offers"], agents["102"]["answered"], agents["102"]["talk"]) == (4, 2, 70.0)
+    assert [(d["day"], d["offered"]) for d in body["days"]] == [("2026-03-01", 8)]
+    rows = text(http.get(f"/api/v1/queues/stats/?from={DAY}&to={DAY}&format=csv")).strip().splitlines()
+    assert [row.split(",")[1] for row in rows[1:]] == ["Sales", "Support"]
+    assert http.get("/api/v1/queues/stats/?from=2026-03-02&to=2026-03-01").status_code == 400
+    assert api(world.user_a1).get(f"/api/v1/queues/stats/?from={DAY}&to={DAY}").json()["queues"] == []
+    for provider in (world.brand_a_op, world.god):  # (no client's portal: no client's queues)
+        assert api(provider).get(f"/api/v1/queues/stats/?from={DAY}&to={DAY}").status_code == 404
+
+
 def test_the_api_gives_the_figures_as_csv(world, api, records):
     support, _sales = records
     http = api(world.client_a1_op)

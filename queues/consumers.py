@@ -65,6 +65,7 @@ def _snapshot(client, queues) -> dict:
 class WallboardConsumer(AsyncJsonWebsocketConsumer):
     groups_joined: list[str] | None = None
     watcher: asyncio.Task | None = None
+    changed: asyncio.Event | None = None
 
     async def connect(self):
         user = self.scope.get("user")
@@ -105,7 +106,7 @@ class WallboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def platform_event(self, message):
         kind = str(message["event"].get("type", ""))
-        if kind.startswith(CHANGES):
+        if kind.startswith(CHANGES) and self.changed is not None:
             self.changed.set()
 
     async def sockets_close(self, message):

@@ -19,6 +19,7 @@ NUMBERS = (
     "announce_every",
     "pause_after_missed",
     "sticky_minutes",
+    "service_level_seconds",
 )
 
 
@@ -42,6 +43,17 @@ class QueueForm(forms.Form):
     announce_every = forms.IntegerField(label=_("Announce the position every N seconds (0: never)"), required=False)
     pause_after_missed = forms.IntegerField(label=_("Pause an agent after N missed offers (0: never)"), required=False)
     sticky_minutes = forms.IntegerField(label=_("Sticky agent minutes (0: off)"), required=False)
+    service_level_seconds = forms.IntegerField(
+        label=_("Service level: answered within N seconds"),
+        required=False,
+        help_text=_("The statistics and the wallboard count calls answered within this wait as served in time."),
+    )
+    missed_call_emails = forms.CharField(
+        label=_("E-mail missed calls to"),
+        max_length=500,
+        required=False,
+        help_text=_("Addresses, comma-separated, told of each caller who hangs up or times out while waiting."),
+    )
 
     def __init__(self, *args, queue: Queue | None = None, **kwargs):
         defaults = Queue()

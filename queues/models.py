@@ -88,6 +88,18 @@ class Queue(models.Model):
         validators=[MaxValueValidator(1440)],
         help_text=_("A caller is offered the agent they last spoke to within this many minutes (0: off)."),
     )
+    service_level_seconds = models.PositiveSmallIntegerField(
+        _("service level seconds"),
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(3600)],
+        help_text=_("A call answered within this many seconds of waiting counts as served in time (1 to 3600)."),
+    )
+    missed_call_emails = models.CharField(
+        _("missed-call e-mail"),
+        max_length=500,
+        blank=True,
+        help_text=_("Addresses (comma-separated) told of each caller who hangs up or times out while waiting."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -23,6 +23,8 @@ class QueueView:
     announce_every: int
     pause_after_missed: int
     sticky_minutes: int
+    service_level_seconds: int = 20
+    missed_call_emails: str = ""
 
 
 def queues_for_plan(client) -> dict[int, QueueView]:
@@ -42,6 +44,8 @@ def queues_for_plan(client) -> dict[int, QueueView]:
             q.announce_every,
             q.pause_after_missed,
             q.sticky_minutes,
+            q.service_level_seconds,
+            q.missed_call_emails,
         )
         for q in Queue.objects.all()
     }

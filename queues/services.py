@@ -9,8 +9,11 @@ from it (queues/state.py `rebuild`), which tells the engines holding its callers
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,6 +26,7 @@ from telephony.directory import sip_directory_rooms_changed
 from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed
+from tenants.events import group_for_client, publish
 from tenants.models import Client, Role, User
 
 FIELDS = (
@@ -40,6 +44,8 @@ FIELDS = (
     "announce_every",
     "pause_after_missed",
     "sticky_minutes",
+    "service_level_seconds",
+    "missed_call_emails",
 )
 MEMBER_FIELDS = ("extension", "penalty", "order")
 REASON_LENGTH = 60
@@ -69,6 +75,9 @@ def state_changed(client: Client) -> None:
     def write() -> None:
         with tenant_context(client):
             state.rebuild(get_redis(), settings.OCX_REDIS_PREFIX, client)
+        # The client's wallboards look again (queues/consumers.py); a lost event costs only their refresh.
+        with contextlib.suppress(Exception):
+            publish(group_for_client(client.pk), {"type": "queue.changed", "client": client.pk, "what": "agents"})
 
     transaction.on_commit(write)
 
@@ -112,6 +121,8 @@ def queue_save(
                     _add(errors, f"{when}_target", _("A queue cannot send its callers back into itself."))
                 setattr(item, f"{when}_kind", kind)
                 setattr(item, f"{when}_target", target)
+        if "missed_call_emails" in fields and "missed_call_emails" not in errors:
+            item.missed_call_emails = _addresses(item.missed_call_emails, errors)
         rows = None if members is None else _rows(members, errors)
         try:
             item.full_clean(exclude=list(errors), validate_unique=False)
@@ -138,6 +149,17 @@ def queue_save(
     sip_directory_rooms_changed(client)  # the engines read the queues with the dial plan
     state_changed(client)
     return item
+
+
+def _addresses(text: str, errors: dict) -> str:
+    """The missed-call addresses as stored ("a@x, b@y"); each bad one named in a field error."""
+    found = [part.strip() for part in (text or "").replace(";", ",").split(",") if part.strip()]
+    for address in found:
+        try:
+            validate_email(address)
+        except ValidationError:
+            _add(errors, "missed_call_emails", _("%(address)s is no e-mail address.") % {"address": address})
+    return ", ".join(found)
 
 
 def _rows(members, errors: dict) -> list[dict]:

@@ -7,7 +7,7 @@
     <prefix>:acd:<client>:q:<queue>:seen     hash  <call uuid> -> last time its engine said it waits
     <prefix>:acd:<client>:q:<queue>:stats    hash  answered, talk (seconds): the estimated wait's
     <prefix>:acd:<client>:agent:<ext>        hash  paused, reason, offered (call uuid), busy (call uuid),
-                                                   wrap_until, last_end, calls, talk, missed
+                                                   busy_since, wrap_until, last_end, calls, talk, missed
     <prefix>:acd                             pub/sub: "<client> <queue or *>": try again, agents changed
 
 An agent is available to a queue when logged in to it (its members hash), not paused, not offered
@@ -25,6 +25,8 @@ Django-free apart from `rebuild` (which reads the models, in the client's schema
 """
 
 from __future__ import annotations
+
+import time
 
 STALE = 10.0  # seconds without a word from a waiting caller's engine before the caller is dropped
 CHANNEL = "acd"
@@ -204,7 +206,8 @@ async def release(redis, prefix: str, client: int, ext: str, uuid: str, *, misse
 async def talking(redis, prefix: str, client: int, ext: str, uuid: str) -> None:
     key = agent_key(prefix, client, ext)
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(key, mapping={"busy": uuid, "missed": 0}).hdel(key, "offered").expire(key, TTL)
+        pipe.hset(key, mapping={"busy": uuid, "busy_since": time.time(), "missed": 0}).hdel(key, "offered")
+        pipe.expire(key, TTL)
         await pipe.execute()
 
 

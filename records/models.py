@@ -142,6 +142,12 @@ class Cdr(models.Model):
             models.Index(
                 fields=["client", "ended_at"], name="cdr_client_ended", condition=models.Q(ended_at__isnull=False)
             ),
+            # Queue statistics read a client's queue calls of some days only (queues/stats.py).
+            models.Index(
+                fields=["client", "started_at"],
+                name="cdr_client_queue_started",
+                condition=models.Q(legs__contains=[{"leg": "queue"}]),
+            ),
         ]
 
     def __str__(self) -> str:

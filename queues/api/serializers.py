@@ -43,6 +43,8 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "announce_every",
             "pause_after_missed",
             "sticky_minutes",
+            "service_level_seconds",
+            "missed_call_emails",
             "members",
             "created_at",
             "updated_at",
@@ -59,6 +61,7 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
                 "announce_every",
                 "pause_after_missed",
                 "sticky_minutes",
+                "service_level_seconds",
             )
         }
         extra_kwargs["name"] = {"validators": [], "required": False, "allow_blank": True}
@@ -94,3 +97,86 @@ class AgentActionSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="Login/logout: one queue's id (none: all the agent's queues)."
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="", help_text="Pause: why.")
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    """`from` and `to`: the days (both included, in the client's time zone); at most MAX_DAYS of them."""
+
+    def get_fields(self):
+        day = {"help_text": "A day, YYYY-MM-DD, in the client's time zone."}
+        return {"from": serializers.DateField(**day), "to": serializers.DateField(**day)}
+
+    def validate(self, data):
+        from queues.stats import MAX_DAYS
+        from tenants.dates import DAY_OUT_OF_RANGE, FIRST_DAY, LAST_DAY
+
+        errors = {}
+        for name in ("from", "to"):
+            if not FIRST_DAY <= data[name] <= LAST_DAY:
+                errors[name] = [str(DAY_OUT_OF_RANGE)]
+        if not errors and data["to"] < data["from"]:
+            errors["to"] = ["The last day must not come before the first."]
+        elif not errors and (data["to"] - data["from"]).days >= MAX_DAYS:
+            errors["to"] = [f"At most {MAX_DAYS} days at once."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return data
+
+
+class QueueStatsSerializer(serializers.Serializer):
+    queue = serializers.IntegerField()
+    name = serializers.CharField()
+    offered = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    abandoned = serializers.IntegerField(help_text="Hung up after waiting SHORT_ABANDON (5) seconds or more.")
+    abandoned_short = serializers.IntegerField(help_text="Hung up within 5 seconds.")
+    timeouts = serializers.IntegerField()
+    full = serializers.IntegerField()
+    callbacks = serializers.IntegerField()
+    average_wait = serializers.FloatField(allow_null=True)
+    longest_wait = serializers.FloatField(allow_null=True)
+    service_level = serializers.FloatField(allow_null=True, help_text="% of answered calls answered in time.")
+    service_level_seconds = serializers.IntegerField()
+    average_talk = serializers.FloatField(allow_null=True)
+    average_wrapup = serializers.FloatField(allow_null=True)
+
+
+class AgentStatsSerializer(serializers.Serializer):
+    agent = serializers.CharField(help_text="The agent's extension.")
+    offers = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    missed = serializers.IntegerField()
+    talk = serializers.FloatField(allow_null=True, help_text="Seconds in all.")
+    average_talk = serializers.FloatField(allow_null=True)
+    wrapup = serializers.FloatField(allow_null=True, help_text="Seconds in all.")
+
+
+class DayStatsSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    offered = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    abandoned = serializers.IntegerField()
+    average_wait = serializers.FloatField(allow_null=True)
+
+
+class StatsSerializer(QueueStatsSerializer):
+    time_zone = serializers.CharField()
+    agents = AgentStatsSerializer(many=True)
+    days = DayStatsSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"], fields["to"] = serializers.DateField(), serializers.DateField()
+        return fields
+
+
+class AllStatsSerializer(serializers.Serializer):
+    time_zone = serializers.CharField()
+    queues = QueueStatsSerializer(many=True)
+    agents = AgentStatsSerializer(many=True, help_text="Each agent over all the queues.")
+    days = DayStatsSerializer(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"], fields["to"] = serializers.DateField(), serializers.DateField()
+        return fields

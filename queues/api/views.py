@@ -13,23 +13,78 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from queues import services
-from queues.api.serializers import AgentActionSerializer, AgentSerializer, QueueSerializer
+from queues.api.serializers import (
+    AgentActionSerializer,
+    AgentSerializer,
+    AgentStatsSerializer,
+    AllStatsSerializer,
+    QueueSerializer,
+    StatsQuerySerializer,
+    StatsSerializer,
+)
 from queues.models import Queue
+from queues.stats import AGENT_COLUMNS, QUEUE_COLUMNS, queue_stats
 from telephony.models import Extension
 from tenants.api.base import PATCH_ONLY, ClientRowViewSet, ScopedViewSet
+from tenants.api.downloads import CsvMixin
 from tenants.models import Role
 
 
-class QueueViewSet(ClientRowViewSet):
-    """The client's call queues, each with its members."""
+class QueueViewSet(CsvMixin, ClientRowViewSet):
+    """The client's call queues, each with its members; a queue's statistics for chosen days
+    (`stats/?from=&to=`, and its agents' alone: `stats/agents/`; `&format=csv` for the rows), and every
+    queue's with each agent over all of them (`queues/stats/?from=&to=`)."""
 
     model = Queue
+    csv_actions = {"stats", "agent_stats", "all_stats"}
     serializer_class = QueueSerializer
     search_fields = ["name"]
     ordering_fields = ["name", "created_at"]
     http_method_names = PATCH_ONLY
     save_row, delete_row = staticmethod(services.queue_save), staticmethod(services.queue_delete)
     rows, prefetch = "members", ("members__extension",)
+
+    def _stats(self, request) -> tuple[Queue, dict]:
+        queue = self.get_object()
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data
+        found = queue_stats(client=request.tenant, queues=[queue], since=days["from"], until=days["to"])
+        return queue, found
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=StatsSerializer)
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        queue, found = self._stats(request)
+        if self.wants_csv():
+            return self.csv(QUEUE_COLUMNS, found["queues"], filename=f"queue-{queue.pk}-stats.csv")
+        answer = {**found["queues"][0], "from": found["since"], "to": found["until"], "time_zone": found["time_zone"],
+                  "agents": found["agents"], "days": found["days"]}  # fmt: skip
+        return Response(StatsSerializer(answer).data)
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=AllStatsSerializer, operation_id="v1_queues_stats_all")
+    @action(detail=False, methods=["get"], url_path="stats")
+    def all_stats(self, request):
+        """Every queue of the client, and each agent over all of them (`format=csv`: the queues' rows)."""
+        self._scope()  # (no client's portal: 404)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        days = query.validated_data
+        queues = list(self.get_queryset().order_by("name"))
+        found = queue_stats(client=request.tenant, queues=queues, since=days["from"], until=days["to"])
+        if self.wants_csv():
+            return self.csv(QUEUE_COLUMNS, found["queues"], filename="queues-stats.csv")
+        answer = {"from": found["since"], "to": found["until"], "time_zone": found["time_zone"],
+                  "queues": found["queues"], "agents": found["agents"], "days": found["days"]}  # fmt: skip
+        return Response(AllStatsSerializer(answer).data)
+
+    @extend_schema(parameters=[StatsQuerySerializer], responses=AgentStatsSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="stats/agents")
+    def agent_stats(self, request, pk=None):
+        queue, found = self._stats(request)
+        if self.wants_csv():
+            return self.csv(AGENT_COLUMNS, found["agents"], filename=f"queue-{queue.pk}-agents.csv")
+        return Response(AgentStatsSerializer(found["agents"], many=True).data)
 
 
 class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -119,6 +119,11 @@ MORE = {
         ("get", "/api/v1/campaigns/{pk}/?format=csv"),
     ],
     "recordings": [("get", "/api/v1/recordings/{pk}/audio/")],
+    "queues": [  # the queue's statistics (valid days: only the row's scope can answer 404)
+        ("get", "/api/v1/queues/{pk}/stats/?from=2026-01-01&to=2026-01-31"),
+        ("get", "/api/v1/queues/{pk}/stats/agents/?from=2026-01-01&to=2026-01-31"),
+        ("get", "/api/v1/queues/{pk}/stats/?from=2026-01-01&to=2026-01-31&format=csv"),
+    ],
     "queues/agents": [
         ("post", "/api/v1/queues/agents/{pk}/login/"),
         ("post", "/api/v1/queues/agents/{pk}/logout/"),

@@ -96,6 +96,10 @@ PAGES = {
             ("post", "/queues/{pk}/"),
             ("post", "/queues/{pk}/delete/"),
             ("post", "/queues/{pk}/agents/"),
+            ("get", "/queues/{pk}/wallboard/"),
+            ("get", "/queues/{pk}/wallboard/snapshot/"),
+            ("get", "/queues/{pk}/stats/"),
+            ("get", "/queues/{pk}/stats.csv"),
         ],
     ),
     "queues/agents": ("/phone/queues/", []),  # (an agent's own page: a foreign line is never named in a URL)

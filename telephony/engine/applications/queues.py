@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from config.redis_store import follow
 from menus.selectors import MenuView
 from queues import state
+from queues import tasks as queue_tasks
 from queues.selectors import QueueView, queues_for_plan
 from queues.services import agent_by_phone, agent_missed_pause
 from records.models import Cdr
@@ -52,6 +53,7 @@ from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, Party, Route, section
 from telephony.engine.states import State
 from telephony.sip.sdp import telephone_events
+from tenants.events import group_for_client
 
 log = logging.getLogger(__name__)
 LOGIN = features.FeatureCode("*45", "queue-login")
@@ -222,6 +224,7 @@ class Waiting(Walk):
             self.log("full")
             await self.go(*queue.on_full)
             return
+        self.tell("joined")
         key = (self.client, queue.id)
         self.dispatch.waiting.setdefault(key, set()).add(self)
         try:
@@ -300,6 +303,16 @@ class Waiting(Walk):
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):  # Redis away: the caller's entry goes stale and is dropped
             await state.leave(self.redis, self.prefix, self.client, self.queue.id, self.uuid)
+        self.tell("left")
+
+    def tell(self, what: str) -> None:
+        """The queue's wallboards (queues/consumers.py) look again: joined, offered, answered, left, agent.
+        As a call event, so that the call index's live calls hold the waiting caller too (their number)."""
+        if self.call.state == State.ENDED:  # (its call.ended took it out of the live calls already)
+            event = {"type": "queue.changed", "client": self.client, "queue": self.queue.id, "what": what}
+            self.call.engine.publish([group_for_client(self.client)], event)
+            return
+        self.call.engine.event(self.call, "queue.changed", queue=self.queue.id, what=what)
 
     def log(self, outcome: str) -> None:
         if self.logged:
@@ -308,7 +321,14 @@ class Waiting(Walk):
         waited = (self.answered_at or time.time()) - self.joined
         self.call.log_leg("queue", "", queue=self.queue.id, queue_name=self.queue.name,
                           joined=self.joined_at.isoformat(), wait=round(waited, 1), offers=list(self.results),
-                          outcome=outcome, agent=self.agent, announcements=self.announcements)  # fmt: skip
+                          outcome=outcome, agent=self.agent, announcements=self.announcements,
+                          wrapup=self.queue.wrapup_seconds if self.agent else 0)  # fmt: skip
+        if outcome in queue_tasks.OUTCOMES and self.queue.missed_call_emails:
+            caller = self.call.route.caller if self.call.route is not None else None
+            fields = {"client_id": self.client, "queue_id": self.queue.id, "caller_number": caller.number if caller
+                      else "", "caller_name": caller.name if caller else "", "wait": round(waited, 1),
+                      "outcome": outcome, "at": self.joined_at.isoformat()}  # fmt: skip
+            self.call.engine.background(asyncio.to_thread(_mail_missed, fields))
 
     async def go(self, kind: str, target: str) -> None:
         if kind == "menu":
@@ -327,6 +347,7 @@ class Waiting(Walk):
         self.dispatch.wake_head((self.client, queue.id))  # (a wake this caller took may be the next one's)
         offered = [call.caller.codec, *telephone_events(call.caller.offered, call.caller.codec)]
         caller = call.route.caller if call.route is not None and call.route.caller else Party("", "")
+        self.tell("offered")
         for ext in agents:
             offer = self.offers[ext] = Offer(call.engine, self, client=self.client, ext=ext)
             call.engine.background(offer.place(self.plan, caller, offered, queue.ring_seconds))
@@ -372,6 +393,7 @@ class Waiting(Walk):
                 self.results.append({"agent": ext, "result": "answered-elsewhere"})
                 other.hangup("engine", cause="answered-elsewhere")
         self.log("answered")
+        self.tell("answered")
         call.engine.background(self._answered(onward.ext))
         if self._offer_done is not None and not self._offer_done.done():
             self._offer_done.set_result(onward.ext)
@@ -411,6 +433,14 @@ class Waiting(Walk):
         await self.call.engine.callindex.flush()
         await state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent, self.uuid, now=now,
                               talk=talk, wrapup=self.queue.wrapup_seconds)  # fmt: skip
+        self.tell("agent")
+
+
+def _mail_missed(fields: dict) -> None:
+    try:
+        queue_tasks.queue_missed_call_mail.apply_async(kwargs=fields)
+    except Exception:  # the broker away: the call's record says it, its mail is lost (said here)
+        log.exception("could not queue the queue's missed call mail %s", fields)
 
 
 def _digits(number: int) -> list[str]:

@@ -27,11 +27,11 @@ from django_tenants.utils import tenant_context
 
 from menus.models import Rule, RuleSet
 from menus.steering import Node, graph_without, node_key, route_cycle, trapped
-from telephony.destinations import pointing_at
+from telephony.destinations import delete_unused
 from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
-from tenants.errors import NotAllowed
-from tenants.models import Client, Role, User
+from tenants.models import Client, User
+from tenants.scoping import require_client_operator
 
 FIELDS = ("name", "default_kind", "default_target")
 MAX_RULES = 50
@@ -71,8 +71,7 @@ def compile_patterns(patterns: list[str] | tuple[str, ...]) -> re.Pattern | None
 
 
 def _require_operator(actor: User, client: Client) -> None:
-    if actor.role != Role.CLIENT or actor.client_id != client.pk:
-        raise NotAllowed(_("Only the client's operators manage its call routing."))
+    require_client_operator(actor, client, _("Only the client's operators manage its call routing."))
 
 
 def _add(errors: dict, name: str, messages) -> None:
@@ -206,11 +205,6 @@ def _check_loops(item: RuleSet, rows: list[dict] | None, errors: dict) -> None:
              % {"names": ", ".join(stuck)})  # fmt: skip
 
 
-def route_users(client: Client, rule_set: RuleSet) -> list[str]:
-    """What points at the rule set, for people (telephony.destinations.pointing_at); client schema."""
-    return pointing_at(client, "route", str(rule_set.pk))
-
-
 def schedule_users(schedule_id: int) -> list[str]:
     """The rule sets whose rules follow the schedule (client schema), for people."""
     names = RuleSet.objects.filter(rules__schedule=schedule_id).values_list("name", flat=True)
@@ -221,15 +215,5 @@ def schedule_users(schedule_id: int) -> list[str]:
 def route_delete(*, actor: User, client: Client, rule_set: RuleSet) -> None:
     """Remove a rule set nothing points at (else a field error saying what does)."""
     _require_operator(actor, client)
-    with tenant_context(client):
-        users = route_users(client, rule_set)
-        if users:
-            raise ValidationError(
-                {
-                    "rule_set": _("These lead to the rule set: %(users)s. Point them elsewhere first.")
-                    % {"users": "; ".join(users)}
-                }
-            )
-        audit(actor, "route.delete", rule_set, client=client, name=rule_set.name)
-        rule_set.delete()
-    sip_directory_rooms_changed(client)
+    delete_unused(actor=actor, client=client, kind_name="route", row=rule_set, field="rule_set", action="route.delete",
+                  refusal=_("These lead to the rule set: %(users)s. Point them elsewhere first."))  # fmt: skip

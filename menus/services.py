@@ -19,8 +19,8 @@ from menus.steering import Node, graph_without, node_key, trapped
 from telephony.directory import sip_directory_rooms_changed
 from telephony.media.prompts import TEXTS
 from tenants.audit import audit
-from tenants.errors import NotAllowed
-from tenants.models import Client, Role, User
+from tenants.models import Client, User
+from tenants.scoping import require_client_operator
 
 FIELDS = ("name", "greeting_message", "greeting_prompt", "direct_dial", "timeout", "retries", "timeout_kind",
           "timeout_target", "invalid_kind", "invalid_target")  # fmt: skip
@@ -28,8 +28,7 @@ OPTION_FIELDS = ("key", "destination_kind", "destination_target")
 
 
 def _require_operator(actor: User, client: Client) -> None:
-    if actor.role != Role.CLIENT or actor.client_id != client.pk:
-        raise NotAllowed(_("Only the client's operators manage its menus."))
+    require_client_operator(actor, client, _("Only the client's operators manage its menus."))
 
 
 def _add(errors: dict, name: str, messages) -> None:
@@ -159,27 +158,11 @@ def _trapped(item: Menu, rows: list[dict] | None) -> list[str]:
     return trapped(graph, me)
 
 
-def menu_users(client: Client, menu: Menu) -> list[str]:
-    """What points at the menu, for people: numbers, users' forwarding, other menus, rule sets, groups,
-    queues; client schema."""
-    from telephony.destinations import pointing_at
-
-    return pointing_at(client, "menu", str(menu.pk))
-
-
 @transaction.atomic
 def menu_delete(*, actor: User, client: Client, menu: Menu) -> None:
     """Remove a menu nothing points at (else a field error saying what does)."""
+    from telephony.destinations import delete_unused
+
     _require_operator(actor, client)
-    with tenant_context(client):
-        users = menu_users(client, menu)
-        if users:
-            raise ValidationError(
-                {
-                    "menu": _("These lead to the menu: %(users)s. Point them elsewhere first.")
-                    % {"users": "; ".join(users)}
-                }
-            )
-        audit(actor, "menu.delete", menu, client=client, name=menu.name)
-        menu.delete()
-    sip_directory_rooms_changed(client)
+    delete_unused(actor=actor, client=client, kind_name="menu", row=menu, field="menu", action="menu.delete",
+                  refusal=_("These lead to the menu: %(users)s. Point them elsewhere first."))  # fmt: skip

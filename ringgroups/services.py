@@ -17,16 +17,15 @@ from django_tenants.utils import tenant_context
 from ringgroups.models import MAX_MEMBERS, Member, RingGroup
 from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
-from tenants.errors import NotAllowed
-from tenants.models import Client, Role, User
+from tenants.models import Client, User
+from tenants.scoping import require_client_operator
 
 FIELDS = ("name", "strategy", "ring_time", "no_answer_kind", "no_answer_target")
 MEMBER_KINDS = ("user", "external")
 
 
 def _require_operator(actor: User, client: Client) -> None:
-    if actor.role != Role.CLIENT or actor.client_id != client.pk:
-        raise NotAllowed(_("Only the client's operators manage its ring groups."))
+    require_client_operator(actor, client, _("Only the client's operators manage its ring groups."))
 
 
 def _add(errors: dict, name: str, messages) -> None:
@@ -122,26 +121,11 @@ def _rows(client: Client, members, errors: dict) -> list[dict]:
     return rows
 
 
-def ring_group_users(client: Client, group: RingGroup) -> list[str]:
-    """What points at the group, for people (numbers, forwarding, menus, other groups); client schema."""
-    from telephony.destinations import pointing_at
-
-    return pointing_at(client, "group", str(group.pk))
-
-
 @transaction.atomic
 def ring_group_delete(*, actor: User, client: Client, group: RingGroup) -> None:
     """Remove a group nothing points at (else a field error saying what does)."""
+    from telephony.destinations import delete_unused
+
     _require_operator(actor, client)
-    with tenant_context(client):
-        users = ring_group_users(client, group)
-        if users:
-            raise ValidationError(
-                {
-                    "group": _("These lead to the ring group: %(users)s. Point them elsewhere first.")
-                    % {"users": "; ".join(users)}
-                }
-            )
-        audit(actor, "ring_group.delete", group, client=client, name=group.name)
-        group.delete()
-    sip_directory_rooms_changed(client)
+    delete_unused(actor=actor, client=client, kind_name="group", row=group, field="group", action="ring_group.delete",
+                  refusal=_("These lead to the ring group: %(users)s. Point them elsewhere first."))  # fmt: skip

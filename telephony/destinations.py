@@ -67,6 +67,22 @@ def pointing_at(client, kind_name: str, target: str) -> list[str]:
     return found
 
 
+def delete_unused(*, actor, client, kind_name: str, row, field: str, refusal: str, action: str) -> None:
+    """Delete `row`, a destination of `kind_name` (target: its id), when nothing points at it; else a
+    field error on `field`: `refusal` with %(users)s, what does. Audited as `action`; the engines read
+    the client's dial plan anew."""
+    from telephony.directory import sip_directory_rooms_changed
+    from tenants.audit import audit
+
+    with schema_context(client.schema_name):
+        users = pointing_at(client, kind_name, str(row.pk))
+        if users:
+            raise ValidationError({field: refusal % {"users": "; ".join(users)}})
+        audit(actor, action, row, client=client, name=row.name)
+        row.delete()
+    sip_directory_rooms_changed(client)
+
+
 def clean(client, kind_name: str, target: str, *, field: str = "destination") -> tuple[str, str]:
     """(kind, target) as stored, checked in `client`'s schema; ValidationError naming `field`_kind or
     `field`_target. An empty kind is no destination (and its target must be empty too)."""

@@ -20,6 +20,13 @@ def require_role(actor, *roles: str) -> None:
         raise NotAllowed(gettext("Your role may not do this."))
 
 
+def require_client_operator(actor, client, refusal: str) -> None:
+    """Only an operator of `client` may do this (its configuration: menus, groups, queues...), else
+    NotAllowed saying `refusal`."""
+    if actor.role != "client" or actor.client_id != client.pk:  # (tenants.models.Role imports this module)
+        raise NotAllowed(refusal)
+
+
 def require_brand(actor, brand_id: int | None) -> None:
     """A brand operator acts on its own brand's rows only, or NotAllowed (defence in depth: the views
     already reach rows through restrict())."""

@@ -142,6 +142,14 @@ OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(OCX_VAR_DIR / "recordings"))
 OCX_DISK_WARN = env("OCX_DISK_WARN", "10%")
 OCX_DISK_FULL = env("OCX_DISK_FULL", "2%")
 OCX_DISK_CHECK_SECONDS = float(env("OCX_DISK_CHECK_SECONDS", "5"))
+# Client webhooks (webhooks/): HTTPS only and public addresses only unless these say otherwise (the
+# tests and a development machine); each POST's timeout in seconds; a failed delivery is tried again
+# up to OCX_WEBHOOK_RETRIES times, OCX_WEBHOOK_BACKOFF seconds after the first failure, doubling.
+OCX_WEBHOOK_ALLOW_HTTP = env_bool("OCX_WEBHOOK_ALLOW_HTTP", False)
+OCX_WEBHOOK_ALLOW_PRIVATE = env_bool("OCX_WEBHOOK_ALLOW_PRIVATE", False)
+OCX_WEBHOOK_TIMEOUT = float(env("OCX_WEBHOOK_TIMEOUT", "5"))
+OCX_WEBHOOK_RETRIES = int(env("OCX_WEBHOOK_RETRIES", "8"))
+OCX_WEBHOOK_BACKOFF = float(env("OCX_WEBHOOK_BACKOFF", "30"))
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(OCX_VAR_DIR / "messages"))  # the companies' message libraries
 OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(OCX_VAR_DIR / "voicemail"))  # boxes' greetings and messages
 # A new message's mail carries its WAV up to this size; a bigger one gets a link to the portal instead.
@@ -216,6 +224,7 @@ TENANT_APPS = [
     "voicemail",
     "recordings",
     "menus",
+    "webhooks",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

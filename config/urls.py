@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("pstn.api.urls")),
     path("api/v1/", include("voicemail.api.urls")),
     path("api/v1/", include("menus.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the start-up script is a file, so the docs keep to the portals' Content-Security-Policy.
     path(

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("recordings.urls")),
     path("", include("voicemail.urls")),
     path("", include("menus.urls")),
+    path("", include("webhooks.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

@@ -1,0 +1,129 @@
+"""Client webhooks in the engine (webhooks/ holds the endpoints, the Celery tasks that POST, and the
+routing webhooks).
+
+Call events: every call event the portals get is offered here (`on_event`); the engine knows from the
+client's cached dial plan (section "webhooks") which events the client's endpoints want, and hands
+only those to Celery (`webhooks.tasks.webhook_event`, which makes one delivery per endpoint). A plan
+that is not cached (its TTL passed during a long call) is read again in the same worker thread: one
+query per client per TTL, never one per call.
+
+Why a single-thread executor, not a Redis list that a task drains: publishing to the broker is
+Celery's synchronous client, which may wait (Redis restarting) but must never wait on the loop that
+paces media; one thread keeps the events of a call in order, a bounded count of waiting events keeps
+memory bounded when the broker is gone for long, and the message on the broker is Celery's own, so
+the worker's acks_late and retries apply from the first hop, with no drainer process or beat to
+add. Redis away for a moment: the thread retries for a few seconds, then drops the event and says so
+in the log; calls never notice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from records.models import Cdr
+from telephony.engine.application import on_event
+from telephony.engine.dialplan import ClientPlan, section
+from webhooks.selectors import WebhookPlan, webhooks_for_plan
+
+if TYPE_CHECKING:
+    from telephony.engine.call import Call
+
+log = logging.getLogger(__name__)
+CALL_EVENTS = frozenset({"call.ringing", "call.answered", "call.ended"})
+MISSED = frozenset({Cdr.Disposition.NO_ANSWER, Cdr.Disposition.BUSY, Cdr.Disposition.CANCELLED})
+WAITING_LIMIT = 10_000  # events waiting for the broker at most; more are dropped (and counted)
+BROKER_TRIES = 5  # tries one second apart before an event is dropped
+
+
+@section("webhooks")
+def load_webhooks(client) -> WebhookPlan:
+    return webhooks_for_plan(client)
+
+
+def webhooks_of(plan: ClientPlan | None) -> WebhookPlan:
+    found = plan.sections.get("webhooks") if plan is not None else None
+    return found if isinstance(found, WebhookPlan) else WebhookPlan()
+
+
+class Relay:
+    """One engine's hand-off of webhook events to Celery, off the loop."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
+        self.waiting = 0
+        self.dropped = 0
+
+    def offer(self, client: int, events: list[dict]) -> None:
+        plan = self.engine.dialplans.cached(client)
+        if plan is not None:
+            wanted = webhooks_of(plan).events
+            events = [e for e in events if e["type"] in wanted]
+            if not events:
+                return
+        if self.waiting >= WAITING_LIMIT:
+            self.dropped += len(events)
+            log.warning("webhook events dropped (%d waiting for the broker): %d so far", self.waiting, self.dropped)
+            return
+        self.waiting += 1
+        self.executor.submit(self._send, client, events, plan is None)
+
+    def _send(self, client: int, events: list[dict], check: bool) -> None:
+        try:
+            if check:  # the plan was not cached: read it (cached again for the next calls) and filter
+                try:
+                    wanted = webhooks_of(self.engine.dialplans.load(client)).events
+                except Exception:
+                    log.exception("client %s: the dial plan could not be read; its webhook events are dropped", client)
+                    return
+                events = [e for e in events if e["type"] in wanted]
+            for event in events:
+                self._publish(client, event)
+        finally:
+            self.waiting -= 1  # (an int's += and -= from two threads: off by one at worst, in a bound)
+
+    def _publish(self, client: int, event: dict) -> None:
+        from webhooks.tasks import webhook_event
+
+        for attempt in range(BROKER_TRIES):
+            try:
+                webhook_event.apply_async((client, event), retry=False)
+                return
+            except Exception:
+                if attempt == BROKER_TRIES - 1:
+                    log.exception("webhook event %s %s of client %s is lost: the broker is away", event["type"],
+                                  event["id"], client)  # fmt: skip
+                    return
+                time.sleep(1.0)
+
+
+_relays: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def relay_of(engine) -> Relay:
+    relay = _relays.get(engine)
+    if relay is None:
+        relay = _relays[engine] = Relay(engine)
+    return relay
+
+
+def _outgoing(kind: str, data: dict) -> dict:
+    return {"id": str(uuid.uuid4()), "type": kind, "created": dt.datetime.now(dt.UTC).isoformat(), "data": data}
+
+
+@on_event
+def call_event(call: Call, event: dict) -> None:
+    kind = event["type"]
+    if kind not in CALL_EVENTS:
+        return
+    data = {**event["call"], **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}
+    events = [_outgoing(kind, data)]
+    if kind == "call.ended" and call.answered_at is None and event.get("disposition") in MISSED:
+        events.append(_outgoing("call.missed", data))
+    relay_of(call.engine).offer(event["client"], events)

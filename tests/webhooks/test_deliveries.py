@@ -1,0 +1,84 @@
+"""Deliveries through a real Celery worker to a real HTTP receiver: an event becomes one signed POST
+per endpoint that wants it; a receiver that fails gets it again with backoff (each attempt logged,
+same event id); a delivery is replayed from the API; nothing is sent to an address the rules refuse."""
+
+from __future__ import annotations
+
+import uuid
+
+from django_tenants.utils import tenant_context
+
+from tests.waiting import committed, wait_for
+from tests.webhooks.receiver import verified
+from webhooks.models import Delivery
+from webhooks.services import delivery_attempt, event_now
+from webhooks.tasks import webhook_event
+
+
+def _delivery(world, event_id: str, **match) -> Delivery | None:
+    with tenant_context(world.client_a1):
+        found = Delivery.objects.filter(event_id=uuid.UUID(event_id), **match).prefetch_related("tries").first()
+        if found is not None:
+            found.log = list(found.tries.all())
+        return found
+
+
+def test_a_failing_receiver_gets_the_event_again_and_both_attempts_are_logged(world, receiver, webhook_worker,
+                                                                             endpoint_of, api):  # fmt: skip
+    endpoint = endpoint_of(receiver.url, events=["call.ended"])
+    other = endpoint_of(receiver.url + "/other", events=["call.answered"])  # does not want it
+    receiver.answer(500, b"oops")
+    receiver.answer(200)
+    event = event_now("call.ended", {"id": "c-1", "caller": "101", "callee": "102"})
+    webhook_event.delay(world.client_a1.pk, event)
+
+    delivery = wait_for(lambda: _delivery(world, event["id"], status="delivered"), "the delivery", 30)
+    assert delivery.endpoint_id == endpoint.pk and delivery.attempts == 2
+    assert [a.status_code for a in delivery.log] == [500, 200]
+    assert delivery.log[0].error == "HTTP 500" and delivery.log[1].error == ""
+    first, second = receiver.wait(2)
+    assert first.body == second.body and first.path == "/hook"  # the same body, retried
+    assert first.headers["OCX-Webhook-Id"] == second.headers["OCX-Webhook-Id"] == event["id"]
+    assert verified(endpoint.secret, first) and verified(endpoint.secret, second)
+    assert first.json == {"id": event["id"], "type": "call.ended", "created": event["created"],
+                          "client": world.client_a1.pk, "data": event["data"]}  # fmt: skip
+    with tenant_context(world.client_a1):
+        assert not Delivery.objects.filter(endpoint_id=other.pk).exists()
+
+    # Replay through the API: the same event once more, logged as a replay.
+    operator = api(world.client_a1_op)
+    listed = operator.get(f"/api/v1/webhooks/deliveries/?endpoint={endpoint.pk}").json()
+    assert [row["event_id"] for row in listed["results"]] == [event["id"]]
+    assert [a["status_code"] for a in listed["results"][0]["attempts_log"]] == [500, 200]
+    assert operator.post(f"/api/v1/webhooks/deliveries/{delivery.pk}/replay/").status_code == 202
+    third = receiver.wait(3)[2]
+    assert third.headers["OCX-Webhook-Id"] == event["id"] and third.body == first.body and verified(endpoint.secret,
+                                                                                                     third)  # fmt: skip
+    replayed = wait_for(lambda: (d := _delivery(world, event["id"])) and len(d.log) == 3 and d, "the replay's log")
+    assert [a.replay for a in replayed.log] == [False, False, True] and replayed.status == "delivered"
+
+
+def test_a_receiver_that_keeps_failing_ends_failed_after_the_retries(world, receiver, webhook_worker, endpoint_of):
+    endpoint_of(receiver.url, events=["call.missed"])
+    for _ in range(4):
+        receiver.answer(503)
+    event = event_now("call.missed", {"id": "c-2"})
+    webhook_event.delay(world.client_a1.pk, event)
+    delivery = wait_for(lambda: _delivery(world, event["id"], status="failed"), "the failed delivery", 30)
+    assert delivery.attempts == 4 and [a.status_code for a in delivery.log] == [503] * 4  # 1 + 3 retries
+
+
+def test_a_url_that_now_resolves_to_a_private_address_is_not_posted_to(world, receiver, endpoint_of, settings):
+    """Checked again before each POST: an endpoint saved while allowed, then the rule applies."""
+    from webhooks.services import event_fanout
+
+    endpoint_of(receiver.url, events=["call.ended"])
+    event = event_now("call.ended", {"id": "c-3"})
+    [delivery_id] = committed(event_fanout, world.client_a1.pk, event)  # (as the worker: committed)
+    settings.OCX_WEBHOOK_ALLOW_PRIVATE = False
+    assert committed(delivery_attempt, world.client_a1.pk, delivery_id) is False
+    delivery = _delivery(world, event["id"])
+    assert delivery.status == "failed" and "127.0.0.1" in delivery.log[0].error and delivery.log[0].status_code is None
+    assert receiver.received == []
+    # Made once per endpoint, whatever runs the fan-out again (a worker killed after it).
+    assert committed(event_fanout, world.client_a1.pk, event) == []

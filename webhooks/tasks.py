@@ -1,0 +1,44 @@
+"""Celery tasks of webhooks: an event's fan-out to the endpoints that want it, and each delivery's
+POSTs. Both are acks_late (with reject_on_worker_lost): a worker killed in the middle leaves the
+message on the broker and another worker runs it again; the fan-out makes each delivery once (by
+event id and endpoint), and a POST sent twice carries the same event id, which receivers use to drop
+duplicates. A failed POST is retried OCX_WEBHOOK_RETRIES times, OCX_WEBHOOK_BACKOFF seconds after
+the first failure and twice as long each time; a replay is one more POST, logged as such."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from webhooks import services
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def webhook_event(client_id: int, event: dict) -> int:
+    pending = services.event_fanout(client_id, event)
+    for delivery_id in pending:
+        webhook_deliver.delay(client_id, delivery_id)
+    return len(pending)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def webhook_deliver(self, client_id: int, delivery_id: int, replay: bool = False) -> bool | None:
+    tries = self.request.retries
+    last = replay or tries >= settings.OCX_WEBHOOK_RETRIES
+    ok = services.delivery_attempt(client_id, delivery_id, replay=replay, last=last)
+    if ok is False and not last:
+        raise self.retry(countdown=settings.OCX_WEBHOOK_BACKOFF * 2**tries)
+    return ok
+
+
+def webhook_event_queue(client_id: int, kind: str, data: dict) -> None:
+    """An event made outside the engine (a voicemail message, a recording), after its row is committed;
+    the broker away loses it (said in the log), never the row."""
+    try:
+        webhook_event.delay(client_id, services.event_now(kind, data))
+    except Exception:
+        log.exception("could not queue the webhook event %s of client %s", kind, client_id)

@@ -10,13 +10,20 @@ from menus.forms import kind_choices
 from webhooks.models import DEFAULT_TIMEOUT_MS, EVENTS, MAX_TIMEOUT_MS, MIN_TIMEOUT_MS, Endpoint, RoutingWebhook
 
 
+class EventsField(forms.MultipleChoiceField):
+    """Checkboxes whose values the service checks (with the other fields: every error at once)."""
+
+    def validate(self, value) -> None:
+        pass
+
+
 class EndpointForm(forms.Form):
     url = forms.CharField(
         label=_("URL"), max_length=500, required=False,
         help_text=_("https://, on a public address; the platform POSTs the events there."),
     )  # fmt: skip
     description = forms.CharField(label=_("Description"), max_length=100, required=False)
-    events = forms.MultipleChoiceField(label=_("Events"), required=False, widget=forms.CheckboxSelectMultiple,
+    events = EventsField(label=_("Events"), required=False, widget=forms.CheckboxSelectMultiple,
                                        choices=[(e, e) for e in EVENTS])  # fmt: skip
     enabled = forms.BooleanField(label=_("Enabled"), required=False)
 

@@ -238,6 +238,11 @@ def event_fanout(client_id: int, event: dict) -> list[int]:
     return pending
 
 
+def event_wanted(kind: str) -> bool:
+    """Whether an enabled endpoint of the current schema's client wants `kind`."""
+    return Endpoint.objects.filter(enabled=True, events__contains=[kind]).exists()
+
+
 def event_now(kind: str, data: dict) -> dict:
     """An event made outside the engine (voicemail, recordings): a new id, now."""
     return {"id": str(uuid.uuid4()), "type": kind, "created": dt.datetime.now(dt.UTC).isoformat(), "data": data}

@@ -36,9 +36,12 @@ def webhook_deliver(self, client_id: int, delivery_id: int, replay: bool = False
 
 
 def webhook_event_queue(client_id: int, kind: str, data: dict) -> None:
-    """An event made outside the engine (a voicemail message, a recording), after its row is committed;
-    the broker away loses it (said in the log), never the row."""
+    """An event made outside the engine's call events (a voicemail message, a recording: the engine's
+    database thread, in the client's schema, after the row is committed), queued only when one of
+    the client's endpoints wants it; the broker away loses it at once (said in the log), never the row."""
     try:
-        webhook_event.delay(client_id, services.event_now(kind, data))
+        if not services.event_wanted(kind):
+            return
+        webhook_event.apply_async((client_id, services.event_now(kind, data)), retry=False)
     except Exception:
         log.exception("could not queue the webhook event %s of client %s", kind, client_id)

@@ -89,6 +89,25 @@ PAGES = {
         ],
     ),
     "menus": ("/menus/", [("get", "/menus/{pk}/"), ("post", "/menus/{pk}/"), ("post", "/menus/{pk}/delete/")]),
+    "webhooks": (
+        "/webhooks/",
+        [
+            ("get", "/webhooks/{pk}/"),
+            ("post", "/webhooks/{pk}/"),
+            ("post", "/webhooks/{pk}/delete/"),
+            ("post", "/webhooks/{pk}/secret/"),
+            ("get", "/webhooks/{pk}/deliveries/"),
+        ],
+    ),
+    "webhooks/deliveries": ("/webhooks/", [("post", "/webhooks/deliveries/{pk}/replay/")]),
+    "webhooks/routing": (
+        "/webhooks/",
+        [
+            ("get", "/webhooks/routing/{pk}/"),
+            ("post", "/webhooks/routing/{pk}/"),
+            ("post", "/webhooks/routing/{pk}/delete/"),
+        ],
+    ),
 }
 
 FORM = {

@@ -65,8 +65,8 @@ def verified(secret: str, received: Received) -> bool:
     return scheme == "v1" and hmac.compare_digest(expected, given) and abs(time.time() - int(timestamp)) < 300
 
 
-@pytest.fixture
-def receiver():
+@pytest.fixture(name="receiver")
+def receiver_fixture():
     state = Receiver()
     lock = threading.Lock()
 
@@ -100,8 +100,8 @@ def receiver():
     server.server_close()
 
 
-@pytest.fixture
-def webhook_worker():
+@pytest.fixture(name="webhook_worker")
+def webhook_worker_fixture():
     """A Celery worker process on the tests' queue that delivers webhooks (to 127.0.0.1 over http)."""
     from config.celeryconf import app
 
@@ -118,3 +118,29 @@ def webhook_worker():
     finally:
         worker.terminate()
         worker.wait(timeout=20)
+
+
+@pytest.fixture(name="endpoint_of")
+def endpoint_of_fixture(world, settings):
+    """endpoint_of(url, events=...) -> an endpoint of client a1 saved by its operator (committed: the
+    worker and the engines see it); all removed after the test. The tests' receivers listen on
+    127.0.0.1 over http: both allowed, as OCX_WEBHOOK_ALLOW_HTTP/_PRIVATE would."""
+    from django_tenants.utils import tenant_context
+
+    from tests.waiting import committed
+    from webhooks.models import Endpoint
+    from webhooks.services import endpoint_save
+
+    settings.OCX_WEBHOOK_ALLOW_HTTP = settings.OCX_WEBHOOK_ALLOW_PRIVATE = True
+
+    def make(url: str, events=("call.ringing", "call.answered", "call.ended"), **fields):
+        return committed(endpoint_save, actor=world.client_a1_op, client=world.client_a1, url=url,
+                         events=list(events), **fields)  # fmt: skip
+
+    yield make
+
+    def remove():
+        with tenant_context(world.client_a1):
+            Endpoint.objects.all().delete()
+
+    committed(remove)

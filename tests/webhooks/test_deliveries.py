@@ -82,3 +82,45 @@ def test_a_url_that_now_resolves_to_a_private_address_is_not_posted_to(world, re
     assert receiver.received == []
     # Made once per endpoint, whatever runs the fan-out again (a worker killed after it).
     assert committed(event_fanout, world.client_a1.pk, event) == []
+
+
+def test_a_new_voicemail_message_and_a_whole_recording_are_told_to_the_endpoints_that_want_them(
+    world, receiver, webhook_worker, endpoint_of
+):
+    """Made where the engine makes them (its database thread's writes), delivered by the worker."""
+    import datetime as dt
+
+    from recordings.models import Recording
+    from recordings.services import recording_close, recording_open
+    from voicemail.models import Mailbox
+    from voicemail.models import Message as VoicemailMessage
+    from voicemail.services import message_deposit
+
+    endpoint = endpoint_of(receiver.url, events=["voicemail.ready", "recording.ready"])
+    with tenant_context(world.client_a1):
+        box = Mailbox.objects.get(number="102")
+    file = f"{box.pk}/webhook-{uuid.uuid4().hex[:8]}.wav"
+    message_id = committed(message_deposit, world.client_a1.pk, box.pk, file, caller_number="101",
+                           caller_name="User a1", call_uuid=None, received_at=dt.datetime.now(dt.UTC),
+                           seconds=4.2)  # fmt: skip
+    recording_id, _path = committed(recording_open, world.client_a1.pk, kind="call", call_uuid=None, caller="101",
+                                    callee="102")  # fmt: skip
+    committed(recording_close, world.client_a1.pk, recording_id, seconds=3.0)
+    try:
+        posts = receiver.wait(2, timeout=30)
+        events = {post.json["type"]: post.json for post in posts}
+        assert set(events) == {"voicemail.ready", "recording.ready"}
+        assert all(verified(endpoint.secret, post) for post in posts)
+        voicemail = events["voicemail.ready"]["data"]
+        assert voicemail["id"] == message_id and voicemail["box"] == "102" and voicemail["caller"] == "101"
+        assert voicemail["audio"] == f"/api/v1/voicemail/messages/{message_id}/audio.wav"
+        recording = events["recording.ready"]["data"]
+        assert recording["id"] == recording_id and recording["seconds"] == 3.0 and recording["callee"] == "102"
+    finally:
+
+        def remove():
+            with tenant_context(world.client_a1):
+                VoicemailMessage.objects.filter(pk=message_id).delete()
+                Recording.objects.filter(pk=recording_id).delete()
+
+        committed(remove)

@@ -96,3 +96,36 @@ def test_the_portal_saves_an_endpoint_shows_its_secret_and_says_what_is_wrong(wo
         assert Endpoint.objects.get(pk=endpoint.pk).secret != endpoint.secret
     assert "http://127.0.0.1:9/x" in http.get("/webhooks/").content.decode()
     assert portal(world.user_a1).get("/webhooks/").status_code in (403, 404)
+
+
+def test_a_routing_webhook_is_a_destination_with_its_fields_checked_all_at_once(world, api, portal, settings):
+    from telephony.destinations import clean
+
+    operator = api(world.client_a1_op)
+    settings.OCX_WEBHOOK_ALLOW_PRIVATE = False
+    bad = operator.post("/api/v1/webhooks/routing/", {"name": "", "url": "https://10.0.0.1/route", "timeout_ms": 50,
+                                                      "fallback_kind": "user", "fallback_target": "999"},
+                        format="json")  # fmt: skip
+    assert bad.status_code == 400
+    assert set(bad.json()["fields"]) == {"name", "url", "timeout_ms"}  # the fallback is checked once they are right
+    settings.OCX_WEBHOOK_ALLOW_PRIVATE = True
+    bad = operator.post("/api/v1/webhooks/routing/", {"name": "Router", "url": "http://127.0.0.1:9/route",
+                                                      "fallback_kind": "user", "fallback_target": "999"},
+                        format="json")  # fmt: skip
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"fallback_target"}
+    made = operator.post("/api/v1/webhooks/routing/", {"name": "Router", "url": "http://127.0.0.1:9/route",
+                                                       "fallback_kind": "user", "fallback_target": "102"},
+                         format="json")  # fmt: skip
+    assert made.status_code == 201, made.json()
+    webhook = made.json()
+    assert webhook["timeout_ms"] == 1500 and webhook["secret"].startswith("whsec_")
+    url = f"/api/v1/webhooks/routing/{webhook['id']}/"
+    loop = operator.patch(url, {"fallback_kind": "webhook", "fallback_target": str(webhook["id"])}, format="json")
+    assert loop.status_code == 400 and "fallback_kind" in loop.json()["fields"]
+    # The kind is one of the destinations (numbers, menus, forwarding point at it by id).
+    assert clean(world.client_a1, "webhook", str(webhook["id"])) == ("webhook", str(webhook["id"]))
+    with pytest.raises(Exception, match="No routing webhook"):
+        clean(world.client_a1, "webhook", "424242")
+    page = portal(world.client_a1_op).get(f"/webhooks/routing/{webhook['id']}/")
+    assert page.status_code == 200 and webhook["secret"] in page.content.decode()
+    assert operator.delete(f"/api/v1/webhooks/routing/{webhook['id']}/").status_code == 204

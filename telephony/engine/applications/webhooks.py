@@ -1,5 +1,6 @@
 """Client webhooks in the engine (webhooks/ holds the endpoints, the Celery tasks that POST, and the
-routing webhooks).
+routing webhooks), and the destination kind "webhook" (a routing webhook: the client's server
+answers where a call goes; at the end of this module).
 
 Call events: every call event the portals get is offered here (`on_event`); the engine knows from the
 client's cached dial plan (section "webhooks") which events the client's endpoints want, and hands
@@ -18,7 +19,9 @@ in the log; calls never notice.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -26,10 +29,17 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+
 from records.models import Cdr
-from telephony.engine.application import on_event
+from telephony.engine import destinations
+from telephony.engine.application import Incoming, on_event
+from telephony.engine.database import DatabaseAway
+from telephony.engine.destinations import runs
 from telephony.engine.dialplan import ClientPlan, section
-from webhooks.selectors import WebhookPlan, webhooks_for_plan
+from webhooks.asking import NoRoute, destination_in, post, target_of
+from webhooks.selectors import RoutingView, WebhookPlan, webhooks_for_plan
+from webhooks.signing import signed_headers
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
@@ -127,3 +137,76 @@ def call_event(call: Call, event: dict) -> None:
     if kind == "call.ended" and call.answered_at is None and event.get("disposition") in MISSED:
         events.append(_outgoing("call.missed", data))
     relay_of(call.engine).offer(event["client"], events)
+
+
+# Routing webhooks: the destination kind "webhook" -------------------------------------------------
+
+
+@runs("webhook")
+async def to_webhook(call: Call, target: str, incoming: Incoming) -> None:
+    """Ask the client's server where the call goes (signed like the webhooks, within the webhook's
+    timeout), check its answer like any destination (the kind's clean, in a database thread) and run
+    it; a timeout, an error, a bad answer or a destination that is none runs the fallback. The
+    record's legs (leg "webhook") say what the server answered, or why the fallback ran."""
+    view = webhooks_of(incoming.plan).routing.get(int(target)) if target.isdigit() else None
+    if view is None:
+        call.refuse(incoming, 404, "Not In Service")
+        return
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(view.timeout_ms / 1000):
+            kind, where = await _ask(call, view, incoming)
+        kind, where = await _checked(call, incoming.plan.client, kind, where)
+    except (TimeoutError, NoRoute, OSError, ValueError, EOFError, asyncio.IncompleteReadError) as error:
+        why = f"no answer within {view.timeout_ms} ms" if isinstance(error, TimeoutError) else str(error)
+        if not isinstance(error, NoRoute | TimeoutError):
+            why = f"{type(error).__name__}: {error}"
+        fallback = view.fallback
+        call.log_leg("webhook", "", webhook=view.id, webhook_name=view.name, why=why[:200],
+                     to=":".join(fallback) if fallback[0] else "", ms=_ms(started))  # fmt: skip
+        log.info("call %s: routing webhook %s gave no destination (%s): fallback %s", call.uuid, view.id, why,
+                 fallback)  # fmt: skip
+        if not fallback[0]:
+            call.refuse(incoming, 480, "Temporarily Unavailable")
+            return
+        await destinations.run(call, *fallback, incoming)
+        return
+    call.log_leg("webhook", "", webhook=view.id, webhook_name=view.name, answered=f"{kind}:{where}",
+                 to=f"{kind}:{where}", ms=_ms(started))  # fmt: skip
+    await destinations.run(call, kind, where, incoming)
+
+
+async def _ask(call: Call, view: RoutingView, incoming: Incoming) -> tuple[str, str]:
+    plan = incoming.plan
+    caller = incoming.caller
+    data = {"call_id": str(call.uuid), "caller": caller.number if caller else (incoming.network or {}).get("from", ""),
+            "caller_name": caller.name if caller else "", "dialled": incoming.dialled,
+            "inbound": incoming.network is not None, "webhook": view.id}  # fmt: skip
+    event = _outgoing("call.routing", data)
+    body = json.dumps({**event, "client": plan.client}, separators=(",", ":")).encode()
+    found = await target_of(view.url)
+    status, answer = await post(found, body, signed_headers(view.secret, event["id"], body))
+    return destination_in(status, answer)
+
+
+async def _checked(call: Call, client_id: int, kind: str, target: str) -> tuple[str, str]:
+    """The answer as a destination of the client (the kind's own clean, off the loop); NoRoute if none."""
+    if kind == "webhook":
+        raise NoRoute("a routing webhook may not send a call to a routing webhook")
+    try:
+        return await call.engine.database.call(_clean, client_id, kind, target)
+    except ValidationError as error:
+        raise NoRoute(f"{kind}:{target}: " + " ".join(error.messages)) from error
+    except DatabaseAway as error:
+        raise NoRoute("the database is away: the answer could not be checked") from error
+
+
+def _clean(client_id: int, kind: str, target: str) -> tuple[str, str]:
+    from telephony.destinations import clean
+    from tenants.models import Client
+
+    return clean(Client.objects.get(pk=client_id), kind, target)
+
+
+def _ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

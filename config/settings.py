@@ -319,6 +319,16 @@ CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "ocx")
 CELERY_TIMEZONE = "UTC"
+# Seconds before a task a worker took but never acknowledged goes to another worker (acks_late tasks
+# of a worker that was killed: webhooks' deliveries), and about how often workers look for such
+# tasks; Celery's defaults for Redis. A task waiting for its retry longer than the visibility timeout
+# would be given twice: webhooks' backoff stays under it.
+_restore_every = max(1, int(env("OCX_CELERY_RESTORE_EVERY", "100")))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("OCX_CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": min(10, _restore_every),
+    "unacked_restore_throttle": max(1, _restore_every // min(10, _restore_every)),
+}
 CELERY_BEAT_SCHEDULE_FILE = str(OCX_VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -2,8 +2,11 @@
 POSTs. Both are acks_late (with reject_on_worker_lost): a worker killed in the middle leaves the
 message on the broker and another worker runs it again; the fan-out makes each delivery once (by
 event id and endpoint), and a POST sent twice carries the same event id, which receivers use to drop
-duplicates. A failed POST is retried OCX_WEBHOOK_RETRIES times, OCX_WEBHOOK_BACKOFF seconds after
-the first failure and twice as long each time; a replay is one more POST, logged as such."""
+duplicates. The task of a worker process that dies mid-task is given again at once
+(reject_on_worker_lost); that of a whole worker killed, once OCX_CELERY_VISIBILITY_TIMEOUT has passed.
+A failed POST is retried OCX_WEBHOOK_RETRIES times, OCX_WEBHOOK_BACKOFF seconds after the first
+failure and twice as long each time (under the visibility timeout); a replay is one more POST,
+logged as such."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from django.conf import settings
 from webhooks import services
 
 log = logging.getLogger(__name__)
+
+
+def backoff(tries: int) -> float:
+    """Seconds before the next try: doubling from OCX_WEBHOOK_BACKOFF, and under the broker's visibility
+    timeout (a task waiting longer for its time would be handed to a second worker meanwhile)."""
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    return min(settings.OCX_WEBHOOK_BACKOFF * 2**tries, visibility * 0.9)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -31,7 +41,7 @@ def webhook_deliver(self, client_id: int, delivery_id: int, replay: bool = False
     last = replay or tries >= settings.OCX_WEBHOOK_RETRIES
     ok = services.delivery_attempt(client_id, delivery_id, replay=replay, last=last)
     if ok is False and not last:
-        raise self.retry(countdown=settings.OCX_WEBHOOK_BACKOFF * 2**tries)
+        raise self.retry(countdown=backoff(tries))
     return ok
 
 

@@ -100,24 +100,35 @@ def receiver_fixture():
     server.server_close()
 
 
-@pytest.fixture(name="webhook_worker")
-def webhook_worker_fixture():
-    """A Celery worker process on the tests' queue that delivers webhooks (to 127.0.0.1 over http)."""
-    from config.celeryconf import app
-
-    app.control.purge()  # only what this test queues
-    env = {**os.environ, "DATABASE_URL": database_url(), **WORKER_ENV}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--queues",
+def start_worker(pool: str = "solo", **env) -> subprocess.Popen:
+    """A Celery worker process on the tests' queue that delivers webhooks (to 127.0.0.1 over http); a
+    prefork one has one pool process."""
+    env = {**os.environ, "DATABASE_URL": database_url(), **WORKER_ENV, **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", pool, "--concurrency", "1", "--queues",
          settings.CELERY_TASK_DEFAULT_QUEUE, "--without-heartbeat", "--without-gossip", "--without-mingle",
          "--loglevel", "WARNING"],
         cwd=settings.BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.terminate()
+        worker.wait(timeout=20)
+
+
+@pytest.fixture(name="webhook_worker")
+def webhook_worker_fixture():
+    """A worker for the test (start_worker), after the queue is emptied: only what this test queues."""
+    from config.celeryconf import app
+
+    app.control.purge()
+    worker = start_worker()
     try:
         yield worker
     finally:
-        worker.terminate()
-        worker.wait(timeout=20)
+        stop_worker(worker)
 
 
 @pytest.fixture(name="endpoint_of")

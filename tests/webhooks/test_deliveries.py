@@ -4,6 +4,7 @@ same event id); a delivery is replayed from the API; nothing is sent to an addre
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from django_tenants.utils import tenant_context
@@ -124,3 +125,72 @@ def test_a_new_voicemail_message_and_a_whole_recording_are_told_to_the_endpoints
                 Recording.objects.filter(pk=recording_id).delete()
 
         committed(remove)
+
+
+KILLABLE = {"OCX_CELERY_VISIBILITY_TIMEOUT": "2", "OCX_CELERY_RESTORE_EVERY": "1"}
+
+
+def _killed_mid_post(world, receiver, worker, kill) -> dict:
+    """Queue an event, kill (kill(worker)) while the receiver holds the POST; the event."""
+    receiver.answer(200, delay=1.5)  # the first try is killed while it waits for this
+    event = event_now("call.ended", {"id": f"c-{uuid.uuid4().hex[:6]}"})
+    webhook_event.delay(world.client_a1.pk, event)
+    receiver.wait(1, timeout=30)
+    kill(worker)
+    assert _delivery(world, event["id"]).attempts == 0  # nothing logged: it died in the middle
+    return event
+
+
+def _sent_again(world, receiver, event) -> None:
+    delivery = wait_for(lambda: _delivery(world, event["id"], status="delivered"), "the delivery, again", 30)
+    one, two = receiver.wait(2)
+    assert one.headers["OCX-Webhook-Id"] == two.headers["OCX-Webhook-Id"] == event["id"] and one.body == two.body
+    assert delivery.attempts == 1 and [a.status_code for a in delivery.log] == [200]
+
+
+def test_a_delivery_whose_worker_process_died_mid_post_is_sent_again(world, receiver, endpoint_of):
+    """acks_late with reject_on_worker_lost: the pool process running the POST dies (as production's
+    prefork workers run it); its task goes back on the queue at once and another process sends it. The
+    receiver gets the event twice, with the same id, and drops one."""
+    import signal
+    from pathlib import Path
+
+    from config.celeryconf import app
+    from tests.webhooks.receiver import start_worker, stop_worker
+
+    app.control.purge()
+    endpoint_of(receiver.url, events=["call.ended"])
+    worker = start_worker(pool="prefork")
+
+    def kill_the_pool_process(worker) -> None:
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        assert len(children) == 1, children
+        os.kill(int(children[0]), signal.SIGKILL)
+
+    try:
+        event = _killed_mid_post(world, receiver, worker, kill_the_pool_process)
+        _sent_again(world, receiver, event)
+    finally:
+        stop_worker(worker)
+
+
+def test_a_delivery_whose_worker_was_killed_mid_post_is_sent_by_the_next_worker(world, receiver, endpoint_of):
+    """A whole worker killed: the broker gives its unacknowledged task to the next worker once the
+    visibility timeout passed (2 s here, looked for every second)."""
+    import signal
+
+    from config.celeryconf import app
+    from tests.webhooks.receiver import start_worker, stop_worker
+
+    app.control.purge()
+    endpoint_of(receiver.url, events=["call.ended"])
+    first = start_worker(**KILLABLE)
+    try:
+        event = _killed_mid_post(world, receiver, first, lambda w: (w.send_signal(signal.SIGKILL), w.wait(10)))
+    finally:
+        stop_worker(first)
+    second = start_worker(**KILLABLE)
+    try:
+        _sent_again(world, receiver, event)
+    finally:
+        stop_worker(second)

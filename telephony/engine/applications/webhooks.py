@@ -49,6 +49,7 @@ CALL_EVENTS = frozenset({"call.ringing", "call.answered", "call.ended"})
 MISSED = frozenset({Cdr.Disposition.NO_ANSWER, Cdr.Disposition.BUSY, Cdr.Disposition.CANCELLED})
 WAITING_LIMIT = 10_000  # events waiting for the broker at most; more are dropped (and counted)
 BROKER_TRIES = 5  # tries one second apart before an event is dropped
+BROKER_PAUSE = 5.0  # seconds after that during which the next events are dropped at once (no pile-up)
 
 
 @section("webhooks")
@@ -69,20 +70,24 @@ class Relay:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
         self.waiting = 0
         self.dropped = 0
+        self.away_until = 0.0  # after the broker failed BROKER_TRIES times: events until then are dropped
 
-    def offer(self, client: int, events: list[dict]) -> None:
+    def wanted(self, client: int, kinds: list[str]) -> tuple[list[str], bool]:
+        """The kinds the client's endpoints want, by its cached plan (all of them, and True, when the
+        plan is not cached: the thread reads it and filters)."""
         plan = self.engine.dialplans.cached(client)
-        if plan is not None:
-            wanted = webhooks_of(plan).events
-            events = [e for e in events if e["type"] in wanted]
-            if not events:
-                return
+        if plan is None:
+            return kinds, True
+        wanted = webhooks_of(plan).events
+        return [kind for kind in kinds if kind in wanted], False
+
+    def offer(self, client: int, events: list[dict], check: bool) -> None:
         if self.waiting >= WAITING_LIMIT:
             self.dropped += len(events)
             log.warning("webhook events dropped (%d waiting for the broker): %d so far", self.waiting, self.dropped)
             return
         self.waiting += 1
-        self.executor.submit(self._send, client, events, plan is None)
+        self.executor.submit(self._send, client, events, check)
 
     def _send(self, client: int, events: list[dict], check: bool) -> None:
         try:
@@ -101,14 +106,19 @@ class Relay:
     def _publish(self, client: int, event: dict) -> None:
         from webhooks.tasks import webhook_event
 
+        if time.monotonic() < self.away_until:  # the broker just failed us: do not wait for it per event
+            self.dropped += 1
+            return
         for attempt in range(BROKER_TRIES):
             try:
                 webhook_event.apply_async((client, event), retry=False)
                 return
             except Exception:
                 if attempt == BROKER_TRIES - 1:
-                    log.exception("webhook event %s %s of client %s is lost: the broker is away", event["type"],
-                                  event["id"], client)  # fmt: skip
+                    self.dropped += 1
+                    self.away_until = time.monotonic() + BROKER_PAUSE
+                    log.exception("webhook event %s %s of client %s is lost: the broker is away (%d lost so far)",
+                                  event["type"], event["id"], client, self.dropped)  # fmt: skip
                     return
                 time.sleep(1.0)
 
@@ -132,11 +142,15 @@ def call_event(call: Call, event: dict) -> None:
     kind = event["type"]
     if kind not in CALL_EVENTS:
         return
-    data = {**event["call"], **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}
-    events = [_outgoing(kind, data)]
+    kinds = [kind]
     if kind == "call.ended" and call.answered_at is None and event.get("disposition") in MISSED:
-        events.append(_outgoing("call.missed", data))
-    relay_of(call.engine).offer(event["client"], events)
+        kinds.append("call.missed")
+    relay = relay_of(call.engine)
+    kinds, check = relay.wanted(event["client"], kinds)
+    if not kinds:  # (most clients: no webhooks, nothing to do)
+        return
+    data = {**event["call"], **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}
+    relay.offer(event["client"], [_outgoing(k, data) for k in kinds], check)
 
 
 # Routing webhooks: the destination kind "webhook" -------------------------------------------------

@@ -199,10 +199,39 @@ def routing_webhook_save(*, actor: User, client: Client, webhook: RoutingWebhook
     return item
 
 
+def routing_webhook_users(client: Client, webhook: RoutingWebhook) -> list[str]:
+    """What points at the routing webhook, for people: numbers, users' forwarding, menus; client schema."""
+    from django.db.models import Q
+
+    from menus.models import Menu
+    from pstn.models import Number
+    from telephony.models import Forwarding
+
+    target, found = str(webhook.pk), []
+    here = Q(destination_kind="webhook", destination_target=target) | Q(closed_kind="webhook", closed_target=target)
+    for e164 in Number.objects.filter(here, client=client).values_list("e164", flat=True):
+        found.append(_("number %(number)s") % {"number": e164})
+    for when in ("always", "busy", "no_answer", "unreachable"):
+        lines = Forwarding.objects.filter(**{f"{when}_kind": "webhook", f"{when}_target": target})
+        for number in lines.values_list("extension__number", flat=True):
+            found.append(_("the forwarding of extension %(number)s") % {"number": number})
+    menus = Menu.objects.filter(options__destination_kind="webhook", options__destination_target=target)
+    menus = menus | Menu.objects.filter(timeout_kind="webhook", timeout_target=target)
+    menus = menus | Menu.objects.filter(invalid_kind="webhook", invalid_target=target)
+    for name in sorted(set(menus.values_list("name", flat=True))):
+        found.append(_("menu %(name)s") % {"name": name})
+    return sorted(set(found), key=found.index)
+
+
 @transaction.atomic
 def routing_webhook_delete(*, actor: User, client: Client, webhook: RoutingWebhook) -> None:
+    """Remove a routing webhook nothing points at (else a field error saying what does)."""
     _require_operator(actor, client)
     with tenant_context(client):
+        users = routing_webhook_users(client, webhook)
+        if users:
+            raise ValidationError({"webhook": _("These lead to the routing webhook: %(users)s. Point them elsewhere "
+                                                "first.") % {"users": "; ".join(users)}})  # fmt: skip
         audit(actor, "routing_webhook.delete", webhook, client=client)
         webhook.delete()
     sip_directory_rooms_changed(client)

@@ -128,4 +128,12 @@ def test_a_routing_webhook_is_a_destination_with_its_fields_checked_all_at_once(
         clean(world.client_a1, "webhook", "424242")
     page = portal(world.client_a1_op).get(f"/webhooks/routing/{webhook['id']}/")
     assert page.status_code == 200 and webhook["secret"] in page.content.decode()
+    # A menu key leads to it: not deleted, and the refusal says what points at it.
+    key = {"key": "1", "destination_kind": "webhook", "destination_target": str(webhook["id"])}
+    menu = operator.post("/api/v1/menus/", {"name": "Front", "greeting_prompt": "closed", "options": [key]},
+                         format="json")  # fmt: skip
+    assert menu.status_code == 201, menu.json()
+    refused = operator.delete(f"/api/v1/webhooks/routing/{webhook['id']}/")
+    assert refused.status_code == 400 and "menu Front" in refused.json()["fields"]["webhook"][0]
+    assert operator.delete(f"/api/v1/menus/{menu.json()['id']}/").status_code == 204
     assert operator.delete(f"/api/v1/webhooks/routing/{webhook['id']}/").status_code == 204

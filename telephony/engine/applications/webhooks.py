@@ -8,25 +8,29 @@ only those to Celery (`webhooks.tasks.webhook_event`, which makes one delivery p
 that is not cached (its TTL passed during a long call) is read again in the same worker thread: one
 query per client per TTL, never one per call.
 
-Why a single-thread executor, not a Redis list that a task drains: publishing to the broker is
-Celery's synchronous client, which may wait (Redis restarting) but must never wait on the loop that
-paces media; one thread keeps the events of a call in order, a bounded count of waiting events keeps
-memory bounded when the broker is gone for long, and the message on the broker is Celery's own, so
-the worker's acks_late and retries apply from the first hop, with no drainer process or beat to
-add. Redis away for a moment: the thread retries for a few seconds, then drops the event and says so
-in the log; calls never notice.
+Why one thread of our own with a queue, not a Redis list that a task drains: publishing to the
+broker is Celery's synchronous client, which may wait (Redis restarting) but must never wait on the
+loop that paces media; one thread keeps the events of a call in order, a bounded queue keeps memory
+bounded when the broker is gone for long, and the message on the broker is Celery's own, so the
+worker's acks_late and retries apply from the first hop, with no drainer process or beat to add.
+Redis away for a moment: the thread retries for a few seconds (on a connection of its own that gives
+up, where Celery's default one would retry for ever), then drops the event and says so in the log,
+and drops the next ones at once for BROKER_PAUSE seconds; calls never notice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import datetime as dt
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -48,7 +52,9 @@ log = logging.getLogger(__name__)
 CALL_EVENTS = frozenset({"call.ringing", "call.answered", "call.ended"})
 MISSED = frozenset({Cdr.Disposition.NO_ANSWER, Cdr.Disposition.BUSY, Cdr.Disposition.CANCELLED})
 WAITING_LIMIT = 10_000  # events waiting for the broker at most; more are dropped (and counted)
-BROKER_TRIES = 5  # tries one second apart before an event is dropped
+BROKER_TRIES = 3  # tries one second apart before an event is dropped
+BROKER_TIMEOUT = 2.0  # seconds one try may spend connecting to the broker
+FLUSH = 5.0  # seconds the engine's exit waits for the events still queued
 BROKER_PAUSE = 5.0  # seconds after that during which the next events are dropped at once (no pile-up)
 
 
@@ -63,14 +69,18 @@ def webhooks_of(plan: ClientPlan | None) -> WebhookPlan:
 
 
 class Relay:
-    """One engine's hand-off of webhook events to Celery, off the loop."""
+    """One engine's hand-off of webhook events to Celery, off the loop: a queue and one daemon thread
+    (a broker that hangs never holds the engine's exit; at exit the thread has FLUSH seconds to empty
+    the queue)."""
 
     def __init__(self, engine):
         self.engine = engine
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhooks")
-        self.waiting = 0
+        self.queue: queue.Queue = queue.Queue(maxsize=WAITING_LIMIT)
         self.dropped = 0
         self.away_until = 0.0  # after the broker failed BROKER_TRIES times: events until then are dropped
+        self.connection = None  # the thread's own connection to the broker
+        threading.Thread(target=self._run, name="webhooks", daemon=True).start()
+        atexit.register(self.flush, FLUSH)
 
     def wanted(self, client: int, kinds: list[str]) -> tuple[list[str], bool]:
         """The kinds the client's endpoints want, by its cached plan (all of them, and True, when the
@@ -82,28 +92,40 @@ class Relay:
         return [kind for kind in kinds if kind in wanted], False
 
     def offer(self, client: int, events: list[dict], check: bool) -> None:
-        if self.waiting >= WAITING_LIMIT:
+        try:
+            self.queue.put_nowait((client, events, check))
+        except queue.Full:
             self.dropped += len(events)
-            log.warning("webhook events dropped (%d waiting for the broker): %d so far", self.waiting, self.dropped)
-            return
-        self.waiting += 1
-        self.executor.submit(self._send, client, events, check)
+            log.warning("webhook events dropped (%d waiting for the broker): %d so far", WAITING_LIMIT, self.dropped)
+
+    def flush(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def _run(self) -> None:
+        while True:
+            client, events, check = self.queue.get()
+            try:
+                self._send(client, events, check)
+            except Exception:
+                log.exception("client %s: webhook events lost", client)
+            finally:
+                self.queue.task_done()
 
     def _send(self, client: int, events: list[dict], check: bool) -> None:
-        try:
-            if check:  # the plan was not cached: read it (cached again for the next calls) and filter
-                try:
-                    wanted = webhooks_of(self.engine.dialplans.load(client)).events
-                except Exception:
-                    log.exception("client %s: the dial plan could not be read; its webhook events are dropped", client)
-                    return
-                events = [e for e in events if e["type"] in wanted]
-            for event in events:
-                self._publish(client, event)
-        finally:
-            self.waiting -= 1  # (an int's += and -= from two threads: off by one at worst, in a bound)
+        if check:  # the plan was not cached: read it (cached again for the next calls) and filter
+            try:
+                wanted = webhooks_of(self.engine.dialplans.load(client)).events
+            except Exception:
+                log.exception("client %s: the dial plan could not be read; its webhook events are dropped", client)
+                return
+            events = [e for e in events if e["type"] in wanted]
+        for event in events:
+            self._publish(client, event)
 
     def _publish(self, client: int, event: dict) -> None:
+        from config.celeryconf import app
         from webhooks.tasks import webhook_event
 
         if time.monotonic() < self.away_until:  # the broker just failed us: do not wait for it per event
@@ -111,9 +133,17 @@ class Relay:
             return
         for attempt in range(BROKER_TRIES):
             try:
-                webhook_event.apply_async((client, event), retry=False)
+                # A connection of our own that gives up quickly: Celery's default one retries for ever.
+                if self.connection is None:
+                    self.connection = app.connection_for_write()
+                self.connection.ensure_connection(max_retries=1, interval_start=0.2, timeout=BROKER_TIMEOUT)
+                webhook_event.apply_async((client, event), connection=self.connection, retry=False)
                 return
             except Exception:
+                if self.connection is not None:
+                    with contextlib.suppress(Exception):
+                        self.connection.close()
+                    self.connection = None
                 if attempt == BROKER_TRIES - 1:
                     self.dropped += 1
                     self.away_until = time.monotonic() + BROKER_PAUSE

@@ -27,6 +27,7 @@ def test_a_call_rings_is_answered_and_ends_at_the_clients_receiver(world, lines,
     for event in events.values():
         assert event["client"] == world.client_a1.pk and event["id"] and event["created"]
         assert event["data"]["caller"] == "101" and event["data"]["callee"] == "102"
+        assert "engine" not in event["data"]  # which engine carried it is the platform's business
     assert events["call.answered"]["data"]["answered_at"]
     assert events["call.ended"]["data"]["disposition"] == "answered"
 

@@ -59,6 +59,18 @@ def test_a_failing_receiver_gets_the_event_again_and_both_attempts_are_logged(wo
     assert [a.replay for a in replayed.log] == [False, False, True] and replayed.status == "delivered"
 
 
+def test_a_receiver_slower_than_the_timeout_is_given_up_on_and_tried_again(world, receiver, webhook_worker,
+                                                                           endpoint_of):  # fmt: skip
+    endpoint_of(receiver.url, events=["call.ended"])
+    receiver.answer(200, delay=3.0)  # OCX_WEBHOOK_TIMEOUT is 2 s for the test's worker
+    event = event_now("call.ended", {"id": "c-5"})
+    webhook_event.delay(world.client_a1.pk, event)
+    delivery = wait_for(lambda: _delivery(world, event["id"], status="delivered"), "the delivery", 30)
+    slow, fine = delivery.log
+    assert slow.status_code is None and slow.error == "timed out" and 1900 <= slow.duration_ms < 2900
+    assert fine.status_code == 200 and fine.duration_ms < 1000
+
+
 def test_a_receiver_that_keeps_failing_ends_failed_after_the_retries(world, receiver, webhook_worker, endpoint_of):
     endpoint_of(receiver.url, events=["call.missed"])
     for _ in range(4):

@@ -179,7 +179,8 @@ def call_event(call: Call, event: dict) -> None:
     kinds, check = relay.wanted(event["client"], kinds)
     if not kinds:  # (most clients: no webhooks, nothing to do)
         return
-    data = {**event["call"], **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}
+    data = {**{k: v for k, v in event["call"].items() if k != "engine"},  # (the platform's own business)
+            **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}  # fmt: skip
     relay.offer(event["client"], [_outgoing(k, data) for k in kinds], check)
 
 

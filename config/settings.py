@@ -150,6 +150,7 @@ OCX_WEBHOOK_ALLOW_PRIVATE = env_bool("OCX_WEBHOOK_ALLOW_PRIVATE", False)
 OCX_WEBHOOK_TIMEOUT = float(env("OCX_WEBHOOK_TIMEOUT", "5"))
 OCX_WEBHOOK_RETRIES = int(env("OCX_WEBHOOK_RETRIES", "8"))
 OCX_WEBHOOK_BACKOFF = float(env("OCX_WEBHOOK_BACKOFF", "30"))
+OCX_WEBHOOK_LOG_DAYS = int(env("OCX_WEBHOOK_LOG_DAYS", "30"))  # deliveries (and their attempts) kept this long
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(OCX_VAR_DIR / "messages"))  # the companies' message libraries
 OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(OCX_VAR_DIR / "voicemail"))  # boxes' greetings and messages
 # A new message's mail carries its WAV up to this size; a bigger one gets a link to the portal instead.

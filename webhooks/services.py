@@ -267,6 +267,14 @@ def event_fanout(client_id: int, event: dict) -> list[int]:
     return pending
 
 
+def deliveries_expire(client: Client, *, now: dt.datetime | None = None) -> int:
+    """The client's deliveries (and their attempts) older than OCX_WEBHOOK_LOG_DAYS removed; how many."""
+    since = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=settings.OCX_WEBHOOK_LOG_DAYS)
+    with schema_context(client.schema_name):
+        old = Delivery.objects.filter(created_at__lt=since).exclude(status=Delivery.Status.PENDING)
+        return old.delete()[1].get(Delivery._meta.label, 0)
+
+
 def event_wanted(kind: str) -> bool:
     """Whether an enabled endpoint of the current schema's client wants `kind`."""
     return Endpoint.objects.filter(enabled=True, events__contains=[kind]).exists()

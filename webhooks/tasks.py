@@ -45,6 +45,20 @@ def webhook_deliver(self, client_id: int, delivery_id: int, replay: bool = False
     return ok
 
 
+@shared_task
+def webhook_log_expire() -> int:
+    """Every client's delivery log past OCX_WEBHOOK_LOG_DAYS (beat, hourly)."""
+    from tenants.models import Client
+
+    removed = 0
+    for client in Client.objects.exclude(schema_name="public").order_by("pk"):
+        try:
+            removed += services.deliveries_expire(client)
+        except Exception:  # one client's trouble does not keep the others' logs
+            log.exception("webhook deliveries of client %s not expired", client.pk)
+    return removed
+
+
 def webhook_event_queue(client_id: int, kind: str, data: dict) -> None:
     """An event made outside the engine's call events (a voicemail message, a recording: the engine's
     database thread, in the client's schema, after the row is committed), queued only when one of

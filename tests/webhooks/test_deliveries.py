@@ -206,3 +206,28 @@ def test_a_delivery_whose_worker_was_killed_mid_post_is_sent_by_the_next_worker(
         _sent_again(world, receiver, event)
     finally:
         stop_worker(second)
+
+
+def test_the_delivery_log_keeps_the_days_it_is_told(world, endpoint_of, settings):
+    import datetime as dt
+
+    from webhooks.models import Attempt
+    from webhooks.services import event_fanout
+    from webhooks.tasks import webhook_log_expire
+
+    settings.OCX_WEBHOOK_LOG_DAYS = 7
+    endpoint_of("http://127.0.0.1:9/in", events=["call.ended"])
+    old, recent, waiting = (committed(event_fanout, world.client_a1.pk, event_now("call.ended", {})) for _ in range(3))
+
+    def age():
+        with tenant_context(world.client_a1):
+            now = dt.datetime.now(dt.UTC)
+            Delivery.objects.filter(pk__in=old + waiting).update(created_at=now - dt.timedelta(days=8))
+            Delivery.objects.filter(pk__in=old + recent).update(status="delivered")
+            Attempt.objects.create(delivery_id=old[0], status_code=200)
+
+    committed(age)
+    assert committed(webhook_log_expire) == 1
+    with tenant_context(world.client_a1):
+        left = set(Delivery.objects.values_list("pk", flat=True))
+        assert left == {*recent, *waiting} and not Attempt.objects.filter(delivery_id=old[0]).exists()

@@ -19,5 +19,7 @@ app.conf.beat_schedule = {
     # Recordings past their client's retention period; the recordings' disk watched (recordings/tasks.py).
     "recordings-expire": {"task": "recordings.tasks.recordings_expire", "schedule": 3600.0},
     "recordings-disk-watch": {"task": "recordings.tasks.disk_watch", "schedule": 60.0},
+    # Webhooks' delivery logs past OCX_WEBHOOK_LOG_DAYS (webhooks/tasks.py).
+    "webhooks-log-expire": {"task": "webhooks.tasks.webhook_log_expire", "schedule": 3600.0},
 }
 app.autodiscover_tasks()

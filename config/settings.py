@@ -149,6 +149,15 @@ OCX_RECORDINGS_DIR = env("OCX_RECORDINGS_DIR", str(OCX_VAR_DIR / "recordings"))
 OCX_DISK_WARN = env("OCX_DISK_WARN", "10%")
 OCX_DISK_FULL = env("OCX_DISK_FULL", "2%")
 OCX_DISK_CHECK_SECONDS = float(env("OCX_DISK_CHECK_SECONDS", "5"))
+# Client webhooks (webhooks/): HTTPS only and public addresses only unless these say otherwise (the
+# tests and a development machine); each POST's timeout in seconds; a failed delivery is tried again
+# up to OCX_WEBHOOK_RETRIES times, OCX_WEBHOOK_BACKOFF seconds after the first failure, doubling.
+OCX_WEBHOOK_ALLOW_HTTP = env_bool("OCX_WEBHOOK_ALLOW_HTTP", False)
+OCX_WEBHOOK_ALLOW_PRIVATE = env_bool("OCX_WEBHOOK_ALLOW_PRIVATE", False)
+OCX_WEBHOOK_TIMEOUT = float(env("OCX_WEBHOOK_TIMEOUT", "5"))
+OCX_WEBHOOK_RETRIES = int(env("OCX_WEBHOOK_RETRIES", "8"))
+OCX_WEBHOOK_BACKOFF = float(env("OCX_WEBHOOK_BACKOFF", "30"))
+OCX_WEBHOOK_LOG_DAYS = int(env("OCX_WEBHOOK_LOG_DAYS", "30"))  # deliveries (and their attempts) kept this long
 OCX_MESSAGES_DIR = env("OCX_MESSAGES_DIR", str(OCX_VAR_DIR / "messages"))  # the companies' message libraries
 OCX_VOICEMAIL_DIR = env("OCX_VOICEMAIL_DIR", str(OCX_VAR_DIR / "voicemail"))  # boxes' greetings and messages
 # A new message's mail carries its WAV up to this size; a bigger one gets a link to the portal instead.
@@ -225,6 +234,7 @@ TENANT_APPS = [
     "menus",
     "queues",
     "ringgroups",
+    "webhooks",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 
@@ -315,10 +325,20 @@ SESSION_COOKIE_NAME = "ocx_session"
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)  # (another Redis for the tasks, if wanted)
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "ocx")
 CELERY_TIMEZONE = "UTC"
+# Seconds before a task a worker took but never acknowledged goes to another worker (acks_late tasks
+# of a worker that was killed: webhooks' deliveries), and about how often workers look for such
+# tasks; Celery's defaults for Redis. A task waiting for its retry longer than the visibility timeout
+# would be given twice: webhooks' backoff stays under it.
+_restore_every = max(1, int(env("OCX_CELERY_RESTORE_EVERY", "100")))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(env("OCX_CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": min(10, _restore_every),
+    "unacked_restore_throttle": max(1, _restore_every // min(10, _restore_every)),
+}
 CELERY_BEAT_SCHEDULE_FILE = str(OCX_VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("menus.urls")),
     path("", include("queues.urls")),
     path("", include("ringgroups.urls")),
+    path("", include("webhooks.urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

@@ -146,6 +146,18 @@ def recording_close(client_id: int, recording_id: int, *, seconds: float, accoun
         if callee is not None and not row.callee:
             row.callee = callee[:64]
         row.save(update_fields=["ended_at", "seconds", "accounts", "callee"])
+        _tell_webhooks(client_id, row)
+
+
+def _tell_webhooks(client_id: int, row: Recording) -> None:
+    """recording.ready for the client's webhooks that want it (webhooks/tasks.py), in its schema."""
+    from webhooks.tasks import webhook_event_queue
+
+    webhook_event_queue(client_id, "recording.ready", {
+        "id": row.pk, "kind": row.kind, "call_id": str(row.call_uuid) if row.call_uuid else None,
+        "conference": row.conference, "caller": row.caller, "callee": row.callee,
+        "started_at": row.started_at.isoformat(), "ended_at": row.ended_at.isoformat(), "seconds": row.seconds,
+        "audio": f"/api/v1/recordings/{row.pk}/audio/"})  # fmt: skip
 
 
 def recording_settings(client_id: int) -> RecordingPolicy:

@@ -252,7 +252,20 @@ def message_deposit(client_id: int, box_id: int, file: str, *, caller_number: st
     if created:
         mailbox_changed(client_id, number)
         transaction.on_commit(lambda: _queue_mail(client_id, message.pk))
+        transaction.on_commit(lambda: _tell_webhooks(client_id, number, message))
     return message.pk
+
+
+def _tell_webhooks(client_id: int, box_number: str, message: Message) -> None:
+    """voicemail.ready for the client's webhooks that want it (webhooks/tasks.py)."""
+    from webhooks.tasks import webhook_event_queue
+
+    with schema_context(_client(client_id).schema_name):
+        webhook_event_queue(client_id, "voicemail.ready", {
+            "id": message.pk, "box": box_number, "caller": message.caller_number, "caller_name": message.caller_name,
+            "call_id": str(message.call_uuid) if message.call_uuid else None,
+            "received_at": message.received_at.isoformat(), "seconds": message.seconds,
+            "audio": f"/api/v1/voicemail/messages/{message.pk}/audio.wav"})  # fmt: skip
 
 
 def _queue_mail(client_id: int, message_id: int) -> None:

@@ -58,6 +58,7 @@ BUILTIN = (
     "telephony.engine.applications.queues",
     "telephony.engine.applications.ringgroups",
     "telephony.engine.applications.routing",
+    "telephony.engine.applications.webhooks",
 )
 
 
@@ -84,6 +85,7 @@ _requests: dict[str, Callable] = {}  # requests outside any call an application 
 _at_end: list[Callable] = []  # told of every call's end: hook(call, disposition)
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _answered: list[Callable[[Call], None]] = []  # what applications do when two parties start talking
+_events: list[Callable] = []  # told of every call event the portals get: hook(call, event)
 _loaded = False
 
 
@@ -187,6 +189,21 @@ def at_end(hook):
 
 def end_hooks() -> list[Callable]:
     return list(_at_end)
+
+
+def on_event(hook):
+    """Decorator: `hook(call, event)` is told of every call event the portals are sent (the event as
+    they get it: type, client, call summary and fields); it must not block the loop."""
+    _events.append(hook)
+    return hook
+
+
+def told(call: Call, event: dict) -> None:
+    for hook in _events:
+        try:
+            hook(call, event)
+        except Exception:  # one application's trouble never stops the call or its other events
+            log.exception("call %s: an event hook failed", call.uuid)
 
 
 def runner_for(plan: Plan, dialled: str) -> tuple[Runner, str] | None:

@@ -317,6 +317,7 @@ class Engine:
         else:
             self.callindex.live(route.client, event["call"])
         self.publish([group_for_client(route.client)], event)
+        application.told(call, event)  # the client's webhooks (telephony/engine/applications/webhooks.py)
         if kind in DASHBOARD_CHANGES:  # the brand's and platform's dashboards, without every call's detail
             self.dashboards_changed.update((group_for_brand(route.brand), group_for_platform()))
         # The parties' own pages: also who took a side since (transfer, pickup, retrieve); not who listens

@@ -95,6 +95,16 @@ CASES = [
     ("client_a2_op", "voicemail/messages", "user_a1"),
     ("user_a1", "voicemail/messages", "user_a1b"),
     ("user_a1", "voicemail/messages", "user_b1"),
+    *[
+        (actor, kind, owner)
+        for kind in ("webhooks", "webhooks/deliveries", "webhooks/routing")
+        for actor, owner in (
+            ("brand_a_op", "client_a1_op"),
+            ("client_a1_op", "client_b1_op"),
+            ("client_a2_op", "client_a1_op"),
+            ("user_a1", "client_a1_op"),
+        )
+    ],
 ]
 # What else each object type answers on its own URL (all must be 404 for a foreign row).
 MORE = {
@@ -130,11 +140,13 @@ MORE = {
         ("post", "/api/v1/queues/agents/{pk}/pause/"),
         ("post", "/api/v1/queues/agents/{pk}/unpause/"),
     ],
+    "webhooks": [("post", "/api/v1/webhooks/{pk}/rotate-secret/")],
+    "webhooks/deliveries": [("post", "/api/v1/webhooks/deliveries/{pk}/replay/")],
 }
 MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}, "delete": None}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
-NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents"}
-NOT_DELETED = {"campaigns", "recordings", "queues/agents"}
+NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents", "webhooks/deliveries"}
+NOT_DELETED = {"campaigns", "recordings", "queues/agents", "webhooks/deliveries"}
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -199,6 +211,8 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_rule_set(owner)
     if kind == "widgets":  # a click-to-call widget of the owner's client (its key is a secret too)
         return _foreign_widget(owner)
+    if kind.startswith("webhooks"):  # an endpoint with a delivery, and a routing webhook, of the owner's client
+        return _foreign_webhook(owner, kind)
     raise AssertionError(kind)
 
 
@@ -296,6 +310,29 @@ def _foreign_widget(owner):
             return Widget.objects.filter(pk=widget.pk).values().first()
 
     return widget.pk, snapshot, ["Foreign widget", widget.key, "foreign.example.com"]
+
+
+def _foreign_webhook(owner, kind: str):
+    from webhooks.models import Attempt, Delivery, Endpoint, RoutingWebhook
+
+    with tenant_context(owner.client):  # (ids far from the actor's own, as for recordings below)
+        endpoint = Endpoint.objects.create(pk=900000 + owner.pk, url="https://foreign-hook.example.com/in",
+                                           events=["call.ended"])  # fmt: skip
+        delivery = Delivery.objects.create(pk=900000 + owner.pk, endpoint=endpoint, event_type="call.ended",
+                                           payload={"data": {"caller": "5550177"}})  # fmt: skip
+        Attempt.objects.create(delivery=delivery, status_code=500, error="foreign-error")
+        routing = RoutingWebhook.objects.create(pk=900000 + owner.pk, name="Foreign routing",
+                                                url="https://foreign-route.example.com/")  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (Endpoint.objects.filter(pk=endpoint.pk).values().first(),
+                    list(Delivery.objects.filter(pk=delivery.pk).values()), list(Attempt.objects.values()),
+                    RoutingWebhook.objects.filter(pk=routing.pk).values().first())  # fmt: skip
+
+    row = {"webhooks": endpoint, "webhooks/deliveries": delivery, "webhooks/routing": routing}[kind]
+    return row.pk, snapshot, ["foreign-hook", "5550177", "foreign-error", "Foreign routing", endpoint.secret,
+                              routing.secret]  # fmt: skip
 
 
 def _foreign_recording(owner):

@@ -112,6 +112,25 @@ PAGES = {
         "/widgets/",
         [("get", "/widgets/{pk}/"), ("post", "/widgets/{pk}/"), ("post", "/widgets/{pk}/delete/")],
     ),
+    "webhooks": (
+        "/webhooks/",
+        [
+            ("get", "/webhooks/{pk}/"),
+            ("post", "/webhooks/{pk}/"),
+            ("post", "/webhooks/{pk}/delete/"),
+            ("post", "/webhooks/{pk}/secret/"),
+            ("get", "/webhooks/{pk}/deliveries/"),
+        ],
+    ),
+    "webhooks/deliveries": ("/webhooks/", [("post", "/webhooks/deliveries/{pk}/replay/")]),
+    "webhooks/routing": (
+        "/webhooks/",
+        [
+            ("get", "/webhooks/routing/{pk}/"),
+            ("post", "/webhooks/routing/{pk}/"),
+            ("post", "/webhooks/routing/{pk}/delete/"),
+        ],
+    ),
 }
 
 FORM = {

@@ -19,6 +19,8 @@ NUMBERS = (
     "announce_every",
     "pause_after_missed",
     "sticky_minutes",
+    "callback_retries",
+    "callback_retry_seconds",
 )
 
 
@@ -42,6 +44,17 @@ class QueueForm(forms.Form):
     announce_every = forms.IntegerField(label=_("Announce the position every N seconds (0: never)"), required=False)
     pause_after_missed = forms.IntegerField(label=_("Pause an agent after N missed offers (0: never)"), required=False)
     sticky_minutes = forms.IntegerField(label=_("Sticky agent minutes (0: off)"), required=False)
+    callback_key = forms.ChoiceField(
+        label=_("Callback key"),
+        choices=[("", _("No callback"))] + [(str(d), str(d)) for d in range(10)],
+        required=False,
+        help_text=_("A waiting caller presses it to hang up and be called back in their turn."),
+    )
+    callback_retries = forms.IntegerField(label=_("Callback retries when the caller does not answer"), required=False)
+    callback_retry_seconds = forms.IntegerField(label=_("Seconds between callback tries"), required=False)
+    rating = forms.BooleanField(
+        label=_("Ask the caller to rate the call (1 to 5) after the agent hangs up"), required=False
+    )
 
     def __init__(self, *args, queue: Queue | None = None, **kwargs):
         defaults = Queue()

@@ -88,6 +88,30 @@ class Queue(models.Model):
         validators=[MaxValueValidator(1440)],
         help_text=_("A caller is offered the agent they last spoke to within this many minutes (0: off)."),
     )
+    callback_key = models.CharField(
+        _("callback key"),
+        max_length=1,
+        blank=True,
+        choices=[(str(d), str(d)) for d in range(10)],
+        help_text=_("The key a waiting caller presses to hang up and be called back in their turn (empty: off)."),
+    )
+    callback_retries = models.PositiveSmallIntegerField(
+        _("callback retries"),
+        default=2,
+        validators=[MaxValueValidator(10)],
+        help_text=_("Times a callback the caller does not answer is tried again (0 to 10)."),
+    )
+    callback_retry_seconds = models.PositiveIntegerField(
+        _("seconds between callback tries"),
+        default=60,
+        validators=[MaxValueValidator(3600)],
+        help_text=_("Seconds before an unanswered callback is tried again (0 to 3600)."),
+    )
+    rating = models.BooleanField(
+        _("after-call rating"),
+        default=False,
+        help_text=_("Once the agent hangs up, the caller is asked to rate the call with a key from 1 to 5."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

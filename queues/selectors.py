@@ -23,6 +23,10 @@ class QueueView:
     announce_every: int
     pause_after_missed: int
     sticky_minutes: int
+    callback_key: str = ""
+    callback_retries: int = 0
+    callback_retry_seconds: int = 0
+    rating: bool = False
 
 
 def queues_for_plan(client) -> dict[int, QueueView]:
@@ -42,6 +46,10 @@ def queues_for_plan(client) -> dict[int, QueueView]:
             q.announce_every,
             q.pause_after_missed,
             q.sticky_minutes,
+            q.callback_key,
+            q.callback_retries,
+            q.callback_retry_seconds,
+            q.rating,
         )
         for q in Queue.objects.all()
     }

@@ -40,6 +40,10 @@ FIELDS = (
     "announce_every",
     "pause_after_missed",
     "sticky_minutes",
+    "callback_key",
+    "callback_retries",
+    "callback_retry_seconds",
+    "rating",
 )
 MEMBER_FIELDS = ("extension", "penalty", "order")
 REASON_LENGTH = 60

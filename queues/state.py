@@ -17,7 +17,8 @@ most its flush interval late.
 
 `CLAIM` is the one atomic step of dispatch: only the head of the waiting callers may take agents, so
 two engines never offer one agent twice nor let a later caller pass an earlier one; a head whose
-engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first.
+engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first,
+unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over.
 Paused and logged-in come from PostgreSQL (queues.models) and are rebuilt from it whenever
 `loaded` is missing (Redis restarted without its data): the counters start again from zero then.
 
@@ -64,7 +65,7 @@ while true do
   if not head then return {} end
   if head == me then break end
   local last = tonumber(redis.call('HGET', seen, head) or '0')
-  if last >= now - STALE then return {} end
+  if last >= now - STALE or string.sub(head, 1, 3) == 'cb:' then return {} end
   redis.call('ZREM', waiting, head)
   redis.call('HDEL', seen, head)
 end

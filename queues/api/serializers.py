@@ -43,6 +43,10 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "announce_every",
             "pause_after_missed",
             "sticky_minutes",
+            "callback_key",
+            "callback_retries",
+            "callback_retry_seconds",
+            "rating",
             "members",
             "created_at",
             "updated_at",
@@ -59,6 +63,8 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
                 "announce_every",
                 "pause_after_missed",
                 "sticky_minutes",
+                "callback_retries",
+                "callback_retry_seconds",
             )
         }
         extra_kwargs["name"] = {"validators": [], "required": False, "allow_blank": True}

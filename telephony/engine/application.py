@@ -56,6 +56,7 @@ BUILTIN = (
     "telephony.engine.applications.missed_calls",
     "telephony.engine.applications.menus",
     "telephony.engine.applications.queues",
+    "telephony.engine.applications.queue_callback",
 )
 
 

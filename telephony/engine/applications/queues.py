@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from config.redis_store import follow
 from menus.selectors import MenuView
-from queues import state
+from queues import callbacks, state
 from queues.selectors import QueueView, queues_for_plan
 from queues.services import agent_by_phone, agent_missed_pause
 from records.models import Cdr
@@ -184,11 +184,21 @@ class Waiting(Walk):
         self.answered_at = 0.0
         self.announcements = 0
         self.logged = False
+        self.in_line = False  # waiting in the queue now (keys: only the callback key counts)
+        self.callback_asked = False
         self._woken = asyncio.Event()
         self._offer_done: asyncio.Future | None = None
 
     def wake(self) -> None:
         self._woken.set()
+
+    def _key(self, digit: str) -> None:
+        if not self.in_line:  # (sent on to a menu: its keys)
+            super()._key(digit)
+        elif digit == self.queue.callback_key and self._caller_number() and not self.agent:
+            self.callback_asked = True
+            super()._key(digit)  # the prompt or the music stops
+            self.wake()
 
     # The wait ------------------------------------------------------------------------------------------
 
@@ -206,9 +216,11 @@ class Waiting(Walk):
             return
         key = (self.client, queue.id)
         self.dispatch.waiting.setdefault(key, set()).add(self)
+        self.in_line = True
         try:
             await self._wait(place)
         finally:
+            self.in_line = False
             self.dispatch.waiting.get(key, set()).discard(self)
             if not self.agent:
                 await self._leave()
@@ -221,9 +233,14 @@ class Waiting(Walk):
         if queue.announce_every:
             await self.announce(place)
             announce_at = loop.time() + queue.announce_every
-        if call.state != State.ENDED:
+        elif self.offers_callback:
+            await self.play("queue_callback_offer", queue.callback_key)
+        if call.state != State.ENDED and not self.callback_asked:
             call.play_music("caller")
         while call.state == State.IVR:
+            if self.callback_asked:
+                await self._call_back()
+                return
             now = loop.time()
             if deadline is not None and now >= deadline:
                 await self._leave()
@@ -242,7 +259,7 @@ class Waiting(Walk):
             if announce_at is not None and now >= announce_at:
                 await self.announce(await state.position(self.redis, self.prefix, self.client, queue.id, self.joined))
                 announce_at = loop.time() + queue.announce_every
-                if call.state == State.IVR:
+                if call.state == State.IVR and not self.callback_asked:
                     call.play_music("caller")
                 continue
             await state.still_waiting(self.redis, self.prefix, self.client, queue.id, self.uuid, time.time())
@@ -259,6 +276,26 @@ class Waiting(Walk):
         return await state.claim(self.redis, self.prefix, self.client, queue.id, self.uuid, queue.strategy,
                                  time.time(), random.randrange(1 << 30), sticky)  # fmt: skip
 
+    @property
+    def offers_callback(self) -> bool:
+        return bool(self.queue.callback_key and self._caller_number())
+
+    async def _call_back(self) -> None:
+        """The caller pressed the callback key: their place is a callback's now (queue_callback.py);
+        they hear it is so and the engine hangs up."""
+        call, queue = self.call, self.queue
+        route = call.route
+        info = callbacks.requested_info(call=self.uuid, number=self._caller_number(), joined=self.joined,
+                                        name=route.caller.name if route and route.caller else "")  # fmt: skip
+        await callbacks.request(self.redis, self.prefix, self.client, queue.id, self.uuid, at=self.joined,
+                                now=time.time(), info=info)  # fmt: skip
+        self.in_line = False
+        self.log("callback-requested")
+        call.stop_playing()
+        await self.play("queue_callback_confirmed", "goodbye")
+        if call.state != State.ENDED:
+            call.hangup("engine", cause="callback-requested")
+
     def _caller_number(self) -> str:
         route = self.call.route
         return route.caller.number if route is not None and route.caller is not None else ""
@@ -272,7 +309,8 @@ class Waiting(Walk):
         minutes = (seconds + 59) // 60
         wait = ["queue_wait", *_digits(minutes), "queue_minutes"] if minutes > 1 else ["queue_wait_short"]
         self.announcements += 1
-        await self.play("queue_position", *_digits(place), "queue_in_line", *wait)
+        offer = ["queue_callback_offer", self.queue.callback_key] if self.offers_callback else []
+        await self.play("queue_position", *_digits(place), "queue_in_line", *wait, *offer)
 
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):  # Redis away: the caller's entry goes stale and is dropped

@@ -1,0 +1,130 @@
+"""Queue callbacks with real phones (pjsua2) through the edge and a real engine: 101 calls the queue (600)
+while no agent is free, presses the callback key, hears the confirmation and is hung up on; their entry
+keeps its place in the queue (Redis). When an agent (102) is free, the engine rings the agent first,
+then 101, and joins them. Checked over the records (the asking call's queue leg: callback-requested;
+each try's own record with a queue leg: callback-answered / callback-failed), over Redis (a callback
+keeps its place ahead of a later caller; one left by a dead engine is taken over) and over what the
+phones see."""
+# ruff: noqa: F811 (the queue fixture comes from test_queues)
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
+from config.redis_store import get_redis
+from queues import callbacks, state
+from tests.telephony.conftest import cdr_of
+from tests.telephony.test_queues import NUMBER, call_queue, queue, queue_leg  # noqa: F401 (queue: a fixture)
+from tests.waiting import committed, wait_for
+
+
+def login(world, made, ext: str) -> None:
+    from queues.services import agent_login
+    from telephony.models import Extension
+
+    def run():
+        with tenant_context(world.client_a1):
+            agent_login(actor=None, client=world.client_a1, extension=Extension.objects.get(number=ext), queue=made)
+
+    committed(run)
+
+
+def pending(world, made) -> dict:
+    return callbacks.pending(get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1.pk, made.pk)
+
+
+def waiting(world, made) -> list[str]:
+    key = state.queue_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk, made.pk, "waiting")
+    return [m.decode() for m in get_redis().zrange(key, 0, -1)]
+
+
+def try_leg(world, outcome: str, timeout: float = 20) -> dict:
+    cdr = cdr_of(world, timeout=timeout, legs__contains=[{"leg": "queue", "outcome": outcome}])
+    return next(leg for leg in cdr.legs if leg.get("leg") == "queue")
+
+
+def ask_callback(caller, domain: str, label: str = "c1") -> None:
+    call_queue(caller, domain, label)
+    caller.dtmf(label, "1")
+    caller.wait_call_state(label, "disconnected", timeout=15)  # the confirmation, then the engine hangs up
+
+
+def test_a_caller_asks_for_a_callback_keeps_their_place_and_is_called_back_agent_first(world, lines, third, queue):
+    caller, agent, domain = lines
+    made = queue(members=(("102", 0, 0),), logged_in=(), callback_key="1")
+    ask_callback(caller, domain)
+    asked = queue_leg(world, outcome="callback-requested")
+    assert asked["queue"] == made.pk and asked["offers"] == []
+    ((entry, info),) = pending(world, made).items()
+    assert info["number"] == "101" and entry.startswith("cb:")
+    third.call("c2", f"sip:{NUMBER}@{domain}")  # a later caller waits behind the callback
+    third.wait_call_state("c2", "confirmed", timeout=15)
+    wait_for(lambda: len(waiting(world, made)) == 2, "the later caller waits", 5)
+    assert waiting(world, made)[0] == entry
+
+    caller.set_incoming(caller._first_account(), answer=200)
+    login(world, made, "102")
+    rung = agent.wait_incoming(timeout=15)  # the agent first, shown the caller's number
+    assert "101" in rung["from"]
+    agent.wait_call_state(rung["call"], "confirmed")
+    back = caller.wait_incoming(timeout=15)["call"]  # then the caller, once the agent heard it is a callback
+    caller.wait_call_state(back, "confirmed")
+    wait_for(lambda: pending(world, made) == {}, "the callback is over once connected", 5)
+    assert not any(e.startswith("cb:") for e in waiting(world, made))
+    caller.hangup(back)
+    agent.wait_call_state(rung["call"], "disconnected")
+    leg = try_leg(world, "callback-answered")
+    assert (leg["queue"], leg["agent"], leg["try"]) == (made.pk, "102", 1)
+    assert leg["callback_of"] == entry.removeprefix("cb:")
+    third.hangup("c2")
+
+
+def test_a_callback_the_caller_does_not_answer_is_tried_again_then_dropped(world, lines, queue):
+    caller, agent, domain = lines
+    made = queue(members=(("102", 0, 0),), logged_in=(), callback_key="1", callback_retries=1,
+                 callback_retry_seconds=1)  # fmt: skip
+    ask_callback(caller, domain)
+    caller.set_incoming(caller._first_account(), answer=486)
+    login(world, made, "102")
+    for _ in range(2):
+        rung = agent.wait_incoming(timeout=15)["call"]
+        agent.wait_call_state(rung, "disconnected", timeout=15)  # the caller was busy: the agent is let go
+    wait_for(lambda: pending(world, made) == {}, "the callback dropped after its tries", 10)
+    last = try_leg(world, "callback-failed")
+    assert (last["try"], last["dropped"]) == (2, True)
+
+
+def test_a_callback_no_engine_holds_is_taken_over(world, lines, queue):
+    """As after the engine that held it died: an entry without a live lease; the running engine takes it."""
+    import json
+
+    caller, agent, _domain = lines
+    made = queue(members=(("102", 0, 0),), logged_in=("102",), callback_key="1")
+    caller.set_incoming(caller._first_account(), answer=200)
+    prefix, client, joined = settings.OCX_REDIS_PREFIX, world.client_a1.pk, time.time() - 30
+    info = callbacks.requested_info(call="dead-engine-call", number="101", name="", joined=joined)
+    keys = [state.queue_key(prefix, client, made.pk, what) for what in ("waiting", "offering", "seen", "callbacks")]
+    entry, pair = callbacks.member("dead-engine-call"), f"{client} {made.pk}"
+    get_redis().eval(callbacks.REQUEST, 5, *keys, callbacks.all_key(prefix), "dead-engine-call", entry, joined,
+                     joined, json.dumps(info), pair)  # fmt: skip
+    rung = agent.wait_incoming(timeout=15)["call"]
+    agent.wait_call_state(rung, "confirmed")
+    back = caller.wait_incoming(timeout=15)["call"]
+    caller.wait_call_state(back, "confirmed")
+    caller.hangup(back)
+    leg = try_leg(world, "callback-answered")
+    assert leg["callback_of"] == "dead-engine-call" and leg["wait"] >= 30
+
+
+def test_other_keys_do_not_ask_for_a_callback(world, lines, queue):
+    caller, _agent, domain = lines
+    made = queue(members=(("102", 0, 0),), logged_in=(), callback_key="1")
+    call_queue(caller, domain)
+    caller.dtmf("c1", "5")
+    time.sleep(0.5)  # (what is checked is that nothing happens)
+    assert pending(world, made) == {} and len(waiting(world, made)) == 1
+    caller.hangup("c1")
+    assert queue_leg(world, outcome="abandoned")["queue"] == made.pk

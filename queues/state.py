@@ -7,7 +7,8 @@
     <prefix>:acd:<client>:q:<queue>:seen     hash  <call uuid> -> last time its engine said it waits
     <prefix>:acd:<client>:q:<queue>:stats    hash  answered, talk (seconds): the estimated wait's
     <prefix>:acd:<client>:agent:<ext>        hash  paused, reason, offered (call uuid), busy (call uuid),
-                                                   wrap_until, last_end, calls, talk, missed
+                                                   wrap_until, last_end, calls, talk, missed,
+                                                   rated, rating_total (after-call ratings)
     <prefix>:acd                             pub/sub: "<client> <queue or *>": try again, agents changed
 
 An agent is available to a queue when logged in to it (its members hash), not paused, not offered
@@ -216,6 +217,14 @@ async def call_over(
         stats = queue_key(prefix, client, queue, "stats")
         pipe.hincrby(stats, "answered", 1).hincrbyfloat(stats, "talk", talk).expire(stats, TTL)
         pipe.publish(channel(prefix), f"{client} {queue}")
+        await pipe.execute()
+
+
+async def rated(redis, prefix: str, client: int, ext: str, rating: int) -> None:
+    """A caller rated a call with the agent (1-5): the agent's `rated` and `rating_total` grow."""
+    key = agent_key(prefix, client, ext)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, "rated", 1).hincrby(key, "rating_total", rating).expire(key, TTL)
         await pipe.execute()
 
 

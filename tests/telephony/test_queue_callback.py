@@ -128,3 +128,39 @@ def test_other_keys_do_not_ask_for_a_callback(world, lines, queue):
     assert pending(world, made) == {} and len(waiting(world, made)) == 1
     caller.hangup("c1")
     assert queue_leg(world, outcome="abandoned")["queue"] == made.pk
+
+
+def test_the_caller_rates_the_call_after_the_agent_hangs_up(world, lines, queue, tmp_path):
+    from tests.sip.audio import loud_ms, read_wav
+
+    caller, agent, domain = lines
+    queue(members=(("102", 0, 0),), logged_in=("102",), rating=True)
+    call_queue(caller, domain)
+    taken = agent.wait_incoming(timeout=15)["call"]
+    agent.wait_call_state(taken, "confirmed")
+    agent.hangup(taken)
+    heard = tmp_path / "rating-prompt.wav"
+    caller.record("c1", heard)
+    wait_for(lambda: get_redis().hget(agent_key(world, "102"), "busy") is None, "the agent is free at once", 5)
+    caller.dtmf("c1", "4")  # the caller is still on the line, asked for a rating
+    caller.wait_call_state("c1", "disconnected", timeout=15)  # thanked, then the engine hangs up
+    caller.wait_recorded("c1")
+    leg = queue_leg(world, outcome="answered")
+    assert (leg["agent"], leg["rating"]) == ("102", 4)
+    assert get_redis().hmget(agent_key(world, "102"), "rated", "rating_total") == [b"1", b"4"]
+    assert loud_ms(*read_wav(heard)) >= 500, "the caller hears the rating prompt"
+
+
+def test_without_rating_the_agent_hanging_up_ends_the_call(world, lines, queue):
+    caller, agent, domain = lines
+    queue(members=(("102", 0, 0),), logged_in=("102",))
+    call_queue(caller, domain)
+    taken = agent.wait_incoming(timeout=15)["call"]
+    agent.wait_call_state(taken, "confirmed")
+    agent.hangup(taken)
+    caller.wait_call_state("c1", "disconnected", timeout=5)
+    assert "rating" not in queue_leg(world, outcome="answered")
+
+
+def agent_key(world, ext: str) -> str:
+    return state.agent_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk, ext)

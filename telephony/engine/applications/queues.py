@@ -185,6 +185,7 @@ class Waiting(Walk):
         self.announcements = 0
         self.logged = False
         self.in_line = False  # waiting in the queue now (keys: only the callback key counts)
+        self.agent_left = False  # the agent hung up first (the caller rates the call)
         self.callback_asked = False
         self._woken = asyncio.Event()
         self._offer_done: asyncio.Future | None = None
@@ -406,6 +407,53 @@ class Waiting(Walk):
         if all(o.state == State.ENDED for o in self.offers.values()):
             done.set_result("")
 
+    def party_left(self, call: Call, side: str) -> bool:
+        """The agent hung up first: with the queue's after-call rating, the caller stays to rate the call."""
+        if side != "callee" or not self.queue.rating or not self.agent or self.agent_left:
+            return False
+        self.agent_left = True
+        self._agent_over()
+        call.unbridge()
+        callee = call.side("callee")
+        call.keep_quality("callee", callee.media)
+        if callee.media is not None:
+            callee.media.close()
+        callee.fill(None, None, None, [])
+        call.set_line("callee", None)
+        call.take(self)  # the caller alone with the engine again
+        self.digits.flush()
+        call.listen(self.digits.push_packet)
+        call.engine.background(self._rate())
+        return True
+
+    async def _rate(self) -> None:
+        """'Please rate this call from 1 to 5': a key 1-5 is kept in the record's queue leg and the agent's
+        counters; then goodbye."""
+        call = self.call
+        rating = 0
+        for _ in range(2):
+            got = await self.choose("queue_rate", wait=6.0)
+            if call.state == State.ENDED:
+                break
+            if got in ("1", "2", "3", "4", "5"):
+                rating = int(got)
+                break
+        if rating:
+            leg = next((g for g in reversed(call.legs_log) if g.get("leg") == "queue"), None)
+            if leg is not None:
+                leg["rating"] = rating
+            with contextlib.suppress(Exception):
+                await state.rated(self.redis, self.prefix, self.client, self.agent, rating)
+            await self.play("queue_rate_thanks", "goodbye")
+        if call.state != State.ENDED:
+            call.hangup("engine", cause="rated" if rating else "not-rated")
+
+    def _agent_over(self) -> None:
+        talk = time.time() - self.answered_at
+        self.call.engine.background(state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent,
+                                                    self.uuid, now=time.time(), talk=talk,
+                                                    wrapup=self.queue.wrapup_seconds))  # fmt: skip
+
     def ended(self, call: Call, cause: str) -> None:
         super().ended(call, cause)
         for offer in list(self.offers.values()):
@@ -414,10 +462,8 @@ class Waiting(Walk):
             self._offer_done.set_result("")
         self.wake()
         if self.agent:
-            talk = time.time() - self.answered_at
-            call.engine.background(state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent,
-                                                   self.uuid, now=time.time(), talk=talk,
-                                                   wrapup=self.queue.wrapup_seconds))  # fmt: skip
+            if not self.agent_left:
+                self._agent_over()
         else:
             self.log("abandoned")
             call.engine.background(self._leave())

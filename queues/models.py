@@ -112,6 +112,11 @@ class Queue(models.Model):
         default=False,
         help_text=_("Once the agent hangs up, the caller is asked to rate the call with a key from 1 to 5."),
     )
+    supervision_tone = models.BooleanField(
+        _("supervision tone"),
+        default=False,
+        help_text=_("The agent hears a short tone when a supervisor starts listening to their call."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -141,6 +146,21 @@ class Member(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue_id} {self.extension_id}"
+
+
+class Supervisor(models.Model):
+    """A user (by their line) who sees a queue's agents' live calls and may monitor, whisper to or
+    barge into them (from the portal and the API, their line ringing first)."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="supervisors")
+    extension = models.ForeignKey("telephony.Extension", on_delete=models.CASCADE, related_name="queue_supervisions")
+
+    class Meta:
+        ordering = ["queue", "extension__number"]
+        constraints = [models.UniqueConstraint(fields=["queue", "extension"], name="queue_supervisor_once")]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} supervised by {self.extension_id}"
 
 
 class Agent(models.Model):

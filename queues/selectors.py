@@ -27,6 +27,7 @@ class QueueView:
     callback_retries: int = 0
     callback_retry_seconds: int = 0
     rating: bool = False
+    supervision_tone: bool = False
 
 
 def queues_for_plan(client) -> dict[int, QueueView]:
@@ -50,6 +51,7 @@ def queues_for_plan(client) -> dict[int, QueueView]:
             q.callback_retries,
             q.callback_retry_seconds,
             q.rating,
+            q.supervision_tone,
         )
         for q in Queue.objects.all()
     }

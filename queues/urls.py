@@ -12,4 +12,5 @@ urlpatterns = [
     path("queues/<int:pk>/delete/", views.queue_delete, name="queue_delete"),
     path("queues/<int:pk>/agents/", views.queue_agent, name="queue_agent"),
     path("phone/queues/", views.my_queues, name="my_queues"),
+    path("phone/supervision/", views.supervised, name="queue_supervision"),
 ]

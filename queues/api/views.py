@@ -9,12 +9,19 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, status
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from queues import services
-from queues.api.serializers import AgentActionSerializer, AgentSerializer, QueueSerializer, service_fields
+from queues import services, supervision
+from queues.api.serializers import (
+    AgentActionSerializer,
+    AgentSerializer,
+    QueueSerializer,
+    SuperviseCallSerializer,
+    SupervisedCallSerializer,
+    service_fields,
+)
 from queues.models import Queue
 from telephony.models import Extension
 from tenants.api.base import ScopedViewSet
@@ -58,6 +65,37 @@ class QueueViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
     def destroy(self, request, pk=None):
         services.queue_delete(**self._scope(), queue=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SupervisionViewSet(viewsets.ViewSet):
+    """A queue supervisor's view (`queues/supervision/`): the live calls of their queues' agents, and
+    `POST <call id>/supervise/` {mode}: their own line rings, then joins the call. Any other call
+    answers 404."""
+
+    def _client(self, request):
+        if getattr(request, "tenant", None) is None or request.user.role != Role.USER:
+            raise Http404
+        return request.tenant
+
+    @extend_schema(responses=SupervisedCallSerializer(many=True))
+    def list(self, request):
+        calls = supervision.supervised_calls(actor=request.user, client=self._client(request))
+        return Response(SupervisedCallSerializer([c.__dict__ for c in calls], many=True).data)
+
+    @extend_schema(responses=SupervisedCallSerializer)
+    def retrieve(self, request, pk=None):
+        found = supervision.supervised_call(actor=request.user, client=self._client(request), call=pk)
+        return Response(SupervisedCallSerializer(found.__dict__).data)
+
+    @extend_schema(request=SuperviseCallSerializer, responses=SupervisedCallSerializer)
+    @action(detail=True, methods=["post"])
+    def supervise(self, request, pk=None):
+        client = self._client(request)
+        serializer = SuperviseCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        found = supervision.supervision_start(actor=request.user, client=client, call=pk,
+                                              mode=serializer.validated_data["mode"])  # fmt: skip
+        return Response(SupervisedCallSerializer(found.__dict__).data)
 
 
 class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

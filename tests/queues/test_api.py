@@ -203,3 +203,14 @@ def test_callback_and_rating_options_are_kept_and_bad_ones_are_field_errors(worl
     got = http.get(f"/api/v1/queues/{made.json()['id']}/").json()
     assert (got["callback_key"], got["callback_retries"], got["callback_retry_seconds"], got["rating"]) == (
         "1", 3, 30, True)  # fmt: skip
+
+
+def test_operators_name_a_queues_supervisors_and_bad_ones_are_field_errors(world, api):
+    http = api(world.client_a1_op)
+    bad = http.post("/api/v1/queues/", {"name": "Watched", "supervisors": ["103", "999"]}, format="json")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"supervisors"}, bad.json()
+    made = http.post("/api/v1/queues/", {"name": "Watched", "supervisors": ["103", "102"]}, format="json")
+    assert made.status_code == 201 and sorted(made.json()["supervisors"]) == ["102", "103"], made.json()
+    kept = http.patch(f"/api/v1/queues/{made.json()['id']}/", {"supervisors": ["102"]}, format="json")
+    assert kept.json()["supervisors"] == ["102"]
+    assert api(world.user_a1).get(f"/api/v1/queues/{made.json()['id']}/").status_code == 404

@@ -184,6 +184,7 @@ class CallBack(OriginatedCall):
         self.caller_answered_at = 0.0
         self.agent_party: Party | None = None
         self.plan_used: ClientPlan | None = None
+        self.supervision_tone = queue.supervision_tone
 
     async def _start(self) -> None:
         plan = self.plan_used = await self.plan(self.client)

@@ -278,6 +278,10 @@ class Waiting(Walk):
                                  time.time(), random.randrange(1 << 30), sticky)  # fmt: skip
 
     @property
+    def supervision_tone(self) -> bool:
+        return self.queue.supervision_tone
+
+    @property
     def offers_callback(self) -> bool:
         return bool(self.queue.callback_key and self._caller_number())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -67,6 +67,9 @@ class QueueViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+CALL_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The call's id.")
+
+
 class SupervisionViewSet(viewsets.ViewSet):
     """A queue supervisor's view (`queues/supervision/`): the live calls of their queues' agents, and
     `POST <call id>/supervise/` {mode}: their own line rings, then joins the call. Any other call
@@ -82,12 +85,12 @@ class SupervisionViewSet(viewsets.ViewSet):
         calls = supervision.supervised_calls(actor=request.user, client=self._client(request))
         return Response(SupervisedCallSerializer([c.__dict__ for c in calls], many=True).data)
 
-    @extend_schema(responses=SupervisedCallSerializer)
+    @extend_schema(parameters=[CALL_ID], responses=SupervisedCallSerializer)
     def retrieve(self, request, pk=None):
         found = supervision.supervised_call(actor=request.user, client=self._client(request), call=pk)
         return Response(SupervisedCallSerializer(found.__dict__).data)
 
-    @extend_schema(request=SuperviseCallSerializer, responses=SupervisedCallSerializer)
+    @extend_schema(parameters=[CALL_ID], request=SuperviseCallSerializer, responses=SupervisedCallSerializer)
     @action(detail=True, methods=["post"])
     def supervise(self, request, pk=None):
         client = self._client(request)

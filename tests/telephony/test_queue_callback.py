@@ -93,8 +93,11 @@ def test_a_callback_the_caller_does_not_answer_is_tried_again_then_dropped(world
         rung = agent.wait_incoming(timeout=15)["call"]
         agent.wait_call_state(rung, "disconnected", timeout=15)  # the caller was busy: the agent is let go
     wait_for(lambda: pending(world, made) == {}, "the callback dropped after its tries", 10)
-    last = try_leg(world, "callback-failed")
-    assert (last["try"], last["dropped"]) == (2, True)
+    cdr = cdr_of(world, timeout=10, legs__contains=[{"leg": "queue", "outcome": "callback-failed", "try": 2}])
+    last = next(leg for leg in cdr.legs if leg.get("leg") == "queue")
+    assert last["dropped"] is True
+    first = cdr_of(world, timeout=10, legs__contains=[{"leg": "queue", "outcome": "callback-failed", "try": 1}])
+    assert next(leg for leg in first.legs if leg.get("leg") == "queue")["dropped"] is False
 
 
 def test_a_callback_no_engine_holds_is_taken_over(world, lines, queue):
@@ -164,3 +167,50 @@ def test_without_rating_the_agent_hanging_up_ends_the_call(world, lines, queue):
 
 def agent_key(world, ext: str) -> str:
     return state.agent_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk, ext)
+
+
+def test_a_callback_held_by_an_engine_that_dies_is_taken_over_by_a_survivor(world, lines, edge, engine, queue):
+    """kill -9 of the engine holding a callback: the survivor (this module's engine) takes it over once
+    its lease lapses and calls the agent, then the caller, when the agent is free."""
+    import json
+    import os
+    import signal
+
+    from telephony.engine_registry import EngineInfo, registry_key
+    from tests.telephony.conftest import start_engine
+
+    caller, agent, _domain = lines
+    made = queue(members=(("102", 0, 0),), logged_in=(), callback_key="1")
+    caller.set_incoming(caller._first_account(), answer=200)
+    redis, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1.pk
+    victim = start_engine(edge)
+    try:
+        infos = [EngineInfo.from_json(v) for v in redis.hvals(registry_key(prefix))]
+        victim_id = next(e.id for e in infos if e.port == victim.port)
+        entry, joined = callbacks.member("lost-engine-call"), time.time() - 5
+        lease = callbacks.lease_key(prefix, client, made.pk, entry)
+        info = callbacks.requested_info(call="lost-engine-call", number="101", name="", joined=joined)
+        keys = [state.queue_key(prefix, client, made.pk, what) for what in ("waiting", "offering", "seen", "callbacks")]
+        os.kill(engine.pid, signal.SIGSTOP)  # for a moment only the victim may take the callback
+        try:
+            redis.eval(callbacks.REQUEST, 5, *keys, callbacks.all_key(prefix), "lost-engine-call", entry, joined,
+                       time.time(), json.dumps(info), f"{client} {made.pk}")  # fmt: skip
+            wait_for(lambda: redis.get(lease) == victim_id.encode(), "the victim engine holds the callback", 5)
+        finally:
+            os.kill(engine.pid, signal.SIGCONT)
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.wait(5)
+        wait_for(lambda: (redis.get(lease) or victim_id.encode()) != victim_id.encode(), "a survivor took it", 15)
+        assert waiting(world, made) == [entry], "it kept its place meanwhile"
+        login(world, made, "102")
+        rung = agent.wait_incoming(timeout=15)["call"]
+        agent.wait_call_state(rung, "confirmed")
+        back = caller.wait_incoming(timeout=15)["call"]
+        caller.wait_call_state(back, "confirmed")
+        caller.hangup(back)
+        leg = try_leg(world, "callback-answered")
+        assert leg["callback_of"] == "lost-engine-call"
+        assert cdr_of(world, legs__contains=[{"leg": "queue", "outcome": "callback-answered"}]).engine != victim_id
+    finally:
+        if victim.poll() is None:
+            victim.kill()

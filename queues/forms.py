@@ -20,6 +20,8 @@ NUMBERS = (
     "pause_after_missed",
     "sticky_minutes",
     "service_level_seconds",
+    "callback_retries",
+    "callback_retry_seconds",
 )
 
 
@@ -54,11 +56,33 @@ class QueueForm(forms.Form):
         required=False,
         help_text=_("Addresses, comma-separated, told of each caller who hangs up or times out while waiting."),
     )
+    callback_key = forms.ChoiceField(
+        label=_("Callback key"),
+        choices=[("", _("No callback"))] + [(str(d), str(d)) for d in range(10)],
+        required=False,
+        help_text=_("A waiting caller presses it to hang up and be called back in their turn."),
+    )
+    callback_retries = forms.IntegerField(label=_("Callback retries when the caller does not answer"), required=False)
+    callback_retry_seconds = forms.IntegerField(label=_("Seconds between callback tries"), required=False)
+    supervision_tone = forms.BooleanField(
+        label=_("A tone tells the agent that a supervisor listens in"), required=False
+    )
+    supervisors = forms.CharField(
+        label=_("Supervisors"),
+        max_length=1000,
+        required=False,
+        help_text=_("Extensions of the users who see and supervise this queue's agents' calls, separated by commas."),
+    )
+    rating = forms.BooleanField(
+        label=_("Ask the caller to rate the call (1 to 5) after the agent hangs up"), required=False
+    )
 
     def __init__(self, *args, queue: Queue | None = None, **kwargs):
         defaults = Queue()
         source = queue or defaults
         kwargs.setdefault("initial", {name: getattr(source, name) for name in FIELDS})
+        if queue is not None:
+            kwargs["initial"]["supervisors"] = ", ".join(queue.supervisors.values_list("extension__number", flat=True))
         super().__init__(*args, **kwargs)
         for when in ("max_wait", "full"):
             self.fields[f"{when}_kind"].choices = kind_choices(_("Goodbye (hang up)"))
@@ -70,6 +94,7 @@ class QueueForm(forms.Form):
             if data.get(name) is None:
                 data[name] = getattr(defaults, name)
         data["strategy"] = data.get("strategy") or defaults.strategy
+        data["supervisors"] = [n.strip() for n in (data.get("supervisors") or "").split(",") if n.strip()]
         return data
 
 

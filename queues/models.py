@@ -100,6 +100,35 @@ class Queue(models.Model):
         blank=True,
         help_text=_("Addresses (comma-separated) told of each caller who hangs up or times out while waiting."),
     )
+    callback_key = models.CharField(
+        _("callback key"),
+        max_length=1,
+        blank=True,
+        choices=[(str(d), str(d)) for d in range(10)],
+        help_text=_("The key a waiting caller presses to hang up and be called back in their turn (empty: off)."),
+    )
+    callback_retries = models.PositiveSmallIntegerField(
+        _("callback retries"),
+        default=2,
+        validators=[MaxValueValidator(10)],
+        help_text=_("Times a callback the caller does not answer is tried again (0 to 10)."),
+    )
+    callback_retry_seconds = models.PositiveIntegerField(
+        _("seconds between callback tries"),
+        default=60,
+        validators=[MaxValueValidator(3600)],
+        help_text=_("Seconds before an unanswered callback is tried again (0 to 3600)."),
+    )
+    rating = models.BooleanField(
+        _("after-call rating"),
+        default=False,
+        help_text=_("Once the agent hangs up, the caller is asked to rate the call with a key from 1 to 5."),
+    )
+    supervision_tone = models.BooleanField(
+        _("supervision tone"),
+        default=False,
+        help_text=_("The agent hears a short tone when a supervisor starts listening to their call."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -129,6 +158,21 @@ class Member(models.Model):
 
     def __str__(self) -> str:
         return f"{self.queue_id} {self.extension_id}"
+
+
+class Supervisor(models.Model):
+    """A user (by their line) who sees a queue's agents' live calls and may monitor, whisper to or
+    barge into them (from the portal and the API, their line ringing first)."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="supervisors")
+    extension = models.ForeignKey("telephony.Extension", on_delete=models.CASCADE, related_name="queue_supervisions")
+
+    class Meta:
+        ordering = ["queue", "extension__number"]
+        constraints = [models.UniqueConstraint(fields=["queue", "extension"], name="queue_supervisor_once")]
+
+    def __str__(self) -> str:
+        return f"{self.queue_id} supervised by {self.extension_id}"
 
 
 class Agent(models.Model):

@@ -25,6 +25,11 @@ class QueueView:
     sticky_minutes: int
     service_level_seconds: int = 20
     missed_call_emails: str = ""
+    callback_key: str = ""
+    callback_retries: int = 0
+    callback_retry_seconds: int = 0
+    rating: bool = False
+    supervision_tone: bool = False
 
 
 def queues_for_plan(client) -> dict[int, QueueView]:
@@ -46,6 +51,11 @@ def queues_for_plan(client) -> dict[int, QueueView]:
             q.sticky_minutes,
             q.service_level_seconds,
             q.missed_call_emails,
+            q.callback_key,
+            q.callback_retries,
+            q.callback_retry_seconds,
+            q.rating,
+            q.supervision_tone,
         )
         for q in Queue.objects.all()
     }

@@ -21,7 +21,7 @@ from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
 from queues import state
-from queues.models import Agent, Member, Queue
+from queues.models import Agent, Member, Queue, Supervisor
 from telephony.directory import sip_directory_rooms_changed
 from telephony.models import Extension
 from tenants.audit import audit
@@ -46,6 +46,11 @@ FIELDS = (
     "sticky_minutes",
     "service_level_seconds",
     "missed_call_emails",
+    "callback_key",
+    "callback_retries",
+    "callback_retry_seconds",
+    "rating",
+    "supervision_tone",
 )
 MEMBER_FIELDS = ("extension", "penalty", "order")
 REASON_LENGTH = 60
@@ -84,7 +89,13 @@ def state_changed(client: Client) -> None:
 
 @transaction.atomic
 def queue_save(
-    *, actor: User, client: Client, queue: Queue | None = None, members: list[dict] | None = None, **fields
+    *,
+    actor: User,
+    client: Client,
+    queue: Queue | None = None,
+    members: list[dict] | None = None,
+    supervisors: list[str] | None = None,
+    **fields,
 ) -> Queue:
     """Create a queue (queue None) or change one (the fields given). `members`, when given, are all the
     queue's members from now on: dicts of extension (its number), penalty and order; a member kept
@@ -124,6 +135,7 @@ def queue_save(
         if "missed_call_emails" in fields and "missed_call_emails" not in errors:
             item.missed_call_emails = _addresses(item.missed_call_emails, errors)
         rows = None if members is None else _rows(members, errors)
+        watchers = None if supervisors is None else _supervisors(supervisors, errors)
         try:
             item.full_clean(exclude=list(errors), validate_unique=False)
         except ValidationError as error:
@@ -139,12 +151,17 @@ def queue_save(
             Member.objects.bulk_create(
                 [Member(queue=item, logged_in=row["extension"].pk in logged, **row) for row in rows]
             )
+        if watchers is not None:
+            item.supervisors.all().delete()
+            Supervisor.objects.bulk_create([Supervisor(queue=item, extension=line) for line in watchers])
         audit(
             actor,
             "queue.create" if created else "queue.update",
             item,
             client=client,
-            fields=sorted([*fields, *(["members"] if members is not None else [])]),
+            fields=sorted(
+                [*fields, *(["members"] if members is not None else []), *(["supervisors"] if watchers else [])]
+            ),
         )
     sip_directory_rooms_changed(client)  # the engines read the queues with the dial plan
     state_changed(client)
@@ -160,6 +177,21 @@ def _addresses(text: str, errors: dict) -> str:
         except ValidationError:
             _add(errors, "missed_call_emails", _("%(address)s is no e-mail address.") % {"address": address})
     return ", ".join(found)
+
+
+def _supervisors(numbers, errors: dict) -> list[Extension]:
+    """The supervisors' lines by extension number (each once); a bad one is a `supervisors` error."""
+    if not isinstance(numbers, list | tuple) or not all(isinstance(n, str | int) for n in numbers):
+        _add(errors, "supervisors", _("The supervisors are a list of extensions."))
+        return []
+    lines = []
+    for number in dict.fromkeys(str(n).strip() for n in numbers if str(n).strip()):
+        line = Extension.objects.filter(number=number).first()
+        if line is None:
+            _add(errors, "supervisors", _("No user has extension %(number)s.") % {"number": number})
+        else:
+            lines.append(line)
+    return lines
 
 
 def _rows(members, errors: dict) -> list[dict]:

@@ -7,7 +7,8 @@
     <prefix>:acd:<client>:q:<queue>:seen     hash  <call uuid> -> last time its engine said it waits
     <prefix>:acd:<client>:q:<queue>:stats    hash  answered, talk (seconds): the estimated wait's
     <prefix>:acd:<client>:agent:<ext>        hash  paused, reason, offered (call uuid), busy (call uuid),
-                                                   busy_since, wrap_until, last_end, calls, talk, missed
+                                                   busy_since, wrap_until, last_end, calls, talk, missed,
+                                                   rated, rating_total (after-call ratings)
     <prefix>:acd                             pub/sub: "<client> <queue or *>": try again, agents changed
 
 An agent is available to a queue when logged in to it (its members hash), not paused, not offered
@@ -17,7 +18,8 @@ most its flush interval late.
 
 `CLAIM` is the one atomic step of dispatch: only the head of the waiting callers may take agents, so
 two engines never offer one agent twice nor let a later caller pass an earlier one; a head whose
-engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first.
+engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first,
+unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over.
 Paused and logged-in come from PostgreSQL (queues.models) and are rebuilt from it whenever
 `loaded` is missing (Redis restarted without its data): the counters start again from zero then.
 
@@ -68,7 +70,7 @@ while true do
   if not head then return {} end
   if head == me then break end
   local last = tonumber(redis.call('HGET', seen, head) or '0')
-  if last >= now - STALE then return {} end
+  if last >= now - STALE or string.sub(head, 1, 3) == 'cb:' then return {} end
   redis.call('ZREM', waiting, head)
   redis.call('HDEL', seen, head)
 end
@@ -222,6 +224,14 @@ async def call_over(
         stats = queue_key(prefix, client, queue, "stats")
         pipe.hincrby(stats, "answered", 1).hincrbyfloat(stats, "talk", talk).expire(stats, TTL)
         pipe.publish(channel(prefix), f"{client} {queue}")
+        await pipe.execute()
+
+
+async def rated(redis, prefix: str, client: int, ext: str, rating: int) -> None:
+    """A caller rated a call with the agent (1-5): the agent's `rated` and `rating_total` grow."""
+    key = agent_key(prefix, client, ext)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(key, "rated", 1).hincrby(key, "rating_total", rating).expire(key, TTL)
         await pipe.execute()
 
 

@@ -18,4 +18,5 @@ urlpatterns = [
     path("queues/<int:pk>/stats/", report_views.queue_stats_page, name="queue_stats"),
     path("queues/<int:pk>/stats.csv", report_views.queue_stats_csv, name="queue_stats_csv"),
     path("phone/queues/", views.my_queues, name="my_queues"),
+    path("phone/supervision/", views.supervised, name="queue_supervision"),
 ]

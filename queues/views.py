@@ -1,7 +1,8 @@
 """Portal pages for queues. The client's operators: the list, a queue's page (its fields, its members as
 rows, every error on its field or row, and each member's state with buttons to log them in or out and
 pause them), delete (refused, saying what, while something points at the queue). An agent: their own
-queues with buttons (`my_queues`)."""
+queues with buttons (`my_queues`). A queue supervisor: the live calls of their queues' agents, each
+with monitor, whisper and barge buttons (`supervision`: their line rings, then joins the call)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from queues import services
+from queues import services, supervision
 from queues.forms import MemberRows, PauseForm, QueueForm
 from queues.models import Agent, Queue
 from telephony.models import Extension
@@ -153,3 +154,25 @@ def my_queues(request: HttpRequest) -> HttpResponse:
     state = services.agent_states(own_client(request), extension)
     context = {"title": _("My queues"), "state": state, "pause_form": PauseForm()}
     return render(request, "queues/my_queues.html", context)
+
+
+@role_required(Role.USER)
+def supervised(request: HttpRequest) -> HttpResponse:
+    """A queue supervisor's page: their queues' agents' live calls; POST call, mode: their line rings,
+    then joins the call (another call: 404)."""
+    client = own_client(request)
+    if request.method == "POST":
+        try:
+            found = supervision.supervision_start(actor=request.user, client=client,
+                                                  call=request.POST.get("call", ""),
+                                                  mode=request.POST.get("mode", ""))  # fmt: skip
+        except ValidationError as error:
+            for text in error.messages:
+                messages.error(request, text)
+        except PlatformError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("You joined the call of %(agent)s.") % {"agent": found.agent})
+        return redirect("queue_supervision")
+    calls = supervision.supervised_calls(actor=request.user, client=client)
+    return render(request, "queues/supervision.html", {"title": _("Supervision"), "calls": calls})

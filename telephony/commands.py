@@ -224,6 +224,7 @@ class Supervise(CallCommand):
     number: str = ""
     mode: str = "monitor"
     agent: str = "callee"
+    granted: int = 0  # 1: a queue's supervisor, checked by the API (the line needs no permission of its own)
 
     def problems(self) -> dict[str, str]:
         found = super().problems()

@@ -40,7 +40,9 @@ class UserForm(AccountForm):
     display_name = forms.CharField(max_length=100, label=_("Caller name"))
     may_intercept = forms.BooleanField(required=False, label=_("May pick up colleagues' ringing calls"))
     may_barge = forms.BooleanField(required=False, label=_("May barge in, monitor and whisper"))
-    field_order = ["number", "display_name", "may_intercept", "may_barge", "name", "email", "is_active", "password"]
+    supervision_exempt = forms.BooleanField(required=False, label=_("Exempt from supervision (nobody listens in)"))
+    field_order = ["number", "display_name", "may_intercept", "may_barge", "supervision_exempt", "name", "email",
+                   "is_active", "password"]  # fmt: skip
 
 
 class SecretResetForm(forms.Form):

@@ -42,6 +42,9 @@ class Extension(models.Model):
         default=False, help_text=_("May pick up colleagues' ringing calls (*8, **ext).")
     )
     may_barge = models.BooleanField(default=False, help_text=_("May barge in on, monitor and whisper into calls."))
+    supervision_exempt = models.BooleanField(
+        default=False, help_text=_("Nobody may monitor, whisper into or barge into this line's calls.")
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ExtensionQuerySet.as_manager()

@@ -156,7 +156,13 @@ def extension_create(
 def extension_update(*, actor: User, client: Client, extension: Extension, **fields) -> Extension:
     """Operators change number, caller name and permissions; a user their caller name (the SIP user name
     changes only with a new secret, see extension_reset_secret, since the hashes include it)."""
-    operator_fields = {"number", "display_name", "may_intercept", "may_barge"}  # permissions are granted, not taken
+    operator_fields = {
+        "number",
+        "display_name",
+        "may_intercept",
+        "may_barge",
+        "supervision_exempt",
+    }  # permissions are granted, not taken
     allowed = operator_fields if actor.role == Role.CLIENT else {"display_name"}
     if actor.role == Role.USER and extension.account_id != actor.pk:
         raise NotAllowed(gettext("You may only change your own line."))

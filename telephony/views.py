@@ -231,6 +231,7 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         "display_name": extension.display_name,
         "may_intercept": extension.may_intercept,
         "may_barge": extension.may_barge,
+        "supervision_exempt": extension.supervision_exempt,
         "name": account.name,
         "email": account.email,
         "is_active": account.is_active,
@@ -243,7 +244,9 @@ def user_update(request: HttpRequest, pk: int) -> HttpResponse:
         data = {**initial, **data}
         changed = {name: data[name] for name in initial if data[name] != initial[name]}
         line = {
-            name: changed[name] for name in ("number", "display_name", "may_intercept", "may_barge") if name in changed
+            name: changed[name]
+            for name in ("number", "display_name", "may_intercept", "may_barge", "supervision_exempt")
+            if name in changed
         }
         with every_error() as attempt:
             if line:

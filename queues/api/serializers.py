@@ -12,6 +12,26 @@ from tenants.api.base import RefuseUnchangeable
 DESTINATION = "A destination kind (user, voicemail, menu, queue, external, hangup...) and its target."
 
 
+class SupervisedCallSerializer(serializers.Serializer):
+    """A live call of an agent of the supervisor's queues."""
+
+    call = serializers.CharField(help_text="The call's id.")
+    agent = serializers.CharField(help_text="The agent's extension.")
+    agent_side = serializers.CharField(help_text="caller or callee: the agent's side.")
+    other = serializers.CharField(help_text="The number the agent talks with.")
+    started_at = serializers.DateTimeField()
+    answered_at = serializers.DateTimeField(allow_null=True)
+
+
+class SuperviseCallSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(
+        choices=["monitor", "whisper", "barge"],
+        default="monitor",
+        help_text="monitor: listen; whisper: talk to the agent only; barge: talk with both. Keys switch it "
+        "during the session: 1 monitor, 2 whisper, 3 barge.",
+    )
+
+
 class QueueMemberSerializer(serializers.Serializer):
     extension = serializers.CharField(allow_blank=True, help_text="The agent's extension number.")
     penalty = serializers.IntegerField(required=False, default=0, help_text="0-99: lower tiers are offered first.")
@@ -24,6 +44,12 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
         required=False, help_text="ring_all, longest_idle, fewest_calls, least_talk, random or in_order."
     )
     members = QueueMemberSerializer(many=True, required=False, help_text="The agents (each extension once).")
+    supervisors = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        write_only=True,  # (read: to_representation, from the queue's supervisor rows)
+        help_text="The supervisors' extensions (all of them): they see and supervise the agents' calls.",
+    )
 
     class Meta:
         model = Queue
@@ -45,7 +71,13 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "sticky_minutes",
             "service_level_seconds",
             "missed_call_emails",
+            "callback_key",
+            "callback_retries",
+            "callback_retry_seconds",
+            "rating",
+            "supervision_tone",
             "members",
+            "supervisors",
             "created_at",
             "updated_at",
         ]
@@ -62,6 +94,8 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
                 "pause_after_missed",
                 "sticky_minutes",
                 "service_level_seconds",
+                "callback_retries",
+                "callback_retry_seconds",
             )
         }
         extra_kwargs["name"] = {"validators": [], "required": False, "allow_blank": True}
@@ -75,6 +109,7 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             {"extension": m.extension.number, "penalty": m.penalty, "order": m.order, "logged_in": m.logged_in}
             for m in queue.members.all()
         ]
+        data["supervisors"] = [s.extension.number for s in queue.supervisors.select_related("extension")]
         return data
 
 

@@ -7,12 +7,13 @@ client's queue or line answers 404."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
-from rest_framework import mixins
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from queues import services
+from queues import services, supervision
 from queues.api.serializers import (
     AgentActionSerializer,
     AgentSerializer,
@@ -21,6 +22,8 @@ from queues.api.serializers import (
     QueueSerializer,
     StatsQuerySerializer,
     StatsSerializer,
+    SuperviseCallSerializer,
+    SupervisedCallSerializer,
 )
 from queues.models import Queue
 from queues.stats import AGENT_COLUMNS, QUEUE_COLUMNS, queue_stats
@@ -85,6 +88,40 @@ class QueueViewSet(CsvMixin, ClientRowViewSet):
         if self.wants_csv():
             return self.csv(AGENT_COLUMNS, found["agents"], filename=f"queue-{queue.pk}-agents.csv")
         return Response(AgentStatsSerializer(found["agents"], many=True).data)
+
+
+CALL_ID = OpenApiParameter("id", str, OpenApiParameter.PATH, description="The call's id.")
+
+
+class SupervisionViewSet(viewsets.ViewSet):
+    """A queue supervisor's view (`queues/supervision/`): the live calls of their queues' agents, and
+    `POST <call id>/supervise/` {mode}: their own line rings, then joins the call. Any other call
+    answers 404."""
+
+    def _client(self, request):
+        if getattr(request, "tenant", None) is None or request.user.role != Role.USER:
+            raise Http404
+        return request.tenant
+
+    @extend_schema(responses=SupervisedCallSerializer(many=True))
+    def list(self, request):
+        calls = supervision.supervised_calls(actor=request.user, client=self._client(request))
+        return Response(SupervisedCallSerializer([c.__dict__ for c in calls], many=True).data)
+
+    @extend_schema(parameters=[CALL_ID], responses=SupervisedCallSerializer)
+    def retrieve(self, request, pk=None):
+        found = supervision.supervised_call(actor=request.user, client=self._client(request), call=pk)
+        return Response(SupervisedCallSerializer(found.__dict__).data)
+
+    @extend_schema(parameters=[CALL_ID], request=SuperviseCallSerializer, responses=SupervisedCallSerializer)
+    @action(detail=True, methods=["post"])
+    def supervise(self, request, pk=None):
+        client = self._client(request)
+        serializer = SuperviseCallSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        found = supervision.supervision_start(actor=request.user, client=client, call=pk,
+                                              mode=serializer.validated_data["mode"])  # fmt: skip
+        return Response(SupervisedCallSerializer(found.__dict__).data)
 
 
 class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

@@ -45,6 +45,7 @@ class ExtensionUserSerializer(RefuseUnchangeable, serializers.ModelSerializer):
             "display_name",
             "may_intercept",
             "may_barge",
+            "supervision_exempt",
             "sip_username",
             "sip_secret",
             "signin_locked_seconds",

@@ -59,6 +59,7 @@ BUILTIN = (
     "telephony.engine.applications.ringgroups",
     "telephony.engine.applications.routing",
     "telephony.engine.applications.webhooks",
+    "telephony.engine.applications.queue_callback",
 )
 
 
@@ -255,6 +256,11 @@ class Application:
 
     def ended(self, call: Call, cause: str) -> None:
         """The call ended while the application held it or was attached to it."""
+
+    def party_left(self, call: Call, side: str) -> bool:
+        """The party on `side` hung up an answered call the application holds (its BYE answered): True
+        when the application keeps the call on for the other party (a queue's after-call rating)."""
+        return False
 
     def shown(self) -> dict:
         """What the application adds to the call as the live views show it (Call.summary)."""

@@ -1142,6 +1142,8 @@ class Call:
 @accept("BYE", S.ANSWERED)
 def _bye(call: Call, side: Side, request: Request, stx: ServerTx) -> None:
     call.ua.respond(stx, 200)
+    if call.app is not None and call.app.party_left(call, side.name):
+        return
     call.bye(call.side(other(side.name)).leg)
     call.finish(Cdr.Disposition.ANSWERED, "bye", side.name)
 

@@ -24,6 +24,7 @@ class Party:
     sip_username: str = ""
     may_intercept: bool = False
     may_barge: bool = False
+    supervision_exempt: bool = False  # nobody supervises this line's calls
     language: str = ""  # the account's own language for what it alone hears (empty: the client's)
 
 
@@ -99,7 +100,7 @@ def load_plan(client_id: int) -> ClientPlan:
     client = Client.objects.select_related("brand").get(pk=client_id)
     with schema_context(client.schema_name):
         rows = list(Extension.objects.values_list("pk", "number", "display_name", "account_id", "sip_username",
-                                                  "may_intercept", "may_barge"))  # fmt: skip
+                                                  "may_intercept", "may_barge", "supervision_exempt"))  # fmt: skip
         sections = {name: loader(client) for name, loader in _sections.items()}
         own = tuple((prompt.name, prompt.version) for prompt in Prompt.objects.only("name", "updated_at"))
     languages = dict(User.objects.filter(pk__in=[row[3] for row in rows if row[3]]).exclude(language="")

@@ -478,7 +478,7 @@ class Engine:
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _supervise(self, call: Call, command: commands.Supervise) -> Answer:  # waits for the answer
-        problem = await supervise_to(call, command.number, command.mode, command.agent)
+        problem = await supervise_to(call, command.number, command.mode, command.agent, granted=bool(command.granted))
         return Answer.done() if problem is None else Answer.refused(Code.NOT_POSSIBLE, problem)
 
     async def _retrieve(self, call: Call, command: commands.Retrieve) -> Answer:  # waits for the answer

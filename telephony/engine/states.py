@@ -36,7 +36,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     S.ROUTING: frozenset({S.RINGING, S.CONNECTING, S.IVR, S.CONFERENCE, S.ENDED}),
     S.RINGING: frozenset({S.ANSWERED, S.ROUTING, S.IVR, S.ENDED}),  # (ROUTING again: a forwarding)
     S.CONNECTING: frozenset({S.ANSWERED, S.ENDED}),
-    S.ANSWERED: frozenset({S.PARKED, S.ENDED}),
+    S.ANSWERED: frozenset({S.PARKED, S.IVR, S.ENDED}),  # (IVR: the callee left, the caller rates the call)
     S.PARKED: frozenset({S.ANSWERED, S.ENDED}),
     S.IVR: frozenset({S.CONFERENCE, S.ANSWERED, S.ENDED}),
     S.CONFERENCE: frozenset({S.ENDED}),

@@ -107,6 +107,11 @@ TEXTS = {
     "queue_logged_out": "You are logged out of your queues.",
     "queue_paused": "You are paused.",
     "queue_unpaused": "You are available again.",
+    "queue_callback_offer": "To hang up and be called back in your turn, press",
+    "queue_callback_confirmed": "You will be called back when an agent is free. You may hang up now.",
+    "queue_callback_agent": "This is a queue callback. Connecting you to the caller.",
+    "queue_rate": "Please rate this call from 1 to 5, 5 being the best.",
+    "queue_rate_thanks": "Thank you for your rating.",
 }
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEXTS.update(zip("0123456789", DIGIT_WORDS, strict=True))

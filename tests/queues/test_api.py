@@ -187,3 +187,30 @@ def _line_id(world, number: str) -> int:
 
     with tenant_context(world.client_a1):
         return Extension.objects.get(number=number).pk
+
+
+def test_callback_and_rating_options_are_kept_and_bad_ones_are_field_errors(world, api):
+    http = api(world.client_a1_op)
+    bad = http.post("/api/v1/queues/", {"name": "Back", "callback_key": "*"}, format="json")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"callback_key"}, bad.json()
+    bad = http.post("/api/v1/queues/", {"name": "Back", "callback_retries": 11, "callback_retry_seconds": -1},
+                    format="json")  # fmt: skip
+    assert bad.status_code == 400, bad.json()
+    assert set(bad.json()["fields"]) == {"callback_retries", "callback_retry_seconds"}
+    made = http.post("/api/v1/queues/", {"name": "Back", "callback_key": "1", "callback_retries": 3,
+                                         "callback_retry_seconds": 30, "rating": True}, format="json")  # fmt: skip
+    assert made.status_code == 201, made.json()
+    got = http.get(f"/api/v1/queues/{made.json()['id']}/").json()
+    assert (got["callback_key"], got["callback_retries"], got["callback_retry_seconds"], got["rating"]) == (
+        "1", 3, 30, True)  # fmt: skip
+
+
+def test_operators_name_a_queues_supervisors_and_bad_ones_are_field_errors(world, api):
+    http = api(world.client_a1_op)
+    bad = http.post("/api/v1/queues/", {"name": "Watched", "supervisors": ["103", "999"]}, format="json")
+    assert bad.status_code == 400 and set(bad.json()["fields"]) == {"supervisors"}, bad.json()
+    made = http.post("/api/v1/queues/", {"name": "Watched", "supervisors": ["103", "102"]}, format="json")
+    assert made.status_code == 201 and sorted(made.json()["supervisors"]) == ["102", "103"], made.json()
+    kept = http.patch(f"/api/v1/queues/{made.json()['id']}/", {"supervisors": ["102"]}, format="json")
+    assert kept.json()["supervisors"] == ["102"]
+    assert api(world.user_a1).get(f"/api/v1/queues/{made.json()['id']}/").status_code == 404

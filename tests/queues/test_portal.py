@@ -94,3 +94,19 @@ def test_an_agent_logs_in_out_and_pauses_from_their_own_page(world, portal):
     http.post("/phone/queues/", {"action": "logout"})
     with tenant_context(world.client_a1):
         assert not Member.objects.get(queue=queue).logged_in and not Agent.objects.get(extension__number="101").paused
+
+
+def test_the_supervision_page_speaks_the_users_language_and_operators_name_supervisors(world, portal):
+    from tenants.services import account_update
+
+    account_update(actor=world.user_a1, account=world.user_a1, language="fr")
+    page = portal(world.user_a1).get("/phone/supervision/").content.decode()
+    assert "Aucun appel des agents de vos files en ce moment." in page and "Écouter" not in page
+    assert portal(world.client_a1_op).get("/phone/supervision/").status_code in (302, 403, 404)
+    saved = portal(world.client_a1_op).post("/queues/new/", {"name": "Watched", "supervisors": "102, 103",
+                                                             "callback_key": "1", **rows()})  # fmt: skip
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    with tenant_context(world.client_a1):
+        made = Queue.objects.get(name="Watched")
+        assert sorted(made.supervisors.values_list("extension__number", flat=True)) == ["102", "103"]
+        assert made.callback_key == "1"

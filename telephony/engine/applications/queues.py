@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 from config.redis_store import follow
 from menus.selectors import MenuView
-from queues import state
+from queues import callbacks, state
 from queues import tasks as queue_tasks
 from queues.selectors import QueueView, queues_for_plan
 from queues.services import agent_by_phone, agent_missed_pause
@@ -198,6 +198,9 @@ class Waiting(Walk):
         self.answered_at = 0.0
         self.announcements = 0
         self.logged = False
+        self.in_line = False  # waiting in the queue now (keys: only the callback key counts)
+        self.agent_left = False  # the agent hung up first (the caller rates the call)
+        self.callback_asked = False
         self._woken = asyncio.Event()
         self._offer_done: asyncio.Future | None = None
         self.announcing = False
@@ -209,6 +212,14 @@ class Waiting(Walk):
 
     def offering(self) -> bool:
         return self._offer_done is not None and not self._offer_done.done()
+
+    def _key(self, digit: str) -> None:
+        if not self.in_line:  # (sent on to a menu: its keys)
+            super()._key(digit)
+        elif digit == self.queue.callback_key and self._caller_number() and not self.agent:
+            self.callback_asked = True
+            super()._key(digit)  # the prompt or the music stops
+            self.wake()
 
     # The wait ------------------------------------------------------------------------------------------
 
@@ -227,9 +238,11 @@ class Waiting(Walk):
         self.tell("joined")
         key = (self.client, queue.id)
         self.dispatch.waiting.setdefault(key, set()).add(self)
+        self.in_line = True
         try:
             await self._wait(place)
         finally:
+            self.in_line = False
             self.dispatch.waiting.get(key, set()).discard(self)
             self.dispatch.wake_head(key)
             if not self.agent:
@@ -243,9 +256,14 @@ class Waiting(Walk):
         if queue.announce_every:
             await self.announce(place)
             announce_at = loop.time() + queue.announce_every
-        if call.state != State.ENDED:
+        elif self.offers_callback:
+            await self.play("queue_callback_offer", queue.callback_key)
+        if call.state != State.ENDED and not self.callback_asked:
             call.play_music("caller")
         while call.state == State.IVR:
+            if self.callback_asked:
+                await self._call_back()
+                return
             now = loop.time()
             if deadline is not None and now >= deadline:
                 await self._leave()
@@ -264,7 +282,7 @@ class Waiting(Walk):
             if announce_at is not None and now >= announce_at:
                 await self.announce(await state.position(self.redis, self.prefix, self.client, queue.id, self.joined))
                 announce_at = loop.time() + queue.announce_every
-                if call.state == State.IVR:
+                if call.state == State.IVR and not self.callback_asked:
                     call.play_music("caller")
                 continue
             await state.still_waiting(self.redis, self.prefix, self.client, queue.id, self.uuid, time.time())
@@ -281,6 +299,30 @@ class Waiting(Walk):
         return await state.claim(self.redis, self.prefix, self.client, queue.id, self.uuid, queue.strategy,
                                  time.time(), random.randrange(1 << 30), sticky)  # fmt: skip
 
+    @property
+    def supervision_tone(self) -> bool:
+        return self.queue.supervision_tone
+
+    @property
+    def offers_callback(self) -> bool:
+        return bool(self.queue.callback_key and self._caller_number())
+
+    async def _call_back(self) -> None:
+        """The caller pressed the callback key: their place is a callback's now (queue_callback.py);
+        they hear it is so and the engine hangs up."""
+        call, queue = self.call, self.queue
+        route = call.route
+        info = callbacks.requested_info(call=self.uuid, number=self._caller_number(), joined=self.joined,
+                                        name=route.caller.name if route and route.caller else "")  # fmt: skip
+        await callbacks.request(self.redis, self.prefix, self.client, queue.id, self.uuid, at=self.joined,
+                                now=time.time(), info=info)  # fmt: skip
+        self.in_line = False
+        self.log("callback-requested")
+        call.stop_playing()
+        await self.play("queue_callback_confirmed", "goodbye")
+        if call.state != State.ENDED:
+            call.hangup("engine", cause="callback-requested")
+
     def _caller_number(self) -> str:
         route = self.call.route
         return route.caller.number if route is not None and route.caller is not None else ""
@@ -294,9 +336,10 @@ class Waiting(Walk):
         minutes = (seconds + 59) // 60
         wait = ["queue_wait", *_digits(minutes), "queue_minutes"] if minutes > 1 else ["queue_wait_short"]
         self.announcements += 1
+        offer = ["queue_callback_offer", self.queue.callback_key] if self.offers_callback else []
         self.announcing = True
         try:
-            await self.play("queue_position", *_digits(place), "queue_in_line", *wait)
+            await self.play("queue_position", *_digits(place), "queue_in_line", *wait, *offer)
         finally:
             self.announcing = False
 
@@ -414,6 +457,50 @@ class Waiting(Walk):
         if all(o.state == State.ENDED for o in self.offers.values()):
             done.set_result("")
 
+    def party_left(self, call: Call, side: str) -> bool:
+        """The agent hung up first: with the queue's after-call rating, the caller stays to rate the call."""
+        if side != "callee" or not self.queue.rating or not self.agent or self.agent_left:
+            return False
+        self.agent_left = True
+        self._agent_over()
+        call.unbridge()
+        callee = call.side("callee")
+        call.keep_quality("callee", callee.media)
+        if callee.media is not None:
+            callee.media.close()
+        callee.fill(None, None, None, [])
+        call.set_line("callee", None)
+        call.take(self)  # the caller alone with the engine again
+        self.digits.flush()
+        call.listen(self.digits.push_packet)
+        call.engine.background(self._rate())
+        return True
+
+    async def _rate(self) -> None:
+        """'Please rate this call from 1 to 5': a key 1-5 is kept in the record's queue leg and the agent's
+        counters; then goodbye."""
+        call = self.call
+        rating = 0
+        for _ in range(2):
+            got = await self.choose("queue_rate", wait=6.0)
+            if call.state == State.ENDED:
+                break
+            if got in ("1", "2", "3", "4", "5"):
+                rating = int(got)
+                break
+        if rating:
+            leg = next((g for g in reversed(call.legs_log) if g.get("leg") == "queue"), None)
+            if leg is not None:
+                leg["rating"] = rating
+            with contextlib.suppress(Exception):
+                await state.rated(self.redis, self.prefix, self.client, self.agent, rating)
+            await self.play("queue_rate_thanks", "goodbye")
+        if call.state != State.ENDED:
+            call.hangup("engine", cause="rated" if rating else "not-rated")
+
+    def _agent_over(self) -> None:
+        self.call.engine.background(self._agent_free(time.time() - self.answered_at))
+
     def ended(self, call: Call, cause: str) -> None:
         super().ended(call, cause)
         for offer in list(self.offers.values()):
@@ -422,18 +509,24 @@ class Waiting(Walk):
             self._offer_done.set_result("")
         self.wake()
         if self.agent:
-            call.engine.background(self._agent_free(time.time(), time.time() - self.answered_at))
+            if not self.agent_left:
+                self._agent_over()
         else:
             self.log("abandoned")
             call.engine.background(self._leave())
 
-    async def _agent_free(self, now: float, talk: float) -> None:
-        """The agent's line free in the call index first (the call's end queued it): the claims that the
-        news wakes would see the line still busy, and wait for the next look, up to POLL later."""
-        await self.call.engine.callindex.flush()
-        await state.call_over(self.redis, self.prefix, self.client, self.queue.id, self.agent, self.uuid, now=now,
-                              talk=talk, wrapup=self.queue.wrapup_seconds)  # fmt: skip
+    async def _agent_free(self, talk: float) -> None:
+        await agent_free(self.call.engine, self.client, self.queue, self.agent, self.uuid, talk)
         self.tell("agent")
+
+
+async def agent_free(engine, client: int, queue: QueueView, ext: str, entry: str, talk: float) -> None:
+    """An agent's queue call (`entry`: its caller's) ended: their line is written free in the call index
+    first (the call's end queued it), then the news goes out (state.call_over): the claims it wakes would
+    otherwise find the line still busy and wait for their next look, up to POLL later."""
+    await engine.callindex.flush()
+    await state.call_over(engine.redis, engine.config.redis_prefix, client, queue.id, ext, entry, now=time.time(),
+                          talk=talk, wrapup=queue.wrapup_seconds)  # fmt: skip
 
 
 def _mail_missed(fields: dict) -> None:

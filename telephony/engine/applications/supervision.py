@@ -1,14 +1,20 @@
 """Supervision: a line granted it monitors (hears both parties, heard by none), whispers to (heard by
 one side, the agent) or barges into (talks with both) another line's answered call: by dialling
 *81/*82/*83<ext> (the edge sends the INVITE to the engine holding that line's call), or through the
-API, which rings the supervisor's line first. While a supervisor is in, the call's media goes
-through a mixer instead of the relay; the last one out puts the parties back on the relay.
+API, which rings the supervisor's line first (a queue's supervisor through queues/supervision.py:
+`granted`, the API checked they supervise the agent's queue). While a supervisor is in, the call's
+media goes through a mixer instead of the relay; the last one out puts the parties back on the relay.
+During a session the supervisor switches mode by key: 1 monitor, 2 whisper, 3 barge. A line exempt
+from supervision (Extension.supervision_exempt) is never joined; a queue with `supervision_tone`
+plays the agent a short tone when a supervisor comes in.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from records.writer import close_open
 from telephony import features
@@ -18,8 +24,10 @@ from telephony.engine.dialplan import Party
 from telephony.engine.sipua import ServerTx
 from telephony.engine.states import State
 from telephony.media.codecs import supported as decodable
+from telephony.media.dtmf import DtmfCollector
 from telephony.media.mixer import Mixer
 from telephony.media.mixer import Party as MixerParty
+from telephony.media.player import tones
 from telephony.media.rtp import RtpEndpoint
 from telephony.sip import Request, SipError
 from telephony.sip.dialog import Leg
@@ -28,6 +36,8 @@ from telephony.sip.sdp import Codec, build_sdp, event_payload, parse_sdp, teleph
 S = State
 MODES = {"*81": "monitor", "*82": "whisper", "*83": "barge"}
 CODES = [features.FeatureCode(prefix, mode, features.DIGITS, locate="line:") for prefix, mode in MODES.items()]
+KEYS = {"1": "monitor", "2": "whisper", "3": "barge"}  # a supervisor's keys during a session
+TONE = tones([((1400.0,), 0.15), ((), 0.1), ((1400.0,), 0.15)], level=3000.0)  # supervision started
 
 
 @dataclass
@@ -78,7 +88,12 @@ class Supervision(Application):
                   "agent_number": agent_party.number if agent_party else "", "began_at": began.isoformat(),
                   "ended_at": None, "seconds": 0}  # fmt: skip
         call.supervisions.append(record)
-        self.supervisors.append(Supervisor(leg, media, codec, offered, party, number, mode, record))
+        supervisor = Supervisor(leg, media, codec, offered, party, number, mode, record)
+        self.supervisors.append(supervisor)
+        keys = DtmfCollector(event_pt=event_payload(offered, codec), on_digit=lambda d: self.switch(supervisor, d))
+        party.on_telephone_event = keys.push_packet
+        if getattr(call.app, "supervision_tone", False) or getattr(call, "supervision_tone", False):
+            tone_to(self.mixed[agent])
         call.attach(self, leg)
         call.set_line(f"supervisor {leg.call_id}", number)
         call.log_leg("supervisor", leg.call_id, supervisor=number, mode=mode, agent=agent, at=began)
@@ -87,6 +102,19 @@ class Supervision(Application):
         call.engine.cdrs.audit(call.uuid, action="call.supervise", brand=call.route.brand, client=call.route.client,
                                target=str(call.uuid), at=began, data=opened)  # fmt: skip
         call.engine.event(call, "call.supervised", supervisor=number, mode=mode, agent=agent)
+
+    def switch(self, supervisor: Supervisor, digit: str) -> None:
+        """A supervisor's key: 1 monitor, 2 whisper (to the agent), 3 barge; the record keeps each change."""
+        mode = KEYS.get(digit)
+        if mode is None or mode == supervisor.mode or supervisor not in self.supervisors:
+            return
+        call, agent = self.call, supervisor.record.get("agent", "callee")
+        supervisor.mode = supervisor.record["mode"] = mode
+        supervisor.party.muted = mode == "monitor"
+        supervisor.party.heard_by = [self.mixed[agent]] if mode == "whisper" else None
+        supervisor.record.setdefault("modes", []).append({"mode": mode, "at": _now().isoformat()})
+        call.engine.cdrs.update(call.uuid, supervisions=[dict(v) for v in call.supervisions])
+        call.engine.event(call, "call.supervised", supervisor=supervisor.number, mode=mode, agent=agent)
 
     def left(self, supervisor: Supervisor, *, bye: bool) -> None:
         """A supervisor hung up (or is let go: bye=True sends the BYE); the last one out puts the two
@@ -148,6 +176,22 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def tone_to(party: MixerParty) -> None:
+    """The supervision tone, sent to `party` in place of the mix (at its clock rate)."""
+    samples = np.array(TONE, dtype=np.int16)
+    ratio = max(1, party.step // 160)
+    if ratio > 1:
+        samples = np.repeat(samples, ratio)
+    for start in range(0, len(samples) - party.step + 1, party.step):
+        party.outgoing.append(samples[start : start + party.step])
+
+
+def exempt(call: Call, agent: str) -> bool:
+    """The agent's side is a line nobody may supervise."""
+    party = call.side(agent).party
+    return bool(party is not None and party.supervision_exempt)
+
+
 def supervise(call: Call, leg: Leg, media: RtpEndpoint, codec: Codec, offered: list[Codec], number: str, mode: str,
               agent: str, account: int | None = None) -> None:  # fmt: skip
     """A supervisor's answered leg joins `call` in `mode`, heard by (whisper) or hearing `agent`'s side."""
@@ -175,6 +219,8 @@ async def by_code(call: Call, incoming: Incoming) -> None:
     if caller.number in target.lines.values():
         return call.refuse(incoming, 403, "Own Call")
     agent = "caller" if target.lines.get("caller") == number else "callee"
+    if exempt(target, agent):
+        return call.refuse(incoming, 403, "Exempt From Supervision")
     side = call.caller
     codec = next((c for c in side.offered if c.name != "TELEPHONE-EVENT" and decodable(c.name)), None)
     if codec is None:
@@ -189,14 +235,17 @@ async def by_code(call: Call, incoming: Incoming) -> None:
     call.give_away()  # no record of its own: the supervised call's lists the supervisor
 
 
-async def supervise_to(call: Call, number: str, mode: str, agent: str) -> str | None:
+async def supervise_to(call: Call, number: str, mode: str, agent: str, *, granted: bool = False) -> str | None:
     """The API's supervision: ring line `number` and, once it answers, join it in `mode`. None when
-    it worked, else why not."""
+    it worked, else why not. `granted`: the API found the line a supervisor of the agent's queue (no
+    need of the line's own permission)."""
     if call.state != S.ANSWERED:
         return "the call is not answered"
+    if exempt(call, agent):
+        return "the line is exempt from supervision"
     plan = await call.plan(call.route.client)
     party = plan.by_number.get(number)
-    if party is None or not party.may_barge:
+    if party is None or not (party.may_barge or granted):
         return "the line may not supervise calls"
     if number in call.lines.values():
         return "the line is in this call"

@@ -65,7 +65,8 @@ def test_another_origin_gets_403_and_nothing_else(world, widget, public):
 
 
 @pytest.mark.parametrize("body", [{"number": ""}, {"number": "call me"}, {"number": "12"}, {"number": ["1"]},
-                                  {"number": "9" * 500}, {}, "not json", [NUMBER]])  # fmt: skip
+                                  {"number": "9" * 500}, {}, "not json", [NUMBER],
+                                  "[" * 100_000 + "]" * 100_000])  # fmt: skip
 def test_what_is_not_a_phone_number_is_400_never_500(world, widget, public, settings, body):
     settings.OCX_CLICK_TO_CALL = {**settings.OCX_CLICK_TO_CALL, "per_address": 1000}
     answer = public(widget.key, body)

@@ -54,7 +54,7 @@ def widget_call(request: HttpRequest, key: str) -> HttpResponse:
         return _cors(HttpResponse(status=204), origin)
     try:
         body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # (a UnicodeDecodeError is a ValueError; nested too deep, a RecursionError)
         body = None
     if not isinstance(body, dict):
         return _cors(JsonResponse({"code": "invalid", "detail": "Send JSON: {\"number\": \"...\"}."}, status=400),

@@ -8,13 +8,15 @@ The client's operators keep widgets (`widget_save`, `widget_delete`): a name, th
 web sites allowed to use it (exact origins, `https://shop.example.com`), on or off, and a public key
 the embed snippet carries. The public endpoint (`widget_call`, on the client's own portal host) is
 for anybody: a request whose Origin is not one of the widget's gets 403 and nothing else; each
-visitor address and each widget may ask for so many calls a window (settings.OCX_CLICK_TO_CALL,
+visitor address (across the client's widgets; an IPv6 address by its /64) and each widget may ask for
+so many calls a window (settings.OCX_CLICK_TO_CALL,
 Redis counters shared by every web process), 429 past that; a number that is none, an emergency
 number, one the policy or the client's blocked destinations refuse, is a 4xx that says so.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import secrets
@@ -160,9 +162,23 @@ return 1
 """
 
 
+def visitor(address: str) -> str:
+    """Who a visitor address is, for the limits: an IPv6 address by its /64 (a subscriber's network, any
+    address of which its owner may use), anything else as it is."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if parsed.version == 6:
+        mapped = parsed.ipv4_mapped  # (::ffff:a.b.c.d is an IPv4 visitor)
+        return str(mapped) if mapped else str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def _admit(client: Client, widget: Widget, address: str) -> None:
     limits = settings.OCX_CLICK_TO_CALL
-    keys = [rkey("c2c", "address", client.pk, widget.pk, address), rkey("c2c", "widget", client.pk, widget.pk)]
+    # (a visitor counts across the client's widgets: more widgets on its pages do not multiply their limit)
+    keys = [rkey("c2c", "address", client.pk, visitor(address)), rkey("c2c", "widget", client.pk, widget.pk)]
     try:
         admitted = get_redis().eval(RESERVE, 2, *keys, limits["window"], limits["per_address"], limits["per_widget"])
     except redis.RedisError:  # without Redis no call is placed either (the engines need it): refuse

@@ -175,6 +175,7 @@ class Call:
         self.record_defaults: dict = {}  # see record_as()
         self.record_opened = False
         self.placing = None  # what places the callee's leg beyond a line (telephony/engine/applications/network.py)
+        self.destinations_run = 0  # how many it was sent to (telephony/engine/destinations.py: MAX_DESTINATIONS)
         self.voice = ENGLISH  # the prompts this call hears: its client's (set with the plan), a user's own (features)
         self.announcing: list[Player] = []  # a prompt both parties hear at once (announce)
 

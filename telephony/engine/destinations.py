@@ -7,6 +7,7 @@ then their forwarding says where the call goes), "conference" by the conference 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,12 @@ if TYPE_CHECKING:
 
 DestinationRunner = Callable[["Call", str, Incoming], Awaitable[None]]
 _runners: dict[str, DestinationRunner] = {}
+log = logging.getLogger(__name__)
+# Destinations one call may be sent to in all. Each kind bounds its own chains (MAX_MENUS, MAX_ROUTES,
+# MAX_GROUPS, MAX_FORWARDS) and the services refuse a destination that points at itself, but queues,
+# groups, menus and rule sets lead into each other: two full queues sending callers to each other
+# would pass one caller round at once, for ever, one coroutine deeper each time.
+MAX_DESTINATIONS = 50
 
 
 def runs(kind: str):
@@ -33,6 +40,13 @@ async def run(call: Call, kind: str, target: str, incoming: Incoming) -> None:
     """Send the call where (kind, target) says; a kind no runner knows, or none, refuses it (404). A call
     that runs such a destination elsewhere (`Call.hands_back`) gives it away instead."""
     if call.hands_back(kind, target):
+        return
+    call.destinations_run += 1
+    if call.destinations_run > MAX_DESTINATIONS:
+        log.warning("call %s: sent to %s destinations, ended", call.uuid, MAX_DESTINATIONS)
+        if not call.record_opened:
+            call.open_record(call.route or call.route_alone(incoming), incoming.dialled)
+        call.hangup("engine", cause="destination-loop")
         return
     runner = _runners.get(kind)
     if runner is None:

@@ -59,10 +59,15 @@ TASKS = {
         ("/notifications/", DETAIL.format("notifications")), "/notifications/new/", "/messages/new/",
         ("/statements/", r"^/statements/\d+/[^/]+/$"), "/exports/pushes/new/", "/settings/",
         ("/voicemail/", DETAIL.format("voicemail"), r"^/voicemail/\d+/settings/$"), "/voicemail/new/",
-        "/recordings/", "/recordings/settings/", "/prompts/", "/prompts/upload/", *ACCOUNT,
+        "/recordings/", "/recordings/settings/", "/prompts/", "/prompts/upload/",
+        ("/menus/", DETAIL.format("menus")), "/menus/new/", ("/routing/", DETAIL.format("routing")), "/routing/new/",
+        ("/ring-groups/", DETAIL.format("ring-groups")), "/ring-groups/new/",
+        ("/queues/", DETAIL.format("queues")), "/queues/new/", ("/widgets/", DETAIL.format("widgets")), "/widgets/new/",
+        *ACCOUNT,
     ],
-    "user": ["/phone/", "/phone/forwarding/", ("/conferences/", DETAIL.format("conferences")), "/conferences/new/",
-             ("/voicemail/", r"^/voicemail/messages/\d+/$"), "/phone/recording/", "/recordings/", *ACCOUNT],
+    "user": ["/phone/", "/phone/forwarding/", "/phone/queues/", ("/conferences/", DETAIL.format("conferences")),
+             "/conferences/new/", ("/voicemail/", r"^/voicemail/messages/\d+/$"), "/phone/recording/", "/recordings/",
+             *ACCOUNT],
 }  # fmt: skip
 # One form per role submitted with several bad fields on the phone: (path, {field: value}, fields with errors).
 BAD_FORMS = {

@@ -81,6 +81,41 @@ def seed() -> None:
     if not campaign:
         campaign_create(actor=client_op, client=client, name="Walk Campaign", message=message, numbers="101\n102")
     _voicemail_and_recording(client, client_op, User.objects.get(email="bob@acme.example"))
+    _call_flow(client, client_op)
+
+
+def _call_flow(client, client_op) -> None:
+    """A menu, a rule set, a ring group, a queue with Bob (102) in it and a click-to-call widget."""
+    from django_tenants.utils import tenant_context
+
+    from menus.models import Menu, RuleSet
+    from menus.routing import route_save
+    from menus.services import menu_save
+    from queues.models import Queue
+    from queues.services import queue_save
+    from ringgroups.models import RingGroup
+    from ringgroups.services import ring_group_save
+    from telephony.models import Widget
+    from telephony.widgets import widget_save
+
+    scope = {"actor": client_op, "client": client}
+    with tenant_context(client):
+        have = {model: model.objects.filter(name__startswith="Walk").exists()
+                for model in (Menu, RuleSet, RingGroup, Queue, Widget)}  # fmt: skip
+    if not have[Menu]:
+        menu_save(**scope, name="Walk Menu", timeout_kind="hangup",
+                  options=[{"key": "1", "destination_kind": "user", "destination_target": "102"}])  # fmt: skip
+    if not have[RuleSet]:
+        rule = {"callers": ["+4420X."], "destination_kind": "user", "destination_target": "102"}
+        route_save(**scope, name="Walk Rules", default_kind="user", default_target="101", rules=[rule])
+    if not have[RingGroup]:
+        ring_group_save(**scope, name="Walk Group", members=[{"kind": "user", "target": "101"},
+                                                             {"kind": "user", "target": "102"}])  # fmt: skip
+    if not have[Queue]:
+        queue_save(**scope, name="Walk Queue", members=[{"extension": "102", "penalty": 0, "order": 1}])
+    if not have[Widget]:
+        widget_save(**scope, name="Walk Widget", destination_kind="user", destination_target="102",
+                    origins="https://a-rather-long-shop-name.example.com")  # fmt: skip
 
 
 def _voicemail_and_recording(client, client_op, bob) -> None:

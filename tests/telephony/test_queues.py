@@ -196,6 +196,30 @@ def test_the_maximum_length_sends_a_caller_to_the_full_destination_and_a_hang_up
     assert queue_leg(world, outcome="abandoned")["queue"] == made.pk
 
 
+def test_queues_full_of_each_other_end_the_call_rather_than_sending_it_round_forever(world, lines, queue):
+    """A full queue whose full destination is another full queue whose own is the first: each save is
+    right (neither points at itself), but a caller would go round between them at once, for ever; the
+    engine's bound on destinations per call (telephony/engine/destinations.py) ends the call."""
+    from queues.services import queue_save
+
+    caller, _agent, domain = lines
+    second = queue(logged_in=(), name="Second", number="601", max_callers=1, full_kind="hangup", full_target="goodbye")
+    first = queue(logged_in=(), max_callers=1, full_kind="queue", full_target=str(second.pk))
+    committed(queue_save, actor=world.client_a1_op, client=world.client_a1, queue=second, full_kind="queue",
+              full_target=str(first.pk))  # fmt: skip
+    call_queue(caller, domain, "c1")
+    caller.call("c2", f"sip:601@{domain}")
+    caller.wait_call_state("c2", "confirmed", timeout=15)
+    wait_for(lambda: waiting_count(world, first.pk) == 1 and waiting_count(world, second.pk) == 1, "both full", 5)
+    caller.call("c3", f"sip:{NUMBER}@{domain}")
+    caller.wait_call_state("c3", "disconnected", timeout=15)
+    record = cdr_of(world, timeout=15, caller_number="101", hangup_cause="destination-loop")
+    assert 2 < sum(1 for leg in record.legs if leg.get("leg") == "queue") <= 60
+    assert waiting_count(world, first.pk) == 1 and waiting_count(world, second.pk) == 1
+    caller.hangup("c1")
+    caller.hangup("c2")
+
+
 def test_the_position_is_announced(world, lines, queue, tmp_path):
     import time
 

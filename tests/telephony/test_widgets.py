@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from django_tenants.utils import tenant_context
 
+from config.redis_store import get_redis, rkey
 from tests.sip.audio import heard_ms
 from tests.telephony.conftest import cdr_of
 from tests.waiting import committed
@@ -28,6 +29,9 @@ def widget(world):
                      destination_kind="user", destination_target="102",
                      origins=f"{SHOP}\nhttps://www.example.com")  # fmt: skip
     yield made
+    counters = list(get_redis().scan_iter(match=rkey("c2c", "*"), count=500))  # (Redis: not rolled back)
+    if counters:
+        get_redis().delete(*counters)
 
     def remove():
         with tenant_context(world.client_a1):
@@ -61,7 +65,8 @@ def test_another_origin_gets_403_and_nothing_else(world, widget, public):
 
 
 @pytest.mark.parametrize("body", [{"number": ""}, {"number": "call me"}, {"number": "12"}, {"number": ["1"]},
-                                  {"number": "9" * 500}, {}, "not json", [NUMBER]])  # fmt: skip
+                                  {"number": "9" * 500}, {}, "not json", [NUMBER],
+                                  "[" * 100_000 + "]" * 100_000])  # fmt: skip
 def test_what_is_not_a_phone_number_is_400_never_500(world, widget, public, settings, body):
     settings.OCX_CLICK_TO_CALL = {**settings.OCX_CLICK_TO_CALL, "per_address": 1000}
     answer = public(widget.key, body)
@@ -88,6 +93,33 @@ def test_a_visitor_address_past_its_limit_gets_429(world, widget, public, settin
     answers = [public(widget.key, {"number": "911"}).status_code for _ in range(3)]
     assert answers == [403, 403, 429]
     assert public(widget.key, {"number": "911"}, origin="https://evil.example.com").status_code == 403
+
+
+def test_a_visitor_address_counts_across_the_clients_widgets_and_an_ipv6_address_by_its_64(world, widget, portal,
+                                                                                          settings):  # fmt: skip
+    """More widgets of one client do not multiply what one visitor may ask for, nor do the addresses of
+    one IPv6 network (a /64 is one subscriber's: they pick any address in it at will)."""
+    from telephony.models import Widget
+
+    settings.OCX_CLICK_TO_CALL = {"per_address": 2, "per_widget": 100, "window": 60}
+    with tenant_context(world.client_a1):
+        other = Widget.objects.create(name="Shop too", destination_target="102", origins=SHOP, key="second-key")
+    http = portal(None, host=world.host_of(world.client_a1_op))
+
+    def ask(key: str, address: str) -> int:
+        return http.post(f"/c2c/{key}/call/", '{"number": "911"}', content_type="application/json",
+                         HTTP_ORIGIN=SHOP, REMOTE_ADDR=address).status_code  # fmt: skip
+
+    try:
+        assert [ask(widget.key, "198.51.100.7"), ask(other.key, "198.51.100.7"), ask(other.key, "198.51.100.7")] == [
+            403, 403, 429]  # fmt: skip
+        assert ask(widget.key, "198.51.100.8") == 403  # (another visitor)
+        assert [ask(widget.key, "2001:db8:1:2::1"), ask(widget.key, "2001:db8:1:2:ffff::9"),
+                ask(other.key, "2001:db8:1:2:a:b:c:d")] == [403, 403, 429]  # fmt: skip
+        assert ask(widget.key, "2001:db8:1:3::1") == 403  # (another /64)
+    finally:
+        with tenant_context(world.client_a1):
+            other.delete()
 
 
 def test_a_real_call_rings_the_user_then_the_visitor_and_joins_them(world, lines, widget, public, phone_carrier,

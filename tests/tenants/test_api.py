@@ -92,6 +92,23 @@ def test_malformed_json_is_a_400_not_a_500(world, api):
     assert response.json()["code"] == "parse-error"
 
 
+def test_json_nested_too_deep_is_a_400_not_a_500(world, api):
+    """Python's JSON decoder gives up on deep nesting with a RecursionError, which is no ValueError."""
+    deep = "[" * 100_000 + "]" * 100_000
+    op = world.client_a1_op
+    for account, path in (
+        (op, "/api/v1/routes/"),
+        (op, "/api/v1/queues/"),
+        (op, "/api/v1/ring-groups/"),
+        (op, "/api/v1/widgets/"),
+        (op, "/api/v1/voicemail/boxes/"),
+        (world.god, "/api/v1/brands/"),
+    ):
+        response = api(account).post(path, deep, content_type="application/json")
+        assert response.status_code == 400, path
+        assert response.json()["code"] == "parse-error", path
+
+
 def test_client_operator_manages_users_and_gets_the_sip_secret_once(world, api):
     http = api(world.client_a1_op)
     response = http.post(

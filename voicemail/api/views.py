@@ -11,11 +11,12 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tenants.api.base import ScopedViewSet, changed_fields
+from tenants.api.parsers import JSONParser
 from tenants.models import Role
 from tenants.views.files import ranged_file
 from voicemail import services

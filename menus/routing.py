@@ -30,6 +30,8 @@ from menus.steering import Node, graph_without, node_key, route_cycle, trapped
 from telephony.destinations import delete_unused
 from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
+from tenants.fields import add as _add
+from tenants.fields import take
 from tenants.models import Client, User
 from tenants.scoping import require_client_operator
 
@@ -74,10 +76,6 @@ def _require_operator(actor: User, client: Client) -> None:
     require_client_operator(actor, client, _("Only the client's operators manage its call routing."))
 
 
-def _add(errors: dict, name: str, messages) -> None:
-    errors.setdefault(name, []).extend([messages] if isinstance(messages, str) else messages)
-
-
 @transaction.atomic
 def route_save(*, actor: User, client: Client, rule_set: RuleSet | None = None, rules: list[dict] | None = None,
                **fields) -> RuleSet:  # fmt: skip
@@ -89,16 +87,9 @@ def route_save(*, actor: User, client: Client, rule_set: RuleSet | None = None, 
 
     _require_operator(actor, client)
     with tenant_context(client):
-        refused = set(fields) - set(FIELDS)
-        if refused:
-            raise ValidationError({name: _("You may not change this field.") for name in sorted(refused)})
         item = rule_set or RuleSet()
         errors: dict[str, list[str]] = {}
-        for name, value in fields.items():
-            if isinstance(value, str) and "\x00" in value:
-                _add(errors, name, _("Must not contain NUL characters."))
-                continue
-            setattr(item, name, value.strip() if isinstance(value, str) else (value or ""))
+        take(item, fields, FIELDS, errors, none_as="")
         if "name" not in errors and RuleSet.objects.filter(name=item.name).exclude(pk=item.pk).exists():
             _add(errors, "name", _("A rule set named %(name)s exists already.") % {"name": item.name})
         try:

@@ -19,6 +19,8 @@ from menus.steering import Node, graph_without, node_key, trapped
 from telephony.directory import sip_directory_rooms_changed
 from telephony.media.prompts import TEXTS
 from tenants.audit import audit
+from tenants.fields import add as _add
+from tenants.fields import take
 from tenants.models import Client, User
 from tenants.scoping import require_client_operator
 
@@ -29,10 +31,6 @@ OPTION_FIELDS = ("key", "destination_kind", "destination_target")
 
 def _require_operator(actor: User, client: Client) -> None:
     require_client_operator(actor, client, _("Only the client's operators manage its menus."))
-
-
-def _add(errors: dict, name: str, messages) -> None:
-    errors.setdefault(name, []).extend([messages] if isinstance(messages, str) else messages)
 
 
 @transaction.atomic
@@ -46,20 +44,15 @@ def menu_save(*, actor: User, client: Client, menu: Menu | None = None, options:
 
     _require_operator(actor, client)
     with tenant_context(client):
-        refused = set(fields) - set(FIELDS)
-        if refused:
-            raise ValidationError({name: _("You may not change this field.") for name in sorted(refused)})
         item = menu or Menu()
         errors: dict[str, list[str]] = {}
-        for name, value in fields.items():
-            if isinstance(value, str) and "\x00" in value:
-                _add(errors, name, _("Must not contain NUL characters."))
-                continue
-            if name == "greeting_message":
-                pk = getattr(value, "pk", value)
-                if pk in (None, ""):
-                    item.greeting_message = None
-                    continue
+        take(item, {k: v for k, v in fields.items() if k != "greeting_message"}, FIELDS, errors)
+        if "greeting_message" in fields:
+            name, value = "greeting_message", fields["greeting_message"]
+            pk = getattr(value, "pk", value)
+            if pk in (None, ""):
+                item.greeting_message = None
+            else:
                 message = Message.objects.filter(pk=pk).first() if str(pk).isdigit() else None
                 if message is None:
                     _add(errors, name, _("Choose a message of the company's library."))
@@ -67,8 +60,6 @@ def menu_save(*, actor: User, client: Client, menu: Menu | None = None, options:
                     _add(errors, name, _("The message %(name)s has no audio yet.") % {"name": message.name})
                 else:
                     item.greeting_message = message
-                continue
-            setattr(item, name, value.strip() if isinstance(value, str) else value)
         if item.greeting_prompt and item.greeting_prompt not in TEXTS:
             _add(errors, "greeting_prompt", _("No prompt is named %(name)s.") % {"name": item.greeting_prompt})
         elif item.greeting_prompt and item.greeting_message_id and "greeting_message" not in errors:

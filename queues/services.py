@@ -27,6 +27,8 @@ from telephony.models import Extension
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.events import group_for_client, publish
+from tenants.fields import add as _add
+from tenants.fields import take
 from tenants.models import Client, Role, User
 
 FIELDS = (
@@ -70,10 +72,6 @@ def _require_self_or_operator(actor: User | None, client: Client, extension: Ext
     raise NotAllowed(_("Agents change their own state; the client's operators anyone's."))
 
 
-def _add(errors: dict, name: str, messages) -> None:
-    errors.setdefault(name, []).extend([messages] if isinstance(messages, str) else messages)
-
-
 def state_changed(client: Client) -> None:
     """After commit: the client's agents and members in Redis again, and the engines told."""
 
@@ -104,16 +102,9 @@ def queue_save(
 
     _require_operator(actor, client)
     with tenant_context(client):
-        refused = set(fields) - set(FIELDS)
-        if refused:
-            raise ValidationError({name: _("You may not change this field.") for name in sorted(refused)})
         item = queue or Queue()
         errors: dict[str, list[str]] = {}
-        for name, value in fields.items():
-            if isinstance(value, str) and "\x00" in value:
-                _add(errors, name, _("Must not contain NUL characters."))
-                continue
-            setattr(item, name, value.strip() if isinstance(value, str) else value)
+        take(item, fields, FIELDS, errors)
         if "name" not in errors and Queue.objects.filter(name=item.name).exclude(pk=item.pk).exists():
             _add(errors, "name", _("A queue named %(name)s exists already.") % {"name": item.name})
         if item.number and "number" not in errors:

@@ -17,6 +17,8 @@ from django_tenants.utils import tenant_context
 from ringgroups.models import MAX_MEMBERS, Member, RingGroup
 from telephony.directory import sip_directory_rooms_changed
 from tenants.audit import audit
+from tenants.fields import add as _add
+from tenants.fields import take
 from tenants.models import Client, User
 from tenants.scoping import require_client_operator
 
@@ -26,10 +28,6 @@ MEMBER_KINDS = ("user", "external")
 
 def _require_operator(actor: User, client: Client) -> None:
     require_client_operator(actor, client, _("Only the client's operators manage its ring groups."))
-
-
-def _add(errors: dict, name: str, messages) -> None:
-    errors.setdefault(name, []).extend([messages] if isinstance(messages, str) else messages)
 
 
 @transaction.atomic
@@ -42,16 +40,9 @@ def ring_group_save(*, actor: User, client: Client, group: RingGroup | None = No
 
     _require_operator(actor, client)
     with tenant_context(client):
-        refused = set(fields) - set(FIELDS)
-        if refused:
-            raise ValidationError({name: _("You may not change this field.") for name in sorted(refused)})
         item = group or RingGroup()
         errors: dict[str, list[str]] = {}
-        for name, value in fields.items():
-            if isinstance(value, str) and "\x00" in value:
-                _add(errors, name, _("Must not contain NUL characters."))
-                continue
-            setattr(item, name, value.strip() if isinstance(value, str) else value)
+        take(item, fields, FIELDS, errors)
         if "name" not in errors and item.name and RingGroup.objects.filter(name=item.name).exclude(pk=item.pk).exists():
             _add(errors, "name", _("A ring group named %(name)s exists already.") % {"name": item.name})
         try:

@@ -14,8 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from tenants.models import Role
 from tenants.scoping import RestrictedQuerySet
 
-# The events an endpoint may ask for; queue.joined / queue.left come with queues.
-EVENTS = ("call.ringing", "call.answered", "call.ended", "call.missed", "voicemail.ready", "recording.ready")
+# The events an endpoint may ask for.
+EVENTS = ("call.ringing", "call.answered", "call.ended", "call.missed", "queue.joined", "queue.left",
+          "voicemail.ready", "recording.ready")  # fmt: skip
 MIN_TIMEOUT_MS, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS = 100, 5000, 1500
 
 

@@ -44,6 +44,7 @@ from queues.selectors import QueueView, queues_for_plan
 from queues.services import agent_by_phone, agent_missed_pause
 from records.models import Cdr
 from telephony import features
+from telephony.engine import application
 from telephony.engine.application import Incoming, Prompter, feature, numbers
 from telephony.engine.applications.menus import Walk, menus_of
 from telephony.engine.applications.voicemail import Onward
@@ -204,6 +205,8 @@ class Waiting(Walk):
         self._woken = asyncio.Event()
         self._offer_done: asyncio.Future | None = None
         self.announcing = False
+        self.outcome = ""  # (once logged: answered, abandoned, timeout, full, callback-requested)
+        self.gone = False  # out of the line
 
     def wake(self) -> None:
         self._woken.set()
@@ -344,23 +347,34 @@ class Waiting(Walk):
             self.announcing = False
 
     async def _leave(self) -> None:
+        """Out of the queue's line (once: the call's end and the wait's may both ask)."""
+        if self.gone:
+            return
+        self.gone = True
         with contextlib.suppress(Exception):  # Redis away: the caller's entry goes stale and is dropped
             await state.leave(self.redis, self.prefix, self.client, self.queue.id, self.uuid)
         self.tell("left")
 
     def tell(self, what: str) -> None:
         """The queue's wallboards (queues/consumers.py) look again: joined, offered, answered, left, agent.
-        As a call event, so that the call index's live calls hold the waiting caller too (their number)."""
+        As a call event, so that the call index's live calls hold the waiting caller too (their number),
+        and the client's webhooks hear of a caller joining and leaving (queue.joined, queue.left with
+        the outcome)."""
+        fields = {"queue": self.queue.id, "what": what}
+        if what in ("answered", "left"):
+            fields.update(queue_name=self.queue.name, outcome=self.outcome or "abandoned", agent=self.agent,
+                          wait=round((self.answered_at or time.time()) - self.joined, 1))  # fmt: skip
         if self.call.state == State.ENDED:  # (its call.ended took it out of the live calls already)
-            event = {"type": "queue.changed", "client": self.client, "queue": self.queue.id, "what": what}
+            event = {"type": "queue.changed", "client": self.client, **fields}
             self.call.engine.publish([group_for_client(self.client)], event)
+            application.told(self.call, {**event, "call": self.call.summary()})
             return
-        self.call.engine.event(self.call, "queue.changed", queue=self.queue.id, what=what)
+        self.call.engine.event(self.call, "queue.changed", **fields)
 
     def log(self, outcome: str) -> None:
         if self.logged:
             return
-        self.logged = True
+        self.logged, self.outcome = True, outcome
         waited = (self.answered_at or time.time()) - self.joined
         self.call.log_leg("queue", "", queue=self.queue.id, queue_name=self.queue.name,
                           joined=self.joined_at.isoformat(), wait=round(waited, 1), offers=list(self.results),

@@ -49,7 +49,8 @@ if TYPE_CHECKING:
     from telephony.engine.call import Call
 
 log = logging.getLogger(__name__)
-CALL_EVENTS = frozenset({"call.ringing", "call.answered", "call.ended"})
+CALL_EVENTS = frozenset({"call.ringing", "call.answered", "call.ended", "queue.joined", "queue.left"})
+QUEUE_EVENTS = {"joined": "queue.joined", "left": "queue.left"}  # queue.changed's what (answered callers leave too)
 MISSED = frozenset({Cdr.Disposition.NO_ANSWER, Cdr.Disposition.BUSY, Cdr.Disposition.CANCELLED})
 WAITING_LIMIT = 10_000  # events waiting for the broker at most; more are dropped (and counted)
 BROKER_TRIES = 3  # tries one second apart before an event is dropped
@@ -170,6 +171,8 @@ def _outgoing(kind: str, data: dict) -> dict:
 @on_event
 def call_event(call: Call, event: dict) -> None:
     kind = event["type"]
+    if kind == "queue.changed":  # (the queues' own events: a caller joined, or left, answered or not)
+        kind = QUEUE_EVENTS.get(event.get("what", ""), "")
     if kind not in CALL_EVENTS:
         return
     kinds = [kind]
@@ -180,7 +183,7 @@ def call_event(call: Call, event: dict) -> None:
     if not kinds:  # (most clients: no webhooks, nothing to do)
         return
     data = {**{k: v for k, v in event["call"].items() if k != "engine"},  # (the platform's own business)
-            **{k: v for k, v in event.items() if k not in ("type", "client", "call")}}  # fmt: skip
+            **{k: v for k, v in event.items() if k not in ("type", "client", "call", "what")}}  # fmt: skip
     relay.offer(event["client"], [_outgoing(k, data) for k in kinds], check)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from queues.models import Queue
+from queues.services import FIELDS
 from tenants.api.base import RefuseUnchangeable
 
 DESTINATION = "A destination kind (user, voicemail, menu, queue, external, hangup...) and its target."
@@ -53,34 +54,7 @@ class QueueSerializer(RefuseUnchangeable, serializers.ModelSerializer):
 
     class Meta:
         model = Queue
-        fields = [
-            "id",
-            "name",
-            "number",
-            "strategy",
-            "ring_seconds",
-            "wrapup_seconds",
-            "max_wait_seconds",
-            "max_wait_kind",
-            "max_wait_target",
-            "max_callers",
-            "full_kind",
-            "full_target",
-            "announce_every",
-            "pause_after_missed",
-            "sticky_minutes",
-            "service_level_seconds",
-            "missed_call_emails",
-            "callback_key",
-            "callback_retries",
-            "callback_retry_seconds",
-            "rating",
-            "supervision_tone",
-            "members",
-            "supervisors",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *FIELDS, "members", "supervisors", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
         # The service checks them with the other fields, so every bad one is said at once.
         extra_kwargs = {

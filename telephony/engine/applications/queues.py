@@ -98,7 +98,7 @@ def _by_number(plan: ClientPlan, dialled: str):
 @runs("queue")
 async def to_queue(call: Call, target: str, incoming: Incoming) -> None:
     queue = queues_of(incoming.plan).by_id.get(int(target)) if target.isdigit() else None
-    if queue is None or isinstance(call, Onward):  # (a call the engine places has nobody to wait)
+    if queue is None:  # (a call the engine places hands a queue back to its caller: Onward.hands_back)
         call.refuse(incoming, 404, "No Such Queue")
         return
     if not call.record_opened:

@@ -235,6 +235,7 @@ TENANT_APPS = [
     "queues",
     "ringgroups",
     "webhooks",
+    "chat",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 

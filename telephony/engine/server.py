@@ -271,9 +271,14 @@ class Engine:
         if request.method == "OPTIONS":
             self.ua.respond(stx, 200)
             return
-        handler = application.request_handler(request.method)
-        if handler is not None:  # a SUBSCRIBE (message waiting) and its dialog's refreshes
+        event = (request.headers.get("Event") or "").split(";", 1)[0].strip()
+        handler = application.request_handler(request.method, event)
+        if handler is not None:  # a MESSAGE; a SUBSCRIBE (message waiting, busy lamps) and its dialog's refreshes
             handler(self, request, stx)
+            return
+        if request.method == "SUBSCRIBE":  # an event package no application answers (RFC 6665 4.2.1.1)
+            allowed = ", ".join(application.events_answered("SUBSCRIBE"))
+            self.ua.respond(stx, 489, "Bad Event", headers=[("Allow-Events", allowed)])
             return
         self.ua.respond(stx, 481)
 
@@ -371,6 +376,7 @@ class Engine:
                 for engine in dead.values():
                     ended = await end_lost_calls(self, engine.id)  # BYE to their phones (liveness.py)
                     forgotten = await forget_engine(self.redis, prefix, engine.id)
+                    await application.engine_lost(self, engine.id)  # (busy lamps: its calls are over)
                     if ended or forgotten:
                         log.warning("engine %s is gone: %d call index entries removed, %d legs hung up",
                                     engine.id, forgotten, ended)  # fmt: skip

@@ -13,8 +13,20 @@ import re
 import time
 import uuid
 
+import pytest
+
+from config.redis_store import get_redis, rkey
 from tests.telephony.conftest import SECRET
 from tests.telephony.sipclient import Answer, Call, SipClient, reply_to
+
+
+@pytest.fixture(autouse=True)
+def _no_watchers_left():
+    """Each test starts with no busy-lamp subscriptions or line states left by an earlier one."""
+    r = get_redis()
+    keys = list(r.scan_iter(rkey("blf:*")))
+    if keys:
+        r.delete(*keys)
 
 
 def _subscribe(phone: SipClient, target: str, dialog: Call, *, expires: int, auth: str = "",

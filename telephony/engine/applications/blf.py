@@ -37,12 +37,10 @@ from telephony.engine.application import answers, on_engine_lost, on_event
 from telephony.engine.applications.mwi import FACTS, _event_of, _expires_of
 from telephony.engine.call import _identity, _without_tag
 from telephony.engine.states import UNANSWERED
-from telephony.sip import SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
-    from telephony.engine.dialplan import ClientPlan, Party
     from telephony.engine.server import Engine
     from telephony.engine.sipua import ServerTx
     from telephony.sip import Request
@@ -63,20 +61,6 @@ def _key(engine: Engine, *parts: object) -> str:
 
 
 # The subscription -------------------------------------------------------------------------------------
-
-
-def watched_line(plan: ClientPlan, request: Request) -> Party | None:
-    """The colleague a SUBSCRIBE names: an extension number or SIP user name at the subscriber's own
-    client's domain; None for anything else (another client's domain included)."""
-    try:
-        uri = parse_uri(request.uri)
-    except SipError:
-        return None
-    user = uri.user_unescaped or ""
-    if uri.host.strip("[]").lower() != plan.domain.lower() or not user:
-        return None
-    party = plan.by_number.get(user)
-    return party or next((p for p in plan.by_number.values() if p.sip_username == user), None)
 
 
 @answers("SUBSCRIBE", event=EVENT)
@@ -114,7 +98,7 @@ async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     except Exception:  # the database away and no plan cached: the edge tries another engine
         ua.respond(stx, 503, headers=[("Retry-After", "5")])
         return
-    line = watched_line(plan, request)
+    line = plan.colleague(request.uri)
     if line is None or int(identity["ext"]) not in plan.by_extension:
         ua.respond(stx, 404, "No Such Colleague")
         return

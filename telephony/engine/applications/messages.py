@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 
 from telephony.engine.application import answers
 from telephony.engine.call import _identity
-from telephony.sip import SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
 
 if TYPE_CHECKING:
@@ -92,22 +91,6 @@ def on_message(engine: Engine, request: Request, stx: ServerTx) -> None:
     engine.background(deliver(engine, request, stx))
 
 
-def recipient_of(plan: ClientPlan, request: Request) -> Party | None:
-    """The colleague a MESSAGE names: an extension number or SIP user name at the sender's own client's
-    domain; None for anything else (another client's domain included)."""
-    try:
-        uri = parse_uri(request.uri)
-    except SipError:
-        return None
-    user = uri.user_unescaped or ""
-    if uri.host.strip("[]").lower() != plan.domain.lower() or not user:
-        return None
-    party = plan.by_number.get(user)
-    if party is None:
-        party = next((p for p in plan.by_number.values() if p.sip_username == user), None)
-    return party if party is not None and party.sip_username else None
-
-
 async def deliver(engine: Engine, request: Request, stx: ServerTx) -> None:
     reply = _Answering(engine, stx)
     identity = _identity(request)
@@ -121,8 +104,8 @@ async def deliver(engine: Engine, request: Request, stx: ServerTx) -> None:
         reply.respond(503, headers=[("Retry-After", "5")])
         return
     sender = plan.by_extension.get(int(identity["ext"]))
-    recipient = recipient_of(plan, request)
-    if sender is None or recipient is None:
+    recipient = plan.colleague(request.uri)
+    if sender is None or recipient is None or not recipient.sip_username:
         reply.respond(404, "No Such Colleague")
         return
     content_type = request.headers.get("Content-Type") or "text/plain"

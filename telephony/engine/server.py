@@ -31,6 +31,7 @@ from telephony.commands import Answer, CallCommand, Code, parse
 from telephony.engine import application
 from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.applications.conference import Conference, rooms_of
+from telephony.engine.applications.messages import text_from_portal
 from telephony.engine.applications.notify import Notify
 from telephony.engine.applications.recording import record as record_call
 from telephony.engine.applications.supervision import supervise_to
@@ -444,6 +445,9 @@ class Engine:
         self.background(call.start())
         return Answer.done(call=str(call.uuid))
 
+    async def _send_text(self, command: commands.SendText) -> Answer:
+        return await text_from_portal(self, command)
+
     async def _list_calls(self, command: commands.ListCalls) -> Answer:
         return Answer.done(calls=[c.summary() for c in self.live()])
 
@@ -592,6 +596,7 @@ CONFERENCE_ACTIONS = {
 HANDLERS = {
     commands.Originate: Engine._originate,
     commands.Notify: Engine._notify,
+    commands.SendText: Engine._send_text,
     commands.ListCalls: Engine._list_calls,
     commands.ListConferences: Engine._list_conferences,
     commands.ConferenceAction: Engine._conference,

@@ -13,8 +13,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 
 from config.redis_store import get_redis, rkey
+from telephony.control import phone_text_send
 from telephony.edge.config import EdgeConfig
 from telephony.edge.guard import Guard
+from tenants.errors import NotPossible
 from tests.telephony.conftest import SECRET
 from tests.telephony.sipclient import Call, SipClient, _tag
 
@@ -69,6 +71,19 @@ def test_refusals_unknown_colleague_nobody_registered_not_text_and_another_clien
     since = stranger.mark()
     assert caller.message(f"sip:101@{other_domain}", "hello other company")["code"] == 404
     _no_message(stranger, since)
+
+
+def test_the_portal_sends_a_users_text_to_a_colleagues_phones(world, lines):
+    """The way in for the portal's instant messages: a command to an engine, which sends the MESSAGE."""
+    _caller, callee, _domain = lines
+    since, sender = callee.mark(), world.extension_of(world.user_a1)
+    sent = phone_text_send(client=world.client_a1, extension=sender, to="102", text="From the portal")
+    assert sent == {"status": 200, "delivered": True}
+    got = callee.wait_for("message", None, 5, since=since)
+    assert got["body"] == "From the portal" and "sip:101@" in got["from"]
+    assert phone_text_send(client=world.client_a1, extension=sender, to="103", text="x")["status"] == 480
+    with pytest.raises(NotPossible):
+        phone_text_send(client=world.client_a1, extension=sender, to="199", text="x")
 
 
 def _authorized_message(client: SipClient, target: str, secret: str, body: bytes, *, content_type: str = "text/plain",

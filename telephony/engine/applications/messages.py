@@ -14,10 +14,13 @@ The sender is answered with what became of it: 200 when a device took it; the ta
 answered within DELIVERY_WAIT: the edge goes on trying, and the answer has to reach the edge before
 it gives the request to another engine (OCX_SIP_ENGINE_TIMEOUT, 2 s).
 
-Where a message could go besides the phones: every message delivered, refused or still on its way
-is handed to the hooks registered with `on_phone_message` (none yet). The portal's instant messages
-(another app) register one to show phone messages in the user's conversations; a hook that keeps
-the message turns a "no device registered" into 202 Accepted (the colleague reads it in the portal).
+The bridge to the portal's instant messages (another app; nothing here depends on it), both ways:
+- phone to portal: every message delivered, refused or still on its way is handed to the hooks
+  registered with `on_phone_message` (none yet), which would show it in the users' conversations; a
+  hook that keeps the message turns a "no device registered" into 202 Accepted (the colleague reads
+  it in the portal);
+- portal to phone: `telephony.control.phone_text_send` asks the least-busy engine (the `SendText`
+  command, `text_from_portal` here) to send a user's text to a colleague's phones the same way.
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
+from telephony.commands import Answer, Code
 from telephony.engine.application import answers
 from telephony.engine.call import _identity
 from telephony.sip.dialog import Leg, new_tag
 
 if TYPE_CHECKING:
+    from telephony.commands import SendText
     from telephony.engine.dialplan import ClientPlan, Party
     from telephony.engine.server import Engine
     from telephony.engine.sipua import ServerTx
@@ -158,3 +165,24 @@ async def send(engine: Engine, plan: ClientPlan, sender: Party, recipient: Party
         return await asyncio.wait_for(asyncio.shield(answered), DELIVERY_WAIT)
     except TimeoutError:
         return None
+
+
+async def text_from_portal(engine: Engine, command: SendText) -> Answer:
+    """A user's text from the portal to a colleague's phones (the SendText command): what became of it,
+    as `status` (the phones' answer as a phone's sender would get it) and `delivered`. Not handed to
+    the hooks: it comes from them."""
+    try:
+        plan = await engine.dialplans.get(command.client)
+    except Exception:
+        return Answer.refused(Code.NOT_POSSIBLE, "the client's dial plan cannot be read now")
+    sender, recipient = plan.by_extension.get(command.sender), plan.by_number.get(command.to)
+    if sender is None or recipient is None or not recipient.sip_username:
+        return Answer.refused(Code.NOT_POSSIBLE, "no such extension")
+    body = command.text.encode()
+    if len(body) > settings.OCX_SIP["message_max_bytes"]:
+        return Answer.refused(Code.NOT_POSSIBLE, "the text is too long for a phone")
+    answer = await send(engine, plan, sender, recipient, "text/plain;charset=UTF-8", body)
+    if answer is None:
+        return Answer.done(status=202, delivered=None)
+    status = 480 if answer.status in UNREACHABLE else answer.status
+    return Answer.done(status=status, delivered=200 <= status < 300)

@@ -16,8 +16,11 @@ import uuid
 import pytest
 
 from config.redis_store import get_redis, rkey
+from tests.telephony import test_ringgroups as ringgroups
 from tests.telephony.conftest import SECRET
 from tests.telephony.sipclient import Answer, Call, SipClient, reply_to
+
+group = ringgroups.group  # that module's fixture, here too
 
 
 @pytest.fixture(autouse=True)
@@ -136,3 +139,19 @@ def test_another_clients_line_an_unknown_line_and_another_event_are_refused(worl
     _subscribe(desk, target, dialog, expires=60, event="presence",
                auth=desk.authorization(challenge, SECRET, method="SUBSCRIBE", uri=target))  # fmt: skip
     assert "dialog" in desk.expect(489).get("Allow-Events")
+
+
+def test_a_ring_groups_member_lights_up_as_it_rings_and_as_it_answers(world, lines, sip_client, group):
+    caller, callee, domain = lines
+    callee.set_incoming("102", answer=180)  # 102 rings until told to answer
+    group([("user", "102")], strategy="simultaneous", ring_time=10)
+    desk = sip_client(world.user_a1)  # 101's credentials on a second device: any line may watch
+    _watch(desk, f"sip:102@{domain}")
+    ringgroups.call_group(caller, domain)
+    ringing = callee.wait_incoming(timeout=15)["call"]
+    _notifies(desk, until=lambda n: ("recipient", "early") in _dialogs(n))  # the member's line rings
+    callee.answer(ringing)
+    _notifies(desk, until=lambda n: ("recipient", "confirmed") in _dialogs(n))
+    caller.hangup("c1")
+    idle = _notifies(desk, until=lambda n: all(state == "terminated" for _, state in _dialogs(n)))
+    assert _dialogs(idle[-1])

@@ -10,7 +10,8 @@ finds its way), and the edge forks it to every registered device of that line (4
 none). Every device shows it; the first 2xx is the answer.
 
 The sender is answered with what became of it: 200 when a device took it; the target's refusal
-(480 when no device is registered, 486/603 when a phone refuses); 202 Accepted when no device has
+(480 when no device is registered or the devices failed, 486/603 when a phone refuses; never a 5xx,
+which would make the edge try another engine); 202 Accepted when no device has
 answered within DELIVERY_WAIT: the edge goes on trying, and the answer has to reach the edge before
 it gives the request to another engine (OCX_SIP_ENGINE_TIMEOUT, 2 s).
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DELIVERY_WAIT = 1.5  # seconds the sender's answer waits for a device's (less than the edge's engine timeout)
 UNREACHABLE = (404, 408, 480)  # what the edge answers when no device of the line took it
+HOOK_WAIT = 0.3  # seconds the sender's answer waits for the hooks (on_phone_message)
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class PhoneMessage:
 
 PhoneMessageHook = Callable[["Engine", PhoneMessage], Awaitable[bool]]
 _hooks: list[PhoneMessageHook] = []
+_late: set[asyncio.Future] = set()  # hooks still at work after the sender was answered (kept referenced)
 
 
 def on_phone_message(hook: PhoneMessageHook) -> PhoneMessageHook:
@@ -122,12 +125,20 @@ async def deliver(engine: Engine, request: Request, stx: ServerTx) -> None:
                            recipient=recipient.number, recipient_account=recipient.account,
                            content_type=content_type, text=request.body.decode("utf-8", "replace"),
                            delivered=delivered, at=time.time())  # fmt: skip
-    kept = await hand_on(engine, message) if _hooks else False
-    if answer is None or (kept and answer.status in UNREACHABLE):
+    kept = False
+    if _hooks:  # (bounded: the sender's answer must reach the edge before its engine timeout)
+        handing = asyncio.ensure_future(hand_on(engine, message))
+        try:
+            kept = await asyncio.wait_for(asyncio.shield(handing), HOOK_WAIT)
+        except TimeoutError:  # it goes on; the sender is answered as if no hook kept it
+            _late.add(handing)
+            handing.add_done_callback(_late.discard)
+    unreachable = answer is not None and (answer.status in UNREACHABLE or answer.status >= 500)
+    if answer is None or (kept and unreachable):
         reply.respond(202, "Accepted")
     elif delivered:
         reply.respond(200)
-    elif answer.status in UNREACHABLE:
+    elif unreachable:  # (never a 5xx: the edge would give the message to another engine)
         reply.respond(480, "Temporarily Unavailable")
     else:
         reply.respond(answer.status, answer.reason)
@@ -184,5 +195,5 @@ async def text_from_portal(engine: Engine, command: SendText) -> Answer:
     answer = await send(engine, plan, sender, recipient, "text/plain;charset=UTF-8", body)
     if answer is None:
         return Answer.done(status=202, delivered=None)
-    status = 480 if answer.status in UNREACHABLE else answer.status
+    status = 480 if answer.status in UNREACHABLE or answer.status >= 500 else answer.status
     return Answer.done(status=status, delivered=200 <= status < 300)

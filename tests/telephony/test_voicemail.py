@@ -24,7 +24,7 @@ from records.models import Cdr
 from telephony.media import codecs
 from telephony.media.dtmf import digit_train
 from telephony.models import Forwarding
-from tests.sip.audio import heard_ms, read_wav, tone_file, tone_power
+from tests.sip.audio import heard_ms, longest_heard_ms, read_wav, tone_file, tone_power
 from tests.telephony.conftest import cdr_of
 from tests.telephony.test_call_end import RawCall, bye_within
 from tests.waiting import committed, wait_for
@@ -54,6 +54,7 @@ def _voicemail(world, settings):
         with tenant_context(world.client_a1):
             Forwarding.objects.all().delete()
             Message.objects.all().delete()
+            Mailbox.objects.filter(extension__isnull=True).delete()  # the shared boxes a test made
             Mailbox.objects.update(pin_hash="", greeting_unavailable="", greeting_busy="", greeting_name="",
                                    max_seconds=180, max_messages=100, operator_kind="", operator_target="")  # fmt: skip
         from telephony.directory import sip_directory_rooms_changed
@@ -115,16 +116,16 @@ def messages(world, number: str) -> list[Message]:
 
 
 def leave(caller, domain: str, *, end: str = "#", heard: Path | None = None, tone_ms: int = 2500,
-          skip: bool = False) -> None:  # fmt: skip
-    """101 calls 102 and, once the box answered, says its tone; `#`, or hangs up (end="hangup").
-    `skip`: a key first skips the greeting."""
-    caller.call("c1", f"sip:102@{domain}")
+          skip: bool = False, freq: int = SPOKEN, to: str = "102") -> None:  # fmt: skip
+    """101 calls `to` and, once the box answered, says its tone (`freq`); `#`, or hangs up
+    (end="hangup"). `skip`: a key first skips the greeting."""
+    caller.call("c1", f"sip:{to}@{domain}")
     caller.wait_call_state("c1", "confirmed", timeout=20)
     if heard is not None:
         caller.record("c1", heard)
     if skip:
         caller.dtmf("c1", "1")
-    caller.play_tone("c1", [SPOKEN], tone_ms)  # from the greeting on: its end is recorded after the beep
+    caller.play_tone("c1", [freq], tone_ms)  # from the greeting on: its end is recorded after the beep
     caller.wait_tone_done("c1")
     if end == "#":
         caller.dtmf("c1", "#")
@@ -136,12 +137,11 @@ def leave(caller, domain: str, *, end: str = "#", heard: Path | None = None, ton
 @pytest.mark.parametrize(
     ("forwarding", "phone", "greeting"),
     [
-        ({"no_answer_kind": "voicemail", "no_answer_target": "102", "no_answer_after": 5}, 180, "unavailable"),
-        ({"busy_kind": "voicemail", "busy_target": "102"}, 486, "busy"),
+        # (no answer and busy: test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_downloaded)
         ({"dnd": True, "busy_kind": "voicemail", "busy_target": "102"}, 200, "busy"),
         ({"unreachable_kind": "voicemail", "unreachable_target": "102"}, None, "unavailable"),
     ],
-    ids=["no-answer", "busy", "do-not-disturb", "unreachable"],
+    ids=["do-not-disturb", "unreachable"],
 )
 def test_a_message_is_left_with_the_greeting_the_forwarding_calls_for(world, lines, tmp_path, forwarding, phone,
                                                                        greeting):  # fmt: skip
@@ -450,3 +450,96 @@ def test_a_message_under_a_second_is_not_kept(world, lines):
     caller.wait_call_state("c1", "disconnected", timeout=15)
     assert messages(world, "102") == [] and not list(directory.glob("20*.wav")), "nothing kept"
     assert cdr_of(world, callee_number="102").hangup_cause == "too-short"
+
+
+# The issue's own sentence: messages a phone left on no answer and on busy, heard back by phone and
+# downloaded from the portal and the API with their tones; keys 4 (previous), 5 (repeat), 6 (next).
+
+ON_BUSY = 1700  # Hz: what the caller says when 102 is busy (SPOKEN when it does not answer)
+
+
+def tone_runs(path, freqs: tuple[int, ...], least_ms: int = 400) -> list[int]:
+    """The tones of `freqs` heard in a recording, in order: each an unbroken run of at least `least_ms`
+    of loud 20 ms windows it rules (a message played; prompts only touch a tone in passing)."""
+    from tests.sip.audio import CANDIDATES, dominant, loud_ms
+
+    rate, samples = read_wav(path)
+    window, runs, current, length = rate // 50, [], None, 0
+    for start in range(0, len(samples) - window + 1, window):
+        part = samples[start : start + window]
+        ruled = dominant(rate, part, CANDIDATES)[0] if loud_ms(rate, part) else None
+        ruled = ruled if ruled in freqs else None
+        if ruled == current:
+            length += 1
+            continue
+        if current is not None and length * 20 >= least_ms:
+            runs.append(current)
+        current, length = ruled, 1
+    if current is not None and length * 20 >= least_ms:
+        runs.append(current)
+    return runs
+
+
+def downloaded(response, path: Path) -> Path:
+    assert response.status_code == 200, response.status_code
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    path.write_bytes(body)
+    return path
+
+
+def test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_downloaded(world, lines, portal,
+                                                                                          api, tmp_path):  # fmt: skip
+    caller, callee, domain = lines
+    with_greetings(world, "102")
+    forward(world, no_answer_kind="voicemail", no_answer_target="102", no_answer_after=5, busy_kind="voicemail",
+            busy_target="102")  # fmt: skip
+    left = []
+    for answer, freq, greeting in ((180, SPOKEN, "unavailable"), (486, ON_BUSY, "busy")):  # no answer, busy
+        callee.set_incoming("102", answer=answer)
+        heard = tmp_path / f"caller-heard-{greeting}.wav"
+        leave(caller, domain, heard=heard, freq=freq)
+        caller.wait_recorded("c1")
+        wanted, other = (BUSY, UNAVAILABLE) if greeting == "busy" else (UNAVAILABLE, BUSY)
+        # (the prompts after the message have a little of either tone: a greeting would be 600 ms of it)
+        assert heard_ms(heard, wanted) >= 500 and heard_ms(heard, other) < 200, "the greeting the forwarding calls for"
+        cdr = cdr_of(world, callee_number="102", legs__contains=[{"leg": "voicemail", "greeting": greeting}])
+        assert (cdr.disposition, cdr.answered_by) == ("answered", "voicemail:102")
+        call = str(cdr.call_uuid)
+        message = wait_for(lambda c=call: next((m for m in messages(world, "102") if str(m.call_uuid) == c), None),
+                           "the message's row", timeout=10)  # fmt: skip
+        assert (message.caller_number, message.folder, message.heard) == ("101", "new", False)
+        assert message.seconds >= 1.0
+        left.append(message)
+    first, second = left
+
+    # The owner at 102's phone: *97 (no PIN: the line opens it), 1 the messages (oldest first), 6 the
+    # next. Then pairs of keys, the second filing the message the first led to: 4 9 saves the first
+    # (4 went back), 5 9 the second (5 stayed on it; after 6 the 9 would find none).
+    callee.call("m", f"sip:*97@{domain}")
+    callee.wait_call_state("m", "confirmed")
+    heard = tmp_path / "owner-heard.wav"
+    callee.record("m", heard)
+    callee.dtmf("m", "1")
+    wait_for(lambda: message_now(world, first.pk).heard, "the first message heard", timeout=30)
+    callee.dtmf("m", "6")
+    wait_for(lambda: message_now(world, second.pk).heard, "the second message heard", timeout=30)
+    callee.dtmf("m", "49")
+    wait_for(lambda: message_now(world, first.pk).folder == "saved", "4 then 9: the first saved", timeout=10)
+    assert message_now(world, second.pk).folder == "new"
+    time.sleep(2.0)  # "saved" said, the second's envelope begun: a key now cuts it
+    callee.dtmf("m", "5")
+    time.sleep(0.6)  # (its envelope again)
+    callee.dtmf("m", "9")
+    wait_for(lambda: message_now(world, second.pk).folder == "saved", "5 then 9: the second saved", timeout=20)
+    callee.hangup("m")
+    callee.wait_recorded("m")
+    assert tone_runs(heard, (SPOKEN, ON_BUSY)) == [SPOKEN, ON_BUSY], "1, then 6: each message once, in order"
+    assert longest_heard_ms(heard, SPOKEN) >= 900 and longest_heard_ms(heard, ON_BUSY) >= 900, "played whole"
+
+    # Downloaded by their owner: the portal's player file, and the API's audio.
+    by_portal = downloaded(portal(world.user_a1b).get(f"/voicemail/messages/{first.pk}/audio.wav"), tmp_path / "1.wav")
+    assert longest_heard_ms(by_portal, SPOKEN) >= 1000 and heard_ms(by_portal, ON_BUSY) == 0
+    http = api(world.user_a1b)
+    audio = http.get(f"/api/v1/voicemail/messages/{second.pk}/").json()["audio"]
+    by_api = downloaded(http.get(audio), tmp_path / "2.wav")
+    assert longest_heard_ms(by_api, ON_BUSY) >= 1000 and heard_ms(by_api, SPOKEN) == 0

@@ -543,3 +543,57 @@ def test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_d
     audio = http.get(f"/api/v1/voicemail/messages/{second.pk}/").json()["audio"]
     by_api = downloaded(http.get(audio), tmp_path / "2.wav")
     assert longest_heard_ms(by_api, ON_BUSY) >= 1000 and heard_ms(by_api, SPOKEN) == 0
+
+
+def test_a_message_is_cut_at_the_boxs_longest(world, lines):
+    """A box that takes 2 s: the caller who goes on talking is cut there, told it is recorded, and let go;
+    the message keeps those 2 s."""
+    caller, callee, domain = lines
+    with_greetings(world, "102")
+    set_box(world, "102", max_seconds=2)
+    forward(world, busy_kind="voicemail", busy_target="102")
+    callee.set_incoming("102", answer=486)
+    caller.call("c1", f"sip:102@{domain}")
+    caller.wait_call_state("c1", "confirmed", timeout=20)
+    caller.play_tone("c1", [SPOKEN], 20000, loop=True)  # talks on and on
+    caller.wait_call_state("c1", "disconnected", timeout=15)
+    [message] = wait_for(lambda: messages(world, "102"), "the message's row", timeout=10)
+    assert 1.8 <= message.seconds <= 2.2, message.seconds
+    assert 1500 <= heard_ms(message.path, SPOKEN) <= 2100
+    assert cdr_of(world, callee_number="102").hangup_cause == "message-left"
+
+
+def test_a_phone_network_number_points_straight_at_a_shared_box(world, engine, phones, edge, carrier_factory_pstn,
+                                                                 portal, tmp_path):  # fmt: skip
+    """A carrier's call to the client's number that points at the shared box "Sales" (no person rings):
+    the caller skips the box's prompt and leaves a message there, which a member hears in the portal."""
+    from tests.telephony.sipclient import SipClient
+    from tests.telephony.test_pstn_inbound import known_as_carrier
+    from voicemail.services import mailbox_save
+
+    did, outside = "+4930901877", "+4915112345678"
+    sales = committed(mailbox_save, actor=world.client_a1_op, client=world.client_a1, number="800", name="Sales",
+                      members=[world.extension_of(world.user_a1b).pk])  # fmt: skip
+    carrier = carrier_factory_pstn([(world.brand_a, did, world.client_a1, "voicemail", "800")])
+    probe = SipClient(edge.address, outside, "carrier.example")
+    try:
+        known_as_carrier(probe)
+    finally:
+        probe.close()
+    gateway = phones(name="gateway")
+    gateway.account(outside, domain="127.0.0.1", default=True)  # the carrier's gateway: no registration, no digest
+    gateway.call("g", f"sip:{did}@127.0.0.1:{edge.port}")
+    gateway.wait_call_state("g", "confirmed", timeout=20)
+    gateway.dtmf("g", "1")  # the box's prompt skipped
+    gateway.play_tone("g", [ON_BUSY], 2500)
+    gateway.wait_tone_done("g")
+    gateway.dtmf("g", "#")
+    gateway.wait_call_state("g", "disconnected", timeout=15)
+    [message] = wait_for(lambda: messages(world, "800"), "the message's row in the shared box", timeout=10)
+    assert message.caller_number.endswith(outside[1:]) and message.seconds >= 1.0
+    cdr = cdr_of(world, callee_number=did)
+    assert (cdr.direction, cdr.carrier_id, cdr.answered_by) == (Cdr.Direction.INBOUND, carrier.pk, "voicemail:800")
+    member = portal(world.user_a1b)
+    assert outside[1:] in member.get(f"/voicemail/{sales.pk}/").content.decode().replace(" ", "")
+    audio = downloaded(member.get(f"/voicemail/messages/{message.pk}/audio.wav"), tmp_path / "sales.wav")
+    assert longest_heard_ms(audio, ON_BUSY) >= 1000

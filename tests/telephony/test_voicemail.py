@@ -388,25 +388,50 @@ def test_a_robot_calling_again_and_again_is_locked_out_of_the_box(world, lines):
     assert cdr_of(world, hangup_cause="done").caller_number == "102"
 
 
-def test_the_owner_records_a_greeting_and_changes_the_pin_by_phone(world, lines):
+def record_by_phone(world, phone, label: str, box: Mailbox, kind: str, freq: int) -> None:
+    """In the box's options menu: the key of `kind`, then `freq` said after the beep, then #; the
+    box's `kind` greeting is then that tone."""
+    phone.dtmf(label, {"unavailable": "1", "busy": "2", "name": "3"}[kind])
+    partial = box_directory(world.client_a1.pk, box.pk) / f"greeting-{kind}.recording.wav"
+    wait_for(partial.exists, f"the recording of the {kind} greeting begun (after its prompt and the beep)", timeout=20)
+    phone.play_tone(label, [freq], 1500)
+    phone.wait_tone_done(label)
+    phone.dtmf(label, "#")
+    field = f"greeting_{kind}"
+    recorded = wait_for(lambda: getattr(box_of(world, box.number), field), f"the {kind} greeting recorded", 15)
+    assert heard_ms(VOICEMAIL_DIR / recorded, freq) >= 1000
+
+
+def test_the_owner_records_greetings_and_name_and_changes_the_pin_by_phone(world, lines, tmp_path):
     from voicemail.services import mailbox_pin_check
 
-    caller, _, domain = lines
+    caller, callee, domain = lines
     box = set_box(world, "101", pin="2468")
     caller.call("o", f"sip:*97@{domain}")
     caller.wait_call_state("o", "confirmed")
-    caller.dtmf("o", "2468#01")  # the PIN, the options, 1: the unavailable greeting
-    partial = box_directory(world.client_a1.pk, box.pk) / "greeting-unavailable.recording.wav"
-    wait_for(partial.exists, "the recording of the greeting begun (after its prompt and the beep)", timeout=20)
-    caller.play_tone("o", [UNAVAILABLE], 1500)
-    caller.wait_tone_done("o")
-    caller.dtmf("o", "#")
-    recorded = wait_for(lambda: box_of(world, "101").greeting_unavailable, "the greeting recorded", timeout=15)
-    assert heard_ms(VOICEMAIL_DIR / recorded, UNAVAILABLE) >= 1000
+    caller.dtmf("o", "2468#0")  # the PIN, the options
+    record_by_phone(world, caller, "o", box, "unavailable", UNAVAILABLE)
+    record_by_phone(world, caller, "o", box, "busy", BUSY)
+    record_by_phone(world, caller, "o", box, "name", ON_BUSY)
     caller.dtmf("o", "41357#")  # 4: a new PIN
     wait_for(lambda: committed(mailbox_pin_check, world.client_a1.pk, box.pk, "1357"), "the new PIN", timeout=15)
     caller.hangup("o")
     caller.wait_call_state("o", "disconnected")
+    # A caller who finds 101 busy hears the busy greeting 101 recorded.
+    from telephony.services import forwarding_save
+
+    extension = world.extension_of(world.user_a1)
+    committed(lambda: forwarding_save(actor=None, client=world.client_a1, extension=extension, busy_kind="voicemail",
+                                      busy_target="101"))  # fmt: skip
+    caller.set_incoming("101", answer=486)
+    callee.call("b", f"sip:101@{domain}")
+    callee.wait_call_state("b", "confirmed", timeout=20)
+    heard = tmp_path / "busy-greeting.wav"
+    callee.record("b", heard)
+    time.sleep(2.0)  # the greeting (1.5 s)
+    callee.hangup("b")
+    callee.wait_recorded("b")
+    assert heard_ms(heard, BUSY) >= 1000 and heard_ms(heard, UNAVAILABLE) < 200
 
 
 def test_an_outside_caller_is_called_back_through_the_client_carriers(world, lines, phone_carrier, tmp_path):

@@ -137,7 +137,7 @@ def leave(caller, domain: str, *, end: str = "#", heard: Path | None = None, ton
 @pytest.mark.parametrize(
     ("forwarding", "phone", "greeting"),
     [
-        # (no answer and busy: test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_downloaded)
+        # (no answer and busy: test_messages_left_on_no_answer_and_busy_are_downloaded_and_heard_by_phone)
         ({"dnd": True, "busy_kind": "voicemail", "busy_target": "102"}, 200, "busy"),
         ({"unreachable_kind": "voicemail", "unreachable_target": "102"}, None, "unavailable"),
     ],
@@ -302,29 +302,6 @@ def message_now(world, pk: int) -> Message | None:
     return committed(read)
 
 
-def test_messages_are_heard_saved_and_deleted_by_phone(world, lines, tmp_path):
-    caller, _, domain = lines
-    set_box(world, "101", pin="2468")
-    first = deposit(world, "101", SPOKEN, minutes_ago=20)
-    second = deposit(world, "101", UNAVAILABLE, minutes_ago=10)
-    caller.call("m", f"sip:*97@{domain}")
-    caller.wait_call_state("m", "confirmed")
-    heard = tmp_path / "owner-heard.wav"
-    caller.record("m", heard)
-    caller.dtmf("m", "2468#1")  # the PIN, then 1: the messages (typed ahead)
-    wait_for(lambda: message_now(world, first.pk).heard, "the first message heard", timeout=30)
-    caller.dtmf("m", "9")
-    wait_for(lambda: message_now(world, first.pk).folder == "saved", "the first message saved", timeout=10)
-    wait_for(lambda: message_now(world, second.pk).heard, "the second message heard", timeout=30)
-    caller.dtmf("m", "7")
-    wait_for(lambda: message_now(world, second.pk) is None, "the second message deleted", timeout=10)
-    caller.hangup("m")
-    caller.wait_recorded("m")
-    assert heard_ms(heard, SPOKEN) >= 1000 and heard_ms(heard, UNAVAILABLE) >= 1000, "both heard whole"
-    wait_for(lambda: not second.path.exists(), "the deleted message's file removed")
-    assert first.path.exists()
-
-
 def test_3_2_calls_the_caller_back(world, lines, third, tmp_path):
     caller, _, domain = lines
     set_box(world, "101", pin="2468")
@@ -478,7 +455,8 @@ def test_a_message_under_a_second_is_not_kept(world, lines):
 
 
 # The issue's own sentence: messages a phone left on no answer and on busy, heard back by phone and
-# downloaded from the portal and the API with their tones; keys 4 (previous), 5 (repeat), 6 (next).
+# downloaded from the portal and the API with their tones; by phone keys 6 (next), 4 (previous), 5
+# (repeat), 9 (save), 7 (delete).
 
 ON_BUSY = 1700  # Hz: what the caller says when 102 is busy (SPOKEN when it does not answer)
 
@@ -512,8 +490,7 @@ def downloaded(response, path: Path) -> Path:
     return path
 
 
-def test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_downloaded(world, lines, portal,
-                                                                                          api, tmp_path):  # fmt: skip
+def test_messages_left_on_no_answer_and_busy_are_downloaded_and_heard_by_phone(world, lines, portal, api, tmp_path):
     caller, callee, domain = lines
     with_greetings(world, "102")
     forward(world, no_answer_kind="voicemail", no_answer_target="102", no_answer_after=5, busy_kind="voicemail",
@@ -537,14 +514,23 @@ def test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_d
         left.append(message)
     first, second = left
 
-    # The owner at 102's phone: *97 (no PIN: the line opens it), 1 the messages (oldest first), 6 the
-    # next. Then pairs of keys, the second filing the message the first led to: 4 9 saves the first
-    # (4 went back), 5 9 the second (5 stayed on it; after 6 the 9 would find none).
+    # Downloaded by their owner: the portal's player file, and the API's audio.
+    by_portal = downloaded(portal(world.user_a1b).get(f"/voicemail/messages/{first.pk}/audio.wav"), tmp_path / "1.wav")
+    assert longest_heard_ms(by_portal, SPOKEN) >= 1000 and heard_ms(by_portal, ON_BUSY) == 0
+    http = api(world.user_a1b)
+    audio = http.get(f"/api/v1/voicemail/messages/{second.pk}/").json()["audio"]
+    by_api = downloaded(http.get(audio), tmp_path / "2.wav")
+    assert longest_heard_ms(by_api, ON_BUSY) >= 1000 and heard_ms(by_api, SPOKEN) == 0
+
+    # Heard back at 102's phone: *97, the PIN and 1 typed ahead (the messages, oldest first), 6 the
+    # next. Then pairs of keys, the second acting on the message the first led to: 4 9 saves the first
+    # (4 went back), 5 7 deletes the second (5 stayed on it; after 6 the 7 would find none).
+    set_box(world, "102", pin="2468")
     callee.call("m", f"sip:*97@{domain}")
     callee.wait_call_state("m", "confirmed")
     heard = tmp_path / "owner-heard.wav"
     callee.record("m", heard)
-    callee.dtmf("m", "1")
+    callee.dtmf("m", "2468#1")
     wait_for(lambda: message_now(world, first.pk).heard, "the first message heard", timeout=30)
     callee.dtmf("m", "6")
     wait_for(lambda: message_now(world, second.pk).heard, "the second message heard", timeout=30)
@@ -554,20 +540,14 @@ def test_messages_left_on_no_answer_and_busy_are_heard_by_phone_keys_4_5_6_and_d
     time.sleep(2.0)  # "saved" said, the second's envelope begun: a key now cuts it
     callee.dtmf("m", "5")
     time.sleep(0.6)  # (its envelope again)
-    callee.dtmf("m", "9")
-    wait_for(lambda: message_now(world, second.pk).folder == "saved", "5 then 9: the second saved", timeout=20)
+    callee.dtmf("m", "7")
+    wait_for(lambda: message_now(world, second.pk) is None, "5 then 7: the second deleted", timeout=20)
     callee.hangup("m")
     callee.wait_recorded("m")
     assert tone_runs(heard, (SPOKEN, ON_BUSY)) == [SPOKEN, ON_BUSY], "1, then 6: each message once, in order"
     assert longest_heard_ms(heard, SPOKEN) >= 900 and longest_heard_ms(heard, ON_BUSY) >= 900, "played whole"
-
-    # Downloaded by their owner: the portal's player file, and the API's audio.
-    by_portal = downloaded(portal(world.user_a1b).get(f"/voicemail/messages/{first.pk}/audio.wav"), tmp_path / "1.wav")
-    assert longest_heard_ms(by_portal, SPOKEN) >= 1000 and heard_ms(by_portal, ON_BUSY) == 0
-    http = api(world.user_a1b)
-    audio = http.get(f"/api/v1/voicemail/messages/{second.pk}/").json()["audio"]
-    by_api = downloaded(http.get(audio), tmp_path / "2.wav")
-    assert longest_heard_ms(by_api, ON_BUSY) >= 1000 and heard_ms(by_api, SPOKEN) == 0
+    wait_for(lambda: not second.path.exists(), "the deleted message's file removed")
+    assert first.path.exists()
 
 
 def test_a_message_is_cut_at_the_boxs_longest(world, lines):

@@ -383,7 +383,11 @@ def record_by_phone(world, phone, label: str, box: Mailbox, kind: str, freq: int
     assert heard_ms(VOICEMAIL_DIR / recorded, freq) >= 1000
 
 
-def test_the_owner_records_greetings_and_name_and_changes_the_pin_by_phone(world, lines, tmp_path):
+def test_the_owner_records_the_busy_greeting_and_the_name_and_changes_the_pin_by_phone(world, lines, tmp_path):
+    """By phone, 101 records its busy greeting and its name (the unavailable greeting takes the same
+    way: 1 in the options) and changes its PIN. A caller who finds 101 busy hears that greeting; one
+    who finds it unreachable (no unavailable greeting) hears the name, then "is not available"."""
+    from telephony.services import forwarding_save
     from voicemail.services import mailbox_pin_check
 
     caller, callee, domain = lines
@@ -391,28 +395,30 @@ def test_the_owner_records_greetings_and_name_and_changes_the_pin_by_phone(world
     caller.call("o", f"sip:*97@{domain}")
     caller.wait_call_state("o", "confirmed")
     caller.dtmf("o", "2468#0")  # the PIN, the options
-    record_by_phone(world, caller, "o", box, "unavailable", UNAVAILABLE)
     record_by_phone(world, caller, "o", box, "busy", BUSY)
     record_by_phone(world, caller, "o", box, "name", ON_BUSY)
     caller.dtmf("o", "41357#")  # 4: a new PIN
     wait_for(lambda: committed(mailbox_pin_check, world.client_a1.pk, box.pk, "1357"), "the new PIN", timeout=15)
     caller.hangup("o")
     caller.wait_call_state("o", "disconnected")
-    # A caller who finds 101 busy hears the busy greeting 101 recorded.
-    from telephony.services import forwarding_save
 
     extension = world.extension_of(world.user_a1)
-    committed(lambda: forwarding_save(actor=None, client=world.client_a1, extension=extension, busy_kind="voicemail",
-                                      busy_target="101"))  # fmt: skip
+    to_box = {"busy_kind": "voicemail", "busy_target": "101", "unreachable_kind": "voicemail",
+              "unreachable_target": "101"}  # fmt: skip
+    committed(lambda: forwarding_save(actor=None, client=world.client_a1, extension=extension, **to_box))
     caller.set_incoming("101", answer=486)
-    callee.call("b", f"sip:101@{domain}")
-    callee.wait_call_state("b", "confirmed", timeout=20)
-    heard = tmp_path / "busy-greeting.wav"
-    callee.record("b", heard)
-    time.sleep(2.0)  # the greeting (1.5 s)
-    callee.hangup("b")
-    callee.wait_recorded("b")
-    assert heard_ms(heard, BUSY) >= 1000 and heard_ms(heard, UNAVAILABLE) < 200
+    for label, seconds in (("busy", 2.0), ("unreachable", 3.0)):  # (the greeting 1.5 s; the name, 1.5 s, first)
+        if label == "unreachable":
+            caller.unregister("101")
+        callee.call(label, f"sip:101@{domain}")
+        callee.wait_call_state(label, "confirmed", timeout=20)
+        heard = tmp_path / f"{label}.wav"
+        callee.record(label, heard)
+        time.sleep(seconds)
+        callee.hangup(label)
+        callee.wait_recorded(label)
+        wanted, other = (BUSY, ON_BUSY) if label == "busy" else (ON_BUSY, BUSY)
+        assert heard_ms(heard, wanted) >= 1000 and heard_ms(heard, other) < 200, label
 
 
 def test_an_outside_caller_is_called_back_through_the_client_carriers(world, lines, phone_carrier, tmp_path):

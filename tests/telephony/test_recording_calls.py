@@ -1,6 +1,7 @@
 """Call recording through a real edge and engine with two pjsua2 phones, each playing its own tone:
-recorded always (each party on its own channel), paused and resumed, started and stopped on demand by
-the in-call key *1 and by the API, and a conference's recording in the same list."""
+recorded always (each party on its own channel), paused and resumed (by the in-call key *2 and by the
+API), started and stopped on demand by the in-call key *1 and by the API, and a conference's recording
+in the same list."""
 
 from __future__ import annotations
 

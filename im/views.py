@@ -9,6 +9,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -61,11 +62,12 @@ def im_inbox(request: HttpRequest) -> HttpResponse:
     form = StartForm(request.POST or None, people=people)
     if request.method == "POST" and form.is_valid():
         try:
-            conversation = services.conversation_start(client=client, actor=request.user,
-                                                       to_users=form.cleaned_data["to"],
-                                                       title=form.cleaned_data["title"])  # fmt: skip
-            services.message_send(client=client, sender=request.user, conversation=conversation,
-                                  body=form.cleaned_data["body"])  # fmt: skip
+            with transaction.atomic():  # (a refused first message keeps no conversation either)
+                conversation = services.conversation_start(client=client, actor=request.user,
+                                                           to_users=form.cleaned_data["to"],
+                                                           title=form.cleaned_data["title"])  # fmt: skip
+                services.message_send(client=client, sender=request.user, conversation=conversation,
+                                      body=form.cleaned_data["body"])  # fmt: skip
         except ValidationError as error:
             errors_to_form(form, error)
         except PlatformError as error:

@@ -6,6 +6,7 @@ client's, or colleagues' they are not in) answers 404."""
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -67,13 +68,18 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         with a first message when `body` is sent."""
         client = _client(request)
         data = request.data if isinstance(request.data, dict) else {}
+        with transaction.atomic():  # a conversation whose first message is refused is not kept either
+            conversation = self._start(client, request, data)
+        shown = _conversation_shown(selectors.conversation_view(request.user, conversation))
+        return Response(shown, status=status.HTTP_201_CREATED)
+
+    def _start(self, client, request, data: dict):
         conversation = services.conversation_start(client=client, actor=request.user, to_users=data.get("to"),
-                                                   title=data.get("title", "") or "")  # fmt: skip
+                                                   title=data.get("title") or "")  # fmt: skip
         if data.get("body") is not None:
             services.message_send(client=client, sender=request.user, conversation=conversation, body=data["body"],
                                   via="api")  # fmt: skip
-        shown = _conversation_shown(selectors.conversation_view(request.user, conversation))
-        return Response(shown, status=status.HTTP_201_CREATED)
+        return conversation
 
     @extend_schema(methods=["GET"], request=None, responses=s.MessageSerializer(many=True), parameters=[
         OpenApiParameter("before", int, description="Messages before this message id (default: the latest)."),

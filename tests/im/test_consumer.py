@@ -88,6 +88,12 @@ async def _becomes(ws, account, wanted: str, timeout: float = 5.0) -> dict:
             return change
 
 
+async def _engine_says(world, kind: str) -> None:
+    """An event in the client's events group, as the engines and edges publish them."""
+    event = {"type": "platform.event", "event": {"type": kind, "call": {"caller": "101", "callee": "102"}}}
+    await get_channel_layer().group_send(group_for_client(world.client_a1.pk), event)
+
+
 def test_messages_reach_the_members_live_with_unread_counts_and_typing(world):
     conversation = services.conversation_start(client=world.client_a1, actor=world.user_a1,
                                                to_users=[world.user_a1b])  # fmt: skip
@@ -182,13 +188,11 @@ def test_a_call_event_turns_the_busy_line_on_a_call(world):
         ws = _ws(head)
         await _open(ws)
         get_redis().hset(key, "line:102", "engine-x")  # as the engine's call index has it
-        await get_channel_layer().group_send(group_for_client(world.client_a1.pk),
-                                             {"type": "platform.event", "event": {"type": "call.answered"}})  # fmt: skip
+        await _engine_says(world, "call.answered")
         change = await _becomes(ws, world.user_a1b, "on_call")
         assert "call" not in change  # (the call's detail is never passed on)
         get_redis().hdel(key, "line:102")
-        await get_channel_layer().group_send(group_for_client(world.client_a1.pk),
-                                             {"type": "platform.event", "event": {"type": "call.ended"}})  # fmt: skip
+        await _engine_says(world, "call.ended")
         await _becomes(ws, world.user_a1b, "offline")
         await ws.disconnect()
 
@@ -223,11 +227,9 @@ def test_a_socket_idles_past_the_redis_timeout(world):
         ws = _ws(head)
         await _open(ws)
         await asyncio.sleep(6)
-        await get_channel_layer().group_send(group_for_client(world.client_a1.pk),
-                                             {"type": "platform.event", "event": {"type": "registration.changed"}})  # fmt: skip
+        await _engine_says(world, "registration.changed")
         get_redis().hset(where_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk), "line:103", "engine-x")
-        await get_channel_layer().group_send(group_for_client(world.client_a1.pk),
-                                             {"type": "platform.event", "event": {"type": "call.ringing"}})  # fmt: skip
+        await _engine_says(world, "call.ringing")
         await _becomes(ws, world.user_a1c, "on_call")
         await ws.disconnect()
 

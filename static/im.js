@@ -88,7 +88,7 @@
       var own = document.querySelector('[data-unread="' + data.conversation + '"]');
       if (own) { own.textContent = "0"; own.className = "badge"; }
     } else if (data.type === "im.typing" && current !== null && data.conversation === current && typingLine) {
-      typingLine.textContent = typingLine.getAttribute("data-typing").replace("%(name)s", data.name);
+      typingLine.textContent = data.name + " " + typingLine.getAttribute("data-typing");
       clearTimeout(typingTimer);
       typingTimer = setTimeout(function () { typingLine.textContent = ""; }, 4000);
     } else if (data.type === "im.error" && sendForm) {

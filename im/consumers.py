@@ -92,7 +92,7 @@ def _act(client, user, content: dict) -> dict | None:
     """A read or a send from the socket, through the same services as the pages and the API."""
     close_old_connections()
     which = content.get("read", content.get("send"))
-    if not isinstance(which, int) or isinstance(which, bool):
+    if not isinstance(which, int) or services.row_id(which) is None:
         return {"type": "im.error", "code": "invalid", "fields": {"conversation": ["Not a conversation."]}}
     with tenant_context(client):
         conversation = Conversation.objects.restrict(user).filter(pk=which).first()
@@ -100,8 +100,8 @@ def _act(client, user, content: dict) -> dict | None:
         return {"type": "im.error", "code": "not-found", "conversation": which}
     if "read" in content:
         up_to = content.get("up_to")
-        services.conversation_read(client=client, actor=user, conversation=conversation,
-                                   up_to=up_to if isinstance(up_to, int) else None)  # fmt: skip
+        up_to = up_to if isinstance(up_to, int) and not isinstance(up_to, bool) else None
+        services.conversation_read(client=client, actor=user, conversation=conversation, up_to=up_to)
         return None
     try:
         message = services.message_send(client=client, sender=user, conversation=conversation,
@@ -166,7 +166,7 @@ class ImConsumer(AsyncJsonWebsocketConsumer):
             return
         if "typing" in content:
             which = content["typing"]
-            if isinstance(which, int) and not isinstance(which, bool):
+            if isinstance(which, int) and services.row_id(which) is not None:
                 groups = await _typing(self.client, self.user, which)
                 if groups:
                     await live.push_async(groups, {"type": "im.typing", "conversation": which,

@@ -40,6 +40,20 @@ return 1
 """
 
 
+MAX_ID = 2**63 - 1  # PostgreSQL's bigint: a larger id names no row (and must not reach a query)
+
+
+def row_id(value) -> int | None:
+    """An id as sent (JSON number or digits), or None when it cannot name a row."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= MAX_ID else None
+
+
 class TooManyMessages(PlatformError):
     code = "too-many-messages"
     status = 429
@@ -86,15 +100,19 @@ def _recipients(client: Client, sender: User, to_users, field: str) -> list[int]
     """The account ids `to_users` names (accounts or ids), each an active person of the client."""
     if not isinstance(to_users, list | tuple | set) or not to_users:
         raise ValidationError({field: [_("Choose at least one colleague.")]})
+    given = [u.pk if isinstance(u, User) else u for u in to_users]
+    if any(isinstance(u, bool | float) or not isinstance(u, int | str) for u in given):
+        raise ValidationError({field: [_("Colleagues are given by their ids.")]})
     try:
-        ids = sorted({int(u.pk if isinstance(u, User) else u) for u in to_users} - {sender.pk})
-    except (TypeError, ValueError):
+        numbers = {int(u) for u in given}
+    except ValueError:
         raise ValidationError({field: [_("Colleagues are given by their ids.")]}) from None
+    ids = sorted(numbers - {sender.pk})
     if not ids:
         raise ValidationError({field: [_("Choose at least one colleague other than yourself.")]})
     if len(ids) > MAX_MEMBERS - 1:
         raise ValidationError({field: [_("A group has at most %(max)s people.") % {"max": MAX_MEMBERS}]})
-    known = set(_people(client).filter(pk__in=ids).values_list("pk", flat=True))
+    known = set(_people(client).filter(pk__in=[pk for pk in ids if 0 < pk <= MAX_ID]).values_list("pk", flat=True))
     unknown = [str(pk) for pk in ids if pk not in known]
     if unknown:  # (another client's people are not known here: no hint that they exist)
         raise ValidationError({field: [_("No such colleague: %(ids)s.") % {"ids": ", ".join(unknown)}]})
@@ -198,6 +216,8 @@ def conversation_read(*, client: Client, actor: User, conversation: Conversation
 def typing_told(*, client: Client, actor: User, conversation_id) -> list[str] | None:
     """The groups to tell that the actor is typing in a conversation of theirs (the other members'),
     or None when it is not one of the actor's."""
+    if row_id(conversation_id) is None:
+        return None
     with tenant_context(client):
         members = list(Member.objects.filter(conversation_id=conversation_id).values_list("account_id", flat=True))
     if actor.pk not in members:

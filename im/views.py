@@ -95,8 +95,7 @@ def im_conversation(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, error.message)
         else:
             return redirect("im_conversation", pk=pk)
-    before = request.GET.get("before", "")
-    before = int(before) if before.isdigit() else None
+    before = services.row_id(request.GET.get("before", "")) if request.GET.get("before", "").isdigit() else None
     page = selectors.history(conversation, before=before)
     older = page[0].pk if page and selectors.history(conversation, before=page[0].pk, limit=1) else None
     if before is None:
@@ -117,8 +116,11 @@ def im_conversation(request: HttpRequest, pk: int) -> HttpResponse:
 def im_start(request: HttpRequest) -> HttpResponse:
     """The message button of the colleagues' directory: the one-to-one with that colleague."""
     client = own_client(request)
+    to = services.row_id(request.POST.get("to"))
+    if to is None:
+        raise Http404("No such colleague.")
     try:
-        conversation = services.conversation_start(client=client, actor=request.user, to_users=[request.POST.get("to")])
+        conversation = services.conversation_start(client=client, actor=request.user, to_users=[to])
     except ValidationError as error:
         raise Http404("No such colleague.") from error
     return redirect("im_conversation", pk=conversation.pk)

@@ -8,28 +8,28 @@ from rest_framework import serializers
 from im.presence import CHOICES, STATES
 
 
-class PersonSerializer(serializers.Serializer):
+class ImPersonSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
 
 
-class ConversationSerializer(serializers.Serializer):
+class ImConversationSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     kind = serializers.CharField(read_only=True, help_text="direct (two people) or group.")
     title = serializers.CharField(read_only=True, help_text="A group's title (empty: the members' names).")
     name = serializers.CharField(read_only=True, help_text="The title, or the other members' names.")
-    members = PersonSerializer(many=True, read_only=True)
+    members = ImPersonSerializer(many=True, read_only=True)
     unread = serializers.IntegerField(read_only=True, help_text="Messages you have not read.")
     last_message_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
-class ConversationStartSerializer(serializers.Serializer):
+class ImConversationStartSerializer(serializers.Serializer):
     to = serializers.ListField(child=serializers.JSONField(), help_text="The colleagues' ids (one: one-to-one).")
     title = serializers.JSONField(required=False, help_text="A group's title (optional).")
     body = serializers.JSONField(required=False, help_text="A first message (optional).")
 
 
-class MessageSerializer(serializers.Serializer):
+class ImMessageSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     conversation = serializers.IntegerField(read_only=True)
     sender = serializers.IntegerField(read_only=True)
@@ -39,23 +39,23 @@ class MessageSerializer(serializers.Serializer):
     sent_at = serializers.DateTimeField(read_only=True)
 
 
-class MessageBodySerializer(serializers.Serializer):
+class ImMessageBodySerializer(serializers.Serializer):
     body = serializers.JSONField(help_text="The text (at most OCX_IM_MAX_LENGTH characters).")
 
 
-class MessageToSerializer(MessageBodySerializer):
+class ImMessageToSerializer(ImMessageBodySerializer):
     to = serializers.ListField(child=serializers.JSONField(), help_text="The colleagues' ids: their conversation.")
 
 
-class ReadSerializer(serializers.Serializer):
+class ImReadSerializer(serializers.Serializer):
     up_to = serializers.IntegerField(required=False, help_text="The last message read (default: all).")
 
 
-class UnreadSerializer(serializers.Serializer):
+class ImUnreadSerializer(serializers.Serializer):
     unread = serializers.IntegerField()
 
 
-class ColleagueSerializer(serializers.Serializer):
+class ImColleagueSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     role = serializers.CharField(help_text="user or client (an operator).")
@@ -63,5 +63,5 @@ class ColleagueSerializer(serializers.Serializer):
     presence = serializers.ChoiceField(choices=STATES)
 
 
-class PresenceSerializer(serializers.Serializer):
+class ImPresenceSerializer(serializers.Serializer):
     state = serializers.JSONField(help_text=f"Yours to choose: {', '.join(CHOICES)}. Shown: {', '.join(STATES)}.")

@@ -44,7 +44,7 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
     """The caller's conversations, latest first, with their unread counts."""
 
     model = Conversation
-    serializer_class = s.ConversationSerializer
+    serializer_class = s.ImConversationSerializer
     filter_backends: list = []
 
     def get_queryset(self):
@@ -63,7 +63,7 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         _client(request)
         return Response(_conversation_shown(selectors.conversation_view(request.user, self.get_object())))
 
-    @extend_schema(request=s.ConversationStartSerializer, responses={201: s.ConversationSerializer,
+    @extend_schema(request=s.ImConversationStartSerializer, responses={201: s.ImConversationSerializer,
                                                                      **error_answers(429)})  # fmt: skip
     def create(self, request):
         """Start a conversation with colleagues (one: your one-to-one with them, the same one again),
@@ -83,11 +83,11 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
                                   via="api")  # fmt: skip
         return conversation
 
-    @extend_schema(methods=["GET"], request=None, responses=s.MessageSerializer(many=True), parameters=[
+    @extend_schema(methods=["GET"], request=None, responses=s.ImMessageSerializer(many=True), parameters=[
         OpenApiParameter("before", int, description="Messages before this message id (default: the latest)."),
         OpenApiParameter("limit", int, description="How many (default 50, at most 200)."),
     ])  # fmt: skip
-    @extend_schema(methods=["POST"], request=s.MessageBodySerializer, responses={201: s.MessageSerializer,
+    @extend_schema(methods=["POST"], request=s.ImMessageBodySerializer, responses={201: s.ImMessageSerializer,
                                                                                  **error_answers(429)})  # fmt: skip
     @action(detail=True, methods=["get", "post"])
     def messages(self, request, pk=None):
@@ -104,11 +104,8 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         for name in ("before", "limit"):
             raw = request.query_params.get(name)
             if raw not in (None, ""):
-                try:
-                    numbers[name] = int(raw)
-                    if numbers[name] < 1:
-                        raise ValueError
-                except ValueError:
+                numbers[name] = services.row_id(raw) if raw.isdigit() else None
+                if numbers[name] is None:
                     errors[name] = ["A whole number from 1."]
         if errors:
             return Response({"code": "invalid", "detail": "Check the fields.", "fields": errors}, status=400)
@@ -117,13 +114,13 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         names = selectors.senders(page)
         return Response([selectors.message_shown(m, names) for m in page])
 
-    @extend_schema(request=s.ReadSerializer, responses=s.UnreadSerializer)
+    @extend_schema(request=s.ImReadSerializer, responses=s.ImUnreadSerializer)
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
         """You read the conversation (up to `up_to`, or all): your unread total now."""
         client = _client(request)
         conversation = self.get_object()
-        serializer = s.ReadSerializer(data=request.data)
+        serializer = s.ImReadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         total = services.conversation_read(client=client, actor=request.user, conversation=conversation,
                                            up_to=serializer.validated_data.get("up_to"))  # fmt: skip
@@ -133,7 +130,7 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
 class MessageToView(APIView):
     """Send a message to colleagues by id: into your one-to-one with one of them, or a new group."""
 
-    @extend_schema(request=s.MessageToSerializer, responses={201: s.MessageSerializer, **error_answers(429)})
+    @extend_schema(request=s.ImMessageToSerializer, responses={201: s.ImMessageSerializer, **error_answers(429)})
     def post(self, request):
         client = _client(request)
         data = request.data if isinstance(request.data, dict) else {}
@@ -144,7 +141,7 @@ class MessageToView(APIView):
 
 
 class UnreadView(APIView):
-    @extend_schema(responses=s.UnreadSerializer)
+    @extend_schema(responses=s.ImUnreadSerializer)
     def get(self, request):
         """Your unread messages across your conversations."""
         _client(request)
@@ -152,15 +149,15 @@ class UnreadView(APIView):
 
 
 class ColleagueView(APIView):
-    @extend_schema(responses=s.ColleagueSerializer(many=True))
+    @extend_schema(responses=s.ImColleagueSerializer(many=True))
     def get(self, request):
         """The company's people with their extension and presence, by name."""
         return Response(presence.colleagues(_client(request)))
 
 
 class PresenceView(APIView):
-    @extend_schema(methods=["GET"], responses=s.PresenceSerializer)
-    @extend_schema(methods=["PUT", "PATCH"], request=s.PresenceSerializer, responses=s.PresenceSerializer)
+    @extend_schema(methods=["GET"], responses=s.ImPresenceSerializer)
+    @extend_schema(methods=["PUT", "PATCH"], request=s.ImPresenceSerializer, responses=s.ImPresenceSerializer)
     def get(self, request):
         """Your presence as your colleagues see it."""
         client = _client(request)

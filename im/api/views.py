@@ -156,13 +156,13 @@ class ColleagueView(APIView):
 
 
 class PresenceView(APIView):
-    @extend_schema(methods=["GET"], responses=s.ImPresenceSerializer)
-    @extend_schema(methods=["PUT", "PATCH"], request=s.ImPresenceSerializer, responses=s.ImPresenceSerializer)
+    @extend_schema(responses=s.ImPresenceSerializer)
     def get(self, request):
         """Your presence as your colleagues see it."""
         client = _client(request)
         return Response({"state": presence.presence_of(client, request.user.pk)})
 
+    @extend_schema(request=s.ImPresenceSerializer, responses=s.ImPresenceSerializer)
     def put(self, request):
         """Choose available, away or dnd (do-not-disturb: your line's, as on your call handling page)."""
         client = _client(request)
@@ -170,4 +170,7 @@ class PresenceView(APIView):
         presence.presence_set(client=client, actor=request.user, state=state)
         return Response({"state": presence.presence_of(client, request.user.pk)})
 
-    patch = put
+    @extend_schema(request=s.ImPresenceSerializer, responses=s.ImPresenceSerializer)
+    def patch(self, request):
+        """The same as PUT (one field)."""
+        return self.put(request)

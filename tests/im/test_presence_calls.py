@@ -72,3 +72,28 @@ def test_presence_follows_a_real_call_between_two_phones(world, lines, connectio
     answered, ended = async_to_sync(scenario)()
     print(f"presence on a call {answered:.2f} s after the phones connected, available {ended:.2f} s after hang-up")
     assert answered < AT_ONCE and ended < AT_ONCE
+
+
+def test_the_phones_do_not_disturb_code_is_the_persons_presence(world, lines, connections_kept, fresh_channel_layer):
+    """*78 on the phone (the engine saves the line's do-not-disturb) shows the person as do-not-disturb
+    on the colleagues' sockets; *79 makes them available again: one truth for calls and presence."""
+    _caller, callee, domain = lines
+    a1b = str(world.user_a1b.pk)
+    head = _headers(world, world.user_a1c)
+
+    def dial(code: str) -> None:
+        callee.call(code, f"sip:{code}@{domain}")
+        callee.wait_call_state(code, "confirmed")
+        callee.wait_call_state(code, "disconnected", timeout=15)  # the engine says so and hangs up
+
+    async def scenario():
+        ws = WebsocketCommunicator(application, "/ws/im/", headers=head)
+        assert (await ws.connect())[0]
+        await ws.receive_json_from(timeout=5)
+        await asyncio.to_thread(dial, "*78")
+        await _states(ws, {a1b: "dnd"}, timeout=10)
+        await asyncio.to_thread(dial, "*79")
+        await _states(ws, {a1b: "available"}, timeout=10)
+        await ws.disconnect()
+
+    async_to_sync(scenario)()

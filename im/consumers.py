@@ -75,10 +75,15 @@ def _closed(client, user, channel: str) -> None:
 
 
 @database_sync_to_async
-def _refresh(client, user, channel: str) -> None:
+def _people(client) -> list[dict]:
     close_old_connections()
+    return presence.people_of(client)
+
+
+@database_sync_to_async
+def _refresh(client, user, channel: str, people: list[dict]) -> None:
     presence.socket_opened(client.pk, user.pk, channel)
-    presence.presence_publish(client)
+    presence.presence_publish(client, people=people)
 
 
 @database_sync_to_async
@@ -150,15 +155,21 @@ class ImConsumer(AsyncJsonWebsocketConsumer):
                 log.exception("IM socket close could not be told")
 
     async def watch(self):
-        """Presence after the call and registration events this socket hears, and every REFRESH."""
+        """Presence after the call and registration events this socket hears, and every REFRESH. The
+        client's people are read from PostgreSQL at each REFRESH only: an event costs Redis reads."""
+        people, people_at = None, 0.0
+        loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), timeout=REFRESH)
                 await asyncio.sleep(SETTLE)
             self.changed.clear()
             try:
-                await _refresh(self.client, self.user, self.channel_name)
+                if people is None or loop.time() - people_at >= REFRESH:
+                    people, people_at = await _people(self.client), loop.time()
+                await _refresh(self.client, self.user, self.channel_name, people)
             except Exception:  # PostgreSQL or Redis away for a moment: the next event or refresh tries again
+                people = None
                 log.exception("presence could not be computed")
 
     async def receive_json(self, content, **kwargs):

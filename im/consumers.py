@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import ValidationError
@@ -72,6 +73,11 @@ def _closed(client, user, channel: str) -> None:
     close_old_connections()
     presence.socket_closed(client.pk, user.pk, channel)
     presence.presence_publish(client, [user.pk])
+
+
+@sync_to_async(thread_sensitive=False)
+def _claim(client, event: dict) -> bool:
+    return presence.event_claim(client.pk, event)
 
 
 @database_sync_to_async
@@ -192,9 +198,16 @@ class ImConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message["event"])
 
     async def platform_event(self, message):
-        """The client's events group: call and registration events only nudge presence (never sent on)."""
-        kind = str(message["event"].get("type", ""))
-        if kind.startswith(CHANGES) and self.changed is not None:
+        """The client's events group: call and registration events only nudge presence (never sent on).
+        Every socket of the client hears each event; the first to claim it computes and tells them all."""
+        event = message["event"]
+        if not str(event.get("type", "")).startswith(CHANGES) or self.changed is None:
+            return
+        try:
+            mine = await _claim(self.client, event)
+        except Exception:  # Redis away: compute anyway (the shown copy still sends each change once)
+            mine = True
+        if mine:
             self.changed.set()
 
     async def sockets_close(self, message):

@@ -19,6 +19,8 @@ many sockets that hear the same call event send one change between them."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 
@@ -45,6 +47,7 @@ LABELS = {
     ON_CALL: gettext_lazy("On a call"),
     OFFLINE: gettext_lazy("Offline"),
 }
+CLAIM_TTL = 5  # seconds an event's claim is kept (every socket hears it within this)
 SOCKET_TTL = 90  # seconds a socket counts without refreshing its entry (the sockets refresh every 30)
 SHOWN_TTL = 86400
 MARK = "_"  # the field that says the manual copy was built (a client with nobody chose anything yet)
@@ -193,6 +196,13 @@ def colleagues(client: Client) -> list[dict]:
     states = presence_states(client, people)
     return [{"id": p["id"], "name": p["name"], "role": p["role"], "extension": p["extension"],
              "presence": states[p["id"]]} for p in people]  # fmt: skip
+
+
+def event_claim(client_id: int, event: dict) -> bool:
+    """Whether this socket is the one of the client's sockets that answers this call or registration
+    event (each socket hears it; the first to claim it computes presence and tells them all)."""
+    digest = hashlib.blake2b(json.dumps(event, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
+    return bool(get_redis().set(rkey("im", "event", client_id, digest), "1", nx=True, ex=CLAIM_TTL))
 
 
 def people_of(client: Client) -> list[dict]:

@@ -14,7 +14,8 @@ def _clear(world) -> None:
     r = get_redis()
     for client in (world.client_a1, world.client_a2, world.client_b1):
         keys = [*r.scan_iter(rkey("im", "*", client.pk)), f"{settings.OCX_REDIS_PREFIX}:where:{client.pk}"]
-        for key in [*keys, *r.scan_iter(rkey("im", "rate", client.pk, "*"))]:
+        more = [*r.scan_iter(rkey("im", "rate", client.pk, "*")), *r.scan_iter(rkey("im", "event", client.pk, "*"))]
+        for key in [*keys, *more]:
             r.delete(key)
 
 

@@ -180,21 +180,33 @@ def test_presence_reaches_the_clients_people_only(world):
     async_to_sync(scenario)()
 
 
-def test_a_call_event_turns_the_busy_line_on_a_call(world):
+def test_a_call_event_turns_the_busy_line_on_a_call(world, monkeypatch):
+    """Every socket of the client hears the event; one of them computes presence, and all are told."""
+    from im import presence
+
     key = where_key(settings.OCX_REDIS_PREFIX, world.client_a1.pk)
-    head = _headers(world, world.user_a1)
+    heads = [_headers(world, u) for u in (world.user_a1, world.user_a1c, world.client_a1_op)]
+    computed = []
+    publish = presence.presence_publish
+    monkeypatch.setattr(presence, "presence_publish", lambda *a, **k: computed.append(1) or publish(*a, **k))
 
     async def scenario():
-        ws = _ws(head)
-        await _open(ws)
+        sockets = [_ws(h) for h in heads]
+        for ws in sockets:
+            await _open(ws)
         get_redis().hset(key, "line:102", "engine-x")  # as the engine's call index has it
+        computed.clear()
         await _engine_says(world, "call.answered")
-        change = await _becomes(ws, world.user_a1b, "on_call")
-        assert "call" not in change  # (the call's detail is never passed on)
+        for ws in sockets:
+            change = await _becomes(ws, world.user_a1b, "on_call")
+            assert "call" not in change  # (the call's detail is never passed on)
+        assert len(computed) == 1, computed
         get_redis().hdel(key, "line:102")
         await _engine_says(world, "call.ended")
-        await _becomes(ws, world.user_a1b, "offline")
-        await ws.disconnect()
+        for ws in sockets:
+            await _becomes(ws, world.user_a1b, "offline")
+        for ws in sockets:
+            await ws.disconnect()
 
     async_to_sync(scenario)()
 

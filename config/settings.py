@@ -56,6 +56,14 @@ OCX_CLICK_TO_CALL = {
     "per_widget": int(env("OCX_CLICK_TO_CALL_PER_WIDGET", "60")),
     "window": int(env("OCX_CLICK_TO_CALL_WINDOW", "3600")),
 }
+# Instant messages between a client's people (im/services.py): a message is at most `max_length`
+# characters; one person sends at most `per_window` messages within `window` seconds (a Redis counter
+# every web process shares; past it: 429).
+OCX_IM = {
+    "max_length": int(env("OCX_IM_MAX_LENGTH", "2000")),
+    "per_window": int(env("OCX_IM_PER_WINDOW", "30")),
+    "window": int(env("OCX_IM_WINDOW", "60")),
+}
 # Voicemail PINs typed by phone (voicemail.services.mailbox_pin_try): wrong ones counted per box and per
 # calling line across calls; past either limit (each within `window` seconds of the last) the box, or
 # the line, opens no box for `lockout` seconds, even with the right PIN.
@@ -240,6 +248,7 @@ TENANT_APPS = [
     "ringgroups",
     "webhooks",
     "chat",
+    "im",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]
 
@@ -281,6 +290,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tenants.routing.portal_context",
                 "tenants.security.csp_context",
+                "im.views.im_context",
             ],
         },
     },

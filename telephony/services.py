@@ -478,6 +478,10 @@ def forwarding_save(*, actor: User | None, client: Client, extension: Extension,
         if actor is not None:
             audit(actor, "forwarding.update", forwarding, client=client, fields=sorted(fields))
     sip_directory_rooms_changed(client)
+    if "dnd" in fields:  # do-not-disturb is the person's presence too (im/presence.py): their colleagues see it
+        from im.presence import manual_changed
+
+        transaction.on_commit(lambda: manual_changed(client, [extension.account_id]))
     return forwarding
 
 

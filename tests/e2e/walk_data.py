@@ -82,6 +82,7 @@ def seed() -> None:
         campaign_create(actor=client_op, client=client, name="Walk Campaign", message=message, numbers="101\n102")
     _voicemail_and_recording(client, client_op, User.objects.get(email="bob@acme.example"))
     _call_flow(client, client_op)
+    _chat(client, User.objects.get(email="alice@acme.example"), User.objects.get(email="bob@acme.example"))
 
 
 def _call_flow(client, client_op) -> None:
@@ -116,6 +117,19 @@ def _call_flow(client, client_op) -> None:
     if not have[Widget]:
         widget_save(**scope, name="Walk Widget", destination_kind="user", destination_target="102",
                     origins="https://a-rather-long-shop-name.example.com")  # fmt: skip
+
+
+def _chat(client, alice, bob) -> None:
+    """A conversation of Alice and Bob with a long line in it (it must wrap on a phone)."""
+    from django_tenants.utils import tenant_context
+
+    from im.models import Message
+    from im.services import message_send
+
+    with tenant_context(client):
+        if Message.objects.filter(body__startswith="Walk ").exists():
+            return
+    message_send(client=client, sender=alice, to_users=[bob], body="Walk " + "long-word-" * 30 + "\nsecond line")
 
 
 def _voicemail_and_recording(client, client_op, bob) -> None:

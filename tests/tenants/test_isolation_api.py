@@ -95,6 +95,13 @@ CASES = [
     ("client_a2_op", "voicemail/messages", "user_a1"),
     ("user_a1", "voicemail/messages", "user_a1b"),
     ("user_a1", "voicemail/messages", "user_b1"),
+    # (a conversation of the owner and a colleague: nobody else's, the client's operators' neither)
+    ("brand_a_op", "im/conversations", "user_a1"),
+    ("client_a1_op", "im/conversations", "user_a1b"),
+    ("client_a1_op", "im/conversations", "user_b1"),
+    ("client_a2_op", "im/conversations", "user_a1"),
+    ("user_a1", "im/conversations", "user_a1b"),
+    ("user_a1", "im/conversations", "user_b1"),
     *[
         (actor, kind, owner)
         for kind in ("webhooks", "webhooks/deliveries", "webhooks/routing")
@@ -141,12 +148,23 @@ MORE = {
         ("post", "/api/v1/queues/agents/{pk}/unpause/"),
     ],
     "webhooks": [("post", "/api/v1/webhooks/{pk}/rotate-secret/")],
+    "im/conversations": [
+        ("get", "/api/v1/im/conversations/{pk}/messages/"),
+        ("post", "/api/v1/im/conversations/{pk}/messages/"),
+        ("post", "/api/v1/im/conversations/{pk}/read/"),
+    ],
     "webhooks/deliveries": [("post", "/api/v1/webhooks/deliveries/{pk}/replay/")],
 }
-MORE_BODIES = {"post": {"action": "end"}, "put": {"dnd": True}, "patch": {"dnd": True}, "delete": None}
+MORE_BODIES = {
+    "post": {"action": "end", "body": "hijacked"},
+    "put": {"dnd": True},
+    "patch": {"dnd": True},
+    "delete": None,
+}
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
-NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents", "webhooks/deliveries"}
-NOT_DELETED = {"campaigns", "recordings", "queues/agents", "webhooks/deliveries"}
+NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents", "webhooks/deliveries",
+               "im/conversations"}  # fmt: skip
+NOT_DELETED = {"campaigns", "recordings", "queues/agents", "webhooks/deliveries", "im/conversations"}
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -213,7 +231,33 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_widget(owner)
     if kind.startswith("webhooks"):  # an endpoint with a delivery, and a routing webhook, of the owner's client
         return _foreign_webhook(owner, kind)
+    if kind == "im/conversations":  # the owner's conversation with a colleague, with a message
+        return _foreign_conversation(world, owner)
     raise AssertionError(kind)
+
+
+def _foreign_conversation(world, owner):
+    from im.models import Conversation
+    from im.models import Member as ImMember
+    from im.models import Message as ImMessage
+
+    colleague = {"user_a1": world.user_a1b, "user_a1b": world.user_a1c, "user_b1": world.client_b1_op}[
+        next(name for name in ("user_a1", "user_a1b", "user_b1") if getattr(world, name) == owner)
+    ]
+    with tenant_context(owner.client):  # (ids far from the actor's own, as for recordings below)
+        conversation = Conversation.objects.create(pk=900000 + owner.pk, kind="group", title="Foreign chat",
+                                                   created_by=owner)  # fmt: skip
+        for account in (owner, colleague):
+            ImMember.objects.create(conversation=conversation, account=account)
+        ImMessage.objects.create(conversation=conversation, sender=owner, body="Foreign chat words")
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (Conversation.objects.filter(pk=conversation.pk).values().first(),
+                    list(ImMember.objects.filter(conversation=conversation).values()),
+                    list(ImMessage.objects.filter(conversation=conversation).values()))  # fmt: skip
+
+    return conversation.pk, snapshot, ["Foreign chat"]
 
 
 def _foreign_menu(owner):

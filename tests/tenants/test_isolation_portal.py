@@ -123,6 +123,7 @@ PAGES = {
         ],
     ),
     "webhooks/deliveries": ("/webhooks/", [("post", "/webhooks/deliveries/{pk}/replay/")]),
+    "im/conversations": ("/chat/", [("get", "/chat/{pk}/"), ("post", "/chat/{pk}/")]),
     "webhooks/routing": (
         "/webhooks/",
         [
@@ -145,6 +146,7 @@ FORM = {
     "kind": "pbx",
     "action": "end",
     "dnd": "on",
+    "body": "hijacked",
 }
 
 

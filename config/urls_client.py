@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("queues.urls")),
     path("", include("ringgroups.urls")),
     path("", include("webhooks.urls")),
+    path("", include("chat.widget_urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

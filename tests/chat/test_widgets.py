@@ -24,8 +24,9 @@ def queue(world):
 
 def test_the_api_makes_a_widget_shows_its_secret_once_and_rotates_it(world, api, queue):
     client = api(world.client_a1_op)
-    made = client.post("/api/v1/chat/widgets/", {"name": "Shop", "queue": queue.pk, "origins":
-                       "https://Shop.example.com/\nhttps://shop.example.com", "colour": "#112233"}, format="json")  # fmt: skip
+    origins = "https://Shop.example.com/\nhttps://shop.example.com"
+    sent = {"name": "Shop", "queue": queue.pk, "origins": origins, "colour": "#112233"}
+    made = client.post("/api/v1/chat/widgets/", sent, format="json")
     assert made.status_code == 201, made.content
     body = made.json()
     assert body["origins"] == "https://shop.example.com" and len(body["identity_secret"]) == 64 and body["key"]
@@ -50,8 +51,10 @@ def test_the_api_makes_a_widget_shows_its_secret_once_and_rotates_it(world, api,
         ({"origins": ["https://a.example"]}, {"origins"}),
         ({"colour": "red"}, {"colour"}),
         ({"offline_email": "nobody"}, {"offline_email"}),
-        ({"max_message_length": 0, "messages_per_minute": 100000, "max_sessions_per_visitor": -1},
-         {"max_message_length", "messages_per_minute", "max_sessions_per_visitor"}),
+        (
+            {"max_message_length": 0, "messages_per_minute": 100000, "max_sessions_per_visitor": -1},
+            {"max_message_length", "messages_per_minute", "max_sessions_per_visitor"},
+        ),
         ({"name": "x\x00y"}, {"name"}),
         ({"identity_secret": "mine", "key": "mine"}, {"identity_secret", "key"}),
     ],

@@ -9,6 +9,7 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
+from tests.conftest import _get_or_build_world
 from tests.waiting import committed
 
 SHOP = "https://shop.example"
@@ -36,6 +37,13 @@ def _clean(world):
         Conversation.objects.all().delete()
         ChatWidget.objects.all().delete()
         Queue.objects.filter(name="Chat").delete()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_chat_left_behind(django_db_setup, django_db_blocker):
+    """A run stopped half-way leaves its committed widget: start from none."""
+    with django_db_blocker.unblock():
+        _clean(_get_or_build_world())
 
 
 @pytest.fixture

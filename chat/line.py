@@ -44,16 +44,17 @@ def joined_at(conversation) -> float:
 # already in the line keeps its place (waiting or being offered); else it is added unless the line is
 # full (0). Returns its place (1: next).
 JOIN = """
-local at = tonumber(ARGV[2])
+local at = ARGV[2]
 local there = redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not there then
   local most = tonumber(ARGV[4])
   if most > 0 and redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= most then return 0 end
   redis.call('ZADD', KEYS[1], at, ARGV[1])
 else
-  at = tonumber(there)
+  at = there
 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+-- (scores as Redis wrote them: a Lua number printed back loses digits)
 return redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. at) + redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. at) + 1
 """
 
@@ -67,7 +68,7 @@ def join(*, client, conversation) -> int:
         return 0
     r = get_redis()
     keys = _keys(client.pk, queue.pk)
-    place = int(r.eval(JOIN, len(keys), *keys, member(conversation), joined_at(conversation), time.time(),
+    place = int(r.eval(JOIN, len(keys), *keys, member(conversation), repr(joined_at(conversation)), time.time(),
                        queue.max_callers or 0))  # fmt: skip
     if place:
         r.publish(state.channel(settings.OCX_REDIS_PREFIX), f"{client.pk} {queue.pk}")

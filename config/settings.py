@@ -64,6 +64,11 @@ OCX_IM = {
     "per_window": int(env("OCX_IM_PER_WINDOW", "30")),
     "window": int(env("OCX_IM_WINDOW", "60")),
 }
+# Web chat's visitors (chat/visitors.py): the chats one client may have waiting or open at once; past it
+# a visitor's new chat is refused ("busy") until some end.
+OCX_CHAT = {
+    "max_per_client": int(env("OCX_CHAT_MAX_PER_CLIENT", "500")),
+}
 # Voicemail PINs typed by phone (voicemail.services.mailbox_pin_try): wrong ones counted per box and per
 # calling line across calls; past either limit (each within `window` seconds of the last) the box, or
 # the line, opens no box for `lockout` seconds, even with the right PIN.

@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/v1/", include("ringgroups.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
     path("api/v1/", include("im.api.urls")),
+    path("api/v1/", include("chat.api.widget_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: the start-up script is a file, so the docs keep to the portals' Content-Security-Policy.
     path(

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", include("ringgroups.urls")),
     path("", include("webhooks.urls")),
     path("", include("im.urls")),
+    path("", include("chat.widget_urls")),
     *pages.operator_urls,
     *pages.client_portal_urls,
     *statement_urls,

@@ -85,6 +85,10 @@ CASES = [
     ("client_a1_op", "widgets", "client_b1_op"),
     ("client_a2_op", "widgets", "client_a1_op"),
     ("user_a1", "widgets", "client_a1_op"),
+    ("brand_a_op", "chat/widgets", "client_a1_op"),
+    ("client_a1_op", "chat/widgets", "client_b1_op"),
+    ("client_a2_op", "chat/widgets", "client_a1_op"),
+    ("user_a1", "chat/widgets", "client_a1_op"),
     ("brand_a_op", "voicemail/boxes", "user_a1"),
     ("client_a1_op", "voicemail/boxes", "user_b1"),
     ("client_a2_op", "voicemail/boxes", "user_a1"),
@@ -229,6 +233,8 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_rule_set(owner)
     if kind == "widgets":  # a click-to-call widget of the owner's client (its key is a secret too)
         return _foreign_widget(owner)
+    if kind == "chat/widgets":  # a chat widget of the owner's client (its key and identity secret too)
+        return _foreign_chat_widget(owner)
     if kind.startswith("webhooks"):  # an endpoint with a delivery, and a routing webhook, of the owner's client
         return _foreign_webhook(owner, kind)
     if kind == "im/conversations":  # the owner's conversation with a colleague, with a message
@@ -354,6 +360,22 @@ def _foreign_widget(owner):
             return Widget.objects.filter(pk=widget.pk).values().first()
 
     return widget.pk, snapshot, ["Foreign widget", widget.key, "foreign.example.com"]
+
+
+def _foreign_chat_widget(owner):
+    from chat.models import ChatWidget
+    from chat.widgets import widget_save
+    from queues.services import queue_save
+
+    queue = queue_save(actor=owner, client=owner.client, name="Foreign chat queue")
+    widget = widget_save(actor=owner, client=owner.client, name="Foreign chat widget", queue=queue.pk,
+                         origins="https://foreign-chat.example.com")  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return ChatWidget.objects.filter(pk=widget.pk).values().first()
+
+    return widget.pk, snapshot, ["Foreign chat widget", widget.key, widget.identity_secret, "foreign-chat.example.com"]
 
 
 def _foreign_webhook(owner, kind: str):

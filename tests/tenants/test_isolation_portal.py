@@ -112,6 +112,15 @@ PAGES = {
         "/widgets/",
         [("get", "/widgets/{pk}/"), ("post", "/widgets/{pk}/"), ("post", "/widgets/{pk}/delete/")],
     ),
+    "chat/widgets": (
+        "/chat/widgets/",
+        [
+            ("get", "/chat/widgets/{pk}/"),
+            ("post", "/chat/widgets/{pk}/"),
+            ("post", "/chat/widgets/{pk}/rotate/"),
+            ("post", "/chat/widgets/{pk}/delete/"),
+        ],
+    ),
     "webhooks": (
         "/webhooks/",
         [

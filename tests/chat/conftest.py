@@ -1,0 +1,83 @@
+"""A chat widget of client a1, committed (the visitor's end runs its queries on connections of its own,
+as in production): queue Chat with 101 logged in, the widget allowing https://shop.example; cleaned
+up after each test with the conversations, Redis lines and counters it left."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
+from config.redis_store import get_redis
+from tests.conftest import _get_or_build_world
+from tests.waiting import committed
+
+SHOP = "https://shop.example"
+
+
+def _build(world, **widget_fields):
+    from chat.widgets import widget_save
+    from queues.models import Member
+    from queues.services import queue_save
+
+    op, client = world.client_a1_op, world.client_a1
+    queue = queue_save(actor=op, client=client, name="Chat", members=[{"extension": "101"}])
+    with tenant_context(client):
+        Member.objects.filter(queue=queue).update(logged_in=True)
+    fields = {"name": "Shop", "queue": queue.pk, "origins": SHOP, "title": "Shop help", "greeting": "Hello!",
+              "colour": "#aa3300", "offline_email": "desk@client-a1.example", **widget_fields}  # fmt: skip
+    return widget_save(actor=op, client=client, **fields)
+
+
+def _clean(world):
+    from chat.models import ChatWidget, Conversation
+    from queues.models import Queue
+
+    with tenant_context(world.client_a1):
+        Conversation.objects.all().delete()
+        ChatWidget.objects.all().delete()
+        Queue.objects.filter(name="Chat").delete()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_chat_left_behind(django_db_setup, django_db_blocker):
+    """A run stopped half-way leaves its committed widget: start from none."""
+    with django_db_blocker.unblock():
+        _clean(_get_or_build_world())
+
+
+@pytest.fixture
+def chat_widget(world):
+    """chat_widget(**fields) -> the committed widget (made once per test)."""
+    made = []
+
+    def make(**fields):
+        widget = committed(_build, world, **fields)
+        made.append(widget)
+        return widget
+
+    yield make
+    committed(_clean, world)
+    r = get_redis()
+    for pattern in (f"{settings.OCX_REDIS_PREFIX}:chat:*", f"{settings.OCX_REDIS_PREFIX}:acd:{world.client_a1.pk}:*"):
+        keys = list(r.scan_iter(match=pattern, count=500))
+        if keys:
+            r.delete(*keys)
+
+
+@pytest.fixture
+def nobody_logged_in(world):
+    def logout():
+        from queues.models import Member
+
+        with tenant_context(world.client_a1):
+            Member.objects.update(logged_in=False)
+
+    return lambda: committed(logout)
+
+
+@pytest.fixture(autouse=True)
+def connections_kept(monkeypatch):
+    """Channels closes "old" database connections when a socket ends, on the test's own thread; inside
+    a test's transaction that would close the test's connection."""
+    monkeypatch.setattr("channels.db.close_old_connections", lambda: None)

@@ -1,0 +1,117 @@
+"""A waiting chat in its queue's line (chat/line.py) with the callers, over the real Redis and the
+queues' own CLAIM script: its place among calls by join time, a second join keeps its place, a full
+queue refuses it, leave takes it out; the keeper (chat/keeper.py) keeps it fresh so that CLAIM does
+not drop it as a dead engine's caller, tells the visitor their place, and once the visitor is gone
+for good closes it as abandoned."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django_tenants.utils import tenant_context
+
+from chat import keeper as keeping
+from chat import line
+from chat.models import Conversation
+from config.redis_store import get_redis
+from queues import state
+from tests.waiting import committed
+
+pytestmark = pytest.mark.django_db
+
+
+def _conversation(world, widget, **fields):
+    with tenant_context(world.client_a1):
+        return Conversation.objects.select_related("queue").create(widget=widget, queue=widget.queue,
+                                                                   visitor_key="v" * 64, **fields)  # fmt: skip
+
+
+def test_chats_and_calls_wait_in_one_line_by_join_time(world, chat_widget):
+    widget = chat_widget()
+    r, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1
+    conversation = committed(_conversation, world, widget)
+    waiting = state.queue_key(prefix, client.pk, widget.queue_id, "waiting")
+    r.zadd(waiting, {"call-before": conversation.created_at.timestamp() - 5,
+                     "call-after": conversation.created_at.timestamp() + 5})  # fmt: skip
+    assert line.join(client=client, conversation=conversation) == 2
+    assert line.join(client=client, conversation=conversation) == 2  # again: the same place
+    assert line.position(client=client, conversation=conversation) == 2
+    members = [(widget.queue_id, "chat:nobody"), (widget.queue_id, line.member(conversation))]
+    assert line.positions(client_id=client.pk, members=members) == [None, 2]
+    line.leave(client=client, conversation=conversation)
+    assert line.position(client=client, conversation=conversation) is None
+    with tenant_context(client):
+        widget.queue.max_callers = 2
+        conversation.queue = widget.queue
+    assert line.join(client=client, conversation=conversation) == 0  # two wait already: full
+
+
+def test_anyone_available_follows_logins_pauses_and_chat_limits(world, chat_widget):
+    from queues.models import Agent, Member
+
+    widget = chat_widget()
+    client = world.client_a1
+
+    def check() -> list[bool]:  # (committed: the widget's rows are, and its clean-up must not wait for ours)
+        seen = []
+        with tenant_context(client):
+            seen.append(line.anyone_available(client=client, queue=widget.queue))
+            extension = Member.objects.get(queue=widget.queue).extension
+            agent, _ = Agent.objects.get_or_create(extension=extension)
+            for change in ({"chat_limit": 0}, {"chat_limit": 2, "paused": True}, {"paused": False}):
+                Agent.objects.filter(pk=agent.pk).update(**change)
+                seen.append(line.anyone_available(client=client, queue=widget.queue))
+            Member.objects.update(logged_in=False)
+            seen.append(line.anyone_available(client=client, queue=widget.queue))
+            agent.delete()
+        return seen
+
+    assert committed(check) == [True, False, False, True, False]
+
+
+def test_the_keeper_keeps_a_held_chat_from_being_dropped_and_abandons_it_when_gone(world, chat_widget, monkeypatch):
+    monkeypatch.setattr(line, "KEEP", 0.2)
+    monkeypatch.setattr(keeping, "STALE", 0.5)
+    widget = chat_widget()
+    r, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1
+    conversation = committed(_conversation, world, widget)
+    line.join(client=client, conversation=conversation)
+    seen = state.queue_key(prefix, client.pk, widget.queue_id, "seen")
+    r.hset(seen, line.member(conversation), time.time() - 60)  # as if nobody said a word for a minute
+    uuid = str(conversation.uuid)
+
+    async def scenario():
+        held = keeping.keeper()
+        held.hold(client_id=client.pk, queue_id=widget.queue_id, uuid=uuid)
+        await asyncio.sleep(0.6)
+        assert float(r.hget(seen, line.member(conversation))) > time.time() - 1  # fresh again
+        # The queues' CLAIM (an engine's caller behind it) finds a live head, and does not drop it.
+        got = await _claim(prefix, client.pk, widget.queue_id, "call-behind")
+        assert got == [] and r.zscore(state.queue_key(prefix, client.pk, widget.queue_id, "waiting"),
+                                      line.member(conversation)) is not None  # fmt: skip
+        held.release(uuid, grace=0.2)
+        deadline = time.monotonic() + 5
+        while uuid in held.held and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert uuid not in held.held
+
+    async_to_sync(scenario)()
+    with tenant_context(client):
+        conversation.refresh_from_db()
+    assert (conversation.state, conversation.outcome, conversation.closed_by) == ("closed", "abandoned", "system")
+    assert line.position(client=client, conversation=conversation) is None
+
+
+async def _claim(prefix, client_id, queue_id, uuid):
+    import redis.asyncio as aioredis
+
+    redis = aioredis.from_url(settings.REDIS_URL)
+    try:
+        await redis.zadd(state.queue_key(prefix, client_id, queue_id, "waiting"), {uuid: time.time() + 100})
+        return await state.claim(redis, prefix, client_id, queue_id, uuid, "ring_all", time.time(), 1)
+    finally:
+        await redis.aclose()

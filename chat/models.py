@@ -119,6 +119,11 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=10, blank=True)  # visitor, agent or system
     transcript_to = models.EmailField(blank=True)
+    # The queue leg now (chat/agents.py): since when it waits in its queue, the offers made there
+    # ({agent, result, at}); the legs of queues it left by a transfer. The record's "queue" legs.
+    joined_at = models.DateTimeField(null=True, blank=True)
+    offers = models.JSONField(default=list, blank=True)
+    legs = models.JSONField(default=list, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 

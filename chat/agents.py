@@ -74,7 +74,7 @@ def _users_of(numbers) -> dict[str, int]:
 
 
 def _locked(conversation_uuid) -> Conversation | None:
-    return Conversation.objects.select_for_update().select_related("queue").filter(uuid=conversation_uuid).first()
+    return Conversation.objects.select_for_update(of=("self",)).select_related("queue").filter(uuid=conversation_uuid).first()
 
 
 def _now_iso() -> str:

@@ -215,6 +215,13 @@ def ensure_running() -> Dispatcher:
     return found
 
 
+async def stop_running() -> None:
+    """Stop this event loop's dispatcher (its chats go to other processes at once)."""
+    found = _running.pop(id(asyncio.get_running_loop()), None)
+    if found is not None:
+        await found.stop()
+
+
 class Dispatcher:
     """This process's chats: taken when nobody serves them, claimed for at the head, offered, missed,
     timed out."""

@@ -99,6 +99,15 @@ class AgentSerializer(serializers.Serializer):
     pause_reason = serializers.CharField(read_only=True)
     paused_at = serializers.DateTimeField(read_only=True, allow_null=True)
     queues = AgentQueueSerializer(many=True, read_only=True)
+    chat_limit = serializers.IntegerField(read_only=True, help_text="Web chats at once (0: none).")
+    chats_during_calls = serializers.BooleanField(read_only=True)
+
+
+class AgentChatSerializer(serializers.Serializer):
+    """An agent's web chat settings (the fields sent change)."""
+
+    chat_limit = serializers.IntegerField(required=False, min_value=0, max_value=20, help_text="0 to 20; 0: no chats.")
+    chats_during_calls = serializers.BooleanField(required=False)
 
 
 class AgentActionSerializer(serializers.Serializer):

@@ -4,13 +4,17 @@ time; chat/line.py puts it there) and is offered by the same `CLAIM` script, str
 state as a caller; only who runs the claim differs.
 
 Who runs a chat's claim: every web process runs one `Dispatcher` (started with the first chat socket
-of its event loop, `ensure_running`). A dispatcher serves the chats it owns: `<base>:chat:<uuid>:owner`
-holds its id for STALE seconds and is renewed every POLL seconds with the chat's `seen`. A chat nobody
-owns (just joined, or its owner's process died: the key expired) is taken by the first dispatcher that
-looks: each looks at the queue named on the `acd` channel at once (a join, an agent freed, a log-in,
-an unpause) and at every queue's line every SWEEP seconds. So a chat is served by any live web
-process, whatever process its visitor's socket is on: the news goes through the channel layer. A
-stale chat head is never dropped by CLAIM (as callbacks are not): its conversation is in PostgreSQL.
+of its event loop, `ensure_running`; chat/line.py's join publishes on the `acd` channel, which wakes
+them). A dispatcher serves the chats it owns: `<base>:chat:<uuid>:owner` holds its id for STALE
+seconds and is renewed every POLL seconds. A chat nobody owns (just joined, or its owner's process
+died: the key expired) is taken by the first dispatcher that looks: each looks at once at the queue
+named on the `acd` channel (a join, an agent freed, a log-in, an unpause) and at every queue's line
+every SWEEP seconds. So a chat is served by any live web process, whatever process its visitor's
+socket is on (the news goes through the channel layer), and a dead dispatcher's chats are taken over
+within STALE seconds. Whether the chat still waits is its visitor's side's word, not the dispatcher's:
+the web process holding the visitor keeps its `seen` fresh (chat/line.py), and CLAIM drops a chat head
+gone silent as it drops a caller's (the visitor who comes back joins again in their old place); a
+dispatcher forgets a chat no longer in its line.
 
 An owned chat at the head of its queue (only this process's first waiting chat of the queue tries)
 claims agents; the chosen agents get an offer on their agent group (chat/events.py) for the queue's
@@ -332,9 +336,9 @@ class Dispatcher:
             await self.claim(item, await self.queue_settings(item.client, item.queue))
 
     async def keep(self, item: Served, now: float) -> bool:
-        """Still ours and still in its line: the owner and seen renewed. False: forgotten."""
+        """Still ours and still in its line: ownership renewed. False: forgotten."""
         name = member(item.uuid)
-        waiting, offering, seen = line_keys(self.prefix, item.client, item.queue)
+        waiting, offering, _seen = line_keys(self.prefix, item.client, item.queue)
         owner = owner_key(self.prefix, item.client, item.uuid)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(owner).zscore(waiting, name).zscore(offering, name)
@@ -346,9 +350,7 @@ class Dispatcher:
             return False
         if in_waiting is not None:
             item.joined = in_waiting
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.expire(owner, int(STALE)).hset(seen, name, now)
-            await pipe.execute()
+        await self.redis.expire(owner, int(STALE))
         return True
 
     async def timed_out(self, item: Served, most: int) -> bool:

@@ -23,8 +23,9 @@ no chat open, unless the agent takes chats during calls (`both`). One script dec
 `CLAIM` is the one atomic step of dispatch: only the head of the waiting callers may take agents, so
 two engines never offer one agent twice nor let a later caller pass an earlier one; a head whose
 engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first,
-unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over, or a chat
-(`chat:<uuid>`), which another web process's chat dispatcher takes over (chat/dispatch.py).
+unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over. A chat's
+`seen` is kept fresh by the web process holding its visitor (chat/line.py): a chat whose visitor's
+process died is dropped as a caller is, and joins again in its old place when the visitor comes back.
 Paused and logged-in come from PostgreSQL (queues.models) and are rebuilt from it whenever
 `loaded` is missing (Redis restarted without its data): the counters start again from zero then.
 
@@ -76,7 +77,7 @@ while true do
   if not head then return {} end
   if head == me then break end
   local last = tonumber(redis.call('HGET', seen, head) or '0')
-  if last >= now - STALE or string.sub(head, 1, 3) == 'cb:' or string.sub(head, 1, 5) == 'chat:' then return {} end
+  if last >= now - STALE or string.sub(head, 1, 3) == 'cb:' then return {} end
   redis.call('ZREM', waiting, head)
   redis.call('HDEL', seen, head)
 end

@@ -1,6 +1,6 @@
 """Fixtures of the agents' side of chats (tests/chat/test_agents_*, test_dispatch_*): a chat queue of
 client a1 whose agents 101 (User a1) and 102 (User a1b) are logged in, waiting conversations put in its
-line as chat/line.py does (`wait_in_line`: the line's member `chat:<uuid>` by join time), consoles over
+line by chat/line.py (`wait_in_line`: the line's member `chat:<uuid>` by join time), consoles over
 the real Redis channel layer, the services' after-commit steps run at once (each test is one rolled
 back transaction)."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 
 import pytest
@@ -84,14 +83,12 @@ def visitor(world):
     return make
 
 
-def wait_in_line(world, conversation, *, at: float | None = None) -> None:
-    """What chat/line.py's join does: the chat in its queue's waiting line, the dispatchers told."""
-    redis, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1.pk
-    at = conversation.created_at.timestamp() if at is None else at
-    name = f"chat:{conversation.uuid}"
-    redis.zadd(state.queue_key(prefix, client, conversation.queue_id, "waiting"), {name: at})
-    redis.hset(state.queue_key(prefix, client, conversation.queue_id, "seen"), name, time.time())
-    redis.publish(state.channel(prefix), f"{client} {conversation.queue_id}")
+def wait_in_line(world, conversation) -> None:
+    """The chat in its queue's waiting line, the dispatchers told (chat/line.py, as the visitor's side
+    does it)."""
+    from chat import line
+
+    assert line.join(client=world.client_a1, conversation=conversation)
 
 
 def console(world, account) -> WebsocketCommunicator:

@@ -1,7 +1,8 @@
 """Chats and calls in one line, one CLAIM (queues/state.py) in real Redis: a chat head takes agents by
 the queue's strategy and tiers as a caller does, up to each agent's chat limit, not while they are on a
 call unless they take chats during calls; a caller skips agents with chats open unless they take both;
-a chat head whose process went quiet is kept (another process takes it over), not dropped."""
+a chat head whose visitor's process went quiet is dropped as a caller is (chat/line.py: the visitor
+joins again in their old place)."""
 
 from __future__ import annotations
 
@@ -77,11 +78,11 @@ def test_one_line_a_caller_behind_a_chat_waits_for_it(acd):  # noqa: F811
     assert claim(run, client, prefix, "call-2", "in_order") == []  # 101 is in the chat now
 
 
-def test_a_silent_chat_head_is_kept_for_another_process(acd):  # noqa: F811
+def test_a_silent_chat_head_is_dropped_as_a_caller_is(acd):  # noqa: F811
     run, client, prefix = acd
     setup(run, client, prefix, {"101": (0, 1)})
     join(run, client, prefix, "chat:c1", 1.0)
     join(run, client, prefix, "call-2", 2.0)
-    run(client.hset(state.queue_key(prefix, CLIENT, QUEUE, "seen"), "chat:c1", 1.0))  # silent for long
-    assert claim(run, client, prefix, "call-2", "in_order", now=1000.0) == []
-    assert run(client.zscore(state.queue_key(prefix, CLIENT, QUEUE, "waiting"), "chat:c1")) == 1.0
+    run(client.hset(state.queue_key(prefix, CLIENT, QUEUE, "seen"), "chat:c1", 1.0))  # its visitor's process died
+    assert claim(run, client, prefix, "call-2", "in_order", now=1000.0) == ["101"]
+    assert run(client.zscore(state.queue_key(prefix, CLIENT, QUEUE, "waiting"), "chat:c1")) is None

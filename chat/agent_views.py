@@ -112,7 +112,8 @@ def conversation_csv(request: HttpRequest) -> HttpResponse:
                    "first_response_at": c.first_response_at, "closed_at": c.closed_at, "closed_by": c.closed_by,
                    "messages": len(said), "transcript": transcript}  # fmt: skip
 
-    return csv_response(request, EXPORT_COLUMNS, lines(), filename="chats.csv")
+    # Read now, in the client's schema (the download streams after the request has left it).
+    return csv_response(request, EXPORT_COLUMNS, list(lines()), filename="chats.csv")
 
 
 class CannedForm(forms.Form):

@@ -1,6 +1,8 @@
 """The agents' chat console socket (`/ws/chat/`): an agent of the client (a user or an operator with an
 extension) on their own portal, with the same rules as the wallboard's socket and /ws/events/ (host,
-session, second factor). On connect: a snapshot (their status, the chats open with them with their
+session, second factor). Chats are offered only to agents with a console open (it says so every
+CONSOLE_BEAT seconds, chat/dispatch.py): an agent answering calls alone is never offered a chat.
+On connect: a snapshot (their status, the chats open with them with their
 messages, canned answers); then offers to accept, the lines and typing of their chats, withdrawn
 offers, chats given to them by a transfer. They send actions:
 
@@ -166,12 +168,34 @@ class ChatConsoleConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         dispatch.ensure_running()
+        self.beat = asyncio.get_running_loop().create_task(self.alive())
         snapshot = await _snapshot(self.client, user, self.line)
         for chat in snapshot["chats"]:
             await self.follow(chat["conversation"])
         await self.send_json(snapshot)
 
+    async def alive(self) -> None:
+        """Chats are offered only to agents with a console open: this one says so while it is."""
+        prefix = settings.OCX_REDIS_PREFIX
+        while True:
+            try:
+                await dispatch.console_open(self.redis(), prefix, self.client.pk, self.line.number, self.channel_name)
+            except Exception:  # Redis away for a moment: said again at the next beat
+                log.warning("chat console %s could not say it is open", self.channel_name, exc_info=True)
+            await asyncio.sleep(dispatch.CONSOLE_BEAT)
+
+    def redis(self):
+        return dispatch.ensure_running().redis
+
     async def disconnect(self, code):
+        beat = getattr(self, "beat", None)
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            with contextlib.suppress(Exception):
+                await dispatch.console_closed(self.redis(), settings.OCX_REDIS_PREFIX, self.client.pk,
+                                              self.line.number, self.channel_name)  # fmt: skip
         for uuid in list(getattr(self, "following", {})):
             await self.unfollow(uuid)
         for group in self.groups_joined or []:

@@ -112,6 +112,7 @@ if f[1] == '1' or tonumber(f[3] or '0') > tonumber(ARGV[2]) then return 0 end
 local on_call = (f[2] or '') ~= '' or redis.call('HEXISTS', KEYS[2], 'line:' .. ARGV[1]) == 1
                 or redis.call('HEXISTS', KEYS[2], 'ring:' .. ARGV[1]) == 1
 if on_call and f[6] ~= '1' then return 0 end
+if redis.call('ZCOUNT', KEYS[1] .. ':consoles', ARGV[2], '+inf') == 0 then return 0 end
 if tonumber(f[4] or '0') >= tonumber(f[5] or 'CHAT_LIMIT') then return 0 end
 redis.call('HINCRBY', KEYS[1], 'chats', 1)
 return 1
@@ -132,6 +133,25 @@ redis.call('HINCRBYFLOAT', KEYS[1], 'talk', ARGV[3])
 redis.call('EXPIRE', KEYS[1], TTL)
 return 1
 """.replace("TTL", str(state.TTL))
+
+
+CONSOLE_ALIVE = 30.0  # seconds a console counts as open without a word (it says so every CONSOLE_BEAT)
+CONSOLE_BEAT = 10.0
+
+
+async def console_open(redis, prefix: str, client: int, ext: str, console: str) -> None:
+    """An agent's chat console is open (again): chats may be offered to them until CONSOLE_ALIVE from
+    now; the dispatchers told."""
+    key = state.agent_key(prefix, client, ext) + ":consoles"
+    now = time.time()
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", now).zadd(key, {console: now + CONSOLE_ALIVE}).expire(key, state.TTL)
+        pipe.publish(state.channel(prefix), f"{client} *")
+        await pipe.execute()
+
+
+async def console_closed(redis, prefix: str, client: int, ext: str, console: str) -> None:
+    await redis.zrem(state.agent_key(prefix, client, ext) + ":consoles", console)
 
 
 def _texts(found) -> list[str]:
@@ -190,6 +210,7 @@ def rejoin(redis, prefix: str, client: int, queue: int, conversation_uuid, at: f
     waiting, _offering, seen = line_keys(prefix, client, queue)
     pipe = redis.pipeline(transaction=True)
     pipe.zadd(waiting, {name: at}).hset(seen, name, time.time())
+    pipe.delete(owner_key(prefix, client, conversation_uuid))  # (whoever served it in its old queue lets go)
     pipe.publish(state.channel(prefix), f"{client} {queue}")
     pipe.execute()
 

@@ -17,8 +17,10 @@ anything, out of wrap-up, and then, for a caller, not on a queue call nor on any
 index (telephony/callindex.py, `line:<ext>` and `ring:<ext>` in `<prefix>:where:<client>`) says that
 for calls of every engine, at most its flush interval late. Chats wait in the same line as callers
 (member `chat:<conversation uuid>`, chat/line.py, offered by chat/dispatch.py): a chat head takes an
-agent with fewer open `chats` than their `chat_limit` who is on no call, and a caller an agent with
-no chat open, unless the agent takes chats during calls (`both`). One script decides for both.
+agent with a chat console open (`<agent key>:consoles`, a zset of consoles by the time until which
+each is alive, chat/console.py), fewer open `chats` than their `chat_limit`, and on no call; a caller
+takes an agent with no chat open; unless the agent takes chats during calls (`both`). One script
+decides for both.
 
 `CLAIM` is the one atomic step of dispatch: only the head of the waiting callers may take agents, so
 two engines never offer one agent twice nor let a later caller pass an earlier one; a head whose
@@ -97,6 +99,7 @@ for i = 1, #flat, 2 do
     local chats, both = tonumber(f[8] or '0'), f[10] == '1'
     if chat then
       free = chats < tonumber(f[9] or 'CHAT_LIMIT') and (both or not on_call)
+             and redis.call('ZCOUNT', a .. ':consoles', now, '+inf') > 0
     else
       free = not on_call and (both or chats <= 0)
     end

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 
 import pytest
@@ -49,16 +50,18 @@ def acd_keys(world):
 
 @pytest.fixture
 def chat_queue(world, acd_keys, at_once):
-    """chat_queue(**fields) -> the queue "Chats" (101 then 102, both logged in), state in Redis."""
+    """chat_queue(members=("101", "102"), consoles=members, **fields) -> the queue "Chats" (101 then 102,
+    both logged in, each with a chat console open), state in Redis."""
     redis, prefix, _client = acd_keys
 
-    def make(members=("101", "102"), **fields):
+    def make(members=("101", "102"), consoles=None, **fields):
         fields = {"strategy": "ring_all", "ring_seconds": 15, **fields}
         queue = queue_save(actor=world.client_a1_op, client=world.client_a1, name="Chats",
                            members=[{"extension": e, "order": n} for n, e in enumerate(members)], **fields)  # fmt: skip
         with tenant_context(world.client_a1):
             Member.objects.filter(queue=queue).update(logged_in=True)
             state.rebuild(redis, prefix, world.client_a1)
+        consoles_open(world, *(consoles if consoles is not None else members))
         return queue
 
     return make
@@ -81,6 +84,14 @@ def visitor(world):
         return conversation
 
     return make
+
+
+def consoles_open(world, *exts: str) -> None:
+    """These agents have a chat console open (for an hour), as chat/console.py says while one is."""
+    redis, prefix = get_redis(), settings.OCX_REDIS_PREFIX
+    for ext in exts:
+        key = state.agent_key(prefix, world.client_a1.pk, ext) + ":consoles"
+        redis.zadd(key, {f"test-console-{ext}": time.time() + 3600})
 
 
 def wait_in_line(world, conversation) -> None:

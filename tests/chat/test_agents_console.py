@@ -24,7 +24,7 @@ from tests.tenants.test_events import _session_cookie
 
 def test_offer_accept_messages_transfer_and_close_with_its_record(world, chat_queue, visitor, acd_keys):
     redis, prefix, client = acd_keys
-    queue = chat_queue(strategy="ring_all", wrapup_seconds=30)
+    queue = chat_queue(strategy="ring_all", wrapup_seconds=30, consoles=())  # (their own consoles say so)
     ann = visitor(queue)
     ws1, ws2 = console(world, world.user_a1), console(world, world.user_a1b)
 
@@ -71,6 +71,7 @@ def test_offer_accept_messages_transfer_and_close_with_its_record(world, chat_qu
         await dispatch.stop_running()
 
     async_to_sync(scenario)()
+    assert redis.zcard(state.agent_key(prefix, client, "101") + ":consoles") == 0  # no console: no chats
     with tenant_context(world.client_a1):
         ann = Conversation.objects.get(pk=ann.pk)
         lines = list(Message.objects.filter(conversation=ann).values_list("sender", "body"))
@@ -96,6 +97,48 @@ def test_offer_accept_messages_transfer_and_close_with_its_record(world, chat_qu
         ("101", "transferred"),
     ]
     assert leg["first_response"] >= 0 and leg["wait"] >= 0
+
+
+def test_a_transfer_to_another_queue_waits_there_and_the_record_has_both_legs(world, chat_queue, visitor, acd_keys):
+    from queues.models import Member
+    from queues.services import queue_save
+
+    redis, prefix, _client = acd_keys
+    chats = chat_queue(members=("101",), consoles=())
+    sales = queue_save(actor=world.client_a1_op, client=world.client_a1, name="Sales", members=[{"extension": "102"}])
+    with tenant_context(world.client_a1):
+        Member.objects.filter(queue=sales).update(logged_in=True)
+        state.rebuild(redis, prefix, world.client_a1)
+    bob = visitor(chats, name="Bob")
+    ws1, ws2 = console(world, world.user_a1), console(world, world.user_a1b)
+
+    async def scenario():
+        for ws in (ws1, ws2):
+            assert (await ws.connect())[0]
+            await until(ws, lambda m: m["type"] == "chat.snapshot")
+        wait_in_line(world, bob)
+        await until(ws1, kind("offer", bob))
+        await ws1.send_json_to({"action": "accept", "conversation": str(bob.uuid)})
+        await until(ws1, lambda m: m["type"] == "chat.open")
+        await ws1.send_json_to({"action": "transfer", "conversation": str(bob.uuid), "queue": str(sales.pk)})
+        await until(ws1, kind("gone", bob))
+        await until(ws2, kind("offer", bob), what="the offer in the other queue")
+        await ws2.send_json_to({"action": "accept", "conversation": str(bob.uuid)})
+        await until(ws2, lambda m: m["type"] == "chat.open")
+        await ws2.send_json_to({"action": "send", "conversation": str(bob.uuid), "body": "Sales here."})
+        await until(ws2, kind("message", bob))
+        await ws2.send_json_to({"action": "close", "conversation": str(bob.uuid)})
+        await until(ws2, kind("closed", bob))
+        for ws in (ws1, ws2):
+            await ws.disconnect()
+        await dispatch.stop_running()
+
+    async_to_sync(scenario)()
+    record = Cdr.objects.get(call_uuid=bob.uuid)
+    assert [(leg["queue"], leg["outcome"], leg["agent"]) for leg in record.legs] == [
+        (chats.pk, "answered", "101"), (sales.pk, "answered", "102")]  # fmt: skip
+    assert record.callee_account_id == world.user_a1b.pk
+    assert "first_response" not in record.legs[0] and "first_response" not in record.legs[1]
 
 
 def say(world, conversation, text: str) -> None:

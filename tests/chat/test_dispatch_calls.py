@@ -48,12 +48,13 @@ def test_an_agent_on_a_queue_call_is_offered_a_chat_only_if_they_take_both(world
 
     from chat import dispatch
     from chat.models import ChatWidget
-    from tests.chat.agents_fixtures import wait_in_line
+    from tests.chat.agents_fixtures import consoles_open, wait_in_line
     from tests.waiting import wait_for
 
     caller, first, domain = lines
     made = queue(strategy="in_order")
     committed(_chats_during_calls, world, both)
+    consoles_open(world, "102", "103")
     redis, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1.pk
     call_queue(caller, domain)
     incoming = first.wait_incoming(timeout=15)["call"]

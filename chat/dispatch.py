@@ -263,13 +263,20 @@ class Dispatcher:
         self.look_at: set[tuple[int, str]] = set()  # (client, queue or "*") named on the acd channel
         self.task: asyncio.Task | None = None
         self._follower: asyncio.Task | None = None
+        self.stopping = False
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self.run())
 
     async def stop(self) -> None:
+        """End after the current turn (a turn cut inside a database step could leave it half done)."""
+        self.stopping = True
+        self.woken.set()
+        if self.task is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self.task), 10)
         for task in (self._follower, self.task):
-            if task is not None:
+            if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -292,7 +299,7 @@ class Dispatcher:
             follow(self.redis.pubsub(), state.channel(self.prefix), self.told, resync=self.wake)
         )
         swept = 0.0
-        while True:
+        while not self.stopping:
             try:
                 now = time.time()
                 looks, self.look_at = self.look_at, set()
@@ -307,6 +314,8 @@ class Dispatcher:
                 raise
             except Exception:  # Redis or PostgreSQL away for a moment: the next turn tries again
                 log.exception("chat dispatch turn failed")
+            if self.stopping:
+                break
             self.woken.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.woken.wait(), POLL)

@@ -40,14 +40,13 @@ def test_a_caller_passes_over_an_agent_in_a_chat_unless_they_take_both(world, li
 
 
 @pytest.mark.parametrize("both", [False, True])
-def test_an_agent_on_a_queue_call_is_offered_a_chat_only_if_they_take_both(world, lines, third, queue, visitor, at_once,  # noqa: F811
+def test_an_agent_on_a_queue_call_is_offered_a_chat_only_if_they_take_both(world, lines, third, queue, at_once,  # noqa: F811
                                                                           both):  # fmt: skip
     import asyncio
 
     from asgiref.sync import async_to_sync
 
     from chat import dispatch
-    from chat.models import ChatWidget
     from tests.chat.agents_fixtures import consoles_open, wait_in_line
     from tests.waiting import wait_for
 
@@ -60,7 +59,7 @@ def test_an_agent_on_a_queue_call_is_offered_a_chat_only_if_they_take_both(world
     incoming = first.wait_incoming(timeout=15)["call"]
     first.wait_call_state(incoming, "confirmed")
     wait_for(lambda: redis.hget(state.agent_key(prefix, client, "102"), "busy"), "102 on the queue call", 5)
-    ann = visitor(made)
+    ann = committed(_waiting_chat, world, made)  # (committed like the queue, removed before it)
     name = f"chat:{ann.uuid}"
 
     def offered(ext):
@@ -84,6 +83,20 @@ def test_an_agent_on_a_queue_call_is_offered_a_chat_only_if_they_take_both(world
             redis.hdel(state.agent_key(prefix, client, ext), "offered")
         caller.hangup("c1")
         first.wait_call_state(incoming, "disconnected")
-        with tenant_context(world.client_a1):  # (the queue fixture removes its committed queue)
-            ann.delete()
-            ChatWidget.objects.all().delete()
+        committed(_forget_chats, world)
+
+
+def _waiting_chat(world, made):
+    from chat.models import Conversation, Message
+
+    with tenant_context(world.client_a1):
+        conversation = Conversation.objects.create(queue=made, visitor_key="k" * 64, visitor_name="Ann")
+        Message.objects.create(conversation=conversation, sender="visitor", body="Hello")
+    return conversation
+
+
+def _forget_chats(world):
+    from chat.models import Conversation
+
+    with tenant_context(world.client_a1):
+        Conversation.objects.all().delete()

@@ -215,6 +215,27 @@ def rejoin(redis, prefix: str, client: int, queue: int, conversation_uuid, at: f
     pipe.execute()
 
 
+def anyone_ready(*, client, queue) -> bool:
+    """Whether some agent of the queue answers chats now or soon: logged in to it, not paused, a chat
+    limit above 0 and a chat console open (chat/line.py's `anyone_available` asks PostgreSQL; this
+    adds the consoles, which only Redis knows). A chat may still wait: they may be busy."""
+    from config.redis_store import get_redis
+
+    redis, prefix, now = get_redis(), settings.OCX_REDIS_PREFIX, time.time()
+    members = list(redis.hkeys(state.queue_key(prefix, client.pk, queue.pk, "members")))
+    if not members:
+        return False
+    pipe = redis.pipeline(transaction=False)
+    for ext in members:
+        key = state.agent_key(prefix, client.pk, ext.decode() if isinstance(ext, bytes) else ext)
+        pipe.hmget(key, "paused", "chat_limit").zcount(key + ":consoles", now, "+inf")
+    found = pipe.execute()
+    for (paused, limit), consoles in zip(found[::2], found[1::2], strict=True):
+        if paused not in (b"1", "1") and int(limit or state.CHAT_LIMIT) > 0 and consoles:
+            return True
+    return False
+
+
 # The dispatcher (one per web process's event loop) ---------------------------------------------------
 
 

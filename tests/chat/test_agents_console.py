@@ -141,6 +141,30 @@ def test_a_transfer_to_another_queue_waits_there_and_the_record_has_both_legs(wo
     assert "first_response" not in record.legs[0] and "first_response" not in record.legs[1]
 
 
+def test_an_agent_never_reaches_another_clients_chat(world, chat_queue, acd_keys):
+    chat_queue(consoles=())
+    with tenant_context(world.client_b1):
+        theirs = Conversation.objects.create(visitor_key="k" * 64, visitor_name="Other's visitor")
+    ws = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await ws.connect())[0]
+        await until(ws, lambda m: m["type"] == "chat.snapshot")
+        for action in ("accept", "send", "close", "typing"):
+            await ws.send_json_to({"action": action, "conversation": str(theirs.uuid), "body": "hi"})
+            refused = await until(ws, lambda m: m["type"] == "error", what=f"{action} refused")
+            assert refused["code"] in ("not-possible", "not-allowed")
+        await ws.send_json_to({"action": "transfer", "conversation": str(theirs.uuid), "queue": "1"})
+        assert (await until(ws, lambda m: m["type"] == "error"))["code"] in ("not-possible", "not-allowed", "invalid")
+        await ws.disconnect()
+        await dispatch.stop_running()
+
+    async_to_sync(scenario)()
+    with tenant_context(world.client_b1):
+        theirs.refresh_from_db()
+        assert (theirs.state, theirs.agent_id, theirs.messages.count()) == ("waiting", None, 0)
+
+
 def say(world, conversation, text: str) -> None:
     """The visitor's line (the visitor side's message_post)."""
     with tenant_context(world.client_a1):

@@ -20,7 +20,7 @@ from chat.models import Conversation
 from queues import state
 from queues.models import Agent
 from records.models import Cdr
-from tests.chat.agents_fixtures import wait_in_line
+from tests.chat.agents_fixtures import consoles_open, wait_in_line
 
 
 async def eventually(condition, what: str, timeout: float = 6.0):
@@ -166,3 +166,13 @@ async def _claim(claim, prefix, client, queue, name):
         return await claim(r, prefix, client, queue, name, "in_order", time.time(), 1)
     finally:
         await r.aclose()
+
+
+def test_anyone_ready_needs_a_logged_in_unpaused_agent_with_a_console_open(world, chat_queue, acd_keys):
+    redis, prefix, client = acd_keys
+    queue = chat_queue(members=("101", "102"), consoles=())
+    assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
+    consoles_open(world, "102")
+    assert dispatch.anyone_ready(client=world.client_a1, queue=queue)
+    redis.hset(state.agent_key(prefix, client, "102"), "paused", "1")
+    assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)

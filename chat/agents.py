@@ -74,7 +74,12 @@ def _users_of(numbers) -> dict[str, int]:
 
 
 def _locked(conversation_uuid) -> Conversation | None:
-    return Conversation.objects.select_for_update(of=("self",)).select_related("queue").filter(uuid=conversation_uuid).first()
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("queue")
+        .filter(uuid=conversation_uuid)
+        .first()
+    )
 
 
 def _now_iso() -> str:
@@ -168,7 +173,7 @@ def chat_accept(*, actor: User, client: Client, conversation_uuid) -> Conversati
             ]
             conversation.save()
     except Exception:
-        dispatch.chat_over(redis, prefix, client.pk, conversation.queue_id, line.number, wrapup=0, talk=0)
+        dispatch.untake(redis, prefix, client.pk, line.number)
         raise
     uuid = str(conversation.uuid)
     publish(
@@ -282,7 +287,7 @@ def chat_transfer(
                                                                  wrapup=0, talk=talk))  # fmt: skip
     except Exception:
         if to_agent is not None:
-            dispatch.chat_over(redis, prefix, client.pk, None, to_agent.number, wrapup=0, talk=0)
+            dispatch.untake(redis, prefix, client.pk, to_agent.number)
         raise
     return conversation
 

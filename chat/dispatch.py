@@ -188,6 +188,17 @@ def take(redis, prefix: str, client: int, ext: str) -> bool:
     return bool(redis.eval(TAKE, len(keys), *keys, ext, time.time()))
 
 
+def untake(redis, prefix: str, client: int, ext: str) -> None:
+    """A chat counted for an agent (accept, transfer) that PostgreSQL then refused: not theirs after all."""
+    redis.eval(UNTAKE, 1, state.agent_key(prefix, client, ext))
+
+
+UNTAKE = """
+if redis.call('HINCRBY', KEYS[1], 'chats', -1) < 0 then redis.call('HSET', KEYS[1], 'chats', 0) end
+return 1
+"""
+
+
 def chat_over(redis, prefix: str, client: int, queue: int | None, ext: str, *, wrapup: int, talk: float) -> None:
     redis.eval(CHAT_OVER, 1, state.agent_key(prefix, client, ext), time.time(), wrapup, max(0.0, talk))
     redis.publish(state.channel(prefix), f"{client} {queue if queue else '*'}")

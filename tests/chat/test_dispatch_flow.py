@@ -176,3 +176,20 @@ def test_anyone_ready_needs_a_logged_in_unpaused_agent_with_a_console_open(world
     assert dispatch.anyone_ready(client=world.client_a1, queue=queue)
     redis.hset(state.agent_key(prefix, client, "102"), "paused", "1")
     assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
+
+
+def test_an_accept_the_database_refuses_gives_the_agents_slot_back(world, chat_queue, visitor, acd_keys):
+    import pytest
+
+    from tenants.errors import NotPossible
+
+    redis, prefix, client = acd_keys
+    queue = chat_queue()
+    ann = visitor(queue)
+    with tenant_context(world.client_a1):
+        Conversation.objects.filter(pk=ann.pk).update(state="closed")  # the visitor left meanwhile
+    redis.hset(dispatch.offer_key(prefix, client, ann.uuid), mapping={"agents": "101", "queue": queue.pk})
+    with tenant_context(world.client_a1), pytest.raises(NotPossible):
+        chat_accept(actor=world.user_a1, client=world.client_a1, conversation_uuid=ann.uuid)
+    assert redis.hget(state.agent_key(prefix, client, "101"), "chats") == b"0"
+    assert redis.hget(state.agent_key(prefix, client, "101"), "calls") is None  # (no chat was had)

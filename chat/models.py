@@ -111,7 +111,10 @@ class Conversation(models.Model):
     origin = models.CharField(max_length=300, blank=True)
     page = models.CharField(max_length=500, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
-    agent = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The account lives in the public schema: Django must not cascade across schemas (a user's removal
+    # would update this schema's table from the public one), so the id stays, with agent_name.
+    agent = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                              related_name="+")  # fmt: skip
     agent_name = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -145,7 +148,10 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     sender = models.CharField(max_length=10, choices=Sender.choices)
-    author = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # (the public schema's user: see Conversation.agent)
+    author = models.ForeignKey(
+        "tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
     author_name = models.CharField(max_length=150, blank=True)
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)

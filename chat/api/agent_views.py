@@ -19,13 +19,13 @@ from tenants.dates import zone_named
 from tenants.models import Role
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class ChatMessageSerializer(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ["id", "sender", "author_name", "body", "created_at"]
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ChatConversationSerializer(serializers.ModelSerializer):
     queue = serializers.CharField(source="queue.name", default="", read_only=True)
 
     class Meta:
@@ -36,11 +36,11 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConversationDetailSerializer(ConversationSerializer):
-    messages = MessageSerializer(many=True, read_only=True)
+class ChatConversationDetailSerializer(ChatConversationSerializer):
+    messages = ChatMessageSerializer(many=True, read_only=True)
 
-    class Meta(ConversationSerializer.Meta):
-        fields = [*ConversationSerializer.Meta.fields, "messages"]
+    class Meta(ChatConversationSerializer.Meta):
+        fields = [*ChatConversationSerializer.Meta.fields, "messages"]
         read_only_fields = fields
 
 
@@ -86,7 +86,7 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
     model = Conversation
 
     def get_serializer_class(self):
-        return ConversationDetailSerializer if self.action == "retrieve" else ConversationSerializer
+        return ChatConversationDetailSerializer if self.action == "retrieve" else ChatConversationSerializer
 
     def get_queryset(self):
         tenant = getattr(self.request, "tenant", None)
@@ -103,7 +103,7 @@ class ConversationViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveM
         return super().list(request, *args, **kwargs)
 
 
-class CannedAnswerSerializer(serializers.ModelSerializer):
+class ChatCannedAnswerSerializer(serializers.ModelSerializer):
     class Meta:
         model = CannedAnswer
         fields = ["id", "title", "shortcut", "body", "created_at"]
@@ -116,7 +116,7 @@ class CannedAnswerViewSet(ClientRowViewSet, mixins.CreateModelMixin, mixins.Upda
     """Canned answers the client's agents insert in chats (a picker, or /shortcut); its operators'."""
 
     model = CannedAnswer
-    serializer_class = CannedAnswerSerializer
+    serializer_class = ChatCannedAnswerSerializer
     save_row = staticmethod(canned_save)
     delete_row = staticmethod(canned_delete)
     row = "canned"

@@ -111,7 +111,10 @@ class Conversation(models.Model):
     origin = models.CharField(max_length=300, blank=True)
     page = models.CharField(max_length=500, blank=True)
     address = models.GenericIPAddressField(null=True, blank=True)
-    agent = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The account lives in the public schema: Django must not cascade across schemas (a user's removal
+    # would update this schema's table from the public one), so the id stays, with agent_name.
+    agent = models.ForeignKey("tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+                              related_name="+")  # fmt: skip
     agent_name = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     answered_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +122,11 @@ class Conversation(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_by = models.CharField(max_length=10, blank=True)  # visitor, agent or system
     transcript_to = models.EmailField(blank=True)
+    # The queue leg now (chat/agents.py): since when it waits in its queue, the offers made there
+    # ({agent, result, at}); the legs of queues it left by a transfer. The record's "queue" legs.
+    joined_at = models.DateTimeField(null=True, blank=True)
+    offers = models.JSONField(default=list, blank=True)
+    legs = models.JSONField(default=list, blank=True)
 
     objects = ConversationQuerySet.as_manager()
 
@@ -140,7 +148,10 @@ class Message(models.Model):
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     sender = models.CharField(max_length=10, choices=Sender.choices)
-    author = models.ForeignKey("tenants.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # (the public schema's user: see Conversation.agent)
+    author = models.ForeignKey(
+        "tenants.User", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
     author_name = models.CharField(max_length=150, blank=True)
     body = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -11,6 +11,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chat.console import websocket_urlpatterns as chat_console_sockets  # noqa: E402
 from chat.visitor_consumers import VisitorsFirst, visitor_application, visitor_http  # noqa: E402
 from im.consumers import websocket_urlpatterns as im_sockets  # noqa: E402
 from queues.consumers import websocket_urlpatterns as queue_sockets  # noqa: E402
@@ -25,7 +26,9 @@ application = ProtocolTypeRouter(
             visitor_application,
             AllowedHostsOriginValidator(
                 SameHostOriginValidator(
-                    PortalWebSocketMiddleware(URLRouter(websocket_urlpatterns + queue_sockets + im_sockets))
+                    PortalWebSocketMiddleware(
+                        URLRouter(websocket_urlpatterns + queue_sockets + im_sockets + chat_console_sockets)
+                    )
                 )
             ),
             "/chat/ws/",

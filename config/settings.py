@@ -431,6 +431,7 @@ SPECTACULAR_SETTINGS = {
         "LineRecordingModeEnum": "recordings.models.LineChoice",
         "RouteModeEnum": "pstn.models.OutboundRoute.Mode",
         "SupervisionModeEnum": ["monitor", "whisper", "barge"],
+        "ChatStateEnum": "chat.models.Conversation.State",
     },
 }
 

@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/", include("voicemail.api.urls")),
     path("api/v1/", include("menus.api.urls")),
     path("api/v1/", include("queues.api.urls")),
+    path("api/v1/", include("chat.api.agent_urls")),
     path("api/v1/", include("ringgroups.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
     path("api/v1/", include("im.api.urls")),

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("voicemail.urls")),
     path("", include("menus.urls")),
     path("", include("queues.urls")),
+    path("", include("chat.agent_urls")),
     path("", include("ringgroups.urls")),
     path("", include("webhooks.urls")),
     path("", include("im.urls")),

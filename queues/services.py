@@ -339,7 +339,8 @@ def agent_by_phone(client_id: int, number: str, action: str) -> list[str] | None
 
 
 def agent_states(client: Client, extension: Extension) -> dict:
-    """The agent's queues (name, logged in) and whether paused, for their own page and the API."""
+    """The agent's queues (name, logged in), whether paused and their web chat settings, for their own
+    page and the API."""
     with tenant_context(client):
         agent = Agent.objects.filter(extension=extension).first()
         queues = [
@@ -352,4 +353,6 @@ def agent_states(client: Client, extension: Extension) -> dict:
         "pause_reason": agent.pause_reason if agent else "",
         "paused_at": agent.paused_at if agent else None,
         "queues": queues,
+        "chat_limit": agent.chat_limit if agent else state.CHAT_LIMIT,
+        "chats_during_calls": bool(agent and agent.chats_during_calls),
     }

@@ -6,20 +6,28 @@
     <prefix>:acd:<client>:q:<queue>:offering zset  <call uuid> by join time: callers whose agents ring
     <prefix>:acd:<client>:q:<queue>:seen     hash  <call uuid> -> last time its engine said it waits
     <prefix>:acd:<client>:q:<queue>:stats    hash  answered, talk (seconds): the estimated wait's
-    <prefix>:acd:<client>:agent:<ext>        hash  paused, reason, offered (call uuid), busy (call uuid),
-                                                   busy_since, wrap_until, last_end, calls, talk, missed,
-                                                   rated, rating_total (after-call ratings)
+    <prefix>:acd:<client>:agent:<ext>        hash  paused, reason, offered (call uuid or chat:<uuid>), busy
+                                                   (call uuid), busy_since, wrap_until, last_end, calls, talk,
+                                                   missed, rated, rating_total (after-call ratings), chats
+                                                   (open chats), chat_limit, both (1: chats during calls)
     <prefix>:acd                             pub/sub: "<client> <queue or *>": try again, agents changed
 
 An agent is available to a queue when logged in to it (its members hash), not paused, not offered
-nor on a queue call, out of wrap-up, and not on any other call: the call index (telephony/callindex.py,
-`line:<ext>` and `ring:<ext>` in `<prefix>:where:<client>`) says that for calls of every engine, at
-most its flush interval late.
+anything, out of wrap-up, and then, for a caller, not on a queue call nor on any other call: the call
+index (telephony/callindex.py, `line:<ext>` and `ring:<ext>` in `<prefix>:where:<client>`) says that
+for calls of every engine, at most its flush interval late. Chats wait in the same line as callers
+(member `chat:<conversation uuid>`, chat/line.py, offered by chat/dispatch.py): a chat head takes an
+agent with a chat console open (`<agent key>:consoles`, a zset of consoles by the time until which
+each is alive, chat/console.py), fewer open `chats` than their `chat_limit`, and on no call; a caller
+takes an agent with no chat open; unless the agent takes chats during calls (`both`). One script
+decides for both.
 
 `CLAIM` is the one atomic step of dispatch: only the head of the waiting callers may take agents, so
 two engines never offer one agent twice nor let a later caller pass an earlier one; a head whose
 engine stopped saying it waits (`seen` older than STALE seconds: the engine died) is dropped first,
-unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over.
+unless it is a callback (`cb:<uuid>`, queues/callbacks.py), which another engine takes over. A chat's
+`seen` is kept fresh by the web process holding its visitor (chat/line.py): a chat whose visitor's
+process died is dropped as a caller is, and joins again in its old place when the visitor comes back.
 Paused and logged-in come from PostgreSQL (queues.models) and are rebuilt from it whenever
 `loaded` is missing (Redis restarted without its data): the counters start again from zero then.
 
@@ -33,6 +41,7 @@ import time
 STALE = 10.0  # seconds without a word from a waiting caller's engine before the caller is dropped
 CHANNEL = "acd"
 TTL = 7 * 86400  # an idle client's agents' counters go away after this long
+CHAT_LIMIT = 2  # an agent's chats at once when no Agent row says otherwise (queues.models.Agent)
 
 
 def base(prefix: str, client: int) -> str:
@@ -74,15 +83,28 @@ while true do
   redis.call('ZREM', waiting, head)
   redis.call('HDEL', seen, head)
 end
+local chat = string.sub(me, 1, 5) == 'chat:'
 local found = {}
 local flat = redis.call('HGETALL', members)
 for i = 1, #flat, 2 do
   local ext, spec = flat[i], flat[i + 1]
   local penalty, order = string.match(spec, '(%d+) (%d+)')
   local a = agent_prefix .. ext
-  local f = redis.call('HMGET', a, 'paused', 'offered', 'busy', 'wrap_until', 'last_end', 'calls', 'talk')
-  if f[1] ~= '1' and (f[2] or '') == '' and (f[3] or '') == '' and tonumber(f[4] or '0') <= now
-     and redis.call('HEXISTS', where, 'line:' .. ext) == 0 and redis.call('HEXISTS', where, 'ring:' .. ext) == 0 then
+  local f = redis.call('HMGET', a, 'paused', 'offered', 'busy', 'wrap_until', 'last_end', 'calls', 'talk',
+                       'chats', 'chat_limit', 'both')
+  local free = f[1] ~= '1' and (f[2] or '') == '' and tonumber(f[4] or '0') <= now
+  if free then
+    local on_call = (f[3] or '') ~= '' or redis.call('HEXISTS', where, 'line:' .. ext) == 1
+                    or redis.call('HEXISTS', where, 'ring:' .. ext) == 1
+    local chats, both = tonumber(f[8] or '0'), f[10] == '1'
+    if chat then
+      free = chats < tonumber(f[9] or 'CHAT_LIMIT') and (both or not on_call)
+             and redis.call('ZCOUNT', a .. ':consoles', now, '+inf') > 0
+    else
+      free = not on_call and (both or chats <= 0)
+    end
+  end
+  if free then
     table.insert(found, {ext = ext, penalty = tonumber(penalty), order = tonumber(order),
                          last_end = tonumber(f[5] or '0'), calls = tonumber(f[6] or '0'), talk = tonumber(f[7] or '0')})
   end
@@ -117,7 +139,7 @@ redis.call('ZREM', waiting, me)
 redis.call('ZADD', offering, score, me)
 if #found > #chosen and redis.call('ZCARD', waiting) > 0 then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 return chosen
-""".replace("STALE", str(STALE))
+""".replace("STALE", str(STALE)).replace("CHAT_LIMIT", str(CHAT_LIMIT))
 
 # KEYS[1] = the agent's hash; ARGV: call uuid, missed (1/0). Clears the agent's offer if it is this
 # call's; returns the missed offers in a row after it (0 when not missed).
@@ -240,10 +262,13 @@ async def agent_paused(redis, prefix: str, client: int, ext: str) -> bool:
 
 
 def rebuild(redis, prefix: str, client) -> None:
-    """Write the client's logged-in members and paused agents from PostgreSQL (synchronous; runs in
-    the client's schema), then tell the engines. Counters stay."""
+    """Write the client's logged-in members, paused agents and their chat settings from PostgreSQL
+    (synchronous; runs in the client's schema), then tell the engines. Counters stay; when Redis lost
+    the client's state (`loaded` missing), each agent's open chats are counted again from the
+    conversations (chat.Conversation: PostgreSQL is the truth of who is in a chat)."""
     from queues.models import Agent, Member, Queue
 
+    lost = not redis.exists(loaded_key(prefix, client.pk))
     pipe = redis.pipeline(transaction=True)
     for queue_id in Queue.objects.values_list("pk", flat=True):
         pipe.delete(queue_key(prefix, client.pk, queue_id, "members"))
@@ -251,9 +276,19 @@ def rebuild(redis, prefix: str, client) -> None:
         "queue_id", "extension__number", "penalty", "order"
     ):
         pipe.hset(queue_key(prefix, client.pk, queue_id, "members"), ext, f"{penalty} {order}")
-    for ext, paused, reason in Agent.objects.values_list("extension__number", "paused", "pause_reason"):
+    for ext, paused, reason, limit, both in Agent.objects.values_list(
+        "extension__number", "paused", "pause_reason", "chat_limit", "chats_during_calls"
+    ):
         key = agent_key(prefix, client.pk, ext)
-        pipe.hset(key, mapping={"paused": "1" if paused else "0", "reason": reason}).expire(key, TTL)
+        fields = {"paused": "1" if paused else "0", "reason": reason, "chat_limit": limit, "both": "1" if both else "0"}
+        pipe.hset(key, mapping=fields).expire(key, TTL)
+    if lost:
+        from chat.selectors import open_chats_by_extension
+
+        for ext in set(Member.objects.values_list("extension__number", flat=True)):
+            pipe.hset(agent_key(prefix, client.pk, ext), "chats", 0)
+        for ext, count in open_chats_by_extension().items():
+            pipe.hset(agent_key(prefix, client.pk, ext), "chats", count)
     pipe.set(loaded_key(prefix, client.pk), "1")
     pipe.publish(channel(prefix), f"{client.pk} *")
     pipe.execute()

@@ -10,6 +10,11 @@ wait, the service level (the share of answered calls answered within the queue's
 `service_level_seconds`, in %), and the average talk and wrap-up time of answered calls. Per agent:
 offers (their phones rang for a caller), answered, missed (rang out or refused), talk and wrap-up.
 
+Chats are counted with calls (chat/agents.py writes their records' "queue" legs with `channel`
+"chat"): every figure above is of both; the channel split gives calls and chats apart (offered,
+answered, abandoned, timeouts, average wait, average duration) and, for chats, the average first
+response (seconds from the agent's accept to their first line); per agent, the chats answered.
+
 One SQL statement, aggregated in PostgreSQL over the client's queue calls only (the partial index
 `cdr_client_queue_started`), each leg read once, so a busy client's month stays a fast read
 (bench/queue_stats.py).
@@ -31,8 +36,11 @@ MAX_DAYS = 366
 QUEUE_COLUMNS = [
     "queue", "name", "offered", "answered", "abandoned", "abandoned_short", "timeouts", "full", "callbacks",
     "average_wait", "longest_wait", "service_level", "service_level_seconds", "average_talk", "average_wrapup",
+    "calls_offered", "calls_answered", "calls_abandoned", "calls_average_wait", "chats_offered", "chats_answered",
+    "chats_abandoned", "chats_timeouts", "chats_average_wait", "chats_average_duration", "chats_first_response",
 ]  # fmt: skip
-AGENT_COLUMNS = ["agent", "offers", "answered", "missed", "talk", "average_talk", "wrapup"]
+AGENT_COLUMNS = ["agent", "offers", "answered", "missed", "talk", "average_talk", "wrapup", "chats_answered"]
+CHANNELS = ("call", "chat")
 
 # One statement, one pass over the client's queue legs of the period (materialized once, with the few
 # values the figures need), then four groupings of it in one result: per queue, per day, each agent's
@@ -42,7 +50,8 @@ WITH legs AS MATERIALIZED (
   SELECT (c.started_at AT TIME ZONE %(zone)s)::date AS day, (leg->>'queue')::int AS queue,
          leg->>'outcome' AS outcome, COALESCE((leg->>'wait')::float8, 0) AS wait,
          COALESCE((leg->>'wrapup')::float8, 0) AS wrapup, COALESCE(leg->>'agent', '') AS agent,
-         leg ? 'callback' AS callback, leg->'offers' AS offers,
+         leg ? 'callback' AS callback, leg->'offers' AS offers, COALESCE(leg->>'channel', 'call') AS channel,
+         (leg->>'first_response')::float8 AS first_response,
          CASE WHEN leg->>'outcome' = 'answered' AND c.ended_at IS NOT NULL
               THEN GREATEST(0, EXTRACT(EPOCH FROM c.ended_at - (leg->>'joined')::timestamptz)
                                - COALESCE((leg->>'wait')::float8, 0)) END::float8 AS talk
@@ -76,6 +85,15 @@ UNION ALL
 SELECT 'talk', agent, COALESCE(sum(talk), 0), avg(talk), COALESCE(sum(wrapup), 0),
   NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM legs WHERE outcome = 'answered' AND agent <> '' GROUP BY agent
+UNION ALL
+SELECT 'channel', queue::text || ' ' || channel, count(*)::float8,
+  count(*) FILTER (WHERE outcome = 'answered')::float8, count(*) FILTER (WHERE outcome = 'abandoned')::float8,
+  count(*) FILTER (WHERE outcome = 'timeout')::float8, avg(wait) FILTER (WHERE outcome <> 'full'), avg(talk),
+  avg(first_response), NULL, NULL, NULL, NULL, NULL
+FROM legs GROUP BY queue, channel
+UNION ALL
+SELECT 'agent_chats', agent, count(*)::float8, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM legs WHERE outcome = 'answered' AND agent <> '' AND channel = 'chat' GROUP BY agent
 """
 
 
@@ -104,7 +122,7 @@ def queue_stats(*, client: Client, queues: list[Queue], since: dt.date, until: d
     params = {"client": client.pk, "since": start, "until": end, "queues": [q.pk for q in queues],
               "levels": [q.service_level_seconds for q in queues], "short": SHORT_ABANDON,
               "zone": client.timezone if zone_named(client.timezone) is not dt.UTC else "UTC"}  # fmt: skip
-    found: dict[str, dict] = {"queue": {}, "day": {}, "offers": {}, "talk": {}}
+    found: dict[str, dict] = {"queue": {}, "day": {}, "offers": {}, "talk": {}, "channel": {}, "agent_chats": {}}
     for kind, key, *values in _rows(STATS, params):
         found[kind][key] = values
     count = lambda value: int(value or 0)  # noqa: E731
@@ -120,12 +138,22 @@ def queue_stats(*, client: Client, queues: list[Queue], since: dt.date, until: d
             "service_level_seconds": queue.service_level_seconds,
             "average_talk": _seconds(q[10]), "average_wrapup": _seconds(q[11]),
         })  # fmt: skip
+        call = found["channel"].get(f"{queue.pk} call") or [0, 0, 0, 0, None]
+        chat = found["channel"].get(f"{queue.pk} chat") or [0, 0, 0, 0, None, None, None]
+        rows[-1].update({
+            "calls_offered": count(call[0]), "calls_answered": count(call[1]), "calls_abandoned": count(call[2]),
+            "calls_average_wait": _seconds(call[4]), "chats_offered": count(chat[0]), "chats_answered": count(chat[1]),
+            "chats_abandoned": count(chat[2]), "chats_timeouts": count(chat[3]),
+            "chats_average_wait": _seconds(chat[4]), "chats_average_duration": _seconds(chat[5]),
+            "chats_first_response": _seconds(chat[6]),
+        })  # fmt: skip
     agents = []
     for agent in sorted(found["offers"], key=lambda a: a or ""):
         offers, answered, missed = found["offers"][agent][:3]
         t = found["talk"].get(agent) or [0, None, 0]
         agents.append({"agent": agent, "offers": count(offers), "answered": count(answered), "missed": count(missed),
-                       "talk": _seconds(t[0]), "average_talk": _seconds(t[1]), "wrapup": _seconds(t[2])})  # fmt: skip
+                       "talk": _seconds(t[0]), "average_talk": _seconds(t[1]), "wrapup": _seconds(t[2]),
+                       "chats_answered": count((found["agent_chats"].get(agent) or [0])[0])})  # fmt: skip
     days = [
         {"day": dt.date.fromisoformat(day), "offered": count(v[0]), "answered": count(v[1]),
          "abandoned": count(v[2]), "average_wait": _seconds(v[3])}

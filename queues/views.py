@@ -141,8 +141,15 @@ def queue_agent(request: HttpRequest, pk: int) -> HttpResponse:
 
 @role_required(Role.USER)
 def my_queues(request: HttpRequest) -> HttpResponse:
+    from chat.agent_views import ChatSettingsForm, chat_settings_initial, chat_settings_save
+
     extension = Extension.objects.get_for(request.user, account_id=request.user.pk)
-    if request.method == "POST":
+    chat_form = None
+    if request.method == "POST" and request.POST.get("action") == "chat":
+        chat_form = chat_settings_save(request, extension)
+        if not chat_form.errors:
+            return redirect("my_queues")
+    elif request.method == "POST":
         queue = None
         if request.POST.get("queue"):
             pk = request.POST["queue"]
@@ -152,7 +159,8 @@ def my_queues(request: HttpRequest) -> HttpResponse:
         _act(request, extension, queue)
         return redirect("my_queues")
     state = services.agent_states(own_client(request), extension)
-    context = {"title": _("My queues"), "state": state, "pause_form": PauseForm()}
+    chat_form = chat_form or ChatSettingsForm(initial=chat_settings_initial(extension))
+    context = {"title": _("My queues"), "state": state, "pause_form": PauseForm(), "chat_form": chat_form}
     return render(request, "queues/my_queues.html", context)
 
 

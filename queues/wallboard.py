@@ -69,7 +69,8 @@ def wallboard_snapshot(*, client: Client, queues: list[Queue] | None = None) -> 
         for uuid, since in sorted([*waiting, *offering], key=lambda c: c[1]):
             call = live.get(_text(uuid), {})
             callers.append({"call": _text(uuid), "number": call.get("caller", ""), "name": call.get("caller_name", ""),
-                            "since": since, "offered": _text(uuid) in offered})  # fmt: skip
+                            "since": since, "offered": _text(uuid) in offered,
+                            "chat": _text(uuid).startswith("chat:")})  # fmt: skip
         today = figures.get(queue.pk, {})
         shown_queues.append({
             "id": queue.pk, "name": queue.name, "waiting": callers,
@@ -92,7 +93,8 @@ def wallboard_snapshot(*, client: Client, queues: list[Queue] | None = None) -> 
 
 def _agent_state(agent: dict, redis_hash: dict, live: dict, where: set, now: float) -> dict:
     ext, pause = agent["extension"], agent.pop("paused")
-    shown = {**agent, "state": "available", "since": None, "until": None, "with": "", "with_name": "", "reason": ""}
+    shown = {**agent, "state": "available", "since": None, "until": None, "with": "", "with_name": "", "reason": "",
+             "chats": int(float(redis_hash.get("chats") or 0))}  # fmt: skip
     busy, offered = redis_hash.get("busy"), redis_hash.get("offered")
     other = next((c for c in live.values() if ext in (c.get("caller"), c.get("callee"))), None)
     call = live.get(busy) if busy else None

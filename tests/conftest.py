@@ -26,6 +26,8 @@ from telephony.services import extension_create, extension_update
 from tenants.models import Brand, Client, Role, User
 from tenants.services import brand_create, client_create, client_primary_domain, operator_create, token_create
 
+pytest_plugins = ["tests.chat.agents_fixtures"]  # the chat agents' fixtures (chat_queue, visitor, ...)
+
 PASSWORD = "test-password-1"
 T0 = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)  # the call records' default start
 

@@ -99,6 +99,15 @@ class AgentSerializer(serializers.Serializer):
     pause_reason = serializers.CharField(read_only=True)
     paused_at = serializers.DateTimeField(read_only=True, allow_null=True)
     queues = AgentQueueSerializer(many=True, read_only=True)
+    chat_limit = serializers.IntegerField(read_only=True, help_text="Web chats at once (0: none).")
+    chats_during_calls = serializers.BooleanField(read_only=True)
+
+
+class AgentChatSerializer(serializers.Serializer):
+    """An agent's web chat settings (the fields sent change)."""
+
+    chat_limit = serializers.IntegerField(required=False, min_value=0, max_value=20, help_text="0 to 20; 0: no chats.")
+    chats_during_calls = serializers.BooleanField(required=False)
 
 
 class AgentActionSerializer(serializers.Serializer):
@@ -148,6 +157,19 @@ class QueueStatsSerializer(serializers.Serializer):
     service_level_seconds = serializers.IntegerField()
     average_talk = serializers.FloatField(allow_null=True)
     average_wrapup = serializers.FloatField(allow_null=True)
+    calls_offered = serializers.IntegerField(help_text="The figures of calls alone (the above count calls and chats).")
+    calls_answered = serializers.IntegerField()
+    calls_abandoned = serializers.IntegerField()
+    calls_average_wait = serializers.FloatField(allow_null=True)
+    chats_offered = serializers.IntegerField(help_text="The figures of web chats alone.")
+    chats_answered = serializers.IntegerField()
+    chats_abandoned = serializers.IntegerField()
+    chats_timeouts = serializers.IntegerField()
+    chats_average_wait = serializers.FloatField(allow_null=True)
+    chats_average_duration = serializers.FloatField(allow_null=True, help_text="Seconds from the answer to the end.")
+    chats_first_response = serializers.FloatField(
+        allow_null=True, help_text="Average seconds from an agent's accept to their first line."
+    )
 
 
 class AgentStatsSerializer(serializers.Serializer):
@@ -158,6 +180,7 @@ class AgentStatsSerializer(serializers.Serializer):
     talk = serializers.FloatField(allow_null=True, help_text="Seconds in all.")
     average_talk = serializers.FloatField(allow_null=True)
     wrapup = serializers.FloatField(allow_null=True, help_text="Seconds in all.")
+    chats_answered = serializers.IntegerField(help_text="Web chats among those answered.")
 
 
 class DayStatsSerializer(serializers.Serializer):

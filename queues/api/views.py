@@ -1,7 +1,8 @@
 """Queues through the API. The client's operators, as in the portal: list, read, create, PATCH (fields
 and, when sent, all the members), DELETE (refused, 400, while something points at the queue).
 Agents (`queues/agents/`, by the line's id): a user sees and changes their own state only (log in or
-out of one queue or all, pause with a reason, unpause); the client's operators anyone's. Another
+out of one queue or all, pause with a reason, unpause, their web chat settings); the client's operators
+anyone's. Another
 client's queue or line answers 404."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rest_framework.response import Response
 from queues import services, supervision
 from queues.api.serializers import (
     AgentActionSerializer,
+    AgentChatSerializer,
     AgentSerializer,
     AgentStatsSerializer,
     AllStatsSerializer,
@@ -184,3 +186,15 @@ class AgentViewSet(ScopedViewSet, mixins.ListModelMixin, mixins.RetrieveModelMix
     @action(detail=True, methods=["post"])
     def unpause(self, request, pk=None):
         return self._act(request, "unpause")
+
+    @extend_schema(request=AgentChatSerializer, responses=AgentSerializer)
+    @action(detail=True, methods=["post"])
+    def chat(self, request, pk=None):
+        """The agent's web chats: how many at once, and whether during calls."""
+        from chat.agents import agent_chat_settings
+
+        line = self.get_object()
+        serializer = AgentChatSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        agent_chat_settings(actor=request.user, client=request.tenant, extension=line, **serializer.validated_data)
+        return Response(services.agent_states(request.tenant, line))

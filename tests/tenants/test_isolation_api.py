@@ -106,6 +106,16 @@ CASES = [
     ("client_a2_op", "im/conversations", "user_a1"),
     ("user_a1", "im/conversations", "user_a1b"),
     ("user_a1", "im/conversations", "user_b1"),
+    ("brand_a_op", "chat/conversations", "client_a1_op"),
+    ("client_a1_op", "chat/conversations", "client_b1_op"),
+    ("client_a2_op", "chat/conversations", "client_a1_op"),
+    ("user_a1", "chat/conversations", "user_a1b"),  # a chat a colleague answered
+    ("user_a1", "chat/conversations", "client_a1_op"),  # a chat nobody answered yet
+    ("user_a1", "chat/conversations", "user_b1"),
+    ("brand_a_op", "chat/canned", "client_a1_op"),
+    ("client_a1_op", "chat/canned", "client_b1_op"),
+    ("client_a2_op", "chat/canned", "client_a1_op"),
+    ("user_a1", "chat/canned", "client_a1_op"),
     *[
         (actor, kind, owner)
         for kind in ("webhooks", "webhooks/deliveries", "webhooks/routing")
@@ -150,6 +160,7 @@ MORE = {
         ("post", "/api/v1/queues/agents/{pk}/logout/"),
         ("post", "/api/v1/queues/agents/{pk}/pause/"),
         ("post", "/api/v1/queues/agents/{pk}/unpause/"),
+        ("post", "/api/v1/queues/agents/{pk}/chat/"),
     ],
     "webhooks": [("post", "/api/v1/webhooks/{pk}/rotate-secret/")],
     "im/conversations": [
@@ -167,8 +178,9 @@ MORE_BODIES = {
 }
 # Nobody updates or deletes these (405 whatever the row): there is nothing to probe.
 NOT_UPDATED = {"tokens", "messages", "campaigns", "recordings", "queues/agents", "webhooks/deliveries",
-               "im/conversations"}  # fmt: skip
-NOT_DELETED = {"campaigns", "recordings", "queues/agents", "webhooks/deliveries", "im/conversations"}
+               "im/conversations", "chat/conversations"}  # fmt: skip
+NOT_DELETED = {"campaigns", "recordings", "queues/agents", "webhooks/deliveries", "im/conversations",
+               "chat/conversations"}  # fmt: skip
 
 
 def _foreign(world, kind: str, owner_name: str):
@@ -239,6 +251,8 @@ def _foreign(world, kind: str, owner_name: str):
         return _foreign_webhook(owner, kind)
     if kind == "im/conversations":  # the owner's conversation with a colleague, with a message
         return _foreign_conversation(world, owner)
+    if kind.startswith("chat/"):  # a chat the owner answered (an operator: nobody yet), a canned answer
+        return _foreign_chat(owner, kind)
     raise AssertionError(kind)
 
 
@@ -264,6 +278,29 @@ def _foreign_conversation(world, owner):
                     list(ImMessage.objects.filter(conversation=conversation).values()))  # fmt: skip
 
     return conversation.pk, snapshot, ["Foreign chat"]
+
+
+def _foreign_chat(owner, kind: str):
+    from chat.models import CannedAnswer, Conversation
+    from chat.models import Message as ChatMessage
+
+    with tenant_context(owner.client):  # (ids far from the actor's own, as for recordings below)
+        conversation = Conversation.objects.create(
+            pk=900000 + owner.pk, visitor_key="f" * 64, visitor_name="Foreign visitor", state="active",
+            agent_id=owner.pk if owner.role == "user" else None, agent_name="Foreign agent",
+        )  # fmt: skip
+        ChatMessage.objects.create(conversation=conversation, sender="visitor", body="foreign-chat-line")
+        canned = CannedAnswer.objects.create(pk=900000 + owner.pk, title="Foreign canned", shortcut="foreign",
+                                             body="foreign-canned-text")  # fmt: skip
+
+    def snapshot():
+        with tenant_context(owner.client):
+            return (Conversation.objects.filter(pk=conversation.pk).values().first(),
+                    list(ChatMessage.objects.filter(conversation=conversation).values()),
+                    CannedAnswer.objects.filter(pk=canned.pk).values().first())  # fmt: skip
+
+    row = conversation if kind == "chat/conversations" else canned
+    return row.pk, snapshot, ["Foreign visitor", "foreign-chat-line", "Foreign canned", "foreign-canned-text"]
 
 
 def _foreign_menu(owner):

@@ -103,6 +103,11 @@ PAGES = {
         ],
     ),
     "queues/agents": ("/phone/queues/", []),  # (an agent's own page: a foreign line is never named in a URL)
+    "chat/conversations": ("/chat/conversations/", [("get", "/chat/conversations/{pk}/")]),
+    "chat/canned": (
+        "/chat/canned/",
+        [("get", "/chat/canned/{pk}/"), ("post", "/chat/canned/{pk}/"), ("post", "/chat/canned/{pk}/delete/")],
+    ),
     "ring-groups": (
         "/ring-groups/",
         [("get", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/"), ("post", "/ring-groups/{pk}/delete/")],

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
 from queues import state
@@ -67,6 +68,11 @@ def join(*, client, conversation) -> int:
     if queue is None:
         return 0
     r = get_redis()
+    if not r.exists(state.loaded_key(settings.OCX_REDIS_PREFIX, client.pk)):
+        # Redis lost the client's agents (or never had them: a client whose queues only chat so far):
+        # read them again from PostgreSQL, as an engine does for its first caller, or nobody is offered.
+        with tenant_context(client):
+            state.rebuild(r, settings.OCX_REDIS_PREFIX, client)
     keys = _keys(client.pk, queue.pk)
     place = int(r.eval(JOIN, len(keys), *keys, member(conversation), repr(joined_at(conversation)), time.time(),
                        queue.max_callers or 0))  # fmt: skip

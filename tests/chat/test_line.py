@@ -50,6 +50,27 @@ def test_chats_and_calls_wait_in_one_line_by_join_time(world, chat_widget):
     assert line.join(client=client, conversation=conversation) == 0  # two wait already: full
 
 
+def test_a_join_reads_the_agents_again_when_redis_lost_them(world, chat_widget):
+    """A client whose queues only chat has no engine to read its agents into Redis: the join does."""
+    from queues.models import Member
+    from telephony.models import Extension
+
+    widget = chat_widget()
+    r, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1
+
+    def log_in():
+        with tenant_context(client):
+            line_102 = Extension.objects.get(number="102")
+            Member.objects.update_or_create(queue=widget.queue, extension=line_102, defaults={"logged_in": True})
+
+    committed(log_in)
+    members = state.queue_key(prefix, client.pk, widget.queue_id, "members")
+    r.delete(state.loaded_key(prefix, client.pk), members)
+    conversation = committed(_conversation, world, widget)
+    assert line.join(client=client, conversation=conversation) == 1
+    assert r.exists(state.loaded_key(prefix, client.pk)) and r.hexists(members, "102")
+
+
 def test_anyone_available_follows_logins_pauses_and_chat_limits(world, chat_widget):
     from queues.models import Agent, Member
 

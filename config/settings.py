@@ -111,6 +111,10 @@ OCX_SIP = {
     "auth_failures": int(env("OCX_SIP_AUTH_FAILURES", "10")),
     "auth_window": int(env("OCX_SIP_AUTH_WINDOW", "600")),
     "auth_ban": int(env("OCX_SIP_AUTH_BAN", "900")),
+    "message_max_bytes": int(env("OCX_SIP_MESSAGE_MAX_BYTES", "1024")),
+    "message_rate": int(env("OCX_SIP_MESSAGE_RATE", "30")),
+    "message_client_rate": int(env("OCX_SIP_MESSAGE_CLIENT_RATE", "300")),
+    "message_window": int(env("OCX_SIP_MESSAGE_WINDOW", "60")),
     "trusted": env_list("OCX_SIP_TRUSTED", ""),
     "keepalive_interval": float(env("OCX_SIP_KEEPALIVE", "30")),
     "keepalive_misses": int(env("OCX_SIP_KEEPALIVE_MISSES", "3")),
@@ -243,6 +247,7 @@ TENANT_APPS = [
     "queues",
     "ringgroups",
     "webhooks",
+    "chat",
     "im",
 ]
 INSTALLED_APPS = ["daphne", *SHARED_APPS, *[app for app in TENANT_APPS if app not in SHARED_APPS]]

@@ -182,6 +182,10 @@ class Agent(models.Model):
     paused = models.BooleanField(default=False)
     pause_reason = models.CharField(max_length=60, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
+    # Chats are calls' siblings: an agent answers up to chat_limit chats at once (0: no chats), and is
+    # offered none while on a call, nor a call while in a chat, unless chats_during_calls.
+    chat_limit = models.PositiveSmallIntegerField(_("chats at once"), default=2, validators=[MaxValueValidator(20)])
+    chats_during_calls = models.BooleanField(_("chats during calls"), default=False)
 
     def __str__(self) -> str:
         return f"agent {self.extension_id}"

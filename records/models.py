@@ -64,6 +64,7 @@ class Cdr(models.Model):
         CALL = "call", _("Call")
         CONFERENCE = "conference", _("Conference")
         NOTIFICATION = "notification", _("Notification")
+        CHAT = "chat", _("Chat")  # a web chat's end (chat/): never rated
 
     # History outlives the rows it names (a hard-deleted client keeps its calls): ids without constraints.
     brand = models.ForeignKey("tenants.Brand", on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")

@@ -65,7 +65,7 @@ TASKS = {
         ("/queues/", DETAIL.format("queues")), "/queues/new/", ("/widgets/", DETAIL.format("widgets")), "/widgets/new/",
         *ACCOUNT,
     ],
-    "user": ["/phone/", "/phone/forwarding/", "/phone/queues/", ("/chat/", DETAIL.format("chat")), "/colleagues/",
+    "user": ["/phone/", "/phone/forwarding/", "/phone/queues/", ("/im/", DETAIL.format("im")), "/colleagues/",
              ("/conferences/", DETAIL.format("conferences")),
              "/conferences/new/", ("/voicemail/", r"^/voicemail/messages/\d+/$"), "/phone/recording/", "/recordings/",
              *ACCOUNT],

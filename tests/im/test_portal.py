@@ -22,23 +22,23 @@ def _unread_in_menu(response) -> int:
 
 def test_starting_a_conversation_and_replying_without_scripts(world, portal):
     alice, bob = portal(world.user_a1), portal(world.user_a1b)
-    inbox = alice.get("/chat/")
+    inbox = alice.get("/im/")
     assert inbox.status_code == 200 and "No conversations yet." in inbox.content.decode()
-    started = alice.post("/chat/", {"to": [world.user_a1b.pk, world.user_a1c.pk], "title": "Lunch",
+    started = alice.post("/im/", {"to": [world.user_a1b.pk, world.user_a1c.pk], "title": "Lunch",
                                     "body": "<script>alert(1)</script> at noon?"})  # fmt: skip
     assert started.status_code == 302
     with tenant_context(world.client_a1):
         conversation = Conversation.objects.get(title="Lunch")
-    assert started["Location"] == f"/chat/{conversation.pk}/"
-    listed = bob.get("/chat/")
+    assert started["Location"] == f"/im/{conversation.pk}/"
+    listed = bob.get("/im/")
     assert _unread_in_menu(listed) == 1
     assert re.search(rf'data-unread="{conversation.pk}">1<', listed.content.decode())
-    page = bob.get(f"/chat/{conversation.pk}/")
+    page = bob.get(f"/im/{conversation.pk}/")
     html = page.content.decode()
     assert "&lt;script&gt;alert(1)&lt;/script&gt; at noon?" in html and "<script>alert(1)" not in html
     assert _unread_in_menu(page) == 0  # (reading the page read it)
-    assert bob.post(f"/chat/{conversation.pk}/", {"body": "yes"}).status_code == 302
-    assert _unread_in_menu(alice.get("/chat/")) == 1
+    assert bob.post(f"/im/{conversation.pk}/", {"body": "yes"}).status_code == 302
+    assert _unread_in_menu(alice.get("/im/")) == 1
 
 
 def test_bad_messages_are_shown_on_their_field(world, portal):
@@ -46,10 +46,10 @@ def test_bad_messages_are_shown_on_their_field(world, portal):
     message = services.message_send(client=world.client_a1, sender=world.user_a1, to_users=[world.user_a1b],
                                     body="first")  # fmt: skip
     for body, why in (("bell\x07", "binary or control"), ("x" * 2001, "at most 2000"), ("  ", "Write a message.")):
-        answer = http.post(f"/chat/{message.conversation_id}/", {"body": body})
+        answer = http.post(f"/im/{message.conversation_id}/", {"body": body})
         assert answer.status_code == 200
         assert why in field_error(answer, "body"), body
-    answer = http.post("/chat/", {"to": [world.user_b1.pk], "body": "hi"})
+    answer = http.post("/im/", {"to": [world.user_b1.pk], "body": "hi"})
     assert answer.status_code == 200 and field_error(answer, "to")
     with tenant_context(world.client_a1):
         assert Message.objects.count() == 1
@@ -61,10 +61,10 @@ def test_history_pages_backwards(world, portal, settings):
         message = services.message_send(client=world.client_a1, sender=world.user_a1b, to_users=[world.user_a1],
                                         body=f"note {n:02d}")  # fmt: skip
     http = portal(world.user_a1)
-    latest = http.get(f"/chat/{message.conversation_id}/").content.decode()
+    latest = http.get(f"/im/{message.conversation_id}/").content.decode()
     assert "note 54" in latest and "note 05" in latest and "note 04" not in latest
     older = re.search(r'href="\?before=(\d+)" id="im-older"', latest).group(1)
-    page = http.get(f"/chat/{message.conversation_id}/", {"before": older}).content.decode()
+    page = http.get(f"/im/{message.conversation_id}/", {"before": older}).content.decode()
     assert "note 00" in page and "note 04" in page and "note 05" not in page and "im-older" not in page
 
 
@@ -73,10 +73,10 @@ def test_the_directory_its_message_button_and_own_presence(world, portal):
     page = http.get("/colleagues/")
     text = page.content.decode()
     assert "User a1b" in text and "User b1" not in text and f'data-presence="{world.user_a1b.pk}"' in text
-    started = http.post("/chat/start/", {"to": world.user_a1b.pk})
-    assert started.status_code == 302 and started["Location"].startswith("/chat/")
-    assert http.post("/chat/start/", {"to": world.user_b1.pk}).status_code == 404
-    assert http.post("/chat/start/", {"to": "x"}).status_code == 404
+    started = http.post("/im/start/", {"to": world.user_a1b.pk})
+    assert started.status_code == 302 and started["Location"].startswith("/im/")
+    assert http.post("/im/start/", {"to": world.user_b1.pk}).status_code == 404
+    assert http.post("/im/start/", {"to": "x"}).status_code == 404
     assert http.post("/colleagues/", {"state": "dnd"}).status_code == 302
     assert forwarding_of(world.client_a1, world.extension_of(world.user_a1)).dnd is True
     assert http.post("/colleagues/", {"state": "on_call"}).status_code == 200
@@ -85,14 +85,14 @@ def test_the_directory_its_message_button_and_own_presence(world, portal):
 
 
 def test_other_portals_have_no_chat(world, portal):
-    assert portal(world.brand_a_op).get("/chat/").status_code == 404
+    assert portal(world.brand_a_op).get("/im/").status_code == 404
     assert portal(world.brand_a_op).get("/colleagues/").status_code == 404
 
 
 def test_the_chat_pages_speak_german(world, portal):
     speak(world.user_a1, "de")
     http = portal(world.user_a1)
-    text = page_text(http.get("/chat/"))
+    text = page_text(http.get("/im/"))
     for german in ("Neue Unterhaltung", "Noch keine Unterhaltungen.", "Kollegen", "Ungelesen"):
         assert german in text, german
     text = page_text(http.get("/colleagues/"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable
 
 import redis
@@ -170,7 +171,39 @@ def message_send(*, client: Client, sender: User, conversation: Conversation | N
             Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.sent_at)
             Member.objects.filter(conversation=conversation, account_id=sender.pk).update(last_read_id=message.pk)
         transaction.on_commit(lambda: message_delivered(client, message))
+        if via != Message.Via.SIP and conversation.kind == Conversation.Kind.DIRECT:
+            transaction.on_commit(lambda: _phone_copy_soon(client, message))
     return message
+
+
+def _phone_copy_soon(client: Client, message: Message) -> None:
+    """Off the request: an engine answers once the colleague's phones did (up to a second or two)."""
+    threading.Thread(target=phone_copy, args=(client, message), name="im-phone-copy", daemon=True).start()
+
+
+def phone_copy(client: Client, message: Message) -> dict | None:
+    """A one-to-one portal message also goes to the colleague's phones (SIP MESSAGE from the sender's
+    line, telephony.control.phone_text_send), when both have a line; what the phones answered, or None
+    when it was not sent. The portal keeps the message whatever the phones do."""
+    from django.db import close_old_connections
+
+    from telephony.control import phone_text_send
+    from telephony.models import Extension
+
+    try:
+        with tenant_context(client):
+            other = Member.objects.filter(conversation_id=message.conversation_id).exclude(
+                account_id=message.sender_id).values_list("account_id", flat=True).first()  # fmt: skip
+            lines = {e.account_id: e for e in Extension.objects.filter(account_id__in=[message.sender_id, other])}
+        if message.sender_id not in lines or other not in lines:
+            return None
+        return phone_text_send(client=client, extension=lines[message.sender_id], to=lines[other].number,
+                               text=message.body)  # fmt: skip
+    except Exception:  # no engine, no phone: the portal has the message all the same
+        log.info("instant message %s not sent to phones", message.pk, exc_info=True)
+        return None
+    finally:
+        close_old_connections()
 
 
 def message_delivered(client: Client, message: Message) -> None:

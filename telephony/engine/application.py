@@ -55,6 +55,7 @@ BUILTIN = (
     "telephony.engine.applications.mwi",
     "telephony.engine.applications.blf",
     "telephony.engine.applications.messages",
+    "telephony.engine.applications.im_bridge",
     "telephony.engine.applications.missed_calls",
     "telephony.engine.applications.menus",
     "telephony.engine.applications.queues",

@@ -8,8 +8,10 @@ relayed, then the same number of calls each recorded the engine's way (telephony
 `record_relay`: both directions tapped into the recordings' slots, placed and decoded for every
 call at once on one 20 ms clock, a stereo WAV written a second at a time with os.pwrite by the
 recordings thread) into a temporary directory. Figures per run:
-the relay process's CPU per call, loss and delay (p99) the phones measured; for the recorded run the
-bytes written per second and whether every file holds the whole call. RESULT lines at the end.
+the relay process's CPU per call, loss and delay the phones measured, and delay variation: the
+delay's p99 less its p50 (phones), and the largest RFC 3550 interarrival jitter among the relay's
+legs; for the recorded run the bytes written per second and whether every file holds the whole call.
+RESULT lines at the end (delay p99, delay variation and jitter max for each run).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def figures(args, result: dict) -> dict:
     core = result["cpu"] / result["wall"]
     loss = 100.0 * (phones["sent"] - phones["received"]) / phones["sent"] if phones["sent"] else 100.0
     return {"core": core, "per_call": core * 1000 / args.calls, "loss": loss, "p99": phones["delay_p99_ms"],
+            "variation": phones["delay_p99_ms"] - phones["delay_p50_ms"],
             "jitter_max": result["jitter_ms_max"]}  # fmt: skip
 
 
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     for name, run in (("relayed", plain), ("recorded", recorded)):
         print(f"  {name:9} CPU {run['core'] * 100:.1f}% of one core, {run['per_call']:.3f} ms/s per call, "
-              f"loss {run['loss']:.3f}%, delay p99 {run['p99']:.2f} ms, "
+              f"loss {run['loss']:.3f}%, delay p99 {run['p99']:.2f} ms (p99 - p50 {run['variation']:.2f} ms), "
               f"jitter max {run['jitter_max']:.2f} ms")  # fmt: skip
     print(f"  recording adds {added:.1f}% CPU per call; {written_per_second / 1e6:.2f} MB/s written "
           f"({written_per_second / ours.calls / 1000:.1f} kB/s per call), "
@@ -92,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RESULT recording_cpu_added={added:.1f} %")
     print(f"RESULT recording_loss={recorded['loss']:.3f} %")
     print(f"RESULT recording_bytes_per_second={written_per_second:.0f} B/s")
+    for name, run in (("relayed", plain), ("recorded", recorded)):  # delay variation, each run
+        print(f"RESULT recording_delay_p99_{name}={run['p99']:.2f} ms")
+        print(f"RESULT recording_delay_variation_{name}={run['variation']:.2f} ms")
+        print(f"RESULT recording_jitter_max_{name}={run['jitter_max']:.2f} ms")
     return 0
 
 

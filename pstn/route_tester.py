@@ -132,8 +132,12 @@ def tester_page(request: HttpRequest) -> HttpResponse:
             rows = [{**row, "state_shown": STATE_SHOWN.get(row["state"], row["state"])} for row in _rows(explanation)]
             mode = dict(OutboundRoute.Mode.choices).get(explanation.mode, explanation.mode)
             context.update(brand=brand, kind=KIND_SHOWN.get(kind, kind), explanation=explanation, rows=rows, mode=mode)
-    elif request.GET and request.user.role == Role.BRAND:
-        tested_brand(request.user, form.cleaned_data.get("brand"))  # another brand's id: 404 as for a valid query
+    elif request.GET and "brand" not in form.errors:  # the brand's error with the others' (form_valid's way)
+        try:
+            tested_brand(request.user, form.cleaned_data.get("brand"))  # another brand's id: 404 as for a valid query
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
     return render(request, "pstn/route_tester.html", context)
 
 

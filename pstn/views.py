@@ -149,7 +149,13 @@ def number_bulk(request: HttpRequest) -> HttpResponse:
     """Many numbers at once: every bad line is listed and nothing is added, or all are."""
     brand = Brand.objects.get_for(request.user, pk=request.user.brand_id) if request.user.role == Role.BRAND else None
     form = NumberBulkForm(request.POST or None, request.FILES or None, actor=request.user, brand=brand)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        chosen = data.pop("brand", None) or brand
+        if chosen is not None and data.get("carrier") is not None and "numbers" in data:  # (a bad file: no lines)
+            services.number_bulk_add(actor=request.user, brand=chosen, **data)
+
+    if request.method == "POST" and form_valid(form, check):
         data = dict(form.cleaned_data)
         brand = data.pop("brand", None) or brand
         with service_call(request, form) as call:
@@ -181,7 +187,11 @@ def number_detail(request: HttpRequest, pk: int) -> HttpResponse:
         initial = {"carrier": number.carrier, "monthly_cost": number.monthly_cost,
                    "monthly_price": number.monthly_price, "client": number.client}  # fmt: skip
         form = NumberForm(request.POST or None, actor=user, brand=number.brand, creating=False, initial=initial)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.number_update(actor=user, number=copy(number), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.number_update(actor=user, number=number, **form.cleaned_data)
         if call.ok:
@@ -328,7 +338,11 @@ def routing_policy(request: HttpRequest) -> HttpResponse:
     brand = Brand.objects.get_for(request.user, pk=request.user.brand_id)
     policy = services.routing_policy_of(brand)
     form = RoutingPolicyForm(request.POST or None, instance=policy)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        services.routing_policy_update(actor=request.user, brand=brand, **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.routing_policy_update(actor=request.user, brand=brand, **form.cleaned_data)
         if call.ok:
@@ -346,7 +360,12 @@ def routing_policy(request: HttpRequest) -> HttpResponse:
 def _outbound_policy_page(request: HttpRequest, client: Client, done_url: str) -> HttpResponse:
     policy = services.outbound_policy_of(client)
     form = OutboundPolicyForm(request.POST or None, instance=policy, client=client, actor=request.user)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid)
+        changes = {name: value for name, value in data.items() if not form.fields[name].disabled}
+        services.outbound_policy_update(actor=request.user, client=client, **changes)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             services.outbound_policy_update(actor=request.user, client=client, **form.changes())
         if call.ok:

@@ -60,8 +60,9 @@ def recording_settings(request: HttpRequest) -> HttpResponse:
             messages.success(request, _("Recording settings saved: the next calls follow them."))
             return redirect("recording_settings")
     context = {"title": _("Recording settings"), "form": form, "submit": _("Save"),
-               "intro": _("On demand: a party presses *1 during the call to start recording and *1 again to stop; "
-                          "the API can also pause and resume (silence in the file meanwhile).")}  # fmt: skip
+               "intro": _("On demand: a party presses *1 during the call to start recording and *1 again to stop. "
+                          "A party presses *2 to pause a recording and *2 again to resume it, as the API can "
+                          "(silence in the file meanwhile).")}  # fmt: skip
     return render(request, "recordings/recording_form.html", context)
 
 
@@ -86,8 +87,9 @@ def my_recording(request: HttpRequest) -> HttpResponse:
     company = {Mode.NEVER: _("Your company: never."), Mode.ALWAYS: _("Your company: always."),
                Mode.ON_DEMAND: _("Your company: on demand (*1 during the call, or the API).")}  # fmt: skip
     on_demand = _("On demand: press *1 during a call to start, *1 to stop.")
+    pause = _("While a call is recorded, *2 pauses the recording and *2 again resumes it.")
     context = {"title": _("Recording of my calls"), "form": form, "submit": _("Save"),
-               "intro": f"{company.get(policy.mode, company[Mode.NEVER])} {on_demand}"}  # fmt: skip
+               "intro": f"{company.get(policy.mode, company[Mode.NEVER])} {on_demand} {pause}"}  # fmt: skip
     return render(request, "recordings/recording_form.html", context)
 
 

@@ -302,6 +302,27 @@ class Notify(Command):
 
 
 @dataclass(frozen=True)
+class SendText(Command):
+    """A text to a line's phones (SIP MESSAGE) written as from line `sender` (its id) of `client`: the way
+    the portal's instant messages reach a colleague's phones. Answered once a phone took it (or not)."""
+
+    type: ClassVar[str] = "engine.text"
+    answers_later: ClassVar[bool] = True
+    client: int
+    sender: int
+    to: str
+    text: str
+
+    def problems(self) -> dict[str, str]:
+        found = {}
+        if not self.to:
+            found["to"] = "Name the extension."
+        if not self.text.strip():
+            found["text"] = "Write something."
+        return found
+
+
+@dataclass(frozen=True)
 class ListCalls(Command):
     type: ClassVar[str] = "engine.calls"
 
@@ -343,7 +364,7 @@ class ConferenceAction(Command):
 
 
 _ALL = (Hangup, Hold, Resume, Transfer, Park, Join, Supervise, Retrieve, Originate, Notify, ListCalls, ListConferences,
-        ConferenceAction, Record)  # fmt: skip
+        ConferenceAction, Record, SendText)  # fmt: skip
 COMMANDS: dict[str, type[Command]] = {c.type: c for c in _ALL}
 
 

@@ -217,3 +217,17 @@ def place_originate(*, client, extension, to: str, widget: int = 0) -> str:
     if not answer.ok:
         raise refusal(answer, gettext("Not called"))
     return answer["call"]
+
+
+def phone_text_send(*, client, extension, to: str, text: str) -> dict:
+    """Send a user's text (the portal's instant messages) to the phones of extension `to` of the same
+    client, written as from `extension` (SIP MESSAGE through the least-busy engine and the edge,
+    telephony/engine/applications/messages.py). {"status": the phones' SIP answer (200 taken, 480 no
+    phone registered, 202 no answer yet), "delivered": True, False or None}."""
+    engine = least_busy(live_engines().values())
+    if engine is None:
+        raise EngineUnavailable(gettext("No call engine is running."))
+    answer = ask_engine(engine.id, commands.SendText(client=client.pk, sender=extension.pk, to=to, text=text))
+    if not answer.ok:
+        raise refusal(answer, gettext("Not sent"))
+    return {"status": answer["status"], "delivered": answer["delivered"]}

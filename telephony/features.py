@@ -20,8 +20,10 @@ engine. The built-in codes:
     *45, *46                       log in to / out of all my queues   queues.py
     *47, *48                       pause in my queues, end the pause  queues.py
 
-Keys during an answered call (not dialled codes, so not in the table): *1 starts or stops recording
-where the client's policy lets the party record on demand (recording.py).
+Keys during an answered call (not dialled codes, so not in the table), recording.py:
+
+    *1          start or stop recording (where the party's line may record on demand)
+    *2          pause or resume the call's recording (card numbers); any of the client's lines
 
 Django-free.
 """

@@ -663,7 +663,12 @@ def block_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = BlockForm(request.POST or None, initial=initial)
     if block is not None:
         form.fields["direction"].disabled = True  # an entry stays on its list
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        if {"direction", "kind"} <= set(data):  # (a value is read by its list and kind)
+            services.block_save(actor=request.user, client=own_client(request), block=copy(block), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             saved = services.block_save(actor=request.user, client=own_client(request), block=block,
                                         **form.cleaned_data)  # fmt: skip

@@ -7,6 +7,7 @@ are JSON: 202 `{"call": id}`, else `{"code", "detail"}` (and `fields` for a bad 
 from __future__ import annotations
 
 import json
+from copy import copy
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -22,7 +23,7 @@ from telephony.models import Widget
 from tenants.errors import PlatformError
 from tenants.models import Role
 from tenants.signin import client_address
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
 
 
 def _cors(response: HttpResponse, origin: str) -> HttpResponse:
@@ -86,7 +87,12 @@ def widget_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     initial = {name: getattr(widget, name) for name in ("name", "destination_target", "origins", "enabled")} if widget \
         else None  # fmt: skip
     form = WidgetForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        widgets.widget_save(actor=request.user, client=own_client(request), widget=copy(widget),
+                            destination_kind="user", **data)  # fmt: skip
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             saved = widgets.widget_save(actor=request.user, client=own_client(request), widget=widget,
                                         destination_kind="user", **form.cleaned_data)  # fmt: skip

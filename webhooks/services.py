@@ -179,7 +179,7 @@ def routing_webhook_save(*, actor: User, client: Client, webhook: RoutingWebhook
         for name in ("fallback_kind", "fallback_target"):
             if name in fields:
                 setattr(item, name, _text(errors, name, fields[name], 100))
-        if not errors:
+        if not {"fallback_kind", "fallback_target"} & set(errors):  # judged with the other fields' errors too
             try:
                 kind, target = clean(client, item.fallback_kind, item.fallback_target, field="fallback")
             except ValidationError as error:

@@ -4,6 +4,8 @@ and replay, a routing webhook's page. Users do not see webhooks."""
 
 from __future__ import annotations
 
+from copy import copy
+
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -12,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tenants.models import Role
-from tenants.views.common import confirm_then, own_client, paginated, role_required, service_call
+from tenants.views.common import confirm_then, form_valid, own_client, paginated, role_required, service_call
 from webhooks import services
 from webhooks.forms import EndpointForm, RoutingWebhookForm
 from webhooks.models import Delivery, Endpoint, RoutingWebhook
@@ -30,7 +32,11 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
 def webhook_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     endpoint = Endpoint.objects.get_for(request.user, pk=pk) if pk is not None else None
     form = EndpointForm(request.POST or None, endpoint=endpoint)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.endpoint_save(actor=request.user, client=own_client(request), endpoint=copy(endpoint), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             saved = services.endpoint_save(actor=request.user, client=own_client(request), endpoint=endpoint,
                                            **form.cleaned_data)  # fmt: skip
@@ -95,7 +101,11 @@ def webhook_replay(request: HttpRequest, pk: int) -> HttpResponse:
 def webhook_routing_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     webhook = RoutingWebhook.objects.get_for(request.user, pk=pk) if pk is not None else None
     form = RoutingWebhookForm(request.POST or None, webhook=webhook)
-    if request.method == "POST" and form.is_valid():
+
+    def check(data: dict) -> None:  # a dry run on the fields the form accepted (form_valid), on a copy
+        services.routing_webhook_save(actor=request.user, client=own_client(request), webhook=copy(webhook), **data)
+
+    if request.method == "POST" and form_valid(form, check):
         with service_call(request, form) as call:
             saved = services.routing_webhook_save(actor=request.user, client=own_client(request), webhook=webhook,
                                                   **form.values())  # fmt: skip

@@ -206,10 +206,19 @@ def number_bulk_add(
     """Many numbers at once, all or nothing: every bad line is named and nothing is added."""
     _require(actor, Role.GOD, Role.BRAND)
     _brand_scope(actor, brand.pk)
-    _usable(carrier, brand.pk)
+    errors: dict[str, list[str]] = {}  # every refused field at once
+    try:
+        _usable(carrier, brand.pk)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
     if client is not None and client.brand_id != brand.pk:
-        raise ValidationError({"client": gettext("Choose one of the brand's clients.")})
-    rows = parse_bulk(numbers, monthly_cost, monthly_price)
+        errors["client"] = [gettext("Choose one of the brand's clients.")]
+    try:
+        rows = parse_bulk(numbers, monthly_cost, monthly_price)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     try:
         with transaction.atomic():
             created = Number.objects.bulk_create(
@@ -229,32 +238,44 @@ def number_bulk_add(
 
 
 def _route_fields(number: Number, fields: dict) -> None:
-    """Where a number goes, checked in its client's schema."""
+    """Where a number goes, checked in its client's schema; every refused field at once."""
     client = number.client
     if client is None:
         raise ValidationError({"destination_kind": gettext("Assign the number to a client first.")})
-    kind, target = destinations.clean(client, fields.get("destination_kind", number.destination_kind),
-                                      fields.get("destination_target", number.destination_target))  # fmt: skip
-    closed = destinations.clean(client, fields.get("closed_kind", number.closed_kind),
-                                fields.get("closed_target", number.closed_target), field="closed")  # fmt: skip
+    errors: dict[str, list[str]] = {}
+
+    def destination(field: str) -> tuple[str, str]:
+        try:
+            return destinations.clean(client, fields.get(f"{field}_kind", getattr(number, f"{field}_kind")),
+                                      fields.get(f"{field}_target", getattr(number, f"{field}_target")),
+                                      field=field)  # fmt: skip
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+            return "", ""
+
+    kind, target = destination("destination")
+    closed = destination("closed")
     schedule = fields.get("schedule", number.schedule)
+    bad_id = gettext("Use a schedule's id (a whole number above 0), or nothing.")
     if schedule in ("", None):
         schedule = None
     else:
         try:
             schedule = int(schedule)
         except (TypeError, ValueError):
-            raise ValidationError(
-                {"schedule": gettext("Use a schedule's id (a whole number above 0), or nothing.")}
-            ) from None
-        if not 0 < schedule < 2**31:
-            raise ValidationError({"schedule": gettext("Use a schedule's id (a whole number above 0), or nothing.")})
-    if schedule and not closed[0]:
-        raise ValidationError({"closed_kind": gettext("Say where calls go when the schedule says closed.")})
+            schedule = None
+            errors["schedule"] = [bad_id]
+        if schedule is not None and not 0 < schedule < 2**31:
+            schedule = None
+            errors["schedule"] = [bad_id]
+    if schedule and not closed[0] and "closed_kind" not in errors and "closed_target" not in errors:
+        errors["closed_kind"] = [gettext("Say where calls go when the schedule says closed.")]
     if schedule:
         with schema_context(client.schema_name):
             if not Schedule.objects.filter(pk=schedule).exists():
-                raise ValidationError({"schedule": gettext("The company has no such schedule.")})
+                errors["schedule"] = [gettext("The company has no such schedule.")]
+    if errors:
+        raise ValidationError(errors)
     number.destination_kind, number.destination_target = kind, target
     number.closed_kind, number.closed_target = closed
     number.schedule = schedule

@@ -53,11 +53,20 @@ def outbound_policy_update(*, actor: User, client: Client, **fields) -> Outbound
     for name in POLICY_FIELDS:
         if name in fields:
             setattr(policy, name, fields[name])
+    errors: dict[str, list[str]] = {}  # every refused field at once
     if "blocked_prefixes" in fields:
-        policy.blocked_prefixes = _prefixes(policy.blocked_prefixes)
+        try:
+            policy.blocked_prefixes = _prefixes(policy.blocked_prefixes)
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
     if policy.main_number is not None and policy.main_number.client_id != client.pk:
-        raise ValidationError({"main_number": gettext("Choose one of the company's own numbers.")})
-    _clean(policy, exclude=["client"])
+        errors["main_number"] = [gettext("Choose one of the company's own numbers.")]
+    try:
+        _clean(policy, exclude=["client", *errors])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
     policy.save()
     audit(actor, "outbound_policy.update", policy, client=client, changed=_changes(fields))
     return policy

@@ -29,6 +29,10 @@ class EdgeConfig:
     auth_failures: int = 10  # failed authentications per user and source before a ban
     auth_window: int = 600
     auth_ban: int = 900
+    message_max_bytes: int = 1024  # a SIP MESSAGE's largest body (RFC 3428 6: keep a MESSAGE under 1300 bytes on UDP)
+    message_rate: int = 30  # MESSAGEs per sending line per message_window seconds
+    message_client_rate: int = 300  # MESSAGEs per client per message_window seconds
+    message_window: int = 60
     trusted: tuple = field(default_factory=tuple)  # networks never flood-banned (engines, SBCs)
     keepalive_interval: float = 30.0  # seconds between OPTIONS to NATed phones; 0 turns them off
     keepalive_misses: int = 3  # unanswered in a row before the binding is removed

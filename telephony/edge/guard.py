@@ -19,6 +19,15 @@ from telephony.edge.config import EdgeConfig
 
 log = logging.getLogger(__name__)
 
+# KEYS = the sender's and the client's message counters; ARGV[1] = the window: both counts, one round trip.
+MESSAGE_COUNT_SCRIPT = """
+local sender = redis.call('INCR', KEYS[1])
+if sender == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local client = redis.call('INCR', KEYS[2])
+if client == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+return {sender, client}
+"""
+
 
 def permitted(ip: str, allow: list, deny: list) -> bool:
     """Deny wins; with allow rules, only their networks pass. Rules are networks or their text."""
@@ -110,6 +119,15 @@ class Guard:
     def auth_banned(self, domain: str, user: str, ip: str) -> bool:
         until = self.banned_auth.get((domain, user, ip))
         return until is not None and until > time.time()
+
+    async def message_allowed(self, client: int, sender: str) -> bool:
+        """Whether a line (its SIP user name) may send one more SIP MESSAGE: at most message_rate per
+        line and message_client_rate per client each message_window seconds. Counted in Redis (fixed
+        windows), so every edge process counts the same messages; a refused one still counts."""
+        config = self.config
+        keys = (f"{self.prefix}:msgrate:{client}:{sender}", f"{self.prefix}:msgrate:{client}")
+        mine, theirs = await self.redis.eval(MESSAGE_COUNT_SCRIPT, 2, *keys, config.message_window)
+        return mine <= config.message_rate and theirs <= config.message_client_rate
 
     # Bans -----------------------------------------------------------------------------------------
 

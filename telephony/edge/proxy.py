@@ -4,12 +4,14 @@ and in-dialog requests along the route the edge recorded.
 The rules, in the order a request meets them:
 - From a phone, a dialog-creating request (INVITE, and MESSAGE, SUBSCRIBE... outside a dialog) must
   carry digest credentials (407 challenge, as Kamailio's proxy_authorize); its client's address
-  rules and, for INVITE, concurrent call limit apply; then it goes to an engine. If the engine does
+  rules and, for INVITE, concurrent call limit apply (for MESSAGE, the checks of
+  telephony/edge/messages.py: text only, size, rate); then it goes to an engine. If the engine does
   not answer within `engine_timeout` or answers 503 (or 500: an engine in trouble), the next engine gets it.
 - From an engine (known by its address in the engine registry), a request to `user@client-domain`
   forks to every registered contact of that user; the first 2xx wins and the other branches are
   cancelled. No contact: 480. So does an engine's NOTIFY outside any dialog (an unsolicited
-  message-waiting NOTIFY, telephony/engine/applications/mwi.py).
+  message-waiting NOTIFY, telephony/engine/applications/mwi.py) and its MESSAGE (a colleague's text,
+  telephony/engine/applications/messages.py): every device gets it, the first 2xx answers.
 - In-dialog requests (To tag) must name the edge in their top Route. A phone's go to an engine
   and nowhere else (a SUBSCRIBE refresh whose engine is gone to a live one: subscriptions live in
   Redis); an engine's go where the route says, a phone's NAT address being carried in
@@ -43,6 +45,7 @@ from typing import TYPE_CHECKING
 from config.redis_store import CALL_LIMIT_SCRIPT
 from telephony import features
 from telephony.callindex import ringing_key, where_key
+from telephony.edge import messages
 from telephony.edge.digest import check_uri
 from telephony.edge.location import Binding
 from telephony.edge.slots import calls_key
@@ -367,6 +370,8 @@ class Proxy:
             return tx.response(403)  # a suspended client or account: the platform's state, not counted
         if not await self.edge.location.nonce_count_grew(params["nonce"], verdict.nc):
             return self.edge.registrar.challenge(tx, realm, domain, header="Proxy-Authenticate")
+        if request.method == "MESSAGE" and (refused := await messages.admit(self.edge, tx, domain["client"], username)):
+            return refused  # (not text, too large, too many: telephony/edge/messages.py)
         counted = None
         if request.method == "INVITE":
             if not await self.take_call(domain["client"], request.call_id, domain["max_calls"]):
@@ -587,9 +592,10 @@ class Proxy:
         return None
 
     def subscription_hop(self, hop: tuple[str, str, int]) -> tuple[str, str, int]:
-        """A phone's SUBSCRIBE in its dialog (a message-waiting refresh): the subscription lives in Redis,
-        not in the engine that answered it (telephony/engine/applications/mwi.py), so when that engine is
-        gone (no fresh heartbeat) a live one takes the refresh instead of the phone losing its lamp."""
+        """A phone's SUBSCRIBE in its dialog (a message-waiting or busy-lamp refresh): the subscription lives
+        in Redis, not in the engine that answered it (telephony/engine/applications/mwi.py, blf.py), so
+        when that engine is gone (no fresh heartbeat) a live one takes the refresh instead of the phone
+        losing its lamp."""
         known = self.edge.engines.addresses.get((hop[1], hop[2]))
         if known is not None and known.fresh():
             return hop

@@ -47,7 +47,7 @@ from voicemail.events import CHANGED_CHANNEL, line_registered
 log = logging.getLogger(__name__)
 STARTUP_REBUILD_WAIT = 10.0  # seconds the edge waits at start for a missing SIP directory to be rebuilt
 TRANSACTION_LINGER = 32.0  # seconds a final answer is kept to absorb retransmissions (RFC 3261 Timer J)
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, REFER, NOTIFY, MESSAGE, SUBSCRIBE"
 # Redis restarting or out of reach, or the SIP directory being rebuilt: 503 and a retry, never a 500
 # (and never a refusal counted towards a ban).
 UNAVAILABLE = (DirectoryUnavailable, OSError, redis.ConnectionError, redis.TimeoutError)

@@ -53,6 +53,8 @@ BUILTIN = (
     "telephony.engine.applications.voicemail",
     "telephony.engine.applications.recording",
     "telephony.engine.applications.mwi",
+    "telephony.engine.applications.blf",
+    "telephony.engine.applications.messages",
     "telephony.engine.applications.missed_calls",
     "telephony.engine.applications.menus",
     "telephony.engine.applications.queues",
@@ -82,11 +84,12 @@ _runners: dict[str, Runner] = {}  # feature code prefix -> what runs it
 _numbers: list[Callable[[Plan, str], Runner | None]] = []  # dial plan numbers answered by applications
 _network: list[Runner] = []  # what runs a carrier's call to one of the platform's numbers
 _outbound: list[Callable[[Call, Incoming], Awaitable[bool]]] = []  # what takes a call out to the network
-_requests: dict[str, Callable] = {}  # requests outside any call an application answers (SUBSCRIBE)
+_requests: dict[tuple[str, str | None], Callable] = {}  # requests outside any call: (method, event) -> handler
 _at_end: list[Callable] = []  # told of every call's end: hook(call, disposition)
 _at_start: list[Callable] = []  # what the engine runs once it is up (an application's leftover work)
 _answered: list[Callable[[Call], None]] = []  # what applications do when two parties start talking
 _events: list[Callable] = []  # told of every call event the portals get: hook(call, event)
+_engine_lost: list[Callable] = []  # told when a survivor finds an engine dead: await hook(engine, dead_id)
 _loaded = False
 
 
@@ -139,19 +142,25 @@ async def to_network(call: Call, incoming: Incoming) -> bool:
     return bool(_outbound) and await _outbound[0](call, incoming)
 
 
-def answers(method: str):
+def answers(method: str, *, event: str | None = None):
     """Decorator: `handler(engine, request, stx)` answers requests of `method` that belong to no call
-    (a SUBSCRIBE and the requests of its dialog)."""
+    (a MESSAGE; a SUBSCRIBE and the requests of its dialog, one handler per event package)."""
 
     def register(handler: Callable) -> Callable:
-        _requests[method] = handler
+        _requests[(method, event)] = handler
         return handler
 
     return register
 
 
-def request_handler(method: str) -> Callable | None:
-    return _requests.get(method)
+def request_handler(method: str, event: str = "") -> Callable | None:
+    """The handler of a request outside any call: the one of its event package, else the method's own."""
+    return _requests.get((method, event.lower() or None)) or _requests.get((method, None))
+
+
+def events_answered(method: str) -> list[str]:
+    """The event packages applications answer for `method` (a SUBSCRIBE's Allow-Events)."""
+    return sorted(event for m, event in _requests if m == method and event)
 
 
 def at_start(hook):
@@ -197,6 +206,21 @@ def on_event(hook):
     they get it: type, client, call summary and fields); it must not block the loop."""
     _events.append(hook)
     return hook
+
+
+def on_engine_lost(hook):
+    """Decorator: `await hook(engine, dead_id)` runs in the survivor that found another engine dead, once
+    that engine's phones were hung up (what an application kept in Redis for its calls goes)."""
+    _engine_lost.append(hook)
+    return hook
+
+
+async def engine_lost(engine, dead_id: str) -> None:
+    for hook in _engine_lost:
+        try:
+            await hook(engine, dead_id)
+        except Exception:
+            log.exception("an engine-lost hook failed for engine %s", dead_id)
 
 
 def told(call: Call, event: dict) -> None:

@@ -13,6 +13,7 @@ from django_tenants.utils import schema_context
 from telephony.engine.database import Database
 from telephony.media.prompts import ENGLISH, VOICES, Voice
 from telephony.models import Extension, Prompt
+from telephony.sip import SipError, parse_uri
 from tenants.models import Client, User
 
 
@@ -58,6 +59,20 @@ class ClientPlan:
     def voice_of(self, party: Party | None) -> Voice:
         """The prompts a user hears alone (their feature codes): in the user's own language if they chose one."""
         return self.voice.spoken_in(party.language) if party is not None and party.language else self.voice
+
+    def colleague(self, uri: str) -> Party | None:
+        """The line a SIP URI names for one of this client's phones (a MESSAGE's or SUBSCRIBE's target):
+        an extension number or SIP user name at this client's own domain; None for anything else,
+        another client's domain included."""
+        try:
+            target = parse_uri(uri)
+        except SipError:
+            return None
+        user = target.user_unescaped or ""
+        if target.host.strip("[]").lower() != self.domain.lower() or not user:
+            return None
+        party = self.by_number.get(user)
+        return party or next((p for p in self.by_number.values() if p.sip_username == user), None)
 
     def route(self, caller_extension: int, dialled: str) -> Route:
         """First dial plan: an extension number rings every registered device of its user."""

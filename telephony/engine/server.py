@@ -31,6 +31,7 @@ from telephony.commands import Answer, CallCommand, Code, parse
 from telephony.engine import application
 from telephony.engine.applications.clicktocall import OriginatedCall
 from telephony.engine.applications.conference import Conference, rooms_of
+from telephony.engine.applications.messages import text_from_portal
 from telephony.engine.applications.notify import Notify
 from telephony.engine.applications.recording import record as record_call
 from telephony.engine.applications.supervision import supervise_to
@@ -271,9 +272,14 @@ class Engine:
         if request.method == "OPTIONS":
             self.ua.respond(stx, 200)
             return
-        handler = application.request_handler(request.method)
-        if handler is not None:  # a SUBSCRIBE (message waiting) and its dialog's refreshes
+        event = (request.headers.get("Event") or "").split(";", 1)[0].strip()
+        handler = application.request_handler(request.method, event)
+        if handler is not None:  # a MESSAGE; a SUBSCRIBE (message waiting, busy lamps) and its dialog's refreshes
             handler(self, request, stx)
+            return
+        if request.method == "SUBSCRIBE":  # an event package no application answers (RFC 6665 4.2.1.1)
+            allowed = ", ".join(application.events_answered("SUBSCRIBE"))
+            self.ua.respond(stx, 489, "Bad Event", headers=[("Allow-Events", allowed)])
             return
         self.ua.respond(stx, 481)
 
@@ -371,6 +377,7 @@ class Engine:
                 for engine in dead.values():
                     ended = await end_lost_calls(self, engine.id)  # BYE to their phones (liveness.py)
                     forgotten = await forget_engine(self.redis, prefix, engine.id)
+                    await application.engine_lost(self, engine.id)  # (busy lamps: its calls are over)
                     if ended or forgotten:
                         log.warning("engine %s is gone: %d call index entries removed, %d legs hung up",
                                     engine.id, forgotten, ended)  # fmt: skip
@@ -437,6 +444,9 @@ class Engine:
                       message=command.message, digit=command.digit)  # fmt: skip
         self.background(call.start())
         return Answer.done(call=str(call.uuid))
+
+    async def _send_text(self, command: commands.SendText) -> Answer:
+        return await text_from_portal(self, command)
 
     async def _list_calls(self, command: commands.ListCalls) -> Answer:
         return Answer.done(calls=[c.summary() for c in self.live()])
@@ -586,6 +596,7 @@ CONFERENCE_ACTIONS = {
 HANDLERS = {
     commands.Originate: Engine._originate,
     commands.Notify: Engine._notify,
+    commands.SendText: Engine._send_text,
     commands.ListCalls: Engine._list_calls,
     commands.ListConferences: Engine._list_conferences,
     commands.ConferenceAction: Engine._conference,

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from billing.models import Carrier, PricingPlan, RateDeck
 from billing.rating import rate_new
 from tests.billing.conftest import HEADER, SELL
+from tests.pages import field_error
 
 
 def test_a_brand_imports_a_deck_from_the_portal(world, portal):
@@ -44,6 +45,24 @@ def test_a_brand_sets_a_clients_plan(world, portal, deck_factory):
                                                                                                 None)  # fmt: skip
     bad = http.post(f"/rating/plans/{world.client_a2.pk}/", {"kind": "flat", "deck": deck.pk, "monthly_fee": "-5"})
     assert bad.status_code == 200 and "greater than or equal to 0" in bad.content.decode()
+
+
+def test_a_plan_with_several_bad_fields_shows_each_error_in_one_submission(world, portal, deck_factory):
+    deck, other = deck_factory(), deck_factory(brand=world.brand_b, name="B standard")
+    http = portal(world.brand_a_op)
+    url = f"/rating/plans/{world.client_a2.pk}/"
+    assert http.post(url, {"kind": "flat", "deck": deck.pk, "monthly_fee": "30"}).status_code == 302
+    bad = {"kind": "bogus", "deck": other.pk, "monthly_fee": "-5", "included_minutes": "x", "conference_rate": "1e99"}
+    answer = http.post(url, bad)
+    assert answer.status_code == 200
+    for field, text in [("kind", "valid choice"), ("deck", "valid choice"), ("monthly_fee", "greater than or equal"),
+                        ("included_minutes", "whole number"), ("conference_rate", "digits")]:  # fmt: skip
+        assert text in field_error(answer, field), (field, field_error(answer, field))
+    answer = http.post(url, {"kind": "flat", "deck": "", "monthly_fee": "x", "included_minutes": "-1"})
+    for field, text in [("deck", "required"), ("monthly_fee", "number"), ("included_minutes", "greater than")]:
+        assert text in field_error(answer, field), (field, field_error(answer, field))
+    plan = PricingPlan.objects.get(client=world.client_a2)
+    assert (plan.kind, plan.deck_id, plan.monthly_fee) == ("flat", deck.pk, 30)
 
 
 def test_statements_in_each_portal(world, portal, priced, cdr_factory):

@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing.models import Carrier
 from pstn.models import Gateway, Number, OutboundPolicy, OutboundRoute, RoutingPolicy
-from tests.pages import field_error, title_of
+from pstn.services import routing_policy_of
+from tests.pages import field_error, messages_of, title_of
 
 PAGES = {
     "god": [("/rating/carriers/", "Carriers"), ("/rating/carriers/new/", "New carrier"),
@@ -229,3 +230,73 @@ def test_bad_values_in_every_form_are_field_errors_never_500(world, portal, pstn
             if answer.status_code == 200 and value == "\x00":
                 page = answer.content.decode()
                 assert 'class="error"' in page or 'class="errors"' in page, (url, field)
+
+
+def _every_pstn_form(world, pstn) -> list[tuple]:
+    """Each phone-network form with several bad fields at once: (who, url, typed, {field: text})."""
+    a1 = f"/numbers/{pstn.number_a1.pk}/"
+    return [
+        ("brand_a_op", "/routing-policy/", {"min_asr": "150", "max_server_errors": "-1", "window": "2"},
+         {"min_asr": "less than or equal to 100", "max_server_errors": "greater than or equal to 0",
+          "window": "greater than or equal to 5"}),
+        ("brand_a_op", f"/clients/{world.client_a1.pk}/outbound-policy/",
+         {"caller_id": "bogus", "main_number": pstn.number_b1.pk, "international_calls_per_hour": "-1",
+          "international_minutes_per_hour": "x", "blocked_prefixes": "+4490\nabc"},
+         {"caller_id": "valid choice", "main_number": "valid choice",
+          "international_calls_per_hour": "greater than or equal to 0",
+          "international_minutes_per_hour": "whole number", "blocked_prefixes": "abc is not a prefix"}),
+        ("client_a1_op", "/outbound-policy/", {"caller_id": "bogus", "main_number": pstn.number_b1.pk},
+         {"caller_id": "valid choice", "main_number": "valid choice"}),
+        ("client_a1_op", a1, {"destination_kind": "user", "destination_target": "555", "schedule": "x",
+                              "closed_kind": "user", "closed_target": "556"},
+         {"destination_target": "No user has extension 555", "schedule": "whole number",
+          "closed_target": "No user has extension 556"}),
+        ("client_a1_op", a1, {"destination_kind": "user", "destination_target": "555", "schedule": "999",
+                              "closed_kind": "bogus"},
+         {"destination_target": "No user has extension 555", "closed_kind": "valid choice",
+          "schedule": "no such schedule"}),
+        ("brand_a_op", a1, {"carrier": pstn.carrier_b.pk, "monthly_cost": "x", "monthly_price": "-1",
+                            "client": world.client_b1.pk},
+         {"carrier": "valid choice", "monthly_cost": "number", "monthly_price": "greater than or equal to 0",
+          "client": "valid choice"}),
+        ("brand_a_op", "/numbers/bulk/", {"carrier": pstn.carrier_a.pk, "monthly_cost": "x", "monthly_price": "-1",
+                                          "numbers": "+442079460050\n+4420"},
+         {"monthly_cost": "number", "monthly_price": "greater than or equal to 0", "numbers": "Line 2:"}),
+        ("god", "/numbers/bulk/", {"brand": world.brand_a.pk, "carrier": pstn.carrier_b.pk, "monthly_cost": "x",
+                                   "numbers": "foo"},
+         {"carrier": "brand's own", "monthly_cost": "number", "numbers": "Line 1:"}),
+    ]  # fmt: skip
+
+
+def _pstn_state(world) -> tuple:
+    """What the forms above would change: client a1's caller ID, brand A's thresholds, the numbers."""
+    policy = RoutingPolicy.objects.get(brand=world.brand_a)
+    caller_id = OutboundPolicy.objects.get(client=world.client_a1).caller_id
+    return caller_id, policy.min_asr, policy.max_server_errors, policy.window, Number.objects.count()
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_every_pstn_form_shows_every_bad_field_in_one_submission(world, portal, pstn, case):
+    who, url, typed, expected = _every_pstn_form(world, pstn)[case]
+    routing_policy_of(world.brand_a)  # (the page makes it with the defaults)
+    before = _pstn_state(world)
+    answer = portal(getattr(world, who)).post(url, typed)
+    assert answer.status_code == 200, (url, answer.status_code)
+    for field, text in expected.items():
+        assert text in field_error(answer, field), (url, field, field_error(answer, field))
+    after = _pstn_state(world)
+    assert after == before
+    number = Number.objects.get(pk=pstn.number_a1.pk)
+    assert (number.carrier_id, number.destination_kind) == (pstn.carrier_a.pk, pstn.number_a1.destination_kind)
+
+
+def test_a_carrier_added_to_a_route_with_several_bad_fields_says_each_at_once(world, portal, pstn):
+    """The route page adds a carrier from a one-line form; its refusals come back as messages, all of them."""
+    url = f"/routes/{pstn.route_a.pk}/carriers/"
+    answer = portal(world.brand_a_op).post(url, {"carrier": pstn.carrier_b.pk, "priority": "x", "weight": "-1"},
+                                           follow=True)  # fmt: skip
+    said = " ".join(messages_of(answer))
+    for text in ("Carrier: Select a valid choice", "Priority: Enter a whole number",
+                 "Weight: Ensure this value is greater than or equal to 0"):  # fmt: skip
+        assert text in said, said
+    assert not pstn.route_a.members.filter(carrier=pstn.carrier_b).exists()

@@ -188,3 +188,14 @@ def test_the_service_level_and_missed_call_addresses_are_queue_fields(world, api
         20, "a@example.com, b@example.com")  # fmt: skip
     with tenant_context(world.client_a1):
         assert Queue.objects.get(name="Q").service_level_seconds == 20
+
+
+def test_the_stats_page_shows_both_bad_days_at_once(world, portal, two_queues):
+    from tests.pages import field_error
+
+    support, _sales = two_queues
+    answer = portal(world.client_a1_op).get(f"/queues/{support.pk}/stats/", {"since": "x", "until": "2026-02-30"})
+    assert answer.status_code == 200
+    assert "valid date" in field_error(answer, "since") and "valid date" in field_error(answer, "until")
+    answer = portal(world.client_a1_op).get(f"/queues/{support.pk}/stats/", {"since": "", "until": "y"})
+    assert "Choose a day" in field_error(answer, "since") and "valid date" in field_error(answer, "until")

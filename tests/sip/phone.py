@@ -409,6 +409,13 @@ class Phone:
             return None
         return self.wait_for("call", lambda e: e.get("call") == label, timeout, fail_on_error_for=label)
 
+    def message(self, uri: str, body: str, *, id: str | None = None, content_type: str = "text/plain",
+                timeout: float = DEFAULT_TIMEOUT) -> dict:  # fmt: skip
+        """Send a SIP MESSAGE to `uri` from account `id`; returns the final "message_status" event."""
+        since, account = self.mark(), id or self._first_account()
+        self.send("message", id=account, uri=uri, body=body, content_type=content_type)
+        return self.wait_for("message_status", None, timeout, since=since, fail_on_error_for=account)
+
     def _first_account(self) -> str:
         for e in self.events():
             if e.get("event") == "account" or (e.get("event") == "reg" and e.get("id")):

@@ -26,6 +26,9 @@ name the call with "call": a label the test chooses for outgoing calls, "in-<n>"
                  answer 0: send nothing but pjsua's automatic 100 Trying.
                  Default for every account: {"answer": 180} (ring and wait).
   unregister  id            reregister  id            set_secret  id, secret
+  message     id (account), uri, body, content_type="text/plain"
+              -> SIP MESSAGE (RFC 3428) through the account (pjsua2 Buddy.sendInstantMessage; its
+                 digest challenge answered with the account's credentials); "message_status" follows
   call        id (account), uri, call (label), headers={"X-Name": "value", ...}
               -> INVITE; refused with an error event (carrying "call") past MAX_CALLS live calls.
                  A call hung up a moment ago still holds its pjsua slot until its CANCEL/BYE
@@ -60,6 +63,10 @@ Events:
   {"event": "account", "id", "uri", "register": bool, "incoming": {...}}  account made / changed
   {"event": "mwi", "id", "waiting": "yes|no", "voice": "new/old (..)", "state"}  a message-summary
       NOTIFY (onMwiInfo: in the account's subscription, or unsolicited)
+  {"event": "message", "id", "from", "to", "contact", "content_type", "body"}  a MESSAGE received
+      (onInstantMessage)
+  {"event": "message_status", "id", "to", "code", "reason", "body"}  the final answer to a MESSAGE
+      this phone sent (onInstantMessageStatus)
   {"event": "incoming", "call": "in-1", "id", "request_uri", "from", "to", "sip_call_id",
    "source": "ip:port", "headers": {lowercase full name: value, repeated ones joined by ", "},
    "sdp"?}  a new incoming INVITE, before its first "call" event
@@ -300,6 +307,22 @@ class PhoneAccount(pj.Account):
         except Exception as exc:  # pragma: no cover - defensive
             self.agent.emit("error", message=f"onMwiInfo: {exc!r}", id=self.acc_id)
 
+    def onInstantMessage(self, prm: pj.OnInstantMessageParam) -> None:
+        # A MESSAGE outside any call: what the phone would show on its screen.
+        try:
+            self.agent.emit("message", id=self.acc_id, **{"from": str(prm.fromUri)}, to=str(prm.toUri),
+                            contact=str(prm.contactUri), content_type=str(prm.contentType),
+                            body=str(prm.msgBody))  # fmt: skip
+        except Exception as exc:  # pragma: no cover - defensive
+            self.agent.emit("error", message=f"onInstantMessage: {exc!r}", id=self.acc_id)
+
+    def onInstantMessageStatus(self, prm: pj.OnInstantMessageStatusParam) -> None:
+        try:
+            self.agent.emit("message_status", id=self.acc_id, to=str(prm.toUri), code=int(prm.code),
+                            reason=str(prm.reason), body=str(prm.msgBody))  # fmt: skip
+        except Exception as exc:  # pragma: no cover - defensive
+            self.agent.emit("error", message=f"onInstantMessageStatus: {exc!r}", id=self.acc_id)
+
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         try:
             self.agent.incoming_call(self, prm)
@@ -455,6 +478,7 @@ class Agent:
         self.emit = emit
         self.commands: queue.Queue[str | None] = queue.Queue()
         self.accounts: dict[str, PhoneAccount] = {}
+        self.buddies: dict[tuple[str, str], pj.Buddy] = {}  # (account, uri) -> where MESSAGEs go
         self.calls: dict[str, PhoneCall] = {}
         self._dead_calls: list[PhoneCall] = []
         self._timers: list[tuple[float, Callable[[], None]]] = []
@@ -471,6 +495,7 @@ class Agent:
             "reregister": self.cmd_reregister,
             "set_secret": self.cmd_set_secret,
             "call": self.cmd_call,
+            "message": self.cmd_message,
             "answer": self.cmd_answer,
             "hangup": self.cmd_hangup,
             "hold": self.cmd_hold,
@@ -567,6 +592,7 @@ class Agent:
         while any(acc.registered for acc in registered) and time.monotonic() < deadline:
             self.ep.libHandleEvents(20)
         # Every PJSIP object goes before libDestroy, or the process aborts at exit (PITFALLS.md).
+        self.buddies.clear()
         for acc in self.accounts.values():
             try:
                 acc.shutdown()
@@ -854,6 +880,22 @@ class Agent:
         creds.append(pj.AuthCredInfo("digest", old.realm, old.username, 0, c["secret"]))
         cfg.sipConfig.authCreds = creds
         acc.modify(cfg)
+
+    def cmd_message(self, c: dict) -> None:
+        acc = self._account(c)
+        key = (acc.acc_id, c["uri"])
+        buddy = self.buddies.get(key)
+        if buddy is None:
+            cfg = pj.BuddyConfig()
+            cfg.uri = c["uri"]
+            cfg.subscribe = False  # a destination for MESSAGE only (no presence subscription)
+            buddy = pj.Buddy()
+            buddy.create(acc, cfg)
+            self.buddies[key] = buddy  # kept: PJSIP objects live as long as their Python references
+        prm = pj.SendInstantMessageParam()
+        prm.content = c["body"]
+        prm.contentType = c.get("content_type", "text/plain")
+        buddy.sendInstantMessage(prm)
 
     def cmd_call(self, c: dict) -> None:
         acc = self._account(c)

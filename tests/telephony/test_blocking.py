@@ -175,3 +175,26 @@ def test_the_client_portal_keeps_the_lists(world, portal):
     assert http.post(f"/blocking/{block.pk}/delete/").status_code == 302
     with tenant_context(world.client_a1):
         assert not Block.objects.filter(pk=block.pk).exists()
+
+
+def test_a_blocking_entry_with_several_bad_fields_shows_each_error_in_one_submission(world, portal):
+    from django_tenants.utils import tenant_context
+
+    from telephony.models import Block
+    from tests.pages import field_error
+
+    http = portal(world.client_a1_op)
+    bad = {"direction": "inbound", "kind": "number", "value": "12", "note": "n" * 201}
+    answer = http.post("/blocking/new/", bad)
+    assert answer.status_code == 200
+    assert "200 characters" in field_error(answer, "note")
+    assert field_error(answer, "value")
+    answer = http.post("/blocking/new/", {**bad, "kind": "bogus"})  # a value is judged by its kind: not without it
+    assert "valid choice" in field_error(answer, "kind") and "200 characters" in field_error(answer, "note")
+    assert http.post("/blocking/new/", {**bad, "value": "+16502530009", "note": ""}).status_code == 302
+    with tenant_context(world.client_a1):
+        block = Block.objects.get(value="+16502530009")
+    answer = http.post(f"/blocking/{block.pk}/", bad)
+    assert "200 characters" in field_error(answer, "note") and field_error(answer, "value")
+    with tenant_context(world.client_a1):
+        assert Block.objects.get(pk=block.pk).value == "+16502530009" and Block.objects.count() == 1

@@ -30,6 +30,7 @@ EXAMPLES = [
     commands.ListConferences(),
     commands.ConferenceAction(client=7, conference="1234", action="dial-out", number="102"),
     commands.ConferenceAction(client=7, conference="1234", action="kick", participant="p3"),
+    commands.SendText(client=7, sender=12, to="102", text="Lunch at 1? Café downstairs"),
 ]
 
 
@@ -62,6 +63,7 @@ def test_the_message_names_are_those_the_engines_always_took():
         {"type": "engine.originate", "client": "acme", "extension": 1, "to": "102"},
         {"type": "engine.originate", "client": 1, "extension": [1], "to": "102"},
         {"type": "engine.notify", "client": 1, "target": 1, "number": "102", "message": "m", "digit": "12"},
+        {"type": "engine.text", "client": 1, "sender": 1, "to": "102", "text": "  "},  # nothing to send
         {"type": "engine.supervise", "call": CALL, "number": "104", "mode": "spy", "agent": "callee"},
         {"type": "engine.record", "call": CALL, "action": "rewind"},
         {"type": "engine.conference", "client": 1, "conference": "1", "action": "explode"},

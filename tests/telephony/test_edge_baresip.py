@@ -77,3 +77,15 @@ def test_baresip_takes_a_call_from_a_phone_with_audio_both_ways(world, baresip, 
     pjsua_102.wait_recorded("c1")
     assert_heard(tmp_path / "pjsua-heard.wav", BARESIP_TONE, loud_at_least_ms=800)
     assert_heard(phone.heard(), PHONE_TONE, loud_at_least_ms=800)
+
+
+def test_baresip_sends_a_text_message_to_a_pjsua2_phone(world, baresip, pjsua_102):
+    """baresip's contact module ("/message", Debian 1.0.0) sends SIP MESSAGE to its current contact: the
+    edge challenges it (407), an engine finds 102 and the pjsua2 phone shows the text."""
+    phone, _bindings = baresip
+    (phone.folder / "contacts").write_text(f'"Colleague" <sip:102@{world.client_a1.sip_domain}>\n')
+    since = pjsua_102.mark()
+    phone.command("insmod", "contact.so")  # (loaded now: it reads the contacts file as it starts)
+    phone.command("message", "hello from baresip")
+    got = pjsua_102.wait_for("message", None, 10, since=since)
+    assert got["body"] == "hello from baresip" and f"sip:101@{world.client_a1.sip_domain}" in got["from"]

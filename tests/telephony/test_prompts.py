@@ -17,6 +17,7 @@ from django_tenants.utils import tenant_context
 
 from telephony.media.prompts import Prompts, Voice
 from telephony.models import Prompt
+from tests.pages import field_error
 from tests.sip.audio import heard_ms, longest_heard_ms, read_wav
 from tests.telephony.conftest import SECRET
 from tests.waiting import committed
@@ -224,6 +225,8 @@ def test_every_bad_field_is_refused_at_once(world, api, portal, prompts_dir, set
     # the portal's form says the same, both fields together
     page = portal(world.client_a1_op).post("/prompts/upload/", {"name": "goodbye", "audio": upload("x.txt", b"no")})
     assert page.status_code == 200 and "Not a usable audio file" in page.content.decode()
+    page = portal(world.client_a1_op).post("/prompts/upload/", {"name": "no_such", "audio": upload("x.txt", b"no")})
+    assert "valid choice" in field_error(page, "name") and "Not a usable audio file" in field_error(page, "audio")
     with tenant_context(world.client_a1):
         assert not Prompt.objects.exists()
     assert not (prompts_dir / str(world.client_a1.pk)).exists()

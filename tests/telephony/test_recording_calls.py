@@ -1,6 +1,7 @@
 """Call recording through a real edge and engine with two pjsua2 phones, each playing its own tone:
-recorded always (each party on its own channel), paused and resumed, started and stopped on demand by
-the in-call key *1 and by the API, and a conference's recording in the same list."""
+recorded always (each party on its own channel), paused and resumed (by the in-call key *2 and by the
+API), started and stopped on demand by the in-call key *1 and by the API, and a conference's recording
+in the same list."""
 
 from __future__ import annotations
 
@@ -98,6 +99,34 @@ def test_paused_through_the_api_leaves_a_silent_gap_then_it_goes_on(world, lines
     shortest, longest = (resuming - paused) * 1000, (resumed - asked) * 1000
     assert shortest - 100 <= gap <= longest + 100, (gap, shortest, longest)
     assert sum(flags) * 20 >= 1200, "the tone before and after the pause"
+
+
+def test_paused_by_the_in_call_key_leaves_a_silent_gap_then_it_goes_on(world, lines, recording_policy):
+    """The callee (an agent, recorded always) presses *2 while the caller says a card number, *2 again
+    after it: the caller's channel has a silent gap that long, and the tone before and after it."""
+    recording_policy(mode="always")
+    caller, callee, domain = lines
+    label = connected(caller, callee, domain)
+    wait_for(lambda: recordings_of(world), "the recording row")
+    caller.play_tone("c1", [CALLER_TONE], 1000, loop=True)  # until stopped
+    time.sleep(0.8)
+    paused = time.monotonic()
+    callee.dtmf(label, "*2")
+    time.sleep(1.2)  # the card number
+    resumed = time.monotonic()
+    callee.dtmf(label, "*2")
+    time.sleep(1.0)  # (the keys' own time, then the tone again)
+    caller.stop_tone("c1")
+    hang_up(caller, callee, label)
+    (recording,) = finished_recording(world)
+    rate, left, _ = channels(recording_file(recording))
+    flags = loud_windows(rate, left)
+    gap = longest_quiet_between(flags) * 20
+    # Both presses take the same way (two RFC 4733 keys through the edge and the engine's relay).
+    between = (resumed - paused) * 1000
+    assert between - 300 <= gap <= between + 300, (gap, between)
+    assert sum(flags) * 20 >= 1200, "the tone before and after the pause"
+    assert recording.seconds >= 2.5, "the pause is in the file as silence, not cut out"
 
 
 def test_on_demand_by_the_in_call_key_and_by_the_api(world, lines, api, recording_policy):

@@ -184,3 +184,18 @@ def test_operators_keep_widgets_in_the_portal_and_see_the_snippet(world, portal)
     assert portal(world.client_a2_op).get(f"/widgets/{widget.pk}/").status_code == 404
     assert portal(world.user_a1).get("/widgets/").status_code in (403, 404)
     assert http.post(f"/widgets/{widget.pk}/delete/").status_code == 302
+
+
+def test_a_widget_with_several_bad_fields_shows_each_error_in_one_submission(world, portal):
+    """A name the form refuses (too long) does not hide the service's refusals of the other fields."""
+    from telephony.models import Widget
+    from tests.pages import field_error
+
+    http = portal(world.client_a1_op)
+    bad = {"name": "w" * 61, "destination_target": "999", "origins": "ftp://x"}
+    answer = http.post("/widgets/new/", bad)
+    assert answer.status_code == 200
+    assert "60 characters" in field_error(answer, "name")
+    assert field_error(answer, "destination_target") and field_error(answer, "origins")
+    with tenant_context(world.client_a1):
+        assert not Widget.objects.exists()

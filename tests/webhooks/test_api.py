@@ -107,7 +107,7 @@ def test_a_routing_webhook_is_a_destination_with_its_fields_checked_all_at_once(
                                                       "fallback_kind": "user", "fallback_target": "999"},
                         format="json")  # fmt: skip
     assert bad.status_code == 400
-    assert set(bad.json()["fields"]) == {"name", "url", "timeout_ms"}  # the fallback is checked once they are right
+    assert set(bad.json()["fields"]) == {"name", "url", "timeout_ms", "fallback_target"}  # every one at once
     settings.OCX_WEBHOOK_ALLOW_PRIVATE = True
     bad = operator.post("/api/v1/webhooks/routing/", {"name": "Router", "url": "http://127.0.0.1:9/route",
                                                       "fallback_kind": "user", "fallback_target": "999"},

@@ -76,7 +76,7 @@ def _expires_of(request: Request) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-@answers("SUBSCRIBE")
+@answers("SUBSCRIBE", event=EVENT)
 def on_subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     engine.background(subscribe(engine, request, stx))
 

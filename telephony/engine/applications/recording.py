@@ -7,9 +7,11 @@ What decides: each line of the client in the call has a mode, its user's own cho
 lets users choose, else the client's. One "always" among them records the call from the answer; one
 "on demand" lets a party start and stop it. A party whose line may record on demand presses *1 during
 the call to start recording and *1 again to stop (Asterisk's and FreePBX's in-call recording key;
-RFC 4733 keys, which still reach the other party as they always do). The API starts, pauses (the file
-goes on with silence: a card number said meanwhile is not in it), resumes and stops recording
-(engine command "engine.record"); an "always" recording may be paused, never stopped. When the client
+RFC 4733 keys, which still reach the other party as they always do). A party on one of the client's
+lines presses *2 while the call is recorded to pause it (the file goes on with silence: a card number
+said meanwhile is not in it) and *2 again to resume, "always" recordings included. The API starts,
+pauses, resumes and stops recording (engine command "engine.record"); keys and API take the same
+path (`CallRecording.control`); an "always" recording may be paused, never stopped. When the client
 asks for it both parties hear "this call is recorded" as recording starts.
 
 Every media path of a two-party call is followed: the relay (the same codec, or transcoded: each
@@ -47,6 +49,7 @@ from telephony.sip.sdp import event_payload
 log = logging.getLogger(__name__)
 S = State
 KEY = "1"  # *1 during the call: start or stop recording
+PAUSE_KEY = "2"  # *2 during the call: pause or resume it (card numbers)
 ACTIONS = ("start", "pause", "resume", "stop")
 SIDES = ("caller", "callee")
 
@@ -98,7 +101,8 @@ class CallRecording(Application):
     def __init__(self, call: Call, rules: Rules, modes: dict[str, str]):
         self.call, self.rules = call, rules
         self.mode = call_mode(modes)
-        self.key_sides = {name for name, mode in modes.items() if mode == Mode.ON_DEMAND}
+        self.key_sides = {name for name, mode in modes.items() if mode == Mode.ON_DEMAND}  # *1
+        self.pause_sides = set(modes)  # *2: any of the client's lines in the call, as through the API
         self.recorder: Recorder | None = None
         self.source: RtpRecording | None = None
         self.row: int | None = None
@@ -136,7 +140,7 @@ class CallRecording(Application):
 
     def tap(self) -> None:
         """Tap the call's relay as it is now: the recording's streams, or only the keys of the sides
-        that may press *1."""
+        that may press *1 or *2."""
         self._untap()
         call, relay = self.call, self.call.relay
         if relay is None or not relay.running or call.state == S.ENDED:
@@ -145,7 +149,7 @@ class CallRecording(Application):
         self.accounts |= {s.party.account for s in (caller, callee) if s.party is not None and s.party.account}
         pts = {name: event_payload(call.side(name).offered, call.side(name).codec) for name in SIDES}
         self.collectors = {name: DtmfCollector(event_pt=pts[name], on_digit=self._digit_of(name))
-                           for name in self.key_sides if pts[name] is not None}  # fmt: skip
+                           for name in self.key_sides | self.pause_sides if pts[name] is not None}  # fmt: skip
         pushes = tuple(self.collectors[n].push_packet if n in self.collectors else None for n in SIDES)
         if self.recorder is not None:
             self.source = record_relay(relay, self.recorder, codec_a=caller.codec.name, codec_b=callee.codec.name,
@@ -169,11 +173,21 @@ class CallRecording(Application):
                 self._star[name] = True
                 return
             starred, self._star[name] = self._star[name], False
-            if starred and key == KEY and self.mode == Mode.ON_DEMAND:
+            action = None
+            if starred and key == KEY and name in self.key_sides and self.mode == Mode.ON_DEMAND:
                 action = "stop" if self.recorder is not None else "start"
-                self.call.engine.background(self.control(action, by=f"key {name}"))
+            elif starred and key == PAUSE_KEY and name in self.pause_sides and self.recorder is not None:
+                action = "resume" if self.recorder.paused else "pause"
+            if action is not None:
+                self.call.engine.background(self._by_key(action, name))
 
         return digit
+
+    async def _by_key(self, action: str, name: str) -> None:
+        refused = await self.control(action, by=f"key {name}")
+        if refused is not None:
+            log.info("call %s: *%s by the %s not done: %s", self.call.uuid, KEY if action in ("start", "stop")
+                     else PAUSE_KEY, name, refused)  # fmt: skip
 
     # Start, pause, resume, stop
 

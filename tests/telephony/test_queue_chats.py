@@ -1,6 +1,8 @@
 """A queue's caller and an agent's chat with real phones (pjsua2) through the edge and a real engine:
 agent 102 has a chat open; a call to the in-order queue (102 first, then 103) passes 102 over unless
-102 takes chats during calls. The engine's claim is the same CLAIM the chats' dispatcher runs."""
+102 takes chats during calls; and an agent on a queue call is offered a chat only if they take both.
+The engine's claim is the same CLAIM the chats' dispatcher runs. (Here, not in tests/chat/, to share
+the telephony tests' one SIP edge and engine.)"""
 
 from __future__ import annotations
 
@@ -10,8 +12,6 @@ from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
 from queues import state
-from tests.sip.phone import phones  # noqa: F401
-from tests.telephony.conftest import _records_of_this_test, edge, engine, lines, sip_lines, third  # noqa: F401
 from tests.telephony.test_queues import answer_and_hang_up, call_queue, queue, queue_leg  # noqa: F401
 from tests.waiting import committed
 

@@ -142,7 +142,7 @@ async def visitors_main(port: int, host: str, key: str, sessions: int, rate: flo
                  for i in range(min(50, sessions - start))]  # fmt: skip
         sockets += await asyncio.gather(*batch)
     connect_s = time.monotonic() - began
-    print("READY", flush=True)
+    print("BENCH READY", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     t0 = time.monotonic()
     total = int(rate * seconds)
@@ -158,10 +158,9 @@ async def visitors_main(port: int, host: str, key: str, sessions: int, rate: flo
     deadline = time.monotonic() + 5
     while visitors.sent and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    for protocol in sockets:
-        protocol.sendClose()
     latencies = sorted(visitors.latencies)
-    print(json.dumps({"sessions": len(sockets), "connect_s": connect_s, "sent": total, "rate": total / sent_s,
+    print("BENCH " + json.dumps({"sessions": len(sockets), "connect_s": connect_s, "sent": total,
+                      "rate": total / sent_s,
                       "p50": statistics.median(latencies) * 1000 if latencies else -1,
                       "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else -1,
                       "lost": len(visitors.sent), "errors": visitors.failed}), flush=True)  # fmt: skip
@@ -180,15 +179,15 @@ async def agent(client, stop: asyncio.Event, answered: list[int]):
     from chat.services import message_post
 
     layer = get_channel_layer()
-    channel = await layer.new_channel()
 
     def load():
         with tenant_context(client):
             return {c.uuid.hex: c for c in Conversation.objects.select_related("widget")}
 
     conversations = await asyncio.get_running_loop().run_in_executor(None, load)
-    for uuid in conversations:
-        await layer.group_add(conversation_group(client.pk, uuid), channel)
+    channels = [await layer.new_channel() for _ in range(max(1, len(conversations) // 50))]
+    for n, uuid in enumerate(conversations):  # (a channel holds at most 100 messages waiting: spread them)
+        await layer.group_add(conversation_group(client.pk, uuid), channels[n % len(channels)])
     pool = ThreadPoolExecutor(8)
 
     def answer(conversation, body):
@@ -199,25 +198,37 @@ async def agent(client, stop: asyncio.Event, answered: list[int]):
         answered[0] += 1
 
     loop = asyncio.get_running_loop()
+
+    async def follow(channel):
+        while not stop.is_set():
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), 1)
+            except TimeoutError:
+                continue
+            event = message.get("event") or {}
+            if event.get("kind") == "message" and event.get("sender") == "visitor" and event["body"].startswith("m"):
+                conversation = conversations.get(event["body"].split(":")[1])
+                if conversation is not None:
+                    loop.run_in_executor(pool, answer, conversation, event["body"])
+
     stop.ready = True
-    while not stop.is_set():
-        try:
-            message = await asyncio.wait_for(layer.receive(channel), 1)
-        except TimeoutError:
-            continue
-        event = message.get("event") or {}
-        if event.get("kind") == "message" and event.get("sender") == "visitor" and event["body"].startswith("m"):
-            conversation = conversations.get(event["body"].split(":")[1])
-            if conversation is not None:
-                loop.run_in_executor(pool, answer, conversation, event["body"])
+    await asyncio.gather(*(follow(channel) for channel in channels))
+
+
+def tagged(child) -> str:
+    """The child's next line of ours (autobahn logs on the same stdout)."""
+    while line := child.stdout.readline():
+        if line.startswith("BENCH "):
+            return line[6:].strip()
+    return ""
 
 
 async def drive(args, child, client, web_pid: int) -> dict:
     """Wait for the visitors, start the agent stand-in, say GO, measure the web process meanwhile."""
     loop = asyncio.get_running_loop()
     rss_before = proc_rss_kb(web_pid)
-    line = await loop.run_in_executor(None, child.stdout.readline)
-    if line.strip() != "READY":
+    line = await loop.run_in_executor(None, tagged, child)
+    if line != "READY":
         raise RuntimeError(f"the visitors did not start: {line!r}")
     rss_after = proc_rss_kb(web_pid)
     stop, answered = asyncio.Event(), [0]
@@ -227,7 +238,7 @@ async def drive(args, child, client, web_pid: int) -> dict:
     cpu_before, t0 = proc_cpu(web_pid), time.monotonic()
     child.stdin.write("GO\n")
     child.stdin.flush()
-    line = await loop.run_in_executor(None, child.stdout.readline)
+    line = await loop.run_in_executor(None, tagged, child)
     cpu, elapsed = proc_cpu(web_pid) - cpu_before, time.monotonic() - t0
     stop.set()
     await helper
@@ -273,7 +284,11 @@ def main() -> int:
                 child.wait()
         finally:
             web.terminate()
-            web.wait(timeout=30)
+            try:
+                web.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                web.kill()
+                web.wait()
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"conditions: {os.cpu_count()} cores (load average {load}), one daphne web process, "
               f"{found['sessions']} visitor sockets opened and chats started in {found['connect_s']:.1f} s, "

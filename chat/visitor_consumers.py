@@ -59,7 +59,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from django.db import close_old_connections
-from django.urls import path
+from django.urls import path, re_path
 from django.utils.translation import gettext as _
 
 from chat import line, visitors
@@ -381,12 +381,25 @@ async def _wait(layer, channel: str, timeout: float) -> list[dict]:
             deadline = min(deadline, time.monotonic() + 0.05)
 
 
+class NoSuchPath(AsyncHttpConsumer):
+    async def handle(self, body):
+        await self.send_response(404, b'{"code": "not-found", "detail": "Not found."}',
+                                 headers=[(b"Content-Type", b"application/json")])  # fmt: skip
+
+
+class NoSuchSocket(AsyncWebsocketConsumer):
+    async def connect(self):
+        await self.close()
+
+
 visitor_application = URLRouter([
     path("chat/ws/<str:key>/", VisitorConsumer.as_asgi()),
+    re_path(r"^chat/ws/", NoSuchSocket.as_asgi()),
 ])  # fmt: skip
 visitor_http = URLRouter([
     path("chat/api/<str:key>/send", SendConsumer.as_asgi()),
     path("chat/api/<str:key>/events", EventsConsumer.as_asgi()),
+    re_path(r"^chat/api/", NoSuchPath.as_asgi()),
 ])  # fmt: skip
 
 

@@ -83,6 +83,8 @@ def test_commands_by_post_and_news_by_long_poll(world, chat_widget, host):
         assert said["events"] == []
         polled = answer(await http(host, "GET", f"{base}/events?visitor={secret}&after={cursor}"))
         assert [e["body"] for e in polled["events"]] == ["more"] and polled["cursor"] > cursor
+        assert (await http(host, "GET", f"{base}/nothing-here"))["status"] == 404
+        assert (await http(host, "GET", "/chat/api/"))["status"] == 404
         bad = await http(host, "POST", f"{base}/send", b"\xff\xfe not json")
         assert bad["status"] == 400 and answer(bad)["events"][0]["code"] == "invalid"
 

@@ -34,6 +34,7 @@ from chat import agents, dispatch
 from chat.events import agent_group, agents_group, conversation_group
 from chat.models import CannedAnswer, Conversation
 from chat.selectors import extension_of
+from chat.threads import threaded
 from config.redis_store import get_redis
 from queues import state
 from queues.models import Queue
@@ -98,10 +99,8 @@ def _chat(client, uuid) -> dict | None:
         return agents.summary(found, messages=True) if found is not None else None
 
 
-@database_sync_to_async
-def _act(client, user, line, content: dict):
+def _act_now(client, user, line, content: dict):
     """One action of the agent, through the services; returns what to send back (or None)."""
-    close_old_connections()
     action, uuid = content.get("action"), str(content.get("conversation") or "")
     with tenant_context(client):
         if action == "accept":
@@ -135,6 +134,9 @@ def _act(client, user, line, content: dict):
             raise ValidationError({"action": "Unknown action."})
         return {"type": "chat.status", "status": status_of(client, line)} if action in (
             "pause", "unpause", "status") else None  # fmt: skip
+
+
+_act = threaded(_act_now, serial=True)  # (chat/threads.py: the connection is kept between actions)
 
 
 def _uuid(text: str):

@@ -170,7 +170,12 @@ def accept(redis, prefix: str, client: int, queue: int, conversation_uuid, ext: 
     it was offered to (their offers are withdrawn)."""
     keys = [offer_key(prefix, client, conversation_uuid), *line_keys(prefix, client, queue)]
     found = redis.eval(ACCEPT, len(keys), *keys, state.agent_key(prefix, client, ""), ext, member(conversation_uuid))
-    return None if not found else _texts(found)[1:]
+    if not found:
+        return None
+    # The agent may take one more (their limit) and the other offered agents are free again: the
+    # queue's dispatchers try the next chat now rather than at their next look.
+    redis.publish(state.channel(prefix), f"{client} {queue}")
+    return _texts(found)[1:]
 
 
 def withdraw(redis, prefix: str, client: int, conversation_uuid, *, missed: bool) -> dict[str, int] | None:
@@ -393,9 +398,13 @@ class Dispatcher:
             if most and not item.offered_until and now - item.joined >= most and await self.timed_out(item, most):
                 continue
             if not item.offered_until:
-                heads.setdefault((item.client, item.queue), item)
-        for item in heads.values():
-            await self.claim(item, await self.queue_settings(item.client, item.queue))
+                heads.setdefault((item.client, item.queue), []).append(item)
+        for items in heads.values():
+            # In join order while agents are found: each claim makes the next of ours the line's head
+            # (CLAIM refuses a chat that is not the head, so another process's earlier chat stops us).
+            for item in items:
+                if not await self.claim(item, await self.queue_settings(item.client, item.queue)):
+                    break
 
     async def keep(self, item: Served, now: float) -> bool:
         """Still ours and still in its line: ownership renewed. False: forgotten."""
@@ -421,11 +430,12 @@ class Dispatcher:
             return True
         return False
 
-    async def claim(self, item: Served, queue: dict) -> None:
+    async def claim(self, item: Served, queue: dict) -> bool:
+        """Offer the chat to the agents CLAIM chooses; whether it found any."""
         agents = await state.claim(self.redis, self.prefix, item.client, item.queue, member(item.uuid),
                                    queue["strategy"], time.time(), random.randrange(1 << 30))  # fmt: skip
         if not agents:
-            return
+            return False
         until = time.time() + queue["ring_seconds"]
         key = offer_key(self.prefix, item.client, item.uuid)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -436,6 +446,7 @@ class Dispatcher:
         events = await database_sync_to_async(_offer_events)(item.client, item.uuid, agents, until)
         for user_id, event in events:
             await publish_async(agent_group(item.client, user_id), event)
+        return True
 
     async def missed(self, item: Served, queue: dict) -> None:
         """The offer's time is up: missed by every agent it rang, the chat back in its place."""

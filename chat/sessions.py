@@ -8,15 +8,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections
 from django.utils.translation import gettext as _
 
 from chat import line, visitors
 from chat.events import conversation_group, publish_async
 from chat.keeper import keeper
 from chat.models import ChatWidget, Conversation
+from chat.threads import threaded
 from tenants.models import Client
 
 log = logging.getLogger(__name__)
@@ -25,14 +24,6 @@ COMMANDS = ("hello", "start", "message", "typing", "close", "transcript", "offli
 
 def error_event(code: str, message: str, field: str = "") -> dict:
     return {"kind": "error", "code": code, "field": field, "message": message}
-
-
-def _threaded(function):
-    def run(*args, **kwargs):
-        close_old_connections()
-        return function(*args, **kwargs)
-
-    return sync_to_async(run, thread_sensitive=False)
 
 
 @dataclass
@@ -80,7 +71,7 @@ class VisitorSession:
                 self.verified = visitors.identity_verify(self.widget, command["identity"])
             except visitors.VisitorError as error:
                 events.append(error_event(error.code, error.message, "identity"))
-        welcome = await _threaded(self._welcome)()
+        welcome = await threaded(self._welcome)()
         if self.conversation is not None:
             await self.follow(self.conversation)
         return [welcome, *events]
@@ -107,7 +98,7 @@ class VisitorSession:
                 "limits": {"length": widget.max_message_length, "per_minute": widget.messages_per_minute}}  # fmt: skip
 
     async def on_start(self, command) -> list[dict]:
-        conversation, place = await _threaded(visitors.conversation_start)(
+        conversation, place = await threaded(visitors.conversation_start)(
             client=self.client, widget=self.widget, visitor=self.visitor, name=command.get("name", ""),
             email=command.get("email", ""), text=command.get("text"), verified=self.verified, origin=self.origin,
             page=self.page, address=self.address,
@@ -115,14 +106,14 @@ class VisitorSession:
         self.conversation = conversation
         await self.follow(conversation)
         # (its first lines were said before this socket joined the conversation's group: sent here)
-        past = await _threaded(visitors.history)(client=self.client, conversation=conversation)
+        past = await threaded(visitors.history)(client=self.client, conversation=conversation)
         view = visitors.conversation_view(conversation, place or None)
         return [{"kind": "started", "conversation": view, "history": past}]
 
     async def on_message(self, command) -> list[dict]:
         if self.conversation is None:
             return [error_event("no-chat", _("Start a chat first."))]
-        await _threaded(visitors.visitor_says)(client=self.client, widget=self.widget,
+        await threaded(visitors.visitor_says)(client=self.client, widget=self.widget,
                                                conversation=self.conversation, text=command.get("text"))  # fmt: skip
         return []  # (the message comes back through the conversation's group, with its id)
 
@@ -136,7 +127,7 @@ class VisitorSession:
     async def on_close(self, command) -> list[dict]:
         if self.conversation is None:
             return []
-        await _threaded(visitors.visitor_close)(client=self.client, conversation=self.conversation)
+        await threaded(visitors.visitor_close)(client=self.client, conversation=self.conversation)
         self.unhold()
         return []  # (the "closed" event comes through the group)
 
@@ -144,12 +135,12 @@ class VisitorSession:
         conversation = self.conversation
         if conversation is None:
             return [error_event("no-chat", _("Start a chat first."))]
-        await _threaded(visitors.transcript_request)(client=self.client, conversation=conversation,
+        await threaded(visitors.transcript_request)(client=self.client, conversation=conversation,
                                                      email=command.get("email"))  # fmt: skip
         return [{"kind": "transcript", "email": command.get("email")}]
 
     async def on_offline(self, command) -> list[dict]:
-        await _threaded(visitors.offline_message)(
+        await threaded(visitors.offline_message)(
             client=self.client, widget=self.widget, visitor=self.visitor, name=command.get("name", ""),
             email=command.get("email", ""), text=command.get("text"), verified=self.verified, origin=self.origin,
             page=self.page, address=self.address,

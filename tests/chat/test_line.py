@@ -19,7 +19,7 @@ from chat import line
 from chat.models import Conversation
 from config.redis_store import get_redis
 from queues import state
-from tests.waiting import committed
+from tests.waiting import committed, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -116,15 +116,20 @@ def test_the_keeper_keeps_a_held_chat_from_being_dropped_and_abandons_it_when_go
         got = await _claim(prefix, client.pk, widget.queue_id, "call-behind")
         assert got == [] and r.zscore(state.queue_key(prefix, client.pk, widget.queue_id, "waiting"),
                                       line.member(conversation)) is not None  # fmt: skip
-        held.release(uuid, grace=0.2)
+        held.release(uuid, grace=0.8)  # (longer than STALE: its last refresh is old by then, as in production)
         deadline = time.monotonic() + 10
         while uuid in held.held and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         assert uuid not in held.held
 
     async_to_sync(scenario)()
-    with tenant_context(client):
-        conversation.refresh_from_db()
+
+    def ended():  # (the keeper lets go of the chat, then closes it in a worker thread)
+        with tenant_context(client):
+            conversation.refresh_from_db()
+        return conversation.state == "closed"
+
+    wait_for(lambda: committed(ended), "the abandoned chat closed", 5)
     assert (conversation.state, conversation.outcome, conversation.closed_by) == ("closed", "abandoned", "system")
     assert line.position(client=client, conversation=conversation) is None
 

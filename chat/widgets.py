@@ -15,7 +15,7 @@ from django_tenants.utils import tenant_context
 
 from chat.models import ChatWidget
 from queues.models import Queue
-from telephony.widgets import _ORIGIN, MAX_ORIGINS
+from telephony.widgets import clean_origins, embed_tag
 from tenants.audit import audit
 from tenants.errors import NotAllowed
 from tenants.models import Client, Role, User
@@ -27,20 +27,6 @@ FIELDS = ("name", "queue", "origins", "enabled", "title", "greeting", "colour", 
 def _require_operator(actor: User, client: Client) -> None:
     if actor.role != Role.CLIENT or actor.client_id != client.pk:
         raise NotAllowed(_("Only the client's operators manage its chat widgets."))
-
-
-def clean_origins(text) -> tuple[str, list[str]]:
-    """The origins one a line, lower-case, without a trailing slash; and the errors."""
-    if not isinstance(text, str):
-        return "", [_("Write one origin a line, such as https://shop.example.com.")]
-    origins = [line.strip().lower().rstrip("/") for line in text.splitlines() if line.strip()]
-    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
-    if bad:
-        return "", [_("Not an origin: %(origins)s. Write one a line, such as https://shop.example.com.")
-                    % {"origins": ", ".join(o[:60] for o in bad[:5])}]  # fmt: skip
-    if len(origins) > MAX_ORIGINS:
-        return "", [_("At most %(max)s origins.") % {"max": MAX_ORIGINS}]
-    return "\n".join(dict.fromkeys(origins)), []
 
 
 @transaction.atomic
@@ -109,10 +95,4 @@ def widget_delete(*, actor: User, client: Client, widget: ChatWidget) -> None:
 
 def embed_snippet(widget: ChatWidget, base_url: str) -> str:
     """The tag a client puts on its web site: the platform's script, on the client's portal host."""
-    from html import escape
-
-    from django.templatetags.static import static
-
-    script = base_url.rstrip("/") + static("chat_widget.js")
-    # (plain text, never marked safe: the portal shows it escaped, as code to copy)
-    return f'<script src="{escape(script)}" data-key="{escape(widget.key)}" async></script>'
+    return embed_tag(base_url, "chat_widget.js", "data-key", widget.key)

@@ -98,14 +98,11 @@ def widget_save(*, actor: User, client: Client, widget: Widget | None = None, **
             except ValidationError as error:
                 errors.update(error.message_dict)
         if "origins" not in errors:
-            origins = [line.strip().lower().rstrip("/") for line in (item.origins or "").splitlines() if line.strip()]
-            bad = [origin for origin in origins if not _ORIGIN.match(origin)]
-            if bad:
-                errors["origins"] = [_("Not an origin: %(origins)s. Write one a line, such as https://shop.example.com.")
-                                     % {"origins": ", ".join(o[:60] for o in bad[:5])}]  # fmt: skip
-            elif len(origins) > MAX_ORIGINS:
-                errors["origins"] = [_("At most %(max)s origins.") % {"max": MAX_ORIGINS}]
-            item.origins = "\n".join(origins)
+            origins, problems = clean_origins(item.origins or "")
+            if problems:
+                errors["origins"] = problems
+            else:
+                item.origins = origins
         try:
             item.full_clean(exclude=list(errors), validate_unique=False)
         except ValidationError as error:
@@ -127,15 +124,35 @@ def widget_delete(*, actor: User, client: Client, widget: Widget) -> None:
         widget.delete()
 
 
-def embed_snippet(widget: Widget, base_url: str) -> str:
-    """The tag a client puts on its web site: the platform's script, on the client's portal host."""
+def clean_origins(text) -> tuple[str, list[str]]:
+    """Web sites a widget allows, one a line: lower-case, without a trailing slash, each once; and the
+    errors (the click-to-call and the chat widgets say the same)."""
+    if not isinstance(text, str):
+        return "", [_("Write one origin a line, such as https://shop.example.com.")]
+    origins = [line.strip().lower().rstrip("/") for line in text.splitlines() if line.strip()]
+    bad = [origin for origin in origins if not _ORIGIN.match(origin)]
+    if bad:
+        return "", [_("Not an origin: %(origins)s. Write one a line, such as https://shop.example.com.")
+                    % {"origins": ", ".join(o[:60] for o in bad[:5])}]  # fmt: skip
+    if len(origins) > MAX_ORIGINS:
+        return "", [_("At most %(max)s origins.") % {"max": MAX_ORIGINS}]
+    return "\n".join(dict.fromkeys(origins)), []
+
+
+def embed_tag(base_url: str, script: str, attribute: str, key: str) -> str:
+    """The one tag a client puts on its web site: the platform's script on the client's portal host,
+    with the widget's public key (plain text, never marked safe: the portal shows it as code to copy)."""
     from html import escape
 
     from django.templatetags.static import static
 
-    script = base_url.rstrip("/") + static("clicktocall.js")
-    # (plain text, never marked safe: the portal shows it escaped, as code to copy)
-    return f'<script src="{escape(script)}" data-ocx-widget="{escape(widget.key)}" async></script>'
+    src = base_url.rstrip("/") + static(script)
+    return f'<script src="{escape(src)}" {attribute}="{escape(key)}" async></script>'
+
+
+def embed_snippet(widget: Widget, base_url: str) -> str:
+    """The tag a client puts on its web site for a click-to-call widget."""
+    return embed_tag(base_url, "clicktocall.js", "data-ocx-widget", widget.key)
 
 
 def widget_allows(*, client: Client, key: str, origin: str) -> Widget:

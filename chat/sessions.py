@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
+from django_tenants.utils import tenant_context
 
 from chat import line, visitors
 from chat.events import conversation_group, publish_async
@@ -105,10 +106,17 @@ class VisitorSession:
         )  # fmt: skip
         self.conversation = conversation
         await self.follow(conversation)
-        # (its first lines were said before this socket joined the conversation's group: sent here)
-        past = await threaded(visitors.history)(client=self.client, conversation=conversation)
+        # What happened before this socket joined the conversation's group is read once it has: its first
+        # lines, and an agent who took the chat meanwhile (a busy moment: the offer, the accept and the
+        # "joined" event can all come before the join).
+        past, state, agent = await threaded(_since_start)(self.client, conversation)
         view = visitors.conversation_view(conversation, place or None)
-        return [{"kind": "started", "conversation": view, "history": past}]
+        events = [{"kind": "started", "conversation": view, "history": past}]
+        if state != Conversation.State.WAITING:
+            event = {"kind": "joined", "agent": agent} if state == Conversation.State.ACTIVE else {"kind": "closed"}
+            self.seen_event(event)
+            events.append(event)
+        return events
 
     async def on_message(self, command) -> list[dict]:
         if self.conversation is None:
@@ -175,3 +183,11 @@ class VisitorSession:
         elif kind == "transferred" and event.get("waiting"):
             c.state = Conversation.State.WAITING
             self.hold()
+
+
+def _since_start(client: Client, conversation: Conversation) -> tuple[list[dict], str, str]:
+    """The conversation's lines so far, its state and its agent's name, as PostgreSQL has them now."""
+    past = visitors.history(client=client, conversation=conversation)
+    with tenant_context(client):
+        state, agent = Conversation.objects.filter(pk=conversation.pk).values_list("state", "agent_name").first()
+    return past, state, agent

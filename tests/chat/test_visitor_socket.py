@@ -266,3 +266,31 @@ def test_nobody_available_the_visitor_is_told_and_start_is_refused(world, chat_w
         await ws.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_an_agent_who_took_the_chat_before_the_socket_followed_it_is_told(world, chat_widget, host, monkeypatch):
+    """On a busy process the offer, the accept and its "joined" event can all come before the visitor's
+    socket joined the conversation's group: the socket reads the state once it has, and says so."""
+    from chat import visitors
+
+    widget = chat_widget()
+    started = visitors.conversation_start
+
+    def taken_at_once(**kwargs):
+        conversation, place = started(**kwargs)
+        with tenant_context(world.client_a1):  # an agent accepted before the socket followed the chat
+            Conversation.objects.filter(pk=conversation.pk).update(state="active", agent_name="Agent Smith")
+        return conversation, place
+
+    monkeypatch.setattr(visitors, "conversation_start", taken_at_once)
+
+    async def scenario():
+        ws = socket(host, widget.key)
+        assert (await ws.connect())[0]
+        await hello(ws)
+        await ws.send_json_to({"type": "start", "text": "hello"})
+        assert (await said(ws, "started"))["conversation"]["state"] == "waiting"
+        assert (await said(ws, "joined"))["agent"] == "Agent Smith"
+        await ws.disconnect()
+
+    async_to_sync(scenario)()

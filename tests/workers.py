@@ -16,7 +16,7 @@ longest first by the seconds in DURATIONS, so that no long module starts last.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 
 import pytest
@@ -92,6 +92,17 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _split_scope(self, nodeid: str) -> str:
             return unit_of(nodeid)
+
+        def add_node_collection(self, node, collection) -> None:
+            """Tests of one node id (schemathesis' one per API operation, under pytest 9) each run:
+            xdist keys the work by node id, so the second and later ones are told apart (`#2`, ...)
+            in the controller; the workers run and report them by their index, under their own id."""
+            seen: Counter = Counter()
+            unique = []
+            for nodeid in collection:
+                seen[nodeid] += 1
+                unique.append(nodeid if seen[nodeid] == 1 else f"{nodeid}#{seen[nodeid]}")
+            super().add_node_collection(node, unique)
 
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:

@@ -1,12 +1,13 @@
 """The suite in parallel (pytest-xdist, `-n N`; platform/test.py passes it): each worker its own names,
 and whole modules per worker.
 
-Loaded with `-p tests.workers` (pyproject's addopts) before Django reads its settings, so that in a
-worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) the settings, and the edges, engines, Celery workers and
-platform the tests start as subprocesses, get the worker's own Redis key prefix (hence pub/sub
-channels and Channels groups), Celery queue and call-record spool, named after the run's with the
-worker's id; pytest-django gives each worker its own test database (`<name>_gw0`). Without -n nothing
-changes.
+Loaded with `-p tests.workers` (platform/test.py passes it with -n; by hand: `python -m pytest -p
+tests.workers -n 2 ...`, and tests/conftest.py refuses -n without it) before Django reads its
+settings, so that in a worker (PYTEST_XDIST_WORKER=gw0, gw1, ...) the settings, and the edges,
+engines, Celery workers and platform the tests start as subprocesses, get the worker's own Redis key
+prefix (hence pub/sub channels and Channels groups), Celery queue and call-record spool, named after
+the run's with the worker's id; pytest-django gives each worker its own test database
+(`<name>_gw0`). Without -n nothing changes.
 
 The controller hands out work by module (an edge or engine a module starts serves all its tests,
 and module-scoped fixtures run once), tests/e2e as one unit (one running platform, one browser),

@@ -5,8 +5,10 @@ are set), on its own Redis database, key prefix and Celery queue so a running pl
 sees the tests. Each run names its own test database, key prefix, Celery queue and call-record
 spool after a run id (the checkout and the process), so two checkouts can test at once on the same
 servers; the run drops its test database and keys at the end, and leaves the servers up while
-another run still uses them. Installs Debian's Chromium, SIPp and Kamailio (the tests' browser and reference SIP
-peers) when root and missing.
+another run still uses them. pytest runs in OCX_TEST_WORKERS processes (pytest-xdist, default 2: the
+tests mostly wait on phones, engines and browsers), each with names of its own (tests/workers.py).
+Installs Debian's Chromium, SIPp and Kamailio (the tests' browser and reference SIP peers) when root
+and missing.
 Extra arguments go to pytest: `python platform/test.py -k isolation`.
 """
 
@@ -55,12 +57,17 @@ def run_id() -> str:
 
 
 def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | None = None) -> None:
-    """Drop these databases, and (stale_of = a checkout's hash) that checkout's test databases whose
-    run died without dropping them."""
+    """Drop these databases and theirs (`<name>_...`: the workers' `<name>_gw0`, the end-to-end
+    platform's `<name>_e2e`, `<name>_gw0_e2e`), and (stale_of = a checkout's hash) that checkout's
+    test databases whose run died without dropping them."""
     import psycopg
 
     admin = database_url.rsplit("/", 1)[0] + "/postgres"
     with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        for name in list(names):
+            pattern = name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%") + "\\_%"
+            rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [pattern])
+            names = [*names, *(found for (found,) in rows.fetchall())]
         if stale_of:
             rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", [f"test_ocx_{stale_of}_%"])
             for (name,) in rows.fetchall():
@@ -73,17 +80,28 @@ def drop_test_databases(database_url: str, names: list[str], *, stale_of: str | 
 
 def delete_keys(redis_url: str, prefix: str) -> None:
     """This run's keys only: other runs on the same Redis keep theirs. In its Redis database and the
-    end-to-end platform's (2, tests/e2e): keys under the run's prefixes, its Celery queues (named like
-    the prefixes) and their bindings."""
+    end-to-end platform's (2, tests/e2e): keys under the run's prefixes (its own, its workers'
+    `<prefix>-gw0` and the end-to-end platforms' `<prefix>-e2e`, `<prefix>-gw0-e2e`), its Celery queues
+    (named like the prefixes) and their bindings."""
     import redis
 
-    patterns = [f"{name}{tail}" for name in (prefix, f"{prefix}-e2e") for tail in (":*", "")]
-    patterns += [f"_kombu.binding*.{name}" for name in (prefix, f"{prefix}-e2e")]
+    names = (prefix, f"{prefix}-*")
+    patterns = [f"{name}{tail}" for name in names for tail in (":*", "")]
+    patterns += [f"_kombu.binding*.{name}" for name in names]
     for url in {redis_url, redis_url.rsplit("/", 1)[0] + "/2"}:
         with contextlib.suppress(redis.RedisError), redis.Redis.from_url(url) as client:
             keys = [key for pattern in patterns for key in client.scan_iter(match=pattern, count=1000)]
             for start in range(0, len(keys), 1000):
                 client.delete(*keys[start : start + 1000])
+
+
+def parallel(env: dict) -> list[str]:
+    """pytest's arguments for OCX_TEST_WORKERS processes (default 2; 1: all in one process): xdist's
+    workers, each with names of its own and whole modules (tests/workers.py). Most of the suite's time
+    is waiting (timers, rings, tones, pages), so two workers on two cores finish in about 60 % of
+    the time of one."""
+    count = int(env.get("OCX_TEST_WORKERS") or 2)
+    return ["-p", "tests.workers", "-n", str(count)] if count > 1 else []
 
 
 def main(pytest_args: list[str]) -> int:
@@ -112,7 +130,7 @@ def main(pytest_args: list[str]) -> int:
         step("ruff format --check", os.path.join(bin_dir, "ruff"), "format", "--check", ".")
         step("manage.py check", sys.executable, "manage.py", "check", "--fail-level", "WARNING", env=env)
         step("makemigrations --check", sys.executable, "manage.py", "makemigrations", "--check", "--dry-run", env=env)
-        step("pytest", sys.executable, "-m", "pytest", "--create-db", *pytest_args, env=env)
+        step("pytest", sys.executable, "-m", "pytest", "--create-db", *parallel(env), *pytest_args, env=env)
     except subprocess.CalledProcessError as exc:
         print(f"\nFAILED: {' '.join(map(str, exc.cmd))} exited with {exc.returncode}", flush=True)
         return exc.returncode or 1

@@ -158,6 +158,14 @@ def _get_or_build_world() -> World:
     )
 
 
+def pytest_configure(config):
+    """A pytest-xdist worker needs names of its own (tests/workers.py), which `-p tests.workers` gives
+    before the settings are read: without them two workers would share keys, queues and engines."""
+    parallel = hasattr(config, "workerinput") or config.getoption("numprocesses", None)
+    if parallel and not config.pluginmanager.has_plugin("tests.workers"):
+        raise pytest.UsageError("run the tests in parallel with platform/test.py, or pass -p tests.workers with -n")
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Migrate the test database (pytest-django), then build the world once, committed."""

@@ -22,9 +22,11 @@ import redis
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-# Named after this run's test database and key prefix (platform/test.py makes them the run's own), so
-# two checkouts testing at once on one PostgreSQL and Redis never share them.
-E2E_DB = f"{settings.DATABASES['default'].get('TEST', {}).get('NAME') or 'test_ocx'}_e2e"
+# Named after this run's test database and key prefix (platform/test.py makes them the run's own, and
+# tests/workers.py a worker's), so two checkouts testing at once on one PostgreSQL and Redis never
+# share them.
+E2E_WORKER = f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+E2E_DB = f"{settings.DATABASES['default'].get('TEST', {}).get('NAME') or 'test_ocx'}{E2E_WORKER}_e2e"
 E2E_PREFIX = f"{settings.OCX_REDIS_PREFIX}-e2e"
 
 

@@ -62,17 +62,17 @@ def visitor(browser, url: str, *, websockets: bool = True, width: int = 1200):  
 def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page, browser, running_platform, site):  # noqa: F811
     sign_in(page, running_platform, HOST, "admin@acme.example")
     page.goto(running_platform.url(HOST, "/queues/new/"))
-    page.fill("input[name=name]", "Web chat")
+    page.fill("input[name=name]", "Shop desk")
     page.select_option("select[name=members-0-extension]", "102")
     page.get_by_role("button", name="Save queue").click()
-    page.locator("#queues tr", has_text="Web chat").get_by_role("link", name="Web chat").click()
+    page.locator("#queues tr", has_text="Shop desk").get_by_role("link", name="Shop desk").click()
     queue_page = page.url
     page.locator("#agents form").get_by_role("button", name="Log in").click()
     expect(page.locator("#agents form").get_by_role("button", name="Log out")).to_be_visible()
 
     page.goto(running_platform.url(HOST, "/chat/widgets/new/"))
     page.fill("input[name=name]", "Shop chat")
-    page.select_option("select[name=queue]", label="Web chat")
+    page.select_option("select[name=queue]", label="Shop desk")
     page.fill("textarea[name=origins]", "http://127.0.0.1:1")
     page.fill("input[name=title]", "Acme help")
     page.fill("input[name=greeting]", "Ask us anything.")

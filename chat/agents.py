@@ -343,16 +343,11 @@ def _close(client: Client, conversation: Conversation, by: str, *, outcome: str)
             gone = dispatch.withdraw(redis, prefix, client.pk, uuid, missed=False) or {}
             dispatch.leave(redis, prefix, client.pk, queue_id, uuid)
             for user in _users_of(gone).values():
-                dispatch_publish(agent_group(client.pk, user), {"kind": "withdrawn", "conversation": uuid,
-                                                                "reason": "gone"})  # fmt: skip
+                publish(agent_group(client.pk, user), {"kind": "withdrawn", "conversation": uuid, "reason": "gone"})
 
         transaction.on_commit(out_of_line)
     publish(conversation_group(client.pk, uuid), {"kind": "closed", "conversation": uuid, "by": by})
     publish(agents_group(client.pk), {"kind": "closed", "conversation": uuid})
-
-
-def dispatch_publish(group: str, event: dict) -> None:
-    publish(group, event)
 
 
 def _record(client: Client, conversation: Conversation, line: Extension | None) -> None:

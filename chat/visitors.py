@@ -282,27 +282,15 @@ def _close(client: Client, conversation: Conversation, *, outcome: str, by: str)
 
 def visitor_close(*, client: Client, conversation: Conversation) -> None:
     """The visitor ends their chat: a waiting one leaves the line (abandoned; the agents' side writes its
-    record); one with an agent is closed by the agents' side (chat.dispatch.conversation_close)."""
+    record); one with an agent is closed by the agents' side (chat.agents.conversation_close)."""
     with tenant_context(client):
         conversation.refresh_from_db(fields=["state", "outcome", "closed_at", "closed_by", "agent_name"])
         if conversation.state == Conversation.State.WAITING:
             _close(client, conversation, outcome=Conversation.Outcome.ABANDONED, by="visitor")
         elif conversation.state == Conversation.State.ACTIVE:
-            try:
-                from chat.dispatch import conversation_close
-            except ImportError:  # (until the agents' side is merged: nobody else can close it)
-                _close_active_for_now(client, conversation)
-            else:
-                conversation_close(client=client, conversation=conversation, by="visitor")
+            from chat.agents import conversation_close
 
-
-def _close_active_for_now(client: Client, conversation: Conversation) -> None:
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk, state=Conversation.State.ACTIVE).update(
-        state=Conversation.State.CLOSED, outcome=Conversation.Outcome.ANSWERED, closed_at=now, closed_by="visitor"
-    )
-    conversation.state = Conversation.State.CLOSED
-    publish(conversation_group(client.pk, conversation.uuid), {"kind": "closed", "by": "visitor"})
+            conversation_close(client=client, conversation=conversation, by="visitor")
 
 
 def waiting_abandoned(*, client: Client, conversation_uuid: str) -> bool:

@@ -141,6 +141,39 @@ def test_a_transfer_to_another_queue_waits_there_and_the_record_has_both_legs(wo
     assert "first_response" not in record.legs[0] and "first_response" not in record.legs[1]
 
 
+def test_the_visitor_ending_a_chat_an_agent_has_frees_the_agent_and_writes_its_record(world, chat_queue, visitor,
+                                                                                      acd_keys):  # fmt: skip
+    from chat.visitors import visitor_close
+
+    redis, prefix, client = acd_keys
+    queue = chat_queue(members=("101",), consoles=(), wrapup_seconds=5)
+    cid = visitor(queue, name="Cid")
+    ws = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await ws.connect())[0]
+        await until(ws, lambda m: m["type"] == "chat.snapshot")
+        wait_in_line(world, cid)
+        await until(ws, kind("offer", cid))
+        await ws.send_json_to({"action": "accept", "conversation": str(cid.uuid)})
+        await until(ws, lambda m: m["type"] == "chat.open")
+        assert redis.hget(state.agent_key(prefix, client, "101"), "chats") == b"1"
+        await database_sync_to_async(visitor_close)(client=world.client_a1, conversation=cid)
+        gone = await until(ws, kind("gone", cid), what="the chat gone from the console")
+        assert gone["event"]["reason"] == "visitor"
+        await ws.disconnect()
+        await dispatch.stop_running()
+
+    async_to_sync(scenario)()
+    assert redis.hget(state.agent_key(prefix, client, "101"), "chats") == b"0"
+    with tenant_context(world.client_a1):
+        cid.refresh_from_db()
+    assert (cid.state, cid.outcome, cid.closed_by) == ("closed", "answered", "visitor")
+    record = Cdr.objects.get(call_uuid=cid.uuid)
+    assert (record.disposition, record.hangup_cause, record.callee_account_id) == (
+        "answered", "closed-by-visitor", world.user_a1.pk)  # fmt: skip
+
+
 def test_an_agent_never_reaches_another_clients_chat(world, chat_queue, acd_keys):
     chat_queue(consoles=())
     with tenant_context(world.client_b1):

@@ -136,7 +136,10 @@ def _act_now(client, user, line, content: dict):
             "pause", "unpause", "status") else None  # fmt: skip
 
 
-_act = threaded(_act_now, serial=True)  # (chat/threads.py: the connection is kept between actions)
+# In the loop's worker threads (chat/threads.py: each keeps its connection between actions), several
+# agents' actions at once; one console's actions still run one after the other (a consumer handles
+# its messages in turn).
+_act = threaded(_act_now)
 
 
 def _uuid(text: str):

@@ -385,10 +385,8 @@ class Dispatcher:
 
     async def step(self) -> None:
         now = time.time()
-        heads: dict[tuple[int, int], Served] = {}
-        for item in sorted(self.served.values(), key=lambda s: s.joined):
-            if not await self.keep(item, now):
-                continue
+        heads: dict[tuple[int, int], list[Served]] = {}
+        for item in await self.keep(sorted(self.served.values(), key=lambda s: s.joined)):
             queue = await self.queue_settings(item.client, item.queue)
             if queue is None:
                 continue
@@ -406,23 +404,34 @@ class Dispatcher:
                 if not await self.claim(item, await self.queue_settings(item.client, item.queue)):
                     break
 
-    async def keep(self, item: Served, now: float) -> bool:
-        """Still ours and still in its line: ownership renewed. False: forgotten."""
-        name = member(item.uuid)
-        waiting, offering, _seen = line_keys(self.prefix, item.client, item.queue)
-        owner = owner_key(self.prefix, item.client, item.uuid)
+    async def keep(self, items: list[Served]) -> list[Served]:
+        """Those still ours and still in their line, their ownership renewed; the others forgotten. Two
+        Redis round trips for all of them, however many this process serves."""
+        if not items:
+            return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(owner).zscore(waiting, name).zscore(offering, name)
-            mine, in_waiting, in_offering = await pipe.execute()
-        if (mine.decode() if isinstance(mine, bytes) else mine) != self.id or (
-            in_waiting is None and in_offering is None
-        ):
-            self.served.pop(item.uuid, None)
-            return False
-        if in_waiting is not None:
-            item.joined = in_waiting
-        await self.redis.expire(owner, int(STALE))
-        return True
+            for item in items:
+                waiting, offering, _seen = line_keys(self.prefix, item.client, item.queue)
+                name = member(item.uuid)
+                pipe.get(owner_key(self.prefix, item.client, item.uuid)).zscore(waiting, name).zscore(offering, name)
+            found = await pipe.execute()
+        kept = []
+        for n, item in enumerate(items):
+            mine, in_waiting, in_offering = found[3 * n : 3 * n + 3]
+            if (mine.decode() if isinstance(mine, bytes) else mine) != self.id or (
+                in_waiting is None and in_offering is None
+            ):
+                self.served.pop(item.uuid, None)
+                continue
+            if in_waiting is not None:
+                item.joined = in_waiting
+            kept.append(item)
+        if kept:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for item in kept:
+                    pipe.expire(owner_key(self.prefix, item.client, item.uuid), int(STALE))
+                await pipe.execute()
+        return kept
 
     async def timed_out(self, item: Served, most: int) -> bool:
         if await database_sync_to_async(_timed_out)(item.client, item.uuid, most):

@@ -17,7 +17,9 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from chat import console as console_module
 from chat.models import ChatWidget, Conversation, Message
+from chat.threads import threaded
 from config.asgi import application
 from config.redis_store import get_redis
 from queues import state
@@ -28,10 +30,13 @@ from tests.tenants.test_events import _session_cookie
 
 @pytest.fixture
 def at_once(monkeypatch):
-    """transaction.on_commit runs its function at once (the test's transaction never commits)."""
+    """transaction.on_commit runs its function at once (the test's transaction never commits), and the
+    consoles' actions run where the test's rows are seen."""
     monkeypatch.setattr("django.db.transaction.on_commit", lambda function, using=None, robust=False: function())
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
     monkeypatch.setattr("chat.console.close_old_connections", lambda: None)
+    # The agents' actions read the test's rows, never committed: in the test's own thread (and connection).
+    monkeypatch.setattr("chat.console._act", threaded(console_module._act_now, serial=True))
 
 
 @pytest.fixture

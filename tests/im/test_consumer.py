@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import channel_layers, get_channel_layer
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
@@ -20,16 +20,7 @@ from telephony.callindex import where_key
 from tenants.events import group_for_client
 from tests.tenants.test_events import _session_cookie
 
-pytestmark = pytest.mark.usefixtures("connections_kept", "on_commit_at_once", "fresh_channel_layer")
-
-
-@pytest.fixture
-def fresh_channel_layer():
-    """Each test runs its own event loop: a channel layer made in another test's loop keeps locks bound
-    to it, so each test gets a layer of its own (the same Redis)."""
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
+pytestmark = pytest.mark.usefixtures("connections_kept", "on_commit_at_once")
 
 
 @pytest.fixture

@@ -8,9 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from config.asgi import application
@@ -18,13 +16,6 @@ from tests.im.test_consumer import _headers
 from tests.telephony.conftest import connected
 
 AT_ONCE = 2.0  # seconds between the call's answer (or end) at the phones and the socket's change
-
-
-@pytest.fixture
-def fresh_channel_layer():
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
 
 
 async def _states(ws, wanted: dict[str, str], timeout: float) -> float:
@@ -41,7 +32,7 @@ async def _states(ws, wanted: dict[str, str], timeout: float) -> float:
     return time.monotonic() - started
 
 
-def test_presence_follows_a_real_call_between_two_phones(world, lines, connections_kept, fresh_channel_layer):
+def test_presence_follows_a_real_call_between_two_phones(world, lines, connections_kept):
     caller, callee, domain = lines
     a1, a1b = str(world.user_a1.pk), str(world.user_a1b.pk)
     head = _headers(world, world.user_a1c)
@@ -74,7 +65,7 @@ def test_presence_follows_a_real_call_between_two_phones(world, lines, connectio
     assert answered < AT_ONCE and ended < AT_ONCE
 
 
-def test_the_phones_do_not_disturb_code_is_the_persons_presence(world, lines, connections_kept, fresh_channel_layer):
+def test_the_phones_do_not_disturb_code_is_the_persons_presence(world, lines, connections_kept):
     """*78 on the phone (the engine saves the line's do-not-disturb) shows the person as do-not-disturb
     on the colleagues' sockets; *79 makes them available again: one truth for calls and presence."""
     _caller, callee, domain = lines

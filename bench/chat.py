@@ -50,6 +50,7 @@ from sip_register import stop_procs  # noqa: E402
 DATABASE, REDIS_DB, PREFIX = "ocx_bench_chat", 8, "ocx-bench-chat"  # nobody else's
 ORIGIN = "http://shop.bench.example"
 LATE = 5.0  # seconds after the end a line may still be answered
+WEB_LOG = ROOT / "var" / "log" / "bench-chat-web.log"
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -107,14 +108,17 @@ def start_web(port: int, sessions: int) -> subprocess.Popen:
     env = {**os.environ, **edge_setup._env, "DJANGO_DEBUG": "0", "DJANGO_SECURE_COOKIES": "0",
            "OCX_CHAT_MAX_PER_CLIENT": str(sessions + 100), "OCX_LOG_LEVEL": "WARNING"}  # fmt: skip
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    WEB_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with WEB_LOG.open("wb") as log:  # (a file, never an unread pipe: a full pipe would stall the process)
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    print(f"web process {proc.pid} (its log: {WEB_LOG})", flush=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return proc
         if proc.poll() is not None:
-            raise SystemExit(f"daphne ended: {proc.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"daphne ended: {WEB_LOG.read_text(errors='replace')[-2000:]}")
         time.sleep(0.2)
     raise SystemExit("daphne did not listen within 30 s")
 

@@ -34,10 +34,11 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from telephony.engine.application import answers, on_engine_lost, on_event
-from telephony.engine.applications.mwi import FACTS, _event_of, _expires_of
+from telephony.engine.applications.mwi import FACTS
 from telephony.engine.call import _identity, _without_tag
 from telephony.engine.states import UNANSWERED
 from telephony.sip.dialog import Leg, new_tag
+from telephony.sip.subscription import SubscriptionRefused, subscription_terms
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
@@ -70,22 +71,14 @@ def on_subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
 
 async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     ua = engine.ua
-    if _event_of(request) != EVENT:
-        ua.respond(stx, 489, "Bad Event", headers=[("Allow-Events", EVENT)])
+    try:
+        terms = subscription_terms(request, event=EVENT, default_expires=DEFAULT_EXPIRES, min_expires=MIN_EXPIRES,
+                                   max_expires=MAX_EXPIRES, content_type=CONTENT_TYPE)  # fmt: skip
+    except SubscriptionRefused as refused:
+        ua.respond(stx, refused.status, refused.reason, headers=refused.headers)
         return
-    expires = _expires_of(request)
-    if expires is None:
-        ua.respond(stx, 400, "Bad Expires")
-        return
-    if 0 < expires < MIN_EXPIRES:
-        ua.respond(stx, 423, "Interval Too Brief", headers=[("Min-Expires", str(MIN_EXPIRES))])
-        return
-    expires = min(expires, MAX_EXPIRES)
-    accept = ",".join(request.headers.get_all("Accept")).lower()
-    if accept and CONTENT_TYPE not in accept and "*/*" not in accept:
-        ua.respond(stx, 406, headers=[("Accept", CONTENT_TYPE)])
-        return
-    if request.to_tag is not None:
+    expires = terms.expires
+    if terms.refresh:
         await refresh(engine, request, stx, expires)
         return
     identity = _identity(request)

@@ -154,6 +154,8 @@ OCX_ENGINE = {
     "session_expires": float(env("OCX_ENGINE_SESSION_EXPIRES", "1800")),
     "min_se": int(env("OCX_ENGINE_MIN_SE", "90")),
     "lost_after": float(env("OCX_ENGINE_LOST_AFTER", "15")),
+    # Busy lamps: the most lines one line may watch at once (RFC 4235 subscriptions; more: 403).
+    "blf_max_per_line": int(env("OCX_BLF_MAX_PER_LINE", "100")),
 }
 # Feature applications the engines and edges load besides the built-in ones (telephony/engine/application.py).
 OCX_ENGINE_APPLICATIONS = env_list("OCX_ENGINE_APPLICATIONS", "")

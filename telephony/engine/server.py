@@ -79,6 +79,7 @@ class EngineConfig:
     session_expires: float = 1800.0  # RFC 4028 interval imposed on phones that do not ask; 0: none
     min_se: int = 90  # the shortest session interval accepted (422 below)
     lost_after: float = 15.0  # an engine silent this long is dead (the edges stop sending it calls after 3.5 s)
+    blf_max_per_line: int = 100  # busy lamps: the most lines one line watches at once, on all engines (403 beyond)
     redis_prefix: str = "ocx"
 
     @classmethod

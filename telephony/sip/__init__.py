@@ -4,7 +4,8 @@ no Django.
 Messages: parsing, framing, header values and responses (this package's namespace). The layers above
 them are modules of their own: transaction.py (client and server transactions, timers), dialog.py
 (the dialog, `Leg`; tags and branches), transport.py (what a transaction needs of a transport) and
-digest.py (digest hashing; the client side), auth.py (the auth header grammar).
+digest.py (digest hashing; the client side), auth.py (the auth header grammar), subscription.py (a
+SUBSCRIBE's terms: the prologue every event package the engine serves shares).
 """
 
 from __future__ import annotations

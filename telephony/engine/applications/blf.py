@@ -22,6 +22,11 @@ any watcher; a refresh whose engine is gone goes to a live one (telephony/edge/p
 refresh gets a full-state NOTIFY, so what a phone missed while Redis or an engine was away is put
 right at its next refresh. A dead engine's calls leave the lamps when a survivor finds it dead
 (`engine_lost`).
+
+Each dialog shown carries the watched phone's own SIP dialog (call-id and tags, as that phone sees
+them: `dialog_ids`), taken from the engine's legs when the call changes. One line watches at most
+OCX_BLF_MAX_PER_LINE lines at once, counted across engines in `<prefix>:blf:by:<client>:<ext>`
+(`_admitted`); beyond it a new watch gets 403, while refreshes and unsubscribes always pass.
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
 from telephony.engine.application import answers, on_engine_lost, on_event
-from telephony.engine.applications.mwi import FACTS, _event_of, _expires_of
-from telephony.engine.call import _identity, _without_tag
+from telephony.engine.applications.mwi import FACTS
+from telephony.engine.call import SIDES, _identity, _without_tag
 from telephony.engine.states import UNANSWERED
 from telephony.sip.dialog import Leg, new_tag
+from telephony.sip.subscription import SubscriptionRefused, subscription_terms
 
 if TYPE_CHECKING:
     from telephony.engine.call import Call
@@ -51,6 +57,8 @@ CONTENT_TYPE = "application/dialog-info+xml"
 DEFAULT_EXPIRES = 3600
 MIN_EXPIRES = 60
 MAX_EXPIRES = 3600
+# A dialog's SIP identity in the body (RFC 4235 4.1.2): (XML attribute, key in the line's state entry).
+DIALOG_IDS = (("call-id", "call_id"), ("local-tag", "local_tag"), ("remote-tag", "remote_tag"))
 STATE_TTL = 4 * 3600  # a line's state entries go away this long after its last change (a lost engine's)
 _shown: dict[str, dict[str, dict]] = {}  # call id -> {line number: its dialog as last written} (this engine)
 _lock = asyncio.Lock()  # a line's changes are written and told in the order they happened
@@ -70,22 +78,14 @@ def on_subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
 
 async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     ua = engine.ua
-    if _event_of(request) != EVENT:
-        ua.respond(stx, 489, "Bad Event", headers=[("Allow-Events", EVENT)])
+    try:
+        terms = subscription_terms(request, event=EVENT, default_expires=DEFAULT_EXPIRES, min_expires=MIN_EXPIRES,
+                                   max_expires=MAX_EXPIRES, content_type=CONTENT_TYPE)  # fmt: skip
+    except SubscriptionRefused as refused:
+        ua.respond(stx, refused.status, refused.reason, headers=refused.headers)
         return
-    expires = _expires_of(request)
-    if expires is None:
-        ua.respond(stx, 400, "Bad Expires")
-        return
-    if 0 < expires < MIN_EXPIRES:
-        ua.respond(stx, 423, "Interval Too Brief", headers=[("Min-Expires", str(MIN_EXPIRES))])
-        return
-    expires = min(expires, MAX_EXPIRES)
-    accept = ",".join(request.headers.get_all("Accept")).lower()
-    if accept and CONTENT_TYPE not in accept and "*/*" not in accept:
-        ua.respond(stx, 406, headers=[("Accept", CONTENT_TYPE)])
-        return
-    if request.to_tag is not None:
+    expires = terms.expires
+    if terms.refresh:  # (a refresh or an unsubscribe always passes: the line holds it already)
         await refresh(engine, request, stx, expires)
         return
     identity = _identity(request)
@@ -98,17 +98,27 @@ async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     except Exception:  # the database away and no plan cached: the edge tries another engine
         ua.respond(stx, 503, headers=[("Retry-After", "5")])
         return
-    line = plan.colleague(request.uri)
-    if line is None or int(identity["ext"]) not in plan.by_extension:
+    line, watcher = plan.colleague(request.uri), int(identity["ext"])
+    if line is None or watcher not in plan.by_extension:
         ua.respond(stx, 404, "No Such Colleague")
         return
     leg = Leg(call_id=request.call_id, local_uri=request.headers.get("To") or "", local_tag=new_tag(),
               remote_uri=_without_tag(request.headers.get("From") or ""), name="watcher")  # fmt: skip
     leg.remote_tag = request.from_tag
     leg.learn(request, uac=False)
-    record = {"client": client, "number": line.number, "domain": plan.domain,
+    record = {"client": client, "number": line.number, "domain": plan.domain, "watcher": watcher,
               "leg": {name: getattr(leg, name) for name in FACTS}, "until": time.time() + expires}  # fmt: skip
     key, watch = _key(engine, "sub", request.call_id), _key(engine, "watch", client, line.number)
+    if expires and not await _admitted(engine, record, request.call_id):
+        # 403, not 503 + Retry-After: RFC 6665 4.2.1.1 lets a notifier refuse a subscription its policy
+        # does not allow, and this one is policy, not load. A 503 would be wrong twice: the edge takes
+        # it to mean "this engine is in trouble" and tries the next one (telephony/edge/proxy.py), and
+        # the phone would try again after Retry-After although nothing lifts the limit with time: only
+        # the line giving up some of its watches (Expires: 0, or letting them run out) does.
+        limit = engine.config.blf_max_per_line
+        ua.respond(stx, 403, "Too Many Subscriptions", headers=[
+            ("Warning", f'399 {ua.address} "this line watches {limit} lines already, the most it may"')])  # fmt: skip
+        return
     if expires:
         async with engine.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"record": json.dumps(record), "cseq": 0})
@@ -138,6 +148,10 @@ async def refresh(engine: Engine, request: Request, stx: ServerTx, expires: int)
             pipe.expire(key, expires + 30)
             pipe.sadd(watch, request.call_id)  # (again: Redis may have lost the set)
             pipe.expire(watch, MAX_EXPIRES + 60)
+            if "watcher" in record:  # (counted again, with its new end: never refused, see subscribe())
+                counted = _key(engine, "by", record["client"], record["watcher"])
+                pipe.zadd(counted, {request.call_id: record["until"]})
+                pipe.expire(counted, MAX_EXPIRES + 60)
             await pipe.execute()
     engine.ua.respond(stx, 200, headers=[("Contact", f"<sip:engine@{engine.ua.address}>"),
                                          ("Expires", str(expires))])  # fmt: skip
@@ -145,6 +159,26 @@ async def refresh(engine: Engine, request: Request, stx: ServerTx, expires: int)
     await tell(engine, request.call_id, record, state, expires=expires)
     if not expires:
         await _forget(engine, request.call_id, record)
+
+
+async def _admitted(engine: Engine, record: dict, call_id: str) -> bool:
+    """Whether the watcher's line may hold one more watch (OCX_BLF_MAX_PER_LINE), counted with it if so.
+
+    A line's watches are counted in Redis, with every engine's, in `<prefix>:blf:by:<client>:<ext>`
+    (Call-ID -> when it runs out): the ones that ran out without an unsubscribe leave the count at the
+    next look. Added first and counted after, in one transaction, so two engines admitting at once
+    cannot both take the last place (both may be refused; the phone's next try gets it)."""
+    key = _key(engine, "by", record["client"], record["watcher"])
+    async with engine.redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", time.time())
+        pipe.zadd(key, {call_id: record["until"]})
+        pipe.zcard(key)
+        pipe.expire(key, MAX_EXPIRES + 60)
+        _, _, count, _ = await pipe.execute()
+    if count <= engine.config.blf_max_per_line:
+        return True
+    await engine.redis.zrem(key, call_id)
+    return False
 
 
 async def line_state(engine: Engine, client: int, number: str) -> dict[str, dict]:
@@ -163,13 +197,18 @@ async def line_state(engine: Engine, client: int, number: str) -> dict[str, dict
 
 
 def dialog_info(entity: str, version: int, dialogs: dict[str, dict], domain: str) -> bytes:
-    """The application/dialog-info+xml body (RFC 4235 4.1), full state."""
+    """The application/dialog-info+xml body (RFC 4235 4.1), full state. Each dialog is named by the
+    engine's call (`id`, the same for the call's whole life) and, where the line's phone is in it, by
+    that phone's SIP dialog as the phone sees it (call-id, local-tag, remote-tag: RFC 4235 4.1.2), what
+    a lamp key needs to tell which call it shows (and what a pickup by Replaces names; the engine does
+    not serve that yet). A tag not known yet (the line's own while it rings) is left out."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f'<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="{version}" state="full" '
              f"entity={quoteattr(entity)}>"]  # fmt: skip
     for call_id, dialog in sorted(dialogs.items(), key=lambda item: item[1].get("at", 0)):
         direction = dialog.get("direction", "recipient")
-        lines.append(f"  <dialog id={quoteattr(call_id)} direction={quoteattr(direction)}>")
+        ids = "".join(f" {name}={quoteattr(dialog[key])}" for name, key in DIALOG_IDS if dialog.get(key))
+        lines.append(f"  <dialog id={quoteattr(call_id)}{ids} direction={quoteattr(direction)}>")
         lines.append(f"    <state>{escape(dialog['state'])}</state>")
         if dialog.get("remote"):
             remote = escape(f"sip:{dialog['remote']}@{domain}")
@@ -205,6 +244,8 @@ def _answered(engine: Engine, call_id: str, record: dict, response) -> None:
 async def _forget(engine: Engine, call_id: str, record: dict) -> None:
     await engine.redis.delete(_key(engine, "sub", call_id))
     await engine.redis.srem(_key(engine, "watch", record["client"], record["number"]), call_id)
+    if "watcher" in record:
+        await engine.redis.zrem(_key(engine, "by", record["client"], record["watcher"]), call_id)
 
 
 async def tell_watchers(engine: Engine, client: int, number: str, ended: dict[str, dict] | None = None) -> None:
@@ -238,11 +279,33 @@ def lines_of(call: Call, event: dict) -> dict[str, dict]:
         caller_side = name == "caller"
         remote = (summary.get("callee") or summary.get("dialled")) if caller_side else summary.get("caller")
         shown[number] = {"state": "early" if early else "confirmed",
-                         "direction": "initiator" if caller_side else "recipient", "remote": remote or ""}  # fmt: skip
+                         "direction": "initiator" if caller_side else "recipient", "remote": remote or "",
+                         **dialog_ids(_leg_of(call, name))}  # fmt: skip
     ringing = call.ringing_line
     if ringing and ringing not in shown:
-        shown[ringing] = {"state": "early", "direction": "recipient", "remote": summary.get("caller") or ""}
+        shown[ringing] = {"state": "early", "direction": "recipient", "remote": summary.get("caller") or "",
+                          **dialog_ids(call.callee.leg)}  # fmt: skip
     return shown
+
+
+def _leg_of(call: Call, name: str) -> Leg | None:
+    """The dialog with the phone of the line on `name`: a side's, or an application's leg, whose line
+    is named after its Call-ID ("supervisor <Call-ID>", telephony/engine/applications/supervision.py)."""
+    if name in SIDES:
+        return call.side(name).leg
+    return next((leg for leg in call.legs() if name.rsplit(" ", 1)[-1] == leg.call_id), None)
+
+
+def dialog_ids(leg: Leg | None) -> dict[str, str]:
+    """A line's SIP dialog as its phone sees it: the engine holds the other end of it, so the phone's
+    own tag is the engine's remote one and the other way round (whether the phone called or was
+    called); an early dialog's phone tag is not known until the phone answers."""
+    if leg is None:
+        return {}
+    ids = {"call_id": leg.call_id, "remote_tag": leg.local_tag}
+    if leg.remote_tag:
+        ids["local_tag"] = leg.remote_tag
+    return ids
 
 
 @on_event

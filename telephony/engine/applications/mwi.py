@@ -36,6 +36,7 @@ from telephony.engine.applications.voicemail import boxes_of
 from telephony.engine.call import _identity, _without_tag
 from telephony.sip import SipError, parse_uri
 from telephony.sip.dialog import Leg, new_tag
+from telephony.sip.subscription import SubscriptionRefused, subscription_terms
 from voicemail.events import CHANGED_CHANNEL, REGISTERED
 from voicemail.selectors import WaitingState, mailbox_member, mailbox_waiting
 
@@ -65,17 +66,6 @@ def summary(state: WaitingState, account: str) -> bytes:
             f"Voice-Message: {state.new}/{state.old} (0/0)\r\n").encode()  # fmt: skip
 
 
-def _event_of(request: Request) -> str:
-    return (request.headers.get("Event") or "").split(";", 1)[0].strip().lower()
-
-
-def _expires_of(request: Request) -> int | None:
-    value = (request.headers.get("Expires") or "").strip()
-    if not value:
-        return DEFAULT_EXPIRES
-    return int(value) if value.isdigit() else None
-
-
 @answers("SUBSCRIBE", event=EVENT)
 def on_subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     engine.background(subscribe(engine, request, stx))
@@ -83,18 +73,14 @@ def on_subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
 
 async def subscribe(engine: Engine, request: Request, stx: ServerTx) -> None:
     ua = engine.ua
-    if _event_of(request) != EVENT:
-        ua.respond(stx, 489, "Bad Event", headers=[("Allow-Events", EVENT)])
+    try:
+        terms = subscription_terms(request, event=EVENT, default_expires=DEFAULT_EXPIRES, min_expires=MIN_EXPIRES,
+                                   max_expires=MAX_EXPIRES)  # fmt: skip
+    except SubscriptionRefused as refused:
+        ua.respond(stx, refused.status, refused.reason, headers=refused.headers)
         return
-    expires = _expires_of(request)
-    if expires is None:
-        ua.respond(stx, 400, "Bad Expires")
-        return
-    if 0 < expires < MIN_EXPIRES:
-        ua.respond(stx, 423, "Interval Too Brief", headers=[("Min-Expires", str(MIN_EXPIRES))])
-        return
-    expires = min(expires, MAX_EXPIRES)
-    if request.to_tag is not None:
+    expires = terms.expires
+    if terms.refresh:
         await refresh(engine, request, stx, expires)
         return
     identity = _identity(request)

@@ -227,7 +227,7 @@ def conversation_start(*, client: Client, widget: ChatWidget, visitor: str, name
             return existing, line.position(client=client, conversation=existing) or 0
         body = clean_text(text, max_length=widget.max_message_length, field="text")
         name, email = _fields(name, email, verified=verified)
-        if not line.anyone_available(client=client, queue=widget.queue):
+        if not line.anyone_ready(client=client, queue=widget.queue):
             raise VisitorError(_("Nobody can answer now: leave a message."), code="offline")
         _admit_start(client, widget, visitor, address)
         with transaction.atomic():

@@ -210,7 +210,7 @@ def chat_typing(*, actor: User, client: Client, conversation_uuid) -> None:
     conversation = _own_chat(actor, client, conversation_uuid)
     if conversation.state == Conversation.State.ACTIVE:
         publish(conversation_group(client.pk, conversation.uuid),
-                {"kind": "typing", "conversation": str(conversation.uuid), "sender": "agent"})  # fmt: skip
+                {"kind": "typing", "conversation": str(conversation.uuid), "sender": "agent", "on": True})  # fmt: skip
 
 
 def _leg(conversation: Conversation, *, outcome: str, end: dt.datetime, wrapup: int) -> dict:

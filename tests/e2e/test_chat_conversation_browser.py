@@ -152,6 +152,11 @@ def agent_sees_it_closed(chat) -> None:
     expect(chat).to_contain_text("Closed", timeout=20_000)
 
 
+def agent_has_chats_open(console, count: int) -> None:
+    """The console's status: the agent's chats open now (of their limit, 2 by default)."""
+    expect(console.locator("#chat-status")).to_contain_text(f"Chats open: {count} / 2", timeout=20_000)
+
+
 # The mail the platform sent (its SMTP server is the tests': running_platform.mailbox).
 
 
@@ -205,6 +210,8 @@ def test_a_visitor_chats_with_agents_who_pass_the_chat_on_and_later_leaves_a_mes
 
         agent_transfers(bobs, "101 Alice Archer")
         alices = agent_is_given(alice, "Ann", "Hello, where is my parcel?", "It left our warehouse today.")
+        agent_has_chats_open(alice, 1)
+        agent_has_chats_open(bob, 0)
         visitor_is_told(panel, "Alice Archer is answering you.")
         agent_says(alices, "I have asked the carrier to call you.")
         visitor_reads(panel, "Alice Archer", "I have asked the carrier to call you.")
@@ -221,6 +228,7 @@ def test_a_visitor_chats_with_agents_who_pass_the_chat_on_and_later_leaves_a_mes
 
         visitor_ends_the_chat(panel)
         agent_sees_it_closed(alices)
+        agent_has_chats_open(alice, 0)  # (her slot free again)
 
         for context in (bob_context, alice_context):  # (Bob stays logged in to the queue, no console open)
             contexts.remove(context)

@@ -210,7 +210,7 @@ def chat_typing(*, actor: User, client: Client, conversation_uuid) -> None:
     conversation = _own_chat(actor, client, conversation_uuid)
     if conversation.state == Conversation.State.ACTIVE:
         publish(conversation_group(client.pk, conversation.uuid),
-                {"kind": "typing", "conversation": str(conversation.uuid), "sender": "agent"})  # fmt: skip
+                {"kind": "typing", "conversation": str(conversation.uuid), "sender": "agent", "on": True})  # fmt: skip
 
 
 def _leg(conversation: Conversation, *, outcome: str, end: dt.datetime, wrapup: int) -> dict:
@@ -298,10 +298,11 @@ def chat_close(*, actor: User, client: Client, conversation_uuid) -> Conversatio
     return conversation_close(client=client, conversation=conversation, by="agent")
 
 
-def conversation_close(*, client: Client, conversation: Conversation, by: str) -> Conversation:
+def conversation_close(*, client: Client, conversation: Conversation, by: str, gone: bool = False) -> Conversation:
     """End a conversation (by the visitor, the agent or the platform): closed, the agent's slot freed with
     the queue's wrap-up, out of the line (offers withdrawn) when it was waiting, "closed" sent, and its
-    record written. Closing a closed one does nothing."""
+    record written. Closing a closed one does nothing. A waiting chat the platform ends is timed out,
+    unless its visitor is `gone` (abandoned: chat/keeper.py saw no page of theirs for a while)."""
     if by not in CLOSED_BY:
         raise ValueError(by)
     with transaction.atomic():
@@ -309,7 +310,8 @@ def conversation_close(*, client: Client, conversation: Conversation, by: str) -
         if locked is None or locked.state == Conversation.State.CLOSED:
             return locked or conversation
         outcome = (Conversation.Outcome.ANSWERED if locked.state == Conversation.State.ACTIVE
-                   else Conversation.Outcome.TIMEOUT if by == "system" else Conversation.Outcome.ABANDONED)  # fmt: skip
+                   else Conversation.Outcome.TIMEOUT if by == "system" and not gone
+                   else Conversation.Outcome.ABANDONED)  # fmt: skip
         _close(client, locked, by, outcome=outcome)
     return locked
 

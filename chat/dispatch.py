@@ -233,8 +233,9 @@ def rejoin(redis, prefix: str, client: int, queue: int, conversation_uuid, at: f
 
 def anyone_ready(*, client, queue) -> bool:
     """Whether some agent of the queue answers chats now or soon: logged in to it, not paused, a chat
-    limit above 0 and a chat console open (chat/line.py's `anyone_available` asks PostgreSQL; this
-    adds the consoles, which only Redis knows). A chat may still wait: they may be busy."""
+    limit above 0 and a chat console open (the consoles only Redis knows; chat/line.py's `anyone_ready`,
+    the visitor's side, reads the agents again first when Redis lost them). A chat may still wait:
+    they may be busy."""
     from config.redis_store import get_redis
 
     redis, prefix, now = get_redis(), settings.OCX_REDIS_PREFIX, time.time()

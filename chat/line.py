@@ -12,7 +12,8 @@ lets its waiting chats go stale and be dropped, as an engine's callers are; a vi
 (hello) joins again in their old place (the score is the conversation's start).
 
 The functions here are synchronous (the services and the agents' side call them inside or outside a
-request; the consumers through sync_to_async) and never touch PostgreSQL but `anyone_available`.
+request; the consumers through sync_to_async) and touch PostgreSQL only to read the client's agents
+again when Redis lost them (`state.rebuild`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
+from chat import dispatch
 from config.redis_store import get_redis
 from queues import state
 
@@ -68,17 +70,21 @@ def join(*, client, conversation) -> int:
     if queue is None:
         return 0
     r = get_redis()
-    if not r.exists(state.loaded_key(settings.OCX_REDIS_PREFIX, client.pk)):
-        # Redis lost the client's agents (or never had them: a client whose queues only chat so far):
-        # read them again from PostgreSQL, as an engine does for its first caller, or nobody is offered.
-        with tenant_context(client):
-            state.rebuild(r, settings.OCX_REDIS_PREFIX, client)
+    _loaded(r, client)
     keys = _keys(client.pk, queue.pk)
     place = int(r.eval(JOIN, len(keys), *keys, member(conversation), repr(joined_at(conversation)), time.time(),
                        queue.max_callers or 0))  # fmt: skip
     if place:
         r.publish(state.channel(settings.OCX_REDIS_PREFIX), f"{client.pk} {queue.pk}")
     return place
+
+
+def _loaded(r, client) -> None:
+    if not r.exists(state.loaded_key(settings.OCX_REDIS_PREFIX, client.pk)):
+        # Redis lost the client's agents (or never had them: a client whose queues only chat so far):
+        # read them again from PostgreSQL, as an engine does for its first caller, or nobody is offered.
+        with tenant_context(client):
+            state.rebuild(r, settings.OCX_REDIS_PREFIX, client)
 
 
 def leave(*, client, conversation) -> None:
@@ -139,15 +145,12 @@ def last_seen(*, client_id: int, queue_id: int, who: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def anyone_available(*, client, queue) -> bool:
-    """Whether some member of the queue could take a chat now: logged in, not paused, a chat limit
-    above 0 (an agent without its row takes the default). Runs in the client's schema. The agents'
-    side refines it (chats already open, calls) in chat/dispatch.py."""
-    from django.db.models import Q
-
-    from queues.models import Member
-
+def anyone_ready(*, client, queue) -> bool:
+    """Whether a visitor may start a chat in this queue now (else the widget shows its offline form):
+    some agent of it takes chats and has a chat console open, as chat/dispatch.py offers chats only to
+    those. Redis only, read again from PostgreSQL first when Redis lost the client's agents (runs in
+    the client's schema then)."""
     if queue is None:
         return False
-    free = Q(extension__agent__paused=False, extension__agent__chat_limit__gt=0)
-    return Member.objects.filter(queue=queue, logged_in=True).filter(Q(extension__agent__isnull=True) | free).exists()
+    _loaded(get_redis(), client)
+    return dispatch.anyone_ready(client=client, queue=queue)

@@ -92,7 +92,7 @@ class VisitorSession:
                     place = line.join(client=self.client, conversation=conversation) or None
                 view = visitors.conversation_view(conversation, place)
                 past = visitors.history(client=self.client, conversation=conversation)
-            online = line.anyone_available(client=self.client, queue=widget.queue)
+            online = line.anyone_ready(client=self.client, queue=widget.queue)
         return {"kind": "welcome", "visitor": self.secret, "conversation": view, "history": past, "online": online,
                 "title": widget.title or widget.name, "greeting": widget.greeting, "colour": widget.colour,
                 "verified": self.verified is not None,

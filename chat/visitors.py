@@ -227,7 +227,7 @@ def conversation_start(*, client: Client, widget: ChatWidget, visitor: str, name
             return existing, line.position(client=client, conversation=existing) or 0
         body = clean_text(text, max_length=widget.max_message_length, field="text")
         name, email = _fields(name, email, verified=verified)
-        if not line.anyone_available(client=client, queue=widget.queue):
+        if not line.anyone_ready(client=client, queue=widget.queue):
             raise VisitorError(_("Nobody can answer now: leave a message."), code="offline")
         _admit_start(client, widget, visitor, address)
         with transaction.atomic():
@@ -281,25 +281,26 @@ def _close(client: Client, conversation: Conversation, *, outcome: str, by: str)
 
 
 def visitor_close(*, client: Client, conversation: Conversation) -> None:
-    """The visitor ends their chat: a waiting one leaves the line (abandoned; the agents' side writes its
-    record); one with an agent is closed by the agents' side (chat.agents.conversation_close)."""
-    with tenant_context(client):
-        conversation.refresh_from_db(fields=["state", "outcome", "closed_at", "closed_by", "agent_name"])
-        if conversation.state == Conversation.State.WAITING:
-            _close(client, conversation, outcome=Conversation.Outcome.ABANDONED, by="visitor")
-        elif conversation.state == Conversation.State.ACTIVE:
-            from chat.agents import conversation_close
+    """The visitor ends their chat, through the agents' side (chat.agents.conversation_close): a waiting
+    one leaves the line, its offer withdrawn from the agents it rang (abandoned), one with an agent
+    frees the agent's slot; each leaves its record."""
+    from chat.agents import conversation_close
 
-            conversation_close(client=client, conversation=conversation, by="visitor")
+    with tenant_context(client):
+        conversation_close(client=client, conversation=conversation, by="visitor")
+        conversation.refresh_from_db(fields=["state", "outcome", "closed_at", "closed_by", "agent_name"])
 
 
 def waiting_abandoned(*, client: Client, conversation_uuid: str) -> bool:
-    """A waiting chat whose visitor is gone (no web process kept it for a while): closed, abandoned."""
+    """A waiting chat whose visitor is gone (no web process kept it for a while): closed, abandoned, as
+    when the visitor ends it."""
+    from chat.agents import conversation_close
+
     with tenant_context(client):
         conversation = Conversation.objects.filter(uuid=conversation_uuid, state=Conversation.State.WAITING).first()
         if conversation is None:
             return False
-        _close(client, conversation, outcome=Conversation.Outcome.ABANDONED, by="system")
+        conversation_close(client=client, conversation=conversation, by="system", gone=True)
     return True
 
 

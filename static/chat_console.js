@@ -168,8 +168,9 @@
       else if (event.kind === "withdrawn") { unoffer(event.conversation); }
       else if (event.kind === "message" && chat) { chat.typing.textContent = ""; line(chat, event); }
       else if (event.kind === "typing" && chat && event.sender !== "agent") {
-        chat.typing.textContent = (chat.visitor || labels.visitor) + " " + labels.typing;
-        setTimeout(function () { chat.typing.textContent = ""; }, 4000);
+        clearTimeout(chat.typingOff);  // (the visitor's widget says when it stops: "on" false)
+        chat.typing.textContent = event.on === false ? "" : (chat.visitor || labels.visitor) + " " + labels.typing;
+        if (event.on !== false) { chat.typingOff = setTimeout(function () { chat.typing.textContent = ""; }, 4000); }
       }
       else if ((event.kind === "closed" || event.kind === "gone") && chat) { dropChat(event.conversation, labels.closed); send({action: "status"}); }
       else if (event.kind === "joined" && chat) { chat.box.appendChild(el("p", event.agent, "help")); }

@@ -18,6 +18,7 @@
   var secret = null;
   try { secret = localStorage.getItem(store); } catch (e) { secret = null; }
   var ws = null, polling = false, cursor = 0, conv = null, info = null, typingSent = 0, typingOff = null, host, root;
+  var typingShown = null;  // the agent's "Typing…" goes after a while without news (their console says "on" only)
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -141,6 +142,12 @@
     } else if (typingSent) { typingSent = 0; send({ type: "typing", on: false }); }
   }
 
+  function agentTyping(on) {
+    clearTimeout(typingShown);
+    typingShown = on ? setTimeout(function () { agentTyping(false); }, 4000) : null;
+    info.status.textContent = on ? "Typing\u2026" : (conv && conv.agent ? conv.agent + " is answering you." : "");
+  }
+
   function show(view) {
     info.start.hidden = view !== "start";
     info.offline.hidden = view !== "offline";
@@ -193,8 +200,9 @@
       if (!ws) poll();
     } else if (e.kind === "message") {
       if (!(typeof e.id === "number" && e.id <= cursor)) say(e);
+      if (e.sender === "agent" && typingShown) agentTyping(false);
     } else if (e.kind === "typing" && e.sender !== "visitor") {
-      info.status.textContent = e.on ? "Typing\u2026" : (conv && conv.agent ? conv.agent + " is answering you." : "");
+      agentTyping(!!e.on);
     } else if (e.kind === "position") {
       if (conv) { conv.position = e.position; state(conv); }
     } else if (e.kind === "joined") {

@@ -3,7 +3,9 @@ backend to it, and tests read what arrived."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
@@ -30,9 +32,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(name="smtp_server")
-def smtp_server_fixture():
-    """An SMTP server on a free port: (its mailbox, its port)."""
+@contextlib.contextmanager
+def smtp_server() -> Iterator[tuple[Mailbox, int]]:
+    """An SMTP server on a free port while the block runs: (its mailbox, its port)."""
     box = Mailbox()
     controller = Controller(box, hostname="127.0.0.1", port=_free_port())
     controller.start()
@@ -40,6 +42,13 @@ def smtp_server_fixture():
         yield box, controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture(name="smtp_server")
+def smtp_server_fixture():
+    """An SMTP server on a free port: (its mailbox, its port)."""
+    with smtp_server() as found:
+        yield found
 
 
 @pytest.fixture(name="mailbox")

@@ -1,6 +1,7 @@
 """A chat widget of client a1, committed (the visitor's end runs its queries on connections of its own,
-as in production): queue Chat with 101 logged in, the widget allowing https://shop.example; cleaned
-up after each test with the conversations, Redis lines and counters it left."""
+as in production): queue Chat with 101 logged in and a chat console open (a visitor may start a chat
+only then, as only then is it offered), the widget allowing https://shop.example; cleaned up after
+each test with the conversations, Redis lines and counters it left."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from config.redis_store import get_redis
+from queues import state
+from tests.chat.agents_fixtures import consoles_open
 from tests.conftest import _get_or_build_world
 from tests.waiting import committed
 
@@ -24,9 +27,17 @@ def _build(world, **widget_fields):
     queue = queue_save(actor=op, client=client, name="Chat", members=[{"extension": "101"}])
     with tenant_context(client):
         Member.objects.filter(queue=queue).update(logged_in=True)
+    _agents_in_redis(client)
+    consoles_open(world, "101")
     fields = {"name": "Shop", "queue": queue.pk, "origins": SHOP, "title": "Shop help", "greeting": "Hello!",
               "colour": "#aa3300", "offline_email": "desk@client-a1.example", **widget_fields}  # fmt: skip
     return widget_save(actor=op, client=client, **fields)
+
+
+def _agents_in_redis(client):
+    """Who is logged in, as the queues' services write it after commit (state_changed)."""
+    with tenant_context(client):
+        state.rebuild(get_redis(), settings.OCX_REDIS_PREFIX, client)
 
 
 def _clean(world):
@@ -72,8 +83,21 @@ def nobody_logged_in(world):
 
         with tenant_context(world.client_a1):
             Member.objects.update(logged_in=False)
+        _agents_in_redis(world.client_a1)
 
     return lambda: committed(logout)
+
+
+@pytest.fixture
+def consoles_closed(world):
+    """The queue's agents stay logged in, but none has a chat console open."""
+
+    def close():
+        r = get_redis()
+        for key in r.scan_iter(match=f"{state.base(settings.OCX_REDIS_PREFIX, world.client_a1.pk)}:agent:*:consoles"):
+            r.delete(key)
+
+    return close
 
 
 @pytest.fixture(autouse=True)

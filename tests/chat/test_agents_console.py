@@ -49,7 +49,8 @@ def test_offer_accept_messages_transfer_and_close_with_its_record(world, chat_qu
         said = await until(ws2, kind("message", ann))
         assert said["event"]["body"] == "<b>still</b> waiting"
         await ws2.send_json_to({"action": "typing", "conversation": str(ann.uuid)})
-        await until(ws2, kind("typing", ann))
+        typing = await until(ws2, kind("typing", ann))
+        assert (typing["event"]["sender"], typing["event"]["on"]) == ("agent", True)  # (the widget shows it)
         await ws2.send_json_to({"action": "send", "conversation": str(ann.uuid), "body": "Let me look."})
         mine = await until(ws2, kind("message", ann))
         assert (mine["event"]["sender"], mine["event"]["author"]) == ("agent", "User a1b")

@@ -15,8 +15,9 @@ from channels.db import database_sync_to_async
 from django_tenants.utils import tenant_context
 
 from chat import dispatch
-from chat.agents import chat_accept, conversation_close
+from chat.agents import chat_accept
 from chat.models import Conversation
+from chat.visitors import visitor_close
 from queues import state
 from queues.models import Agent
 from records.models import Cdr
@@ -128,8 +129,8 @@ def test_a_visitor_who_leaves_while_offered_withdraws_the_offer_and_leaves_a_rec
 
 
 def leave(world, conversation) -> None:
-    with tenant_context(world.client_a1):
-        conversation_close(client=world.client_a1, conversation=conversation, by="visitor")
+    """The visitor ends the chat (the widget's "End chat": chat/visitors.py)."""
+    visitor_close(client=world.client_a1, conversation=conversation)
 
 
 def test_open_chats_come_back_from_postgresql_after_redis_lost_them(world, chat_queue, visitor, acd_keys):
@@ -150,8 +151,7 @@ def test_open_chats_come_back_from_postgresql_after_redis_lost_them(world, chat_
         state.rebuild(redis, prefix, world.client_a1)
     assert redis.hget(state.agent_key(prefix, client, "101"), "chats") == b"1"
     assert redis.hget(state.agent_key(prefix, client, "102"), "chats") == b"0"
-    with tenant_context(world.client_a1):
-        conversation_close(client=world.client_a1, conversation=Conversation.objects.get(pk=ann.pk), by="visitor")
+    leave(world, ann)  # the agent's slot is free again
     assert redis.hget(state.agent_key(prefix, client, "101"), "chats") == b"0"
     record = Cdr.objects.get(call_uuid=ann.uuid)
     assert (record.disposition, record.legs[0]["agent"], record.hangup_side) == ("answered", "101", "caller")

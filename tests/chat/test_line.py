@@ -71,27 +71,17 @@ def test_a_join_reads_the_agents_again_when_redis_lost_them(world, chat_widget):
     assert r.exists(state.loaded_key(prefix, client.pk)) and r.hexists(members, "102")
 
 
-def test_anyone_available_follows_logins_pauses_and_chat_limits(world, chat_widget):
-    from queues.models import Agent, Member
-
+def test_the_visitors_side_reads_the_agents_again_before_saying_nobody_is_ready(world, chat_widget):
+    """101 is logged in with a console open (chat_widget); Redis lost who is logged in: the visitor's
+    side reads it from PostgreSQL again rather than turn the visitor to the offline form."""
     widget = chat_widget()
-    client = world.client_a1
-
-    def check() -> list[bool]:  # (committed: the widget's rows are, and its clean-up must not wait for ours)
-        seen = []
-        with tenant_context(client):
-            seen.append(line.anyone_available(client=client, queue=widget.queue))
-            extension = Member.objects.get(queue=widget.queue).extension
-            agent, _ = Agent.objects.get_or_create(extension=extension)
-            for change in ({"chat_limit": 0}, {"chat_limit": 2, "paused": True}, {"paused": False}):
-                Agent.objects.filter(pk=agent.pk).update(**change)
-                seen.append(line.anyone_available(client=client, queue=widget.queue))
-            Member.objects.update(logged_in=False)
-            seen.append(line.anyone_available(client=client, queue=widget.queue))
-            agent.delete()
-        return seen
-
-    assert committed(check) == [True, False, False, True, False]
+    r, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1
+    members = state.queue_key(prefix, client.pk, widget.queue_id, "members")
+    r.delete(state.loaded_key(prefix, client.pk), members)
+    with tenant_context(client):
+        assert line.anyone_ready(client=client, queue=widget.queue)
+        assert r.hexists(members, "101")
+        assert not line.anyone_ready(client=client, queue=None)
 
 
 def test_the_keeper_keeps_a_held_chat_from_being_dropped_and_abandons_it_when_gone(world, chat_widget, monkeypatch):

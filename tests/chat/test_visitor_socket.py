@@ -268,6 +268,25 @@ def test_nobody_available_the_visitor_is_told_and_start_is_refused(world, chat_w
     async_to_sync(scenario)()
 
 
+def test_agents_logged_in_without_a_chat_console_are_nobody_for_a_visitor(world, chat_widget, host,
+                                                                           consoles_closed):  # fmt: skip
+    """Chats are offered only to agents with a console open: with none open, the visitor may not start
+    one to wait for nobody, but gets the offline form."""
+    widget = chat_widget()
+
+    async def scenario():
+        ws = socket(host, widget.key)
+        assert (await ws.connect())[0]
+        assert (await hello(ws))["online"] is True
+        consoles_closed()
+        assert (await hello(ws))["online"] is False
+        await ws.send_json_to({"type": "start", "text": "anyone?"})
+        assert (await said(ws, "error"))["code"] == "offline"
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_an_agent_who_took_the_chat_before_the_socket_followed_it_is_told(world, chat_widget, host, monkeypatch):
     """On a busy process the offer, the accept and its "joined" event can all come before the visitor's
     socket joined the conversation's group: the socket reads the state once it has, and says so."""

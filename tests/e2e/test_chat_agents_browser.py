@@ -14,10 +14,10 @@ import pytest
 import redis
 from playwright.sync_api import expect
 
+from tests.e2e.chat_pages import HOST, agent_console, queue_made
 from tests.e2e.test_browser import browser, page, sign_in  # noqa: F401  (fixtures and helpers)
 
 pytestmark = pytest.mark.browser
-HOST = "acme.brand.localhost"
 
 
 def _visitor_waits(running_platform, queue_name: str) -> str:
@@ -63,26 +63,18 @@ def _conversation(running_platform, conversation: str) -> tuple:
 
 def test_an_agent_accepts_answers_and_closes_a_chat_live(browser, running_platform):  # noqa: F811
     admin = browser.new_context()
-    bob = browser.new_context()
+    bob = None
     try:
         op = admin.new_page()
         sign_in(op, running_platform, HOST, "admin@acme.example")
-        op.goto(running_platform.url(HOST, "/queues/new/"))
-        op.fill("input[name=name]", "Web chat")
-        op.select_option("select[name=members-0-extension]", "102")
-        op.get_by_role("button", name="Save queue").click()
+        queue_made(op, running_platform, "Web chat", "102")
         op.goto(running_platform.url(HOST, "/chat/canned/new/"))
         op.fill("input[name=title]", "Thanks")
         op.fill("input[name=shortcut]", "thanks")
         op.fill("textarea[name=body]", "Thank you for waiting, it ships today.")
         op.get_by_role("button", name="Save").click()
 
-        agent = bob.new_page()
-        sign_in(agent, running_platform, HOST, "bob@acme.example")
-        agent.goto(running_platform.url(HOST, "/phone/queues/"))
-        agent.locator("#my-queues tr", has_text="Web chat").get_by_role("button", name="Log in").click()
-        agent.goto(running_platform.url(HOST, "/chat/"))
-        expect(agent.locator("#chat-live")).to_have_attribute("data-state", "live", timeout=10_000)
+        bob, agent = agent_console(browser, running_platform, "bob@acme.example", queue="Web chat")
         expect(agent.locator("#chat-status")).to_contain_text("0 / 2")
 
         conversation = _visitor_waits(running_platform, "Web chat")
@@ -110,4 +102,5 @@ def test_an_agent_accepts_answers_and_closes_a_chat_live(browser, running_platfo
         assert record == ("chat", "answered")
     finally:
         admin.close()
-        bob.close()
+        if bob is not None:
+            bob.close()

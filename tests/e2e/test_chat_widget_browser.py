@@ -1,91 +1,32 @@
 """Web chat's widget on another web site, in a real browser against `platform/run.py` with the demo
 data: the client's operator makes a queue with Bob (102) logged in and a chat widget, and copies its
 snippet; a page served from another origin (allowed) shows the launcher from the one script tag, and
-a visitor opens a chat (HTML typed is shown as text) and waits in line; a second visitor whose
-browser cannot open WebSockets chats over the HTTP fallback and moves up the line when the first
-leaves; a page from an origin not allowed gets nothing; with nobody logged in, the offline form.
-(The visitor <-> agent conversation in the console comes with the agents' side.)"""
+a visitor opens a chat (HTML typed is shown as text) and waits in line while Bob's console has it
+on offer; a second visitor whose browser cannot open WebSockets chats over the HTTP fallback and
+moves up the line when the first leaves; a page from an origin not allowed gets nothing; once the
+operator logs Bob out of the queue, the offline form. (The conversation with the agents:
+test_chat_conversation_browser.py.)"""
 
 from __future__ import annotations
-
-import html
-import http.server
-import threading
-from functools import partial
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.chat_pages import HOST, agent_console, chat_widget_made, queue_made, visitor, widget_allows
 from tests.e2e.test_browser import browser, page, shot, sign_in  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.browser
 
-HOST = "acme.brand.localhost"
-NO_WEBSOCKET = "window.WebSocket = function () { throw new Error('blocked by the network'); };"
 
-
-@pytest.fixture
-def site(tmp_path):
-    """site(snippet) -> two origins (http://127.0.0.1:<port>) serving a page with the snippet."""
-    servers = []
-
-    def serve(snippet: str) -> list[str]:
-        (tmp_path / "index.html").write_text(
-            "<!doctype html><html><head><title>Shop</title><style>button{background:lime!important}</style></head>"
-            f"<body><h1>Shop</h1>{snippet}</body></html>"
-        )
-        origins = []
-        for _ in range(2):
-            handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-            origins.append(f"http://127.0.0.1:{server.server_address[1]}")
-        return origins
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def visitor(browser, url: str, *, websockets: bool = True, width: int = 1200):  # noqa: F811
-    context = browser.new_context(viewport={"width": width, "height": 800})
-    if not websockets:
-        context.add_init_script(NO_WEBSOCKET)
-    tab = context.new_page()
-    tab.set_default_timeout(15_000)
-    tab.goto(url)
-    return context, tab
-
-
-def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page, browser, running_platform, site):  # noqa: F811
+def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page, browser, running_platform,  # noqa: F811
+                                                                            other_site):  # fmt: skip
     sign_in(page, running_platform, HOST, "admin@acme.example")
-    page.goto(running_platform.url(HOST, "/queues/new/"))
-    page.fill("input[name=name]", "Shop desk")
-    page.select_option("select[name=members-0-extension]", "102")
-    page.get_by_role("button", name="Save queue").click()
-    page.locator("#queues tr", has_text="Shop desk").get_by_role("link", name="Shop desk").click()
-    queue_page = page.url
-    page.locator("#agents form").get_by_role("button", name="Log in").click()
-    expect(page.locator("#agents form").get_by_role("button", name="Log out")).to_be_visible()
-
-    page.goto(running_platform.url(HOST, "/chat/widgets/new/"))
-    page.fill("input[name=name]", "Shop chat")
-    page.select_option("select[name=queue]", label="Shop desk")
-    page.fill("textarea[name=origins]", "http://127.0.0.1:1")
-    page.fill("input[name=title]", "Acme help")
-    page.fill("input[name=greeting]", "Ask us anything.")
-    page.fill("input[name=colour]", "#aa3300")
-    page.fill("input[name=offline_email]", "desk@acme.example")
-    page.get_by_role("button", name="Save widget").click()
-    expect(page.locator("#secret")).to_be_visible()  # the identity secret, this once
-    snippet = html.unescape(page.locator("#snippet").inner_text())
-    assert "chat_widget.js" in snippet and "data-key=" in snippet
-    allowed, other = site(snippet)
-    page.fill("textarea[name=origins]", allowed)
-    page.get_by_role("button", name="Save widget").click()
-    expect(page.locator("#snippet")).to_be_visible()
+    queue_made(page, running_platform, "Shop desk", "102")
+    snippet = chat_widget_made(page, running_platform, name="Shop chat", queue="Shop desk", title="Acme help",
+                               offline_email="desk@acme.example")  # fmt: skip
+    allowed, other = other_site(snippet)
+    widget_allows(page, allowed)
+    bob, _console = agent_console(browser, running_platform, "bob@acme.example", "Shop desk")
 
     first, ann = visitor(browser, f"{allowed}/index.html")
     launcher = ann.get_by_role("button", name="Acme help")
@@ -132,7 +73,9 @@ def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page,
     assert eve.locator("[data-ocx-chat]").count() == 0
     third.close()
 
-    page.goto(queue_page)  # nobody left to answer: the offline form
+    # Nobody left to answer (Bob's console stays open, but he is out of the queue): the offline form.
+    page.goto(running_platform.url(HOST, "/queues/"))
+    page.locator("#queues tr", has_text="Shop desk").get_by_role("link", name="Shop desk").click()
     page.locator("#agents form").get_by_role("button", name="Log out").click()
     expect(page.locator("#agents form").get_by_role("button", name="Log in")).to_be_visible()
     fourth, cy = visitor(browser, f"{allowed}/index.html")
@@ -146,3 +89,4 @@ def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page,
     panel_c.get_by_role("button", name="Send message").click()
     expect(panel_c.get_by_role("status")).to_have_text("Thank you: your message was sent.")
     fourth.close()
+    bob.close()

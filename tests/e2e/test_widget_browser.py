@@ -6,9 +6,6 @@ widget in the portal and copies its snippet; a page served by a tiny web server 
 from __future__ import annotations
 
 import html
-import http.server
-import threading
-from functools import partial
 
 import pytest
 from playwright.sync_api import expect
@@ -20,31 +17,7 @@ pytestmark = pytest.mark.browser
 CLIENT_HOST = "acme.brand.localhost"
 
 
-@pytest.fixture
-def site(tmp_path):
-    """site(snippet) -> two origins (http://127.0.0.1:<port>) serving a page with the snippet."""
-    servers = []
-
-    def serve(snippet: str) -> list[str]:
-        (tmp_path / "index.html").write_text(
-            f"<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>{snippet}</body></html>"
-        )
-        origins = []
-        for _ in range(2):
-            handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-            servers.append(server)
-            origins.append(f"http://127.0.0.1:{server.server_address[1]}")
-        return origins
-
-    yield serve
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-def test_a_page_on_another_origin_gets_the_widget_and_submits(page, running_platform, site):  # noqa: F811
+def test_a_page_on_another_origin_gets_the_widget_and_submits(page, running_platform, other_site):  # noqa: F811
     sign_in(page, running_platform, CLIENT_HOST, "admin@acme.example")
     page.goto(running_platform.url(CLIENT_HOST, "/widgets/new/"))
     allowed_placeholder = "http://127.0.0.1:1"  # (the real origins are known once the servers run)
@@ -54,7 +27,7 @@ def test_a_page_on_another_origin_gets_the_widget_and_submits(page, running_plat
     page.click("main button[type=submit]")
     snippet = html.unescape(page.locator("#snippet").inner_text())
     assert "clicktocall.js" in snippet and "data-ocx-widget" in snippet
-    allowed, other = site(snippet)
+    allowed, other = other_site(snippet)
     page.fill("textarea[name=origins]", allowed)
     page.click("main button[type=submit]")
     expect(page.locator("#snippet")).to_be_visible()

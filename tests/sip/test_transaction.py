@@ -83,8 +83,10 @@ def test_an_invite_is_retransmitted_doubling_until_a_provisional_and_times_out_w
         assert answers[0].status == 408 and answers[0].call_id == "tx-test@192.0.2.10"
         assert tx.state == DEAD
         assert set(wire.methods()) == {"INVITE"}
-        # Timer A doubles without a cap (T2 does not apply to INVITE): 0.01, 0.02, 0.04, 0.08, 0.16, 0.32
-        assert len(wire.sent) == 7
+        # Timer A doubles without a cap (T2 does not apply to INVITE): 0.01, 0.02, 0.04, 0.08, 0.16, 0.32.
+        # The 7th send is due at 63*T1, one T1 before timer B, each retransmission timed from the last
+        # one's run: on a loaded machine the chain's lateness adds up and B may come first.
+        assert len(wire.sent) in (6, 7)
         assert all(later > earlier for earlier, later in itertools.pairwise(gaps(wire)))
         assert gaps(wire)[-1] >= 0.3
 

@@ -93,6 +93,11 @@ def edges_see(engine_id: str) -> None:
             edge.sees(engine_id)
 
 
+# Seconds an edge may take to answer its first OPTIONS: about 3 s here, 20 s seen with the machine's load
+# average at 7 (the whole suite beside other work).
+STARTS_WITHIN = 45.0
+
+
 def start_edge(port: int | None = None, *, sync: bool = False, **env) -> EdgeProcess:
     """A `manage.py sip_edge` on a free port (or `port`), once it answers OPTIONS; sync: it rebuilds the
     SIP directory at start as `make run`'s edge does (the suite's edges share one, published by tests)."""
@@ -108,15 +113,16 @@ def start_edge(port: int | None = None, *, sync: bool = False, **env) -> EdgePro
     _edges.append(edge)
     probe = SipClient(edge.address, "probe", "probe.invalid")
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTS_WITHIN
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"sip_edge exited: {edge.log_tail()}")
             probe.send_raw(options_message(probe))
             if probe.receive(timeout=0.3) is not None:
                 return edge
+        tail = edge.log_tail()
         edge.stop()
-        raise AssertionError("sip_edge did not answer OPTIONS within 20 s")
+        raise AssertionError(f"sip_edge did not answer OPTIONS within {STARTS_WITHIN:.0f} s: {tail}")
     finally:
         probe.close()
 

@@ -240,6 +240,8 @@ async def run(args, setup: dict, port: int, web_pid: int) -> dict:
     if answered < args.sessions:
         print(f"only {answered} of {args.sessions} chats answered in {args.setup_limit:.0f} s; errors {load.errors}")
     await asyncio.sleep(1.0)
+    print(f"{answered} chats answered in {setup_seconds:.1f} s; now {args.rate:.0f} lines/s for {args.seconds:.0f} s",
+          flush=True)  # fmt: skip
     cpu_before, rss_after = process_figures(web_pid)
     clock = time.perf_counter()
     sent = await load.send_lines(args.rate, args.seconds)

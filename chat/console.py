@@ -34,7 +34,7 @@ from chat import agents, dispatch
 from chat.events import agent_group, agents_group, conversation_group
 from chat.models import CannedAnswer, Conversation
 from chat.selectors import extension_of
-from chat.threads import threaded
+from chat.threads import NoConnectionsOnTheLoop, threaded
 from config.redis_store import get_redis
 from queues import state
 from queues.models import Queue
@@ -151,7 +151,7 @@ def _uuid(text: str):
         raise ValidationError({"conversation": "No such chat."}) from error
 
 
-class ChatConsoleConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
     groups_joined: list[str] | None = None
 
     async def connect(self):

@@ -67,6 +67,7 @@ from chat.events import EVENT, conversation_group
 from chat.keeper import keeper
 from chat.models import Conversation
 from chat.sessions import VisitorSession, error_event
+from chat.threads import NoConnectionsOnTheLoop
 from tenants.routing import host_of, portal_for_host
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ class SocketSession(VisitorSession):
         self.hold()
 
 
-class VisitorConsumer(AsyncWebsocketConsumer):
+class VisitorConsumer(NoConnectionsOnTheLoop, AsyncWebsocketConsumer):
     session: SocketSession | None = None
 
     async def connect(self):

@@ -331,6 +331,10 @@ CHANNEL_LAYERS = {
             # redis-py 8's 5 s socket timeout races channels-redis' 5 s blocking pop (PITFALLS.md).
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
             "prefix": f"{OCX_REDIS_PREFIX}:asgi",
+            # Every socket of one process shares ONE Redis queue (channels-redis' process-local
+            # channels), and its default capacity, 100, is the whole process's: past it group_send drops
+            # messages without an error (PITFALLS.md). Bounded still by the 60 s expiry.
+            "capacity": 100_000,
         },
     }
 }

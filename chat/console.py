@@ -31,7 +31,7 @@ from django.urls import path
 from django_tenants.utils import tenant_context
 
 from chat import agents, dispatch
-from chat.events import agent_group, agents_group, conversation_group
+from chat.events import LAYER, agent_group, agents_group, conversation_group
 from chat.models import CannedAnswer, Conversation
 from chat.selectors import extension_of
 from chat.threads import NoConnectionsOnTheLoop, threaded
@@ -152,6 +152,7 @@ def _uuid(text: str):
 
 
 class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
+    channel_layer_alias = LAYER  # (the sign-out closes come on every layer: tenants/events.py)
     groups_joined: list[str] | None = None
 
     async def connect(self):

@@ -292,7 +292,11 @@ class Dispatcher:
     def __init__(self, redis=None, prefix: str | None = None):
         import redis.asyncio as aioredis
 
-        self.redis = redis or aioredis.Redis.from_url(settings.REDIS_URL)
+        # Every console of the process beats through this client too: a pool that waits for a free
+        # connection, not one that fails past its size (redis-py's default, 100, failed 2 of 100 consoles).
+        self.redis = redis or aioredis.Redis(
+            connection_pool=aioredis.BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=50, timeout=20)
+        )
         self.prefix = prefix or settings.OCX_REDIS_PREFIX
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuidlib.uuid4().hex[:8]}"
         self.served: dict[str, Served] = {}

@@ -6,6 +6,9 @@ layer). Each socket joins the groups it serves and gets `{"type": "chat.event", 
 - agents_group: every open chat console of the client: chats waiting and offered, counts;
 - agent_group: one agent's consoles: an offer to accept, a chat given to them by a transfer.
 
+On chat's own channel layer (LAYER): Redis pub/sub, live only. A socket that (re)opens reads what it
+missed from PostgreSQL (the welcome's history, the console's snapshot).
+
 Events are JSON-able dicts with a "kind" ("message", "typing", "joined", "position", "offer",
 "closed", ...). Nothing here writes a row; the services publish once their transaction commits.
 """
@@ -17,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 EVENT = "chat.event"  # the consumers' handler: chat_event
+LAYER = "chat"  # settings.CHANNEL_LAYERS: Redis pub/sub, chat's own (the consumers' channel_layer_alias)
 
 
 def conversation_group(client_id: int, conversation_uuid) -> str:
@@ -32,7 +36,7 @@ def agent_group(client_id: int, user_id: int) -> str:
 
 
 async def publish_async(group: str, event: dict) -> None:
-    await get_channel_layer().group_send(group, {"type": EVENT, "event": event})
+    await get_channel_layer(LAYER).group_send(group, {"type": EVENT, "event": event})
 
 
 def publish(group: str, event: dict) -> None:

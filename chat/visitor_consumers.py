@@ -63,7 +63,7 @@ from django.urls import path, re_path
 from django.utils.translation import gettext as _
 
 from chat import line, visitors
-from chat.events import EVENT, conversation_group
+from chat.events import EVENT, LAYER, conversation_group
 from chat.keeper import keeper
 from chat.models import Conversation
 from chat.sessions import VisitorSession, error_event
@@ -127,6 +127,7 @@ class SocketSession(VisitorSession):
 
 
 class VisitorConsumer(NoConnectionsOnTheLoop, AsyncWebsocketConsumer):
+    channel_layer_alias = LAYER
     session: SocketSession | None = None
 
     async def connect(self):
@@ -338,7 +339,7 @@ class EventsConsumer(_Http):
         if conversation is None:
             await self.answer(200, {"events": [], "conversation": None, "cursor": after}, origin)
             return
-        layer = get_channel_layer()
+        layer = get_channel_layer(LAYER)
         channel = await layer.new_channel()
         group = conversation_group(session.client.pk, conversation.uuid)
         await layer.group_add(group, channel)

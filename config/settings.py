@@ -336,7 +336,17 @@ CHANNEL_LAYERS = {
             # messages without an error (PITFALLS.md). Bounded still by the 60 s expiry.
             "capacity": 100_000,
         },
-    }
+    },
+    # Web chat's live events (chat/events.py): Redis pub/sub, one PUBLISH an event and none to receive,
+    # where the layer above costs a process about eight Redis round trips an event and recipient. Live
+    # only, as chat's sockets need: what was said is in PostgreSQL, and a socket that opens reads it.
+    "chat": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            "prefix": f"{OCX_REDIS_PREFIX}:chat:",
+        },
+    },
 }
 
 CACHES = {

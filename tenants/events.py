@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 
 from tenants.models import Role
@@ -52,10 +53,14 @@ CLOSE_SECOND_FACTOR = 4428  # an operator requires a second factor of the accoun
 
 
 def sockets_close(group: str, code: int) -> None:
-    """Close every socket in a control group once the transaction that ended their right commits."""
-    transaction.on_commit(
-        lambda: async_to_sync(get_channel_layer().group_send)(group, {"type": "sockets.close", "code": code})
-    )
+    """Close every socket in a control group once the transaction that ended their right commits, on
+    every channel layer (web chat's consoles listen on a layer of their own, settings.CHANNEL_LAYERS)."""
+
+    def send() -> None:
+        for alias in settings.CHANNEL_LAYERS:
+            async_to_sync(get_channel_layer(alias).group_send)(group, {"type": "sockets.close", "code": code})
+
+    transaction.on_commit(send)
 
 
 # The events after which a dashboard's figures are sent again (tenants/consumers.py): calls that

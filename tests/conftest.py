@@ -263,18 +263,14 @@ def _signin_counters_cleared():
 
 @pytest.fixture(autouse=True)
 def _channel_layer_of_its_own():
-    """Each test's event loop (async_to_sync makes one per call) gets a channel layer no dead loop has
-    touched: channels-redis keeps per-process receive state (its receive lock, the per-channel cleanup
-    locks held until a cleanup task runs) that a test's loop ending mid-receive leaves bound to that
-    loop, locked, and every later consumer in the process then fails ("bound to a different event
-    loop"). One process (daphne) runs one loop, so this is the tests' own hazard."""
+    """Each test's event loop (async_to_sync makes one per call) gets channel layers no other test's
+    loop has touched. channels-redis keeps per-process receive state (its receive lock, the per-channel
+    cleanup locks held until a cleanup task runs) that a test's loop ending mid-receive leaves bound to
+    that loop, locked, and every later consumer of the process then fails ("bound to a different event
+    loop"; CI's run died of it); and the group members a test's sockets left behind would each still
+    be sent every event of the group. One process (daphne) runs one loop, so this is the tests' own
+    hazard (tests/test_channel_layer_guard.py)."""
     yield
     from channels.layers import channel_layers
 
-    layer = channel_layers.backends.get("default")
-    if layer is not None and (
-        getattr(layer, "receive_count", 0)
-        or getattr(getattr(layer, "receive_clean_locks", None), "locks", None)
-        or getattr(layer, "receive_cleaners", None)
-    ):
-        channel_layers.backends.pop("default", None)
+    channel_layers.backends.clear()

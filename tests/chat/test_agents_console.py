@@ -175,6 +175,32 @@ def test_the_visitor_ending_a_chat_an_agent_has_frees_the_agent_and_writes_its_r
         "answered", "closed-by-visitor", world.user_a1.pk)  # fmt: skip
 
 
+@pytest.mark.parametrize("change", ["deactivate", "suspend"])
+def test_an_open_console_closes_when_its_right_ends(world, chat_queue, acd_keys, change):
+    """The consoles listen on chat's own channel layer; the sign-out closes reach them there too."""
+    from tenants.services import account_update, client_suspend
+
+    chat_queue(members=("101",), consoles=())
+    ws = console(world, world.user_a1)
+
+    def act():
+        if change == "deactivate":
+            account_update(actor=world.client_a1_op, account=world.user_a1, is_active=False)
+        else:
+            client_suspend(actor=world.brand_a_op, client=world.client_a1)
+
+    async def scenario():
+        assert (await ws.connect())[0]
+        await until(ws, lambda m: m["type"] == "chat.snapshot")
+        await database_sync_to_async(act)()
+        closed = await ws.receive_output(timeout=5)
+        assert closed == {"type": "websocket.close", "code": 4401 if change == "deactivate" else 4403}
+        await ws.disconnect()
+        await dispatch.stop_running()
+
+    async_to_sync(scenario)()
+
+
 def test_an_agent_never_reaches_another_clients_chat(world, chat_queue, acd_keys):
     chat_queue(consoles=())
     with tenant_context(world.client_b1):

@@ -8,7 +8,9 @@ users, all logged-in members of one queue taking up to ceil(sessions / agents) c
 `make run` starts it). This process is the load: `--agents` chat consoles (`/ws/chat/`, each with a
 signed-in session) that accept every offer at once and answer every visitor line at once, and
 `--sessions` visitors (`/chat/ws/<key>/` from the widget's origin, each from its own 127.x.y.z
-address) that say hello, start a chat and wait until an agent has joined.
+address), arriving `--connect-rate` a second once every console is open, that say hello, start a chat
+and wait until an agent has joined (a handshake refused or timed out is tried again, as the widget
+does; a visitor that fails anyway is counted in the errors).
 
 Then, for `--seconds`, visitors send `--rate` lines a second in all (each from a visitor picked at
 random); each line carries the time it was sent. Figures:
@@ -132,6 +134,7 @@ class Load:
         self.joined: asyncio.Queue = asyncio.Queue()
         self.visitors: list = []
         self.errors: dict[str, int] = {}
+        self.consoles = 0  # agents' consoles open (their snapshot came)
 
     def url(self, path: str) -> str:
         return f"ws://{self.setup['host']}:{self.port}{path}"
@@ -148,6 +151,8 @@ class Load:
         ) as ws:  # fmt: skip
             async for frame in ws:
                 data = json.loads(frame)
+                if data.get("type") == "chat.snapshot":
+                    self.consoles += 1
                 if data.get("type") == "error":
                     self.count(f"agent-{data.get('code')}")
                     continue
@@ -164,13 +169,28 @@ class Load:
                         await ws.send(json.dumps(answer))
 
     async def visitor(self, index: int) -> None:
+        try:
+            await self.visit(index)
+        except Exception as error:  # counted, and no longer waited for
+            self.count(f"visitor-{type(error).__name__}")
+            self.joined.put_nowait(None)
+
+    async def visit(self, index: int) -> None:
         import websockets
 
         address = f"127.{10 + index // 62500}.{index // 250 % 250}.{index % 250 + 1}"
-        ws = await websockets.connect(
-            self.url(f"/chat/ws/{self.setup['key']}/"), host="127.0.0.1", port=self.port, origin=ORIGIN,
-            local_addr=(address, 0), ping_interval=None, max_queue=None, open_timeout=60,
-        )  # fmt: skip
+        for attempt in range(4):  # as the widget does: a handshake refused or timed out is tried again
+            try:
+                ws = await websockets.connect(
+                    self.url(f"/chat/ws/{self.setup['key']}/"), host="127.0.0.1", port=self.port, origin=ORIGIN,
+                    local_addr=(address, 0), ping_interval=None, max_queue=None, open_timeout=60,
+                )  # fmt: skip
+                break
+            except (websockets.InvalidMessage, websockets.InvalidStatus, OSError, TimeoutError):
+                if attempt == 3:
+                    raise
+                self.count("visitor-handshake-again")
+                await asyncio.sleep(1.0 + random.random() * 2**attempt)
         self.visitors.append(ws)
         await ws.send(json.dumps({"type": "hello", "page": f"{ORIGIN}/p/{index}"}))
         await ws.send(json.dumps({"type": "start", "name": f"Visitor {index}", "text": "Hello"}))
@@ -219,23 +239,25 @@ def process_figures(pid: int) -> tuple[float, float]:
 async def run(args, setup: dict, port: int, web_pid: int) -> dict:
     load = Load(setup, port)
     tasks = [asyncio.create_task(load.agent(cookie)) for cookie in setup["cookies"]]
-    await asyncio.sleep(2.0)  # every console open and counted before the first chat
-    failed = [task.exception() for task in tasks if task.done() and task.exception() is not None]
-    if failed:
-        raise SystemExit(f"{len(failed)} of {len(tasks)} consoles at {load.url('/ws/chat/')} failed: {failed[0]!r}")
+    deadline = time.perf_counter() + 60
+    while load.consoles < len(tasks) and time.perf_counter() < deadline:  # every console open before a chat
+        failed = [task.exception() for task in tasks if task.done() and task.exception() is not None]
+        if failed:
+            raise SystemExit(f"{len(failed)} of {len(tasks)} consoles at {load.url('/ws/chat/')} failed: {failed[0]!r}")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # (their first beat said in Redis)
     _, rss_before = process_figures(web_pid)
     started = time.perf_counter()
     for index in range(args.sessions):
         tasks.append(asyncio.create_task(load.visitor(index)))
-        if index % 50 == 49:
-            await asyncio.sleep(0.05)  # connect in waves: the listen backlog is not the figure
-    answered, deadline = 0, time.perf_counter() + args.setup_limit
-    while answered < args.sessions and time.perf_counter() < deadline:
+        await asyncio.sleep(1 / args.connect_rate)
+    answered, failed, deadline = 0, 0, time.perf_counter() + args.setup_limit
+    while answered + failed < args.sessions and time.perf_counter() < deadline:
         try:
-            await asyncio.wait_for(load.joined.get(), timeout=deadline - time.perf_counter())
-            answered += 1
+            joined = await asyncio.wait_for(load.joined.get(), timeout=deadline - time.perf_counter())
         except TimeoutError:
             break
+        answered, failed = (answered + 1, failed) if joined is not None else (answered, failed + 1)
     setup_seconds = time.perf_counter() - started
     if answered < args.sessions:
         print(f"only {answered} of {args.sessions} chats answered in {args.setup_limit:.0f} s; errors {load.errors}")
@@ -267,6 +289,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="visitor lines a second, in all")
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--setup-limit", type=float, default=300.0, help="seconds for every chat to be answered")
+    parser.add_argument("--connect-rate", type=float, default=50.0, help="visitors arriving a second")
     args = parser.parse_args()
     if args.agents * 20 < args.sessions:
         raise SystemExit("an agent takes at most 20 chats: give more agents")

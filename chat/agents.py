@@ -188,9 +188,14 @@ def chat_accept(*, actor: User, client: Client, conversation_uuid) -> Conversati
 
 def _own_chat(actor: User, client: Client, conversation_uuid) -> Conversation:
     conversation = Conversation.objects.restrict(actor).select_related("queue").filter(uuid=conversation_uuid).first()
-    if conversation is None or (conversation.agent_id != actor.pk and actor.role != Role.CLIENT):
-        raise NotAllowed(_("This chat is not yours."))
+    _refuse_unless_mine(actor, conversation.agent_id if conversation is not None else None, conversation is None)
     return conversation
+
+
+def _refuse_unless_mine(actor: User, agent_id: int | None, missing: bool) -> None:
+    """A chat outside the actor's scope (Conversation.objects.restrict), or another agent's for a user."""
+    if missing or (agent_id != actor.pk and actor.role != Role.CLIENT):
+        raise NotAllowed(_("This chat is not yours."))
 
 
 def _open_with(actor: User, conversation_uuid) -> tuple[Conversation, int]:
@@ -202,8 +207,7 @@ def _open_with(actor: User, conversation_uuid) -> tuple[Conversation, int]:
         .values_list("pk", "state", "agent_id", "first_response_at", "widget__max_message_length")
         .first()
     )
-    if found is None or (found[2] != actor.pk and actor.role != Role.CLIENT):
-        raise NotAllowed(_("This chat is not yours."))
+    _refuse_unless_mine(actor, found[2] if found is not None else None, found is None)
     pk, state, agent_id, first_response_at, longest = found
     if state != Conversation.State.ACTIVE or agent_id != actor.pk:
         raise NotPossible(_("This chat is not open with you."))

@@ -31,7 +31,7 @@ from django.urls import path
 from django_tenants.utils import tenant_context
 
 from chat import agents, dispatch
-from chat.events import LAYER, agent_group, agents_group, conversation_group
+from chat.events import LAYER, agent_group, conversation_group
 from chat.models import CannedAnswer, Conversation
 from chat.selectors import extension_of
 from chat.threads import NoConnectionsOnTheLoop, threaded
@@ -166,7 +166,6 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
         self.following: dict[str, tuple[str, asyncio.Task]] = {}
         self.groups_joined = [
             agent_group(self.client.pk, user.pk),
-            agents_group(self.client.pk),
             group_for_sockets_of_user(user.pk),
             group_for_sockets_of_client(self.client.pk),
         ]
@@ -253,7 +252,9 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
             await self.send_json(answer)
 
     async def chat_event(self, message):
-        """The agent's group and the client's agents' group (a chat's own events come on its channel)."""
+        """The agent's own group (a chat's own events come on its channel). Nothing goes to every console
+        of a client: a chat taken or closed is news only to the agents offered it (withdrawn) and the
+        one in it (its channel), and 2,000 chats answered would be 2,000 frames to each console."""
         event = message["event"]
         kind, uuid = event.get("kind"), str(event.get("conversation") or "")
         if kind in ("accepted", "assigned") and uuid:

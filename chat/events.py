@@ -3,7 +3,6 @@ layer). Each socket joins the groups it serves and gets `{"type": "chat.event", 
 
 - conversation_group: the visitor's socket(s) and the console of the agent in the chat: messages,
   typing, an agent joining or leaving, the place in line, the end;
-- agents_group: every open chat console of the client: chats waiting and offered, counts;
 - agent_group: one agent's consoles: an offer to accept, a chat given to them by a transfer.
 
 On chat's own channel layer (LAYER): Redis pub/sub, live only. A socket that (re)opens reads what it
@@ -25,10 +24,6 @@ LAYER = "chat"  # settings.CHANNEL_LAYERS: Redis pub/sub, chat's own (the consum
 
 def conversation_group(client_id: int, conversation_uuid) -> str:
     return f"chat.{client_id}.{str(conversation_uuid).replace('-', '')}"
-
-
-def agents_group(client_id: int) -> str:
-    return f"chat.agents.{client_id}"
 
 
 def agent_group(client_id: int, user_id: int) -> str:

@@ -225,6 +225,30 @@ def test_an_agent_never_reaches_another_clients_chat(world, chat_queue, acd_keys
         assert (theirs.state, theirs.agent_id, theirs.messages.count()) == ("waiting", None, 0)
 
 
+def test_an_agent_never_writes_in_a_colleagues_chat(world, chat_queue, acd_keys):
+    """The same client's chat another agent answers: a line or typing into it is refused, nothing kept."""
+    chat_queue(consoles=())
+    with tenant_context(world.client_a1):
+        theirs = Conversation.objects.create(visitor_key="k" * 64, visitor_name="Colleague's visitor",
+                                             state=Conversation.State.ACTIVE, agent=world.user_a1b)  # fmt: skip
+    ws = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await ws.connect())[0]
+        await until(ws, lambda m: m["type"] == "chat.snapshot")
+        for action in ("send", "typing"):
+            await ws.send_json_to({"action": action, "conversation": str(theirs.uuid), "body": "hi"})
+            refused = await until(ws, lambda m: m["type"] == "error", what=f"{action} refused")
+            assert (refused["action"], refused["code"]) == (action, "not-allowed")
+        await ws.disconnect()
+        await dispatch.stop_running()
+
+    async_to_sync(scenario)()
+    with tenant_context(world.client_a1):
+        assert not Message.objects.filter(conversation=theirs).exists()
+        theirs.delete()
+
+
 def say(world, conversation, text: str) -> None:
     """The visitor's line (the visitor side's message_post)."""
     with tenant_context(world.client_a1):

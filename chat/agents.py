@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from chat import dispatch
 from chat.events import agent_group, conversation_group, publish
-from chat.models import CannedAnswer, ChatWidget, Conversation, Message
+from chat.models import CannedAnswer, Conversation, Message
 from chat.selectors import extension_of
 from chat.services import DEFAULT_MAX_LENGTH, clean_text, message_post
 from config.redis_store import get_redis
@@ -202,9 +202,8 @@ def _refuse_unless_mine(actor: User, agent_id: int | None, missing: bool) -> Non
 # Conversation.objects.restrict's: an operator any chat of the client (the schema holds one client),
 # a user the chats they answer (_refuse_unless_mine).
 OPEN_WITH = (
-    f"SELECT c.id, c.state, c.agent_id, c.first_response_at, w.max_message_length"
-    f" FROM {Conversation._meta.db_table} c LEFT JOIN {ChatWidget._meta.db_table} w ON w.id = c.widget_id"
-    f" WHERE c.uuid = %s"
+    "SELECT c.id, c.state, c.agent_id, c.first_response_at, w.max_message_length"
+    " FROM chat_conversation c LEFT JOIN chat_chatwidget w ON w.id = c.widget_id WHERE c.uuid = %s"
 )
 
 

@@ -174,6 +174,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def own_redis(tmp_path, settings):
+    """A redis-server of the test's own, to kill and restart (tests/own_redis.py)."""
+    from tests.own_redis import serving
+
+    yield from serving(tmp_path, settings)
+
+
+@pytest.fixture
 def world(db) -> World:
     return _get_or_build_world()
 

@@ -8,16 +8,9 @@ under test read.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import signal
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -32,63 +25,18 @@ from telephony.models import Extension
 from telephony.services import extension_reset_secret, sip_ban_release
 from tenants.services import client_activate, client_suspend
 from tests.conftest import _get_or_build_world
+from tests.own_redis import OwnRedis
 from tests.telephony.conftest import (
     EDGE_ENV,
     connected,
     database_url,
-    free_port,
     start_edge,
     start_engine,
 )
 from tests.telephony.sipclient import SipClient
 from tests.waiting import wait_for
 
-_spec = importlib.util.spec_from_file_location("ocx_platform_services", settings.BASE_DIR / "platform" / "services.py")
-services = sys.modules.setdefault(_spec.name, importlib.util.module_from_spec(_spec))
-_spec.loader.exec_module(services)
-
 SECRET = "restart-secret-123"
-
-
-class OwnRedis:
-    """A redis-server as platform/services.py starts the local one (persistence included), on a free
-    port with its data under the test's tmp_path."""
-
-    def __init__(self, folder: Path):
-        self.server = services.Redis(data=folder / "redis", port=free_port(), log=folder / "redis.log")
-        self.url = f"redis://127.0.0.1:{self.server.port}/1"
-        self.client = redis.Redis.from_url(self.url)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to save anything on the way out."""
-        os.kill(int((self.server.data / "redis.pid").read_text()), signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while self.server.running() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-    def restart(self, *, keep_data: bool) -> None:
-        if not keep_data:
-            shutil.rmtree(self.server.data)
-        self.server.start()
-
-    def numsub(self, name: str) -> int:
-        return dict(self.client.pubsub_numsub(rkey(name)))[rkey(name).encode()]
-
-    def keys(self, pattern: str) -> list:
-        return list(self.client.scan_iter(rkey(pattern)))
-
-
-@pytest.fixture
-def own_redis(tmp_path, settings):
-    server = OwnRedis(tmp_path)
-    server.server.start()
-    settings.REDIS_URL = server.url
-    get_redis.cache_clear()
-    yield server
-    get_redis.cache_clear()
-    server.client.close()
-    if server.server.running():
-        server.kill()
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_tenants.utils import tenant_context
 
-from chat import dispatch
-from chat.events import agent_group, conversation_group, publish
+from chat import dispatch, loopdb
+from chat.events import agent_group, conversation_group, publish, publish_async
 from chat.models import CannedAnswer, Conversation, Message
 from chat.selectors import extension_of
-from chat.services import DEFAULT_MAX_LENGTH, clean_text, message_post
+from chat.services import DEFAULT_MAX_LENGTH, clean_text, in_schema, message_post_on_loop
 from config.redis_store import get_redis
 from queues.models import Agent, Member, Queue
 from records.models import Cdr
@@ -197,21 +199,19 @@ def _refuse_unless_mine(actor: User, agent_id: int | None, missing: bool) -> Non
         raise NotAllowed(_("This chat is not yours."))
 
 
-# The agent's every line and keystroke look their chat up: one narrow statement, written out (the ORM's
-# queryset for it was a sixth of a busy chat process's time in py-spy's profile). The scope is
-# Conversation.objects.restrict's: an operator any chat of the client (the schema holds one client),
-# a user the chats they answer (_refuse_unless_mine).
+# The agent's every line and keystroke look their chat up: one narrow statement from the event loop
+# (chat/loopdb.py; Django's queryset for it, in a worker thread, was a sixth of a busy chat process's
+# time). The scope is Conversation.objects.restrict's: an operator any chat of the client (the schema
+# holds one client), a user the chats they answer (_refuse_unless_mine).
 OPEN_WITH = (
     "SELECT c.id, c.state, c.agent_id, c.first_response_at, w.max_message_length"
-    " FROM chat_conversation c LEFT JOIN chat_chatwidget w ON w.id = c.widget_id WHERE c.uuid = %s"
+    " FROM {schema}chat_conversation c LEFT JOIN {schema}chat_chatwidget w ON w.id = c.widget_id WHERE c.uuid = %s"
 )
 
 
-def _open_with(actor: User, conversation_uuid) -> tuple[Conversation, int]:
+async def _open_with(actor: User, client: Client, conversation_uuid) -> tuple[Conversation, int]:
     """The agent's open chat, lean (what a line and typing need), and its widget's longest line."""
-    with connection.cursor() as cursor:
-        cursor.execute(OPEN_WITH, [conversation_uuid])
-        found = cursor.fetchone()
+    found = await loopdb.run(in_schema(OPEN_WITH, client.schema_name), [conversation_uuid])
     missing = found is None or actor.role not in (Role.CLIENT, Role.USER)
     _refuse_unless_mine(actor, found[2] if found is not None else None, missing)
     pk, state, agent_id, first_response_at, longest = found
@@ -222,24 +222,30 @@ def _open_with(actor: User, conversation_uuid) -> tuple[Conversation, int]:
     return conversation, longest or DEFAULT_MAX_LENGTH
 
 
-def chat_send(*, actor: User, client: Client, conversation_uuid, body) -> Message:
-    """The agent's line in their chat (a canned answer's /shortcut alone is replaced by its text)."""
-    conversation, longest = _open_with(actor, conversation_uuid)
-    if isinstance(body, str) and body.strip().startswith("/"):
+def _canned(client: Client, body: str) -> str:
+    """A canned answer's /shortcut alone is replaced by its text."""
+    with tenant_context(client):
         canned = CannedAnswer.objects.filter(shortcut=body.strip()[1:]).exclude(shortcut="").first()
-        if canned is not None:
-            body = canned.body
-    return message_post(client=client, conversation=conversation, sender=Message.Sender.AGENT, body=body,
-                        author=actor, max_length=longest)  # fmt: skip
+    return canned.body if canned is not None else body
 
 
-def chat_typing(*, actor: User, client: Client, conversation_uuid) -> None:
+async def chat_send(*, actor: User, client: Client, conversation_uuid, body) -> Message:
+    """The agent's line in their chat, from the event loop (the console's socket)."""
+    conversation, longest = await _open_with(actor, client, conversation_uuid)
+    if isinstance(body, str) and body.strip().startswith("/"):
+        body = await database_sync_to_async(_canned)(client, body)
+    return await message_post_on_loop(client=client, conversation=conversation, sender=Message.Sender.AGENT,
+                                      body=body, author=actor, max_length=longest)  # fmt: skip
+
+
+async def chat_typing(*, actor: User, client: Client, conversation_uuid) -> None:
     try:
-        conversation, _longest = _open_with(actor, conversation_uuid)
+        conversation, _longest = await _open_with(actor, client, conversation_uuid)
     except NotPossible:
         return  # (typing in a chat that just ended: nothing to say)
-    publish(conversation_group(client.pk, conversation.uuid),
-            {"kind": "typing", "conversation": str(conversation.uuid), "sender": "agent", "on": True})  # fmt: skip
+    uuid = str(conversation.uuid)
+    event = {"kind": "typing", "conversation": uuid, "sender": "agent", "on": True}
+    await publish_async(conversation_group(client.pk, uuid), event)
 
 
 def _leg(conversation: Conversation, *, outcome: str, end: dt.datetime, wrapup: int) -> dict:

@@ -105,10 +105,6 @@ def _act_now(client, user, line, content: dict):
     with tenant_context(client):
         if action == "accept":
             agents.chat_accept(actor=user, client=client, conversation_uuid=_uuid(uuid))
-        elif action == "send":
-            agents.chat_send(actor=user, client=client, conversation_uuid=_uuid(uuid), body=content.get("body"))
-        elif action == "typing":
-            agents.chat_typing(actor=user, client=client, conversation_uuid=_uuid(uuid))
         elif action == "close":
             agents.chat_close(actor=user, client=client, conversation_uuid=_uuid(uuid))
         elif action == "transfer":
@@ -139,7 +135,23 @@ def _act_now(client, user, line, content: dict):
 # In the loop's worker threads (chat/threads.py: each keeps its connection between actions), several
 # agents' actions at once; one console's actions still run one after the other (a consumer handles
 # its messages in turn).
-_act = threaded(_act_now)
+_act_in_thread = threaded(_act_now)
+
+
+async def _act(client, user, line, content: dict):
+    """A line and typing, the agent's most frequent actions, on the event loop (chat/loopdb.py); the
+    others in a thread."""
+    action = content.get("action")
+    if action == "send":
+        uuid = _uuid(str(content.get("conversation") or ""))
+        await agents.chat_send(actor=user, client=client, conversation_uuid=uuid, body=content.get("body"))
+    elif action == "typing":
+        await agents.chat_typing(
+            actor=user, client=client, conversation_uuid=_uuid(str(content.get("conversation") or ""))
+        )
+    else:
+        return await _act_in_thread(client, user, line, content)
+    return None
 
 
 def _uuid(text: str):

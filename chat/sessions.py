@@ -121,8 +121,8 @@ class VisitorSession:
     async def on_message(self, command) -> list[dict]:
         if self.conversation is None:
             return [error_event("no-chat", _("Start a chat first."))]
-        await threaded(visitors.visitor_says)(client=self.client, widget=self.widget,
-                                               conversation=self.conversation, text=command.get("text"))  # fmt: skip
+        await visitors.visitor_says(client=self.client, widget=self.widget, conversation=self.conversation,
+                                    text=command.get("text"))  # fmt: skip
         return []  # (the message comes back through the conversation's group, with its id)
 
     async def on_typing(self, command) -> list[dict]:

@@ -37,10 +37,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
-from chat import line
+from chat import line, loopdb
 from chat.events import conversation_group, publish
 from chat.models import ChatWidget, Conversation, Message
-from chat.services import clean_text, message_event, message_post
+from chat.services import clean_text, message_event, message_post, message_post_on_loop
 from config.redis_store import get_redis, rkey
 from telephony.widgets import visitor as address_of
 from tenants.errors import PlatformError
@@ -155,6 +155,14 @@ def _count(keys: list[str], limits: list[int], window: int) -> int:
         return 1
 
 
+async def _count_on_loop(keys: list[str], limits: list[int], window: int) -> int:
+    try:
+        return int(await loopdb.redis().eval(COUNT, len(keys), *keys, window, *limits))
+    except redis.RedisError:
+        log.exception("chat limits unavailable")
+        return 1
+
+
 def _admit_start(client: Client, widget: ChatWidget, visitor: str, address: str) -> None:
     if (
         Conversation.objects.filter(state__in=OPEN).count() >= settings.OCX_CHAT["max_per_client"]
@@ -167,10 +175,17 @@ def _admit_start(client: Client, widget: ChatWidget, visitor: str, address: str)
         raise VisitorError(_("You have started too many chats: try again later."), code="too-many-chats")
 
 
+def _said_key(client: Client, conversation: Conversation) -> str:
+    return rkey("chat", "said", client.pk, conversation.uuid.hex)
+
+
+def _too_many_messages() -> VisitorError:
+    return VisitorError(_("Too many messages: wait a moment."), code="too-many-messages")
+
+
 def admit_message(*, client: Client, conversation: Conversation, widget: ChatWidget) -> None:
-    key = rkey("chat", "said", client.pk, conversation.uuid.hex)
-    if _count([key], [widget.messages_per_minute], 60):
-        raise VisitorError(_("Too many messages: wait a moment."), code="too-many-messages")
+    if _count([_said_key(client, conversation)], [widget.messages_per_minute], 60):
+        raise _too_many_messages()
 
 
 # The visitor's chats.
@@ -255,17 +270,18 @@ def _ip(address: str) -> bool:
     return True
 
 
-def visitor_says(*, client: Client, widget: ChatWidget, conversation: Conversation, text) -> Message:
-    """One line from the visitor in their open chat (limits first)."""
+async def visitor_says(*, client: Client, widget: ChatWidget, conversation: Conversation, text) -> Message:
+    """One line from the visitor in their open chat (limits first), from the event loop: the visitor's
+    every line comes here (chat/loopdb.py)."""
     if conversation.state not in OPEN:
         raise VisitorError(_("This chat has ended."), code="closed")
     # (checked before counting: a refused message costs nothing against the minute's limit)
     text = clean_text(text, max_length=widget.max_message_length, field="text")
-    admit_message(client=client, conversation=conversation, widget=widget)
-    conversation.widget = widget  # (message_post reads its length: no query)
-    with tenant_context(client):
-        return message_post(client=client, conversation=conversation, sender=Message.Sender.VISITOR, body=text,
-                            max_length=widget.max_message_length)  # fmt: skip
+    if await _count_on_loop([_said_key(client, conversation)], [widget.messages_per_minute], 60):
+        raise _too_many_messages()
+    conversation.widget = widget  # (its length: no query)
+    return await message_post_on_loop(client=client, conversation=conversation, sender=Message.Sender.VISITOR,
+                                      body=text, max_length=widget.max_message_length)  # fmt: skip
 
 
 def _close(client: Client, conversation: Conversation, *, outcome: str, by: str) -> None:

@@ -1,5 +1,6 @@
 """ASGI entry point for daphne: HTTP through Django, WebSocket through Channels consumers."""
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -35,3 +36,14 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+# The collector of a busy web process. Measured with bench/chat (2,000 chat sessions on one process):
+# CPython's full collections took 200 to 460 ms each, the whole loop stopped, and set the chat round
+# trip's p99 (0.3 to 0.4 s, where its p50 was 4 ms). What start-up made (Django, every module) is
+# frozen: kept for good, never scanned again. And the young generation collects every 50,000
+# allocations, not 700: a line's short-lived objects die before a collection sees them, so few reach
+# the old generation and full collections become rare (p99 19 ms in the same bench). Objects still go
+# when nothing refers to them; a cycle of garbage waits for a collection of its generation.
+gc.collect()
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)

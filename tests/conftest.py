@@ -277,8 +277,12 @@ def _channel_layer_of_its_own():
     that loop, locked, and every later consumer of the process then fails ("bound to a different event
     loop"; CI's run died of it); and the group members a test's sockets left behind would each still
     be sent every event of the group. One process (daphne) runs one loop, so this is the tests' own
-    hazard (tests/test_channel_layer_guard.py)."""
+    hazard (tests/test_channel_layer_guard.py). So are chat's connections of a loop (chat/loopdb.py):
+    closed with the test."""
     yield
     from channels.layers import channel_layers
 
+    from chat import loopdb
+
     channel_layers.backends.clear()
+    loopdb.close_all()

@@ -12,8 +12,10 @@ import time
 import uuid
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -35,8 +37,16 @@ def at_once(monkeypatch):
     monkeypatch.setattr("django.db.transaction.on_commit", lambda function, using=None, robust=False: function())
     monkeypatch.setattr("channels.db.close_old_connections", lambda: None)
     monkeypatch.setattr("chat.console.close_old_connections", lambda: None)
-    # The agents' actions read the test's rows, never committed: in the test's own thread (and connection).
-    monkeypatch.setattr("chat.console._act", threaded(console_module._act_now, serial=True))
+    # The agents' actions read the test's rows, never committed: in the test's own thread (and connection),
+    # and so the statements the event loop sends on connections of its own (chat/loopdb.py).
+    monkeypatch.setattr("chat.console._act_in_thread", threaded(console_module._act_now, serial=True))
+    monkeypatch.setattr("chat.loopdb.run", sync_to_async(_on_the_tests_connection, thread_sensitive=True))
+
+
+def _on_the_tests_connection(query, params):
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchone() if cursor.description is not None else None
 
 
 @pytest.fixture

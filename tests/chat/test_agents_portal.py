@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -76,7 +77,7 @@ def test_the_csv_neutralises_a_formula_in_a_visitors_name(world, portal):
     assert rows[0]["visitor_name"] == "'=cmd|' /C calc'!A0"
 
 
-def test_operators_manage_canned_answers_and_agents_use_their_shortcut(world, portal, api):
+def test_operators_manage_canned_answers_and_agents_use_their_shortcut(world, portal, api, at_once):
     op = portal(world.client_a1_op)
     answer = op.post("/chat/canned/new/", {"title": "Hello", "shortcut": "hi", "body": "Hello, how can I help?"})
     assert answer.status_code == 302
@@ -97,7 +98,8 @@ def test_operators_manage_canned_answers_and_agents_use_their_shortcut(world, po
 
     with tenant_context(world.client_a1):
         c = Conversation.objects.create(visitor_key="k" * 64, visitor_name="Ann", state="active", agent=world.user_a1)
-        said = chat_send(actor=world.user_a1, client=world.client_a1, conversation_uuid=c.uuid, body="/hi")
+        said = async_to_sync(chat_send)(actor=world.user_a1, client=world.client_a1, conversation_uuid=c.uuid,
+                                        body="/hi")  # fmt: skip
         assert said.body == "Hello, how can I help?"
         assert CannedAnswer.objects.count() == 2
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -25,7 +26,8 @@ def _chats(world, queue, visitor, acd_keys):
     redis.hset(dispatch.offer_key(prefix, client, bob.uuid), mapping={"agents": "101", "queue": queue.pk})
     with tenant_context(world.client_a1):
         chat_accept(actor=world.user_a1, client=world.client_a1, conversation_uuid=bob.uuid)
-        chat_send(actor=world.user_a1, client=world.client_a1, conversation_uuid=bob.uuid, body="Hello Bob")
+        async_to_sync(chat_send)(actor=world.user_a1, client=world.client_a1, conversation_uuid=bob.uuid,
+                                 body="Hello Bob")  # fmt: skip
         conversation_close(client=world.client_a1, conversation=Conversation.objects.get(pk=bob.pk), by="agent")
         conversation_close(client=world.client_a1, conversation=Conversation.objects.get(pk=eve.pk), by="visitor")
 

@@ -1,0 +1,98 @@
+"""PostgreSQL and Redis from the event loop, for a chat line only: the lookup of an agent's chat
+(chat/agents.py), the visitor's count of lines a minute (chat/visitors.py) and the line's INSERT
+(chat/services.py), a few hundred a second on a busy chat process.
+
+Everything else of chat runs its queries in the loop's worker threads through Django (chat/threads.py).
+For a line, that thread was most of the line's cost: the hop to a worker thread and back, Django's
+cursor wrappers, and the hop back onto the loop to publish, each taking the GIL from the loop. Here a
+line is one await on a connection of the loop's own.
+
+- A few connections per event loop (SIZE), made on first use with the Django database's parameters,
+  in autocommit: each statement is its own transaction.
+- One Redis client per event loop (redis-py's asyncio client and its pool).
+- Statements name the client's schema (schema-qualified tables): no `search_path` to keep.
+- A connection that fails is dropped and made again for the next statement; the statement's error
+  goes to the caller (the line is refused, as when a thread's query fails).
+- Tests whose rows are not committed point `run` at their own connection (tests/chat/agents_fixtures.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import weakref
+
+import psycopg
+import redis.asyncio as aioredis
+from django.conf import settings
+from django.db import connections
+
+SIZE = 4  # connections per event loop: a slow statement holds one, the lines go on through the others
+
+_per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _params() -> dict:
+    params = connections["default"].get_connection_params()
+    for sync_only in ("cursor_factory", "context"):  # (Django's sync cursor class and adapters)
+        params.pop(sync_only, None)
+    return params
+
+
+class LoopConnections:
+    def __init__(self) -> None:
+        self.connections: list[psycopg.AsyncConnection | None] = [None] * SIZE
+        self.turns = itertools.cycle(range(SIZE))
+        self.opening: list[asyncio.Lock] = [asyncio.Lock() for _ in range(SIZE)]
+        self.redis = aioredis.Redis.from_url(settings.REDIS_URL)
+
+    async def _connection(self, index: int) -> psycopg.AsyncConnection:
+        async with self.opening[index]:
+            found = self.connections[index]
+            if found is None or found.closed:
+                found = self.connections[index] = await psycopg.AsyncConnection.connect(**_params(), autocommit=True)
+            return found
+
+    async def fetchone(self, query, params) -> tuple | None:
+        index = next(self.turns)
+        connection = await self._connection(index)
+        try:
+            async with connection.cursor() as cursor:
+                await cursor.execute(query, params)
+                return await cursor.fetchone() if cursor.description is not None else None
+        except psycopg.OperationalError:
+            self.connections[index] = None
+            await connection.close()
+            raise
+
+    def close(self) -> None:
+        """Without the loop (it may be gone): the sockets closed at once."""
+        for connection in self.connections:
+            if connection is not None and not connection.closed:
+                connection.pgconn.finish()
+        self.connections = [None] * SIZE
+
+
+def _of_this_loop() -> LoopConnections:
+    loop = asyncio.get_running_loop()
+    found = _per_loop.get(loop)
+    if found is None:
+        found = _per_loop[loop] = LoopConnections()
+    return found
+
+
+async def run(query, params) -> tuple | None:
+    """One statement in autocommit on a connection of this loop: its first row (None without one)."""
+    return await _of_this_loop().fetchone(query, params)
+
+
+def redis() -> aioredis.Redis:
+    """This loop's Redis client."""
+    return _of_this_loop().redis
+
+
+def close_all() -> None:
+    """Every loop's connections (a test's loop ends: tests/conftest.py)."""
+    for found in list(_per_loop.values()):
+        found.close()
+    _per_loop.clear()

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections
 from django.urls import path
+from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from chat import agents, dispatch
@@ -259,6 +260,12 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
         except PlatformError as error:
             await self.send_json({"type": "error", "code": error.code, "action": content.get("action"),
                                   "conversation": content.get("conversation"), "message": error.message})  # fmt: skip
+            return
+        except Exception:  # a bug, or PostgreSQL or Redis away for a moment: this action fails, the console stays
+            log.exception("chat console action %r failed", content.get("action"))
+            await self.send_json({"type": "error", "code": "error", "action": content.get("action"),
+                                  "conversation": content.get("conversation"),
+                                  "message": _("Something went wrong: try again.")})  # fmt: skip
             return
         if answer is not None:
             await self.send_json(answer)

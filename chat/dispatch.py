@@ -231,6 +231,21 @@ def rejoin(redis, prefix: str, client: int, queue: int, conversation_uuid, at: f
     pipe.execute()
 
 
+# KEYS: the queue's members. ARGV: the agent key prefix, now, the default chat limit. 1 when one of
+# them takes chats now (as anyone_ready says), else 0: one round trip, however many agents.
+READY = """
+for _, ext in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local key = ARGV[1] .. ext
+  local found = redis.call('HMGET', key, 'paused', 'chat_limit')
+  local limit = tonumber(found[2]) or tonumber(ARGV[3])
+  if found[1] ~= '1' and limit > 0 and redis.call('ZCOUNT', key .. ':consoles', ARGV[2], '+inf') > 0 then
+    return 1
+  end
+end
+return 0
+"""
+
+
 def anyone_ready(*, client, queue) -> bool:
     """Whether some agent of the queue answers chats now or soon: logged in to it, not paused, a chat
     limit above 0 and a chat console open (the consoles only Redis knows; chat/line.py's `anyone_ready`,
@@ -238,19 +253,10 @@ def anyone_ready(*, client, queue) -> bool:
     they may be busy."""
     from config.redis_store import get_redis
 
-    redis, prefix, now = get_redis(), settings.OCX_REDIS_PREFIX, time.time()
-    members = list(redis.hkeys(state.queue_key(prefix, client.pk, queue.pk, "members")))
-    if not members:
-        return False
-    pipe = redis.pipeline(transaction=False)
-    for ext in members:
-        key = state.agent_key(prefix, client.pk, ext.decode() if isinstance(ext, bytes) else ext)
-        pipe.hmget(key, "paused", "chat_limit").zcount(key + ":consoles", now, "+inf")
-    found = pipe.execute()
-    for (paused, limit), consoles in zip(found[::2], found[1::2], strict=True):
-        if paused not in (b"1", "1") and int(limit or state.CHAT_LIMIT) > 0 and consoles:
-            return True
-    return False
+    prefix = settings.OCX_REDIS_PREFIX
+    members = state.queue_key(prefix, client.pk, queue.pk, "members")
+    return bool(get_redis().eval(READY, 1, members, state.agent_key(prefix, client.pk, ""), time.time(),
+                                 state.CHAT_LIMIT))  # fmt: skip
 
 
 # The dispatcher (one per web process's event loop) ---------------------------------------------------

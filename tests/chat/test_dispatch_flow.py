@@ -174,7 +174,14 @@ def test_anyone_ready_needs_a_logged_in_unpaused_agent_with_a_console_open(world
     assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
     consoles_open(world, "102")
     assert dispatch.anyone_ready(client=world.client_a1, queue=queue)
-    redis.hset(state.agent_key(prefix, client, "102"), "paused", "1")
+    agent = state.agent_key(prefix, client, "102")
+    redis.hset(agent, "paused", "1")
+    assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
+    redis.hset(agent, mapping={"paused": "0", "chat_limit": "0"})  # takes no chats
+    assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
+    redis.hdel(agent, "chat_limit")  # the default limit
+    assert dispatch.anyone_ready(client=world.client_a1, queue=queue)
+    redis.zadd(agent + ":consoles", {"test-console-102": time.time() - 1})  # the console went quiet
     assert not dispatch.anyone_ready(client=world.client_a1, queue=queue)
 
 

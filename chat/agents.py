@@ -333,11 +333,13 @@ def chat_close(*, actor: User, client: Client, conversation_uuid) -> Conversatio
     return conversation_close(client=client, conversation=conversation, by="agent")
 
 
-def conversation_close(*, client: Client, conversation: Conversation, by: str, gone: bool = False) -> Conversation:
+def conversation_close(*, client: Client, conversation: Conversation, by: str, gone: bool = False,
+                       full: bool = False) -> Conversation:  # fmt: skip
     """End a conversation (by the visitor, the agent or the platform): closed, the agent's slot freed with
     the queue's wrap-up, out of the line (offers withdrawn) when it was waiting, "closed" sent, and its
     record written. Closing a closed one does nothing. A waiting chat the platform ends is timed out,
-    unless its visitor is `gone` (abandoned: chat/keeper.py saw no page of theirs for a while)."""
+    unless its visitor is `gone` (abandoned: chat/keeper.py saw no page of theirs for a while) or its
+    queue's line was `full` as it started (counted with the calls turned away full)."""
     if by not in CLOSED_BY:
         raise ValueError(by)
     with transaction.atomic():
@@ -345,6 +347,7 @@ def conversation_close(*, client: Client, conversation: Conversation, by: str, g
         if locked is None or locked.state == Conversation.State.CLOSED:
             return locked or conversation
         outcome = (Conversation.Outcome.ANSWERED if locked.state == Conversation.State.ACTIVE
+                   else Conversation.Outcome.FULL if full
                    else Conversation.Outcome.TIMEOUT if by == "system" and not gone
                    else Conversation.Outcome.ABANDONED)  # fmt: skip
         _close(client, locked, by, outcome=outcome)

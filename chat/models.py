@@ -95,6 +95,7 @@ class Conversation(models.Model):
         ANSWERED = "answered", _("Answered")
         ABANDONED = "abandoned", _("Left while waiting")
         TIMEOUT = "timeout", _("Nobody answered in time")
+        FULL = "full", _("The queue's line was full")
         OFFLINE = "offline", _("Offline message")
 
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -38,7 +38,6 @@ from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
 from chat import line, loopdb
-from chat.events import conversation_group, publish
 from chat.models import ChatWidget, Conversation, Message
 from chat.services import clean_text, message_event, message_post, message_post_on_loop
 from config.redis_store import get_redis, rkey
@@ -254,8 +253,12 @@ def conversation_start(*, client: Client, widget: ChatWidget, visitor: str, name
             admit_message(client=client, conversation=conversation, widget=widget)  # (the first line counts)
             message_post(client=client, conversation=conversation, sender=Message.Sender.VISITOR, body=body)
         place = line.join(client=client, conversation=conversation)
-        if not place:  # the queue's line is full: the chat ends here, the visitor may leave a message
-            _close(client, conversation, outcome=Conversation.Outcome.ABANDONED, by="system")
+        if not place:  # the queue's line is full: the chat ends here (its record says so), the visitor may
+            # leave a message
+            from chat.agents import conversation_close
+
+            conversation_close(client=client, conversation=conversation, by="system", full=True)
+            conversation.state = Conversation.State.CLOSED
             raise VisitorError(_("Too many people are waiting: leave a message."), code="offline")
     return conversation, place
 
@@ -282,18 +285,6 @@ async def visitor_says(*, client: Client, widget: ChatWidget, conversation: Conv
     conversation.widget = widget  # (its length: no query)
     return await message_post_on_loop(client=client, conversation=conversation, sender=Message.Sender.VISITOR,
                                       body=text, max_length=widget.max_message_length)  # fmt: skip
-
-
-def _close(client: Client, conversation: Conversation, *, outcome: str, by: str) -> None:
-    line.leave(client=client, conversation=conversation)
-    now = timezone.now()
-    changed = Conversation.objects.filter(pk=conversation.pk, state=Conversation.State.WAITING).update(
-        state=Conversation.State.CLOSED, outcome=outcome, closed_at=now, closed_by=by
-    )
-    if changed:
-        conversation.state, conversation.outcome, conversation.closed_at = Conversation.State.CLOSED, outcome, now
-        conversation.closed_by = by
-        publish(conversation_group(client.pk, conversation.uuid), {"kind": "closed", "by": by, "outcome": outcome})
 
 
 def visitor_close(*, client: Client, conversation: Conversation) -> None:

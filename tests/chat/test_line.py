@@ -50,6 +50,33 @@ def test_chats_and_calls_wait_in_one_line_by_join_time(world, chat_widget):
     assert line.join(client=client, conversation=conversation) == 0  # two wait already: full
 
 
+def test_a_chat_turned_away_by_a_full_line_is_closed_full_with_its_record(world, chat_widget):
+    """The visitor is offered the offline form; the chat leaves the one record every chat leaves, its
+    queue leg "full" as a caller's turned away (the queue statistics count both)."""
+    from chat import visitors
+    from queues.models import Queue
+    from records.models import Cdr
+
+    widget = chat_widget()
+    r, prefix, client = get_redis(), settings.OCX_REDIS_PREFIX, world.client_a1
+    committed(lambda: _in_schema(client, lambda: Queue.objects.filter(pk=widget.queue_id).update(max_callers=1)))
+    widget.queue.max_callers = 1  # (as the visitor's side reads the widget with its queue)
+    r.zadd(state.queue_key(prefix, client.pk, widget.queue_id, "waiting"), {"call-waiting": time.time()})
+    with pytest.raises(visitors.VisitorError) as refused:
+        committed(lambda: visitors.conversation_start(client=client, widget=widget, visitor="v" * 64, text="Hi"))
+    assert refused.value.code == "offline"
+    with tenant_context(client):
+        turned_away = Conversation.objects.get(widget=widget)
+        record = Cdr.objects.get(call_uuid=turned_away.uuid)
+    assert (turned_away.state, turned_away.outcome, turned_away.closed_by) == ("closed", "full", "system")
+    assert [(leg["leg"], leg["outcome"]) for leg in record.legs] == [("queue", "full")]
+
+
+def _in_schema(client, function):
+    with tenant_context(client):
+        return function()
+
+
 def test_a_join_reads_the_agents_again_when_redis_lost_them(world, chat_widget):
     """A client whose queues only chat has no engine to read its agents into Redis: the join does."""
     from queues.models import Member

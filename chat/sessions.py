@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django_tenants.utils import tenant_context
 
@@ -17,6 +18,7 @@ from chat.events import conversation_group, publish_async
 from chat.keeper import keeper
 from chat.models import ChatWidget, Conversation
 from chat.threads import threaded
+from tenants.i18n import visitor_language
 from tenants.models import Client
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,24 @@ COMMANDS = ("hello", "start", "message", "typing", "close", "transcript", "offli
 
 def error_event(code: str, message: str, field: str = "") -> dict:
     return {"kind": "error", "code": code, "field": field, "message": message}
+
+
+def widget_texts() -> dict[str, str]:
+    """The widget's own words in the active language (static/chat_widget.js; {n}, {agent} and {email}
+    are filled in there)."""
+    return {
+        "chat": _("Chat"), "end": _("End chat"), "close": _("Close the chat window"), "messages": _("Messages"),
+        "name": _("Your name"), "email_optional": _("Your e-mail (optional)"), "email": _("Your e-mail"),
+        "message": _("Message"), "start": _("Start chat"), "send": _("Send"), "send_message": _("Send message"),
+        "offline": _("Nobody is available now: leave a message and we will answer by e-mail."),
+        "your_message": _("Your message"), "transcript": _("E-mail me this chat"),
+        "send_transcript": _("Send transcript"), "ended": _("The chat has ended."),
+        "answering": _("{agent} is answering you."), "position": _("You are number {n} in line."),
+        "typing": _("Typing…"), "passed": _("Your chat is passed to a colleague."),
+        "sent": _("Thank you: your message was sent."),
+        "transcript_sent": _("The transcript is on its way to {email}."),
+        "error": _("Something went wrong."), "unreachable": _("The chat cannot be reached now."),
+    }  # fmt: skip
 
 
 @dataclass
@@ -39,6 +59,7 @@ class VisitorSession:
     verified: dict | None = None
     page: str = ""
     held: str = ""  # the conversation uuid the keeper holds for us
+    language: str = ""  # what the widget speaks (tenants.i18n.visitor_language)
     joined: set = field(default_factory=set)
 
     # What the socket does with groups (the HTTP fallback joins none).
@@ -46,7 +67,14 @@ class VisitorSession:
         """The session now serves this conversation."""
 
     async def handle(self, command) -> list[dict]:
-        """The events answering one command (errors included); never raises for bad input."""
+        """The events answering one command (errors included), in the visitor's language (the widget
+        sends its browser's with hello, and with each command over HTTP); never raises for bad input."""
+        if isinstance(command, dict) and (command.get("language") or not self.language):
+            self.language = visitor_language(command.get("language"), self.client)
+        with translation.override(self.language or None):
+            return await self._handle(command)
+
+    async def _handle(self, command) -> list[dict]:
         if not isinstance(command, dict) or command.get("type") not in COMMANDS:
             return [error_event("invalid", _("Unknown command."))]
         kind = command["type"]
@@ -96,7 +124,8 @@ class VisitorSession:
         return {"kind": "welcome", "visitor": self.secret, "conversation": view, "history": past, "online": online,
                 "title": widget.title or widget.name, "greeting": widget.greeting, "colour": widget.colour,
                 "verified": self.verified is not None,
-                "limits": {"length": widget.max_message_length, "per_minute": widget.messages_per_minute}}  # fmt: skip
+                "limits": {"length": widget.max_message_length, "per_minute": widget.messages_per_minute},
+                "language": self.language, "texts": widget_texts()}  # fmt: skip
 
     async def on_start(self, command) -> list[dict]:
         conversation, place = await threaded(visitors.conversation_start)(

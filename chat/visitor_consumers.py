@@ -60,7 +60,9 @@ from channels.layers import get_channel_layer
 from channels.routing import URLRouter
 from django.db import close_old_connections
 from django.urls import path, re_path
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from chat import line, visitors
 from chat.events import EVENT, LAYER, conversation_group
@@ -170,7 +172,7 @@ class VisitorConsumer(NoConnectionsOnTheLoop, AsyncWebsocketConsumer):
         self.allowance -= 1
         return True
 
-    async def refuse(self, code: str, message: str) -> None:
+    async def refuse(self, code: str, message) -> None:
         now = time.monotonic()
         if now - self.struck > QUIET:  # (a socket that calmed down starts again from nothing)
             self.strikes = 0
@@ -180,30 +182,32 @@ class VisitorConsumer(NoConnectionsOnTheLoop, AsyncWebsocketConsumer):
             return
         if now - self.warned.get(code, 0.0) >= 1:  # (one word a second about each: a flood gets no flood back)
             self.warned[code] = now
-            await self.say([error_event(code, message)])
+            with translation.override(self.session.language or None):
+                await self.say([error_event(code, str(message))])
 
     async def receive(self, text_data=None, bytes_data=None):
         if self.session is None:
             return
         if not self._admit():
-            await self.refuse("too-fast", _("Too fast: wait a moment."))
+            await self.refuse("too-fast", gettext_lazy("Too fast: wait a moment."))
             return
         if bytes_data is not None or text_data is None:
-            await self.refuse("binary", _("Send text only."))
+            await self.refuse("binary", gettext_lazy("Send text only."))
             return
         if len(text_data) > MAX_FRAME:
-            await self.refuse("too-large", _("This message is too long."))
+            await self.refuse("too-large", gettext_lazy("This message is too long."))
             return
         try:
             command = json.loads(text_data)
         except (ValueError, RecursionError):
-            await self.refuse("invalid", _("Send JSON commands."))
+            await self.refuse("invalid", gettext_lazy("Send JSON commands."))
             return
         try:
             events = await self.session.handle(command)
         except Exception:  # a bug or a database away: this command fails, the socket stays
             log.exception("chat visitor command failed")
-            events = [error_event("error", _("Something went wrong: try again."))]
+            with translation.override(self.session.language or None):
+                events = [error_event("error", _("Something went wrong: try again."))]
         await self.say(events)
 
     async def chat_event(self, message):

@@ -19,6 +19,13 @@
   try { secret = localStorage.getItem(store); } catch (e) { secret = null; }
   var ws = null, polling = false, cursor = 0, conv = null, info = null, typingSent = 0, typingOff = null, host, root;
   var typingShown = null;  // the agent's "Typing…" goes after a while without news (their console says "on" only)
+  var words = {};  // the widget's own words in the visitor's language (the welcome's "texts"); English until then
+  var lang = (navigator.language || "").slice(0, 35);
+  function t(name, english, fill) {
+    var text = words[name] || english;
+    for (var k in fill || {}) text = text.split("{" + k + "}").join(fill[k]);
+    return text;
+  }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -52,18 +59,18 @@
     style.textContent = CSS;
     root.appendChild(style);
     host.style.setProperty("--c", /^#[0-9a-fA-F]{6}$/.test(welcome.colour) ? welcome.colour : "#1f4e79");
-    var title = welcome.title || "Chat";
+    var title = welcome.title || t("chat", "Chat");
     var launch = el("button", { "class": "launch", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false" }, title);
     var panel = el("div", { "class": "panel", role: "dialog", "aria-label": title, hidden: "" });
     var head = el("header");
     head.appendChild(el("h2", {}, title));
-    var end = el("button", { type: "button", hidden: "" }, "End chat");
-    var shut = el("button", { type: "button", "aria-label": "Close the chat window" }, "\u00d7");
+    var end = el("button", { type: "button", hidden: "" }, t("end", "End chat"));
+    var shut = el("button", { type: "button", "aria-label": t("close", "Close the chat window") }, "\u00d7");
     head.appendChild(end);
     head.appendChild(shut);
     var status = el("div", { "class": "status", role: "status" }, welcome.greeting || "");
     var error = el("div", { "class": "error", role: "alert" });
-    var log = el("div", { "class": "log", role: "log", "aria-live": "polite", "aria-label": "Messages" });
+    var log = el("div", { "class": "log", role: "log", "aria-live": "polite", "aria-label": t("messages", "Messages") });
 
     function form(cls, fields, button) {
       var f = el("form", { "class": cls, novalidate: "" });
@@ -72,13 +79,15 @@
       return f;
     }
     function named(n, type, auto) { return el("input", { name: n, type: type, autocomplete: auto, maxlength: "254" }); }
-    var start = form("start", [field("Your name", named("name", "text", "name")), field("Your e-mail (optional)", named("email", "email", "email")),
-      field("Message", el("textarea", { name: "text", required: "" }))], "Start chat");
-    var offline = form("offline", [el("p", {}, "Nobody is available now: leave a message and we will answer by e-mail."),
-      field("Your name", named("name", "text", "name")), field("Your e-mail", named("email", "email", "email")),
-      field("Message", el("textarea", { name: "text", required: "" }))], "Send message");
-    var compose = form("compose", [field("Your message", el("textarea", { name: "text", rows: "2" }))], "Send");
-    var transcript = form("transcript", [field("E-mail me this chat", named("email", "email", "email"))], "Send transcript");
+    var start = form("start", [field(t("name", "Your name"), named("name", "text", "name")),
+      field(t("email_optional", "Your e-mail (optional)"), named("email", "email", "email")),
+      field(t("message", "Message"), el("textarea", { name: "text", required: "" }))], t("start", "Start chat"));
+    var offline = form("offline", [el("p", {}, t("offline", "Nobody is available now: leave a message and we will answer by e-mail.")),
+      field(t("name", "Your name"), named("name", "text", "name")), field(t("email", "Your e-mail"), named("email", "email", "email")),
+      field(t("message", "Message"), el("textarea", { name: "text", required: "" }))], t("send_message", "Send message"));
+    var compose = form("compose", [field(t("your_message", "Your message"), el("textarea", { name: "text", rows: "2" }))], t("send", "Send"));
+    var transcript = form("transcript", [field(t("transcript", "E-mail me this chat"), named("email", "email", "email"))],
+      t("send_transcript", "Send transcript"));
     [start, offline, compose, transcript].forEach(function (f) { f.hidden = true; });
     [head, status, error, log, start, offline, compose, transcript].forEach(function (x) { panel.appendChild(x); });
     root.appendChild(launch);
@@ -145,7 +154,7 @@
   function agentTyping(on) {
     clearTimeout(typingShown);
     typingShown = on ? setTimeout(function () { agentTyping(false); }, 4000) : null;
-    info.status.textContent = on ? "Typing\u2026" : (conv && conv.agent ? conv.agent + " is answering you." : "");
+    info.status.textContent = on ? t("typing", "Typing\u2026") : (conv && conv.agent ? t("answering", "{agent} is answering you.", { agent: conv.agent }) : "");
   }
 
   function show(view) {
@@ -169,10 +178,10 @@
   function state(c) {
     conv = c;
     if (!c) return;
-    if (c.state === "closed") { info.status.textContent = "The chat has ended."; show("ended"); return; }
+    if (c.state === "closed") { info.status.textContent = t("ended", "The chat has ended."); show("ended"); return; }
     show("chat");
-    if (c.state === "active" && c.agent) info.status.textContent = c.agent + " is answering you.";
-    else if (c.position) info.status.textContent = "You are number " + c.position + " in line.";
+    if (c.state === "active" && c.agent) info.status.textContent = t("answering", "{agent} is answering you.", { agent: c.agent });
+    else if (c.position) info.status.textContent = t("position", "You are number {n} in line.", { n: c.position });
   }
 
   function handle(e) {
@@ -180,6 +189,7 @@
     if (e.kind === "welcome") {
       secret = e.visitor;
       try { localStorage.setItem(store, secret); } catch (x) { /* private mode: a new visitor each visit */ }
+      words = e.texts || words;
       if (!info) info = build(e);
       info.log.textContent = "";
       (e.history || []).forEach(say);
@@ -208,30 +218,31 @@
     } else if (e.kind === "joined") {
       if (conv) { conv.state = "active"; conv.agent = e.agent || e.name || ""; state(conv); }
     } else if (e.kind === "transferred") {
-      info.status.textContent = "Your chat is passed to a colleague.";
+      info.status.textContent = t("passed", "Your chat is passed to a colleague.");
     } else if (e.kind === "closed") {
       if (conv) { conv.state = "closed"; state(conv); }
     } else if (e.kind === "offline") {
       info.offline.reset();
       info.offline.hidden = true;
-      info.status.textContent = "Thank you: your message was sent.";
+      info.status.textContent = t("sent", "Thank you: your message was sent.");
       host.setAttribute("data-view", "sent");
     } else if (e.kind === "transcript") {
-      info.status.textContent = "The transcript is on its way to " + e.email + ".";
+      info.status.textContent = t("transcript_sent", "The transcript is on its way to {email}.", { email: e.email });
     } else if (e.kind === "error") {
-      info.error.textContent = e.message || "Something went wrong.";
+      info.error.textContent = e.message || t("error", "Something went wrong.");
       if (e.code === "offline") show("offline");
     }
   }
 
   function post(cmd) {
     cmd.visitor = secret || undefined;
+    cmd.language = lang || undefined;  // (each request is a session of its own)
     if (conv) cmd.conversation = conv.id;
     return fetch(api + "/send", { method: "POST", mode: "cors", credentials: "omit",
       headers: { "Content-Type": "application/json" }, body: JSON.stringify(cmd) })
       .then(function (r) { return r.ok || r.status === 400 ? r.json() : { events: [] }; })
       .then(function (a) { (a.events || []).forEach(handle); })
-      .catch(function () { if (info) info.error.textContent = "The chat cannot be reached now."; });
+      .catch(function () { if (info) info.error.textContent = t("unreachable", "The chat cannot be reached now."); });
   }
 
   function send(cmd) {
@@ -257,7 +268,8 @@
   }
 
   function hello() {
-    return { type: "hello", visitor: secret || undefined, page: location.href.slice(0, 500), identity: identity || undefined };
+    return { type: "hello", visitor: secret || undefined, page: location.href.slice(0, 500), identity: identity || undefined,
+      language: lang || undefined };
   }
 
   function open(retry) {

@@ -33,6 +33,13 @@ def _first(*choices: str) -> str:
     return next((code for code in choices if code in CODES), settings.LANGUAGE_CODE)
 
 
+def visitor_language(asked, client: Client) -> str:
+    """The language a chat widget speaks to a visitor of the client's web site: the browser's when the
+    platform speaks it ("fr-CA" is French), else the client's, else its brand's, else English."""
+    primary = asked.split("-")[0].split("_")[0].lower() if isinstance(asked, str) else ""
+    return _first(primary, *_portal_choices(client.brand, client))
+
+
 def request_language(request: HttpRequest) -> str:
     """The language of this request's answer (see the module's docstring)."""
     if request.path.startswith("/api/"):

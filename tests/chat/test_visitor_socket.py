@@ -127,6 +127,29 @@ def test_hello_start_and_messages_come_back_as_text_and_the_chat_waits_in_line(w
     assert line.position(client=world.client_a1, conversation=conversation) == 1
 
 
+def test_the_widget_speaks_the_visitors_language_or_else_the_clients(world, chat_widget, host):
+    """The browser's language when the platform speaks it ("fr-CA": French), for the widget's own words
+    and the errors; else the client's (client a1 has none: its brand's, English)."""
+    widget = chat_widget()
+
+    async def scenario():
+        ws = socket(host, widget.key)
+        assert (await ws.connect())[0]
+        welcome = await hello(ws, language="fr-CA")
+        assert welcome["language"] == "fr" and welcome["texts"]["start"] == "Démarrer la discussion"
+        assert welcome["texts"]["position"] == "Vous êtes numéro {n} dans la file."
+        await ws.send_json_to({"type": "message", "text": "hi"})
+        assert (await said(ws, "error"))["message"] == "Commencez d'abord un chat."
+        await ws.disconnect()
+        ws = socket(host, widget.key)
+        assert (await ws.connect())[0]
+        welcome = await hello(ws, language="xx")
+        assert welcome["language"] == "en" and welcome["texts"]["start"] == "Start chat"
+        await ws.disconnect()
+
+    async_to_sync(scenario)()
+
+
 def test_limits_are_error_events_and_the_socket_keeps_serving(world, chat_widget, host):
     widget = chat_widget(messages_per_minute=3, max_message_length=20, max_sessions_per_visitor=1)
 

@@ -80,9 +80,9 @@ def consoles_open(running_platform, extension: str) -> int:
     return sum(store.zcount(key, time.time(), "+inf") for key in store.scan_iter(match=pattern))
 
 
-def visitor(browser, url: str, *, websockets: bool = True, width: int = 1200):
-    """A visitor's own browser on the client's web site: (the browser context, the tab)."""
-    context = browser.new_context(viewport={"width": width, "height": 800})
+def visitor(browser, url: str, *, websockets: bool = True, width: int = 1200, locale: str = "en-US"):
+    """A visitor's own browser on the client's web site, in that language: (the browser context, the tab)."""
+    context = browser.new_context(viewport={"width": width, "height": 800}, locale=locale)
     if not websockets:
         context.add_init_script(NO_WEBSOCKET)
     tab = context.new_page()

@@ -49,22 +49,23 @@ def test_a_visitor_chats_from_another_site_and_a_foreign_site_gets_nothing(page,
     expect(panel).to_be_hidden()
     expect(launcher).to_be_focused()
 
-    second, bea = visitor(browser, f"{allowed}/index.html", websockets=False, width=390)
+    # Bea's phone speaks French: the widget's words and its answers over HTTP are French.
+    second, bea = visitor(browser, f"{allowed}/index.html", websockets=False, width=390, locale="fr-FR")
     bea.get_by_role("button", name="Acme help").click()
     panel_b = bea.get_by_role("dialog", name="Acme help")
     assert panel_b.bounding_box()["width"] <= 390
     panel_b.locator("form.start").get_by_label("Message").fill("Over HTTP")
-    panel_b.get_by_role("button", name="Start chat").click()
+    panel_b.get_by_role("button", name="Démarrer la discussion").click()
     expect(panel_b.get_by_role("log").locator("p")).to_have_text(["Over HTTP"])
-    expect(panel_b.get_by_role("status")).to_have_text("You are number 2 in line.")
-    panel_b.get_by_label("Your message").fill("still here")
-    panel_b.get_by_label("Your message").press("Enter")
+    expect(panel_b.get_by_role("status")).to_have_text("Vous êtes numéro 2 dans la file.")
+    panel_b.get_by_label("Votre message").fill("still here")
+    panel_b.get_by_label("Votre message").press("Enter")
     expect(panel_b.get_by_role("log").locator("p")).to_have_text(["Over HTTP", "still here"])
     shot(bea, "chat-widget-390")
     launcher.click()
     panel.get_by_role("button", name="End chat").click()
     expect(panel.get_by_role("status")).to_have_text("The chat has ended.")
-    expect(panel_b.get_by_role("status")).to_have_text("You are number 1 in line.", timeout=15_000)  # long-poll
+    expect(panel_b.get_by_role("status")).to_have_text("Vous êtes numéro 1 dans la file.", timeout=15_000)  # long-poll
     first.close()
     second.close()
 

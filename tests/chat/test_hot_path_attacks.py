@@ -1,0 +1,174 @@
+"""Web chat's hot path (a line from the event loop, chat/loopdb.py) attacked and faulted, with the real
+parts: a visitor's socket and an agent's console over the real channel layers, the loop's own
+PostgreSQL connections, rows committed as in production.
+
+- A line is one statement: an agent's first line and the chat's first response time are kept together
+  or not at all, whichever of the loop's connections PostgreSQL drops (the loop's statements go round
+  its connections: two statements were two connections, and a line the agent was told to send again
+  was kept, unseen, and sent twice).
+- A chat that is closed takes no more lines, from a side that has not heard of the close (its event
+  lost, or racing it): refused (the visitor's "closed"), nothing kept after the chat's record.
+- Whatever an agent sends into a chat not theirs (another client's, another agent's, closed, not a
+  uuid) or whatever the body (not text, too long, control characters), the console answers an error
+  event, keeps nothing and stays open.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from chat import dispatch, loopdb
+from chat.models import CannedAnswer, Conversation, Message
+from tests.chat.agents_fixtures import console, until
+from tests.chat.test_redis_restart import host, line_of, start_and_answer  # noqa: F401  (host: a fixture)
+from tests.chat.test_visitor_socket import said
+from tests.waiting import committed
+
+pytestmark = pytest.mark.django_db
+
+
+def _terminate(pid: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def _kept(world, uuid) -> list[tuple[str, str]]:
+    with tenant_context(world.client_a1):
+        return list(Message.objects.filter(conversation__uuid=uuid).order_by("id").values_list("sender", "body"))
+
+
+def _first_response_at(world, uuid):
+    with tenant_context(world.client_a1):
+        return Conversation.objects.get(uuid=uuid).first_response_at
+
+
+async def _pids_in_turn() -> list[int]:
+    """The loop's connections, all made, their server pids in the order of the next turn."""
+    here = loopdb._of_this_loop()
+    here.turns = itertools.cycle(range(loopdb.SIZE))
+    pids = [(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(loopdb.SIZE)]
+    here.turns = itertools.cycle(range(loopdb.SIZE))  # (the next statement: the first connection again)
+    return pids
+
+
+def test_an_agents_first_line_is_kept_with_its_first_response_time_or_not_at_all(world, chat_widget, host):  # noqa: F811
+    """The third connection in turn dropped by PostgreSQL: the agent's lookup and line go through the first
+    two. Kept, then the line is heard and the first response time set; refused, nothing kept. Never the
+    line kept unheard and the agent told to try again (that made it twice)."""
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
+        pids = await _pids_in_turn()
+        await sync_to_async(_terminate)(pids[2])
+        await agent.send_json_to({"action": "send", "conversation": uuid, "body": "How can I help?"})
+        answer = await until(agent, lambda m: m["type"] == "error" or line_of("agent", "How can I help?")(m))
+        for ws in (visitor, agent):
+            await ws.disconnect()
+        await dispatch.stop_running()
+        return uuid, answer
+
+    uuid, answer = async_to_sync(scenario)()
+    kept = [body for sender, body in _kept(world, uuid) if sender == "agent"]
+    if answer["type"] == "error":
+        assert kept == [] and _first_response_at(world, uuid) is None
+    else:
+        assert kept == ["How can I help?"] and _first_response_at(world, uuid) is not None
+
+
+def test_a_closed_chat_takes_no_line_from_a_side_that_did_not_hear_of_the_close(world, chat_widget, host):  # noqa: F811
+    """The chat closed by another process whose "closed" event never reached this visitor's socket (a Redis
+    blip): the visitor's next line is refused ("closed") and not kept; the agent's too."""
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+
+    def closed_elsewhere(uuid):
+        with tenant_context(world.client_a1):
+            Conversation.objects.filter(uuid=uuid).update(state=Conversation.State.CLOSED)
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
+        await sync_to_async(committed)(closed_elsewhere, uuid)
+        await visitor.send_json_to({"type": "message", "text": "Are you there?"})
+        refused = await said(visitor, "error")
+        await agent.send_json_to({"action": "send", "conversation": uuid, "body": "Bye"})
+        agent_refused = await until(agent, lambda m: m["type"] == "error")
+        await visitor.send_json_to({"type": "message", "text": "Hello again?"})
+        again = await said(visitor, "error")  # (known closed now: refused before any statement)
+        for ws in (visitor, agent):
+            await ws.disconnect()
+        await dispatch.stop_running()
+        return uuid, refused, agent_refused, again
+
+    uuid, refused, agent_refused, again = async_to_sync(scenario)()
+    assert refused["code"] == again["code"] == "closed"
+    assert agent_refused["code"] == "not-possible"
+    assert _kept(world, uuid) == [("visitor", "Hello")]
+
+
+BAD_BODIES = [None, 7, 1.5, True, ["a"], {"body": "x"}, "", "   ", "x" * 2001, "bell\x07", "nul\x00", "\ud800"]
+
+
+def test_whatever_an_agent_sends_where_they_may_not_is_an_error_and_nothing_is_kept(world, chat_widget, host):  # noqa: F811
+    """Bad bodies in their own chat; good lines into chats not theirs: another client's (its uuid, and a
+    uuid of this client's that another client's schema might hold), a malformed uuid, a closed chat; a
+    "/shortcut" of another client's canned answer is sent as typed, never as that client's text. Each
+    answered with an error event; the console stays and still serves."""
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+
+    def other_clients_chat():
+        with tenant_context(world.client_b1):
+            CannedAnswer.objects.create(title="Secret", shortcut="secret", body="client b1's secret text")
+            found = Conversation.objects.create(visitor_key="b" * 64, visitor_name="Bob", state="active",
+                                                agent_id=world.user_a1.pk)  # fmt: skip
+            return str(found.uuid)
+
+    def cleanup(uuid):
+        with tenant_context(world.client_b1):
+            Message.objects.filter(conversation__uuid=uuid).delete()
+            Conversation.objects.filter(uuid=uuid).delete()
+            CannedAnswer.objects.filter(shortcut="secret").delete()
+
+    theirs = committed(other_clients_chat)
+    try:
+
+        async def scenario():
+            assert (await agent.connect())[0]
+            await until(agent, lambda m: m["type"] == "chat.snapshot")
+            visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
+            errors = []
+            for body in BAD_BODIES:
+                await agent.send_json_to({"action": "send", "conversation": uuid, "body": body})
+                errors.append(await until(agent, lambda m: m["type"] == "error", what=f"refusal of {body!r}"))
+            for where in (theirs, "not-a-uuid", "", None, 12, ["x"], {"a": 1}, "0" * 32):
+                for action in ("send", "typing"):
+                    await agent.send_json_to({"action": action, "conversation": where, "body": "Hi"})
+                    errors.append(await until(agent, lambda m: m["type"] == "error", what=f"{action} {where!r}"))
+            await agent.send_json_to({"action": "send", "conversation": uuid, "body": "/secret"})
+            typed = await until(agent, line_of("agent", "/secret"), what="the shortcut sent as typed")
+            await agent.send_json_to({"action": "status"})
+            status = await until(agent, lambda m: m["type"] == "chat.status", what="the console still serving")
+            for ws in (visitor, agent):
+                await ws.disconnect()
+            await dispatch.stop_running()
+            return uuid, errors, typed, status
+
+        uuid, errors, typed, status = async_to_sync(scenario)()
+        assert typed["event"]["body"] == "/secret" and status["status"]["extension"] == "101"
+        assert all(e["code"] in ("invalid", "not-allowed", "not-possible") for e in errors), errors
+        assert _kept(world, uuid) == [("visitor", "Hello"), ("agent", "/secret")]
+        with tenant_context(world.client_b1):
+            assert not Message.objects.filter(conversation__uuid=theirs).exists()
+    finally:
+        committed(cleanup, theirs)

@@ -172,3 +172,57 @@ def test_whatever_an_agent_sends_where_they_may_not_is_an_error_and_nothing_is_k
             assert not Message.objects.filter(conversation__uuid=theirs).exists()
     finally:
         committed(cleanup, theirs)
+
+
+def _terminate_the_others() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_http_fallback_answers_through_dropped_connections_and_keeps_what_it_acknowledged(
+    world,
+    chat_widget,
+    host,  # noqa: F811
+):
+    """Every connection of the process dropped by PostgreSQL (a restart) while a visitor talks through the
+    HTTP fallback: each POST is answered (an error event, never a 500 or an unanswered request), lines
+    acknowledged are kept once each, and the lines go through again soon."""
+    from tests.chat.test_visitor_fallback import answer, http
+
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+    send = f"/chat/api/{widget.key}/send"
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        secret = answer(await http(host, "POST", send, {"type": "hello"}))["events"][0]["visitor"]
+        started = answer(await http(host, "POST", send, {"type": "start", "text": "Hello", "visitor": secret}))
+        uuid = started["events"][0]["conversation"]["id"]
+        await until(agent, lambda m: (m.get("event") or {}).get("kind") == "offer", timeout=10, what="the offer")
+        await agent.send_json_to({"action": "accept", "conversation": uuid})
+        await until(agent, lambda m: m["type"] == "chat.open", what="the chat")
+        await sync_to_async(_terminate_the_others)()
+        statuses, acknowledged = [], []
+        for n in range(1, 9):
+            try:
+                response = await http(host, "POST", send, {"type": "message", "text": f"line {n}", "visitor": secret})
+            except Exception as error:  # (the application raised: daphne answers 500)
+                statuses.append(repr(error)[:200])
+                continue
+            statuses.append(response["status"])
+            if response["status"] == 200 and not answer(response)["events"]:
+                acknowledged.append(f"line {n}")
+        await agent.disconnect()
+        await dispatch.stop_running()
+        return uuid, statuses, acknowledged
+
+    uuid, statuses, acknowledged = async_to_sync(scenario)()
+    assert all(status in (200, 503) for status in statuses), statuses
+    assert acknowledged and acknowledged[-1] == "line 8", statuses
+    kept = [body for sender, body in _kept(world, uuid) if sender == "visitor"]
+    assert kept[0] == "Hello" and sorted(kept[1:]) == sorted(acknowledged)

@@ -243,6 +243,9 @@ async def _threaded_refresh(session: VisitorSession) -> None:
 
 class _Http(AsyncHttpConsumer):
     methods = ("POST",)
+    # No channel of its own on a channel layer (a request takes nothing from one; the long poll listens on
+    # chat's layer itself): no Redis work per request, and Redis away fails no answer.
+    channel_layer_alias = None
 
     async def answer(self, status: int, body: dict, origin: str = "") -> None:
         headers = [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")]

@@ -15,6 +15,7 @@ PostgreSQL connections, rows committed as in production.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -25,8 +26,8 @@ from django_tenants.utils import tenant_context
 from chat import dispatch, loopdb
 from chat.models import CannedAnswer, Conversation, Message
 from tests.chat.agents_fixtures import console, until
-from tests.chat.test_redis_restart import host, line_of, start_and_answer  # noqa: F401  (host: a fixture)
-from tests.chat.test_visitor_socket import said
+from tests.chat.test_redis_restart import heard, host, line_of, start_and_answer  # noqa: F401  (host: a fixture)
+from tests.chat.test_visitor_socket import hello, said, socket
 from tests.waiting import committed
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +227,87 @@ def test_the_http_fallback_answers_through_dropped_connections_and_keeps_what_it
     assert acknowledged and acknowledged[-1] == "line 8", statuses
     kept = [body for sender, body in _kept(world, uuid) if sender == "visitor"]
     assert kept[0] == "Hello" and sorted(kept[1:]) == sorted(acknowledged)
+
+
+def test_lines_sent_at_once_from_one_console_are_all_kept_in_order_first_response_once(world, chat_widget, host):  # noqa: F811
+    """Twenty lines sent without waiting from one console, and the visitor's lines meanwhile, on one event
+    loop: each kept once, the agent's in their order, the first response time that of the first line."""
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
+        for n in range(20):
+            await agent.send_json_to({"action": "send", "conversation": uuid, "body": f"agent {n}"})
+            if n % 5 == 0:
+                await visitor.send_json_to({"type": "message", "text": f"visitor {n}"})
+        await until(agent, line_of("agent", "agent 19"), what="the last line")
+        for ws in (visitor, agent):
+            await ws.disconnect()
+        await dispatch.stop_running()
+        return uuid
+
+    uuid = async_to_sync(scenario)()
+    kept = _kept(world, uuid)
+    assert [body for sender, body in kept if sender == "agent"] == [f"agent {n}" for n in range(20)]
+    said_by_visitor = sorted(body for sender, body in kept if sender == "visitor")
+    assert said_by_visitor == sorted(["Hello", *(f"visitor {n}" for n in (0, 5, 10, 15))])
+    with tenant_context(world.client_a1):
+        first = Message.objects.filter(conversation__uuid=uuid, sender="agent").order_by("id").first()
+        assert Conversation.objects.get(uuid=uuid).first_response_at == first.created_at
+
+
+def test_redis_gone_refuses_a_visitors_line_on_both_ways_and_keeps_nothing(own_redis, world, chat_widget, host):  # noqa: F811
+    """Redis killed mid-chat (the visitor's count of lines a minute and the channel layer gone): the
+    socket's line and the fallback's are refused with an error event, the socket stays, nothing is kept;
+    with Redis back the socket's line goes through."""
+    from tests.chat.test_visitor_fallback import answer, http
+
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+    send = f"/chat/api/{widget.key}/send"
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        visitor, uuid, secret = await _started_and_answered(agent, host, widget.key)
+        await asyncio.to_thread(own_redis.kill)
+        try:
+            await visitor.send_json_to({"type": "message", "text": "while Redis is gone"})
+            refused = await said(visitor, "error", timeout=15)
+            posted = await http(
+                host, "POST", send, {"type": "message", "text": "by post", "visitor": secret}, timeout=15
+            )
+        finally:
+            await asyncio.to_thread(own_redis.restart, keep_data=True)
+        await heard(visitor, agent, _visitor_says, lambda n: line_of("visitor", f"back {n}"), within=20)
+        for ws in (visitor, agent):
+            await ws.disconnect()
+        await dispatch.stop_running()
+        return uuid, refused, posted
+
+    uuid, refused, posted = async_to_sync(scenario)()
+    assert refused["code"] in ("error", "too-many-messages")
+    assert posted["status"] in (200, 503) and answer(posted)["events"][0]["kind"] == "error"
+    kept = [body for sender, body in _kept(world, uuid) if sender == "visitor"]
+    assert "while Redis is gone" not in kept and "by post" not in kept and kept[0] == "Hello"
+
+
+async def _visitor_says(visitor, n):
+    await visitor.send_json_to({"type": "message", "text": f"back {n}"})
+
+
+async def _started_and_answered(agent, portal: str, key: str):
+    """start_and_answer (tests/chat/test_redis_restart.py), with the visitor's secret."""
+    visitor = socket(portal, key)
+    assert (await visitor.connect())[0]
+    secret = (await hello(visitor))["visitor"]
+    await visitor.send_json_to({"type": "start", "name": "Ann", "text": "Hello"})
+    uuid = (await said(visitor, "started"))["conversation"]["id"]
+    await until(agent, lambda m: (m.get("event") or {}).get("kind") == "offer", timeout=10, what="the offer")
+    await agent.send_json_to({"action": "accept", "conversation": uuid})
+    await until(agent, lambda m: m["type"] == "chat.open" and m["chat"]["conversation"] == uuid, what="the chat")
+    await said(visitor, "joined", timeout=5)
+    return visitor, uuid, secret

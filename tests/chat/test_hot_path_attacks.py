@@ -311,3 +311,56 @@ async def _started_and_answered(agent, portal: str, key: str):
     await until(agent, lambda m: m["type"] == "chat.open" and m["chat"]["conversation"] == uuid, what="the chat")
     await said(visitor, "joined", timeout=5)
     return visitor, uuid, secret
+
+
+def test_a_line_racing_the_close_waits_for_it_and_is_refused(world, chat_widget):
+    """The close holds the chat's row (chat.agents.conversation_close: locked, closed, its record written)
+    while a line arrives on the loop: the line waits for the close's commit, reads the chat again and is
+    refused; nothing is kept after the chat's record."""
+    import threading
+
+    from chat.services import ChatEnded, message_post_on_loop
+
+    widget = chat_widget()
+
+    def open_chat():
+        with tenant_context(world.client_a1):
+            return Conversation.objects.create(widget_id=widget.pk, visitor_key="r" * 64, state="active",
+                                               agent_id=world.user_a1.pk)  # fmt: skip
+
+    chat = committed(open_chat)
+    locked, go = threading.Event(), threading.Event()
+
+    def close_slowly():
+        from django.db import transaction
+
+        with tenant_context(world.client_a1), transaction.atomic():
+            Conversation.objects.select_for_update().get(pk=chat.pk)
+            locked.set()
+            go.wait(5)
+            Conversation.objects.filter(pk=chat.pk).update(state="closed")
+
+    closer = threading.Thread(target=lambda: committed(close_slowly))
+    closer.start()
+    assert locked.wait(5)
+
+    async def say():
+        said = message_post_on_loop(client=world.client_a1, conversation=chat, sender="agent", body="Still there?",
+                                    author=world.user_a1, max_length=2000)  # fmt: skip
+        line = asyncio.ensure_future(said)
+        await asyncio.sleep(0.3)
+        waited = not line.done()
+        go.set()
+        try:
+            await line
+        except ChatEnded:
+            return waited, "refused"
+        return waited, "kept"
+
+    try:
+        assert async_to_sync(say)() == (True, "refused")
+    finally:
+        go.set()
+        closer.join()
+    assert _kept(world, chat.uuid) == []
+    assert _first_response_at(world, chat.uuid) is None

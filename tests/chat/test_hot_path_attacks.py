@@ -364,3 +364,27 @@ def test_a_line_racing_the_close_waits_for_it_and_is_refused(world, chat_widget)
         closer.join()
     assert _kept(world, chat.uuid) == []
     assert _first_response_at(world, chat.uuid) is None
+
+
+def test_a_console_frame_that_is_not_json_is_an_error_and_the_console_stays(world, chat_widget, host):  # noqa: F811
+    """Not JSON, empty, binary, nested past the parser's depth: each answered with an error event; the
+    console still serves (it closed on the first)."""
+    chat_widget()
+    agent = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        errors = []
+        for frame in ({"text": "not json"}, {"text": ""}, {"bytes": b"\x00\x01"},
+                      {"text": "[" * 100_000 + "]" * 100_000}):  # fmt: skip
+            await agent.send_input({"type": "websocket.receive", **frame})
+            errors.append(await until(agent, lambda m: m["type"] == "error", what=f"refusal of {str(frame)[:40]}"))
+        await agent.send_json_to({"action": "status"})
+        status = await until(agent, lambda m: m["type"] == "chat.status", what="the console still serving")
+        await agent.disconnect()
+        await dispatch.stop_running()
+        return errors, status
+
+    errors, status = async_to_sync(scenario)()
+    assert [e["code"] for e in errors] == ["invalid"] * 4 and status["status"]["extension"] == "101"

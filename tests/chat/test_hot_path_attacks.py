@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
+import psycopg
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection
@@ -388,3 +389,56 @@ def test_a_console_frame_that_is_not_json_is_an_error_and_the_console_stays(worl
 
     errors, status = async_to_sync(scenario)()
     assert [e["code"] for e in errors] == ["invalid"] * 4 and status["status"]["extension"] == "101"
+
+
+def test_a_statement_to_a_postgresql_gone_silent_fails_in_bounded_time(monkeypatch):
+    """The loop's connections through a TCP relay that goes silent (PostgreSQL gone without a reset, as in
+    a failover or a network cut): a line's statement fails within loopdb.WITHIN and psycopg's cancel (a few
+    seconds), never waits for TCP's own timeouts (minutes); once the relay talks again the lines go on."""
+    monkeypatch.setattr(loopdb, "WITHIN", 1.0)
+    params = loopdb._params()
+
+    async def scenario():
+        silent = asyncio.Event()
+        pumps = []
+
+        async def pump(reader, writer):
+            try:
+                while data := await reader.read(65536):
+                    while silent.is_set():  # (held, never forwarded, the socket kept open)
+                        await asyncio.sleep(0.05)
+                    writer.write(data)
+                    await writer.drain()
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            finally:
+                writer.close()
+
+        async def relay(reader, writer):
+            upstream_reader, upstream_writer = await asyncio.open_connection(params["host"], int(params["port"]))
+            pumps.extend([asyncio.ensure_future(pump(reader, upstream_writer)),
+                          asyncio.ensure_future(pump(upstream_reader, writer))])  # fmt: skip
+
+        server = await asyncio.start_server(relay, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(loopdb, "_params", lambda: {**params, "host": "127.0.0.1", "port": port})
+        loop = asyncio.get_running_loop()
+        try:
+            for _ in range(loopdb.SIZE):
+                assert (await loopdb.run("SELECT 1", []))[0] == 1
+            silent.set()
+            started = loop.time()
+            with pytest.raises((TimeoutError, psycopg.OperationalError)):  # (the wait, or the connection given up)
+                await asyncio.wait_for(loopdb.run("SELECT 2", []), 60)
+            took = loop.time() - started
+            silent.clear()
+            back = [(await loopdb.run("SELECT 3", []))[0] for _ in range(loopdb.SIZE)]
+        finally:
+            server.close()
+            for task in pumps:
+                task.cancel()
+        return took, back
+
+    took, back = async_to_sync(scenario)()
+    assert took < 15, took  # (WITHIN, then psycopg cancels for at most 5 + 5 s)
+    assert back == [3] * loopdb.SIZE

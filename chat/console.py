@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 
 from channels.db import database_sync_to_async
@@ -245,6 +246,18 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "chat.event", "event": event})
             if event.get("kind") == "closed":
                 asyncio.get_running_loop().create_task(self.unfollow(uuid))
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        """A frame that is not a JSON text is refused with an error event (the console stays)."""
+        try:
+            content = json.loads(text_data) if text_data else None
+        except (ValueError, RecursionError):
+            content = None
+        if content is None:
+            await self.send_json({"type": "error", "code": "invalid", "action": None, "conversation": None,
+                                  "message": _("Send JSON commands.")})  # fmt: skip
+            return
+        await self.receive_json(content, **kwargs)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):

@@ -13,6 +13,10 @@ line is one await on a connection of the loop's own.
 - Statements name the client's schema (schema-qualified tables): no `search_path` to keep.
 - A connection that fails is dropped and made again for the next statement; the statement's error
   goes to the caller (the line is refused, as when a thread's query fails).
+- A statement (its connection made, if it must be) has WITHIN seconds: PostgreSQL gone without a word
+  (a failover, a network cut: no reset, no error) would hold the line, and every line after it on that
+  connection, for TCP's own timeouts (minutes). Past them the statement is cancelled (psycopg asks the
+  server, at most a few seconds more), its connection dropped, and the line refused.
 - Tests whose rows are not committed point `run` at their own connection (tests/chat/agents_fixtures.py).
 """
 
@@ -28,6 +32,7 @@ from django.conf import settings
 from django.db import connections
 
 SIZE = 4  # connections per event loop: a slow statement holds one, the lines go on through the others
+WITHIN = 5.0  # seconds a line's statement may take
 
 _per_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -55,14 +60,21 @@ class LoopConnections:
 
     async def fetchone(self, query, params) -> tuple | None:
         index = next(self.turns)
-        connection = await self._connection(index)
+        async with asyncio.timeout(WITHIN):
+            connection = await self._connection(index)
         try:
-            async with connection.cursor() as cursor:
+            async with asyncio.timeout(WITHIN), connection.cursor() as cursor:
                 await cursor.execute(query, params)
                 return await cursor.fetchone() if cursor.description is not None else None
         except psycopg.OperationalError:
             self.connections[index] = None
             await connection.close()
+            raise
+        except TimeoutError:  # (in an unknown state: never used again)
+            if self.connections[index] is connection:
+                self.connections[index] = None
+            if not connection.closed:
+                connection.pgconn.finish()
             raise
 
     def close(self) -> None:

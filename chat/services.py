@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from chat import loopdb
 from chat.events import conversation_group, publish, publish_async
 from chat.models import Conversation, Message
+from tenants.errors import NotPossible
 from tenants.models import Client
 
 DEFAULT_MAX_LENGTH = 2000
@@ -50,12 +51,21 @@ def message_event(message: Message) -> dict:
 # One statement, where Model.save's machinery (signals, field hooks, a compiled INSERT) cost a busy chat
 # process a sixth of its time: every line of every chat comes here. In the session's schema (the caller's
 # tenant_context), or in the one named (`in_schema`, from the event loop: chat/loopdb.py).
+# The line is kept only while its chat is not closed (FOR KEY SHARE: a close under way is waited for and
+# its state read again): a side that missed the "closed" event, or a line racing the close, is refused,
+# not kept after the chat's record. An agent's first line sets the chat's first response time in the same
+# statement (FIRST): one transaction, so a connection lost between two statements (the loop's statements
+# go round its connections) never keeps a line the sender was told to send again.
 INSERT = (
     "INSERT INTO {schema}chat_message (conversation_id, sender, author_id, author_name, body, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id"
+    " SELECT c.id, %s, %s, %s, %s, %s FROM {schema}chat_conversation c WHERE c.id = %s AND c.state <> 'closed'"
+    " FOR KEY SHARE RETURNING id"
 )
-FIRST_RESPONSE = (
-    "UPDATE {schema}chat_conversation SET first_response_at = %s WHERE id = %s AND first_response_at IS NULL"
+FIRST = (
+    "WITH kept AS (INSERT INTO {schema}chat_message (conversation_id, sender, author_id, author_name, body,"
+    " created_at) SELECT c.id, %s, %s, %s, %s, %s FROM {schema}chat_conversation c WHERE c.id = %s"
+    " AND c.state <> 'closed' FOR KEY SHARE RETURNING id), first AS (UPDATE {schema}chat_conversation c"
+    " SET first_response_at = %s FROM kept WHERE c.id = %s AND c.first_response_at IS NULL) SELECT id FROM kept"
 )
 
 
@@ -77,8 +87,8 @@ def _line(*, conversation: Conversation, sender: str, body, author, max_length: 
 
 
 def _values(message: Message) -> list:
-    return [message.conversation_id, message.sender, message.author_id, message.author_name, message.body,
-            message.created_at]  # fmt: skip
+    return [message.sender, message.author_id, message.author_name, message.body, message.created_at,
+            message.conversation_id]  # fmt: skip
 
 
 def _first_response(conversation: Conversation, message: Message) -> bool:
@@ -89,16 +99,32 @@ def _first_response(conversation: Conversation, message: Message) -> bool:
     return False
 
 
+def _statement(conversation: Conversation, message: Message, schema: str = "") -> tuple[str, list]:
+    if _first_response(conversation, message):
+        return in_schema(FIRST, schema), [*_values(message), message.created_at, conversation.pk]
+    return in_schema(INSERT, schema), _values(message)
+
+
+class ChatEnded(NotPossible):
+    """A line said in a chat that is closed (its side had not heard yet, or the close came first)."""
+
+
+def _ended() -> ChatEnded:
+    return ChatEnded(_("This chat has ended."))
+
+
 def message_post(
     *, client: Client, conversation: Conversation, sender: str, body: str, author=None, max_length: int | None = None
 ) -> Message:
-    """Keep one line of a chat and send it to everyone in the conversation (in the client's schema)."""
+    """Keep one line of a chat and send it to everyone in the conversation (in the client's schema);
+    ChatEnded when the chat has ended."""
     message = _line(conversation=conversation, sender=sender, body=body, author=author, max_length=max_length)
     with connection.cursor() as cursor:
-        cursor.execute(in_schema(INSERT), _values(message))
-        message.pk = cursor.fetchone()[0]
-        if _first_response(conversation, message):
-            cursor.execute(in_schema(FIRST_RESPONSE), [message.created_at, conversation.pk])
+        cursor.execute(*_statement(conversation, message))
+        found = cursor.fetchone()
+    if found is None:
+        raise _ended()
+    message.pk = found[0]
     message._state.adding = False
     publish(conversation_group(client.pk, conversation.uuid), message_event(message))
     return message
@@ -108,11 +134,12 @@ async def message_post_on_loop(
     *, client: Client, conversation: Conversation, sender: str, body: str, author=None, max_length: int | None = None
 ) -> Message:
     """message_post from the event loop, on its own connections (chat/loopdb.py): a visitor's or an
-    agent's line, the hot path of a busy chat process."""
+    agent's line, the hot path of a busy chat process. ChatEnded when the chat has ended."""
     message = _line(conversation=conversation, sender=sender, body=body, author=author, max_length=max_length)
-    message.pk = (await loopdb.run(in_schema(INSERT, client.schema_name), _values(message)))[0]
-    if _first_response(conversation, message):
-        await loopdb.run(in_schema(FIRST_RESPONSE, client.schema_name), [message.created_at, conversation.pk])
+    found = await loopdb.run(*_statement(conversation, message, client.schema_name))
+    if found is None:
+        raise _ended()
+    message.pk = found[0]
     message._state.adding = False
     await publish_async(conversation_group(client.pk, conversation.uuid), message_event(message))
     return message

@@ -69,7 +69,7 @@ from chat.events import EVENT, LAYER, conversation_group
 from chat.keeper import keeper
 from chat.models import Conversation
 from chat.sessions import VisitorSession, error_event
-from chat.threads import NoConnectionsOnTheLoop
+from chat.threads import NoConnectionsOnTheLoop, threaded
 from tenants.routing import host_of, portal_for_host
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,9 @@ def _widget(host: str, key: str, origin: str):
     return client, visitors.widget_for(client=client, key=key, origin=origin)
 
 
-_find = sync_to_async(_widget, thread_sensitive=False)
+# (threaded: the worker thread's connection checked, so a connection PostgreSQL dropped fails one request,
+# not every one of that thread while the host is remembered)
+_find = threaded(_widget)
 
 
 def _headers(scope) -> dict[bytes, bytes]:
@@ -245,6 +247,9 @@ async def _threaded_refresh(session: VisitorSession) -> None:
 
 class _Http(AsyncHttpConsumer):
     methods = ("POST",)
+    # No channel of its own on a channel layer (a request takes nothing from one; the long poll listens on
+    # chat's layer itself): no Redis work per request, and Redis away fails no answer.
+    channel_layer_alias = None
 
     async def answer(self, status: int, body: dict, origin: str = "") -> None:
         headers = [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")]
@@ -253,8 +258,25 @@ class _Http(AsyncHttpConsumer):
         await self.send_response(status, json.dumps(body).encode(), headers=headers)
 
     async def handle(self, body):
+        try:
+            await self._handle(body)
+        except Exception:  # PostgreSQL or Redis away for a moment, or a bug: an answer, never a 500
+            log.exception("chat visitor request failed")
+            if not self.answered:
+                origin = self.origin if self.widget_found else ""
+                await self.answer(503, {"events": [error_event("error", _("Something went wrong: try again."))]},
+                                  origin)  # fmt: skip
+
+    answered = widget_found = False
+    origin = ""
+
+    async def send_response(self, *args, **kwargs):
+        self.answered = True
+        await super().send_response(*args, **kwargs)
+
+    async def _handle(self, body):
         headers = _headers(self.scope)
-        origin = headers.get(b"origin", b"").decode("latin-1")
+        origin = self.origin = headers.get(b"origin", b"").decode("latin-1")
         host = host_of(headers.get(b"host", b"").decode("latin-1"))
         key = self.scope["url_route"]["kwargs"]["key"]
         method = self.scope["method"]
@@ -265,6 +287,7 @@ class _Http(AsyncHttpConsumer):
         if widget is None:  # (no CORS headers: the page learns nothing)
             await self.answer(403 if client is not None else 404, {"code": "refused", "detail": "Refused."})
             return
+        self.widget_found = True
         if method == "OPTIONS":
             await self.send_response(204, b"", headers=[
                 (b"Access-Control-Allow-Origin", origin.encode("latin-1")), (b"Vary", b"Origin"),

@@ -39,7 +39,7 @@ from django_tenants.utils import tenant_context
 
 from chat import line, loopdb
 from chat.models import ChatWidget, Conversation, Message
-from chat.services import clean_text, message_event, message_post, message_post_on_loop
+from chat.services import ChatEnded, clean_text, message_event, message_post, message_post_on_loop
 from config.redis_store import get_redis, rkey
 from telephony.widgets import visitor as address_of
 from tenants.errors import PlatformError
@@ -283,8 +283,12 @@ async def visitor_says(*, client: Client, widget: ChatWidget, conversation: Conv
     if await _count_on_loop([_said_key(client, conversation)], [widget.messages_per_minute], 60):
         raise _too_many_messages()
     conversation.widget = widget  # (its length: no query)
-    return await message_post_on_loop(client=client, conversation=conversation, sender=Message.Sender.VISITOR,
-                                      body=text, max_length=widget.max_message_length)  # fmt: skip
+    try:
+        return await message_post_on_loop(client=client, conversation=conversation, sender=Message.Sender.VISITOR,
+                                          body=text, max_length=widget.max_message_length)  # fmt: skip
+    except ChatEnded:  # (closed where this side did not hear it: the close's event was lost, or came after)
+        conversation.state = Conversation.State.CLOSED
+        raise VisitorError(_("This chat has ended."), code="closed") from None
 
 
 def visitor_close(*, client: Client, conversation: Conversation) -> None:

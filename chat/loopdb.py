@@ -12,7 +12,8 @@ line is one await on a connection of the loop's own.
 - One Redis client per event loop (redis-py's asyncio client and its pool).
 - Statements name the client's schema (schema-qualified tables): no `search_path` to keep.
 - A connection that fails is dropped and made again for the next statement; the statement's error
-  goes to the caller (the line is refused, as when a thread's query fails).
+  goes to the caller (the line is refused, as when a thread's query fails). An idle connection the
+  server ended (a restart) is found before it is used (it has something to read) and made again.
 - A statement (its connection made, if it must be) has WITHIN seconds: PostgreSQL gone without a word
   (a failover, a network cut: no reset, no error) would hold the line, and every line after it on that
   connection, for TCP's own timeouts (minutes). Past them the statement is cancelled (psycopg asks the
@@ -24,12 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import select
 import weakref
 
 import psycopg
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.db import connections
+from psycopg.pq import TransactionStatus
 
 SIZE = 4  # connections per event loop: a slow statement holds one, the lines go on through the others
 WITHIN = 5.0  # seconds a line's statement may take
@@ -44,6 +47,15 @@ def _params() -> dict:
     return params
 
 
+def _ended_by_the_server(connection: psycopg.AsyncConnection) -> bool:
+    """An idle connection with something to read was ended by the server (a restart, its backend
+    terminated: PostgreSQL says why, then closes): made again before a line is lost on it."""
+    if connection.lock.locked() or connection.info.transaction_status != TransactionStatus.IDLE:
+        return False  # (a statement of another line is on it: what is to read is its answer)
+    readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
+    return bool(readable)
+
+
 class LoopConnections:
     def __init__(self) -> None:
         self.connections: list[psycopg.AsyncConnection | None] = [None] * SIZE
@@ -54,6 +66,8 @@ class LoopConnections:
     async def _connection(self, index: int) -> psycopg.AsyncConnection:
         async with self.opening[index]:
             found = self.connections[index]
+            if found is not None and not found.closed and _ended_by_the_server(found):
+                await found.close()
             if found is None or found.closed:
                 found = self.connections[index] = await psycopg.AsyncConnection.connect(**_params(), autocommit=True)
             return found

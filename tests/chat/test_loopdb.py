@@ -1,9 +1,11 @@
-"""The event loop's own PostgreSQL connections for chat lines (chat/loopdb.py): their connections killed
-by the server (as a PostgreSQL restart does), each fails its next statement once and is made again;
-the statements after that are served. A line's statements name the client's schema: the same statement
-reads one client's rows and never another's."""
+"""The event loop's own PostgreSQL connections for chat lines (chat/loopdb.py): idle connections ended by
+the server (as a PostgreSQL restart does) are made again before a statement fails on them; one ended
+under a statement fails that statement and is made again for the next. A line's statements name the
+client's schema: the same statement reads one client's rows and never another's."""
 
 from __future__ import annotations
+
+import asyncio
 
 import psycopg
 import pytest
@@ -12,6 +14,7 @@ from django.db import connection
 
 from chat import loopdb
 from chat.services import in_schema
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -22,20 +25,38 @@ def _terminate(pids: set[int]) -> None:
             cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-def test_connections_killed_by_the_server_are_made_again():
+def _gone(pids: set[int]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")  # (a transaction reads one snapshot of it, else)
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [list(pids)])
+        return cursor.fetchone()[0] == 0
+
+
+def test_idle_connections_the_server_ended_are_made_again_before_a_line_is_lost():
+    """As after a restart of PostgreSQL: every connection of the loop ended while idle."""
+
     async def scenario():
         pids = {(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(loopdb.SIZE)}
         assert len(pids) == loopdb.SIZE  # (one turn of the connections)
         await sync_to_async(_terminate)(pids)
-        failed = 0
-        for _ in range(2 * loopdb.SIZE):
-            try:
-                await loopdb.run("SELECT 1", [])
-            except psycopg.OperationalError:
-                failed += 1
-        assert failed == loopdb.SIZE  # each dead one failed once, then was made again
-        after = {(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(loopdb.SIZE)}
-        assert not after & pids
+        await sync_to_async(wait_for)(lambda: _gone(pids), "the backends ended")
+        after = {(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(2 * loopdb.SIZE)}
+        assert len(after) == loopdb.SIZE and not after & pids  # no statement failed, each made again
+
+    async_to_sync(scenario)()
+
+
+def test_a_connection_that_fails_under_a_statement_is_dropped_and_made_again():
+    async def scenario():
+        pids = {(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(loopdb.SIZE)}
+        statement = asyncio.ensure_future(loopdb.run("SELECT pg_sleep(3), pg_backend_pid()", []))
+        await asyncio.sleep(0.5)
+        await sync_to_async(_terminate)(pids)
+        with pytest.raises(psycopg.OperationalError):
+            await statement
+        await sync_to_async(wait_for)(lambda: _gone(pids), "the backends ended")
+        after = {(await loopdb.run("SELECT pg_backend_pid()", []))[0] for _ in range(2 * loopdb.SIZE)}
+        assert len(after) == loopdb.SIZE and not after & pids
 
     async_to_sync(scenario)()
 

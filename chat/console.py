@@ -36,6 +36,7 @@ from chat import agents, dispatch
 from chat.events import LAYER, agent_group, conversation_group
 from chat.models import CannedAnswer, Conversation
 from chat.selectors import extension_of
+from chat.services import message_event
 from chat.threads import NoConnectionsOnTheLoop, threaded
 from config.redis_store import get_redis
 from queues import state
@@ -146,7 +147,9 @@ async def _act(client, user, line, content: dict):
     action = content.get("action")
     if action == "send":
         uuid = _uuid(str(content.get("conversation") or ""))
-        await agents.chat_send(actor=user, client=client, conversation_uuid=uuid, body=content.get("body"))
+        said = await agents.chat_send(actor=user, client=client, conversation_uuid=uuid, body=content.get("body"))
+        if not said.delivered:  # kept, not delivered live (Redis away): shown to its sender
+            return {"type": "chat.event", "event": {**message_event(said), "conversation": str(uuid)}}
     elif action == "typing":
         await agents.chat_typing(
             actor=user, client=client, conversation_uuid=_uuid(str(content.get("conversation") or ""))
@@ -218,7 +221,8 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
         for uuid in list(getattr(self, "following", {})):
             await self.unfollow(uuid)
         for group in self.groups_joined or []:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            with contextlib.suppress(Exception):  # (Redis away: the subscription goes with its connection)
+                await self.channel_layer.group_discard(group, self.channel_name)
 
     async def follow(self, uuid: str) -> None:
         if uuid in self.following:
@@ -233,10 +237,11 @@ class ChatConsoleConsumer(NoConnectionsOnTheLoop, AsyncJsonWebsocketConsumer):
         if found is None:
             return
         channel, task = found
-        await self.channel_layer.group_discard(conversation_group(self.client.pk, uuid), channel)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        with contextlib.suppress(Exception):  # (Redis away: the subscription goes with its connection)
+            await self.channel_layer.group_discard(conversation_group(self.client.pk, uuid), channel)
 
     async def _relay(self, uuid: str, channel: str) -> None:
         while True:

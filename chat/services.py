@@ -4,6 +4,7 @@ message said in a conversation. Called in the client's schema (tenant_context), 
 from __future__ import annotations
 
 import functools
+import logging
 import unicodedata
 
 from django.core.exceptions import ValidationError
@@ -17,6 +18,7 @@ from chat.models import Conversation, Message
 from tenants.errors import NotPossible
 from tenants.models import Client
 
+log = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 2000
 
 
@@ -141,5 +143,11 @@ async def message_post_on_loop(
         raise _ended()
     message.pk = found[0]
     message._state.adding = False
-    await publish_async(conversation_group(client.pk, conversation.uuid), message_event(message))
+    message.delivered = True
+    try:
+        await publish_async(conversation_group(client.pk, conversation.uuid), message_event(message))
+    except Exception:  # Redis away: the line is kept, only its live delivery is lost (the other side
+        # reads it when their socket opens again); its sender is shown it, never asked to send it twice
+        log.warning("chat line %s kept, not delivered live", message.pk, exc_info=True)
+        message.delivered = False
     return message

@@ -17,6 +17,7 @@ from chat import line, visitors
 from chat.events import conversation_group, publish_async
 from chat.keeper import keeper
 from chat.models import ChatWidget, Conversation
+from chat.services import message_event
 from chat.threads import threaded
 from tenants.i18n import visitor_language
 from tenants.models import Client
@@ -150,9 +151,11 @@ class VisitorSession:
     async def on_message(self, command) -> list[dict]:
         if self.conversation is None:
             return [error_event("no-chat", _("Start a chat first."))]
-        await visitors.visitor_says(client=self.client, widget=self.widget, conversation=self.conversation,
-                                    text=command.get("text"))  # fmt: skip
-        return []  # (the message comes back through the conversation's group, with its id)
+        message = await visitors.visitor_says(client=self.client, widget=self.widget,
+                                              conversation=self.conversation, text=command.get("text"))  # fmt: skip
+        # (the message comes back through the conversation's group, with its id; kept but not delivered
+        # live, Redis away: said back here)
+        return [] if message.delivered else [message_event(message)]
 
     async def on_typing(self, command) -> list[dict]:
         if self.conversation is None or self.conversation.state == Conversation.State.CLOSED:

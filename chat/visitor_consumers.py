@@ -48,6 +48,7 @@ nothing of it runs on the event loop but parsing, so one visitor cannot stall th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -158,7 +159,8 @@ class VisitorConsumer(NoConnectionsOnTheLoop, AsyncWebsocketConsumer):
         if self.session is None:
             return
         for group in self.session.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+            with contextlib.suppress(Exception):  # (Redis away: the subscription goes with its connection)
+                await self.channel_layer.group_discard(group, self.channel_name)
         self.session.unhold(forget=False)
 
     async def say(self, events: list[dict]) -> None:

@@ -149,17 +149,20 @@ return 0
 def _count(keys: list[str], limits: list[int], window: int) -> int:
     try:
         return int(get_redis().eval(COUNT, len(keys), *keys, window, *limits))
-    except redis.RedisError:  # without Redis the chats cannot be offered either: refuse for now
-        log.exception("chat limits unavailable")
-        return 1
+    except redis.RedisError as error:  # without Redis the chats cannot be offered either: refused for now
+        raise _counts_away() from error
 
 
 async def _count_on_loop(keys: list[str], limits: list[int], window: int) -> int:
     try:
         return int(await loopdb.redis().eval(COUNT, len(keys), *keys, window, *limits))
-    except redis.RedisError:
-        log.exception("chat limits unavailable")
-        return 1
+    except redis.RedisError as error:
+        raise _counts_away() from error
+
+
+def _counts_away() -> VisitorError:
+    log.exception("chat limits unavailable")
+    return VisitorError(_("Something went wrong: try again."), code="error")
 
 
 def _admit_start(client: Client, widget: ChatWidget, visitor: str, address: str) -> None:

@@ -10,8 +10,11 @@ import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
+from django_tenants.utils import tenant_context
 
 from chat import dispatch
+from chat.models import Message
+from config.redis_store import get_redis
 from tests.chat.agents_fixtures import console, until
 from tests.chat.test_visitor_socket import hello, said, socket
 
@@ -105,3 +108,46 @@ def test_a_redis_restart_leaves_open_chats_talking_and_new_chats_answered(own_re
         await dispatch.stop_running()
 
     async_to_sync(scenario)()
+
+
+@pytest.fixture
+def chat_layer_on_its_own_redis(own_redis, settings, suite_redis_url):
+    """Chat's channel layer on the throwaway server, everything else on the suite's Redis."""
+    settings.REDIS_URL = suite_redis_url
+    get_redis.cache_clear()
+    return own_redis
+
+
+@pytest.fixture
+def suite_redis_url(settings):
+    return settings.REDIS_URL
+
+
+def test_a_line_kept_while_its_live_delivery_fails_is_shown_to_its_sender_once(
+    suite_redis_url, chat_layer_on_its_own_redis, world, chat_widget, host
+):
+    """Chat's channel layer's Redis dies with a chat open: each side's next line is kept (PostgreSQL) and
+    shown back to its sender with its id, never refused after it was kept (a retry would keep it twice)."""
+    widget = chat_widget()
+    agent = console(world, world.user_a1)
+
+    async def scenario():
+        assert (await agent.connect())[0]
+        await until(agent, lambda m: m["type"] == "chat.snapshot")
+        visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
+        await asyncio.to_thread(chat_layer_on_its_own_redis.kill)
+        await agent.send_json_to({"action": "send", "conversation": uuid, "body": "kept anyway"})
+        shown = await until(agent, line_of("agent", "kept anyway"), timeout=10, what="the agent's own line")
+        await visitor.send_json_to({"type": "message", "text": "me too"})
+        mine = await said(visitor, "message", timeout=10)
+        for ws in (visitor, agent):
+            await ws.disconnect()
+        await dispatch.stop_running()
+        return uuid, shown, mine
+
+    uuid, shown, mine = async_to_sync(scenario)()
+    assert shown["event"]["conversation"] == uuid and isinstance(shown["event"]["id"], int)
+    assert (mine["sender"], mine["body"]) == ("visitor", "me too") and isinstance(mine["id"], int)
+    with tenant_context(world.client_a1):
+        kept = list(Message.objects.filter(conversation__uuid=uuid).order_by("id").values_list("body", flat=True))
+    assert kept == ["Hello", "kept anyway", "me too"]

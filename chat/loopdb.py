@@ -52,8 +52,9 @@ def _ended_by_the_server(connection: psycopg.AsyncConnection) -> bool:
     terminated: PostgreSQL says why, then closes): made again before a line is lost on it."""
     if connection.lock.locked() or connection.info.transaction_status != TransactionStatus.IDLE:
         return False  # (a statement of another line is on it: what is to read is its answer)
-    readable, _, _ = select.select([connection.pgconn.socket], [], [], 0)
-    return bool(readable)
+    poller = select.poll()  # (not select.select: a busy web process's descriptors pass 1024)
+    poller.register(connection.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class LoopConnections:

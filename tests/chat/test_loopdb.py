@@ -6,6 +6,7 @@ client's schema: the same statement reads one client's rows and never another's.
 from __future__ import annotations
 
 import asyncio
+import os
 
 import psycopg
 import pytest
@@ -59,6 +60,23 @@ def test_a_connection_that_fails_under_a_statement_is_dropped_and_made_again():
         assert len(after) == loopdb.SIZE and not after & pids
 
     async_to_sync(scenario)()
+
+
+def test_connections_past_descriptor_1024_are_used_and_checked():
+    """A busy web process holds thousands of sockets, so the loop's connections get descriptors past
+    1024 (select() refuses those: every line of bench/chat failed once it did)."""
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+
+    async def scenario():
+        for _ in range(2 * loopdb.SIZE):  # (made, then checked before each use)
+            assert (await loopdb.run("SELECT 1", [])) == (1,)
+        return [c.pgconn.socket for c in loopdb._of_this_loop().connections]
+
+    try:
+        assert min(async_to_sync(scenario)()) > 1024
+    finally:
+        for fd in spare:
+            os.close(fd)
 
 
 def test_a_statement_reads_the_schema_it_names(world):

@@ -145,18 +145,17 @@ async def _act(client, user, line, content: dict):
     """A line and typing, the agent's most frequent actions, on the event loop (chat/loopdb.py); the
     others in a thread."""
     action = content.get("action")
-    if action == "send":
-        uuid = _uuid(str(content.get("conversation") or ""))
-        said = await agents.chat_send(actor=user, client=client, conversation_uuid=uuid, body=content.get("body"))
-        if not said.delivered:  # kept, not delivered live (Redis away): shown to its sender
-            return {"type": "chat.event", "event": {**message_event(said), "conversation": str(uuid)}}
-    elif action == "typing":
-        await agents.chat_typing(
-            actor=user, client=client, conversation_uuid=_uuid(str(content.get("conversation") or ""))
-        )
-    else:
+    if action not in ("send", "typing"):
         return await _act_in_thread(client, user, line, content)
-    return None
+    uuid = _uuid(str(content.get("conversation") or ""))
+    if action == "typing":
+        await agents.chat_typing(actor=user, client=client, conversation_uuid=uuid)
+        return None
+    said = await agents.chat_send(actor=user, client=client, conversation_uuid=uuid, body=content.get("body"))
+    if said.delivered:
+        return None
+    # Kept, not delivered live (Redis away): shown to its sender.
+    return {"type": "chat.event", "event": {**message_event(said), "conversation": str(uuid)}}
 
 
 def _uuid(text: str):

@@ -252,6 +252,8 @@ class _Http(AsyncHttpConsumer):
     # No channel of its own on a channel layer (a request takes nothing from one; the long poll listens on
     # chat's layer itself): no Redis work per request, and Redis away fails no answer.
     channel_layer_alias = None
+    answered = widget_found = False  # (this request's: an answer sent; the widget found, CORS allowed)
+    origin = ""
 
     async def answer(self, status: int, body: dict, origin: str = "") -> None:
         headers = [(b"Content-Type", b"application/json"), (b"Cache-Control", b"no-store")]
@@ -268,9 +270,6 @@ class _Http(AsyncHttpConsumer):
                 origin = self.origin if self.widget_found else ""
                 await self.answer(503, {"events": [error_event("error", _("Something went wrong: try again."))]},
                                   origin)  # fmt: skip
-
-    answered = widget_found = False
-    origin = ""
 
     async def send_response(self, *args, **kwargs):
         self.answered = True

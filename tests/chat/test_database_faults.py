@@ -14,7 +14,7 @@ from django_tenants.utils import tenant_context
 from chat import dispatch
 from chat.models import Message
 from tests.chat.agents_fixtures import console, until
-from tests.chat.test_redis_restart import heard, host, line_of, start_and_answer  # noqa: F401  (host: a fixture)
+from tests.chat.test_redis_restart import both_ways, host, start_and_answer  # noqa: F401  (host: a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -34,27 +34,16 @@ def test_connections_dropped_by_postgresql_leave_chats_talking(world, chat_widge
     widget = chat_widget()
     agent = console(world, world.user_a1)
 
-    async def visitor_says(visitor, n):
-        await visitor.send_json_to({"type": "message", "text": f"visitor {n}"})
-
-    def agent_says(uuid):
-        async def send(agent, n):
-            await agent.send_json_to({"action": "send", "conversation": uuid, "body": f"agent {n}"})
-
-        return send
-
     async def scenario():
         assert (await agent.connect())[0]
         await until(agent, lambda m: m["type"] == "chat.snapshot")
         visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
-        assert await heard(visitor, agent, visitor_says, lambda n: line_of("visitor", f"visitor {n}"), within=5) == 1
-        assert await heard(agent, visitor, agent_says(uuid), lambda n: line_of("agent", f"agent {n}"), within=5) == 1
+        assert await both_ways(visitor, agent, uuid, within=5) == (1, 1)
 
         assert await sync_to_async(_terminate_the_others)() >= 1
 
         # (the agent first: their first line after it meets a dropped connection)
-        await heard(agent, visitor, agent_says(uuid), lambda n: line_of("agent", f"agent {n}"), within=BACK_WITHIN)
-        await heard(visitor, agent, visitor_says, lambda n: line_of("visitor", f"visitor {n}"), within=BACK_WITHIN)
+        await both_ways(visitor, agent, uuid, within=BACK_WITHIN, agent_first=True)
         for ws in (visitor, agent):  # (a consumer that had ended would have failed the lines above)
             await ws.disconnect()
         await dispatch.stop_running()

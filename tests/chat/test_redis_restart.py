@@ -74,33 +74,47 @@ async def heard(sending, receiving, send, wanted_of, *, within: float) -> int:
     raise AssertionError(f"nothing heard in {within:.0f} s ({n} lines sent)")
 
 
+async def visitor_says(visitor, n: int) -> None:
+    await visitor.send_json_to({"type": "message", "text": f"visitor {n}"})
+
+
+def agent_says(uuid: str):
+    async def send(agent, n: int) -> None:
+        await agent.send_json_to({"action": "send", "conversation": uuid, "body": f"agent {n}"})
+
+    return send
+
+
+async def both_ways(visitor, agent, uuid: str, *, within: float, agent_first: bool = False) -> tuple[int, int]:
+    """The visitor's numbered lines heard by the agent and the agent's by the visitor: how many each
+    side sent until one was heard (agent_first: the agent's line goes first)."""
+
+    async def to_agent() -> int:
+        return await heard(visitor, agent, visitor_says, lambda n: line_of("visitor", f"visitor {n}"), within=within)
+
+    async def to_visitor() -> int:
+        return await heard(agent, visitor, agent_says(uuid), lambda n: line_of("agent", f"agent {n}"), within=within)
+
+    if agent_first:
+        back = await to_visitor()
+        return await to_agent(), back
+    return await to_agent(), await to_visitor()
+
+
 def test_a_redis_restart_leaves_open_chats_talking_and_new_chats_answered(own_redis, world, chat_widget, host):
     widget = chat_widget()
     agent = console(world, world.user_a1)
-
-    async def visitor_says(visitor, n):
-        await visitor.send_json_to({"type": "message", "text": f"visitor {n}"})
-
-    async def agent_says(uuid):
-        async def send(agent, n):
-            await agent.send_json_to({"action": "send", "conversation": uuid, "body": f"agent {n}"})
-
-        return send
 
     async def scenario():
         assert (await agent.connect())[0]
         await until(agent, lambda m: m["type"] == "chat.snapshot")
         visitor, uuid = await start_and_answer(agent, host, widget.key, "Hello")
-        assert await heard(visitor, agent, visitor_says, lambda n: line_of("visitor", f"visitor {n}"), within=5) == 1
-        assert await heard(agent, visitor, await agent_says(uuid), lambda n: line_of("agent", f"agent {n}"),
-                           within=5) == 1  # fmt: skip
+        assert await both_ways(visitor, agent, uuid, within=5) == (1, 1)
 
         await asyncio.to_thread(own_redis.kill)
         await asyncio.to_thread(own_redis.restart, keep_data=True)
 
-        await heard(visitor, agent, visitor_says, lambda n: line_of("visitor", f"visitor {n}"), within=BACK_WITHIN)
-        await heard(agent, visitor, await agent_says(uuid), lambda n: line_of("agent", f"agent {n}"),
-                    within=BACK_WITHIN)  # fmt: skip
+        await both_ways(visitor, agent, uuid, within=BACK_WITHIN)
         # A new visitor: waits in line, is offered to the open console, answered.
         second, _ = await start_and_answer(agent, host, widget.key, "Anyone there?")
         for ws in (visitor, second, agent):
